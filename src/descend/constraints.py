@@ -104,11 +104,14 @@ class NonNegative(Box):
 
 
 def _simplex(v: torch.Tensor, total: float) -> torch.Tensor:
-    """Projection onto {x >= 0, sum x = total} by sorting (Held et al. 1974; Duchi et al. 2008)."""
+    """Projection onto {x >= 0, sum x = total} by sorting (Held et al. 1974; Duchi et al. 2008); with total 0
+    the set is the single point 0."""
+    if total <= 0:
+        return torch.zeros_like(v)
     u, _ = torch.sort(v, descending=True)
     excess = torch.cumsum(u, 0) - total
     ranks = torch.arange(1, len(v) + 1, dtype=v.dtype, device=v.device)
-    rho = int((u - excess / ranks > 0).nonzero()[-1]) if total > 0 else len(v) - 1
+    rho = int((u - excess / ranks > 0).nonzero()[-1])
     theta = excess[rho] / (rho + 1)
     return torch.clamp(v - theta, min=0)
 
@@ -252,9 +255,17 @@ class Parts(Constraint):
 
 
 def from_bounds(bounds) -> Box:
-    """A Box from scipy-style bounds: (lo, hi) for all of x, or one (lo, hi) pair per element, None = no bound."""
+    """A Box from scipy-style bounds: (lo, hi) for all of x, one (lo, hi) pair per element (a list, or an array of
+    shape (n, 2) as scipy users pass), or a scipy.optimize.Bounds; None (or +-inf) means no bound."""
     if isinstance(bounds, Box):
         return bounds
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds, without importing scipy
+        return Box(bounds.lb, bounds.ub)
+    if isinstance(bounds, (np.ndarray, torch.Tensor)):
+        if tuple(bounds.shape) != (2,) and (bounds.ndim != 2 or bounds.shape[1] != 2):
+            raise DescendError(f"bounds as an array must have shape (2,) for (lo, hi) or (n, 2) for one pair per "
+                               f"element, got shape {tuple(bounds.shape)}")
+        bounds = bounds.tolist()
     pairs = list(bounds) if isinstance(bounds, (list, tuple)) else None
     if pairs is None or not pairs:
         raise DescendError(f"bounds must be (lo, hi) or a list of (lo, hi) pairs, got {bounds!r}")

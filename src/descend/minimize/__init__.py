@@ -1,0 +1,81 @@
+"""`minimize`: find the x that minimizes (or maximizes) a function written with torch operations.
+
+It runs on the same step loop, stopping rules and history table as `fit`; only the task differs: one function
+instead of mini-batches. x travels as one flat float vector (float64 unless x0 is a tensor of another float
+dtype, so tolerances like gtol=1e-6 are reachable) and comes back in x0's shape: list/array -> numpy array,
+tensor -> tensor, dict of named parts -> dict. The pieces: `layout` (x0 <-> flat vector), `settings` (arguments
+checked and assembled before fun runs), `task` (evaluations and steps), `rules` (when to stop), `result`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import stop as stop_lib
+from ..errors import DescendTypeError
+from ..loop import Loop
+from .layout import Layout
+from .result import CONVERGED, DIVERGED, LIMIT, NO_PROGRESS, WORDS, MinimizeResult
+from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback
+from .settings import METHODS, assemble_constraint, build_optimizer, check_settings, split_callbacks
+from .task import MinimizeTask
+
+__all__ = ["minimize", "MinimizeResult", "METHODS"]
+
+
+def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = None, constraint=None, bounds=None,
+             maximize: bool = False, gtol: float = 1e-6, ftol: float | None = 1e-15, xtol: float | None = 0.0,
+             max_steps: int = 10_000, max_evals: int | None = None, callback=None) -> MinimizeResult:
+    """Minimize `fun(x)` (maximize with maximize=True) from `x0`; gradients come from autograd.
+
+    Methods: "lbfgs" (strong-Wolfe line search; two-metric projection under constraints), "gd" (Armijo
+    backtracking when lr is None), "momentum", "nesterov", "adam", or any descend.optim name (lr=None takes the
+    optimizer's default; Schedule-Free and EMA optimizers return their averaged point). `constraint` (a
+    descend.constraints set, or a dict of them by part of a dict x0) and `bounds` ((lo, hi), scipy-style pairs,
+    an (n, 2) array, scipy.optimize.Bounds, or a dict) are enforced by projection, so every iterate is feasible.
+
+    Stops at the first of: largest (projected) gradient component <= gtol; relative change of f <= ftol or
+    largest change of x <= xtol over a step that moved x (these two only for the line-search methods, lbfgs and
+    gd without lr: a fixed-step method may stand still for a step without having converged); a line search that
+    finds no lower value (status 2); f or its gradient non-finite, or f below -1e300 (status 3); max_steps
+    steps; max_evals evaluations of fun, a hard cap (a line search it interrupts is undone); `callback(x,
+    record)` returning True. `callback` may also be a descend Callback, or a list of either.
+
+    x is float64 unless x0 is a tensor of another float dtype: in float32 a gtol of 1e-6 is often out of reach.
+    """
+    method = check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize)
+    if not callable(fun):
+        raise DescendTypeError(f"fun must be callable, got {type(fun).__name__}")
+    hooks, functions = split_callbacks(callback)
+    layout = Layout(x0)
+    task = MinimizeTask(fun, layout, -1.0 if maximize else 1.0, assemble_constraint(layout, constraint, bounds))
+    task.start(build_optimizer(method, task.x, lr, task.constraint), max_evals)
+    first = task.grad_max()
+    if first <= gtol:
+        return _result(task, CONVERGED, f"converged: x0 already meets gtol {gtol:g} (largest gradient "
+                                        f"component {first:.2e})", 0, [])
+    if task.out_of_evaluations():
+        return _result(task, LIMIT, f"stopped: reached max_evals ({max_evals}) with the evaluation at x0", 0, [])
+    rules = _rules(task, bool(maximize), gtol, ftol, xtol, max_steps, max_evals, functions)
+    state = Loop(task, task.optimizer, rules, callbacks=hooks, total_steps=max_steps).run()
+    status = next(rule.status for rule in rules if rule.fired)
+    word = WORDS[status]
+    message = state.stop_reason if state.stop_reason.startswith(word) else f"{word}: {state.stop_reason}"
+    return _result(task, status, message, state.step, state.history)
+
+
+def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals, functions) -> list[Tagged]:
+    """The stopping rules in the order they are asked: failures first, then convergence, then limits."""
+    searched = task.searched                        # fixed-step methods may stand still unconverged
+    rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(), NO_PROGRESS),
+             Tagged(Runaway(maximize), DIVERGED),
+             Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None), CONVERGED)]
+    rules += [Tagged(MaxEvals(max_evals, task), LIMIT)] if max_evals else []
+    rules += [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]
+    return rules + [Tagged(UserCallback(function, task), LIMIT) for function in functions]
+
+
+def _result(task: MinimizeTask, status: int, message: str, nit: int, history: list[dict]) -> MinimizeResult:
+    x, f, g = task.final(finite=status != DIVERGED)
+    return MinimizeResult(x=task.layout.export(x), fun=task.sign * f, grad=task.layout.export(task.sign * g),
+                          success=status == CONVERGED, status=status, message=message, nit=nit, nfev=task.nfev,
+                          history=history)

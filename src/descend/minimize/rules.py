@@ -1,0 +1,100 @@
+"""minimize's stopping rules on the shared loop, each tagged with the result status it means.
+
+scipy's convergence tests (gtol, ftol, xtol) and the reasons a search ends without converging: a limit, a line
+search that found no lower value, or an objective that ran away (f past -1e300: unbounded).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import stop as stop_lib
+from .task import MinimizeTask
+
+RUNAWAY = 1e300     # |f| beyond this is taken as unbounded: the next steps would overflow to inf
+
+
+class Tagged(stop_lib.Rule):
+    """A stopping rule plus the result status it means, remembered when it fires."""
+
+    def __init__(self, rule: stop_lib.Rule, status: int):
+        self.rule, self.status, self.fired = rule, status, False
+
+    def setup(self, state):
+        self.rule.setup(state)
+
+    def check(self, state, record):
+        reason = self.rule.check(state, record)
+        self.fired = reason is not None
+        return reason
+
+    def finish(self, state):
+        self.rule.finish(state)
+
+
+class Tolerances(stop_lib.Rule):
+    """scipy's convergence tests: largest (projected) gradient component <= gtol, relative change of f <= ftol,
+    largest change of any x component <= xtol (None turns a test off). The f and x tests only count steps that
+    moved x: a step that stood still has learned nothing about convergence."""
+
+    def __init__(self, gtol: float, ftol: float | None, xtol: float | None):
+        self.gtol, self.ftol, self.xtol = gtol, ftol, xtol
+
+    def check(self, state, record):
+        step, f = state.step, record["loss"]
+        if record["grad_max"] <= self.gtol:
+            return f"converged: gradient below gtol {self.gtol:g} (largest component {record['grad_max']:.2e}) " \
+                   f"at step {step}"
+        if not record["x_change"] > 0:
+            return None
+        scale = max(abs(f), abs(f - record["f_change"]), 1.0)
+        if self.ftol is not None and abs(record["f_change"]) <= self.ftol * scale:
+            return f"converged: f changed by {abs(record['f_change']) / scale:.2e} (relative), within ftol " \
+                   f"{self.ftol:g}, at step {step}"
+        if self.xtol is not None and record["x_change"] <= self.xtol:
+            return f"converged: x moved by {record['x_change']:.2e}, within xtol {self.xtol:g}, at step {step}"
+        return None
+
+
+class LineSearchFailed(stop_lib.Rule):
+    def check(self, state, record):
+        return f"failed: at step {state.step}, {record['failed']}" if "failed" in record else None
+
+
+class Runaway(stop_lib.Rule):
+    """Stop when f (minimized) falls below -1e300: fun is unbounded along the path the method took."""
+
+    def __init__(self, maximize: bool):
+        self.side = "above" if maximize else "below"
+
+    def check(self, state, record):
+        if record["loss"] >= -RUNAWAY:
+            return None
+        return f"failed: fun is unbounded {self.side} along the search (it reached {record['fun']:.3g} at step " \
+               f"{state.step}); bound x or add a constraint"
+
+
+class MaxEvals(stop_lib.Rule):
+    """Stop when `task` has used its evaluation budget, also when that happened inside a line search."""
+
+    def __init__(self, n: int, task: MinimizeTask):
+        self.n, self.task = n, task
+
+    def check(self, state, record):
+        if record.get("out_of_evals"):
+            return f"stopped: reached max_evals ({self.n} evaluations) inside the line search of step " \
+                   f"{state.step}; x is where that step began"
+        if self.task.out_of_evaluations():
+            return f"stopped: reached max_evals ({self.n} evaluations) at step {state.step}"
+        return None
+
+
+class UserCallback(stop_lib.Rule):
+    """Calls `callback(x, record)` after every step; a true return value stops the run."""
+
+    def __init__(self, callback: Callable, task: MinimizeTask):
+        self.callback, self.task = callback, task
+
+    def check(self, state, record):
+        if self.callback(self.task.layout.export(self.task.x), record):
+            return f"stopped: the callback asked to stop at step {state.step}"
+        return None

@@ -1,0 +1,103 @@
+"""minimize's arguments, checked and assembled before fun is first called: the method and its optimizer, the
+tolerances and limits, the callbacks, and one projection over the flat x from `constraint=` and `bounds=`."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import optim
+from ..constraints import Constraint, Parts, from_bounds
+from ..errors import DescendError, DescendTypeError
+from ..linesearch import LBFGS, ArmijoGD
+from ..loop import Callback
+from .layout import Layout
+
+METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
+NOT_FOR_VECTORS = {   # registry optimizers that cannot update minimize's x, which is one flat dense vector
+    "muon": "orthogonalizes 2-D weight matrices, but minimize's x is one flat vector; use lbfgs or adam here, "
+            "or muon in descend.fit for a model's matrices",
+    "sparse_adam": "needs sparse gradients (embedding lookups), but minimize's gradient is dense; use adam",
+}
+
+
+def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize) -> str:
+    """The method name, lower-cased; raises naming the first setting that is out of range."""
+    if not isinstance(method, str):
+        raise DescendTypeError(f"method must be a name, got {method!r}")
+    method = method.lower()
+    if method not in METHODS and method not in optim.available():
+        raise DescendError(f"unknown method {method!r}; use one of {', '.join(METHODS)} or an optimizer name "
+                           f"from descend.optim.available(): {', '.join(optim.available())}")
+    if method in NOT_FOR_VECTORS:
+        raise DescendError(f"method {method!r} {NOT_FOR_VECTORS[method]}")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
+        raise DescendError(f"lr must be a number > 0 (or None for the method's own choice), got {lr!r}")
+    for name, value in (("gtol", gtol), ("ftol", ftol), ("xtol", xtol)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+                                  or math.isnan(value)):
+            raise DescendError(f"{name} must be a number >= 0 (or None to turn the test off), got {value!r}")
+    for name, value in (("max_steps", max_steps), ("max_evals", max_evals)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DescendError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(maximize, (bool, np.bool_)):
+        raise DescendTypeError(f"maximize must be True or False, got {maximize!r}")
+    return method
+
+
+def split_callbacks(callback) -> tuple[list[Callback], list[Callable]]:
+    """descend Callbacks (loop hooks) and plain functions callback(x, record) -> stop?, from one or a list."""
+    items = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) else [callback]
+    hooks = [item for item in items if isinstance(item, Callback)]
+    functions = [item for item in items if not isinstance(item, Callback)]
+    for item in functions:
+        if not callable(item):
+            raise DescendTypeError(f"callback must be a function callback(x, record) returning True to stop, a "
+                                   f"descend Callback, or a list of them; got {item!r}")
+    return hooks, functions
+
+
+def assemble_constraint(layout: Layout, constraint, bounds) -> Constraint | None:
+    """One projection over the flat x from `constraint=` and `bounds=`, each for all of x or per named part."""
+    given = {}
+    for arg, value, make in (("constraint", constraint, _check_constraint), ("bounds", bounds, from_bounds)):
+        if value is None:
+            continue
+        per_part = value.items() if isinstance(value, dict) else [(None, value)]
+        for name, spec in per_part:
+            if name is not None and name not in layout.slices:
+                raise DescendError(f"{arg} names part {name!r}, but x0 has {sorted(map(str, layout.names))}")
+            if name in given or (name is None and given) or None in given:
+                raise DescendError(f"{arg}: part {name or 'x'} already has a constraint; give bounds= or "
+                                   f"constraint= for each part, not both (one set per part)")
+            given[name] = make(spec)
+    if not given:
+        return None
+    pieces = []
+    for name, con in given.items():
+        where = slice(0, layout.x0.numel()) if name is None else layout.slices[name]
+        label = "x" if name is None else f"x[{name!r}]"
+        pieces.append((where, con.bind(where.stop - where.start, layout.dtype, label, layout.x0.device)))
+    return pieces[0][1] if len(pieces) == 1 and None in given else Parts(pieces)
+
+
+def _check_constraint(value) -> Constraint:
+    if not isinstance(value, Constraint):
+        raise DescendTypeError(f"constraint must be a descend.constraints set (Box, NonNegative, Simplex, L2Ball, "
+                               f"L1Ball, Affine) or a dict of them by part name, got {value!r}")
+    return value
+
+
+def build_optimizer(method: str, x: torch.Tensor, lr: float | None,
+                    constraint: Constraint | None) -> torch.optim.Optimizer:
+    """The optimizer over the flat x (built before fun first runs)."""
+    project, tangent = (None, None) if constraint is None else (constraint.project, constraint.tangent)
+    if method == "lbfgs":
+        return LBFGS([x], lr=1.0 if lr is None else lr, project=project, tangent=tangent)
+    if method == "gd":
+        return ArmijoGD([x], project=project) if lr is None else optim.create([x], "sgd", lr=lr)
+    if method in ("momentum", "nesterov"):
+        return optim.create([x], "sgd", lr=lr, momentum=0.9, nesterov=method == "nesterov")
+    return optim.create([x], method, lr=lr)

@@ -1,0 +1,169 @@
+"""minimize's task on the shared loop: one loop step is one optimizer step on x, reported as a history record.
+
+The task evaluates fun with autograd, checks every value it gets (a scalar tensor with a gradient path to x),
+counts evaluations against max_evals and caches recent ones by value, so a line search that ends on a point it
+already evaluated costs nothing extra.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .. import optim
+from ..constraints import Constraint
+from ..errors import DescendError
+from ..linesearch import LineSearchOptimizer
+from .layout import Layout
+
+CACHED = 8      # recent evaluations kept: a search's last trial point is usually its accepted one
+
+
+class EvaluationsSpent(Exception):
+    """Raised by `evaluate_at` when the evaluation budget is used up; `step` then undoes the unfinished step."""
+
+
+class MinimizeTask:
+    """x, the evaluation of sign * fun (sign -1 maximizes), and the step the loop asks for."""
+
+    epoch = 0
+
+    def __init__(self, fun: Callable, layout: Layout, sign: float, constraint: Constraint | None):
+        self.fun, self.layout, self.sign, self.constraint = fun, layout, sign, constraint
+        start = layout.x0 if constraint is None else constraint.project(layout.x0)
+        self.x = start.clone().requires_grad_(True)
+        self.nfev, self.steps, self.budget, self.cache = 0, 0, None, []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.searched = self.averages = False
+
+    def start(self, optimizer: torch.optim.Optimizer, max_evals: int | None) -> None:
+        """Take up the optimizer and evaluate the (projected) x0; fun must be finite there.
+
+        An optimizer that averages (Schedule-Free, EMA: it has `eval()`) keeps one evaluation of max_evals back
+        for the averaged point it returns.
+        """
+        self.optimizer = optimizer
+        self.searched = isinstance(optimizer, LineSearchOptimizer)
+        self.averages = callable(getattr(optimizer, "eval", None))
+        self.f, self.g = self.evaluate_at(self.x.detach())
+        if not math.isfinite(self.f):
+            raise DescendError(f"fun(x0) is {self.sign * self.f}; start from a point where fun is finite")
+        self.good = (self.x.detach().clone(), self.f, self.g)
+        self.budget = None if max_evals is None else max_evals - int(self.averages)
+
+    def out_of_evaluations(self) -> bool:
+        return self.budget is not None and self.nfev >= self.budget
+
+    def evaluate_at(self, point: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """sign * fun and its gradient at `point`, refusing a value that is not a scalar with a gradient path."""
+        for cached, f, g in self.cache:
+            if torch.equal(cached, point):
+                return f, g
+        if self.out_of_evaluations():
+            raise EvaluationsSpent
+        leaf = point.detach().clone().requires_grad_(True)
+        where = "at x0" if self.steps == 0 else f"at step {self.steps}"
+        with torch.enable_grad():
+            value = self.fun(self.layout.unflatten(leaf))
+            _check_value(value, where)
+            (grad,) = torch.autograd.grad(self.sign * value.reshape(()), leaf, allow_unused=True)
+        if grad is None:
+            raise DescendError(_NO_PATH.format(where=where))
+        self.nfev += 1
+        f, g = self.sign * float(value.detach()), grad.detach()
+        self.cache = [(leaf.detach(), f, g), *self.cache[:CACHED - 1]]
+        return f, g
+
+    def closure(self) -> torch.Tensor:
+        """f at the current x with x.grad filled: the torch.optim closure contract."""
+        f, g = self.evaluate_at(self.x.detach())
+        self.x.grad = g.clone()
+        return torch.tensor(f, dtype=self.x.dtype)
+
+    def stationarity(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The gradient, or with a constraint the projected-gradient step x - P(x - g) (zero exactly at a KKT point)."""
+        return g if self.constraint is None else x - self.constraint.project(x - g)
+
+    def grad_max(self) -> float:
+        """Largest (projected) gradient component at the current x: what gtol is compared with."""
+        return float(self.stationarity(self.x.detach(), self.g).abs().max())
+
+    def step(self) -> dict:
+        """One optimizer step, projected for the fixed-step methods (the line searches project their own trial
+        points); a step cut short by max_evals is undone and marked `out_of_evals`."""
+        self.steps += 1
+        before, f_before, g_before = self.x.detach().clone(), self.f, self.g
+        try:
+            self.optimizer.step(self.closure)
+            if self.constraint is not None and not self.searched:
+                with torch.no_grad():
+                    self.x.copy_(self.constraint.project(self.x))
+            self.f, self.g = self.evaluate_at(self.x.detach())
+            spent = False
+        except EvaluationsSpent:
+            with torch.no_grad():
+                self.x.copy_(before)
+            self.f, self.g, spent = f_before, g_before, True
+        return self._record(before, f_before, spent)
+
+    def _record(self, before: torch.Tensor, f_before: float, spent: bool) -> dict:
+        x = self.x.detach()
+        pg = self.stationarity(x, self.g)
+        record = {"loss": self.f, "fun": self.sign * self.f,
+                  "grad_norm": float(torch.linalg.vector_norm(pg)), "grad_max": float(pg.abs().max()),
+                  "f_change": self.f - f_before, "x_change": float((x - before).abs().max()), "nfev": self.nfev}
+        if spent:
+            record["out_of_evals"] = True
+        elif self.searched and self.optimizer.failed:
+            record["failed"] = self.optimizer.failed
+        if math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"]):
+            self.good = (x.clone(), self.f, self.g)
+        return record
+
+    def final(self, finite: bool) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """The point to report with its f and g: the optimizer's averaged point when it keeps one (evaluated
+        with the evaluation kept back for it), else the last point where f and g were finite."""
+        if not (finite and self.averages):
+            return self.good
+        optim.eval_mode(self.optimizer)
+        x = self.x.detach().clone()
+        x = x if self.constraint is None else self.constraint.project(x)
+        if torch.equal(x, self.good[0]):
+            return self.good
+        self.budget = None
+        f, g = self.evaluate_at(x)
+        return (x, f, g) if math.isfinite(f) and bool(torch.isfinite(g).all()) else self.good
+
+    def evaluate(self) -> dict:
+        return {}
+
+    def snapshot(self) -> torch.Tensor:
+        return self.x.detach().clone()
+
+    def restore(self, snapshot: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.x.copy_(snapshot)
+        self.f, self.g = self.evaluate_at(self.x.detach())
+
+    def explain_non_finite(self) -> str:
+        if not math.isfinite(self.f):
+            return f"fun returned {self.sign * self.f} (the last finite point is kept as x); lower lr or bound x"
+        bad = int((~torch.isfinite(self.g)).nonzero()[0])
+        return f"the gradient is not finite at flat index {bad} of x; lower lr or bound x"
+
+
+_NO_PATH = ("fun's value has no gradient path to x {where} (it does not depend on x through torch operations, or "
+            "was detached); write it with torch operations on x")
+
+
+def _check_value(value, where: str) -> None:
+    """Refuse what autograd cannot minimize: not a tensor, not one number, or not connected to x."""
+    if not isinstance(value, torch.Tensor):
+        raise DescendError(f"fun must return a scalar torch tensor computed from x, got {type(value).__name__} "
+                           f"{where}; write it with torch operations (not .item(), numpy or math)")
+    if value.numel() != 1:
+        raise DescendError(f"fun must return a scalar, got a tensor of shape {tuple(value.shape)} {where}; "
+                           "reduce it (e.g. .sum())")
+    if not value.requires_grad:
+        raise DescendError(_NO_PATH.format(where=where))
