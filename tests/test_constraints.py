@@ -9,7 +9,7 @@ import torch
 import descend
 from descend import DescendError
 from descend.constraints import L1Ball, L2Ball, Affine, Box, NonNegative, Simplex
-from minimize_problems import rosenbrock, scipy_lbfgsb
+from benchmarks.minimize_problems import rosenbrock, scipy_lbfgsb
 
 f64 = dict(dtype=torch.float64)
 

@@ -10,7 +10,7 @@ import torch
 import descend
 from descend import DescendError
 from descend.loop import Callback
-from minimize_problems import problems, rosenbrock, scipy_lbfgsb
+from benchmarks.minimize_problems import problems, rosenbrock, scipy_lbfgsb
 
 
 @pytest.mark.parametrize("n", [2, 100])
