@@ -7,16 +7,33 @@ from torch import nn
 
 from descend import optim
 
+def plain(make):
+    """Build over the model's parameters, or, given lr0, over two groups: the first layer at lr0, the last layer."""
+    def build(model, lr0=None):
+        if lr0 is None:
+            return make(model.parameters())
+        return make([{"params": model[0].parameters(), "lr": lr0}, {"params": model[2].parameters()}])
+    return build
+
+
+def routed(model, lr0=None):
+    """Lion for the first layer, Schedule-Free AdamW for the last, one global clipping norm."""
+    return optim.route(model, {optim.name("0.*"): ("lion", {"lr": 1e-2 if lr0 is None else lr0}),
+                               optim.other: ("schedule_free_adamw", {"lr": 2e-2})}, grad_clip=1.0)
+
+
 FACTORIES = {
-    "lion": lambda ps: optim.Lion(ps, lr=1e-2),
-    "lamb": lambda ps: optim.LAMB(ps, lr=2e-2),
-    "schedule_free_sgd": lambda ps: optim.ScheduleFreeSGD(ps, lr=0.2),
-    "schedule_free_adamw": lambda ps: optim.ScheduleFreeAdamW(ps, lr=2e-2),
-    "prodigy": lambda ps: optim.Prodigy(ps, d0=1e-3),
-    "soap": lambda ps: optim.SOAP(ps, lr=3e-2, precondition_frequency=2),
-    "adamw_flat": lambda ps: optim.AdamWFlat(ps, lr=1e-2),
-    "lookahead": lambda ps: optim.Lookahead(torch.optim.AdamW(ps, lr=2e-2), k=2),
-    "ema": lambda ps: optim.EMA(torch.optim.AdamW(ps, lr=2e-2), decay=0.9),
+    "lion": plain(lambda ps: optim.Lion(ps, lr=1e-2)),
+    "lamb": plain(lambda ps: optim.LAMB(ps, lr=2e-2)),
+    "schedule_free_sgd": plain(lambda ps: optim.ScheduleFreeSGD(ps, lr=0.2)),
+    "schedule_free_adamw": plain(lambda ps: optim.ScheduleFreeAdamW(ps, lr=2e-2)),
+    "prodigy": plain(lambda ps: optim.Prodigy(ps, d0=1e-3)),
+    "soap": plain(lambda ps: optim.SOAP(ps, lr=3e-2, precondition_frequency=2)),
+    "adamw_flat": plain(lambda ps: optim.AdamWFlat(ps, lr=1e-2)),
+    "lookahead": plain(lambda ps: optim.Lookahead(torch.optim.AdamW(ps, lr=2e-2), k=2)),
+    "ema": plain(lambda ps: optim.EMA(torch.optim.AdamW(ps, lr=2e-2), decay=0.9)),
+    "grad_clip": plain(lambda ps: optim.GradClip(torch.optim.AdamW(ps, lr=2e-2), max_norm=0.5)),
+    "routed": routed,
 }
 
 
@@ -51,7 +68,7 @@ def weights(model):
 def test_state_dict_round_trip_continues_exactly(kind):
     batch = data()
     model = make_model()
-    opt = FACTORIES[kind](model.parameters())
+    opt = FACTORIES[kind](model)
     train(model, opt, 3, batch)
     buffer = io.BytesIO()
     torch.save(opt.state_dict(), buffer)
@@ -60,7 +77,7 @@ def test_state_dict_round_trip_continues_exactly(kind):
 
     resumed = make_model(seed=99)
     resumed.load_state_dict(model.state_dict())
-    opt2 = FACTORIES[kind](resumed.parameters())
+    opt2 = FACTORIES[kind](resumed)
     opt2.load_state_dict(saved)
     train(model, opt, 4, batch)
     train(resumed, opt2, 4, batch)
@@ -73,7 +90,7 @@ def test_state_dict_round_trip_continues_exactly(kind):
 def test_closure_step_equals_manual_step_and_returns_loss(kind):
     batch = data()
     with_closure, manual = make_model(), make_model()
-    opt_a, opt_b = FACTORIES[kind](with_closure.parameters()), FACTORIES[kind](manual.parameters())
+    opt_a, opt_b = FACTORIES[kind](with_closure), FACTORIES[kind](manual)
     for _ in range(3):
         def closure():
             opt_a.zero_grad()
@@ -95,7 +112,7 @@ def test_param_groups_keep_their_own_lr(kind):
     model = make_model()
     first, second = model[0], model[2]
     before_first, before_second = weights(first), weights(second)
-    opt = FACTORIES[kind]([{"params": first.parameters(), "lr": 0.0}, {"params": second.parameters()}])
+    opt = FACTORIES[kind](model, lr0=0.0)
     assert len(opt.param_groups) == 2 and opt.param_groups[0]["lr"] == 0.0
     train(model, opt, 4, data())
     optim.eval_mode(opt)
@@ -106,7 +123,7 @@ def test_param_groups_keep_their_own_lr(kind):
 @pytest.mark.parametrize("kind", FACTORIES)
 def test_zero_grad_clears_gradients(kind):
     model = make_model()
-    opt = FACTORIES[kind](model.parameters())
+    opt = FACTORIES[kind](model)
     loss_of(model, data()).backward()
     opt.zero_grad()
     assert all(p.grad is None or not p.grad.any() for p in model.parameters())
@@ -116,18 +133,62 @@ def test_zero_grad_clears_gradients(kind):
 def test_trains_a_small_regression(kind):
     batch = data()
     model = make_model()
-    opt = FACTORIES[kind](model.parameters())
+    opt = FACTORIES[kind](model)
     start = loss_of(model, batch).item()
     train(model, opt, 150, batch)
     optim.eval_mode(opt)
     assert loss_of(model, batch).item() < 0.2 * start
 
 
-@pytest.mark.parametrize("cls", [optim.Lion, optim.AdamWFlat, optim.SOAP])
-def test_grad_clip_option_equals_clipping_by_hand(cls):
+def saved_and_loaded(state_dict):
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("kind", ["schedule_free_sgd", "schedule_free_adamw", "ema", "routed"])
+def test_round_trip_from_an_eval_mode_save_continues_exactly(kind):
+    """Checkpoints are written in eval mode (the model holds the averaged x): resuming from one is exact."""
+    batch = data()
+    model = make_model()
+    opt = FACTORIES[kind](model)
+    train(model, opt, 3, batch)
+    optim.eval_mode(opt)
+    saved = saved_and_loaded(opt.state_dict())
+    resumed = make_model(seed=99)
+    resumed.load_state_dict(model.state_dict())
+    opt2 = FACTORIES[kind](resumed)
+    opt2.load_state_dict(saved)
+    for m, o in ((model, opt), (resumed, opt2)):
+        optim.train_mode(o)
+        train(m, o, 4, batch)
+        optim.eval_mode(o)
+    for a, b in zip(weights(model), weights(resumed)):
+        assert torch.equal(a, b)
+
+
+CLIPPED = {   # make(params, grad_clip); grad_clip=None gives the same optimizer unclipped
+    "lion": lambda ps, c: optim.Lion(ps, lr=1e-2, grad_clip=c),
+    "lamb": lambda ps, c: optim.LAMB(ps, lr=2e-2, grad_clip=c),
+    "schedule_free_sgd": lambda ps, c: optim.ScheduleFreeSGD(ps, lr=0.2, grad_clip=c),
+    "schedule_free_adamw": lambda ps, c: optim.ScheduleFreeAdamW(ps, lr=2e-2, grad_clip=c),
+    "prodigy": lambda ps, c: optim.Prodigy(ps, d0=1e-3, grad_clip=c),
+    "soap": lambda ps, c: optim.SOAP(ps, lr=3e-2, precondition_frequency=2, grad_clip=c),
+    "adamw_flat": lambda ps, c: optim.AdamWFlat(ps, lr=1e-2, grad_clip=c),
+    "create_adamw": lambda ps, c: optim.create(list(ps), "adamw", lr=2e-2, grad_clip=c),
+    "create_sgd": lambda ps, c: optim.create(list(ps), "sgd", lr=0.1, momentum=0.9, grad_clip=c),
+    "create_lion": lambda ps, c: optim.create(list(ps), "lion", lr=1e-2, grad_clip=c),
+    "lookahead": lambda ps, c: optim.Lookahead(torch.optim.AdamW(ps, lr=2e-2), k=2, grad_clip=c),
+    "ema": lambda ps, c: optim.EMA(torch.optim.SGD(ps, lr=0.1), decay=0.9, grad_clip=c),
+}
+
+
+@pytest.mark.parametrize("kind", CLIPPED)
+def test_grad_clip_option_equals_clipping_by_hand(kind):
     batch = data()
     clipped, by_hand = make_model(), make_model()
-    opt_a, opt_b = cls(clipped.parameters(), grad_clip=0.5), cls(by_hand.parameters())
+    opt_a, opt_b = CLIPPED[kind](clipped.parameters(), 0.5), CLIPPED[kind](by_hand.parameters(), None)
     for _ in range(3):
         for model, opt in ((clipped, opt_a), (by_hand, opt_b)):
             opt.zero_grad()
@@ -136,4 +197,48 @@ def test_grad_clip_option_equals_clipping_by_hand(cls):
         opt_a.step()
         opt_b.step()
     for a, b in zip(weights(clipped), weights(by_hand)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+def test_create_wraps_torch_optimizers_for_grad_clip_and_keeps_the_inner_update():
+    model = make_model()
+    opt = optim.create(model, "adamw", lr=1e-2, grad_clip=1.0)
+    assert isinstance(opt, optim.GradClip) and isinstance(opt.inner, torch.optim.AdamW)
+    assert opt.param_groups is opt.inner.param_groups and opt.param_groups[0]["lr"] == 1e-2
+    assert isinstance(optim.create(model, "lion", grad_clip=1.0), optim.Lion)   # descend's own clip themselves
+
+
+def test_grad_clip_clips_after_each_closure_evaluation():
+    batch = data()
+    clipped, by_hand = make_model(), make_model()
+    opt_a = optim.GradClip(torch.optim.SGD(clipped.parameters(), lr=0.1), max_norm=0.5)
+    opt_b = torch.optim.SGD(by_hand.parameters(), lr=0.1)
+
+    def closure():
+        opt_a.zero_grad()
+        value = loss_of(clipped, batch)
+        value.backward()
+        return value
+    for _ in range(3):
+        opt_a.step(closure)
+        opt_b.zero_grad()
+        loss_of(by_hand, batch).backward()
+        assert torch.nn.utils.clip_grad_norm_(list(by_hand.parameters()), 0.5) > 0.5
+        opt_b.step()
+    for a, b in zip(weights(clipped), weights(by_hand)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["lookahead", "grad_clip", "adamw_flat", "lion"])
+def test_add_param_group_is_stepped_like_a_group_given_at_construction(kind):
+    """A group added later (e.g. unfreezing a layer) trains exactly as if it had been there from the start."""
+    batch = data()
+    late, early = make_model(), make_model()
+    opt_late = FACTORIES[kind](late[0])   # nn.Linear has .parameters(), so plain() builds over it
+    opt_late.add_param_group({"params": late[2].parameters()})
+    opt_early = FACTORIES[kind](nn.ModuleList([early[0], early[2]]))
+    train(late, opt_late, 3, batch)
+    train(early, opt_early, 3, batch)
+    assert len(opt_late.param_groups) == 2
+    for a, b in zip(weights(late), weights(early)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7)

@@ -88,9 +88,9 @@ def schedule_free_ref(w, target, noise, steps, lr, b1, b2, eps, wd, warmup, adam
     return out
 
 
-def prodigy_ref(w, target, noise, steps, lr, b1, b2, eps, wd, d0):
-    """Algorithm (Adam version) of Mishchenko & Defazio 2023, one d for all tensors."""
-    b3 = np.sqrt(b2)
+def prodigy_ref(w, target, noise, steps, lr, b1, b2, eps, wd, d0, b3=None):
+    """Algorithm (Adam version) of Mishchenko & Defazio 2023, one d for all tensors; beta3 defaults to sqrt(beta2)."""
+    b3 = np.sqrt(b2) if b3 is None else b3
     x = [a.copy() for a in w]
     x0 = [a.copy() for a in w]
     m = [np.zeros_like(a) for a in w]
@@ -110,8 +110,12 @@ def prodigy_ref(w, target, noise, steps, lr, b1, b2, eps, wd, d0):
     return x, d
 
 
-def soap_ref(w, target, noise, steps, lr, b1, b2, eps, wd, freq):
-    """Adam in the eigenbasis of Shampoo's factors (Vyas et al. 2024); 1-D tensors get plain AdamW."""
+def soap_ref(w, target, noise, steps, lr, b1, b2, eps, wd, freq, max_dim=10000, shampoo_beta=None):
+    """Adam in the eigenbasis of Shampoo's factors (Vyas et al. 2024); 1-D tensors get plain AdamW.
+
+    A >2-D tensor is the matrix (first dimension, rest); a side longer than `max_dim` keeps the identity basis.
+    """
+    b = b2 if shampoo_beta is None else shampoo_beta
     out = []
     for i, x in enumerate(w):
         x = x.copy()
@@ -123,10 +127,11 @@ def soap_ref(w, target, noise, steps, lr, b1, b2, eps, wd, freq):
         for t in range(1, steps + 1):
             G = grad(x, target[i], noise[t - 1][i]).reshape(rows, cols)
             if mat:
-                L = b2 * L + (1 - b2) * G @ G.T
-                R = b2 * R + (1 - b2) * G.T @ G
+                L = b * L + (1 - b) * G @ G.T
+                R = b * R + (1 - b) * G.T @ G
                 if (t - 1) % freq == 0:
-                    QL, QR = np.linalg.eigh(L)[1], np.linalg.eigh(R)[1]
+                    QL = np.linalg.eigh(L)[1] if rows <= max_dim else QL
+                    QR = np.linalg.eigh(R)[1] if cols <= max_dim else QR
             Gr = QL.T @ G @ QR
             M = b1 * M + (1 - b1) * G
             V = b2 * V + (1 - b2) * Gr * Gr
@@ -185,12 +190,37 @@ def test_prodigy_matches_reference_and_grows_d(steps):
         assert d > 1e-2  # the estimate moved, so the d update itself was checked
 
 
+@pytest.mark.parametrize("steps", [1, 10])
+def test_prodigy_beta3_matches_reference(steps):
+    start, target, noise = problem()
+    make = lambda p: optim.Prodigy(p, betas=(0.8, 0.99), beta3=0.5, d0=1e-2)
+    ours, opt = run_descend(make, start, target, noise, steps)
+    ref, d = prodigy_ref(start, target, noise, steps, 1.0, 0.8, 0.99, 1e-8, 0.0, 1e-2, b3=0.5)
+    close(ours, ref)
+    assert opt.param_groups[0]["d"] == pytest.approx(d, rel=1e-9)
+    default, _ = prodigy_ref(start, target, noise, steps, 1.0, 0.8, 0.99, 1e-8, 0.0, 1e-2)
+    if steps == 10:   # beta3 changes the run, so the test above really checked it
+        assert max(np.abs(a - b).max() for a, b in zip(ref, default)) > 1e-4
+
+
 @pytest.mark.parametrize("steps,freq", [(1, 10), (10, 10), (10, 3)])
 def test_soap_matches_reference(steps, freq):
     start, target, noise = problem()
     make = lambda p: optim.SOAP(p, lr=0.01, betas=(0.9, 0.95), weight_decay=0.1, precondition_frequency=freq)
     ours, _ = run_descend(make, start, target, noise, steps)
     close(ours, soap_ref(start, target, noise, steps, 0.01, 0.9, 0.95, 1e-8, 0.1, freq))
+
+
+@pytest.mark.parametrize("steps", [1, 10])
+def test_soap_one_sided_flattened_and_shampoo_beta_match_reference(steps):
+    """(3, 8) and (8, 3) with max_precond_dim=4 rotate one side only; (3, 2, 2) is preconditioned as (3, 4)."""
+    start, target, noise = problem(shapes=[(3, 8), (8, 3), (3, 2, 2), (5,)])
+    make = lambda p: optim.SOAP(p, lr=0.01, betas=(0.9, 0.95), weight_decay=0.1, precondition_frequency=3,
+                                max_precond_dim=4, shampoo_beta=0.7)
+    ours, opt = run_descend(make, start, target, noise, steps)
+    close(ours, soap_ref(start, target, noise, steps, 0.01, 0.9, 0.95, 1e-8, 0.1, 3, max_dim=4, shampoo_beta=0.7))
+    sides = [sorted(k for k in ("QL", "QR") if k in opt.state[p]) for p in opt.param_groups[0]["params"]]
+    assert sides == [["QL"], ["QR"], ["QL", "QR"], []]
 
 
 @pytest.mark.parametrize("steps", [1, 10])
@@ -202,30 +232,32 @@ def test_adamw_flat_matches_torch_adamw(steps):
     close(ours, theirs)
 
 
-def test_lookahead_matches_reference():
+@pytest.mark.parametrize("steps,sync", [(1, 1), (10, 3)])
+def test_lookahead_matches_reference(steps, sync):
     start, target, noise = problem()
-    ours, _ = run_descend(lambda p: optim.Lookahead(torch.optim.SGD(p, lr=0.1), k=3, alpha=0.5),
-                          start, target, noise, 10)
+    ours, _ = run_descend(lambda p: optim.Lookahead(torch.optim.SGD(p, lr=0.1), k=sync, alpha=0.5),
+                          start, target, noise, steps)
     ref = []
     for i, fast in enumerate(start):
         fast, slow = fast.copy(), fast.copy()
-        for k in range(1, 11):
+        for k in range(1, steps + 1):
             fast = fast - 0.1 * grad(fast, target[i], noise[k - 1][i])
-            if k % 3 == 0:
+            if k % sync == 0:
                 slow = slow + 0.5 * (fast - slow)
                 fast = slow.copy()
         ref.append(fast)
     close(ours, ref)
 
 
-def test_ema_eval_holds_the_debiased_average():
+@pytest.mark.parametrize("steps", [1, 10])
+def test_ema_eval_holds_the_debiased_average(steps):
     start, target, noise = problem()
-    ours, _ = run_descend(lambda p: optim.EMA(torch.optim.SGD(p, lr=0.1), decay=0.9), start, target, noise, 10,
+    ours, _ = run_descend(lambda p: optim.EMA(torch.optim.SGD(p, lr=0.1), decay=0.9), start, target, noise, steps,
                           switch_eval=True)
     ref = []
     for i, w in enumerate(start):
         w, total, weights = w.copy(), np.zeros_like(w), 0.0
-        for k in range(1, 11):
+        for k in range(1, steps + 1):
             w = w - 0.1 * grad(w, target[i], noise[k - 1][i])
             total, weights = 0.9 * total + 0.1 * w, 0.9 * weights + 0.1
         ref.append(total / weights)
@@ -246,5 +278,42 @@ def test_adamw_flat_adopts_parameters_rebound_after_construction():
         opt.step()
         ref.step()
     close([p.detach().numpy() for p in ours], [p.detach().numpy() for p in theirs])
-    flat, _ = opt.buffers[id(ours[0])]
-    assert ours[0].data_ptr() == flat.data_ptr()   # back inside the flat buffer
+    assert ours[0].data_ptr() == opt.buffers[id(ours[0])].values.data_ptr()   # back inside the flat buffer
+
+
+def test_adamw_flat_clips_fresh_gradients_after_model_zero_grad():
+    """model.zero_grad() sets gradients to None; the next backward's new tensors are what gets clipped."""
+    start, target, noise = problem(shapes=[(4, 4), (5,)], steps=4)
+    ours = [torch.tensor(w, requires_grad=True) for w in start]
+    theirs = [torch.tensor(w, requires_grad=True) for w in start]
+    opt = optim.AdamWFlat(ours, lr=0.05, grad_clip=0.5)
+    ref = torch.optim.AdamW(theirs, lr=0.05, foreach=False)
+    for k in range(4):
+        for group in (ours, theirs):
+            for p, t, n in zip(group, target, noise[k]):
+                p.grad = None   # what torch.nn.Module.zero_grad() does
+                (0.5 * (k + 1) * ((p - torch.tensor(t + n)) ** 2).sum()).backward()   # growing gradients
+        assert torch.nn.utils.clip_grad_norm_(theirs, 0.5) > 0.5
+        opt.step()
+        ref.step()
+    close([p.detach().numpy() for p in ours], [p.detach().numpy() for p in theirs])
+
+
+def test_adamw_flat_add_param_group_matches_torch_adamw():
+    start, target, noise = problem(shapes=[(4, 4), (5,), (3, 2)], steps=5)
+    ours = [torch.tensor(w, requires_grad=True) for w in start]
+    theirs = [torch.tensor(w, requires_grad=True) for w in start]
+    opt = optim.AdamWFlat(ours[:1], lr=0.05)
+    ref = torch.optim.AdamW(theirs[:1], lr=0.05, foreach=False)
+    for k in range(5):
+        if k == 2:   # unfreeze the rest mid-run, with its own lr and decay
+            opt.add_param_group({"params": ours[1:], "lr": 0.1, "weight_decay": 0.0})
+            ref.add_param_group({"params": theirs[1:], "lr": 0.1, "weight_decay": 0.0})
+        live = 1 if k < 2 else 3
+        for group in (ours, theirs):
+            for p, t, n in zip(group[:live], target, noise[k]):
+                p.grad = torch.tensor(grad(p.detach().numpy(), t, n))
+        opt.step()
+        ref.step()
+    close([p.detach().numpy() for p in ours], [p.detach().numpy() for p in theirs])
+    assert ours[2].data_ptr() == opt.buffers[id(ours[1])].values.data_ptr() + 5 * 8   # in the new group's buffer

@@ -134,3 +134,38 @@ def test_fit_drives_a_routed_optimizer_and_its_schedule_reaches_every_part():
     lion, adamw = opt.optimizers
     assert lion.param_groups[0]["lr"] == pytest.approx(3e-3 * (1 - 0.5 * 149 / 150), rel=1e-3)
     assert all(g["lr"] == pytest.approx(1e-2 * (1 - 0.5 * 149 / 150), rel=1e-3) for g in adamw.param_groups)
+
+
+def test_routed_grad_clip_uses_one_global_norm_over_every_part():
+    sgd_rules = lambda clip: {HIDDEN: ("sgd", {"lr": 0.5, "grad_clip": clip}),
+                              optim.other: ("sgd", {"lr": 0.2, "grad_clip": clip})}
+    routed_model, by_hand, per_part = Tiny(), Tiny(), Tiny()
+    routed = optim.route(routed_model, sgd_rules(None), grad_clip=0.1)
+    plain = optim.route(by_hand, sgd_rules(None))
+    parted = optim.route(per_part, sgd_rules(0.1))   # each part clipped to its own norm: not the same thing
+    for _ in range(3):
+        step(routed_model, routed)
+        step(per_part, parted)
+        by_hand.zero_grad()
+        nn.functional.mse_loss(by_hand(TOKENS), TARGET).backward()
+        assert torch.nn.utils.clip_grad_norm_(list(by_hand.parameters()), 0.1) > 0.1   # clipping is active
+        plain.step()
+    for (name, a), b, c in zip(routed_model.named_parameters(), by_hand.parameters(), per_part.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)
+    assert max((a - c).abs().max().item() for a, c in zip(routed_model.parameters(), per_part.parameters())) > 1e-3
+
+
+def test_other_cannot_be_combined_with_another_rule():
+    for combine in (lambda: optim.other | optim.ndim(1), lambda: optim.ndim(1) & optim.other, lambda: ~optim.other):
+        with pytest.raises(DescendError, match=r"descend.optim.other cannot be combined with &, \| or ~"):
+            combine()
+
+
+def test_route_checks_grad_clip():
+    with pytest.raises(DescendError, match=r"^grad_clip must be a finite number > 0"):
+        optim.route(Tiny(), {optim.other: "adamw"}, grad_clip=-1.0)
+
+
+def test_muon_can_be_routed_the_one_line_way_the_error_suggests():
+    opt = optim.route(Tiny(), {optim.ndim(2): "muon", optim.other: "adamw"})
+    assert [type(o).__name__ for o in opt.optimizers] == ["Muon", "AdamW"]

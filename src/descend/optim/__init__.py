@@ -1,5 +1,5 @@
 """Optimizers: one registry over torch.optim's algorithms and descend's own; every one is a torch.optim.Optimizer."""
-from .registry import available, create, entry, register
+from .registry import Entry, available, create, entry, general_purpose, register
 from .flat_adamw import AdamWFlat
 from .lamb import LAMB
 from .lion import Lion
@@ -8,8 +8,8 @@ from .prodigy import Prodigy
 from .routing import Routed, module, name, ndim, other, route, shape
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .soap import SOAP
-from .wrappers import EMA, Lookahead
+from .wrappers import EMA, GradClip, Lookahead
 
-__all__ = ["available", "create", "entry", "register", "AdamWFlat", "LAMB", "Lion", "Prodigy", "SOAP",
-           "ScheduleFreeAdamW", "ScheduleFreeSGD", "EMA", "Lookahead", "Routed", "route", "name", "ndim", "shape",
-           "module", "other", "eval_mode", "train_mode"]
+__all__ = ["Entry", "available", "create", "entry", "general_purpose", "register", "AdamWFlat", "LAMB", "Lion",
+           "Prodigy", "SOAP", "ScheduleFreeAdamW", "ScheduleFreeSGD", "EMA", "GradClip", "Lookahead", "Routed",
+           "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode"]

@@ -1,7 +1,9 @@
 """The frame every descend optimizer shares: checked hyperparameters, closure, optional gradient clipping.
 
 Subclasses describe one update in `_update(group)` (or `_update_all()` when groups share statistics, as in
-Prodigy); this class runs the closure, clips the global gradient norm when `grad_clip` is set, and loops.
+Prodigy) and extend `_check(hyper, where)` with their own hyperparameters; this class checks the defaults and
+every param group (at construction and in `add_param_group`), runs the closure, clips the global gradient norm
+when `grad_clip` is set, and loops.
 """
 from __future__ import annotations
 
@@ -10,33 +12,13 @@ from typing import Callable
 import torch
 
 from ..errors import DescendError
-from .registry import validate
+from .checks import check_positive, validate
 
-
-def check_positive(name: str, value, *, allow_none: bool = False) -> None:
-    """Refuse a value that must be > 0, naming the hyperparameter."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise DescendError(f"{name} must be a number > 0, got {value!r}")
-
-
-def check_count(name: str, value, minimum: int = 1) -> None:
-    """Refuse anything but an integer >= `minimum`, naming the hyperparameter."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise DescendError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_fraction(name: str, value, *, low_open: bool = False, high_open: bool = False) -> None:
-    """Refuse a value outside [0, 1] (ends excluded with `low_open`/`high_open`), naming the hyperparameter."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and (0 < value if low_open else 0 <= value) and (value < 1 if high_open else value <= 1)):
-        raise DescendError(f"{name} must be in {'(' if low_open else '['}0, 1{')' if high_open else ']'}, "
-                           f"got {value!r}")
+Closure = Callable[[], torch.Tensor]
 
 
 def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
-    """Scale all gradients together so their joint Euclidean norm is at most `max_norm`."""
+    """Scale all gradients together so their joint Euclidean norm is at most `max_norm` (as clip_grad_norm_)."""
     if not grads:
         return
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
@@ -44,7 +26,7 @@ def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
     torch._foreach_mul_(grads, scale)
 
 
-def run_closure(closure: Callable[[], torch.Tensor] | None):
+def run_closure(closure: Closure | None):
     """Evaluate an optimizer closure with gradients enabled (steps run under no_grad); None gives None."""
     if closure is None:
         return None
@@ -52,25 +34,66 @@ def run_closure(closure: Callable[[], torch.Tensor] | None):
         return closure()
 
 
+def step_clipped(step: Callable, grads: Callable[[], list[torch.Tensor]], max_norm: float | None,
+                 closure: Closure | None):
+    """Call `step(closure)` so that it sees gradients clipped to one global norm `max_norm` (None: no clipping).
+
+    Without a closure the gradients are clipped first; with one, after each evaluation of it, so an optimizer
+    that calls the closure itself (inside its step) still gets clipped gradients.
+    """
+    if max_norm is None:
+        return step(closure)
+    if closure is None:
+        clip_grad_norm(grads(), max_norm)
+        return step()
+
+    def clipped():
+        loss = closure()
+        clip_grad_norm(grads(), max_norm)
+        return loss
+    return step(clipped)
+
+
+def present_grads(params) -> list[torch.Tensor]:
+    """The gradients of `params` that exist."""
+    return [p.grad for p in params if p.grad is not None]
+
+
 class DescendOptimizer(torch.optim.Optimizer):
-    """A torch.optim.Optimizer whose hyperparameters are checked up front and that can clip gradients."""
+    """A torch.optim.Optimizer whose hyperparameters are checked up front, per group too, and that can clip."""
 
     def __init__(self, params, defaults: dict):
-        validate(defaults)
-        check_positive("grad_clip", defaults.get("grad_clip"), allow_none=True)
+        self._check(defaults)
         super().__init__(params, defaults)
 
+    def _check(self, hyper: dict, where: str = "") -> None:
+        """Refuse out-of-range hyperparameters, naming the parameter (and `where`: which param group)."""
+        validate(hyper, where)
+        check_positive("grad_clip", hyper.get("grad_clip"), allow_none=True, where=where)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's add_param_group, with the group's values checked like the constructor's first."""
+        where = f" in param group {len(self.param_groups)}"
+        if param_group.get("grad_clip", self.defaults.get("grad_clip")) != self.defaults.get("grad_clip"):
+            raise DescendError(f"grad_clip is one global norm over all groups; set it on the optimizer, not{where}")
+        self._check({**self.defaults, **param_group}, where)
+        super().add_param_group(param_group)
+
     def _grads(self) -> list[torch.Tensor]:
-        return [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        return present_grads(p for group in self.param_groups for p in group["params"])
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+    def step(self, closure: Closure | None = None):
         """One update; `closure` (re-evaluating the loss with gradients) is called first when given."""
         loss = run_closure(closure)
+        self._before_update()
         if self.defaults.get("grad_clip") is not None:   # one global norm over all groups
             clip_grad_norm(self._grads(), self.defaults["grad_clip"])
         self._update_all()
         return loss
+
+    def _before_update(self) -> None:
+        """Hook run after the closure and before clipping (AdamWFlat re-attaches gradients here)."""
 
     def _update_all(self) -> None:
         for group in self.param_groups:

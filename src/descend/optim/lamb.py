@@ -31,10 +31,9 @@ class LAMB(DescendOptimizer):
             if p.grad is None:
                 continue
             state = self.state[p]
-            if not state:
-                state.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-            state["step"] += 1
-            t = state["step"].item()
+            if not state:   # a Python int step: bias corrections need no device sync
+                state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            state["step"] = t = state["step"] + 1
             m, v = state["exp_avg"], state["exp_avg_sq"]
             m.lerp_(p.grad, 1 - beta1)
             v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)

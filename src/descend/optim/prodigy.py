@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import DescendOptimizer, check_fraction, check_positive
+from .base import DescendOptimizer
+from .checks import check_fraction, check_positive
 from .registry import register
 
 
@@ -27,27 +28,29 @@ class Prodigy(DescendOptimizer):
                  beta3: float | None = None, eps: float = 1e-8, weight_decay: float = 0.0, d0: float = 1e-6,
                  grad_clip: float | None = None):
         check_positive("d0", d0)
-        if beta3 is not None:
-            check_fraction("beta3", beta3)
         super().__init__(params, dict(lr=lr, betas=betas, beta3=beta3, eps=eps, weight_decay=weight_decay,
                                       d=d0, numerator=0.0, grad_clip=grad_clip))
+
+    def _check(self, hyper: dict, where: str = "") -> None:
+        super()._check(hyper, where)
+        if hyper["beta3"] is not None:
+            check_fraction("beta3", hyper["beta3"], where=where)
 
     def _update_all(self) -> None:
         live = [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not live:
             return
         first = self.param_groups[0]
-        d, numerator = first["d"], first["numerator"]
+        d = first["d"]
         beta3 = first["beta3"] if first["beta3"] is not None else first["betas"][1] ** 0.5
-        numerator *= beta3
-        s_norm = 0.0
+        dots, scales, s_sums = [], [], []   # summed on the device: one host sync per step, not two per tensor
         for group, p in live:
             state = self._state(p)
             beta1, beta2 = group["betas"]
-            scale = (1 - beta3) * group["lr"] * d * d
-            numerator += scale * torch.dot(p.grad.flatten(), (state["x0"] - p).flatten()).item()
-            state["s"].mul_(beta3).add_(p.grad, alpha=scale)
-            s_norm += state["s"].abs().sum().item()
+            scales.append((1 - beta3) * group["lr"] * d * d)
+            dots.append(torch.dot(p.grad.flatten(), (state["x0"] - p).flatten()))
+            state["s"].mul_(beta3).add_(p.grad, alpha=scales[-1])
+            s_sums.append(state["s"].abs().sum())
             state["exp_avg"].mul_(beta1).add_(p.grad, alpha=(1 - beta1) * d)
             state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=(1 - beta2) * d * d)
         for group, p in live:
@@ -56,6 +59,10 @@ class Prodigy(DescendOptimizer):
             if group["weight_decay"]:
                 p.mul_(1 - step * group["weight_decay"])
             p.addcdiv_(state["exp_avg"], state["exp_avg_sq"].sqrt().add_(d * group["eps"]), value=-step)
+        device = live[0][1].device
+        added = (_stack(dots, device) * torch.tensor(scales, dtype=torch.float64, device=device)).sum()
+        added, s_norm = torch.stack([added, _stack(s_sums, device).sum()]).tolist()
+        numerator = beta3 * first["numerator"] + added
         new_d = max(d, numerator / s_norm) if s_norm > 0 else d
         for group in self.param_groups:
             group["d"], group["numerator"] = new_d, numerator
@@ -66,6 +73,11 @@ class Prodigy(DescendOptimizer):
             state.update(x0=p.detach().clone(), s=torch.zeros_like(p), exp_avg=torch.zeros_like(p),
                          exp_avg_sq=torch.zeros_like(p))
         return state
+
+
+def _stack(values: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Per-tensor scalars as one float64 vector on `device` (parameters may live on several devices)."""
+    return torch.stack([v.to(device=device, dtype=torch.float64) for v in values])
 
 
 register("prodigy", Prodigy, "Prodigy, learning-rate-free Adam (Mishchenko & Defazio 2023)")

@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import DescendError, DescendTypeError
-from .base import run_closure
+from .base import Closure, clip_grad_norm, present_grads, run_closure
+from .checks import check_positive
+from .modes import eval_mode, train_mode
 from .registry import create
 
 
@@ -33,15 +35,16 @@ class Rule:
     def __call__(self, name: str, param: torch.Tensor, owner: nn.Module) -> bool:
         return bool(self.test(name, param, owner))
 
-    def __and__(self, other: "Rule") -> "Rule":
-        other = as_rule(other)
-        return Rule(lambda *a: self(*a) and other(*a), f"({self.text} & {other.text})")
+    def __and__(self, rule) -> "Rule":
+        rule = _combinable(self, rule)
+        return Rule(lambda *a: self(*a) and rule(*a), f"({self.text} & {rule.text})")
 
-    def __or__(self, other: "Rule") -> "Rule":
-        other = as_rule(other)
-        return Rule(lambda *a: self(*a) or other(*a), f"({self.text} | {other.text})")
+    def __or__(self, rule) -> "Rule":
+        rule = _combinable(self, rule)
+        return Rule(lambda *a: self(*a) or rule(*a), f"({self.text} | {rule.text})")
 
     def __invert__(self) -> "Rule":
+        _combinable(self)
         return Rule(lambda *a: not self(*a), f"~{self.text}")
 
     def __repr__(self) -> str:
@@ -70,6 +73,15 @@ def module(*types: type) -> Rule:
 
 
 other = Rule(lambda n, p, m: False, "other")
+
+
+def _combinable(*rules) -> Rule:
+    """Refuse `other` in &, |, ~ (it means "what no other rule takes", not a test); return the last as a Rule."""
+    read = [as_rule(r) for r in rules]
+    if any(r is other for r in read):
+        raise DescendError("descend.optim.other cannot be combined with &, | or ~: it means 'every parameter no "
+                           "other rule takes'; give it an entry of its own, e.g. {..., descend.optim.other: 'adamw'}")
+    return read[-1]
 
 
 def as_rule(key) -> Rule:
@@ -123,8 +135,13 @@ def _build(spec, named: list[tuple[str, torch.Tensor]]) -> torch.optim.Optimizer
     raise DescendTypeError(f"an optimizer spec must be a name, (name, {{hyperparameters}}) or a callable, got {spec!r}")
 
 
-def route(model: nn.Module, rules: dict) -> "Routed":
-    """One optimizer over `model` that sends each parameter to the optimizer of the one rule it matches."""
+def route(model: nn.Module, rules: dict, *, grad_clip: float | None = None) -> "Routed":
+    """One optimizer over `model` that sends each parameter to the optimizer of the one rule it matches.
+
+    `grad_clip=max_norm` clips all gradients to one global norm before the parts step (clipping inside a
+    part's own spec would use that part's norm only).
+    """
+    check_positive("grad_clip", grad_clip, allow_none=True)
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"route() takes a torch.nn.Module, got {type(model).__name__}")
     if not rules:
@@ -135,7 +152,7 @@ def route(model: nn.Module, rules: dict) -> "Routed":
     parts = assign(model, keys)
     built = [(k.text, _build(spec, named)) for k, spec, named in zip(keys, rules.values(), parts) if named]
     names = {id(p): n for named in parts for n, p in named}
-    return Routed(built, names)
+    return Routed(built, names, grad_clip)
 
 
 class _MergedState(Mapping):
@@ -160,19 +177,31 @@ class _MergedState(Mapping):
 class Routed(torch.optim.Optimizer):
     """Several optimizers acting as one: their param groups in order, one step, one state_dict."""
 
-    def __init__(self, parts: list[tuple[str, torch.optim.Optimizer]], names: dict[int, str]):
+    def __init__(self, parts: list[tuple[str, torch.optim.Optimizer]], names: dict[int, str],
+                 grad_clip: float | None = None):
         self.rules = [text for text, _ in parts]
         self.optimizers = [opt for _, opt in parts]
+        self.grad_clip = grad_clip
         groups = [g for opt in self.optimizers for g in opt.param_groups]
         for g in groups:
             g.setdefault("param_names", [names[id(p)] for p in g["params"]])
         super().__init__(groups, {})
         self.state = _MergedState(self.optimizers)
+        self._built = True
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Refused once built: a new group has no rule saying which part it belongs to."""
+        if getattr(self, "_built", False):
+            raise DescendError("a routed optimizer cannot tell which part a new param group belongs to; add it to "
+                               "one part (routed.optimizers[i].add_param_group(...)) or route the model again")
+        super().add_param_group(param_group)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
-        """Evaluate `closure` once (if given), then step every routed optimizer."""
+    def step(self, closure: Closure | None = None):
+        """Evaluate `closure` once (if given), clip to one global norm (if `grad_clip`), then step every part."""
         loss = run_closure(closure)
+        if self.grad_clip is not None:
+            clip_grad_norm(present_grads(p for g in self.param_groups for p in g["params"]), self.grad_clip)
         for opt in self.optimizers:
             opt.step()
         return loss
@@ -184,14 +213,12 @@ class Routed(torch.optim.Optimizer):
     def train(self) -> None:
         """Switch routed Schedule-Free optimizers (and EMA wrappers) to their training weights."""
         for opt in self.optimizers:
-            if hasattr(opt, "train"):
-                opt.train()
+            train_mode(opt)
 
     def eval(self) -> None:
         """Switch routed Schedule-Free optimizers (and EMA wrappers) to their evaluation weights."""
         for opt in self.optimizers:
-            if hasattr(opt, "eval"):
-                opt.eval()
+            eval_mode(opt)
 
     def state_dict(self) -> dict:
         state, groups, extras, offset = {}, [], [], 0

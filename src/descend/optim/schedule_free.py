@@ -21,7 +21,8 @@ import math
 import torch
 
 from ..errors import DescendError
-from .base import DescendOptimizer, check_count, check_fraction
+from .base import DescendOptimizer
+from .checks import check_count, check_fraction
 from .registry import register
 
 
@@ -29,8 +30,13 @@ class _ScheduleFree(DescendOptimizer):
     """The y/z/x bookkeeping both variants share; subclasses give the step direction d_t and its lr."""
 
     def __init__(self, params, defaults: dict):
-        check_count("warmup_steps", defaults["warmup_steps"], minimum=0)
         super().__init__(params, {**defaults, "k": 0, "weight_sum": 0.0, "train_mode": True})
+
+    def _check(self, hyper: dict, where: str = "") -> None:
+        super()._check(hyper, where)
+        # eval() computes x = lerp(y, z, 1 - 1/beta1): beta1 must not be 0
+        check_fraction("betas[0]", hyper["betas"][0], low_open=True, high_open=True, where=where)
+        check_count("warmup_steps", hyper["warmup_steps"], minimum=0, where=where)
 
     def _direction(self, p: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -101,7 +107,6 @@ class ScheduleFreeAdamW(_ScheduleFree):
 
     def __init__(self, params, lr: float = 0.0025, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, warmup_steps: int = 0, grad_clip: float | None = None):
-        check_fraction("betas[0]", betas[0], low_open=True)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       warmup_steps=warmup_steps, grad_clip=grad_clip))
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import DescendOptimizer, check_count, check_fraction
+from .base import DescendOptimizer
+from .checks import check_count, check_fraction
 from .registry import register
 
 
@@ -30,14 +31,17 @@ class SOAP(DescendOptimizer):
     def __init__(self, params, lr: float = 3e-3, betas: tuple[float, float] = (0.95, 0.95), eps: float = 1e-8,
                  weight_decay: float = 0.01, precondition_frequency: int = 10, max_precond_dim: int = 10000,
                  shampoo_beta: float | None = None, grad_clip: float | None = None):
-        check_count("precondition_frequency", precondition_frequency)
-        check_count("max_precond_dim", max_precond_dim)
-        if shampoo_beta is not None:
-            check_fraction("shampoo_beta", shampoo_beta)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       precondition_frequency=precondition_frequency,
                                       max_precond_dim=max_precond_dim, shampoo_beta=shampoo_beta,
                                       grad_clip=grad_clip))
+
+    def _check(self, hyper: dict, where: str = "") -> None:
+        super()._check(hyper, where)
+        check_count("precondition_frequency", hyper["precondition_frequency"], where=where)
+        check_count("max_precond_dim", hyper["max_precond_dim"], where=where)
+        if hyper["shampoo_beta"] is not None:
+            check_fraction("shampoo_beta", hyper["shampoo_beta"], where=where)
 
     def _update(self, group: dict) -> None:
         beta1, beta2 = group["betas"]

@@ -1,57 +1,74 @@
-"""Optimizers that wrap another: Lookahead and an exponential moving average (EMA) of the weights.
+"""Optimizers that wrap another: gradient clipping, Lookahead and an exponential moving average (EMA).
 
 A wrapper is itself a torch.optim.Optimizer sharing the inner one's param_groups and state, so schedules,
-`zero_grad` and checkpoints see one optimizer. Its own tensors (slow or averaged weights) travel in
+`zero_grad` and checkpoints see one optimizer. Every wrapper takes `grad_clip=max_norm` (one global norm over
+all its parameters, applied before the inner step). Its own tensors (slow or averaged weights) travel in
 `state_dict()["wrapper"]` and are restored by `load_state_dict`.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from ..errors import DescendError, DescendTypeError
-from .base import check_count, check_fraction
+from .base import Closure, present_grads, step_clipped
+from .checks import check_count, check_fraction, check_positive
+from .modes import eval_mode, train_mode
 
 
 class Wrapper(torch.optim.Optimizer):
-    """Shares the inner optimizer's groups and state; subclasses act after each inner step in `_after_step`."""
+    """Shares the inner optimizer's groups and state; clips first when asked; subclasses act in `_after_step`."""
 
-    def __init__(self, inner: torch.optim.Optimizer):
+    def __init__(self, inner: torch.optim.Optimizer, grad_clip: float | None = None):
         if not isinstance(inner, torch.optim.Optimizer):
             raise DescendTypeError(f"{type(self).__name__} wraps a torch.optim.Optimizer, got {type(inner).__name__}")
-        self.inner = inner
+        check_positive("grad_clip", grad_clip, allow_none=True)
+        if grad_clip is not None and isinstance(inner, torch.optim.LBFGS):
+            raise DescendError("lbfgs does not take grad_clip: its line search needs the true gradients; "
+                               "leave grad_clip unset")
+        self.inner, self.grad_clip = inner, grad_clip
         super().__init__(inner.param_groups, {})
-        self.defaults, self.state = inner.defaults, inner.state
+        self.defaults, self.state, self.param_groups = inner.defaults, inner.state, inner.param_groups
         self.count = 0
-        self.extra: list[dict[str, torch.Tensor]] = [{} for _ in self._params()]
+        self.extra: list[dict[str, torch.Tensor]] = [self._slot(p) for p in self._params()]
+        self._joined = True   # from here on, add_param_group goes to the inner optimizer
 
     def _params(self) -> list[torch.Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
 
+    def _slot(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The wrapper's own tensors for parameter `p` (none here)."""
+        return {}
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add the group to the inner optimizer (which checks it) and give its parameters the wrapper's slots."""
+        if not getattr(self, "_joined", False):   # torch's __init__ registering the inner optimizer's groups
+            super().add_param_group(param_group)
+            return
+        self.inner.add_param_group(param_group)
+        self.param_groups = self.inner.param_groups
+        self.extra += [self._slot(p) for p in self.param_groups[-1]["params"]]
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
-        """Step the inner optimizer, then update the wrapper's own weights."""
-        loss = self.inner.step(closure)
+    def step(self, closure: Closure | None = None):
+        """Step the inner optimizer (on gradients clipped to `grad_clip`), then update the wrapper's own weights."""
+        loss = step_clipped(self.inner.step, lambda: present_grads(self._params()), self.grad_clip, closure)
         self.count += 1
         self._after_step()
         return loss
 
     def _after_step(self) -> None:
-        raise NotImplementedError
+        """Act after each inner step (nothing here)."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.inner.zero_grad(set_to_none=set_to_none)
 
     def train(self) -> None:
         """Forward train-mode switching (Schedule-Free) to the inner optimizer."""
-        if hasattr(self.inner, "train"):
-            self.inner.train()
+        train_mode(self.inner)
 
     def eval(self) -> None:
         """Forward eval-mode switching (Schedule-Free) to the inner optimizer."""
-        if hasattr(self.inner, "eval"):
-            self.inner.eval()
+        eval_mode(self.inner)
 
     def state_dict(self) -> dict:
         out = self.inner.state_dict()
@@ -69,16 +86,29 @@ class Wrapper(torch.optim.Optimizer):
         self.extra = [{k: v.to(p) for k, v in e.items()} for e, p in zip(mine["tensors"], self._params())]
 
 
+class GradClip(Wrapper):
+    """Any optimizer with its gradients clipped to one global Euclidean norm `max_norm` before each step.
+
+    `create(..., grad_clip=x)` returns torch's optimizers wrapped in this; the update is otherwise the inner one's.
+    """
+
+    def __init__(self, inner: torch.optim.Optimizer, max_norm: float):
+        check_positive("grad_clip", max_norm)
+        super().__init__(inner, grad_clip=max_norm)
+
+
 class Lookahead(Wrapper):
     """Lookahead (Zhang et al. 2019): every k inner steps, slow += alpha (fast - slow) and fast = slow."""
 
-    def __init__(self, inner: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5):
+    def __init__(self, inner: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5,
+                 grad_clip: float | None = None):
         check_count("k", k)
         check_fraction("alpha", alpha, low_open=True)
-        super().__init__(inner)
+        super().__init__(inner, grad_clip)
         self.k, self.alpha = k, alpha
-        for slot, p in zip(self.extra, self._params()):
-            slot["slow"] = p.detach().clone()
+
+    def _slot(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"slow": p.detach().clone()}
 
     def _after_step(self) -> None:
         if self.count % self.k:
@@ -96,14 +126,18 @@ class EMA(Wrapper):
     (keeping the training weights aside) and `train()` puts the training weights back; `fit` calls both.
     """
 
-    def __init__(self, inner: torch.optim.Optimizer, decay: float = 0.999):
+    def __init__(self, inner: torch.optim.Optimizer, decay: float = 0.999, grad_clip: float | None = None):
         check_fraction("decay", decay, low_open=True, high_open=True)
-        super().__init__(inner)
+        super().__init__(inner, grad_clip)
         self.decay, self.averaged = decay, False
-        for slot, p in zip(self.extra, self._params()):
-            slot["avg"] = torch.zeros_like(p)
 
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+    def _slot(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.count:   # the shared debiasing 1 - decay^t would be wrong for an average that starts late
+            raise DescendError("EMA cannot take new parameters once it has stepped; add the param group before "
+                               "the first step")
+        return {"avg": torch.zeros_like(p)}
+
+    def step(self, closure: Closure | None = None):
         if self.averaged:
             raise DescendError("the EMA weights are swapped in; call optimizer.train() before step()")
         return super().step(closure)
