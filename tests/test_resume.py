@@ -12,11 +12,13 @@ import pytest
 import torch
 
 import descend as ds
+from descend.runs import checkpoint
 
 SETUP = '''
 import torch
 from torch import nn
 import descend as ds
+from descend.runs import checkpoint
 
 def make():
     torch.manual_seed(0)
@@ -104,8 +106,11 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
 def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_resumes_exactly(tmp_path):
     run_dir, child = _signal_child_at_step_14(tmp_path, signal.SIGINT)
     _, err = child.communicate(timeout=60)
-    assert child.returncode != 0
+    assert child.returncode == -signal.SIGINT  # Python re-raises an unhandled KeyboardInterrupt as SIGINT
+    saved = run_dir / "checkpoints" / "step-000000015"
     line = next(l for l in err.splitlines() if l.startswith("interrupted at step"))
-    assert line.startswith(f"interrupted at step 15; checkpoint saved in {run_dir / 'checkpoints' / 'step-000000015'}")
-    assert f"run_dir={str(run_dir)!r}, resume=True" in line
+    assert line == (f"interrupted at step 15; checkpoint saved in {saved}. Resume with "
+                    f"fit(..., run_dir={str(run_dir)!r}, resume=True) or `descend fit ... --resume`")
+    assert checkpoint.verify(saved)["step"] == 15 and not (run_dir / "model.safetensors").exists()
+    assert len((run_dir / "history.jsonl").read_text().splitlines()) == 15  # nothing after the interrupted step
     _resume_and_compare(run_dir)

@@ -1,6 +1,8 @@
 """Run directories: what they hold, checksummed checkpoints with fallback, and refusals that protect a run."""
 import errno
 import json
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -10,7 +12,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 import descend as ds
-from descend.runs import checkpoint
+from descend.runs import checkpoint, config as run_config, directory
+from descend.runs.files import sha256_file
 
 
 def _problem():
@@ -34,10 +37,12 @@ class Crash(ds.loop.Callback):
             raise RuntimeError("simulated crash")
 
 
-def _fit(run_dir=None, callbacks=(), **overrides):
+def _fit(run_dir=None, callbacks=(), patience=False, **overrides):
+    """The run of these tests; `patience` adds a Patience rule that never fires but restores the best weights."""
     model, train, val = _problem()
+    stop = [ds.stop.Patience(50, restore_best=True)] if patience else []
     return ds.fit(model, train, val=val, run_dir=None if run_dir is None else str(run_dir),
-                  callbacks=callbacks, **{**SETTINGS, **overrides})
+                  callbacks=callbacks, **{"stop": stop, **SETTINGS, **overrides})
 
 
 def _crashed_run(run_dir: Path, at: int = 10) -> None:
@@ -68,6 +73,12 @@ def test_run_dir_holds_config_history_checkpoints_and_final_weights(tmp_path):
     assert all(torch.equal(weights[k], v) for k, v in result.model.state_dict().items())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stop_reason"] == result.stop_reason and summary["steps"] == 12
+    findings = json.loads((run / "findings.json").read_text())  # written whether or not there are findings
+    assert findings == [f.to_dict() for f in result.findings]
+    assert summary["files"] == {name: sha256_file(run / name) for name in ("model.safetensors", "findings.json")}
+    manifest = json.loads((final / "manifest.json").read_text())
+    assert manifest["history"] == {"length": 12, "sha256": sha256_file(run / "history.jsonl")}
+    assert config["run"]["doctor"] is True and config["model"]["architecture"] == repr(result.model)
 
 
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
@@ -171,3 +182,202 @@ def test_read_only_run_dir_is_refused_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "write_bytes", read_only)
     with pytest.raises(ds.DescendError, match=r"run_dir .* is not writable: Read-only file system"):
         _fit(tmp_path / "run")
+
+
+def test_resume_refuses_another_architecture_or_doctor_mode(tmp_path):
+    run = tmp_path / "run"
+    _crashed_run(run, at=6)
+    model, train, val = _problem()
+    model[1] = nn.Tanh()  # same parameters and shapes, a different function
+    with pytest.raises(ds.DescendError, match=r"different run.*model\.architecture: .*ReLU.* in the run, .*Tanh.* now"):
+        ds.fit(model, train, val=val, run_dir=str(run), resume=True, **SETTINGS)
+    with pytest.raises(ds.DescendError, match=r"run\.doctor: True in the run, 'fix' now"):
+        _fit(run, resume=True, doctor="fix")
+
+
+def test_config_from_a_newer_format_is_refused_naming_the_version(tmp_path):
+    run = tmp_path / "run"
+    _crashed_run(run, at=6)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "format": run_config.CONFIG_FORMAT + 1}))
+    with pytest.raises(ds.DescendError, match=rf"config\.json was written in config format "
+                                              rf"{run_config.CONFIG_FORMAT + 1}, newer than the format "
+                                              rf"{run_config.CONFIG_FORMAT} this descend reads"):
+        _fit(run, resume=True)
+
+
+def _averaging(kind: str):
+    def make(model):
+        if kind == "ema":
+            return ds.optim.EMA(torch.optim.AdamW(model.parameters(), lr=0.02), decay=0.9)
+        return ds.optim.create(model, "schedule_free_adamw", lr=0.02)
+    return make
+
+
+@pytest.mark.parametrize("kind", ["schedule_free_adamw", "ema"])
+def test_checkpoints_hold_evaluation_weights_and_resume_exactly_from_the_training_point(tmp_path, kind):
+    make_optimizer = _averaging(kind)
+
+    def fit(run_dir=None, callbacks=(), resume=False):
+        model, train, val = _problem()
+        return ds.fit(model, train, val=val, optimizer=make_optimizer(model), eval_every=5, callbacks=callbacks,
+                      run_dir=None if run_dir is None else str(run_dir), resume=resume,
+                      **{**SETTINGS, "lr": 0.02, "max_steps": 16})
+
+    reference, run = fit(), tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(run, callbacks=[Crash(10)])
+    mid = run / "checkpoints" / "step-000000008"
+    evaluated, training = load_file(str(mid / "model.safetensors")), load_file(str(mid / "training.safetensors"))
+    assert not torch.equal(evaluated["0.weight"], training["0.weight"])  # averaged weights differ from y / raw
+    resumed = fit(run, resume=True)
+    assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+    # the last checkpoint's model.safetensors is the returned (evaluation) model, like the run's model.safetensors
+    last = load_file(str(run / "checkpoints" / "step-000000016" / "model.safetensors"))
+    final = load_file(str(run / "model.safetensors"))
+    for name, value in reference.model.state_dict().items():
+        assert torch.equal(last[name], value) and torch.equal(final[name], value)
+    assert not torch.equal(load_file(str(run / "checkpoints" / "step-000000016" / "training.safetensors"))["0.weight"],
+                           final["0.weight"])
+
+
+def test_plain_optimizers_write_no_second_copy_of_the_weights(tmp_path):
+    _fit(tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "step-000000012").iterdir()) == [
+        "manifest.json", "model.safetensors", "state.pt"]
+
+
+def _loader_fit(kind: str, run_dir=None, resume=False, callbacks=()):
+    """A dropout model fed by a Dataset, a DataLoader without generator= (shuffling from torch's global generator,
+    the one dropout draws from) or a DataLoader with its own generator; 10 batches per epoch."""
+    from torch.utils.data import DataLoader, TensorDataset
+    torch.manual_seed(3)
+    X = torch.randn(100, 3)
+    data = TensorDataset(X, X.sum(1, keepdim=True))
+    source = {"dataset": data, "loader": DataLoader(data, batch_size=10, shuffle=True),
+              "seeded loader": DataLoader(data, batch_size=10, shuffle=True,
+                                          generator=torch.Generator().manual_seed(1))}[kind]
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 1))
+    return ds.fit(model, source, max_steps=30, batch_size=10, progress=False, checkpoint_every=3, callbacks=callbacks,
+                  run_dir=None if run_dir is None else str(run_dir), resume=resume)
+
+
+@pytest.mark.parametrize("kind", ["dataset", "loader", "seeded loader"])
+@pytest.mark.parametrize("crash_at", [5, 14, 20])   # checkpoints at steps 3, 12 (epoch 1) and 18 (epoch 1)
+def test_dataloaders_resume_exactly_whatever_generator_they_shuffle_with(tmp_path, kind, crash_at):
+    reference = _loader_fit(kind)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _loader_fit(kind, tmp_path / "run", callbacks=[Crash(crash_at)])
+    resumed = _loader_fit(kind, tmp_path / "run", resume=True)
+    assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+
+
+def test_altered_history_line_falls_back_to_a_checkpoint_before_it(tmp_path):
+    run = tmp_path / "run"
+    _crashed_run(run, at=10)
+    history = run / "history.jsonl"
+    lines = history.read_text().splitlines(keepends=True)
+    lines[5] = lines[5].replace('"loss": ', '"loss": 1')  # inside step 8's lines, after step 4's
+    history.write_text("".join(lines))
+    with pytest.warns(UserWarning, match=r"history\.jsonl was altered: its first 8 lines do not match the "
+                                         r"SHA-256 checksum in checkpoint .*step-000000008.*step-000000004"):
+        resumed = _fit(run, resume=True)
+    reference = _fit()
+    assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+    assert [json.loads(line) for line in history.read_text().splitlines()] == reference.history
+    assert (run / "checkpoints" / "unmatched-step-000000008").is_dir()
+
+
+def test_altered_history_before_every_checkpoint_is_a_hard_error_naming_it(tmp_path):
+    run = tmp_path / "run"
+    _crashed_run(run, at=10)
+    history = run / "history.jsonl"
+    altered = history.read_text().replace('"step": 2,', '"step": 2.0,', 1)
+    history.write_text(altered)
+    with pytest.raises(ds.DescendError, match=r"history\.jsonl was altered: its first 8 lines .*step-000000008.*"
+                                              r"history\.jsonl was altered: its first 4 lines .*step-000000004.*"
+                                              r"Refusing to start over"):
+        _fit(run, resume=True)
+    assert history.read_text() == altered  # nothing was touched
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000004", "step-000000008"]
+
+
+class CountSteps(ds.loop.Callback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step(self, state, record):
+        self.steps += 1
+
+
+@pytest.mark.parametrize("failing", ["model.safetensors", "findings.json", "summary.json"])
+def test_disk_full_while_finishing_names_the_file_and_resume_writes_the_final_files(tmp_path, monkeypatch, failing):
+    run, real_write = tmp_path / "run", directory.write_atomic
+
+    def full_once(path, data):
+        if path.name == failing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(directory, "write_atomic", full_once)
+    with pytest.raises(ds.DescendError, match=rf"could not write {re.escape(str(run / failing))}: No space left on "
+                                              r"device\. Training finished and its last checkpoint .*step-000000012 "
+                                              r"is kept\..*resume=True: it writes the final files"):
+        _fit(run, patience=True)
+    monkeypatch.undo()
+    assert not (run / "summary.json").exists()
+    counter = CountSteps()
+    finished = _fit(run, resume=True, callbacks=[counter], patience=True)
+    reference = _fit(patience=True)
+    assert counter.steps == 0  # nothing trained again
+    assert finished.history == reference.history and _same_weights(finished.model, reference.model)
+    assert finished.stop_reason == reference.stop_reason and finished.best == reference.best
+    weights = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(weights[k], v) for k, v in reference.model.state_dict().items())
+    assert json.loads((run / "summary.json").read_text())["steps"] == 12
+    assert json.loads((run / "findings.json").read_text()) == [f.to_dict() for f in reference.findings]
+    with pytest.raises(ds.DescendError, match="already finished at step 12"):
+        _fit(run, resume=True, patience=True)
+
+
+def test_a_final_file_that_no_longer_matches_its_checksum_is_written_again(tmp_path):
+    run = tmp_path / "run"
+    reference = _fit(run)
+    (run / "model.safetensors").write_bytes(b"truncated")
+    finished = _fit(run, resume=True)
+    assert _same_weights(finished.model, reference.model)
+    weights = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(weights[k], v) for k, v in reference.model.state_dict().items())
+
+
+def test_run_dir_turning_read_only_mid_run_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    """As root (how these tests run) chmod does not stop a write, so a read-only file system is simulated by
+    refusing to create anything once step 6 is done; as another user the directory is made read-only for real."""
+    run = tmp_path / "run"
+
+    class ReadOnlyAfter6(ds.loop.Callback):
+        def on_step_end(self, state, record):
+            if state.step != 6:
+                return
+            if os.geteuid() != 0:
+                for folder in (run, run / "checkpoints"):
+                    folder.chmod(0o555)
+                return
+
+            def refuse(self, *args, **kwargs):
+                raise OSError(errno.EROFS, "Read-only file system")
+            monkeypatch.setattr(Path, "mkdir", refuse)
+
+    try:
+        with pytest.raises(ds.DescendError, match=rf"could not write {re.escape(str(run))}/checkpoints/step-000000008: "
+                                                  r"(Read-only file system|Permission denied)\. The last good "
+                                                  r"checkpoint \(step-000000004\) is kept"):
+            _fit(run, callbacks=[ReadOnlyAfter6()])
+    finally:
+        monkeypatch.undo()
+        for folder in (run, run / "checkpoints"):
+            folder.chmod(0o755)
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000000004"]
+    resumed = _fit(run, resume=True)
+    reference = _fit()
+    assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)

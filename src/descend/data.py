@@ -5,7 +5,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .errors import DescendError, DescendTypeError
 
@@ -66,14 +66,19 @@ class TensorBatches:
 
 
 def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
-    """An iterable of (inputs, targets) batches with a length, from any accepted data form; validated."""
+    """An iterable of (inputs, targets) batches with a length, from any accepted data form; validated.
+
+    Tensors, arrays and a TensorDataset (also inside a DataLoader) are scanned for NaN/Inf in full here; other
+    Datasets are checked on their first batch by fit, and later batches by the NonFinite rule as they come."""
     if isinstance(data, DataLoader):
         if _dataset_len(data.dataset) == 0:
             raise DescendError(f"{name} data is empty (its DataLoader's dataset has no items)")
+        _check_tensor_dataset(data.dataset, name)
         return data
     if isinstance(data, Dataset):
         if _dataset_len(data) == 0:
             raise DescendError(f"{name} data is empty (the Dataset has no items)")
+        _check_tensor_dataset(data, name)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
     if isinstance(data, (tuple, list)) and len(data) >= 2:
         tensors = [as_tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
@@ -83,11 +88,20 @@ def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
                                f"{', '.join(str(tuple(t.shape)) for t in tensors)}")
         if sizes == {0}:
             raise DescendError(f"{name} data is empty (0 rows)")
-        for i, t in enumerate(tensors):
-            check_finite(t, f"{name} {'inputs' if i == 0 else 'targets'}")
+        _check_all_finite(tensors, name)
         return TensorBatches(tensors, batch_size, shuffle, generator)
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
                            f"got {type(data).__name__}")
+
+
+def _check_all_finite(tensors: Sequence[torch.Tensor], name: str) -> None:
+    for i, t in enumerate(tensors):
+        check_finite(t, f"{name} {'inputs' if i == 0 else 'targets'}")
+
+
+def _check_tensor_dataset(dataset, name: str) -> None:
+    if isinstance(dataset, TensorDataset):
+        _check_all_finite(dataset.tensors, name)
 
 
 def _dataset_len(dataset) -> int | None:
@@ -98,22 +112,27 @@ def _dataset_len(dataset) -> int | None:
 
 
 class BatchStream:
-    """An endless stream of batches over passes; `epoch` counts completed passes, `position` batches into this one."""
+    """An endless stream of batches over passes; `epoch` counts completed passes, `position` batches into this one.
+
+    For resuming it keeps the random states each pass's order came from: the source's shuffle generator at the
+    start of the pass, and for a DataLoader (which may shuffle from torch's global generator) the global state
+    when the pass's iterator was made and when its first batch was drawn."""
 
     def __init__(self, source, device: torch.device):
         self.source, self.device = source, device
         self.move = device.type != "cpu"  # CPU batches are used where they are
         self.epoch, self.position = 0, 0
         self.per_epoch = _dataset_len(source)
-        self._pass_rng = self._generator_state()
-        self._it = iter(source)
+        self.replays = not hasattr(source, "iter_from")  # skipped batches are drawn again on resume
+        self._first_rng = None
+        self._start_pass()
 
     def next(self) -> tuple[torch.Tensor, ...]:
         try:
-            batch = next(self._it)
+            batch = self._pull()
         except StopIteration:  # a source without a length ends its pass here
             self._new_pass()
-            batch = next(self._it)
+            batch = self._pull()
         self.position += 1
         if self.position == self.per_epoch:
             self._new_pass()
@@ -121,33 +140,56 @@ class BatchStream:
             return tuple(t.to(self.device, non_blocking=True) for t in batch)
         return batch
 
+    def _pull(self):
+        if self.position == 0 and self.replays:
+            self._first_rng = torch.get_rng_state()  # a RandomSampler without generator= seeds itself here
+        return next(self._it)
+
     def _new_pass(self) -> None:
         self.epoch += 1
         self.position = 0
-        self._pass_rng = self._generator_state()
+        self._start_pass()
+
+    def _start_pass(self) -> None:
+        generator = _generator(self.source)
+        self._pass_rng = None if generator is None else generator.get_state()
+        self._iter_rng = torch.get_rng_state() if self.replays else None
         self._it = iter(self.source)
 
-    def _generator_state(self) -> torch.Tensor | None:
-        generator = getattr(self.source, "generator", None)
-        return None if generator is None else generator.get_state()
-
     def state_dict(self) -> dict:
-        """Where the stream stands: passes done, batches into this pass, and the shuffle generator's state at the
-        start of this pass (from which the pass's order is drawn again on resume)."""
-        return {"epoch": self.epoch, "position": self.position, "pass_rng": self._pass_rng}
+        """Where the stream stands: passes done, batches into this pass, and the random states this pass's order
+        was drawn from, so that a resume draws the same order again."""
+        return {"epoch": self.epoch, "position": self.position, "pass_rng": self._pass_rng,
+                "iter_rng": self._iter_rng, "first_rng": self._first_rng if self.position else None}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue exactly where `state` left off: redraw this pass's order and skip the batches already used.
 
-        Exact only when the source shuffles with a generator (fit's own batching does; a DataLoader you pass needs
-        `generator=`), because the order must come from a saved random state."""
+        The pass's iterator is made and its first batch drawn under the random states they had the first time,
+        so the order is the same for fit's own batching, a Dataset, and a DataLoader with or without its own
+        `generator=`. torch's global generator is left changed: restore it afterwards (runs.state does)."""
         self.epoch, self.position, self._pass_rng = state["epoch"], state["position"], state["pass_rng"]
-        generator = getattr(self.source, "generator", None)
+        self._iter_rng, self._first_rng = state.get("iter_rng"), state.get("first_rng")
+        generator = _generator(self.source)
         if generator is not None and self._pass_rng is not None:
             generator.set_state(self._pass_rng)
-        if hasattr(self.source, "iter_from"):
+        if not self.replays:
             self._it = self.source.iter_from(self.position)
             return
+        if self._iter_rng is not None:
+            torch.set_rng_state(self._iter_rng)
         self._it = iter(self.source)
+        if self.position and self._first_rng is not None:
+            torch.set_rng_state(self._first_rng)
         for _ in range(self.position):
             next(self._it)
+
+
+def _generator(source) -> torch.Generator | None:
+    """The shuffle generator of a source, looking through wrappers that keep theirs in `.source` (RankShard)."""
+    while source is not None:
+        generator = getattr(source, "generator", None)
+        if generator is not None:
+            return generator
+        source = getattr(source, "source", None)
+    return None

@@ -1,6 +1,11 @@
 """Checkpoints: one folder per saved step holding the weights (safetensors), the training state (a torch file that
 loads with weights_only=True) and a manifest with the format version and a SHA-256 checksum per file.
 
+model.safetensors holds the weights to evaluate and deploy (for Schedule-Free and EMA the averaged ones, as their
+authors save them); when training continues from different weights (Schedule-Free's y, EMA's raw weights), those
+are in training.safetensors, which a resume loads. Format 1 checkpoints (before training.safetensors and the
+history checksum) are still read.
+
 A checkpoint is written into a hidden temporary folder, every file fsynced, and renamed into place, so a crash
 leaves either a whole checkpoint or none. The newest `KEEP` checkpoints are kept.
 """
@@ -11,6 +16,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save as safetensors_bytes
@@ -18,13 +24,21 @@ from safetensors.torch import load_file, save as safetensors_bytes
 from ..errors import DescendError
 from .files import dumps, fsync_dir, sha256, sha256_file, write_new
 
-FORMAT = 1
+FORMAT = 2
 KEEP = 2
-MODEL, STATE, MANIFEST = "model.safetensors", "state.pt", "manifest.json"
+MODEL, TRAINING, STATE, MANIFEST = "model.safetensors", "training.safetensors", "state.pt", "manifest.json"
 
 
 class CorruptCheckpoint(DescendError):
     """A checkpoint whose files are missing, truncated or altered (their checksum does not match)."""
+
+    set_aside_as = "corrupt"
+
+
+class UnmatchedCheckpoint(CorruptCheckpoint):
+    """A whole checkpoint that cannot be resumed from because a file beside it (history.jsonl) no longer matches."""
+
+    set_aside_as = "unmatched"
 
 
 def name(step: int) -> str:
@@ -41,8 +55,11 @@ def weights_bytes(weights: dict[str, torch.Tensor]) -> bytes:
     return safetensors_bytes({k: v.detach().to("cpu", copy=True).contiguous() for k, v in weights.items()})
 
 
-def save(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict, meta: dict) -> Path:
-    """Write the checkpoint for `step` atomically, then drop all but the newest KEEP; returns its folder."""
+def save(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict, meta: dict,
+         training: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the checkpoint for `step` atomically, then drop all but the newest KEEP; returns its folder.
+
+    `weights` are the evaluation weights; `training`, when given, the different weights training resumes from."""
     final = folder / name(step)
     tmp = folder / f".tmp-{final.name}-{os.getpid()}"
     for stale in folder.glob(".tmp-*"):  # left by a process killed while writing
@@ -52,6 +69,8 @@ def save(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict,
         buffer = io.BytesIO()
         torch.save(state, buffer)
         blobs = {MODEL: weights_bytes(weights), STATE: buffer.getvalue()}
+        if training is not None:
+            blobs[TRAINING] = weights_bytes(training)
         for file, data in blobs.items():
             write_new(tmp / file, data)
         manifest = {"format": FORMAT, "step": step, **meta, "files": {f: sha256(d) for f, d in blobs.items()}}
@@ -90,14 +109,18 @@ def verify(path: Path) -> dict:
     return manifest
 
 
-def newest_good(folder: Path) -> tuple[Path, dict, list[CorruptCheckpoint]]:
-    """The newest checkpoint that verifies, with its manifest and the problems of newer ones that did not.
+def newest_good(folder: Path, accept: Callable[[Path, dict], None] | None = None
+                ) -> tuple[Path, dict, list[CorruptCheckpoint]]:
+    """The newest checkpoint that verifies (and that `accept`, which raises CorruptCheckpoint to refuse one,
+    accepts), with its manifest and the problems of newer ones, which are set aside.
 
     Raises when none verifies: a run never silently starts over."""
     bad: list[tuple[Path, CorruptCheckpoint]] = []
     for path in listed(folder):
         try:
             manifest = verify(path)
+            if accept is not None:
+                accept(path, manifest)
         except CorruptCheckpoint as err:
             bad.append((path, err))
             continue
@@ -111,14 +134,15 @@ def newest_good(folder: Path) -> tuple[Path, dict, list[CorruptCheckpoint]]:
 
 def _set_aside(path: Path, err: CorruptCheckpoint) -> CorruptCheckpoint:
     """Rename a bad checkpoint so it is kept for inspection but never resumed from or counted as current."""
-    kept = path.with_name(f"corrupt-{path.name}")
+    kept = path.with_name(f"{err.set_aside_as}-{path.name}")
     shutil.rmtree(kept, ignore_errors=True)
     path.rename(kept)
     return CorruptCheckpoint(f"{err}; the checkpoint was moved to {kept}")
 
 
 def load(path: Path, device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
-    """Weights and training state of a verified checkpoint; nothing is unpickled beyond tensors and plain data."""
-    weights = load_file(str(path / MODEL), device=str(device))
+    """The weights training continues from and the training state of a verified checkpoint; nothing is
+    unpickled beyond tensors and plain data."""
+    weights = load_file(str(path / (TRAINING if (path / TRAINING).is_file() else MODEL)), device=str(device))
     state = torch.load(path / STATE, map_location="cpu", weights_only=True)
     return weights, state

@@ -2,6 +2,8 @@
 
 The "run", "model" and "data" sections decide the result, so a resume must match them; "recording" and
 "environment" are kept for the record only (a resume may write checkpoints more often or run elsewhere).
+The model is described by its architecture (`repr(model)`) and its parameter shapes, so a run built with ReLU
+is not resumed into a model built with Tanh.
 """
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import DescendError
 from ..schedules import Schedule
 from ..stop import Rule
 from .files import jsonable
 
 CONFIG_FORMAT = 1
 RUN_KEYS = ("loss", "optimizer", "lr", "schedule", "batch_size", "max_epochs", "max_steps", "stop", "grad_clip",
-            "accumulate", "weight_decay", "init", "seed", "metrics", "eval_every")
+            "accumulate", "weight_decay", "init", "seed", "metrics", "eval_every", "doctor")
 COMPARED = ("run", "model", "data")
 _HASH_LIMIT = 64 << 20  # bytes of data hashed in full; larger data is fingerprinted from evenly spaced rows
 
@@ -49,7 +52,8 @@ def describe(value):
 
 
 def describe_model(model: nn.Module) -> dict:
-    return {"class": type(model).__qualname__,
+    """The model's class, its architecture as torch prints it, and every state entry's shape and dtype."""
+    return {"class": type(model).__qualname__, "architecture": repr(model),
             "parameters": {n: [*p.shape, str(p.dtype)] for n, p in model.state_dict().items()}}
 
 
@@ -91,21 +95,38 @@ def fit_config(args: dict) -> dict:
 _ABSENT = object()
 
 
-def _diff(old, new, path: str, out: list[str]) -> None:
+def _changes(old, new, path: str, out: list[tuple[str, str, str]]) -> None:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(old.keys() | new.keys()):
-            _diff(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{path}.{key}", out)
+            _changes(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{path}.{key}", out)
     elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         for i, (a, b) in enumerate(zip(old, new)):
-            _diff(a, b, f"{path}[{i}]", out)
+            _changes(a, b, f"{path}[{i}]", out)
     elif old != new:
         show = lambda v: "absent" if v is _ABSENT else repr(v)
-        out.append(f"{path}: {show(old)} in the run, {show(new)} now")
+        out.append((path, show(old), show(new)))
+
+
+def changes(first: dict, second: dict) -> list[tuple[str, str, str]]:
+    """(setting, value in first, value in second) for each setting of the compared sections that differs, the
+    setting named by its path, e.g. ("run.lr", "0.01", "0.1")."""
+    found: list[tuple[str, str, str]] = []
+    for section in COMPARED:
+        _changes(jsonable(first.get(section)), jsonable(second.get(section)), section, found)
+    return found
 
 
 def differences(saved: dict, now: dict) -> list[str]:
-    """Lines naming each setting that differs between two configs, e.g. "run.lr: 0.01 in the run, 0.1 now"."""
-    lines: list[str] = []
-    for section in COMPARED:
-        _diff(jsonable(saved.get(section)), jsonable(now.get(section)), section, lines)
-    return lines
+    """Lines naming each setting that differs between a saved run and a resume, e.g. "run.lr: 0.01 in the run,
+    0.1 now"."""
+    return [f"{path}: {old} in the run, {new} now" for path, old, new in changes(saved, now)]
+
+
+def check_format(config: dict, path) -> None:
+    """Refuse a config.json written by a newer descend, naming both format versions."""
+    version = config.get("format", CONFIG_FORMAT) if isinstance(config, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DescendError(f"{path} has no valid format version (got {version!r}); it was not written by descend")
+    if version > CONFIG_FORMAT:
+        raise DescendError(f"{path} was written in config format {version}, newer than the format {CONFIG_FORMAT} "
+                           "this descend reads; upgrade descend to resume this run")

@@ -1,95 +1,155 @@
 """A run directory on disk and the callback that keeps it current while `fit` runs.
 
     config.json        what defines the run (see config.py)
-    history.jsonl      one JSON record per step, appended as the run goes
+    history.jsonl      one JSON record per step, appended as the run goes; each checkpoint holds the SHA-256
+                       of the lines it covers
     checkpoints/       step-NNNNNNNNN/ folders (see checkpoint.py), the newest two kept
-    model.safetensors  final weights, summary.json and findings.json: written when the run ends
+    model.safetensors  final weights, findings.json (always, [] for a healthy run) and summary.json (with the
+                       checksums of the other two, written last): written when the run ends
+
+Under torch.distributed only rank 0 checks and writes the directory; every rank restores the same checkpoint.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..errors import DescendError
+from .. import distributed, optim
+from ..errors import DescendError, check_positive_int
 from ..loop import Callback, LoopState
-from . import checkpoint, state as train_state
-from .config import differences, fit_config
-from .files import jsonable, write_atomic, write_json
+from . import checkpoint, ranks, state as train_state
+from .config import check_format, differences, fit_config
+from .files import dumps, jsonable, sha256, sha256_file, write_atomic, write_json
 
-CONFIG, HISTORY, CHECKPOINTS, SUMMARY, FINDINGS = ("config.json", "history.jsonl", "checkpoints", "summary.json",
-                                                   "findings.json")
-
-
-def _positive(value, name: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise DescendError(f"{name} must be a positive integer, got {value!r}")
-    return value
+CONFIG, HISTORY, CHECKPOINTS, SUMMARY, FINDINGS, MODEL = ("config.json", "history.jsonl", "checkpoints",
+                                                          "summary.json", "findings.json", "model.safetensors")
 
 
 def _write_error(path: Path, err: OSError, kept: str) -> DescendError:
     return DescendError(f"could not write {path}: {err.strerror or err}. {kept} Free space or make the directory "
-                        "writable, then resume with resume=True")
+                        "writable, then call fit again with resume=True")
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a resume continues from, decided before any work starts."""
+
+    checkpoint: Path
+    history_length: int
+    finish_only: bool = False         # the checkpoint is the run's last; only its final files are to be written
+    stop_reason: str | None = None
 
 
 class Run:
-    """An opened run directory: checked, and for a resume, the checkpoint to continue from already verified."""
+    """An opened run directory: checked, and for a resume, the checkpoint to continue from already verified.
+    `writes` is False on the processes of a distributed run other than rank 0."""
 
-    def __init__(self, path: Path, config: dict, checkpoint_every: int | None, resume_from: Path | None):
-        self.path, self.config, self.checkpoint_every, self.resume_from = path, config, checkpoint_every, resume_from
+    def __init__(self, path: Path, config: dict | None, checkpoint_every: int | None, resume: Resume | None,
+                 writes: bool = True):
+        self.path, self.config, self.checkpoint_every, self.resume, self.writes = (path, config, checkpoint_every,
+                                                                                   resume, writes)
+        self._loaded = None
+
+    @property
+    def resume_from(self) -> Path | None:
+        return None if self.resume is None else self.resume.checkpoint
 
     def recorder(self, loop, stream, model: torch.nn.Module, device: torch.device) -> "Recorder":
         return Recorder(self, loop, stream, model, device)
 
-    def read_history(self, length: int) -> list[dict]:
-        """The first `length` records of history.jsonl; the file is cut back to them (later ones are redone)."""
-        path = self.path / HISTORY
-        lines = path.read_text().splitlines() if path.is_file() else []
+    def load_checkpoint(self, device: torch.device) -> tuple[dict, dict]:
+        """Weights and training state of the checkpoint being resumed (read once)."""
+        if self._loaded is None:
+            self._loaded = checkpoint.load(self.resume.checkpoint, device)
+        return self._loaded
+
+    def resumed_lr(self, device: torch.device) -> float:
+        """The base learning rate the resumed run trained with (what lr="auto" found the first time)."""
+        group = self.load_checkpoint(device)[1]["optimizer"]["param_groups"][0]
+        return float(group.get("initial_lr", group["lr"]))
+
+    def read_history(self) -> tuple[list[dict], bytes]:
+        """The records the resumed checkpoint covers and their bytes; rank 0 cuts the file back to them."""
+        path, length = self.path / HISTORY, self.resume.history_length
+        prefix = history_prefix(path, length)
         try:
-            records = [json.loads(line) for line in lines[:length]]
+            records = [json.loads(line) for line in prefix.splitlines()]
         except ValueError as err:
             raise DescendError(f"{path} is corrupted before step {length} ({err}); cannot resume this run") from err
         if len(records) < length:
             raise DescendError(f"{path} holds {len(records)} records but the checkpoint needs {length}; "
                                "cannot resume this run")
-        write_atomic(path, "".join(json.dumps(r) + "\n" for r in records).encode())
-        return records
+        if self.writes:
+            write_atomic(path, prefix)
+        return records, prefix
 
     def finish(self, result):
-        """Write the final weights, summary.json and findings.json, and point the result at the run directory."""
-        try:
-            write_atomic(self.path / "model.safetensors", checkpoint.weights_bytes(result.model.state_dict()))
-            write_json(self.path / SUMMARY, {"stop_reason": result.stop_reason, "steps": len(result.history),
-                                             "best": result.best, "elapsed": result.elapsed})
-            if result.findings:
-                write_json(self.path / FINDINGS, [f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings])
-        except OSError as err:
-            raise _write_error(self.path, err, "The last checkpoint is kept.") from err
+        """Write the final weights, findings.json and summary.json (last, with the others' checksums), and point
+        the result at the run directory. Only rank 0 writes."""
         result.run_dir = str(self.path)
+        if not self.writes:
+            return result
+        files = {MODEL: checkpoint.weights_bytes(result.model.state_dict()),
+                 FINDINGS: dumps([f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]).encode()}
+        summary = {"stop_reason": result.stop_reason, "steps": len(result.history), "best": result.best,
+                   "elapsed": result.elapsed, "files": {name: sha256(data) for name, data in files.items()}}
+        for name, data in [*files.items(), (SUMMARY, dumps(summary).encode())]:
+            try:
+                write_atomic(self.path / name, data)
+            except OSError as err:
+                last = checkpoint.listed(self.path / CHECKPOINTS)
+                raise DescendError(
+                    f"could not write {self.path / name}: {err.strerror or err}. Training finished and its last "
+                    f"checkpoint {last[0] if last else '(none)'} is kept. Free space or make the directory "
+                    "writable, then call fit again with resume=True: it writes the final files from that "
+                    "checkpoint without training again") from err
         return result
+
+
+def history_prefix(path: Path, length: int) -> bytes:
+    """The bytes of the first `length` complete lines of `path` (fewer if it has fewer)."""
+    data = path.read_bytes() if path.is_file() else b""
+    end = -1
+    for _ in range(length):
+        found = data.find(b"\n", end + 1)
+        if found < 0:
+            break
+        end = found
+    return data[:end + 1]
 
 
 def open_run(run_dir, args: dict, *, resume: bool, checkpoint_every: int | None) -> Run | None:
     """Check a run directory before any work starts (fit passes its `locals()`); None without a run_dir.
 
-    A fresh run needs an empty or new directory; a resume needs the same config and a good checkpoint."""
-    _positive(checkpoint_every, "checkpoint_every")
+    A fresh run needs an empty or new directory; a resume needs the same config and a good checkpoint. Under
+    torch.distributed every process must pass the same run_dir; rank 0 checks, and all learn its verdict."""
+    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every", allow_none=True)
+    ranks.same_everywhere((None if run_dir is None else str(run_dir), bool(resume)), "run_dir/resume")
     if run_dir is None:
         if resume:
             raise DescendError("resume=True needs run_dir= (the directory of the run to continue)")
         return None
-    path, config = Path(run_dir), fit_config(args)
+    path, writes = Path(run_dir), distributed.is_main_process()
+    config = fit_config(args) if writes else None
+    plan = ranks.agreed(lambda: _prepare(path, config, resume))
+    return Run(path, config, checkpoint_every, plan, writes)
+
+
+def _prepare(path: Path, config: dict, resume: bool) -> Resume | None:
     if path.exists() and not path.is_dir():
         raise DescendError(f"run_dir {path} is a file, not a directory")
-    resume_from = _check_resume(path, config) if resume else _check_fresh(path)
+    plan = _check_resume(path, config) if resume else _check_fresh(path)
     _probe_writable(path)
-    return Run(path, config, checkpoint_every, resume_from)
+    return plan
 
 
 def _check_fresh(path: Path) -> None:
@@ -98,7 +158,7 @@ def _check_fresh(path: Path) -> None:
                            "pass resume=True to continue the run in it, or choose a new directory")
 
 
-def _check_resume(path: Path, config: dict) -> Path:
+def _saved_config(path: Path) -> dict:
     config_path = path / CONFIG
     if not config_path.is_file():
         raise DescendError(f"nothing to resume in {path}: it has no {CONFIG}; start without resume=True")
@@ -106,18 +166,61 @@ def _check_resume(path: Path, config: dict) -> Path:
         saved = json.loads(config_path.read_text())
     except ValueError as err:
         raise DescendError(f"{config_path} is not valid JSON ({err}); cannot tell which run this is") from err
-    changed = differences(saved, config)
+    check_format(saved, config_path)
+    return saved
+
+
+def _check_resume(path: Path, config: dict) -> Resume:
+    changed = differences(_saved_config(path), config)
     if changed:
         raise DescendError(f"run_dir {path} holds a different run; resume with the same settings, model and data. "
                            f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else ""))
-    good, manifest, problems = checkpoint.newest_good(path / CHECKPOINTS)
+    history = path / HISTORY
+    good, manifest, problems = checkpoint.newest_good(path / CHECKPOINTS, lambda p, m: _matches_history(history, p, m))
     for problem in problems:
-        warnings.warn(f"{problem}; resuming from the previous good checkpoint {good} instead", stacklevel=3)
-    if manifest.get("stop_reason"):
-        raise DescendError(f"the run in {path} already finished at step {manifest['step']} "
-                           f"({manifest['stop_reason']}); its weights are in {path / 'model.safetensors'}. "
-                           "Start a new run in a new directory to train further")
-    return good
+        warnings.warn(f"{problem}; resuming from the previous good checkpoint {good} instead",
+                      stacklevel=7)  # points at the caller of fit
+    length = manifest.get("history", {}).get("length")
+    if length is None:  # format 1 kept the length only in state.pt
+        length = torch.load(good / checkpoint.STATE, weights_only=True)["loop"]["history_length"]
+    stop_reason = manifest.get("stop_reason")
+    if stop_reason:
+        missing = _unfinished_files(path)
+        if not missing:
+            raise DescendError(f"the run in {path} already finished at step {manifest['step']} ({stop_reason}); "
+                               f"its weights are in {path / MODEL}. Start a new run in a new directory to train "
+                               "further")
+        print(f"the run in {path} finished training at step {manifest['step']} but {missing} is missing or "
+              f"incomplete; writing the final files from {good}", file=sys.stderr)
+    return Resume(good, int(length), bool(stop_reason), stop_reason)
+
+
+def _matches_history(history: Path, path: Path, manifest: dict) -> None:
+    """Refuse checkpoint `path` when history.jsonl no longer holds, unaltered, the lines it covers."""
+    expected = manifest.get("history")
+    if expected is None:  # format 1: no checksum to compare
+        return
+    prefix = history_prefix(history, expected["length"])
+    lines = prefix.count(b"\n")
+    if lines < expected["length"]:
+        raise checkpoint.UnmatchedCheckpoint(f"{history} holds {lines} lines but checkpoint {path} covers "
+                                             f"{expected['length']}")
+    if sha256(prefix) != expected["sha256"]:
+        raise checkpoint.UnmatchedCheckpoint(f"{history} was altered: its first {expected['length']} lines do not "
+                                             f"match the SHA-256 checksum in checkpoint {path}")
+
+
+def _unfinished_files(path: Path) -> str | None:
+    """The first final file that is missing or does not match summary.json's checksum; None when all are whole."""
+    try:
+        recorded = json.loads((path / SUMMARY).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return SUMMARY
+    for name in (MODEL, FINDINGS):
+        file = path / name
+        if not file.is_file() or sha256_file(file) != recorded.get(name):
+            return name
+    return None
 
 
 def _probe_writable(path: Path) -> None:
@@ -133,34 +236,43 @@ def _probe_writable(path: Path) -> None:
 class Recorder(Callback):
     """Keeps the run directory current: config at the start, a history line per step, checkpoints every
     `checkpoint_every` steps and at the last step; on resume it restores the checkpoint before the first step.
-    Ctrl-C asks for a checkpoint at the end of the current step, then stops with a line saying how to resume."""
+    Ctrl-C asks for a checkpoint at the end of the current step, then stops with a line saying how to resume
+    (in a single process; under torch.distributed a run continues from its last periodic checkpoint)."""
 
     def __init__(self, run: Run, loop, stream, model, device: torch.device):
         self.run, self.loop, self.stream, self.model, self.device = run, loop, stream, model, device
         total = loop.state.total_steps
         self.every = run.checkpoint_every or (max(total // 10, 1) if total else 1000)
         self.history = None
+        self.digest = hashlib.sha256()   # of every history line written, for the checkpoints' manifests
         self.interrupted = False
         self.previous_handler = None
         self.last_saved: str = "none yet"
 
     def on_start(self, state: LoopState) -> None:
         run = self.run
-        if run.resume_from is None:
-            write_json(run.path / CONFIG, run.config)
-        else:
+        if run.resume is not None:
             self._restore(state)
-        self.history = open(run.path / HISTORY, "a")
-        if threading.current_thread() is threading.main_thread():
+        elif run.writes:
+            write_json(run.path / CONFIG, run.config)
+        if run.writes:
+            self.history = open(run.path / HISTORY, "ab")
+        single = distributed.world()[1] == 1
+        if single and threading.current_thread() is threading.main_thread():
             self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
     def _restore(self, state: LoopState) -> None:
-        weights, saved = checkpoint.load(self.run.resume_from, self.device)
+        resume = self.run.resume
+        weights, saved = self.run.load_checkpoint(self.device)
         self.model.load_state_dict(weights)
-        history = self.run.read_history(saved["loop"]["history_length"])
-        train_state.restore(saved, self.loop, self.stream, history, self.device)
-        self.last_saved = self.run.resume_from.name
-        print(f"resumed {self.run.path} from {self.last_saved} (step {state.step})", file=sys.stderr)
+        history, prefix = self.run.read_history()
+        self.digest.update(prefix)
+        train_state.restore(saved, self.loop, self.stream, history, self.device, distributed.world()[0])
+        self.last_saved = resume.checkpoint.name
+        if resume.finish_only:
+            state.stop_reason = resume.stop_reason  # the loop takes no step; fit writes the final files
+        elif self.run.writes:
+            print(f"resumed {self.run.path} from {self.last_saved} (step {state.step})", file=sys.stderr)
 
     def _on_sigint(self, signum, frame) -> None:
         if self.interrupted:
@@ -170,11 +282,8 @@ class Recorder(Callback):
               file=sys.stderr, flush=True)
 
     def on_step_end(self, state: LoopState, record: dict) -> None:
-        try:
-            self.history.write(json.dumps(jsonable(record)) + "\n")
-            self.history.flush()
-        except OSError as err:
-            raise _write_error(self.run.path / HISTORY, err, f"The last good checkpoint ({self.last_saved}) is kept.")
+        if self.run.writes:
+            self._append(record)
         if self.interrupted or state.stop_reason is not None or state.step % self.every == 0:
             folder = self._save(state)
         if self.interrupted:
@@ -183,17 +292,46 @@ class Recorder(Callback):
                   file=sys.stderr, flush=True)
             raise KeyboardInterrupt(f"interrupted at step {state.step}; resume from {self.run.path}")
 
-    def _save(self, state: LoopState) -> Path:
+    def _append(self, record: dict) -> None:
+        line = (json.dumps(jsonable(record)) + "\n").encode()
+        try:
+            self.history.write(line)
+            self.history.flush()
+        except OSError as err:
+            raise _write_error(self.run.path / HISTORY, err,
+                               f"The last good checkpoint ({self.last_saved}) is kept.") from err
+        self.digest.update(line)
+
+    def _save(self, state: LoopState) -> Path | None:
+        rngs = ranks.gather(train_state.rng_state(self.device))  # every rank's generators, on rank 0
+        if not self.run.writes:
+            return None
+        folder = self.run.path / CHECKPOINTS / checkpoint.name(state.step)
         try:
             os.fsync(self.history.fileno())  # the checkpoint refers to these lines, so they must be on disk first
-            folder = checkpoint.save(self.run.path / CHECKPOINTS, state.step, self.model.state_dict(),
-                                     train_state.capture(self.loop, self.stream, self.device),
-                                     {"stop_reason": state.stop_reason})
+            evaluated, training = self._weights()
+            meta = {"stop_reason": state.stop_reason,
+                    "history": {"length": len(state.history), "sha256": self.digest.hexdigest()}}
+            folder = checkpoint.save(self.run.path / CHECKPOINTS, state.step, evaluated,
+                                     train_state.capture(self.loop, self.stream, rngs), meta, training)
         except OSError as err:
-            raise _write_error(self.run.path / CHECKPOINTS / checkpoint.name(state.step), err,
-                               f"The last good checkpoint ({self.last_saved}) is kept.") from err
+            raise _write_error(folder, err, f"The last good checkpoint ({self.last_saved}) is kept.") from err
         self.last_saved = folder.name
         return folder
+
+    def _weights(self) -> tuple[dict, dict | None]:
+        """The evaluation weights (Schedule-Free's x, EMA's average: what a user loading a checkpoint expects)
+        and, when they differ, the training weights the next step starts from, put back bit for bit."""
+        optimizer = self.loop.optimizer
+        if not callable(getattr(optimizer, "eval", None)):
+            return self.model.state_dict(), None
+        training = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        optim.eval_mode(optimizer)
+        evaluated = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        optim.train_mode(optimizer)
+        self.model.load_state_dict(training)  # switching back may round differently; the run must not notice
+        same = all(torch.equal(evaluated[k], training[k]) for k in training)
+        return evaluated, None if same else training
 
     def on_end(self, state: LoopState) -> None:
         if self.previous_handler is not None:

@@ -1,5 +1,8 @@
 """The training state a checkpoint holds beyond the weights: optimizer, random generators, data position, loop
-counters and stopping-rule memory, as tensors and plain data (so `torch.load(weights_only=True)` reads it)."""
+counters and stopping-rule memory, as tensors and plain data (so `torch.load(weights_only=True)` reads it).
+
+Under torch.distributed every process has its own random generators (dropout draws differ with each shard), so
+the checkpoint keeps each rank's, and each rank resumes with its own."""
 from __future__ import annotations
 
 import random
@@ -33,17 +36,18 @@ def set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def capture(loop, stream, device: torch.device) -> dict:
-    """Everything besides the weights that the next step depends on."""
+def capture(loop, stream, rngs: list[dict]) -> dict:
+    """Everything besides the weights that the next step depends on; `rngs` holds each rank's `rng_state`."""
     return {"loop": loop.state.state_dict(), "optimizer": loop.optimizer.state_dict(), "data": stream.state_dict(),
-            "rules": [rule.state_dict() for rule in loop.rules], "rng": rng_state(device)}
+            "rules": [rule.state_dict() for rule in loop.rules], "rng": rngs[0], "rank_rng": rngs}
 
 
-def restore(saved: dict, loop, stream, history: list[dict], device: torch.device) -> None:
+def restore(saved: dict, loop, stream, history: list[dict], device: torch.device, rank: int = 0) -> None:
     """Put the state of `capture` back; random generators last, since replaying the data position draws."""
     loop.optimizer.load_state_dict(saved["optimizer"])
     stream.load_state_dict(saved["data"])
     for rule, rule_state in zip(loop.rules, saved["rules"]):
         rule.load_state_dict(rule_state)
     loop.state.load_state_dict(saved["loop"], history)
-    set_rng_state(saved["rng"], device)
+    ranks = saved.get("rank_rng") or [saved["rng"]]
+    set_rng_state(ranks[rank] if rank < len(ranks) else saved["rng"], device)
