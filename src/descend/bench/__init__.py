@@ -1,9 +1,10 @@
 """descend.bench: a fair optimizer benchmark that runs offline in minutes.
 
-Every optimizer gets the same step budget per workload; the tuned track tries the same log-spaced learning-rate
-grid per optimizer and keeps each seed's best trial, the untuned track runs defaults only. Results are
-time-to-target in steps and seconds, aggregated with performance profiles and the geometric-mean time relative
-to tuned AdamW. `descend bench` on the command line; `run(...)` and `report.write(...)` from Python.
+Every optimizer gets the same step budget per workload; the tuned track searches the same log-spaced
+learning-rate grid per optimizer and keeps each seed's best trial, the untuned track runs defaults only (and
+descend's own default, lr="auto"). Results are time-to-target in steps and seconds (a miss is infinite),
+aggregated with performance profiles and the geometric-mean time relative to tuned AdamW. `descend bench` on the
+command line; `run(...)` and `report.write(...)` from Python.
 """
 from .protocol import Entrant, Trial
 from .report import write

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DescendError
-from .workload import Problem, Workload
+from .workload import Problem, Workload, scored
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "charlm_corpus.txt.gz"
 SHA256 = "59f8acdcafacdb2a001a28c53667590aee84c025f961531598f294729cf8693a"
@@ -43,6 +43,7 @@ def windows(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @lru_cache(maxsize=1)
 def split() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], int]:
+    """(training windows, held-out windows, vocabulary size): the first 90% of the characters train."""
     text = corpus()
     vocab = {ch: i for i, ch in enumerate(sorted(set(text)))}
     ids = torch.tensor([vocab[ch] for ch in text])
@@ -75,20 +76,13 @@ def next_char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
-def held_out_loss(val: tuple[torch.Tensor, torch.Tensor]):
-    def metric(model: nn.Module, _record: dict) -> float:
-        with torch.no_grad():
-            return next_char_loss(model(val[0]), val[1]).item()
-    return metric
-
-
 def build(seed: int) -> Problem:
     train, val, vocab = split()
     torch.manual_seed(seed)
-    return Problem(CharTransformer(vocab), train, next_char_loss, held_out_loss(val))
+    return Problem(CharTransformer(vocab), train, next_char_loss, scored(next_char_loss, *val))
 
 
 WORKLOAD = Workload(
     name="charlm_transformer", summary="2-layer character transformer on pinned stdlib sources, held-out loss",
     build=build, metric_name="test loss (nats/char)", target=2.25, mode="min", batch_size=16, steps=300,
-    quick_steps=100, eval_every=50)
+    quick_steps=100, eval_every=25)

@@ -1,16 +1,11 @@
 """Aggregates over workloads: performance profiles (Dolan & More 2002, as AlgoPerf uses them) and the
-geometric-mean time-to-target relative to a reference entrant."""
+geometric-mean time-to-target relative to a reference entrant, where a miss counts as infinite."""
 from __future__ import annotations
 
 import math
-import statistics
+from dataclasses import dataclass
 
 import numpy as np
-
-
-def median_time(times: list[float]) -> float:
-    """A workload's time for an entrant: the median over seeds, so a miss in most seeds makes it infinite."""
-    return statistics.median(times) if times else math.inf
 
 
 def ratios(times: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -29,9 +24,25 @@ def profile(ratio_row: dict[str, float], taus: np.ndarray) -> np.ndarray:
     return (values[None, :] <= taus[:, None]).mean(axis=1)
 
 
-def geomean_ratio(times: dict[str, float], reference: dict[str, float]) -> tuple[float, int]:
-    """Geometric mean of time / reference time over the workloads both reached, and how many those were."""
-    logs = [math.log(times[w] / reference[w]) for w in times
-            if w in reference and math.isfinite(times[w]) and math.isfinite(reference[w])
-            and times[w] > 0 and reference[w] > 0]
-    return (math.exp(sum(logs) / len(logs)) if logs else math.nan), len(logs)
+@dataclass(frozen=True)
+class Geomean:
+    """An entrant's time relative to the reference over the `count` workloads the reference reached.
+
+    `ratio` is the geometric mean of time / reference time, infinite when the entrant missed any of them (`missed`
+    says how many); `shared` is the geometric mean over the workloads both reached (nan when there are none).
+    Workloads the reference missed cannot give a ratio and are left out of both."""
+
+    ratio: float
+    count: int
+    missed: int
+    shared: float
+
+
+def geomean_ratio(times: dict[str, float], reference: dict[str, float]) -> Geomean:
+    """The Geomean of `times` against `reference` (both keyed by workload, inf for a miss)."""
+    counted = [w for w in times if math.isfinite(reference.get(w, math.inf))]
+    both = [w for w in counted if math.isfinite(times[w])]
+    logs = [math.log(times[w] / reference[w]) for w in both]
+    shared = math.exp(sum(logs) / len(logs)) if logs else math.nan
+    missed = len(counted) - len(both)
+    return Geomean(math.inf if missed else shared, len(counted), missed, shared)

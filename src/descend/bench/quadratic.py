@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .workload import Problem, Workload, objective_value
+from .workload import Problem, Workload, objective_value, scored
 
 DIM, TRAIN_SIZE, NOISE, BATCH = 100, 1000, 0.6, 128
 
@@ -44,6 +44,7 @@ def hessian() -> np.ndarray:
 
 
 def points(seed: int) -> torch.Tensor:
+    """DeepOBS's 1000 data points N(0, 0.6^2 I) from RandomState(seed), float32."""
     return torch.from_numpy(np.float32(np.random.RandomState(seed).normal(0.0, NOISE, (TRAIN_SIZE, DIM))))
 
 
@@ -70,11 +71,6 @@ def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return _CACHE["q"], _CACHE["train"], _CACHE["test"]
 
 
-def test_loss(model: NoisyQuadratic, test: torch.Tensor) -> float:
-    with torch.no_grad():
-        return model(test).mean().item()
-
-
 class Rows(Dataset):
     """Rows of tensors fetched a whole batch at a time (one indexing call instead of one per row)."""
 
@@ -93,7 +89,7 @@ def build(seed: int) -> Problem:
     q, train, test = _data()
     loader = DataLoader(Rows(train, torch.zeros(TRAIN_SIZE)), batch_size=BATCH, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(seed), collate_fn=lambda batch: batch)
-    return Problem(NoisyQuadratic(q), loader, objective_value, lambda m, _record: test_loss(m, test))
+    return Problem(NoisyQuadratic(q), loader, objective_value, scored(objective_value, test))
 
 
 WORKLOAD = Workload(

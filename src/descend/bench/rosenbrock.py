@@ -5,10 +5,12 @@ seeds are different starts rather than repeats of one deterministic run. Runs in
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from .workload import Problem, Workload, full_batch, objective_value
+from .workload import Problem, Workload, full_batch, objective_value, scored
 
 
 def rosenbrock(x: torch.Tensor) -> torch.Tensor:
@@ -34,9 +36,11 @@ class Rosenbrock(nn.Module):
         return rosenbrock(self.x)
 
 
-def builder(dim: int):
+def builder(dim: int) -> Callable[[int], Problem]:
+    """build(seed) for the `dim`-dimensional valley, scored by f at the current point."""
     def build(seed: int) -> Problem:
-        return Problem(Rosenbrock(start(dim, seed)), full_batch(), objective_value, lambda _m, record: record["loss"])
+        return Problem(Rosenbrock(start(dim, seed)), full_batch(), objective_value,
+                       scored(objective_value, full_batch()[0]))
     return build
 
 

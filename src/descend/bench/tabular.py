@@ -6,6 +6,7 @@ the seed of a trial changes only the initial weights and the batch order.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from .. import metrics
-from .workload import Problem, Workload
+from .workload import Problem, Workload, scored
 
 
 @lru_cache(maxsize=None)
@@ -28,15 +29,7 @@ def split(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
     return as_x(x_train), torch.tensor(y_train), as_x(x_test), torch.tensor(y_test)
 
 
-def held_out(score, x_test: torch.Tensor, y_test: torch.Tensor):
-    """A metric(model, record): score(outputs, targets) on the held-out split."""
-    def metric(model: nn.Module, _record: dict) -> float:
-        with torch.no_grad():
-            return float(score(model(x_test), y_test))
-    return metric
-
-
-def classifier(name: str, hidden: int | None):
+def classifier(name: str, hidden: int | None) -> Callable[[int], Problem]:
     """build(seed) for softmax regression (hidden=None, scored by test cross-entropy) or a one-hidden-layer ReLU
     MLP (scored by test accuracy) on data set `name`."""
     def build(seed: int) -> Problem:
@@ -46,7 +39,7 @@ def classifier(name: str, hidden: int | None):
         torch.manual_seed(seed)
         model = (nn.Linear(features, classes) if hidden is None else
                  nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, classes)))
-        return Problem(model, (x_train, y_train), "cross_entropy", held_out(score, x_test, y_test))
+        return Problem(model, (x_train, y_train), "cross_entropy", scored(score, x_test, y_test))
     return build
 
 

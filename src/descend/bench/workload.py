@@ -11,19 +11,21 @@ from typing import Callable
 import torch
 from torch import nn
 
+Score = Callable[[torch.Tensor, torch.Tensor], float]
+
 
 @dataclass
 class Problem:
     """One seed's instance of a workload: the model to train, its data and the metric the target is set on.
 
-    `metric(model, record)` returns the number compared with the target; full-batch objectives read it from the
-    training record (no extra evaluation), the others evaluate on held-out data.
+    `metric(model)` returns the number compared with the target, always for the weights as they are now (after
+    the step just taken), whether it scores held-out data or the whole objective of a full-batch problem.
     """
 
     model: nn.Module
     train: object                  # what fit takes as train: (X, y) tensors or a DataLoader
     loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # what fit takes as loss=
-    metric: Callable[[nn.Module, dict], float]
+    metric: Callable[[nn.Module], float]
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Workload:
     batch_size: int
     steps: int                     # step budget, the same for every optimizer
     quick_steps: int               # budget under --quick
-    eval_every: int = 1            # steps between metric evaluations (1 for objectives read from the record)
+    eval_every: int = 1            # steps between metric evaluations: the resolution of steps-to-target
     weight_decay: float | None = None  # None: the optimizer's default; 0 for objectives defined without decay
 
     def reached(self, value: float) -> bool:
@@ -47,7 +49,17 @@ class Workload:
         return value <= self.target if self.mode == "min" else value >= self.target
 
     def budget(self, quick: bool) -> int:
+        """The step budget of a full or a --quick run."""
         return self.quick_steps if quick else self.steps
+
+
+def scored(score: Score, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> Callable[[nn.Module], float]:
+    """A Problem metric: `score(model(inputs), targets)` without gradients, as a float. Every workload's metric is
+    one of these: held-out data for trained models, the full-batch placeholder for objectives."""
+    def metric(model: nn.Module) -> float:
+        with torch.no_grad():
+            return float(score(model(inputs), targets))
+    return metric
 
 
 def full_batch(inputs: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
