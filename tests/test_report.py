@@ -100,7 +100,8 @@ def test_compare_overlays_runs_and_names_what_differs(tmp_path):
     assert main(["compare", str(tmp_path / "fast"), str(tmp_path / "slow"), "--out", str(out)]) == 0
     page = out.read_text()
     assert set(_images(page)) == {"training loss", "validation loss", "learning rate", "gradient norm"}
-    assert "slow: run.lr: 0.01 in the run, 0.001 now" in page
+    # the resume wording ("in the run ... now") made no sense between two runs: each value names its run
+    assert "<li>slow: lr 0.01 in fast, 0.001 in slow</li>" in page
     for name, result in (("fast", first), ("slow", second)):
         best_val = min(r["val_loss"] for r in result.history if "val_loss" in r)
         assert _cells(page, name) == [30, result.history[-1]["loss"], best_val]
@@ -109,3 +110,50 @@ def test_compare_overlays_runs_and_names_what_differs(tmp_path):
 def test_smoothing_is_unbiased_from_the_first_point():
     assert np.allclose(plots.smooth(np.full(5, 3.0)), 3.0)
     assert plots.smooth(np.array([1.0, 0.0]))[1] == pytest.approx(0.9 / 1.9)
+
+
+def test_overlay_scale_follows_the_smoothed_curve_it_draws():
+    steps = np.arange(1, 101)
+    spiky = pd.DataFrame({"step": steps, "loss": np.where(steps % 2, 1.0, 0.02)})   # raw values span 50x
+    falling = pd.DataFrame({"step": steps, "loss": 100.0 * 0.9 ** steps})            # smoothed still spans >1000x
+    assert plots.overlay_figure({"a": spiky}, "loss", "t", smoothed=True).axes[0].get_yscale() == "linear"
+    assert plots.overlay_figure({"a": spiky}, "loss", "t", smoothed=False).axes[0].get_yscale() == "log"
+    assert plots.overlay_figure({"a": spiky, "b": falling}, "loss", "t", smoothed=True).axes[0].get_yscale() == "log"
+
+
+def test_report_of_a_healthy_run_says_the_doctor_found_nothing(tmp_path, capsys):
+    run = tmp_path / "healthy"
+    result = _run(run, lr=1e-2)
+    assert result.findings == [] and json.loads((run / "findings.json").read_text()) == []
+    assert main(["doctor", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == "doctor: no problems found"
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "doctor: no problems found" in page and "No findings recorded" not in page
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_out_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys, monkeypatch, command):
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({"step": [1, 2], "epoch": [1, 1], "loss": [2.0, 1.0]}).to_csv(run / "history.csv", index=False)
+    runs = [str(run)] if command == "report" else [str(run), str(run)]
+    (tmp_path / "a_file").write_text("x")
+    cases = {tmp_path: "it is a directory; give a file name such as",
+             tmp_path / "nodir" / "r.html": f"the folder {tmp_path / 'nodir'} does not exist",
+             tmp_path / "a_file" / "r.html": f"the folder {tmp_path / 'a_file'} does not exist (or is not a folder)"}
+    for target, reason in cases.items():
+        assert main([command, *runs, "--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"to {target}: {reason}" in err and ".tmp-" not in err
+
+    # We run the tests as root, for whom chmod does not stop a write; a refused write is simulated instead.
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path.with_name(f".{path.name}.tmp-1")))
+
+    monkeypatch.setattr("descend.runs.report.write_atomic", refuse)
+    assert main([command, *runs, "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"descend: error: cannot write the {'report' if command == 'report' else 'comparison'} "
+                           f"to {tmp_path / 'r.html'}: Permission denied; choose a writable path (--out, or out= "
+                           "in Python)")

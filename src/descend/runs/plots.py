@@ -120,16 +120,23 @@ def residuals_over_time(table: pd.DataFrame) -> str:
 
 def overlay(histories: dict[str, pd.DataFrame], column: str, title: str, smoothed: bool = False) -> str | None:
     """One column of several runs on one axis, one colour per run."""
+    fig = overlay_figure(histories, column, title, smoothed)
+    return None if fig is None else _png(fig)
+
+
+def overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: str,
+                   smoothed: bool = False) -> Figure | None:
+    """The figure of `overlay`; the axis is logarithmic when the curves drawn (smoothed or not) span widely."""
     fig, ax = _figure(title, ylabel=column)
     drawn = []
     for name, history in histories.items():
         steps, values = series(history, column)
         if len(values):
-            ax.plot(steps, smooth(values) if smoothed and len(values) > 20 else values, linewidth=1.5, label=name,
-                    marker="o" if len(values) < 30 else None, markersize=3)
-            drawn.append(values)
+            curve = smooth(values) if smoothed and len(values) > 20 else values
+            ax.plot(steps, curve, linewidth=1.5, label=name, marker="o" if len(values) < 30 else None, markersize=3)
+            drawn.append(curve)
     if not drawn:
         return None
     _log_if_wide(ax, *drawn)
     ax.legend()
-    return _png(fig)
+    return fig

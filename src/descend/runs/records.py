@@ -28,7 +28,7 @@ class RunRecord:
     config: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
-    findings: list = field(default_factory=list)
+    findings: list | None = None          # None: no findings.json; []: the doctor found nothing
     predictions: pd.DataFrame | None = None
 
     @property
@@ -75,8 +75,8 @@ def read_run(run_dir) -> RunRecord:
     path = Path(run_dir)
     if not path.is_dir():
         raise DescendError(f"run directory {path} does not exist")
-    findings = _json(path / "findings.json", [])
-    if not isinstance(findings, list):
+    findings = _json(path / "findings.json", None)
+    if findings is not None and not isinstance(findings, list):
         raise DescendError(f"{path / 'findings.json'} must hold a JSON list of findings")
     return RunRecord(path, _history(path), _json(path / "config.json", {}), _json(path / "summary.json", {}),
                      _json(path / "metrics.json", {}), findings, _predictions(path))

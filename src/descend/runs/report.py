@@ -7,7 +7,8 @@ from html import escape
 from pathlib import Path
 
 from . import plots
-from .config import differences
+from ..errors import DescendError
+from .config import changes
 from .files import write_atomic
 from .records import RunRecord, read_run
 
@@ -66,8 +67,10 @@ def _summary(record: RunRecord) -> str:
 
 
 def _findings(record: RunRecord) -> str:
-    if not record.findings:
+    if record.findings is None:
         return "<section id='findings'><h2>Findings</h2><p>No findings recorded (no findings.json).</p></section>"
+    if not record.findings:
+        return "<section id='findings'><h2>Findings</h2><p>doctor: no problems found.</p></section>"
     rows = "".join(f"<tr class='{escape(str(f.get('severity', '')))}'><td>{escape(str(f.get('severity', '')))}</td>"
                    f"<td>{escape(str(f.get('code', '')))}</td><td>{escape(str(f.get('message', '')))}</td>"
                    f"<td>{escape(str(f.get('fix', '')))}</td></tr>" for f in record.findings)
@@ -123,12 +126,27 @@ def render_report(record: RunRecord) -> str:
                                                  _training(record), _predictions(record), config])
 
 
+def _write_page(path: Path, page: str, what: str) -> Path:
+    """Write one page atomically; an unwritable target becomes a DescendError naming it and what to do."""
+    if path.is_dir():
+        raise DescendError(f"cannot write the {what} to {path}: it is a directory; give a file name such as "
+                           f"{path / (what + '.html')}")
+    if not path.parent.is_dir():
+        raise DescendError(f"cannot write the {what} to {path}: the folder {path.parent} does not exist "
+                           "(or is not a folder); create it or choose another path")
+    try:
+        write_atomic(path, page.encode())
+    except OSError as err:
+        raise DescendError(f"cannot write the {what} to {path}: {err.strerror or err}; choose a writable path "
+                           "(--out, or out= in Python)") from err
+    return path
+
+
 def write_report(run_dir, out=None) -> Path:
     """Write RUN_DIR/report.html (or `out`) for the run in `run_dir`; returns the file's path."""
     record = read_run(run_dir)
     path = Path(out) if out is not None else record.path / "report.html"
-    write_atomic(path, render_report(record).encode())
-    return path
+    return _write_page(path, render_report(record), "report")
 
 
 def _comparison_rows(records: list[RunRecord]) -> list[list]:
@@ -140,11 +158,18 @@ def _comparison_rows(records: list[RunRecord]) -> list[list]:
     return rows
 
 
+def setting_differences(first: RunRecord, other: RunRecord) -> list[str]:
+    """Each setting that differs, e.g. "lr 0.01 in fast, 0.001 in slow" (run settings without the "run." prefix)."""
+    return [f"{path.removeprefix('run.')} {a} in {first.name}, {b} in {other.name}"
+            for path, a, b in changes(first.config, other.config)]
+
+
 def render_comparison(records: list[RunRecord]) -> str:
     histories = {record.name: record.history for record in records}
     table = _table(["run", "steps", "final loss", "best val_loss", "stopped because"], _comparison_rows(records))
-    changes = [f"<li>{escape(r.name)}: {escape('; '.join(differences(records[0].config, r.config)) or 'same settings')}"
-               f"</li>" for r in records[1:]]
+    first = records[0]
+    changes = [f"<li>{escape(r.name)}: {escape('; '.join(setting_differences(first, r)) or 'same settings')}</li>"
+               for r in records[1:]]
     figures = [_figure(plots.overlay(histories, "loss", "training loss (smoothed)", smoothed=True), "training loss",
                        "Training loss of each run."),
                _figure(plots.overlay(histories, "val_loss", "validation loss"), "validation loss",
@@ -160,6 +185,4 @@ def render_comparison(records: list[RunRecord]) -> str:
 def write_comparison(run_dirs: list, out) -> Path:
     """Write one page overlaying the curves of several runs; returns its path."""
     records = [read_run(d) for d in run_dirs]
-    path = Path(out)
-    write_atomic(path, render_comparison(records).encode())
-    return path
+    return _write_page(Path(out), render_comparison(records), "comparison")
