@@ -5,10 +5,11 @@
         optim.other: ("adamw", {"lr": 3e-4}),
     })
 
-Keys are rules (`name`, `ndim`, `module`, combined with &, |, ~; a bare string is a name pattern and an
-nn.Module class a module rule; `other` takes whatever no other rule takes). Every trainable parameter must
-match exactly one rule. Values name a registered optimizer ("adamw" or ("adamw", {hyperparameters})) or are a
-callable taking [(name, parameter), ...] and returning a torch.optim.Optimizer.
+Keys are rules (`name`, `ndim`, `shape`, `module`, combined with &, |, ~; a bare string is a name pattern and
+an nn.Module class a module rule; `other`, never combined, takes whatever no other rule takes). Every trainable
+parameter must match exactly one rule. Values name a registered optimizer ("adamw" or ("adamw",
+{hyperparameters})) or are a callable taking [(name, parameter), ...] and returning a torch.optim.Optimizer.
+`route(..., grad_clip=x)` clips all gradients to one global norm before the parts step.
 """
 from __future__ import annotations
 
