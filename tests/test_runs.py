@@ -3,6 +3,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -381,3 +382,50 @@ def test_run_dir_turning_read_only_mid_run_keeps_the_last_checkpoint(tmp_path, m
     resumed = _fit(run, resume=True)
     reference = _fit()
     assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+
+
+def _parallel_fit(run_dir: str, resume: bool) -> dict:
+    """One rank of a 2-process fit recorded in `run_dir`; every rank's history and weights (as lists: tensors
+    would travel back through shared memory of a process that has ended), gathered on each. After a resume it
+    also tries a fit whose run_dir is given on rank 0 only and returns the refusal."""
+    import torch.distributed as dist
+    model, train, val = _problem()
+    result = ds.fit(model, train, val=val, run_dir=run_dir, resume=resume, **SETTINGS)
+    mine = {"history": result.history, "weights": {k: v.tolist() for k, v in result.model.state_dict().items()}}
+    every = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    refusal = None
+    if resume:
+        try:
+            ds.fit(model, train, val=val, run_dir=run_dir + "-other" if dist.get_rank() == 0 else None, **SETTINGS)
+        except ds.DescendError as err:
+            refusal = str(err)
+    return {"ranks": every, "refusal": refusal}
+
+
+@pytest.mark.slow
+def test_two_processes_write_one_run_dir_and_resume_together(tmp_path):
+    from descend import distributed
+    run = tmp_path / "run"
+    whole = distributed.launch(_parallel_fit, 2, str(run), False, backend="gloo")["ranks"]
+    assert whole[0]["history"] == whole[1]["history"] and len(whole[0]["history"]) == 12
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert history == whole[0]["history"]  # one writer: 12 lines, not one set per process
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "findings.json", "history.jsonl",
+                                                   "model.safetensors", "summary.json"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000008", "step-000000012"]
+    saved = torch.load(run / "checkpoints" / "step-000000012" / "state.pt", weights_only=True)
+    assert len(saved["rank_rng"]) == 2
+    # a crash after checkpoint 8: the last checkpoint and the final files never got written
+    shutil.rmtree(run / "checkpoints" / "step-000000012")
+    for name in ("model.safetensors", "summary.json", "findings.json"):
+        (run / name).unlink()
+    again = distributed.launch(_parallel_fit, 2, str(run), True, backend="gloo")
+    for rank in (0, 1):  # exact: two gloo processes sum the same gradients in the same order both times
+        assert again["ranks"][rank]["history"] == whole[0]["history"]
+        assert again["ranks"][rank]["weights"] == whole[0]["weights"] == whole[1]["weights"]
+    assert [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()] == whole[0]["history"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000008", "step-000000012"]
+    assert re.match(r"run_dir/resume differs between processes \(rank 0: \('.*run-other', False\), "
+                    r"rank 1: \(None, False\)\)", again["refusal"])
+    assert not (tmp_path / "run-other").exists()
