@@ -75,3 +75,26 @@ def test_bad_lengths_are_named():
         S.wsd(cooldown="square")
     with pytest.raises(DescendError, match="at most one"):
         S.join([S.cosine(), S.linear()])
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: S.exponential(0.5, every=0), "exponential: every must be a positive integer, got 0"),
+    (lambda: S.step(every=2.5), "step: every must be a positive integer, got 2.5"),
+    (lambda: S.step(every=10, gamma=0.0), "step: gamma must be a finite number > 0, got 0.0"),
+    (lambda: S.exponential(float("inf")), "exponential: gamma must be a finite number > 0, got inf"),
+    (lambda: S.inverse_sqrt(0), r"inverse_sqrt: warmup \(steps\) must be a positive integer, got 0"),
+    (lambda: S.join([S.warmup(0.6), S.cosine(0.6)]),
+     "join: the fractional lengths add up to 1.2 of the run, more than all of it"),
+    (lambda: S.join([S.warmup(500), S.cosine(0.9)]).bind(1000),
+     "join: its pieces take 1400 steps but the run has 1000"),
+])
+def test_impossible_schedules_are_refused_when_made_or_bound(make, match):
+    with pytest.raises(DescendError, match=match):
+        make()
+
+
+def test_fixed_length_joins_may_outlast_a_short_run_and_fractions_may_fill_it():
+    long = S.join([S.warmup(500), S.cosine(9_500)]).bind(100)  # a fixed schedule, cut short by the run
+    assert long(50) == 0.1
+    full = S.join([S.warmup(0.25), S.cosine(0.75)]).bind(100)
+    assert full(25) == 1.0 and full(100) == pytest.approx(0.0, abs=1e-12)

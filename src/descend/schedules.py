@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from .errors import DescendError
+from .errors import DescendError, check_positive_int
+
 
 class Schedule:
     """A value as a function of the step over a length; past its length it holds its last value."""
@@ -64,9 +65,13 @@ def constant(value: float = 1.0) -> Schedule:
     return Schedule(lambda t: value, 0, "constant")
 
 
+def _line(start: float, end: float, steps: int | float | None, name: str) -> Schedule:
+    return Schedule(lambda t: start + (end - start) * t, steps, name)
+
+
 def linear(start: float = 1.0, end: float = 0.0, steps: int | float | None = None) -> Schedule:
     """Straight line from `start` to `end` over `steps` (the whole run when None)."""
-    return Schedule(lambda t: start + (end - start) * t, steps, "linear")
+    return _line(start, end, steps, "linear")
 
 
 def cosine(steps: int | float | None = None, start: float = 1.0, end: float = 0.0) -> Schedule:
@@ -76,31 +81,25 @@ def cosine(steps: int | float | None = None, start: float = 1.0, end: float = 0.
 
 def warmup(steps: int | float, start: float = 0.0, end: float = 1.0) -> Schedule:
     """Linear ramp from `start` to `end` over `steps`, then hold `end`."""
-    return _ramp(steps, start, end)
+    return _line(start, end, steps, "warmup")
 
 
-def _ramp(steps, start: float = 0.0, end: float = 1.0) -> Schedule:
-    return Schedule(lambda t: start + (end - start) * t, steps, "warmup")
-
-
-def exponential(gamma: float, every: int = 1) -> Schedule:
+def exponential(gamma: float, every: int = 1, name: str = "exponential") -> Schedule:
     """Multiply by `gamma` every `every` steps: value = gamma ** (step // every)."""
-    if not 0 < gamma:
-        raise DescendError(f"exponential: gamma must be > 0, got {gamma}")
-    return _Stepwise(lambda step: gamma ** (step // every), "exponential")
+    every = check_positive_int(every, f"{name}: every")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma < math.inf:
+        raise DescendError(f"{name}: gamma must be a finite number > 0, got {gamma!r}")
+    return _Stepwise(lambda step: gamma ** (step // every), name)
 
 
 def step(every: int, gamma: float = 0.1) -> Schedule:
     """Step decay: multiply by `gamma` every `every` steps."""
-    if every < 1:
-        raise DescendError(f"step: every must be >= 1, got {every}")
-    return exponential(gamma, every)
+    return exponential(gamma, every, "step")
 
 
 def inverse_sqrt(warmup: int) -> Schedule:
     """Linear warmup to 1 over `warmup` steps, then decay as sqrt(warmup / step) (the Transformer schedule)."""
-    if warmup < 1:
-        raise DescendError(f"inverse_sqrt: warmup must be >= 1 step, got {warmup}")
+    warmup = check_positive_int(warmup, "inverse_sqrt: warmup (steps)")
     return _Stepwise(lambda step: min((step + 1) / warmup, math.sqrt(warmup / max(step + 1, 1))), "inverse_sqrt")
 
 
@@ -131,6 +130,10 @@ def join(schedules: Sequence[Schedule], total_steps: int | None = None) -> Sched
     open_pieces = [s for s in schedules if s.length is None and not isinstance(s, _Stepwise)]
     if len(open_pieces) > 1:
         raise DescendError("join: at most one schedule may have an open length (None)")
+    share = sum(s.length for s in schedules if isinstance(s.length, float))
+    if share > 1.0 + 1e-9:
+        raise DescendError(f"join: the fractional lengths add up to {share:g} of the run, more than all of it; "
+                           "make them sum to at most 1")
     joined = _Joined(list(schedules))
     return joined.bind(total_steps) if total_steps is not None else joined
 
@@ -145,6 +148,9 @@ class _Joined(Schedule):
     def bind(self, total_steps: int | None) -> Schedule:
         bound = [p.bind(total_steps) if p.length is not None else p for p in self.pieces]
         used = sum(p.length for p in bound if isinstance(p.length, int))
+        if total_steps is not None and used > total_steps and any(isinstance(p.length, float) for p in self.pieces):
+            raise DescendError(f"join: its pieces take {used} steps but the run has {total_steps}; a piece given as "
+                               "a fraction of the run should leave room for the others")
         rest = None if total_steps is None else max(total_steps - used, 0)
         bound = [p.bind(rest) if p.length is None else p for p in bound]
         return _Joined(bound)
@@ -162,7 +168,7 @@ class _Joined(Schedule):
 def warmup_cosine(warmup: int | float = 0.05, end: float = 0.0, steps: int | float | None = None) -> Schedule:
     """Linear warmup to 1, then cosine decay to `end` over the rest of the run (or of `steps`)."""
     rest = None if steps is None else _minus(steps, warmup)
-    return join([_ramp(warmup), cosine(rest, 1.0, end)])
+    return join([_line(0.0, 1.0, warmup, "warmup"), cosine(rest, 1.0, end)])
 
 
 def _minus(steps, warmup):
@@ -188,7 +194,7 @@ def wsd(warmup: int | float = 0.05, decay: int | float = 0.2, cooldown: str = "1
     if cooldown not in _COOLDOWNS:
         raise DescendError(f"wsd: unknown cooldown {cooldown!r}; valid: {', '.join(_COOLDOWNS)}")
     shape = _COOLDOWNS[cooldown]
-    return join([_ramp(warmup), Schedule(lambda t: 1.0, None, "stable"),
+    return join([_line(0.0, 1.0, warmup, "warmup"), Schedule(lambda t: 1.0, None, "stable"),
                  Schedule(lambda t: end + (1.0 - end) * shape(t), decay, f"{cooldown} cooldown")])
 
 
