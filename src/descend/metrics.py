@@ -6,14 +6,14 @@ from typing import Callable
 import torch
 
 from .errors import check_choice
+from .losses import align
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def _flat(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if output.dim() == target.dim() + 1 and output.shape[-1] == 1:
-        output = output.squeeze(-1)
-    return output.float(), target.float()
+    """Output and target as float tensors of one shape (see losses.align), for the regression metrics."""
+    return align(output, target).float(), target.float()
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
