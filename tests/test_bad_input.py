@@ -1,10 +1,12 @@
 """Mistakes a user can make get a ValueError naming what and where, before any training starts."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 import descend as ds
+from descend import losses
 
 
 def _xy(n=32):
@@ -20,7 +22,7 @@ class _Counting(nn.Linear):
 
 
 def test_unknown_loss_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown loss 'l2'.*bce, cross_entropy, huber, mae, mse, poisson"):
+    with pytest.raises(ValueError, match=r"unknown loss 'l2'; valid losses: bce, cross_entropy, huber, mae, mse, poisson$"):
         ds.fit(nn.Linear(4, 1), _xy(), loss="l2", progress=False)
 
 
@@ -101,3 +103,92 @@ def test_not_a_model_or_not_data():
         ds.fit(lambda x: x, _xy(), progress=False)
     with pytest.raises(TypeError, match="train data must be a Dataset, a DataLoader or a tuple"):
         ds.fit(nn.Linear(4, 1), torch.randn(10, 4), progress=False)
+
+
+@pytest.mark.parametrize("optimizer,schedule,match", [
+    ("adamw", {"momentum": 0.5}, r"schedule for 'momentum': optimizer 'adamw' has no such hyperparameter; it can "
+                                 r"schedule beta1, beta2, eps, lr, weight_decay$"),
+    ("adamw", {"lrr": 0.5}, "schedule for 'lrr': optimizer 'adamw' has no such hyperparameter"),
+    ("sgd", {"beta1": 0.9}, r"schedule for 'beta1': optimizer 'sgd' has no such hyperparameter; .*momentum"),
+])
+def test_schedule_keys_the_optimizer_lacks_are_refused_before_training(optimizer, schedule, match):
+    _Counting.calls = 0
+    with pytest.raises(ValueError, match=match):
+        ds.fit(_Counting(4, 1), _xy(), optimizer=optimizer, schedule={k: ds.schedules.constant(v)
+                                                                      for k, v in schedule.items()}, progress=False)
+    assert _Counting.calls == 0  # refused before even the preflight batch
+
+
+def test_schedule_keys_are_checked_against_an_optimizer_instance():
+    model = _Counting(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"schedule for 'beta2': SGD has no such hyperparameter"):
+        ds.fit(model, _xy(), optimizer=opt, schedule={"beta2": ds.schedules.constant(0.9)}, progress=False)
+
+
+@pytest.mark.parametrize("device,match", [
+    ("gpu", r"device 'gpu' is not a device name torch knows .*available here: cpu"),
+    ("cuda:99", r"device 'cuda:99' is not available on this machine .*sees cpu"),
+])
+def test_devices_that_do_not_exist_here_are_named(device, match):
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        match = match.split(" .*")[0]  # other devices are listed too
+    with pytest.raises(ValueError, match=match):
+        ds.fit(nn.Linear(4, 1), _xy(), device=device, progress=False)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"lr": float("nan")}, "lr must be a finite number, got nan"),
+    ({"lr": "0.1"}, r"lr must be a number, 'auto' \(lr_find\) or None"),
+    ({"progress": 0}, "progress must be True .* or a positive number of steps between lines, got 0"),
+    ({"eval_every": 0}, "eval_every must be a positive integer, got 0"),
+    ({"optimizer": None}, r"optimizer must be a name \(see descend.optim.available\(\)\) or a torch.optim.Optimizer"),
+    ({"loss": 5}, r"loss must be a name \(bce, .*\) or a callable"),
+])
+def test_more_bad_settings_fail_before_training(kwargs, match):
+    _Counting.calls = 0
+    with pytest.raises((ValueError, TypeError), match=match):
+        ds.fit(_Counting(4, 1), _xy(), **{"progress": False, **kwargs})
+    assert _Counting.calls == 0
+
+
+def test_class_labels_of_shape_n_by_1_get_a_fix():
+    X, y = torch.randn(16, 4), torch.randint(0, 3, (16, 1))
+    with pytest.raises(ValueError, match=r"class labels of shape \(16, 1\); pass them as shape \(16,\), "
+                                         r"e.g. y.squeeze\(-1\) or y.view\(-1\)"):
+        ds.fit(nn.Linear(4, 3), (X, y), loss="cross_entropy", progress=False)
+
+
+def test_fractional_float_class_labels_are_refused_and_whole_ones_accepted():
+    X = torch.randn(16, 4)
+    y = torch.tensor([0.0, 1.0, 2.0, 1.0] * 4)
+    y[6] = 2.7
+    with pytest.raises(ValueError, match=r"class targets must be whole numbers, but row 6 holds 2.7 "
+                                         r"\(1 fractional in all\)"):
+        ds.fit(nn.Linear(4, 3), (X, y), loss="cross_entropy", progress=False)
+    out = torch.randn(4, 3)
+    floats, ints = torch.tensor([0.0, 2.0, 1.0, 2.0]), torch.tensor([0, 2, 1, 2])
+    assert torch.equal(losses.get("cross_entropy")(out, floats), nn.functional.cross_entropy(out, ints))
+
+
+@pytest.mark.parametrize("X,dtype", [
+    (np.random.default_rng(0).integers(0, 5, (32, 4)), "torch.int64"),
+    (torch.randn(32, 4, dtype=torch.float64), "torch.float64"),
+])
+def test_inputs_of_another_dtype_than_the_model_say_how_to_convert(X, dtype):
+    with pytest.raises(ValueError, match=rf"the train inputs are {dtype} but the model's weights are torch.float32: "
+                                         r"convert the inputs \(X.float\(\) for a tensor, X.astype\('float32'\) "
+                                         r"for an array\)"):
+        ds.fit(nn.Linear(4, 1), (X, np.zeros(32)), progress=False)
+
+
+def test_a_refused_run_leaves_no_run_directory_and_an_untouched_model(tmp_path):
+    for kwargs in ({"optimizer": "adamm"}, {"lr": -1.0}, {"schedule": {"lrr": ds.schedules.constant(1.0)}}):
+        model = nn.Linear(4, 1)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        run_dir = tmp_path / "run"
+        with pytest.raises(ValueError):
+            ds.fit(model, _xy(), init="orthogonal", run_dir=str(run_dir), progress=False, **kwargs)
+        assert not run_dir.exists()
+        for name, value in model.state_dict().items():
+            assert torch.equal(value, before[name]), name  # not re-initialized before the refusal

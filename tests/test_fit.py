@@ -1,4 +1,6 @@
 """fit end to end: closed-form agreement, real accuracy, bit-identity with torch.optim, reproducibility."""
+import math
+
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -7,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import descend as ds
-from descend import losses
+from descend import losses, metrics
 
 
 def _regression(n=400, d=5, seed=1):
@@ -167,25 +169,6 @@ def test_weight_decay_skips_biases_and_norms():
     assert len(everything.param_groups) == 1 and everything.param_groups[0]["weight_decay"] == 0.1
 
 
-def test_every_torch_optimizer_is_registered_and_builds():
-    names = ds.optim.available()
-    for expected in ("sgd", "adam", "adamw", "adamax", "nadam", "radam", "adagrad", "adadelta", "rmsprop",
-                     "rprop", "asgd", "lbfgs", "adafactor", "muon", "sparse_adam"):
-        assert expected in names
-    assert isinstance(ds.optim.create(nn.Linear(3, 3), "rmsprop", lr=0.01), torch.optim.RMSprop)
-
-
-@pytest.mark.parametrize("scheme", ["xavier", "glorot", "he", "kaiming", "orthogonal"])
-def test_init_schemes_reinitialize_weights_and_zero_biases(scheme):
-    model = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 1))
-    X, y = torch.randn(8, 20), torch.randn(8)
-    ds.fit(model, (X, y), init=scheme, loss="mse", lr=0.0, optimizer="sgd", max_steps=1, progress=False)
-    assert torch.all(model[0].bias == 0)
-    if scheme == "orthogonal":
-        w = model[0].weight.detach()
-        assert torch.allclose(w.T @ w, torch.eye(20), atol=1e-5)
-
-
 def test_poisson_loss_is_zero_at_a_perfect_fit_and_keeps_the_likelihood_gradient():
     counts = torch.tensor([0.0, 1.0, 4.0, 9.0])
     assert losses.get("poisson")(torch.log(counts.clamp_min(1e-30)), counts).item() == pytest.approx(0.0, abs=1e-6)
@@ -193,3 +176,140 @@ def test_poisson_loss_is_zero_at_a_perfect_fit_and_keeps_the_likelihood_gradient
     losses.get("poisson")(log_rate, counts).backward()
     expected = (torch.exp(log_rate) - counts).detach() / 4  # d/dz mean(exp(z) - y z)
     assert torch.allclose(log_rate.grad, expected, atol=1e-7)
+
+
+def test_a_weight_decay_schedule_leaves_biases_and_norms_undecayed():
+    X, y = _regression(n=64, d=6)
+    seen = []
+
+    class Watch(ds.loop.Callback):
+        def on_step(self, state, record):
+            seen.append({tuple(g["param_names"]): g["weight_decay"] for g in state.optimizer.param_groups})
+
+    ds.fit(_mlp(), (X, y), loss="mse", weight_decay=0.1, batch_size=16, max_steps=4, progress=False, doctor=False,
+           schedule={"weight_decay": ds.schedules.linear(0.2, 0.0)}, callbacks=[Watch()])
+    decayed, kept = ("0.weight", "3.weight"), ("0.bias", "1.weight", "1.bias", "3.bias")
+    assert [s[decayed] for s in seen] == pytest.approx([0.2, 0.15, 0.1, 0.05])
+    assert [s[kept] for s in seen] == [0.0] * 4
+    seen.clear()  # one group (Adam's default 0 decays nothing): the schedule sets it
+    ds.fit(_mlp(), (X, y), loss="mse", optimizer="adam", batch_size=16, max_steps=2, progress=False, doctor=False,
+           schedule={"weight_decay": ds.schedules.constant(0.3)}, callbacks=[Watch()])
+    assert [list(s.values()) for s in seen] == [[0.3], [0.3]]
+
+
+def test_decay_norms_and_biases_from_fit_is_bit_identical_to_one_decayed_group():
+    X, y = _regression(n=96, d=6)
+    torch.manual_seed(4)
+    ours, theirs = _mlp(), _mlp()
+    theirs.load_state_dict(ours.state_dict())
+    ds.fit(ours, (X, y), loss="mse", lr=1e-2, weight_decay=0.1, decay_norms_and_biases=True, batch_size=32,
+           max_epochs=2, seed=2, progress=False)
+    opt = torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=0.1)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(2):
+        order = torch.randperm(len(X), generator=g)
+        for start in range(0, len(X), 32):
+            idx = order[start:start + 32]
+            opt.zero_grad()
+            nn.functional.mse_loss(theirs(X[idx]).squeeze(-1), y[idx]).backward()
+            opt.step()
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("name", ["adamw", "prodigy", "schedule_free_sgd", "schedule_free_adamw", "lion", "sgd"])
+def test_lr_none_runs_each_optimizer_at_its_own_default(name):
+    X, y = _regression(n=32)
+    result = ds.fit(nn.Linear(5, 1), (X, y), loss="mse", optimizer=name, batch_size=32, max_steps=2, progress=False,
+                    doctor=False)
+    expected = ds.optim.entry(name).defaults()["lr"]
+    assert [r["lr"] for r in result.history] == [expected, expected]
+    assert ds.optim.entry("adamw").defaults()["lr"] == 1e-3  # the documented default of fit's default optimizer
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: ds.optim.ScheduleFreeAdamW(params, lr=0.01),
+    lambda params: ds.optim.EMA(torch.optim.SGD(params, lr=0.05), decay=0.9),
+])
+def test_a_schedule_free_or_ema_optimizer_can_train_in_a_second_fit(make):
+    X, y = _regression(n=64)
+    model = nn.Linear(5, 1)
+    opt = make(model.parameters())
+    first = ds.fit(model, (X, y), loss="mse", optimizer=opt, batch_size=16, max_steps=20, progress=False)
+    second = ds.fit(model, (X, y), loss="mse", optimizer=opt, batch_size=16, max_steps=20, progress=False)
+    assert second.stop_reason == "reached the step limit (20 steps)"
+    assert second.history[-1]["loss"] < first.history[0]["loss"]
+    with torch.no_grad():  # the returned model holds the evaluation (averaged) weights of the second run
+        final = nn.functional.mse_loss(model(X).squeeze(-1), y).item()
+    assert final < nn.functional.mse_loss(torch.zeros_like(y), y).item()
+
+
+def _fans(w):
+    return w.shape[1], w.shape[0]
+
+
+@pytest.mark.parametrize("scheme", ["xavier", "glorot", "he", "kaiming"])
+def test_init_schemes_draw_weights_with_their_formula_spread(scheme):
+    model = nn.Sequential(nn.Linear(400, 300), nn.ReLU(), nn.Linear(300, 200))
+    X, y = torch.randn(8, 400), torch.randn(8, 200)
+    ds.fit(model, (X, y), init=scheme, loss="mse", lr=0.0, optimizer="sgd", max_steps=1, progress=False)
+    for layer in (model[0], model[2]):
+        w = layer.weight.detach()
+        fan_in, fan_out = _fans(w)
+        if scheme in ("xavier", "glorot"):  # uniform on [-a, a], a = sqrt(6 / (fan_in + fan_out))
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            assert w.abs().max().item() <= bound and w.abs().max().item() > 0.99 * bound
+            std = bound / math.sqrt(3.0)
+        else:  # normal, std = sqrt(2 / fan_in) (He et al. 2015, for ReLU)
+            std = math.sqrt(2.0 / fan_in)
+        assert w.mean().item() == pytest.approx(0.0, abs=0.02 * std)
+        assert w.std().item() == pytest.approx(std, rel=0.02)
+        assert torch.all(layer.bias == 0)
+
+
+def test_orthogonal_init_gives_orthonormal_rows_or_columns():
+    model = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 8))
+    X, y = torch.randn(8, 20), torch.randn(8, 8)
+    ds.fit(model, (X, y), init="orthogonal", loss="mse", lr=0.0, optimizer="sgd", max_steps=1, progress=False)
+    tall, wide = model[0].weight.detach(), model[2].weight.detach()  # (30, 20) and (8, 30)
+    assert torch.allclose(tall.T @ tall, torch.eye(20), atol=1e-5)
+    assert torch.allclose(wide @ wide.T, torch.eye(8), atol=1e-5)
+    assert torch.all(model[0].bias == 0) and torch.all(model[2].bias == 0)
+
+
+def _torch_optimizers():
+    import inspect
+    return sorted((c for c in vars(torch.optim).values()
+                   if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer),
+                  key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", _torch_optimizers(), ids=lambda c: c.__name__)
+def test_every_torch_optimizer_is_registered_and_builds(cls):
+    names = [n for n in ds.optim.available() if ds.optim.entry(n).factory is cls]
+    assert len(names) == 1, f"torch.optim.{cls.__name__} is not in the registry"
+    model = nn.Linear(3, 3, bias=False)  # one 2-D weight: every algorithm accepts it (Muon takes only matrices)
+    built = ds.optim.create(model, names[0])
+    assert isinstance(built, cls) or isinstance(getattr(built, "inner", None), cls)
+    assert built.param_groups[0]["params"] == [model.weight]
+
+
+def test_named_losses_equal_torch_functional():
+    g = torch.Generator().manual_seed(0)
+    out, y = torch.randn(16, 1, generator=g), torch.randn(16, generator=g)
+    labels = (y > 0).long()
+    assert torch.equal(losses.get("mse")(out, y), nn.functional.mse_loss(out.squeeze(1), y))
+    assert torch.equal(losses.get("mae")(out, y), nn.functional.l1_loss(out.squeeze(1), y))
+    assert torch.equal(losses.get("huber")(out, y), nn.functional.huber_loss(out.squeeze(1), y))
+    assert torch.equal(losses.get("bce")(out, labels),
+                       nn.functional.binary_cross_entropy_with_logits(out.squeeze(1), labels.float()))
+    logits = torch.randn(16, 4, generator=g)
+    assert torch.equal(losses.get("cross_entropy")(logits, labels), nn.functional.cross_entropy(logits, labels))
+
+
+def test_metrics_align_an_n_by_1_output_with_its_target():
+    out, y = torch.randn(16, 1), torch.randn(16)
+    assert metrics.mse(out, y) == pytest.approx(nn.functional.mse_loss(out.squeeze(1), y).item(), rel=1e-6)
+    assert metrics.mae(out, y) == pytest.approx(nn.functional.l1_loss(out.squeeze(1), y).item(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"model output has shape \(16, 2\) but the target has shape \(16,\)"):
+        metrics.mse(torch.randn(16, 2), y)

@@ -1,8 +1,13 @@
 """What a person sees while fit runs: plain lines in logs, nothing when off, and schedules on any hyperparameter."""
+import math
+import sys
+
+import pytest
 import torch
 from torch import nn
 
 import descend as ds
+from descend import progress
 
 
 def _data():
@@ -42,3 +47,33 @@ def test_schedule_drives_lr_as_multiplier_and_momentum_as_value():
            schedule=schedule, callbacks=[Watch()], progress=False)
     assert [round(lr, 10) for lr, _ in seen] == [0.2, 0.16, 0.12, 0.08, 0.04]
     assert [round(m, 10) for _, m in seen] == [0.5, 0.58, 0.66, 0.74, 0.82]
+
+
+def test_the_rich_bar_on_a_terminal_writes_to_stderr_and_leaves_stdout_clean(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert isinstance(progress.reporter(True)[0], progress.RichProgress)
+    X, y = _data()
+    ds.fit(nn.Linear(3, 1), (X, y), loss="mse", batch_size=16, max_epochs=2, doctor=False)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "fit" in captured.err and "8/8" in captured.err
+    assert "stopped after 8 steps (" in captured.err and "reached the epoch limit (2 epochs)" in captured.err
+
+
+def test_total_steps_count_accumulated_steps_that_span_epochs(capsys):
+    X = torch.randn(100, 3)
+    # 10 batches per epoch, 3 per step: 30 batches in 3 epochs take ceil(30 / 3) = 10 steps (the 4th spans epochs)
+    result = ds.fit(nn.Linear(3, 1), (X, X.sum(1)), loss="mse", batch_size=10, accumulate=3, max_epochs=3,
+                    progress=5, doctor=False)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(result.history) == 10
+    assert [line.split("  ")[0] for line in lines[:2]] == ["step 5/10", "step 10/10"]
+    X = torch.randn(110, 3)  # 11 batches per epoch: 33 batches, 11 steps
+    result = ds.fit(nn.Linear(3, 1), (X, X.sum(1)), loss="mse", batch_size=10, accumulate=3, max_epochs=3,
+                    progress=False, doctor=False, schedule=ds.schedules.cosine(end=0.1), lr=0.5)
+    lrs = [r["lr"] for r in result.history]
+    assert len(lrs) == 11 and [r["epoch"] for r in result.history][-1] == 3
+    expected = [0.5 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 11))) for k in range(11)]
+    assert lrs == pytest.approx(expected, rel=1e-12)
+    assert lrs[-1] > 0.5 * 0.1  # the last step still runs on the schedule, not past its end
+    assert ds.schedules.cosine(end=0.1).bind(11)(11) == pytest.approx(0.1)  # the end value, reached after it

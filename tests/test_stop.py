@@ -4,10 +4,11 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import descend as ds
 from descend import stop
+from descend.loop import Loop
 
 
 def _data(n=64, seed=0):
@@ -71,22 +72,146 @@ def test_patience_on_val_without_validation_is_an_error():
         _fit(max_steps=5, stop=[stop.Patience(2, monitor="val_loss")])
 
 
+def _first_step_where(history, window, test):
+    """The first step whose last `window` records pass `test`, computed from the history itself."""
+    return next(i + 1 for i in range(window - 1, len(history)) if test(history[i + 1 - window:i + 1]))
+
+
 def test_converged_by_relative_change_and_by_gradient_norm():
     r = _fit(optimizer="lbfgs", lr=1.0, batch_size=64, max_steps=500, stop=[stop.Converged(rtol=1e-9, window=3)])
-    assert r.stop_reason.startswith("converged: loss changed") and len(r.history) < 50
+    small = lambda recs: abs(recs[-1]["loss"] - recs[0]["loss"]) / max(abs(recs[0]["loss"]), 1e-12) < 1e-9
+    expected = _first_step_where(r.history, 4, small)  # window 3: a loss against the one 3 steps before it
+    assert r.stop_reason.startswith("converged: loss changed") and len(r.history) == expected
+    assert r.stop_reason.endswith(f"(step {expected})") and r.history[0]["loss"] > r.history[-1]["loss"]
+
     r = _fit(optimizer="lbfgs", lr=1.0, batch_size=64, max_steps=500, stop=[stop.Converged(rtol=None, gtol=1e-4,
                                                                                           window=2)])
-    assert r.stop_reason.startswith("converged: gradient norm") and r.history[-1]["grad_norm"] < 1e-4
+    expected = _first_step_where(r.history, 2, lambda recs: max(h["grad_norm"] for h in recs) < 1e-4)
+    assert r.stop_reason.startswith("converged: gradient norm") and len(r.history) == expected
+    assert r.history[-1]["grad_norm"] < 1e-4 < r.history[0]["grad_norm"]
+
+
+class _Scripted:
+    """A task whose steps report the losses of a script, so a rule can be followed step by step."""
+
+    epoch = 0
+
+    def __init__(self, losses):
+        self.losses = iter(losses)
+
+    def step(self):
+        return {"loss": next(self.losses), "grad_norm": 1.0}
+
+    def evaluate(self):
+        return {}
+
+    def snapshot(self):
+        return None
+
+    def restore(self, snapshot):
+        pass
+
+    def explain_non_finite(self):
+        return "scripted"
+
+
+def _run_script(losses, rules):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    return Loop(_Scripted(losses), opt, stop.with_defaults([*rules, stop.MaxSteps(len(losses))])).run()
+
+
+def test_patience_min_delta_counts_small_improvements_as_none():
+    losses = [10.0, 9.5, 9.3, 9.25, 9.21, 9.0, 8.0, 7.0]
+    state = _run_script(losses, [stop.Patience(3, min_delta=0.3)])
+    # 9.3, 9.25 and 9.21 each improve on 9.5 by less than 0.3: three evaluations without improvement
+    assert state.step == 5
+    assert state.stop_reason == "loss did not improve by more than 0.3 for 3 evaluations (best 9.5 at step 2)"
+    assert _run_script(losses, [stop.Patience(3)]).step == len(losses)  # without min_delta each one counts
+
+
+def test_target_on_a_metric_stops_at_the_first_evaluation_that_reaches_it():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 2, generator=g)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).long()
+    r = ds.fit(nn.Linear(2, 2), (X[:150], y[:150]), val=(X[150:], y[150:]), loss="cross_entropy",
+               metrics=["accuracy"], optimizer="sgd", lr=0.02, batch_size=50, max_epochs=200, progress=False,
+               doctor=False, stop=[stop.Target(0.96, monitor="val_accuracy", mode="max")])
+    evaluated = [h for h in r.history if "val_accuracy" in h]
+    assert len(evaluated) >= 2 and all(h["val_accuracy"] < 0.96 for h in evaluated[:-1])
+    assert evaluated[-1]["val_accuracy"] >= 0.96 and evaluated[-1] is r.history[-1]
+    assert r.stop_reason == (f"val_accuracy reached the target 0.96 (got {evaluated[-1]['val_accuracy']:.6g}) "
+                             f"at step {len(r.history)}")
+
+
+def test_a_monitored_value_no_evaluation_gives_is_named_at_the_first_evaluation():
+    X, y = _data(n=48)
+    with pytest.raises(ValueError, match=r"Patience monitors 'val_acuracy', but the evaluation gives only "
+                                         r"val_loss, val_mae; monitor one of those"):
+        ds.fit(nn.Linear(3, 1), (X, y), val=(X, y), metrics=["mae"], max_epochs=5, progress=False,
+               stop=[stop.Patience(2, monitor="val_acuracy")])
+    with pytest.raises(ValueError, match=r"Target monitors 'val_accuracy', but the evaluation gives only val_loss; "
+                                         r"add metrics=\['accuracy'\] to fit to compute it"):
+        ds.fit(nn.Linear(3, 1), (X, y), val=(X, y), max_epochs=5, progress=False,
+               stop=[stop.Target(0.9, monitor="val_accuracy", mode="max")])
+
+
+def test_a_monitored_training_value_no_record_held_is_warned_about():
+    with pytest.warns(UserWarning, match=r"Target monitored 'los', which no record held, so it never fired; "
+                                         r"records hold loss, grad_norm, step, epoch, lr"):
+        r = _fit(max_steps=3, stop=[stop.Target(0.1, monitor="los")])
+    assert r.stop_reason == "reached the step limit (3 steps)"
+
+
+def test_non_finite_in_a_tensor_dataset_is_found_before_training():
+    X, y = _data()
+    X[37, 1] = float("nan")
+    with pytest.raises(ValueError, match="train inputs contains NaN at row 37, column 1"):
+        ds.fit(nn.Linear(3, 1), DataLoader(TensorDataset(X, y), batch_size=16), loss="mse", progress=False)
+    y[40] = float("inf")
+    with pytest.raises(ValueError, match="train targets contains Inf at row 40"):
+        ds.fit(nn.Linear(3, 1), TensorDataset(X.nan_to_num(), y), loss="mse", progress=False)
+
+
+class _Rows(Dataset):
+    """A Dataset that is not a TensorDataset: fit can only check it batch by batch."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.y[i]
+
+
+def test_non_finite_targets_of_the_first_batch_are_found_before_training():
+    X, y = _data()
+    y[2] = float("nan")
+    with pytest.raises(ValueError, match=r"train targets \(first batch\) contains NaN at row 2"):
+        ds.fit(nn.Linear(3, 1), _Rows(X, y), loss="mse", batch_size=16, progress=False)
 
 
 def test_non_finite_names_the_input_batch():
     X, y = _data()
     X[37, 1] = float("nan")
-    # a DataLoader is checked on its first batch only, so a NaN in the third batch is met during training
-    loader = DataLoader(TensorDataset(X, y), batch_size=16)
+    # a Dataset other than TensorDataset is checked on its first batch only: a NaN in the third is met in training
+    loader = DataLoader(_Rows(X, y), batch_size=16)
     r = ds.fit(nn.Linear(3, 1), loader, loss="mse", max_steps=5, progress=False)
     assert len(r.history) == 3 and math.isnan(r.history[-1]["loss"])
     assert r.stop_reason == "non-finite values at step 3: the input batch: inputs row 5 of the batch is not finite"
+
+
+def test_non_finite_names_the_loss():
+    def log_of_negative(output, target):
+        return torch.log(nn.functional.mse_loss(output.squeeze(-1), target) - 1e6)  # NaN from finite values
+
+    model = nn.Linear(3, 1)
+    before = model.weight.detach().clone()
+    r = ds.fit(model, _data(), loss=log_of_negative, max_steps=5, progress=False)
+    assert r.stop_reason == ("non-finite values at step 1: the loss (inputs and model output were finite); check the "
+                             "loss for log(0) or division by 0")
+    assert len(r.history) == 1 and torch.equal(model.weight, before)
 
 
 class _Log(nn.Module):

@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from . import distributed, doctor as doctor_lib, losses, metrics as metric_lib, optim, runs, stop as stop_lib
-from .data import BatchStream, TensorBatches, batches, check_finite
-from .errors import DescendError, DescendTypeError
-from .initializers import initialize
+from . import distributed, doctor as doctor_lib, initializers, losses, metrics as metric_lib, optim, preflight
+from . import progress as progress_lib, runs, stop as stop_lib
+from .data import BatchStream, _dataset_len, batches
+from .errors import DescendError, DescendTypeError, check_positive_int
 from .loop import Callback, Loop
-from .progress import reporter
-from .schedules import Schedule
 
 
 DEFAULT_EPOCHS = 20
@@ -192,59 +190,115 @@ class FitTask:
         return "the loss or gradient norm overflowed; try a lower learning rate or grad_clip"
 
 
-def _first_batch(source):
-    if isinstance(source, TensorBatches):
-        return tuple(t[:source.batch_size] for t in source.tensors)
-    return next(iter(source))
+@dataclass
+class _Plan:
+    """fit's arguments after every check: validated, resolved, nothing yet created or changed."""
+
+    loss_fn: Callable
+    metric_fns: dict
+    clip: tuple[str, float] | None
+    device: torch.device
+    batch_size: int
+    accumulate: int
+    max_epochs: int | None
+    max_steps: int | None
+    eval_every: int | None
+    total_steps: int | None
+    schedules: dict
+    train: object
+    val: object
 
 
-def _preflight(model, loss_fn, source, device, name: str) -> None:
-    """Run the model on one batch before training so shape and data errors surface with a clear message."""
-    batch = _first_batch(source)
-    if len(batch) < 2:
-        raise DescendError(f"{name} batches must be (inputs, targets) pairs, got {len(batch)} item(s)")
-    x, y = batch[0].to(device), batch[1].to(device)
-    check_finite(x, f"{name} inputs (first batch)")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            try:
-                out = model(x)
-            except RuntimeError as err:
-                raise DescendError(f"the model cannot take the {name} inputs of shape {tuple(x.shape)}: {err}") from err
-            value = loss_fn(out, y)
-    finally:
-        model.train(was_training)
-    if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__} "
-                           f"{tuple(getattr(value, 'shape', ()))}")
+def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_epochs, max_steps, grad_clip,
+          accumulate, weight_decay, init, seed, device, progress, metrics, eval_every, **_) -> _Plan:
+    """Check every argument of fit and run one batch through model, loss and metrics; refuse the first mistake."""
+    if not isinstance(model, nn.Module):
+        raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    batch_size, accumulate = check_positive_int(batch_size, "batch_size"), check_positive_int(accumulate, "accumulate")
+    max_epochs = check_positive_int(max_epochs, "max_epochs", allow_none=True)
+    max_steps = check_positive_int(max_steps, "max_steps", allow_none=True)
+    if max_epochs is None and max_steps is None:
+        max_epochs = DEFAULT_EPOCHS
+    eval_every = check_positive_int(eval_every, "eval_every", allow_none=True)
+    loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), _clip_spec(grad_clip)
+    device = preflight.device(device)
+    preflight.learning_rate(lr)
+    hyperparameters, owner = preflight.hyperparameters(optimizer, weight_decay)
+    initializers.scheme(init)
+    progress_lib.check(progress)
+    train_source = batches(train, batch_size=batch_size, shuffle=True,
+                           generator=torch.Generator().manual_seed(seed), name="train")
+    val_source = None if val is None else batches(val, batch_size=max(batch_size, 256), shuffle=False,
+                                                  generator=None, name="val")
+    total = total_steps(max_epochs, max_steps, _dataset_len(train_source), accumulate)
+    schedules = preflight.schedules(schedule, hyperparameters, owner, total)
+    preflight.batch(model, loss_fn, metric_fns, train_source, "train")
+    if val_source is not None:
+        preflight.batch(model, loss_fn, metric_fns, val_source, "val")
+    return _Plan(loss_fn, metric_fns, clip, device, batch_size, accumulate, max_epochs, max_steps, eval_every, total,
+                 schedules, train_source, val_source)
 
 
-def _schedules(schedule, total_steps: int | None) -> dict[str, Callable[[int], float]]:
-    if schedule is None:
-        return {}
-    spec = schedule if isinstance(schedule, dict) else {"lr": schedule}
-    out = {}
-    for key, sched in spec.items():
-        if not callable(sched):
-            raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got {sched!r}")
-        out[key] = sched.bind(total_steps) if isinstance(sched, Schedule) else sched
-    return out
+def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
+                accumulate: int = 1) -> int | None:
+    """The optimizer steps the run takes under its limits, where known. A step uses `accumulate` batches and may
+    span an epoch's end, so `max_epochs` ends at the first step that completes the last epoch's final batch."""
+    by_epochs = -(-max_epochs * batches_per_epoch // accumulate) if max_epochs and batches_per_epoch else None
+    limits = [n for n in (max_steps, by_epochs) if n]
+    return min(limits) if limits else None
 
 
-def _positive_int(value, name: str) -> int:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DescendError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_decay: float | None,
+                   decay_norms_and_biases: bool = False) -> torch.optim.Optimizer:
+    """`optimizer` itself when it is an Optimizer instance, else the registry's optimizer of that name (fit and
+    lr_find both take either); `lr=None` leaves the optimizer's own default."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if not isinstance(optimizer, str):
+        raise DescendTypeError(f"optimizer must be a name or a torch.optim.Optimizer, got {optimizer!r}")
+    return optim.create(model, optimizer, lr=lr, weight_decay=weight_decay,
+                        decay_norms_and_biases=decay_norms_and_biases)
 
 
-def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None, optimizer: str | torch.optim.Optimizer = "adamw",
-        lr: float | str = 1e-3, schedule=None, batch_size: int = 64, max_epochs: int | None = None,
-        max_steps: int | None = None, stop: Sequence[stop_lib.Rule] = (), grad_clip=None, accumulate: int = 1,
-        weight_decay: float | None = None, init: str | None = None, seed: int = 0, device: str = "cpu",
+def _ready(plan: _Plan, *, model: nn.Module, optimizer, lr, weight_decay, decay_norms_and_biases, init, seed,
+           train, progress, **_) -> torch.optim.Optimizer:
+    """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for lr="auto"
+    lr_find picks the learning rate first."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        optim.train_mode(optimizer)  # a Schedule-Free / EMA optimizer an earlier fit left in eval mode
+    torch.manual_seed(seed)
+    initializers.initialize(model, init)
+    model.to(plan.device)
+    if lr == "auto":
+        lr = doctor_lib.auto_lr(model, train, plan.loss_fn, optimizer, batch_size=plan.batch_size,
+                                weight_decay=weight_decay, seed=seed, device=plan.device, progress=progress)
+        if isinstance(optimizer, torch.optim.Optimizer):
+            for group in optimizer.param_groups:
+                group["initial_lr"] = group["lr"]  # schedules multiply the lr found, not an earlier one
+    return make_optimizer(model, optimizer, lr=lr, weight_decay=weight_decay,
+                          decay_norms_and_biases=decay_norms_and_biases)
+
+
+def _loop(opt, plan: _Plan, watch, *, model: nn.Module, stop, callbacks, progress, **_) -> tuple[Loop, BatchStream]:
+    """The step loop over the training stream, with the limits, rules, schedules and callbacks of the plan."""
+    train_source, progress, parallel = distributed.attach(model, opt, plan.train, plan.batch_size, progress)
+    stream = BatchStream(train_source, plan.device)
+    rules = list(stop)
+    rules += [stop_lib.MaxEpochs(plan.max_epochs)] if plan.max_epochs else []
+    rules += [stop_lib.MaxSteps(plan.max_steps)] if plan.max_steps else []
+    task = watch.guard(FitTask(model, plan.loss_fn, opt, stream, plan.val, accumulate=plan.accumulate,
+                               clip=plan.clip, metric_fns=plan.metric_fns, device=plan.device, parallel=parallel), opt)
+    loop = Loop(task, opt, stop_lib.with_defaults(rules), schedules=plan.schedules,
+                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks],
+                eval_every=plan.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
+    return loop, stream
+
+
+def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
+        optimizer: str | torch.optim.Optimizer = "adamw", lr: float | str | None = None, schedule=None,
+        batch_size: int = 64, max_epochs: int | None = None, max_steps: int | None = None,
+        stop: Sequence[stop_lib.Rule] = (), grad_clip=None, accumulate: int = 1, weight_decay: float | None = None,
+        decay_norms_and_biases: bool = False, init: str | None = None, seed: int = 0, device: str = "cpu",
         callbacks: Sequence[Callback] = (), progress: bool | int = True, metrics: Sequence = (),
         eval_every: int | None = None, doctor: bool | str = True, run_dir: str | None = None, resume: bool = False,
         checkpoint_every: int | None = None) -> FitResult:
@@ -253,69 +307,37 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None, opti
     Every step runs `accumulate` mini-batches forward and backward, clips the gradient if asked, and updates.
     With `val`, the validation loss and `metrics` are computed every epoch (or every `eval_every` steps).
     The run stops at `max_epochs`, `max_steps` (20 epochs when neither is given), or the first rule in `stop`
-    that fires; NonFinite is always on. `lr="auto"` picks the learning rate with `lr_find` first. `doctor` watches
-    the run and puts findings in the result (True), also rolls back divergence and cuts the lr ("fix"), or is off
-    (False). With `run_dir`, the run is recorded there (config, history, a checkpoint every `checkpoint_every`
-    steps) and `resume=True` continues it from its last checkpoint exactly as if it had never stopped.
+    that fires; NonFinite is always on.
+
+    `lr=None` and `weight_decay=None` take the optimizer's own defaults (`descend.optim.entry(name).defaults()`:
+    AdamW lr 1e-3 and weight_decay 0.01, Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` picks the
+    learning rate with `lr_find` first. Weight decay skips biases and normalization weights (every parameter
+    with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
+    param groups and learning rates (`lr="auto"` sets them); `weight_decay` and `decay_norms_and_biases` apply
+    only to optimizers fit builds by name.
+
+    `doctor` watches the run and puts findings in the result (True), also rolls back divergence and cuts the lr
+    ("fix"), or is off (False). With `run_dir`, the run is recorded there (config, history, a checkpoint every
+    `checkpoint_every` steps) and `resume=True` continues it from its last checkpoint exactly as if it had never
+    stopped. Every argument is checked, and one batch run through model, loss and metrics, before the run
+    directory is made or the model touched.
     """
-    if not isinstance(model, nn.Module):
-        raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if lr != "auto" and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
-        raise DescendError(f"lr must be a number or 'auto', got {lr!r}")
-    batch_size, accumulate = _positive_int(batch_size, "batch_size"), _positive_int(accumulate, "accumulate")
-    max_epochs, max_steps = _positive_int(max_epochs, "max_epochs"), _positive_int(max_steps, "max_steps")
-    if max_epochs is None and max_steps is None:
-        max_epochs = DEFAULT_EPOCHS
-    loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), _clip_spec(grad_clip)
-    device = torch.device(device)
-    run = runs.open_run(run_dir, locals(), resume=resume, checkpoint_every=checkpoint_every)
-
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    initialize(model, init)
-    model.to(device)
-    train_source = batches(train, batch_size=batch_size, shuffle=True, generator=generator, name="train")
-    val_source = None if val is None else batches(val, batch_size=max(batch_size, 256), shuffle=False,
-                                                  generator=None, name="val")
-    _preflight(model, loss_fn, train_source, device, "train")
-    if val_source is not None:
-        _preflight(model, loss_fn, val_source, device, "val")
-    watch = doctor_lib.Doctor(doctor, model, train_source, loss, progress)
-    if lr == "auto":
-        lr = doctor_lib.auto_lr(model, train, loss_fn, optimizer, batch_size=batch_size, weight_decay=weight_decay,
-                                seed=seed, device=device, progress=progress)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        opt = optimizer
-    else:
-        opt = optim.create(model, optimizer, lr=lr, weight_decay=weight_decay)
-
-    train_source, progress, parallel = distributed.attach(model, opt, train_source, batch_size, progress)
-    stream = BatchStream(train_source, device)
-    per_epoch = stream.per_epoch // accumulate if stream.per_epoch else None
-    rules, total_steps = _limits(stop, max_epochs, max_steps, per_epoch)
-    task = watch.guard(FitTask(model, loss_fn, opt, stream, val_source, accumulate=accumulate, clip=clip,
-                               metric_fns=metric_fns, device=device, parallel=parallel), opt)
-    model.train()
-    loop = Loop(task, opt, stop_lib.with_defaults(rules), schedules=_schedules(schedule, total_steps),
-                callbacks=[*callbacks, *reporter(progress), *watch.callbacks], eval_every=eval_every,
-                has_validation=val_source is not None, total_steps=total_steps)
+    arguments = dict(locals())
+    plan = _plan(**arguments)
+    watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress)
+    run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
+                                  "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device},
+                        resume=resume, checkpoint_every=checkpoint_every)
+    opt = _ready(plan, **arguments)
+    loop, stream = _loop(opt, plan, watch, **arguments)
     if run is not None:
-        loop.callbacks.insert(0, run.recorder(loop, stream, model, device))
+        loop.callbacks.insert(0, run.recorder(loop, stream, model, plan.device))
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
     result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
                        stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed())
     return run.finish(result) if run is not None else result
-
-
-def _limits(stop, max_epochs: int | None, max_steps: int | None, steps_per_epoch: int | None):
-    """The user's stopping rules plus the epoch and step limits, and the run's total steps where known."""
-    rules = list(stop)
-    rules += [stop_lib.MaxEpochs(max_epochs)] if max_epochs else []
-    rules += [stop_lib.MaxSteps(max_steps)] if max_steps else []
-    totals = [n for n in (max_steps, max_epochs * steps_per_epoch if max_epochs and steps_per_epoch else None) if n]
-    return rules, (min(totals) if totals else None)
 
 
 def best_record(history: list[dict], rules=()) -> dict:

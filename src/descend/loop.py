@@ -6,13 +6,18 @@ mini-batches or from a single function.
 """
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import torch
 
+from .errors import DescendError
 from .schedules import Schedule
+
+BETAS = {"beta1": 0, "beta2": 1}   # schedule keys for the two entries of Adam-style `betas`
+_NOT_SCHEDULABLE = {"params", "param_names", "initial_lr"}
 
 
 class Task(Protocol):
@@ -66,18 +71,49 @@ class LoopState:
         self.history[:] = history
 
 
-def apply_schedules(optimizer: torch.optim.Optimizer, schedules: dict[str, Schedule], step: int) -> None:
-    """Set each scheduled hyperparameter for `step`: lr multiplies each group's base lr, others are absolute."""
+def schedulable(optimizer: torch.optim.Optimizer) -> set[str]:
+    """The hyperparameters a schedule can drive: the numeric entries of the param groups, and beta1/beta2 for
+    `betas` (flags such as `foreach` or `nesterov` are not values a schedule could give)."""
+    keys = {"lr"}
+    for group in optimizer.param_groups:
+        keys |= {key for key, value in group.items() if key not in _NOT_SCHEDULABLE and
+                 isinstance(value, (numbers.Real, torch.Tensor)) and not isinstance(value, bool)}
+        keys |= set(BETAS) if "betas" in group else set()
+    return keys
+
+
+def check_schedule_keys(keys, valid: set[str], owner: str) -> None:
+    """Refuse a schedule for a hyperparameter outside `valid` (see `schedulable`), listing those it can drive."""
+    unknown = sorted(set(keys) - valid)
+    if unknown:
+        raise DescendError(f"schedule for {unknown[0]!r}: {owner} has no such hyperparameter; it can schedule "
+                           f"{', '.join(sorted(valid))}")
+
+
+def decay_exempt(optimizer: torch.optim.Optimizer) -> frozenset[int]:
+    """The param groups kept free of weight decay: those at 0 while another group decays (biases and norms in
+    descend's split, or your own no-decay group). A weight_decay schedule leaves them at 0."""
+    groups = optimizer.param_groups
+    if not any(group.get("weight_decay") for group in groups):
+        return frozenset()
+    return frozenset(i for i, group in enumerate(groups) if group.get("weight_decay") == 0)
+
+
+def apply_schedules(optimizer: torch.optim.Optimizer, schedules: dict[str, Schedule], step: int,
+                    exempt: frozenset[int] = frozenset()) -> None:
+    """Set each scheduled hyperparameter for `step`: lr multiplies each group's base lr, others are set to the
+    schedule's value in every group that has them, except weight decay in the `exempt` groups."""
     for key, schedule in schedules.items():
         value = schedule(step)
-        for group in optimizer.param_groups:
+        for i, group in enumerate(optimizer.param_groups):
             if key == "lr":
                 group["lr"] = group["initial_lr"] * value
-            elif key in ("beta1", "beta2"):
-                betas = list(group["betas"])
-                betas[key == "beta2"] = value
-                group["betas"] = tuple(betas)
-            else:
+            elif key in BETAS:
+                if "betas" in group:
+                    betas = list(group["betas"])
+                    betas[BETAS[key]] = value
+                    group["betas"] = tuple(betas)
+            elif key in group and not (key == "weight_decay" and i in exempt):
                 group[key] = value
 
 
@@ -96,6 +132,8 @@ class Loop:
         self.callbacks = list(callbacks)
         self.eval_every = eval_every
         self.state = LoopState(task, optimizer, total_steps, has_validation)
+        check_schedule_keys(self.schedules, schedulable(optimizer), type(optimizer).__name__)
+        self.exempt = decay_exempt(optimizer)
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
 
@@ -131,7 +169,7 @@ class Loop:
     def _step(self) -> tuple[dict, bool]:
         state = self.state
         if self.schedules:
-            apply_schedules(self.optimizer, self.schedules, state.step)
+            apply_schedules(self.optimizer, self.schedules, state.step, self.exempt)
         lr = self.optimizer.param_groups[0]["lr"]
         epoch_before = self.task.epoch
         record = self.task.step()

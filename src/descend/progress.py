@@ -1,9 +1,11 @@
 """Progress as a run goes: a rich bar on a terminal, a plain line every N steps in logs, nothing when off."""
 from __future__ import annotations
 
+import numbers
 import sys
 import time
 
+from .errors import DescendError
 from .loop import Callback, LoopState
 
 
@@ -12,6 +14,10 @@ def _summary(record: dict) -> str:
     parts += [f"{k} {v:.4g}" for k, v in record.items() if k.startswith("val_") and isinstance(v, float)]
     parts.append(f"lr {record['lr']:.2e}")
     return "  ".join(parts)
+
+
+def _stopped(state: LoopState) -> str:
+    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {state.stop_reason}"
 
 
 class PlainProgress(Callback):
@@ -38,17 +44,19 @@ class PlainProgress(Callback):
         self.latest_eval = {k: v for k, v in record.items() if k.startswith("val_")}
 
     def on_end(self, state):
-        print(f"stopped after {state.step} steps ({state.elapsed():.1f} s): {state.stop_reason}",
-              file=self.stream, flush=True)
+        print(_stopped(state), file=self.stream, flush=True)
 
 
 class RichProgress(Callback):
-    """A live bar with the latest loss; refreshed at most ten times a second so it costs nothing per step."""
+    """A live bar with the latest loss on stderr (stdout stays the program's own); refreshed at most ten times a
+    second so it costs nothing per step."""
 
     def __init__(self):
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.console = Console(stderr=True)
         self.progress = Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[info]}"), transient=False)
+                                 TextColumn("{task.fields[info]}"), transient=False, console=self.console)
         self.next_refresh = 0.0
 
     def on_start(self, state):
@@ -67,11 +75,21 @@ class RichProgress(Callback):
     def on_end(self, state):
         self.progress.update(self.task, completed=state.step)
         self.progress.stop()
-        print(f"stopped after {state.step} steps ({state.elapsed():.1f} s): {state.stop_reason}", file=sys.stderr)
+        self.console.print(_stopped(state), markup=False, highlight=False)
+
+
+def check(progress) -> None:
+    """Refuse a `progress=` that is not True, False, None or a positive number of steps between lines."""
+    if progress is None or isinstance(progress, bool):
+        return
+    if not isinstance(progress, numbers.Integral) or progress < 1:
+        raise DescendError(f"progress must be True (a bar on a terminal, lines in logs), False (nothing) or a "
+                           f"positive number of steps between lines, got {progress!r}")
 
 
 def reporter(progress: bool | int) -> list[Callback]:
     """The progress callback for `progress=`: True picks by terminal, an int sets the plain line interval."""
+    check(progress)
     if progress is False or progress is None:
         return []
     if progress is True and sys.stderr.isatty():

@@ -6,11 +6,12 @@ runs once when the loop ends (Patience uses it to restore the best weights). `No
 from __future__ import annotations
 
 import math
-import time
+import warnings
 from collections import deque
 from typing import TYPE_CHECKING
 
-from .errors import DescendError
+from .errors import DescendError, check_positive_int
+from .metrics import METRICS
 
 if TYPE_CHECKING:
     from .loop import LoopState
@@ -36,19 +37,11 @@ class Rule:
         """Put back what `state_dict` returned, after `setup`, when a run resumes."""
 
 
-def _positive(value, name: str, rule: str, integer: bool = True):
-    ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else isinstance(value, (int, float))
-    if not ok or value <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise DescendError(f"{rule}: {name} must be {kind}, got {value!r}")
-    return value
-
-
 class MaxSteps(Rule):
     """Stop after `n` optimizer steps."""
 
     def __init__(self, n: int):
-        self.n = _positive(n, "n", "MaxSteps")
+        self.n = check_positive_int(n, "MaxSteps: n")
 
     def check(self, state, record):
         return f"reached the step limit ({self.n} steps)" if state.step >= self.n else None
@@ -58,7 +51,7 @@ class MaxEpochs(Rule):
     """Stop after `n` full passes over the training data."""
 
     def __init__(self, n: int):
-        self.n = _positive(n, "n", "MaxEpochs")
+        self.n = check_positive_int(n, "MaxEpochs: n")
 
     def check(self, state, record):
         return f"reached the epoch limit ({self.n} epochs)" if state.epoch >= self.n else None
@@ -68,7 +61,9 @@ class MaxTime(Rule):
     """Stop once `seconds` of wall time have passed since the first step."""
 
     def __init__(self, seconds: float):
-        self.seconds = _positive(seconds, "seconds", "MaxTime", integer=False)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise DescendError(f"MaxTime: seconds must be a positive number, got {seconds!r}")
+        self.seconds = seconds
 
     def check(self, state, record):
         if state.elapsed() >= self.seconds:
@@ -91,7 +86,40 @@ def _resolve_monitor(monitor: str | None, state: "LoopState", rule: str) -> str:
     return monitor
 
 
-class Target(Rule):
+def _missing(rule: str, key: str, record: dict) -> str:
+    evaluated = ", ".join(sorted(k for k in record if k.startswith("val_")))
+    hint = (f"add metrics=[{key[4:]!r}] to fit to compute it" if key[4:] in METRICS
+            else "monitor one of those, or compute it with fit's metrics=")
+    return f"{rule} monitors {key!r}, but the evaluation gives only {evaluated}; {hint}"
+
+
+class _Monitor(Rule):
+    """A rule that reads one value from each record (a training value, or a val_* one after evaluations).
+
+    A val_* key that an evaluation does not produce is refused there and then; a training key that no record
+    ever held (it may come from a callback, so it cannot be refused early) is warned about when the run ends.
+    """
+
+    def _watch(self, state, monitor: str | None) -> None:
+        self.key, self.seen = _resolve_monitor(monitor, state, type(self).__name__), False
+
+    def _value(self, record: dict) -> float | None:
+        if self.key in record:
+            self.seen = True
+            return record[self.key]
+        if self.key.startswith("val_") and "val_loss" in record:
+            self.seen = True  # the error says it all; no warning on top
+            raise DescendError(_missing(type(self).__name__, self.key, record))
+        return None
+
+    def finish(self, state):
+        if not self.seen and state.history:
+            held = ", ".join(k for k in state.history[-1] if not k.startswith("val_"))
+            warnings.warn(f"{type(self).__name__} monitored {self.key!r}, which no record held, so it never fired; "
+                          f"records hold {held}", stacklevel=2)
+
+
+class Target(_Monitor):
     """Stop when the monitored value reaches `value` (at or below for mode "min", at or above for "max")."""
 
     def __init__(self, value: float, monitor: str | None = "loss", mode: str = "min"):
@@ -99,16 +127,22 @@ class Target(Rule):
         self._better = _better(mode)
 
     def setup(self, state):
-        self.key = _resolve_monitor(self.monitor, state, "Target")
+        self._watch(state, self.monitor)
 
     def check(self, state, record):
-        got = record.get(self.key)
+        got = self._value(record)
         if got is not None and (got == self.value or self._better(got, self.value)):
             return f"{self.key} reached the target {self.value:g} (got {got:.6g}) at step {state.step}"
         return None
 
+    def state_dict(self):
+        return {"seen": self.seen}
 
-class Patience(Rule):
+    def load_state_dict(self, state):
+        self.seen = state.get("seen", True)
+
+
+class Patience(_Monitor):
     """Stop when the monitored value has not improved by `min_delta` for `patience` evaluations.
 
     `monitor=None` watches val_loss when validation data is given, else the training loss (then patience counts
@@ -117,18 +151,18 @@ class Patience(Rule):
 
     def __init__(self, patience: int = 10, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
                  restore_best: bool = False):
-        self.patience = _positive(patience, "patience", "Patience")
-        if min_delta < 0:
-            raise DescendError(f"Patience: min_delta must be >= 0, got {min_delta}")
+        self.patience = check_positive_int(patience, "Patience: patience")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise DescendError(f"Patience: min_delta must be a number >= 0, got {min_delta!r}")
         self.monitor, self.min_delta, self.mode, self.restore_best = monitor, min_delta, mode, restore_best
         self._better = _better(mode)
 
     def setup(self, state):
-        self.key = _resolve_monitor(self.monitor, state, "Patience")
+        self._watch(state, self.monitor)
         self.best, self.best_step, self.wait, self.snapshot = None, None, 0, None
 
     def check(self, state, record):
-        value = record.get(self.key)
+        value = self._value(record)
         if value is None or not math.isfinite(value):
             return None
         shift = -self.min_delta if self.mode == "min" else self.min_delta
@@ -144,13 +178,15 @@ class Patience(Rule):
         return None
 
     def state_dict(self):
-        return {"best": self.best, "best_step": self.best_step, "wait": self.wait, "snapshot": self.snapshot}
+        return {"best": self.best, "best_step": self.best_step, "wait": self.wait, "snapshot": self.snapshot,
+                "seen": self.seen}
 
     def load_state_dict(self, state):
         self.best, self.best_step, self.wait = state["best"], state["best_step"], state["wait"]
-        self.snapshot = state["snapshot"]
+        self.snapshot, self.seen = state["snapshot"], state.get("seen", True)
 
     def finish(self, state):
+        super().finish(state)
         if self.restore_best and self.snapshot is not None:
             state.task.restore(self.snapshot)
             state.restored_step = self.best_step
@@ -166,7 +202,7 @@ class Converged(Rule):
         for name, tol in (("rtol", rtol), ("gtol", gtol)):
             if tol is not None and tol <= 0:
                 raise DescendError(f"Converged: {name} must be > 0, got {tol}")
-        self.rtol, self.gtol, self.window = rtol, gtol, _positive(window, "window", "Converged")
+        self.rtol, self.gtol, self.window = rtol, gtol, check_positive_int(window, "Converged: window")
 
     def setup(self, state):
         self.losses = deque(maxlen=self.window + 1)
