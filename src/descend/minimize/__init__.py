@@ -54,24 +54,24 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
         return _result(task, CONVERGED, f"converged: x0 already meets gtol {gtol:g} (largest gradient "
                                         f"component {first:.2e})", 0, [])
     if task.out_of_evaluations():
-        return _result(task, LIMIT, f"stopped: reached max_evals ({max_evals}) with the evaluation at x0", 0, [])
-    rules = _rules(task, bool(maximize), gtol, ftol, xtol, max_steps, max_evals, functions)
-    state = Loop(task, task.optimizer, rules, callbacks=hooks, total_steps=max_steps).run()
+        return _result(task, LIMIT, f"stopped: reached max_evals ({max_evals} evaluations) at x0", 0, [])
+    watchers = [UserCallback(function, task) for function in functions]
+    rules = _rules(task, bool(maximize), gtol, ftol, xtol, max_steps, max_evals) + [Tagged(w, LIMIT) for w in watchers]
+    state = Loop(task, task.optimizer, rules, callbacks=hooks + watchers, total_steps=max_steps).run()
     status = next(rule.status for rule in rules if rule.fired)
     word = WORDS[status]
     message = state.stop_reason if state.stop_reason.startswith(word) else f"{word}: {state.stop_reason}"
     return _result(task, status, message, state.step, state.history)
 
 
-def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals, functions) -> list[Tagged]:
+def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals) -> list[Tagged]:
     """The stopping rules in the order they are asked: failures first, then convergence, then limits."""
     searched = task.searched                        # fixed-step methods may stand still unconverged
     rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(), NO_PROGRESS),
              Tagged(Runaway(maximize), DIVERGED),
              Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None), CONVERGED)]
     rules += [Tagged(MaxEvals(max_evals, task), LIMIT)] if max_evals else []
-    rules += [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]
-    return rules + [Tagged(UserCallback(function, task), LIMIT) for function in functions]
+    return rules + [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]
 
 
 def _result(task: MinimizeTask, status: int, message: str, nit: int, history: list[dict]) -> MinimizeResult:

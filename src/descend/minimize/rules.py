@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .. import stop as stop_lib
+from ..loop import Callback
 from .task import MinimizeTask
 
 RUNAWAY = 1e300     # |f| beyond this is taken as unbounded: the next steps would overflow to inf
@@ -88,13 +89,15 @@ class MaxEvals(stop_lib.Rule):
         return None
 
 
-class UserCallback(stop_lib.Rule):
-    """Calls `callback(x, record)` after every step; a true return value stops the run."""
+class UserCallback(Callback, stop_lib.Rule):
+    """`callback(x, record)` as a loop hook, so it sees every step, the last one too, and as the last stopping
+    rule, so a true return value stops the run unless another rule already did."""
 
     def __init__(self, callback: Callable, task: MinimizeTask):
-        self.callback, self.task = callback, task
+        self.callback, self.task, self.asked = callback, task, False
+
+    def on_step(self, state, record):
+        self.asked = bool(self.callback(self.task.layout.export(self.task.x), record))
 
     def check(self, state, record):
-        if self.callback(self.task.layout.export(self.task.x), record):
-            return f"stopped: the callback asked to stop at step {state.step}"
-        return None
+        return f"stopped: the callback asked to stop at step {state.step}" if self.asked else None
