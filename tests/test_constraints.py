@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.optimize
 import torch
 
 import descend
@@ -51,19 +52,37 @@ def test_closed_form_projections():
 
 SETS = [Box(-0.5, 0.3), NonNegative(), Simplex(1.0), Simplex(1.0, at_most=True), L2Ball(0.7, center=0.2),
         L1Ball(0.8), Affine([[1.0, 2.0, 0.0, -1.0]], [0.5])]
+POINTS = [Simplex(0.0), Simplex(0.0, at_most=True), L1Ball(0.0), L2Ball(0.0, center=0.3)]   # sets of one point
 
 
-@pytest.mark.parametrize("constraint", SETS, ids=lambda c: type(c).__name__)
+def set_id(constraint) -> str:
+    return type(constraint).__name__ + ("0" if constraint in POINTS else "")
+
+
+def test_a_zero_budget_or_radius_projects_onto_its_one_point():
+    v = torch.tensor([3.0, 1.0, -2.0, 0.5], **f64)
+    for constraint, point in zip(POINTS, [0.0, 0.0, 0.0, 0.3]):
+        assert torch.equal(bound(constraint, 4).project(v), torch.full((4,), point, **f64)), constraint
+
+
+@pytest.mark.parametrize("constraint", SETS + POINTS, ids=set_id)
 @pytest.mark.parametrize("method,lr", [("lbfgs", None), ("gd", None), ("adam", 0.05), ("momentum", 0.05)])
 def test_every_iterate_is_feasible_and_the_optimum_is_the_projection(constraint, method, lr):
-    """min ||x - c||^2 over a convex set is the projection of c: a closed-form truth for every set and method."""
+    """min ||x - c||^2 over a convex set is the projection of c: a closed-form truth for every set and method.
+    Feasibility is checked at every point fun is evaluated at: x0 (projected), each step and each trial point."""
     c = torch.tensor([1.2, -0.7, 0.4, 2.0], **f64)
     checker = bound(constraint, 4)
     worst = []
-    res = descend.minimize(lambda x: ((x - c) ** 2).sum(), [0.1, 0.2, 0.3, 0.4], method=method, lr=lr,
-                           constraint=constraint, max_steps=400, gtol=1e-9,
-                           callback=lambda x, record: worst.append(checker.violation(torch.tensor(x))))
-    assert max(worst) < 1e-12
+
+    def fun(x):
+        worst.append(checker.violation(x.detach()))
+        return ((x - c) ** 2).sum()
+    res = descend.minimize(fun, [0.1, 0.2, 0.3, 0.4], method=method, lr=lr, constraint=constraint,
+                           max_steps=400, gtol=1e-9)
+    assert len(worst) == res.nfev and max(worst) < 1e-12
+    if constraint in POINTS:          # x0 is projected onto the point, where the projected gradient is 0
+        assert res.success and res.nit == 0 and np.array_equal(res.x, checker.project(c).numpy())
+        return
     if method == "adam":   # projected Adam's fixed points need not be the optimum (its step is rescaled): progress only
         assert res.fun < res.history[0]["fun"] - 0.1
         return
@@ -71,7 +90,7 @@ def test_every_iterate_is_feasible_and_the_optimum_is_the_projection(constraint,
     assert np.abs(res.x - checker.project(c).numpy()).max() < tolerance
 
 
-@pytest.mark.parametrize("constraint", SETS, ids=lambda c: type(c).__name__)
+@pytest.mark.parametrize("constraint", SETS, ids=set_id)
 def test_lbfgs_meets_the_kkt_conditions_on_a_skewed_convex_quadratic(constraint):
     """For convex f, x is optimal over a convex set exactly when x = P(x - grad f(x)); checked with the
     projection verified above, on a badly scaled, coupled quadratic where curvature matters."""
@@ -92,6 +111,9 @@ def test_lbfgs_with_a_box_matches_scipy_lbfgsb_with_bounds():
     assert ours.success and ref.success
     assert np.abs(ours.x - ref.x).max() < 1e-6 and ours.fun == pytest.approx(ref.fun, abs=1e-10)
     assert (ours.x[0::2] == 0.5).sum() >= 1              # the upper bound is active, exactly
+    lo, hi = zip(*bounds)
+    for same in (np.array(bounds), scipy.optimize.Bounds(lo, hi)):   # what scipy users pass
+        assert np.array_equal(descend.minimize(rosenbrock, x0, bounds=same, gtol=1e-9).x, ours.x)
 
 
 def test_ill_conditioned_box_problem_matches_scipy():
@@ -121,14 +143,42 @@ def test_budget_example_matches_the_water_filling_solution():
     assert np.abs(res.x - exact.numpy()).max() < 1e-6
     assert (exact == 0).any()                       # some channel is left unfunded: the bound is active
     gap, _ = example.kkt_report(res.x, example.REACH, example.SATURATION)
-    assert gap < 1e-6
+    assert res.message.startswith("converged: gradient below gtol 1e-07") and gap <= example.GTOL
+    assert gap == pytest.approx(res.history[-1]["grad_max"], rel=1e-6)   # the stopping test is the KKT gap
 
 
-def test_constraints_compose_over_named_parts():
+def test_budget_example_prints_what_it_asked_and_reached(capsys):
+    example = load_example()
+    example.main()
+    out = capsys.readouterr().out
+    assert out.startswith("converged: gradient below gtol 1e-07") and "(asked: gtol 1e-07)" in out
+    violation = float(out.split("largest violation ")[1].split()[0])
+    assert violation <= example.GTOL
+
+
+def test_budget_example_says_why_its_gtol_is_not_tighter():
+    """The docstring's claim: gtol 1e-9 is out of float64's reach here, and the run says so instead of converging."""
+    example = load_example()
+    a, b = torch.tensor(example.REACH, **f64), torch.tensor(example.SATURATION, **f64)
+    res = descend.minimize(lambda x: example.returns(x, a, b), [example.BUDGET / 6] * 6, maximize=True,
+                           constraint=Simplex(example.BUDGET), gtol=1e-9, ftol=None)
+    assert res.status == 2 and "the line search could not find a lower value" in res.message
+    assert 1e-9 < res.history[-1]["grad_max"] < 1e-7
+
+
+@pytest.mark.parametrize("method,lr", [("lbfgs", None), ("gd", None), ("momentum", 0.05)])
+def test_constraints_compose_over_named_parts(method, lr):
+    """Each part keeps its own set at every point fun sees; the optimum is each part's projection."""
     target = {"w": torch.tensor([2.0, -3.0, 0.5], **f64), "p": torch.tensor([0.9, 0.8, -0.1], **f64)}
-    res = descend.minimize(lambda x: sum(((x[k] - target[k]) ** 2).sum() for k in x),
-                           {"w": [0.0, 0.0, 0.0], "p": [0.2, 0.3, 0.5]},
-                           constraint={"p": Simplex(1.0)}, bounds={"w": (-1.0, 1.0)}, gtol=1e-10)
+    simplex, box = bound(Simplex(1.0), 3), bound(Box(-1.0, 1.0), 3)
+    worst = []
+
+    def fun(x):
+        worst.append(max(simplex.violation(x["p"].detach()), box.violation(x["w"].detach())))
+        return sum(((x[k] - target[k]) ** 2).sum() for k in x)
+    res = descend.minimize(fun, {"w": [0.0, 0.0, 0.0], "p": [0.2, 0.3, 0.5]}, method=method, lr=lr,
+                           constraint={"p": Simplex(1.0)}, bounds={"w": (-1.0, 1.0)}, gtol=1e-10, max_steps=2000)
+    assert res.success and len(worst) == res.nfev and max(worst) < 1e-12
     assert np.allclose(res.x["w"], [1.0, -1.0, 0.5], atol=1e-9)
     assert np.allclose(res.x["p"], [0.55, 0.45, 0.0], atol=1e-8)
 

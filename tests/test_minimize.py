@@ -9,6 +9,7 @@ import torch
 
 import descend
 from descend import DescendError
+from descend.errors import DescendTypeError
 from descend.loop import Callback
 from benchmarks.minimize_problems import problems, rosenbrock, scipy_lbfgsb
 
@@ -60,6 +61,108 @@ def test_adam_makes_steady_progress_on_an_ill_conditioned_quadratic():
     assert np.abs(res.x - 2).max() < 1e-2
 
 
+@pytest.mark.parametrize("lr,final", [(None, 3.7), (0.02, 1e-6)])
+def test_adam_makes_steady_progress_on_rosenbrock(lr, final):
+    """Adam at its default lr (1e-3) and at a common one: every 300-step window lower than the one before."""
+    res = descend.minimize(rosenbrock, [-1.2, 1.0], method="adam", lr=lr, max_steps=3000, gtol=0)
+    losses = np.array([r["loss"] for r in res.history])
+    assert res.nit == 3000 and res.status == 1
+    windows = losses.reshape(10, 300).mean(1)
+    assert np.all(np.diff(windows) < 0), windows
+    assert losses[-1] < final < 24.2 and res.fun == losses[-1]
+    if lr is not None:
+        assert np.abs(res.x - 1).max() < 2e-3
+
+
+def test_ftol_and_xtol_stop_at_the_first_step_within_them_and_say_so():
+    res = descend.minimize(rosenbrock, [-1.2, 1.0], gtol=0, ftol=1e-10)
+    relative = [abs(r["f_change"]) / max(abs(r["loss"]), abs(r["loss"] - r["f_change"]), 1.0) for r in res.history]
+    assert res.success and res.status == 0 and res.message.startswith("converged: f changed by")
+    assert f"within ftol 1e-10, at step {res.nit}" in res.message
+    assert relative[-1] <= 1e-10 < min(relative[:-1]) and res.history[-1]["x_change"] > 0
+    assert np.abs(res.x - 1).max() < 1e-6
+
+    res = descend.minimize(rosenbrock, [-1.2, 1.0], gtol=0, ftol=None, xtol=1e-8)
+    moves = [r["x_change"] for r in res.history]
+    assert res.success and res.message.startswith("converged: x moved by")
+    assert f"within xtol 1e-08, at step {res.nit}" in res.message
+    assert 0 < moves[-1] <= 1e-8 < min(moves[:-1])
+
+
+def test_a_search_that_finds_no_lower_value_fails_with_status_2():
+    """sqrt|x| has an infinite slope at 0: L-BFGS stalls at x[1] ~ 1e-13 with a gradient of 1e6, and says so."""
+    res = descend.minimize(lambda x: torch.sqrt(torch.abs(x)).sum(), [1.0, 2.0])
+    assert (res.success, res.status) == (False, 2)
+    assert res.message.startswith(f"failed: at step {res.nit}, the line search could not find a lower value")
+    assert np.abs(res.grad).max() > 1e5                  # the point is no minimum: the old code called it converged
+    assert res.history[-1]["x_change"] == 0 and res.fun == pytest.approx(np.sqrt(np.abs(res.x)).sum())
+
+
+def test_a_kink_at_the_minimum_converges_there():
+    res = descend.minimize(lambda x: torch.abs(x - 1).sum(), [3.0, -2.0])
+    assert res.success and np.abs(res.x - 1).max() < 1e-12 and res.fun < 1e-12
+
+
+@pytest.mark.parametrize("method,maximize,status,words", [
+    ("lbfgs", True, 2, "x grew so large that fun looks unbounded"),
+    ("lbfgs", False, 2, "x grew so large that fun looks unbounded"),
+    ("gd", False, 3, "failed: fun is unbounded below along the search (it reached -1.89e+300 at step 997)"),
+    ("gd", True, 3, "failed: fun is unbounded above along the search (it reached 1.89e+300 at step 997)"),
+])
+def test_an_unbounded_objective_is_never_a_success(method, maximize, status, words):
+    res = descend.minimize(lambda x: x.sum(), [3.0, 1.0], method=method, maximize=maximize)
+    assert (res.success, res.status) == (False, status) and words in res.message
+    assert np.abs(res.x).min() > 1e24 and np.sign(res.x).tolist() == [1 if maximize else -1] * 2
+
+
+@pytest.mark.parametrize("method,lr", [("lbfgs", None), ("gd", None), ("adam", 0.01), ("schedule_free_sgd", 1e-3)])
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 17, 50])
+def test_max_evals_is_a_hard_cap(method, lr, n):
+    """Never more evaluations than max_evals; exactly that many, except that an averaging optimizer keeps one
+    back for its averaged point and needs none when it took no step."""
+    calls = []
+    res = descend.minimize(lambda x: calls.append(1) or rosenbrock(x), [-1.2, 1.0] * 5, method=method, lr=lr,
+                           max_evals=n, gtol=1e-12)
+    assert len(calls) == res.nfev and res.status == 1 and f"max_evals ({n} evaluations)" in res.message
+    assert res.nfev == n or (method == "schedule_free_sgd" and n <= 2 and res.nfev == 1)
+    assert res.fun == pytest.approx(rosenbrock(torch.tensor(res.x)).item(), rel=1e-12)
+    assert len(res.history) == res.nit and all(r["nfev"] <= n for r in res.history)
+
+
+def test_a_line_search_cut_short_by_max_evals_is_undone():
+    full = descend.minimize(rosenbrock, [-1.2, 1.0] * 50, max_evals=50)
+    assert full.message == ("stopped: reached max_evals (50 evaluations) inside the line search of step 40; x is "
+                            "where that step began") and full.nfev == 50 and full.nit == 40
+    last = full.history[-1]
+    assert last["x_change"] == 0 and last["f_change"] == 0
+    assert full.fun == pytest.approx(full.history[-2]["loss"], abs=0)   # x is where the cut step began
+
+
+def test_schedule_free_and_ema_return_their_averaged_point():
+    """The result is the optimizer's evaluation point (Schedule-Free x, the EMA average), not the gradient point."""
+    target = torch.tensor([3.0, -1.0], dtype=torch.float64)
+    fun = lambda x: ((x - target) ** 2).sum()  # noqa: E731
+    ema = "ema_sgd_for_minimize_test"
+    descend.optim.register(ema, lambda params, lr=0.1: descend.optim.EMA(torch.optim.SGD(params, lr=lr), 0.9))
+    try:
+        for method in ("schedule_free_sgd", ema):
+            seen = []
+            res = descend.minimize(fun, [0.0, 0.0], method=method, lr=0.1, max_steps=20, gtol=0,
+                                   callback=lambda x, record: seen.append(x) and False)
+            x = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+            by_hand = descend.optim.create([x], method, lr=0.1)
+            for _ in range(20):
+                by_hand.zero_grad()
+                fun(x).backward()
+                by_hand.step()
+            assert np.array_equal(seen[-1], x.detach().numpy())   # the run followed the same gradient points
+            by_hand.eval()
+            assert np.array_equal(res.x, x.detach().numpy()) and not np.array_equal(res.x, seen[-1])
+            assert res.fun == fun(torch.tensor(res.x)).item() and res.nfev == 22   # x0, 20 steps, the average
+    finally:
+        descend.optim.registry._REGISTRY.pop(ema)
+
+
 @pytest.mark.parametrize("method", ["momentum", "nesterov", "gd", "rmsprop"])
 def test_first_order_methods_with_lr_reach_the_closed_form(method):
     A = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
@@ -106,7 +209,7 @@ def test_limits_stop_with_status_1_and_say_which():
     assert (res.status, res.success, res.nit) == (1, False, 5)
     assert res.message == "stopped: reached the step limit (5 steps)"
     res = descend.minimize(rosenbrock, [-1.2, 1.0], max_evals=10)
-    assert res.status == 1 and res.nfev >= 10 and "max_evals" in res.message
+    assert res.status == 1 and res.nfev == 10 and "max_evals (10 evaluations)" in res.message
 
 
 def test_callbacks_see_every_step_and_can_stop_the_run():
@@ -120,8 +223,10 @@ def test_callbacks_see_every_step_and_can_stop_the_run():
 
         def on_step(self, state, record):
             Count.steps += 1
-    res = descend.minimize(rosenbrock, [-1.2, 1.0], callback=Count())
-    assert Count.steps == res.nit > 0
+    steps = []
+    res = descend.minimize(rosenbrock, [-1.2, 1.0], callback=[Count(), lambda x, record: steps.append(record["step"])])
+    assert Count.steps == res.nit > 0 and res.success
+    assert steps == list(range(1, res.nit + 1))     # the function saw every step, the converging one too
 
 
 def test_non_finite_value_stops_with_status_3_keeping_the_last_finite_point():
@@ -139,6 +244,7 @@ def test_bad_input_is_refused_before_any_step():
             calls.append(1)
             return value(x)
         return fun
+    other = torch.ones(2, requires_grad=True)       # a value with a gradient path, but to another tensor
     cases = [
         (counted(rosenbrock), [float("nan"), 1.0], "x0 contains NaN at flat index 0"),
         (counted(rosenbrock), {"a": [1.0], "b": [0.0, float("inf")]}, "x0['b'] contains Inf"),
@@ -146,13 +252,38 @@ def test_bad_input_is_refused_before_any_step():
         (counted(lambda x: torch.tensor(3.0)), [1.0], "no gradient path"),
         (counted(lambda x: (x.detach() ** 2).sum().item()), [1.0], "must return a scalar torch tensor"),
         (counted(lambda x: torch.log(x - 2).sum()), [1.0], "fun(x0) is nan"),
+        (counted(lambda x: (other ** 2).sum()), [1.0], "no gradient path to x at x0"),
     ]
     for fun, x0, words in cases:
         with pytest.raises(DescendError, match=re.escape(words)):
             descend.minimize(fun, x0)
-    assert len(calls) == 4          # each value check ran fun once, at x0; the NaN x0s never reached fun
-    for kwargs, words in [({"method": "newton"}, "unknown method 'newton'"), ({"gtol": -1.0}, "gtol must be"), ({"lr": 0.0}, "lr must be a number > 0"),
-                          ({"max_steps": 0}, "max_steps must be a positive integer")]:
-        with pytest.raises(DescendError, match=words):
+    assert len(calls) == 5          # each value check ran fun once, at x0; the NaN x0s never reached fun
+    for kwargs, words in [({"method": "newton"}, "unknown method 'newton'"), ({"gtol": -1.0}, "gtol must be"),
+                          ({"lr": 0.0}, "lr must be a number > 0"),
+                          ({"max_steps": 0}, "max_steps must be a positive integer"),
+                          ({"method": "muon"}, "method 'muon' orthogonalizes 2-D weight matrices, but minimize's x "
+                                               "is one flat vector"),
+                          ({"method": "sparse_adam"}, "needs sparse gradients"),
+                          ({"bounds": np.zeros((2, 3))}, "bounds as an array must have shape (2,) for (lo, hi) or "
+                                                         "(n, 2)")]:
+        with pytest.raises(DescendError, match=re.escape(words)):
             descend.minimize(counted(rosenbrock), [1.0, 2.0], **kwargs)
-    assert len(calls) == 4          # bad settings are refused before fun is called
+    for kwargs, words in [({"callback": 5}, "callback must be a function callback(x, record)"),
+                          ({"callback": [lambda x, r: False, "stop"]}, "got 'stop'"),
+                          ({"maximize": "no"}, "maximize must be True or False, got 'no'"),
+                          ({"method": 3}, "method must be a name")]:
+        with pytest.raises(DescendTypeError, match=re.escape(words)):
+            descend.minimize(counted(rosenbrock), [1.0, 2.0], **kwargs)
+    assert len(calls) == 5          # bad settings are refused before fun is called
+
+
+@pytest.mark.parametrize("fun,words", [
+    (lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else x ** 2,
+     "fun must return a scalar, got a tensor of shape (2,) at step 1; reduce it"),
+    (lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else torch.tensor(1.0), "no gradient path to x at step 1"),
+    (lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else 1.0, "must return a scalar torch tensor computed from x, "
+                                                             "got float at step 1"),
+])
+def test_every_value_of_fun_is_checked_and_the_error_names_the_step(fun, words):
+    with pytest.raises(DescendError, match=re.escape(words)):
+        descend.minimize(fun, [3.0, 1.0])
