@@ -34,6 +34,10 @@ def test_quadratic_deep_matches_deepobs_definition():
         problem.model.theta.copy_(quadratic.points(42).mean(0))                      # the training optimum
     assert problem.metric(problem.model) == pytest.approx(87.13, abs=0.005)          # DeepOBS: about 87.13
     assert len(problem.train) == 7                                                   # 1000 // 128, rest dropped
+    rows = problem.train.dataset
+    one_by_one = problem.train.collate_fn([rows[i] for i in range(3)])
+    assert all(torch.equal(a, b) for a, b in zip(one_by_one, problem.train.collate_fn(rows.__getitems__([0, 1, 2]))))
+    assert one_by_one[0].shape == (3, quadratic.DIM)
 
 
 def test_logistic_optimum_matches_scikit_learn():
@@ -134,7 +138,7 @@ def test_trial_steps_to_target_is_exact_and_evaluation_is_off_the_clock():
 def test_steps_to_target_are_as_fine_as_eval_every():
     entrant = protocol.Entrant("sgd", "sgd", (0.25,))
     trial = protocol.run_trial(square_workload(eval_every=4), entrant, 0.25, seed=0, quick=False)
-    assert trial.steps_to_target == 12 and [s for s, _, _ in trial.curve] == [4, 8, 12]   # reached at 10
+    assert trial.steps_to_target == 12 and [s for s, _, _ in trial.curve] == [1, 4, 8, 12]   # reached at 10
 
 
 def test_set_up_is_on_the_clock(monkeypatch):
@@ -168,7 +172,8 @@ def test_descend_auto_runs_fits_lr_find_on_the_clock_and_in_the_step_count(monke
         weight_decay=workload.weight_decay, progress=False, doctor=False, callbacks=[seen])
     assert trial.lr == "auto" and trial.lr_used == seen.lr        # the very lr fit(lr="auto") trains with
     assert 10 <= trial.sweep_steps <= 100                         # lr_find's default sweep is at most 100 steps
-    assert trial.curve[0][0] == trial.sweep_steps + workload.eval_every - trial.sweep_steps % workload.eval_every
+    assert trial.curve[0][0] == trial.sweep_steps + 1                 # training's first step follows the sweep
+    assert trial.curve[1][0] == trial.sweep_steps + workload.eval_every - trial.sweep_steps % workload.eval_every
     assert trial.curve[-1][0] <= workload.steps                   # the sweep came out of the budget
     sweep_seconds = trial.curve[0][1]
     auto_lr = protocol.doctor.auto_lr

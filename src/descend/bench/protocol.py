@@ -92,7 +92,8 @@ class Trial:
 
 
 class TargetClock(Callback):
-    """Evaluates the metric every `eval_every` steps (and at the last), keeping evaluation time off the clock.
+    """Evaluates the metric after the first step, every `eval_every` steps and at the last, keeping evaluation time
+    off the clock (the first point starts every curve, even of a trial that diverges at once).
 
     The clock starts at `began`, before the trial's set-up (lr_find, optimizer creation, fit's checks); step
     numbers count from `offset`, the steps the set-up already took, so they run up to the whole `budget`.
@@ -110,7 +111,7 @@ class TargetClock(Callback):
 
     def on_step(self, state: LoopState, record: dict) -> None:
         step = self.offset + state.step
-        if step % self.workload.eval_every and step != self.budget:
+        if step % self.workload.eval_every and step != self.budget and state.step != 1:
             return
         train_seconds = self.setup + state.elapsed() - self.excluded
         started = time.perf_counter()

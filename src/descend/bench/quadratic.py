@@ -72,7 +72,8 @@ def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 class Rows(Dataset):
-    """Rows of tensors fetched a whole batch at a time (one indexing call instead of one per row)."""
+    """Rows of tensors. DataLoader fetches a whole batch in one indexing call (`__getitems__`) instead of one call
+    per row; `__getitem__` serves code that reads a Dataset row by row."""
 
     def __init__(self, *tensors: torch.Tensor):
         self.tensors = tensors
@@ -80,15 +81,23 @@ class Rows(Dataset):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
+    def __getitem__(self, row: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[row] for t in self.tensors)
+
     def __getitems__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:
         return tuple(t[rows] for t in self.tensors)
+
+
+def collate(batch: tuple | list) -> tuple[torch.Tensor, ...]:
+    """A batch from `Rows.__getitems__` is already tensors; rows read one by one are stacked into them."""
+    return batch if isinstance(batch, tuple) else tuple(torch.stack(column) for column in zip(*batch))
 
 
 def build(seed: int) -> Problem:
     """theta starts at ones for every seed (as in DeepOBS); the seed changes the batch order."""
     q, train, test = _data()
     loader = DataLoader(Rows(train, torch.zeros(TRAIN_SIZE)), batch_size=BATCH, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed), collate_fn=lambda batch: batch)
+                        generator=torch.Generator().manual_seed(seed), collate_fn=collate)
     return Problem(NoisyQuadratic(q), loader, objective_value, scored(objective_value, test))
 
 
