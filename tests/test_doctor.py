@@ -10,7 +10,8 @@ import descend as ds
 from descend.cli import main
 from descend.doctor import CODES, Finding, load_findings, save_findings
 from descend.doctor.findings import ordered
-from descend.doctor.instruments import Instruments, Readings, column_scales, constant_baseline
+from descend.doctor.inputs import column_scales, constant_baseline
+from descend.doctor.instruments import Instruments, Readings
 
 
 

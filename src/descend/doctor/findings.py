@@ -12,19 +12,26 @@ from pathlib import Path
 
 from ..errors import DescendError
 
-# code -> what it means; the order is the order findings are reported in (root causes first).
+# code -> what it means (what the rule in rules.py checks); the order is the order findings are reported in,
+# root causes first (one exception: see `ordered`).
 CODES: dict[str, str] = {
-    "unscaled_inputs": "input feature scales differ by more than ~100x, or reach far beyond ~1",
-    "non_finite": "NaN or Inf appeared in the inputs, the model output, the loss or a gradient (origin named)",
-    "lr_too_high": "the loss diverged, or rose and stayed above its best value: the steps overshoot",
-    "exploding_gradients": "gradient norms spiked far above their usual size, or grow strongly toward the input",
-    "vanishing_gradients": "the first layers receive gradients thousands of times smaller than the last",
-    "dead_units": "most units of a ReLU layer output zero for every example (they no longer learn)",
-    "lr_too_low": "the loss is still falling steadily but barely moved: the steps are too small",
-    "plateau": "the loss stopped moving far from a good value while updates still happen",
-    "overfitting": "the validation loss rose while the training loss kept falling",
-    "underfitting": "training and validation loss stay close to what a constant prediction achieves",
-    "loss_metric_mismatch": "the loss improved while the monitored metric did not",
+    "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
+                       "varies",
+    "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
+                  "(origin named)",
+    "lr_too_high": "the smoothed loss rose 3x or more above its lowest value and stayed up (diverged), or climbed "
+                   "back to 2x its low at least twice (oscillated): the steps overshoot",
+    "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
+                           "above its size at the start",
+    "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",
+    "dead_units": "over half the units of a ReLU layer output zero for every example of the last sampled batches",
+    "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
+    "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",
+    "overfitting": "the validation loss rose well above its best while the training loss kept falling",
+    "underfitting": "the training loss levelled off at half or more of a constant prediction's, and validation is "
+                    "no better",
+    "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
+                            "validation example's worth) or stayed at the most common class's share",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
 }
 SEVERITIES = ("error", "warning", "info")
@@ -76,9 +83,16 @@ def _jsonable(value):
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
-    """Root causes first (the order of CODES), then by the step they start at."""
-    rank = {code: i for i, code in enumerate(CODES)}
-    return sorted(findings, key=lambda f: (rank[f.code], f.steps[0] if f.steps else -1))
+    """Root causes first (the order of CODES), then by the step they start at. One exception: in a run whose
+    learning rate was too high, a non-finite value that did not come from the data is the overflow the lr
+    caused, so it follows lr_too_high."""
+    rank = {code: float(i) for i, code in enumerate(CODES)}
+    lr_caused = "lr_too_high" in {f.code for f in findings}
+
+    def key(f: Finding) -> tuple[float, int]:
+        overflow = lr_caused and f.code == "non_finite" and not f.evidence.get("from_data", True)
+        return rank["lr_too_high"] + 0.5 if overflow else rank[f.code], f.steps[0] if f.steps else -1
+    return sorted(findings, key=key)
 
 
 def summary(findings: list[Finding]) -> str:

@@ -1,9 +1,11 @@
 """doctor="fix": a task wrapper that undoes divergence instead of letting it end (or ruin) the run.
 
-Every `every` healthy steps it keeps a copy of the model and optimizer state. When a step's loss or gradient is
-non-finite, or the smoothed loss climbs above `factor` times its best, it restores the last copy, multiplies the
-learning rate by `cut` and takes the step again. Each intervention is recorded and becomes a `rollback` finding.
-NaN coming from the input data is not something a smaller step can fix, so it is left to the NonFinite rule.
+Every `every` healthy steps it keeps a copy of the model's training weights and the optimizer state. When a
+step's loss or gradient is non-finite, or the smoothed loss climbs above `factor` times its best, it restores the
+last copy, multiplies the learning rate by `cut` and takes the step again. Each intervention is recorded and
+becomes a `rollback` finding. NaN coming from the input data is not something a smaller step can fix, so it is
+left to the NonFinite rule. The guard's memory is part of a checkpoint, so a resumed run decides as the
+uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -32,7 +34,11 @@ class Guard:
         return self.smooth
 
     def _keep(self) -> None:
-        self.good = (self.count, self.task.snapshot(), copy.deepcopy(self.optimizer.state_dict()), self.smooth)
+        """Copy the training point itself: model.state_dict() as the optimizer sees it (for Schedule-Free and
+        EMA that is not the evaluated, averaged weights that task.snapshot() returns)."""
+        weights = {k: v.detach().clone() for k, v in self.task.model.state_dict().items()}
+        self.good = {"step": self.count, "model": weights, "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                     "smooth": self.smooth}
 
     def _trouble(self, record: dict) -> str | None:
         if not (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
@@ -52,6 +58,8 @@ class Guard:
         record = self.task.step()
         why = self._trouble(record)
         while why is not None and len(self.readings.interventions) < self.max_interventions:
+            if why.startswith("non-finite"):
+                self.readings.saw_non_finite(self.count)  # the record is replaced, so count it here
             self._roll_back(why)
             record = self.task.step()
             why = self._trouble(record)
@@ -61,12 +69,21 @@ class Guard:
 
     def _roll_back(self, why: str) -> None:
         lrs = [(g["lr"], g.get("initial_lr")) for g in self.optimizer.param_groups]
-        from_step, model_state, opt_state, self.smooth = self.good
-        self.task.restore(model_state)
-        self.optimizer.load_state_dict(copy.deepcopy(opt_state))
+        self.task.model.load_state_dict(self.good["model"])
+        self.optimizer.load_state_dict(copy.deepcopy(self.good["optimizer"]))
+        self.smooth = self.good["smooth"]
         for group, (lr, initial) in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr * self.cut
             if initial is not None:
                 group["initial_lr"] = initial * self.cut
-        self.readings.interventions.append({"at_step": self.count, "from_step": from_step, "why": why,
+        self.readings.interventions.append({"at_step": self.count, "from_step": self.good["step"], "why": why,
                                             "lr": self.optimizer.param_groups[0]["lr"]})
+
+    def state_dict(self) -> dict:
+        """The guard's memory (step count, smoothed and best loss, the last good copy) for a checkpoint: tensors
+        and plain data, readable with torch.load(weights_only=True)."""
+        return {"count": self.count, "smooth": self.smooth, "best": self.best, "good": self.good}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()` after a resume."""
+        self.count, self.smooth, self.best, self.good = state["count"], state["smooth"], state["best"], state["good"]

@@ -1,75 +1,62 @@
 """Instruments: cheap measurements taken while a run goes, for the rules to read when it ends.
 
-Loss, gradient norm and validation metrics are already in the history. Every `every` steps the instruments
-also take per-layer gradient norms and update-to-weight ratios (through optimizer step hooks, so nothing runs
-on the other steps but a counter), and the fraction of ReLU units that output zero for a whole batch (through
-forward hooks armed for that one step only). Inputs are checked once, at the start.
+Loss, gradient norm and validation metrics are already in the history; every step the instruments only count
+non-finite values. Every `every` steps they also take per-layer gradient norms and update-to-weight ratios
+(through optimizer step hooks) and the fraction of ReLU units that output zero for a whole batch (through
+forward hooks); all those hooks are registered for the sampled step only, so the other steps pay for one
+callback. Inputs are read once, at the start (see inputs.py); the loss trend, its swings and the train/validation
+gap come from the history at the end (see curves.py).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.data import default_collate
 
-from ..data import TensorBatches
 from ..loop import Callback
+from .curves import Curve
 
-SAMPLE_ROWS = 4096      # rows read from in-memory tensors (a slice: free)
-DATASET_ROWS = 256      # items read from a Dataset (each may load a file or run transforms)
+DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)
 
 
 @dataclass
 class Readings:
-    """Everything the rules look at: the history plus the sampled measurements."""
+    """Everything the rules look at: the history plus the measurements and what the run was told."""
 
     history: list[dict]
     stop_reason: str = ""
-    input_scales: list[float] = field(default_factory=list)   # typical |x| per input column
-    target_baseline: float | None = None                      # loss of the best constant prediction, if known
+    input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
+    input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
+    target_baseline: float | None = None                       # loss of the best constant prediction, if known
+    majority_share: float | None = None                        # share of the most common class (class targets)
+    val_size: int | None = None                                # validation examples (a metric's resolution)
+    auto_lr: float | None = None                               # lr_find's suggestion when fit ran with lr="auto"
     layer_grads: list[dict[str, float]] = field(default_factory=list)   # per sampled step: weight name -> norm
     update_ratios: list[dict[str, float]] = field(default_factory=list)  # per sampled step: name -> |dw|/|w|
     sampled_steps: list[int] = field(default_factory=list)
     dead: dict[str, list[torch.Tensor]] = field(default_factory=dict)   # ReLU module -> per sample: unit active
-    interventions: list[dict] = field(default_factory=list)
+    non_finite: dict = field(default_factory=lambda: {"count": 0, "first_step": None})  # steps with NaN/Inf
+    interventions: list[dict] = field(default_factory=list)    # doctor="fix" rollbacks
+    curve: Curve | None = None                                 # set from the history when the run ends
 
+    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions")
 
-def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Some training rows (inputs, targets), read without touching the training stream or any random
-    generator (so watching a run never changes it); None when the data cannot be indexed."""
-    if isinstance(source, TensorBatches):
-        return source.tensors[0][:SAMPLE_ROWS], source.tensors[1][:SAMPLE_ROWS]
-    dataset = getattr(source, "dataset", None)
-    try:
-        batch = default_collate([dataset[i] for i in range(min(len(dataset), DATASET_ROWS))])
-    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
-        return None
-    return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
+    def saw_non_finite(self, step: int) -> None:
+        """Count one step whose loss or gradient was NaN/Inf (recorded, or rolled back by doctor="fix")."""
+        self.non_finite["count"] += 1
+        if self.non_finite["first_step"] is None:
+            self.non_finite["first_step"] = step
 
+    def state_dict(self) -> dict:
+        """What was measured so far (plain data and bool tensors), for a checkpoint; the history is saved apart."""
+        return {name: getattr(self, name) for name in self.MEASURED}
 
-def column_scales(x: torch.Tensor) -> list[float]:
-    """Typical magnitude per input column: the root mean square (offset and spread together; 0 for an all-zero
-    column). For inputs that are not a (rows, columns) table, one value for the whole tensor."""
-    if not x.dtype.is_floating_point or x.dim() < 2 or len(x) == 0:
-        return []
-    flat = x.detach().reshape(len(x), -1).double() if x.dim() == 2 else x.detach().reshape(-1, 1).double()
-    flat = flat[torch.isfinite(flat).all(dim=1)]
-    if len(flat) == 0:
-        return []
-    return flat.square().mean(dim=0).sqrt().tolist()
-
-
-def constant_baseline(loss: object, y: torch.Tensor) -> float | None:
-    """The loss of the best constant prediction for the common named losses (mse: variance; cross_entropy:
-    entropy of the class frequencies); None when the loss is not one of those."""
-    if loss == "mse" and y.dtype.is_floating_point:
-        return float(y.double().var(unbiased=False).mean()) if len(y) > 1 else None
-    if loss == "cross_entropy" and not y.dtype.is_floating_point and y.dim() == 1:
-        p = torch.bincount(y.long()).double() / len(y)
-        p = p[p > 0]
-        return float(-(p * p.log()).sum())
-    return None
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()` after a resume."""
+        for name in self.MEASURED:
+            setattr(self, name, state[name])
 
 
 def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -89,23 +76,23 @@ class Instruments(Callback):
         self.model, self.readings, self.every = model, readings, every
         self.weights = _weights(model)
         self.relus = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
-        self.hooks: list = []
+        self.optimizer = None
+        self.step_hooks: list = []
         self.relu_hooks: list = []
         self.count, self.before = 0, None
 
     def on_start(self, state):
         self.readings.history = state.history
-        self.hooks = [state.optimizer.register_step_pre_hook(self._pre_step),
-                      state.optimizer.register_step_post_hook(self._post_step)]
-        self._arm_relus()  # the first step is sampled
+        self.optimizer, self.count = state.optimizer, state.step   # state.step > 0 after a resume
+        if self._sampled():
+            self._arm()
 
     def _sampled(self) -> bool:
+        """Whether the next step (step count + 1) is measured."""
         return self.count % self.every == 0
 
     def _pre_step(self, optimizer, args, kwargs) -> None:
-        if not self._sampled():
-            return
-        self._disarm_relus()
+        self._remove(self.relu_hooks)  # the forward pass of this step is done
         named = [(n, p) for n, p in self.weights if p.grad is not None]
         norms = torch._foreach_norm([p.grad for _, p in named]) if named else []
         self.readings.layer_grads.append({n: float(v) for (n, _), v in zip(named, norms)})
@@ -122,28 +109,35 @@ class Instruments(Callback):
 
     def on_step(self, state, record):
         self.count = state.step
-        self._disarm_relus()  # a step without an optimizer update (non-finite) leaves them armed
+        if not (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
+            self.readings.saw_non_finite(state.step)
+        if self.step_hooks:  # disarm after the measured step (torch is iterating over its hooks during it)
+            self._remove(self.step_hooks)
+            self._remove(self.relu_hooks)  # still armed when the step had no update (non-finite)
         if self._sampled():
-            self._arm_relus()
+            self._arm()
 
-    def _arm_relus(self) -> None:
-        for name, module in self.relus:
-            self.relu_hooks.append(module.register_forward_hook(self._relu_hook(name)))
+    def _arm(self) -> None:
+        """Register the hooks that measure the next step; on_step removes them once it is over."""
+        self.step_hooks = [self.optimizer.register_step_pre_hook(self._pre_step),
+                           self.optimizer.register_step_post_hook(self._post_step)]
+        self.relu_hooks = [module.register_forward_hook(self._relu_hook(name)) for name, module in self.relus]
 
     def _relu_hook(self, name: str):
         def hook(module, inputs, output):
             if output.dim() >= 2:
-                self.readings.dead.setdefault(name, []).append(_active_units(output))
+                samples = self.readings.dead.setdefault(name, [])
+                samples.append(_active_units(output))
+                del samples[:-DEAD_SAMPLES]
         return hook
 
-    def _disarm_relus(self) -> None:
-        for handle in self.relu_hooks:
+    @staticmethod
+    def _remove(handles: list) -> None:
+        for handle in handles:
             handle.remove()
-        self.relu_hooks = []
+        handles.clear()
 
     def on_end(self, state):
-        self._disarm_relus()
-        for handle in self.hooks:
-            handle.remove()
+        self._remove(self.step_hooks)
+        self._remove(self.relu_hooks)
         self.readings.stop_reason = state.stop_reason or ""
-

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -26,15 +28,16 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import losses, optim
+from .. import losses
 from ..data import BatchStream, batches
-from ..errors import DescendError, DescendTypeError
+from ..errors import DescendError, DescendTypeError, check_positive_int
 from ..loop import Loop
 from ..stop import MaxSteps, Rule, with_defaults
 
 WINDOW = 5        # sweep steps over which the slope is measured
 SKIP = 10         # first sweep steps left out of the slope (the moving average settles)
 DIVISOR = 10.0
+MIN_SWEEP = 2 * WINDOW  # the fewest sweep steps that make a curve
 
 
 @dataclass
@@ -67,7 +70,7 @@ class _Divergence(Rule):
         self.beta, self.factor = beta, factor
 
     def setup(self, state):
-        self.average, self.best = 0.0, math.inf
+        self.average, self.best, self.fired = 0.0, math.inf, False
 
     def check(self, state, record):
         self.average = self.beta * self.average + (1 - self.beta) * record["loss"]
@@ -75,23 +78,33 @@ class _Divergence(Rule):
         record["smoothed"] = smooth
         self.best = min(self.best, smooth)
         if smooth > self.factor * self.best:
+            self.fired = True
             return f"stopped at divergence: smoothed loss {smooth:.4g} > {self.factor:g} x best {self.best:.4g}"
         return None
 
 
-def _check_range(start_lr: float, end_lr: float, steps: int) -> None:
-    if not 0 < start_lr < end_lr:
-        raise DescendError(f"lr_find needs 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 5:
-        raise DescendError(f"lr_find: steps must be an integer >= 5, got {steps!r}")
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _optimizer(model: nn.Module, optimizer, weight_decay) -> torch.optim.Optimizer:
-    if isinstance(optimizer, torch.optim.Optimizer):
-        return optimizer
-    if not isinstance(optimizer, str):
-        raise DescendTypeError(f"optimizer must be a name or a torch.optim.Optimizer, got {optimizer!r}")
-    return optim.create(model, optimizer, weight_decay=weight_decay)
+def check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge) -> None:
+    """Every numeric setting of lr_find, checked before any work; each error names the setting and its range."""
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if not _number(value) or value <= 0:
+            raise DescendError(f"lr_find: {name} must be a finite number > 0, got {value!r}")
+    if start_lr >= end_lr:
+        raise DescendError(f"lr_find needs start_lr < end_lr (the sweep grows from one to the other), got "
+                           f"start_lr={start_lr}, end_lr={end_lr}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < MIN_SWEEP:
+        raise DescendError(f"lr_find: steps must be an integer >= {MIN_SWEEP} (the fewest that make a curve), "
+                           f"got {steps!r}")
+    check_positive_int(batch_size, "lr_find: batch_size")
+    if not _number(smoothing) or not 0 <= smoothing < 1:
+        raise DescendError(f"lr_find: smoothing must be in [0, 1) (the moving average's weight on the past; "
+                           f"0.9 averages about 10 steps), got {smoothing!r}")
+    if not _number(diverge) or diverge <= 1:
+        raise DescendError(f"lr_find: diverge must be a number > 1 (the sweep stops once the smoothed loss "
+                           f"exceeds diverge x its best), got {diverge!r}")
 
 
 @contextmanager
@@ -124,11 +137,12 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     """
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_range(start_lr, end_lr, steps)
-    from ..fit import FitTask  # fit imports the doctor; import here to keep the import graph acyclic
+    check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge)
+    from ..fit import FitTask, make_optimizer  # fit imports the doctor; import here to keep the graph acyclic
     generator = torch.Generator().manual_seed(seed)
     source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data")
-    opt = _optimizer(model, optimizer, weight_decay)
+    opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay)
+    divergence = _Divergence(smoothing, diverge)
     with _restored_afterwards(model, opt, source):
         torch.manual_seed(seed)
         for group in opt.param_groups:
@@ -137,10 +151,18 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
         task = FitTask(model, losses.get(loss), opt, BatchStream(source, torch.device(device)), None,
                        accumulate=1, clip=None, metric_fns={}, device=torch.device(device))
         model.train()
-        loop = Loop(task, opt, with_defaults([MaxSteps(steps), _Divergence(smoothing, diverge)]),
+        # divergence is asked before the step limit, so the last step is smoothed (and judged) too
+        loop = Loop(task, opt, with_defaults([divergence, MaxSteps(steps)]),
                     schedules={"lr": lambda step: growth ** step}, total_steps=steps)
         state = loop.run()
-    return _result(state.history, state.stop_reason, diverged=state.step < steps)
+    last = state.history[-1]
+    diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
+    found = _result(state.history, state.stop_reason, diverged)
+    if found.suggestion < start_lr:
+        warnings.warn(f"lr_find: the smoothed loss never fell between lr {found.lrs[0]:.1e} and {found.lrs[-1]:.1e}, "
+                      f"so the suggestion {found.suggestion:.1e} lies below the swept range and is a guess; lower "
+                      f"start_lr to widen the range, or check that the model can learn from this data", stacklevel=2)
+    return found
 
 
 def steepest(lrs: list[float], smoothed: list[float]) -> float | None:

@@ -10,7 +10,8 @@ from ..errors import DescendError
 from ..loop import Callback
 from .findings import summary
 from .fix import Guard
-from .instruments import Instruments, Readings, column_scales, constant_baseline, input_sample
+from .inputs import column_scales, constant_baseline, input_sample, majority_share, varying_columns
+from .instruments import Instruments, Readings
 from .lr_find import lr_find
 from .rules import diagnose
 
@@ -21,7 +22,8 @@ class Doctor(Callback):
     """Watches one run (doctor=True), also repairs divergence (doctor="fix"), or does nothing (doctor=False).
 
     `callbacks` go to the loop, `guard(task)` wraps the task in fix mode, `findings` is filled when the run ends
-    and printed as a short summary when `progress` is on.
+    and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
+    guard's memory, so that a resumed run reports what the uninterrupted one would.
     """
 
     def __init__(self, mode: bool | str, model: nn.Module, train_source, loss, progress: bool | int = False,
@@ -29,22 +31,56 @@ class Doctor(Callback):
         if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
             raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
                                f"False (off), got {mode!r}")
-        self.mode, self.progress, self.findings = mode, progress, []
+        self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
         self.readings = Readings(history=[])
         sample = input_sample(train_source) if mode else None
         if sample is not None:
-            self.readings.input_scales = column_scales(sample[0])
+            self.readings.input_scales, self.readings.input_varying = column_scales(sample[0]), varying_columns(sample[0])
             self.readings.target_baseline = constant_baseline(loss, sample[1])
+            self.readings.majority_share = majority_share(sample[1])
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
-        return Guard(task, optimizer, self.readings) if self.mode == "fix" else task
+        if self.mode == "fix":
+            self.fixer = Guard(task, optimizer, self.readings)
+            return self.fixer
+        return task
+
+    def auto_lr(self, model: nn.Module, train, loss, optimizer, **settings) -> float:
+        """`auto_lr` below, remembered so that findings can quote lr_find's suggestion."""
+        self.readings.auto_lr = auto_lr(model, train, loss, optimizer, **settings)
+        return self.readings.auto_lr
+
+    def on_start(self, state) -> None:
+        val = getattr(state.task, "val_source", None)
+        self.readings.val_size = _examples(val)
 
     def on_end(self, state) -> None:
         self.findings = diagnose(self.readings)
         if self.progress:
             print(summary(self.findings), file=sys.stderr, flush=True)
+
+    def state_dict(self) -> dict:
+        """For a checkpoint: the readings measured so far and, in fix mode, the guard's memory."""
+        return {"readings": self.readings.state_dict(), "guard": self.fixer.state_dict() if self.fixer else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()` after a resume."""
+        self.readings.load_state_dict(state["readings"])
+        if self.fixer is not None and state["guard"] is not None:
+            self.fixer.load_state_dict(state["guard"])
+
+
+def _examples(source) -> int | None:
+    """How many examples a validation source holds, when it can tell."""
+    tensors = getattr(source, "tensors", None)
+    if tensors:
+        return len(tensors[0])
+    try:
+        return len(source.dataset)
+    except (AttributeError, TypeError):
+        return None
 
 
 def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
@@ -59,5 +95,3 @@ def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight
     if progress:
         print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
     return found.suggestion
-
-

@@ -1,0 +1,97 @@
+"""Readings taken from a finished run's history: the smoothed training loss, its swings (oscillation) and the gap
+between training and validation loss. The history is recorded anyway, so these cost nothing while the run goes.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+SMOOTHING = 0.9     # EMA factor for the training loss (about a 10-step window)
+SWING = 2.0         # a rebound: the smoothed loss climbs to at least SWING x its last low
+MATTERS = 0.1       # ... by at least this share of what the loss had fallen from its start (noise at a tiny loss is no swing)
+CARRIED = 3         # ... carried by at least this many raw losses above SWING x the low (one outlier batch is no swing)
+
+
+@dataclass(frozen=True)
+class Swing:
+    """One rebound of the smoothed training loss: from `low` at `low_step` up to `peak` at `peak_step`."""
+
+    low_step: int
+    low: float
+    peak_step: int
+    peak: float
+
+
+@dataclass
+class Curve:
+    """The smoothed training loss (bias-corrected EMA of the finite losses), its rebounds, and at every evaluation
+    the smoothed training loss next to the validation loss."""
+
+    steps: list[int] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    swings: list[Swing] = field(default_factory=list)
+    gap: list[tuple[int, float, float]] = field(default_factory=list)   # (step, train, val)
+
+    def at(self, step: int) -> float:
+        """The smoothed training loss at `step` (or the last step before it); NaN before the first."""
+        i = bisect.bisect_right(self.steps, step) - 1
+        return self.smoothed[i] if i >= 0 else math.nan
+
+
+def smoothed_losses(history: list[dict]) -> tuple[list[int], list[float]]:
+    """Steps and bias-corrected EMA of the finite training losses."""
+    steps, raw = _finite_losses(history)
+    values, average = [], 0.0
+    for i, loss in enumerate(raw):
+        average = SMOOTHING * average + (1 - SMOOTHING) * loss
+        values.append(average / (1 - SMOOTHING ** (i + 1)))
+    return steps, values
+
+
+def _finite_losses(history: list[dict]) -> tuple[list[int], list[float]]:
+    finite = [(r["step"], r["loss"]) for r in history if math.isfinite(r["loss"])]
+    return [s for s, _ in finite], [v for _, v in finite]
+
+
+def swings(steps: list[int], smoothed: list[float], raw: list[float]) -> list[Swing]:
+    """The rebounds of the smoothed curve: it climbs to SWING x its last low (by a rise that matters) on at least
+    CARRIED raw losses that high, then counts as falling again once it halves from the peak. A single huge batch
+    loss (an outlier row) makes no rebound; steps that overshoot make several."""
+    found: list[Swing] = []
+    if not smoothed or min(smoothed) <= 0:
+        return found
+    start, low_i, peak_i = smoothed[0], 0, None
+
+    def close() -> None:
+        if sum(v >= SWING * smoothed[low_i] for v in raw[low_i + 1:peak_i + 1]) >= CARRIED:
+            found.append(Swing(steps[low_i], smoothed[low_i], steps[peak_i], smoothed[peak_i]))
+
+    for i, value in enumerate(smoothed):
+        if peak_i is not None:
+            if value > smoothed[peak_i]:
+                peak_i = i
+            elif value <= smoothed[peak_i] / SWING:
+                close()
+                low_i, peak_i = i, None
+        elif value < smoothed[low_i]:
+            low_i = i
+        elif value >= SWING * smoothed[low_i] and value - smoothed[low_i] >= MATTERS * (start - smoothed[low_i]):
+            peak_i = i
+    if peak_i is not None:
+        close()
+    return found
+
+
+def train_val_gap(history: list[dict], curve: Curve) -> list[tuple[int, float, float]]:
+    """(step, smoothed training loss, validation loss) at every evaluation with a finite validation loss."""
+    return [(r["step"], curve.at(r["step"]), r["val_loss"]) for r in history
+            if "val_loss" in r and math.isfinite(r["val_loss"])]
+
+
+def measure(history: list[dict]) -> Curve:
+    """Every reading of this module for one run's history."""
+    curve = Curve(*smoothed_losses(history))
+    curve.swings = swings(curve.steps, curve.smoothed, _finite_losses(history)[1])
+    curve.gap = train_val_gap(history, curve)
+    return curve

@@ -1,0 +1,70 @@
+"""What the doctor reads from the training data once, before the first step: a sample of rows, the typical size
+of each input column, which columns vary at all, and the loss a constant prediction would reach."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import default_collate
+
+from ..data import TensorBatches
+
+SAMPLE_ROWS = 4096      # rows read from in-memory tensors (a slice: free)
+DATASET_ROWS = 256      # items read from a Dataset (each may load a file or run transforms)
+NEAR_CONSTANT = 0.95    # a column holding one value in at least this share of rows says little about scale
+
+
+def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Some training rows (inputs, targets), read without touching the training stream or any random
+    generator (so watching a run never changes it); None when the data cannot be indexed."""
+    if isinstance(source, TensorBatches):
+        return source.tensors[0][:SAMPLE_ROWS], source.tensors[1][:SAMPLE_ROWS]
+    dataset = getattr(source, "dataset", None)
+    try:
+        batch = default_collate([dataset[i] for i in range(min(len(dataset), DATASET_ROWS))])
+    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
+        return None
+    return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
+
+
+def _table(x: torch.Tensor) -> torch.Tensor | None:
+    """Finite rows as a float64 (rows, columns) table; inputs that are not a table become one column."""
+    if not x.dtype.is_floating_point or x.dim() < 2 or len(x) == 0:
+        return None
+    flat = x.detach().reshape(len(x), -1).double() if x.dim() == 2 else x.detach().reshape(-1, 1).double()
+    flat = flat[torch.isfinite(flat).all(dim=1)]
+    return flat if len(flat) else None
+
+
+def column_scales(x: torch.Tensor) -> list[float]:
+    """Typical magnitude per input column: the root mean square (offset and spread together; 0 for an all-zero
+    column). For inputs that are not a (rows, columns) table, one value for the whole tensor."""
+    flat = _table(x)
+    return [] if flat is None else flat.square().mean(dim=0).sqrt().tolist()
+
+
+def varying_columns(x: torch.Tensor) -> list[bool]:
+    """Per column (as in `column_scales`): False when one value fills at least NEAR_CONSTANT of the rows, as in
+    image borders or rare indicator columns; such a column's size is no reference for the others'."""
+    flat = _table(x)
+    if flat is None:
+        return []
+    most_common = flat.mode(dim=0).values
+    return ((flat == most_common).double().mean(dim=0) < NEAR_CONSTANT).tolist()
+
+
+def constant_baseline(loss: object, y: torch.Tensor) -> float | None:
+    """The loss of the best constant prediction for the common named losses (mse: variance; cross_entropy:
+    entropy of the class frequencies); None when the loss is not one of those."""
+    if loss == "mse" and y.dtype.is_floating_point:
+        return float(y.double().var(unbiased=False).mean()) if len(y) > 1 else None
+    if loss == "cross_entropy" and not y.dtype.is_floating_point and y.dim() == 1:
+        p = torch.bincount(y.long()).double() / len(y)
+        p = p[p > 0]
+        return float(-(p * p.log()).sum())
+    return None
+
+
+def majority_share(y: torch.Tensor) -> float | None:
+    """The share of the most common class for integer class targets (the accuracy of always predicting it)."""
+    if y.dtype.is_floating_point or y.dim() != 1 or len(y) == 0 or y.min() < 0:
+        return None
+    return float(torch.bincount(y.long()).max()) / len(y)
