@@ -39,7 +39,15 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 def capture(loop, stream, rngs: list[dict]) -> dict:
     """Everything besides the weights that the next step depends on; `rngs` holds each rank's `rng_state`."""
     return {"loop": loop.state.state_dict(), "optimizer": loop.optimizer.state_dict(), "data": stream.state_dict(),
-            "rules": [rule.state_dict() for rule in loop.rules], "rng": rngs[0], "rank_rng": rngs}
+            "rules": [rule.state_dict() for rule in loop.rules], "rng": rngs[0], "rank_rng": rngs,
+            "callbacks": [callback.state_dict() for callback in _stateful(loop)]}
+
+
+def _stateful(loop) -> list:
+    """Callbacks with memory across steps (the doctor's readings and fix-mode guard): those with state_dict and
+    load_state_dict, in the loop's order."""
+    return [cb for cb in loop.callbacks if callable(getattr(cb, "state_dict", None))
+            and callable(getattr(cb, "load_state_dict", None))]
 
 
 def restore(saved: dict, loop, stream, history: list[dict], device: torch.device, rank: int = 0) -> None:
@@ -48,6 +56,8 @@ def restore(saved: dict, loop, stream, history: list[dict], device: torch.device
     stream.load_state_dict(saved["data"])
     for rule, rule_state in zip(loop.rules, saved["rules"]):
         rule.load_state_dict(rule_state)
+    for callback, callback_state in zip(_stateful(loop), saved.get("callbacks", [])):
+        callback.load_state_dict(callback_state)
     loop.state.load_state_dict(saved["loop"], history)
     ranks = saved.get("rank_rng") or [saved["rng"]]
     set_rng_state(ranks[rank] if rank < len(ranks) else saved["rng"], device)
