@@ -429,3 +429,21 @@ def test_two_processes_write_one_run_dir_and_resume_together(tmp_path):
     assert re.match(r"run_dir/resume differs between processes \(rank 0: \('.*run-other', False\), "
                     r"rank 1: \(None, False\)\)", again["refusal"])
     assert not (tmp_path / "run-other").exists()
+
+
+def test_resume_with_lr_auto_takes_the_lr_from_the_checkpoint_instead_of_searching_again(tmp_path, monkeypatch):
+    searches = []
+    real = ds.doctor.lr_find
+
+    def counted(*args, **kwargs):
+        searches.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("descend.doctor.watch.lr_find", counted)
+    reference = _fit(lr="auto")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _fit(tmp_path / "run", callbacks=[Crash(10)], lr="auto")
+    assert len(searches) == 2
+    resumed = _fit(tmp_path / "run", resume=True, lr="auto")
+    assert len(searches) == 2  # no third search
+    assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)

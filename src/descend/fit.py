@@ -328,6 +328,8 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device},
                         resume=resume, checkpoint_every=checkpoint_every)
+    if lr == "auto" and run is not None and run.resume_from is not None:
+        arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
     opt = _ready(plan, **arguments)
     loop, stream = _loop(opt, plan, watch, **arguments)
     if run is not None:
