@@ -1,0 +1,133 @@
+"""The loop callback that keeps a run directory current while `fit` runs: config at the start, a history line
+per step, checkpoints every `checkpoint_every` steps and at the last one; on resume it restores the checkpoint
+before the first step."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import torch
+
+from .. import distributed, optim
+from ..errors import DescendError
+from ..loop import Callback, LoopState
+from . import checkpoint, ranks, state as train_state
+from .directory import CHECKPOINTS, CONFIG, HISTORY, Run
+from .files import jsonable, write_json
+
+
+def _write_error(path: Path, err: OSError, kept: str) -> DescendError:
+    return DescendError(f"could not write {path}: {err.strerror or err}. {kept} Free space or make the directory "
+                        "writable, then call fit again with resume=True")
+
+
+class Recorder(Callback):
+    """Keeps the run directory current: config at the start, a history line per step, checkpoints every
+    `checkpoint_every` steps and at the last step; on resume it restores the checkpoint before the first step.
+    Ctrl-C asks for a checkpoint at the end of the current step, then stops with a line saying how to resume
+    (in a single process; under torch.distributed a run continues from its last periodic checkpoint)."""
+
+    def __init__(self, run: Run, loop, stream, model, device: torch.device):
+        self.run, self.loop, self.stream, self.model, self.device = run, loop, stream, model, device
+        total = loop.state.total_steps
+        self.every = run.checkpoint_every or (max(total // 10, 1) if total else 1000)
+        self.history = None
+        self.digest = hashlib.sha256()   # of every history line written, for the checkpoints' manifests
+        self.interrupted = False
+        self.previous_handler = None
+        self.last_saved: str = "none yet"
+
+    def on_start(self, state: LoopState) -> None:
+        run = self.run
+        if run.resume is not None:
+            self._restore(state)
+        elif run.writes:
+            write_json(run.path / CONFIG, run.config)
+        if run.writes:
+            self.history = open(run.path / HISTORY, "ab")
+        single = distributed.world()[1] == 1
+        if single and threading.current_thread() is threading.main_thread():
+            self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _restore(self, state: LoopState) -> None:
+        resume = self.run.resume
+        weights, saved = self.run.load_checkpoint(self.device, keep=False)
+        self.model.load_state_dict(weights)
+        history, prefix = self.run.read_history()
+        self.digest.update(prefix)
+        train_state.restore(saved, self.loop, self.stream, history, self.device, distributed.world()[0])
+        self.last_saved = resume.checkpoint.name
+        if resume.finish_only:
+            state.stop_reason = resume.stop_reason  # the loop takes no step; fit writes the final files
+        elif self.run.writes:
+            print(f"resumed {self.run.path} from {self.last_saved} (step {state.step})", file=sys.stderr)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self.interrupted = True
+        print("\ninterrupt: saving a checkpoint at the end of this step (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def on_step_end(self, state: LoopState, record: dict) -> None:
+        if self.run.writes:
+            self._append(record)
+        if self.interrupted or state.stop_reason is not None or state.step % self.every == 0:
+            folder = self._save(state)
+        if self.interrupted:
+            print(f"interrupted at step {state.step}; checkpoint saved in {folder}. Resume with "
+                  f"fit(..., run_dir={str(self.run.path)!r}, resume=True) or `descend fit ... --resume`",
+                  file=sys.stderr, flush=True)
+            raise KeyboardInterrupt(f"interrupted at step {state.step}; resume from {self.run.path}")
+
+    def _append(self, record: dict) -> None:
+        line = (json.dumps(jsonable(record)) + "\n").encode()
+        try:
+            self.history.write(line)
+            self.history.flush()
+        except OSError as err:
+            raise _write_error(self.run.path / HISTORY, err,
+                               f"The last good checkpoint ({self.last_saved}) is kept.") from err
+        self.digest.update(line)
+
+    def _save(self, state: LoopState) -> Path | None:
+        rngs = ranks.gather(train_state.rng_state(self.device))  # every rank's generators, on rank 0
+        if not self.run.writes:
+            return None
+        folder = self.run.path / CHECKPOINTS / checkpoint.name(state.step)
+        try:
+            os.fsync(self.history.fileno())  # the checkpoint refers to these lines, so they must be on disk first
+            evaluated, training = self._weights()
+            meta = {"stop_reason": state.stop_reason,
+                    "history": {"length": len(state.history), "sha256": self.digest.hexdigest()}}
+            folder = checkpoint.save(self.run.path / CHECKPOINTS, state.step, evaluated,
+                                     train_state.capture(self.loop, self.stream, rngs), meta, training)
+        except OSError as err:
+            raise _write_error(folder, err, f"The last good checkpoint ({self.last_saved}) is kept.") from err
+        self.last_saved = folder.name
+        return folder
+
+    def _weights(self) -> tuple[dict, dict | None]:
+        """The evaluation weights (Schedule-Free's x, EMA's average: what a user loading a checkpoint expects)
+        and, when they differ, the training weights the next step starts from, put back bit for bit."""
+        optimizer = self.loop.optimizer
+        if not callable(getattr(optimizer, "eval", None)):
+            return self.model.state_dict(), None
+        training = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        optim.eval_mode(optimizer)
+        evaluated = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        optim.train_mode(optimizer)
+        self.model.load_state_dict(training)  # switching back may round differently; the run must not notice
+        same = all(torch.equal(evaluated[k], training[k]) for k in training)
+        return evaluated, None if same else training
+
+    def on_end(self, state: LoopState) -> None:
+        if self.previous_handler is not None:
+            signal.signal(signal.SIGINT, self.previous_handler)
+        if self.history is not None:
+            self.history.close()
