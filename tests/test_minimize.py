@@ -277,13 +277,12 @@ def test_bad_input_is_refused_before_any_step():
     assert len(calls) == 5          # bad settings are refused before fun is called
 
 
-@pytest.mark.parametrize("fun,words", [
-    (lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else x ** 2,
-     "fun must return a scalar, got a tensor of shape (2,) at step 1; reduce it"),
-    (lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else torch.tensor(1.0), "no gradient path to x at step 1"),
-    (lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else 1.0, "must return a scalar torch tensor computed from x, "
-                                                             "got float at step 1"),
+@pytest.mark.parametrize("later,words", [
+    (lambda x: x ** 2, "fun must return a scalar, got a tensor of shape (2,) at step 1; reduce it"),
+    (lambda x: torch.tensor(1.0), "no gradient path to x at step 1"),
+    (lambda x: 1.0, "must return a scalar torch tensor computed from x, got float at step 1"),
 ])
-def test_every_value_of_fun_is_checked_and_the_error_names_the_step(fun, words):
+def test_every_value_of_fun_is_checked_and_the_error_names_the_step(later, words):
+    """fun is fine at x0 = (3, 1) and returns `later(x)` once the first step has moved x[0] below 2.9."""
     with pytest.raises(DescendError, match=re.escape(words)):
-        descend.minimize(fun, [3.0, 1.0])
+        descend.minimize(lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else later(x), [3.0, 1.0])
