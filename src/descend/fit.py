@@ -223,7 +223,7 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), _clip_spec(grad_clip)
     device = preflight.device(device)
     preflight.learning_rate(lr)
-    hyperparameters, owner = preflight.hyperparameters(optimizer, weight_decay)
+    owner = preflight.optimizer_name(optimizer, weight_decay)
     initializers.scheme(init)
     progress_lib.check(progress)
     train_source = batches(train, batch_size=batch_size, shuffle=True,
@@ -231,7 +231,7 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     val_source = None if val is None else batches(val, batch_size=max(batch_size, 256), shuffle=False,
                                                   generator=None, name="val")
     total = total_steps(max_epochs, max_steps, _dataset_len(train_source), accumulate)
-    schedules = preflight.schedules(schedule, hyperparameters, owner, total)
+    schedules = preflight.schedules(schedule, optimizer, owner, total)
     preflight.batch(model, loss_fn, metric_fns, train_source, "train")
     if val_source is not None:
         preflight.batch(model, loss_fn, metric_fns, val_source, "val")

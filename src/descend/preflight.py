@@ -68,29 +68,38 @@ def learning_rate(lr) -> None:
         raise DescendError(f"lr must be >= 0, got {lr}")
 
 
-def hyperparameters(optimizer, weight_decay) -> tuple[set[str], str]:
-    """What a schedule can drive in `optimizer` (a registered name, asked of one built over a 2x2 stand-in tensor
-    so the model is not touched, or an instance) and how to call it in messages; refuses an unknown name and a
-    bad weight_decay."""
+def optimizer_name(optimizer, weight_decay) -> str:
+    """How to call `optimizer` (a registered name or an instance) in messages; refuses anything else, an unknown
+    name and a bad weight_decay."""
     if isinstance(optimizer, torch.optim.Optimizer):
-        return schedulable(optimizer), type(optimizer).__name__
+        return type(optimizer).__name__
     if not isinstance(optimizer, str):
         raise DescendTypeError(f"optimizer must be a name (see descend.optim.available()) or a "
                                f"torch.optim.Optimizer, got {optimizer!r}")
     found = optim.entry(optimizer)
     optim.registry.validate({"weight_decay": weight_decay})
-    return schedulable(found.factory([torch.zeros(2, 2, requires_grad=True)])), f"optimizer {found.name!r}"
+    return f"optimizer {found.name!r}"
 
 
-def schedules(schedule, hyperparameters: set[str], owner: str, total_steps: int | None) -> dict[str, Callable]:
-    """`schedule=` as {hyperparameter: schedule bound to the run's total steps}; a bare schedule drives lr."""
+def _hyperparameters(optimizer) -> set[str]:
+    """What a schedule can drive in an instance, or in a registered optimizer built over a 2x2 stand-in tensor
+    (its param groups say; the model is not touched)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return schedulable(optimizer)
+    return schedulable(optim.entry(optimizer).factory([torch.zeros(2, 2, requires_grad=True)]))
+
+
+def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[str, Callable]:
+    """`schedule=` as {hyperparameter: schedule bound to the run's total steps}; a bare schedule drives lr.
+    Every key must be a hyperparameter of `optimizer` (lr always is)."""
     if schedule is None:
         return {}
     spec = schedule if isinstance(schedule, dict) else {"lr": schedule}
     for key, sched in spec.items():
         if not callable(sched):
             raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got {sched!r}")
-    check_schedule_keys(spec, hyperparameters, owner)
+    if set(spec) - {"lr"}:
+        check_schedule_keys(spec, _hyperparameters(optimizer), owner)
     return {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
 
 
