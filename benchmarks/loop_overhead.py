@@ -1,12 +1,16 @@
 """Time per step of descend.fit against a hand-written PyTorch loop, on a small MLP where overhead dominates.
 
 Both train the same model on the same in-memory tensors with the same shuffling and AdamW; the hand loop logs
-the loss with .item() each step, as people do. Runs alternate (hand, fit, hand, fit, ...) so machine noise hits
-both alike; the median time per step of each is compared. Usage: python benchmarks/loop_overhead.py [--repeats N]
+the loss with .item() each step, as people do. fit's time includes its set-up (checks, one preflight batch, the
+doctor's look at the data) and its end (the doctor's diagnosis), spread over the run's steps, because a user
+pays for them. Runs alternate (hand, hand with fit's groups, fit, fit without the doctor, ...) so machine noise
+hits all alike, and each is timed in CPU time of this process (time.process_time, one torch thread), which other
+processes on a shared machine disturb less than wall time. Usage: python benchmarks/loop_overhead.py [--repeats N]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -16,7 +20,8 @@ from torch import nn
 
 import descend as ds
 
-N, D, BATCH, STEPS_PER_EPOCH, EPOCHS = 4096, 32, 64, 64, 4
+N, D, BATCH, EPOCHS = 4096, 32, 64, 4
+STEPS = EPOCHS * N // BATCH
 
 
 def make_model() -> nn.Module:
@@ -33,7 +38,7 @@ def hand_loop(X, y, same_groups: bool = False) -> float:
     opt = torch.optim.AdamW(groups, lr=1e-3)
     g = torch.Generator().manual_seed(0)
     losses = []
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(EPOCHS):
         order = torch.randperm(N, generator=g)
         for i in range(0, N, BATCH):
@@ -43,40 +48,52 @@ def hand_loop(X, y, same_groups: bool = False) -> float:
             loss.backward()
             opt.step()
             losses.append(loss.item())
-    return (time.perf_counter() - start) / (EPOCHS * N // BATCH)
+    return (time.process_time() - start) / STEPS
 
 
-def descend_fit(X, y) -> float:
+def descend_fit(X, y, doctor: bool = True) -> float:
     model = make_model()
-    start = time.perf_counter()
+    start = time.process_time()
     result = ds.fit(model, (X, y), loss="mse", optimizer="adamw", lr=1e-3, batch_size=BATCH, max_epochs=EPOCHS,
-                    progress=False)
-    return (time.perf_counter() - start) / len(result.history)
+                    progress=False, doctor=doctor)
+    elapsed = time.process_time() - start
+    assert len(result.history) == STEPS
+    return elapsed / STEPS
+
+
+RUNS = {"hand-written PyTorch, one AdamW group": lambda X, y: hand_loop(X, y),
+        "hand-written PyTorch, descend's two groups": lambda X, y: hand_loop(X, y, same_groups=True),
+        "descend.fit (doctor on, the default)": lambda X, y: descend_fit(X, y),
+        "descend.fit, doctor=False": lambda X, y: descend_fit(X, y, doctor=False)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     X, y = torch.randn(N, D), torch.randn(N)
-    hand_loop(X, y), descend_fit(X, y)  # warm up allocator and kernels
-    hand, grouped, ours = [], [], []
+    for run in RUNS.values():  # warm up allocator and kernels
+        run(X, y)
+    times: dict[str, list[float]] = {name: [] for name in RUNS}
     for _ in range(args.repeats):
-        hand.append(hand_loop(X, y))
-        grouped.append(hand_loop(X, y, same_groups=True))
-        ours.append(descend_fit(X, y))
-    h, hg, o = statistics.median(hand), statistics.median(grouped), statistics.median(ours)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}; MLP {D}-64-64-1, batch {BATCH}, {EPOCHS * N // BATCH} steps/run, "
-          f"{args.repeats} alternating runs")
-    print(f"| loop | median us/step | min us/step |")
-    print(f"|---|---|---|")
-    print(f"| hand-written PyTorch, one AdamW group | {h * 1e6:.1f} | {min(hand) * 1e6:.1f} |")
-    print(f"| hand-written PyTorch, descend's groups | {hg * 1e6:.1f} | {min(grouped) * 1e6:.1f} |")
-    print(f"| descend.fit | {o * 1e6:.1f} | {min(ours) * 1e6:.1f} |")
-    print(f"ratio fit / hand, one group (median): {o / h:.3f}   (goal <= 1.05)")
-    print(f"ratio fit / hand, same groups (median): {o / hg:.3f}   (the loop's own cost: history, grad norm, rules)")
+        for name, run in RUNS.items():
+            times[name].append(run(X, y))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    hand, grouped, on, off = med.values()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
+          f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}, 1 thread; MLP {D}-64-64-1, batch {BATCH}, "
+          f"{STEPS} steps/run, {args.repeats} alternating runs, CPU time")
+    print("| loop | median us/step | min us/step |")
+    print("|---|---|---|")
+    for name, t in times.items():
+        print(f"| {name} | {med[name] * 1e6:.1f} | {min(t) * 1e6:.1f} |")
+    print(f"ratio fit / hand, one group (median): {on / hand:.3f}   (goal <= 1.05)")
+    print(f"ratio fit doctor=False / hand, one group (median): {off / hand:.3f}")
+    print(f"ratio fit doctor=False / hand, same groups (median): {off / grouped:.3f}   (the loop's own cost)")
+    print(f"ratio two groups / one group, hand (median): {grouped / hand:.3f}   (torch's cost of the bias split)")
+    print(f"ratio doctor on / off (median): {on / off:.3f}   (the doctor's cost)")
 
 
 if __name__ == "__main__":
