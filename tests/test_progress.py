@@ -77,3 +77,12 @@ def test_total_steps_count_accumulated_steps_that_span_epochs(capsys):
     assert lrs == pytest.approx(expected, rel=1e-12)
     assert lrs[-1] > 0.5 * 0.1  # the last step still runs on the schedule, not past its end
     assert ds.schedules.cosine(end=0.1).bind(11)(11) == pytest.approx(0.1)  # the end value, reached after it
+
+
+def test_a_run_ended_by_an_error_says_so_in_its_last_line(capsys):
+    X, y = _data()
+    with pytest.raises(ValueError, match="Patience monitors 'val_rmse'"):
+        ds.fit(nn.Linear(3, 1), (X, y), val=(X, y), loss="mse", batch_size=16, max_epochs=3, progress=4,
+               doctor=False, stop=[ds.stop.Patience(2, monitor="val_rmse")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("stopped after 4 steps (") and last.endswith("): interrupted by an error or Ctrl-C")

@@ -110,7 +110,10 @@ def first_batch(source) -> tuple:
         return tuple(t[:source.batch_size] for t in source.tensors)
     dataset = source.dataset
     if not isinstance(dataset, IterableDataset) and source.batch_size is not None:
-        return source.collate_fn([dataset[i] for i in range(min(len(dataset), source.batch_size))])
+        try:
+            return source.collate_fn([dataset[i] for i in range(min(len(dataset), source.batch_size))])
+        except (KeyError, IndexError, TypeError, NotImplementedError):
+            pass  # keyed by something other than 0..n-1: let the loader draw a batch instead
     generator, global_state = source.generator, torch.get_rng_state()
     state = None if generator is None else generator.get_state()
     try:

@@ -17,7 +17,8 @@ def _summary(record: dict) -> str:
 
 
 def _stopped(state: LoopState) -> str:
-    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {state.stop_reason}"
+    why = state.stop_reason or "interrupted by an error or Ctrl-C"
+    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {why}"
 
 
 class PlainProgress(Callback):
