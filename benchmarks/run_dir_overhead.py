@@ -44,8 +44,9 @@ def timed(shape, scratch: Path, **recording) -> float:
     return (time.perf_counter() - start) / STEPS
 
 
-def resume_seconds(shape, scratch: Path) -> float:
-    """Time of a fit that resumes at step STEPS-1 and runs the one remaining step."""
+def resume_seconds(shape, scratch: Path, lr: float | str = 1e-3) -> float:
+    """Time of a fit that resumes at step STEPS-1 and runs the one remaining step (with lr="auto" the first run
+    searched its lr with lr_find; the resume takes the lr from the checkpoint)."""
     class Crash(ds.loop.Callback):
         def on_step_end(self, state, record):
             if state.step == STEPS - 1:
@@ -54,13 +55,14 @@ def resume_seconds(shape, scratch: Path) -> float:
     model, data = make(*shape)
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        ds.fit(model, data, max_steps=STEPS, batch_size=BATCH, progress=False, run_dir=str(scratch),
+        ds.fit(model, data, max_steps=STEPS, batch_size=BATCH, progress=False, run_dir=str(scratch), lr=lr,
                checkpoint_every=STEPS - 1, callbacks=[Crash()])
     except RuntimeError:
         pass
     model, data = make(*shape)
     start = time.perf_counter()
-    ds.fit(model, data, max_steps=STEPS, batch_size=BATCH, progress=False, run_dir=str(scratch), resume=True)
+    ds.fit(model, data, max_steps=STEPS, batch_size=BATCH, progress=False, run_dir=str(scratch), lr=lr,
+           resume=True)
     return time.perf_counter() - start
 
 
@@ -91,6 +93,8 @@ def main() -> None:
             print(f"| {label} | one checkpoint (difference / {STEPS // 10 - 1}) | "
                   f"{extra * STEPS / (STEPS // 10 - 1) * 1e3:.1f} ms | |")
             print(f"| {label} | resume + 1 step | {resume_seconds(shape, scratch) * 1e3:.0f} ms total | |")
+            print(f"| {label} | resume + 1 step, lr='auto' | {resume_seconds(shape, scratch, 'auto') * 1e3:.0f} ms "
+                  "total | |")
 
 
 if __name__ == "__main__":
