@@ -183,7 +183,9 @@ def test_inputs_of_another_dtype_than_the_model_say_how_to_convert(X, dtype):
 
 
 def test_a_refused_run_leaves_no_run_directory_and_an_untouched_model(tmp_path):
-    for kwargs in ({"optimizer": "adamm"}, {"lr": -1.0}, {"schedule": {"lrr": ds.schedules.constant(1.0)}}):
+    for kwargs in ({"optimizer": "adamm"}, {"lr": -1.0}, {"schedule": {"lrr": ds.schedules.constant(1.0)}},
+                   {"stop": ["patience"]}, {"stop": [ds.stop.Patience(3, monitor="val_loss")]}, {"device": "gpu"},
+                   {"batch_size": 0}, {"metrics": ["f1"]}):
         model = nn.Linear(4, 1)
         before = {k: v.clone() for k, v in model.state_dict().items()}
         run_dir = tmp_path / "run"

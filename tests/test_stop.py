@@ -29,6 +29,8 @@ def test_max_steps_and_max_epochs():
     assert len(r.history) == 12 and r.stop_reason == "reached the epoch limit (3 epochs)"
     r = _fit(max_epochs=3, max_steps=5, batch_size=16)
     assert len(r.history) == 5 and "step limit" in r.stop_reason
+    r = _fit(stop=stop.MaxSteps(4), batch_size=16)  # one rule without a list
+    assert len(r.history) == 4 and r.stop_reason == "reached the step limit (4 steps)"
 
 
 def test_max_time_stops_a_long_run():

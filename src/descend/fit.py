@@ -204,12 +204,13 @@ class _Plan:
     max_steps: int | None
     eval_every: int | None
     total_steps: int | None
+    rules: list
     schedules: dict
     train: object
     val: object
 
 
-def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_epochs, max_steps, grad_clip,
+def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_epochs, max_steps, stop, grad_clip,
           accumulate, weight_decay, init, seed, device, progress, metrics, eval_every, **_) -> _Plan:
     """Check every argument of fit and run one batch through model, loss and metrics; refuse the first mistake."""
     if not isinstance(model, nn.Module):
@@ -220,6 +221,9 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     if max_epochs is None and max_steps is None:
         max_epochs = DEFAULT_EPOCHS
     eval_every = check_positive_int(eval_every, "eval_every", allow_none=True)
+    rules = [*stop, *([stop_lib.MaxEpochs(max_epochs)] if max_epochs else []),
+             *([stop_lib.MaxSteps(max_steps)] if max_steps else [])]
+    rules = stop_lib.with_defaults(rules, has_validation=val is not None)
     loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), _clip_spec(grad_clip)
     device = preflight.device(device)
     preflight.learning_rate(lr)
@@ -236,7 +240,7 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     if val_source is not None:
         preflight.batch(model, loss_fn, metric_fns, val_source, "val")
     return _Plan(loss_fn, metric_fns, clip, device, batch_size, accumulate, max_epochs, max_steps, eval_every, total,
-                 schedules, train_source, val_source)
+                 rules, schedules, train_source, val_source)
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
@@ -279,16 +283,13 @@ def _ready(plan: _Plan, *, model: nn.Module, optimizer, lr, weight_decay, decay_
                           decay_norms_and_biases=decay_norms_and_biases)
 
 
-def _loop(opt, plan: _Plan, watch, *, model: nn.Module, stop, callbacks, progress, **_) -> tuple[Loop, BatchStream]:
+def _loop(opt, plan: _Plan, watch, *, model: nn.Module, callbacks, progress, **_) -> tuple[Loop, BatchStream]:
     """The step loop over the training stream, with the limits, rules, schedules and callbacks of the plan."""
     train_source, progress, parallel = distributed.attach(model, opt, plan.train, plan.batch_size, progress)
     stream = BatchStream(train_source, plan.device)
-    rules = list(stop)
-    rules += [stop_lib.MaxEpochs(plan.max_epochs)] if plan.max_epochs else []
-    rules += [stop_lib.MaxSteps(plan.max_steps)] if plan.max_steps else []
     task = watch.guard(FitTask(model, plan.loss_fn, opt, stream, plan.val, accumulate=plan.accumulate,
                                clip=plan.clip, metric_fns=plan.metric_fns, device=plan.device, parallel=parallel), opt)
-    loop = Loop(task, opt, stop_lib.with_defaults(rules), schedules=plan.schedules,
+    loop = Loop(task, opt, plan.rules, schedules=plan.schedules,
                 callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks],
                 eval_every=plan.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
     return loop, stream

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 class Rule:
     """Base class: override `check`; `setup` and `finish` are optional."""
 
+    def validate(self, has_validation: bool) -> None:
+        """Refuse settings the run cannot serve (a val_* value without validation data); fit asks before any work."""
+
     def setup(self, state: "LoopState") -> None:
         """Called once before the first step."""
 
@@ -77,10 +80,10 @@ def _better(mode: str):
     return (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
 
 
-def _resolve_monitor(monitor: str | None, state: "LoopState", rule: str) -> str:
+def _resolve_monitor(monitor: str | None, has_validation: bool, rule: str) -> str:
     if monitor is None:
-        return "val_loss" if state.has_validation else "loss"
-    if monitor.startswith("val_") and not state.has_validation:
+        return "val_loss" if has_validation else "loss"
+    if monitor.startswith("val_") and not has_validation:
         raise DescendError(f"{rule} monitors {monitor!r} but no validation data was given; pass val= or "
                            f"monitor a training value such as 'loss'")
     return monitor
@@ -100,8 +103,11 @@ class _Monitor(Rule):
     ever held (it may come from a callback, so it cannot be refused early) is warned about when the run ends.
     """
 
-    def _watch(self, state, monitor: str | None) -> None:
-        self.key, self.seen = _resolve_monitor(monitor, state, type(self).__name__), False
+    def validate(self, has_validation: bool) -> None:
+        _resolve_monitor(self.monitor, has_validation, type(self).__name__)
+
+    def _watch(self, state) -> None:
+        self.key, self.seen = _resolve_monitor(self.monitor, state.has_validation, type(self).__name__), False
 
     def _value(self, record: dict) -> float | None:
         if self.key in record:
@@ -127,7 +133,7 @@ class Target(_Monitor):
         self._better = _better(mode)
 
     def setup(self, state):
-        self._watch(state, self.monitor)
+        self._watch(state)
 
     def check(self, state, record):
         got = self._value(record)
@@ -158,7 +164,7 @@ class Patience(_Monitor):
         self._better = _better(mode)
 
     def setup(self, state):
-        self._watch(state, self.monitor)
+        self._watch(state)
         self.best, self.best_step, self.wait, self.snapshot = None, None, 0, None
 
     def check(self, state, record):
@@ -238,12 +244,15 @@ class NonFinite(Rule):
         return f"non-finite values at step {state.step}: {state.task.explain_non_finite()}"
 
 
-def with_defaults(rules) -> list[Rule]:
-    """The user's rules plus NonFinite, which is always on and asked first."""
-    rules = list(rules)
+def with_defaults(rules, has_validation: bool | None = None) -> list[Rule]:
+    """The user's rules plus NonFinite, which is always on and asked first; with `has_validation`, each rule's
+    settings are checked against the run too (see Rule.validate)."""
+    rules = [rules] if isinstance(rules, Rule) else list(rules)
     for rule in rules:
         if not isinstance(rule, Rule):
             raise DescendError(f"stop= takes descend.stop rules (MaxSteps, Patience, ...), got {rule!r}")
+        if has_validation is not None:
+            rule.validate(has_validation)
     if not any(isinstance(r, NonFinite) for r in rules):
         rules.insert(0, NonFinite())
     return rules
