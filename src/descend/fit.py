@@ -221,9 +221,9 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     if max_epochs is None and max_steps is None:
         max_epochs = DEFAULT_EPOCHS
     eval_every = check_positive_int(eval_every, "eval_every", allow_none=True)
-    rules = [*stop, *([stop_lib.MaxEpochs(max_epochs)] if max_epochs else []),
-             *([stop_lib.MaxSteps(max_steps)] if max_steps else [])]
-    rules = stop_lib.with_defaults(rules, has_validation=val is not None)
+    rules = stop_lib.with_defaults(stop, has_validation=val is not None)
+    rules += [stop_lib.MaxEpochs(max_epochs)] if max_epochs else []
+    rules += [stop_lib.MaxSteps(max_steps)] if max_steps else []
     loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), _clip_spec(grad_clip)
     device = preflight.device(device)
     preflight.learning_rate(lr)
