@@ -152,3 +152,166 @@ def test_cli_doctor_prints_saved_findings(tmp_path, capsys):
 def test_cli_doctor_names_the_missing_file(tmp_path, capsys):
     assert main(["doctor", str(tmp_path / "run")]) == 2
     assert "findings.json" in capsys.readouterr().err
+
+
+class Steps:
+    """A bare task for the fix-mode guard: full-batch steps on (x, y); the loss is NaN on the calls in `nan_at`."""
+
+    def __init__(self, model, optimizer, nan_at=()):
+        self.model, self.optimizer, self.nan_at, self.calls = model, optimizer, set(nan_at), 0
+        self.x, self.y = blobs(128)
+
+    def step(self):
+        self.calls += 1
+        self.optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(self.model(self.x), self.y)
+        loss.backward()
+        if self.calls in self.nan_at:
+            return {"loss": math.nan, "grad_norm": math.nan}
+        self.optimizer.step()
+        return {"loss": loss.item(), "grad_norm": 1.0}
+
+    def explain_non_finite(self):
+        return "the loss (inputs and model output were finite)"
+
+
+def weights_of(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("build", [lambda m: ds.optim.create(m, "schedule_free_adamw", lr=0.01),
+                                   lambda m: ds.optim.EMA(torch.optim.AdamW(m.parameters(), lr=0.01), decay=0.9)],
+                         ids=["schedule_free", "ema"])
+def test_rollback_restores_the_training_point_not_the_evaluated_weights(build):
+    from descend.doctor.fix import Guard
+    from descend.optim import eval_mode, train_mode
+    model = net()
+    opt = build(model)
+    guard = Guard(Steps(model, opt), opt, Readings(history=[]), every=5)
+    for _ in range(5):
+        guard.step()                      # the guard keeps a copy after step 5
+    trained = weights_of(model)
+    eval_mode(opt)
+    evaluated = weights_of(model)
+    train_mode(opt)
+    assert any(not torch.equal(trained[k], evaluated[k]) for k in trained)  # the two points differ
+    for _ in range(3):
+        guard.step()
+    guard._roll_back("test")
+    assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+    eval_mode(opt)  # the optimizer's averages and the weights belong together again
+    assert all(torch.equal(v, evaluated[k]) for k, v in model.state_dict().items())
+
+
+def test_guard_counts_the_non_finite_steps_it_rolls_back_and_its_memory_round_trips():
+    from descend.doctor.fix import Guard
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    readings = Readings(history=[])
+    guard = Guard(Steps(model, opt, nan_at={4, 5}), opt, readings, every=2)
+    records = [guard.step() for _ in range(6)]
+    assert all(math.isfinite(r["loss"]) for r in records)
+    assert readings.non_finite == {"count": 2, "first_step": 4}
+    assert [(i["at_step"], i["from_step"]) for i in readings.interventions] == [(4, 2), (4, 2)]
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1 * 0.1)
+    copy = Guard(Steps(net(), opt), opt, Readings(history=[]))
+    copy.load_state_dict(guard.state_dict())
+    assert (copy.count, copy.smooth, copy.best, copy.good["step"]) == (6, guard.smooth, guard.best, 6)
+
+
+def test_instruments_count_non_finite_steps_and_hook_only_the_sampled_steps():
+    x, y = blobs()
+    model, readings = net(), Readings(history=[])
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hooked = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: hooked.append(len(o._optimizer_step_pre_hooks)))
+    ds.fit(model, (x, y), loss="cross_entropy", optimizer=opt, max_steps=12, progress=False, doctor=False,
+           callbacks=[Instruments(model, readings, every=5)])
+    assert [step for step, count in enumerate(hooked, 1) if count == 2] == [1, 6, 11] == readings.sampled_steps
+    assert set(hooked) == {1, 2} and readings.non_finite == {"count": 0, "first_step": None}
+    x[300, 0] = math.inf  # fit checks the first batch before training; this row comes up later
+    model, readings = net(), Readings(history=[])
+    stopped = ds.fit(model, ItemDataset(x, y), loss="cross_entropy", max_steps=12, progress=False, doctor=False,
+                     callbacks=[Instruments(model, readings)])
+    assert stopped.stop_reason.startswith("non-finite values")
+    assert readings.non_finite == {"count": 1, "first_step": stopped.history[-1]["step"]}
+
+
+class ItemDataset(torch.utils.data.Dataset):
+    """A plain Dataset over tensors, read item by item: fit checks its first batch only, so a NaN later in it is
+    met during training."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+class Interrupt(ds.loop.Callback):
+    def on_step_end(self, state, record):
+        if state.step == 75:
+            raise KeyboardInterrupt
+
+
+def deep_sigmoid():
+    torch.manual_seed(0)
+    layers = [nn.Linear(10, 32), nn.Sigmoid()] + [m for _ in range(9) for m in (nn.Linear(32, 32), nn.Sigmoid())]
+    return nn.Sequential(*layers, nn.Linear(32, 3))
+
+
+@pytest.mark.parametrize("mode, build, lr", [("fix", net, 5.0), (True, deep_sigmoid, 1e-3)], ids=["fix", "watch"])
+def test_a_resumed_run_reports_what_the_uninterrupted_run_reports(tmp_path, mode, build, lr):
+    x, y = blobs()
+    settings = dict(loss="cross_entropy", lr=lr, max_steps=150, progress=False, doctor=mode, checkpoint_every=10)
+    reference = ds.fit(build(), (x, y), run_dir=str(tmp_path / "ref"), **settings)
+    with pytest.raises(KeyboardInterrupt):
+        ds.fit(build(), (x, y), run_dir=str(tmp_path / "run"), callbacks=[Interrupt()], **settings)
+    resumed = ds.fit(build(), (x, y), run_dir=str(tmp_path / "run"), resume=True, **settings)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in reference.history]
+    assert [f.to_dict() for f in resumed.findings] == [f.to_dict() for f in reference.findings]
+    expected = {"fix": "rollback", True: "vanishing_gradients"}[mode]  # rollbacks / medians over sampled steps
+    assert expected in [f.code for f in reference.findings]
+
+
+def history(losses, lr=0.1):
+    return [{"step": i + 1, "epoch": 0, "loss": v, "grad_norm": 1.0, "lr": lr} for i, v in enumerate(losses)]
+
+
+def diverging():
+    return [1.0] * 10 + [10.0] * 20
+
+
+@pytest.mark.parametrize("known, says, never", [
+    ({}, ["try lr 1.0e-02 (descend fit: --lr 1.0e-02)", "or lr='auto'"], "lr_find's suggestion"),
+    ({"auto_lr": 0.1}, ["try lr 1.0e-02", "lr_find's suggestion 1.0e-01"], "or lr='auto'"),
+    ({"interventions": [{"at_step": 12, "from_step": 10, "why": "x", "lr": 0.003}]},
+     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'")], ids=["plain", "auto", "fix"])
+def test_the_lr_too_high_fix_quotes_the_lr_the_run_knows(known, says, never):
+    from descend.doctor import diagnose
+    found = diagnose(Readings(history=history(diverging()), **known))[0]
+    assert found.code == "lr_too_high" and found.evidence["kind"] == "diverged"
+    q = 0.9  # the bias-corrected EMA after 10 steps at 1 and 20 at 10, over its value at 1:
+    assert found.evidence["rise"] == pytest.approx((10 * (1 - q ** 20) + q ** 20 - q ** 30) / (1 - q ** 30))
+    assert all(text in found.fix for text in says) and never not in found.fix
+
+
+def test_lr_too_low_says_which_way_the_loss_went():
+    from descend.doctor import diagnose
+    rising = [1.0 + 0.1 * i / 39 for i in range(40)] + [1.1] * 80   # the EMA settles at 1.1 (0.9 ** 80 ~ 2e-4)
+    readings = Readings(history=history(rising, lr=1e-6), update_ratios=[{"0.weight": 1e-7}] * 3)
+    found = diagnose(readings)[0]
+    assert found.code == "lr_too_low" and found.evidence["change"] == pytest.approx(0.1, abs=1e-3)
+    assert "(+" in found.message and "fell only" not in found.message and "try lr 1.0e-04" in found.fix
+
+
+def test_an_overflow_follows_the_lr_that_caused_it_but_bad_data_comes_first():
+    overflow = Finding("non_finite", "error", (30, 30), {"from_data": False})
+    bad_rows = Finding("non_finite", "error", (30, 30), {"from_data": True})
+    high = finding("lr_too_high", (1, 29))
+    assert [f.evidence.get("from_data") for f in ordered([overflow, high])] == [None, False]
+    assert [f.evidence.get("from_data") for f in ordered([high, bad_rows])] == [True, None]
+    assert ordered([overflow])[0] is overflow

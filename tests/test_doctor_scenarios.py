@@ -58,6 +58,59 @@ def test_learning_rate_far_too_high():
     assert finding.evidence["rise"] > 3 and "try lr 5.0e-01" in finding.fix
 
 
+def digits(scale="standardized"):
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x, dtype=torch.float32)
+    return {"standardized": standardized(x), "pixels/16": x / 16, "pixels": x}[scale], torch.tensor(y)
+
+
+def test_adamw_at_lr_03_on_digits_is_too_high_not_overfitting():
+    """The smoothed loss jumps from 2.3 to over 10 and keeps swinging: the lr, whatever the validation loss does."""
+    x, y = digits()
+    torch.manual_seed(0)
+    result = ds.fit(mlp(64, 64, 10), (x[:1400], y[:1400]), val=(x[1400:], y[1400:]), loss="cross_entropy",
+                    metrics=["accuracy"], lr=0.3, max_epochs=10, progress=False)
+    assert first_code(result) == "lr_too_high"
+    f = result.findings[0]
+    assert f.evidence["swings"] >= 2 and f.evidence["peak"] > 4 * f.evidence["low"]
+    assert "overfitting" not in codes(result) and "try lr 3.0e-02" in f.fix
+
+
+def test_oscillating_loss_is_named_as_a_too_high_learning_rate():
+    x, y = digits()
+    torch.manual_seed(0)
+    result = ds.fit(mlp(64, 64, 10), (x[:1400], y[:1400]), loss="cross_entropy", lr=0.2, max_epochs=10,
+                    progress=False)
+    assert first_code(result) == "lr_too_high"
+    f = result.findings[0]
+    assert f.evidence["kind"] == "oscillated" and f.evidence["swings"] >= 2 and "oscillated" in f.message
+    assert "plateau" not in codes(result)  # a loss that swings in place is the lr's doing
+
+
+def linear_data(n=2048, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g)
+    return x, x @ torch.randn(8, generator=g) + 0.1 * torch.randn(n, generator=g)
+
+
+def test_sgd_past_the_stability_limit_names_the_lr_before_the_overflow():
+    x, y = linear_data()
+    torch.manual_seed(0)
+    result = ds.fit(nn.Linear(8, 1), (x, y), optimizer="sgd", lr=1.05, max_steps=200, progress=False)
+    assert codes(result)[:2] == ["lr_too_high", "non_finite"]
+    overflow = result.findings[1]
+    assert not overflow.evidence["from_data"] and "(origin: the loss" in overflow.message
+    assert "first in" not in overflow.message and "try lr 1.1e-01" in result.findings[0].fix
+
+
+def test_a_diverging_run_is_not_called_overfitting():
+    x, y = linear_data()
+    torch.manual_seed(0)
+    result = ds.fit(nn.Linear(8, 1), (x, y), val=(x[:256], y[:256]), optimizer="sgd", lr=0.9, max_steps=200,
+                    progress=False)
+    assert first_code(result) == "lr_too_high" and "overfitting" not in codes(result)
+
+
 def test_learning_rate_far_too_low():
     x, y = blobs()
     result = ds.fit(mlp(10, 32, 3), (x, y), loss="cross_entropy", lr=1e-6, max_steps=80, progress=False)
@@ -181,3 +234,52 @@ def test_healthy_softmax_raises_no_warning(loader):
                     metrics=["accuracy"], lr=0.01, batch_size=16, max_epochs=40, progress=False)
     assert result.best["val_accuracy"] > 0.85
     assert _warnings(result) == []
+
+
+@pytest.mark.parametrize("scale", ["pixels/16", "pixels"])
+def test_healthy_digits_on_unstandardized_pixels_raise_no_warning(scale):
+    """Same-unit pixels need no standardizing; near-constant border pixels (one value in 95% of rows) are no
+    reference for the other columns' scale."""
+    x, y = shuffled(*digits(scale))
+    torch.manual_seed(0)
+    result = ds.fit(mlp(64, 64, 10), (x[:1400], y[:1400]), val=(x[1400:], y[1400:]), loss="cross_entropy",
+                    metrics=["accuracy"], max_epochs=8, progress=False)
+    assert result.best["val_accuracy"] > 0.85
+    assert _warnings(result) == []
+
+
+def test_healthy_mlp_on_same_unit_raw_features_raises_no_warning():
+    from sklearn.datasets import make_friedman1
+    x, y = make_friedman1(n_samples=1500, noise=1.0, random_state=0)   # ten features, all uniform on [0, 1]
+    x, y = torch.tensor(x, dtype=torch.float32), torch.tensor((y - y.mean()) / y.std(), dtype=torch.float32)
+    torch.manual_seed(0)
+    result = ds.fit(mlp(10, 64, 1), (x[:1100], y[:1100]), val=(x[1100:], y[1100:]), loss="mse", lr="auto",
+                    max_epochs=15, progress=False)
+    assert result.best["val_loss"] < 0.15
+    assert _warnings(result) == []
+
+
+def test_a_perfect_classifier_raises_no_warning():
+    """Accuracy is 1 from the first evaluation on: a metric already at its best cannot disagree with the loss."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    x[:, 0] += torch.where(y == 1, 3.0, -3.0)
+    torch.manual_seed(0)
+    result = ds.fit(nn.Linear(2, 2), (x[:800], y[:800]), val=(x[800:], y[800:]), loss="cross_entropy",
+                    metrics=["accuracy"], lr=0.1, max_epochs=10, progress=False)
+    assert [r["val_accuracy"] for r in result.history if "val_accuracy" in r][0] == 1.0
+    assert _warnings(result) == []
+
+
+def test_one_validation_example_is_no_loss_metric_mismatch():
+    """Wine with lr='auto': accuracy moves by one of 45 examples (0.978 to 0.956) while the loss falls."""
+    x, y = load_wine(return_X_y=True)
+    x, y = shuffled(standardized(torch.tensor(x, dtype=torch.float32)), torch.tensor(y))
+    cut = len(y) * 3 // 4
+    torch.manual_seed(0)
+    result = ds.fit(nn.Linear(13, 3), (x[:cut], y[:cut]), val=(x[cut:], y[cut:]), loss="cross_entropy",
+                    metrics=["accuracy"], lr="auto", max_epochs=10, progress=False)
+    accuracy = [r["val_accuracy"] for r in result.history if "val_accuracy" in r]
+    assert accuracy[0] - accuracy[-1] == pytest.approx(1 / 45, abs=1e-6)
+    assert "loss_metric_mismatch" not in codes(result)

@@ -88,7 +88,7 @@ def test_a_users_dataloader_keeps_its_shuffle_order():
     x, y = data()
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(5))
     state = loader.generator.get_state()
-    ds.lr_find(model(), loader, "mse", steps=20)
+    ds.lr_find(model(), loader, "mse", steps=30)
     assert torch.equal(loader.generator.get_state(), state)
 
 
@@ -99,11 +99,35 @@ def test_auto_with_an_optimizer_instance_sets_its_lr():
     assert result.history[0]["lr"] != 0.5 and opt.param_groups[0]["lr"] == result.history[0]["lr"]
 
 
-@pytest.mark.parametrize("kwargs, word", [({"start_lr": 1.0, "end_lr": 0.1}, "start_lr"),
-                                          ({"steps": 2}, "steps")])
+@pytest.mark.parametrize("kwargs, word", [
+    ({"start_lr": 1.0, "end_lr": 0.1}, "start_lr < end_lr"), ({"steps": 2}, "steps"), ({"steps": 9}, "steps"),
+    ({"steps": True}, "steps"), ({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
+    ({"smoothing": 1.5}, "smoothing"), ({"smoothing": -0.1}, "smoothing"), ({"diverge": 0.5}, "diverge"),
+    ({"diverge": float("nan")}, "diverge"), ({"end_lr": float("inf")}, "end_lr"),
+    ({"start_lr": float("nan")}, "start_lr"), ({"start_lr": 0.0}, "start_lr")])
 def test_bad_sweep_settings_are_named(kwargs, word):
+    m = model()
+    before = weights(m)
     with pytest.raises(ds.DescendError, match=word):
-        ds.lr_find(model(), data(), "mse", **kwargs)
+        ds.lr_find(m, data(), "mse", **kwargs)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_the_sweep_reaches_end_lr_and_smooths_its_last_step():
+    """50 steps from 1e-6 to 1e-3: 50 points, the last at 1e-3 (it used to be dropped)."""
+    with pytest.warns(UserWarning, match="raise end_lr: the loss barely moved"):
+        found = ds.lr_find(nn.Linear(6, 1), data(), "mse", start_lr=1e-6, end_lr=1e-3, steps=50)
+    assert len(found.lrs) == len(found.smoothed) == 50 and not found.diverged
+    assert found.lrs[0] == pytest.approx(1e-6) and found.lrs[-1] == pytest.approx(1e-3)
+    assert found.lrs[1] / found.lrs[0] == pytest.approx(1000 ** (1 / 49))
+    assert "swept lr 1.0e-06 .. 1.0e-03 over 50 steps" in found.summary()
+    assert found.suggestion < 1e-6  # below the range: hence the warning
+
+
+def test_a_sweep_that_starts_too_high_says_to_lower_start_lr():
+    with pytest.warns(UserWarning, match="lower start_lr: the loss rose"):
+        found = ds.lr_find(nn.Linear(6, 1), data(), "mse", start_lr=1.0, end_lr=1e3, steps=30)
+    assert found.diverged and found.suggestion < 1.0
 
 
 def test_fit_rejects_other_lr_words():

@@ -19,7 +19,7 @@ CODES: dict[str, str] = {
                        "varies",
     "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
                   "(origin named)",
-    "lr_too_high": "the smoothed loss rose 3x or more above its lowest value and stayed up (diverged), or climbed "
+    "lr_too_high": "the smoothed loss rose 2.5x or more above its lowest value and stayed up (diverged), or climbed "
                    "back to 2x its low at least twice (oscillated): the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",

@@ -41,7 +41,7 @@ class Readings:
     interventions: list[dict] = field(default_factory=list)    # doctor="fix" rollbacks
     curve: Curve | None = None                                 # set from the history when the run ends
 
-    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions")
+    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions", "auto_lr")
 
     def saw_non_finite(self, step: int) -> None:
         """Count one step whose loss or gradient was NaN/Inf (recorded, or rolled back by doctor="fix")."""
@@ -50,7 +50,8 @@ class Readings:
             self.non_finite["first_step"] = step
 
     def state_dict(self) -> dict:
-        """What was measured so far (plain data and bool tensors), for a checkpoint; the history is saved apart."""
+        """What was measured so far (plain data and bool tensors) and the lr lr_find chose, for a checkpoint (a
+        resumed run takes its lr from there instead of searching again); the history is saved apart."""
         return {name: getattr(self, name) for name in self.MEASURED}
 
     def load_state_dict(self, state: dict) -> None:

@@ -159,10 +159,18 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
     found = _result(state.history, state.stop_reason, diverged)
     if found.suggestion < start_lr:
-        warnings.warn(f"lr_find: the smoothed loss never fell between lr {found.lrs[0]:.1e} and {found.lrs[-1]:.1e}, "
-                      f"so the suggestion {found.suggestion:.1e} lies below the swept range and is a guess; lower "
-                      f"start_lr to widen the range, or check that the model can learn from this data", stacklevel=2)
+        warnings.warn(_outside_warning(found), stacklevel=2)
     return found
+
+
+def _outside_warning(found: LRFindResult) -> str:
+    """Why a suggestion below the swept range is a guess, and which end of the range to move."""
+    rose = found.diverged or found.smoothed[-1] > 1.5 * min(found.smoothed)
+    widen = ("lower start_lr: the loss rose from the first steps on" if rose
+             else "raise end_lr: the loss barely moved over the whole range")
+    return (f"lr_find: the smoothed loss never fell between lr {found.lrs[0]:.1e} and {found.lrs[-1]:.1e}, so the "
+            f"suggestion {found.suggestion:.1e} lies below the swept range and is a guess; {widen} (or check that the "
+            "model can learn from this data)")
 
 
 def steepest(lrs: list[float], smoothed: list[float]) -> float | None:

@@ -19,7 +19,7 @@ from .instruments import Readings
 
 MIN_STEPS = 20          # trend rules need at least this many steps
 NON_FINITE_PREFIX = "non-finite values at step"
-RISE = 3.0              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
+RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
 STAYED = 10             # ... and the median of the next STAYED raw losses stayed above twice that low
 OSCILLATING = 2         # oscillated: at least this many rebounds of the smoothed loss (see curves.swings)
 
@@ -79,7 +79,7 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
 
 
 def lr_too_high(r: Readings) -> Finding | None:
-    """Diverged (see _diverged) or oscillated (at least OSCILLATING rebounds of the smoothed loss)."""
+    """Diverged (see _diverged) or oscillated (see OSCILLATING)."""
     steps, s, swings = r.curve.steps, r.curve.smoothed, r.curve.swings
     if len(s) < 10 or min(s) <= 0:  # ratios of losses only mean something for positive losses
         return None
@@ -313,7 +313,7 @@ def unscaled_inputs(r: Readings) -> Finding | None:
 
 RULES = [unscaled_inputs, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units,
          lr_too_low, plateau, overfitting, underfitting, loss_metric_mismatch]
-EXPLAINED_BY = {"overfitting": "lr_too_high"}   # a finding left out when the other one is there
+EXPLAINED_BY = {"overfitting": "lr_too_high", "plateau": "lr_too_high"}   # left out when the other one is there
 
 
 def diagnose(readings: Readings) -> list[Finding]:
