@@ -295,8 +295,8 @@ def test_markdown_names_the_machine_and_has_no_double_blank_lines():
     if "model name" in cpuinfo:
         model = next(line for line in cpuinfo.splitlines() if line.startswith("model name")).split(":", 1)[1]
         assert f"- machine: {model.strip()}, {os.cpu_count()} CPUs" in text
-    assert ("| square | f <= 1e-06 | 50 (1) | 20 steps, 0.50 s (lr 0.001) | 20 steps, 0.50 s (lr 0.001) | "
-            "60 steps (40 of lr_find), 0.50 s (lr auto: 0.001) |") in text
+    assert ("| square | f <= 1e-06 | 50 (1) | 20 steps, 0.5 s (lr 0.001) | 20 steps, 0.5 s (lr 0.001) | "
+            "60 steps (40 of lr_find), 0.5 s (lr auto: 0.001) |") in text
     assert "| seconds / adamw tuned, geomean (< 1 is faster) | | | 1.00x on 1 | 1.00x on 1 | 1.00x on 1 |" in text
     assert "| steps / adamw tuned, geomean (< 1 is faster) | | | 1.00x on 1 | 1.00x on 1 | 3.00x on 1 |" in text
 

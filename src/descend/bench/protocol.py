@@ -18,6 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Callable
 
 import torch
 
@@ -126,7 +127,7 @@ class TargetClock(Callback):
 class CountedLoss:
     """A loss that counts its calls with gradients on: one per training step (evaluations run without)."""
 
-    def __init__(self, loss):
+    def __init__(self, loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
         self.loss, self.calls = losses.get(loss), 0
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DescendError
 from . import grid
 from .profiles import Geomean, geomean_ratio, profile, ratios
-from .protocol import REFERENCE
+from .protocol import REFERENCE, Trial
 from .suite import BenchResult, describe, lr_text
 
 TAUS = np.linspace(1.0, 4.0, 301)
@@ -151,6 +151,11 @@ def plot_profile(result: BenchResult, path: Path) -> None:
     plt.close(fig)
 
 
+def trial_lr(trial: Trial) -> str:
+    """A trial's learning rate for a legend, with lr_find's pick for "auto"."""
+    return f"lr auto: {trial.lr_used:.2g}" if trial.lr == "auto" else f"lr {lr_text(trial.lr)}"
+
+
 def plot_curves(result: BenchResult, folder: Path) -> None:
     """One plot per workload: the metric over steps for each entrant's best trial per seed, and the target."""
     import matplotlib.pyplot as plt
@@ -163,7 +168,7 @@ def plot_curves(result: BenchResult, folder: Path) -> None:
                 steps = [s for s, _, _ in trial.curve]
                 values = [v for _, _, v in trial.curve]
                 ax.plot(steps, values, style, color=colors[i % len(colors)], alpha=0.8, lw=1.2,
-                        label=f"{entrant.label} (lr {lr_text(trial.lr)})" if j == 0 else None)
+                        label=f"{entrant.label} ({trial_lr(trial)})" if j == 0 else None)
         ax.axhline(w.target, color="black", ls=":", lw=1, label=f"target {w.target:g}")
         values = [v for e in result.entrants for t in result.cells[e.label, w.name].best for _, _, v in t.curve]
         if w.mode == "min" and all(v > 0 for v in values if math.isfinite(v)):

@@ -76,8 +76,8 @@ def check_usable(name: str) -> None:
         fit(model, (torch.ones(4, 3), torch.zeros(4, 2)), optimizer=built, lr=built.defaults["lr"], max_steps=1,
             progress=False, doctor=False)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise DescendError(f"optimizer {name!r} cannot train the bench's workloads (they have biases and dense "
-                           f"gradients); one step on a linear layer failed: {err}. Leave it out of --optimizers, or "
+        raise DescendError(f"optimizer {name!r} cannot train the bench's workloads (they have 1-D parameters "
+                           f"and dense gradients); one step on a linear layer failed: {err}. Leave it out of --optimizers, or "
                            "benchmark it on your own model with descend.fit") from err
 
 
@@ -138,4 +138,4 @@ def describe(cell: Cell) -> str:
         best = statistics.median(t.best for t in cell.best)
         return f"miss (best {best:.4g}, {lr_picked(cell)}" + (f", {sweep:.0f} steps of lr_find)" if sweep else ")")
     steps = f"{cell.steps:.0f} steps" + (f" ({sweep:.0f} of lr_find)" if sweep else "")
-    return f"{steps}, {cell.seconds:.2f} s ({lr_picked(cell)})"
+    return f"{steps}, {cell.seconds:.3g} s ({lr_picked(cell)})"
