@@ -76,9 +76,9 @@ def check_usable(name: str) -> None:
         fit(model, (torch.ones(4, 3), torch.zeros(4, 2)), optimizer=built, lr=built.defaults["lr"], max_steps=1,
             progress=False, doctor=False)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise DescendError(f"optimizer {name!r} cannot train the bench's workloads (they have 1-D parameters "
-                           f"and dense gradients); one step on a linear layer failed: {err}. Leave it out of --optimizers, or "
-                           "benchmark it on your own model with descend.fit") from err
+        raise DescendError(f"optimizer {name!r} cannot train the bench's workloads (they have 1-D parameters and "
+                           f"dense gradients); one step on a linear layer failed: {err}. Leave it out of --optimizers, "
+                           "or benchmark it on your own model with descend.fit") from err
 
 
 def resolve(workloads: Sequence[str] | None, optimizers: Sequence[str] | None) -> tuple[list[Workload], list[str]]:
