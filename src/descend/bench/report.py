@@ -98,8 +98,9 @@ def protocol_notes(result: BenchResult) -> list[str]:
         "",
         "Cells: median over seeds of steps / seconds to the target. Seconds count training and set-up (lr_find, "
         "optimizer creation); evaluation is off the clock. The metric is evaluated on the current weights every "
-        "`eval every` steps (and after the first), so steps to target are rounded up to a multiple of it. A miss is infinite: the cell "
-        "shows the median best value reached.",
+        "`eval every` steps (and after the first), so steps to target are rounded up to a multiple of it. A miss "
+        "is infinite: the cell shows the median best value reached. Steps are exact and repeatable; seconds move "
+        "with the machine's load.",
         "",
         f"Geomean rows: time-to-target divided by {REFERENCE}'s, geometric mean over the workloads {REFERENCE} "
         "reached; an entrant that missed any of them scores inf, with its ratio on the workloads both reached in "
