@@ -311,8 +311,12 @@ class CountSteps(ds.loop.Callback):
         self.steps += 1
 
 
-@pytest.mark.parametrize("failing", ["model.safetensors", "findings.json", "summary.json"])
-def test_disk_full_while_finishing_names_the_file_and_resume_writes_the_final_files(tmp_path, monkeypatch, failing):
+@pytest.mark.parametrize("failing, missing", [("model.safetensors", "model.safetensors and findings.json and "
+                                                                    "summary.json are"),
+                                              ("findings.json", "findings.json and summary.json are"),
+                                              ("summary.json", "summary.json is")])
+def test_disk_full_while_finishing_names_the_file_and_resume_writes_the_final_files(tmp_path, monkeypatch, capsys,
+                                                                                    failing, missing):
     run, real_write = tmp_path / "run", directory.write_atomic
 
     def full_once(path, data):
@@ -328,7 +332,10 @@ def test_disk_full_while_finishing_names_the_file_and_resume_writes_the_final_fi
     monkeypatch.undo()
     assert not (run / "summary.json").exists()
     counter = CountSteps()
+    capsys.readouterr()
     finished = _fit(run, resume=True, callbacks=[counter], patience=True)
+    assert (f"finished training at step 12 but {missing} missing or incomplete; writing the final files from "
+            f"{run / 'checkpoints' / 'step-000000012'}") in capsys.readouterr().err
     reference = _fit(patience=True)
     assert counter.steps == 0  # nothing trained again
     assert finished.history == reference.history and _same_weights(finished.model, reference.model)
@@ -341,11 +348,13 @@ def test_disk_full_while_finishing_names_the_file_and_resume_writes_the_final_fi
         _fit(run, resume=True, patience=True)
 
 
-def test_a_final_file_that_no_longer_matches_its_checksum_is_written_again(tmp_path):
+def test_a_final_file_that_no_longer_matches_its_checksum_is_written_again(tmp_path, capsys):
     run = tmp_path / "run"
     reference = _fit(run)
     (run / "model.safetensors").write_bytes(b"truncated")
+    capsys.readouterr()
     finished = _fit(run, resume=True)
+    assert "but model.safetensors is missing or incomplete" in capsys.readouterr().err
     assert _same_weights(finished.model, reference.model)
     weights = load_file(str(run / "model.safetensors"))
     assert all(torch.equal(weights[k], v) for k, v in reference.model.state_dict().items())

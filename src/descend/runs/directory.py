@@ -185,8 +185,9 @@ def _check_resume(path: Path, config: dict) -> Resume:
             raise DescendError(f"the run in {path} already finished at step {manifest['step']} ({stop_reason}); "
                                f"its weights are in {path / MODEL}. Start a new run in a new directory to train "
                                "further")
-        print(f"the run in {path} finished training at step {manifest['step']} but {missing} is missing or "
-              f"incomplete; writing the final files from {good}", file=sys.stderr)
+        print(f"the run in {path} finished training at step {manifest['step']} but {' and '.join(missing)} "
+              f"{'is' if len(missing) == 1 else 'are'} missing or incomplete; writing the final files from {good}",
+              file=sys.stderr)
     return Resume(good, int(length), bool(stop_reason), stop_reason)
 
 
@@ -205,17 +206,15 @@ def _matches_history(history: Path, path: Path, manifest: dict) -> None:
                                              f"match the SHA-256 checksum in checkpoint {path}")
 
 
-def _unfinished_files(path: Path) -> str | None:
-    """The first final file that is missing or does not match summary.json's checksum; None when all are whole."""
+def _unfinished_files(path: Path) -> list[str]:
+    """The final files that are missing, or (when summary.json can say) do not match their recorded checksum."""
     try:
         recorded = json.loads((path / SUMMARY).read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return SUMMARY
-    for name in (MODEL, FINDINGS):
-        file = path / name
-        if not file.is_file() or sha256_file(file) != recorded.get(name):
-            return name
-    return None
+        recorded = None
+    bad = [name for name in (MODEL, FINDINGS) if not (path / name).is_file()
+           or recorded is not None and sha256_file(path / name) != recorded.get(name)]
+    return bad + ([SUMMARY] if recorded is None else [])
 
 
 def _probe_writable(path: Path) -> None:
