@@ -264,8 +264,8 @@ def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_deca
                         decay_norms_and_biases=decay_norms_and_biases)
 
 
-def _ready(plan: _Plan, *, model: nn.Module, optimizer, lr, weight_decay, decay_norms_and_biases, init, seed,
-           train, progress, **_) -> torch.optim.Optimizer:
+def _ready(plan: _Plan, watch, *, model: nn.Module, optimizer, lr, weight_decay, decay_norms_and_biases, init,
+           seed, train, progress, **_) -> torch.optim.Optimizer:
     """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for lr="auto"
     lr_find picks the learning rate first."""
     if isinstance(optimizer, torch.optim.Optimizer):
@@ -274,8 +274,8 @@ def _ready(plan: _Plan, *, model: nn.Module, optimizer, lr, weight_decay, decay_
     initializers.initialize(model, init)
     model.to(plan.device)
     if lr == "auto":
-        lr = doctor_lib.auto_lr(model, train, plan.loss_fn, optimizer, batch_size=plan.batch_size,
-                                weight_decay=weight_decay, seed=seed, device=plan.device, progress=progress)
+        lr = watch.auto_lr(model, train, plan.loss_fn, optimizer, batch_size=plan.batch_size,
+                           weight_decay=weight_decay, seed=seed, device=plan.device, progress=progress)
         if isinstance(optimizer, torch.optim.Optimizer):
             for group in optimizer.param_groups:
                 group["initial_lr"] = group["lr"]  # schedules multiply the lr found, not an earlier one
@@ -331,7 +331,7 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
                         resume=resume, checkpoint_every=checkpoint_every)
     if lr == "auto" and run is not None and run.resume_from is not None:
         arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
-    opt = _ready(plan, **arguments)
+    opt = _ready(plan, watch, **arguments)
     loop, stream = _loop(opt, plan, watch, **arguments)
     if run is not None:
         loop.callbacks.insert(0, run.recorder(loop, stream, model, plan.device))

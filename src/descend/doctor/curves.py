@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 SMOOTHING = 0.9     # EMA factor for the training loss (about a 10-step window)
 SWING = 2.0         # a rebound: the smoothed loss climbs to at least SWING x its last low
-MATTERS = 0.1       # ... by at least this share of what the loss had fallen from its start (noise at a tiny loss is no swing)
-CARRIED = 3         # ... carried by at least this many raw losses above SWING x the low (one outlier batch is no swing)
+MATTERS = 0.1       # ... by at least this share of its fall from the start (noise at a tiny loss is no swing)
+CARRIED = 3         # ... on at least this many raw losses above SWING x the low (one outlier batch is no swing)
 
 
 @dataclass(frozen=True)

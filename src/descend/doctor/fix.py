@@ -23,7 +23,8 @@ class Guard:
     def __init__(self, task, optimizer: torch.optim.Optimizer, readings: Readings, *, every: int = 20,
                  factor: float = 5.0, cut: float = 0.1, max_interventions: int = 8, beta: float = 0.9):
         self.task, self.optimizer, self.readings = task, optimizer, readings
-        self.every, self.factor, self.cut, self.max_interventions, self.beta = every, factor, cut, max_interventions, beta
+        self.every, self.factor, self.cut, self.beta = every, factor, cut, beta
+        self.max_interventions = max_interventions
         self.count, self.smooth, self.best, self.good = 0, None, math.inf, None
 
     def __getattr__(self, name):

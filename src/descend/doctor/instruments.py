@@ -109,13 +109,13 @@ class Instruments(Callback):
             self.before = None
 
     def on_step(self, state, record):
-        self.count = state.step
+        self.count = count = state.step
         if not (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
-            self.readings.saw_non_finite(state.step)
+            self.readings.saw_non_finite(count)
         if self.step_hooks:  # disarm after the measured step (torch is iterating over its hooks during it)
             self._remove(self.step_hooks)
             self._remove(self.relu_hooks)  # still armed when the step had no update (non-finite)
-        if self._sampled():
+        if count % self.every == 0:  # _sampled(), inline: this runs every step
             self._arm()
 
     def _arm(self) -> None:

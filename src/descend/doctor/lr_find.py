@@ -4,16 +4,15 @@ The sweep trains for up to `steps` mini-batches while the learning rate grows ge
 `end_lr`, smooths the loss with a bias-corrected exponential moving average, and stops once the smoothed loss
 exceeds `diverge` times its best value. It runs on the same step loop as `fit`.
 
-Suggestion rule: two classic readings of the curve, combined.
-- steepest: the lr where the smoothed loss fell fastest per unit of log(lr), measured over WINDOW consecutive
-  steps (the geometric middle of that window), before the curve's lowest point and after the first SKIP steps
-  (where the moving average is still settling). It is where learning is fastest over the sweep's short horizon,
-  which tends to be a little too bold for a full run.
-- a tenth of the lr at the lowest point, the conservative rule; it only exists when the sweep found a minimum,
-  i.e. stopped at divergence.
-The suggestion is their geometric mean when the sweep diverged, else the steepest point. If the curve never falls
-after SKIP steps, it is a tenth of the lowest point's lr. benchmarks/lr_auto_quality.py validates the rule against
-a 9-point grid on three workloads and three seeds.
+Suggestion rule (fastai's "valley" reading): the valley is the longest stretch of the curve over which the
+smoothed loss keeps falling, found as its longest decreasing subsequence (which steps over noise) and taken to span
+as many sweep steps as that subsequence has points, ending where it ends. The suggestion is the lr POSITION of the
+way down the valley (in sweep steps, so in log(lr)): past the flat start, before the bottom, where a sweep that is
+still speeding up turns into one about to overshoot. A valley shorter than WINDOW steps or shallower than FALL is
+noise; without one the suggestion is a tenth of the lowest point's lr, and lr_find warns that it is a guess.
+POSITION was chosen on seven workloads (AdamW, cosine schedule, full runs scored on held-out data) with five seeds
+each; leaving each workload out in turn moved the choice only between 0.6 and 0.7. benchmarks/lr_auto_quality.py
+measures the rule against a 9-point grid on descend.bench workloads.
 """
 from __future__ import annotations
 
@@ -34,16 +33,18 @@ from ..errors import DescendError, DescendTypeError, check_positive_int
 from ..loop import Loop
 from ..stop import MaxSteps, Rule, with_defaults
 
-WINDOW = 5        # sweep steps over which the slope is measured
-SKIP = 10         # first sweep steps left out of the slope (the moving average settles)
-DIVISOR = 10.0
+POSITION = 0.65   # where in the valley the suggestion sits: 0 at its top, 1 at its lowest point
+WINDOW = 5        # a valley spans at least this many sweep steps ...
+FALL = 0.2        # ... and falls by at least this share of its top value (shallower ones are noise)
+DIVISOR = 10.0    # without a valley: this fraction of the lowest point's lr
+NO_VALLEY = f"a tenth of the lowest point (the smoothed loss never fell by {FALL:.0%} over {WINDOW} steps or more)"
 MIN_SWEEP = 2 * WINDOW  # the fewest sweep steps that make a curve
 
 
 @dataclass
 class LRFindResult:
     """The sweep's curve (learning rates, raw and smoothed losses), the suggested lr and why the sweep ended
-    (`diverged`: it stopped before its last step because the loss blew up)."""
+    (`diverged`: the loss blew up, rather than the sweep reaching its last step)."""
 
     lrs: list[float]
     losses: list[float]
@@ -158,41 +159,39 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     last = state.history[-1]
     diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
     found = _result(state.history, state.stop_reason, diverged)
-    if found.suggestion < start_lr:
-        warnings.warn(_outside_warning(found), stacklevel=2)
+    if found.rule == NO_VALLEY:
+        warnings.warn(_guess_warning(found), stacklevel=2)
     return found
 
 
-def _outside_warning(found: LRFindResult) -> str:
-    """Why a suggestion below the swept range is a guess, and which end of the range to move."""
+def _guess_warning(found: LRFindResult) -> str:
+    """Why a suggestion without a valley is a guess, and which end of the range to move."""
     rose = found.diverged or found.smoothed[-1] > 1.5 * min(found.smoothed)
     widen = ("lower start_lr: the loss rose from the first steps on" if rose
              else "raise end_lr: the loss barely moved over the whole range")
-    return (f"lr_find: the smoothed loss never fell between lr {found.lrs[0]:.1e} and {found.lrs[-1]:.1e}, so the "
-            f"suggestion {found.suggestion:.1e} lies below the swept range and is a guess; {widen} (or check that the "
-            "model can learn from this data)")
+    below = ", below the swept range," if found.suggestion < found.lrs[0] else ""
+    return (f"lr_find: the smoothed loss never fell by {FALL:.0%} between lr {found.lrs[0]:.1e} and "
+            f"{found.lrs[-1]:.1e}, so the suggestion {found.suggestion:.1e}{below} is a guess; {widen} (or check "
+            "that the model can learn from this data)")
 
 
-def steepest(lrs: list[float], smoothed: list[float]) -> float | None:
-    """The lr of the steepest fall of the smoothed loss before its minimum, or None when it never falls."""
-    low = min(range(len(smoothed)), key=smoothed.__getitem__)
-    starts = range(SKIP, low - WINDOW + 1)
-    if not starts:
-        return None
-    slope = lambda i: (smoothed[i + WINDOW] - smoothed[i]) / math.log(lrs[i + WINDOW] / lrs[i])
-    i = min(starts, key=slope)
-    return math.sqrt(lrs[i] * lrs[i + WINDOW])
+def valley(smoothed: list[float]) -> tuple[int, int]:
+    """(first, last) sweep index of the valley of the module docstring; (i, i) when the curve never falls."""
+    length, last = [1] * len(smoothed), 0
+    for i in range(1, len(smoothed)):
+        length[i] = 1 + max((length[j] for j in range(i) if smoothed[j] > smoothed[i]), default=0)
+        if length[i] > length[last]:
+            last = i
+    return last - length[last] + 1, last
 
 
-def suggest(lrs: list[float], smoothed: list[float], diverged: bool) -> tuple[float, str]:
+def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, str]:
     """The suggestion rule of the module docstring: the lr and which reading of the curve gave it."""
-    tenth_of_min = lrs[min(range(len(smoothed)), key=smoothed.__getitem__)] / DIVISOR
-    steep = steepest(lrs, smoothed)
-    if steep is None:
-        return tenth_of_min, "a tenth of the lowest point (the loss never fell)"
-    if diverged:
-        return math.sqrt(steep * tenth_of_min), "geometric mean of the steepest descent and a tenth of the lowest point"
-    return steep, "steepest descent (the sweep found no minimum before its end)"
+    first, last = valley(smoothed)
+    if last - first < WINDOW or smoothed[last] > (1 - FALL) * smoothed[first]:
+        return lrs[min(range(len(smoothed)), key=smoothed.__getitem__)] / DIVISOR, NO_VALLEY
+    at = first + round(POSITION * (last - first))
+    return lrs[at], f"{POSITION:.0%} of the way down the valley from lr {lrs[first]:.1e} to {lrs[last]:.1e}"
 
 
 def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResult:
@@ -202,6 +201,6 @@ def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResu
                            "lower start_lr or check the data")
     lrs, smoothed = [r["lr"] for r in usable], [r["smoothed"] for r in usable]
     best = min(usable, key=lambda r: r["smoothed"])
-    suggestion, rule = suggest(lrs, smoothed, diverged)
+    suggestion, rule = suggest(lrs, smoothed)
     return LRFindResult(lrs=lrs, losses=[r["loss"] for r in usable], smoothed=smoothed, suggestion=suggestion,
                         min_loss_lr=best["lr"], stop_reason=stop_reason, diverged=diverged, rule=rule)

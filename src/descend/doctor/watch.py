@@ -35,7 +35,8 @@ class Doctor(Callback):
         self.readings = Readings(history=[])
         sample = input_sample(train_source) if mode else None
         if sample is not None:
-            self.readings.input_scales, self.readings.input_varying = column_scales(sample[0]), varying_columns(sample[0])
+            self.readings.input_scales = column_scales(sample[0])
+            self.readings.input_varying = varying_columns(sample[0])
             self.readings.target_baseline = constant_baseline(loss, sample[1])
             self.readings.majority_share = majority_share(sample[1])
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
@@ -48,7 +49,7 @@ class Doctor(Callback):
         return task
 
     def auto_lr(self, model: nn.Module, train, loss, optimizer, **settings) -> float:
-        """`auto_lr` below, remembered so that findings can quote lr_find's suggestion."""
+        """`auto_lr` below; the suggestion is remembered so that findings can quote it (and a checkpoint keeps it)."""
         self.readings.auto_lr = auto_lr(model, train, loss, optimizer, **settings)
         return self.readings.auto_lr
 
