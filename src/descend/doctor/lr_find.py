@@ -196,7 +196,7 @@ def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, str]:
 
 def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResult:
     usable = [r for r in history if "smoothed" in r and math.isfinite(r["smoothed"])]
-    if len(usable) < 2 * WINDOW:
+    if len(usable) < MIN_SWEEP:
         raise DescendError(f"lr_find could not measure a curve ({stop_reason}) in {len(usable)} steps; "
                            "lower start_lr or check the data")
     lrs, smoothed = [r["lr"] for r in usable], [r["smoothed"] for r in usable]
