@@ -325,7 +325,7 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     """
     arguments = dict(locals())
     plan = _plan(**arguments)
-    watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress)
+    watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress and distributed.is_main_process())
     run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device},
                         resume=resume, checkpoint_every=checkpoint_every)
