@@ -9,7 +9,8 @@ import torch
 
 import descend as ds
 from descend.tuning import cli
-from descend.tuning.tabular import TABULAR_SPACE, options_for, schedule_named
+from descend.tabular.train import schedule_named
+from descend.tuning.tabular import TABULAR_SPACE, options_for
 
 
 def train_numeric(path, options: dict, callbacks):

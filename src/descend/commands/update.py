@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..tabular import TabularRun, read_table
-from ..tabular.cli_args import learning_rate, saved
+from ..tabular.cli_args import fixed_learning_rate, saved
 from ..tabular.evaluate import table
 from ..tabular.update import update_run
 
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="DIR", help="the folder written by `descend fit --out`; updated in place")
     parser.add_argument("data", metavar="NEWDATA", help="CSV or Parquet file of new rows, target included")
     parser.add_argument("--max-epochs", type=int, default=None, help="default: as in the original fit")
-    parser.add_argument("--lr", type=learning_rate, default=None, help="default: 0.3 x the original fit's")
+    parser.add_argument("--lr", type=fixed_learning_rate, default=None, help="default: 0.3 x the original fit's")
 
 
 def run(args: argparse.Namespace) -> int:

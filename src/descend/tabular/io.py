@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -24,14 +25,46 @@ def _kind(path: Path) -> str:
                        f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)})")
 
 
-def _csv_header(path: Path) -> list[str]:
+def _delimiter(path: Path) -> str:
+    return "\t" if path.name.lower().endswith(".tsv") else ","
+
+
+def _open_text(path: Path):
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as handle:
+    return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
+
+
+def _csv_header(path: Path) -> list[str]:
+    with _open_text(path) as handle:
         sample = handle.read(65536)
     if not sample.strip():
         raise DescendError(f"{path}: the file is empty; it needs a header line and data rows")
-    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
-    return next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    try:
+        return next(csv.reader(io.StringIO(sample), delimiter=_delimiter(path)))
+    except csv.Error as err:
+        raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
+
+
+def _first_long_row(path: Path, width: int) -> int:
+    """The data row (1-based) that has more fields than the header's `width`."""
+    with _open_text(path) as handle:
+        rows = csv.reader(handle, delimiter=_delimiter(path))
+        next(rows)
+        return next(i for i, row in enumerate(rows, start=1) if len(row) > width)
+
+
+def _read_csv(path: Path, header: list[str]) -> pd.DataFrame:
+    """pandas' CSV reader, refusing rows with more fields than the header (pandas would shift or drop them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(path, sep=_delimiter(path), index_col=False)
+        except pd.errors.ParserWarning:
+            row = _first_long_row(path, len(header))
+            raise DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that "
+                               "line (a stray delimiter, or a value that needs quotes)") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
+            raise DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})") from err
 
 
 def _check_names(path: Path, names: list[str]) -> None:
@@ -50,14 +83,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DescendError(f"{path}: no such file")
     if kind == "csv":
-        _check_names(path, _csv_header(path))
-        try:
-            frame = pd.read_csv(path, sep="\t" if path.name.lower().endswith(".tsv") else ",")
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})") from err
+        header = _csv_header(path)
+        _check_names(path, header)
+        frame = _read_csv(path, header)
     else:
         try:
             frame = pd.read_parquet(path)
+        except ImportError as err:
+            raise DescendError(f"{path}: reading Parquet needs pyarrow: pip install 'descend[parquet]'") from err
         except Exception as err:  # pyarrow raises its own error types for non-Parquet bytes
             raise DescendError(f"{path}: cannot be read as Parquet ({str(err).splitlines()[0]})") from err
         _check_names(path, [str(c) for c in frame.columns])
@@ -70,9 +103,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
     """Write `frame` to `path` through a temporary file so a failed write leaves no partial file."""
     path = Path(path)
+    if path.is_dir():
+        raise DescendError(f"--out {path} is a folder; give a file name such as {path / 'predictions.csv'}")
+    if not path.parent.is_dir():
+        raise DescendError(f"--out {path}: the folder {path.parent} does not exist; create it first")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         frame.to_csv(tmp, index=False)
         tmp.replace(path)
+    except OSError as err:
+        raise DescendError(f"--out {path}: cannot write it ({err.strerror or err})") from err
     finally:
         tmp.unlink(missing_ok=True)

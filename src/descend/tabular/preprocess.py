@@ -2,9 +2,10 @@
 
 Numbers get the training median for missing cells (plus a 0/1 "was missing" column when training had gaps),
 are clipped to the training range (a network extrapolates wildly where it has seen nothing, a later day of
-the year for instance) and are standardized with the training mean and spread. Categories map to 1..L; index 0 is for a level never
-seen in training, and empty cells are a level of their own. Dates become weekday and month categories plus
-day of year, plain and as a sine/cosine pair so December sits next to January.
+the year for instance) and are standardized with the training mean and spread. Categories map to 1..L; index 0 is
+for a level never seen in training, and empty cells are a level of their own. Dates become weekday and month
+categories plus day of year, plain and as a sine/cosine pair so December sits next to January; date-times also
+get the hour of the day as a category.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _integer_text(values: pd.Series) -> pd.Series:
-    return pd.Series([None if np.isnan(v) else f"{v:g}" for v in values], index=values.index, dtype=object)
+    """Whole numbers as level names ("7", "1000001"), None where empty."""
+    return pd.Series([None if np.isnan(v) else str(int(v)) for v in values], index=values.index, dtype=object)
 
 
 def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
@@ -75,6 +77,8 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle)}
     cats = {f"{name}_weekday": _integer_text(dates.dt.day_of_week.astype(float)),
             f"{name}_month": _integer_text(dates.dt.month.astype(float))}
+    if kind == "datetime":
+        cats[f"{name}_hour"] = _integer_text(dates.dt.hour.astype(float))
     return nums, cats
 
 
@@ -159,7 +163,8 @@ class Preprocessor:
         return sum(2 if spec.flag else 1 for spec in self.numeric)
 
     def describe(self) -> list[str]:
-        """One line per input column: its kind, why, and what it became."""
+        """One line per input column: its kind, why, and what it became; then how numbers and categories are
+        encoded."""
         lines = []
         for column in self.columns:
             lines.append(f"{column.name}: {column.kind} - {column.reason}")
@@ -170,6 +175,13 @@ class Preprocessor:
         for spec in self.categorical:
             if spec.encoding == "embedding":
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
+        if self.numeric:
+            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range, then standardized with the "
+                         "training mean and spread")
+        if self.categorical:
+            lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
+                         f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "
+                         "nothing")
         return lines
 
     def to_dict(self) -> dict:

@@ -1,8 +1,11 @@
 """A trained tabular model with everything needed to use it again, and its folder on disk.
 
 The folder holds model.safetensors (weights), preprocess.json (every fitted transformation and the target's
-encoding), config.json (options and architecture), metrics.json and history.csv. No pickle anywhere. Saving
-writes a temporary sibling folder and renames it into place, so a failed run leaves nothing half-written.
+encoding), config.json (under "tabular": options and architecture; beside it the fit run's own sections),
+metrics.json (test scores), history.csv and history.jsonl (one row per step), findings.json (the doctor's) and,
+for numeric targets, test_predictions.csv. When `descend fit --out` recorded the run as it went, the folder also
+keeps that record (checkpoints/, summary.json). No pickle anywhere. Saving fills a temporary sibling folder and
+renames it into place, so a failed run leaves nothing half-written.
 """
 from __future__ import annotations
 
@@ -18,12 +21,14 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..doctor import Finding, load_findings, save_findings
 from ..errors import DescendError
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
 
 FILES = ("model.safetensors", "preprocess.json", "config.json", "metrics.json", "history.csv")
+WRITTEN = (*FILES, "history.jsonl", "findings.json", "test_predictions.csv")
 
 
 @dataclass
@@ -36,6 +41,8 @@ class TabularRun:
     config: dict
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    test_predictions: pd.DataFrame | None = None
 
     def encode(self, frame: pd.DataFrame, where: str) -> tuple[torch.Tensor, dict[str, int]]:
         """Model inputs for `frame` and the count of unseen category levels per feature."""
@@ -60,24 +67,39 @@ class TabularRun:
             table[f"p_{label}"] = out[:, i]
         return table, unseen
 
-    def save(self, out: str | Path) -> Path:
-        """Write the run folder atomically; an existing run folder at `out` is replaced as a whole."""
+    def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
+        """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
+        (config, checkpoints, summary): the tabular files join it and it becomes `out`. Without it, a temporary
+        folder gets what `out` already holds besides the tabular files (an update keeps the original record),
+        then the tabular files, and replaces `out` as a whole."""
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        if recorded is not None:
+            folder = Path(recorded)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            _link_others(out, folder)
         try:
-            self._write(tmp)
-            _swap_into_place(tmp, out)
+            self._write(folder)
+            _swap_into_place(folder, out)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if recorded is None:
+                shutil.rmtree(folder, ignore_errors=True)
         return out
 
     def _write(self, folder: Path) -> None:
         save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "model.safetensors"))
         _dump(folder / "preprocess.json", {"preprocess": self.preprocessor.to_dict(), "target": self.target.to_dict()})
-        _dump(folder / "config.json", self.config)
+        config_path = folder / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        _dump(config_path, {**config, "tabular": self.config})
         _dump(folder / "metrics.json", self.metrics)
-        pd.DataFrame(self.history).to_csv(folder / "history.csv", index=False)
+        history = pd.DataFrame(self.history)
+        history.to_csv(folder / "history.csv", index=False)
+        history.to_json(folder / "history.jsonl", orient="records", lines=True)
+        save_findings(self.findings, folder / "findings.json")
+        if self.test_predictions is not None:
+            self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
 
     @classmethod
     def load(cls, folder: str | Path) -> "TabularRun":
@@ -88,29 +110,81 @@ class TabularRun:
                 raise DescendError(f"{folder} is not a descend run folder: {name} is missing "
                                    "(make one with `descend fit DATA --target COL --out DIR`)")
         fitted = json.loads((folder / "preprocess.json").read_text())
-        config = json.loads((folder / "config.json").read_text())
+        config = json.loads((folder / "config.json").read_text()).get("tabular")
+        if config is None:
+            raise DescendError(f"{folder / 'config.json'} has no \"tabular\" section: the folder holds a run of "
+                               "descend.fit, not of `descend fit DATA`; load its weights with safetensors instead")
         model = TabularNet.build(config["architecture"])
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         history = pd.read_csv(folder / "history.csv").to_dict("records")
+        findings = load_findings(folder / "findings.json") if (folder / "findings.json").is_file() else []
         return cls(Preprocessor.from_dict(fitted["preprocess"]), Target(**fitted["target"]), model, config,
-                   json.loads((folder / "metrics.json").read_text()), history)
+                   json.loads((folder / "metrics.json").read_text()), history, findings)
 
 
 def _dump(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n")
+    """Strict JSON (NaN, which strict readers refuse, is written as null)."""
+    path.write_text(json.dumps(_strict(data), indent=2) + "\n")
 
 
-def _json_default(value):
+def _strict(value):
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
     if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
-def check_out(out: str | Path) -> None:
-    """Refuse an --out folder that already holds files, before any work starts."""
+def _link_others(out: Path, folder: Path) -> None:
+    """Give `folder` everything in `out` that saving does not rewrite (hard links, so nothing is copied)."""
+    if not out.is_dir():
+        return
+    for entry in out.iterdir():
+        if entry.name in WRITTEN or entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, folder / entry.name, copy_function=os.link)
+        else:
+            os.link(entry, folder / entry.name)
+
+
+def recording_folder(out: str | Path) -> Path:
+    """Where `descend fit --out DIR` records training as it goes (DIR.partial, beside DIR); it is renamed to DIR
+    once the run is complete, so DIR itself never holds half a run."""
     out = Path(out)
+    return out.with_name(f"{out.name}.partial")
+
+
+def _check_parent(out: Path) -> None:
+    parent = next(p for p in out.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise DescendError(f"--out {out}: cannot create it inside {parent} (not a writable folder); pick another place")
+
+
+def check_out(out: str | Path, resume: bool = False) -> Path:
+    """Check --out before any work starts and return the folder to record the training in.
+
+    A new run needs a new or empty --out and no interrupted run beside it; --resume needs that interrupted run."""
+    out, partial = Path(out), recording_folder(out)
+    _check_parent(out)
+    if resume:
+        if (partial / "config.json").is_file():
+            return partial
+        if (out / "config.json").is_file():
+            raise DescendError(f"the run in --out {out} already finished; nothing to resume (start a new run with "
+                               "another --out, or `descend update` it with new rows)")
+        raise DescendError(f"nothing to resume: no interrupted run of --out {out} (it would be in {partial}); "
+                           "start without --resume")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DescendError(f"--out {out} already exists and is not empty; pick a new folder or remove it")
+    if partial.exists():
+        raise DescendError(f"{partial} holds an interrupted run for --out {out}: add --resume to continue it, or "
+                           "delete that folder to start over")
+    return partial
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

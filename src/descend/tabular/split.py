@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DescendError, check_choice
+from .columns import first_bad
 
 SPLITS = ("time", "random")
 MIN_ROWS = 10
@@ -27,7 +28,7 @@ class Split:
 
 
 def check_fraction(value: float, option: str) -> float:
-    """A fraction of the rows strictly between 0 and 0.9."""
+    """A fraction of the rows: more than 0, at most 0.9."""
     if not 0.0 < value <= 0.9:
         raise DescendError(f"{option} must be a fraction between 0 and 0.9, got {value}")
     return value
@@ -47,9 +48,8 @@ def time_order(frame: pd.DataFrame, time_column: str | None) -> np.ndarray:
             warnings.simplefilter("ignore")
             key = pd.to_datetime(values, errors="coerce")
     if key.isna().any():
-        row = int(np.flatnonzero(key.isna().to_numpy())[0])
-        raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row + 1} has "
-                           f"{values.iloc[row]!r}")
+        row, value = first_bad(values, key.isna())
+        raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row} has {value!r}")
     return np.argsort(key.to_numpy(), kind="stable")
 
 

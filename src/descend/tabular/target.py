@@ -10,7 +10,7 @@ import torch
 
 from ..errors import DescendError, check_choice
 from ..metrics import accuracy
-from .columns import level_order, numbers
+from .columns import first_bad, level_order, numbers, parse_numbers
 
 TASKS = ("auto", "regression", "classification", "count")
 MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes
@@ -55,13 +55,7 @@ class Target:
 
     def metric(self) -> Callable[[torch.Tensor, torch.Tensor], float]:
         """The validation score shown while training, in the target's own units: accuracy or RMSE."""
-        if self.task == "classification":
-            return accuracy
-
-        def rmse(output: torch.Tensor, target: torch.Tensor) -> float:
-            truth = target.float() * self.std + self.mean if self.task == "regression" else target.float()
-            return float(np.sqrt(np.mean((self.decode(output) - truth.numpy()) ** 2)))
-        return rmse
+        return accuracy if self.task == "classification" else RMSEInUnits(self)
 
     def output_bias(self) -> float:
         """A starting output bias that already predicts the training average (log of the mean count)."""
@@ -69,6 +63,20 @@ class Target:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class RMSEInUnits:
+    """Validation RMSE in the target's own units (an object, not a closure, so it travels to worker processes)."""
+
+    __name__ = "rmse"
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> float:
+        t = self.target
+        truth = y.float() * t.std + t.mean if t.task == "regression" else y.float()
+        return float(np.sqrt(np.mean((t.decode(output) - truth.numpy()) ** 2)))
 
 
 def _labels(series: pd.Series) -> list[str]:
@@ -103,8 +111,12 @@ def _auto(series: pd.Series, name: str) -> str:
 def _reason(task: str, requested: str, series: pd.Series) -> str:
     how = "set by --task" if requested != "auto" else "inferred"
     if task == "classification":
+        why = ""
+        if requested == "auto" and pd.to_numeric(series, errors="coerce").notna().all():
+            why = (f" (whole numbers with at most {MAX_CLASS_INTEGERS} values are read as classes; --task count or "
+                   "--task regression treats them as numbers)")
         return (f"{how}: {series.nunique()} classes -> "
-                + ("binary cross-entropy (one logit)" if series.nunique() == 2 else "cross-entropy (softmax)"))
+                + ("binary cross-entropy (one logit)" if series.nunique() == 2 else "cross-entropy (softmax)") + why)
     if task == "count":
         return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}) -> Poisson loss; the model "
                 "predicts the log of the expected count, so effects multiply and the spread grows with the count "
@@ -122,13 +134,17 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
             raise DescendError(f"target column {name!r} has a single class {classes[0]!r}; classification needs two")
         loss = "bce" if len(classes) == 2 else "cross_entropy"
         return Target(name, task, loss, _reason(task, requested, series), classes=classes)
-    values = numbers(series, name)
+    values, text = parse_numbers(series)
+    if text.any():
+        row, value = first_bad(series, text)
+        raise DescendError(f"--task {task} needs a numeric target, but {name!r} has {str(value).strip()!r} in data "
+                           f"row {row}; use --task classification for labels")
     if task == "count":
         bad = (values < 0) | (np.mod(values, 1) != 0)
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
+            row, value = first_bad(values, bad)
             raise DescendError(f"--task count needs non-negative whole numbers, but target {name!r} has "
-                               f"{values.iloc[row]:g} in data row {row + 1}; use --task regression")
+                               f"{value:g} in data row {row}; use --task regression")
     fitted = values if train is None else values.iloc[train]
     std = float(fitted.std(ddof=0))
     return Target(name, task, "poisson" if task == "count" else "mse", _reason(task, requested, values),

@@ -7,17 +7,16 @@ worse on the rows that judge it.
 """
 from __future__ import annotations
 
-from dataclasses import fields
-
 import pandas as pd
 import torch
 
 from .. import losses
 from ..errors import DescendError
+from ..fit import fit
 from . import evaluate
 from .run import TabularRun
 from .split import split_rows, time_order
-from .train import Options, Say, rows_with_target, truth_values, train_model
+from .train import Options, Say, fit_arguments, rows_with_target, truth_values
 
 MIN_UPDATE_ROWS = 10
 
@@ -31,10 +30,8 @@ def _val_loss(run: TabularRun, x: torch.Tensor, y: torch.Tensor) -> float:
 def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epochs: int | None = None,
                lr: float | None = None, progress: bool | int = True) -> dict:
     """Continue training `run` on `frame`; returns {"rows", "before", "after", "kept_previous"} scores."""
-    saved = run.config["options"]
-    opts = Options(**{f.name: saved[f.name] for f in fields(Options) if f.name in saved})
-    opts.hidden = tuple(opts.hidden)
-    opts.max_epochs = max_epochs or opts.max_epochs
+    opts = Options.from_dict(run.config["options"], "the saved run's config.json")
+    opts.max_epochs = opts.max_epochs if max_epochs is None else max_epochs
     opts.progress = progress
     opts.check()
     run.preprocessor.check_columns(frame, "the new data")
@@ -50,10 +47,10 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     before = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
     previous = {k: v.clone() for k, v in run.model.state_dict().items()}
     val_before = _val_loss(run, x[split.val], y[split.val])
-    rate = lr or opts.lr * 0.3
+    rate = lr or run.config["lr"] * 0.3
     say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
         f"to judge; warm start from the saved weights, lr {rate:g}")
-    history, _ = train_model(run.model, run.target, x, y, split.fit, split.val, opts, rate)
+    history = fit(**fit_arguments(run, x, y, split.fit, split.val, opts, rate)).history
     val_after = _val_loss(run, x[split.val], y[split.val])
     kept = not val_after <= val_before
     if kept:

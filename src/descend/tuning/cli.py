@@ -1,12 +1,11 @@
 """The body of `descend tune DATA --target COL --trials N`: arguments, the search, the printed table.
 
-commands/tune.py only supplies the tabular training function (see `run_with`), so this module stays free of
-the tabular code and can be tested with any training function.
+commands/tune.py supplies the tabular training function and the options every trial shares (see `run_with`),
+so this module can be tested with any training function.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 from pathlib import Path
 from typing import Callable
 
@@ -33,19 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="tune", help="folder for best.json, trials.csv and plots (default: tune)")
 
 
-def base_options(args: argparse.Namespace) -> dict:
-    """The fit options every trial shares: the target, the seed and, when given, the epoch limit."""
-    base = {"target": args.target, "seed": args.seed}
+def base_options(args: argparse.Namespace, shared: dict | None = None) -> dict:
+    """The fit options every trial shares: `shared` ones, the target, the seed and, when given, the epoch limit."""
+    base = {**(shared or {}), "target": args.target, "seed": args.seed}
     if args.max_epochs is not None:
         base["max_epochs"] = args.max_epochs
     return base
 
 
-def run_with(args: argparse.Namespace, train: Callable) -> int:
-    """Run the search with `train(data_path, options, callbacks)` as each trial's work; print the table."""
+def run_with(args: argparse.Namespace, train: Callable, shared: dict | None = None) -> int:
+    """Run the search with `train(data_path, options, callbacks)` as each trial's work, every trial with the
+    `shared` options besides the drawn ones; print the table."""
     if not Path(args.data).is_file():
         raise FileNotFoundError(f"data file {args.data!r} does not exist")
-    objective = TabularObjective(functools.partial(train, args.data), base_options(args))
+    objective = TabularObjective(train, args.data, base_options(args, shared))
     result = tune(objective, TABULAR_SPACE, args.trials, storage=args.storage, study_name=args.study,
                   sampler=args.sampler, pruner=args.pruner, seed=args.seed, workers=args.workers,
                   timeout=args.timeout, out=args.out)

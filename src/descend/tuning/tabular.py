@@ -3,16 +3,13 @@ becomes the options of `descend fit` (so best.json's "config" can be handed back
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
-from .. import schedules
-from ..errors import check_choice
 from ..loop import Callback
+from ..tabular.train import SCHEDULES
 from .pruning import ReportToTrial
 from .space import Choice, Float, Int
-
-SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
-             "one_cycle": schedules.one_cycle}
 
 TABULAR_SPACE = {
     "lr": Float(1e-4, 3e-2, log=True),
@@ -22,11 +19,6 @@ TABULAR_SPACE = {
     "batch_size": Choice([32, 64, 128, 256, 512]),
     "schedule": Choice(sorted(SCHEDULES)),
 }
-
-
-def schedule_named(name: str) -> schedules.Schedule:
-    """The learning-rate schedule for a name in SCHEDULES, with its default shape."""
-    return SCHEDULES[check_choice("schedule", name, SCHEDULES)]()
 
 
 def options_for(params: dict, base: dict) -> dict:
@@ -41,20 +33,20 @@ def options_for(params: dict, base: dict) -> dict:
     return options
 
 
-Train = Callable[[dict, list[Callback]], object]
+Train = Callable[[str, dict, list[Callback]], object]
 
 
 class TabularObjective:
-    """Trains one draw: `train(options, callbacks)` runs the tabular fit with those options and callbacks (the
-    pruning reporter among them) and returns a FitResult or the validation score. Picklable when `train` is a
-    module-level function (or a functools.partial of one), so worker processes can run it."""
+    """Trains one draw: `train(data, options, callbacks)` runs the tabular fit on the table in `data` with those
+    options and callbacks (the pruning reporter among them) and returns a FitResult or the validation score.
+    Picklable when `train` is a module-level function, so worker processes can run it."""
 
-    def __init__(self, train: Train, base: dict, metric: str = "val_loss"):
-        self.train, self.base, self.metric = train, dict(base), metric
+    def __init__(self, train: Train, data: str, base: dict, metric: str = "val_loss"):
+        self.train, self.data, self.base, self.metric = train, str(data), dict(base), metric
 
     def __call__(self, params: dict, trial):
-        return self.train(options_for(params, self.base), [ReportToTrial(trial, self.metric)])
+        return self.train(self.data, options_for(params, self.base), [ReportToTrial(trial, self.metric)])
 
     def config_for(self, params: dict) -> dict:
         """best.json's "config": what `descend fit --config best.json` reads to train the winner again."""
-        return {"options": options_for(params, self.base)}
+        return {"data": str(Path(self.data).resolve()), "options": options_for(params, self.base)}
