@@ -138,6 +138,12 @@ def _write(tmp_path, name: str, text: str):
     return path
 
 
+def _write_bytes(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
 def _rows(n: int, temperature=None) -> str:
     temps = temperature or [str(10 + i % 7) for i in range(n)]
     return "day,temperature,loaves\n" + "".join(f"d{i % 7},{t},{40 + i}\n" for i, t in enumerate(temps))
@@ -157,6 +163,15 @@ BAD = {
     "garbage parquet": (lambda p: _write(p, "a.parquet", "not parquet"), [], ["cannot be read as Parquet"]),
     "target not counts": (lambda p: _write(p, "a.csv", _rows(20).replace(",45\n", ",-3\n")), ["--task", "count"],
                           ["data row 6", "non-negative"]),
+    "ragged row": (lambda p: _write(p, "a.csv", _rows(20).replace("d3,13,43\n", "d3,13,43,9\n")), [],
+                   ["data row 4", "more fields than the header's 3"]),
+    "binary file": (lambda p: _write_bytes(p, "a.csv", b"day,loaves\n" + bytes(range(256)) * 8), [],
+                    ["cannot be read as CSV"]),
+    "row numbers after empty targets": (lambda p: _write(p, "a.csv", _rows(20, [str(i) for i in range(4)] + ["warm"] +
+                                        [str(i) for i in range(15)]).replace("d1,1,41\n", "d1,1,\n")), [],
+                                        ["data row 5", "'warm'"]),
+    "text target as numbers": (lambda p: _write(p, "a.csv", _rows(20).replace(",42\n", ",many\n")),
+                               ["--task", "regression"], ["needs a numeric target", "data row 3", "--task classification"]),
 }
 
 
@@ -194,3 +209,38 @@ def test_existing_out_folder_is_refused_before_work(tmp_path, capsys):
     (out / "keep.txt").write_text("mine")
     assert main(["fit", str(data), "--target", "loaves", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
+
+
+def test_an_out_folder_that_cannot_be_made_is_refused_before_work(tmp_path, capsys):
+    data = tmp_path / "sales.csv"
+    bakery(30).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "loaves", "--out", str(data / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "cannot create it" in err and "training" not in err
+
+
+def test_predict_names_a_bad_cell_and_a_bad_out_path(bakery_run, tmp_path, capsys):
+    _, out = bakery_run
+    new = bakery(5)
+    new.loc[3, "rain"] = "maybe"
+    path = tmp_path / "week.csv"
+    new.to_csv(path, index=False)
+    assert main(["predict", str(out), str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("descend: error: column 'rain' holds true/false values but data row 4 has 'maybe'; use 0/1, "
+                   "true/false or yes/no, or empty that cell")
+    bakery(5).to_csv(path, index=False)
+    for target, needle in ((tmp_path, "is a folder"), (tmp_path / "no" / "p.csv", "does not exist")):
+        assert main(["predict", str(out), str(path), "--out", str(target)]) == 2
+        assert needle in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["week.csv"]
+
+
+def test_update_refuses_zero_epochs(bakery_run, tmp_path, capsys):
+    _, out = bakery_run
+    new = tmp_path / "later.csv"
+    bakery(40, seed=7).to_csv(new, index=False)
+    before = (out / "model.safetensors").read_bytes()
+    assert main(["update", str(out), str(new), "--max-epochs", "0"]) == 2
+    assert "--max-epochs must be a positive integer" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before

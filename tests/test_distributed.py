@@ -94,7 +94,7 @@ def test_launch_refuses_a_bad_process_count_before_starting_any():
 def test_without_a_process_group_fit_runs_as_one_process():
     assert distributed.world() == (0, 1) and distributed.is_main_process()
     source = [(torch.zeros(2, 1), torch.zeros(2))]
-    assert distributed.attach(torch.nn.Linear(1, 1), None, source, 2, True) == (source, True, None)
+    assert distributed.attach(torch.nn.Linear(1, 1), source, True) == (source, True, None)
 
 
 def test_fits_that_cannot_run_data_parallel_are_refused_on_every_rank_before_training():

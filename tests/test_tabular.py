@@ -127,3 +127,50 @@ def test_stray_text_in_the_target_names_column_and_row():
     values = pd.Series([str(v) for v in range(30)] + ["lots"] + ["3"] * 9)
     with pytest.raises(DescendError, match="column 'loaves' holds numbers but data row 31 has 'lots'"):
         infer_target(values, "loaves")
+
+
+def test_large_integer_codes_stay_distinct_levels():
+    frame = pd.DataFrame({"store": [1_000_001 + i % 20 for i in range(200)], "sold": np.arange(200.0)})
+    columns, _ = infer_columns(frame, "sold")
+    assert {c.name: c.kind for c in columns} == {"store": "ordinal"}
+    pre = Preprocessor.fit(columns, frame)
+    assert pre.categorical[0].levels == [str(1_000_001 + i) for i in range(20)]
+
+
+def test_date_times_get_the_hour_of_day():
+    stamps = pd.date_range("2024-03-01", periods=96, freq="h").strftime("%Y-%m-%d %H:%M")
+    frame = pd.DataFrame({"when": stamps, "riders": np.arange(96.0)})
+    columns, _ = infer_columns(frame, "riders")
+    assert columns[0].kind == "datetime"
+    pre = Preprocessor.fit(columns, frame)
+    hours = next(c for c in pre.categorical if c.name == "when_hour")
+    assert hours.levels == [str(h) for h in range(24)]
+    _, x_cat, _ = pre.transform(frame.iloc[[0, 13]])
+    assert list(x_cat[:, [c.name for c in pre.categorical].index("when_hour")]) == [1, 14]   # 00:00 and 13:00
+
+
+def test_many_levels_train_through_an_embedding(tmp_path):
+    rng = np.random.default_rng(0)
+    shop = rng.integers(0, 60, 600)
+    effect = np.linspace(-2.0, 2.0, 60)
+    frame = pd.DataFrame({"shop": [f"s{k}" for k in shop], "sold": effect[shop] + 0.1 * rng.normal(size=600)})
+    run = fit_table(frame, Options(target="sold", split="random", max_epochs=60, progress=False), say=lambda s: None)
+    spec = run.preprocessor.categorical[0]
+    assert spec.encoding == "embedding" and spec.dim == 16
+    scores = run.metrics["scores"]
+    model, _, mean = scores.values()
+    assert model["rmse"] < 0.2 * mean["rmse"]      # the embedding learned the 60 shop effects
+    run.save(tmp_path / "run")
+    again, _ = TabularRun.load(tmp_path / "run").predictions(frame.head(5))
+    expected, _ = run.predictions(frame.head(5))
+    np.testing.assert_allclose(again["prediction"], expected["prediction"], rtol=1e-6)
+
+
+def test_metrics_json_is_strict_json_when_a_score_is_undefined(tmp_path):
+    import json
+    frame = pd.DataFrame({"x": np.arange(60.0), "label": ["a", "b"] * 24 + ["a"] * 12})   # test rows: one class
+    run = fit_table(frame, Options(target="label", max_epochs=2, progress=False), say=lambda s: None)
+    assert np.isnan(next(iter(run.metrics["scores"].values()))["roc_auc"])
+    run.save(tmp_path / "run")
+    text = (tmp_path / "run" / "metrics.json").read_text()
+    assert "NaN" not in text and json.loads(text)["scores"]["mlp (bce loss)"]["roc_auc"] is None

@@ -77,3 +77,35 @@ def test_a_missing_data_file_is_named_before_any_trial(tmp_path):
     args = parse([str(tmp_path / "nope.csv"), "--target", "y", "--trials", "2"])
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         cli.run_with(args, train_numeric)
+
+
+@pytest.mark.slow
+def test_descend_tune_on_a_table_writes_a_best_json_that_descend_fit_reproduces(tmp_path, capsys):
+    from descend.cli import main
+    from tabular_data import bakery
+    data = tmp_path / "sales.csv"
+    bakery(160).to_csv(data, index=False)
+    out = tmp_path / "search"
+    assert main(["tune", str(data), "--target", "loaves", "--trials", "2", "--max-epochs", "3", "--pruner", "none",
+                 "--drop", "date", "--out", str(out)]) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["config"]["data"] == str(data.resolve())
+    assert best["config"]["options"]["drop"] == ["date"] and best["config"]["options"]["max_epochs"] == 3
+    assert main(["fit", "--config", str(out / "best.json"), "--out", str(tmp_path / "again")]) == 0
+    history = pd.read_csv(tmp_path / "again" / "history.csv")
+    assert history["val_loss"].min() == best["value"]                 # the winning trial, trained again
+    options = json.loads((tmp_path / "again" / "config.json").read_text())["tabular"]["options"]
+    assert options["hidden"] == [best["params"]["width"]] * best["params"]["depth"]
+    assert "date: left out (--drop)" in capsys.readouterr().out
+
+
+def test_descend_tune_refuses_a_bad_shared_option_before_any_trial(tmp_path, capsys):
+    from descend.cli import main
+    assert main(["tune", str(tmp_path / "x.csv"), "--target", "y", "--trials", "2", "--test-fraction", "2"]) == 2
+    assert "--test-fraction must be a fraction" in capsys.readouterr().err
+    (tmp_path / "x.csv").write_text("a,y\n" + "".join(f"{i},{2 * i}\n" for i in range(30)))
+    assert main(["tune", str(tmp_path / "x.csv"), "--target", "y", "--trials", "2",
+                 "--storage", "nosuchdb://x", "--out", str(tmp_path / "tune")]) == 2
+    err = capsys.readouterr().err
+    assert "storage" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]

@@ -106,8 +106,9 @@ def _broadcast_from_rank0(model: nn.Module) -> None:
 
 
 def check_parallel(optimizer, train_source, size: int, batch_size: int) -> None:
-    """Raise when a fit cannot run data-parallel over `size` processes as asked; each rank runs it first."""
-    if isinstance(optimizer, torch.optim.LBFGS):
+    """Raise when a fit cannot run data-parallel over `size` processes as asked. Every rank runs it before fit's
+    first collective call, so a refusal cannot leave the other ranks waiting for this one."""
+    if isinstance(optimizer, torch.optim.LBFGS) or (isinstance(optimizer, str) and optimizer.lower() == "lbfgs"):
         raise DescendError("optimizer 'lbfgs' re-evaluates the loss inside its step and cannot run data-parallel; "
                            "pick another optimizer or run in one process")
     if isinstance(train_source, DataLoader) and not _same_order_everywhere(train_source):
@@ -117,13 +118,13 @@ def check_parallel(optimizer, train_source, size: int, batch_size: int) -> None:
     check_nproc(size, _rows(train_source), getattr(train_source, "batch_size", None) or batch_size)
 
 
-def attach(model: nn.Module, optimizer, train_source, batch_size: int, progress):
-    """fit's hook: under an initialized process group, shard the training batches, sync the model and silence
-    progress off rank 0. Returns (train_source, progress, DataParallel or None); unchanged without a group."""
+def attach(model: nn.Module, train_source, progress):
+    """fit's hook: under an initialized process group, shard the training batches (checked by `check_parallel`),
+    sync the model and silence progress off rank 0. Returns (train_source, progress, DataParallel or None);
+    unchanged without a group."""
     rank, size = world()
     if size == 1:
         return train_source, progress, None
-    check_parallel(optimizer, train_source, size, batch_size)
     _broadcast_from_rank0(model)
     shard = RankShard(train_source, rank, size)
     return shard, (progress if rank == 0 else False), DataParallel(shard)

@@ -285,7 +285,7 @@ def _ready(plan: _Plan, watch, *, model: nn.Module, optimizer, lr, weight_decay,
 
 def _loop(opt, plan: _Plan, watch, *, model: nn.Module, callbacks, progress, **_) -> tuple[Loop, BatchStream]:
     """The step loop over the training stream, with the limits, rules, schedules and callbacks of the plan."""
-    train_source, progress, parallel = distributed.attach(model, opt, plan.train, plan.batch_size, progress)
+    train_source, progress, parallel = distributed.attach(model, plan.train, progress)
     stream = BatchStream(train_source, plan.device)
     task = watch.guard(FitTask(model, plan.loss_fn, opt, stream, plan.val, accumulate=plan.accumulate,
                                clip=plan.clip, metric_fns=plan.metric_fns, device=plan.device, parallel=parallel), opt)
@@ -325,6 +325,9 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     """
     arguments = dict(locals())
     plan = _plan(**arguments)
+    ranks = distributed.world()[1]
+    if ranks > 1:  # before open_run's collective call, which a refusing rank would never reach
+        distributed.check_parallel(optimizer, plan.train, ranks, plan.batch_size)
     watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress and distributed.is_main_process())
     run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device},

@@ -31,6 +31,6 @@ def train_table(data: str, options: dict, callbacks: list[Callback]) -> FitResul
 
 
 def run(args: argparse.Namespace) -> int:
-    shared = given_options(args)
-    Options.from_dict({**shared, "target": args.target}, "the options").check()  # bad values before any trial
+    shared = {k: v for k, v in given_options(args).items() if k not in ("max_epochs", "seed")}  # tune's own flags
+    Options.from_dict(tune_cli.base_options(args, shared), "the options").check()  # bad values before any trial
     return tune_cli.run_with(args, train_table, shared)

@@ -45,12 +45,20 @@ def _csv_header(path: Path) -> list[str]:
         raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
 
 
-def _first_long_row(path: Path, width: int) -> int:
-    """The data row (1-based) that has more fields than the header's `width`."""
+def _first_long_row(path: Path, width: int) -> int | None:
+    """The first data row (1-based) with more fields than the header's `width`, if any."""
     with _open_text(path) as handle:
         rows = csv.reader(handle, delimiter=_delimiter(path))
         next(rows)
-        return next(i for i, row in enumerate(rows, start=1) if len(row) > width)
+        return next((i for i, row in enumerate(rows, start=1) if len(row) > width), None)
+
+
+def _long_row_error(path: Path, header: list[str]) -> DescendError | None:
+    row = _first_long_row(path, len(header))
+    if row is None:
+        return None
+    return DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that line "
+                        "(a stray delimiter, or a value that needs quotes)")
 
 
 def _read_csv(path: Path, header: list[str]) -> pd.DataFrame:
@@ -59,12 +67,9 @@ def _read_csv(path: Path, header: list[str]) -> pd.DataFrame:
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
             return pd.read_csv(path, sep=_delimiter(path), index_col=False)
-        except pd.errors.ParserWarning:
-            row = _first_long_row(path, len(header))
-            raise DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that "
-                               "line (a stray delimiter, or a value that needs quotes)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
-            raise DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})") from err
+        except (pd.errors.ParserWarning, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
+            found = None if isinstance(err, UnicodeDecodeError) else _long_row_error(path, header)
+            raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
 
 
 def _check_names(path: Path, names: list[str]) -> None:
