@@ -33,6 +33,22 @@ def _rel_err(a, b):
     return (torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b)).item()
 
 
+def _hand_loop(model: nn.Module, opt: torch.optim.Optimizer, X, y, *, epochs: int, seed: int, batch: int = 32):
+    """The loop a user writes by hand: one randperm per epoch from a seeded generator, MSE, step."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(X), generator=g)
+        for start in range(0, len(X), batch):
+            idx = order[start:start + batch]
+            opt.zero_grad()
+            nn.functional.mse_loss(model(X[idx]).squeeze(-1), y[idx]).backward()
+            opt.step()
+
+
+def _assert_same_weights(ours: nn.Module, theirs: nn.Module) -> None:
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.equal(a, b), name
+
 def test_linear_regression_reaches_least_squares_with_lbfgs():
     X, y = _regression()
     model = nn.Linear(5, 1)
@@ -79,16 +95,8 @@ def test_adamw_is_bit_identical_to_a_hand_written_loop():
     decay = [p for p in theirs.parameters() if p.ndim >= 2]
     keep = [p for p in theirs.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": keep, "weight_decay": 0.0}], lr=1e-2)
-    g = torch.Generator().manual_seed(5)
-    for _ in range(3):
-        order = torch.randperm(len(X), generator=g)
-        for start in range(0, len(X), 32):
-            idx = order[start:start + 32]
-            opt.zero_grad()
-            nn.functional.mse_loss(theirs(X[idx]).squeeze(-1), y[idx]).backward()
-            opt.step()
-    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
-        assert torch.equal(a, b), name
+    _hand_loop(theirs, opt, X, y, epochs=3, seed=5)
+    _assert_same_weights(ours, theirs)
 
 
 def test_same_seed_gives_the_same_history_and_another_seed_does_not():
@@ -204,17 +212,8 @@ def test_decay_norms_and_biases_from_fit_is_bit_identical_to_one_decayed_group()
     theirs.load_state_dict(ours.state_dict())
     ds.fit(ours, (X, y), loss="mse", lr=1e-2, weight_decay=0.1, decay_norms_and_biases=True, batch_size=32,
            max_epochs=2, seed=2, progress=False)
-    opt = torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=0.1)
-    g = torch.Generator().manual_seed(2)
-    for _ in range(2):
-        order = torch.randperm(len(X), generator=g)
-        for start in range(0, len(X), 32):
-            idx = order[start:start + 32]
-            opt.zero_grad()
-            nn.functional.mse_loss(theirs(X[idx]).squeeze(-1), y[idx]).backward()
-            opt.step()
-    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
-        assert torch.equal(a, b), name
+    _hand_loop(theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=0.1), X, y, epochs=2, seed=2)
+    _assert_same_weights(ours, theirs)
 
 
 @pytest.mark.parametrize("name", ["adamw", "prodigy", "schedule_free_sgd", "schedule_free_adamw", "lion", "sgd"])
