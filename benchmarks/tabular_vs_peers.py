@@ -18,7 +18,7 @@ from descend.tabular import Options, fit_table
 from descend.tabular.baselines import ridge
 
 CATEGORICAL = ["hr", "mnth", "season", "weekday", "weathersit"]
-BAR = {"ridge": 92.2, "MLPRegressor": 83.1, "LightGBM": 56.8}
+REFERENCE = {"ridge": 92.2, "MLPRegressor": 83.1, "LightGBM": 56.8}   # datasets/README.md figures
 
 
 def load() -> pd.DataFrame:
@@ -71,10 +71,10 @@ def main() -> None:
     print(f"Bikeshare, time split: train {cut} rows, test {len(frame) - cut} rows (last 20%), target bikers")
     print(f"{'model':<26}{'test RMSE':>10}{'seconds':>9}{'README ref':>12}")
     for name, (score, secs) in results.items():
-        ref = BAR.get(name)
+        ref = REFERENCE.get(name)
         print(f"{name:<26}{score:>10.1f}{secs:>9.1f}{(f'{ref:.1f}' if ref else ''):>12}")
     ours = np.mean([s for n, (s, _) in results.items() if n.startswith("descend")])
-    for peer in BAR:
+    for peer in REFERENCE:
         print(f"descend mean RMSE / {peer}: {ours / results[peer][0]:.2f}")
 
 
