@@ -164,6 +164,17 @@ def test_a_monitored_training_value_no_record_held_is_warned_about():
     assert r.stop_reason == "reached the step limit (3 steps)"
 
 
+def test_a_run_cut_short_by_an_error_does_not_warn_about_unseen_monitors(recwarn):
+    class Prune(ds.loop.Callback):   # what a tuning pruner does at the first evaluation
+        def on_evaluate(self, state, record):
+            raise RuntimeError("pruned")
+    X, y = _data()
+    with pytest.raises(RuntimeError, match="pruned"):
+        ds.fit(nn.Linear(3, 1), (X, y), val=(X, y), max_epochs=5, progress=False, callbacks=[Prune()],
+               stop=[stop.Patience(2)])
+    assert not [w for w in recwarn if "never fired" in str(w.message)]
+
+
 def test_non_finite_in_a_tensor_dataset_is_found_before_training():
     X, y = _data()
     X[37, 1] = float("nan")

@@ -119,7 +119,7 @@ class _Monitor(Rule):
         return None
 
     def finish(self, state):
-        if not self.seen and state.history:
+        if not self.seen and state.history and state.stop_reason is not None:  # not for a run cut short by an error
             held = ", ".join(k for k in state.history[-1] if not k.startswith("val_"))
             warnings.warn(f"{type(self).__name__} monitored {self.key!r}, which no record held, so it never fired; "
                           f"records hold {held}", stacklevel=2)
