@@ -75,7 +75,7 @@ def main() -> None:
                 "run_dir, checkpoint every 10 steps": {"checkpoint_every": 10}}
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, {STEPS} steps, "
           f"batch {BATCH}, median of {repeats}")
-    print(f"| model | variant | ms/step | ratio to no run_dir |\n|---|---|---:|---:|")
+    print("| model | variant | ms/step | ratio to no run_dir |\n|---|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "run"
         for label, shape in MODELS.items():

@@ -138,7 +138,7 @@ class Loop:
             group.setdefault("initial_lr", group["lr"])
 
     def run(self) -> LoopState:
-        state, task = self.state, self.task
+        state = self.state
         on_step, on_eval = _overridden(self.callbacks, "on_step"), _overridden(self.callbacks, "on_evaluate")
         on_step_end = _overridden(self.callbacks, "on_step_end")
         for rule in self.rules:
