@@ -16,8 +16,7 @@ from .target import TASKS
 from .train import MODELS, SCHEDULES, Options
 
 DEFAULTS = Options(target="")
-NEEDS_SPECIAL_MODELS = ("sparse_adam", "muon")   # sparse gradients only; 2-D matrices only (use descend.optim.route)
-OPTIMIZERS = tuple(name for name in optim.available() if name not in NEEDS_SPECIAL_MODELS)
+OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop
 OPTION_NAMES = {f.name for f in fields(Options)} - {"target", "progress", "val_fraction"}  # set by flags
 
 
