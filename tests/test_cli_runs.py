@@ -187,3 +187,11 @@ def test_nproc_that_cannot_split_the_batches_is_refused_before_any_process(sales
                  "--out", str(tmp_path / "run")]) == 2
     assert "nproc 8 is more than batch_size 4" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_without_lr_adamw_takes_the_tuned_lr_and_others_their_own_default(sales, recorded, tmp_path):
+    assert json.loads((recorded / "config.json").read_text())["tabular"]["lr"] == 3e-3
+    assert main(["fit", str(sales), "--target", "loaves", "--optimizer", "prodigy", "--max-epochs", "2",
+                 "--out", str(tmp_path / "prodigy")]) == 0
+    config = json.loads((tmp_path / "prodigy" / "config.json").read_text())
+    assert config["tabular"]["lr"] == config["run"]["lr"] == 1.0     # Prodigy is learning-rate free at lr 1

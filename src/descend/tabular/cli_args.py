@@ -13,7 +13,7 @@ from . import evaluate
 from .run import TabularRun
 from .split import SPLITS
 from .target import TASKS
-from .train import MODELS, SCHEDULES, Options
+from .train import MODELS, SCHEDULES, TUNED_LR, Options
 
 DEFAULTS = Options(target="")
 OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop
@@ -90,7 +90,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
     add("--numeric", type=names, metavar="COLS", help="columns to treat as plain numbers, comma-separated")
     add("--optimizer", choices=OPTIMIZERS, metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)} (default "
         f"{d.optimizer})")
-    add("--lr", type=learning_rate, help=f"learning rate, or auto to let lr_find pick it (default {d.lr:g})")
+    add("--lr", type=learning_rate, help=f"learning rate, or auto to let lr_find pick it (default {TUNED_LR:g} for "
+        "adamw, else the optimizer's own)")
     add("--weight-decay", type=float, metavar="W", help="weight decay of weight matrices (default: the optimizer's)")
     add("--batch-size", type=int, metavar="N", help=f"rows per step (default {d.batch_size})")
     add("--schedule", choices=sorted(SCHEDULES), help=f"learning-rate schedule (default {d.schedule})")

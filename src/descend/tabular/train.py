@@ -33,6 +33,7 @@ MODELS = ("linear", "mlp")
 SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
              "one_cycle": schedules.one_cycle}
 Say = Callable[[str], None]
+TUNED_LR = 3e-3   # AdamW's learning rate, tuned on Bikeshare's validation rows
 
 
 def schedule_named(name: str) -> schedules.Schedule:
@@ -56,7 +57,7 @@ class Options:
     categorical: tuple = ()
     numeric: tuple = ()
     optimizer: str = "adamw"
-    lr: float | str = 3e-3
+    lr: float | str | None = None      # None: TUNED_LR for AdamW, else the optimizer's own default
     weight_decay: float | None = None
     batch_size: int = 128
     schedule: str = "cosine"
@@ -77,8 +78,8 @@ class Options:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DescendError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if self.lr != "auto" and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
-                                  or not self.lr > 0):
+        if self.lr not in (None, "auto") and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                              or not self.lr > 0):
             raise DescendError(f"--lr must be a positive number or 'auto', got {self.lr!r}")
         if self.weight_decay is not None and not self.weight_decay >= 0:
             raise DescendError(f"--weight-decay must be >= 0, got {self.weight_decay}")
@@ -138,9 +139,14 @@ def _new_run(pre: Preprocessor, target: Target, opts: Options) -> TabularRun:
     return TabularRun(pre, target, model, config)
 
 
+def default_lr(opts: Options) -> float:
+    """The lr of a run that names none: the tuned one for AdamW, else the optimizer's own default."""
+    return TUNED_LR if opts.optimizer == "adamw" else optim.entry(opts.optimizer).defaults()["lr"]
+
+
 def _describe_model(run: TabularRun, opts: Options) -> str:
     hidden = run.config["architecture"]["hidden"]
-    lr = "lr from lr_find" if opts.lr == "auto" else f"lr {opts.lr:g}"
+    lr = "lr from lr_find" if opts.lr == "auto" else f"lr {opts.lr or default_lr(opts):g}"
     return (f"model: {opts.model}" + (f" {'x'.join(map(str, hidden))}" if hidden else "") +
             f", {sum(p.numel() for p in run.model.parameters())} weights; {opts.optimizer} {lr} with {opts.schedule} "
             f"schedule, batch {opts.batch_size}, up to {opts.max_epochs} epochs, early stopping after "
@@ -211,7 +217,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     run, split = prepared.run, prepared.split
     if nproc > 1:
         distributed.check_nproc(nproc, len(split.fit), opts.batch_size)
-    lr = opts.lr
+    lr = opts.lr or default_lr(opts)
     if lr == "auto":
         found = find_lr(prepared, opts)
         say(f"lr_find: {found.summary().splitlines()[-1]}")
