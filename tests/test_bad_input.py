@@ -110,6 +110,10 @@ def test_not_a_model_or_not_data():
                                  r"schedule beta1, beta2, eps, lr, weight_decay$"),
     ("adamw", {"lrr": 0.5}, "schedule for 'lrr': optimizer 'adamw' has no such hyperparameter"),
     ("sgd", {"beta1": 0.9}, r"schedule for 'beta1': optimizer 'sgd' has no such hyperparameter; .*momentum"),
+    ("schedule_free_adamw", {"k": 1.0}, r"schedule for 'k': .* it can schedule beta1, beta2, eps, lr, warmup_steps, "
+                                        r"weight_decay$"),   # k is the averaging's own count, not a setting
+    ("prodigy", {"d": 1.0}, "schedule for 'd': optimizer 'prodigy' has no such hyperparameter"),
+    ("lion", {"grad_clip": 1.0}, "schedule for 'grad_clip'"),      # read once from the defaults
 ])
 def test_schedule_keys_the_optimizer_lacks_are_refused_before_training(optimizer, schedule, match):
     _Counting.calls = 0
@@ -194,3 +198,22 @@ def test_a_refused_run_leaves_no_run_directory_and_an_untouched_model(tmp_path):
         assert not run_dir.exists()
         for name, value in model.state_dict().items():
             assert torch.equal(value, before[name]), name  # not re-initialized before the refusal
+
+
+def test_a_callback_that_is_not_a_callback_is_refused_before_anything_is_made(tmp_path):
+    with pytest.raises(TypeError, match="callbacks must be descend.loop.Callback objects"):
+        ds.fit(nn.Linear(4, 1), _xy(), callbacks=[lambda state, record: None], run_dir=tmp_path / "run",
+               progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_rows_a_sampler_leaves_out_are_not_checked_as_the_first_batch():
+    from torch.utils.data import DataLoader, SubsetRandomSampler
+    x, y = _xy(64)
+    x[:10] = float("nan")                       # never drawn: the sampler trains on rows 10..63 only
+    sampled = DataLoader(TensorDataset(x, y), batch_size=8,
+                         sampler=SubsetRandomSampler(range(10, 64), generator=torch.Generator().manual_seed(0)))
+    result = ds.fit(nn.Linear(4, 1), sampled, max_steps=3, progress=False, doctor=False)
+    assert len(result.history) == 3 and all(np.isfinite(r["loss"]) for r in result.history)
+    with pytest.raises(ValueError, match="contains NaN at row 0"):       # a loader over every row is checked
+        ds.fit(nn.Linear(4, 1), DataLoader(TensorDataset(x, y), batch_size=8), max_steps=3, progress=False)

@@ -99,6 +99,18 @@ def test_adamw_is_bit_identical_to_a_hand_written_loop():
     _assert_same_weights(ours, theirs)
 
 
+def test_a_model_handed_over_in_eval_mode_trains_in_train_mode():
+    X, y = _regression(n=64)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.5), nn.Linear(8, 1)).eval()
+    modes = []
+
+    class Watch(ds.loop.Callback):
+        def on_step(self, state, record):
+            modes.append(model.training)
+    ds.fit(model, (X, y), max_steps=3, callbacks=[Watch()], progress=False, doctor=False)
+    assert modes == [True, True, True]
+
+
 def test_same_seed_gives_the_same_history_and_another_seed_does_not():
     X, y = _regression(n=120)
 

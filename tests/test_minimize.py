@@ -261,8 +261,8 @@ def test_bad_input_is_refused_before_any_step():
     for kwargs, words in [({"method": "newton"}, "unknown method 'newton'"), ({"gtol": -1.0}, "gtol must be"),
                           ({"lr": 0.0}, "lr must be a number > 0"),
                           ({"max_steps": 0}, "max_steps must be a positive integer"),
-                          ({"method": "muon"}, "method 'muon' orthogonalizes 2-D weight matrices, but minimize's x "
-                                               "is one flat vector"),
+                          ({"method": "muon"}, "method 'muon' needs 2-D parameters only, but minimize's x is one "
+                                               "flat dense vector"),
                           ({"method": "sparse_adam"}, "needs sparse gradients"),
                           ({"bounds": np.zeros((2, 3))}, "bounds as an array must have shape (2,) for (lo, hi) or "
                                                          "(n, 2)")]:

@@ -203,6 +203,7 @@ def test_ema_refuses_new_parameters_after_it_has_stepped():
     opt.step()
     with pytest.raises(DescendError, match="EMA cannot take new parameters once it has stepped"):
         opt.add_param_group({"params": params()})
+    assert len(opt.param_groups) == len(opt.inner.param_groups) == len(opt.extra) == 1   # refused: nothing changed
 
 
 def test_routed_refuses_add_param_group():

@@ -5,7 +5,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset
 
 from .errors import DescendError, DescendTypeError
 
@@ -68,12 +68,14 @@ class TensorBatches:
 def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
     """An iterable of (inputs, targets) batches with a length, from any accepted data form; validated.
 
-    Tensors, arrays and a TensorDataset (also inside a DataLoader) are scanned for NaN/Inf in full here; other
-    Datasets are checked on their first batch by fit, and later batches by the NonFinite rule as they come."""
+    Tensors, arrays and a TensorDataset (also inside a DataLoader whose sampler draws every row) are scanned for
+    NaN/Inf in full here; other Datasets are checked on their first batch by fit, and later batches by the
+    NonFinite rule as they come."""
     if isinstance(data, DataLoader):
         if _dataset_len(data.dataset) == 0:
             raise DescendError(f"{name} data is empty (its DataLoader's dataset has no items)")
-        _check_tensor_dataset(data.dataset, name)
+        if draws_every_row(data):
+            _check_tensor_dataset(data.dataset, name)
         return data
     if isinstance(data, Dataset):
         if _dataset_len(data) == 0:
@@ -92,6 +94,12 @@ def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
         return TensorBatches(tensors, batch_size, shuffle, generator)
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
                            f"got {type(data).__name__}")
+
+
+def draws_every_row(loader: DataLoader) -> bool:
+    """True when the loader's sampler visits every row of its dataset (in order or shuffled); a custom sampler
+    may leave rows out, and those are no business of the checks."""
+    return isinstance(loader.sampler, (SequentialSampler, RandomSampler))
 
 
 def _check_all_finite(tensors: Sequence[torch.Tensor], name: str) -> None:

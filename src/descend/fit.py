@@ -30,6 +30,7 @@ class FitResult:
     findings: list = field(default_factory=list)
     run_dir: str | None = None
     elapsed: float = 0.0
+    lr: float | None = None       # the first param group's base learning rate: what lr="auto" (or None) gave
 
 
 def grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -210,8 +211,15 @@ class _Plan:
     val: object
 
 
+def _check_callbacks(callbacks) -> None:
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise DescendTypeError(f"callbacks must be descend.loop.Callback objects (subclass it and override "
+                                   f"on_step_end and friends), got {callback!r}")
+
+
 def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_epochs, max_steps, stop, grad_clip,
-          accumulate, weight_decay, init, seed, device, progress, metrics, eval_every, **_) -> _Plan:
+          accumulate, weight_decay, init, seed, device, progress, metrics, eval_every, callbacks, **_) -> _Plan:
     """Check every argument of fit and run one batch through model, loss and metrics; refuse the first mistake."""
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -230,6 +238,7 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     owner = preflight.optimizer_name(optimizer, weight_decay)
     initializers.scheme(init)
     progress_lib.check(progress)
+    _check_callbacks(callbacks)
     train_source = batches(train, batch_size=batch_size, shuffle=True,
                            generator=torch.Generator().manual_seed(seed), name="train")
     val_source = None if val is None else batches(val, batch_size=max(batch_size, 256), shuffle=False,
@@ -273,9 +282,11 @@ def _ready(plan: _Plan, watch, *, model: nn.Module, optimizer, lr, weight_decay,
     torch.manual_seed(seed)
     initializers.initialize(model, init)
     model.to(plan.device)
+    model.train()   # a model handed over in eval mode trains with dropout and batch statistics all the same
     if lr == "auto":
         lr = watch.auto_lr(model, train, plan.loss_fn, optimizer, batch_size=plan.batch_size,
-                           weight_decay=weight_decay, seed=seed, device=plan.device, progress=progress)
+                           weight_decay=weight_decay, decay_norms_and_biases=decay_norms_and_biases, seed=seed,
+                           device=plan.device, progress=progress)
         if isinstance(optimizer, torch.optim.Optimizer):
             for group in optimizer.param_groups:
                 group["initial_lr"] = group["lr"]  # schedules multiply the lr found, not an earlier one
@@ -330,19 +341,22 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
         distributed.check_parallel(optimizer, plan.train, ranks, plan.batch_size)
     watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress and distributed.is_main_process())
     run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
-                                  "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device},
+                                  "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device,
+                                  "processes": ranks},
                         resume=resume, checkpoint_every=checkpoint_every)
     if lr == "auto" and run is not None and run.resume_from is not None:
         arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
     opt = _ready(plan, watch, **arguments)
     loop, stream = _loop(opt, plan, watch, **arguments)
+    base_lr = opt.param_groups[0]["initial_lr"]
     if run is not None:
-        loop.callbacks.insert(0, run.recorder(loop, stream, model, plan.device))
+        recorder = run.recorder(loop, stream, model, plan.device)
+        loop.callbacks = [recorder, *loop.callbacks, recorder.checkpoints]  # see Recorder
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
     result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
-                       stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed())
+                       stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(), lr=base_lr)
     return run.finish(result) if run is not None else result
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from torch.optim.lbfgs import _strong_wolfe  # torch's strong-Wolfe search (cubic interpolation), reused as is
 
-from .errors import DescendError
+from .errors import DescendError, check_positive_int
 
 Projection = Callable[[torch.Tensor], torch.Tensor]
 C1 = 1e-4          # sufficient-decrease constant (Armijo), the usual value
@@ -130,8 +130,7 @@ class LBFGS(LineSearchOptimizer):
 
     def __init__(self, params, lr: float = 1.0, memory: int = 20, project: Projection | None = None,
                  tangent=None):
-        if not isinstance(memory, int) or memory < 1:
-            raise DescendError(f"LBFGS memory must be a positive integer, got {memory!r}")
+        check_positive_int(memory, "LBFGS memory")
         super().__init__(params, {"lr": lr, "memory": memory}, project, tangent)
 
     def _direction(self, g: torch.Tensor, pairs: list) -> torch.Tensor:
@@ -191,6 +190,7 @@ class LBFGS(LineSearchOptimizer):
         f_t, g_t, t_found, _ = _strong_wolfe(along, x, t, d, f, g, gtd)
         t_found = float(t_found)
         trial = x.add(d, alpha=t_found)
-        if (t_found > 0 and math.isfinite(f_t) and f_t <= f + C1 * t_found * gtd and bool((trial != x).any())):
+        if (0 < t_found < math.inf and math.isfinite(f_t) and f_t <= f + C1 * t_found * gtd
+                and bool((trial != x).any())):
             return t_found, trial, f_t, g_t
         return self._armijo(closure, x, f, g, d, t)

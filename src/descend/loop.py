@@ -73,13 +73,14 @@ class LoopState:
 
 def schedulable(optimizer: torch.optim.Optimizer) -> set[str]:
     """The hyperparameters a schedule can drive: the numeric entries of the param groups, and beta1/beta2 for
-    `betas` (flags such as `foreach` or `nesterov` are not values a schedule could give)."""
+    `betas` (flags such as `foreach` or `nesterov` are not values a schedule could give), less what the optimizer
+    names `unschedulable` (running state such as Schedule-Free's step count)."""
     keys = {"lr"}
     for group in optimizer.param_groups:
         keys |= {key for key, value in group.items() if key not in _NOT_SCHEDULABLE and
                  isinstance(value, (numbers.Real, torch.Tensor)) and not isinstance(value, bool)}
         keys |= set(BETAS) if "betas" in group else set()
-    return keys
+    return keys - set(getattr(optimizer, "unschedulable", ()))
 
 
 def check_schedule_keys(keys, valid: set[str], owner: str) -> None:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import IterableDataset
 
 from . import optim
-from .data import TensorBatches, check_finite
+from .data import TensorBatches, check_finite, draws_every_row
 from .errors import DescendError, DescendTypeError
 from .loop import check_schedule_keys, schedulable
 from .schedules import Schedule
@@ -105,11 +105,12 @@ def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[
 
 def first_batch(source) -> tuple:
     """The source's first batch, read without drawing from any random generator (no shuffling is consumed):
-    leading rows of in-memory tensors, the first items of a map-style Dataset, else one batch iterated."""
+    leading rows of in-memory tensors, the first items of a map-style Dataset read in full or shuffled order,
+    else one batch iterated (a custom sampler may leave rows out, so its own choice is checked)."""
     if isinstance(source, TensorBatches):
         return tuple(t[:source.batch_size] for t in source.tensors)
     dataset = source.dataset
-    if not isinstance(dataset, IterableDataset) and source.batch_size is not None:
+    if draws_every_row(source) and not isinstance(dataset, IterableDataset) and source.batch_size is not None:
         try:
             return source.collate_fn([dataset[i] for i in range(min(len(dataset), source.batch_size))])
         except (KeyError, IndexError, TypeError, NotImplementedError):

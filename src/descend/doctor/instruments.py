@@ -50,8 +50,8 @@ class Readings:
             self.non_finite["first_step"] = step
 
     def state_dict(self) -> dict:
-        """What was measured so far (plain data and bool tensors) and the lr lr_find chose, for a checkpoint (a
-        resumed run takes its lr from there instead of searching again); the history is saved apart."""
+        """What was measured so far (plain data and bool tensors) and the lr lr_find chose (which findings quote),
+        for a checkpoint; the history is saved apart."""
         return {name: getattr(self, name) for name in self.MEASURED}
 
     def load_state_dict(self, state: dict) -> None:
@@ -115,8 +115,10 @@ class Instruments(Callback):
         if self.step_hooks:  # disarm after the measured step (torch is iterating over its hooks during it)
             self._remove(self.step_hooks)
             self._remove(self.relu_hooks)  # still armed when the step had no update (non-finite)
-        if count % self.every == 0:  # _sampled(), inline: this runs every step
-            self._arm()
+
+    def on_step_end(self, state, record):
+        if self.count % self.every == 0:  # _sampled(), inline: this runs every step. Armed only now, after the
+            self._arm()                   # step's last evaluation, so validation batches never count as training
 
     def _arm(self) -> None:
         """Register the hooks that measure the next step; on_step removes them once it is over."""

@@ -128,8 +128,8 @@ def _restored_afterwards(model: nn.Module, opt: torch.optim.Optimizer, source):
 
 def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: str | torch.optim.Optimizer = "adamw",
             start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100, batch_size: int = 64,
-            weight_decay: float | None = None, smoothing: float = 0.9, diverge: float = 4.0, seed: int = 0,
-            device: str = "cpu") -> LRFindResult:
+            weight_decay: float | None = None, decay_norms_and_biases: bool = False, smoothing: float = 0.9,
+            diverge: float = 4.0, seed: int = 0, device: str = "cpu") -> LRFindResult:
     """Sweep the learning rate exponentially and suggest one; the model, the optimizer, the global RNG and a given
     DataLoader's generator are restored afterwards.
 
@@ -142,7 +142,8 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     from ..fit import FitTask, make_optimizer  # fit imports the doctor; import here to keep the graph acyclic
     generator = torch.Generator().manual_seed(seed)
     source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data")
-    opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay)
+    opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay,
+                         decay_norms_and_biases=decay_norms_and_biases)
     divergence = _Divergence(smoothing, diverge)
     with _restored_afterwards(model, opt, source):
         torch.manual_seed(seed)

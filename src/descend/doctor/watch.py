@@ -85,11 +85,11 @@ def _examples(source) -> int | None:
 
 
 def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
-            progress: bool | int = False) -> float:
+            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
     """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
     instance's groups too). The model and optimizer come back exactly as they were."""
     found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
-                    seed=seed, device=str(device))
+                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
     if isinstance(optimizer, torch.optim.Optimizer):
         for group in optimizer.param_groups:
             group["lr"] = found.suggestion

@@ -10,17 +10,12 @@ import torch
 
 from .. import optim
 from ..constraints import Constraint, Parts, from_bounds
-from ..errors import DescendError, DescendTypeError
+from ..errors import DescendError, DescendTypeError, check_positive_int
 from ..linesearch import LBFGS, ArmijoGD
 from ..loop import Callback
 from .layout import Layout
 
 METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
-NOT_FOR_VECTORS = {   # registry optimizers that cannot update minimize's x, which is one flat dense vector
-    "muon": "orthogonalizes 2-D weight matrices, but minimize's x is one flat vector; use lbfgs or adam here, "
-            "or muon in descend.fit for a model's matrices",
-    "sparse_adam": "needs sparse gradients (embedding lookups), but minimize's gradient is dense; use adam",
-}
 
 
 def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize) -> str:
@@ -31,8 +26,10 @@ def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize)
     if method not in METHODS and method not in optim.available():
         raise DescendError(f"unknown method {method!r}; use one of {', '.join(METHODS)} or an optimizer name "
                            f"from descend.optim.available(): {', '.join(optim.available())}")
-    if method in NOT_FOR_VECTORS:
-        raise DescendError(f"method {method!r} {NOT_FOR_VECTORS[method]}")
+    needs = "" if method in METHODS else optim.entry(method).needs   # what a registry optimizer needs beyond x
+    if needs:
+        raise DescendError(f"method {method!r} needs {needs}, but minimize's x is one flat dense vector; use "
+                           "lbfgs or adam here")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
         raise DescendError(f"lr must be a number > 0 (or None for the method's own choice), got {lr!r}")
     for name, value in (("gtol", gtol), ("ftol", ftol), ("xtol", xtol)):
@@ -40,8 +37,7 @@ def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize)
                                   or math.isnan(value)):
             raise DescendError(f"{name} must be a number >= 0 (or None to turn the test off), got {value!r}")
     for name, value in (("max_steps", max_steps), ("max_evals", max_evals)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise DescendError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_int(value, name, allow_none=True)
     if not isinstance(maximize, (bool, np.bool_)):
         raise DescendTypeError(f"maximize must be True or False, got {maximize!r}")
     return method

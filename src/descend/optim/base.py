@@ -62,6 +62,8 @@ def present_grads(params) -> list[torch.Tensor]:
 class DescendOptimizer(torch.optim.Optimizer):
     """A torch.optim.Optimizer whose hyperparameters are checked up front, per group too, and that can clip."""
 
+    unschedulable: tuple[str, ...] = ("grad_clip",)   # group entries no schedule may set: grad_clip is read once
+
     def __init__(self, params, defaults: dict):
         self._check(defaults)
         super().__init__(params, defaults)

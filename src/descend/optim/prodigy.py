@@ -24,6 +24,8 @@ from .registry import register
 class Prodigy(DescendOptimizer):
     """Learning-rate-free Adam: d grows from d0 to the distance-to-solution scale the gradients reveal."""
 
+    unschedulable = ("grad_clip", "d", "numerator")   # d and its numerator are the estimate Prodigy keeps
+
     def __init__(self, params, lr: float = 1.0, betas: tuple[float, float] = (0.9, 0.999),
                  beta3: float | None = None, eps: float = 1e-8, weight_decay: float = 0.0, d0: float = 1e-6,
                  grad_clip: float | None = None):

@@ -188,6 +188,7 @@ class Routed(torch.optim.Optimizer):
             g.setdefault("param_names", [names[id(p)] for p in g["params"]])
         super().__init__(groups, {})
         self.state = _MergedState(self.optimizers)
+        self.unschedulable = tuple({key for opt in self.optimizers for key in getattr(opt, "unschedulable", ())})
         self._built = True
 
     def add_param_group(self, param_group: dict) -> None:

@@ -29,6 +29,8 @@ from .registry import register
 class _ScheduleFree(DescendOptimizer):
     """The y/z/x bookkeeping both variants share; subclasses give the step direction d_t and its lr."""
 
+    unschedulable = ("grad_clip", "k", "weight_sum")   # k and weight_sum are the averaging's running counts
+
     def __init__(self, params, defaults: dict):
         super().__init__(params, {**defaults, "k": 0, "weight_sum": 0.0, "train_mode": True})
 

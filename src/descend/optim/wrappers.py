@@ -28,6 +28,7 @@ class Wrapper(torch.optim.Optimizer):
         self.inner, self.grad_clip = inner, grad_clip
         super().__init__(inner.param_groups, {})
         self.defaults, self.state, self.param_groups = inner.defaults, inner.state, inner.param_groups
+        self.unschedulable = getattr(inner, "unschedulable", ())
         self.count = 0
         self.extra: list[dict[str, torch.Tensor]] = [self._slot(p) for p in self._params()]
         self._joined = True   # from here on, add_param_group goes to the inner optimizer
@@ -44,9 +45,12 @@ class Wrapper(torch.optim.Optimizer):
         if not getattr(self, "_joined", False):   # torch's __init__ registering the inner optimizer's groups
             super().add_param_group(param_group)
             return
-        self.inner.add_param_group(param_group)
+        params = param_group["params"]
+        params = [params] if isinstance(params, torch.Tensor) else list(params)
+        slots = [self._slot(p) for p in params]   # may refuse: then nothing has changed
+        self.inner.add_param_group({**param_group, "params": params})
         self.param_groups = self.inner.param_groups
-        self.extra += [self._slot(p) for p in self.param_groups[-1]["params"]]
+        self.extra += slots
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None):

@@ -16,7 +16,7 @@ from typing import Callable
 import optuna
 import pandas as pd
 
-from ..errors import DescendError, check_choice
+from ..errors import DescendError, check_choice, check_positive_int
 from . import report
 from .objective import Objective
 from .space import parse_space
@@ -56,12 +56,6 @@ class _Job:
     n_trials: int
     timeout: float | None
     progress: bool
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DescendError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -135,7 +129,7 @@ def tune(objective: Callable, space: dict, n_trials: int, *, metric: str = "val_
     Every input is checked before the first trial starts.
     """
     parsed = parse_space(space)
-    n_trials, workers = _positive_int(n_trials, "n_trials"), _positive_int(workers, "workers")
+    n_trials, workers = check_positive_int(n_trials, "n_trials"), check_positive_int(workers, "workers")
     direction = check_choice("direction", direction, ("minimize", "maximize"))
     make_sampler(sampler, seed)  # raise on a bad name now, not in a worker
     make_pruner(pruner)
