@@ -455,3 +455,31 @@ def test_resume_with_lr_auto_takes_the_lr_from_the_checkpoint_instead_of_searchi
     resumed = _fit(tmp_path / "run", resume=True, lr="auto")
     assert len(searches) == 2  # no third search
     assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+
+
+class _Counter(ds.loop.Callback):
+    """A user callback with memory: the checkpoint keeps its count."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, state, record):
+        self.steps += 1
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = state["steps"]
+
+
+def test_a_callbacks_memory_resumes_with_it_and_another_set_is_refused(tmp_path):
+    counter = _Counter()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _fit(tmp_path, callbacks=[counter, Crash(10)])
+    with pytest.raises(ValueError, match=r"the checkpoint holds the memory of callbacks \['_Counter', 'Doctor'\], "
+                                         r"but this run has \['Doctor'\]"):
+        _fit(tmp_path, resume=True)
+    again = _Counter()
+    result = _fit(tmp_path, callbacks=[again], resume=True)
+    assert again.steps == len(result.history)     # counted from the checkpoint on, as if it had never stopped

@@ -17,11 +17,13 @@ from multiprocessing import get_context
 from queue import Empty
 from typing import Any, Callable, Iterator
 
+import safetensors.torch
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
+from . import optim
 from .errors import DescendError
 
 
@@ -108,7 +110,8 @@ def _broadcast_from_rank0(model: nn.Module) -> None:
 def check_parallel(optimizer, train_source, size: int, batch_size: int) -> None:
     """Raise when a fit cannot run data-parallel over `size` processes as asked. Every rank runs it before fit's
     first collective call, so a refusal cannot leave the other ranks waiting for this one."""
-    if isinstance(optimizer, torch.optim.LBFGS) or (isinstance(optimizer, str) and optimizer.lower() == "lbfgs"):
+    if isinstance(optimizer, torch.optim.LBFGS) or (isinstance(optimizer, str)
+                                                    and optim.entry(optimizer).needs == "a closure"):
         raise DescendError("optimizer 'lbfgs' re-evaluates the loss inside its step and cannot run data-parallel; "
                            "pick another optimizer or run in one process")
     if isinstance(train_source, DataLoader) and not _same_order_everywhere(train_source):
@@ -185,11 +188,11 @@ def _collect(procs, results) -> Any:
 def _fit_rank(arguments: dict, complete: Callable[[dict], dict] | None):
     """One process's fit on its own copy of the arguments (torch hands tensors to a new process as shared memory,
     so without the copy every process would update the same weights). Rank 0's result comes back with the weights
-    as numpy arrays, since a tensor would again travel as a handle into memory that is gone once this exits."""
+    as safetensors bytes, since a tensor would again travel as a handle into memory that is gone once this exits."""
     from .fit import fit  # fit imports this module
     arguments = copy.deepcopy(arguments)
     result = fit(**(complete(arguments) if complete else arguments))
-    weights = {k: v.detach().cpu().numpy() for k, v in result.model.state_dict().items()}
+    weights = safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()})
     result.model = None
     return result, weights
 
@@ -201,7 +204,7 @@ def fit_in_processes(nproc: int, arguments: dict, complete: Callable[[dict], dic
     each process by `complete(arguments)`, an importable function."""
     model = arguments["model"]
     result, weights = launch(_fit_rank, nproc, arguments, complete)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    model.load_state_dict(safetensors.torch.load(weights))
     result.model = model
     return result
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DescendError
+from ..runs.files import replace_folder
 from . import grid
 from .profiles import Geomean, geomean_ratio, profile, ratios
 from .protocol import REFERENCE, Trial
@@ -225,20 +226,3 @@ def write(result: BenchResult, out: Path, command: str) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Path(out) / "README.md"
-
-
-def replace_folder(new: Path, out: Path) -> None:
-    """Put folder `new` where `out` is: the old folder moves aside, `new` takes its name, then the old is removed
-    (two renames, so a crash leaves either set complete, never a mix)."""
-    old = None
-    if out.exists():
-        old = new.with_name(new.name + ".old")
-        os.replace(out, old)
-    try:
-        os.replace(new, out)
-    except OSError:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -68,7 +68,8 @@ class Run:
         return loaded
 
     def resumed_lr(self, device: torch.device) -> float:
-        """The base learning rate the resumed run trained with (what lr="auto" found the first time)."""
+        """The checkpoint's base learning rate, for fit to build its optimizer with on a resume of lr="auto" instead
+        of sweeping again; the optimizer's state loaded right after sets every group's exact lr anyway."""
         group = self.load_checkpoint(device)[1]["optimizer"]["param_groups"][0]
         return float(group.get("initial_lr", group["lr"]))
 
@@ -204,6 +205,17 @@ def _matches_history(history: Path, path: Path, manifest: dict) -> None:
     if sha256(prefix) != expected["sha256"]:
         raise checkpoint.UnmatchedCheckpoint(f"{history} was altered: its first {expected['length']} lines do not "
                                              f"match the SHA-256 checksum in checkpoint {path}")
+
+
+def refresh_checksums(path: Path) -> None:
+    """Record anew in summary.json the checksums of the final weights and findings, after a tool replaced them on
+    purpose (`descend update`); a run folder without summary.json is left as it is."""
+    summary_path = path / SUMMARY
+    if not summary_path.is_file():
+        return
+    summary = json.loads(summary_path.read_text())
+    summary["files"] = {name: sha256_file(path / name) for name in (MODEL, FINDINGS) if (path / name).is_file()}
+    write_atomic(summary_path, dumps(summary).encode())
 
 
 def _unfinished_files(path: Path) -> list[str]:

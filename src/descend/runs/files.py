@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 
@@ -69,3 +70,19 @@ def sha256_file(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Put folder `new` where `out` is: the old folder moves aside, `new` takes its name, then the old is removed
+    (two renames, so a crash leaves either set complete, never a mix)."""
+    old = None
+    if out.exists():
+        old = new.with_name(new.name + ".old")
+        os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except OSError:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

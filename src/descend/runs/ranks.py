@@ -17,14 +17,15 @@ T = TypeVar("T")
 
 def same_everywhere(value, what: str) -> None:
     """Raise on every process when `value` (e.g. the run_dir) is not the same on all of them."""
-    rank, size = distributed.world()
+    size = distributed.world()[1]
     if size == 1:
         return
     values: list = [None] * size
     dist.all_gather_object(values, value)
     if any(v != values[0] for v in values):
-        raise DescendError(f"{what} differs between processes ({', '.join(f'rank {r}: {v!r}' for r, v in enumerate(values))}); "
-                           "pass the same value on every process: descend writes the run directory from rank 0 only")
+        each = ", ".join(f"rank {r}: {v!r}" for r, v in enumerate(values))
+        raise DescendError(f"{what} differs between processes ({each}); pass the same value on every process: "
+                           "descend writes the run directory from rank 0 only")
 
 
 def agreed(decide: Callable[[], T]) -> T:

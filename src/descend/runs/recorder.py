@@ -26,9 +26,22 @@ def _write_error(path: Path, err: OSError, kept: str) -> DescendError:
                         "writable, then call fit again with resume=True")
 
 
+class Checkpoints(Callback):
+    """The recorder's second half, last among the callbacks: a step's checkpoint is taken once every other
+    callback is done with the step, so it holds their memory of it too."""
+
+    def __init__(self, recorder: "Recorder"):
+        self.recorder = recorder
+
+    def on_step_end(self, state: LoopState, record: dict) -> None:
+        self.recorder.checkpoint_if_due(state)
+
+
 class Recorder(Callback):
     """Keeps the run directory current: config at the start, a history line per step, checkpoints every
-    `checkpoint_every` steps and at the last step; on resume it restores the checkpoint before the first step.
+    `checkpoint_every` steps and at the last step (through its `checkpoints`, which go last); on resume it restores
+    the checkpoint before the first step. It goes first among the callbacks, so the others start from the restored
+    state and a step's history line is on disk before any of them acts on the step.
     Ctrl-C asks for a checkpoint at the end of the current step, then stops with a line saying how to resume
     (in a single process; under torch.distributed a run continues from its last periodic checkpoint)."""
 
@@ -37,6 +50,7 @@ class Recorder(Callback):
         total = loop.state.total_steps
         self.every = run.checkpoint_every or (max(total // 10, 1) if total else 1000)
         self.history = None
+        self.checkpoints = Checkpoints(self)
         self.digest = hashlib.sha256()   # of every history line written, for the checkpoints' manifests
         self.interrupted = False
         self.previous_handler = None
@@ -77,6 +91,9 @@ class Recorder(Callback):
     def on_step_end(self, state: LoopState, record: dict) -> None:
         if self.run.writes:
             self._append(record)
+
+    def checkpoint_if_due(self, state: LoopState) -> None:
+        """Save at every `every` steps, at the last step, and at the end of a step Ctrl-C interrupted."""
         if self.interrupted or state.stop_reason is not None or state.step % self.every == 0:
             folder = self._save(state)
         if self.interrupted:

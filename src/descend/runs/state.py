@@ -10,6 +10,8 @@ import random
 import numpy as np
 import torch
 
+from ..errors import DescendError
+
 
 def rng_state(device: torch.device) -> dict:
     """Every global random generator a training step may draw from (dropout, user code using random/numpy)."""
@@ -40,7 +42,7 @@ def capture(loop, stream, rngs: list[dict]) -> dict:
     """Everything besides the weights that the next step depends on; `rngs` holds each rank's `rng_state`."""
     return {"loop": loop.state.state_dict(), "optimizer": loop.optimizer.state_dict(), "data": stream.state_dict(),
             "rules": [rule.state_dict() for rule in loop.rules], "rng": rngs[0], "rank_rng": rngs,
-            "callbacks": [callback.state_dict() for callback in _stateful(loop)]}
+            "callbacks": [[type(cb).__qualname__, cb.state_dict()] for cb in _stateful(loop)]}
 
 
 def _stateful(loop) -> list:
@@ -56,7 +58,12 @@ def restore(saved: dict, loop, stream, history: list[dict], device: torch.device
     stream.load_state_dict(saved["data"])
     for rule, rule_state in zip(loop.rules, saved["rules"]):
         rule.load_state_dict(rule_state)
-    for callback, callback_state in zip(_stateful(loop), saved.get("callbacks", [])):
+    callbacks, states = _stateful(loop), saved.get("callbacks", [])
+    names, saved_names = [type(cb).__qualname__ for cb in callbacks], [name for name, _ in states]
+    if names != saved_names:
+        raise DescendError(f"the checkpoint holds the memory of callbacks {saved_names or 'none'}, but this run has "
+                           f"{names or 'none'} with state_dict; resume with the callbacks the run started with")
+    for callback, (_, callback_state) in zip(callbacks, states):
         callback.load_state_dict(callback_state)
     loop.state.load_state_dict(saved["loop"], history)
     ranks = saved.get("rank_rng") or [saved["rng"]]
