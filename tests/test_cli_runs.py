@@ -124,7 +124,7 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_run_exactly(sales, tmp_path,
     assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
     stopped = _interrupt_at_step_25(tmp_path, [*argv, "--out", str(tmp_path / "cut")])
     assert stopped.returncode in (130, -signal.SIGINT), stopped.stderr   # the shell shows 130 for both
-    assert "interrupted at step 26" in stopped.stderr and "--resume" in stopped.stderr  # the step under way
+    assert "interrupted at step 25" in stopped.stderr and "--resume" in stopped.stderr   # the step under way
     assert not (tmp_path / "cut").exists() and (tmp_path / "cut.partial" / "checkpoints").is_dir()
 
     assert main([*argv, "--out", str(tmp_path / "cut")]) == 2          # without --resume: refused, kept
@@ -153,7 +153,7 @@ def test_lr_find_prints_the_curve_and_a_suggestion_that_lr_auto_uses(sales, tmp_
     assert main(["fit", str(sales), "--target", "loaves", "--lr", "auto", "--out", str(tmp_path / "auto"), *FAST]) == 0
     config = json.loads((tmp_path / "auto" / "config.json").read_text())
     assert config["tabular"]["lr"] == pytest.approx(suggested, rel=1e-2)   # printed to 3 digits
-    assert config["run"]["lr"] == config["tabular"]["lr"]
+    assert config["run"]["lr"] == "auto"            # fit ran the sweep itself (a resume takes its lr from the checkpoint)
     assert config["tabular"]["options"]["lr"] == "auto"
 
 
@@ -195,3 +195,54 @@ def test_without_lr_adamw_takes_the_tuned_lr_and_others_their_own_default(sales,
                  "--out", str(tmp_path / "prodigy")]) == 0
     config = json.loads((tmp_path / "prodigy" / "config.json").read_text())
     assert config["tabular"]["lr"] == config["run"]["lr"] == 1.0     # Prodigy is learning-rate free at lr 1
+
+
+def test_update_keeps_the_record_and_extends_it(sales, recorded, tmp_path):
+    import hashlib
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(recorded, run)
+    before = json.loads((run / "config.json").read_text())
+    fit_lines = (run / "history.jsonl").read_text().splitlines()
+    assert "phase" not in json.loads(fit_lines[0])              # fit's recorder's own lines, full precision
+    for name in ("config.json", "history.jsonl", "summary.json"):   # the files an update links, then replaces
+        os.link(run / name, tmp_path / f"old-{name}")
+    new = tmp_path / "later.csv"
+    bakery(80, seed=5, start="2024-09-01").to_csv(new, index=False)
+    assert main(["update", str(run), str(new), "--max-epochs", "5"]) == 0
+    for name in ("config.json", "history.jsonl", "summary.json"):    # never written through a link
+        assert (tmp_path / f"old-{name}").read_bytes() == (recorded / name).read_bytes()
+    after = json.loads((run / "config.json").read_text())
+    assert {k: v for k, v in after.items() if k != "tabular"} == {k: v for k, v in before.items() if k != "tabular"}
+    lines = (run / "history.jsonl").read_text().splitlines()
+    assert lines[:len(fit_lines)] == fit_lines and json.loads(lines[-1])["phase"] == "update 1"
+    assert (run / "test_predictions.csv").read_bytes() == (recorded / "test_predictions.csv").read_bytes()
+    files = json.loads((run / "summary.json").read_text())["files"]
+    assert files["model.safetensors"] == hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_a_config_file_with_wrong_types_is_one_line(tmp_path, sales, capsys):
+    config = tmp_path / "bad.json"
+    for options, needle in (({"target": "loaves", "test_fraction": "0.2"}, "wrong type"),
+                            ({"target": "loaves", "hidden": 64}, "option 'hidden' must be a list")):
+        config.write_text(json.dumps({"options": options}))
+        assert main(["fit", str(sales), "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_an_empty_leftover_partial_folder_does_not_block_a_new_run(sales, tmp_path):
+    (tmp_path / "run.partial").mkdir()                      # a run that died before recording anything
+    assert main(["fit", str(sales), "--target", "loaves", "--max-epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["run"]["processes"] == 1
+
+
+def test_parquet_with_a_stored_index_is_numbered_by_file_position(tmp_path):
+    frame = bakery(60)
+    frame.index = pd.date_range("2024-01-01", periods=60, freq="D")
+    frame.loc[frame.index[40], "temperature"] = np.nan
+    data = tmp_path / "sales.parquet"
+    frame.to_parquet(data)
+    assert main(["fit", str(data), "--target", "loaves", "--max-epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    table = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert table["row"].tolist() == list(range(49, 61))

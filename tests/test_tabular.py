@@ -104,7 +104,7 @@ def test_classification_end_to_end_beats_the_majority_class():
 def test_a_failed_save_leaves_nothing(tmp_path, monkeypatch):
     run = fit_table(bakery(40), Options(target="loaves", max_epochs=1, progress=False), say=lambda s: None)
 
-    def broken(self, folder):
+    def broken(self, folder, **_):
         (folder / "model.safetensors").write_text("half")
         raise OSError("disk full")
     monkeypatch.setattr(TabularRun, "_write", broken)

@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("descend: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `descend predict ... | head` closed the pipe: stop quietly
+    except BrokenPipeError:  # `descend predict ... | head` closed the pipe: stop without a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return 1
 
 
 if __name__ == "__main__":

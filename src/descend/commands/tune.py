@@ -26,11 +26,11 @@ def _quiet(text: str) -> None:
 def train_table(data: str, options: dict, callbacks: list[Callback]) -> FitResult:
     """One trial: the tabular fit with `options` on the training rows of `data`, scored on its validation rows
     (the test rows stay untouched, as in every search)."""
-    opts = Options.from_dict({**options, "progress": False}, "the trial's options").check()
+    opts = Options.from_dict({**options, "progress": False}, "the trial's options")
     return train(prepare(read_table(data), opts, _quiet), opts, _quiet, callbacks=callbacks)
 
 
 def run(args: argparse.Namespace) -> int:
     shared = {k: v for k, v in given_options(args).items() if k not in ("max_epochs", "seed")}  # tune's own flags
-    Options.from_dict(tune_cli.base_options(args, shared), "the options").check()  # bad values before any trial
+    Options.from_dict(tune_cli.base_options(args, shared), "the options")  # bad values before any trial
     return tune_cli.run_with(args, train_table, shared)

@@ -130,7 +130,7 @@ def options_from(args: argparse.Namespace, config: dict | None = None) -> Option
         values["target"] = args.target
     if not values.get("target"):
         raise DescendError("no target column: pass --target COL (or a --config file that names it)")
-    return Options.from_dict(values, "--config" if config else "the options").check()
+    return Options.from_dict(values, "--config" if config else "the options")
 
 
 def data_path(args: argparse.Namespace, config: dict | None = None) -> str:

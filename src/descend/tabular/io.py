@@ -99,6 +99,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         except Exception as err:  # pyarrow raises its own error types for non-Parquet bytes
             raise DescendError(f"{path}: cannot be read as Parquet ({str(err).splitlines()[0]})") from err
         _check_names(path, [str(c) for c in frame.columns])
+        frame = frame.reset_index(drop=True)   # rows are numbered by their place in the file, whatever was stored
     frame.columns = [str(c) for c in frame.columns]
     if len(frame) == 0:
         raise DescendError(f"{path}: has a header but no data rows")

@@ -23,12 +23,15 @@ from safetensors.torch import load_file, save_file
 
 from ..doctor import Finding, load_findings, save_findings
 from ..errors import DescendError
+from ..runs.directory import refresh_checksums
+from ..runs.files import jsonable, replace_folder, write_atomic
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
 
 FILES = ("model.safetensors", "preprocess.json", "config.json", "metrics.json", "history.csv")
-WRITTEN = (*FILES, "history.jsonl", "findings.json", "test_predictions.csv")
+WRITTEN = ("model.safetensors", "preprocess.json", "metrics.json", "history.csv", "findings.json",
+           "test_predictions.csv")   # written fresh by every save; what else a run folder holds is carried over
 
 
 @dataclass
@@ -69,9 +72,10 @@ class TabularRun:
 
     def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
         """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
-        (config, checkpoints, summary): the tabular files join it and it becomes `out`. Without it, a temporary
-        folder gets what `out` already holds besides the tabular files (an update keeps the original record),
-        then the tabular files, and replaces `out` as a whole."""
+        (config, history.jsonl, checkpoints, the final weights and findings, summary.json): the tabular files join
+        it and it becomes `out`. Without it (a model saved without a record, or `descend update` rewriting a run),
+        a temporary folder gets links to what `out` holds, the weights and tabular files are written fresh (a file
+        both keep, such as config.json, is replaced, never written through its link) and it replaces `out`."""
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         if recorded is not None:
@@ -80,26 +84,28 @@ class TabularRun:
             folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
             _link_others(out, folder)
         try:
-            self._write(folder)
-            _swap_into_place(folder, out)
+            self._write(folder, fresh_weights=recorded is None)
+            replace_folder(folder, out)
         finally:
             if recorded is None:
                 shutil.rmtree(folder, ignore_errors=True)
         return out
 
-    def _write(self, folder: Path) -> None:
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "model.safetensors"))
+    def _write(self, folder: Path, fresh_weights: bool) -> None:
+        if fresh_weights:   # else fit wrote them (and their checksums in summary.json) as the run ended
+            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()},
+                      str(folder / "model.safetensors"))
+            save_findings(self.findings, folder / "findings.json")
         _dump(folder / "preprocess.json", {"preprocess": self.preprocessor.to_dict(), "target": self.target.to_dict()})
-        config_path = folder / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-        _dump(config_path, {**config, "tabular": self.config})
         _dump(folder / "metrics.json", self.metrics)
-        history = pd.DataFrame(self.history)
-        history.to_csv(folder / "history.csv", index=False)
-        history.to_json(folder / "history.jsonl", orient="records", lines=True)
-        save_findings(self.findings, folder / "findings.json")
+        pd.DataFrame(self.history).to_csv(folder / "history.csv", index=False)
         if self.test_predictions is not None:
             self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
+        config = folder / "config.json"
+        _dump(config, {**(json.loads(config.read_text()) if config.is_file() else {}), "tabular": self.config})
+        _extend_history(folder / "history.jsonl", self.history)
+        if fresh_weights:
+            refresh_checksums(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> "TabularRun":
@@ -118,13 +124,24 @@ class TabularRun:
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         history = pd.read_csv(folder / "history.csv").to_dict("records")
         findings = load_findings(folder / "findings.json") if (folder / "findings.json").is_file() else []
+        predictions = folder / "test_predictions.csv"
         return cls(Preprocessor.from_dict(fitted["preprocess"]), Target(**fitted["target"]), model, config,
-                   json.loads((folder / "metrics.json").read_text()), history, findings)
+                   json.loads((folder / "metrics.json").read_text()), history, findings,
+                   pd.read_csv(predictions) if predictions.is_file() else None)
 
 
 def _dump(path: Path, data) -> None:
-    """Strict JSON (NaN, which strict readers refuse, is written as null)."""
-    path.write_text(json.dumps(_strict(data), indent=2) + "\n")
+    """Strict JSON (NaN, which strict readers refuse, is written as null), replacing the file as a whole."""
+    write_atomic(path, (json.dumps(_strict(data), indent=2) + "\n").encode())
+
+
+def _extend_history(path: Path, history: list[dict]) -> None:
+    """history.jsonl with a line for each record beyond those it holds (fit's recorder wrote the first ones at
+    full precision; an update adds its own)."""
+    lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
+    if len(lines) < len(history):
+        extra = [json.dumps(jsonable(record)) + "\n" for record in history[len(lines):]]
+        write_atomic(path, "".join(lines + extra).encode())
 
 
 def _strict(value):
@@ -140,7 +157,7 @@ def _strict(value):
 
 
 def _link_others(out: Path, folder: Path) -> None:
-    """Give `folder` everything in `out` that saving does not rewrite (hard links, so nothing is copied)."""
+    """Give `folder` everything in `out` that saving does not write fresh (hard links, so nothing is copied)."""
     if not out.is_dir():
         return
     for entry in out.iterdir():
@@ -181,19 +198,7 @@ def check_out(out: str | Path, resume: bool = False) -> Path:
                            "start without --resume")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DescendError(f"--out {out} already exists and is not empty; pick a new folder or remove it")
-    if partial.exists():
+    if (partial / "config.json").is_file():
         raise DescendError(f"{partial} holds an interrupted run for --out {out}: add --resume to continue it, or "
                            "delete that folder to start over")
     return partial
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.with_name(f".{out.name}.replaced-{os.getpid()}")
-    os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)

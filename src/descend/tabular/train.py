@@ -33,6 +33,7 @@ MODELS = ("linear", "mlp")
 SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
              "one_cycle": schedules.one_cycle}
 Say = Callable[[str], None]
+TUPLES = ("hidden", "drop", "categorical", "numeric")   # options that are lists in JSON
 TUNED_LR = 3e-3   # AdamW's learning rate, tuned on Bikeshare's validation rows
 
 
@@ -94,8 +95,14 @@ class Options:
         unknown = sorted(set(values) - known)
         if unknown:
             raise DescendError(f"{where} has unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        tuples = {k: tuple(v) for k, v in values.items() if k in ("hidden", "drop", "categorical", "numeric")}
-        return cls(**{**values, **tuples})
+        for name in TUPLES:
+            if name in values and not isinstance(values[name], (list, tuple)):
+                raise DescendError(f"{where}: option {name!r} must be a list, got {values[name]!r}")
+        options = cls(**{**values, **{k: tuple(v) for k, v in values.items() if k in TUPLES}})
+        try:
+            return options.check()
+        except TypeError as err:   # a string where a number belongs, say
+            raise DescendError(f"{where}: an option has the wrong type ({err}); see descend fit --help") from None
 
 
 @dataclass
@@ -218,7 +225,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if nproc > 1:
         distributed.check_nproc(nproc, len(split.fit), opts.batch_size)
     lr = opts.lr or default_lr(opts)
-    if lr == "auto":
+    if lr == "auto" and nproc > 1:   # sweep once here, not in every process
         found = find_lr(prepared, opts)
         say(f"lr_find: {found.summary().splitlines()[-1]}")
         lr = found.suggestion
@@ -226,7 +233,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     arguments.update(run_dir=run_dir, resume=resume, callbacks=list(callbacks))
     result = run_fit(arguments, opts, nproc)
     run.model = result.model
-    run.config["lr"] = lr
+    run.config["lr"] = result.lr
     run.history = [dict(r, phase="fit") for r in result.history]
     run.findings = result.findings
     best = result.best
