@@ -217,3 +217,11 @@ def test_rows_a_sampler_leaves_out_are_not_checked_as_the_first_batch():
     assert len(result.history) == 3 and all(np.isfinite(r["loss"]) for r in result.history)
     with pytest.raises(ValueError, match="contains NaN at row 0"):       # a loader over every row is checked
         ds.fit(nn.Linear(4, 1), DataLoader(TensorDataset(x, y), batch_size=8), max_steps=3, progress=False)
+
+
+def test_a_metric_whose_shapes_cannot_match_is_named_as_the_metric():
+    x = torch.randn(32, 4)
+    y = torch.randint(0, 3, (32,))
+    with pytest.raises(ValueError, match=r"must match for this metric"):
+        ds.fit(nn.Linear(4, 3), (x, y), loss="cross_entropy", val=(x, y), metrics=["mae"], max_steps=2,
+               progress=False)

@@ -133,7 +133,8 @@ class Loop:
         self.callbacks = list(callbacks)
         self.eval_every = eval_every
         self.state = LoopState(task, optimizer, total_steps, has_validation)
-        check_schedule_keys(self.schedules, schedulable(optimizer), type(optimizer).__name__)
+        if self.schedules:   # fit checked them already; a Loop built by hand is checked here
+            check_schedule_keys(self.schedules, schedulable(optimizer), type(optimizer).__name__)
         self.exempt = decay_exempt(optimizer)
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
