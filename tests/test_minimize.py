@@ -36,7 +36,11 @@ def test_nfev_counts_every_call_of_fun_and_nit_every_step():
 @pytest.mark.parametrize("name,fun,x0,x_star", problems(), ids=[p[0] for p in problems()])
 def test_same_minimum_as_scipy_lbfgsb(name, fun, x0, x_star):
     ours, ref = descend.minimize(fun, x0, gtol=1e-9), scipy_lbfgsb(fun, x0)
-    assert ours.success and ref.success
+    assert ours.success
+    # scipy 1.17's L-BFGS-B may stop ABNORMAL (its line search finds no decrease at float64 round-off) on the
+    # ill-conditioned quadratic; it is then still at the minimum to 1e-5 in the gradient, and the values below
+    # compare the two answers as before.
+    assert ref.success or (ref.status == 2 and np.abs(ref.jac).max() < 1e-5), ref.message
     assert abs(ours.fun - ref.fun) <= 1e-10 * max(1.0, abs(ref.fun))
     assert np.abs(ours.x - ref.x).max() < 1e-5
     if x_star is not None:
