@@ -148,9 +148,6 @@ def test_resume_refusals_name_what_is_missing(tmp_path):
         _fit(resume=True)
     with pytest.raises(ds.DescendError, match=r"nothing to resume in .*empty: it has no config\.json"):
         _fit(tmp_path / "empty", resume=True)
-    _fit(tmp_path / "done")
-    with pytest.raises(ds.DescendError, match=r"already finished at step 12 \(reached the step limit"):
-        _fit(tmp_path / "done", resume=True)
     with pytest.raises(ds.DescendError, match="checkpoint_every must be a positive integer, got 0"):
         _fit(tmp_path / "new", checkpoint_every=0)
 
@@ -343,8 +340,42 @@ def test_disk_full_while_finishing_names_the_file_and_resume_writes_the_final_fi
     assert all(torch.equal(weights[k], v) for k, v in reference.model.state_dict().items())
     assert json.loads((run / "summary.json").read_text())["steps"] == 12
     assert json.loads((run / "findings.json").read_text()) == [f.to_dict() for f in reference.findings]
-    with pytest.raises(ds.DescendError, match="already finished at step 12"):
-        _fit(run, resume=True, patience=True)
+    _resuming_a_finished_run_returns_it_untouched(run, reference, patience=True)
+
+
+def _resuming_a_finished_run_returns_it_untouched(run: Path, reference, **overrides) -> None:
+    files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    counter = CountSteps()
+    again = _fit(run, resume=True, callbacks=[counter], **overrides)
+    assert counter.steps == 0 and again.stop_reason == reference.stop_reason
+    assert again.history == reference.history and _same_weights(again.model, reference.model)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files
+
+
+def test_resuming_a_finished_run_returns_its_result(tmp_path):
+    reference = _fit(tmp_path / "done")
+    _resuming_a_finished_run_returns_it_untouched(tmp_path / "done", reference)
+
+
+def test_resume_before_the_first_checkpoint_starts_over_and_matches_a_whole_run(tmp_path, capsys):
+    _crashed_run(tmp_path / "run", at=2)      # checkpoints every 4 steps: none yet, two history lines
+    assert not checkpoint.listed(tmp_path / "run" / "checkpoints")
+    resumed = _fit(tmp_path / "run", resume=True)
+    assert "stopped before its first checkpoint; starting it again from step 0" in capsys.readouterr().err
+    whole = _fit(tmp_path / "whole")
+    assert resumed.history == whole.history and _same_weights(resumed.model, whole.model)
+    assert (tmp_path / "run" / "history.jsonl").read_bytes() == (tmp_path / "whole" / "history.jsonl").read_bytes()
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+def test_a_folder_without_config_never_gets_advice_that_points_back(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(ds.DescendError, match="no run of descend.fit") as fresh:
+        _fit(tmp_path / "run")
+    assert "resume=True" not in str(fresh.value)
+    with pytest.raises(ds.DescendError, match="nothing to resume"):
+        _fit(tmp_path / "run", resume=True)
 
 
 def test_a_final_file_that_no_longer_matches_its_checksum_is_written_again(tmp_path, capsys):

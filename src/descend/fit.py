@@ -344,20 +344,24 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device,
                                   "processes": ranks},
                         resume=resume, checkpoint_every=checkpoint_every)
-    if lr == "auto" and run is not None and run.resume_from is not None:
-        arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
-    opt = _ready(plan, watch, **arguments)
-    loop, stream = _loop(opt, plan, watch, **arguments)
-    base_lr = opt.param_groups[0]["initial_lr"]
-    if run is not None:
-        recorder = run.recorder(loop, stream, model, plan.device)
-        loop.callbacks = [recorder, *loop.callbacks, recorder.checkpoints]  # see Recorder
-    state = loop.run()
-    if state.restored_step is None:  # a restored snapshot already holds evaluation weights
-        optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
-    result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
-                       stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(), lr=base_lr)
-    return run.finish(result) if run is not None else result
+    try:
+        if lr == "auto" and run is not None and run.resume_from is not None:
+            arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
+        opt = _ready(plan, watch, **arguments)
+        loop, stream = _loop(opt, plan, watch, **arguments)
+        base_lr = opt.param_groups[0]["initial_lr"]
+        if run is not None:
+            recorder = run.recorder(loop, stream, model, plan.device)
+            loop.callbacks = [recorder, *loop.callbacks, recorder.checkpoints]  # see Recorder
+        state = loop.run()
+        if state.restored_step is None:  # a restored snapshot already holds evaluation weights
+            optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
+        result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
+                           stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(), lr=base_lr)
+        return result if run is None else run.finish(result)
+    finally:
+        if run is not None:
+            run.close()   # the run directory's lock
 
 
 def best_record(history: list[dict], rules=()) -> dict:

@@ -12,6 +12,7 @@ The callback that writes history and checkpoints while fit runs is in recorder.p
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ import torch
 
 from .. import distributed
 from ..errors import DescendError, check_positive_int
-from . import checkpoint, ranks
+from . import checkpoint, lock, ranks
 from .config import check_format, differences, fit_config
 from .files import dumps, sha256, sha256_file, write_atomic
 
@@ -39,6 +40,7 @@ class Resume:
     history_length: int
     finish_only: bool = False         # the checkpoint is the run's last; only its final files are to be written
     stop_reason: str | None = None
+    complete: bool = False            # every final file is there and intact: nothing to write
 
 
 class Run:
@@ -46,10 +48,15 @@ class Run:
     `writes` is False on the processes of a distributed run other than rank 0."""
 
     def __init__(self, path: Path, config: dict | None, checkpoint_every: int | None, resume: Resume | None,
-                 writes: bool = True):
+                 writes: bool = True, held: contextlib.ExitStack | None = None):
         self.path, self.config, self.checkpoint_every, self.resume, self.writes = (path, config, checkpoint_every,
                                                                                    resume, writes)
         self._loaded = None
+        self._held = held or contextlib.ExitStack()
+
+    def close(self) -> None:
+        """Release the directory's lock (fit calls it when it returns or fails)."""
+        self._held.close()
 
     @property
     def resume_from(self) -> Path | None:
@@ -92,7 +99,7 @@ class Run:
         """Write the final weights, findings.json and summary.json (last, with the others' checksums), and point
         the result at the run directory. Only rank 0 writes."""
         result.run_dir = str(self.path)
-        if not self.writes:
+        if not self.writes or self.resume is not None and self.resume.complete:
             return result
         files = {MODEL: checkpoint.weights_bytes(result.model.state_dict()),
                  FINDINGS: dumps([f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]).encode()}
@@ -136,22 +143,31 @@ def open_run(run_dir, args: dict, *, resume: bool, checkpoint_every: int | None)
         return None
     path, writes = Path(run_dir), distributed.is_main_process()
     config = fit_config(args) if writes else None
-    plan = ranks.agreed(lambda: _prepare(path, config, resume))
-    return Run(path, config, checkpoint_every, plan, writes)
+    held = contextlib.ExitStack()
+    try:
+        plan = ranks.agreed(lambda: _prepare(path, config, resume, held))
+    except BaseException:
+        held.close()
+        raise
+    return Run(path, config, checkpoint_every, plan, writes, held)
 
 
-def _prepare(path: Path, config: dict, resume: bool) -> Resume | None:
+def _prepare(path: Path, config: dict, resume: bool, held: contextlib.ExitStack) -> Resume | None:
+    """On rank 0: lock the directory (held until fit ends), then decide how the run starts."""
     if path.exists() and not path.is_dir():
         raise DescendError(f"run_dir {path} is a file, not a directory")
+    held.enter_context(lock.hold(path, f"run_dir {path}"))
     plan = _check_resume(path, config) if resume else _check_fresh(path)
     _probe_writable(path)
     return plan
 
 
 def _check_fresh(path: Path) -> None:
-    if path.is_dir() and any(path.iterdir()):
-        raise DescendError(f"run_dir {path} is not empty (it holds {', '.join(sorted(p.name for p in path.iterdir())[:4])}); "
-                           "pass resume=True to continue the run in it, or choose a new directory")
+    held = sorted(p.name for p in path.iterdir() if p.name != lock.LOCK) if path.is_dir() else []
+    if held:
+        advice = ("pass resume=True to continue the run in it, or choose a new directory" if CONFIG in held else
+                  "it holds no run of descend.fit (no config.json); choose a new directory or empty this one")
+        raise DescendError(f"run_dir {path} is not empty (it holds {', '.join(held[:4])}); {advice}")
 
 
 def _saved_config(path: Path) -> dict:
@@ -172,6 +188,11 @@ def _check_resume(path: Path, config: dict) -> Resume:
         raise DescendError(f"run_dir {path} holds a different run; resume with the same settings, model and data. "
                            f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else ""))
     history = path / HISTORY
+    if not checkpoint.listed(path / CHECKPOINTS):   # stopped before its first checkpoint: nothing to lose
+        print(f"the run in {path} stopped before its first checkpoint; starting it again from step 0",
+              file=sys.stderr)
+        write_atomic(history, b"")
+        return None
     good, manifest, problems = checkpoint.newest_good(path / CHECKPOINTS, lambda p, m: _matches_history(history, p, m))
     for problem in problems:
         warnings.warn(f"{problem}; resuming from the previous good checkpoint {good} instead",
@@ -182,10 +203,8 @@ def _check_resume(path: Path, config: dict) -> Resume:
     stop_reason = manifest.get("stop_reason")
     if stop_reason:
         missing = _unfinished_files(path)
-        if not missing:
-            raise DescendError(f"the run in {path} already finished at step {manifest['step']} ({stop_reason}); "
-                               f"its weights are in {path / MODEL}. Start a new run in a new directory to train "
-                               "further")
+        if not missing:   # a recovery script that always resumes gets the finished result, nothing rewritten
+            return Resume(good, int(length), True, stop_reason, complete=True)
         print(f"the run in {path} finished training at step {manifest['step']} but {' and '.join(missing)} "
               f"{'is' if len(missing) == 1 else 'are'} missing or incomplete; writing the final files from {good}",
               file=sys.stderr)
