@@ -75,7 +75,8 @@ def test_run_dir_holds_config_history_checkpoints_and_final_weights(tmp_path):
     assert summary["stop_reason"] == result.stop_reason and summary["steps"] == 12
     findings = json.loads((run / "findings.json").read_text())  # written whether or not there are findings
     assert findings == [f.to_dict() for f in result.findings]
-    assert summary["files"] == {name: sha256_file(run / name) for name in ("model.safetensors", "findings.json")}
+    assert summary["files"] == {name: sha256_file(run / name)
+                                for name in ("model.safetensors", "findings.json", "history.jsonl")}
     manifest = json.loads((final / "manifest.json").read_text())
     assert manifest["history"] == {"length": 12, "sha256": sha256_file(run / "history.jsonl")}
     assert config["run"]["doctor"] is True and config["model"]["architecture"] == repr(result.model)

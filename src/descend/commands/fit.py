@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import DescendError, check_positive_int
-from ..tabular import check_out, fit_table, read_table
+from ..tabular import TabularRun, fit_table, read_table, recording
 from ..tabular.cli_args import (add_data_arguments, add_training_arguments, data_path, options_from, read_config,
                                 report, saved)
 
@@ -30,11 +30,16 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.nproc, "--nproc")
     if args.resume and not args.out:
         raise DescendError("--resume needs --out DIR: the folder of the run to continue")
-    recorded = check_out(args.out, resume=args.resume) if args.out else None
-    result = fit_table(read_table(data), opts, run_dir=recorded, resume=args.resume, nproc=args.nproc)
-    print(report(result))
-    if args.out:
-        print(saved(result.save(args.out, recorded)))
-    else:
+    if not args.out:
+        print(report(fit_table(read_table(data), opts, nproc=args.nproc)))
         print("not saved: add --out DIR to keep the model for `descend predict`")
+        return 0
+    with recording(args.out, args.resume) as plan:
+        if plan.complete:
+            print(f"the run in {args.out} is already complete; nothing to resume")
+            print(report(TabularRun.load(args.out)))
+            return 0
+        result = fit_table(read_table(data), opts, run_dir=plan.folder, resume=plan.resume, nproc=args.nproc)
+        print(report(result))
+        print(saved(result.save(args.out, plan.folder)))
     return 0

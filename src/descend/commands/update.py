@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..runs import lock
 from ..tabular import TabularRun, read_table
 from ..tabular.cli_args import fixed_learning_rate, saved
 from ..tabular.evaluate import table
@@ -19,9 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = TabularRun.load(args.run_dir)
-    record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
-    print(f"newest {record['newest_rows']} rows of the new data:")
-    print(table({"before update": record["before"], "after update": record["after"]}))
-    print(saved(model.save(args.run_dir)))
+    with lock.hold(args.run_dir, args.run_dir, create=False):   # one update at a time, and none during a fit
+        model = TabularRun.load(args.run_dir)
+        record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
+        print(f"newest {record['newest_rows']} rows of the new data:")
+        print(table({"before update": record["before"], "after update": record["after"]}))
+        print(saved(model.save(args.run_dir)))
     return 0

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save as safetensors_bytes
 
 from ..errors import DescendError
+from . import faults
 from .files import dumps, fsync_dir, sha256, sha256_file, write_new
 
 FORMAT = 2
@@ -76,6 +77,7 @@ def save(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict,
         manifest = {"format": FORMAT, "step": step, **meta, "files": {f: sha256(d) for f, d in blobs.items()}}
         write_new(tmp / MANIFEST, dumps(manifest).encode())
         fsync_dir(tmp)
+        faults.point("checkpoint")
         if final.exists():  # left over from before a resume that went back to an earlier checkpoint
             shutil.rmtree(final)
         os.rename(tmp, final)

@@ -24,7 +24,7 @@ import torch
 
 from .. import distributed
 from ..errors import DescendError, check_positive_int
-from . import checkpoint, lock, ranks
+from . import checkpoint, faults, lock, ranks
 from .config import check_format, differences, fit_config
 from .files import dumps, sha256, sha256_file, write_atomic
 
@@ -105,7 +105,11 @@ class Run:
                  FINDINGS: dumps([f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]).encode()}
         summary = {"stop_reason": result.stop_reason, "steps": len(result.history), "best": result.best,
                    "elapsed": result.elapsed, "files": {name: sha256(data) for name, data in files.items()}}
+        if (self.path / HISTORY).is_file():   # complete now: readers verify it too
+            summary["files"][HISTORY] = sha256_file(self.path / HISTORY)
         for name, data in [*files.items(), (SUMMARY, dumps(summary).encode())]:
+            if name == SUMMARY:
+                faults.point("final")   # weights and findings written, summary.json not yet
             try:
                 write_atomic(self.path / name, data)
             except OSError as err:
@@ -226,14 +230,12 @@ def _matches_history(history: Path, path: Path, manifest: dict) -> None:
                                              f"match the SHA-256 checksum in checkpoint {path}")
 
 
-def refresh_checksums(path: Path) -> None:
-    """Record anew in summary.json the checksums of the final weights and findings, after a tool replaced them on
-    purpose (`descend update`); a run folder without summary.json is left as it is."""
+def record_checksums(path: Path, names) -> None:
+    """Add to summary.json (made if missing) the checksums of files a tool wrote into a finished run: the tables'
+    preprocessing and metrics, or the new weights of `descend update`. Readers verify files against them."""
     summary_path = path / SUMMARY
-    if not summary_path.is_file():
-        return
-    summary = json.loads(summary_path.read_text())
-    summary["files"] = {name: sha256_file(path / name) for name in (MODEL, FINDINGS) if (path / name).is_file()}
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary["files"] = {**summary.get("files", {}), **{name: sha256_file(path / name) for name in names}}
     write_atomic(summary_path, dumps(summary).encode())
 
 

@@ -83,9 +83,12 @@ def moved(old: Path, new: Path) -> None:
 
 
 @contextlib.contextmanager
-def hold(folder: Path, name: str | None = None) -> Iterator[Path]:
-    """Hold the lock of `folder` (created if missing) for the `with` block; `name` is what a refusal calls it."""
+def hold(folder: Path, name: str | None = None, *, create: bool = True) -> Iterator[Path]:
+    """Hold the lock of `folder` for the `with` block; `name` is what a refusal calls it. A missing folder is
+    made (and removed again if nothing was written into it), or with `create=False` refused."""
     folder = Path(folder)
+    if not create and not folder.is_dir():
+        raise DescendError(f"run folder {folder} does not exist (or is not a folder)")
     if fcntl is None:
         yield folder
         return

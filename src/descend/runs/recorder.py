@@ -16,7 +16,7 @@ import torch
 from .. import distributed, optim
 from ..errors import DescendError
 from ..loop import Callback, LoopState
-from . import checkpoint, ranks, state as train_state
+from . import checkpoint, faults, ranks, state as train_state
 from .directory import CHECKPOINTS, CONFIG, HISTORY, Run
 from .files import jsonable, write_json
 
@@ -104,6 +104,7 @@ class Recorder(Callback):
 
     def _append(self, record: dict) -> None:
         line = (json.dumps(jsonable(record)) + "\n").encode()
+        faults.point("history", tear=lambda: (self.history.write(line[:len(line) // 2]), self.history.flush()))
         try:
             self.history.write(line)
             self.history.flush()

@@ -158,4 +158,4 @@ def report(run: TabularRun) -> str:
 
 def saved(out: Path) -> str:
     """Where the run went and what the folder holds."""
-    return f"saved to {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})"
+    return f"saved to {out}/ ({', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))})"
