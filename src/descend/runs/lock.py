@@ -2,13 +2,14 @@
 the holding process dies, however it dies. fit, resume, update and the ranks of a distributed run take it; a second
 user is refused with "FOLDER is in use by process N".
 
-The lock is reentrant within a process (descend fit holds it while descend.fit, called inside, takes it again), and
+The lock is reentrant within a thread (descend fit holds it while descend.fit, called inside, takes it again), and
 the local worker processes of `fit_in_processes` are covered by their parent's lock.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +21,7 @@ except ImportError:  # Windows: no advisory locks; runs are unguarded there
     fcntl = None
 
 LOCK = ".lock"
-_held: dict[tuple[int, int], list] = {}   # (device, inode) of a lock file -> [fd, count, path]
+_held: dict[tuple[int, int], list] = {}   # (device, inode) of a lock file -> [fd, count, path, thread]
 
 
 class RunInUse(DescendError):
@@ -40,6 +41,8 @@ def _acquire(path: Path, name: str) -> tuple[int, int] | None:
         key = (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
         if key in _held:
             os.close(fd)
+            if _held[key][3] != threading.get_ident():
+                raise RunInUse(f"{name} is in use by this process (process {os.getpid()}), in another thread")
             _held[key][1] += 1
             return key
         try:
@@ -59,7 +62,7 @@ def _acquire(path: Path, name: str) -> tuple[int, int] | None:
         os.close(fd)   # the folder was swapped (descend update) while we waited: lock the new one
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
-    _held[key] = [fd, 1, path]
+    _held[key] = [fd, 1, path, threading.get_ident()]
     return key
 
 
@@ -68,7 +71,7 @@ def _release(key: tuple[int, int] | None) -> None:
         return
     _held[key][1] -= 1
     if _held[key][1] == 0:
-        fd, _, path = _held.pop(key)
+        fd, _, path, _ = _held.pop(key)
         with contextlib.suppress(OSError):   # a finished folder keeps no lock file; one who waits locks anew
             if os.stat(path).st_ino == key[1]:
                 path.unlink()
