@@ -66,6 +66,9 @@ def learning_rate(lr) -> None:
         raise DescendError(f"lr must be a finite number, got {lr}")
     if lr < 0:
         raise DescendError(f"lr must be >= 0, got {lr}")
+    if lr > torch.finfo(torch.float32).max:   # optimizers apply it in float32, where it would overflow
+        raise DescendError(f"lr {lr:g} is beyond the largest float32 ({torch.finfo(torch.float32).max:.3g}); "
+                           "give a smaller learning rate")
 
 
 def optimizer_name(optimizer, weight_decay) -> str:

@@ -17,6 +17,7 @@ from .train import MODELS, SCHEDULES, TUNED_LR, Options
 
 DEFAULTS = Options(target="")
 OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop
+CONFIG_KEYS = {"data", "options"}
 OPTION_NAMES = {f.name for f in fields(Options)} - {"target", "progress", "val_fraction"}  # set by flags
 
 
@@ -114,6 +115,12 @@ def read_config(path: str) -> dict:
     data = data.get("config", data) if isinstance(data, dict) else data
     if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
         raise DescendError(f"--config {path} must hold {{\"options\": {{...}}}} (as best.json from descend tune)")
+    unknown = sorted(set(data) - CONFIG_KEYS)
+    if unknown:   # --out, --nproc and the like are for the command line, never read from a file
+        raise DescendError(f"--config {path} has unknown key(s) {', '.join(map(repr, unknown))}; it may hold only "
+                           '"data" (the table) and "options" (as best.json from descend tune)')
+    if not isinstance(data.get("data", ""), str):
+        raise DescendError(f"--config {path}: \"data\" must be the path of a CSV or Parquet file, got {data['data']!r}")
     return data
 
 

@@ -32,6 +32,7 @@ from ..runs.checkpoint import weights_bytes
 from ..runs.directory import record_checksums
 from ..runs.files import jsonable, replace_folder, write_atomic
 from ..runs.verified import RunFiles, reading
+from .cells import check_plain
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
@@ -56,6 +57,7 @@ class TabularRun:
     def encode(self, frame: pd.DataFrame, where: str) -> tuple[torch.Tensor, dict[str, int]]:
         """Model inputs for `frame` and the count of unseen category levels per feature."""
         self.preprocessor.check_columns(frame, where)
+        check_plain(frame, [column.name for column in self.preprocessor.columns], where)
         x_num, x_cat, unseen = self.preprocessor.transform(frame)
         return inputs(x_num, x_cat), unseen
 

@@ -8,6 +8,7 @@ the training mean (or majority class) and with closed-form ridge regression on t
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Sequence
 
@@ -16,12 +17,14 @@ import pandas as pd
 import torch
 
 from .. import __version__, distributed, optim, schedules
+from .. import progress as progress_lib
 from .. import stop as stop_lib
 from ..doctor import LRFindResult, lr_find
 from ..errors import DescendError, check_choice
 from ..fit import FitResult, fit
 from ..loop import Callback
 from . import baselines, evaluate
+from .cells import check_plain
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
 from .preprocess import Preprocessor
@@ -69,6 +72,11 @@ class Options:
 
     def check(self) -> "Options":
         """Raise on any bad value (naming the option and the valid choices) before work starts."""
+        if not isinstance(self.target, str) or not self.target:
+            raise DescendError(f"--target must be a column name, got {self.target!r}")
+        for name in ("task", "model", "optimizer", "schedule"):
+            if not isinstance(getattr(self, name), str):
+                raise DescendError(f"--{name} must be a name, got {getattr(self, name)!r}")
         check_choice("task", self.task, TASKS)
         check_choice("model", self.model, MODELS)
         check_choice("optimizer", self.optimizer, optim.available())
@@ -86,7 +94,39 @@ class Options:
             raise DescendError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in self.hidden):
             raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, self.hidden))}")
+        self._check_numbers()
+        self._check_columns()
+        progress_lib.check(self.progress)
         return self
+
+    def _check_numbers(self) -> None:
+        """Numbers the types above let through but nothing can use: a seed torch cannot take, an lr or weight
+        decay that is not a finite float32 (the weights' type), a network larger than this machine's memory."""
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+            raise DescendError(f"--seed must be a whole number from 0 to 2**63-1, got {self.seed!r}")
+        largest = float(torch.finfo(torch.float32).max)
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and not value <= largest:
+                raise DescendError(f"--{name.replace('_', '-')} {value:g} is beyond the largest float32 "
+                                   f"({largest:.3g}); give a finite, smaller value")
+        need, have = network_bytes(self.hidden if self.model == "mlp" else ()), memory_bytes()
+        if have and need > have:
+            raise DescendError(f"--hidden {','.join(map(str, self.hidden))} needs at least {need / 1e9:.3g} GB to "
+                               f"train (weights, gradients and optimizer state), more than this machine's "
+                               f"{have / 1e9:.3g} GB; use smaller widths")
+
+    def _check_columns(self) -> None:
+        """Column options that contradict each other or the target."""
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise DescendError(f"column(s) {', '.join(both)} are given to both --categorical and --numeric; "
+                               "name each in one of them")
+        for option, names in (("--drop", self.drop), ("--categorical", self.categorical), ("--numeric", self.numeric)):
+            if self.target in names:
+                raise DescendError(f"{option} names the target {self.target!r}; the target is always the label")
+        if self.time_column is not None and (not isinstance(self.time_column, str) or self.time_column == self.target):
+            raise DescendError(f"--time-column must be a column other than the target, got {self.time_column!r}")
 
     @classmethod
     def from_dict(cls, values: dict, where: str) -> "Options":
@@ -103,6 +143,21 @@ class Options:
             return options.check()
         except TypeError as err:   # a string where a number belongs, say
             raise DescendError(f"{where}: an option has the wrong type ({err}); see descend fit --help") from None
+
+
+def network_bytes(hidden: Sequence[int]) -> int:
+    """A lower bound on the bytes training an mlp with these hidden widths takes: its hidden-to-hidden weights (at
+    least one input and one output each way) in float32, four times over (weights, gradients, two Adam moments)."""
+    widths = [1, *hidden, 1]
+    return 16 * sum(a * b for a, b in zip(widths, widths[1:]))
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass
@@ -164,6 +219,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     """Infer column kinds (on the training rows) and the task, split the rows, fit the preprocessing on the
     training rows and build a fresh network; every choice is said."""
     opts.check()
+    check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, say)
     split = split_rows(time_order(frame, opts.time_column), opts.split, opts.test_fraction, opts.val_fraction,
                        opts.seed)
