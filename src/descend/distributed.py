@@ -48,9 +48,6 @@ def check_nproc(nproc: int, rows: int, batch_size: int) -> None:
     """Raise before any process starts when `nproc` processes cannot each get rows of every batch."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise DescendError(f"nproc must be a positive integer, got {nproc!r}")
-    if nproc > (os.cpu_count() or 1):
-        raise DescendError(f"nproc {nproc} is more than the {os.cpu_count()} CPUs of this machine: the processes "
-                           f"would only wait for each other; use nproc <= {os.cpu_count()}")
     if nproc > rows:
         raise DescendError(f"nproc {nproc} is more than the {rows} training rows: every process needs at least "
                            f"one row; use nproc <= {rows}")
@@ -58,6 +55,9 @@ def check_nproc(nproc: int, rows: int, batch_size: int) -> None:
         raise DescendError(f"nproc {nproc} is more than batch_size {batch_size}: each batch is split across the "
                            f"processes, so some would idle on every step; use nproc <= {batch_size} or a larger "
                            "batch_size")
+    if nproc > (os.cpu_count() or 1):
+        raise DescendError(f"nproc {nproc} is more than the {os.cpu_count()} CPUs of this machine: the processes "
+                           f"would only wait for each other; use nproc <= {os.cpu_count()}")
 
 
 class RankShard:

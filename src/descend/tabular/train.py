@@ -117,7 +117,10 @@ class Options:
                                f"{have / 1e9:.3g} GB; use smaller widths")
 
     def _check_columns(self) -> None:
-        """Column options that contradict each other or the target."""
+        """Column options that are not names, or contradict each other or the target."""
+        for option, names in (("--drop", self.drop), ("--categorical", self.categorical), ("--numeric", self.numeric)):
+            if not all(isinstance(name, str) for name in names):
+                raise DescendError(f"{option} must be column names, got {list(names)!r}")
         both = sorted(set(self.categorical) & set(self.numeric))
         if both:
             raise DescendError(f"column(s) {', '.join(both)} are given to both --categorical and --numeric; "
