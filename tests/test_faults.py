@@ -115,3 +115,89 @@ def test_update_killed_at_a_named_point_loses_nothing(point, sales, whole, tmp_p
     assert cut.stat().st_mode == whole.stat().st_mode
     assert main(["update", str(cut), str(sales[1])]) == 0   # the leftover hidden copy is cleared by the next update
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut", "reference"]
+
+
+PREDICT_NEEDS = {"model.safetensors", "preprocess.json", "config.json", "summary.json"}
+RUN_FILES = ["model.safetensors", "preprocess.json", "config.json", "summary.json", "metrics.json", "history.csv",
+             "history.jsonl", "findings.json", "test_predictions.csv", "checkpoints/LAST/state.pt",
+             "checkpoints/LAST/manifest.json"]
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "delete":
+        path.unlink()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncate":
+        path.write_bytes(data[:len(data) // 2])
+    elif how == "flip":   # one bit in the middle: the smallest damage there is
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1:])
+
+
+def _command(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)   # an exception escaping main is a traceback a user would see: the test fails on it
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def finished(whole, sales, tmp_path_factory):
+    """The intact run's answers: predictions and the doctor's output."""
+    folder = tmp_path_factory.mktemp("intact")
+    assert main(["predict", str(whole), str(sales[1]), "--out", str(folder / "p.csv")]) == 0
+    return (folder / "p.csv").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["delete", "empty", "truncate", "flip"])
+@pytest.mark.parametrize("name", RUN_FILES)
+def test_every_command_on_a_damaged_run_is_one_line_or_correct(name, how, whole, sales, finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    last = sorted((run / "checkpoints").iterdir())[-1].name
+    _damage(run / name.replace("LAST", last), how)
+    capsys.readouterr()
+    code, _, err = _command(["predict", str(run), str(sales[1]), "--out", str(tmp_path / "p.csv")], capsys)
+    if name in PREDICT_NEEDS:   # the damaged file is named; nothing is predicted from it (summary.json has its own)
+        assert code == 2 and err.count("\n") == 1 and name in err, err
+        assert not (tmp_path / "p.csv").exists()
+    else:                       # a file predict does not need changes nothing
+        assert code == 0 and (tmp_path / "p.csv").read_bytes() == finished, err
+    commands = [["doctor", str(run)], ["fit", str(sales[0]), "--target", "loaves", "--out", str(run), *FAST,
+                                       "--resume"]]
+    if how == "flip":
+        commands += [["report", str(run), "--out", str(tmp_path / "report.html")]]
+    for argv in commands:
+        code, out, err = _command(argv, capsys)
+        assert code in (0, 2) and (code == 0 or err.count("\n") == 1), (argv[0], code, err)
+        if code == 2:
+            assert name.split("/")[-1] in err or "summary.json" in err, (argv[0], err)
+    assert not (tmp_path / "run.partial").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["model.safetensors", "preprocess.json", "metrics.json", "summary.json"])
+def test_update_of_a_damaged_run_names_the_file_and_changes_nothing(name, whole, sales, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    _damage(run / name, "flip")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    code, _, err = _command(["update", str(run), str(sales[1])], capsys)
+    assert code == 2 and err.count("\n") == 1 and name in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_update_keeps_links_links_and_the_folder_mode(whole, sales, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the run's")
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    (run / "notes").symlink_to(outside, target_is_directory=True)
+    run.chmod(0o750)
+    assert main(["update", str(run), str(sales[1])]) == 0
+    assert (run / "notes").is_symlink() and os.readlink(run / "notes") == str(outside)
+    assert (outside / "secret.txt").stat().st_nlink == 1   # never hard-linked into the run folder
+    assert run.stat().st_mode & 0o777 == 0o750

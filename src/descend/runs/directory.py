@@ -27,6 +27,7 @@ from ..errors import DescendError, check_positive_int
 from . import checkpoint, faults, lock, ranks
 from .config import check_format, differences, fit_config
 from .files import dumps, sha256, sha256_file, write_atomic
+from .verified import sealed, unsealed
 
 CONFIG, HISTORY, CHECKPOINTS, SUMMARY, FINDINGS, MODEL = ("config.json", "history.jsonl", "checkpoints",
                                                           "summary.json", "findings.json", "model.safetensors")
@@ -107,7 +108,7 @@ class Run:
                    "elapsed": result.elapsed, "files": {name: sha256(data) for name, data in files.items()}}
         if (self.path / HISTORY).is_file():   # complete now: readers verify it too
             summary["files"][HISTORY] = sha256_file(self.path / HISTORY)
-        for name, data in [*files.items(), (SUMMARY, dumps(summary).encode())]:
+        for name, data in [*files.items(), (SUMMARY, sealed(summary))]:
             if name == SUMMARY:
                 faults.point("final")   # weights and findings written, summary.json not yet
             try:
@@ -234,9 +235,9 @@ def record_checksums(path: Path, names) -> None:
     """Add to summary.json (made if missing) the checksums of files a tool wrote into a finished run: the tables'
     preprocessing and metrics, or the new weights of `descend update`. Readers verify files against them."""
     summary_path = path / SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = unsealed(summary_path.read_bytes(), summary_path) if summary_path.is_file() else {}
     summary["files"] = {**summary.get("files", {}), **{name: sha256_file(path / name) for name in names}}
-    write_atomic(summary_path, dumps(summary).encode())
+    write_atomic(summary_path, sealed(summary))
 
 
 def _unfinished_files(path: Path) -> list[str]:

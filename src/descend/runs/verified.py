@@ -13,9 +13,29 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import DescendError
-from .files import sha256
+from .files import dumps, sha256
 
 SUMMARY = "summary.json"
+SEAL = "sha256"   # summary.json's own checksum: of its other keys, written as `sealed` writes them
+
+
+def sealed(summary: dict) -> bytes:
+    """summary.json's bytes, with the checksum of everything else in it, so damage to it is found too."""
+    body = {k: v for k, v in summary.items() if k != SEAL}
+    return dumps({**body, SEAL: sha256(dumps(body).encode())}).encode()
+
+
+def unsealed(data: bytes, path: Path) -> dict:
+    """The summary in `data`, after checking its own checksum (a summary written before it had one passes)."""
+    with reading(path):
+        summary = json.loads(data)
+        if not isinstance(summary, dict):
+            raise TypeError("summary.json must hold a JSON object")
+    body = {k: v for k, v in summary.items() if k != SEAL}
+    if SEAL in summary and sha256(dumps(body).encode()) != summary[SEAL]:
+        raise DescendError(f"{path} is damaged: its own SHA-256 checksum does not match (truncated or altered); "
+                           "restore it or train the run again")
+    return summary
 
 
 @contextlib.contextmanager
@@ -52,8 +72,9 @@ class RunFiles:
                 raise DescendError(f"{path} is missing: it holds the checksums of the run's files, without which "
                                    "they cannot be trusted; train the run again (or restore the file)")
             return None
+        summary = unsealed(path.read_bytes(), path)
         with reading(path):
-            files = json.loads(path.read_bytes())["files"]
+            files = summary["files"]
             if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
                 raise TypeError('"files" must map file names to SHA-256 checksums')
         return files

@@ -251,7 +251,7 @@ def check_out(out: Path, resume: bool, partial_existed: bool) -> Recording:
     if resume:
         if recorded:
             return Recording(partial, resume=True)
-        if (out / "config.json").is_file():
+        if out.is_dir() and any(out.iterdir()):   # finished (loading it names any damage)
             return Recording(out, complete=True)
         if not partial_existed:
             raise DescendError(f"nothing to resume: no run of --out {out} (it would be in {partial}); start "
