@@ -85,6 +85,11 @@ class Run:
         """The records the resumed checkpoint covers and their bytes; rank 0 cuts the file back to them."""
         path, length = self.path / HISTORY, self.resume.history_length
         prefix = history_prefix(path, length)
+        kept = self.resume.checkpoint / checkpoint.HISTORY   # verified with the checkpoint
+        if kept.is_file() and prefix != kept.read_bytes():
+            warnings.warn(f"{path} does not hold, unaltered, the {length} lines checkpoint {self.resume.checkpoint} "
+                          "covers; they are restored from the checkpoint's own copy", stacklevel=2)
+            prefix = kept.read_bytes()
         try:
             records = [json.loads(line) for line in prefix.splitlines()]
         except ValueError as err:
@@ -219,7 +224,7 @@ def _check_resume(path: Path, config: dict) -> Resume:
 def _matches_history(history: Path, path: Path, manifest: dict) -> None:
     """Refuse checkpoint `path` when history.jsonl no longer holds, unaltered, the lines it covers."""
     expected = manifest.get("history")
-    if expected is None:  # format 1: no checksum to compare
+    if expected is None or checkpoint.HISTORY in manifest["files"]:  # no checksum, or a copy to restore from
         return
     prefix = history_prefix(history, expected["length"])
     lines = prefix.count(b"\n")

@@ -124,11 +124,18 @@ class Recorder(Callback):
             meta = {"stop_reason": state.stop_reason,
                     "history": {"length": len(state.history), "sha256": self.digest.hexdigest()}}
             folder = checkpoint.save(self.run.path / CHECKPOINTS, state.step, evaluated,
-                                     train_state.capture(self.loop, self.stream, rngs), meta, training)
+                                     train_state.capture(self.loop, self.stream, rngs), meta, training,
+                                     self._history_bytes())
         except OSError as err:
             raise _write_error(folder, err, f"The last good checkpoint ({self.last_saved}) is kept.") from err
         self.last_saved = folder.name
         return folder
+
+    def _history_bytes(self) -> bytes | None:
+        """The history lines written so far, as the checkpoint's own copy (None if the file no longer holds
+        exactly them: then the checkpoint keeps only their checksum)."""
+        data = (self.run.path / HISTORY).read_bytes()
+        return data if hashlib.sha256(data).hexdigest() == self.digest.hexdigest() else None
 
     def _weights(self) -> tuple[dict, dict | None]:
         """The evaluation weights (Schedule-Free's x, EMA's average: what a user loading a checkpoint expects)
