@@ -151,3 +151,18 @@ def test_parquet_list_and_struct_columns_are_named(kind, tmp_path):
     code, err = _run(["fit", str(tmp_path / "t.parquet"), "--target", "loaves", "--max-epochs", "1",
                       "--drop", "extra"])
     assert code == 0, err
+
+
+@pytest.mark.parametrize("column, value, shown", [("loaves", "inf", "inf"), ("temperature", "-inf", "-inf"),
+                                                  ("loaves", "1e308", "1e+308")])
+def test_non_finite_cells_are_named_by_column_and_data_row_in_fit_and_predict(table, column, value, shown, tmp_path):
+    frame = bakery(60)
+    frame[column] = frame[column].astype(object)
+    frame.loc[5, column] = value                      # data row 6 of the file
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    code, err = _run(["fit", str(tmp_path / "bad.csv"), "--target", "loaves", "--max-epochs", "1"])
+    assert code == 2 and f"column {column!r}: data row 6 has {shown!r}" in err, err
+    if column != "loaves":                            # at predict time too, instead of clipping it silently
+        assert _run(["fit", str(table), "--target", "loaves", "--max-epochs", "1", "--out", str(tmp_path / "r")])[0] == 0
+        code, err = _run(["predict", str(tmp_path / "r"), str(tmp_path / "bad.csv")])
+        assert code == 2 and f"column {column!r}: data row 6 has {shown!r}" in err, err
