@@ -62,9 +62,9 @@ def numbers(series: pd.Series, name: str) -> pd.Series:
         row, value = first_bad(series, bad)
         raise DescendError(f"column {name!r} holds numbers but data row {row} has {str(value).strip()!r}; fix or "
                            f"empty that cell (when fitting, --categorical {name} treats the column as text)")
-    huge = parsed.abs() > FLOAT32_MAX   # Inf, or a number the model's float32 cannot hold
+    huge = np.abs(parsed.to_numpy()) > FLOAT32_MAX   # Inf, or a number the model's float32 cannot hold
     if huge.any():
-        row, value = first_bad(series, huge)
+        row, value = first_bad(series, pd.Series(huge))
         raise DescendError(f"column {name!r}: data row {row} has {str(value).strip()!r}, beyond what float32 holds "
                            f"(about {FLOAT32_MAX:.2g}); fix or empty that cell")
     return parsed
