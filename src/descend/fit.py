@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -244,6 +245,10 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     val_source = None if val is None else batches(val, batch_size=max(batch_size, 256), shuffle=False,
                                                   generator=None, name="val")
     total = total_steps(max_epochs, max_steps, _dataset_len(train_source), accumulate)
+    if total is None:
+        warnings.warn("the training data has no length (an IterableDataset, say): an epoch ends only when it runs "
+                      "out, so max_epochs never stops an endless stream; pass max_steps to bound the run",
+                      stacklevel=3)
     schedules = preflight.schedules(schedule, optimizer, owner, total)
     preflight.batch(model, loss_fn, metric_fns, train_source, "train")
     if val_source is not None:
