@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import DescendError, check_positive_int
 from ..tabular import TabularRun, fit_table, read_table, recording
@@ -35,11 +36,23 @@ def run(args: argparse.Namespace) -> int:
         print("not saved: add --out DIR to keep the model for `descend predict`")
         return 0
     with recording(args.out, args.resume) as plan:
-        if plan.complete:
-            print(f"the run in {args.out} is already complete; nothing to resume")
-            print(report(TabularRun.load(args.out)))
-            return 0
+        return _already_complete(args.out) if plan.complete else _recorded(plan, opts, data, args)
+
+
+def _already_complete(out: str) -> int:
+    print(f"the run in {out} is already complete; nothing to resume")
+    print(report(TabularRun.load(out)))
+    return 0
+
+
+def _recorded(plan, opts, data: str, args: argparse.Namespace) -> int:
+    """Train recording in DIR.partial, then save to DIR; Ctrl-C after the record began says how to complete it."""
+    try:
         result = fit_table(read_table(data), opts, run_dir=plan.folder, resume=plan.resume, nproc=args.nproc)
         print(report(result))
         print(saved(result.save(args.out, plan.folder)))
+    except KeyboardInterrupt:
+        if (plan.folder / "config.json").is_file():
+            print(f"the run is kept in {plan.folder}; the same command with --resume completes it", file=sys.stderr)
+        raise
     return 0
