@@ -1,7 +1,9 @@
-"""`descend ...`: thin command line. Each subcommand lives in descend.commands.<name> and is found automatically.
+"""`descend ...`: thin command line. Each subcommand lives in descend.cli.commands.<name> and is found automatically.
 
 A command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`. User errors
 (DescendError, ValueError/TypeError from descend) print one line on stderr and exit with status 2.
+
+May import: every layer below it: core, optim, doctor, runs, fit, minimize, apps.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pkgutil
 import sys
 
 from . import commands
-from .errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 
 
 def _command_modules() -> dict:

@@ -8,12 +8,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from .. import optim
-from ..errors import DescendError
-from . import evaluate
-from .run import TabularRun
-from .split import SPLITS
-from .target import TASKS
-from .train import MODELS, SCHEDULES, TUNED_LR, Options
+from ..core.errors import DescendError
+from ..apps.tabular import evaluate
+from ..apps.tabular.run import TabularRun
+from ..apps.tabular.split import SPLITS
+from ..apps.tabular.target import TASKS
+from ..apps.tabular.train import MODELS, SCHEDULES, TUNED_LR, Options
 
 DEFAULTS = Options(target="")
 OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop

@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from .search import tune
-from .study import PRUNERS, SAMPLERS
-from .tabular import TABULAR_SPACE, TabularObjective
+from ..apps.tuning.search import tune
+from ..apps.tuning.study import PRUNERS, SAMPLERS
+from ..apps.tuning.tabular import TABULAR_SPACE, TabularObjective
 
 HELP = "search learning rate, weight decay, width, depth, batch size and schedule for a table (Optuna)"
 

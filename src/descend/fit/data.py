@@ -5,9 +5,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset, default_collate
 
-from .errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 
 
 def as_tensor(array, name: str) -> torch.Tensor:
@@ -201,3 +201,20 @@ def _generator(source) -> torch.Generator | None:
             return generator
         source = getattr(source, "source", None)
     return None
+
+
+SAMPLE_ROWS = 4096      # rows input_sample reads from in-memory tensors (a slice: free)
+DATASET_ROWS = 256      # items it reads from a Dataset (each may load a file or run transforms)
+
+
+def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Some training rows (inputs, targets), read without touching the training stream or any random
+    generator (so watching a run never changes it); None when the data cannot be indexed."""
+    if isinstance(source, TensorBatches):
+        return source.tensors[0][:SAMPLE_ROWS], source.tensors[1][:SAMPLE_ROWS]
+    dataset = getattr(source, "dataset", None)
+    try:
+        batch = default_collate([dataset[i] for i in range(min(len(dataset), DATASET_ROWS))])
+    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
+        return None
+    return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None

@@ -9,7 +9,6 @@ so validation metrics need no reduction. Only rank 0 shows progress; rank 0 is t
 """
 from __future__ import annotations
 
-import copy
 import os
 import socket
 import traceback
@@ -17,26 +16,14 @@ from multiprocessing import get_context
 from queue import Empty
 from typing import Any, Callable, Iterator
 
-import safetensors.torch
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from . import optim
-from .errors import DescendError
-
-
-def world() -> tuple[int, int]:
-    """(rank, number of processes) of the current process group; (0, 1) without one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def is_main_process() -> bool:
-    """True on rank 0 (and without torch.distributed): the process that prints and writes files."""
-    return world()[0] == 0
+from .. import optim
+from ..core.errors import DescendError
+from ..runs.ranks import world
 
 
 def check_nproc(nproc: int, rows: int, batch_size: int) -> None:
@@ -183,30 +170,6 @@ def _collect(procs, results) -> Any:
         pending.discard(rank)
         value = out if rank == 0 else value
     return value
-
-
-def _fit_rank(arguments: dict, complete: Callable[[dict], dict] | None):
-    """One process's fit on its own copy of the arguments (torch hands tensors to a new process as shared memory,
-    so without the copy every process would update the same weights). Rank 0's result comes back with the weights
-    as safetensors bytes, since a tensor would again travel as a handle into memory that is gone once this exits."""
-    from .fit import fit  # fit imports this module
-    arguments = copy.deepcopy(arguments)
-    result = fit(**(complete(arguments) if complete else arguments))
-    weights = safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()})
-    result.model = None
-    return result, weights
-
-
-def fit_in_processes(nproc: int, arguments: dict, complete: Callable[[dict], dict] | None = None):
-    """`descend.fit(**arguments)` data-parallel in `nproc` local processes. Returns rank 0's FitResult with the
-    trained weights copied into the caller's model (each process trains its own copy). The arguments travel to
-    the processes by pickling, so what cannot (lambdas, such as a schedule's shape) is left out and added back in
-    each process by `complete(arguments)`, an importable function."""
-    model = arguments["model"]
-    result, weights = launch(_fit_rank, nproc, arguments, complete)
-    model.load_state_dict(safetensors.torch.load(weights))
-    result.model = model
-    return result
 
 
 def launch(fn: Callable, nproc: int, *args, backend: str | None = None, **kwargs) -> Any:

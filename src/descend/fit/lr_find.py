@@ -17,6 +17,7 @@ measures the rule against a 9-point grid on descend.bench workloads.
 from __future__ import annotations
 
 import copy
+import sys
 import math
 import numbers
 import warnings
@@ -27,11 +28,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import losses
-from ..data import BatchStream, batches
-from ..errors import DescendError, DescendTypeError, check_positive_int
-from ..loop import Loop
-from ..stop import MaxSteps, Rule, with_defaults
+from . import losses
+from .data import BatchStream, batches
+from .task import FitTask, make_optimizer
+from ..core.errors import DescendError, DescendTypeError, check_positive_int
+from ..core.loop import Loop
+from ..core.stop import MaxSteps, Rule, with_defaults
 
 POSITION = 0.65   # where in the valley the suggestion sits: 0 at its top, 1 at its lowest point
 WINDOW = 5        # a valley spans at least this many sweep steps ...
@@ -139,7 +141,6 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge)
-    from ..fit import FitTask, make_optimizer  # fit imports the doctor; import here to keep the graph acyclic
     generator = torch.Generator().manual_seed(seed)
     source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data")
     opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay,
@@ -205,3 +206,17 @@ def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResu
     suggestion, rule = suggest(lrs, smoothed)
     return LRFindResult(lrs=lrs, losses=[r["loss"] for r in usable], smoothed=smoothed, suggestion=suggestion,
                         min_loss_lr=best["lr"], stop_reason=stop_reason, diverged=diverged, rule=rule)
+
+
+def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
+            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
+    """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
+    instance's groups too). The model and optimizer come back exactly as they were."""
+    found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
+                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
+    if isinstance(optimizer, torch.optim.Optimizer):
+        for group in optimizer.param_groups:
+            group["lr"] = found.suggestion
+    if progress:
+        print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
+    return found.suggestion

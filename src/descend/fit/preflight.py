@@ -14,11 +14,11 @@ import torch
 from torch import nn
 from torch.utils.data import IterableDataset
 
-from . import optim
+from .. import optim
 from .data import TensorBatches, check_finite, draws_every_row
-from .errors import DescendError, DescendTypeError
-from .loop import check_schedule_keys, schedulable
-from .schedules import Schedule
+from ..core.errors import DescendError, DescendTypeError
+from ..core.loop import check_schedule_keys, schedulable
+from ..core.schedules import Schedule
 
 
 def available_devices() -> list[str]:

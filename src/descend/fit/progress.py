@@ -5,8 +5,8 @@ import numbers
 import sys
 import time
 
-from .errors import DescendError
-from .loop import Callback, LoopState
+from ..core.errors import DescendError
+from ..core.loop import Callback, LoopState
 
 
 def _summary(record: dict) -> str:

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 
 
 def _numbers(value, name: str) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 
 
 def _matrix(value, name: str) -> torch.Tensor:

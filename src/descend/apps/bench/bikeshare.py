@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import metrics
-from ..errors import DescendError
+from ...core import metrics
+from ...core.errors import DescendError
 from .workload import Problem, Workload, scored
 
 CATEGORICAL = ["hr", "mnth", "season", "weekday", "weathersit"]
@@ -29,10 +29,10 @@ TARGET = "bikers"
 def locate() -> Path:
     """The bundled gzip copy if the package has one, else the shared data set found above the repository."""
     here = Path(__file__).resolve()
-    bundled = here.parents[1] / "data" / "bikeshare.csv.gz"
+    bundled = here.parents[2] / "data" / "bikeshare.csv.gz"
     if bundled.exists():
         return bundled
-    for folder in here.parents[3:]:
+    for folder in here.parents[4:]:
         candidate = folder / "shared" / "datasets" / "bikeshare.csv"
         if candidate.exists():
             return candidate

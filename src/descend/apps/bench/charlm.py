@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import DescendError
+from ...core.errors import DescendError
 from .workload import Problem, Workload, scored
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "charlm_corpus.txt.gz"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "charlm_corpus.txt.gz"
 SHA256 = "59f8acdcafacdb2a001a28c53667590aee84c025f961531598f294729cf8693a"
 CONTEXT, WIDTH, HEADS, LAYERS = 32, 32, 4, 2
 

@@ -22,8 +22,11 @@ from typing import Callable
 
 import torch
 
-from .. import doctor, fit, losses, optim, stop
-from ..loop import Callback, LoopState
+from ... import fit, optim
+from ...fit import lr_find as lr_sweep
+from ...fit import losses
+from ...core import stop
+from ...core.loop import Callback, LoopState
 from . import grid
 from .workload import Problem, Workload
 
@@ -136,9 +139,9 @@ class CountedLoss:
 
 
 def auto_lr(workload: Workload, problem: Problem, optimizer: str, seed: int) -> tuple[float, int]:
-    """What fit(lr="auto") runs before training (doctor.auto_lr with fit's arguments): (its lr, the sweep's steps)."""
+    """What fit(lr="auto") runs before training (lr_sweep.auto_lr with fit's arguments): (its lr, the sweep's steps)."""
     loss = CountedLoss(problem.loss)
-    lr = doctor.auto_lr(problem.model, problem.train, loss, optimizer, batch_size=workload.batch_size,
+    lr = lr_sweep.auto_lr(problem.model, problem.train, loss, optimizer, batch_size=workload.batch_size,
                         weight_decay=workload.weight_decay, seed=seed, device=torch.device("cpu"))
     return lr, loss.calls
 

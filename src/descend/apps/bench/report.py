@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DescendError
-from ..runs.files import replace_folder
+from ...core.errors import DescendError
+from ...runs.files import replace_folder
 from . import grid
 from .profiles import Geomean, geomean_ratio, profile, ratios
 from .protocol import REFERENCE, Trial

@@ -12,8 +12,8 @@ from typing import Sequence, TextIO
 import torch
 from torch import nn
 
-from .. import fit, optim
-from ..errors import DescendError, check_positive_int
+from ... import fit, optim
+from ...core.errors import DescendError, check_positive_int
 from . import bikeshare, charlm, logistic, quadratic, rosenbrock, tabular
 from .protocol import ONE_ITERATION, Entrant, Trial, entrants, run_entrant, warm_up
 from .workload import Workload

@@ -14,7 +14,7 @@ from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from .. import metrics
+from ...core import metrics
 from .workload import Problem, Workload, scored
 
 

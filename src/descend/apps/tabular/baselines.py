@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..solve import least_squares
+from ...minimize.solve import least_squares
 from .target import Target
 
 

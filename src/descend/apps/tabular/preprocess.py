@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import DescendError
+from ...core.errors import DescendError
 from .columns import Column, as_booleans, as_dates, level_order, numbers
 
 MISSING = "(missing)"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DescendError, check_choice
+from ...core.errors import DescendError, check_choice
 from .columns import first_bad
 
 SPLITS = ("time", "random")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import DescendError, check_choice
-from ..metrics import accuracy
+from ...core.errors import DescendError, check_choice
+from ...core.metrics import accuracy
 from .columns import first_bad, level_order, numbers, parse_numbers
 
 TASKS = ("auto", "regression", "classification", "count")

@@ -15,12 +15,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__, distributed, optim, schedules
-from .. import stop as stop_lib
-from ..doctor import LRFindResult, lr_find
-from ..errors import DescendError, check_choice
-from ..fit import FitResult, fit
-from ..loop import Callback
+from ... import optim
+from ...core import __version__
+from ...fit import distributed, parallel
+from ...core import schedules
+from ...core import stop as stop_lib
+from ...fit.lr_find import LRFindResult, lr_find
+from ...core.errors import DescendError, check_choice
+from ...fit import FitResult, fit
+from ...core.loop import Callback
 from . import baselines, evaluate
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
@@ -213,7 +216,7 @@ def run_fit(arguments: dict, opts: Options, nproc: int = 1) -> FitResult:
     schedule and stopping rule themselves)."""
     if nproc == 1:
         return fit(**arguments)
-    return distributed.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": ()},
+    return parallel.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": ()},
                                         functools.partial(_with_rules, opts))
 
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import optuna
 
-from ..errors import DescendError, DescendTypeError
-from ..fit import FitResult, fit
+from ...core.errors import DescendError, DescendTypeError
+from ...fit import FitResult, fit
 from .pruning import ReportToTrial
 from .space import Param, suggest_all
 

@@ -5,7 +5,7 @@ import math
 
 import optuna
 
-from ..loop import Callback, LoopState
+from ...core.loop import Callback, LoopState
 
 
 class ReportToTrial(Callback):

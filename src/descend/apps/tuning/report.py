@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sqlalchemy.engine import make_url
 
-from ..errors import DescendError
+from ...core.errors import DescendError
 
 State = optuna.trial.TrialState
 

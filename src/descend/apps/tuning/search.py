@@ -16,7 +16,7 @@ from typing import Callable
 import optuna
 import pandas as pd
 
-from ..errors import DescendError, check_choice, check_positive_int
+from ...core.errors import DescendError, check_choice, check_positive_int
 from . import report
 from .objective import Objective
 from .space import parse_space

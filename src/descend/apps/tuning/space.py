@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..errors import DescendError, DescendTypeError
+from ...core.errors import DescendError, DescendTypeError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import warnings
 
 import optuna
 
-from ..errors import DescendError, check_choice
+from ...core.errors import DescendError, check_choice
 
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
 PRUNERS = {"asha": optuna.pruners.SuccessiveHalvingPruner, "hyperband": optuna.pruners.HyperbandPruner,

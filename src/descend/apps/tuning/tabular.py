@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..loop import Callback
+from ...core.loop import Callback
 from ..tabular.train import SCHEDULES
 from .pruning import ReportToTrial
 from .space import Choice, Float, Int

@@ -9,7 +9,7 @@ HELP = "benchmark optimizers: time-to-target on offline workloads, tuned and unt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..bench import DEFAULT_OPTIMIZERS, WORKLOADS
+    from ...apps.bench import DEFAULT_OPTIMIZERS, WORKLOADS
     parser.add_argument("--workloads", nargs="+", metavar="NAME",
                         help=f"workloads to run (default all: {', '.join(WORKLOADS)})")
     parser.add_argument("--optimizers", nargs="+", metavar="NAME",
@@ -34,7 +34,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import report, run as run_bench
+    from ...apps.bench import report, run as run_bench
     report.check_out(args.out)   # before the run: a bad --out must not cost the whole benchmark
     result = run_bench(args.workloads, args.optimizers, seeds=args.seeds, quick=args.quick)
     path = report.write(result, args.out, command_line(args))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import DescendError
-from ..runs.report import write_comparison
+from ...core.errors import DescendError
+from ...runs.report import write_comparison
 
 HELP = "overlay several runs' loss, learning-rate and gradient-norm curves in compare.html"
 

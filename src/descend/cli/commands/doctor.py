@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..doctor import load_findings, summary
+from ...doctor import load_findings, summary
 
 HELP = "print the doctor's findings (codes, evidence, fixes) for a saved run directory"
 

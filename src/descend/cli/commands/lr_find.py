@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..tabular import read_table
-from ..tabular.cli_args import add_data_arguments, add_training_arguments, options_from
-from ..tabular.train import find_lr, prepare
+from ...apps.tabular import read_table
+from ..tabular_options import add_data_arguments, add_training_arguments, options_from
+from ...apps.tabular.train import find_lr, prepare
 
 HELP = "sweep the learning rate on a table's training rows and suggest one (what `descend fit --lr auto` uses)"
 CURVE_ROWS = 12

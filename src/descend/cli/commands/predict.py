@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..tabular import TabularRun, read_table
-from ..tabular.io import write_csv_atomic
+from ...apps.tabular import TabularRun, read_table
+from ...apps.tabular.io import write_csv_atomic
 
 HELP = "predict with a model saved by `descend fit --out DIR`"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..runs.report import write_report
+from ...runs.report import write_report
 
 HELP = "write RUN_DIR/report.html: loss curves, learning rate, gradient norms, findings, metrics, predictions"
 

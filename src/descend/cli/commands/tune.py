@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..fit import FitResult
-from ..loop import Callback
-from ..tabular import read_table
-from ..tabular.cli_args import add_training_arguments, given_options
-from ..tabular.train import Options, prepare, train
-from ..tuning import cli as tune_cli
+from ...fit import FitResult
+from ...core.loop import Callback
+from ...apps.tabular import read_table
+from ..tabular_options import add_training_arguments, given_options
+from ...apps.tabular.train import Options, prepare, train
+from .. import tune_options as tune_cli
 
 HELP = tune_cli.HELP
 SEARCHED = ("--lr", "--weight-decay", "--hidden", "--batch-size", "--schedule")

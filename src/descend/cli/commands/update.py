@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..tabular import TabularRun, read_table
-from ..tabular.cli_args import fixed_learning_rate, saved
-from ..tabular.evaluate import table
-from ..tabular.update import update_run
+from ...apps.tabular import TabularRun, read_table
+from ..tabular_options import fixed_learning_rate, saved
+from ...apps.tabular.evaluate import table
+from ...apps.tabular.update import update_run
 
 HELP = "continue training a saved model on new rows (warm start); scores on the newest rows before and after"
 

@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 
 from .errors import check_choice
-from .losses import align
+from .checks import align
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
