@@ -13,8 +13,8 @@ import os
 import pkgutil
 import sys
 
-from . import commands
 from ..core.errors import DescendError, DescendTypeError
+from . import commands
 
 
 def _command_modules() -> dict:

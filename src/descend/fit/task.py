@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from .. import optim
-from ..core.errors import DescendError, DescendTypeError
+from ..core.errors import DescendError
+from ..core.loop import NonFiniteOrigin
 from . import distributed
 from .data import BatchStream
 
@@ -54,7 +55,7 @@ class FitTask:
         self.params = [p for _, p in self.named]
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
         self.last_batches: list = []
-        self.non_finite_origin = ""
+        self.non_finite_origin: NonFiniteOrigin | None = None
 
     @property
     def epoch(self) -> int:
@@ -124,18 +125,17 @@ class FitTask:
             return {}
         was_training = self.model.training
         self.model.eval()
-        optim.eval_mode(self.optimizer)  # Schedule-Free / EMA: evaluate on the averaged weights
         total, count, outputs, targets = 0.0, 0, [], []
-        for x, y in self.val_source:
-            x, y = x.to(self.device), y.to(self.device)
-            out = self.model(x)
-            total += self.loss_fn(out, y).item() * len(y)
-            count += len(y)
-            if self.metric_fns:
-                outputs.append(out)
-                targets.append(y)
+        with optim.evaluation_weights(self.optimizer):  # Schedule-Free / EMA: evaluate on the averaged weights
+            for x, y in self.val_source:
+                x, y = x.to(self.device), y.to(self.device)
+                out = self.model(x)
+                total += self.loss_fn(out, y).item() * len(y)
+                count += len(y)
+                if self.metric_fns:
+                    outputs.append(out)
+                    targets.append(y)
         self.model.train(was_training)
-        optim.train_mode(self.optimizer)
         record = {"val_loss": total / count}
         if self.metric_fns:
             out, y = torch.cat(outputs), torch.cat(targets)
@@ -143,44 +143,40 @@ class FitTask:
         return record
 
     def snapshot(self) -> dict[str, torch.Tensor]:
-        optim.eval_mode(self.optimizer)  # keep the weights that were evaluated (Schedule-Free x, EMA average)
-        snap = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        optim.train_mode(self.optimizer)
-        return snap
+        with optim.evaluation_weights(self.optimizer):  # keep the weights that were evaluated (Schedule-Free x, EMA)
+            return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(snapshot)
 
-    def explain_non_finite(self) -> str:
-        return self.non_finite_origin
-
-    def _locate_non_finite(self) -> str:
+    def _locate_non_finite(self) -> NonFiniteOrigin:
         """Where the first NaN/Inf appeared: the input batch, the model output, the loss, or a named gradient."""
-        for i, (x, y) in enumerate(self.last_batches):
-            for what, t in (("inputs", x), ("targets", y)):
+        for x, y in self.last_batches:
+            for part, what, t in (("input", "inputs", x), ("target", "targets", y)):
                 if t.dtype.is_floating_point and not torch.isfinite(t).all():
                     row = int((~torch.isfinite(t)).nonzero()[0][0])
-                    return f"the input batch: {what} row {row} of the batch is not finite"
+                    return NonFiniteOrigin(part, f"the input batch: {what} row {row} of the batch is not finite")
         with torch.no_grad():
             for x, y in self.last_batches:
                 out = self.model(x)
                 if not torch.isfinite(out).all():
-                    return "the model output (inputs were finite); look for overflow or log/sqrt/division of zero"
+                    return NonFiniteOrigin("output", "the model output (inputs were finite); look for overflow or "
+                                                     "log/sqrt/division of zero")
                 if not torch.isfinite(self.loss_fn(out, y)):
-                    return "the loss (inputs and model output were finite); check the loss for log(0) or division by 0"
+                    return NonFiniteOrigin("loss", "the loss (inputs and model output were finite); check the loss for "
+                                                   "log(0) or division by 0")
         for name, p in self.named:
             if p.grad is not None and not torch.isfinite(p.grad).all():
-                return f"the gradient of parameter {name!r}; try a lower learning rate or grad_clip"
-        return "the loss or gradient norm overflowed; try a lower learning rate or grad_clip"
+                return NonFiniteOrigin("gradient", f"the gradient of parameter {name!r}; try a lower learning rate or "
+                                                   "grad_clip", name)
+        return NonFiniteOrigin("overflow", "the loss or gradient norm overflowed; try a lower learning rate or grad_clip")
 
 
 def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_decay: float | None,
                    decay_norms_and_biases: bool = False) -> torch.optim.Optimizer:
     """`optimizer` itself when it is an Optimizer instance, else the registry's optimizer of that name (fit and
-    lr_find both take either); `lr=None` leaves the optimizer's own default."""
+    lr_find both take either, checked by preflight.optimizer_name); `lr=None` leaves the optimizer's own default."""
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
-    if not isinstance(optimizer, str):
-        raise DescendTypeError(f"optimizer must be a name or a torch.optim.Optimizer, got {optimizer!r}")
     return optim.create(model, optimizer, lr=lr, weight_decay=weight_decay,
                         decay_norms_and_biases=decay_norms_and_biases)
