@@ -14,7 +14,8 @@ from torch import nn
 
 from .. import doctor as doctor_lib
 from ..core import metrics as metric_lib, stop as stop_lib
-from ..core.errors import DescendError, DescendTypeError, check_positive_int
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Callback
 from ..runs.ranks import world
 from . import distributed, initializers, losses, preflight, progress as progress_lib
