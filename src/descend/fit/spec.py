@@ -35,7 +35,7 @@ def derived():
     return field(init=False, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # holds tensors: compared by identity, never by value
 class FitSpec:
     """The arguments of one `fit` call, checked (see `fit` for what each means). Counts come out as ints, the device
     as a torch.device and max_epochs as DEFAULT_EPOCHS when no limit is given; nothing is created or touched."""
@@ -113,7 +113,7 @@ class FitSpec:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("recorded")}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
     """What `fit` makes of a spec and the data before anything is changed: the batch sources, the number of steps
     (where known), the schedules bound to it, and how many processes share the run."""
