@@ -51,7 +51,6 @@ class Task(Protocol):
     def restore(self, snapshot: Any) -> None: ...
 
 
-
 class Callback:
     """Hooks into the loop; override what you need. `fit(callbacks=[...])` takes these.
 
