@@ -6,8 +6,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import descend as ds
-from descend import losses
-from descend.errors import DescendTypeError
+from descend.core.errors import DescendTypeError
+from descend.fit import losses
 
 
 def _xy(n=32):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from descend.cli import main
-from descend.tabular.train import Options
+from descend.apps.tabular.options import Options
 from tabular_data import bakery
 
 COLUMNS = ["date", "weekday", "temperature", "rain", "event", "loaves", "nope"]

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 try:
     import fcntl

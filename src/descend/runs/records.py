@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .verified import RunFiles, reading
 
 PREDICTIONS = "test_predictions.csv"

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .files import dumps, sha256
 
 SUMMARY = "summary.json"

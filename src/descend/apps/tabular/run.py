@@ -1,0 +1,268 @@
+"""A trained tabular model with everything needed to use it again, and its folder on disk.
+
+The folder holds model.safetensors (weights), preprocess.json (every fitted transformation and the target's
+encoding), config.json (under "tabular": options and architecture; beside it the fit run's own sections),
+metrics.json (test scores), history.csv and history.jsonl (one row per step), findings.json (the doctor's) and,
+for numeric targets, test_predictions.csv. When `descend fit --out` recorded the run as it went, the folder also
+keeps that record (checkpoints/, summary.json). No pickle anywhere. Saving fills a temporary sibling folder and
+renames it into place, so a failed run leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import stat
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load as load_weights
+
+from ...core.errors import DescendError
+from ...doctor import Finding
+from ...runs import faults, lock
+from ...runs.checkpoint import weights_bytes
+from ...runs.directory import record_checksums
+from ...runs.files import jsonable, replace_folder, write_atomic
+from ...runs.verified import RunFiles, reading
+from .cells import check_plain
+from .model import TabularNet, inputs
+from .preprocess import Preprocessor
+from .target import Target
+
+WRITTEN = ("model.safetensors", "preprocess.json", "metrics.json", "history.csv", "findings.json",
+           "test_predictions.csv")   # written fresh by every save; what else a run folder holds is carried over
+
+
+@dataclass
+class TabularRun:
+    """Preprocessing, target encoding, network and the record of how it was trained."""
+
+    preprocessor: Preprocessor
+    target: Target
+    model: TabularNet
+    config: dict
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    test_predictions: pd.DataFrame | None = None
+
+    def encode(self, frame: pd.DataFrame, where: str) -> tuple[torch.Tensor, dict[str, int]]:
+        """Model inputs for `frame` and the count of unseen category levels per feature."""
+        self.preprocessor.check_columns(frame, where)
+        check_plain(frame, [column.name for column in self.preprocessor.columns], where)
+        x_num, x_cat, unseen = self.preprocessor.transform(frame)
+        return inputs(x_num, x_cat), unseen
+
+    @torch.no_grad()
+    def outputs(self, x: torch.Tensor) -> np.ndarray:
+        """Decoded predictions for encoded inputs: values, expected counts or class probabilities."""
+        self.model.eval()
+        return self.target.decode(self.model(x))
+
+    def predictions(self, frame: pd.DataFrame, where: str = "the data") -> tuple[pd.DataFrame, dict[str, int]]:
+        """A table with a `prediction` column (and p_<class> columns for classes), one row per input row."""
+        x, unseen = self.encode(frame, where)
+        out = self.outputs(x)
+        if self.target.task != "classification":
+            return pd.DataFrame({"prediction": out}), unseen
+        table = pd.DataFrame({"prediction": [self.target.classes[i] for i in out.argmax(axis=1)]})
+        for i, label in enumerate(self.target.classes):
+            table[f"p_{label}"] = out[:, i]
+        return table, unseen
+
+    def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
+        """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
+        (config, history.jsonl, checkpoints, the final weights and findings, summary.json): the tabular files join
+        it and it becomes `out`. Without it (a model saved without a record, or `descend update` rewriting a run),
+        a temporary folder gets links to what `out` holds, the weights and tabular files are written fresh (a file
+        both keep, such as config.json, is replaced, never written through its link) and it replaces `out`."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(recorded) if recorded is not None else _fresh_copy(out)
+        try:
+            self._write(folder, fresh_weights=recorded is None)
+            faults.point("rename")
+            replace_folder(folder, out)
+        finally:
+            if recorded is None:
+                shutil.rmtree(folder, ignore_errors=True)
+        return out
+
+    def _write(self, folder: Path, fresh_weights: bool) -> None:
+        """Write the tabular files (and with `fresh_weights` the weights and findings, which fit otherwise wrote as
+        the run ended) durably, then record every checksum in summary.json, which readers verify against."""
+        files = {"preprocess.json": _strict_json({"preprocess": self.preprocessor.to_dict(),
+                                                  "target": self.target.to_dict()}),
+                 "metrics.json": _strict_json(self.metrics),
+                 "history.csv": pd.DataFrame(self.history).to_csv(index=False).encode()}
+        if fresh_weights:
+            files["model.safetensors"] = weights_bytes(self.model.state_dict())
+            files["findings.json"] = (json.dumps([f.to_dict() for f in self.findings], indent=2) + "\n").encode()
+        if self.test_predictions is not None:
+            files["test_predictions.csv"] = self.test_predictions.to_csv(index=False).encode()
+        config = folder / "config.json"
+        files["config.json"] = _strict_json({**(json.loads(config.read_text()) if config.is_file() else {}),
+                                             "tabular": self.config})
+        files["history.jsonl"] = _extended_history(folder / "history.jsonl", self.history)
+        for name, data in files.items():
+            write_atomic(folder / name, data)
+        record_checksums(folder, files)
+
+    @classmethod
+    def load(cls, folder: str | Path, *, record: bool = True) -> "TabularRun":
+        """Rebuild a run from its folder, every file verified against summary.json's checksums first; a missing,
+        damaged or unreadable file is named. `record=False` (predict) reads only what predicting needs: weights,
+        preprocessing and architecture."""
+        files = RunFiles(folder)
+        folder = files.folder
+        fitted = files.json("preprocess.json")
+        config = files.json("config.json")
+        with reading(folder / "config.json"):
+            config = config.get("tabular")
+        if config is None:
+            raise DescendError(f"{folder / 'config.json'} has no \"tabular\" section: the folder holds a run of "
+                               "descend.fit, not of `descend fit DATA`; load its weights with safetensors instead")
+        weights = files.bytes("model.safetensors")
+        with reading(folder / "model.safetensors"):
+            model = TabularNet.build(config["architecture"])
+            model.load_state_dict(load_weights(weights))
+        with reading(folder / "preprocess.json"):
+            preprocessor, target = Preprocessor.from_dict(fitted["preprocess"]), Target(**fitted["target"])
+        run = cls(preprocessor, target, model, config)
+        if record:
+            run._read_record(files)
+        return run
+
+    def _read_record(self, files: RunFiles) -> None:
+        """Metrics, history, findings and test predictions: what `descend update` carries forward."""
+        self.metrics = files.json("metrics.json")
+        with reading(files.folder / "history.csv"):
+            self.history = pd.read_csv(io.BytesIO(files.bytes("history.csv"))).to_dict("records")
+        if files.has("findings.json"):
+            findings = files.json("findings.json")
+            with reading(files.folder / "findings.json"):
+                self.findings = [Finding.from_dict(item) for item in findings]
+        if files.has("test_predictions.csv"):
+            with reading(files.folder / "test_predictions.csv"):
+                self.test_predictions = pd.read_csv(io.BytesIO(files.bytes("test_predictions.csv")))
+
+
+def _strict_json(data) -> bytes:
+    """Strict JSON bytes (NaN, which strict readers refuse, is written as null)."""
+    return (json.dumps(_strict(data), indent=2) + "\n").encode()
+
+
+def _extended_history(path: Path, history: list[dict]) -> bytes:
+    """history.jsonl with a line for each record beyond those it holds (fit's recorder wrote the first ones at
+    full precision; an update adds its own)."""
+    lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
+    extra = [json.dumps(jsonable(record)) + "\n" for record in history[len(lines):]]
+    return "".join(lines + extra).encode()
+
+
+def _strict(value):
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _fresh_copy(out: Path) -> Path:
+    """The hidden sibling `.DIR.update` that a rewrite of `out` fills: with `out`'s permissions, its lock file and
+    hard links to everything saving does not write fresh (a symbolic link stays a link, never followed). A copy
+    left by a rewrite that was killed is removed first; the caller holds the lock of `out`."""
+    folder = out.with_name(f".{out.name}.update")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    if out.is_dir():
+        folder.chmod(stat.S_IMODE(out.stat().st_mode))
+        for entry in out.iterdir():
+            if entry.name in WRITTEN or entry.name.startswith(".") and entry.name != lock.LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, folder / entry.name, symlinks=True, copy_function=_link)
+            else:
+                _link(entry, folder / entry.name)
+    return folder
+
+
+def _link(source, target) -> None:
+    os.link(source, target, follow_symlinks=False)
+
+
+def recording_folder(out: str | Path) -> Path:
+    """Where `descend fit --out DIR` records training as it goes (DIR.partial, beside DIR); it is renamed to DIR
+    once the run is complete, so DIR itself never holds half a run."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.partial")
+
+
+def _check_parent(out: Path) -> None:
+    parent = next(p for p in out.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise DescendError(f"--out {out}: cannot create it inside {parent} (not a writable folder); pick another place")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """How `descend fit --out DIR` goes on: the folder fit records in, whether it continues the run recorded there,
+    and whether DIR already holds the finished run (then there is nothing to do)."""
+
+    folder: Path
+    resume: bool = False
+    complete: bool = False
+
+
+@contextlib.contextmanager
+def recording(out: str | Path, resume: bool = False) -> Iterator[Recording]:
+    """Lock DIR.partial for the whole run (fit, final files, the rename to DIR), then decide how the run goes on
+    (`check_out`). A second process on the same --out is refused with "--out DIR is in use by process N"."""
+    out = Path(out)
+    _check_parent(out)
+    partial = recording_folder(out)
+    existed = partial.is_dir()
+    with lock.hold(partial, f"--out {out}"):
+        yield check_out(out, resume, existed)
+
+
+def _leftovers(partial: Path) -> list[Path]:
+    return [p for p in partial.iterdir() if p.name != lock.LOCK] if partial.is_dir() else []
+
+
+def check_out(out: Path, resume: bool, partial_existed: bool) -> Recording:
+    """Check --out before any work starts. The recovery rule: with --resume, whatever state the folders are in,
+    the run is completed, or one line says why it cannot; without it, a new run needs a new or empty --out and no
+    recorded run in DIR.partial (for which the advice is --resume, which always takes it)."""
+    partial = recording_folder(out)
+    recorded = (partial / "config.json").is_file()
+    if resume:
+        if recorded:
+            return Recording(partial, resume=True)
+        if out.is_dir() and any(out.iterdir()):   # finished (loading it names any damage)
+            return Recording(out, complete=True)
+        if not partial_existed:
+            raise DescendError(f"nothing to resume: no run of --out {out} (it would be in {partial}); start "
+                               "without --resume")
+        print(f"{partial} holds no recorded run (it stopped before recording anything); starting from the "
+              "beginning", file=sys.stderr)
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DescendError(f"--out {out} already exists and is not empty; pick a new folder or remove it")
+    elif recorded:
+        raise DescendError(f"{partial} holds an interrupted run for --out {out}: add --resume to continue it, or "
+                           "delete that folder to start over")
+    for leftover in _leftovers(partial):   # nothing recorded: temporary files of a run that died at its start
+        shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+    return Recording(partial)

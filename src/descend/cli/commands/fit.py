@@ -1,0 +1,59 @@
+"""`descend fit DATA --target COL`: train on a CSV/Parquet table and report on held-out test rows."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ...apps.tabular import TabularRun, fit_table, read_table, recording
+from ...core.checks import check_positive_int
+from ...core.errors import DescendError
+from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
+                               saved)
+
+HELP = "train a model on a CSV or Parquet table and report test scores against baselines"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser, data_optional=True)
+    parser.add_argument("--out", default=None, metavar="DIR", help="folder to save the model, preprocessing, metrics, "
+                        "history and checkpoints (recorded in DIR.partial while training)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run of --out DIR from its "
+                        "last checkpoint (same data and options)")
+    parser.add_argument("--config", default=None, metavar="FILE", help="options (and data) from a JSON file, e.g. "
+                        "best.json from `descend tune`; flags given here override it")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N", help="train data-parallel in N local processes "
+                        "(torch.distributed; the batch size stays the global one)")
+    add_training_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = read_config(args.config) if args.config else None
+    opts, data = options_from(args, config), data_path(args, config)
+    check_positive_int(args.nproc, "--nproc")
+    if args.resume and not args.out:
+        raise DescendError("--resume needs --out DIR: the folder of the run to continue")
+    if not args.out:
+        print(report(fit_table(read_table(data), opts, nproc=args.nproc)))
+        print("not saved: add --out DIR to keep the model for `descend predict`")
+        return 0
+    with recording(args.out, args.resume) as plan:
+        return _already_complete(args.out) if plan.complete else _recorded(plan, opts, data, args)
+
+
+def _already_complete(out: str) -> int:
+    print(f"the run in {out} is already complete; nothing to resume")
+    print(report(TabularRun.load(out)))
+    return 0
+
+
+def _recorded(plan, opts, data: str, args: argparse.Namespace) -> int:
+    """Train recording in DIR.partial, then save to DIR; Ctrl-C after the record began says how to complete it."""
+    try:
+        result = fit_table(read_table(data), opts, run_dir=plan.folder, resume=plan.resume, nproc=args.nproc)
+        print(report(result))
+        print(saved(result.save(args.out, plan.folder)))
+    except KeyboardInterrupt:
+        if (plan.folder / "config.json").is_file():
+            print(f"the run is kept in {plan.folder}; the same command with --resume completes it", file=sys.stderr)
+        raise
+    return 0
