@@ -20,8 +20,8 @@ SRC = Path(__file__).parent.parent / "src"
 FAST = ["--max-epochs", "6", "--patience", "10", "--batch-size", "32"]
 SAME_BYTES = ("model.safetensors", "findings.json", "history.jsonl", "history.csv", "metrics.json", "preprocess.json",
               "test_predictions.csv")
-CLOCK = {"created", "elapsed", "config.json"}   # when the run started, how long it took, and config.json's checksum
-                                                # (which covers "created"): all else must match
+CLOCK = {"created", "elapsed", "config.json", "sha256"}   # when the run started, how long it took, and the checksums
+                                                          # covering them (config.json's, summary.json's own)
 
 
 def _descend(argv: list[str], kill_at: str | None = None) -> subprocess.CompletedProcess:
