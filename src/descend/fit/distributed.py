@@ -162,7 +162,8 @@ def _die_with_parent(parent: int) -> None:
 
 def _run_rank(fn, args, kwargs, rank: int, size: int, port: int, backend: str, results, parent: int) -> None:
     _die_with_parent(parent)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size),
+    os.environ.update(DESCEND_LOCK_HOLDER=str(parent),   # the run folder's lock, held by the parent, covers this rank
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     if backend == "nccl":

@@ -3,7 +3,8 @@ the holding process dies, however it dies. fit, resume, update and the ranks of 
 user is refused with "FOLDER is in use by process N".
 
 The lock is reentrant within a thread (descend fit holds it while descend.fit, called inside, takes it again), and
-the local worker processes of `fit_in_processes` are covered by their parent's lock.
+the local worker processes of `fit_in_processes` are covered by their parent's lock (they are told its process id
+in DESCEND_LOCK_HOLDER).
 """
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ def _acquire(path: Path, name: str) -> tuple[int, int] | None:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            if holder == str(os.getppid()):   # a worker of fit_in_processes: the parent's lock covers it
-                return None
+            if holder == os.environ.get("DESCEND_LOCK_HOLDER"):   # a worker of fit_in_processes, whose parent
+                return None                                         # holds the lock for it
             raise RunInUse(f"{name} is in use by process {holder}; wait for it to finish or stop it") from None
         try:
             current = os.stat(path)
