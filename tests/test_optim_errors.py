@@ -157,9 +157,10 @@ def _one_plain_step(name: str) -> None:
     model = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Flatten(), torch.nn.Linear(6, 1))
     opt = optim.create(model, name)
     before = [p.detach().clone() for p in model.parameters()]
-    opt.zero_grad()
-    model(torch.tensor([[1, 2], [3, 4]])).square().mean().backward()
-    opt.step()
+    for _ in range(2 if name == "soap" else 1):   # SOAP's first step only builds its basis, as the authors'
+        opt.zero_grad()
+        model(torch.tensor([[1, 2], [3, 4]])).square().mean().backward()
+        opt.step()
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
 

@@ -6,7 +6,7 @@ Update for gradient g, momentum m, weights w:
     m = beta2 * m + (1 - beta2) * g
 Defaults follow the paper: lr=1e-4, betas=(0.9, 0.99), weight_decay=0. Because every coordinate moves by
 exactly lr, Lion wants a learning rate 3-10x smaller than AdamW's and a weight decay 3-10x larger.
-Differences from the authors' code: none in the update; one momentum buffer per parameter, as there.
+Differences from the authors' code (lion-pytorch): none; the same operations, so the same bits.
 """
 from __future__ import annotations
 
@@ -34,12 +34,13 @@ class Lion(DescendOptimizer):
             if "exp_avg" not in self.state[p]:
                 self.state[p]["exp_avg"] = torch.zeros_like(p)
         moms = [self.state[p]["exp_avg"] for p in params]
-        directions = torch._foreach_lerp(moms, grads, 1 - beta1)   # one fused op per group, not per tensor
+        directions = torch._foreach_mul(moms, beta1)   # one op per group, not per tensor
+        torch._foreach_add_(directions, grads, alpha=1 - beta1)
         torch._foreach_sign_(directions)
         if decay:
             torch._foreach_mul_(params, 1 - lr * decay)
         torch._foreach_add_(params, directions, alpha=-lr)
-        torch._foreach_lerp_(moms, grads, 1 - beta2)
-
+        torch._foreach_mul_(moms, beta2)
+        torch._foreach_add_(moms, grads, alpha=1 - beta2)
 
 register("lion", Lion, "Lion, sign of interpolated momentum (Chen et al. 2023)")
