@@ -242,3 +242,65 @@ def test_add_param_group_is_stepped_like_a_group_given_at_construction(kind):
     assert len(opt_late.param_groups) == 2
     for a, b in zip(weights(late), weights(early)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+def _one_layer_then_the_other(name: str, build) -> tuple[nn.Module, nn.Module]:
+    """Two copies of a model: one optimizer built over both layers, one built over the first and given the
+    last by add_param_group. The same data, three steps each."""
+    batch = data()
+    late, early = make_model(), make_model()
+    opt_late = build(late[0], name)
+    opt_late.add_param_group({"params": list(late[2].parameters())})
+    opt_early = build(nn.ModuleList([early[0], early[2]]), name)
+    for model, opt in ((late, opt_late), (early, opt_early)):
+        for _ in range(3):
+            closure = lambda: loss_of(model, batch).backward() or loss_of(model, batch)
+            opt.zero_grad()
+            loss_of(model, batch).backward()
+            opt.step(closure if name == "lbfgs" else None)
+    return late, early
+
+
+ADDABLE = [n for n in optim.available() if n not in ("lbfgs", "sparse_adam", "muon")]
+
+
+@pytest.mark.parametrize("name", ADDABLE)
+def test_add_param_group_works_on_every_optimizer_create_builds(name):
+    """create() names its parameters (param_names), and torch refuses an unnamed group next to named ones: the
+    added group gets names, and trains like a group given at construction (create's decay split aside)."""
+    late, early = _one_layer_then_the_other(name, lambda part, n: optim.create(part, n, grad_clip=10.0,
+                                                                                decay_norms_and_biases=True))
+    # create() over nn.ModuleList([first, last]) puts both in one group; the late model has two: same update
+    # for every per-tensor optimizer; Prodigy's d and Schedule-Free's averaging count groups the same way here
+    for a, b in zip(weights(late), weights(early)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_add_param_group_works_on_muon_sparse_adam_and_routed_parts_and_lbfgs_refuses_it():
+    muon = optim.create([("w", nn.Parameter(torch.randn(3, 2)))], "muon")
+    muon.add_param_group({"params": [nn.Parameter(torch.randn(2, 2))]})
+    assert muon.param_groups[-1]["param_names"] == ["group1.param0"]
+    sparse = optim.create(nn.Embedding(4, 2, sparse=True), "sparse_adam")
+    sparse.add_param_group({"params": nn.Embedding(3, 2, sparse=True).parameters()})
+    assert len(sparse.param_groups) == 2
+    with pytest.raises(ValueError, match="lbfgs works on one param group"):
+        optim.create(nn.Linear(2, 1), "lbfgs").add_param_group({"params": [nn.Parameter(torch.zeros(2))]})
+
+
+@pytest.mark.parametrize("spec", ["adamw", "lion", ("schedule_free_sgd", {"lr": 0.1}),
+                                  lambda named: torch.optim.SGD([p for _, p in named], lr=0.1)])
+def test_a_group_added_to_a_routed_part_is_stepped_and_scheduled_by_the_routed_optimizer(spec):
+    model, extra = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1)), nn.Linear(3, 1)
+    routed = optim.route(model, {optim.name("0.*"): spec, optim.other: "sgd"})
+    routed.optimizers[0].add_param_group({"params": list(extra.parameters())})
+    added = routed.optimizers[0].param_groups[-1]
+    assert added["params"] == list(extra.parameters()) and any(g is added for g in routed.param_groups)
+    before = [p.detach().clone() for p in extra.parameters()]
+    routed.train()
+    for _ in range(2):
+        routed.zero_grad()
+        (model(torch.ones(4, 3)).sum() + extra(torch.ones(4, 3)).sum()).backward()
+        routed.step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, extra.parameters()))
+    assert len(routed.state_dict()["param_groups"]) == len(routed.param_groups) == sum(
+        len(part.param_groups) for part in routed.optimizers)

@@ -119,23 +119,21 @@ def test_schedule_free_sgd_with_per_group_momentum_is_bit_identical_to_schedulef
     assert moved(ours) > 0.1
 
 
-@pytest.mark.parametrize("ours_cls,theirs_cls", [(optim.ScheduleFreeAdamW, schedulefree.AdamWScheduleFree),
-                                                 (optim.ScheduleFreeAdamWPaper, schedulefree.AdamWScheduleFreePaper)])
-def test_schedule_free_adamw_variants_are_bit_identical_to_schedulefree(ours_cls, theirs_cls):
+@pytest.mark.parametrize("registered,theirs", [("schedule_free_adamw", "AdamWScheduleFree"),
+                                               ("schedule_free_adamw_paper", "AdamWScheduleFreePaper")])
+def test_schedule_free_adamw_variants_are_bit_identical_to_schedulefree(registered, theirs):
     per_group = dict(weight_decay=(0.05, 0.0), betas=((0.9, 0.999), (0.95, 0.99)))
     make = lambda cls: lambda net: cls(groups(net, **per_group), lr=0.01, warmup_steps=10)
-    ours = trajectory(make(ours_cls), modes=True)
-    assert_identical(ours, trajectory(make(theirs_cls), modes=True), "schedulefree")
+    ours = trajectory(make(optim.entry(registered).factory), modes=True)
+    assert_identical(ours, trajectory(make(getattr(schedulefree, theirs)), modes=True), "schedulefree")
     assert moved(ours) > 0.1
 
 
 def test_the_two_schedule_free_adamw_variants_differ_at_a_constant_lr():
-    make = lambda cls: lambda net: cls(net.parameters(), lr=0.01, weight_decay=0.05)
-    default, paper = (trajectory(make(c), modes=True, steps=20)
-                      for c in (optim.ScheduleFreeAdamW, optim.ScheduleFreeAdamWPaper))
+    make = lambda name: lambda net: optim.create(net, name, lr=0.01, weight_decay=0.05)
+    default, paper = (trajectory(make(name), modes=True, steps=20)
+                      for name in ("schedule_free_adamw", "schedule_free_adamw_paper"))
     assert first_difference(default, paper)[0] == 1
-    assert optim.entry("schedule_free_adamw").factory is optim.ScheduleFreeAdamW
-    assert optim.entry("schedule_free_adamw_paper").factory is optim.ScheduleFreeAdamWPaper
 
 
 def test_prodigy_with_d_coef_and_decay_is_bit_identical_to_prodigyopt():
