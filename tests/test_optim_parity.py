@@ -52,10 +52,10 @@ def groups(net: nn.Module, **per_group) -> list[dict]:
     return [mats, vecs]
 
 
-def trajectory(make, modes: bool = False, steps: int = STEPS) -> list[list[torch.Tensor]]:
-    """The weights after every step of `make(model)` on the shared minibatches (x after eval() with `modes`)."""
+def trajectory(make, modes: bool = False, steps: int = STEPS, build=model) -> list[list[torch.Tensor]]:
+    """The weights after every step of `make(build())` on the shared minibatches (x after eval() with `modes`)."""
     X, Y, batches = data()
-    net = model()
+    net = build()
     opt = make(net)
     if modes:
         opt.train()
