@@ -304,3 +304,28 @@ def test_a_group_added_to_a_routed_part_is_stepped_and_scheduled_by_the_routed_o
     assert all(not torch.equal(a, p) for a, p in zip(before, extra.parameters()))
     assert len(routed.state_dict()["param_groups"]) == len(routed.param_groups) == sum(
         len(part.param_groups) for part in routed.optimizers)
+
+
+@pytest.mark.parametrize("make,added", [
+    (lambda ps: optim.Prodigy(ps, d_coef=0.5), ("d0", "d_coef")),
+    (lambda ps: optim.ScheduleFreeSGD(ps, lr=0.2, momentum=0.8), ("momentum", "lr_max")),
+])
+def test_a_state_dict_saved_before_a_new_group_entry_still_loads_and_steps(make, added):
+    """Checkpoints from before #20 lack Prodigy's d0/d_coef and Schedule-Free's momentum/lr_max: loading one keeps
+    this optimizer's values for them, so the run resumes instead of failing with a KeyError."""
+    batch = data()
+    model = make_model()
+    opt = make(model.parameters())
+    train(model, opt, 2, batch)
+    saved = opt.state_dict()
+    for group in saved["param_groups"]:
+        for key in added:
+            del group[key]
+    resumed = make(model.parameters())
+    built_with = {key: resumed.param_groups[0][key] for key in added}
+    resumed.load_state_dict(saved)
+    assert all(group[key] == built_with[key] for group in resumed.param_groups for key in added)
+    assert resumed.param_groups[0]["k" if "lr_max" in added else "d"] == opt.param_groups[0][
+        "k" if "lr_max" in added else "d"]   # the saved values themselves were loaded
+    train(model, resumed, 2, batch)
+    assert all(torch.isfinite(p).all() for p in model.parameters())

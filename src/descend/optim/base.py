@@ -84,6 +84,15 @@ class DescendOptimizer(torch.optim.Optimizer):
         self._check({**self.defaults, **param_group}, where)
         super().add_param_group(named_group(self, param_group))
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch's load_state_dict; a group entry the saved groups lack (a checkpoint from an older descend, before
+        e.g. Prodigy's d_coef) keeps this optimizer's value instead of vanishing."""
+        current = [dict(group) for group in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, before in zip(self.param_groups, current):
+            for key, value in before.items():
+                group.setdefault(key, value)
+
     def _grads(self) -> list[torch.Tensor]:
         return present_grads(p for group in self.param_groups for p in group["params"])
 
