@@ -28,7 +28,8 @@ from descend import optim  # noqa: E402
 def conv_model() -> nn.Module:
     """A model with a 3-D weight (Conv1d), for SOAP's handling of >2-D tensors."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Unflatten(1, (2, 3)), nn.Conv1d(2, 4, 2), nn.Tanh(), nn.Flatten(), nn.Linear(8, 3)).double()
+    layers = [nn.Unflatten(1, (2, 3)), nn.Conv1d(2, 4, 2), nn.Tanh(), nn.Flatten(), nn.Linear(8, 3)]
+    return nn.Sequential(*layers).double()
 
 
 def final_loss(weights: list[torch.Tensor], net: nn.Module) -> float:

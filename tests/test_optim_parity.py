@@ -158,8 +158,9 @@ def test_prodigy_d_coef_scales_the_estimate():
 
 
 def test_lamb_is_bit_identical_to_pytorch_optimizer_with_the_documented_differences_off():
-    """Switched off: bias correction (theirs divides the step by 1 - beta1^t), decay outside the trust ratio (theirs by default),
-    eps in the trust ratio (eps=0 on both sides) and their clamp of ||w|| at 10 (the weights stay below)."""
+    """Switched off: bias correction (theirs divides the step by 1 - beta1^t), decay outside the trust ratio
+    (theirs, by default), eps in the trust ratio (eps=0 on both sides) and their clamp of ||w|| at 10 (the
+    weights stay below it)."""
     per_group = dict(weight_decay=(0.01, 0.0))
     ours = trajectory(lambda net: optim.LAMB(groups(net, **per_group), lr=0.01, eps=0.0, bias_correction=False))
     theirs = trajectory(lambda net: pytorch_optimizer.Lamb(groups(net, **per_group), lr=0.01, eps=0.0,
@@ -183,7 +184,7 @@ def test_soap_matches_pytorch_optimizer_with_an_exact_basis_to_round_off():
     settings = dict(lr=3e-3, betas=(0.95, 0.95), weight_decay=0.01, precondition_frequency=10)
     ours = trajectory(lambda net: optim.SOAP(net.parameters(), **settings))
     theirs = trajectory(lambda net: _SOAPExactBasis(net.parameters(), **settings))
-    assert_close(ours, theirs, "pytorch-optimizer", rtol=1e-10)
+    assert_close(ours, theirs, "pytorch-optimizer", rtol=1e-12)   # measured: 4e-15
     assert all(torch.equal(a, b) for a, b in zip(ours[0], theirs[0]))   # both only collect statistics at step 1
     assert moved(ours) > 0.1
 

@@ -11,5 +11,5 @@ from .soap import SOAP
 from .wrappers import EMA, GradClip, Lookahead
 
 __all__ = ["Entry", "available", "create", "entry", "general_purpose", "register", "AdamWFlat", "LAMB", "Lion",
-           "Prodigy", "SOAP", "ScheduleFreeAdamW", "ScheduleFreeAdamWPaper", "ScheduleFreeSGD", "EMA", "GradClip", "Lookahead", "Routed",
-           "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode"]
+           "Prodigy", "SOAP", "ScheduleFreeAdamW", "ScheduleFreeAdamWPaper", "ScheduleFreeSGD", "EMA", "GradClip",
+           "Lookahead", "Routed", "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode"]
