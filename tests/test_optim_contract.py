@@ -270,8 +270,8 @@ def test_add_param_group_works_on_every_optimizer_create_builds(name):
     added group gets names, and trains like a group given at construction (create's decay split aside)."""
     late, early = _one_layer_then_the_other(name, lambda part, n: optim.create(part, n, grad_clip=10.0,
                                                                                 decay_norms_and_biases=True))
-    # create() over nn.ModuleList([first, last]) puts both in one group; the late model has two: same update
-    # for every per-tensor optimizer; Prodigy's d and Schedule-Free's averaging count groups the same way here
+    # one group over both layers against two groups: the same update (Prodigy shares one d over all groups,
+    # and each Schedule-Free group counts the same steps)
     for a, b in zip(weights(late), weights(early)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 

@@ -43,4 +43,5 @@ class Lion(DescendOptimizer):
         torch._foreach_mul_(moms, beta2)
         torch._foreach_add_(moms, grads, alpha=1 - beta2)
 
+
 register("lion", Lion, "Lion, sign of interpolated momentum (Chen et al. 2023)")

@@ -201,7 +201,8 @@ class Routed(torch.optim.Optimizer):
         """Ignored: the parts own the groups (torch's __init__ assigns an empty list first)."""
 
     def add_param_group(self, param_group: dict) -> None:
-        """Refused once built: a new group has no rule saying which part it belongs to."""
+        """Refused once built: a new group has no rule saying which part it belongs to. (torch's __init__ calls
+        this for each group, which the parts already hold: nothing to do then.)"""
         if getattr(self, "_built", False):
             raise DescendError("a routed optimizer cannot tell which part a new param group belongs to; add it to "
                                "one part (routed.optimizers[i].add_param_group(...)) or route the model again")
