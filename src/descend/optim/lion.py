@@ -6,7 +6,10 @@ Update for gradient g, momentum m, weights w:
     m = beta2 * m + (1 - beta2) * g
 Defaults follow the paper: lr=1e-4, betas=(0.9, 0.99), weight_decay=0. Because every coordinate moves by
 exactly lr, Lion wants a learning rate 3-10x smaller than AdamW's and a weight decay 3-10x larger.
-Differences from the authors' code (lion-pytorch): none; the same operations, so the same bits.
+Differences from the authors' code (lion-pytorch): none in the update. The momentum arithmetic is one fused
+lerp where theirs multiplies, then adds (1.18x faster per step on CPU): the momentum may differ in its last
+bit, which reaches the weights only if an interpolated momentum lies within rounding of 0 (the parity test
+sees bit-identical weights for 200 steps).
 """
 from __future__ import annotations
 
@@ -34,14 +37,12 @@ class Lion(DescendOptimizer):
             if "exp_avg" not in self.state[p]:
                 self.state[p]["exp_avg"] = torch.zeros_like(p)
         moms = [self.state[p]["exp_avg"] for p in params]
-        directions = torch._foreach_mul(moms, beta1)   # one op per group, not per tensor
-        torch._foreach_add_(directions, grads, alpha=1 - beta1)
+        directions = torch._foreach_lerp(moms, grads, 1 - beta1)   # one fused op per group, not per tensor
         torch._foreach_sign_(directions)
         if decay:
             torch._foreach_mul_(params, 1 - lr * decay)
         torch._foreach_add_(params, directions, alpha=-lr)
-        torch._foreach_mul_(moms, beta2)
-        torch._foreach_add_(moms, grads, alpha=1 - beta2)
+        torch._foreach_lerp_(moms, grads, 1 - beta2)
 
 
 register("lion", Lion, "Lion, sign of interpolated momentum (Chen et al. 2023)")
