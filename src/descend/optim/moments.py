@@ -26,4 +26,6 @@ def bias_corrections(betas: tuple[float, float], step: int) -> tuple[float, floa
 
 def denominator(exp_avg_sq: torch.Tensor, eps: float, correction2: float = 1.0) -> torch.Tensor:
     """sqrt(v / correction2) + eps, a new tensor (correction2 = 1 - beta2^t debiases v; 1.0 leaves it)."""
+    if correction2 == 1.0:   # the same bits without a pass over v
+        return exp_avg_sq.sqrt().add_(eps)
     return exp_avg_sq.div(correction2).sqrt_().add_(eps)
