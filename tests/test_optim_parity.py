@@ -52,15 +52,26 @@ def groups(net: nn.Module, **per_group) -> list[dict]:
     return [mats, vecs]
 
 
-def trajectory(make, modes: bool = False, steps: int = STEPS, build=model) -> list[list[torch.Tensor]]:
-    """The weights after every step of `make(build())` on the shared minibatches (x after eval() with `modes`)."""
+def halve_lr_at_100(opt: torch.optim.Optimizer, step: int) -> None:
+    """A schedule by hand: half the learning rate from step 100 on (Schedule-Free's averaging must follow it)."""
+    if step == 100:
+        for group in opt.param_groups:
+            group["lr"] /= 2
+
+
+def trajectory(make, modes: bool = False, steps: int = STEPS, build=model,
+               before_step=None) -> list[list[torch.Tensor]]:
+    """The weights after every step of `make(build())` on the shared minibatches (x after eval() with `modes`);
+    `before_step(optimizer, step)` may change hyperparameters first."""
     X, Y, batches = data()
     net = build()
     opt = make(net)
     if modes:
         opt.train()
     out = []
-    for idx in batches[:steps]:
+    for step, idx in enumerate(batches[:steps]):
+        if before_step is not None:
+            before_step(opt, step)
         opt.zero_grad()
         nn.functional.mse_loss(net(X[idx]), Y[idx]).backward()
         opt.step()
@@ -110,11 +121,11 @@ def test_lion_is_bit_identical_to_lion_pytorch():
     assert moved(ours) > 0.1
 
 
-def test_schedule_free_sgd_with_per_group_momentum_is_bit_identical_to_schedulefree():
+def test_schedule_free_sgd_with_per_group_momentum_and_a_lowered_lr_is_bit_identical_to_schedulefree():
     per_group = dict(momentum=(0.9, 0.5), weight_decay=(0.01, 0.0))   # the authors honour per-group momentum
     make = lambda cls: lambda net: cls(groups(net, **per_group), lr=0.5, warmup_steps=10)
-    ours = trajectory(make(optim.ScheduleFreeSGD), modes=True)
-    theirs = trajectory(make(schedulefree.SGDScheduleFree), modes=True)
+    ours = trajectory(make(optim.ScheduleFreeSGD), modes=True, before_step=halve_lr_at_100)
+    theirs = trajectory(make(schedulefree.SGDScheduleFree), modes=True, before_step=halve_lr_at_100)
     assert_identical(ours, theirs, "schedulefree")
     assert moved(ours) > 0.1
 
@@ -124,8 +135,9 @@ def test_schedule_free_sgd_with_per_group_momentum_is_bit_identical_to_schedulef
 def test_schedule_free_adamw_variants_are_bit_identical_to_schedulefree(registered, theirs):
     per_group = dict(weight_decay=(0.05, 0.0), betas=((0.9, 0.999), (0.95, 0.99)))
     make = lambda cls: lambda net: cls(groups(net, **per_group), lr=0.01, warmup_steps=10)
-    ours = trajectory(make(optim.entry(registered).factory), modes=True)
-    assert_identical(ours, trajectory(make(getattr(schedulefree, theirs)), modes=True), "schedulefree")
+    ours = trajectory(make(optim.entry(registered).factory), modes=True, before_step=halve_lr_at_100)
+    theirs = trajectory(make(getattr(schedulefree, theirs)), modes=True, before_step=halve_lr_at_100)
+    assert_identical(ours, theirs, "schedulefree")
     assert moved(ours) > 0.1
 
 
