@@ -150,8 +150,9 @@ def test_the_two_schedule_free_adamw_variants_differ_at_a_constant_lr():
 
 def test_prodigy_with_d_coef_and_decay_is_bit_identical_to_prodigyopt():
     settings = dict(weight_decay=0.01, d_coef=0.5, d0=1e-4)
-    ours = trajectory(lambda net: optim.create(net, "prodigy", decay_norms_and_biases=True, **settings))
-    theirs = trajectory(lambda net: prodigyopt.Prodigy(net.parameters(), **settings))
+    ours = trajectory(lambda net: optim.create(net, "prodigy", decay_norms_and_biases=True, **settings),
+                      before_step=halve_lr_at_100)
+    theirs = trajectory(lambda net: prodigyopt.Prodigy(net.parameters(), **settings), before_step=halve_lr_at_100)
     assert_identical(ours, theirs, "prodigyopt")
     assert moved(ours) > 0.1
 
