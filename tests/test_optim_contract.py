@@ -27,6 +27,7 @@ FACTORIES = {
     "lamb": plain(lambda ps: optim.LAMB(ps, lr=2e-2)),
     "schedule_free_sgd": plain(lambda ps: optim.ScheduleFreeSGD(ps, lr=0.2)),
     "schedule_free_adamw": plain(lambda ps: optim.ScheduleFreeAdamW(ps, lr=2e-2)),
+    "schedule_free_adamw_paper": plain(lambda ps: optim.ScheduleFreeAdamWPaper(ps, lr=2e-2)),
     "prodigy": plain(lambda ps: optim.Prodigy(ps, d0=1e-3)),
     "soap": plain(lambda ps: optim.SOAP(ps, lr=3e-2, precondition_frequency=2)),
     "adamw_flat": plain(lambda ps: optim.AdamWFlat(ps, lr=1e-2)),

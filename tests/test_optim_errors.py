@@ -9,9 +9,11 @@ import torch
 
 from descend import DescendError, optim
 
-OURS = ["lion", "lamb", "schedule_free_sgd", "schedule_free_adamw", "prodigy", "soap", "adamw_flat"]
+OURS = ["lion", "lamb", "schedule_free_sgd", "schedule_free_adamw", "schedule_free_adamw_paper", "prodigy", "soap",
+        "adamw_flat"]
 CLASSES = {"lion": optim.Lion, "lamb": optim.LAMB, "schedule_free_adamw": optim.ScheduleFreeAdamW,
-           "prodigy": optim.Prodigy, "soap": optim.SOAP, "adamw_flat": optim.AdamWFlat}
+           "schedule_free_adamw_paper": optim.ScheduleFreeAdamWPaper, "prodigy": optim.Prodigy, "soap": optim.SOAP,
+           "adamw_flat": optim.AdamWFlat}
 
 
 def params():
