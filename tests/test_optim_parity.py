@@ -191,12 +191,15 @@ class _SOAPExactBasis(pytorch_optimizer.SOAP):
         return self.get_orthogonal_matrix(state["GG"])
 
 
-def test_soap_matches_pytorch_optimizer_with_an_exact_basis_to_round_off():
+@pytest.mark.parametrize("options", [{}, {"shampoo_beta": 0.9, "max_precond_dim": 8}])
+def test_soap_matches_pytorch_optimizer_with_an_exact_basis_to_round_off(options):
     """Matrices and vectors only (theirs preconditions every dimension of a >2-D tensor, descend flattens it).
-    Not bit-identical: their moments use lerp and their eigenvectors come in reverse order."""
+    Not bit-identical: their moments use lerp and their eigenvectors come in reverse order. max_precond_dim=8
+    leaves the 12-long sides unrotated."""
     settings = dict(lr=3e-3, betas=(0.95, 0.95), weight_decay=0.01, precondition_frequency=10)
-    ours = trajectory(lambda net: optim.SOAP(net.parameters(), **settings))
-    theirs = trajectory(lambda net: _SOAPExactBasis(net.parameters(), **settings))
+    theirs_options = {("max_precondition_dim" if k == "max_precond_dim" else k): v for k, v in options.items()}
+    ours = trajectory(lambda net: optim.SOAP(net.parameters(), **settings, **options))
+    theirs = trajectory(lambda net: _SOAPExactBasis(net.parameters(), **settings, **theirs_options))
     assert_close(ours, theirs, "pytorch-optimizer", rtol=1e-12)   # measured: 4e-15
     assert all(torch.equal(a, b) for a, b in zip(ours[0], theirs[0]))   # both only collect statistics at step 1
     assert moved(ours) > 0.1
