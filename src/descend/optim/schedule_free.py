@@ -30,7 +30,7 @@ import torch
 from ..errors import DescendError
 from .base import DescendOptimizer
 from .checks import check_count, check_fraction
-from .moments import denominator, update_moments
+from .moments import bias_corrections, denominator, update_moments
 from .registry import register
 
 
@@ -139,7 +139,7 @@ class ScheduleFreeAdamW(_ScheduleFree):
         return group["betas"][0]
 
     def _correction2(self, group: dict, t: int) -> float:
-        return 1 - group["betas"][1] ** t
+        return bias_corrections(group["betas"], t)[1]
 
     def _direction(self, p: torch.Tensor, state: dict, group: dict, t: int) -> torch.Tensor:
         if "exp_avg_sq" not in state:
@@ -152,7 +152,7 @@ class ScheduleFreeAdamWPaper(ScheduleFreeAdamW):
     """Schedule-Free AdamW as in the paper (the authors' AdamWScheduleFreePaper): the bias correction scales lr."""
 
     def _lr(self, group: dict, t: int) -> float:
-        return super()._lr(group, t) * math.sqrt(1 - group["betas"][1] ** t)
+        return super()._lr(group, t) * math.sqrt(bias_corrections(group["betas"], t)[1])
 
     def _correction2(self, group: dict, t: int) -> float:
         return 1.0
