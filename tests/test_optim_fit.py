@@ -5,7 +5,7 @@ from torch import nn
 
 import descend as ds
 from descend import optim
-from descend.errors import DescendError
+from descend import DescendError
 
 
 def regression(n, seed):
