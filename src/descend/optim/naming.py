@@ -10,7 +10,7 @@ import types
 
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 
 def named_group(optimizer: torch.optim.Optimizer, param_group: dict) -> dict:

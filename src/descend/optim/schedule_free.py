@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .base import DescendOptimizer
 from .checks import check_count, check_fraction
 from .moments import bias_corrections, denominator, update_moments
