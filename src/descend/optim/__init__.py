@@ -1,6 +1,7 @@
 """Optimizers: one registry over torch.optim's algorithms and descend's own; every one is a torch.optim.Optimizer."""
 from .registry import Entry, available, create, entry, general_purpose, register
 from .flat_adamw import AdamWFlat
+from . import fast
 from .lamb import LAMB
 from .lion import Lion
 from .modes import eval_mode, train_mode
