@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import descend as ds
 from descend import stop
-from descend.loop import Loop
+from descend.core.loop import Loop
 
 
 def _data(n=64, seed=0):

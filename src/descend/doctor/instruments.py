@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..loop import Callback
+from ..core.loop import Callback
 from .curves import Curve
 
 DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)

@@ -12,9 +12,9 @@ from typing import Callable
 import torch
 
 from .. import optim
-from ..constraints import Constraint
-from ..errors import DescendError
-from ..linesearch import LineSearchOptimizer
+from .constraints import Constraint
+from ..core.errors import DescendError
+from .linesearch import LineSearchOptimizer
 from .layout import Layout
 
 CACHED = 8      # recent evaluations kept: a search's last trial point is usually its accepted one

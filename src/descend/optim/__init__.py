@@ -1,4 +1,7 @@
-"""Optimizers: one registry over torch.optim's algorithms and descend's own; every one is a torch.optim.Optimizer."""
+"""Optimizers: one registry over torch.optim's algorithms and descend's own; every one is a torch.optim.Optimizer.
+
+May import: core.
+"""
 from .registry import Entry, available, create, entry, general_purpose, register
 from .flat_adamw import AdamWFlat
 from . import fast

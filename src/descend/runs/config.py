@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DescendError
-from ..schedules import Schedule
-from ..stop import Rule
+from ..core import __version__
+from ..core.errors import DescendError
+from ..core.schedules import Schedule
+from ..core.stop import Rule
 from .files import jsonable
 
 CONFIG_FORMAT = 1
@@ -82,7 +83,6 @@ def describe_data(data) -> dict | None:
 
 def fit_config(args: dict) -> dict:
     """config.json for a call of `fit`, from its arguments (fit passes `locals()`)."""
-    from .. import __version__
     return {"format": CONFIG_FORMAT,
             "run": {key: describe(args.get(key)) for key in RUN_KEYS},
             "model": describe_model(args["model"]),

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .. import distributed
-from ..errors import DescendError, check_positive_int
+from ..core.errors import DescendError, check_positive_int
 from . import checkpoint, ranks
 from .config import check_format, differences, fit_config
 from .files import dumps, sha256, sha256_file, write_atomic
@@ -54,11 +53,6 @@ class Run:
     @property
     def resume_from(self) -> Path | None:
         return None if self.resume is None else self.resume.checkpoint
-
-    def recorder(self, loop, stream, model: torch.nn.Module, device: torch.device):
-        """The loop callback that keeps this directory current (see recorder.py)."""
-        from .recorder import Recorder  # recorder.py imports this module
-        return Recorder(self, loop, stream, model, device)
 
     def load_checkpoint(self, device: torch.device, *, keep: bool = True) -> tuple[dict, dict]:
         """Weights and training state of the checkpoint being resumed, read once; `keep=False` (the restore)
@@ -134,7 +128,7 @@ def open_run(run_dir, args: dict, *, resume: bool, checkpoint_every: int | None)
         if resume:
             raise DescendError("resume=True needs run_dir= (the directory of the run to continue)")
         return None
-    path, writes = Path(run_dir), distributed.is_main_process()
+    path, writes = Path(run_dir), ranks.is_main_process()
     config = fit_config(args) if writes else None
     plan = ranks.agreed(lambda: _prepare(path, config, resume))
     return Run(path, config, checkpoint_every, plan, writes)

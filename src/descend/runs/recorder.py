@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .. import distributed, optim
-from ..errors import DescendError
-from ..loop import Callback, LoopState
+from .. import optim
+from ..core.errors import DescendError
+from ..core.loop import Callback, LoopState
 from . import checkpoint, ranks, state as train_state
 from .directory import CHECKPOINTS, CONFIG, HISTORY, Run
 from .files import jsonable, write_json
@@ -64,7 +64,7 @@ class Recorder(Callback):
             write_json(run.path / CONFIG, run.config)
         if run.writes:
             self.history = open(run.path / HISTORY, "ab")
-        single = distributed.world()[1] == 1
+        single = ranks.world()[1] == 1
         if single and threading.current_thread() is threading.main_thread():
             self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
@@ -74,7 +74,7 @@ class Recorder(Callback):
         self.model.load_state_dict(weights)
         history, prefix = self.run.read_history()
         self.digest.update(prefix)
-        train_state.restore(saved, self.loop, self.stream, history, self.device, distributed.world()[0])
+        train_state.restore(saved, self.loop, self.stream, history, self.device, ranks.world()[0])
         self.last_saved = resume.checkpoint.name
         if resume.finish_only:
             state.stop_reason = resume.stop_reason  # the loop takes no step; fit writes the final files

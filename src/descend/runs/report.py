@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 
 from . import plots
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .config import changes
 from .files import write_atomic
 from .records import RunRecord, read_run

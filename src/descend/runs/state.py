@@ -10,7 +10,7 @@ import random
 import numpy as np
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 
 def rng_state(device: torch.device) -> dict:
