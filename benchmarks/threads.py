@@ -16,7 +16,7 @@ import time
 import torch
 from torch import nn
 
-from descend.threads import SMALL_WORK
+from descend.fit.threads import SMALL_WORK
 
 SHAPES = [(32, 64), (128, 64), (256, 256), (512, 256), (1024, 256), (2048, 512)]   # (hidden width, batch rows)
 

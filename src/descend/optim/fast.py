@@ -18,7 +18,7 @@ from typing import Iterable
 import torch
 from torch.optim.optimizer import _get_fused_kernels_supported_devices
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .flat_adamw import AdamFlat, AdamWFlat
 from .registry import register
 

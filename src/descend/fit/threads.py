@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-from .errors import DescendError
+from ..core.errors import DescendError
 
 SMALL_WORK = 2e7   # multiply-adds per step (parameters x batch rows) under which one thread is faster
 
