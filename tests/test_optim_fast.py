@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from descend import optim
-from descend.errors import DescendError
+from descend import DescendError
 from descend.optim import fast
 
 HYPER = {"adamw": dict(lr=0.05, weight_decay=0.1), "adam": dict(lr=0.05, weight_decay=0.1),
