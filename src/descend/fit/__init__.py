@@ -15,7 +15,8 @@ from .. import doctor as doctor_lib, optim, runs
 from ..core import metrics as metric_lib, stop as stop_lib
 from ..core.errors import DescendTypeError, check_positive_int
 from ..core.loop import Callback, Loop
-from . import distributed, initializers, losses, preflight, progress as progress_lib
+from . import distributed, initializers, losses, preflight, precision as precision_lib, progress as progress_lib
+from . import threads as threads_lib
 from .data import BatchStream, _dataset_len, batches, input_sample
 from .lr_find import auto_lr
 from .task import FitTask, clip_spec, make_optimizer
@@ -57,6 +58,7 @@ class _Plan:
     schedules: dict
     train: object
     val: object
+    threads: int | None = None
 
 
 def _check_callbacks(callbacks) -> None:
@@ -67,7 +69,8 @@ def _check_callbacks(callbacks) -> None:
 
 
 def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_epochs, max_steps, stop, grad_clip,
-          accumulate, weight_decay, init, seed, device, progress, metrics, eval_every, callbacks, **_) -> _Plan:
+          accumulate, weight_decay, init, seed, device, progress, metrics, eval_every, callbacks, precision, compile,
+          threads, **_) -> _Plan:
     """Check every argument of fit and run one batch through model, loss and metrics; refuse the first mistake."""
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -82,6 +85,8 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     rules += [stop_lib.MaxSteps(max_steps)] if max_steps else []
     loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), clip_spec(grad_clip)
     device = preflight.device(device)
+    threads_lib.check(threads)
+    precision_lib.check(precision, compile, device)
     preflight.learning_rate(lr)
     owner = preflight.optimizer_name(optimizer, weight_decay)
     initializers.scheme(init)
@@ -96,8 +101,9 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     preflight.batch(model, loss_fn, metric_fns, train_source, "train")
     if val_source is not None:
         preflight.batch(model, loss_fn, metric_fns, val_source, "val")
+    count = threads_lib.choose(threads, sum(p.numel() for p in model.parameters()), batch_size, device)
     return _Plan(loss_fn, metric_fns, clip, device, batch_size, accumulate, max_epochs, max_steps, eval_every, total,
-                 rules, schedules, train_source, val_source)
+                 rules, schedules, train_source, val_source, count)
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
@@ -130,14 +136,19 @@ def _ready(plan: _Plan, watch, *, model: nn.Module, optimizer, lr, weight_decay,
                           decay_norms_and_biases=decay_norms_and_biases)
 
 
-def _loop(opt, plan: _Plan, watch, *, model: nn.Module, callbacks, progress, **_) -> tuple[Loop, BatchStream]:
+def _loop(opt, plan: _Plan, watch, *, model: nn.Module, callbacks, progress, doctor, precision, compile,
+          **_) -> tuple[Loop, BatchStream]:
     """The step loop over the training stream, with the limits, rules, schedules and callbacks of the plan."""
     train_source, progress, parallel = distributed.attach(model, plan.train, progress)
     stream = BatchStream(train_source, plan.device)
+    amp = precision_lib.Precision(precision, plan.device)
     task = watch.guard(FitTask(model, plan.loss_fn, opt, stream, plan.val, accumulate=plan.accumulate,
-                               clip=plan.clip, metric_fns=plan.metric_fns, device=plan.device, parallel=parallel), opt)
+                               clip=plan.clip, metric_fns=plan.metric_fns, device=plan.device, parallel=parallel,
+                               precision=amp, forward=precision_lib.compiled(model, compile),
+                               host_checks=doctor == "fix"), opt)
     loop = Loop(task, opt, plan.rules, schedules=plan.schedules,
-                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks],
+                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks,
+                           *([amp] if amp.scaler is not None else [])],
                 eval_every=plan.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
     return loop, stream
 
@@ -149,7 +160,8 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
         decay_norms_and_biases: bool = False, init: str | None = None, seed: int = 0, device: str = "cpu",
         callbacks: Sequence[Callback] = (), progress: bool | int = True, metrics: Sequence = (),
         eval_every: int | None = None, doctor: bool | str = True, run_dir: str | None = None, resume: bool = False,
-        checkpoint_every: int | None = None) -> FitResult:
+        checkpoint_every: int | None = None, precision: str = "fp32", compile: bool = False,
+        threads: int | str | None = "auto") -> FitResult:
     """Train `model` on `train` ((X, y) tensors or arrays, a Dataset or a DataLoader) and return a FitResult.
 
     Every step runs `accumulate` mini-batches forward and backward, clips the gradient if asked, and updates.
@@ -169,6 +181,11 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     `checkpoint_every` steps) and `resume=True` continues it from its last checkpoint exactly as if it had never
     stopped. Every argument is checked, and one batch run through model, loss and metrics, before the run
     directory is made or the model touched.
+
+    `precision="bf16"` (CPU and CUDA) or `"fp16"` (CUDA, with a gradient scaler) runs the forward pass under
+    autocast; `compile=True` runs the model through torch.compile. `threads="auto"` trains small models on one
+    CPU thread (more only add waiting there; see descend.fit.threads), a number sets torch's thread count for the
+    run, None leaves it. Steps never wait for the device: the loss and gradient norm are read every few steps.
     """
     arguments = dict(locals())
     plan = _plan(**arguments)
@@ -183,6 +200,13 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
                         resume=resume, checkpoint_every=checkpoint_every)
     if lr == "auto" and run is not None and run.resume_from is not None:
         arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
+    with threads_lib.using(plan.threads):
+        return _train(plan, watch, run, arguments)
+
+
+def _train(plan: _Plan, watch, run, arguments: dict) -> FitResult:
+    """Build the optimizer and loop, run it, and put the result together (fit's second half, on its threads)."""
+    model = arguments["model"]
     opt = _ready(plan, watch, **arguments)
     loop, stream = _loop(opt, plan, watch, **arguments)
     base_lr = opt.param_groups[0]["initial_lr"]

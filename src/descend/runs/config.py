@@ -25,6 +25,7 @@ from .files import jsonable
 CONFIG_FORMAT = 1
 RUN_KEYS = ("loss", "optimizer", "lr", "schedule", "batch_size", "max_epochs", "max_steps", "stop", "grad_clip",
             "accumulate", "weight_decay", "decay_norms_and_biases", "init", "seed", "metrics", "eval_every", "doctor",
+            "precision", "compile", "threads",
             "processes")   # processes: how many torch.distributed ranks share the run (each has its own RNG)
 COMPARED = ("run", "model", "data")
 _HASH_LIMIT = 64 << 20  # bytes of data hashed in full; larger data is fingerprinted from evenly spaced rows
