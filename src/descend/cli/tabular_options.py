@@ -20,6 +20,15 @@ OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model
 OPTION_NAMES = {f.name for f in fields(Options)} - {"target", "progress", "val_fraction"}  # set by flags
 
 
+def thread_count(text: str) -> int | str:
+    """--threads: "auto" or a positive whole number."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive whole number such as 4, got {text!r}")
+    return int(text)
+
+
 def learning_rate(text: str) -> float | str:
     """--lr: a positive number, or "auto" (lr_find picks it)."""
     if text.strip().lower() == "auto":
@@ -99,6 +108,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
     add("--patience", type=int, metavar="N", help="stop after this many epochs without a better validation "
         f"loss (default {d.patience})")
     add("--seed", type=int, metavar="N", help=f"default {d.seed}")
+    add("--threads", type=thread_count, metavar="N", help="CPU threads for training: a number, or auto (default): "
+        "one for small networks, where more threads only wait on each other")
 
 
 def read_config(path: str) -> dict:

@@ -69,6 +69,7 @@ class Options:
     patience: int = 15
     seed: int = 0
     progress: bool | int = True
+    threads: int | str = "auto"        # CPU threads: "auto" is one for small networks (see descend.fit.threads)
 
     def check(self) -> "Options":
         """Raise on any bad value (naming the option and the valid choices) before work starts."""
@@ -89,6 +90,9 @@ class Options:
             raise DescendError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in self.hidden):
             raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, self.hidden))}")
+        if self.threads != "auto" and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                       or self.threads < 1):
+            raise DescendError(f"--threads must be 'auto' or a positive integer, got {self.threads!r}")
         return self
 
     @classmethod
@@ -198,7 +202,7 @@ def fit_arguments(run: TabularRun, x: torch.Tensor, y: torch.Tensor, fit_rows, v
     return dict(model=run.model, train=(x[fit_rows], y[fit_rows]), val=(x[val_rows], y[val_rows]),
                 loss=run.target.loss, metrics=[run.target.metric()], optimizer=opts.optimizer, lr=lr,
                 weight_decay=opts.weight_decay, batch_size=opts.batch_size, max_epochs=opts.max_epochs,
-                seed=opts.seed, progress=opts.progress, **_rules(opts))
+                seed=opts.seed, progress=opts.progress, threads=opts.threads, **_rules(opts))
 
 
 def _rules(opts: Options) -> dict:
