@@ -5,6 +5,7 @@ Each step of fit runs under torch.cuda.set_sync_debug_mode("error"), so any call
 device (item, a bool of a tensor, a blocking copy) raises at once, naming the line; the loop's settling (every
 32 steps and at evaluations, where reading the values is the point) runs in the default mode. Every check prints
 one line, PASS or FAIL with numbers; the exit status is the number of failures. Run by benchmarks/gpu_check.sh.
+`--device cpu` walks through the same checks without the sync-debug mode (a dry run of the script itself).
 """
 from __future__ import annotations
 
@@ -35,9 +36,16 @@ def data(device: torch.device):
     return X.to(device), y.to(device)
 
 
-def strict_steps():
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def strict_steps(device: torch.device):
     """Run Loop._step in sync-debug "error" mode, everything else (settling, evaluation) in the default mode."""
     original = Loop._step
+    if device.type != "cuda":
+        return lambda: None
 
     def step(self):
         torch.cuda.set_sync_debug_mode("error")
@@ -55,24 +63,24 @@ def hand_loop(X, y, steps: int) -> float:
     opt = ds.optim.create(net, "adamw", lr=1e-3)
     g = torch.Generator(device=X.device).manual_seed(0)
     order = torch.randperm(ROWS, generator=g, device=X.device)
-    torch.cuda.synchronize()
+    sync(X.device)
     start = time.perf_counter()
     for i in range(steps):
         idx = order[(i * BATCH) % ROWS:(i * BATCH) % ROWS + BATCH]
         opt.zero_grad()
         nn.functional.mse_loss(net(X[idx]).squeeze(-1), y[idx]).backward()
         opt.step()
-    torch.cuda.synchronize()
+    sync(X.device)
     return (time.perf_counter() - start) / steps
 
 
 def fit_seconds(X, y, steps: int, **options) -> tuple[float, ds.FitResult]:
     net = model()
-    torch.cuda.synchronize()
+    sync(X.device)
     start = time.perf_counter()
-    result = ds.fit(net, (X, y), optimizer="adamw", lr=1e-3, batch_size=BATCH, max_steps=steps, device="cuda",
-                    progress=False, **options)
-    torch.cuda.synchronize()
+    result = ds.fit(net, (X, y), optimizer="adamw", lr=1e-3, batch_size=BATCH, max_steps=steps,
+                    device=str(X.device), progress=False, **options)
+    sync(X.device)
     return (time.perf_counter() - start) / steps, result
 
 
@@ -91,22 +99,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
         print("FAIL cuda: this torch sees no CUDA device")
         return 1
-    device = torch.device("cuda")
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}, MLP 64-{WIDTH}-{WIDTH}-1, batch {BATCH}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run, no sync-debug mode)"
+    print(f"torch {torch.__version__}, {name}, MLP 64-{WIDTH}-{WIDTH}-1, batch {BATCH}")
     X, y = data(device)
     Xv, yv = data(device)
-    restore = strict_steps()
+    restore = strict_steps(device)
     failures = 0
     try:
         def no_sync():
             _, result = fit_seconds(X, y, 100, val=(Xv[:1024], yv[:1024]), eval_every=50)
             return len(result.history) == 100, f"100 steps, doctor on, validation every 50: no sync inside a step"
         failures += not check("sync-free steps (fp32)", no_sync)
-        for precision in ("bf16", "fp16"):
+        for precision in ("bf16", "fp16") if device.type == "cuda" else ("bf16",):
             def trains(precision=precision):
                 _, result = fit_seconds(X, y, 200, precision=precision)
                 first, last = result.history[0]["loss"], result.history[-1]["loss"]
