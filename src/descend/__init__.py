@@ -9,6 +9,8 @@ Layers (each package's docstring says what it may import; tests/test_layers.py h
 core -> optim -> doctor, runs -> fit -> minimize -> apps (tabular, tuning, bench) -> cli.
 """
 import importlib
+import sys
+import types
 
 from .core import __version__
 from .core.errors import DescendError
@@ -39,3 +41,16 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """`descend.fit` and `descend.minimize` are functions, though subpackages of the same names exist: when the
+    import system binds a subpackage to its parent (on `import descend.fit.task`, say), the function keeps the name."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in ("fit", "minimize") and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

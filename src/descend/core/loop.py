@@ -145,11 +145,16 @@ def never(self, state: "LoopState") -> bool:
 
 
 def settle(records: list[dict]) -> None:
-    """Replace every one-element tensor in `records` by its Python number, copying them all in one transfer."""
+    """Replace every tensor value in `records` (one-element tensors: a loss, a norm) by its Python number, copying
+    them all in one transfer."""
     found = [(record, key) for record in records for key, value in record.items() if isinstance(value, torch.Tensor)]
     if not found:
         return
-    values = torch.stack([record[key].detach().reshape(()).to(torch.float64) for record, key in found]).tolist()
+    tensors = [record[key] for record, key in found]
+    try:
+        values = torch.stack(tensors).tolist()   # the common case: 0-dim tensors of one dtype and device
+    except RuntimeError:
+        values = torch.stack([t.detach().reshape(()).to("cpu", torch.float64) for t in tensors]).tolist()
     for (record, key), value in zip(found, values):
         record[key] = value
 
@@ -204,7 +209,7 @@ class Loop:
     def _sync_due(self, record: dict, pending: int) -> bool:
         """Whether the steps taken must be told now: values already on the host, `sync_every` steps pending, or a
         rule or callback that must see this step."""
-        if pending >= self.sync_every or not any(isinstance(v, torch.Tensor) for v in record.values()):
+        if pending >= self.sync_every or not isinstance(record.get("loss"), torch.Tensor):
             return True
         return any(ask(self.state) for ask in self._askers)
 

@@ -67,7 +67,7 @@ class FitTask:
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
         self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
                               or not optim.skips_on_found_inf(optimizer))
-        self.skipping: torch.Tensor | None = None   # a step since the loop settled was not finite
+        self.skipping: torch.Tensor | None = None   # losses + norms since the loop settled: not finite after a NaN
         self.kept: list[tuple[list, torch.Tensor, torch.Tensor]] = []   # (batches, loss, norm) since then
         self.last_batches: list = []
         self.non_finite_origin = ""
@@ -122,11 +122,14 @@ class FitTask:
         return {"loss": loss, "grad_norm": norm}
 
     def _update_unless_non_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> None:
-        """Update unless this step or one since the loop last settled was not finite, decided on the device."""
-        bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
-        self.skipping = bad if self.skipping is None else self.skipping | bad
+        """Update unless this step or one since the loop last settled was not finite, decided on the device: the sum
+        of the losses and norms since then is not finite exactly when one of them was not, and x - x is 0 for a
+        finite x and NaN otherwise, which nan_to_num turns into the 1.0 that tells the kernel to skip."""
+        total = loss + norm if self.skipping is None else self.skipping + loss + norm
+        self.skipping = total
         self.kept.append((self.last_batches, loss, norm))
-        self.optimizer.found_inf = self.skipping.to(torch.float32)
+        found = (total - total).nan_to_num_(nan=1.0)
+        self.optimizer.found_inf = found if found.dtype == torch.float32 else found.float()
         try:
             self.optimizer.step()
         finally:
