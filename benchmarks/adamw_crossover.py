@@ -9,13 +9,12 @@ torch's default, shows the tensor size under which "adamw" picks the flat buffer
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from descend import optim
 from descend.optim.fast import FLAT_BELOW
+from optimizer_step import interleaved   # benchmarks/ is on the path when a script in it runs
 
 
 def tensors(total: int, size: int, device: torch.device) -> list[torch.nn.Parameter]:
@@ -23,21 +22,6 @@ def tensors(total: int, size: int, device: torch.device) -> list[torch.nn.Parame
     for p in params:
         p.grad = torch.randn(size, device=device) * 1e-2
     return params
-
-
-def median_ms(contenders: dict, rounds: int, device: torch.device) -> dict[str, float]:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for step in contenders.values():
-        step()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, step in contenders.items():
-            sync()
-            start = time.perf_counter()
-            step()
-            sync()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def main() -> None:
@@ -55,8 +39,9 @@ def main() -> None:
     for threads in sorted({1, default_threads}):
         torch.set_num_threads(threads)
         for size in (1 << 10, 1 << 13, 1 << 15, 1 << 16, 1 << 18, args.total):
-            med = median_ms({"fused": torch.optim.AdamW(tensors(args.total, size, device), fused=True).step,
-                             "flat": optim.AdamWFlat(tensors(args.total, size, device)).step}, args.rounds, device)
+            med = interleaved({"fused": torch.optim.AdamW(tensors(args.total, size, device), fused=True).step,
+                               "flat": optim.AdamWFlat(tensors(args.total, size, device)).step}, args.rounds, device)
+            med = {name: seconds * 1e3 for name, seconds in med.items()}
             print(f"| {threads} | {size} | {args.total // size} | {med['fused']:.2f} | {med['flat']:.2f} | "
                   f"{med['flat'] / med['fused']:.2f} |", flush=True)
     torch.set_num_threads(default_threads)

@@ -61,7 +61,7 @@ def choose(params: list, impl: str = "auto", *, torch_only: bool = False) -> str
     return "fused" if _fusable(tensors) else "torch"
 
 
-def _adam(flat: type, torch_class: type, params: Iterable, impl: str, torch_options: dict, **hyper):
+def _adam(flat: type, torch_class: type, params: Iterable, impl: str, lr, betas, eps, weight_decay, **torch_options):
     """Build Adam or AdamW with the implementation `choose` gives: the flat buffer or torch's class."""
     params = list(params)
     special = {k: v for k, v in torch_options.items() if v not in (None, False)}
@@ -69,6 +69,7 @@ def _adam(flat: type, torch_class: type, params: Iterable, impl: str, torch_opti
         raise DescendError(f"impl={impl!r} cannot take {', '.join(sorted(special))}; use impl='auto' or a torch "
                            f"implementation ('fused', 'foreach', 'loop')")
     picked = choose(params, impl, torch_only=bool(special))
+    hyper = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     if picked == "flat":
         return flat(params, **hyper)
     flags = {} if picked == "torch" else _TORCH_FLAGS[picked]
@@ -80,10 +81,7 @@ def adamw(params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9,
           capturable: bool = False, differentiable: bool = False, fused: bool | None = None,
           impl: str = "auto") -> torch.optim.Optimizer:
     """torch.optim.AdamW's update with the fastest kernel for `params` (see the module notes), or `impl`'s."""
-    options = dict(amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
-                   differentiable=differentiable, fused=fused)
-    return _adam(AdamWFlat, torch.optim.AdamW, params, impl, options, lr=lr, betas=betas, eps=eps,
-                 weight_decay=weight_decay)
+    return _adam(AdamWFlat, torch.optim.AdamW, **locals())
 
 
 def adam(params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -91,10 +89,7 @@ def adam(params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 
          capturable: bool = False, differentiable: bool = False, fused: bool | None = None,
          impl: str = "auto") -> torch.optim.Optimizer:
     """torch.optim.Adam's update with the fastest kernel for `params` (see the module notes), or `impl`'s."""
-    options = dict(amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
-                   differentiable=differentiable, fused=fused)
-    return _adam(AdamFlat, torch.optim.Adam, params, impl, options, lr=lr, betas=betas, eps=eps,
-                 weight_decay=weight_decay)
+    return _adam(AdamFlat, torch.optim.Adam, **locals())
 
 
 def sgd(params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
