@@ -215,3 +215,14 @@ def test_compile_trains_and_resumes_bit_for_bit(tmp_path):
     assert resumed.history == reference.history and _same(resumed.model, reference.model)
     assert reference.history[-1]["loss"] < 0.5 * reference.history[0]["loss"]
     assert '"compile": true' in (tmp_path / "run" / "config.json").read_text()
+
+
+def test_the_cli_takes_threads_and_refuses_anything_else(capsys):
+    from descend.cli import build_parser
+    parser = build_parser("fit")
+    assert parser.parse_args(["fit", "t.csv", "--target", "y", "--threads", "3"]).threads == 3
+    assert parser.parse_args(["fit", "t.csv", "--target", "y", "--threads", "auto"]).threads == "auto"
+    with pytest.raises(SystemExit) as stopped:
+        parser.parse_args(["fit", "t.csv", "--target", "y", "--threads", "0"])
+    assert stopped.value.code == 2
+    assert "--threads: expected 'auto' or a positive whole number such as 4, got '0'" in capsys.readouterr().err

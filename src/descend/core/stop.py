@@ -83,6 +83,9 @@ class MaxTime(Rule):
         self.seconds = seconds
         self.due: int | None = None   # the step at which the time ran out
 
+    def setup(self, state):
+        self.due = None
+
     def needs_sync(self, state):
         if self.due is None and state.elapsed() >= self.seconds:
             self.due = state.step
