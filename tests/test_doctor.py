@@ -8,6 +8,7 @@ from torch import nn
 
 import descend as ds
 from descend.cli import main
+from descend.core.loop import NonFiniteOrigin
 from descend.doctor import CODES, Finding, load_findings, save_findings
 from descend.doctor.findings import ordered
 from descend.doctor.inputs import column_scales, constant_baseline
@@ -171,8 +172,7 @@ class Steps:
         self.optimizer.step()
         return {"loss": loss.item(), "grad_norm": 1.0}
 
-    def explain_non_finite(self):
-        return "the loss (inputs and model output were finite)"
+    non_finite_origin = NonFiniteOrigin("loss", "the loss (inputs and model output were finite)")
 
 
 def weights_of(model):

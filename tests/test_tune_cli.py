@@ -9,7 +9,7 @@ import torch
 
 import descend as ds
 from descend.cli import tune_options as cli
-from descend.apps.tabular.train import schedule_named
+from descend.apps.tabular.options import schedule_named
 from descend.apps.tuning.tabular import TABULAR_SPACE, options_for
 
 

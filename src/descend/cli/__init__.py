@@ -17,8 +17,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from . import commands
 from ..core.errors import DescendError, DescendTypeError
+from . import commands
 
 
 def _command_files() -> dict[str, str]:

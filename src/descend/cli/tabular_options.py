@@ -4,66 +4,39 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from pathlib import Path
+from typing import Callable
 
-from .. import optim
-from ..core.errors import DescendError
 from ..apps.tabular import evaluate
+from ..apps.tabular.options import FLAGGED, Options, declarations, learning_rate
 from ..apps.tabular.run import TabularRun
-from ..apps.tabular.split import SPLITS
-from ..apps.tabular.target import TASKS
-from ..apps.tabular.train import MODELS, SCHEDULES, TUNED_LR, Options
+from ..core.errors import DescendError
 
 DEFAULTS = Options(target="")
-OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop
-OPTION_NAMES = {f.name for f in fields(Options)} - {"target", "progress", "val_fraction"}  # set by flags
 
 
-def thread_count(text: str) -> int | str:
-    """--threads: "auto" or a positive whole number."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive whole number such as 4, got {text!r}")
-    return int(text)
+def flag(name: str) -> str:
+    """The command-line flag of option `name`: --batch-size for batch_size."""
+    return "--" + name.replace("_", "-")
 
 
-def learning_rate(text: str) -> float | str:
-    """--lr: a positive number, or "auto" (lr_find picks it)."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive number such as 0.003, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or > 0, got {text!r}")
-    return value
+def _reader(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """`parse` as an argparse type: its DescendError becomes argparse's one-line error naming the flag."""
+    def read(text: str):
+        try:
+            return parse(text)
+        except DescendError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    read.__name__ = parse.__name__
+    return read
 
 
 def fixed_learning_rate(text: str) -> float:
     """A positive number (for commands where lr_find has nothing to sweep)."""
-    value = learning_rate(text)
+    value = _reader(learning_rate)(text)
     if value == "auto":
         raise argparse.ArgumentTypeError("expected a positive number such as 0.001 ('auto' is for descend fit)")
     return value
-
-
-def layer_sizes(text: str) -> tuple[int, ...]:
-    """--hidden: comma-separated positive layer widths, e.g. 256,128."""
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected widths like 256,128, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
-    return sizes
-
-
-def names(text: str) -> tuple[str, ...]:
-    """--drop a,b: the column names, blanks removed."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, data_optional: bool = False) -> None:
@@ -75,41 +48,21 @@ def add_data_arguments(parser: argparse.ArgumentParser, data_optional: bool = Fa
                             "--config)")
     else:
         parser.add_argument("data", help="CSV (optionally .gz) or Parquet file, one row per example")
-        parser.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+        parser.add_argument("--target", required=True, metavar="COL", help=declarations()["target"].help)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """Every training option of `descend fit` but the flags in `skip`, defaults shown in --help. Flags left out
     stay out of the parsed namespace, so a --config file's values are kept unless a flag is given."""
-    d = DEFAULTS
-
-    def add(flag, **kwargs):
-        if flag not in skip:
-            parser.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
-
-    add("--task", choices=TASKS, help="what to predict; auto: inferred from the target (default)")
-    add("--model", choices=MODELS, help=f"network (default {d.model})")
-    add("--hidden", type=layer_sizes, metavar="WIDTHS", help="hidden layer widths of the mlp (default "
-        f"{','.join(map(str, d.hidden))})")
-    add("--split", choices=SPLITS, help="time: the last rows are the test set (default); random")
-    add("--time-column", metavar="COL", help="sort rows by this column before a time split")
-    add("--test-fraction", type=float, metavar="F", help=f"share of rows held out (default {d.test_fraction})")
-    add("--drop", type=names, metavar="COLS", help="columns to leave out, comma-separated")
-    add("--categorical", type=names, metavar="COLS", help="columns to treat as categories, comma-separated")
-    add("--numeric", type=names, metavar="COLS", help="columns to treat as plain numbers, comma-separated")
-    add("--optimizer", choices=OPTIMIZERS, metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)} (default "
-        f"{d.optimizer})")
-    add("--lr", type=learning_rate, help=f"learning rate, or auto to let lr_find pick it (default {TUNED_LR:g} for "
-        "adamw, else the optimizer's own)")
-    add("--weight-decay", type=float, metavar="W", help="weight decay of weight matrices (default: the optimizer's)")
-    add("--batch-size", type=int, metavar="N", help=f"rows per step (default {d.batch_size})")
-    add("--schedule", choices=sorted(SCHEDULES), help=f"learning-rate schedule (default {d.schedule})")
-    add("--max-epochs", type=int, metavar="N", help=f"default {d.max_epochs}")
-    add("--patience", type=int, metavar="N", help="stop after this many epochs without a better validation "
-        f"loss (default {d.patience})")
-    add("--seed", type=int, metavar="N", help=f"default {d.seed}")
-    add("--threads", type=thread_count, metavar="N", help="CPU threads for training: a number, or auto (default): "
-        "one for small networks, where more threads only wait on each other")
+    for name in FLAGGED:
+        declared, default = declarations()[name], getattr(DEFAULTS, name)
+        if flag(name) in skip:
+            continue
+        choices = declared.flag_choices()
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(flag(name), default=argparse.SUPPRESS, choices=choices, metavar=declared.metavar,
+                            type=_reader(declared.parse) if declared.parse else None,
+                            help=declared.help.format(default=shown, choices=", ".join(choices or ())))
 
 
 def read_config(path: str) -> dict:
@@ -130,7 +83,7 @@ def read_config(path: str) -> dict:
 
 def given_options(args: argparse.Namespace) -> dict:
     """The training options set by flags on the command line (and only those)."""
-    return {name: getattr(args, name) for name in OPTION_NAMES if hasattr(args, name)}
+    return {name: getattr(args, name) for name in FLAGGED if hasattr(args, name)}
 
 
 def options_from(args: argparse.Namespace, config: dict | None = None) -> Options:

@@ -28,20 +28,48 @@ BETAS = {"beta1": 0, "beta2": 1}   # schedule keys for the two entries of Adam-s
 _NOT_SCHEDULABLE = {"params", "param_names", "initial_lr"}
 
 
+@dataclass(frozen=True)
+class NonFiniteOrigin:
+    """Where a step's first NaN/Inf appeared, as a value (behaviour is keyed on `part`, never on the words):
+    `part` is "input" or "target" (the data), "output" (the model), "loss", "gradient" (of parameter `name`, or of
+    x in minimize) or "overflow" (everything was finite until the norm); `detail` says it in words."""
+
+    part: str
+    detail: str
+    name: str | None = None
+
+    @property
+    def from_data(self) -> bool:
+        """True when the data itself holds the NaN/Inf (no learning rate or clipping can help)."""
+        return self.part in ("input", "target")
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 class Task(Protocol):
     """What the loop needs from an objective."""
 
     epoch: int                     # completed passes over the data (0 for objectives without data)
+    non_finite_origin: NonFiniteOrigin | None   # after a step with NaN/Inf: where it first appeared
 
     def step(self) -> dict: ...    # one optimizer step; returns at least {"loss": float}
     def evaluate(self) -> dict: ...  # validation metrics, {} when there is nothing to evaluate
     def snapshot(self) -> Any: ...
     def restore(self, snapshot: Any) -> None: ...
-    def explain_non_finite(self) -> str: ...
+
 
 
 class Callback:
-    """Hooks into the loop; override what you need. `fit(callbacks=[...])` takes these."""
+    """Hooks into the loop; override what you need. `fit(callbacks=[...])` takes these.
+
+    The loop calls callbacks by `order`, lowest first (equal orders keep the order they were given in): FIRST runs
+    before every other callback (a run directory's recorder restores a checkpoint before the others start), LAST
+    after them (its checkpoint holds every other callback's memory of the step). A callback with memory across
+    steps defines `state_dict()` and `load_state_dict(state)`, and the loop's own state_dict holds it.
+    """
+
+    order: int = 0
 
     def needs_sync(self, state: "LoopState") -> bool:
         """Whether this callback must be told about the step just taken before the next one runs. By default a
@@ -57,6 +85,9 @@ class Callback:
     def on_end(self, state: "LoopState") -> None: ...
 
 
+FIRST, LAST = -100, 100   # the orders of callbacks that must run before, or after, all others
+
+
 @dataclass
 class LoopState:
     """Where the run stands; rules and callbacks read it."""
@@ -69,6 +100,7 @@ class LoopState:
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
+    stop_code: str | None = None   # the code of the rule that stopped the run (Rule.code), for code to act on
     restored_step: int | None = None
     started: float = field(default_factory=time.perf_counter)
     time_before: float = 0.0       # seconds spent before a resume
@@ -168,7 +200,8 @@ class Loop:
         self.task, self.optimizer, self.rules = task, optimizer, list(rules)
         self.sync_every = sync_every
         self.schedules = dict(schedules or {})
-        self.callbacks = list(callbacks)
+        self.callbacks: list[Callback] = []
+        self.add(*callbacks)
         self.eval_every = eval_every
         self.state = LoopState(task, optimizer, total_steps, has_validation)
         if self.schedules:   # fit checked them already; a Loop built by hand is checked here
@@ -176,6 +209,36 @@ class Loop:
         self.exempt = decay_exempt(optimizer)
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
+
+    def add(self, *callbacks: Callback) -> None:
+        """Put `callbacks` among the loop's, in `order` (see Callback)."""
+        self.callbacks = sorted([*self.callbacks, *callbacks], key=lambda callback: callback.order)
+
+    def state_dict(self) -> dict:
+        """What a checkpoint needs of the loop: counters, the optimizer, the stopping rules' memory and that of the
+        callbacks with state (by class name, in order). The history itself is saved line by line beside it."""
+        return {"loop": self.state.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rules": [rule.state_dict() for rule in self.rules],
+                "callbacks": [[type(cb).__qualname__, cb.state_dict()] for cb in self._stateful()]}
+
+    def load_state_dict(self, saved: dict, history: list[dict]) -> None:
+        """Continue from `state_dict()` and the history recorded up to it; the callbacks with state must be the
+        ones the run started with."""
+        self.optimizer.load_state_dict(saved["optimizer"])
+        for rule, rule_state in zip(self.rules, saved["rules"]):
+            rule.load_state_dict(rule_state)
+        callbacks, states = self._stateful(), saved.get("callbacks", [])
+        names, saved_names = [type(cb).__qualname__ for cb in callbacks], [name for name, _ in states]
+        if names != saved_names:
+            raise DescendError(f"the checkpoint holds the memory of callbacks {saved_names or 'none'}, but this run "
+                               f"has {names or 'none'} with state_dict; resume with the callbacks the run started with")
+        for callback, (_, callback_state) in zip(callbacks, states):
+            callback.load_state_dict(callback_state)
+        self.state.load_state_dict(saved["loop"], history)
+
+    def _stateful(self) -> list[Callback]:
+        return [cb for cb in self.callbacks if callable(getattr(cb, "state_dict", None))
+                and callable(getattr(cb, "load_state_dict", None))]
 
     def run(self) -> LoopState:
         state = self.state
@@ -272,5 +335,6 @@ class Loop:
         for rule in self.rules:
             reason = rule.check(self.state, record)
             if reason is not None:
+                self.state.stop_code = rule.code
                 return reason
         return None

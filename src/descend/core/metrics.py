@@ -5,8 +5,8 @@ from typing import Callable
 
 import torch
 
-from .errors import check_choice
 from .checks import align
+from .errors import check_choice
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 

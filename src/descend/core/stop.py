@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 class Rule:
-    """Base class: override `check`; `setup` and `finish` are optional."""
+    """Base class: override `check`; `setup` and `finish` are optional. `code` names the rule in
+    FitResult.stop_code (and LoopState.stop_code) when it stops a run, for code that acts on why a run stopped."""
+
+    code = "rule"
 
     def validate(self, has_validation: bool) -> None:
         """Refuse settings the run cannot serve (a val_* value without validation data); fit asks before any work."""
@@ -51,6 +54,8 @@ class Rule:
 class MaxSteps(Rule):
     """Stop after `n` optimizer steps."""
 
+    code = "max_steps"
+
     def __init__(self, n: int):
         self.n = check_positive_int(n, "MaxSteps: n")
 
@@ -64,6 +69,8 @@ class MaxSteps(Rule):
 class MaxEpochs(Rule):
     """Stop after `n` full passes over the training data."""
 
+    code = "max_epochs"
+
     def __init__(self, n: int):
         self.n = check_positive_int(n, "MaxEpochs: n")
 
@@ -76,6 +83,8 @@ class MaxEpochs(Rule):
 
 class MaxTime(Rule):
     """Stop once `seconds` of wall time have passed since the first step."""
+
+    code = "max_time"
 
     def __init__(self, seconds: float):
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
@@ -155,6 +164,8 @@ class _Monitor(Rule):
 class Target(_Monitor):
     """Stop when the monitored value reaches `value` (at or below for mode "min", at or above for "max")."""
 
+    code = "target"
+
     def __init__(self, value: float, monitor: str | None = "loss", mode: str = "min"):
         self.value, self.monitor, self.mode = value, monitor, mode
         self._better = _better(mode)
@@ -181,6 +192,8 @@ class Patience(_Monitor):
     `monitor=None` watches val_loss when validation data is given, else the training loss (then patience counts
     steps). With `restore_best=True` the weights of the best evaluation are put back when the run ends.
     """
+
+    code = "patience"
 
     def __init__(self, patience: int = 10, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
                  restore_best: bool = False):
@@ -229,6 +242,8 @@ class Converged(Rule):
     """Stop when the loss changed by less than `rtol` (relative) over `window` steps, or when every gradient
     norm in the window is below `gtol`."""
 
+    code = "converged"
+
     def __init__(self, rtol: float | None = 1e-6, gtol: float | None = None, window: int = 10):
         if rtol is None and gtol is None:
             raise DescendError("Converged: give rtol, gtol or both")
@@ -263,18 +278,20 @@ class Converged(Rule):
 
 
 class NonFinite(Rule):
-    """Stop at the first NaN or Inf in the loss or gradient, naming the step and where it first appeared.
+    """Stop at the first NaN or Inf in the loss or gradient, naming the step and where it first appeared (the
+    task's `non_finite_origin`).
 
     It need not see a step at once: fit skips every update from a non-finite step on (on the device, without
     waiting), so the model is still the one that step started from when the loop settles and this rule stops the
     run there."""
 
+    code = "non_finite"
     needs_sync = never
 
     def check(self, state, record):
         if math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0)):
             return None
-        return f"non-finite values at step {state.step}: {state.task.explain_non_finite()}"
+        return f"non-finite values at step {state.step}: {state.task.non_finite_origin}"
 
 
 def with_defaults(rules, has_validation: bool | None = None) -> list[Rule]:

@@ -7,6 +7,6 @@ May import: core, optim. Never fit: fit hands the doctor what it reads.
 from .findings import CODES, Finding, load_findings, save_findings, summary
 from .instruments import Readings
 from .rules import diagnose
-from .watch import Doctor
+from .watch import Doctor, check_mode
 
-__all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "diagnose", "Doctor"]
+__all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "diagnose", "Doctor", "check_mode"]

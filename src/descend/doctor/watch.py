@@ -17,6 +17,13 @@ from .rules import diagnose
 MODES = (True, False, "fix")
 
 
+def check_mode(mode) -> None:
+    """Refuse a `doctor=` that is not True, False or "fix"."""
+    if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
+        raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
+                           f"False (off), got {mode!r}")
+
+
 class Doctor(Callback):
     """Watches one run (doctor=True), also repairs divergence (doctor="fix"), or does nothing (doctor=False).
 
@@ -26,12 +33,9 @@ class Doctor(Callback):
     """
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
-                 every: int = 25):
-        if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
-            raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
-                               f"False (off), got {mode!r}")
+                 every: int = 25, val_size: int | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
-        self.readings = Readings(history=[])
+        self.readings = Readings(history=[], val_size=val_size)
         if mode and sample is not None:
             self.readings.input_scales = column_scales(sample[0])
             self.readings.input_varying = varying_columns(sample[0])
@@ -50,10 +54,6 @@ class Doctor(Callback):
         """Remember what lr="auto" chose, so that findings can quote it (and a checkpoint keeps it)."""
         self.readings.auto_lr = lr
 
-    def on_start(self, state) -> None:
-        val = getattr(state.task, "val_source", None)
-        self.readings.val_size = _examples(val)
-
     def on_end(self, state) -> None:
         self.findings = diagnose(self.readings)
         if self.progress:
@@ -69,13 +69,3 @@ class Doctor(Callback):
         if self.fixer is not None and state["guard"] is not None:
             self.fixer.load_state_dict(state["guard"])
 
-
-def _examples(source) -> int | None:
-    """How many examples a validation source holds, when it can tell."""
-    tensors = getattr(source, "tensors", None)
-    if tensors:
-        return len(tensors[0])
-    try:
-        return len(source.dataset)
-    except (AttributeError, TypeError):
-        return None

@@ -5,7 +5,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, TensorDataset
 
 from ..core.errors import DescendError, DescendTypeError
 
@@ -209,14 +209,53 @@ SAMPLE_ROWS = 4096      # rows input_sample reads from in-memory tensors (a slic
 DATASET_ROWS = 256      # items it reads from a Dataset (each may load a file or run transforms)
 
 
-def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Some training rows (inputs, targets), read without touching the training stream or any random
-    generator (so watching a run never changes it); None when the data cannot be indexed."""
+def peek(source, rows: int) -> tuple | None:
+    """The source's first `rows` rows, read without drawing from any random generator (no shuffling is consumed,
+    nothing is taken from the stream): a slice of in-memory tensors, or the first items of a map-style Dataset
+    put together by the loader's collate_fn; None when the data cannot be read that way. The one way fit, its
+    checks and the doctor look at data before training."""
     if isinstance(source, TensorBatches):
-        return source.tensors[0][:SAMPLE_ROWS], source.tensors[1][:SAMPLE_ROWS]
+        return tuple(t[:rows] for t in source.tensors)
     dataset = getattr(source, "dataset", None)
-    try:
-        batch = default_collate([dataset[i] for i in range(min(len(dataset), DATASET_ROWS))])
-    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
+    if dataset is None or isinstance(dataset, IterableDataset):
         return None
+    try:
+        return source.collate_fn([dataset[i] for i in range(min(len(dataset), rows))])
+    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
+        return None  # keyed by something other than 0..n-1, or no length
+
+
+def first_batch(source) -> tuple:
+    """The first batch training would see, by `peek` where every row is drawn (in-memory tensors, or a loader whose
+    sampler visits every row), else one batch iterated with every random generator put back (a custom sampler
+    may leave rows out, so its own choice is checked)."""
+    if isinstance(source, TensorBatches) or draws_every_row(source) and source.batch_size is not None:
+        found = peek(source, source.batch_size)
+        if found is not None:
+            return found
+    generator, global_state = source.generator, torch.get_rng_state()
+    state = None if generator is None else generator.get_state()
+    try:
+        return next(iter(source))
+    finally:
+        torch.set_rng_state(global_state)
+        if generator is not None:
+            generator.set_state(state)
+
+
+def examples(source) -> int | None:
+    """How many examples a source holds, when it can tell."""
+    tensors = getattr(source, "tensors", None)
+    if tensors:
+        return len(tensors[0])
+    try:
+        return len(source.dataset)
+    except (AttributeError, TypeError):
+        return None
+
+
+def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Some training rows (inputs, targets) for the doctor, read by `peek` (so watching a run never changes it);
+    None when the data cannot be indexed."""
+    batch = peek(source, SAMPLE_ROWS if isinstance(source, TensorBatches) else DATASET_ROWS)
     return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None

@@ -28,12 +28,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import losses
-from .data import BatchStream, batches
-from .task import FitTask, make_optimizer
 from ..core.errors import DescendError, DescendTypeError, check_positive_int
 from ..core.loop import Loop
 from ..core.stop import MaxSteps, Rule, with_defaults
+from . import losses
+from .data import BatchStream, batches
+from .preflight import optimizer_name
+from .task import FitTask, make_optimizer
 
 POSITION = 0.65   # where in the valley the suggestion sits: 0 at its top, 1 at its lowest point
 WINDOW = 5        # a valley spans at least this many sweep steps ...
@@ -141,6 +142,7 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge)
+    optimizer_name(optimizer, weight_decay)
     generator = torch.Generator().manual_seed(seed)
     source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data")
     opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay,

@@ -12,13 +12,12 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils.data import IterableDataset
 
 from .. import optim
-from .data import TensorBatches, check_finite, draws_every_row
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core.schedules import Schedule
+from .data import check_finite, first_batch
 
 
 def available_devices() -> list[str]:
@@ -101,28 +100,6 @@ def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[
     if set(spec) - {"lr"}:
         check_schedule_keys(spec, _hyperparameters(optimizer), owner)
     return {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
-
-
-def first_batch(source) -> tuple:
-    """The source's first batch, read without drawing from any random generator (no shuffling is consumed):
-    leading rows of in-memory tensors, the first items of a map-style Dataset read in full or shuffled order,
-    else one batch iterated (a custom sampler may leave rows out, so its own choice is checked)."""
-    if isinstance(source, TensorBatches):
-        return tuple(t[:source.batch_size] for t in source.tensors)
-    dataset = source.dataset
-    if draws_every_row(source) and not isinstance(dataset, IterableDataset) and source.batch_size is not None:
-        try:
-            return source.collate_fn([dataset[i] for i in range(min(len(dataset), source.batch_size))])
-        except (KeyError, IndexError, TypeError, NotImplementedError):
-            pass  # keyed by something other than 0..n-1: let the loader draw a batch instead
-    generator, global_state = source.generator, torch.get_rng_state()
-    state = None if generator is None else generator.get_state()
-    try:
-        return next(iter(source))
-    finally:
-        torch.set_rng_state(global_state)
-        if generator is not None:
-            generator.set_state(state)
 
 
 def _model_device(model: nn.Module) -> torch.device:

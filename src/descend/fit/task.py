@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from .. import optim
-from ..core.errors import DescendError, DescendTypeError
+from ..core.errors import DescendError
+from ..core.loop import NonFiniteOrigin
 from . import distributed
 from .data import BatchStream
 from .precision import Precision
@@ -70,7 +71,7 @@ class FitTask:
         self.skipping: torch.Tensor | None = None   # losses + norms since the loop settled: not finite after a NaN
         self.kept: list[tuple[list, torch.Tensor, torch.Tensor]] = []   # (batches, loss, norm) since then
         self.last_batches: list = []
-        self.non_finite_origin = ""
+        self._origin: NonFiniteOrigin | None = None   # see non_finite_origin
 
     @property
     def epoch(self) -> int:
@@ -146,7 +147,7 @@ class FitTask:
         if math.isfinite(loss) and math.isfinite(norm):
             self.precision.step(self.optimizer) if closure is None else self.optimizer.step(closure)
         else:
-            self.non_finite_origin = self._locate_non_finite(self.last_batches)
+            self._origin = self._locate_non_finite(self.last_batches)
         self.optimizer.zero_grad(set_to_none=True)
 
     def _closure_step(self) -> dict:
@@ -171,19 +172,18 @@ class FitTask:
             return {}
         was_training = self.model.training
         self.model.eval()
-        optim.eval_mode(self.optimizer)  # Schedule-Free / EMA: evaluate on the averaged weights
         total, count, outputs, targets = 0.0, 0, [], []
-        for x, y in self.val_source:
-            x, y = x.to(self.device), y.to(self.device)
-            with self.precision.autocast():
-                out = self.forward(x)
-            total += self.loss_fn(out, y).item() * len(y)
-            count += len(y)
-            if self.metric_fns:
-                outputs.append(out)
-                targets.append(y)
+        with optim.evaluation_weights(self.optimizer):  # Schedule-Free / EMA: evaluate on the averaged weights
+            for x, y in self.val_source:
+                x, y = x.to(self.device), y.to(self.device)
+                with self.precision.autocast():
+                    out = self.forward(x)
+                total += self.loss_fn(out, y).item() * len(y)
+                count += len(y)
+                if self.metric_fns:
+                    outputs.append(out)
+                    targets.append(y)
         self.model.train(was_training)
-        optim.train_mode(self.optimizer)
         record = {"val_loss": total / count}
         if self.metric_fns:
             out, y = torch.cat(outputs), torch.cat(targets)
@@ -191,24 +191,23 @@ class FitTask:
         return record
 
     def snapshot(self) -> dict[str, torch.Tensor]:
-        optim.eval_mode(self.optimizer)  # keep the weights that were evaluated (Schedule-Free x, EMA average)
-        snap = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        optim.train_mode(self.optimizer)
-        return snap
+        with optim.evaluation_weights(self.optimizer):  # keep the weights that were evaluated (Schedule-Free x, EMA)
+            return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(snapshot)
 
-    def explain_non_finite(self) -> str:
-        """Where the NaN/Inf of the first non-finite step came from. On the device path this is found after the fact,
+    @property
+    def non_finite_origin(self) -> NonFiniteOrigin | None:
+        """Where the NaN/Inf of the first non-finite step came from. On the device path it is found after the fact,
         from that step's kept batches: the model has not moved since (its updates were skipped), so the gradients
         are computed again from the same weights."""
         for batches, loss, norm in self.kept:
             if not (torch.isfinite(loss) and torch.isfinite(norm)):
-                self.non_finite_origin = self._locate_non_finite(batches, recompute=True)
+                self._origin = self._locate_non_finite(batches, recompute=True)
                 self.kept.clear()
                 break
-        return self.non_finite_origin
+        return self._origin
 
     def _gradients_again(self, batches: list) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -218,39 +217,40 @@ class FitTask:
                     loss = self.loss_fn(self.model(x), y)
                 loss.backward()
 
-    def _locate_non_finite(self, batches: list, recompute: bool = False) -> str:
+    def _locate_non_finite(self, batches: list, recompute: bool = False) -> NonFiniteOrigin:
         """Where the first NaN/Inf appeared: the input batch, the model output, the loss, or a named gradient."""
-        for i, (x, y) in enumerate(batches):
-            for what, t in (("inputs", x), ("targets", y)):
+        for x, y in batches:
+            for part, what, t in (("input", "inputs", x), ("target", "targets", y)):
                 if t.dtype.is_floating_point and not torch.isfinite(t).all():
                     row = int((~torch.isfinite(t)).nonzero()[0][0])
-                    return f"the input batch: {what} row {row} of the batch is not finite"
+                    return NonFiniteOrigin(part, f"the input batch: {what} row {row} of the batch is not finite")
         with torch.no_grad():
             for x, y in batches:
                 out = self.model(x)
                 if not torch.isfinite(out).all():
-                    return "the model output (inputs were finite); look for overflow or log/sqrt/division of zero"
+                    return NonFiniteOrigin("output", "the model output (inputs were finite); look for overflow or "
+                                                     "log/sqrt/division of zero")
                 if not torch.isfinite(self.loss_fn(out, y)):
-                    return "the loss (inputs and model output were finite); check the loss for log(0) or division by 0"
+                    return NonFiniteOrigin("loss", "the loss (inputs and model output were finite); check the loss for "
+                                                   "log(0) or division by 0")
         if recompute:
             self._gradients_again(batches)
         try:
             for name, p in self.named:
                 if p.grad is not None and not torch.isfinite(p.grad).all():
-                    return f"the gradient of parameter {name!r}; try a lower learning rate or grad_clip"
+                    return NonFiniteOrigin("gradient", f"the gradient of parameter {name!r}; try a lower learning rate "
+                                                       "or grad_clip", name)
         finally:
             if recompute:
                 self.optimizer.zero_grad(set_to_none=True)
-        return "the loss or gradient norm overflowed; try a lower learning rate or grad_clip"
+        return NonFiniteOrigin("overflow", "the loss or gradient norm overflowed; try a lower learning rate or grad_clip")
 
 
 def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_decay: float | None,
                    decay_norms_and_biases: bool = False) -> torch.optim.Optimizer:
     """`optimizer` itself when it is an Optimizer instance, else the registry's optimizer of that name (fit and
-    lr_find both take either); `lr=None` leaves the optimizer's own default."""
+    lr_find both take either, checked by preflight.optimizer_name); `lr=None` leaves the optimizer's own default."""
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
-    if not isinstance(optimizer, str):
-        raise DescendTypeError(f"optimizer must be a name or a torch.optim.Optimizer, got {optimizer!r}")
     return optim.create(model, optimizer, lr=lr, weight_decay=weight_decay,
                         decay_norms_and_biases=decay_norms_and_biases)

@@ -8,7 +8,7 @@ from . import fast
 from .fast import skips_on_found_inf
 from .lamb import LAMB
 from .lion import Lion
-from .modes import eval_mode, train_mode
+from .modes import eval_mode, evaluation_weights, train_mode
 from .prodigy import Prodigy
 from .routing import Routed, module, name, ndim, other, route, shape
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
@@ -17,4 +17,4 @@ from .wrappers import EMA, GradClip, Lookahead
 
 __all__ = ["Entry", "available", "create", "entry", "general_purpose", "register", "AdamWFlat", "LAMB", "Lion",
            "Prodigy", "SOAP", "ScheduleFreeAdamW", "ScheduleFreeSGD", "EMA", "GradClip", "Lookahead", "Routed",
-           "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode"]
+           "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode", "evaluation_weights"]

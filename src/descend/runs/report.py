@@ -6,8 +6,8 @@ import math
 from html import escape
 from pathlib import Path
 
-from . import plots
 from ..core.errors import DescendError
+from . import plots
 from .config import changes
 from .files import write_atomic
 from .records import RunRecord, read_run

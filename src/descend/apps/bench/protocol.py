@@ -23,10 +23,9 @@ from typing import Callable
 import torch
 
 from ... import fit, optim
-from ...fit import lr_find as lr_sweep
-from ...fit import losses
 from ...core import stop
 from ...core.loop import Callback, LoopState
+from ...fit import losses, lr_find as lr_sweep
 from . import grid
 from .workload import Problem, Workload
 

@@ -1,6 +1,7 @@
 """Tables in, trained models out: what `descend fit/predict/update/demo` run (CSV or Parquet, no code)."""
 from .io import read_table
+from .options import Options
 from .run import TabularRun, check_out
-from .train import Options, fit_table
+from .train import fit_table
 
 __all__ = ["read_table", "TabularRun", "check_out", "Options", "fit_table"]

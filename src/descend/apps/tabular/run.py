@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from ...doctor import Finding, load_findings, save_findings
 from ...core.errors import DescendError
+from ...doctor import Finding, load_findings, save_findings
 from ...runs.directory import refresh_checksums
 from ...runs.files import jsonable, replace_folder, write_atomic
 from .model import TabularNet, inputs

@@ -8,7 +8,7 @@ the training mean (or majority class) and with closed-form ridge regression on t
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -16,100 +16,21 @@ import pandas as pd
 import torch
 
 from ... import optim
-from ...core import __version__
-from ...fit import distributed, parallel
-from ...core import schedules
-from ...core import stop as stop_lib
-from ...fit.lr_find import LRFindResult, lr_find
-from ...core.errors import DescendError, check_choice
-from ...fit import FitResult, fit
+from ...core import __version__, stop as stop_lib
+from ...core.errors import DescendError
 from ...core.loop import Callback
+from ...fit import FitResult, distributed, fit, parallel
+from ...fit.lr_find import LRFindResult, lr_find
 from . import baselines, evaluate
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
+from .options import TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
-from .split import Split, check_fraction, split_rows, time_order
-from .target import TASKS, Target, infer_target, present_rows
+from .split import Split, split_rows, time_order
+from .target import Target, infer_target, present_rows
 
-MODELS = ("linear", "mlp")
-SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
-             "one_cycle": schedules.one_cycle}
 Say = Callable[[str], None]
-TUPLES = ("hidden", "drop", "categorical", "numeric")   # options that are lists in JSON
-TUNED_LR = 3e-3   # AdamW's learning rate, tuned on Bikeshare's validation rows
-
-
-def schedule_named(name: str) -> schedules.Schedule:
-    """The learning-rate schedule for a name in SCHEDULES, with its default shape."""
-    return SCHEDULES[check_choice("schedule", name, SCHEDULES)]()
-
-
-@dataclass
-class Options:
-    """Everything `descend fit` can be told; the defaults are the ones tuned on Bikeshare's validation rows."""
-
-    target: str
-    task: str = "auto"
-    model: str = "mlp"
-    hidden: tuple = (256, 128)
-    split: str = "time"
-    time_column: str | None = None
-    test_fraction: float = 0.2
-    val_fraction: float = 0.15
-    drop: tuple = ()
-    categorical: tuple = ()
-    numeric: tuple = ()
-    optimizer: str = "adamw"
-    lr: float | str | None = None      # None: TUNED_LR for AdamW, else the optimizer's own default
-    weight_decay: float | None = None
-    batch_size: int = 128
-    schedule: str = "cosine"
-    max_epochs: int = 100
-    patience: int = 15
-    seed: int = 0
-    progress: bool | int = True
-    threads: int | str = "auto"        # CPU threads: "auto" is one for small networks (see descend.fit.threads)
-
-    def check(self) -> "Options":
-        """Raise on any bad value (naming the option and the valid choices) before work starts."""
-        check_choice("task", self.task, TASKS)
-        check_choice("model", self.model, MODELS)
-        check_choice("optimizer", self.optimizer, optim.available())
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_fraction(self.test_fraction, "--test-fraction")
-        check_fraction(self.val_fraction, "validation fraction")
-        for name in ("max_epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise DescendError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if self.lr not in (None, "auto") and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
-                                              or not self.lr > 0):
-            raise DescendError(f"--lr must be a positive number or 'auto', got {self.lr!r}")
-        if self.weight_decay is not None and not self.weight_decay >= 0:
-            raise DescendError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in self.hidden):
-            raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, self.hidden))}")
-        if self.threads != "auto" and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                       or self.threads < 1):
-            raise DescendError(f"--threads must be 'auto' or a positive integer, got {self.threads!r}")
-        return self
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str) -> "Options":
-        """Options from JSON (a saved run's or a --config file's), lists read back as tuples; unknown keys raise."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DescendError(f"{where} has unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        for name in TUPLES:
-            if name in values and not isinstance(values[name], (list, tuple)):
-                raise DescendError(f"{where}: option {name!r} must be a list, got {values[name]!r}")
-        options = cls(**{**values, **{k: tuple(v) for k, v in values.items() if k in TUPLES}})
-        try:
-            return options.check()
-        except TypeError as err:   # a string where a number belongs, say
-            raise DescendError(f"{where}: an option has the wrong type ({err}); see descend fit --help") from None
 
 
 @dataclass

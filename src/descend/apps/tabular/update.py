@@ -10,9 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ...fit import losses
 from ...core.errors import DescendError
-from ...fit import fit
+from ...fit import fit, losses
 from . import evaluate
 from .run import TabularRun
 from .split import split_rows, time_order

@@ -7,30 +7,16 @@ from pathlib import Path
 from typing import Callable
 
 from ...core.loop import Callback
-from ..tabular.train import SCHEDULES
+from ..tabular.options import search_space, searched
 from .pruning import ReportToTrial
-from .space import Choice, Float, Int
 
-TABULAR_SPACE = {
-    "lr": Float(1e-4, 3e-2, log=True),
-    "weight_decay": Float(1e-6, 1e-1, log=True),
-    "width": Int(16, 512, log=True),
-    "depth": Int(1, 4),
-    "batch_size": Choice([32, 64, 128, 256, 512]),
-    "schedule": Choice(sorted(SCHEDULES)),
-}
+TABULAR_SPACE = search_space()   # declared with the options (apps/tabular/options.py): lr, weight decay, width
+                                 # and depth of the hidden layers, batch size, schedule
 
 
 def options_for(params: dict, base: dict) -> dict:
-    """`base` fit options with the drawn ones put in: lr, weight_decay, batch_size, schedule as they are, and
-    width x depth as the hidden layer sizes (`hidden`: depth layers of width units)."""
-    options = dict(base)
-    for key in ("lr", "weight_decay", "batch_size", "schedule"):
-        if key in params:
-            options[key] = params[key]
-    if "width" in params or "depth" in params:
-        options["hidden"] = [params.get("width", 128)] * params.get("depth", 2)
-    return options
+    """`base` fit options with the drawn ones put in (width x depth become `hidden`: depth layers of width)."""
+    return {**base, **searched(params)}
 
 
 Train = Callable[[str, dict, list[Callback]], object]

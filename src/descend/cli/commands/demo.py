@@ -6,11 +6,11 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from ...core.errors import DescendError
 from ...apps.tabular import fit_table, read_table
-from ..tabular_options import report, saved
+from ...apps.tabular.options import Options
 from ...apps.tabular.run import recording_folder
-from ...apps.tabular.train import Options
+from ...core.errors import DescendError
+from ..tabular_options import report, saved
 
 HELP = "train on bundled Bikeshare data (predict hourly rentals) and show the report"
 

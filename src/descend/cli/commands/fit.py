@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ...core.errors import DescendError, check_positive_int
 from ...apps.tabular import check_out, fit_table, read_table
-from ..tabular_options import add_data_arguments, add_training_arguments, data_path, options_from, read_config, report, saved
+from ...core.errors import DescendError, check_positive_int
+from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
+                               saved)
 
 HELP = "train a model on a CSV or Parquet table and report test scores against baselines"
 

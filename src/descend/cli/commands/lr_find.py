@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ...apps.tabular import read_table
-from ..tabular_options import add_data_arguments, add_training_arguments, options_from
 from ...apps.tabular.train import find_lr, prepare
+from ..tabular_options import add_data_arguments, add_training_arguments, options_from
 
 HELP = "sweep the learning rate on a table's training rows and suggest one (what `descend fit --lr auto` uses)"
 CURVE_ROWS = 12

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import argparse
 
-from ...fit import FitResult
-from ...core.loop import Callback
 from ...apps.tabular import read_table
-from ..tabular_options import add_training_arguments, given_options
-from ...apps.tabular.train import Options, prepare, train
+from ...apps.tabular.options import Options, declarations
+from ...apps.tabular.train import prepare, train
+from ...core.loop import Callback
+from ...fit import FitResult
 from .. import tune_options as tune_cli
+from ..tabular_options import add_training_arguments, flag, given_options
 
-HELP = "search learning rate, weight decay, width, depth, batch size and schedule for a table (Optuna)"   # a literal: `descend --help` reads it without importing
-SEARCHED = ("--lr", "--weight-decay", "--hidden", "--batch-size", "--schedule")
+HELP = "search learning rate, weight decay, width, depth, batch size and schedule for a table (Optuna)"  # a literal:
+# `descend --help` reads it from this file without importing the command
+SEARCHED = tuple(flag(name) for name, declared in declarations().items() if declared.search)  # tune draws them
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

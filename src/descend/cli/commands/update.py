@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 
 from ...apps.tabular import TabularRun, read_table
-from ..tabular_options import fixed_learning_rate, saved
 from ...apps.tabular.evaluate import table
 from ...apps.tabular.update import update_run
+from ..tabular_options import fixed_learning_rate, saved
 
 HELP = "continue training a saved model on new rows (warm start); scores on the newest rows before and after"
 
