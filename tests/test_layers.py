@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGES = ("core", "optim", "doctor", "runs", "fit", "minimize", "apps", "cli")
+PACKAGES = ("core", "optim", "doctor", "runs", "fit", "minimize", "apps.tabular", "apps.tuning", "apps.bench", "cli")
 
 
 def module_name(path: Path) -> str:
@@ -83,21 +83,40 @@ def test_the_cycle_search_finds_a_cycle_when_there_is_one(monkeypatch):
     assert cycle is not None and cycle[0] == cycle[-1] and {"descend.core.errors", "descend.fit.data"} <= set(cycle)
 
 
+def layer(module: str) -> str:
+    """The layer a module belongs to: its package under descend, or under descend.apps (apps.tabular, ...)."""
+    parts = module.split(".") + [""]   # descend itself: ""
+    return ".".join(parts[1:3]) if parts[1] == "apps" and parts[2] else parts[1]
+
+
 def allowed(package: str) -> set[str]:
-    """The packages named on the "May import:" line of `descend.<package>`'s docstring, and itself."""
+    """The layers named on the "May import:" line of `descend.<package>`'s docstring (an app by its own name, all
+    apps by "apps"), and itself."""
     doc = ast.get_docstring(ast.parse(MODULES[f"descend.{package}"].read_text())) or ""
     line = re.search(r"May import:([^\n]*(?:\n(?!\n)[^\n]*)*)", doc)
     assert line, f"descend.{package}'s docstring has no 'May import:' line"
-    return {package} | (set(re.findall(r"\b[a-z_]+\b", line.group(1))) & set(PACKAGES))
+    words = set(re.findall(r"\b[a-z_]+\b", line.group(1)))
+    apps = {name for name in PACKAGES if name.startswith("apps.")}
+    named = {name for name in PACKAGES if name in words or name.startswith("apps.") and name[5:] in words}
+    return {package} | named | (apps if "apps" in words else set())
+
+
+def violations(package: str) -> list[str]:
+    may = allowed(package)
+    return [f"{name}:{line} imports {target}" for name, imports in GRAPH.items() if layer(name) == package
+            for target, line in imports if layer(target) not in may]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_each_package_imports_only_the_layers_its_docstring_allows(package):
-    may = allowed(package)
-    wrong = [f"{name}:{line} imports {target}" for name, imports in GRAPH.items()
-             if name.startswith(f"descend.{package}.") or name == f"descend.{package}"
-             for target, line in imports if target.split(".")[1] not in may]
-    assert not wrong, f"descend.{package} may import only {sorted(may)}:\n" + "\n".join(wrong)
+    wrong = violations(package)
+    assert not wrong, f"descend.{package} may import only {sorted(allowed(package))}:\n" + "\n".join(wrong)
+
+
+def test_an_import_a_docstring_does_not_allow_is_named(monkeypatch):
+    assert allowed("doctor") == {"doctor", "core"} and "apps.tabular" in allowed("cli")
+    monkeypatch.setitem(GRAPH, "descend.doctor.rules", [*GRAPH["descend.doctor.rules"], ("descend.fit.task", 7)])
+    assert violations("doctor") == ["descend.doctor.rules:7 imports descend.fit.task"]
 
 
 def test_argparse_is_imported_only_by_the_cli():

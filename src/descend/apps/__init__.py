@@ -1,5 +1,3 @@
 """Applications built on the layers below: tables (`tabular`), settings search (`tuning`), the optimizer
-benchmark (`bench`).
-
-May import: core, optim, doctor, runs, fit, minimize, and each other (tuning uses tabular). Never cli.
+benchmark (`bench`). Each one's docstring says what it may import (never cli).
 """

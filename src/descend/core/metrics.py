@@ -5,8 +5,7 @@ from typing import Callable
 
 import torch
 
-from .checks import align
-from .errors import check_choice
+from .checks import align, check_choice
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from .errors import DescendError, check_positive_int
+from .checks import check_positive_int
+from .errors import DescendError
 
 
 class Schedule:

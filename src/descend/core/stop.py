@@ -12,7 +12,8 @@ import warnings
 from collections import deque
 from typing import TYPE_CHECKING
 
-from .errors import DescendError, check_positive_int
+from .checks import check_positive_int
+from .errors import DescendError
 from .metrics import METRICS
 
 from .loop import never

@@ -11,8 +11,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import align
-from ..core.errors import DescendError, DescendTypeError, check_choice
+from ..core.checks import align, check_choice
+from ..core.errors import DescendError, DescendTypeError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

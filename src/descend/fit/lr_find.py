@@ -28,7 +28,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core.errors import DescendError, DescendTypeError, check_positive_int
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Loop
 from ..core.stop import MaxSteps, Rule, with_defaults
 from . import losses

@@ -93,8 +93,8 @@ def check(progress) -> None:
 
 
 def reporter(progress: bool | int) -> list[Callback]:
-    """The progress callback for `progress=`: True picks by terminal, an int sets the plain line interval."""
-    check(progress)
+    """The progress callback for a checked `progress=` (see `check`): True picks by terminal, an int sets the
+    plain line interval."""
     if progress is False or progress is None:
         return []
     if progress is True and sys.stderr.isatty():

@@ -14,7 +14,8 @@ from torch import nn
 
 from .. import doctor as doctor_lib
 from ..core import metrics as metric_lib, stop as stop_lib
-from ..core.errors import DescendError, DescendTypeError, check_positive_int
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Callback
 from ..runs.ranks import world
 from . import distributed, initializers, losses, preflight, precision as precision_lib, progress as progress_lib
@@ -35,7 +36,7 @@ def derived():
     return field(init=False, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # holds tensors: compared by identity, never by value
 class FitSpec:
     """The arguments of one `fit` call, checked (see `fit` for what each means). Counts come out as ints, the device
     as a torch.device and max_epochs as DEFAULT_EPOCHS when no limit is given; nothing is created or touched."""
@@ -118,7 +119,7 @@ class FitSpec:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("recorded")}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
     """What `fit` makes of a spec and the data before anything is changed: the batch sources, the number of steps
     (where known), the schedules bound to it, and how many processes share the run."""

@@ -23,7 +23,8 @@ from typing import Callable
 import torch
 from torch.optim.lbfgs import _strong_wolfe  # torch's strong-Wolfe search (cubic interpolation), reused as is
 
-from ..core.errors import DescendError, check_positive_int
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError
 
 Projection = Callable[[torch.Tensor], torch.Tensor]
 C1 = 1e-4          # sufficient-decrease constant (Armijo), the usual value

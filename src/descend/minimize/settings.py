@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from .. import optim
-from ..core.errors import DescendError, DescendTypeError, check_positive_int
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Callback
 from .constraints import Constraint, Parts, from_bounds
 from .layout import Layout

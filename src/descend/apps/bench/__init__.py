@@ -5,6 +5,8 @@ learning-rate grid per optimizer and keeps each seed's best trial, the untuned t
 descend's own default, lr="auto"). Results are time-to-target in steps and seconds (a miss is infinite),
 aggregated with performance profiles and the geometric-mean time relative to tuned AdamW. `descend bench` on the
 command line; `run(...)` and `report.write(...)` from Python.
+
+May import: core, optim, runs, fit.
 """
 from .protocol import Entrant, Trial
 from .report import write

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from ... import fit, optim
-from ...core.errors import DescendError, check_positive_int
+from ...core.checks import check_positive_int
+from ...core.errors import DescendError
 from . import bikeshare, charlm, logistic, quadratic, rosenbrock, tabular
 from .protocol import ONE_ITERATION, Entrant, Trial, entrants, run_entrant, warm_up
 from .workload import Workload

@@ -1,4 +1,8 @@
-"""Tables in, trained models out: what `descend fit/predict/update/demo` run (CSV or Parquet, no code)."""
+"""Tables in, trained models out: what `descend fit/predict/update/demo` run (CSV or Parquet, no code).
+
+May import: core, optim, doctor, runs, fit, minimize (closed-form baselines), and tuning's space
+(the search ranges declared with the options).
+"""
 from .io import read_table
 from .options import Options
 from .run import TabularRun, check_out

@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence
 
 from ... import optim
 from ...core import schedules
-from ...core.errors import DescendError, check_choice
+from ...core.checks import check_choice
+from ...core.errors import DescendError
 from ..tuning.space import Choice, Float, Int, Param
 from .split import SPLITS, check_fraction
 from .target import TASKS

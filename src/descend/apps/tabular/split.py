@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ...core.errors import DescendError, check_choice
+from ...core.checks import check_choice
+from ...core.errors import DescendError
 from .columns import first_bad
 
 SPLITS = ("time", "random")

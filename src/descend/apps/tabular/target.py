@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...core.errors import DescendError, check_choice
+from ...core.checks import check_choice
+from ...core.errors import DescendError
 from ...core.metrics import accuracy
 from .columns import first_bad, level_order, numbers, parse_numbers
 

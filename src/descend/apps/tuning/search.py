@@ -16,7 +16,8 @@ from typing import Callable
 import optuna
 import pandas as pd
 
-from ...core.errors import DescendError, check_choice, check_positive_int
+from ...core.checks import check_choice, check_positive_int
+from ...core.errors import DescendError
 from . import report
 from .objective import Objective
 from .space import parse_space

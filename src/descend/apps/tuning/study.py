@@ -8,7 +8,8 @@ import warnings
 
 import optuna
 
-from ...core.errors import DescendError, check_choice
+from ...core.checks import check_choice
+from ...core.errors import DescendError
 
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
 PRUNERS = {"asha": optuna.pruners.SuccessiveHalvingPruner, "hyperband": optuna.pruners.HyperbandPruner,

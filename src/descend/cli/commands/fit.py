@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ...apps.tabular import check_out, fit_table, read_table
-from ...core.errors import DescendError, check_positive_int
+from ...core.checks import check_positive_int
+from ...core.errors import DescendError
 from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
                                saved)
 
