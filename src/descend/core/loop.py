@@ -53,10 +53,11 @@ class Task(Protocol):
     epoch: int                     # completed passes over the data (0 for objectives without data)
     non_finite_origin: NonFiniteOrigin | None   # after a step with NaN/Inf: where it first appeared
 
-    def step(self) -> dict: ...    # one optimizer step; returns at least {"loss": float}
+    def step(self) -> dict: ...    # one optimizer step; returns at least {"loss": float or a one-element tensor}
     def evaluate(self) -> dict: ...  # validation metrics, {} when there is nothing to evaluate
     def snapshot(self) -> Any: ...
     def restore(self, snapshot: Any) -> None: ...
+    # optional: settled(), called once the loop has read every step taken so far (FitTask forgets kept batches)
 
 
 
