@@ -226,3 +226,19 @@ def test_the_cli_takes_threads_and_refuses_anything_else(capsys):
         parser.parse_args(["fit", "t.csv", "--target", "y", "--threads", "0"])
     assert stopped.value.code == 2
     assert "--threads: expected 'auto' or a positive whole number such as 4, got '0'" in capsys.readouterr().err
+
+
+def test_compile_where_no_compiler_works_is_refused_saying_what_to_do(monkeypatch):
+    from descend.fit import precision
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\n(details)")
+    precision._compiler_problem.cache_clear()
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    try:
+        with pytest.raises(ds.DescendError, match=r"^compile=True: torch.compile cannot build code on this machine "
+                                                  r"\(InvalidCxxCompiler: No working C\+\+ compiler found\); install "
+                                                  r"a C\+\+ compiler .* or use compile=False$"):
+            ds.fit(_mlp(), _problem(), max_steps=1, progress=False, compile=True)
+    finally:
+        precision._compiler_problem.cache_clear()
