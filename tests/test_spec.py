@@ -144,3 +144,36 @@ def test_the_loops_state_dict_holds_counters_optimizer_rules_and_callback_memory
     with pytest.raises(ValueError, match="memory of callbacks"):
         Loop(Task(nn.Linear(3, 1), first.optimizer), first.optimizer, []).load_state_dict(saved, state.history)
     assert math.isfinite(state.history[-1]["loss"])
+
+
+def test_evaluation_weights_swap_back_even_when_the_look_fails():
+    model = nn.Linear(3, 1)
+    opt = ds.optim.EMA(torch.optim.SGD(model.parameters(), lr=0.5), decay=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        (model(torch.ones(4, 3)) ** 2).sum().backward()
+        opt.step()
+    training = model.weight.detach().clone()
+    with pytest.raises(RuntimeError, match="look failed"):
+        with ds.optim.evaluation_weights(opt):
+            assert not torch.equal(model.weight, training)      # the average is in the model
+            raise RuntimeError("look failed")
+    assert torch.equal(model.weight, training)                  # and the training weights are back
+
+
+def test_peek_reads_leading_rows_without_drawing_randomness():
+    from descend.fit.data import batches, peek
+    X, y = data(n=10)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=4, shuffle=True,
+                                         generator=torch.Generator().manual_seed(3))
+    for source in (batches((X, y), batch_size=4, shuffle=True, generator=torch.Generator(), name="train"), loader):
+        before = torch.get_rng_state()
+        rows = peek(source, 6)
+        assert torch.equal(rows[0], X[:6]) and torch.equal(rows[1], y[:6])
+        assert torch.equal(torch.get_rng_state(), before)
+    assert peek(torch.utils.data.DataLoader(Stream()), 6) is None
+
+
+class Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        yield torch.zeros(3), torch.zeros(())

@@ -1,6 +1,6 @@
 """The body of `descend tune DATA --target COL --trials N`: arguments, the search, the printed table.
 
-commands/tune.py supplies the tabular training function and the options every trial shares (see `run_with`),
+descend.cli.commands.tune supplies the tabular training function and the options every trial shares (see `run_with`),
 so this module can be tested with any training function.
 """
 from __future__ import annotations

@@ -60,7 +60,6 @@ class Task(Protocol):
     # optional: settled(), called once the loop has read every step taken so far (FitTask forgets kept batches)
 
 
-
 class Callback:
     """Hooks into the loop; override what you need. `fit(callbacks=[...])` takes these.
 

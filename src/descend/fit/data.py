@@ -70,19 +70,34 @@ class TensorBatches:
 def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
     """An iterable of (inputs, targets) batches with a length, from any accepted data form; validated.
 
-    Tensors, arrays and a TensorDataset (also inside a DataLoader whose sampler draws every row) are scanned for
-    NaN/Inf in full here; other Datasets are checked on their first batch by fit, and later batches by the
-    NonFinite rule as they come."""
+    What training draws in full (see `in_memory`) is scanned for NaN/Inf here, once; other Datasets are checked
+    on their first batch by fit, and later batches by the NonFinite rule as they come."""
+    source = _source(data, batch_size=batch_size, shuffle=shuffle, generator=generator, name=name)
+    tensors = in_memory(source)
+    if tensors:
+        for i, t in enumerate(tensors):
+            check_finite(t, f"{name} {'inputs' if i == 0 else 'targets'}")
+    return source
+
+
+def in_memory(source) -> list[torch.Tensor] | None:
+    """The tensors behind a source when training draws every row of them (tensors and arrays, or a TensorDataset
+    under a loader whose sampler visits every row), else None."""
+    if isinstance(source, TensorBatches):
+        return source.tensors
+    if isinstance(source.dataset, TensorDataset) and draws_every_row(source):
+        return list(source.dataset.tensors)
+    return None
+
+
+def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
     if isinstance(data, DataLoader):
         if _dataset_len(data.dataset) == 0:
             raise DescendError(f"{name} data is empty (its DataLoader's dataset has no items)")
-        if draws_every_row(data):
-            _check_tensor_dataset(data.dataset, name)
         return data
     if isinstance(data, Dataset):
         if _dataset_len(data) == 0:
             raise DescendError(f"{name} data is empty (the Dataset has no items)")
-        _check_tensor_dataset(data, name)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
     if isinstance(data, (tuple, list)) and len(data) >= 2:
         tensors = [as_tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
@@ -92,7 +107,6 @@ def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
                                f"{', '.join(str(tuple(t.shape)) for t in tensors)}")
         if sizes == {0}:
             raise DescendError(f"{name} data is empty (0 rows)")
-        _check_all_finite(tensors, name)
         return TensorBatches(tensors, batch_size, shuffle, generator)
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
                            f"got {type(data).__name__}")
@@ -102,16 +116,6 @@ def draws_every_row(loader: DataLoader) -> bool:
     """True when the loader's sampler visits every row of its dataset (in order or shuffled); a custom sampler
     may leave rows out, and those are no business of the checks."""
     return isinstance(loader.sampler, (SequentialSampler, RandomSampler))
-
-
-def _check_all_finite(tensors: Sequence[torch.Tensor], name: str) -> None:
-    for i, t in enumerate(tensors):
-        check_finite(t, f"{name} {'inputs' if i == 0 else 'targets'}")
-
-
-def _check_tensor_dataset(dataset, name: str) -> None:
-    if isinstance(dataset, TensorDataset):
-        _check_all_finite(dataset.tensors, name)
 
 
 def _dataset_len(dataset) -> int | None:

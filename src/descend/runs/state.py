@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 
-
 def rng_state(device: torch.device) -> dict:
     """Every global random generator a training step may draw from (dropout, user code using random/numpy)."""
     version, internal, gauss = random.getstate()
