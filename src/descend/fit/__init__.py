@@ -68,7 +68,7 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     CPU thread (more only add waiting there; see descend.fit.threads), a number sets torch's thread count for the
     run, None leaves it. Steps never wait for the device: the loss and gradient norm are read every few steps.
     """
-    spec = FitSpec(model, train, **settings)
+    spec = FitSpec.of(model, train, settings)
     plan = Plan.of(spec)
     watch = _doctor(spec, plan)
     run = runs.open_run(spec.run_dir, lambda: _config(spec, plan), resume=spec.resume,
