@@ -173,12 +173,14 @@ def test_outlier_target_explodes_gradients_without_divergence():
     assert "lr_too_high" not in codes(result)
 
 
-def test_random_labels_plateau():
+def test_random_labels_are_no_signal_which_explains_the_plateau():
+    """Labels drawn independently of the inputs: the loss is flat because there is nothing to learn, so the
+    root cause is named and the plateau folded into it."""
     x, _ = blobs(n=2048)
     y = torch.randint(0, 3, (2048,), generator=torch.Generator().manual_seed(1))
     result = ds.fit(mlp(10, 4, 3), (x, y), loss="cross_entropy", lr=1e-3, max_steps=120, progress=False)
-    assert first_code(result) == "plateau"
-    assert "underfitting" in codes(result)
+    assert codes(result) == ["no_signal"]
+    assert "plateau" in result.findings[0].evidence["explains"]
 
 
 def test_linear_model_on_curved_data_underfits():
@@ -188,10 +190,11 @@ def test_linear_model_on_curved_data_underfits():
     result = ds.fit(nn.Linear(1, 1), (x, y), val=(x[:256], y[:256]), loss="mse", lr=0.05, max_steps=150,
                     progress=False)
     assert first_code(result) == "underfitting"
-    assert result.findings[0].evidence["level"] > 0.5
+    f = result.findings[0]   # a line through a sine: ridge on random features on the same rows does far better
+    assert f.evidence["model_loss"] > 0.5 * f.evidence["constant_baseline"] > 10 * f.evidence["reference_loss"]
 
 
-def test_loss_improves_while_accuracy_does_not():
+def test_loss_improves_while_accuracy_does_not_because_the_features_hold_no_signal():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2000, 5, generator=g)
     y = (torch.rand(2000, generator=g) < 0.1).long()  # 90% one class, features carry no signal
@@ -200,8 +203,8 @@ def test_loss_improves_while_accuracy_does_not():
         model.bias.copy_(torch.tensor([3.0, -3.0]))
     result = ds.fit(model, (x[:1500], y[:1500]), val=(x[1500:], y[1500:]), loss="cross_entropy",
                     metrics=["accuracy"], lr=0.01, max_steps=150, eval_every=10, progress=False)
-    assert first_code(result) == "loss_metric_mismatch"
-    assert result.findings[0].evidence["metric"] == "val_accuracy"
+    assert codes(result) == ["no_signal"]   # the root cause; the stuck accuracy is its symptom
+    assert "loss_metric_mismatch" in result.findings[0].evidence["explains"]
 
 
 def _warnings(result):
@@ -239,11 +242,12 @@ def test_healthy_softmax_raises_no_warning(loader):
 @pytest.mark.parametrize("scale", ["pixels/16", "pixels"])
 def test_healthy_digits_on_unstandardized_pixels_raise_no_warning(scale):
     """Same-unit pixels need no standardizing; near-constant border pixels (one value in 95% of rows) are no
-    reference for the other columns' scale."""
+    reference for the other columns' scale. 20 epochs: at 8 the validation loss (0.60, 0.15 at 40) is still
+    falling fast, which the doctor rightly reports as not converged."""
     x, y = shuffled(*digits(scale))
     torch.manual_seed(0)
     result = ds.fit(mlp(64, 64, 10), (x[:1400], y[:1400]), val=(x[1400:], y[1400:]), loss="cross_entropy",
-                    metrics=["accuracy"], max_epochs=8, progress=False)
+                    metrics=["accuracy"], max_epochs=20, progress=False)
     assert result.best["val_accuracy"] > 0.85
     assert _warnings(result) == []
 

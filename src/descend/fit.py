@@ -339,7 +339,8 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     ranks = distributed.world()[1]
     if ranks > 1:  # before open_run's collective call, which a refusing rank would never reach
         distributed.check_parallel(optimizer, plan.train, ranks, plan.batch_size)
-    watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress and distributed.is_main_process())
+    watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress and distributed.is_main_process(),
+                              settings=arguments)
     run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device,
                                   "processes": ranks},
@@ -348,11 +349,11 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
         arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
     opt = _ready(plan, watch, **arguments)
     loop, stream = _loop(opt, plan, watch, **arguments)
-    base_lr = opt.param_groups[0]["initial_lr"]
     if run is not None:
         recorder = run.recorder(loop, stream, model, plan.device)
         loop.callbacks = [recorder, *loop.callbacks, recorder.checkpoints]  # see Recorder
     state = loop.run()
+    base_lr = opt.param_groups[0]["initial_lr"]   # after the run: doctor="fix" may have cut it
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
     result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),

@@ -6,7 +6,7 @@ Finding codes (stable): see `CODES`. Findings are ordered root cause first.
 from .findings import CODES, Finding, load_findings, save_findings, summary
 from .instruments import Readings
 from .lr_find import LRFindResult, lr_find
-from .rules import diagnose
+from .diagnose import diagnose
 from .watch import Doctor, auto_lr
 
 __all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "LRFindResult",

@@ -1,9 +1,10 @@
 """Rules: each turns the Readings of a finished run into at most one Finding, with numbers in plain words.
 
 Thresholds are deliberately conservative: a healthy run must raise no warning (false alarms teach people to
-ignore the doctor). `diagnose` measures the loss curve, runs every rule, drops a finding that another one
-explains (a diverging run's validation loss rises too, which is not overfitting) and orders the rest root cause
-first. A fix names the fit() argument and, where `descend fit` has one, its command-line option.
+ignore the doctor). Where a rule judges a level it compares with a reference (a constant prediction, a linear
+model fitted on a sample of the same rows) and allows for noise. A fix names the fit() argument (and in `change`
+carries it as data) and, where `descend fit` has one, its command-line option. See diagnose.py for how findings
+are folded and ordered.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import statistics
 import numpy as np
 import torch
 
-from .curves import SWING, measure
-from .findings import Finding, ordered
+from .advice import finite, longer, refs, restores_best, setting, with_flags
+from .curves import SWING
+from .findings import Finding
 from .instruments import Readings
+from .reference import better
 
 MIN_STEPS = 20          # trend rules need at least this many steps
 NON_FINITE_PREFIX = "non-finite values at step"
@@ -24,38 +27,88 @@ STAYED = 10             # ... and the median of the next STAYED raw losses staye
 OSCILLATING = 2         # oscillated: at least this many rebounds of the smoothed loss (see curves.swings)
 
 
-def finite(values) -> list[float]:
-    return [v for v in values if math.isfinite(v)] or [math.inf]
-
-
 def _lr_at(history: list[dict], step: int) -> float:
     return next((r["lr"] for r in history if r["step"] >= step), history[-1]["lr"])
 
 
-def _lower_lr(r: Readings, lr: float) -> str:
-    """The fix for a learning rate that is too high, quoting the better lr the run already knows of."""
+def diverged_lrs(r: Readings) -> list[float]:
+    """Every learning rate this run is known to have diverged at: the lr of a non-finite stop and the lr in
+    force before each doctor='fix' rollback."""
+    lrs = [i["lr"] / 0.1 for i in r.interventions]  # the guard cuts by 10x; the lr before the cut diverged
+    if r.stop_reason.startswith(NON_FINITE_PREFIX) and r.history:
+        lrs.append(r.history[-1]["lr"])
+    return lrs
+
+
+def safer_lr(r: Readings, lr: float, factor: float = 10) -> float:
+    """An lr `factor` times below both `lr` and every lr that diverged in this run."""
+    return min([lr, *diverged_lrs(r)]) / factor
+
+
+def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
+    """The fix for a learning rate that is too high, below every lr the run saw diverge."""
+    safe = safer_lr(r, lr, factor)
+    change = {"lr": safe}
     if r.interventions:
-        safe = r.interventions[-1]["lr"]
-        return f"start at lr {safe:.1e}, where doctor='fix' recovered the run (descend fit: --lr {safe:.1e})"
+        return with_flags(f"start at lr {safe:.1e}, where doctor='fix' recovered the run (below every lr that "
+                          f"diverged in it)", change), change
+    try_it = with_flags(f"try lr {safe:.1e}", change)
     if r.auto_lr is not None:
-        return (f"try lr {lr / 10:.1e}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this "
-                f"run (descend fit: --lr {lr / 10:.1e})")
-    return f"try lr {lr / 10:.1e} (descend fit: --lr {lr / 10:.1e}), or lr='auto' to let lr_find choose (--lr auto)"
+        return f"{try_it}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this run", change
+    return f"{try_it}, or lr='auto' to let lr_find choose", change
 
 
 def non_finite(r: Readings) -> Finding | None:
+    """The run stopped at NaN/Inf: from the data (impute), from the loss or the model before any update (the
+    loss or the model's forward is at fault, no lr can help), or from steps that overflowed (lower the lr)."""
     if not r.stop_reason.startswith(NON_FINITE_PREFIX):
         return None
     step = r.history[-1]["step"] if r.history else 0
     origin = r.stop_reason.split(": ", 1)[-1]
     from_data = "input batch" in origin
+    before_update = step <= 1 and not from_data and ("the loss" in origin or "model output" in origin)
     count = r.non_finite["count"]
     earlier = f"; {count - 1} earlier step(s) with NaN/Inf were rolled back" if count > 1 else ""
     lr = r.history[-1]["lr"] if r.history else math.nan
-    fix = ("drop or impute the rows holding NaN/Inf before training" if from_data
-           else f"lower the learning rate (try lr {lr / 10:.1e}) or clip gradients with grad_clip=1.0")
-    return Finding("non_finite", "error", (step, step), {"origin": origin, "from_data": from_data, "count": count},
-                   f"non-finite values (NaN/Inf) at step {step} (origin: {origin.split('; ')[0]}){earlier}", fix)
+    change: dict = {}
+    if from_data:
+        fix = "drop or impute the rows holding NaN/Inf before training"
+    elif before_update:
+        part = "loss" if "the loss" in origin else "model's forward pass"
+        fix = (f"the weights were never updated, so no learning rate can help: make the {part} finite for these "
+               f"inputs (clamp before log, add an epsilon before dividing or taking a square root)")
+    else:
+        fix, change = _lower_lr(r, lr, 100 if step <= 10 else 10)
+        if setting(r, "grad_clip") is None:
+            fix += ", and clip gradients with grad_clip=1.0"
+    where = "before any update, " if before_update else ""
+    return Finding("non_finite", "error", (step, step),
+                   {"origin": origin, "from_data": from_data, "before_update": before_update, "count": count,
+                    "lr": lr}, f"non-finite values (NaN/Inf) at step {step} ({where}origin: {origin}){earlier}",
+                   fix, change)
+
+
+def bad_start(r: Readings) -> Finding | None:
+    """The first loss is over 10x a constant prediction's and the run never got below that constant: the
+    initial outputs are far too large, which no amount of training at a sane lr undoes."""
+    base = r.target_baseline
+    if base is None or base <= 0 or not r.history:
+        return None
+    first = r.history[0]["loss"]
+    reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
+    if math.isfinite(first) and first < 10 * base or reached < base:
+        return None
+    relu_like = not ({"Sigmoid", "Tanh", "Softsign", "Hardtanh"} & set(r.activations))
+    init = "kaiming" if relu_like else "xavier"
+    if setting(r, "init") == init:
+        init = "orthogonal"
+    change = {"init": init}
+    return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
+                   {"first_loss": first, "best_loss": reached, "constant_baseline": base},
+                   f"bad start: the first loss {first:.4g} is {first / base:.3g}x what a constant prediction "
+                   f"reaches ({base:.4g}), and the run never got below that constant (best {reached:.4g}): the "
+                   f"initial weights make outputs far too large", f"initialize with init='{init}' (fan-in scaled "
+                   f"weights, zero biases) or shrink the last layer's weights", change)
 
 
 def _diverged(r: Readings) -> tuple[int, int, float] | None:
@@ -101,7 +154,7 @@ def lr_too_high(r: Readings) -> Finding | None:
     kind = "diverged" if diverged is not None else "oscillated"
     return Finding("lr_too_high", "warning", (first, last),
                    {"kind": kind, "rise": rise, "low": low, "peak": peak, "swings": len(swings), "lr": lr},
-                   f"learning rate too high: {what} at lr {lr:.2e}", _lower_lr(r, lr))
+                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr))
 
 
 def _median_update_ratio(r: Readings) -> float | None:
@@ -122,10 +175,15 @@ def exploding_gradients(r: Readings) -> Finding | None:
     step, peak = records[i + 20]
     if jump[i] <= 100 or peak <= norms[:10].max():  # tiny gradients near a minimum may jump and still be small
         return None
+    clip = setting(r, "grad_clip")
+    lr = r.history[-1]["lr"]
+    change = {"grad_clip": 1.0} if clip is None else {"lr": lr / 10}
+    words = "clip gradients with grad_clip=1.0" if clip is None else \
+        f"gradients are clipped already (grad_clip={clip}): lower the lr to {lr / 10:.1e}"
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
-                   f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})",
-                   "clip gradients with grad_clip=1.0 and lower the learning rate")
+                   f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g}); look for outlier rows "
+                   f"in the targets", with_flags(words, change), change)
 
 
 def _input_to_output_ratio(r: Readings) -> float | None:
@@ -138,20 +196,49 @@ def _input_to_output_ratio(r: Readings) -> float | None:
     return statistics.median(ratios) if ratios else None
 
 
+SATURATING = {"Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid"}
+
+
 def vanishing_gradients(r: Readings) -> Finding | None:
     ratio = _input_to_output_ratio(r)
     if ratio is None or ratio >= 1e-3:
         return None
     names = list(r.layer_grads[0])
+    smaller = "no gradient at all" if ratio == 0 else f"gradients {1 / ratio:.3g}x smaller than the last"
+    saturating = sorted(SATURATING & set(r.activations))
+    if saturating:
+        change = {"activation": "relu", "init": "kaiming"}
+        words = f"use ReLU instead of {'/'.join(saturating)} (init='kaiming' suits it), or add normalization"
+    else:
+        change = {} if setting(r, "init") == "kaiming" else {"init": "kaiming"}
+        words = ("add normalization layers or residual connections" if not change else
+                 "initialize with init='kaiming' (fan-in scaled for ReLU), or add normalization layers or residual "
+                 "connections")
     return Finding("vanishing_gradients", "warning", (r.sampled_steps[0], r.sampled_steps[-1]) if r.sampled_steps
                    else None, {"first_to_last": ratio, "first": names[0], "last": names[-1], "layers": len(names)},
-                   f"vanishing gradients: the first layer ({names[0]}) gets gradients {1 / ratio:.3g}x smaller "
-                   f"than the last ({names[-1]}) across {len(names)} layers",
-                   "use ReLU/GELU instead of sigmoid/tanh, add normalization or residual connections, "
-                   "or a fan-in initialization (init='kaiming')")
+                   f"vanishing gradients: the first layer ({names[0]}) gets {smaller} ({names[-1]}) across "
+                   f"{len(names)} layers", words, change)
+
+
+SHORTFALL = 0.2   # a model that misses over this share of what the reference gains on a constant falls short
+
+
+def _worse_than_reference(r: Readings) -> bool | None:
+    """Whether the trained model clearly falls short of the better linear reference on the comparison rows: worse
+    beyond noise, and missing over SHORTFALL of the reference's gain on a constant prediction; None when there
+    is no reference."""
+    found = refs(r)
+    best = found.best() if found is not None else None
+    if best is None:
+        return None
+    gain = float(found.constant.mean() - best.mean())
+    missed = float(r.model_losses.mean() - best.mean())
+    return better(best, r.model_losses) and gain > 0 and missed > SHORTFALL * gain
 
 
 def dead_units(r: Readings) -> Finding | None:
+    """Over half the units of a ReLU layer never fire on the last sampled batches, and it costs: the model does
+    worse than a linear reference (or, with no reference, the loss hardly fell)."""
     worst = None
     for name, samples in r.dead.items():
         recent = torch.stack(samples[-5:])
@@ -160,13 +247,22 @@ def dead_units(r: Readings) -> Finding | None:
         dead = 1.0 - recent.any(dim=0).double().mean().item()
         if dead > 0.5 and (worst is None or dead > worst[1]):
             worst = (name, dead, recent.shape[1])
-    if worst is None:
+    s = r.curve.smoothed
+    if worst is None or not s:
+        return None
+    costs = _worse_than_reference(r)
+    fell = min(s) < 0.9 * s[0]
+    if costs is False or (costs is None and fell):
         return None
     name, dead, units = worst
+    lr = r.history[-1]["lr"]
+    if fell:   # the units died while training: steps too large knocked them out
+        change, words = {"lr": lr / 10}, f"lower the learning rate to {lr / 10:.1e}"
+    else:      # dead from the start: the initialization (biases, scale) switched them off
+        change, words = {"init": "kaiming"}, "re-initialize with init='kaiming' (zero biases, fan-in scale)"
     return Finding("dead_units", "warning", None, {"layer": name, "dead_fraction": dead, "units": units},
                    f"dead units: {dead:.0%} of the {units} units after {name!r} output zero for every example "
-                   f"in the last sampled batches", "lower the learning rate, check bias initialization, or use "
-                   "LeakyReLU/GELU")
+                   f"in the last sampled batches", with_flags(words, change), change)
 
 
 def lr_too_low(r: Readings) -> Finding | None:
@@ -179,11 +275,21 @@ def lr_too_low(r: Readings) -> Finding | None:
         return None
     lr = r.history[-1]["lr"]
     chose = f": lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too low here" if r.auto_lr is not None else ""
+    fix = {"lr": lr * 100}
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
                    f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
                    f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
-                   f"try lr {lr * 100:.1e}{chose} (descend fit: --lr {lr * 100:.1e}); about 1e-3 of the weights "
-                   "per step is typical")
+                   with_flags(f"try lr {lr * 100:.1e}{chose}; about 1e-3 of the weights per step is typical", fix),
+                   fix)
+
+
+def _ends(r: Readings) -> tuple[float, float, float]:
+    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each), and the
+    standard error of the last tenth's mean: batch noise does not move these the way it moves one step."""
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    k = max(5, len(raw) // 10)
+    head, tail = np.array(raw[:k]), np.array(raw[-k:])
+    return float(head.mean()), float(tail.mean()), float(tail.std() / math.sqrt(len(tail)))
 
 
 def plateau(r: Readings) -> Finding | None:
@@ -191,13 +297,37 @@ def plateau(r: Readings) -> Finding | None:
     ratio = _median_update_ratio(r)
     if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
         return None
-    change = abs(s[0] - s[-1]) / max(abs(s[0]), 1e-12)
-    if change >= 0.05:
+    start, end, _ = _ends(r)
+    change = abs(start - end) / max(abs(start), 1e-12)
+    if change >= 0.05 or _worse_than_reference(r) is False:   # flat at a good loss is converged, not stuck
         return None
-    return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": s[0], "end": s[-1], "change": change},
-                   f"plateau: the loss stayed near {s[-1]:.4g} from step {steps[0]} to {steps[-1]} "
+    return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": start, "end": end, "change": change},
+                   f"plateau: the loss stayed near {end:.4g} from step {steps[0]} to {steps[-1]} "
                    f"(changed {change:.1%}) although the weights kept moving",
                    "check the model can learn at all (activations, initialization, labels), then raise the lr")
+
+
+def not_converged(r: Readings) -> Finding | None:
+    """The run stopped at its step or epoch limit while the loss was still falling (over the last quarter, by
+    more than 2% and three standard errors of the batch noise), short of a linear reference."""
+    if not r.stop_reason.startswith(("reached the step limit", "reached the epoch limit")) or len(r.history) < 20:
+        return None
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    q = len(raw) // 4
+    k = max(5, q // 4)
+    before, last = np.array(raw[-q - k:-q]), np.array(raw[-k:])
+    noise = math.sqrt(before.var() / len(before) + last.var() / len(last))
+    drop = float(before.mean() - last.mean())
+    if drop < 3 * noise or drop < 0.02 * abs(float(before.mean())) or _worse_than_reference(r) is not True:
+        return None
+    change = longer(r)
+    unit, value = next(iter(change.items()))
+    return Finding("not_converged", "warning", (r.history[-q]["step"], r.history[-1]["step"]),
+                   {"drop_last_quarter": drop / abs(float(before.mean())), "noise": noise},
+                   f"not converged: the run stopped at its limit while the loss was still falling "
+                   f"({drop / abs(float(before.mean())):.1%} over the last quarter), and a linear model on the same "
+                   f"rows does better", with_flags(f"train longer ({unit}={value}) or with a higher lr", change),
+                   change)
 
 
 def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:
@@ -205,43 +335,61 @@ def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:
 
 
 def overfitting(r: Readings) -> Finding | None:
-    """Validation loss well above its best while the training loss kept falling below it; not when the
-    training loss is no better than a constant prediction (then the model is not fitting anything)."""
+    """Validation loss above its best by more than the noise of its evaluations (3x the median change between
+    evaluations before the best, and 2% of it) while the training loss kept falling below it."""
     gap = r.curve.gap
     if len(gap) < 4:
         return None
     best_i = min(range(len(gap)), key=lambda i: gap[i][2])
     (best_step, train_best, best), (last_step, train_last, last) = gap[best_i], gap[-1]
-    if len(gap) - 1 - best_i < 2 or last < 1.1 * best or last - best < 0.1 * (gap[0][2] - best):
-        return None  # a rise within the noise of a converged run is not overfitting
-    if not (train_last < train_best and last > 1.5 * train_last):  # training still improving, and a real gap
+    later = [v for _, _, v in gap[best_i + 1:]]
+    if len(later) < 2:
+        return None
+    steps_between = [abs(gap[i + 1][2] - gap[i][2]) for i in range(len(gap) - 1)]
+    noise = statistics.median(steps_between) if steps_between else 0.0
+    rise = statistics.median(later[-max(2, len(later) // 3):]) - best   # the end, not one noisy evaluation
+    if rise <= 2 * noise or rise <= 0.02 * abs(best) or last - best < 0.02 * abs(best):
+        return None
+    if not (train_last < train_best and last > 1.2 * train_last):  # training still improving, and a real gap
         return None
     if r.target_baseline is not None and train_last >= r.target_baseline:
         return None
+    restored = restores_best(r)
+    if restored:
+        wd = setting(r, "weight_decay") or 0.01
+        change = {"weight_decay": min(wd * 10, 1.0)}
+        words = f"the best weights were restored already; regularize more (weight_decay={change['weight_decay']:g}) " \
+                f"or get more data"
+    else:
+        change = {"patience": 5}
+        words = "stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
     return Finding("overfitting", "warning", (best_step, last_step),
-                   {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last},
+                   {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
+                    "restored_best": restored},
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
                    f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}",
-                   "stop earlier with stop=[Patience(5, restore_best=True)] (descend fit: --patience 5), or add "
-                   "weight_decay, dropout or more data")
+                   with_flags(words, change), change)
 
 
 def underfitting(r: Readings) -> Finding | None:
-    steps, s = r.curve.steps, r.curve.smoothed
-    if r.target_baseline is None or r.target_baseline <= 0 or len(s) < MIN_STEPS:
+    """The loss levelled off and the model does clearly worse than a linear reference on the same rows (or,
+    for a model without hidden activations, than ridge on random features)."""
+    if not _worse_than_reference(r):
         return None
-    final, quarter = s[-1], s[len(s) * 3 // 4]
-    level = final / r.target_baseline
-    flat = abs(quarter - final) / max(abs(quarter), 1e-12) < 0.05
-    close = not r.curve.gap or r.curve.gap[-1][2] < 1.25 * final
-    if level < 0.5 or not flat or not close:
-        return None
-    return Finding("underfitting", "warning", (steps[len(s) * 3 // 4], steps[-1]),
-                   {"train_loss": final, "constant_baseline": r.target_baseline, "level": level},
-                   f"underfitting: the training loss levelled off at {final:.4g}, {level:.0%} of what a constant "
-                   f"prediction achieves ({r.target_baseline:.4g}), and validation is no better",
-                   "use a larger model (descend fit: --hidden 128,128) or better features, or train longer with a "
-                   "higher lr")
+    found = refs(r)
+    best = found.best()
+    model, reference = float(r.model_losses.mean()), float(best.mean())
+    constant = float(found.constant.mean())
+    linear = not r.activations
+    words = ("a linear model cannot fit this: use an MLP with hidden layers" if linear else
+             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer with a "
+             "higher lr")
+    change = {"capacity": "larger"}
+    return Finding("underfitting", "warning", None,
+                   {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},
+                   f"underfitting: the model's loss {model:.4g} is clearly worse than a reference fitted on a "
+                   f"sample of the same rows ({reference:.4g}; a constant prediction gets {constant:.4g})",
+                   with_flags(words, change), change)
 
 
 SCORES = {"accuracy"}                  # higher is better, at most 1
@@ -290,43 +438,18 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
     return None
 
 
-def unscaled_inputs(r: Readings) -> Finding | None:
-    """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
-    varies (near-constant columns, such as image borders, are no reference)."""
-    scales = r.input_scales
-    if not scales or max(scales) <= 0:
-        return None
-    varying = r.input_varying or [True] * len(scales)
-    big_i = max(range(len(scales)), key=scales.__getitem__)
-    big = scales[big_i]
-    references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
-    small_i, small = min(references, key=lambda t: t[1])
-    if big / small <= 100 and big <= 1e3:
-        return None
-    what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
-            f"({big / small:.3g}x)" if big / small > 100 else f"input column {big_i} reaches {big:.3g}")
-    return Finding("unscaled_inputs", "warning", None,
-                   {"largest_column": big_i, "largest": big, "smallest_column": small_i, "smallest": small},
-                   f"unscaled inputs: {what}", "standardize each input column (subtract its mean, divide by "
-                   "its standard deviation) before training")
+RULES = [bad_start, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units, lr_too_low,
+         not_converged, plateau, overfitting, underfitting, loss_metric_mismatch]
 
 
-RULES = [unscaled_inputs, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units,
-         lr_too_low, plateau, overfitting, underfitting, loss_metric_mismatch]
-EXPLAINED_BY = {"overfitting": "lr_too_high", "plateau": "lr_too_high"}   # left out when the other one is there
-
-
-def diagnose(readings: Readings) -> list[Finding]:
-    """Measure the curve, run every rule on the readings and return the findings root cause first."""
-    readings.curve = measure(readings.history)
-    found = [f for rule in RULES if (f := rule(readings)) is not None]
-    codes = {f.code for f in found}
-    found = [f for f in found if EXPLAINED_BY.get(f.code) not in codes]
-    return ordered(found + _rollbacks(readings))
-
-
-def _rollbacks(r: Readings) -> list[Finding]:
+def rollbacks(r: Readings) -> list[Finding]:
+    """One info finding per doctor='fix' rollback; the advice names an lr below every lr that diverged."""
+    if not r.interventions:
+        return []
+    safe = min(i["lr"] for i in r.interventions)
+    change = {"lr": safe}
     return [Finding("rollback", "info", (i["from_step"], i["at_step"]), dict(i),
                     f"rolled back at step {i['at_step']} ({i['why']}) to the state of step {i['from_step']} "
-                    f"and cut the learning rate to {i['lr']:.2e}", f"start at lr {i['lr']:.1e} to avoid it")
-            for i in r.interventions]
+                    f"and cut the learning rate to {i['lr']:.2e}",
+                    with_flags(f"start at lr {safe:.1e}, where the run finished without diverging again", change),
+                    change) for i in r.interventions]
