@@ -58,7 +58,8 @@ def loss_target_mismatch(r: Readings) -> Finding | None:
     return Finding("loss_target_mismatch", "warning", None, {"target_kind": r.target_kind, "loss": "mse"},
                    f"loss and targets disagree: the targets are {r.target_kind} 0/1 labels, but the loss is mse, "
                    f"which fits them as numbers (its gradient fades as outputs saturate, and accuracy lags)",
-                   f"train with loss='{loss}'{drop}", {"loss": loss})
+                   f"train with loss='{loss}'{drop}", {"loss": loss, **({"drop_output_activation": True} if squash
+                                                                        else {})})
 
 
 NEGLIGIBLE = 0.05   # a gain on a constant prediction below this share of its loss is no signal worth the name
@@ -94,7 +95,7 @@ def no_signal(r: Readings) -> Finding | None:
                    "can carry information about the target; no training setting fixes this")
 
 
-IMBALANCED = 0.6   # the most common class's share from which a model may collapse onto it
+IMBALANCED = 2 / 3   # the most common class's share from which a model may collapse onto it (twice the others)
 
 
 def class_imbalance(r: Readings) -> Finding | None:

@@ -54,6 +54,7 @@ ACTIONS = {
     "drop_columns": "leave out these input columns (indices)",
     "resample": "'balanced': draw every class equally often (oversample the rare ones)",
     "activation": "use this activation in the hidden layers",
+    "drop_output_activation": "remove the model's final Sigmoid/Softmax (the loss takes raw scores)",
     "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)

@@ -114,3 +114,18 @@ def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
         if len(pairs) == classes and len(torch.unique(flat[:, column])) == classes:
             return {"column": column, "correlation": float(corr[column])}
     return None
+
+
+def dominant_target_row(y: torch.Tensor) -> dict | None:
+    """The row of a numeric target whose squared distance from the mean exceeds that of all other rows together:
+    one row then decides an mse fit (a data-entry error such as 9999 for a missing value, most often)."""
+    if not y.dtype.is_floating_point or len(y) < 10 or (y.dim() == 2 and y.shape[1] != 1) or y.dim() > 2:
+        return None
+    values = y.reshape(-1).double()
+    if not torch.isfinite(values).all():
+        return None
+    square = (values - values.mean()).square()
+    row = int(square.argmax())
+    if square[row] <= square.sum() - square[row]:
+        return None
+    return {"row": row, "value": float(values[row]), "share": float(square[row] / square.sum())}

@@ -48,6 +48,7 @@ class Readings:
     majority_predicted: float | None = None                    # share of those rows it gives the common class
     references: References | None = None                       # fitted when a rule first asks (see rules.refs)
     target_kind: str | None = None                             # "binary" or "one-hot" for 0/1 float targets
+    outlier: dict | None = None                                # a target row that outweighs all others in mse
     leak: dict | None = None                                   # an input column that holds the target
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 

@@ -20,6 +20,7 @@ from .findings import Finding
 from .instruments import Readings
 from .reference import better
 
+TYPICAL_UPDATE = 1e-3  # a step that moves the weights by about this share of their size is typical
 MIN_STEPS = 20          # trend rules need at least this many steps
 NON_FINITE_PREFIX = "non-finite values at step"
 RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
@@ -46,7 +47,13 @@ def safer_lr(r: Readings, lr: float, factor: float = 10) -> float:
 
 
 def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
-    """The fix for a learning rate that is too high, below every lr the run saw diverge."""
+    """The fix for a learning rate that is too high, below every lr the run saw diverge. A run that blew up
+    before learning anything (factor > 10) does not say how far too high the lr is: lr_find measures it, unless
+    lr_find chose this lr."""
+    if factor > 10 and r.auto_lr is None and not r.interventions:
+        change = {"lr": "auto"}
+        return with_flags(f"let lr_find measure a stable lr with lr='auto' (lr {lr:.2e} is far too high: the "
+                          f"loss blew up before it fell), or try lr {lr / factor:.1e}", change), change
     safe = safer_lr(r, lr, factor)
     change = {"lr": safe}
     if r.interventions:
@@ -89,16 +96,19 @@ def non_finite(r: Readings) -> Finding | None:
 
 
 def bad_start(r: Readings) -> Finding | None:
-    """The first loss is over 10x a constant prediction's and the run never got below that constant: the
-    initial outputs are far too large, which no amount of training at a sane lr undoes."""
+    """The first loss is over 10x a constant prediction's and the run never recovered: it ended short of a linear
+    reference (or, without one, never got below the constant). The initial outputs are far too large."""
     base = r.target_baseline
     if base is None or base <= 0 or not r.history:
         return None
     first = r.history[0]["loss"]
     reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
-    if math.isfinite(first) and first < 10 * base or reached < base:
+    if math.isfinite(first) and first < 10 * base:
         return None
-    relu_like = not ({"Sigmoid", "Tanh", "Softsign", "Hardtanh"} & set(r.activations))
+    short = _worse_than_reference(r)
+    if short is False or (short is None and reached < base):
+        return None
+    relu_like = not (SATURATING & set(r.activations))
     init = "kaiming" if relu_like else "xavier"
     if setting(r, "init") == init:
         init = "orthogonal"
@@ -106,9 +116,9 @@ def bad_start(r: Readings) -> Finding | None:
     return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
                    {"first_loss": first, "best_loss": reached, "constant_baseline": base},
                    f"bad start: the first loss {first:.4g} is {first / base:.3g}x what a constant prediction "
-                   f"reaches ({base:.4g}), and the run never got below that constant (best {reached:.4g}): the "
-                   f"initial weights make outputs far too large", f"initialize with init='{init}' (fan-in scaled "
-                   f"weights, zero biases) or shrink the last layer's weights", change)
+                   f"reaches ({base:.4g}), and the run never recovered (best {reached:.4g}): the initial weights "
+                   f"make outputs far too large", f"initialize with init='{init}' (fan-in scaled weights, zero "
+                   f"biases) or shrink the last layer's weights", change)
 
 
 def _diverged(r: Readings) -> tuple[int, int, float] | None:
@@ -131,6 +141,16 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     return lo, hi, ratio
 
 
+def _validation_unharmed(r: Readings) -> bool:
+    """Whether the validation loss ended within its own evaluation-to-evaluation noise of its best (so swings of
+    the training loss cost the model nothing); False without validation."""
+    values = [v for _, _, v in r.curve.gap]
+    if len(values) < 4:
+        return False
+    noise = statistics.median(abs(b - a) for a, b in zip(values, values[1:]))
+    return values[-1] - min(values) <= 2 * noise
+
+
 def lr_too_high(r: Readings) -> Finding | None:
     """Diverged (see _diverged) or oscillated (see OSCILLATING)."""
     steps, s, swings = r.curve.steps, r.curve.smoothed, r.curve.swings
@@ -142,7 +162,7 @@ def lr_too_high(r: Readings) -> Finding | None:
         first, last, low, peak = steps[lo], steps[hi], s[lo], s[hi]
         what = (f"the smoothed loss rose {rise:.3g}x between steps {first} and {last} (from {low:.4g} to "
                 f"{peak:.4g}) and stayed up")
-    elif len(swings) >= OSCILLATING:
+    elif len(swings) >= OSCILLATING and not _validation_unharmed(r):
         big = max(swings, key=lambda w: w.peak / w.low)
         first, last, low, peak, rise = swings[0].low_step, swings[-1].peak_step, big.low, big.peak, big.peak / big.low
         what = (f"the loss oscillated: the smoothed loss climbed back to {SWING:g}x its low or more {len(swings)} "
@@ -152,9 +172,10 @@ def lr_too_high(r: Readings) -> Finding | None:
         return None
     lr = _lr_at(r.history, first)
     kind = "diverged" if diverged is not None else "oscillated"
+    never_fell = low > 0.9 * s[0]   # blew up before learning anything: far too high, not just a little
     return Finding("lr_too_high", "warning", (first, last),
                    {"kind": kind, "rise": rise, "low": low, "peak": peak, "swings": len(swings), "lr": lr},
-                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr))
+                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr, 100 if never_fell else 10))
 
 
 def _median_update_ratio(r: Readings) -> float | None:
@@ -175,15 +196,21 @@ def exploding_gradients(r: Readings) -> Finding | None:
     step, peak = records[i + 20]
     if jump[i] <= 100 or peak <= norms[:10].max():  # tiny gradients near a minimum may jump and still be small
         return None
-    clip = setting(r, "grad_clip")
-    lr = r.history[-1]["lr"]
-    change = {"grad_clip": 1.0} if clip is None else {"lr": lr / 10}
-    words = "clip gradients with grad_clip=1.0" if clip is None else \
-        f"gradients are clipped already (grad_clip={clip}): lower the lr to {lr / 10:.1e}"
+    clip, lr, outlier = setting(r, "grad_clip"), r.history[-1]["lr"], r.outlier
+    if outlier is not None and setting(r, "loss") in ("mse", None):
+        change = {"loss": "huber"}
+        words = (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
+                 f"together ({outlier['share']:.0%} of the target's spread): fix or drop it (a missing value "
+                 f"code?), or use loss='huber', which bounds each row's pull")
+    elif clip is None:
+        change, words = {"grad_clip": 1.0}, "clip gradients with grad_clip=1.0, and look for outlier rows"
+    else:
+        change = {"lr": lr / 10}
+        words = f"gradients are clipped already (grad_clip={clip}): lower the lr to {lr / 10:.1e}"
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
-                   f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g}); look for outlier rows "
-                   f"in the targets", with_flags(words, change), change)
+                   f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})", with_flags(words, change),
+                   change)
 
 
 def _input_to_output_ratio(r: Readings) -> float | None:
@@ -275,11 +302,13 @@ def lr_too_low(r: Readings) -> Finding | None:
         return None
     lr = r.history[-1]["lr"]
     chose = f": lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too low here" if r.auto_lr is not None else ""
-    fix = {"lr": lr * 100}
+    factor = min(max(TYPICAL_UPDATE / ratio, 10.0), 1e4)   # steps scale with the lr: aim at a typical update
+    fix = {"lr": lr * factor}
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
                    f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
                    f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
-                   with_flags(f"try lr {lr * 100:.1e}{chose}; about 1e-3 of the weights per step is typical", fix),
+                   with_flags(f"try lr {lr * factor:.1e}{chose}; about 1e-3 of the weights per step is typical",
+                              fix),
                    fix)
 
 
@@ -307,27 +336,52 @@ def plateau(r: Readings) -> Finding | None:
                    "check the model can learn at all (activations, initialization, labels), then raise the lr")
 
 
+def _still_falling(values: list[float]) -> tuple[bool, float]:
+    """Whether a least-squares line through `values` falls more than three standard errors of its slope, and how
+    much it falls per value."""
+    if len(values) < 3:
+        return False, 0.0
+    t = np.arange(len(values), dtype=float)
+    slope, intercept = np.polyfit(t, values, 1)
+    residual = np.asarray(values) - (slope * t + intercept)
+    se = math.sqrt(residual.var() * len(t) / max(len(t) - 2, 1) / ((t - t.mean()) ** 2).sum())
+    return slope < -3 * se, -float(slope)
+
+
+def _falling_rate(r: Readings) -> tuple[bool, float]:
+    """Whether the loss was still falling at the end (a line through the last half of the training losses falls
+    beyond three standard errors, or the last three validation losses each fell), and how much it fell per step."""
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    falling, slope = _still_falling(raw[len(raw) // 2:])
+    evals = [(step, v) for step, _, v in r.curve.gap][-3:]
+    if len(evals) == 3 and evals[0][1] > evals[1][1] > evals[2][1]:
+        val_slope = (evals[0][1] - evals[2][1]) / max(evals[2][0] - evals[0][0], 1)
+        return True, max(slope, val_slope)
+    return falling, slope
+
+
 def not_converged(r: Readings) -> Finding | None:
-    """The run stopped at its step or epoch limit while the loss was still falling (over the last quarter, by
-    more than 2% and three standard errors of the batch noise), short of a linear reference."""
+    """The run stopped at its step or epoch limit while the loss was still falling, short of a linear reference,
+    and at the rate it fell a few more runs of the same length would close the gap (else the model or the lr is
+    the limit, which other rules name)."""
     if not r.stop_reason.startswith(("reached the step limit", "reached the epoch limit")) or len(r.history) < 20:
         return None
-    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
-    q = len(raw) // 4
-    k = max(5, q // 4)
-    before, last = np.array(raw[-q - k:-q]), np.array(raw[-k:])
-    noise = math.sqrt(before.var() / len(before) + last.var() / len(last))
-    drop = float(before.mean() - last.mean())
-    if drop < 3 * noise or drop < 0.02 * abs(float(before.mean())) or _worse_than_reference(r) is not True:
+    falling, per_step = _falling_rate(r)
+    if not falling or per_step <= 0 or _worse_than_reference(r) is not True:
         return None
-    change = longer(r)
+    steps = r.history[-1]["step"]
+    gap = float(r.model_losses.mean() - refs(r).best().mean())
+    runs = gap / (per_step * steps)    # more runs of this length needed at the current rate
+    if runs > 8:
+        return None
+    change = longer(r, max(2, math.ceil(runs) + 1))
     unit, value = next(iter(change.items()))
-    return Finding("not_converged", "warning", (r.history[-q]["step"], r.history[-1]["step"]),
-                   {"drop_last_quarter": drop / abs(float(before.mean())), "noise": noise},
-                   f"not converged: the run stopped at its limit while the loss was still falling "
-                   f"({drop / abs(float(before.mean())):.1%} over the last quarter), and a linear model on the same "
-                   f"rows does better", with_flags(f"train longer ({unit}={value}) or with a higher lr", change),
-                   change)
+    return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], steps),
+                   {"per_step": per_step, "gap_to_reference": gap, "runs_to_close": runs},
+                   f"not converged: the run stopped at its limit while the loss was still falling ({per_step:.3g} "
+                   f"per step), {gap:.4g} short of a linear model on the same rows; at that rate about "
+                   f"{runs:.1f} more run(s) of this length would close the gap",
+                   with_flags(f"train longer ({unit}={value})", change), change)
 
 
 def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:
@@ -363,7 +417,7 @@ def overfitting(r: Readings) -> Finding | None:
     else:
         change = {"patience": 5}
         words = "stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
-    return Finding("overfitting", "warning", (best_step, last_step),
+    return Finding("overfitting", "info" if restored else "warning", (best_step, last_step),
                    {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
                     "restored_best": restored},
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
@@ -378,6 +432,8 @@ def underfitting(r: Readings) -> Finding | None:
         return None
     found = refs(r)
     best = found.best()
+    if not r.activations and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
+        return None   # a linear model short of a linear fit is not at its optimum: not a matter of capacity
     model, reference = float(r.model_losses.mean()), float(best.mean())
     constant = float(found.constant.mean())
     linear = not r.activations

@@ -11,8 +11,8 @@ from ..loop import Callback
 from .findings import summary
 from .fix import Guard
 from .diagnose import diagnose, guarded
-from .inputs import (column_scales, constant_baseline, input_sample, leaking_column, majority_share, target_kind,
-                     varying_columns)
+from .inputs import (column_scales, constant_baseline, dominant_target_row, input_sample, leaking_column,
+                     majority_share, target_kind, varying_columns)
 from .instruments import Instruments, Readings
 from .lr_find import lr_find
 from .reference import per_example, sample as reference_sample
@@ -49,7 +49,7 @@ class Doctor(Callback):
         r = self.readings
         r.input_scales, r.input_varying = column_scales(x), varying_columns(x)
         r.target_baseline, r.majority_share = constant_baseline(self.loss, y), majority_share(y)
-        r.target_kind, r.leak = target_kind(y), leaking_column(x, y)
+        r.target_kind, r.leak, r.outlier = target_kind(y), leaking_column(x, y), dominant_target_row(y)
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
