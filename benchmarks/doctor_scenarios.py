@@ -103,7 +103,10 @@ def one_hot(data: Data) -> Data:
 
 
 # ---- models ---------------------------------------------------------------------------------------------------
-def mlp(inputs: int, outputs: int, hidden=(64,), act: str = "relu", head: nn.Module | None = None) -> nn.Sequential:
+def mlp(inputs: int, outputs: int, hidden=(64,), act: str = "relu", head: nn.Module | None = None,
+        larger: bool = False) -> nn.Sequential:
+    """An MLP with `act` between `hidden` layers (4x wider when `larger`) and an optional output `head`."""
+    hidden = [4 * h for h in hidden] if larger else hidden
     activation = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}[act]
     layers, width = [], inputs
     for h in hidden:
@@ -461,10 +464,10 @@ def table(outcomes: list[Outcome]) -> str:
     findings = sum(o.true_findings + o.false_findings for o in outcomes)
     true = sum(o.true_findings for o in outcomes)
     with_fix = [o for o in failures if o.fix != "none"]
-    lines = [f"{'scenario':58} {'cause':22} {'first finding':22} ok   fix", "-" * 115]
+    lines = [f"{'scenario':58} {'cause':22} {'first finding':22} ok   fix    others", "-" * 130]
     for o in outcomes:
         lines.append(f"{o.name[:58]:58} {str(o.cause or 'healthy'):22} {str(o.first or '-'):22} "
-                     f"{'yes' if o.named_first else 'NO ':4} {o.fix}")
+                     f"{'yes' if o.named_first else 'NO ':4} {o.fix:6} {' '.join(o.codes[1:])}")
     lines += ["", f"cause named first: {sum(o.named_first for o in failures)}/{len(failures)} "
               f"({sum(o.named_first for o in failures) / max(len(failures), 1):.0%})",
               f"findings true: {true}/{findings} ({true / max(findings, 1):.0%})",
@@ -479,9 +482,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fast scenarios only")
     parser.add_argument("--held-out", action="store_true", help="also run the held-out scenarios")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
+    parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    chosen = [s for s in FAILURES + HEALTHY + (HELD_OUT if args.held_out else []) if not (args.quick and s.slow)]
+    chosen = [s for s in FAILURES + HEALTHY + (HELD_OUT if args.held_out else []) if not (args.quick and s.slow) and args.only in s.name]
     outcomes = []
     for s in chosen:
         outcomes.append(evaluate(s))

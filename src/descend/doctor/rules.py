@@ -20,6 +20,7 @@ from .findings import Finding
 from .instruments import Readings
 from .reference import better
 
+CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap to the reference within 9 more runs
 TYPICAL_UPDATE = 1e-3  # a step that moves the weights by about this share of their size is typical
 MIN_STEPS = 20          # trend rules need at least this many steps
 NON_FINITE_PREFIX = "non-finite values at step"
@@ -247,7 +248,7 @@ def vanishing_gradients(r: Readings) -> Finding | None:
                    f"{len(names)} layers", words, change)
 
 
-SHORTFALL = 0.2   # a model that misses over this share of what the reference gains on a constant falls short
+SHORTFALL = 0.1   # a model that misses over this share of what the reference gains on a constant falls short
 
 
 def _worse_than_reference(r: Readings) -> bool | None:
@@ -360,27 +361,33 @@ def _falling_rate(r: Readings) -> tuple[bool, float]:
     return falling, slope
 
 
+def _runs_to_close(r: Readings, per_step: float) -> float:
+    """How many more runs of this length the model needs to close 90% of its gap to the reference at the rate
+    `per_step` it fell at the end (a loss that approaches its level exponentially closes 90% of the gap in
+    ln(10) time constants, gap / rate)."""
+    gap = float(r.model_losses.mean() - refs(r).best().mean())
+    return math.log(10) * gap / (per_step * r.history[-1]["step"])
+
+
 def not_converged(r: Readings) -> Finding | None:
     """The run stopped at its step or epoch limit while the loss was still falling, short of a linear reference,
-    and at the rate it fell a few more runs of the same length would close the gap (else the model or the lr is
-    the limit, which other rules name)."""
+    and a few more runs of the same length would close the gap at that rate; else the model or the data is the
+    limit, which other rules name."""
     if not r.stop_reason.startswith(("reached the step limit", "reached the epoch limit")) or len(r.history) < 20:
         return None
     falling, per_step = _falling_rate(r)
     if not falling or per_step <= 0 or _worse_than_reference(r) is not True:
         return None
-    steps = r.history[-1]["step"]
-    gap = float(r.model_losses.mean() - refs(r).best().mean())
-    runs = gap / (per_step * steps)    # more runs of this length needed at the current rate
-    if runs > 8:
+    runs = _runs_to_close(r, per_step)
+    if runs > CLOSE_WITHIN:
         return None
-    change = longer(r, max(2, math.ceil(runs) + 1))
+    change = longer(r, math.ceil(runs) + 1)
     unit, value = next(iter(change.items()))
-    return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], steps),
+    gap = float(r.model_losses.mean() - refs(r).best().mean())
+    return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], r.history[-1]["step"]),
                    {"per_step": per_step, "gap_to_reference": gap, "runs_to_close": runs},
                    f"not converged: the run stopped at its limit while the loss was still falling ({per_step:.3g} "
-                   f"per step), {gap:.4g} short of a linear model on the same rows; at that rate about "
-                   f"{runs:.1f} more run(s) of this length would close the gap",
+                   f"per step), {gap:.4g} short of a linear model on the same rows",
                    with_flags(f"train longer ({unit}={value})", change), change)
 
 
@@ -430,6 +437,9 @@ def underfitting(r: Readings) -> Finding | None:
     for a model without hidden activations, than ridge on random features)."""
     if not _worse_than_reference(r):
         return None
+    falling, per_step = _falling_rate(r)
+    if falling and per_step > 0 and _runs_to_close(r, per_step) <= CLOSE_WITHIN:
+        return None   # still closing the gap: not converged, not short of capacity
     found = refs(r)
     best = found.best()
     if not r.activations and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
