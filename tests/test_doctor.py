@@ -306,7 +306,9 @@ def test_lr_too_low_says_which_way_the_loss_went():
     readings = Readings(history=history(rising, lr=1e-6), update_ratios=[{"0.weight": 1e-7}] * 3)
     found = diagnose(readings)[0]
     assert found.code == "lr_too_low" and found.evidence["change"] == pytest.approx(0.1, abs=1e-3)
-    assert "(+" in found.message and "fell only" not in found.message and "try lr 1.0e-04" in found.fix
+    # steps of 1e-7 of the weights, about 1e-3 is typical: the lr goes up by 1e4, the most the rule suggests at once
+    assert "(+" in found.message and "fell only" not in found.message and "try lr 1.0e-02" in found.fix
+    assert found.change == {"lr": pytest.approx(1e-2)}
 
 
 def test_an_overflow_follows_the_lr_that_caused_it_but_bad_data_comes_first():

@@ -21,7 +21,7 @@ EXPLAINED_BY: dict[str, set[str]] = {
     "dead_units": {"lr_too_high", "bad_start", "overfitting", "no_signal", "vanishing_gradients", "non_finite"},
     "lr_too_low": {"dead_units", "vanishing_gradients", "bad_start", "no_signal"},
     "bad_start": {"unscaled_inputs"},
-    "not_converged": {"target_leak", "lr_too_high", "class_imbalance", "non_finite", "lr_too_low", "unscaled_inputs", "vanishing_gradients", "dead_units", "bad_start",
+    "not_converged": {"no_signal", "target_leak", "lr_too_high", "class_imbalance", "non_finite", "lr_too_low", "unscaled_inputs", "vanishing_gradients", "dead_units", "bad_start",
                       "loss_target_mismatch"},
     "plateau": {"target_leak", "underfitting", "not_converged", "lr_too_high", "no_signal", "dead_units", "vanishing_gradients", "bad_start", "lr_too_low",
                 "loss_target_mismatch", "class_imbalance", "unscaled_inputs", "non_finite"},

@@ -48,13 +48,7 @@ def safer_lr(r: Readings, lr: float, factor: float = 10) -> float:
 
 
 def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
-    """The fix for a learning rate that is too high, below every lr the run saw diverge. A run that blew up
-    before learning anything (factor > 10) does not say how far too high the lr is: lr_find measures it, unless
-    lr_find chose this lr."""
-    if factor > 10 and r.auto_lr is None and not r.interventions:
-        change = {"lr": "auto"}
-        return with_flags(f"let lr_find measure a stable lr with lr='auto' (lr {lr:.2e} is far too high: the "
-                          f"loss blew up before it fell), or try lr {lr / factor:.1e}", change), change
+    """The fix for a learning rate that is too high: `factor` below it and below every lr the run saw diverge."""
     safe = safer_lr(r, lr, factor)
     change = {"lr": safe}
     if r.interventions:
@@ -64,6 +58,14 @@ def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
     if r.auto_lr is not None:
         return f"{try_it}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this run", change
     return f"{try_it}, or lr='auto' to let lr_find choose", change
+
+
+def cut_for_growth(growth: float) -> float:
+    """How far to cut an lr under which the loss grew `growth`x per step: on a quadratic, gradient descent
+    multiplies the loss by (lr*curvature - 1)^2 per step, so lr*curvature = 1 + sqrt(growth), and dividing by
+    that brings the step back to the curvature's scale. At least 10, in powers of 10."""
+    needed = 1 + math.sqrt(max(growth, 1.0))
+    return 10.0 ** max(1, math.ceil(math.log10(needed)))
 
 
 def non_finite(r: Readings) -> Finding | None:
@@ -86,7 +88,7 @@ def non_finite(r: Readings) -> Finding | None:
         fix = (f"the weights were never updated, so no learning rate can help: make the {part} finite for these "
                f"inputs (clamp before log, add an epsilon before dividing or taking a square root)")
     else:
-        fix, change = _lower_lr(r, lr, 100 if step <= 10 else 10)
+        fix, change = _lower_lr(r, lr, cut_for_growth(_growth_before_overflow(r)))
         if setting(r, "grad_clip") is None:
             fix += ", and clip gradients with grad_clip=1.0"
     where = "before any update, " if before_update else ""
@@ -94,6 +96,16 @@ def non_finite(r: Readings) -> Finding | None:
                    {"origin": origin, "from_data": from_data, "before_update": before_update, "count": count,
                     "lr": lr}, f"non-finite values (NaN/Inf) at step {step} ({where}origin: {origin}){earlier}",
                    fix, change)
+
+
+def _growth_before_overflow(r: Readings) -> float:
+    """Per-step growth of the training loss from its lowest finite value to its last finite one."""
+    losses = [(x["step"], x["loss"]) for x in r.history if math.isfinite(x["loss"]) and x["loss"] > 0]
+    if len(losses) < 2:
+        return 1.0
+    low_i = min(range(len(losses)), key=lambda i: losses[i][1])
+    (s0, low), (s1, last) = losses[low_i], losses[-1]
+    return (last / low) ** (1 / (s1 - s0)) if s1 > s0 else 1.0
 
 
 def bad_start(r: Readings) -> Finding | None:
@@ -173,10 +185,10 @@ def lr_too_high(r: Readings) -> Finding | None:
         return None
     lr = _lr_at(r.history, first)
     kind = "diverged" if diverged is not None else "oscillated"
-    never_fell = low > 0.9 * s[0]   # blew up before learning anything: far too high, not just a little
+    growth = (peak / low) ** (1 / max(last - first, 1)) if kind == "diverged" else 1.0
     return Finding("lr_too_high", "warning", (first, last),
                    {"kind": kind, "rise": rise, "low": low, "peak": peak, "swings": len(swings), "lr": lr},
-                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr, 100 if never_fell else 10))
+                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
 
 
 def _median_update_ratio(r: Readings) -> float | None:
