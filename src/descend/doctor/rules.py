@@ -57,7 +57,7 @@ def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
     try_it = with_flags(f"try lr {safe:.1e}", change)
     if r.auto_lr is not None:
         return f"{try_it}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this run", change
-    return f"{try_it}, or lr='auto' to let lr_find choose", change
+    return f"{try_it}, or lr='auto' (--lr auto) to let lr_find choose", change
 
 
 def cut_for_growth(growth: float) -> float:
@@ -89,8 +89,6 @@ def non_finite(r: Readings) -> Finding | None:
                f"inputs (clamp before log, add an epsilon before dividing or taking a square root)")
     else:
         fix, change = _lower_lr(r, lr, cut_for_growth(_growth_before_overflow(r)))
-        if setting(r, "grad_clip") is None:
-            fix += ", and clip gradients with grad_clip=1.0"
     where = "before any update, " if before_update else ""
     return Finding("non_finite", "error", (step, step),
                    {"origin": origin, "from_data": from_data, "before_update": before_update, "count": count,
