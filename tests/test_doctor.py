@@ -130,6 +130,11 @@ def test_fix_mode_rolls_back_divergence_and_cuts_the_lr():
     tail = lambda r: sum(h["loss"] for h in r.history[-20:]) / 20
     assert tail(fixed) < 0.5 * tail(plain)
     assert "rolled back at step" in rollbacks[0].message
+    # the result says the lr the run finished at, and no advice names an lr that diverged in it
+    assert fixed.lr == pytest.approx(lrs[-1])
+    diverged = [5.0, *lrs[:-1]]
+    advised = [f.change["lr"] for f in fixed.findings if "lr" in f.change]
+    assert advised and all(a < min(diverged) for a in advised)
 
 
 def test_fix_mode_leaves_bad_data_to_the_non_finite_stop():
