@@ -6,7 +6,7 @@ import math
 
 from .findings import FLAGS
 from .instruments import Readings
-from .reference import References, references
+from .reference import References, constant_reference, references
 
 
 def refs(r: Readings) -> References | None:
@@ -14,6 +14,13 @@ def refs(r: Readings) -> References | None:
     if r.references is None and r.sample is not None and r.model_losses is not None:
         r.references = references(r.settings.get("loss"), r.sample)
     return r.references if r.model_losses is not None else None
+
+
+def constant_losses(r: Readings):
+    """The best constant prediction's loss per comparison row (cheap: nothing is fitted); None when unknown."""
+    if r.sample is None or r.model_losses is None:
+        return None
+    return constant_reference(r.settings.get("loss"), r.sample)
 
 
 def with_flags(words: str, change: dict) -> str:

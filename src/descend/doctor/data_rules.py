@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .advice import refs, with_flags
+from .advice import constant_losses, refs, with_flags
 from .findings import Finding
 from .instruments import Readings
 from .reference import better
@@ -78,11 +78,12 @@ def _at_most_negligible(a, constant) -> bool:
 def no_signal(r: Readings) -> Finding | None:
     """Neither the trained model nor the linear references beat a constant prediction by a share that matters,
     with confidence, on held-out rows (in-sample when there are none: memorizing favours the model there)."""
+    constant = constant_losses(r)
+    if constant is None or len(constant) < 30 or not _at_most_negligible(r.model_losses, constant):
+        return None   # the model itself beats a constant: there is signal (and no reference needs fitting)
     found = refs(r)
     best = found.best() if found is not None else None
-    if best is None or len(found.constant) < 30:
-        return None
-    if not (_at_most_negligible(best, found.constant) and _at_most_negligible(r.model_losses, found.constant)):
+    if best is None or not _at_most_negligible(best, found.constant):
         return None
     constant, model = float(found.constant.mean()), float(r.model_losses.mean())
     where = "validation" if r.sample.held_out else "training"
@@ -101,11 +102,11 @@ IMBALANCED = 2 / 3   # the most common class's share from which a model may coll
 def class_imbalance(r: Readings) -> Finding | None:
     """The model predicts the most common class for (nearly) every comparison row although a reference shows
     that the inputs tell classes apart."""
-    found = refs(r)
     share, common = r.majority_predicted, r.majority_share
-    if found is None or share is None or share < 0.98 or common is None or not IMBALANCED <= common < 0.995:
+    if share is None or share < 0.98 or common is None or not IMBALANCED <= common < 0.995:
         return None
-    best = found.best()
+    found = refs(r)
+    best = found.best() if found is not None else None
     if best is None or not better(best, found.constant, by=0.02):
         return None
     return Finding("class_imbalance", "warning", None,

@@ -4,8 +4,8 @@ prediction, a linear model and (with validation data) a linear model on random R
 Each reference, and the trained model itself, gives a loss per example on the same rows (validation rows when
 there are any, else the training sample), so comparisons are paired and allow for noise: "better" means better
 by more than two standard errors of the per-example difference, whatever the data. The references cost one
-closed-form ridge solve or a short L-BFGS fit on at most a few thousand rows, and are only computed when a rule
-asks for them.
+closed-form ridge solve (for classes, on one-hot targets, its scores calibrated into logits by a fit of a few
+parameters) on at most a few thousand rows, and are only computed when a rule asks for them.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ ROWS = 2000           # rows of each sample used to fit and to compare
 MAX_COLUMNS = 1024    # wider inputs (images) get no linear reference
 FEATURES = 256        # random ReLU features of the nonlinear reference
 RIDGE = (1e-3, 1e-1, 10.0)   # ridge strengths tried (per row), picked on a split of the fitting rows
+ITERATIONS = 50              # L-BFGS iterations calibrating class scores into logits
 KINDS = {"mse": "regression", "cross_entropy": "classes", "bce": "binary"}
 
 
@@ -87,29 +88,37 @@ def _apply(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return z @ w[:-1] + w[-1]
 
 
-def _logistic(z: torch.Tensor, y: torch.Tensor, outputs: int, strength: float) -> torch.Tensor:
-    """Weights of a (multinomial or binary) logistic regression with a small L2 penalty, by L-BFGS."""
-    w = torch.zeros(z.shape[1] + 1, outputs, dtype=z.dtype, requires_grad=True)
-    opt = torch.optim.LBFGS([w], max_iter=100, line_search_fn="strong_wolfe")
+def _calibrated(scores: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale and offsets (a, b) that turn ridge scores into logits, a * scores + b, fitted by L-BFGS on the
+    fitting rows: a handful of parameters, so a few milliseconds."""
+    a = torch.ones((), dtype=scores.dtype, requires_grad=True)
+    b = torch.zeros(scores.shape[1], dtype=scores.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([a, b], max_iter=ITERATIONS, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        out = _apply(z, w)
-        data = F.cross_entropy(out, y) if outputs > 1 else F.binary_cross_entropy_with_logits(out, y)
-        value = data + strength * w[:-1].square().sum()
+        out = a * scores + b
+        value = F.cross_entropy(out, y) if kind == "classes" else F.binary_cross_entropy_with_logits(out, y)
         value.backward()
         return value
     opt.step(closure)
-    return w.detach()
+    return a.detach(), b.detach()
 
 
 def _fitted(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, strength: float) -> torch.Tensor:
-    """Outputs on z_eval of the linear model of `kind` fitted on (z, y)."""
+    """Outputs on z_eval of the linear model of `kind` fitted on (z, y): ridge regression, for classes on one-hot
+    (or 0/1) targets with its scores calibrated into logits (a closed form, where logistic regression by
+    L-BFGS cost seconds)."""
     if kind == "regression":
         return _apply(z_eval, _ridge(z, y.double().reshape(len(y), -1), strength))
     if kind == "classes":
-        return _apply(z_eval, _logistic(z, y.long(), int(y.max()) + 1, strength))
-    return _apply(z_eval, _logistic(z, y.double().reshape(len(y), -1), 1, strength))
+        target = F.one_hot(y.long(), int(y.max()) + 1).double()
+        y = y.long()
+    else:
+        target = y = y.double().reshape(len(y), -1)
+    w = _ridge(z, target, strength)
+    a, b = _calibrated(_apply(z, w), y, kind)
+    return a * _apply(z_eval, w) + b
 
 
 def _best_strength(kind: str, z: torch.Tensor, y: torch.Tensor, loss: str) -> float:
@@ -143,6 +152,17 @@ class References:
         """The better of the linear references on these rows (None when there is none)."""
         found = [r for r in (self.linear, self.features) if r is not None]
         return min(found, key=lambda r: float(r.mean())) if found else None
+
+
+def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
+    """Per-example losses on the comparison rows of the best constant prediction learnt from the fitting rows."""
+    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    if kind is None or len(data.y) == 0 or len(data.y_eval) == 0:
+        return None
+    if kind == "classes" and (data.y.dim() != 1 or data.y.dtype.is_floating_point
+                              or int(data.y_eval.max()) > int(data.y.max())):
+        return None
+    return per_example(loss, _constant(kind, data.y, len(data.y_eval)), data.y_eval)
 
 
 def references(loss: object, data: Sample, seed: int = 0) -> References | None:
