@@ -391,7 +391,7 @@ def not_converged(r: Readings) -> Finding | None:
     runs = _runs_to_close(r, per_step)
     if runs > CLOSE_WITHIN:
         return None
-    change = longer(r, math.ceil(runs) + 1)
+    change = longer(r, math.ceil(2 * runs) + 1)   # twice: 99% of the gap in ln(100) time constants, not 90%
     unit, value = next(iter(change.items()))
     gap = float(r.model_losses.mean() - refs(r).best().mean())
     return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], r.history[-1]["step"]),
