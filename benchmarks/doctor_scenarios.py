@@ -459,16 +459,21 @@ def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
 
 
 def table(outcomes: list[Outcome]) -> str:
+    lines = [f"{'scenario':58} {'cause':22} {'first finding':22} ok   fix    others", "-" * 130]
+    for o in outcomes:
+        lines.append(f"{o.name[:58]:58} {str(o.cause or 'healthy'):22} {str(o.first or '-'):22} "
+                     f"{'yes' if o.named_first else 'NO ':4} {o.fix:6} {' '.join(o.codes[1:])}")
+    return "\n".join(lines + ["", summary(outcomes)])
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """The bar's four numbers over `outcomes`."""
     failures = [o for o in outcomes if o.cause]
     healthy = [o for o in outcomes if not o.cause]
     findings = sum(o.true_findings + o.false_findings for o in outcomes)
     true = sum(o.true_findings for o in outcomes)
     with_fix = [o for o in failures if o.fix != "none"]
-    lines = [f"{'scenario':58} {'cause':22} {'first finding':22} ok   fix    others", "-" * 130]
-    for o in outcomes:
-        lines.append(f"{o.name[:58]:58} {str(o.cause or 'healthy'):22} {str(o.first or '-'):22} "
-                     f"{'yes' if o.named_first else 'NO ':4} {o.fix:6} {' '.join(o.codes[1:])}")
-    lines += ["", f"cause named first: {sum(o.named_first for o in failures)}/{len(failures)} "
+    lines = [f"cause named first: {sum(o.named_first for o in failures)}/{len(failures)} "
               f"({sum(o.named_first for o in failures) / max(len(failures), 1):.0%})",
               f"findings true: {true}/{findings} ({true / max(findings, 1):.0%})",
               f"healthy runs with a warning: {sum(bool(o.codes) for o in healthy)}/{len(healthy)}",
@@ -493,6 +498,10 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
+    if args.held_out:
+        held = {s.name for s in HELD_OUT}
+        print("\nown suite:\n" + summary([o for o in outcomes if o.name not in held]))
+        print("\nheld out:\n" + summary([o for o in outcomes if o.name in held]))
 
 
 if __name__ == "__main__":
