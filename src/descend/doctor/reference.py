@@ -4,8 +4,8 @@ prediction, a linear model and (with validation data) a linear model on random R
 Each reference, and the trained model itself, gives a loss per example on the same rows (validation rows when
 there are any, else the training sample), so comparisons are paired and allow for noise: "better" means better
 by more than two standard errors of the per-example difference, whatever the data. The references cost one
-closed-form ridge solve (for classes, on one-hot targets, its scores calibrated into logits by a fit of a few
-parameters) on at most a few thousand rows, and are only computed when a rule asks for them.
+closed-form ridge solve (for classes, on one-hot targets, its scores scaled into logits) on at most a few
+thousand rows, and are only computed when a rule asks for them.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROWS = 2000           # rows of each sample used to fit and to compare
 MAX_COLUMNS = 1024    # wider inputs (images) get no linear reference
 FEATURES = 256        # random ReLU features of the nonlinear reference
 RIDGE = (1e-3, 1e-1, 10.0)   # ridge strengths tried (per row), picked on a split of the fitting rows
-ITERATIONS = 50              # L-BFGS iterations calibrating class scores into logits
+SCALES = [2.0 ** k for k in range(-1, 8)]   # scales tried turning ridge scores of classes into logits
 KINDS = {"mse": "regression", "cross_entropy": "classes", "bce": "binary"}
 
 
@@ -88,27 +88,20 @@ def _apply(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return z @ w[:-1] + w[-1]
 
 
-def _calibrated(scores: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale and offsets (a, b) that turn ridge scores into logits, a * scores + b, fitted by L-BFGS on the
-    fitting rows: a handful of parameters, so a few milliseconds."""
-    a = torch.ones((), dtype=scores.dtype, requires_grad=True)
-    b = torch.zeros(scores.shape[1], dtype=scores.dtype, requires_grad=True)
-    opt = torch.optim.LBFGS([a, b], max_iter=ITERATIONS, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        out = a * scores + b
+def _calibrated(scores: torch.Tensor, y: torch.Tensor, kind: str) -> float:
+    """The scale that turns ridge scores into logits (scale * scores) best on the fitting rows, from a log grid:
+    one parameter, so a few cheap evaluations instead of an optimizer."""
+    def loss(scale: float) -> float:
+        out = scale * scores
         value = F.cross_entropy(out, y) if kind == "classes" else F.binary_cross_entropy_with_logits(out, y)
-        value.backward()
-        return value
-    opt.step(closure)
-    return a.detach(), b.detach()
+        return float(value)
+    return min(SCALES, key=loss)
 
 
 def _fitted(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, strength: float) -> torch.Tensor:
     """Outputs on z_eval of the linear model of `kind` fitted on (z, y): ridge regression, for classes on one-hot
-    (or 0/1) targets with its scores calibrated into logits (a closed form, where logistic regression by
-    L-BFGS cost seconds)."""
+    (or 0/1) targets with its scores scaled into logits (a closed form, where logistic regression by L-BFGS cost
+    seconds)."""
     if kind == "regression":
         return _apply(z_eval, _ridge(z, y.double().reshape(len(y), -1), strength))
     if kind == "classes":
@@ -117,8 +110,8 @@ def _fitted(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, s
     else:
         target = y = y.double().reshape(len(y), -1)
     w = _ridge(z, target, strength)
-    a, b = _calibrated(_apply(z, w), y, kind)
-    return a * _apply(z_eval, w) + b
+    centre = 0.5 if kind == "binary" else 0.0   # 0/1 scores of one output: 0.5 is the boundary
+    return _calibrated(_apply(z, w) - centre, y, kind) * (_apply(z_eval, w) - centre)
 
 
 def _best_strength(kind: str, z: torch.Tensor, y: torch.Tensor, loss: str) -> float:

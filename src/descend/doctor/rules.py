@@ -14,7 +14,7 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import finite, longer, refs, restores_best, setting, with_flags
+from .advice import constant_losses, finite, longer, refs, restores_best, setting, with_flags
 from .curves import SWING
 from .findings import Finding
 from .instruments import Readings
@@ -264,7 +264,12 @@ SHORTFALL = 0.1   # a model that misses over this share of what the reference ga
 def _worse_than_reference(r: Readings) -> bool | None:
     """Whether the trained model clearly falls short of the better linear reference on the comparison rows: worse
     beyond noise, and missing over SHORTFALL of the reference's gain on a constant prediction; None when there
-    is no reference."""
+    is no reference. References are fitted only when the model's loss leaves room for such a shortfall."""
+    constant = constant_losses(r)
+    if constant is None:
+        return None
+    if float(r.model_losses.mean()) <= SHORTFALL * float(constant.mean()):
+        return False   # short by SHORTFALL of any reference's gain needs a loss above SHORTFALL x the constant's
     found = refs(r)
     best = found.best() if found is not None else None
     if best is None:
