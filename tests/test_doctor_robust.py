@@ -12,7 +12,7 @@ import descend as ds
 from descend.doctor import CODES, Finding, diagnose
 from descend.doctor import rules
 from descend.doctor.instruments import Readings
-from descend.errors import DescendError
+from descend.core.errors import DescendError
 
 
 def test_a_first_layer_without_gradient_is_vanishing_not_a_crash():

@@ -23,7 +23,6 @@ from .reference import better
 CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap to the reference within 9 more runs
 TYPICAL_UPDATE = 1e-3  # a step that moves the weights by about this share of their size is typical
 MIN_STEPS = 20          # trend rules need at least this many steps
-NON_FINITE_PREFIX = "non-finite values at step"
 RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
 STAYED = 10             # ... and the median of the next STAYED raw losses stayed above twice that low
 OSCILLATING = 2         # oscillated: at least this many rebounds of the smoothed loss (see curves.swings)
@@ -37,7 +36,7 @@ def diverged_lrs(r: Readings) -> list[float]:
     """Every learning rate this run is known to have diverged at: the lr of a non-finite stop and the lr in
     force before each doctor='fix' rollback."""
     lrs = [i["lr"] / 0.1 for i in r.interventions]  # the guard cuts by 10x; the lr before the cut diverged
-    if r.stop_reason.startswith(NON_FINITE_PREFIX) and r.history:
+    if r.stop_code == "non_finite" and r.history:
         lrs.append(r.history[-1]["lr"])
     return lrs
 
@@ -71,12 +70,11 @@ def cut_for_growth(growth: float) -> float:
 def non_finite(r: Readings) -> Finding | None:
     """The run stopped at NaN/Inf: from the data (impute), from the loss or the model before any update (the
     loss or the model's forward is at fault, no lr can help), or from steps that overflowed (lower the lr)."""
-    if not r.stop_reason.startswith(NON_FINITE_PREFIX):
+    if r.stop_code != "non_finite" or r.non_finite_origin is None:
         return None
     step = r.history[-1]["step"] if r.history else 0
-    origin = r.stop_reason.split(": ", 1)[-1]
-    from_data = "input batch" in origin
-    before_update = step <= 1 and not from_data and ("the loss" in origin or "model output" in origin)
+    origin, from_data = r.non_finite_origin.detail, r.non_finite_origin.from_data
+    before_update = step <= 1 and r.non_finite_origin.part in ("loss", "output")
     count = r.non_finite["count"]
     earlier = f"; {count - 1} earlier step(s) with NaN/Inf were rolled back" if count > 1 else ""
     lr = r.history[-1]["lr"] if r.history else math.nan
@@ -84,7 +82,7 @@ def non_finite(r: Readings) -> Finding | None:
     if from_data:
         fix = "drop or impute the rows holding NaN/Inf before training"
     elif before_update:
-        part = "loss" if "the loss" in origin else "model's forward pass"
+        part = "loss" if r.non_finite_origin.part == "loss" else "model's forward pass"
         fix = (f"the weights were never updated, so no learning rate can help: make the {part} finite for these "
                f"inputs (clamp before log, add an epsilon before dividing or taking a square root)")
     else:
@@ -388,7 +386,7 @@ def not_converged(r: Readings) -> Finding | None:
     """The run stopped at its step or epoch limit while the loss was still falling, short of a linear reference,
     and a few more runs of the same length would close the gap at that rate; else the model or the data is the
     limit, which other rules name."""
-    if not r.stop_reason.startswith(("reached the step limit", "reached the epoch limit")) or len(r.history) < 20:
+    if r.stop_code not in ("max_steps", "max_epochs") or len(r.history) < 20:
         return None
     falling, per_step = _falling_rate(r)
     if not falling or per_step <= 0 or _worse_than_reference(r) is not True:

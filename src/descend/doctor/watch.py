@@ -6,15 +6,14 @@ import sys
 import torch
 from torch import nn
 
-from ..errors import DescendError
-from ..loop import Callback
+from ..core.errors import DescendError
+from ..core.loop import Callback
+from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
-from .diagnose import diagnose, guarded
-from .inputs import (column_scales, constant_baseline, dominant_target_row, input_sample, leaking_column,
-                     majority_share, target_kind, varying_columns)
+from .inputs import (column_scales, constant_baseline, dominant_target_row, leaking_column, majority_share,
+                     target_kind, varying_columns)
 from .instruments import Instruments, Readings
-from .lr_find import lr_find
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -22,26 +21,32 @@ SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", 
             "stop")   # fit arguments the fixes are phrased against (never advise what is already on)
 
 
+def check_mode(mode) -> None:
+    """Refuse a `doctor=` that is not True, False or "fix"."""
+    if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
+        raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
+                           f"False (off), got {mode!r}")
+
+
 class Doctor(Callback):
     """Watches one run (doctor=True), also repairs divergence (doctor="fix"), or does nothing (doctor=False).
 
     `callbacks` go to the loop, `guard(task)` wraps the task in fix mode, `findings` is filled when the run ends
     and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
-    guard's memory, so that a resumed run reports what the uninterrupted one would.
+    guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
+    are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
+    SETTINGS); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     """
 
-    def __init__(self, mode: bool | str, model: nn.Module, train_source, loss, progress: bool | int = False,
-                 every: int = 25, settings: dict | None = None):
-        if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
-            raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
-                               f"False (off), got {mode!r}")
+    def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
+                 every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
-        self.model, self.loss = model, loss
-        self.readings = Readings(history=[], settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
+        self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
+        self.readings = Readings(history=[], val_size=val_size,
+                                 settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
-        self.train_sample = input_sample(train_source) if mode else None
-        if self.train_sample is not None:
-            self.readings.errors += guarded("reading the training data", self._read, self.train_sample)
+        if mode and sample is not None:
+            self.readings.errors += guarded("reading the training data", self._read, sample)
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def _read(self, sample: tuple) -> None:
@@ -58,15 +63,9 @@ class Doctor(Callback):
             return self.fixer
         return task
 
-    def auto_lr(self, model: nn.Module, train, loss, optimizer, **settings) -> float:
-        """`auto_lr` below; the suggestion is remembered so that findings can quote it (and a checkpoint keeps it)."""
-        self.readings.auto_lr = auto_lr(model, train, loss, optimizer, **settings)
-        return self.readings.auto_lr
-
-    def on_start(self, state) -> None:
-        val = getattr(state.task, "val_source", None)
-        self.readings.val_size = _examples(val)
-        self.val_sample = input_sample(val) if val is not None else None
+    def note_auto_lr(self, lr: float) -> None:
+        """Remember what lr="auto" chose, so that findings can quote it (and a checkpoint keeps it)."""
+        self.readings.auto_lr = lr
 
     def on_end(self, state) -> None:
         self.readings.errors += guarded("measuring the model against references", self._compare)
@@ -84,11 +83,10 @@ class Doctor(Callback):
         if self.fixer is not None and state["guard"] is not None:
             self.fixer.load_state_dict(state["guard"])
 
-
     def _compare(self) -> None:
         """The trained model's loss per example on the rows the references are compared on."""
         r = self.readings
-        r.sample = reference_sample(self.train_sample, getattr(self, "val_sample", None))
+        r.sample = reference_sample(self.train_sample, self.val_sample)
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
@@ -116,28 +114,3 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
 
 def _is_activation(module: nn.Module) -> bool:
     return type(module).__module__ == "torch.nn.modules.activation"
-
-
-def _examples(source) -> int | None:
-    """How many examples a validation source holds, when it can tell."""
-    tensors = getattr(source, "tensors", None)
-    if tensors:
-        return len(tensors[0])
-    try:
-        return len(source.dataset)
-    except (AttributeError, TypeError):
-        return None
-
-
-def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
-            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
-    """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
-    instance's groups too). The model and optimizer come back exactly as they were."""
-    found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
-                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
-    if isinstance(optimizer, torch.optim.Optimizer):
-        for group in optimizer.param_groups:
-            group["lr"] = found.suggestion
-    if progress:
-        print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
-    return found.suggestion
