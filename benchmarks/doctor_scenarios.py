@@ -490,7 +490,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    chosen = [s for s in FAILURES + HEALTHY + (HELD_OUT if args.held_out else []) if not (args.quick and s.slow) and args.only in s.name]
+    chosen = [s for s in FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
+              if not (args.quick and s.slow) and args.only in s.name]
     outcomes = []
     for s in chosen:
         outcomes.append(evaluate(s))

@@ -3,10 +3,15 @@ with, and a fix's words with the `descend fit` options that apply it (only optio
 from __future__ import annotations
 
 import math
+import statistics
 
 from .findings import FLAGS
 from .instruments import Readings
-from .reference import References, constant_reference, references
+from .reference import References, better, constant_reference, references
+
+MIN_STEPS = 20          # trend rules need at least this many steps
+TYPICAL_UPDATE = 1e-3   # a step that moves the weights by about this share of their size is typical
+SATURATING = {"Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid"}
 
 
 def refs(r: Readings) -> References | None:
@@ -59,3 +64,30 @@ def longer(r: Readings, factor: int = 4) -> dict:
 
 def finite(values) -> list[float]:
     return [v for v in values if math.isfinite(v)] or [math.inf]
+
+
+def median_update_ratio(r: Readings) -> float | None:
+    """The median over sampled steps and layers of |weight change| / |weight| in one step."""
+    values = [v for sample in r.update_ratios for v in sample.values() if math.isfinite(v)]
+    return statistics.median(values) if values else None
+
+
+SHORTFALL = 0.1   # a model that misses over this share of what the reference gains on a constant falls short
+
+
+def worse_than_reference(r: Readings) -> bool | None:
+    """Whether the trained model clearly falls short of the better linear reference on the comparison rows: worse
+    beyond noise, and missing over SHORTFALL of the reference's gain on a constant prediction; None when there
+    is no reference. References are fitted only when the model's loss leaves room for such a shortfall."""
+    constant = constant_losses(r)
+    if constant is None:
+        return None
+    if float(r.model_losses.mean()) <= SHORTFALL * float(constant.mean()):
+        return False   # short by SHORTFALL of any reference's gain needs a loss above SHORTFALL x the constant's
+    found = refs(r)
+    best = found.best() if found is not None else None
+    if best is None:
+        return None
+    gain = float(found.constant.mean() - best.mean())
+    missed = float(r.model_losses.mean() - best.mean())
+    return better(best, r.model_losses) and gain > 0 and missed > SHORTFALL * gain

@@ -10,28 +10,30 @@ from .curves import measure
 from .data_rules import DATA_RULES
 from .findings import Finding, ordered
 from .instruments import Readings
+from .outcome_rules import OUTCOME_RULES
 from .rules import RULES, rollbacks
 
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
 # evidence under "explains") instead of being reported as a problem of its own
 EXPLAINED_BY: dict[str, set[str]] = {
     "non_finite": {"bad_start"},
-    "lr_too_high": {"bad_start", "unscaled_inputs"},
-    "exploding_gradients": {"lr_too_high", "bad_start", "unscaled_inputs", "non_finite"},
-    "dead_units": {"lr_too_high", "bad_start", "overfitting", "no_signal", "vanishing_gradients", "non_finite"},
-    "lr_too_low": {"dead_units", "vanishing_gradients", "bad_start", "no_signal"},
+    "lr_too_high": {"unscaled_inputs", "bad_start"},
+    "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high"},
+    "dead_units": {"no_signal", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "overfitting"},
+    "lr_too_low": {"no_signal", "bad_start", "vanishing_gradients", "dead_units"},
     "bad_start": {"unscaled_inputs"},
-    "not_converged": {"no_signal", "target_leak", "lr_too_high", "class_imbalance", "non_finite", "lr_too_low", "unscaled_inputs", "vanishing_gradients", "dead_units", "bad_start",
-                      "loss_target_mismatch"},
-    "plateau": {"target_leak", "underfitting", "not_converged", "lr_too_high", "no_signal", "dead_units", "vanishing_gradients", "bad_start", "lr_too_low",
-                "loss_target_mismatch", "class_imbalance", "unscaled_inputs", "non_finite"},
-    "overfitting": {"lr_too_high", "no_signal", "target_leak", "non_finite"},
-    "underfitting": {"target_leak", "lr_too_high", "no_signal", "bad_start", "non_finite", "vanishing_gradients", "dead_units",
-                     "lr_too_low", "not_converged", "loss_target_mismatch", "unscaled_inputs", "class_imbalance",
-                     "exploding_gradients"},
-    "class_imbalance": {"dead_units", "vanishing_gradients", "lr_too_low", "bad_start", "lr_too_high",
-                        "unscaled_inputs", "non_finite"},
-    "loss_metric_mismatch": {"class_imbalance", "loss_target_mismatch", "no_signal", "lr_too_high", "bad_start"},
+    "not_converged": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
+                      "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low"},
+    "plateau": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
+                "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
+                "underfitting"},
+    "overfitting": {"target_leak", "no_signal", "non_finite", "lr_too_high"},
+    "underfitting": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
+                     "bad_start", "non_finite", "lr_too_high", "exploding_gradients", "vanishing_gradients",
+                     "dead_units", "lr_too_low", "not_converged"},
+    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients",
+                        "dead_units", "lr_too_low"},
+    "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", "lr_too_high"},
 }
 
 
@@ -76,7 +78,7 @@ def fold(findings: list[Finding]) -> list[Finding]:
 def diagnose(readings: Readings) -> list[Finding]:
     """Measure the curve, run every rule on the readings and return the findings root cause first."""
     errors = list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
-    found = [f for rule in DATA_RULES + RULES for f in _run(rule, readings)] if readings.curve else []
+    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors
 
 
