@@ -78,3 +78,11 @@ def test_fixes_quote_only_options_descend_fit_has():
     shown = subprocess.run([sys.executable, "-m", "descend.cli", "fit", "--help"], capture_output=True, text=True,
                            check=True).stdout
     assert all(f" {flag} " in f" {shown.replace(chr(10), ' ')} " for flag in FLAGS.values())
+
+
+def test_a_diverging_lr_is_cut_by_how_fast_the_loss_grew():
+    from descend.doctor.rules import cut_for_growth
+    # on a quadratic the loss grows (lr * curvature - 1)^2 per step: 1.21x means lr * curvature = 2.1
+    assert cut_for_growth(1.21) == 10 and cut_for_growth(1.0) == 10
+    assert cut_for_growth(99.0 ** 2) == 100 and cut_for_growth(1e4) == 1000   # 1 + sqrt(1e4) = 101
+    assert cut_for_growth(1e30) == 1000   # overflow outgrows any quadratic: the cut stops at 1000x

@@ -22,6 +22,7 @@ from .curves import SWING
 from .findings import Finding
 from .instruments import Readings
 
+MAX_CUT = 3             # an lr that diverged is cut by at most 10**MAX_CUT
 RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
 STAYED = 10             # ... and the median of the next STAYED raw losses stayed above twice that low
 OSCILLATING = 2         # oscillated: at least this many rebounds of the smoothed loss (see curves.swings)
@@ -61,9 +62,11 @@ def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
 def cut_for_growth(growth: float) -> float:
     """How far to cut an lr under which the loss grew `growth`x per step: on a quadratic, gradient descent
     multiplies the loss by (lr*curvature - 1)^2 per step, so lr*curvature = 1 + sqrt(growth), and dividing by
-    that brings the step back to the curvature's scale. At least 10, in powers of 10."""
+    that brings the step back to the curvature's scale. At least 10, in powers of 10, and at most 10**MAX_CUT: a
+    loss that overflows grows faster than any quadratic (the gradients themselves blow up), which would otherwise
+    ask for far too small an lr."""
     needed = 1 + math.sqrt(max(growth, 1.0))
-    return 10.0 ** max(1, math.ceil(math.log10(needed)))
+    return 10.0 ** min(max(1, math.ceil(math.log10(needed))), MAX_CUT)
 
 
 def non_finite(r: Readings) -> Finding | None:
