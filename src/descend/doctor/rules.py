@@ -22,6 +22,7 @@ from .curves import SWING
 from .findings import Finding
 from .instruments import Readings
 
+FLOAT32_MAX = 3.4e38
 MAX_CUT = 3             # an lr that diverged is cut by at most 10**MAX_CUT
 RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
 STAYED = 10             # ... and the median of the next STAYED raw losses stayed above twice that low
@@ -97,13 +98,19 @@ def non_finite(r: Readings) -> Finding | None:
 
 
 def _growth_before_overflow(r: Readings) -> float:
-    """Per-step growth of the training loss from its lowest finite value to its last finite one."""
+    """Per-step growth of the training loss from its lowest finite value up to the overflow: the last finite
+    loss had to pass float32's largest value (3.4e38) by the step that was not finite, which bounds the growth
+    from below when the run blew up within a few steps."""
     losses = [(x["step"], x["loss"]) for x in r.history if math.isfinite(x["loss"]) and x["loss"] > 0]
-    if len(losses) < 2:
+    if not losses or not r.history:
         return 1.0
     low_i = min(range(len(losses)), key=lambda i: losses[i][1])
     (s0, low), (s1, last) = losses[low_i], losses[-1]
-    return (last / low) ** (1 / (s1 - s0)) if s1 > s0 else 1.0
+    growth = (last / low) ** (1 / (s1 - s0)) if s1 > s0 else 1.0
+    overflow_step = r.history[-1]["step"]
+    if overflow_step > s1:
+        growth = max(growth, (FLOAT32_MAX / last) ** (1 / (overflow_step - s1)))
+    return growth
 
 
 def bad_start(r: Readings) -> Finding | None:
