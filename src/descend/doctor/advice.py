@@ -58,11 +58,12 @@ def longer(r: Readings, factor: int = 4) -> dict:
     steps = r.history[-1]["step"] if r.history else 0
     if setting(r, "max_steps") is not None:
         return {"max_steps": int(factor * max(steps, 1))}
-    epochs = setting(r, "max_epochs") or max(r.history[-1].get("epoch", 1), 1) if r.history else 1
-    return {"max_epochs": int(factor * epochs)}
+    ran = max(r.history[-1].get("epoch", 1), 1) if r.history else 1
+    return {"max_epochs": int(factor * setting(r, "max_epochs", ran))}
 
 
 def finite(values) -> list[float]:
+    """The finite values (or [inf] when there are none, so min() still works)."""
     return [v for v in values if math.isfinite(v)] or [math.inf]
 
 

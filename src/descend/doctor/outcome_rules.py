@@ -17,21 +17,22 @@ from .reference import better
 CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap to the reference within 9 more runs
 
 
-def _ends(r: Readings) -> tuple[float, float, float]:
-    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each), and the
-    standard error of the last tenth's mean: batch noise does not move these the way it moves one step."""
+def _ends(r: Readings) -> tuple[float, float]:
+    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each): batch noise
+    does not move these the way it moves one step's loss, or an average that starts from one batch."""
     raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
     k = max(5, len(raw) // 10)
-    head, tail = np.array(raw[:k]), np.array(raw[-k:])
-    return float(head.mean()), float(tail.mean()), float(tail.std() / math.sqrt(len(tail)))
+    return float(np.mean(raw[:k])), float(np.mean(raw[-k:]))
 
 
 def plateau(r: Readings) -> Finding | None:
+    """The loss changed by under 5% over the run although the weights kept moving, and not at a level a linear
+    reference cannot beat."""
     steps, s = r.curve.steps, r.curve.smoothed
     ratio = median_update_ratio(r)
     if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
         return None
-    start, end, _ = _ends(r)
+    start, end = _ends(r)
     change = abs(start - end) / max(abs(start), 1e-12)
     if change >= 0.05 or worse_than_reference(r) is False:   # flat at a good loss is converged, not stuck
         return None
