@@ -17,6 +17,7 @@ from torch import nn
 
 from ..core.loop import Callback, NonFiniteOrigin, never
 from .curves import Curve
+from .reference import References, Sample
 
 DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)
 
@@ -42,6 +43,16 @@ class Readings:
     non_finite: dict = field(default_factory=lambda: {"count": 0, "first_step": None})  # steps with NaN/Inf
     interventions: list[dict] = field(default_factory=list)    # doctor="fix" rollbacks
     curve: Curve | None = None                                 # set from the history when the run ends
+    settings: dict = field(default_factory=dict)               # fit's arguments the fixes depend on (lr, loss, ...)
+    activations: list[str] = field(default_factory=list)       # class names of the model's activation modules
+    sample: Sample | None = None                               # rows the references are fitted and compared on
+    model_losses: torch.Tensor | None = None                   # the trained model's loss per comparison row
+    majority_predicted: float | None = None                    # share of those rows it gives the common class
+    references: References | None = None                       # fitted when a rule first asks (see rules.refs)
+    target_kind: str | None = None                             # "binary" or "one-hot" for 0/1 float targets
+    outlier: dict | None = None                                # a target row that outweighs all others in mse
+    leak: dict | None = None                                   # an input column that holds the target
+    errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions", "auto_lr")
 

@@ -98,8 +98,10 @@ fit.__signature__ = inspect.signature(FitSpec).replace(return_annotation=FitResu
 def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
     """The doctor of the run, handed what it reads of the data (it never looks into fit's objects)."""
     sample, val_size = (input_sample(plan.train), examples(plan.val)) if spec.doctor else (None, None)
+    val_sample = input_sample(plan.val) if spec.doctor and plan.val is not None else None
+    settings = {name: getattr(spec, name) for name in doctor_lib.SETTINGS}
     return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
-                             val_size=val_size)
+                             val_size=val_size, val_sample=val_sample, settings=settings)
 
 
 def _config(spec: FitSpec, plan: Plan) -> dict:
