@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from . import distributed, doctor as doctor_lib, initializers, losses, metrics as metric_lib, optim, preflight
+from . import auto as auto_lib, distributed, doctor as doctor_lib, initializers, losses, metrics as metric_lib, optim, preflight
 from . import progress as progress_lib, runs, stop as stop_lib
 from .data import BatchStream, _dataset_len, batches
 from .errors import DescendError, DescendTypeError, check_positive_int
@@ -30,7 +31,8 @@ class FitResult:
     findings: list = field(default_factory=list)
     run_dir: str | None = None
     elapsed: float = 0.0
-    lr: float | None = None       # the first param group's base learning rate: what lr="auto" (or None) gave
+    lr: float | None = None       # the first param group's base learning rate: what "auto" (or None) gave
+    choice: auto_lib.Choice | None = None   # what optimizer="auto" or lr="auto" chose, and why
 
 
 def grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -123,15 +125,21 @@ class FitTask:
     def _closure_step(self) -> dict:
         batches_now = [self.stream.next() for _ in range(self.accumulate)]
         self.last_batches = batches_now
+        measured = []   # the record's evaluation, which the optimizer's first call (at the same point) reuses
 
         def closure():
+            if measured:
+                return measured.pop()
             self.optimizer.zero_grad(set_to_none=True)
             total = sum(self.loss_fn(self.model(x), y) for x, y in batches_now) / len(batches_now)
             total.backward()
             return total
 
-        loss = closure().item()
+        first = closure()
+        loss = first.item()
         norm = self._clip_and_measure()
+        if self.clip is None:   # clipping changed the gradients, so the optimizer evaluates afresh
+            measured.append(first)
         self._update_if_finite(loss, norm, closure)
         return {"loss": loss, "grad_norm": norm}
 
@@ -235,7 +243,7 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     loss_fn, metric_fns, clip = losses.get(loss), metric_lib.resolve(metrics), _clip_spec(grad_clip)
     device = preflight.device(device)
     preflight.learning_rate(lr)
-    owner = preflight.optimizer_name(optimizer, weight_decay)
+    owner = preflight.optimizer_name(auto_lib.FIRST_ORDER if optimizer == "auto" else optimizer, weight_decay)
     initializers.scheme(init)
     progress_lib.check(progress)
     _check_callbacks(callbacks)
@@ -244,7 +252,8 @@ def _plan(model, train, *, loss, val, optimizer, lr, schedule, batch_size, max_e
     val_source = None if val is None else batches(val, batch_size=max(batch_size, 256), shuffle=False,
                                                   generator=None, name="val")
     total = total_steps(max_epochs, max_steps, _dataset_len(train_source), accumulate)
-    schedules = preflight.schedules(schedule, optimizer, owner, total)
+    schedules = preflight.schedules(schedule, auto_lib.FIRST_ORDER if optimizer == "auto" else optimizer, owner,
+                                    total)
     preflight.batch(model, loss_fn, metric_fns, train_source, "train")
     if val_source is not None:
         preflight.batch(model, loss_fn, metric_fns, val_source, "val")
@@ -273,41 +282,47 @@ def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_deca
                         decay_norms_and_biases=decay_norms_and_biases)
 
 
-def _ready(plan: _Plan, watch, *, model: nn.Module, optimizer, lr, weight_decay, decay_norms_and_biases, init,
-           seed, train, progress, **_) -> torch.optim.Optimizer:
-    """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for lr="auto"
-    lr_find picks the learning rate first."""
+def _ready(plan: _Plan, *, model: nn.Module, optimizer, lr, weight_decay, decay_norms_and_biases, init, seed,
+           **_) -> auto_lib.Auto:
+    """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for
+    optimizer="auto" or lr="auto" descend.auto decides what trains (see descend/auto)."""
     if isinstance(optimizer, torch.optim.Optimizer):
         optim.train_mode(optimizer)  # a Schedule-Free / EMA optimizer an earlier fit left in eval mode
     torch.manual_seed(seed)
     initializers.initialize(model, init)
     model.to(plan.device)
     model.train()   # a model handed over in eval mode trains with dropout and batch statistics all the same
-    if lr == "auto":
-        lr = watch.auto_lr(model, train, plan.loss_fn, optimizer, batch_size=plan.batch_size,
-                           weight_decay=weight_decay, decay_norms_and_biases=decay_norms_and_biases, seed=seed,
-                           device=plan.device, progress=progress)
-        if isinstance(optimizer, torch.optim.Optimizer):
-            for group in optimizer.param_groups:
-                group["initial_lr"] = group["lr"]  # schedules multiply the lr found, not an earlier one
-    return make_optimizer(model, optimizer, lr=lr, weight_decay=weight_decay,
-                          decay_norms_and_biases=decay_norms_and_biases)
+
+    def build(chosen, chosen_lr):
+        return make_optimizer(model, chosen, lr=chosen_lr, weight_decay=weight_decay,
+                              decay_norms_and_biases=decay_norms_and_biases)
+    if optimizer != "auto" and lr != "auto":
+        return auto_lib.Auto(build(optimizer, lr))
+    return auto_lib.decide(model, optimizer, lr, loss_fn=plan.loss_fn, source=plan.train, accumulate=plan.accumulate,
+                           device=plan.device, weight_decay=weight_decay, total_steps=plan.total_steps,
+                           lr_schedule=plan.schedules.get("lr"), processes=distributed.world()[1],
+                           make_optimizer=build)
 
 
-def _loop(opt, plan: _Plan, watch, *, model: nn.Module, callbacks, progress, **_) -> tuple[Loop, BatchStream]:
-    """The step loop over the training stream, with the limits, rules, schedules and callbacks of the plan."""
+def _loop(chosen: auto_lib.Auto, plan: _Plan, watch, *, model: nn.Module, callbacks, progress,
+          **_) -> tuple[Loop, BatchStream]:
+    """The step loop over the training stream, with the limits, rules, schedules and callbacks of the plan (and
+    auto's sweep, which drives the lr until it has chosen one)."""
+    opt, sweep = chosen.optimizer, chosen.sweep
+    schedules = plan.schedules if sweep is None else {**plan.schedules, "lr": sweep.multiplier}
+    callbacks = list(callbacks) if sweep is None else [sweep, *callbacks]
     train_source, progress, parallel = distributed.attach(model, plan.train, progress)
     stream = BatchStream(train_source, plan.device)
     task = watch.guard(FitTask(model, plan.loss_fn, opt, stream, plan.val, accumulate=plan.accumulate,
                                clip=plan.clip, metric_fns=plan.metric_fns, device=plan.device, parallel=parallel), opt)
-    loop = Loop(task, opt, plan.rules, schedules=plan.schedules,
+    loop = Loop(task, opt, plan.rules, schedules=schedules,
                 callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks],
                 eval_every=plan.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
     return loop, stream
 
 
 def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
-        optimizer: str | torch.optim.Optimizer = "adamw", lr: float | str | None = None, schedule=None,
+        optimizer: str | torch.optim.Optimizer = "auto", lr: float | str | None = None, schedule=None,
         batch_size: int = 64, max_epochs: int | None = None, max_steps: int | None = None,
         stop: Sequence[stop_lib.Rule] = (), grad_clip=None, accumulate: int = 1, weight_decay: float | None = None,
         decay_norms_and_biases: bool = False, init: str | None = None, seed: int = 0, device: str = "cpu",
@@ -344,20 +359,35 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device,
                                   "processes": ranks},
                         resume=resume, checkpoint_every=checkpoint_every)
-    if lr == "auto" and run is not None and run.resume_from is not None:
-        arguments["lr"] = run.resumed_lr(plan.device)  # the lr lr_find chose is in the checkpoint: no new search
-    opt = _ready(plan, watch, **arguments)
-    loop, stream = _loop(opt, plan, watch, **arguments)
-    base_lr = opt.param_groups[0]["initial_lr"]
+    chosen = _ready(plan, **arguments)
+    _tell_choice(chosen, watch, run, progress and distributed.is_main_process())
+    loop, stream = _loop(chosen, plan, watch, **arguments)
+    opt, base_lr = chosen.optimizer, chosen.optimizer.param_groups[0]["initial_lr"]
     if run is not None:
         recorder = run.recorder(loop, stream, model, plan.device)
         loop.callbacks = [recorder, *loop.callbacks, recorder.checkpoints]  # see Recorder
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
+    choice = chosen.final()
     result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
-                       stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(), lr=base_lr)
+                       stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(),
+                       lr=base_lr if choice is None else choice.lr, choice=choice)
     return run.finish(result) if run is not None else result
+
+
+def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:
+    """Let the doctor, the run directory and the progress line know the choice: now, or when the sweep makes it."""
+    def tell(choice: auto_lib.Choice) -> None:
+        watch.note_choice(choice)
+        if run is not None:
+            run.record_choice(choice.to_dict())
+        if progress:
+            print(choice.line(), file=sys.stderr, flush=True)
+    if chosen.sweep is not None:
+        chosen.sweep.on_choice = tell
+    elif chosen.choice is not None:
+        tell(chosen.choice)
 
 
 def best_record(history: list[dict], rules=()) -> dict:

@@ -7,7 +7,7 @@ from .findings import CODES, Finding, load_findings, save_findings, summary
 from .instruments import Readings
 from .lr_find import LRFindResult, lr_find
 from .rules import diagnose
-from .watch import Doctor, auto_lr
+from .watch import Doctor
 
 __all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "LRFindResult",
-           "lr_find", "diagnose", "Doctor", "auto_lr"]
+           "lr_find", "diagnose", "Doctor"]

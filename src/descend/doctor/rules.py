@@ -38,8 +38,8 @@ def _lower_lr(r: Readings, lr: float) -> str:
         safe = r.interventions[-1]["lr"]
         return f"start at lr {safe:.1e}, where doctor='fix' recovered the run (descend fit: --lr {safe:.1e})"
     if r.auto_lr is not None:
-        return (f"try lr {lr / 10:.1e}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this "
-                f"run (descend fit: --lr {lr / 10:.1e})")
+        return (f"try lr {lr / 10:.1e}: auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too high "
+                f"for this run (descend fit: --lr {lr / 10:.1e})")
     return f"try lr {lr / 10:.1e} (descend fit: --lr {lr / 10:.1e}), or lr='auto' to let lr_find choose (--lr auto)"
 
 
@@ -178,7 +178,7 @@ def lr_too_low(r: Readings) -> Finding | None:
     if abs(change) >= 0.2:
         return None
     lr = r.history[-1]["lr"]
-    chose = f": lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too low here" if r.auto_lr is not None else ""
+    chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
                    f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
                    f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
@@ -317,7 +317,10 @@ EXPLAINED_BY = {"overfitting": "lr_too_high", "plateau": "lr_too_high"}   # left
 
 
 def diagnose(readings: Readings) -> list[Finding]:
-    """Measure the curve, run every rule on the readings and return the findings root cause first."""
+    """Measure the curve, run every rule on the readings and return the findings root cause first. The steps of
+    auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
+    trained = [record for record in readings.history if not record.get("sweep")]
+    readings.history = trained or readings.history
     readings.curve = measure(readings.history)
     found = [f for rule in RULES if (f := rule(readings)) is not None]
     codes = {f.code for f in found}

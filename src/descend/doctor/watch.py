@@ -12,7 +12,6 @@ from .findings import summary
 from .fix import Guard
 from .inputs import column_scales, constant_baseline, input_sample, majority_share, varying_columns
 from .instruments import Instruments, Readings
-from .lr_find import lr_find
 from .rules import diagnose
 
 MODES = (True, False, "fix")
@@ -48,10 +47,11 @@ class Doctor(Callback):
             return self.fixer
         return task
 
-    def auto_lr(self, model: nn.Module, train, loss, optimizer, **settings) -> float:
-        """`auto_lr` below; the suggestion is remembered so that findings can quote it (and a checkpoint keeps it)."""
-        self.readings.auto_lr = auto_lr(model, train, loss, optimizer, **settings)
-        return self.readings.auto_lr
+    def note_choice(self, choice) -> None:
+        """What optimizer="auto" or lr="auto" chose (a descend.auto.Choice): findings quote its lr instead of
+        suggesting the automatic choice the run already made; a checkpoint keeps it."""
+        self.readings.auto_lr = choice.lr
+        self.readings.auto_choice = choice.line()
 
     def on_start(self, state) -> None:
         val = getattr(state.task, "val_source", None)
@@ -83,16 +83,3 @@ def _examples(source) -> int | None:
     except (AttributeError, TypeError):
         return None
 
-
-def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
-            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
-    """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
-    instance's groups too). The model and optimizer come back exactly as they were."""
-    found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
-                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
-    if isinstance(optimizer, torch.optim.Optimizer):
-        for group in optimizer.param_groups:
-            group["lr"] = found.suggestion
-    if progress:
-        print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
-    return found.suggestion

@@ -1,0 +1,166 @@
+"""The learning-rate sweep that trains: the first steps of the run raise the lr geometrically, and the run goes on
+from the weights the sweep reached instead of starting over.
+
+The sweep is lr_find's curve run inside the training loop. The lr grows from START_LR by a factor of 10 every
+PER_DECADE steps, and the loss is smoothed with a moving average whose memory spans the same share of a decade as
+lr_find's (so lr_find's valley rule, measured on full runs, reads the curve as it was calibrated). The weights and
+optimizer state at the lowest smoothed loss are kept. The sweep ends once the smoothed loss rises to RISE times its
+lowest value (past the valley's bottom), the loss turns NaN/Inf, the lr reaches END_LR, or it has used MAX_SHARE of
+the run's steps. Then the kept weights come back, the valley rule picks the lr, and training continues from there:
+a cosine decay to 0 over the remaining steps (the sweep itself was the warmup), or, when the caller gave an lr
+schedule, that schedule times the picked lr. Every sweep step is a training step of the run and counts as one.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.distributed as dist
+
+from ..doctor.lr_find import suggest
+from ..loop import Callback, LoopState
+from .choice import Choice
+
+START_LR, END_LR = 1e-5, 10.0
+PER_DECADE = 8                 # sweep steps per tenfold lr increase
+LR_FIND_DECADES = 0.8          # lr_find's averaging memory (10 steps at 12.4 steps per decade), in decades
+SMOOTHING = 1 - 1 / (LR_FIND_DECADES * PER_DECADE)
+RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest
+MAX_SHARE = 0.25               # the sweep never takes more of the run's steps than this
+MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
+
+
+class Sweep(Callback):
+    """Drives the lr through the loop's schedule (`multiplier`, with every group's initial_lr at 1), watches the
+    loss, keeps the best weights, and at the sweep's end restores them and fixes the lr (`choice`).
+
+    `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
+    None (then the picked lr stays constant). `on_choice(choice)` is told the decision once it is made.
+    """
+
+    def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
+                 on_choice=None, observed: dict | None = None):
+        self.model, self.optimizer, self.name, self.total, self.after = model, optimizer, name, total_steps, after
+        self.on_choice, self.observed = on_choice, dict(observed or {})
+        self.limit = _sweep_limit(total_steps)
+        self.average, self.best, self.best_step = 0.0, math.inf, 0
+        self.lrs: list[float] = []
+        self.smoothed: list[float] = []
+        self.kept: dict | None = None
+        self.choice: Choice | None = None
+        self.ended_at: int | None = None
+        self.ending: str | None = None
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
+
+    @property
+    def sweeping(self) -> bool:
+        return self.choice is None
+
+    def multiplier(self, step: int) -> float:
+        """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it."""
+        if self.sweeping:
+            return START_LR * 10 ** (step / PER_DECADE)
+        lr, start = self.choice.lr, self.ended_at
+        if self.after is not None:
+            return lr * self.after(step)
+        if self.total is None or self.total <= start:
+            return lr
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (self.total - start)))
+
+    def on_step(self, state: LoopState, record: dict) -> None:
+        if not self.sweeping:
+            return
+        record["sweep"] = True
+        loss = _agreed(record["loss"])
+        if math.isfinite(loss):
+            self.average = SMOOTHING * self.average + (1 - SMOOTHING) * loss
+            smooth = self.average / (1 - SMOOTHING ** state.step)
+            self.lrs.append(record["lr"])
+            self.smoothed.append(smooth)
+            if smooth < self.best:
+                self.best, self.best_step = smooth, state.step
+                self.kept = _copy(self.model, self.optimizer)
+        self.ending = self._ending(state, loss)
+
+    def _ending(self, state: LoopState, loss: float) -> str | None:
+        if not math.isfinite(loss):
+            return "the loss turned NaN/Inf"
+        if self.smoothed[-1] > RISE * self.best:
+            return f"the smoothed loss rose to {RISE:g}x its lowest"
+        if self.multiplier(state.step) > END_LR:
+            return f"the lr reached {END_LR:g}"
+        if state.step >= self.limit:
+            return f"the sweep used its share of the run ({self.limit} steps)"
+        return None
+
+    def on_step_end(self, state: LoopState, record: dict) -> None:
+        if self.sweeping and self.ending and state.stop_reason is None:
+            self._decide(state.step, self.ending)
+
+    def _decide(self, step: int, why: str) -> None:
+        if len(self.smoothed) >= 2:
+            lr, rule = suggest(self.lrs, self.smoothed)
+        else:
+            lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
+        if self.kept is not None:
+            self.model.load_state_dict(self.kept["model"])
+            self.optimizer.load_state_dict(self.kept["optimizer"])
+        self.ended_at, self.kept = step, None
+        schedule = "the given schedule" if self.after is not None else (
+            "cosine to 0" if self.total else "constant")
+        self.observed.update(sweep_steps=step, sweep_end=why, kept_step=self.best_step)
+        self._choose(lr, f"{schedule} after a {step}-step sweep, kept from step {self.best_step}",
+                     f"lr by lr_find's rule, {rule}; the sweep ended as {why}", step)
+
+    def _choose(self, lr: float, schedule: str, how: str, steps: int) -> None:
+        context = self.observed.get("not_lbfgs")
+        self.choice = Choice(self.name, lr, schedule, f"{context}; {how}" if context else how, steps, self.observed)
+        if self.on_choice is not None:
+            self.on_choice(self.choice)
+
+    def on_end(self, state: LoopState) -> None:
+        """A run that ends during the sweep keeps its weights; the choice says so."""
+        if self.sweeping and self.lrs:
+            self.observed.update(sweep_steps=state.step, sweep_end="the run ended")
+            self._choose(self.lrs[-1], "the sweep's rising lr", f"the run ended at step {state.step}, during the "
+                         "sweep, before an lr was picked; the last lr swept is reported", state.step)
+
+    def state_dict(self) -> dict:
+        """Everything the sweep remembers, the kept weights included while it runs, for a checkpoint."""
+        return {"average": self.average, "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
+                "smoothed": list(self.smoothed), "kept": self.kept, "ended_at": self.ended_at,
+                "choice": None if self.choice is None else self.choice.to_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.average, self.best, self.best_step = state["average"], state["best"], state["best_step"]
+        self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
+        self.ended_at = state["ended_at"]
+        self.choice = None if state["choice"] is None else Choice.from_dict(state["choice"])
+        if self.choice is not None:
+            self.observed = self.choice.observed
+            if self.on_choice is not None:
+                self.on_choice(self.choice)
+
+
+def _sweep_limit(total_steps: int | None) -> int:
+    """The most steps the sweep may take: MAX_SHARE of the run, at least MIN_STEPS, at most the full lr range."""
+    full = math.ceil(PER_DECADE * math.log10(END_LR / START_LR))
+    if total_steps is None:
+        return full
+    return max(MIN_STEPS, min(full, int(MAX_SHARE * total_steps)))
+
+
+def _copy(model, optimizer: torch.optim.Optimizer) -> dict:
+    return {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "optimizer": copy.deepcopy(optimizer.state_dict())}
+
+
+def _agreed(loss: float) -> float:
+    """The loss averaged over the processes of a distributed run, so that every process decides alike."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return loss
+    value = torch.tensor([loss], dtype=torch.float64)
+    dist.all_reduce(value)
+    return float(value) / dist.get_world_size()
