@@ -13,6 +13,7 @@ from . import auto as auto_lib, distributed, doctor as doctor_lib, initializers,
 from . import progress as progress_lib, runs, stop as stop_lib
 from .data import BatchStream, _dataset_len, batches
 from .errors import DescendError, DescendTypeError, check_positive_int
+from .evaluations import LastEvaluation
 from .loop import Callback, Loop
 
 
@@ -72,6 +73,7 @@ class FitTask:
         self.named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for _, p in self.named]
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
+        self.evaluated = LastEvaluation(self.params)
         self.last_batches: list = []
         self.non_finite_origin = ""
 
@@ -125,21 +127,18 @@ class FitTask:
     def _closure_step(self) -> dict:
         batches_now = [self.stream.next() for _ in range(self.accumulate)]
         self.last_batches = batches_now
-        measured = []   # the record's evaluation, which the optimizer's first call (at the same point) reuses
 
         def closure():
-            if measured:
-                return measured.pop()
+            if self.evaluated.matches(batches_now):   # the same point on the same data: nothing new to compute
+                return self.evaluated.recall()
             self.optimizer.zero_grad(set_to_none=True)
             total = sum(self.loss_fn(self.model(x), y) for x, y in batches_now) / len(batches_now)
             total.backward()
+            self.evaluated.remember(batches_now, total)
             return total
 
-        first = closure()
-        loss = first.item()
+        loss = closure().item()
         norm = self._clip_and_measure()
-        if self.clip is None:   # clipping changed the gradients, so the optimizer evaluates afresh
-            measured.append(first)
         self._update_if_finite(loss, norm, closure)
         return {"loss": loss, "grad_norm": norm}
 
@@ -353,7 +352,8 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     plan = _plan(**arguments)
     ranks = distributed.world()[1]
     if ranks > 1:  # before open_run's collective call, which a refusing rank would never reach
-        distributed.check_parallel(optimizer, plan.train, ranks, plan.batch_size)
+        distributed.check_parallel(auto_lib.FIRST_ORDER if optimizer == "auto" else optimizer, plan.train, ranks,
+                                   plan.batch_size)
     watch = doctor_lib.Doctor(doctor, model, plan.train, loss, progress and distributed.is_main_process())
     run = runs.open_run(run_dir, {**arguments, "batch_size": plan.batch_size, "accumulate": plan.accumulate,
                                   "max_epochs": plan.max_epochs, "max_steps": plan.max_steps, "device": plan.device,

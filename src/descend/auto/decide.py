@@ -81,7 +81,7 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
         opt = make_optimizer(optimizer, None)
         return Auto(opt, sweep=Sweep(model, opt, name, total_steps, lr_schedule, observed={}))
-    if lr is not None:
+    if lr not in (None, "auto"):
         choice = Choice(FIRST_ORDER, float(lr), "the given schedule" if lr_schedule else "constant",
                         "the lr was given, so AdamW trains with it")
         return Auto(make_optimizer(FIRST_ORDER, lr), choice)

@@ -1,18 +1,22 @@
 """The learning-rate sweep that trains: the first steps of the run raise the lr geometrically, and the run goes on
 from the weights the sweep reached instead of starting over.
 
-The sweep is lr_find's curve run inside the training loop. The lr grows from START_LR by a factor of 10 every
-PER_DECADE steps, and the loss is smoothed with a moving average whose memory spans the same share of a decade as
-lr_find's (so lr_find's valley rule, measured on full runs, reads the curve as it was calibrated). The weights and
-optimizer state at the lowest smoothed loss are kept. The sweep ends once the smoothed loss rises to RISE times its
-lowest value (past the valley's bottom), the loss turns NaN/Inf, the lr reaches END_LR, or it has used MAX_SHARE of
-the run's steps. Then the kept weights come back, the valley rule picks the lr, and training continues from there:
-a cosine decay to 0 over the remaining steps (the sweep itself was the warmup), or, when the caller gave an lr
-schedule, that schedule times the picked lr. Every sweep step is a training step of the run and counts as one.
+The sweep is lr_find's curve run inside the training loop. The lr grows from START_LR, a decade below AdamW's
+calibrated default of 1e-3 (so the flat start of the curve is seen on models that want the default), by a factor
+of 10 every PER_DECADE steps. The loss is smoothed with a moving average whose memory spans the same share of a
+decade as lr_find's, so lr_find's valley rule (measured on full runs) reads the curve as it was calibrated; a
+batch loss enters the average at most at OUTLIER times it, so one heavy-tailed batch does not end the sweep. The
+weights of the last KEEP steps are kept (fewer when they would pass SNAPSHOT_MEMORY). The sweep ends once the
+smoothed loss rises to RISE times its lowest value (past the valley's bottom), the loss turns NaN/Inf, the lr
+reaches END_LR, or it has used MAX_SHARE of the run's steps. Then the valley rule picks the lr, the weights of the
+last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
+are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
+continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
+exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
+is a training step of the run and counts as one.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -22,18 +26,21 @@ from ..doctor.lr_find import suggest
 from ..loop import Callback, LoopState
 from .choice import Choice
 
-START_LR, END_LR = 1e-5, 10.0
-PER_DECADE = 8                 # sweep steps per tenfold lr increase
+START_LR, END_LR = 1e-4, 10.0
+PER_DECADE = 5                 # sweep steps per tenfold lr increase
 LR_FIND_DECADES = 0.8          # lr_find's averaging memory (10 steps at 12.4 steps per decade), in decades
 SMOOTHING = 1 - 1 / (LR_FIND_DECADES * PER_DECADE)
 RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest
 MAX_SHARE = 0.25               # the sweep never takes more of the run's steps than this
+OUTLIER = 4.0                  # a batch's loss enters the average at most at this multiple of it
 MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
+KEEP = 3 * PER_DECADE          # steps whose weights are kept: the picked lr lies within 3 decades of the sweep's end
+SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
 
 
 class Sweep(Callback):
     """Drives the lr through the loop's schedule (`multiplier`, with every group's initial_lr at 1), watches the
-    loss, keeps the best weights, and at the sweep's end restores them and fixes the lr (`choice`).
+    loss, keeps recent weights, and at the sweep's end restores those of the picked lr and fixes it (`choice`).
 
     `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
     None (then the picked lr stays constant). `on_choice(choice)` is told the decision once it is made.
@@ -47,7 +54,7 @@ class Sweep(Callback):
         self.average, self.best, self.best_step = 0.0, math.inf, 0
         self.lrs: list[float] = []
         self.smoothed: list[float] = []
-        self.kept: dict | None = None
+        self.kept: list[tuple[int, dict]] = []   # (step, weights after it), oldest first
         self.choice: Choice | None = None
         self.ended_at: int | None = None
         self.ending: str | None = None
@@ -75,14 +82,21 @@ class Sweep(Callback):
         record["sweep"] = True
         loss = _agreed(record["loss"])
         if math.isfinite(loss):
+            if self.smoothed:   # one heavy-tailed batch moves the average at most as far as OUTLIER x it
+                loss = min(loss, OUTLIER * self.smoothed[-1])
             self.average = SMOOTHING * self.average + (1 - SMOOTHING) * loss
             smooth = self.average / (1 - SMOOTHING ** state.step)
             self.lrs.append(record["lr"])
             self.smoothed.append(smooth)
             if smooth < self.best:
                 self.best, self.best_step = smooth, state.step
-                self.kept = _copy(self.model, self.optimizer)
+            self._keep(state.step)
         self.ending = self._ending(state, loss)
+
+    def _keep(self, step: int) -> None:
+        self.kept.append((step, {k: v.detach().clone() for k, v in self.model.state_dict().items()}))
+        most = max(1, min(KEEP, SNAPSHOT_MEMORY // _size(self.kept[-1][1])))
+        del self.kept[:-most]
 
     def _ending(self, state: LoopState, loss: float) -> str | None:
         if not math.isfinite(loss):
@@ -104,15 +118,24 @@ class Sweep(Callback):
             lr, rule = suggest(self.lrs, self.smoothed)
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
-        if self.kept is not None:
-            self.model.load_state_dict(self.kept["model"])
-            self.optimizer.load_state_dict(self.kept["optimizer"])
-        self.ended_at, self.kept = step, None
+        at = self._restore(lr)
+        self.ended_at = step
         schedule = "the given schedule" if self.after is not None else (
             "cosine to 0" if self.total else "constant")
-        self.observed.update(sweep_steps=step, sweep_end=why, kept_step=self.best_step)
-        self._choose(lr, f"{schedule} after a {step}-step sweep, kept from step {self.best_step}",
+        self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
+        self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
                      f"lr by lr_find's rule, {rule}; the sweep ended as {why}", step)
+
+    def _restore(self, lr: float) -> int | None:
+        """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step."""
+        if not self.kept:
+            return None
+        fitting = [(step, kept) for step, kept in self.kept if self.multiplier(step - 1) <= lr * (1 + 1e-9)]
+        step, kept = fitting[-1] if fitting else self.kept[0]
+        self.model.load_state_dict(kept)
+        self.optimizer.state.clear()   # moments averaged over lrs decades apart describe the sweep, not this point
+        self.kept = []
+        return step
 
     def _choose(self, lr: float, schedule: str, how: str, steps: int) -> None:
         context = self.observed.get("not_lbfgs")
@@ -130,7 +153,7 @@ class Sweep(Callback):
     def state_dict(self) -> dict:
         """Everything the sweep remembers, the kept weights included while it runs, for a checkpoint."""
         return {"average": self.average, "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
-                "smoothed": list(self.smoothed), "kept": self.kept, "ended_at": self.ended_at,
+                "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
                 "choice": None if self.choice is None else self.choice.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -152,9 +175,8 @@ def _sweep_limit(total_steps: int | None) -> int:
     return max(MIN_STEPS, min(full, int(MAX_SHARE * total_steps)))
 
 
-def _copy(model, optimizer: torch.optim.Optimizer) -> dict:
-    return {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "optimizer": copy.deepcopy(optimizer.state_dict())}
+def _size(weights: dict) -> int:
+    return max(1, sum(t.numel() * t.element_size() for t in weights.values()))
 
 
 def _agreed(loss: float) -> float:

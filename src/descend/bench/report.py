@@ -19,7 +19,7 @@ from ..runs.files import replace_folder
 from . import grid
 from .profiles import Geomean, geomean_ratio, profile, ratios
 from .protocol import REFERENCE, Trial
-from .suite import BenchResult, describe, lr_text
+from .suite import BenchResult, auto_text, describe, lr_text
 
 TAUS = np.linspace(1.0, 4.0, 301)
 OUTPUTS = ("README.md", "results.json", "profile.png")   # plus one curves_<workload>.png per workload
@@ -130,7 +130,7 @@ def as_json(result: BenchResult, command: str) -> dict:
         "entrants": [{"label": e.label, "optimizer": e.optimizer, "lrs": list(e.lrs), "hyper": e.hyper,
                       "track": e.track} for e in result.entrants],
         "trials": [{"entrant": label, "workload": name, "lr": finite(t.lr), "lr_used": finite(t.lr_used),
-                    "seed": t.seed, "sweep_steps": t.sweep_steps, "steps_to_target": finite(t.steps_to_target),
+                    "seed": t.seed, "sweep_steps": t.sweep_steps, "chose": t.chose, "steps_to_target": finite(t.steps_to_target),
                     "seconds_to_target": finite(t.seconds_to_target), "best": finite(t.best),
                     "best_of_seed": any(t is b for b in cell.best), "stop_reason": t.stop_reason}
                    for (label, name), cell in result.cells.items() for t in cell.trials],
@@ -154,8 +154,8 @@ def plot_profile(result: BenchResult, path: Path) -> None:
 
 
 def trial_lr(trial: Trial) -> str:
-    """A trial's learning rate for a legend, with lr_find's pick for "auto"."""
-    return f"lr auto: {trial.lr_used:.2g}" if trial.lr == "auto" else f"lr {lr_text(trial.lr)}"
+    """A trial's learning rate for a legend, with what auto chose for "auto"."""
+    return auto_text(trial.chose, trial.lr_used) if trial.lr == "auto" else f"lr {lr_text(trial.lr)}"
 
 
 def plot_curves(result: BenchResult, folder: Path) -> None:

@@ -16,7 +16,7 @@ from .target import TASKS
 from .train import MODELS, SCHEDULES, TUNED_LR, Options
 
 DEFAULTS = Options(target="")
-OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop
+OPTIMIZERS = ("auto", *optim.general_purpose())   # fit's own choice, and those that train any dense model
 OPTION_NAMES = {f.name for f in fields(Options)} - {"target", "progress", "val_fraction"}  # set by flags
 
 

@@ -57,8 +57,8 @@ class Options:
     drop: tuple = ()
     categorical: tuple = ()
     numeric: tuple = ()
-    optimizer: str = "adamw"
-    lr: float | str | None = None      # None: TUNED_LR for AdamW, else the optimizer's own default
+    optimizer: str = "auto"            # fit's own choice of algorithm, lr and (under the schedule) its decay
+    lr: float | str | None = None      # None: auto's choice, TUNED_LR for AdamW, else the optimizer's own default
     weight_decay: float | None = None
     batch_size: int = 128
     schedule: str = "cosine"
@@ -71,7 +71,7 @@ class Options:
         """Raise on any bad value (naming the option and the valid choices) before work starts."""
         check_choice("task", self.task, TASKS)
         check_choice("model", self.model, MODELS)
-        check_choice("optimizer", self.optimizer, optim.available())
+        check_choice("optimizer", self.optimizer, ("auto", *optim.available()))
         check_choice("schedule", self.schedule, SCHEDULES)
         check_fraction(self.test_fraction, "--test-fraction")
         check_fraction(self.val_fraction, "validation fraction")
@@ -146,14 +146,18 @@ def _new_run(pre: Preprocessor, target: Target, opts: Options) -> TabularRun:
     return TabularRun(pre, target, model, config)
 
 
-def default_lr(opts: Options) -> float:
-    """The lr of a run that names none: the tuned one for AdamW, else the optimizer's own default."""
+def default_lr(opts: Options) -> float | None:
+    """The lr of a run that names none: auto's own choice (None), the tuned one for AdamW, else the optimizer's
+    own default."""
+    if opts.optimizer == "auto":
+        return None
     return TUNED_LR if opts.optimizer == "adamw" else optim.entry(opts.optimizer).defaults()["lr"]
 
 
 def _describe_model(run: TabularRun, opts: Options) -> str:
     hidden = run.config["architecture"]["hidden"]
-    lr = "lr from lr_find" if opts.lr == "auto" else f"lr {opts.lr or default_lr(opts):g}"
+    lr = ("lr from its sweep" if opts.lr == "auto" or opts.optimizer == "auto" and opts.lr is None
+          else f"lr {opts.lr or default_lr(opts):g}")
     return (f"model: {opts.model}" + (f" {'x'.join(map(str, hidden))}" if hidden else "") +
             f", {sum(p.numel() for p in run.model.parameters())} weights; {opts.optimizer} {lr} with {opts.schedule} "
             f"schedule, batch {opts.batch_size}, up to {opts.max_epochs} epochs, early stopping after "
@@ -184,7 +188,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
 def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
     rows, run = prepared.split.fit, prepared.run
-    return lr_find(run.model, (prepared.x[rows], prepared.y[rows]), run.target.loss, optimizer=opts.optimizer,
+    optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
+    return lr_find(run.model, (prepared.x[rows], prepared.y[rows]), run.target.loss, optimizer=optimizer,
                    batch_size=opts.batch_size, weight_decay=opts.weight_decay, seed=opts.seed)
 
 
@@ -234,6 +239,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     result = run_fit(arguments, opts, nproc)
     run.model = result.model
     run.config["lr"] = result.lr
+    if result.choice is not None:
+        run.config["auto"] = result.choice.to_dict()
     run.history = [dict(r, phase="fit") for r in result.history]
     run.findings = result.findings
     best = result.best
