@@ -80,7 +80,8 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
     if optimizer != "auto":   # lr="auto" with a named optimizer or an instance
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
         opt = make_optimizer(optimizer, None)
-        return Auto(opt, sweep=Sweep(model, opt, name, total_steps, lr_schedule, observed={}))
+        return Auto(opt, sweep=Sweep(model, opt, name, total_steps, lr_schedule, observed={},
+                                     default_lr=opt.defaults.get("lr")))
     if lr not in (None, "auto"):
         choice = Choice(FIRST_ORDER, float(lr), "the given schedule" if lr_schedule else "constant",
                         "the lr was given, so AdamW trains with it")
@@ -91,4 +92,5 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
         return build_lbfgs(model, observed)
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
-    return Auto(opt, sweep=Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed))
+    return Auto(opt, sweep=Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
+                                 default_lr=opt.defaults.get("lr")))

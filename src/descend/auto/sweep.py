@@ -4,11 +4,14 @@ from the weights the sweep reached instead of starting over.
 The sweep is lr_find's curve run inside the training loop. The lr grows from START_LR, a decade below AdamW's
 calibrated default of 1e-3 (so the flat start of the curve is seen on models that want the default), by a factor
 of 10 every PER_DECADE steps. The loss is smoothed with a moving average whose memory spans the same share of a
-decade as lr_find's, so lr_find's valley rule (measured on full runs) reads the curve as it was calibrated; a
-batch loss enters the average at most at OUTLIER times it, so one heavy-tailed batch does not end the sweep. The
+decade as lr_find's, so lr_find's valley rule (measured on full runs) reads the curve as it was calibrated. The
+average is taken over the losses' logarithms when they are positive (a geometric mean, which heavy-tailed batch
+losses move far less than an arithmetic one) and a batch enters it at most at OUTLIER times it, so noise alone
+does not end the sweep. The
 weights of the last KEEP steps are kept (fewer when they would pass SNAPSHOT_MEMORY). The sweep ends once the
-smoothed loss rises to RISE times its lowest value (past the valley's bottom), the loss turns NaN/Inf, the lr
-reaches END_LR, or it has used MAX_SHARE of the run's steps. Then the valley rule picks the lr, the weights of the
+smoothed loss has stayed at RISE times its lowest value for LASTING steps (past the valley's bottom), the loss
+turns NaN/Inf, the lr reaches END_LR, or it has used MAX_SHARE of the run's steps. Then the valley rule picks the
+lr (a curve without a valley gives the optimizer's calibrated default instead), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
@@ -22,7 +25,7 @@ import math
 import torch
 import torch.distributed as dist
 
-from ..doctor.lr_find import suggest
+from ..doctor.lr_find import FALL, NO_VALLEY, WINDOW, suggest
 from ..loop import Callback, LoopState
 from .choice import Choice
 
@@ -30,7 +33,8 @@ START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
 LR_FIND_DECADES = 0.8          # lr_find's averaging memory (10 steps at 12.4 steps per decade), in decades
 SMOOTHING = 1 - 1 / (LR_FIND_DECADES * PER_DECADE)
-RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest
+RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest ...
+LASTING = 2                    # ... for this many steps in a row (a transient is not the valley's end), or RISE^2 x
 MAX_SHARE = 0.25               # the sweep never takes more of the run's steps than this
 OUTLIER = 4.0                  # a batch's loss enters the average at most at this multiple of it
 MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
@@ -44,20 +48,23 @@ class Sweep(Callback):
 
     `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
     None (then the picked lr stays constant). `on_choice(choice)` is told the decision once it is made.
+    `default_lr`, the optimizer's calibrated default, is the pick when the curve shows no valley to read.
     """
 
     def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
-                 on_choice=None, observed: dict | None = None):
+                 on_choice=None, observed: dict | None = None, default_lr: float | None = None):
         self.model, self.optimizer, self.name, self.total, self.after = model, optimizer, name, total_steps, after
         self.on_choice, self.observed = on_choice, dict(observed or {})
         self.limit = _sweep_limit(total_steps)
-        self.average, self.best, self.best_step = 0.0, math.inf, 0
+        self.average, self.best, self.best_step = RobustAverage(), math.inf, 0
         self.lrs: list[float] = []
         self.smoothed: list[float] = []
         self.kept: list[tuple[int, dict]] = []   # (step, weights after it), oldest first
         self.choice: Choice | None = None
         self.ended_at: int | None = None
         self.ending: str | None = None
+        self.rises = 0            # consecutive steps the smoothed loss has been RISE x its lowest
+        self.default_lr = default_lr
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
 
@@ -82,10 +89,7 @@ class Sweep(Callback):
         record["sweep"] = True
         loss = _agreed(record["loss"])
         if math.isfinite(loss):
-            if self.smoothed:   # one heavy-tailed batch moves the average at most as far as OUTLIER x it
-                loss = min(loss, OUTLIER * self.smoothed[-1])
-            self.average = SMOOTHING * self.average + (1 - SMOOTHING) * loss
-            smooth = self.average / (1 - SMOOTHING ** state.step)
+            smooth = self.average.add(loss)
             self.lrs.append(record["lr"])
             self.smoothed.append(smooth)
             if smooth < self.best:
@@ -101,8 +105,10 @@ class Sweep(Callback):
     def _ending(self, state: LoopState, loss: float) -> str | None:
         if not math.isfinite(loss):
             return "the loss turned NaN/Inf"
-        if self.smoothed[-1] > RISE * self.best:
-            return f"the smoothed loss rose to {RISE:g}x its lowest"
+        risen = self.smoothed[-1] > RISE * self.best
+        self.rises = self.rises + 1 if risen else 0
+        if self.rises >= LASTING or self.smoothed[-1] > RISE ** 2 * self.best:
+            return f"the smoothed loss rose to {RISE:g}x its lowest and stayed there"
         if self.multiplier(state.step) > END_LR:
             return f"the lr reached {END_LR:g}"
         if state.step >= self.limit:
@@ -118,6 +124,10 @@ class Sweep(Callback):
             lr, rule = suggest(self.lrs, self.smoothed)
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
+        if rule == NO_VALLEY and self.default_lr is not None:
+            lr, rule = min(self.default_lr, self.lrs[-1]), (
+                f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so the optimizer's "
+                f"calibrated default {self.default_lr:g}, capped at the last lr swept")
         at = self._restore(lr)
         self.ended_at = step
         schedule = "the given schedule" if self.after is not None else (
@@ -152,12 +162,14 @@ class Sweep(Callback):
 
     def state_dict(self) -> dict:
         """Everything the sweep remembers, the kept weights included while it runs, for a checkpoint."""
-        return {"average": self.average, "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
+        return {"average": self.average.state_dict(), "rises": self.rises, "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
                 "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
                 "choice": None if self.choice is None else self.choice.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.average, self.best, self.best_step = state["average"], state["best"], state["best_step"]
+        self.average.load_state_dict(state["average"])
+        self.rises = state["rises"]
+        self.best, self.best_step = state["best"], state["best_step"]
         self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
         self.ended_at = state["ended_at"]
         self.choice = None if state["choice"] is None else Choice.from_dict(state["choice"])
@@ -165,6 +177,40 @@ class Sweep(Callback):
             self.observed = self.choice.observed
             if self.on_choice is not None:
                 self.on_choice(self.choice)
+
+
+class RobustAverage:
+    """The bias-corrected moving average of batch losses the sweep reads (see the module docstring): geometric
+    when the first loss is positive (later losses at or below 0 count as a trillionth of it), else arithmetic."""
+
+    def __init__(self):
+        self.total, self.count, self.floor = 0.0, 0, None   # floor: the smallest loss the log mode takes
+
+    def add(self, loss: float) -> float:
+        """Take one batch loss in; return the smoothed loss."""
+        if self.count == 0 and loss > 0:
+            self.floor = loss * 1e-12
+        value = math.log(max(loss, self.floor)) if self.floor is not None else loss
+        if self.count:
+            value = min(value, self._limit(self.value()))
+        self.count += 1
+        self.total = SMOOTHING * self.total + (1 - SMOOTHING) * value
+        return self.value()
+
+    def _limit(self, average: float) -> float:
+        if self.floor is not None:
+            return math.log(OUTLIER * average)
+        return OUTLIER * average if average > 0 else average / OUTLIER
+
+    def value(self) -> float:
+        mean = self.total / (1 - SMOOTHING ** self.count)
+        return math.exp(mean) if self.floor is not None else mean
+
+    def state_dict(self) -> dict:
+        return {"total": self.total, "count": self.count, "floor": self.floor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total, self.count, self.floor = state["total"], state["count"], state["floor"]
 
 
 def _sweep_limit(total_steps: int | None) -> int:
