@@ -318,12 +318,11 @@ def test_an_overflow_follows_the_lr_that_caused_it_but_bad_data_comes_first():
 
 
 def test_fit_with_lr_auto_quotes_lr_finds_suggestion_when_it_was_too_high(monkeypatch):
-    """fit(lr="auto") hands lr_find's pick to the doctor: here a pick forced to 5.0, which diverges."""
-    import dataclasses
-    real = ds.doctor.watch.lr_find
-    monkeypatch.setattr("descend.doctor.watch.lr_find",
-                        lambda *a, **k: dataclasses.replace(real(*a, **k), suggestion=5.0))
+    """fit(lr="auto") hands its sweep's pick (lr_find's rule) to the doctor: here a pick forced to 5.0, which
+    diverges."""
+    monkeypatch.setattr("descend.auto.sweep.suggest", lambda lrs, smoothed: (5.0, "forced"))
     x, y = blobs()
     result = ds.fit(net(), (x, y), loss="cross_entropy", lr="auto", max_steps=80, progress=False)
-    assert result.history[0]["lr"] == 5.0 and result.findings[0].code == "lr_too_high"
+    after = result.history[result.choice.probe_steps]
+    assert result.choice.lr == after["lr"] == 5.0 and result.findings[0].code == "lr_too_high"
     assert "lr_find's suggestion 5.0e+00" in result.findings[0].fix and "or lr='auto'" not in result.findings[0].fix

@@ -89,7 +89,7 @@ class Sweep(Callback):
         record["sweep"] = True
         loss = _agreed(record["loss"])
         if math.isfinite(loss):
-            smooth = self.average.add(loss)
+            smooth = record["smoothed"] = self.average.add(loss)
             self.lrs.append(record["lr"])
             self.smoothed.append(smooth)
             if smooth < self.best:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__, distributed, optim, schedules
+from .. import __version__, auto, distributed, optim, schedules
 from .. import stop as stop_lib
 from ..doctor import LRFindResult, lr_find
 from ..errors import DescendError, check_choice
