@@ -130,8 +130,8 @@ class Sweep(Callback):
                 f"calibrated default {self.default_lr:g}, capped at the last lr swept")
         at = self._restore(lr)
         self.ended_at = step
-        schedule = "the given schedule" if self.after is not None else (
-            "cosine to 0" if self.total else "constant")
+        given = f"the given {getattr(self.after, 'name', 'schedule')} schedule"
+        schedule = given if self.after is not None else ("cosine to 0" if self.total else "constant")
         self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
         self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
                      f"lr by lr_find's rule, {rule}; the sweep ended as {why}", step)

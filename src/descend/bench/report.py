@@ -88,17 +88,18 @@ def protocol_notes(result: BenchResult) -> list[str]:
     lrs = grid.QUICK_GRID if result.quick else grid.TUNED_GRID
     return [
         "Protocol: every entrant gets the same step budget per workload (the steps column) and trains with "
-        "descend.fit, the doctor off. One step is one mini-batch gradient and one update; L-BFGS is built with "
-        "max_iter=1, so one step is one of its iterations. Tuned entrants search the same learning-rate grid "
+        "descend.fit, the doctor off. A step is one gradient evaluation (of a mini-batch, or of the whole "
+        "objective): one per update for first-order methods; L-BFGS is built with max_iter=1, and each evaluation "
+        "of a line search counts as a step. Tuned entrants search the same learning-rate grid "
         f"{{{', '.join(lr_text(lr) for lr in lrs)}}} (SGD with Nesterov momentum 0.9): the search starts at "
         f"{lr_text(grid.START[0])} .. {lr_text(grid.START[1])} and extends past whichever edge holds the best "
         "trial; each seed keeps the trial that reached the target in the fewest steps, and \"(grid end)\" marks a "
-        "best at the end of the grid. Default entrants run each optimizer's defaults. \"descend auto\" is fit's "
-        "default optimizer with lr=\"auto\": lr_find's sweep runs on the trial's clock, and its steps count in the "
-        "steps to target and come out of the budget (\"k of lr_find\": the median sweep).",
+        "best at the end of the grid. Default entrants run each optimizer's defaults. \"descend auto\" is fit with "
+        "its own defaults (optimizer=\"auto\"): the cell says what it chose; its lr sweep is part of the run, so "
+        "its steps count in the steps to target and come out of the budget (\"k of sweep\": the median sweep).",
         "",
-        "Cells: median over seeds of steps / seconds to the target. Seconds count training and set-up (lr_find, "
-        "optimizer creation); evaluation is off the clock. The metric is evaluated on the current weights every "
+        "Cells: median over seeds of steps / seconds to the target. Seconds count training and set-up (auto's "
+        "observations, optimizer creation); evaluation is off the clock. The metric is evaluated on the current weights every "
         "`eval every` steps (and after the first), so steps to target are rounded up to a multiple of it. A miss "
         "is infinite: the cell shows the median best value reached. Steps are exact and repeatable; seconds move "
         "with the machine's load.",
