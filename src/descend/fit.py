@@ -335,9 +335,11 @@ def fit(model: nn.Module, train, *, loss: str | Callable = "mse", val=None,
     The run stops at `max_epochs`, `max_steps` (20 epochs when neither is given), or the first rule in `stop`
     that fires; NonFinite is always on.
 
-    `lr=None` and `weight_decay=None` take the optimizer's own defaults (`descend.optim.entry(name).defaults()`:
-    AdamW lr 1e-3 and weight_decay 0.01, Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` picks the
-    learning rate with `lr_find` first. Weight decay skips biases and normalization weights (every parameter
+    `optimizer="auto"` (the default) chooses the algorithm, lr and schedule from what it observes (descend.auto):
+    L-BFGS with line searches for a deterministic full-batch objective, else AdamW with its lr from a sweep that
+    is the run's first steps; `result.choice` says what and why. `lr=None` and `weight_decay=None` take a named
+    optimizer's own defaults (`descend.optim.entry(name).defaults()`: AdamW lr 1e-3 and weight_decay 0.01,
+    Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` finds the lr with the same in-run sweep. Weight decay skips biases and normalization weights (every parameter
     with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
     param groups and learning rates (`lr="auto"` sets them); `weight_decay` and `decay_norms_and_biases` apply
     only to optimizers fit builds by name.
