@@ -122,9 +122,10 @@ class Sweep(Callback):
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:
             lr, rule = suggest(self.lrs, self.smoothed)
+            rule = f"lr by lr_find's rule, {rule}"
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
-        if rule == NO_VALLEY and self.default_lr is not None:
+        if rule.endswith(NO_VALLEY) and self.default_lr is not None:
             lr, rule = min(self.default_lr, self.lrs[-1]), (
                 f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so the optimizer's "
                 f"calibrated default {self.default_lr:g}, capped at the last lr swept")
@@ -134,7 +135,7 @@ class Sweep(Callback):
         schedule = given if self.after is not None else ("cosine to 0" if self.total else "constant")
         self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
         self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
-                     f"lr by lr_find's rule, {rule}; the sweep ended as {why}", step)
+                     f"{rule}; the sweep ended as {why}", step)
 
     def _restore(self, lr: float) -> int | None:
         """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step."""
