@@ -11,7 +11,8 @@ does not end the sweep. The
 weights of the last KEEP steps are kept (fewer when they would pass SNAPSHOT_MEMORY). The sweep ends once the
 smoothed loss has stayed at RISE times its lowest value for LASTING steps (past the valley's bottom), the loss
 turns NaN/Inf, the lr reaches END_LR, or it has used MAX_SHARE of the run's steps. Then the valley rule picks the
-lr (a curve without a valley gives the optimizer's calibrated default instead), the weights of the
+lr from the curve up to its lowest point (what follows is the deliberate overshoot, whose noise must not extend
+the valley; a curve without a valley gives the optimizer's calibrated default instead), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
@@ -120,8 +121,9 @@ class Sweep(Callback):
             self._decide(state.step, self.ending)
 
     def _decide(self, step: int, why: str) -> None:
-        if len(self.smoothed) >= 2:
-            lr, rule = suggest(self.lrs, self.smoothed)
+        if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
+            bottom = min(range(len(self.smoothed)), key=self.smoothed.__getitem__) + 1
+            lr, rule = suggest(self.lrs[:bottom], self.smoothed[:bottom])
             rule = f"lr by lr_find's rule, {rule}"
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
