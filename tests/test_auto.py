@@ -9,8 +9,9 @@ from scipy.optimize import minimize
 from torch import nn
 
 import descend as ds
-from descend.auto import sweep as sweep_lib
-from descend.auto.sweep import RobustAverage
+from descend.fit import losses
+from descend.fit.auto import sweep as sweep_lib
+from descend.fit.auto.sweep import RobustAverage
 
 
 def logistic_data(n=400, features=6, seed=0):
@@ -38,7 +39,7 @@ def logistic_optimum(x, y) -> float:
 
 def full_loss(model, x, y, loss):
     with torch.no_grad():
-        return float(ds.losses.get(loss)(model(x), y))
+        return float(losses.get(loss)(model(x), y))
 
 
 @pytest.mark.parametrize("problem", ["least_squares", "logistic"])

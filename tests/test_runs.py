@@ -413,7 +413,7 @@ def _parallel_fit(run_dir: str, resume: bool) -> dict:
 
 @pytest.mark.slow
 def test_two_processes_write_one_run_dir_and_resume_together(tmp_path):
-    from descend import distributed
+    from descend.fit import distributed
     run = tmp_path / "run"
     whole = distributed.launch(_parallel_fit, 2, str(run), False, backend="gloo")["ranks"]
     assert whole[0]["history"] == whole[1]["history"] and len(whole[0]["history"]) == 12

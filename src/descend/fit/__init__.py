@@ -1,0 +1,170 @@
+"""`fit`: train a PyTorch model on data with the shared step loop and return a FitResult.
+
+Read `fit` below first: the spec of the call (spec.py: every argument, checked), the plan (the data, the steps),
+the doctor and the run directory, the optimizer, the loop over FitTask's steps (task.py), the result.
+
+May import: core, optim, doctor, runs.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .. import doctor as doctor_lib, optim, runs
+from ..core import stop as stop_lib
+from ..core.loop import Loop
+from ..runs.config import fit_config
+from ..runs.ranks import is_main_process
+from . import auto as auto_lib, distributed, initializers, progress as progress_lib
+from .data import BatchStream, examples, input_sample
+from .spec import FitSpec, Plan
+from .task import FitTask, make_optimizer
+
+
+@dataclass
+class FitResult:
+    """What a training run leaves: the trained model, its history table and why it stopped."""
+
+    model: nn.Module
+    history: list[dict]
+    best: dict
+    stop_reason: str
+    findings: list = field(default_factory=list)
+    run_dir: str | None = None
+    elapsed: float = 0.0
+    lr: float | None = None       # the first param group's base learning rate: what "auto" (or None) gave
+    stop_code: str | None = None  # which rule stopped the run, for code to act on: "max_steps", "patience",
+                                  # "non_finite", ... (Rule.code; None when it was not a rule)
+    choice: auto_lib.Choice | None = None   # what optimizer="auto" or lr="auto" chose, and why
+
+
+def fit(model: nn.Module, train, **settings) -> FitResult:
+    """Train `model` on `train` ((X, y) tensors or arrays, a Dataset or a DataLoader) and return a FitResult.
+
+    Every step runs `accumulate` mini-batches forward and backward, clips the gradient if asked (`grad_clip`: a
+    max norm, {"norm": x} or {"value": x}), and updates. With `val`, the validation loss and `metrics` are computed
+    every epoch (or every `eval_every` steps). The run stops at `max_epochs`, `max_steps` (20 epochs when neither
+    is given), or the first rule in `stop` that fires; NonFinite is always on.
+
+    `optimizer="auto"` (the default) chooses the algorithm, lr and schedule from what it observes (fit/auto):
+    L-BFGS with line searches for a deterministic full-batch objective, else AdamW with its lr from a sweep that
+    is the run's first steps; `result.choice` says what and why. `lr=None` and `weight_decay=None` take a named
+    optimizer's own defaults (`descend.optim.entry(name).defaults()`: AdamW lr 1e-3 and weight_decay 0.01,
+    Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` finds the lr with the same in-run sweep. Weight decay skips biases and normalization weights (every parameter
+    with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
+    param groups and learning rates (`lr="auto"` sets them); `weight_decay` and `decay_norms_and_biases` apply
+    only to optimizers fit builds by name.
+
+    `doctor` watches the run and puts findings in the result (True), also rolls back divergence and cuts the lr
+    ("fix"), or is off (False). With `run_dir`, the run is recorded there (config, history, a checkpoint every
+    `checkpoint_every` steps) and `resume=True` continues it from its last checkpoint exactly as if it had never
+    stopped. Every argument is checked (see FitSpec, which declares them), and one batch run through model, loss
+    and metrics, before the run directory is made or the model touched.
+    """
+    spec = FitSpec(model, train, **settings)
+    plan = Plan.of(spec)
+    watch = _doctor(spec, plan)
+    run = runs.open_run(spec.run_dir, lambda: _config(spec, plan), resume=spec.resume,
+                        checkpoint_every=spec.checkpoint_every)
+    chosen = _optimizer(spec, plan)
+    _tell_choice(chosen, watch, run, spec.progress and is_main_process())
+    loop = _loop(spec, plan, watch, chosen, run)
+    opt, base_lr = chosen.optimizer, chosen.optimizer.param_groups[0]["initial_lr"]   # the loop has set it
+    state = loop.run()
+    if state.restored_step is None:  # a restored snapshot already holds evaluation weights
+        optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
+    choice = chosen.final()
+    result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
+                       stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(),
+                       lr=base_lr if choice is None else choice.lr, stop_code=state.stop_code, choice=choice)
+    return run.finish(result) if run is not None else result
+
+
+fit.__signature__ = inspect.signature(FitSpec).replace(return_annotation=FitResult)  # help(fit) lists every argument
+
+
+def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
+    """The doctor of the run, handed what it reads of the data (it never looks into fit's objects)."""
+    sample, val_size = (input_sample(plan.train), examples(plan.val)) if spec.doctor else (None, None)
+    return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
+                             val_size=val_size)
+
+
+def _config(spec: FitSpec, plan: Plan) -> dict:
+    """config.json of the run: the recorded settings of the spec, the model, the data, and where it runs."""
+    return fit_config({**spec.recorded(), "processes": plan.processes}, model=spec.model, train=spec.train,
+                      val=spec.val, checkpoint_every=spec.checkpoint_every, device=spec.device)
+
+
+def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
+    """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for
+    optimizer="auto" or lr="auto" fit/auto decides what trains (a resumed run's sweep state, in its checkpoint,
+    brings the same choice back)."""
+    model, optimizer, lr = spec.model, spec.optimizer, spec.lr
+    if isinstance(optimizer, torch.optim.Optimizer):
+        optim.train_mode(optimizer)  # a Schedule-Free / EMA optimizer an earlier fit left in eval mode
+    torch.manual_seed(spec.seed)
+    initializers.initialize(model, spec.init)
+    model.to(spec.device)
+    model.train()   # a model handed over in eval mode trains with dropout and batch statistics all the same
+
+    def build(chosen, chosen_lr):
+        return make_optimizer(model, chosen, lr=chosen_lr, weight_decay=spec.weight_decay,
+                              decay_norms_and_biases=spec.decay_norms_and_biases)
+    if optimizer != "auto" and lr != "auto":
+        return auto_lib.Auto(build(optimizer, lr))
+    return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
+                           device=spec.device, weight_decay=spec.weight_decay, total_steps=plan.total_steps,
+                           lr_schedule=plan.schedules.get("lr"), processes=plan.processes, make_optimizer=build)
+
+
+def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:
+    """Let the doctor, the run directory and the progress line know the choice: now, or when the sweep makes it."""
+    def tell(choice: auto_lib.Choice) -> None:
+        watch.note_choice(choice)
+        if run is not None:
+            run.record_choice(choice.to_dict())
+        if progress:
+            print(choice.line(), file=sys.stderr, flush=True)
+    if chosen.sweep is not None:
+        chosen.sweep.on_choice = tell
+    elif chosen.choice is not None:
+        tell(chosen.choice)
+
+
+def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
+    """The step loop over the training stream, with the spec's rules, schedules and callbacks, auto's sweep (which
+    drives the lr until it has chosen one) and the run directory's recorder."""
+    opt, sweep = chosen.optimizer, chosen.sweep
+    schedules = plan.schedules if sweep is None else {**plan.schedules, "lr": sweep.multiplier}
+    callbacks = list(spec.callbacks) if sweep is None else [sweep, *spec.callbacks]
+    train_source, progress, parallel = distributed.attach(spec.model, plan.train, spec.progress)
+    stream = BatchStream(train_source, spec.device)
+    task = watch.guard(FitTask(spec.model, spec.loss_fn, opt, stream, plan.val, accumulate=spec.accumulate,
+                               clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel),
+                       opt)
+    loop = Loop(task, opt, spec.rules, schedules=schedules,
+                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks],
+                eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
+    if run is not None:
+        loop.add(*runs.Recorder(run, loop, stream, spec.model, spec.device).callbacks)
+    return loop
+
+
+def best_record(history: list[dict], rules=()) -> dict:
+    """The best record by the value a Patience rule monitors; else lowest val_loss, else lowest training loss."""
+    watched = [r for r in rules if isinstance(r, stop_lib.Patience)]
+    if watched:
+        key, mode = watched[0].key, watched[0].mode
+    else:
+        key, mode = ("val_loss" if any("val_loss" in r for r in history) else "loss"), "min"
+    scored = [r for r in history if key in r and math.isfinite(r[key])]
+    if not scored:
+        return {}
+    pick = min if mode == "min" else max
+    return dict(pick(scored, key=lambda r: r[key]))
