@@ -2,9 +2,9 @@
 
 Same split as digits_mlp (30% held out, stratified, random_state 0); pixels are divided by 16, so they lie in
 [0, 1] as image pixels usually do, rather than standardized per column. The network: two 3x3 convolutions (16
-and 32 channels, ReLU), 2x2 max pooling, a linear read-out of the 32x4x4 features; 10.6k of its 10.6k
-parameters sit in convolution kernels and the read-out. Target: test accuracy 0.98 (digits_mlp's MLP reaches
-0.97; scikit-learn's SVC with its defaults scores 0.987 on this split).
+and 32 channels, ReLU), 2x2 max pooling, a linear read-out of the 32x4x4 features (9,930 parameters). Target:
+test accuracy 0.98, which tuned AdamW reaches in about 140 steps (digits_mlp's MLP is held to 0.97;
+scikit-learn's SVC with its defaults scores 0.987 on this split, pixels scaled the same way).
 """
 from __future__ import annotations
 
