@@ -6,8 +6,8 @@ mini-batch gradients of the squared error are heavy-tailed too. f is a fixed ran
 scaled to unit variance; 4000 rows train, 1000 test. The model is an MLP 20-64-64-1 trained on squared error; it is
 scored by the RMSE of its predictions against the noiseless f on the test rows (a constant scores about 1.0).
 
-embeddings_mf: rating prediction by matrix factorization, a model that is almost all embeddings (96% of its
-parameters are rows of two embedding tables, and each batch touches few of them). 600 users and 400 items with
+embeddings_mf: rating prediction by matrix factorization, a model that is all embeddings (all but one of its 17,001
+parameters are rows of embedding tables, and a batch of 256 ratings touches at most 256 of the 600 user rows). 600 users and 400 items with
 rank-8 true factors; 30000 observed ratings (Gaussian noise 0.5) train, 5000 test. The model: 16-dimensional user
 and item embeddings and biases, a dot product. Scored by test RMSE (the noise alone gives 0.5; the global mean
 about 1.1).
