@@ -289,7 +289,9 @@ def diverging():
     ({}, ["try lr 1.0e-02 (descend fit: --lr 1.0e-02)", "or lr='auto'"], "lr_find's suggestion"),
     ({"auto_lr": 0.1}, ["try lr 1.0e-02", "lr_find's suggestion 1.0e-01"], "or lr='auto'"),
     ({"interventions": [{"at_step": 12, "from_step": 10, "why": "x", "lr": 0.003}]},
-     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'")], ids=["plain", "auto", "fix"])
+     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'"),
+    ({"auto_choice": "auto: lbfgs, line search, ..."}, ["--optimizer adamw --lr 1.0e-02", "auto: lbfgs"],
+     "or lr='auto'")], ids=["plain", "auto", "fix", "auto line search"])
 def test_the_lr_too_high_fix_quotes_the_lr_the_run_knows(known, says, never):
     from descend.doctor import diagnose
     found = diagnose(Readings(history=history(diverging()), **known))[0]

@@ -39,6 +39,9 @@ def _lower_lr(r: Readings, lr: float) -> str:
     if r.auto_lr is not None:
         return (f"try lr {lr / 10:.1e}: auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too high "
                 f"for this run (descend fit: --lr {lr / 10:.1e})")
+    if r.auto_choice is not None:   # auto chose an optimizer without an lr (a line search): name one that has one
+        return (f"name an optimizer and try lr {lr / 10:.1e} (descend fit: --optimizer adamw --lr {lr / 10:.1e}); "
+                f"{r.auto_choice}")
     return f"try lr {lr / 10:.1e} (descend fit: --lr {lr / 10:.1e}), or lr='auto' to let lr_find choose (--lr auto)"
 
 
