@@ -20,7 +20,8 @@ from ..core import stop as stop_lib
 from ..core.loop import Loop
 from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
-from . import auto as auto_lib, distributed, initializers, progress as progress_lib
+from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
+from . import threads
 from .data import BatchStream, examples, input_sample
 from .spec import FitSpec, Plan
 from .task import FitTask, make_optimizer
@@ -55,8 +56,8 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     L-BFGS with line searches for a deterministic full-batch objective, else AdamW with its lr from a sweep that
     is the run's first steps; `result.choice` says what and why. `lr=None` and `weight_decay=None` take a named
     optimizer's own defaults (`descend.optim.entry(name).defaults()`: AdamW lr 1e-3 and weight_decay 0.01,
-    Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` finds the lr with the same in-run sweep. Weight decay skips biases and normalization weights (every parameter
-    with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
+    Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` finds the lr with the same in-run sweep. Weight
+    decay skips biases and normalization weights (every parameter with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
     param groups and learning rates (`lr="auto"` sets them); `weight_decay` and `decay_norms_and_biases` apply
     only to optimizers fit builds by name.
 
@@ -65,23 +66,38 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     `checkpoint_every` steps) and `resume=True` continues it from its last checkpoint exactly as if it had never
     stopped. Every argument is checked (see FitSpec, which declares them), and one batch run through model, loss
     and metrics, before the run directory is made or the model touched.
+
+    `precision="bf16"` (CPU and CUDA) or `"fp16"` (CUDA, with a gradient scaler) runs the forward pass under
+    autocast; `compile=True` runs the model through torch.compile. `threads="auto"` trains small models on one
+    CPU thread (more only add waiting there; see descend.fit.threads), a number sets torch's thread count for the
+    run, None leaves it. Steps never wait for the device: the loss and gradient norm are read every few steps.
     """
     spec = FitSpec.of(model, train, settings)
     plan = Plan.of(spec)
     watch = _doctor(spec, plan)
     run = runs.open_run(spec.run_dir, lambda: _config(spec, plan), resume=spec.resume,
                         checkpoint_every=spec.checkpoint_every)
+    with threads.using(threads.choose(spec.threads, sum(p.numel() for p in model.parameters()), spec.batch_size,
+                                      spec.device)):
+        return _train(spec, plan, watch, run)
+
+
+def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
+    """Build the optimizer and the loop, run it, and put the result together (fit's second half, on its threads)."""
+    model = spec.model
     chosen = _optimizer(spec, plan)
     _tell_choice(chosen, watch, run, spec.progress and is_main_process())
     loop = _loop(spec, plan, watch, chosen, run)
-    opt, base_lr = chosen.optimizer, chosen.optimizer.param_groups[0]["initial_lr"]   # the loop has set it
+    opt = chosen.optimizer
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
     choice = chosen.final()
+    swept = chosen.sweep is not None and choice is not None   # the sweep's groups hold a multiplier base of 1
     result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
                        stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(),
-                       lr=base_lr if choice is None else choice.lr, stop_code=state.stop_code, choice=choice)
+                       lr=choice.lr if swept else opt.param_groups[0]["initial_lr"], stop_code=state.stop_code,
+                       choice=choice)
     return run.finish(result) if run is not None else result
 
 
@@ -91,8 +107,10 @@ fit.__signature__ = inspect.signature(FitSpec).replace(return_annotation=FitResu
 def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
     """The doctor of the run, handed what it reads of the data (it never looks into fit's objects)."""
     sample, val_size = (input_sample(plan.train), examples(plan.val)) if spec.doctor else (None, None)
+    val_sample = input_sample(plan.val) if spec.doctor and plan.val is not None else None
+    settings = {name: getattr(spec, name) for name in doctor_lib.SETTINGS}
     return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
-                             val_size=val_size)
+                             val_size=val_size, val_sample=val_sample, settings=settings)
 
 
 def _config(spec: FitSpec, plan: Plan) -> dict:
@@ -145,11 +163,14 @@ def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
     callbacks = list(spec.callbacks) if sweep is None else [sweep, *spec.callbacks]
     train_source, progress, parallel = distributed.attach(spec.model, plan.train, spec.progress)
     stream = BatchStream(train_source, spec.device)
+    amp = precision_lib.Precision(spec.precision, spec.device)
     task = watch.guard(FitTask(spec.model, spec.loss_fn, opt, stream, plan.val, accumulate=spec.accumulate,
-                               clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel),
-                       opt)
+                               clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel,
+                               precision=amp, forward=precision_lib.compiled(spec.model, spec.compile),
+                               host_checks=spec.doctor == "fix"), opt)
     loop = Loop(task, opt, spec.rules, schedules=schedules,
-                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks],
+                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks,
+                           *([amp] if amp.scaler is not None else [])],
                 eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
     if run is not None:
         loop.add(*runs.Recorder(run, loop, stream, spec.model, spec.device).callbacks)
