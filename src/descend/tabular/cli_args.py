@@ -84,6 +84,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
         f"{','.join(map(str, d.hidden))})")
     add("--split", choices=SPLITS, help="time: the last rows are the test set (default); random")
     add("--time-column", metavar="COL", help="sort rows by this column before a time split")
+    add("--dayfirst", action=argparse.BooleanOptionalAction, help="dates such as 03/04/2001 are day/month/year "
+        "(--no-dayfirst: month/day/year); needed only when no date in the data has a number above 12")
     add("--test-fraction", type=float, metavar="F", help=f"share of rows held out (default {d.test_fraction})")
     add("--drop", type=names, metavar="COLS", help="columns to leave out, comma-separated")
     add("--categorical", type=names, metavar="COLS", help="columns to treat as categories, comma-separated")
@@ -98,7 +100,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
     add("--max-epochs", type=int, metavar="N", help=f"default {d.max_epochs}")
     add("--patience", type=int, metavar="N", help="stop after this many epochs without a better validation "
         f"loss (default {d.patience})")
-    add("--seed", type=int, metavar="N", help=f"default {d.seed}")
+    add("--seed", type=int, metavar="N", help=f"initialization and batch order (default {d.seed})")
+    add("--split-seed", type=int, metavar="N", help=f"which rows a random split tests on (default {d.split_seed})")
 
 
 def read_config(path: str) -> dict:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DescendError
-from .columns import Column, as_booleans, as_dates, level_order, numbers
+from .columns import Column, as_booleans, level_order, numbers
+from .dates import as_dates
 
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
@@ -71,7 +72,7 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
         return {name: values}, {name: _integer_text(values)}
     if kind == "categorical":
         return {}, {name: _text(series)}
-    dates = as_dates(series)
+    dates = as_dates(series, column.dayfirst)
     day = dates.dt.day_of_year.astype(float)
     angle = 2 * np.pi * (day - 1) / 365.25
     nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle)}

@@ -52,6 +52,7 @@ class Options:
     hidden: tuple = (256, 128)
     split: str = "time"
     time_column: str | None = None
+    dayfirst: bool | None = None       # dates written 03/04/2001: None asks the user unless the data settle it
     test_fraction: float = 0.2
     val_fraction: float = 0.15
     drop: tuple = ()
@@ -64,7 +65,8 @@ class Options:
     schedule: str = "cosine"
     max_epochs: int = 100
     patience: int = 15
-    seed: int = 0
+    seed: int = 0                      # the network's initialization and the order of batches
+    split_seed: int = 0                # which rows a random split puts in each part, apart from --seed
     progress: bool | int = True
 
     def check(self) -> "Options":
@@ -75,6 +77,12 @@ class Options:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_fraction(self.test_fraction, "--test-fraction")
         check_fraction(self.val_fraction, "validation fraction")
+        for name in ("seed", "split_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DescendError(f"--{name.replace('_', '-')} must be a whole number >= 0, got {value!r}")
+        if self.dayfirst not in (None, True, False):
+            raise DescendError(f"dayfirst must be true, false or null, got {self.dayfirst!r}")
         for name in ("max_epochs", "batch_size", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -129,10 +137,13 @@ def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
 
 
 def _describe_split(split: Split, opts: Options) -> str:
-    how = (f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
-           if opts.split == "time" else f"random (seed {opts.seed})")
+    if opts.split == "time":
+        how = f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
+        test = f"the last {opts.test_fraction:g}"
+    else:
+        how, test = f"random (--split-seed {opts.split_seed})", f"a random {opts.test_fraction:g}"
     return (f"split: {how}; {len(split.fit)} training, {len(split.val)} validation (early stopping), "
-            f"{len(split.test)} test rows (last {opts.test_fraction:g}, used once at the end)")
+            f"{len(split.test)} test rows ({test}, used once at the end)")
 
 
 def _new_run(pre: Preprocessor, target: Target, opts: Options) -> TabularRun:
@@ -165,9 +176,10 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     training rows and build a fresh network; every choice is said."""
     opts.check()
     frame = rows_with_target(frame, opts.target, say)
-    split = split_rows(time_order(frame, opts.time_column), opts.split, opts.test_fraction, opts.val_fraction,
-                       opts.seed)
-    columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric)
+    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), opts.split, opts.test_fraction,
+                       opts.val_fraction, opts.split_seed)
+    columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric,
+                                   opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
