@@ -1,6 +1,7 @@
 """Deciding what each column is (numeric, boolean, small-integer code, categorical, date) and saying why."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,8 @@ from .dates import as_dates, day_first
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
 THOUSANDS = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
+ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
+MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
 ID_SHARE = 0.5            # a text column with distinct values in more than half the rows looks like an identifier
 _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
@@ -93,9 +96,30 @@ def _looks_like_dates(values: pd.Series) -> bool:
     return any(bool(as_dates(sample, dayfirst).notna().all()) for dayfirst in (False, True))
 
 
-def _infer_numeric(name: str, values: pd.Series) -> Column:
+def _name_words(name: str) -> set[str]:
+    """The lower-case words of a column name: CustomerID -> {customer, id}; row_no -> {row, no}."""
+    return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)}
+
+
+def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
+    """Whole numbers that differ in every row and look like labels, not amounts: the name says so (id, key,
+    number...) or they all have the same 5+ digits (100234, 100871...). A plain counter (1, 2, 3...) stays a
+    number: it may be the time trend."""
+    if rows < MIN_ID_ROWS or len(values) != rows or values.nunique() != rows:
+        return False
+    whole = values.to_numpy(dtype=float)
+    if whole.min() < 0:
+        return False
+    widths = {len(str(int(v))) for v in whole}
+    return bool(_name_words(name) & ID_WORDS) or (len(widths) == 1 and widths.pop() >= 5)
+
+
+def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
     distinct = values.nunique()
     integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    if integral and _integer_identifier(name, values, rows):
+        return Column(name, "identifier", f"whole numbers, a different one in each of the {rows} rows, look like an "
+                      f"identifier: left out (--numeric {name} to keep it)")
     if distinct <= 2 and set(values.unique()) <= {0, 1}:
         return Column(name, "boolean", "only 0 and 1")
     if integral and 3 <= distinct <= MAX_ORDINAL_LEVELS:
@@ -113,14 +137,14 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if series.dtype == bool:
         return Column(name, "boolean", "true/false")
     if series.dtype.kind in "iuf":
-        return _infer_numeric(name, values)
+        return _infer_numeric(name, values, rows)
     if pd.api.types.is_datetime64_any_dtype(series):
         return _date_column(name, values, None)
     lowered = set(values.astype(str).str.strip().str.lower().unique())
     if lowered <= _TRUE | _FALSE and lowered & _TRUE and lowered & _FALSE:
         return Column(name, "boolean", "true/false words")
     if mostly_numbers(values):
-        return _infer_numeric(name, numbers(series, name).dropna())
+        return _infer_numeric(name, numbers(series, name).dropna(), rows)
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
     distinct = values.nunique()

@@ -159,6 +159,23 @@ class Preprocessor:
         unseen = int(sum(1 for v in values if v is not None and v not in lookup))
         return codes, unseen
 
+    def feature_positions(self) -> dict[str, list[int]]:
+        """For each input column, the places of the features made from it in the model's input matrix (numbers,
+        was-missing flags, then category indices): what permuting or judging one column touches."""
+        owner = {}
+        for column in self.columns:
+            nums, cats = derive(column, pd.Series([], dtype=object))
+            owner.update({("number", name): column.name for name in nums})
+            owner.update({("category", name): column.name for name in cats})
+        positions, place = {c.name: [] for c in self.columns}, 0
+        for spec in self.numeric:
+            width = 2 if spec.flag else 1
+            positions[owner["number", spec.name]] += list(range(place, place + width))
+            place += width
+        for offset, spec in enumerate(self.categorical):
+            positions[owner["category", spec.name]].append(place + offset)
+        return positions
+
     @property
     def numeric_width(self) -> int:
         return sum(2 if spec.flag else 1 for spec in self.numeric)

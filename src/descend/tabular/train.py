@@ -21,7 +21,7 @@ from ..doctor import LRFindResult, lr_find
 from ..errors import DescendError, check_choice
 from ..fit import FitResult, fit
 from ..loop import Callback
-from . import baselines, evaluate
+from . import baselines, checks, evaluate
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
 from .preprocess import Preprocessor
@@ -187,10 +187,13 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         say(f"  {line}")
     say(_describe_split(split, opts))
     x_num, x_cat, _ = pre.transform(frame)
+    x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
+    for line in checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split):
+        say(line)
     run = _new_run(pre, target, opts)
     say(_describe_model(run, opts))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
-    return Prepared(frame, split, run, inputs(x_num, x_cat), target.encode(frame[opts.target]), dense)
+    return Prepared(frame, split, run, x, y, dense)
 
 
 def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
