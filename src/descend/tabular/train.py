@@ -3,7 +3,8 @@
 Three steps, each usable alone: `prepare` infers columns and task, splits the rows and builds a fresh network;
 `train` fits it on the training rows (validation rows carved from the training part drive early stopping and
 the best epoch's weights are kept); `grade` touches the test rows once, at the end, to compare the model with
-the training mean (or majority class) and with closed-form ridge regression on the same features.
+the training mean (or majority class) and with a linear model on the same features (closed-form ridge, or
+logistic regression for classes).
 """
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ class Prepared:
     run: TabularRun
     x: torch.Tensor
     y: torch.Tensor
-    dense: torch.Tensor   # the design matrix closed-form ridge sees (numbers plus every category one-hot)
+    dense: torch.Tensor   # the design matrix the linear baseline sees (numbers plus every category one-hot)
 
 
 def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
@@ -271,18 +272,19 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
 
 
 def grade(prepared: Prepared, opts: Options) -> None:
-    """Score the test rows once: the model, closed-form ridge on the same features, and the constant guess;
+    """Score the test rows once: the model, the linear baseline on the same features, and the constant guess;
     the scores go to run.metrics and, for numeric targets, each test row's prediction to run.test_predictions."""
     run, split, target = prepared.run, prepared.split, prepared.run.target
     truth, train_rows, test = truth_values(target, prepared.frame), split.train, split.test
     predicted = run.outputs(prepared.x[test])
-    ridge = baselines.ridge_predictions(target, prepared.dense[train_rows], truth[train_rows], prepared.dense[test])
+    linear, linear_predicted = baselines.linear_predictions(target, prepared.dense[train_rows], truth[train_rows],
+                                                            prepared.dense[test])
     constant = baselines.constant_predictions(target, truth[train_rows], len(test))
     rows = {f"{opts.model} ({target.loss} loss)": evaluate.scores(target, truth[test], predicted),
-            "ridge, closed form (alpha 1)": evaluate.scores(target, truth[test], ridge),
+            linear: evaluate.scores(target, truth[test], linear_predicted),
             ("training majority class" if target.task == "classification" else "training mean"):
                 evaluate.scores(target, truth[test], constant)}
-    run.metrics = {"test_rows": int(len(test)), "scores": rows}
+    run.metrics = {"test_rows": int(len(test)), "scores": rows, "in_words": evaluate.in_words(rows)}
     if target.task != "classification":
         table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": truth[test], "predicted": predicted})
         time = _time_axis(prepared, opts)
