@@ -22,7 +22,7 @@ from ..doctor import LRFindResult, lr_find
 from ..errors import DescendError, check_choice
 from ..fit import FitResult, fit
 from ..loop import Callback
-from . import baselines, checks, evaluate
+from . import baselines, checks, evaluate, importance
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
 from .preprocess import Preprocessor
@@ -298,4 +298,12 @@ def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_opti
     prepared = prepare(frame, opts, say)
     train(prepared, opts, say, **train_options)
     grade(prepared, opts)
+    explain(prepared, opts)
     return prepared.run
+
+
+def explain(prepared: Prepared, opts: Options) -> None:
+    """Permutation importance of each input column on the validation rows, into run.metrics["importance"]."""
+    run, rows = prepared.run, prepared.split.val
+    run.metrics["importance"] = importance.permutation_importance(
+        run, run.preprocessor, prepared.x[rows], truth_values(run.target, prepared.frame.iloc[rows]), opts.seed)

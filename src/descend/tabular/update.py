@@ -7,12 +7,14 @@ worse on the rows that judge it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import torch
 
 from .. import losses
 from ..errors import DescendError
-from ..fit import fit
+from ..fit import FitResult, fit
 from . import evaluate
 from .run import TabularRun
 from .split import split_rows, time_order
@@ -50,7 +52,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     rate = lr or run.config["lr"] * 0.3
     say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
         f"to judge; warm start from the saved weights, lr {rate:g}")
-    history = fit(**fit_arguments(run, x, y, split.fit, split.val, opts, rate)).history
+    result = fit(**fit_arguments(run, x, y, split.fit, split.val, opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
     kept = not val_after <= val_before
     if kept:
@@ -61,5 +63,17 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     record = {"rows": int(len(frame)), "newest_rows": int(len(split.test)), "before": before, "after": after,
               "kept_previous": kept}
     run.metrics.setdefault("updates", []).append(record)
-    run.history += [dict(r, phase=f"update {number}") for r in history]
+    _append(run, result, f"update {number}")
     return record
+
+
+def _append(run: TabularRun, result: FitResult, phase: str) -> None:
+    """Add an update's history and findings to the run's, its steps and epochs continuing from the last ones so
+    the record reads as one timeline; each finding says which update it is about."""
+    last = run.history[-1] if run.history else {}
+    steps, epochs = (int(last[k]) if pd.notna(last.get(k)) else 0 for k in ("step", "epoch"))
+    run.history += [dict(r, step=r["step"] + steps, epoch=r.get("epoch", 0) + epochs, phase=phase)
+                    for r in result.history]
+    run.findings = run.findings + [
+        replace(f, steps=(f.steps[0] + steps, f.steps[1] + steps) if f.steps else None, message=f"{phase}: {f.message}")
+        for f in result.findings]
