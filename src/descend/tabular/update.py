@@ -69,11 +69,10 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
 
 def _append(run: TabularRun, result: FitResult, phase: str) -> None:
     """Add an update's history and findings to the run's, its steps and epochs continuing from the last ones so
-    the record reads as one timeline; each finding says which update it is about."""
+    the record reads as one timeline; each finding says which update it is about (its steps count from the
+    update's start, as its message does)."""
     last = run.history[-1] if run.history else {}
     steps, epochs = (int(last[k]) if pd.notna(last.get(k)) else 0 for k in ("step", "epoch"))
     run.history += [dict(r, step=r["step"] + steps, epoch=r.get("epoch", 0) + epochs, phase=phase)
                     for r in result.history]
-    run.findings = run.findings + [
-        replace(f, steps=(f.steps[0] + steps, f.steps[1] + steps) if f.steps else None, message=f"{phase}: {f.message}")
-        for f in result.findings]
+    run.findings = run.findings + [replace(f, message=f"{phase}: {f.message}") for f in result.findings]
