@@ -134,3 +134,22 @@ def test_the_report_shows_the_kept_weights_updates_table_and_importance(updated)
     assert "<h3>updates</h3><table><tr><th>#</th><th>rows</th><th>newest_rows</th><th>before rmse</th>" in page
     assert 'alt="permutation importance"' in page and "<li>against ridge, closed form (alpha 1): RMSE" in page
     assert "{&#x27;rows&#x27;" not in page and "{'rows'" not in page   # no raw dict
+
+
+def test_class_test_predictions_hold_probabilities_and_the_report_draws_them(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": np.where(x[:, 0] + 0.3 * rng.normal(size=300) > 0,
+                                                                       "big", "small")})
+    run = fit_table(frame, Options(target="kind", max_epochs=5, progress=False), say=_quiet)
+    run.save(tmp_path / "run")
+    table = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert list(table.columns) == ["row", "actual", "predicted", "p_big", "p_small"]
+    assert list(table["row"]) == list(range(241, 301))
+    np.testing.assert_allclose(table[["p_big", "p_small"]].sum(axis=1), 1.0, rtol=1e-5)
+    assert list(table["predicted"]) == list(np.where(table["p_big"] > table["p_small"], "big", "small"))
+    accuracy = float(np.mean(table["actual"] == table["predicted"]))
+    assert accuracy == pytest.approx(run.metrics["scores"]["mlp (bce loss)"]["accuracy"])
+    assert main(["report", str(tmp_path / "run")]) == 0
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert 'alt="predicted vs actual"' in page and "share of them it got right" in page

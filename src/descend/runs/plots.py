@@ -132,6 +132,27 @@ def predicted_vs_actual(table: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def calibration(table: pd.DataFrame, bins: int = 10) -> str:
+    """Predicted probability of the predicted class (p_<class> columns) against the share of rows where that
+    class was the actual one, in equal-width probability bins; marker area follows the rows in each bin."""
+    probabilities = table[[c for c in table.columns if str(c).startswith("p_")]].to_numpy(float)
+    confidence = probabilities.max(axis=1)
+    right = (table["actual"].astype(str) == table["predicted"].astype(str)).to_numpy(float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    filled = [b for b in range(bins) if (which == b).any()]
+    said = [confidence[which == b].mean() for b in filled]
+    share = [right[which == b].mean() for b in filled]
+    counts = np.array([(which == b).sum() for b in filled])
+    fig, ax = _figure(f"predicted vs actual ({len(table)} test rows)", xlabel="probability of the predicted class",
+                      ylabel="share predicted right")
+    ax.plot([0, 1], [0, 1], color="black", linewidth=1, label="perfect")
+    ax.scatter(said, share, s=20 + 200 * counts / counts.max(), color="tab:blue", alpha=0.7, label="test rows")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    return _png(fig)
+
+
 def residuals_over_time(table: pd.DataFrame) -> str:
     """Residual (predicted - actual) per test row in time order, with a rolling mean to show drift."""
     residual = table["predicted"].to_numpy(float) - table["actual"].to_numpy(float)

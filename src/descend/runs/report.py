@@ -165,6 +165,12 @@ def _predictions(record: RunRecord) -> str:
     table = record.predictions
     if table is None:
         return ""
+    if any(str(c).startswith("p_") for c in table.columns):   # classes: probabilities against how often right
+        return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
+                + _figure(plots.calibration(table), "predicted vs actual",
+                          "Test rows grouped by the probability the model gave its predicted class, against the share "
+                          "of them it got right; on the diagonal, the probabilities can be taken at their word.")
+                + "</section>")
     return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
             + _figure(plots.predicted_vs_actual(table), "predicted vs actual", "Points on the diagonal are exact.")
             + _figure(plots.residuals_over_time(table), "residuals over time",

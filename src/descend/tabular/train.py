@@ -273,7 +273,7 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
 
 def grade(prepared: Prepared, opts: Options) -> None:
     """Score the test rows once: the model, the linear baseline on the same features, and the constant guess;
-    the scores go to run.metrics and, for numeric targets, each test row's prediction to run.test_predictions."""
+    the scores go to run.metrics and each test row's prediction to run.test_predictions."""
     run, split, target = prepared.run, prepared.split, prepared.run.target
     truth, train_rows, test = truth_values(target, prepared.frame), split.train, split.test
     predicted = run.outputs(prepared.x[test])
@@ -285,12 +285,25 @@ def grade(prepared: Prepared, opts: Options) -> None:
             ("training majority class" if target.task == "classification" else "training mean"):
                 evaluate.scores(target, truth[test], constant)}
     run.metrics = {"test_rows": int(len(test)), "scores": rows, "in_words": evaluate.in_words(rows)}
-    if target.task != "classification":
-        table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": truth[test], "predicted": predicted})
-        time = _time_axis(prepared, opts)
-        if time is not None:
-            table.insert(1, "time", time.iloc[test].to_numpy())
-        run.test_predictions = table
+    run.test_predictions = _test_table(prepared, opts, truth[test], predicted)
+
+
+def _test_table(prepared: Prepared, opts: Options, truth: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """Each test row's file row, actual and predicted value (for classes: labels and each class's probability,
+    p_<class>), and its time when the table has one."""
+    test, target = prepared.split.test, prepared.run.target
+    if target.task == "classification":
+        classes = np.array(target.classes, dtype=object)
+        table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": classes[truth.astype(int)],
+                              "predicted": classes[predicted.argmax(axis=1)]})
+        for i, label in enumerate(target.classes):
+            table[f"p_{label}"] = predicted[:, i]
+        return table
+    table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": truth, "predicted": predicted})
+    time = _time_axis(prepared, opts)
+    if time is not None:
+        table.insert(1, "time", time.iloc[test].to_numpy())
+    return table
 
 
 def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_options) -> TabularRun:
