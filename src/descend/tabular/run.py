@@ -4,8 +4,8 @@ The folder holds model.safetensors (weights), preprocess.json (every fitted tran
 encoding), config.json (under "tabular": options and architecture; beside it the fit run's own sections),
 metrics.json (test scores), history.csv and history.jsonl (one row per step), findings.json (the doctor's) and
 test_predictions.csv (with each class's probability for classes). When `descend fit --out` recorded the run as
-it went, the folder also keeps that record (checkpoints/, summary.json). No pickle anywhere. Saving fills a temporary sibling folder and
-renames it into place, so a failed run leaves nothing half-written.
+it went, the folder also keeps that record (checkpoints/, summary.json). No pickle anywhere. Saving fills a
+temporary sibling folder and renames it into place, so a failed run leaves nothing half-written.
 """
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
                            f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
-    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), "time", opts.test_fraction, opts.val_fraction, opts.seed)
+    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), "time", opts.test_fraction,
+                       opts.val_fraction, opts.seed)
     x, unseen = run.encode(frame, "the new data")
     for name, count in unseen.items():
         say(f"note: {count} new row(s) have a {name!r} level not seen in training; it counts as no level")
