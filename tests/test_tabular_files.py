@@ -10,7 +10,7 @@ import pytest
 
 from descend.cli import main
 from descend.tabular import Options, fit_table, read_table
-from descend.tabular.columns import infer_columns
+from descend.tabular.columns import infer_columns, numbers
 from descend.tabular.split import time_order
 
 QUICK = ["--max-epochs", "1"]
@@ -71,6 +71,20 @@ def test_semicolons_and_decimal_commas_are_read_as_numbers(tmp_path, capsys):
     assert code == 0
     assert err.strip().splitlines()[0] == f"note: {path} has fields separated by ';' and decimal commas (3,5)"
     assert _kinds(out)["price"] == "numeric"
+
+
+@pytest.mark.parametrize("text,values", [
+    ("a;b\n1.234,5;1\n2,25;2\n", [1234.5, 2.25]),      # decimal commas, points grouping thousands
+    ("a;b\n1,234;1\n2,345;2\n", [1234.0, 2345.0]),     # only grouped cells: commas group thousands
+    ("a;b\n1,234.5;1\n7.25;2\n", [1234.5, 7.25]),      # decimal points, commas grouping thousands
+])
+def test_decimal_marks_and_thousands_groups_are_told_apart(text, values, tmp_path):
+    path = tmp_path / "numbers.csv"
+    path.write_text(text)
+    table = read_table(path, say=lambda line: None)
+    assert list(numbers(table["a"], "a")) == values
+    columns, _ = infer_columns(pd.concat([table] * 10, ignore_index=True), "b")
+    assert [(c.name, c.kind) for c in columns] == [("a", "numeric")]
 
 
 def test_a_tab_separated_csv_is_read_by_its_separator(tmp_path):

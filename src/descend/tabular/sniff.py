@@ -20,8 +20,9 @@ from ..errors import DescendError
 SEPARATORS = (",", ";", "\t", "|")
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")   # latin-1 decodes any byte, so the list always ends with a reading
 SAMPLE_LINES = 200
-_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
-_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")       # 3,5 (or 1,234: a thousand, or one and a bit?)
+_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")      # 3.5 (or 1.234, a thousand where commas are decimal)
+_GROUPED = re.compile(r"^[-+]?[1-9]\d{0,2}[.,]\d{3}$")  # either reading is possible: a vote for neither
 _SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
 
@@ -90,15 +91,16 @@ def separator(lines: list[str], default: str) -> str:
 
 def decimal_mark(lines: list[str], sep: str) -> str:
     """',' when the fields hold numbers like 3,5 and none like 3.5 (only possible when fields are not split on
-    commas), else '.'."""
+    commas), else '.'. Cells like 1,234 or 1.234 say nothing: they read as a thousand-odd either way."""
     if sep == ",":
         return "."
     cells = Counter()
     for row in csv.reader(lines[1:], delimiter=sep):
         for cell in row:
             cell = cell.strip()
-            cells["comma"] += bool(_DECIMAL_COMMA.match(cell))
-            cells["point"] += bool(_DECIMAL_POINT.match(cell))
+            if not _GROUPED.match(cell):
+                cells["comma"] += bool(_DECIMAL_COMMA.match(cell))
+                cells["point"] += bool(_DECIMAL_POINT.match(cell))
     return "," if cells["comma"] and not cells["point"] else "."
 
 
