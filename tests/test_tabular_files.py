@@ -195,12 +195,14 @@ def test_a_constant_target_is_refused(task, message, tmp_path, capsys):
 def test_integer_identifiers_are_left_out_with_a_line(tmp_path, capsys):
     rng = np.random.default_rng(3)
     frame = _sales().assign(CustomerID=rng.permutation(120) + 1, ticket=rng.choice(900_000, 120, replace=False)
-                            + 100_000, week=np.arange(120) // 7)
+                            + 100_000, week=np.arange(120) // 7, **{"Unnamed: 0": np.arange(120)})
     out = _fitted(frame, tmp_path, "sales", capsys)
     assert ("  CustomerID: whole numbers, a different one in each of the 96 rows, look like an identifier: left "
             "out (--numeric CustomerID to keep it)") in out.splitlines()
     assert ("  ticket: whole numbers, a different one in each of the 96 rows, look like an identifier: left out "
             "(--numeric ticket to keep it)") in out.splitlines()
+    assert ("  Unnamed: 0: whole numbers, a different one in each of the 96 rows, look like an identifier: left out "
+            "(--numeric Unnamed: 0 to keep it)") in out.splitlines()
     kinds = _kinds(out)
     assert "CustomerID" not in kinds and "ticket" not in kinds and kinds["week"] == "ordinal"
     assert _kinds(_fitted(frame, tmp_path, "sales", capsys, "--numeric", "CustomerID"))["CustomerID"] == "numeric"

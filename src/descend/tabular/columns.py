@@ -103,15 +103,16 @@ def _name_words(name: str) -> set[str]:
 
 def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
     """Whole numbers that differ in every row and look like labels, not amounts: the name says so (id, key,
-    number...) or they all have the same 5+ digits (100234, 100871...). A plain counter (1, 2, 3...) stays a
-    number: it may be the time trend."""
+    number..., or pandas' "Unnamed: 0" for a saved row index) or they all have the same 5+ digits (100234,
+    100871...). A plain counter (1, 2, 3...) under another name stays a number: it may be the time trend."""
     if rows < MIN_ID_ROWS or len(values) != rows or values.nunique() != rows:
         return False
     whole = values.to_numpy(dtype=float)
     if whole.min() < 0:
         return False
     widths = {len(str(int(v))) for v in whole}
-    return bool(_name_words(name) & ID_WORDS) or (len(widths) == 1 and widths.pop() >= 5)
+    named = bool(_name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
+    return named or (len(widths) == 1 and widths.pop() >= 5)
 
 
 def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
