@@ -153,3 +153,21 @@ def test_class_test_predictions_hold_probabilities_and_the_report_draws_them(tmp
     assert main(["report", str(tmp_path / "run")]) == 0
     page = (tmp_path / "run" / "report.html").read_text()
     assert 'alt="predicted vs actual"' in page and "share of them it got right" in page
+
+
+def test_what_fit_warned_about_the_data_is_kept_for_the_report(tmp_path):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "shop": ["north", "east"] * 80 + ["south"] * 40})
+    frame["y"] = 2 * frame["a"] + rng.normal(0, 1.0, 200)
+    frame["total"] = frame["y"].round(1)   # the answer, rounded: a leak; 'a' explains only part of y
+    said = []
+    run = fit_table(frame, Options(target="y", max_epochs=2, progress=False), say=said.append)
+    expected = ["note: 40 of 40 test rows have a 'shop' level that training never saw; the model gives it no effect "
+                "of its own"]
+    expected += [line for line in said if line.startswith("warning: column 'total'")]
+    assert len(expected) == 2 and run.metrics["data_warnings"] == expected
+    assert [line for line in said if line.startswith(("note:", "warning:"))] == expected
+    run.save(tmp_path / "run")
+    assert main(["report", str(tmp_path / "run")]) == 0
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<h3>data warnings</h3><ul><li>note: 40 of 40 test rows have a &#x27;shop&#x27; level" in page

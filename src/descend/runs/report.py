@@ -132,7 +132,8 @@ def _metrics(record: RunRecord) -> str:
         if key == "importance" and isinstance(value, dict):
             parts.append(_importance(value))
         elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            parts.insert(0, "<ul>" + "".join(f"<li>{escape(v)}</li>" for v in value) + "</ul>")
+            parts.append(f"<h3>{escape(key.replace('_', ' '))}</h3><ul>"
+                         + "".join(f"<li>{escape(v)}</li>" for v in value) + "</ul>")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append(_records_table(key, value))
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):

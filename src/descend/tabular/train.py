@@ -9,7 +9,7 @@ logistic regression for classes).
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Sequence
 
 import numpy as np
@@ -124,6 +124,7 @@ class Prepared:
     x: torch.Tensor
     y: torch.Tensor
     dense: torch.Tensor   # the design matrix the linear baseline sees (numbers plus every category one-hot)
+    warnings: list[str] = field(default_factory=list)   # leaks and unseen levels, also kept in metrics.json
 
 
 def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
@@ -189,12 +190,13 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     say(_describe_split(split, opts))
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
-    for line in checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split):
+    warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
+    for line in warnings:
         say(line)
     run = _new_run(pre, target, opts)
     say(_describe_model(run, opts))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
-    return Prepared(frame, split, run, x, y, dense)
+    return Prepared(frame, split, run, x, y, dense, warnings)
 
 
 def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
@@ -316,7 +318,10 @@ def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_opti
 
 
 def explain(prepared: Prepared, opts: Options) -> None:
-    """Permutation importance of each input column on the validation rows, into run.metrics["importance"]."""
+    """Permutation importance of each input column on the validation rows, into run.metrics["importance"], and
+    what fit warned about the data, into run.metrics["data_warnings"] (so the report shows them too)."""
     run, rows = prepared.run, prepared.split.val
+    if prepared.warnings:
+        run.metrics["data_warnings"] = list(prepared.warnings)
     run.metrics["importance"] = importance.permutation_importance(
         run, run.preprocessor, prepared.x[rows], truth_values(run.target, prepared.frame.iloc[rows]), opts.seed)
