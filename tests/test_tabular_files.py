@@ -10,7 +10,8 @@ import pytest
 
 from descend.cli import main
 from descend.tabular import Options, fit_table, read_table
-from descend.tabular.columns import infer_columns, numbers
+from descend.tabular.columns import infer_column, infer_columns, numbers
+from descend.tabular.dates import as_dates
 from descend.tabular.split import time_order
 
 QUICK = ["--max-epochs", "1"]
@@ -257,3 +258,12 @@ def test_reading_notes_do_not_mix_into_predictions_on_stdout(tmp_path, capsys):
     assert captured.err.startswith(f"note: {path} has fields separated by ';'")
     assert list(pd.read_csv(pd.io.common.StringIO(captured.out)).columns) == ["prediction"]
     assert json.loads((out / "preprocess.json").read_text())["preprocess"]["columns"][0]["dayfirst"] is None
+
+
+@pytest.mark.parametrize("written,dayfirst", [("%d.%m.%Y", True), ("%d-%m-%y", True), ("%m/%d/%Y", False),
+                                              ("%Y-%m-%d", None), ("%d %b %Y", None), ("%B %d, %Y", None)])
+def test_dates_as_people_write_them_read_back_to_the_same_days(written, dayfirst):
+    days = pd.date_range("2001-01-01", periods=60, freq="D")
+    column = infer_column("when", pd.Series(days.strftime(written)), 60)
+    assert (column.kind, column.dayfirst) == ("date", dayfirst)
+    assert (as_dates(pd.Series(days.strftime(written)), column.dayfirst) == days).all()

@@ -13,6 +13,7 @@ from .dates import as_dates, day_first
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
 THOUSANDS = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
+MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
 ID_SHARE = 0.5            # a text column with distinct values in more than half the rows looks like an identifier
@@ -89,9 +90,11 @@ def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
 
 
 def _looks_like_dates(values: pd.Series) -> bool:
-    """Whether a sample of the cells all read as dates, one way round or the other (day or month first)."""
+    """Whether a sample of the cells all read as dates, one way round or the other (day or month first): numbers
+    joined by - / : or . (2001-01-15, 15/01/2001, 15.01.2001) or with a month's name (15 Jan 2001)."""
     sample = values.astype(str).head(200)
-    if not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:.]").all():
+    joined = sample.str.contains(r"[-/:.]") | sample.str.contains(MONTH_NAME)
+    if not sample.str.contains(r"\d").all() or not joined.all():
         return False
     return any(bool(as_dates(sample, dayfirst).notna().all()) for dayfirst in (False, True))
 
