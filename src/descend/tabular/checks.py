@@ -72,10 +72,12 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
 def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> list[str]:
     """A note per text column whose validation or test rows hold levels the training rows never had (months and
     whole-number codes are left unsaid: their numeric side still carries them)."""
-    text = {c.name for c in pre.columns if c.kind == "categorical"}
+    text = [c for c in pre.columns if c.kind == "categorical"]
+    names = {c.name for c in text}
+    only_text = Preprocessor(text, [], [spec for spec in pre.categorical if spec.name in names])
     notes = []
     for part, rows in (("validation", split.val), ("test", split.test)):
-        _, _, unseen = pre.transform(frame.iloc[rows])
+        _, _, unseen = only_text.transform(frame.iloc[rows])
         notes += [f"note: {count} of {len(rows)} {part} rows have a {name!r} level that training never saw; the "
-                  "model gives it no effect of its own" for name, count in unseen.items() if name in text]
+                  "model gives it no effect of its own" for name, count in unseen.items()]
     return notes

@@ -161,19 +161,20 @@ class Preprocessor:
 
     def feature_positions(self) -> dict[str, list[int]]:
         """For each input column, the places of the features made from it in the model's input matrix (numbers,
-        was-missing flags, then category indices): what permuting or judging one column touches."""
-        owner = {}
-        for column in self.columns:
-            nums, cats = derive(column, pd.Series([], dtype=object))
-            owner.update({("number", name): column.name for name in nums})
-            owner.update({("category", name): column.name for name in cats})
+        was-missing flags, then category indices): what permuting or judging one column touches. A feature is
+        named after its column, or after its date column plus a suffix (see `derive`)."""
+        dates = [c.name for c in self.columns if c.kind in ("date", "datetime")]
         positions, place = {c.name: [] for c in self.columns}, 0
+
+        def owner(feature: str) -> str:
+            return feature if feature in positions else next(d for d in dates if feature.startswith(f"{d}_"))
+
         for spec in self.numeric:
             width = 2 if spec.flag else 1
-            positions[owner["number", spec.name]] += list(range(place, place + width))
+            positions[owner(spec.name)] += list(range(place, place + width))
             place += width
         for offset, spec in enumerate(self.categorical):
-            positions[owner["category", spec.name]].append(place + offset)
+            positions[owner(spec.name)].append(place + offset)
         return positions
 
     @property
