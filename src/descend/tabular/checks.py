@@ -3,49 +3,35 @@ held-out rows have.
 
 A column that alone predicts the target almost perfectly is usually the answer in disguise (the same day's
 return beside the market's direction, a total beside its parts): the model looks superb and fails when that
-column is not known yet. Each column is judged by the simplest predictor there is, the training rows' average
-(or commonest class) in each of its value bins, scored on the validation rows.
+column is not known yet. Each column (with every feature made from it) is judged by a small decision tree fitted
+on the training rows and scored on the validation rows. The bar is high, so that a merely strong column (petal
+width among irises: about 95% right) is not called a leak.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from .preprocess import Preprocessor
 from .split import Split
 from .target import Target
 
-LEAK_R2 = 0.95              # a single column explaining this much of the validation variance ...
-LEAK_ERROR_SHARE = 0.2      # ... or erring at most this share of the majority class's errors (accuracy >= 0.95)
-LEAK_ACCURACY = 0.95
+LEAK_R2 = 0.98              # a single column explaining this much of the validation variance ...
+LEAK_ACCURACY = 0.98        # ... or right this often, and erring at most LEAK_ERROR_SHARE of the majority
+LEAK_ERROR_SHARE = 0.1      # class's errors (so 99.9% on a 99% majority)
 MIN_LEAK_ROWS = 20          # fewer validation rows than this judge nothing
-BINS = 32
-
-
-def _bins(values: np.ndarray, fit: np.ndarray) -> np.ndarray:
-    """Bin numbers of every row: the value itself when the training rows have few, else training quantiles."""
-    levels = np.unique(values[fit])
-    edges = levels if len(levels) <= 2 * BINS else np.unique(np.quantile(values[fit], np.linspace(0, 1, BINS + 1)))
-    return np.searchsorted(edges, values)
-
-
-def _binned_predictions(bins: np.ndarray, y: np.ndarray, fit: np.ndarray, val: np.ndarray, classes: bool):
-    """Each validation row's prediction: its bin's training mean (or commonest class); the overall one for a bin
-    the training rows never filled."""
-    frame = pd.DataFrame({"bin": bins[fit], "y": y[fit]})
-    if classes:
-        per_bin, overall = frame.groupby("bin")["y"].agg(lambda s: s.mode().iloc[0]), pd.Series(y[fit]).mode().iloc[0]
-    else:
-        per_bin, overall = frame.groupby("bin")["y"].mean(), float(np.mean(y[fit]))
-    return pd.Series(bins[val]).map(per_bin).fillna(overall).to_numpy()
+LEAVES = 32
 
 
 def _leak_score(values: np.ndarray, y: np.ndarray, split: Split, classes: bool) -> tuple[float, float]:
-    """(the single column's validation score, the score that makes it a leak): R2 and LEAK_R2 for numbers;
-    accuracy and the accuracy a near-perfect column reaches for classes."""
+    """(the column's validation score alone, the score that makes it a leak): R2 and LEAK_R2 for numbers;
+    accuracy and the accuracy of a near-perfect column for classes."""
     fit, val = split.fit, split.val
-    predicted = _binned_predictions(_bins(values, fit), y, fit, val, classes)
+    tree = (DecisionTreeClassifier if classes else DecisionTreeRegressor)(max_leaf_nodes=LEAVES, min_samples_leaf=3,
+                                                                          random_state=0)
+    predicted = tree.fit(values[fit], y[fit]).predict(values[val])
     if classes:
         majority = float(np.mean(y[val] == pd.Series(y[fit]).mode().iloc[0]))
         bar = max(LEAK_ACCURACY, 1 - LEAK_ERROR_SHARE * (1 - majority))
@@ -61,7 +47,7 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
     classes = target.task == "classification"
     inputs, answers, found = x.numpy(), y.numpy(), []
     for name, places in pre.feature_positions().items():
-        score, bar = max(_leak_score(inputs[:, place], answers, split, classes) for place in places)
+        score, bar = _leak_score(inputs[:, places], answers, split, classes)
         if score >= bar:
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
             found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the validation "
