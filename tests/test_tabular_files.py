@@ -181,6 +181,16 @@ def test_a_cp1252_file_is_read_with_a_note_naming_it(tmp_path, capsys):
         "If accented letters look wrong, save the file as UTF-8")
 
 
+def test_excel_unicode_text_is_read_as_utf16(tmp_path):
+    path = tmp_path / "sales.txt"
+    frame = _sales(30).assign(shelf="Größe")
+    frame.to_csv(path, sep="\t", index=False, encoding="utf-16")
+    notes = []
+    table = read_table(path, say=notes.append)
+    assert list(table.columns) == ["date", "price", "shelf", "sales"] and set(table["shelf"]) == {"Größe"}
+    assert notes == [f"note: {path} has fields separated by tab"]
+
+
 @pytest.mark.parametrize("task,message", [
     ("auto", "target column 'sales' holds '5' in every row, so there is nothing to learn; pick a column that varies "
              "(--target)"),

@@ -20,6 +20,7 @@ from ..errors import DescendError
 SEPARATORS = (",", ";", "\t", "|")
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")   # latin-1 decodes any byte, so the list always ends with a reading
 SAMPLE_LINES = 200
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")       # 3,5 (or 1,234: a thousand, or one and a bit?)
 _DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")      # 3.5 (or 1.234, a thousand where commas are decimal)
 _GROUPED = re.compile(r"^[-+]?[1-9]\d{0,2}[.,]\d{3}$")  # either reading is possible: a vote for neither
@@ -49,8 +50,14 @@ def raw_bytes(path: Path) -> bytes:
 
 
 def decode(path: Path, data: bytes) -> tuple[str, str, tuple[str, ...]]:
-    """(text, encoding, notes): UTF-8 when the bytes are UTF-8, else the first fallback that reads them, with a
-    note naming the file and the first byte that was not UTF-8."""
+    """(text, encoding, notes): UTF-16 when the bytes start with its byte-order mark (Excel's "Unicode text"),
+    UTF-8 when they are UTF-8, else the first fallback that reads them, with a note naming the file and the first
+    byte that was not UTF-8."""
+    if data.startswith(UTF16_MARKS):
+        try:
+            return data.decode("utf-16"), "utf-16", ()
+        except UnicodeDecodeError:
+            pass   # not UTF-16 after all: NUL bytes make it no text file (read_text says so)
     try:
         return data.decode("utf-8-sig"), "utf-8-sig", ()
     except UnicodeDecodeError as err:
@@ -117,11 +124,10 @@ def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Diale
 
 
 def read_text(path: Path) -> tuple[str, Dialect]:
-    """The decoded text of a CSV file and how it was written; a file with NUL bytes is no text file."""
-    data = raw_bytes(path)
-    if b"\x00" in data:
+    """The decoded text of a CSV file and how it was written; a file with NUL characters is no text file."""
+    text, encoding, notes = decode(path, raw_bytes(path))
+    if "\x00" in text:
         raise DescendError(f"{path}: cannot be read as CSV (it holds NUL bytes); is it a text file?")
-    text, encoding, notes = decode(path, data)
     return text, sniff(path, text, encoding, notes)
 
 
