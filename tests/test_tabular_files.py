@@ -290,3 +290,14 @@ def test_dates_as_people_write_them_read_back_to_the_same_days(written, dayfirst
     column = infer_column("when", pd.Series(days.strftime(written)), 60)
     assert (column.kind, column.dayfirst) == ("date", dayfirst)
     assert (as_dates(pd.Series(days.strftime(written)), column.dayfirst) == days).all()
+
+
+def test_an_update_reads_a_short_stretch_of_dates_as_the_fit_did(tmp_path, capsys):
+    days = pd.date_range("2001-01-01", periods=120, freq="D")
+    path, _ = _dated(tmp_path, list(days.strftime("%d/%m/%Y")))
+    out = tmp_path / "run"
+    assert main(["fit", str(path), "--target", "sales", "--time-column", "date", "--out", str(out), *QUICK]) == 0
+    later = _sales(12).assign(date=pd.date_range("2001-06-01", periods=12, freq="D").strftime("%d/%m/%Y"))
+    later.to_csv(tmp_path / "later.csv", index=False)    # 01/06 to 12/06: no number above 12
+    capsys.readouterr()
+    assert main(["update", str(out), str(tmp_path / "later.csv"), "--max-epochs", "1"]) == 0

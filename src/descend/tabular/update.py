@@ -41,7 +41,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
                            f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
-    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), "time", opts.test_fraction,
+    split = split_rows(time_order(frame, opts.time_column, _date_order(run, opts)), "time", opts.test_fraction,
                        opts.val_fraction, opts.seed)
     x, unseen = run.encode(frame, "the new data")
     for name, count in unseen.items():
@@ -66,6 +66,13 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     run.metrics.setdefault("updates", []).append(record)
     _append(run, result, f"update {number}")
     return record
+
+
+def _date_order(run: TabularRun, opts: Options) -> bool | None:
+    """Day or month first for the time column, as the fit settled it: a week of new rows (01/02 to 07/02) may not
+    settle it again."""
+    column = next((c for c in run.preprocessor.columns if c.name == opts.time_column), None)
+    return opts.dayfirst if opts.dayfirst is not None or column is None else column.dayfirst
 
 
 def _append(run: TabularRun, result: FitResult, phase: str) -> None:
