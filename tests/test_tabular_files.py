@@ -10,7 +10,7 @@ import pytest
 
 from descend.cli import main
 from descend.tabular import Options, fit_table, read_table
-from descend.tabular.columns import infer_column, infer_columns, numbers
+from descend.tabular.columns import infer_column, infer_columns, numbers, parse_numbers
 from descend.tabular.dates import as_dates
 from descend.tabular.split import time_order
 from descend.tabular.train import prepare
@@ -87,6 +87,17 @@ def test_decimal_marks_and_thousands_groups_are_told_apart(text, values, tmp_pat
     assert list(numbers(table["a"], "a")) == values
     columns, _ = infer_columns(pd.concat([table] * 10, ignore_index=True), "b")
     assert [(c.name, c.kind) for c in columns] == [("a", "numeric")]
+
+
+@pytest.mark.parametrize("cells,values", [
+    (["3,5", "1,234", "0,125"], [3.5, 1.234, 0.125]),          # one comma that cannot group: decimal commas
+    (["1,234", "12,345,678", "7"], [1234.0, 12345678.0, 7.0]),   # commas group thousands
+    (["1,234.5", "0,5"], [1234.5, np.nan]),                      # a point: commas group; '0,5' is then text
+])
+def test_commas_in_a_column_are_decimal_or_grouping_as_its_cells_show(cells, values):
+    parsed, text = parse_numbers(pd.Series(cells, dtype=object))
+    np.testing.assert_array_equal(parsed.to_numpy(), values)
+    assert list(text) == [bool(np.isnan(v)) for v in values]
 
 
 def test_a_tab_separated_csv_is_read_by_its_separator(tmp_path):

@@ -12,7 +12,8 @@ from .dates import as_dates, day_first
 
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
-THOUSANDS = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
+THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
+DECIMAL_COMMA = r"[-+]?\d+,\d+"                          # 3,5 (and 1,234 in a column of decimal commas)
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
@@ -49,14 +50,23 @@ def first_bad(series: pd.Series, bad: pd.Series) -> tuple[int, object]:
     return data_row(series, position), series.iloc[position]
 
 
+def _plain_numbers(text: pd.Series) -> pd.Series:
+    """Numbers written with commas as pandas reads them: a column where some comma cannot group thousands (3,5 or
+    0,125) and no cell has a point uses decimal commas; elsewhere commas group thousands (1,234,567.5)."""
+    comma = text.str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool)
+    grouped = text.str.fullmatch(THOUSANDS).fillna(False).astype(bool)
+    if (comma & ~grouped).any() and not text.str.contains(".", regex=False).fillna(False).any():
+        return text.where(~comma, text.str.replace(",", ".", regex=False))
+    return text.where(~grouped, text.str.replace(",", "", regex=False))
+
+
 def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(the cells as floats, NaN where empty or not a number; a mask of the cells holding text, not numbers).
-    Commas grouping thousands ("1,234", "-12,345.6", as spreadsheets write them) are read as numbers."""
+    Commas grouping thousands ("1,234", "-12,345.6", as spreadsheets write them) and columns of decimal commas
+    ("3,5" quoted in a comma-separated file) are read as numbers."""
     if series.dtype.kind in "biuf":
         return series.astype(float), pd.Series(False, index=series.index)
-    text = series.astype("string").str.strip()
-    grouped = text.str.fullmatch(THOUSANDS).fillna(False).astype(bool)
-    text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    text = _plain_numbers(series.astype("string").str.strip())
     parsed = pd.to_numeric(text.where(text != ""), errors="coerce")
     return parsed.astype(float), (parsed.isna() & text.notna() & (text != "")).astype(bool)
 
