@@ -63,6 +63,8 @@ def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> 
     only_text = Preprocessor(text, [], [spec for spec in pre.categorical if spec.name in names])
     notes = []
     for part, rows in (("validation", split.val), ("test", split.test)):
+        if not len(rows):
+            continue
         _, _, unseen = only_text.transform(frame.iloc[rows])
         notes += [f"note: {count} of {len(rows)} {part} rows have a {name!r} level that training never saw; the "
                   "model gives it no effect of its own" for name, count in unseen.items()]

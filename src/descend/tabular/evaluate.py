@@ -75,7 +75,9 @@ def _change(name: str, ours: float, theirs: float) -> str:
 
 def in_words(rows: dict[str, dict[str, float]]) -> list[str]:
     """One sentence per baseline: how the first row (the trained model) compares on the scores people read
-    first (RMSE; accuracy and log-loss for classes), each said as better or worse."""
+    first (RMSE; accuracy and log-loss for classes), each said as better or worse; nothing without scores."""
+    if not rows:
+        return []
     (_, model), *baselines = rows.items()
     names = ("rmse",) if "rmse" in model else ("accuracy", "log_loss")
     return [f"against {label}: " + ", ".join(_change(n, model[n], other[n]) for n in names
