@@ -273,6 +273,14 @@ def test_fit_says_when_test_rows_hold_levels_training_never_saw(tmp_path, capsys
     assert "validation rows have" not in out and "'date_month' level" not in out
 
 
+def test_unquoted_decimal_commas_between_commas_are_refused_with_the_reason(tmp_path, capsys):
+    path = tmp_path / "sales.csv"
+    path.write_text("price,sales\n" + "".join(f"{i},5,{10 + i}\n" for i in range(20)))
+    assert _refused(path, "sales", capsys) == (
+        f"descend: error: {path}: data row 1 has more fields than the header's 2; fix that line (numbers written "
+        "with decimal commas (3,5) need quotes, or ';' between the fields)")
+
+
 def test_a_binary_file_is_still_refused(tmp_path, capsys):
     path = tmp_path / "sales.csv"
     path.write_bytes(b"a,b\n" + bytes(range(256)))

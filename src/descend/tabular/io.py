@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -42,19 +43,23 @@ def _csv_header(path: Path, text: str, dialect: Dialect) -> list[str]:
         raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
 
 
-def _first_long_row(text: str, dialect: Dialect, width: int) -> int | None:
-    """The first data row (1-based) with more fields than the header's `width`, if any."""
+def _first_long_row(text: str, dialect: Dialect, width: int) -> tuple[int, list[str]] | None:
+    """The first data row (1-based) with more fields than the header's `width`, and its fields, if any."""
     rows = csv.reader(text_stream(text), delimiter=dialect.separator)
     next(rows)
-    return next((i for i, row in enumerate(rows, start=1) if len(row) > width), None)
+    return next(((i, row) for i, row in enumerate(rows, start=1) if len(row) > width), None)
 
 
 def _long_row_error(path: Path, text: str, dialect: Dialect, header: list[str]) -> DescendError | None:
-    row = _first_long_row(text, dialect, len(header))
-    if row is None:
+    found = _first_long_row(text, dialect, len(header))
+    if found is None:
         return None
+    row, fields = found
+    split_numbers = dialect.separator == "," and re.search(r"\d,\d", ",".join(fields))
+    why = ("numbers written with decimal commas (3,5) need quotes, or ';' between the fields" if split_numbers
+           else "a stray delimiter, or a value that needs quotes")
     return DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that line "
-                        "(a stray delimiter, or a value that needs quotes)")
+                        f"({why})")
 
 
 def _read_csv(path: Path, say: Say) -> pd.DataFrame:
