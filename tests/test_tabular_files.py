@@ -279,6 +279,10 @@ def test_unquoted_decimal_commas_between_commas_are_refused_with_the_reason(tmp_
     assert _refused(path, "sales", capsys) == (
         f"descend: error: {path}: data row 1 has more fields than the header's 2; fix that line (numbers written "
         "with decimal commas (3,5) need quotes, or ';' between the fields)")
+    path.write_text("price,sales\n" + "".join(f"{i},{10 + i}\n" for i in range(20)).replace("3,13\n", "3,5,13\n"))
+    assert _refused(path, "sales", capsys) == (
+        f"descend: error: {path}: data row 4 has more fields than the header's 2; fix that line (a stray delimiter, "
+        "or a value that needs quotes)")
 
 
 def test_a_binary_file_is_still_refused(tmp_path, capsys):
