@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from descend.apps.tabular import Options, fit_table, read_table
+from descend.apps.tabular.columns import infer_column, infer_columns, numbers, parse_numbers
+from descend.apps.tabular.dates import as_dates
+from descend.apps.tabular.split import time_order
+from descend.apps.tabular.train import prepare
 from descend.cli import main
-from descend.tabular import Options, fit_table, read_table
-from descend.tabular.columns import infer_column, infer_columns, numbers, parse_numbers
-from descend.tabular.dates import as_dates
-from descend.tabular.split import time_order
-from descend.tabular.train import prepare
 
 QUICK = ["--max-epochs", "1"]
 

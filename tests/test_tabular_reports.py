@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular.evaluate import in_words
+from descend.apps.tabular.train import prepare
 from descend.cli import main
 from descend.runs import plots
-from descend.tabular import Options, fit_table
-from descend.tabular.evaluate import in_words
-from descend.tabular.train import prepare
 from tabular_data import bakery
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .checks import check_positive, validate
 
 Closure = Callable[[], torch.Tensor]

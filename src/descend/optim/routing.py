@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 from .base import Closure, clip_grad_norm, present_grads, run_closure
 from .checks import check_positive
 from .modes import eval_mode, train_mode

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .base import DescendOptimizer
 from .checks import check_count, check_fraction
 from .registry import register

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 from .base import Closure, present_grads, step_clipped
 from .checks import check_count, check_fraction, check_positive
 from .modes import eval_mode, train_mode

@@ -1,0 +1,129 @@
+"""Reading a table from CSV or Parquet, with the checks that turn pandas' surprises into one clear message."""
+from __future__ import annotations
+
+import csv
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ...core.errors import DescendError
+from .sniff import Dialect, read_text, text_stream
+
+Say = Callable[[str], None]
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def warn(line: str) -> None:
+    """Notes on how a file was read go to stderr, so that predictions printed on stdout stay a clean CSV."""
+    print(line, file=sys.stderr)
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise DescendError(f"{path}: not a CSV or Parquet file (the name must end in "
+                       f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)})")
+
+
+def _csv_header(path: Path, text: str, dialect: Dialect) -> list[str]:
+    if not text.strip():
+        raise DescendError(f"{path}: the file is empty; it needs a header line and data rows")
+    try:
+        return next(csv.reader(text_stream(text), delimiter=dialect.separator))
+    except csv.Error as err:
+        raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
+
+
+def _long_rows(text: str, dialect: Dialect, width: int) -> list[int]:
+    """The data rows (1-based) with more fields than the header's `width`."""
+    rows = csv.reader(text_stream(text), delimiter=dialect.separator)
+    next(rows)
+    return [i for i, row in enumerate(rows, start=1) if len(row) > width]
+
+
+def _long_row_error(path: Path, text: str, dialect: Dialect, header: list[str]) -> DescendError | None:
+    long = _long_rows(text, dialect, len(header))
+    if not long:
+        return None
+    row, data_rows = long[0], max(text.count("\n") - 1, 1)
+    everywhere = dialect.separator == "," and len(long) >= 0.5 * data_rows   # most rows: a habit, not a typo
+    why = ("numbers written with decimal commas (3,5) need quotes, or ';' between the fields" if everywhere
+           else "a stray delimiter, or a value that needs quotes")
+    return DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that line "
+                        f"({why})")
+
+
+def _read_csv(path: Path, say: Say) -> pd.DataFrame:
+    """pandas' CSV reader with the file's own separator, decimal mark and encoding, refusing rows with more fields
+    than the header (pandas would shift or drop them)."""
+    text, dialect = read_text(path)
+    header = _csv_header(path, text, dialect)
+    _check_names(path, header)
+    for note in dialect.notes:
+        say(note)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
+                               thousands=dialect.thousands, index_col=False)
+        except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
+            found = _long_row_error(path, text, dialect, header)
+            raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    seen = set()
+    for position, name in enumerate(names, start=1):
+        if name in seen:
+            raise DescendError(f"{path}: column name {name!r} appears twice (again as column {position}); "
+                               "rename one of them")
+        seen.add(name)
+
+
+def read_table(path: str | Path, say: Say = warn) -> pd.DataFrame:
+    """The table in `path` (CSV, optionally gzipped, or Parquet) as a DataFrame with unique column names; a CSV
+    file is read with the encoding, separator and decimal mark it was written with, each unusual one said."""
+    path = Path(path)
+    kind = _kind(path)
+    if not path.is_file():
+        raise DescendError(f"{path}: no such file")
+    if kind == "csv":
+        frame = _read_csv(path, say)
+    else:
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError as err:
+            raise DescendError(f"{path}: reading Parquet needs pyarrow: pip install 'descend[parquet]'") from err
+        except Exception as err:  # pyarrow raises its own error types for non-Parquet bytes
+            raise DescendError(f"{path}: cannot be read as Parquet ({str(err).splitlines()[0]})") from err
+        _check_names(path, [str(c) for c in frame.columns])
+        frame = frame.reset_index(drop=True)   # rows are numbered by their place in the file, whatever was stored
+    frame.columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DescendError(f"{path}: has a header but no data rows")
+    return frame
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file."""
+    path = Path(path)
+    if path.is_dir():
+        raise DescendError(f"--out {path} is a folder; give a file name such as {path / 'predictions.csv'}")
+    if not path.parent.is_dir():
+        raise DescendError(f"--out {path}: the folder {path.parent} does not exist; create it first")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+    except OSError as err:
+        raise DescendError(f"--out {path}: cannot write it ({err.strerror or err})") from err
+    finally:
+        tmp.unlink(missing_ok=True)
