@@ -324,3 +324,4 @@ def test_an_update_reads_a_short_stretch_of_dates_as_the_fit_did(tmp_path, capsy
     later.to_csv(tmp_path / "later.csv", index=False)    # 01/06 to 12/06: no number above 12
     capsys.readouterr()
     assert main(["update", str(out), str(tmp_path / "later.csv"), "--max-epochs", "1"]) == 0
+    assert "'date_month' level" not in capsys.readouterr().out   # June is new, but day of year carries it
