@@ -26,8 +26,10 @@ def test_fits_signature_is_the_specs_so_help_lists_every_argument_with_its_defau
     assert list(fit_params) == [f.name for f in spec_fields]
     assert fit_params["batch_size"].default == 64 and fit_params["doctor"].default is True
     assert fit_params["lr"].kind is inspect.Parameter.KEYWORD_ONLY
-    with pytest.raises(TypeError, match="unexpected keyword argument 'lrr'"):
+    with pytest.raises(TypeError, match=r"^fit\(\) got an unexpected keyword argument 'lrr'; did you mean 'lr'\?"):
         ds.fit(nn.Linear(3, 1), data(), lrr=0.1)
+    with pytest.raises(TypeError, match="'zzz'; fit takes loss, val, optimizer, lr, schedule"):
+        ds.fit(nn.Linear(3, 1), data(), zzz=1)
 
 
 def test_a_spec_is_checked_normalized_and_immutable():

@@ -63,7 +63,7 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     stopped. Every argument is checked (see FitSpec, which declares them), and one batch run through model, loss
     and metrics, before the run directory is made or the model touched.
     """
-    spec = FitSpec(model, train, **settings)
+    spec = FitSpec.of(model, train, settings)
     plan = Plan.of(spec)
     watch = _doctor(spec, plan)
     run = runs.open_run(spec.run_dir, lambda: _config(spec, plan), resume=spec.resume,

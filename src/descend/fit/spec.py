@@ -6,6 +6,7 @@ config.json's "run" section is the fields marked `recorded`, so a renamed argume
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
@@ -72,6 +73,17 @@ class FitSpec:
     clip: tuple[str, float] | None = derived()
     rules: tuple = derived()
     owner: str = derived()             # how messages name the optimizer
+
+    @classmethod
+    def of(cls, model: nn.Module, train, settings: dict) -> "FitSpec":
+        """The spec of `fit(model, train, **settings)`; a name fit does not take is refused with the closest one."""
+        names = [f.name for f in fields(cls) if f.init]
+        for name in settings:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
+                raise DescendTypeError(f"fit() got an unexpected keyword argument {name!r}; {hint}")
+        return cls(model, train, **settings)
 
     def __post_init__(self):
         if not isinstance(self.model, nn.Module):

@@ -9,10 +9,11 @@ from .lion import Lion
 from .modes import eval_mode, evaluation_weights, train_mode
 from .prodigy import Prodigy
 from .routing import Routed, module, name, ndim, other, route, shape
-from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeAdamWPaper, ScheduleFreeSGD
 from .soap import SOAP
 from .wrappers import EMA, GradClip, Lookahead
 
 __all__ = ["Entry", "available", "create", "entry", "general_purpose", "register", "AdamWFlat", "LAMB", "Lion",
-           "Prodigy", "SOAP", "ScheduleFreeAdamW", "ScheduleFreeSGD", "EMA", "GradClip", "Lookahead", "Routed",
-           "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode", "evaluation_weights"]
+           "Prodigy", "SOAP", "ScheduleFreeAdamW", "ScheduleFreeAdamWPaper", "ScheduleFreeSGD", "EMA", "GradClip",
+           "Lookahead", "Routed", "route", "name", "ndim", "shape", "module", "other", "eval_mode", "train_mode",
+           "evaluation_weights"]
