@@ -1,4 +1,6 @@
 """Each failure is induced on purpose and the doctor must name it first; healthy runs must raise no warning."""
+import math
+
 import pytest
 import torch
 from sklearn.datasets import load_digits, load_iris, load_wine
@@ -173,12 +175,16 @@ def test_outlier_target_explodes_gradients_without_divergence():
     assert "lr_too_high" not in codes(result)
 
 
-def test_random_labels_plateau():
+def test_random_labels_are_no_signal():
+    """Labels drawn independently of the inputs: the loss is flat because there is nothing to learn, which is
+    the finding (not a plateau to fix with the lr)."""
     x, _ = blobs(n=2048)
     y = torch.randint(0, 3, (2048,), generator=torch.Generator().manual_seed(1))
     result = ds.fit(mlp(10, 4, 3), (x, y), loss="cross_entropy", lr=1e-3, max_steps=120, progress=False)
-    assert first_code(result) == "plateau"
-    assert "underfitting" in codes(result)
+    assert codes(result) == ["no_signal"]
+    f = result.findings[0]    # log(3) = 1.0986 for all three: model, closed-form logistic regression, constant
+    assert f.evidence["model_loss"] == pytest.approx(math.log(3), rel=0.01)
+    assert f.evidence["linear_reference"] == pytest.approx(f.evidence["constant_baseline"], rel=0.01)
 
 
 def test_linear_model_on_curved_data_underfits():
@@ -188,10 +194,11 @@ def test_linear_model_on_curved_data_underfits():
     result = ds.fit(nn.Linear(1, 1), (x, y), val=(x[:256], y[:256]), loss="mse", lr=0.05, max_steps=150,
                     progress=False)
     assert first_code(result) == "underfitting"
-    assert result.findings[0].evidence["level"] > 0.5
+    f = result.findings[0]   # a line through a sine: ridge on random features on the same rows does far better
+    assert f.evidence["model_loss"] > 0.5 * f.evidence["constant_baseline"] > 10 * f.evidence["reference_loss"]
 
 
-def test_loss_improves_while_accuracy_does_not():
+def test_loss_improves_while_accuracy_does_not_because_the_features_hold_no_signal():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2000, 5, generator=g)
     y = (torch.rand(2000, generator=g) < 0.1).long()  # 90% one class, features carry no signal
@@ -200,8 +207,8 @@ def test_loss_improves_while_accuracy_does_not():
         model.bias.copy_(torch.tensor([3.0, -3.0]))
     result = ds.fit(model, (x[:1500], y[:1500]), val=(x[1500:], y[1500:]), loss="cross_entropy",
                     metrics=["accuracy"], lr=0.01, max_steps=150, eval_every=10, progress=False)
-    assert first_code(result) == "loss_metric_mismatch"
-    assert result.findings[0].evidence["metric"] == "val_accuracy"
+    assert codes(result) == ["no_signal"]   # the root cause; the stuck accuracy is its symptom
+    assert "loss_metric_mismatch" in result.findings[0].evidence["explains"]
 
 
 def _warnings(result):
@@ -212,7 +219,7 @@ def test_healthy_digits_mlp_raises_no_warning():
     x, y = load_digits(return_X_y=True)
     x, y = shuffled(standardized(torch.tensor(x, dtype=torch.float32)), torch.tensor(y))
     result = ds.fit(mlp(64, 64, 10), (x[:1400], y[:1400]), val=(x[1400:], y[1400:]), loss="cross_entropy",
-                    metrics=["accuracy"], max_epochs=6, progress=False)
+                    metrics=["accuracy"], max_epochs=20, progress=False)   # at 6 epochs it is still falling fast
     assert result.best["val_accuracy"] > 0.9
     assert _warnings(result) == []
 
@@ -230,8 +237,9 @@ def test_healthy_softmax_raises_no_warning(loader):
     x, y = loader(return_X_y=True)
     x, y = shuffled(standardized(torch.tensor(x, dtype=torch.float32)), torch.tensor(y))
     cut = len(y) * 3 // 4
+    # lr 0.05: at 0.01 iris is still 0.19 short of the closed-form fit after 40 epochs (not converged)
     result = ds.fit(nn.Linear(x.shape[1], 3), (x[:cut], y[:cut]), val=(x[cut:], y[cut:]), loss="cross_entropy",
-                    metrics=["accuracy"], lr=0.01, batch_size=16, max_epochs=40, progress=False)
+                    metrics=["accuracy"], lr=0.05, batch_size=16, max_epochs=40, progress=False)
     assert result.best["val_accuracy"] > 0.85
     assert _warnings(result) == []
 
@@ -239,11 +247,12 @@ def test_healthy_softmax_raises_no_warning(loader):
 @pytest.mark.parametrize("scale", ["pixels/16", "pixels"])
 def test_healthy_digits_on_unstandardized_pixels_raise_no_warning(scale):
     """Same-unit pixels need no standardizing; near-constant border pixels (one value in 95% of rows) are no
-    reference for the other columns' scale."""
+    reference for the other columns' scale. 20 epochs: at 8 the validation loss (0.60, 0.15 at 40) is still
+    falling fast, which the doctor rightly reports as not converged."""
     x, y = shuffled(*digits(scale))
     torch.manual_seed(0)
     result = ds.fit(mlp(64, 64, 10), (x[:1400], y[:1400]), val=(x[1400:], y[1400:]), loss="cross_entropy",
-                    metrics=["accuracy"], max_epochs=8, progress=False)
+                    metrics=["accuracy"], max_epochs=20, progress=False)
     assert result.best["val_accuracy"] > 0.85
     assert _warnings(result) == []
 

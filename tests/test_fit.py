@@ -95,7 +95,9 @@ def test_adamw_is_bit_identical_to_a_hand_written_loop():
     # weight decay applies to >= 2-D weights only.
     decay = [p for p in theirs.parameters() if p.ndim >= 2]
     keep = [p for p in theirs.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": keep, "weight_decay": 0.0}], lr=1e-2)
+    # AdamW's update by the kernel the registry's "adamw" picks for many small tensors (torch.optim.AdamW's update:
+    # tests/test_optim_fast.py)
+    opt = ds.optim.AdamWFlat([{"params": decay, "weight_decay": 0.1}, {"params": keep, "weight_decay": 0.0}], lr=1e-2)
     _hand_loop(theirs, opt, X, y, epochs=3, seed=5)
     _assert_same_weights(ours, theirs)
 
@@ -225,7 +227,7 @@ def test_decay_norms_and_biases_from_fit_is_bit_identical_to_one_decayed_group()
     theirs.load_state_dict(ours.state_dict())
     ds.fit(ours, (X, y), loss="mse", lr=1e-2, weight_decay=0.1, decay_norms_and_biases=True, batch_size=32,
            max_epochs=2, seed=2, progress=False)
-    _hand_loop(theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=0.1), X, y, epochs=2, seed=2)
+    _hand_loop(theirs, ds.optim.AdamWFlat(theirs.parameters(), lr=1e-2, weight_decay=0.1), X, y, epochs=2, seed=2)
     _assert_same_weights(ours, theirs)
 
 
@@ -298,7 +300,8 @@ def _torch_optimizers():
 
 @pytest.mark.parametrize("cls", _torch_optimizers(), ids=lambda c: c.__name__)
 def test_every_torch_optimizer_is_registered_and_builds(cls):
-    names = [n for n in ds.optim.available() if ds.optim.entry(n).factory is cls]
+    names = [n for n in ds.optim.available()   # torch's class, or descend's faster way to run its update
+             if cls in (ds.optim.entry(n).factory, getattr(ds.optim.entry(n).factory, "torch_class", None))]
     assert len(names) == 1, f"torch.optim.{cls.__name__} is not in the registry"
     model = nn.Linear(3, 3, bias=False)  # one 2-D weight: every algorithm accepts it (Muon takes only matrices)
     built = ds.optim.create(model, names[0])

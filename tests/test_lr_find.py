@@ -136,3 +136,15 @@ def test_a_sweep_that_starts_too_high_says_to_lower_start_lr():
 def test_fit_rejects_other_lr_words():
     with pytest.raises(ds.DescendError, match="'auto'"):
         ds.fit(model(), data(), loss="mse", lr="fast", max_steps=1, progress=False)
+
+
+@pytest.mark.parametrize("smoothed, says, never", [
+    ([1.056, 0.9, 0.753, 5.0], "rose after falling only from 1.056 to 0.753", "rose from the first steps"),
+    ([1.0, 1.2, 3.0, 9.0], "rose from the first steps on", "falling only"),
+    ([1.0, 0.99, 0.995, 0.99], "barely moved", "rose")])
+def test_a_guess_warning_says_what_the_loss_did(smoothed, says, never):
+    from descend.fit.lr_find import LRFindResult, _guess_warning
+    found = LRFindResult(lrs=[1e-7, 1e-5, 1e-3, 1e-1], losses=smoothed, smoothed=smoothed, suggestion=1e-4,
+                         min_loss_lr=1e-3, stop_reason="", diverged=smoothed[-1] > 4 * min(smoothed), rule="")
+    message = _guess_warning(found)
+    assert says in message and never not in message

@@ -37,7 +37,7 @@ def test_muon_for_hidden_matrices_adamw_for_the_rest():
     model = Tiny()
     opt = optim.route(model, RULES)
     muon, adamw = opt.optimizers
-    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, optim.AdamWFlat)  # many small tensors: flat
     assert [n for g in muon.param_groups for n in g["param_names"]] == ["hidden.weight"]
     assert sorted(n for g in adamw.param_groups for n in g["param_names"]) == [
         "embed.weight", "head.bias", "head.weight", "hidden.bias", "norm.bias", "norm.weight"]
@@ -51,7 +51,7 @@ def test_routed_step_equals_the_parts_stepped_by_hand():
     rest = [p for n, p in by_hand.named_parameters() if n != "hidden.weight"]
     decay = [p for p in rest if p.ndim >= 2]
     keep = [p for p in rest if p.ndim < 2]
-    adamw = torch.optim.AdamW([{"params": decay}, {"params": keep, "weight_decay": 0.0}], lr=1e-2)
+    adamw = optim.AdamWFlat([{"params": decay}, {"params": keep, "weight_decay": 0.0}], lr=1e-2)  # what "adamw" runs
     for _ in range(3):
         step(routed_model, routed)
         by_hand.zero_grad()
@@ -168,4 +168,4 @@ def test_route_checks_grad_clip():
 
 def test_muon_can_be_routed_the_one_line_way_the_error_suggests():
     opt = optim.route(Tiny(), {optim.ndim(2): "muon", optim.other: "adamw"})
-    assert [type(o).__name__ for o in opt.optimizers] == ["Muon", "AdamW"]
+    assert [type(o).__name__ for o in opt.optimizers] == ["Muon", "AdamWFlat"]

@@ -1,28 +1,40 @@
 """`descend ...`: thin command line. Each subcommand lives in descend.cli.commands.<name> and is found automatically.
 
-A command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`. User errors
-(DescendError, ValueError/TypeError from descend) print one line on stderr and exit with status 2.
+A command module defines `HELP` (one line, a string literal: listing the commands reads it from the source),
+`add_arguments(parser)` and `run(args) -> int`; only the command that runs is imported, so `descend --help` loads
+neither torch nor pandas. User errors (DescendError, ValueError/TypeError from descend) print one line on stderr
+and exit with status 2.
 
 May import: every layer below it: core, optim, doctor, runs, fit, minimize, apps.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import os
 import pkgutil
 import sys
+from pathlib import Path
 
 from ..core.errors import DescendError, DescendTypeError
 from . import commands
 
 
-def _command_modules() -> dict:
-    found = {}
-    for info in pkgutil.iter_modules(commands.__path__):
-        if not info.name.startswith("_"):
-            found[info.name.replace("_", "-")] = importlib.import_module(f"{commands.__name__}.{info.name}")
-    return dict(sorted(found.items()))
+def _command_files() -> dict[str, str]:
+    """Each subcommand's name and module name, found without importing any of them."""
+    return dict(sorted((info.name.replace("_", "-"), info.name) for info in pkgutil.iter_modules(commands.__path__)
+                       if not info.name.startswith("_")))
+
+
+def _help_line(module_name: str) -> str:
+    """A command module's HELP, read from its source: listing the commands imports none of them (and so none of
+    torch, pandas or Optuna), which keeps `descend --help` instant."""
+    path = Path(commands.__path__[0]) / f"{module_name}.py"
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "HELP" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return ""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,18 +43,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `descend`: every command listed, and the arguments of `command` (all of them when None).
+    Building a command's arguments imports its module, and that module what the command uses."""
     parser = _Parser(prog="descend", description="Gradient-based optimization as a complete tool.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in _command_modules().items():
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(handler=module.run)
+    for name, module_name in _command_files().items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=_help_line(module_name))   # listed; its arguments are read when it runs
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{module_name}")
+        parser_of_command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(parser_of_command)
+        parser_of_command.set_defaults(handler=module.run)
     return parser
 
 
+def _command_named(argv: list[str]) -> str:
+    """The command the arguments ask for ('' for none, as in `descend --help`): the first one not an option."""
+    return next((arg for arg in argv if not arg.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_named(argv))
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help()

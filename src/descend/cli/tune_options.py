@@ -13,7 +13,6 @@ from ..apps.tuning.search import tune
 from ..apps.tuning.study import PRUNERS, SAMPLERS
 from ..apps.tuning.tabular import TABULAR_SPACE, TabularObjective
 
-HELP = "search learning rate, weight decay, width, depth, batch size and schedule for a table (Optuna)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,13 @@
 A task knows how to take one optimization step and report it; the loop applies schedules, records history,
 runs evaluations, asks the stopping rules and tells callbacks. Nothing here knows whether the loss came from
 mini-batches or from a single function.
+
+A task may report its values as tensors still on the device (fit does): then the loop takes further steps
+without waiting for them, and copies the values of all steps taken since in one transfer (`settle`) when an
+evaluation is due, every `sync_every` steps, or when a rule or callback says it must see the step now
+(`needs_sync`). Rules and callbacks are then told about each of those steps in order, with `state.step` set to
+that step (and `state.replaying` True for all but the last, whose model the run has moved past). A rule that
+stops the run at an earlier one ends the history there.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import torch
 from .errors import DescendError
 from .schedules import Schedule
 
+SYNC_EVERY = 32   # steps taken at most before the device's values are copied to the host
 BETAS = {"beta1": 0, "beta2": 1}   # schedule keys for the two entries of Adam-style `betas`
 _NOT_SCHEDULABLE = {"params", "param_names", "initial_lr"}
 
@@ -45,10 +53,11 @@ class Task(Protocol):
     epoch: int                     # completed passes over the data (0 for objectives without data)
     non_finite_origin: NonFiniteOrigin | None   # after a step with NaN/Inf: where it first appeared
 
-    def step(self) -> dict: ...    # one optimizer step; returns at least {"loss": float}
+    def step(self) -> dict: ...    # one optimizer step; returns at least {"loss": float or a one-element tensor}
     def evaluate(self) -> dict: ...  # validation metrics, {} when there is nothing to evaluate
     def snapshot(self) -> Any: ...
     def restore(self, snapshot: Any) -> None: ...
+    # optional: settled(), called once the loop has read every step taken so far (FitTask forgets kept batches)
 
 
 class Callback:
@@ -62,7 +71,14 @@ class Callback:
 
     order: int = 0
 
+    def needs_sync(self, state: "LoopState") -> bool:
+        """Whether this callback must be told about the step just taken before the next one runs. By default a
+        callback that overrides on_step or on_step_end is (it may look at the model); one that reads only the
+        record can return False and be told in batches (see the module notes)."""
+        return type(self).on_step is not Callback.on_step or type(self).on_step_end is not Callback.on_step_end
+
     def on_start(self, state: "LoopState") -> None: ...
+    def on_step_begin(self, state: "LoopState") -> None: ...  # before each step, as it happens (state.step: done)
     def on_step(self, state: "LoopState", record: dict) -> None: ...
     def on_evaluate(self, state: "LoopState", record: dict) -> None: ...
     def on_step_end(self, state: "LoopState", record: dict) -> None: ...  # after the rules: the step is complete
@@ -88,6 +104,7 @@ class LoopState:
     restored_step: int | None = None
     started: float = field(default_factory=time.perf_counter)
     time_before: float = 0.0       # seconds spent before a resume
+    replaying: bool = False        # told about a step the model has already moved past (see the module notes)
 
     def elapsed(self) -> float:
         return self.time_before + time.perf_counter() - self.started
@@ -153,13 +170,35 @@ def _overridden(callbacks, name: str) -> list[Callable]:
     return [getattr(cb, name) for cb in callbacks if getattr(type(cb), name) is not getattr(Callback, name)]
 
 
+def never(self, state: "LoopState") -> bool:
+    """`needs_sync = never` in a rule or callback that need not see each step before the next: the loop skips
+    asking it."""
+    return False
+
+
+def settle(records: list[dict]) -> None:
+    """Replace every tensor value in `records` (one-element tensors: a loss, a norm) by its Python number, copying
+    them all in one transfer."""
+    found = [(record, key) for record in records for key, value in record.items() if isinstance(value, torch.Tensor)]
+    if not found:
+        return
+    tensors = [record[key] for record, key in found]
+    try:
+        values = torch.stack(tensors).tolist()   # the common case: 0-dim tensors of one dtype and device
+    except RuntimeError:
+        values = torch.stack([t.detach().reshape(()).to("cpu", torch.float64) for t in tensors]).tolist()
+    for (record, key), value in zip(found, values):
+        record[key] = value
+
+
 class Loop:
     """Runs a task step by step until a rule says stop."""
 
     def __init__(self, task: Task, optimizer: torch.optim.Optimizer, rules, *, schedules=None,
                  callbacks=(), eval_every: int | None = None, has_validation: bool = False,
-                 total_steps: int | None = None):
+                 total_steps: int | None = None, sync_every: int = SYNC_EVERY):
         self.task, self.optimizer, self.rules = task, optimizer, list(rules)
+        self.sync_every = sync_every
         self.schedules = dict(schedules or {})
         self.callbacks: list[Callback] = []
         self.add(*callbacks)
@@ -203,32 +242,69 @@ class Loop:
 
     def run(self) -> LoopState:
         state = self.state
-        on_step, on_eval = _overridden(self.callbacks, "on_step"), _overridden(self.callbacks, "on_evaluate")
-        on_step_end = _overridden(self.callbacks, "on_step_end")
+        hooks = {name: _overridden(self.callbacks, name) for name in
+                 ("on_start", "on_step_begin", "on_step", "on_evaluate", "on_step_end", "on_end")}
+        self._askers = [obj.needs_sync for obj in [*self.rules, *self.callbacks] if type(obj).needs_sync is not never]
         for rule in self.rules:
             rule.setup(state)
-        for hook in _overridden(self.callbacks, "on_start"):
+        for hook in hooks["on_start"]:
             hook(state)
         state.started = time.perf_counter()
+        pending: list[dict] = []
         try:
             while state.stop_reason is None:
+                for hook in hooks["on_step_begin"]:
+                    hook(state)
                 record, epoch_end = self._step()
+                pending.append(record)
                 evaluated = self._evaluation_due(epoch_end)
-                if evaluated:
-                    self._evaluate(record, on_eval)
-                for hook in on_step:
-                    hook(state, record)
-                state.stop_reason = self._ask_rules(record)
-                if state.stop_reason is not None and not evaluated and state.has_validation:
-                    self._evaluate(record, on_eval)  # the run's last record always carries validation metrics
-                for hook in on_step_end:
-                    hook(state, record)
+                if evaluated or self._sync_due(record, len(pending)):
+                    told, pending = pending, []
+                    self._tell(told, evaluated, hooks)
         finally:
+            settle(pending)   # cut short by an error: the history holds numbers all the same
             for rule in self.rules:
                 rule.finish(state)
-            for hook in _overridden(self.callbacks, "on_end"):
+            for hook in hooks["on_end"]:
                 hook(state)
         return state
+
+    def _sync_due(self, record: dict, pending: int) -> bool:
+        """Whether the steps taken must be told now: values already on the host, `sync_every` steps pending, or a
+        rule or callback that must see this step."""
+        if pending >= self.sync_every or not isinstance(record.get("loss"), torch.Tensor):
+            return True
+        return any(ask(self.state) for ask in self._askers)
+
+    def _tell(self, pending: list[dict], evaluated: bool, hooks: dict) -> None:
+        """Copy the pending steps' values to the host in one transfer, then evaluate (for the last one) and tell
+        the callbacks and rules about each step in order. A rule that stops at an earlier step ends the history
+        there."""
+        state = self.state
+        settle(pending)
+        settled = getattr(self.task, "settled", None)
+        latest = (state.step, state.epoch)
+        for i, record in enumerate(pending):
+            last = i == len(pending) - 1
+            state.step, state.epoch, state.replaying = record["step"], record["epoch"], not last
+            if last and evaluated:
+                self._evaluate(record, hooks["on_evaluate"])
+            for hook in hooks["on_step"]:
+                hook(state, record)
+            state.stop_reason = self._ask_rules(record)
+            if state.stop_reason is not None and not (last and evaluated) and state.has_validation:
+                self._evaluate(record, hooks["on_evaluate"])  # the run's last record always carries validation
+            if state.stop_reason is not None and not last:
+                del state.history[len(state.history) - len(pending) + i + 1:]
+                latest = (state.step, state.epoch)
+            for hook in hooks["on_step_end"]:
+                hook(state, record)
+            if state.stop_reason is not None:
+                break
+        state.step, state.epoch = latest
+        state.replaying = False
+        if settled is not None:
+            settled()
 
     def _step(self) -> tuple[dict, bool]:
         state = self.state

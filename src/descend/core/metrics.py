@@ -6,6 +6,7 @@ from typing import Callable
 import torch
 
 from .checks import align, check_choice
+from .errors import DescendError
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -16,7 +17,13 @@ def _flat(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
-    """Share of correct classes: argmax over outputs, or a positive logit for a single output."""
+    """Share of correct classes: argmax over outputs, or a positive logit for a single output. Targets are
+    class labels, one per row; anything else (one-hot rows, say) is refused with what to pass instead."""
+    if target.dim() != 1 and not (target.dim() == 2 and target.shape[1] == 1):
+        raise DescendError(f"metric 'accuracy' needs one class label per row, but the targets have shape "
+                           f"{tuple(target.shape)}; for one-hot rows pass y.argmax(1) as class labels and train with "
+                           f"loss='cross_entropy'")
+    target = target.reshape(-1)
     if output.dim() >= 2 and output.shape[-1] > 1:
         predicted = output.argmax(dim=-1)
     else:

@@ -2,6 +2,8 @@
 
 A rule's `check(state, record)` returns None to go on, or a sentence saying why the run stops. `finish(state)`
 runs once when the loop ends (Patience uses it to restore the best weights). `NonFinite` is always on.
+`needs_sync(state)` says whether the rule must be asked about the step just taken before the next one runs (see
+descend.core.loop): by default it must; the built-in rules say when, so that a run need not wait for the device.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING
 from .checks import check_positive_int
 from .errors import DescendError
 from .metrics import METRICS
+
+from .loop import never
 
 if TYPE_CHECKING:
     from .loop import LoopState
@@ -32,6 +36,10 @@ class Rule:
 
     def check(self, state: "LoopState", record: dict) -> str | None:
         raise NotImplementedError
+
+    def needs_sync(self, state: "LoopState") -> bool:
+        """Whether the loop must ask `check` about this step before taking the next (True unless overridden)."""
+        return True
 
     def finish(self, state: "LoopState") -> None:
         """Called once after the last step."""
@@ -55,6 +63,9 @@ class MaxSteps(Rule):
     def check(self, state, record):
         return f"reached the step limit ({self.n} steps)" if state.step >= self.n else None
 
+    def needs_sync(self, state):
+        return state.step >= self.n
+
 
 class MaxEpochs(Rule):
     """Stop after `n` full passes over the training data."""
@@ -67,6 +78,9 @@ class MaxEpochs(Rule):
     def check(self, state, record):
         return f"reached the epoch limit ({self.n} epochs)" if state.epoch >= self.n else None
 
+    def needs_sync(self, state):
+        return state.epoch >= self.n
+
 
 class MaxTime(Rule):
     """Stop once `seconds` of wall time have passed since the first step."""
@@ -77,9 +91,18 @@ class MaxTime(Rule):
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
             raise DescendError(f"MaxTime: seconds must be a positive number, got {seconds!r}")
         self.seconds = seconds
+        self.due: int | None = None   # the step at which the time ran out
+
+    def setup(self, state):
+        self.due = None
+
+    def needs_sync(self, state):
+        if self.due is None and state.elapsed() >= self.seconds:
+            self.due = state.step
+        return self.due is not None
 
     def check(self, state, record):
-        if state.elapsed() >= self.seconds:
+        if self.needs_sync(state) and state.step >= self.due:
             return f"reached the time limit ({self.seconds:g} s) at step {state.step}"
         return None
 
@@ -118,6 +141,10 @@ class _Monitor(Rule):
 
     def _watch(self, state) -> None:
         self.key, self.seen = _resolve_monitor(self.monitor, state.has_validation, type(self).__name__), False
+
+    def needs_sync(self, state) -> bool:
+        """A val_* value comes with an evaluation, which the loop settles anyway; a training value every step."""
+        return not self.key.startswith("val_")
 
     def _value(self, record: dict) -> float | None:
         if self.key in record:
@@ -253,9 +280,14 @@ class Converged(Rule):
 
 class NonFinite(Rule):
     """Stop at the first NaN or Inf in the loss or gradient, naming the step and where it first appeared (the
-    task's `non_finite_origin`)."""
+    task's `non_finite_origin`).
+
+    It need not see a step at once: fit skips every update from a non-finite step on (on the device, without
+    waiting), so the model is still the one that step started from when the loop settles and this rule stops the
+    run there."""
 
     code = "non_finite"
+    needs_sync = never
 
     def check(self, state, record):
         if math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0)):

@@ -8,8 +8,8 @@ May import: core.
 """
 from .findings import CODES, Finding, load_findings, save_findings, summary
 from .instruments import Readings
-from .rules import diagnose
-from .watch import Doctor, check_mode
+from .diagnose import diagnose
+from .watch import SETTINGS, Doctor, check_mode
 
 __all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "diagnose", "Doctor",
-           "check_mode"]
+           "check_mode", "SETTINGS"]

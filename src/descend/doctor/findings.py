@@ -17,30 +17,58 @@ from ..core.errors import DescendError
 CODES: dict[str, str] = {
     "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
                        "varies",
+    "target_leak": "an input column holds the target itself (up to an affine map, or one value per class)",
+    "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows): a classification "
+                            "loss fits them",
+    "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
+                 "features do better: the labels may be shuffled or the features hold no information",
+    "class_imbalance": "validation accuracy stays at the most common class's share although the inputs carry signal",
+    "bad_start": "the first losses are over 10x a constant prediction's and the run never got below it: the "
+                 "initialization (output scale) is off",
     "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
-                  "(origin named)",
+                  "(origin named); NaN from the loss before any update points at the loss, not the lr",
     "lr_too_high": "the smoothed loss rose 2.5x or more above its lowest value and stayed up (diverged), or climbed "
                    "back to 2x its low at least twice (oscillated): the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",
-    "dead_units": "over half the units of a ReLU layer output zero for every example of the last sampled batches",
+    "dead_units": "over half the units of a ReLU layer output zero for every example of the last sampled batches, "
+                  "and the model does worse than a linear reference",
     "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
+    "not_converged": "the run hit its step limit while the loss was still falling well beyond its noise, short of "
+                     "what a linear reference reaches",
     "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",
-    "overfitting": "the validation loss rose well above its best while the training loss kept falling",
-    "underfitting": "the training loss levelled off at half or more of a constant prediction's, and validation is "
-                    "no better",
+    "overfitting": "the validation loss rose above its best by more than its noise while the training loss kept "
+                   "falling",
+    "underfitting": "the loss levelled off clearly worse than a reference fitted cheaply on a sample of the same "
+                    "data (a linear model, or ridge on random features)",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
                             "validation example's worth) or stayed at the most common class's share",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
+    "doctor_error": "a rule of the doctor failed on this run (a bug in the doctor, not in the run); the rule is named",
 }
+# What a finding's `change` may hold besides fit() arguments (lr, loss, init, grad_clip, weight_decay, max_epochs,
+# max_steps, patience: stop=[Patience(n, restore_best=True)]): actions on the data or the model.
+ACTIONS = {
+    "standardize_inputs": "subtract each input column's mean and divide by its standard deviation",
+    "drop_columns": "leave out these input columns (indices)",
+    "resample": "'balanced': draw every class equally often (oversample the rare ones)",
+    "activation": "use this activation in the hidden layers",
+    "drop_output_activation": "remove the model's final Sigmoid/Softmax (the loss takes raw scores)",
+    "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
+}
+# fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
+FLAGS = {"lr": "--lr", "weight_decay": "--weight-decay", "max_epochs": "--max-epochs", "patience": "--patience",
+         "batch_size": "--batch-size"}   # not --drop: it takes column names, a finding knows encoded indices
 SEVERITIES = ("error", "warning", "info")
 
 
 @dataclass(frozen=True)
 class Finding:
     """One diagnosis: `code` (see CODES), `severity` (error/warning/info), the `steps` (first, last) it is about,
-    the `evidence` numbers behind it, a plain-words `message` and a suggested `fix`."""
+    the `evidence` numbers behind it, a plain-words `message`, a suggested `fix` in words and the same fix as
+    data in `change` ({fit argument or ACTIONS key: new value}; empty when no change of settings would fix it),
+    so that a script (or the scenario suite) can apply it and check that it works."""
 
     code: str
     severity: str
@@ -48,6 +76,7 @@ class Finding:
     evidence: dict = field(default_factory=dict)
     message: str = ""
     fix: str = ""
+    change: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.code not in CODES:
@@ -62,6 +91,7 @@ class Finding:
         data = asdict(self)
         data["steps"] = list(self.steps) if self.steps else None
         data["evidence"] = {k: _jsonable(v) for k, v in self.evidence.items()}
+        data["change"] = {k: _jsonable(v) for k, v in self.change.items()}
         return data
 
     @classmethod
@@ -69,7 +99,7 @@ class Finding:
         steps = data.get("steps")
         return cls(code=data["code"], severity=data["severity"], steps=tuple(steps) if steps else None,
                    evidence=dict(data.get("evidence") or {}), message=data.get("message", ""),
-                   fix=data.get("fix", ""))
+                   fix=data.get("fix", ""), change=dict(data.get("change") or {}))
 
 
 def _jsonable(value):

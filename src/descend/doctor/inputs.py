@@ -54,3 +54,63 @@ def majority_share(y: torch.Tensor) -> float | None:
     if y.dtype.is_floating_point or y.dim() != 1 or len(y) == 0 or y.min() < 0:
         return None
     return float(torch.bincount(y.long()).max()) / len(y)
+
+
+def target_kind(y: torch.Tensor) -> str | None:
+    """'one-hot' for 0/1 float rows holding a single 1, 'binary' for other float targets holding only 0 and 1
+    (both present), else None: what a classification loss would fit better than mse."""
+    if not y.dtype.is_floating_point or len(y) < 2:
+        return None
+    values = torch.unique(y)
+    if len(values) != 2 or values[0] != 0 or values[1] != 1:
+        return None
+    if y.dim() == 2 and y.shape[1] > 1:
+        return "one-hot" if bool((y.sum(dim=1) == 1).all()) else None
+    return "binary"
+
+
+LEAK_CORRELATION = 0.9999   # |correlation| at which a column is the target re-coded (an affine map of it)
+
+
+def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
+    """The first input column that is the target itself: an affine map of a single numeric target (|correlation|
+    of at least LEAK_CORRELATION), or a relabelling of class targets (one value per class, each value always the
+    same class). None when there is none or the inputs are not a table."""
+    flat = _table(x) if x.dim() == 2 else None
+    if flat is None or len(flat) < 30 or y.dim() > 2 or (y.dim() == 2 and y.shape[1] != 1):
+        return None
+    target = y.reshape(len(y)).double()[: len(flat)] if len(y) == len(flat) else None
+    if target is None or not torch.isfinite(target).all() or target.std() == 0:
+        return None
+    centered = flat - flat.mean(dim=0)
+    t = target - target.mean()
+    scale = centered.norm(dim=0) * t.norm()
+    corr = torch.where(scale > 0, (centered * t[:, None]).sum(dim=0) / scale.clamp_min(1e-300), torch.zeros(()))
+    for column in range(flat.shape[1]):
+        if abs(float(corr[column])) >= LEAK_CORRELATION:
+            return {"column": column, "correlation": float(corr[column])}
+    if y.dtype.is_floating_point:
+        return None
+    classes = len(torch.unique(target))
+    ordered = flat.sort(dim=0).values
+    distinct = 1 + (ordered[1:] != ordered[:-1]).sum(dim=0)   # per column, in one pass
+    for column in (distinct == classes).nonzero().flatten().tolist():
+        pairs = torch.unique(torch.stack([flat[:, column], target], dim=1), dim=0)
+        if len(pairs) == classes:   # each of its values always goes with one class
+            return {"column": column, "correlation": float(corr[column])}
+    return None
+
+
+def dominant_target_row(y: torch.Tensor) -> dict | None:
+    """The row of a numeric target whose squared distance from the mean exceeds that of all other rows together:
+    one row then decides an mse fit (a data-entry error such as 9999 for a missing value, most often)."""
+    if not y.dtype.is_floating_point or len(y) < 10 or (y.dim() == 2 and y.shape[1] != 1) or y.dim() > 2:
+        return None
+    values = y.reshape(-1).double()
+    if not torch.isfinite(values).all():
+        return None
+    square = (values - values.mean()).square()
+    row = int(square.argmax())
+    if square[row] <= square.sum() - square[row]:
+        return None
+    return {"row": row, "value": float(values[row]), "share": float(square[row] / square.sum())}

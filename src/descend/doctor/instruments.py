@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..core.loop import Callback, NonFiniteOrigin
+from ..core.loop import Callback, NonFiniteOrigin, never
 from .curves import Curve
+from .reference import References, Sample
 
 DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)
 
@@ -42,6 +43,16 @@ class Readings:
     non_finite: dict = field(default_factory=lambda: {"count": 0, "first_step": None})  # steps with NaN/Inf
     interventions: list[dict] = field(default_factory=list)    # doctor="fix" rollbacks
     curve: Curve | None = None                                 # set from the history when the run ends
+    settings: dict = field(default_factory=dict)               # fit's arguments the fixes depend on (lr, loss, ...)
+    activations: list[str] = field(default_factory=list)       # class names of the model's activation modules
+    sample: Sample | None = None                               # rows the references are fitted and compared on
+    model_losses: torch.Tensor | None = None                   # the trained model's loss per comparison row
+    majority_predicted: float | None = None                    # share of those rows it gives the common class
+    references: References | None = None                       # fitted when a rule first asks (see rules.refs)
+    target_kind: str | None = None                             # "binary" or "one-hot" for 0/1 float targets
+    outlier: dict | None = None                                # a target row that outweighs all others in mse
+    leak: dict | None = None                                   # an input column that holds the target
+    errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions", "auto_lr")
 
@@ -82,51 +93,62 @@ class Instruments(Callback):
         self.optimizer = None
         self.step_hooks: list = []
         self.relu_hooks: list = []
-        self.count, self.before = 0, None
+        self.sampling, self.before = 0, None
+        self.measured: list[tuple] = []   # (kind, names, tensors..., step): read as numbers once the loop settles
+
+    needs_sync = never   # measures during the step itself and reads the numbers whenever the loop settles
 
     def on_start(self, state):
         self.readings.history = state.history
-        self.optimizer, self.count = state.optimizer, state.step   # state.step > 0 after a resume
-        if self._sampled():
-            self._arm()
+        self.optimizer = state.optimizer
 
-    def _sampled(self) -> bool:
-        """Whether the next step (step count + 1) is measured."""
-        return self.count % self.every == 0
+    def on_step_begin(self, state):
+        self._disarm()   # after the measured step (torch is iterating over its hooks during it)
+        if state.step % self.every == 0:  # step count + 1 is measured. Armed only now, after the previous step's
+            self.sampling = state.step + 1   # evaluation, so validation batches never count as training
+            self._arm()
 
     def _pre_step(self, optimizer, args, kwargs) -> None:
         self._remove(self.relu_hooks)  # the forward pass of this step is done
         named = [(n, p) for n, p in self.weights if p.grad is not None]
         norms = torch._foreach_norm([p.grad for _, p in named]) if named else []
-        self.readings.layer_grads.append({n: float(v) for (n, _), v in zip(named, norms)})
+        self.measured.append(("grads", [n for n, _ in named], norms))
         self.before = [p.detach().clone() for _, p in self.weights] if self.weights else None
 
     def _post_step(self, optimizer, args, kwargs) -> None:
         if self.before is not None:
             changes = torch._foreach_norm(torch._foreach_sub([p.detach() for _, p in self.weights], self.before))
             sizes = torch._foreach_norm([p.detach() for _, p in self.weights])
-            self.readings.update_ratios.append({n: float(d) / max(float(s), 1e-12)
-                                                for (n, _), d, s in zip(self.weights, changes, sizes)})
-            self.readings.sampled_steps.append(self.count + 1)
+            self.measured.append(("ratios", [n for n, _ in self.weights], changes, sizes, self.sampling))
             self.before = None
 
-    def on_step(self, state, record):
-        self.count = count = state.step
-        if not (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
-            self.readings.saw_non_finite(count)
-        if self.step_hooks:  # disarm after the measured step (torch is iterating over its hooks during it)
-            self._remove(self.step_hooks)
-            self._remove(self.relu_hooks)  # still armed when the step had no update (non-finite)
+    def _read(self) -> None:
+        """Turn the measurements taken since the loop last settled into numbers in the readings, in order."""
+        for kind, names, *values in self.measured:
+            if kind == "grads":
+                self.readings.layer_grads.append({n: float(v) for n, v in zip(names, values[0])})
+            else:
+                changes, sizes, step = values
+                self.readings.update_ratios.append({n: float(d) / max(float(s), 1e-12)
+                                                    for n, d, s in zip(names, changes, sizes)})
+                self.readings.sampled_steps.append(step)
+        self.measured.clear()
 
-    def on_step_end(self, state, record):
-        if self.count % self.every == 0:  # _sampled(), inline: this runs every step. Armed only now, after the
-            self._arm()                   # step's last evaluation, so validation batches never count as training
+    def on_step(self, state, record):
+        if not (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
+            self.readings.saw_non_finite(state.step)
+        if self.measured:
+            self._read()
 
     def _arm(self) -> None:
-        """Register the hooks that measure the next step; on_step removes them once it is over."""
+        """Register the hooks that measure the next step; the next on_step_begin removes them."""
         self.step_hooks = [self.optimizer.register_step_pre_hook(self._pre_step),
                            self.optimizer.register_step_post_hook(self._post_step)]
         self.relu_hooks = [module.register_forward_hook(self._relu_hook(name)) for name, module in self.relus]
+
+    def _disarm(self) -> None:
+        self._remove(self.step_hooks)
+        self._remove(self.relu_hooks)   # still armed when the step had no update (non-finite, host-side skip)
 
     def _relu_hook(self, name: str):
         def hook(module, inputs, output):
@@ -143,8 +165,8 @@ class Instruments(Callback):
         handles.clear()
 
     def on_end(self, state):
-        self._remove(self.step_hooks)
-        self._remove(self.relu_hooks)
+        self._disarm()
+        self._read()
         self.readings.stop_reason, self.readings.stop_code = state.stop_reason or "", state.stop_code or ""
         if state.stop_code == "non_finite":
             self.readings.non_finite_origin = state.task.non_finite_origin

@@ -1,9 +1,12 @@
-"""Rules: each turns the Readings of a finished run into at most one Finding, with numbers in plain words.
+"""Rules about the steps: each turns the Readings of a finished run into at most one Finding, with numbers in
+plain words (NaN/Inf, a bad start, an lr too high or too low, exploding or vanishing gradients, dead units).
+data_rules.py holds the rules about data and loss, outcome_rules.py those about how far the run got.
 
 Thresholds are deliberately conservative: a healthy run must raise no warning (false alarms teach people to
-ignore the doctor). `diagnose` measures the loss curve, runs every rule, drops a finding that another one
-explains (a diverging run's validation loss rises too, which is not overfitting) and orders the rest root cause
-first. A fix names the fit() argument and, where `descend fit` has one, its command-line option.
+ignore the doctor). Where a rule judges a level it compares with a reference (a constant prediction, a linear
+model fitted on a sample of the same rows) and allows for noise. A fix names the fit() argument (and in `change`
+carries it as data) and, where `descend fit` has one, its command-line option. See diagnose.py for how findings
+are folded and ordered.
 """
 from __future__ import annotations
 
@@ -13,47 +16,127 @@ import statistics
 import numpy as np
 import torch
 
-from .curves import SWING, measure
-from .findings import Finding, ordered
+from .advice import (MIN_STEPS, SATURATING, TYPICAL_UPDATE, finite, median_update_ratio, setting, with_flags,
+                     worse_than_reference)
+from .curves import SWING
+from .findings import Finding
 from .instruments import Readings
 
-MIN_STEPS = 20          # trend rules need at least this many steps
+FLOAT32_MAX = 3.4e38
+MAX_CUT = 3             # an lr that diverged is cut by at most 10**MAX_CUT
 RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
 STAYED = 10             # ... and the median of the next STAYED raw losses stayed above twice that low
 OSCILLATING = 2         # oscillated: at least this many rebounds of the smoothed loss (see curves.swings)
-
-
-def finite(values) -> list[float]:
-    return [v for v in values if math.isfinite(v)] or [math.inf]
 
 
 def _lr_at(history: list[dict], step: int) -> float:
     return next((r["lr"] for r in history if r["step"] >= step), history[-1]["lr"])
 
 
-def _lower_lr(r: Readings, lr: float) -> str:
-    """The fix for a learning rate that is too high, quoting the better lr the run already knows of."""
+def diverged_lrs(r: Readings) -> list[float]:
+    """Every learning rate this run is known to have diverged at: the lr of a non-finite stop and the lr in
+    force before each doctor='fix' rollback."""
+    lrs = [i["lr"] / 0.1 for i in r.interventions]  # the guard cuts by 10x; the lr before the cut diverged
+    if r.stop_code == "non_finite" and r.history:
+        lrs.append(r.history[-1]["lr"])
+    return lrs
+
+
+def safer_lr(r: Readings, lr: float, factor: float = 10) -> float:
+    """An lr `factor` times below both `lr` and every lr that diverged in this run."""
+    return min([lr, *diverged_lrs(r)]) / factor
+
+
+def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
+    """The fix for a learning rate that is too high: `factor` below it and below every lr the run saw diverge."""
+    safe = safer_lr(r, lr, factor)
+    change = {"lr": safe}
     if r.interventions:
-        safe = r.interventions[-1]["lr"]
-        return f"start at lr {safe:.1e}, where doctor='fix' recovered the run (descend fit: --lr {safe:.1e})"
+        return with_flags(f"start at lr {safe:.1e}, where doctor='fix' recovered the run (below every lr that "
+                          f"diverged in it)", change), change
+    try_it = with_flags(f"try lr {safe:.1e}", change)
     if r.auto_lr is not None:
-        return (f"try lr {lr / 10:.1e}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this "
-                f"run (descend fit: --lr {lr / 10:.1e})")
-    return f"try lr {lr / 10:.1e} (descend fit: --lr {lr / 10:.1e}), or lr='auto' to let lr_find choose (--lr auto)"
+        return f"{try_it}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this run", change
+    return f"{try_it}, or lr='auto' (--lr auto) to let lr_find choose", change
+
+
+def cut_for_growth(growth: float) -> float:
+    """How far to cut an lr under which the loss grew `growth`x per step: on a quadratic, gradient descent
+    multiplies the loss by (lr*curvature - 1)^2 per step, so lr*curvature = 1 + sqrt(growth), and dividing by
+    that brings the step back to the curvature's scale. At least 10, in powers of 10, and at most 10**MAX_CUT: a
+    loss that overflows grows faster than any quadratic (the gradients themselves blow up), which would otherwise
+    ask for far too small an lr."""
+    needed = 1 + math.sqrt(max(growth, 1.0))
+    return 10.0 ** min(max(1, math.ceil(math.log10(needed))), MAX_CUT)
 
 
 def non_finite(r: Readings) -> Finding | None:
+    """The run stopped at NaN/Inf: from the data (impute), from the loss or the model before any update (the
+    loss or the model's forward is at fault, no lr can help), or from steps that overflowed (lower the lr)."""
     if r.stop_code != "non_finite" or r.non_finite_origin is None:
         return None
     step = r.history[-1]["step"] if r.history else 0
     origin, from_data = r.non_finite_origin.detail, r.non_finite_origin.from_data
+    before_update = step <= 1 and r.non_finite_origin.part in ("loss", "output")
     count = r.non_finite["count"]
     earlier = f"; {count - 1} earlier step(s) with NaN/Inf were rolled back" if count > 1 else ""
     lr = r.history[-1]["lr"] if r.history else math.nan
-    fix = ("drop or impute the rows holding NaN/Inf before training" if from_data
-           else f"lower the learning rate (try lr {lr / 10:.1e}) or clip gradients with grad_clip=1.0")
-    return Finding("non_finite", "error", (step, step), {"origin": origin, "from_data": from_data, "count": count},
-                   f"non-finite values (NaN/Inf) at step {step} (origin: {origin.split('; ')[0]}){earlier}", fix)
+    change: dict = {}
+    if from_data:
+        fix = "drop or impute the rows holding NaN/Inf before training"
+    elif before_update:
+        part = "loss" if r.non_finite_origin.part == "loss" else "model's forward pass"
+        fix = (f"the weights were never updated, so no learning rate can help: make the {part} finite for these "
+               f"inputs (clamp before log, add an epsilon before dividing or taking a square root)")
+    else:
+        fix, change = _lower_lr(r, lr, cut_for_growth(_growth_before_overflow(r)))
+    where = "before any update, " if before_update else ""
+    return Finding("non_finite", "error", (step, step),
+                   {"origin": origin, "from_data": from_data, "before_update": before_update, "count": count,
+                    "lr": lr}, f"non-finite values (NaN/Inf) at step {step} ({where}origin: {origin}){earlier}",
+                   fix, change)
+
+
+def _growth_before_overflow(r: Readings) -> float:
+    """Per-step growth of the training loss from its lowest finite value up to the overflow: the last finite
+    loss had to pass float32's largest value (3.4e38) by the step that was not finite, which bounds the growth
+    from below when the run blew up within a few steps."""
+    losses = [(x["step"], x["loss"]) for x in r.history if math.isfinite(x["loss"]) and x["loss"] > 0]
+    if not losses or not r.history:
+        return 1.0
+    low_i = min(range(len(losses)), key=lambda i: losses[i][1])
+    (s0, low), (s1, last) = losses[low_i], losses[-1]
+    growth = (last / low) ** (1 / (s1 - s0)) if s1 > s0 else 1.0
+    overflow_step = r.history[-1]["step"]
+    if overflow_step > s1:
+        growth = max(growth, (FLOAT32_MAX / last) ** (1 / (overflow_step - s1)))
+    return growth
+
+
+def bad_start(r: Readings) -> Finding | None:
+    """The first loss is over 10x a constant prediction's and the run never recovered: it ended short of a linear
+    reference (or, without one, never got below the constant). The initial outputs are far too large."""
+    base = r.target_baseline
+    if base is None or base <= 0 or not r.history:
+        return None
+    first = r.history[0]["loss"]
+    reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
+    if math.isfinite(first) and first < 10 * base:
+        return None
+    short = worse_than_reference(r)
+    if short is False or (short is None and reached < base):
+        return None
+    relu_like = not (SATURATING & set(r.activations))
+    init = "kaiming" if relu_like else "xavier"
+    if setting(r, "init") == init:
+        init = "orthogonal"
+    change = {"init": init}
+    return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
+                   {"first_loss": first, "best_loss": reached, "constant_baseline": base},
+                   f"bad start: the first loss {first:.4g} is {first / base:.3g}x what a constant prediction "
+                   f"reaches ({base:.4g}), and the run never recovered (best {reached:.4g}): the initial weights "
+                   f"make outputs far too large", f"initialize with init='{init}' (fan-in scaled weights, zero "
+                   f"biases) or shrink the last layer's weights", change)
 
 
 def _diverged(r: Readings) -> tuple[int, int, float] | None:
@@ -76,6 +159,16 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     return lo, hi, ratio
 
 
+def _validation_unharmed(r: Readings) -> bool:
+    """Whether the validation loss ended within its own evaluation-to-evaluation noise of its best (so swings of
+    the training loss cost the model nothing); False without validation."""
+    values = [v for _, _, v in r.curve.gap]
+    if len(values) < 4:
+        return False
+    noise = statistics.median(abs(b - a) for a, b in zip(values, values[1:]))
+    return values[-1] - min(values) <= 2 * noise
+
+
 def lr_too_high(r: Readings) -> Finding | None:
     """Diverged (see _diverged) or oscillated (see OSCILLATING)."""
     steps, s, swings = r.curve.steps, r.curve.smoothed, r.curve.swings
@@ -87,7 +180,7 @@ def lr_too_high(r: Readings) -> Finding | None:
         first, last, low, peak = steps[lo], steps[hi], s[lo], s[hi]
         what = (f"the smoothed loss rose {rise:.3g}x between steps {first} and {last} (from {low:.4g} to "
                 f"{peak:.4g}) and stayed up")
-    elif len(swings) >= OSCILLATING:
+    elif len(swings) >= OSCILLATING and not _validation_unharmed(r):
         big = max(swings, key=lambda w: w.peak / w.low)
         first, last, low, peak, rise = swings[0].low_step, swings[-1].peak_step, big.low, big.peak, big.peak / big.low
         what = (f"the loss oscillated: the smoothed loss climbed back to {SWING:g}x its low or more {len(swings)} "
@@ -97,14 +190,10 @@ def lr_too_high(r: Readings) -> Finding | None:
         return None
     lr = _lr_at(r.history, first)
     kind = "diverged" if diverged is not None else "oscillated"
+    growth = (peak / low) ** (1 / max(last - first, 1)) if kind == "diverged" else 1.0
     return Finding("lr_too_high", "warning", (first, last),
                    {"kind": kind, "rise": rise, "low": low, "peak": peak, "swings": len(swings), "lr": lr},
-                   f"learning rate too high: {what} at lr {lr:.2e}", _lower_lr(r, lr))
-
-
-def _median_update_ratio(r: Readings) -> float | None:
-    values = [v for sample in r.update_ratios for v in sample.values() if math.isfinite(v)]
-    return statistics.median(values) if values else None
+                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
 
 
 def exploding_gradients(r: Readings) -> Finding | None:
@@ -120,10 +209,21 @@ def exploding_gradients(r: Readings) -> Finding | None:
     step, peak = records[i + 20]
     if jump[i] <= 100 or peak <= norms[:10].max():  # tiny gradients near a minimum may jump and still be small
         return None
+    clip, lr, outlier = setting(r, "grad_clip"), r.history[-1]["lr"], r.outlier
+    if outlier is not None and setting(r, "loss") in ("mse", None):
+        change = {"loss": "huber"}
+        words = (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
+                 f"together ({outlier['share']:.0%} of the target's spread): fix or drop it (a missing value "
+                 f"code?), or use loss='huber', which bounds each row's pull")
+    elif clip is None:
+        change, words = {"grad_clip": 1.0}, "clip gradients with grad_clip=1.0, and look for outlier rows"
+    else:
+        change = {"lr": lr / 10}
+        words = f"gradients are clipped already (grad_clip={clip}): lower the lr to {lr / 10:.1e}"
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
-                   f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})",
-                   "clip gradients with grad_clip=1.0 and lower the learning rate")
+                   f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})", with_flags(words, change),
+                   change)
 
 
 def _input_to_output_ratio(r: Readings) -> float | None:
@@ -141,15 +241,25 @@ def vanishing_gradients(r: Readings) -> Finding | None:
     if ratio is None or ratio >= 1e-3:
         return None
     names = list(r.layer_grads[0])
+    smaller = "no gradient at all" if ratio == 0 else f"gradients {1 / ratio:.3g}x smaller than the last"
+    saturating = sorted(SATURATING & set(r.activations))
+    if saturating:
+        change = {"activation": "relu", "init": "kaiming"}
+        words = f"use ReLU instead of {'/'.join(saturating)} (init='kaiming' suits it), or add normalization"
+    else:
+        change = {} if setting(r, "init") == "kaiming" else {"init": "kaiming"}
+        words = ("add normalization layers or residual connections" if not change else
+                 "initialize with init='kaiming' (fan-in scaled for ReLU), or add normalization layers or residual "
+                 "connections")
     return Finding("vanishing_gradients", "warning", (r.sampled_steps[0], r.sampled_steps[-1]) if r.sampled_steps
                    else None, {"first_to_last": ratio, "first": names[0], "last": names[-1], "layers": len(names)},
-                   f"vanishing gradients: the first layer ({names[0]}) gets gradients {1 / ratio:.3g}x smaller "
-                   f"than the last ({names[-1]}) across {len(names)} layers",
-                   "use ReLU/GELU instead of sigmoid/tanh, add normalization or residual connections, "
-                   "or a fan-in initialization (init='kaiming')")
+                   f"vanishing gradients: the first layer ({names[0]}) gets {smaller} ({names[-1]}) across "
+                   f"{len(names)} layers", words, change)
 
 
 def dead_units(r: Readings) -> Finding | None:
+    """Over half the units of a ReLU layer never fire on the last sampled batches, and it costs: the model does
+    worse than a linear reference (or, with no reference, the loss hardly fell)."""
     worst = None
     for name, samples in r.dead.items():
         recent = torch.stack(samples[-5:])
@@ -158,18 +268,27 @@ def dead_units(r: Readings) -> Finding | None:
         dead = 1.0 - recent.any(dim=0).double().mean().item()
         if dead > 0.5 and (worst is None or dead > worst[1]):
             worst = (name, dead, recent.shape[1])
-    if worst is None:
+    s = r.curve.smoothed
+    if worst is None or not s:
+        return None
+    costs = worse_than_reference(r)
+    fell = min(s) < 0.9 * s[0]
+    if costs is False or (costs is None and fell):
         return None
     name, dead, units = worst
+    lr = r.history[-1]["lr"]
+    if fell:   # the units died while training: steps too large knocked them out
+        change, words = {"lr": lr / 10}, f"lower the learning rate to {lr / 10:.1e}"
+    else:      # dead from the start: the initialization (biases, scale) switched them off
+        change, words = {"init": "kaiming"}, "re-initialize with init='kaiming' (zero biases, fan-in scale)"
     return Finding("dead_units", "warning", None, {"layer": name, "dead_fraction": dead, "units": units},
                    f"dead units: {dead:.0%} of the {units} units after {name!r} output zero for every example "
-                   f"in the last sampled batches", "lower the learning rate, check bias initialization, or use "
-                   "LeakyReLU/GELU")
+                   f"in the last sampled batches", with_flags(words, change), change)
 
 
 def lr_too_low(r: Readings) -> Finding | None:
     steps, s = r.curve.steps, r.curve.smoothed
-    ratio = _median_update_ratio(r)
+    ratio = median_update_ratio(r)
     if len(s) < MIN_STEPS or ratio is None or ratio >= 1e-4:
         return None
     change = (s[-1] - s[0]) / max(abs(s[0]), 1e-12)
@@ -177,154 +296,27 @@ def lr_too_low(r: Readings) -> Finding | None:
         return None
     lr = r.history[-1]["lr"]
     chose = f": lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too low here" if r.auto_lr is not None else ""
+    factor = min(max(TYPICAL_UPDATE / ratio, 10.0), 1e4)   # steps scale with the lr: aim at a typical update
+    fix = {"lr": lr * factor}
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
                    f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
                    f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
-                   f"try lr {lr * 100:.1e}{chose} (descend fit: --lr {lr * 100:.1e}); about 1e-3 of the weights "
-                   "per step is typical")
+                   with_flags(f"try lr {lr * factor:.1e}{chose}; about 1e-3 of the weights per step is typical",
+                              fix),
+                   fix)
 
 
-def plateau(r: Readings) -> Finding | None:
-    steps, s = r.curve.steps, r.curve.smoothed
-    ratio = _median_update_ratio(r)
-    if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
-        return None
-    change = abs(s[0] - s[-1]) / max(abs(s[0]), 1e-12)
-    if change >= 0.05:
-        return None
-    return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": s[0], "end": s[-1], "change": change},
-                   f"plateau: the loss stayed near {s[-1]:.4g} from step {steps[0]} to {steps[-1]} "
-                   f"(changed {change:.1%}) although the weights kept moving",
-                   "check the model can learn at all (activations, initialization, labels), then raise the lr")
+RULES = [bad_start, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units, lr_too_low]
 
 
-def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:
-    return [(x["step"], x[key]) for x in r.history if key in x and math.isfinite(x[key])]
-
-
-def overfitting(r: Readings) -> Finding | None:
-    """Validation loss well above its best while the training loss kept falling below it; not when the
-    training loss is no better than a constant prediction (then the model is not fitting anything)."""
-    gap = r.curve.gap
-    if len(gap) < 4:
-        return None
-    best_i = min(range(len(gap)), key=lambda i: gap[i][2])
-    (best_step, train_best, best), (last_step, train_last, last) = gap[best_i], gap[-1]
-    if len(gap) - 1 - best_i < 2 or last < 1.1 * best or last - best < 0.1 * (gap[0][2] - best):
-        return None  # a rise within the noise of a converged run is not overfitting
-    if not (train_last < train_best and last > 1.5 * train_last):  # training still improving, and a real gap
-        return None
-    if r.target_baseline is not None and train_last >= r.target_baseline:
-        return None
-    return Finding("overfitting", "warning", (best_step, last_step),
-                   {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last},
-                   f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
-                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}",
-                   "stop earlier with stop=[Patience(5, restore_best=True)] (descend fit: --patience 5), or add "
-                   "weight_decay, dropout or more data")
-
-
-def underfitting(r: Readings) -> Finding | None:
-    steps, s = r.curve.steps, r.curve.smoothed
-    if r.target_baseline is None or r.target_baseline <= 0 or len(s) < MIN_STEPS:
-        return None
-    final, quarter = s[-1], s[len(s) * 3 // 4]
-    level = final / r.target_baseline
-    flat = abs(quarter - final) / max(abs(quarter), 1e-12) < 0.05
-    close = not r.curve.gap or r.curve.gap[-1][2] < 1.25 * final
-    if level < 0.5 or not flat or not close:
-        return None
-    return Finding("underfitting", "warning", (steps[len(s) * 3 // 4], steps[-1]),
-                   {"train_loss": final, "constant_baseline": r.target_baseline, "level": level},
-                   f"underfitting: the training loss levelled off at {final:.4g}, {level:.0%} of what a constant "
-                   f"prediction achieves ({r.target_baseline:.4g}), and validation is no better",
-                   "use a larger model (descend fit: --hidden 128,128) or better features, or train longer with a "
-                   "higher lr")
-
-
-SCORES = {"accuracy"}                  # higher is better, at most 1
-ERRORS = {"mse", "rmse", "mae"}         # lower is better, at least 0
-
-
-def _resolution(r: Readings, metric: str, first: float) -> float:
-    """The smallest change of a metric that means something: one validation example's worth of accuracy (0.01
-    when the size is unknown), 1% of the first value of an error."""
-    if metric in SCORES:
-        return 1.0 / r.val_size if r.val_size else 0.01
-    return 0.01 * abs(first)
-
-
-def _majority_level(r: Readings) -> float:
-    """The highest validation accuracy still explained by always predicting the most common training class: its
-    share plus two standard errors of a share measured on the validation examples (-inf when unknown)."""
-    p = r.majority_share
-    if p is None:
-        return -math.inf
-    return p + 2 * math.sqrt(p * (1 - p) / r.val_size) if r.val_size else p + 0.02
-
-
-def loss_metric_mismatch(r: Readings) -> Finding | None:
-    """The validation loss fell by a fifth or more while a metric got worse by more than one resolution, or
-    (accuracy) stayed where always predicting the most common class would put it."""
-    losses = _evaluations(r, "val_loss")
-    if len(losses) < 3 or losses[-1][1] > 0.8 * losses[0][1]:
-        return None
-    for key in sorted(k for k in r.history[-1] if k.startswith("val_") and k[4:] in SCORES | ERRORS):
-        metric, values = key[4:], _evaluations(r, key)
-        first, last = values[0][1], values[-1][1]
-        step = _resolution(r, metric, first)
-        gain = last - first if metric in SCORES else first - last
-        trivial = metric in SCORES and last <= _majority_level(r)
-        worse, stuck = gain < -1.5 * step, abs(gain) <= 1.5 * step and trivial
-        if worse or stuck:
-            went = "got worse" if worse else "stayed at the share of the most common class"
-            return Finding("loss_metric_mismatch", "warning", (losses[0][0], losses[-1][0]),
-                           {"metric": key, "metric_first": first, "metric_last": last, "resolution": step,
-                            "loss_first": losses[0][1], "loss_last": losses[-1][1]},
-                           f"loss and metric disagree: validation loss fell from {losses[0][1]:.4g} to "
-                           f"{losses[-1][1]:.4g} but {key} {went} ({first:.4g} to {last:.4g})",
-                           "train on a loss that matches the metric (class weights for imbalanced data, "
-                           "or a different loss)")
-    return None
-
-
-def unscaled_inputs(r: Readings) -> Finding | None:
-    """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
-    varies (near-constant columns, such as image borders, are no reference)."""
-    scales = r.input_scales
-    if not scales or max(scales) <= 0:
-        return None
-    varying = r.input_varying or [True] * len(scales)
-    big_i = max(range(len(scales)), key=scales.__getitem__)
-    big = scales[big_i]
-    references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
-    small_i, small = min(references, key=lambda t: t[1])
-    if big / small <= 100 and big <= 1e3:
-        return None
-    what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
-            f"({big / small:.3g}x)" if big / small > 100 else f"input column {big_i} reaches {big:.3g}")
-    return Finding("unscaled_inputs", "warning", None,
-                   {"largest_column": big_i, "largest": big, "smallest_column": small_i, "smallest": small},
-                   f"unscaled inputs: {what}", "standardize each input column (subtract its mean, divide by "
-                   "its standard deviation) before training")
-
-
-RULES = [unscaled_inputs, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units,
-         lr_too_low, plateau, overfitting, underfitting, loss_metric_mismatch]
-EXPLAINED_BY = {"overfitting": "lr_too_high", "plateau": "lr_too_high"}   # left out when the other one is there
-
-
-def diagnose(readings: Readings) -> list[Finding]:
-    """Measure the curve, run every rule on the readings and return the findings root cause first."""
-    readings.curve = measure(readings.history)
-    found = [f for rule in RULES if (f := rule(readings)) is not None]
-    codes = {f.code for f in found}
-    found = [f for f in found if EXPLAINED_BY.get(f.code) not in codes]
-    return ordered(found + _rollbacks(readings))
-
-
-def _rollbacks(r: Readings) -> list[Finding]:
+def rollbacks(r: Readings) -> list[Finding]:
+    """One info finding per doctor='fix' rollback; the advice names an lr below every lr that diverged."""
+    if not r.interventions:
+        return []
+    safe = min(i["lr"] for i in r.interventions)
+    change = {"lr": safe}
     return [Finding("rollback", "info", (i["from_step"], i["at_step"]), dict(i),
                     f"rolled back at step {i['at_step']} ({i['why']}) to the state of step {i['from_step']} "
-                    f"and cut the learning rate to {i['lr']:.2e}", f"start at lr {i['lr']:.1e} to avoid it")
-            for i in r.interventions]
+                    f"and cut the learning rate to {i['lr']:.2e}",
+                    with_flags(f"start at lr {safe:.1e}, where the run finished without diverging again", change),
+                    change) for i in r.interventions]

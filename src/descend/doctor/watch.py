@@ -8,13 +8,17 @@ from torch import nn
 
 from ..core.errors import DescendError
 from ..core.loop import Callback
+from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
-from .inputs import column_scales, constant_baseline, majority_share, varying_columns
+from .inputs import (column_scales, constant_baseline, dominant_target_row, leaking_column, majority_share,
+                     target_kind, varying_columns)
 from .instruments import Instruments, Readings
-from .rules import diagnose
+from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
+SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
+            "stop")   # fit arguments the fixes are phrased against (never advise what is already on)
 
 
 def check_mode(mode) -> None:
@@ -29,19 +33,28 @@ class Doctor(Callback):
 
     `callbacks` go to the loop, `guard(task)` wraps the task in fix mode, `findings` is filled when the run ends
     and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
-    guard's memory, so that a resumed run reports what the uninterrupted one would.
+    guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
+    are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
+    SETTINGS); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     """
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
-                 every: int = 25, val_size: int | None = None):
+                 every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
-        self.readings = Readings(history=[], val_size=val_size)
+        self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
+        self.readings = Readings(history=[], val_size=val_size,
+                                 settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
+        self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
         if mode and sample is not None:
-            self.readings.input_scales = column_scales(sample[0])
-            self.readings.input_varying = varying_columns(sample[0])
-            self.readings.target_baseline = constant_baseline(loss, sample[1])
-            self.readings.majority_share = majority_share(sample[1])
+            self.readings.errors += guarded("reading the training data", self._read, sample)
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
+
+    def _read(self, sample: tuple) -> None:
+        x, y = sample
+        r = self.readings
+        r.input_scales, r.input_varying = column_scales(x), varying_columns(x)
+        r.target_baseline, r.majority_share = constant_baseline(self.loss, y), majority_share(y)
+        r.target_kind, r.leak, r.outlier = target_kind(y), leaking_column(x, y), dominant_target_row(y)
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
@@ -55,6 +68,7 @@ class Doctor(Callback):
         self.readings.auto_lr = lr
 
     def on_end(self, state) -> None:
+        self.readings.errors += guarded("measuring the model against references", self._compare)
         self.findings = diagnose(self.readings)
         if self.progress:
             print(summary(self.findings), file=sys.stderr, flush=True)
@@ -69,3 +83,34 @@ class Doctor(Callback):
         if self.fixer is not None and state["guard"] is not None:
             self.fixer.load_state_dict(state["guard"])
 
+    def _compare(self) -> None:
+        """The trained model's loss per example on the rows the references are compared on."""
+        r = self.readings
+        r.sample = reference_sample(self.train_sample, self.val_sample)
+        weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
+        if r.sample is None or weights is None:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model(r.sample.x_eval.to(weights.device, weights.dtype)).cpu()
+        finally:
+            self.model.train(was_training)
+        r.model_losses = per_example(self.loss, out, r.sample.y_eval)
+        r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
+
+
+def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
+    """The share of outputs that predict the most common class of `y` (class indices, or 0/1 floats for one
+    logit); None for other targets."""
+    if not y.dtype.is_floating_point and y.dim() == 1 and out.dim() == 2 and out.shape[1] > 1:
+        return float((out.argmax(dim=1) == torch.bincount(y.long()).argmax()).double().mean())
+    if y.dtype.is_floating_point and out.numel() == len(out) and set(torch.unique(y).tolist()) <= {0.0, 1.0}:
+        common = float(y.double().mean() >= 0.5)
+        return float(((out.reshape(-1) > 0).double() == common).double().mean())
+    return None
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return type(module).__module__ == "torch.nn.modules.activation"

@@ -19,7 +19,7 @@ from ..core import stop as stop_lib
 from ..core.loop import Loop
 from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
-from . import distributed, initializers, progress as progress_lib
+from . import distributed, initializers, precision as precision_lib, progress as progress_lib, threads
 from .data import BatchStream, examples, input_sample
 from .lr_find import auto_lr
 from .spec import FitSpec, Plan
@@ -62,12 +62,25 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     `checkpoint_every` steps) and `resume=True` continues it from its last checkpoint exactly as if it had never
     stopped. Every argument is checked (see FitSpec, which declares them), and one batch run through model, loss
     and metrics, before the run directory is made or the model touched.
+
+    `precision="bf16"` (CPU and CUDA) or `"fp16"` (CUDA, with a gradient scaler) runs the forward pass under
+    autocast; `compile=True` runs the model through torch.compile. `threads="auto"` trains small models on one
+    CPU thread (more only add waiting there; see descend.fit.threads), a number sets torch's thread count for the
+    run, None leaves it. Steps never wait for the device: the loss and gradient norm are read every few steps.
     """
     spec = FitSpec.of(model, train, settings)
     plan = Plan.of(spec)
     watch = _doctor(spec, plan)
     run = runs.open_run(spec.run_dir, lambda: _config(spec, plan), resume=spec.resume,
                         checkpoint_every=spec.checkpoint_every)
+    with threads.using(threads.choose(spec.threads, sum(p.numel() for p in model.parameters()), spec.batch_size,
+                                      spec.device)):
+        return _train(spec, plan, watch, run)
+
+
+def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
+    """Build the optimizer and the loop, run it, and put the result together (fit's second half, on its threads)."""
+    model = spec.model
     opt = _optimizer(spec, watch, run)
     loop = _loop(spec, plan, watch, opt, run)
     state = loop.run()
@@ -85,8 +98,10 @@ fit.__signature__ = inspect.signature(FitSpec).replace(return_annotation=FitResu
 def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
     """The doctor of the run, handed what it reads of the data (it never looks into fit's objects)."""
     sample, val_size = (input_sample(plan.train), examples(plan.val)) if spec.doctor else (None, None)
+    val_sample = input_sample(plan.val) if spec.doctor and plan.val is not None else None
+    settings = {name: getattr(spec, name) for name in doctor_lib.SETTINGS}
     return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
-                             val_size=val_size)
+                             val_size=val_size, val_sample=val_sample, settings=settings)
 
 
 def _config(spec: FitSpec, plan: Plan) -> dict:
@@ -124,11 +139,14 @@ def _loop(spec: FitSpec, plan: Plan, watch, opt: torch.optim.Optimizer, run) -> 
     directory's recorder."""
     train_source, progress, parallel = distributed.attach(spec.model, plan.train, spec.progress)
     stream = BatchStream(train_source, spec.device)
+    amp = precision_lib.Precision(spec.precision, spec.device)
     task = watch.guard(FitTask(spec.model, spec.loss_fn, opt, stream, plan.val, accumulate=spec.accumulate,
-                               clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel),
-                       opt)
+                               clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel,
+                               precision=amp, forward=precision_lib.compiled(spec.model, spec.compile),
+                               host_checks=spec.doctor == "fix"), opt)
     loop = Loop(task, opt, spec.rules, schedules=plan.schedules,
-                callbacks=[*spec.callbacks, *progress_lib.reporter(progress), *watch.callbacks],
+                callbacks=[*spec.callbacks, *progress_lib.reporter(progress), *watch.callbacks,
+                           *([amp] if amp.scaler is not None else [])],
                 eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
     if run is not None:
         loop.add(*runs.Recorder(run, loop, stream, spec.model, spec.device).callbacks)

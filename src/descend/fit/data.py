@@ -60,6 +60,8 @@ class TensorBatches:
                 yield tuple(t[start:start + self.batch_size] for t in self.tensors)
             return
         order = torch.randperm(self.n, generator=self.generator)
+        if self.tensors[0].device.type != "cpu":   # index on the data's device, copied without waiting for it
+            order = order.to(self.tensors[0].device, non_blocking=True)
         for start in range(first_batch * self.batch_size, self.n, self.batch_size):
             idx = order[start:start + self.batch_size]
             yield tuple(t[idx] for t in self.tensors)

@@ -172,8 +172,13 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
 def _guess_warning(found: LRFindResult) -> str:
     """Why a suggestion without a valley is a guess, and which end of the range to move."""
     rose = found.diverged or found.smoothed[-1] > 1.5 * min(found.smoothed)
-    widen = ("lower start_lr: the loss rose from the first steps on" if rose
-             else "raise end_lr: the loss barely moved over the whole range")
+    start, low = found.smoothed[0], min(found.smoothed)
+    if not rose:
+        widen = "raise end_lr: the loss barely moved over the whole range"
+    elif low >= 0.98 * start:
+        widen = "lower start_lr: the loss rose from the first steps on"
+    else:
+        widen = f"lower start_lr: the loss rose after falling only from {start:.4g} to {low:.4g}"
     below = ", below the swept range," if found.suggestion < found.lrs[0] else ""
     return (f"lr_find: the smoothed loss never fell by {FALL:.0%} between lr {found.lrs[0]:.1e} and "
             f"{found.lrs[-1]:.1e}, so the suggestion {found.suggestion:.1e}{below} is a guess; {widen} (or check "

@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..core.errors import DescendError
-from ..core.loop import Callback, LoopState
+from ..core.loop import Callback, LoopState, never
 
 
 def _summary(record: dict) -> str:
@@ -23,6 +23,8 @@ def _stopped(state: LoopState) -> str:
 
 class PlainProgress(Callback):
     """One line every `every` steps and after every evaluation, for logs and CI."""
+
+    needs_sync = never   # prints records whenever the loop settles them
 
     def __init__(self, every: int | None = None, stream=None):
         self.every, self.stream = every, stream or sys.stderr
@@ -51,6 +53,8 @@ class PlainProgress(Callback):
 class RichProgress(Callback):
     """A live bar with the latest loss on stderr (stdout stays the program's own); refreshed at most ten times a
     second so it costs nothing per step."""
+
+    needs_sync = never
 
     def __init__(self):
         from rich.console import Console

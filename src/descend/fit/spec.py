@@ -19,7 +19,8 @@ from ..core.checks import check_positive_int
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Callback
 from ..runs.ranks import world
-from . import distributed, initializers, losses, preflight, progress as progress_lib
+from . import distributed, initializers, losses, preflight, precision as precision_lib, progress as progress_lib
+from . import threads as threads_lib
 from .data import _dataset_len, batches
 from .task import clip_spec
 
@@ -68,6 +69,9 @@ class FitSpec:
     run_dir: str | None = setting(None, recorded=False)
     resume: bool = setting(False, recorded=False)
     checkpoint_every: int | None = setting(None, recorded=False)    # config.json's "recording"
+    precision: str = setting("fp32")
+    compile: bool = setting(False)
+    threads: int | str | None = setting("auto")
     loss_fn: Callable = derived()
     metric_fns: dict = derived()
     clip: tuple[str, float] | None = derived()
@@ -113,6 +117,8 @@ class FitSpec:
                 raise DescendTypeError(f"callbacks must be descend.loop.Callback objects (subclass it and override "
                                        f"on_step_end and friends), got {callback!r}")
         doctor_lib.check_mode(self.doctor)
+        threads_lib.check(self.threads)
+        precision_lib.check(self.precision, self.compile, self.device)
         self._set("checkpoint_every", check_positive_int(self.checkpoint_every, "checkpoint_every", allow_none=True))
         if self.resume and self.run_dir is None:
             raise DescendError("resume=True needs run_dir= (the directory of the run to continue)")

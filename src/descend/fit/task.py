@@ -13,6 +13,7 @@ from ..core.errors import DescendError
 from ..core.loop import NonFiniteOrigin
 from . import distributed
 from .data import BatchStream
+from .precision import Precision
 
 _CONCAT_LIMIT = 1 << 20  # gradient elements below which grad_norm concatenates
 
@@ -44,18 +45,33 @@ def clip_spec(grad_clip) -> tuple[str, float] | None:
 
 
 class FitTask:
-    """One optimizer step = `accumulate` mini-batches forward and backward, then clip and update."""
+    """One optimizer step = `accumulate` mini-batches forward and backward, then clip and update.
+
+    The loss and gradient norm stay on the device: a step never waits for them. An update after a non-finite loss
+    or gradient is skipped on the device (the `found_inf` that torch's fused optimizers and descend's flat buffers
+    take), and so is every update after it until the loop settles, so the model is still the one the bad step
+    started from when the NonFinite rule stops the run; the batches of the steps since are kept to trace the NaN
+    then. An optimizer without such a skip (or `host_checks=True`: doctor="fix", fp16's scaler) reads the two
+    values on the host every step instead.
+    """
 
     def __init__(self, model, loss_fn, optimizer, stream: BatchStream, val_source, *, accumulate: int, clip,
-                 metric_fns: dict, device, parallel: distributed.DataParallel | None = None):
+                 metric_fns: dict, device, parallel: distributed.DataParallel | None = None,
+                 precision: Precision | None = None, forward: nn.Module | None = None, host_checks: bool = False):
         self.model, self.loss_fn, self.optimizer, self.stream = model, loss_fn, optimizer, stream
         self.val_source, self.accumulate, self.clip, self.metric_fns = val_source, accumulate, clip, metric_fns
         self.device, self.parallel = device, parallel
+        self.precision = precision or Precision("fp32", torch.device(device))
+        self.forward = forward or model   # torch.compile's wrapper, when asked for
         self.named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for _, p in self.named]
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
+        self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
+                              or not optim.skips_on_found_inf(optimizer))
+        self.skipping: torch.Tensor | None = None   # losses + norms since the loop settled: not finite after a NaN
+        self.kept: list[tuple[list, torch.Tensor, torch.Tensor]] = []   # (batches, loss, norm) since then
         self.last_batches: list = []
-        self.non_finite_origin: NonFiniteOrigin | None = None
+        self._origin: NonFiniteOrigin | None = None   # see non_finite_origin
 
     @property
     def epoch(self) -> int:
@@ -67,21 +83,24 @@ class FitTask:
         for _ in range(self.accumulate):
             x, y = self.stream.next()
             self.last_batches.append((x, y))
-            loss = self.loss_fn(self.model(x), y)
+            with self.precision.autocast():
+                loss = self.loss_fn(self.forward(x), y)
             if self.parallel is not None:
                 loss = self.parallel.scale(loss)
-            (loss if self.accumulate == 1 else loss / self.accumulate).backward()
+            self.precision.backward(loss if self.accumulate == 1 else loss / self.accumulate)
             total = loss.detach() if total is None else total + loss.detach()
         return total if self.accumulate == 1 else total / self.accumulate
 
-    def _clip_and_measure(self) -> float:
+    def _clip_and_measure(self) -> torch.Tensor:
+        """The gradients' joint norm before clipping (the one place clipping happens), as a device tensor."""
+        self.precision.unscale(self.optimizer)
         grads = [p.grad for p in self.params if p.grad is not None]
         if self.clip is None:
-            return grad_norm(grads).item()
+            return grad_norm(grads)
         kind, limit = self.clip
         if kind == "norm":
-            return torch.nn.utils.clip_grad_norm_(self.params, limit).item()
-        norm = grad_norm(grads).item()
+            return torch.nn.utils.clip_grad_norm_(self.params, limit)
+        norm = grad_norm(grads)
         torch.nn.utils.clip_grad_value_(self.params, limit)
         return norm
 
@@ -91,17 +110,44 @@ class FitTask:
         loss = self._forward_backward()
         if self.parallel is not None:  # torch.distributed: mean loss and gradients over all processes
             loss = self.parallel.average(loss, self.params)
-        loss = loss.item()
         norm = self._clip_and_measure()
+        if self.on_device:
+            self._update_unless_non_finite(loss, norm)
+            return {"loss": loss, "grad_norm": norm}
+        loss, norm = loss.item(), norm.item()
+        if self.precision.scaler is not None and math.isfinite(loss) and not math.isfinite(norm):
+            self.precision.step(self.optimizer)   # the scaled gradients overflowed: the scaler skips and backs off
+            self.optimizer.zero_grad(set_to_none=True)
+            return {"loss": loss}   # no gradient norm to report for this step; it is not the run's NaN
         self._update_if_finite(loss, norm)
         return {"loss": loss, "grad_norm": norm}
+
+    def _update_unless_non_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> None:
+        """Update unless this step or one since the loop last settled was not finite, decided on the device: the sum
+        of the losses and norms since then is not finite exactly when one of them was not, and x - x is 0 for a
+        finite x and NaN otherwise, which nan_to_num turns into the 1.0 that tells the kernel to skip."""
+        total = loss + norm if self.skipping is None else self.skipping + loss + norm
+        self.skipping = total
+        self.kept.append((self.last_batches, loss, norm))
+        found = (total - total).nan_to_num_(nan=1.0)
+        self.optimizer.found_inf = found if found.dtype == torch.float32 else found.float()
+        try:
+            self.optimizer.step()
+        finally:
+            del self.optimizer.found_inf
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def settled(self) -> None:
+        """The loop has read every step taken so far (and a non-finite one would have stopped it): forget them."""
+        self.kept.clear()
+        self.skipping = None
 
     def _update_if_finite(self, loss: float, norm: float, closure=None) -> None:
         """Step only on finite values; otherwise record where the NaN/Inf came from while the gradients exist."""
         if math.isfinite(loss) and math.isfinite(norm):
-            self.optimizer.step(closure) if closure else self.optimizer.step()
+            self.precision.step(self.optimizer) if closure is None else self.optimizer.step(closure)
         else:
-            self.non_finite_origin = self._locate_non_finite()
+            self._origin = self._locate_non_finite(self.last_batches)
         self.optimizer.zero_grad(set_to_none=True)
 
     def _closure_step(self) -> dict:
@@ -110,12 +156,13 @@ class FitTask:
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            total = sum(self.loss_fn(self.model(x), y) for x, y in batches_now) / len(batches_now)
+            with self.precision.autocast():
+                total = sum(self.loss_fn(self.forward(x), y) for x, y in batches_now) / len(batches_now)
             total.backward()
             return total
 
         loss = closure().item()
-        norm = self._clip_and_measure()
+        norm = self._clip_and_measure().item()
         self._update_if_finite(loss, norm, closure)
         return {"loss": loss, "grad_norm": norm}
 
@@ -129,7 +176,8 @@ class FitTask:
         with optim.evaluation_weights(self.optimizer):  # Schedule-Free / EMA: evaluate on the averaged weights
             for x, y in self.val_source:
                 x, y = x.to(self.device), y.to(self.device)
-                out = self.model(x)
+                with self.precision.autocast():
+                    out = self.forward(x)
                 total += self.loss_fn(out, y).item() * len(y)
                 count += len(y)
                 if self.metric_fns:
@@ -149,15 +197,35 @@ class FitTask:
     def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(snapshot)
 
-    def _locate_non_finite(self) -> NonFiniteOrigin:
+    @property
+    def non_finite_origin(self) -> NonFiniteOrigin | None:
+        """Where the NaN/Inf of the first non-finite step came from. On the device path it is found after the fact,
+        from that step's kept batches: the model has not moved since (its updates were skipped), so the gradients
+        are computed again from the same weights."""
+        for batches, loss, norm in self.kept:
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                self._origin = self._locate_non_finite(batches, recompute=True)
+                self.kept.clear()
+                break
+        return self._origin
+
+    def _gradients_again(self, batches: list) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            for x, y in batches:
+                with self.precision.autocast():
+                    loss = self.loss_fn(self.model(x), y)
+                loss.backward()
+
+    def _locate_non_finite(self, batches: list, recompute: bool = False) -> NonFiniteOrigin:
         """Where the first NaN/Inf appeared: the input batch, the model output, the loss, or a named gradient."""
-        for x, y in self.last_batches:
+        for x, y in batches:
             for part, what, t in (("input", "inputs", x), ("target", "targets", y)):
                 if t.dtype.is_floating_point and not torch.isfinite(t).all():
                     row = int((~torch.isfinite(t)).nonzero()[0][0])
                     return NonFiniteOrigin(part, f"the input batch: {what} row {row} of the batch is not finite")
         with torch.no_grad():
-            for x, y in self.last_batches:
+            for x, y in batches:
                 out = self.model(x)
                 if not torch.isfinite(out).all():
                     return NonFiniteOrigin("output", "the model output (inputs were finite); look for overflow or "
@@ -165,10 +233,16 @@ class FitTask:
                 if not torch.isfinite(self.loss_fn(out, y)):
                     return NonFiniteOrigin("loss", "the loss (inputs and model output were finite); check the loss for "
                                                    "log(0) or division by 0")
-        for name, p in self.named:
-            if p.grad is not None and not torch.isfinite(p.grad).all():
-                return NonFiniteOrigin("gradient", f"the gradient of parameter {name!r}; try a lower learning rate or "
-                                                   "grad_clip", name)
+        if recompute:
+            self._gradients_again(batches)
+        try:
+            for name, p in self.named:
+                if p.grad is not None and not torch.isfinite(p.grad).all():
+                    return NonFiniteOrigin("gradient", f"the gradient of parameter {name!r}; try a lower learning rate "
+                                                       "or grad_clip", name)
+        finally:
+            if recompute:
+                self.optimizer.zero_grad(set_to_none=True)
         return NonFiniteOrigin("overflow", "the loss or gradient norm overflowed; try a lower learning rate or grad_clip")
 
 

@@ -4,6 +4,8 @@ May import: core.
 """
 from .registry import Entry, available, create, entry, general_purpose, register
 from .flat_adamw import AdamWFlat
+from . import fast
+from .fast import skips_on_found_inf
 from .lamb import LAMB
 from .lion import Lion
 from .modes import eval_mode, evaluation_weights, train_mode

@@ -1,10 +1,13 @@
-"""AdamW over one flat buffer per param group: one fused kernel per group, whatever the number of tensors.
+"""Adam and AdamW over one flat buffer per param group: one fused kernel per group, whatever the number of tensors.
 
 When a group is added (at construction or by `add_param_group`) its parameters are copied into one contiguous
 buffer and rebound as views of it (`p.data`), and their gradients become views of a second buffer that
 backward accumulates into. A step is then a single fused AdamW call (torch's own kernel) over the whole group,
 so a model of 1000 small tensors steps with one kernel launch instead of 1000. The update is
-torch.optim.AdamW's (same defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2).
+torch.optim.AdamW's (same defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2); AdamFlat's is
+torch.optim.Adam's (weight decay added to the gradient, default 0). Like torch's fused optimizers, a step honours
+`optimizer.found_inf` (a tensor set by the caller, as torch's GradScaler does): where it is nonzero the update is
+skipped on the device, with no host synchronization.
 
 Differences from torch.optim.AdamW, all consequences of the shared buffer:
 - `zero_grad()` zeroes the gradient buffer instead of setting gradients to None, and a parameter that got
@@ -18,6 +21,7 @@ Differences from torch.optim.AdamW, all consequences of the shared buffer:
 """
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -29,15 +33,20 @@ from .registry import register
 
 
 class Flat(NamedTuple):
-    """One group's flat parameter and gradient buffers, and the size of each parameter's slice."""
+    """One group's flat parameter and gradient buffers, the size of each parameter's slice, and the addresses
+    where each parameter's and gradient's slice starts (compared in one pass before every step)."""
 
     values: torch.Tensor
     grads: torch.Tensor
     sizes: list[int]
+    value_ptrs: list[int]
+    grad_ptrs: list[int]
 
 
 class AdamWFlat(DescendOptimizer):
     """torch.optim.AdamW's update, with each group's parameters and gradients living in one flat buffer."""
+
+    decoupled = True   # weight decay shrinks the weights (AdamW); False adds it to the gradient (Adam)
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, grad_clip: float | None = None):
@@ -67,7 +76,9 @@ class AdamWFlat(DescendOptimizer):
     def _before_update(self) -> None:
         for group in self.param_groups:
             if group["params"]:
-                _reattach(group, self.buffers[id(group["params"][0])])
+                flat = self.buffers[id(group["params"][0])]
+                if not _attached(group["params"], flat):
+                    _reattach(group, flat)
 
     def _update(self, group: dict) -> None:
         if not group["params"]:
@@ -80,8 +91,19 @@ class AdamWFlat(DescendOptimizer):
                          exp_avg_sq=torch.zeros_like(flat.values))
         beta1, beta2 = group["betas"]
         functional_adam([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
-                        fused=True, decoupled_weight_decay=True, amsgrad=False, beta1=beta1, beta2=beta2,
-                        lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+                        fused=True, decoupled_weight_decay=self.decoupled, amsgrad=False, beta1=beta1, beta2=beta2,
+                        lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                        grad_scale=getattr(self, "grad_scale", None), found_inf=getattr(self, "found_inf", None))
+
+
+class AdamFlat(AdamWFlat):
+    """torch.optim.Adam's update (L2 weight decay, default 0) over one flat buffer per group."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, grad_clip: float | None = None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, grad_clip=grad_clip)
 
 
 def _flatten(group: dict) -> Flat:
@@ -93,9 +115,19 @@ def _flatten(group: dict) -> Flat:
                            f"put the others in their own param group")
     sizes = [p.numel() for p in params]
     values = torch.empty(sum(sizes), dtype=params[0].dtype, device=params[0].device)
-    flat = Flat(values, torch.zeros_like(values), sizes)
+    grads = torch.zeros_like(values)
+    starts = [0, *itertools.accumulate(sizes)][:-1]
+    flat = Flat(values, grads, sizes, [values.data_ptr() + s * values.element_size() for s in starts],
+                [grads.data_ptr() + s * grads.element_size() for s in starts])
     _reattach(group, flat, force=True)
     return flat
+
+
+def _attached(params: list[torch.Tensor], flat: Flat) -> bool:
+    """Whether every parameter and gradient is still the view of its slice: the common case, tested in two list
+    comparisons instead of a Python loop per parameter."""
+    return ([p.data_ptr() for p in params] == flat.value_ptrs and
+            [0 if p.grad is None else p.grad.data_ptr() for p in params] == flat.grad_ptrs)
 
 
 @torch.no_grad()

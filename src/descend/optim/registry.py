@@ -92,10 +92,8 @@ def _matrices_only(named: NamedParams) -> None:
                 f"{{descend.optim.ndim(2): 'muon', descend.optim.other: 'adamw'}})")
 
 
-_TORCH = [   # (name, attribute of torch.optim, summary, needs); entries missing from this torch are skipped
-    ("sgd", "SGD", "stochastic gradient descent, with optional (Nesterov) momentum", ""),
-    ("adam", "Adam", "Adam (Kingma & Ba 2015)", ""),
-    ("adamw", "AdamW", "Adam with decoupled weight decay (Loshchilov & Hutter 2019)", ""),
+_TORCH = [   # (name, attribute of torch.optim, summary, needs); entries missing from this torch are skipped.
+             # sgd, adam and adamw are registered by fast.py: torch's update with the fastest kernel
     ("adamax", "Adamax", "Adam with the infinity norm", ""),
     ("nadam", "NAdam", "Adam with Nesterov momentum (Dozat 2016)", ""),
     ("radam", "RAdam", "rectified Adam (Liu et al. 2020)", ""),

@@ -15,7 +15,7 @@ import torch
 
 from .. import optim
 from ..core.errors import DescendError
-from ..core.loop import FIRST, LAST, Callback, LoopState
+from ..core.loop import FIRST, LAST, Callback, LoopState, never
 from . import checkpoint, ranks, state as train_state
 from .directory import CHECKPOINTS, CONFIG, HISTORY, Run
 from .files import jsonable, write_json
@@ -35,8 +35,13 @@ class Checkpoints(Callback):
     def __init__(self, recorder: "Recorder"):
         self.recorder = recorder
 
+    def needs_sync(self, state: LoopState) -> bool:
+        """A checkpoint holds the model of its own step: the loop must settle before it moves on."""
+        return self.recorder.interrupted or state.step % self.recorder.every == 0
+
     def on_step_end(self, state: LoopState, record: dict) -> None:
-        self.recorder.checkpoint_if_due(state)
+        if not state.replaying or state.stop_reason is not None:   # the model is this step's
+            self.recorder.checkpoint_if_due(state)
 
 
 class Recorder(Callback):
@@ -86,6 +91,8 @@ class Recorder(Callback):
             state.stop_reason, state.stop_code = resume.stop_reason, resume.stop_code
         elif self.run.writes:
             print(f"resumed {self.run.path} from {self.last_saved} (step {state.step})", file=sys.stderr)
+
+    needs_sync = never   # writes each record's history line whenever the loop settles
 
     def _on_sigint(self, signum, frame) -> None:
         if self.interrupted:

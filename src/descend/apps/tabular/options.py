@@ -75,6 +75,20 @@ def learning_rate(text: str) -> float | str:
     return value
 
 
+def thread_count(text: str) -> int | str:
+    """--threads: "auto" or a positive whole number."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    if not text.strip().isdigit() or int(text) < 1:
+        raise DescendError(f"expected 'auto' or a positive whole number such as 4, got {text!r}")
+    return int(text)
+
+
+def _check_threads(threads) -> None:
+    if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise DescendError(f"--threads must be 'auto' or a positive integer, got {threads!r}")
+
+
 def layer_sizes(text: str) -> tuple[int, ...]:
     """--hidden: comma-separated positive layer widths, e.g. 256,128."""
     try:
@@ -178,6 +192,9 @@ class Options:
                        parse=int, metavar="N")
     split_seed: int = option(0, "which rows a random split tests on (default {default})",
                              check=whole_number("--split-seed"), parse=int, metavar="N")
+    threads: int | str = option("auto", "CPU threads for training: a number, or auto (default): one for small "
+                                "networks, where more threads only wait on each other (see descend.fit.threads)",
+                                check=_check_threads, parse=thread_count, metavar="N")
     progress: bool | int = option(True, flag=False)
 
     def check(self) -> "Options":

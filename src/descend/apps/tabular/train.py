@@ -133,7 +133,7 @@ def fit_arguments(run: TabularRun, x: torch.Tensor, y: torch.Tensor, fit_rows, v
     return dict(model=run.model, train=(x[fit_rows], y[fit_rows]), val=(x[val_rows], y[val_rows]),
                 loss=run.target.loss, metrics=[run.target.metric()], optimizer=opts.optimizer, lr=lr,
                 weight_decay=opts.weight_decay, batch_size=opts.batch_size, max_epochs=opts.max_epochs,
-                seed=opts.seed, progress=opts.progress, **_rules(opts))
+                seed=opts.seed, progress=opts.progress, threads=opts.threads, **_rules(opts))
 
 
 def _rules(opts: Options) -> dict:

@@ -11,7 +11,8 @@ from ...fit import FitResult
 from .. import tune_options as tune_cli
 from ..tabular_options import add_training_arguments, flag, given_options
 
-HELP = tune_cli.HELP
+HELP = "search learning rate, weight decay, width, depth, batch size and schedule for a table (Optuna)"  # a literal:
+# `descend --help` reads it from this file without importing the command
 SEARCHED = tuple(flag(name) for name, declared in declarations().items() if declared.search)  # tune draws them
 
 

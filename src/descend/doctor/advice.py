@@ -1,0 +1,94 @@
+"""What rules share to phrase a fix where the user is: the run's own settings, the references it is compared
+with, and a fix's words with the `descend fit` options that apply it (only options that exist)."""
+from __future__ import annotations
+
+import math
+import statistics
+
+from .findings import FLAGS
+from .instruments import Readings
+from .reference import References, better, constant_reference, references
+
+MIN_STEPS = 20          # trend rules need at least this many steps
+TYPICAL_UPDATE = 1e-3   # a step that moves the weights by about this share of their size is typical
+SATURATING = {"Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid"}
+
+
+def refs(r: Readings) -> References | None:
+    """The references for this run's loss on its sample, fitted the first time a rule asks."""
+    if r.references is None and r.sample is not None and r.model_losses is not None:
+        r.references = references(r.settings.get("loss"), r.sample)
+    return r.references if r.model_losses is not None else None
+
+
+def constant_losses(r: Readings):
+    """The best constant prediction's loss per comparison row (cheap: nothing is fitted); None when unknown."""
+    if r.sample is None or r.model_losses is None:
+        return None
+    return constant_reference(r.settings.get("loss"), r.sample)
+
+
+def with_flags(words: str, change: dict) -> str:
+    """`words`, followed by the `descend fit` options that make `change` where such options exist."""
+    flags = [f"{FLAGS[k]} {_flag_value(v)}" for k, v in change.items() if k in FLAGS]
+    return f"{words} (descend fit: {' '.join(flags)})" if flags else words
+
+
+def _flag_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.1e}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def setting(r: Readings, name: str, default=None):
+    """A fit argument of this run (None and missing both give `default`)."""
+    value = r.settings.get(name)
+    return default if value is None else value
+
+
+def restores_best(r: Readings) -> bool:
+    """Whether a stop rule of the run puts back its best weights at the end."""
+    return any(getattr(rule, "restore_best", False) for rule in setting(r, "stop", ()))
+
+
+def longer(r: Readings, factor: int = 4) -> dict:
+    """The change that lets the run take `factor` times as many steps, in the unit the run was limited by."""
+    steps = r.history[-1]["step"] if r.history else 0
+    if setting(r, "max_steps") is not None:
+        return {"max_steps": int(factor * max(steps, 1))}
+    ran = max(r.history[-1].get("epoch", 1), 1) if r.history else 1
+    return {"max_epochs": int(factor * setting(r, "max_epochs", ran))}
+
+
+def finite(values) -> list[float]:
+    """The finite values (or [inf] when there are none, so min() still works)."""
+    return [v for v in values if math.isfinite(v)] or [math.inf]
+
+
+def median_update_ratio(r: Readings) -> float | None:
+    """The median over sampled steps and layers of |weight change| / |weight| in one step."""
+    values = [v for sample in r.update_ratios for v in sample.values() if math.isfinite(v)]
+    return statistics.median(values) if values else None
+
+
+SHORTFALL = 0.1   # a model that misses over this share of what the reference gains on a constant falls short
+
+
+def worse_than_reference(r: Readings) -> bool | None:
+    """Whether the trained model clearly falls short of the better linear reference on the comparison rows: worse
+    beyond noise, and missing over SHORTFALL of the reference's gain on a constant prediction; None when there
+    is no reference. References are fitted only when the model's loss leaves room for such a shortfall."""
+    constant = constant_losses(r)
+    if constant is None:
+        return None
+    if float(r.model_losses.mean()) <= SHORTFALL * float(constant.mean()):
+        return False   # short by SHORTFALL of any reference's gain needs a loss above SHORTFALL x the constant's
+    found = refs(r)
+    best = found.best() if found is not None else None
+    if best is None:
+        return None
+    gain = float(found.constant.mean() - best.mean())
+    missed = float(r.model_losses.mean() - best.mean())
+    return better(best, r.model_losses) and gain > 0 and missed > SHORTFALL * gain

@@ -1,0 +1,120 @@
+"""Rules about the data and the loss rather than the steps: inputs on wildly different scales, a column that
+is the target, mse on class labels, no signal at all, and a model that only ever predicts the common class.
+
+The last two compare the trained model with references fitted on the same rows (see reference.py): "no signal"
+means neither the model nor a linear model nor random features beat a constant prediction by more than the noise.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .advice import constant_losses, refs, with_flags
+from .findings import Finding
+from .instruments import Readings
+from .reference import better
+
+
+def unscaled_inputs(r: Readings) -> Finding | None:
+    """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
+    varies (near-constant columns, such as image borders, are no reference)."""
+    scales = r.input_scales
+    if not scales or max(scales) <= 0:
+        return None
+    varying = r.input_varying or [True] * len(scales)
+    big_i = max(range(len(scales)), key=scales.__getitem__)
+    big = scales[big_i]
+    references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
+    small_i, small = min(references, key=lambda t: t[1])
+    if big / small <= 100 and big <= 1e3:
+        return None
+    what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
+            f"({big / small:.3g}x)" if big / small > 100 else f"input column {big_i} reaches {big:.3g}")
+    return Finding("unscaled_inputs", "warning", None,
+                   {"largest_column": big_i, "largest": big, "smallest_column": small_i, "smallest": small},
+                   f"unscaled inputs: {what}", "standardize each input column (subtract its mean, divide by "
+                   "its standard deviation) before training", {"standardize_inputs": True})
+
+
+def target_leak(r: Readings) -> Finding | None:
+    if r.leak is None:
+        return None
+    column = r.leak["column"]
+    return Finding("target_leak", "warning", None, dict(r.leak),
+                   f"target leak: input column {column} is the target itself, re-coded (correlation "
+                   f"{r.leak['correlation']:.4f} on the training sample); the model will lean on it and fail "
+                   f"wherever the target is unknown",
+                   with_flags(f"leave input column {column} out", {"drop_columns": [column]}),
+                   {"drop_columns": [column]})
+
+
+def loss_target_mismatch(r: Readings) -> Finding | None:
+    if r.settings.get("loss") != "mse" or r.target_kind is None:
+        return None
+    loss = "bce" if r.target_kind == "binary" else "cross_entropy"
+    squash = [a for a in r.activations if a in ("Sigmoid", "Softmax")]
+    drop = f" and remove the final {squash[0]} (the loss takes raw scores)" if squash else ""
+    return Finding("loss_target_mismatch", "warning", None, {"target_kind": r.target_kind, "loss": "mse"},
+                   f"loss and targets disagree: the targets are {r.target_kind} 0/1 labels, but the loss is mse, "
+                   f"which fits them as numbers (its gradient fades as outputs saturate, and accuracy lags)",
+                   f"train with loss='{loss}'{drop}", {"loss": loss, **({"drop_output_activation": True} if squash
+                                                                        else {})})
+
+
+NEGLIGIBLE = 0.05   # a gain on a constant prediction below this share of its loss is no signal worth the name
+
+
+def _at_most_negligible(a, constant) -> bool:
+    """Whether per-example losses `a` beat the constant's (same rows) by less than NEGLIGIBLE of its loss, even at
+    the upper end of the gain's two-standard-error interval (heavy-tailed losses give no such certainty), on the
+    rows other than the constant's worst 1%."""
+    usual = constant <= torch.quantile(constant, 0.99)   # a few outlier rows do not decide it
+    diff = (constant - a).double()[usual]
+    upper = float(diff.mean()) + 2 * float(diff.std()) / math.sqrt(len(diff))
+    return upper < NEGLIGIBLE * float(constant[usual].mean())
+
+
+def no_signal(r: Readings) -> Finding | None:
+    """Neither the trained model nor the linear references beat a constant prediction by a share that matters,
+    with confidence, on held-out rows (in-sample when there are none: memorizing favours the model there)."""
+    constant = constant_losses(r)
+    if constant is None or len(constant) < 30 or not _at_most_negligible(r.model_losses, constant):
+        return None   # the model itself beats a constant: there is signal (and no reference needs fitting)
+    found = refs(r)
+    best = found.best() if found is not None else None
+    if best is None or not _at_most_negligible(best, found.constant):
+        return None
+    constant, model = float(found.constant.mean()), float(r.model_losses.mean())
+    where = "validation" if r.sample.held_out else "training"
+    return Finding("no_signal", "warning", None,
+                   {"model_loss": model, "constant_baseline": constant, "linear_reference": float(best.mean()),
+                    "rows": len(found.constant)},
+                   f"no signal: on {len(found.constant)} {where} rows the model's loss {model:.4g} and a linear "
+                   f"model's {float(best.mean()):.4g} are no better than a constant prediction's {constant:.4g}",
+                   "check that the labels line up with the rows (not shuffled or shifted) and that the features "
+                   "can carry information about the target; no training setting fixes this")
+
+
+IMBALANCED = 2 / 3   # the most common class's share from which a model may collapse onto it (twice the others)
+
+
+def class_imbalance(r: Readings) -> Finding | None:
+    """The model predicts the most common class for (nearly) every comparison row although a reference shows
+    that the inputs tell classes apart."""
+    share, common = r.majority_predicted, r.majority_share
+    if share is None or share < 0.98 or common is None or not IMBALANCED <= common < 0.995:
+        return None
+    found = refs(r)
+    best = found.best() if found is not None else None
+    if best is None or not better(best, found.constant, by=0.02):
+        return None
+    return Finding("class_imbalance", "warning", None,
+                   {"majority_share": r.majority_share, "predicted_majority": share},
+                   f"class imbalance: {r.majority_share:.0%} of the training rows are one class, and the model "
+                   f"predicts it for {share:.0%} of the validation rows, although a linear model tells the classes "
+                   f"apart better than that", "draw the classes equally often (oversample the rare ones, e.g. a "
+                   "WeightedRandomSampler) or weight the loss by inverse class frequency", {"resample": "balanced"})
+
+
+DATA_RULES = [unscaled_inputs, target_leak, loss_target_mismatch, no_signal, class_imbalance]

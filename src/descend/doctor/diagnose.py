@@ -1,0 +1,86 @@
+"""From readings to the findings a user sees: every rule runs guarded (a bug in one rule becomes a `doctor_error`
+finding naming it, and never costs the run), a finding that another one explains is folded into it, and the rest
+come root cause first."""
+from __future__ import annotations
+
+import traceback
+from typing import Callable
+
+from .curves import measure
+from .data_rules import DATA_RULES
+from .findings import Finding, ordered
+from .instruments import Readings
+from .outcome_rules import OUTCOME_RULES
+from .rules import RULES, rollbacks
+
+# symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
+# evidence under "explains") instead of being reported as a problem of its own
+EXPLAINED_BY: dict[str, set[str]] = {
+    "non_finite": {"bad_start"},
+    "lr_too_high": {"unscaled_inputs", "bad_start"},
+    "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high"},
+    "dead_units": {"no_signal", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "overfitting"},
+    "lr_too_low": {"no_signal", "bad_start", "vanishing_gradients", "dead_units"},
+    "bad_start": {"unscaled_inputs"},
+    "not_converged": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
+                      "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low"},
+    "plateau": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
+                "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
+                "underfitting"},
+    "overfitting": {"target_leak", "no_signal", "non_finite", "lr_too_high"},
+    "underfitting": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
+                     "bad_start", "non_finite", "lr_too_high", "exploding_gradients", "vanishing_gradients",
+                     "dead_units", "lr_too_low", "not_converged"},
+    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients",
+                        "dead_units", "lr_too_low"},
+    "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", "lr_too_high"},
+}
+
+
+def guarded(what: str, step: Callable, *args) -> list[Finding]:
+    """Run `step(*args)`; if it raises, return the `doctor_error` finding that names `what` (else nothing)."""
+    try:
+        step(*args)
+    except Exception as err:  # noqa: BLE001 - any bug of the doctor's must not cost the user's run
+        return [_error(what, err)]
+    return []
+
+
+def _error(what: str, err: Exception) -> Finding:
+    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    return Finding("doctor_error", "info", None,
+                   {"rule": what, "error": f"{type(err).__name__}: {err}",
+                    "at": f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""},
+                   f"the doctor's check {what!r} failed on this run ({type(err).__name__}: {err}); the run itself "
+                   f"is unaffected", "report it to descend's maintainers with the evidence of this finding")
+
+
+def _run(rule: Callable, readings: Readings) -> list[Finding]:
+    found: list[Finding] = []
+    errors = guarded(rule.__name__, lambda: found.append(rule(readings)))
+    return errors or [f for f in found if f is not None]
+
+
+def fold(findings: list[Finding]) -> list[Finding]:
+    """Drop every finding that a present cause explains (see EXPLAINED_BY), listing it in that cause's evidence."""
+    codes = {f.code for f in findings}
+    kept, folded = [], {}
+    for f in findings:
+        causes = EXPLAINED_BY.get(f.code, set()) & codes
+        if causes:
+            folded.setdefault(next(g.code for g in ordered(findings) if g.code in causes), []).append(f.code)
+        else:
+            kept.append(f)
+    return [Finding(f.code, f.severity, f.steps, {**f.evidence, "explains": folded[f.code]}, f.message, f.fix,
+                    f.change) if f.code in folded else f for f in kept]
+
+
+def diagnose(readings: Readings) -> list[Finding]:
+    """Measure the curve, run every rule on the readings and return the findings root cause first."""
+    errors = list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
+    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES for f in _run(rule, readings)] if readings.curve else []
+    return ordered(fold(found) + rollbacks(readings)) + errors
+
+
+def _measure(readings: Readings) -> None:
+    readings.curve = measure(readings.history)

@@ -1,0 +1,212 @@
+"""Rules about how far a run got: still improving at its limit, stuck on a plateau, overfitting, short of a
+reference, or a metric that disagrees with the loss. Each judges the end of the run against the run's own noise
+and against references fitted on the same rows (see reference.py)."""
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+
+from .advice import (MIN_STEPS, longer, median_update_ratio, refs, restores_best, setting, with_flags,
+                     worse_than_reference)
+from .findings import Finding
+from .instruments import Readings
+from .reference import better
+
+CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap to the reference within 9 more runs
+
+
+def _ends(r: Readings) -> tuple[float, float]:
+    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each): batch noise
+    does not move these the way it moves one step's loss, or an average that starts from one batch."""
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    k = max(5, len(raw) // 10)
+    return float(np.mean(raw[:k])), float(np.mean(raw[-k:]))
+
+
+def plateau(r: Readings) -> Finding | None:
+    """The loss changed by under 5% over the run although the weights kept moving, and not at a level a linear
+    reference cannot beat."""
+    steps, s = r.curve.steps, r.curve.smoothed
+    ratio = median_update_ratio(r)
+    if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
+        return None
+    start, end = _ends(r)
+    change = abs(start - end) / max(abs(start), 1e-12)
+    if change >= 0.05 or worse_than_reference(r) is False:   # flat at a good loss is converged, not stuck
+        return None
+    return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": start, "end": end, "change": change},
+                   f"plateau: the loss stayed near {end:.4g} from step {steps[0]} to {steps[-1]} "
+                   f"(changed {change:.1%}) although the weights kept moving",
+                   "check the model can learn at all (activations, initialization, labels), then raise the lr")
+
+
+def _still_falling(values: list[float]) -> tuple[bool, float]:
+    """Whether a least-squares line through `values` falls more than three standard errors of its slope, and how
+    much it falls per value."""
+    if len(values) < 3:
+        return False, 0.0
+    t = np.arange(len(values), dtype=float)
+    slope, intercept = np.polyfit(t, values, 1)
+    residual = np.asarray(values) - (slope * t + intercept)
+    se = math.sqrt(residual.var() * len(t) / max(len(t) - 2, 1) / ((t - t.mean()) ** 2).sum())
+    return slope < -3 * se, -float(slope)
+
+
+def _falling_rate(r: Readings) -> tuple[bool, float]:
+    """Whether the loss was still falling at the end (a line through the last half of the training losses falls
+    beyond three standard errors, or the last three validation losses each fell), and how much it fell per step."""
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    falling, slope = _still_falling(raw[len(raw) // 2:])
+    evals = [(step, v) for step, _, v in r.curve.gap][-3:]
+    if len(evals) == 3 and evals[0][1] > evals[1][1] > evals[2][1]:
+        val_slope = (evals[0][1] - evals[2][1]) / max(evals[2][0] - evals[0][0], 1)
+        return True, max(slope, val_slope)
+    return falling, slope
+
+
+def _runs_to_close(r: Readings, per_step: float) -> float:
+    """How many more runs of this length the model needs to close 90% of its gap to the reference at the rate
+    `per_step` it fell at the end (a loss that approaches its level exponentially closes 90% of the gap in
+    ln(10) time constants, gap / rate)."""
+    gap = float(r.model_losses.mean() - refs(r).best().mean())
+    return math.log(10) * gap / (per_step * r.history[-1]["step"])
+
+
+def not_converged(r: Readings) -> Finding | None:
+    """The run stopped at its step or epoch limit while the loss was still falling, short of a linear reference,
+    and a few more runs of the same length would close the gap at that rate; else the model or the data is the
+    limit, which other rules name."""
+    if r.stop_code not in ("max_steps", "max_epochs") or len(r.history) < 20:
+        return None
+    falling, per_step = _falling_rate(r)
+    if not falling or per_step <= 0 or worse_than_reference(r) is not True:
+        return None
+    runs = _runs_to_close(r, per_step)
+    if runs > CLOSE_WITHIN:
+        return None
+    change = longer(r, math.ceil(2 * runs) + 1)   # twice: 99% of the gap in ln(100) time constants, not 90%
+    unit, value = next(iter(change.items()))
+    gap = float(r.model_losses.mean() - refs(r).best().mean())
+    return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], r.history[-1]["step"]),
+                   {"per_step": per_step, "gap_to_reference": gap, "runs_to_close": runs},
+                   f"not converged: the run stopped at its limit while the loss was still falling ({per_step:.3g} "
+                   f"per step), {gap:.4g} short of a linear model on the same rows",
+                   with_flags(f"train longer ({unit}={value})", change), change)
+
+
+def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:
+    return [(x["step"], x[key]) for x in r.history if key in x and math.isfinite(x[key])]
+
+
+def overfitting(r: Readings) -> Finding | None:
+    """Validation loss above its best by more than the noise of its evaluations (3x the median change between
+    evaluations before the best, and 2% of it) while the training loss kept falling below it."""
+    gap = r.curve.gap
+    if len(gap) < 4:
+        return None
+    best_i = min(range(len(gap)), key=lambda i: gap[i][2])
+    (best_step, train_best, best), (last_step, train_last, last) = gap[best_i], gap[-1]
+    later = [v for _, _, v in gap[best_i + 1:]]
+    if len(later) < 2:
+        return None
+    steps_between = [abs(gap[i + 1][2] - gap[i][2]) for i in range(len(gap) - 1)]
+    noise = statistics.median(steps_between) if steps_between else 0.0
+    rise = statistics.median(later[-max(2, len(later) // 3):]) - best   # the end, not one noisy evaluation
+    if rise <= 2 * noise or rise <= 0.02 * abs(best) or last - best < 0.02 * abs(best):
+        return None
+    if not (train_last < train_best and last > 1.2 * train_last):  # training still improving, and a real gap
+        return None
+    if r.target_baseline is not None and train_last >= r.target_baseline:
+        return None
+    restored = restores_best(r)
+    if restored:
+        wd = setting(r, "weight_decay") or 0.01
+        change = {"weight_decay": min(wd * 10, 1.0)}
+        words = f"the best weights were restored already; regularize more (weight_decay={change['weight_decay']:g}) " \
+                f"or get more data"
+    else:
+        change = {"patience": 5}
+        words = "stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
+    return Finding("overfitting", "info" if restored else "warning", (best_step, last_step),
+                   {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
+                    "restored_best": restored},
+                   f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
+                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}",
+                   with_flags(words, change), change)
+
+
+def underfitting(r: Readings) -> Finding | None:
+    """The loss levelled off and the model does clearly worse than a linear reference on the same rows (or,
+    for a model without hidden activations, than ridge on random features)."""
+    if not worse_than_reference(r):
+        return None
+    falling, per_step = _falling_rate(r)
+    if falling and per_step > 0 and _runs_to_close(r, per_step) <= CLOSE_WITHIN:
+        return None   # still closing the gap: not converged, not short of capacity
+    found = refs(r)
+    best = found.best()
+    if not r.activations and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
+        return None   # a linear model short of a linear fit is not at its optimum: not a matter of capacity
+    model, reference = float(r.model_losses.mean()), float(best.mean())
+    constant = float(found.constant.mean())
+    linear = not r.activations
+    words = ("a linear model cannot fit this: use an MLP with hidden layers" if linear else
+             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer with a "
+             "higher lr")
+    change = {"capacity": "larger"}
+    return Finding("underfitting", "warning", None,
+                   {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},
+                   f"underfitting: the model's loss {model:.4g} is clearly worse than a reference fitted on a "
+                   f"sample of the same rows ({reference:.4g}; a constant prediction gets {constant:.4g})",
+                   with_flags(words, change), change)
+
+
+SCORES = {"accuracy"}                  # higher is better, at most 1
+ERRORS = {"mse", "rmse", "mae"}         # lower is better, at least 0
+
+
+def _resolution(r: Readings, metric: str, first: float) -> float:
+    """The smallest change of a metric that means something: one validation example's worth of accuracy (0.01
+    when the size is unknown), 1% of the first value of an error."""
+    if metric in SCORES:
+        return 1.0 / r.val_size if r.val_size else 0.01
+    return 0.01 * abs(first)
+
+
+def _majority_level(r: Readings) -> float:
+    """The highest validation accuracy still explained by always predicting the most common training class: its
+    share plus two standard errors of a share measured on the validation examples (-inf when unknown)."""
+    p = r.majority_share
+    if p is None:
+        return -math.inf
+    return p + 2 * math.sqrt(p * (1 - p) / r.val_size) if r.val_size else p + 0.02
+
+
+def loss_metric_mismatch(r: Readings) -> Finding | None:
+    """The validation loss fell by a fifth or more while a metric got worse by more than one resolution, or
+    (accuracy) stayed where always predicting the most common class would put it."""
+    losses = _evaluations(r, "val_loss")
+    if len(losses) < 3 or losses[-1][1] > 0.8 * losses[0][1]:
+        return None
+    for key in sorted(k for k in r.history[-1] if k.startswith("val_") and k[4:] in SCORES | ERRORS):
+        metric, values = key[4:], _evaluations(r, key)
+        first, last = values[0][1], values[-1][1]
+        step = _resolution(r, metric, first)
+        gain = last - first if metric in SCORES else first - last
+        trivial = metric in SCORES and last <= _majority_level(r)
+        worse, stuck = gain < -1.5 * step, abs(gain) <= 1.5 * step and trivial
+        if worse or stuck:
+            went = "got worse" if worse else "stayed at the share of the most common class"
+            return Finding("loss_metric_mismatch", "warning", (losses[0][0], losses[-1][0]),
+                           {"metric": key, "metric_first": first, "metric_last": last, "resolution": step,
+                            "loss_first": losses[0][1], "loss_last": losses[-1][1]},
+                           f"loss and metric disagree: validation loss fell from {losses[0][1]:.4g} to "
+                           f"{losses[-1][1]:.4g} but {key} {went} ({first:.4g} to {last:.4g})",
+                           "train on a loss that matches the metric (class weights for imbalanced data, "
+                           "or a different loss)")
+    return None
+
+
+OUTCOME_RULES = [not_converged, plateau, overfitting, underfitting, loss_metric_mismatch]

@@ -1,0 +1,194 @@
+"""References a run is judged against, fitted when the run ends on a sample of the same data: the best constant
+prediction, a linear model and (with validation data) a linear model on random ReLU features of the inputs.
+
+Each reference, and the trained model itself, gives a loss per example on the same rows (validation rows when
+there are any, else the training sample), so comparisons are paired and allow for noise: "better" means better
+by more than two standard errors of the per-example difference, whatever the data. The references cost one
+closed-form ridge solve (for classes, on one-hot targets, its scores scaled into logits) on at most a few
+thousand rows, and are only computed when a rule asks for them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+ROWS = 2000           # rows of each sample used to fit and to compare
+MAX_COLUMNS = 1024    # wider inputs (images) get no linear reference
+FEATURES = 256        # random ReLU features of the nonlinear reference
+RIDGE = (1e-3, 1e-1, 10.0)   # ridge strengths tried (per row), picked on a split of the fitting rows
+SCALES = [2.0 ** k for k in range(-1, 8)]   # scales tried turning ridge scores of classes into logits
+KINDS = {"mse": "regression", "cross_entropy": "classes", "bce": "binary"}
+
+
+def per_example(loss: object, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """The loss of each example for the named losses the references support (mse, cross_entropy with class
+    indices, bce on 0/1 targets), in float64; None for any other loss or shape."""
+    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    out, y = output.double(), target
+    if kind == "classes" and out.dim() == 2 and y.dim() == 1 and not y.dtype.is_floating_point:
+        return F.cross_entropy(out, y.long(), reduction="none")
+    if kind in ("regression", "binary") and y.dtype.is_floating_point:
+        y = y.double().reshape(len(y), -1)
+        out = out.reshape(len(out), -1)
+        if out.shape != y.shape:
+            return None
+        if kind == "regression":
+            return (out - y).square().mean(dim=1)
+        return F.binary_cross_entropy_with_logits(out, y, reduction="none").mean(dim=1)
+    return None
+
+
+def _table(x: torch.Tensor) -> torch.Tensor | None:
+    if not x.dtype.is_floating_point or x.dim() != 2 or x.shape[1] > MAX_COLUMNS:
+        return None
+    return x.detach().reshape(len(x), -1).double().cpu()
+
+
+@dataclass
+class Sample:
+    """Rows to fit references on (`x`, `y`) and rows to compare on (`x_eval`, `y_eval`: validation rows, or the
+    same training rows when the run had no validation data)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+    held_out: bool
+
+
+def sample(train: tuple | None, val: tuple | None) -> Sample | None:
+    """A Sample from (inputs, targets) of the training and validation data, or None when they are not tables
+    of finite numbers."""
+    if train is None:
+        return None
+    fit = (train[0][:ROWS], train[1][:ROWS])
+    compare = (val[0][:ROWS], val[1][:ROWS]) if val is not None else fit
+    tables = [_table(fit[0]), _table(compare[0])]
+    if tables[0] is None or tables[1] is None or tables[0].shape[1] != tables[1].shape[1]:
+        return None
+    ys = [fit[1].detach().cpu(), compare[1].detach().cpu()]
+    keep = [torch.isfinite(t).all(dim=1) for t in tables]
+    if ys[0].dtype.is_floating_point:
+        keep = [k & torch.isfinite(y.reshape(len(y), -1)).all(dim=1) for k, y in zip(keep, ys)]
+    return Sample(tables[0][keep[0]], ys[0][keep[0]], tables[1][keep[1]], ys[1][keep[1]], val is not None)
+
+
+def _ridge(z: torch.Tensor, y: torch.Tensor, strength: float) -> torch.Tensor:
+    """Ridge weights (last row: the intercept) for (rows, columns) z and (rows, outputs) y."""
+    ones = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
+    penalty = strength * len(z) * torch.eye(ones.shape[1], dtype=z.dtype)
+    penalty[-1, -1] = 0.0
+    return torch.linalg.solve(ones.T @ ones + penalty, ones.T @ y)
+
+
+def _apply(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return z @ w[:-1] + w[-1]
+
+
+def _calibrated(scores: torch.Tensor, y: torch.Tensor, kind: str) -> float:
+    """The scale that turns ridge scores into logits (scale * scores) best on the fitting rows, from a log grid:
+    one parameter, so a few cheap evaluations instead of an optimizer."""
+    def loss(scale: float) -> float:
+        out = scale * scores
+        value = F.cross_entropy(out, y) if kind == "classes" else F.binary_cross_entropy_with_logits(out, y)
+        return float(value)
+    return min(SCALES, key=loss)
+
+
+def _fitted(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, strength: float) -> torch.Tensor:
+    """Outputs on z_eval of the linear model of `kind` fitted on (z, y): ridge regression, for classes on one-hot
+    (or 0/1) targets with its scores scaled into logits (a closed form, where logistic regression by L-BFGS cost
+    seconds)."""
+    if kind == "regression":
+        return _apply(z_eval, _ridge(z, y.double().reshape(len(y), -1), strength))
+    if kind == "classes":
+        target = F.one_hot(y.long(), int(y.max()) + 1).double()
+        y = y.long()
+    else:
+        target = y = y.double().reshape(len(y), -1)
+    w = _ridge(z, target, strength)
+    centre = 0.5 if kind == "binary" else 0.0   # 0/1 scores of one output: 0.5 is the boundary
+    return _calibrated(_apply(z, w) - centre, y, kind) * (_apply(z_eval, w) - centre)
+
+
+def _best_strength(kind: str, z: torch.Tensor, y: torch.Tensor, loss: str) -> float:
+    """The ridge strength of RIDGE that does best on the last fifth of the fitting rows."""
+    cut = len(z) * 4 // 5
+    scores = [float(per_example(loss, _fitted(kind, z[:cut], y[:cut], z[cut:], s), y[cut:]).mean())
+              for s in RIDGE]
+    return RIDGE[min(range(len(RIDGE)), key=scores.__getitem__)]
+
+
+def _constant(kind: str, y: torch.Tensor, rows: int) -> torch.Tensor:
+    """Outputs of the best constant prediction learnt from y, repeated for `rows` rows."""
+    if kind == "regression":
+        return y.double().reshape(len(y), -1).mean(dim=0).expand(rows, -1)
+    if kind == "classes":
+        share = torch.bincount(y.long()).double() / len(y)
+        return share.clamp_min(1e-12).log().expand(rows, -1)
+    p = y.double().reshape(len(y), -1).mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    return (p / (1 - p)).log().expand(rows, -1)
+
+
+@dataclass
+class References:
+    """Per-example losses on the comparison rows: `constant`, `linear`, `features` (None without held-out rows)."""
+
+    constant: torch.Tensor
+    linear: torch.Tensor | None
+    features: torch.Tensor | None
+
+    def best(self) -> torch.Tensor | None:
+        """The better of the linear references on these rows (None when there is none)."""
+        found = [r for r in (self.linear, self.features) if r is not None]
+        return min(found, key=lambda r: float(r.mean())) if found else None
+
+
+def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
+    """Per-example losses on the comparison rows of the best constant prediction learnt from the fitting rows."""
+    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    if kind is None or len(data.y) == 0 or len(data.y_eval) == 0:
+        return None
+    if kind == "classes" and (data.y.dim() != 1 or data.y.dtype.is_floating_point
+                              or int(data.y_eval.max()) > int(data.y.max())):
+        return None
+    return per_example(loss, _constant(kind, data.y, len(data.y_eval)), data.y_eval)
+
+
+def references(loss: object, data: Sample, seed: int = 0) -> References | None:
+    """Fit the constant, linear and random-feature references for `loss` on `data`; None for other losses, class
+    targets the validation rows hold more classes than training, or too few rows."""
+    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    if kind is None or len(data.x) < 10 or len(data.x_eval) < 10:
+        return None
+    if kind == "classes" and (data.y.dim() != 1 or data.y.dtype.is_floating_point
+                              or int(data.y_eval.max()) > int(data.y.max())):
+        return None
+    mean, std = data.x.mean(dim=0), data.x.std(dim=0).clamp_min(1e-8)
+    z, z_eval = (data.x - mean) / std, (data.x_eval - mean) / std
+    constant = per_example(loss, _constant(kind, data.y, len(z_eval)), data.y_eval)
+    if constant is None:
+        return None
+    linear = features = None
+    if len(z) >= 5 * (z.shape[1] + 1):   # in-sample linear fits of fewer rows would look better than they are
+        linear = per_example(loss, _fitted(kind, z, data.y, z_eval, _best_strength(kind, z, data.y, loss)), data.y_eval)
+    if data.held_out and len(z) >= 50:
+        g = torch.Generator().manual_seed(seed)
+        w = torch.randn(z.shape[1], FEATURES, generator=g, dtype=z.dtype) / math.sqrt(z.shape[1])
+        b = torch.randn(FEATURES, generator=g, dtype=z.dtype)
+        lift = lambda t: torch.cat([t, torch.relu(t @ w + b)], dim=1)  # noqa: E731
+        zf, zf_eval = lift(z), lift(z_eval)
+        features = per_example(loss, _fitted(kind, zf, data.y, zf_eval, _best_strength(kind, zf, data.y, loss)),
+                               data.y_eval)
+    return References(constant, linear, features)
+
+
+def better(a: torch.Tensor, b: torch.Tensor, by: float = 0.0) -> bool:
+    """Whether per-example losses `a` are lower than `b` (same rows) by more than two standard errors of the
+    difference and by more than the share `by` of b's mean."""
+    diff = (b - a).double()
+    se = float(diff.std()) / math.sqrt(len(diff)) if len(diff) > 1 else math.inf
+    return float(diff.mean()) > 2 * se and float(diff.mean()) > by * abs(float(b.mean()))

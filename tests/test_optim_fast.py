@@ -1,0 +1,107 @@
+"""The registry's adam/adamw/sgd: torch's update by the fastest kernel, chosen from the parameters.
+
+Every implementation is compared with torch's own for-loop reference (foreach=False, fused=False) on the same
+gradients, in float32 as models train; the flat buffer and torch's fused kernel run the same arithmetic (they differ
+only where a tensor's end falls in a vector lane instead of the scalar tail). found_inf skips an update on the device, as torch's GradScaler relies on.
+"""
+import pytest
+import torch
+from torch import nn
+
+from descend import optim
+from descend import DescendError
+from descend.optim import fast
+
+HYPER = {"adamw": dict(lr=0.05, weight_decay=0.1), "adam": dict(lr=0.05, weight_decay=0.1),
+         "sgd": dict(lr=0.05, momentum=0.9, weight_decay=0.1, nesterov=True)}
+EVERY_TENSOR = dict(decay_norms_and_biases=True)   # the registry's own split would leave 1-D tensors undecayed
+TORCH = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def tensors(shapes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=g).requires_grad_() for s in shapes]
+
+
+def train(make, shapes, steps=8, found_inf_at=()):
+    params = tensors(shapes)
+    opt = make(params)
+    g = torch.Generator().manual_seed(1)
+    for k in range(steps):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g)
+        if found_inf_at:
+            opt.found_inf = torch.tensor(1.0 if k in found_inf_at else 0.0)
+        opt.step()
+    return [p.detach().clone() for p in params], opt
+
+
+MANY_SMALL, FEW_LARGE = [(8, 16), (16,), (16, 4), (4,)], [(300, 400)]
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
+@pytest.mark.parametrize("shapes", [MANY_SMALL, FEW_LARGE])
+def test_the_default_kernel_matches_torch_reference_loop(name, shapes):
+    ours, _ = train(lambda ps: optim.create(ps, name, **HYPER[name], **EVERY_TENSOR), shapes)
+    reference, _ = train(lambda ps: TORCH[name](ps, **HYPER[name], foreach=False), shapes)
+    for a, b in zip(ours, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,flat", [("adamw", optim.AdamWFlat), ("adam", fast.AdamFlat)])
+def test_flat_buffer_and_torch_fused_agree_to_rounding(name, flat):
+    ours, _ = train(lambda ps: optim.create(ps, name, impl="flat", **HYPER[name], **EVERY_TENSOR), MANY_SMALL)
+    fused, _ = train(lambda ps: TORCH[name](ps, **HYPER[name], fused=True), MANY_SMALL)
+    for a, b in zip(ours, fused):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert isinstance(optim.create(tensors(MANY_SMALL), name, impl="flat"), flat)
+
+
+def test_auto_picks_the_flat_buffer_for_many_small_tensors_and_fused_for_large_ones():
+    small = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    assert isinstance(optim.create(small, "adamw"), optim.AdamWFlat)
+    large = nn.Linear(512, 512, bias=False)   # one tensor: nothing to flatten
+    made = optim.create(large, "adamw")
+    assert type(made) is torch.optim.AdamW and made.param_groups[0]["fused"]
+    assert fast.choose(tensors([(fast.FLAT_BELOW,)] * 3)) == "fused"   # large tensors: torch's fused kernel
+    assert fast.choose(tensors([(fast.FLAT_BELOW - 1,)] * 3)) == "flat"
+
+
+@pytest.mark.parametrize("impl,flags", [("fused", {"fused": True}), ("foreach", {"foreach": True}),
+                                        ("loop", {"foreach": False, "fused": False})])
+def test_a_user_can_ask_for_one_implementation(impl, flags):
+    made = optim.create(nn.Linear(4, 2), "adamw", impl=impl)
+    assert type(made) is torch.optim.AdamW
+    assert {k: made.param_groups[0][k] for k in flags} == flags
+
+
+def test_options_only_torch_has_go_to_torch_and_the_flat_buffer_refuses_them():
+    made = optim.create(nn.Linear(4, 2), "adamw", amsgrad=True)
+    assert type(made) is torch.optim.AdamW and made.param_groups[0]["amsgrad"]
+    with pytest.raises(DescendError, match="impl='flat' cannot take amsgrad"):
+        optim.create(nn.Linear(4, 2), "adamw", amsgrad=True, impl="flat")
+    with pytest.raises(DescendError, match="impl must be one of auto, fused, flat, foreach, loop, got 'fast'"):
+        optim.create(nn.Linear(4, 2), "adamw", impl="fast")
+
+
+@pytest.mark.parametrize("name,impl", [("adamw", "flat"), ("adamw", "fused"), ("adam", "flat"), ("sgd", None)])
+def test_found_inf_skips_the_update_on_the_device(name, impl):
+    options = {} if impl is None else {"impl": impl}
+    make = lambda ps: optim.create(ps, name, **HYPER[name], **options, **EVERY_TENSOR)
+    skipped, opt = train(make, MANY_SMALL, steps=4, found_inf_at=(1, 2))
+    assert fast.skips_on_found_inf(opt)
+    params = tensors(MANY_SMALL)   # the same run without steps 1 and 2 (their gradients still drawn)
+    reference = TORCH[name](params, **HYPER[name], foreach=False)
+    g = torch.Generator().manual_seed(1)
+    for k in range(4):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g)
+        if k not in (1, 2):
+            reference.step()
+    for a, b in zip(skipped, params):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_optimizers_without_a_device_side_skip_are_named_as_such():
+    assert not fast.skips_on_found_inf(torch.optim.AdamW(tensors([(3,)]), foreach=True))
+    assert not fast.skips_on_found_inf(optim.Lion(tensors([(3,)])))
