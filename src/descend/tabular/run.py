@@ -84,18 +84,17 @@ class TabularRun:
             folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
             _link_others(out, folder)
         try:
-            self._write(folder, fresh_weights=recorded is None)
+            self._write(folder)
             replace_folder(folder, out)
         finally:
             if recorded is None:
                 shutil.rmtree(folder, ignore_errors=True)
         return out
 
-    def _write(self, folder: Path, fresh_weights: bool) -> None:
-        if fresh_weights:   # else fit wrote them (and their checksums in summary.json) as the run ended
-            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()},
-                      str(folder / "model.safetensors"))
-            save_findings(self.findings, folder / "findings.json")
+    def _write(self, folder: Path) -> None:
+        # always fresh: the model fit recorded lacks the linear part and the blend (and a refit replaces it)
+        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(folder / "model.safetensors"))
+        save_findings(self.findings, folder / "findings.json")
         _dump(folder / "preprocess.json", {"preprocess": self.preprocessor.to_dict(), "target": self.target.to_dict()})
         _dump(folder / "metrics.json", self.metrics)
         pd.DataFrame(self.history).to_csv(folder / "history.csv", index=False)
@@ -104,8 +103,7 @@ class TabularRun:
         config = folder / "config.json"
         _dump(config, {**(json.loads(config.read_text()) if config.is_file() else {}), "tabular": self.config})
         _extend_history(folder / "history.jsonl", self.history)
-        if fresh_weights:
-            refresh_checksums(folder)
+        refresh_checksums(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> "TabularRun":
