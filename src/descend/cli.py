@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="descend", description="Gradient-based optimization as a complete tool.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in _command_modules().items():
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                                 epilog=getattr(module, "EPILOG", None))   # a command's rows, outputs, ...
         module.add_arguments(command)
         command.set_defaults(handler=module.run)
     return parser

@@ -13,7 +13,7 @@ from . import evaluate
 from .run import TabularRun
 from .split import SPLITS
 from .target import TASKS
-from .train import MODELS, SCHEDULES, TUNED_LR, Options
+from .train import MODELS, REFIT_MAX_ROWS, REFITS, SCHEDULES, TUNED_LR, Options
 
 DEFAULTS = Options(target="")
 OPTIMIZERS = tuple(optim.general_purpose())   # those that train any dense model in a plain loop
@@ -84,7 +84,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
         f"{','.join(map(str, d.hidden))})")
     add("--split", choices=SPLITS, help="time: the last rows are the test set (default); random")
     add("--time-column", metavar="COL", help="sort rows by this column before a time split")
-    add("--test-fraction", type=float, metavar="F", help=f"share of rows held out (default {d.test_fraction})")
+    add("--test-fraction", type=float, metavar="F", help=f"share of rows held out as the test set (default "
+        f"{d.test_fraction}); 0: no test set, every row trains or validates (see the rows below)")
+    add("--members", type=int, metavar="N", help=f"networks trained side by side and averaged, with one "
+        f"validation slice (default {d.members}; 5 folds train 5)")
+    add("--refit", choices=REFITS, help="train again on training + validation rows for the chosen epochs: auto "
+        f"(default) does it up to {REFIT_MAX_ROWS} training rows")
     add("--drop", type=names, metavar="COLS", help="columns to leave out, comma-separated")
     add("--categorical", type=names, metavar="COLS", help="columns to treat as categories, comma-separated")
     add("--numeric", type=names, metavar="COLS", help="columns to treat as plain numbers, comma-separated")
@@ -93,7 +98,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
     add("--lr", type=learning_rate, help=f"learning rate, or auto to let lr_find pick it (default {TUNED_LR:g} for "
         "adamw, else the optimizer's own)")
     add("--weight-decay", type=float, metavar="W", help="weight decay of weight matrices (default: the optimizer's)")
-    add("--batch-size", type=int, metavar="N", help=f"rows per step (default {d.batch_size})")
+    add("--batch-size", type=int, metavar="N", help="rows per step (default: about a 40th of the training rows, "
+        "a power of 2 from 32 to 256)")
     add("--schedule", choices=sorted(SCHEDULES), help=f"learning-rate schedule (default {d.schedule})")
     add("--max-epochs", type=int, metavar="N", help=f"default {d.max_epochs}")
     add("--patience", type=int, metavar="N", help="stop after this many epochs without a better validation "
@@ -142,9 +148,16 @@ def data_path(args: argparse.Namespace, config: dict | None = None) -> str:
 
 
 def report(run: TabularRun) -> str:
-    """The test table plus one sentence on what training bought over the closed-form solution and the constant."""
+    """The test table plus one sentence on what training bought over the closed-form solution and the constant;
+    without a test set, the validation scores and a plain statement that the model was not tested."""
     rows = run.metrics["scores"]
-    lines = [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
+    validation = run.metrics.get("validation")
+    lines = [validation_line(validation)] if validation else []
+    if not rows:
+        return "\n".join(lines + ["not tested: --test-fraction 0 kept no test rows; score it on rows of your own "
+                                   "with `descend predict`. Validation scores (these rows chose the epochs and the "
+                                   "blend, so they flatter the model):", evaluate.table(validation["scores"])])
+    lines += [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
     (model_name, model), *others = rows.items()
     key = "rmse" if "rmse" in model else "log_loss"
     words = "RMSE" if key == "rmse" else "log-loss"
@@ -154,6 +167,14 @@ def report(run: TabularRun) -> str:
             word = "below" if change >= 0 else "above"
             lines.append(f"the trained model's {words} is {abs(change):.0f}% {word} {name}")
     return "\n".join(lines)
+
+
+def validation_line(validation: dict) -> str:
+    """How the model was chosen: the blend weight and the validation losses behind it."""
+    losses = validation["losses"]
+    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): networks weighted "
+            f"{validation['blend']:g}, linear model {1 - validation['blend']:g} (validation loss: networks "
+            f"{losses['networks']:.4g}, linear {losses['linear']:.4g}, blend {losses['blend']:.4g})")
 
 
 def saved(out: Path) -> str:

@@ -8,6 +8,8 @@ the training mean (or majority class) and with closed-form ridge regression on t
 from __future__ import annotations
 
 import functools
+import json
+import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,10 +20,14 @@ import torch
 
 from .. import __version__, distributed, optim, schedules
 from .. import stop as stop_lib
-from ..doctor import LRFindResult, lr_find
+from safetensors.torch import load_file
+
+from ..doctor import LRFindResult, load_findings, lr_find
 from ..errors import DescendError, check_choice
 from ..fit import FitResult, fit
 from ..loop import Callback
+from ..runs import checkpoint
+from ..runs.files import write_json
 from . import baselines, evaluate, linear
 from .columns import infer_columns
 from .members import FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
@@ -35,6 +41,7 @@ MODELS = ("linear", "mlp")
 REFITS = ("auto", "yes", "no")
 LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce": "logistic regression",
                 "cross_entropy": "logistic regression"}
+FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
 REFIT_MAX_ROWS = 5000   # refit on training + validation rows by default up to this many training rows
 SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
              "one_cycle": schedules.one_cycle}
@@ -311,7 +318,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     """Fit the members on the training rows with early stopping (lr_find first for lr "auto"), choose the blend
     with the linear model on the validation rows, and train again on every training row for the chosen number of
     epochs where the scheme says so. With `run_dir` the runs are recorded there (the second in run_dir/refit)
-    and `resume` continues them. Returns the first run's result (its validation scores stay in the record)."""
+    and `resume` continues them; `callbacks` watch both runs. Returns the first run's result (its validation
+    scores stay in the record)."""
     run, scheme = prepared.run, prepared.scheme
     if nproc > 1:
         distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
@@ -323,7 +331,11 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
                               _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
     arguments.update(run_dir=run_dir, resume=resume, callbacks=list(callbacks))
-    result = run_fit(arguments, opts, nproc)
+    result = finished_first_run(run, run_dir) if resume else None
+    if result is None:
+        result = run_fit(arguments, opts, nproc)
+        if run_dir is not None:
+            write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr})
     run.model = result.model
     run.config["lr"] = result.lr
     run.history = [dict(r, phase="fit") for r in result.history]
@@ -332,10 +344,24 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     say(f"best validation loss {result.best.get('val_loss', float('nan')):.4g} after epoch {epochs}")
     blend = choose_model(prepared)
     if scheme.refit:
-        refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc)
+        refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
     install_linear(prepared, blend)
     return result
+
+
+def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
+    """The first run's result read back from `run_dir` when it had finished before the interruption (only the
+    refit was left to do); None when it has not finished yet."""
+    folder = Path(run_dir)
+    if not (folder / "summary.json").is_file() or not (folder / FIRST_RUN).is_file():
+        return None
+    summary = json.loads((folder / "summary.json").read_text())
+    run.model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    return FitResult(run.model, history, summary["best"], summary["stop_reason"],
+                     load_findings(folder / "findings.json"), str(folder), summary.get("elapsed", 0.0),
+                     json.loads((folder / FIRST_RUN).read_text())["lr"])
 
 
 def choose_model(prepared: Prepared) -> float:
@@ -378,7 +404,8 @@ def install_linear(prepared: Prepared, blend: float) -> None:
     run.model.eval()
 
 
-def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, resume: bool, nproc: int) -> None:
+def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, resume: bool, nproc: int,
+          callbacks: Sequence[Callback] = ()) -> None:
     """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows), the
     schedule spread over them; recorded in run_dir/refit, resumed from there."""
     run = prepared.run
@@ -387,12 +414,23 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, refit_opts, lr)
-    arguments.update(run_dir=folder, resume=resume and folder is not None and (folder / "config.json").is_file())
+    arguments.update(run_dir=folder, resume=resume and _has_checkpoint(folder), callbacks=list(callbacks))
     result = run_fit(arguments, refit_opts, nproc)
     run.model = result.model
     run.history += [dict(r, phase="refit") for r in result.history]
     run.findings = run.findings + result.findings
     run.config["refit_epochs"] = epochs
+
+
+def _has_checkpoint(folder: Path | None) -> bool:
+    """Whether an interrupted refit left a checkpoint to resume from; one stopped before its first is begun
+    again (its folder holds nothing worth keeping)."""
+    if folder is None or not folder.is_dir():
+        return False
+    if checkpoint.listed(folder / "checkpoints"):
+        return True
+    shutil.rmtree(folder)
+    return False
 
 
 def truth_values(target: Target, frame: pd.DataFrame) -> np.ndarray:
