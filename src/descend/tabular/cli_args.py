@@ -98,7 +98,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
     add("--lr", type=learning_rate, help=f"learning rate, or auto to let lr_find pick it (default {TUNED_LR:g} for "
         "adamw, else the optimizer's own)")
     add("--weight-decay", type=float, metavar="W", help="weight decay of weight matrices (default: the optimizer's)")
-    add("--batch-size", type=int, metavar="N", help="rows per step (default: about a 40th of the training rows, "
+    add("--batch-size", type=int, metavar="N", help="rows per step (default: about a 25th of the training rows, "
         "a power of 2 from 32 to 256)")
     add("--schedule", choices=sorted(SCHEDULES), help=f"learning-rate schedule (default {d.schedule})")
     add("--max-epochs", type=int, metavar="N", help=f"default {d.max_epochs}")

@@ -34,7 +34,8 @@ def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, membe
 
 
 class MemberLinear(nn.Module):
-    """`members` independent linear layers applied at once: (members, rows, in) -> (members, rows, out)."""
+    """`members` independent linear layers applied at once: (rows, members, in) -> (rows, members, out); rows
+    first, as for any layer, so per-unit statistics (the doctor's dead ReLUs) see one unit per member and width."""
 
     def __init__(self, members: int, width_in: int, width_out: int):
         super().__init__()
@@ -43,7 +44,7 @@ class MemberLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(members, 1, width_out).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias, x.transpose(0, 1), self.weight).transpose(0, 1)
 
 
 class TabularNet(nn.Module):
@@ -85,13 +86,12 @@ class TabularNet(nn.Module):
         return self.numeric_width + len(self.sizes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's first-layer input, (members, rows, width): numbers, one-hot blocks, its embeddings."""
+        """Each member's first-layer input, (rows, members, width): numbers, one-hot blocks, its embeddings."""
         codes = x[:, self.numeric_width:self.input_width].long()
         shared = [x[:, :self.numeric_width]]
         shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
-        parts = [torch.cat(shared, dim=1).expand(self.members, -1, -1)]
-        parts += [emb(codes[:, i]).view(len(x), self.members, -1).transpose(0, 1)
-                  for emb, i in zip(self.embeddings, self.embedded)]
+        parts = [torch.cat(shared, dim=1)[:, None, :].expand(-1, self.members, -1)]
+        parts += [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
         return torch.cat(parts, dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +103,7 @@ class TabularNet(nn.Module):
 
     def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """Every member's raw output, (rows, members, outputs)."""
-        return self.layers(self.features(x[:, :self.input_width])).transpose(0, 1)
+        return self.layers(self.features(x[:, :self.input_width]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         members = self.member_outputs(x)
