@@ -89,7 +89,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
     add("--members", type=int, metavar="N", help=f"networks trained side by side and averaged, with one "
         f"validation slice (default {d.members}; 5 folds train 5)")
     add("--refit", choices=REFITS, help="train again on training + validation rows for the chosen epochs: auto "
-        f"(default) does it up to {REFIT_MAX_ROWS} training rows")
+        f"(default) does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates")
     add("--drop", type=names, metavar="COLS", help="columns to leave out, comma-separated")
     add("--categorical", type=names, metavar="COLS", help="columns to treat as categories, comma-separated")
     add("--numeric", type=names, metavar="COLS", help="columns to treat as plain numbers, comma-separated")

@@ -184,9 +184,9 @@ class Preprocessor:
             if spec.encoding == "embedding":
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
         if self.numeric:
-            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range (a date's years since 2000 "
-                         "excepted), then standardized with the "
-                         "training mean and spread")
+            unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
+            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range{unclipped}, then "
+                         "standardized with the training mean and spread")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

@@ -170,9 +170,11 @@ def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
 
 def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     """K folds on a small table without dates (every row validates once, and no single slice decides);
-    otherwise the validation slice of the split (the latest training rows under a time split)."""
+    otherwise the validation slice of the split (the latest training rows under a time split). The refit, by
+    default, where it pays most for its time: small tables, and dated ones (whose validation rows are the most
+    recent, the most like the future)."""
     train = split.train
-    refit = opts.refit == "yes" or (opts.refit == "auto" and len(train) <= REFIT_MAX_ROWS)
+    refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
         folds = fold_ids(len(train), FOLDS, opts.seed)
         return Scheme("folds", FOLDS, train, folds, train, folds, refit)
