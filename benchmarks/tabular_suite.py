@@ -7,7 +7,8 @@ LightGBM, CatBoost and scikit-learn's MLP on the same rows, over 3 seeds, in two
   test.csv. The references are fitted on the same train.csv.
 
 Tables with a natural order (Bikeshare, CO2, macro data) keep it, so their test rows are the future; the others are
-shuffled with the seed, so each seed is another random split. Nothing is downloaded: the data come from
+shuffled once (the same split for every seed and every contender), so the seeds vary only the models (descend's
+--seed, the references' random_state) and the spread over seeds is the models' own. Nothing is downloaded: the data come from
 scikit-learn, statsmodels and descend itself. References (stated, fixed): RidgeCV / LogisticRegression (C=1),
 LightGBM (300 trees, lr 0.05), CatBoost (500 iterations, its default depth and lr), MLPRegressor/MLPClassifier
 (64,64, early stopping); every reference sees the same derived date parts descend derives (year, day of year,
@@ -35,6 +36,7 @@ import pandas as pd
 from sklearn.metrics import log_loss
 
 warnings.filterwarnings("ignore")
+SPLIT_SEED = 0
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -261,8 +263,8 @@ def descend_file(folder: Path, table: Table, seed: int, truth: np.ndarray) -> tu
 
 def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> dict[str, tuple[float, float]]:
     """Every contender's test score (and descend's seconds) on this seed's split."""
-    if not table.ordered:
-        frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    if not table.ordered:   # one random split per table: the seeds vary the models, as in a user's reruns
+        frame = frame.sample(frac=1.0, random_state=SPLIT_SEED).reset_index(drop=True)
     n_test = min(max(1, int(round(len(frame) * 0.2))), len(frame) - 1)
     train, test = frame.iloc[:-n_test], frame.iloc[-n_test:]
     truth = test[table.target].astype(str).to_numpy() if table.task == "classification" \

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -277,14 +277,16 @@ def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
                    batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
 
 
-def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Options, lr: float) -> dict:
+def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Options, lr: float,
+                  epochs: int | None = None) -> dict:
     """The `descend.fit` arguments of tabular training: the chosen optimizer and schedule, each member on its own
-    loss, and (with validation rows) validation every epoch and early stopping that keeps the best epoch's
-    weights. `train` and `val` are (inputs, targets) with the held-out member columns."""
+    loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
+    weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
+    held-out member columns."""
     arguments = dict(model=run.model, train=train, val=val, loss=MemberLoss(run.target.loss),
                      optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
                      batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
-                     progress=opts.progress, **_rules(opts, val is not None))
+                     progress=opts.progress, **_rules(opts, epochs))
     if val is not None:
         arguments["metrics"] = [MemberMetric(run.target.metric(), run.target.loss == "cross_entropy")]
     return arguments
@@ -296,23 +298,24 @@ def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return with_held_out(x, none), with_member(y, none)
 
 
-def _rules(opts: Options, stopping: bool = True) -> dict:
-    """The schedule and the early-stopping rule (built afresh: they hold functions that do not travel)."""
-    return {"schedule": schedule_named(opts.schedule),
-            "stop": [stop_lib.Patience(opts.patience, restore_best=True)] if stopping else []}
+def _rules(opts: Options, epochs: int | None = None) -> dict:
+    """The schedule and the stopping rule: early stopping, or a stop after `epochs` epochs (built afresh: they
+    hold functions that do not travel)."""
+    stop = stop_lib.Patience(opts.patience, restore_best=True) if epochs is None else stop_lib.MaxEpochs(epochs)
+    return {"schedule": schedule_named(opts.schedule), "stop": [stop]}
 
 
-def _with_rules(opts: Options, stopping: bool, arguments: dict) -> dict:
-    return {**arguments, **_rules(opts, stopping)}
+def _with_rules(opts: Options, epochs: int | None, arguments: dict) -> dict:
+    return {**arguments, **_rules(opts, epochs)}
 
 
-def run_fit(arguments: dict, opts: Options, nproc: int = 1) -> FitResult:
+def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None = None) -> FitResult:
     """`descend.fit(**arguments)` in this process, or data-parallel in `nproc` local processes (which build the
     schedule and stopping rule themselves)."""
     if nproc == 1:
         return fit(**arguments)
     return distributed.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": ()},
-                                        functools.partial(_with_rules, opts, bool(arguments["stop"])))
+                                        functools.partial(_with_rules, opts, epochs))
 
 
 def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
@@ -408,16 +411,15 @@ def install_linear(prepared: Prepared, blend: float) -> None:
 
 def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, resume: bool, nproc: int,
           callbacks: Sequence[Callback] = ()) -> None:
-    """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows), the
-    schedule spread over them; recorded in run_dir/refit, resumed from there."""
+    """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows) on the
+    first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there."""
     run = prepared.run
-    refit_opts = replace(opts, max_epochs=epochs)
     run.model = fresh_model(run.config["architecture"], run.target, opts.seed)
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
-                              None, refit_opts, lr)
+                              None, opts, lr, epochs)
     arguments.update(run_dir=folder, resume=resume and _has_checkpoint(folder), callbacks=list(callbacks))
-    result = run_fit(arguments, refit_opts, nproc)
+    result = run_fit(arguments, opts, nproc, epochs)
     run.model = result.model
     run.history += [dict(r, phase="refit") for r in result.history]
     run.findings = run.findings + result.findings
