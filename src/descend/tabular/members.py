@@ -16,6 +16,7 @@ from .. import losses
 
 KFOLD_MAX_ROWS = 2000   # up to this many training rows (and no dates), folds choose; beyond, one validation slice
 FOLDS = 5
+FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
 
 
 def fold_ids(rows: int, folds: int, seed: int) -> np.ndarray:

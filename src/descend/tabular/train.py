@@ -30,7 +30,7 @@ from ..runs import checkpoint
 from ..runs.files import write_json
 from . import baselines, evaluate, linear
 from .columns import infer_columns
-from .members import FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
+from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
 from .model import LINKS, TabularNet, from_mean_space, architecture, inputs, with_held_out
 from .preprocess import Preprocessor
 from .run import TabularRun
@@ -176,7 +176,7 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     train = split.train
     refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
-        folds = fold_ids(len(train), FOLDS, opts.seed)
+        folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
         return Scheme("folds", FOLDS, train, folds, train, folds, refit)
     none = np.full(len(split.fit), -1)
     return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit)
