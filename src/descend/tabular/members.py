@@ -48,15 +48,14 @@ class MemberLoss:
     """The target's loss for member outputs (each member on the rows it may see) or for a blended output."""
 
     def __init__(self, loss: str):
-        self.loss = loss
-        self.plain = losses.get(loss)
+        self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target, held_out = y[:, 0], y[:, 1].long()
         if output.dim() == 3:
             allowed = held_out[:, None] != torch.arange(output.shape[1])
             return (_per_member(self.loss, output, target) * allowed).sum() / allowed.sum().clamp_min(1)
-        return self.plain(output, target.long() if self.loss == "cross_entropy" else target)
+        return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 
 
 class MemberMetric:
