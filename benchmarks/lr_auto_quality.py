@@ -22,8 +22,8 @@ from sklearn.datasets import make_friedman1
 from torch import nn
 
 import descend as ds
-from descend.bench import WORKLOADS, Problem
-from descend.bench.tabular import split
+from descend.apps.bench import WORKLOADS, Problem
+from descend.apps.bench.tabular import split
 
 GRID = [float(v) for v in np.logspace(-4, 0, 9)]
 SEEDS = (0, 1, 2)

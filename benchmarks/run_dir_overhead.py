@@ -47,9 +47,9 @@ def timed(shape, scratch: Path, **recording) -> float:
 def resume_seconds(shape, scratch: Path, lr: float | str = 1e-3) -> float:
     """Time of a fit that resumes at step STEPS-1 and runs the one remaining step (with lr="auto" the first run
     searched its lr with lr_find; the resume takes the lr from the checkpoint)."""
-    class Crash(ds.loop.Callback):
-        def on_step_end(self, state, record):
-            if state.step == STEPS - 1:
+    class Crash(ds.loop.Callback):   # after the checkpoint at step STEPS-1: the last step is taken, never recorded
+        def on_step(self, state, record):
+            if state.step == STEPS:
                 raise RuntimeError("stop here")
 
     model, data = make(*shape)

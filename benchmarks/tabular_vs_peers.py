@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from descend.tabular import Options, fit_table
-from descend.tabular.baselines import ridge
+from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular.baselines import ridge
 
 CATEGORICAL = ["hr", "mnth", "season", "weekday", "weathersit"]
 REFERENCE = {"ridge": 92.2, "MLPRegressor": 83.1, "LightGBM": 56.8}   # datasets/README.md figures

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 import descend as ds
-from descend.constraints import Simplex
+from descend.minimize.constraints import Simplex
 
 CHANNELS = ["search", "social", "video", "display", "email", "radio"]
 REACH = [120.0, 90.0, 150.0, 40.0, 30.0, 60.0]      # a_i: returns at saturation scale

@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import descend as ds
-from descend import losses
+from descend.fit import losses
 
 
 def _xy(n=32):

@@ -13,12 +13,12 @@ import torch
 from torch import nn
 
 from descend import bench
-from descend.bench import charlm, grid, logistic, profiles, protocol, quadratic, report, rosenbrock
-from descend.bench.suite import Cell
-from descend.bench.workload import Problem, Workload, full_batch, objective_value
+from descend.apps.bench import charlm, grid, logistic, profiles, protocol, quadratic, report, rosenbrock
+from descend.apps.bench.suite import Cell
+from descend.apps.bench.workload import Problem, Workload, full_batch, objective_value
 from descend.cli import main
-from descend.loop import Callback
-from descend.errors import DescendError
+from descend.core.loop import Callback
+from descend.core.errors import DescendError
 
 
 def test_quadratic_deep_matches_deepobs_definition():
@@ -80,7 +80,7 @@ def test_charlm_corpus_is_pinned_and_windowed(monkeypatch):
 
 
 def test_bikeshare_features_leave_out_the_parts_of_the_target():
-    from descend.bench import bikeshare
+    from descend.apps.bench import bikeshare
     x_train, y_train, x_test, y_test, y_std = bikeshare.split()
     assert len(x_train) + len(x_test) == 8645 and len(x_train) == int(0.8 * 8645)
     assert x_train.shape[1] == 24 + 12 + 4 + 7 + 4 + len(bikeshare.NUMERIC)   # one-hot hr, mnth, season, ...
@@ -176,13 +176,13 @@ def test_descend_auto_runs_fits_lr_find_on_the_clock_and_in_the_step_count(monke
     assert trial.curve[1][0] == trial.sweep_steps + workload.eval_every - trial.sweep_steps % workload.eval_every
     assert trial.curve[-1][0] <= workload.steps                   # the sweep came out of the budget
     sweep_seconds = trial.curve[0][1]
-    auto_lr = protocol.doctor.auto_lr
+    auto_lr = protocol.lr_sweep.auto_lr
 
     def slow_auto_lr(*args, **kwargs):
         time.sleep(0.3)
         return auto_lr(*args, **kwargs)
 
-    monkeypatch.setattr(protocol.doctor, "auto_lr", slow_auto_lr)
+    monkeypatch.setattr(protocol.lr_sweep, "auto_lr", slow_auto_lr)
     slow = protocol.run_trial(workload, auto, "auto", seed=0, quick=False)
     assert slow.lr_used == trial.lr_used and slow.curve[0][1] >= 0.3 and slow.curve[0][1] > sweep_seconds
     short = protocol.run_trial(square_workload(steps=trial.sweep_steps), auto, "auto", seed=0, quick=False)

@@ -91,7 +91,7 @@ CHILD = '''
 import sys, time
 from pathlib import Path
 import descend as ds
-import descend.tabular.train as train
+import descend.apps.tabular.train as train
 
 class PauseAt(ds.loop.Callback):
     """At step 25 (mid-epoch: 2 batches per epoch, odd step): say so, wait until the parent has signalled."""

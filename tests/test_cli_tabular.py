@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from descend.cli import main
-from descend.tabular import Options, TabularRun, fit_table, read_table
+from descend.apps.tabular import Options, TabularRun, fit_table, read_table
 from tabular_data import bakery
 
 FAST = ["--max-epochs", "40", "--patience", "10"]

@@ -4,8 +4,9 @@ import torch
 import torch.distributed as dist
 
 import descend as ds
-from descend import distributed
-from descend.errors import DescendError
+from descend.fit import distributed
+from descend.runs import ranks
+from descend.core.errors import DescendError
 
 RTOL = 1e-5   # the summed gradients are rounded differently than one process's, nothing more
 
@@ -92,7 +93,7 @@ def test_launch_refuses_a_bad_process_count_before_starting_any():
 
 
 def test_without_a_process_group_fit_runs_as_one_process():
-    assert distributed.world() == (0, 1) and distributed.is_main_process()
+    assert ranks.world() == (0, 1) and ranks.is_main_process()
     source = [(torch.zeros(2, 1), torch.zeros(2))]
     assert distributed.attach(torch.nn.Linear(1, 1), source, True) == (source, True, None)
 

@@ -8,6 +8,7 @@ from torch import nn
 
 import descend as ds
 from descend.cli import main
+from descend.core.loop import NonFiniteOrigin
 from descend.doctor import CODES, Finding, load_findings, save_findings
 from descend.doctor.findings import ordered
 from descend.doctor.inputs import column_scales, constant_baseline
@@ -171,8 +172,7 @@ class Steps:
         self.optimizer.step()
         return {"loss": loss.item(), "grad_norm": 1.0}
 
-    def explain_non_finite(self):
-        return "the loss (inputs and model output were finite)"
+    non_finite_origin = NonFiniteOrigin("loss", "the loss (inputs and model output were finite)")
 
 
 def weights_of(model):
@@ -320,9 +320,9 @@ def test_an_overflow_follows_the_lr_that_caused_it_but_bad_data_comes_first():
 def test_fit_with_lr_auto_quotes_lr_finds_suggestion_when_it_was_too_high(monkeypatch):
     """fit(lr="auto") hands lr_find's pick to the doctor: here a pick forced to 5.0, which diverges."""
     import dataclasses
-    real = ds.doctor.watch.lr_find
-    monkeypatch.setattr("descend.doctor.watch.lr_find",
-                        lambda *a, **k: dataclasses.replace(real(*a, **k), suggestion=5.0))
+    from descend.fit import lr_find as sweep   # the module whose auto_lr fit(lr="auto") calls
+    real = sweep.lr_find
+    monkeypatch.setattr(sweep, "lr_find", lambda *a, **k: dataclasses.replace(real(*a, **k), suggestion=5.0))
     x, y = blobs()
     result = ds.fit(net(), (x, y), loss="cross_entropy", lr="auto", max_steps=80, progress=False)
     assert result.history[0]["lr"] == 5.0 and result.findings[0].code == "lr_too_high"

@@ -9,7 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import descend as ds
-from descend import losses, metrics
+from descend.core import metrics
+from descend.fit import losses
 
 
 def _regression(n=400, d=5, seed=1):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import descend as ds
-from descend.doctor.lr_find import POSITION, suggest, valley
+from descend.fit.lr_find import POSITION, suggest, valley
 
 
 

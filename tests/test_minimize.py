@@ -9,8 +9,8 @@ import torch
 
 import descend
 from descend import DescendError
-from descend.errors import DescendTypeError
-from descend.loop import Callback
+from descend.core.errors import DescendTypeError
+from descend.core.loop import Callback
 from benchmarks.minimize_problems import problems, rosenbrock, scipy_lbfgsb
 
 

@@ -6,7 +6,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 import descend
 from descend import DescendError
-from descend.solve import least_squares
+from descend.minimize.solve import least_squares
 
 
 def data(seed=0, rows=60, cols=4):

@@ -27,6 +27,7 @@ FACTORIES = {
     "lamb": plain(lambda ps: optim.LAMB(ps, lr=2e-2)),
     "schedule_free_sgd": plain(lambda ps: optim.ScheduleFreeSGD(ps, lr=0.2)),
     "schedule_free_adamw": plain(lambda ps: optim.ScheduleFreeAdamW(ps, lr=2e-2)),
+    "schedule_free_adamw_paper": plain(lambda ps: optim.ScheduleFreeAdamWPaper(ps, lr=2e-2)),
     "prodigy": plain(lambda ps: optim.Prodigy(ps, d0=1e-3)),
     "soap": plain(lambda ps: optim.SOAP(ps, lr=3e-2, precondition_frequency=2)),
     "adamw_flat": plain(lambda ps: optim.AdamWFlat(ps, lr=1e-2)),
@@ -242,3 +243,90 @@ def test_add_param_group_is_stepped_like_a_group_given_at_construction(kind):
     assert len(opt_late.param_groups) == 2
     for a, b in zip(weights(late), weights(early)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+def _one_layer_then_the_other(name: str, build) -> tuple[nn.Module, nn.Module]:
+    """Two copies of a model: one optimizer built over both layers, one built over the first and given the
+    last by add_param_group. The same data, three steps each."""
+    batch = data()
+    late, early = make_model(), make_model()
+    opt_late = build(late[0], name)
+    opt_late.add_param_group({"params": list(late[2].parameters())})
+    opt_early = build(nn.ModuleList([early[0], early[2]]), name)
+    for model, opt in ((late, opt_late), (early, opt_early)):
+        for _ in range(3):
+            closure = lambda: loss_of(model, batch).backward() or loss_of(model, batch)
+            opt.zero_grad()
+            loss_of(model, batch).backward()
+            opt.step(closure if name == "lbfgs" else None)
+    return late, early
+
+
+ADDABLE = [n for n in optim.available() if n not in ("lbfgs", "sparse_adam", "muon")]
+
+
+@pytest.mark.parametrize("name", ADDABLE)
+def test_add_param_group_works_on_every_optimizer_create_builds(name):
+    """create() names its parameters (param_names), and torch refuses an unnamed group next to named ones: the
+    added group gets names, and trains like a group given at construction (create's decay split aside)."""
+    late, early = _one_layer_then_the_other(name, lambda part, n: optim.create(part, n, grad_clip=10.0,
+                                                                                decay_norms_and_biases=True))
+    # one group over both layers against two groups: the same update (Prodigy shares one d over all groups,
+    # and each Schedule-Free group counts the same steps)
+    for a, b in zip(weights(late), weights(early)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_add_param_group_works_on_muon_sparse_adam_and_routed_parts_and_lbfgs_refuses_it():
+    muon = optim.create([("w", nn.Parameter(torch.randn(3, 2)))], "muon")
+    muon.add_param_group({"params": [nn.Parameter(torch.randn(2, 2))]})
+    assert muon.param_groups[-1]["param_names"] == ["group1.param0"]
+    sparse = optim.create(nn.Embedding(4, 2, sparse=True), "sparse_adam")
+    sparse.add_param_group({"params": nn.Embedding(3, 2, sparse=True).parameters()})
+    assert len(sparse.param_groups) == 2
+    with pytest.raises(ValueError, match="lbfgs works on one param group"):
+        optim.create(nn.Linear(2, 1), "lbfgs").add_param_group({"params": [nn.Parameter(torch.zeros(2))]})
+
+
+@pytest.mark.parametrize("spec", ["adamw", "lion", ("schedule_free_sgd", {"lr": 0.1}),
+                                  lambda named: torch.optim.SGD([p for _, p in named], lr=0.1)])
+def test_a_group_added_to_a_routed_part_is_stepped_and_scheduled_by_the_routed_optimizer(spec):
+    model, extra = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1)), nn.Linear(3, 1)
+    routed = optim.route(model, {optim.name("0.*"): spec, optim.other: "sgd"})
+    routed.optimizers[0].add_param_group({"params": list(extra.parameters())})
+    added = routed.optimizers[0].param_groups[-1]
+    assert added["params"] == list(extra.parameters()) and any(g is added for g in routed.param_groups)
+    before = [p.detach().clone() for p in extra.parameters()]
+    routed.train()
+    for _ in range(2):
+        routed.zero_grad()
+        (model(torch.ones(4, 3)).sum() + extra(torch.ones(4, 3)).sum()).backward()
+        routed.step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, extra.parameters()))
+    assert len(routed.state_dict()["param_groups"]) == len(routed.param_groups) == sum(
+        len(part.param_groups) for part in routed.optimizers)
+
+
+@pytest.mark.parametrize("make,added", [
+    (lambda ps: optim.Prodigy(ps, d_coef=0.5), ("d0", "d_coef")),
+    (lambda ps: optim.ScheduleFreeSGD(ps, lr=0.2, momentum=0.8), ("momentum", "lr_max")),
+])
+def test_a_state_dict_saved_before_a_new_group_entry_still_loads_and_steps(make, added):
+    """Checkpoints from before #20 lack Prodigy's d0/d_coef and Schedule-Free's momentum/lr_max: loading one keeps
+    this optimizer's values for them, so the run resumes instead of failing with a KeyError."""
+    batch = data()
+    model = make_model()
+    opt = make(model.parameters())
+    train(model, opt, 2, batch)
+    saved = opt.state_dict()
+    for group in saved["param_groups"]:
+        for key in added:
+            del group[key]
+    resumed = make(model.parameters())
+    built_with = {key: resumed.param_groups[0][key] for key in added}
+    resumed.load_state_dict(saved)
+    assert all(group[key] == built_with[key] for group in resumed.param_groups for key in added)
+    assert resumed.param_groups[0]["k" if "lr_max" in added else "d"] == opt.param_groups[0][
+        "k" if "lr_max" in added else "d"]   # the saved values themselves were loaded
+    train(model, resumed, 2, batch)
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -5,6 +5,7 @@ from torch import nn
 
 import descend as ds
 from descend import optim
+from descend import DescendError
 
 
 def regression(n, seed):
@@ -68,3 +69,18 @@ def test_restore_best_puts_back_the_evaluated_weights(make):
     restored = nn.functional.mse_loss(result.model(xv), yv).item()
     assert restored == pytest.approx(result.best["val_loss"], rel=1e-6)
     assert result.best["step"] < result.history[-1]["step"]  # the best was not the last evaluation
+
+
+def test_schedule_free_sgd_schedules_its_momentum_and_refuses_a_meaningless_beta2():
+    """Its momentum lives in the group's "momentum" (as in the authors' code), so a schedule drives it; before,
+    it hid in betas=(m, 0.0) and a beta2 schedule was accepted and did nothing."""
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 3), torch.randn(64, 1)
+    model = torch.nn.Linear(3, 1)
+    with pytest.raises(DescendError, match="schedule for 'beta2'"):
+        ds.fit(model, (X, y), optimizer="schedule_free_sgd", lr=0.1, max_steps=2,
+               schedule={"beta2": ds.schedules.constant(0.5)}, progress=False)
+    opt = optim.create(model, "schedule_free_sgd", lr=0.1)
+    ds.fit(model, (X, y), optimizer=opt, max_steps=3, schedule={"momentum": ds.schedules.constant(0.6)},
+           progress=False)
+    assert [group["momentum"] for group in opt.param_groups] == [0.6]

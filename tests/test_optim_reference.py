@@ -65,31 +65,42 @@ def lamb_ref(w, target, noise, steps, lr, b1, b2, eps, wd):
     return out
 
 
-def schedule_free_ref(w, target, noise, steps, lr, b1, b2, eps, wd, warmup, adam):
-    """Algorithm 1 of Defazio et al. 2024 with x, y, z stored explicitly; returns x (the evaluation point)."""
+def schedule_free_ref(w, target, noise, steps, lr, b1, b2, eps, wd, warmup, adam, paper=False):
+    """Algorithm 1 of Defazio et al. 2024 with x, y, z stored explicitly; returns x (the evaluation point).
+
+    AdamW debiases v (the authors' package since 1.3) or, with `paper`, scales lr_t by sqrt(1 - b2^t); the
+    average weighs each step by the largest lr_t^2 so far, as the authors' code does.
+    """
     out = []
     for i, x0 in enumerate(w):
-        x, z, v, weight_sum = x0.copy(), x0.copy(), np.zeros_like(x0), 0.0
+        x, z, v, weight_sum, lr_max = x0.copy(), x0.copy(), np.zeros_like(x0), 0.0, 0.0
         for t in range(1, steps + 1):
             y = (1 - b1) * z + b1 * x
             g = grad(y, target[i], noise[t - 1][i])
             lr_t = lr * min(1.0, t / warmup) if warmup else lr
             if adam:
                 v = b2 * v + (1 - b2) * g * g
-                lr_t *= np.sqrt(1 - b2 ** t)
-                d = g / (np.sqrt(v) + eps)
+                if paper:
+                    lr_t *= np.sqrt(1 - b2 ** t)
+                    d = g / (np.sqrt(v) + eps)
+                else:
+                    d = g / (np.sqrt(v / (1 - b2 ** t)) + eps)
             else:
                 d = g
             z = z - lr_t * d - lr_t * wd * y
-            weight_sum += lr_t ** 2
-            c = lr_t ** 2 / weight_sum
+            lr_max = max(lr_max, lr_t)
+            weight_sum += lr_max ** 2
+            c = lr_max ** 2 / weight_sum
             x = (1 - c) * x + c * z
         out.append(x)
     return out
 
 
-def prodigy_ref(w, target, noise, steps, lr, b1, b2, eps, wd, d0, b3=None):
-    """Algorithm (Adam version) of Mishchenko & Defazio 2023, one d for all tensors; beta3 defaults to sqrt(beta2)."""
+def prodigy_ref(w, target, noise, steps, lr, b1, b2, eps, wd, d0, b3=None, d_coef=1.0):
+    """Algorithm (Adam version) of Mishchenko & Defazio 2023, one d for all tensors; beta3 defaults to sqrt(beta2).
+
+    As in the authors' code, the eps term of step k takes the new estimate d_{k+1}.
+    """
     b3 = np.sqrt(b2) if b3 is None else b3
     x = [a.copy() for a in w]
     x0 = [a.copy() for a in w]
@@ -105,15 +116,18 @@ def prodigy_ref(w, target, noise, steps, lr, b1, b2, eps, wd, d0, b3=None):
             v[i] = b2 * v[i] + (1 - b2) * d * d * g[i] ** 2
             s[i] = b3 * s[i] + (1 - b3) * lr * d * d * g[i]
         s_norm = sum(float(np.abs(a).sum()) for a in s)
-        x = [xi - lr * d * (mi / (np.sqrt(vi) + d * eps) + wd * xi) for xi, mi, vi in zip(x, m, v)]
-        d = max(d, r / s_norm)
+        new_d = max(d, d_coef * r / s_norm)
+        x = [xi - lr * d * (mi / (np.sqrt(vi) + new_d * eps) + wd * xi) for xi, mi, vi in zip(x, m, v)]
+        d = new_d
     return x, d
 
 
 def soap_ref(w, target, noise, steps, lr, b1, b2, eps, wd, freq, max_dim=10000, shampoo_beta=None):
-    """Adam in the eigenbasis of Shampoo's factors (Vyas et al. 2024); 1-D tensors get plain AdamW.
+    """Adam in the eigenbasis of Shampoo's factors (Vyas et al. 2024); 1-D tensors get plain Adam.
 
-    A >2-D tensor is the matrix (first dimension, rest); a side longer than `max_dim` keeps the identity basis.
+    Step 1 only collects statistics; L and R take each gradient after its step; the basis is refreshed after
+    step 1 and every `freq` steps; bias correction scales the step size; decay follows the step. A >2-D
+    tensor is the matrix (first dimension, rest); a side longer than `max_dim` keeps the identity basis.
     """
     b = b2 if shampoo_beta is None else shampoo_beta
     out = []
@@ -126,18 +140,20 @@ def soap_ref(w, target, noise, steps, lr, b1, b2, eps, wd, freq, max_dim=10000, 
         M, V = np.zeros((rows, cols)), np.zeros((rows, cols))
         for t in range(1, steps + 1):
             G = grad(x, target[i], noise[t - 1][i]).reshape(rows, cols)
+            if t > 1:
+                k = t - 1
+                Gr = QL.T @ G @ QR
+                M = b1 * M + (1 - b1) * G
+                V = b2 * V + (1 - b2) * Gr * Gr
+                N = QL @ ((QL.T @ M @ QR) / (np.sqrt(V) + eps)) @ QR.T
+                x = x - lr * np.sqrt(1 - b2 ** k) / (1 - b1 ** k) * N.reshape(x.shape)
+                x = x * (1 - lr * wd)
             if mat:
                 L = b * L + (1 - b) * G @ G.T
                 R = b * R + (1 - b) * G.T @ G
                 if (t - 1) % freq == 0:
                     QL = np.linalg.eigh(L)[1] if rows <= max_dim else QL
                     QR = np.linalg.eigh(R)[1] if cols <= max_dim else QR
-            Gr = QL.T @ G @ QR
-            M = b1 * M + (1 - b1) * G
-            V = b2 * V + (1 - b2) * Gr * Gr
-            Mr = QL.T @ M @ QR / (1 - b1 ** t)
-            N = QL @ (Mr / (np.sqrt(V / (1 - b2 ** t)) + eps)) @ QR.T
-            x = x * (1 - lr * wd) - lr * N.reshape(x.shape)
         out.append(x)
     return out
 
@@ -164,11 +180,14 @@ def test_lamb_matches_reference(steps):
 
 @pytest.mark.parametrize("steps", [1, 10])
 @pytest.mark.parametrize("warmup", [0, 4])
-def test_schedule_free_adamw_matches_reference(steps, warmup):
+@pytest.mark.parametrize("paper", [False, True])
+def test_schedule_free_adamw_matches_reference(steps, warmup, paper):
     start, target, noise = problem()
-    make = lambda p: optim.ScheduleFreeAdamW(p, lr=0.05, betas=(0.9, 0.99), weight_decay=0.1, warmup_steps=warmup)
+    kind = optim.ScheduleFreeAdamWPaper if paper else optim.ScheduleFreeAdamW
+    make = lambda p: kind(p, lr=0.05, betas=(0.9, 0.99), weight_decay=0.1, warmup_steps=warmup)
     ours, _ = run_descend(make, start, target, noise, steps, switch_eval=True)
-    close(ours, schedule_free_ref(start, target, noise, steps, 0.05, 0.9, 0.99, 1e-8, 0.1, warmup, adam=True))
+    close(ours, schedule_free_ref(start, target, noise, steps, 0.05, 0.9, 0.99, 1e-8, 0.1, warmup, adam=True,
+                                  paper=paper))
 
 
 @pytest.mark.parametrize("steps", [1, 10])
@@ -203,7 +222,7 @@ def test_prodigy_beta3_matches_reference(steps):
         assert max(np.abs(a - b).max() for a, b in zip(ref, default)) > 1e-4
 
 
-@pytest.mark.parametrize("steps,freq", [(1, 10), (10, 10), (10, 3)])
+@pytest.mark.parametrize("steps,freq", [(1, 10), (2, 10), (10, 10), (10, 3)])
 def test_soap_matches_reference(steps, freq):
     start, target, noise = problem()
     make = lambda p: optim.SOAP(p, lr=0.01, betas=(0.9, 0.95), weight_decay=0.1, precondition_frequency=freq)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import descend as ds
-from descend import progress
+from descend.fit import progress
 
 
 def _data():

@@ -413,7 +413,7 @@ def _parallel_fit(run_dir: str, resume: bool) -> dict:
 
 @pytest.mark.slow
 def test_two_processes_write_one_run_dir_and_resume_together(tmp_path):
-    from descend import distributed
+    from descend.fit import distributed
     run = tmp_path / "run"
     whole = distributed.launch(_parallel_fit, 2, str(run), False, backend="gloo")["ranks"]
     assert whole[0]["history"] == whole[1]["history"] and len(whole[0]["history"]) == 12
@@ -441,13 +441,14 @@ def test_two_processes_write_one_run_dir_and_resume_together(tmp_path):
 
 def test_resume_with_lr_auto_takes_the_lr_from_the_checkpoint_instead_of_searching_again(tmp_path, monkeypatch):
     searches = []
-    real = ds.doctor.lr_find
+    from descend.fit import lr_find as sweep   # the module whose auto_lr fit(lr="auto") calls
+    real = sweep.lr_find
 
     def counted(*args, **kwargs):
         searches.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("descend.doctor.watch.lr_find", counted)
+    monkeypatch.setattr(sweep, "lr_find", counted)
     reference = _fit(lr="auto")
     with pytest.raises(RuntimeError, match="simulated crash"):
         _fit(tmp_path / "run", callbacks=[Crash(10)], lr="auto")

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from descend import schedules as S
-from descend.errors import DescendError
+from descend.core.errors import DescendError
 
 
 def test_constant_linear_cosine():

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import descend as ds
 from descend import stop
-from descend.loop import Loop
+from descend.core.loop import Loop, NonFiniteOrigin
 
 
 def _data(n=64, seed=0):
@@ -113,8 +113,7 @@ class _Scripted:
     def restore(self, snapshot):
         pass
 
-    def explain_non_finite(self):
-        return "scripted"
+    non_finite_origin = NonFiniteOrigin("loss", "scripted")
 
 
 def _run_script(losses, rules):
@@ -262,3 +261,9 @@ def test_non_finite_names_the_parameter_whose_gradient_blew_up():
 def test_unknown_rule_object_is_rejected():
     with pytest.raises(ValueError, match="stop= takes"):
         _fit(max_steps=3, stop=["patience"])
+
+
+def test_non_finite_quotes_the_tasks_origin_and_leaves_its_code():
+    state = _run_script([1.0, math.nan, 0.5], [])
+    assert state.stop_code == "non_finite" and state.stop_reason == "non-finite values at step 2: scripted"
+    assert _run_script([1.0, 0.9], []).stop_code == "max_steps"

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from descend.errors import DescendError
-from descend.tabular import Options, TabularRun, fit_table
-from descend.tabular.baselines import ridge
-from descend.tabular.columns import infer_columns
-from descend.tabular.preprocess import MISSING, Preprocessor
-from descend.tabular.split import split_rows, time_order
-from descend.tabular.target import infer_target
+from descend.core.errors import DescendError
+from descend.apps.tabular import Options, TabularRun, fit_table
+from descend.apps.tabular.baselines import ridge
+from descend.apps.tabular.columns import infer_columns
+from descend.apps.tabular.preprocess import MISSING, Preprocessor
+from descend.apps.tabular.split import split_rows, time_order
+from descend.apps.tabular.target import infer_target
 from tabular_data import bakery
 
 

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from descend.cli import main
-from descend.loop import Callback
-from descend.tabular import Options, fit_table
-from descend.tabular.members import MemberLoss, fold_ids, with_member
-from descend.tabular.model import TabularNet, with_held_out
-from descend.tabular.train import grade, prepare, train
+from descend.core.loop import Callback
+from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
+from descend.apps.tabular.model import TabularNet, with_held_out
+from descend.apps.tabular.train import grade, prepare, train
 from tabular_data import bakery
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)

@@ -9,8 +9,8 @@ import torch
 from sklearn.datasets import load_diabetes
 
 import descend as ds
-from descend.errors import DescendError, DescendTypeError
-from descend.tuning import Choice, Float, Int, ReportToTrial
+from descend.core.errors import DescendError, DescendTypeError
+from descend.apps.tuning import Choice, Float, Int, ReportToTrial
 
 X_ALL, Y_ALL = (torch.tensor(a, dtype=torch.float32) for a in load_diabetes(return_X_y=True))
 Y_ALL = (Y_ALL - Y_ALL.mean()) / Y_ALL.std()

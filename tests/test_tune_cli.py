@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import descend as ds
-from descend.tuning import cli
-from descend.tabular.train import schedule_named
-from descend.tuning.tabular import TABULAR_SPACE, options_for
+from descend.cli import tune_options as cli
+from descend.apps.tabular.options import schedule_named
+from descend.apps.tuning.tabular import TABULAR_SPACE, options_for
 
 
 def train_numeric(path, options: dict, callbacks):

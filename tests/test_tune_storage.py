@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 import descend as ds
-from descend.errors import DescendError
+from descend.core.errors import DescendError
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SPACE = {"x": (-5.0, 5.0)}

@@ -2,25 +2,28 @@
 
 The public surface: `fit` trains a model on data, `minimize` minimizes any objective, `lr_find` suggests a
 learning rate, `tune` searches settings with Optuna. The submodules `optim`, `schedules` and `stop` hold what
-`fit` takes, `doctor` the findings it reports, `runs` its run directories and reports, `constraints` and
-`solve` what `minimize` uses, `bench` the optimizer benchmark.
+`fit` takes, `loop` the Callback it calls, `doctor` the findings it reports, `runs` its run directories and
+reports, `constraints` and `solve` what `minimize` uses, `bench` the optimizer benchmark.
+
+Layers (each package's docstring says what it may import; tests/test_layers.py holds them to it):
+core -> optim -> doctor, runs -> fit -> minimize -> apps (tabular, tuning, bench) -> cli.
 """
-from . import constraints, doctor, loop, optim, runs, schedules, solve, stop
-from .doctor import lr_find
-from .errors import DescendError
+from . import doctor, optim, runs
+from .core import __version__, loop, schedules, stop
+from .core.errors import DescendError
 from .fit import FitResult, fit
-from .minimize import MinimizeResult, minimize
+from .fit.lr_find import lr_find
+from .minimize import MinimizeResult, constraints, minimize, solve
 
 __all__ = ["fit", "FitResult", "minimize", "MinimizeResult", "lr_find", "tune", "DescendError",
-           "optim", "schedules", "stop", "doctor", "runs", "bench", "constraints", "solve"]
-__version__ = "0.1.0"
+           "optim", "schedules", "stop", "loop", "doctor", "runs", "bench", "constraints", "solve"]
 
 
 def __getattr__(name: str):  # tune (Optuna) and bench (scikit-learn, scipy) load only when first used
     if name == "tune":
-        from .tuning import tune
+        from .apps.tuning import tune
         return tune
     if name == "bench":
         import importlib
-        return importlib.import_module(".bench", __name__)
+        return importlib.import_module(".apps.bench", __name__)
     raise AttributeError(f"module 'descend' has no attribute {name!r}")

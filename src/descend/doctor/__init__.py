@@ -1,13 +1,15 @@
-"""The optimization doctor: instruments watch a run, rules turn what they saw into findings in plain words,
-`lr_find` suggests a learning rate, and doctor="fix" rolls back divergence.
+"""The optimization doctor: instruments watch a run, rules turn what they saw into findings in plain words, and
+doctor="fix" rolls back divergence. The code that trains hands the doctor what it reads of the data (a sample,
+the validation size), so the doctor never looks into it.
 
 Finding codes (stable): see `CODES`. Findings are ordered root cause first.
+
+May import: core.
 """
 from .findings import CODES, Finding, load_findings, save_findings, summary
 from .instruments import Readings
-from .lr_find import LRFindResult, lr_find
 from .rules import diagnose
-from .watch import Doctor, auto_lr
+from .watch import Doctor, check_mode
 
-__all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "LRFindResult",
-           "lr_find", "diagnose", "Doctor", "auto_lr"]
+__all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "diagnose", "Doctor",
+           "check_mode"]

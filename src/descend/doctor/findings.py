@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 # code -> what it means (what the rule in rules.py checks); the order is the order findings are reported in,
 # root causes first (one exception: see `ordered`).

@@ -16,6 +16,8 @@ import torch
 
 from .instruments import Readings
 
+NON_FINITE = "non-finite loss or gradient"   # why a step is taken again; data with NaN/Inf is left to NonFinite
+
 
 class Guard:
     """Wraps a task (see descend.loop.Task); everything but `step` is the wrapped task's."""
@@ -43,9 +45,7 @@ class Guard:
 
     def _trouble(self, record: dict) -> str | None:
         if not (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
-            if "input batch" in self.task.explain_non_finite():
-                return None
-            return "non-finite loss or gradient"
+            return None if self.task.non_finite_origin.from_data else NON_FINITE
         smooth = self._smoothed(record["loss"])
         self.best = min(self.best, smooth)
         if smooth > self.factor * self.best:
@@ -59,7 +59,7 @@ class Guard:
         record = self.task.step()
         why = self._trouble(record)
         while why is not None and len(self.readings.interventions) < self.max_interventions:
-            if why.startswith("non-finite"):
+            if why == NON_FINITE:
                 self.readings.saw_non_finite(self.count)  # the record is replaced, so count it here
             self._roll_back(why)
             record = self.task.step()

@@ -4,27 +4,10 @@ the share of the most common one."""
 from __future__ import annotations
 
 import torch
-from torch.utils.data import default_collate
 
-from ..data import TensorBatches
 
-SAMPLE_ROWS = 4096      # rows read from in-memory tensors (a slice: free)
-DATASET_ROWS = 256      # items read from a Dataset (each may load a file or run transforms)
 NEAR_CONSTANT = 0.95    # a column holding one value in at least this share of rows says little about scale
 VARYING_ROWS = 512      # rows read to find such columns
-
-
-def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Some training rows (inputs, targets), read without touching the training stream or any random
-    generator (so watching a run never changes it); None when the data cannot be indexed."""
-    if isinstance(source, TensorBatches):
-        return source.tensors[0][:SAMPLE_ROWS], source.tensors[1][:SAMPLE_ROWS]
-    dataset = getattr(source, "dataset", None)
-    try:
-        batch = default_collate([dataset[i] for i in range(min(len(dataset), DATASET_ROWS))])
-    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
-        return None
-    return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
 
 
 def _table(x: torch.Tensor) -> torch.Tensor | None:

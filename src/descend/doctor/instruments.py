@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..loop import Callback
+from ..core.loop import Callback, NonFiniteOrigin
 from .curves import Curve
 
 DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)
@@ -27,6 +27,8 @@ class Readings:
 
     history: list[dict]
     stop_reason: str = ""
+    stop_code: str = ""                                        # the stopping rule's code (Rule.code)
+    non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
@@ -143,4 +145,6 @@ class Instruments(Callback):
     def on_end(self, state):
         self._remove(self.step_hooks)
         self._remove(self.relu_hooks)
-        self.readings.stop_reason = state.stop_reason or ""
+        self.readings.stop_reason, self.readings.stop_code = state.stop_reason or "", state.stop_code or ""
+        if state.stop_code == "non_finite":
+            self.readings.non_finite_origin = state.task.non_finite_origin

@@ -18,7 +18,6 @@ from .findings import Finding, ordered
 from .instruments import Readings
 
 MIN_STEPS = 20          # trend rules need at least this many steps
-NON_FINITE_PREFIX = "non-finite values at step"
 RISE = 2.5              # diverged: the smoothed loss climbed to RISE x its lowest value so far ...
 STAYED = 10             # ... and the median of the next STAYED raw losses stayed above twice that low
 OSCILLATING = 2         # oscillated: at least this many rebounds of the smoothed loss (see curves.swings)
@@ -44,11 +43,10 @@ def _lower_lr(r: Readings, lr: float) -> str:
 
 
 def non_finite(r: Readings) -> Finding | None:
-    if not r.stop_reason.startswith(NON_FINITE_PREFIX):
+    if r.stop_code != "non_finite" or r.non_finite_origin is None:
         return None
     step = r.history[-1]["step"] if r.history else 0
-    origin = r.stop_reason.split(": ", 1)[-1]
-    from_data = "input batch" in origin
+    origin, from_data = r.non_finite_origin.detail, r.non_finite_origin.from_data
     count = r.non_finite["count"]
     earlier = f"; {count - 1} earlier step(s) with NaN/Inf were rolled back" if count > 1 else ""
     lr = r.history[-1]["lr"] if r.history else math.nan

@@ -6,16 +6,22 @@ import sys
 import torch
 from torch import nn
 
-from ..errors import DescendError
-from ..loop import Callback
+from ..core.errors import DescendError
+from ..core.loop import Callback
 from .findings import summary
 from .fix import Guard
-from .inputs import column_scales, constant_baseline, input_sample, majority_share, varying_columns
+from .inputs import column_scales, constant_baseline, majority_share, varying_columns
 from .instruments import Instruments, Readings
-from .lr_find import lr_find
 from .rules import diagnose
 
 MODES = (True, False, "fix")
+
+
+def check_mode(mode) -> None:
+    """Refuse a `doctor=` that is not True, False or "fix"."""
+    if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
+        raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
+                           f"False (off), got {mode!r}")
 
 
 class Doctor(Callback):
@@ -26,15 +32,11 @@ class Doctor(Callback):
     guard's memory, so that a resumed run reports what the uninterrupted one would.
     """
 
-    def __init__(self, mode: bool | str, model: nn.Module, train_source, loss, progress: bool | int = False,
-                 every: int = 25):
-        if mode not in MODES or isinstance(mode, int) and not isinstance(mode, bool):
-            raise DescendError(f"doctor must be True (watch and report), 'fix' (also roll back divergence) or "
-                               f"False (off), got {mode!r}")
+    def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
+                 every: int = 25, val_size: int | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
-        self.readings = Readings(history=[])
-        sample = input_sample(train_source) if mode else None
-        if sample is not None:
+        self.readings = Readings(history=[], val_size=val_size)
+        if mode and sample is not None:
             self.readings.input_scales = column_scales(sample[0])
             self.readings.input_varying = varying_columns(sample[0])
             self.readings.target_baseline = constant_baseline(loss, sample[1])
@@ -48,14 +50,9 @@ class Doctor(Callback):
             return self.fixer
         return task
 
-    def auto_lr(self, model: nn.Module, train, loss, optimizer, **settings) -> float:
-        """`auto_lr` below; the suggestion is remembered so that findings can quote it (and a checkpoint keeps it)."""
-        self.readings.auto_lr = auto_lr(model, train, loss, optimizer, **settings)
-        return self.readings.auto_lr
-
-    def on_start(self, state) -> None:
-        val = getattr(state.task, "val_source", None)
-        self.readings.val_size = _examples(val)
+    def note_auto_lr(self, lr: float) -> None:
+        """Remember what lr="auto" chose, so that findings can quote it (and a checkpoint keeps it)."""
+        self.readings.auto_lr = lr
 
     def on_end(self, state) -> None:
         self.findings = diagnose(self.readings)
@@ -72,27 +69,3 @@ class Doctor(Callback):
         if self.fixer is not None and state["guard"] is not None:
             self.fixer.load_state_dict(state["guard"])
 
-
-def _examples(source) -> int | None:
-    """How many examples a validation source holds, when it can tell."""
-    tensors = getattr(source, "tensors", None)
-    if tensors:
-        return len(tensors[0])
-    try:
-        return len(source.dataset)
-    except (AttributeError, TypeError):
-        return None
-
-
-def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
-            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
-    """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
-    instance's groups too). The model and optimizer come back exactly as they were."""
-    found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
-                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
-    if isinstance(optimizer, torch.optim.Optimizer):
-        for group in optimizer.param_groups:
-            group["lr"] = found.suggestion
-    if progress:
-        print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
-    return found.suggestion

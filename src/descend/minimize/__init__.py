@@ -5,14 +5,16 @@ instead of mini-batches. x travels as one flat float vector (float64 unless x0 i
 dtype, so tolerances like gtol=1e-6 are reachable) and comes back in x0's shape: list/array -> numpy array,
 tensor -> tensor, dict of named parts -> dict. The pieces: `layout` (x0 <-> flat vector), `settings` (arguments
 checked and assembled before fun runs), `task` (evaluations and steps), `rules` (when to stop), `result`.
+
+May import: core, optim.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from .. import stop as stop_lib
-from ..errors import DescendTypeError
-from ..loop import Loop
+from ..core import stop as stop_lib
+from ..core.errors import DescendTypeError
+from ..core.loop import Loop
 from .layout import Layout
 from .result import CONVERGED, DIVERGED, LIMIT, NO_PROGRESS, WORDS, MinimizeResult
 from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback

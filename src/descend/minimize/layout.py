@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from ..errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 
 
 class Layout:

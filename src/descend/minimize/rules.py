@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .. import stop as stop_lib
-from ..loop import Callback
+from ..core import stop as stop_lib
+from ..core.loop import Callback
 from .task import MinimizeTask
 
 RUNAWAY = 1e300     # |f| beyond this is taken as unbounded: the next steps would overflow to inf

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 
 from .. import optim
-from ..constraints import Constraint, Parts, from_bounds
-from ..errors import DescendError, DescendTypeError, check_positive_int
-from ..linesearch import LBFGS, ArmijoGD
-from ..loop import Callback
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
+from ..core.loop import Callback
+from .constraints import Constraint, Parts, from_bounds
 from .layout import Layout
+from .linesearch import LBFGS, ArmijoGD
 
 METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
 

@@ -12,10 +12,11 @@ from typing import Callable
 import torch
 
 from .. import optim
-from ..constraints import Constraint
-from ..errors import DescendError
-from ..linesearch import LineSearchOptimizer
+from ..core.errors import DescendError
+from ..core.loop import NonFiniteOrigin
+from .constraints import Constraint
 from .layout import Layout
+from .linesearch import LineSearchOptimizer
 
 CACHED = 8      # recent evaluations kept: a search's last trial point is usually its accepted one
 
@@ -146,11 +147,14 @@ class MinimizeTask:
             self.x.copy_(snapshot)
         self.f, self.g = self.evaluate_at(self.x.detach())
 
-    def explain_non_finite(self) -> str:
+    @property
+    def non_finite_origin(self) -> NonFiniteOrigin:
+        """Where the NaN/Inf of the last step came from: fun's value or its gradient."""
         if not math.isfinite(self.f):
-            return f"fun returned {self.sign * self.f} (the last finite point is kept as x); lower lr or bound x"
+            return NonFiniteOrigin("loss", f"fun returned {self.sign * self.f} (the last finite point is kept as x); "
+                                           "lower lr or bound x")
         bad = int((~torch.isfinite(self.g)).nonzero()[0])
-        return f"the gradient is not finite at flat index {bad} of x; lower lr or bound x"
+        return NonFiniteOrigin("gradient", f"the gradient is not finite at flat index {bad} of x; lower lr or bound x")
 
 
 _NO_PATH = ("fun's value has no gradient path to x {where} (it does not depend on x through torch operations, or "

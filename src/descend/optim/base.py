@@ -11,8 +11,9 @@ from typing import Callable
 
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .checks import check_positive, validate
+from .naming import named_group
 
 Closure = Callable[[], torch.Tensor]
 
@@ -63,6 +64,7 @@ class DescendOptimizer(torch.optim.Optimizer):
     """A torch.optim.Optimizer whose hyperparameters are checked up front, per group too, and that can clip."""
 
     unschedulable: tuple[str, ...] = ("grad_clip",)   # group entries no schedule may set: grad_clip is read once
+    names_new_groups = True   # add_param_group names an unnamed group when the others are named
 
     def __init__(self, params, defaults: dict):
         self._check(defaults)
@@ -74,12 +76,22 @@ class DescendOptimizer(torch.optim.Optimizer):
         check_positive("grad_clip", hyper.get("grad_clip"), allow_none=True, where=where)
 
     def add_param_group(self, param_group: dict) -> None:
-        """torch's add_param_group, with the group's values checked like the constructor's first."""
+        """torch's add_param_group, with the group's values checked like the constructor's first (names made up
+        for an unnamed group when the others have names)."""
         where = f" in param group {len(self.param_groups)}"
         if param_group.get("grad_clip", self.defaults.get("grad_clip")) != self.defaults.get("grad_clip"):
             raise DescendError(f"grad_clip is one global norm over all groups; set it on the optimizer, not{where}")
         self._check({**self.defaults, **param_group}, where)
-        super().add_param_group(param_group)
+        super().add_param_group(named_group(self, param_group))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch's load_state_dict; a group entry the saved groups lack (a checkpoint from an older descend, before
+        e.g. Prodigy's d_coef) keeps this optimizer's value instead of vanishing."""
+        current = [dict(group) for group in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, before in zip(self.param_groups, current):
+            for key, value in before.items():
+                group.setdefault(key, value)
 
     def _grads(self) -> list[torch.Tensor]:
         return present_grads(p for group in self.param_groups for p in group["params"])

@@ -9,7 +9,7 @@ import numbers
 
 import torch
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 
 def as_number(value) -> float | None:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch.optim.adam import adam as functional_adam
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .base import DescendOptimizer
 from .registry import register
 

@@ -6,7 +6,10 @@ Update for gradient g, momentum m, weights w:
     m = beta2 * m + (1 - beta2) * g
 Defaults follow the paper: lr=1e-4, betas=(0.9, 0.99), weight_decay=0. Because every coordinate moves by
 exactly lr, Lion wants a learning rate 3-10x smaller than AdamW's and a weight decay 3-10x larger.
-Differences from the authors' code: none in the update; one momentum buffer per parameter, as there.
+Differences from the authors' code (lion-pytorch): none in the update. The momentum arithmetic is one fused
+lerp where theirs multiplies, then adds (1.18x faster per step on CPU): the momentum may differ in its last
+bit, which reaches the weights only if an interpolated momentum lies within rounding of 0 (the parity test
+sees bit-identical weights for 200 steps).
 """
 from __future__ import annotations
 

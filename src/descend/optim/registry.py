@@ -14,8 +14,9 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from ..errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 from .checks import check_positive, validate
+from .naming import accept_unnamed_groups
 from .wrappers import GradClip
 
 NamedParams = list[tuple[str, torch.Tensor]]
@@ -178,4 +179,5 @@ def create(model_or_params: nn.Module | Iterable, name: str = "adamw", *, weight
         built = found.factory(groups, **hyperparams)
     except ValueError as err:  # torch's own argument checks: keep its words, name the optimizer
         raise DescendError(f"optimizer {found.name!r}: {err}") from err
+    accept_unnamed_groups(built)
     return built if grad_clip is None else GradClip(built, grad_clip)

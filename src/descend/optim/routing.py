@@ -20,10 +20,11 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 from .base import Closure, clip_grad_norm, present_grads, run_closure
 from .checks import check_positive
 from .modes import eval_mode, train_mode
+from .naming import accept_unnamed_groups
 from .registry import create
 
 
@@ -181,22 +182,30 @@ class Routed(torch.optim.Optimizer):
     def __init__(self, parts: list[tuple[str, torch.optim.Optimizer]], names: dict[int, str],
                  grad_clip: float | None = None):
         self.rules = [text for text, _ in parts]
-        self.optimizers = [opt for _, opt in parts]
+        self.optimizers = [accept_unnamed_groups(opt) for _, opt in parts]
         self.grad_clip = grad_clip
-        groups = [g for opt in self.optimizers for g in opt.param_groups]
-        for g in groups:
+        for g in self.param_groups:
             g.setdefault("param_names", [names[id(p)] for p in g["params"]])
-        super().__init__(groups, {})
+        super().__init__(self.param_groups, {})
         self.state = _MergedState(self.optimizers)
         self.unschedulable = tuple({key for opt in self.optimizers for key in getattr(opt, "unschedulable", ())})
         self._built = True
 
+    @property
+    def param_groups(self) -> list[dict]:
+        """The parts' groups in order, read afresh: a group added to a part later is stepped and scheduled too."""
+        return [g for opt in self.optimizers for g in opt.param_groups]
+
+    @param_groups.setter
+    def param_groups(self, groups: list[dict]) -> None:
+        """Ignored: the parts own the groups (torch's __init__ assigns an empty list first)."""
+
     def add_param_group(self, param_group: dict) -> None:
-        """Refused once built: a new group has no rule saying which part it belongs to."""
+        """Refused once built: a new group has no rule saying which part it belongs to. (torch's __init__ calls
+        this for each group, which the parts already hold: nothing to do then.)"""
         if getattr(self, "_built", False):
             raise DescendError("a routed optimizer cannot tell which part a new param group belongs to; add it to "
                                "one part (routed.optimizers[i].add_param_group(...)) or route the model again")
-        super().add_param_group(param_group)
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None):
@@ -246,4 +255,3 @@ class Routed(torch.optim.Optimizer):
                                  "param_groups": [{**g, "params": [i - offset for i in g["params"]]} for g in mine],
                                  **extra})
             first, offset = first + len(mine), offset + count
-        self.param_groups = [g for opt in self.optimizers for g in opt.param_groups]

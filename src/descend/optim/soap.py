@@ -2,26 +2,29 @@
 
 A weight W (viewed as a matrix, first dimension by the rest) with gradient G keeps Shampoo's two statistics
     L = b L + (1 - b) G G^T,   R = b R + (1 - b) G^T G      (b = shampoo_beta, default beta2)
-and every `precondition_frequency` steps (and at step 1) takes their eigenvectors Q_L, Q_R. Adam then runs in
-that rotated basis: with G' = Q_L^T G Q_R,
+and takes their eigenvectors Q_L, Q_R after step 1 and then every `precondition_frequency` steps. Adam runs in
+that rotated basis: with G' = Q_L^T G Q_R and k = t - 1 moment updates so far,
     M = beta1 M + (1 - beta1) G          (kept in the original basis, rotated when used)
     V = beta2 V + (1 - beta2) G'^2        (kept in the rotated basis)
-    N = Q_L [ (Q_L^T M Q_R / (1 - beta1^t)) / (sqrt(V / (1 - beta2^t)) + eps) ] Q_R^T
-    W = W (1 - lr weight_decay) - lr N
-A side longer than `max_precond_dim` is left unrotated; 1-D tensors get plain AdamW.
-Defaults are the authors': lr=3e-3, betas=(0.95, 0.95), eps=1e-8, weight_decay=0.01, precondition_frequency=10,
-max_precond_dim=10000. Differences from the authors' code: they use step 1 only to build the statistics (no
-weight update), refresh the basis with one power-iteration step and QR (re-sorting V to follow it) where this
-computes exact eigenvectors with eigh, apply the bias correction to the step size (eps is not rescaled),
-decay the weights after the step, and precondition every dimension of a >2-D tensor where this flattens it to
-a matrix.
+    W = W - lr sqrt(1 - beta2^k) / (1 - beta1^k) Q_L [ (Q_L^T M Q_R) / (sqrt(V) + eps) ] Q_R^T
+    W = W (1 - lr weight_decay)
+As in the authors' code, step 1 only collects the statistics (no weight update), L and R take each gradient
+after the step it drives (a gradient never enters its own projection), the bias correction scales the step
+size, and decay follows the step. A side longer than `max_precond_dim` is left unrotated; 1-D tensors get
+plain Adam. Defaults are the authors': lr=3e-3, betas=(0.95, 0.95), eps=1e-8, weight_decay=0.01,
+precondition_frequency=10, max_precond_dim=10000. Differences from their code (docs/optimizers.md, measured):
+the basis is always an exact eigendecomposition (theirs refreshes it with one power-iteration step and QR,
+re-sorting V), and a >2-D tensor is flattened to a matrix (theirs preconditions every dimension).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
 from .base import DescendOptimizer
 from .checks import check_count, check_fraction
+from .moments import bias_corrections, denominator, update_moments
 from .registry import register
 
 
@@ -44,23 +47,36 @@ class SOAP(DescendOptimizer):
             check_fraction("shampoo_beta", hyper["shampoo_beta"], where=where)
 
     def _update(self, group: dict) -> None:
-        beta1, beta2 = group["betas"]
         for p in group["params"]:
             if p.grad is None:
                 continue
             state = self._state(p, group)
             state["step"] = t = state["step"] + 1
             g = p.grad.reshape(state["exp_avg_sq"].shape)
-            self._refresh_basis(state, g, group, t)
-            rotated = _rotate(g, state, back=False)
-            state["exp_avg"].lerp_(g, 1 - beta1)
-            state["exp_avg_sq"].mul_(beta2).addcmul_(rotated, rotated, value=1 - beta2)
-            m_hat = _rotate(state["exp_avg"], state, back=False) / (1 - beta1 ** t)
-            v_hat = state["exp_avg_sq"] / (1 - beta2 ** t)
-            direction = _rotate(m_hat / v_hat.sqrt().add_(group["eps"]), state, back=True)
-            if group["weight_decay"]:
-                p.mul_(1 - group["lr"] * group["weight_decay"])
-            p.add_(direction.view_as(p), alpha=-group["lr"])
+            if t > 1:   # step 1 only builds the basis
+                self._adam_step(p, g, state, group, t - 1)
+            self._accumulate(state, g, group)
+            if (t - 1) % group["precondition_frequency"] == 0:
+                for side in ("L", "R"):
+                    if side in state:
+                        state["Q" + side] = torch.linalg.eigh(state[side]).eigenvectors
+
+    def _adam_step(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict, k: int) -> None:
+        """Adam's k-th update in the current eigenbasis, then decoupled decay."""
+        update_moments(state["exp_avg"], None, g, group["betas"])
+        update_moments(None, state["exp_avg_sq"], _rotate(g, state, back=False), group["betas"])
+        c1, c2 = bias_corrections(group["betas"], k)
+        rotated = _rotate(state["exp_avg"], state, back=False) / denominator(state["exp_avg_sq"], group["eps"])
+        p.add_(_rotate(rotated, state, back=True).view_as(p), alpha=-(group["lr"] * (math.sqrt(c2) / c1)))
+        if group["weight_decay"]:
+            p.mul_(1 - group["weight_decay"] * group["lr"])
+
+    def _accumulate(self, state: dict, g: torch.Tensor, group: dict) -> None:
+        b = group["shampoo_beta"] if group["shampoo_beta"] is not None else group["betas"][1]
+        if "L" in state:
+            state["L"].lerp_(g @ g.T, 1 - b)
+        if "R" in state:
+            state["R"].lerp_(g.T @ g, 1 - b)
 
     def _state(self, p: torch.Tensor, group: dict) -> dict:
         state = self.state[p]
@@ -73,17 +89,6 @@ class SOAP(DescendOptimizer):
             if p.ndim >= 2 and size <= group["max_precond_dim"]:
                 state[side] = torch.zeros(size, size, dtype=p.dtype, device=p.device)
         return state
-
-    def _refresh_basis(self, state: dict, g: torch.Tensor, group: dict, t: int) -> None:
-        b = group["shampoo_beta"] if group["shampoo_beta"] is not None else group["betas"][1]
-        if "L" in state:
-            state["L"].mul_(b).add_(g @ g.T, alpha=1 - b)
-        if "R" in state:
-            state["R"].mul_(b).add_(g.T @ g, alpha=1 - b)
-        if (t - 1) % group["precondition_frequency"] == 0:
-            for side in ("L", "R"):
-                if side in state:
-                    state["Q" + side] = torch.linalg.eigh(state[side]).eigenvectors
 
 
 def _rotate(x: torch.Tensor, state: dict, back: bool) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError
 from .base import Closure, present_grads, step_clipped
 from .checks import check_count, check_fraction, check_positive
 from .modes import eval_mode, train_mode
@@ -118,8 +118,8 @@ class Lookahead(Wrapper):
         if self.count % self.k:
             return
         for slot, p in zip(self.extra, self._params()):
-            slot["slow"].lerp_(p, self.alpha)
-            p.copy_(slot["slow"])
+            p.lerp_(slot["slow"], 1 - self.alpha)   # the operations of pytorch-optimizer's Lookahead
+            slot["slow"].copy_(p)
 
 
 class EMA(Wrapper):

@@ -2,7 +2,10 @@
 
 `fit(..., run_dir=DIR)` records a run; `fit(..., run_dir=DIR, resume=True)` continues it; `descend report DIR`
 and `descend compare DIR ...` show it.
+
+May import: core, optim.
 """
 from .directory import Run, open_run
+from .recorder import Recorder
 
-__all__ = ["Run", "open_run"]
+__all__ = ["Run", "open_run", "Recorder"]

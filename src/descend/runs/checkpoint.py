@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save as safetensors_bytes
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 from .files import dumps, fsync_dir, sha256, sha256_file, write_new
 
 FORMAT = 2

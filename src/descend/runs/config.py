@@ -16,15 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DescendError
-from ..schedules import Schedule
-from ..stop import Rule
+from ..core import __version__
+from ..core.errors import DescendError
+from ..core.schedules import Schedule
+from ..core.stop import Rule
 from .files import jsonable
 
 CONFIG_FORMAT = 1
-RUN_KEYS = ("loss", "optimizer", "lr", "schedule", "batch_size", "max_epochs", "max_steps", "stop", "grad_clip",
-            "accumulate", "weight_decay", "decay_norms_and_biases", "init", "seed", "metrics", "eval_every", "doctor",
-            "processes")   # processes: how many torch.distributed ranks share the run (each has its own RNG)
 COMPARED = ("run", "model", "data")
 _HASH_LIMIT = 64 << 20  # bytes of data hashed in full; larger data is fingerprinted from evenly spaced rows
 
@@ -80,16 +78,16 @@ def describe_data(data) -> dict | None:
     return {"type": type(data).__qualname__, "length": length}
 
 
-def fit_config(args: dict) -> dict:
-    """config.json for a call of `fit`, from its arguments (fit passes `locals()`)."""
-    from .. import __version__
+def fit_config(settings: dict, *, model: nn.Module, train, val, checkpoint_every: int | None, device) -> dict:
+    """config.json for a call of `fit`: the settings that decide its result (fit's recorded arguments and the
+    number of processes, each with its own random generators), the model, the data, and where it ran."""
     return {"format": CONFIG_FORMAT,
-            "run": {key: describe(args.get(key)) for key in RUN_KEYS},
-            "model": describe_model(args["model"]),
-            "data": {"train": describe_data(args["train"]), "val": describe_data(args.get("val"))},
-            "recording": {"checkpoint_every": args.get("checkpoint_every")},
+            "run": {key: describe(value) for key, value in settings.items()},
+            "model": describe_model(model),
+            "data": {"train": describe_data(train), "val": describe_data(val)},
+            "recording": {"checkpoint_every": checkpoint_every},
             "environment": {"descend": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                            "device": str(args.get("device")),
+                            "device": str(device),
                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
 
 

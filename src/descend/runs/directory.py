@@ -18,13 +18,13 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from .. import distributed
-from ..errors import DescendError, check_positive_int
+from ..core.errors import DescendError
 from . import checkpoint, ranks
-from .config import check_format, differences, fit_config
+from .config import check_format, differences
 from .files import dumps, sha256, sha256_file, write_atomic
 
 CONFIG, HISTORY, CHECKPOINTS, SUMMARY, FINDINGS, MODEL = ("config.json", "history.jsonl", "checkpoints",
@@ -39,6 +39,7 @@ class Resume:
     history_length: int
     finish_only: bool = False         # the checkpoint is the run's last; only its final files are to be written
     stop_reason: str | None = None
+    stop_code: str | None = None
 
 
 class Run:
@@ -54,11 +55,6 @@ class Run:
     @property
     def resume_from(self) -> Path | None:
         return None if self.resume is None else self.resume.checkpoint
-
-    def recorder(self, loop, stream, model: torch.nn.Module, device: torch.device):
-        """The loop callback that keeps this directory current (see recorder.py)."""
-        from .recorder import Recorder  # recorder.py imports this module
-        return Recorder(self, loop, stream, model, device)
 
     def load_checkpoint(self, device: torch.device, *, keep: bool = True) -> tuple[dict, dict]:
         """Weights and training state of the checkpoint being resumed, read once; `keep=False` (the restore)
@@ -123,19 +119,17 @@ def history_prefix(path: Path, length: int) -> bytes:
     return data[:end + 1]
 
 
-def open_run(run_dir, args: dict, *, resume: bool, checkpoint_every: int | None) -> Run | None:
-    """Check a run directory before any work starts (fit passes its `locals()`); None without a run_dir.
+def open_run(run_dir, config: Callable[[], dict], *, resume: bool, checkpoint_every: int | None) -> Run | None:
+    """Check a run directory before any work starts; None without a run_dir. `config()` makes config.json's
+    content (see config.fit_config), on the process that writes; fit has checked the other arguments.
 
     A fresh run needs an empty or new directory; a resume needs the same config and a good checkpoint. Under
     torch.distributed every process must pass the same run_dir; rank 0 checks, and all learn its verdict."""
-    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every", allow_none=True)
     ranks.same_everywhere((None if run_dir is None else str(run_dir), bool(resume)), "run_dir/resume")
     if run_dir is None:
-        if resume:
-            raise DescendError("resume=True needs run_dir= (the directory of the run to continue)")
         return None
-    path, writes = Path(run_dir), distributed.is_main_process()
-    config = fit_config(args) if writes else None
+    path, writes = Path(run_dir), ranks.is_main_process()
+    config = config() if writes else None
     plan = ranks.agreed(lambda: _prepare(path, config, resume))
     return Run(path, config, checkpoint_every, plan, writes)
 
@@ -189,7 +183,7 @@ def _check_resume(path: Path, config: dict) -> Resume:
         print(f"the run in {path} finished training at step {manifest['step']} but {' and '.join(missing)} "
               f"{'is' if len(missing) == 1 else 'are'} missing or incomplete; writing the final files from {good}",
               file=sys.stderr)
-    return Resume(good, int(length), bool(stop_reason), stop_reason)
+    return Resume(good, int(length), bool(stop_reason), stop_reason, manifest.get("stop_code"))
 
 
 def _matches_history(history: Path, path: Path, manifest: dict) -> None:

@@ -9,15 +9,26 @@ from typing import Callable, TypeVar
 
 import torch.distributed as dist
 
-from .. import distributed
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 T = TypeVar("T")
 
 
+def world() -> tuple[int, int]:
+    """(rank, number of processes) of the current process group; (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and without torch.distributed): the process that prints and writes files."""
+    return world()[0] == 0
+
+
 def same_everywhere(value, what: str) -> None:
     """Raise on every process when `value` (e.g. the run_dir) is not the same on all of them."""
-    size = distributed.world()[1]
+    size = world()[1]
     if size == 1:
         return
     values: list = [None] * size
@@ -30,7 +41,7 @@ def same_everywhere(value, what: str) -> None:
 
 def agreed(decide: Callable[[], T]) -> T:
     """`decide()` run on rank 0 only; every process gets its result, or raises its error."""
-    rank, size = distributed.world()
+    rank, size = world()
     if size == 1:
         return decide()
     if rank != 0:
@@ -51,7 +62,7 @@ def agreed(decide: Callable[[], T]) -> T:
 
 def gather(value) -> list | None:
     """Every process's `value`, in rank order, on rank 0 (None elsewhere); `[value]` without a process group."""
-    rank, size = distributed.world()
+    rank, size = world()
     if size == 1:
         return [value]
     out = [None] * size if rank == 0 else None

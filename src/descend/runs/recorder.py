@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .. import distributed, optim
-from ..errors import DescendError
-from ..loop import Callback, LoopState
+from .. import optim
+from ..core.errors import DescendError
+from ..core.loop import FIRST, LAST, Callback, LoopState
 from . import checkpoint, ranks, state as train_state
 from .directory import CHECKPOINTS, CONFIG, HISTORY, Run
 from .files import jsonable, write_json
@@ -30,6 +30,8 @@ class Checkpoints(Callback):
     """The recorder's second half, last among the callbacks: a step's checkpoint is taken once every other
     callback is done with the step, so it holds their memory of it too."""
 
+    order = LAST
+
     def __init__(self, recorder: "Recorder"):
         self.recorder = recorder
 
@@ -43,28 +45,31 @@ class Recorder(Callback):
     the checkpoint before the first step. It goes first among the callbacks, so the others start from the restored
     state and a step's history line is on disk before any of them acts on the step.
     Ctrl-C asks for a checkpoint at the end of the current step, then stops with a line saying how to resume
-    (in a single process; under torch.distributed a run continues from its last periodic checkpoint)."""
+    (in a single process; under torch.distributed a run continues from its last periodic checkpoint).
+    `callbacks` are the two halves, for the loop to add."""
+
+    order = FIRST
 
     def __init__(self, run: Run, loop, stream, model, device: torch.device):
         self.run, self.loop, self.stream, self.model, self.device = run, loop, stream, model, device
-        total = loop.state.total_steps
-        self.every = run.checkpoint_every or (max(total // 10, 1) if total else 1000)
         self.history = None
         self.checkpoints = Checkpoints(self)
+        self.callbacks = (self, self.checkpoints)
         self.digest = hashlib.sha256()   # of every history line written, for the checkpoints' manifests
         self.interrupted = False
         self.previous_handler = None
         self.last_saved: str = "none yet"
 
     def on_start(self, state: LoopState) -> None:
-        run = self.run
+        run, total = self.run, state.total_steps
+        self.every = run.checkpoint_every or (max(total // 10, 1) if total else 1000)
         if run.resume is not None:
             self._restore(state)
         elif run.writes:
             write_json(run.path / CONFIG, run.config)
         if run.writes:
             self.history = open(run.path / HISTORY, "ab")
-        single = distributed.world()[1] == 1
+        single = ranks.world()[1] == 1
         if single and threading.current_thread() is threading.main_thread():
             self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
@@ -74,10 +79,11 @@ class Recorder(Callback):
         self.model.load_state_dict(weights)
         history, prefix = self.run.read_history()
         self.digest.update(prefix)
-        train_state.restore(saved, self.loop, self.stream, history, self.device, distributed.world()[0])
+        train_state.restore(saved, self.loop, self.stream, history, self.device, ranks.world()[0])
         self.last_saved = resume.checkpoint.name
         if resume.finish_only:
-            state.stop_reason = resume.stop_reason  # the loop takes no step; fit writes the final files
+            # the loop takes no step; fit writes the final files
+            state.stop_reason, state.stop_code = resume.stop_reason, resume.stop_code
         elif self.run.writes:
             print(f"resumed {self.run.path} from {self.last_saved} (step {state.step})", file=sys.stderr)
 
@@ -120,7 +126,7 @@ class Recorder(Callback):
         try:
             os.fsync(self.history.fileno())  # the checkpoint refers to these lines, so they must be on disk first
             evaluated, training = self._weights()
-            meta = {"stop_reason": state.stop_reason,
+            meta = {"stop_reason": state.stop_reason, "stop_code": state.stop_code,
                     "history": {"length": len(state.history), "sha256": self.digest.hexdigest()}}
             folder = checkpoint.save(self.run.path / CHECKPOINTS, state.step, evaluated,
                                      train_state.capture(self.loop, self.stream, rngs), meta, training)
@@ -136,9 +142,8 @@ class Recorder(Callback):
         if not callable(getattr(optimizer, "eval", None)):
             return self.model.state_dict(), None
         training = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        optim.eval_mode(optimizer)
-        evaluated = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        optim.train_mode(optimizer)
+        with optim.evaluation_weights(optimizer):
+            evaluated = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.model.load_state_dict(training)  # switching back may round differently; the run must not notice
         same = all(torch.equal(evaluated[k], training[k]) for k in training)
         return evaluated, None if same else training

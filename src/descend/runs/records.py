@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DescendError
+from ..core.errors import DescendError
 
 PREDICTIONS = "test_predictions.csv"
 

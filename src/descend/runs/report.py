@@ -6,8 +6,8 @@ import math
 from html import escape
 from pathlib import Path
 
+from ..core.errors import DescendError
 from . import plots
-from ..errors import DescendError
 from .config import changes
 from .files import write_atomic
 from .records import RunRecord, read_run

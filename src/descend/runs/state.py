@@ -10,8 +10,6 @@ import random
 import numpy as np
 import torch
 
-from ..errors import DescendError
-
 
 def rng_state(device: torch.device) -> dict:
     """Every global random generator a training step may draw from (dropout, user code using random/numpy)."""
@@ -39,32 +37,14 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def capture(loop, stream, rngs: list[dict]) -> dict:
-    """Everything besides the weights that the next step depends on; `rngs` holds each rank's `rng_state`."""
-    return {"loop": loop.state.state_dict(), "optimizer": loop.optimizer.state_dict(), "data": stream.state_dict(),
-            "rules": [rule.state_dict() for rule in loop.rules], "rng": rngs[0], "rank_rng": rngs,
-            "callbacks": [[type(cb).__qualname__, cb.state_dict()] for cb in _stateful(loop)]}
-
-
-def _stateful(loop) -> list:
-    """Callbacks with memory across steps (the doctor's readings and fix-mode guard): those with state_dict and
-    load_state_dict, in the loop's order."""
-    return [cb for cb in loop.callbacks if callable(getattr(cb, "state_dict", None))
-            and callable(getattr(cb, "load_state_dict", None))]
+    """Everything besides the weights that the next step depends on: the loop's state (see Loop.state_dict), the
+    data position, and the random generators (`rngs` holds each rank's `rng_state`)."""
+    return {**loop.state_dict(), "data": stream.state_dict(), "rng": rngs[0], "rank_rng": rngs}
 
 
 def restore(saved: dict, loop, stream, history: list[dict], device: torch.device, rank: int = 0) -> None:
     """Put the state of `capture` back; random generators last, since replaying the data position draws."""
-    loop.optimizer.load_state_dict(saved["optimizer"])
     stream.load_state_dict(saved["data"])
-    for rule, rule_state in zip(loop.rules, saved["rules"]):
-        rule.load_state_dict(rule_state)
-    callbacks, states = _stateful(loop), saved.get("callbacks", [])
-    names, saved_names = [type(cb).__qualname__ for cb in callbacks], [name for name, _ in states]
-    if names != saved_names:
-        raise DescendError(f"the checkpoint holds the memory of callbacks {saved_names or 'none'}, but this run has "
-                           f"{names or 'none'} with state_dict; resume with the callbacks the run started with")
-    for callback, (_, callback_state) in zip(callbacks, states):
-        callback.load_state_dict(callback_state)
-    loop.state.load_state_dict(saved["loop"], history)
+    loop.load_state_dict(saved, history)
     ranks = saved.get("rank_rng") or [saved["rng"]]
     set_rng_state(ranks[rank] if rank < len(ranks) else saved["rng"], device)

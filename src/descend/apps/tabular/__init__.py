@@ -1,0 +1,11 @@
+"""Tables in, trained models out: what `descend fit/predict/update/demo` run (CSV or Parquet, no code).
+
+May import: core, optim, doctor, runs, fit, minimize (closed-form baselines), and tuning's space
+(the search ranges declared with the options).
+"""
+from .io import read_table
+from .options import Options
+from .run import TabularRun, check_out
+from .train import fit_table
+
+__all__ = ["read_table", "TabularRun", "check_out", "Options", "fit_table"]

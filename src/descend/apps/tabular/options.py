@@ -1,0 +1,225 @@
+"""The options of tabular training, each declared once: its default, help line, check, how its flag's text is read,
+and, for the settings `descend tune` searches, its range. Everything else is derived from these declarations:
+the Options dataclass and its check, the command-line flags (descend.cli.tabular_options), which options flags set
+(`FLAGGED`), which are lists in JSON (`LISTS`) and the search space of `descend tune` (`search_space`).
+A new option is one `option(...)` line in Options plus its use.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Sequence
+
+from ... import optim
+from ...core import schedules
+from ...core.checks import check_choice
+from ...core.errors import DescendError
+from ..tuning.space import Choice, Float, Int, Param
+from .split import SPLITS, check_fraction
+from .target import TASKS
+
+MODELS = ("linear", "mlp")
+SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
+             "one_cycle": schedules.one_cycle}
+TUNED_LR = 3e-3   # AdamW's learning rate, tuned on Bikeshare's validation rows
+REFITS = ("auto", "yes", "no")
+REFIT_MAX_ROWS = 5000   # refit on training + validation rows by default up to this many training rows (or dates)
+
+
+@dataclass(frozen=True)
+class Search:
+    """The range `descend tune` draws an option from: its parameters, and the option's value for one draw (by
+    default the single parameter's value)."""
+
+    space: dict[str, Param]
+    value: Callable[[dict], Any] | None = None
+
+    def draw(self, params: dict):
+        return self.value(params) if self.value else params[next(iter(self.space))]
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one option is checked, set from the command line and searched. `help` may use {default} and {choices};
+    `parse` reads a flag's text (raising DescendError); `choices` (a sequence, or a function giving one) limits
+    the flag; `flag=False` keeps it off the command line; `listed` options are lists in JSON."""
+
+    help: str
+    check: Callable[[Any], object] | None = None
+    parse: Callable[[str], Any] | None = None
+    choices: Sequence | Callable[[], Sequence] | None = None
+    metavar: str | None = None
+    flag: bool = True
+    listed: bool = False
+    search: Search | None = None
+
+    def flag_choices(self) -> Sequence | None:
+        return self.choices() if callable(self.choices) else self.choices
+
+
+def option(default, help: str = "", **how) -> Any:
+    """A field of Options with its declaration (see Option) in the field's metadata."""
+    return field(default=default, metadata={"option": Option(help, **how)})
+
+
+def learning_rate(text: str) -> float | str:
+    """--lr: a positive number, or "auto" (lr_find picks it)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise DescendError(f"expected 'auto' or a positive number such as 0.003, got {text!r}") from None
+    if not value > 0:
+        raise DescendError(f"must be 'auto' or > 0, got {text!r}")
+    return value
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """--hidden: comma-separated positive layer widths, e.g. 256,128."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise DescendError(f"expected widths like 256,128, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise DescendError(f"widths must be positive integers, got {text!r}")
+    return sizes
+
+
+def names(text: str) -> tuple[str, ...]:
+    """--drop a,b: the column names, blanks removed."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def positive_int(flag: str) -> Callable[[Any], None]:
+    def check(value) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DescendError(f"{flag} must be a positive integer, got {value!r}")
+    return check
+
+
+def choice(kind: str, valid: Sequence | Callable[[], Sequence]) -> Callable[[Any], None]:
+    return lambda value: check_choice(kind, value, valid() if callable(valid) else valid)
+
+
+def _check_lr(lr) -> None:
+    if lr not in (None, "auto") and (isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0):
+        raise DescendError(f"--lr must be a positive number or 'auto', got {lr!r}")
+
+
+def _check_weight_decay(weight_decay) -> None:
+    if weight_decay is not None and not weight_decay >= 0:
+        raise DescendError(f"--weight-decay must be >= 0, got {weight_decay}")
+
+
+def _check_batch_size(batch_size) -> None:
+    if batch_size is not None:   # None: chosen from the number of training rows
+        positive_int("--batch-size")(batch_size)
+
+
+def _check_hidden(hidden) -> None:
+    if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in hidden):
+        raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, hidden))}")
+
+
+def _layers(params: dict) -> list[int]:
+    """`hidden` for a draw of width and depth: depth layers of width units."""
+    return [params.get("width", 128)] * params.get("depth", 2)
+
+
+@dataclass
+class Options:
+    """Everything `descend fit` can be told; the defaults are the ones tuned on Bikeshare's validation rows."""
+
+    target: str = field(metadata={"option": Option("the column to predict", flag=False)})   # a flag of its own
+    task: str = option("auto", "what to predict; auto: inferred from the target (default)",
+                       check=choice("task", TASKS), choices=TASKS)
+    model: str = option("mlp", "network (default {default})", check=choice("model", MODELS), choices=MODELS)
+    hidden: tuple = option((128, 64), "hidden layer widths of each mlp (default {default}; several are averaged)",
+                           check=_check_hidden,
+                           parse=layer_sizes, metavar="WIDTHS", listed=True,
+                           search=Search({"width": Int(16, 512, log=True), "depth": Int(1, 4)}, _layers))
+    split: str = option("time", "time: the last rows are the test set (default); random", choices=SPLITS)
+    time_column: str | None = option(None, "sort rows by this column before a time split", metavar="COL")
+    test_fraction: float = option(0.2, "share of rows held out as the test set (default {default}); 0: no test "
+                                  "set, every row trains or validates (see the rows below)",
+                                  check=lambda value: check_fraction(value, "--test-fraction", allow_zero=True),
+                                  parse=float, metavar="F")
+    val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
+    members: int = option(4, "networks trained side by side and averaged, with one validation slice (default "
+                          "{default}; 5 folds train 5)", check=positive_int("--members"), parse=int, metavar="N")
+    refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "
+                        f"does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates",
+                        check=choice("refit", REFITS), choices=REFITS)
+    drop: tuple = option((), "columns to leave out, comma-separated", parse=names, metavar="COLS", listed=True)
+    categorical: tuple = option((), "columns to treat as categories, comma-separated", parse=names, metavar="COLS",
+                                listed=True)
+    numeric: tuple = option((), "columns to treat as plain numbers, comma-separated", parse=names, metavar="COLS",
+                            listed=True)
+    optimizer: str = option("adamw", "one of {choices} (default {default})", check=choice("optimizer", optim.available),
+                            choices=optim.general_purpose, metavar="NAME")
+    lr: float | str | None = option(None, f"learning rate, or auto to let lr_find pick it (default {TUNED_LR:g} for "
+                                    "adamw, else the optimizer's own)", check=_check_lr, parse=learning_rate,
+                                    search=Search({"lr": Float(1e-4, 3e-2, log=True)}))
+    weight_decay: float | None = option(None, "weight decay of weight matrices (default: the optimizer's)",
+                                        check=_check_weight_decay, parse=float, metavar="W",
+                                        search=Search({"weight_decay": Float(1e-6, 1e-1, log=True)}))
+    batch_size: int | None = option(None, "rows per step (default: about a 25th of the training rows, a power of 2 "
+                                    "from 32 to 256)", check=_check_batch_size, parse=int, metavar="N",
+                                    search=Search({"batch_size": Choice([32, 64, 128, 256, 512])}))
+    schedule: str = option("cosine", "learning-rate schedule (default {default})", check=choice("schedule", SCHEDULES),
+                           choices=sorted(SCHEDULES), search=Search({"schedule": Choice(sorted(SCHEDULES))}))
+    max_epochs: int = option(100, "default {default}", check=positive_int("--max-epochs"), parse=int, metavar="N")
+    patience: int = option(15, "stop after this many epochs without a better validation loss (default {default})",
+                           check=positive_int("--patience"), parse=int, metavar="N")
+    seed: int = option(0, "default {default}", parse=int, metavar="N")
+    progress: bool | int = option(True, flag=False)
+
+    def check(self) -> "Options":
+        """Raise on any bad value (naming the option and the valid choices) before work starts."""
+        for name, declared in declarations().items():
+            if declared.check is not None:
+                declared.check(getattr(self, name))
+        return self
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str) -> "Options":
+        """Options from JSON (a saved run's or a --config file's), lists read back as tuples; unknown keys raise."""
+        known = set(declarations())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DescendError(f"{where} has unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name in LISTS:
+            if name in values and not isinstance(values[name], (list, tuple)):
+                raise DescendError(f"{where}: option {name!r} must be a list, got {values[name]!r}")
+        options = cls(**{**values, **{k: tuple(v) for k, v in values.items() if k in LISTS}})
+        try:
+            return options.check()
+        except TypeError as err:   # a string where a number belongs, say
+            raise DescendError(f"{where}: an option has the wrong type ({err}); see descend fit --help") from None
+
+
+def declarations() -> dict[str, Option]:
+    """Each option's declaration, in the order of Options."""
+    return {f.name: f.metadata["option"] for f in fields(Options)}
+
+
+FLAGGED = tuple(name for name, declared in declarations().items() if declared.flag)   # set by flags
+LISTS = tuple(name for name, declared in declarations().items() if declared.listed)   # lists in JSON
+
+
+def search_space() -> dict[str, Param]:
+    """What `descend tune` varies: the parameters of every searched option, in the order of Options."""
+    return {key: param for declared in declarations().values() if declared.search
+            for key, param in declared.search.space.items()}
+
+
+def searched(params: dict) -> dict:
+    """The options a draw of `search_space()` sets (only those whose parameters it holds)."""
+    return {name: declared.search.draw(params) for name, declared in declarations().items()
+            if declared.search and any(key in params for key in declared.search.space)}
+
+
+def schedule_named(name: str) -> schedules.Schedule:
+    """The learning-rate schedule for a name in SCHEDULES, with its default shape."""
+    return SCHEDULES[check_choice("schedule", name, SCHEDULES)]()

@@ -1,0 +1,203 @@
+"""Fitted preprocessing: columns -> standardized numbers and category indices, saved as plain JSON.
+
+Numbers get the training median for missing cells (plus a 0/1 "was missing" column when training had gaps),
+are clipped to the training range (a network extrapolates wildly where it has seen nothing, a later day of
+the year for instance) and are standardized with the training mean and spread. Categories map to 1..L; index 0 is
+for a level never seen in training, and empty cells are a level of their own. Dates become weekday and month
+categories plus day of year, plain and as a sine/cosine pair so December sits next to January, plus the years
+since 2000 (not clipped, so a trend carries on past the training dates); date-times also get the hour of the
+day as a category.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ...core.errors import DescendError
+from .columns import Column, as_booleans, as_dates, level_order, numbers
+
+MISSING = "(missing)"
+MAX_ONEHOT_LEVELS = 30
+TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
+
+
+@dataclass
+class Numeric:
+    """One standardized number feature with the statistics learned from the training rows."""
+
+    name: str
+    median: float = 0.0
+    mean: float = 0.0
+    std: float = 1.0
+    flag: bool = False
+    low: float = 0.0
+    high: float = 0.0
+    clip: bool = True   # False for a date's running time: a later date keeps counting (trends extrapolate)
+
+
+@dataclass
+class Categorical:
+    """One category feature: its training levels and how the model sees it (one-hot or an embedding)."""
+
+    name: str
+    levels: list = field(default_factory=list)
+    encoding: str = "onehot"
+    dim: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.levels) + 1  # index 0: a level not seen in training
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Levels as stripped strings, None for an empty cell (so it becomes the "(missing)" level)."""
+    cells = [None if pd.isna(v) or not str(v).strip() else str(v).strip() for v in values]
+    return pd.Series(cells, index=values.index, dtype=object)
+
+
+def _integer_text(values: pd.Series) -> pd.Series:
+    """Whole numbers as level names ("7", "1000001"), None where empty."""
+    return pd.Series([None if np.isnan(v) else str(int(v)) for v in values], index=values.index, dtype=object)
+
+
+def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """The number features and the category features (raw, before fitting) that one column turns into."""
+    name, kind = column.name, column.kind
+    if kind == "numeric":
+        return {name: numbers(series, name)}, {}
+    if kind == "boolean":
+        return {name: as_booleans(series, name)}, {}
+    if kind == "ordinal":
+        values = numbers(series, name)
+        return {name: values}, {name: _integer_text(values)}
+    if kind == "categorical":
+        return {}, {name: _text(series)}
+    dates = as_dates(series)
+    day = dates.dt.day_of_year.astype(float)
+    angle = 2 * np.pi * (day - 1) / 365.25
+    years = (dates - pd.Timestamp("2000-01-01")).dt.total_seconds() / (365.25 * 86400)
+    nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle),
+            f"{name}{TIME_SUFFIX}": years}
+    cats = {f"{name}_weekday": _integer_text(dates.dt.day_of_week.astype(float)),
+            f"{name}_month": _integer_text(dates.dt.month.astype(float))}
+    if kind == "datetime":
+        cats[f"{name}_hour"] = _integer_text(dates.dt.hour.astype(float))
+    return nums, cats
+
+
+def _fit_numeric(name: str, values: pd.Series, clip: bool) -> Numeric:
+    present = values.dropna()
+    median = float(present.median()) if len(present) else 0.0
+    filled = values.fillna(median)
+    std = float(filled.std(ddof=0))
+    return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
+                   float(filled.min()), float(filled.max()), clip)
+
+
+def _fit_categorical(name: str, values: pd.Series) -> Categorical:
+    levels = sorted(values.dropna().unique().tolist(), key=level_order)
+    if values.isna().any():
+        levels.append(MISSING)
+    if len(levels) <= MAX_ONEHOT_LEVELS:
+        return Categorical(name, levels)
+    return Categorical(name, levels, "embedding", min(16, (len(levels) + 1) // 2))
+
+
+@dataclass
+class Preprocessor:
+    """The fitted transformation from a table to model inputs (numbers, category indices)."""
+
+    columns: list[Column]
+    numeric: list[Numeric]
+    categorical: list[Categorical]
+
+    @classmethod
+    def fit(cls, columns: list[Column], frame: pd.DataFrame) -> "Preprocessor":
+        """Learn medians, means, spreads and levels from `frame` (the training rows only)."""
+        nums, cats = {}, {}
+        for column in columns:
+            n, c = derive(column, frame[column.name])
+            nums.update(n)
+            cats.update(c)
+        times = {f"{c.name}{TIME_SUFFIX}" for c in columns if c.kind in ("date", "datetime")}
+        return cls(columns, [_fit_numeric(k, v, clip=k not in times) for k, v in nums.items()],
+                   [_fit_categorical(k, v) for k, v in cats.items()])
+
+    def check_columns(self, frame: pd.DataFrame, where: str) -> None:
+        """Raise naming the first input column the model needs that `frame` lacks."""
+        missing = [c.name for c in self.columns if c.name not in frame.columns]
+        if missing:
+            raise DescendError(f"{where} has no column {missing[0]!r}, which the model was trained on"
+                               + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
+
+    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels."""
+        nums, cats = {}, {}
+        for column in self.columns:
+            n, c = derive(column, frame[column.name])
+            nums.update(n)
+            cats.update(c)
+        blocks = []
+        for spec in self.numeric:
+            values = nums[spec.name]
+            clipped = values.fillna(spec.median)
+            if spec.clip:
+                clipped = clipped.clip(spec.low, spec.high)
+            blocks.append(((clipped - spec.mean) / spec.std).to_numpy())
+            if spec.flag:
+                blocks.append(values.isna().to_numpy(dtype=float))
+        index, unseen = [], {}
+        for spec in self.categorical:
+            codes, count = self._codes(spec, cats[spec.name])
+            index.append(codes)
+            if count:
+                unseen[spec.name] = count
+        x_num = np.stack(blocks, axis=1).astype(np.float32) if blocks else np.zeros((len(frame), 0), np.float32)
+        x_cat = np.stack(index, axis=1).astype(np.int64) if index else np.zeros((len(frame), 0), np.int64)
+        return x_num, x_cat, unseen
+
+    @staticmethod
+    def _codes(spec: Categorical, values: pd.Series) -> tuple[np.ndarray, int]:
+        lookup = {level: i + 1 for i, level in enumerate(spec.levels)}
+        missing_code = lookup.get(MISSING, 0)
+        codes = np.array([missing_code if v is None else lookup.get(v, 0) for v in values], dtype=np.int64)
+        unseen = int(sum(1 for v in values if v is not None and v not in lookup))
+        return codes, unseen
+
+    @property
+    def numeric_width(self) -> int:
+        return sum(2 if spec.flag else 1 for spec in self.numeric)
+
+    def describe(self) -> list[str]:
+        """One line per input column: its kind, why, and what it became; then how numbers and categories are
+        encoded."""
+        lines = []
+        for column in self.columns:
+            lines.append(f"{column.name}: {column.kind} - {column.reason}")
+        for spec in self.numeric:
+            if spec.flag:
+                lines.append(f"{spec.name}: has empty cells -> filled with the training median {spec.median:g}, "
+                             "plus a was-missing flag")
+        for spec in self.categorical:
+            if spec.encoding == "embedding":
+                lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
+        if self.numeric:
+            unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
+            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range{unclipped}, then "
+                         "standardized with the training mean and spread")
+        if self.categorical:
+            lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
+                         f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "
+                         "nothing")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {"columns": [asdict(c) for c in self.columns], "numeric": [asdict(n) for n in self.numeric],
+                "categorical": [asdict(c) for c in self.categorical]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preprocessor":
+        return cls([Column(**c) for c in data["columns"]], [Numeric(**n) for n in data["numeric"]],
+                   [Categorical(**c) for c in data["categorical"]])

@@ -1,0 +1,74 @@
+"""Carving rows into training, validation and test: by time (the future is tested) or at random."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ...core.checks import check_choice
+from ...core.errors import DescendError
+from .columns import first_bad
+
+SPLITS = ("time", "random")
+MIN_ROWS = 10
+
+
+@dataclass
+class Split:
+    """Row positions of each part; `fit` rows take gradient steps, `val` rows pick the epoch, `test` rows grade."""
+
+    fit: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    @property
+    def train(self) -> np.ndarray:
+        return np.concatenate([self.fit, self.val])
+
+
+def check_fraction(value: float, option: str, allow_zero: bool = False) -> float:
+    """A fraction of the rows: more than 0 (or exactly 0 where `allow_zero`: no such part), at most 0.9."""
+    if not (0.0 < value <= 0.9 or (allow_zero and value == 0)):
+        low = "0 (none)" if allow_zero else "0"
+        raise DescendError(f"{option} must be a fraction between {low} and 0.9, got {value}")
+    return value
+
+
+def time_order(frame: pd.DataFrame, time_column: str | None) -> np.ndarray:
+    """Row positions in time order: as given, or sorted (stably) by `time_column` read as dates or numbers."""
+    if time_column is None:
+        return np.arange(len(frame))
+    if time_column not in frame.columns:
+        raise DescendError(f"--time-column {time_column!r} is not a column of the data; "
+                           f"columns: {', '.join(frame.columns)}")
+    values = frame[time_column]
+    key = pd.to_numeric(values, errors="coerce")
+    if key.isna().any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            key = pd.to_datetime(values, errors="coerce")
+    if key.isna().any():
+        row, value = first_bad(values, key.isna())
+        raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row} has {value!r}")
+    return np.argsort(key.to_numpy(), kind="stable")
+
+
+def _tail(count: int, fraction: float) -> int:
+    return min(max(1, int(round(count * fraction))), count - 1)
+
+
+def split_rows(order: np.ndarray, mode: str, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """Test = the last `test_fraction` in time (or a random share; none when it is 0); validation likewise from
+    what is left."""
+    mode = check_choice("split", mode, SPLITS)
+    if len(order) < MIN_ROWS:
+        raise DescendError(f"the data has {len(order)} row(s) with a target; fit needs at least {MIN_ROWS} "
+                           "to carve training, validation and test rows")
+    if mode == "random":
+        order = np.random.default_rng(seed).permutation(order)
+    n_test = _tail(len(order), test_fraction) if test_fraction > 0 else 0
+    train, test = order[:len(order) - n_test], order[len(order) - n_test:]
+    n_val = _tail(len(train), val_fraction)
+    return Split(fit=train[:-n_val], val=train[-n_val:], test=test)

@@ -1,0 +1,152 @@
+"""The target column: which task it is, which loss fits it and why, and how it is encoded and decoded."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...core.checks import check_choice
+from ...core.errors import DescendError
+from ...core.metrics import accuracy
+from .columns import first_bad, level_order, numbers, parse_numbers
+
+TASKS = ("auto", "regression", "classification", "count")
+MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes
+
+
+@dataclass
+class Target:
+    """How the model's output relates to the target column; saved with the model."""
+
+    name: str
+    task: str
+    loss: str
+    reason: str
+    classes: list = field(default_factory=list)
+    mean: float = 0.0
+    std: float = 1.0
+
+    @property
+    def out_dim(self) -> int:
+        return len(self.classes) if self.loss == "cross_entropy" else 1
+
+    def encode(self, series: pd.Series) -> torch.Tensor:
+        """Training targets: standardized numbers, counts, 0/1 labels or class indices."""
+        if self.task == "classification":
+            lookup = {c: i for i, c in enumerate(self.classes)}
+            codes = torch.tensor([lookup[v] for v in _labels(series)])
+            return codes.float() if self.loss == "bce" else codes
+        values = torch.tensor(numbers(series, self.name).to_numpy(), dtype=torch.float32)
+        return (values - self.mean) / self.std if self.task == "regression" else values
+
+    def decode(self, output: torch.Tensor) -> np.ndarray:
+        """Predictions in the target's own units: values, expected counts, or class probabilities (N, classes)."""
+        output = output.detach().float()
+        if self.task == "regression":
+            return (output.reshape(-1) * self.std + self.mean).numpy()
+        if self.task == "count":
+            return torch.exp(output.reshape(-1)).numpy()
+        if self.loss == "bce":
+            p = torch.sigmoid(output.reshape(-1))
+            return torch.stack([1 - p, p], dim=1).numpy()
+        return torch.softmax(output, dim=1).numpy()
+
+    def metric(self) -> Callable[[torch.Tensor, torch.Tensor], float]:
+        """The validation score shown while training, in the target's own units: accuracy or RMSE."""
+        return accuracy if self.task == "classification" else RMSEInUnits(self)
+
+    def output_bias(self) -> float:
+        """A starting output bias that already predicts the training average (log of the mean count)."""
+        return float(np.log(max(self.mean, 1e-6))) if self.task == "count" else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RMSEInUnits:
+    """Validation RMSE in the target's own units (an object, not a closure, so it travels to worker processes)."""
+
+    __name__ = "rmse"
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> float:
+        t = self.target
+        truth = y.float() * t.std + t.mean if t.task == "regression" else y.float()
+        return float(np.sqrt(np.mean((t.decode(output) - truth.numpy()) ** 2)))
+
+
+def _labels(series: pd.Series) -> list[str]:
+    return [str(v).strip() for v in series]
+
+
+def present_rows(series: pd.Series, name: str) -> np.ndarray:
+    """Boolean mask of rows whose target is not empty; raises when every row is empty."""
+    mask = series.notna().to_numpy()
+    if series.dtype == object:
+        mask &= (series.astype(str).str.strip() != "").to_numpy()
+    if not mask.any():
+        raise DescendError(f"target column {name!r} is empty in every row; pick a column with values (--target)")
+    return mask
+
+
+def _auto(series: pd.Series, name: str) -> str:
+    if series.dtype == bool:
+        return "classification"
+    try:
+        values = numbers(series, name)
+    except DescendError:
+        if pd.to_numeric(series.astype(str).str.strip(), errors="coerce").notna().mean() >= 0.9:
+            raise
+        return "classification"
+    integral = bool(np.all(np.mod(values, 1) == 0))
+    if integral and values.nunique() <= MAX_CLASS_INTEGERS:
+        return "classification"
+    return "count" if integral and values.min() >= 0 else "regression"
+
+
+def _reason(task: str, requested: str, series: pd.Series) -> str:
+    how = "set by --task" if requested != "auto" else "inferred"
+    if task == "classification":
+        why = ""
+        if requested == "auto" and pd.to_numeric(series, errors="coerce").notna().all():
+            why = (f" (whole numbers with at most {MAX_CLASS_INTEGERS} values are read as classes; --task count or "
+                   "--task regression treats them as numbers)")
+        return (f"{how}: {series.nunique()} classes -> "
+                + ("binary cross-entropy (one logit)" if series.nunique() == 2 else "cross-entropy (softmax)") + why)
+    if task == "count":
+        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}) -> Poisson loss; the model "
+                "predicts the log of the expected count, so effects multiply and the spread grows with the count "
+                "(--task regression for squared error)")
+    return f"{how}: numbers -> squared error on the standardized target"
+
+
+def infer_target(series: pd.Series, name: str, requested: str = "auto", train=None) -> Target:
+    """Pick the task and loss for a target column (empty rows removed); scale from the `train` positions only."""
+    requested = check_choice("task", requested, TASKS)
+    task = _auto(series, name) if requested == "auto" else requested
+    if task == "classification":
+        classes = sorted(set(_labels(series)), key=level_order)
+        if len(classes) < 2:
+            raise DescendError(f"target column {name!r} has a single class {classes[0]!r}; classification needs two")
+        loss = "bce" if len(classes) == 2 else "cross_entropy"
+        return Target(name, task, loss, _reason(task, requested, series), classes=classes)
+    values, text = parse_numbers(series)
+    if text.any():
+        row, value = first_bad(series, text)
+        raise DescendError(f"--task {task} needs a numeric target, but {name!r} has {str(value).strip()!r} in data "
+                           f"row {row}; use --task classification for labels")
+    if task == "count":
+        bad = (values < 0) | (np.mod(values, 1) != 0)
+        if bad.any():
+            row, value = first_bad(values, bad)
+            raise DescendError(f"--task count needs non-negative whole numbers, but target {name!r} has "
+                               f"{value:g} in data row {row}; use --task regression")
+    fitted = values if train is None else values.iloc[train]
+    std = float(fitted.std(ddof=0))
+    return Target(name, task, "poisson" if task == "count" else "mse", _reason(task, requested, values),
+                  mean=float(fitted.mean()), std=std if std > 0 else 1.0)

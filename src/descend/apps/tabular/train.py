@@ -1,0 +1,404 @@
+"""`fit_table`: a table and a target column in, a trained TabularRun with an honest test report out.
+
+Three steps, each usable alone: `prepare` infers columns and task, splits the rows and builds a fresh network;
+`train` fits it on the training rows (validation rows carved from the training part drive early stopping and
+the best epoch's weights are kept); `grade` touches the test rows once, at the end, to compare the model with
+the training mean (or majority class) and with closed-form ridge regression on the same features.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+from ... import optim
+from ...core import __version__, stop as stop_lib
+from ...core.errors import DescendError
+from ...core.loop import Callback
+from ...doctor.findings import load_findings
+from ...fit import FitResult, distributed, fit, parallel
+from ...fit.lr_find import LRFindResult, lr_find
+from ...runs import checkpoint
+from ...runs.files import write_json
+from . import baselines, evaluate, linear
+from .columns import infer_columns
+from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
+from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, with_held_out
+from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
+from .preprocess import Preprocessor
+from .run import TabularRun
+from .split import Split, split_rows, time_order
+from .target import Target, infer_target, present_rows
+
+LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce": "logistic regression",
+                "cross_entropy": "logistic regression"}
+FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
+Say = Callable[[str], None]
+
+
+@dataclass
+class Scheme:
+    """Which rows the networks learn from and which rows judge them: K folds (each member learns from all folds
+    but its own, and predicts that one) or one validation slice (every member learns from the same rows)."""
+
+    kind: str                  # "folds" or "slice"
+    members: int
+    train_rows: np.ndarray     # frame positions the networks take steps on
+    train_held: np.ndarray     # per train row: the member that must not learn from it (-1: none)
+    val_rows: np.ndarray       # frame positions that score the networks
+    val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
+    refit: bool                # train again on every training row for the chosen number of epochs
+
+    def linear_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
+        if self.kind == "slice":
+            return [(self.train_rows, self.val_rows)]
+        return [(self.train_rows[self.train_held != j], self.train_rows[self.train_held == j])
+                for j in range(self.members)]
+
+
+@dataclass
+class Prepared:
+    """A table made ready to train on: its rows split, its columns encoded, and a fresh network for it."""
+
+    frame: pd.DataFrame
+    split: Split
+    scheme: Scheme
+    run: TabularRun
+    x: torch.Tensor
+    y: torch.Tensor
+    dense: torch.Tensor   # the design matrix closed-form ridge sees (numbers plus every category one-hot)
+
+
+def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
+    """The rows whose target is present; row labels stay those of the file so later messages name real rows."""
+    if name not in frame.columns:
+        raise DescendError(f"target column {name!r} is not in the data; columns: {', '.join(frame.columns)}")
+    mask = present_rows(frame[name], name)
+    if not mask.all():
+        say(f"note: {int((~mask).sum())} row(s) with an empty {name!r} left out (first: data row "
+            f"{int(np.flatnonzero(~mask)[0]) + 1})")
+    return frame[mask]
+
+
+def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
+    """K folds on a small table without dates (every row validates once, and no single slice decides);
+    otherwise the validation slice of the split (the latest training rows under a time split). The refit, by
+    default, where it pays most for its time: small tables, and dated ones (whose validation rows are the most
+    recent, the most like the future)."""
+    train = split.train
+    refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
+    if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
+        folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
+        return Scheme("folds", FOLDS, train, folds, train, folds, refit)
+    none = np.full(len(split.fit), -1)
+    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit)
+
+
+def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
+    how = (f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
+           if opts.split == "time" else f"random (seed {opts.seed})")
+    test = (f"{len(split.test)} test rows ({'last ' if opts.split == 'time' else 'a random '}{opts.test_fraction:g}"
+            ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
+            "tested here)")
+    if scheme.kind == "folds":
+        parts = (f"{len(split.train)} training rows in {FOLDS} folds (each network learns from "
+                 f"{len(split.train) - len(split.train) // FOLDS} and is validated on the rest, for early stopping "
+                 "and the blend)")
+    else:
+        parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
+    refit = f"; then trained again on all {len(split.train)} training rows" if scheme.refit else ""
+    return f"split: {how}; {parts}, {test}{refit}"
+
+
+def _new_run(pre: Preprocessor, target: Target, opts: Options, members: int) -> TabularRun:
+    """A fresh model whose members and linear part already predict the training average, with its config."""
+    hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
+    spec = architecture(pre, hidden, target.out_dim, members, target.loss)
+    config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
+    return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
+
+
+def fresh_model(spec: dict, target: Target, seed: int) -> TabularNet:
+    torch.manual_seed(seed)
+    model = TabularNet.build(spec)
+    model.set_output_bias(target.output_bias())
+    return model
+
+
+def default_lr(opts: Options) -> float:
+    """The lr of a run that names none: the tuned one for AdamW, else the optimizer's own default."""
+    return TUNED_LR if opts.optimizer == "adamw" else optim.entry(opts.optimizer).defaults()["lr"]
+
+
+def batch_size(opts: Options, rows: int) -> int:
+    """--batch-size, else about a 25th of the training rows as a power of 2 between 32 and 256 (a small table
+    still takes several steps per epoch, a large one few enough to be quick)."""
+    if opts.batch_size is not None:
+        return opts.batch_size
+    return int(min(256, max(32, 2 ** round(np.log2(max(rows, 1) / 25)))))
+
+
+def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
+    spec = run.config["architecture"]
+    hidden = spec["hidden"]
+    lr = "lr from lr_find" if opts.lr == "auto" else f"lr {opts.lr or default_lr(opts):g}"
+    return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
+            + f" trained side by side and averaged, blended with a {LINEAR_NAMES[run.target.loss]} by validation; "
+            f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
+            f"{lr} with {opts.schedule} schedule, batch {batch_size(opts, rows)}, up to {opts.max_epochs} epochs, "
+            f"early stopping after {opts.patience} epochs without a better validation loss")
+
+
+def _has_dates(pre: Preprocessor, opts: Options) -> bool:
+    return opts.time_column is not None or any(c.kind in ("date", "datetime") for c in pre.columns)
+
+
+def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
+    """Infer column kinds (on the training rows) and the task, split the rows, fit the preprocessing on the
+    training rows and build a fresh model; every choice is said."""
+    opts.check()
+    frame = rows_with_target(frame, opts.target, say)
+    split = split_rows(time_order(frame, opts.time_column), opts.split, opts.test_fraction, opts.val_fraction,
+                       opts.seed)
+    columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric)
+    target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
+    pre = Preprocessor.fit(columns, frame.iloc[split.fit])
+    scheme = choose_scheme(split, opts, _has_dates(pre, opts))
+    say(f"target {opts.target!r}: {target.task} ({target.reason})")
+    for line in pre.describe() + notes:
+        say(f"  {line}")
+    say(_describe_split(split, scheme, opts))
+    x_num, x_cat, _ = pre.transform(frame)
+    run = _new_run(pre, target, opts, scheme.members)
+    say(_describe_model(run, opts, len(scheme.train_rows)))
+    dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
+    return Prepared(frame, split, scheme, run, inputs(x_num, x_cat), target.encode(frame[opts.target]), dense)
+
+
+def _member_data(prepared: Prepared, rows: np.ndarray, held: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of `rows`, each with the member it is held out of."""
+    member = torch.as_tensor(held)
+    return with_held_out(prepared.x[rows], member), with_member(prepared.y[rows], member)
+
+
+def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
+    """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
+    scheme, run = prepared.scheme, prepared.run
+    return lr_find(run.model, _member_data(prepared, scheme.train_rows, scheme.train_held),
+                   MemberLoss(run.target.loss), optimizer=opts.optimizer,
+                   batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
+
+
+def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Options, lr: float,
+                  epochs: int | None = None) -> dict:
+    """The `descend.fit` arguments of tabular training: the chosen optimizer and schedule, each member on its own
+    loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
+    weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
+    held-out member columns."""
+    arguments = dict(model=run.model, train=train, val=val, loss=MemberLoss(run.target.loss),
+                     optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
+                     batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
+                     progress=opts.progress, **_rules(opts, epochs))
+    if val is not None:
+        arguments["metrics"] = [MemberMetric(run.target.metric(), run.target.loss == "cross_entropy")]
+    return arguments
+
+
+def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets with no member held out of any row."""
+    none = torch.full((len(x),), -1)
+    return with_held_out(x, none), with_member(y, none)
+
+
+def _rules(opts: Options, epochs: int | None = None) -> dict:
+    """The schedule and the stopping rule: early stopping, or a stop after `epochs` epochs (built afresh: they
+    hold functions that do not travel)."""
+    stop = stop_lib.Patience(opts.patience, restore_best=True) if epochs is None else stop_lib.MaxEpochs(epochs)
+    return {"schedule": schedule_named(opts.schedule), "stop": [stop]}
+
+
+def _with_rules(opts: Options, epochs: int | None, arguments: dict) -> dict:
+    return {**arguments, **_rules(opts, epochs)}
+
+
+def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None = None) -> FitResult:
+    """`descend.fit(**arguments)` in this process, or data-parallel in `nproc` local processes (which build the
+    schedule and stopping rule themselves)."""
+    if nproc == 1:
+        return fit(**arguments)
+    return parallel.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": ()},
+                                        functools.partial(_with_rules, opts, epochs))
+
+
+def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
+          callbacks: Sequence[Callback] = (), nproc: int = 1) -> FitResult:
+    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"), choose the blend
+    with the linear model on the validation rows, and train again on every training row for the chosen number of
+    epochs where the scheme says so. With `run_dir` the runs are recorded there (the second in run_dir/refit)
+    and `resume` continues them; `callbacks` watch both runs. Returns the first run's result (its validation
+    scores stay in the record)."""
+    run, scheme = prepared.run, prepared.scheme
+    if nproc > 1:
+        distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
+    lr = opts.lr or default_lr(opts)
+    if lr == "auto" and nproc > 1:   # sweep once here, not in every process
+        found = find_lr(prepared, opts)
+        say(f"lr_find: {found.summary().splitlines()[-1]}")
+        lr = found.suggestion
+    arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
+                              _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
+    arguments.update(run_dir=run_dir, resume=resume, callbacks=list(callbacks))
+    result = finished_first_run(run, run_dir) if resume else None
+    if result is None:
+        result = run_fit(arguments, opts, nproc)
+        if run_dir is not None:
+            write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr})
+    run.model = result.model
+    run.config["lr"] = result.lr
+    run.history = [dict(r, phase="fit") for r in result.history]
+    run.findings = result.findings
+    epochs = int(result.best.get("epoch") or opts.max_epochs)
+    say(f"best validation loss {result.best.get('val_loss', float('nan')):.4g} after epoch {epochs}")
+    blend = choose_model(prepared)
+    if scheme.refit:
+        refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
+        say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
+    install_linear(prepared, blend)
+    return result
+
+
+def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
+    """The first run's result read back from `run_dir` when it had finished before the interruption (only the
+    refit was left to do); None when it has not finished yet."""
+    folder = Path(run_dir)
+    if not (folder / "summary.json").is_file() or not (folder / FIRST_RUN).is_file():
+        return None
+    summary = json.loads((folder / "summary.json").read_text())
+    run.model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    return FitResult(run.model, history, summary["best"], summary["stop_reason"],
+                     load_findings(folder / "findings.json"), str(folder), summary.get("elapsed", 0.0),
+                     json.loads((folder / FIRST_RUN).read_text())["lr"])
+
+
+def choose_model(prepared: Prepared) -> float:
+    """Blend the members with the linear model by validation loss; the validation scores (out-of-fold with folds)
+    of the networks, the linear model and the blend go to run.metrics["validation"]. Returns the blend weight."""
+    run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
+    design, y = prepared.dense.numpy(), prepared.y.numpy()
+    penalty, linear_out = linear.choose_penalty(target.loss, design, y, scheme.linear_folds(), len(target.classes))
+    run.model.eval()
+    with torch.no_grad():
+        run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias), 1.0)
+        network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
+                                                                      scheme.val_held)[0]))
+    lin = linear.as_mean(target.loss, linear_out[scheme.val_rows])
+    truth = torch.as_tensor(y[scheme.val_rows])
+    blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
+    values = truth_values(target, prepared.frame)[scheme.val_rows]
+    to_units = functools.partial(_decoded, target)
+    run.metrics["validation"] = {
+        "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
+        "blend": blend, "linear_penalty": penalty, "losses": losses_,
+        "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
+                   "networks": evaluate.scores(target, values, to_units(network)),
+                   LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
+    run.config["linear_penalty"] = penalty
+    return blend
+
+
+def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
+    return target.decode(from_mean_space(mean, LINKS[target.loss]))
+
+
+def install_linear(prepared: Prepared, blend: float) -> None:
+    """Fit the linear model on every training row with the chosen penalty and put it, and the blend, in the model."""
+    run, rows = prepared.run, prepared.split.train
+    fitted = linear.fit_linear(run.target.loss, prepared.dense.numpy()[rows], prepared.y.numpy()[rows],
+                               run.config["linear_penalty"], len(run.target.classes))
+    run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
+                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend)
+    run.model.eval()
+
+
+def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, resume: bool, nproc: int,
+          callbacks: Sequence[Callback] = ()) -> None:
+    """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows) on the
+    first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there."""
+    run = prepared.run
+    run.model = fresh_model(run.config["architecture"], run.target, opts.seed)
+    folder = None if run_dir is None else Path(run_dir) / "refit"
+    arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
+                              None, opts, lr, epochs)
+    arguments.update(run_dir=folder, resume=resume and _has_checkpoint(folder), callbacks=list(callbacks))
+    result = run_fit(arguments, opts, nproc, epochs)
+    run.model = result.model
+    run.history += [dict(r, phase="refit") for r in result.history]
+    run.findings = run.findings + result.findings
+    run.config["refit_epochs"] = epochs
+
+
+def _has_checkpoint(folder: Path | None) -> bool:
+    """Whether an interrupted refit left a checkpoint to resume from; one stopped before its first is begun
+    again (its folder holds nothing worth keeping)."""
+    if folder is None or not folder.is_dir():
+        return False
+    if checkpoint.listed(folder / "checkpoints"):
+        return True
+    shutil.rmtree(folder)
+    return False
+
+
+def truth_values(target: Target, frame: pd.DataFrame) -> np.ndarray:
+    """Targets in the units the scores use: values or class indices."""
+    encoded = target.encode(frame[target.name]).numpy()
+    return encoded * target.std + target.mean if target.task == "regression" else encoded
+
+
+def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
+    """What residuals are plotted against: the --time-column, else the first date column, else nothing."""
+    names = [opts.time_column] if opts.time_column else [c.name for c in prepared.run.preprocessor.columns
+                                                          if c.kind == "date"]
+    return prepared.frame[names[0]] if names else None
+
+
+def grade(prepared: Prepared, opts: Options) -> None:
+    """Score the test rows once: the model, closed-form ridge on the same features, and the constant guess;
+    the scores go to run.metrics and, for numeric targets, each test row's prediction to run.test_predictions.
+    Without test rows nothing is scored and run.metrics says so (its validation scores remain)."""
+    run, split, target = prepared.run, prepared.split, prepared.run.target
+    truth, train_rows, test = truth_values(target, prepared.frame), split.train, split.test
+    if not len(test):
+        run.metrics.update(test_rows=0, scores={})
+        return
+    predicted = run.outputs(prepared.x[test])
+    ridge = baselines.ridge_predictions(target, prepared.dense[train_rows], truth[train_rows], prepared.dense[test])
+    constant = baselines.constant_predictions(target, truth[train_rows], len(test))
+    rows = {f"{opts.model} ({target.loss} loss)": evaluate.scores(target, truth[test], predicted),
+            "ridge, closed form (alpha 1)": evaluate.scores(target, truth[test], ridge),
+            ("training majority class" if target.task == "classification" else "training mean"):
+                evaluate.scores(target, truth[test], constant)}
+    run.metrics.update(test_rows=int(len(test)), scores=rows)
+    if target.task != "classification":
+        table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": truth[test], "predicted": predicted})
+        time = _time_axis(prepared, opts)
+        if time is not None:
+            table.insert(1, "time", time.iloc[test].to_numpy())
+        run.test_predictions = table
+
+
+def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_options) -> TabularRun:
+    """Prepare, train and grade in one call; `train_options` go to `train` (run_dir, resume, callbacks, nproc)."""
+    prepared = prepare(frame, opts, say)
+    train(prepared, opts, say, **train_options)
+    grade(prepared, opts)
+    return prepared.run

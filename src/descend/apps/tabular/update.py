@@ -1,0 +1,66 @@
+"""`update_run`: keep training a saved model on new rows (warm start) and show what it changed.
+
+The newest rows of the new data are held out; the model is scored on them before and after. The rest trains
+the model from its saved weights, with the last of those rows as validation for early stopping. If the
+validation loss ends worse than it started, the previous weights are kept: an update never makes the model
+worse on the rows that judge it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from ...core.errors import DescendError
+from ...fit import fit, losses
+from . import evaluate
+from .run import TabularRun
+from .split import split_rows, time_order
+from .train import Options, Say, every_row, fit_arguments, rows_with_target, truth_values
+
+MIN_UPDATE_ROWS = 10
+
+
+def _val_loss(run: TabularRun, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        run.model.eval()
+        return float(losses.get(run.target.loss)(run.model(x), y))
+
+
+def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epochs: int | None = None,
+               lr: float | None = None, progress: bool | int = True) -> dict:
+    """Continue training `run` on `frame`; returns {"rows", "before", "after", "kept_previous"} scores."""
+    opts = Options.from_dict(run.config["options"], "the saved run's config.json")
+    opts.max_epochs = opts.max_epochs if max_epochs is None else max_epochs
+    opts.progress = progress
+    opts.check()
+    run.preprocessor.check_columns(frame, "the new data")
+    frame = rows_with_target(frame, opts.target, say)
+    if len(frame) < MIN_UPDATE_ROWS:
+        raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
+                           f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
+    split = split_rows(time_order(frame, opts.time_column), "time", opts.test_fraction or Options.test_fraction,
+                       opts.val_fraction, opts.seed)
+    x, unseen = run.encode(frame, "the new data")
+    for name, count in unseen.items():
+        say(f"note: {count} new row(s) have a {name!r} level not seen in training; it counts as no level")
+    y, truth = run.target.encode(frame[opts.target]), truth_values(run.target, frame)
+    before = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
+    previous = {k: v.clone() for k, v in run.model.state_dict().items()}
+    val_before = _val_loss(run, x[split.val], y[split.val])
+    rate = lr or run.config["lr"] * 0.3
+    say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
+        f"to judge; warm start from the saved weights, lr {rate:g}")
+    history = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
+                                  opts, rate)).history
+    val_after = _val_loss(run, x[split.val], y[split.val])
+    kept = not val_after <= val_before
+    if kept:
+        run.model.load_state_dict(previous)
+        say(f"kept the previous weights: validation loss went from {val_before:.4g} to {val_after:.4g}")
+    after = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
+    number = 1 + len(run.metrics.get("updates", []))
+    record = {"rows": int(len(frame)), "newest_rows": int(len(split.test)), "before": before, "after": after,
+              "kept_previous": kept}
+    run.metrics.setdefault("updates", []).append(record)
+    run.history += [dict(r, phase=f"update {number}") for r in history]
+    return record

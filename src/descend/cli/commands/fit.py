@@ -1,0 +1,49 @@
+"""`descend fit DATA --target COL`: train on a CSV/Parquet table and report on held-out test rows."""
+from __future__ import annotations
+
+import argparse
+
+from ...apps.tabular import check_out, fit_table, read_table
+from ...core.checks import check_positive_int
+from ...core.errors import DescendError
+from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
+                               saved)
+
+HELP = "train a model on a CSV or Parquet table and report test scores against baselines"
+EPILOG = ("Rows: the last --test-fraction of the rows (default 0.2; random rows with --split random) are the test set, "
+          "scored once at the end; --test-fraction 0 keeps no test set (for your own test file and `descend "
+          "predict`) and the report shows validation scores instead. Of the training rows, a table with up to "
+          "2000 of them and no dates is cut into 5 folds: 5 networks each learn from 4 folds and are validated on "
+          "the fifth (early stopping, and the blend with a linear model, on out-of-fold predictions). Otherwise "
+          "the last 15% of the training rows validate and the rest train. With up to 5000 training rows, or "
+          "dates, the networks are then trained again on all training rows for the chosen number of epochs "
+          "(--refit).")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser, data_optional=True)
+    parser.add_argument("--out", default=None, metavar="DIR", help="folder to save the model, preprocessing, metrics, "
+                        "history and checkpoints (recorded in DIR.partial while training)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run of --out DIR from its "
+                        "last checkpoint (same data and options)")
+    parser.add_argument("--config", default=None, metavar="FILE", help="options (and data) from a JSON file, e.g. "
+                        "best.json from `descend tune`; flags given here override it")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N", help="train data-parallel in N local processes "
+                        "(torch.distributed; the batch size stays the global one)")
+    add_training_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = read_config(args.config) if args.config else None
+    opts, data = options_from(args, config), data_path(args, config)
+    check_positive_int(args.nproc, "--nproc")
+    if args.resume and not args.out:
+        raise DescendError("--resume needs --out DIR: the folder of the run to continue")
+    recorded = check_out(args.out, resume=args.resume) if args.out else None
+    result = fit_table(read_table(data), opts, run_dir=recorded, resume=args.resume, nproc=args.nproc)
+    print(report(result))
+    if args.out:
+        print(saved(result.save(args.out, recorded)))
+    else:
+        print("not saved: add --out DIR to keep the model for `descend predict`")
+    return 0

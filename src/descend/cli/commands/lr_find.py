@@ -1,0 +1,32 @@
+"""`descend lr-find DATA --target COL`: the learning-rate sweep that `descend fit --lr auto` runs, shown."""
+from __future__ import annotations
+
+import argparse
+
+from ...apps.tabular import read_table
+from ...apps.tabular.train import find_lr, prepare
+from ..tabular_options import add_data_arguments, add_training_arguments, options_from
+
+HELP = "sweep the learning rate on a table's training rows and suggest one (what `descend fit --lr auto` uses)"
+CURVE_ROWS = 12
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    add_training_arguments(parser)
+
+
+def curve_table(lrs: list[float], smoothed: list[float], rows: int = CURVE_ROWS) -> str:
+    """About `rows` evenly spaced points of the sweep, and its last one: lr and smoothed loss."""
+    picks = sorted({round(i * (len(lrs) - 1) / (rows - 1)) for i in range(rows)})
+    return "\n".join(["        lr   smoothed loss"] + [f"  {lrs[i]:8.2e}   {smoothed[i]:.4g}" for i in picks])
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options_from(args)
+    prepared = prepare(read_table(args.data), opts)
+    found = find_lr(prepared, opts)
+    print(curve_table(found.lrs, found.smoothed))
+    print(found.summary())
+    print(f"use it: descend fit {args.data} --target {opts.target} --lr {found.suggestion:.2g}   (or --lr auto)")
+    return 0

@@ -1,0 +1,32 @@
+"""`descend predict DIR DATA`: apply a saved model (and its preprocessing) to new rows."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ...apps.tabular import TabularRun, read_table
+from ...apps.tabular.io import write_csv_atomic
+
+HELP = "predict with a model saved by `descend fit --out DIR`"
+EPILOG = ("Output columns, one row per input row in the same order: prediction (a value, an expected count, or the "
+          "most likely class); for classes also p_<class>, the probability of each class (they sum to 1).")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="DIR", help="the folder written by `descend fit --out`")
+    parser.add_argument("data", help="CSV or Parquet file with the columns the model was trained on")
+    parser.add_argument("--out", default=None, help="write predictions to this CSV file (default: print them)")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = TabularRun.load(args.run_dir)
+    table, unseen = model.predictions(read_table(args.data), args.data)
+    for name, count in unseen.items():
+        print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",
+              file=sys.stderr)
+    if args.out:
+        write_csv_atomic(table, args.out)
+        print(f"{len(table)} predictions written to {args.out}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0

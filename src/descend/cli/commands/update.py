@@ -1,0 +1,27 @@
+"""`descend update DIR NEWDATA`: keep training a saved model on new rows and show before/after scores."""
+from __future__ import annotations
+
+import argparse
+
+from ...apps.tabular import TabularRun, read_table
+from ...apps.tabular.evaluate import table
+from ...apps.tabular.update import update_run
+from ..tabular_options import fixed_learning_rate, saved
+
+HELP = "continue training a saved model on new rows (warm start); scores on the newest rows before and after"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="DIR", help="the folder written by `descend fit --out`; updated in place")
+    parser.add_argument("data", metavar="NEWDATA", help="CSV or Parquet file of new rows, target included")
+    parser.add_argument("--max-epochs", type=int, default=None, help="default: as in the original fit")
+    parser.add_argument("--lr", type=fixed_learning_rate, default=None, help="default: 0.3 x the original fit's")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = TabularRun.load(args.run_dir)
+    record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
+    print(f"newest {record['newest_rows']} rows of the new data:")
+    print(table({"before update": record["before"], "after update": record["after"]}))
+    print(saved(model.save(args.run_dir)))
+    return 0

@@ -1,0 +1,140 @@
+"""The command-line face of tabular training, shared by `descend fit`, `lr-find`, `tune` and `demo`: options
+(from flags, and from a --config file), and what is printed."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable
+
+from ..apps.tabular import evaluate
+from ..apps.tabular.options import FLAGGED, Options, declarations, learning_rate
+from ..apps.tabular.run import TabularRun
+from ..core.errors import DescendError
+
+DEFAULTS = Options(target="")
+
+
+def flag(name: str) -> str:
+    """The command-line flag of option `name`: --batch-size for batch_size."""
+    return "--" + name.replace("_", "-")
+
+
+def _reader(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """`parse` as an argparse type: its DescendError becomes argparse's one-line error naming the flag."""
+    def read(text: str):
+        try:
+            return parse(text)
+        except DescendError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    read.__name__ = parse.__name__
+    return read
+
+
+def fixed_learning_rate(text: str) -> float:
+    """A positive number (for commands where lr_find has nothing to sweep)."""
+    value = _reader(learning_rate)(text)
+    if value == "auto":
+        raise argparse.ArgumentTypeError("expected a positive number such as 0.001 ('auto' is for descend fit)")
+    return value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, data_optional: bool = False) -> None:
+    """DATA and --target (both may come from --config when `data_optional`)."""
+    if data_optional:
+        parser.add_argument("data", nargs="?", default=None, help="CSV (optionally .gz) or Parquet file, one row "
+                            "per example (may come from --config)")
+        parser.add_argument("--target", default=None, metavar="COL", help="the column to predict (may come from "
+                            "--config)")
+    else:
+        parser.add_argument("data", help="CSV (optionally .gz) or Parquet file, one row per example")
+        parser.add_argument("--target", required=True, metavar="COL", help=declarations()["target"].help)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Every training option of `descend fit` but the flags in `skip`, defaults shown in --help. Flags left out
+    stay out of the parsed namespace, so a --config file's values are kept unless a flag is given."""
+    for name in FLAGGED:
+        declared, default = declarations()[name], getattr(DEFAULTS, name)
+        if flag(name) in skip:
+            continue
+        choices = declared.flag_choices()
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(flag(name), default=argparse.SUPPRESS, choices=choices, metavar=declared.metavar,
+                            type=_reader(declared.parse) if declared.parse else None,
+                            help=declared.help.format(default=shown, choices=", ".join(choices or ())))
+
+
+def read_config(path: str) -> dict:
+    """A --config file: {"data": ..., "options": {...}} as `descend tune` writes in best.json (under "config"),
+    or that object itself."""
+    file = Path(path)
+    if not file.is_file():
+        raise DescendError(f"--config {path}: no such file")
+    try:
+        data = json.loads(file.read_text())
+    except ValueError as err:
+        raise DescendError(f"--config {path} is not valid JSON ({err})") from err
+    data = data.get("config", data) if isinstance(data, dict) else data
+    if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
+        raise DescendError(f"--config {path} must hold {{\"options\": {{...}}}} (as best.json from descend tune)")
+    return data
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    """The training options set by flags on the command line (and only those)."""
+    return {name: getattr(args, name) for name in FLAGGED if hasattr(args, name)}
+
+
+def options_from(args: argparse.Namespace, config: dict | None = None) -> Options:
+    """Options from a --config file's values overridden by the flags given, checked before any data is read."""
+    values = dict((config or {}).get("options", {}))
+    values.update(given_options(args))
+    if getattr(args, "target", None):
+        values["target"] = args.target
+    if not values.get("target"):
+        raise DescendError("no target column: pass --target COL (or a --config file that names it)")
+    return Options.from_dict(values, "--config" if config else "the options")
+
+
+def data_path(args: argparse.Namespace, config: dict | None = None) -> str:
+    """DATA from the command line, else from the --config file."""
+    path = args.data or (config or {}).get("data")
+    if not path:
+        raise DescendError("no data file: pass DATA (a CSV or Parquet file) or a --config file that names it")
+    return path
+
+
+def report(run: TabularRun) -> str:
+    """The test table plus one sentence on what training bought over the closed-form solution and the constant;
+    without a test set, the validation scores and a plain statement that the model was not tested."""
+    rows = run.metrics["scores"]
+    validation = run.metrics.get("validation")
+    lines = [validation_line(validation)] if validation else []
+    if not rows:
+        return "\n".join(lines + ["not tested: --test-fraction 0 kept no test rows; score it on rows of your own "
+                                   "with `descend predict`. Validation scores (these rows chose the epochs and the "
+                                   "blend, so they flatter the model):", evaluate.table(validation["scores"])])
+    lines += [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
+    (model_name, model), *others = rows.items()
+    key = "rmse" if "rmse" in model else "log_loss"
+    words = "RMSE" if key == "rmse" else "log-loss"
+    for name, other in others:
+        if other[key] > 0:
+            change = 100 * (other[key] - model[key]) / other[key]
+            word = "below" if change >= 0 else "above"
+            lines.append(f"the trained model's {words} is {abs(change):.0f}% {word} {name}")
+    return "\n".join(lines)
+
+
+def validation_line(validation: dict) -> str:
+    """How the model was chosen: the blend weight and the validation losses behind it."""
+    losses = validation["losses"]
+    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): networks weighted "
+            f"{validation['blend']:g}, linear model {1 - validation['blend']:g} (validation loss: networks "
+            f"{losses['networks']:.4g}, linear {losses['linear']:.4g}, blend {losses['blend']:.4g})")
+
+
+def saved(out: Path) -> str:
+    """Where the run went and what the folder holds."""
+    return f"saved to {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})"

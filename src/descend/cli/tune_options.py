@@ -1,0 +1,56 @@
+"""The body of `descend tune DATA --target COL --trials N`: arguments, the search, the printed table.
+
+descend.cli.commands.tune supplies the tabular training function and the options every trial shares (see `run_with`),
+so this module can be tested with any training function.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from ..apps.tuning.search import tune
+from ..apps.tuning.study import PRUNERS, SAMPLERS
+from ..apps.tuning.tabular import TABULAR_SPACE, TabularObjective
+
+HELP = "search learning rate, weight decay, width, depth, batch size and schedule for a table (Optuna)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="CSV or Parquet file")
+    parser.add_argument("--target", required=True, help="column to predict")
+    parser.add_argument("--trials", type=int, required=True, help="finished trials the study should hold")
+    parser.add_argument("--storage", default=None, help="database URL keeping the study, e.g. sqlite:///tune.db "
+                        "(needed to resume or for --workers)")
+    parser.add_argument("--study", default="descend", help="study name inside the storage (default: descend)")
+    parser.add_argument("--workers", type=int, default=1, help="processes searching in parallel (default: 1)")
+    parser.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)} (default: tpe)")
+    parser.add_argument("--pruner", default="asha", help=f"one of {', '.join(PRUNERS)} (default: asha)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch limit of each trial")
+    parser.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="tune", help="folder for best.json, trials.csv and plots (default: tune)")
+
+
+def base_options(args: argparse.Namespace, shared: dict | None = None) -> dict:
+    """The fit options every trial shares: `shared` ones, the target, the seed and, when given, the epoch limit."""
+    base = {**(shared or {}), "target": args.target, "seed": args.seed}
+    if args.max_epochs is not None:
+        base["max_epochs"] = args.max_epochs
+    return base
+
+
+def run_with(args: argparse.Namespace, train: Callable, shared: dict | None = None) -> int:
+    """Run the search with `train(data_path, options, callbacks)` as each trial's work, every trial with the
+    `shared` options besides the drawn ones; print the table."""
+    if not Path(args.data).is_file():
+        raise FileNotFoundError(f"data file {args.data!r} does not exist")
+    objective = TabularObjective(train, args.data, base_options(args, shared))
+    result = tune(objective, TABULAR_SPACE, args.trials, storage=args.storage, study_name=args.study,
+                  sampler=args.sampler, pruner=args.pruner, seed=args.seed, workers=args.workers,
+                  timeout=args.timeout, out=args.out)
+    print(result.table())
+    print(f"best: trial {result.best_trial}, val_loss {result.best_value:.5g}; "
+          f"reproduce with `descend fit --config {result.files['best']}`")
+    print("wrote " + ", ".join(result.files.values()))
+    return 0

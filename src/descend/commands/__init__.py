@@ -1,1 +1,0 @@
-"""CLI subcommands, one module each: HELP, add_arguments(parser), run(args) -> exit code. cli.py finds them."""

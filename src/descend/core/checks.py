@@ -1,0 +1,44 @@
+"""Checks of values a user passes, shared by every layer; each refuses with a message naming the value."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from .errors import DescendError
+
+
+def align(output: torch.Tensor, target: torch.Tensor, what: str = "this loss") -> torch.Tensor:
+    """The output shaped like the target: an (N, 1) output for an (N,) target loses its trailing 1; any other
+    mismatch is refused (naming `what` needs them to match), since broadcasting would compare every output with
+    every target."""
+    if output.dim() == target.dim() + 1 and output.shape[-1] == 1:
+        output = output.squeeze(-1)
+    if output.shape != target.shape:
+        raise DescendError(f"model output has shape {tuple(output.shape)} but the target has shape "
+                           f"{tuple(target.shape)}; they must match for {what}")
+    return output
+
+
+def plural(noun: str) -> str:
+    """English plural of a setting's name: "loss" -> "losses", "metric" -> "metrics"."""
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def check_choice(kind: str, name: str, valid) -> str:
+    """Return `name` lower-cased if it is one of `valid`, else raise naming the valid choices."""
+    key = str(name).lower()
+    if key not in valid:
+        raise DescendError(f"unknown {kind} {name!r}; valid {plural(kind)}: {', '.join(sorted(valid))}")
+    return key
+
+
+def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
+    """Return `value` as an int if it is a whole number >= 1 (None passes when `allow_none`), else raise naming it.
+
+    Accepts numpy integers too; refuses bools and floats, since a count given as 2.5 is a mistake, not a request."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise DescendError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,277 @@
+"""Stopping rules: small objects asked after every step (and every evaluation) whether the run is done.
+
+A rule's `check(state, record)` returns None to go on, or a sentence saying why the run stops. `finish(state)`
+runs once when the loop ends (Patience uses it to restore the best weights). `NonFinite` is always on.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .checks import check_positive_int
+from .errors import DescendError
+from .metrics import METRICS
+
+if TYPE_CHECKING:
+    from .loop import LoopState
+
+
+class Rule:
+    """Base class: override `check`; `setup` and `finish` are optional. `code` names the rule in
+    FitResult.stop_code (and LoopState.stop_code) when it stops a run, for code that acts on why a run stopped."""
+
+    code = "rule"
+
+    def validate(self, has_validation: bool) -> None:
+        """Refuse settings the run cannot serve (a val_* value without validation data); fit asks before any work."""
+
+    def setup(self, state: "LoopState") -> None:
+        """Called once before the first step."""
+
+    def check(self, state: "LoopState", record: dict) -> str | None:
+        raise NotImplementedError
+
+    def finish(self, state: "LoopState") -> None:
+        """Called once after the last step."""
+
+    def state_dict(self) -> dict:
+        """What the rule has learned during the run (tensors, numbers, lists), saved in checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what `state_dict` returned, after `setup`, when a run resumes."""
+
+
+class MaxSteps(Rule):
+    """Stop after `n` optimizer steps."""
+
+    code = "max_steps"
+
+    def __init__(self, n: int):
+        self.n = check_positive_int(n, "MaxSteps: n")
+
+    def check(self, state, record):
+        return f"reached the step limit ({self.n} steps)" if state.step >= self.n else None
+
+
+class MaxEpochs(Rule):
+    """Stop after `n` full passes over the training data."""
+
+    code = "max_epochs"
+
+    def __init__(self, n: int):
+        self.n = check_positive_int(n, "MaxEpochs: n")
+
+    def check(self, state, record):
+        return f"reached the epoch limit ({self.n} epochs)" if state.epoch >= self.n else None
+
+
+class MaxTime(Rule):
+    """Stop once `seconds` of wall time have passed since the first step."""
+
+    code = "max_time"
+
+    def __init__(self, seconds: float):
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise DescendError(f"MaxTime: seconds must be a positive number, got {seconds!r}")
+        self.seconds = seconds
+
+    def check(self, state, record):
+        if state.elapsed() >= self.seconds:
+            return f"reached the time limit ({self.seconds:g} s) at step {state.step}"
+        return None
+
+
+def _better(mode: str):
+    if mode not in ("min", "max"):
+        raise DescendError(f"mode must be 'min' or 'max', got {mode!r}")
+    return (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
+
+
+def _resolve_monitor(monitor: str | None, has_validation: bool, rule: str) -> str:
+    if monitor is None:
+        return "val_loss" if has_validation else "loss"
+    if monitor.startswith("val_") and not has_validation:
+        raise DescendError(f"{rule} monitors {monitor!r} but no validation data was given; pass val= or "
+                           f"monitor a training value such as 'loss'")
+    return monitor
+
+
+def _missing(rule: str, key: str, record: dict) -> str:
+    evaluated = ", ".join(sorted(k for k in record if k.startswith("val_")))
+    hint = (f"add metrics=[{key[4:]!r}] to fit to compute it" if key[4:] in METRICS
+            else "monitor one of those, or compute it with fit's metrics=")
+    return f"{rule} monitors {key!r}, but the evaluation gives only {evaluated}; {hint}"
+
+
+class _Monitor(Rule):
+    """A rule that reads one value from each record (a training value, or a val_* one after evaluations).
+
+    A val_* key that an evaluation does not produce is refused there and then; a training key that no record
+    ever held (it may come from a callback, so it cannot be refused early) is warned about when the run ends.
+    """
+
+    def validate(self, has_validation: bool) -> None:
+        _resolve_monitor(self.monitor, has_validation, type(self).__name__)
+
+    def _watch(self, state) -> None:
+        self.key, self.seen = _resolve_monitor(self.monitor, state.has_validation, type(self).__name__), False
+
+    def _value(self, record: dict) -> float | None:
+        if self.key in record:
+            self.seen = True
+            return record[self.key]
+        if self.key.startswith("val_") and "val_loss" in record:
+            self.seen = True  # the error says it all; no warning on top
+            raise DescendError(_missing(type(self).__name__, self.key, record))
+        return None
+
+    def finish(self, state):
+        if not self.seen and state.history and state.stop_reason is not None:  # not for a run cut short by an error
+            held = ", ".join(k for k in state.history[-1] if not k.startswith("val_"))
+            warnings.warn(f"{type(self).__name__} monitored {self.key!r}, which no record held, so it never fired; "
+                          f"records hold {held}", stacklevel=2)
+
+
+class Target(_Monitor):
+    """Stop when the monitored value reaches `value` (at or below for mode "min", at or above for "max")."""
+
+    code = "target"
+
+    def __init__(self, value: float, monitor: str | None = "loss", mode: str = "min"):
+        self.value, self.monitor, self.mode = value, monitor, mode
+        self._better = _better(mode)
+
+    def setup(self, state):
+        self._watch(state)
+
+    def check(self, state, record):
+        got = self._value(record)
+        if got is not None and (got == self.value or self._better(got, self.value)):
+            return f"{self.key} reached the target {self.value:g} (got {got:.6g}) at step {state.step}"
+        return None
+
+    def state_dict(self):
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = state.get("seen", True)
+
+
+class Patience(_Monitor):
+    """Stop when the monitored value has not improved by `min_delta` for `patience` evaluations.
+
+    `monitor=None` watches val_loss when validation data is given, else the training loss (then patience counts
+    steps). With `restore_best=True` the weights of the best evaluation are put back when the run ends.
+    """
+
+    code = "patience"
+
+    def __init__(self, patience: int = 10, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
+                 restore_best: bool = False):
+        self.patience = check_positive_int(patience, "Patience: patience")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise DescendError(f"Patience: min_delta must be a number >= 0, got {min_delta!r}")
+        self.monitor, self.min_delta, self.mode, self.restore_best = monitor, min_delta, mode, restore_best
+        self._better = _better(mode)
+
+    def setup(self, state):
+        self._watch(state)
+        self.best, self.best_step, self.wait, self.snapshot = None, None, 0, None
+
+    def check(self, state, record):
+        value = self._value(record)
+        if value is None or not math.isfinite(value):
+            return None
+        shift = -self.min_delta if self.mode == "min" else self.min_delta
+        if self.best is None or self._better(value, self.best + shift):
+            self.best, self.best_step, self.wait = value, state.step, 0
+            if self.restore_best:
+                self.snapshot = state.task.snapshot()
+            return None
+        self.wait += 1
+        if self.wait >= self.patience:
+            return (f"{self.key} did not improve by more than {self.min_delta:g} for {self.patience} evaluations "
+                    f"(best {self.best:.6g} at step {self.best_step})")
+        return None
+
+    def state_dict(self):
+        return {"best": self.best, "best_step": self.best_step, "wait": self.wait, "snapshot": self.snapshot,
+                "seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.best, self.best_step, self.wait = state["best"], state["best_step"], state["wait"]
+        self.snapshot, self.seen = state["snapshot"], state.get("seen", True)
+
+    def finish(self, state):
+        super().finish(state)
+        if self.restore_best and self.snapshot is not None:
+            state.task.restore(self.snapshot)
+            state.restored_step = self.best_step
+
+
+class Converged(Rule):
+    """Stop when the loss changed by less than `rtol` (relative) over `window` steps, or when every gradient
+    norm in the window is below `gtol`."""
+
+    code = "converged"
+
+    def __init__(self, rtol: float | None = 1e-6, gtol: float | None = None, window: int = 10):
+        if rtol is None and gtol is None:
+            raise DescendError("Converged: give rtol, gtol or both")
+        for name, tol in (("rtol", rtol), ("gtol", gtol)):
+            if tol is not None and tol <= 0:
+                raise DescendError(f"Converged: {name} must be > 0, got {tol}")
+        self.rtol, self.gtol, self.window = rtol, gtol, check_positive_int(window, "Converged: window")
+
+    def setup(self, state):
+        self.losses = deque(maxlen=self.window + 1)
+        self.grads = deque(maxlen=self.window)
+
+    def state_dict(self):
+        return {"losses": list(self.losses), "grads": list(self.grads)}
+
+    def load_state_dict(self, state):
+        self.losses.extend(state["losses"])
+        self.grads.extend(state["grads"])
+
+    def check(self, state, record):
+        self.losses.append(record["loss"])
+        self.grads.append(record.get("grad_norm", math.inf))
+        if self.gtol is not None and len(self.grads) == self.window and max(self.grads) < self.gtol:
+            return f"converged: gradient norm below {self.gtol:g} for {self.window} steps (step {state.step})"
+        if self.rtol is not None and len(self.losses) == self.window + 1:
+            first, last = self.losses[0], self.losses[-1]
+            change = abs(last - first) / max(abs(first), 1e-12)
+            if change < self.rtol:
+                return (f"converged: loss changed by {change:.2e} (relative) over {self.window} steps, "
+                        f"below rtol {self.rtol:g} (step {state.step})")
+        return None
+
+
+class NonFinite(Rule):
+    """Stop at the first NaN or Inf in the loss or gradient, naming the step and where it first appeared (the
+    task's `non_finite_origin`)."""
+
+    code = "non_finite"
+
+    def check(self, state, record):
+        if math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0)):
+            return None
+        return f"non-finite values at step {state.step}: {state.task.non_finite_origin}"
+
+
+def with_defaults(rules, has_validation: bool | None = None) -> list[Rule]:
+    """The user's rules plus NonFinite, which is always on and asked first; with `has_validation`, each rule's
+    settings are checked against the run too (see Rule.validate)."""
+    rules = [rules] if isinstance(rules, Rule) else list(rules)
+    for rule in rules:
+        if not isinstance(rule, Rule):
+            raise DescendError(f"stop= takes descend.stop rules (MaxSteps, Patience, ...), got {rule!r}")
+        if has_validation is not None:
+            rule.validate(has_validation)
+    if not any(isinstance(r, NonFinite) for r in rules):
+        rules.insert(0, NonFinite())
+    return rules

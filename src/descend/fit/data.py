@@ -1,0 +1,263 @@
+"""Training data in, mini-batches out: tensors, numpy arrays, Datasets and DataLoaders all become one stream."""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, TensorDataset
+
+from ..core.errors import DescendError, DescendTypeError
+
+
+def as_tensor(array, name: str) -> torch.Tensor:
+    """A tensor from a tensor, numpy array or nested list; floats become torch's default dtype."""
+    if isinstance(array, torch.Tensor):
+        return array
+    try:
+        arr = np.asarray(array)
+    except (TypeError, ValueError) as err:
+        raise DescendTypeError(f"{name}: cannot turn {type(array).__name__} into a tensor ({err})") from err
+    if arr.dtype.kind == "f":
+        return torch.as_tensor(arr, dtype=torch.get_default_dtype())
+    if arr.dtype.kind in "iub":
+        return torch.as_tensor(arr)
+    raise DescendTypeError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
+
+
+def check_finite(tensor: torch.Tensor, where: str) -> None:
+    """Raise naming the first row (and column) holding NaN or Inf."""
+    if not tensor.dtype.is_floating_point:
+        return
+    bad = ~torch.isfinite(tensor)
+    if bad.any():
+        first = [int(i) for i in bad.nonzero()[0]]
+        kind = "NaN" if torch.isnan(tensor[tuple(first)]) else "Inf"
+        cell = f"row {first[0]}" + (f", column {first[1]}" if len(first) > 1 else "")
+        raise DescendError(f"{where} contains {kind} at {cell} ({int(bad.sum())} non-finite values in all); "
+                           "drop or impute those rows before training")
+
+
+class TensorBatches:
+    """Shuffled mini-batches over in-memory tensors: a fresh permutation per pass, as a hand-written loop does."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int, shuffle: bool,
+                 generator: torch.Generator | None):
+        self.tensors, self.batch_size, self.shuffle, self.generator = list(tensors), batch_size, shuffle, generator
+        self.n = len(self.tensors[0])
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        return self.iter_from(0)
+
+    def iter_from(self, first_batch: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        """One pass starting at batch `first_batch`; the pass's permutation is drawn in full, so a resumed pass
+        sees the same order as the one it continues."""
+        if not self.shuffle:
+            for start in range(first_batch * self.batch_size, self.n, self.batch_size):
+                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
+            return
+        order = torch.randperm(self.n, generator=self.generator)
+        for start in range(first_batch * self.batch_size, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield tuple(t[idx] for t in self.tensors)
+
+
+def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
+    """An iterable of (inputs, targets) batches with a length, from any accepted data form; validated.
+
+    What training draws in full (see `in_memory`) is scanned for NaN/Inf here, once; other Datasets are checked
+    on their first batch by fit, and later batches by the NonFinite rule as they come."""
+    source = _source(data, batch_size=batch_size, shuffle=shuffle, generator=generator, name=name)
+    tensors = in_memory(source)
+    if tensors:
+        for i, t in enumerate(tensors):
+            check_finite(t, f"{name} {'inputs' if i == 0 else 'targets'}")
+    return source
+
+
+def in_memory(source) -> list[torch.Tensor] | None:
+    """The tensors behind a source when training draws every row of them (tensors and arrays, or a TensorDataset
+    under a loader whose sampler visits every row), else None."""
+    if isinstance(source, TensorBatches):
+        return source.tensors
+    if isinstance(source.dataset, TensorDataset) and draws_every_row(source):
+        return list(source.dataset.tensors)
+    return None
+
+
+def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
+    if isinstance(data, DataLoader):
+        if _dataset_len(data.dataset) == 0:
+            raise DescendError(f"{name} data is empty (its DataLoader's dataset has no items)")
+        return data
+    if isinstance(data, Dataset):
+        if _dataset_len(data) == 0:
+            raise DescendError(f"{name} data is empty (the Dataset has no items)")
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    if isinstance(data, (tuple, list)) and len(data) >= 2:
+        tensors = [as_tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
+        sizes = {len(t) if t.dim() else -1 for t in tensors}
+        if len(sizes) != 1:
+            raise DescendError(f"{name} tensors have different numbers of rows: "
+                               f"{', '.join(str(tuple(t.shape)) for t in tensors)}")
+        if sizes == {0}:
+            raise DescendError(f"{name} data is empty (0 rows)")
+        return TensorBatches(tensors, batch_size, shuffle, generator)
+    raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
+                           f"got {type(data).__name__}")
+
+
+def draws_every_row(loader: DataLoader) -> bool:
+    """True when the loader's sampler visits every row of its dataset (in order or shuffled); a custom sampler
+    may leave rows out, and those are no business of the checks."""
+    return isinstance(loader.sampler, (SequentialSampler, RandomSampler))
+
+
+def _dataset_len(dataset) -> int | None:
+    try:
+        return len(dataset)
+    except TypeError:
+        return None
+
+
+class BatchStream:
+    """An endless stream of batches over passes; `epoch` counts completed passes, `position` batches into this one.
+
+    For resuming it keeps the random states each pass's order came from: the source's shuffle generator at the
+    start of the pass, and for a DataLoader (which may shuffle from torch's global generator) the global state
+    when the pass's iterator was made and when its first batch was drawn."""
+
+    def __init__(self, source, device: torch.device):
+        self.source, self.device = source, device
+        self.move = device.type != "cpu"  # CPU batches are used where they are
+        self.epoch, self.position = 0, 0
+        self.per_epoch = _dataset_len(source)
+        self.replays = not hasattr(source, "iter_from")  # skipped batches are drawn again on resume
+        self._first_rng = None
+        self._start_pass()
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        try:
+            batch = self._pull()
+        except StopIteration:  # a source without a length ends its pass here
+            self._new_pass()
+            batch = self._pull()
+        self.position += 1
+        if self.position == self.per_epoch:
+            self._new_pass()
+        if self.move:
+            return tuple(t.to(self.device, non_blocking=True) for t in batch)
+        return batch
+
+    def _pull(self):
+        if self.position == 0 and self.replays:
+            self._first_rng = torch.get_rng_state()  # a RandomSampler without generator= seeds itself here
+        return next(self._it)
+
+    def _new_pass(self) -> None:
+        self.epoch += 1
+        self.position = 0
+        self._start_pass()
+
+    def _start_pass(self) -> None:
+        generator = _generator(self.source)
+        self._pass_rng = None if generator is None else generator.get_state()
+        self._iter_rng = torch.get_rng_state() if self.replays else None
+        self._it = iter(self.source)
+
+    def state_dict(self) -> dict:
+        """Where the stream stands: passes done, batches into this pass, and the random states this pass's order
+        was drawn from, so that a resume draws the same order again."""
+        return {"epoch": self.epoch, "position": self.position, "pass_rng": self._pass_rng,
+                "iter_rng": self._iter_rng, "first_rng": self._first_rng if self.position else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where `state` left off: redraw this pass's order and skip the batches already used.
+
+        The pass's iterator is made and its first batch drawn under the random states they had the first time,
+        so the order is the same for fit's own batching, a Dataset, and a DataLoader with or without its own
+        `generator=`. torch's global generator is left changed: restore it afterwards (runs.state does)."""
+        self.epoch, self.position, self._pass_rng = state["epoch"], state["position"], state["pass_rng"]
+        self._iter_rng, self._first_rng = state.get("iter_rng"), state.get("first_rng")
+        generator = _generator(self.source)
+        if generator is not None and self._pass_rng is not None:
+            generator.set_state(self._pass_rng)
+        if not self.replays:
+            self._it = self.source.iter_from(self.position)
+            return
+        if self._iter_rng is not None:
+            torch.set_rng_state(self._iter_rng)
+        self._it = iter(self.source)
+        if self.position and self._first_rng is not None:
+            torch.set_rng_state(self._first_rng)
+        for _ in range(self.position):
+            next(self._it)
+
+
+def _generator(source) -> torch.Generator | None:
+    """The shuffle generator of a source, looking through wrappers that keep theirs in `.source` (RankShard)."""
+    while source is not None:
+        generator = getattr(source, "generator", None)
+        if generator is not None:
+            return generator
+        source = getattr(source, "source", None)
+    return None
+
+
+SAMPLE_ROWS = 4096      # rows input_sample reads from in-memory tensors (a slice: free)
+DATASET_ROWS = 256      # items it reads from a Dataset (each may load a file or run transforms)
+
+
+def peek(source, rows: int) -> tuple | None:
+    """The source's first `rows` rows, read without drawing from any random generator (no shuffling is consumed,
+    nothing is taken from the stream): a slice of in-memory tensors, or the first items of a map-style Dataset
+    put together by the loader's collate_fn; None when the data cannot be read that way. The one way fit, its
+    checks and the doctor look at data before training."""
+    if isinstance(source, TensorBatches):
+        return tuple(t[:rows] for t in source.tensors)
+    dataset = getattr(source, "dataset", None)
+    if dataset is None or isinstance(dataset, IterableDataset):
+        return None
+    try:
+        return source.collate_fn([dataset[i] for i in range(min(len(dataset), rows))])
+    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
+        return None  # keyed by something other than 0..n-1, or no length
+
+
+def first_batch(source) -> tuple:
+    """The first batch training would see, by `peek` where every row is drawn (in-memory tensors, or a loader whose
+    sampler visits every row), else one batch iterated with every random generator put back (a custom sampler
+    may leave rows out, so its own choice is checked)."""
+    if isinstance(source, TensorBatches) or draws_every_row(source) and source.batch_size is not None:
+        found = peek(source, source.batch_size)
+        if found is not None:
+            return found
+    generator, global_state = source.generator, torch.get_rng_state()
+    state = None if generator is None else generator.get_state()
+    try:
+        return next(iter(source))
+    finally:
+        torch.set_rng_state(global_state)
+        if generator is not None:
+            generator.set_state(state)
+
+
+def examples(source) -> int | None:
+    """How many examples a source holds, when it can tell."""
+    tensors = getattr(source, "tensors", None)
+    if tensors:
+        return len(tensors[0])
+    try:
+        return len(source.dataset)
+    except (AttributeError, TypeError):
+        return None
+
+
+def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Some training rows (inputs, targets) for the doctor, read by `peek` (so watching a run never changes it);
+    None when the data cannot be indexed."""
+    batch = peek(source, SAMPLE_ROWS if isinstance(source, TensorBatches) else DATASET_ROWS)
+    return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None

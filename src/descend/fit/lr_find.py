@@ -1,0 +1,225 @@
+"""`lr_find`: an exponential learning-rate sweep that suggests a learning rate and leaves the model untouched.
+
+The sweep trains for up to `steps` mini-batches while the learning rate grows geometrically from `start_lr` to
+`end_lr`, smooths the loss with a bias-corrected exponential moving average, and stops once the smoothed loss
+exceeds `diverge` times its best value. It runs on the same step loop as `fit`.
+
+Suggestion rule (fastai's "valley" reading): the valley is the longest stretch of the curve over which the
+smoothed loss keeps falling, found as its longest decreasing subsequence (which steps over noise) and taken to span
+as many sweep steps as that subsequence has points, ending where it ends. The suggestion is the lr POSITION of the
+way down the valley (in sweep steps, so in log(lr)): past the flat start, before the bottom, where a sweep that is
+still speeding up turns into one about to overshoot. A valley shorter than WINDOW steps or shallower than FALL is
+noise; without one the suggestion is a tenth of the lowest point's lr, and lr_find warns that it is a guess.
+POSITION was chosen on seven workloads (AdamW, cosine schedule, full runs scored on held-out data) with five seeds
+each; leaving each workload out in turn moved the choice only between 0.6 and 0.7. benchmarks/lr_auto_quality.py
+measures the rule against a 9-point grid on descend.bench workloads.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import math
+import numbers
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
+from ..core.loop import Loop
+from ..core.stop import MaxSteps, Rule, with_defaults
+from . import losses
+from .data import BatchStream, batches
+from .preflight import optimizer_name
+from .task import FitTask, make_optimizer
+
+POSITION = 0.65   # where in the valley the suggestion sits: 0 at its top, 1 at its lowest point
+WINDOW = 5        # a valley spans at least this many sweep steps ...
+FALL = 0.2        # ... and falls by at least this share of its top value (shallower ones are noise)
+DIVISOR = 10.0    # without a valley: this fraction of the lowest point's lr
+NO_VALLEY = f"a tenth of the lowest point (the smoothed loss never fell by {FALL:.0%} over {WINDOW} steps or more)"
+MIN_SWEEP = 2 * WINDOW  # the fewest sweep steps that make a curve
+
+
+@dataclass
+class LRFindResult:
+    """The sweep's curve (learning rates, raw and smoothed losses), the suggested lr and why the sweep ended
+    (`diverged`: the loss blew up, rather than the sweep reaching its last step)."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float
+    min_loss_lr: float
+    stop_reason: str
+    diverged: bool
+    rule: str
+
+    def summary(self) -> str:
+        """A few lines: the range swept, where the loss was lowest, and the suggestion."""
+        best = min(range(len(self.smoothed)), key=self.smoothed.__getitem__)
+        return (f"swept lr {self.lrs[0]:.1e} .. {self.lrs[-1]:.1e} over {len(self.lrs)} steps "
+                f"({self.stop_reason})\n"
+                f"lowest smoothed loss {self.smoothed[best]:.4g} at lr {self.min_loss_lr:.2e}\n"
+                f"suggested lr {self.suggestion:.2e} ({self.rule})")
+
+
+class _Divergence(Rule):
+    """Smooths the loss into each record and stops once it exceeds `factor` times its best value."""
+
+    def __init__(self, beta: float, factor: float):
+        self.beta, self.factor = beta, factor
+
+    def setup(self, state):
+        self.average, self.best, self.fired = 0.0, math.inf, False
+
+    def check(self, state, record):
+        self.average = self.beta * self.average + (1 - self.beta) * record["loss"]
+        smooth = self.average / (1 - self.beta ** state.step)
+        record["smoothed"] = smooth
+        self.best = min(self.best, smooth)
+        if smooth > self.factor * self.best:
+            self.fired = True
+            return f"stopped at divergence: smoothed loss {smooth:.4g} > {self.factor:g} x best {self.best:.4g}"
+        return None
+
+
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge) -> None:
+    """Every numeric setting of lr_find, checked before any work; each error names the setting and its range."""
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if not _number(value) or value <= 0:
+            raise DescendError(f"lr_find: {name} must be a finite number > 0, got {value!r}")
+    if start_lr >= end_lr:
+        raise DescendError(f"lr_find needs start_lr < end_lr (the sweep grows from one to the other), got "
+                           f"start_lr={start_lr}, end_lr={end_lr}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < MIN_SWEEP:
+        raise DescendError(f"lr_find: steps must be an integer >= {MIN_SWEEP} (the fewest that make a curve), "
+                           f"got {steps!r}")
+    check_positive_int(batch_size, "lr_find: batch_size")
+    if not _number(smoothing) or not 0 <= smoothing < 1:
+        raise DescendError(f"lr_find: smoothing must be in [0, 1) (the moving average's weight on the past; "
+                           f"0.9 averages about 10 steps), got {smoothing!r}")
+    if not _number(diverge) or diverge <= 1:
+        raise DescendError(f"lr_find: diverge must be a number > 1 (the sweep stops once the smoothed loss "
+                           f"exceeds diverge x its best), got {diverge!r}")
+
+
+@contextmanager
+def _restored_afterwards(model: nn.Module, opt: torch.optim.Optimizer, source):
+    """Put the weights, optimizer state, global RNG, train/eval mode and a DataLoader's generator back exactly."""
+    saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    saved_opt, saved_rng, was_training = copy.deepcopy(opt.state_dict()), torch.get_rng_state(), model.training
+    loader_rng = getattr(source, "generator", None)  # a user's DataLoader keeps its shuffle order for fit
+    saved_loader_rng = loader_rng.get_state() if loader_rng is not None else None
+    try:
+        yield
+    finally:
+        model.load_state_dict(saved_model)
+        opt.load_state_dict(saved_opt)
+        torch.set_rng_state(saved_rng)
+        if loader_rng is not None:
+            loader_rng.set_state(saved_loader_rng)
+        model.train(was_training)
+
+
+def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: str | torch.optim.Optimizer = "adamw",
+            start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100, batch_size: int = 64,
+            weight_decay: float | None = None, decay_norms_and_biases: bool = False, smoothing: float = 0.9,
+            diverge: float = 4.0, seed: int = 0, device: str = "cpu") -> LRFindResult:
+    """Sweep the learning rate exponentially and suggest one; the model, the optimizer, the global RNG and a given
+    DataLoader's generator are restored afterwards.
+
+    `data` is what `fit` takes as `train`. The same seed gives the same curve. See the module docstring for the
+    suggestion rule.
+    """
+    if not isinstance(model, nn.Module):
+        raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge)
+    optimizer_name(optimizer, weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data")
+    opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay,
+                         decay_norms_and_biases=decay_norms_and_biases)
+    divergence = _Divergence(smoothing, diverge)
+    with _restored_afterwards(model, opt, source):
+        torch.manual_seed(seed)
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] = start_lr
+        growth = (end_lr / start_lr) ** (1 / (steps - 1))
+        task = FitTask(model, losses.get(loss), opt, BatchStream(source, torch.device(device)), None,
+                       accumulate=1, clip=None, metric_fns={}, device=torch.device(device))
+        model.train()
+        # divergence is asked before the step limit, so the last step is smoothed (and judged) too
+        loop = Loop(task, opt, with_defaults([divergence, MaxSteps(steps)]),
+                    schedules={"lr": lambda step: growth ** step}, total_steps=steps)
+        state = loop.run()
+    last = state.history[-1]
+    diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
+    found = _result(state.history, state.stop_reason, diverged)
+    if found.rule == NO_VALLEY:
+        warnings.warn(_guess_warning(found), stacklevel=2)
+    return found
+
+
+def _guess_warning(found: LRFindResult) -> str:
+    """Why a suggestion without a valley is a guess, and which end of the range to move."""
+    rose = found.diverged or found.smoothed[-1] > 1.5 * min(found.smoothed)
+    widen = ("lower start_lr: the loss rose from the first steps on" if rose
+             else "raise end_lr: the loss barely moved over the whole range")
+    below = ", below the swept range," if found.suggestion < found.lrs[0] else ""
+    return (f"lr_find: the smoothed loss never fell by {FALL:.0%} between lr {found.lrs[0]:.1e} and "
+            f"{found.lrs[-1]:.1e}, so the suggestion {found.suggestion:.1e}{below} is a guess; {widen} (or check "
+            "that the model can learn from this data)")
+
+
+def valley(smoothed: list[float]) -> tuple[int, int]:
+    """(first, last) sweep index of the valley of the module docstring; (i, i) when the curve never falls."""
+    length, last = [1] * len(smoothed), 0
+    for i in range(1, len(smoothed)):
+        length[i] = 1 + max((length[j] for j in range(i) if smoothed[j] > smoothed[i]), default=0)
+        if length[i] > length[last]:
+            last = i
+    return last - length[last] + 1, last
+
+
+def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, str]:
+    """The suggestion rule of the module docstring: the lr and which reading of the curve gave it."""
+    first, last = valley(smoothed)
+    if last - first < WINDOW or smoothed[last] > (1 - FALL) * smoothed[first]:
+        return lrs[min(range(len(smoothed)), key=smoothed.__getitem__)] / DIVISOR, NO_VALLEY
+    at = first + round(POSITION * (last - first))
+    return lrs[at], f"{POSITION:.0%} of the way down the valley from lr {lrs[first]:.1e} to {lrs[last]:.1e}"
+
+
+def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResult:
+    usable = [r for r in history if "smoothed" in r and math.isfinite(r["smoothed"])]
+    if len(usable) < MIN_SWEEP:
+        raise DescendError(f"lr_find could not measure a curve ({stop_reason}) in {len(usable)} steps; "
+                           "lower start_lr or check the data")
+    lrs, smoothed = [r["lr"] for r in usable], [r["smoothed"] for r in usable]
+    best = min(usable, key=lambda r: r["smoothed"])
+    suggestion, rule = suggest(lrs, smoothed)
+    return LRFindResult(lrs=lrs, losses=[r["loss"] for r in usable], smoothed=smoothed, suggestion=suggestion,
+                        min_loss_lr=best["lr"], stop_reason=stop_reason, diverged=diverged, rule=rule)
+
+
+def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
+            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
+    """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
+    instance's groups too). The model and optimizer come back exactly as they were."""
+    found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
+                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
+    if isinstance(optimizer, torch.optim.Optimizer):
+        for group in optimizer.param_groups:
+            group["lr"] = found.suggestion
+    if progress:
+        print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
+    return found.suggestion

@@ -1,0 +1,149 @@
+"""What `fit` checks before anything is created or changed, so each mistake is refused with its name.
+
+The device must exist on this machine, the learning rate must be a number, 'auto' or None, the optimizer must
+be registered, every scheduled key must be one of its hyperparameters, and one batch must pass through the
+model, the loss and the metrics (shapes, dtypes, class labels, NaN/Inf in inputs or targets).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .. import optim
+from ..core.errors import DescendError, DescendTypeError
+from ..core.loop import check_schedule_keys, schedulable
+from ..core.schedules import Schedule
+from .data import check_finite, first_batch, in_memory
+
+
+def available_devices() -> list[str]:
+    """The devices torch can use on this machine, e.g. ['cpu', 'cuda:0']."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def _usable(device: torch.device) -> bool:
+    if device.type == "cpu":
+        return True
+    if device.type == "mps":
+        return torch.backends.mps.is_available() and device.index in (None, 0)
+    backend = getattr(torch, device.type, None)  # torch.cuda, torch.xpu, ...
+    if backend is None or not callable(getattr(backend, "is_available", None)) or not backend.is_available():
+        return False
+    return device.index is None or device.index < backend.device_count()
+
+
+def device(spec) -> torch.device:
+    """`spec` as a torch.device that exists here; otherwise an error naming it and the devices available."""
+    try:
+        found = torch.device(spec)
+    except (RuntimeError, TypeError) as err:
+        raise DescendError(f"device {spec!r} is not a device name torch knows (e.g. 'cpu', 'cuda', 'cuda:1', "
+                           f"'mps'); available here: {', '.join(available_devices())}") from err
+    if not _usable(found):
+        raise DescendError(f"device {spec!r} is not available on this machine (this torch {torch.__version__} "
+                           f"sees {', '.join(available_devices())}); pass one of those")
+    return found
+
+
+def learning_rate(lr) -> None:
+    """Refuse an lr that is not None (the optimizer's default), 'auto' or a finite number >= 0."""
+    if lr is None or (isinstance(lr, str) and lr == "auto"):
+        return
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise DescendError(f"lr must be a number, 'auto' (lr_find) or None (the optimizer's own default), "
+                           f"got {lr!r}")
+    if not math.isfinite(lr):
+        raise DescendError(f"lr must be a finite number, got {lr}")
+    if lr < 0:
+        raise DescendError(f"lr must be >= 0, got {lr}")
+
+
+def optimizer_name(optimizer, weight_decay) -> str:
+    """How to call `optimizer` (a registered name or an instance) in messages; refuses anything else, an unknown
+    name and a bad weight_decay."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return type(optimizer).__name__
+    if not isinstance(optimizer, str):
+        raise DescendTypeError(f"optimizer must be a name (see descend.optim.available()) or a "
+                               f"torch.optim.Optimizer, got {optimizer!r}")
+    found = optim.entry(optimizer)
+    optim.registry.validate({"weight_decay": weight_decay})
+    return f"optimizer {found.name!r}"
+
+
+def _hyperparameters(optimizer) -> set[str]:
+    """What a schedule can drive in an instance, or in a registered optimizer built over a 2x2 stand-in tensor
+    (its param groups say; the model is not touched)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return schedulable(optimizer)
+    return schedulable(optim.entry(optimizer).factory([torch.zeros(2, 2, requires_grad=True)]))
+
+
+def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[str, Callable]:
+    """`schedule=` as {hyperparameter: schedule bound to the run's total steps}; a bare schedule drives lr.
+    Every key must be a hyperparameter of `optimizer` (lr always is)."""
+    if schedule is None:
+        return {}
+    spec = schedule if isinstance(schedule, dict) else {"lr": schedule}
+    for key, sched in spec.items():
+        if not callable(sched):
+            raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got {sched!r}")
+    if set(spec) - {"lr"}:
+        check_schedule_keys(spec, _hyperparameters(optimizer), owner)
+    return {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
+def _cannot_take(model: nn.Module, x: torch.Tensor, name: str, err: RuntimeError) -> DescendError:
+    weights = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
+    hint = ""
+    if weights is not None and x.dtype != weights.dtype:
+        hint = (f"; the {name} inputs are {x.dtype} but the model's weights are {weights.dtype}: convert the inputs "
+                f"(X.float() for a tensor, X.astype('float32') for an array) or the model (model.double())")
+    return DescendError(f"the model cannot take the {name} inputs of shape {tuple(x.shape)}: {err}{hint}")
+
+
+def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> None:
+    """Run the model, the loss and the metrics on the first batch (eval mode, no gradient, the model where it is)
+    so shape, dtype and data errors surface with a clear message before training."""
+    found = first_batch(source)
+    if not isinstance(found, (tuple, list)) or len(found) < 2:
+        count = len(found) if isinstance(found, (tuple, list)) else 1
+        raise DescendError(f"{name} batches must be (inputs, targets) pairs, got {count} item(s)")
+    x, y = found[0], found[1]
+    if in_memory(source) is None:  # what training draws in full was scanned when its batches were made
+        check_finite(x, f"{name} inputs (first batch)")
+        check_finite(y, f"{name} targets (first batch)")
+    where = _model_device(model)
+    x, y = x.to(where), y.to(where)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            try:
+                out = model(x)
+            except RuntimeError as err:
+                raise _cannot_take(model, x, name, err) from err
+            value = loss_fn(out, y)
+            for metric in metric_fns.values():
+                metric(out, y)
+    finally:
+        model.train(was_training)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__} "
+                           f"{tuple(getattr(value, 'shape', ()))}")

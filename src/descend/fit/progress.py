@@ -1,0 +1,98 @@
+"""Progress as a run goes: a rich bar on a terminal, a plain line every N steps in logs, nothing when off."""
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+
+from ..core.errors import DescendError
+from ..core.loop import Callback, LoopState
+
+
+def _summary(record: dict) -> str:
+    parts = [f"loss {record['loss']:.4g}"]
+    parts += [f"{k} {v:.4g}" for k, v in record.items() if k.startswith("val_") and isinstance(v, float)]
+    parts.append(f"lr {record['lr']:.2e}")
+    return "  ".join(parts)
+
+
+def _stopped(state: LoopState) -> str:
+    why = state.stop_reason or "interrupted by an error or Ctrl-C"
+    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {why}"
+
+
+class PlainProgress(Callback):
+    """One line every `every` steps and after every evaluation, for logs and CI."""
+
+    def __init__(self, every: int | None = None, stream=None):
+        self.every, self.stream = every, stream or sys.stderr
+        self.latest_eval: dict = {}
+
+    def on_start(self, state: LoopState) -> None:
+        if self.every is None:
+            self.every = max((state.total_steps or 1000) // 10, 1)
+
+    def _line(self, state: LoopState, record: dict) -> None:
+        total = f"/{state.total_steps}" if state.total_steps else ""
+        shown = {**record, **self.latest_eval}
+        print(f"step {state.step}{total}  epoch {state.epoch}  {_summary(shown)}", file=self.stream, flush=True)
+
+    def on_step(self, state, record):
+        if state.step % self.every == 0:
+            self._line(state, record)
+
+    def on_evaluate(self, state, record):
+        self.latest_eval = {k: v for k, v in record.items() if k.startswith("val_")}
+
+    def on_end(self, state):
+        print(_stopped(state), file=self.stream, flush=True)
+
+
+class RichProgress(Callback):
+    """A live bar with the latest loss on stderr (stdout stays the program's own); refreshed at most ten times a
+    second so it costs nothing per step."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[info]}"), transient=False, console=self.console)
+        self.next_refresh = 0.0
+
+    def on_start(self, state):
+        self.progress.start()
+        self.task = self.progress.add_task("fit", total=state.total_steps, info="")
+
+    def on_step(self, state, record):
+        now = time.perf_counter()
+        if now >= self.next_refresh:
+            self.next_refresh = now + 0.1
+            self.progress.update(self.task, completed=state.step, info=_summary(record))
+
+    def on_evaluate(self, state, record):
+        self.progress.update(self.task, completed=state.step, info=_summary(record))
+
+    def on_end(self, state):
+        self.progress.update(self.task, completed=state.step)
+        self.progress.stop()
+        self.console.print(_stopped(state), markup=False, highlight=False)
+
+
+def check(progress) -> None:
+    """Refuse a `progress=` that is not True, False, None or a positive number of steps between lines."""
+    if progress is None or isinstance(progress, bool):
+        return
+    if not isinstance(progress, numbers.Integral) or progress < 1:
+        raise DescendError(f"progress must be True (a bar on a terminal, lines in logs), False (nothing) or a "
+                           f"positive number of steps between lines, got {progress!r}")
+
+
+def reporter(progress: bool | int) -> list[Callback]:
+    """The progress callback for a checked `progress=` (see `check`): True picks by terminal, an int sets the
+    plain line interval."""
+    if progress is False or progress is None:
+        return []
+    if progress is True and sys.stderr.isatty():
+        return [RichProgress()]
+    return [PlainProgress(None if progress is True else int(progress))]

@@ -1,0 +1,164 @@
+"""FitSpec: every argument of `fit`, declared once (name, default, whether config.json records it) and checked
+once, when the spec is made; and the Plan fit makes from a spec and the data before touching anything.
+
+A new fit argument is one field here plus its use. `fit`'s signature is this class's (see `fit.__signature__`), and
+config.json's "run" section is the fields marked `recorded`, so a renamed argument is recorded under its new name.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import KW_ONLY, dataclass, field, fields
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .. import doctor as doctor_lib
+from ..core import metrics as metric_lib, stop as stop_lib
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError, DescendTypeError
+from ..core.loop import Callback
+from ..runs.ranks import world
+from . import distributed, initializers, losses, preflight, progress as progress_lib
+from .data import _dataset_len, batches
+from .task import clip_spec
+
+DEFAULT_EPOCHS = 20
+
+
+def setting(default, *, recorded: bool = True):
+    """A fit argument with its default; `recorded` ones decide the result and go into config.json's "run"."""
+    return field(default=default, metadata={"recorded": recorded})
+
+
+def derived():
+    """What a spec computes from its arguments when made (not an argument)."""
+    return field(init=False, repr=False, compare=False)
+
+
+@dataclass(frozen=True, eq=False)   # holds tensors: compared by identity, never by value
+class FitSpec:
+    """The arguments of one `fit` call, checked (see `fit` for what each means). Counts come out as ints, the device
+    as a torch.device and max_epochs as DEFAULT_EPOCHS when no limit is given; nothing is created or touched."""
+
+    model: nn.Module
+    train: Any
+    _: KW_ONLY
+    loss: str | Callable = setting("mse")
+    val: Any = setting(None, recorded=False)            # config.json describes the data in its own section
+    optimizer: str | torch.optim.Optimizer = setting("adamw")
+    lr: float | str | None = setting(None)
+    schedule: Any = setting(None)
+    batch_size: int = setting(64)
+    max_epochs: int | None = setting(None)
+    max_steps: int | None = setting(None)
+    stop: Sequence[stop_lib.Rule] = setting(())
+    grad_clip: Any = setting(None)
+    accumulate: int = setting(1)
+    weight_decay: float | None = setting(None)
+    decay_norms_and_biases: bool = setting(False)
+    init: str | None = setting(None)
+    seed: int = setting(0)
+    device: str | torch.device = setting("cpu", recorded=False)    # where it ran: config.json's "environment"
+    callbacks: Sequence[Callback] = setting((), recorded=False)
+    progress: bool | int = setting(True, recorded=False)
+    metrics: Sequence = setting(())
+    eval_every: int | None = setting(None)
+    doctor: bool | str = setting(True)
+    run_dir: str | None = setting(None, recorded=False)
+    resume: bool = setting(False, recorded=False)
+    checkpoint_every: int | None = setting(None, recorded=False)    # config.json's "recording"
+    loss_fn: Callable = derived()
+    metric_fns: dict = derived()
+    clip: tuple[str, float] | None = derived()
+    rules: tuple = derived()
+    owner: str = derived()             # how messages name the optimizer
+
+    @classmethod
+    def of(cls, model: nn.Module, train, settings: dict) -> "FitSpec":
+        """The spec of `fit(model, train, **settings)`; a name fit does not take is refused with the closest one."""
+        names = [f.name for f in fields(cls) if f.init]
+        for name in settings:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
+                raise DescendTypeError(f"fit() got an unexpected keyword argument {name!r}; {hint}")
+        return cls(model, train, **settings)
+
+    def __post_init__(self):
+        if not isinstance(self.model, nn.Module):
+            raise DescendTypeError(f"model must be a torch.nn.Module, got {type(self.model).__name__}")
+        for name in ("batch_size", "accumulate"):
+            self._set(name, check_positive_int(getattr(self, name), name))
+        for name in ("max_epochs", "max_steps", "eval_every"):
+            self._set(name, check_positive_int(getattr(self, name), name, allow_none=True))
+        if self.max_epochs is None and self.max_steps is None:
+            self._set("max_epochs", DEFAULT_EPOCHS)
+        rules = stop_lib.with_defaults(self.stop, has_validation=self.val is not None)
+        rules += [stop_lib.MaxEpochs(self.max_epochs)] if self.max_epochs else []
+        self._set("rules", tuple(rules + ([stop_lib.MaxSteps(self.max_steps)] if self.max_steps else [])))
+        self._set("loss_fn", losses.get(self.loss))
+        self._set("metric_fns", metric_lib.resolve(self.metrics))
+        self._set("clip", clip_spec(self.grad_clip))
+        self._set("device", preflight.device(self.device))
+        preflight.learning_rate(self.lr)
+        self._set("owner", preflight.optimizer_name(self.optimizer, self.weight_decay))
+        initializers.scheme(self.init)
+        progress_lib.check(self.progress)
+        self._check_rest()
+
+    def _check_rest(self) -> None:
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise DescendTypeError(f"callbacks must be descend.loop.Callback objects (subclass it and override "
+                                       f"on_step_end and friends), got {callback!r}")
+        doctor_lib.check_mode(self.doctor)
+        self._set("checkpoint_every", check_positive_int(self.checkpoint_every, "checkpoint_every", allow_none=True))
+        if self.resume and self.run_dir is None:
+            raise DescendError("resume=True needs run_dir= (the directory of the run to continue)")
+
+    def _set(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)   # normalizing while the frozen spec is being made
+
+    def recorded(self) -> dict:
+        """The settings that decide the result, by name: config.json's "run" section."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("recorded")}
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What `fit` makes of a spec and the data before anything is changed: the batch sources, the number of steps
+    (where known), the schedules bound to it, and how many processes share the run."""
+
+    train: Any
+    val: Any
+    total_steps: int | None
+    schedules: dict
+    processes: int
+
+    @classmethod
+    def of(cls, spec: FitSpec) -> "Plan":
+        """The plan of `spec`, after one batch has gone through model, loss and metrics (a mistake in the data is
+        refused here, naming it); under torch.distributed, the data is checked for sharding too."""
+        train = batches(spec.train, batch_size=spec.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(spec.seed), name="train")
+        val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
+                                                    generator=None, name="val")
+        total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
+        schedules = preflight.schedules(spec.schedule, spec.optimizer, spec.owner, total)
+        for source, name in ((train, "train"), (val, "val")):
+            if source is not None:
+                preflight.batch(spec.model, spec.loss_fn, spec.metric_fns, source, name)
+        processes = world()[1]
+        if processes > 1:  # before open_run's collective call, which a refusing rank would never reach
+            distributed.check_parallel(spec.optimizer, train, processes, spec.batch_size)
+        return cls(train, val, total, schedules, processes)
+
+
+def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
+                accumulate: int = 1) -> int | None:
+    """The optimizer steps the run takes under its limits, where known. A step uses `accumulate` batches and may
+    span an epoch's end, so `max_epochs` ends at the first step that completes the last epoch's final batch."""
+    by_epochs = -(-max_epochs * batches_per_epoch // accumulate) if max_epochs and batches_per_epoch else None
+    limits = [n for n in (max_steps, by_epochs) if n]
+    return min(limits) if limits else None

@@ -1,0 +1,182 @@
+"""FitTask: one optimizer step of `fit` (forward and backward over `accumulate` mini-batches, clip, update),
+evaluation on the validation data, and where a NaN/Inf came from; and the optimizer a fit uses."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .. import optim
+from ..core.errors import DescendError
+from ..core.loop import NonFiniteOrigin
+from . import distributed
+from .data import BatchStream
+
+_CONCAT_LIMIT = 1 << 20  # gradient elements below which grad_norm concatenates
+
+
+def grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Euclidean norm of all gradients together, as one tensor.
+
+    Small models: one concatenation and one reduction, the cheapest variant measured for many small tensors.
+    Large ones: per-tensor norms, so no copy of every gradient is made.
+    """
+    if not grads:
+        return torch.zeros(())
+    if sum(g.numel() for g in grads) <= _CONCAT_LIMIT:
+        return torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads]))
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads))))
+
+
+def clip_spec(grad_clip) -> tuple[str, float] | None:
+    if grad_clip is None:
+        return None
+    if isinstance(grad_clip, (int, float)) and not isinstance(grad_clip, bool):
+        grad_clip = {"norm": grad_clip}
+    if not isinstance(grad_clip, dict) or len(grad_clip) != 1 or next(iter(grad_clip)) not in ("norm", "value"):
+        raise DescendError(f"grad_clip must be a number (max norm), {{'norm': x}} or {{'value': x}}; got {grad_clip!r}")
+    kind, limit = next(iter(grad_clip.items()))
+    if not limit > 0:
+        raise DescendError(f"grad_clip {kind} must be > 0, got {limit}")
+    return kind, float(limit)
+
+
+class FitTask:
+    """One optimizer step = `accumulate` mini-batches forward and backward, then clip and update."""
+
+    def __init__(self, model, loss_fn, optimizer, stream: BatchStream, val_source, *, accumulate: int, clip,
+                 metric_fns: dict, device, parallel: distributed.DataParallel | None = None):
+        self.model, self.loss_fn, self.optimizer, self.stream = model, loss_fn, optimizer, stream
+        self.val_source, self.accumulate, self.clip, self.metric_fns = val_source, accumulate, clip, metric_fns
+        self.device, self.parallel = device, parallel
+        self.named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for _, p in self.named]
+        self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
+        self.last_batches: list = []
+        self.non_finite_origin: NonFiniteOrigin | None = None
+
+    @property
+    def epoch(self) -> int:
+        return self.stream.epoch
+
+    def _forward_backward(self) -> torch.Tensor:
+        total = None
+        self.last_batches = []
+        for _ in range(self.accumulate):
+            x, y = self.stream.next()
+            self.last_batches.append((x, y))
+            loss = self.loss_fn(self.model(x), y)
+            if self.parallel is not None:
+                loss = self.parallel.scale(loss)
+            (loss if self.accumulate == 1 else loss / self.accumulate).backward()
+            total = loss.detach() if total is None else total + loss.detach()
+        return total if self.accumulate == 1 else total / self.accumulate
+
+    def _clip_and_measure(self) -> float:
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if self.clip is None:
+            return grad_norm(grads).item()
+        kind, limit = self.clip
+        if kind == "norm":
+            return torch.nn.utils.clip_grad_norm_(self.params, limit).item()
+        norm = grad_norm(grads).item()
+        torch.nn.utils.clip_grad_value_(self.params, limit)
+        return norm
+
+    def step(self) -> dict:
+        if self.needs_closure:
+            return self._closure_step()
+        loss = self._forward_backward()
+        if self.parallel is not None:  # torch.distributed: mean loss and gradients over all processes
+            loss = self.parallel.average(loss, self.params)
+        loss = loss.item()
+        norm = self._clip_and_measure()
+        self._update_if_finite(loss, norm)
+        return {"loss": loss, "grad_norm": norm}
+
+    def _update_if_finite(self, loss: float, norm: float, closure=None) -> None:
+        """Step only on finite values; otherwise record where the NaN/Inf came from while the gradients exist."""
+        if math.isfinite(loss) and math.isfinite(norm):
+            self.optimizer.step(closure) if closure else self.optimizer.step()
+        else:
+            self.non_finite_origin = self._locate_non_finite()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _closure_step(self) -> dict:
+        batches_now = [self.stream.next() for _ in range(self.accumulate)]
+        self.last_batches = batches_now
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            total = sum(self.loss_fn(self.model(x), y) for x, y in batches_now) / len(batches_now)
+            total.backward()
+            return total
+
+        loss = closure().item()
+        norm = self._clip_and_measure()
+        self._update_if_finite(loss, norm, closure)
+        return {"loss": loss, "grad_norm": norm}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        if self.val_source is None:
+            return {}
+        was_training = self.model.training
+        self.model.eval()
+        total, count, outputs, targets = 0.0, 0, [], []
+        with optim.evaluation_weights(self.optimizer):  # Schedule-Free / EMA: evaluate on the averaged weights
+            for x, y in self.val_source:
+                x, y = x.to(self.device), y.to(self.device)
+                out = self.model(x)
+                total += self.loss_fn(out, y).item() * len(y)
+                count += len(y)
+                if self.metric_fns:
+                    outputs.append(out)
+                    targets.append(y)
+        self.model.train(was_training)
+        record = {"val_loss": total / count}
+        if self.metric_fns:
+            out, y = torch.cat(outputs), torch.cat(targets)
+            record.update({f"val_{name}": float(fn(out, y)) for name, fn in self.metric_fns.items()})
+        return record
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        with optim.evaluation_weights(self.optimizer):  # keep the weights that were evaluated (Schedule-Free x, EMA)
+            return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(snapshot)
+
+    def _locate_non_finite(self) -> NonFiniteOrigin:
+        """Where the first NaN/Inf appeared: the input batch, the model output, the loss, or a named gradient."""
+        for x, y in self.last_batches:
+            for part, what, t in (("input", "inputs", x), ("target", "targets", y)):
+                if t.dtype.is_floating_point and not torch.isfinite(t).all():
+                    row = int((~torch.isfinite(t)).nonzero()[0][0])
+                    return NonFiniteOrigin(part, f"the input batch: {what} row {row} of the batch is not finite")
+        with torch.no_grad():
+            for x, y in self.last_batches:
+                out = self.model(x)
+                if not torch.isfinite(out).all():
+                    return NonFiniteOrigin("output", "the model output (inputs were finite); look for overflow or "
+                                                     "log/sqrt/division of zero")
+                if not torch.isfinite(self.loss_fn(out, y)):
+                    return NonFiniteOrigin("loss", "the loss (inputs and model output were finite); check the loss for "
+                                                   "log(0) or division by 0")
+        for name, p in self.named:
+            if p.grad is not None and not torch.isfinite(p.grad).all():
+                return NonFiniteOrigin("gradient", f"the gradient of parameter {name!r}; try a lower learning rate or "
+                                                   "grad_clip", name)
+        return NonFiniteOrigin("overflow", "the loss or gradient norm overflowed; try a lower learning rate or grad_clip")
+
+
+def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_decay: float | None,
+                   decay_norms_and_biases: bool = False) -> torch.optim.Optimizer:
+    """`optimizer` itself when it is an Optimizer instance, else the registry's optimizer of that name (fit and
+    lr_find both take either, checked by preflight.optimizer_name); `lr=None` leaves the optimizer's own default."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    return optim.create(model, optimizer, lr=lr, weight_decay=weight_decay,
+                        decay_norms_and_biases=decay_norms_and_biases)

@@ -1,0 +1,279 @@
+"""Feasible sets for `minimize`, each with a Euclidean projection: the constrained methods step, then project.
+
+Every constraint checks its own numbers when built (lo > hi, a negative budget or radius raise DescendError at
+once) and is bound to the part of x it governs by `minimize`, which checks sizes. `bounds=` is shorthand for Box.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..core.errors import DescendError, DescendTypeError
+
+
+def _numbers(value, name: str) -> torch.Tensor:
+    """A float64 tensor from a number, list, array or tensor; NaN is refused."""
+    try:
+        out = torch.as_tensor(np.asarray(value, dtype=np.float64) if not isinstance(value, torch.Tensor)
+                              else value.detach(), dtype=torch.float64)
+    except (TypeError, ValueError) as err:
+        raise DescendTypeError(f"{name} must be numbers, got {value!r}") from err
+    if torch.isnan(out).any():
+        raise DescendError(f"{name} contains NaN; give numbers (use +-inf for no bound)")
+    return out
+
+
+def _nonnegative(value, name: str, cls: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+        raise DescendError(f"{cls}: {name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+class Constraint:
+    """A closed convex set with a projection. Subclasses implement `_project` on a flat 1-D tensor."""
+
+    size: int | None = None
+
+    def bind(self, size: int, dtype: torch.dtype, where: str, device: torch.device | str = "cpu") -> "Constraint":
+        """A copy ready to project flat vectors of `size` elements of `dtype` on `device`; raises if the sizes
+        disagree, naming `where` (the part of x)."""
+        bound = copy.copy(self)
+        bound.size, bound.where, bound.like = size, where, {"dtype": dtype, "device": device}
+        bound._bind(size)
+        return bound
+
+    def _bind(self, size: int) -> None:
+        """Move stored numbers to x's dtype and device (`self.like`) and check them against `size`."""
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """The nearest point of the set to the flat vector `x`."""
+        return self._project(x)
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def tangent(self, x: torch.Tensor, g: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The orthogonal projector onto the directions that keep x on the face it sits on, leaving out the
+        constraints the gradient `g` pulls x away from; None when x may move freely (or the set has no such
+        description). L-BFGS applies its curvature model inside this subspace (two-metric projection)."""
+        return None
+
+    def violation(self, x: torch.Tensor) -> float:
+        """Distance from `x` to the set (0 when feasible)."""
+        x = x.detach().reshape(-1)
+        return float(torch.linalg.vector_norm(x - self.project(x)))
+
+
+class Box(Constraint):
+    """lo <= x <= hi elementwise; lo and hi are numbers or arrays of x's size, +-inf for no bound."""
+
+    def __init__(self, lo=-np.inf, hi=np.inf):
+        self.lo, self.hi = _numbers(lo, "Box lo").reshape(-1), _numbers(hi, "Box hi").reshape(-1)
+        if self.lo.numel() in (1, self.hi.numel()) or self.hi.numel() == 1:
+            lo_all, hi_all = torch.broadcast_tensors(self.lo, self.hi)
+            bad = (lo_all > hi_all).nonzero()
+            if len(bad):
+                i = int(bad[0][0])
+                at = f" at index {i}" if len(lo_all) > 1 else ""
+                raise DescendError(f"Box: lo > hi{at} ({float(lo_all[i])} > {float(hi_all[i])}); the box is empty")
+
+    def _bind(self, size):
+        for name in ("lo", "hi"):
+            value = getattr(self, name)
+            if value.numel() not in (1, size):
+                raise DescendError(f"Box {name} for {self.where} has {value.numel()} values but that part of x has "
+                                   f"{size}; give one number or {size}")
+            setattr(self, name, value.to(**self.like).expand(size).contiguous())
+
+    def _project(self, x):
+        return torch.clamp(x, self.lo, self.hi)
+
+    def tangent(self, x, g):
+        held = ((x <= self.lo) & (g > 0)) | ((x >= self.hi) & (g < 0))
+        return (lambda v: v.masked_fill(held, 0.0)) if bool(held.any()) else None
+
+
+class NonNegative(Box):
+    """x >= 0 elementwise."""
+
+    def __init__(self):
+        super().__init__(0.0, np.inf)
+
+
+def _simplex(v: torch.Tensor, total: float) -> torch.Tensor:
+    """Projection onto {x >= 0, sum x = total} by sorting (Held et al. 1974; Duchi et al. 2008); with total 0
+    the set is the single point 0."""
+    if total <= 0:
+        return torch.zeros_like(v)
+    u, _ = torch.sort(v, descending=True)
+    excess = torch.cumsum(u, 0) - total
+    ranks = torch.arange(1, len(v) + 1, dtype=v.dtype, device=v.device)
+    rho = int((u - excess / ranks > 0).nonzero()[-1])
+    theta = excess[rho] / (rho + 1)
+    return torch.clamp(v - theta, min=0)
+
+
+class Simplex(Constraint):
+    """A budget: x >= 0 and sum(x) == total, or sum(x) <= total with `at_most=True`."""
+
+    def __init__(self, total: float = 1.0, *, at_most: bool = False):
+        self.total, self.at_most = _nonnegative(total, "total (the budget)", "Simplex"), bool(at_most)
+
+    def _project(self, x):
+        if self.at_most:
+            clipped = torch.clamp(x, min=0)
+            if float(clipped.sum()) <= self.total:
+                return clipped
+        return _simplex(x, self.total)
+
+    def tangent(self, x, g):
+        positive = x > 0
+        if not bool(positive.any()):
+            return lambda v: torch.zeros_like(v)
+        price = g[positive].mean()          # the budget's multiplier, estimated on the funded coordinates
+        on_budget = not self.at_most or (float(x.sum()) >= self.total * (1 - 1e-12) and float(price) < 0)
+        held = (x <= 0) & (g > (price if on_budget else 0.0))
+
+        def reduce(v):
+            v = v.masked_fill(held, 0.0)
+            return v - (v[~held].mean() * (~held)) if on_budget else v
+        return reduce
+
+
+class L2Ball(Constraint):
+    """||x - center||_2 <= radius."""
+
+    def __init__(self, radius: float, center=0.0):
+        self.radius = _nonnegative(radius, "radius", "L2Ball")
+        self.center = _numbers(center, "L2Ball center").reshape(-1)
+
+    def _bind(self, size):
+        if self.center.numel() not in (1, size):
+            raise DescendError(f"L2Ball center for {self.where} has {self.center.numel()} values, x has {size}")
+        self.center = self.center.to(**self.like).expand(size)
+
+    def _project(self, x):
+        offset = x - self.center
+        norm = float(torch.linalg.vector_norm(offset))
+        return x if norm <= self.radius else self.center + offset * (self.radius / norm)
+
+    def tangent(self, x, g):
+        normal = x - self.center
+        norm = float(torch.linalg.vector_norm(normal))
+        if norm < self.radius * (1 - 1e-12) or float(g @ normal) >= 0:
+            return None
+        unit = normal / norm
+        return lambda v: v - (v @ unit) * unit
+
+
+class L1Ball(Constraint):
+    """||x||_1 <= radius (a sparsity-inducing set)."""
+
+    def __init__(self, radius: float):
+        self.radius = _nonnegative(radius, "radius", "L1Ball")
+
+    def _project(self, x):
+        if float(x.abs().sum()) <= self.radius:
+            return x
+        return torch.sign(x) * _simplex(x.abs(), self.radius)
+
+    def tangent(self, x, g):
+        if float(x.abs().sum()) < self.radius * (1 - 1e-12):
+            return None
+        nonzero = x != 0
+        if not bool(nonzero.any()):
+            return lambda v: torch.zeros_like(v)
+        price = float(-(torch.sign(x[nonzero]) * g[nonzero]).mean())  # how fast f falls per unit of the radius
+        if price <= 0:
+            return None                    # the gradient pulls x inside the ball: it does not bind
+        held = ~nonzero & (g.abs() <= price)
+        signs = torch.where(nonzero, torch.sign(x), -torch.sign(g)).masked_fill(held, 0.0)
+
+        def reduce(v):
+            v = v.masked_fill(held, 0.0)
+            return v - (v @ signs) / (signs @ signs) * signs
+        return reduce
+
+
+class Affine(Constraint):
+    """Linear equalities A x = b (A has one row per equation); projection x - A^+ (A x - b)."""
+
+    def __init__(self, A, b):
+        self.A, self.b = _numbers(A, "Affine A"), _numbers(b, "Affine b").reshape(-1)
+        if self.A.ndim == 1:
+            self.A = self.A.reshape(1, -1)
+        if self.A.ndim != 2 or self.A.shape[0] != self.b.numel():
+            raise DescendError(f"Affine: A must be (equations, size of x) and b one value per equation; got A "
+                               f"{tuple(self.A.shape)} and b of {self.b.numel()}")
+        if not torch.isfinite(self.A).all() or not torch.isfinite(self.b).all():
+            raise DescendError("Affine: A and b must be finite")
+        self.pinv = torch.linalg.pinv(self.A)
+        residual = self.A @ (self.pinv @ self.b) - self.b
+        if float(residual.abs().max()) > 1e-9 * max(1.0, float(self.b.abs().max())):
+            raise DescendError("Affine: the equations A x = b have no solution (they contradict each other)")
+
+    def _bind(self, size):
+        if self.A.shape[1] != size:
+            raise DescendError(f"Affine A for {self.where} has {self.A.shape[1]} columns but that part of x has "
+                               f"{size} values")
+        self.A, self.b, self.pinv = (t.to(**self.like) for t in (self.A, self.b, self.pinv))
+
+    def _project(self, x):
+        return x - self.pinv @ (self.A @ x - self.b)
+
+    def tangent(self, x, g):
+        return lambda v: v - self.pinv @ (self.A @ v)
+
+
+class Parts(Constraint):
+    """Constraints on disjoint named slices of one flat vector, projected part by part."""
+
+    def __init__(self, pieces: list[tuple[slice, Constraint]]):
+        self.pieces = pieces
+
+    def _project(self, x):
+        out = x.clone()
+        for where, constraint in self.pieces:
+            out[where] = constraint.project(x[where])
+        return out
+
+    def tangent(self, x, g):
+        reducers = [(where, c.tangent(x[where], g[where])) for where, c in self.pieces]
+        reducers = [(where, r) for where, r in reducers if r is not None]
+        if not reducers:
+            return None
+
+        def reduce(v):
+            out = v.clone()
+            for where, r in reducers:
+                out[where] = r(v[where])
+            return out
+        return reduce
+
+
+def from_bounds(bounds) -> Box:
+    """A Box from scipy-style bounds: (lo, hi) for all of x, one (lo, hi) pair per element (a list, or an array of
+    shape (n, 2) as scipy users pass), or a scipy.optimize.Bounds; None (or +-inf) means no bound."""
+    if isinstance(bounds, Box):
+        return bounds
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds, without importing scipy
+        return Box(bounds.lb, bounds.ub)
+    if isinstance(bounds, (np.ndarray, torch.Tensor)):
+        if tuple(bounds.shape) != (2,) and (bounds.ndim != 2 or bounds.shape[1] != 2):
+            raise DescendError(f"bounds as an array must have shape (2,) for (lo, hi) or (n, 2) for one pair per "
+                               f"element, got shape {tuple(bounds.shape)}")
+        bounds = bounds.tolist()
+    pairs = list(bounds) if isinstance(bounds, (list, tuple)) else None
+    if pairs is None or not pairs:
+        raise DescendError(f"bounds must be (lo, hi) or a list of (lo, hi) pairs, got {bounds!r}")
+    if len(pairs) == 2 and not any(isinstance(p, (list, tuple)) for p in pairs):
+        lo, hi = pairs
+        return Box(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+    if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+        raise DescendError("bounds: give (lo, hi) for all of x, or one (lo, hi) pair per element of x")
+    lo = [-np.inf if p[0] is None else p[0] for p in pairs]
+    hi = [np.inf if p[1] is None else p[1] for p in pairs]
+    return Box(lo, hi)

@@ -1,6 +1,0 @@
-"""Tables in, trained models out: what `descend fit/predict/update/demo` run (CSV or Parquet, no code)."""
-from .io import read_table
-from .run import TabularRun, check_out
-from .train import Options, fit_table
-
-__all__ = ["read_table", "TabularRun", "check_out", "Options", "fit_table"]

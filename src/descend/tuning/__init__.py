@@ -1,6 +1,0 @@
-"""Hyperparameter search on Optuna: `tune`, its search-space ranges, and the pruning callback for `fit`."""
-from .pruning import ReportToTrial
-from .search import TuneResult, tune
-from .space import Choice, Float, Int
-
-__all__ = ["tune", "TuneResult", "Float", "Int", "Choice", "ReportToTrial"]
