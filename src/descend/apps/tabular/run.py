@@ -72,8 +72,9 @@ class TabularRun:
 
     def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
         """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
-        (config, history.jsonl, checkpoints, the final weights and findings, summary.json): the tabular files join
-        it and it becomes `out`. Without it (a model saved without a record, or `descend update` rewriting a run),
+        (config, history.jsonl, checkpoints, summary.json): the tabular files and the final weights (the blended
+        model, refitted or not, which fit never saw whole) join it, summary.json's checksums are refreshed, and it
+        becomes `out`. Without it (a model saved without a record, or `descend update` rewriting a run),
         a temporary folder gets links to what `out` holds, the weights and tabular files are written fresh (a file
         both keep, such as config.json, is replaced, never written through its link) and it replaces `out`."""
         out = Path(out)
