@@ -40,14 +40,18 @@ def recorded(sales, tmp_path_factory) -> Path:
 def test_the_run_folder_holds_the_record_and_the_model(recorded):
     names = {p.name for p in recorded.iterdir()}
     assert names == {"config.json", "history.jsonl", "history.csv", "checkpoints", "model.safetensors",
-                     "summary.json", "findings.json", "metrics.json", "preprocess.json", "test_predictions.csv"}
+                     "summary.json", "findings.json", "metrics.json", "preprocess.json", "test_predictions.csv",
+                     "first_run.json", "refit"}   # a small table is trained again on all its rows, recorded in refit/
     assert not recorded.with_name("loaves.partial").exists()
     config = json.loads((recorded / "config.json").read_text())
     assert config["tabular"]["options"]["target"] == "loaves" and config["run"]["optimizer"] == "auto"
     assert config["auto"]["optimizer"] == "adamw" and config["tabular"]["lr"] == config["auto"]["lr"] > 0
     summary = json.loads((recorded / "summary.json").read_text())
     history = pd.read_csv(recorded / "history.csv")
-    assert summary["steps"] == len(history) == len(pd.read_json(recorded / "history.jsonl", lines=True))
+    assert summary["steps"] == (history["phase"] == "fit").sum()
+    assert len(history) == len(pd.read_json(recorded / "history.jsonl", lines=True))
+    refit = json.loads((recorded / "refit" / "summary.json").read_text())
+    assert refit["steps"] == (history["phase"] == "refit").sum()
     assert "val_loss" in summary["best"]
     assert any((recorded / "checkpoints").iterdir())
 
@@ -186,7 +190,7 @@ def test_two_processes_train_the_model_one_process_trains(sales, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "one")]) == 0
     assert main([*argv, "--out", str(tmp_path / "two"), "--nproc", "2"]) == 0
     one, two = (pd.read_csv(tmp_path / name / "history.csv") for name in ("one", "two"))
-    assert len(one) == len(two) == 24
+    assert len(one) == len(two) and (one["phase"] == "fit").sum() == 24   # then both refit alike
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
     a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     assert all(np.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)

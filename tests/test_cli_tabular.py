@@ -31,7 +31,7 @@ def test_fit_bakery_infers_columns_and_beats_the_mean(bakery_run, capsys):
     data, out = bakery_run
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["config.json", "history.csv", "metrics.json", "model.safetensors", "preprocess.json", "findings.json",
-         "history.jsonl", "summary.json", "test_predictions.csv", "checkpoints"])
+         "history.jsonl", "summary.json", "test_predictions.csv", "checkpoints", "refit", "first_run.json"])
     metrics = json.loads((out / "metrics.json").read_text())
     scores = metrics["scores"]
     model, ridge, mean = (scores[k] for k in scores)
@@ -104,7 +104,7 @@ def test_update_on_new_rows_does_not_make_them_worse(bakery_run, tmp_path, capsy
     assert record["after"]["rmse"] <= record["before"]["rmse"]
     assert not record["kept_previous"] and record["after"]["rmse"] < 0.9 * record["before"]["rmse"]
     history = pd.read_csv(fresh / "history.csv")
-    assert set(history["phase"]) == {"fit", "update 1"}
+    assert set(history["phase"]) == {"fit", "refit", "update 1"}   # a small table is refitted on all its rows
     assert "before update" in capsys.readouterr().out
 
 

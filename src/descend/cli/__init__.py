@@ -53,7 +53,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=_help_line(module_name))   # listed; its arguments are read when it runs
             continue
         module = importlib.import_module(f"{commands.__name__}.{module_name}")
-        parser_of_command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        parser_of_command = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                                           epilog=getattr(module, "EPILOG", None))   # a command's rows, outputs, ...
         module.add_arguments(parser_of_command)
         parser_of_command.set_defaults(handler=module.run)
     return parser

@@ -117,11 +117,27 @@ def data_path(args: argparse.Namespace, config: dict | None = None) -> str:
 
 
 def report(run: TabularRun) -> str:
-    """The test table, then a sentence per baseline saying whether the trained model did better or worse."""
+    """How the model was chosen, the test table, then a sentence per baseline saying whether the trained model did
+    better or worse; without a test set, the validation scores and a plain statement that the model was not
+    tested."""
     rows = run.metrics["scores"]
-    lines = [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
+    validation = run.metrics.get("validation")
+    lines = [validation_line(validation)] if validation else []
+    if not rows:
+        return "\n".join(lines + ["not tested: --test-fraction 0 kept no test rows; score it on rows of your own "
+                                   "with `descend predict`. Validation scores (these rows chose the epochs and the "
+                                   "blend, so they flatter the model):", evaluate.table(validation["scores"])])
+    lines += [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
     lines += [f"the trained model {line}" for line in evaluate.in_words(rows)]
     return "\n".join(lines)
+
+
+def validation_line(validation: dict) -> str:
+    """How the model was chosen: the blend weight and the validation losses behind it."""
+    losses = validation["losses"]
+    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): networks weighted "
+            f"{validation['blend']:g}, linear model {1 - validation['blend']:g} (validation loss: networks "
+            f"{losses['networks']:.4g}, linear {losses['linear']:.4g}, blend {losses['blend']:.4g})")
 
 
 def saved(out: Path) -> str:

@@ -1,5 +1,21 @@
-"""The tabular network: numbers plus one-hot or embedded categories, then a linear layer or an MLP."""
+"""The tabular model: several small networks trained side by side, blended with a closed-form linear model.
+
+Each member is an MLP (or a single linear layer) over the numbers, one-hot categories and its own embeddings of
+many-level categories. All members run in one batched matrix product per layer, so k members cost about what
+one network k times as wide costs (the "MLP^k" of TabM, Gorishniy et al., ICLR 2025, who found such efficient
+ensembles to be the strongest MLP defaults). The members' averaged prediction is then blended with the linear
+model (ridge, Poisson or logistic regression, fitted in closed form or by L-BFGS elsewhere and frozen here) by a
+weight chosen on validation rows: 1 keeps only the networks, 0 only the linear model.
+
+Training-mode output is one prediction per member, shape (rows, members, outputs), so each member is trained
+on its own loss. Evaluation-mode output is the blended prediction in the loss's own space (a value, a logit, a
+log-rate, class log-probabilities), so the ordinary loss and `Target.decode` apply to it. An optional last input
+column names, per row, the member that must not see it (cross-validation folds; -1 for none): that member
+alone predicts the row when evaluating, so every validation score is out-of-fold.
+"""
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -7,54 +23,143 @@ from torch import nn
 
 from .preprocess import Preprocessor
 
+LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poisson": "exp"}
 
-def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int) -> dict:
-    """The JSON-able description the network is rebuilt from (saved in config.json)."""
-    return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim,
-            "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical]}
+
+def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
+                 loss: str = "mse") -> dict:
+    """The JSON-able description the model is rebuilt from (saved in config.json)."""
+    return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
+            "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical]}
+
+
+class MemberLinear(nn.Module):
+    """`members` independent linear layers applied at once: (rows, members, in) -> (rows, members, out); rows
+    first, as for any layer, so per-unit statistics (the doctor's dead ReLUs) see one unit per member and width."""
+
+    def __init__(self, members: int, width_in: int, width_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(width_in)   # nn.Linear's default initialization, member by member
+        self.weight = nn.Parameter(torch.empty(members, width_in, width_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, width_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x.transpose(0, 1), self.weight).transpose(0, 1)
 
 
 class TabularNet(nn.Module):
-    """Input columns: first `numeric_width` standardized numbers, then one category index per categorical.
+    """Input columns: first `numeric_width` standardized numbers, then one category index per categorical, then
+    optionally each row's held-out member (see the module docstring).
 
     Index 0 (a level unseen in training) adds nothing: its one-hot block is all zeros, its embedding is fixed at 0.
     """
 
-    def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int):
+    def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
+                 link: str = "identity"):
         super().__init__()
-        self.numeric_width = numeric_width
+        self.numeric_width, self.members, self.link, self.out_dim = numeric_width, members, link, out_dim
+        self.sizes = [size for size, _, _ in categorical]
         self.onehot = [(i, size) for i, (size, enc, _) in enumerate(categorical) if enc == "onehot"]
         self.embedded = [i for i, (_, enc, _) in enumerate(categorical) if enc == "embedding"]
-        self.embeddings = nn.ModuleList(nn.Embedding(categorical[i][0], categorical[i][2], padding_idx=0)
+        self.embeddings = nn.ModuleList(nn.Embedding(categorical[i][0], categorical[i][2] * members, padding_idx=0)
                                         for i in self.embedded)
-        width = numeric_width + sum(size - 1 for _, size in self.onehot) + sum(e.embedding_dim for e in self.embeddings)
+        width = (numeric_width + sum(size - 1 for _, size in self.onehot)
+                 + sum(e.embedding_dim // members for e in self.embeddings))
         layers: list[nn.Module] = []
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
+            layers += [MemberLinear(members, width, size), nn.ReLU()]
             width = size
-        layers.append(nn.Linear(width, out_dim))
+        layers.append(MemberLinear(members, width, out_dim))
         self.layers = nn.Sequential(*layers)
+        linear_width = numeric_width + sum(self.sizes)
+        self.register_buffer("linear_weight", torch.zeros(out_dim, linear_width))   # fitted outside: set_linear
+        self.register_buffer("linear_bias", torch.zeros(out_dim))
+        self.register_buffer("blend", torch.ones(()))   # weight of the networks against the linear model
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
-        return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"])
+        return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
+                   spec.get("members", 1), spec.get("link", "identity"))
+
+    @property
+    def input_width(self) -> int:
+        return self.numeric_width + len(self.sizes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The first layer's input: numbers, one-hot blocks and embeddings side by side."""
-        codes = x[:, self.numeric_width:].long()
-        parts = [x[:, :self.numeric_width]]
-        parts += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
-        parts += [emb(codes[:, i]) for emb, i in zip(self.embeddings, self.embedded)]
+        """Each member's first-layer input, (rows, members, width): numbers, one-hot blocks, its embeddings."""
+        codes = x[:, self.numeric_width:self.input_width].long()
+        shared = [x[:, :self.numeric_width]]
+        shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
+        parts = [torch.cat(shared, dim=1)[:, None, :].expand(-1, self.members, -1)]
+        parts += [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
+        return torch.cat(parts, dim=2)
+
+    def design(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear model's input: numbers plus every category one-hot (index 0 included)."""
+        codes = x[:, self.numeric_width:self.input_width].long()
+        parts = [x[:, :self.numeric_width]] + [F.one_hot(codes[:, i], size).to(x.dtype)
+                                               for i, size in enumerate(self.sizes)]
         return torch.cat(parts, dim=1)
 
+    def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's raw output, (rows, members, outputs)."""
+        return self.layers(self.features(x[:, :self.input_width]))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.features(x))
+        members = self.member_outputs(x)
+        if self.training:
+            return members
+        held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
+        return self._blended(members, held_out, x)
+
+    def _blended(self, members: torch.Tensor, held_out: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+        mean = to_mean_space(members, self.link)
+        if held_out is None or bool((held_out < 0).all()):
+            mean = mean.mean(dim=1)
+        else:   # rows held out of one member: only that member has not seen them
+            weights = F.one_hot(held_out.clamp(min=0), self.members).to(mean.dtype)
+            weights = torch.where((held_out < 0)[:, None], torch.full_like(weights, 1 / self.members), weights)
+            mean = (mean * weights[:, :, None]).sum(dim=1)
+        linear = to_mean_space(self.design(x) @ self.linear_weight.T + self.linear_bias, self.link)
+        return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 
     def set_output_bias(self, value: float) -> None:
         with torch.no_grad():
             self.layers[-1].bias.fill_(value)
+            self.linear_bias.fill_(value)
+
+    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float) -> None:
+        """Install the fitted linear model (weights over `design`'s columns, in the loss's space) and the blend."""
+        with torch.no_grad():
+            self.linear_weight.copy_(weight.reshape(self.linear_weight.shape))
+            self.linear_bias.copy_(bias.reshape(self.linear_bias.shape))
+            self.blend.fill_(blend)
+
+
+def to_mean_space(output: torch.Tensor, link: str) -> torch.Tensor:
+    """Outputs in the space where averaging is right: values, probabilities, expected counts."""
+    if link == "sigmoid":
+        return torch.sigmoid(output)
+    if link == "softmax":
+        return torch.softmax(output, dim=-1)
+    return torch.exp(output) if link == "exp" else output
+
+
+def from_mean_space(mean: torch.Tensor, link: str) -> torch.Tensor:
+    """Back to the loss's space: logits, log-probabilities or log-rates (clamped away from 0 and 1)."""
+    if link == "sigmoid":
+        p = mean.clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+    if link in ("softmax", "exp"):
+        return torch.log(mean.clamp_min(1e-12))
+    return mean
 
 
 def inputs(x_num, x_cat) -> torch.Tensor:
     """The single float matrix the network takes: numbers then category indices (exact in float32 below 2**24)."""
     return torch.cat([torch.as_tensor(x_num, dtype=torch.float32), torch.as_tensor(x_cat).float()], dim=1)
+
+
+def with_held_out(x: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+    """Inputs with the held-out member of each row appended (-1: none)."""
+    return torch.cat([x, member.to(x.dtype).reshape(-1, 1)], dim=1)

@@ -27,6 +27,8 @@ SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup
              "one_cycle": schedules.one_cycle}
 TUNED_LR = 3e-3   # AdamW's learning rate, tuned on Bikeshare's validation rows
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+REFITS = ("auto", "yes", "no")
+REFIT_MAX_ROWS = 5000   # refit on training + validation rows by default up to this many training rows (or dates)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,11 @@ def _within_float32(flag: str, value) -> None:
                            "smaller value")
 
 
+def _check_batch_size(batch_size) -> None:
+    if batch_size is not None:   # None: chosen from the number of training rows
+        positive_int("--batch-size")(batch_size)
+
+
 def _check_hidden(hidden) -> None:
     if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in hidden):
         raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, hidden))}")
@@ -227,7 +234,8 @@ class Options:
     task: str = option("auto", "what to predict; auto: inferred from the target (default)",
                        check=choice("task", TASKS), choices=TASKS)
     model: str = option("mlp", "network (default {default})", check=choice("model", MODELS), choices=MODELS)
-    hidden: tuple = option((256, 128), "hidden layer widths of the mlp (default {default})", check=_check_hidden,
+    hidden: tuple = option((128, 64), "hidden layer widths of each mlp (default {default}; several are averaged)",
+                           check=_check_hidden,
                            parse=layer_sizes, metavar="WIDTHS", listed=True,
                            search=Search({"width": Int(16, 512, log=True), "depth": Int(1, 4)}, _layers))
     split: str = option("time", "time: the last rows are the test set (default); random", choices=SPLITS)
@@ -236,10 +244,16 @@ class Options:
     dayfirst: bool | None = option(None, "dates such as 03/04/2001 are day/month/year (--no-dayfirst: month/day/"
                                    "year); needed only when no date in the data has a number above 12",
                                    check=_check_dayfirst, switch=True)
-    test_fraction: float = option(0.2, "share of rows held out (default {default})",
-                                  check=lambda value: check_fraction(value, "--test-fraction"), parse=float,
-                                  metavar="F")
+    test_fraction: float = option(0.2, "share of rows held out as the test set (default {default}); 0: no test "
+                                  "set, every row trains or validates (see the rows below)",
+                                  check=lambda value: check_fraction(value, "--test-fraction", allow_zero=True),
+                                  parse=float, metavar="F")
     val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
+    members: int = option(4, "networks trained side by side and averaged, with one validation slice (default "
+                          "{default}; 5 folds train 5)", check=positive_int("--members"), parse=int, metavar="N")
+    refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "
+                        f"does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates",
+                        check=choice("refit", REFITS), choices=REFITS)
     drop: tuple = option((), "columns to leave out, comma-separated", check=column_names("--drop"), parse=names,
                          metavar="COLS", listed=True)
     categorical: tuple = option((), "columns to treat as categories, comma-separated",
@@ -258,8 +272,9 @@ class Options:
     weight_decay: float | None = option(None, "weight decay of weight matrices (default: the optimizer's)",
                                         check=_check_weight_decay, parse=float, metavar="W",
                                         search=Search({"weight_decay": Float(1e-6, 1e-1, log=True)}))
-    batch_size: int = option(128, "rows per step (default {default})", check=positive_int("--batch-size"), parse=int,
-                             metavar="N", search=Search({"batch_size": Choice([32, 64, 128, 256, 512])}))
+    batch_size: int | None = option(None, "rows per step (default: about a 25th of the training rows, a power of 2 "
+                                    "from 32 to 256)", check=_check_batch_size, parse=int, metavar="N",
+                                    search=Search({"batch_size": Choice([32, 64, 128, 256, 512])}))
     schedule: str = option("cosine", "learning-rate schedule (default {default})", check=choice("schedule", SCHEDULES),
                            choices=sorted(SCHEDULES), search=Search({"schedule": Choice(sorted(SCHEDULES))}))
     max_epochs: int = option(100, "default {default}", check=positive_int("--max-epochs"), parse=int, metavar="N")

@@ -4,8 +4,9 @@ Numbers get the training median for missing cells (plus a 0/1 "was missing" colu
 are clipped to the training range (a network extrapolates wildly where it has seen nothing, a later day of
 the year for instance) and are standardized with the training mean and spread. Categories map to 1..L; index 0 is
 for a level never seen in training, and empty cells are a level of their own. Dates become weekday and month
-categories plus day of year, plain and as a sine/cosine pair so December sits next to January; date-times also
-get the hour of the day as a category.
+categories plus day of year, plain and as a sine/cosine pair so December sits next to January, plus the years
+since 2000 (not clipped, so a trend carries on past the training dates); date-times also get the hour of the
+day as a category.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .dates import as_dates
 
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
+TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Numeric:
     flag: bool = False
     low: float = 0.0
     high: float = 0.0
+    clip: bool = True   # False for a date's running time: a later date keeps counting (trends extrapolate)
 
 
 @dataclass
@@ -75,7 +78,9 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     dates = as_dates(series, column.dayfirst)
     day = dates.dt.day_of_year.astype(float)
     angle = 2 * np.pi * (day - 1) / 365.25
-    nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle)}
+    years = (dates - pd.Timestamp("2000-01-01")).dt.total_seconds() / (365.25 * 86400)
+    nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle),
+            f"{name}{TIME_SUFFIX}": years}
     cats = {f"{name}_weekday": _integer_text(dates.dt.day_of_week.astype(float)),
             f"{name}_month": _integer_text(dates.dt.month.astype(float))}
     if kind == "datetime":
@@ -83,13 +88,13 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     return nums, cats
 
 
-def _fit_numeric(name: str, values: pd.Series) -> Numeric:
+def _fit_numeric(name: str, values: pd.Series, clip: bool) -> Numeric:
     present = values.dropna()
     median = float(present.median()) if len(present) else 0.0
     filled = values.fillna(median)
     std = float(filled.std(ddof=0))
     return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
-                   float(filled.min()), float(filled.max()))
+                   float(filled.min()), float(filled.max()), clip)
 
 
 def _fit_categorical(name: str, values: pd.Series) -> Categorical:
@@ -117,7 +122,8 @@ class Preprocessor:
             n, c = derive(column, frame[column.name])
             nums.update(n)
             cats.update(c)
-        return cls(columns, [_fit_numeric(k, v) for k, v in nums.items()],
+        times = {f"{c.name}{TIME_SUFFIX}" for c in columns if c.kind in ("date", "datetime")}
+        return cls(columns, [_fit_numeric(k, v, clip=k not in times) for k, v in nums.items()],
                    [_fit_categorical(k, v) for k, v in cats.items()])
 
     def check_columns(self, frame: pd.DataFrame, where: str) -> None:
@@ -137,7 +143,9 @@ class Preprocessor:
         blocks = []
         for spec in self.numeric:
             values = nums[spec.name]
-            clipped = values.fillna(spec.median).clip(spec.low, spec.high)
+            clipped = values.fillna(spec.median)
+            if spec.clip:
+                clipped = clipped.clip(spec.low, spec.high)
             blocks.append(((clipped - spec.mean) / spec.std).to_numpy())
             if spec.flag:
                 blocks.append(values.isna().to_numpy(dtype=float))
@@ -195,8 +203,9 @@ class Preprocessor:
             if spec.encoding == "embedding":
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
         if self.numeric:
-            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range, then standardized with the "
-                         "training mean and spread")
+            unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
+            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range{unclipped}, then "
+                         "standardized with the training mean and spread")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

@@ -82,15 +82,16 @@ class TabularRun:
 
     def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
         """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
-        (config, history.jsonl, checkpoints, the final weights and findings, summary.json): the tabular files join
-        it and it becomes `out`. Without it (a model saved without a record, or `descend update` rewriting a run),
+        (config, history.jsonl, checkpoints, summary.json): the tabular files and the final weights (the blended
+        model, refitted or not, which fit never saw whole) join it, summary.json's checksums are refreshed, and it
+        becomes `out`. Without it (a model saved without a record, or `descend update` rewriting a run),
         a temporary folder gets links to what `out` holds, the weights and tabular files are written fresh (a file
         both keep, such as config.json, is replaced, never written through its link) and it replaces `out`."""
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         folder = Path(recorded) if recorded is not None else _fresh_copy(out)
         try:
-            self._write(folder, fresh_weights=recorded is None)
+            self._write(folder)
             faults.point("rename")
             replace_folder(folder, out)
         finally:
@@ -98,16 +99,16 @@ class TabularRun:
                 shutil.rmtree(folder, ignore_errors=True)
         return out
 
-    def _write(self, folder: Path, fresh_weights: bool) -> None:
-        """Write the tabular files (and with `fresh_weights` the weights and findings, which fit otherwise wrote as
-        the run ended) durably, then record every checksum in summary.json, which readers verify against."""
+    def _write(self, folder: Path) -> None:
+        """Write the tabular files durably, the weights and findings always afresh (the model fit recorded lacks
+        the linear part and the blend, and a refit replaces it), then record every checksum in summary.json,
+        which readers verify against."""
         files = {"preprocess.json": _strict_json({"preprocess": self.preprocessor.to_dict(),
                                                   "target": self.target.to_dict()}),
                  "metrics.json": _strict_json(self.metrics),
-                 "history.csv": pd.DataFrame(self.history).to_csv(index=False).encode()}
-        if fresh_weights:
-            files["model.safetensors"] = weights_bytes(self.model.state_dict())
-            files["findings.json"] = (json.dumps([f.to_dict() for f in self.findings], indent=2) + "\n").encode()
+                 "history.csv": pd.DataFrame(self.history).to_csv(index=False).encode(),
+                 "model.safetensors": weights_bytes(self.model.state_dict()),
+                 "findings.json": (json.dumps([f.to_dict() for f in self.findings], indent=2) + "\n").encode()}
         if self.test_predictions is not None:
             files["test_predictions.csv"] = self.test_predictions.to_csv(index=False).encode()
         config = folder / "config.json"

@@ -28,10 +28,11 @@ class Split:
         return np.concatenate([self.fit, self.val])
 
 
-def check_fraction(value: float, option: str) -> float:
-    """A fraction of the rows: more than 0, at most 0.9."""
-    if not 0.0 < value <= 0.9:
-        raise DescendError(f"{option} must be a fraction between 0 and 0.9, got {value}")
+def check_fraction(value: float, option: str, allow_zero: bool = False) -> float:
+    """A fraction of the rows: more than 0 (or exactly 0 where `allow_zero`: no such part), at most 0.9."""
+    if not (0.0 < value <= 0.9 or (allow_zero and value == 0)):
+        low = "0 (none)" if allow_zero else "0"
+        raise DescendError(f"{option} must be a fraction between {low} and 0.9, got {value}")
     return value
 
 
@@ -58,14 +59,15 @@ def _tail(count: int, fraction: float) -> int:
 
 
 def split_rows(order: np.ndarray, mode: str, test_fraction: float, val_fraction: float, seed: int) -> Split:
-    """Test = the last `test_fraction` in time (or a random share); validation likewise from what is left."""
+    """Test = the last `test_fraction` in time (or a random share; none when it is 0); validation likewise from
+    what is left."""
     mode = check_choice("split", mode, SPLITS)
     if len(order) < MIN_ROWS:
         raise DescendError(f"the data has {len(order)} row(s) with a target; fit needs at least {MIN_ROWS} "
                            "to carve training, validation and test rows")
     if mode == "random":
         order = np.random.default_rng(seed).permutation(order)
-    n_test = _tail(len(order), test_fraction)
-    train, test = order[:-n_test], order[-n_test:]
+    n_test = _tail(len(order), test_fraction) if test_fraction > 0 else 0
+    train, test = order[:len(order) - n_test], order[len(order) - n_test:]
     n_val = _tail(len(train), val_fraction)
     return Split(fit=train[:-n_val], val=train[-n_val:], test=test)

@@ -9,30 +9,62 @@ logistic regression for classes).
 from __future__ import annotations
 
 import functools
+import json
+import shutil
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 
 from ... import optim
 from ...core import __version__, stop as stop_lib
 from ...core.errors import DescendError
 from ...core.loop import Callback
+from ...doctor.findings import load_findings
 from ...fit import FitResult, auto, distributed, fit, parallel
 from ...fit.lr_find import LRFindResult, lr_find
-from . import baselines, checks, evaluate, importance
+from ...runs import checkpoint
+from ...runs.files import write_json
+from . import baselines, checks, evaluate, importance, linear
 from .cells import check_plain
 from .columns import infer_columns
-from .model import TabularNet, architecture, inputs
-from .options import TUNED_LR, Options, schedule_named
+from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
+from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, with_held_out
+from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
 from .split import Split, split_rows, time_order
 from .target import Target, infer_target, present_rows
 
+LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce": "logistic regression",
+                "cross_entropy": "logistic regression"}
+FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
 Say = Callable[[str], None]
+
+
+@dataclass
+class Scheme:
+    """Which rows the networks learn from and which rows judge them: K folds (each member learns from all folds
+    but its own, and predicts that one) or one validation slice (every member learns from the same rows)."""
+
+    kind: str                  # "folds" or "slice"
+    members: int
+    train_rows: np.ndarray     # frame positions the networks take steps on
+    train_held: np.ndarray     # per train row: the member that must not learn from it (-1: none)
+    val_rows: np.ndarray       # frame positions that score the networks
+    val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
+    refit: bool                # train again on every training row for the chosen number of epochs
+
+    def linear_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
+        if self.kind == "slice":
+            return [(self.train_rows, self.val_rows)]
+        return [(self.train_rows[self.train_held != j], self.train_rows[self.train_held == j])
+                for j in range(self.members)]
 
 
 @dataclass
@@ -41,6 +73,7 @@ class Prepared:
 
     frame: pd.DataFrame
     split: Split
+    scheme: Scheme
     run: TabularRun
     x: torch.Tensor
     y: torch.Tensor
@@ -59,25 +92,49 @@ def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
     return frame[mask]
 
 
-def _describe_split(split: Split, opts: Options) -> str:
-    if opts.split == "time":
-        how = f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
-        test = f"the last {opts.test_fraction:g}"
+def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
+    """K folds on a small table without dates (every row validates once, and no single slice decides);
+    otherwise the validation slice of the split (the latest training rows under a time split). The refit, by
+    default, where it pays most for its time: small tables, and dated ones (whose validation rows are the most
+    recent, the most like the future)."""
+    train = split.train
+    refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
+    if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
+        folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
+        return Scheme("folds", FOLDS, train, folds, train, folds, refit)
+    none = np.full(len(split.fit), -1)
+    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit)
+
+
+def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
+    how = (f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
+           if opts.split == "time" else f"random (--split-seed {opts.split_seed})")
+    test = (f"{len(split.test)} test rows ({'last ' if opts.split == 'time' else 'a random '}{opts.test_fraction:g}"
+            ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
+            "tested here)")
+    if scheme.kind == "folds":
+        parts = (f"{len(split.train)} training rows in {FOLDS} folds (each network learns from "
+                 f"{len(split.train) - len(split.train) // FOLDS} and is validated on the rest, for early stopping "
+                 "and the blend)")
     else:
-        how, test = f"random (--split-seed {opts.split_seed})", f"a random {opts.test_fraction:g}"
-    return (f"split: {how}; {len(split.fit)} training, {len(split.val)} validation (early stopping), "
-            f"{len(split.test)} test rows ({test}, used once at the end)")
+        parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
+    refit = f"; then trained again on all {len(split.train)} training rows" if scheme.refit else ""
+    return f"split: {how}; {parts}, {test}{refit}"
 
 
-def _new_run(pre: Preprocessor, target: Target, opts: Options) -> TabularRun:
-    """A fresh network whose output already predicts the training average, wrapped with its config."""
+def _new_run(pre: Preprocessor, target: Target, opts: Options, members: int) -> TabularRun:
+    """A fresh model whose members and linear part already predict the training average, with its config."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
-    spec = architecture(pre, hidden, target.out_dim)
-    torch.manual_seed(opts.seed)
+    spec = architecture(pre, hidden, target.out_dim, members, target.loss)
+    config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
+    return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
+
+
+def fresh_model(spec: dict, target: Target, seed: int) -> TabularNet:
+    torch.manual_seed(seed)
     model = TabularNet.build(spec)
     model.set_output_bias(target.output_bias())
-    config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
-    return TabularRun(pre, target, model, config)
+    return model
 
 
 def default_lr(opts: Options) -> float | None:
@@ -88,19 +145,33 @@ def default_lr(opts: Options) -> float | None:
     return TUNED_LR if opts.optimizer == "adamw" else optim.entry(opts.optimizer).defaults()["lr"]
 
 
-def _describe_model(run: TabularRun, opts: Options) -> str:
-    hidden = run.config["architecture"]["hidden"]
+def batch_size(opts: Options, rows: int) -> int:
+    """--batch-size, else about a 25th of the training rows as a power of 2 between 32 and 256 (a small table
+    still takes several steps per epoch, a large one few enough to be quick)."""
+    if opts.batch_size is not None:
+        return opts.batch_size
+    return int(min(256, max(32, 2 ** round(np.log2(max(rows, 1) / 25)))))
+
+
+def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
+    spec = run.config["architecture"]
+    hidden = spec["hidden"]
     lr = ("lr from its sweep" if opts.lr == "auto" or opts.optimizer == "auto" and opts.lr is None
           else f"lr {opts.lr or default_lr(opts):g}")
-    return (f"model: {opts.model}" + (f" {'x'.join(map(str, hidden))}" if hidden else "") +
-            f", {sum(p.numel() for p in run.model.parameters())} weights; {opts.optimizer} {lr} with {opts.schedule} "
-            f"schedule, batch {opts.batch_size}, up to {opts.max_epochs} epochs, early stopping after "
-            f"{opts.patience} epochs without a better validation loss")
+    return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
+            + f" trained side by side and averaged, blended with a {LINEAR_NAMES[run.target.loss]} by validation; "
+            f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
+            f"{lr} with {opts.schedule} schedule, batch {batch_size(opts, rows)}, up to {opts.max_epochs} epochs, "
+            f"early stopping after {opts.patience} epochs without a better validation loss")
+
+
+def _has_dates(pre: Preprocessor, opts: Options) -> bool:
+    return opts.time_column is not None or any(c.kind in ("date", "datetime") for c in pre.columns)
 
 
 def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     """Infer column kinds (on the training rows) and the task, split the rows, fit the preprocessing on the
-    training rows and build a fresh network; every choice is said."""
+    training rows and build a fresh model; every choice is said."""
     opts.check()
     check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, say)
@@ -110,83 +181,197 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
                                    opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
+    scheme = choose_scheme(split, opts, _has_dates(pre, opts))
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
     for line in pre.describe() + notes:
         say(f"  {line}")
-    say(_describe_split(split, opts))
+    say(_describe_split(split, scheme, opts))
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
     warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
     for line in warnings:
         say(line)
-    run = _new_run(pre, target, opts)
-    say(_describe_model(run, opts))
+    run = _new_run(pre, target, opts, scheme.members)
+    say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
-    return Prepared(frame, split, run, x, y, dense, warnings)
+    return Prepared(frame, split, scheme, run, x, y, dense, warnings)
+
+
+def _member_data(prepared: Prepared, rows: np.ndarray, held: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of `rows`, each with the member it is held out of."""
+    member = torch.as_tensor(held)
+    return with_held_out(prepared.x[rows], member), with_member(prepared.y[rows], member)
 
 
 def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
-    rows, run = prepared.split.fit, prepared.run
+    scheme, run = prepared.scheme, prepared.run
     optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
-    return lr_find(run.model, (prepared.x[rows], prepared.y[rows]), run.target.loss, optimizer=optimizer,
-                   batch_size=opts.batch_size, weight_decay=opts.weight_decay, seed=opts.seed)
+    return lr_find(run.model, _member_data(prepared, scheme.train_rows, scheme.train_held),
+                   MemberLoss(run.target.loss), optimizer=optimizer,
+                   batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
 
 
-def fit_arguments(run: TabularRun, x: torch.Tensor, y: torch.Tensor, fit_rows, val_rows, opts: Options,
-                  lr: float) -> dict:
-    """The `descend.fit` arguments of tabular training: the chosen optimizer and schedule, validation every epoch
-    and early stopping that keeps the best epoch's weights."""
-    return dict(model=run.model, train=(x[fit_rows], y[fit_rows]), val=(x[val_rows], y[val_rows]),
-                loss=run.target.loss, metrics=[run.target.metric()], optimizer=opts.optimizer, lr=lr,
-                weight_decay=opts.weight_decay, batch_size=opts.batch_size, max_epochs=opts.max_epochs,
-                seed=opts.seed, progress=opts.progress, threads=opts.threads, **_rules(opts))
+def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Options, lr: float,
+                  epochs: int | None = None) -> dict:
+    """The `descend.fit` arguments of tabular training: the chosen optimizer and schedule, each member on its own
+    loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
+    weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
+    held-out member columns."""
+    arguments = dict(model=run.model, train=train, val=val, loss=MemberLoss(run.target.loss),
+                     optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
+                     batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
+                     progress=opts.progress, threads=opts.threads, **_rules(opts, epochs))
+    if val is not None:
+        arguments["metrics"] = [MemberMetric(run.target.metric(), run.target.loss == "cross_entropy")]
+    return arguments
 
 
-def _rules(opts: Options) -> dict:
-    """The schedule and the early-stopping rule (built afresh: they hold functions that do not travel)."""
-    return {"schedule": schedule_named(opts.schedule),
-            "stop": [stop_lib.Patience(opts.patience, restore_best=True)]}
+def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets with no member held out of any row."""
+    none = torch.full((len(x),), -1)
+    return with_held_out(x, none), with_member(y, none)
 
 
-def _with_rules(opts: Options, arguments: dict) -> dict:
-    return {**arguments, **_rules(opts)}
+def _rules(opts: Options, epochs: int | None = None) -> dict:
+    """The schedule and the stopping rule: early stopping, or a stop after `epochs` epochs (built afresh: they
+    hold functions that do not travel)."""
+    stop = stop_lib.Patience(opts.patience, restore_best=True) if epochs is None else stop_lib.MaxEpochs(epochs)
+    return {"schedule": schedule_named(opts.schedule), "stop": [stop]}
 
 
-def run_fit(arguments: dict, opts: Options, nproc: int = 1) -> FitResult:
+def _with_rules(opts: Options, epochs: int | None, arguments: dict) -> dict:
+    return {**arguments, **_rules(opts, epochs)}
+
+
+def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None = None) -> FitResult:
     """`descend.fit(**arguments)` in this process, or data-parallel in `nproc` local processes (which build the
     schedule and stopping rule themselves)."""
     if nproc == 1:
         return fit(**arguments)
     return parallel.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": ()},
-                                        functools.partial(_with_rules, opts))
+                                        functools.partial(_with_rules, opts, epochs))
 
 
 def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
           callbacks: Sequence[Callback] = (), nproc: int = 1) -> FitResult:
-    """Fit the prepared network on the training rows (lr_find first for lr "auto"); with `run_dir` the run is
-    recorded there as it goes and `resume` continues it. The run's history and chosen lr go into its record."""
-    run, split = prepared.run, prepared.split
+    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"), choose the blend
+    with the linear model on the validation rows, and train again on every training row for the chosen number of
+    epochs where the scheme says so. With `run_dir` the runs are recorded there (the second in run_dir/refit)
+    and `resume` continues them; `callbacks` watch both runs. Returns the first run's result (its validation
+    scores stay in the record)."""
+    run, scheme = prepared.run, prepared.scheme
     if nproc > 1:
-        distributed.check_nproc(nproc, len(split.fit), opts.batch_size)
+        distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
     lr = opts.lr or default_lr(opts)
     if lr == "auto" and nproc > 1:   # sweep once here, not in every process
         found = find_lr(prepared, opts)
         say(f"lr_find: {found.summary().splitlines()[-1]}")
         lr = found.suggestion
-    arguments = fit_arguments(run, prepared.x, prepared.y, split.fit, split.val, opts, lr)
+    arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
+                              _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
     arguments.update(run_dir=run_dir, resume=resume, callbacks=list(callbacks))
-    result = run_fit(arguments, opts, nproc)
+    result = finished_first_run(run, run_dir) if resume else None
+    if result is None:
+        result = run_fit(arguments, opts, nproc)
+        if run_dir is not None:
+            write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr})
     run.model = result.model
     run.config["lr"] = result.lr
     if result.choice is not None:
         run.config["auto"] = result.choice.to_dict()
     run.history = [dict(r, phase="fit") for r in result.history]
     run.findings = result.findings
-    best = result.best
-    say(f"kept the weights from after epoch {best.get('epoch')} "
-        f"(best validation loss {best.get('val_loss', float('nan')):.4g})")
+    epochs = int(result.best.get("epoch") or opts.max_epochs)
+    say(f"best validation loss {result.best.get('val_loss', float('nan')):.4g} after epoch {epochs}")
+    blend = choose_model(prepared)
+    if scheme.refit:
+        refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
+        say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
+    install_linear(prepared, blend)
     return result
+
+
+def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
+    """The first run's result read back from `run_dir` when it had finished before the interruption (only the
+    refit was left to do); None when it has not finished yet."""
+    folder = Path(run_dir)
+    if not (folder / "summary.json").is_file() or not (folder / FIRST_RUN).is_file():
+        return None
+    summary = json.loads((folder / "summary.json").read_text())
+    run.model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    return FitResult(run.model, history, summary["best"], summary["stop_reason"],
+                     load_findings(folder / "findings.json"), str(folder), summary.get("elapsed", 0.0),
+                     json.loads((folder / FIRST_RUN).read_text())["lr"])
+
+
+def choose_model(prepared: Prepared) -> float:
+    """Blend the members with the linear model by validation loss; the validation scores (out-of-fold with folds)
+    of the networks, the linear model and the blend go to run.metrics["validation"]. Returns the blend weight."""
+    run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
+    design, y = prepared.dense.numpy(), prepared.y.numpy()
+    penalty, linear_out = linear.choose_penalty(target.loss, design, y, scheme.linear_folds(), len(target.classes))
+    run.model.eval()
+    with torch.no_grad():
+        run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias), 1.0)
+        network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
+                                                                      scheme.val_held)[0]))
+    lin = linear.as_mean(target.loss, linear_out[scheme.val_rows])
+    truth = torch.as_tensor(y[scheme.val_rows])
+    blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
+    values = truth_values(target, prepared.frame)[scheme.val_rows]
+    to_units = functools.partial(_decoded, target)
+    run.metrics["validation"] = {
+        "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
+        "blend": blend, "linear_penalty": penalty, "losses": losses_,
+        "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
+                   "networks": evaluate.scores(target, values, to_units(network)),
+                   LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
+    run.config["linear_penalty"] = penalty
+    return blend
+
+
+def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
+    return target.decode(from_mean_space(mean, LINKS[target.loss]))
+
+
+def install_linear(prepared: Prepared, blend: float) -> None:
+    """Fit the linear model on every training row with the chosen penalty and put it, and the blend, in the model."""
+    run, rows = prepared.run, prepared.split.train
+    fitted = linear.fit_linear(run.target.loss, prepared.dense.numpy()[rows], prepared.y.numpy()[rows],
+                               run.config["linear_penalty"], len(run.target.classes))
+    run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
+                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend)
+    run.model.eval()
+
+
+def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, resume: bool, nproc: int,
+          callbacks: Sequence[Callback] = ()) -> None:
+    """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows) on the
+    first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there."""
+    run = prepared.run
+    run.model = fresh_model(run.config["architecture"], run.target, opts.seed)
+    folder = None if run_dir is None else Path(run_dir) / "refit"
+    arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
+                              None, opts, lr, epochs)
+    arguments.update(run_dir=folder, resume=resume and _has_checkpoint(folder), callbacks=list(callbacks))
+    result = run_fit(arguments, opts, nproc, epochs)
+    run.model = result.model
+    run.history += [dict(r, phase="refit") for r in result.history]
+    run.findings = run.findings + result.findings
+    run.config["refit_epochs"] = epochs
+
+
+def _has_checkpoint(folder: Path | None) -> bool:
+    """Whether an interrupted refit left a checkpoint to resume from; one stopped before its first is begun
+    again (its folder holds nothing worth keeping)."""
+    if folder is None or not folder.is_dir():
+        return False
+    if checkpoint.listed(folder / "checkpoints"):
+        return True
+    shutil.rmtree(folder)
+    return False
 
 
 def truth_values(target: Target, frame: pd.DataFrame) -> np.ndarray:
@@ -204,9 +389,13 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
 
 def grade(prepared: Prepared, opts: Options) -> None:
     """Score the test rows once: the model, the linear baseline on the same features, and the constant guess;
-    the scores go to run.metrics and each test row's prediction to run.test_predictions."""
+    the scores go to run.metrics and each test row's prediction to run.test_predictions. Without test rows
+    nothing is scored and run.metrics says so (its validation scores remain)."""
     run, split, target = prepared.run, prepared.split, prepared.run.target
     truth, train_rows, test = truth_values(target, prepared.frame), split.train, split.test
+    if not len(test):
+        run.metrics.update(test_rows=0, scores={})
+        return
     predicted = run.outputs(prepared.x[test])
     linear, linear_predicted = baselines.linear_predictions(target, prepared.dense[train_rows], truth[train_rows],
                                                             prepared.dense[test])
@@ -215,7 +404,7 @@ def grade(prepared: Prepared, opts: Options) -> None:
             linear: evaluate.scores(target, truth[test], linear_predicted),
             ("training majority class" if target.task == "classification" else "training mean"):
                 evaluate.scores(target, truth[test], constant)}
-    run.metrics = {"test_rows": int(len(test)), "scores": rows, "in_words": evaluate.in_words(rows)}
+    run.metrics.update(test_rows=int(len(test)), scores=rows, in_words=evaluate.in_words(rows))
     run.test_predictions = _test_table(prepared, opts, truth[test], predicted)
 
 

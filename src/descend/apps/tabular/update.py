@@ -17,7 +17,7 @@ from ...fit import FitResult, fit, losses
 from . import evaluate
 from .run import TabularRun
 from .split import split_rows, time_order
-from .train import Options, Say, fit_arguments, rows_with_target, truth_values
+from .train import Options, Say, every_row, fit_arguments, rows_with_target, truth_values
 
 MIN_UPDATE_ROWS = 10
 
@@ -40,7 +40,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
                            f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
-    split = split_rows(time_order(frame, opts.time_column, _date_order(run, opts)), "time", opts.test_fraction,
+    split = split_rows(time_order(frame, opts.time_column, _date_order(run, opts)), "time",
+                       opts.test_fraction or Options.test_fraction,
                        opts.val_fraction, opts.seed)
     x, unseen = run.encode(frame, "the new data")
     for name, count in unseen.items():
@@ -52,7 +53,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     rate = lr or run.config["lr"] * 0.3
     say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
         f"to judge; warm start from the saved weights, lr {rate:g}")
-    result = fit(**fit_arguments(run, x, y, split.fit, split.val, opts, rate))
+    result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
+                                 opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
     kept = not val_after <= val_before
     if kept:

@@ -8,6 +8,8 @@ from ...apps.tabular import TabularRun, read_table
 from ...apps.tabular.io import write_csv_atomic
 
 HELP = "predict with a model saved by `descend fit --out DIR`"
+EPILOG = ("Output columns, one row per input row in the same order: prediction (a value, an expected count, or the "
+          "most likely class); for classes also p_<class>, the probability of each class (they sum to 1).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,8 +27,9 @@ def _quiet(text: str) -> None:
 
 def train_table(data: str, options: dict, callbacks: list[Callback]) -> FitResult:
     """One trial: the tabular fit with `options` on the training rows of `data`, scored on its validation rows
-    (the test rows stay untouched, as in every search)."""
-    opts = Options.from_dict({**options, "progress": False}, "the trial's options")
+    (the test rows stay untouched, as in every search). Trials are not refitted: the search needs only the
+    validation scores."""
+    opts = Options.from_dict({**options, "progress": False, "refit": "no"}, "the trial's options")
     return train(prepare(read_table(data), opts, _quiet), opts, _quiet, callbacks=callbacks)
 
 

@@ -1,0 +1,111 @@
+"""The linear candidate and the blend: ridge (squared error), Poisson regression (counts) or logistic regression
+(classes) on numbers plus one-hot categories, its penalty and its weight against the networks chosen on
+validation rows (out-of-fold when folds are used).
+
+scikit-learn fits the linear models; the winner's coefficients are copied into the tabular model, which then
+needs nothing else to predict. On a nearly linear table the blend weight goes to the linear model and the
+networks' noise stays out; where the networks are clearly better it goes to them.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...fit import losses
+from .model import LINKS, from_mean_space, to_mean_space
+
+PENALTIES = {"mse": (0.1, 1.0, 10.0, 100.0, 1000.0),       # ridge alpha (on the standardized target)
+             "poisson": (1e-4, 1e-3, 1e-2, 1e-1, 1.0),      # alpha of the mean half-deviance
+             "bce": (100.0, 10.0, 1.0, 0.1, 0.01),           # C, the inverse penalty of logistic regression
+             "cross_entropy": (100.0, 10.0, 1.0, 0.1, 0.01)}
+BLENDS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+
+
+@dataclass
+class Linear:
+    """A fitted linear model in the loss's own space: outputs = design @ weight.T + bias."""
+
+    weight: np.ndarray   # (outputs, design width)
+    bias: np.ndarray     # (outputs,)
+    penalty: float
+
+    def outputs(self, design: np.ndarray) -> np.ndarray:
+        return design @ self.weight.T + self.bias
+
+
+def fit_linear(loss: str, design: np.ndarray, y: np.ndarray, penalty: float, classes: int) -> Linear:
+    """Fit the loss's linear model with the given penalty on (design, encoded targets)."""
+    from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # an L-BFGS iteration cap on a tiny table is not the user's concern
+        if loss == "mse":
+            model = Ridge(alpha=penalty).fit(design, y)
+            return Linear(model.coef_.reshape(1, -1), np.atleast_1d(model.intercept_), penalty)
+        if loss == "poisson":
+            model = PoissonRegressor(alpha=penalty, max_iter=300).fit(design, y)
+            return Linear(model.coef_.reshape(1, -1), np.atleast_1d(model.intercept_), penalty)
+        labels = y.astype(int)
+        if len(np.unique(labels)) < 2:   # a fold with one class: predict it with near certainty
+            return _single_class(loss, int(labels[0]), classes, design.shape[1], penalty)
+        model = LogisticRegression(C=penalty, max_iter=500).fit(design, labels)
+    if loss == "bce":
+        return Linear(model.coef_.reshape(1, -1), model.intercept_.reshape(1), penalty)
+    return _all_classes(model, classes, design.shape[1], penalty)
+
+
+def _single_class(loss: str, label: int, classes: int, width: int, penalty: float) -> Linear:
+    if loss == "bce":
+        return Linear(np.zeros((1, width)), np.array([10.0 if label == 1 else -10.0]), penalty)
+    bias = np.full(classes, -10.0)
+    bias[label] = 10.0
+    return Linear(np.zeros((classes, width)), bias, penalty)
+
+
+def _all_classes(model, classes: int, width: int, penalty: float) -> Linear:
+    """Multinomial logits for every class, those absent from the fitted rows made very unlikely."""
+    weight, bias = np.zeros((classes, width)), np.full(classes, -30.0)
+    if len(model.classes_) == 2:   # scikit-learn keeps one logit for two classes
+        weight[model.classes_[1]], bias[model.classes_[1]] = model.coef_[0], model.intercept_[0]
+        bias[model.classes_[0]] = 0.0
+    else:
+        weight[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
+    return Linear(weight, bias, penalty)
+
+
+def mean_loss(loss: str, mean: torch.Tensor, y: torch.Tensor) -> float:
+    """The loss of predictions given in mean space (values, probabilities, expected counts)."""
+    output = from_mean_space(mean, LINKS[loss])
+    return float(losses.get(loss)(output, y.long() if loss == "cross_entropy" else y.float()))
+
+
+def as_mean(loss: str, outputs: np.ndarray) -> torch.Tensor:
+    """Linear outputs (values, logits, log-rates) in mean space, shaped as the network's blended outputs."""
+    return to_mean_space(torch.as_tensor(outputs, dtype=torch.float32), LINKS[loss])
+
+
+def choose_penalty(loss: str, design: np.ndarray, y: np.ndarray, folds: list, classes: int) -> tuple[float, np.ndarray]:
+    """The penalty with the lowest validation loss over `folds` [(fit rows, validation rows)], and that penalty's
+    validation outputs (one row per row of `design`, filled at the folds' validation rows)."""
+    val_rows = np.concatenate([val for _, val in folds])
+    target = torch.as_tensor(y[val_rows])
+    best = None
+    for penalty in PENALTIES[loss]:
+        outputs = np.concatenate([fit_linear(loss, design[fit], y[fit], penalty, classes).outputs(design[val])
+                                  for fit, val in folds])
+        score = mean_loss(loss, as_mean(loss, outputs), target)
+        if best is None or score < best[0]:
+            best = (score, penalty, outputs)
+    placed = np.zeros((len(design), best[2].shape[1]))
+    placed[val_rows] = best[2]
+    return best[1], placed
+
+
+def choose_blend(loss: str, network: torch.Tensor, linear: torch.Tensor, y: torch.Tensor) -> tuple[float, dict]:
+    """The weight of the networks (0..1, in steps of 0.1) whose blend with the linear model has the lowest
+    validation loss, and the losses of the networks alone, the linear model alone and the blend."""
+    scores = {w: mean_loss(loss, w * network + (1 - w) * linear, y) for w in BLENDS}
+    best = min(scores, key=lambda w: (scores[w], -w))
+    return float(best), {"networks": scores[1.0], "linear": scores[0.0], "blend": scores[best]}

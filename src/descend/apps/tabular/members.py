@@ -1,0 +1,70 @@
+"""Training several members at once: which rows each member may learn from, and the loss and metric that know it.
+
+Targets travel with a second column: the member each row is held out of (-1 for none). In training mode each
+member's loss counts only the rows it may see; in evaluation the model has already blended its members (each
+held-out row is predicted by the member that never saw it), so the ordinary loss and metric apply.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...fit import losses
+
+KFOLD_MAX_ROWS = 2000   # up to this many training rows (and no dates), folds choose; beyond, one validation slice
+FOLDS = 5
+FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
+
+
+def fold_ids(rows: int, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold, 0..folds-1, balanced and shuffled with `seed`."""
+    return np.random.default_rng(seed).permutation(np.arange(rows) % folds)
+
+
+def with_member(y: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+    """Targets plus the held-out member of each row, as float columns (class indices are exact below 2**24)."""
+    return torch.stack([y.float(), member.float()], dim=1)
+
+
+def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Loss of every (row, member) pair, shape (rows, members), for member outputs (rows, members, outputs)."""
+    if loss == "cross_entropy":
+        rows, members, classes = output.shape
+        flat = F.cross_entropy(output.reshape(rows * members, classes), y.long().repeat_interleave(members),
+                               reduction="none")
+        return flat.view(rows, members)
+    out, target = output[..., 0], y[:, None].expand(-1, output.shape[1])
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(out, target, reduction="none")
+    if loss == "poisson":
+        return torch.exp(out) - target * out + torch.xlogy(target, target) - target
+    return (out - target) ** 2
+
+
+class MemberLoss:
+    """The target's loss for member outputs (each member on the rows it may see) or for a blended output."""
+
+    def __init__(self, loss: str):
+        self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        target, held_out = y[:, 0], y[:, 1].long()
+        if output.dim() == 3:
+            allowed = held_out[:, None] != torch.arange(output.shape[1])
+            return (_per_member(self.loss, output, target) * allowed).sum() / allowed.sum().clamp_min(1)
+        return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
+
+
+class MemberMetric:
+    """A validation metric for targets that carry the held-out member column (the column is ignored)."""
+
+    def __init__(self, metric: Callable, class_indices: bool):
+        self.metric, self.class_indices = metric, class_indices
+        self.__name__ = getattr(metric, "__name__", "metric")
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> float:
+        target = y[:, 0]
+        return self.metric(output, target.long() if self.class_indices else target)

@@ -1,0 +1,151 @@
+"""Model choice on tables: members trained side by side, out-of-fold validation, the linear blend, refitting on
+every row, no test set, and that all of it is deterministic and resumes exactly."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from descend.cli import main
+from descend.core.loop import Callback
+from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
+from descend.apps.tabular.model import TabularNet, with_held_out
+from descend.apps.tabular.train import grade, prepare, train
+from tabular_data import bakery
+
+QUICK = dict(max_epochs=12, patience=4, progress=False)
+
+
+def _linear_table(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """y = 3a - 2b + c plus a little noise: a table where ridge regression is the right model."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+                         "y": x @ np.array([3.0, -2.0, 1.0]) + rng.normal(0, 0.1, rows)})
+
+
+def test_member_loss_counts_only_the_rows_a_member_may_see():
+    output = torch.tensor([[[1.0], [3.0]], [[0.0], [2.0]], [[5.0], [5.0]]])   # 3 rows, 2 members
+    y = torch.tensor([1.0, 1.0, 4.0])
+    held = torch.tensor([0, 1, -1])   # row 0 hidden from member 0, row 1 from member 1, row 2 from none
+    squared = torch.tensor([[0.0, 4.0], [1.0, 1.0], [1.0, 1.0]])
+    allowed = torch.tensor([[0, 1], [1, 0], [1, 1]], dtype=torch.float32)
+    expected = (squared * allowed).sum() / allowed.sum()
+    assert MemberLoss("mse")(output, with_member(y, held)).item() == pytest.approx(expected.item())
+    logits = torch.randn(4, 3, 5)
+    labels = torch.tensor([0, 4, 2, 1])
+    everyone = torch.full((4,), -1)
+    by_hand = F.cross_entropy(logits.reshape(12, 5), labels.repeat_interleave(3))
+    assert MemberLoss("cross_entropy")(logits, with_member(labels, everyone)).item() == pytest.approx(by_hand.item())
+
+
+def test_evaluation_predicts_a_held_out_row_by_the_member_that_never_saw_it():
+    torch.manual_seed(0)
+    net = TabularNet(numeric_width=2, categorical=[], hidden=[8], out_dim=1, members=3).eval()
+    x = torch.randn(5, 2)
+    with torch.no_grad():
+        members = net.member_outputs(x)[:, :, 0]
+        held = torch.tensor([2, 0, -1, 1, 2])
+        out = net(with_held_out(x, held))[:, 0]
+        assert torch.allclose(out[[0, 1, 3, 4]], members[[0, 1, 3, 4], held[[0, 1, 3, 4]]])
+        assert torch.allclose(out[2], members[2].mean())
+        assert torch.allclose(net(x)[:, 0], members.mean(dim=1))   # no held-out column: every member
+        net.set_linear(torch.tensor([[1.0, 0.0]]), torch.tensor([0.5]), blend=0.25)
+        assert torch.allclose(net(x)[:, 0], 0.25 * members.mean(dim=1) + 0.75 * (x[:, 0] + 0.5))
+
+
+def test_folds_are_balanced_and_fixed_by_the_seed():
+    folds = fold_ids(23, 5, seed=3)
+    assert sorted(np.bincount(folds)) == [4, 4, 5, 5, 5]
+    assert np.array_equal(folds, fold_ids(23, 5, seed=3)) and not np.array_equal(folds, fold_ids(23, 5, seed=4))
+
+
+def test_a_linear_table_is_given_to_the_linear_model():
+    lines = []
+    run = fit_table(_linear_table(), Options(target="y", **QUICK), say=lines.append)
+    validation = run.metrics["validation"]
+    assert validation["how"] == "5-fold, out of fold" and validation["rows"] == 240
+    assert validation["blend"] <= 0.3   # mostly ridge: the networks only add noise here
+    model, ridge, _ = run.metrics["scores"].values()
+    assert model["rmse"] < 1.1 * ridge["rmse"] and model["rmse"] < 0.15
+    assert any("5 folds" in line for line in lines)
+
+
+def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_path):
+    frame = bakery(200)   # dated rows: one validation slice, the latest training rows
+    lines = []
+    opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
+    prepared = prepare(frame, opts, say=lines.append)
+    split, scheme = prepared.split, prepared.scheme
+    assert len(split.test) == 0 and scheme.kind == "slice" and scheme.refit
+    assert len(scheme.train_rows) == 170 and len(scheme.val_rows) == 30   # every row but validation
+    assert np.array_equal(np.sort(np.concatenate([scheme.train_rows, scheme.val_rows])), np.arange(200))
+    train(prepared, opts, say=lines.append)
+    grade(prepared, opts)
+    history = pd.DataFrame(prepared.run.history)
+    fit_steps = history[history.phase == "fit"]
+    refit_steps = history[history.phase == "refit"]
+    epochs = prepared.run.config["refit_epochs"]
+    assert len(fit_steps) % 6 == 0                          # ceil(170 / 32) steps per epoch
+    assert len(refit_steps) == epochs * 7                   # ceil(200 / 32): the refit sees all 200 rows
+    assert prepared.run.metrics["test_rows"] == 0 and prepared.run.metrics["scores"] == {}
+    assert prepared.run.metrics["validation"]["rows"] == 30
+    assert "no test rows (--test-fraction 0: the model is not tested here)" in " ".join(lines)
+
+
+def test_folds_and_refit_are_deterministic_for_a_seed():
+    frame = _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
+    runs = [fit_table(frame, Options(target="y", seed=5, **QUICK), say=lambda _: None) for _ in range(2)]
+    first, second = (r.model.state_dict() for r in runs)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert runs[0].metrics == runs[1].metrics
+    other = fit_table(frame, Options(target="y", seed=6, **QUICK), say=lambda _: None)
+    assert not torch.equal(other.model.layers[0].weight, runs[0].model.layers[0].weight)
+
+
+class StopAt(Callback):
+    """Ctrl-C once `steps` steps have ended, counting across the first run and the refit."""
+
+    def __init__(self, steps: int):
+        self.steps, self.seen = steps, 0
+
+    def on_step_end(self, state, record):
+        self.seen += 1
+        if self.seen == self.steps:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["first run", "refit"])
+def test_an_interrupted_fit_resumes_to_the_same_model(tmp_path, where):
+    frame = bakery(120, seed=2).drop(columns=["date"])   # no dates: 5 folds, then a refit
+    opts = Options(target="loaves", seed=1, **QUICK)
+    reference = prepare(frame, opts, say=lambda _: None)
+    steps = len(train(reference, opts, say=lambda _: None).history)
+    stop_after = 7 if where == "first run" else steps + 6   # after the refit's first checkpoint (step 4)
+    interrupted = prepare(frame, opts, say=lambda _: None)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, opts, say=lambda _: None, run_dir=tmp_path / "run", callbacks=[StopAt(stop_after)])
+    refit_checkpoints = list((tmp_path / "run" / "refit" / "checkpoints").glob("step-*"))
+    assert bool(refit_checkpoints) == (where == "refit")
+    resumed = prepare(frame, opts, say=lambda _: None)
+    train(resumed, opts, say=lambda _: None, run_dir=tmp_path / "run", resume=True)
+    want, got = reference.run.model.state_dict(), resumed.run.model.state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert resumed.run.metrics["validation"] == reference.run.metrics["validation"]
+
+
+def _help(command: str, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_says_how_many_rows_each_part_gets_and_what_predict_writes(capsys):
+    text = _help("fit", capsys)
+    assert "--test-fraction 0" in text and "5 folds" in text and "trained again on all" in text
+    text = _help("predict", capsys)
+    assert "prediction" in text and "p_<class>" in text
