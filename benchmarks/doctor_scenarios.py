@@ -393,7 +393,10 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
         s.prepare(model)
     if change.get("drop_output_activation") and isinstance(model[-1], (nn.Softmax, nn.Sigmoid)):
         model = model[:-1]
-    settings = {**s.fit, **{k: v for k, v in change.items() if k not in ACTIONS and k != "patience"}}
+    # the scenarios were built and measured under AdamW (fit's default before optimizer="auto"); auto would take
+    # L-BFGS on the full-batch ones and change the failure each induces
+    settings = {"optimizer": "adamw", **s.fit,
+                **{k: v for k, v in change.items() if k not in ACTIONS and k != "patience"}}
     if "patience" in change:
         settings["stop"] = [ds.stop.Patience(change["patience"], restore_best=True)]
     if "max_epochs" in settings and "max_steps" in settings:

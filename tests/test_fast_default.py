@@ -70,7 +70,8 @@ def test_fit_with_its_defaults_converts_nothing_to_python_inside_steps(conversio
 
 def test_the_loop_settles_every_sync_every_steps_not_every_step(conversions):
     X, y = _problem(n=640)
-    result = ds.fit(_mlp(), (X, y), batch_size=8, max_steps=70, progress=False)   # 80 batches per epoch
+    # adamw named: auto's lr sweep reads each of its first steps' loss as it happens (it decides on them)
+    result = ds.fit(_mlp(), (X, y), optimizer="adamw", batch_size=8, max_steps=70, progress=False)
     assert len(result.history) == 70 and conversions["step"] == 0
     assert conversions["settles"] == 3   # steps 32, 64 and the last (70)
     assert [r["step"] for r in result.history] == list(range(1, 71))
