@@ -31,7 +31,8 @@ def test_fit_bakery_infers_columns_and_beats_the_mean(bakery_run, capsys):
     data, out = bakery_run
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["config.json", "history.csv", "metrics.json", "model.safetensors", "preprocess.json", "findings.json",
-         "history.jsonl", "summary.json", "test_predictions.csv", "checkpoints", "refit", "first_run.json"])
+         "history.jsonl", "summary.json", "test_predictions.csv", "checkpoints", "refit", "first_run.json",
+         "first_run.safetensors"])
     metrics = json.loads((out / "metrics.json").read_text())
     scores = metrics["scores"]
     model, ridge, mean = (scores[k] for k in scores)

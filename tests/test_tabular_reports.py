@@ -70,8 +70,8 @@ def test_split_seed_picks_the_rows_and_seed_does_not():
         split[seed, split_seed] = prepared.split.test
     assert np.array_equal(split[0, 1], split[5, 1]) and not np.array_equal(split[0, 1], split[0, 2])
     assert [line for line in lines if line.startswith("split:")] == [
-        "split: random (--split-seed 2); 68 training, 12 validation (early stopping), 20 test rows (a random 0.2, "
-        "used once at the end)"]
+        "split: random (--split-seed 2); 68 training, 12 validation rows (early stopping and the blend), 20 test "
+        "rows (a random 0.2, used once at the end); then trained again on all 80 training rows"]
 
 
 def test_permutation_importance_finds_the_column_the_target_depends_on():
@@ -109,8 +109,8 @@ def test_an_update_continues_the_step_count_and_is_its_own_part(updated):
     assert update["step"].iloc[0] == fitted["step"].iloc[-1] + 1
     jsonl = pd.DataFrame([json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()])
     parts = plots.phases(jsonl)
-    assert [name for name, _ in parts] == ["fit", "update 1"]
-    assert list(parts[1][1]["step"]) == list(update["step"]) and len(parts[0][1]) == len(fitted)
+    assert [name for name, _ in parts] == ["fit", "refit", "update 1"]   # a small dated table is refitted
+    assert list(parts[2][1]["step"]) == list(update["step"]) and len(parts[0][1]) + len(parts[1][1]) == len(fitted)
 
 
 def test_update_findings_are_saved_and_the_doctor_shows_them(updated, capsys):

@@ -28,7 +28,8 @@ from ...doctor.findings import load_findings
 from ...fit import FitResult, auto, distributed, fit, parallel
 from ...fit.lr_find import LRFindResult, lr_find
 from ...runs import checkpoint
-from ...runs.files import write_json
+from ...runs.checkpoint import weights_bytes
+from ...runs.files import write_atomic, write_json
 from . import baselines, checks, evaluate, importance, linear
 from .cells import check_plain
 from .columns import infer_columns
@@ -43,6 +44,7 @@ from .target import Target, infer_target, present_rows
 LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce": "logistic regression",
                 "cross_entropy": "logistic regression"}
 FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
+FIRST_WEIGHTS = "first_run.safetensors"   # and its weights (model.safetensors becomes the final model's)
 Say = Callable[[str], None]
 
 
@@ -275,7 +277,9 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if result is None:
         result = run_fit(arguments, opts, nproc)
         if run_dir is not None:
-            write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr})
+            write_atomic(Path(run_dir) / FIRST_WEIGHTS, weights_bytes(result.model.state_dict()))
+            write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr, "records": len(result.history),
+                                                     "findings": len(result.findings)})
     run.model = result.model
     run.config["lr"] = result.lr
     if result.choice is not None:
@@ -298,12 +302,12 @@ def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
     folder = Path(run_dir)
     if not (folder / "summary.json").is_file() or not (folder / FIRST_RUN).is_file():
         return None
-    summary = json.loads((folder / "summary.json").read_text())
-    run.model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
-    return FitResult(run.model, history, summary["best"], summary["stop_reason"],
-                     load_findings(folder / "findings.json"), str(folder), summary.get("elapsed", 0.0),
-                     json.loads((folder / FIRST_RUN).read_text())["lr"])
+    summary, first = json.loads((folder / "summary.json").read_text()), json.loads((folder / FIRST_RUN).read_text())
+    run.model.load_state_dict(load_file(str(folder / FIRST_WEIGHTS)))
+    lines = (folder / "history.jsonl").read_text().splitlines()[:first["records"]]   # later ones: the refit's
+    return FitResult(run.model, [json.loads(line) for line in lines], summary["best"], summary["stop_reason"],
+                     load_findings(folder / "findings.json")[:first["findings"]], str(folder),
+                     summary.get("elapsed", 0.0), first["lr"])
 
 
 def choose_model(prepared: Prepared) -> float:
@@ -358,7 +362,8 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     arguments.update(run_dir=folder, resume=resume and _has_checkpoint(folder), callbacks=list(callbacks))
     result = run_fit(arguments, opts, nproc, epochs)
     run.model = result.model
-    run.history += [dict(r, phase="refit") for r in result.history]
+    steps = run.history[-1]["step"] if run.history else 0   # the refit's steps follow the first run's
+    run.history += [dict(r, step=r["step"] + steps, phase="refit") for r in result.history]
     run.findings = run.findings + result.findings
     run.config["refit_epochs"] = epochs
 
