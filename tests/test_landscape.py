@@ -2,6 +2,8 @@
 torch computes directly."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -157,3 +159,24 @@ def test_bad_settings_name_the_setting():
         slice_1d(model_objective(model, torch.nn.functional.mse_loss, x, y), w, w, steps=1)
     with pytest.raises(DescendError, match="k=0"):
         top_eigenvalues(model_objective(model, torch.nn.functional.mse_loss, x, y), w, k=0)
+
+
+def test_cli_landscape_of_a_saved_run_is_reproducible(tmp_path, capsys):
+    from descend.cli import main
+    from tabular_data import bakery
+    data, run = tmp_path / "sales.csv", tmp_path / "run"
+    bakery(120).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "loaves", "--out", str(run), "--max-epochs", "5"]) == 0
+    summaries = []
+    for out in ("a", "b"):
+        assert main(["landscape", str(run), str(data), "--steps", "5", "--rows", "60", "--top-k", "2",
+                     "--out", str(tmp_path / out)]) == 0
+        summaries.append(json.loads((tmp_path / out / "landscape.json").read_text()))
+        assert (tmp_path / out / "plane.png").read_bytes()[:4] == b"\x89PNG"
+    first = summaries[0]
+    assert first == summaries[1]
+    assert first["rows"] == 60 and len(first["plane"]) == 5 and len(first["plane"][0]) == 5
+    assert first["plane"][2][2] == pytest.approx(first["loss"], rel=1e-6) == first["line"][2]
+    assert first["top_eigenvalues"][0] >= first["top_eigenvalues"][1]
+    assert main(["landscape", str(tmp_path), str(data)]) == 2          # not a run folder: one line, exit 2
+    assert "not a descend run folder" in capsys.readouterr().err
