@@ -156,37 +156,21 @@ def test_set_up_is_on_the_clock(monkeypatch):
     assert slow.seconds_to_target >= 0.3 > fast.seconds_to_target
 
 
-def test_descend_auto_runs_fits_lr_find_on_the_clock_and_in_the_step_count(monkeypatch):
+def test_descend_auto_is_fits_own_choice_with_its_sweep_in_the_step_count():
     workload = bench.WORKLOADS["iris_softmax"]
     auto = protocol.UNTUNED_EXTRA[0]
-    assert auto.optimizer == "adamw" and auto.lrs == ("auto",)
+    assert auto.optimizer == protocol.DEFAULT_OPTIMIZER == "auto" and auto.lrs == ("auto",)
     trial = protocol.run_trial(workload, auto, "auto", seed=0, quick=False)
-
-    class FirstLr(Callback):
-        def on_start(self, state):
-            self.lr = state.optimizer.param_groups[0]["lr"]
-
-    seen, problem = FirstLr(), workload.build(0)
+    problem = workload.build(0)
     from descend import fit
-    fit(problem.model, problem.train, loss=problem.loss, lr="auto", batch_size=workload.batch_size, max_steps=1,
-        weight_decay=workload.weight_decay, progress=False, doctor=False, callbacks=[seen])
-    assert trial.lr == "auto" and trial.lr_used == seen.lr        # the very lr fit(lr="auto") trains with
-    assert 10 <= trial.sweep_steps <= 100                         # lr_find's default sweep is at most 100 steps
-    assert trial.curve[0][0] == trial.sweep_steps + 1                 # training's first step follows the sweep
-    assert trial.curve[1][0] == trial.sweep_steps + workload.eval_every - trial.sweep_steps % workload.eval_every
-    assert trial.curve[-1][0] <= workload.steps                   # the sweep came out of the budget
-    sweep_seconds = trial.curve[0][1]
-    auto_lr = protocol.lr_sweep.auto_lr
-
-    def slow_auto_lr(*args, **kwargs):
-        time.sleep(0.3)
-        return auto_lr(*args, **kwargs)
-
-    monkeypatch.setattr(protocol.lr_sweep, "auto_lr", slow_auto_lr)
-    slow = protocol.run_trial(workload, auto, "auto", seed=0, quick=False)
-    assert slow.lr_used == trial.lr_used and slow.curve[0][1] >= 0.3 and slow.curve[0][1] > sweep_seconds
-    short = protocol.run_trial(square_workload(steps=trial.sweep_steps), auto, "auto", seed=0, quick=False)
-    assert short.sweep_steps <= trial.sweep_steps
+    seen = fit(problem.model, problem.train, loss=problem.loss, batch_size=workload.batch_size,
+               max_steps=workload.steps, weight_decay=workload.weight_decay, seed=0, progress=False, doctor=False)
+    assert trial.lr == "auto" and trial.chose == seen.choice.optimizer == "adamw"
+    assert trial.lr_used == seen.choice.lr and trial.sweep_steps == seen.choice.probe_steps >= 12
+    assert trial.curve[0][0] == 1 and trial.curve[1][0] == workload.eval_every   # the sweep's steps are the run's
+    assert trial.reached and trial.curve[-1][0] <= workload.steps
+    square = protocol.run_trial(square_workload(), auto, "auto", seed=0, quick=False)   # one deterministic point
+    assert square.chose == "lbfgs" and math.isnan(square.lr_used) and square.sweep_steps == 0 and square.reached
 
 
 def test_lbfgs_takes_one_iteration_per_step():
@@ -196,9 +180,9 @@ def test_lbfgs_takes_one_iteration_per_step():
         assert entrant.hyper["max_iter"] == 1
         trial = protocol.run_trial(workload, entrant, 0.1, seed=0, quick=False)
         steps = trial.curve[-1][0]
-        # fit evaluates the closure once for its record and L-BFGS once more at the same point: two per step.
-        # torch's default max_iter=20 would add up to 20 evaluations per step.
-        assert built[-1].training_forwards == 2 * steps
+        # fit evaluates the closure once for its record, and L-BFGS's own evaluation at the same point reuses it:
+        # one per step. torch's default max_iter=20 would add up to 20 evaluations per step.
+        assert built[-1].training_forwards == steps
 
 
 def test_best_trial_prefers_fewest_steps_then_best_value_when_all_miss():
@@ -287,7 +271,8 @@ def test_markdown_names_the_machine_and_has_no_double_blank_lines():
     for entrant in result.entrants:
         lr = 1e-3 if entrant.track == "tuned" else entrant.lrs[0]
         sweep = 40 if lr == "auto" else 0
-        trial = protocol.Trial(lr, 0, 20.0 + sweep, 0.5, 1e-7, [(20 + sweep, 0.5, 1e-7)], "target", 0.001, sweep)
+        trial = protocol.Trial(lr, 0, 20.0 + sweep, 0.5, 1e-7, [(20 + sweep, 0.5, 1e-7)], "target", 0.001, sweep,
+                               "adamw" if lr == "auto" else "")
         result.cells[entrant.label, "square"] = Cell([trial], [trial])
     text = report.markdown(result, "descend bench")
     assert "\n\n\n" not in text and "torch" in text
@@ -296,7 +281,7 @@ def test_markdown_names_the_machine_and_has_no_double_blank_lines():
         model = next(line for line in cpuinfo.splitlines() if line.startswith("model name")).split(":", 1)[1]
         assert f"- machine: {model.strip()}, {os.cpu_count()} CPUs" in text
     assert ("| square | f <= 1e-06 | 50 (1) | 20 steps, 0.5 s (lr 0.001) | 20 steps, 0.5 s (lr 0.001) | "
-            "60 steps (40 of lr_find), 0.5 s (lr auto: 0.001) |") in text
+            "60 steps (40 of sweep), 0.5 s (auto: adamw lr 0.001) |") in text
     assert "| seconds / adamw tuned, geomean (< 1 is faster) | | | 1.00x on 1 | 1.00x on 1 | 1.00x on 1 |" in text
     assert "| steps / adamw tuned, geomean (< 1 is faster) | | | 1.00x on 1 | 1.00x on 1 | 3.00x on 1 |" in text
 
@@ -317,8 +302,8 @@ def test_cli_quick_on_a_subset_writes_table_json_and_plots(tmp_path, capsys):
     best = next(t["lr"] for t in data["trials"] if t["entrant"] == "adamw tuned" and t["best_of_seed"])
     assert best not in (tuned[0], tuned[-1]) or grid.at_grid_end(grid.QUICK_GRID, best)   # searched past edges
     [auto] = [t for t in data["trials"] if t["entrant"] == "descend auto"]
-    assert auto["lr"] == "auto" and 0 < auto["lr_used"] < 10 and auto["sweep_steps"] >= 10
-    assert auto["steps_to_target"] is None or auto["steps_to_target"] > auto["sweep_steps"]
+    assert auto["lr"] == "auto" and auto["chose"] == "adamw" and 0 < auto["lr_used"] < 10
+    assert auto["sweep_steps"] >= 12
     assert (out / "profile.png").stat().st_size > 10_000
     assert (out / "curves_iris_softmax.png").stat().st_size > 10_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench"]          # no staging folder left behind

@@ -43,7 +43,8 @@ def test_the_run_folder_holds_the_record_and_the_model(recorded):
                      "summary.json", "findings.json", "metrics.json", "preprocess.json", "test_predictions.csv"}
     assert not recorded.with_name("loaves.partial").exists()
     config = json.loads((recorded / "config.json").read_text())
-    assert config["tabular"]["options"]["target"] == "loaves" and config["run"]["lr"] == 3e-3
+    assert config["tabular"]["options"]["target"] == "loaves" and config["run"]["optimizer"] == "auto"
+    assert config["auto"]["optimizer"] == "adamw" and config["tabular"]["lr"] == config["auto"]["lr"] > 0
     summary = json.loads((recorded / "summary.json").read_text())
     history = pd.read_csv(recorded / "history.csv")
     assert summary["steps"] == len(history) == len(pd.read_json(recorded / "history.jsonl", lines=True))
@@ -145,16 +146,21 @@ def test_resume_without_an_interrupted_run_is_refused(sales, recorded, tmp_path,
     assert not (tmp_path / "new").exists()
 
 
-def test_lr_find_prints_the_curve_and_a_suggestion_that_lr_auto_uses(sales, tmp_path, capsys):
+def test_lr_find_prints_the_curve_and_a_suggestion_and_lr_auto_sweeps_inside_the_run(sales, tmp_path, capsys):
     assert main(["lr-find", str(sales), "--target", "loaves"]) == 0
     printed = capsys.readouterr().out
     suggested = float(re.search(r"suggested lr (\S+)", printed).group(1))
     assert "lowest smoothed loss" in printed and f"--lr {suggested:.2g}" in printed
-    assert main(["fit", str(sales), "--target", "loaves", "--lr", "auto", "--out", str(tmp_path / "auto"), *FAST]) == 0
+    assert main(["fit", str(sales), "--target", "loaves", "--optimizer", "adamw", "--lr", "auto",
+                 "--out", str(tmp_path / "auto"), *FAST]) == 0
+    printed = capsys.readouterr()
     config = json.loads((tmp_path / "auto" / "config.json").read_text())
-    assert config["tabular"]["lr"] == pytest.approx(suggested, rel=1e-2)   # printed to 3 digits
-    assert config["run"]["lr"] == "auto"            # fit ran the sweep itself (a resume takes its lr from the checkpoint)
-    assert config["tabular"]["options"]["lr"] == "auto"
+    assert config["run"]["lr"] == "auto" and config["tabular"]["options"]["lr"] == "auto"
+    assert config["auto"]["optimizer"] == "adamw" and config["tabular"]["lr"] == config["auto"]["lr"]
+    assert [line for line in printed.err.splitlines() if line.startswith("auto: ")] == [
+        f"auto: adamw, lr {config['auto']['lr']:.2g}, {config['auto']['schedule']} ({config['auto']['reason']})"]
+    history = [json.loads(line) for line in (tmp_path / "auto" / "history.jsonl").read_text().splitlines()]
+    assert sum(bool(r.get("sweep")) for r in history) == config["auto"]["probe_steps"] > 0   # they trained
 
 
 def test_a_config_file_sets_options_and_flags_override_it(sales, tmp_path, capsys):
@@ -190,7 +196,9 @@ def test_nproc_that_cannot_split_the_batches_is_refused_before_any_process(sales
 
 
 def test_without_lr_adamw_takes_the_tuned_lr_and_others_their_own_default(sales, recorded, tmp_path):
-    assert json.loads((recorded / "config.json").read_text())["tabular"]["lr"] == 3e-3
+    assert main(["fit", str(sales), "--target", "loaves", "--optimizer", "adamw", "--max-epochs", "2",
+                 "--out", str(tmp_path / "adamw")]) == 0
+    assert json.loads((tmp_path / "adamw" / "config.json").read_text())["tabular"]["lr"] == 3e-3
     assert main(["fit", str(sales), "--target", "loaves", "--optimizer", "prodigy", "--max-epochs", "2",
                  "--out", str(tmp_path / "prodigy")]) == 0
     config = json.loads((tmp_path / "prodigy" / "config.json").read_text())

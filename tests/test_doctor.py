@@ -295,7 +295,9 @@ def diverging():
     ({}, ["try lr 1.0e-02 (descend fit: --lr 1.0e-02)", "or lr='auto'"], "lr_find's suggestion"),
     ({"auto_lr": 0.1}, ["try lr 1.0e-02", "lr_find's suggestion 1.0e-01"], "or lr='auto'"),
     ({"interventions": [{"at_step": 12, "from_step": 10, "why": "x", "lr": 0.003}]},
-     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'")], ids=["plain", "auto", "fix"])
+     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'"),
+    ({"auto_choice": "auto: lbfgs, line search, ..."}, ["--optimizer adamw", "try lr 1.0e-02", "auto: lbfgs"],
+     "or lr='auto'")], ids=["plain", "auto", "fix", "auto line search"])
 def test_the_lr_too_high_fix_quotes_the_lr_the_run_knows(known, says, never):
     from descend.doctor import diagnose
     found = diagnose(Readings(history=history(diverging()), **known))[0]
@@ -326,12 +328,12 @@ def test_an_overflow_follows_the_lr_that_caused_it_but_bad_data_comes_first():
 
 
 def test_fit_with_lr_auto_quotes_lr_finds_suggestion_when_it_was_too_high(monkeypatch):
-    """fit(lr="auto") hands lr_find's pick to the doctor: here a pick forced to 5.0, which diverges."""
-    import dataclasses
-    from descend.fit import lr_find as sweep   # the module whose auto_lr fit(lr="auto") calls
-    real = sweep.lr_find
-    monkeypatch.setattr(sweep, "lr_find", lambda *a, **k: dataclasses.replace(real(*a, **k), suggestion=5.0))
+    """fit(lr="auto") hands its sweep's pick (lr_find's rule) to the doctor: here a pick forced to 5.0, which
+    diverges."""
+    from descend.fit.auto import sweep   # the module whose valley reading fit(lr="auto") uses
+    monkeypatch.setattr(sweep, "suggest", lambda lrs, smoothed: (5.0, "forced"))
     x, y = blobs()
     result = ds.fit(net(), (x, y), loss="cross_entropy", lr="auto", max_steps=80, progress=False)
-    assert result.history[0]["lr"] == 5.0 and result.findings[0].code == "lr_too_high"
+    after = result.history[result.choice.probe_steps]
+    assert result.choice.lr == after["lr"] == 5.0 and result.findings[0].code == "lr_too_high"
     assert "lr_find's suggestion 5.0e+00" in result.findings[0].fix and "or lr='auto'" not in result.findings[0].fix

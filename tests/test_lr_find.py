@@ -73,17 +73,17 @@ def test_model_optimizer_and_rng_restored_exactly():
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-def test_fit_after_lr_find_is_bit_identical_and_auto_uses_the_suggestion():
+def test_fit_after_lr_find_is_bit_identical_and_auto_reads_its_own_sweep_by_the_same_rule():
     train = data()
     plain = ds.fit(model(), train, loss="mse", lr=3e-3, max_steps=30, progress=False)
     m = model()
-    found = ds.lr_find(m, train, "mse", batch_size=64)
+    ds.lr_find(m, train, "mse", batch_size=64)
     after = ds.fit(m, train, loss="mse", lr=3e-3, max_steps=30, progress=False)
     assert [r["loss"] for r in after.history] == [r["loss"] for r in plain.history]
-    auto = ds.fit(model(), train, loss="mse", lr="auto", max_steps=30, progress=False)
-    fixed = ds.fit(model(), train, loss="mse", lr=found.suggestion, max_steps=30, progress=False)
-    assert auto.history[0]["lr"] == found.suggestion
-    assert [r["loss"] for r in auto.history] == [r["loss"] for r in fixed.history]
+    auto = ds.fit(model(), train, optimizer="adamw", lr="auto", max_steps=80, progress=False)
+    sweep = [r for r in auto.history if r.get("sweep")]   # the sweep's steps are the run's first steps
+    assert len(sweep) == auto.choice.probe_steps and len(auto.history) == 80
+    assert auto.choice.lr == suggest([r["lr"] for r in sweep], [r["smoothed"] for r in sweep])[0]
 
 
 def test_a_users_dataloader_keeps_its_shuffle_order():
@@ -98,8 +98,9 @@ def test_a_users_dataloader_keeps_its_shuffle_order():
 def test_auto_with_an_optimizer_instance_sets_its_lr():
     m = model()
     opt = torch.optim.SGD(m.parameters(), lr=0.5)
-    result = ds.fit(m, data(), loss="mse", optimizer=opt, lr="auto", max_steps=5, progress=False)
-    assert result.history[0]["lr"] != 0.5 and opt.param_groups[0]["lr"] == result.history[0]["lr"]
+    result = ds.fit(m, data(), loss="mse", optimizer=opt, lr="auto", max_steps=60, progress=False)
+    assert result.history[0]["lr"] != 0.5 and opt.param_groups[0]["lr"] == result.history[-1]["lr"]
+    assert result.history[result.choice.probe_steps]["lr"] == result.choice.lr
 
 
 @pytest.mark.parametrize("kwargs, word", [

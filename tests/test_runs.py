@@ -442,23 +442,14 @@ def test_two_processes_write_one_run_dir_and_resume_together(tmp_path):
     assert not (tmp_path / "run-other").exists()
 
 
-def test_resume_with_lr_auto_takes_the_lr_from_the_checkpoint_instead_of_searching_again(tmp_path, monkeypatch):
-    searches = []
-    from descend.fit import lr_find as sweep   # the module whose auto_lr fit(lr="auto") calls
-    real = sweep.lr_find
-
-    def counted(*args, **kwargs):
-        searches.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sweep, "lr_find", counted)
-    reference = _fit(lr="auto")
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        _fit(tmp_path / "run", callbacks=[Crash(10)], lr="auto")
-    assert len(searches) == 2
-    resumed = _fit(tmp_path / "run", resume=True, lr="auto")
-    assert len(searches) == 2  # no third search
-    assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+def test_resume_with_lr_auto_continues_the_sweep_or_its_choice_from_the_checkpoint(tmp_path):
+    for crash_at in (10, 30):   # during the sweep (its kept weights are in the checkpoint) and after its choice
+        reference = _fit(lr="auto", max_steps=60)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            _fit(tmp_path / str(crash_at), callbacks=[Crash(crash_at)], lr="auto", max_steps=60)
+        resumed = _fit(tmp_path / str(crash_at), resume=True, lr="auto", max_steps=60)
+        assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+        assert resumed.choice == reference.choice and resumed.choice.probe_steps > 0
 
 
 class _Counter(ds.loop.Callback):

@@ -58,6 +58,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
         declared, default = declarations()[name], getattr(DEFAULTS, name)
         if flag(name) in skip:
             continue
+        if declared.switch:
+            parser.add_argument(flag(name), default=argparse.SUPPRESS, action=argparse.BooleanOptionalAction,
+                                help=declared.help)
+            continue
         choices = declared.flag_choices()
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument(flag(name), default=argparse.SUPPRESS, choices=choices, metavar=declared.metavar,
@@ -106,17 +110,10 @@ def data_path(args: argparse.Namespace, config: dict | None = None) -> str:
 
 
 def report(run: TabularRun) -> str:
-    """The test table plus one sentence on what training bought over the closed-form solution and the constant."""
+    """The test table, then a sentence per baseline saying whether the trained model did better or worse."""
     rows = run.metrics["scores"]
     lines = [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
-    (model_name, model), *others = rows.items()
-    key = "rmse" if "rmse" in model else "log_loss"
-    words = "RMSE" if key == "rmse" else "log-loss"
-    for name, other in others:
-        if other[key] > 0:
-            change = 100 * (other[key] - model[key]) / other[key]
-            word = "below" if change >= 0 else "above"
-            lines.append(f"the trained model's {words} is {abs(change):.0f}% {word} {name}")
+    lines += [f"the trained model {line}" for line in evaluate.in_words(rows)]
     return "\n".join(lines)
 
 

@@ -76,7 +76,9 @@ def fold(findings: list[Finding]) -> list[Finding]:
 
 
 def diagnose(readings: Readings) -> list[Finding]:
-    """Measure the curve, run every rule on the readings and return the findings root cause first."""
+    """Measure the curve, run every rule on the readings and return the findings root cause first. The steps of
+    auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
+    readings.history = [record for record in readings.history if not record.get("sweep")] or readings.history
     errors = list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
     found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors

@@ -35,7 +35,8 @@ class Readings:
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
     majority_share: float | None = None                        # share of the most common class (class targets)
     val_size: int | None = None                                # validation examples (a metric's resolution)
-    auto_lr: float | None = None                               # lr_find's suggestion when fit ran with lr="auto"
+    auto_lr: float | None = None                               # the lr "auto" chose (None: line search or not auto)
+    auto_choice: str | None = None                             # what optimizer/lr "auto" chose, in one line
     layer_grads: list[dict[str, float]] = field(default_factory=list)   # per sampled step: weight name -> norm
     update_ratios: list[dict[str, float]] = field(default_factory=list)  # per sampled step: name -> |dw|/|w|
     sampled_steps: list[int] = field(default_factory=list)
@@ -54,7 +55,8 @@ class Readings:
     leak: dict | None = None                                   # an input column that holds the target
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
-    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions", "auto_lr")
+    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions", "auto_lr",
+                "auto_choice")
 
     def saw_non_finite(self, step: int) -> None:
         """Count one step whose loss or gradient was NaN/Inf (recorded, or rolled back by doctor="fix")."""
@@ -63,14 +65,14 @@ class Readings:
             self.non_finite["first_step"] = step
 
     def state_dict(self) -> dict:
-        """What was measured so far (plain data and bool tensors) and the lr lr_find chose (which findings quote),
+        """What was measured so far (plain data and bool tensors) and what "auto" chose (which findings quote),
         for a checkpoint; the history is saved apart."""
         return {name: getattr(self, name) for name in self.MEASURED}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()` after a resume."""
         for name in self.MEASURED:
-            setattr(self, name, state[name])
+            setattr(self, name, state.get(name))
 
 
 def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:

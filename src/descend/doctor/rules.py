@@ -56,7 +56,9 @@ def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
                           f"diverged in it)", change), change
     try_it = with_flags(f"try lr {safe:.1e}", change)
     if r.auto_lr is not None:
-        return f"{try_it}: lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too high for this run", change
+        return f"{try_it}: auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too high for this run", change
+    if r.auto_choice is not None:   # auto chose an optimizer without an lr (a line search): name one that has one
+        return f"name an optimizer (descend fit: --optimizer adamw) and {try_it}; {r.auto_choice}", change
     return f"{try_it}, or lr='auto' (--lr auto) to let lr_find choose", change
 
 
@@ -295,7 +297,7 @@ def lr_too_low(r: Readings) -> Finding | None:
     if abs(change) >= 0.2:
         return None
     lr = r.history[-1]["lr"]
-    chose = f": lr='auto' took lr_find's suggestion {r.auto_lr:.1e}, too low here" if r.auto_lr is not None else ""
+    chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
     factor = min(max(TYPICAL_UPDATE / ratio, 10.0), 1e4)   # steps scale with the lr: aim at a typical update
     fix = {"lr": lr * factor}
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},

@@ -63,9 +63,11 @@ class Doctor(Callback):
             return self.fixer
         return task
 
-    def note_auto_lr(self, lr: float) -> None:
-        """Remember what lr="auto" chose, so that findings can quote it (and a checkpoint keeps it)."""
-        self.readings.auto_lr = lr
+    def note_choice(self, choice) -> None:
+        """What optimizer="auto" or lr="auto" chose (a descend.fit.auto.Choice): findings quote its lr instead of
+        suggesting the automatic choice the run already made; a checkpoint keeps it."""
+        self.readings.auto_lr = choice.lr
+        self.readings.auto_choice = choice.line()
 
     def on_end(self, state) -> None:
         self.readings.errors += guarded("measuring the model against references", self._compare)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -19,9 +20,9 @@ from ..core import stop as stop_lib
 from ..core.loop import Loop
 from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
-from . import distributed, initializers, precision as precision_lib, progress as progress_lib, threads
+from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
+from . import threads
 from .data import BatchStream, examples, input_sample
-from .lr_find import auto_lr
 from .spec import FitSpec, Plan
 from .task import FitTask, make_optimizer
 
@@ -37,9 +38,10 @@ class FitResult:
     findings: list = field(default_factory=list)
     run_dir: str | None = None
     elapsed: float = 0.0
-    lr: float | None = None       # the first param group's base learning rate: what lr="auto" (or None) gave
+    lr: float | None = None       # the first param group's base learning rate: what "auto" (or None) gave
     stop_code: str | None = None  # which rule stopped the run, for code to act on: "max_steps", "patience",
                                   # "non_finite", ... (Rule.code; None when it was not a rule)
+    choice: auto_lib.Choice | None = None   # what optimizer="auto" or lr="auto" chose, and why
 
 
 def fit(model: nn.Module, train, **settings) -> FitResult:
@@ -50,10 +52,12 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     every epoch (or every `eval_every` steps). The run stops at `max_epochs`, `max_steps` (20 epochs when neither
     is given), or the first rule in `stop` that fires; NonFinite is always on.
 
-    `lr=None` and `weight_decay=None` take the optimizer's own defaults (`descend.optim.entry(name).defaults()`:
-    AdamW lr 1e-3 and weight_decay 0.01, Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` picks the
-    learning rate with `lr_find` first. Weight decay skips biases and normalization weights (every parameter
-    with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
+    `optimizer="auto"` (the default) chooses the algorithm, lr and schedule from what it observes (fit/auto):
+    L-BFGS with line searches for a deterministic full-batch objective, else AdamW with its lr from a sweep that
+    is the run's first steps; `result.choice` says what and why. `lr=None` and `weight_decay=None` take a named
+    optimizer's own defaults (`descend.optim.entry(name).defaults()`: AdamW lr 1e-3 and weight_decay 0.01,
+    Prodigy and Schedule-Free SGD lr 1.0, ...); `lr="auto"` finds the lr with the same in-run sweep. Weight
+    decay skips biases and normalization weights (every parameter with fewer than two dimensions) unless `decay_norms_and_biases=True`. An Optimizer instance keeps its own
     param groups and learning rates (`lr="auto"` sets them); `weight_decay` and `decay_norms_and_biases` apply
     only to optimizers fit builds by name.
 
@@ -81,14 +85,19 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
 def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
     """Build the optimizer and the loop, run it, and put the result together (fit's second half, on its threads)."""
     model = spec.model
-    opt = _optimizer(spec, watch, run)
-    loop = _loop(spec, plan, watch, opt, run)
+    chosen = _optimizer(spec, plan)
+    _tell_choice(chosen, watch, run, spec.progress and is_main_process())
+    loop = _loop(spec, plan, watch, chosen, run)
+    opt = chosen.optimizer
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
+    choice = chosen.final()
+    swept = chosen.sweep is not None and choice is not None   # the sweep's groups hold a multiplier base of 1
     result = FitResult(model=model, history=state.history, best=best_record(state.history, loop.rules),
                        stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(),
-                       lr=opt.param_groups[0]["initial_lr"], stop_code=state.stop_code)
+                       lr=choice.lr if swept else opt.param_groups[0]["initial_lr"], stop_code=state.stop_code,
+                       choice=choice)
     return run.finish(result) if run is not None else result
 
 
@@ -110,9 +119,10 @@ def _config(spec: FitSpec, plan: Plan) -> dict:
                       val=spec.val, checkpoint_every=spec.checkpoint_every, device=spec.device)
 
 
-def _optimizer(spec: FitSpec, watch, run) -> torch.optim.Optimizer:
-    """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for lr="auto"
-    lr_find picks the learning rate first (a resumed run takes it from its checkpoint instead)."""
+def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
+    """Seed, re-initialize and place the model, and build (or adopt, in train mode) the optimizer; for
+    optimizer="auto" or lr="auto" fit/auto decides what trains (a resumed run's sweep state, in its checkpoint,
+    brings the same choice back)."""
     model, optimizer, lr = spec.model, spec.optimizer, spec.lr
     if isinstance(optimizer, torch.optim.Optimizer):
         optim.train_mode(optimizer)  # a Schedule-Free / EMA optimizer an earlier fit left in eval mode
@@ -120,23 +130,37 @@ def _optimizer(spec: FitSpec, watch, run) -> torch.optim.Optimizer:
     initializers.initialize(model, spec.init)
     model.to(spec.device)
     model.train()   # a model handed over in eval mode trains with dropout and batch statistics all the same
-    if lr == "auto" and run is not None and run.resume_from is not None:
-        lr = run.resumed_lr(spec.device)  # the lr lr_find chose is in the checkpoint: no new search
-    elif lr == "auto":
-        lr = auto_lr(model, spec.train, spec.loss_fn, optimizer, batch_size=spec.batch_size,
-                     weight_decay=spec.weight_decay, decay_norms_and_biases=spec.decay_norms_and_biases,
-                     seed=spec.seed, device=spec.device, progress=spec.progress)
-        watch.note_auto_lr(lr)
-        if isinstance(optimizer, torch.optim.Optimizer):
-            for group in optimizer.param_groups:
-                group["initial_lr"] = group["lr"]  # schedules multiply the lr found, not an earlier one
-    return make_optimizer(model, optimizer, lr=lr, weight_decay=spec.weight_decay,
-                          decay_norms_and_biases=spec.decay_norms_and_biases)
+
+    def build(chosen, chosen_lr):
+        return make_optimizer(model, chosen, lr=chosen_lr, weight_decay=spec.weight_decay,
+                              decay_norms_and_biases=spec.decay_norms_and_biases)
+    if optimizer != "auto" and lr != "auto":
+        return auto_lib.Auto(build(optimizer, lr))
+    return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
+                           device=spec.device, weight_decay=spec.weight_decay, total_steps=plan.total_steps,
+                           lr_schedule=plan.schedules.get("lr"), processes=plan.processes, make_optimizer=build)
 
 
-def _loop(spec: FitSpec, plan: Plan, watch, opt: torch.optim.Optimizer, run) -> Loop:
-    """The step loop over the training stream, with the spec's rules, schedules and callbacks, and the run
-    directory's recorder."""
+def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:
+    """Let the doctor, the run directory and the progress line know the choice: now, or when the sweep makes it."""
+    def tell(choice: auto_lib.Choice) -> None:
+        watch.note_choice(choice)
+        if run is not None:
+            run.record_choice(choice.to_dict())
+        if progress:
+            print(choice.line(), file=sys.stderr, flush=True)
+    if chosen.sweep is not None:
+        chosen.sweep.on_choice = tell
+    elif chosen.choice is not None:
+        tell(chosen.choice)
+
+
+def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
+    """The step loop over the training stream, with the spec's rules, schedules and callbacks, auto's sweep (which
+    drives the lr until it has chosen one) and the run directory's recorder."""
+    opt, sweep = chosen.optimizer, chosen.sweep
+    schedules = plan.schedules if sweep is None else {**plan.schedules, "lr": sweep.multiplier}
+    callbacks = list(spec.callbacks) if sweep is None else [sweep, *spec.callbacks]
     train_source, progress, parallel = distributed.attach(spec.model, plan.train, spec.progress)
     stream = BatchStream(train_source, spec.device)
     amp = precision_lib.Precision(spec.precision, spec.device)
@@ -144,8 +168,8 @@ def _loop(spec: FitSpec, plan: Plan, watch, opt: torch.optim.Optimizer, run) -> 
                                clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel,
                                precision=amp, forward=precision_lib.compiled(spec.model, spec.compile),
                                host_checks=spec.doctor == "fix"), opt)
-    loop = Loop(task, opt, spec.rules, schedules=plan.schedules,
-                callbacks=[*spec.callbacks, *progress_lib.reporter(progress), *watch.callbacks,
+    loop = Loop(task, opt, spec.rules, schedules=schedules,
+                callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks,
                            *([amp] if amp.scaler is not None else [])],
                 eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
     if run is not None:

@@ -55,7 +55,7 @@ class TensorBatches:
     def iter_from(self, first_batch: int) -> Iterator[tuple[torch.Tensor, ...]]:
         """One pass starting at batch `first_batch`; the pass's permutation is drawn in full, so a resumed pass
         sees the same order as the one it continues."""
-        if not self.shuffle:
+        if not self.shuffle or self.n <= self.batch_size:   # one batch holds every row whatever their order
             for start in range(first_batch * self.batch_size, self.n, self.batch_size):
                 yield tuple(t[start:start + self.batch_size] for t in self.tensors)
             return

@@ -17,7 +17,6 @@ measures the rule against a 9-point grid on descend.bench workloads.
 from __future__ import annotations
 
 import copy
-import sys
 import math
 import numbers
 import warnings
@@ -214,17 +213,3 @@ def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResu
     suggestion, rule = suggest(lrs, smoothed)
     return LRFindResult(lrs=lrs, losses=[r["loss"] for r in usable], smoothed=smoothed, suggestion=suggestion,
                         min_loss_lr=best["lr"], stop_reason=stop_reason, diverged=diverged, rule=rule)
-
-
-def auto_lr(model: nn.Module, train, loss, optimizer, *, batch_size: int, weight_decay, seed: int, device,
-            decay_norms_and_biases: bool = False, progress: bool | int = False) -> float:
-    """`fit(lr="auto")`: run lr_find on the training data and return its suggestion (set on an optimizer
-    instance's groups too). The model and optimizer come back exactly as they were."""
-    found = lr_find(model, train, loss, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
-                    decay_norms_and_biases=decay_norms_and_biases, seed=seed, device=str(device))
-    if isinstance(optimizer, torch.optim.Optimizer):
-        for group in optimizer.param_groups:
-            group["lr"] = found.suggestion
-    if progress:
-        print(f"lr_find: suggested lr {found.suggestion:.2e} ({found.rule})", file=sys.stderr, flush=True)
-    return found.suggestion

@@ -22,6 +22,7 @@ from ..runs.ranks import world
 from . import distributed, initializers, losses, preflight, precision as precision_lib, progress as progress_lib
 from . import threads as threads_lib
 from .data import _dataset_len, batches
+from .auto import FIRST_ORDER
 from .task import clip_spec
 
 DEFAULT_EPOCHS = 20
@@ -47,7 +48,7 @@ class FitSpec:
     _: KW_ONLY
     loss: str | Callable = setting("mse")
     val: Any = setting(None, recorded=False)            # config.json describes the data in its own section
-    optimizer: str | torch.optim.Optimizer = setting("adamw")
+    optimizer: str | torch.optim.Optimizer = setting("auto")   # descend.fit.auto chooses
     lr: float | str | None = setting(None)
     schedule: Any = setting(None)
     batch_size: int = setting(64)
@@ -106,7 +107,7 @@ class FitSpec:
         self._set("clip", clip_spec(self.grad_clip))
         self._set("device", preflight.device(self.device))
         preflight.learning_rate(self.lr)
-        self._set("owner", preflight.optimizer_name(self.optimizer, self.weight_decay))
+        self._set("owner", preflight.optimizer_name(self.named_optimizer, self.weight_decay))
         initializers.scheme(self.init)
         progress_lib.check(self.progress)
         self._check_rest()
@@ -125,6 +126,12 @@ class FitSpec:
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)   # normalizing while the frozen spec is being made
+
+    @property
+    def named_optimizer(self):
+        """The optimizer as the checks see it: "auto" stands for the first-order optimizer it may choose (it
+        chooses L-BFGS only in one process, without schedules or weight decay, which then need no checking)."""
+        return FIRST_ORDER if self.optimizer == "auto" else self.optimizer
 
     def recorded(self) -> dict:
         """The settings that decide the result, by name: config.json's "run" section."""
@@ -151,13 +158,13 @@ class Plan:
         val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
                                                     generator=None, name="val")
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
-        schedules = preflight.schedules(spec.schedule, spec.optimizer, spec.owner, total)
+        schedules = preflight.schedules(spec.schedule, spec.named_optimizer, spec.owner, total)
         for source, name in ((train, "train"), (val, "val")):
             if source is not None:
                 preflight.batch(spec.model, spec.loss_fn, spec.metric_fns, source, name)
         processes = world()[1]
         if processes > 1:  # before open_run's collective call, which a refusing rank would never reach
-            distributed.check_parallel(spec.optimizer, train, processes, spec.batch_size)
+            distributed.check_parallel(spec.named_optimizer, train, processes, spec.batch_size)
         return cls(train, val, total, schedules, processes)
 
 

@@ -13,6 +13,7 @@ from ..core.errors import DescendError
 from ..core.loop import NonFiniteOrigin
 from . import distributed
 from .data import BatchStream
+from .evaluations import LastEvaluation
 from .precision import Precision
 
 _CONCAT_LIMIT = 1 << 20  # gradient elements below which grad_norm concatenates
@@ -66,6 +67,7 @@ class FitTask:
         self.named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for _, p in self.named]
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
+        self.evaluated = LastEvaluation(self.params)
         self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
                               or not optim.skips_on_found_inf(optimizer))
         self.skipping: torch.Tensor | None = None   # losses + norms since the loop settled: not finite after a NaN
@@ -155,10 +157,13 @@ class FitTask:
         self.last_batches = batches_now
 
         def closure():
+            if self.evaluated.matches(batches_now):   # the same point on the same data: nothing new to compute
+                return self.evaluated.recall()
             self.optimizer.zero_grad(set_to_none=True)
             with self.precision.autocast():
                 total = sum(self.loss_fn(self.forward(x), y) for x, y in batches_now) / len(batches_now)
             total.backward()
+            self.evaluated.remember(batches_now, total)
             return total
 
         loss = closure().item()

@@ -25,7 +25,7 @@ import torch
 from ..core.errors import DescendError
 from . import checkpoint, ranks
 from .config import check_format, differences
-from .files import dumps, sha256, sha256_file, write_atomic
+from .files import dumps, sha256, sha256_file, write_atomic, write_json
 
 CONFIG, HISTORY, CHECKPOINTS, SUMMARY, FINDINGS, MODEL = ("config.json", "history.jsonl", "checkpoints",
                                                           "summary.json", "findings.json", "model.safetensors")
@@ -63,11 +63,15 @@ class Run:
         self._loaded = loaded if keep else None
         return loaded
 
-    def resumed_lr(self, device: torch.device) -> float:
-        """The checkpoint's base learning rate, for fit to build its optimizer with on a resume of lr="auto" instead
-        of sweeping again; the optimizer's state loaded right after sets every group's exact lr anyway."""
-        group = self.load_checkpoint(device)[1]["optimizer"]["param_groups"][0]
-        return float(group.get("initial_lr", group["lr"]))
+    def record_choice(self, choice: dict) -> None:
+        """Put what optimizer/lr "auto" chose into config.json's "auto" section (not compared on resume: a resumed
+        run reads the choice back from its checkpoint); written at once when config.json is already there."""
+        if not self.writes:
+            return
+        self.config["auto"] = choice
+        path = self.path / CONFIG
+        if path.exists():   # a resumed run's file keeps what it says and gets the same choice again
+            write_json(path, {**json.loads(path.read_text()), "auto": choice})
 
     def read_history(self) -> tuple[list[dict], bytes]:
         """The records the resumed checkpoint covers and their bytes; rank 0 cuts the file back to them."""

@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 WIDE = 20.0  # a positive curve spanning more than this factor is drawn on a log axis
+PHASE_COLOURS = [("tab:blue", "tab:orange"), ("tab:green", "tab:red"), ("tab:purple", "tab:brown"),
+                 ("tab:cyan", "tab:olive")]   # (training, validation) for fit, update 1, update 2, ...
 
 
 def _figure(title: str, xlabel: str = "step", ylabel: str = "") -> tuple[Figure, object]:
@@ -57,33 +59,65 @@ def _log_if_wide(ax, *arrays: np.ndarray) -> None:
         ax.set_yscale("log")
 
 
+def phases(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The history cut into the parts it was trained in (fit, update 1, ...), in order, each drawn on its own so
+    no line joins the end of one to the start of the next; a history without a phase column is one part."""
+    if "phase" not in history:
+        return [("", history)]
+    labels = history["phase"].fillna("fit")   # fit's recorder writes no phase; updates append theirs
+    return [(name, history[labels == name]) for name in dict.fromkeys(labels)]
+
+
+def _mark_start(ax, name: str, steps: np.ndarray) -> None:
+    """A dotted line where a later part (an update) begins."""
+    if len(steps):
+        ax.axvline(steps[0], color="gray", linestyle=":", linewidth=1)
+        ax.annotate(name, (steps[0], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontsize=8, color="gray")
+
+
 def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | None:
-    """Training loss (raw and smoothed) and validation loss against the step; log scale when they span widely."""
-    steps, loss = series(history, "loss")
-    val_steps, val = series(history, "val_loss")
-    if not len(loss):
+    """Training loss (raw and smoothed) and validation loss against the step, each part of the history (fit,
+    updates) in its own colours; log scale when they span widely."""
+    parts = phases(history)
+    if not any(len(series(part, "loss")[1]) for _, part in parts):
         return None
     fig, ax = _figure("loss", ylabel="loss")
-    ax.plot(steps, loss, color="tab:blue", alpha=0.25, linewidth=0.8, label="train (per step)")
-    if len(loss) > 20:
-        ax.plot(steps, smooth(loss), color="tab:blue", linewidth=1.6, label="train (smoothed)")
-    if len(val):
-        ax.plot(val_steps, val, color="tab:orange", marker="o", markersize=3, linewidth=1.6, label="validation")
+    drawn = []
+    for number, (name, part) in enumerate(parts):
+        train, validation = PHASE_COLOURS[number % len(PHASE_COLOURS)]
+        which = f", {name}" if number else ""
+        steps, loss = series(part, "loss")
+        val_steps, val = series(part, "val_loss")
+        ax.plot(steps, loss, color=train, alpha=0.25, linewidth=0.8, label=None if number else "train (per step)")
+        if len(loss) > 20:
+            ax.plot(steps, smooth(loss), color=train, linewidth=1.6, label=f"train (smoothed{which})")
+        if len(val):
+            ax.plot(val_steps, val, color=validation, marker="o", markersize=3, linewidth=1.6,
+                    label=f"validation{which}")
+        if number:
+            _mark_start(ax, name, steps)
+        drawn += [loss, val]
     if best_step is not None:
         ax.axvline(best_step, color="gray", linestyle="--", linewidth=1, label=f"best (step {best_step:g})")
-    _log_if_wide(ax, loss, val)
-    ax.legend()
+    _log_if_wide(ax, *drawn)
+    ax.legend(fontsize=8, **({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if len(parts) > 1 else {}))
     return _png(fig)
 
 
 def single_curve(history: pd.DataFrame, column: str, title: str) -> str | None:
-    """One history column against the step (learning rate, gradient norm, a validation metric)."""
-    steps, values = series(history, column)
-    if not len(values):
+    """One history column against the step (learning rate, gradient norm, a validation metric), one line per
+    part of the history."""
+    parts = [(name, *series(part, column)) for name, part in phases(history)]
+    if not any(len(values) for _, _, values in parts):
         return None
     fig, ax = _figure(title, ylabel=column)
-    ax.plot(steps, values, color="tab:green", marker="o" if len(values) < 30 else None, markersize=3, linewidth=1.4)
-    _log_if_wide(ax, values)
+    for number, (name, steps, values) in enumerate(parts):
+        ax.plot(steps, values, color=PHASE_COLOURS[number % len(PHASE_COLOURS)][0], linewidth=1.4,
+                marker="o" if len(values) < 30 else None, markersize=3)
+        if number:
+            _mark_start(ax, name, steps)
+    _log_if_wide(ax, *(values for _, _, values in parts))
     return _png(fig)
 
 
@@ -94,6 +128,27 @@ def predicted_vs_actual(table: pd.DataFrame) -> str:
     ax.scatter(actual, predicted, s=8, alpha=0.5, color="tab:blue")
     low, high = np.nanmin([actual.min(), predicted.min()]), np.nanmax([actual.max(), predicted.max()])
     ax.plot([low, high], [low, high], color="black", linewidth=1, label="perfect")
+    ax.legend()
+    return _png(fig)
+
+
+def calibration(table: pd.DataFrame, bins: int = 10) -> str:
+    """Predicted probability of the predicted class (p_<class> columns) against the share of rows where that
+    class was the actual one, in equal-width probability bins; marker area follows the rows in each bin."""
+    probabilities = table[[c for c in table.columns if str(c).startswith("p_")]].to_numpy(float)
+    confidence = probabilities.max(axis=1)
+    right = (table["actual"].astype(str) == table["predicted"].astype(str)).to_numpy(float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    filled = [b for b in range(bins) if (which == b).any()]
+    said = [confidence[which == b].mean() for b in filled]
+    share = [right[which == b].mean() for b in filled]
+    counts = np.array([(which == b).sum() for b in filled])
+    fig, ax = _figure(f"predicted vs actual ({len(table)} test rows)", xlabel="probability of the predicted class",
+                      ylabel="share predicted right")
+    ax.plot([0, 1], [0, 1], color="black", linewidth=1, label="perfect")
+    ax.scatter(said, share, s=20 + 200 * counts / counts.max(), color="tab:blue", alpha=0.7, label="test rows")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
     ax.legend()
     return _png(fig)
 
@@ -115,6 +170,21 @@ def residuals_over_time(table: pd.DataFrame) -> str:
     ax.axhline(0.0, color="gray", linewidth=1)
     ax.legend()
     fig.autofmt_xdate()
+    return _png(fig)
+
+
+def bars(values: dict[str, float], measure: str) -> str | None:
+    """Horizontal bars, largest on top (permutation importance per column)."""
+    if not values:
+        return None
+    names, sizes = list(values)[::-1], list(values.values())[::-1]
+    fig = Figure(figsize=(7.5, 0.6 + 0.3 * len(names)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.barh(names, sizes, color=["tab:blue" if s > 0 else "tab:gray" for s in sizes])
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel(measure.split(" (")[0])
+    ax.grid(alpha=0.3, axis="x")
     return _png(fig)
 
 

@@ -44,20 +44,36 @@ def _page(title: str, sections: list[str]) -> str:
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}</body></html>\n")
 
 
-def _last(record: RunRecord, column: str):
-    if column not in record.history:
+def _last(history, column: str):
+    if column not in history:
         return None
-    values = record.history[column].dropna()
+    values = history[column].dropna()
     return float(values.iloc[-1]) if len(values) else None
 
 
+def discarded_phases(record: RunRecord) -> set[str]:
+    """The updates (by their history phase, "update 2") whose weights were thrown away for the previous ones."""
+    updates = record.metrics.get("updates", []) if isinstance(record.metrics, dict) else []
+    return {f"update {number}" for number, update in enumerate(updates, start=1)
+            if isinstance(update, dict) and update.get("kept_previous")}
+
+
+def kept_history(record: RunRecord):
+    """The history of the weights the run kept: without the steps of updates that were discarded."""
+    history, discarded = record.history, discarded_phases(record)
+    if not discarded or "phase" not in history:
+        return history
+    return history[~history["phase"].isin(discarded)]
+
+
 def _summary(record: RunRecord) -> str:
-    run, history = record.config.get("run", {}), record.history
+    run, history, kept = record.config.get("run", {}), record.history, kept_history(record)
     rows = [["run directory", str(record.path)], ["steps", len(history)],
             ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
             ["stopped because", record.summary.get("stop_reason", "not finished (no summary.json)")],
             ["elapsed (s)", record.summary.get("elapsed", "?")],
-            ["final training loss", _last(record, "loss")], ["final validation loss", _last(record, "val_loss")]]
+            ["final training loss", _last(kept, "loss")], ["final validation loss", _last(kept, "val_loss")]]
+    rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(record))]
     best = record.summary.get("best", {})
     rows += [[f"best {key}", value] for key, value in best.items() if key in ("step", "loss") or key.startswith("val_")]
     rows += [[key, value if isinstance(value, (str, int, float)) else json.dumps(value)]
@@ -78,13 +94,49 @@ def _findings(record: RunRecord) -> str:
             f"<th>fix</th></tr>{rows}</table></section>")
 
 
+def _flat(record: dict, prefix: str = "") -> dict:
+    """A nested record as one row: {"before": {"rmse": 3}} -> {"before rmse": 3}."""
+    row = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            row.update(_flat(value, f"{prefix}{key} "))
+        else:
+            row[f"{prefix}{key}"] = value
+    return row
+
+
+def _records_table(key: str, records: list[dict]) -> str:
+    """A list of records (descend update's, one per update) as a table, one numbered row each."""
+    rows = [_flat(r) for r in records]
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    body = [[number, *(row.get(c, "") for c in columns)] for number, row in enumerate(rows, start=1)]
+    return f"<h3>{escape(key)}</h3>" + _table(["#", *columns], body)
+
+
+def _importance(value: dict) -> str:
+    """Permutation importance: a bar chart and its numbers."""
+    columns = value.get("columns", {})
+    return ("<h3>permutation importance (validation rows)</h3>"
+            + _figure(plots.bars(columns, value.get("measure", "")), "permutation importance",
+                      f"{value.get('measure', '')}; longer bars: the model leans on that column more.")
+            + _table(["column", "rise"], [[name, rise] for name, rise in columns.items()]))
+
+
 def _metrics(record: RunRecord) -> str:
-    """metrics.json as tables: a dict of dicts (model or baseline -> scores) becomes one table, plain values one."""
+    """metrics.json as tables: a dict of dicts (model or baseline -> scores) becomes one table, a list of records
+    (updates) one row per record, sentences a list, plain values one table."""
     if not record.metrics:
         return ""
     parts, plain = [], []
     for key, value in record.metrics.items():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        if key == "importance" and isinstance(value, dict):
+            parts.append(_importance(value))
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            parts.append(f"<h3>{escape(key.replace('_', ' '))}</h3><ul>"
+                         + "".join(f"<li>{escape(v)}</li>" for v in value) + "</ul>")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            parts.append(_records_table(key, value))
+        elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             columns = list(dict.fromkeys(c for row in value.values() for c in row))
             rows = [[label, *(row.get(c, "") for c in columns)] for label, row in value.items()]
             parts.append(f"<h3>{escape(key)}</h3>" + _table(["", *columns], rows))
@@ -114,6 +166,12 @@ def _predictions(record: RunRecord) -> str:
     table = record.predictions
     if table is None:
         return ""
+    if any(str(c).startswith("p_") for c in table.columns):   # classes: probabilities against how often right
+        return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
+                + _figure(plots.calibration(table), "predicted vs actual",
+                          "Test rows grouped by the probability the model gave its predicted class, against the share "
+                          "of them it got right; on the diagonal, the probabilities can be taken at their word.")
+                + "</section>")
     return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
             + _figure(plots.predicted_vs_actual(table), "predicted vs actual", "Points on the diagonal are exact.")
             + _figure(plots.residuals_over_time(table), "residuals over time",
@@ -153,7 +211,7 @@ def _comparison_rows(records: list[RunRecord]) -> list[list]:
     rows = []
     for record in records:
         val = record.history["val_loss"].dropna() if "val_loss" in record.history else []
-        rows.append([record.name, len(record.history), _last(record, "loss"),
+        rows.append([record.name, len(record.history), _last(kept_history(record), "loss"),
                      float(val.min()) if len(val) else "", record.summary.get("stop_reason", "not finished")])
     return rows
 

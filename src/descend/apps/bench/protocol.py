@@ -7,9 +7,11 @@ start is on the clock (optimizer creation, lr_find for lr="auto", any compilatio
 `descend.stop.Target` ends the trial at the target. A trial that misses the target, or diverges, has
 time-to-target infinity.
 
-One step is one gradient of one mini-batch (the whole objective for full-batch workloads) and one update, for
-every entrant: L-BFGS is built with max_iter=1 (torch's default of 20 makes one step up to 20 iterations), and
-lr="auto" spends steps of its budget on lr_find's sweep, which count in its steps to target.
+Steps are gradient evaluations: one per step of one mini-batch (the whole objective for full-batch workloads) for
+every first-order entrant; L-BFGS is built with max_iter=1 (torch's default of 20 makes one step up to 20
+iterations), and each evaluation of its line search counts as a step too. "descend auto" is fit with its own
+defaults (optimizer="auto"): whatever it spends on choosing (a sweep's steps, line-search evaluations) is in its
+steps and seconds, and comes out of the budget.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import torch
 from ... import fit, optim
 from ...core import stop
 from ...core.loop import Callback, LoopState
-from ...fit import losses, lr_find as lr_sweep
+from ...fit import losses
 from . import grid
 from .workload import Problem, Workload
 
@@ -63,7 +65,8 @@ def untuned(name: str) -> Entrant:
                    "untuned")
 
 
-# Untuned entrants beyond each optimizer's defaults: fit's default optimizer with lr="auto" (lr_find).
+# Untuned entrants beyond each optimizer's defaults: fit with its own default choice (optimizer="auto"); "auto"
+# in `lrs` means fit chooses the learning rate (lr=None for optimizer="auto", lr="auto" for a named optimizer).
 UNTUNED_EXTRA: tuple[Entrant, ...] = (Entrant("descend auto", DEFAULT_OPTIMIZER, ("auto",), {}, "untuned"),)
 
 
@@ -81,49 +84,59 @@ class Trial:
 
     lr: float | str                 # as the entrant asked: a number, or "auto"
     seed: int
-    steps_to_target: float          # math.inf when missed; lr_find's sweep included
+    steps_to_target: float          # gradient evaluations, math.inf when missed; an auto sweep's included
     seconds_to_target: float        # math.inf when missed
     best: float                     # best metric seen
     curve: list                     # [(step, train seconds, metric), ...]
     stop_reason: str
-    lr_used: float = math.nan       # the lr training ran with: `lr`, or lr_find's pick for "auto"
-    sweep_steps: int = 0            # steps lr_find's sweep took from the budget
+    lr_used: float = math.nan       # the lr training ran with: `lr`, or auto's pick (nan for a line search)
+    sweep_steps: int = 0            # steps auto's choice took (they trained, and count in the steps)
+    chose: str = ""                 # for auto: the algorithm it chose
 
     @property
     def reached(self) -> bool:
         return math.isfinite(self.steps_to_target)
 
 
-class TargetClock(Callback):
+class TargetClock(stop.Rule, Callback):
     """Evaluates the metric after the first step, every `eval_every` steps and at the last, keeping evaluation time
-    off the clock (the first point starts every curve, even of a trial that diverges at once).
+    off the clock (the first point starts every curve, even of a trial that diverges at once), and ends the trial
+    once its gradient evaluations reach the `budget`.
 
-    The clock starts at `began`, before the trial's set-up (lr_find, optimizer creation, fit's checks); step
-    numbers count from `offset`, the steps the set-up already took, so they run up to the whole `budget`.
+    The clock starts at `began`, before the trial's set-up (optimizer creation, fit's checks, auto's
+    observations). Steps are the gradient evaluations `loss` counted since the loop started.
     """
 
-    def __init__(self, workload: Workload, problem: Problem, budget: int, began: float, offset: int = 0):
-        self.workload, self.problem, self.budget, self.offset = workload, problem, budget, offset
+    def __init__(self, workload: Workload, problem: Problem, budget: int, began: float, loss: "CountedLoss"):
+        self.workload, self.problem, self.budget, self.loss = workload, problem, budget, loss
         self.curve: list = []
         self.excluded = 0.0
         self.hit: tuple | None = None
-        self.began, self.setup = began, 0.0
+        self.began, self.set_up, self.before = began, 0.0, 0
 
     def on_start(self, state: LoopState) -> None:
-        self.setup = time.perf_counter() - self.began
+        self.set_up, self.before = time.perf_counter() - self.began, self.loss.calls
+
+    def evaluations(self) -> int:
+        return self.loss.calls - self.before
 
     def on_step(self, state: LoopState, record: dict) -> None:
-        step = self.offset + state.step
-        if step % self.workload.eval_every and step != self.budget and state.step != 1:
+        step = self.evaluations()
+        if state.step % self.workload.eval_every and step < self.budget and state.step != 1:
             return
-        train_seconds = self.setup + state.elapsed() - self.excluded
+        train_seconds = self.set_up + state.elapsed() - self.excluded
         started = time.perf_counter()
         value = self.problem.metric(self.problem.model)
         record[METRIC_KEY] = value
         self.curve.append((step, train_seconds, value))
-        if self.hit is None and self.workload.reached(value):
+        if self.hit is None and self.workload.reached(value) and step <= self.budget:
             self.hit = (step, train_seconds)
         self.excluded += time.perf_counter() - started
+
+    def check(self, state: LoopState, record: dict) -> str | None:
+        if self.evaluations() >= self.budget:
+            return f"used the budget of {self.budget} gradient evaluations"
+        return None
 
 
 class CountedLoss:
@@ -137,14 +150,6 @@ class CountedLoss:
         return self.loss(output, target)
 
 
-def auto_lr(workload: Workload, problem: Problem, optimizer: str, seed: int) -> tuple[float, int]:
-    """What fit(lr="auto") runs before training (lr_sweep.auto_lr with fit's arguments): (its lr, the sweep's steps)."""
-    loss = CountedLoss(problem.loss)
-    lr = lr_sweep.auto_lr(problem.model, problem.train, loss, optimizer, batch_size=workload.batch_size,
-                        weight_decay=workload.weight_decay, seed=seed, device=torch.device("cpu"))
-    return lr, loss.calls
-
-
 def build_optimizer(problem: Problem, workload: Workload, entrant: Entrant, lr: float):
     """The optimizer's name (fit builds it) or, with fixed hyperparameters, the optimizer itself."""
     if not entrant.hyper:
@@ -152,25 +157,30 @@ def build_optimizer(problem: Problem, workload: Workload, entrant: Entrant, lr: 
     return optim.create(problem.model, entrant.optimizer, lr=lr, weight_decay=workload.weight_decay, **entrant.hyper)
 
 
+def fit_lr(entrant: Entrant, lr: float | str) -> float | str | None:
+    """What fit is told: the trial's lr, with "auto" meaning fit's own choice (None under optimizer="auto")."""
+    return None if lr == "auto" and entrant.optimizer == "auto" else lr
+
+
 def run_trial(workload: Workload, entrant: Entrant, lr: float | str, seed: int, quick: bool) -> Trial:
     """Train one seed's problem with one learning rate (a number, or "auto") until the target or the step budget."""
     problem, budget = workload.build(seed), workload.budget(quick)
+    loss = CountedLoss(problem.loss)
     began = time.perf_counter()
-    lr_used, sweep = auto_lr(workload, problem, entrant.optimizer, seed) if lr == "auto" else (lr, 0)
-    if sweep >= budget:
-        return Trial(lr, seed, math.inf, math.inf, math.nan, [], f"lr_find's sweep took the whole budget of "
-                     f"{budget} steps", lr_used, sweep)
-    clock = TargetClock(workload, problem, budget, began, offset=sweep)
-    result = fit(problem.model, problem.train, loss=problem.loss, lr=lr_used,
-                 optimizer=build_optimizer(problem, workload, entrant, lr_used), weight_decay=workload.weight_decay,
-                 batch_size=workload.batch_size, max_steps=budget - sweep, max_epochs=None, seed=seed, progress=False,
-                 doctor=False, stop=[stop.Target(workload.target, monitor=METRIC_KEY, mode=workload.mode)],
-                 callbacks=[clock])
+    clock = TargetClock(workload, problem, budget, began, loss)
+    asked = fit_lr(entrant, lr)
+    optimizer = entrant.optimizer if lr == "auto" else build_optimizer(problem, workload, entrant, lr)
+    result = fit(problem.model, problem.train, loss=loss, lr=asked, optimizer=optimizer,
+                 weight_decay=workload.weight_decay, batch_size=workload.batch_size, max_steps=budget, max_epochs=None,
+                 seed=seed, progress=False, doctor=False, callbacks=[clock],
+                 stop=[stop.Target(workload.target, monitor=METRIC_KEY, mode=workload.mode), clock])
     values = [v for _, _, v in clock.curve if math.isfinite(v)]
     pick = min if workload.mode == "min" else max
     steps, seconds = clock.hit if clock.hit else (math.inf, math.inf)
+    choice = result.choice
     return Trial(lr, seed, steps, seconds, pick(values) if values else math.nan, clock.curve, result.stop_reason,
-                 lr_used, sweep)
+                 math.nan if result.lr is None else result.lr, choice.probe_steps if choice else 0,
+                 choice.optimizer if choice else "")
 
 
 def warm_up(workload: Workload, entrants_: list[Entrant]) -> None:

@@ -19,7 +19,7 @@ from ...runs.files import replace_folder
 from . import grid
 from .profiles import Geomean, geomean_ratio, profile, ratios
 from .protocol import REFERENCE, Trial
-from .suite import BenchResult, describe, lr_text
+from .suite import BenchResult, auto_text, describe, lr_text
 
 TAUS = np.linspace(1.0, 4.0, 301)
 OUTPUTS = ("README.md", "results.json", "profile.png")   # plus one curves_<workload>.png per workload
@@ -88,17 +88,18 @@ def protocol_notes(result: BenchResult) -> list[str]:
     lrs = grid.QUICK_GRID if result.quick else grid.TUNED_GRID
     return [
         "Protocol: every entrant gets the same step budget per workload (the steps column) and trains with "
-        "descend.fit, the doctor off. One step is one mini-batch gradient and one update; L-BFGS is built with "
-        "max_iter=1, so one step is one of its iterations. Tuned entrants search the same learning-rate grid "
+        "descend.fit, the doctor off. A step is one gradient evaluation (of a mini-batch, or of the whole "
+        "objective): one per update for first-order methods; L-BFGS is built with max_iter=1, and each evaluation "
+        "of a line search counts as a step. Tuned entrants search the same learning-rate grid "
         f"{{{', '.join(lr_text(lr) for lr in lrs)}}} (SGD with Nesterov momentum 0.9): the search starts at "
         f"{lr_text(grid.START[0])} .. {lr_text(grid.START[1])} and extends past whichever edge holds the best "
         "trial; each seed keeps the trial that reached the target in the fewest steps, and \"(grid end)\" marks a "
-        "best at the end of the grid. Default entrants run each optimizer's defaults. \"descend auto\" is fit's "
-        "default optimizer with lr=\"auto\": lr_find's sweep runs on the trial's clock, and its steps count in the "
-        "steps to target and come out of the budget (\"k of lr_find\": the median sweep).",
+        "best at the end of the grid. Default entrants run each optimizer's defaults. \"descend auto\" is fit with "
+        "its own defaults (optimizer=\"auto\"): the cell says what it chose; its lr sweep is part of the run, so "
+        "its steps count in the steps to target and come out of the budget (\"k of sweep\": the median sweep).",
         "",
-        "Cells: median over seeds of steps / seconds to the target. Seconds count training and set-up (lr_find, "
-        "optimizer creation); evaluation is off the clock. The metric is evaluated on the current weights every "
+        "Cells: median over seeds of steps / seconds to the target. Seconds count training and set-up (auto's "
+        "observations, optimizer creation); evaluation is off the clock. The metric is evaluated on the current weights every "
         "`eval every` steps (and after the first), so steps to target are rounded up to a multiple of it. A miss "
         "is infinite: the cell shows the median best value reached. Steps are exact and repeatable; seconds move "
         "with the machine's load.",
@@ -130,7 +131,7 @@ def as_json(result: BenchResult, command: str) -> dict:
         "entrants": [{"label": e.label, "optimizer": e.optimizer, "lrs": list(e.lrs), "hyper": e.hyper,
                       "track": e.track} for e in result.entrants],
         "trials": [{"entrant": label, "workload": name, "lr": finite(t.lr), "lr_used": finite(t.lr_used),
-                    "seed": t.seed, "sweep_steps": t.sweep_steps, "steps_to_target": finite(t.steps_to_target),
+                    "seed": t.seed, "sweep_steps": t.sweep_steps, "chose": t.chose, "steps_to_target": finite(t.steps_to_target),
                     "seconds_to_target": finite(t.seconds_to_target), "best": finite(t.best),
                     "best_of_seed": any(t is b for b in cell.best), "stop_reason": t.stop_reason}
                    for (label, name), cell in result.cells.items() for t in cell.trials],
@@ -154,8 +155,8 @@ def plot_profile(result: BenchResult, path: Path) -> None:
 
 
 def trial_lr(trial: Trial) -> str:
-    """A trial's learning rate for a legend, with lr_find's pick for "auto"."""
-    return f"lr auto: {trial.lr_used:.2g}" if trial.lr == "auto" else f"lr {lr_text(trial.lr)}"
+    """A trial's learning rate for a legend, with what auto chose for "auto"."""
+    return auto_text(trial.chose, trial.lr_used) if trial.lr == "auto" else f"lr {lr_text(trial.lr)}"
 
 
 def plot_curves(result: BenchResult, folder: Path) -> None:

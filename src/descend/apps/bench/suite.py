@@ -15,13 +15,13 @@ from torch import nn
 from ... import fit, optim
 from ...core.checks import check_positive_int
 from ...core.errors import DescendError
-from . import bikeshare, charlm, logistic, quadratic, rosenbrock, tabular
+from . import bikeshare, charlm, images, logistic, quadratic, rosenbrock, synthetic, tabular
 from .protocol import ONE_ITERATION, Entrant, Trial, entrants, run_entrant, warm_up
 from .workload import Workload
 
 WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     quadratic.WORKLOAD, logistic.WORKLOAD, *tabular.WORKLOADS, *rosenbrock.WORKLOADS, charlm.WORKLOAD,
-    bikeshare.WORKLOAD]}
+    bikeshare.WORKLOAD, images.WORKLOAD, *synthetic.WORKLOADS]}
 DEFAULT_OPTIMIZERS = ("adamw", "sgd", "rmsprop")
 
 
@@ -126,10 +126,17 @@ def lr_text(lr: float | str) -> str:
 
 
 def lr_picked(cell: Cell) -> str:
-    """The learning rate the seeds picked, with what lr_find chose for "auto" (the median over seeds)."""
+    """The learning rate the seeds picked; for "auto", what it chose (the algorithm most seeds chose, the median
+    lr over seeds)."""
     if cell.lr != "auto":
         return f"lr {lr_text(cell.lr)}"
-    return f"lr auto: {statistics.median(t.lr_used for t in cell.best):.2g}"
+    return auto_text(Counter(t.chose for t in cell.best).most_common(1)[0][0],
+                     statistics.median(t.lr_used for t in cell.best))
+
+
+def auto_text(chose: str, lr: float) -> str:
+    """What auto chose, in a few words: 'auto: lbfgs' (a line search has no lr) or 'auto: adamw lr 0.03'."""
+    return f"auto: {chose}" + (f" lr {lr:.2g}" if math.isfinite(lr) else "")
 
 
 def describe(cell: Cell) -> str:
@@ -137,6 +144,6 @@ def describe(cell: Cell) -> str:
     sweep = statistics.median(t.sweep_steps for t in cell.best)
     if math.isinf(cell.steps):
         best = statistics.median(t.best for t in cell.best)
-        return f"miss (best {best:.4g}, {lr_picked(cell)}" + (f", {sweep:.0f} steps of lr_find)" if sweep else ")")
-    steps = f"{cell.steps:.0f} steps" + (f" ({sweep:.0f} of lr_find)" if sweep else "")
+        return f"miss (best {best:.4g}, {lr_picked(cell)}" + (f", {sweep:.0f} steps of sweep)" if sweep else ")")
+    steps = f"{cell.steps:.0f} steps" + (f" ({sweep:.0f} of sweep)" if sweep else "")
     return f"{steps}, {cell.seconds:.3g} s ({lr_picked(cell)})"

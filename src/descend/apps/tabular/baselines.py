@@ -1,9 +1,11 @@
-"""What the trained model is compared against: the training mean or majority class, and closed-form ridge."""
+"""What the trained model is compared against: the training mean or majority class, and the linear model a
+statistician would fit first (closed-form ridge for numbers, logistic regression for classes)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
 
 from ...minimize.solve import least_squares
 from .target import Target
@@ -22,15 +24,20 @@ def ridge(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0) -> tuple[torch.T
     return least_squares(x, y, ridge=alpha, intercept=True)
 
 
-def ridge_predictions(target: Target, x_train: torch.Tensor, y_train: np.ndarray, x_test: torch.Tensor) -> np.ndarray:
-    """Ridge predictions in the target's units: values, or class probabilities from one-hot targets (clipped)."""
+def linear_predictions(target: Target, x_train: torch.Tensor, y_train: np.ndarray,
+                       x_test: torch.Tensor) -> tuple[str, np.ndarray]:
+    """(the baseline's name, its predictions in the target's units): closed-form ridge values for numbers;
+    class probabilities of L2-regularized logistic regression (scikit-learn's defaults) for classes."""
     if target.task != "classification":
         w, b = ridge(x_train, torch.as_tensor(y_train, dtype=torch.float64))
-        return (x_test @ w + b).numpy()
-    onehot = F.one_hot(torch.as_tensor(y_train, dtype=torch.long), len(target.classes)).double()
-    w, b = ridge(x_train, onehot)
-    scores = (x_test @ w + b).clamp(1e-3, 1.0)
-    return (scores / scores.sum(dim=1, keepdim=True)).numpy()
+        return "ridge, closed form (alpha 1)", (x_test @ w + b).numpy()
+    labels = y_train.astype(int)
+    if len(np.unique(labels)) < 2:   # the training rows hold one class: logistic regression has nothing to fit
+        return "logistic regression (C 1)", constant_predictions(target, y_train, len(x_test))
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x_train.numpy(), labels)
+    probs = np.zeros((len(x_test), len(target.classes)))
+    probs[:, model.classes_] = model.predict_proba(x_test.numpy())   # classes absent from training get 0
+    return "logistic regression (C 1)", probs
 
 
 def constant_predictions(target: Target, y_train: np.ndarray, rows: int) -> np.ndarray:

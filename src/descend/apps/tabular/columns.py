@@ -1,16 +1,22 @@
 """Deciding what each column is (numeric, boolean, small-integer code, categorical, date) and saying why."""
 from __future__ import annotations
 
-import warnings
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ...core.errors import DescendError
+from .dates import as_dates, day_first
 
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
+THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
+DECIMAL_COMMA = r"[-+]?\d+,\d+"                          # 3,5 (and 1,234 in a column of decimal commas)
+MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
+MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
 ID_SHARE = 0.5            # a text column with distinct values in more than half the rows looks like an identifier
 _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
@@ -23,6 +29,7 @@ class Column:
     name: str
     kind: str
     reason: str
+    dayfirst: bool | None = None   # dates only: day/month/year (True), month/day/year (False), else None
 
 
 def _present(series: pd.Series) -> pd.Series:
@@ -43,11 +50,23 @@ def first_bad(series: pd.Series, bad: pd.Series) -> tuple[int, object]:
     return data_row(series, position), series.iloc[position]
 
 
+def _plain_numbers(text: pd.Series) -> pd.Series:
+    """Numbers written with commas as pandas reads them: a column where some comma cannot group thousands (3,5 or
+    0,125) and no cell has a point uses decimal commas; elsewhere commas group thousands (1,234,567.5)."""
+    comma = text.str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool)
+    grouped = text.str.fullmatch(THOUSANDS).fillna(False).astype(bool)
+    if (comma & ~grouped).any() and not text.str.contains(".", regex=False).fillna(False).any():
+        return text.where(~comma, text.str.replace(",", ".", regex=False))
+    return text.where(~grouped, text.str.replace(",", "", regex=False))
+
+
 def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(the cells as floats, NaN where empty or not a number; a mask of the cells holding text, not numbers)."""
+    """(the cells as floats, NaN where empty or not a number; a mask of the cells holding text, not numbers).
+    Commas grouping thousands ("1,234", "-12,345.6", as spreadsheets write them) and columns of decimal commas
+    ("3,5" quoted in a comma-separated file) are read as numbers."""
     if series.dtype.kind in "biuf":
         return series.astype(float), pd.Series(False, index=series.index)
-    text = series.astype("string").str.strip()
+    text = _plain_numbers(series.astype("string").str.strip())
     parsed = pd.to_numeric(text.where(text != ""), errors="coerce")
     return parsed.astype(float), (parsed.isna() & text.notna() & (text != "")).astype(bool)
 
@@ -62,33 +81,59 @@ def numbers(series: pd.Series, name: str) -> pd.Series:
     return parsed
 
 
-def _mostly_numbers(values: pd.Series) -> bool:
-    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+def mostly_numbers(values: pd.Series) -> bool:
+    """Whether at least 90% of the (present) cells are numbers: a numeric column with a few typos in it."""
+    parsed, _ = parse_numbers(values)
     return parsed.notna().mean() >= 0.9
 
 
-def _date_column(name: str, values: pd.Series) -> Column:
-    """A date column; one whose times of day vary also gets the hour of the day."""
-    stamps = as_dates(values).dropna()
+def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
+    """A date column, its day/month order read from the data; one whose times of day vary also gets the hour."""
+    order = day_first(values, name, dayfirst)
+    stamps = as_dates(values, order).dropna()
+    written = {True: " (day/month/year)", False: " (month/day/year)", None: ""}[order]
     if (stamps != stamps.dt.normalize()).any():
-        return Column(name, "datetime", "date and time: hour of day, weekday and month one-hot, day of year plain "
-                      "and as sine/cosine")
-    return Column(name, "date", "dates: weekday and month one-hot, day of year plain and as sine/cosine")
+        return Column(name, "datetime", f"date and time{written}: hour of day, weekday and month one-hot, day of year "
+                      "plain and as sine/cosine", order)
+    return Column(name, "date", f"dates{written}: weekday and month one-hot, day of year plain and as sine/cosine",
+                  order)
 
 
 def _looks_like_dates(values: pd.Series) -> bool:
+    """Whether a sample of the cells all read as dates, one way round or the other (day or month first): numbers
+    joined by - / : or . (2001-01-15, 15/01/2001, 15.01.2001) or with a month's name (15 Jan 2001)."""
     sample = values.astype(str).head(200)
-    if not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:]").all():
+    joined = sample.str.contains(r"[-/:.]") | sample.str.contains(MONTH_NAME)
+    if not sample.str.contains(r"\d").all() or not joined.all():
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(sample, errors="coerce")
-    return bool(parsed.notna().all())
+    return any(bool(as_dates(sample, dayfirst).notna().all()) for dayfirst in (False, True))
 
 
-def _infer_numeric(name: str, values: pd.Series) -> Column:
+def _name_words(name: str) -> set[str]:
+    """The lower-case words of a column name: CustomerID -> {customer, id}; row_no -> {row, no}."""
+    return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)}
+
+
+def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
+    """Whole numbers that differ in every row and look like labels, not amounts: the name says so (id, key,
+    number..., or pandas' "Unnamed: 0" for a saved row index) or they all have the same 5+ digits (100234,
+    100871...). A plain counter (1, 2, 3...) under another name stays a number: it may be the time trend."""
+    if rows < MIN_ID_ROWS or len(values) != rows or values.nunique() != rows:
+        return False
+    whole = values.to_numpy(dtype=float)
+    if whole.min() < 0:
+        return False
+    widths = {len(str(int(v))) for v in whole}
+    named = bool(_name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
+    return named or (len(widths) == 1 and widths.pop() >= 5)
+
+
+def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
     distinct = values.nunique()
     integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    if integral and _integer_identifier(name, values, rows):
+        return Column(name, "identifier", f"whole numbers, a different one in each of the {rows} rows, look like an "
+                      f"identifier: left out (--numeric {name} to keep it)")
     if distinct <= 2 and set(values.unique()) <= {0, 1}:
         return Column(name, "boolean", "only 0 and 1")
     if integral and 3 <= distinct <= MAX_ORDINAL_LEVELS:
@@ -97,24 +142,25 @@ def _infer_numeric(name: str, values: pd.Series) -> Column:
     return Column(name, "numeric", f"numbers, {distinct} distinct values")
 
 
-def infer_column(name: str, series: pd.Series, rows: int) -> Column | None:
-    """The kind of one column, or None (with no Column) when it carries nothing: empty or constant."""
+def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None = None) -> Column | None:
+    """The kind of one column, or None (with no Column) when it carries nothing: empty or constant. `dayfirst`
+    settles dates whose cells all read either way round (03/04/2001)."""
     values = _present(series)
     if values.nunique() <= 1:
         return None
     if series.dtype == bool:
         return Column(name, "boolean", "true/false")
     if series.dtype.kind in "iuf":
-        return _infer_numeric(name, values)
+        return _infer_numeric(name, values, rows)
     if pd.api.types.is_datetime64_any_dtype(series):
-        return _date_column(name, values)
+        return _date_column(name, values, None)
     lowered = set(values.astype(str).str.strip().str.lower().unique())
     if lowered <= _TRUE | _FALSE and lowered & _TRUE and lowered & _FALSE:
         return Column(name, "boolean", "true/false words")
-    if _mostly_numbers(values):
-        return _infer_numeric(name, numbers(series, name).dropna())
+    if mostly_numbers(values):
+        return _infer_numeric(name, numbers(series, name).dropna(), rows)
     if _looks_like_dates(values):
-        return _date_column(name, values)
+        return _date_column(name, values, dayfirst)
     distinct = values.nunique()
     if distinct > ID_SHARE * rows and distinct > 50:
         return Column(name, "identifier", f"text with {distinct} distinct values in {rows} rows looks like an "
@@ -123,7 +169,7 @@ def infer_column(name: str, series: pd.Series, rows: int) -> Column | None:
 
 
 def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorical: tuple = (),
-                  numeric: tuple = ()) -> tuple[list[Column], list[str]]:
+                  numeric: tuple = (), dayfirst: bool | None = None) -> tuple[list[Column], list[str]]:
     """Kinds for every column but the target, honouring the user's overrides; also the notes on left-out columns."""
     for option, names in (("--drop", drop), ("--categorical", categorical), ("--numeric", numeric)):
         for name in names:
@@ -142,7 +188,7 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
             numbers(frame[name], name)
             columns.append(Column(name, "numeric", "set by --numeric"))
             continue
-        column = infer_column(name, frame[name], len(frame))
+        column = infer_column(name, frame[name], len(frame), dayfirst)
         if column is None:
             notes.append(f"{name}: left out (empty or a single value)")
         elif column.kind == "identifier":
@@ -161,13 +207,6 @@ def level_order(level: str) -> tuple:
         return (0, float(level), level)
     except ValueError:
         return (1, 0.0, level)
-
-
-def as_dates(series: pd.Series) -> pd.Series:
-    """A date column as datetimes; cells that are not dates become missing."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.to_datetime(series, errors="coerce")
 
 
 def as_booleans(series: pd.Series, name: str) -> pd.Series:

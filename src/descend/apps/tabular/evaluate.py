@@ -56,3 +56,30 @@ def table(rows: dict[str, dict[str, float]]) -> str:
         cells = ["n/a" if math.isnan(row[n]) else f"{row[n]:.4g}" for n in names]
         lines.append(label.ljust(width) + "".join(cell.rjust(c) for cell, c in zip(cells, cols)))
     return "\n".join(lines)
+
+
+def _change(name: str, ours: float, theirs: float) -> str:
+    """'RMSE 54.2 vs 61 (11% lower: better)': one score against a baseline's, with which way is better."""
+    label = {"rmse": "RMSE", "log_loss": "log-loss", "accuracy": "accuracy", "roc_auc": "AUC"}[name]
+    shown = f"{label} {ours:.4g} vs {theirs:.4g}"
+    if ours == theirs:
+        return f"{shown} (the same)"
+    better = (ours < theirs) == LOWER_IS_BETTER[name]
+    if name in ("accuracy", "roc_auc"):
+        size = f"{100 * abs(ours - theirs):.1f} points"
+    else:
+        share = 100 * abs(ours - theirs) / abs(theirs) if theirs else math.inf
+        size = f"{share:.1f}%" if share < 10 else f"{share:.0f}%"
+    return f"{shown} ({size} {'lower' if ours < theirs else 'higher'}: {'better' if better else 'worse'})"
+
+
+def in_words(rows: dict[str, dict[str, float]]) -> list[str]:
+    """One sentence per baseline: how the first row (the trained model) compares on the scores people read
+    first (RMSE; accuracy and log-loss for classes), each said as better or worse; nothing without scores."""
+    if not rows:
+        return []
+    (_, model), *baselines = rows.items()
+    names = ("rmse",) if "rmse" in model else ("accuracy", "log_loss")
+    return [f"against {label}: " + ", ".join(_change(n, model[n], other[n]) for n in names
+                                            if math.isfinite(model[n]) and math.isfinite(other[n]))
+            for label, other in baselines]

@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import csv
-import gzip
-import io
+import sys
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from ...core.errors import DescendError
+from .sniff import Dialect, read_text, text_stream
+
+Say = Callable[[str], None]
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def warn(line: str) -> None:
+    """Notes on how a file was read go to stderr, so that predictions printed on stdout stay a clean CSV."""
+    print(line, file=sys.stderr)
 
 
 def _kind(path: Path) -> str:
@@ -25,50 +33,49 @@ def _kind(path: Path) -> str:
                        f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)})")
 
 
-def _delimiter(path: Path) -> str:
-    return "\t" if path.name.lower().endswith(".tsv") else ","
-
-
-def _open_text(path: Path):
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
-
-
-def _csv_header(path: Path) -> list[str]:
-    with _open_text(path) as handle:
-        sample = handle.read(65536)
-    if not sample.strip():
+def _csv_header(path: Path, text: str, dialect: Dialect) -> list[str]:
+    if not text.strip():
         raise DescendError(f"{path}: the file is empty; it needs a header line and data rows")
     try:
-        return next(csv.reader(io.StringIO(sample), delimiter=_delimiter(path)))
+        return next(csv.reader(text_stream(text), delimiter=dialect.separator))
     except csv.Error as err:
         raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
 
 
-def _first_long_row(path: Path, width: int) -> int | None:
-    """The first data row (1-based) with more fields than the header's `width`, if any."""
-    with _open_text(path) as handle:
-        rows = csv.reader(handle, delimiter=_delimiter(path))
-        next(rows)
-        return next((i for i, row in enumerate(rows, start=1) if len(row) > width), None)
+def _long_rows(text: str, dialect: Dialect, width: int) -> list[int]:
+    """The data rows (1-based) with more fields than the header's `width`."""
+    rows = csv.reader(text_stream(text), delimiter=dialect.separator)
+    next(rows)
+    return [i for i, row in enumerate(rows, start=1) if len(row) > width]
 
 
-def _long_row_error(path: Path, header: list[str]) -> DescendError | None:
-    row = _first_long_row(path, len(header))
-    if row is None:
+def _long_row_error(path: Path, text: str, dialect: Dialect, header: list[str]) -> DescendError | None:
+    long = _long_rows(text, dialect, len(header))
+    if not long:
         return None
+    row, data_rows = long[0], max(text.count("\n") - 1, 1)
+    everywhere = dialect.separator == "," and len(long) >= 0.5 * data_rows   # most rows: a habit, not a typo
+    why = ("numbers written with decimal commas (3,5) need quotes, or ';' between the fields" if everywhere
+           else "a stray delimiter, or a value that needs quotes")
     return DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that line "
-                        "(a stray delimiter, or a value that needs quotes)")
+                        f"({why})")
 
 
-def _read_csv(path: Path, header: list[str]) -> pd.DataFrame:
-    """pandas' CSV reader, refusing rows with more fields than the header (pandas would shift or drop them)."""
+def _read_csv(path: Path, say: Say) -> pd.DataFrame:
+    """pandas' CSV reader with the file's own separator, decimal mark and encoding, refusing rows with more fields
+    than the header (pandas would shift or drop them)."""
+    text, dialect = read_text(path)
+    header = _csv_header(path, text, dialect)
+    _check_names(path, header)
+    for note in dialect.notes:
+        say(note)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(path, sep=_delimiter(path), index_col=False)
-        except (pd.errors.ParserWarning, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
-            found = None if isinstance(err, UnicodeDecodeError) else _long_row_error(path, header)
+            return pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
+                               thousands=dialect.thousands, index_col=False)
+        except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
+            found = _long_row_error(path, text, dialect, header)
             raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
 
 
@@ -81,16 +88,15 @@ def _check_names(path: Path, names: list[str]) -> None:
         seen.add(name)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The table in `path` (CSV, optionally gzipped, or Parquet) as a DataFrame with unique column names."""
+def read_table(path: str | Path, say: Say = warn) -> pd.DataFrame:
+    """The table in `path` (CSV, optionally gzipped, or Parquet) as a DataFrame with unique column names; a CSV
+    file is read with the encoding, separator and decimal mark it was written with, each unusual one said."""
     path = Path(path)
     kind = _kind(path)
     if not path.is_file():
         raise DescendError(f"{path}: no such file")
     if kind == "csv":
-        header = _csv_header(path)
-        _check_names(path, header)
-        frame = _read_csv(path, header)
+        frame = _read_csv(path, say)
     else:
         try:
             frame = pd.read_parquet(path)

@@ -40,7 +40,8 @@ class Search:
 class Option:
     """How one option is checked, set from the command line and searched. `help` may use {default} and {choices};
     `parse` reads a flag's text (raising DescendError); `choices` (a sequence, or a function giving one) limits
-    the flag; `flag=False` keeps it off the command line; `listed` options are lists in JSON."""
+    the flag; `flag=False` keeps it off the command line; `listed` options are lists in JSON; a `switch` is a
+    yes/no/unset option with a --name and a --no-name flag."""
 
     help: str
     check: Callable[[Any], object] | None = None
@@ -49,6 +50,7 @@ class Option:
     metavar: str | None = None
     flag: bool = True
     listed: bool = False
+    switch: bool = False
     search: Search | None = None
 
     def flag_choices(self) -> Sequence | None:
@@ -110,6 +112,18 @@ def positive_int(flag: str) -> Callable[[Any], None]:
     return check
 
 
+def whole_number(flag: str) -> Callable[[Any], None]:
+    def check(value) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DescendError(f"{flag} must be a whole number >= 0, got {value!r}")
+    return check
+
+
+def _check_dayfirst(dayfirst) -> None:
+    if dayfirst not in (None, True, False):
+        raise DescendError(f"dayfirst must be true, false or null, got {dayfirst!r}")
+
+
 def choice(kind: str, valid: Sequence | Callable[[], Sequence]) -> Callable[[Any], None]:
     return lambda value: check_choice(kind, value, valid() if callable(valid) else valid)
 
@@ -147,6 +161,9 @@ class Options:
                            search=Search({"width": Int(16, 512, log=True), "depth": Int(1, 4)}, _layers))
     split: str = option("time", "time: the last rows are the test set (default); random", choices=SPLITS)
     time_column: str | None = option(None, "sort rows by this column before a time split", metavar="COL")
+    dayfirst: bool | None = option(None, "dates such as 03/04/2001 are day/month/year (--no-dayfirst: month/day/"
+                                   "year); needed only when no date in the data has a number above 12",
+                                   check=_check_dayfirst, switch=True)
     test_fraction: float = option(0.2, "share of rows held out (default {default})",
                                   check=lambda value: check_fraction(value, "--test-fraction"), parse=float,
                                   metavar="F")
@@ -156,10 +173,12 @@ class Options:
                                 listed=True)
     numeric: tuple = option((), "columns to treat as plain numbers, comma-separated", parse=names, metavar="COLS",
                             listed=True)
-    optimizer: str = option("adamw", "one of {choices} (default {default})", check=choice("optimizer", optim.available),
-                            choices=optim.general_purpose, metavar="NAME")
-    lr: float | str | None = option(None, f"learning rate, or auto to let lr_find pick it (default {TUNED_LR:g} for "
-                                    "adamw, else the optimizer's own)", check=_check_lr, parse=learning_rate,
+    optimizer: str = option("auto", "one of {choices} (default {default}: fit chooses the algorithm and "
+                            "its lr)", check=choice("optimizer", lambda: ("auto", *optim.available())),
+                            choices=lambda: ("auto", *optim.general_purpose()), metavar="NAME")
+    lr: float | str | None = option(None, f"learning rate, or auto to sweep for it inside the run (default: auto's "
+                                    f"choice; {TUNED_LR:g} for adamw; else the optimizer's own)", check=_check_lr,
+                                    parse=learning_rate,
                                     search=Search({"lr": Float(1e-4, 3e-2, log=True)}))
     weight_decay: float | None = option(None, "weight decay of weight matrices (default: the optimizer's)",
                                         check=_check_weight_decay, parse=float, metavar="W",
@@ -171,7 +190,10 @@ class Options:
     max_epochs: int = option(100, "default {default}", check=positive_int("--max-epochs"), parse=int, metavar="N")
     patience: int = option(15, "stop after this many epochs without a better validation loss (default {default})",
                            check=positive_int("--patience"), parse=int, metavar="N")
-    seed: int = option(0, "default {default}", parse=int, metavar="N")
+    seed: int = option(0, "initialization and batch order (default {default})", check=whole_number("--seed"),
+                       parse=int, metavar="N")
+    split_seed: int = option(0, "which rows a random split tests on (default {default})",
+                             check=whole_number("--split-seed"), parse=int, metavar="N")
     threads: int | str = option("auto", "CPU threads for training: a number, or auto (default): one for small "
                                 "networks, where more threads only wait on each other (see descend.fit.threads)",
                                 check=_check_threads, parse=thread_count, metavar="N")

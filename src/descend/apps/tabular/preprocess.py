@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DescendError
-from .columns import Column, as_booleans, as_dates, level_order, numbers
+from .columns import Column, as_booleans, level_order, numbers
+from .dates import as_dates
 
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
@@ -71,7 +72,7 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
         return {name: values}, {name: _integer_text(values)}
     if kind == "categorical":
         return {}, {name: _text(series)}
-    dates = as_dates(series)
+    dates = as_dates(series, column.dayfirst)
     day = dates.dt.day_of_year.astype(float)
     angle = 2 * np.pi * (day - 1) / 365.25
     nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle)}
@@ -157,6 +158,24 @@ class Preprocessor:
         codes = np.array([missing_code if v is None else lookup.get(v, 0) for v in values], dtype=np.int64)
         unseen = int(sum(1 for v in values if v is not None and v not in lookup))
         return codes, unseen
+
+    def feature_positions(self) -> dict[str, list[int]]:
+        """For each input column, the places of the features made from it in the model's input matrix (numbers,
+        was-missing flags, then category indices): what permuting or judging one column touches. A feature is
+        named after its column, or after its date column plus a suffix (see `derive`)."""
+        dates = [c.name for c in self.columns if c.kind in ("date", "datetime")]
+        positions, place = {c.name: [] for c in self.columns}, 0
+
+        def owner(feature: str) -> str:
+            return feature if feature in positions else next(d for d in dates if feature.startswith(f"{d}_"))
+
+        for spec in self.numeric:
+            width = 2 if spec.flag else 1
+            positions[owner(spec.name)] += list(range(place, place + width))
+            place += width
+        for offset, spec in enumerate(self.categorical):
+            positions[owner(spec.name)].append(place + offset)
+        return positions
 
     @property
     def numeric_width(self) -> int:

@@ -2,10 +2,10 @@
 
 The folder holds model.safetensors (weights), preprocess.json (every fitted transformation and the target's
 encoding), config.json (under "tabular": options and architecture; beside it the fit run's own sections),
-metrics.json (test scores), history.csv and history.jsonl (one row per step), findings.json (the doctor's) and,
-for numeric targets, test_predictions.csv. When `descend fit --out` recorded the run as it went, the folder also
-keeps that record (checkpoints/, summary.json). No pickle anywhere. Saving fills a temporary sibling folder and
-renames it into place, so a failed run leaves nothing half-written.
+metrics.json (test scores), history.csv and history.jsonl (one row per step), findings.json (the doctor's) and
+test_predictions.csv (with each class's probability for classes). When `descend fit --out` recorded the run as
+it went, the folder also keeps that record (checkpoints/, summary.json). No pickle anywhere. Saving fills a
+temporary sibling folder and renames it into place, so a failed run leaves nothing half-written.
 """
 from __future__ import annotations
 
@@ -48,10 +48,12 @@ class TabularRun:
     test_predictions: pd.DataFrame | None = None
 
     def encode(self, frame: pd.DataFrame, where: str) -> tuple[torch.Tensor, dict[str, int]]:
-        """Model inputs for `frame` and the count of unseen category levels per feature."""
+        """Model inputs for `frame` and, per text column, the count of rows with a level training never saw (a
+        new month of a date or a new whole-number code is not counted: its numeric side still carries it)."""
         self.preprocessor.check_columns(frame, where)
         x_num, x_cat, unseen = self.preprocessor.transform(frame)
-        return inputs(x_num, x_cat), unseen
+        text = {c.name for c in self.preprocessor.columns if c.kind == "categorical"}
+        return inputs(x_num, x_cat), {name: count for name, count in unseen.items() if name in text}
 
     @torch.no_grad()
     def outputs(self, x: torch.Tensor) -> np.ndarray:

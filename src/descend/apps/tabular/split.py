@@ -1,7 +1,6 @@
 """Carving rows into training, validation and test: by time (the future is tested) or at random."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 from ...core.checks import check_choice
 from ...core.errors import DescendError
 from .columns import first_bad
+from .dates import as_dates, day_first
 
 SPLITS = ("time", "random")
 MIN_ROWS = 10
@@ -35,8 +35,9 @@ def check_fraction(value: float, option: str) -> float:
     return value
 
 
-def time_order(frame: pd.DataFrame, time_column: str | None) -> np.ndarray:
-    """Row positions in time order: as given, or sorted (stably) by `time_column` read as dates or numbers."""
+def time_order(frame: pd.DataFrame, time_column: str | None, dayfirst: bool | None = None) -> np.ndarray:
+    """Row positions in time order: as given, or sorted (stably) by `time_column` read as dates (day or month
+    first as the data show, else as `dayfirst` says) or numbers."""
     if time_column is None:
         return np.arange(len(frame))
     if time_column not in frame.columns:
@@ -45,9 +46,7 @@ def time_order(frame: pd.DataFrame, time_column: str | None) -> np.ndarray:
     values = frame[time_column]
     key = pd.to_numeric(values, errors="coerce")
     if key.isna().any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            key = pd.to_datetime(values, errors="coerce")
+        key = as_dates(values, day_first(values, time_column, dayfirst))
     if key.isna().any():
         row, value = first_bad(values, key.isna())
         raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row} has {value!r}")

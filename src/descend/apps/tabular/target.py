@@ -11,7 +11,7 @@ import torch
 from ...core.checks import check_choice
 from ...core.errors import DescendError
 from ...core.metrics import accuracy
-from .columns import first_bad, level_order, numbers, parse_numbers
+from .columns import first_bad, level_order, mostly_numbers, numbers, parse_numbers
 
 TASKS = ("auto", "regression", "classification", "count")
 MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes
@@ -100,7 +100,7 @@ def _auto(series: pd.Series, name: str) -> str:
     try:
         values = numbers(series, name)
     except DescendError:
-        if pd.to_numeric(series.astype(str).str.strip(), errors="coerce").notna().mean() >= 0.9:
+        if mostly_numbers(series):
             raise
         return "classification"
     integral = bool(np.all(np.mod(values, 1) == 0))
@@ -125,14 +125,25 @@ def _reason(task: str, requested: str, series: pd.Series) -> str:
     return f"{how}: numbers -> squared error on the standardized target"
 
 
+def _check_varies(series: pd.Series, name: str, requested: str) -> None:
+    """Refuse a target with one value in every row: there is nothing to learn, whatever the task."""
+    values = set(_labels(series))
+    if len(values) > 1:
+        return
+    value = values.pop()
+    if requested == "classification":
+        raise DescendError(f"target column {name!r} has a single class {value!r}; classification needs two")
+    raise DescendError(f"target column {name!r} holds {value!r} in every row, so there is nothing to learn; "
+                       "pick a column that varies (--target)")
+
+
 def infer_target(series: pd.Series, name: str, requested: str = "auto", train=None) -> Target:
     """Pick the task and loss for a target column (empty rows removed); scale from the `train` positions only."""
     requested = check_choice("task", requested, TASKS)
+    _check_varies(series, name, requested)
     task = _auto(series, name) if requested == "auto" else requested
     if task == "classification":
         classes = sorted(set(_labels(series)), key=level_order)
-        if len(classes) < 2:
-            raise DescendError(f"target column {name!r} has a single class {classes[0]!r}; classification needs two")
         loss = "bce" if len(classes) == 2 else "cross_entropy"
         return Target(name, task, loss, _reason(task, requested, series), classes=classes)
     values, text = parse_numbers(series)

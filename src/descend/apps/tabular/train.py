@@ -3,12 +3,13 @@
 Three steps, each usable alone: `prepare` infers columns and task, splits the rows and builds a fresh network;
 `train` fits it on the training rows (validation rows carved from the training part drive early stopping and
 the best epoch's weights are kept); `grade` touches the test rows once, at the end, to compare the model with
-the training mean (or majority class) and with closed-form ridge regression on the same features.
+the training mean (or majority class) and with a linear model on the same features (closed-form ridge, or
+logistic regression for classes).
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,9 +20,9 @@ from ... import optim
 from ...core import __version__, stop as stop_lib
 from ...core.errors import DescendError
 from ...core.loop import Callback
-from ...fit import FitResult, distributed, fit, parallel
+from ...fit import FitResult, auto, distributed, fit, parallel
 from ...fit.lr_find import LRFindResult, lr_find
-from . import baselines, evaluate
+from . import baselines, checks, evaluate, importance
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
 from .options import TUNED_LR, Options, schedule_named
@@ -42,7 +43,8 @@ class Prepared:
     run: TabularRun
     x: torch.Tensor
     y: torch.Tensor
-    dense: torch.Tensor   # the design matrix closed-form ridge sees (numbers plus every category one-hot)
+    dense: torch.Tensor   # the design matrix the linear baseline sees (numbers plus every category one-hot)
+    warnings: list[str] = field(default_factory=list)   # leaks and unseen levels, also kept in metrics.json
 
 
 def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
@@ -57,10 +59,13 @@ def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
 
 
 def _describe_split(split: Split, opts: Options) -> str:
-    how = (f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
-           if opts.split == "time" else f"random (seed {opts.seed})")
+    if opts.split == "time":
+        how = f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
+        test = f"the last {opts.test_fraction:g}"
+    else:
+        how, test = f"random (--split-seed {opts.split_seed})", f"a random {opts.test_fraction:g}"
     return (f"split: {how}; {len(split.fit)} training, {len(split.val)} validation (early stopping), "
-            f"{len(split.test)} test rows (last {opts.test_fraction:g}, used once at the end)")
+            f"{len(split.test)} test rows ({test}, used once at the end)")
 
 
 def _new_run(pre: Preprocessor, target: Target, opts: Options) -> TabularRun:
@@ -74,14 +79,18 @@ def _new_run(pre: Preprocessor, target: Target, opts: Options) -> TabularRun:
     return TabularRun(pre, target, model, config)
 
 
-def default_lr(opts: Options) -> float:
-    """The lr of a run that names none: the tuned one for AdamW, else the optimizer's own default."""
+def default_lr(opts: Options) -> float | None:
+    """The lr of a run that names none: auto's own choice (None), the tuned one for AdamW, else the optimizer's
+    own default."""
+    if opts.optimizer == "auto":
+        return None
     return TUNED_LR if opts.optimizer == "adamw" else optim.entry(opts.optimizer).defaults()["lr"]
 
 
 def _describe_model(run: TabularRun, opts: Options) -> str:
     hidden = run.config["architecture"]["hidden"]
-    lr = "lr from lr_find" if opts.lr == "auto" else f"lr {opts.lr or default_lr(opts):g}"
+    lr = ("lr from its sweep" if opts.lr == "auto" or opts.optimizer == "auto" and opts.lr is None
+          else f"lr {opts.lr or default_lr(opts):g}")
     return (f"model: {opts.model}" + (f" {'x'.join(map(str, hidden))}" if hidden else "") +
             f", {sum(p.numel() for p in run.model.parameters())} weights; {opts.optimizer} {lr} with {opts.schedule} "
             f"schedule, batch {opts.batch_size}, up to {opts.max_epochs} epochs, early stopping after "
@@ -93,9 +102,10 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     training rows and build a fresh network; every choice is said."""
     opts.check()
     frame = rows_with_target(frame, opts.target, say)
-    split = split_rows(time_order(frame, opts.time_column), opts.split, opts.test_fraction, opts.val_fraction,
-                       opts.seed)
-    columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric)
+    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), opts.split, opts.test_fraction,
+                       opts.val_fraction, opts.split_seed)
+    columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric,
+                                   opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
@@ -103,16 +113,21 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         say(f"  {line}")
     say(_describe_split(split, opts))
     x_num, x_cat, _ = pre.transform(frame)
+    x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
+    warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
+    for line in warnings:
+        say(line)
     run = _new_run(pre, target, opts)
     say(_describe_model(run, opts))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
-    return Prepared(frame, split, run, inputs(x_num, x_cat), target.encode(frame[opts.target]), dense)
+    return Prepared(frame, split, run, x, y, dense, warnings)
 
 
 def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
     rows, run = prepared.split.fit, prepared.run
-    return lr_find(run.model, (prepared.x[rows], prepared.y[rows]), run.target.loss, optimizer=opts.optimizer,
+    optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
+    return lr_find(run.model, (prepared.x[rows], prepared.y[rows]), run.target.loss, optimizer=optimizer,
                    batch_size=opts.batch_size, weight_decay=opts.weight_decay, seed=opts.seed)
 
 
@@ -162,6 +177,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     result = run_fit(arguments, opts, nproc)
     run.model = result.model
     run.config["lr"] = result.lr
+    if result.choice is not None:
+        run.config["auto"] = result.choice.to_dict()
     run.history = [dict(r, phase="fit") for r in result.history]
     run.findings = result.findings
     best = result.best
@@ -184,24 +201,38 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
 
 
 def grade(prepared: Prepared, opts: Options) -> None:
-    """Score the test rows once: the model, closed-form ridge on the same features, and the constant guess;
-    the scores go to run.metrics and, for numeric targets, each test row's prediction to run.test_predictions."""
+    """Score the test rows once: the model, the linear baseline on the same features, and the constant guess;
+    the scores go to run.metrics and each test row's prediction to run.test_predictions."""
     run, split, target = prepared.run, prepared.split, prepared.run.target
     truth, train_rows, test = truth_values(target, prepared.frame), split.train, split.test
     predicted = run.outputs(prepared.x[test])
-    ridge = baselines.ridge_predictions(target, prepared.dense[train_rows], truth[train_rows], prepared.dense[test])
+    linear, linear_predicted = baselines.linear_predictions(target, prepared.dense[train_rows], truth[train_rows],
+                                                            prepared.dense[test])
     constant = baselines.constant_predictions(target, truth[train_rows], len(test))
     rows = {f"{opts.model} ({target.loss} loss)": evaluate.scores(target, truth[test], predicted),
-            "ridge, closed form (alpha 1)": evaluate.scores(target, truth[test], ridge),
+            linear: evaluate.scores(target, truth[test], linear_predicted),
             ("training majority class" if target.task == "classification" else "training mean"):
                 evaluate.scores(target, truth[test], constant)}
-    run.metrics = {"test_rows": int(len(test)), "scores": rows}
-    if target.task != "classification":
-        table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": truth[test], "predicted": predicted})
-        time = _time_axis(prepared, opts)
-        if time is not None:
-            table.insert(1, "time", time.iloc[test].to_numpy())
-        run.test_predictions = table
+    run.metrics = {"test_rows": int(len(test)), "scores": rows, "in_words": evaluate.in_words(rows)}
+    run.test_predictions = _test_table(prepared, opts, truth[test], predicted)
+
+
+def _test_table(prepared: Prepared, opts: Options, truth: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """Each test row's file row, actual and predicted value (for classes: labels and each class's probability,
+    p_<class>), and its time when the table has one."""
+    test, target = prepared.split.test, prepared.run.target
+    if target.task == "classification":
+        classes = np.array(target.classes, dtype=object)
+        table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": classes[truth.astype(int)],
+                              "predicted": classes[predicted.argmax(axis=1)]})
+        for i, label in enumerate(target.classes):
+            table[f"p_{label}"] = predicted[:, i]
+        return table
+    table = pd.DataFrame({"row": prepared.frame.index[test] + 1, "actual": truth, "predicted": predicted})
+    time = _time_axis(prepared, opts)
+    if time is not None:
+        table.insert(1, "time", time.iloc[test].to_numpy())
+    return table
 
 
 def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_options) -> TabularRun:
@@ -209,4 +240,15 @@ def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_opti
     prepared = prepare(frame, opts, say)
     train(prepared, opts, say, **train_options)
     grade(prepared, opts)
+    explain(prepared, opts)
     return prepared.run
+
+
+def explain(prepared: Prepared, opts: Options) -> None:
+    """Permutation importance of each input column on the validation rows, into run.metrics["importance"], and
+    what fit warned about the data, into run.metrics["data_warnings"] (so the report shows them too)."""
+    run, rows = prepared.run, prepared.split.val
+    if prepared.warnings:
+        run.metrics["data_warnings"] = list(prepared.warnings)
+    run.metrics["importance"] = importance.permutation_importance(
+        run, run.preprocessor, prepared.x[rows], truth_values(run.target, prepared.frame.iloc[rows]), opts.seed)

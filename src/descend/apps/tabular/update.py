@@ -7,11 +7,13 @@ worse on the rows that judge it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import torch
 
 from ...core.errors import DescendError
-from ...fit import fit, losses
+from ...fit import FitResult, fit, losses
 from . import evaluate
 from .run import TabularRun
 from .split import split_rows, time_order
@@ -38,7 +40,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
                            f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
-    split = split_rows(time_order(frame, opts.time_column), "time", opts.test_fraction, opts.val_fraction, opts.seed)
+    split = split_rows(time_order(frame, opts.time_column, _date_order(run, opts)), "time", opts.test_fraction,
+                       opts.val_fraction, opts.seed)
     x, unseen = run.encode(frame, "the new data")
     for name, count in unseen.items():
         say(f"note: {count} new row(s) have a {name!r} level not seen in training; it counts as no level")
@@ -49,7 +52,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     rate = lr or run.config["lr"] * 0.3
     say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
         f"to judge; warm start from the saved weights, lr {rate:g}")
-    history = fit(**fit_arguments(run, x, y, split.fit, split.val, opts, rate)).history
+    result = fit(**fit_arguments(run, x, y, split.fit, split.val, opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
     kept = not val_after <= val_before
     if kept:
@@ -60,5 +63,23 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     record = {"rows": int(len(frame)), "newest_rows": int(len(split.test)), "before": before, "after": after,
               "kept_previous": kept}
     run.metrics.setdefault("updates", []).append(record)
-    run.history += [dict(r, phase=f"update {number}") for r in history]
+    _append(run, result, f"update {number}")
     return record
+
+
+def _date_order(run: TabularRun, opts: Options) -> bool | None:
+    """Day or month first for the time column, as the fit settled it: a week of new rows (01/02 to 07/02) may not
+    settle it again."""
+    column = next((c for c in run.preprocessor.columns if c.name == opts.time_column), None)
+    return opts.dayfirst if opts.dayfirst is not None or column is None else column.dayfirst
+
+
+def _append(run: TabularRun, result: FitResult, phase: str) -> None:
+    """Add an update's history and findings to the run's, its steps and epochs continuing from the last ones so
+    the record reads as one timeline; each finding says which update it is about (its steps count from the
+    update's start, as its message does)."""
+    last = run.history[-1] if run.history else {}
+    steps, epochs = (int(last[k]) if pd.notna(last.get(k)) else 0 for k in ("step", "epoch"))
+    run.history += [dict(r, step=r["step"] + steps, epoch=r.get("epoch", 0) + epochs, phase=phase)
+                    for r in result.history]
+    run.findings = run.findings + [replace(f, message=f"{phase}: {f.message}") for f in result.findings]

@@ -1,0 +1,57 @@
+"""Reading date cells the way they were written: day/month/year or month/day/year, decided from the data.
+
+Dates written with numbers only (15/01/2001, 01.02.2001, 1-2-01) do not say which number is the day. A first
+number above 12 can only be a day, a second number above 12 only a day too; when no cell settles it, guessing
+would silently swap days and months in every derived feature, so the user is asked once (--dayfirst or
+--no-dayfirst). Dates with the year first (2001-01-15) or with month names have no such doubt.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+
+from ...core.errors import DescendError
+
+NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?:\D|$)"
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
+def _readings(example: str, first: int, second: int) -> str:
+    """Both readings of an ambiguous date in words: 'day/month/year (3 April)' and 'month/day/year (March 4)'."""
+    return (f"add --dayfirst to read {example!r} as {first} {MONTHS[second - 1]}, or --no-dayfirst to read it as "
+            f"{MONTHS[first - 1]} {second}")
+
+
+def day_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | None:
+    """Whether the dates in `values` put the day first: True or False from the data (a number above 12 in the
+    first or second place) or, when no cell settles it, from `dayfirst`; None when the dates are not written as
+    number/number/year. Raises when the data settle nothing and `dayfirst` is None, or contradict it."""
+    parts = values.astype("string").str.extract(NUMERIC_DATE).dropna()
+    if parts.empty:
+        return None
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    day_in_first, day_in_second = bool((first > 12).any()), bool((second > 12).any())
+    if day_in_first == day_in_second:   # neither settles it (or both: then these are not dates)
+        if day_in_first or dayfirst is not None:
+            return dayfirst
+        at = int((first != second).to_numpy().argmax())   # an example that changes when read the other way
+        example = str(values.loc[parts.index[at]]).strip()
+        raise DescendError(f"column {name!r} has dates such as {example!r} that read as day/month or as month/day "
+                           f"(no number above 12 says which); "
+                           + _readings(example, int(first.iloc[at]), int(second.iloc[at])))
+    found = day_in_first
+    if dayfirst is not None and dayfirst != found:
+        row = parts.index[int(((first if found else second) > 12).to_numpy().argmax())]
+        raise DescendError(f"column {name!r} has {str(values.loc[row]).strip()!r}, which is "
+                           f"{'day/month' if found else 'month/day'}/year, but "
+                           f"{'--dayfirst' if dayfirst else '--no-dayfirst'} was given; drop that option")
+    return found
+
+
+def as_dates(series: pd.Series, dayfirst: bool | None = None) -> pd.Series:
+    """A date column as datetimes (day first when `dayfirst`); cells that are not dates become missing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(series, errors="coerce", dayfirst=bool(dayfirst))

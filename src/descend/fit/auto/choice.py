@@ -1,0 +1,33 @@
+"""What `optimizer="auto"` (or `lr="auto"`) chose, in words and as data: the record FitResult, config.json and
+`descend fit` show, and the one a resumed run reads back instead of choosing again."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Choice:
+    """The algorithm (a registry name), learning rate and schedule the run trains with, why, and what was observed.
+
+    `probe_steps` are steps the choice itself took; they trained the model and count in the run's steps.
+    `observed` holds the measurements the decision read (full batch or not, gradient noise, parameters, ...).
+    """
+
+    optimizer: str
+    lr: float | None
+    schedule: str
+    reason: str
+    probe_steps: int = 0
+    observed: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One line for people: 'auto: adamw, lr 3.1e-03, cosine to 0 after a 27-step sweep (mini-batches ...)'."""
+        lr = "line search" if self.lr is None else f"lr {self.lr:.2g}"
+        return f"auto: {self.optimizer}, {lr}, {self.schedule} ({self.reason})"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Choice":
+        return cls(**data)

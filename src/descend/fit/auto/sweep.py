@@ -1,0 +1,237 @@
+"""The learning-rate sweep that trains: the first steps of the run raise the lr geometrically, and the run goes on
+from the weights the sweep reached instead of starting over.
+
+The sweep is lr_find's curve run inside the training loop. The lr grows from START_LR, a decade below AdamW's
+calibrated default of 1e-3 (so the flat start of the curve is seen on models that want the default), by a factor
+of 10 every PER_DECADE steps. The loss is smoothed with a moving average whose memory spans the same share of a
+decade as lr_find's, so lr_find's valley rule (measured on full runs) reads the curve as it was calibrated. The
+average is taken over the losses' logarithms when they are positive (a geometric mean, which heavy-tailed batch
+losses move far less than an arithmetic one) and a batch enters it at most at OUTLIER times it, so noise alone
+does not end the sweep. The
+weights of the last KEEP steps are kept (fewer when they would pass SNAPSHOT_MEMORY). The sweep ends once the
+smoothed loss has stayed at RISE times its lowest value for LASTING steps (past the valley's bottom), the loss
+turns NaN/Inf, the lr reaches END_LR, or it has used MAX_SHARE of the run's steps. Then the valley rule picks the
+lr from the curve up to its lowest point (what follows is the deliberate overshoot, whose noise must not extend
+the valley; a curve without a valley gives the optimizer's calibrated default instead), the weights of the
+last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
+are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
+continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
+exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
+is a training step of the run and counts as one.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+
+from ..lr_find import FALL, NO_VALLEY, WINDOW, suggest
+from ...core.loop import Callback, LoopState
+from .choice import Choice
+
+START_LR, END_LR = 1e-4, 10.0
+PER_DECADE = 5                 # sweep steps per tenfold lr increase
+LR_FIND_DECADES = 0.8          # lr_find's averaging memory (10 steps at 12.4 steps per decade), in decades
+SMOOTHING = 1 - 1 / (LR_FIND_DECADES * PER_DECADE)
+RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest ...
+LASTING = 2                    # ... for this many steps in a row (a transient is not the valley's end), or RISE^2 x
+MAX_SHARE = 0.25               # the sweep never takes more of the run's steps than this
+OUTLIER = 4.0                  # a batch's loss enters the average at most at this multiple of it
+MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
+KEEP = 3 * PER_DECADE          # steps whose weights are kept: the picked lr lies within 3 decades of the sweep's end
+SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
+
+
+class Sweep(Callback):
+    """Drives the lr through the loop's schedule (`multiplier`, with every group's initial_lr at 1), watches the
+    loss, keeps recent weights, and at the sweep's end restores those of the picked lr and fixes it (`choice`).
+
+    `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
+    None (then the picked lr stays constant). `on_choice(choice)` is told the decision once it is made.
+    `default_lr`, the optimizer's calibrated default, is the pick when the curve shows no valley to read.
+    """
+
+    def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
+                 on_choice=None, observed: dict | None = None, default_lr: float | None = None):
+        self.model, self.optimizer, self.name, self.total, self.after = model, optimizer, name, total_steps, after
+        self.on_choice, self.observed = on_choice, dict(observed or {})
+        self.limit = _sweep_limit(total_steps)
+        self.average, self.best, self.best_step = RobustAverage(), math.inf, 0
+        self.lrs: list[float] = []
+        self.smoothed: list[float] = []
+        self.kept: list[tuple[int, dict]] = []   # (step, weights after it), oldest first
+        self.choice: Choice | None = None
+        self.ended_at: int | None = None
+        self.ending: str | None = None
+        self.rises = 0            # consecutive steps the smoothed loss has been RISE x its lowest
+        self.default_lr = default_lr
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
+
+    @property
+    def sweeping(self) -> bool:
+        return self.choice is None
+
+    def multiplier(self, step: int) -> float:
+        """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it."""
+        if self.sweeping:
+            return START_LR * 10 ** (step / PER_DECADE)
+        lr, start = self.choice.lr, self.ended_at
+        if self.after is not None:
+            return lr * self.after(step)
+        if self.total is None or self.total <= start:
+            return lr
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (self.total - start)))
+
+    def on_step(self, state: LoopState, record: dict) -> None:
+        if not self.sweeping:
+            return
+        record["sweep"] = True
+        loss = _agreed(record["loss"])
+        if math.isfinite(loss):
+            smooth = record["smoothed"] = self.average.add(loss)
+            self.lrs.append(record["lr"])
+            self.smoothed.append(smooth)
+            if smooth < self.best:
+                self.best, self.best_step = smooth, state.step
+            self._keep(state.step)
+        self.ending = self._ending(state, loss)
+
+    def _keep(self, step: int) -> None:
+        self.kept.append((step, {k: v.detach().clone() for k, v in self.model.state_dict().items()}))
+        most = max(1, min(KEEP, SNAPSHOT_MEMORY // _size(self.kept[-1][1])))
+        del self.kept[:-most]
+
+    def _ending(self, state: LoopState, loss: float) -> str | None:
+        if not math.isfinite(loss):
+            return "the loss turned NaN/Inf"
+        risen = self.smoothed[-1] > RISE * self.best
+        self.rises = self.rises + 1 if risen else 0
+        if self.rises >= LASTING or self.smoothed[-1] > RISE ** 2 * self.best:
+            return f"the smoothed loss rose to {RISE:g}x its lowest and stayed there"
+        if self.multiplier(state.step) > END_LR:
+            return f"the lr reached {END_LR:g}"
+        if state.step >= self.limit:
+            return f"the sweep used its share of the run ({self.limit} steps)"
+        return None
+
+    def on_step_end(self, state: LoopState, record: dict) -> None:
+        if self.sweeping and self.ending and state.stop_reason is None:
+            self._decide(state.step, self.ending)
+
+    def _decide(self, step: int, why: str) -> None:
+        if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
+            bottom = min(range(len(self.smoothed)), key=self.smoothed.__getitem__) + 1
+            lr, rule = suggest(self.lrs[:bottom], self.smoothed[:bottom])
+            rule = f"lr by lr_find's rule, {rule}"
+        else:
+            lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
+        if rule.endswith(NO_VALLEY) and self.default_lr is not None:
+            lr, rule = min(self.default_lr, self.lrs[-1]), (
+                f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so the optimizer's "
+                f"calibrated default {self.default_lr:g}, capped at the last lr swept")
+        at = self._restore(lr)
+        self.ended_at = step
+        given = f"the given {getattr(self.after, 'name', 'schedule')} schedule"
+        schedule = given if self.after is not None else ("cosine to 0" if self.total else "constant")
+        self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
+        self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
+                     f"{rule}; the sweep ended as {why}", step)
+
+    def _restore(self, lr: float) -> int | None:
+        """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step."""
+        if not self.kept:
+            return None
+        fitting = [(step, kept) for step, kept in self.kept if self.multiplier(step - 1) <= lr * (1 + 1e-9)]
+        step, kept = fitting[-1] if fitting else self.kept[0]
+        self.model.load_state_dict(kept)
+        self.optimizer.state.clear()   # moments averaged over lrs decades apart describe the sweep, not this point
+        self.kept = []
+        return step
+
+    def _choose(self, lr: float, schedule: str, how: str, steps: int) -> None:
+        context = self.observed.get("not_lbfgs")
+        self.choice = Choice(self.name, lr, schedule, f"{context}; {how}" if context else how, steps, self.observed)
+        if self.on_choice is not None:
+            self.on_choice(self.choice)
+
+    def on_end(self, state: LoopState) -> None:
+        """A run that ends during the sweep keeps its weights; the choice says so."""
+        if self.sweeping and self.lrs:
+            self.observed.update(sweep_steps=state.step, sweep_end="the run ended")
+            self._choose(self.lrs[-1], "the sweep's rising lr", f"the run ended at step {state.step}, during the "
+                         "sweep, before an lr was picked; the last lr swept is reported", state.step)
+
+    def state_dict(self) -> dict:
+        """Everything the sweep remembers, the kept weights included while it runs, for a checkpoint."""
+        return {"average": self.average.state_dict(), "rises": self.rises, "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
+                "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
+                "choice": None if self.choice is None else self.choice.to_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.average.load_state_dict(state["average"])
+        self.rises = state["rises"]
+        self.best, self.best_step = state["best"], state["best_step"]
+        self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
+        self.ended_at = state["ended_at"]
+        self.choice = None if state["choice"] is None else Choice.from_dict(state["choice"])
+        if self.choice is not None:
+            self.observed = self.choice.observed
+            if self.on_choice is not None:
+                self.on_choice(self.choice)
+
+
+class RobustAverage:
+    """The bias-corrected moving average of batch losses the sweep reads (see the module docstring): geometric
+    when the first loss is positive (later losses at or below 0 count as a trillionth of it), else arithmetic."""
+
+    def __init__(self):
+        self.total, self.count, self.floor = 0.0, 0, None   # floor: the smallest loss the log mode takes
+
+    def add(self, loss: float) -> float:
+        """Take one batch loss in; return the smoothed loss."""
+        if self.count == 0 and loss > 0:
+            self.floor = loss * 1e-12
+        value = math.log(max(loss, self.floor)) if self.floor is not None else loss
+        if self.count:
+            value = min(value, self._limit(self.value()))
+        self.count += 1
+        self.total = SMOOTHING * self.total + (1 - SMOOTHING) * value
+        return self.value()
+
+    def _limit(self, average: float) -> float:
+        if self.floor is not None:
+            return math.log(OUTLIER * average)
+        return OUTLIER * average if average > 0 else average / OUTLIER
+
+    def value(self) -> float:
+        mean = self.total / (1 - SMOOTHING ** self.count)
+        return math.exp(mean) if self.floor is not None else mean
+
+    def state_dict(self) -> dict:
+        return {"total": self.total, "count": self.count, "floor": self.floor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total, self.count, self.floor = state["total"], state["count"], state["floor"]
+
+
+def _sweep_limit(total_steps: int | None) -> int:
+    """The most steps the sweep may take: MAX_SHARE of the run, at least MIN_STEPS, at most the full lr range."""
+    full = math.ceil(PER_DECADE * math.log10(END_LR / START_LR))
+    if total_steps is None:
+        return full
+    return max(MIN_STEPS, min(full, int(MAX_SHARE * total_steps)))
+
+
+def _size(weights: dict) -> int:
+    return max(1, sum(t.numel() * t.element_size() for t in weights.values()))
+
+
+def _agreed(loss: float) -> float:
+    """The loss averaged over the processes of a distributed run, so that every process decides alike."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return loss
+    value = torch.tensor([loss], dtype=torch.float64)
+    dist.all_reduce(value)
+    return float(value) / dist.get_world_size()

@@ -1,0 +1,231 @@
+"""optimizer="auto" (fit's default) and lr="auto": what is chosen, that it trains, and that the choice is on record."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+from torch import nn
+
+import descend as ds
+from descend.fit import losses
+from descend.fit.auto import sweep as sweep_lib
+from descend.fit.auto.sweep import RobustAverage
+
+
+def logistic_data(n=400, features=6, seed=0):
+    """Overlapping classes (a finite optimum without regularization), float64."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=g, dtype=torch.float64)
+    logits = x @ torch.randn(features, generator=g, dtype=torch.float64)
+    y = (torch.rand(n, generator=g, dtype=torch.float64) < torch.sigmoid(logits)).to(torch.float64)
+    return x, y
+
+
+def logistic_optimum(x, y) -> float:
+    """The mean logistic loss at its minimum, from scipy's L-BFGS-B at machine-precision tolerances."""
+    xs, ys = x.numpy(), y.numpy()
+
+    def f(params):
+        z = xs @ params[:-1] + params[-1]
+        value = np.mean(np.logaddexp(0.0, z) - ys * z)
+        weight = (1 / (1 + np.exp(-z)) - ys) / len(ys)
+        return value, np.append(xs.T @ weight, weight.sum())
+    found = minimize(f, np.zeros(xs.shape[1] + 1), jac=True, method="L-BFGS-B",
+                     options={"ftol": 1e-16, "gtol": 1e-12, "maxiter": 10_000})
+    return float(found.fun)
+
+
+def full_loss(model, x, y, loss):
+    with torch.no_grad():
+        return float(losses.get(loss)(model(x), y))
+
+
+@pytest.mark.parametrize("problem", ["least_squares", "logistic"])
+def test_a_full_batch_convex_problem_gets_lbfgs_and_reaches_1e_6_of_the_optimum(problem):
+    x, y = logistic_data()
+    if problem == "least_squares":
+        y = x @ torch.arange(1.0, 7.0, dtype=torch.float64) + 0.3 * torch.randn(len(x), dtype=torch.float64,
+                                                                                generator=torch.Generator().manual_seed(1))
+        design = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], 1)
+        solution = torch.linalg.lstsq(design, y[:, None]).solution
+        fstar, loss = float(((design @ solution - y[:, None]) ** 2).mean()), "mse"
+    else:
+        fstar, loss = logistic_optimum(x, y), "bce"
+    model = nn.Linear(6, 1, dtype=torch.float64)
+    result = ds.fit(model, (x, y[:, None]), loss=loss, batch_size=len(x), max_steps=200, progress=False)
+    assert result.choice.optimizer == "lbfgs" and result.choice.lr is None and result.choice.probe_steps == 0
+    assert result.choice.observed["full_batch"] and result.choice.observed["deterministic"]
+    assert 0 <= full_loss(model, x, y[:, None], loss) - fstar <= 1e-6
+
+
+def regression(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1200, 8, generator=g) * 2 - 1
+    y = torch.sin(3 * x[:, 0]) + x[:, 1] * x[:, 2] + 0.5 * x[:, 3] ** 2 + 0.1 * torch.randn(1200, generator=g)
+    return (x[:900], y[:900, None]), (x[900:], y[900:, None])
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+
+
+def held_out(model, val) -> float:
+    with torch.no_grad():
+        return float(((model(val[0]) - val[1]) ** 2).mean())
+
+
+@pytest.mark.slow
+def test_on_a_mini_batch_mlp_auto_trains_about_as_well_as_the_best_of_a_small_grid():
+    """AdamW + cosine at 1e-3 .. 3e-2 against fit's defaults, 400 steps of batch 32, three seeds. Measured: auto
+    is within 11% of the best grid point on seeds 1 and 2 (0.89x, 1.11x) and 2.7x on seed 0, where its sweep read
+    a noisy curve and picked 6e-3; on every seed it beats the grid's two lower points."""
+    close = 0
+    for seed in (0, 1, 2):
+        train, val = regression(seed)
+        grid = []
+        for lr in (1e-3, 3e-3, 1e-2, 3e-2):
+            model = mlp()
+            ds.fit(model, train, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine(), batch_size=32,
+                   max_steps=400, seed=seed, progress=False, doctor=False)
+            grid.append(held_out(model, val))
+        model = mlp()
+        result = ds.fit(model, train, batch_size=32, max_steps=400, seed=seed, progress=False, doctor=False)
+        assert result.choice.optimizer == "adamw" and len(result.history) == 400   # the sweep's steps trained
+        score = held_out(model, val)
+        assert score < min(grid[:2])
+        close += score <= 1.15 * min(grid)
+    assert close >= 2
+
+
+def mini_batch_problem():
+    torch.manual_seed(1)
+    x = torch.randn(256, 5)
+    y = torch.tanh(x @ torch.randn(5, 1)) + 0.05 * torch.randn(256, 1)
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1)), (x, y)
+
+
+def test_the_same_seed_gives_the_same_choice_and_run():
+    runs = []
+    for _ in range(2):
+        model, data = mini_batch_problem()
+        runs.append(ds.fit(model, data, batch_size=16, max_steps=60, seed=3, progress=False))
+    assert runs[0].choice.to_dict() == runs[1].choice.to_dict()
+    assert runs[0].history == runs[1].history
+    choice = runs[0].choice
+    assert choice.optimizer == "adamw" and 12 <= choice.probe_steps <= 15 and math.isfinite(choice.lr)
+    sweep = [r for r in runs[0].history if r.get("sweep")]
+    assert len(sweep) == choice.probe_steps and [r["step"] for r in sweep] == list(range(1, len(sweep) + 1))
+    assert sweep[0]["lr"] == pytest.approx(sweep_lib.START_LR)
+    assert all(b["lr"] == pytest.approx(a["lr"] * 10 ** (1 / sweep_lib.PER_DECADE)) for a, b in zip(sweep, sweep[1:]))
+    after = runs[0].history[choice.probe_steps]
+    assert after["lr"] == pytest.approx(choice.lr) and not after.get("sweep")   # cosine starts at the picked lr
+    assert runs[0].lr == choice.lr
+
+
+class Crash(ds.loop.Callback):
+    def __init__(self, at):
+        self.at = at
+
+    def on_step_end(self, state, record):
+        if state.step == self.at:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.mark.parametrize("crash_at", [9, 30])   # during the sweep (its kept weights are in the checkpoint), after it
+def test_a_killed_and_resumed_auto_run_is_bit_identical(tmp_path, crash_at):
+    settings = dict(batch_size=16, max_steps=48, seed=2, progress=False, checkpoint_every=4)
+    model, data = mini_batch_problem()
+    reference = ds.fit(model, data, **settings)
+    run_dir = str(tmp_path / "run")
+    model, data = mini_batch_problem()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ds.fit(model, data, run_dir=run_dir, callbacks=[Crash(crash_at)], **settings)
+    model, data = mini_batch_problem()
+    resumed = ds.fit(model, data, run_dir=run_dir, resume=True, **settings)
+    assert resumed.history == reference.history
+    assert resumed.choice.to_dict() == reference.choice.to_dict()
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(),
+                                                 reference.model.state_dict().values()))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["auto"] == reference.choice.to_dict()
+
+
+def test_the_choice_is_printed_in_one_line_and_kept_in_config_json(tmp_path, capsys):
+    model, data = mini_batch_problem()
+    result = ds.fit(model, data, batch_size=16, max_steps=40, run_dir=str(tmp_path / "run"), progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("auto: ")]
+    assert lines == [result.choice.line()]
+    assert lines[0].startswith(f"auto: adamw, lr {result.choice.lr:.2g}, cosine to 0 after a ")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["run"]["optimizer"] == "auto" and config["auto"] == result.choice.to_dict()
+    assert config["auto"]["observed"]["not_lbfgs"] == "mini-batches (16 per pass over the data)"
+
+
+def test_a_given_lr_with_auto_trains_adamw_with_it():
+    model, data = mini_batch_problem()
+    result = ds.fit(model, data, lr=0.02, batch_size=16, max_steps=5, progress=False)
+    assert result.choice.optimizer == "adamw" and result.choice.lr == 0.02 and result.choice.probe_steps == 0
+    assert [r["lr"] for r in result.history] == [0.02] * 5
+
+
+def test_lr_auto_with_a_named_optimizer_sweeps_inside_the_run():
+    model, data = mini_batch_problem()
+    result = ds.fit(model, data, optimizer="sgd", lr="auto", batch_size=16, max_steps=60, progress=False)
+    choice = result.choice
+    assert choice.optimizer == "sgd" and len(result.history) == 60 and choice.probe_steps >= 12
+    assert sum(bool(r.get("sweep")) for r in result.history) == choice.probe_steps
+
+
+def test_lr_auto_with_an_optimizer_instance_drives_its_groups():
+    model, data = mini_batch_problem()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    result = ds.fit(model, data, optimizer=opt, lr="auto", batch_size=16, max_steps=60, progress=False)
+    assert result.history[0]["lr"] == pytest.approx(sweep_lib.START_LR) and result.choice.optimizer == "SGD"
+    assert opt.param_groups[0]["lr"] == result.history[-1]["lr"]
+    assert result.history[result.choice.probe_steps]["lr"] == pytest.approx(result.choice.lr)
+
+
+def test_dropout_on_a_full_batch_is_not_deterministic_so_auto_sweeps():
+    model, (x, y) = mini_batch_problem()
+    model = nn.Sequential(model, nn.Dropout(0.2))
+    result = ds.fit(model, (x, y), batch_size=len(x), max_steps=30, progress=False)
+    assert result.choice.optimizer == "adamw"
+    assert "differs between two passes" in result.choice.observed["not_lbfgs"]
+
+
+def test_lbfgs_reuses_the_evaluation_at_the_point_it_already_knows():
+    """On a full batch every L-BFGS step starts where the last line search ended: fit's record and L-BFGS's own
+    first evaluation both reuse it, so a step costs its line search's new evaluations only (one, mostly; none once
+    L-BFGS has converged). Without the reuse every step would cost at least two."""
+    x, y = logistic_data()
+    calls = []
+
+    def counted(output, target):
+        calls.append(torch.is_grad_enabled())
+        return nn.functional.binary_cross_entropy_with_logits(output, target)
+    model = nn.Linear(6, 1, dtype=torch.float64)
+    result = ds.fit(model, (x, y[:, None]), loss=counted, batch_size=len(x), max_steps=15, progress=False,
+                    doctor=False)
+    assert result.choice.optimizer == "lbfgs" and len(result.history) == 15
+    assert 5 <= sum(calls) <= 15
+
+
+def test_the_doctor_leaves_the_sweep_out_and_does_not_suggest_what_auto_set():
+    model, data = mini_batch_problem()
+    result = ds.fit(model, data, batch_size=16, max_steps=200, progress=False)
+    assert max(r["loss"] for r in result.history if r.get("sweep")) > 3 * result.history[-1]["loss"]
+    assert not [f for f in result.findings if f.code in ("lr_too_high", "lr_too_low")]
+    assert all("lr='auto'" not in f.fix for f in result.findings)
+
+
+def test_one_heavy_tailed_batch_moves_the_average_at_most_to_outlier_times_it():
+    average = RobustAverage()
+    for loss in (4.0, 3.6, 3.1, 2.4):
+        settled = average.add(loss)
+    jumped = average.add(1e6)
+    s = sweep_lib.SMOOTHING   # the geometric mean's bias-corrected step after four values: weight (1 - s)/(1 - s^5)
+    assert jumped == pytest.approx(settled * sweep_lib.OUTLIER ** ((1 - s) / (1 - s ** 5)))
+    negative = RobustAverage()   # losses at or below 0: the arithmetic mean
+    assert [negative.add(v) for v in (-2.0, -4.0)] == pytest.approx([-2.0, (s * (1 - s) * -2 + (1 - s) * -4) / (1 - s ** 2)])
