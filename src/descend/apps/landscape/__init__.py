@@ -2,8 +2,10 @@
 
 `directions` draws filter-normalized random directions (Li et al. 2018), `slices` evaluates the loss on 1-D and
 2-D grids and on the line between two weight sets, `hessian` estimates the top eigenvalues (Lanczos on
-Hessian-vector products) and the trace (Hutchinson), `plots` draws the slices as PNGs. Imports core and runs,
-never cli.
+Hessian-vector products) and the trace (Hutchinson), `plots` draws the slices as PNGs, `of_run` does all of it
+for a saved tabular run.
+
+May import: core, runs, fit (the run's loss by name), tabular (the saved run and its rows).
 """
 from .directions import filter_normalized, random_directions
 from .hessian import hessian_trace, top_eigenvalues
