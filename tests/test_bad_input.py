@@ -6,6 +6,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import descend as ds
+from descend.core.errors import DescendTypeError
 from descend.fit import losses
 
 
@@ -225,3 +226,48 @@ def test_a_metric_whose_shapes_cannot_match_is_named_as_the_metric():
     with pytest.raises(ValueError, match=r"must match for this metric"):
         ds.fit(nn.Linear(4, 3), (x, y), loss="cross_entropy", val=(x, y), metrics=["mae"], max_steps=2,
                progress=False)
+
+
+def test_bce_refuses_labels_outside_0_and_1():
+    X = torch.randn(32, 3)
+    y = torch.randint(0, 3, (32, 1)).float()   # three classes given to a two-class loss
+    with pytest.raises(ds.DescendError, match="bce needs train targets between 0 and 1 .*found 2"):
+        ds.fit(nn.Linear(3, 1), (X, y), loss="bce", max_steps=2, progress=False)
+
+
+class _TupleModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.linear(x), x
+
+
+def test_a_model_returning_a_tuple_is_told_what_a_named_loss_needs():
+    with pytest.raises(DescendTypeError, match="the model returned a tuple, not a tensor; the mse loss"):
+        ds.fit(_TupleModel(), _xy(), max_steps=2, progress=False)
+    result = ds.fit(_TupleModel(), _xy(), loss=lambda out, y: ((out[0] - y) ** 2).mean(), max_steps=2,
+                    progress=False)   # a loss that takes the tuple is the user's choice
+    assert len(result.history) == 2
+
+
+class _Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        for _ in range(3):
+            yield torch.randn(8, 3), torch.randn(8, 1)
+
+
+def test_data_without_a_length_warns_that_max_epochs_may_never_stop_it():
+    loader = torch.utils.data.DataLoader(_Stream(), batch_size=None)
+    with pytest.warns(UserWarning, match="no length .*max_epochs never stops an endless stream; pass max_steps"):
+        result = ds.fit(nn.Linear(3, 1), loader, max_epochs=1, progress=False)
+    assert result.stop_reason == "reached the epoch limit (1 epochs)"
+
+
+def test_minimize_says_a_flat_function_gives_no_gradient_instead_of_claiming_a_minimum():
+    result = ds.minimize(lambda x: torch.floor(x).pow(2).sum() + 10, [3.5, 2.5])
+    assert not result.success and result.status == 2 and result.fun == 23.0
+    assert "gradient is exactly zero at x0 and fun does not change nearby" in result.message
+    at_minimum = ds.minimize(lambda x: (x ** 2).sum(), [0.0, 0.0])   # a true minimum at the start still converges
+    assert at_minimum.success and at_minimum.fun == 0.0

@@ -31,6 +31,18 @@ def test_ridge_matches_the_regularized_normal_equations_and_sklearn():
     assert np.allclose(w, ref.coef_, atol=1e-10) and b == pytest.approx(ref.intercept_, abs=1e-10)
 
 
+def test_ridge_with_more_columns_than_rows_matches_sklearn_in_its_dual_form():
+    X, y = data(4, rows=30, cols=400)
+    w, b = least_squares(X, y, ridge=2.0, intercept=True)
+    ref = Ridge(alpha=2.0).fit(X, y)
+    assert np.allclose(w, ref.coef_, atol=1e-9) and b == pytest.approx(ref.intercept_, abs=1e-9)
+    Y = torch.tensor(np.stack([y, 2 * y], 1))
+    W = least_squares(torch.tensor(X), Y, ridge=2.0)
+    assert W.shape == (400, 2) and torch.allclose(W[:, 1], 2 * W[:, 0], atol=1e-9)
+    primal = np.linalg.solve(X.T @ X + 2.0 * np.eye(400), X.T @ y)   # the features x features system it avoids
+    assert np.allclose(W[:, 0].numpy(), primal, atol=1e-9)
+
+
 def test_tensors_in_tensors_out_with_several_targets():
     X, y = data(2)
     Y = torch.tensor(np.stack([y, -y], 1))

@@ -13,6 +13,7 @@ from torch import nn
 
 import descend as ds
 from descend.cli import main
+from descend.runs.directory import record_checksums
 from descend.runs import plots
 
 IMAGE = re.compile(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -55,6 +56,7 @@ def tabular_run(tmp_path):
     actual = np.linspace(0.0, 10.0, 40)
     pd.DataFrame({"time": pd.date_range("2024-03-01", periods=40, freq="D"), "actual": actual,
                   "predicted": actual + np.sin(actual)}).to_csv(run / "test_predictions.csv", index=False)
+    record_checksums(run, ["metrics.json", "findings.json", "test_predictions.csv"])   # as a tool writing them must
     return run, result, metrics
 
 

@@ -73,15 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
-    except (DescendError, DescendTypeError, FileNotFoundError) as err:
-        print(f"descend: error: {err}", file=sys.stderr)
-        return 2
+    except (DescendError, DescendTypeError) as err:
+        return _error(str(err), 2)
     except KeyboardInterrupt:
         print("descend: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `descend predict ... | head` closed the pipe: stop without a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as err:   # a file that cannot be read or written: the user's to fix
+        return _error(f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}", 2)
+    except MemoryError:
+        return _error("out of memory: use a smaller model (--hidden), batch size or table", 2)
+    except Exception as err:  # a bug: still one line; DESCEND_TRACEBACK=1 shows where
+        if os.environ.get("DESCEND_TRACEBACK"):
+            raise
+        return _error(f"internal error ({type(err).__name__}: {_first_line(err)}); please report it with the "
+                      "traceback that DESCEND_TRACEBACK=1 shows", 1)
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:300] if lines else "no detail"
+
+
+def _error(message: str, code: int) -> int:
+    """Print one line on stderr (a message of several lines is joined) and return the exit code."""
+    print("descend: error: " + " ".join(message.split()), file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from ..apps.tabular.run import TabularRun
 from ..core.errors import DescendError
 
 DEFAULTS = Options(target="")
+CONFIG_KEYS = {"data", "options"}   # what a --config file may hold (inside best.json's "config")
 
 
 def flag(name: str) -> str:
@@ -82,6 +83,12 @@ def read_config(path: str) -> dict:
     data = data.get("config", data) if isinstance(data, dict) else data
     if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
         raise DescendError(f"--config {path} must hold {{\"options\": {{...}}}} (as best.json from descend tune)")
+    unknown = sorted(set(data) - CONFIG_KEYS)
+    if unknown:   # --out, --nproc and the like are for the command line, never read from a file
+        raise DescendError(f"--config {path} has unknown key(s) {', '.join(map(repr, unknown))}; it may hold only "
+                           '"data" (the table) and "options" (as best.json from descend tune)')
+    if not isinstance(data.get("data", ""), str):
+        raise DescendError(f"--config {path}: \"data\" must be the path of a CSV or Parquet file, got {data['data']!r}")
     return data
 
 
@@ -119,4 +126,4 @@ def report(run: TabularRun) -> str:
 
 def saved(out: Path) -> str:
     """Where the run went and what the folder holds."""
-    return f"saved to {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})"
+    return f"saved to {out}/ ({', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))})"

@@ -77,9 +77,13 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     watch = _doctor(spec, plan)
     run = runs.open_run(spec.run_dir, lambda: _config(spec, plan), resume=spec.resume,
                         checkpoint_every=spec.checkpoint_every)
-    with threads.using(threads.choose(spec.threads, sum(p.numel() for p in model.parameters()), spec.batch_size,
-                                      spec.device)):
-        return _train(spec, plan, watch, run)
+    try:
+        with threads.using(threads.choose(spec.threads, sum(p.numel() for p in model.parameters()), spec.batch_size,
+                                          spec.device)):
+            return _train(spec, plan, watch, run)
+    finally:
+        if run is not None:
+            run.close()   # the run directory's lock
 
 
 def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:

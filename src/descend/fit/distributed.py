@@ -9,8 +9,13 @@ so validation metrics need no reduction. Only rank 0 shows progress; rank 0 is t
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 import socket
+import threading
+import time
 import traceback
 from multiprocessing import get_context
 from queue import Empty
@@ -37,6 +42,9 @@ def check_nproc(nproc: int, rows: int, batch_size: int) -> None:
         raise DescendError(f"nproc {nproc} is more than batch_size {batch_size}: each batch is split across the "
                            f"processes, so some would idle on every step; use nproc <= {batch_size} or a larger "
                            "batch_size")
+    if nproc > (os.cpu_count() or 1):
+        raise DescendError(f"nproc {nproc} is more than the {os.cpu_count()} CPUs of this machine: the processes "
+                           f"would only wait for each other; use nproc <= {os.cpu_count()}")
 
 
 class RankShard:
@@ -136,8 +144,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run_rank(fn, args, kwargs, rank: int, size: int, port: int, backend: str, results) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size),
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the process that started it (and holds the run folder's lock): on Linux the kernel
+    kills it when the parent dies (PR_SET_PDEATHSIG); elsewhere a thread checks every half second."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _run_rank(fn, args, kwargs, rank: int, size: int, port: int, backend: str, results, parent: int) -> None:
+    _die_with_parent(parent)
+    os.environ.update(DESCEND_LOCK_HOLDER=str(parent),   # the run folder's lock, held by the parent, covers this rank
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     if backend == "nccl":
@@ -186,7 +212,7 @@ def launch(fn: Callable, nproc: int, *args, backend: str | None = None, **kwargs
     ctx = get_context("spawn")
     results = ctx.Queue()
     port = _free_port()
-    procs = [ctx.Process(target=_run_rank, args=(fn, args, kwargs, rank, nproc, port, backend, results))
+    procs = [ctx.Process(target=_run_rank, args=(fn, args, kwargs, rank, nproc, port, backend, results, os.getpid()))
              for rank in range(nproc)]
     for proc in procs:
         proc.start()

@@ -17,7 +17,8 @@ from .. import optim
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core.schedules import Schedule
-from .data import check_finite, first_batch, in_memory
+from . import losses
+from .data import TensorBatches, check_finite, first_batch, in_memory
 
 
 def available_devices() -> list[str]:
@@ -65,6 +66,9 @@ def learning_rate(lr) -> None:
         raise DescendError(f"lr must be a finite number, got {lr}")
     if lr < 0:
         raise DescendError(f"lr must be >= 0, got {lr}")
+    if lr > torch.finfo(torch.float32).max:   # optimizers apply it in float32, where it would overflow
+        raise DescendError(f"lr {lr:g} is beyond the largest float32 ({torch.finfo(torch.float32).max:.3g}); "
+                           "give a smaller learning rate")
 
 
 def optimizer_name(optimizer, weight_decay) -> str:
@@ -118,6 +122,23 @@ def _cannot_take(model: nn.Module, x: torch.Tensor, name: str, err: RuntimeError
     return DescendError(f"the model cannot take the {name} inputs of shape {tuple(x.shape)}: {err}{hint}")
 
 
+def _check_named_loss(loss_fn, out, source, y: torch.Tensor, name: str) -> None:
+    """What a loss given by name needs beyond shapes: one output tensor, and for bce targets in [0, 1] (all of them
+    for in-memory data, else the first batch's)."""
+    named = next((key for key, fn in losses.LOSSES.items() if fn is loss_fn), None)
+    if named is None:
+        return
+    if not isinstance(out, torch.Tensor):
+        raise DescendTypeError(f"the model returned a {type(out).__name__}, not a tensor; the {named} loss takes one "
+                               "output tensor: return it alone (e.g. a wrapper whose forward returns output[0]) or "
+                               "pass loss= a callable that takes what the model returns")
+    targets = source.tensors[1] if isinstance(source, TensorBatches) else y
+    if named == "bce" and targets.numel() and not bool(((targets >= 0) & (targets <= 1)).all()):
+        bad = targets[(targets < 0) | (targets > 1)].flatten()[0].item()
+        raise DescendError(f"bce needs {name} targets between 0 and 1 (labels 0/1 or probabilities); found {bad:g}. "
+                           "For several classes use cross_entropy")
+
+
 def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> None:
     """Run the model, the loss and the metrics on the first batch (eval mode, no gradient, the model where it is)
     so shape, dtype and data errors surface with a clear message before training."""
@@ -139,6 +160,7 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
                 out = model(x)
             except RuntimeError as err:
                 raise _cannot_take(model, x, name, err) from err
+            _check_named_loss(loss_fn, out, source, y, name)
             value = loss_fn(out, y)
             for metric in metric_fns.values():
                 metric(out, y)

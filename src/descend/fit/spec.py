@@ -7,6 +7,7 @@ config.json's "run" section is the fields marked `recorded`, so a renamed argume
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
@@ -158,6 +159,10 @@ class Plan:
         val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
                                                     generator=None, name="val")
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
+        if total is None:
+            warnings.warn("the training data has no length (an IterableDataset, say): an epoch ends only when it "
+                          "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run",
+                          stacklevel=4)
         schedules = preflight.schedules(spec.schedule, spec.named_optimizer, spec.owner, total)
         for source, name in ((train, "train"), (val, "val")):
             if source is not None:

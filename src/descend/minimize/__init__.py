@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
+
 from ..core import stop as stop_lib
 from ..core.errors import DescendTypeError
 from ..core.loop import Loop
@@ -52,6 +54,11 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
     task = MinimizeTask(fun, layout, -1.0 if maximize else 1.0, assemble_constraint(layout, constraint, bounds))
     task.start(build_optimizer(method, task.x, lr, task.constraint), max_evals)
     first = task.grad_max()
+    if first == 0.0 and _flat_around_x0(task):
+        return _result(task, NO_PROGRESS, "stopped: the gradient is exactly zero at x0 and fun does not change "
+                                          "nearby, so it gives no gradient information there (piecewise constant, "
+                                          "rounded, or built from floor/argmax/comparisons); x0 may not be a "
+                                          "minimum: use a smooth fun, or a method that needs no gradient", 0, [])
     if first <= gtol:
         return _result(task, CONVERGED, f"converged: x0 already meets gtol {gtol:g} (largest gradient "
                                         f"component {first:.2e})", 0, [])
@@ -64,6 +71,18 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
     word = WORDS[status]
     message = state.stop_reason if state.stop_reason.startswith(word) else f"{word}: {state.stop_reason}"
     return _result(task, status, message, state.step, state.history)
+
+
+def _flat_around_x0(task: MinimizeTask) -> bool:
+    """Whether fun keeps its value at a small step from x0 in every coordinate (relative 1e-4): with an exactly zero
+    gradient that marks a flat piece, not a minimum that happens to be the start."""
+    x0 = task.x.detach()
+    nearby = x0 + 1e-4 * (1.0 + x0.abs())
+    if task.constraint is not None:
+        nearby = task.constraint.project(nearby)
+    if torch.equal(nearby, x0) or task.out_of_evaluations():
+        return False
+    return task.evaluate_at(nearby)[0] == task.f
 
 
 def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals) -> list[Tagged]:

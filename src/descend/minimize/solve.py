@@ -17,6 +17,13 @@ def _matrix(value, name: str) -> torch.Tensor:
         raise DescendTypeError(f"{name} must be numbers (an array or tensor), got {type(value).__name__}") from err
 
 
+def _wide_ridge(A: torch.Tensor, b: torch.Tensor, ridge: float) -> torch.Tensor:
+    """Ridge with more features than rows in its dual form, w = A^T (A A^T + ridge I)^-1 b: a rows x rows solve
+    instead of a features x features one (200 rows by 10,000 columns: a 200 x 200 system, not 10,000 x 10,000)."""
+    gram = A @ A.T + ridge * torch.eye(A.shape[0], dtype=A.dtype)
+    return A.T @ torch.linalg.solve(gram, b)
+
+
 def least_squares(X, y, ridge: float = 0.0, *, intercept: bool = False):
     """The w minimizing ||X w - y||^2 + ridge ||w||^2, solved directly (a least-squares solve, no iteration).
 
@@ -41,10 +48,13 @@ def least_squares(X, y, ridge: float = 0.0, *, intercept: bool = False):
     if intercept:
         mean_x, mean_y = A.mean(0), b.mean(0)
         A, b = A - mean_x, b - mean_y
-    if ridge > 0:
-        A = torch.cat([A, ridge ** 0.5 * torch.eye(A.shape[1], dtype=dtype)])
-        b = torch.cat([b, torch.zeros((A.shape[1],) + tuple(b.shape[1:]), dtype=dtype)])
-    w = torch.linalg.lstsq(A, b, driver="gelsd").solution
+    if ridge > 0 and A.shape[1] > A.shape[0]:
+        w = _wide_ridge(A, b, ridge)
+    else:
+        if ridge > 0:
+            A = torch.cat([A, ridge ** 0.5 * torch.eye(A.shape[1], dtype=dtype)])
+            b = torch.cat([b, torch.zeros((A.shape[1],) + tuple(b.shape[1:]), dtype=dtype)])
+        w = torch.linalg.lstsq(A, b, driver="gelsd").solution
     out = [w] + ([mean_y - mean_x @ w] if intercept else [])
     out = [t.numpy() for t in out] if as_numpy else out
     return tuple(out) if intercept else out[0]

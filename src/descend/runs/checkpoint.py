@@ -22,11 +22,13 @@ import torch
 from safetensors.torch import load_file, save as safetensors_bytes
 
 from ..core.errors import DescendError
+from . import faults
 from .files import dumps, fsync_dir, sha256, sha256_file, write_new
 
 FORMAT = 2
 KEEP = 2
 MODEL, TRAINING, STATE, MANIFEST = "model.safetensors", "training.safetensors", "state.pt", "manifest.json"
+HISTORY = "history.jsonl"   # the run's history lines up to this step, so an altered history.jsonl is restored
 
 
 class CorruptCheckpoint(DescendError):
@@ -56,10 +58,11 @@ def weights_bytes(weights: dict[str, torch.Tensor]) -> bytes:
 
 
 def save(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict, meta: dict,
-         training: dict[str, torch.Tensor] | None = None) -> Path:
+         training: dict[str, torch.Tensor] | None = None, history: bytes | None = None) -> Path:
     """Write the checkpoint for `step` atomically, then drop all but the newest KEEP; returns its folder.
 
-    `weights` are the evaluation weights; `training`, when given, the different weights training resumes from."""
+    `weights` are the evaluation weights; `training`, when given, the different weights training resumes from;
+    `history` the history lines the checkpoint covers."""
     final = folder / name(step)
     tmp = folder / f".tmp-{final.name}-{os.getpid()}"
     for stale in folder.glob(".tmp-*"):  # left by a process killed while writing
@@ -71,11 +74,14 @@ def save(folder: Path, step: int, weights: dict[str, torch.Tensor], state: dict,
         blobs = {MODEL: weights_bytes(weights), STATE: buffer.getvalue()}
         if training is not None:
             blobs[TRAINING] = weights_bytes(training)
+        if history is not None:
+            blobs[HISTORY] = history
         for file, data in blobs.items():
             write_new(tmp / file, data)
         manifest = {"format": FORMAT, "step": step, **meta, "files": {f: sha256(d) for f, d in blobs.items()}}
         write_new(tmp / MANIFEST, dumps(manifest).encode())
         fsync_dir(tmp)
+        faults.point("checkpoint")
         if final.exists():  # left over from before a resume that went back to an earlier checkpoint
             shutil.rmtree(final)
         os.rename(tmp, final)

@@ -12,6 +12,7 @@ The callback that writes history and checkpoints while fit runs is in recorder.p
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -23,9 +24,10 @@ from typing import Callable
 import torch
 
 from ..core.errors import DescendError
-from . import checkpoint, ranks
+from . import checkpoint, faults, lock, ranks
 from .config import check_format, differences
 from .files import dumps, sha256, sha256_file, write_atomic, write_json
+from .verified import sealed, unsealed
 
 CONFIG, HISTORY, CHECKPOINTS, SUMMARY, FINDINGS, MODEL = ("config.json", "history.jsonl", "checkpoints",
                                                           "summary.json", "findings.json", "model.safetensors")
@@ -40,6 +42,7 @@ class Resume:
     finish_only: bool = False         # the checkpoint is the run's last; only its final files are to be written
     stop_reason: str | None = None
     stop_code: str | None = None
+    complete: bool = False            # every final file is there and intact: nothing to write
 
 
 class Run:
@@ -47,10 +50,15 @@ class Run:
     `writes` is False on the processes of a distributed run other than rank 0."""
 
     def __init__(self, path: Path, config: dict | None, checkpoint_every: int | None, resume: Resume | None,
-                 writes: bool = True):
+                 writes: bool = True, held: contextlib.ExitStack | None = None):
         self.path, self.config, self.checkpoint_every, self.resume, self.writes = (path, config, checkpoint_every,
                                                                                    resume, writes)
         self._loaded = None
+        self._held = held or contextlib.ExitStack()
+
+    def close(self) -> None:
+        """Release the directory's lock (fit calls it when it returns or fails)."""
+        self._held.close()
 
     @property
     def resume_from(self) -> Path | None:
@@ -77,6 +85,11 @@ class Run:
         """The records the resumed checkpoint covers and their bytes; rank 0 cuts the file back to them."""
         path, length = self.path / HISTORY, self.resume.history_length
         prefix = history_prefix(path, length)
+        kept = self.resume.checkpoint / checkpoint.HISTORY   # verified with the checkpoint
+        if kept.is_file() and prefix != kept.read_bytes():
+            warnings.warn(f"{path} does not hold, unaltered, the {length} lines checkpoint {self.resume.checkpoint} "
+                          "covers; they are restored from the checkpoint's own copy", stacklevel=2)
+            prefix = kept.read_bytes()
         try:
             records = [json.loads(line) for line in prefix.splitlines()]
         except ValueError as err:
@@ -92,13 +105,17 @@ class Run:
         """Write the final weights, findings.json and summary.json (last, with the others' checksums), and point
         the result at the run directory. Only rank 0 writes."""
         result.run_dir = str(self.path)
-        if not self.writes:
+        if not self.writes or self.resume is not None and self.resume.complete:
             return result
         files = {MODEL: checkpoint.weights_bytes(result.model.state_dict()),
                  FINDINGS: dumps([f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]).encode()}
         summary = {"stop_reason": result.stop_reason, "steps": len(result.history), "best": result.best,
                    "elapsed": result.elapsed, "files": {name: sha256(data) for name, data in files.items()}}
-        for name, data in [*files.items(), (SUMMARY, dumps(summary).encode())]:
+        if (self.path / HISTORY).is_file():   # complete now: readers verify it too
+            summary["files"][HISTORY] = sha256_file(self.path / HISTORY)
+        for name, data in [*files.items(), (SUMMARY, sealed(summary))]:
+            if name == SUMMARY:
+                faults.point("final")   # weights and findings written, summary.json not yet
             try:
                 write_atomic(self.path / name, data)
             except OSError as err:
@@ -134,22 +151,31 @@ def open_run(run_dir, config: Callable[[], dict], *, resume: bool, checkpoint_ev
         return None
     path, writes = Path(run_dir), ranks.is_main_process()
     config = config() if writes else None
-    plan = ranks.agreed(lambda: _prepare(path, config, resume))
-    return Run(path, config, checkpoint_every, plan, writes)
+    held = contextlib.ExitStack()
+    try:
+        plan = ranks.agreed(lambda: _prepare(path, config, resume, held))
+    except BaseException:
+        held.close()
+        raise
+    return Run(path, config, checkpoint_every, plan, writes, held)
 
 
-def _prepare(path: Path, config: dict, resume: bool) -> Resume | None:
+def _prepare(path: Path, config: dict, resume: bool, held: contextlib.ExitStack) -> Resume | None:
+    """On rank 0: lock the directory (held until fit ends), then decide how the run starts."""
     if path.exists() and not path.is_dir():
         raise DescendError(f"run_dir {path} is a file, not a directory")
+    held.enter_context(lock.hold(path, f"run_dir {path}"))
     plan = _check_resume(path, config) if resume else _check_fresh(path)
     _probe_writable(path)
     return plan
 
 
 def _check_fresh(path: Path) -> None:
-    if path.is_dir() and any(path.iterdir()):
-        raise DescendError(f"run_dir {path} is not empty (it holds {', '.join(sorted(p.name for p in path.iterdir())[:4])}); "
-                           "pass resume=True to continue the run in it, or choose a new directory")
+    held = sorted(p.name for p in path.iterdir() if p.name != lock.LOCK) if path.is_dir() else []
+    if held:
+        advice = ("pass resume=True to continue the run in it, or choose a new directory" if CONFIG in held else
+                  "it holds no run of descend.fit (no config.json); choose a new directory or empty this one")
+        raise DescendError(f"run_dir {path} is not empty (it holds {', '.join(held[:4])}); {advice}")
 
 
 def _saved_config(path: Path) -> dict:
@@ -170,6 +196,11 @@ def _check_resume(path: Path, config: dict) -> Resume:
         raise DescendError(f"run_dir {path} holds a different run; resume with the same settings, model and data. "
                            f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else ""))
     history = path / HISTORY
+    if not checkpoint.listed(path / CHECKPOINTS):   # stopped before its first checkpoint: nothing to lose
+        print(f"the run in {path} stopped before its first checkpoint; starting it again from step 0",
+              file=sys.stderr)
+        write_atomic(history, b"")
+        return None
     good, manifest, problems = checkpoint.newest_good(path / CHECKPOINTS, lambda p, m: _matches_history(history, p, m))
     for problem in problems:
         warnings.warn(f"{problem}; resuming from the previous good checkpoint {good} instead",
@@ -180,10 +211,8 @@ def _check_resume(path: Path, config: dict) -> Resume:
     stop_reason = manifest.get("stop_reason")
     if stop_reason:
         missing = _unfinished_files(path)
-        if not missing:
-            raise DescendError(f"the run in {path} already finished at step {manifest['step']} ({stop_reason}); "
-                               f"its weights are in {path / MODEL}. Start a new run in a new directory to train "
-                               "further")
+        if not missing:   # a recovery script that always resumes gets the finished result, nothing rewritten
+            return Resume(good, int(length), True, stop_reason, manifest.get("stop_code"), complete=True)
         print(f"the run in {path} finished training at step {manifest['step']} but {' and '.join(missing)} "
               f"{'is' if len(missing) == 1 else 'are'} missing or incomplete; writing the final files from {good}",
               file=sys.stderr)
@@ -193,7 +222,7 @@ def _check_resume(path: Path, config: dict) -> Resume:
 def _matches_history(history: Path, path: Path, manifest: dict) -> None:
     """Refuse checkpoint `path` when history.jsonl no longer holds, unaltered, the lines it covers."""
     expected = manifest.get("history")
-    if expected is None:  # format 1: no checksum to compare
+    if expected is None or checkpoint.HISTORY in manifest["files"]:  # no checksum, or a copy to restore from
         return
     prefix = history_prefix(history, expected["length"])
     lines = prefix.count(b"\n")
@@ -205,15 +234,13 @@ def _matches_history(history: Path, path: Path, manifest: dict) -> None:
                                              f"match the SHA-256 checksum in checkpoint {path}")
 
 
-def refresh_checksums(path: Path) -> None:
-    """Record anew in summary.json the checksums of the final weights and findings, after a tool replaced them on
-    purpose (`descend update`); a run folder without summary.json is left as it is."""
+def record_checksums(path: Path, names) -> None:
+    """Add to summary.json (made if missing) the checksums of files a tool wrote into a finished run: the tables'
+    preprocessing and metrics, or the new weights of `descend update`. Readers verify files against them."""
     summary_path = path / SUMMARY
-    if not summary_path.is_file():
-        return
-    summary = json.loads(summary_path.read_text())
-    summary["files"] = {name: sha256_file(path / name) for name in (MODEL, FINDINGS) if (path / name).is_file()}
-    write_atomic(summary_path, dumps(summary).encode())
+    summary = unsealed(summary_path.read_bytes(), summary_path) if summary_path.is_file() else {}
+    summary["files"] = {**summary.get("files", {}), **{name: sha256_file(path / name) for name in names}}
+    write_atomic(summary_path, sealed(summary))
 
 
 def _unfinished_files(path: Path) -> list[str]:

@@ -1,11 +1,15 @@
 """Durable writes for run directories: temporary file, fsync, rename; and the checksums that prove a file whole."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+
+from . import faults, lock
 
 
 def jsonable(value):
@@ -72,17 +76,41 @@ def sha256_file(path: Path) -> str:
 
 
 def replace_folder(new: Path, out: Path) -> None:
-    """Put folder `new` where `out` is: the old folder moves aside, `new` takes its name, then the old is removed
-    (two renames, so a crash leaves either set complete, never a mix)."""
-    old = None
-    if out.exists():
-        old = new.with_name(new.name + ".old")
-        os.replace(out, old)
+    """Put folder `new` where `out` is. An existing `out` is exchanged with `new` in one atomic rename (Linux's
+    renameat2), so a crash leaves the old folder or the new one under the name, never neither, and the old
+    contents, now at `new`, are removed; where that call is missing, the old folder moves aside first (two renames).
+    A lock held on `new` goes on holding it under its new name."""
+    if not out.exists():
+        os.replace(new, out)
+    elif _exchange(new, out):
+        faults.point("swap")
+        shutil.rmtree(new, ignore_errors=True)
+    else:
+        _replace_in_two_renames(new, out)
+    fsync_dir(out.parent)
+    lock.moved(new, out)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system cannot."""
+    function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if function is None:
+        return False
+    at_cwd, exchange = -100, 2
+    if function(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _replace_in_two_renames(new: Path, out: Path) -> None:
+    old = new.with_name(new.name + ".old")
+    os.replace(out, old)
     try:
         os.replace(new, out)
     except OSError:
-        if old is not None:
-            os.replace(old, out)
+        os.replace(old, out)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)

@@ -16,7 +16,7 @@ import torch
 from .. import optim
 from ..core.errors import DescendError
 from ..core.loop import FIRST, LAST, Callback, LoopState, never
-from . import checkpoint, ranks, state as train_state
+from . import checkpoint, faults, ranks, state as train_state
 from .directory import CHECKPOINTS, CONFIG, HISTORY, Run
 from .files import jsonable, write_json
 
@@ -117,6 +117,7 @@ class Recorder(Callback):
 
     def _append(self, record: dict) -> None:
         line = (json.dumps(jsonable(record)) + "\n").encode()
+        faults.point("history", tear=lambda: (self.history.write(line[:len(line) // 2]), self.history.flush()))
         try:
             self.history.write(line)
             self.history.flush()
@@ -136,11 +137,18 @@ class Recorder(Callback):
             meta = {"stop_reason": state.stop_reason, "stop_code": state.stop_code,
                     "history": {"length": len(state.history), "sha256": self.digest.hexdigest()}}
             folder = checkpoint.save(self.run.path / CHECKPOINTS, state.step, evaluated,
-                                     train_state.capture(self.loop, self.stream, rngs), meta, training)
+                                     train_state.capture(self.loop, self.stream, rngs), meta, training,
+                                     self._history_bytes())
         except OSError as err:
             raise _write_error(folder, err, f"The last good checkpoint ({self.last_saved}) is kept.") from err
         self.last_saved = folder.name
         return folder
+
+    def _history_bytes(self) -> bytes | None:
+        """The history lines written so far, as the checkpoint's own copy (None if the file no longer holds
+        exactly them: then the checkpoint keeps only their checksum)."""
+        data = (self.run.path / HISTORY).read_bytes()
+        return data if hashlib.sha256(data).hexdigest() == self.digest.hexdigest() else None
 
     def _weights(self) -> tuple[dict, dict | None]:
         """The evaluation weights (Schedule-Free's x, EMA's average: what a user loading a checkpoint expects)

@@ -179,8 +179,14 @@ def run_trial(workload: Workload, entrant: Entrant, lr: float | str, seed: int, 
     steps, seconds = clock.hit if clock.hit else (math.inf, math.inf)
     choice = result.choice
     return Trial(lr, seed, steps, seconds, pick(values) if values else math.nan, clock.curve, result.stop_reason,
-                 math.nan if result.lr is None else result.lr, choice.probe_steps if choice else 0,
+                 _lr_used(result), choice.probe_steps if choice else 0,
                  choice.optimizer if choice else "")
+
+
+def _lr_used(result) -> float:
+    """The lr training ran with: what auto chose (nan for a line search, which has none), else fit's base lr."""
+    lr = result.choice.lr if result.choice is not None else result.lr
+    return math.nan if lr is None else lr
 
 
 def warm_up(workload: Workload, entrants_: list[Entrant]) -> None:

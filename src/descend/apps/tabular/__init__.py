@@ -5,7 +5,7 @@ May import: core, optim, doctor, runs, fit, minimize (closed-form baselines), an
 """
 from .io import read_table
 from .options import Options
-from .run import TabularRun, check_out
+from .run import TabularRun, recording
 from .train import fit_table
 
-__all__ = ["read_table", "TabularRun", "check_out", "Options", "fit_table"]
+__all__ = ["read_table", "TabularRun", "recording", "Options", "fit_table"]

@@ -32,6 +32,9 @@ class Column:
     dayfirst: bool | None = None   # dates only: day/month/year (True), month/day/year (False), else None
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _present(series: pd.Series) -> pd.Series:
     values = series.dropna()
     return values[values.astype(str).str.strip() != ""] if values.dtype == object else values
@@ -78,6 +81,11 @@ def numbers(series: pd.Series, name: str) -> pd.Series:
         row, value = first_bad(series, bad)
         raise DescendError(f"column {name!r} holds numbers but data row {row} has {str(value).strip()!r}; fix or "
                            f"empty that cell (when fitting, --categorical {name} treats the column as text)")
+    huge = np.abs(parsed.to_numpy()) > FLOAT32_MAX   # Inf, or a number the model's float32 cannot hold
+    if huge.any():
+        row, value = first_bad(series, pd.Series(huge))
+        raise DescendError(f"column {name!r}: data row {row} has {str(value).strip()!r}, beyond what float32 holds "
+                           f"(about {FLOAT32_MAX:.2g}); fix or empty that cell")
     return parsed
 
 

@@ -7,13 +7,17 @@ A new option is one `option(...)` line in Options plus its use.
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from ... import optim
 from ...core import schedules
 from ...core.checks import check_choice
 from ...core.errors import DescendError
+from ...fit import progress as progress_lib
 from ..tuning.space import Choice, Float, Int, Param
 from .split import SPLITS, check_fraction
 from .target import TASKS
@@ -22,6 +26,7 @@ MODELS = ("linear", "mlp")
 SCHEDULES = {"constant": schedules.constant, "cosine": schedules.cosine, "warmup_cosine": schedules.warmup_cosine,
              "one_cycle": schedules.one_cycle}
 TUNED_LR = 3e-3   # AdamW's learning rate, tuned on Bikeshare's validation rows
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -131,16 +136,81 @@ def choice(kind: str, valid: Sequence | Callable[[], Sequence]) -> Callable[[Any
 def _check_lr(lr) -> None:
     if lr not in (None, "auto") and (isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0):
         raise DescendError(f"--lr must be a positive number or 'auto', got {lr!r}")
+    _within_float32("--lr", lr)
 
 
 def _check_weight_decay(weight_decay) -> None:
     if weight_decay is not None and not weight_decay >= 0:
         raise DescendError(f"--weight-decay must be >= 0, got {weight_decay}")
+    _within_float32("--weight-decay", weight_decay)
+
+
+def _within_float32(flag: str, value) -> None:
+    """The weights are float32: a larger factor overflows inside the optimizer."""
+    if isinstance(value, numbers.Real) and not value <= FLOAT32_MAX:
+        raise DescendError(f"{flag} {value:g} is beyond the largest float32 ({FLOAT32_MAX:.3g}); give a finite, "
+                           "smaller value")
 
 
 def _check_hidden(hidden) -> None:
     if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in hidden):
         raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, hidden))}")
+    need, have = network_bytes(hidden), memory_bytes()
+    if have and need > have:
+        raise DescendError(f"--hidden {','.join(map(str, hidden))} needs at least {need / 1e9:.3g} GB to train "
+                           f"(weights, gradients and optimizer state), more than this machine's {have / 1e9:.3g} "
+                           "GB; use smaller widths")
+
+
+def network_bytes(hidden: Sequence[int]) -> int:
+    """A lower bound on the bytes training an mlp with these hidden widths takes: its hidden-to-hidden weights (at
+    least one input and one output each way) in float32, four times over (weights, gradients, two Adam moments)."""
+    widths = [1, *hidden, 1]
+    return 16 * sum(a * b for a, b in zip(widths, widths[1:]))
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+        raise DescendError(f"--seed must be a whole number from 0 to 2**63-1, got {seed!r}")
+
+
+def _check_target(target) -> None:
+    if not isinstance(target, str) or not target:
+        raise DescendError(f"--target must be a column name, got {target!r}")
+
+
+def _check_time_column(column) -> None:
+    if column is not None and not isinstance(column, str):
+        raise DescendError(f"--time-column must be a column name, got {column!r}")
+
+
+def column_names(flag: str) -> Callable[[Any], None]:
+    def check(names) -> None:
+        if not all(isinstance(name, str) for name in names):
+            raise DescendError(f"{flag} must be column names, got {list(names)!r}")
+    return check
+
+
+def _check_columns(options: "Options") -> None:
+    """Column options that contradict each other or the target."""
+    both = sorted(set(options.categorical) & set(options.numeric))
+    if both:
+        raise DescendError(f"column(s) {', '.join(both)} are given to both --categorical and --numeric; name each in "
+                           "one of them")
+    for flag, names in (("--drop", options.drop), ("--categorical", options.categorical),
+                        ("--numeric", options.numeric)):
+        if options.target in names:
+            raise DescendError(f"{flag} names the target {options.target!r}; the target is always the label")
+    if options.time_column == options.target:
+        raise DescendError(f"--time-column must be a column other than the target, got {options.time_column!r}")
 
 
 def _layers(params: dict) -> list[int]:
@@ -152,7 +222,8 @@ def _layers(params: dict) -> list[int]:
 class Options:
     """Everything `descend fit` can be told; the defaults are the ones tuned on Bikeshare's validation rows."""
 
-    target: str = field(metadata={"option": Option("the column to predict", flag=False)})   # a flag of its own
+    target: str = field(metadata={"option": Option("the column to predict", check=_check_target,
+                                                   flag=False)})   # a flag of its own
     task: str = option("auto", "what to predict; auto: inferred from the target (default)",
                        check=choice("task", TASKS), choices=TASKS)
     model: str = option("mlp", "network (default {default})", check=choice("model", MODELS), choices=MODELS)
@@ -160,7 +231,8 @@ class Options:
                            parse=layer_sizes, metavar="WIDTHS", listed=True,
                            search=Search({"width": Int(16, 512, log=True), "depth": Int(1, 4)}, _layers))
     split: str = option("time", "time: the last rows are the test set (default); random", choices=SPLITS)
-    time_column: str | None = option(None, "sort rows by this column before a time split", metavar="COL")
+    time_column: str | None = option(None, "sort rows by this column before a time split",
+                                     check=_check_time_column, metavar="COL")
     dayfirst: bool | None = option(None, "dates such as 03/04/2001 are day/month/year (--no-dayfirst: month/day/"
                                    "year); needed only when no date in the data has a number above 12",
                                    check=_check_dayfirst, switch=True)
@@ -168,10 +240,13 @@ class Options:
                                   check=lambda value: check_fraction(value, "--test-fraction"), parse=float,
                                   metavar="F")
     val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
-    drop: tuple = option((), "columns to leave out, comma-separated", parse=names, metavar="COLS", listed=True)
-    categorical: tuple = option((), "columns to treat as categories, comma-separated", parse=names, metavar="COLS",
+    drop: tuple = option((), "columns to leave out, comma-separated", check=column_names("--drop"), parse=names,
+                         metavar="COLS", listed=True)
+    categorical: tuple = option((), "columns to treat as categories, comma-separated",
+                                check=column_names("--categorical"), parse=names, metavar="COLS",
                                 listed=True)
-    numeric: tuple = option((), "columns to treat as plain numbers, comma-separated", parse=names, metavar="COLS",
+    numeric: tuple = option((), "columns to treat as plain numbers, comma-separated",
+                            check=column_names("--numeric"), parse=names, metavar="COLS",
                             listed=True)
     optimizer: str = option("auto", "one of {choices} (default {default}: fit chooses the algorithm and "
                             "its lr)", check=choice("optimizer", lambda: ("auto", *optim.available())),
@@ -190,20 +265,21 @@ class Options:
     max_epochs: int = option(100, "default {default}", check=positive_int("--max-epochs"), parse=int, metavar="N")
     patience: int = option(15, "stop after this many epochs without a better validation loss (default {default})",
                            check=positive_int("--patience"), parse=int, metavar="N")
-    seed: int = option(0, "initialization and batch order (default {default})", check=whole_number("--seed"),
+    seed: int = option(0, "initialization and batch order (default {default})", check=_check_seed,
                        parse=int, metavar="N")
     split_seed: int = option(0, "which rows a random split tests on (default {default})",
                              check=whole_number("--split-seed"), parse=int, metavar="N")
     threads: int | str = option("auto", "CPU threads for training: a number, or auto (default): one for small "
                                 "networks, where more threads only wait on each other (see descend.fit.threads)",
                                 check=_check_threads, parse=thread_count, metavar="N")
-    progress: bool | int = option(True, flag=False)
+    progress: bool | int = option(True, check=progress_lib.check, flag=False)
 
     def check(self) -> "Options":
         """Raise on any bad value (naming the option and the valid choices) before work starts."""
         for name, declared in declarations().items():
             if declared.check is not None:
                 declared.check(getattr(self, name))
+        _check_columns(self)
         return self
 
     @classmethod

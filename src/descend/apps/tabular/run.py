@@ -9,27 +9,34 @@ temporary sibling folder and renames it into place, so a failed run leaves nothi
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
-import tempfile
+import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_weights
 
 from ...core.errors import DescendError
-from ...doctor import Finding, load_findings, save_findings
-from ...runs.directory import refresh_checksums
+from ...doctor import Finding
+from ...runs import faults, lock
+from ...runs.checkpoint import weights_bytes
+from ...runs.directory import record_checksums
 from ...runs.files import jsonable, replace_folder, write_atomic
+from ...runs.verified import RunFiles, reading
+from .cells import check_plain
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
 
-FILES = ("model.safetensors", "preprocess.json", "config.json", "metrics.json", "history.csv")
 WRITTEN = ("model.safetensors", "preprocess.json", "metrics.json", "history.csv", "findings.json",
            "test_predictions.csv")   # written fresh by every save; what else a run folder holds is carried over
 
@@ -51,6 +58,7 @@ class TabularRun:
         """Model inputs for `frame` and, per text column, the count of rows with a level training never saw (a
         new month of a date or a new whole-number code is not counted: its numeric side still carries it)."""
         self.preprocessor.check_columns(frame, where)
+        check_plain(frame, [column.name for column in self.preprocessor.columns], where)
         x_num, x_cat, unseen = self.preprocessor.transform(frame)
         text = {c.name for c in self.preprocessor.columns if c.kind == "categorical"}
         return inputs(x_num, x_cat), {name: count for name, count in unseen.items() if name in text}
@@ -80,13 +88,10 @@ class TabularRun:
         both keep, such as config.json, is replaced, never written through its link) and it replaces `out`."""
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if recorded is not None:
-            folder = Path(recorded)
-        else:
-            folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-            _link_others(out, folder)
+        folder = Path(recorded) if recorded is not None else _fresh_copy(out)
         try:
             self._write(folder, fresh_weights=recorded is None)
+            faults.point("rename")
             replace_folder(folder, out)
         finally:
             if recorded is None:
@@ -94,56 +99,75 @@ class TabularRun:
         return out
 
     def _write(self, folder: Path, fresh_weights: bool) -> None:
-        if fresh_weights:   # else fit wrote them (and their checksums in summary.json) as the run ended
-            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()},
-                      str(folder / "model.safetensors"))
-            save_findings(self.findings, folder / "findings.json")
-        _dump(folder / "preprocess.json", {"preprocess": self.preprocessor.to_dict(), "target": self.target.to_dict()})
-        _dump(folder / "metrics.json", self.metrics)
-        pd.DataFrame(self.history).to_csv(folder / "history.csv", index=False)
-        if self.test_predictions is not None:
-            self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
-        config = folder / "config.json"
-        _dump(config, {**(json.loads(config.read_text()) if config.is_file() else {}), "tabular": self.config})
-        _extend_history(folder / "history.jsonl", self.history)
+        """Write the tabular files (and with `fresh_weights` the weights and findings, which fit otherwise wrote as
+        the run ended) durably, then record every checksum in summary.json, which readers verify against."""
+        files = {"preprocess.json": _strict_json({"preprocess": self.preprocessor.to_dict(),
+                                                  "target": self.target.to_dict()}),
+                 "metrics.json": _strict_json(self.metrics),
+                 "history.csv": pd.DataFrame(self.history).to_csv(index=False).encode()}
         if fresh_weights:
-            refresh_checksums(folder)
+            files["model.safetensors"] = weights_bytes(self.model.state_dict())
+            files["findings.json"] = (json.dumps([f.to_dict() for f in self.findings], indent=2) + "\n").encode()
+        if self.test_predictions is not None:
+            files["test_predictions.csv"] = self.test_predictions.to_csv(index=False).encode()
+        config = folder / "config.json"
+        files["config.json"] = _strict_json({**(json.loads(config.read_text()) if config.is_file() else {}),
+                                             "tabular": self.config})
+        files["history.jsonl"] = _extended_history(folder / "history.jsonl", self.history)
+        for name, data in files.items():
+            write_atomic(folder / name, data)
+        record_checksums(folder, files)
 
     @classmethod
-    def load(cls, folder: str | Path) -> "TabularRun":
-        """Rebuild a run from its folder; names the missing file when the folder is not a run folder."""
-        folder = Path(folder)
-        for name in FILES:
-            if not (folder / name).is_file():
-                raise DescendError(f"{folder} is not a descend run folder: {name} is missing "
-                                   "(make one with `descend fit DATA --target COL --out DIR`)")
-        fitted = json.loads((folder / "preprocess.json").read_text())
-        config = json.loads((folder / "config.json").read_text()).get("tabular")
+    def load(cls, folder: str | Path, *, record: bool = True) -> "TabularRun":
+        """Rebuild a run from its folder, every file verified against summary.json's checksums first; a missing,
+        damaged or unreadable file is named. `record=False` (predict) reads only what predicting needs: weights,
+        preprocessing and architecture."""
+        files = RunFiles(folder)
+        folder = files.folder
+        fitted = files.json("preprocess.json")
+        config = files.json("config.json")
+        with reading(folder / "config.json"):
+            config = config.get("tabular")
         if config is None:
             raise DescendError(f"{folder / 'config.json'} has no \"tabular\" section: the folder holds a run of "
                                "descend.fit, not of `descend fit DATA`; load its weights with safetensors instead")
-        model = TabularNet.build(config["architecture"])
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
-        history = pd.read_csv(folder / "history.csv").to_dict("records")
-        findings = load_findings(folder / "findings.json") if (folder / "findings.json").is_file() else []
-        predictions = folder / "test_predictions.csv"
-        return cls(Preprocessor.from_dict(fitted["preprocess"]), Target(**fitted["target"]), model, config,
-                   json.loads((folder / "metrics.json").read_text()), history, findings,
-                   pd.read_csv(predictions) if predictions.is_file() else None)
+        weights = files.bytes("model.safetensors")
+        with reading(folder / "model.safetensors"):
+            model = TabularNet.build(config["architecture"])
+            model.load_state_dict(load_weights(weights))
+        with reading(folder / "preprocess.json"):
+            preprocessor, target = Preprocessor.from_dict(fitted["preprocess"]), Target(**fitted["target"])
+        run = cls(preprocessor, target, model, config)
+        if record:
+            run._read_record(files)
+        return run
+
+    def _read_record(self, files: RunFiles) -> None:
+        """Metrics, history, findings and test predictions: what `descend update` carries forward."""
+        self.metrics = files.json("metrics.json")
+        with reading(files.folder / "history.csv"):
+            self.history = pd.read_csv(io.BytesIO(files.bytes("history.csv"))).to_dict("records")
+        if files.has("findings.json"):
+            findings = files.json("findings.json")
+            with reading(files.folder / "findings.json"):
+                self.findings = [Finding.from_dict(item) for item in findings]
+        if files.has("test_predictions.csv"):
+            with reading(files.folder / "test_predictions.csv"):
+                self.test_predictions = pd.read_csv(io.BytesIO(files.bytes("test_predictions.csv")))
 
 
-def _dump(path: Path, data) -> None:
-    """Strict JSON (NaN, which strict readers refuse, is written as null), replacing the file as a whole."""
-    write_atomic(path, (json.dumps(_strict(data), indent=2) + "\n").encode())
+def _strict_json(data) -> bytes:
+    """Strict JSON bytes (NaN, which strict readers refuse, is written as null)."""
+    return (json.dumps(_strict(data), indent=2) + "\n").encode()
 
 
-def _extend_history(path: Path, history: list[dict]) -> None:
+def _extended_history(path: Path, history: list[dict]) -> bytes:
     """history.jsonl with a line for each record beyond those it holds (fit's recorder wrote the first ones at
     full precision; an update adds its own)."""
     lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
-    if len(lines) < len(history):
-        extra = [json.dumps(jsonable(record)) + "\n" for record in history[len(lines):]]
-        write_atomic(path, "".join(lines + extra).encode())
+    extra = [json.dumps(jsonable(record)) + "\n" for record in history[len(lines):]]
+    return "".join(lines + extra).encode()
 
 
 def _strict(value):
@@ -158,17 +182,27 @@ def _strict(value):
     return value
 
 
-def _link_others(out: Path, folder: Path) -> None:
-    """Give `folder` everything in `out` that saving does not write fresh (hard links, so nothing is copied)."""
-    if not out.is_dir():
-        return
-    for entry in out.iterdir():
-        if entry.name in WRITTEN or entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            shutil.copytree(entry, folder / entry.name, copy_function=os.link)
-        else:
-            os.link(entry, folder / entry.name)
+def _fresh_copy(out: Path) -> Path:
+    """The hidden sibling `.DIR.update` that a rewrite of `out` fills: with `out`'s permissions, its lock file and
+    hard links to everything saving does not write fresh (a symbolic link stays a link, never followed). A copy
+    left by a rewrite that was killed is removed first; the caller holds the lock of `out`."""
+    folder = out.with_name(f".{out.name}.update")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    if out.is_dir():
+        folder.chmod(stat.S_IMODE(out.stat().st_mode))
+        for entry in out.iterdir():
+            if entry.name in WRITTEN or entry.name.startswith(".") and entry.name != lock.LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, folder / entry.name, symlinks=True, copy_function=_link)
+            else:
+                _link(entry, folder / entry.name)
+    return folder
+
+
+def _link(source, target) -> None:
+    os.link(source, target, follow_symlinks=False)
 
 
 def recording_folder(out: str | Path) -> Path:
@@ -184,23 +218,53 @@ def _check_parent(out: Path) -> None:
         raise DescendError(f"--out {out}: cannot create it inside {parent} (not a writable folder); pick another place")
 
 
-def check_out(out: str | Path, resume: bool = False) -> Path:
-    """Check --out before any work starts and return the folder to record the training in.
+@dataclass(frozen=True)
+class Recording:
+    """How `descend fit --out DIR` goes on: the folder fit records in, whether it continues the run recorded there,
+    and whether DIR already holds the finished run (then there is nothing to do)."""
 
-    A new run needs a new or empty --out and no interrupted run beside it; --resume needs that interrupted run."""
-    out, partial = Path(out), recording_folder(out)
+    folder: Path
+    resume: bool = False
+    complete: bool = False
+
+
+@contextlib.contextmanager
+def recording(out: str | Path, resume: bool = False) -> Iterator[Recording]:
+    """Lock DIR.partial for the whole run (fit, final files, the rename to DIR), then decide how the run goes on
+    (`check_out`). A second process on the same --out is refused with "--out DIR is in use by process N"."""
+    out = Path(out)
     _check_parent(out)
+    partial = recording_folder(out)
+    existed = partial.is_dir()
+    with lock.hold(partial, f"--out {out}"):
+        yield check_out(out, resume, existed)
+
+
+def _leftovers(partial: Path) -> list[Path]:
+    return [p for p in partial.iterdir() if p.name != lock.LOCK] if partial.is_dir() else []
+
+
+def check_out(out: Path, resume: bool, partial_existed: bool) -> Recording:
+    """Check --out before any work starts. The recovery rule: with --resume, whatever state the folders are in,
+    the run is completed, or one line says why it cannot; without it, a new run needs a new or empty --out and no
+    recorded run in DIR.partial (for which the advice is --resume, which always takes it)."""
+    partial = recording_folder(out)
+    recorded = (partial / "config.json").is_file()
     if resume:
-        if (partial / "config.json").is_file():
-            return partial
-        if (out / "config.json").is_file():
-            raise DescendError(f"the run in --out {out} already finished; nothing to resume (start a new run with "
-                               "another --out, or `descend update` it with new rows)")
-        raise DescendError(f"nothing to resume: no interrupted run of --out {out} (it would be in {partial}); "
-                           "start without --resume")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if recorded:
+            return Recording(partial, resume=True)
+        if out.is_dir() and any(out.iterdir()):   # finished (loading it names any damage)
+            return Recording(out, complete=True)
+        if not partial_existed:
+            raise DescendError(f"nothing to resume: no run of --out {out} (it would be in {partial}); start "
+                               "without --resume")
+        print(f"{partial} holds no recorded run (it stopped before recording anything); starting from the "
+              "beginning", file=sys.stderr)
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DescendError(f"--out {out} already exists and is not empty; pick a new folder or remove it")
-    if (partial / "config.json").is_file():
+    elif recorded:
         raise DescendError(f"{partial} holds an interrupted run for --out {out}: add --resume to continue it, or "
                            "delete that folder to start over")
-    return partial
+    for leftover in _leftovers(partial):   # nothing recorded: temporary files of a run that died at its start
+        shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+    return Recording(partial)

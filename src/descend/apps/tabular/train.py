@@ -23,6 +23,7 @@ from ...core.loop import Callback
 from ...fit import FitResult, auto, distributed, fit, parallel
 from ...fit.lr_find import LRFindResult, lr_find
 from . import baselines, checks, evaluate, importance
+from .cells import check_plain
 from .columns import infer_columns
 from .model import TabularNet, architecture, inputs
 from .options import TUNED_LR, Options, schedule_named
@@ -101,6 +102,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     """Infer column kinds (on the training rows) and the task, split the rows, fit the preprocessing on the
     training rows and build a fresh network; every choice is said."""
     opts.check()
+    check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, say)
     split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), opts.split, opts.test_fraction,
                        opts.val_fraction, opts.split_seed)

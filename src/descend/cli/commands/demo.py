@@ -10,6 +10,7 @@ from ...apps.tabular import fit_table, read_table
 from ...apps.tabular.options import Options
 from ...apps.tabular.run import recording_folder
 from ...core.errors import DescendError
+from ...runs import lock
 from ..tabular_options import report, saved
 
 HELP = "train on bundled Bikeshare data (predict hourly rentals) and show the report"
@@ -22,17 +23,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo_folders(out: Path) -> Path:
-    """Refuse an --out that is something else than an earlier demo; clear an interrupted demo's record."""
+    """Refuse an --out that is something else than an earlier demo; clear an interrupted demo's record (under
+    the lock of DIR.partial, which the caller holds)."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "config.json").is_file())):
         raise DescendError(f"--out {out} already exists and is not a descend run folder; pick another folder")
     partial = recording_folder(out)
-    shutil.rmtree(partial, ignore_errors=True)
+    for leftover in partial.iterdir():
+        if leftover.name != lock.LOCK:
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     return partial
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     opts = Options(target="bikers", drop=("casual", "registered"), split="time", max_epochs=args.max_epochs).check()
+    with lock.hold(recording_folder(out), f"--out {out}"):
+        return _demo(out, opts)
+
+
+def _demo(out: Path, opts: Options) -> int:
     partial = _demo_folders(out)
     data = resources.files("descend") / "data" / "bikeshare.csv.gz"
     print("descend demo: predict how many bikes are rented in an hour (Capital Bikeshare, Washington D.C., 2011)\n"

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ...doctor import load_findings, summary
+from ...runs.verified import RunFiles, reading
 
 HELP = "print the doctor's findings (codes, evidence, fixes) for a saved run directory"
 
@@ -14,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    findings = load_findings(Path(args.run_dir) / "findings.json")
+    path = Path(args.run_dir) / "findings.json"
+    if path.is_file():   # checked against summary.json when the run has finished
+        RunFiles(path.parent, required=False).bytes(path.name)
+    with reading(path):
+        findings = load_findings(path)
     print(summary(findings))
     return 0

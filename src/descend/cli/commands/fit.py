@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ...apps.tabular import check_out, fit_table, read_table
+from ...apps.tabular import TabularRun, fit_table, read_table, recording
 from ...core.checks import check_positive_int
 from ...core.errors import DescendError
 from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
@@ -31,11 +32,28 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.nproc, "--nproc")
     if args.resume and not args.out:
         raise DescendError("--resume needs --out DIR: the folder of the run to continue")
-    recorded = check_out(args.out, resume=args.resume) if args.out else None
-    result = fit_table(read_table(data), opts, run_dir=recorded, resume=args.resume, nproc=args.nproc)
-    print(report(result))
-    if args.out:
-        print(saved(result.save(args.out, recorded)))
-    else:
+    if not args.out:
+        print(report(fit_table(read_table(data), opts, nproc=args.nproc)))
         print("not saved: add --out DIR to keep the model for `descend predict`")
+        return 0
+    with recording(args.out, args.resume) as plan:
+        return _already_complete(args.out) if plan.complete else _recorded(plan, opts, data, args)
+
+
+def _already_complete(out: str) -> int:
+    print(f"the run in {out} is already complete; nothing to resume")
+    print(report(TabularRun.load(out)))
+    return 0
+
+
+def _recorded(plan, opts, data: str, args: argparse.Namespace) -> int:
+    """Train recording in DIR.partial, then save to DIR; Ctrl-C after the record began says how to complete it."""
+    try:
+        result = fit_table(read_table(data), opts, run_dir=plan.folder, resume=plan.resume, nproc=args.nproc)
+        print(report(result))
+        print(saved(result.save(args.out, plan.folder)))
+    except KeyboardInterrupt:
+        if (plan.folder / "config.json").is_file():
+            print(f"the run is kept in {plan.folder}; the same command with --resume completes it", file=sys.stderr)
+        raise
     return 0

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = TabularRun.load(args.run_dir)
+    model = TabularRun.load(args.run_dir, record=False)
     table, unseen = model.predictions(read_table(args.data), args.data)
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",

@@ -6,6 +6,7 @@ import argparse
 from ...apps.tabular import TabularRun, read_table
 from ...apps.tabular.evaluate import table
 from ...apps.tabular.update import update_run
+from ...runs import lock
 from ..tabular_options import fixed_learning_rate, saved
 
 HELP = "continue training a saved model on new rows (warm start); scores on the newest rows before and after"
@@ -19,9 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = TabularRun.load(args.run_dir)
-    record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
-    print(f"newest {record['newest_rows']} rows of the new data:")
-    print(table({"before update": record["before"], "after update": record["after"]}))
-    print(saved(model.save(args.run_dir)))
+    with lock.hold(args.run_dir, args.run_dir, create=False):   # one update at a time, and none during a fit
+        model = TabularRun.load(args.run_dir)
+        record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
+        print(f"newest {record['newest_rows']} rows of the new data:")
+        print(table({"before update": record["before"], "after update": record["after"]}))
+        print(saved(model.save(args.run_dir)))
     return 0
