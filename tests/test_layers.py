@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGES = ("core", "optim", "doctor", "runs", "fit", "minimize", "apps.tabular", "apps.tuning", "apps.bench", "cli")
+PACKAGES = ("core", "optim", "doctor", "runs", "fit", "minimize", "apps.tabular", "apps.tuning", "apps.bench", "apps.landscape", "cli")
 
 
 def module_name(path: Path) -> str:

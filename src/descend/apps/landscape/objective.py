@@ -1,0 +1,40 @@
+"""The loss as a function of the weights: `objective(params) -> scalar`, on a fixed data sample, batched."""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+from torch.func import functional_call
+
+from ...core.errors import DescendError
+
+Params = Mapping[str, torch.Tensor]
+Objective = Callable[[Params], torch.Tensor]
+
+
+def model_objective(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                    inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 1024) -> Objective:
+    """Mean of `loss_fn` (a mean-reducing loss) over the fixed sample `inputs, targets`, evaluated `batch_size`
+    rows at a time so that memory stays bounded however large the sample is; buffers stay the model's own."""
+    if len(inputs) != len(targets) or len(inputs) == 0:
+        raise DescendError(f"landscape sample: inputs have {len(inputs)} rows and targets {len(targets)}; "
+                           "pass the same, non-zero number of rows")
+    if batch_size < 1:
+        raise DescendError(f"batch_size={batch_size}: pass a positive number of rows per batch")
+    buffers = dict(model.named_buffers())
+    rows = len(inputs)
+
+    def objective(params: Params) -> torch.Tensor:
+        total = 0.0
+        for start in range(0, rows, batch_size):
+            x, y = inputs[start:start + batch_size], targets[start:start + batch_size]
+            out = functional_call(model, {**buffers, **params}, (x,))
+            total = total + loss_fn(out, y) * (len(x) / rows)
+        return total
+
+    return objective
+
+
+def weights_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's trainable parameters by name, detached copies (the landscape never changes the model)."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
