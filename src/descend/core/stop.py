@@ -52,34 +52,34 @@ class Rule:
         """Put back what `state_dict` returned, after `setup`, when a run resumes."""
 
 
-class MaxSteps(Rule):
+class _Limit(Rule):
+    """Stop once the run's count of `unit`s (the loop state's `step` or `epoch`) reaches `n`."""
+
+    unit = ""
+
+    def __init__(self, n: int):
+        self.n = check_positive_int(n, f"{type(self).__name__}: n")
+
+    def _reached(self, state) -> bool:
+        return getattr(state, self.unit) >= self.n
+
+    def check(self, state, record):
+        return f"reached the {self.unit} limit ({self.n} {self.unit}s)" if self._reached(state) else None
+
+    def needs_sync(self, state):
+        return self._reached(state)
+
+
+class MaxSteps(_Limit):
     """Stop after `n` optimizer steps."""
 
-    code = "max_steps"
-
-    def __init__(self, n: int):
-        self.n = check_positive_int(n, "MaxSteps: n")
-
-    def check(self, state, record):
-        return f"reached the step limit ({self.n} steps)" if state.step >= self.n else None
-
-    def needs_sync(self, state):
-        return state.step >= self.n
+    code, unit = "max_steps", "step"
 
 
-class MaxEpochs(Rule):
+class MaxEpochs(_Limit):
     """Stop after `n` full passes over the training data."""
 
-    code = "max_epochs"
-
-    def __init__(self, n: int):
-        self.n = check_positive_int(n, "MaxEpochs: n")
-
-    def check(self, state, record):
-        return f"reached the epoch limit ({self.n} epochs)" if state.epoch >= self.n else None
-
-    def needs_sync(self, state):
-        return state.epoch >= self.n
+    code, unit = "max_epochs", "epoch"
 
 
 class MaxTime(Rule):
