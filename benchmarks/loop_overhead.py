@@ -1,13 +1,17 @@
-"""Time per step of descend.fit against a hand-written PyTorch loop, on a small MLP where overhead dominates.
+"""Time per step of descend.fit with its defaults against a hand-written PyTorch loop, on a small MLP where the
+loop's own cost shows most.
 
-Both train the same model on the same in-memory tensors with the same shuffling and the same optimizer: the
-registry's default "adamw" (descend.optim.create(model, "adamw"), the kernel fit picks), so the ratio is the loop's
-own cost; a hand loop with plain torch.optim.AdamW is shown beside them. The hand loops log the loss with .item()
-each step, as people do. fit's time includes its set-up (checks, one preflight batch, the
-doctor's look at the data) and its end (the doctor's diagnosis), spread over the run's steps, because a user
-pays for them. Runs alternate (hand, hand with fit's groups, fit, fit without the doctor, ...) so machine noise
-hits all alike, and each is timed in CPU time of this process (time.process_time, one torch thread), which other
-processes on a shared machine disturb less than wall time. Usage: python benchmarks/loop_overhead.py [--repeats N]
+fit is called as a user calls it: no optimizer, no lr, the doctor on. Its default optimizer "auto" then sweeps the
+lr in the run's first steps and trains the rest with the optimizer and lr it picked (result.choice). The hand loop
+uses that same optimizer, built the same way (descend.optim.create(model, choice.optimizer, lr=choice.lr): the
+kernel fit trains with), at that lr held constant, for as many steps as fit took; a hand loop with plain
+torch.optim.AdamW at the same lr is shown beside it. The hand loops log the loss with .item() each step, as people
+do. fit's time includes its set-up (checks, one preflight batch, the doctor's look at the data, the lr sweep) and
+its end (the doctor's diagnosis), spread over the run's steps, because a user pays for them; each loop also runs
+for four times as many epochs, so that the difference between the two lengths gives the cost of one more step
+(set-up excluded) and the set-up itself. Runs alternate so that machine noise hits all alike, and each is timed in
+CPU time of this process (time.process_time, one torch thread), which other processes on a shared machine disturb
+less than wall time. Usage: python benchmarks/loop_overhead.py [--repeats N]
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from torch import nn
 
 import descend as ds
 
-N, D, BATCH, EPOCHS = 4096, 32, 64, 4
+N, D, BATCH, EPOCHS, LONGER = 4096, 32, 64, 4, 4
 STEPS = EPOCHS * N // BATCH
 
 
@@ -31,15 +35,16 @@ def make_model() -> nn.Module:
     return nn.Sequential(nn.Linear(D, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
 
 
-def hand_loop(X, y, default_optimizer: bool = False) -> float:
-    """The loop people write, with torch.optim.AdamW or with descend's default optimizer (the same fit builds)."""
+def hand_loop(X, y, epochs: int, choice=None) -> float:
+    """The loop people write: with torch.optim.AdamW (choice None: lr 1e-3), or with the optimizer fit picked,
+    built as fit builds it. CPU seconds, the optimizer's construction included (fit's time includes it too)."""
     model = make_model()
-    opt = ds.optim.create(model, "adamw", lr=1e-3) if default_optimizer else torch.optim.AdamW(model.parameters(),
-                                                                                              lr=1e-3)
+    start = time.process_time()
+    opt = (torch.optim.AdamW(model.parameters(), lr=1e-3) if choice is None else
+           ds.optim.create(model, choice.optimizer, lr=choice.lr))
     g = torch.Generator().manual_seed(0)
     losses = []
-    start = time.process_time()
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(N, generator=g)
         for i in range(0, N, BATCH):
             idx = order[i:i + BATCH]
@@ -48,23 +53,28 @@ def hand_loop(X, y, default_optimizer: bool = False) -> float:
             loss.backward()
             opt.step()
             losses.append(loss.item())
-    return (time.process_time() - start) / STEPS
+    return time.process_time() - start
 
 
-def descend_fit(X, y, doctor: bool = True) -> float:
+def descend_fit(X, y, epochs: int, **settings) -> float:
+    """fit with its defaults (plus `settings`), in CPU seconds."""
     model = make_model()
     start = time.process_time()
-    result = ds.fit(model, (X, y), loss="mse", optimizer="adamw", lr=1e-3, batch_size=BATCH, max_epochs=EPOCHS,
-                    progress=False, doctor=doctor)
+    result = ds.fit(model, (X, y), loss="mse", batch_size=BATCH, max_epochs=epochs, progress=False, **settings)
     elapsed = time.process_time() - start
-    assert len(result.history) == STEPS
-    return elapsed / STEPS
+    assert len(result.history) == epochs * N // BATCH
+    return elapsed
 
 
-RUNS = {"hand-written PyTorch, torch.optim.AdamW": lambda X, y: hand_loop(X, y),
-        "hand-written PyTorch, the default optimizer": lambda X, y: hand_loop(X, y, default_optimizer=True),
-        "descend.fit (doctor on, the default)": lambda X, y: descend_fit(X, y),
-        "descend.fit, doctor=False": lambda X, y: descend_fit(X, y, doctor=False)}
+def runs(choice) -> dict:
+    """The loops compared, by name; each takes (X, y, epochs) and returns CPU seconds."""
+    return {"hand-written PyTorch, torch.optim.AdamW": lambda X, y, e: hand_loop(X, y, e),
+            f"hand-written PyTorch, fit's optimizer ({choice.optimizer} at lr {choice.lr:g})":
+                lambda X, y, e: hand_loop(X, y, e, choice),
+            "descend.fit, defaults (doctor on)": lambda X, y, e: descend_fit(X, y, e),
+            "descend.fit, defaults, doctor=False": lambda X, y, e: descend_fit(X, y, e, doctor=False),
+            f"descend.fit, optimizer={choice.optimizer!r}, lr={choice.lr:g} (no sweep)":
+                lambda X, y, e: descend_fit(X, y, e, optimizer=choice.optimizer, lr=choice.lr)}
 
 
 def main() -> None:
@@ -74,27 +84,38 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     X, y = torch.randn(N, D), torch.randn(N)
-    for run in RUNS.values():  # warm up allocator and kernels
-        run(X, y)
-    times: dict[str, list[float]] = {name: [] for name in RUNS}
+    choice = ds.fit(make_model(), (X, y), loss="mse", batch_size=BATCH, max_epochs=EPOCHS, progress=False).choice
+    loops = runs(choice)
+    lengths = (EPOCHS, EPOCHS * LONGER)
+    for run in loops.values():  # warm up allocator and kernels
+        run(X, y, EPOCHS)
+    times: dict[tuple, list[float]] = {(name, e): [] for name in loops for e in lengths}
     for _ in range(args.repeats):
-        for name, run in RUNS.items():
-            times[name].append(run(X, y))
-    med = {name: statistics.median(t) for name, t in times.items()}
-    torch_adamw, hand, on, off = med.values()
+        for name, run in loops.items():
+            for epochs in lengths:
+                times[name, epochs].append(run(X, y, epochs))
+    med = {key: statistics.median(t) for key, t in times.items()}
+    extra_steps = (lengths[1] - lengths[0]) * N // BATCH
+    step = {name: (med[name, lengths[1]] - med[name, lengths[0]]) / extra_steps for name in loops}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}, 1 thread; MLP {D}-64-64-1, batch {BATCH}, "
-          f"{STEPS} steps/run, {args.repeats} alternating runs, CPU time")
-    print("| loop | median us/step | min us/step |")
-    print("|---|---|---|")
-    for name, t in times.items():
-        print(f"| {name} | {med[name] * 1e6:.1f} | {min(t) * 1e6:.1f} |")
-    print(f"ratio fit (defaults, doctor on) / hand, same optimizer (median): {on / hand:.3f}   (bar <= 1.05, "
-          f"goal 1.02)")
-    print(f"ratio fit doctor=False / hand, same optimizer (median): {off / hand:.3f}   (the loop's own cost)")
-    print(f"ratio doctor on / off (median): {on / off:.3f}   (the doctor's cost)")
-    print(f"ratio fit (defaults) / hand with torch.optim.AdamW (median): {on / torch_adamw:.3f}   (what a user "
-          f"switching to fit sees)")
+          f"{STEPS} steps/run ({EPOCHS} epochs; the longer runs {EPOCHS * LONGER}), {args.repeats} alternating "
+          f"runs, CPU time; fit's choice: {choice.line()}")
+    print(f"| loop | median us/step, {STEPS}-step run | one more step, us | set-up and end, ms |")
+    print("|---|---|---|---|")
+    for name in loops:
+        fixed = med[name, lengths[0]] - step[name] * STEPS
+        print(f"| {name} | {med[name, lengths[0]] / STEPS * 1e6:.1f} | {step[name] * 1e6:.1f} | {fixed * 1e3:.2f} |")
+    torch_adamw, hand, on, off, named = loops
+    run_ratio = {name: med[name, lengths[0]] / med[hand, lengths[0]] for name in loops}
+    print(f"ratio fit (defaults, doctor on) / hand loop with fit's optimizer, {STEPS}-step run: {run_ratio[on]:.3f}"
+          f"   (bar <= 1.05, goal 1.02)")
+    print(f"  the same, doctor=False: {run_ratio[off]:.3f};  optimizer and lr given (no sweep), doctor on: "
+          f"{run_ratio[named]:.3f}")
+    print(f"ratio of one more step (set-up excluded): fit defaults {step[on] / step[hand]:.3f}, doctor=False "
+          f"{step[off] / step[hand]:.3f}, no sweep {step[named] / step[hand]:.3f}")
+    print(f"ratio fit (defaults) / hand loop with torch.optim.AdamW, {STEPS}-step run: "
+          f"{med[on, lengths[0]] / med[torch_adamw, lengths[0]]:.3f}   (what a user switching to fit sees)")
 
 
 if __name__ == "__main__":

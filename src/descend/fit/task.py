@@ -68,9 +68,11 @@ class FitTask:
         self.params = [p for _, p in self.named]
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
         self.evaluated = LastEvaluation(self.params)
+        self.flat_norm = isinstance(optimizer, optim.AdamWFlat) and _covers(optimizer, self.params)
         self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
                               or not optim.skips_on_found_inf(optimizer))
-        self.skipping: torch.Tensor | None = None   # losses + norms since the loop settled: not finite after a NaN
+        self._one = torch.ones((), device=device)
+        self.skipping: torch.Tensor | None = None   # 1.0 once a step since the loop settled was not finite, else 0.0
         self.kept: list[tuple[list, torch.Tensor, torch.Tensor]] = []   # (batches, loss, norm) since then
         self.last_batches: list = []
         self._origin: NonFiniteOrigin | None = None   # see non_finite_origin
@@ -96,15 +98,21 @@ class FitTask:
     def _clip_and_measure(self) -> torch.Tensor:
         """The gradients' joint norm before clipping (the one place clipping happens), as a device tensor."""
         self.precision.unscale(self.optimizer)
-        grads = [p.grad for p in self.params if p.grad is not None]
         if self.clip is None:
-            return grad_norm(grads)
+            return self._grad_norm()
         kind, limit = self.clip
         if kind == "norm":
             return torch.nn.utils.clip_grad_norm_(self.params, limit)
-        norm = grad_norm(grads)
+        norm = self._grad_norm()
         torch.nn.utils.clip_grad_value_(self.params, limit)
         return norm
+
+    def _grad_norm(self) -> torch.Tensor:
+        """The joint gradient norm: one reduction over the flat optimizer's gradient buffer when it holds every
+        trained parameter's gradient, else over the gradients themselves."""
+        if self.flat_norm:
+            return self.optimizer.grad_norm()
+        return grad_norm([p.grad for p in self.params if p.grad is not None])
 
     def step(self) -> dict:
         if self.needs_closure:
@@ -125,14 +133,15 @@ class FitTask:
         return {"loss": loss, "grad_norm": norm}
 
     def _update_unless_non_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> None:
-        """Update unless this step or one since the loop last settled was not finite, decided on the device: the sum
-        of the losses and norms since then is not finite exactly when one of them was not, and x - x is 0 for a
-        finite x and NaN otherwise, which nan_to_num turns into the 1.0 that tells the kernel to skip."""
-        total = loss + norm if self.skipping is None else self.skipping + loss + norm
-        self.skipping = total
+        """Update unless this step or one since the loop last settled was not finite, decided on the device in one
+        operation: torch's own check for GradScaler sets `skipping` to 1.0 when the loss or the norm is NaN/Inf
+        (the norm is so exactly when a gradient is, or overflows) and never back to 0, so the kernel skips this
+        update and every one after it until the loop settles. (It also multiplies both values by 1.)"""
+        if self.skipping is None:   # the first step since the loop settled
+            self.skipping = torch.zeros((), device=loss.device)
+        torch._amp_foreach_non_finite_check_and_unscale_([loss, norm], self.skipping, self._one)
         self.kept.append((self.last_batches, loss, norm))
-        found = (total - total).nan_to_num_(nan=1.0)
-        self.optimizer.found_inf = found if found.dtype == torch.float32 else found.float()
+        self.optimizer.found_inf = self.skipping
         try:
             self.optimizer.step()
         finally:
@@ -249,6 +258,12 @@ class FitTask:
             if recompute:
                 self.optimizer.zero_grad(set_to_none=True)
         return NonFiniteOrigin("overflow", "the loss or gradient norm overflowed; try a lower learning rate or grad_clip")
+
+
+def _covers(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> bool:
+    """Whether the optimizer's param groups hold exactly `params`."""
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    return len(held) == len(params) and {id(p) for p in held} == {id(p) for p in params}
 
 
 def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_decay: float | None,

@@ -1,13 +1,14 @@
-"""Adam and AdamW over one flat buffer per param group: one fused kernel per group, whatever the number of tensors.
+"""Adam and AdamW over flat buffers: one fused kernel per param group, whatever the number of tensors.
 
-When a group is added (at construction or by `add_param_group`) its parameters are copied into one contiguous
-buffer and rebound as views of it (`p.data`), and their gradients become views of a second buffer that
-backward accumulates into. A step is then a single fused AdamW call (torch's own kernel) over the whole group,
-so a model of 1000 small tensors steps with one kernel launch instead of 1000. The update is
-torch.optim.AdamW's (same defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2); AdamFlat's is
-torch.optim.Adam's (weight decay added to the gradient, default 0). Like torch's fused optimizers, a step honours
-`optimizer.found_inf` (a tensor set by the caller, as torch's GradScaler does): where it is nonzero the update is
-skipped on the device, with no host synchronization.
+When a group is added (at construction or by `add_param_group`) the parameters of every group are copied into
+one contiguous buffer (one per dtype and device, each group a slice of it) and rebound as views of it (`p.data`),
+and their gradients become views of a second buffer that backward accumulates into. A step is then one fused
+AdamW call (torch's own kernel, called directly) per group, so a model of 1000 small tensors steps with one
+kernel launch instead of 1000, and `grad_norm()` and `zero_grad()` are one operation over the gradient buffer.
+The update is torch.optim.AdamW's (same defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2);
+AdamFlat's is torch.optim.Adam's (weight decay added to the gradient, default 0). Like torch's fused optimizers,
+a step honours `optimizer.found_inf` (a tensor set by the caller, as torch's GradScaler does): where it is 1 the
+update is skipped on the device, with no host synchronization.
 
 Differences from torch.optim.AdamW, all consequences of the shared buffer:
 - `zero_grad()` zeroes the gradient buffer instead of setting gradients to None, and a parameter that got
@@ -21,11 +22,9 @@ Differences from torch.optim.AdamW, all consequences of the shared buffer:
 """
 from __future__ import annotations
 
-import itertools
 from typing import NamedTuple
 
 import torch
-from torch.optim.adam import adam as functional_adam
 
 from ..core.errors import DescendError
 from .base import DescendOptimizer
@@ -33,12 +32,18 @@ from .registry import register
 
 
 class Flat(NamedTuple):
-    """One group's flat parameter and gradient buffers, the size of each parameter's slice, and the addresses
-    where each parameter's and gradient's slice starts (compared in one pass before every step)."""
+    """One group's slices of the flat parameter and gradient buffers, and the size of each parameter's slice."""
 
     values: torch.Tensor
     grads: torch.Tensor
     sizes: list[int]
+
+
+class Layout(NamedTuple):
+    """Every parameter of every group, and the addresses where its value's and its gradient's slice start:
+    compared in one pass before every step to find parameters or gradients rebound since."""
+
+    params: list[torch.Tensor]
     value_ptrs: list[int]
     grad_ptrs: list[int]
 
@@ -51,49 +56,73 @@ class AdamWFlat(DescendOptimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, grad_clip: float | None = None):
         self.buffers: dict[int, Flat] = {}   # keyed by id of the group's first parameter
+        self.storage: list[torch.Tensor] = []   # the gradient buffers that hold every group's slice, one per kind
+        self.layout = Layout([], [], [])
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, grad_clip=grad_clip))
 
     def add_param_group(self, param_group: dict) -> None:
-        """Check and add a group, then move its parameters into a flat buffer of their own."""
+        """Check and add a group, then lay every group's parameters out in the flat buffers again (the new group's
+        slices after the others')."""
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        if not group["params"]:
+        if not self.param_groups[-1]["params"]:
             return
         try:
-            self.buffers[id(group["params"][0])] = _flatten(group)
+            _one_kind(self.param_groups[-1])
         except DescendError:
             self.param_groups.pop()   # leave the optimizer as it was
             raise
+        self.buffers, self.storage, self.layout = _flatten([group for group in self.param_groups if group["params"]])
 
     def _grads(self) -> list[torch.Tensor]:
         return [flat.grads for flat in self.buffers.values()]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zero every gradient buffer (gradients stay allocated as views; see the module notes)."""
-        for flat in self.buffers.values():
-            flat.grads.zero_()
+        """Zero the gradient buffers (gradients stay allocated as views; see the module notes)."""
+        for grads in self.storage:
+            grads.zero_()
+
+    def grad_norm(self) -> torch.Tensor:
+        """The Euclidean norm of every gradient together, as a device tensor: one reduction over the buffer that
+        holds them (rebound gradients are copied back in first)."""
+        self._before_update()
+        if len(self.storage) == 1:
+            return torch.linalg.vector_norm(self.storage[0])
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g).float() for g in self.storage]))
 
     def _before_update(self) -> None:
+        if _attached(self.layout):
+            return
         for group in self.param_groups:
             if group["params"]:
-                flat = self.buffers[id(group["params"][0])]
-                if not _attached(group["params"], flat):
-                    _reattach(group, flat)
+                _reattach(group, self.buffers[id(group["params"][0])])
 
-    def _update(self, group: dict) -> None:
-        if not group["params"]:
-            return
-        first = group["params"][0]
-        flat = self.buffers[id(first)]
-        state = self.state[first]
+    def _update_all(self) -> None:
+        """Every group's update by torch's fused kernel, called directly (torch.optim.adam's functional wrapper
+        costs more than the kernel on a small model); the step counts advance together, and go back where
+        `found_inf` made the kernel skip, as torch's own fused path does."""
+        groups = [group for group in self.param_groups if group["params"]]
+        states = [self._state(group) for group in groups]
+        steps = [state["step"] for state in states]
+        found_inf = getattr(self, "found_inf", None)
+        kernel = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
+        torch._foreach_add_(steps, 1)
+        for group, state in zip(groups, states):
+            flat = self.buffers[id(group["params"][0])]
+            beta1, beta2 = group["betas"]
+            kernel([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
+                   lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                   amsgrad=False, maximize=False, grad_scale=getattr(self, "grad_scale", None), found_inf=found_inf)
+        if found_inf is not None:
+            torch._foreach_sub_(steps, [found_inf] * len(steps))
+
+    def _state(self, group: dict) -> dict:
+        """The group's step count and moments (flat tensors), made on its first step."""
+        state = self.state[group["params"][0]]
         if not state:
-            state.update(step=torch.tensor(0.0, device=flat.values.device), exp_avg=torch.zeros_like(flat.values),
-                         exp_avg_sq=torch.zeros_like(flat.values))
-        beta1, beta2 = group["betas"]
-        functional_adam([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
-                        fused=True, decoupled_weight_decay=self.decoupled, amsgrad=False, beta1=beta1, beta2=beta2,
-                        lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-                        grad_scale=getattr(self, "grad_scale", None), found_inf=getattr(self, "found_inf", None))
+            values = self.buffers[id(group["params"][0])].values
+            state.update(step=torch.tensor(0.0, device=values.device), exp_avg=torch.zeros_like(values),
+                         exp_avg_sq=torch.zeros_like(values))
+        return state
 
 
 class AdamFlat(AdamWFlat):
@@ -106,28 +135,44 @@ class AdamFlat(AdamWFlat):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, grad_clip=grad_clip)
 
 
-def _flatten(group: dict) -> Flat:
-    """Move the group's parameters (and gradients) into one flat buffer each and rebind them as views."""
-    params = group["params"]
-    kinds = {(p.dtype, p.device) for p in params}
+def _one_kind(group: dict) -> None:
+    """Refuse a group whose parameters differ in dtype or device (one buffer holds one kind)."""
+    kinds = {(p.dtype, p.device) for p in group["params"]}
     if len(kinds) > 1:
         raise DescendError(f"adamw_flat needs one dtype and device per param group, got {sorted(map(str, kinds))}; "
                            f"put the others in their own param group")
-    sizes = [p.numel() for p in params]
-    values = torch.empty(sum(sizes), dtype=params[0].dtype, device=params[0].device)
-    grads = torch.zeros_like(values)
-    starts = [0, *itertools.accumulate(sizes)][:-1]
-    flat = Flat(values, grads, sizes, [values.data_ptr() + s * values.element_size() for s in starts],
-                [grads.data_ptr() + s * grads.element_size() for s in starts])
-    _reattach(group, flat, force=True)
-    return flat
 
 
-def _attached(params: list[torch.Tensor], flat: Flat) -> bool:
+def _flatten(groups: list[dict]) -> tuple[dict[int, Flat], list[torch.Tensor], Layout]:
+    """Lay the groups' parameters (and gradients) out in one value buffer and one gradient buffer per dtype and
+    device, each group a slice of them, and rebind every parameter and gradient as a view of its part."""
+    kinds: dict[tuple, list[dict]] = {}
+    for group in groups:
+        first = group["params"][0]
+        kinds.setdefault((first.dtype, first.device), []).append(group)
+    buffers, storage = {}, []
+    for (dtype, device), members in kinds.items():
+        total = sum(p.numel() for group in members for p in group["params"])
+        values = torch.empty(total, dtype=dtype, device=device)
+        grads = torch.zeros_like(values)
+        storage.append(grads)
+        offset = 0
+        for group in members:
+            sizes = [p.numel() for p in group["params"]]
+            end = offset + sum(sizes)
+            flat = Flat(values[offset:end], grads[offset:end], sizes)
+            _reattach(group, flat, force=True)
+            buffers[id(group["params"][0])] = flat
+            offset = end
+    params = [p for group in groups for p in group["params"]]
+    return buffers, storage, Layout(params, [p.data_ptr() for p in params], [p.grad.data_ptr() for p in params])
+
+
+def _attached(layout: Layout) -> bool:
     """Whether every parameter and gradient is still the view of its slice: the common case, tested in two list
     comparisons instead of a Python loop per parameter."""
-    return ([p.data_ptr() for p in params] == flat.value_ptrs and
-            [0 if p.grad is None else p.grad.data_ptr() for p in params] == flat.grad_ptrs)
+    return ([p.data_ptr() for p in layout.params] == layout.value_ptrs and
+            [0 if p.grad is None else p.grad.data_ptr() for p in layout.params] == layout.grad_ptrs)
 
 
 @torch.no_grad()
