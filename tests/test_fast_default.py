@@ -243,3 +243,17 @@ def test_compile_where_no_compiler_works_is_refused_saying_what_to_do(monkeypatc
             ds.fit(_mlp(), _problem(), max_steps=1, progress=False, compile=True)
     finally:
         precision._compiler_problem.cache_clear()
+
+
+@pytest.mark.parametrize("grad_clip", [None, {"value": 0.01}])
+def test_the_recorded_gradient_norm_is_the_joint_norm_read_from_the_flat_buffer(grad_clip):
+    """The flat optimizer's one reduction over its gradient buffer gives what torch computes over the parameters'
+    gradients (before clipping by value), for the registry's two param groups."""
+    X, y = _problem(n=48)
+    reference = _mlp()
+    nn.functional.mse_loss(reference(X).squeeze(-1), y).backward()
+    expected = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in reference.parameters()])).item()
+    result = ds.fit(_mlp(), (X, y), loss="mse", batch_size=48, max_steps=2, optimizer="adamw", lr=1e-3,
+                    grad_clip=grad_clip, progress=False, doctor=False, threads=None)
+    assert result.history[0]["grad_norm"] == pytest.approx(expected, rel=1e-6)
+    assert isinstance(ds.optim.create(_mlp(), "adamw"), ds.optim.AdamWFlat)   # the path measured above

@@ -105,3 +105,32 @@ def test_found_inf_skips_the_update_on_the_device(name, impl):
 def test_optimizers_without_a_device_side_skip_are_named_as_such():
     assert not fast.skips_on_found_inf(torch.optim.AdamW(tensors([(3,)]), foreach=True))
     assert not fast.skips_on_found_inf(optim.Lion(tensors([(3,)])))
+
+
+def test_flat_groups_share_one_gradient_buffer_whose_norm_is_the_joint_norm():
+    """The registry's split (decayed weights, undecayed biases) gives two groups; both live in one gradient buffer,
+    so the joint norm is one reduction, and it stays right after model.zero_grad() rebinds the gradients."""
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = optim.create(model, "adamw", impl="flat")
+    assert len(opt.param_groups) == 2 and len(opt.storage) == 1
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+    for rebind in (False, True):
+        if rebind:
+            model.zero_grad(set_to_none=True)   # the next backward makes new gradient tensors outside the buffer
+        model(x).square().mean().backward()
+        expected = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+        torch.testing.assert_close(opt.grad_norm(), expected)
+        assert opt.storage[0].data_ptr() == next(model.parameters()).grad.data_ptr()   # back in the buffer
+        opt.step()
+        opt.zero_grad()
+        assert not opt.storage[0].any() and all(not p.grad.any() for p in model.parameters())
+
+
+def test_flat_groups_of_two_dtypes_keep_a_buffer_each_and_one_joint_norm():
+    single, double = tensors([(4, 3), (3,)]), [t.double().detach().requires_grad_() for t in tensors([(5,), (2, 2)], 1)]
+    opt = optim.AdamWFlat([{"params": single}, {"params": double}], lr=0.1)
+    assert [s.dtype for s in opt.storage] == [torch.float32, torch.float64]
+    for p in single + double:
+        p.grad.copy_(torch.full_like(p, 0.5))
+    expected = 0.5 * sum(p.numel() for p in single + double) ** 0.5
+    torch.testing.assert_close(opt.grad_norm().item(), expected)

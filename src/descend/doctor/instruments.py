@@ -105,7 +105,8 @@ class Instruments(Callback):
         self.optimizer = state.optimizer
 
     def on_step_begin(self, state):
-        self._disarm()   # after the measured step (torch is iterating over its hooks during it)
+        if self.step_hooks:
+            self._disarm()   # after the measured step (torch is iterating over its hooks during it)
         if state.step % self.every == 0:  # step count + 1 is measured. Armed only now, after the previous step's
             self.sampling = state.step + 1   # evaluation, so validation batches never count as training
             self._arm()

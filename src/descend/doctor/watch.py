@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..core.errors import DescendError
-from ..core.loop import Callback
+from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
@@ -37,6 +37,8 @@ class Doctor(Callback):
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
     SETTINGS); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     """
+
+    needs_sync = never   # reads the run when it ends
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
                  every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None):
