@@ -58,7 +58,10 @@ class AdamWFlat(DescendOptimizer):
         self.buffers: dict[int, Flat] = {}   # keyed by id of the group's first parameter
         self.storage: list[torch.Tensor] = []   # the gradient buffers that hold every group's slice, one per kind
         self.layout = Layout([], [], [])
+        self._constructing = True   # the groups given here are laid out once, after the last is added
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, grad_clip=grad_clip))
+        self._constructing = False
+        self._lay_out()
 
     def add_param_group(self, param_group: dict) -> None:
         """Check and add a group, then lay every group's parameters out in the flat buffers again (the new group's
@@ -71,6 +74,10 @@ class AdamWFlat(DescendOptimizer):
         except DescendError:
             self.param_groups.pop()   # leave the optimizer as it was
             raise
+        if not self._constructing:
+            self._lay_out()
+
+    def _lay_out(self) -> None:
         self.buffers, self.storage, self.layout = _flatten([group for group in self.param_groups if group["params"]])
 
     def _grads(self) -> list[torch.Tensor]:
