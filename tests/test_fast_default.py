@@ -5,6 +5,9 @@ precision/compile runs that resume bit for bit.
 tolist): each of them would stop the host until a GPU's queue drains. They may happen only when the loop settles
 (at evaluations and every `sync_every` steps), never inside a step.
 """
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -257,3 +260,24 @@ def test_the_recorded_gradient_norm_is_the_joint_norm_read_from_the_flat_buffer(
                     grad_clip=grad_clip, progress=False, doctor=False, threads=None)
     assert result.history[0]["grad_norm"] == pytest.approx(expected, rel=1e-6)
     assert isinstance(ds.optim.create(_mlp(), "adamw"), ds.optim.AdamWFlat)   # the path measured above
+
+
+DYNAMO_PROBE = """
+import sys, torch
+from torch import nn
+import descend as ds
+torch.manual_seed(0)
+X, y = torch.randn(64, 5), torch.randn(64)
+ds.fit(nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1)), (X, y), loss="mse", batch_size=16, max_epochs=2,
+       run_dir=sys.argv[1], checkpoint_every=3, progress=False)
+print("torch._dynamo" in sys.modules)
+"""
+
+
+def test_a_default_fit_with_checkpoints_never_imports_torch_dynamo(tmp_path):
+    """torch wraps Optimizer.add_param_group, zero_grad, state_dict and load_state_dict so that on first use they
+    import torch._dynamo (as long as importing torch itself); descend's optimizers call them unwrapped outside
+    torch.compile, so a fit in a fresh process (optimizer built, stepped, checkpointed) never pays for it."""
+    out = subprocess.run([sys.executable, "-c", DYNAMO_PROBE, str(tmp_path / "run")], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -60,6 +60,17 @@ def present_grads(params) -> list[torch.Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
+def _undecorated(method: Callable) -> Callable:
+    """One of torch.optim.Optimizer's methods that torch wraps to keep torch.compile from tracing them
+    (add_param_group, zero_grad, state_dict, load_state_dict), without that wrapper outside torch.compile: it
+    imports torch._dynamo on its first call (1-3 s, as long as importing torch), which made it most of a small
+    fit's start-up, and descend's optimizers otherwise never need it. The undecorated method is functools.wraps'
+    `__wrapped__`; where a torch version has none, the method is used as it is."""
+    if torch.compiler.is_compiling():
+        return method
+    return getattr(method, "__wrapped__", method)
+
+
 class DescendOptimizer(torch.optim.Optimizer):
     """A torch.optim.Optimizer whose hyperparameters are checked up front, per group too, and that can clip."""
 
@@ -82,16 +93,24 @@ class DescendOptimizer(torch.optim.Optimizer):
         if param_group.get("grad_clip", self.defaults.get("grad_clip")) != self.defaults.get("grad_clip"):
             raise DescendError(f"grad_clip is one global norm over all groups; set it on the optimizer, not{where}")
         self._check({**self.defaults, **param_group}, where)
-        super().add_param_group(named_group(self, param_group))
+        _undecorated(torch.optim.Optimizer.add_param_group)(self, named_group(self, param_group))
 
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's load_state_dict; a group entry the saved groups lack (a checkpoint from an older descend, before
         e.g. Prodigy's d_coef) keeps this optimizer's value instead of vanishing."""
         current = [dict(group) for group in self.param_groups]
-        super().load_state_dict(state_dict)
+        _undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
         for group, before in zip(self.param_groups, current):
             for key, value in before.items():
                 group.setdefault(key, value)
+
+    def state_dict(self) -> dict:
+        """torch's state_dict (see `_undecorated`)."""
+        return _undecorated(torch.optim.Optimizer.state_dict)(self)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """torch's zero_grad (see `_undecorated`)."""
+        _undecorated(torch.optim.Optimizer.zero_grad)(self, set_to_none)
 
     def _grads(self) -> list[torch.Tensor]:
         return present_grads(p for group in self.param_groups for p in group["params"])
