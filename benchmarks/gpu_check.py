@@ -116,6 +116,11 @@ def main() -> int:
             _, result = fit_seconds(X, y, 100, val=(Xv[:1024], yv[:1024]), eval_every=50)
             return len(result.history) == 100, f"100 steps, doctor on, validation every 50: no sync inside a step"
         failures += not check("sync-free steps (fp32)", no_sync)
+
+        def defaults_no_sync():
+            result = ds.fit(model(), (X, y), batch_size=BATCH, max_steps=100, device=str(device), progress=False)
+            return len(result.history) == 100, f"100 steps of fit's defaults ({result.choice.line().split(' (')[0]})"
+        failures += not check("sync-free steps, no optimizer or lr given", defaults_no_sync)
         for precision in ("bf16", "fp16") if device.type == "cuda" else ("bf16",):
             def trains(precision=precision):
                 _, result = fit_seconds(X, y, 200, precision=precision)
