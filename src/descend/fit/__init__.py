@@ -22,6 +22,7 @@ from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
 from . import threads
+from .observer import tell_result, tell_settings
 from .data import BatchStream, examples, input_sample
 from .spec import FitSpec, Plan
 from .task import FitTask, make_optimizer
@@ -93,6 +94,7 @@ def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
     _tell_choice(chosen, watch, run, spec.progress and is_main_process())
     loop = _loop(spec, plan, watch, chosen, run)
     opt = chosen.optimizer
+    tell_settings(spec.callbacks, spec.recorded())
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
@@ -102,7 +104,9 @@ def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
                        stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(),
                        lr=choice.lr if swept else opt.param_groups[0]["initial_lr"], stop_code=state.stop_code,
                        choice=choice)
-    return run.finish(result) if run is not None else result
+    result = run.finish(result) if run is not None else result
+    tell_result(spec.callbacks, result)
+    return result
 
 
 fit.__signature__ = inspect.signature(FitSpec).replace(return_annotation=FitResult)  # help(fit) lists every argument
