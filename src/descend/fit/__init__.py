@@ -44,6 +44,27 @@ class FitResult:
                                   # "non_finite", ... (Rule.code; None when it was not a rule)
     choice: auto_lib.Choice | None = None   # what optimizer="auto" or lr="auto" chose, and why
 
+    def __post_init__(self):
+        self.findings = doctor_lib.Findings(self.findings)   # a list that Jupyter shows as a coloured table
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary beside the loss curve, and the findings coloured by severity."""
+        from ..runs import notebook   # matplotlib and pandas, only when a notebook asks
+        return notebook.run_html("descend fit", self.summary_rows(), self.history, self.findings,
+                                      self.best.get("step"))
+
+    def summary_rows(self) -> list[list]:
+        """[label, value] rows: steps, epochs, why it stopped, time, lr (and auto's choice), the best record."""
+        last = self.history[-1] if self.history else {}
+        rows = [["steps", len(self.history)], ["epochs", last.get("epoch", 0)], ["stopped because", self.stop_reason],
+                ["elapsed (s)", round(self.elapsed, 3)], ["lr", self.lr],
+                ["chosen", self.choice.line() if self.choice else None], ["run directory", self.run_dir],
+                ["final training loss", last.get("loss")],
+                ["final validation loss", next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)]]
+        rows += [[f"best {key}", value] for key, value in self.best.items() if key in ("step", "loss") or
+                 key.startswith("val_")]
+        return [row for row in rows if row[1] is not None]
+
 
 def fit(model: nn.Module, train, **settings) -> FitResult:
     """Train `model` on `train` ((X, y) tensors or arrays, a Dataset or a DataLoader) and return a FitResult.
