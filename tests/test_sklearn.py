@@ -24,7 +24,8 @@ from descend.sklearn import Classifier, Regressor
 
 CHECK_STEPS = 40   # enough for the checks' score thresholds (R2 > 0.5, accuracy > 0.83), and fast
 
-# Checks that do not pass, and why (parametrize_with_checks marks them xfail, strictly: one that starts to pass fails):
+# Checks that do not pass, and why (parametrize_with_checks marks them xfail; not strictly, since a machine whose
+# BLAS happens to round both batch sizes alike passes it):
 EXPECTED_FAILURES = {
     "Regressor": {
         # predict on 20 rows and on each row alone differ by ~2e-7 (relative 3e-6): the module computes in float32,
@@ -41,7 +42,7 @@ def expected_failures(estimator) -> dict[str, str]:
 
 
 @parametrize_with_checks([Regressor(max_steps=CHECK_STEPS), Classifier(max_steps=CHECK_STEPS)],
-                         expected_failed_checks=expected_failures, xfail_strict=True)
+                         expected_failed_checks=expected_failures, xfail_strict=False)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 

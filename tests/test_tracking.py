@@ -145,3 +145,12 @@ def test_a_bad_log_value_is_one_line(tmp_path, value, words):
     bakery(40).to_csv(tmp_path / "sales.csv", index=False)
     code, err = _cli(["fit", str(tmp_path / "sales.csv"), "--target", "loaves", "--log", value])
     assert code == 2 and err.count("\n") == 1 and words in err and "--log" in err
+
+
+def test_descend_fit_refuses_a_missing_tracker_package_before_writing_anything(tmp_path, monkeypatch):
+    bakery(40).to_csv(tmp_path / "sales.csv", index=False)
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    code, err = _cli(["fit", str(tmp_path / "sales.csv"), "--target", "loaves", "--log", "mlflow:sqlite:///m.db",
+                      "--out", str(tmp_path / "run")])
+    assert code == 2 and err.count("\n") == 1 and "pip install 'descend[mlflow]'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sales.csv"]

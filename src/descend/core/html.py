@@ -20,7 +20,8 @@ def cell(value, style: str = "") -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"<td style='{style}'>{escape(str(value))}</td>" if style else f"<td>{escape(str(value))}</td>"
     shown = "n/a" if isinstance(value, float) and not math.isfinite(value) else format(value, ".4g")
-    return f'<td class="num" style="{style};text-align:right" data-value="{value!r}">{shown}</td>'
+    aligned = f' style="{style};text-align:right"' if style else ""   # a page's stylesheet aligns td.num
+    return f'<td class="num"{aligned} data-value="{value!r}">{shown}</td>'
 
 
 def table(header: list[str], rows: list[list], style: str = "") -> str:
@@ -30,7 +31,8 @@ def table(header: list[str], rows: list[list], style: str = "") -> str:
     label = f"{style};white-space:nowrap" if style else ""   # the first column names the row: kept on one line
     body = "".join("<tr>" + "".join(cell(v, label if i == 0 else style) for i, v in enumerate(row)) + "</tr>"
                    for row in rows)
-    return f"<table style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
+    opening = "<table style='border-collapse:collapse'>" if style else "<table>"
+    return f"{opening}<tr>{head}</tr>{body}</table>"
 
 
 def findings_table(findings: list[dict]) -> str:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from html import escape
 from pathlib import Path
 

@@ -18,7 +18,7 @@ from ...core import schedules
 from ...core.checks import check_choice
 from ...core.errors import DescendError
 from ...fit import progress as progress_lib
-from ..tracking.targets import from_target, parse_target
+from ..tracking.targets import parse_target
 from ..tuning.space import Choice, Float, Int, Param
 from .split import SPLITS, check_fraction
 from .target import TASKS
@@ -195,7 +195,7 @@ def _check_log(targets) -> None:
         if not isinstance(target, str):
             raise DescendError(f"--log must be texts such as 'tensorboard:runs/tb' or 'mlflow:sqlite:///mlflow.db', "
                                f"got {target!r}")
-        from_target(target)   # builds nothing yet; refuses a missing tracker package before any file is written
+        parse_target(target)   # the package is asked for when training starts (a saved run's update needs none)
 
 
 def _check_seed(seed) -> None:

@@ -273,7 +273,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
         lr = found.suggestion
     arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
                               _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
-    callbacks = [*callbacks, *(tracking.from_target(target) for target in opts.log)]
+    callbacks = [*callbacks, *tracking.from_targets(opts.log)]
     arguments.update(run_dir=run_dir, resume=resume, callbacks=callbacks)
     result = finished_first_run(run, run_dir) if resume else None
     if result is None:

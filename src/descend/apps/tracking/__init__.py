@@ -7,7 +7,7 @@ package (`pip install 'descend[tensorboard]'`, `'descend[mlflow]'`) and says so 
 May import: core, runs, fit.
 """
 from .mlflow_log import MLflow
-from .targets import TRACKERS, from_target, parse_target
+from .targets import TRACKERS, from_target, from_targets, parse_target
 from .tensorboard_log import TensorBoard
 
-__all__ = ["TensorBoard", "MLflow", "TRACKERS", "from_target", "parse_target"]
+__all__ = ["TensorBoard", "MLflow", "TRACKERS", "from_target", "from_targets", "parse_target"]

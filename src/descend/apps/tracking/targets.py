@@ -20,6 +20,11 @@ def parse_target(text: str) -> str:
 
 
 def from_target(text: str):
-    """The tracker callback for a checked `--log` value."""
+    """The tracker callback for a `--log` value (refused in one line when its package is missing); it writes
+    nothing until a fit starts."""
     name, _, where = parse_target(text).partition(":")
     return TRACKERS[name](where)
+
+
+def from_targets(texts) -> list:
+    return [from_target(text) for text in texts]
