@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -190,3 +191,19 @@ def test_grid_search_over_a_pipeline_in_two_processes():
     assert search.best_score_ > 0.8 and search.score(x, y) > 0.8
     assert search.best_params_["classifier__lr"] in (1e-3, 1e-2)
     assert search.best_estimator_[-1].findings_ is not None
+
+
+def test_a_fit_that_fails_leaves_the_estimator_as_it_was():
+    x, y = regression(n=60)
+    est = Regressor(max_steps=0)
+    with pytest.raises(DescendError, match="max_steps"):
+        est.fit(x, y)
+    assert not hasattr(est, "model_")   # not half-fitted: predict still says it is not fitted
+    with pytest.raises(NotFittedError):
+        est.predict(x)
+    est.set_params(max_steps=3).fit(x, y)
+    before = est.predict(x)
+    with pytest.raises(DescendError, match="max_steps"):
+        est.set_params(max_steps=0, warm_start=True).fit(x, y)
+    np.testing.assert_array_equal(est.predict(x), before)
+    assert len(est.history_) == 3

@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...core.errors import DescendError, DescendTypeError
+from ...doctor import Findings
 from ...fit import FitResult, fit
 from ...fit.spec import FitSpec
 from . import modules
@@ -67,15 +68,16 @@ class _Estimator(BaseEstimator):
         if continuing:
             settings.update(optimizer=self.optimizer_, lr=None if self.lr_ is None else self.lr_ * CONTINUE_LR,
                             init=None)
+            model = self.model_
         else:
             torch.manual_seed(self.seed)   # the same seed builds the same initial weights (fit seeds the same way)
-            self.model_ = modules.build(self.module, x.shape[1], self._outputs_count(), self.hidden_layer_sizes,
-                                        self.activation)
-            self.history_, self.findings_ = [], []
+            model = modules.build(self.module, x.shape[1], self._outputs_count(), self.hidden_layer_sizes,
+                                  self.activation)
         if epochs is not None:
             settings.update(max_epochs=epochs, max_steps=None)
         train, val = self._split(_tensor(x), self._target_tensor(target))
-        self._keep(fit(self.model_, train, val=val, **settings), continuing)
+        self._keep(fit(model, train, val=val, **settings), continuing)   # a fit that fails leaves the estimator
+        # as it was (unfitted, or fitted before)
 
     def _split(self, x: torch.Tensor, y: torch.Tensor) -> tuple[tuple, tuple | None]:
         """(train, val): a seeded random `validation_fraction` of the rows validates (for Patience, the doctor and
@@ -96,10 +98,11 @@ class _Estimator(BaseEstimator):
 
     def _keep(self, result: FitResult, continuing: bool) -> None:
         """The result's model, and its history and findings after the earlier ones (steps and epochs counting on)."""
-        last = self.history_[-1] if continuing and self.history_ else {"step": 0, "epoch": 0}
-        self.history_ = self.history_ + [dict(r, step=r["step"] + last["step"], epoch=r["epoch"] + last["epoch"])
-                                         for r in result.history]
-        self.findings_ = list(self.findings_) + list(result.findings)
+        earlier, found = (self.history_, self.findings_) if continuing else ([], [])
+        last = earlier[-1] if earlier else {"step": 0, "epoch": 0}
+        self.history_ = earlier + [dict(r, step=r["step"] + last["step"], epoch=r["epoch"] + last["epoch"])
+                                   for r in result.history]
+        self.findings_ = Findings([*found, *result.findings])   # Jupyter shows them as a coloured table
         self.model_, self.result_, self.stop_reason_ = result.model, result, result.stop_reason
         if not continuing:
             self.lr_ = result.lr
@@ -108,7 +111,7 @@ class _Estimator(BaseEstimator):
 
     def _raw_outputs(self, X) -> np.ndarray:
         """The module's outputs for X, in float64, computed in eval mode without gradients."""
-        check_is_fitted(self)
+        check_is_fitted(self, "model_")   # (fit's checks set n_features_in_ before a fit that may fail)
         x = _tensor(validate_data(self, X, reset=False, dtype=np.float32))
         model = self.model_
         weights = next(model.parameters(), None)
