@@ -220,6 +220,56 @@ def test_the_doctor_leaves_the_sweep_out_and_does_not_suggest_what_auto_set():
     assert all("lr='auto'" not in f.fix for f in result.findings)
 
 
+class RawVariance(nn.Module):
+    """A Gaussian regression whose variance is a raw parameter, not its log: a step that takes it past 0 makes
+    log(variance) NaN, so the model trains at moderate lrs and blows up abruptly at larger ones."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.mean = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+        self.variance = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return torch.cat([self.mean(x), self.variance.expand(len(x), 1)], 1)
+
+
+def gaussian_nll(out, y):
+    return 0.5 * (torch.log(out[:, 1]) + (y[:, 0] - out[:, 0]) ** 2 / out[:, 1]).mean()
+
+
+def noisy_sine(n=512):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    return x, torch.sin(x[:, :1]) + 0.3 * torch.randn(n, 1, generator=g)
+
+
+def test_a_sweep_that_blows_up_to_nan_goes_back_to_kept_weights_and_the_run_goes_on():
+    """With seed 1 the sweep's lr reaches 0.63 at step 20 and the variance steps past 0 (NaN); before the fix the
+    NonFinite rule ended the run there. Now the sweep ends at that step, the weights of a step at or below the
+    picked lr come back, and the run trains its 200 steps to the noise's log-likelihood (variance near 0.3^2)."""
+    x, y = noisy_sine()
+    model = RawVariance()
+    result = ds.fit(model, (x, y), loss=gaussian_nll, batch_size=32, max_steps=200, seed=1, progress=False)
+    blown = [r for r in result.history if r.get("recovered")]
+    assert len(blown) == 1 and math.isnan(blown[0]["loss"]) and blown[0]["sweep"]
+    assert result.stop_code == "max_steps" and len(result.history) == 200
+    choice = result.choice
+    assert "a blow-up: the loss or gradient turned NaN/Inf" in choice.reason
+    assert choice.lr < blown[0]["lr"] / 3 and choice.observed["kept_step"] < blown[0]["step"]
+    assert math.isfinite(result.history[-1]["loss"]) and 0.05 < model.variance.item() < 0.15
+    assert not [f for f in result.findings if f.code == "non_finite"]
+
+
+def test_nan_from_the_first_step_is_not_the_sweeps_to_recover():
+    x, y = noisy_sine()
+    model = RawVariance()
+    with torch.no_grad():
+        model.variance.fill_(-1.0)   # log of a negative variance: NaN before any lr could be blamed
+    result = ds.fit(model, (x, y), loss=gaussian_nll, batch_size=32, max_steps=50, progress=False)
+    assert result.stop_code == "non_finite" and len(result.history) == 1 and not result.history[0].get("recovered")
+
+
 def test_one_heavy_tailed_batch_moves_the_average_at_most_to_outlier_times_it():
     average = RobustAverage()
     for loss in (4.0, 3.6, 3.1, 2.4):
