@@ -142,8 +142,7 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
         return auto_lib.Auto(build(optimizer, lr))
     return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
                            device=spec.device, weight_decay=spec.weight_decay, total_steps=plan.total_steps,
-                           lr_schedule=plan.schedules.get("lr"), processes=plan.processes, make_optimizer=build,
-                           validated=plan.val is not None)
+                           lr_schedule=plan.schedules.get("lr"), processes=plan.processes, make_optimizer=build)
 
 
 def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:

@@ -74,15 +74,14 @@ def build_lbfgs(model: nn.Module, observed: dict) -> Auto:
 
 def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,
            weight_decay, total_steps: int | None, lr_schedule, processes: int,
-           make_optimizer, validated: bool = False) -> Auto:
+           make_optimizer) -> Auto:
     """The optimizer fit trains with for optimizer="auto" or lr="auto" (`make_optimizer(name, lr)` builds a named
-    one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None; `validated`: whether
-    the run has validation data (then a race of lrs around the sweep's pick decides, see race.py)."""
+    one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None."""
     if optimizer != "auto":   # lr="auto" with a named optimizer or an instance
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
         opt = make_optimizer(optimizer, None)
         return Auto(opt, sweep=Sweep(model, opt, name, total_steps, lr_schedule, observed={},
-                                     default_lr=opt.defaults.get("lr"), validated=validated))
+                                     default_lr=opt.defaults.get("lr")))
     if lr not in (None, "auto"):
         choice = Choice(FIRST_ORDER, float(lr), "the given schedule" if lr_schedule else "constant",
                         "the lr was given, so AdamW trains with it")
@@ -94,4 +93,4 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
     return Auto(opt, sweep=Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
-                                 default_lr=opt.defaults.get("lr"), validated=validated))
+                                 default_lr=opt.defaults.get("lr")))

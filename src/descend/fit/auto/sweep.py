@@ -33,7 +33,6 @@ import torch.distributed as dist
 from ..lr_find import FALL, NO_VALLEY, WINDOW, suggest
 from ...core.loop import Callback, LoopState
 from .choice import Choice
-from .race import Race, candidates, leg_length
 
 START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
@@ -59,8 +58,7 @@ class Sweep(Callback):
     """
 
     def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
-                 on_choice=None, observed: dict | None = None, default_lr: float | None = None,
-                 validated: bool = False):
+                 on_choice=None, observed: dict | None = None, default_lr: float | None = None):
         self.model, self.optimizer, self.name, self.total, self.after = model, optimizer, name, total_steps, after
         self.on_choice, self.observed = on_choice, dict(observed or {})
         self.limit = _sweep_limit(total_steps)
@@ -74,49 +72,29 @@ class Sweep(Callback):
         self.rises = 0            # consecutive steps the smoothed loss has been RISE x its lowest
         self.blowups = 0          # consecutive steps a batch loss has been BLOWUP x the lowest smoothed loss
         self.default_lr = default_lr
-        self.validated = validated
-        self.race: Race | None = None
-        self.reading: dict = {}   # the sweep's pick and how it was read, kept for the choice while the race runs
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
 
     @property
     def sweeping(self) -> bool:
-        return self.ended_at is None
-
-    @property
-    def racing(self) -> bool:
-        return self.race is not None and self.choice is None
+        return self.choice is None
 
     def needs_sync(self, state: LoopState) -> bool:
-        """The sweep reads every step's loss and keeps its weights while it runs; the race reads the model at the
-        end of each leg; after them, nothing."""
-        return self.sweeping or (self.racing and self.race.leg_ends(state.step))
+        """The sweep reads every step's loss and keeps its weights while it runs; after it, nothing."""
+        return self.sweeping
 
     def multiplier(self, step: int) -> float:
-        """The lr of step `step` (0-based): the sweep's, then the picked lr (during the race each leg's, after it
-        the winner's) times the schedule after it."""
+        """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it."""
         if self.sweeping:
             return START_LR * 10 ** (step / PER_DECADE)
-        if self.race is None:
-            return self.choice.lr * self._decay(step, self.ended_at)
-        if step < self.race.end:
-            return self.race.lr_of(step)
-        return self.race.lrs[self.race.winner] * self._decay(step, self.race.end)
-
-    def _decay(self, step: int, start: int) -> float:
-        """The schedule from step `start` on: the caller's schedule stretched over the steps from `start` to the
-        run's end, else a cosine decay to 0 there."""
+        lr, start = self.choice.lr, self.ended_at
         if self.after is not None:
-            stretch = 1.0 if self.total is None or self.total <= start else self.total / (self.total - start)
-            return self.after(round((step - start) * stretch))
+            return lr * self.after(step)
         if self.total is None or self.total <= start:
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * (step - start) / (self.total - start)))
+            return lr
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (self.total - start)))
 
     def on_step(self, state: LoopState, record: dict) -> None:
-        if self.racing:
-            self._race_step(state, record)
         if not self.sweeping:
             return
         record["sweep"] = True
@@ -161,28 +139,9 @@ class Sweep(Callback):
         reads the same for losses that go negative (a Gaussian log-likelihood) as for positive ones."""
         return value - self.best > (factor - 1) * abs(self.best)
 
-    def _race_step(self, state: LoopState, record: dict) -> None:
-        """A race step: marked (the doctor leaves it out like the sweep's), without validation values (a stopping
-        rule must not judge the run on a leg that may be thrown away), a NaN/Inf step recovered and its leg lost."""
-        leg = self.race.leg_of(state.step - 1)
-        record["sweep"], record["race_leg"] = True, leg + 1
-        for key in [key for key in record if key.startswith("val_")]:
-            del record[key]
-        loss, norm = record["loss"], record.get("grad_norm", 0.0)
-        if not (math.isfinite(loss) and math.isfinite(norm)) and not _from_data(state):
-            record["recovered"] = True
-            if leg not in self.race.blown:
-                self.race.blown.append(leg)
-
     def on_step_end(self, state: LoopState, record: dict) -> None:
-        if state.stop_reason is not None:
-            return
-        if self.sweeping and self.ending:
+        if self.sweeping and self.ending and state.stop_reason is None:
             self._decide(state.step, self.ending)
-        elif self.racing and self.race.leg_ends(state.step):
-            score = state.task.evaluate().get("val_loss", math.inf)
-            if self.race.finish_leg(score, self.model, self.optimizer):
-                self._choose_winner()
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
@@ -197,31 +156,11 @@ class Sweep(Callback):
                 f"calibrated default {self.default_lr:g}, capped at the last lr swept")
         at = self._restore(lr)
         self.ended_at = step
-        self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
-        self.reading = {"lr": lr, "how": f"{rule}; the sweep ended as {why}", "from": at}
-        race_lrs = candidates(lr, highest=self.lrs[bottom - 1] if len(self.smoothed) >= 2 else lr)
-        leg = leg_length(self.total, step, len(race_lrs)) if self.validated and _one_process() else None
-        if leg is None:
-            self._choose(lr, f"{self._schedule()} after a {step}-step sweep, going on from step {at}",
-                         self.reading["how"], step)
-        else:
-            origin = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.race = Race(race_lrs, step, leg, origin)
-
-    def _schedule(self) -> str:
         given = f"the given {getattr(self.after, 'name', 'schedule')} schedule"
-        return given if self.after is not None else ("cosine to 0" if self.total else "constant")
-
-    def _choose_winner(self) -> None:
-        race, start = self.race, self.ended_at
-        lr = race.lrs[race.winner]
-        self.observed["race"] = race.observed()
-        scores = ", ".join(f"{a:.2g}: {b:.4g}" for a, b in zip(race.lrs, race.scores))
-        how = (f"{self.reading['how']}; then {len(race.lrs)} lrs around its pick {self.reading['lr']:.2g} trained "
-               f"{race.leg} steps each from step {self.reading['from']}'s weights, and the lowest validation loss "
-               f"won (lr: val_loss {scores})")
-        self._choose(lr, f"{self._schedule()} after a {start}-step sweep and a {race.end - start}-step race, going "
-                         f"on from the winner's leg", how, race.end)
+        schedule = given if self.after is not None else ("cosine to 0" if self.total else "constant")
+        self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
+        self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
+                     f"{rule}; the sweep ended as {why}", step)
 
     def _restore(self, lr: float) -> int | None:
         """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step."""
@@ -241,12 +180,8 @@ class Sweep(Callback):
             self.on_choice(self.choice)
 
     def on_end(self, state: LoopState) -> None:
-        """A run that ends during the sweep or the race keeps its weights; the choice says so."""
-        if self.racing:
-            lr = self.race.lrs[min(self.race.leg_of(state.step - 1), len(self.race.lrs) - 1)]
-            self._choose(lr, "the race's leg at its end", f"the run ended at step {state.step}, during the race, "
-                         "before a winner was known; the lr of the leg then running is reported", state.step)
-        elif self.sweeping and self.lrs:
+        """A run that ends during the sweep keeps its weights; the choice says so."""
+        if self.sweeping and self.lrs:
             self.observed.update(sweep_steps=state.step, sweep_end="the run ended")
             self._choose(self.lrs[-1], "the sweep's rising lr", f"the run ended at step {state.step}, during the "
                          "sweep, before an lr was picked; the last lr swept is reported", state.step)
@@ -256,8 +191,6 @@ class Sweep(Callback):
         return {"average": self.average.state_dict(), "rises": self.rises, "blowups": self.blowups,
                 "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
                 "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
-                "observed": self.observed, "reading": self.reading,
-                "race": None if self.race is None else self.race.state_dict(),
                 "choice": None if self.choice is None else self.choice.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -265,8 +198,7 @@ class Sweep(Callback):
         self.rises, self.blowups = state["rises"], state["blowups"]
         self.best, self.best_step = state["best"], state["best_step"]
         self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
-        self.ended_at, self.observed, self.reading = state["ended_at"], state["observed"], state["reading"]
-        self.race = None if state["race"] is None else Race.from_state(state["race"])
+        self.ended_at = state["ended_at"]
         self.choice = None if state["choice"] is None else Choice.from_dict(state["choice"])
         if self.choice is not None:
             self.observed = self.choice.observed
@@ -324,10 +256,6 @@ def _from_data(state: LoopState) -> bool:
     """Whether the task traced the step's NaN/Inf to the data (inputs or targets) rather than the model."""
     origin = getattr(state.task, "non_finite_origin", None)
     return origin is not None and origin.from_data
-
-
-def _one_process() -> bool:
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1
 
 
 def _agreed(loss: float) -> float:
