@@ -15,7 +15,9 @@ gradient, or batch losses above BLOWUP times the lowest smoothed loss for LASTIN
 winsorizing lets into the average, so noise cannot fake it). A blow-up is the sweep's own doing and no reason to
 end the run: its step took no update (fit skips updates on non-finite values), the record is marked `recovered`
 so the NonFinite rule lets the run go on, and the kept weights of a safe lr come back as below. Then the valley rule picks the
-lr from the curve up to its lowest point (what follows is the deliberate overshoot, whose noise must not extend
+lr from the curve up to its lowest point (counted, like the lowest value the endings compare with, from the
+MEMORY-th step on: the first averages hold a batch or two, and a lucky one must not pass for the valley's bottom;
+what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the optimizer's calibrated default instead), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
@@ -38,6 +40,7 @@ START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
 LR_FIND_DECADES = 0.8          # lr_find's averaging memory (10 steps at 12.4 steps per decade), in decades
 SMOOTHING = 1 - 1 / (LR_FIND_DECADES * PER_DECADE)
+MEMORY = round(1 / (1 - SMOOTHING))   # batches the average remembers: fewer make it too noisy to be the lowest
 RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest ...
 LASTING = 2                    # ... for this many steps in a row (a transient is not the valley's end), or RISE^2 x
 MAX_SHARE = 0.25               # the sweep never takes more of the run's steps than this
@@ -105,7 +108,7 @@ class Sweep(Callback):
             smooth = record["smoothed"] = self.average.add(loss)
             self.lrs.append(record["lr"])
             self.smoothed.append(smooth)
-            if smooth < self.best:
+            if smooth < self.best and self.average.count >= MEMORY:
                 self.best, self.best_step = smooth, state.step
             self._keep(state.step)
         if not math.isfinite(loss) and (not self.kept or _from_data(state)):
@@ -145,7 +148,8 @@ class Sweep(Callback):
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
-            bottom = min(range(len(self.smoothed)), key=self.smoothed.__getitem__) + 1
+            settled = range(MEMORY - 1, len(self.smoothed)) if len(self.smoothed) >= MEMORY else range(len(self.smoothed))
+            bottom = min(settled, key=self.smoothed.__getitem__) + 1
             lr, rule = suggest(self.lrs[:bottom], self.smoothed[:bottom])
             rule = f"lr by lr_find's rule, {rule}"
         else:
