@@ -1,4 +1,5 @@
 """optimizer="auto" (fit's default) and lr="auto": what is chosen, that it trains, and that the choice is on record."""
+import functools
 import json
 import math
 
@@ -77,27 +78,48 @@ def held_out(model, val) -> float:
         return float(((model(val[0]) - val[1]) ** 2).mean())
 
 
+GRID_LRS = (1e-3, 3e-3, 1e-2, 3e-2)
+
+
+@functools.lru_cache(maxsize=None)
+def grid_and_auto(seed: int) -> tuple[list[float], float, int]:
+    """Held-out MSE of AdamW + cosine at GRID_LRS and of fit's defaults (400 steps of batch 32), and auto's steps."""
+    train, val = regression(seed)
+    grid = []
+    for lr in GRID_LRS:
+        model = mlp()
+        ds.fit(model, train, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine(), batch_size=32,
+               max_steps=400, seed=seed, progress=False, doctor=False)
+        grid.append(held_out(model, val))
+    model = mlp()
+    result = ds.fit(model, train, batch_size=32, max_steps=400, seed=seed, progress=False, doctor=False)
+    assert result.choice.optimizer == "adamw"
+    return grid, held_out(model, val), len(result.history)
+
+
 @pytest.mark.slow
 def test_on_a_mini_batch_mlp_auto_trains_about_as_well_as_the_best_of_a_small_grid():
     """AdamW + cosine at 1e-3 .. 3e-2 against fit's defaults, 400 steps of batch 32, three seeds. Measured: auto
-    is within 11% of the best grid point on seeds 1 and 2 (0.89x, 1.11x) and 2.7x on seed 0, where its sweep read
-    a noisy curve and picked 6e-3; on every seed it beats the grid's two lower points."""
+    is within 11% of the best grid point on seeds 1 and 2 (1.11x, 0.89x) and 3.7x on seed 0, where its sweep read
+    a noisy curve and picked 4e-3; on every seed it beats the grid's two lower points."""
     close = 0
     for seed in (0, 1, 2):
-        train, val = regression(seed)
-        grid = []
-        for lr in (1e-3, 3e-3, 1e-2, 3e-2):
-            model = mlp()
-            ds.fit(model, train, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine(), batch_size=32,
-                   max_steps=400, seed=seed, progress=False, doctor=False)
-            grid.append(held_out(model, val))
-        model = mlp()
-        result = ds.fit(model, train, batch_size=32, max_steps=400, seed=seed, progress=False, doctor=False)
-        assert result.choice.optimizer == "adamw" and len(result.history) == 400   # the sweep's steps trained
-        score = held_out(model, val)
+        grid, score, steps = grid_and_auto(seed)
+        assert steps == 400   # the sweep's steps trained
         assert score < min(grid[:2])
         close += score <= 1.15 * min(grid)
     assert close >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 13, open: on seed 0 auto's held-out MSE is 3.7x the best grid point's "
+                                       "(the sweep picks 4e-3 where 1e-2 .. 3e-2 train best in 400 steps)")
+def test_on_a_mini_batch_mlp_auto_trains_as_well_as_the_best_of_a_small_grid_on_every_seed():
+    """The issue's bar: as well as the best of the grid (within 15%) on each of the three seeds. Strict xfail: it
+    fails today, and passing would flag that the miss is gone."""
+    for seed in (0, 1, 2):
+        grid, score, _ = grid_and_auto(seed)
+        assert score <= 1.15 * min(grid), f"seed {seed}: {score:.4g} vs the grid's best {min(grid):.4g}"
 
 
 def mini_batch_problem():

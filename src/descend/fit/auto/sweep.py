@@ -32,7 +32,7 @@ import math
 import torch
 import torch.distributed as dist
 
-from ..lr_find import FALL, NO_VALLEY, WINDOW, suggest
+from ..lr_find import FALL, NO_VALLEY, WINDOW, read
 from ...core.loop import Callback, LoopState
 from .choice import Choice
 
@@ -148,9 +148,7 @@ class Sweep(Callback):
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
-            settled = range(MEMORY - 1, len(self.smoothed)) if len(self.smoothed) >= MEMORY else range(len(self.smoothed))
-            bottom = min(settled, key=self.smoothed.__getitem__) + 1
-            lr, rule = suggest(self.lrs[:bottom], self.smoothed[:bottom])
+            lr, rule = read(self.lrs, self.smoothed, settled_from=MEMORY - 1)
             rule = f"lr by lr_find's rule, {rule}"
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
