@@ -13,6 +13,7 @@ import descend as ds
 from descend.fit import losses
 from descend.fit.auto import sweep as sweep_lib
 from descend.fit.auto.sweep import RobustAverage
+from descend.fit.lr_find import NO_VALLEY, read
 
 
 def logistic_data(n=400, features=6, seed=0):
@@ -301,3 +302,13 @@ def test_one_heavy_tailed_batch_moves_the_average_at_most_to_outlier_times_it():
     assert jumped == pytest.approx(settled * sweep_lib.OUTLIER ** ((1 - s) / (1 - s ** 5)))
     negative = RobustAverage()   # losses at or below 0: the arithmetic mean
     assert [negative.add(v) for v in (-2.0, -4.0)] == pytest.approx([-2.0, (s * (1 - s) * -2 + (1 - s) * -4) / (1 - s ** 2)])
+
+
+def test_a_lucky_first_batch_is_not_the_curves_bottom():
+    """The reading lr_find and auto's sweep share: the lowest point counts from the step where the average holds its
+    memory. Here the second value (a one-batch dip to 0.30) is below the valley's true bottom (0.38 at lr 1e-2)."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(13)]
+    smoothed = [0.60, 0.30, 0.65, 0.66, 0.64, 0.60, 0.55, 0.50, 0.45, 0.40, 0.38, 0.50, 0.90]
+    lr, rule = read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)
+    assert rule == "65% of the way down the valley from lr 4.0e-04 to 1.0e-02" and lr == lrs[8]
+    assert read(lrs, smoothed)[1] == NO_VALLEY   # counted from the first value, the dip cuts the curve to 2 points
