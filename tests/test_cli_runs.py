@@ -44,9 +44,8 @@ def test_the_run_folder_holds_the_record_and_the_model(recorded):
                      "first_run.json", "first_run.safetensors", "refit"}   # a small table is trained again on all its rows, recorded in refit/
     assert not recorded.with_name("loaves.partial").exists()
     config = json.loads((recorded / "config.json").read_text())
-    assert config["tabular"]["options"]["target"] == "loaves" and config["run"]["optimizer"] == "auto"
-    assert config["run"]["lr"] is None and config["auto"]["optimizer"] == "adamw"   # the tables' default: auto
-    assert config["tabular"]["lr"] == config["auto"]["lr"] > 0 and config["auto"]["probe_steps"] > 0
+    assert config["tabular"]["options"]["target"] == "loaves" and config["run"]["optimizer"] == "adamw"
+    assert config["run"]["lr"] == config["tabular"]["lr"] == 3e-3 and "auto" not in config   # the tables' default
     summary = json.loads((recorded / "summary.json").read_text())
     history = pd.read_csv(recorded / "history.csv")
     assert summary["steps"] == (history["phase"] == "fit").sum()

@@ -262,9 +262,11 @@ class Options:
     numeric: tuple = option((), "columns to treat as plain numbers, comma-separated",
                             check=column_names("--numeric"), parse=names, metavar="COLS",
                             listed=True)
-    # auto (fit's default) since its sweep ends at a blow-up instead of the run: on five suite tables it was as good as
-    # AdamW at the tuned 3e-3 or better (benchmarks/RESULTS.md, issue 13's second pass)
-    optimizer: str = option("auto", "one of {choices} (default {default}; auto: fit chooses the algorithm and "
+    # AdamW at its tuned lr stays the tables' default for now: auto's sweep no longer ends the run at a blow-up and
+    # measured no worse on five suite tables (RESULTS.md, issue 13), but under auto a killed-and-resumed tables
+    # run's config.json and `descend landscape` of a saved run fail their tests (tests/test_faults.py,
+    # tests/test_landscape.py)
+    optimizer: str = option("adamw", "one of {choices} (default {default}; auto: fit chooses the algorithm and "
                             "its lr)", check=choice("optimizer", lambda: ("auto", *optim.available())),
                             choices=lambda: ("auto", *optim.general_purpose()), metavar="NAME")
     lr: float | str | None = option(None, f"learning rate, or auto to sweep for it inside the run (default: "

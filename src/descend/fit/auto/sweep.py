@@ -13,7 +13,8 @@ smoothed loss has stayed at RISE times its lowest value for LASTING steps (past 
 reaches END_LR, or it has used MAX_SHARE of the run's steps; and at once at a blow-up: a NaN/Inf loss or
 gradient, or batch losses above BLOWUP times the lowest smoothed loss for LASTING steps (more than the
 winsorizing lets into the average, so noise cannot fake it). A blow-up is the sweep's own doing and no reason to
-end the run: its step took no update (fit skips updates on non-finite values), the record is marked `recovered`
+end the run (a NaN/Inf at or below the optimizer's calibrated default lr, in the data, or before any finite step
+is not the sweep's doing, and NonFinite ends the run there as always): its step took no update (fit skips updates on non-finite values), the record is marked `recovered`
 so the NonFinite rule lets the run go on, and the kept weights of a safe lr come back as below. Then the valley rule picks the
 lr from the curve up to its lowest point (counted, like the lowest value the endings compare with, from the
 MEMORY-th step on: the first averages hold a batch or two, and a lucky one must not pass for the valley's bottom;
@@ -111,8 +112,9 @@ class Sweep(Callback):
             if smooth < self.best and self.average.count >= MEMORY:
                 self.best, self.best_step = smooth, state.step
             self._keep(state.step)
-        if not math.isfinite(loss) and (not self.kept or _from_data(state)):
-            return   # NaN/Inf before any finite step, or in the data: no lr helps, and NonFinite ends the run
+        if not math.isfinite(loss) and (not self.kept or _from_data(state) or record["lr"] <= (self.default_lr or 0)):
+            return   # NaN/Inf before any finite step, in the data, or at an lr no higher than the optimizer's
+                     # calibrated default: not the sweep's overshoot, and NonFinite ends the run
         self.ending = self._ending(state, loss)
         if not math.isfinite(loss):
             record["recovered"] = True   # the sweep ends here and restores kept weights: the run goes on
