@@ -1,4 +1,5 @@
 """optimizer="auto" (fit's default) and lr="auto": what is chosen, that it trains, and that the choice is on record."""
+import functools
 import json
 import math
 
@@ -12,6 +13,7 @@ import descend as ds
 from descend.fit import losses
 from descend.fit.auto import sweep as sweep_lib
 from descend.fit.auto.sweep import RobustAverage
+from descend.fit.lr_find import NO_VALLEY, read
 
 
 def logistic_data(n=400, features=6, seed=0):
@@ -77,27 +79,48 @@ def held_out(model, val) -> float:
         return float(((model(val[0]) - val[1]) ** 2).mean())
 
 
+GRID_LRS = (1e-3, 3e-3, 1e-2, 3e-2)
+
+
+@functools.lru_cache(maxsize=None)
+def grid_and_auto(seed: int) -> tuple[list[float], float, int]:
+    """Held-out MSE of AdamW + cosine at GRID_LRS and of fit's defaults (400 steps of batch 32), and auto's steps."""
+    train, val = regression(seed)
+    grid = []
+    for lr in GRID_LRS:
+        model = mlp()
+        ds.fit(model, train, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine(), batch_size=32,
+               max_steps=400, seed=seed, progress=False, doctor=False)
+        grid.append(held_out(model, val))
+    model = mlp()
+    result = ds.fit(model, train, batch_size=32, max_steps=400, seed=seed, progress=False, doctor=False)
+    assert result.choice.optimizer == "adamw"
+    return grid, held_out(model, val), len(result.history)
+
+
 @pytest.mark.slow
 def test_on_a_mini_batch_mlp_auto_trains_about_as_well_as_the_best_of_a_small_grid():
     """AdamW + cosine at 1e-3 .. 3e-2 against fit's defaults, 400 steps of batch 32, three seeds. Measured: auto
-    is within 11% of the best grid point on seeds 1 and 2 (0.89x, 1.11x) and 2.7x on seed 0, where its sweep read
-    a noisy curve and picked 6e-3; on every seed it beats the grid's two lower points."""
+    is within 11% of the best grid point on seeds 1 and 2 (1.11x, 0.89x) and 3.7x on seed 0, where its sweep read
+    a noisy curve and picked 4e-3; on every seed it beats the grid's two lower points."""
     close = 0
     for seed in (0, 1, 2):
-        train, val = regression(seed)
-        grid = []
-        for lr in (1e-3, 3e-3, 1e-2, 3e-2):
-            model = mlp()
-            ds.fit(model, train, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine(), batch_size=32,
-                   max_steps=400, seed=seed, progress=False, doctor=False)
-            grid.append(held_out(model, val))
-        model = mlp()
-        result = ds.fit(model, train, batch_size=32, max_steps=400, seed=seed, progress=False, doctor=False)
-        assert result.choice.optimizer == "adamw" and len(result.history) == 400   # the sweep's steps trained
-        score = held_out(model, val)
+        grid, score, steps = grid_and_auto(seed)
+        assert steps == 400   # the sweep's steps trained
         assert score < min(grid[:2])
         close += score <= 1.15 * min(grid)
     assert close >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 13, open: on seed 0 auto's held-out MSE is 3.7x the best grid point's "
+                                       "(the sweep picks 4e-3 where 1e-2 .. 3e-2 train best in 400 steps)")
+def test_on_a_mini_batch_mlp_auto_trains_as_well_as_the_best_of_a_small_grid_on_every_seed():
+    """The issue's bar: as well as the best of the grid (within 15%) on each of the three seeds. Strict xfail: it
+    fails today, and passing would flag that the miss is gone."""
+    for seed in (0, 1, 2):
+        grid, score, _ = grid_and_auto(seed)
+        assert score <= 1.15 * min(grid), f"seed {seed}: {score:.4g} vs the grid's best {min(grid):.4g}"
 
 
 def mini_batch_problem():
@@ -220,6 +243,56 @@ def test_the_doctor_leaves_the_sweep_out_and_does_not_suggest_what_auto_set():
     assert all("lr='auto'" not in f.fix for f in result.findings)
 
 
+class RawVariance(nn.Module):
+    """A Gaussian regression whose variance is a raw parameter, not its log: a step that takes it past 0 makes
+    log(variance) NaN, so the model trains at moderate lrs and blows up abruptly at larger ones."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.mean = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+        self.variance = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return torch.cat([self.mean(x), self.variance.expand(len(x), 1)], 1)
+
+
+def gaussian_nll(out, y):
+    return 0.5 * (torch.log(out[:, 1]) + (y[:, 0] - out[:, 0]) ** 2 / out[:, 1]).mean()
+
+
+def noisy_sine(n=512):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    return x, torch.sin(x[:, :1]) + 0.3 * torch.randn(n, 1, generator=g)
+
+
+def test_a_sweep_that_blows_up_to_nan_goes_back_to_kept_weights_and_the_run_goes_on():
+    """With seed 1 the sweep's lr reaches 0.63 at step 20 and the variance steps past 0 (NaN); before the fix the
+    NonFinite rule ended the run there. Now the sweep ends at that step, the weights of a step at or below the
+    picked lr come back, and the run trains its 200 steps to the noise's log-likelihood (variance near 0.3^2)."""
+    x, y = noisy_sine()
+    model = RawVariance()
+    result = ds.fit(model, (x, y), loss=gaussian_nll, batch_size=32, max_steps=200, seed=1, progress=False)
+    blown = [r for r in result.history if r.get("recovered")]
+    assert len(blown) == 1 and math.isnan(blown[0]["loss"]) and blown[0]["sweep"]
+    assert result.stop_code == "max_steps" and len(result.history) == 200
+    choice = result.choice
+    assert "a blow-up: the loss or gradient turned NaN/Inf" in choice.reason
+    assert choice.lr < blown[0]["lr"] / 3 and choice.observed["kept_step"] < blown[0]["step"]
+    assert math.isfinite(result.history[-1]["loss"]) and 0.05 < model.variance.item() < 0.15
+    assert not [f for f in result.findings if f.code == "non_finite"]
+
+
+def test_nan_from_the_first_step_is_not_the_sweeps_to_recover():
+    x, y = noisy_sine()
+    model = RawVariance()
+    with torch.no_grad():
+        model.variance.fill_(-1.0)   # log of a negative variance: NaN before any lr could be blamed
+    result = ds.fit(model, (x, y), loss=gaussian_nll, batch_size=32, max_steps=50, progress=False)
+    assert result.stop_code == "non_finite" and len(result.history) == 1 and not result.history[0].get("recovered")
+
+
 def test_one_heavy_tailed_batch_moves_the_average_at_most_to_outlier_times_it():
     average = RobustAverage()
     for loss in (4.0, 3.6, 3.1, 2.4):
@@ -229,3 +302,13 @@ def test_one_heavy_tailed_batch_moves_the_average_at_most_to_outlier_times_it():
     assert jumped == pytest.approx(settled * sweep_lib.OUTLIER ** ((1 - s) / (1 - s ** 5)))
     negative = RobustAverage()   # losses at or below 0: the arithmetic mean
     assert [negative.add(v) for v in (-2.0, -4.0)] == pytest.approx([-2.0, (s * (1 - s) * -2 + (1 - s) * -4) / (1 - s ** 2)])
+
+
+def test_a_lucky_first_batch_is_not_the_curves_bottom():
+    """The reading lr_find and auto's sweep share: the lowest point counts from the step where the average holds its
+    memory. Here the second value (a one-batch dip to 0.30) is below the valley's true bottom (0.38 at lr 1e-2)."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(13)]
+    smoothed = [0.60, 0.30, 0.65, 0.66, 0.64, 0.60, 0.55, 0.50, 0.45, 0.40, 0.38, 0.50, 0.90]
+    lr, rule = read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)
+    assert rule == "65% of the way down the valley from lr 4.0e-04 to 1.0e-02" and lr == lrs[8]
+    assert read(lrs, smoothed)[1] == NO_VALLEY   # counted from the first value, the dip cuts the curve to 2 points

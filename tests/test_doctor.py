@@ -331,7 +331,7 @@ def test_fit_with_lr_auto_quotes_lr_finds_suggestion_when_it_was_too_high(monkey
     """fit(lr="auto") hands its sweep's pick (lr_find's rule) to the doctor: here a pick forced to 5.0, which
     diverges."""
     from descend.fit.auto import sweep   # the module whose valley reading fit(lr="auto") uses
-    monkeypatch.setattr(sweep, "suggest", lambda lrs, smoothed: (5.0, "forced"))
+    monkeypatch.setattr(sweep, "read", lambda lrs, smoothed, settled_from=0: (5.0, "forced"))
     x, y = blobs()
     result = ds.fit(net(), (x, y), loss="cross_entropy", lr="auto", max_steps=80, progress=False)
     after = result.history[result.choice.probe_steps]

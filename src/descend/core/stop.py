@@ -290,8 +290,8 @@ class NonFinite(Rule):
     needs_sync = never
 
     def check(self, state, record):
-        if math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0)):
-            return None
+        if record.get("recovered") or (math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))):
+            return None   # "recovered": a callback undid the step (auto's lr sweep restores kept weights)
         return f"non-finite values at step {state.step}: {state.task.non_finite_origin}"
 
 

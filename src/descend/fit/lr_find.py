@@ -9,7 +9,9 @@ smoothed loss keeps falling, found as its longest decreasing subsequence (which 
 as many sweep steps as that subsequence has points, ending where it ends. The suggestion is the lr POSITION of the
 way down the valley (in sweep steps, so in log(lr)): past the flat start, before the bottom, where a sweep that is
 still speeding up turns into one about to overshoot. A valley shorter than WINDOW steps or shallower than FALL is
-noise; without one the suggestion is a tenth of the lowest point's lr, and lr_find warns that it is a guess.
+noise; without one the suggestion is a tenth of the lowest point's lr, and lr_find warns that it is a guess. The
+rule reads the curve up to its lowest point only, counted from the step where the moving average first holds as
+many batches as it remembers (`read`); fit's in-run sweep (fit/auto/sweep.py) reads its curve by the same `read`.
 POSITION was chosen on seven workloads (AdamW, cosine schedule, full runs scored on held-out data) with five seeds
 each; leaving each workload out in turn moved the choice only between 0.6 and 0.7. benchmarks/lr_auto_quality.py
 measures the rule against a 9-point grid on descend.bench workloads.
@@ -162,7 +164,7 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
         state = loop.run()
     last = state.history[-1]
     diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
-    found = _result(state.history, state.stop_reason, diverged)
+    found = _result(state.history, state.stop_reason, diverged, settled_from=round(1 / (1 - smoothing)) - 1)
     if found.rule == NO_VALLEY:
         warnings.warn(_guess_warning(found), stacklevel=2)
     return found
@@ -203,13 +205,23 @@ def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, str]:
     return lrs[at], f"{POSITION:.0%} of the way down the valley from lr {lrs[first]:.1e} to {lrs[last]:.1e}"
 
 
-def _result(history: list[dict], stop_reason: str, diverged: bool) -> LRFindResult:
+def read(lrs: list[float], smoothed: list[float], settled_from: int = 0) -> tuple[float, str]:
+    """The reading of a sweep's curve that lr_find and fit's in-run sweep share: the suggestion rule over the curve
+    up to its lowest point (what follows is overshoot, whose noise must not extend the valley), that point counted
+    from index `settled_from` on, where the smoothed average has averaged as many batches as it remembers (a lucky
+    first batch or two must not pass for the bottom)."""
+    settled = range(settled_from, len(smoothed)) if len(smoothed) > settled_from else range(len(smoothed))
+    bottom = min(settled, key=smoothed.__getitem__) + 1
+    return suggest(lrs[:bottom], smoothed[:bottom])
+
+
+def _result(history: list[dict], stop_reason: str, diverged: bool, settled_from: int) -> LRFindResult:
     usable = [r for r in history if "smoothed" in r and math.isfinite(r["smoothed"])]
     if len(usable) < MIN_SWEEP:
         raise DescendError(f"lr_find could not measure a curve ({stop_reason}) in {len(usable)} steps; "
                            "lower start_lr or check the data")
     lrs, smoothed = [r["lr"] for r in usable], [r["smoothed"] for r in usable]
     best = min(usable, key=lambda r: r["smoothed"])
-    suggestion, rule = suggest(lrs, smoothed)
+    suggestion, rule = read(lrs, smoothed, settled_from)
     return LRFindResult(lrs=lrs, losses=[r["loss"] for r in usable], smoothed=smoothed, suggestion=suggestion,
                         min_loss_lr=best["lr"], stop_reason=stop_reason, diverged=diverged, rule=rule)

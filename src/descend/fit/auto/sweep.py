@@ -9,9 +9,16 @@ average is taken over the losses' logarithms when they are positive (a geometric
 losses move far less than an arithmetic one) and a batch enters it at most at OUTLIER times it, so noise alone
 does not end the sweep. The
 weights of the last KEEP steps are kept (fewer when they would pass SNAPSHOT_MEMORY). The sweep ends once the
-smoothed loss has stayed at RISE times its lowest value for LASTING steps (past the valley's bottom), the loss
-turns NaN/Inf, the lr reaches END_LR, or it has used MAX_SHARE of the run's steps. Then the valley rule picks the
-lr from the curve up to its lowest point (what follows is the deliberate overshoot, whose noise must not extend
+smoothed loss has stayed at RISE times its lowest value for LASTING steps (past the valley's bottom), the lr
+reaches END_LR, or it has used MAX_SHARE of the run's steps; and at once at a blow-up: a NaN/Inf loss or
+gradient, or batch losses above BLOWUP times the lowest smoothed loss for LASTING steps (more than the
+winsorizing lets into the average, so noise cannot fake it). A blow-up is the sweep's own doing and no reason to
+end the run (a NaN/Inf at or below the optimizer's calibrated default lr, in the data, or before any finite step
+is not the sweep's doing, and NonFinite ends the run there as always): its step took no update (fit skips updates on non-finite values), the record is marked `recovered`
+so the NonFinite rule lets the run go on, and the kept weights of a safe lr come back as below. Then the valley rule picks the
+lr from the curve up to its lowest point (counted, like the lowest value the endings compare with, from the
+MEMORY-th step on: the first averages hold a batch or two, and a lucky one must not pass for the valley's bottom;
+what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the optimizer's calibrated default instead), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
@@ -26,7 +33,7 @@ import math
 import torch
 import torch.distributed as dist
 
-from ..lr_find import FALL, NO_VALLEY, WINDOW, suggest
+from ..lr_find import FALL, NO_VALLEY, WINDOW, read
 from ...core.loop import Callback, LoopState
 from .choice import Choice
 
@@ -34,10 +41,12 @@ START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
 LR_FIND_DECADES = 0.8          # lr_find's averaging memory (10 steps at 12.4 steps per decade), in decades
 SMOOTHING = 1 - 1 / (LR_FIND_DECADES * PER_DECADE)
+MEMORY = round(1 / (1 - SMOOTHING))   # batches the average remembers: fewer make it too noisy to be the lowest
 RISE = 2.0                     # the sweep is past the valley once the smoothed loss is RISE x its lowest ...
 LASTING = 2                    # ... for this many steps in a row (a transient is not the valley's end), or RISE^2 x
 MAX_SHARE = 0.25               # the sweep never takes more of the run's steps than this
 OUTLIER = 4.0                  # a batch's loss enters the average at most at this multiple of it
+BLOWUP = OUTLIER * RISE ** 2   # a batch loss this far above the lowest smoothed one is a blow-up, not noise
 MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
 KEEP = 3 * PER_DECADE          # steps whose weights are kept: the picked lr lies within 3 decades of the sweep's end
 SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
@@ -65,6 +74,7 @@ class Sweep(Callback):
         self.ended_at: int | None = None
         self.ending: str | None = None
         self.rises = 0            # consecutive steps the smoothed loss has been RISE x its lowest
+        self.blowups = 0          # consecutive steps a batch loss has been BLOWUP x the lowest smoothed loss
         self.default_lr = default_lr
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
@@ -72,6 +82,10 @@ class Sweep(Callback):
     @property
     def sweeping(self) -> bool:
         return self.choice is None
+
+    def needs_sync(self, state: LoopState) -> bool:
+        """The sweep reads every step's loss and keeps its weights while it runs; after it, nothing."""
+        return self.sweeping
 
     def multiplier(self, step: int) -> float:
         """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it."""
@@ -89,14 +103,21 @@ class Sweep(Callback):
             return
         record["sweep"] = True
         loss = _agreed(record["loss"])
+        if not math.isfinite(_agreed(record.get("grad_norm", 0.0))):
+            loss = math.inf
         if math.isfinite(loss):
             smooth = record["smoothed"] = self.average.add(loss)
             self.lrs.append(record["lr"])
             self.smoothed.append(smooth)
-            if smooth < self.best:
+            if smooth < self.best and self.average.count >= MEMORY:
                 self.best, self.best_step = smooth, state.step
             self._keep(state.step)
+        if not math.isfinite(loss) and (not self.kept or _from_data(state) or record["lr"] <= (self.default_lr or 0)):
+            return   # NaN/Inf before any finite step, in the data, or at an lr no higher than the optimizer's
+                     # calibrated default: not the sweep's overshoot, and NonFinite ends the run
         self.ending = self._ending(state, loss)
+        if not math.isfinite(loss):
+            record["recovered"] = True   # the sweep ends here and restores kept weights: the run goes on
 
     def _keep(self, step: int) -> None:
         self.kept.append((step, {k: v.detach().clone() for k, v in self.model.state_dict().items()}))
@@ -105,10 +126,12 @@ class Sweep(Callback):
 
     def _ending(self, state: LoopState, loss: float) -> str | None:
         if not math.isfinite(loss):
-            return "the loss turned NaN/Inf"
-        risen = self.smoothed[-1] > RISE * self.best
-        self.rises = self.rises + 1 if risen else 0
-        if self.rises >= LASTING or self.smoothed[-1] > RISE ** 2 * self.best:
+            return "a blow-up: the loss or gradient turned NaN/Inf"
+        self.blowups = self.blowups + 1 if self._above(loss, BLOWUP) else 0
+        if self.blowups >= LASTING:
+            return f"a blow-up: batch losses above {BLOWUP:g}x the lowest smoothed loss"
+        self.rises = self.rises + 1 if self._above(self.smoothed[-1], RISE) else 0
+        if self.rises >= LASTING or self._above(self.smoothed[-1], RISE ** 2):
             return f"the smoothed loss rose to {RISE:g}x its lowest and stayed there"
         if self.multiplier(state.step) > END_LR:
             return f"the lr reached {END_LR:g}"
@@ -116,14 +139,18 @@ class Sweep(Callback):
             return f"the sweep used its share of the run ({self.limit} steps)"
         return None
 
+    def _above(self, value: float, factor: float) -> bool:
+        """Whether `value` is `factor` times the lowest smoothed loss: above it by (factor - 1) x its size, which
+        reads the same for losses that go negative (a Gaussian log-likelihood) as for positive ones."""
+        return value - self.best > (factor - 1) * abs(self.best)
+
     def on_step_end(self, state: LoopState, record: dict) -> None:
         if self.sweeping and self.ending and state.stop_reason is None:
             self._decide(state.step, self.ending)
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
-            bottom = min(range(len(self.smoothed)), key=self.smoothed.__getitem__) + 1
-            lr, rule = suggest(self.lrs[:bottom], self.smoothed[:bottom])
+            lr, rule = read(self.lrs, self.smoothed, settled_from=MEMORY - 1)
             rule = f"lr by lr_find's rule, {rule}"
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
@@ -165,13 +192,14 @@ class Sweep(Callback):
 
     def state_dict(self) -> dict:
         """Everything the sweep remembers, the kept weights included while it runs, for a checkpoint."""
-        return {"average": self.average.state_dict(), "rises": self.rises, "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
+        return {"average": self.average.state_dict(), "rises": self.rises, "blowups": self.blowups,
+                "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
                 "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
                 "choice": None if self.choice is None else self.choice.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.average.load_state_dict(state["average"])
-        self.rises = state["rises"]
+        self.rises, self.blowups = state["rises"], state["blowups"]
         self.best, self.best_step = state["best"], state["best_step"]
         self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
         self.ended_at = state["ended_at"]
@@ -226,6 +254,12 @@ def _sweep_limit(total_steps: int | None) -> int:
 
 def _size(weights: dict) -> int:
     return max(1, sum(t.numel() * t.element_size() for t in weights.values()))
+
+
+def _from_data(state: LoopState) -> bool:
+    """Whether the task traced the step's NaN/Inf to the data (inputs or targets) rather than the model."""
+    origin = getattr(state.task, "non_finite_origin", None)
+    return origin is not None and origin.from_data
 
 
 def _agreed(loss: float) -> float:
