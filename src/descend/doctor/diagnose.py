@@ -78,10 +78,24 @@ def fold(findings: list[Finding]) -> list[Finding]:
 def diagnose(readings: Readings) -> list[Finding]:
     """Measure the curve, run every rule on the readings and return the findings root cause first. The steps of
     auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
-    readings.history = [record for record in readings.history if not record.get("sweep")] or readings.history
-    errors = list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
+    errors = guarded("leaving out the lr sweep", _leave_out_sweep, readings)
+    errors += list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
     found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors
+
+
+def _leave_out_sweep(r: Readings) -> None:
+    """Drop the sweep's records and the per-layer samples taken during it (their lr rose on purpose, decades
+    below and above the one training went on with), when training went on after it."""
+    trained = [record for record in r.history if not record.get("sweep")]
+    if not trained or len(trained) == len(r.history):
+        return
+    r.history, after = trained, trained[0]["step"]
+    kept = [i for i, step in enumerate(r.sampled_steps) if step >= after]
+    if kept and len(r.layer_grads) == len(r.sampled_steps) == len(r.update_ratios):
+        r.layer_grads = [r.layer_grads[i] for i in kept]
+        r.update_ratios = [r.update_ratios[i] for i in kept]
+        r.sampled_steps = [r.sampled_steps[i] for i in kept]
 
 
 def _measure(readings: Readings) -> None:

@@ -59,7 +59,7 @@ ACTIONS = {
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 FLAGS = {"lr": "--lr", "weight_decay": "--weight-decay", "max_epochs": "--max-epochs", "patience": "--patience",
-         "batch_size": "--batch-size"}   # not --drop: it takes column names, a finding knows encoded indices
+         "batch_size": "--batch-size", "optimizer": "--optimizer"}   # not --drop: it takes column names, a finding knows encoded indices
 SEVERITIES = ("error", "warning", "info")
 
 

@@ -116,8 +116,8 @@ def overfitting(r: Readings) -> Finding | None:
     rise = statistics.median(later[-max(2, len(later) // 3):]) - best   # the end, not one noisy evaluation
     if rise <= 2 * noise or rise <= 0.02 * abs(best) or last - best < 0.02 * abs(best):
         return None
-    if not (train_last < train_best and last > 1.2 * train_last):  # training still improving, and a real gap
-        return None
+    if not (train_last < 0.98 * train_best and last > 1.2 * train_last):  # training still improving (beyond the
+        return None                                                       # 2% the validation rise needs), a gap
     if r.target_baseline is not None and train_last >= r.target_baseline:
         return None
     restored = restores_best(r)
@@ -149,6 +149,8 @@ def underfitting(r: Readings) -> Finding | None:
     best = found.best()
     if not r.activations and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
         return None   # a linear model short of a linear fit is not at its optimum: not a matter of capacity
+    if r.curve.smoothed and r.curve.smoothed[-1] < float(best.mean()):
+        return None   # it fits its training rows better than the reference does new ones: capacity is no limit
     model, reference = float(r.model_losses.mean()), float(best.mean())
     constant = float(found.constant.mean())
     linear = not r.activations

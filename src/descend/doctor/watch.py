@@ -64,10 +64,12 @@ class Doctor(Callback):
         return task
 
     def note_choice(self, choice) -> None:
-        """What optimizer="auto" or lr="auto" chose (a descend.fit.auto.Choice): findings quote its lr instead of
-        suggesting the automatic choice the run already made; a checkpoint keeps it."""
-        self.readings.auto_lr = choice.lr
+        """What optimizer="auto" or lr="auto" chose (a descend.fit.auto.Choice): findings name the optimizer it
+        trained with and quote the lr its sweep picked instead of suggesting the automatic choice the run already
+        made; a checkpoint keeps it."""
+        self.readings.auto_lr = choice.lr if choice.probe_steps else None   # a given lr is the caller's, not auto's
         self.readings.auto_choice = choice.line()
+        self.readings.auto_optimizer = choice.optimizer
 
     def on_end(self, state) -> None:
         self.readings.errors += guarded("measuring the model against references", self._compare)
