@@ -273,6 +273,8 @@ FAILURES = [
     S("wine, 30 rows, deep wide net, 400 epochs", "overfitting",
       lambda: few_rows(std(lambda: classes(datasets.load_wine))(), 30), lambda i, o, **k: mlp(i, o, (256, 256), **k),
       dict(loss="cross_entropy", max_epochs=400, batch_size=30, eval_every=10), outputs=3, slow=True),
+    S("breast cancer mlp, bce, 30 epochs", "overfitting", std(lambda: binary_float(cancer())), mlp,
+      dict(loss="bce", max_epochs=30, metrics=["accuracy"])),   # auto's lr: validation loss doubles from epoch 6
     S("friedman, 60 rows, big mlp", "overfitting", lambda: few_rows(std(friedman)(), 60),
       lambda i, o, **k: mlp(i, o, (256, 256), **k), dict(max_epochs=400, batch_size=60, eval_every=10), slow=True),
     S("linear model on circles", "underfitting", circles, lambda i, o, larger=False, **k:
@@ -292,7 +294,7 @@ FAILURES = [
       lambda i, o, **_: nn.Linear(i, o), dict(max_epochs=20), better="cause"),
     S("95/5 classes, weak signal, mlp with weight decay", "class_imbalance",
       lambda: standardize(blobs(n=3000, classes_=2, weights=[0.95], sep=1.5, features=6, informative=3)),
-      mlp, dict(loss="cross_entropy", max_epochs=10, weight_decay=0.5, metrics=["accuracy"]), outputs=2,
+      mlp, dict(loss="cross_entropy", max_epochs=10, weight_decay=2.0, metrics=["accuracy"]), outputs=2,
       score="balanced"),
     S("linear regression, sgd lr 1e-3, 5 epochs (diabetes)", "not_converged", std(diabetes),
       lambda i, o, **_: nn.Linear(i, o), dict(optimizer="sgd", lr=1e-3, max_epochs=5, batch_size=32)),
@@ -316,8 +318,8 @@ HEALTHY = [
       dict(loss="cross_entropy", batch_size=16, max_epochs=60, metrics=["accuracy"]), outputs=3),
     S("wine mlp, patience", None, std(lambda: classes(datasets.load_wine)), mlp,
       dict(loss="cross_entropy", batch_size=16, max_epochs=60, stop=early()), outputs=3),
-    S("breast cancer mlp, bce", None, std(lambda: binary_float(cancer())), mlp,
-      dict(loss="bce", max_epochs=30, metrics=["accuracy"])),
+    S("breast cancer mlp, bce, patience", None, std(lambda: binary_float(cancer())), mlp,
+      dict(loss="bce", max_epochs=30, metrics=["accuracy"], stop=early())),
     S("diabetes linear regression", None, std(diabetes), lambda i, o, **_: nn.Linear(i, o),
       dict(max_epochs=100, batch_size=32)),
     S("friedman mlp", None, std(friedman), lambda i, o, **k: mlp(i, o, (64, 64), **k),
