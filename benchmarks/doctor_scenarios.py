@@ -116,6 +116,43 @@ def mlp(inputs: int, outputs: int, hidden=(64,), act: str = "relu", head: nn.Mod
     return nn.Sequential(*layers, *([head] if head is not None else []))
 
 
+def digit_images() -> Data:
+    """The 8x8 digits as one-channel images with pixels scaled to [0, 1] (same-unit pixels: no standardizing)."""
+    xt, yt, xv, yv = digits()
+    return xt.reshape(-1, 1, 8, 8) / 16, yt, xv.reshape(-1, 1, 8, 8) / 16, yv
+
+
+def cnn(channels: int, outputs: int, act: str = "relu", **_) -> nn.Sequential:
+    """Two 3x3 convolutions and a linear head, for 8x8 images."""
+    activation = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}[act]
+    return nn.Sequential(nn.Conv2d(channels, 16, 3, padding=1), activation(), nn.Conv2d(16, 16, 3, padding=1),
+                         activation(), nn.Flatten(), nn.Linear(16 * 64, outputs))
+
+
+def ratings(users: int = 200, items: int = 100, rows: int = 6000, seed: int = 0) -> Data:
+    """(user, item) id pairs and a rating that is the dot product of hidden 4-dimensional tastes, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    taste, trait = torch.randn(users, 4, generator=g), torch.randn(items, 4, generator=g)
+    pairs = torch.stack([torch.randint(0, users, (rows,), generator=g),
+                         torch.randint(0, items, (rows,), generator=g)], 1)
+    y = (taste[pairs[:, 0]] * trait[pairs[:, 1]]).sum(1) / 2 + 0.3 * torch.randn(rows, generator=g)
+    cut = rows * 3 // 4
+    return pairs[:cut], y[:cut], pairs[cut:], y[cut:]
+
+
+class Factorization(nn.Module):
+    """A rating as the dot product of a user's and an item's learnt embeddings, plus their biases."""
+
+    def __init__(self, users: int = 200, items: int = 100, dim: int = 8):
+        super().__init__()
+        self.user, self.item = nn.Embedding(users, dim), nn.Embedding(items, dim)
+        self.user_bias, self.item_bias = nn.Embedding(users, 1), nn.Embedding(items, 1)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        u, i = pairs[:, 0], pairs[:, 1]
+        return (self.user(u) * self.item(i)).sum(1) + self.user_bias(u)[:, 0] + self.item_bias(i)[:, 0]
+
+
 # ---- scenarios ------------------------------------------------------------------------------------------------
 @dataclass
 class Scenario:
@@ -305,7 +342,17 @@ FAILURES = [
       dict(loss="mse", metrics=["accuracy"], max_epochs=20), score="val_accuracy"),
     S("softmax + mse on one-hot iris", "loss_target_mismatch", std(lambda: one_hot(classes(datasets.load_iris))),
       lambda i, o, **k: mlp(i, o, (16,), head=nn.Softmax(-1), **k),
-      dict(loss="mse", max_epochs=30, batch_size=16, metrics=[row_accuracy]), outputs=3, score="val_row_accuracy"),
+      dict(loss="mse", max_epochs=30, batch_size=16, metrics=[row_accuracy]), outputs=3, score="val_row_accuracy",
+      present=("overfitting",)),   # at auto's lr the validation loss rises a fifth while training's halves
+    S("lbfgs named on mini-batches of 256 (digits mlp)", "line_search_on_batches", std(digits), mlp,
+      dict(loss="cross_entropy", optimizer="lbfgs", batch_size=256, max_epochs=10), outputs=10),
+    S("cnn on digit images, first conv bias -20", "dead_units", digit_images, cnn,
+      dict(loss="cross_entropy", max_epochs=5), outputs=10, prepare=bias(-20.0),
+      expect=("dead_units", "vanishing_gradients")),
+    S("cnn on digit images, sgd lr 1e-5", "lr_too_low", digit_images, cnn,
+      dict(loss="cross_entropy", optimizer="sgd", lr=1e-5, max_epochs=5), outputs=10),
+    S("rating embeddings, sgd lr 100", "lr_too_high", ratings, lambda i, o, **_: Factorization(),
+      dict(optimizer="sgd", lr=100.0, max_epochs=5), expect=("lr_too_high", "non_finite")),
     S("missing target coded as 9999 in regression", "exploding_gradients",
       lambda: with_outlier_target(std(friedman)(), 9999.0),
       lambda i, o, **k: mlp(i, o, (16,), **k), dict(batch_size=32, max_steps=200), better="cause"),
@@ -343,6 +390,10 @@ HEALTHY = [
       mlp, dict(loss="cross_entropy", max_epochs=20, metrics=["accuracy"]), outputs=2),
     S("breast cancer logistic regression", None, std(cancer), lambda i, o, **_: nn.Linear(i, o),
       dict(loss="cross_entropy", max_epochs=40, metrics=["accuracy"]), outputs=2),
+    S("cnn on digit images", None, digit_images, cnn, dict(loss="cross_entropy", max_epochs=10,
+                                                           metrics=["accuracy"]), outputs=10),
+    S("rating embeddings (matrix factorization)", None, ratings, lambda i, o, **_: Factorization(),
+      dict(max_epochs=10)),
     # healthy runs under an optimizer the user named (a choice, not a failure)
     S("wine mlp, sgd momentum", None, std(lambda: classes(datasets.load_wine)), mlp,
       dict(loss="cross_entropy", optimizer="sgd", lr=0.05, batch_size=16, max_epochs=60, stop=early()), outputs=3),
@@ -355,8 +406,9 @@ HEALTHY = [
 # written with the others, run only once the rules were final
 HELD_OUT = [
     S("held out: adamw lr 1.0 on iris mlp", "lr_too_high", std(lambda: classes(datasets.load_iris)),
-      lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(loss="cross_entropy", optimizer="adamw", lr=1.0, max_epochs=40, batch_size=16),
-      outputs=3, expect=("lr_too_high", "non_finite")),
+      lambda i, o, **k: mlp(i, o, (64, 64), **k),
+      dict(loss="cross_entropy", optimizer="adamw", lr=1.0, max_epochs=40, batch_size=16), outputs=3,
+      expect=("lr_too_high", "non_finite")),
     S("held out: linear model on moons", "underfitting", lambda: moons(noise=0.1), lambda i, o, larger=False, **k:
       mlp(i, o, (64,)) if larger else nn.Linear(i, o), dict(loss="cross_entropy", max_epochs=40),
       outputs=2),

@@ -15,25 +15,26 @@ from .rules import RULES, rollbacks
 
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
 # evidence under "explains") instead of being reported as a problem of its own
+STEPS_OVERSHOT = {"line_search_on_batches", "lr_too_high"}
 EXPLAINED_BY: dict[str, set[str]] = {
-    "non_finite": {"bad_start"},
+    "non_finite": {"bad_start", "line_search_on_batches"},
     "lr_too_high": {"unscaled_inputs", "bad_start"},
-    "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high"},
-    "dead_units": {"no_signal", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "overfitting"},
+    "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT},
+    "dead_units": {"no_signal", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "overfitting"},
     "lr_too_low": {"no_signal", "bad_start", "vanishing_gradients", "dead_units"},
     "bad_start": {"unscaled_inputs"},
     "not_converged": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
-                      "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low"},
+                      "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low"},
     "plateau": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
-                "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
+                "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
                 "underfitting"},
-    "overfitting": {"target_leak", "no_signal", "non_finite", "lr_too_high"},
+    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT},
     "underfitting": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
-                     "bad_start", "non_finite", "lr_too_high", "exploding_gradients", "vanishing_gradients",
+                     "bad_start", "non_finite", *STEPS_OVERSHOT, "exploding_gradients", "vanishing_gradients",
                      "dead_units", "lr_too_low", "not_converged"},
-    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients",
+    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients",
                         "dead_units", "lr_too_low"},
-    "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", "lr_too_high"},
+    "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT},
 }
 
 

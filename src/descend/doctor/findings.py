@@ -27,6 +27,8 @@ CODES: dict[str, str] = {
                  "initialization (output scale) is off",
     "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
                   "(origin named); NaN from the loss before any update points at the loss, not the lr",
+    "line_search_on_batches": "L-BFGS ran on several batches per epoch and its loss overshot or overflowed: its "
+                              "line search and curvature memory assume one deterministic objective",
     "lr_too_high": "the smoothed loss rose 2.5x or more above its lowest value and stayed up (diverged), or climbed "
                    "back to 2x its low at least twice (oscillated): the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
@@ -58,8 +60,9 @@ ACTIONS = {
     "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
+# (not --drop: it takes column names, a finding knows encoded indices)
 FLAGS = {"lr": "--lr", "weight_decay": "--weight-decay", "max_epochs": "--max-epochs", "patience": "--patience",
-         "batch_size": "--batch-size", "optimizer": "--optimizer"}   # not --drop: it takes column names, a finding knows encoded indices
+         "batch_size": "--batch-size", "optimizer": "--optimizer"}
 SEVERITIES = ("error", "warning", "info")
 
 

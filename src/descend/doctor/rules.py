@@ -192,9 +192,10 @@ def _validation_unharmed(r: Readings) -> bool:
     return values[-1] - min(values) <= 2 * noise
 
 
-def lr_too_high(r: Readings) -> Finding | None:
-    """Diverged (see _diverged) or oscillated (see OSCILLATING), unless the run recovered and its result shows no
-    cost (see _harmless): a rise the run came back from and a model as good as the references cost nothing."""
+def _overshoot(r: Readings) -> dict | None:
+    """How the steps overshot: the loss diverged (see _diverged) or oscillated (see OSCILLATING), unless the run
+    recovered and its result shows no cost (see _harmless): a rise the run came back from and a model as good as
+    the references cost nothing. None when neither."""
     steps, s, swings = r.curve.steps, r.curve.smoothed, r.curve.swings
     if len(s) < 10 or min(s) <= 0:  # ratios of losses only mean something for positive losses
         return None
@@ -214,12 +215,55 @@ def lr_too_high(r: Readings) -> Finding | None:
                 f"{big.low_step} to {peak:.4g} at step {big.peak_step})")
     else:
         return None
+    return {"kind": "diverged" if diverged is not None else "oscillated", "first": first, "last": last,
+            "low": low, "peak": peak, "rise": rise, "swings": len(swings), "what": what}
+
+
+def lr_too_high(r: Readings) -> Finding | None:
+    """The steps overshot (see _overshoot) at the lr in force; a line search on mini-batches is named by
+    line_search_on_batches instead."""
+    found = _overshoot(r)
+    if found is None or (line_search(r) and batches_per_epoch(r.history)):
+        return None
+    first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
-    kind = "diverged" if diverged is not None else "oscillated"
-    growth = (peak / low) ** (1 / max(last - first, 1)) if kind == "diverged" else 1.0
+    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] == "diverged" else 1.0
     return Finding("lr_too_high", "warning", (first, last),
-                   {"kind": kind, "rise": rise, "low": low, "peak": peak, "swings": len(swings), "lr": lr},
-                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
+                   {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
+                    "lr": lr},
+                   f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
+
+
+def batches_per_epoch(history: list[dict]) -> int | None:
+    """Steps per pass over the training data, read from the history when it spans two epochs or more (None
+    otherwise): 1 means every step saw all of it."""
+    epochs = [x.get("epoch") for x in history]
+    if len(set(epochs)) < 2 or None in epochs:
+        return None
+    return max(epochs.count(e) for e in set(epochs[1:-1]) or set(epochs))
+
+
+def line_search_on_batches(r: Readings) -> Finding | None:
+    """L-BFGS (a line search with a curvature memory, both made for one deterministic objective) ran on several
+    batches per epoch, and its loss overshot (see _overshoot) or overflowed: each batch is another objective, so
+    its line search fits one batch's loss and its curvature pairs mix batches."""
+    per_epoch = batches_per_epoch(r.history)
+    if not line_search(r) or not per_epoch or per_epoch < 2:
+        return None
+    found = _overshoot(r)
+    overflow = r.stop_code == "non_finite" and not (r.non_finite_origin and r.non_finite_origin.from_data)
+    if found is None and not overflow:
+        return None
+    what = found["what"] if found else f"the loss overflowed at step {r.history[-1]['step']}"
+    change = {"optimizer": FIRST_ORDER, "lr": "auto"}
+    steps = (found["first"], found["last"]) if found else (r.history[-1]["step"],) * 2
+    return Finding("line_search_on_batches", "warning", steps,
+                   {"batches_per_epoch": per_epoch, "kind": found["kind"] if found else "overflow"},
+                   f"L-BFGS on mini-batches: {per_epoch} batches per epoch, and {what}; its line search fits each "
+                   f"batch's loss on its own and its curvature memory mixes batches",
+                   with_flags(f"train on all rows at once (batch_size at least the row count), or with "
+                              f"optimizer='{FIRST_ORDER}' and lr='auto', whose steps average over batches", change),
+                   change)
 
 
 def exploding_gradients(r: Readings) -> Finding | None:
@@ -336,7 +380,8 @@ def lr_too_low(r: Readings) -> Finding | None:
                    fix)
 
 
-RULES = [bad_start, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units, lr_too_low]
+RULES = [bad_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients, vanishing_gradients,
+         dead_units, lr_too_low]
 
 
 def rollbacks(r: Readings) -> list[Finding]:
