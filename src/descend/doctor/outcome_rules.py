@@ -120,7 +120,7 @@ def overfitting(r: Readings) -> Finding | None:
         return None                                                       # 2% the validation rise needs), a gap
     if r.target_baseline is not None and train_last >= r.target_baseline:
         return None
-    restored = restores_best(r)
+    restored, held = restores_best(r), _metrics_held(r, best_step, last_step)
     if restored:
         wd = setting(r, "weight_decay") or 0.01
         change = {"weight_decay": min(wd * 10, 1.0)}
@@ -129,12 +129,31 @@ def overfitting(r: Readings) -> Finding | None:
     else:
         change = {"patience": 5}
         words = "stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
-    return Finding("overfitting", "info" if restored else "warning", (best_step, last_step),
+    kept = f"; {', '.join(held)} did not get worse, so the rise is in confidence, not in predictions" if held else ""
+    return Finding("overfitting", "info" if restored or held else "warning", (best_step, last_step),
                    {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
-                    "restored_best": restored},
+                    "restored_best": restored, "metrics_held": held},
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
-                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}",
+                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}{kept}",
                    with_flags(words, change), change)
+
+
+def _metrics_held(r: Readings, best_step: int, last_step: int) -> list[str]:
+    """The validation metrics (accuracy, mse, ...) the run recorded, when none of them got worse between the
+    evaluation with the best validation loss and the last one by more than 1.5 resolutions (see _resolution);
+    empty when one did or none was recorded."""
+    at = {x["step"]: x for x in r.history if x["step"] in (best_step, last_step)}
+    keys = sorted(k for k in at.get(last_step, {}) if k.startswith("val_") and k[4:] in SCORES | ERRORS)
+    held = []
+    for key in keys:
+        before, after = at.get(best_step, {}).get(key), at[last_step][key]
+        if before is None or not (math.isfinite(before) and math.isfinite(after)):
+            return []
+        loss = before - after if key[4:] in SCORES else after - before
+        if loss > 1.5 * _resolution(r, key[4:], before):
+            return []
+        held.append(key)
+    return held
 
 
 def underfitting(r: Readings) -> Finding | None:
