@@ -419,6 +419,25 @@ HELD_OUT = [
       dict(loss="cross_entropy", batch_size=8, max_epochs=40, metrics=["accuracy"]), outputs=3),
     S("held out: make_regression mlp, sgd", None, std(lambda: linear_regression(features=20, noise=30.0)),
       lambda i, o, **k: mlp(i, o, (32,), **k), dict(optimizer="sgd", lr=0.01, max_epochs=40, batch_size=32)),
+    # a second held-out set, written once the rules for fit's default path (optimizer="auto") were final
+    S("held out 2: rmsprop lr 1.0 on diabetes mlp", "lr_too_high", std(diabetes), mlp,
+      dict(optimizer="rmsprop", lr=1.0, max_epochs=20, batch_size=32), expect=("lr_too_high", "non_finite")),
+    S("held out 2: first-layer bias -15 on wine mlp", "dead_units", std(lambda: classes(datasets.load_wine)), mlp,
+      dict(loss="cross_entropy", max_epochs=30, batch_size=16), outputs=3, prepare=bias(-15.0),
+      expect=("dead_units", "vanishing_gradients")),
+    S("held out 2: shuffled moons labels", "no_signal", lambda: shuffled_labels(moons()),
+      lambda i, o, **k: mlp(i, o, (32, 32), **k), dict(loss="cross_entropy", max_epochs=20), outputs=2,
+      present=("overfitting",)),
+    S("held out 2: lbfgs named, batch 32, friedman mlp", "line_search_on_batches", std(friedman), mlp,
+      dict(optimizer="lbfgs", batch_size=32, max_epochs=3)),
+    S("held out 2: diabetes with 3 columns in 1e5 units", "unscaled_inputs",
+      lambda: with_columns_scaled(std(diabetes)(), 1e5, 3), mlp, dict(max_epochs=20)),
+    S("held out 2: wine softmax regression", None, std(lambda: classes(datasets.load_wine)),
+      lambda i, o, **_: nn.Linear(i, o), dict(loss="cross_entropy", max_epochs=30, metrics=["accuracy"]), outputs=3),
+    S("held out 2: make_regression 30 features, mlp", None, std(lambda: linear_regression(features=30, noise=20.0)),
+      lambda i, o, **k: mlp(i, o, (64,), **k), dict(max_epochs=30, stop=early())),
+    S("held out 2: cnn on digit images, batch 32", None, digit_images, cnn,
+      dict(loss="cross_entropy", max_epochs=8, batch_size=32, metrics=["accuracy"]), outputs=10),
 ]
 
 

@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, longer, median_update_ratio, refs, restores_best, setting, with_flags,
+from .advice import (MIN_STEPS, line_search, longer, median_update_ratio, refs, restores_best, setting, with_flags,
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
@@ -39,7 +39,18 @@ def plateau(r: Readings) -> Finding | None:
     return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": start, "end": end, "change": change},
                    f"plateau: the loss stayed near {end:.4g} from step {steps[0]} to {steps[-1]} "
                    f"(changed {change:.1%}) although the weights kept moving",
-                   "check the model can learn at all (activations, initialization, labels), then raise the lr")
+                   "check the model can learn at all (activations, initialization, labels)" +
+                   (f", then try {_higher_lr(r)}" if _higher_lr(r) else ""))
+
+
+def _higher_lr(r: Readings) -> str:
+    """The lr advice of a stalled run: none under a line search (it has no lr), above the lr auto's sweep picked
+    when it picked one (a fix then names the optimizer), else just a higher one."""
+    if line_search(r):
+        return ""
+    if r.auto_lr is not None:
+        return f"an lr above the {r.auto_lr:.1e} auto's sweep picked, with the optimizer named"
+    return "a higher lr"
 
 
 def _still_falling(values: list[float]) -> tuple[bool, float]:
@@ -174,8 +185,8 @@ def underfitting(r: Readings) -> Finding | None:
     constant = float(found.constant.mean())
     linear = not r.activations
     words = ("a linear model cannot fit this: use an MLP with hidden layers" if linear else
-             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer with a "
-             "higher lr")
+             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
+             (f" with {_higher_lr(r)}" if _higher_lr(r) else ""))
     change = {"capacity": "larger"}
     return Finding("underfitting", "warning", None,
                    {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},
