@@ -35,6 +35,7 @@ class Readings:
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
     majority_share: float | None = None                        # share of the most common class (class targets)
     val_size: int | None = None                                # validation examples (a metric's resolution)
+    steps_per_epoch: int | None = None                         # steps one pass over the training data takes
     auto_lr: float | None = None                               # the lr auto's sweep picked (None: no sweep picked it)
     auto_choice: str | None = None                             # what optimizer/lr "auto" chose, in one line
     auto_optimizer: str | None = None                          # the optimizer "auto" chose (a registry name)

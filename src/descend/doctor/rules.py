@@ -223,7 +223,7 @@ def lr_too_high(r: Readings) -> Finding | None:
     """The steps overshot (see _overshoot) at the lr in force; a line search on mini-batches is named by
     line_search_on_batches instead."""
     found = _overshoot(r)
-    if found is None or (line_search(r) and batches_per_epoch(r.history)):
+    if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
         return None
     first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
@@ -234,10 +234,12 @@ def lr_too_high(r: Readings) -> Finding | None:
                    f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
 
 
-def batches_per_epoch(history: list[dict]) -> int | None:
-    """Steps per pass over the training data, read from the history when it spans two epochs or more (None
-    otherwise): 1 means every step saw all of it."""
-    epochs = [x.get("epoch") for x in history]
+def steps_per_epoch(r: Readings) -> int | None:
+    """Steps per pass over the training data: as fit counted them, else read from a history that spans two
+    epochs or more (None otherwise); 1 means every step saw all of it."""
+    if r.steps_per_epoch:
+        return r.steps_per_epoch
+    epochs = [x.get("epoch") for x in r.history]
     if len(set(epochs)) < 2 or None in epochs:
         return None
     return max(epochs.count(e) for e in set(epochs[1:-1]) or set(epochs))
@@ -247,7 +249,7 @@ def line_search_on_batches(r: Readings) -> Finding | None:
     """L-BFGS (a line search with a curvature memory, both made for one deterministic objective) ran on several
     batches per epoch, and its loss overshot (see _overshoot) or overflowed: each batch is another objective, so
     its line search fits one batch's loss and its curvature pairs mix batches."""
-    per_epoch = batches_per_epoch(r.history)
+    per_epoch = steps_per_epoch(r)
     if not line_search(r) or not per_epoch or per_epoch < 2:
         return None
     found = _overshoot(r)
