@@ -1,5 +1,7 @@
 """The doctor's scenario suite: induced failures with a known cause and healthy runs, built as a user would build
-them on data that ships with scikit-learn or is generated, with varied models, losses, optimizers and batch sizes.
+them on data that ships with scikit-learn or is generated, with varied models (MLPs, linear models, a CNN,
+embeddings), losses and batch sizes. Each runs on fit's defaults (optimizer="auto") and states only what its failure
+needs: an optimizer and lr where that is the failure (or, for three healthy runs, the user's stated choice).
 
 For each failure: is the true cause the first finding (recall), and does the first finding's fix (its `change`,
 applied to the data, model or fit arguments) make the problem go away? For each healthy run: no warning. Over
