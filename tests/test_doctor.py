@@ -291,20 +291,26 @@ def diverging():
     return [1.0] * 10 + [10.0] * 20
 
 
-@pytest.mark.parametrize("known, says, never", [
-    ({}, ["try lr 1.0e-02 (descend fit: --lr 1.0e-02)", "or lr='auto'"], "lr_find's suggestion"),
-    ({"auto_lr": 0.1}, ["try lr 1.0e-02", "lr_find's suggestion 1.0e-01"], "or lr='auto'"),
+@pytest.mark.parametrize("known, says, never, change", [
+    ({}, ["try lr 1.0e-02 (descend fit: --lr 1.0e-02)", "or lr='auto'"], "lr_find's suggestion", {"lr": 0.01}),
+    ({"auto_lr": 0.1}, ["try lr 1.0e-02", "lr_find's suggestion 1.0e-01"], "or lr='auto'", {"lr": 0.01}),
     ({"interventions": [{"at_step": 12, "from_step": 10, "why": "x", "lr": 0.003}]},
-     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'"),
-    ({"auto_choice": "auto: lbfgs, line search, ..."}, ["--optimizer adamw", "try lr 1.0e-02", "auto: lbfgs"],
-     "or lr='auto'")], ids=["plain", "auto", "fix", "auto line search"])
-def test_the_lr_too_high_fix_quotes_the_lr_the_run_knows(known, says, never):
+     ["start at lr 3.0e-03", "doctor='fix' recovered"], "or lr='auto'", {"lr": 0.003}),
+    # under optimizer="auto" the change names the optimizer it trains with; a line search gets a first-order one
+    ({"auto_choice": "auto: lbfgs, line search, ...", "auto_optimizer": "lbfgs"},
+     ["--optimizer adamw --lr auto", "auto: lbfgs", "no lr to lower"], "try lr", {"optimizer": "adamw", "lr": "auto"}),
+    ({"auto_choice": "auto: adamw, lr 0.1, constant (the lr was given ...)", "auto_optimizer": "adamw"},
+     ["try lr 1.0e-02 (descend fit: --lr 1.0e-02 --optimizer adamw)"], "lr_find's suggestion",
+     {"lr": 0.01, "optimizer": "adamw"})],
+    ids=["plain", "auto", "fix", "auto line search", "auto given lr"])
+def test_the_lr_too_high_fix_quotes_the_lr_the_run_knows(known, says, never, change):
     from descend.doctor import diagnose
     found = diagnose(Readings(history=history(diverging()), **known))[0]
     assert found.code == "lr_too_high" and found.evidence["kind"] == "diverged"
     q = 0.9  # the bias-corrected EMA after 10 steps at 1 and 20 at 10, over its value at 1:
     assert found.evidence["rise"] == pytest.approx((10 * (1 - q ** 20) + q ** 20 - q ** 30) / (1 - q ** 30))
     assert all(text in found.fix for text in says) and never not in found.fix
+    assert found.change == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in change.items()}
 
 
 def test_lr_too_low_says_which_way_the_loss_went():

@@ -1,5 +1,5 @@
 """The doctor's scenario suite (benchmarks/doctor_scenarios.py) as a test: over its induced failures and healthy
-runs the issue's bar holds (cause named first in 90% of failures, 95% of findings true, no warning on a healthy
+runs, on fit's defaults (an optimizer is named only where it is the failure), the issue's bar holds (cause named first in 90% of failures, 95% of findings true, no warning on a healthy
 run, the first fix works in 90% of the scenarios that have one). Every fix is applied and the run repeated."""
 import pytest
 

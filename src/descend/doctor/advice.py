@@ -10,6 +10,7 @@ from .instruments import Readings
 from .reference import References, better, constant_reference, references
 
 MIN_STEPS = 20          # trend rules need at least this many steps
+FIRST_ORDER = "adamw"   # the optimizer a fix names when the run's (L-BFGS) takes no lr
 TYPICAL_UPDATE = 1e-3   # a step that moves the weights by about this share of their size is typical
 SATURATING = {"Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid"}
 
@@ -46,6 +47,40 @@ def setting(r: Readings, name: str, default=None):
     """A fit argument of this run (None and missing both give `default`)."""
     value = r.settings.get(name)
     return default if value is None else value
+
+
+def optimizer_name(r: Readings) -> str | None:
+    """The optimizer the run trained with: what optimizer="auto" chose, else the registry name it was given (an
+    optimizer instance gives its class name in lower case); None when unknown."""
+    given = r.settings.get("optimizer")
+    if r.auto_optimizer is not None or given == "auto":
+        return r.auto_optimizer
+    return given.lower() if isinstance(given, str) else (type(given).__name__.lower() if given is not None else None)
+
+
+def line_search(r: Readings) -> bool:
+    """Whether the run's optimizer sets its own step sizes by a line search (L-BFGS): its recorded lr is no step
+    size, its steps cannot overshoot the way a fixed lr does, and no lr fix applies to it."""
+    return optimizer_name(r) == "lbfgs"
+
+
+def base_lr(r: Readings) -> float:
+    """The lr a user would set to train as this run did: the lr auto's sweep picked, else the largest lr of the
+    recorded steps (a schedule's peak, not its decayed end); NaN when none was recorded."""
+    if r.auto_lr is not None:
+        return r.auto_lr
+    lrs = [x["lr"] for x in r.history if math.isfinite(x.get("lr", math.nan))]
+    return max(lrs) if lrs else math.nan
+
+
+def lr_change(r: Readings, lr: float) -> dict:
+    """The change that trains at `lr`. Under optimizer="auto" it names the optimizer as well (auto's first-order
+    pick; AdamW where auto chose a line search, which takes no lr), so the fix trains as it says whatever auto
+    would choose next time."""
+    change: dict = {"lr": lr}
+    if r.auto_optimizer is not None or r.settings.get("optimizer") == "auto":
+        change["optimizer"] = r.auto_optimizer if r.auto_optimizer not in (None, "lbfgs") else FIRST_ORDER
+    return change
 
 
 def restores_best(r: Readings) -> bool:

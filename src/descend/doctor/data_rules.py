@@ -76,10 +76,15 @@ def _at_most_negligible(a, constant) -> bool:
 
 
 def no_signal(r: Readings) -> Finding | None:
-    """Neither the trained model nor the linear references beat a constant prediction by a share that matters,
-    with confidence, on held-out rows (in-sample when there are none: memorizing favours the model there)."""
+    """The linear references beat a constant prediction by no share that matters, with confidence, on held-out
+    rows (in-sample when there are none: memorizing favours the model there), and the trained model does not
+    beat it either: confidently by no share that matters, or not at all (a model whose varied predictions make
+    its gain uncertain, on average worse than the constant, is no evidence of signal)."""
     constant = constant_losses(r)
-    if constant is None or len(constant) < 30 or not _at_most_negligible(r.model_losses, constant):
+    if constant is None or len(constant) < 30:
+        return None
+    beats = float((constant - r.model_losses).mean()) > 0
+    if beats and not _at_most_negligible(r.model_losses, constant):
         return None   # the model itself beats a constant: there is signal (and no reference needs fitting)
     found = refs(r)
     best = found.best() if found is not None else None

@@ -15,25 +15,26 @@ from .rules import RULES, rollbacks
 
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
 # evidence under "explains") instead of being reported as a problem of its own
+STEPS_OVERSHOT = {"line_search_on_batches", "lr_too_high"}
 EXPLAINED_BY: dict[str, set[str]] = {
-    "non_finite": {"bad_start"},
+    "non_finite": {"bad_start", "line_search_on_batches"},
     "lr_too_high": {"unscaled_inputs", "bad_start"},
-    "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high"},
-    "dead_units": {"no_signal", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "overfitting"},
+    "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT},
+    "dead_units": {"no_signal", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "overfitting"},
     "lr_too_low": {"no_signal", "bad_start", "vanishing_gradients", "dead_units"},
     "bad_start": {"unscaled_inputs"},
     "not_converged": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
-                      "bad_start", "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low"},
+                      "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low"},
     "plateau": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
-                "non_finite", "lr_too_high", "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
+                "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
                 "underfitting"},
-    "overfitting": {"target_leak", "no_signal", "non_finite", "lr_too_high"},
+    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT},
     "underfitting": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
-                     "bad_start", "non_finite", "lr_too_high", "exploding_gradients", "vanishing_gradients",
+                     "bad_start", "non_finite", *STEPS_OVERSHOT, "exploding_gradients", "vanishing_gradients",
                      "dead_units", "lr_too_low", "not_converged"},
-    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", "lr_too_high", "vanishing_gradients",
+    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients",
                         "dead_units", "lr_too_low"},
-    "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", "lr_too_high"},
+    "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT},
 }
 
 
@@ -78,10 +79,24 @@ def fold(findings: list[Finding]) -> list[Finding]:
 def diagnose(readings: Readings) -> list[Finding]:
     """Measure the curve, run every rule on the readings and return the findings root cause first. The steps of
     auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
-    readings.history = [record for record in readings.history if not record.get("sweep")] or readings.history
-    errors = list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
+    errors = guarded("leaving out the lr sweep", _leave_out_sweep, readings)
+    errors += list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
     found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors
+
+
+def _leave_out_sweep(r: Readings) -> None:
+    """Drop the sweep's records and the per-layer samples taken during it (their lr rose on purpose, decades
+    below and above the one training went on with), when training went on after it."""
+    trained = [record for record in r.history if not record.get("sweep")]
+    if not trained or len(trained) == len(r.history):
+        return
+    r.history, after = trained, trained[0]["step"]
+    kept = [i for i, step in enumerate(r.sampled_steps) if step >= after]
+    if kept and len(r.layer_grads) == len(r.sampled_steps) == len(r.update_ratios):
+        r.layer_grads = [r.layer_grads[i] for i in kept]
+        r.update_ratios = [r.update_ratios[i] for i in kept]
+        r.sampled_steps = [r.sampled_steps[i] for i in kept]
 
 
 def _measure(readings: Readings) -> None:

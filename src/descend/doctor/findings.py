@@ -28,8 +28,11 @@ CODES: dict[str, str] = {
                  "initialization (output scale) is off",
     "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
                   "(origin named); NaN from the loss before any update points at the loss, not the lr",
+    "line_search_on_batches": "L-BFGS ran on several batches per epoch and its loss overshot or overflowed: its "
+                              "line search and curvature memory assume one deterministic objective",
     "lr_too_high": "the smoothed loss rose 2.5x or more above its lowest value and stayed up (diverged), or climbed "
-                   "back to 2x its low at least twice (oscillated): the steps overshoot",
+                   "back to 2x its low at least twice (oscillated), at a cost (not both recovered from and no worse "
+                   "than a linear reference at the end): the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",
@@ -40,9 +43,9 @@ CODES: dict[str, str] = {
                      "what a linear reference reaches",
     "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",
     "overfitting": "the validation loss rose above its best by more than its noise while the training loss kept "
-                   "falling",
+                   "falling (info when the best weights were restored or no monitored metric got worse)",
     "underfitting": "the loss levelled off clearly worse than a reference fitted cheaply on a sample of the same "
-                    "data (a linear model, or ridge on random features)",
+                    "data (a linear model, or ridge on random features), with the training loss above it too",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
                             "validation example's worth) or stayed at the most common class's share",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
@@ -59,8 +62,9 @@ ACTIONS = {
     "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
+# (not --drop: it takes column names, a finding knows encoded indices)
 FLAGS = {"lr": "--lr", "weight_decay": "--weight-decay", "max_epochs": "--max-epochs", "patience": "--patience",
-         "batch_size": "--batch-size"}   # not --drop: it takes column names, a finding knows encoded indices
+         "batch_size": "--batch-size", "optimizer": "--optimizer"}
 SEVERITIES = ("error", "warning", "info")
 
 

@@ -35,12 +35,15 @@ class Readings:
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
     majority_share: float | None = None                        # share of the most common class (class targets)
     val_size: int | None = None                                # validation examples (a metric's resolution)
-    auto_lr: float | None = None                               # the lr "auto" chose (None: line search or not auto)
+    steps_per_epoch: int | None = None                         # steps one pass over the training data takes
+    auto_lr: float | None = None                               # the lr auto's sweep picked (None: no sweep picked it)
     auto_choice: str | None = None                             # what optimizer/lr "auto" chose, in one line
+    auto_optimizer: str | None = None                          # the optimizer "auto" chose (a registry name)
     layer_grads: list[dict[str, float]] = field(default_factory=list)   # per sampled step: weight name -> norm
     update_ratios: list[dict[str, float]] = field(default_factory=list)  # per sampled step: name -> |dw|/|w|
     sampled_steps: list[int] = field(default_factory=list)
     dead: dict[str, list[torch.Tensor]] = field(default_factory=dict)   # ReLU module -> per sample: unit active
+    dead_first: dict[str, torch.Tensor] = field(default_factory=dict)   # ReLU module -> the first sample of those
     non_finite: dict = field(default_factory=lambda: {"count": 0, "first_step": None})  # steps with NaN/Inf
     interventions: list[dict] = field(default_factory=list)    # doctor="fix" rollbacks
     curve: Curve | None = None                                 # set from the history when the run ends
@@ -55,8 +58,8 @@ class Readings:
     leak: dict | None = None                                   # an input column that holds the target
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
-    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "non_finite", "interventions", "auto_lr",
-                "auto_choice")
+    MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",
+                "auto_lr", "auto_choice", "auto_optimizer")
 
     def saw_non_finite(self, step: int) -> None:
         """Count one step whose loss or gradient was NaN/Inf (recorded, or rolled back by doctor="fix")."""
@@ -72,7 +75,7 @@ class Readings:
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()` after a resume."""
         for name in self.MEASURED:
-            setattr(self, name, state.get(name))
+            setattr(self, name, state.get(name, getattr(self, name)))   # a checkpoint from before a reading: as new
 
 
 def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -158,6 +161,7 @@ class Instruments(Callback):
             if output.dim() >= 2:
                 samples = self.readings.dead.setdefault(name, [])
                 samples.append(_active_units(output))
+                self.readings.dead_first.setdefault(name, samples[-1])
                 del samples[:-DEAD_SAMPLES]
         return hook
 

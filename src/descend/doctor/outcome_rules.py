@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, longer, median_update_ratio, refs, restores_best, setting, with_flags,
+from .advice import (MIN_STEPS, line_search, longer, median_update_ratio, refs, restores_best, setting, with_flags,
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
@@ -39,7 +39,18 @@ def plateau(r: Readings) -> Finding | None:
     return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": start, "end": end, "change": change},
                    f"plateau: the loss stayed near {end:.4g} from step {steps[0]} to {steps[-1]} "
                    f"(changed {change:.1%}) although the weights kept moving",
-                   "check the model can learn at all (activations, initialization, labels), then raise the lr")
+                   "check the model can learn at all (activations, initialization, labels)" +
+                   (f", then try {_higher_lr(r)}" if _higher_lr(r) else ""))
+
+
+def _higher_lr(r: Readings) -> str:
+    """The lr advice of a stalled run: none under a line search (it has no lr), above the lr auto's sweep picked
+    when it picked one (a fix then names the optimizer), else just a higher one."""
+    if line_search(r):
+        return ""
+    if r.auto_lr is not None:
+        return f"an lr above the {r.auto_lr:.1e} auto's sweep picked, with the optimizer named"
+    return "a higher lr"
 
 
 def _still_falling(values: list[float]) -> tuple[bool, float]:
@@ -116,11 +127,11 @@ def overfitting(r: Readings) -> Finding | None:
     rise = statistics.median(later[-max(2, len(later) // 3):]) - best   # the end, not one noisy evaluation
     if rise <= 2 * noise or rise <= 0.02 * abs(best) or last - best < 0.02 * abs(best):
         return None
-    if not (train_last < train_best and last > 1.2 * train_last):  # training still improving, and a real gap
-        return None
+    if not (train_last < 0.98 * train_best and last > 1.2 * train_last):  # training still improving (beyond the
+        return None                                                       # 2% the validation rise needs), a gap
     if r.target_baseline is not None and train_last >= r.target_baseline:
         return None
-    restored = restores_best(r)
+    restored, held = restores_best(r), _metrics_held(r, best_step, last_step)
     if restored:
         wd = setting(r, "weight_decay") or 0.01
         change = {"weight_decay": min(wd * 10, 1.0)}
@@ -129,12 +140,31 @@ def overfitting(r: Readings) -> Finding | None:
     else:
         change = {"patience": 5}
         words = "stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
-    return Finding("overfitting", "info" if restored else "warning", (best_step, last_step),
+    kept = f"; {', '.join(held)} did not get worse, so the rise is in confidence, not in predictions" if held else ""
+    return Finding("overfitting", "info" if restored or held else "warning", (best_step, last_step),
                    {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
-                    "restored_best": restored},
+                    "restored_best": restored, "metrics_held": held},
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
-                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}",
+                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}{kept}",
                    with_flags(words, change), change)
+
+
+def _metrics_held(r: Readings, best_step: int, last_step: int) -> list[str]:
+    """The validation metrics (accuracy, mse, ...) the run recorded, when none of them got worse between the
+    evaluation with the best validation loss and the last one by more than 1.5 resolutions (see _resolution);
+    empty when one did or none was recorded."""
+    at = {x["step"]: x for x in r.history if x["step"] in (best_step, last_step)}
+    keys = sorted(k for k in at.get(last_step, {}) if k.startswith("val_") and k[4:] in SCORES | ERRORS)
+    held = []
+    for key in keys:
+        before, after = at.get(best_step, {}).get(key), at[last_step][key]
+        if before is None or not (math.isfinite(before) and math.isfinite(after)):
+            return []
+        loss = before - after if key[4:] in SCORES else after - before
+        if loss > 1.5 * _resolution(r, key[4:], before):
+            return []
+        held.append(key)
+    return held
 
 
 def underfitting(r: Readings) -> Finding | None:
@@ -149,12 +179,14 @@ def underfitting(r: Readings) -> Finding | None:
     best = found.best()
     if not r.activations and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
         return None   # a linear model short of a linear fit is not at its optimum: not a matter of capacity
+    if r.curve.smoothed and r.curve.smoothed[-1] < float(best.mean()):
+        return None   # it fits its training rows better than the reference does new ones: capacity is no limit
     model, reference = float(r.model_losses.mean()), float(best.mean())
     constant = float(found.constant.mean())
     linear = not r.activations
     words = ("a linear model cannot fit this: use an MLP with hidden layers" if linear else
-             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer with a "
-             "higher lr")
+             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
+             (f" with {_higher_lr(r)}" if _higher_lr(r) else ""))
     change = {"capacity": "larger"}
     return Finding("underfitting", "warning", None,
                    {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},

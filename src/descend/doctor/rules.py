@@ -16,8 +16,8 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import (MIN_STEPS, SATURATING, TYPICAL_UPDATE, finite, median_update_ratio, setting, with_flags,
-                     worse_than_reference)
+from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search, lr_change,
+                     median_update_ratio, setting, with_flags, worse_than_reference)
 from .curves import SWING
 from .findings import Finding
 from .instruments import Readings
@@ -48,17 +48,25 @@ def safer_lr(r: Readings, lr: float, factor: float = 10) -> float:
 
 
 def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
-    """The fix for a learning rate that is too high: `factor` below it and below every lr the run saw diverge."""
+    """The fix for a learning rate that is too high: `factor` below it and below every lr the run saw diverge
+    (with the optimizer named under optimizer="auto"). A line search (L-BFGS) has no lr to lower: the fix is a
+    first-order optimizer whose lr a sweep picks."""
+    if line_search(r):
+        change = {"optimizer": FIRST_ORDER, "lr": "auto"}
+        chose = f" ({r.auto_choice})" if r.auto_choice else ""
+        return with_flags(f"L-BFGS sets its own step sizes by a line search{chose}, so there is no lr to lower: "
+                          f"train with optimizer='{FIRST_ORDER}' and lr='auto' (its lr picked by a sweep)",
+                          change), change
     safe = safer_lr(r, lr, factor)
-    change = {"lr": safe}
+    change = lr_change(r, safe)
     if r.interventions:
         return with_flags(f"start at lr {safe:.1e}, where doctor='fix' recovered the run (below every lr that "
                           f"diverged in it)", change), change
     try_it = with_flags(f"try lr {safe:.1e}", change)
     if r.auto_lr is not None:
         return f"{try_it}: auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too high for this run", change
-    if r.auto_choice is not None:   # auto chose an optimizer without an lr (a line search): name one that has one
-        return f"name an optimizer (descend fit: --optimizer adamw) and {try_it}; {r.auto_choice}", change
+    if r.auto_optimizer is not None:   # optimizer="auto" with a given lr: that lr was the caller's
+        return try_it, change
     return f"{try_it}, or lr='auto' (--lr auto) to let lr_find choose", change
 
 
@@ -161,6 +169,19 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     return lo, hi, ratio
 
 
+def _recovered(r: Readings, lo: int, hi: int) -> bool:
+    """Whether the smoothed loss, after rising from index `lo` to `hi`, came back below where it rose from and
+    ended there: a transient (such as the first steps of a fresh optimizer state at a large lr), not divergence."""
+    s = r.curve.smoothed
+    return min(s[hi:]) < s[lo] and s[-1] < s[lo]
+
+
+def _harmless(r: Readings) -> bool:
+    """Whether the run's result shows no cost of its swings: the validation loss ended within its noise of its
+    best, or the trained model is no worse than the linear references fitted on the same rows."""
+    return _validation_unharmed(r) or worse_than_reference(r) is False
+
+
 def _validation_unharmed(r: Readings) -> bool:
     """Whether the validation loss ended within its own evaluation-to-evaluation noise of its best (so swings of
     the training loss cost the model nothing); False without validation."""
@@ -171,18 +192,22 @@ def _validation_unharmed(r: Readings) -> bool:
     return values[-1] - min(values) <= 2 * noise
 
 
-def lr_too_high(r: Readings) -> Finding | None:
-    """Diverged (see _diverged) or oscillated (see OSCILLATING)."""
+def _overshoot(r: Readings) -> dict | None:
+    """How the steps overshot: the loss diverged (see _diverged) or oscillated (see OSCILLATING), unless the run
+    recovered and its result shows no cost (see _harmless): a rise the run came back from and a model as good as
+    the references cost nothing. None when neither."""
     steps, s, swings = r.curve.steps, r.curve.smoothed, r.curve.swings
     if len(s) < 10 or min(s) <= 0:  # ratios of losses only mean something for positive losses
         return None
     diverged = _diverged(r)
+    if diverged is not None and _recovered(r, diverged[0], diverged[1]) and _harmless(r):
+        diverged = None
     if diverged is not None:
         lo, hi, rise = diverged
         first, last, low, peak = steps[lo], steps[hi], s[lo], s[hi]
         what = (f"the smoothed loss rose {rise:.3g}x between steps {first} and {last} (from {low:.4g} to "
                 f"{peak:.4g}) and stayed up")
-    elif len(swings) >= OSCILLATING and not _validation_unharmed(r):
+    elif len(swings) >= OSCILLATING and not _harmless(r):
         big = max(swings, key=lambda w: w.peak / w.low)
         first, last, low, peak, rise = swings[0].low_step, swings[-1].peak_step, big.low, big.peak, big.peak / big.low
         what = (f"the loss oscillated: the smoothed loss climbed back to {SWING:g}x its low or more {len(swings)} "
@@ -190,12 +215,57 @@ def lr_too_high(r: Readings) -> Finding | None:
                 f"{big.low_step} to {peak:.4g} at step {big.peak_step})")
     else:
         return None
+    return {"kind": "diverged" if diverged is not None else "oscillated", "first": first, "last": last,
+            "low": low, "peak": peak, "rise": rise, "swings": len(swings), "what": what}
+
+
+def lr_too_high(r: Readings) -> Finding | None:
+    """The steps overshot (see _overshoot) at the lr in force; a line search on mini-batches is named by
+    line_search_on_batches instead."""
+    found = _overshoot(r)
+    if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
+        return None
+    first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
-    kind = "diverged" if diverged is not None else "oscillated"
-    growth = (peak / low) ** (1 / max(last - first, 1)) if kind == "diverged" else 1.0
+    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] == "diverged" else 1.0
     return Finding("lr_too_high", "warning", (first, last),
-                   {"kind": kind, "rise": rise, "low": low, "peak": peak, "swings": len(swings), "lr": lr},
-                   f"learning rate too high: {what} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
+                   {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
+                    "lr": lr},
+                   f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
+
+
+def steps_per_epoch(r: Readings) -> int | None:
+    """Steps per pass over the training data: as fit counted them, else read from a history that spans two
+    epochs or more (None otherwise); 1 means every step saw all of it."""
+    if r.steps_per_epoch:
+        return r.steps_per_epoch
+    epochs = [x.get("epoch") for x in r.history]
+    if len(set(epochs)) < 2 or None in epochs:
+        return None
+    return max(epochs.count(e) for e in set(epochs[1:-1]) or set(epochs))
+
+
+def line_search_on_batches(r: Readings) -> Finding | None:
+    """L-BFGS (a line search with a curvature memory, both made for one deterministic objective) ran on several
+    batches per epoch, and its loss overshot (see _overshoot) or overflowed: each batch is another objective, so
+    its line search fits one batch's loss and its curvature pairs mix batches."""
+    per_epoch = steps_per_epoch(r)
+    if not line_search(r) or not per_epoch or per_epoch < 2:
+        return None
+    found = _overshoot(r)
+    overflow = r.stop_code == "non_finite" and not (r.non_finite_origin and r.non_finite_origin.from_data)
+    if found is None and not overflow:
+        return None
+    what = found["what"] if found else f"the loss overflowed at step {r.history[-1]['step']}"
+    change = {"optimizer": FIRST_ORDER, "lr": "auto"}
+    steps = (found["first"], found["last"]) if found else (r.history[-1]["step"],) * 2
+    return Finding("line_search_on_batches", "warning", steps,
+                   {"batches_per_epoch": per_epoch, "kind": found["kind"] if found else "overflow"},
+                   f"L-BFGS on mini-batches: {per_epoch} batches per epoch, and {what}; its line search fits each "
+                   f"batch's loss on its own and its curvature memory mixes batches",
+                   with_flags(f"train on all rows at once (batch_size at least the row count), or with "
+                              f"optimizer='{FIRST_ORDER}' and lr='auto', whose steps average over batches", change),
+                   change)
 
 
 def exploding_gradients(r: Readings) -> Finding | None:
@@ -211,7 +281,7 @@ def exploding_gradients(r: Readings) -> Finding | None:
     step, peak = records[i + 20]
     if jump[i] <= 100 or peak <= norms[:10].max():  # tiny gradients near a minimum may jump and still be small
         return None
-    clip, lr, outlier = setting(r, "grad_clip"), r.history[-1]["lr"], r.outlier
+    clip, lr, outlier = setting(r, "grad_clip"), base_lr(r), r.outlier
     if outlier is not None and setting(r, "loss") in ("mse", None):
         change = {"loss": "huber"}
         words = (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
@@ -220,7 +290,7 @@ def exploding_gradients(r: Readings) -> Finding | None:
     elif clip is None:
         change, words = {"grad_clip": 1.0}, "clip gradients with grad_clip=1.0, and look for outlier rows"
     else:
-        change = {"lr": lr / 10}
+        change = lr_change(r, lr / 10)
         words = f"gradients are clipped already (grad_clip={clip}): lower the lr to {lr / 10:.1e}"
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
@@ -278,28 +348,32 @@ def dead_units(r: Readings) -> Finding | None:
     if costs is False or (costs is None and fell):
         return None
     name, dead, units = worst
-    lr = r.history[-1]["lr"]
-    if fell:   # the units died while training: steps too large knocked them out
-        change, words = {"lr": lr / 10}, f"lower the learning rate to {lr / 10:.1e}"
-    else:      # dead from the start: the initialization (biases, scale) switched them off
+    first = r.dead_first.get(name)
+    from_start = first is not None and 1.0 - first.double().mean().item() > 0.5
+    lr = base_lr(r)
+    if from_start or line_search(r) or not math.isfinite(lr):   # the initialization switched them off
         change, words = {"init": "kaiming"}, "re-initialize with init='kaiming' (zero biases, fan-in scale)"
+    else:      # alive at the first sampled step: steps too large knocked them out while training
+        change, words = lr_change(r, lr / 10), f"lower the learning rate to {lr / 10:.1e}"
     return Finding("dead_units", "warning", None, {"layer": name, "dead_fraction": dead, "units": units},
                    f"dead units: {dead:.0%} of the {units} units after {name!r} output zero for every example "
                    f"in the last sampled batches", with_flags(words, change), change)
 
 
 def lr_too_low(r: Readings) -> Finding | None:
+    """Each step moves the weights by under 1e-4 of their size and the loss hardly changed; a line search (which
+    takes tiny steps only where the objective wants them) is never too slow this way."""
     steps, s = r.curve.steps, r.curve.smoothed
     ratio = median_update_ratio(r)
-    if len(s) < MIN_STEPS or ratio is None or ratio >= 1e-4:
+    if len(s) < MIN_STEPS or ratio is None or ratio >= 1e-4 or line_search(r):
         return None
     change = (s[-1] - s[0]) / max(abs(s[0]), 1e-12)
     if abs(change) >= 0.2:
         return None
-    lr = r.history[-1]["lr"]
+    lr = base_lr(r)
     chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
     factor = min(max(TYPICAL_UPDATE / ratio, 10.0), 1e4)   # steps scale with the lr: aim at a typical update
-    fix = {"lr": lr * factor}
+    fix = lr_change(r, lr * factor)
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
                    f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
                    f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
@@ -308,7 +382,8 @@ def lr_too_low(r: Readings) -> Finding | None:
                    fix)
 
 
-RULES = [bad_start, non_finite, lr_too_high, exploding_gradients, vanishing_gradients, dead_units, lr_too_low]
+RULES = [bad_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients, vanishing_gradients,
+         dead_units, lr_too_low]
 
 
 def rollbacks(r: Readings) -> list[Finding]:
@@ -316,7 +391,7 @@ def rollbacks(r: Readings) -> list[Finding]:
     if not r.interventions:
         return []
     safe = min(i["lr"] for i in r.interventions)
-    change = {"lr": safe}
+    change = lr_change(r, safe)
     return [Finding("rollback", "info", (i["from_step"], i["at_step"]), dict(i),
                     f"rolled back at step {i['at_step']} ({i['why']}) to the state of step {i['from_step']} "
                     f"and cut the learning rate to {i['lr']:.2e}",

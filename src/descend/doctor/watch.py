@@ -35,16 +35,17 @@ class Doctor(Callback):
     and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
     guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
-    SETTINGS); a failure to read them becomes a `doctor_error` finding, never an error of the run.
+    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes (when known); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     """
 
     needs_sync = never   # reads the run when it ends
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
-                 every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None):
+                 every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None,
+                 steps_per_epoch: int | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
         self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
-        self.readings = Readings(history=[], val_size=val_size,
+        self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
         if mode and sample is not None:
@@ -66,10 +67,12 @@ class Doctor(Callback):
         return task
 
     def note_choice(self, choice) -> None:
-        """What optimizer="auto" or lr="auto" chose (a descend.fit.auto.Choice): findings quote its lr instead of
-        suggesting the automatic choice the run already made; a checkpoint keeps it."""
-        self.readings.auto_lr = choice.lr
+        """What optimizer="auto" or lr="auto" chose (a descend.fit.auto.Choice): findings name the optimizer it
+        trained with and quote the lr its sweep picked instead of suggesting the automatic choice the run already
+        made; a checkpoint keeps it."""
+        self.readings.auto_lr = choice.lr if choice.probe_steps else None   # a given lr is the caller's, not auto's
         self.readings.auto_choice = choice.line()
+        self.readings.auto_optimizer = choice.optimizer
 
     def on_end(self, state) -> None:
         self.readings.errors += guarded("measuring the model against references", self._compare)

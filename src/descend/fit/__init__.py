@@ -22,6 +22,7 @@ from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
 from . import threads
+from .auto.observe import batches_per_epoch
 from .observer import tell_result, tell_settings
 from .data import BatchStream, examples, input_sample
 from .spec import FitSpec, Plan
@@ -138,8 +139,10 @@ def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
     sample, val_size = (input_sample(plan.train), examples(plan.val)) if spec.doctor else (None, None)
     val_sample = input_sample(plan.val) if spec.doctor and plan.val is not None else None
     settings = {name: getattr(spec, name) for name in doctor_lib.SETTINGS}
+    batches = batches_per_epoch(plan.train)
     return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
-                             val_size=val_size, val_sample=val_sample, settings=settings)
+                             val_size=val_size, val_sample=val_sample, settings=settings,
+                             steps_per_epoch=math.ceil(batches / spec.accumulate) if batches else None)
 
 
 def _config(spec: FitSpec, plan: Plan) -> dict:
