@@ -57,11 +57,7 @@ class RichProgress(Callback):
     needs_sync = never
 
     def __init__(self):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.console = Console(stderr=True)
-        self.progress = Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[info]}"), transient=False, console=self.console)
+        self.console, self.progress = _rich_bar("fit")
         self.next_refresh = 0.0
 
     def on_start(self, state):
@@ -81,6 +77,48 @@ class RichProgress(Callback):
         self.progress.update(self.task, completed=state.step)
         self.progress.stop()
         self.console.print(_stopped(state), markup=False, highlight=False)
+
+
+def _rich_bar(label: str):
+    """A rich console on stderr and the bar every descend task shows there: label, bar, n/total, time, info."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    console = Console(stderr=True)
+    return console, Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TextColumn("{task.fields[info]}"), transient=False, console=console)
+
+
+class WorkBar:
+    """Progress of a counted piece of work that is not a training run (the points of a landscape grid, Hessian
+    products): fit's rich bar on a terminal, a plain line at every tenth in logs, nothing with progress=False.
+    Use it as a context manager and call `advance()` per unit done."""
+
+    def __init__(self, total: int, label: str, progress: bool | int = True, stream=None):
+        check(progress)
+        self.total, self.label, self.done = max(int(total), 1), label, 0
+        self.stream = stream or sys.stderr
+        self.quiet = progress is False or progress is None
+        self.rich = None if self.quiet or not (progress is True and self.stream.isatty()) else _rich_bar(label)[1]
+        self.every = max(self.total // 10, 1) if progress is True else int(progress)
+
+    def __enter__(self) -> "WorkBar":
+        if self.rich is not None:
+            self.rich.start()
+            self.task = self.rich.add_task(self.label, total=self.total, info="")
+        self.started = time.perf_counter()
+        return self
+
+    def advance(self, count: int = 1) -> None:
+        before, self.done = self.done, self.done + count
+        if self.rich is not None:
+            self.rich.update(self.task, completed=self.done)
+        elif not self.quiet and self.done // self.every > before // self.every:
+            print(f"{self.label} {self.done}/{self.total}  {time.perf_counter() - self.started:.1f} s",
+                  file=self.stream, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.rich is not None:
+            self.rich.stop()
 
 
 def check(progress) -> None:
