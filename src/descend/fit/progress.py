@@ -90,8 +90,11 @@ def _rich_bar(label: str):
 
 class WorkBar:
     """Progress of a counted piece of work that is not a training run (the points of a landscape grid, Hessian
-    products): fit's rich bar on a terminal, a plain line at every tenth in logs, nothing with progress=False.
-    Use it as a context manager and call `advance()` per unit done."""
+    products): fit's rich bar on a terminal; in logs a plain line at a tenth done, at most one every `PAUSE`
+    seconds (work that takes a second writes none), or every N units with progress=N; nothing with
+    progress=False. Use it as a context manager and call `advance()` per unit done."""
+
+    PAUSE = 2.0
 
     def __init__(self, total: int, label: str, progress: bool | int = True, stream=None):
         check(progress)
@@ -100,12 +103,13 @@ class WorkBar:
         self.quiet = progress is False or progress is None
         self.rich = None if self.quiet or not (progress is True and self.stream.isatty()) else _rich_bar(label)[1]
         self.every = max(self.total // 10, 1) if progress is True else int(progress)
+        self.pause = self.PAUSE if progress is True else 0.0
 
     def __enter__(self) -> "WorkBar":
         if self.rich is not None:
             self.rich.start()
             self.task = self.rich.add_task(self.label, total=self.total, info="")
-        self.started = time.perf_counter()
+        self.started = self.last_line = time.perf_counter()
         return self
 
     def advance(self, count: int = 1) -> None:
@@ -113,8 +117,11 @@ class WorkBar:
         if self.rich is not None:
             self.rich.update(self.task, completed=self.done)
         elif not self.quiet and self.done // self.every > before // self.every:
-            print(f"{self.label} {self.done}/{self.total}  {time.perf_counter() - self.started:.1f} s",
-                  file=self.stream, flush=True)
+            now = time.perf_counter()
+            if now - self.last_line >= self.pause:
+                self.last_line = now
+                print(f"{self.label} {self.done}/{self.total}  {now - self.started:.1f} s", file=self.stream,
+                      flush=True)
 
     def __exit__(self, *exc) -> None:
         if self.rich is not None:

@@ -21,10 +21,11 @@ from .slices import Slice2D, on_plane
 
 @dataclass(frozen=True)
 class TracedRun:
-    """One minimize run: its `label`, every iterate (`points[0]` is x0) and its result."""
+    """One minimize run: its `label`, every iterate (`points[0]` is x0), its result, and whether it maximized."""
     label: str
     points: torch.Tensor
     result: MinimizeResult
+    maximize: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def trace(fun: Callable, x0, label: str | None = None, **options) -> TracedRun:
         return bool(user(x, record)) if user is not None else False
 
     result = minimize(fun, start, callback=keep, **options)
-    return TracedRun(label or options.get("method", "lbfgs"), torch.stack(points), result)
+    return TracedRun(label or options.get("method", "lbfgs"), torch.stack(points), result,
+                     bool(options.get("maximize", False)))
 
 
 def contours(fun: Callable, runs: Sequence[TracedRun], steps: int = 101, margin: float = 0.15,

@@ -13,17 +13,25 @@ from .path import PathPlane, WeightPath, path_plane, pca_plane
 from .plots import plot_path, plot_runs, plot_sharpness
 from .sharpness import SharpnessHistory, sharpness_history
 from .slices import Slice2D
+from .vectors import all_finite
 
 
 @torch.no_grad()
 def draw_path(objective: Objective, recorded: WeightPath, file: str | Path, steps: int = 41,
               progress: bool | int = False) -> tuple[PathPlane, Slice2D]:
-    """The loss on the plane of the recorded path's first two principal directions, the path drawn on it."""
-    plane = pca_plane(recorded.points)
+    """The loss on the plane of the recorded path's first two principal directions, the path drawn on it; a run
+    that diverged is drawn up to its last finite point."""
+    kept = finite_prefix(recorded.points)
+    plane = pca_plane(recorded.points[:kept])
     found = path_plane(objective, plane, steps=steps, progress=progress)
-    along = torch.tensor([float(objective(point)) for point in recorded.points], dtype=torch.float64)
-    plot_path(found, plane.coordinates, along, recorded.steps, file, plane.explained)
+    along = torch.tensor([float(objective(point)) for point in recorded.points[:kept]], dtype=torch.float64)
+    plot_path(found, plane.coordinates, along, recorded.steps[:kept], file, plane.explained)
     return plane, found
+
+
+def finite_prefix(points) -> int:
+    """How many points come before the first one holding a NaN or Inf weight."""
+    return next((i for i, point in enumerate(points) if not all_finite(point)), len(points))
 
 
 def draw_sharpness(objective: Objective, recorded: WeightPath, file: str | Path,
@@ -41,5 +49,7 @@ def draw_runs(fun: Callable, runs: Sequence[TracedRun], file: str | Path, title:
     found = contours(fun, runs, constraint=constraint, **grid)
     values = {run.label: torch.stack([torch.as_tensor(fun(p), dtype=torch.float64) for p in run.points])
               for run in runs}
-    plot_runs(found, file, title, values, label)
+    worse = {run.label: (values[run.label][1:] < values[run.label][:-1]) if run.maximize
+             else (values[run.label][1:] > values[run.label][:-1]) for run in runs}
+    plot_runs(found, file, title, values, label, worse)
     return found

@@ -46,7 +46,7 @@ def plot_path(found: Slice2D, coordinates: torch.Tensor, path_losses: torch.Tens
     fig = Figure(figsize=(7, 5.5), layout="constrained")
     ax = fig.add_subplot()
     _filled(fig, ax, found.alphas, found.betas, found.losses.T, levels)
-    _draw_path(ax, coordinates, path_losses, "white", "the optimizer's path")
+    _draw_path(ax, coordinates, path_losses[1:] > path_losses[:-1], "white", "the optimizer's path")
     ax.annotate(f"step {steps[0]}", coordinates[0].tolist(), color="white", xytext=(6, 6), textcoords="offset points")
     ax.annotate(f"step {steps[-1]}", coordinates[-1].tolist(), color="white", xytext=(6, -12),
                 textcoords="offset points")
@@ -58,11 +58,12 @@ def plot_path(found: Slice2D, coordinates: torch.Tensor, path_losses: torch.Tens
 
 
 def plot_runs(found: Contours, path: str | Path, title: str, values: dict[str, torch.Tensor],
-              label: str = "f(x)", levels: int = 30) -> Path:
-    """Contours of an objective with each traced run's path (its iterates, `values` being f along them), the
-    infeasible region hatched when there is a constraint; a step that raised f is marked in red."""
-    fig = Figure(figsize=(7.5, 6), layout="constrained")
-    ax = fig.add_subplot()
+              label: str = "f(x)", worse: dict[str, torch.Tensor] | None = None, levels: int = 30) -> Path:
+    """Left, contours of an objective with each traced run's path, the infeasible region hatched when there is a
+    constraint; right, the objective at each step of each run, where a plateau shows a stall. `values` is f along
+    each path; `worse[name][i]` marks step i + 1 as one that went the wrong way (red x; default: f rose)."""
+    fig = Figure(figsize=(12, 5.2), layout="constrained")
+    ax, curves = fig.subplots(1, 2, width_ratios=[1.35, 1])
     grid = found.grid
     _filled(fig, ax, grid.alphas, grid.betas, grid.losses.T, levels, label)
     if found.feasible is not None:
@@ -72,13 +73,24 @@ def plot_runs(found: Contours, path: str | Path, title: str, values: dict[str, t
                    colors="black", linewidths=1.5)
         ax.plot([], [], color="black", label="constraint boundary (hatched: not allowed)")
     for (name, points), colour in zip(found.paths.items(), PATH_COLOURS):
-        _draw_path(ax, points, values[name], colour, name)
+        went_wrong = worse[name] if worse is not None else values[name][1:] > values[name][:-1]
+        _draw_path(ax, points, went_wrong, colour, name)
+        curves.plot(values[name].numpy(), color=CURVE_COLOURS[PATH_COLOURS.index(colour)], label=name)
     ax.set_xlim(float(grid.alphas[0]), float(grid.alphas[-1]))
     ax.set_ylim(float(grid.betas[0]), float(grid.betas[-1]))
     ax.set_xlabel(found.axes[0])
     ax.set_ylabel(found.axes[1])
     ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
+    every = torch.cat(list(values.values()))
+    every = every[torch.isfinite(every)]
+    if len(every) and float(every.min()) > 0 and float(every.max()) / float(every.min()) > 100:
+        curves.set_yscale("log")
+    curves.set_xlabel("step")
+    curves.set_ylabel(label)
+    curves.set_title(f"{label} at each step (flat before the end: a stall)")
+    curves.grid(alpha=0.3)
+    curves.legend(loc="best", fontsize="small")
     return _save(fig, path)
 
 
@@ -105,16 +117,17 @@ def plot_sharpness(found: SharpnessHistory, path: str | Path) -> Path:
 
 
 PATH_COLOURS = ("white", "tab:orange", "cyan", "magenta", "yellow", "tab:pink", "tab:brown")
+CURVE_COLOURS = ("black", "tab:orange", "tab:cyan", "magenta", "goldenrod", "tab:pink", "tab:brown")  # on white
 
 
-def _draw_path(ax, points: torch.Tensor, values: torch.Tensor, colour: str, label: str) -> None:
-    """A path as a line through its points, a circle at the start, a star at the end, and a red x where the
-    value rose on the step that led there (an overshoot)."""
+def _draw_path(ax, points: torch.Tensor, went_wrong: torch.Tensor, colour: str, label: str) -> None:
+    """A path as a line through its points, a circle at the start, a star at the end, and a red x at each point
+    whose step went the wrong way (`went_wrong[i]` for point i + 1: the loss rose, an overshoot)."""
     xy = points.numpy()
     ax.plot(xy[:, 0], xy[:, 1], color=colour, linewidth=1.2, marker=".", markersize=3, label=label)
     ax.plot(xy[0, 0], xy[0, 1], marker="o", color=colour, markersize=7, markeredgecolor="black")
     ax.plot(xy[-1, 0], xy[-1, 1], marker="*", color=colour, markersize=13, markeredgecolor="black")
-    rose = (values[1:] > values[:-1]).numpy()
+    rose = went_wrong.numpy()
     if rose.any():
         ax.plot(xy[1:][rose, 0], xy[1:][rose, 1], linestyle="none", marker="x", color="red", markersize=6,
                 markeredgewidth=1.5)

@@ -18,6 +18,7 @@ from ...core.errors import DescendError
 from ...fit.progress import WorkBar
 from .hessian import top_eigenvalues
 from .objective import Objective
+from .vectors import all_finite
 
 Params = Mapping[str, torch.Tensor]
 
@@ -49,6 +50,7 @@ def sharpness_history(objective: Objective, points: Sequence[Params], steps: Seq
     values = []
     with WorkBar(len(points), "sharpness", progress) as bar:
         for point in points:
-            values.append(float(top_eigenvalues(objective, point, k=1, tol=tol, seed=seed)[0]))
+            values.append(float(top_eigenvalues(objective, point, k=1, tol=tol, seed=seed)[0]) if all_finite(point)
+                          else float("nan"))   # a diverged run's weights have no Hessian to speak of
             bar.advance()
     return SharpnessHistory(list(steps), values, [float(lr) for lr in lrs])
