@@ -184,7 +184,7 @@ def test_cli_landscape_of_a_saved_run_is_reproducible(saved_run, tmp_path, capsy
     assert err.count("\n") == 1 and str(empty) in err
 
 
-def test_report_includes_the_landscape_when_it_was_computed(saved_run, tmp_path):
+def test_report_includes_the_landscape_when_it_was_computed(saved_run, tmp_path, capsys):
     import base64
     import shutil
     from descend.cli import main
@@ -197,7 +197,19 @@ def test_report_includes_the_landscape_when_it_was_computed(saved_run, tmp_path)
     assert main(["report", str(run)]) == 0
     report = (run / "report.html").read_text()
     page = (run / "landscape" / "landscape.html").read_text()
+    capsys.readouterr()
+    assert main(["doctor", str(run)]) == 0                             # the doctor quotes the sharpness note
+    assert "note from descend landscape: sharpness: lambda_max" in capsys.readouterr().out
     for html in (report, page):
         assert "id='landscape'" in html
         for name in ("plane.png", "line.png"):                        # the PNGs themselves, inlined
             assert base64.b64encode((run / "landscape" / name).read_bytes()).decode() in html
+
+
+def test_sharpness_note_says_when_the_lr_is_past_the_edge():
+    from descend.apps.landscape.note import sharpness_note
+    above = sharpness_note(100.0, "sgd", 0.03)                         # edge 2/100 = 0.02
+    assert "2/lambda_max = 0.02" in above and "1.5x above it" in above and "below 0.02 is stable" in above
+    assert "below it (0.5 of the edge)" in sharpness_note(100.0, "sgd", 0.01)
+    assert "preconditioned" in sharpness_note(100.0, "adamw", 0.03)
+    assert "no edge" in sharpness_note(0.0, "sgd", 0.01)

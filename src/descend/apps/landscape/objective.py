@@ -15,13 +15,15 @@ Objective = Callable[[Params], torch.Tensor]
 
 def model_objective(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                     inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 1024,
-                    threads: int | str | None = "auto") -> Objective:
+                    threads: int | str | None = 1) -> Objective:
     """Mean of `loss_fn` (a mean-reducing loss) over the fixed sample `inputs, targets`, evaluated `batch_size`
     rows at a time so that memory stays bounded however large the sample is; buffers stay the model's own.
 
-    `threads` follows fit's policy ("auto": one CPU thread for small models, where more threads only wait on a
-    busy machine; a grid of a small MLP ran 30-80x faster so); the objective's `threads` attribute carries the
-    count to the Hessian-vector products, whose backward passes run outside the call."""
+    `threads` is torch's CPU thread count while it evaluates: 1 by default, since a landscape is thousands of
+    small passes and on a busy machine every extra thread waits for a core (the Bikeshare model's pass took 36 ms
+    on one thread and 290 ms on two on a loaded 2-core box; a small MLP's 30-80x slower), and one count keeps
+    the numbers reproducible; "auto" is fit's policy, None torch's own setting. The objective's `threads`
+    attribute carries the count to the Hessian-vector products, whose backward passes run outside the call."""
     if len(inputs) != len(targets) or len(inputs) == 0:
         raise DescendError(f"landscape sample: inputs have {len(inputs)} rows and targets {len(targets)}; "
                            "pass the same, non-zero number of rows")

@@ -13,10 +13,12 @@ import torch
 
 from ...core.errors import DescendError
 from ...fit import losses
+from ...fit import threads as threads_lib
 from ..tabular.run import TabularRun
 from ..tabular.train import Say, rows_with_target
 from .directions import random_directions
 from .hessian import TRACE_PROBES, hessian_trace, top_eigenvalues
+from .note import sharpness_note
 from .objective import model_objective, weights_of
 from .folder import LandscapeFolder
 from .plots import plot_slice_1d, plot_slice_2d
@@ -32,29 +34,25 @@ class Settings:
     seed: int = 0
     top_k: int = 3
     probes: int = TRACE_PROBES
+    threads: int | str | None = 1     # torch's CPU threads while evaluating (see model_objective)
 
     def check(self) -> None:
         if self.rows < 1 or self.top_k < 1 or self.probes < 2:
             raise DescendError(f"rows={self.rows}, top_k={self.top_k}, probes={self.probes}: use rows >= 1, "
                                "top_k >= 1 and probes >= 2")
+        threads_lib.check(self.threads)
 
 
 def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, settings: Settings,
                   say: Say = print, progress: bool | int = True) -> dict:
     """Slices and sharpness of the run in `run_dir` at its saved weights, on rows of `frame`; writes the PNGs,
-    landscape.json and landscape.html into `out` and returns what landscape.json holds."""
+    landscape.json and landscape.html into `out` and returns what landscape.json holds beside its index."""
     settings.check()
     run = TabularRun.load(run_dir)
-    run.model.eval()
-    frame = rows_with_target(frame, run.target.name, say)
-    picked = torch.randperm(len(frame), generator=torch.Generator().manual_seed(settings.seed))[:settings.rows]
-    frame = frame.iloc[picked.numpy()]
-    x, _ = run.encode(frame, "the data")
-    y = run.target.encode(frame[run.target.name])
-    objective = model_objective(run.model, losses.get(run.target.loss), x, y)
+    objective, rows = _sampled_objective(run, frame, settings, say)
     weights = weights_of(run.model)
     first, second = random_directions(weights, 2, seed=settings.seed)
-    say(f"evaluating a {settings.steps}x{settings.steps} slice and a line on {len(frame)} rows ...")
+    say(f"evaluating a {settings.steps}x{settings.steps} slice and a line on {rows} rows ...")
     plane = slice_2d(objective, weights, (first, second), settings.span, settings.steps, progress)
     line = slice_1d(objective, weights, first, settings.span, settings.steps, progress)
     say(f"sharpness: the top {settings.top_k} Hessian eigenvalues and a {settings.probes}-probe trace ...")
@@ -63,20 +61,37 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     folder = LandscapeFolder(out)
     plot_slice_2d(plane, folder.picture("plane.png", "The loss around the trained weights", PLANE))
     plot_slice_1d(line, folder.picture("line.png", "The loss along one direction", LINE))
-    data = {"settings": vars(settings), "rows": len(frame), "loss": float(objective(weights)),
+    fitted = {"optimizer": run.config.get("options", {}).get("optimizer"), "lr": run.config.get("lr")}
+    data = {"settings": vars(settings), "rows": rows, "loss": float(objective(weights)),
             "top_eigenvalues": eigenvalues.tolist(), "trace": vars(trace),
-            "offsets": plane.alphas.tolist(), "plane": plane.losses.tolist(), "line": line.losses.tolist()}
-    optimizer, lr = run.config.get("run", {}).get("optimizer"), run.config.get("run", {}).get("lr")
-    numbers = {"loss at the weights": data["loss"], "rows in the sample": len(frame),
-               "grid": f"{settings.steps} x {settings.steps} over [-{settings.span}, {settings.span}]",
-               "top Hessian eigenvalues": ", ".join(f"{v:.4g}" for v in data["top_eigenvalues"]),
-               "2 / lambda_max (largest stable gradient-descent lr)": 2 / data["top_eigenvalues"][0]
-               if data["top_eigenvalues"][0] > 0 else float("inf"),
-               "Hessian trace (Hutchinson)": f"{trace.value:.4g} +- {trace.stderr:.2g} ({trace.probes} probes)",
-               "the run's optimizer and peak lr": f"{optimizer} {lr}"}
-    notes = [NOTE] + ([FLAT] if float(plane.losses.max()) == float(plane.losses.min()) else [])
-    folder.finish(numbers, notes, data, f"descend: loss landscape of {Path(run_dir).name}")
+            "offsets": plane.alphas.tolist(), "plane": plane.losses.tolist(), "line": line.losses.tolist(),
+            "sharpness_note": sharpness_note(float(eigenvalues[0]), fitted.get("optimizer"), fitted.get("lr"))}
+    notes = [data["sharpness_note"], NOTE] + ([FLAT] if float(plane.losses.max()) == float(plane.losses.min()) else [])
+    folder.finish(_numbers(data, settings, trace, fitted), notes, data,
+                  f"descend: loss landscape of {Path(run_dir).name}")
     return data
+
+
+def _sampled_objective(run: TabularRun, frame: pd.DataFrame, settings: Settings, say: Say):
+    """The run's loss on a seeded sample of `settings.rows` rows of `frame`, and the sample's size."""
+    run.model.eval()
+    frame = rows_with_target(frame, run.target.name, say)
+    picked = torch.randperm(len(frame), generator=torch.Generator().manual_seed(settings.seed))[:settings.rows]
+    frame = frame.iloc[picked.numpy()]
+    x, _ = run.encode(frame, "the data")
+    y = run.target.encode(frame[run.target.name])
+    return model_objective(run.model, losses.get(run.target.loss), x, y, threads=settings.threads), len(frame)
+
+
+def _numbers(data: dict, settings: Settings, trace, fitted: dict) -> dict:
+    """The page's table: what was measured, on what, and the run's settings it is compared with."""
+    top = data["top_eigenvalues"][0]
+    return {"loss at the weights": data["loss"], "rows in the sample": data["rows"],
+            "grid": f"{settings.steps} x {settings.steps} over [-{settings.span}, {settings.span}]",
+            "top Hessian eigenvalues": ", ".join(f"{v:.4g}" for v in data["top_eigenvalues"]),
+            "2 / lambda_max (largest stable gradient-descent lr)": 2 / top if top > 0 else float("inf"),
+            "Hessian trace (Hutchinson)": f"{trace.value:.4g} +- {trace.stderr:.2g} ({trace.probes} probes)",
+            "the run's optimizer and peak lr": f"{fitted.get('optimizer')} {fitted.get('lr')}"}
 
 
 PLANE = ("Filled contours of the training loss on a plane through the saved weights (the red star), along two "

@@ -18,6 +18,9 @@ def plot_slice_1d(found: Slice1D, path: str | Path, xlabel: str = "step along th
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(found.alphas.numpy(), found.losses.numpy(), color="tab:blue")
+    low, high = float(found.losses.min()), float(found.losses.max())
+    if low > 0 and high / low > 100:     # an exponential wall (a Poisson loss) would flatten the basin
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.set_title("Loss along a line through the weights")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ...apps.landscape.of_run import Settings, run_landscape
 from ...apps.tabular import read_table
+from ...apps.tabular.options import thread_count
 
 HELP = "draw the loss landscape around a saved model (filter-normalized slices, Hessian sharpness)"
 
@@ -22,17 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the directions and the sample")
     parser.add_argument("--top-k", type=int, default=d.top_k, help=f"Hessian eigenvalues (default {d.top_k})")
     parser.add_argument("--probes", type=int, default=d.probes, help=f"trace probes (default {d.probes})")
+    parser.add_argument("--threads", type=thread_count, default=d.threads,
+                        help="CPU threads while evaluating: a number or auto (fit's policy); default 1, fastest on a "
+                             "busy machine for the thousands of small passes a landscape makes")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar (it goes to stderr: a bar on a terminal, a line per tenth in logs)")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings(args.steps, args.rows, args.span, args.seed, args.top_k, args.probes)
+    settings = Settings(args.steps, args.rows, args.span, args.seed, args.top_k, args.probes, args.threads)
     out = Path(args.out) if args.out else Path(args.run_dir) / "landscape"
     summary = run_landscape(args.run_dir, read_table(args.data), out, settings, progress=args.progress)
     top = ", ".join(f"{v:.4g}" for v in summary["top_eigenvalues"])
     print(f"loss {summary['loss']:.4g} on {summary['rows']} rows; top Hessian eigenvalues {top}; "
           f"trace {summary['trace']['value']:.4g} +- {summary['trace']['stderr']:.2g}")
+    print(summary["sharpness_note"])
     print(f"wrote {out / 'landscape.html'} (open it in a browser), {out / 'plane.png'}, {out / 'line.png'} and "
           f"{out / 'landscape.json'}")
     return 0
