@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -42,41 +44,56 @@ def returns(x):
     return (REACH * torch.log1p(SATURATION * x)).sum()
 
 
+@dataclass
+class Scene:
+    """One contour picture: an objective, where the runs start, each run's minimize options, what to say."""
+    file: str
+    title: str
+    caption: str
+    fun: Callable
+    start: list[float]
+    runs: dict[str, dict]
+    box: tuple[list[float], list[float]]
+    drawing: dict = field(default_factory=dict)
+
+
+BUDGET = Simplex(100.0, at_most=True)
+SCENES = [
+    Scene("rosenbrock.png", "Rosenbrock's valley",
+          "Three optimizers from (-1.2, 1). Gradient descent creeps along the valley floor; momentum builds speed "
+          "and overshoots from wall to wall (red x: f rose on that step); L-BFGS follows the valley to the minimum "
+          "at (1, 1). Colours are log10 of f above its lowest value on the grid.",
+          rosenbrock, [-1.2, 1.0], {"gradient descent, lr 1e-3": dict(method="gd", lr=1e-3, max_steps=300),
+                                    "momentum 0.9, lr 1e-3": dict(method="momentum", lr=1e-3, max_steps=300),
+                                    "L-BFGS": dict(method="lbfgs")}, ([-2, -1], [2, 3])),
+    Scene("saddle.png", "A saddle point",
+          "f = x^2 + y^4/4 - y^2/2 has a saddle at (0, 0) and minima at (0, +-1). Started at (-1.5, 0.001), "
+          "gradient descent runs into the saddle and stalls there (flat at f = 0 on the right) while y grows by 10% "
+          "a step; momentum overshoots in x first; Adam rescales the tiny y gradient and heads for a minimum at once.",
+          saddle, [-1.5, 1e-3], {"gradient descent, lr 0.1": dict(method="gd", lr=0.1, max_steps=60),
+                                 "momentum 0.9, lr 0.02": dict(method="momentum", lr=0.02, max_steps=60),
+                                 "adam, lr 0.1": dict(method="adam", lr=0.1, max_steps=60)},
+          ([-1.8, -1.5], [1.8, 1.5])),
+    Scene("budget.png", "A budget with its constraint",
+          "Total return of splitting spend between two channels with diminishing returns, to be maximized with "
+          "x >= 0 and x[0] + x[1] <= 100 (hatched: not allowed). Every iterate is projected back into the "
+          "triangle; both end on the budget line at the same split, where the two channels' marginal returns are "
+          "equal.",
+          returns, [5.0, 5.0], {"projected L-BFGS": dict(constraint=BUDGET, maximize=True),
+                                "projected gradient ascent, lr 2": dict(method="gd", lr=2.0, constraint=BUDGET,
+                                                                        maximize=True, max_steps=40)},
+          ([-5, -5], [110, 110]), dict(constraint=BUDGET, label="total return")),
+]
+
+
 def optimizer_pictures(folder: ls.LandscapeFolder) -> dict:
     """Pictures 1-3; returns where each run ended."""
-    start = [-1.2, 1.0]
-    runs = [ls.trace(rosenbrock, start, "gradient descent, lr 1e-3", method="gd", lr=1e-3, max_steps=300),
-            ls.trace(rosenbrock, start, "momentum 0.9, lr 1e-3", method="momentum", lr=1e-3, max_steps=300),
-            ls.trace(rosenbrock, start, "L-BFGS", method="lbfgs")]
-    ls.draw_runs(rosenbrock, runs, folder.picture(
-        "rosenbrock.png", "Rosenbrock's valley",
-        "Three optimizers from (-1.2, 1). Gradient descent creeps along the valley floor; momentum builds speed and "
-        "overshoots from wall to wall (red x: f rose on that step); L-BFGS follows the valley to the minimum at "
-        "(1, 1). Colours are log10 of f above its lowest value on the grid."),
-        "Rosenbrock", lower=[-2, -1], upper=[2, 3])
-    ended = {run.label: run.result.x.tolist() for run in runs}
-    x0 = [-1.5, 1e-3]
-    runs = [ls.trace(saddle, x0, "gradient descent, lr 0.1", method="gd", lr=0.1, max_steps=60),
-            ls.trace(saddle, x0, "momentum 0.9, lr 0.02", method="momentum", lr=0.02, max_steps=60),
-            ls.trace(saddle, x0, "adam, lr 0.1", method="adam", lr=0.1, max_steps=60)]
-    ls.draw_runs(saddle, runs, folder.picture(
-        "saddle.png", "A saddle point",
-        "f = x^2 + y^4/4 - y^2/2 has a saddle at (0, 0) and minima at (0, +-1). Started at (-1.5, 0.001), gradient "
-        "descent runs into the saddle and stalls there (flat at f = 0 on the right) while y grows by 10% a step; "
-        "momentum overshoots in x first; Adam rescales the tiny y gradient and heads for a minimum at once."),
-        "a saddle point", lower=[-1.8, -1.5], upper=[1.8, 1.5])
-    ended.update({run.label: run.result.x.tolist() for run in runs})
-    budget = Simplex(100.0, at_most=True)
-    runs = [ls.trace(returns, [5.0, 5.0], "projected L-BFGS", constraint=budget, maximize=True),
-            ls.trace(returns, [5.0, 5.0], "projected gradient ascent, lr 2", method="gd", lr=2.0, constraint=budget,
-                     maximize=True, max_steps=40)]
-    ls.draw_runs(returns, runs, folder.picture(
-        "budget.png", "A budget with its constraint",
-        "Total return of splitting spend between two channels with diminishing returns, to be maximized with "
-        "x >= 0 and x[0] + x[1] <= 100 (hatched: not allowed). Every iterate is projected back into the triangle; "
-        "both end on the budget line at the same split, where the two channels' marginal returns are equal."),
-        "a budget of 100 over two channels", constraint=budget, lower=[-5, -5], upper=[110, 110], label="total return")
-    ended.update({f"budget, {run.label}": run.result.x.tolist() for run in runs})
+    ended = {}
+    for scene in SCENES:
+        runs = [ls.trace(scene.fun, scene.start, label, **options) for label, options in scene.runs.items()]
+        ls.draw_runs(scene.fun, runs, folder.picture(scene.file, scene.title, scene.caption), scene.title,
+                     lower=scene.box[0], upper=scene.box[1], **scene.drawing)
+        ended.update({f"{scene.title}: {run.label}": run.result.x.tolist() for run in runs})
     return ended
 
 
@@ -102,9 +119,9 @@ def network_pictures(folder: ls.LandscapeFolder) -> dict:
         "The Hessian's top eigenvalue at each recorded point, against 2 / lr = 10. It rises until it passes the "
         "edge, the loss jumps (the red x in the path above), the weights move to a flatter region, and it "
         "hovers near the edge from then on."), progress=True)
-    return {"explained by the path's plane": f"{plane.explained[0]:.0%} + {plane.explained[1]:.0%}",
-            "network's largest sharpness": max(sharpness.sharpness), "2 / lr": 2 / lr,
-            "steps above the edge": len(sharpness.above_edge())}
+    return {"network: share of the path's spread in its plane": f"{plane.explained[0]:.0%} + {plane.explained[1]:.0%}",
+            "network: largest sharpness": max(sharpness.sharpness), "network: 2 / lr": 2 / lr,
+            "network: recorded points above the edge": f"{len(sharpness.above_edge())} of {len(path.points)}"}
 
 
 def main(out: str = "landscapes") -> None:

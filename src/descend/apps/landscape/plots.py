@@ -91,7 +91,7 @@ def plot_runs(found: Contours, path: str | Path, title: str, values: dict[str, t
         curves.set_yscale("log")
     curves.set_xlabel("step")
     curves.set_ylabel(label)
-    curves.set_title(f"{label} at each step (flat before the end: a stall)")
+    curves.set_title(f"{label} per step (a long flat stretch: a stall)")
     curves.grid(alpha=0.3)
     curves.legend(loc="best", fontsize="small")
     return _save(fig, path)
