@@ -49,7 +49,8 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     landscape.json and landscape.html into `out` and returns what landscape.json holds beside its index."""
     settings.check()
     run = TabularRun.load(run_dir)
-    objective, rows = _sampled_objective(run, frame, settings, say)
+    x, y = sample_rows(run, frame, settings, say)
+    objective, rows = model_objective(run.model, losses.get(run.target.loss), x, y, threads=settings.threads), len(x)
     weights = weights_of(run.model)
     first, second = random_directions(weights, 2, seed=settings.seed)
     say(f"evaluating a {settings.steps}x{settings.steps} slice and a line on {rows} rows ...")
@@ -72,15 +73,17 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     return data
 
 
-def _sampled_objective(run: TabularRun, frame: pd.DataFrame, settings: Settings, say: Say):
-    """The run's loss on a seeded sample of `settings.rows` rows of `frame`, and the sample's size."""
+def sample_rows(run: TabularRun, frame: pd.DataFrame, settings: Settings,
+                say: Say = print) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's inputs and encoded targets for a seeded sample of `settings.rows` rows of `frame` (the rows
+    the landscape is evaluated on; the model is put in evaluation mode)."""
     run.model.eval()
     frame = rows_with_target(frame, run.target.name, say)
     picked = torch.randperm(len(frame), generator=torch.Generator().manual_seed(settings.seed))[:settings.rows]
     frame = frame.iloc[picked.numpy()]
     x, _ = run.encode(frame, "the data")
     y = run.target.encode(frame[run.target.name])
-    return model_objective(run.model, losses.get(run.target.loss), x, y, threads=settings.threads), len(frame)
+    return x, y
 
 
 def _numbers(data: dict, settings: Settings, trace, fitted: dict) -> dict:
