@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...core.errors import DescendError
 from ...runs.files import dumps, write_atomic
 from ...runs.report import LANDSCAPE_INDEX, write_landscape_page
 
@@ -14,7 +15,11 @@ class LandscapeFolder:
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DescendError(f"cannot write the landscape into {self.out}: {err.strerror or err}; choose a folder "
+                               "that can be created (--out, or LandscapeFolder(out))") from err
         self.figures: list[dict] = []
 
     def picture(self, file: str, title: str, caption: str) -> Path:

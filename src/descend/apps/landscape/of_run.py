@@ -18,11 +18,11 @@ from ..tabular.run import TabularRun
 from ..tabular.train import Say, rows_with_target
 from .directions import random_directions
 from .hessian import TRACE_PROBES, hessian_trace, top_eigenvalues
+from .folder import LandscapeFolder
 from .note import sharpness_note
 from .objective import model_objective, weights_of
-from .folder import LandscapeFolder
 from .plots import plot_slice_1d, plot_slice_2d
-from .slices import slice_1d, slice_2d
+from .slices import grid, slice_1d, slice_2d
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Settings:
         if self.rows < 1 or self.top_k < 1 or self.probes < 2:
             raise DescendError(f"rows={self.rows}, top_k={self.top_k}, probes={self.probes}: use rows >= 1, "
                                "top_k >= 1 and probes >= 2")
+        grid(self.span, self.steps)      # refuses fewer than 2 steps or a span <= 0 before any work
         threads_lib.check(self.threads)
 
 
@@ -49,6 +50,7 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     landscape.json and landscape.html into `out` and returns what landscape.json holds beside its index."""
     settings.check()
     run = TabularRun.load(run_dir)
+    folder = LandscapeFolder(out)        # before the work: an --out that cannot be a folder is said at once
     x, y = sample_rows(run, frame, settings, say)
     objective, rows = model_objective(run.model, losses.get(run.target.loss), x, y, threads=settings.threads), len(x)
     weights = weights_of(run.model)
@@ -59,7 +61,6 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     say(f"sharpness: the top {settings.top_k} Hessian eigenvalues and a {settings.probes}-probe trace ...")
     eigenvalues = top_eigenvalues(objective, weights, k=settings.top_k, seed=settings.seed)
     trace = hessian_trace(objective, weights, probes=settings.probes, seed=settings.seed)
-    folder = LandscapeFolder(out)
     plot_slice_2d(plane, folder.picture("plane.png", "The loss around the trained weights", PLANE))
     plot_slice_1d(line, folder.picture("line.png", "The loss along one direction", LINE))
     fitted = {"optimizer": run.config.get("options", {}).get("optimizer"), "lr": run.config.get("lr")}
@@ -67,7 +68,8 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
             "top_eigenvalues": eigenvalues.tolist(), "trace": vars(trace),
             "offsets": plane.alphas.tolist(), "plane": plane.losses.tolist(), "line": line.losses.tolist(),
             "sharpness_note": sharpness_note(float(eigenvalues[0]), fitted.get("optimizer"), fitted.get("lr"))}
-    notes = [data["sharpness_note"], NOTE] + ([FLAT] if float(plane.losses.max()) == float(plane.losses.min()) else [])
+    data["flat"] = float(plane.losses.max()) == float(plane.losses.min())
+    notes = [data["sharpness_note"], NOTE] + ([FLAT] if data["flat"] else [])
     folder.finish(_numbers(data, settings, trace, fitted), notes, data,
                   f"descend: loss landscape of {Path(run_dir).name}")
     return data

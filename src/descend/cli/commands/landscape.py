@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...apps.landscape.of_run import Settings, run_landscape
+from ...apps.landscape.of_run import FLAT, Settings, run_landscape
 from ...apps.tabular import read_table
 from ...apps.tabular.options import thread_count
 
@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"loss {summary['loss']:.4g} on {summary['rows']} rows; top Hessian eigenvalues {top}; "
           f"trace {summary['trace']['value']:.4g} +- {summary['trace']['stderr']:.2g}")
     print(summary["sharpness_note"])
+    if summary["flat"]:
+        print(FLAT)
     print(f"wrote {out / 'landscape.html'} (open it in a browser), {out / 'plane.png'}, {out / 'line.png'} and "
           f"{out / 'landscape.json'}")
     return 0
