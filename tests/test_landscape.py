@@ -182,6 +182,10 @@ def test_cli_landscape_of_a_saved_run_is_reproducible(saved_run, tmp_path, capsy
     assert main(["landscape", str(empty), str(data)]) == 2             # not a run folder: one line, exit 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(empty) in err
+    for flags, named in ((["--out", str(data)], str(data)), (["--steps", "1"], "steps=1")):
+        assert main(["landscape", str(run), str(data), *flags]) == 2    # said before any work, in one line
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err
 
 
 def test_report_includes_the_landscape_when_it_was_computed(saved_run, tmp_path, capsys):
