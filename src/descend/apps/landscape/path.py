@@ -34,11 +34,15 @@ class WeightPath(Callback):
         self.steps: list[int] = []
         self.lrs: list[float] = []
 
+    def needs_sync(self, state: LoopState) -> bool:
+        """Only the steps it records need the loop to stop and show them (fit settles the rest in batches)."""
+        return state.step % self.every == 0
+
     def on_start(self, state: LoopState) -> None:
         self._keep(state.step, float(state.optimizer.param_groups[0]["lr"]))
 
     def on_step_end(self, state: LoopState, record: dict) -> None:
-        if state.step % self.every == 0:
+        if state.step % self.every == 0 and not state.replaying:
             self._keep(state.step, float(record["lr"]))
 
     def on_end(self, state: LoopState) -> None:
