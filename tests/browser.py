@@ -7,6 +7,7 @@ binary; `make browser-check` runs the page tests that need it.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -105,7 +106,6 @@ def render(page: Path, screenshot: Path | None = None, timeout: float = 30.0) ->
             facts = json.loads(_evaluate(pipe, session, PAGE_FACTS))
             if screenshot is not None:
                 shot = pipe.call("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
-                import base64
                 Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
             return facts
         finally:
