@@ -190,3 +190,16 @@ def test_pictures_and_page_are_written(tmp_path):
     html = page.read_text()
     assert "data:image/png;base64," in html and "a note" in html and "two runs" in html
     assert "http" not in html.replace("<!doctype html>", "")          # nothing fetched from anywhere
+
+
+def test_colour_scale_is_not_taken_by_one_exact_minimum():
+    from descend.apps.landscape.plots import _scaled
+    u = torch.linspace(-2, 2, 101, dtype=torch.float64)
+    bowl = u[:, None] ** 2 + 3 * u[None, :] ** 2          # 0 at one grid point, 16 at the corners
+    shown, label = _scaled(bowl, "f(x)")
+    assert label == "log10 f(x)"
+    assert float(shown.min()) > -3                         # floored at the lowest hundredth, not log10(0)
+    assert float(shown.max()) == pytest.approx(float(torch.log10(bowl.max())))
+    valley = u[:, None] ** 2 + 100 * (u[None, :] - u[:, None] ** 2) ** 2 + 1e3   # a narrow valley high up
+    assert _scaled(valley, "f")[1] == "log10(f - lowest)"
+    assert _scaled(torch.rand(5, 5, dtype=torch.float64) + 1, "loss")[1] == "loss"

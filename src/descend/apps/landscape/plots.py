@@ -146,18 +146,25 @@ def _filled(fig: Figure, ax, xs: torch.Tensor, ys: torch.Tensor, values: torch.T
 
 
 def _scaled(values: torch.Tensor, label: str) -> tuple[torch.Tensor, str]:
-    """Values as drawn: log10 when positive and spanning over 100x, log10 above the lowest when a deep narrow
+    """Values as drawn: log10 when positive and spanning over 100x (floored at the lowest hundredth, so that one
+    grid point at an exact minimum does not take the whole scale), log10 above the lowest when a deep narrow
     valley would otherwise take one colour (Rosenbrock), else as they are; non-finite values are clipped."""
     finite = values[torch.isfinite(values)]
     low, high = float(finite.min()), float(finite.max())
     values = values.clamp(low, high).nan_to_num(nan=high)
-    if low > 0 and high / low > 100:
-        return torch.log10(values), f"log10 {label}"
+    floor = _lowest_share(values, 0.01)
+    if low > 0 and high / floor > 100:
+        return torch.log10(values.clamp_min(floor)), f"log10 {label}"
     above = values - low
-    typical = float(above.flatten().kthvalue(max(above.numel() // 10, 1)).values)   # the lowest tenth's top
+    typical = _lowest_share(above, 0.1)
     if typical > 0 and high - low > 100 * typical:
         return torch.log10(above + 1e-3 * typical), f"log10({label} - lowest)"
     return values, label
+
+
+def _lowest_share(values: torch.Tensor, share: float) -> float:
+    """The largest of the lowest `share` of the values (their `share` quantile, by rank)."""
+    return float(values.flatten().kthvalue(max(int(values.numel() * share), 1)).values)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
