@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGES = ("core", "optim", "doctor", "runs", "fit", "minimize", "apps.tabular", "apps.tuning", "apps.bench", "apps.landscape", "cli")
+PACKAGES = ("core", "optim", "doctor", "runs", "fit", "minimize", "apps.tabular", "apps.tuning", "apps.bench", "apps.landscape", "apps.sklearn",
+            "apps.tracking", "cli")
 
 
 def module_name(path: Path) -> str:

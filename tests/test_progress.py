@@ -1,6 +1,7 @@
 """What a person sees while fit runs: plain lines in logs, nothing when off, and schedules on any hyperparameter."""
 import math
 import sys
+import types
 
 import pytest
 import torch
@@ -88,3 +89,47 @@ def test_a_run_ended_by_an_error_says_so_in_its_last_line(capsys):
                doctor=False, stop=[ds.stop.Patience(2, monitor="val_rmse")])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("stopped after 4 steps (") and last.endswith("): interrupted by an error or Ctrl-C")
+
+
+class FakeKernel:
+    """What a Jupyter kernel provides, as far as the progress bar uses it: IPython's shell (with the kernel app in
+    its config) and display(..., display_id=True) returning a handle whose update redraws in place."""
+
+    def __init__(self):
+        self.shown: list[str] = []
+        self.config = {"IPKernelApp": {}}
+
+    def modules(self) -> dict:
+        kernel = self
+
+        class Handle:
+            def update(self, obj):
+                kernel.shown.append(obj.data)
+
+        def display(obj, display_id=False):
+            assert display_id is True   # only a handle can be updated in place
+            kernel.shown.append(obj.data)
+            return Handle()
+
+        HTML = type("HTML", (), {"__init__": lambda self, data: setattr(self, "data", data)})
+        ipython = types.ModuleType("IPython")
+        ipython.get_ipython = lambda: kernel
+        ipython.display = types.ModuleType("IPython.display")
+        ipython.display.display, ipython.display.HTML = display, HTML
+        return {"IPython": ipython, "IPython.display": ipython.display}
+
+
+def test_in_a_notebook_the_bar_is_html_redrawn_in_place(monkeypatch, capsys):
+    assert not progress.in_notebook()   # plain Python: no kernel
+    kernel = FakeKernel()
+    for name, module in kernel.modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    assert progress.in_notebook() and isinstance(progress.reporter(True)[0], progress.NotebookProgress)
+    X, y = _data()
+    ds.fit(nn.Linear(3, 1), (X, y), loss="mse", batch_size=16, max_epochs=2, doctor=False)
+    first, last = kernel.shown[0], kernel.shown[-1]
+    assert '<progress value="0" max="8"' in first and '<progress value="8" max="8"' in last
+    assert "8/8 steps" in last and "stopped after 8 steps" in last and "reached the epoch limit" in last
+    assert "stopped after" not in capsys.readouterr().err   # no plain progress lines: the cell shows the bar
+    kernel.config = {}   # IPython in a terminal is not a notebook
+    assert not progress.in_notebook()

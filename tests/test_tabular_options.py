@@ -22,7 +22,7 @@ def test_every_flagged_option_has_its_flag_and_nothing_else_does():
     flags = {a.option_strings[0] for a in parser()._actions if a.option_strings and a.dest != "help"}
     assert flags == {flag(name) for name in FLAGGED}
     assert "target" not in FLAGGED and "progress" not in FLAGGED and "val_fraction" not in FLAGGED
-    assert set(LISTS) == {"hidden", "drop", "categorical", "numeric"}
+    assert set(LISTS) == {"hidden", "drop", "categorical", "numeric", "log"}
 
 
 def test_a_flag_reads_its_text_with_the_declared_parser_and_refuses_in_one_line(capsys):

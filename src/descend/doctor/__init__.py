@@ -6,10 +6,10 @@ Finding codes (stable): see `CODES`. Findings are ordered root cause first.
 
 May import: core.
 """
-from .findings import CODES, Finding, load_findings, save_findings, summary
+from .findings import CODES, Finding, Findings, load_findings, save_findings, summary
 from .instruments import Readings
 from .diagnose import diagnose
 from .watch import SETTINGS, Doctor, check_mode
 
-__all__ = ["CODES", "Finding", "load_findings", "save_findings", "summary", "Readings", "diagnose", "Doctor",
+__all__ = ["CODES", "Finding", "Findings", "load_findings", "save_findings", "summary", "Readings", "diagnose", "Doctor",
            "check_mode", "SETTINGS"]

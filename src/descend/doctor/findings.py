@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import DescendError
+from ..core.html import FONT, findings_table
 
 # code -> what it means (what the rule in rules.py checks); the order is the order findings are reported in,
 # root causes first (one exception: see `ordered`).
@@ -125,6 +126,13 @@ def ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=key)
 
 
+class Findings(list):
+    """A run's findings: a plain list of Finding that Jupyter shows as a table coloured by severity."""
+
+    def _repr_html_(self) -> str:
+        return f"<div style='{FONT}'>{findings_table([finding.to_dict() for finding in self])}</div>"
+
+
 def summary(findings: list[Finding]) -> str:
     """A short block of text for the end of a run: one line per finding, or a line saying all looked healthy."""
     if not findings:
@@ -145,6 +153,6 @@ def load_findings(path: str | Path) -> list[Finding]:
     if not path.is_file():
         raise DescendError(f"no findings file at {path}; it is written when a run with a run directory ends")
     try:
-        return [Finding.from_dict(item) for item in json.loads(path.read_text())]
+        return Findings(Finding.from_dict(item) for item in json.loads(path.read_text()))
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise DescendError(f"{path} is not a findings file (a JSON list of findings): {err}") from err

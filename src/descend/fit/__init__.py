@@ -22,6 +22,7 @@ from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
 from . import threads
+from .observer import tell_result, tell_settings
 from .data import BatchStream, examples, input_sample
 from .spec import FitSpec, Plan
 from .task import FitTask, make_optimizer
@@ -42,6 +43,27 @@ class FitResult:
     stop_code: str | None = None  # which rule stopped the run, for code to act on: "max_steps", "patience",
                                   # "non_finite", ... (Rule.code; None when it was not a rule)
     choice: auto_lib.Choice | None = None   # what optimizer="auto" or lr="auto" chose, and why
+
+    def __post_init__(self):
+        self.findings = doctor_lib.Findings(self.findings)   # a list that Jupyter shows as a coloured table
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary beside the loss curve, and the findings coloured by severity."""
+        from ..runs import notebook   # matplotlib and pandas, only when a notebook asks
+        return notebook.run_html("descend fit", self.summary_rows(), self.history, self.findings,
+                                      self.best.get("step"))
+
+    def summary_rows(self) -> list[list]:
+        """[label, value] rows: steps, epochs, why it stopped, time, lr (and auto's choice), the best record."""
+        last = self.history[-1] if self.history else {}
+        rows = [["steps", len(self.history)], ["epochs", last.get("epoch", 0)], ["stopped because", self.stop_reason],
+                ["elapsed (s)", round(self.elapsed, 3)], ["lr", self.lr],
+                ["chosen", self.choice.line() if self.choice else None], ["run directory", self.run_dir],
+                ["final training loss", last.get("loss")],
+                ["final validation loss", next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)]]
+        rows += [[f"best {key}", value] for key, value in self.best.items() if key in ("step", "loss") or
+                 key.startswith("val_")]
+        return [row for row in rows if row[1] is not None]
 
 
 def fit(model: nn.Module, train, **settings) -> FitResult:
@@ -93,6 +115,7 @@ def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
     _tell_choice(chosen, watch, run, spec.progress and is_main_process())
     loop = _loop(spec, plan, watch, chosen, run)
     opt = chosen.optimizer
+    tell_settings(spec.callbacks, spec.recorded())
     state = loop.run()
     if state.restored_step is None:  # a restored snapshot already holds evaluation weights
         optim.eval_mode(opt)  # the returned model holds the averaged (Schedule-Free x, EMA) weights
@@ -102,7 +125,9 @@ def _train(spec: FitSpec, plan: Plan, watch, run) -> FitResult:
                        stop_reason=state.stop_reason, findings=watch.findings, elapsed=state.elapsed(),
                        lr=choice.lr if swept else opt.param_groups[0]["initial_lr"], stop_code=state.stop_code,
                        choice=choice)
-    return run.finish(result) if run is not None else result
+    result = run.finish(result) if run is not None else result
+    tell_result(spec.callbacks, result)
+    return result
 
 
 fit.__signature__ = inspect.signature(FitSpec).replace(return_annotation=FitResult)  # help(fit) lists every argument

@@ -1,6 +1,8 @@
-"""Progress as a run goes: a rich bar on a terminal, a plain line every N steps in logs, nothing when off."""
+"""Progress as a run goes: a rich bar on a terminal, an HTML bar in a Jupyter notebook, a plain line every N steps
+in logs, nothing when off."""
 from __future__ import annotations
 
+import html
 import numbers
 import sys
 import time
@@ -50,28 +52,41 @@ class PlainProgress(Callback):
         print(_stopped(state), file=self.stream, flush=True)
 
 
-class RichProgress(Callback):
-    """A live bar with the latest loss on stderr (stdout stays the program's own); refreshed at most ten times a
-    second so it costs nothing per step."""
+class LiveProgress(Callback):
+    """A display redrawn in place: at most ten times a second as steps go, and at every evaluation, showing the
+    latest record; subclasses draw it (`show`)."""
 
     needs_sync = never
+    refresh = 0.1   # seconds between redraws
 
     def __init__(self):
-        self.console, self.progress = _rich_bar("fit")
         self.next_refresh = 0.0
+
+    def show(self, state: LoopState, info: str) -> None: ...
+
+    def on_step(self, state, record):
+        now = time.perf_counter()
+        if now >= self.next_refresh:
+            self.next_refresh = now + self.refresh
+            self.show(state, _summary(record))
+
+    def on_evaluate(self, state, record):
+        self.show(state, _summary(record))
+
+
+class RichProgress(LiveProgress):
+    """A live bar with the latest loss on stderr (stdout stays the program's own)."""
+
+    def __init__(self):
+        super().__init__()
+        self.console, self.progress = _rich_bar("fit")
 
     def on_start(self, state):
         self.progress.start()
         self.task = self.progress.add_task("fit", total=state.total_steps, info="")
 
-    def on_step(self, state, record):
-        now = time.perf_counter()
-        if now >= self.next_refresh:
-            self.next_refresh = now + 0.1
-            self.progress.update(self.task, completed=state.step, info=_summary(record))
-
-    def on_evaluate(self, state, record):
-        self.progress.update(self.task, completed=state.step, info=_summary(record))
+    def show(self, state, info):
+        self.progress.update(self.task, completed=state.step, info=info)
 
     def on_end(self, state):
         self.progress.update(self.task, completed=state.step)
@@ -128,6 +143,40 @@ class WorkBar:
             self.rich.stop()
 
 
+class NotebookProgress(LiveProgress):
+    """An HTML progress bar in the notebook cell's output, updated in place (IPython's display, which every
+    Jupyter kernel has: no widget library needed)."""
+
+    refresh = 0.25   # each redraw travels to the browser
+
+    def on_start(self, state):
+        from IPython.display import display
+        self.handle = display(self._html(state, ""), display_id=True)
+
+    def show(self, state, info):
+        self.handle.update(self._html(state, info))
+
+    def on_end(self, state):
+        self.handle.update(self._html(state, _stopped(state)))
+
+    def _html(self, state: LoopState, info: str):
+        from IPython.display import HTML
+        total = state.total_steps
+        bar = f'<progress value="{state.step}" max="{total}"' if total else "<progress"   # no total: indeterminate
+        count = f"{state.step}/{total}" if total else f"{state.step}"
+        return HTML(f'<div style="font-family:monospace;font-size:12px">fit {bar} style="width:16em;'
+                    f'vertical-align:middle"></progress> {count} steps, {state.elapsed():.1f} s '
+                    f"&nbsp; {html.escape(info)}</div>")
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (Jupyter, VS Code, Colab: all run ipykernel), by the test tqdm.auto
+    makes: IPython is loaded and its shell belongs to a kernel app."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 def check(progress) -> None:
     """Refuse a `progress=` that is not True, False, None or a positive number of steps between lines."""
     if progress is None or isinstance(progress, bool):
@@ -142,6 +191,8 @@ def reporter(progress: bool | int) -> list[Callback]:
     plain line interval."""
     if progress is False or progress is None:
         return []
+    if progress is True and in_notebook():
+        return [NotebookProgress()]
     if progress is True and sys.stderr.isatty():
         return [RichProgress()]
     return [PlainProgress(None if progress is True else int(progress))]

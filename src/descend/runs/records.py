@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import DescendError
+from . import notebook
 from .verified import RunFiles, reading
 
 PREDICTIONS = "test_predictions.csv"
@@ -36,6 +37,53 @@ class RunRecord:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def summary_rows(self) -> list[list]:
+        """[label, value] rows of how the run went: folder, steps, epochs, why it stopped, time, final and best
+        losses, discarded updates (report.html's summary, and a notebook's)."""
+        history, kept = self.history, kept_history(self)
+        rows = [["run directory", str(self.path)], ["steps", len(history)],
+                ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
+                ["stopped because", self.summary.get("stop_reason", "not finished (no summary.json)")],
+                ["elapsed (s)", self.summary.get("elapsed", "?")],
+                ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
+        rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
+        best = self.summary.get("best", {})
+        rows += [[f"best {key}", value] for key, value in best.items() if key in ("step", "loss") or key.startswith("val_")]
+        return [row for row in rows if row[1] is not None]
+
+    def settings_rows(self) -> list[list]:
+        """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out)."""
+        return [[key, value if isinstance(value, (str, int, float)) else json.dumps(value)]
+                for key, value in self.config.get("run", {}).items() if value not in (None, [], {})]
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary beside the loss curve, the findings coloured by severity, the settings."""
+        return notebook.run_html(f"descend run: {self.name}", self.summary_rows(), self.history, self.findings,
+                                 self.summary.get("best", {}).get("step"), self.settings_rows())
+
+
+def last_value(history: pd.DataFrame, column: str) -> float | None:
+    """The last recorded value of a history column, None when it has none."""
+    if column not in history:
+        return None
+    values = history[column].dropna()
+    return float(values.iloc[-1]) if len(values) else None
+
+
+def discarded_phases(record: RunRecord) -> set[str]:
+    """The updates (by their history phase, "update 2") whose weights were thrown away for the previous ones."""
+    updates = record.metrics.get("updates", []) if isinstance(record.metrics, dict) else []
+    return {f"update {number}" for number, update in enumerate(updates, start=1)
+            if isinstance(update, dict) and update.get("kept_previous")}
+
+
+def kept_history(record: RunRecord) -> pd.DataFrame:
+    """The history of the weights the run kept: without the steps of updates that were discarded."""
+    history, discarded = record.history, discarded_phases(record)
+    if not discarded or "phase" not in history:
+        return history
+    return history[~history["phase"].isin(discarded)]
 
 
 def _json(files: RunFiles, name: str, default):

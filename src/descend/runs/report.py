@@ -3,34 +3,21 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from html import escape
 from pathlib import Path
 
 from ..core.errors import DescendError
+from ..core.html import findings_table, table as _table
 from . import plots
 from .config import changes
 from .files import write_atomic
-from .records import RunRecord, read_run
+from .records import RunRecord, kept_history, last_value, read_run
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1em 0}
 img{max-width:100%}.error{color:#b00020}.warning{color:#a15c00}.info{color:#555}pre{background:#f7f7f7;padding:1em;
 overflow:auto;font-size:.85em}"""
-
-
-def _cell(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"<td>{escape(str(value))}</td>"
-    shown = "n/a" if isinstance(value, float) and not math.isfinite(value) else format(value, ".4g")
-    return f'<td class="num" data-value="{value!r}">{shown}</td>'
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _figure(png: str | None, alt: str, caption: str) -> str:
@@ -45,54 +32,15 @@ def _page(title: str, sections: list[str]) -> str:
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}</body></html>\n")
 
 
-def _last(history, column: str):
-    if column not in history:
-        return None
-    values = history[column].dropna()
-    return float(values.iloc[-1]) if len(values) else None
-
-
-def discarded_phases(record: RunRecord) -> set[str]:
-    """The updates (by their history phase, "update 2") whose weights were thrown away for the previous ones."""
-    updates = record.metrics.get("updates", []) if isinstance(record.metrics, dict) else []
-    return {f"update {number}" for number, update in enumerate(updates, start=1)
-            if isinstance(update, dict) and update.get("kept_previous")}
-
-
-def kept_history(record: RunRecord):
-    """The history of the weights the run kept: without the steps of updates that were discarded."""
-    history, discarded = record.history, discarded_phases(record)
-    if not discarded or "phase" not in history:
-        return history
-    return history[~history["phase"].isin(discarded)]
-
-
 def _summary(record: RunRecord) -> str:
-    run, history, kept = record.config.get("run", {}), record.history, kept_history(record)
-    rows = [["run directory", str(record.path)], ["steps", len(history)],
-            ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
-            ["stopped because", record.summary.get("stop_reason", "not finished (no summary.json)")],
-            ["elapsed (s)", record.summary.get("elapsed", "?")],
-            ["final training loss", _last(kept, "loss")], ["final validation loss", _last(kept, "val_loss")]]
-    rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(record))]
-    best = record.summary.get("best", {})
-    rows += [[f"best {key}", value] for key, value in best.items() if key in ("step", "loss") or key.startswith("val_")]
-    rows += [[key, value if isinstance(value, (str, int, float)) else json.dumps(value)]
-             for key, value in run.items() if value not in (None, [], {})]
-    return "<section id='summary'><h2>Summary</h2>" + _table(["", "value"], [r for r in rows if r[1] is not None]) \
-        + "</section>"
+    rows = record.summary_rows() + record.settings_rows()
+    return "<section id='summary'><h2>Summary</h2>" + _table(["", "value"], rows) + "</section>"
 
 
 def _findings(record: RunRecord) -> str:
     if record.findings is None:
         return "<section id='findings'><h2>Findings</h2><p>No findings recorded (no findings.json).</p></section>"
-    if not record.findings:
-        return "<section id='findings'><h2>Findings</h2><p>doctor: no problems found.</p></section>"
-    rows = "".join(f"<tr class='{escape(str(f.get('severity', '')))}'><td>{escape(str(f.get('severity', '')))}</td>"
-                   f"<td>{escape(str(f.get('code', '')))}</td><td>{escape(str(f.get('message', '')))}</td>"
-                   f"<td>{escape(str(f.get('fix', '')))}</td></tr>" for f in record.findings)
-    return ("<section id='findings'><h2>Findings</h2><table><tr><th>severity</th><th>code</th><th>finding</th>"
-            f"<th>fix</th></tr>{rows}</table></section>")
+    return f"<section id='findings'><h2>Findings</h2>{findings_table(record.findings)}</section>"
 
 
 def _flat(record: dict, prefix: str = "") -> dict:
@@ -238,7 +186,7 @@ def _comparison_rows(records: list[RunRecord]) -> list[list]:
     rows = []
     for record in records:
         val = record.history["val_loss"].dropna() if "val_loss" in record.history else []
-        rows.append([record.name, len(record.history), _last(kept_history(record), "loss"),
+        rows.append([record.name, len(record.history), last_value(kept_history(record), "loss"),
                      float(val.min()) if len(val) else "", record.summary.get("stop_reason", "not finished")])
     return rows
 

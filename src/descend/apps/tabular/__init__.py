@@ -1,7 +1,7 @@
 """Tables in, trained models out: what `descend fit/predict/update/demo` run (CSV or Parquet, no code).
 
-May import: core, optim, doctor, runs, fit, minimize (closed-form baselines), and tuning's space
-(the search ranges declared with the options).
+May import: core, optim, doctor, runs, fit, minimize (closed-form baselines), tuning's space
+(the search ranges declared with the options) and tracking (the trackers --log sends runs to).
 """
 from .io import read_table
 from .options import Options

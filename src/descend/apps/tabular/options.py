@@ -18,6 +18,7 @@ from ...core import schedules
 from ...core.checks import check_choice
 from ...core.errors import DescendError
 from ...fit import progress as progress_lib
+from ..tracking.targets import parse_target
 from ..tuning.space import Choice, Float, Int, Param
 from .split import SPLITS, check_fraction
 from .target import TASKS
@@ -184,6 +185,19 @@ def memory_bytes() -> int | None:
         return None
 
 
+def log_targets(text: str) -> tuple[str, ...]:
+    """--log tensorboard:DIR or mlflow:URI, several comma-separated."""
+    return tuple(parse_target(part) for part in text.split(",") if part.strip())
+
+
+def _check_log(targets) -> None:
+    for target in targets:
+        if not isinstance(target, str):
+            raise DescendError(f"--log must be texts such as 'tensorboard:runs/tb' or 'mlflow:sqlite:///mlflow.db', "
+                               f"got {target!r}")
+        parse_target(target)   # the package is asked for when training starts (a saved run's update needs none)
+
+
 def _check_seed(seed) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
         raise DescendError(f"--seed must be a whole number from 0 to 2**63-1, got {seed!r}")
@@ -289,6 +303,9 @@ class Options:
     threads: int | str = option("auto", "CPU threads for training: a number, or auto (default): one for small "
                                 "networks, where more threads only wait on each other (see descend.fit.threads)",
                                 check=_check_threads, parse=thread_count, metavar="N")
+    log: tuple = option((), "also log training to an experiment tracker: tensorboard:DIR (event files) or "
+                        "mlflow:URI (a tracking store or server); both comma-separated", check=_check_log,
+                        parse=log_targets, metavar="TRACKER:WHERE", listed=True)
     progress: bool | int = option(True, check=progress_lib.check, flag=False)
 
     def check(self) -> "Options":

@@ -30,6 +30,7 @@ from ...fit.lr_find import LRFindResult, lr_find
 from ...runs import checkpoint
 from ...runs.checkpoint import weights_bytes
 from ...runs.files import write_atomic, write_json
+from .. import tracking
 from . import baselines, checks, evaluate, importance, linear
 from .cells import check_plain
 from .columns import infer_columns
@@ -272,7 +273,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
         lr = found.suggestion
     arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
                               _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
-    arguments.update(run_dir=run_dir, resume=resume, callbacks=list(callbacks))
+    callbacks = [*callbacks, *tracking.from_targets(opts.log)]
+    arguments.update(run_dir=run_dir, resume=resume, callbacks=callbacks)
     result = finished_first_run(run, run_dir) if resume else None
     if result is None:
         result = run_fit(arguments, opts, nproc)

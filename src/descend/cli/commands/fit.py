@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ...apps import tracking
 from ...apps.tabular import TabularRun, fit_table, read_table, recording
 from ...core.checks import check_positive_int
 from ...core.errors import DescendError
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.nproc, "--nproc")
     if args.resume and not args.out:
         raise DescendError("--resume needs --out DIR: the folder of the run to continue")
+    tracking.from_targets(opts.log)   # a tracker whose package is missing is refused before any file is written
     if not args.out:
         print(report(fit_table(read_table(data), opts, nproc=args.nproc)))
         print("not saved: add --out DIR to keep the model for `descend predict`")

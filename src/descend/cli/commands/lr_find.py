@@ -13,7 +13,7 @@ CURVE_ROWS = 12
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
-    add_training_arguments(parser)
+    add_training_arguments(parser, skip=("--log",))   # the sweep is not a training run to track
 
 
 def curve_table(lrs: list[float], smoothed: list[float], rows: int = CURVE_ROWS) -> str:

@@ -18,7 +18,7 @@ SEARCHED = tuple(flag(name) for name, declared in declarations().items() if decl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     tune_cli.add_arguments(parser)
-    add_training_arguments(parser, skip=(*SEARCHED, "--max-epochs", "--seed"))
+    add_training_arguments(parser, skip=(*SEARCHED, "--max-epochs", "--seed", "--log"))
 
 
 def _quiet(text: str) -> None:
