@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench browser browser-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/loop_overhead.py
+
+# The page tests open landscape.html and report.html in headless Chromium (tests/browser.py); without a browser
+# they skip and say so. Debian/Ubuntu: `make browser` (needs root); elsewhere set DESCEND_BROWSER=/path/to/chrome.
+browser:
+	apt-get install -y chromium || sudo apt-get install -y chromium
+
+browser-check: $(STAMP)
+	$(PY) -m pytest -q -rs tests/test_landscape_browser.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

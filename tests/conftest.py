@@ -14,3 +14,15 @@ def _deterministic_torch():
     torch.manual_seed(0)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def saved_run(tmp_path_factory):
+    """A small tables run, fit once for the session (the landscape tests draw it), and its data file."""
+    from descend.cli import main
+    from tabular_data import bakery
+    folder = tmp_path_factory.mktemp("landscape_run")
+    data, run = folder / "sales.csv", folder / "run"
+    bakery(120).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "loaves", "--out", str(run), "--max-epochs", "5"]) == 0
+    return data, run

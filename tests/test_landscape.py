@@ -161,12 +161,9 @@ def test_bad_settings_name_the_setting():
         top_eigenvalues(model_objective(model, torch.nn.functional.mse_loss, x, y), w, k=0)
 
 
-def test_cli_landscape_of_a_saved_run_is_reproducible(tmp_path, capsys):
+def test_cli_landscape_of_a_saved_run_is_reproducible(saved_run, tmp_path, capsys):
     from descend.cli import main
-    from tabular_data import bakery
-    data, run = tmp_path / "sales.csv", tmp_path / "run"
-    bakery(120).to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "loaves", "--out", str(run), "--max-epochs", "5"]) == 0
+    data, run = saved_run
     summaries = []
     for out in ("a", "b"):
         assert main(["landscape", str(run), str(data), "--steps", "5", "--rows", "60", "--top-k", "2",
@@ -178,9 +175,45 @@ def test_cli_landscape_of_a_saved_run_is_reproducible(tmp_path, capsys):
     assert first["rows"] == 60 and len(first["plane"]) == 5 and len(first["plane"][0]) == 5
     assert first["plane"][2][2] == pytest.approx(first["loss"], rel=1e-6) == first["line"][2]
     assert first["top_eigenvalues"][0] >= first["top_eigenvalues"][1]
+    assert [f["file"] for f in first["figures"]] == ["plane.png", "line.png"]
     capsys.readouterr()
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["landscape", str(empty), str(data)]) == 2             # not a run folder: one line, exit 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(empty) in err
+    for flags, named in ((["--out", str(data)], str(data)), (["--steps", "1"], "steps=1")):
+        assert main(["landscape", str(run), str(data), *flags]) == 2    # said before any work, in one line
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err
+
+
+def test_report_includes_the_landscape_when_it_was_computed(saved_run, tmp_path, capsys):
+    import base64
+    import shutil
+    from descend.cli import main
+    data, original = saved_run
+    run = tmp_path / "run"
+    shutil.copytree(original, run)
+    assert main(["report", str(run), "--out", str(tmp_path / "before.html")]) == 0
+    assert "id='landscape'" not in (tmp_path / "before.html").read_text()
+    assert main(["landscape", str(run), str(data), "--steps", "5", "--rows", "60", "--no-progress"]) == 0
+    assert main(["report", str(run)]) == 0
+    report = (run / "report.html").read_text()
+    page = (run / "landscape" / "landscape.html").read_text()
+    capsys.readouterr()
+    assert main(["doctor", str(run)]) == 0                             # the doctor quotes the sharpness note
+    assert "note from descend landscape: sharpness: lambda_max" in capsys.readouterr().out
+    for html in (report, page):
+        assert "id='landscape'" in html
+        for name in ("plane.png", "line.png"):                        # the PNGs themselves, inlined
+            assert base64.b64encode((run / "landscape" / name).read_bytes()).decode() in html
+
+
+def test_sharpness_note_says_when_the_lr_is_past_the_edge():
+    from descend.apps.landscape.note import sharpness_note
+    above = sharpness_note(100.0, "sgd", 0.03)                         # edge 2/100 = 0.02
+    assert "2/lambda_max = 0.02" in above and "1.5x above it" in above and "below 0.02 is stable" in above
+    assert "below it (0.5 of the edge)" in sharpness_note(100.0, "sgd", 0.01)
+    assert "preconditioned" in sharpness_note(100.0, "adamw", 0.03)
+    assert "no edge" in sharpness_note(0.0, "sgd", 0.01)

@@ -4,7 +4,7 @@ The public surface: `fit` trains a model on data, `minimize` minimizes any objec
 learning rate, `tune` searches settings with Optuna. The submodules `optim`, `schedules` and `stop` hold what
 `fit` takes, `loop` the Callback it calls, `doctor` the findings it reports, `runs` its run directories and
 reports, `constraints` and `solve` what `minimize` uses, `bench` the optimizer benchmark, `sklearn` scikit-learn
-estimators that train with `fit`.
+estimators that train with `fit`, `landscape` loss landscapes, optimizer paths and sharpness as pictures.
 
 Layers (each package's docstring says what it may import; tests/test_layers.py holds them to it):
 core -> optim -> doctor, runs -> fit -> minimize -> apps (tabular, tuning, bench) -> cli.
@@ -17,7 +17,8 @@ from .core import __version__
 from .core.errors import DescendError
 
 __all__ = ["fit", "FitResult", "minimize", "MinimizeResult", "lr_find", "tune", "DescendError",
-           "optim", "schedules", "stop", "loop", "doctor", "runs", "bench", "constraints", "solve", "sklearn"]
+           "optim", "schedules", "stop", "loop", "doctor", "runs", "bench", "constraints", "solve", "sklearn",
+           "landscape"]
 
 
 _LAZY = {   # name -> (module, attribute or None for the module itself): loaded on first use, so that
@@ -27,7 +28,8 @@ _LAZY = {   # name -> (module, attribute or None for the module itself): loaded 
     "constraints": (".minimize.constraints", None), "solve": (".minimize.solve", None),
     "optim": (".optim", None), "doctor": (".doctor", None), "runs": (".runs", None), "loop": (".core.loop", None),
     "schedules": (".core.schedules", None), "stop": (".core.stop", None),
-    "tune": (".apps.tuning", "tune"), "bench": (".apps.bench", None), "sklearn": (".sklearn", None)}
+    "tune": (".apps.tuning", "tune"), "bench": (".apps.bench", None), "sklearn": (".sklearn", None),
+    "landscape": (".apps.landscape", None)}
 
 
 def __getattr__(name: str):

@@ -79,11 +79,7 @@ class RichProgress(LiveProgress):
 
     def __init__(self):
         super().__init__()
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.console = Console(stderr=True)
-        self.progress = Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[info]}"), transient=False, console=self.console)
+        self.console, self.progress = _rich_bar("fit")
 
     def on_start(self, state):
         self.progress.start()
@@ -96,6 +92,55 @@ class RichProgress(LiveProgress):
         self.progress.update(self.task, completed=state.step)
         self.progress.stop()
         self.console.print(_stopped(state), markup=False, highlight=False)
+
+
+def _rich_bar(label: str):
+    """A rich console on stderr and the bar every descend task shows there: label, bar, n/total, time, info."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    console = Console(stderr=True)
+    return console, Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TextColumn("{task.fields[info]}"), transient=False, console=console)
+
+
+class WorkBar:
+    """Progress of a counted piece of work that is not a training run (the points of a landscape grid, Hessian
+    products): fit's rich bar on a terminal; in logs a plain line at a tenth done, at most one every `PAUSE`
+    seconds (work that takes a second writes none), or every N units with progress=N; nothing with
+    progress=False. Use it as a context manager and call `advance()` per unit done."""
+
+    PAUSE = 2.0
+
+    def __init__(self, total: int, label: str, progress: bool | int = True, stream=None):
+        check(progress)
+        self.total, self.label, self.done = max(int(total), 1), label, 0
+        self.stream = stream or sys.stderr
+        self.quiet = progress is False or progress is None
+        self.rich = None if self.quiet or not (progress is True and self.stream.isatty()) else _rich_bar(label)[1]
+        self.every = max(self.total // 10, 1) if progress is True else int(progress)
+        self.pause = self.PAUSE if progress is True else 0.0
+
+    def __enter__(self) -> "WorkBar":
+        if self.rich is not None:
+            self.rich.start()
+            self.task = self.rich.add_task(self.label, total=self.total, info="")
+        self.started = self.last_line = time.perf_counter()
+        return self
+
+    def advance(self, count: int = 1) -> None:
+        before, self.done = self.done, self.done + count
+        if self.rich is not None:
+            self.rich.update(self.task, completed=self.done)
+        elif not self.quiet and self.done // self.every > before // self.every:
+            now = time.perf_counter()
+            if now - self.last_line >= self.pause:
+                self.last_line = now
+                print(f"{self.label} {self.done}/{self.total}  {now - self.started:.1f} s", file=self.stream,
+                      flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.rich is not None:
+            self.rich.stop()
 
 
 class NotebookProgress(LiveProgress):

@@ -1,6 +1,7 @@
 """report.html for one run and compare.html for several: self-contained pages (pictures embedded as base64 PNG)."""
 from __future__ import annotations
 
+import base64
 import json
 from html import escape
 from pathlib import Path
@@ -126,10 +127,36 @@ def _predictions(record: RunRecord) -> str:
                       "Residuals in time order; a drifting rolling mean means the model ages.") + "</section>")
 
 
+LANDSCAPE = "landscape"              # RUN_DIR/landscape: where `descend landscape` writes by default
+LANDSCAPE_INDEX = "landscape.json"   # its numbers and the list of its pictures with their captions
+
+
+def landscape_section(folder: Path) -> str:
+    """The pictures and numbers a landscape folder's index lists, pictures inlined, as one page section."""
+    try:
+        index = json.loads((folder / LANDSCAPE_INDEX).read_text())
+        pictures = [(item["file"], item["title"], item["caption"]) for item in index.get("figures", [])]
+        figures = [_figure(base64.b64encode((folder / file).read_bytes()).decode("ascii"), title,
+                           f"{title}. {caption}") for file, title, caption in pictures]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DescendError(f"cannot read the landscape in {folder}: {err}; run descend landscape again") from err
+    numbers = _table(["", "value"], [[k, v] for k, v in index.get("numbers", {}).items()])
+    notes = "".join(f"<p>{escape(str(note))}</p>" for note in index.get("notes", []))
+    return f"<section id='landscape'><h2>Loss landscape</h2>{notes}{numbers}{''.join(figures)}</section>"
+
+
+def write_landscape_page(folder, title: str = "descend: loss landscape") -> Path:
+    """Write folder/landscape.html: the landscape section alone, as a self-contained page."""
+    folder = Path(folder)
+    return _write_page(folder / "landscape.html", _page(title, [landscape_section(folder)]), "landscape page")
+
+
 def render_report(record: RunRecord) -> str:
     config = f"<section id='config'><h2>Config</h2><pre>{escape(json.dumps(record.config, indent=2))}</pre></section>"
+    landscape = record.path / LANDSCAPE
+    extra = [landscape_section(landscape)] if (landscape / LANDSCAPE_INDEX).is_file() else []
     return _page(f"descend run: {record.name}", [_summary(record), _findings(record), _metrics(record),
-                                                 _training(record), _predictions(record), config])
+                                                 _training(record), _predictions(record), *extra, config])
 
 
 def _write_page(path: Path, page: str, what: str) -> Path:

@@ -12,7 +12,9 @@ from typing import Callable, Mapping
 import torch
 
 from ...core.errors import DescendError
+from ...fit.threads import using
 from .objective import Objective
+from .vectors import flatten, unflatten
 
 Params = Mapping[str, torch.Tensor]
 TRACE_PROBES = 100   # Rademacher probes: the standard error is sqrt(2 * sum_{i != j} H_ij^2 / probes)
@@ -20,14 +22,14 @@ TRACE_PROBES = 100   # Rademacher probes: the standard error is sqrt(2 * sum_{i 
 
 def hvp_operator(objective: Objective, weights: Params) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
     """v -> H v at `weights` for flat vectors v, and the number of weights; the gradient graph is built once."""
-    names = list(weights)
-    flat = torch.cat([weights[n].detach().reshape(-1) for n in names]).requires_grad_(True)
-    pieces = torch.split(flat, [weights[n].numel() for n in names])
-    params = {n: piece.view_as(weights[n]) for n, piece in zip(names, pieces)}
-    (grad,) = torch.autograd.grad(objective(params), flat, create_graph=True)
+    flat = flatten(weights).requires_grad_(True)
+    count = getattr(objective, "threads", None)   # model_objective's thread count (see there)
+    with using(count):
+        (grad,) = torch.autograd.grad(objective(unflatten(flat, weights)), flat, create_graph=True)
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
-        (hv,) = torch.autograd.grad(grad, flat, grad_outputs=v, retain_graph=True)
+        with using(count):
+            (hv,) = torch.autograd.grad(grad, flat, grad_outputs=v, retain_graph=True)
         return hv.detach()
 
     return hvp, flat.numel()

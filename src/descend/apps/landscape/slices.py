@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 import torch
 
 from ...core.errors import DescendError
+from ...fit.progress import WorkBar
 from .objective import Objective
 
 Params = Mapping[str, torch.Tensor]
@@ -44,25 +45,39 @@ def _moved(weights: Params, offsets: Sequence[tuple[float, Params]]) -> dict[str
 
 @torch.no_grad()
 def slice_1d(objective: Objective, weights: Params, direction: Params, span: float = 1.0,
-             steps: int = 41) -> Slice1D:
+             steps: int = 41, progress: bool | int = False) -> Slice1D:
     """The loss at weights + a * direction for `steps` values of a in [-span, span]."""
     alphas = grid(span, steps)
-    losses = torch.tensor([float(objective(_moved(weights, [(a, direction)]))) for a in alphas],
-                          dtype=torch.float64)
+    with WorkBar(len(alphas), "landscape line", progress) as bar:
+        losses = torch.tensor([_counted(bar, objective(_moved(weights, [(a, direction)]))) for a in alphas],
+                              dtype=torch.float64)
     return Slice1D(alphas, losses)
 
 
-@torch.no_grad()
 def slice_2d(objective: Objective, weights: Params, directions: Sequence[Params], span: float = 1.0,
-             steps: int = 41) -> Slice2D:
+             steps: int = 41, progress: bool | int = False) -> Slice2D:
     """The loss at weights + a * d1 + b * d2 on a `steps` x `steps` grid over [-span, span]^2."""
+    offsets = grid(span, steps)
+    return on_plane(objective, weights, directions, offsets, offsets.clone(), progress)
+
+
+@torch.no_grad()
+def on_plane(objective: Objective, weights: Params, directions: Sequence[Params], alphas: torch.Tensor,
+             betas: torch.Tensor, progress: bool | int = False) -> Slice2D:
+    """The loss at weights + a * d1 + b * d2 for every a in `alphas` and b in `betas` (any grids: the plane of
+    an optimizer's path is not centred on the final weights)."""
     if len(directions) != 2:
-        raise DescendError(f"slice_2d needs two directions, got {len(directions)}")
+        raise DescendError(f"a 2-D slice needs two directions, got {len(directions)}")
     first, second = directions
-    alphas = grid(span, steps)
-    losses = torch.tensor([[float(objective(_moved(weights, [(a, first), (b, second)]))) for b in alphas]
-                           for a in alphas], dtype=torch.float64)
-    return Slice2D(alphas, alphas.clone(), losses)
+    with WorkBar(len(alphas) * len(betas), "landscape plane", progress) as bar:
+        losses = torch.tensor([[_counted(bar, objective(_moved(weights, [(a, first), (b, second)]))) for b in betas]
+                               for a in alphas], dtype=torch.float64)
+    return Slice2D(alphas, betas, losses)
+
+
+def _counted(bar: WorkBar, loss: torch.Tensor) -> float:
+    bar.advance()
+    return float(loss)
 
 
 @torch.no_grad()

@@ -1,10 +1,13 @@
-"""`descend doctor RUN_DIR`: print the doctor's findings saved with a run (RUN_DIR/findings.json)."""
+"""`descend doctor RUN_DIR`: print the doctor's findings saved with a run (RUN_DIR/findings.json), and the
+sharpness note of `descend landscape` when the run has one (RUN_DIR/landscape/landscape.json)."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ...doctor import load_findings, summary
+from ...runs.report import LANDSCAPE, LANDSCAPE_INDEX
 from ...runs.verified import RunFiles, reading
 
 HELP = "print the doctor's findings (codes, evidence, fixes) for a saved run directory"
@@ -21,4 +24,10 @@ def run(args: argparse.Namespace) -> int:
     with reading(path):
         findings = load_findings(path)
     print(summary(findings))
+    landscape = Path(args.run_dir) / LANDSCAPE / LANDSCAPE_INDEX
+    if landscape.is_file():   # written by `descend landscape RUN_DIR DATA`: quote its sharpness note
+        with reading(landscape):
+            note = json.loads(landscape.read_text()).get("sharpness_note")
+        if note:
+            print(f"note from descend landscape: {note}")
     return 0
