@@ -75,6 +75,16 @@ def test_top_eigenvalues_match_eigvalsh_on_quadratic(k):
     torch.testing.assert_close(found, exact, rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("diagonal", [[0.0] * 125, [5.0] * 4 + [2.0] * 121])
+def test_top_eigenvalues_go_on_past_an_invariant_subspace(diagonal):
+    """A Hessian with two distinct eigenvalues (or none but 0) has a Krylov space of dimension 2 (or 1) from any
+    start; the top 3 still include the repeated ones that space misses."""
+    a = torch.diag(torch.tensor(diagonal, dtype=torch.float64))
+    found = top_eigenvalues(quadratic(a, torch.zeros(125, dtype=torch.float64)), point(), k=3)
+    torch.testing.assert_close(found, torch.tensor(sorted(diagonal, reverse=True)[:3], dtype=torch.float64),
+                               rtol=1e-10, atol=1e-12)
+
+
 def mlp_problem():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2)).double()

@@ -43,10 +43,12 @@ def top_eigenvalues(objective: Objective, weights: Params, k: int = 1, max_itera
     if not 1 <= k <= n:
         raise DescendError(f"k={k}: ask for between 1 and {n} (the number of weights) eigenvalues")
     sample = next(iter(weights.values()))
-    start = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=sample.dtype).to(sample.device)
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.randn(n, generator=generator, dtype=sample.dtype).to(sample.device)
     basis = [start / start.norm()]
     alphas: list[float] = []
     betas: list[float] = []
+    blocks = 0   # invariant subspaces met so far
     for _ in range(min(n, max_iterations)):
         w = hvp(basis[-1])
         alphas.append(float(w @ basis[-1]))
@@ -55,12 +57,27 @@ def top_eigenvalues(objective: Objective, weights: Params, k: int = 1, max_itera
         w = w - stack.T @ (stack @ w)
         betas.append(float(w.norm()))
         values, residuals = _ritz(alphas, betas, k)
+        if len(basis) == n:
+            return values
+        if betas[-1] <= 1e-12 * max(abs(a) for a in alphas):   # an invariant subspace: its Ritz values are exact
+            blocks += 1
+            if blocks >= k:   # each space holds one copy of each eigenvalue it meets: k of them cover k copies
+                return values
+            betas[-1] = 0.0                    # more copies may lie outside it: go on from a new direction
+            basis.append(_orthogonal_direction(torch.stack(basis), generator))
+            continue
         if len(alphas) >= k and bool((residuals <= tol * values.abs().clamp_min(tol)).all()):
             return values
-        if betas[-1] <= 1e-12 * max(abs(a) for a in alphas) or len(basis) == n:
-            return values                      # an invariant subspace: the Ritz values are exact
         basis.append(w / betas[-1])
     return _ritz(alphas, betas, k)[0]
+
+
+def _orthogonal_direction(basis: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random unit vector orthogonal to the rows of `basis` (Lanczos restarted after an invariant subspace)."""
+    w = torch.randn(basis.shape[1], generator=generator, dtype=basis.dtype).to(basis.device)
+    w = w - basis.T @ (basis @ w)
+    w = w - basis.T @ (basis @ w)
+    return w / w.norm()
 
 
 def _ritz(alphas: list[float], betas: list[float], k: int) -> tuple[torch.Tensor, torch.Tensor]:
