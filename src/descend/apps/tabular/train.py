@@ -281,7 +281,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
         if run_dir is not None:
             write_atomic(Path(run_dir) / FIRST_WEIGHTS, weights_bytes(result.model.state_dict()))
             write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr, "records": len(result.history),
-                                                     "findings": len(result.findings)})
+                                                     "findings": len(result.findings),
+                                                     "auto": result.choice and result.choice.to_dict()})
     run.model = result.model
     run.config["lr"] = result.lr
     if result.choice is not None:
@@ -309,7 +310,8 @@ def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
     lines = (folder / "history.jsonl").read_text().splitlines()[:first["records"]]   # later ones: the refit's
     return FitResult(run.model, [json.loads(line) for line in lines], summary["best"], summary["stop_reason"],
                      load_findings(folder / "findings.json")[:first["findings"]], str(folder),
-                     summary.get("elapsed", 0.0), first["lr"])
+                     summary.get("elapsed", 0.0), first["lr"],
+                     choice=auto.Choice.from_dict(first["auto"]) if first.get("auto") else None)
 
 
 def choose_model(prepared: Prepared) -> float:
