@@ -57,6 +57,31 @@ def test_evaluation_predicts_a_held_out_row_by_the_member_that_never_saw_it():
         assert torch.allclose(net(x)[:, 0], 0.25 * members.mean(dim=1) + 0.75 * (x[:, 0] + 0.5))
 
 
+def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_when_told():
+    net = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, bounds=[[-1.0, 2.0], [None, None]])
+    x = torch.tensor([[5.0, 7.0], [-3.0, -9.0], [0.5, 0.5]])
+    clipped = torch.tensor([[2.0, 7.0], [-1.0, -9.0], [0.5, 0.5]])
+    assert torch.equal(net.features(x)[:, 0, :], clipped)
+    net.eval()
+    with torch.no_grad():
+        net.set_linear(torch.tensor([[1.0, 1.0]]), torch.tensor([0.0]), blend=0.0)
+        assert torch.equal(net(x)[:, 0], x.sum(dim=1))              # the linear model extrapolates
+        net.set_linear(torch.tensor([[1.0, 1.0]]), torch.tensor([0.0]), blend=0.0, clipped=True)
+        assert torch.equal(net(x)[:, 0], clipped.sum(dim=1))
+    assert "lower" not in net.state_dict() and net.state_dict()["linear_clipped"] == 1.0
+
+
+def test_the_linear_model_extrapolates_on_tables_without_dates_and_clips_on_dated_ones():
+    frame = _linear_table(200)
+    frame.loc[199, ["a", "y"]] = [40.0, 120.0 - 2 * frame.b[199] + frame.c[199]]   # a test row far beyond a's range
+    run = fit_table(frame, Options(target="y", **QUICK), say=lambda line: None)
+    assert run.config["linear_clipped"] is False
+    run.model.blend.fill_(0.0)   # the linear model alone: its straight line carries on to a = 40
+    assert run.outputs(run.encode(frame.iloc[[199]], "the row")[0])[0] == pytest.approx(frame.y[199], abs=1.0)
+    dated = fit_table(bakery(200), Options(target="loaves", **QUICK), say=lambda line: None)
+    assert dated.config["linear_clipped"] is True and float(dated.model.linear_clipped) == 1.0
+
+
 def test_folds_are_balanced_and_fixed_by_the_seed():
     folds = fold_ids(23, 5, seed=3)
     assert sorted(np.bincount(folds)) == [4, 4, 5, 5, 5]

@@ -30,7 +30,8 @@ def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, membe
                  loss: str = "mse") -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json)."""
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
-            "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical]}
+            "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
+            "bounds": pre.bounds()}
 
 
 class MemberLinear(nn.Module):
@@ -49,14 +50,20 @@ class MemberLinear(nn.Module):
 
 class TabularNet(nn.Module):
     """Input columns: first `numeric_width` standardized numbers, then one category index per categorical, then
-    optionally each row's held-out member (see the module docstring).
+    optionally each row's held-out member (see the module docstring). The networks clip each number to its
+    `bounds` ([low, high], None for no bound); the linear model takes the numbers unclipped.
 
     Index 0 (a level unseen in training) adds nothing: its one-hot block is all zeros, its embedding is fixed at 0.
     """
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
-                 link: str = "identity"):
+                 link: str = "identity", bounds: list | None = None):
         super().__init__()
+        bounds = bounds or [[None, None]] * numeric_width
+        self.register_buffer("lower", torch.tensor([-math.inf if low is None else low for low, _ in bounds]),
+                             persistent=False)   # rebuilt from the architecture, not saved with the weights
+        self.register_buffer("upper", torch.tensor([math.inf if high is None else high for _, high in bounds]),
+                             persistent=False)
         self.numeric_width, self.members, self.link, self.out_dim = numeric_width, members, link, out_dim
         self.sizes = [size for size, _, _ in categorical]
         self.onehot = [(i, size) for i, (size, enc, _) in enumerate(categorical) if enc == "onehot"]
@@ -75,11 +82,12 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_weight", torch.zeros(out_dim, linear_width))   # fitted outside: set_linear
         self.register_buffer("linear_bias", torch.zeros(out_dim))
         self.register_buffer("blend", torch.ones(()))   # weight of the networks against the linear model
+        self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
-                   spec.get("members", 1), spec.get("link", "identity"))
+                   spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"))
 
     @property
     def input_width(self) -> int:
@@ -88,17 +96,20 @@ class TabularNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Each member's first-layer input, (rows, members, width): numbers, one-hot blocks, its embeddings."""
         codes = x[:, self.numeric_width:self.input_width].long()
-        shared = [x[:, :self.numeric_width]]
+        shared = [torch.clamp(x[:, :self.numeric_width], self.lower, self.upper)]
         shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
         parts = [torch.cat(shared, dim=1)[:, None, :].expand(-1, self.members, -1)]
         parts += [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
         return torch.cat(parts, dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
-        """The linear model's input: numbers plus every category one-hot (index 0 included)."""
+        """The linear model's input: numbers (clipped where validation chose so) plus every category one-hot (index
+        0 included)."""
         codes = x[:, self.numeric_width:self.input_width].long()
-        parts = [x[:, :self.numeric_width]] + [F.one_hot(codes[:, i], size).to(x.dtype)
-                                               for i, size in enumerate(self.sizes)]
+        numbers = x[:, :self.numeric_width]
+        if bool(self.linear_clipped):
+            numbers = torch.clamp(numbers, self.lower, self.upper)
+        parts = [numbers] + [F.one_hot(codes[:, i], size).to(x.dtype) for i, size in enumerate(self.sizes)]
         return torch.cat(parts, dim=1)
 
     def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,12 +139,19 @@ class TabularNet(nn.Module):
             self.layers[-1].bias.fill_(value)
             self.linear_bias.fill_(value)
 
-    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float) -> None:
-        """Install the fitted linear model (weights over `design`'s columns, in the loss's space) and the blend."""
+    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float, clipped: bool = False) -> None:
+        """Install the fitted linear model (weights over `design`'s columns, in the loss's space; `clipped`: fitted
+        on numbers clipped to the training range) and the blend."""
         with torch.no_grad():
             self.linear_weight.copy_(weight.reshape(self.linear_weight.shape))
             self.linear_bias.copy_(bias.reshape(self.linear_bias.shape))
             self.blend.fill_(blend)
+            self.linear_clipped.fill_(float(clipped))
+
+    def clip_design(self, design: torch.Tensor) -> torch.Tensor:
+        """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds."""
+        numbers = torch.clamp(design[:, :self.numeric_width], self.lower.to(design.dtype), self.upper.to(design.dtype))
+        return torch.cat([numbers, design[:, self.numeric_width:]], dim=1)
 
 
 def to_mean_space(output: torch.Tensor, link: str) -> torch.Tensor:

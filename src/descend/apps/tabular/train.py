@@ -60,6 +60,7 @@ class Scheme:
     val_rows: np.ndarray       # frame positions that score the networks
     val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
     refit: bool                # train again on every training row for the chosen number of epochs
+    dated: bool                # the table has dates: later rows lie beyond the training range along trends
 
     def linear_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
@@ -103,9 +104,9 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
         folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
-        return Scheme("folds", FOLDS, train, folds, train, folds, refit)
+        return Scheme("folds", FOLDS, train, folds, train, folds, refit, dated)
     none = np.full(len(split.fit), -1)
-    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit)
+    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
 
 
 def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
@@ -314,8 +315,9 @@ def choose_model(prepared: Prepared) -> float:
     """Blend the members with the linear model by validation loss; the validation scores (out-of-fold with folds)
     of the networks, the linear model and the blend go to run.metrics["validation"]. Returns the blend weight."""
     run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
-    design, y = prepared.dense.numpy(), prepared.y.numpy()
-    penalty, linear_out = linear.choose_penalty(target.loss, design, y, scheme.linear_folds(), len(target.classes))
+    y, clipped = prepared.y.numpy(), scheme.dated
+    penalty, linear_out = linear.choose_penalty(target.loss, _design(prepared, clipped), y, scheme.linear_folds(),
+                                                len(target.classes))
     run.model.eval()
     with torch.no_grad():
         run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias), 1.0)
@@ -328,12 +330,21 @@ def choose_model(prepared: Prepared) -> float:
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
-        "blend": blend, "linear_penalty": penalty, "losses": losses_,
+        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped, "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
-    run.config["linear_penalty"] = penalty
+    run.config.update(linear_penalty=penalty, linear_clipped=clipped)
     return blend
+
+
+def _design(prepared: Prepared, clipped: bool) -> np.ndarray:
+    """The linear model's design matrix: numbers as they are, or clipped to the training range as the networks
+    clip them. A table with dates clips: its later rows' numbers leave the training range along trends that
+    need not stay straight (the date's own running time, never clipped, carries the trend). Otherwise a
+    number beyond the training range is a rare row, and a straight line is the linear model's best guess there,
+    as in ridge regression."""
+    return prepared.run.model.clip_design(prepared.dense).numpy() if clipped else prepared.dense.numpy()
 
 
 def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
@@ -343,10 +354,11 @@ def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
 def install_linear(prepared: Prepared, blend: float) -> None:
     """Fit the linear model on every training row with the chosen penalty and put it, and the blend, in the model."""
     run, rows = prepared.run, prepared.split.train
-    fitted = linear.fit_linear(run.target.loss, prepared.dense.numpy()[rows], prepared.y.numpy()[rows],
+    clipped = run.config["linear_clipped"]
+    fitted = linear.fit_linear(run.target.loss, _design(prepared, clipped)[rows], prepared.y.numpy()[rows],
                                run.config["linear_penalty"], len(run.target.classes))
     run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
-                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend)
+                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped)
     run.model.eval()
 
 
