@@ -31,7 +31,7 @@ def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, membe
     """The JSON-able description the model is rebuilt from (saved in config.json)."""
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
-            "bounds": pre.bounds()}
+            "bounds": pre.bounds(), "bins": pre.bins()}
 
 
 class MemberLinear(nn.Module):
@@ -48,6 +48,31 @@ class MemberLinear(nn.Module):
         return torch.baddbmm(self.bias, x.transpose(0, 1), self.weight).transpose(0, 1)
 
 
+class PiecewiseLinear(nn.Module):
+    """Each number as its position within each of its quantile bins (0 below the bin, 1 above, linear inside):
+    the piecewise-linear encoding of Gorishniy et al. (NeurIPS 2022), which lets an MLP bend its response at the
+    data's own quantiles as a tree's thresholds do. `bins`: per column, its edges (fewer than 2: not encoded)."""
+
+    def __init__(self, bins: list[list[float]]):
+        super().__init__()
+        starts, widths, columns = [], [], []
+        for column, edges in enumerate(bins):
+            for low, high in zip(edges, edges[1:]):
+                starts.append(low)
+                widths.append(high - low)
+                columns.append(column)
+        self.register_buffer("starts", torch.tensor(starts, dtype=torch.float32), persistent=False)
+        self.register_buffer("widths", torch.tensor(widths, dtype=torch.float32), persistent=False)
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.long), persistent=False)
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def forward(self, numbers: torch.Tensor) -> torch.Tensor:
+        return torch.clamp((numbers[:, self.columns] - self.starts) / self.widths, 0.0, 1.0)
+
+
 class TabularNet(nn.Module):
     """Input columns: first `numeric_width` standardized numbers, then one category index per categorical, then
     optionally each row's held-out member (see the module docstring). The networks clip each number to its
@@ -57,8 +82,9 @@ class TabularNet(nn.Module):
     """
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
-                 link: str = "identity", bounds: list | None = None):
+                 link: str = "identity", bounds: list | None = None, bins: list | None = None):
         super().__init__()
+        self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
         bounds = bounds or [[None, None]] * numeric_width
         self.register_buffer("lower", torch.tensor([-math.inf if low is None else low for low, _ in bounds]),
                              persistent=False)   # rebuilt from the architecture, not saved with the weights
@@ -70,7 +96,7 @@ class TabularNet(nn.Module):
         self.embedded = [i for i, (_, enc, _) in enumerate(categorical) if enc == "embedding"]
         self.embeddings = nn.ModuleList(nn.Embedding(categorical[i][0], categorical[i][2] * members, padding_idx=0)
                                         for i in self.embedded)
-        width = (numeric_width + sum(size - 1 for _, size in self.onehot)
+        width = (numeric_width + self.encoding.width + sum(size - 1 for _, size in self.onehot)
                  + sum(e.embedding_dim // members for e in self.embeddings))
         layers: list[nn.Module] = []
         for size in hidden:
@@ -87,7 +113,7 @@ class TabularNet(nn.Module):
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
-                   spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"))
+                   spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"))
 
     @property
     def input_width(self) -> int:
@@ -96,7 +122,8 @@ class TabularNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Each member's first-layer input, (rows, members, width): numbers, one-hot blocks, its embeddings."""
         codes = x[:, self.numeric_width:self.input_width].long()
-        shared = [torch.clamp(x[:, :self.numeric_width], self.lower, self.upper)]
+        numbers = torch.clamp(x[:, :self.numeric_width], self.lower, self.upper)
+        shared = [numbers, self.encoding(numbers)]
         shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
         parts = [torch.cat(shared, dim=1)[:, None, :].expand(-1, self.members, -1)]
         parts += [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]

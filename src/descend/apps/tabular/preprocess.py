@@ -24,6 +24,8 @@ from .dates import as_dates
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
 TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
+MAX_BINS = 8   # quantile bins per number for the networks' piecewise-linear encoding, at most
+ROWS_PER_BIN = 40   # and at least this many training rows in each (fewer rows, fewer bins: less to overfit)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Numeric:
     low: float = 0.0
     high: float = 0.0
     clip: bool = True   # False for a date's running time: a later date keeps counting (trends extrapolate)
+    edges: list = field(default_factory=list)   # training quantiles: the networks' piecewise-linear bins
 
 
 @dataclass
@@ -95,8 +98,10 @@ def _fit_numeric(name: str, values: pd.Series, clip: bool) -> Numeric:
     median = float(present.median()) if len(present) else 0.0
     filled = values.fillna(median)
     std = float(filled.std(ddof=0))
+    bins = min(MAX_BINS, len(values) // ROWS_PER_BIN)
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))) if clip and bins >= 2 else np.zeros(0)
     return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
-                   float(filled.min()), float(filled.max()), clip)
+                   float(filled.min()), float(filled.max()), clip, [float(e) for e in edges])
 
 
 def _fit_categorical(name: str, values: pd.Series) -> Categorical:
@@ -193,6 +198,16 @@ class Preprocessor:
                        else [None, None])
             if spec.flag:
                 out.append([None, None])
+        return out
+
+    def bins(self) -> list[list[float]]:
+        """Per number input column, the standardized edges of its quantile bins (none for a was-missing flag or a
+        number with a single value)."""
+        out: list[list[float]] = []
+        for spec in self.numeric:
+            out.append([(e - spec.mean) / spec.std for e in spec.edges] if len(spec.edges) > 1 else [])
+            if spec.flag:
+                out.append([])
         return out
 
     @property
