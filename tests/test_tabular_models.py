@@ -57,6 +57,20 @@ def test_evaluation_predicts_a_held_out_row_by_the_member_that_never_saw_it():
         assert torch.allclose(net(x)[:, 0], 0.25 * members.mean(dim=1) + 0.75 * (x[:, 0] + 0.5))
 
 
+def test_several_members_per_fold_share_its_held_out_rows():
+    torch.manual_seed(0)
+    net = TabularNet(numeric_width=2, categorical=[], hidden=[8], out_dim=1, members=4, folds=2).eval()
+    x = torch.randn(3, 2)
+    with torch.no_grad():
+        members = net.member_outputs(x)[:, :, 0]   # members 0 and 2 form fold 0, members 1 and 3 fold 1
+        out = net(with_held_out(x, torch.tensor([0, 1, -1])))[:, 0]
+    assert torch.allclose(out, torch.stack([members[0, [0, 2]].mean(), members[1, [1, 3]].mean(), members[2].mean()]))
+    output = torch.zeros(2, 4, 1)
+    output[0, [1, 3]] = 2.0   # row 0 is held out of fold 0: only members 1 and 3 learn from it
+    loss = MemberLoss("mse", folds=2)(output, with_member(torch.zeros(2), torch.tensor([0, -1])))
+    assert loss.item() == pytest.approx((4.0 + 4.0) / (2 + 4))
+
+
 def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_when_told():
     net = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, bounds=[[-1.0, 2.0], [None, None]])
     x = torch.tensor([[5.0, 7.0], [-3.0, -9.0], [0.5, 0.5]])

@@ -27,9 +27,10 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
-                 loss: str = "mse") -> dict:
+                 loss: str = "mse", folds: int | None = None) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json)."""
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
+            "folds": folds or members,
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
             "bounds": pre.bounds(), "bins": pre.bins()}
 
@@ -82,8 +83,10 @@ class TabularNet(nn.Module):
     """
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
-                 link: str = "identity", bounds: list | None = None, bins: list | None = None):
+                 link: str = "identity", bounds: list | None = None, bins: list | None = None,
+                 folds: int | None = None):
         super().__init__()
+        self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
         self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
         bounds = bounds or [[None, None]] * numeric_width
         self.register_buffer("lower", torch.tensor([-math.inf if low is None else low for low, _ in bounds]),
@@ -113,7 +116,8 @@ class TabularNet(nn.Module):
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
-                   spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"))
+                   spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
+                   spec.get("folds"))
 
     @property
     def input_width(self) -> int:
@@ -154,10 +158,10 @@ class TabularNet(nn.Module):
         mean = to_mean_space(members, self.link)
         if held_out is None or bool((held_out < 0).all()):
             mean = mean.mean(dim=1)
-        else:   # rows held out of one member: only that member has not seen them
-            weights = F.one_hot(held_out.clamp(min=0), self.members).to(mean.dtype)
-            weights = torch.where((held_out < 0)[:, None], torch.full_like(weights, 1 / self.members), weights)
-            mean = (mean * weights[:, :, None]).sum(dim=1)
+        else:   # rows held out of one fold: only that fold's members have not seen them
+            weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
+            weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
+            mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
         linear = to_mean_space(self.design(x) @ self.linear_weight.T + self.linear_bias, self.link)
         return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 

@@ -33,7 +33,7 @@ from ...runs.files import write_atomic, write_json
 from . import baselines, checks, evaluate, importance, linear
 from .cells import check_plain
 from .columns import infer_columns
-from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
+from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
@@ -61,13 +61,14 @@ class Scheme:
     val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
     refit: bool                # train again on every training row for the chosen number of epochs
     dated: bool                # the table has dates: later rows lie beyond the training range along trends
+    folds: int | None = None   # with folds: member m learns from every fold but m % folds
 
     def linear_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
         if self.kind == "slice":
             return [(self.train_rows, self.val_rows)]
         return [(self.train_rows[self.train_held != j], self.train_rows[self.train_held == j])
-                for j in range(self.members)]
+                for j in range(self.folds)]
 
 
 @dataclass
@@ -104,7 +105,7 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
         folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
-        return Scheme("folds", FOLDS, train, folds, train, folds, refit, dated)
+        return Scheme("folds", FOLDS * MEMBERS_PER_FOLD, train, folds, train, folds, refit, dated, FOLDS)
     none = np.full(len(split.fit), -1)
     return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
 
@@ -125,10 +126,10 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
     return f"split: {how}; {parts}, {test}{refit}"
 
 
-def _new_run(pre: Preprocessor, target: Target, opts: Options, members: int) -> TabularRun:
+def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme) -> TabularRun:
     """A fresh model whose members and linear part already predict the training average, with its config."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
-    spec = architecture(pre, hidden, target.out_dim, members, target.loss)
+    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -194,7 +195,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
     for line in warnings:
         say(line)
-    run = _new_run(pre, target, opts, scheme.members)
+    run = _new_run(pre, target, opts, scheme)
     say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
@@ -211,7 +212,7 @@ def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     scheme, run = prepared.scheme, prepared.run
     optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
     return lr_find(run.model, _member_data(prepared, scheme.train_rows, scheme.train_held),
-                   MemberLoss(run.target.loss), optimizer=optimizer,
+                   _member_loss(run), optimizer=optimizer,
                    batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
 
 
@@ -221,13 +222,17 @@ def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Option
     loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
     weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
     held-out member columns."""
-    arguments = dict(model=run.model, train=train, val=val, loss=MemberLoss(run.target.loss),
+    arguments = dict(model=run.model, train=train, val=val, loss=_member_loss(run),
                      optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
                      batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
                      progress=opts.progress, threads=opts.threads, **_rules(opts, epochs))
     if val is not None:
         arguments["metrics"] = [MemberMetric(run.target.metric(), run.target.loss == "cross_entropy")]
     return arguments
+
+
+def _member_loss(run: TabularRun) -> MemberLoss:
+    return MemberLoss(run.target.loss, run.config["architecture"].get("folds"))
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
