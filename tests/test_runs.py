@@ -250,29 +250,51 @@ def test_plain_optimizers_write_no_second_copy_of_the_weights(tmp_path):
     assert (final / "history.jsonl").read_bytes() == (tmp_path / "run" / "history.jsonl").read_bytes()
 
 
+class Stream(torch.utils.data.IterableDataset):
+    """Rows without a length (their order is the stream's own; a resume replays the pass up to the checkpoint)."""
+
+    def __init__(self, X: torch.Tensor):
+        self.X = X
+
+    def __iter__(self):
+        for x in self.X:
+            yield x, x.sum(0, keepdim=True)
+
+
 def _loader_fit(kind: str, run_dir=None, resume=False, callbacks=()):
     """A dropout model fed by a Dataset, a DataLoader without generator= (shuffling from torch's global generator,
-    the one dropout draws from) or a DataLoader with its own generator; 10 batches per epoch."""
+    the one dropout draws from), a DataLoader with its own generator, or a stream without a length; 10 batches
+    per epoch."""
     from torch.utils.data import DataLoader, TensorDataset
     torch.manual_seed(3)
     X = torch.randn(100, 3)
     data = TensorDataset(X, X.sum(1, keepdim=True))
     source = {"dataset": data, "loader": DataLoader(data, batch_size=10, shuffle=True),
               "seeded loader": DataLoader(data, batch_size=10, shuffle=True,
-                                          generator=torch.Generator().manual_seed(1))}[kind]
+                                          generator=torch.Generator().manual_seed(1)),
+              "stream": Stream(X)}[kind]
     model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 1))
     return ds.fit(model, source, max_steps=30, batch_size=10, progress=False, checkpoint_every=3, callbacks=callbacks,
                   run_dir=None if run_dir is None else str(run_dir), resume=resume)
 
 
-@pytest.mark.parametrize("kind", ["dataset", "loader", "seeded loader"])
+@pytest.mark.parametrize("kind", ["dataset", "loader", "seeded loader", "stream"])
 @pytest.mark.parametrize("crash_at", [5, 14, 20])   # checkpoints at steps 3, 12 (epoch 1) and 18 (epoch 1)
+@pytest.mark.filterwarnings("ignore:the training data has no length")
 def test_dataloaders_resume_exactly_whatever_generator_they_shuffle_with(tmp_path, kind, crash_at):
     reference = _loader_fit(kind)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _loader_fit(kind, tmp_path / "run", callbacks=[Crash(crash_at)])
     resumed = _loader_fit(kind, tmp_path / "run", resume=True)
     assert resumed.history == reference.history and _same_weights(resumed.model, reference.model)
+
+
+@pytest.mark.filterwarnings("ignore:the training data has no length")
+def test_a_stream_without_a_length_ends_each_epoch_with_its_last_batch():
+    X = torch.randn(30, 3)
+    result = ds.fit(nn.Linear(3, 1), Stream(X), batch_size=10, max_epochs=2, progress=False)
+    assert [r["epoch"] for r in result.history] == [0, 0, 1, 1, 1, 2]   # epochs done after each step
+    assert result.stop_reason == "reached the epoch limit (2 epochs)"
 
 
 @pytest.mark.parametrize("line", [5, 1])   # inside step 8's lines after step 4's; before every checkpoint

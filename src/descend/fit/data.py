@@ -98,6 +98,8 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
     if isinstance(data, Dataset):
         if _dataset_len(data) == 0:
             raise DescendError(f"{name} data is empty (the Dataset has no items)")
+        if isinstance(data, IterableDataset):   # a stream sets its own order; DataLoader refuses to shuffle it
+            return DataLoader(data, batch_size=batch_size)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
     if isinstance(data, (tuple, list)) and len(data) >= 2:
         tensors = [as_tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
@@ -139,17 +141,23 @@ class BatchStream:
         self.per_epoch = _dataset_len(source)
         self.replays = not hasattr(source, "iter_from")  # skipped batches are drawn again on resume
         self._first_rng = None
+        self._ahead = None  # the next batch, already drawn, of a source without a length
         self._start_pass()
 
     def next(self) -> tuple[torch.Tensor, ...]:
-        try:
-            batch = self._pull()
-        except StopIteration:  # a source without a length ends its pass here
-            self._new_pass()
-            batch = self._pull()
+        if self._ahead is not None:
+            batch, self._ahead = self._ahead, None
+        else:
+            try:
+                batch = self._pull()
+            except StopIteration:  # a length that overstates what the source yields ends its pass here
+                self._new_pass()
+                batch = self._pull()
         self.position += 1
         if self.position == self.per_epoch:
             self._new_pass()
+        elif self.per_epoch is None:
+            self._look_ahead()
         if self.move:
             return tuple(t.to(self.device, non_blocking=True) for t in batch)
         return batch
@@ -158,6 +166,14 @@ class BatchStream:
         if self.position == 0 and self.replays:
             self._first_rng = torch.get_rng_state()  # a RandomSampler without generator= seeds itself here
         return next(self._it)
+
+    def _look_ahead(self) -> None:
+        """A source without a length ends its pass only when the next draw fails: draw that batch now, so that
+        the pass (and the epoch) ends with its last batch, not one step into the next pass."""
+        try:
+            self._ahead = self._pull()
+        except StopIteration:
+            self._new_pass()
 
     def _new_pass(self) -> None:
         self.epoch += 1
@@ -197,6 +213,9 @@ class BatchStream:
             torch.set_rng_state(self._first_rng)
         for _ in range(self.position):
             next(self._it)
+        self._ahead = None
+        if self.position and self.per_epoch is None:
+            self._look_ahead()   # the uninterrupted stream had drawn it too, before its random state was saved
 
 
 def _generator(source) -> torch.Generator | None:
