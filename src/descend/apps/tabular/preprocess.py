@@ -229,9 +229,11 @@ class Preprocessor:
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
         if self.numeric:
             unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
+            binned = max(len(n.edges) - 1 for n in self.numeric)
+            bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
             lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
-                         f"networks clip them to the training range{unclipped}, the linear model takes them as "
-                         "they are")
+                         f"networks clip them to the training range{unclipped}{bins}; the linear model takes them as "
+                         "they are (clipped too on a table with dates)")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

@@ -117,9 +117,9 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
             ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
             "tested here)")
     if scheme.kind == "folds":
-        parts = (f"{len(split.train)} training rows in {FOLDS} folds (each network learns from "
-                 f"{len(split.train) - len(split.train) // FOLDS} and is validated on the rest, for early stopping "
-                 "and the blend)")
+        parts = (f"{len(split.train)} training rows in {FOLDS} folds ({MEMBERS_PER_FOLD} networks a fold, each "
+                 f"learning from {len(split.train) - len(split.train) // FOLDS} and validated on the rest, for early "
+                 "stopping and the blend)")
     else:
         parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
     refit = f"; then trained again on all {len(split.train)} training rows" if scheme.refit else ""
