@@ -96,6 +96,14 @@ def test_the_linear_model_extrapolates_on_tables_without_dates_and_clips_on_date
     assert dated.config["linear_clipped"] is True and float(dated.model.linear_clipped) == 1.0
 
 
+def test_networks_that_diverged_leave_the_model_to_the_linear_part():
+    lines = []
+    run = fit_table(_linear_table(60), Options(target="y", weight_decay=7e21, **QUICK), say=lines.append)
+    assert float(run.model.blend) == 0.0 and "the model is the linear model alone" in " ".join(lines)
+    model, ridge, _ = run.metrics["scores"].values()
+    assert np.isfinite(model["rmse"]) and model["rmse"] < 0.2   # y = 3a - 2b + c + noise(0.1): ridge's fit
+
+
 def test_folds_are_balanced_and_fixed_by_the_seed():
     folds = fold_ids(23, 5, seed=3)
     assert sorted(np.bincount(folds)) == [4, 4, 5, 5, 5]

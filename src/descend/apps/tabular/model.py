@@ -163,6 +163,8 @@ class TabularNet(nn.Module):
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
         linear = to_mean_space(self.design(x) @ self.linear_weight.T + self.linear_bias, self.link)
+        if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
+            return from_mean_space(linear, self.link)
         return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 
     def set_output_bias(self, value: float) -> None:

@@ -298,8 +298,19 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if scheme.refit:
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
+    if not _networks_finite(prepared):
+        say("the networks predict non-finite values on the training rows (see the findings): the model is the "
+            "linear model alone")
+        blend = 0.0
     install_linear(prepared, blend)
     return result
+
+
+def _networks_finite(prepared: Prepared) -> bool:
+    """Whether every network predicts finite values on every training row (a diverged run does not)."""
+    prepared.run.model.eval()
+    with torch.no_grad():
+        return bool(torch.isfinite(prepared.run.model.member_outputs(prepared.x[prepared.split.train])).all())
 
 
 def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
@@ -329,6 +340,8 @@ def choose_model(prepared: Prepared) -> float:
         network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
                                                                       scheme.val_held)[0]))
     lin = linear.as_mean(target.loss, linear_out[scheme.val_rows])
+    if not bool(torch.isfinite(network).all()):   # diverged networks: train() then keeps the linear model alone
+        network = lin
     truth = torch.as_tensor(y[scheme.val_rows])
     blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
     values = truth_values(target, prepared.frame)[scheme.val_rows]
@@ -419,6 +432,9 @@ def grade(prepared: Prepared, opts: Options) -> None:
         run.metrics.update(test_rows=0, scores={})
         return
     predicted = run.outputs(prepared.x[test])
+    if not np.isfinite(predicted).all():
+        raise DescendError("training diverged: the model predicts non-finite values (see the findings above); "
+                           "lower --lr or --weight-decay, or try --lr auto")
     linear, linear_predicted = baselines.linear_predictions(target, prepared.dense[train_rows], truth[train_rows],
                                                             prepared.dense[test])
     constant = baselines.constant_predictions(target, truth[train_rows], len(test))
