@@ -57,7 +57,10 @@ def test_preprocessing_fills_flags_standardizes_and_maps_levels():
     position = sum(2 if n.flag else 1 for n in pre.numeric[:pre.numeric.index(spec)])
     assert x_new[0, position] == pytest.approx((2.5 - spec.mean) / spec.std)          # median filled
     assert x_new[0, position + 1] == 1.0                                               # was-missing flag
-    assert x_new[1, position] == pytest.approx((3.0 - spec.mean) / spec.std)          # clipped to training max
+    assert x_new[1, position] == pytest.approx((100.0 - spec.mean) / spec.std)        # as it is: the linear model's
+    assert pre.bounds()[position] == pytest.approx([(1.5 - spec.mean) / spec.std,      # the networks clip to the
+                                                    (3.0 - spec.mean) / spec.std])     # training range
+    assert pre.bounds()[position + 1] == [None, None]                                  # flags are not clipped
     assert Preprocessor.from_dict(pre.to_dict()).transform(new)[0].tobytes() == x_new.tobytes()
 
 

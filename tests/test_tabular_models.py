@@ -57,6 +57,53 @@ def test_evaluation_predicts_a_held_out_row_by_the_member_that_never_saw_it():
         assert torch.allclose(net(x)[:, 0], 0.25 * members.mean(dim=1) + 0.75 * (x[:, 0] + 0.5))
 
 
+def test_several_members_per_fold_share_its_held_out_rows():
+    torch.manual_seed(0)
+    net = TabularNet(numeric_width=2, categorical=[], hidden=[8], out_dim=1, members=4, folds=2).eval()
+    x = torch.randn(3, 2)
+    with torch.no_grad():
+        members = net.member_outputs(x)[:, :, 0]   # members 0 and 2 form fold 0, members 1 and 3 fold 1
+        out = net(with_held_out(x, torch.tensor([0, 1, -1])))[:, 0]
+    assert torch.allclose(out, torch.stack([members[0, [0, 2]].mean(), members[1, [1, 3]].mean(), members[2].mean()]))
+    output = torch.zeros(2, 4, 1)
+    output[0, [1, 3]] = 2.0   # row 0 is held out of fold 0: only members 1 and 3 learn from it
+    loss = MemberLoss("mse", folds=2)(output, with_member(torch.zeros(2), torch.tensor([0, -1])))
+    assert loss.item() == pytest.approx((4.0 + 4.0) / (2 + 4))
+
+
+def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_when_told():
+    net = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, bounds=[[-1.0, 2.0], [None, None]])
+    x = torch.tensor([[5.0, 7.0], [-3.0, -9.0], [0.5, 0.5]])
+    clipped = torch.tensor([[2.0, 7.0], [-1.0, -9.0], [0.5, 0.5]])
+    assert torch.equal(net.features(x)[:, 0, :], clipped)
+    net.eval()
+    with torch.no_grad():
+        net.set_linear(torch.tensor([[1.0, 1.0]]), torch.tensor([0.0]), blend=0.0)
+        assert torch.equal(net(x)[:, 0], x.sum(dim=1))              # the linear model extrapolates
+        net.set_linear(torch.tensor([[1.0, 1.0]]), torch.tensor([0.0]), blend=0.0, clipped=True)
+        assert torch.equal(net(x)[:, 0], clipped.sum(dim=1))
+    assert "lower" not in net.state_dict() and net.state_dict()["linear_clipped"] == 1.0
+
+
+def test_the_linear_model_extrapolates_on_tables_without_dates_and_clips_on_dated_ones():
+    frame = _linear_table(200)
+    frame.loc[199, ["a", "y"]] = [40.0, 120.0 - 2 * frame.b[199] + frame.c[199]]   # a test row far beyond a's range
+    run = fit_table(frame, Options(target="y", **QUICK), say=lambda line: None)
+    assert run.config["linear_clipped"] is False
+    run.model.blend.fill_(0.0)   # the linear model alone: its straight line carries on to a = 40
+    assert run.outputs(run.encode(frame.iloc[[199]], "the row")[0])[0] == pytest.approx(frame.y[199], abs=1.0)
+    dated = fit_table(bakery(200), Options(target="loaves", **QUICK), say=lambda line: None)
+    assert dated.config["linear_clipped"] is True and float(dated.model.linear_clipped) == 1.0
+
+
+def test_networks_that_diverged_leave_the_model_to_the_linear_part():
+    lines = []
+    run = fit_table(_linear_table(60), Options(target="y", weight_decay=7e21, **QUICK), say=lines.append)
+    assert float(run.model.blend) == 0.0 and "the model is the linear model alone" in " ".join(lines)
+    model, ridge, _ = run.metrics["scores"].values()
+    assert np.isfinite(model["rmse"]) and model["rmse"] < 0.2   # y = 3a - 2b + c + noise(0.1): ridge's fit
+
+
 def test_folds_are_balanced_and_fixed_by_the_seed():
     folds = fold_ids(23, 5, seed=3)
     assert sorted(np.bincount(folds)) == [4, 4, 5, 5, 5]

@@ -16,6 +16,7 @@ from ...fit import losses
 
 KFOLD_MAX_ROWS = 2000   # up to this many training rows (and no dates), folds choose; beyond, one validation slice
 FOLDS = 5
+MEMBERS_PER_FOLD = 2   # networks trained on each fold's rows: more members, less seed-to-seed spread
 FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
 
 
@@ -45,15 +46,17 @@ def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 
 class MemberLoss:
-    """The target's loss for member outputs (each member on the rows it may see) or for a blended output."""
+    """The target's loss for member outputs (each member on the rows it may see: member m belongs to fold
+    m % folds and learns from no row held out of that fold) or for a blended output."""
 
-    def __init__(self, loss: str):
+    def __init__(self, loss: str, folds: int | None = None):
         self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
+        self.folds = folds
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target, held_out = y[:, 0], y[:, 1].long()
         if output.dim() == 3:
-            allowed = held_out[:, None] != torch.arange(output.shape[1])
+            allowed = held_out[:, None] != torch.arange(output.shape[1]) % (self.folds or output.shape[1])
             return (_per_member(self.loss, output, target) * allowed).sum() / allowed.sum().clamp_min(1)
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 

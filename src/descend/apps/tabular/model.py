@@ -27,10 +27,12 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
-                 loss: str = "mse") -> dict:
+                 loss: str = "mse", folds: int | None = None) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json)."""
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
-            "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical]}
+            "folds": folds or members,
+            "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
+            "bounds": pre.bounds(), "bins": pre.bins()}
 
 
 class MemberLinear(nn.Module):
@@ -47,23 +49,57 @@ class MemberLinear(nn.Module):
         return torch.baddbmm(self.bias, x.transpose(0, 1), self.weight).transpose(0, 1)
 
 
+class PiecewiseLinear(nn.Module):
+    """Each number as its position within each of its quantile bins (0 below the bin, 1 above, linear inside):
+    the piecewise-linear encoding of Gorishniy et al. (NeurIPS 2022), which lets an MLP bend its response at the
+    data's own quantiles as a tree's thresholds do. `bins`: per column, its edges (fewer than 2: not encoded)."""
+
+    def __init__(self, bins: list[list[float]]):
+        super().__init__()
+        starts, widths, columns = [], [], []
+        for column, edges in enumerate(bins):
+            for low, high in zip(edges, edges[1:]):
+                starts.append(low)
+                widths.append(high - low)
+                columns.append(column)
+        self.register_buffer("starts", torch.tensor(starts, dtype=torch.float32), persistent=False)
+        self.register_buffer("widths", torch.tensor(widths, dtype=torch.float32), persistent=False)
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.long), persistent=False)
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def forward(self, numbers: torch.Tensor) -> torch.Tensor:
+        return torch.clamp((numbers[:, self.columns] - self.starts) / self.widths, 0.0, 1.0)
+
+
 class TabularNet(nn.Module):
     """Input columns: first `numeric_width` standardized numbers, then one category index per categorical, then
-    optionally each row's held-out member (see the module docstring).
+    optionally each row's held-out member (see the module docstring). The networks clip each number to its
+    `bounds` ([low, high], None for no bound); the linear model takes the numbers unclipped.
 
     Index 0 (a level unseen in training) adds nothing: its one-hot block is all zeros, its embedding is fixed at 0.
     """
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
-                 link: str = "identity"):
+                 link: str = "identity", bounds: list | None = None, bins: list | None = None,
+                 folds: int | None = None):
         super().__init__()
+        self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
+        self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
+        bounds = bounds or [[None, None]] * numeric_width
+        self.register_buffer("lower", torch.tensor([-math.inf if low is None else low for low, _ in bounds]),
+                             persistent=False)   # rebuilt from the architecture, not saved with the weights
+        self.register_buffer("upper", torch.tensor([math.inf if high is None else high for _, high in bounds]),
+                             persistent=False)
         self.numeric_width, self.members, self.link, self.out_dim = numeric_width, members, link, out_dim
         self.sizes = [size for size, _, _ in categorical]
         self.onehot = [(i, size) for i, (size, enc, _) in enumerate(categorical) if enc == "onehot"]
         self.embedded = [i for i, (_, enc, _) in enumerate(categorical) if enc == "embedding"]
         self.embeddings = nn.ModuleList(nn.Embedding(categorical[i][0], categorical[i][2] * members, padding_idx=0)
                                         for i in self.embedded)
-        width = (numeric_width + sum(size - 1 for _, size in self.onehot)
+        width = (numeric_width + self.encoding.width + sum(size - 1 for _, size in self.onehot)
                  + sum(e.embedding_dim // members for e in self.embeddings))
         layers: list[nn.Module] = []
         for size in hidden:
@@ -75,11 +111,13 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_weight", torch.zeros(out_dim, linear_width))   # fitted outside: set_linear
         self.register_buffer("linear_bias", torch.zeros(out_dim))
         self.register_buffer("blend", torch.ones(()))   # weight of the networks against the linear model
+        self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
-                   spec.get("members", 1), spec.get("link", "identity"))
+                   spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
+                   spec.get("folds"))
 
     @property
     def input_width(self) -> int:
@@ -88,17 +126,21 @@ class TabularNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Each member's first-layer input, (rows, members, width): numbers, one-hot blocks, its embeddings."""
         codes = x[:, self.numeric_width:self.input_width].long()
-        shared = [x[:, :self.numeric_width]]
+        numbers = torch.clamp(x[:, :self.numeric_width], self.lower, self.upper)
+        shared = [numbers, self.encoding(numbers)]
         shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
         parts = [torch.cat(shared, dim=1)[:, None, :].expand(-1, self.members, -1)]
         parts += [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
         return torch.cat(parts, dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
-        """The linear model's input: numbers plus every category one-hot (index 0 included)."""
+        """The linear model's input: numbers (clipped where validation chose so) plus every category one-hot (index
+        0 included)."""
         codes = x[:, self.numeric_width:self.input_width].long()
-        parts = [x[:, :self.numeric_width]] + [F.one_hot(codes[:, i], size).to(x.dtype)
-                                               for i, size in enumerate(self.sizes)]
+        numbers = x[:, :self.numeric_width]
+        if bool(self.linear_clipped):
+            numbers = torch.clamp(numbers, self.lower, self.upper)
+        parts = [numbers] + [F.one_hot(codes[:, i], size).to(x.dtype) for i, size in enumerate(self.sizes)]
         return torch.cat(parts, dim=1)
 
     def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,11 +158,13 @@ class TabularNet(nn.Module):
         mean = to_mean_space(members, self.link)
         if held_out is None or bool((held_out < 0).all()):
             mean = mean.mean(dim=1)
-        else:   # rows held out of one member: only that member has not seen them
-            weights = F.one_hot(held_out.clamp(min=0), self.members).to(mean.dtype)
-            weights = torch.where((held_out < 0)[:, None], torch.full_like(weights, 1 / self.members), weights)
-            mean = (mean * weights[:, :, None]).sum(dim=1)
+        else:   # rows held out of one fold: only that fold's members have not seen them
+            weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
+            weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
+            mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
         linear = to_mean_space(self.design(x) @ self.linear_weight.T + self.linear_bias, self.link)
+        if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
+            return from_mean_space(linear, self.link)
         return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 
     def set_output_bias(self, value: float) -> None:
@@ -128,12 +172,19 @@ class TabularNet(nn.Module):
             self.layers[-1].bias.fill_(value)
             self.linear_bias.fill_(value)
 
-    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float) -> None:
-        """Install the fitted linear model (weights over `design`'s columns, in the loss's space) and the blend."""
+    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float, clipped: bool = False) -> None:
+        """Install the fitted linear model (weights over `design`'s columns, in the loss's space; `clipped`: fitted
+        on numbers clipped to the training range) and the blend."""
         with torch.no_grad():
             self.linear_weight.copy_(weight.reshape(self.linear_weight.shape))
             self.linear_bias.copy_(bias.reshape(self.linear_bias.shape))
             self.blend.fill_(blend)
+            self.linear_clipped.fill_(float(clipped))
+
+    def clip_design(self, design: torch.Tensor) -> torch.Tensor:
+        """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds."""
+        numbers = torch.clamp(design[:, :self.numeric_width], self.lower.to(design.dtype), self.upper.to(design.dtype))
+        return torch.cat([numbers, design[:, self.numeric_width:]], dim=1)
 
 
 def to_mean_space(output: torch.Tensor, link: str) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Fitted preprocessing: columns -> standardized numbers and category indices, saved as plain JSON.
 
-Numbers get the training median for missing cells (plus a 0/1 "was missing" column when training had gaps),
-are clipped to the training range (a network extrapolates wildly where it has seen nothing, a later day of
-the year for instance) and are standardized with the training mean and spread. Categories map to 1..L; index 0 is
+Numbers get the training median for missing cells (plus a 0/1 "was missing" column when training had gaps)
+and are standardized with the training mean and spread. They are not clipped here: the networks clip them to
+the training range themselves (`bounds`; a network extrapolates wildly where it has seen nothing, a later day
+of the year for instance), while the linear model sees them as they are and extrapolates linearly, as ridge
+regression does. Categories map to 1..L; index 0 is
 for a level never seen in training, and empty cells are a level of their own. Dates become weekday and month
 categories plus day of year, plain and as a sine/cosine pair so December sits next to January, plus the years
 since 2000 (not clipped, so a trend carries on past the training dates); date-times also get the hour of the
@@ -22,6 +24,8 @@ from .dates import as_dates
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
 TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
+MAX_BINS = 8   # quantile bins per number for the networks' piecewise-linear encoding, at most
+ROWS_PER_BIN = 40   # and at least this many training rows in each (fewer rows, fewer bins: less to overfit)
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Numeric:
     low: float = 0.0
     high: float = 0.0
     clip: bool = True   # False for a date's running time: a later date keeps counting (trends extrapolate)
+    edges: list = field(default_factory=list)   # training quantiles: the networks' piecewise-linear bins
 
 
 @dataclass
@@ -93,8 +98,10 @@ def _fit_numeric(name: str, values: pd.Series, clip: bool) -> Numeric:
     median = float(present.median()) if len(present) else 0.0
     filled = values.fillna(median)
     std = float(filled.std(ddof=0))
+    bins = min(MAX_BINS, len(values) // ROWS_PER_BIN)
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))) if clip and bins >= 2 else np.zeros(0)
     return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
-                   float(filled.min()), float(filled.max()), clip)
+                   float(filled.min()), float(filled.max()), clip, [float(e) for e in edges])
 
 
 def _fit_categorical(name: str, values: pd.Series) -> Categorical:
@@ -143,10 +150,7 @@ class Preprocessor:
         blocks = []
         for spec in self.numeric:
             values = nums[spec.name]
-            clipped = values.fillna(spec.median)
-            if spec.clip:
-                clipped = clipped.clip(spec.low, spec.high)
-            blocks.append(((clipped - spec.mean) / spec.std).to_numpy())
+            blocks.append(((values.fillna(spec.median) - spec.mean) / spec.std).to_numpy())
             if spec.flag:
                 blocks.append(values.isna().to_numpy(dtype=float))
         index, unseen = [], {}
@@ -185,6 +189,27 @@ class Preprocessor:
             positions[owner(spec.name)].append(place + offset)
         return positions
 
+    def bounds(self) -> list[list[float | None]]:
+        """Per number input column, the standardized training range the networks clip it to ([None, None]: not
+        clipped, for a date's running time and the was-missing flags)."""
+        out: list[list[float | None]] = []
+        for spec in self.numeric:
+            out.append([(spec.low - spec.mean) / spec.std, (spec.high - spec.mean) / spec.std] if spec.clip
+                       else [None, None])
+            if spec.flag:
+                out.append([None, None])
+        return out
+
+    def bins(self) -> list[list[float]]:
+        """Per number input column, the standardized edges of its quantile bins (none for a was-missing flag or a
+        number with a single value)."""
+        out: list[list[float]] = []
+        for spec in self.numeric:
+            out.append([(e - spec.mean) / spec.std for e in spec.edges] if len(spec.edges) > 1 else [])
+            if spec.flag:
+                out.append([])
+        return out
+
     @property
     def numeric_width(self) -> int:
         return sum(2 if spec.flag else 1 for spec in self.numeric)
@@ -204,8 +229,11 @@ class Preprocessor:
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
         if self.numeric:
             unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
-            lines.append(f"numbers ({len(self.numeric)}): clipped to the training range{unclipped}, then "
-                         "standardized with the training mean and spread")
+            binned = max(len(n.edges) - 1 for n in self.numeric)
+            bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
+            lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
+                         f"networks clip them to the training range{unclipped}{bins}; the linear model takes them as "
+                         "they are (clipped too on a table with dates)")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

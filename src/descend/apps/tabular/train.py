@@ -34,7 +34,7 @@ from .. import tracking
 from . import baselines, checks, evaluate, importance, linear
 from .cells import check_plain
 from .columns import infer_columns
-from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MemberLoss, MemberMetric, fold_ids, with_member
+from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
@@ -61,13 +61,15 @@ class Scheme:
     val_rows: np.ndarray       # frame positions that score the networks
     val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
     refit: bool                # train again on every training row for the chosen number of epochs
+    dated: bool                # the table has dates: later rows lie beyond the training range along trends
+    folds: int | None = None   # with folds: member m learns from every fold but m % folds
 
     def linear_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
         if self.kind == "slice":
             return [(self.train_rows, self.val_rows)]
         return [(self.train_rows[self.train_held != j], self.train_rows[self.train_held == j])
-                for j in range(self.members)]
+                for j in range(self.folds)]
 
 
 @dataclass
@@ -104,9 +106,9 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
         folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
-        return Scheme("folds", FOLDS, train, folds, train, folds, refit)
+        return Scheme("folds", FOLDS * MEMBERS_PER_FOLD, train, folds, train, folds, refit, dated, FOLDS)
     none = np.full(len(split.fit), -1)
-    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit)
+    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
 
 
 def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
@@ -116,19 +118,19 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
             ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
             "tested here)")
     if scheme.kind == "folds":
-        parts = (f"{len(split.train)} training rows in {FOLDS} folds (each network learns from "
-                 f"{len(split.train) - len(split.train) // FOLDS} and is validated on the rest, for early stopping "
-                 "and the blend)")
+        parts = (f"{len(split.train)} training rows in {FOLDS} folds ({MEMBERS_PER_FOLD} networks a fold, each "
+                 f"learning from {len(split.train) - len(split.train) // FOLDS} and validated on the rest, for early "
+                 "stopping and the blend)")
     else:
         parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
     refit = f"; then trained again on all {len(split.train)} training rows" if scheme.refit else ""
     return f"split: {how}; {parts}, {test}{refit}"
 
 
-def _new_run(pre: Preprocessor, target: Target, opts: Options, members: int) -> TabularRun:
+def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme) -> TabularRun:
     """A fresh model whose members and linear part already predict the training average, with its config."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
-    spec = architecture(pre, hidden, target.out_dim, members, target.loss)
+    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -194,7 +196,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
     for line in warnings:
         say(line)
-    run = _new_run(pre, target, opts, scheme.members)
+    run = _new_run(pre, target, opts, scheme)
     say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
@@ -211,7 +213,7 @@ def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     scheme, run = prepared.scheme, prepared.run
     optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
     return lr_find(run.model, _member_data(prepared, scheme.train_rows, scheme.train_held),
-                   MemberLoss(run.target.loss), optimizer=optimizer,
+                   _member_loss(run), optimizer=optimizer,
                    batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
 
 
@@ -221,13 +223,17 @@ def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Option
     loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
     weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
     held-out member columns."""
-    arguments = dict(model=run.model, train=train, val=val, loss=MemberLoss(run.target.loss),
+    arguments = dict(model=run.model, train=train, val=val, loss=_member_loss(run),
                      optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
                      batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
                      progress=opts.progress, threads=opts.threads, **_rules(opts, epochs))
     if val is not None:
         arguments["metrics"] = [MemberMetric(run.target.metric(), run.target.loss == "cross_entropy")]
     return arguments
+
+
+def _member_loss(run: TabularRun) -> MemberLoss:
+    return MemberLoss(run.target.loss, run.config["architecture"].get("folds"))
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,8 +301,19 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if scheme.refit:
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
+    if not _networks_finite(prepared):
+        say("the networks predict non-finite values on the training rows (see the findings): the model is the "
+            "linear model alone")
+        blend = 0.0
     install_linear(prepared, blend)
     return result
+
+
+def _networks_finite(prepared: Prepared) -> bool:
+    """Whether every network predicts finite values on every training row (a diverged run does not)."""
+    prepared.run.model.eval()
+    with torch.no_grad():
+        return bool(torch.isfinite(prepared.run.model.member_outputs(prepared.x[prepared.split.train])).all())
 
 
 def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
@@ -318,26 +335,38 @@ def choose_model(prepared: Prepared) -> float:
     """Blend the members with the linear model by validation loss; the validation scores (out-of-fold with folds)
     of the networks, the linear model and the blend go to run.metrics["validation"]. Returns the blend weight."""
     run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
-    design, y = prepared.dense.numpy(), prepared.y.numpy()
-    penalty, linear_out = linear.choose_penalty(target.loss, design, y, scheme.linear_folds(), len(target.classes))
+    y, clipped = prepared.y.numpy(), scheme.dated
+    penalty, linear_out = linear.choose_penalty(target.loss, _design(prepared, clipped), y, scheme.linear_folds(),
+                                                len(target.classes))
     run.model.eval()
     with torch.no_grad():
         run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias), 1.0)
         network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
                                                                       scheme.val_held)[0]))
     lin = linear.as_mean(target.loss, linear_out[scheme.val_rows])
+    if not bool(torch.isfinite(network).all()):   # diverged networks: train() then keeps the linear model alone
+        network = lin
     truth = torch.as_tensor(y[scheme.val_rows])
     blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
     values = truth_values(target, prepared.frame)[scheme.val_rows]
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
-        "blend": blend, "linear_penalty": penalty, "losses": losses_,
+        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped, "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
-    run.config["linear_penalty"] = penalty
+    run.config.update(linear_penalty=penalty, linear_clipped=clipped)
     return blend
+
+
+def _design(prepared: Prepared, clipped: bool) -> np.ndarray:
+    """The linear model's design matrix: numbers as they are, or clipped to the training range as the networks
+    clip them. A table with dates clips: its later rows' numbers leave the training range along trends that
+    need not stay straight (the date's own running time, never clipped, carries the trend). Otherwise a
+    number beyond the training range is a rare row, and a straight line is the linear model's best guess there,
+    as in ridge regression."""
+    return prepared.run.model.clip_design(prepared.dense).numpy() if clipped else prepared.dense.numpy()
 
 
 def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
@@ -347,10 +376,11 @@ def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
 def install_linear(prepared: Prepared, blend: float) -> None:
     """Fit the linear model on every training row with the chosen penalty and put it, and the blend, in the model."""
     run, rows = prepared.run, prepared.split.train
-    fitted = linear.fit_linear(run.target.loss, prepared.dense.numpy()[rows], prepared.y.numpy()[rows],
+    clipped = run.config["linear_clipped"]
+    fitted = linear.fit_linear(run.target.loss, _design(prepared, clipped)[rows], prepared.y.numpy()[rows],
                                run.config["linear_penalty"], len(run.target.classes))
     run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
-                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend)
+                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped)
     run.model.eval()
 
 
@@ -406,6 +436,9 @@ def grade(prepared: Prepared, opts: Options) -> None:
         run.metrics.update(test_rows=0, scores={})
         return
     predicted = run.outputs(prepared.x[test])
+    if not np.isfinite(predicted).all():
+        raise DescendError("training diverged: the model predicts non-finite values (see the findings above); "
+                           "lower --lr or --weight-decay, or try --lr auto")
     linear, linear_predicted = baselines.linear_predictions(target, prepared.dense[train_rows], truth[train_rows],
                                                             prepared.dense[test])
     constant = baselines.constant_predictions(target, truth[train_rows], len(test))

@@ -15,11 +15,11 @@ HELP = "train a model on a CSV or Parquet table and report test scores against b
 EPILOG = ("Rows: the last --test-fraction of the rows (default 0.2; random rows with --split random) are the test set, "
           "scored once at the end; --test-fraction 0 keeps no test set (for your own test file and `descend "
           "predict`) and the report shows validation scores instead. Of the training rows, a table with up to "
-          "2000 of them and no dates is cut into 5 folds: 5 networks each learn from 4 folds and are validated on "
-          "the fifth (early stopping, and the blend with a linear model, on out-of-fold predictions). Otherwise "
-          "the last 15% of the training rows validate and the rest train. With up to 5000 training rows, or "
-          "dates, the networks are then trained again on all training rows for the chosen number of epochs "
-          "(--refit).")
+          "2000 of them and no dates is cut into 5 folds: 10 networks, two per fold, each learn from the other 4 "
+          "folds and are validated on their own (early stopping, and the blend with a linear model, on out-of-fold "
+          "predictions). Otherwise the last 15% of the training rows validate and the rest train. With up to 5000 "
+          "training rows, or dates, the networks are then trained again on all training rows for the chosen number "
+          "of epochs (--refit).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
