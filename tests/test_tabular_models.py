@@ -104,6 +104,15 @@ def test_networks_that_diverged_leave_the_model_to_the_linear_part():
     assert np.isfinite(model["rmse"]) and model["rmse"] < 0.2   # y = 3a - 2b + c + noise(0.1): ridge's fit
 
 
+def test_networks_whose_counts_overflow_leave_the_model_to_the_linear_part():
+    """Under the Poisson loss a diverged network's outputs can be finite logs whose counts overflow to inf."""
+    lines = []
+    run = fit_table(bakery(60), Options(target="loaves", lr=1.0, max_epochs=2), say=lines.append)
+    assert float(run.model.blend) == 0.0 and "the model is the linear model alone" in " ".join(lines)
+    model, ridge, _ = run.metrics["scores"].values()
+    assert np.isfinite(model["rmse"]) and model["rmse"] < 1.2 * ridge["rmse"]
+
+
 def test_folds_are_balanced_and_fixed_by_the_seed():
     folds = fold_ids(23, 5, seed=3)
     assert sorted(np.bincount(folds)) == [4, 4, 5, 5, 5]

@@ -301,19 +301,18 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if scheme.refit:
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
-    if not _networks_finite(prepared):
-        say("the networks predict non-finite values on the training rows (see the findings): the model is the "
-            "linear model alone")
-        blend = 0.0
     install_linear(prepared, blend)
+    if blend and not _predictions_finite(prepared):
+        say("the networks predict non-finite values (see the findings): the model is the linear model alone")
+        install_linear(prepared, 0.0)
     return result
 
 
-def _networks_finite(prepared: Prepared) -> bool:
-    """Whether every network predicts finite values on every training row (a diverged run does not)."""
-    prepared.run.model.eval()
+def _predictions_finite(prepared: Prepared) -> bool:
+    """Whether the model predicts finite values on every row of the table, the test rows' features included (a
+    diverged network may not: its outputs, or the link applied to them, overflow, maybe only on some rows)."""
     with torch.no_grad():
-        return bool(torch.isfinite(prepared.run.model.member_outputs(prepared.x[prepared.split.train])).all())
+        return bool(np.isfinite(prepared.run.outputs(prepared.x)).all())
 
 
 def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
