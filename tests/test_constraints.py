@@ -218,3 +218,15 @@ def test_bad_constraint_arguments_are_refused_before_fun_runs(kwargs, words):
     with pytest.raises((DescendError, TypeError), match=words):
         descend.minimize(lambda x: calls.append(1) or (x ** 2).sum(), [1.0, 2.0], **kwargs)
     assert calls == []
+
+
+@pytest.mark.parametrize("method", ["adam", "rmsprop"])
+def test_adaptive_methods_move_along_a_budget_to_its_kkt_split(method):
+    """max log(1 + x0) + 2 log(1 + x1) with x0 + x1 <= 10: equal marginal returns give (3, 7). Fed the whole
+    gradient, Adam's per-coordinate scaling pushes both coordinates into the budget at the same rate and the
+    projection keeps x at the even split (5, 5); fed the part x can follow on the budget line, it reaches (3, 7)."""
+    result = descend.minimize(lambda x: torch.log1p(x[0]) + 2 * torch.log1p(x[1]), [0.5, 0.5],
+                              constraint=Simplex(10.0, at_most=True), maximize=True, method=method, lr=0.1,
+                              max_steps=1000)
+    np.testing.assert_allclose(result.x, [3.0, 7.0], atol=0.05)
+    assert float(result.x.sum()) == pytest.approx(10.0)

@@ -79,8 +79,18 @@ class MinimizeTask:
     def closure(self) -> torch.Tensor:
         """f at the current x with x.grad filled: the torch.optim closure contract."""
         f, g = self.evaluate_at(self.x.detach())
-        self.x.grad = g.clone()
+        self.x.grad = self._followable(g)
         return torch.tensor(f, dtype=self.x.dtype)
+
+    def _followable(self, g: torch.Tensor) -> torch.Tensor:
+        """What a fixed-step method sees of the gradient under a constraint: only the components x can follow on
+        the face it sits on. An adaptive method (Adam) would otherwise rescale the components the projection
+        cancels, and its step along the face would be lost (on a budget, both coordinates push at the same rate
+        and the projection leaves x where it is, at any split)."""
+        if self.constraint is None or self.searched:
+            return g.clone()
+        tangent = self.constraint.tangent(self.x.detach(), g)
+        return g.clone() if tangent is None else tangent(g)
 
     def stationarity(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """The gradient, or with a constraint the projected-gradient step x - P(x - g) (zero exactly at a KKT point)."""
