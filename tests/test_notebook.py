@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,11 +12,11 @@ import torch
 from matplotlib.image import imread
 from torch import nn
 
+import browser
 import descend as ds
 from descend.core.html import SEVERITY_STYLES
 from descend.doctor import Finding, Findings
 
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
 def unscaled(n=240):
@@ -80,7 +78,8 @@ def test_a_run_directory_shows_its_summary_curve_findings_and_settings(tmp_path)
     assert [f.code for f in result.findings] == ["unscaled_inputs"]
 
 
-@pytest.mark.skipif(BROWSER is None, reason="no headless browser here (apt-get install chromium)")
+@pytest.mark.skipif(browser.find() is None, reason="no Chrome/Chromium on this machine: install it (apt-get install "
+                                                   "chromium) or set DESCEND_BROWSER; see tests/browser.py")
 def test_the_html_renders_in_a_headless_browser(tmp_path):
     """Chromium draws the fragments as Jupyter would (no stylesheet of ours): the curve's colours and each
     severity's background are on the screenshot. The picture is docs/notebook.png (README)."""
@@ -89,9 +88,7 @@ def test_the_html_renders_in_a_headless_browser(tmp_path):
     page.write_text("<!doctype html><meta charset='utf-8'><body>" + result._repr_html_()
                     + "<h4>three severities</h4>" + three_findings()._repr_html_() + "</body>")
     shot = tmp_path / "shot.png"
-    subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    browser.render(page, shot)
     pixels = (imread(shot)[..., :3] * 255).round().astype(int).reshape(-1, 3)
 
     def share(hex_colour: str, tolerance: int = 3) -> float:
