@@ -276,10 +276,9 @@ class Options:
     numeric: tuple = option((), "columns to treat as plain numbers, comma-separated",
                             check=column_names("--numeric"), parse=names, metavar="COLS",
                             listed=True)
-    # AdamW at its tuned lr stays the tables' default for now: auto's sweep no longer ends the run at a blow-up and
-    # measured no worse on five suite tables (RESULTS.md, issue 13), but under auto a killed-and-resumed tables
-    # run's config.json and `descend landscape` of a saved run fail their tests (tests/test_faults.py,
-    # tests/test_landscape.py)
+    # AdamW at its tuned lr stays the tables' default: on all 12 suite tables x 3 seeds auto was worse overall
+    # (geometric mean of the ratios to the best reference 0.994 against AdamW's 0.906; wine 2.1x, macro 1.18x,
+    # co2 1.15x; RESULTS.md, "Tables nobody tuned for", third session)
     optimizer: str = option("adamw", "one of {choices} (default {default}; auto: fit chooses the algorithm and "
                             "its lr)", check=choice("optimizer", lambda: ("auto", *optim.available())),
                             choices=lambda: ("auto", *optim.general_purpose()), metavar="NAME")
