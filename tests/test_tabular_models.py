@@ -12,7 +12,7 @@ from descend.cli import main
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
-from descend.apps.tabular.model import TabularNet, with_held_out
+from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.train import grade, prepare, train
 from tabular_data import bakery
 
@@ -160,6 +160,44 @@ def test_folds_and_refit_are_deterministic_for_a_seed():
     assert runs[0].metrics == runs[1].metrics
     other = fit_table(frame, Options(target="y", seed=6, **QUICK), say=lambda _: None)
     assert not torch.equal(other.model.layers[0].weight, runs[0].model.layers[0].weight)
+
+
+def test_joined_members_are_both_models_members_in_order():
+    spec = {"numeric_width": 2, "categorical": [[3, "onehot", 0], [40, "embedding", 4]], "hidden": [8],
+            "out_dim": 1, "members": 3, "folds": 3}
+    torch.manual_seed(0)
+    first, second = TabularNet.build(spec).eval(), TabularNet.build(spec).eval()
+    both, both_spec = joined(first, second, spec)
+    assert both_spec["members"] == 6 and spec["members"] == 3
+    x = torch.cat([torch.randn(5, 2), torch.tensor([[0, 7], [1, 39], [2, 0], [1, 12], [0, 3]]).float()], dim=1)
+    with torch.no_grad():
+        want = torch.cat([first.member_outputs(x), second.member_outputs(x)], dim=1)
+        assert torch.equal(both.member_outputs(x), want)
+        assert torch.allclose(both.eval()(x), want.mean(dim=1), atol=1e-6)   # no linear part: the members' mean
+    assert torch.equal(TabularNet.build(both_spec).fold, torch.arange(6) % 3)
+
+
+def test_with_folds_the_final_model_keeps_the_fold_members_beside_the_refit_ones():
+    frame = _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
+    opts = Options(target="y", seed=3, **QUICK)
+    prepared = prepare(frame, opts, say=lambda _: None)
+    assert prepared.scheme.kind == "folds" and prepared.scheme.keeps_first
+    first = train(prepared, opts, say=lambda _: None).model.state_dict()
+    final, members = prepared.run.model.state_dict(), prepared.scheme.members
+    assert prepared.run.config["architecture"]["members"] == 2 * members == 20
+    for name, value in first.items():
+        if name.startswith("layers."):
+            assert torch.equal(final[name][:members], value)          # the folds' networks, as trained
+            assert not torch.allclose(final[name][members:], value)   # the refit's own
+    grade(prepared, opts)
+    with torch.no_grad():   # the test rows are predicted by all 20 networks' mean, blended with the linear part
+        model, x = prepared.run.model, prepared.x[prepared.split.test]
+        blend = float(model.blend)
+        expected = blend * model.member_outputs(x)[:, :, 0].mean(dim=1) + (1 - blend) * (
+            model.design(x) @ model.linear_weight.T + model.linear_bias)[:, 0]
+    predicted = prepared.run.test_predictions["predicted"].to_numpy()
+    target = prepared.run.target
+    assert np.allclose(predicted, expected.numpy() * target.std + target.mean, atol=1e-4)
 
 
 class StopAt(Callback):

@@ -187,6 +187,18 @@ class TabularNet(nn.Module):
         return torch.cat([numbers, design[:, self.numeric_width:]], dim=1)
 
 
+def joined(first: TabularNet, second: TabularNet, spec: dict) -> tuple[TabularNet, dict]:
+    """One model whose members are `first`'s then `second`'s (both built from `spec`), and its spec; the linear
+    part and the blend are `second`'s. Each member's weights are a slice of a layer's first dimension, and of an
+    embedding's columns."""
+    spec = {**spec, "members": 2 * spec["members"]}
+    model, mine, theirs = TabularNet.build(spec), first.state_dict(), second.state_dict()
+    merged = {name: torch.cat([mine[name], theirs[name]], dim=0 if name.startswith("layers.") else 1)
+              if name.startswith(("layers.", "embeddings.")) else theirs[name] for name in model.state_dict()}
+    model.load_state_dict(merged)
+    return model, spec
+
+
 def to_mean_space(output: torch.Tensor, link: str) -> torch.Tensor:
     """Outputs in the space where averaging is right: values, probabilities, expected counts."""
     if link == "sigmoid":

@@ -35,7 +35,7 @@ from . import baselines, checks, evaluate, importance, linear
 from .cells import check_plain
 from .columns import infer_columns
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
-from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, with_held_out
+from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
@@ -63,6 +63,13 @@ class Scheme:
     refit: bool                # train again on every training row for the chosen number of epochs
     dated: bool                # the table has dates: later rows lie beyond the training range along trends
     folds: int | None = None   # with folds: member m learns from every fold but m % folds
+
+    @property
+    def keeps_first(self) -> bool:
+        """Whether the first run's members stay in the final average beside the refit's: with folds they are
+        several networks each trained on most of the rows, so keeping them halves the variance of the average
+        for no more training."""
+        return self.refit and self.kind == "folds"
 
     def linear_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
@@ -123,7 +130,9 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
                  "stopping and the blend)")
     else:
         parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
-    refit = f"; then trained again on all {len(split.train)} training rows" if scheme.refit else ""
+    refit = (f"; then trained again on all {len(split.train)} training rows"
+             + (f" ({scheme.members} more networks, averaged with the folds' {scheme.members})"
+                if scheme.keeps_first else "") if scheme.refit else "")
     return f"split: {how}; {parts}, {test}{refit}"
 
 
@@ -299,8 +308,11 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     say(f"best validation loss {result.best.get('val_loss', float('nan')):.4g} after epoch {epochs}")
     blend = choose_model(prepared)
     if scheme.refit:
+        first = run.model
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
+        if scheme.keeps_first:
+            run.model, run.config["architecture"] = joined(first, run.model, run.config["architecture"])
     install_linear(prepared, blend)
     if blend and not _predictions_finite(prepared):
         say("the networks predict non-finite values (see the findings): the model is the linear model alone")
@@ -386,9 +398,10 @@ def install_linear(prepared: Prepared, blend: float) -> None:
 def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, resume: bool, nproc: int,
           callbacks: Sequence[Callback] = ()) -> None:
     """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows) on the
-    first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there."""
-    run = prepared.run
-    run.model = fresh_model(run.config["architecture"], run.target, opts.seed)
+    first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there.
+    Where the first run's members are kept too, the fresh ones start from other initial weights."""
+    run = prepared.run   # members kept beside the first run's start from other weights than theirs
+    run.model = fresh_model(run.config["architecture"], run.target, opts.seed + prepared.scheme.keeps_first)
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, opts, lr, epochs)
