@@ -13,7 +13,8 @@ from descend.core.loop import Callback
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
-from descend.apps.tabular.train import grade, prepare, train
+from descend.apps.tabular.train import WEIGHT_AVERAGE, averaged, fit_arguments, grade, prepare, train
+from descend import optim
 from tabular_data import bakery
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
@@ -198,6 +199,36 @@ def test_with_folds_the_final_model_keeps_the_fold_members_beside_the_refit_ones
     predicted = prepared.run.test_predictions["predicted"].to_numpy()
     target = prepared.run.target
     assert np.allclose(predicted, expected.numpy() * target.std + target.mean, atol=1e-4)
+
+
+def test_named_optimizers_train_an_exponential_average_of_the_weights():
+    prepared = prepare(_linear_table(60), Options(target="y", **QUICK), say=lambda _: None)
+    run = prepared.run
+    data = (prepared.x, prepared.y)
+    default = fit_arguments(run, data, None, Options(target="y", **QUICK), 3e-3, epochs=2)["optimizer"]
+    assert isinstance(default, optim.EMA) and default.decay == WEIGHT_AVERAGE == 0.95
+    assert default.param_groups[0]["lr"] == 3e-3 and {id(p) for g in default.param_groups for p in g["params"]} \
+        == {id(p) for p in run.model.parameters()}
+    for name, lr in (("auto", None), ("adamw", "auto"), ("lbfgs", 1.0), ("schedule_free_adamw", 1e-3)):
+        assert averaged(Options(target="y", optimizer=name), run.model, lr) == name   # they choose or average
+    assert isinstance(averaged(Options(target="y", optimizer="sgd"), run.model, 0.1), optim.EMA)
+
+
+def test_the_kept_networks_are_the_average_of_their_last_steps_weights():
+    frame = _linear_table(64)
+    opts = Options(target="y", batch_size=32, test_fraction=0.0, refit="no", max_epochs=3, patience=10,
+                   progress=False)
+    prepared = prepare(frame, opts, say=lambda _: None)
+    steps = []
+
+    class Weights(Callback):
+        def on_step_end(self, state, record):
+            steps.append(state.task.model.layers[0].weight.detach().clone())
+
+    assert train(prepared, opts, say=lambda _: None, callbacks=[Weights()]).best["epoch"] == 3   # the last: kept
+    kept = prepared.run.model.layers[0].weight
+    average = sum((1 - WEIGHT_AVERAGE) * WEIGHT_AVERAGE ** (len(steps) - 1 - i) * w for i, w in enumerate(steps))
+    assert torch.allclose(kept, average / (1 - WEIGHT_AVERAGE ** len(steps)), atol=1e-6)
 
 
 class StopAt(Callback):

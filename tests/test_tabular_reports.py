@@ -121,7 +121,7 @@ def test_update_findings_are_saved_and_the_doctor_shows_them(updated, capsys):
     assert [f["code"] for f in findings if f["message"].startswith("update 1: ")] == ["non_finite"]
     capsys.readouterr()
     assert main(["doctor", str(out)]) == 0
-    assert "update 1: non-finite values (NaN/Inf) at step 2" in capsys.readouterr().out
+    assert "update 1: non-finite values (NaN/Inf) at step 3" in capsys.readouterr().out   # lr 3: a blow-up
 
 
 def test_the_report_shows_the_kept_weights_updates_table_and_importance(updated):

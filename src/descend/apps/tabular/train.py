@@ -46,6 +46,8 @@ LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce
                 "cross_entropy": "logistic regression"}
 FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
 FIRST_WEIGHTS = "first_run.safetensors"   # and its weights (model.safetensors becomes the final model's)
+WEIGHT_AVERAGE = 0.95   # decay of the networks' exponential weight average: about their last 20 steps
+UNAVERAGED = ("lbfgs", "schedule_free_adamw", "schedule_free_adamw_paper", "schedule_free_sgd")
 Say = Callable[[str], None]
 
 
@@ -172,11 +174,13 @@ def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
     hidden = spec["hidden"]
     lr = ("lr from its sweep" if opts.lr == "auto" or opts.optimizer == "auto" and opts.lr is None
           else f"lr {opts.lr or default_lr(opts):g}")
+    average = (f", weights averaged over the last steps (EMA, decay {WEIGHT_AVERAGE:g})"
+               if _averages(opts, opts.lr or default_lr(opts)) else "")
     return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
             + f" trained side by side and averaged, blended with a {LINEAR_NAMES[run.target.loss]} by validation; "
             f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
-            f"{lr} with {opts.schedule} schedule, batch {batch_size(opts, rows)}, up to {opts.max_epochs} epochs, "
-            f"early stopping after {opts.patience} epochs without a better validation loss")
+            f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to {opts.max_epochs} "
+            f"epochs, early stopping after {opts.patience} epochs without a better validation loss")
 
 
 def _has_dates(pre: Preprocessor, opts: Options) -> bool:
@@ -235,10 +239,10 @@ def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Option
     arguments = dict(model=run.model, train=train, val=val, loss=_member_loss(run),
                      optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
                      batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
-                     progress=opts.progress, threads=opts.threads, **_rules(opts, epochs))
+                     progress=opts.progress, threads=opts.threads)
     if val is not None:
         arguments["metrics"] = [MemberMetric(run.target.metric(), run.target.loss == "cross_entropy")]
-    return arguments
+    return _completed(opts, epochs, arguments)
 
 
 def _member_loss(run: TabularRun) -> MemberLoss:
@@ -258,17 +262,37 @@ def _rules(opts: Options, epochs: int | None = None) -> dict:
     return {"schedule": schedule_named(opts.schedule), "stop": [stop]}
 
 
-def _with_rules(opts: Options, epochs: int | None, arguments: dict) -> dict:
-    return {**arguments, **_rules(opts, epochs)}
+def averaged(opts: Options, model: torch.nn.Module, lr) -> torch.optim.Optimizer | str:
+    """The named optimizer inside an exponential average of the weights (decay WEIGHT_AVERAGE), which
+    validation, early stopping and the kept model see: the average of the last steps' weights lies nearer the
+    loss's floor than any one step's, so which epoch wins and what the model predicts depend less on the seed
+    and on the last batches. optimizer "auto" and lr "auto" choose for themselves; L-BFGS takes line-search steps
+    and Schedule-Free averages already: those are left as named."""
+    if not _averages(opts, lr):
+        return opts.optimizer
+    settings = {} if lr is None else {"lr": lr}
+    return optim.EMA(optim.create(model, opts.optimizer, weight_decay=opts.weight_decay, **settings),
+                     decay=WEIGHT_AVERAGE)
+
+
+def _averages(opts: Options, lr) -> bool:
+    return "auto" not in (opts.optimizer, lr) and opts.optimizer not in UNAVERAGED
+
+
+def _completed(opts: Options, epochs: int | None, arguments: dict) -> dict:
+    """The arguments with what cannot travel to another process built for this one: the schedule, the stopping
+    rule and the optimizer over this process's copy of the model."""
+    return {**arguments, **_rules(opts, epochs),
+            "optimizer": averaged(opts, arguments["model"], arguments["lr"])}
 
 
 def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None = None) -> FitResult:
     """`descend.fit(**arguments)` in this process, or data-parallel in `nproc` local processes (which build the
-    schedule and stopping rule themselves)."""
+    schedule, the stopping rule and the optimizer themselves)."""
     if nproc == 1:
         return fit(**arguments)
-    return parallel.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": ()},
-                                        functools.partial(_with_rules, opts, epochs))
+    return parallel.fit_in_processes(nproc, {**arguments, "schedule": None, "stop": (), "optimizer": opts.optimizer},
+                                        functools.partial(_completed, opts, epochs))
 
 
 def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
