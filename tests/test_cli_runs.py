@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors.numpy import load_file
 
+from descend import optim
 from descend.cli import main
 from tabular_data import bakery
 
@@ -44,7 +46,10 @@ def test_the_run_folder_holds_the_record_and_the_model(recorded):
                      "first_run.json", "first_run.safetensors", "refit"}   # a small table is trained again on all its rows, recorded in refit/
     assert not recorded.with_name("loaves.partial").exists()
     config = json.loads((recorded / "config.json").read_text())
-    assert config["tabular"]["options"]["target"] == "loaves" and config["run"]["optimizer"] == "adamw"
+    assert config["tabular"]["options"]["target"] == "loaves" and config["tabular"]["options"]["optimizer"] == "adamw"
+    optimizer = config["run"]["optimizer"]   # AdamW inside an average of the weights
+    adamw = type(optim.create(torch.nn.Linear(1, 1), "adamw")).__name__   # the registry's AdamW class
+    assert optimizer["optimizer"] == "EMA" and optimizer["inner"]["optimizer"] == adamw
     assert config["run"]["lr"] == config["tabular"]["lr"] == 3e-3 and "auto" not in config   # the tables' default
     summary = json.loads((recorded / "summary.json").read_text())
     history = pd.read_csv(recorded / "history.csv")
@@ -104,6 +109,7 @@ class PauseAt(ds.loop.Callback):
 
 plain_fit = train.fit
 train.fit = lambda **kw: plain_fit(**{**kw, "callbacks": [*kw["callbacks"], PauseAt()]})
+from descend import optim
 from descend.cli import main
 sys.exit(main(sys.argv[2:]))
 '''

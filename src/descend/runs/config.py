@@ -42,7 +42,9 @@ def describe(value):
         settings = [p for p in inspect.signature(type(value).__init__).parameters if p != "self"]
         return {"rule": type(value).__name__, **{k: describe(getattr(value, k)) for k in settings if hasattr(value, k)}}
     if isinstance(value, torch.optim.Optimizer):
-        return {"optimizer": type(value).__name__, "defaults": describe(jsonable(value.defaults))}
+        described = {"optimizer": type(value).__name__, "defaults": describe(jsonable(value.defaults))}
+        inner = getattr(value, "inner", None)   # a wrapper's (EMA, Lookahead, GradClip) optimizer
+        return described if inner is None else {**described, "inner": describe(inner)}
     if isinstance(value, nn.Module):
         return repr(value)
     if callable(value):
