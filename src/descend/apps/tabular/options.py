@@ -264,7 +264,8 @@ class Options:
                                   parse=float, metavar="F")
     val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
     members: int = option(4, "networks trained side by side and averaged, with one validation slice (default "
-                          "{default}; 5 folds train 10, two on each)", check=positive_int("--members"), parse=int, metavar="N")
+                          "{default}; 5 folds train 10, two on each, and a refit 10 more that join them)",
+                          check=positive_int("--members"), parse=int, metavar="N")
     refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "
                         f"does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates",
                         check=choice("refit", REFITS), choices=REFITS)
