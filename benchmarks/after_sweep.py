@@ -4,7 +4,8 @@ with --bench, on lr_auto_quality.py's workloads.
 For each problem and seed: AdamW + cosine at the 9 grid lrs; fit's defaults as they are; and the sweep alone
 (fit's defaults stopped at the first step after it), whose weights and picked lr then go on for the rest of the
 budget under each candidate:
-- AdamW at the pick with cosine: today's, replayed (checks the replay against the real runs);
+- AdamW at the pick with cosine: today's, replayed (checks the replay against the real runs), and the same after a
+  5% linear warmup (a fresh Adam state's first steps move every weight by about the full lr);
 - Prodigy from d0 = the pick, with cosine (its step-size estimate only grows, so the pick is a floor that Prodigy
   raises when the gradients show the weights have further to go), and the same with a 10% warmup;
 - Schedule-Free AdamW at the pick;
@@ -74,7 +75,7 @@ class RaiseWhileSignal(ds.loop.Callback):
             group["initial_lr"] *= RAISE
 
 
-CANDIDATES = ("adamw at the pick, cosine (today's, replayed)", "prodigy from d0 = pick, cosine",
+CANDIDATES = ("adamw at the pick, cosine (today's, replayed)", "adamw at the pick, 5% warmup, cosine", "prodigy from d0 = pick, cosine",
               "prodigy from d0 = pick, 10% warmup, cosine", "schedule-free adamw at the pick",
               "adamw, raised while signal, every run", "adamw, raised while signal, no-valley runs only")
 
@@ -83,7 +84,8 @@ def candidate(name: str, model, pick: float, cap: float, steps: int, no_valley: 
     """fit settings for the steps after the sweep."""
     cosine = ds.schedules.cosine()
     if name.startswith("adamw at"):
-        return dict(optimizer="adamw", lr=pick, schedule=cosine)
+        warm = ds.schedules.warmup_cosine(warmup=0.05)
+        return dict(optimizer="adamw", lr=pick, schedule=warm if "warmup" in name else cosine)
     if name.startswith("prodigy"):
         schedule = ds.schedules.warmup_cosine(warmup=0.1) if "warmup" in name else cosine
         return dict(optimizer=ds.optim.create(model, "prodigy", lr=1.0, d0=pick), schedule=schedule)
@@ -92,6 +94,13 @@ def candidate(name: str, model, pick: float, cap: float, steps: int, no_valley: 
     opt = ds.optim.create(model, "adamw", lr=pick, **({} if decay is None else {"weight_decay": decay}))
     active = no_valley or name.endswith("every run")
     return dict(optimizer=opt, schedule=cosine, callbacks=[RaiseWhileSignal(opt, cap, steps, active)])
+
+
+ONLY: list[str] = []   # --only: candidates whose names contain one of these (the replay always runs)
+
+
+def chosen(names) -> list[str]:
+    return [n for n in names if n == CANDIDATES[0] or not ONLY or any(o in n for o in ONLY)]
 
 
 def after(build, seed: int, train, score, steps: int, settings: dict) -> tuple[float, dict]:
@@ -103,7 +112,7 @@ def after(build, seed: int, train, score, steps: int, settings: dict) -> tuple[f
     no_valley = "no valley" in swept.choice.reason
     start = {k: v.clone() for k, v in model.state_dict().items()}
     out = {}
-    for name in CANDIDATES:
+    for name in chosen(CANDIDATES):
         model.load_state_dict(start)
         how = candidate(name, model, pick, cap, steps - used, no_valley, settings.get("weight_decay"))
         ds.fit(model, train, max_steps=steps - used, init=None, **settings, **how)
@@ -157,7 +166,7 @@ def generated(args) -> None:
     print(f"\n{len(rows)} runs: held-out loss over the grid's best")
     print("| after the sweep | mean | median | within 5% | worst |\n|---|---|---|---|---|")
     print(line("fit's defaults (the real runs)", np.array([r["auto"] / min(r["grid"]) - 1 for r in rows])))
-    for name in CANDIDATES:
+    for name in chosen(CANDIDATES):
         print(line(name, np.array([r["after"][name] / min(r["grid"]) - 1 for r in rows])))
 
 
@@ -165,8 +174,9 @@ def bench(args) -> None:
     from benchmarks.lr_auto_quality import SEEDS, TASKS
     grids = json.loads(Path(args.bench).read_text())
     wanted = [n for n in grids if not args.tasks or any(n.startswith(t) for t in args.tasks.split(","))]
-    print("| workload | grid's best (mean of seeds) | picks | " + " | ".join(CANDIDATES) + " |")
-    print("|---|---|---|" + "---|" * len(CANDIDATES))
+    names = chosen(CANDIDATES)
+    print("| workload | grid's best (mean of seeds) | picks | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
     for name in wanted:
         build, batch, steps, decay, score = TASKS[name]
         best = np.array(grids[name])[:, :, 0].mean(axis=1).min()
@@ -178,7 +188,7 @@ def bench(args) -> None:
             pick, out = after(lambda _: problem_.model, seed, problem_.train, score or problem_.metric, steps, settings)
             picks.append(f"{pick:.2g}")
             scores.append(out)
-        gaps = [np.mean([s[c] for s in scores]) / best - 1 for c in CANDIDATES]
+        gaps = [np.mean([s[c] for s in scores]) / best - 1 for c in names]
         print(f"| {name} | {best:.4g} | {', '.join(picks)} | " + " | ".join(f"{g:+.1%}" for g in gaps) + " |",
               flush=True)
 
@@ -191,7 +201,9 @@ def main() -> None:
     parser.add_argument("--load", help="rows --save wrote: their grid and auto runs are reused, the candidates rerun")
     parser.add_argument("--bench", help="a grid lr_auto_quality.py --save wrote: run the candidates on its workloads")
     parser.add_argument("--tasks", help="with --bench: comma-separated starts of workload names")
+    parser.add_argument("--only", help="comma-separated parts of candidate names to run (the replay always runs)")
     args = parser.parse_args()
+    ONLY.extend(args.only.split(",") if args.only else [])
     torch.set_num_threads(1)
     bench(args) if args.bench else generated(args)
 
