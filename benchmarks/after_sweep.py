@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 import descend as ds
-from benchmarks.lr_reading_rules import GRID, problem
+from benchmarks import lr_reading_rules as reading_rules
+from benchmarks.lr_reading_rules import GRID, line, problem
 
 MOMENTUM, SIGNAL, RAISE = 10, 2.0, math.sqrt(10)
 
@@ -124,30 +125,10 @@ def measure(i: int, seed: int, before: dict | None = None) -> dict:
     """One row; `before` (a saved row of the same problem and seed) gives the grid and the real auto run."""
     desc, build, train, loss, batch, steps, score = problem(i)
     settings = dict(loss=loss, batch_size=batch, seed=seed, progress=False, doctor=False)
-    if before is None:
-        before = grid_and_auto(build, seed, train, score, steps, settings)
+    before = before or reading_rules.measure(i, seed)   # the grid and fit's defaults, with its sweep curve
     pick, scores = after(build, seed, train, score, steps, settings)
-    return {**{k: before[k] for k in ("grid", "auto", "auto_lr", "lrs", "smoothed")}, "desc": desc, "seed": seed,
+    return {**{k: before[k] for k in ("grid", "auto", "lrs", "smoothed")}, "desc": desc, "seed": seed,
             "pick": pick, "after": scores}
-
-
-def grid_and_auto(build, seed: int, train, score, steps: int, settings: dict) -> dict:
-    """The grid's held-out scores, and fit's defaults: its score, lr and sweep curve."""
-    grid = []
-    for lr in GRID:
-        model = build(seed)
-        ds.fit(model, train, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine(), max_steps=steps, **settings)
-        grid.append(score(model))
-    model = build(seed)
-    result = ds.fit(model, train, max_steps=steps, **settings)
-    curve = [r for r in result.history if r.get("sweep") and "smoothed" in r]
-    return {"grid": grid, "auto": score(model), "auto_lr": result.choice.lr, "lrs": [r["lr"] for r in curve],
-            "smoothed": [r["smoothed"] for r in curve]}
-
-
-def line(name: str, gaps: np.ndarray) -> str:
-    return (f"| {name} | {gaps.mean():+.0%} | {np.median(gaps):+.0%} | {np.mean(gaps <= 0.05):.0%} | "
-            f"{gaps.max():+.0%} |")
 
 
 def generated(args) -> None:
