@@ -24,7 +24,7 @@ import torch
 import descend as ds
 from benchmarks.after_sweep import AfterSweep
 from benchmarks.lr_auto_quality import TASKS
-from benchmarks.lr_reading_rules import GRID, at, problem
+from benchmarks.lr_reading_rules import at, problem
 from descend.fit.auto.sweep import MEMORY, OUTLIER, SMOOTHING, RobustAverage
 from descend.fit.lr_find import NO_VALLEY, read, valley
 
