@@ -60,10 +60,15 @@ def majority_share(y: torch.Tensor) -> float | None:
     return float(torch.bincount(y.long()).max()) / len(y)
 
 
+def zero_one(y: torch.Tensor) -> bool:
+    """Whether every value of `y` is 0 or 1 (one comparison pass: no sort, unlike torch.unique)."""
+    return bool(((y == 0) | (y == 1)).all())
+
+
 def target_kind(y: torch.Tensor) -> str | None:
     """'one-hot' for 0/1 float rows holding a single 1, 'binary' for other float targets holding only 0 and 1
     (both present), else None: what a classification loss would fit better than mse."""
-    if not y.dtype.is_floating_point or len(y) < 2:
+    if not y.dtype.is_floating_point or len(y) < 2 or not zero_one(y):
         return None
     values = torch.unique(y)
     if len(values) != 2 or values[0] != 0 or values[1] != 1:
@@ -92,7 +97,7 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     centered = flat - flat.mean(dim=0)
     t = target - target.mean()
     scale = centered.norm(dim=0) * t.norm()
-    corr = torch.where(scale > 0, (centered * t[:, None]).sum(dim=0) / scale.clamp_min(1e-300), torch.zeros(()))
+    corr = torch.where(scale > 0, (t @ centered) / scale.clamp_min(1e-300), torch.zeros(()))
     for column in range(flat.shape[1]):
         if abs(float(corr[column])) >= LEAK_CORRELATION:
             return {"column": column, "correlation": float(corr[column])}

@@ -109,7 +109,7 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
     logit); None for other targets."""
     if not y.dtype.is_floating_point and y.dim() == 1 and out.dim() == 2 and out.shape[1] > 1:
         return float((out.argmax(dim=1) == torch.bincount(y.long()).argmax()).double().mean())
-    if y.dtype.is_floating_point and out.numel() == len(out) and set(torch.unique(y).tolist()) <= {0.0, 1.0}:
+    if y.dtype.is_floating_point and out.numel() == len(out) and inputs.zero_one(y):
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None
