@@ -8,10 +8,11 @@ kernel fit trains with), at that lr held constant, for as many steps as fit took
 torch.optim.AdamW at the same lr is shown beside it. The hand loops log the loss with .item() each step, as people
 do. fit's time includes its set-up (checks, one preflight batch, the doctor's look at the data, the lr sweep) and
 its end (the doctor's diagnosis), spread over the run's steps, because a user pays for them; each loop also runs
-for four times as many epochs, so that the difference between the two lengths gives the cost of one more step
-(set-up excluded) and the set-up itself. Runs alternate so that machine noise hits all alike, and each is timed in
-CPU time of this process (time.process_time, one torch thread), which other processes on a shared machine disturb
-less than wall time. Usage: python benchmarks/loop_overhead.py [--repeats N]
+for LONGER times as many epochs (2,048 steps), so that the difference between the two lengths gives the cost of one
+more step (set-up excluded) and the set-up itself, and the ratio on the longer run shows how the fixed costs fade.
+Runs alternate so that machine noise hits all alike, and each is timed in CPU time of this process
+(time.process_time, one torch thread), which other processes on a shared machine disturb less than wall time.
+Usage: python benchmarks/loop_overhead.py [--repeats N]
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from torch import nn
 
 import descend as ds
 
-N, D, BATCH, EPOCHS, LONGER = 4096, 32, 64, 4, 4
+N, D, BATCH, EPOCHS, LONGER = 4096, 32, 64, 4, 8
 STEPS = EPOCHS * N // BATCH
 
 
@@ -114,6 +115,9 @@ def main() -> None:
           f"{run_ratio[named]:.3f}")
     print(f"ratio of one more step (set-up excluded): fit defaults {step[on] / step[hand]:.3f}, doctor=False "
           f"{step[off] / step[hand]:.3f}, no sweep {step[named] / step[hand]:.3f}")
+    long_ratio = {name: med[name, lengths[1]] / med[hand, lengths[1]] for name in loops}
+    print(f"ratio on the {lengths[1] * N // BATCH}-step run: fit defaults {long_ratio[on]:.3f}, doctor=False "
+          f"{long_ratio[off]:.3f}, no sweep {long_ratio[named]:.3f}")
     print(f"ratio fit (defaults) / hand loop with torch.optim.AdamW, {STEPS}-step run: "
           f"{med[on, lengths[0]] / med[torch_adamw, lengths[0]]:.3f}   (what a user switching to fit sees)")
 
