@@ -176,7 +176,8 @@ def references(loss: object, data: Sample, seed: int = 0) -> References | None:
                               or int(data.y_eval.max()) > int(data.y.max())):
         return None
     mean, std = data.x.mean(dim=0), data.x.std(dim=0).clamp_min(1e-8)
-    z, z_eval = (data.x - mean) / std, (data.x_eval - mean) / std
+    z = (data.x - mean) / std
+    z_eval = z if data.x_eval is data.x else (data.x_eval - mean) / std   # no held-out rows: the same table
     constant = per_example(loss, _constant(kind, data.y, len(z_eval)), data.y_eval)
     if constant is None:
         return None
