@@ -316,6 +316,10 @@ def test_the_unwrapped_step_makes_torchs_update_and_runs_hooks_when_there_are_an
         for handle in handles:
             handle.remove()
     assert seen == ["pre", "post", "global"]
+    torch.optim.lr_scheduler.StepLR(opt_b, step_size=1)   # patches opt_b.step to note that it was called
+    opt_b._opt_called = False
+    step_unwrapped(opt_b)
+    assert opt_b._opt_called
 
 
 def test_the_unwrapped_step_keeps_torchs_profiler_label_while_profiling():
