@@ -1,7 +1,9 @@
 """A small decision tree grown best first, as scikit-learn's DecisionTreeRegressor / DecisionTreeClassifier grow
 one with max_leaf_nodes and min_samples_leaf: the leaf whose best split lowers the impurity (squared error, or
 Gini for classes) the most is split next, thresholds halfway between neighbouring values (float32, as there).
-The leak check fits one per input column; writing it here spares every `descend fit` importing scikit-learn.
+Its predictions are scikit-learn's except where two features split a node equally well (scikit-learn takes them
+in a random order, this tree in column order). The leak check fits one per input column; writing it here spares
+every `descend fit` importing scikit-learn.
 """
 from __future__ import annotations
 
