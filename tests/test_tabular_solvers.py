@@ -115,3 +115,15 @@ def test_fitting_a_table_imports_neither_scikit_learn_nor_scipy(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert "torch" in loaded and not loaded & {"sklearn", "scipy", "matplotlib"}, sorted(loaded)
+
+
+def test_a_design_too_wide_for_newton_is_fitted_by_scikit_learn_to_the_same_model():
+    rng, x, eta = _data(4, rows=1500, width=60)
+    labels = np.digitize(eta, np.quantile(eta, [0.25, 0.5, 0.75]))
+    assert glm._too_wide(len(x), 4 * 61)   # four classes: 244 parameters, a Hessian of 9e7 multiply-adds
+    wide, narrow = glm.logistic(x, labels, 1.0), glm.logistic(x[:200], labels[:200], 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = LogisticRegression(C=1.0, max_iter=500).fit(x, labels)
+    np.testing.assert_array_equal(wide.coef, theirs.coef_)
+    assert not glm._too_wide(200, 4 * 61) and narrow.coef.shape == (4, 60)
