@@ -103,18 +103,20 @@ def test_log_loss_and_auc_are_scikit_learns():
     assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.5, 0.5, 0.9])) == pytest.approx(0.875)   # a tie: half
 
 
-def test_fitting_a_table_imports_neither_scikit_learn_nor_scipy(tmp_path):
+def test_fitting_a_table_imports_neither_scikit_learn_nor_scipy_nor_torch_dynamo(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "small.csv"
     x = rng.normal(size=(80, 2))
-    lines = ["a,b,kind,y"] + [f"{a:.3f},{b:.3f},{'pq'[i % 2]},{a + b:.3f}" for i, (a, b) in enumerate(x)]
+    lines = ["a,b,kind,y"] + [f"{a:.3f},{b:.3f},{'pq'[int(a > b)]},{a + b:.3f}" for a, b in x]
     data.write_text("\n".join(lines) + "\n")
     probe = ("import json, sys\nfrom descend.cli import main\n"
-             f"main(['fit', {str(data)!r}, '--target', 'y', '--max-epochs', '2', '--out', {str(tmp_path / 'run')!r}])\n"
-             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+             f"for target in ('y', 'kind'):\n"   # squared error, then two classes
+             f"    assert main(['fit', {str(data)!r}, '--target', target, '--max-epochs', '2', '--out', {str(tmp_path)!r} + target]) == 0\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} | set(sys.modules))))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert "torch" in loaded and not loaded & {"sklearn", "scipy", "matplotlib"}, sorted(loaded)
+    assert "torch" in loaded and not loaded & {"sklearn", "scipy", "matplotlib", "torch._dynamo"}, \
+        sorted(loaded & {"sklearn", "scipy", "matplotlib", "torch._dynamo"})
 
 
 def test_a_design_too_wide_for_newton_is_fitted_by_scikit_learn_to_the_same_model():
