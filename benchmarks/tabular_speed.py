@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 path, target, test_rows, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 frame = pd.read_csv(path)
-for name in frame.columns[frame.dtypes == object]:
-    frame[name] = frame[name].astype("category")
+for name in frame.columns:
+    if not pd.api.types.is_numeric_dtype(frame[name]):
+        frame[name] = frame[name].astype("category")
 train, test = frame.iloc[:-test_rows], frame.iloc[-test_rows:]
 model = lightgbm.LGBMRegressor(n_estimators=300, learning_rate=0.05, n_jobs=1, random_state=seed, verbose=-1)
 model.fit(train.drop(columns=[target]), train[target])
