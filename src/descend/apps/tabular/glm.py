@@ -160,8 +160,8 @@ def _newton(terms: Callable[[np.ndarray, bool], tuple], theta: np.ndarray) -> np
     for _ in range(MAX_NEWTON_STEPS):
         step = -_solve(hessian, gradient)
         slope, size = float(gradient @ step), 1.0
-        if np.abs(gradient).max() <= GRADIENT_TOLERANCE or -slope <= 1e-15 * max(1.0, abs(value)):
-            break
+        if np.abs(gradient).max() <= GRADIENT_TOLERANCE or not -slope > 1e-15 * max(1.0, abs(value)):
+            break   # converged, or the step is lost in rounding (or not finite: nothing better to take)
         while size > 1e-6 and terms(theta + size * step, False)[0] > value + 1e-4 * size * slope:
             size /= 2
         theta = theta + size * step
