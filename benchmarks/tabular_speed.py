@@ -112,8 +112,9 @@ def main() -> None:
     for r in rows:
         m = r["median_cpu_wall"]
         print(f"| {r['table']} | {r['rows']} | {m['descend'][0]:.2f}, {m['descend'][1]:.2f} | {m['start-up'][0]:.2f}, "
-              f"{m['start-up'][1]:.2f} | {r['training_loop_s']:.2f} | {m['LightGBM'][0]:.2f}, {m['LightGBM'][1]:.2f} | "
-              f"{r['ratio_cpu']:.2f}, {r['ratio_wall']:.2f} | {r['rmse']['descend']:.4g}, {r['rmse']['LightGBM']:.4g} |")
+              f"{m['start-up'][1]:.2f} | {r['training_loop_s']:.2f} | {m['LightGBM'][0]:.2f}, "
+              f"{m['LightGBM'][1]:.2f} | {r['ratio_cpu']:.2f}, {r['ratio_wall']:.2f} | {r['rmse']['descend']:.4g}, "
+              f"{r['rmse']['LightGBM']:.4g} |")
     for r in rows:
         cpu = r["median_cpu_wall"]["descend"][0]
         print(f"{r['table']}: the whole descend fit took {cpu:.2f} CPU s (median of {args.seeds}); bar 5 s: "

@@ -111,7 +111,8 @@ def test_fitting_a_table_imports_neither_scikit_learn_nor_scipy_nor_torch_dynamo
     data.write_text("\n".join(lines) + "\n")
     probe = ("import json, sys\nfrom descend.cli import main\n"
              f"for target in ('y', 'kind'):\n"   # squared error, then two classes
-             f"    assert main(['fit', {str(data)!r}, '--target', target, '--max-epochs', '2', '--out', {str(tmp_path)!r} + target]) == 0\n"
+             f"    out = {str(tmp_path)!r} + target\n"
+             f"    assert main(['fit', {str(data)!r}, '--target', target, '--max-epochs', '2', '--out', out]) == 0\n"
              "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} | set(sys.modules))))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
