@@ -130,3 +130,13 @@ def test_a_design_too_wide_for_newton_is_fitted_by_scikit_learn_to_the_same_mode
         theirs = LogisticRegression(C=1.0, max_iter=500).fit(x, labels)
     np.testing.assert_array_equal(wide.coef, theirs.coef_)
     assert not glm._too_wide(200, 4 * 61) and narrow.coef.shape == (4, 60)
+
+
+def test_a_poisson_design_too_wide_for_newton_is_scikit_learns_poisson_regression():
+    rng, x, eta = _data(5, rows=3000, width=130)
+    counts = rng.poisson(np.exp(0.3 * eta))
+    assert glm._too_wide(len(x), 131)
+    theirs = PoissonRegressor(alpha=0.01, max_iter=300).fit(x, counts)
+    fit = glm.poisson(x, counts, 0.01)
+    np.testing.assert_array_equal(fit.coef[0], theirs.coef_)
+    assert fit.intercept[0] == theirs.intercept_
