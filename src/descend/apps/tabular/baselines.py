@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from ...minimize.solve import least_squares
 from . import glm
 from .target import Target

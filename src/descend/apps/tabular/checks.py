@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+
 from .preprocess import Preprocessor
 from .split import Split
 from .target import Target

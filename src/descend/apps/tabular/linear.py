@@ -4,8 +4,8 @@ validation rows (out-of-fold when folds are used).
 
 descend.apps.tabular.glm fits the linear models (the minimizers of scikit-learn's Ridge, PoissonRegressor and
 LogisticRegression); the winner's coefficients are copied into the tabular model, which then needs nothing else
-to predict. On a nearly linear table the blend weight goes to the linear model and the
-networks' noise stays out; where the networks are clearly better it goes to them.
+to predict. On a nearly linear table the blend weight goes to the linear model and the networks' noise stays out;
+where the networks are clearly better it goes to them.
 """
 from __future__ import annotations
 
