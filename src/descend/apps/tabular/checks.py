@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from .preprocess import Preprocessor
 from .split import Split
 from .target import Target
+from .tree import tree_predictions
 
 LEAK_R2 = 0.98              # a single column explaining this much of the validation variance ...
 LEAK_ACCURACY = 0.98        # ... or right this often, and erring at most LEAK_ERROR_SHARE of the majority
@@ -29,9 +29,7 @@ def _leak_score(values: np.ndarray, y: np.ndarray, split: Split, classes: bool) 
     """(the column's validation score alone, the score that makes it a leak): R2 and LEAK_R2 for numbers;
     accuracy and the accuracy of a near-perfect column for classes."""
     fit, val = split.fit, split.val
-    tree = (DecisionTreeClassifier if classes else DecisionTreeRegressor)(max_leaf_nodes=LEAVES, min_samples_leaf=3,
-                                                                          random_state=0)
-    predicted = tree.fit(values[fit], y[fit]).predict(values[val])
+    predicted = tree_predictions(values[fit], y[fit], values[val], classes, LEAVES, min_leaf=3)
     if classes:
         majority = float(np.mean(y[val] == pd.Series(y[fit]).mode().iloc[0]))
         bar = max(LEAK_ACCURACY, 1 - LEAK_ERROR_SHARE * (1 - majority))
