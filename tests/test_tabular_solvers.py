@@ -1,4 +1,4 @@
-"""The tables' own linear models, leak tree and scores, written so `descend fit` need not import scikit-learn:
+"""The tables' own linear models, leak check and scores, written so `descend fit` need not import scikit-learn:
 each checked against its optimality conditions and against scikit-learn itself (a dev dependency)."""
 import json
 import subprocess
@@ -10,11 +10,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.metrics import log_loss as sklearn_log_loss
 from sklearn.metrics import roc_auc_score
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from descend.apps.tabular import glm
 from descend.apps.tabular.evaluate import classification_scores, log_loss, roc_auc
-from descend.apps.tabular.tree import tree_predictions
+from descend.apps.tabular.checks import feature_predictions
 
 
 def _data(seed: int, rows: int = 600, width: int = 8):
@@ -65,28 +64,21 @@ def test_logistic_regression_meets_its_optimality_conditions_and_scikit_learns_a
     np.testing.assert_allclose(probs, theirs.predict_proba(x), atol=5e-3)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_the_leak_tree_predicts_what_scikit_learns_tree_predicts(seed):
-    rng = np.random.default_rng(seed)
-    rows, width = int(rng.integers(40, 1500)), int(rng.integers(1, 4))
-    x = rng.normal(size=(rows, width)).round(2)   # ties among values, as real columns have
-    fit, new = slice(0, int(0.8 * rows)), slice(int(0.8 * rows), rows)
-    y = np.sin(2 * x[:, 0]) + 0.3 * rng.normal(size=rows)
-    ours = tree_predictions(x[fit], y[fit], x[new], False, 32, 3)
-    theirs = DecisionTreeRegressor(max_leaf_nodes=32, min_samples_leaf=3, random_state=0).fit(x[fit], y[fit])
-    np.testing.assert_allclose(ours, theirs.predict(x[new]), rtol=0, atol=1e-12)
-    labels = (x[:, 0] > 0.2).astype(int) + (rng.uniform(size=rows) < 0.2) + 5
-    one = x[:, :1]   # class counts often tie between two features' splits, which scikit-learn takes in random order
-    ours = tree_predictions(one[fit], labels[fit], one[new], True, 32, 3)
-    theirs = DecisionTreeClassifier(max_leaf_nodes=32, min_samples_leaf=3, random_state=0).fit(one[fit], labels[fit])
-    assert np.array_equal(ours, theirs.predict(one[new]))
+def test_one_feature_follows_a_curved_answer_between_its_values_and_holds_it_flat_past_them():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 3, 500).round(2)   # ties among values, as real columns have
+    new = np.array([0.505, 1.0, 2.2, 2.875, -1.0, 9.0])
+    predicted = feature_predictions(x, np.exp(x), new, classes=False)
+    np.testing.assert_allclose(predicted[:4], np.exp(new[:4]), rtol=1e-3)   # the chord between values 0.01 apart
+    assert predicted[4] == pytest.approx(np.exp(x.min())) and predicted[5] == pytest.approx(np.exp(x.max()))
 
 
-def test_a_tree_never_grows_past_its_leaves_nor_splits_below_its_smallest_leaf():
-    x = np.arange(200.0)[:, None]
-    y = np.arange(200.0) ** 2   # every split pays, and every leaf has its own mean
-    assert len(np.unique(tree_predictions(x, y, x, False, 5, 3))) == 5
-    assert len(np.unique(tree_predictions(x[:5], y[:5], x[:5], False, 32, 3))) == 1   # 5 rows: no split leaves 3 each
+def test_one_feature_gives_the_nearest_values_most_frequent_label():
+    x = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 5.0, 5.0, 5.0])
+    labels = np.array(["a", "a", "b", "b", "b", "c", "a", "c"])
+    predicted = feature_predictions(x, labels, np.array([-3.0, 0.4, 0.6, 2.9, 3.1, 40.0]), classes=True)
+    assert predicted.tolist() == ["a", "a", "b", "b", "c", "c"]
+    assert feature_predictions(np.ones(4), np.array([2, 2, 7, 2]), np.array([0.0, 9.0]), True).tolist() == [2, 2]
 
 
 def test_log_loss_and_auc_are_scikit_learns():
