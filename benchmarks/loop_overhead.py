@@ -8,10 +8,11 @@ kernel fit trains with), at that lr held constant, for as many steps as fit took
 torch.optim.AdamW at the same lr is shown beside it. The hand loops log the loss with .item() each step, as people
 do. fit's time includes its set-up (checks, one preflight batch, the doctor's look at the data, the lr sweep) and
 its end (the doctor's diagnosis), spread over the run's steps, because a user pays for them; each loop also runs
-for four times as many epochs, so that the difference between the two lengths gives the cost of one more step
-(set-up excluded) and the set-up itself. Runs alternate so that machine noise hits all alike, and each is timed in
-CPU time of this process (time.process_time, one torch thread), which other processes on a shared machine disturb
-less than wall time. Usage: python benchmarks/loop_overhead.py [--repeats N]
+for LONGER times as many epochs (2,048 steps), so that the difference between the two lengths gives the cost of one
+more step (set-up excluded) and the set-up itself, and the ratio on the longer run shows how the fixed costs fade.
+Runs alternate so that machine noise hits all alike, and each is timed in CPU time of this process
+(time.process_time, one torch thread), which other processes on a shared machine disturb less than wall time.
+Usage: python benchmarks/loop_overhead.py [--repeats N]
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ import torch
 from torch import nn
 
 import descend as ds
+from descend.optim.base import step_unwrapped
 
-N, D, BATCH, EPOCHS, LONGER = 4096, 32, 64, 4, 4
+N, D, BATCH, EPOCHS, LONGER = 4096, 32, 64, 4, 8
 STEPS = EPOCHS * N // BATCH
 
 
@@ -35,9 +37,11 @@ def make_model() -> nn.Module:
     return nn.Sequential(nn.Linear(D, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
 
 
-def hand_loop(X, y, epochs: int, choice=None) -> float:
+def hand_loop(X, y, epochs: int, choice=None, lean: bool = False) -> float:
     """The loop people write: with torch.optim.AdamW (choice None: lr 1e-3), or with the optimizer fit picked,
-    built as fit builds it. CPU seconds, the optimizer's construction included (fit's time includes it too)."""
+    built as fit builds it. CPU seconds, the optimizer's construction included (fit's time includes it too).
+    `lean` steps the optimizer as fit does, without torch's per-step profiler wrapper (descend.optim.base.
+    step_unwrapped), to show how much of fit's lead over `opt.step()` that is."""
     model = make_model()
     start = time.process_time()
     opt = (torch.optim.AdamW(model.parameters(), lr=1e-3) if choice is None else
@@ -51,7 +55,7 @@ def hand_loop(X, y, epochs: int, choice=None) -> float:
             opt.zero_grad()
             loss = nn.functional.mse_loss(model(X[idx]).squeeze(-1), y[idx])
             loss.backward()
-            opt.step()
+            step_unwrapped(opt) if lean else opt.step()
             losses.append(loss.item())
     return time.process_time() - start
 
@@ -74,7 +78,9 @@ def runs(choice) -> dict:
             "descend.fit, defaults (doctor on)": lambda X, y, e: descend_fit(X, y, e),
             "descend.fit, defaults, doctor=False": lambda X, y, e: descend_fit(X, y, e, doctor=False),
             f"descend.fit, optimizer={choice.optimizer!r}, lr={choice.lr:g} (no sweep)":
-                lambda X, y, e: descend_fit(X, y, e, optimizer=choice.optimizer, lr=choice.lr)}
+                lambda X, y, e: descend_fit(X, y, e, optimizer=choice.optimizer, lr=choice.lr),
+            "hand-written, fit's optimizer stepped as fit steps it (no torch step wrapper)":
+                lambda X, y, e: hand_loop(X, y, e, choice, lean=True)}
 
 
 def main() -> None:
@@ -106,7 +112,7 @@ def main() -> None:
     for name in loops:
         fixed = med[name, lengths[0]] - step[name] * STEPS
         print(f"| {name} | {med[name, lengths[0]] / STEPS * 1e6:.1f} | {step[name] * 1e6:.1f} | {fixed * 1e3:.2f} |")
-    torch_adamw, hand, on, off, named = loops
+    torch_adamw, hand, on, off, named, lean = loops
     run_ratio = {name: med[name, lengths[0]] / med[hand, lengths[0]] for name in loops}
     print(f"ratio fit (defaults, doctor on) / hand loop with fit's optimizer, {STEPS}-step run: {run_ratio[on]:.3f}"
           f"   (bar <= 1.05, goal 1.02)")
@@ -114,6 +120,12 @@ def main() -> None:
           f"{run_ratio[named]:.3f}")
     print(f"ratio of one more step (set-up excluded): fit defaults {step[on] / step[hand]:.3f}, doctor=False "
           f"{step[off] / step[hand]:.3f}, no sweep {step[named] / step[hand]:.3f}")
+    long_ratio = {name: med[name, lengths[1]] / med[hand, lengths[1]] for name in loops}
+    print(f"ratio on the {lengths[1] * N // BATCH}-step run: fit defaults {long_ratio[on]:.3f}, doctor=False "
+          f"{long_ratio[off]:.3f}, no sweep {long_ratio[named]:.3f}")
+    print(f"ratio fit (defaults) / the lean hand loop (stepped as fit steps), {STEPS}-step run: "
+          f"{med[on, lengths[0]] / med[lean, lengths[0]]:.3f}; {lengths[1] * N // BATCH}-step run: "
+          f"{med[on, lengths[1]] / med[lean, lengths[1]]:.3f}")
     print(f"ratio fit (defaults) / hand loop with torch.optim.AdamW, {STEPS}-step run: "
           f"{med[on, lengths[0]] / med[torch_adamw, lengths[0]]:.3f}   (what a user switching to fit sees)")
 

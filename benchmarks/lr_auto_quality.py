@@ -10,13 +10,21 @@ accuracy) and friedman1, an MLP regression of our own. Reported: the final held-
 point (scores averaged over the seeds), and the steps and seconds used as a fraction of the whole grid's.
 Goal: within 5% of the grid's best final score at under 20% of its compute.
 
-    PYTHONPATH=src python benchmarks/lr_auto_quality.py
+    PYTHONPATH=src python benchmarks/lr_auto_quality.py [--tasks iris,bikeshare] [--save grid.json | --grid grid.json]
+
+It also prints how noisy the grid's best lr is from seed to seed, each automatic setting's gap per seed, and the
+grid's best lr and fit's defaults retrained on three fresh seeds (free of the bias of picking the best of 9 means).
+--save keeps the grid's runs, so that a change to the automatic settings can be measured against the same grid
+(--grid) for a ninth of the compute (the seconds-vs-grid column then compares against the saved grid's seconds).
 """
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +38,7 @@ from descend.apps.bench.tabular import split
 
 GRID = [float(v) for v in np.logspace(-4, 0, 9)]
 SEEDS = (0, 1, 2)
+FRESH = (3, 4, 5)   # seeds that score the grid's best lr (picked on SEEDS) and fit's defaults again, unselected
 
 
 def held_out_cross_entropy(x: torch.Tensor, y: torch.Tensor):
@@ -84,29 +93,88 @@ def run(task, seed, **settings) -> tuple[float, float, str, int]:
     return (final if math.isfinite(final) else math.inf), seconds, what, len(result.history)
 
 
-def measure(task) -> dict:
-    """Mean final score over SEEDS per grid lr and for each automatic setting; compute as steps and seconds."""
-    runs = [[run(task, seed, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine()) for seed in SEEDS]
-            for lr in GRID]
-    grid = np.array([[(r[0], r[1], r[3]) for r in per_lr] for per_lr in runs])   # lr, seed, (score, seconds, steps)
+def measure(task, grid_runs: list | None = None) -> dict:
+    """Per-seed and mean final scores per grid lr and for each automatic setting; compute as steps and seconds.
+    `grid_runs` (per lr, per seed: score, seconds, steps) is a grid measured before (--grid); else it is run."""
+    if grid_runs is None:
+        grid_runs = [[score_seconds_steps(run(task, seed, optimizer="adamw", lr=lr, schedule=ds.schedules.cosine()))
+                      for seed in SEEDS] for lr in GRID]
+    grid = np.array(grid_runs)   # lr, seed, (score, seconds, steps)
     grid_score = grid[:, :, 0].mean(axis=1)
     best = int(np.argmin(grid_score))
-    rows = {"best_lr": GRID[best], "best": grid_score[best], "grid": grid_score}
+    rows = {"best_lr": GRID[best], "best": grid_score[best], "grid": grid_score, "grid_runs": grid.tolist()}
     for name, settings in AUTOMATIC.items():
         runs = [run(task, seed, **settings) for seed in SEEDS]
-        score = float(np.mean([r[0] for r in runs]))
+        per_seed = [r[0] for r in runs]
+        score = float(np.mean(per_seed))
         rows[name] = {"chose": [r[2] for r in runs], "score": score, "gap": score / grid_score[best] - 1,
-                      "steps_frac": sum(r[3] for r in runs) / grid[:, :, 2].sum(),
+                      "per_seed": per_seed, "steps_frac": sum(r[3] for r in runs) / grid[:, :, 2].sum(),
                       "time_frac": sum(r[1] for r in runs) / grid[:, :, 1].sum()}
+    rows["fresh"] = {"grid": [run(task, seed, optimizer="adamw", lr=GRID[best], schedule=ds.schedules.cosine())[0]
+                              for seed in FRESH],
+                     "optimizer auto": [run(task, seed)[0] for seed in FRESH]}
     return rows
 
 
+def score_seconds_steps(result: tuple) -> list[float]:
+    score, seconds, _, steps = result
+    return [score, seconds, steps]
+
+
+def noise_table(rows: dict) -> None:
+    """How far one lr's held-out score moves between seeds, against the 5% the bar allows: the grid's best lr per
+    seed, its spread (standard deviation over the mean), the standard error of a 3-seed mean, and the mean of each
+    seed's own best of the 9 (biased low by noise; the bar uses the best lr of the means instead); then each
+    automatic setting's gap per seed (paired: the same seeds as the grid) with its standard error."""
+    print("\nseed-to-seed noise of the grid's best lr (scores of seeds " + ", ".join(map(str, SEEDS)) + "):")
+    print("| workload | best lr's scores per seed | spread (sd / mean) | sd of a 3-seed mean | mean of per-seed "
+          "best of 9 (vs best mean) | " + " | ".join(f"{a} gap per seed (mean +- se)" for a in AUTOMATIC) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(AUTOMATIC))
+    for name, r in rows.items():
+        scores = np.array(r["grid_runs"])[:, :, 0]
+        best = scores[int(np.argmin(scores.mean(axis=1)))]
+        spread = best.std(ddof=1) / best.mean()
+        per_seed_best = scores.min(axis=0).mean()
+        gaps = []
+        for auto in AUTOMATIC:
+            gap = np.array(r[auto]["per_seed"]) / best - 1
+            gaps.append(", ".join(f"{g:+.1%}" for g in gap) + f" ({gap.mean():+.1%} +- "
+                        f"{gap.std(ddof=1) / math.sqrt(len(gap)):.1%})")
+        print(f"| {name} | " + ", ".join(f"{v:.4g}" for v in best) + f" | {spread:.1%} | "
+              f"{spread / math.sqrt(len(best)):.1%} | {per_seed_best:.4g} ({per_seed_best / best.mean() - 1:+.1%}) | "
+              + " | ".join(gaps) + " |")
+
+
+def fresh_table(rows: dict) -> None:
+    """The comparison again on seeds that played no part in picking the grid's lr: the minimum over 9 lrs of
+    3-seed means is biased low by the noise it selects on; a retrain of the picked lr on FRESH seeds is not."""
+    print(f"\nthe grid's best lr (picked on seeds {SEEDS}) and fit's defaults, both on fresh seeds {FRESH}:")
+    print("| workload | grid's lr | its mean on the picking seeds | its mean on fresh seeds | optimizer auto on fresh "
+          "seeds | gap per fresh seed | gap of the means | gap over all six seeds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        grid, auto = np.array(r["fresh"]["grid"]), np.array(r["fresh"]["optimizer auto"])
+        per_seed = ", ".join(f"{g:+.1%}" for g in auto / grid - 1)
+        pooled = (auto.sum() + sum(r["optimizer auto"]["per_seed"])) / (grid.sum() + r["best"] * len(SEEDS)) - 1
+        print(f"| {name} | {r['best_lr']:.1e} | {r['best']:.4g} | {grid.mean():.4g} | {auto.mean():.4g} | {per_seed} "
+              f"| {auto.mean() / grid.mean() - 1:+.1%} | {pooled:+.1%} |")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", help="comma-separated names' starts (default: all), e.g. iris,bikeshare")
+    parser.add_argument("--save", help="write the grid's runs (per lr and seed) to this JSON file")
+    parser.add_argument("--grid", help="read the grid's runs from a JSON file --save wrote, instead of running it")
+    args = parser.parse_args()
     torch.set_num_threads(1)
+    wanted = [name for name in TASKS if not args.tasks or any(name.startswith(t) for t in args.tasks.split(","))]
+    saved = json.loads(Path(args.grid).read_text()) if args.grid else {}
     rows = {}
-    for name, task in TASKS.items():
-        rows[name] = measure(task)
+    for name in wanted:
+        rows[name] = measure(TASKS[name], saved.get(name))
         print(f"measured {name}", file=sys.stderr, flush=True)
+    if args.save:
+        Path(args.save).write_text(json.dumps({name: r["grid_runs"] for name, r in rows.items()}))
     print(f"AdamW, cosine schedule, each workload's batch size and step budget, grid {GRID[0]:g}..{GRID[-1]:g} "
           f"({len(GRID)} points); scores are means over seeds {SEEDS}")
     print("| workload | best grid lr | best grid score | automatic | chose (per seed) | score | gap | steps vs grid "
@@ -122,10 +190,16 @@ def main() -> None:
     print("|---|" + "---|" * len(GRID))
     for name, r in rows.items():
         print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in r["grid"]) + " |")
+    noise_table(rows)
+    fresh_table(rows)
     for auto in AUTOMATIC:
         met = [name for name, r in rows.items() if r[auto]["gap"] <= 0.05 and r[auto]["steps_frac"] <= 0.2]
         print(f"goal for {auto} (within 5% of the grid's best, at most 20% of its compute): met on {len(met)} of "
               f"{len(rows)}" + (f" ({', '.join(met)})" if met else ""))
+    fresh = [name for name, r in rows.items() if np.mean(r["fresh"]["optimizer auto"]) <= 1.05 * np.mean(
+        r["fresh"]["grid"]) and r["optimizer auto"]["steps_frac"] <= 0.2]
+    print(f"the same goal for optimizer auto on fresh seeds {FRESH} (the grid's lr picked on {SEEDS}): met on "
+          f"{len(fresh)} of {len(rows)}" + (f" ({', '.join(fresh)})" if fresh else ""))
 
 
 if __name__ == "__main__":

@@ -281,3 +281,50 @@ def test_a_default_fit_with_checkpoints_never_imports_torch_dynamo(tmp_path):
     out = subprocess.run([sys.executable, "-c", DYNAMO_PROBE, str(tmp_path / "run")], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _stepped_copies(make):
+    """Two equal models with an optimizer each (from `make`) and the same gradients, ready to step."""
+    pairs = []
+    for _ in range(2):
+        model = _mlp()
+        opt = make(model)
+        X, y = _problem()
+        nn.functional.mse_loss(model(X).squeeze(-1), y).backward()
+        pairs.append((model, opt))
+    return pairs
+
+
+@pytest.mark.parametrize("make", [lambda m: ds.optim.create(m, "adamw", lr=1e-2),
+                                  lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2)])
+def test_the_unwrapped_step_makes_torchs_update_and_runs_hooks_when_there_are_any(make):
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    from descend.optim.base import step_unwrapped
+    (a, opt_a), (b, opt_b) = _stepped_copies(make)
+    opt_a.step()
+    step_unwrapped(opt_b)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), _mlp().parameters()))   # it did step
+    seen = []
+    handles = [opt_b.register_step_pre_hook(lambda *args: seen.append("pre")),
+               opt_b.register_step_post_hook(lambda *args: seen.append("post")),
+               register_optimizer_step_post_hook(lambda *args: seen.append("global"))]
+    try:
+        step_unwrapped(opt_b)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert seen == ["pre", "post", "global"]
+    torch.optim.lr_scheduler.StepLR(opt_b, step_size=1)   # patches opt_b.step to note that it was called
+    opt_b._opt_called = False
+    step_unwrapped(opt_b)
+    assert opt_b._opt_called
+
+
+def test_the_unwrapped_step_keeps_torchs_profiler_label_while_profiling():
+    from descend.optim.base import step_unwrapped
+    (_, opt), _ = _stepped_copies(lambda m: ds.optim.create(m, "adamw", lr=1e-2))
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step_unwrapped(opt)
+    assert any(event.name.startswith("Optimizer.step#") for event in prof.events())

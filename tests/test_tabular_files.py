@@ -249,7 +249,7 @@ def test_a_regression_leak_is_warned_about_and_honest_columns_are_not(tmp_path, 
     out = _fitted(frame, tmp_path, "sales", capsys)
     warnings = [line for line in out.splitlines() if line.startswith("warning: column")]
     assert warnings == ["warning: column 'sales_in_thousands' alone predicts 'sales' almost perfectly on the "
-                        "validation rows (R2 0.998); if it is not known when you predict, it leaks the answer: --drop "
+                        "validation rows (R2 1.000); if it is not known when you predict, it leaks the answer: --drop "
                         "sales_in_thousands"]
 
 

@@ -15,15 +15,19 @@ def _table(x: torch.Tensor) -> torch.Tensor | None:
     if not x.dtype.is_floating_point or x.dim() < 2 or len(x) == 0:
         return None
     flat = x.detach().reshape(len(x), -1).double() if x.dim() == 2 else x.detach().reshape(-1, 1).double()
-    flat = flat[torch.isfinite(flat).all(dim=1)]
+    if not torch.isfinite(flat.sum()):   # NaN/Inf carry into the sum: one reduction spares the mask when all finite
+        flat = flat[torch.isfinite(flat).all(dim=1)]
     return flat if len(flat) else None
 
 
 def column_scales(x: torch.Tensor) -> list[float]:
     """Typical magnitude per input column: the root mean square (offset and spread together; 0 for an all-zero
     column). For inputs that are not a (rows, columns) table, one value for the whole tensor."""
-    flat = _table(x)
-    return [] if flat is None else flat.square().mean(dim=0).sqrt().tolist()
+    return _scales(_table(x))
+
+
+def _scales(flat: torch.Tensor | None) -> list[float]:
+    return [] if flat is None else (torch.linalg.vector_norm(flat, dim=0) / len(flat) ** 0.5).tolist()
 
 
 def varying_columns(x: torch.Tensor) -> list[bool]:
@@ -56,10 +60,15 @@ def majority_share(y: torch.Tensor) -> float | None:
     return float(torch.bincount(y.long()).max()) / len(y)
 
 
+def zero_one(y: torch.Tensor) -> bool:
+    """Whether every value of `y` is 0 or 1 (one comparison pass: no sort, unlike torch.unique)."""
+    return bool(((y == 0) | (y == 1)).all())
+
+
 def target_kind(y: torch.Tensor) -> str | None:
     """'one-hot' for 0/1 float rows holding a single 1, 'binary' for other float targets holding only 0 and 1
     (both present), else None: what a classification loss would fit better than mse."""
-    if not y.dtype.is_floating_point or len(y) < 2:
+    if not y.dtype.is_floating_point or len(y) < 2 or not zero_one(y):
         return None
     values = torch.unique(y)
     if len(values) != 2 or values[0] != 0 or values[1] != 1:
@@ -76,7 +85,10 @@ def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     """The first input column that is the target itself: an affine map of a single numeric target (|correlation|
     of at least LEAK_CORRELATION), or a relabelling of class targets (one value per class, each value always the
     same class). None when there is none or the inputs are not a table."""
-    flat = _table(x) if x.dim() == 2 else None
+    return _leak(_table(x) if x.dim() == 2 else None, y)
+
+
+def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     if flat is None or len(flat) < 30 or y.dim() > 2 or (y.dim() == 2 and y.shape[1] != 1):
         return None
     target = y.reshape(len(y)).double()[: len(flat)] if len(y) == len(flat) else None
@@ -85,7 +97,7 @@ def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     centered = flat - flat.mean(dim=0)
     t = target - target.mean()
     scale = centered.norm(dim=0) * t.norm()
-    corr = torch.where(scale > 0, (centered * t[:, None]).sum(dim=0) / scale.clamp_min(1e-300), torch.zeros(()))
+    corr = torch.where(scale > 0, (t @ centered) / scale.clamp_min(1e-300), torch.zeros(()))
     for column in range(flat.shape[1]):
         if abs(float(corr[column])) >= LEAK_CORRELATION:
             return {"column": column, "correlation": float(corr[column])}
@@ -114,3 +126,13 @@ def dominant_target_row(y: torch.Tensor) -> dict | None:
     if square[row] <= square.sum() - square[row]:
         return None
     return {"row": row, "value": float(values[row]), "share": float(square[row] / square.sum())}
+
+
+def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
+    """Every reading above of inputs `x` and targets `y`, by the Readings field it fills; the inputs are turned
+    into a float64 table once for all of them (on a few thousand rows that copy is most of the cost)."""
+    flat = _table(x)
+    return {"input_scales": _scales(flat), "input_varying": varying_columns(x),
+            "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
+            "target_kind": target_kind(y), "leak": _leak(flat if x.dim() == 2 else None, y),
+            "outlier": dominant_target_row(y)}

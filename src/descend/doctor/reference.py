@@ -64,16 +64,24 @@ def sample(train: tuple | None, val: tuple | None) -> Sample | None:
     of finite numbers."""
     if train is None:
         return None
-    fit = (train[0][:ROWS], train[1][:ROWS])
-    compare = (val[0][:ROWS], val[1][:ROWS]) if val is not None else fit
-    tables = [_table(fit[0]), _table(compare[0])]
-    if tables[0] is None or tables[1] is None or tables[0].shape[1] != tables[1].shape[1]:
+    fit = _finite_rows(train[0][:ROWS], train[1][:ROWS])
+    compare = _finite_rows(val[0][:ROWS], val[1][:ROWS]) if val is not None else fit
+    if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
-    ys = [fit[1].detach().cpu(), compare[1].detach().cpu()]
-    keep = [torch.isfinite(t).all(dim=1) for t in tables]
-    if ys[0].dtype.is_floating_point:
-        keep = [k & torch.isfinite(y.reshape(len(y), -1)).all(dim=1) for k, y in zip(keep, ys)]
-    return Sample(tables[0][keep[0]], ys[0][keep[0]], tables[1][keep[1]], ys[1][keep[1]], val is not None)
+    return Sample(*fit, *compare, val is not None)
+
+
+def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The rows of (x as a float64 table, y) whose inputs and (float) targets are all finite; None when x is not
+    a table. One sum tells whether any value is NaN/Inf (they carry into it), so finite data is never masked."""
+    table, y = _table(x), y.detach().cpu()
+    if table is None:
+        return None
+    values = [table, y.reshape(len(y), -1)] if y.dtype.is_floating_point else [table]
+    if all(torch.isfinite(v.sum()) for v in values):
+        return table, y
+    keep = torch.stack([torch.isfinite(v).all(dim=1) for v in values]).all(dim=0)
+    return table[keep], y[keep]
 
 
 def _ridge(z: torch.Tensor, y: torch.Tensor, strength: float) -> torch.Tensor:
@@ -168,7 +176,8 @@ def references(loss: object, data: Sample, seed: int = 0) -> References | None:
                               or int(data.y_eval.max()) > int(data.y.max())):
         return None
     mean, std = data.x.mean(dim=0), data.x.std(dim=0).clamp_min(1e-8)
-    z, z_eval = (data.x - mean) / std, (data.x_eval - mean) / std
+    z = (data.x - mean) / std
+    z_eval = z if data.x_eval is data.x else (data.x_eval - mean) / std   # no held-out rows: the same table
     constant = per_example(loss, _constant(kind, data.y, len(z_eval)), data.y_eval)
     if constant is None:
         return None

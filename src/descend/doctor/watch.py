@@ -11,8 +11,7 @@ from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
-from .inputs import (column_scales, constant_baseline, dominant_target_row, leaking_column, majority_share,
-                     target_kind, varying_columns)
+from . import inputs
 from .instruments import Instruments, Readings
 from .reference import per_example, sample as reference_sample
 
@@ -53,11 +52,8 @@ class Doctor(Callback):
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def _read(self, sample: tuple) -> None:
-        x, y = sample
-        r = self.readings
-        r.input_scales, r.input_varying = column_scales(x), varying_columns(x)
-        r.target_baseline, r.majority_share = constant_baseline(self.loss, y), majority_share(y)
-        r.target_kind, r.leak, r.outlier = target_kind(y), leaking_column(x, y), dominant_target_row(y)
+        for name, value in inputs.read(*sample, self.loss).items():
+            setattr(self.readings, name, value)
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
@@ -113,7 +109,7 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
     logit); None for other targets."""
     if not y.dtype.is_floating_point and y.dim() == 1 and out.dim() == 2 and out.shape[1] > 1:
         return float((out.argmax(dim=1) == torch.bincount(y.long()).argmax()).double().mean())
-    if y.dtype.is_floating_point and out.numel() == len(out) and set(torch.unique(y).tolist()) <= {0.0, 1.0}:
+    if y.dtype.is_floating_point and out.numel() == len(out) and inputs.zero_one(y):
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
+from ..optim.base import step_unwrapped
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -73,7 +74,7 @@ class Precision(Callback):
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is None:
-            optimizer.step()
+            step_unwrapped(optimizer)
             return
         self.scaler.step(optimizer)   # skips the update when the scaled gradients overflowed
         self.scaler.update()

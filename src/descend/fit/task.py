@@ -11,6 +11,7 @@ from torch import nn
 from .. import optim
 from ..core.errors import DescendError
 from ..core.loop import NonFiniteOrigin
+from ..optim.base import step_unwrapped
 from . import distributed
 from .data import BatchStream
 from .evaluations import LastEvaluation
@@ -143,7 +144,7 @@ class FitTask:
         self.kept.append((self.last_batches, loss, norm))
         self.optimizer.found_inf = self.skipping
         try:
-            self.optimizer.step()
+            step_unwrapped(self.optimizer)
         finally:
             del self.optimizer.found_inf
         self.optimizer.zero_grad(set_to_none=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 
 from ...minimize.solve import least_squares
+from . import glm
 from .target import Target
 
 
@@ -27,16 +27,16 @@ def ridge(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0) -> tuple[torch.T
 def linear_predictions(target: Target, x_train: torch.Tensor, y_train: np.ndarray,
                        x_test: torch.Tensor) -> tuple[str, np.ndarray]:
     """(the baseline's name, its predictions in the target's units): closed-form ridge values for numbers;
-    class probabilities of L2-regularized logistic regression (scikit-learn's defaults) for classes."""
+    class probabilities of L2-regularized logistic regression (C 1, scikit-learn's default) for classes."""
     if target.task != "classification":
         w, b = ridge(x_train, torch.as_tensor(y_train, dtype=torch.float64))
         return "ridge, closed form (alpha 1)", (x_test @ w + b).numpy()
     labels = y_train.astype(int)
     if len(np.unique(labels)) < 2:   # the training rows hold one class: logistic regression has nothing to fit
         return "logistic regression (C 1)", constant_predictions(target, y_train, len(x_test))
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(x_train.numpy(), labels)
+    model = glm.logistic(x_train.numpy(), labels, C=1.0)
     probs = np.zeros((len(x_test), len(target.classes)))
-    probs[:, model.classes_] = model.predict_proba(x_test.numpy())   # classes absent from training get 0
+    probs[:, model.classes] = model.probabilities(x_test.numpy())   # classes absent from training get 0
     return "logistic regression (C 1)", probs
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import log_loss, roc_auc_score
 
 from .target import Target
 
@@ -26,17 +25,38 @@ def classification_scores(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     y = y.astype(int)
     labels = list(range(probs.shape[1]))
     scores = {"accuracy": float(np.mean(probs.argmax(axis=1) == y)),
-              "log_loss": float(log_loss(y, np.clip(probs, 1e-7, 1.0), labels=labels))}
+              "log_loss": log_loss(y, np.clip(probs, 1e-7, 1.0))}
     if len(np.unique(y)) < 2:
         scores["roc_auc"] = math.nan
     elif probs.shape[1] == 2:
-        scores["roc_auc"] = float(roc_auc_score(y, probs[:, 1]))
-    else:
+        scores["roc_auc"] = roc_auc(y == 1, probs[:, 1])
+    else:   # one class against the rest, averaged over the classes present (probabilities renormalized over them)
         present = np.unique(y)
         sub = probs[:, present] / probs[:, present].sum(axis=1, keepdims=True)
-        scores["roc_auc"] = float(roc_auc_score(y, sub, multi_class="ovr", labels=present)) if len(present) > 2 \
-            else float(roc_auc_score(y == present[1], sub[:, 1]))
+        scores["roc_auc"] = float(np.mean([roc_auc(y == label, sub[:, i]) for i, label in enumerate(present)])) \
+            if len(present) > 2 else roc_auc(y == present[1], sub[:, 1])
     return scores
+
+
+def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-probability of each row's class (probabilities kept within float eps of 0 and 1, as
+    scikit-learn's log_loss keeps them)."""
+    eps = np.finfo(probs.dtype).eps if probs.dtype.kind == "f" else np.finfo(np.float64).eps
+    return float(-np.mean(np.log(np.clip(probs, eps, 1 - eps)[np.arange(len(y)), y])))
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive row scores above a random negative one, ties
+    counting half (the Mann-Whitney U statistic over both counts)."""
+    order = np.argsort(score, kind="stable")
+    sorted_score = score[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    ends = np.r_[starts[1:], len(score)]
+    ranks = np.empty(len(score))
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)   # tied scores share their mean rank
+    pos = int(np.sum(positive))
+    neg = len(score) - pos
+    return float((ranks[positive.astype(bool)].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
 def scores(target: Target, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:

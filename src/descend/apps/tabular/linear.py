@@ -2,19 +2,20 @@
 (classes) on numbers plus one-hot categories, its penalty and its weight against the networks chosen on
 validation rows (out-of-fold when folds are used).
 
-scikit-learn fits the linear models; the winner's coefficients are copied into the tabular model, which then
-needs nothing else to predict. On a nearly linear table the blend weight goes to the linear model and the
-networks' noise stays out; where the networks are clearly better it goes to them.
+descend.apps.tabular.glm fits the linear models (the minimizers of scikit-learn's Ridge, PoissonRegressor and
+LogisticRegression); the winner's coefficients are copied into the tabular model, which then needs nothing else
+to predict. On a nearly linear table the blend weight goes to the linear model and the networks' noise stays out;
+where the networks are clearly better it goes to them.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ...fit import losses
+from . import glm
 from .model import LINKS, from_mean_space, to_mean_space
 
 PENALTIES = {"mse": (0.1, 1.0, 10.0, 100.0, 1000.0),       # ridge alpha (on the standardized target)
@@ -38,22 +39,16 @@ class Linear:
 
 def fit_linear(loss: str, design: np.ndarray, y: np.ndarray, penalty: float, classes: int) -> Linear:
     """Fit the loss's linear model with the given penalty on (design, encoded targets)."""
-    from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # an L-BFGS iteration cap on a tiny table is not the user's concern
-        if loss == "mse":
-            model = Ridge(alpha=penalty).fit(design, y)
-            return Linear(model.coef_.reshape(1, -1), np.atleast_1d(model.intercept_), penalty)
-        if loss == "poisson":
-            model = PoissonRegressor(alpha=penalty, max_iter=300).fit(design, y)
-            return Linear(model.coef_.reshape(1, -1), np.atleast_1d(model.intercept_), penalty)
-        labels = y.astype(int)
-        if len(np.unique(labels)) < 2:   # a fold with one class: predict it with near certainty
-            return _single_class(loss, int(labels[0]), classes, design.shape[1], penalty)
-        model = LogisticRegression(C=penalty, max_iter=500).fit(design, labels)
+    if loss in ("mse", "poisson"):
+        fitted = (glm.ridge if loss == "mse" else glm.poisson)(design, y, penalty)
+        return Linear(fitted.coef, fitted.intercept, penalty)
+    labels = y.astype(int)
+    if len(np.unique(labels)) < 2:   # a fold with one class: predict it with near certainty
+        return _single_class(loss, int(labels[0]), classes, design.shape[1], penalty)
+    fitted = glm.logistic(design, labels, penalty)
     if loss == "bce":
-        return Linear(model.coef_.reshape(1, -1), model.intercept_.reshape(1), penalty)
-    return _all_classes(model, classes, design.shape[1], penalty)
+        return Linear(fitted.coef, fitted.intercept, penalty)
+    return _all_classes(fitted, classes, design.shape[1], penalty)
 
 
 def _single_class(loss: str, label: int, classes: int, width: int, penalty: float) -> Linear:
@@ -64,14 +59,14 @@ def _single_class(loss: str, label: int, classes: int, width: int, penalty: floa
     return Linear(np.zeros((classes, width)), bias, penalty)
 
 
-def _all_classes(model, classes: int, width: int, penalty: float) -> Linear:
+def _all_classes(fitted: glm.LinearFit, classes: int, width: int, penalty: float) -> Linear:
     """Multinomial logits for every class, those absent from the fitted rows made very unlikely."""
     weight, bias = np.zeros((classes, width)), np.full(classes, -30.0)
-    if len(model.classes_) == 2:   # scikit-learn keeps one logit for two classes
-        weight[model.classes_[1]], bias[model.classes_[1]] = model.coef_[0], model.intercept_[0]
-        bias[model.classes_[0]] = 0.0
+    if len(fitted.classes) == 2:   # one logit for two classes
+        weight[fitted.classes[1]], bias[fitted.classes[1]] = fitted.coef[0], fitted.intercept[0]
+        bias[fitted.classes[0]] = 0.0
     else:
-        weight[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
+        weight[fitted.classes], bias[fitted.classes] = fitted.coef, fitted.intercept
     return Linear(weight, bias, penalty)
 
 

@@ -56,8 +56,11 @@ class MemberLoss:
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target, held_out = y[:, 0], y[:, 1].long()
         if output.dim() == 3:
+            per_member = _per_member(self.loss, output, target)
+            if bool((held_out < 0).all()):   # no row held out (one validation slice): the plain mean, sooner
+                return per_member.mean()
             allowed = held_out[:, None] != torch.arange(output.shape[1]) % (self.folds or output.shape[1])
-            return (_per_member(self.loss, output, target) * allowed).sum() / allowed.sum().clamp_min(1)
+            return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 
 
