@@ -195,7 +195,8 @@ def references(x_train: pd.DataFrame, y_train: np.ndarray, x_test: pd.DataFrame,
         cat_train[name], cat_test[name] = cat_train[name].astype(str), cat_test[name].astype(str)
     classes = task == "classification"
     gbm = dict(n_estimators=300, learning_rate=0.05, verbose=-1, random_state=seed, n_jobs=1)
-    cat = dict(iterations=500, random_seed=seed, verbose=False, thread_count=1, cat_features=categories)
+    cat = dict(iterations=500, random_seed=seed, verbose=False, thread_count=1, cat_features=categories,
+               allow_writing_files=False)   # no catboost_info folder left in the working tree
     lgb_train, lgb_test = x_train.copy(), x_test.copy()
     for name in categories:
         levels = lgb_train[name].cat.categories.union(lgb_test[name].cat.categories)
