@@ -54,13 +54,39 @@ class RunRecord:
 
     def settings_rows(self) -> list[list]:
         """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out)."""
-        return [[key, value if isinstance(value, (str, int, float)) else json.dumps(value)]
+        return [[key, value if isinstance(value, (int, float)) else setting_text(value)]
                 for key, value in self.config.get("run", {}).items() if value not in (None, [], {})]
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the summary beside the loss curve, the findings coloured by severity, the settings."""
         return notebook.run_html(f"descend run: {self.name}", self.summary_rows(), self.history, self.findings,
                                  self.summary.get("best", {}).get("step"), self.settings_rows())
+
+
+NAME_KEYS = ("optimizer", "schedule", "rule")   # the key that names a recorded object (config.py's records)
+
+
+def setting_text(value) -> str:
+    """A recorded setting in words: an optimizer as "EMA over AdamWFlat (lr 0.003, ...)", a stopping rule as
+    "Patience(patience 15, ...)", a class as its own name, lists joined; a schedule's preview values left out."""
+    if isinstance(value, str):
+        return value.rsplit(".", 1)[-1] if value.startswith("descend.") or value.startswith("torch.") else value
+    if isinstance(value, list):
+        parts = [setting_text(item) for item in value]
+        if len(parts) == 1 or any(isinstance(item, (dict, list)) for item in value):
+            return "; ".join(parts)
+        return f"({', '.join(parts)})"
+    if not isinstance(value, dict):
+        return str(value)
+    name = next((value[key] for key in NAME_KEYS if isinstance(value.get(key), str)), None)
+    if name is None:
+        return ", ".join(f"{key} {setting_text(item)}" for key, item in value.items())
+    if "inner" in value:
+        return f"{name} over {setting_text(value['inner'])}"
+    details = value.get("defaults", {key: item for key, item in value.items() if key not in NAME_KEYS})
+    shown = ", ".join(f"{key} {setting_text(item)}" for key, item in details.items()
+                      if key != "values" and item is not None)
+    return f"{name} ({shown})" if shown else name
 
 
 def last_value(history: pd.DataFrame, column: str) -> float | None:

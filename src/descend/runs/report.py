@@ -90,7 +90,7 @@ def _metrics(record: RunRecord) -> str:
             rows = [[label, *(row.get(c, "") for c in columns)] for label, row in value.items()]
             parts.append(f"<h3>{escape(key)}</h3>" + _table(["", *columns], rows))
         elif isinstance(value, dict):
-            parts.append(f"<h3>{escape(key)}</h3>" + _table(["", "value"], [[k, v] for k, v in value.items()]))
+            parts.append(f"<h3>{escape(key)}</h3>" + _table(["", "value"], [[k, v] for k, v in _flat(value).items()]))
         else:
             plain.append([key, value])
     head = _table(["", "value"], plain) if plain else ""
