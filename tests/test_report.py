@@ -159,3 +159,16 @@ def test_out_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys, monk
     assert err.strip() == (f"descend: error: cannot write the {'report' if command == 'report' else 'comparison'} "
                            f"to {tmp_path / 'r.html'}: Permission denied; choose a writable path (--out, or out= "
                            "in Python)")
+
+
+def test_settings_read_as_words_not_as_json():
+    from descend.runs.records import setting_text
+    wrapped = {"optimizer": "EMA", "defaults": {"lr": 0.003}, "inner": {
+        "optimizer": "AdamWFlat", "defaults": {"lr": 0.003, "betas": [0.9, 0.999], "weight_decay": 0.01,
+                                               "grad_clip": None}}}
+    assert setting_text(wrapped) == "EMA over AdamWFlat (lr 0.003, betas (0.9, 0.999), weight_decay 0.01)"
+    assert setting_text([{"rule": "Patience", "patience": 15, "monitor": None, "restore_best": True}]) == \
+        "Patience (patience 15, restore_best True)"
+    assert setting_text({"schedule": "cosine(length=None)", "values": [1.0, 0.5, 0.0]}) == "cosine(length=None)"
+    assert setting_text(["descend.apps.tabular.members.MemberMetric"]) == "MemberMetric"
+    assert setting_text("mse") == "mse"
