@@ -23,7 +23,6 @@ def regression_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 def classification_scores(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """Accuracy, log-loss and ROC AUC (one-vs-rest, macro, for more than two classes) from class probabilities."""
     y = y.astype(int)
-    labels = list(range(probs.shape[1]))
     scores = {"accuracy": float(np.mean(probs.argmax(axis=1) == y)),
               "log_loss": log_loss(y, np.clip(probs, 1e-7, 1.0))}
     if len(np.unique(y)) < 2:
