@@ -114,7 +114,7 @@ def main() -> int:
     try:
         def no_sync():
             _, result = fit_seconds(X, y, 100, val=(Xv[:1024], yv[:1024]), eval_every=50)
-            return len(result.history) == 100, f"100 steps, doctor on, validation every 50: no sync inside a step"
+            return len(result.history) == 100, "100 steps, doctor on, validation every 50: no sync inside a step"
         failures += not check("sync-free steps (fp32)", no_sync)
 
         def defaults_no_sync():
