@@ -253,6 +253,19 @@ def test_a_regression_leak_is_warned_about_and_honest_columns_are_not(tmp_path, 
                         "sales_in_thousands"]
 
 
+def test_parts_beside_their_total_are_warned_about_together(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    casual, registered = rng.uniform(0, 100, 300).round(0), rng.uniform(0, 300, 300).round(0)
+    frame = pd.DataFrame({"temp": rng.normal(20, 5, 300).round(1), "casual": casual, "registered": registered,
+                          "riders": casual + registered})   # neither part alone explains the total
+    warnings = [line for line in _fitted(frame, tmp_path, "riders", capsys).splitlines() if line.startswith("warning")]
+    assert warnings == ["warning: columns 'registered', 'casual' together predict 'riders' almost exactly on the "
+                        "validation rows (a straight line through them: R2 1.0000); if they are not known when you "
+                        "predict, they leak the answer: --drop registered,casual"]
+    honest = _fitted(_sales(200), tmp_path, "sales", capsys)   # sales rise with price and day, with noise: R2 ~0.99
+    assert not [line for line in honest.splitlines() if line.startswith("warning")]
+
+
 def test_a_strong_honest_column_is_not_called_a_leak():
     from sklearn.datasets import load_iris    # bundled with scikit-learn: petal width alone is about 95% right
     irises = load_iris(as_frame=True).frame

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from .preprocess import Preprocessor
+from .glm import ridge
 from .split import Split
 from .target import Target
 
@@ -23,6 +24,8 @@ LEAK_R2 = 0.99              # a single column explaining this much of the valida
 LEAK_ACCURACY = 0.98        # ... or right this often, and erring at most LEAK_ERROR_SHARE of the majority
 LEAK_ERROR_SHARE = 0.1      # class's errors (so 99.9% on a 99% majority)
 MIN_LEAK_ROWS = 20          # fewer validation rows than this judge nothing
+JOINT_LEAK_R2 = 0.999       # number columns whose straight-line fit explains this much: a total beside its parts
+JOINT_SHARE = 0.1           # ... named when their weight is at least this share of the largest one's
 
 
 def _leak_score(values: np.ndarray, y: np.ndarray, split: Split, classes: bool) -> tuple[float, float]:
@@ -73,7 +76,29 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
             found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the validation "
                          f"rows ({what}); if it is not known when you predict, it leaks the answer: --drop {name}")
-    return found
+    return found or _joint_leak(pre, inputs, answers, target, split)
+
+
+def _joint_leak(pre: Preprocessor, inputs: np.ndarray, answers: np.ndarray, target: Target, split: Split) -> list[str]:
+    """A warning when the number columns together, through a straight line fitted on the training rows, give a
+    number target almost exactly on the validation rows: the parts beside their total (casual and registered
+    riders beside all riders), which no single column shows."""
+    width = sum(2 if spec.flag else 1 for spec in pre.numeric)
+    if target.task == "classification" or width < 2:
+        return []
+    fit, val = split.fit, split.val
+    line = ridge(inputs[fit, :width], answers[fit], alpha=1e-6 * len(fit))
+    spread = float(np.sum((answers[val] - answers[val].mean()) ** 2))
+    error = float(np.sum((line.outputs(inputs[val, :width])[:, 0] - answers[val]) ** 2))
+    if spread <= 0 or 1 - error / spread < JOINT_LEAK_R2:
+        return []
+    weight = {name: max((abs(line.coef[0, p]) for p in places if p < width), default=0.0)
+              for name, places in pre.feature_positions().items()}
+    named = [name for name, w in sorted(weight.items(), key=lambda item: -item[1]) if w >= JOINT_SHARE * max(
+        weight.values())][:4]
+    return [f"warning: columns {', '.join(map(repr, named))} together predict {target.name!r} almost exactly on the "
+            f"validation rows (a straight line through them: R2 {1 - error / spread:.4f}); if they are not known when "
+            f"you predict, they leak the answer: --drop {','.join(named)}"]
 
 
 def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> list[str]:
