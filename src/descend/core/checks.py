@@ -20,6 +20,12 @@ def align(output: torch.Tensor, target: torch.Tensor, what: str = "this loss") -
     return output
 
 
+def all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every value is finite, by one float64 sum (NaN and Inf carry into it; float64 keeps large finite
+    values from overflowing): finite data, the usual case, then needs no elementwise mask."""
+    return bool(torch.isfinite(tensor.sum(dtype=torch.float64)))
+
+
 def plural(noun: str) -> str:
     """English plural of a setting's name: "loss" -> "losses", "metric" -> "metrics"."""
     return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.checks import all_finite
+
 
 NEAR_CONSTANT = 0.95    # a column holding one value in at least this share of rows says little about scale
 VARYING_ROWS = 512      # rows read to find such columns
@@ -15,7 +17,7 @@ def _table(x: torch.Tensor) -> torch.Tensor | None:
     if not x.dtype.is_floating_point or x.dim() < 2 or len(x) == 0:
         return None
     flat = x.detach().reshape(len(x), -1).double() if x.dim() == 2 else x.detach().reshape(-1, 1).double()
-    if not torch.isfinite(flat.sum()):   # NaN/Inf carry into the sum: one reduction spares the mask when all finite
+    if not all_finite(flat):
         flat = flat[torch.isfinite(flat).all(dim=1)]
     return flat if len(flat) else None
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..core.checks import all_finite
+
 ROWS = 2000           # rows of each sample used to fit and to compare
 MAX_COLUMNS = 1024    # wider inputs (images) get no linear reference
 FEATURES = 256        # random ReLU features of the nonlinear reference
@@ -73,12 +75,12 @@ def sample(train: tuple | None, val: tuple | None) -> Sample | None:
 
 def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The rows of (x as a float64 table, y) whose inputs and (float) targets are all finite; None when x is not
-    a table. One sum tells whether any value is NaN/Inf (they carry into it), so finite data is never masked."""
+    a table; finite data is never masked."""
     table, y = _table(x), y.detach().cpu()
     if table is None:
         return None
     values = [table, y.reshape(len(y), -1)] if y.dtype.is_floating_point else [table]
-    if all(torch.isfinite(v.sum()) for v in values):
+    if all(all_finite(v) for v in values):
         return table, y
     keep = torch.stack([torch.isfinite(v).all(dim=1) for v in values]).all(dim=0)
     return table[keep], y[keep]

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, TensorDataset
 
+from ..core.checks import all_finite
 from ..core.errors import DescendError, DescendTypeError
 
 
@@ -27,8 +28,8 @@ def as_tensor(array, name: str) -> torch.Tensor:
 
 def check_finite(tensor: torch.Tensor, where: str) -> None:
     """Raise naming the first row (and column) holding NaN or Inf."""
-    if not tensor.dtype.is_floating_point or torch.isfinite(tensor.sum(dtype=torch.float64)):
-        return   # NaN/Inf carry into the sum, so one reduction clears finite data (float64: no overflow)
+    if not tensor.dtype.is_floating_point or all_finite(tensor):
+        return
     bad = ~torch.isfinite(tensor)
     if bad.any():
         first = [int(i) for i in bad.nonzero()[0]]
