@@ -61,7 +61,7 @@ def present_grads(params) -> list[torch.Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
-def _undecorated(method: Callable) -> Callable:
+def undecorated(method: Callable) -> Callable:
     """One of torch.optim.Optimizer's methods that torch wraps to keep torch.compile from tracing them
     (add_param_group, zero_grad, state_dict, load_state_dict), without that wrapper outside torch.compile: it
     imports torch._dynamo on its first call (1-3 s, as long as importing torch), which made it most of a small
@@ -112,24 +112,24 @@ class DescendOptimizer(torch.optim.Optimizer):
         if param_group.get("grad_clip", self.defaults.get("grad_clip")) != self.defaults.get("grad_clip"):
             raise DescendError(f"grad_clip is one global norm over all groups; set it on the optimizer, not{where}")
         self._check({**self.defaults, **param_group}, where)
-        _undecorated(torch.optim.Optimizer.add_param_group)(self, named_group(self, param_group))
+        undecorated(torch.optim.Optimizer.add_param_group)(self, named_group(self, param_group))
 
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's load_state_dict; a group entry the saved groups lack (a checkpoint from an older descend, before
         e.g. Prodigy's d_coef) keeps this optimizer's value instead of vanishing."""
         current = [dict(group) for group in self.param_groups]
-        _undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
+        undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
         for group, before in zip(self.param_groups, current):
             for key, value in before.items():
                 group.setdefault(key, value)
 
     def state_dict(self) -> dict:
-        """torch's state_dict (see `_undecorated`)."""
-        return _undecorated(torch.optim.Optimizer.state_dict)(self)
+        """torch's state_dict (see `undecorated`)."""
+        return undecorated(torch.optim.Optimizer.state_dict)(self)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """torch's zero_grad (see `_undecorated`)."""
-        _undecorated(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+        """torch's zero_grad (see `undecorated`)."""
+        undecorated(torch.optim.Optimizer.zero_grad)(self, set_to_none)
 
     def _grads(self) -> list[torch.Tensor]:
         return present_grads(p for group in self.param_groups for p in group["params"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..core.errors import DescendError, DescendTypeError
-from .base import Closure, _undecorated, present_grads, step_clipped
+from .base import Closure, undecorated, present_grads, step_clipped
 from .checks import check_count, check_fraction, check_positive
 from .modes import eval_mode, train_mode
 
@@ -43,7 +43,7 @@ class Wrapper(torch.optim.Optimizer):
     def add_param_group(self, param_group: dict) -> None:
         """Add the group to the inner optimizer (which checks it) and give its parameters the wrapper's slots."""
         if not getattr(self, "_joined", False):   # torch's __init__ registering the inner optimizer's groups
-            _undecorated(torch.optim.Optimizer.add_param_group)(self, param_group)   # without torch._dynamo
+            undecorated(torch.optim.Optimizer.add_param_group)(self, param_group)   # without torch._dynamo
             return
         params = param_group["params"]
         params = [params] if isinstance(params, torch.Tensor) else list(params)

@@ -69,17 +69,18 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
     if len(split.val) < MIN_LEAK_ROWS:
         return []
     classes = target.task == "classification"
-    inputs, answers, found = x.numpy(), y.numpy(), []
-    for name, places in pre.feature_positions().items():
+    inputs, answers, found, positions = x.numpy(), y.numpy(), [], pre.feature_positions()
+    for name, places in positions.items():
         score, bar = _leak_score(inputs[:, places], answers, split, classes)
         if score >= bar:
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
             found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the validation "
                          f"rows ({what}); if it is not known when you predict, it leaks the answer: --drop {name}")
-    return found or _joint_leak(pre, inputs, answers, target, split)
+    return found or _joint_leak(pre, positions, inputs, answers, target, split)
 
 
-def _joint_leak(pre: Preprocessor, inputs: np.ndarray, answers: np.ndarray, target: Target, split: Split) -> list[str]:
+def _joint_leak(pre: Preprocessor, positions: dict[str, list[int]], inputs: np.ndarray, answers: np.ndarray,
+                target: Target, split: Split) -> list[str]:
     """A warning when the number columns together, through a straight line fitted on the training rows, give a
     number target almost exactly on the validation rows: the parts beside their total (casual and registered
     riders beside all riders), which no single column shows."""
@@ -93,7 +94,7 @@ def _joint_leak(pre: Preprocessor, inputs: np.ndarray, answers: np.ndarray, targ
     if spread <= 0 or 1 - error / spread < JOINT_LEAK_R2:
         return []
     weight = {name: max((abs(line.coef[0, p]) for p in places if p < width), default=0.0)
-              for name, places in pre.feature_positions().items()}
+              for name, places in positions.items()}
     named = [name for name, w in sorted(weight.items(), key=lambda item: -item[1]) if w >= JOINT_SHARE * max(
         weight.values())][:4]
     return [f"warning: columns {', '.join(map(repr, named))} together predict {target.name!r} almost exactly on the "
