@@ -6,7 +6,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...minimize.solve import least_squares
 from . import glm
 from .target import Target
 
@@ -19,18 +18,13 @@ def design_matrix(x_num: np.ndarray, x_cat: np.ndarray, sizes: list[int]) -> tor
     return torch.cat(parts, dim=1)
 
 
-def ridge(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Closed-form ridge with an unpenalized intercept: (weights, intercept), from descend.solve."""
-    return least_squares(x, y, ridge=alpha, intercept=True)
-
-
 def linear_predictions(target: Target, x_train: torch.Tensor, y_train: np.ndarray,
                        x_test: torch.Tensor) -> tuple[str, np.ndarray]:
     """(the baseline's name, its predictions in the target's units): closed-form ridge values for numbers;
     class probabilities of L2-regularized logistic regression (C 1, scikit-learn's default) for classes."""
     if target.task != "classification":
-        w, b = ridge(x_train, torch.as_tensor(y_train, dtype=torch.float64))
-        return "ridge, closed form (alpha 1)", (x_test @ w + b).numpy()
+        line = glm.ridge(x_train.numpy(), y_train, alpha=1.0)
+        return "ridge, closed form (alpha 1)", line.outputs(x_test.numpy())[:, 0]
     labels = y_train.astype(int)
     if len(np.unique(labels)) < 2:   # the training rows hold one class: logistic regression has nothing to fit
         return "logistic regression (C 1)", constant_predictions(target, y_train, len(x_test))
