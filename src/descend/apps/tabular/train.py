@@ -424,8 +424,8 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows) on the
     first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there.
     Where the first run's members are kept too, the fresh ones start from other initial weights."""
-    run = prepared.run   # members kept beside the first run's start from other weights than theirs
-    run.model = fresh_model(run.config["architecture"], run.target, opts.seed + prepared.scheme.keeps_first)
+    run = prepared.run
+    run.model = fresh_model(run.config["architecture"], run.target, opts.seed + int(prepared.scheme.keeps_first))
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, opts, lr, epochs)
