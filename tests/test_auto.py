@@ -312,3 +312,16 @@ def test_a_lucky_first_batch_is_not_the_curves_bottom():
     lr, rule = read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)
     assert rule == "65% of the way down the valley from lr 4.0e-04 to 1.0e-02" and lr == lrs[8]
     assert read(lrs, smoothed)[1] == NO_VALLEY   # counted from the first value, the dip cuts the curve to 2 points
+
+
+def test_a_curve_without_a_valley_picks_three_sweep_steps_below_its_lowest_point():
+    """A curve flat within noise that dips 16% at its end (less than the valley rule's 20%): the pick is 10^(3/5)
+    below the lowest point's lr, which the optimizer's calibrated default floors and the last lr swept caps."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(18)]
+    smoothed = [1.61, 1.60, 1.61, 1.60, 1.61, 1.60, 1.59, 1.60, 1.58, 1.57, 1.54, 1.49, 1.40, 1.35, 1.60, 1.90, 2.6, 3.4]
+    assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
+    lr, rule = sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)
+    assert lr == lrs[13 - 3] == pytest.approx(1e-2) and "lowest point at lr 0.04" in rule
+    early = [0.60, 0.62, 0.64, 0.55, 0.70, 0.68, 0.72, 0.71, 0.69, 0.74, 0.73, 0.90, 1.4]   # lowest at lr 4e-4
+    assert sweep_lib.without_valley(lrs[:13], early, default_lr=1e-3)[0] == 1e-3
+    assert sweep_lib.without_valley(lrs[:13], early, default_lr=1.0)[0] == lrs[12]

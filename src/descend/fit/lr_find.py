@@ -210,9 +210,14 @@ def read(lrs: list[float], smoothed: list[float], settled_from: int = 0) -> tupl
     up to its lowest point (what follows is overshoot, whose noise must not extend the valley), that point counted
     from index `settled_from` on, where the smoothed average has averaged as many batches as it remembers (a lucky
     first batch or two must not pass for the bottom)."""
+    end = lowest(smoothed, settled_from) + 1
+    return suggest(lrs[:end], smoothed[:end])
+
+
+def lowest(smoothed: list[float], settled_from: int = 0) -> int:
+    """The index of the curve's lowest point, counted from index `settled_from` on (all of a shorter curve)."""
     settled = range(settled_from, len(smoothed)) if len(smoothed) > settled_from else range(len(smoothed))
-    bottom = min(settled, key=smoothed.__getitem__) + 1
-    return suggest(lrs[:bottom], smoothed[:bottom])
+    return min(settled, key=smoothed.__getitem__)
 
 
 def _result(history: list[dict], stop_reason: str, diverged: bool, settled_from: int) -> LRFindResult:

@@ -19,7 +19,8 @@ so the NonFinite rule lets the run go on, and the kept weights of a safe lr come
 lr from the curve up to its lowest point (counted, like the lowest value the endings compare with, from the
 MEMORY-th step on: the first averages hold a batch or two, and a lucky one must not pass for the valley's bottom;
 what follows is the deliberate overshoot, whose noise must not extend
-the valley; a curve without a valley gives the optimizer's calibrated default instead), the weights of the
+the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, no lower than the
+optimizer's calibrated default), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
@@ -33,7 +34,7 @@ import math
 import torch
 import torch.distributed as dist
 
-from ..lr_find import FALL, NO_VALLEY, WINDOW, read
+from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
 from ...core.loop import Callback, LoopState
 from .choice import Choice
 
@@ -48,6 +49,8 @@ MAX_SHARE = 0.25               # the sweep never takes more of the run's steps t
 OUTLIER = 4.0                  # a batch's loss enters the average at most at this multiple of it
 BLOWUP = OUTLIER * RISE ** 2   # a batch loss this far above the lowest smoothed one is a blow-up, not noise
 MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
+BELOW_LOWEST = 3               # without a valley, the pick is this many sweep steps below the curve's lowest point
+                               # (10^(3/5) = 4x): the valley rule's median distance on 46 generated curves
 KEEP = 3 * PER_DECADE          # steps whose weights are kept: the picked lr lies within 3 decades of the sweep's end
 SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
 
@@ -58,7 +61,7 @@ class Sweep(Callback):
 
     `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
     None (then the picked lr stays constant). `on_choice(choice)` is told the decision once it is made.
-    `default_lr`, the optimizer's calibrated default, is the pick when the curve shows no valley to read.
+    `default_lr`, the optimizer's calibrated default, is the floor of the pick when the curve shows no valley to read.
     """
 
     def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
@@ -155,9 +158,7 @@ class Sweep(Callback):
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
         if rule.endswith(NO_VALLEY) and self.default_lr is not None:
-            lr, rule = min(self.default_lr, self.lrs[-1]), (
-                f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so the optimizer's "
-                f"calibrated default {self.default_lr:g}, capped at the last lr swept")
+            lr, rule = without_valley(self.lrs, self.smoothed, self.default_lr)
         at = self._restore(lr)
         self.ended_at = step
         given = f"the given {getattr(self.after, 'name', 'schedule')} schedule"
@@ -242,6 +243,18 @@ class RobustAverage:
 
     def load_state_dict(self, state: dict) -> None:
         self.total, self.count, self.floor = state["total"], state["count"], state["floor"]
+
+
+def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -> tuple[float, str]:
+    """The pick from a curve with no valley to read, and why: BELOW_LOWEST sweep steps below its lowest point (from
+    the MEMORY-th value on), where the valley rule's picks typically sit, but never below the optimizer's calibrated
+    default (a lowest point that early is noise, no sign to train slower than the default) nor above the last lr
+    swept."""
+    bottom = lowest(smoothed, MEMORY - 1)
+    lr = min(max(lrs[max(0, bottom - BELOW_LOWEST)], default_lr), lrs[-1])
+    return lr, (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so {BELOW_LOWEST} sweep "
+                f"steps below its lowest point at lr {lrs[bottom]:.2g}, no lower than the optimizer's calibrated "
+                f"default {default_lr:g} and no higher than the last lr swept")
 
 
 def _sweep_limit(total_steps: int | None) -> int:
