@@ -134,3 +134,12 @@ def test_sweep_snapshots_follow_a_buffer_the_model_replaces_and_the_weights_as_t
     assert (float(first["calls"]), float(second["calls"])) == (1.0, 2.0)
     torch.testing.assert_close(second["lin.weight"] - first["lin.weight"], torch.ones(1, 2))
     assert set(first) == set(model.state_dict())
+
+
+def test_the_upper_quantile_from_the_top_values_is_torchs_quantile():
+    from descend.doctor.data_rules import upper_quantile
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 2, 30, 101, 2000, 2001):
+        x = torch.randn(n, generator=g, dtype=torch.float64).exp()
+        for q in (0.99, 0.9, 0.5):
+            assert torch.equal(upper_quantile(x, q), torch.quantile(x, q)), (n, q)

@@ -275,6 +275,8 @@ def exploding_gradients(r: Readings) -> Finding | None:
     if len(records) < 31:
         return None
     norms = np.array([g for _, g in records])
+    if norms[30:].max() <= norms[:10].max():
+        return None   # no later norm rises above the first steps' (the common case): no rolling median needed
     before = np.median(np.lib.stride_tricks.sliding_window_view(norms[:-1], 20), axis=1)  # before[i]: steps i..i+19
     jump = norms[20:] / np.maximum(before, 1e-12)
     i = int(np.argmax(jump[10:])) + 10
