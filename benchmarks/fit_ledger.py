@@ -17,13 +17,9 @@ import os
 import statistics
 import time
 
-import torch
-
-import descend as ds
 from descend.doctor import instruments
-from loop_overhead import BATCH, D, EPOCHS, N, STEPS, hand_loop, make_model
+from loop_overhead import EPOCHS, STEPS, descend_fit, hand_loop, workload
 
-diagnose_module = importlib.import_module("descend.doctor.diagnose")
 watch = importlib.import_module("descend.doctor.watch")
 sweep = importlib.import_module("descend.fit.auto.sweep")
 PIECES = {"the doctor's reading of the data (Doctor._read)": (watch.Doctor, "_read"),
@@ -47,13 +43,6 @@ def _timed(owner, name: str, spent: list[float]) -> None:
     setattr(owner, name, wrapper)
 
 
-def _fit(X, y, **settings) -> float:
-    model = make_model()
-    start = time.process_time()
-    ds.fit(model, (X, y), loss="mse", batch_size=BATCH, max_epochs=EPOCHS, progress=False, **settings)
-    return time.process_time() - start
-
-
 def _per_sample(X, y, runs: int) -> float:
     """Seconds one per-layer sample adds to its step: runs sampling every step against runs sampling none."""
     schedule = instruments.sampled
@@ -62,7 +51,7 @@ def _per_sample(X, y, runs: int) -> float:
         for _ in range(runs):
             for every_step in (True, False):
                 instruments.sampled = (lambda step, every: every_step)
-                times[every_step].append(_fit(X, y, optimizer="adamw", lr=1e-3))
+                times[every_step].append(descend_fit(X, y, EPOCHS, optimizer="adamw", lr=1e-3))
     finally:
         instruments.sampled = schedule
     return (statistics.median(times[True]) - statistics.median(times[False])) / STEPS
@@ -72,18 +61,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    X, y = torch.randn(N, D), torch.randn(N)
     spent = {label: [0.0] for label in PIECES}   # the first entry takes the warm-up fit's time
     for label, (owner, name) in PIECES.items():
         _timed(owner, name, spent[label])
-    choice = ds.fit(make_model(), (X, y), loss="mse", batch_size=BATCH, max_epochs=EPOCHS, progress=False).choice
+    X, y, choice = workload()
     whole, hand = [], []
     for _ in range(args.runs):
         for label in PIECES:
             spent[label].append(0.0)
-        whole.append(_fit(X, y))
+        whole.append(descend_fit(X, y, EPOCHS))
         hand.append(hand_loop(X, y, EPOCHS, choice))
     samples = sum(instruments.sampled(step, 25) for step in range(STEPS))
     print(f"{STEPS}-step default fit, {args.runs} runs, medians, CPU ms, 1 thread, load "
