@@ -5,8 +5,9 @@ non-finite values. On sampled steps (every `every` steps for the first DENSE sam
 after each further DENSE: a long run's later steps change slowly, and each sample costs several steps' worth of
 a small model's time) they also take per-layer gradient norms and update-to-weight ratios (through optimizer
 step hooks) and the fraction of ReLU units that output zero for a whole batch (through forward hooks); all
-those hooks are registered for the sampled step only, so the other steps pay for one callback. Inputs are read once, at the start (see inputs.py); the loss trend, its swings and the train/validation
-gap come from the history at the end (see curves.py).
+those hooks are registered for the sampled step only, so the other steps pay for one callback. Inputs are read
+once, at the start (see inputs.py); the loss trend, its swings and the train/validation gap come from the
+history at the end (see curves.py).
 """
 from __future__ import annotations
 
