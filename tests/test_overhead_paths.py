@@ -143,3 +143,35 @@ def test_the_upper_quantile_from_the_top_values_is_torchs_quantile():
         x = torch.randn(n, generator=g, dtype=torch.float64).exp()
         for q in (0.99, 0.9, 0.5):
             assert torch.equal(upper_quantile(x, q), torch.quantile(x, q)), (n, q)
+
+
+def _exploding_as_before(history):
+    """exploding_gradients' test without its early exit: the rolling median over every window."""
+    import math
+
+    import numpy as np
+    records = [(x["step"], x["grad_norm"]) for x in history if math.isfinite(x.get("grad_norm", math.nan))]
+    if len(records) < 31:
+        return None
+    norms = np.array([g for _, g in records])
+    before = np.median(np.lib.stride_tricks.sliding_window_view(norms[:-1], 20), axis=1)
+    jump = norms[20:] / np.maximum(before, 1e-12)
+    i = int(np.argmax(jump[10:])) + 10
+    return None if jump[i] <= 100 or records[i + 20][1] <= norms[:10].max() else records[i + 20][0]
+
+
+def test_exploding_gradients_early_exit_finds_what_the_full_rolling_median_finds():
+    from descend.doctor.rules import exploding_gradients
+    g = torch.Generator().manual_seed(0)
+    found = 0
+    for trial in range(300):
+        n = int(torch.randint(31, 200, (1,), generator=g))
+        norms = torch.exp(torch.randn(n, generator=g, dtype=torch.float64) * float(torch.rand(1, generator=g) * 3))
+        if trial % 3 == 0:   # a spike somewhere after the first 30 steps
+            norms[int(torch.randint(30, n, (1,), generator=g))] *= 10 ** float(torch.rand(1, generator=g) * 5)
+        history = [{"step": i + 1, "loss": 1.0, "grad_norm": float(v)} for i, v in enumerate(norms)]
+        finding = exploding_gradients(Readings(history=history))
+        expected = _exploding_as_before(history)
+        assert (finding.steps[0] if finding else None) == expected, trial
+        found += expected is not None
+    assert 20 < found < 150   # both outcomes were exercised
