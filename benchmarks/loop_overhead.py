@@ -83,14 +83,21 @@ def runs(choice) -> dict:
                 lambda X, y, e: hand_loop(X, y, e, choice, lean=True)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    args = parser.parse_args()
+def workload() -> tuple[torch.Tensor, torch.Tensor, object]:
+    """The data (noise: the loop's cost shows, not the model's), on one torch thread, and what fit with its
+    defaults chooses on it (result.choice)."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
     X, y = torch.randn(N, D), torch.randn(N)
     choice = ds.fit(make_model(), (X, y), loss="mse", batch_size=BATCH, max_epochs=EPOCHS, progress=False).choice
+    return X, y, choice
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    X, y, choice = workload()
     loops = runs(choice)
     lengths = (EPOCHS, EPOCHS * LONGER)
     for run in loops.values():  # warm up allocator and kernels

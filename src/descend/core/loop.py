@@ -176,17 +176,23 @@ def never(self, state: "LoopState") -> bool:
     return False
 
 
+def host_values(tensors: list[torch.Tensor]) -> list[float]:
+    """The values of one-element tensors as Python numbers, copied to the host in one transfer."""
+    if not tensors:
+        return []
+    try:
+        return torch.stack(tensors).tolist()   # the common case: 0-dim tensors of one dtype and device
+    except RuntimeError:
+        return torch.stack([t.detach().reshape(()).to("cpu", torch.float64) for t in tensors]).tolist()
+
+
 def settle(records: list[dict]) -> None:
     """Replace every tensor value in `records` (one-element tensors: a loss, a norm) by its Python number, copying
     them all in one transfer."""
     found = [(record, key) for record in records for key, value in record.items() if isinstance(value, torch.Tensor)]
     if not found:
         return
-    tensors = [record[key] for record, key in found]
-    try:
-        values = torch.stack(tensors).tolist()   # the common case: 0-dim tensors of one dtype and device
-    except RuntimeError:
-        values = torch.stack([t.detach().reshape(()).to("cpu", torch.float64) for t in tensors]).tolist()
+    values = host_values([record[key] for record, key in found])
     for (record, key), value in zip(found, values):
         record[key] = value
 

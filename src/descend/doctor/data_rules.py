@@ -65,11 +65,22 @@ def loss_target_mismatch(r: Readings) -> Finding | None:
 NEGLIGIBLE = 0.05   # a gain on a constant prediction below this share of its loss is no signal worth the name
 
 
+def upper_quantile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """torch.quantile(x, q) of a 1-D float tensor, for q near 1, from its top values (torch.topk) rather than a
+    full sort: the same linear interpolation between the two order statistics around q (n - 1), an eighth of
+    the time on 2000 rows."""
+    rank = q * (len(x) - 1)
+    below = int(rank)
+    top = torch.topk(x, len(x) - below).values   # descending: the last is order statistic `below`
+    above = top[-2] if len(top) > 1 else top[-1]
+    return torch.lerp(top[-1], above, torch.tensor(rank - below, dtype=x.dtype))
+
+
 def _at_most_negligible(a, constant) -> bool:
     """Whether per-example losses `a` beat the constant's (same rows) by less than NEGLIGIBLE of its loss, even at
     the upper end of the gain's two-standard-error interval (heavy-tailed losses give no such certainty), on the
     rows other than the constant's worst 1%."""
-    usual = constant <= torch.quantile(constant, 0.99)   # a few outlier rows do not decide it
+    usual = constant <= upper_quantile(constant, 0.99)   # a few outlier rows do not decide it
     diff = (constant - a).double()[usual]
     upper = float(diff.mean()) + 2 * float(diff.std()) / math.sqrt(len(diff))
     return upper < NEGLIGIBLE * float(constant[usual].mean())

@@ -1,11 +1,13 @@
 """Instruments: cheap measurements taken while a run goes, for the rules to read when it ends.
 
 Loss, gradient norm and validation metrics are already in the history; every step the instruments only count
-non-finite values. Every `every` steps they also take per-layer gradient norms and update-to-weight ratios
-(through optimizer step hooks) and the fraction of ReLU units that output zero for a whole batch (through
-forward hooks); all those hooks are registered for the sampled step only, so the other steps pay for one
-callback. Inputs are read once, at the start (see inputs.py); the loss trend, its swings and the train/validation
-gap come from the history at the end (see curves.py).
+non-finite values. On sampled steps (every `every` steps for the first DENSE samples, then twice as far apart
+after each further DENSE: a long run's later steps change slowly, and each sample costs several steps' worth of
+a small model's time) they also take per-layer gradient norms and update-to-weight ratios (through optimizer
+step hooks) and the fraction of ReLU units that output zero for a whole batch (through forward hooks); all
+those hooks are registered for the sampled step only, so the other steps pay for one callback. Inputs are read
+once, at the start (see inputs.py); the loss trend, its swings and the train/validation gap come from the
+history at the end (see curves.py).
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..core.loop import Callback, NonFiniteOrigin, never
+from ..core.loop import Callback, NonFiniteOrigin, host_values, never
 from .curves import Curve
 from .reference import References, Sample
 
+DENSE = 10          # samples taken at each interval before it doubles
 DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)
 
 
@@ -78,6 +81,14 @@ class Readings:
             setattr(self, name, state.get(name, getattr(self, name)))   # a checkpoint from before a reading: as new
 
 
+def sampled(step: int, every: int) -> bool:
+    """Whether the step after `step` steps done is sampled: steps 0, every, 2 every, ... for DENSE samples, then
+    DENSE at twice that interval, and so on (a function of the step alone, so a resumed run samples the same)."""
+    stage = (step // (DENSE * every) + 1).bit_length() - 1   # intervals doubled so far
+    offset = step - DENSE * every * ((1 << stage) - 1)
+    return offset % (every << stage) == 0
+
+
 def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
 
@@ -99,7 +110,7 @@ class Instruments(Callback):
         self.step_hooks: list = []
         self.relu_hooks: list = []
         self.sampling, self.before = 0, None
-        self.measured: list[tuple] = []   # (kind, names, tensors..., step): read as numbers once the loop settles
+        self.measured: list[tuple] = []   # (kind, names, norms[, step]): read as numbers once the loop settles
 
     needs_sync = never   # measures during the step itself and reads the numbers whenever the loop settles
 
@@ -110,7 +121,7 @@ class Instruments(Callback):
     def on_step_begin(self, state):
         if self.step_hooks:
             self._disarm()   # after the measured step (torch is iterating over its hooks during it)
-        if state.step % self.every == 0:  # step count + 1 is measured. Armed only now, after the previous step's
+        if sampled(state.step, self.every):  # step count + 1 is measured. Armed only now, after the previous step's
             self.sampling = state.step + 1   # evaluation, so validation batches never count as training
             self._arm()
 
@@ -123,21 +134,24 @@ class Instruments(Callback):
 
     def _post_step(self, optimizer, args, kwargs) -> None:
         if self.before is not None:
-            changes = torch._foreach_norm(torch._foreach_sub([p.detach() for _, p in self.weights], self.before))
-            sizes = torch._foreach_norm([p.detach() for _, p in self.weights])
-            self.measured.append(("ratios", [n for n, _ in self.weights], changes, sizes, self.sampling))
+            now = [p.detach() for _, p in self.weights]
+            torch._foreach_sub_(self.before, now)   # the update, sign aside: its norm is the change's
+            norms = torch._foreach_norm(self.before + now)   # changes, then sizes, in one call
+            self.measured.append(("ratios", [n for n, _ in self.weights], norms, self.sampling))
             self.before = None
 
     def _read(self) -> None:
-        """Turn the measurements taken since the loop last settled into numbers in the readings, in order."""
-        for kind, names, *values in self.measured:
+        """Turn the measurements taken since the loop last settled into numbers in the readings, in order, with
+        one copy to the host for all of them."""
+        values = iter(host_values([t for _, _, norms, *_ in self.measured for t in norms]))
+        for kind, names, norms, *step in self.measured:
+            numbers = [next(values) for _ in norms]
             if kind == "grads":
-                self.readings.layer_grads.append({n: float(v) for n, v in zip(names, values[0])})
+                self.readings.layer_grads.append(dict(zip(names, numbers)))
             else:
-                changes, sizes, step = values
-                self.readings.update_ratios.append({n: float(d) / max(float(s), 1e-12)
-                                                    for n, d, s in zip(names, changes, sizes)})
-                self.readings.sampled_steps.append(step)
+                changes, sizes = numbers[:len(names)], numbers[len(names):]
+                self.readings.update_ratios.append({n: d / max(s, 1e-12) for n, d, s in zip(names, changes, sizes)})
+                self.readings.sampled_steps.append(step[0])
         self.measured.clear()
 
     def on_step(self, state, record):

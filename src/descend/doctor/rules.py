@@ -275,6 +275,9 @@ def exploding_gradients(r: Readings) -> Finding | None:
     if len(records) < 31:
         return None
     norms = np.array([g for _, g in records])
+    if norms[30:].max() <= max(norms[:10].max(), 100 * norms[10:-1].min()):
+        return None   # no later norm rises above the first steps' or 100x the smallest a window holds (the common
+                      # case): no rolling median could find a jump
     before = np.median(np.lib.stride_tricks.sliding_window_view(norms[:-1], 20), axis=1)  # before[i]: steps i..i+19
     jump = norms[20:] / np.maximum(before, 1e-12)
     i = int(np.argmax(jump[10:])) + 10

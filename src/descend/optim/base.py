@@ -73,21 +73,41 @@ def undecorated(method: Callable) -> Callable:
 
 
 def step_unwrapped(optimizer: torch.optim.Optimizer) -> None:
-    """`optimizer.step()`, without torch's per-step wrapper where nothing relies on it. torch.optim runs every
-    step inside a profiler scope (a dispatcher call on entry and on exit: ~20 us a step here, more than a small
-    model's fused update) and calls the step hooks. With no step hook registered (on the optimizer or globally),
-    no `step` patched on the instance (an LR scheduler's call tracking), no profiler running and outside
-    torch.compile, the method under the wrapper (functools.wraps' `__wrapped__`) makes the same update; otherwise,
-    or where a torch version lacks any of these attributes, the wrapped step runs."""
+    """`optimizer.step()`, without torch's per-step profiler scope where nothing relies on it. torch.optim runs
+    every step inside a profiler scope (a dispatcher call on entry and on exit: ~20 us a step here, more than a
+    small model's fused update) around its step hooks. With no `step` patched on the instance (an LR scheduler's
+    call tracking), no profiler running and outside torch.compile, the method under the wrapper (functools.wraps'
+    `__wrapped__`) makes the same update, between the step hooks (global and the optimizer's, in torch's order,
+    a pre-hook's new arguments passed on, as torch's wrapper does: the doctor's sampled steps have hooks);
+    otherwise, or where a torch version lacks any of these attributes, the wrapped step runs."""
     method = getattr(type(optimizer).step, "__wrapped__", None)
-    hooks = (getattr(optimizer, "_optimizer_step_pre_hooks", None), getattr(optimizer, "_optimizer_step_post_hooks",
-             None), getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
+    hooks = (getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
+             getattr(optimizer, "_optimizer_step_pre_hooks", None),
+             getattr(optimizer, "_optimizer_step_post_hooks", None),
              getattr(_torch_optimizer, "_global_optimizer_post_hooks", None))
-    if (method is None or any(hook is None or hook for hook in hooks) or "step" in vars(optimizer)
+    if (method is None or any(hook is None for hook in hooks) or "step" in vars(optimizer)
             or torch.autograd._profiler_enabled() or torch.compiler.is_compiling()):
         optimizer.step()
+    elif any(hooks):
+        _hooked_step(optimizer, method, *hooks)
     else:
         method(optimizer)
+
+
+def _hooked_step(optimizer, method: Callable, global_pre, pre, post, global_post) -> None:
+    """torch's step wrapper without its profiler scope: pre-hooks (global first; one may return new (args,
+    kwargs)), the update, post-hooks (the optimizer's first)."""
+    args, kwargs = (optimizer,), {}
+    for hook in [*global_pre.values(), *pre.values()]:
+        result = hook(optimizer, args, kwargs)
+        if result is not None:
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise RuntimeError(f"an optimizer step pre-hook must return None or (new_args, new_kwargs), got "
+                                   f"{result!r}")
+            args, kwargs = result
+    method(*args, **kwargs)
+    for hook in [*post.values(), *global_post.values()]:
+        hook(optimizer, args, kwargs)
 
 
 class DescendOptimizer(torch.optim.Optimizer):

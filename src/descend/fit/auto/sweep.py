@@ -73,6 +73,7 @@ class Sweep(Callback):
         self.lrs: list[float] = []
         self.smoothed: list[float] = []
         self.kept: list[tuple[int, dict]] = []   # (step, weights after it), oldest first
+        self._live: tuple[list[int], dict] | None = None   # see _state
         self.choice: Choice | None = None
         self.ended_at: int | None = None
         self.ending: str | None = None
@@ -123,9 +124,18 @@ class Sweep(Callback):
             record["recovered"] = True   # the sweep ends here and restores kept weights: the run goes on
 
     def _keep(self, step: int) -> None:
-        self.kept.append((step, {k: v.detach().clone() for k, v in self.model.state_dict().items()}))
+        self.kept.append((step, {k: v.detach().clone() for k, v in self._state().items()}))
         most = max(1, min(KEEP, SNAPSHOT_MEMORY // _size(self.kept[-1][1])))
         del self.kept[:-most]
+
+    def _state(self) -> dict:
+        """The model's state_dict with the parameters and buffers themselves (keep_vars), read once and reused
+        while the model holds the same buffers (a module may replace one instead of updating it in place):
+        state_dict() walks every module, half a snapshot's cost on a small model."""
+        buffers = [id(b) for b in self.model.buffers()]
+        if self._live is None or self._live[0] != buffers:
+            self._live = (buffers, self.model.state_dict(keep_vars=True))
+        return self._live[1]
 
     def _ending(self, state: LoopState, loss: float) -> str | None:
         if not math.isfinite(loss):
