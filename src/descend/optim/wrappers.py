@@ -147,8 +147,7 @@ class EMA(Wrapper):
         return super().step(closure)
 
     def _after_step(self) -> None:
-        for slot, p in zip(self.extra, self._params()):
-            slot["avg"].lerp_(p, 1 - self.decay)
+        torch._foreach_lerp_([slot["avg"] for slot in self.extra], self._params(), 1 - self.decay)   # one call
 
     def state_dict(self) -> dict:
         out = super().state_dict()

@@ -24,6 +24,7 @@ from torch import nn
 from .preprocess import Preprocessor
 
 LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poisson": "exp"}
+FIXED_FEATURES_BYTES = 1 << 28   # appended fixed features larger than this are computed in every step instead
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
@@ -99,8 +100,7 @@ class TabularNet(nn.Module):
         self.embedded = [i for i, (_, enc, _) in enumerate(categorical) if enc == "embedding"]
         self.embeddings = nn.ModuleList(nn.Embedding(categorical[i][0], categorical[i][2] * members, padding_idx=0)
                                         for i in self.embedded)
-        width = (numeric_width + self.encoding.width + sum(size - 1 for _, size in self.onehot)
-                 + sum(e.embedding_dim // members for e in self.embeddings))
+        width = self.fixed_width + sum(e.embedding_dim // members for e in self.embeddings)
         layers: list[nn.Module] = []
         for size in hidden:
             layers += [MemberLinear(members, width, size), nn.ReLU()]
@@ -123,14 +123,42 @@ class TabularNet(nn.Module):
     def input_width(self) -> int:
         return self.numeric_width + len(self.sizes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's first-layer input, (rows, members, width): numbers, one-hot blocks, its embeddings."""
+    @property
+    def fixed_width(self) -> int:
+        """Columns of `fixed_features`."""
+        return self.numeric_width + self.encoding.width + sum(size - 1 for _, size in self.onehot)
+
+    def fixed_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of the first-layer input that every member shares and nothing learns (clipped numbers, their
+        piecewise-linear encoding, one-hot blocks), (rows, fixed_width)."""
         codes = x[:, self.numeric_width:self.input_width].long()
         numbers = torch.clamp(x[:, :self.numeric_width], self.lower, self.upper)
         shared = [numbers, self.encoding(numbers)]
         shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
-        parts = [torch.cat(shared, dim=1)[:, None, :].expand(-1, self.members, -1)]
-        parts += [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
+        return torch.cat(shared, dim=1)
+
+    def with_fixed_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs with their held-out member column (-1 where absent) and `fixed_features` appended, so that
+        training computes those once per table instead of in every step (the model reads them from the appended
+        columns; the result is the same). Inputs that already carry them, or whose appended features would take
+        more than FIXED_FEATURES_BYTES, come back as they are."""
+        done = self.input_width + 1 + self.fixed_width
+        if x.shape[1] == done or len(x) * self.fixed_width * x.element_size() > FIXED_FEATURES_BYTES:
+            return x
+        held = x[:, self.input_width:self.input_width + 1] if x.shape[1] > self.input_width else \
+            torch.full((len(x), 1), -1.0, dtype=x.dtype)
+        return torch.cat([x[:, :self.input_width], held, self.fixed_features(x)], dim=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's first-layer input, (rows, members, width): the fixed features (read from `x` when it
+        carries them, see `with_fixed_features`), then the member's own embeddings."""
+        appended = self.input_width + 1
+        fixed = x[:, appended:] if x.shape[1] > appended else self.fixed_features(x)
+        parts = [fixed[:, None, :].expand(-1, self.members, -1)]
+        if self.embeddings:
+            codes = x[:, self.numeric_width:self.input_width].long()
+            parts += [emb(codes[:, i]).view(len(x), self.members, -1)
+                      for emb, i in zip(self.embeddings, self.embedded)]
         return torch.cat(parts, dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,7 +173,7 @@ class TabularNet(nn.Module):
 
     def member_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """Every member's raw output, (rows, members, outputs)."""
-        return self.layers(self.features(x[:, :self.input_width]))
+        return self.layers(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         members = self.member_outputs(x)
