@@ -154,12 +154,12 @@ class TabularNet(nn.Module):
         carries them, see `with_fixed_features`), then the member's own embeddings."""
         appended = self.input_width + 1
         fixed = x[:, appended:] if x.shape[1] > appended else self.fixed_features(x)
-        parts = [fixed[:, None, :].expand(-1, self.members, -1)]
-        if self.embeddings:
-            codes = x[:, self.numeric_width:self.input_width].long()
-            parts += [emb(codes[:, i]).view(len(x), self.members, -1)
-                      for emb, i in zip(self.embeddings, self.embedded)]
-        return torch.cat(parts, dim=2)
+        shared = fixed[:, None, :].expand(-1, self.members, -1)
+        if not self.embeddings:   # every member's input is the same: a view, not a copy per member
+            return shared
+        codes = x[:, self.numeric_width:self.input_width].long()
+        parts = [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
+        return torch.cat([shared, *parts], dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
         """The linear model's input: numbers (clipped where validation chose so) plus every category one-hot (index
