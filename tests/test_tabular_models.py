@@ -12,7 +12,7 @@ from descend.cli import main
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
-from descend.apps.tabular.model import TabularNet, joined, with_held_out
+from descend.apps.tabular.model import PiecewiseLinear, TabularNet, joined, with_held_out
 from descend.apps.tabular.train import WEIGHT_AVERAGE, averaged, fit_arguments, grade, prepare, train
 from descend import optim
 from tabular_data import bakery
@@ -86,48 +86,11 @@ def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_whe
     assert "lower" not in net.state_dict() and net.state_dict()["linear_clipped"] == 1.0
 
 
-def _mixed_net() -> TabularNet:
-    """Numbers with quantile bins and bounds, a one-hot category and an embedded one, three members."""
-    torch.manual_seed(0)
-    return TabularNet(numeric_width=2, categorical=[[3, "onehot", 0], [6, "embedding", 2]], hidden=[8, 4],
-                      out_dim=1, members=3, bounds=[[-1.0, 1.5], [None, None]],
-                      bins=[[-1.0, 0.0, 1.0, 1.5], []])
-
-
-def _mixed_inputs(rows: int = 7) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(1)
-    numbers = 2 * torch.randn(rows, 2, generator=generator)
-    codes = torch.stack([torch.randint(0, 3, (rows,), generator=generator),
-                         torch.randint(0, 6, (rows,), generator=generator)], dim=1).float()
-    return torch.cat([numbers, codes], dim=1)
-
-
-def test_fixed_features_computed_once_give_the_same_outputs_and_gradients_bit_for_bit():
-    net, x = _mixed_net(), _mixed_inputs()
-    held = torch.tensor([0, 1, 2, -1, 0, 1, -1])
-    raw, appended = with_held_out(x, held), net.with_fixed_features(with_held_out(x, held))
-    assert appended.shape[1] == net.input_width + 1 + net.fixed_width == 4 + 1 + (2 + 3 + 2)
-    assert torch.equal(appended[:, :5], raw)   # the inputs and the held-out column stay in front
-    assert torch.equal(net.with_fixed_features(appended), appended)   # already there: left as it is
-    assert torch.equal(net.with_fixed_features(x)[:, 4], torch.full((7,), -1.0))   # no column: none held out
-    outputs, grads = [], []
-    for inputs in (raw, appended):
-        net.zero_grad()
-        out = net.member_outputs(inputs)
-        out.square().sum().backward()
-        outputs.append(out.detach())
-        grads.append(torch.cat([p.grad.reshape(-1) for p in net.parameters()]))
-    assert torch.equal(outputs[0], outputs[1]) and torch.equal(grads[0], grads[1])
-    net.eval()
-    with torch.no_grad():
-        net.set_linear(torch.randn(1, 2 + 3 + 6), torch.tensor([0.3]), blend=0.6)
-        assert torch.equal(net(raw), net(appended))   # the linear part reads the inputs in front
-
-
-def test_fixed_features_too_large_to_keep_are_computed_in_every_step(monkeypatch):
-    net, x = _mixed_net(), with_held_out(_mixed_inputs(), torch.full((7,), -1))
-    monkeypatch.setattr("descend.apps.tabular.model.FIXED_FEATURES_BYTES", 7 * net.fixed_width * 4 - 1)
-    assert net.with_fixed_features(x) is x
+def test_each_number_is_encoded_by_its_place_in_each_of_its_quantile_bins():
+    encoding = PiecewiseLinear([[0.0, 1.0, 3.0], [], [-2.0, 2.0]])   # the middle column has no bins
+    numbers = torch.tensor([[2.0, 9.0, 0.0], [-1.0, 9.0, -5.0], [5.0, 9.0, 1.0]])
+    want = torch.tensor([[1.0, 0.5, 0.5], [0.0, 0.0, 0.0], [1.0, 1.0, 0.75]])   # bins [0,1], [1,3], then [-2,2]
+    assert encoding.width == 3 and torch.equal(encoding(numbers), want)
 
 
 def test_the_member_loss_told_that_no_row_is_held_out_takes_the_same_mean():

@@ -24,7 +24,6 @@ from torch import nn
 from .preprocess import Preprocessor
 
 LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poisson": "exp"}
-FIXED_FEATURES_BYTES = 1 << 28   # appended fixed features larger than this are computed in every step instead
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
@@ -72,7 +71,8 @@ class PiecewiseLinear(nn.Module):
         return len(self.columns)
 
     def forward(self, numbers: torch.Tensor) -> torch.Tensor:
-        return torch.clamp((numbers[:, self.columns] - self.starts) / self.widths, 0.0, 1.0)
+        # index_select: the same columns as numbers[:, self.columns], at a fraction of advanced indexing's cost
+        return torch.clamp((numbers.index_select(1, self.columns) - self.starts) / self.widths, 0.0, 1.0)
 
 
 class TabularNet(nn.Module):
@@ -131,30 +131,16 @@ class TabularNet(nn.Module):
     def fixed_features(self, x: torch.Tensor) -> torch.Tensor:
         """The part of the first-layer input that every member shares and nothing learns (clipped numbers, their
         piecewise-linear encoding, one-hot blocks), (rows, fixed_width)."""
-        codes = x[:, self.numeric_width:self.input_width].long()
         numbers = torch.clamp(x[:, :self.numeric_width], self.lower, self.upper)
         shared = [numbers, self.encoding(numbers)]
-        shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
+        if self.onehot:
+            codes = x[:, self.numeric_width:self.input_width].long()
+            shared += [F.one_hot(codes[:, i], size)[:, 1:].to(x.dtype) for i, size in self.onehot]
         return torch.cat(shared, dim=1)
 
-    def with_fixed_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Inputs with their held-out member column (-1 where absent) and `fixed_features` appended, so that
-        training computes those once per table instead of in every step (the model reads them from the appended
-        columns; the result is the same). Inputs that already carry them, or whose appended features would take
-        more than FIXED_FEATURES_BYTES, come back as they are."""
-        done = self.input_width + 1 + self.fixed_width
-        if x.shape[1] == done or len(x) * self.fixed_width * x.element_size() > FIXED_FEATURES_BYTES:
-            return x
-        held = x[:, self.input_width:self.input_width + 1] if x.shape[1] > self.input_width else \
-            torch.full((len(x), 1), -1.0, dtype=x.dtype)
-        return torch.cat([x[:, :self.input_width], held, self.fixed_features(x)], dim=1)
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's first-layer input, (rows, members, width): the fixed features (read from `x` when it
-        carries them, see `with_fixed_features`), then the member's own embeddings."""
-        appended = self.input_width + 1
-        fixed = x[:, appended:] if x.shape[1] > appended else self.fixed_features(x)
-        shared = fixed[:, None, :].expand(-1, self.members, -1)
+        """Each member's first-layer input, (rows, members, width): the fixed features, then its embeddings."""
+        shared = self.fixed_features(x)[:, None, :].expand(-1, self.members, -1)
         if not self.embeddings:   # every member's input is the same: a view, not a copy per member
             return shared
         codes = x[:, self.numeric_width:self.input_width].long()

@@ -225,7 +225,7 @@ def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
     scheme, run = prepared.scheme, prepared.run
     optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
-    train = _with_fixed_features(run, _member_data(prepared, scheme.train_rows, scheme.train_held))
+    train = _member_data(prepared, scheme.train_rows, scheme.train_held)
     return lr_find(run.model, train, _member_loss(run, train), optimizer=optimizer,
                    batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
 
@@ -235,9 +235,7 @@ def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Option
     """The `descend.fit` arguments of tabular training: the chosen optimizer and schedule, each member on its own
     loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
     weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
-    held-out member columns; the networks' fixed features are computed here once, not in every step."""
-    train = _with_fixed_features(run, train)
-    val = None if val is None else _with_fixed_features(run, val)
+    held-out member columns."""
     arguments = dict(model=run.model, train=train, val=val, loss=_member_loss(run, train),
                      optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
                      batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
@@ -253,10 +251,6 @@ def _member_loss(run: TabularRun, train: tuple[torch.Tensor, torch.Tensor]) -> M
     y = train[1]
     none_held = y.dim() == 2 and y.shape[1] == 2 and bool((y[:, 1] < 0).all())
     return MemberLoss(run.target.loss, run.config["architecture"].get("folds"), held_out=not none_held)
-
-
-def _with_fixed_features(run: TabularRun, data: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    return run.model.with_fixed_features(data[0]), data[1]
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
