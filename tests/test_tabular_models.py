@@ -12,7 +12,7 @@ from descend.cli import main
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
-from descend.apps.tabular.model import PiecewiseLinear, TabularNet, joined, with_held_out
+from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.train import WEIGHT_AVERAGE, averaged, fit_arguments, grade, prepare, train
 from descend import optim
 from tabular_data import bakery
@@ -84,20 +84,6 @@ def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_whe
         net.set_linear(torch.tensor([[1.0, 1.0]]), torch.tensor([0.0]), blend=0.0, clipped=True)
         assert torch.equal(net(x)[:, 0], clipped.sum(dim=1))
     assert "lower" not in net.state_dict() and net.state_dict()["linear_clipped"] == 1.0
-
-
-def test_each_number_is_encoded_by_its_place_in_each_of_its_quantile_bins():
-    encoding = PiecewiseLinear([[0.0, 1.0, 3.0], [], [-2.0, 2.0]])   # the middle column has no bins
-    numbers = torch.tensor([[2.0, 9.0, 0.0], [-1.0, 9.0, -5.0], [5.0, 9.0, 1.0]])
-    want = torch.tensor([[1.0, 0.5, 0.5], [0.0, 0.0, 0.0], [1.0, 1.0, 0.75]])   # bins [0,1], [1,3], then [-2,2]
-    assert encoding.width == 3 and torch.equal(encoding(numbers), want)
-
-
-def test_the_member_loss_told_that_no_row_is_held_out_takes_the_same_mean():
-    output, none = torch.randn(6, 4, 1), torch.full((6,), -1)
-    for loss, y in (("mse", torch.randn(6)), ("poisson", torch.tensor([0.0, 1, 2, 5, 0, 3]))):
-        y = with_member(y, none)
-        assert torch.equal(MemberLoss(loss, held_out=False)(output, y), MemberLoss(loss)(output, y))
 
 
 def test_the_linear_model_extrapolates_on_tables_without_dates_and_clips_on_dated_ones():
