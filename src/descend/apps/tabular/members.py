@@ -37,7 +37,7 @@ def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tenso
         flat = F.cross_entropy(output.reshape(rows * members, classes), y.long().repeat_interleave(members),
                                reduction="none")
         return flat.view(rows, members)
-    out, target = output.squeeze(2), y[:, None].expand(-1, output.shape[1])   # one output a member: a view
+    out, target = output[..., 0], y[:, None].expand(-1, output.shape[1])
     if loss == "bce":
         return F.binary_cross_entropy_with_logits(out, target, reduction="none")
     if loss == "poisson":
