@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..core.errors import DescendError, DescendTypeError
-from .base import Closure, undecorated, present_grads, step_clipped
+from .base import Closure, undecorated, present_grads, step_clipped, step_unwrapped
 from .checks import check_count, check_fraction, check_positive
 from .modes import eval_mode, train_mode
 
@@ -54,8 +54,12 @@ class Wrapper(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None):
-        """Step the inner optimizer (on gradients clipped to `grad_clip`), then update the wrapper's own weights."""
-        loss = step_clipped(self.inner.step, lambda: present_grads(self._params()), self.grad_clip, closure)
+        """Step the inner optimizer (on gradients clipped to `grad_clip`), then update the wrapper's own weights.
+        A plain step skips the inner optimizer's profiler scope, as `step_unwrapped` does for the outer one."""
+        if closure is None and self.grad_clip is None:
+            loss = step_unwrapped(self.inner)
+        else:
+            loss = step_clipped(self.inner.step, lambda: present_grads(self._params()), self.grad_clip, closure)
         self.count += 1
         self._after_step()
         return loss
@@ -147,8 +151,7 @@ class EMA(Wrapper):
         return super().step(closure)
 
     def _after_step(self) -> None:
-        for slot, p in zip(self.extra, self._params()):
-            slot["avg"].lerp_(p, 1 - self.decay)
+        torch._foreach_lerp_([slot["avg"] for slot in self.extra], self._params(), 1 - self.decay)   # one call
 
     def state_dict(self) -> dict:
         out = super().state_dict()

@@ -47,17 +47,22 @@ def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 class MemberLoss:
     """The target's loss for member outputs (each member on the rows it may see: member m belongs to fold
-    m % folds and learns from no row held out of that fold) or for a blended output."""
+    m % folds and learns from no row held out of that fold) or for a blended output. `held_out`: whether any
+    training row is held out of a member (False: every member learns from every row, and each step takes the
+    plain mean without looking, decided once for the table rather than once a batch)."""
 
-    def __init__(self, loss: str, folds: int | None = None):
+    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True):
         self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
-        self.folds = folds
+        self.folds, self.held_out = folds, held_out
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        target, held_out = y[:, 0], y[:, 1].long()
+        target = y[:, 0]
         if output.dim() == 3:
             per_member = _per_member(self.loss, output, target)
-            if bool((held_out < 0).all()):   # no row held out (one validation slice): the plain mean, sooner
+            if not self.held_out:
+                return per_member.mean()
+            held_out = y[:, 1].long()
+            if bool((held_out < 0).all()):   # no row of this batch held out: the plain mean, sooner
                 return per_member.mean()
             allowed = held_out[:, None] != torch.arange(output.shape[1]) % (self.folds or output.shape[1])
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)

@@ -225,8 +225,8 @@ def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
     """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
     scheme, run = prepared.scheme, prepared.run
     optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
-    return lr_find(run.model, _member_data(prepared, scheme.train_rows, scheme.train_held),
-                   _member_loss(run), optimizer=optimizer,
+    train = _member_data(prepared, scheme.train_rows, scheme.train_held)
+    return lr_find(run.model, train, _member_loss(run, train), optimizer=optimizer,
                    batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
 
 
@@ -236,7 +236,7 @@ def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Option
     loss, and with validation rows, validation every epoch and early stopping that keeps the best epoch's
     weights; without them, a stop after `epochs` epochs. `train` and `val` are (inputs, targets) with the
     held-out member columns."""
-    arguments = dict(model=run.model, train=train, val=val, loss=_member_loss(run),
+    arguments = dict(model=run.model, train=train, val=val, loss=_member_loss(run, train),
                      optimizer=opts.optimizer, lr=lr, weight_decay=opts.weight_decay,
                      batch_size=batch_size(opts, len(train[0])), max_epochs=opts.max_epochs, seed=opts.seed,
                      progress=opts.progress, threads=opts.threads)
@@ -245,8 +245,12 @@ def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Option
     return _completed(opts, epochs, arguments)
 
 
-def _member_loss(run: TabularRun) -> MemberLoss:
-    return MemberLoss(run.target.loss, run.config["architecture"].get("folds"))
+def _member_loss(run: TabularRun, train: tuple[torch.Tensor, torch.Tensor]) -> MemberLoss:
+    """The members' loss for training on `train` (inputs, targets with the held-out member column): told once
+    when no row is held out of any member."""
+    y = train[1]
+    none_held = y.dim() == 2 and y.shape[1] == 2 and bool((y[:, 1] < 0).all())
+    return MemberLoss(run.target.loss, run.config["architecture"].get("folds"), held_out=not none_held)
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
