@@ -31,7 +31,7 @@ from ...runs import checkpoint
 from ...runs.checkpoint import weights_bytes
 from ...runs.files import write_atomic, write_json
 from .. import tracking
-from . import baselines, checks, evaluate, importance, linear
+from . import baselines, checks, evaluate, importance, lags, linear
 from .cells import check_plain
 from .columns import infer_columns
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
@@ -138,10 +138,10 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
     return f"split: {how}; {parts}, {test}{refit}"
 
 
-def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme) -> TabularRun:
+def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, linear_free: list[int]) -> TabularRun:
     """A fresh model whose members and linear part already predict the training average, with its config."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
-    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds)
+    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -193,8 +193,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     opts.check()
     check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, say)
-    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), opts.split, opts.test_fraction,
-                       opts.val_fraction, opts.split_seed)
+    order = time_order(frame, opts.time_column, opts.dayfirst)
+    split = split_rows(order, opts.split, opts.test_fraction, opts.val_fraction, opts.split_seed)
     columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric,
                                    opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
@@ -203,16 +203,30 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
     for line in pre.describe() + notes:
         say(f"  {line}")
+    found = _target_lags(frame.iloc[order[np.isin(order, split.train)]], pre, target) if scheme.dated else {}
+    if found:
+        say(f"  {', '.join(found)}: the target's own earlier values (lag {', '.join(map(str, found.values()))} "
+            "rows): the linear model does not clip them to the training range (they trend with the target)")
     say(_describe_split(split, scheme, opts))
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
     warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
     for line in warnings:
         say(line)
-    run = _new_run(pre, target, opts, scheme)
+    positions = pre.feature_positions()
+    run = _new_run(pre, target, opts, scheme,
+                   [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
     say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
+
+
+def _target_lags(train: pd.DataFrame, pre: Preprocessor, target: Target) -> dict[str, int]:
+    """The number columns holding the target's own earlier values in `train` (the training rows in time order),
+    with their lags; none for classes."""
+    if target.task == "classification":
+        return {}
+    return lags.target_lags(train, target.name, [c.name for c in pre.columns if c.kind in ("numeric", "ordinal")])
 
 
 def _member_data(prepared: Prepared, rows: np.ndarray, held: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
