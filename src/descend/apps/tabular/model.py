@@ -118,6 +118,7 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_bias", torch.zeros(out_dim))
         self.register_buffer("blend", torch.ones(()))   # weight of the networks against the linear model
         self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
+        self.register_buffer("residual", torch.zeros(()))   # 1: the networks add to the linear model (see forward)
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
@@ -153,10 +154,17 @@ class TabularNet(nn.Module):
         """Every member's raw output, (rows, members, outputs)."""
         return self.layers(self.features(x[:, :self.input_width]))
 
+    def linear_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear model's outputs in the loss's space, (rows, outputs)."""
+        return self.design(x) @ self.linear_weight.T + self.linear_bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training mode: each member's prediction, on top of the linear model's where the networks learn its
+        residuals (then the linear model is fitted first and frozen, so the members' loss is that of the
+        residuals). Evaluation mode: the blended prediction (see `_blended`)."""
         members = self.member_outputs(x)
         if self.training:
-            return members
+            return members + self.linear_outputs(x)[:, None, :] if bool(self.residual) else members
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
 
@@ -168,9 +176,11 @@ class TabularNet(nn.Module):
             weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
-        linear = to_mean_space(self.design(x) @ self.linear_weight.T + self.linear_bias, self.link)
+        linear = to_mean_space(self.linear_outputs(x), self.link)
         if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
             return from_mean_space(linear, self.link)
+        if bool(self.residual):   # the linear model plus the networks' residuals, shrunk by the blend weight
+            return from_mean_space(linear + self.blend * mean, self.link)
         return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 
     def set_output_bias(self, value: float) -> None:
@@ -178,14 +188,17 @@ class TabularNet(nn.Module):
             self.layers[-1].bias.fill_(value)
             self.linear_bias.fill_(value)
 
-    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float, clipped: bool = False) -> None:
+    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float, clipped: bool = False,
+                   residual: bool = False) -> None:
         """Install the fitted linear model (weights over `design`'s columns, in the loss's space; `clipped`: fitted
-        on numbers clipped to the training range) and the blend."""
+        on numbers clipped to the training range), the blend, and whether the networks learn its residuals (only
+        under the identity link, where members average in the loss's own space)."""
         with torch.no_grad():
             self.linear_weight.copy_(weight.reshape(self.linear_weight.shape))
             self.linear_bias.copy_(bias.reshape(self.linear_bias.shape))
             self.blend.fill_(blend)
             self.linear_clipped.fill_(float(clipped))
+            self.residual.fill_(float(residual and self.link == "identity"))
 
     def clip_design(self, design: torch.Tensor) -> torch.Tensor:
         """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds, but

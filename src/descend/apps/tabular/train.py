@@ -216,6 +216,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     positions = pre.feature_positions()
     run = _new_run(pre, target, opts, scheme,
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
+    run.config["residual"] = scheme.dated and target.loss == "mse"
     say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
@@ -324,6 +325,9 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
         found = find_lr(prepared, opts)
         say(f"lr_find: {found.summary().splitlines()[-1]}")
         lr = found.suggestion
+    linear_out = _choose_linear(prepared)
+    if run.config["residual"]:   # the networks learn what the linear model (fitted on their rows) leaves
+        install_linear(prepared, 1.0, scheme.train_rows)
     arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
                               _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
     callbacks = [*callbacks, *tracking.from_targets(opts.log)]
@@ -344,7 +348,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     run.findings = result.findings
     epochs = int(result.best.get("epoch") or opts.max_epochs)
     say(f"best validation loss {result.best.get('val_loss', float('nan')):.4g} after epoch {epochs}")
-    blend = choose_model(prepared)
+    blend = choose_model(prepared, linear_out)
     if scheme.refit:
         first = run.model
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
@@ -380,16 +384,28 @@ def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
                      choice=auto.Choice.from_dict(first["auto"]) if first.get("auto") else None)
 
 
-def choose_model(prepared: Prepared) -> float:
-    """Blend the members with the linear model by validation loss; the validation scores (out-of-fold with folds)
-    of the networks, the linear model and the blend go to run.metrics["validation"]. Returns the blend weight."""
+def _choose_linear(prepared: Prepared) -> np.ndarray:
+    """Choose the linear model's penalty on the validation rows (into run.config, with whether it clips numbers:
+    on a table with dates) and return its validation outputs (placed as `linear.choose_penalty` places them)."""
     run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
-    y, clipped = prepared.y.numpy(), scheme.dated
-    penalty, linear_out = linear.choose_penalty(target.loss, _design(prepared, clipped), y, scheme.linear_folds(),
-                                                len(target.classes))
+    penalty, outputs = linear.choose_penalty(target.loss, _design(prepared, scheme.dated), prepared.y.numpy(),
+                                             scheme.linear_folds(), len(target.classes))
+    run.config.update(linear_penalty=penalty, linear_clipped=scheme.dated)
+    return outputs
+
+
+def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
+    """Blend the members with the linear model (whose validation outputs are `linear_out`) by validation loss;
+    the validation scores (out-of-fold with folds) of the networks, the linear model and the blend go to
+    run.metrics["validation"]. Networks that learned the linear model's residuals are scored with it added (the
+    blend weight then shrinks their part). Returns the blend weight."""
+    run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
+    y, clipped, penalty = prepared.y.numpy(), run.config["linear_clipped"], run.config["linear_penalty"]
     run.model.eval()
     with torch.no_grad():
-        run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias), 1.0)
+        if not run.config["residual"]:   # the networks alone
+            run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias),
+                                 1.0)
         network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
                                                                       scheme.val_held)[0]))
     lin = linear.as_mean(target.loss, linear_out[scheme.val_rows])
@@ -401,11 +417,11 @@ def choose_model(prepared: Prepared) -> float:
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
-        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped, "losses": losses_,
+        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped,
+        "residual": run.config["residual"], "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
-    run.config.update(linear_penalty=penalty, linear_clipped=clipped)
     return blend
 
 
@@ -422,14 +438,16 @@ def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
     return target.decode(from_mean_space(mean, LINKS[target.loss]))
 
 
-def install_linear(prepared: Prepared, blend: float) -> None:
-    """Fit the linear model on every training row with the chosen penalty and put it, and the blend, in the model."""
-    run, rows = prepared.run, prepared.split.train
+def install_linear(prepared: Prepared, blend: float, rows: np.ndarray | None = None) -> None:
+    """Fit the linear model on `rows` (default: every training row) with the chosen penalty and put it, and the
+    blend, in the model."""
+    run = prepared.run
+    rows = prepared.split.train if rows is None else rows
     clipped = run.config["linear_clipped"]
     fitted = linear.fit_linear(run.target.loss, _design(prepared, clipped)[rows], prepared.y.numpy()[rows],
                                run.config["linear_penalty"], len(run.target.classes))
     run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
-                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped)
+                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped, run.config["residual"])
     run.model.eval()
 
 
@@ -440,6 +458,8 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     Where the first run's members are kept too, the fresh ones start from other initial weights."""
     run = prepared.run
     run.model = fresh_model(run.config["architecture"], run.target, opts.seed + int(prepared.scheme.keeps_first))
+    if run.config["residual"]:
+        install_linear(prepared, 1.0)
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, opts, lr, epochs)
