@@ -9,8 +9,8 @@ tables (co2, macro) are rows too, but outside the held-out geometric mean: nothi
 descend runs as `descend fit all.csv --target T --seed S` does (the CSV read by descend's reader, default options,
 one thread), in this process. The references (those of tabular_suite.py: RidgeCV, LightGBM 300 trees, CatBoost
 500 iterations, scikit-learn's MLP; the same rows, the same derived date parts) do not depend on descend's code, so
---cache keeps their scores between runs. Ratio = descend's mean over the seeds / the best mean of ridge (or logistic regression), LightGBM and CatBoost
-(the MLP is shown beside).
+--cache keeps their scores between runs. Ratio = descend's mean over the seeds / the best mean of ridge (or
+logistic regression), LightGBM and CatBoost (the MLP is shown beside).
 Run (about 3 min for the dated tables, 15 min with --suite, on 2 busy cores):
     PYTHONPATH=src nice python benchmarks/dated_tables.py [--suite] [--seeds 3] [--cache refs.json] [--json out.json]
         [--compare earlier.json]

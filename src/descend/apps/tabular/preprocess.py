@@ -233,7 +233,7 @@ class Preprocessor:
             bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
             lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
                          f"networks clip them to the training range{unclipped}{bins}; the linear model takes them as "
-                         "they are (clipped too on a table with dates)")
+                         "they are (clipped too on a table with dates, but for the target's own lags)")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

@@ -177,10 +177,19 @@ def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
     average = (f", weights averaged over the last steps (EMA, decay {WEIGHT_AVERAGE:g})"
                if _averages(opts, opts.lr or default_lr(opts)) else "")
     return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
-            + f" trained side by side and averaged, blended with a {LINEAR_NAMES[run.target.loss]} by validation; "
+            + f" trained side by side and averaged, {_linear_part(run)}; "
             f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
             f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to {opts.max_epochs} "
             f"epochs, early stopping after {opts.patience} epochs without a better validation loss")
+
+
+def _linear_part(run: TabularRun) -> str:
+    """How the networks meet the linear model, in words."""
+    name = LINEAR_NAMES[run.target.loss]
+    if run.config["residual"]:
+        return (f"learning what a {name} leaves (a table with dates: its trend carries on), their part weighted "
+                "by validation")
+    return f"blended with a {name} by validation"
 
 
 def _has_dates(pre: Preprocessor, opts: Options) -> bool:
