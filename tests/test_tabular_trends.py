@@ -10,6 +10,7 @@ import torch
 from descend.apps.tabular import Options, TabularRun, fit_table
 from descend.apps.tabular.lags import lag_of, target_lags
 from descend.apps.tabular.model import TabularNet
+from descend.apps.tabular.update import update_run
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
 
@@ -97,3 +98,13 @@ def test_a_residual_model_predicts_the_same_after_saving(tmp_path):
     x = run.encode(frame.tail(5), "rows")[0]
     assert np.array_equal(run.outputs(x), loaded.outputs(loaded.encode(frame.tail(5), "rows")[0]))
     assert float(loaded.model.residual) == 1.0
+
+
+def test_an_update_trains_the_residual_networks_and_leaves_the_linear_model_as_fitted():
+    frame = _trending(200)
+    run = fit_table(frame.iloc[:120], Options(target="y", **QUICK), say=lambda line: None)
+    linear = run.model.linear_weight.clone(), run.model.linear_bias.clone()
+    record = update_run(run, frame.iloc[120:], say=lambda line: None, max_epochs=10, progress=False)
+    assert torch.equal(run.model.linear_weight, linear[0]) and torch.equal(run.model.linear_bias, linear[1])
+    # the newest rows lie 64-80 months past the fit's last: held at its training maximum the error would be ~70
+    assert record["after"]["rmse"] < record["before"]["rmse"] < 3.0 and not record["kept_previous"]
