@@ -37,7 +37,7 @@ def lag_of(values: np.ndarray, target: np.ndarray) -> int | None:
 
 def target_lags(frame: pd.DataFrame, target: str, columns: list[str]) -> dict[str, int]:
     """The columns (among `columns`, numbers) that hold the target's earlier values, with their lag in rows;
-    `frame` holds the training rows in time order. A regression target only: class labels do not trend."""
+    `frame` holds the training rows in time order; the target holds numbers."""
     y = parse_numbers(frame[target])[0].to_numpy(float)
     found = {}
     for name in columns:

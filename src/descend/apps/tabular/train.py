@@ -233,8 +233,9 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
 
 def _target_lags(train: pd.DataFrame, pre: Preprocessor, target: Target) -> dict[str, int]:
     """The number columns holding the target's own earlier values in `train` (the training rows in time order),
-    with their lags; none for classes."""
-    if target.task == "classification":
+    with their lags; only for a squared-error target (a lag left unclipped in a Poisson or logistic model's
+    straight line would carry on exponentially)."""
+    if target.loss != "mse":
         return {}
     return lags.target_lags(train, target.name, [c.name for c in pre.columns if c.kind in ("numeric", "ordinal")])
 
