@@ -165,11 +165,11 @@ def reference_scores(frame: pd.DataFrame, target: str, task: str, seed: int, n_t
     return {name: suite.score(task, y[-n_test:], p) for name, p in predicted.items()}
 
 
-def run_table(name: str, frame: pd.DataFrame, target: str, task: str, seeds: int, cache: dict) -> dict:
+def run_table(name: str, frame: pd.DataFrame, target: str, task: str, seeds: range, cache: dict) -> dict:
     """Every contender's scores over the seeds on the table's last 20%; the references from `cache` when there."""
     n_test = min(max(1, int(round(len(frame) * TEST_SHARE))), len(frame) - 1)
     scores, chosen, seconds = [], [], []
-    for seed in range(seeds):
+    for seed in seeds:
         key = f"{name}/{seed}/{len(frame)}"
         if key not in cache:
             cache[key] = reference_scores(frame, target, task, seed, n_test)
@@ -217,6 +217,7 @@ def main() -> None:
     parser.add_argument("--tables", default=None, help="comma-separated names (default: all dated tables)")
     parser.add_argument("--suite", action="store_true", help="also every table of benchmarks/tabular_suite.py")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--cache", default=None, help="JSON file keeping the references' scores between runs")
     parser.add_argument("--json", default=None, help="write the rows to this JSON file")
     parser.add_argument("--compare", default=None, help="an earlier --json file: show its ratios beside")
@@ -238,7 +239,8 @@ def main() -> None:
         frame = frame[frame[target].notna()].reset_index(drop=True)
         if group == "suite" and not next(t for t in suite.TABLES if t.name == name).ordered:
             frame = frame.sample(frac=1.0, random_state=suite.SPLIT_SEED).reset_index(drop=True)
-        rows.append({**run_table(name, frame, target, task, args.seeds, cache), "group": group})
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        rows.append({**run_table(name, frame, target, task, seeds, cache), "group": group})
         print(json.dumps(rows[-1]), flush=True)
         if cache_path:
             cache_path.write_text(json.dumps(cache, indent=1))

@@ -74,7 +74,7 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     lines = []
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
     said = "\n".join(lines)
-    assert "y_lag1, y_lag2: the target's own earlier values (lag 1, 2 rows)" in said
+    assert "y_lag1, y_lag2: the target's own earlier values (1, 2 rows earlier)" in said
     assert run.config["residual"] is True and run.metrics["validation"]["residual"] is True
     test = run.test_predictions
     assert test["actual"].min() > frame["y"].iloc[:len(frame) - len(test)].max()   # the future leaves the range

@@ -214,8 +214,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         say(f"  {line}")
     found = _target_lags(frame.iloc[order[np.isin(order, split.train)]], pre, target) if scheme.dated else {}
     if found:
-        say(f"  {', '.join(found)}: the target's own earlier values (lag {', '.join(map(str, found.values()))} "
-            "rows): the linear model does not clip them to the training range (they trend with the target)")
+        say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} rows "
+            "earlier): the linear model does not clip them to the training range (they trend with the target)")
     say(_describe_split(split, scheme, opts))
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
