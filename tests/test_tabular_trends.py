@@ -52,21 +52,20 @@ def test_the_linear_model_clips_every_number_but_the_free_ones():
 
 def test_residual_networks_train_on_top_of_the_linear_model_and_the_blend_shrinks_them():
     torch.manual_seed(0)
-    net = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, members=3)
+    net = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, members=3, residual=True)
     x = torch.randn(5, 2)
     weight, bias = torch.tensor([[2.0, -1.0]]), torch.tensor([0.5])
     linear = x @ weight.T + bias
-    net.set_linear(weight, bias, blend=0.3, residual=True)
+    net.set_linear(weight, bias, blend=0.3)
     with torch.no_grad():
         members = net.member_outputs(x)
         assert torch.allclose(net(x), members + linear[:, None, :])   # training: each member on top of the line
         net.eval()
         assert torch.allclose(net(x), linear + 0.3 * members.mean(dim=1))
-        net.set_linear(weight, bias, blend=0.0, residual=True)
+        net.set_linear(weight, bias, blend=0.0)
         assert torch.equal(net(x), linear)
-    bce = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, link="sigmoid")
-    bce.set_linear(weight, bias, blend=0.5, residual=True)
-    assert float(bce.residual) == 0.0   # members average as probabilities there, not on top of a logit
+    bce = TabularNet(numeric_width=2, categorical=[], hidden=[4], out_dim=1, link="sigmoid", residual=True)
+    assert bce.residual is False   # members average as probabilities there, not on top of a logit
 
 
 def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
@@ -75,7 +74,7 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
     said = "\n".join(lines)
     assert "y_lag1, y_lag2: the target's own earlier values (1, 2 rows earlier)" in said
-    assert run.config["residual"] is True and run.metrics["validation"]["residual"] is True
+    assert run.config["architecture"]["residual"] is True and run.metrics["validation"]["residual"] is True
     test = run.test_predictions
     assert test["actual"].min() > frame["y"].iloc[:len(frame) - len(test)].max()   # the future leaves the range
     rmse = float(np.sqrt(np.mean((test["predicted"] - test["actual"]) ** 2)))
@@ -86,8 +85,8 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
 def test_a_table_without_dates_keeps_its_model_as_before():
     frame = _trending().drop(columns="month")
     run = fit_table(frame, Options(target="y", **QUICK), say=lambda line: None)
-    assert run.config["residual"] is False and run.config["architecture"]["linear_free"] == []
-    assert float(run.model.residual) == 0.0 and run.config["linear_clipped"] is False
+    assert run.config["architecture"]["residual"] is False and run.config["architecture"]["linear_free"] == []
+    assert run.model.residual is False and run.config["linear_clipped"] is False
 
 
 def test_a_residual_model_predicts_the_same_after_saving(tmp_path):
@@ -97,7 +96,7 @@ def test_a_residual_model_predicts_the_same_after_saving(tmp_path):
     loaded = TabularRun.load(tmp_path / "run")
     x = run.encode(frame.tail(5), "rows")[0]
     assert np.array_equal(run.outputs(x), loaded.outputs(loaded.encode(frame.tail(5), "rows")[0]))
-    assert float(loaded.model.residual) == 1.0
+    assert loaded.model.residual is True
 
 
 def test_an_update_trains_the_residual_networks_and_leaves_the_linear_model_as_fitted():
@@ -108,3 +107,12 @@ def test_an_update_trains_the_residual_networks_and_leaves_the_linear_model_as_f
     assert torch.equal(run.model.linear_weight, linear[0]) and torch.equal(run.model.linear_bias, linear[1])
     # the newest rows lie 64-80 months past the fit's last: held at its training maximum the error would be ~70
     assert record["after"]["rmse"] < record["before"]["rmse"] < 3.0 and not record["kept_previous"]
+
+
+def test_a_model_described_before_lags_and_residuals_builds_and_loads_as_it_was():
+    run = fit_table(_trending(80), Options(target="y", **QUICK), say=lambda line: None)
+    assert "residual" not in run.model.state_dict()   # a choice of the architecture, not a weight
+    spec = {k: v for k, v in run.config["architecture"].items() if k not in ("residual", "linear_free")}
+    older = TabularNet.build(spec)
+    older.load_state_dict(run.model.state_dict())
+    assert older.residual is False and torch.equal(older.linear_lower, older.lower)

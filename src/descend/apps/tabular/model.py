@@ -27,13 +27,15 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
-                 loss: str = "mse", folds: int | None = None, linear_free: list[int] = ()) -> dict:
+                 loss: str = "mse", folds: int | None = None, linear_free: list[int] = (),
+                 residual: bool = False) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json); `linear_free`: the number
-    inputs the linear model never clips (the target's own lags)."""
+    inputs the linear model never clips (the target's own lags); `residual`: the networks learn what the linear
+    model leaves (see TabularNet.forward)."""
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "folds": folds or members,
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
-            "bounds": pre.bounds(), "bins": pre.bins(), "linear_free": list(linear_free)}
+            "bounds": pre.bounds(), "bins": pre.bins(), "linear_free": list(linear_free), "residual": residual}
 
 
 class MemberLinear(nn.Module):
@@ -86,8 +88,9 @@ class TabularNet(nn.Module):
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
-                 folds: int | None = None, linear_free: list[int] | None = None):
+                 folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False):
         super().__init__()
+        self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
         self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
         bounds = bounds or [[None, None]] * numeric_width
@@ -118,13 +121,12 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_bias", torch.zeros(out_dim))
         self.register_buffer("blend", torch.ones(()))   # weight of the networks against the linear model
         self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
-        self.register_buffer("residual", torch.zeros(()))   # 1: the networks add to the linear model (see forward)
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
-                   spec.get("folds"), spec.get("linear_free"))
+                   spec.get("folds"), spec.get("linear_free"), spec.get("residual", False))
 
     @property
     def input_width(self) -> int:
@@ -160,11 +162,11 @@ class TabularNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Training mode: each member's prediction, on top of the linear model's where the networks learn its
-        residuals (then the linear model is fitted first and frozen, so the members' loss is that of the
-        residuals). Evaluation mode: the blended prediction (see `_blended`)."""
+        residuals (`residual`: the linear model is installed first and stays frozen, so the members' loss is that
+        of the residuals). Evaluation mode: the blended prediction (see `_blended`)."""
         members = self.member_outputs(x)
         if self.training:
-            return members + self.linear_outputs(x)[:, None, :] if bool(self.residual) else members
+            return members + self.linear_outputs(x)[:, None, :] if self.residual else members
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
 
@@ -179,7 +181,7 @@ class TabularNet(nn.Module):
         linear = to_mean_space(self.linear_outputs(x), self.link)
         if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
             return from_mean_space(linear, self.link)
-        if bool(self.residual):   # the linear model plus the networks' residuals, shrunk by the blend weight
+        if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
             return from_mean_space(linear + self.blend * mean, self.link)
         return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 
@@ -188,17 +190,14 @@ class TabularNet(nn.Module):
             self.layers[-1].bias.fill_(value)
             self.linear_bias.fill_(value)
 
-    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float, clipped: bool = False,
-                   residual: bool = False) -> None:
+    def set_linear(self, weight: torch.Tensor, bias: torch.Tensor, blend: float, clipped: bool = False) -> None:
         """Install the fitted linear model (weights over `design`'s columns, in the loss's space; `clipped`: fitted
-        on numbers clipped to the training range), the blend, and whether the networks learn its residuals (only
-        under the identity link, where members average in the loss's own space)."""
+        on numbers clipped to the training range) and the blend."""
         with torch.no_grad():
             self.linear_weight.copy_(weight.reshape(self.linear_weight.shape))
             self.linear_bias.copy_(bias.reshape(self.linear_bias.shape))
             self.blend.fill_(blend)
             self.linear_clipped.fill_(float(clipped))
-            self.residual.fill_(float(residual and self.link == "identity"))
 
     def clip_design(self, design: torch.Tensor) -> torch.Tensor:
         """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds, but

@@ -139,9 +139,11 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
 
 
 def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, linear_free: list[int]) -> TabularRun:
-    """A fresh model whose members and linear part already predict the training average, with its config."""
+    """A fresh model whose members and linear part already predict the training average, with its config. On a
+    table with dates and a squared-error target the networks learn what the linear model leaves."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
-    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free)
+    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free,
+                        residual=scheme.dated and target.loss == "mse")
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -186,7 +188,7 @@ def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
 def _linear_part(run: TabularRun) -> str:
     """How the networks meet the linear model, in words."""
     name = LINEAR_NAMES[run.target.loss]
-    if run.config["residual"]:
+    if run.model.residual:
         return (f"learning what a {name} leaves (a table with dates: its trend carries on), their part weighted "
                 "by validation")
     return f"blended with a {name} by validation"
@@ -225,7 +227,6 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     positions = pre.feature_positions()
     run = _new_run(pre, target, opts, scheme,
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
-    run.config["residual"] = scheme.dated and target.loss == "mse"
     say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
@@ -336,7 +337,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
         say(f"lr_find: {found.summary().splitlines()[-1]}")
         lr = found.suggestion
     linear_out = _choose_linear(prepared)
-    if run.config["residual"]:   # the networks learn what the linear model (fitted on their rows) leaves
+    if run.model.residual:   # the networks learn what the linear model (fitted on their rows) leaves
         install_linear(prepared, 1.0, scheme.train_rows)
     arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
                               _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
@@ -413,7 +414,7 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     y, clipped, penalty = prepared.y.numpy(), run.config["linear_clipped"], run.config["linear_penalty"]
     run.model.eval()
     with torch.no_grad():
-        if not run.config["residual"]:   # the networks alone
+        if not run.model.residual:   # the networks alone
             run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias),
                                  1.0)
         network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
@@ -428,7 +429,7 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     run.metrics["validation"] = {
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
         "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped,
-        "residual": run.config["residual"], "losses": losses_,
+        "residual": run.model.residual, "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
@@ -457,7 +458,7 @@ def install_linear(prepared: Prepared, blend: float, rows: np.ndarray | None = N
     fitted = linear.fit_linear(run.target.loss, _design(prepared, clipped)[rows], prepared.y.numpy()[rows],
                                run.config["linear_penalty"], len(run.target.classes))
     run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
-                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped, run.config["residual"])
+                         torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped)
     run.model.eval()
 
 
@@ -468,7 +469,7 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     Where the first run's members are kept too, the fresh ones start from other initial weights."""
     run = prepared.run
     run.model = fresh_model(run.config["architecture"], run.target, opts.seed + int(prepared.scheme.keeps_first))
-    if run.config["residual"]:
+    if run.model.residual:
         install_linear(prepared, 1.0)
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
