@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from descend.apps.tabular import Options, TabularRun, fit_table
+from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.lags import lag_of, target_lags
 from descend.apps.tabular.model import TabularNet
+from descend.apps.tabular.preprocess import Preprocessor
 from descend.apps.tabular.update import update_run
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
@@ -116,3 +118,15 @@ def test_a_model_described_before_lags_and_residuals_builds_and_loads_as_it_was(
     older = TabularNet.build(spec)
     older.load_state_dict(run.model.state_dict())
     assert older.residual is False and torch.equal(older.linear_lower, older.lower)
+
+
+def test_a_monthly_date_gets_no_weekday_and_a_daily_one_does():
+    monthly = _trending(60)
+    columns, _ = infer_columns(monthly, "y")
+    month = next(c for c in columns if c.name == "month")
+    assert month.weekday is False and "no weekday: every date is day 1 of its month" in month.reason
+    names = [c.name for c in Preprocessor.fit(columns, monthly).categorical]
+    assert names == ["month_month"]
+    daily = monthly.assign(month=pd.date_range("2001-01-01", periods=60, freq="D").strftime("%Y-%m-%d"))
+    columns, _ = infer_columns(daily, "y")
+    assert [c.name for c in Preprocessor.fit(columns, daily).categorical] == ["month_weekday", "month_month"]
