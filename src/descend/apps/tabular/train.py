@@ -323,22 +323,23 @@ def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None =
 
 def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
           callbacks: Sequence[Callback] = (), nproc: int = 1) -> FitResult:
-    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"), choose the blend
-    with the linear model on the validation rows, and train again on every training row for the chosen number of
+    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"; on top of the linear
+    model, fitted first, where they learn its residuals), choose the blend with the linear model on the validation
+    rows, and train again on every training row for the chosen number of
     epochs where the scheme says so. With `run_dir` the runs are recorded there (the second in run_dir/refit)
     and `resume` continues them; `callbacks` watch both runs. Returns the first run's result (its validation
     scores stay in the record)."""
     run, scheme = prepared.run, prepared.scheme
     if nproc > 1:
         distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
+    linear_out = _choose_linear(prepared)
+    if run.model.residual:   # the networks learn what the linear model (fitted on their rows) leaves
+        install_linear(prepared, 1.0, scheme.train_rows)
     lr = opts.lr or default_lr(opts)
     if lr == "auto" and nproc > 1:   # sweep once here, not in every process
         found = find_lr(prepared, opts)
         say(f"lr_find: {found.summary().splitlines()[-1]}")
         lr = found.suggestion
-    linear_out = _choose_linear(prepared)
-    if run.model.residual:   # the networks learn what the linear model (fitted on their rows) leaves
-        install_linear(prepared, 1.0, scheme.train_rows)
     arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
                               _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
     callbacks = [*callbacks, *tracking.from_targets(opts.log)]
