@@ -145,7 +145,8 @@ HELD_OUT = [
 
 def descend_score(frame: pd.DataFrame, target: str, task: str, seed: int, n_test: int) -> tuple[float, dict]:
     """descend's default fit on the CSV of `frame` (read as the CLI reads it): its test score on the last
-    `n_test` rows, and what validation chose (blend, the linear model's penalty and clipping)."""
+    `n_test` rows, and what validation chose (blend, the linear model's penalty and clipping) beside the test score
+    of the report's own linear baseline (ridge with alpha 1, or logistic regression, on descend's features)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "all.csv"
         frame.to_csv(path, index=False)
@@ -153,9 +154,10 @@ def descend_score(frame: pd.DataFrame, target: str, task: str, seed: int, n_test
     run = fit_table(data, Options(target=target, seed=seed, progress=False), say=lambda line: None)
     if run.metrics["test_rows"] != n_test:
         raise RuntimeError(f"descend tested {run.metrics['test_rows']} rows of {target!r}, the references {n_test}")
-    first = next(iter(run.metrics["scores"].values()))
+    metric = "log_loss" if task == "classification" else "rmse"
+    model, baseline = (scores[metric] for scores in list(run.metrics["scores"].values())[:2])
     chosen = {k: run.metrics["validation"].get(k) for k in ("blend", "linear_penalty", "linear_clipped")}
-    return first["log_loss" if task == "classification" else "rmse"], chosen
+    return model, {**chosen, "baseline": baseline}
 
 
 def reference_scores(frame: pd.DataFrame, target: str, task: str, seed: int, n_test: int) -> dict[str, float]:
@@ -191,16 +193,17 @@ def _geomean(values: list[float]) -> float:
 
 def report(rows: list[dict], earlier: dict[str, dict]) -> None:
     print("\n| table | rows (test) | best reference | descend mean (ratio, spread) | was (ratio) | validation chose "
-          "(blend, clipped) | references |")
-    print("|---|---|---|---|---|---|---|")
+          "(blend, clipped) | descend's own linear baseline | references |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         m = r["means"]
         before = earlier.get(r["table"])
         was = f"{before['means']['descend']:.4g} ({before['ratio']:.3f})" if before else "-"
         chose = ", ".join(f"{c['blend']:g}/{'c' if c['linear_clipped'] else 'f'}" for c in r["chosen"])
         refs = ", ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "descend")
+        baseline = np.mean([c["baseline"] for c in r["chosen"]]) if "baseline" in r["chosen"][0] else float("nan")
         print(f"| {r['table']} | {r['rows']} ({r['test_rows']}) | {r['best']} {m[r['best']]:.4g} | "
-              f"{m['descend']:.4g} ({r['ratio']:.3f}, {r['spread']:.3g}) | {was} | {chose} | {refs} |")
+              f"{m['descend']:.4g} ({r['ratio']:.3f}, {r['spread']:.3g}) | {was} | {chose} | {baseline:.4g} | {refs} |")
     for label, group in (("held-out dated", [r for r in rows if r["group"] == "held-out"]),
                          ("suite's dated", [r for r in rows if r["group"] == "suite-dated"]),
                          ("suite (12)", [r for r in rows if r["group"].startswith("suite")])):
