@@ -134,10 +134,16 @@ def report(run: TabularRun) -> str:
 
 def validation_line(validation: dict) -> str:
     """How the model was chosen: the blend weight and the validation losses behind it."""
-    losses = validation["losses"]
-    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): networks weighted "
-            f"{validation['blend']:g}, linear model {1 - validation['blend']:g} (validation loss: networks "
-            f"{losses['networks']:.4g}, linear {losses['linear']:.4g}, blend {losses['blend']:.4g})")
+    losses, weight = validation["losses"], validation["blend"]
+    if validation.get("residual"):   # the networks learned what the linear model leaves (a table with dates)
+        chosen = f"the linear model plus {weight:g} x the networks, which learned its residuals"
+        names = ("with the networks", "linear", "chosen")
+    else:
+        chosen = f"networks weighted {weight:g}, linear model {1 - weight:g}"
+        names = ("networks", "linear", "blend")
+    scores = ", ".join(f"{name} {losses[key]:.4g}" for name, key in zip(names, ("networks", "linear", "blend")))
+    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): {chosen} (validation "
+            f"loss: {scores})")
 
 
 def saved(out: Path) -> str:

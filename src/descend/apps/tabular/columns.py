@@ -30,6 +30,8 @@ class Column:
     kind: str
     reason: str
     dayfirst: bool | None = None   # dates only: day/month/year (True), month/day/year (False), else None
+    weekday: bool = True   # dates only: False when every training date is the same day of its month (monthly,
+                           # quarterly, yearly series), where which weekday that day fell on is noise
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -96,15 +98,18 @@ def mostly_numbers(values: pd.Series) -> bool:
 
 
 def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
-    """A date column, its day/month order read from the data; one whose times of day vary also gets the hour."""
+    """A date column, its day/month order read from the data; one whose times of day vary also gets the hour, and
+    one whose dates all fall on the same day of the month gets no weekday."""
     order = day_first(values, name, dayfirst)
     stamps = as_dates(values, order).dropna()
     written = {True: " (day/month/year)", False: " (month/day/year)", None: ""}[order]
+    weekday = stamps.dt.day.nunique() > 1
+    parts = ("weekday and month one-hot" if weekday else
+             f"month one-hot (no weekday: every date is day {stamps.dt.day.iloc[0]} of its month)")
     if (stamps != stamps.dt.normalize()).any():
-        return Column(name, "datetime", f"date and time{written}: hour of day, weekday and month one-hot, day of year "
-                      "plain and as sine/cosine", order)
-    return Column(name, "date", f"dates{written}: weekday and month one-hot, day of year plain and as sine/cosine",
-                  order)
+        return Column(name, "datetime", f"date and time{written}: hour of day, {parts}, day of year plain and as "
+                      "sine/cosine", order, weekday)
+    return Column(name, "date", f"dates{written}: {parts}, day of year plain and as sine/cosine", order, weekday)
 
 
 def _looks_like_dates(values: pd.Series) -> bool:

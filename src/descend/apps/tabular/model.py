@@ -27,12 +27,15 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
-                 loss: str = "mse", folds: int | None = None) -> dict:
-    """The JSON-able description the model is rebuilt from (saved in config.json)."""
+                 loss: str = "mse", folds: int | None = None, linear_free: list[int] = (),
+                 residual: bool = False) -> dict:
+    """The JSON-able description the model is rebuilt from (saved in config.json); `linear_free`: the number
+    inputs the linear model never clips (the target's own lags); `residual`: the networks learn what the linear
+    model leaves (see TabularNet.forward)."""
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "folds": folds or members,
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
-            "bounds": pre.bounds(), "bins": pre.bins()}
+            "bounds": pre.bounds(), "bins": pre.bins(), "linear_free": list(linear_free), "residual": residual}
 
 
 class MemberLinear(nn.Module):
@@ -78,15 +81,17 @@ class PiecewiseLinear(nn.Module):
 class TabularNet(nn.Module):
     """Input columns: first `numeric_width` standardized numbers, then one category index per categorical, then
     optionally each row's held-out member (see the module docstring). The networks clip each number to its
-    `bounds` ([low, high], None for no bound); the linear model takes the numbers unclipped.
+    `bounds` ([low, high], None for no bound); the linear model takes the numbers unclipped, or clipped but for
+    those in `linear_free` (see `design`).
 
     Index 0 (a level unseen in training) adds nothing: its one-hot block is all zeros, its embedding is fixed at 0.
     """
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
-                 folds: int | None = None):
+                 folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False):
         super().__init__()
+        self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
         self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
         bounds = bounds or [[None, None]] * numeric_width
@@ -94,6 +99,10 @@ class TabularNet(nn.Module):
                              persistent=False)   # rebuilt from the architecture, not saved with the weights
         self.register_buffer("upper", torch.tensor([math.inf if high is None else high for _, high in bounds]),
                              persistent=False)
+        free = torch.zeros(numeric_width, dtype=torch.bool)
+        free[list(linear_free or [])] = True
+        self.register_buffer("linear_lower", torch.where(free, -math.inf, self.lower), persistent=False)
+        self.register_buffer("linear_upper", torch.where(free, math.inf, self.upper), persistent=False)
         self.numeric_width, self.members, self.link, self.out_dim = numeric_width, members, link, out_dim
         self.sizes = [size for size, _, _ in categorical]
         self.onehot = [(i, size) for i, (size, enc, _) in enumerate(categorical) if enc == "onehot"]
@@ -117,7 +126,7 @@ class TabularNet(nn.Module):
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
-                   spec.get("folds"))
+                   spec.get("folds"), spec.get("linear_free"), spec.get("residual", False))
 
     @property
     def input_width(self) -> int:
@@ -148,12 +157,12 @@ class TabularNet(nn.Module):
         return torch.cat([shared, *parts], dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
-        """The linear model's input: numbers (clipped where validation chose so) plus every category one-hot (index
-        0 included)."""
+        """The linear model's input: numbers (clipped, but for the free ones, where training chose so) plus every
+        category one-hot (index 0 included)."""
         codes = x[:, self.numeric_width:self.input_width].long()
         numbers = x[:, :self.numeric_width]
         if bool(self.linear_clipped):
-            numbers = torch.clamp(numbers, self.lower, self.upper)
+            numbers = torch.clamp(numbers, self.linear_lower, self.linear_upper)
         parts = [numbers] + [F.one_hot(codes[:, i], size).to(x.dtype) for i, size in enumerate(self.sizes)]
         return torch.cat(parts, dim=1)
 
@@ -161,10 +170,17 @@ class TabularNet(nn.Module):
         """Every member's raw output, (rows, members, outputs)."""
         return self.layers(self.features(x))
 
+    def linear_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear model's outputs in the loss's space, (rows, outputs)."""
+        return self.design(x) @ self.linear_weight.T + self.linear_bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training mode: each member's prediction, on top of the linear model's where the networks learn its
+        residuals (`residual`: the linear model is installed first and stays frozen, so the members' loss is that
+        of the residuals). Evaluation mode: the blended prediction (see `_blended`)."""
         members = self.member_outputs(x)
         if self.training:
-            return members
+            return members + self.linear_outputs(x)[:, None, :] if self.residual else members
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
 
@@ -176,9 +192,11 @@ class TabularNet(nn.Module):
             weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
-        linear = to_mean_space(self.design(x) @ self.linear_weight.T + self.linear_bias, self.link)
+        linear = to_mean_space(self.linear_outputs(x), self.link)
         if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
             return from_mean_space(linear, self.link)
+        if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
+            return from_mean_space(linear + self.blend * mean, self.link)
         return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
 
     def set_output_bias(self, value: float) -> None:
@@ -196,8 +214,10 @@ class TabularNet(nn.Module):
             self.linear_clipped.fill_(float(clipped))
 
     def clip_design(self, design: torch.Tensor) -> torch.Tensor:
-        """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds."""
-        numbers = torch.clamp(design[:, :self.numeric_width], self.lower.to(design.dtype), self.upper.to(design.dtype))
+        """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds, but
+        for the free ones."""
+        numbers = torch.clamp(design[:, :self.numeric_width], self.linear_lower.to(design.dtype),
+                              self.linear_upper.to(design.dtype))
         return torch.cat([numbers, design[:, self.numeric_width:]], dim=1)
 
 

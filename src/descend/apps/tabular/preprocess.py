@@ -5,10 +5,10 @@ and are standardized with the training mean and spread. They are not clipped her
 the training range themselves (`bounds`; a network extrapolates wildly where it has seen nothing, a later day
 of the year for instance), while the linear model sees them as they are and extrapolates linearly, as ridge
 regression does. Categories map to 1..L; index 0 is
-for a level never seen in training, and empty cells are a level of their own. Dates become weekday and month
-categories plus day of year, plain and as a sine/cosine pair so December sits next to January, plus the years
-since 2000 (not clipped, so a trend carries on past the training dates); date-times also get the hour of the
-day as a category.
+for a level never seen in training, and empty cells are a level of their own. Dates become weekday (unless
+every date is the same day of its month) and month categories plus day of year, plain and as a sine/cosine pair
+so December sits next to January, plus the years since 2000 (not clipped, so a trend carries on past the
+training dates); date-times also get the hour of the day as a category.
 """
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     years = (dates - pd.Timestamp("2000-01-01")).dt.total_seconds() / (365.25 * 86400)
     nums = {f"{name}_dayofyear": day, f"{name}_doy_sin": np.sin(angle), f"{name}_doy_cos": np.cos(angle),
             f"{name}{TIME_SUFFIX}": years}
-    cats = {f"{name}_weekday": _integer_text(dates.dt.day_of_week.astype(float)),
-            f"{name}_month": _integer_text(dates.dt.month.astype(float))}
+    cats = {f"{name}_weekday": _integer_text(dates.dt.day_of_week.astype(float))} if column.weekday else {}
+    cats[f"{name}_month"] = _integer_text(dates.dt.month.astype(float))
     if kind == "datetime":
         cats[f"{name}_hour"] = _integer_text(dates.dt.hour.astype(float))
     return nums, cats
@@ -233,7 +233,7 @@ class Preprocessor:
             bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
             lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
                          f"networks clip them to the training range{unclipped}{bins}; the linear model takes them as "
-                         "they are (clipped too on a table with dates)")
+                         "they are (clipped too on a table with dates, but for the target's own lags)")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

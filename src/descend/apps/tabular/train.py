@@ -31,7 +31,7 @@ from ...runs import checkpoint
 from ...runs.checkpoint import weights_bytes
 from ...runs.files import write_atomic, write_json
 from .. import tracking
-from . import baselines, checks, evaluate, importance, linear
+from . import baselines, checks, evaluate, importance, lags, linear
 from .cells import check_plain
 from .columns import infer_columns
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
@@ -138,10 +138,12 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
     return f"split: {how}; {parts}, {test}{refit}"
 
 
-def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme) -> TabularRun:
-    """A fresh model whose members and linear part already predict the training average, with its config."""
+def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, linear_free: list[int]) -> TabularRun:
+    """A fresh model whose members and linear part already predict the training average, with its config. On a
+    table with dates and a squared-error target the networks learn what the linear model leaves."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
-    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds)
+    spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free,
+                        residual=scheme.dated and target.loss == "mse")
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -177,10 +179,19 @@ def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
     average = (f", weights averaged over the last steps (EMA, decay {WEIGHT_AVERAGE:g})"
                if _averages(opts, opts.lr or default_lr(opts)) else "")
     return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
-            + f" trained side by side and averaged, blended with a {LINEAR_NAMES[run.target.loss]} by validation; "
+            + f" trained side by side and averaged, {_linear_part(run)}; "
             f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
             f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to {opts.max_epochs} "
             f"epochs, early stopping after {opts.patience} epochs without a better validation loss")
+
+
+def _linear_part(run: TabularRun) -> str:
+    """How the networks meet the linear model, in words."""
+    name = LINEAR_NAMES[run.target.loss]
+    if run.model.residual:
+        return (f"learning what a {name} leaves (a table with dates: its trend carries on), their part weighted "
+                "by validation")
+    return f"blended with a {name} by validation"
 
 
 def _has_dates(pre: Preprocessor, opts: Options) -> bool:
@@ -193,8 +204,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     opts.check()
     check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, say)
-    split = split_rows(time_order(frame, opts.time_column, opts.dayfirst), opts.split, opts.test_fraction,
-                       opts.val_fraction, opts.split_seed)
+    order = time_order(frame, opts.time_column, opts.dayfirst)
+    split = split_rows(order, opts.split, opts.test_fraction, opts.val_fraction, opts.split_seed)
     columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric,
                                    opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
@@ -203,16 +214,31 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
     for line in pre.describe() + notes:
         say(f"  {line}")
+    found = _target_lags(frame.iloc[order[np.isin(order, split.train)]], pre, target) if scheme.dated else {}
+    if found:
+        say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} rows "
+            "earlier): the linear model does not clip them to the training range (they trend with the target)")
     say(_describe_split(split, scheme, opts))
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
     warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
     for line in warnings:
         say(line)
-    run = _new_run(pre, target, opts, scheme)
+    positions = pre.feature_positions()
+    run = _new_run(pre, target, opts, scheme,
+                   [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
     say(_describe_model(run, opts, len(scheme.train_rows)))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
+
+
+def _target_lags(train: pd.DataFrame, pre: Preprocessor, target: Target) -> dict[str, int]:
+    """The number columns holding the target's own earlier values in `train` (the training rows in time order),
+    with their lags; only for a squared-error target (a lag left unclipped in a Poisson or logistic model's
+    straight line would carry on exponentially)."""
+    if target.loss != "mse":
+        return {}
+    return lags.target_lags(train, target.name, [c.name for c in pre.columns if c.kind in ("numeric", "ordinal")])
 
 
 def _member_data(prepared: Prepared, rows: np.ndarray, held: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,14 +327,18 @@ def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None =
 
 def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
           callbacks: Sequence[Callback] = (), nproc: int = 1) -> FitResult:
-    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"), choose the blend
-    with the linear model on the validation rows, and train again on every training row for the chosen number of
+    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"; on top of the linear
+    model, fitted first, where they learn its residuals), choose the blend with the linear model on the validation
+    rows, and train again on every training row for the chosen number of
     epochs where the scheme says so. With `run_dir` the runs are recorded there (the second in run_dir/refit)
     and `resume` continues them; `callbacks` watch both runs. Returns the first run's result (its validation
     scores stay in the record)."""
     run, scheme = prepared.run, prepared.scheme
     if nproc > 1:
         distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
+    linear_out = _choose_linear(prepared)
+    if run.model.residual:   # the networks learn what the linear model (fitted on their rows) leaves
+        install_linear(prepared, 1.0, scheme.train_rows)
     lr = opts.lr or default_lr(opts)
     if lr == "auto" and nproc > 1:   # sweep once here, not in every process
         found = find_lr(prepared, opts)
@@ -334,7 +364,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     run.findings = result.findings
     epochs = int(result.best.get("epoch") or opts.max_epochs)
     say(f"best validation loss {result.best.get('val_loss', float('nan')):.4g} after epoch {epochs}")
-    blend = choose_model(prepared)
+    blend = choose_model(prepared, linear_out)
     if scheme.refit:
         first = run.model
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
@@ -370,16 +400,28 @@ def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
                      choice=auto.Choice.from_dict(first["auto"]) if first.get("auto") else None)
 
 
-def choose_model(prepared: Prepared) -> float:
-    """Blend the members with the linear model by validation loss; the validation scores (out-of-fold with folds)
-    of the networks, the linear model and the blend go to run.metrics["validation"]. Returns the blend weight."""
+def _choose_linear(prepared: Prepared) -> np.ndarray:
+    """Choose the linear model's penalty on the validation rows (into run.config, with whether it clips numbers:
+    on a table with dates) and return its validation outputs (placed as `linear.choose_penalty` places them)."""
     run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
-    y, clipped = prepared.y.numpy(), scheme.dated
-    penalty, linear_out = linear.choose_penalty(target.loss, _design(prepared, clipped), y, scheme.linear_folds(),
-                                                len(target.classes))
+    penalty, outputs = linear.choose_penalty(target.loss, _design(prepared, scheme.dated), prepared.y.numpy(),
+                                             scheme.linear_folds(), len(target.classes))
+    run.config.update(linear_penalty=penalty, linear_clipped=scheme.dated)
+    return outputs
+
+
+def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
+    """Blend the members with the linear model (whose validation outputs are `linear_out`) by validation loss;
+    the validation scores (out-of-fold with folds) of the networks, the linear model and the blend go to
+    run.metrics["validation"]. Networks that learned the linear model's residuals are scored with it added (the
+    blend weight then shrinks their part). Returns the blend weight."""
+    run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
+    y, clipped, penalty = prepared.y.numpy(), run.config["linear_clipped"], run.config["linear_penalty"]
     run.model.eval()
     with torch.no_grad():
-        run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias), 1.0)
+        if not run.model.residual:   # the networks alone
+            run.model.set_linear(torch.zeros_like(run.model.linear_weight), torch.zeros_like(run.model.linear_bias),
+                                 1.0)
         network = linear.as_mean(target.loss, run.model(_member_data(prepared, scheme.val_rows,
                                                                       scheme.val_held)[0]))
     lin = linear.as_mean(target.loss, linear_out[scheme.val_rows])
@@ -391,11 +433,11 @@ def choose_model(prepared: Prepared) -> float:
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
-        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped, "losses": losses_,
+        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped,
+        "residual": run.model.residual, "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
-    run.config.update(linear_penalty=penalty, linear_clipped=clipped)
     return blend
 
 
@@ -412,9 +454,11 @@ def _decoded(target: Target, mean: torch.Tensor) -> np.ndarray:
     return target.decode(from_mean_space(mean, LINKS[target.loss]))
 
 
-def install_linear(prepared: Prepared, blend: float) -> None:
-    """Fit the linear model on every training row with the chosen penalty and put it, and the blend, in the model."""
-    run, rows = prepared.run, prepared.split.train
+def install_linear(prepared: Prepared, blend: float, rows: np.ndarray | None = None) -> None:
+    """Fit the linear model on `rows` (default: every training row) with the chosen penalty and put it, and the
+    blend, in the model."""
+    run = prepared.run
+    rows = prepared.split.train if rows is None else rows
     clipped = run.config["linear_clipped"]
     fitted = linear.fit_linear(run.target.loss, _design(prepared, clipped)[rows], prepared.y.numpy()[rows],
                                run.config["linear_penalty"], len(run.target.classes))
@@ -430,6 +474,8 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     Where the first run's members are kept too, the fresh ones start from other initial weights."""
     run = prepared.run
     run.model = fresh_model(run.config["architecture"], run.target, opts.seed + int(prepared.scheme.keeps_first))
+    if run.model.residual:
+        install_linear(prepared, 1.0)
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, opts, lr, epochs)
