@@ -326,16 +326,17 @@ def report(rows: list[dict]) -> None:
                   f"{len(ratios)}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tables", default=",".join(t.name for t in TABLES))
+def main(tables: list[Table] = TABLES, description: str = __doc__) -> None:
+    """Run the contenders on `tables` (all of them, or those --tables names) and print the table of results."""
+    parser = argparse.ArgumentParser(description=description.split("\n")[0])
+    parser.add_argument("--tables", default=",".join(t.name for t in tables))
     parser.add_argument("--modes", default="cli,file")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
     args = parser.parse_args()
     wanted, modes = args.tables.split(","), args.modes.split(",")
     rows = []
-    for table in [next(t for t in TABLES if t.name == name) for name in wanted]:
+    for table in [next(t for t in tables if t.name == name) for name in wanted]:
         frame = table.load()
         frame = frame[frame[table.target].notna()].reset_index(drop=True)
         runs = [one_seed(table, frame, seed, modes) for seed in range(args.seeds)]

@@ -13,7 +13,8 @@ from descend.core.loop import Callback
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
-from descend.apps.tabular.train import WEIGHT_AVERAGE, averaged, fit_arguments, grade, prepare, train
+from descend.apps.tabular.options import TUNED_LR
+from descend.apps.tabular.train import LR_CANDIDATES, WEIGHT_AVERAGE, averaged, fit_arguments, grade, prepare, train
 from descend import optim
 from tabular_data import bakery
 
@@ -161,6 +162,21 @@ def test_folds_and_refit_are_deterministic_for_a_seed():
     assert runs[0].metrics == runs[1].metrics
     other = fit_table(frame, Options(target="y", seed=6, **QUICK), say=lambda _: None)
     assert not torch.equal(other.model.layers[0].weight, runs[0].model.layers[0].weight)
+
+
+def test_with_folds_the_default_lr_is_chosen_by_validation_and_is_the_run_that_lr_gives():
+    frame = _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
+    lines = []
+    chosen = fit_table(frame, Options(target="y", seed=3, **QUICK), say=lines.append)
+    tried = chosen.config["lr_candidates"]
+    assert list(tried) == [f"{TUNED_LR * f:g}" for f in LR_CANDIDATES] and len(LR_CANDIDATES) == 2
+    best = min(tried, key=tried.get)
+    assert f"{chosen.config['lr']:g}" == best and chosen.config["lr"] in [TUNED_LR * f for f in LR_CANDIDATES]
+    assert any(line.startswith(f"lr {best} chosen by validation loss") for line in lines)
+    named = fit_table(frame, Options(target="y", seed=3, lr=chosen.config["lr"], **QUICK), say=lambda _: None)
+    assert "lr_candidates" not in named.config   # a named lr is the user's: nothing else is tried
+    want, got = named.model.state_dict(), chosen.model.state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
 
 
 def test_joined_members_are_both_models_members_in_order():

@@ -22,7 +22,7 @@ PENALTIES = {"mse": (0.1, 1.0, 10.0, 100.0, 1000.0),       # ridge alpha (on the
              "poisson": (1e-4, 1e-3, 1e-2, 1e-1, 1.0),      # alpha of the mean half-deviance
              "bce": (100.0, 10.0, 1.0, 0.1, 0.01),           # C, the inverse penalty of logistic regression
              "cross_entropy": (100.0, 10.0, 1.0, 0.1, 0.01)}
-BLENDS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+BLENDS = tuple(np.round(np.linspace(0.0, 1.0, 101), 2))   # fine steps: a coarse grid's jumps add seed spread
 
 
 @dataclass
@@ -99,7 +99,7 @@ def choose_penalty(loss: str, design: np.ndarray, y: np.ndarray, folds: list, cl
 
 
 def choose_blend(loss: str, network: torch.Tensor, linear: torch.Tensor, y: torch.Tensor) -> tuple[float, dict]:
-    """The weight of the networks (0..1, in steps of 0.1) whose blend with the linear model has the lowest
+    """The weight of the networks (0..1, in steps of 0.01) whose blend with the linear model has the lowest
     validation loss, and the losses of the networks alone, the linear model alone and the blend."""
     scores = {w: mean_loss(loss, w * network + (1 - w) * linear, y) for w in BLENDS}
     best = min(scores, key=lambda w: (scores[w], -w))

@@ -284,7 +284,8 @@ class Options:
                             "its lr)", check=choice("optimizer", lambda: ("auto", *optim.available())),
                             choices=lambda: ("auto", *optim.general_purpose()), metavar="NAME")
     lr: float | str | None = option(None, f"learning rate, or auto to sweep for it inside the run (default: "
-                                    f"{TUNED_LR:g} for adamw; auto's choice under auto; else the optimizer's own)", check=_check_lr,
+                                    f"{TUNED_LR:g} for adamw, or a third of it where that validates better on folds; "
+                                    "auto's choice under auto; else the optimizer's own)", check=_check_lr,
                                     parse=learning_rate,
                                     search=Search({"lr": Float(1e-4, 3e-2, log=True)}))
     weight_decay: float | None = option(None, "weight decay of weight matrices (default: the optimizer's)",

@@ -8,8 +8,10 @@ logistic regression for classes).
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
+import math
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +49,7 @@ LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce
 FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
 FIRST_WEIGHTS = "first_run.safetensors"   # and its weights (model.safetensors becomes the final model's)
 WEIGHT_AVERAGE = 0.95   # decay of the networks' exponential weight average: about their last 20 steps
+LR_CANDIDATES = (1.0, 1 / 3)   # with folds and no lr named: the default lr and a third of it, chosen by validation
 UNAVERAGED = ("lbfgs", "schedule_free_adamw", "schedule_free_adamw_paper", "schedule_free_sgd")
 Say = Callable[[str], None]
 
@@ -171,11 +174,12 @@ def batch_size(opts: Options, rows: int) -> int:
     return int(min(256, max(32, 2 ** round(np.log2(max(rows, 1) / 25)))))
 
 
-def _describe_model(run: TabularRun, opts: Options, rows: int) -> str:
-    spec = run.config["architecture"]
+def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
+    spec, rows = run.config["architecture"], len(scheme.train_rows)
     hidden = spec["hidden"]
+    lrs = lr_candidates(scheme, opts, opts.lr or default_lr(opts))
     lr = ("lr from its sweep" if opts.lr == "auto" or opts.optimizer == "auto" and opts.lr is None
-          else f"lr {opts.lr or default_lr(opts):g}")
+          else "lr " + " or ".join(f"{lr:.3g}" for lr in lrs) + (" (whichever validates better)" if lrs[1:] else ""))
     average = (f", weights averaged over the last steps (EMA, decay {WEIGHT_AVERAGE:g})"
                if _averages(opts, opts.lr or default_lr(opts)) else "")
     return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
@@ -227,7 +231,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     positions = pre.feature_positions()
     run = _new_run(pre, target, opts, scheme,
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
-    say(_describe_model(run, opts, len(scheme.train_rows)))
+    say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
 
@@ -327,8 +331,9 @@ def run_fit(arguments: dict, opts: Options, nproc: int = 1, epochs: int | None =
 
 def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, resume: bool = False,
           callbacks: Sequence[Callback] = (), nproc: int = 1) -> FitResult:
-    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"; on top of the linear
-    model, fitted first, where they learn its residuals), choose the blend with the linear model on the validation
+    """Fit the members on the training rows with early stopping (lr_find first for lr "auto"; with folds on the
+    default path at each of LR_CANDIDATES, keeping the lr that validates better; on top of the linear model,
+    fitted first, where they learn its residuals), choose the blend with the linear model on the validation
     rows, and train again on every training row for the chosen number of
     epochs where the scheme says so. With `run_dir` the runs are recorded there (the second in run_dir/refit)
     and `resume` continues them; `callbacks` watch both runs. Returns the first run's result (its validation
@@ -344,18 +349,20 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
         found = find_lr(prepared, opts)
         say(f"lr_find: {found.summary().splitlines()[-1]}")
         lr = found.suggestion
-    arguments = fit_arguments(run, _member_data(prepared, scheme.train_rows, scheme.train_held),
-                              _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
     callbacks = [*callbacks, *tracking.from_targets(opts.log)]
-    arguments.update(run_dir=run_dir, resume=resume, callbacks=callbacks)
     result = finished_first_run(run, run_dir) if resume else None
     if result is None:
-        result = run_fit(arguments, opts, nproc)
+        recorded = run_dir is not None or bool(callbacks)
+        lr, tried = choose_lr(prepared, opts, lr_candidates(scheme, opts, lr), nproc, say, quiet=recorded)
+        arguments = {**_first_arguments(prepared, opts, lr), "run_dir": run_dir, "resume": resume,
+                     "callbacks": callbacks}
+        result = tried if tried is not None and not recorded else run_fit(arguments, opts, nproc)
         if run_dir is not None:
             write_atomic(Path(run_dir) / FIRST_WEIGHTS, weights_bytes(result.model.state_dict()))
             write_json(Path(run_dir) / FIRST_RUN, {"lr": result.lr, "records": len(result.history),
                                                      "findings": len(result.findings),
-                                                     "auto": result.choice and result.choice.to_dict()})
+                                                     "auto": result.choice and result.choice.to_dict(),
+                                                     "lr_candidates": run.config.get("lr_candidates")})
     run.model = result.model
     run.config["lr"] = result.lr
     if result.choice is not None:
@@ -378,6 +385,46 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     return result
 
 
+def lr_candidates(scheme: Scheme, opts: Options, lr) -> list:
+    """The lrs the first run tries: with folds on the default path (AdamW, no --lr), the default and a third of it,
+    the one with the lower out-of-fold loss kept. The faster suits networks that need long training; the slower
+    suits networks that overfit within an epoch or two, where early stopping at the faster lr chooses among too
+    few, too different epochs. Otherwise (one validation slice, or an lr or optimizer named) `lr` alone."""
+    if scheme.kind != "folds" or opts.lr is not None or opts.optimizer != "adamw":
+        return [lr]
+    return [lr * factor for factor in LR_CANDIDATES]
+
+
+def choose_lr(prepared: Prepared, opts: Options, candidates: list, nproc: int, say: Say,
+              quiet: bool) -> tuple:
+    """The candidate lr whose first run, from the same initial weights and batch order, reaches the lowest
+    validation loss, and that run's result (None for a single candidate: nothing was run). The runs are kept in
+    memory only (`quiet`: without progress lines); a recorded run is the chosen lr's run again (the same run:
+    same seed, weights and rows), and run.model is left at the initial weights for it."""
+    if len(candidates) == 1:
+        return candidates[0], None
+    run, start = prepared.run, prepared.run.model
+    results = {}
+    for lr in candidates:
+        run.model = copy.deepcopy(start)
+        arguments = _first_arguments(prepared, opts, lr)
+        results[lr] = run_fit({**arguments, "progress": arguments["progress"] and not quiet}, opts, nproc)
+    run.model = start
+    losses = {lr: result.best.get("val_loss", math.inf) for lr, result in results.items()}
+    chosen = min(candidates, key=lambda lr: (losses[lr], -lr))
+    say(f"lr {chosen:g} chosen by validation loss (" + ", ".join(f"lr {lr:g}: {loss:.4g}" for lr, loss in
+                                                                    losses.items()) + ")")
+    run.config["lr_candidates"] = {f"{lr:g}": loss for lr, loss in losses.items()}
+    return chosen, results[chosen]
+
+
+def _first_arguments(prepared: Prepared, opts: Options, lr) -> dict:
+    """`descend.fit`'s arguments for the first run at `lr`: the members on their rows, validated out of fold."""
+    scheme = prepared.scheme
+    return fit_arguments(prepared.run, _member_data(prepared, scheme.train_rows, scheme.train_held),
+                         _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
+
+
 def _predictions_finite(prepared: Prepared) -> bool:
     """Whether the model predicts finite values on every row of the table, the test rows' features included (a
     diverged network may not: its outputs, or the link applied to them, overflow, maybe only on some rows)."""
@@ -393,6 +440,8 @@ def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
         return None
     summary, first = json.loads((folder / "summary.json").read_text()), json.loads((folder / FIRST_RUN).read_text())
     run.model.load_state_dict(load_file(str(folder / FIRST_WEIGHTS)))
+    if first.get("lr_candidates"):
+        run.config["lr_candidates"] = first["lr_candidates"]
     lines = (folder / "history.jsonl").read_text().splitlines()[:first["records"]]   # later ones: the refit's
     return FitResult(run.model, [json.loads(line) for line in lines], summary["best"], summary["stop_reason"],
                      load_findings(folder / "findings.json")[:first["findings"]], str(folder),
