@@ -11,6 +11,7 @@ from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.lags import lag_of, target_lags
 from descend.apps.tabular.model import TabularNet
 from descend.apps.tabular.preprocess import Preprocessor
+from descend.apps.tabular.train import prepare
 from descend.apps.tabular.update import update_run
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
@@ -75,6 +76,11 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
     said = "\n".join(lines)
     assert "y_lag1, y_lag2: the target's own earlier values (1, 2 rows earlier)" in said
+    assert ("the networks clip them to the training range (a date's years since 2000 excepted) and also see each as "
+            "its place in up to 2 training-quantile bins; the linear model clips them too, as this table has dates (a "
+            "date's years since 2000 excepted)\n") in said
+    assert lines[-1] == ("training again on all 128 training rows for 12 epochs, at the first run's learning rates "
+                         "epoch by epoch")
     assert run.config["architecture"]["residual"] is True and run.metrics["validation"]["residual"] is True
     test = run.test_predictions
     assert test["actual"].min() > frame["y"].iloc[:len(frame) - len(test)].max()   # the future leaves the range
@@ -83,9 +89,18 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     assert run.config["architecture"]["linear_free"] == [5, 6]   # y_lag1 and y_lag2 among the numbers
 
 
+def test_a_single_lag_is_said_in_the_singular():
+    lines = []
+    prepare(_trending().drop(columns="y_lag2"), Options(target="y", **QUICK), say=lines.append)
+    assert ("  y_lag1: the target's own earlier values (1 row earlier): the linear model does not clip them to the "
+            "training range (they trend with the target)") in lines
+
+
 def test_a_table_without_dates_keeps_its_model_as_before():
     frame = _trending().drop(columns="month")
-    run = fit_table(frame, Options(target="y", **QUICK), say=lambda line: None)
+    lines = []
+    run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
+    assert any(line.endswith("; the linear model takes them as they are") for line in lines)
     assert run.config["architecture"]["residual"] is False and run.config["architecture"]["linear_free"] == []
     assert run.model.residual is False and run.config["linear_clipped"] is False
 

@@ -142,8 +142,11 @@ def validation_line(validation: dict) -> str:
         chosen = f"networks weighted {weight:g}, linear model {1 - weight:g}"
         names = ("networks", "linear", "blend")
     scores = ", ".join(f"{name} {losses[key]:.4g}" for name, key in zip(names, ("networks", "linear", "blend")))
-    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): {chosen} (validation "
-            f"loss: {scores})")
+    rows = (f"{validation['rows']} validation rows (held out from the networks' training)"
+            if validation["how"] == "slice" else
+            f"{validation['rows']} training rows, each scored by the networks that did not learn from it "
+            f"({validation['how']})")
+    return f"model choice on {rows}: {chosen} (validation loss: {scores})"
 
 
 def saved(out: Path) -> str:

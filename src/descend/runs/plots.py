@@ -69,11 +69,13 @@ def phases(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _mark_start(ax, name: str, steps: np.ndarray) -> None:
-    """A dotted line where a later part (an update) begins."""
+    """A dotted line where a later part (a refit, an update) begins, named on a white ground so that a curve
+    running under the name (a learning rate at its peak) does not blot it out."""
     if len(steps):
         ax.axvline(steps[0], color="gray", linestyle=":", linewidth=1)
         ax.annotate(name, (steps[0], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=8, color="gray")
+                    textcoords="offset points", fontsize=8, color="gray", zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
 
 
 def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | None:
