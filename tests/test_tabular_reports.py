@@ -168,7 +168,8 @@ def test_class_test_predictions_hold_probabilities_and_the_report_draws_them(tmp
     assert accuracy == pytest.approx(run.metrics["scores"]["mlp + logistic regression (bce loss)"]["accuracy"])
     assert main(["report", str(tmp_path / "run")]) == 0
     page = (tmp_path / "run" / "report.html").read_text()
-    assert 'alt="predicted vs actual"' in page and "share of them it got right" in page
+    assert page.count('alt="calibration"') == 1 and 'alt="predicted vs actual"' not in page
+    assert "share of them it got right" in page
 
 
 def test_what_fit_warned_about_the_data_is_kept_for_the_report(tmp_path):

@@ -117,7 +117,7 @@ def _predictions(record: RunRecord) -> str:
         return ""
     if any(str(c).startswith("p_") for c in table.columns):   # classes: probabilities against how often right
         return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
-                + _figure(plots.calibration(table), "predicted vs actual",
+                + _figure(plots.calibration(table), "calibration",
                           "Test rows grouped by the probability the model gave its predicted class, against the share "
                           "of them it got right; on the diagonal, the probabilities can be taken at their word.")
                 + "</section>")

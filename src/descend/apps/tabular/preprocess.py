@@ -231,7 +231,7 @@ class Preprocessor:
             unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
             binned = max(len(n.edges) - 1 for n in self.numeric)
             bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
-            linear = (f"clips them too, as this table has dates{unclipped}" if linear_clips else
+            linear = ("clips them the same way, as this table has dates" if linear_clips else
                       "takes them as they are")
             lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
                          f"networks clip them to the training range{unclipped}{bins}; the linear model {linear}")
