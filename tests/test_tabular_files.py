@@ -328,6 +328,16 @@ def test_dates_as_people_write_them_read_back_to_the_same_days(written, dayfirst
     assert (as_dates(pd.Series(days.strftime(written)), column.dayfirst) == days).all()
 
 
+@pytest.mark.parametrize("trained,given", [("%d/%m/%Y", "%Y-%m-%d"), ("%Y-%m-%d", "%d/%m/%Y")])
+def test_a_model_reads_new_rows_dates_as_written_whatever_form_it_was_trained_on(trained, given):
+    days = pd.date_range("2001-01-01", periods=40, freq="D")   # the 13th onwards say which number is the day
+    column = infer_column("when", pd.Series(days.strftime(trained)), 40)
+    assert (as_dates(pd.Series(days.strftime(given)), column.dayfirst) == days).all()
+    mixed = pd.Series(["2001-01-02", None, "13/01/2001", "02/01/2001", "not a date"])
+    assert as_dates(mixed, True).tolist() == [pd.Timestamp("2001-01-02"), pd.NaT, pd.Timestamp("2001-01-13"),
+                                             pd.Timestamp("2001-01-02"), pd.NaT]
+
+
 def test_an_update_reads_a_short_stretch_of_dates_as_the_fit_did(tmp_path, capsys):
     days = pd.date_range("2001-01-01", periods=120, freq="D")
     path, _ = _dated(tmp_path, list(days.strftime("%d/%m/%Y")))
