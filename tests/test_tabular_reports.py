@@ -94,7 +94,8 @@ def test_permutation_importance_finds_the_column_the_target_depends_on():
     frame = pd.DataFrame({"signal": rng.normal(size=600), "noise": rng.normal(size=600)})
     frame["y"] = 3 * frame["signal"] + rng.normal(0, 0.5, 600)
     run = fit_table(frame, Options(target="y", model="linear", lr=0.05, max_epochs=100, progress=False), say=_quiet)
-    assert run.metrics["scores"]["linear + ridge regression (mse loss)"]["rmse"] == pytest.approx(0.5, rel=0.1)   # it learned y = 3x
+    model = run.metrics["scores"]["linear + ridge regression (mse loss)"]
+    assert model["rmse"] == pytest.approx(0.5, rel=0.1)   # it learned y = 3x
     importance = run.metrics["importance"]
     assert list(importance["columns"]) == ["signal", "noise"]
     # shuffling x (sd 1, weight 3) in y = 3x + e (sd 0.5) lifts RMSE from about 0.5 to sqrt(2 * 9 + 0.25) = 4.27
