@@ -119,7 +119,10 @@ def test_an_update_trains_the_residual_networks_and_leaves_the_linear_model_as_f
     frame = _trending(200)
     run = fit_table(frame.iloc[:120], Options(target="y", **QUICK), say=lambda line: None)
     linear = run.model.linear_weight.clone(), run.model.linear_bias.clone()
-    record = update_run(run, frame.iloc[120:], say=lambda line: None, max_epochs=10, progress=False)
+    lines = []
+    record = update_run(run, frame.iloc[120:], say=lines.append, max_epochs=10, progress=False)
+    assert lines[0] == (f"update: 54 training, 10 validation rows, newest 16 rows held out to judge; the networks go on "
+                        f"from their saved weights at lr {run.config['lr'] * 0.3:g}, the linear model stays as fitted")
     assert torch.equal(run.model.linear_weight, linear[0]) and torch.equal(run.model.linear_bias, linear[1])
     # the newest rows lie 64-80 months past the fit's last: held at its training maximum the error would be ~70
     assert record["after"]["rmse"] < record["before"]["rmse"] < 3.0 and not record["kept_previous"]
