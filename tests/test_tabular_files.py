@@ -215,6 +215,15 @@ def test_a_constant_target_is_refused(task, message, tmp_path, capsys):
     assert _refused(path, "sales", capsys, "--task", task) == f"descend: error: {message}"
 
 
+def test_a_target_whose_classes_mostly_occur_once_is_refused(tmp_path, capsys):
+    path = tmp_path / "sales.csv"
+    _sales(40).to_csv(path, index=False)
+    assert _refused(path, "date", capsys) == (
+        "descend: error: target column 'date' has 40 different values in 40 rows, most of them in one row each, "
+        "which cannot be learned; pick the column to predict (--target), or --task regression if its values are "
+        "numbers")
+
+
 def test_integer_identifiers_are_left_out_with_a_line(tmp_path, capsys):
     rng = np.random.default_rng(3)
     frame = _sales().assign(CustomerID=rng.permutation(120) + 1, ticket=rng.choice(900_000, 120, replace=False)
