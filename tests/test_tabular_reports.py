@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.evaluate import in_words
 from descend.apps.tabular.train import prepare
 from descend.cli import main
-from descend.cli.tabular_options import validation_line
+from descend.cli.tabular_options import report, validation_line
 from descend.runs import plots
 from tabular_data import bakery
 
@@ -73,6 +74,15 @@ def test_the_model_choice_line_says_which_rows_chose_and_what_was_chosen():
     assert validation_line(dated) == (
         "model choice on 60 validation rows (held out from the networks' training): the linear model plus 1 x the "
         "networks, which learned its residuals (validation loss: with the networks 1.213, linear 1.281, chosen 1.213)")
+
+
+def test_an_untested_dated_model_shows_its_validation_scores_under_the_choice_lines_names():
+    validation = {"rows": 75, "how": "slice", "blend": 0.05, "residual": True,
+                  "losses": {"networks": 0.01659, "linear": 0.01649, "blend": 0.01649},
+                  "scores": {"blend": {"rmse": 3.279}, "networks": {"rmse": 3.29}, "ridge regression": {"rmse": 3.28}}}
+    said = report(SimpleNamespace(metrics={"test_rows": 0, "scores": {}, "validation": validation})).splitlines()
+    assert said[1].startswith("not tested: --test-fraction 0 kept no test rows")
+    assert [line.split()[:-1] for line in said[3:]] == [["chosen"], ["linear", "+", "networks"], ["ridge", "regression"]]
 
 
 def test_split_seed_picks_the_rows_and_seed_does_not():
