@@ -82,7 +82,8 @@ def test_an_untested_dated_model_shows_its_validation_scores_under_the_choice_li
                   "scores": {"blend": {"rmse": 3.279}, "networks": {"rmse": 3.29}, "ridge regression": {"rmse": 3.28}}}
     said = report(SimpleNamespace(metrics={"test_rows": 0, "scores": {}, "validation": validation})).splitlines()
     assert said[1].startswith("not tested: --test-fraction 0 kept no test rows")
-    assert [line.split()[:-1] for line in said[3:]] == [["chosen"], ["linear", "+", "networks"], ["ridge", "regression"]]
+    rows = [line.split()[:-1] for line in said[3:]]
+    assert rows == [["chosen"], ["linear", "+", "networks"], ["ridge", "regression"]]
 
 
 def test_split_seed_picks_the_rows_and_seed_does_not():

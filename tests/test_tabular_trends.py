@@ -121,8 +121,8 @@ def test_an_update_trains_the_residual_networks_and_leaves_the_linear_model_as_f
     linear = run.model.linear_weight.clone(), run.model.linear_bias.clone()
     lines = []
     record = update_run(run, frame.iloc[120:], say=lines.append, max_epochs=10, progress=False)
-    assert lines[0] == (f"update: 54 training, 10 validation rows, newest 16 rows held out to judge; the networks go on "
-                        f"from their saved weights at lr {run.config['lr'] * 0.3:g}, the linear model stays as fitted")
+    assert lines[0] == (f"update: 54 training, 10 validation rows, newest 16 rows held out to judge; the networks go "
+                        f"on from their saved weights at lr {run.config['lr'] * 0.3:g}, the linear model stays as fitted")
     assert torch.equal(run.model.linear_weight, linear[0]) and torch.equal(run.model.linear_bias, linear[1])
     # the newest rows lie 64-80 months past the fit's last: held at its training maximum the error would be ~70
     assert record["after"]["rmse"] < record["before"]["rmse"] < 3.0 and not record["kept_previous"]

@@ -126,7 +126,8 @@ def report(run: TabularRun) -> str:
     if not rows:
         return "\n".join(lines + ["not tested: --test-fraction 0 kept no test rows; score it on rows of your own "
                                    "with `descend predict`. Validation scores (these rows chose the epochs and the "
-                                   "blend, so they flatter the model):", evaluate.table(_validation_scores(validation))])
+                                   "blend, so they flatter the model):",
+                                   evaluate.table(_validation_scores(validation))])
     lines += [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
     lines += [f"the trained model {line}" for line in evaluate.in_words(rows)]
     return "\n".join(lines)
