@@ -347,6 +347,23 @@ def test_a_model_reads_new_rows_dates_as_written_whatever_form_it_was_trained_on
                                              pd.Timestamp("2001-01-02"), pd.NaT]
 
 
+def test_a_new_rows_cell_that_is_no_date_is_named_not_taken_for_the_median_date(tmp_path, capsys):
+    path, new = tmp_path / "sales.csv", tmp_path / "new.csv"
+    _sales(60).to_csv(path, index=False)
+    out = tmp_path / "run"
+    assert main(["fit", str(path), "--target", "sales", "--out", str(out), *QUICK]) == 0
+    frame = _sales(60).astype({"date": str})
+    frame.loc[4, "date"] = "sometime"
+    frame.loc[5, "date"] = ""   # an empty cell is unknown, as in training
+    frame.to_csv(new, index=False)
+    capsys.readouterr()
+    for command, where in (("predict", new), ("update", "the new data")):
+        assert main([command, str(out), str(new)]) == 2
+        assert capsys.readouterr().err == (f"descend: error: column 'date' of {where} has 'sometime' in data row 5, "
+                                           "which is not a date; correct it, or empty the cell to have it read as "
+                                           "unknown\n")
+
+
 def test_an_update_reads_a_short_stretch_of_dates_as_the_fit_did(tmp_path, capsys):
     days = pd.date_range("2001-01-01", periods=120, freq="D")
     path, _ = _dated(tmp_path, list(days.strftime("%d/%m/%Y")))

@@ -50,6 +50,17 @@ def day_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | Non
     return found
 
 
+def check_dates(series: pd.Series, name: str, dayfirst: bool | None, where: str) -> None:
+    """Raise naming the first filled cell of a date column that reads as no date: a model given new rows would
+    otherwise take it for the training median date without a word."""
+    filled = series.notna() & (series.astype("string").str.strip() != "")
+    unread = filled & as_dates(series, dayfirst).isna()
+    if unread.any():
+        row = int(unread.to_numpy().argmax())
+        raise DescendError(f"column {name!r} of {where} has {str(series.iloc[row]).strip()!r} in data row {row + 1}, "
+                           "which is not a date; correct it, or empty the cell to have it read as unknown")
+
+
 def _numbers(values: pd.Series) -> pd.DataFrame:
     """The first, second and year numbers of the cells written number/number/year (other cells left out)."""
     return values.astype("string").str.extract(NUMERIC_DATE).dropna()
