@@ -347,7 +347,7 @@ def test_a_model_reads_new_rows_dates_as_written_whatever_form_it_was_trained_on
                                              pd.Timestamp("2001-01-02"), pd.NaT]
 
 
-def test_a_new_rows_cell_that_is_no_date_is_named_not_taken_for_the_median_date(tmp_path, capsys):
+def test_new_rows_dates_that_read_as_no_date_or_either_way_are_named_not_guessed(tmp_path, capsys):
     path, new = tmp_path / "sales.csv", tmp_path / "new.csv"
     _sales(60).to_csv(path, index=False)
     out = tmp_path / "run"
@@ -362,6 +362,11 @@ def test_a_new_rows_cell_that_is_no_date_is_named_not_taken_for_the_median_date(
         assert capsys.readouterr().err == (f"descend: error: column 'date' of {where} has 'sometime' in data row 5, "
                                            "which is not a date; correct it, or empty the cell to have it read as "
                                            "unknown\n")
+    _sales(12).assign(date=lambda f: f.date.dt.strftime("%d/%m/%Y")).to_csv(new, index=False)   # 01/01 .. 12/01
+    assert main(["predict", str(out), str(new)]) == 2
+    assert capsys.readouterr().err == (f"descend: error: column 'date' of {new} has dates such as '02/01/2001', which "
+                                       "read as day/month or as month/day (no number above 12 says which), and the "
+                                       "model met none such in training; write them year first (2001-01-15)\n")
 
 
 def test_an_update_reads_a_short_stretch_of_dates_as_the_fit_did(tmp_path, capsys):

@@ -51,8 +51,17 @@ def day_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | Non
 
 
 def check_dates(series: pd.Series, name: str, dayfirst: bool | None, where: str) -> None:
-    """Raise naming the first filled cell of a date column that reads as no date: a model given new rows would
-    otherwise take it for the training median date without a word."""
+    """Raise naming the first filled cell of a date column that reads as no date (a model given new rows would
+    otherwise take it for the training median date without a word), or, for a model that met no number/number/year
+    dates in training, new ones that no number above 12 settles (they would be guessed month first)."""
+    parts = _numbers(series)
+    if dayfirst is None and len(parts) and _days_in(parts) == (False, False):
+        swapped = parts[0] != parts[1]
+        if swapped.any():
+            cell = str(series.loc[parts.index[int(swapped.to_numpy().argmax())]]).strip()
+            raise DescendError(f"column {name!r} of {where} has dates such as {cell!r}, which read as day/month or "
+                               "as month/day (no number above 12 says which), and the model met none such in "
+                               "training; write them year first (2001-01-15)")
     filled = series.notna() & (series.astype("string").str.strip() != "")
     unread = filled & as_dates(series, dayfirst).isna()
     if unread.any():
