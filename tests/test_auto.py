@@ -321,7 +321,14 @@ def test_a_curve_without_a_valley_picks_three_sweep_steps_below_its_lowest_point
     smoothed = [1.61, 1.60, 1.61, 1.60, 1.61, 1.60, 1.59, 1.60, 1.58, 1.57, 1.54, 1.49, 1.40, 1.35, 1.60, 1.90, 2.6, 3.4]
     assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
     lr, rule = sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)
-    assert lr == lrs[13 - 3] == pytest.approx(1e-2) and "lowest point at lr 0.04" in rule
+    assert lr == lrs[13 - 3] == pytest.approx(1e-2)
+    assert rule == ("no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest "
+                    "point at lr 0.04: lr 0.01")
     early = [0.60, 0.62, 0.64, 0.55, 0.70, 0.68, 0.72, 0.71, 0.69, 0.74, 0.73, 0.90, 1.4]   # lowest at lr 4e-4
-    assert sweep_lib.without_valley(lrs[:13], early, default_lr=1e-3)[0] == 1e-3
-    assert sweep_lib.without_valley(lrs[:13], early, default_lr=1.0)[0] == lrs[12]
+    assert sweep_lib.without_valley(lrs[:13], early, default_lr=1e-3) == (
+        1e-3, "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point at "
+              "lr 0.0004: lr 0.0001, raised to the optimizer's calibrated default 0.001")
+    assert sweep_lib.without_valley(lrs[:13], early, default_lr=1.0) == (
+        lrs[12], "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point "
+                 "at lr 0.0004: lr 0.0001, raised toward the optimizer's calibrated default 1 as far as the last lr "
+                 "swept")

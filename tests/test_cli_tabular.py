@@ -130,6 +130,8 @@ def test_demo_runs_and_says_where_output_went(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--max-epochs", "3"]) == 0
     text = capsys.readouterr().out
     assert "CC BY 4.0" in text and f"saved to {out}/" in text and "RMSE" in text
+    shown = text.split("\n")[2].split()   # the same run as a fit command, on the bundled file where it lies
+    assert shown[:2] == ["descend", "fit"] and read_table(shown[2]).shape == (8645, 15)
     assert (out / "model.safetensors").is_file()
 
 

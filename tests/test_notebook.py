@@ -16,6 +16,7 @@ import browser
 import descend as ds
 from descend.core.html import SEVERITY_STYLES
 from descend.doctor import Finding, Findings
+from descend.fit import FitResult
 
 
 
@@ -59,6 +60,22 @@ def test_a_fit_results_html_holds_its_numbers_its_curve_and_its_findings():
     assert width > 500 and height > 250
     assert "unscaled_inputs" in page and SEVERITY_STYLES["warning"] in page
     assert isinstance(result.findings, Findings) and result.findings == list(result.findings)
+
+
+def test_a_terminal_prints_a_fit_result_as_its_summary_and_findings_not_its_history():
+    history = [{"step": s, "epoch": s // 4, "loss": 1.0 / s, "lr": 0.01} for s in range(1, 9)]
+    history[-1]["val_loss"] = 0.2
+    result = FitResult(nn.Linear(2, 1), history, dict(history[-1]), "reached the epoch limit (2 epochs)",
+                              three_findings()[1:], elapsed=0.123456, lr=0.01, stop_code="max_epochs")
+    assert repr(result) == "\n".join([
+        "FitResult", "  steps: 8", "  epochs: 2", "  stopped because: reached the epoch limit (2 epochs)",
+        "  elapsed (s): 0.123", "  lr: 0.01", "  final training loss: 0.125", "  final validation loss: 0.2",
+        "  best step: 8", "  best loss: 0.125", "  best val_loss: 0.2", "  doctor: 2 finding(s)",
+        "    [warning] column 0 reaches 1e4 (code unscaled_inputs)",
+        "    [info] the loss barely moved (code plateau)",
+        "  (.model: Linear; .history: 8 records, one a step; .findings, .choice, .best)"])
+    assert str(result.findings) == ("doctor: 2 finding(s)\n  [warning] column 0 reaches 1e4 (code unscaled_inputs)\n"
+                                    "  [info] the loss barely moved (code plateau)")
 
 
 def test_findings_are_coloured_by_severity_and_escaped():

@@ -48,7 +48,10 @@ def tabular_run(tmp_path):
     run = tmp_path / "bakery"
     result = _run(run, lr=1e-2)
     metrics = {"test_rows": 20, "scores": {"mlp (mse loss)": {"rmse": 0.3141, "mae": 0.2718, "r2": 0.9123},
-                                           "training mean": {"rmse": 2.25, "mae": 1.75, "r2": -0.0123}}}
+                                           "training mean": {"rmse": 2.25, "mae": 1.75, "r2": -0.0123}},
+               "validation": {"rows": 12, "how": "slice", "losses": {"networks": 0.11, "linear": 0.25},
+                              "scores": {"blend": {"rmse": 0.33, "mae": 0.29, "r2": 0.9},
+                                         "ridge regression": {"rmse": 0.5, "mae": 0.41, "r2": 0.77}}}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     findings = [{"code": "lr_too_low", "severity": "warning", "message": "loss fell only 3% <in> 30 steps",
                  "fix": "raise lr to 3e-2"}]
@@ -72,6 +75,11 @@ def test_report_embeds_every_picture_and_the_runs_numbers(tabular_run, capsys):
     for label, scores in metrics["scores"].items():
         assert _cells(page, label) == list(scores.values())
     assert _cells(page, "test_rows") == [20]
+    assert _cells(page, "rows") == [12] and _cells(page, "losses linear") == [0.25]
+    validation = page[page.index("<h3>validation scores</h3>"):]   # the validation rows' scores read as the test's
+    assert validation.startswith("<h3>validation scores</h3><table><tr><th></th><th>rmse</th><th>mae</th><th>r2</th>")
+    assert _cells(validation, "blend") == [0.33, 0.29, 0.9]
+    assert _cells(validation, "ridge regression") == [0.5, 0.41, 0.77]
     assert "loss fell only 3% &lt;in&gt; 30 steps" in page and "raise lr to 3e-2" in page
     last_val = [r["val_loss"] for r in result.history if "val_loss" in r][-1]
     assert _cells(page, "final validation loss") == [last_val]

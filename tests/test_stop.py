@@ -1,5 +1,6 @@
 """Every stopping rule fires at the step it should, with a reason in words."""
 import math
+import re
 
 import pytest
 import torch
@@ -224,6 +225,18 @@ def test_non_finite_names_the_loss():
     assert r.stop_reason == ("non-finite values at step 1: the loss (inputs and model output were finite); check the "
                              "loss for log(0) or division by 0")
     assert len(r.history) == 1 and torch.equal(model.weight, before)
+
+
+def test_non_finite_says_when_huge_outputs_overflowed_the_loss():
+    model = nn.Linear(3, 1)
+    with torch.no_grad():
+        model.weight.fill_(1e20)   # outputs near 1e20 are finite in float32; their squares are not
+    r = ds.fit(model, _data(), loss="mse", optimizer="sgd", lr=0.1, max_steps=5, progress=False)
+    said = re.fullmatch(r"non-finite values at step 1: the loss \(inputs and model output were finite, but outputs "
+                        r"reached (\S+), which overflows it\); the run was diverging: lower the learning rate, or "
+                        r"standardize the inputs", r.stop_reason)
+    with torch.no_grad():
+        assert 1e20 < float(said.group(1)) <= float(model(_data()[0]).abs().max()) * 1.001
 
 
 class _Log(nn.Module):

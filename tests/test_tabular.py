@@ -177,4 +177,4 @@ def test_metrics_json_is_strict_json_when_a_score_is_undefined(tmp_path):
     assert np.isnan(next(iter(run.metrics["scores"].values()))["roc_auc"])
     run.save(tmp_path / "run")
     text = (tmp_path / "run" / "metrics.json").read_text()
-    assert "NaN" not in text and json.loads(text)["scores"]["mlp (bce loss)"]["roc_auc"] is None
+    assert "NaN" not in text and json.loads(text)["scores"]["mlp + logistic regression (bce loss)"]["roc_auc"] is None

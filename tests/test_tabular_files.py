@@ -215,6 +215,15 @@ def test_a_constant_target_is_refused(task, message, tmp_path, capsys):
     assert _refused(path, "sales", capsys, "--task", task) == f"descend: error: {message}"
 
 
+def test_a_target_whose_classes_mostly_occur_once_is_refused(tmp_path, capsys):
+    path = tmp_path / "sales.csv"
+    _sales(40).to_csv(path, index=False)
+    assert _refused(path, "date", capsys) == (
+        "descend: error: target column 'date' has 40 different values in 40 rows, most of them in one row each, "
+        "which cannot be learned; pick the column to predict (--target), or --task regression if its values are "
+        "numbers")
+
+
 def test_integer_identifiers_are_left_out_with_a_line(tmp_path, capsys):
     rng = np.random.default_rng(3)
     frame = _sales().assign(CustomerID=rng.permutation(120) + 1, ticket=rng.choice(900_000, 120, replace=False)
@@ -326,6 +335,38 @@ def test_dates_as_people_write_them_read_back_to_the_same_days(written, dayfirst
     column = infer_column("when", pd.Series(days.strftime(written)), 60)
     assert (column.kind, column.dayfirst) == ("date", dayfirst)
     assert (as_dates(pd.Series(days.strftime(written)), column.dayfirst) == days).all()
+
+
+@pytest.mark.parametrize("trained,given", [("%d/%m/%Y", "%Y-%m-%d"), ("%Y-%m-%d", "%d/%m/%Y")])
+def test_a_model_reads_new_rows_dates_as_written_whatever_form_it_was_trained_on(trained, given):
+    days = pd.date_range("2001-01-01", periods=40, freq="D")   # the 13th onwards say which number is the day
+    column = infer_column("when", pd.Series(days.strftime(trained)), 40)
+    assert (as_dates(pd.Series(days.strftime(given)), column.dayfirst) == days).all()
+    mixed = pd.Series(["2001-01-02", None, "13/01/2001", "02/01/2001", "not a date"])
+    assert as_dates(mixed, True).tolist() == [pd.Timestamp("2001-01-02"), pd.NaT, pd.Timestamp("2001-01-13"),
+                                             pd.Timestamp("2001-01-02"), pd.NaT]
+
+
+def test_new_rows_dates_that_read_as_no_date_or_either_way_are_named_not_guessed(tmp_path, capsys):
+    path, new = tmp_path / "sales.csv", tmp_path / "new.csv"
+    _sales(60).to_csv(path, index=False)
+    out = tmp_path / "run"
+    assert main(["fit", str(path), "--target", "sales", "--out", str(out), *QUICK]) == 0
+    frame = _sales(60).astype({"date": str})
+    frame.loc[4, "date"] = "sometime"
+    frame.loc[5, "date"] = ""   # an empty cell is unknown, as in training
+    frame.to_csv(new, index=False)
+    capsys.readouterr()
+    for command, where in (("predict", new), ("update", "the new data")):
+        assert main([command, str(out), str(new)]) == 2
+        assert capsys.readouterr().err == (f"descend: error: column 'date' of {where} has 'sometime' in data row 5, "
+                                           "which is not a date; correct it, or empty the cell to have it read as "
+                                           "unknown\n")
+    _sales(12).assign(date=lambda f: f.date.dt.strftime("%d/%m/%Y")).to_csv(new, index=False)   # 01/01 .. 12/01
+    assert main(["predict", str(out), str(new)]) == 2
+    assert capsys.readouterr().err == (f"descend: error: column 'date' of {new} has dates such as '02/01/2001', which "
+                                       "read as day/month or as month/day (no number above 12 says which), and the "
+                                       "model met none such in training; write them year first (2001-01-15)\n")
 
 
 def test_an_update_reads_a_short_stretch_of_dates_as_the_fit_did(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.evaluate import in_words
 from descend.apps.tabular.train import prepare
 from descend.cli import main
+from descend.cli.tabular_options import report, validation_line
 from descend.runs import plots
 from tabular_data import bakery
 
@@ -28,14 +30,14 @@ def test_the_class_baseline_is_logistic_regression_near_the_best_possible_log_lo
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": np.where(rng.random(3000) < p, "yes", "no")})
     run = fit_table(frame, Options(target="label", max_epochs=1, progress=False), say=_quiet)
     scores = run.metrics["scores"]
-    assert list(scores)[1] == "logistic regression (C 1)"
+    assert list(scores)[:2] == ["mlp + logistic regression (bce loss)", "logistic regression (C 1)"]
     test_p, test_y = p[-600:], frame["label"].to_numpy()[-600:] == "yes"
     truth = -np.mean(np.where(test_y, np.log(test_p), np.log(1 - test_p)))   # log-loss of the true probabilities
     assert scores["logistic regression (C 1)"]["log_loss"] == pytest.approx(truth, abs=0.01)
 
 
 def test_comparisons_are_said_as_better_or_worse():
-    rows = {"mlp (bce loss)": {"accuracy": 0.492, "log_loss": 0.6939, "roc_auc": 0.51},
+    rows = {"mlp + logistic regression (bce loss)": {"accuracy": 0.492, "log_loss": 0.6939, "roc_auc": 0.51},
             "logistic regression (C 1)": {"accuracy": 0.476, "log_loss": 0.6959, "roc_auc": 0.50},
             "training majority class": {"accuracy": 0.504, "log_loss": 0.6932, "roc_auc": 0.5}}
     assert in_words(rows) == [
@@ -60,6 +62,30 @@ def test_fit_prints_the_comparison_in_words(tmp_path, capsys):
     assert all(line.endswith(("better)", "worse)", "(the same)")) for line in said)
 
 
+def test_the_model_choice_line_says_which_rows_chose_and_what_was_chosen():
+    losses = {"networks": 0.0786, "linear": 0.07659, "blend": 0.07598}
+    folds = {"rows": 120, "how": "5-fold, out of fold", "blend": 0.27, "losses": losses}
+    assert validation_line(folds) == (
+        "model choice on 120 training rows, each scored by the networks that did not learn from it (5-fold, out of "
+        "fold): networks weighted 0.27, linear model 0.73 (validation loss: networks 0.0786, linear 0.07659, blend "
+        "0.07598)")
+    dated = {"rows": 60, "how": "slice", "blend": 1.0, "residual": True,
+             "losses": {"networks": 1.213, "linear": 1.281, "blend": 1.213}}
+    assert validation_line(dated) == (
+        "model choice on 60 validation rows (held out from the networks' training): the linear model plus 1 x the "
+        "networks, which learned its residuals (validation loss: with the networks 1.213, linear 1.281, chosen 1.213)")
+
+
+def test_an_untested_dated_model_shows_its_validation_scores_under_the_choice_lines_names():
+    validation = {"rows": 75, "how": "slice", "blend": 0.05, "residual": True,
+                  "losses": {"networks": 0.01659, "linear": 0.01649, "blend": 0.01649},
+                  "scores": {"blend": {"rmse": 3.279}, "networks": {"rmse": 3.29}, "ridge regression": {"rmse": 3.28}}}
+    said = report(SimpleNamespace(metrics={"test_rows": 0, "scores": {}, "validation": validation})).splitlines()
+    assert said[1].startswith("not tested: --test-fraction 0 kept no test rows")
+    rows = [line.split()[:-1] for line in said[3:]]
+    assert rows == [["chosen"], ["linear", "+", "networks"], ["ridge", "regression"]]
+
+
 def test_split_seed_picks_the_rows_and_seed_does_not():
     frame = bakery(100)
     split = {}
@@ -79,13 +105,15 @@ def test_permutation_importance_finds_the_column_the_target_depends_on():
     frame = pd.DataFrame({"signal": rng.normal(size=600), "noise": rng.normal(size=600)})
     frame["y"] = 3 * frame["signal"] + rng.normal(0, 0.5, 600)
     run = fit_table(frame, Options(target="y", model="linear", lr=0.05, max_epochs=100, progress=False), say=_quiet)
-    assert run.metrics["scores"]["linear (mse loss)"]["rmse"] == pytest.approx(0.5, rel=0.1)   # it learned y = 3x
+    model = run.metrics["scores"]["linear + ridge regression (mse loss)"]
+    assert model["rmse"] == pytest.approx(0.5, rel=0.1)   # it learned y = 3x
     importance = run.metrics["importance"]
     assert list(importance["columns"]) == ["signal", "noise"]
     # shuffling x (sd 1, weight 3) in y = 3x + e (sd 0.5) lifts RMSE from about 0.5 to sqrt(2 * 9 + 0.25) = 4.27
     assert importance["columns"]["signal"] == pytest.approx(4.27 - 0.5, rel=0.15)
     assert abs(importance["columns"]["noise"]) < 0.05
     assert importance["measure"].startswith("rise in validation RMSE (from ")
+    assert importance["measure"].endswith("; the final model was trained again on these rows too (the refit)")
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +177,11 @@ def test_class_test_predictions_hold_probabilities_and_the_report_draws_them(tmp
     np.testing.assert_allclose(table[["p_big", "p_small"]].sum(axis=1), 1.0, rtol=1e-5)
     assert list(table["predicted"]) == list(np.where(table["p_big"] > table["p_small"], "big", "small"))
     accuracy = float(np.mean(table["actual"] == table["predicted"]))
-    assert accuracy == pytest.approx(run.metrics["scores"]["mlp (bce loss)"]["accuracy"])
+    assert accuracy == pytest.approx(run.metrics["scores"]["mlp + logistic regression (bce loss)"]["accuracy"])
     assert main(["report", str(tmp_path / "run")]) == 0
     page = (tmp_path / "run" / "report.html").read_text()
-    assert 'alt="predicted vs actual"' in page and "share of them it got right" in page
+    assert page.count('alt="calibration"') == 1 and 'alt="predicted vs actual"' not in page
+    assert "share of them it got right" in page
 
 
 def test_what_fit_warned_about_the_data_is_kept_for_the_report(tmp_path):

@@ -11,6 +11,7 @@ from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.lags import lag_of, target_lags
 from descend.apps.tabular.model import TabularNet
 from descend.apps.tabular.preprocess import Preprocessor
+from descend.apps.tabular.train import prepare
 from descend.apps.tabular.update import update_run
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
@@ -75,6 +76,11 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
     said = "\n".join(lines)
     assert "y_lag1, y_lag2: the target's own earlier values (1, 2 rows earlier)" in said
+    assert ("the networks clip them to the training range (a date's years since 2000 excepted) and also see each as "
+            "its place in up to 2 training-quantile bins; the linear model clips them the same way, as this table has "
+            "dates\n") in said
+    assert lines[-1] == ("training again on all 128 training rows for 12 epochs, at the first run's learning rates "
+                         "epoch by epoch")
     assert run.config["architecture"]["residual"] is True and run.metrics["validation"]["residual"] is True
     test = run.test_predictions
     assert test["actual"].min() > frame["y"].iloc[:len(frame) - len(test)].max()   # the future leaves the range
@@ -83,9 +89,18 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     assert run.config["architecture"]["linear_free"] == [5, 6]   # y_lag1 and y_lag2 among the numbers
 
 
+def test_a_single_lag_is_said_in_the_singular():
+    lines = []
+    prepare(_trending().drop(columns="y_lag2"), Options(target="y", **QUICK), say=lines.append)
+    assert ("  y_lag1: the target's own earlier values (1 row earlier): the linear model does not clip them to the "
+            "training range (they trend with the target)") in lines
+
+
 def test_a_table_without_dates_keeps_its_model_as_before():
     frame = _trending().drop(columns="month")
-    run = fit_table(frame, Options(target="y", **QUICK), say=lambda line: None)
+    lines = []
+    run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
+    assert any(line.endswith("; the linear model takes them as they are") for line in lines)
     assert run.config["architecture"]["residual"] is False and run.config["architecture"]["linear_free"] == []
     assert run.model.residual is False and run.config["linear_clipped"] is False
 
@@ -104,7 +119,10 @@ def test_an_update_trains_the_residual_networks_and_leaves_the_linear_model_as_f
     frame = _trending(200)
     run = fit_table(frame.iloc[:120], Options(target="y", **QUICK), say=lambda line: None)
     linear = run.model.linear_weight.clone(), run.model.linear_bias.clone()
-    record = update_run(run, frame.iloc[120:], say=lambda line: None, max_epochs=10, progress=False)
+    lines = []
+    record = update_run(run, frame.iloc[120:], say=lines.append, max_epochs=10, progress=False)
+    assert lines[0] == (f"update: 54 training, 10 validation rows, newest 16 rows held out to judge; the networks go "
+                        f"on from their saved weights at lr {run.config['lr'] * 0.3:g}, the linear model stays as fitted")
     assert torch.equal(run.model.linear_weight, linear[0]) and torch.equal(run.model.linear_bias, linear[1])
     # the newest rows lie 64-80 months past the fit's last: held at its training maximum the error would be ~70
     assert record["after"]["rmse"] < record["before"]["rmse"] < 3.0 and not record["kept_previous"]

@@ -126,10 +126,20 @@ def report(run: TabularRun) -> str:
     if not rows:
         return "\n".join(lines + ["not tested: --test-fraction 0 kept no test rows; score it on rows of your own "
                                    "with `descend predict`. Validation scores (these rows chose the epochs and the "
-                                   "blend, so they flatter the model):", evaluate.table(validation["scores"])])
+                                   "blend, so they flatter the model):",
+                                   evaluate.table(_validation_scores(validation))])
     lines += [f"test set: {run.metrics['test_rows']} rows, never seen during training", evaluate.table(rows)]
     lines += [f"the trained model {line}" for line in evaluate.in_words(rows)]
     return "\n".join(lines)
+
+
+def _validation_scores(validation: dict) -> dict:
+    """The validation rows' scores per model, named as the model choice line names them: where the networks
+    learned the linear model's residuals, their row is the linear model plus them, and the blend is the chosen."""
+    if not validation.get("residual"):
+        return validation["scores"]
+    names = {"blend": "chosen", "networks": "linear + networks"}
+    return {names.get(model, model): scores for model, scores in validation["scores"].items()}
 
 
 def validation_line(validation: dict) -> str:
@@ -142,8 +152,11 @@ def validation_line(validation: dict) -> str:
         chosen = f"networks weighted {weight:g}, linear model {1 - weight:g}"
         names = ("networks", "linear", "blend")
     scores = ", ".join(f"{name} {losses[key]:.4g}" for name, key in zip(names, ("networks", "linear", "blend")))
-    return (f"model choice on {validation['rows']} validation rows ({validation['how']}): {chosen} (validation "
-            f"loss: {scores})")
+    rows = (f"{validation['rows']} validation rows (held out from the networks' training)"
+            if validation["how"] == "slice" else
+            f"{validation['rows']} training rows, each scored by the networks that did not learn from it "
+            f"({validation['how']})")
+    return f"model choice on {rows}: {chosen} (validation loss: {scores})"
 
 
 def saved(out: Path) -> str:

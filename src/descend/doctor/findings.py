@@ -136,6 +136,10 @@ class Findings(list):
     def _repr_html_(self) -> str:
         return f"<div style='{FONT}'>{findings_table([finding.to_dict() for finding in self])}</div>"
 
+    def __str__(self) -> str:
+        """What `print(result.findings)` shows: one line per finding with its severity and code."""
+        return summary(self)
+
 
 def summary(findings: list[Finding]) -> str:
     """A short block of text for the end of a run: one line per finding, or a line saying all looked healthy."""

@@ -54,6 +54,16 @@ class FitResult:
         return notebook.run_html("descend fit", self.summary_rows(), self.history, self.findings,
                                       self.best.get("step"))
 
+    def __repr__(self) -> str:
+        """What a terminal shows for `print(result)`: the summary and the findings in a few lines; the model and
+        the history (one record a step) are attributes to look at on their own."""
+        rows = [f"  {label}: {f'{value:.4g}' if isinstance(value, float) else value}"
+                for label, value in self.summary_rows()]
+        findings = doctor_lib.findings.summary(self.findings).replace("\n", "\n  ")
+        return "\n".join(["FitResult", *rows, f"  {findings}",
+                          f"  (.model: {type(self.model).__name__}; .history: {len(self.history)} records, one a "
+                          "step; .findings, .choice, .best)"])
+
     def summary_rows(self) -> list[list]:
         """[label, value] rows: steps, epochs, why it stopped, time, lr (and auto's choice), the best record."""
         last = self.history[-1] if self.history else {}

@@ -246,8 +246,7 @@ class FitTask:
                     return NonFiniteOrigin("output", "the model output (inputs were finite); look for overflow or "
                                                      "log/sqrt/division of zero")
                 if not torch.isfinite(self.loss_fn(out, y)):
-                    return NonFiniteOrigin("loss", "the loss (inputs and model output were finite); check the loss for "
-                                                   "log(0) or division by 0")
+                    return NonFiniteOrigin("loss", _loss_origin(out))
         if recompute:
             self._gradients_again(batches)
         try:
@@ -275,3 +274,16 @@ def make_optimizer(model: nn.Module, optimizer, *, lr: float | None, weight_deca
         return optimizer
     return optim.create(model, optimizer, lr=lr, weight_decay=weight_decay,
                         decay_norms_and_biases=decay_norms_and_biases)
+
+
+OVERFLOWING = 1e15   # outputs this large overflow float32 once squared and summed over a batch
+
+
+def _loss_origin(output: torch.Tensor) -> str:
+    """Why a loss of finite outputs is not finite, in words: outputs so large that the loss overflows (a run
+    diverging), or else an undefined operation in the loss itself."""
+    largest = float(output.detach().abs().max()) if output.numel() else 0.0
+    if largest > OVERFLOWING:
+        return (f"the loss (inputs and model output were finite, but outputs reached {largest:.3g}, which overflows "
+                "it); the run was diverging: lower the learning rate, or standardize the inputs")
+    return "the loss (inputs and model output were finite); check the loss for log(0) or division by 0"

@@ -69,11 +69,13 @@ def phases(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _mark_start(ax, name: str, steps: np.ndarray) -> None:
-    """A dotted line where a later part (an update) begins."""
+    """A dotted line where a later part (a refit, an update) begins, named on a white ground so that a curve
+    running under the name (a learning rate at its peak) does not blot it out."""
     if len(steps):
         ax.axvline(steps[0], color="gray", linestyle=":", linewidth=1)
         ax.annotate(name, (steps[0], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=8, color="gray")
+                    textcoords="offset points", fontsize=8, color="gray", zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
 
 
 def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | None:
@@ -143,12 +145,12 @@ def calibration(table: pd.DataFrame, bins: int = 10) -> str:
     said = [confidence[which == b].mean() for b in filled]
     share = [right[which == b].mean() for b in filled]
     counts = np.array([(which == b).sum() for b in filled])
-    fig, ax = _figure(f"predicted vs actual ({len(table)} test rows)", xlabel="probability of the predicted class",
+    fig, ax = _figure(f"calibration ({len(table)} test rows)", xlabel="probability of the predicted class",
                       ylabel="share predicted right")
     ax.plot([0, 1], [0, 1], color="black", linewidth=1, label="perfect")
     ax.scatter(said, share, s=20 + 200 * counts / counts.max(), color="tab:blue", alpha=0.7, label="test rows")
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
+    ax.set_xlim(-0.02, 1.04)   # room for the markers of bins at 0 and 1, which are drawn whole
+    ax.set_ylim(-0.05, 1.05)
     ax.legend()
     return _png(fig)
 

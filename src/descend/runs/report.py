@@ -85,16 +85,35 @@ def _metrics(record: RunRecord) -> str:
                          + "".join(f"<li>{escape(v)}</li>" for v in value) + "</ul>")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append(_records_table(key, value))
-        elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            columns = list(dict.fromkeys(c for row in value.values() for c in row))
-            rows = [[label, *(row.get(c, "") for c in columns)] for label, row in value.items()]
-            parts.append(f"<h3>{escape(key)}</h3>" + _table(["", *columns], rows))
+        elif _per_model(value):
+            parts.append(_scores_table(key, value))
         elif isinstance(value, dict):
-            parts.append(f"<h3>{escape(key)}</h3>" + _table(["", "value"], [[k, v] for k, v in _flat(value).items()]))
+            parts.append(_mapping(key, value))
         else:
             plain.append([key, value])
     head = _table(["", "value"], plain) if plain else ""
-    return f"<section id='metrics'><h2>Test metrics (metrics.json)</h2>{head}{''.join(parts)}</section>"
+    return f"<section id='metrics'><h2>Metrics (metrics.json)</h2>{head}{''.join(parts)}</section>"
+
+
+def _per_model(value) -> bool:
+    """Whether `value` is scores per model: a dict of dicts."""
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, dict) for v in value.values())
+
+
+def _scores_table(key: str, value: dict) -> str:
+    """Scores per model (or baseline) as one table: a row per model, a column per score."""
+    columns = list(dict.fromkeys(c for row in value.values() for c in row))
+    rows = [[label, *(row.get(c, "") for c in columns)] for label, row in value.items()]
+    return f"<h3>{escape(key)}</h3>" + _table(["", *columns], rows)
+
+
+def _mapping(key: str, value: dict) -> str:
+    """A dict as its plain values in one table (sub-dicts flattened: "losses linear"), then each of its scores
+    per model in a table of its own (the validation rows' scores read as the test scores do)."""
+    rest = {k: v for k, v in value.items() if not _per_model(v)}
+    table = _table(["", "value"], [[k, v] for k, v in _flat(rest).items()]) if rest else ""
+    return (f"<h3>{escape(key)}</h3>" + table
+            + "".join(_scores_table(f"{key} {k}", v) for k, v in value.items() if _per_model(v)))
 
 
 def _training(record: RunRecord) -> str:
@@ -117,7 +136,7 @@ def _predictions(record: RunRecord) -> str:
         return ""
     if any(str(c).startswith("p_") for c in table.columns):   # classes: probabilities against how often right
         return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
-                + _figure(plots.calibration(table), "predicted vs actual",
+                + _figure(plots.calibration(table), "calibration",
                           "Test rows grouped by the probability the model gave its predicted class, against the share "
                           "of them it got right; on the diagonal, the probabilities can be taken at their word.")
                 + "</section>")

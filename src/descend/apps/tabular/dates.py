@@ -28,11 +28,11 @@ def day_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | Non
     """Whether the dates in `values` put the day first: True or False from the data (a number above 12 in the
     first or second place) or, when no cell settles it, from `dayfirst`; None when the dates are not written as
     number/number/year. Raises when the data settle nothing and `dayfirst` is None, or contradict it."""
-    parts = values.astype("string").str.extract(NUMERIC_DATE).dropna()
+    parts = _numbers(values)
     if parts.empty:
         return None
     first, second = parts[0].astype(int), parts[1].astype(int)
-    day_in_first, day_in_second = bool((first > 12).any()), bool((second > 12).any())
+    day_in_first, day_in_second = _days_in(parts)
     if day_in_first == day_in_second:   # neither settles it (or both: then these are not dates)
         if day_in_first or dayfirst is not None:
             return dayfirst
@@ -50,8 +50,52 @@ def day_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | Non
     return found
 
 
+def check_dates(series: pd.Series, name: str, dayfirst: bool | None, where: str) -> None:
+    """Raise naming the first filled cell of a date column that reads as no date (a model given new rows would
+    otherwise take it for the training median date without a word), or, for a model that met no number/number/year
+    dates in training, new ones that no number above 12 settles (they would be guessed month first)."""
+    parts = _numbers(series)
+    if dayfirst is None and len(parts) and _days_in(parts) == (False, False):
+        swapped = parts[0] != parts[1]
+        if swapped.any():
+            cell = str(series.loc[parts.index[int(swapped.to_numpy().argmax())]]).strip()
+            raise DescendError(f"column {name!r} of {where} has dates such as {cell!r}, which read as day/month or "
+                               "as month/day (no number above 12 says which), and the model met none such in "
+                               "training; write them year first (2001-01-15)")
+    filled = series.notna() & (series.astype("string").str.strip() != "")
+    unread = filled & as_dates(series, dayfirst).isna()
+    if unread.any():
+        row = int(unread.to_numpy().argmax())
+        raise DescendError(f"column {name!r} of {where} has {str(series.iloc[row]).strip()!r} in data row {row + 1}, "
+                           "which is not a date; correct it, or empty the cell to have it read as unknown")
+
+
+def _numbers(values: pd.Series) -> pd.DataFrame:
+    """The first, second and year numbers of the cells written number/number/year (other cells left out)."""
+    return values.astype("string").str.extract(NUMERIC_DATE).dropna()
+
+
+def _days_in(parts: pd.DataFrame) -> tuple[bool, bool]:
+    """Whether some first number, and whether some second number, is above 12 (so only a day)."""
+    return bool((parts[0].astype(int) > 12).any()), bool((parts[1].astype(int) > 12).any())
+
+
 def as_dates(series: pd.Series, dayfirst: bool | None = None) -> pd.Series:
-    """A date column as datetimes (day first when `dayfirst`); cells that are not dates become missing."""
+    """A date column as datetimes; cells that are not dates become missing. Cells written number/number/year
+    read day first when `dayfirst` says so, or, where it is None (a model that met no such cells in training,
+    now given some), when their own numbers settle it. Cells with the year first or a month name are read as
+    written whatever `dayfirst` says (pandas would read 2001-01-02 as 1 February under dayfirst)."""
+    parts = _numbers(series)
+    if dayfirst is None and len(parts):
+        day_in_first, day_in_second = _days_in(parts)
+        dayfirst = day_in_first and not day_in_second
+    numeric = series.index.isin(parts.index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.to_datetime(series, errors="coerce", dayfirst=bool(dayfirst))
+        if not numeric.any():
+            return pd.to_datetime(series, errors="coerce")
+        if numeric.all():
+            return pd.to_datetime(series, errors="coerce", dayfirst=bool(dayfirst))
+        dates = pd.to_datetime(series.where(~numeric), errors="coerce")
+        dates[numeric] = pd.to_datetime(series[numeric], errors="coerce", dayfirst=bool(dayfirst))
+        return dates

@@ -247,7 +247,9 @@ class Options:
                                                    flag=False)})   # a flag of its own
     task: str = option("auto", "what to predict; auto: inferred from the target (default)",
                        check=choice("task", TASKS), choices=TASKS)
-    model: str = option("mlp", "network (default {default})", check=choice("model", MODELS), choices=MODELS)
+    model: str = option("mlp", "the networks: mlp (hidden layers, see --hidden) or linear (none); either way "
+                        "blended with a ridge, Poisson or logistic regression (default {default})",
+                        check=choice("model", MODELS), choices=MODELS)
     hidden: tuple = option((128, 64), "hidden layer widths of each mlp (default {default}; several are averaged)",
                            check=_check_hidden,
                            parse=layer_sizes, metavar="WIDTHS", listed=True,
@@ -263,8 +265,8 @@ class Options:
                                   check=lambda value: check_fraction(value, "--test-fraction", allow_zero=True),
                                   parse=float, metavar="F")
     val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
-    members: int = option(4, "networks trained side by side and averaged, with one validation slice (default "
-                          "{default}; 5 folds train 10, two on each, and a refit 10 more that join them)",
+    members: int = option(4, "networks trained side by side and averaged, where the last training rows validate "
+                          "(default {default}; 5 folds train 10, two on each, and a refit 10 more that join them)",
                           check=positive_int("--members"), parse=int, metavar="N")
     refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "
                         f"does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates",

@@ -214,9 +214,9 @@ class Preprocessor:
     def numeric_width(self) -> int:
         return sum(2 if spec.flag else 1 for spec in self.numeric)
 
-    def describe(self) -> list[str]:
+    def describe(self, linear_clips: bool = False) -> list[str]:
         """One line per input column: its kind, why, and what it became; then how numbers and categories are
-        encoded."""
+        encoded (`linear_clips`: the linear model clips numbers as the networks do, as on a table with dates)."""
         lines = []
         for column in self.columns:
             lines.append(f"{column.name}: {column.kind} - {column.reason}")
@@ -231,9 +231,10 @@ class Preprocessor:
             unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
             binned = max(len(n.edges) - 1 for n in self.numeric)
             bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
+            linear = ("clips them the same way, as this table has dates" if linear_clips else
+                      "takes them as they are")
             lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
-                         f"networks clip them to the training range{unclipped}{bins}; the linear model takes them as "
-                         "they are (clipped too on a table with dates, but for the target's own lags)")
+                         f"networks clip them to the training range{unclipped}{bins}; the linear model {linear}")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "

@@ -33,6 +33,7 @@ from ...runs.directory import record_checksums
 from ...runs.files import jsonable, replace_folder, write_atomic
 from ...runs.verified import RunFiles, reading
 from .cells import check_plain
+from .dates import check_dates
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
@@ -59,6 +60,9 @@ class TabularRun:
         new month of a date or a new whole-number code is not counted: its numeric side still carries it)."""
         self.preprocessor.check_columns(frame, where)
         check_plain(frame, [column.name for column in self.preprocessor.columns], where)
+        for column in self.preprocessor.columns:
+            if column.kind in ("date", "datetime"):
+                check_dates(frame[column.name], column.name, column.dayfirst, where)
         x_num, x_cat, unseen = self.preprocessor.transform(frame)
         text = {c.name for c in self.preprocessor.columns if c.kind == "categorical"}
         return inputs(x_num, x_cat), {name: count for name, count in unseen.items() if name in text}

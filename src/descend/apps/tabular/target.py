@@ -137,6 +137,16 @@ def _check_varies(series: pd.Series, name: str, requested: str) -> None:
                        "pick a column that varies (--target)")
 
 
+def _check_repeats(labels: pd.Series, name: str) -> None:
+    """Refuse a target where most rows hold a class no other row holds (a date, a name, an identifier as the
+    target): a class seen once cannot be learned, and one never seen in training cannot be predicted."""
+    counts = labels.value_counts()
+    if (counts == 1).sum() > len(labels) / 2:
+        raise DescendError(f"target column {name!r} has {len(counts)} different values in {len(labels)} rows, most "
+                           "of them in one row each, which cannot be learned; pick the column to predict (--target), "
+                           "or --task regression if its values are numbers")
+
+
 def infer_target(series: pd.Series, name: str, requested: str = "auto", train=None) -> Target:
     """Pick the task and loss for a target column (empty rows removed); scale from the `train` positions only."""
     requested = check_choice("task", requested, TASKS)
@@ -144,6 +154,7 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
     task = _auto(series, name) if requested == "auto" else requested
     if task == "classification":
         classes = sorted(set(_labels(series)), key=level_order)
+        _check_repeats(pd.Series(_labels(series)), name)
         loss = "bce" if len(classes) == 2 else "cross_entropy"
         return Target(name, task, loss, _reason(task, requested, series), classes=classes)
     values, text = parse_numbers(series)

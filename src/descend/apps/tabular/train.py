@@ -216,11 +216,12 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
     scheme = choose_scheme(split, opts, _has_dates(pre, opts))
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
-    for line in pre.describe() + notes:
+    for line in pre.describe(linear_clips=scheme.dated) + notes:
         say(f"  {line}")
     found = _target_lags(frame.iloc[order[np.isin(order, split.train)]], pre, target) if scheme.dated else {}
     if found:
-        say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} rows "
+        rows = "row" if list(found.values()) == [1] else "rows"
+        say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} {rows} "
             "earlier): the linear model does not clip them to the training range (they trend with the target)")
     say(_describe_split(split, scheme, opts))
     x_num, x_cat, _ = pre.transform(frame)
@@ -374,8 +375,9 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     blend = choose_model(prepared, linear_out)
     if scheme.refit:
         first = run.model
+        say(f"training again on all {len(prepared.split.train)} training rows for {epochs} epochs, at the first "
+            "run's learning rates epoch by epoch")
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
-        say(f"trained again on all {len(prepared.split.train)} training rows for {epochs} epochs")
         if scheme.keeps_first:
             run.model, run.config["architecture"] = joined(first, run.model, run.config["architecture"])
     install_linear(prepared, blend)
@@ -577,7 +579,8 @@ def grade(prepared: Prepared, opts: Options) -> None:
     linear, linear_predicted = baselines.linear_predictions(target, prepared.dense[train_rows], truth[train_rows],
                                                             prepared.dense[test])
     constant = baselines.constant_predictions(target, truth[train_rows], len(test))
-    rows = {f"{opts.model} ({target.loss} loss)": evaluate.scores(target, truth[test], predicted),
+    model = f"{opts.model} + {LINEAR_NAMES[target.loss]} ({target.loss} loss)"   # the networks and their linear part
+    rows = {model: evaluate.scores(target, truth[test], predicted),
             linear: evaluate.scores(target, truth[test], linear_predicted),
             ("training majority class" if target.task == "classification" else "training mean"):
                 evaluate.scores(target, truth[test], constant)}
@@ -618,5 +621,8 @@ def explain(prepared: Prepared, opts: Options) -> None:
     run, rows = prepared.run, prepared.split.val
     if prepared.warnings:
         run.metrics["data_warnings"] = list(prepared.warnings)
-    run.metrics["importance"] = importance.permutation_importance(
+    found = importance.permutation_importance(
         run, run.preprocessor, prepared.x[rows], truth_values(run.target, prepared.frame.iloc[rows]), opts.seed)
+    if prepared.scheme.refit:   # the measure must not pass these rows off as unseen
+        found["measure"] += "; the final model was trained again on these rows too (the refit)"
+    run.metrics["importance"] = found

@@ -52,7 +52,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     val_before = _val_loss(run, x[split.val], y[split.val])
     rate = lr or run.config["lr"] * 0.3
     say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
-        f"to judge; warm start from the saved weights, lr {rate:g}")
+        f"to judge; the networks go on from their saved weights at lr {rate:g}, the linear model stays as fitted")
     result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
                                  opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])

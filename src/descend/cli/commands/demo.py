@@ -46,7 +46,7 @@ def _demo(out: Path, opts: Options) -> int:
     data = resources.files("descend") / "data" / "bikeshare.csv.gz"
     print("descend demo: predict how many bikes are rented in an hour (Capital Bikeshare, Washington D.C., 2011)\n"
           "from the calendar and the weather; the last 20% of the year is the test set. The same as:\n"
-          f"  descend fit bikeshare.csv.gz --target bikers --drop casual,registered --split time --out {out}\n"
+          f"  descend fit {data} --target bikers --drop casual,registered --split time --out {out}\n"
           "Data: Fanaee-T & Gama (2013), UCI Bike Sharing Dataset, CC BY 4.0 (see descend/data/bikeshare.ATTRIBUTION.md)\n")
     with resources.as_file(data) as path:
         frame = read_table(path)

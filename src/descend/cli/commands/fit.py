@@ -19,7 +19,8 @@ EPILOG = ("Rows: the last --test-fraction of the rows (default 0.2; random rows 
           "folds and are validated on their own (early stopping, and the blend with a linear model, on out-of-fold "
           "predictions). Otherwise the last 15% of the training rows validate and the rest train. With up to 5000 "
           "training rows, or dates, the networks are then trained again on all training rows for the chosen number "
-          "of epochs (--refit).")
+          "of epochs (--refit). On a table with dates and a squared-error target, the networks learn what the linear "
+          "model leaves, so forecasts past the training range follow its trend.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -261,10 +261,14 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -
     default (a lowest point that early is noise, no sign to train slower than the default) nor above the last lr
     swept."""
     bottom = lowest(smoothed, MEMORY - 1)
-    lr = min(max(lrs[max(0, bottom - BELOW_LOWEST)], default_lr), lrs[-1])
-    return lr, (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so {BELOW_LOWEST} sweep "
-                f"steps below its lowest point at lr {lrs[bottom]:.2g}, no lower than the optimizer's calibrated "
-                f"default {default_lr:g} and no higher than the last lr swept")
+    below = lrs[max(0, bottom - BELOW_LOWEST)]
+    lr = min(max(below, default_lr), lrs[-1])
+    why = (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so {BELOW_LOWEST} sweep steps "
+           f"below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}")
+    if lr > below:
+        why += (f", raised to the optimizer's calibrated default {default_lr:g}" if lr == default_lr else
+                f", raised toward the optimizer's calibrated default {default_lr:g} as far as the last lr swept")
+    return lr, why
 
 
 def _sweep_limit(total_steps: int | None) -> int:
