@@ -102,6 +102,32 @@ def test_found_inf_skips_the_update_on_the_device(name, impl):
         torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-6)
 
 
+def test_an_ema_skips_its_inner_update_and_its_average_where_found_inf_is_set_and_nothing_else():
+    make = lambda ps: optim.EMA(optim.create(ps, "adamw", impl="flat", **HYPER["adamw"], **EVERY_TENSOR), decay=0.9)
+    _, skipping = train(make, MANY_SMALL, steps=5, found_inf_at=(1, 2))
+    assert fast.skips_on_found_inf(skipping)
+    params = tensors(MANY_SMALL)   # the same run without steps 1 and 2 (their gradients still drawn)
+    reference = make(params)
+    g = torch.Generator().manual_seed(1)
+    for k in range(5):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g)
+        if k not in (1, 2):
+            reference.step()
+    for opt in (skipping, reference):
+        opt.eval()   # the debiased averages
+    assert skipping.count == reference.count == 3
+    assert all(torch.equal(a, b) for a, b in zip(skipping._params(), reference._params()))
+    finite, _ = train(make, MANY_SMALL, steps=5, found_inf_at=(99,))   # found_inf 0 on every step
+    plain, _ = train(make, MANY_SMALL, steps=5)
+    assert all(torch.equal(a, b) for a, b in zip(finite, plain))
+    averaged = [train(make, MANY_SMALL, steps=5, found_inf_at=at)[1] for at in ((99,), ())]
+    for opt in averaged:
+        opt.eval()
+    assert all(torch.equal(a, b) for a, b in zip(*(opt._params() for opt in averaged)))
+    assert not fast.skips_on_found_inf(optim.EMA(optim.Lion(tensors([(3,)]))))   # its inner one cannot skip
+
+
 def test_optimizers_without_a_device_side_skip_are_named_as_such():
     assert not fast.skips_on_found_inf(torch.optim.AdamW(tensors([(3,)]), foreach=True))
     assert not fast.skips_on_found_inf(optim.Lion(tensors([(3,)])))
