@@ -139,6 +139,7 @@ class EMA(Wrapper):
         super().__init__(inner, grad_clip)
         self.decay, self.averaged = decay, False
         self.skipped: torch.Tensor | None = None   # steps `found_inf` skipped since the count was last settled
+        self.weight: torch.Tensor | None = None    # 1 - decay on found_inf's device, made with `skipped`
 
     def _slot(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.count:   # the shared debiasing 1 - decay^t would be wrong for an average that starts late
@@ -162,11 +163,12 @@ class EMA(Wrapper):
             del self.inner.found_inf
 
     def _after_step(self) -> None:
-        found_inf = getattr(self, "found_inf", None)
-        weight = 1 - self.decay
-        if found_inf is not None:
-            self.skipped = found_inf.clone() if self.skipped is None else self.skipped + found_inf
-            weight = [(1 - found_inf) * weight] * len(self.extra)   # the same float32 weight on a finite step
+        found_inf, weight = getattr(self, "found_inf", None), 1 - self.decay
+        if found_inf is not None:   # two small operations: the weight, 0 on a skipped step, and the skip count
+            if self.skipped is None:
+                self.skipped, self.weight = torch.zeros_like(found_inf), torch.full_like(found_inf, weight)
+            self.skipped.add_(found_inf)
+            weight = [torch.sub(self.weight, found_inf, alpha=weight)] * len(self.extra)
         torch._foreach_lerp_([slot["avg"] for slot in self.extra], self._params(), weight)   # one call
 
     def _settle(self) -> None:
