@@ -410,7 +410,8 @@ def choose_lr(prepared: Prepared, opts: Options, candidates: list, nproc: int, s
         return candidates[0], None
     run, start = prepared.run, prepared.run.model
     results = {}
-    for lr in candidates:
+    for number, lr in enumerate(candidates, 1):
+        say(f"first run at lr {lr:g} ({number} of {len(candidates)}; the one with the lower validation loss is kept)")
         run.model = copy.deepcopy(start)
         results[lr] = run_fit({**_first_arguments(prepared, opts, lr), **recording(_candidate_name(lr))}, opts, nproc)
     run.model = start
