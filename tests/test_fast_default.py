@@ -71,6 +71,16 @@ def test_fit_with_its_defaults_converts_nothing_to_python_inside_steps(conversio
     assert all(isinstance(r["loss"], float) and isinstance(r["grad_norm"], float) for r in result.history)
 
 
+def test_an_exponential_average_of_the_weights_converts_nothing_inside_steps_either(conversions):
+    X, y = _problem()
+    model = _mlp()
+    averaged = ds.optim.EMA(ds.optim.create(model, "adamw", lr=3e-3), decay=0.95)
+    result = ds.fit(model, (X[:128], y[:128]), val=(X[128:], y[128:]), optimizer=averaged, max_epochs=3,
+                    progress=False)
+    assert len(result.history) == 6 and conversions["steps"] == 6 and conversions["step"] == 0
+    assert averaged.count == 6 and all(isinstance(r["loss"], float) for r in result.history)
+
+
 def test_the_loop_settles_every_sync_every_steps_not_every_step(conversions):
     X, y = _problem(n=640)
     # adamw named: auto's lr sweep reads each of its first steps' loss as it happens (it decides on them)

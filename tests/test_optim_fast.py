@@ -23,7 +23,9 @@ def tensors(shapes, seed=0):
     return [torch.randn(s, generator=g).requires_grad_() for s in shapes]
 
 
-def train(make, shapes, steps=8, found_inf_at=()):
+def train(make, shapes, steps=8, found_inf_at=(), left_out=()):
+    """`steps` steps on fixed random gradients, with `found_inf` set where asked; the steps in `left_out` are
+    not taken (their gradients still drawn)."""
     params = tensors(shapes)
     opt = make(params)
     g = torch.Generator().manual_seed(1)
@@ -32,11 +34,13 @@ def train(make, shapes, steps=8, found_inf_at=()):
             p.grad = torch.randn(p.shape, generator=g)
         if found_inf_at:
             opt.found_inf = torch.tensor(1.0 if k in found_inf_at else 0.0)
-        opt.step()
+        if k not in left_out:
+            opt.step()
     return [p.detach().clone() for p in params], opt
 
 
 MANY_SMALL, FEW_LARGE = [(8, 16), (16,), (16, 4), (4,)], [(300, 400)]
+
 
 
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
@@ -90,16 +94,28 @@ def test_found_inf_skips_the_update_on_the_device(name, impl):
     make = lambda ps: optim.create(ps, name, **HYPER[name], **options, **EVERY_TENSOR)
     skipped, opt = train(make, MANY_SMALL, steps=4, found_inf_at=(1, 2))
     assert fast.skips_on_found_inf(opt)
-    params = tensors(MANY_SMALL)   # the same run without steps 1 and 2 (their gradients still drawn)
-    reference = TORCH[name](params, **HYPER[name], foreach=False)
-    g = torch.Generator().manual_seed(1)
-    for k in range(4):
-        for p in params:
-            p.grad = torch.randn(p.shape, generator=g)
-        if k not in (1, 2):
-            reference.step()
+    params, _ = train(lambda ps: TORCH[name](ps, **HYPER[name], foreach=False), MANY_SMALL, 4, left_out=(1, 2))
     for a, b in zip(skipped, params):
-        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_an_ema_skips_its_inner_update_and_its_average_where_found_inf_is_set_and_nothing_else():
+    make = lambda ps: optim.EMA(optim.create(ps, "adamw", impl="flat", **HYPER["adamw"], **EVERY_TENSOR), decay=0.9)
+    _, skipping = train(make, MANY_SMALL, steps=5, found_inf_at=(1, 2))
+    assert fast.skips_on_found_inf(skipping)
+    _, reference = train(make, MANY_SMALL, 5, left_out=(1, 2))
+    for opt in (skipping, reference):
+        opt.eval()   # the debiased averages
+    assert skipping.count == reference.count == 3
+    assert all(torch.equal(a, b) for a, b in zip(skipping._params(), reference._params()))
+    finite, _ = train(make, MANY_SMALL, steps=5, found_inf_at=(99,))   # found_inf 0 on every step
+    plain, _ = train(make, MANY_SMALL, steps=5)
+    assert all(torch.equal(a, b) for a, b in zip(finite, plain))
+    averaged = [train(make, MANY_SMALL, steps=5, found_inf_at=at)[1] for at in ((99,), ())]
+    for opt in averaged:
+        opt.eval()
+    assert all(torch.equal(a, b) for a, b in zip(*(opt._params() for opt in averaged)))
+    assert not fast.skips_on_found_inf(optim.EMA(optim.Lion(tensors([(3,)]))))   # its inner one cannot skip
 
 
 def test_optimizers_without_a_device_side_skip_are_named_as_such():

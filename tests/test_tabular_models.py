@@ -2,6 +2,10 @@
 every row, no test set, and that all of it is deterministic and resumes exactly."""
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +18,8 @@ from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
-from descend.apps.tabular.train import LR_CANDIDATES, WEIGHT_AVERAGE, averaged, fit_arguments, grade, prepare, train
+from descend.apps.tabular.train import (CANDIDATES, FIRST_RUN, LR_CANDIDATES, WEIGHT_AVERAGE, averaged, fit_arguments,
+                                        grade, prepare, train)
 from descend import optim
 from tabular_data import bakery
 
@@ -235,22 +240,27 @@ def test_the_kept_networks_are_the_average_of_their_last_steps_weights():
     opts = Options(target="y", batch_size=32, test_fraction=0.0, refit="no", max_epochs=3, patience=10,
                    progress=False)
     prepared = prepare(frame, opts, say=lambda _: None)
-    steps = []
+    runs = []   # each lr candidate's steps: the callback watches every run
 
     class Weights(Callback):
+        def on_start(self, state):
+            runs.append([])
+
         def on_step_end(self, state, record):
-            steps.append(state.task.model.layers[0].weight.detach().clone())
+            runs[-1].append(state.task.model.layers[0].weight.detach().clone())
 
     assert train(prepared, opts, say=lambda _: None, callbacks=[Weights()]).best["epoch"] == 3   # the last: kept
+    assert len(runs) == len(LR_CANDIDATES)
+    steps = runs[[TUNED_LR * f for f in LR_CANDIDATES].index(prepared.run.config["lr"])]
     kept = prepared.run.model.layers[0].weight
     average = sum((1 - WEIGHT_AVERAGE) * WEIGHT_AVERAGE ** (len(steps) - 1 - i) * w for i, w in enumerate(steps))
     assert torch.allclose(kept, average / (1 - WEIGHT_AVERAGE ** len(steps)), atol=1e-6)
 
 
 class StopAt(Callback):
-    """Ctrl-C once `steps` steps have ended, counting across the first run and the refit."""
+    """Ctrl-C once `steps` steps have ended, counting across the lr candidates' first runs and the refit."""
 
-    def __init__(self, steps: int):
+    def __init__(self, steps: int | None = None):
         self.steps, self.seen = steps, 0
 
     def on_step_end(self, state, record):
@@ -263,8 +273,9 @@ class StopAt(Callback):
 def test_an_interrupted_fit_resumes_to_the_same_model(tmp_path, where):
     frame = bakery(120, seed=2).drop(columns=["date"])   # no dates: 5 folds, then a refit
     opts = Options(target="loaves", seed=1, **QUICK)
-    reference = prepare(frame, opts, say=lambda _: None)
-    steps = len(train(reference, opts, say=lambda _: None).history)
+    reference, counted = prepare(frame, opts, say=lambda _: None), StopAt()
+    train(reference, opts, say=lambda _: None, callbacks=[counted])
+    steps = counted.seen - sum(r.get("phase") == "refit" for r in reference.run.history)   # both candidates'
     stop_after = 7 if where == "first run" else steps + 6   # after the refit's first checkpoint (step 4)
     interrupted = prepare(frame, opts, say=lambda _: None)
     with pytest.raises(KeyboardInterrupt):
@@ -276,6 +287,58 @@ def test_an_interrupted_fit_resumes_to_the_same_model(tmp_path, where):
     want, got = reference.run.model.state_dict(), resumed.run.model.state_dict()
     assert all(torch.equal(want[k], got[k]) for k in want)
     assert resumed.run.metrics["validation"] == reference.run.metrics["validation"]
+
+
+class Steps(Callback):
+    """The steps of each run it watched, in order."""
+
+    def __init__(self):
+        self.runs = []
+
+    def on_start(self, state):
+        self.runs.append(0)
+
+    def on_step_end(self, state, record):
+        self.runs[-1] += 1
+
+
+@pytest.mark.parametrize("where", ["second lr", "adopting the chosen record"])
+def test_a_fit_interrupted_while_choosing_its_lr_resumes_to_the_same_choice_and_model(tmp_path, monkeypatch, where):
+    frame = bakery(120, seed=2).drop(columns=["date"])
+    opts = Options(target="loaves", seed=1, **QUICK)
+    reference, steps = prepare(frame, opts, say=lambda _: None), Steps()
+    train(reference, opts, say=lambda _: None, callbacks=[steps])
+    assert len(steps.runs) == len(LR_CANDIDATES) + 1   # each lr's first run, then the refit
+    folder, real_replace, moved = tmp_path / "run", os.replace, []
+
+    def cut_short(source, target):   # Ctrl-C after the chosen record's first entry moved up
+        if CANDIDATES in Path(source).parts and Path(target).parent == folder:
+            if moved:
+                raise KeyboardInterrupt
+            moved.append(source)
+        real_replace(source, target)
+
+    stop = StopAt(steps.runs[0] + 5 if where == "second lr" else None)
+    if where != "second lr":
+        monkeypatch.setattr(os, "replace", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        train(prepare(frame, opts, say=lambda _: None), opts, say=lambda _: None, run_dir=folder, callbacks=[stop])
+    monkeypatch.undo()
+    first_lr = folder / CANDIDATES / f"lr-{TUNED_LR * LR_CANDIDATES[0]:g}"
+    if where == "second lr":
+        assert (first_lr / "summary.json").is_file() and not (folder / FIRST_RUN).exists()
+    else:
+        assert (folder / FIRST_RUN).is_file() and len(moved) == 1 and (folder / CANDIDATES).is_dir()
+    resumed = prepare(frame, opts, say=lambda _: None)
+    train(resumed, opts, say=lambda _: None, run_dir=folder, resume=True)
+    want, got = reference.run.model.state_dict(), resumed.run.model.state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert resumed.run.config["lr_candidates"] == reference.run.config["lr_candidates"]
+    assert resumed.run.history == reference.run.history
+    assert not (folder / CANDIDATES).exists()   # the chosen record is the run folder's own, the other is gone
+    first = json.loads((folder / FIRST_RUN).read_text())
+    assert len((folder / "history.jsonl").read_text().splitlines()) == first["records"] == steps.runs[
+        [TUNED_LR * f for f in LR_CANDIDATES].index(reference.run.config["lr"])]
 
 
 def _help(command: str, capsys) -> str:

@@ -21,6 +21,7 @@ from torch.optim.optimizer import _get_fused_kernels_supported_devices
 from ..core.errors import DescendError
 from .flat_adamw import AdamFlat, AdamWFlat
 from .registry import register
+from .wrappers import EMA
 
 FLAT_BELOW = 1 << 16    # mean elements per tensor under which the flat buffer beats torch's fused per-tensor kernel
 IMPLEMENTATIONS = ("auto", "fused", "flat", "foreach", "loop")
@@ -106,9 +107,12 @@ def sgd(params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: fl
 
 def skips_on_found_inf(optimizer: torch.optim.Optimizer) -> bool:
     """Whether `optimizer.step()` honours an `optimizer.found_inf` tensor, skipping the update on the device where
-    it is nonzero: torch's fused Adam, AdamW and SGD, and the flat buffers. Others need the host to decide."""
+    it is nonzero: torch's fused Adam, AdamW and SGD, the flat buffers, and an EMA around any of them. Others need
+    the host to decide."""
     if isinstance(optimizer, AdamWFlat):
         return True
+    if isinstance(optimizer, EMA):
+        return skips_on_found_inf(optimizer.inner)
     return (type(optimizer) in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD) and
             all(group.get("fused") for group in optimizer.param_groups))
 

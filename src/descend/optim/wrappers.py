@@ -138,6 +138,8 @@ class EMA(Wrapper):
         check_fraction("decay", decay, low_open=True, high_open=True)
         super().__init__(inner, grad_clip)
         self.decay, self.averaged = decay, False
+        self.skipped: torch.Tensor | None = None   # steps `found_inf` skipped since the count was last settled
+        self.weight: torch.Tensor | None = None    # 1 - decay on found_inf's device, made with `skipped`
 
     def _slot(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.count:   # the shared debiasing 1 - decay^t would be wrong for an average that starts late
@@ -146,26 +148,50 @@ class EMA(Wrapper):
         return {"avg": torch.zeros_like(p)}
 
     def step(self, closure: Closure | None = None):
+        """The inner step, then the average's. Where the caller set `found_inf` (a device tensor, 1 on a step
+        whose loss or gradients were not finite) both are skipped on the device: the inner optimizer is handed
+        it, and the average moves by a weight of 0 and the step is not counted."""
         if self.averaged:
             raise DescendError("the EMA weights are swapped in; call optimizer.train() before step()")
-        return super().step(closure)
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is None:
+            return super().step(closure)
+        self.inner.found_inf = found_inf
+        try:
+            return super().step(closure)
+        finally:
+            del self.inner.found_inf
 
     def _after_step(self) -> None:
-        torch._foreach_lerp_([slot["avg"] for slot in self.extra], self._params(), 1 - self.decay)   # one call
+        found_inf, weight = getattr(self, "found_inf", None), 1 - self.decay
+        if found_inf is not None:   # two small operations: the weight, 0 on a skipped step, and the skip count
+            if self.skipped is None:
+                self.skipped, self.weight = torch.zeros_like(found_inf), torch.full_like(found_inf, weight)
+            self.skipped.add_(found_inf)
+            weight = [torch.sub(self.weight, found_inf, alpha=weight)] * len(self.extra)
+        torch._foreach_lerp_([slot["avg"] for slot in self.extra], self._params(), weight)   # one call
+
+    def _settle(self) -> None:
+        """Take the skipped steps out of the count (reading them from the device once)."""
+        if self.skipped is not None:
+            self.count -= int(self.skipped.item())
+            self.skipped = None
 
     def state_dict(self) -> dict:
+        self._settle()
         out = super().state_dict()
         out["wrapper"]["averaged"] = self.averaged
         return out
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
-        self.averaged = bool(state_dict["wrapper"].get("averaged", False))
+        self.averaged, self.skipped = bool(state_dict["wrapper"].get("averaged", False)), None
 
     @torch.no_grad()
     def eval(self) -> None:
         """Put the averaged weights into the parameters, keeping the training weights aside."""
         super().eval()
+        self._settle()
         if self.averaged or self.count == 0:
             return
         debias = 1 - self.decay ** self.count
