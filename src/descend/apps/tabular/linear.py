@@ -102,18 +102,19 @@ def choose_penalty(loss: str, design: np.ndarray, y: np.ndarray, folds: list, cl
 
 def choose_temperature(loss: str, mean: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """For classes, the temperature (1/4..4) dividing the logits of `mean` (probabilities) with the lowest loss
-    on these rows, nearest 1 on ties, and that loss; 1 for other losses."""
+    on these rows, nearest 1 on ties, and that loss; 1 for other losses. Averaged networks trained to a tiny
+    training loss come out too sure, or, averaged with a linear model, too unsure: one number mends either."""
     if loss not in ("bce", "cross_entropy"):
         return 1.0, mean_loss(loss, mean, y)
-    logits = from_mean_space(mean, LINKS[loss])
-    scores = {t: _tempered_loss(loss, logits, y, t) for t in TEMPERATURES}
+    scores = {t: mean_loss(loss, tempered_mean(loss, mean, t), y) for t in TEMPERATURES}
     best = min(scores, key=lambda t: (scores[t], abs(math.log(t))))
     return float(best), scores[best]
 
 
-def _tempered_loss(loss: str, logits: torch.Tensor, y: torch.Tensor, temperature: float) -> float:
-    return float(losses.get(loss)(tempered(logits, LINKS[loss], temperature),
-                                  y.long() if loss == "cross_entropy" else y.float()))
+def tempered_mean(loss: str, mean: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean-space predictions (class probabilities) after dividing their logits by `temperature`."""
+    link = LINKS[loss]
+    return to_mean_space(tempered(from_mean_space(mean, link), link, temperature), link)
 
 
 def choose_blend(loss: str, network: torch.Tensor, linear: torch.Tensor, y: torch.Tensor) -> tuple[float, dict]:

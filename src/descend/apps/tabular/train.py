@@ -479,8 +479,8 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
         network = lin
     truth = torch.as_tensor(y[scheme.val_rows])
     blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
-    temperature, losses_["tempered"] = linear.choose_temperature(target.loss, blend * network + (1 - blend) * lin,
-                                                                 truth)
+    blended = blend * network + (1 - blend) * lin
+    temperature, losses_["tempered"] = linear.choose_temperature(target.loss, blended, truth)
     run.config["architecture"]["temperature"] = temperature
     values = truth_values(target, prepared.frame)[scheme.val_rows]
     to_units = functools.partial(_decoded, target)
@@ -488,7 +488,8 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
         "blend": blend, "temperature": temperature, "linear_penalty": penalty, "linear_clipped": clipped,
         "residual": run.model.residual, "losses": losses_,
-        "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
+        "scores": {"blend": evaluate.scores(target, values, to_units(linear.tempered_mean(target.loss, blended,
+                                                                                          temperature))),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
     return blend
