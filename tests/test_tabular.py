@@ -49,6 +49,16 @@ def test_ordinals_keep_one_hot_only_within_one_column_per_25_rows():
     assert {c.name: c.kind for c in wider} == {"pixel_a": "ordinal", "pixel_b": "ordinal", "season": "ordinal"}
 
 
+def test_numbers_get_finer_quantile_bins_on_tables_without_dates():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=1000), "day": pd.date_range("2020-01-01", periods=1000).astype(str)})
+    undated = Preprocessor.fit(infer_columns(frame.drop(columns="day"), "")[0], frame)
+    assert len(undated.numeric[0].edges) == 17   # 16 bins of 62 rows (at least 40 a bin)
+    assert len(Preprocessor.fit(infer_columns(frame.head(200), "")[0], frame.head(200)).numeric[0].edges) == 6
+    dated = Preprocessor.fit(infer_columns(frame, "")[0], frame)
+    assert len(dated.numeric[0].edges) == 9   # 8 bins: finer ones fit the training years' noise
+
+
 def test_preprocessing_fills_flags_standardizes_and_maps_levels():
     frame = _frame()
     columns, _ = infer_columns(frame, "sold")
