@@ -24,7 +24,8 @@ PENALTIES = {"mse": (0.1, 1.0, 10.0, 100.0, 1000.0),       # ridge alpha (on the
              "bce": (100.0, 10.0, 1.0, 0.1, 0.01),           # C, the inverse penalty of logistic regression
              "cross_entropy": (100.0, 10.0, 1.0, 0.1, 0.01)}
 BLENDS = tuple(np.round(np.linspace(0.0, 1.0, 101), 2))   # fine steps: a coarse grid's jumps add seed spread
-TEMPERATURES = tuple(float(t) for t in np.round(np.exp(np.linspace(-math.log(4), math.log(4), 57)), 4))   # 1 in the middle
+# class blends: temperatures 1/4..4, evenly spaced in log, 1 in the middle
+TEMPERATURES = tuple(float(t) for t in np.round(np.exp(np.linspace(-math.log(4), math.log(4), 57)), 4))
 
 
 @dataclass

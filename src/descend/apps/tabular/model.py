@@ -129,7 +129,8 @@ class TabularNet(nn.Module):
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
-                   spec.get("folds"), spec.get("linear_free"), spec.get("residual", False), spec.get("temperature", 1.0))
+                   spec.get("folds"), spec.get("linear_free"), spec.get("residual", False),
+                   spec.get("temperature", 1.0))
 
     @property
     def input_width(self) -> int:
