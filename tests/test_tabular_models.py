@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from descend.cli import main
+from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, TabularRun, fit_table, linear
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
@@ -319,6 +320,9 @@ def test_a_classification_run_keeps_its_chosen_temperature_when_loaded(tmp_path)
     chosen = run.metrics["validation"]["temperature"]
     assert chosen in linear.TEMPERATURES and run.config["architecture"]["temperature"] == chosen
     assert float(run.model.temperature) == pytest.approx(chosen) and chosen != 1.0
+    assert validation_line(run.metrics["validation"]).endswith(
+        f"; then logits divided by a temperature of {chosen:g} (validation loss "
+        f"{run.metrics['validation']['losses']['tempered']:.4g})")
     run.save(tmp_path / "run")
     loaded = TabularRun.load(tmp_path / "run")
     assert np.array_equal(loaded.outputs(torch.as_tensor(x, dtype=torch.float32)),

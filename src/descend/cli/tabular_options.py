@@ -142,8 +142,10 @@ def validation_line(validation: dict) -> str:
         chosen = f"networks weighted {weight:g}, linear model {1 - weight:g}"
         names = ("networks", "linear", "blend")
     scores = ", ".join(f"{name} {losses[key]:.4g}" for name, key in zip(names, ("networks", "linear", "blend")))
+    tempered = (f"; then logits divided by a temperature of {validation['temperature']:g} (validation loss "
+                f"{losses['tempered']:.4g})" if validation.get("temperature", 1.0) != 1.0 else "")
     return (f"model choice on {validation['rows']} validation rows ({validation['how']}): {chosen} (validation "
-            f"loss: {scores})")
+            f"loss: {scores}){tempered}")
 
 
 def saved(out: Path) -> str:

@@ -195,6 +195,8 @@ def _linear_part(run: TabularRun) -> str:
     if run.model.residual:
         return (f"learning what a {name} leaves (a table with dates: its trend carries on), their part weighted "
                 "by validation")
+    if run.target.task == "classification":
+        return f"blended with a {name} by validation, then made more or less sure by a temperature chosen there too"
     return f"blended with a {name} by validation"
 
 
