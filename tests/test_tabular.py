@@ -16,11 +16,11 @@ from descend.apps.tabular.target import infer_target
 from tabular_data import bakery
 
 
-def _frame() -> pd.DataFrame:
-    return pd.DataFrame({"when": ["2024-01-01", "2024-01-02", "2024-02-03", "2024-03-04"] * 5,
-                         "open": ["yes", "no", "yes", "yes"] * 5, "hour": [1, 2, 3, 4] * 5,
-                         "shop": ["a", "b", "c", None] * 5, "price": [1.5, None, 2.5, 3.0] * 5,
-                         "same": [7] * 20, "sold": list(range(20))})
+def _frame() -> pd.DataFrame:   # 100 rows: enough for hour's 4 one-hot columns (one per 25 rows)
+    return pd.DataFrame({"when": ["2024-01-01", "2024-01-02", "2024-02-03", "2024-03-04"] * 25,
+                         "open": ["yes", "no", "yes", "yes"] * 25, "hour": [1, 2, 3, 4] * 25,
+                         "shop": ["a", "b", "c", None] * 25, "price": [1.5, None, 2.5, 3.0] * 25,
+                         "same": [7] * 100, "sold": list(range(100))})
 
 
 def test_column_kinds_are_inferred_and_overridable():
@@ -35,6 +35,28 @@ def test_column_kinds_are_inferred_and_overridable():
         infer_columns(_frame(), "sold", numeric=("open",))
     with pytest.raises(DescendError, match="--drop names column 'nope'"):
         infer_columns(_frame(), "sold", drop=("nope",))
+
+
+def test_ordinals_keep_one_hot_only_within_one_column_per_25_rows():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"pixel_a": rng.integers(0, 17, 200), "pixel_b": rng.integers(0, 17, 200),
+                          "season": rng.integers(1, 5, 200), "y": rng.normal(size=200)})
+    columns, _ = infer_columns(frame, "y")   # 200 rows: 8 one-hot columns; season's 4 fit, a pixel's 17 do not
+    assert {c.name: c.kind for c in columns} == {"pixel_a": "numeric", "pixel_b": "numeric", "season": "ordinal"}
+    assert columns[0].reason == ("integers with 17 values, used as a number (one-hot for them too would pass one "
+                                 "one-hot column per 25 training rows; --categorical pixel_a for one-hot)")
+    wider, _ = infer_columns(pd.concat([frame] * 9, ignore_index=True), "y")   # 1,800 rows: 72 columns, 38 used
+    assert {c.name: c.kind for c in wider} == {"pixel_a": "ordinal", "pixel_b": "ordinal", "season": "ordinal"}
+
+
+def test_numbers_get_finer_quantile_bins_on_tables_without_dates():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=1000), "day": pd.date_range("2020-01-01", periods=1000).astype(str)})
+    undated = Preprocessor.fit(infer_columns(frame.drop(columns="day"), "")[0], frame)
+    assert len(undated.numeric[0].edges) == 17   # 16 bins of 62 rows (at least 40 a bin)
+    assert len(Preprocessor.fit(infer_columns(frame.head(200), "")[0], frame.head(200)).numeric[0].edges) == 6
+    dated = Preprocessor.fit(infer_columns(frame, "")[0], frame)
+    assert len(dated.numeric[0].edges) == 9   # 8 bins: finer ones fit the training years' noise
 
 
 def test_preprocessing_fills_flags_standardizes_and_maps_levels():
@@ -134,7 +156,7 @@ def test_stray_text_in_the_target_names_column_and_row():
 
 
 def test_large_integer_codes_stay_distinct_levels():
-    frame = pd.DataFrame({"store": [1_000_001 + i % 20 for i in range(200)], "sold": np.arange(200.0)})
+    frame = pd.DataFrame({"store": [1_000_001 + i % 20 for i in range(500)], "sold": np.arange(500.0)})
     columns, _ = infer_columns(frame, "sold")
     assert {c.name: c.kind for c in columns} == {"store": "ordinal"}
     pre = Preprocessor.fit(columns, frame)

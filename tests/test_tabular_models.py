@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from descend.cli import main
+from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
-from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular import Options, TabularRun, fit_table, linear
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
@@ -353,3 +354,39 @@ def test_help_says_how_many_rows_each_part_gets_and_what_predict_writes(capsys):
     assert "--test-fraction 0" in text and "5 folds" in text and "trained again on all" in text
     text = _help("predict", capsys)
     assert "prediction" in text and "p_<class>" in text
+
+
+def test_the_temperature_undoes_logits_made_too_sure():
+    rng = np.random.default_rng(0)
+    z = torch.as_tensor(rng.normal(size=20_000), dtype=torch.float32)
+    y = (torch.rand(20_000, generator=torch.Generator().manual_seed(1)) < torch.sigmoid(z)).float()
+    temperature, tempered_loss = linear.choose_temperature("bce", torch.sigmoid(3 * z), y)   # logits 3x too large
+    assert temperature == pytest.approx(3.0, rel=0.05)
+    assert tempered_loss < linear.mean_loss("bce", torch.sigmoid(3 * z), y) - 0.05
+    assert linear.choose_temperature("mse", z, z) == (1.0, 0.0)   # values are left alone
+
+
+def test_the_model_divides_its_class_logits_by_the_temperature_it_was_built_with():
+    spec = dict(numeric_width=2, categorical=[], hidden=[8], out_dim=3, members=2, link="softmax")
+    x = torch.randn(5, 2)
+    plain, hot = TabularNet.build(spec).eval(), TabularNet.build({**spec, "temperature": 2.0}).eval()
+    hot.load_state_dict(plain.state_dict())   # the temperature travels in the architecture, not in the weights
+    with torch.no_grad():
+        assert torch.allclose(hot(x), torch.log_softmax(plain(x) / 2.0, dim=1), atol=1e-6)
+
+
+def test_a_classification_run_keeps_its_chosen_temperature_when_loaded(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": np.where(x[:, 0] + rng.normal(0, 1, 300) > 0, "up", "down")})
+    run = fit_table(frame, Options(target="y", **QUICK))
+    chosen = run.metrics["validation"]["temperature"]
+    assert chosen in linear.TEMPERATURES and run.config["architecture"]["temperature"] == chosen
+    assert float(run.model.temperature) == pytest.approx(chosen) and chosen != 1.0
+    assert validation_line(run.metrics["validation"]).endswith(
+        f"; then logits divided by a temperature of {chosen:g} (validation loss "
+        f"{run.metrics['validation']['losses']['tempered']:.4g})")
+    run.save(tmp_path / "run")
+    loaded = TabularRun.load(tmp_path / "run")
+    assert np.array_equal(loaded.outputs(torch.as_tensor(x, dtype=torch.float32)),
+                          run.outputs(torch.as_tensor(x, dtype=torch.float32)))

@@ -156,7 +156,9 @@ def validation_line(validation: dict) -> str:
             if validation["how"] == "slice" else
             f"{validation['rows']} training rows, each scored by the networks that did not learn from it "
             f"({validation['how']})")
-    return f"model choice on {rows}: {chosen} (validation loss: {scores})"
+    tempered = (f"; then logits divided by a temperature of {validation['temperature']:g} (validation loss "
+                f"{losses['tempered']:.4g})" if validation.get("temperature", 1.0) != 1.0 else "")
+    return f"model choice on {rows}: {chosen} (validation loss: {scores}){tempered}"
 
 
 def saved(out: Path) -> str:

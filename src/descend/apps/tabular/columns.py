@@ -12,6 +12,7 @@ from .dates import as_dates, day_first
 
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
+ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
 THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
 DECIMAL_COMMA = r"[-+]?\d+,\d+"                          # 3,5 (and 1,234 in a column of decimal commas)
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
@@ -211,7 +212,27 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
     if not columns:
         raise DescendError(f"no usable input columns besides the target {target!r}; the data needs at least one "
                            "column that varies")
-    return columns, notes
+    return _ordinals_within_rows(columns, frame), notes
+
+
+def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Column]:
+    """The columns, the ordinals' one-hot blocks kept within a budget of one one-hot column per
+    ROWS_PER_ORDINAL_LEVEL training rows: those with the fewest levels (the most like categories: season,
+    weekday) keep theirs, the others become plain numbers. One-hot columns beyond what the rows can fit give the
+    networks more inputs to overfit (a 7-point scale, a year, a pixel's 17 intensities on small tables), while the
+    numbers' quantile bins already let them bend their response at the data's own levels."""
+    levels = {c.name: int(_present(frame[c.name]).nunique()) for c in columns if c.kind == "ordinal"}
+    budget, kept = len(frame) // ROWS_PER_ORDINAL_LEVEL, set()
+    for name in sorted(levels, key=lambda name: levels[name]):   # stable: ties keep the file's column order
+        if levels[name] <= budget:
+            budget -= levels[name]
+            kept.add(name)
+        else:
+            break
+    return [c if c.kind != "ordinal" or c.name in kept else
+            Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number (one-hot for "
+                   f"them too would pass one one-hot column per {ROWS_PER_ORDINAL_LEVEL} training rows; "
+                   f"--categorical {c.name} for one-hot)") for c in columns]
 
 
 def level_order(level: str) -> tuple:

@@ -9,6 +9,7 @@ where the networks are clearly better it goes to them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,13 +17,15 @@ import torch
 
 from ...fit import losses
 from . import glm
-from .model import LINKS, from_mean_space, to_mean_space
+from .model import LINKS, from_mean_space, tempered, to_mean_space
 
 PENALTIES = {"mse": (0.1, 1.0, 10.0, 100.0, 1000.0),       # ridge alpha (on the standardized target)
              "poisson": (1e-4, 1e-3, 1e-2, 1e-1, 1.0),      # alpha of the mean half-deviance
              "bce": (100.0, 10.0, 1.0, 0.1, 0.01),           # C, the inverse penalty of logistic regression
              "cross_entropy": (100.0, 10.0, 1.0, 0.1, 0.01)}
 BLENDS = tuple(np.round(np.linspace(0.0, 1.0, 101), 2))   # fine steps: a coarse grid's jumps add seed spread
+# class blends: temperatures 1/4..4, evenly spaced in log, 1 in the middle
+TEMPERATURES = tuple(float(t) for t in np.round(np.exp(np.linspace(-math.log(4), math.log(4), 57)), 4))
 
 
 @dataclass
@@ -96,6 +99,23 @@ def choose_penalty(loss: str, design: np.ndarray, y: np.ndarray, folds: list, cl
     placed = np.zeros((len(design), best[2].shape[1]))
     placed[val_rows] = best[2]
     return best[1], placed
+
+
+def choose_temperature(loss: str, mean: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """For classes, the temperature (1/4..4) dividing the logits of `mean` (probabilities) with the lowest loss
+    on these rows, nearest 1 on ties, and that loss; 1 for other losses. Averaged networks trained to a tiny
+    training loss come out too sure, or, averaged with a linear model, too unsure: one number mends either."""
+    if loss not in ("bce", "cross_entropy"):
+        return 1.0, mean_loss(loss, mean, y)
+    scores = {t: mean_loss(loss, tempered_mean(loss, mean, t), y) for t in TEMPERATURES}
+    best = min(scores, key=lambda t: (scores[t], abs(math.log(t))))
+    return float(best), scores[best]
+
+
+def tempered_mean(loss: str, mean: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean-space predictions (class probabilities) after dividing their logits by `temperature`."""
+    link = LINKS[loss]
+    return to_mean_space(tempered(from_mean_space(mean, link), link, temperature), link)
 
 
 def choose_blend(loss: str, network: torch.Tensor, linear: torch.Tensor, y: torch.Tensor) -> tuple[float, dict]:

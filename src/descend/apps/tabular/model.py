@@ -89,7 +89,8 @@ class TabularNet(nn.Module):
 
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
-                 folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False):
+                 folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False,
+                 temperature: float = 1.0):
         super().__init__()
         self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
@@ -121,12 +122,15 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_bias", torch.zeros(out_dim))
         self.register_buffer("blend", torch.ones(()))   # weight of the networks against the linear model
         self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
+        # classes: the blended logits are divided by it (chosen on validation rows; kept in the architecture)
+        self.register_buffer("temperature", torch.tensor(float(temperature)), persistent=False)
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
-                   spec.get("folds"), spec.get("linear_free"), spec.get("residual", False))
+                   spec.get("folds"), spec.get("linear_free"), spec.get("residual", False),
+                   spec.get("temperature", 1.0))
 
     @property
     def input_width(self) -> int:
@@ -194,10 +198,11 @@ class TabularNet(nn.Module):
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
         linear = to_mean_space(self.linear_outputs(x), self.link)
         if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
-            return from_mean_space(linear, self.link)
+            return tempered(from_mean_space(linear, self.link), self.link, self.temperature)
         if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
             return from_mean_space(linear + self.blend * mean, self.link)
-        return from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link)
+        return tempered(from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link), self.link,
+                        self.temperature)
 
     def set_output_bias(self, value: float) -> None:
         with torch.no_grad():
@@ -250,6 +255,16 @@ def from_mean_space(mean: torch.Tensor, link: str) -> torch.Tensor:
     if link in ("softmax", "exp"):
         return torch.log(mean.clamp_min(1e-12))
     return mean
+
+
+def tempered(output: torch.Tensor, link: str, temperature) -> torch.Tensor:
+    """Class outputs (logits, or log-probabilities) divided by `temperature`: above 1 less sure, below 1 more;
+    other links' outputs as they are."""
+    if link == "sigmoid":
+        return output / temperature
+    if link == "softmax":
+        return torch.log_softmax(output / temperature, dim=-1)
+    return output
 
 
 def inputs(x_num, x_cat) -> torch.Tensor:

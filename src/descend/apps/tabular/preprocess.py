@@ -24,7 +24,8 @@ from .dates import as_dates
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
 TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
-MAX_BINS = 8   # quantile bins per number for the networks' piecewise-linear encoding, at most
+MAX_BINS = 16   # quantile bins per number for the networks' piecewise-linear encoding, at most
+DATED_MAX_BINS = 8   # on a table with dates (finer bins of its date parts fit the training years' noise)
 ROWS_PER_BIN = 40   # and at least this many training rows in each (fewer rows, fewer bins: less to overfit)
 
 
@@ -93,12 +94,12 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     return nums, cats
 
 
-def _fit_numeric(name: str, values: pd.Series, clip: bool) -> Numeric:
+def _fit_numeric(name: str, values: pd.Series, clip: bool, max_bins: int) -> Numeric:
     present = values.dropna()
     median = float(present.median()) if len(present) else 0.0
     filled = values.fillna(median)
     std = float(filled.std(ddof=0))
-    bins = min(MAX_BINS, len(values) // ROWS_PER_BIN)
+    bins = min(max_bins, len(values) // ROWS_PER_BIN)
     edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))) if clip and bins >= 2 else np.zeros(0)
     return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
                    float(filled.min()), float(filled.max()), clip, [float(e) for e in edges])
@@ -130,7 +131,8 @@ class Preprocessor:
             nums.update(n)
             cats.update(c)
         times = {f"{c.name}{TIME_SUFFIX}" for c in columns if c.kind in ("date", "datetime")}
-        return cls(columns, [_fit_numeric(k, v, clip=k not in times) for k, v in nums.items()],
+        bins = DATED_MAX_BINS if times else MAX_BINS
+        return cls(columns, [_fit_numeric(k, v, k not in times, bins) for k, v in nums.items()],
                    [_fit_categorical(k, v) for k, v in cats.items()])
 
     def check_columns(self, frame: pd.DataFrame, where: str) -> None:

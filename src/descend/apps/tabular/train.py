@@ -197,6 +197,8 @@ def _linear_part(run: TabularRun) -> str:
     if run.model.residual:
         return (f"learning what a {name} leaves (a table with dates: its trend carries on), their part weighted "
                 "by validation")
+    if run.target.task == "classification":
+        return f"blended with a {name} by validation, then made more or less sure by a temperature chosen there too"
     return f"blended with a {name} by validation"
 
 
@@ -388,6 +390,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     install_linear(prepared, blend)
     if blend and not _predictions_finite(prepared):
         say("the networks predict non-finite values (see the findings): the model is the linear model alone")
+        run.config["architecture"]["temperature"] = 1.0   # chosen for the blend, not for the linear model alone
         install_linear(prepared, 0.0)
     return result
 
@@ -517,13 +520,17 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
         network = lin
     truth = torch.as_tensor(y[scheme.val_rows])
     blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
+    blended = blend * network + (1 - blend) * lin
+    temperature, losses_["tempered"] = linear.choose_temperature(target.loss, blended, truth)
+    run.config["architecture"]["temperature"] = temperature
     values = truth_values(target, prepared.frame)[scheme.val_rows]
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
         "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
-        "blend": blend, "linear_penalty": penalty, "linear_clipped": clipped,
+        "blend": blend, "temperature": temperature, "linear_penalty": penalty, "linear_clipped": clipped,
         "residual": run.model.residual, "losses": losses_,
-        "scores": {"blend": evaluate.scores(target, values, to_units(blend * network + (1 - blend) * lin)),
+        "scores": {"blend": evaluate.scores(target, values, to_units(linear.tempered_mean(target.loss, blended,
+                                                                                          temperature))),
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
     return blend
@@ -552,6 +559,7 @@ def install_linear(prepared: Prepared, blend: float, rows: np.ndarray | None = N
                                run.config["linear_penalty"], len(run.target.classes))
     run.model.set_linear(torch.as_tensor(fitted.weight, dtype=torch.float32),
                          torch.as_tensor(fitted.bias, dtype=torch.float32), blend, clipped)
+    run.model.temperature.fill_(run.config["architecture"].get("temperature", 1.0))
     run.model.eval()
 
 
