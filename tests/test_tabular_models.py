@@ -19,7 +19,8 @@ from descend.apps.tabular import Options, TabularRun, fit_table, linear
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
-from descend.apps.tabular.train import (CANDIDATES, FIRST_RUN, LR_CANDIDATES, WEIGHT_AVERAGE, averaged, fit_arguments,
+from descend.apps.tabular.subruns import CANDIDATES
+from descend.apps.tabular.train import (FIRST_RUN, LR_CANDIDATES, WEIGHT_AVERAGE, averaged, fit_arguments,
                                         grade, prepare, train)
 from descend import optim
 from tabular_data import bakery

@@ -12,8 +12,6 @@ import copy
 import functools
 import json
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -30,11 +28,10 @@ from ...core.loop import Callback
 from ...doctor.findings import load_findings
 from ...fit import FitResult, auto, distributed, fit, parallel
 from ...fit.lr_find import LRFindResult, lr_find
-from ...runs import checkpoint, lock
 from ...runs.checkpoint import weights_bytes
 from ...runs.files import write_atomic, write_json
 from .. import tracking
-from . import baselines, checks, evaluate, importance, lags, linear
+from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
 from .columns import infer_columns
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
@@ -49,7 +46,6 @@ LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce
                 "cross_entropy": "logistic regression"}
 FIRST_RUN = "first_run.json"   # in a run folder: the first run's lr, so an interrupted refit resumes alike
 FIRST_WEIGHTS = "first_run.safetensors"   # and its weights (model.safetensors becomes the final model's)
-CANDIDATES = "lr_candidates"   # in a run folder while the first run tries each lr: one record per lr
 WEIGHT_AVERAGE = 0.95   # decay of the networks' exponential weight average: about their last 20 steps
 LR_CANDIDATES = (1.0, 1 / 3)   # with folds and no lr named: the default lr and a third of it, chosen by validation
 UNAVERAGED = ("lbfgs", "schedule_free_adamw", "schedule_free_adamw_paper", "schedule_free_sgd")
@@ -357,9 +353,9 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     callbacks = [*callbacks, *tracking.from_targets(opts.log)]
     result = finished_first_run(run, run_dir) if resume else None
     if result is None:
-        recording = _recording(run_dir, resume, callbacks)
+        recording = subruns.recording(run_dir, resume, callbacks)
         lr, result = choose_lr(prepared, opts, lr_candidates(scheme, opts, lr), nproc, say, recording)
-        record = None if result is None else _candidate_name(lr)
+        record = None if result is None else subruns.candidate_name(lr)
         if result is None:
             result = run_fit({**_first_arguments(prepared, opts, lr), **recording()}, opts, nproc)
         if run_dir is not None:
@@ -369,7 +365,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
                                                      "auto": result.choice and result.choice.to_dict(),
                                                      "lr_candidates": run.config.get("lr_candidates"),
                                                      "record": record})
-            _adopt(Path(run_dir), record)
+            subruns.adopt(Path(run_dir), record)
             result.run_dir = str(run_dir)
     run.model = result.model
     run.config["lr"] = result.lr
@@ -409,8 +405,8 @@ def choose_lr(prepared: Prepared, opts: Options, candidates: list, nproc: int, s
               recording: Callable[[str], dict]) -> tuple:
     """The candidate lr whose first run, from the same initial weights and batch order, reaches the lowest
     validation loss, and that run's result (None for a single candidate: nothing was run). `recording(name)`
-    gives each run's run_dir, resume and callbacks (its record in the run folder's CANDIDATES/name, which the
-    caller keeps for the chosen one); run.model is left at the initial weights."""
+    gives each run's run_dir, resume and callbacks (its record in the run folder's lr_candidates/name, which
+    the caller keeps for the chosen one); run.model is left at the initial weights."""
     if len(candidates) == 1:
         return candidates[0], None
     run, start = prepared.run, prepared.run.model
@@ -418,7 +414,8 @@ def choose_lr(prepared: Prepared, opts: Options, candidates: list, nproc: int, s
     for number, lr in enumerate(candidates, 1):
         say(f"first run at lr {lr:g} ({number} of {len(candidates)}; the one with the lower validation loss is kept)")
         run.model = copy.deepcopy(start)
-        results[lr] = run_fit({**_first_arguments(prepared, opts, lr), **recording(_candidate_name(lr))}, opts, nproc)
+        arguments = {**_first_arguments(prepared, opts, lr), **recording(subruns.candidate_name(lr))}
+        results[lr] = run_fit(arguments, opts, nproc)
     run.model = start
     losses = {lr: result.best.get("val_loss", math.inf) for lr, result in results.items()}
     chosen = min(candidates, key=lambda lr: (losses[lr], -lr))
@@ -426,34 +423,6 @@ def choose_lr(prepared: Prepared, opts: Options, candidates: list, nproc: int, s
                                                                     losses.items()) + ")")
     run.config["lr_candidates"] = {f"{lr:g}": loss for lr, loss in losses.items()}
     return chosen, results[chosen]
-
-
-def _candidate_name(lr: float) -> str:
-    return f"lr-{lr:g}"
-
-
-def _recording(run_dir, resume: bool, callbacks: list) -> Callable[[str], dict]:
-    """run_dir, resume and callbacks of a first run: in `run_dir` itself (name None), or in its CANDIDATES/name
-    (resumed there when an interrupted one left a checkpoint)."""
-    def arguments(name: str | None = None) -> dict:
-        if run_dir is None or name is None:
-            return {"run_dir": run_dir, "resume": resume, "callbacks": callbacks}
-        folder = Path(run_dir) / CANDIDATES / name
-        return {"run_dir": folder, "resume": resume and _has_checkpoint(folder), "callbacks": callbacks}
-    return arguments
-
-
-def _adopt(run_dir: Path, name: str | None) -> None:
-    """Make the chosen candidate's record (CANDIDATES/name) the run folder's own, moving it up entry by entry (a
-    move cut short is finished on resume, before anything reads it), then drop every candidate's folder."""
-    if name is None:
-        return
-    record = run_dir / CANDIDATES / name
-    if record.is_dir():
-        for entry in record.iterdir():
-            if entry.name != lock.LOCK:
-                os.replace(entry, run_dir / entry.name)
-    shutil.rmtree(run_dir / CANDIDATES, ignore_errors=True)
 
 
 def _first_arguments(prepared: Prepared, opts: Options, lr) -> dict:
@@ -477,7 +446,7 @@ def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
     if not (folder / FIRST_RUN).is_file():
         return None
     first = json.loads((folder / FIRST_RUN).read_text())
-    _adopt(folder, first.get("record"))
+    subruns.adopt(folder, first.get("record"))
     if not (folder / "summary.json").is_file():
         return None
     summary = json.loads((folder / "summary.json").read_text())
@@ -575,24 +544,13 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, opts, lr, epochs)
-    arguments.update(run_dir=folder, resume=resume and _has_checkpoint(folder), callbacks=list(callbacks))
+    arguments.update(run_dir=folder, resume=resume and subruns.has_checkpoint(folder), callbacks=list(callbacks))
     result = run_fit(arguments, opts, nproc, epochs)
     run.model = result.model
     steps = run.history[-1]["step"] if run.history else 0   # the refit's steps follow the first run's
     run.history += [dict(r, step=r["step"] + steps, phase="refit") for r in result.history]
     run.findings = run.findings + result.findings
     run.config["refit_epochs"] = epochs
-
-
-def _has_checkpoint(folder: Path | None) -> bool:
-    """Whether an interrupted refit left a checkpoint to resume from; one stopped before its first is begun
-    again (its folder holds nothing worth keeping)."""
-    if folder is None or not folder.is_dir():
-        return False
-    if checkpoint.listed(folder / "checkpoints"):
-        return True
-    shutil.rmtree(folder)
-    return False
 
 
 def truth_values(target: Target, frame: pd.DataFrame) -> np.ndarray:
