@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import make_classification, make_s_curve
+from sklearn.datasets import make_classification, make_friedman3, make_s_curve
 from torch import nn
 
 import descend as ds
@@ -40,7 +40,8 @@ EPOCHS, BATCH = 20, 64   # fit's defaults, which the grid and the hand loop are 
 @dataclass
 class Case:
     """One held-out model: its data (train, validation, test), the loss a user names to fit, the same loss as a
-    torch function for the hand loop, and the held-out score (lower is better)."""
+    torch function for the hand loop, and the held-out score (lower is better): `score_loss` on the test rows,
+    the training loss unless given."""
 
     model: nn.Module
     train: tuple
@@ -49,11 +50,12 @@ class Case:
     loss: str | Callable
     torch_loss: Callable
     score_name: str
+    score_loss: Callable | None = None
 
     def score(self) -> float:
         self.model.eval()
         with torch.no_grad():
-            value = float(self.torch_loss(self.model(self.test[0]), self.test[1]))
+            value = float((self.score_loss or self.torch_loss)(self.model(self.test[0]), self.test[1]))
         self.model.train()
         return value if math.isfinite(value) else math.inf
 
@@ -210,9 +212,51 @@ def sparse_logistic(seed: int) -> Case:
                 "test log-loss")
 
 
+class LastOutput(nn.Module):
+    """An LSTM regressor: the last step's output through a linear layer."""
+
+    def __init__(self, features: int, hidden: int = 32):
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(features, hidden, batch_first=True), nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1]).squeeze(-1)
+
+
+def lstm_adding(seed: int) -> Case:
+    """The adding problem (Hochreiter & Schmidhuber): an LSTM reads 12 (value, marker) pairs and returns the sum of
+    the two marked values; the constant prediction's MSE is 1/6."""
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0, 1, (3000, 12))
+    marks = np.zeros((3000, 12))
+    for row in marks:
+        row[rng.choice(12, 2, replace=False)] = 1
+    x, y = np.stack([values, marks], axis=-1), (values * marks).sum(1)
+    torch.manual_seed(seed)
+    return Case(LastOutput(2), *_splits(x, y, 1800, 400), "mse", F.mse_loss, "test MSE")
+
+
+def huber_outliers(seed: int) -> Case:
+    """An MLP with the Huber loss on Friedman #3 with 5% gross outliers in the training and validation targets,
+    scored by MSE against the clean test targets."""
+    x, y = make_friedman3(3000, noise=0.05, random_state=0)
+    y = (y - y[:1800].mean()) / y[:1800].std()
+    rng = np.random.default_rng(0)
+    dirty = y.copy()
+    hit = rng.random(2200) < 0.05
+    dirty[:2200][hit] += rng.normal(0, 10, hit.sum())
+    (train, val, _), (_, _, test) = _splits(_standardize(x, 1800), dirty, 1800, 400), _splits(x, y, 1800, 400)
+    test = (_standardize(x, 1800)[2200:], test[1])
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1), nn.Flatten(0))
+    return Case(model, train, val, tuple(torch.as_tensor(t, dtype=torch.float32) for t in test), "huber",
+                F.huber_loss, "clean test MSE", F.mse_loss)
+
+
 MODELS = {"gru_periods": gru_periods, "cnn1d_waveforms": cnn1d_waveforms, "autoencoder_scurve": autoencoder_scurve,
           "multi_output": multi_output, "transformer_order": transformer_order, "deep_bn_mlp": deep_bn_mlp,
-          "quantile_regression": quantile_regression, "sparse_logistic": sparse_logistic}
+          "quantile_regression": quantile_regression, "sparse_logistic": sparse_logistic,
+          "lstm_adding": lstm_adding, "huber_outliers": huber_outliers}   # the last two added after the edge rule
 
 
 def steps_of(case: Case) -> int:
