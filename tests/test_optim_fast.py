@@ -179,3 +179,22 @@ def test_a_flat_step_sends_a_dead_units_first_moment_to_zero_and_restores_the_de
         assert torch.equal(torch.cat([ours[0].detach(), ours[1].detach()]), theirs.detach())
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_fits_step_flushes_denormals_for_torchs_own_fused_adamw_too():
+    """fit steps every optimizer through `step_unwrapped`, which flushes denormals on the CPU: torch's fused AdamW
+    (the tables' choice for wide networks) stepped that way sends a dead weight's first moment to 0, where the
+    same optimizer stepped directly leaves it stuck at a denormal; the weights are the same bits."""
+    from descend.optim.base import step_unwrapped
+    from descend.optim.denormals import flushing
+    ours, theirs = (torch.tensor([1.0, -2.0, 0.5], requires_grad=True) for _ in range(2))
+    mine, reference = (torch.optim.AdamW([p], lr=0.01, weight_decay=0.1, fused=True) for p in (ours, theirs))
+    for step in range(1200):
+        for p in (ours, theirs):
+            p.grad = torch.tensor([0.3, -0.1, 1e-3 if step < 5 else 0.0])
+        step_unwrapped(mine)
+        reference.step()
+        assert not flushing()
+    assert mine.state[ours]["exp_avg"][2].item() == 0.0
+    assert 0.0 < reference.state[theirs]["exp_avg"][2].item() < torch.finfo(torch.float32).tiny
+    assert torch.equal(ours.detach(), theirs.detach())
