@@ -178,6 +178,7 @@ class Scenario:
     prepare: Callable[[nn.Module], None] | None = None
     seed: int = 0
     rows: bool = False    # training data as a DataLoader over a list of rows (fit cannot scan it beforehand)
+    loader: Callable | None = None   # loader(x, y, batch_size): the user's own training loader
 
     def __post_init__(self):
         self.expect = self.expect or ((self.cause,) if self.cause else ())
@@ -483,7 +484,10 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
     if "max_epochs" in settings and "max_steps" in settings:
         settings.pop("max_epochs" if "max_steps" in change else "max_steps")
     val = (xv, yv) if xv is not None else None
-    train = DataLoader(list(zip(xt, yt)), batch_size=settings.pop("batch_size", 64)) if s.rows else (xt, yt)
+    train = (xt, yt)
+    if s.rows or s.loader:
+        batch_size = settings.pop("batch_size", 64)
+        train = s.loader(xt, yt, batch_size) if s.loader else DataLoader(list(zip(xt, yt)), batch_size=batch_size)
     result = ds.fit(model, train, val=val, progress=False, seed=s.seed, **settings)
     result.settings = settings
     return result, model, val
@@ -570,11 +574,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fast scenarios only")
     parser.add_argument("--held-out", action="store_true", help="also run the held-out scenarios")
+    parser.add_argument("--fresh", action="store_true",
+                        help="only the fresh held-out set (benchmarks/doctor_fresh.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    chosen = [s for s in FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
+    if args.fresh:
+        from benchmarks.doctor_fresh import FRESH
+        pool = FRESH
+    else:
+        pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
+    chosen = [s for s in pool
               if not (args.quick and s.slow) and args.only in s.name]
     outcomes = []
     for s in chosen:
