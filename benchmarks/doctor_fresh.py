@@ -294,3 +294,41 @@ FRESH = [
     S("fresh: pretrained body frozen on purpose (multi-output)", None, multi_output,
       lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=30), outputs=3, prepare=pretrain_then_freeze),
 ]
+
+
+# ---- written after this round's rule changes, to look for false alarms of the new rules (reported apart) --------
+def categories(n: int = 1500, seed: int = 0) -> Data:
+    """Four categorical columns of three levels each, one-hot encoded (rows repeat by nature: 81 combinations),
+    and a target that adds an effect per level, plus noise."""
+    g = np.random.default_rng(seed)
+    codes = g.integers(0, 3, (n, 4))
+    effects = g.normal(size=(4, 3))
+    y = effects[np.arange(4), codes].sum(1) + 0.3 * g.normal(size=n)
+    return regression_target(np.eye(3)[codes].reshape(n, 12), y)
+
+
+def log_softmax_mlp(i, o, **_):
+    return mlp(i, o, (64,), head=nn.LogSoftmax(-1))
+
+
+def pretrained_tokens(model: nn.Module) -> None:
+    """Embeddings trained on the task first, then frozen, and the head re-initialized."""
+    import descend as ds
+    xt, yt, _, _ = tokens(seed=1)
+    ds.fit(model, (xt, yt), loss="cross_entropy", max_epochs=10, progress=False, doctor=False, seed=1)
+    model.embed.requires_grad_(False)
+    model.head.reset_parameters()
+
+
+AFTER = [
+    S("after: autoencoder on digits, adamw lr 1e-3", None, digit_pixels, lambda i, o, **_: autoencoder(),
+      dict(optimizer="adamw", lr=1e-3, max_epochs=30)),
+    S("after: multi-output mlp, adamw weight decay 0.1", None, multi_output, lambda i, o, **k: mlp(i, o, (64,), **k),
+      dict(optimizer="adamw", weight_decay=0.1, max_epochs=30), outputs=3),
+    S("after: one-hot categories, rows repeat by nature", None, categories, mlp, dict(max_epochs=20),
+      loader=lambda x, y, b: DataLoader(list(zip(x, y)), batch_size=b, shuffle=True)),
+    S("after: log-softmax head under cross-entropy (digits)", None, lambda: standardize(digits()), log_softmax_mlp,
+      dict(loss="cross_entropy", max_epochs=15), outputs=10),
+    S("after: pretrained embeddings frozen on purpose", None, tokens, lambda i, o, **_: BagOfTokens(),
+      dict(loss="cross_entropy", max_epochs=10), outputs=4, prepare=pretrained_tokens),
+]

@@ -583,8 +583,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.fresh:
-        from benchmarks.doctor_fresh import FRESH
-        pool = FRESH
+        from benchmarks.doctor_fresh import AFTER, FRESH
+        pool = FRESH + AFTER
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -596,6 +596,9 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
+    if args.fresh:
+        print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
+        print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:
         held = {s.name for s in HELD_OUT}
         print("\nown suite:\n" + summary([o for o in outcomes if o.name not in held]))

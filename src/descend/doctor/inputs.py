@@ -164,7 +164,10 @@ def repeated_rows(x: torch.Tensor) -> dict | None:
     rows = x[:VARYING_ROWS].detach().reshape(min(len(x), VARYING_ROWS), -1)
     if len(rows) < 30 or rows.shape[1] == 0:
         return None
-    distinct = len(torch.unique(rows, dim=0))
+    # each row as one number, a fixed random mix of its columns: equal rows give equal numbers, and distinct
+    # rows equal ones with probability zero; counting distinct numbers is a sort of len(rows) values, not of rows
+    mix = torch.randn(rows.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    distinct = len(torch.unique(rows.double() @ mix))
     if distinct * REPEATS > len(rows):
         return None
     ordered = rows.sort(dim=0).values
