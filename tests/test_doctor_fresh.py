@@ -155,3 +155,16 @@ def test_shuffled_labels_on_sequences_are_no_signal():
     result = ds.fit(model, (x[:600], y[:600]), val=(x[600:], y[600:]), loss="cross_entropy", max_epochs=10,
                     progress=False)
     assert warnings(result)[:1] == ["no_signal"]
+
+
+def test_an_info_cause_never_hides_a_warning():
+    """A possible leak (info) explains overfitting only as a question: the overfitting warning stays in view, while a
+    certain leak (warning) still folds it."""
+    from descend.doctor import Finding
+    from descend.doctor.diagnose import fold
+    overfit = Finding("overfitting", "warning", (10, 90), {}, "overfitting")
+    maybe = Finding("target_leak", "info", None, {"column": 3}, "possible target leak")
+    assert [f.code for f in fold([maybe, overfit])] == ["target_leak", "overfitting"]
+    certain = Finding("target_leak", "warning", None, {"column": 3}, "target leak")
+    folded = fold([certain, overfit])
+    assert [f.code for f in folded] == ["target_leak"] and folded[0].evidence["explains"] == ["overfitting"]

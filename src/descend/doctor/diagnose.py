@@ -66,10 +66,12 @@ def _run(rule: Callable, readings: Readings) -> list[Finding]:
 
 
 def fold(findings: list[Finding]) -> list[Finding]:
-    """Drop every finding that a present cause explains (see EXPLAINED_BY), listing it in that cause's evidence."""
-    codes = {f.code for f in findings}
+    """Drop every finding that a present cause explains (see EXPLAINED_BY), listing it in that cause's evidence. A
+    cause that is only info (a question, such as a column that may leak) folds only info findings: it never hides a
+    warning or an error."""
     kept, folded = [], {}
     for f in findings:
+        codes = {g.code for g in findings if g.severity != "info" or f.severity == "info"}
         causes = EXPLAINED_BY.get(f.code, set()) & codes
         if causes:
             folded.setdefault(next(g.code for g in ordered(findings) if g.code in causes), []).append(f.code)
