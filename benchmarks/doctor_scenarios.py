@@ -11,6 +11,7 @@ not run until the rules were final.
 
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py            # everything, with fixes checked
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --quick    # fast scenarios only
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh    # only the fresh set (doctor_fresh.py)
 """
 from __future__ import annotations
 
