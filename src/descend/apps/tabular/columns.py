@@ -9,12 +9,11 @@ import pandas as pd
 
 from ...core.errors import DescendError
 from .dates import as_dates, day_first
+from .numerals import affix, plain_numbers
 
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
 ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
-THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
-DECIMAL_COMMA = r"[-+]?\d+,\d+"                          # 3,5 (and 1,234 in a column of decimal commas)
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
@@ -56,23 +55,12 @@ def first_bad(series: pd.Series, bad: pd.Series) -> tuple[int, object]:
     return data_row(series, position), series.iloc[position]
 
 
-def _plain_numbers(text: pd.Series) -> pd.Series:
-    """Numbers written with commas as pandas reads them: a column where some comma cannot group thousands (3,5 or
-    0,125) and no cell has a point uses decimal commas; elsewhere commas group thousands (1,234,567.5)."""
-    comma = text.str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool)
-    grouped = text.str.fullmatch(THOUSANDS).fillna(False).astype(bool)
-    if (comma & ~grouped).any() and not text.str.contains(".", regex=False).fillna(False).any():
-        return text.where(~comma, text.str.replace(",", ".", regex=False))
-    return text.where(~grouped, text.str.replace(",", "", regex=False))
-
-
 def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(the cells as floats, NaN where empty or not a number; a mask of the cells holding text, not numbers).
-    Commas grouping thousands ("1,234", "-12,345.6", as spreadsheets write them) and columns of decimal commas
-    ("3,5" quoted in a comma-separated file) are read as numbers."""
+    Numbers are read as written (see numerals.py): "1,234", "1.234,5", "$1,234.50", "12%", "12 kg"."""
     if series.dtype.kind in "biuf":
         return series.astype(float), pd.Series(False, index=series.index)
-    text = _plain_numbers(series.astype("string").str.strip())
+    text = plain_numbers(series.astype("string").str.strip())
     parsed = pd.to_numeric(text.where(text != ""), errors="coerce")
     return parsed.astype(float), (parsed.isna() & text.notna() & (text != "")).astype(bool)
 
@@ -156,6 +144,14 @@ def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
     return Column(name, "numeric", f"numbers, {distinct} distinct values")
 
 
+def _written_with(column: Column, values: pd.Series) -> Column:
+    """`column`, its reason also naming the currency sign, percent sign or unit its numbers are written with."""
+    written = affix(values.astype("string").str.strip())
+    if written is not None and column.kind != "identifier":
+        column.reason += f" (written with {written[0]!r}, read as plain numbers)"
+    return column
+
+
 def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None = None) -> Column | None:
     """The kind of one column, or None (with no Column) when it carries nothing: empty or constant. `dayfirst`
     settles dates whose cells all read either way round (03/04/2001)."""
@@ -172,7 +168,7 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if lowered <= _TRUE | _FALSE and lowered & _TRUE and lowered & _FALSE:
         return Column(name, "boolean", "true/false words")
     if mostly_numbers(values):
-        return _infer_numeric(name, numbers(series, name).dropna(), rows)
+        return _written_with(_infer_numeric(name, numbers(series, name).dropna(), rows), values)
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
     distinct = values.nunique()

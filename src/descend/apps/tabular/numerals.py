@@ -1,0 +1,62 @@
+"""Numbers as people write them in cells: "1,234.5" and "1.234,5", "1 234", a currency sign ("$1,234.50",
+"1.234,50 €"), a percent sign ("12%") or a unit ("12 kg") shared by the whole column.
+
+A column is read as written, not cell by cell: its cells together say whether a comma is a decimal mark or groups
+thousands, and a sign or unit counts only when every cell that has one has the same one ("12 kg" beside "500 g"
+stays text: the numbers are not in one unit). Values keep the unit they were written in: "12%" is 12.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
+DECIMAL_COMMA = r"[-+]?\d+,\d+"                          # 3,5 (and 1,234 in a column of decimal commas)
+POINT_GROUPS = r"[-+]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"      # 1.234 and 1.234.567,5: points grouping digits
+POINT_THEN_COMMA = r"[-+]?\d{1,3}(?:\.\d{3})+,\d+"       # 1.234,5: only a decimal comma reads it
+DECIMAL_POINT = r"[-+]?\d*\.\d+"                          # 3.5 (or 1.234, which POINT_GROUPS reads too)
+CURRENCY = "$€£¥₹"
+_WRITTEN = (rf"^(?P<sign>[-+]?)(?P<pre>[{CURRENCY}]?)\s*(?P<body>[-+]?\d[\d.,' \u00a0\u202f]*?)\s*"
+            rf"(?P<post>%|‰|[{CURRENCY}]|°[CF]|[^\W\d_](?:[^\W\d_]|[/°²³]){{0,7}}\.?)?$")
+_SPACE_GROUP = r"(?<=\d)[ '\u00a0\u202f](?=\d{3}(?:\D|$))"   # 1 234 567 and 1'234: spaces grouping digits
+MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "january",
+          "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"}
+
+
+def _matches(text: pd.Series, pattern: str) -> pd.Series:
+    return text.str.fullmatch(pattern).fillna(False).astype(bool)
+
+
+def affix(text: pd.Series) -> tuple[str, pd.Series] | None:
+    """(the sign or unit the column's numbers are written with, the cells without it) when every cell that has
+    one has the same one and it is no month's name (15 Jan is a date); None when no cell has one or they differ."""
+    parts = text.str.extract(_WRITTEN)
+    marked = parts["pre"].fillna("").str.len().gt(0) | parts["post"].notna()
+    if not marked.any():
+        return None
+    signs = set((parts["pre"].fillna("") + "|" + parts["post"].fillna(""))[marked])
+    if len(signs) > 1:
+        return None
+    pre, post = signs.pop().split("|")
+    if post.lower().rstrip(".") in MONTHS:
+        return None
+    bare = (parts["sign"].fillna("") + parts["body"].fillna("")).where(marked, text)
+    return pre or post, bare
+
+
+def plain_numbers(text: pd.Series) -> pd.Series:
+    """`text` (stripped cells) as pandas reads numbers: without a shared currency sign or unit, without spaces
+    grouping digits, and with the column's decimal mark as a point. The mark is a comma when some cell can only be
+    read that way (3,5 or 1.234,5) and none only the other way (3.5 or 1,234.5); elsewhere commas group
+    thousands."""
+    written = affix(text)
+    if written is not None:
+        text = written[1]
+    text = text.str.replace(_SPACE_GROUP, "", regex=True)
+    comma_only = (_matches(text, DECIMAL_COMMA) & ~_matches(text, THOUSANDS)) | _matches(text, POINT_THEN_COMMA)
+    point_only = ((_matches(text, DECIMAL_POINT) & ~_matches(text, POINT_GROUPS))
+                  | (_matches(text, THOUSANDS) & text.str.contains(".", regex=False).fillna(False)))
+    if comma_only.any() and not point_only.any():
+        european = _matches(text, POINT_GROUPS) | _matches(text, DECIMAL_COMMA)
+        return text.where(~european, text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    grouped = _matches(text, THOUSANDS)
+    return text.where(~grouped, text.str.replace(",", "", regex=False))

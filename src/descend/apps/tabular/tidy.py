@@ -1,0 +1,94 @@
+"""Leaving out what spreadsheets and exporters put around a table: comment lines above the header, columns with
+neither a name nor a value (Excel's trailing `;;`), blank rows and a totals row at the bottom, spaces around
+names and cells, and the many ways people write "no value here" ("?", "-", "n/a", "#N/A", "NULL", ".").
+
+Each of these would otherwise become data: a trailing empty column a refused duplicate name, "Total" a row whose
+target is the sum of all the others, "?" a text level that turns a number column into categories.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import pandas as pd
+
+Say = Callable[[str], None]
+
+# Cells that mean "no value" besides those pandas already reads as missing ('', 'NA', 'N/A', 'NULL', 'NaN',
+# '#N/A', 'None', ...), in any case: unknowns in survey files (?), dashes in reports, SAS and Stata's '.', and the
+# error values Excel writes where a formula failed.
+MISSING_MARKERS = frozenset({"?", "-", "--", "---", ".", "na", "n/a", "n.a.", "none", "null", "nan", "missing",
+                             "#n/a", "#nv", "#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
+TOTAL_WORDS = re.compile(r"(?i)(?:grand\s+|sub-?)?totals?:?|sum:?|summe|gesamt|totaal|totale?")
+
+
+def comment_lines(lines: list[str]) -> int:
+    """How many lines at the top are comments (starting with '#') or blank, as exporters write them above the
+    header (a tool's name, a date, the units)."""
+    count = 0
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        count += 1
+    return count
+
+
+def _is_empty(series: pd.Series) -> pd.Series:
+    return series.isna() | (series.astype("string").str.strip() == "").fillna(True).astype(bool)
+
+
+def strip_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Names and text cells without the spaces around them (`Sales ` is `Sales`); text cells that hold only spaces
+    become missing."""
+    frame.columns = [str(name).strip() for name in frame.columns]
+    for name in frame.columns:
+        if pd.api.types.is_string_dtype(frame[name]) or pd.api.types.is_object_dtype(frame[name]):
+            text = frame[name].map(lambda v: v.strip() if isinstance(v, str) else v)
+            frame[name] = text.mask(text.map(lambda v: isinstance(v, str) and not v))
+    return frame
+
+
+def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame:
+    """Cells holding a MISSING_MARKERS value made missing, with one note counting them."""
+    found: dict[str, int] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)):
+            continue
+        marked = column.str.lower().isin(MISSING_MARKERS).fillna(False).astype(bool)
+        for value, count in column[marked].value_counts().items():
+            found[value] = found.get(value, 0) + int(count)
+        frame[name] = column.mask(marked)
+    if found:
+        shown = ", ".join(repr(v) for v in sorted(found, key=lambda v: -found[v])[:4])
+        say(f"note: {path}: {sum(found.values())} cell(s) holding {shown} read as missing")
+    return frame
+
+
+def unnamed_empty_columns(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """The frame without columns that have no name in the header and no value in any row."""
+    names = [frame.columns[i] for i, name in enumerate(header[:frame.shape[1]])
+             if not name.strip() and _is_empty(frame.iloc[:, i]).all()]
+    return frame.drop(columns=names)
+
+
+def trailing_rows(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame:
+    """The frame without blank rows at its end and without a last row that names itself a total ('Total',
+    'Sum', 'Grand total' as its first filled cell), which a spreadsheet adds under its data; the total is said."""
+    blank = frame.apply(_is_empty).all(axis=1).to_numpy()
+    end = len(frame)
+    while end and blank[end - 1]:
+        end -= 1
+    frame = frame.iloc[:end]
+    word = _totals_word(frame.iloc[-1]) if end else None
+    if word is not None:
+        say(f"note: {path}: the last data row ({end}) starts {word!r}, a totals row; left out")
+        frame = frame.iloc[:-1]
+    return frame
+
+
+def _totals_word(row: pd.Series) -> str | None:
+    """The first filled cell of `row` when it is a word like 'Total', else None."""
+    filled = [v for v in row if not (pd.isna(v) or str(v).strip() == "")]
+    first = filled[0] if filled else None
+    return first if isinstance(first, str) and TOTAL_WORDS.fullmatch(first.strip()) else None
