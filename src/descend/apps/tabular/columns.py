@@ -172,6 +172,9 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
     distinct = values.nunique()
+    if distinct == len(values) >= MIN_ID_ROWS:
+        return Column(name, "identifier", f"text with a different value in each of its {distinct} filled rows (an "
+                      f"identifier, a name or free text): left out (--categorical {name} to keep it)")
     if distinct > ID_SHARE * rows and distinct > 50:
         return Column(name, "identifier", f"text with {distinct} distinct values in {rows} rows looks like an "
                       f"identifier: left out (--categorical {name} to keep it)")
@@ -200,7 +203,7 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
             continue
         column = infer_column(name, frame[name], len(frame), dayfirst)
         if column is None:
-            notes.append(f"{name}: left out (empty or a single value)")
+            notes.append(f"{name}: left out ({_no_information(frame[name])})")
         elif column.kind == "identifier":
             notes.append(f"{name}: {column.reason}")
         else:
@@ -209,6 +212,15 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
         raise DescendError(f"no usable input columns besides the target {target!r}; the data needs at least one "
                            "column that varies")
     return _ordinals_within_rows(columns, frame), notes
+
+
+def _no_information(series: pd.Series) -> str:
+    """Why a column carries nothing, in words: it is empty, or holds one value in every filled row."""
+    values = _present(series)
+    if values.empty:
+        return "empty in every row"
+    value = str(values.iloc[0]).strip()
+    return f"{value!r} in every " + ("row" if len(values) == len(series) else "filled row, the others empty")
 
 
 def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Column]:

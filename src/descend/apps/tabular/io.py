@@ -38,25 +38,25 @@ def _csv_header(path: Path, text: str, dialect: Dialect) -> list[str]:
     if not text.strip():
         raise DescendError(f"{path}: the file is empty; it needs a header line and data rows")
     try:
-        return next(csv.reader(text_stream(text), delimiter=dialect.separator))
+        return next(csv.reader(text_stream(text), delimiter=dialect.separator, skipinitialspace=True))
     except csv.Error as err:
         raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
 
 
-def _long_rows(text: str, dialect: Dialect, width: int) -> list[tuple[int, list[str]]]:
-    """The data rows (1-based) with more fields than the header's `width`, with their fields."""
-    rows = csv.reader(text_stream(text), delimiter=dialect.separator)
+def _long_rows(text: str, dialect: Dialect, width: int) -> list[int]:
+    """The data rows (1-based) with more fields than the header's `width`."""
+    rows = csv.reader(text_stream(text), delimiter=dialect.separator, skipinitialspace=True)
     next(rows)
-    return [(i, row) for i, row in enumerate(rows, start=1) if len(row) > width]
+    return [i for i, row in enumerate(rows, start=1) if len(row) > width]
 
 
 def _long_row_error(path: Path, text: str, dialect: Dialect, header: list[str]) -> DescendError | None:
     long = _long_rows(text, dialect, len(header))
     if not long:
         return None
-    (row, fields), data_rows = long[0], max(text.count("\n") - 1, 1)
+    row, data_rows = long[0], max(text.count("\n") - 1, 1)
     everywhere = dialect.separator == "," and len(long) >= 0.5 * data_rows   # most rows: a habit, not a typo
-    as_written = any(field.startswith(" ") for field in fields)   # "Jan 5, 2001": a comma inside a value
+    as_written = ", " in text.splitlines()[row]   # "Jan 5, 2001": a comma inside a value, as people write it
     why = ("numbers written with decimal commas (3,5) need quotes, or ';' between the fields"
            if everywhere and not as_written else "a stray delimiter, or a value that needs quotes")
     return DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that line "
@@ -75,7 +75,7 @@ def _read_csv(path: Path, say: Say) -> pd.DataFrame:
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
             frame = pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
-                                thousands=dialect.thousands, index_col=False)
+                                thousands=dialect.thousands, index_col=False, skipinitialspace=True)
         except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
             found = _long_row_error(path, text, dialect, header)
             raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None

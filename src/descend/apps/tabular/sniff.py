@@ -77,7 +77,7 @@ def decode(path: Path, data: bytes) -> tuple[str, str, tuple[str, ...]]:
 
 def _field_counts(lines: list[str], separator: str) -> list[int]:
     try:
-        return [len(row) for row in csv.reader(lines, delimiter=separator) if row]
+        return [len(row) for row in csv.reader(lines, delimiter=separator, skipinitialspace=True) if row]
     except csv.Error:
         return []
 
@@ -103,7 +103,7 @@ def decimal_mark(lines: list[str], sep: str) -> str:
     if sep == ",":
         return "."
     cells = Counter()
-    for row in csv.reader(lines[1:], delimiter=sep):
+    for row in csv.reader(lines[1:], delimiter=sep, skipinitialspace=True):
         for cell in row:
             cell = cell.strip()
             if not _GROUPED.match(cell):

@@ -60,7 +60,7 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
             found[value] = found.get(value, 0) + int(count)
         frame[name] = column.mask(marked)
     if found:
-        shown = ", ".join(repr(v) for v in sorted(found, key=lambda v: -found[v])[:4])
+        shown = ", ".join(repr(v) for v in sorted(found, key=lambda v: (-found[v], v))[:4])
         say(f"note: {path}: {sum(found.values())} cell(s) holding {shown} read as missing")
     return frame
 
