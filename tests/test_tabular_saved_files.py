@@ -12,6 +12,7 @@ from descend.apps.tabular.columns import infer_column, infer_columns, parse_numb
 from descend.apps.tabular.dates import as_dates
 from descend.apps.tabular.target import infer_target
 from descend.cli import main
+from descend.core.errors import DescendError
 
 QUICK = ["--max-epochs", "1"]
 
@@ -97,6 +98,7 @@ def test_cells_that_mean_no_value_are_read_as_missing_and_counted(tmp_path):
     (["12%", "3.5%", "100%"], [12.0, 3.5, 100.0], "%"),
     (["12 kg", "3.5 kg", "7kg"], [12.0, 3.5, 7.0], "kg"),
     (["5 km/h", "7 km/h"], [5.0, 7.0], "km/h"),
+    (["(1,234.50)", "$12", "($3)"], [-1234.5, 12.0, -3.0], "$"),      # accountants' brackets: negative
 ])
 def test_numbers_written_with_a_currency_percent_or_unit_are_numbers(cells, values, sign):
     series = pd.Series(cells * 10, dtype="string")
@@ -195,3 +197,33 @@ def test_a_comma_inside_an_unquoted_date_is_not_blamed_on_decimal_commas(tmp_pat
     code, _, err = main(["fit", str(path), "--target", "sales"]), None, capsys.readouterr().err
     assert code == 2 and err.strip() == (f"descend: error: {path}: data row 1 has more fields than the header's 2; fix "
                                          "that line (a stray delimiter, or a value that needs quotes)")
+
+
+def test_a_target_named_in_another_case_is_offered(tmp_path, capsys):
+    path = tmp_path / "shop.csv"
+    _rows().rename(columns={"sales": "Sales"}).to_csv(path, index=False)
+    code, _, err = _run(capsys, "fit", path, "--target", "sales")
+    assert code == 2 and err.strip() == ("descend: error: target column 'sales' is not in the data; did you mean "
+                                         "'Sales'? columns: price, size, colour, Sales")
+    code, _, err = _run(capsys, "fit", path, "--target", "Sales", "--drop", "colur")
+    assert code == 2 and "--drop names column 'colur', which the data does not have; did you mean 'colour'?" in err
+
+
+def test_r_write_csv_with_row_names_logicals_and_na_reads_as_r_meant(tmp_path):
+    path = tmp_path / "from_r.csv"
+    path.write_text('"","flag","grp","y"\n' + "".join(
+        f'"{i}",{["TRUE", "FALSE", "NA"][i % 3]},{"NA" if i % 5 == 0 else "abc"[i % 3]},{i * 1.5}\n'
+        for i in range(1, 41)))
+    table, notes = _read(path)
+    assert list(table.columns) == ["Unnamed: 0", "flag", "grp", "y"] and notes == []
+    assert table["flag"].isna().sum() == 13 and table["grp"].isna().sum() == 8
+    columns, left_out = infer_columns(table, "y")
+    assert [(c.name, c.kind) for c in columns] == [("flag", "boolean"), ("grp", "categorical")]
+    assert left_out[0].startswith("Unnamed: 0: whole numbers, a different one in each of the 40 rows")
+
+
+def test_a_table_left_with_no_inputs_says_what_was_left_out():
+    frame = pd.DataFrame({"day": range(44927, 44957), "y": range(30)})   # Excel's serial day numbers
+    with pytest.raises(DescendError, match=r"no usable input columns besides the target 'y'; the data needs at least "
+                                        r"one column that varies \(left out: day: whole numbers, a different one"):
+        infer_columns(frame, "y")

@@ -1,6 +1,7 @@
 """Deciding what each column is (numeric, boolean, small-integer code, categorical, date) and saying why."""
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -47,6 +48,15 @@ def data_row(series: pd.Series, position: int) -> int:
     also after rows are left out."""
     label = series.index[position]
     return int(label) + 1 if isinstance(label, (int, np.integer)) else position + 1
+
+
+def known_columns(name: str, columns) -> str:
+    """The columns there are, in words for a message about `name`, which is not one of them: the one it most
+    likely meant first (a name differing in case or spaces, or a near spelling), then all of them."""
+    names = [str(c) for c in columns]
+    same = [c for c in names if c.strip().lower() == name.strip().lower()]
+    near = same or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    return (f"did you mean {near[0]!r}? " if near else "") + f"columns: {', '.join(names)}"
 
 
 def first_bad(series: pd.Series, bad: pd.Series) -> tuple[int, object]:
@@ -188,7 +198,7 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
         for name in names:
             if name not in frame.columns:
                 raise DescendError(f"{option} names column {name!r}, which the data does not have; "
-                                   f"columns: {', '.join(frame.columns)}")
+                                   f"{known_columns(name, frame.columns)}")
     columns, notes = [], []
     for name in frame.columns:
         if name == target or name in drop:
@@ -210,7 +220,7 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
             columns.append(column)
     if not columns:
         raise DescendError(f"no usable input columns besides the target {target!r}; the data needs at least one "
-                           "column that varies")
+                           "column that varies" + (f" (left out: {'; '.join(notes)})" if notes else ""))
     return _ordinals_within_rows(columns, frame), notes
 
 

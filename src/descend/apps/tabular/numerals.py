@@ -1,5 +1,5 @@
 """Numbers as people write them in cells: "1,234.5" and "1.234,5", "1 234", a currency sign ("$1,234.50",
-"1.234,50 €"), a percent sign ("12%") or a unit ("12 kg") shared by the whole column.
+"1.234,50 €", "(12.00)" for -12), a percent sign ("12%") or a unit ("12 kg") shared by the whole column.
 
 A column is read as written, not cell by cell: its cells together say whether a comma is a decimal mark or groups
 thousands, and a sign or unit counts only when every cell that has one has the same one ("12 kg" beside "500 g"
@@ -17,6 +17,7 @@ DECIMAL_POINT = r"[-+]?\d*\.\d+"                          # 3.5 (or 1.234, which
 CURRENCY = "$€£¥₹"
 _WRITTEN = (rf"^(?P<sign>[-+]?)(?P<pre>[{CURRENCY}]?)\s*(?P<body>[-+]?\d[\d.,' \u00a0\u202f]*?)\s*"
             rf"(?P<post>%|‰|[{CURRENCY}]|°[CF]|[^\W\d_](?:[^\W\d_]|[/°²³]){{0,7}}\.?)?$")
+_BRACKETED = rf"^\((?=[-+\d{CURRENCY}])([^()]*\d[^()]*)\)$"   # (1,234.50) for -1234.5
 _SPACE_GROUP = r"(?<=\d)[ '\u00a0\u202f](?=\d{3}(?:\D|$))"   # 1 234 567 and 1'234: spaces grouping digits
 MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "january",
           "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"}
@@ -48,6 +49,7 @@ def plain_numbers(text: pd.Series) -> pd.Series:
     grouping digits, and with the column's decimal mark as a point. The mark is a comma when some cell can only be
     read that way (3,5 or 1.234,5) and none only the other way (3.5 or 1,234.5); elsewhere commas group
     thousands."""
+    text = text.str.replace(_BRACKETED, r"-\1", regex=True)   # accountants write negative amounts in brackets
     written = affix(text)
     if written is not None:
         text = written[1]

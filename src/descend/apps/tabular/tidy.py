@@ -40,7 +40,7 @@ def _is_empty(series: pd.Series) -> pd.Series:
 def strip_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Names and text cells without the spaces around them (`Sales ` is `Sales`); text cells that hold only spaces
     become missing."""
-    frame.columns = [str(name).strip() for name in frame.columns]
+    frame.columns = [str(name).strip() or f"Unnamed: {i}" for i, name in enumerate(frame.columns)]
     for name in frame.columns:
         if pd.api.types.is_string_dtype(frame[name]) or pd.api.types.is_object_dtype(frame[name]):
             text = frame[name].map(lambda v: v.strip() if isinstance(v, str) else v)
@@ -55,7 +55,7 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
         column = frame[name]
         if not (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)):
             continue
-        marked = column.str.lower().isin(MISSING_MARKERS).fillna(False).astype(bool)
+        marked = column.astype("string").str.strip().str.lower().isin(MISSING_MARKERS).fillna(False).astype(bool)
         for value, count in column[marked].value_counts().items():
             found[value] = found.get(value, 0) + int(count)
         frame[name] = column.mask(marked)
