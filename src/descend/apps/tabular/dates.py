@@ -14,7 +14,8 @@ import pandas as pd
 from ...core.errors import DescendError
 
 NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?:\D|$)"
-ZONE = r"(?<=\d:\d\d)(?P<seconds>(?::\d\d(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT)?(?:[+-]\d\d(?::?\d\d)?)?\s*$"
+ZONED = r"\d:\d\d.*(?:Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)\s*$"
+ZONE = r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT)?(?:[+-]\d\d(?::?\d\d)?)?\s*$"   # 08:30+02:00
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -121,4 +122,6 @@ def _wall_clock(series: pd.Series) -> pd.Series:
     read as one column."""
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series
-    return series.astype("string").str.replace(ZONE, lambda m: m.group("seconds"), regex=True)
+    text = series.astype("string")
+    zoned = text.str.contains(ZONED).fillna(False).astype(bool)
+    return text.where(~zoned, text[zoned].str.replace(ZONE, r"\1", regex=True)) if zoned.any() else text

@@ -18,6 +18,8 @@ CURRENCY = "$€£¥₹"
 _WRITTEN = (rf"^(?P<sign>[-+]?)(?P<pre>[{CURRENCY}]?)\s*(?P<body>[-+]?\d[\d.,' \u00a0\u202f]*?)\s*"
             rf"(?P<post>%|‰|[{CURRENCY}]|°[CF]|[^\W\d_](?:[^\W\d_]|[/°²³]){{0,7}}\.?)?$")
 _BRACKETED = rf"^\((?=[-+\d{CURRENCY}])([^()]*\d[^()]*)\)$"   # (1,234.50) for -1234.5
+_NOT_A_DIGIT_MARK = r"[^-+\d.,'() \u00a0\u202f]"   # a sign or a unit's letter: cells worth reading for one
+_NUMBER_LIKE = rf"[-+(]?[{CURRENCY}]?\s*[-+]?\.?\d[\d.,' \u00a0\u202f]*\)?\s*[^\d\s]{{0,8}}"   # no date, no time
 _SPACE_GROUP = r"(?<=\d)[ '\u00a0\u202f](?=\d{3}(?:\D|$))"   # 1 234 567 and 1'234: spaces grouping digits
 MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "january",
           "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"}
@@ -48,12 +50,21 @@ def plain_numbers(text: pd.Series) -> pd.Series:
     """`text` (stripped cells) as pandas reads numbers: without a shared currency sign or unit, without spaces
     grouping digits, and with the column's decimal mark as a point. The mark is a comma when some cell can only be
     read that way (3,5 or 1.234,5) and none only the other way (3.5 or 1,234.5); elsewhere commas group
-    thousands."""
-    text = text.str.replace(_BRACKETED, r"-\1", regex=True)   # accountants write negative amounts in brackets
-    written = affix(text)
+    thousands. Only cells shaped like a number are looked at (text and date columns cost one pass)."""
+    numeric = _matches(text, _NUMBER_LIKE)
+    if not numeric.any():
+        return text
+    return text.where(~numeric, _plain(text[numeric]))
+
+
+def _plain(text: pd.Series) -> pd.Series:
+    if text.str.startswith("(").any():
+        text = text.str.replace(_BRACKETED, r"-\1", regex=True)   # accountants write negative amounts in brackets
+    written = affix(text) if text.str.contains(_NOT_A_DIGIT_MARK).any() else None
     if written is not None:
         text = written[1]
-    text = text.str.replace(_SPACE_GROUP, "", regex=True)
+    if text.str.contains(r"\d[ '\u00a0\u202f]\d").any():
+        text = text.str.replace(_SPACE_GROUP, "", regex=True)
     comma_only = (_matches(text, DECIMAL_COMMA) & ~_matches(text, THOUSANDS)) | _matches(text, POINT_THEN_COMMA)
     point_only = ((_matches(text, DECIMAL_POINT) & ~_matches(text, POINT_GROUPS))
                   | (_matches(text, THOUSANDS) & text.str.contains(".", regex=False).fillna(False)))

@@ -33,8 +33,13 @@ def comment_lines(lines: list[str]) -> int:
     return count
 
 
-def _is_empty(series: pd.Series) -> pd.Series:
-    return series.isna() | (series.astype("string").str.strip() == "").fillna(True).astype(bool)
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and
+                                                                                not value.strip())
 
 
 def strip_cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -42,9 +47,12 @@ def strip_cells(frame: pd.DataFrame) -> pd.DataFrame:
     become missing."""
     frame.columns = [str(name).strip() or f"Unnamed: {i}" for i, name in enumerate(frame.columns)]
     for name in frame.columns:
-        if pd.api.types.is_string_dtype(frame[name]) or pd.api.types.is_object_dtype(frame[name]):
-            text = frame[name].map(lambda v: v.strip() if isinstance(v, str) else v)
-            frame[name] = text.mask(text.map(lambda v: isinstance(v, str) and not v))
+        column = frame[name]
+        if isinstance(column.dtype, pd.StringDtype):
+            text = column.str.strip()
+            frame[name] = text.mask(text == "")
+        elif pd.api.types.is_object_dtype(column):   # text mixed with other values (R's TRUE/FALSE/NA)
+            frame[name] = column.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
     return frame
 
 
@@ -53,9 +61,9 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
     found: dict[str, int] = {}
     for name in frame.columns:
         column = frame[name]
-        if not (pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)):
+        if not _is_text(column):
             continue
-        marked = column.astype("string").str.strip().str.lower().isin(MISSING_MARKERS).fillna(False).astype(bool)
+        marked = column.astype("string").str.lower().isin(MISSING_MARKERS).fillna(False).astype(bool)
         for value, count in column[marked].value_counts().items():
             found[value] = found.get(value, 0) + int(count)
         frame[name] = column.mask(marked)
@@ -68,16 +76,15 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
 def unnamed_empty_columns(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
     """The frame without columns that have no name in the header and no value in any row."""
     names = [frame.columns[i] for i, name in enumerate(header[:frame.shape[1]])
-             if not name.strip() and _is_empty(frame.iloc[:, i]).all()]
+             if not name.strip() and frame.iloc[:, i].isna().all()]
     return frame.drop(columns=names)
 
 
 def trailing_rows(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame:
     """The frame without blank rows at its end and without a last row that names itself a total ('Total',
     'Sum', 'Grand total' as its first filled cell), which a spreadsheet adds under its data; the total is said."""
-    blank = frame.apply(_is_empty).all(axis=1).to_numpy()
     end = len(frame)
-    while end and blank[end - 1]:
+    while end and all(_blank(value) for value in frame.iloc[end - 1]):
         end -= 1
     frame = frame.iloc[:end]
     word = _totals_word(frame.iloc[-1]) if end else None
@@ -89,6 +96,6 @@ def trailing_rows(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame:
 
 def _totals_word(row: pd.Series) -> str | None:
     """The first filled cell of `row` when it is a word like 'Total', else None."""
-    filled = [v for v in row if not (pd.isna(v) or str(v).strip() == "")]
+    filled = [v for v in row if not _blank(v)]
     first = filled[0] if filled else None
     return first if isinstance(first, str) and TOTAL_WORDS.fullmatch(first.strip()) else None
