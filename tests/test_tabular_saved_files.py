@@ -227,3 +227,17 @@ def test_a_table_left_with_no_inputs_says_what_was_left_out():
     with pytest.raises(DescendError, match=r"no usable input columns besides the target 'y'; the data needs at least "
                                         r"one column that varies \(left out: day: whole numbers, a different one"):
         infer_columns(frame, "y")
+
+
+def test_a_file_without_a_header_line_or_a_spreadsheet_is_told_what_to_do(tmp_path, capsys):
+    path = tmp_path / "no_header.csv"
+    _rows().to_csv(path, index=False, header=False)
+    code, _, err = _run(capsys, "fit", path, "--target", "sales")
+    first = ", ".join(str(v) for v in _rows().iloc[0])
+    assert code == 2 and err.strip() == ("descend: error: target column 'sales' is not in the data; the first line "
+                                         f"holds values, not column names ({first}...); add a header line")
+    book = tmp_path / "sales.xlsx"
+    book.write_bytes(b"PK\x03\x04")
+    code, _, err = _run(capsys, "fit", book, "--target", "sales")
+    assert code == 2 and err.strip() == (f"descend: error: {book}: a spreadsheet, not a CSV or Parquet file; save it "
+                                         "as CSV (in Excel: File > Save As > CSV UTF-8) and give that file")

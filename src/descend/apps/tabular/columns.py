@@ -52,10 +52,14 @@ def data_row(series: pd.Series, position: int) -> int:
 
 def known_columns(name: str, columns) -> str:
     """The columns there are, in words for a message about `name`, which is not one of them: the one it most
-    likely meant first (a name differing in case or spaces, or a near spelling), then all of them."""
+    likely meant first (a name differing in case or spaces, or a near spelling), then all of them; or, when the
+    names are mostly numbers with decimals, that the file's first line is data, not a header."""
     names = [str(c) for c in columns]
     same = [c for c in names if c.strip().lower() == name.strip().lower()]
     near = same or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    values = parse_numbers(pd.Series(names, dtype="string"))[0]
+    if not near and values.notna().mean() >= 0.5 and (np.mod(values.dropna(), 1) != 0).any():   # not years
+        return f"the first line holds values, not column names ({', '.join(names[:4])}...); add a header line"
     return (f"did you mean {near[0]!r}? " if near else "") + f"columns: {', '.join(names)}"
 
 

@@ -17,6 +17,7 @@ Say = Callable[[str], None]
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
 
 
 def warn(line: str) -> None:
@@ -30,6 +31,9 @@ def _kind(path: Path) -> str:
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if name.endswith(SPREADSHEET_SUFFIXES):
+        raise DescendError(f"{path}: a spreadsheet, not a CSV or Parquet file; save it as CSV (in Excel: File > Save "
+                           "As > CSV UTF-8) and give that file")
     raise DescendError(f"{path}: not a CSV or Parquet file (the name must end in "
                        f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)})")
 
