@@ -99,6 +99,8 @@ def test_cells_that_mean_no_value_are_read_as_missing_and_counted(tmp_path):
     (["12 kg", "3.5 kg", "7kg"], [12.0, 3.5, 7.0], "kg"),
     (["5 km/h", "7 km/h"], [5.0, 7.0], "km/h"),
     (["(1,234.50)", "$12", "($3)"], [-1234.5, 12.0, -3.0], "$"),      # accountants' brackets: negative
+    (["1 year", "2 years", "10 years"], [1.0, 2.0, 10.0], "year"),
+    (["1 day", "3 days"], [1.0, 3.0], "day"),
 ])
 def test_numbers_written_with_a_currency_percent_or_unit_are_numbers(cells, values, sign):
     series = pd.Series(cells * 10, dtype="string")
@@ -113,6 +115,7 @@ def test_numbers_written_with_a_currency_percent_or_unit_are_numbers(cells, valu
     (["1.234.567", "12,5"], [1234567.0, 12.5]),                  # points grouping, a decimal comma
     (["1.234", "2.5"], [1.234, 2.5]),                            # a point that can only be decimal: all are
     (["12 kg", "500 g"], [np.nan, np.nan]),                      # two units: not one quantity, left as text
+    (["5 m", "7 ms"], [np.nan, np.nan]),                         # metres and milliseconds are no plural
     (["15 Jan", "16 Jan"], [np.nan, np.nan]),                    # a month is no unit: these are dates
 ])
 def test_digit_groups_and_units_are_read_only_as_the_whole_column_allows(cells, values):

@@ -31,19 +31,26 @@ def _matches(text: pd.Series, pattern: str) -> pd.Series:
 
 def affix(text: pd.Series) -> tuple[str, pd.Series] | None:
     """(the sign or unit the column's numbers are written with, the cells without it) when every cell that has
-    one has the same one and it is no month's name (15 Jan is a date); None when no cell has one or they differ."""
+    one has the same one (a plural aside) and it is no month's name (15 Jan is a date); None when no cell has one
+    or they differ."""
     parts = text.str.extract(_WRITTEN)
     marked = parts["pre"].fillna("").str.len().gt(0) | parts["post"].notna()
     if not marked.any():
         return None
-    signs = set((parts["pre"].fillna("") + "|" + parts["post"].fillna(""))[marked])
-    if len(signs) > 1:
+    written = (parts["pre"].fillna("") + "|" + parts["post"].fillna(""))[marked]
+    if written.map(_singular).nunique() > 1:
         return None
-    pre, post = signs.pop().split("|")
+    pre, post = written.iloc[0].split("|")
     if post.lower().rstrip(".") in MONTHS:
         return None
     bare = (parts["sign"].fillna("") + parts["body"].fillna("")).where(marked, text)
     return pre or post, bare
+
+
+def _singular(sign: str) -> str:
+    """A unit as one word whether written once or many times: '1 year' and '2 years' share 'year' (plurals of four
+    letters or more only: 'days' is 'day', 'ms' is not 'm')."""
+    return sign[:-1] if len(sign) >= 4 and sign.endswith("s") else sign
 
 
 def plain_numbers(text: pd.Series) -> pd.Series:
