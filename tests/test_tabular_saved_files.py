@@ -114,6 +114,7 @@ def test_numbers_written_with_a_currency_percent_or_unit_are_numbers(cells, valu
     (["1'234.50", "12.5"], [1234.5, 12.5]),                      # Swiss apostrophes
     (["1.234.567", "12,5"], [1234567.0, 12.5]),                  # points grouping, a decimal comma
     (["1.234", "2.5"], [1.234, 2.5]),                            # a point that can only be decimal: all are
+    (["\u22125.5", "3"], [-5.5, 3.0]),                           # a typeset minus sign
     (["12 kg", "500 g"], [np.nan, np.nan]),                      # two units: not one quantity, left as text
     (["5 m", "7 ms"], [np.nan, np.nan]),                         # metres and milliseconds are no plural
     (["15 Jan", "16 Jan"], [np.nan, np.nan]),                    # a month is no unit: these are dates

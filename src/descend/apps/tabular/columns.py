@@ -233,7 +233,8 @@ def _no_information(series: pd.Series) -> str:
     values = _present(series)
     if values.empty:
         return "empty in every row"
-    value = str(values.iloc[0]).strip()
+    first = values.iloc[0]
+    value = f"{first:g}" if isinstance(first, (float, np.floating)) else str(first).strip()
     return f"{value!r} in every " + ("row" if len(values) == len(series) else "filled row, the others empty")
 
 

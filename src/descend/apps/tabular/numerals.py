@@ -7,6 +7,7 @@ stays text: the numbers are not in one unit). Values keep the unit they were wri
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
@@ -15,6 +16,7 @@ POINT_GROUPS = r"[-+]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"      # 1.234 and 1.234.567,5
 POINT_THEN_COMMA = r"[-+]?\d{1,3}(?:\.\d{3})+,\d+"       # 1.234,5: only a decimal comma reads it
 DECIMAL_POINT = r"[-+]?\d*\.\d+"                          # 3.5 (or 1.234, which POINT_GROUPS reads too)
 CURRENCY = "$€£¥₹"
+MINUS = "\u2212"
 _WRITTEN = (rf"^(?P<sign>[-+]?)(?P<pre>[{CURRENCY}]?)\s*(?P<body>[-+]?\d[\d.,' \u00a0\u202f]*?)\s*"
             rf"(?P<post>%|‰|[{CURRENCY}]|°[CF]|[^\W\d_](?:[^\W\d_]|[/°²³]){{0,7}}\.?)?$")
 _BRACKETED = rf"^\((?=[-+\d{CURRENCY}])([^()]*\d[^()]*)\)$"   # (1,234.50) for -1234.5
@@ -57,11 +59,17 @@ def plain_numbers(text: pd.Series) -> pd.Series:
     """`text` (stripped cells) as pandas reads numbers: without a shared currency sign or unit, without spaces
     grouping digits, and with the column's decimal mark as a point. The mark is a comma when some cell can only be
     read that way (3,5 or 1.234,5) and none only the other way (3.5 or 1,234.5); elsewhere commas group
-    thousands. Only cells shaped like a number are looked at (text and date columns cost one pass)."""
-    numeric = _matches(text, _NUMBER_LIKE)
+    thousands. Each distinct cell is read once (every decision above depends only on which cells occur), and only
+    cells shaped like a number are looked at."""
+    codes, distinct = pd.factorize(text)
+    cells = pd.Series(distinct, dtype=object)   # Python's regular expressions: no compiling per call
+    if cells.str.contains(MINUS, regex=False).any():   # typeset minus signs, as copied from documents
+        cells = cells.str.replace(MINUS, "-", regex=False)
+    numeric = _matches(cells, _NUMBER_LIKE)
     if not numeric.any():
         return text
-    return text.where(~numeric, _plain(text[numeric]))
+    read = cells.where(~numeric, _plain(cells[numeric])).to_numpy(dtype=object)
+    return pd.Series(np.where(codes >= 0, read[np.maximum(codes, 0)], None), index=text.index, dtype="string")
 
 
 def _plain(text: pd.Series) -> pd.Series:

@@ -63,7 +63,10 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
         column = frame[name]
         if not _is_text(column):
             continue
-        marked = column.astype("string").str.lower().isin(MISSING_MARKERS).fillna(False).astype(bool)
+        markers = [v for v in column.dropna().unique() if str(v).lower() in MISSING_MARKERS]
+        if not markers:
+            continue
+        marked = column.isin(markers)
         for value, count in column[marked].value_counts().items():
             found[value] = found.get(value, 0) + int(count)
         frame[name] = column.mask(marked)
