@@ -87,6 +87,9 @@ def test_cells_that_mean_no_value_are_read_as_missing_and_counted(tmp_path):
     assert table["price"].isna().sum() == len(markers) and table["colour"].isna().sum() == 1
     assert notes == [f"note: {path}: 7 cell(s) holding '?', '#DIV/0!', '-', '.' read as missing"]
     column = infer_column("price", table["price"], len(table))
+    path.write_text("damage,cost\n" + "none,1\nmild,2\nsevere,3\n?,4\n" * 5)   # a class named 'none' stays
+    assert read_table(path, say=lambda line: None)["damage"].value_counts(dropna=False).to_dict() == {
+        "none": 5, "mild": 5, "severe": 5, np.nan: 5}
     assert column.kind == "numeric"   # not 31 text levels
     np.testing.assert_allclose(parse_numbers(table["price"])[0].dropna(), _rows().price.drop(range(0, 36, 4)))
 

@@ -12,13 +12,17 @@ from typing import Callable
 
 import pandas as pd
 
+from .numerals import plain_numbers
+
 Say = Callable[[str], None]
 
 # Cells that mean "no value" besides those pandas already reads as missing ('', 'NA', 'N/A', 'NULL', 'NaN',
 # '#N/A', 'None', ...), in any case: unknowns in survey files (?), dashes in reports, SAS and Stata's '.', and the
-# error values Excel writes where a formula failed.
-MISSING_MARKERS = frozenset({"?", "-", "--", "---", ".", "na", "n/a", "n.a.", "none", "null", "nan", "missing",
-                             "#n/a", "#nv", "#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
+# error values Excel writes where a formula failed. Words that can also name a class or a level ('none' beside
+# 'mild' and 'severe') count only among numbers.
+MISSING_MARKERS = frozenset({"?", "-", "--", "---", ".", "na", "n/a", "n.a.", "null", "nan", "#n/a", "#nv",
+                             "#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
+MISSING_AMONG_NUMBERS = frozenset({"none", "missing", "unknown"})
 TOTAL_WORDS = re.compile(r"(?i)(?:grand\s+|sub-?)?totals?:?|sum:?|summe|gesamt|totaal|totale?")
 
 
@@ -63,7 +67,7 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
         column = frame[name]
         if not _is_text(column):
             continue
-        markers = [v for v in column.dropna().unique() if str(v).lower() in MISSING_MARKERS]
+        markers = _markers(column.dropna().unique())
         if not markers:
             continue
         marked = column.isin(markers)
@@ -74,6 +78,17 @@ def missing_markers(frame: pd.DataFrame, path: object, say: Say) -> pd.DataFrame
         shown = ", ".join(repr(v) for v in sorted(found, key=lambda v: (-found[v], v))[:4])
         say(f"note: {path}: {sum(found.values())} cell(s) holding {shown} read as missing")
     return frame
+
+
+def _markers(distinct) -> list:
+    """The values among a column's `distinct` values that mean "no value" (see MISSING_MARKERS)."""
+    words = {v: str(v).lower() for v in distinct}
+    markers = [v for v, word in words.items() if word in MISSING_MARKERS]
+    among = [v for v, word in words.items() if word in MISSING_AMONG_NUMBERS]
+    others = pd.Series([v for v in distinct if v not in markers and v not in among], dtype="string")
+    if among and len(others) and pd.to_numeric(plain_numbers(others), errors="coerce").notna().all():
+        markers += among
+    return markers
 
 
 def unnamed_empty_columns(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
