@@ -280,7 +280,10 @@ class Loop:
         rule or callback that must see this step."""
         if pending >= self.sync_every or not isinstance(record.get("loss"), torch.Tensor):
             return True
-        return any(ask(self.state) for ask in self._askers)
+        for ask in self._askers:   # a plain loop: no generator made every step
+            if ask(self.state):
+                return True
+        return False
 
     def _tell(self, pending: list[dict], evaluated: bool, hooks: dict) -> None:
         """Copy the pending steps' values to the host in one transfer, then evaluate (for the last one) and tell

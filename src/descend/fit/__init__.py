@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 import sys
 from dataclasses import dataclass, field
 
@@ -230,4 +231,4 @@ def best_record(history: list[dict], rules=()) -> dict:
     if not scored:
         return {}
     pick = min if mode == "min" else max
-    return dict(pick(scored, key=lambda r: r[key]))
+    return dict(pick(scored, key=operator.itemgetter(key)))
