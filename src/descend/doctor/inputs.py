@@ -100,10 +100,9 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     t = target - target.mean()
     scale = centered.norm(dim=0) * t.norm()
     corr = torch.where(scale > 0, (t @ centered) / scale.clamp_min(1e-300), torch.zeros(()))
-    correlations = corr.tolist()   # one copy to the host, not one read per column
-    for column, correlation in enumerate(correlations):
-        if abs(correlation) >= LEAK_CORRELATION:
-            return {"column": column, "correlation": correlation}
+    for column in range(flat.shape[1]):
+        if abs(float(corr[column])) >= LEAK_CORRELATION:
+            return {"column": column, "correlation": float(corr[column])}
     if y.dtype.is_floating_point:
         return None
     classes = len(torch.unique(target))
@@ -112,7 +111,7 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     for column in (distinct == classes).nonzero().flatten().tolist():
         pairs = torch.unique(torch.stack([flat[:, column], target], dim=1), dim=0)
         if len(pairs) == classes:   # each of its values always goes with one class
-            return {"column": column, "correlation": correlations[column]}
+            return {"column": column, "correlation": float(corr[column])}
     return None
 
 
