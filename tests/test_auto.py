@@ -332,3 +332,49 @@ def test_a_curve_without_a_valley_picks_three_sweep_steps_below_its_lowest_point
         lrs[12], "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point "
                  "at lr 0.0004: lr 0.0001, raised toward the optimizer's calibrated default 1 as far as the last lr "
                  "swept")
+
+
+def test_a_curve_flat_long_past_its_lowest_point_is_read_at_the_edge_where_it_starts_to_rise():
+    """A plateau (a recurrent net's first steps): the loss sits within noise up to lr ~1, its lowest point at 6e-4
+    is noise. The pick is EDGE_MARGIN (10^1.8 = 63x) below the first value 5% above the lowest before it, not the
+    calibrated default that 3 steps below that lowest point would have given."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(25)]
+    smoothed = [1.38, 1.39, 1.39, 1.39, 1.38, 1.385, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.40,
+                1.40, 1.39, 1.41, 1.40, 1.42, 1.51, 2.14, 3.03, 4.28]
+    assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
+    assert sweep_lib.rise_start(smoothed, sweep_lib.MEMORY - 1) == 21   # 1.51 > 1.05 x 1.38
+    lr, rule = sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)
+    assert lr == pytest.approx(lrs[21] / 10 ** 1.8) and lr == pytest.approx(lrs[12])   # 0.025, 40x the default
+    assert rule == ("no valley in the curve (it never fell by 20% over 5 steps) and it stayed within 5% of its lowest "
+                    "up to lr 1.6, where it starts to rise: the loss did not respond to the lr before, so 63x below "
+                    "that edge: lr 0.025")
+    risen = smoothed[:8] + [1.47] + smoothed[9:]   # a rise at lr 6e-4, right after the lowest point: read as before
+    assert sweep_lib.without_valley(lrs, risen, default_lr=1e-3)[0] == 1e-3
+
+
+class LastHidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head = nn.GRU(1, 16, batch_first=True), nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.head(self.rnn(x.unsqueeze(-1))[1][-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_recurrent_net_on_a_plateau_trains_past_the_constant_prediction(seed):
+    """A GRU telling 4 periods apart in noisy sines: at AdamW's default 1e-3 (what auto took when the sweep's flat
+    curve had no valley) 300 steps stay at the constant prediction's log(4); read at the curve's edge, it learns."""
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(0, 4, (1200,), generator=g)
+    phase = 6.283 * torch.rand(1200, 1, generator=g)
+    x = torch.sin(6.283 * torch.arange(24) / (5 + label[:, None]) + phase) + 0.5 * torch.randn(1200, 24, generator=g)
+    torch.manual_seed(seed)
+    model = LastHidden()
+    result = ds.fit(model, (x[:960], label[:960]), loss="cross_entropy", max_steps=300, seed=seed, progress=False,
+                    doctor=False)
+    assert result.choice.lr >= 1e-2
+    with torch.no_grad():
+        held_out = float(nn.functional.cross_entropy(model(x[960:]), label[960:]))
+    assert held_out < 0.5 * math.log(4), held_out

@@ -328,3 +328,19 @@ def test_metrics_align_an_n_by_1_output_with_its_target():
     assert metrics.mae(out, y) == pytest.approx(nn.functional.l1_loss(out.squeeze(1), y).item(), rel=1e-6)
     with pytest.raises(ValueError, match=r"model output has shape \(16, 2\) but the target has shape \(16,\)"):
         metrics.mse(torch.randn(16, 2), y)
+
+
+def test_a_batch_norm_model_trains_when_the_rows_leave_a_last_batch_of_one():
+    """1793 rows = 28 x 64 + 1: torch's BatchNorm raises on a one-row batch in training mode, which stopped fit at
+    the first pass's end; the lone row now joins the batch before it (a last batch of 65), every row still seen."""
+    torch.manual_seed(0)
+    x = torch.randn(1793, 8)
+    y = (x[:, :1] > 0).float()
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+    seen = []
+    model[0].register_forward_hook(lambda module, args, out: seen.append(len(args[0])) if module.training else None)
+    result = ds.fit(model, (x, y), loss="bce", max_epochs=2, progress=False, doctor=False)
+    assert len(result.history) == 2 * 28
+    assert seen[-28:] == [64] * 27 + [65]   # the second pass as fit drew it
+    plain = ds.fit(nn.Linear(8, 1), (x, y), loss="bce", max_epochs=1, progress=False, doctor=False)
+    assert len(plain.history) == 29         # without BatchNorm, batches are as before: 28 of 64 and 1 of 1

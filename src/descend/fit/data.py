@@ -5,6 +5,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, TensorDataset
 
 from ..core.checks import all_finite
@@ -39,16 +40,33 @@ def check_finite(tensor: torch.Tensor, where: str) -> None:
                            "drop or impute those rows before training")
 
 
+def holds_batch_norm(model: nn.Module) -> bool:
+    """Whether the model has a batch-norm layer, which cannot train on a batch of one row."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 class TensorBatches:
-    """Shuffled mini-batches over in-memory tensors: a fresh permutation per pass, as a hand-written loop does."""
+    """Shuffled mini-batches over in-memory tensors: a fresh permutation per pass, as a hand-written loop does.
+
+    With `fold_single`, a last batch of one row joins the batch before it (BatchNorm raises on a one-row batch in
+    training mode, so a model with it would stop mid-run whenever the rows are one more than a multiple of the
+    batch size)."""
 
     def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int, shuffle: bool,
-                 generator: torch.Generator | None):
+                 generator: torch.Generator | None, fold_single: bool = False):
         self.tensors, self.batch_size, self.shuffle, self.generator = list(tensors), batch_size, shuffle, generator
         self.n = len(self.tensors[0])
+        self.starts = list(range(0, self.n, batch_size))
+        if fold_single and len(self.starts) > 1 and self.n - self.starts[-1] == 1:
+            del self.starts[-1]
 
     def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
+        return len(self.starts)
+
+    def _slices(self, first_batch: int) -> Iterator[slice]:
+        ends = self.starts[1:] + [self.n]
+        for start, end in zip(self.starts[first_batch:], ends[first_batch:]):
+            yield slice(start, end)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         return self.iter_from(0)
@@ -57,23 +75,25 @@ class TensorBatches:
         """One pass starting at batch `first_batch`; the pass's permutation is drawn in full, so a resumed pass
         sees the same order as the one it continues."""
         if not self.shuffle or self.n <= self.batch_size:   # one batch holds every row whatever their order
-            for start in range(first_batch * self.batch_size, self.n, self.batch_size):
-                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
+            for rows in self._slices(first_batch):
+                yield tuple(t[rows] for t in self.tensors)
             return
         order = torch.randperm(self.n, generator=self.generator)
         if self.tensors[0].device.type != "cpu":   # index on the data's device, copied without waiting for it
             order = order.to(self.tensors[0].device, non_blocking=True)
-        for start in range(first_batch * self.batch_size, self.n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield tuple([t.index_select(0, idx) for t in self.tensors])   # t[idx]'s rows, at half its cost
+        for rows in self._slices(first_batch):
+            yield tuple([t.index_select(0, order[rows]) for t in self.tensors])   # t[idx]'s rows, at half its cost
 
 
-def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
+def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str,
+            fold_single: bool = False):
     """An iterable of (inputs, targets) batches with a length, from any accepted data form; validated.
+    `fold_single` (for models with BatchNorm) lets tensors' last batch of one row join the one before.
 
     What training draws in full (see `in_memory`) is scanned for NaN/Inf here, once; other Datasets are checked
     on their first batch by fit, and later batches by the NonFinite rule as they come."""
-    source = _source(data, batch_size=batch_size, shuffle=shuffle, generator=generator, name=name)
+    source = _source(data, batch_size=batch_size, shuffle=shuffle, generator=generator, name=name,
+                     fold_single=fold_single)
     tensors = in_memory(source)
     if tensors:
         for i, t in enumerate(tensors):
@@ -91,7 +111,8 @@ def in_memory(source) -> list[torch.Tensor] | None:
     return None
 
 
-def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str):
+def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str,
+            fold_single: bool):
     if isinstance(data, DataLoader):
         if _dataset_len(data.dataset) == 0:
             raise DescendError(f"{name} data is empty (its DataLoader's dataset has no items)")
@@ -110,7 +131,7 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
                                f"{', '.join(str(tuple(t.shape)) for t in tensors)}")
         if sizes == {0}:
             raise DescendError(f"{name} data is empty (0 rows)")
-        return TensorBatches(tensors, batch_size, shuffle, generator)
+        return TensorBatches(tensors, batch_size, shuffle, generator, fold_single)
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
                            f"got {type(data).__name__}")
 

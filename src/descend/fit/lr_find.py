@@ -35,7 +35,7 @@ from ..core.loop import Loop
 from ..core.seeding import manual_seed
 from ..core.stop import MaxSteps, Rule, with_defaults
 from . import losses
-from .data import BatchStream, batches
+from .data import BatchStream, batches, holds_batch_norm
 from .preflight import optimizer_name
 from .task import FitTask, make_optimizer
 
@@ -147,7 +147,8 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge)
     optimizer_name(optimizer, weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data")
+    source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data",
+                     fold_single=holds_batch_norm(model))
     opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay,
                          decay_norms_and_biases=decay_norms_and_biases)
     divergence = _Divergence(smoothing, diverge)

@@ -22,7 +22,7 @@ from ..core.loop import Callback
 from ..runs.ranks import world
 from . import distributed, initializers, losses, preflight, precision as precision_lib, progress as progress_lib
 from . import threads as threads_lib
-from .data import _dataset_len, batches
+from .data import _dataset_len, batches, holds_batch_norm
 from .auto import FIRST_ORDER
 from .task import clip_spec
 
@@ -155,7 +155,8 @@ class Plan:
         """The plan of `spec`, after one batch has gone through model, loss and metrics (a mistake in the data is
         refused here, naming it); under torch.distributed, the data is checked for sharding too."""
         train = batches(spec.train, batch_size=spec.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(spec.seed), name="train")
+                        generator=torch.Generator().manual_seed(spec.seed), name="train",
+                        fold_single=holds_batch_norm(spec.model))
         val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
                                                     generator=None, name="val")
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)

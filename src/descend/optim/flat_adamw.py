@@ -28,6 +28,7 @@ import torch
 
 from ..core.errors import DescendError
 from .base import DescendOptimizer
+from .denormals import flushed
 from .registry import register
 
 
@@ -125,9 +126,11 @@ class AdamWFlat(DescendOptimizer):
         for group, state in zip(groups, states):
             flat = self.buffers[id(group["params"][0])]
             beta1, beta2 = group["betas"]
-            kernel([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
-                   lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                   amsgrad=False, maximize=False, grad_scale=getattr(self, "grad_scale", None), found_inf=found_inf)
+            with flushed(flat.values.device):   # moments stuck at a denormal cost 20x (see denormals.py)
+                kernel([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
+                       lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                       eps=group["eps"], amsgrad=False, maximize=False, grad_scale=getattr(self, "grad_scale", None),
+                       found_inf=found_inf)
         if found_inf is not None:
             torch._foreach_sub_(steps, [found_inf] * len(steps))
 

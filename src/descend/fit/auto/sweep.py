@@ -19,8 +19,9 @@ so the NonFinite rule lets the run go on, and the kept weights of a safe lr come
 lr from the curve up to its lowest point (counted, like the lowest value the endings compare with, from the
 MEMORY-th step on: the first averages hold a batch or two, and a lucky one must not pass for the valley's bottom;
 what follows is the deliberate overshoot, whose noise must not extend
-the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, no lower than the
-optimizer's calibrated default), the weights of the
+the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, or, when it stayed
+flat long past that point, EDGE_MARGIN below where it starts to rise; no lower than the optimizer's calibrated
+default), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
@@ -51,6 +52,9 @@ BLOWUP = OUTLIER * RISE ** 2   # a batch loss this far above the lowest smoothed
 MIN_STEPS = 12                 # below this many sweep steps there is no curve to read
 BELOW_LOWEST = 3               # without a valley, the pick is this many sweep steps below the curve's lowest point
                                # (10^(3/5) = 4x): the valley rule's median distance on 46 generated curves
+EDGE_RISE = 0.05               # the smoothed loss this far above its lowest so far: where the curve starts to rise
+EDGE_MARGIN = 10 ** (1 + MEMORY / PER_DECADE)   # a flat curve's pick lies a decade below that edge (the range
+                               # test's convention) plus the decades the average lags behind the lr (MEMORY steps)
 KEEP = 3 * PER_DECADE          # steps whose weights are kept: the picked lr lies within 3 decades of the sweep's end
 SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
 
@@ -259,16 +263,35 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -
     """The pick from a curve with no valley to read, and why: BELOW_LOWEST sweep steps below its lowest point (from
     the MEMORY-th value on), where the valley rule's picks typically sit, but never below the optimizer's calibrated
     default (a lowest point that early is noise, no sign to train slower than the default) nor above the last lr
-    swept."""
+    swept. A curve that stays flat (within EDGE_RISE of its lowest) far past its lowest point did not respond to the
+    lr at all in the sweep's few steps (a recurrent net or a transformer on a plateau): its lowest point is noise, and
+    what it shows is the lr where the loss starts to rise, so the pick is at least EDGE_MARGIN below that edge."""
     bottom = lowest(smoothed, MEMORY - 1)
     below = lrs[max(0, bottom - BELOW_LOWEST)]
-    lr = min(max(below, default_lr), lrs[-1])
     why = (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so {BELOW_LOWEST} sweep steps "
            f"below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}")
+    edge = rise_start(smoothed, MEMORY - 1)
+    if edge is not None and lrs[edge] / EDGE_MARGIN > below:
+        below = lrs[edge] / EDGE_MARGIN
+        why = (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps) and it stayed within "
+               f"{EDGE_RISE:.0%} of its lowest up to lr {lrs[edge]:.2g}, where it starts to rise: the loss did not "
+               f"respond to the lr before, so {EDGE_MARGIN:.0f}x below that edge: lr {below:.2g}")
+    lr = min(max(below, default_lr), lrs[-1])
     if lr > below:
         why += (f", raised to the optimizer's calibrated default {default_lr:g}" if lr == default_lr else
                 f", raised toward the optimizer's calibrated default {default_lr:g} as far as the last lr swept")
     return lr, why
+
+
+def rise_start(smoothed: list[float], settled_from: int) -> int | None:
+    """The index (from `settled_from` on) of the first smoothed value EDGE_RISE above the lowest before it: where
+    the curve starts to rise; None when it never does."""
+    low = math.inf
+    for i in range(settled_from, len(smoothed)):
+        if smoothed[i] - low > EDGE_RISE * abs(low):
+            return i
+        low = min(low, smoothed[i])
+    return None
 
 
 def _sweep_limit(total_steps: int | None) -> int:
