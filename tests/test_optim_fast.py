@@ -142,6 +142,34 @@ def test_flat_groups_share_one_gradient_buffer_whose_norm_is_the_joint_norm():
         assert not opt.storage[0].any() and all(not p.grad.any() for p in model.parameters())
 
 
+def test_a_flat_step_trusts_the_norms_look_at_the_layout_only_for_the_step_right_after_it():
+    """grad_norm(steps_next=True) stands for the next step's look at which gradients live in the buffer (fit
+    measures and steps with nothing between); a zero_grad in between, or a plain grad_norm(), leaves the step to
+    look again, so gradients rebound after it are still the ones the update uses."""
+    def trained(pattern: str) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = optim.create(model, "adamw", impl="flat", lr=0.1)
+        x = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+        for _ in range(3):
+            model(x).square().mean().backward()
+            if pattern == "fit":
+                opt.grad_norm(steps_next=True)
+            else:   # the norm looked at, then the gradients rebound by a fresh backward before the step
+                opt.grad_norm(steps_next=pattern == "zeroed")
+                if pattern == "zeroed":
+                    opt.zero_grad()
+                model.zero_grad(set_to_none=True)
+                model(x).square().mean().backward()
+            opt.step()
+            opt.zero_grad()
+        return [p.detach().clone() for p in model.parameters()]
+
+    for pattern in ("plain", "zeroed"):
+        for fit_way, rebound in zip(trained("fit"), trained(pattern)):
+            assert torch.equal(fit_way, rebound)
+
+
 def test_flat_groups_of_two_dtypes_keep_a_buffer_each_and_one_joint_norm():
     single, double = tensors([(4, 3), (3,)]), [t.double().detach().requires_grad_() for t in tensors([(5,), (2, 2)], 1)]
     opt = optim.AdamWFlat([{"params": single}, {"params": double}], lr=0.1)

@@ -101,7 +101,7 @@ def _step_unscoped(optimizer: torch.optim.Optimizer) -> None:
              getattr(optimizer, "_optimizer_step_pre_hooks", None),
              getattr(optimizer, "_optimizer_step_post_hooks", None),
              getattr(_torch_optimizer, "_global_optimizer_post_hooks", None))
-    if (method is None or any(hook is None for hook in hooks) or "step" in vars(optimizer)
+    if (method is None or None in hooks or "step" in vars(optimizer)
             or torch.autograd._profiler_enabled() or torch.compiler.is_compiling()):
         optimizer.step()
     elif any(hooks):
