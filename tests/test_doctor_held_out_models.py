@@ -105,3 +105,25 @@ def test_affine_models_still_get_the_linear_advice():
     result = ds.fit(nn.Linear(2, 2), (x[:900], radius[:900]), val=(x[900:], radius[900:]), loss="cross_entropy",
                     max_epochs=30, progress=False)
     assert warnings(result)[0] == "underfitting" and "use an MLP" in result.findings[0].fix
+
+
+class FunctionalReLU(nn.Module):
+    """An MLP whose nonlinearity is F.relu in forward: no activation module for the doctor to see."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 16), nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+def test_affine_is_tested_not_read_from_the_modules():
+    from descend.doctor.watch import _affine
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    weights = torch.zeros(1)
+    assert _affine(nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)), x, weights) is True
+    assert _affine(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 1)).eval(), 1e3 * x, weights)
+    assert _affine(FunctionalReLU(), x, weights) is False
+    assert _affine(nn.Embedding(10, 3), torch.randint(0, 10, (8,)), weights) is None   # ids: no midpoints
