@@ -130,6 +130,14 @@ def linear_model(r: Readings) -> bool:
 LEFT_CONSTANT = 0.02   # the training loss ended this share below a constant prediction's: the steps fit the rows
 
 
+def can_memorize(r: Readings) -> bool:
+    """Whether the model has a nonlinearity (not affine in its inputs) and at least as many trainable parameters
+    as training rows (an upper bound on them: steps per epoch x batch size): enough to fit even random labels
+    (Zhang et al. 2017), so capacity is not what holds it back. False when the row count is unknown."""
+    rows = (r.steps_per_epoch or 0) * (setting(r, "batch_size") or 0)
+    return not linear_model(r) and rows > 0 and r.frozen[1] - r.frozen[0] >= rows
+
+
 def stuck_at_constant(r: Readings) -> bool:
     """Whether a model able to memorize its training rows (not affine in its inputs, with at least as many
     trainable parameters as rows) ended, on those rows, within LEFT_CONSTANT of a constant prediction's loss
@@ -140,9 +148,7 @@ def stuck_at_constant(r: Readings) -> bool:
     raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
     if r.target_baseline is None or r.target_baseline <= 0 or not raw or r.auto_lr is not None:
         return False
-    rows = (r.steps_per_epoch or 0) * (setting(r, "batch_size") or 0)   # at most this many training rows
-    trainable = r.frozen[1] - r.frozen[0]
-    if linear_model(r) or not rows or trainable < rows:
+    if not can_memorize(r):
         return False
     end = statistics.fmean(raw[-max(5, len(raw) // 10):])
     return end > (1 - LEFT_CONSTANT) * r.target_baseline

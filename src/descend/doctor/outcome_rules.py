@@ -8,8 +8,9 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, line_search, longer, median_update_ratio, refs, restores_best, setting,
-                     linear_model, stuck_at_constant, with_flags, worse_than_reference)
+from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, lr_change,
+                     median_update_ratio, refs, restores_best, setting, stuck_at_constant, with_flags,
+                     worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
 from .reference import better
@@ -197,15 +198,26 @@ def underfitting(r: Readings) -> Finding | None:
         return None   # it fits its training rows better than the reference does new ones: capacity is no limit
     model, reference = float(r.model_losses.mean()), float(best.mean())
     constant = float(found.constant.mean())
-    words = ("a linear model cannot fit this: use an MLP with hidden layers" if linear else
-             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
-             (f" with {_higher_lr(r)}" if _higher_lr(r) else ""))
-    change = {"capacity": "larger"}
+    words, change = _capacity_advice(r, linear)
     return Finding("underfitting", "warning", None,
                    {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},
                    f"underfitting: the model's loss {model:.4g} is clearly worse than a reference fitted on a "
                    f"sample of the same rows ({reference:.4g}; a constant prediction gets {constant:.4g})",
                    with_flags(words, change), change)
+
+
+def _capacity_advice(r: Readings, linear: bool) -> tuple[str, dict]:
+    """Words and change for a model short of a reference: hidden layers for a linear model; for one with more
+    parameters than rows (see can_memorize) its training, not its size: a 10x higher lr (more steps under a line
+    search); else a larger model."""
+    if linear:
+        return "a linear model cannot fit this: use an MLP with hidden layers", {"capacity": "larger"}
+    if can_memorize(r):
+        change = longer(r) if line_search(r) else lr_change(r, 10 * base_lr(r))
+        how = "train longer" if line_search(r) else f"train at lr {change['lr']:.1e}"
+        return f"{how}: the model has more parameters than training rows, so its size does not hold it back", change
+    return ("use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
+            (f" with {_higher_lr(r)}" if _higher_lr(r) else ""), {"capacity": "larger"})
 
 
 SCORES = {"accuracy"}                  # higher is better, at most 1
