@@ -308,9 +308,10 @@ def _spike_recovered(r: Readings, step: int) -> bool:
     """Whether the smoothed training loss ended within 2x of where it stood just before `step` (a gradient spike's
     step): the run came back from the spike (a finished fit near its floor, where one batch's gradient can be
     many times the tiny median, has nothing to clip)."""
-    steps, s = r.curve.steps, r.curve.smoothed
-    before = [v for t, v in zip(steps, s) if t < step]
-    return bool(before) and s[-1] <= 2 * before[-1]
+    if r.curve is None:   # the loss curve is not measured (the rule called on gradient norms alone)
+        return False
+    before = [v for t, v in zip(r.curve.steps, r.curve.smoothed) if t < step]
+    return bool(before) and r.curve.smoothed[-1] <= 2 * before[-1]
 
 
 def _input_to_output_ratio(r: Readings) -> float | None:
