@@ -121,6 +121,39 @@ def no_better_than_constant(r: Readings) -> bool:
     return constant is not None and not better(r.model_losses, constant, by=SHORTFALL)
 
 
+def linear_model(r: Readings) -> bool:
+    """Whether the model is affine in its inputs: as tested on comparison rows when it has no activation module
+    (a GRU or a forward that calls F.relu has none and is not), else False."""
+    return r.affine if r.affine is not None else not r.activations
+
+
+LEFT_CONSTANT = 0.02   # the training loss ended this share below a constant prediction's: the steps fit the rows
+
+
+def can_memorize(r: Readings) -> bool:
+    """Whether the model has a nonlinearity (not affine in its inputs) and at least as many trainable parameters
+    as training rows (an upper bound on them: steps per epoch x batch size): enough to fit even random labels
+    (Zhang et al. 2017), so capacity is not what holds it back. False when the row count is unknown."""
+    rows = (r.steps_per_epoch or 0) * (setting(r, "batch_size") or 0)
+    return not linear_model(r) and rows > 0 and r.frozen[1] - r.frozen[0] >= rows
+
+
+def stuck_at_constant(r: Readings) -> bool:
+    """Whether a model able to memorize its training rows (not affine in its inputs, with at least as many
+    trainable parameters as rows) ended, on those rows, within LEFT_CONSTANT of a constant prediction's loss
+    while its lr was not picked by a sweep. Such a model fits even random labels once its steps work (Zhang et
+    al. 2017), so its loss says nothing yet about the data or its capacity: a plateau under too low an lr looks
+    the same. False for affine models (a convex loss has no plateau), under auto's sweep (it raised the lr until
+    the loss rose) and when the constant's loss or the row count is unknown."""
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    if r.target_baseline is None or r.target_baseline <= 0 or not raw or r.auto_lr is not None:
+        return False
+    if not can_memorize(r):
+        return False
+    end = statistics.fmean(raw[-max(5, len(raw) // 10):])
+    return end > (1 - LEFT_CONSTANT) * r.target_baseline
+
+
 def worse_than_reference(r: Readings) -> bool | None:
     """Whether the trained model clearly falls short of the better linear reference on the comparison rows: worse
     beyond noise, and missing over SHORTFALL of the reference's gain on a constant prediction; None when there

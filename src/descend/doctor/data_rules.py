@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .advice import constant_losses, refs, with_flags
+from .advice import constant_losses, refs, stuck_at_constant, with_flags
 from .findings import Finding
 from .instruments import Readings
 from .reference import better
@@ -137,9 +137,10 @@ def no_signal(r: Readings) -> Finding | None:
     """The linear references beat a constant prediction by no share that matters, with confidence, on held-out
     rows (in-sample when there are none: memorizing favours the model there), and the trained model does not
     beat it either: confidently by no share that matters, or not at all (a model whose varied predictions make
-    its gain uncertain, on average worse than the constant, is no evidence of signal)."""
+    its gain uncertain, on average worse than the constant, is no evidence of signal). Not when the model never
+    fit its own training rows either (see stuck_at_constant): an optimization cause is not ruled out."""
     constant = constant_losses(r)
-    if constant is None or len(constant) < 30:
+    if constant is None or len(constant) < 30 or stuck_at_constant(r):
         return None
     beats = float((constant - r.model_losses).mean()) > 0
     if beats and not _at_most_negligible(r.model_losses, constant):

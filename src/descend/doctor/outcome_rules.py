@@ -8,7 +8,8 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, line_search, longer, median_update_ratio, refs, restores_best, setting, with_flags,
+from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, lr_change,
+                     median_update_ratio, refs, restores_best, setting, stuck_at_constant, with_flags,
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
@@ -26,21 +27,33 @@ def _ends(r: Readings) -> tuple[float, float]:
 
 
 def plateau(r: Readings) -> Finding | None:
-    """The loss changed by under 5% over the run although the weights kept moving, and not at a level a linear
-    reference cannot beat."""
+    """The loss changed by under 5% over the run although the weights kept moving, not at a level a linear
+    reference cannot beat, and not while the validation loss kept falling."""
     steps, s = r.curve.steps, r.curve.smoothed
     ratio = median_update_ratio(r)
     if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
         return None
     start, end = _ends(r)
     change = abs(start - end) / max(abs(start), 1e-12)
-    if change >= 0.05 or worse_than_reference(r) is False:   # flat at a good loss is converged, not stuck
+    stuck = stuck_at_constant(r)   # at the constant's level a reference cannot tell a plateau from no signal
+    if change >= 0.05 or (worse_than_reference(r) is False and not stuck):   # flat at a good loss is converged
+        return None
+    if _validation_fell(r):   # a robust loss on gross outliers stays flat while the fit itself keeps improving
         return None
     return Finding("plateau", "warning", (steps[0], steps[-1]), {"start": start, "end": end, "change": change},
                    f"plateau: the loss stayed near {end:.4g} from step {steps[0]} to {steps[-1]} "
-                   f"(changed {change:.1%}) although the weights kept moving",
+                   f"(changed {change:.1%}) although the weights kept moving" + (
+                       "; a model this size fits even random labels once its steps work, yet it ended at a "
+                       "constant prediction's loss on its own training rows" if stuck else ""),
                    "check the model can learn at all (activations, initialization, labels)" +
                    (f", then try {_higher_lr(r)}" if _higher_lr(r) else ""))
+
+
+def _validation_fell(r: Readings) -> bool:
+    """Whether the validation loss's last three evaluations average over 5% below its first: the model kept
+    learning, whatever its training loss shows."""
+    values = [v for _, _, v in r.curve.gap]
+    return len(values) >= 4 and statistics.fmean(values[-3:]) < 0.95 * values[0]
 
 
 def _higher_lr(r: Readings) -> str:
@@ -169,30 +182,42 @@ def _metrics_held(r: Readings, best_step: int, last_step: int) -> list[str]:
 
 def underfitting(r: Readings) -> Finding | None:
     """The loss levelled off and the model does clearly worse than a linear reference on the same rows (or,
-    for a model without hidden activations, than ridge on random features)."""
-    if not worse_than_reference(r):
+    for a model without hidden activations, than ridge on random features). A model that never fit its own
+    training rows (see stuck_at_constant) shows nothing about its capacity: the plateau is named instead."""
+    if not worse_than_reference(r) or stuck_at_constant(r):
         return None
     falling, per_step = _falling_rate(r)
     if falling and per_step > 0 and _runs_to_close(r, per_step) <= CLOSE_WITHIN:
         return None   # still closing the gap: not converged, not short of capacity
     found = refs(r)
     best = found.best()
-    if not r.activations and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
+    linear = linear_model(r)
+    if linear and found.linear is not None and better(found.linear, r.model_losses, by=0.05):
         return None   # a linear model short of a linear fit is not at its optimum: not a matter of capacity
     if r.curve.smoothed and r.curve.smoothed[-1] < float(best.mean()):
         return None   # it fits its training rows better than the reference does new ones: capacity is no limit
     model, reference = float(r.model_losses.mean()), float(best.mean())
     constant = float(found.constant.mean())
-    linear = not r.activations
-    words = ("a linear model cannot fit this: use an MLP with hidden layers" if linear else
-             "use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
-             (f" with {_higher_lr(r)}" if _higher_lr(r) else ""))
-    change = {"capacity": "larger"}
+    words, change = _capacity_advice(r, linear)
     return Finding("underfitting", "warning", None,
                    {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},
                    f"underfitting: the model's loss {model:.4g} is clearly worse than a reference fitted on a "
                    f"sample of the same rows ({reference:.4g}; a constant prediction gets {constant:.4g})",
                    with_flags(words, change), change)
+
+
+def _capacity_advice(r: Readings, linear: bool) -> tuple[str, dict]:
+    """Words and change for a model short of a reference: hidden layers for a linear model; for one with more
+    parameters than rows (see can_memorize) its training, not its size: a 10x higher lr (more steps under a line
+    search); else a larger model."""
+    if linear:
+        return "a linear model cannot fit this: use an MLP with hidden layers", {"capacity": "larger"}
+    if can_memorize(r):
+        change = longer(r) if line_search(r) else lr_change(r, 10 * base_lr(r))
+        how = "train longer" if line_search(r) else f"train at lr {change['lr']:.1e}"
+        return f"{how}: the model has more parameters than training rows, so its size does not hold it back", change
+    return ("use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
+            (f" with {_higher_lr(r)}" if _higher_lr(r) else ""), {"capacity": "larger"})
 
 
 SCORES = {"accuracy"}                  # higher is better, at most 1

@@ -270,7 +270,8 @@ def line_search_on_batches(r: Readings) -> Finding | None:
 
 def exploding_gradients(r: Readings) -> Finding | None:
     """A gradient norm more than 100x the median of the 20 steps before it (after the first 10 steps) and above
-    every norm of the first 10 steps (the size the run started at)."""
+    every norm of the first 10 steps (the size the run started at), unless the run came back from it and its
+    result shows no cost (see _spike_recovered, _harmless)."""
     records = [(x["step"], x["grad_norm"]) for x in r.history if math.isfinite(x.get("grad_norm", math.nan))]
     if len(records) < 31:
         return None
@@ -283,6 +284,8 @@ def exploding_gradients(r: Readings) -> Finding | None:
     i = int(np.argmax(jump[10:])) + 10
     step, peak = records[i + 20]
     if jump[i] <= 100 or peak <= norms[:10].max():  # tiny gradients near a minimum may jump and still be small
+        return None
+    if _spike_recovered(r, step) and _harmless(r):
         return None
     clip, lr, outlier = setting(r, "grad_clip"), base_lr(r), r.outlier
     if outlier is not None and setting(r, "loss") in ("mse", None):
@@ -299,6 +302,16 @@ def exploding_gradients(r: Readings) -> Finding | None:
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
                    f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})", with_flags(words, change),
                    change)
+
+
+def _spike_recovered(r: Readings, step: int) -> bool:
+    """Whether the smoothed training loss ended within 2x of where it stood just before `step` (a gradient spike's
+    step): the run came back from the spike (a finished fit near its floor, where one batch's gradient can be
+    many times the tiny median, has nothing to clip)."""
+    if r.curve is None:   # the loss curve is not measured (the rule called on gradient norms alone)
+        return False
+    before = [v for t, v in zip(r.curve.steps, r.curve.smoothed) if t < step]
+    return bool(before) and r.curve.smoothed[-1] <= 2 * before[-1]
 
 
 def _input_to_output_ratio(r: Readings) -> float | None:

@@ -97,15 +97,39 @@ class Doctor(Callback):
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                out = self.model(r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
-        finally:
-            self.model.train(was_training)
+        out = _evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
+        if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
+            r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor):
+    """The model's output for `x` in eval mode, without gradients; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        model.train(was_training)
+
+
+def _affine(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, pairs: int = 8) -> bool | None:
+    """Whether the model's output at the midpoint of two inputs is the mean of its outputs at them, for `pairs`
+    pairs of comparison rows (up to float rounding): true of every affine model and of no model with a
+    nonlinearity the rows cross. None for integer inputs (ids), whose midpoints mean nothing."""
+    if len(x) < 2 or not x.dtype.is_floating_point:
+        return None
+    x = x.to(weights.device, weights.dtype)
+    a, b = x[:pairs], x.roll(1, 0)[:pairs]
+    out = _evaluate(model, torch.cat([a, b, (a + b) / 2]))
+    if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point:
+        return None
+    out = out.double()
+    ends, middle = out[:2 * len(a)], out[2 * len(a):]
+    error = (middle - (ends[:len(a)] + ends[len(a):]) / 2).abs().max()
+    return bool(error <= 1e-4 * float(ends.std()) + 1e-5 * float(ends.abs().max()) + 1e-6)
 
 
 def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
