@@ -179,8 +179,9 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
     if optimizer != "auto" and lr != "auto":
         return auto_lib.Auto(build(optimizer, lr))
     return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
-                           device=spec.device, weight_decay=spec.weight_decay, total_steps=plan.total_steps,
-                           lr_schedule=plan.schedules.get("lr"), processes=plan.processes, make_optimizer=build)
+                           device=spec.device, weight_decay=spec.weight_decay, lr_schedule=plan.schedules.get("lr"),
+                           limits=auto_lib.Limits(spec.rules, spec.default_limit, spec.limit_given, plan.total_steps),
+                           processes=plan.processes, make_optimizer=build)
 
 
 def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:
@@ -201,6 +202,8 @@ def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
     """The step loop over the training stream, with the spec's rules, schedules and callbacks, auto's sweep (which
     drives the lr until it has chosen one) and the run directory's recorder."""
     opt, sweep = chosen.optimizer, chosen.sweep
+    rules = spec.rules if chosen.rules is None else chosen.rules
+    total_steps = plan.total_steps if chosen.rules is None else chosen.total_steps
     schedules = plan.schedules if sweep is None else {**plan.schedules, "lr": sweep.multiplier}
     callbacks = list(spec.callbacks) if sweep is None else [sweep, *spec.callbacks]
     train_source, progress, parallel = distributed.attach(spec.model, plan.train, spec.progress)
@@ -210,10 +213,10 @@ def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
                                clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel,
                                precision=amp, forward=precision_lib.compiled(spec.model, spec.compile),
                                host_checks=spec.doctor == "fix"), opt)
-    loop = Loop(task, opt, spec.rules, schedules=schedules,
+    loop = Loop(task, opt, rules, schedules=schedules,
                 callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks,
                            *([amp] if amp.scaler is not None else [])],
-                eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
+                eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=total_steps)
     if run is not None:
         loop.add(*runs.Recorder(run, loop, stream, spec.model, spec.device).callbacks)
     return loop

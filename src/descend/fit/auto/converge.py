@@ -1,0 +1,91 @@
+"""How long auto's L-BFGS runs: until it has converged, as scipy.optimize.minimize's L-BFGS-B does, under a cap.
+
+A deterministic full-batch objective lets the loss itself say when the run is done, so auto's L-BFGS stops at the
+first of (Converged below):
+- the gradient norm is at most GTOL times max(1, |loss|) (scipy's gtol is 1e-5 on the largest component);
+- the loss fell by less than the objective's float precision allows over WINDOW steps (RELATIVE_EPS machine
+  epsilons of the parameters' dtype per step, relative: 4.8e-7 a step in float32, 1e-9 at least);
+- the loss came out bit-identical STILL times in a row: the same weights on the same data, so the line search
+  can no longer move them (torch's L-BFGS then repeats a no-op step forever).
+With no max_epochs or max_steps given, the run goes on until then, at most CAP_STEPS steps or CAP_SECONDS
+seconds so that a problem that never converges still ends; a limit the caller gave is kept as it is.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import torch
+
+from ...core import stop as stop_lib
+
+GTOL = 1e-5
+RELATIVE_EPS = 4        # machine epsilons of relative decrease per step below which progress has stopped
+FTOL_FLOOR = 1e-9       # float64 would otherwise ask for changes below what its own sums resolve
+WINDOW = 10
+STILL = 3
+CAP_STEPS = 10_000      # scipy's L-BFGS-B allows 15,000 iterations by default
+CAP_SECONDS = 600.0
+
+
+def ftol_for(dtype: torch.dtype) -> float:
+    """The relative decrease per step below which the loss has stopped moving, for parameters of `dtype`."""
+    return max(RELATIVE_EPS * torch.finfo(dtype).eps, FTOL_FLOOR)
+
+
+class Converged(stop_lib.Rule):
+    """Stop once L-BFGS has converged on a deterministic objective (see the module notes), saying which test held."""
+
+    code = "converged"
+
+    def __init__(self, ftol: float, gtol: float = GTOL, window: int = WINDOW, still: int = STILL):
+        self.ftol, self.gtol, self.window, self.still = ftol, gtol, window, still
+
+    def setup(self, state):
+        self.losses: deque = deque(maxlen=self.window + 1)
+
+    def state_dict(self):
+        return {"losses": list(self.losses)}
+
+    def load_state_dict(self, state):
+        self.losses.extend(state["losses"])
+
+    def check(self, state, record):
+        loss, norm = record["loss"], record.get("grad_norm", math.inf)
+        if not math.isfinite(loss):
+            return None   # NonFinite speaks for it
+        self.losses.append(loss)
+        step = state.step
+        if norm <= self.gtol * max(1.0, abs(loss)):
+            return f"converged: gradient norm {norm:.2e} at most {self.gtol:g} x max(1, |loss|) at step {step}"
+        recent = list(self.losses)[-self.still:]
+        if len(recent) == self.still and len(set(recent)) == 1:
+            return (f"converged: the line search can no longer move the weights (loss {loss:.6g} unchanged over "
+                    f"{self.still} steps) at step {step}")
+        if len(self.losses) == self.window + 1:
+            first = self.losses[0]
+            change = (first - loss) / max(abs(first), 1e-300)
+            if change < self.ftol * self.window:
+                return (f"converged: loss fell by {change:.2e} (relative) over {self.window} steps, below "
+                        f"{self.ftol:.1e} a step, at step {step}")
+        return None
+
+
+def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.dtype) -> tuple[list, dict]:
+    """The stopping rules of auto's L-BFGS run, from the spec's `rules`, and the limit they set, as data: the
+    convergence tests always; with no limit given, the cap replaces fit's default epoch limit `default_limit`."""
+    ftol = ftol_for(dtype)
+    limit = {"until_converged": True, "gtol": GTOL, "ftol": ftol, "window": WINDOW}
+    rules = [*rules, Converged(ftol)]
+    if limit_given:
+        return rules, {**limit, "cap": "the given limit"}
+    rules = [rule for rule in rules if rule is not default_limit]
+    rules += [stop_lib.MaxSteps(CAP_STEPS), stop_lib.MaxTime(CAP_SECONDS)]
+    return rules, {**limit, "max_steps": CAP_STEPS, "max_seconds": CAP_SECONDS}
+
+
+def describe(limit: dict) -> str:
+    """The limit in words, for the choice's line."""
+    if "max_steps" in limit:
+        return f"until converged (at most {limit['max_steps']:,} steps or {limit['max_seconds']:g} s)"
+    return "until converged or the given limit"
