@@ -180,7 +180,8 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
         return auto_lib.Auto(build(optimizer, lr))
     return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
                            device=spec.device, weight_decay=spec.weight_decay, lr_schedule=plan.schedules.get("lr"),
-                           limits=auto_lib.Limits(spec.rules, spec.default_limit, spec.limit_given, plan.total_steps),
+                           limits=auto_lib.Limits(spec.rules, spec.default_limit, spec.limit_given, plan.total_steps,
+                                                  plan.val is not None),
                            processes=plan.processes, make_optimizer=build)
 
 

@@ -9,6 +9,12 @@ first of (Converged below):
   can no longer move them (torch's L-BFGS then repeats a no-op step forever).
 With no max_epochs or max_steps given, the run goes on until then, at most CAP_STEPS steps or CAP_SECONDS
 seconds so that a problem that never converges still ends; a limit the caller gave is kept as it is.
+
+With validation data (and no limit given), the run also stops once val_loss has not improved for VAL_PATIENCE
+steps, and keeps the weights of its best evaluation: tiny data and a large model overfit when run to convergence.
+Measured (benchmarks/full_batch.py --validation, 4 small problems x 3 seeds), the held-out loss of the weights kept
+that way was 2-400x lower than at convergence on every MLP problem, and lower on 2 of 3 seeds of an overdetermined
+linear regression, at a tenth of the steps.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ WINDOW = 10
 STILL = 3
 CAP_STEPS = 10_000      # scipy's L-BFGS-B allows 15,000 iterations by default
 CAP_SECONDS = 600.0
+VAL_PATIENCE = 100      # evaluations, one a step on a full batch; 20 stopped one seed of the sin fit too soon
 
 
 def ftol_for(dtype: torch.dtype) -> float:
@@ -71,9 +78,11 @@ class Converged(stop_lib.Rule):
         return None
 
 
-def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.dtype) -> tuple[list, dict]:
+def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.dtype,
+                    has_validation: bool) -> tuple[list, dict]:
     """The stopping rules of auto's L-BFGS run, from the spec's `rules`, and the limit they set, as data: the
-    convergence tests always; with no limit given, the cap replaces fit's default epoch limit `default_limit`."""
+    convergence tests always; with no limit given, the cap replaces fit's default epoch limit `default_limit`, and
+    with validation data a Patience rule on val_loss keeps the best weights (unless the caller has a Patience)."""
     ftol = ftol_for(dtype)
     limit = {"until_converged": True, "gtol": GTOL, "ftol": ftol, "window": WINDOW}
     rules = [*rules, Converged(ftol)]
@@ -81,11 +90,18 @@ def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.
         return rules, {**limit, "cap": "the given limit"}
     rules = [rule for rule in rules if rule is not default_limit]
     rules += [stop_lib.MaxSteps(CAP_STEPS), stop_lib.MaxTime(CAP_SECONDS)]
-    return rules, {**limit, "max_steps": CAP_STEPS, "max_seconds": CAP_SECONDS}
+    limit = {**limit, "max_steps": CAP_STEPS, "max_seconds": CAP_SECONDS}
+    if has_validation and not any(isinstance(rule, stop_lib.Patience) for rule in rules):
+        rules.append(stop_lib.Patience(VAL_PATIENCE, monitor="val_loss", restore_best=True))
+        limit["val_patience"] = VAL_PATIENCE
+    return rules, limit
 
 
 def describe(limit: dict) -> str:
     """The limit in words, for the choice's line."""
-    if "max_steps" in limit:
-        return f"until converged (at most {limit['max_steps']:,} steps or {limit['max_seconds']:g} s)"
-    return "until converged or the given limit"
+    if "max_steps" not in limit:
+        return "until converged or the given limit"
+    words = f"until converged (at most {limit['max_steps']:,} steps or {limit['max_seconds']:g} s)"
+    if "val_patience" in limit:
+        words += f" or val_loss stalls for {limit['val_patience']} steps, keeping the best weights"
+    return words

@@ -75,7 +75,7 @@ def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
     reason = (f"every step sees all the data and the loss is the same twice over it: a deterministic objective, so "
               f"quasi-Newton steps with a strong-Wolfe line search ({observed['parameters']:,} parameters)")
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype)
+    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
     choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
     return Auto(opt, choice, rules=rules, total_steps=limit.get("max_steps", limits.total_steps))
 
@@ -83,12 +83,13 @@ def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
 @dataclass(frozen=True)
 class Limits:
     """The spec's stopping rules, the epoch limit among them that fit added because none was given (or None),
-    whether the caller gave max_epochs or max_steps, and the steps they come to."""
+    whether the caller gave max_epochs or max_steps, the steps they come to, and whether there is validation data."""
 
     rules: tuple
     default: object
     given: bool
     total_steps: int | None
+    has_validation: bool = False
 
 
 def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,
