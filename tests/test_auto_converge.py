@@ -172,3 +172,14 @@ def test_a_killed_and_resumed_run_to_convergence_is_bit_identical(tmp_path):
                                                  reference.model.state_dict().values()))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["auto"]["limit"] == reference.choice.to_dict()["limit"]
+
+
+def test_the_doctor_says_a_line_search_run_stopped_while_its_loss_fell_fast():
+    """20 steps of the sin fit end at 0.054, beating a linear model on the same rows (so the reference-based test
+    stays silent) while each step still takes 0.007 off the loss."""
+    model, data = sin_problem()
+    result = ds.fit(model, data, max_epochs=20, progress=False)
+    found = [f for f in result.findings if f.code == "not_converged"]
+    assert len(found) == 1 and found[0].severity == "warning"
+    assert "still falling fast" in str(found[0]) and "leave max_epochs and max_steps out" in str(found[0])
+    assert found[0].change == {"max_epochs": 80}
