@@ -11,6 +11,7 @@ from torch import nn
 import descend as ds
 from descend.fit.auto import converge
 from descend.core.loop import LoopState
+from test_auto import Crash
 
 NOISE = 0.05
 
@@ -143,15 +144,6 @@ def test_with_validation_data_the_run_keeps_the_weights_of_its_best_evaluation()
         kept = float(((model(val[0]) - val[1]) ** 2).mean())
     assert kept == pytest.approx(best["val_loss"], rel=1e-6)
     assert kept < min(r["val_loss"] for r in result.history[-10:])
-
-
-class Crash(ds.loop.Callback):
-    def __init__(self, at):
-        self.at = at
-
-    def on_step_end(self, state, record):
-        if state.step == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def test_a_killed_and_resumed_run_to_convergence_is_bit_identical(tmp_path):
