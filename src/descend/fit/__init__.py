@@ -83,7 +83,8 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     Every step runs `accumulate` mini-batches forward and backward, clips the gradient if asked (`grad_clip`: a
     max norm, {"norm": x} or {"value": x}), and updates. With `val`, the validation loss and `metrics` are computed
     every epoch (or every `eval_every` steps). The run stops at `max_epochs`, `max_steps` (20 epochs when neither
-    is given), or the first rule in `stop` that fires; NonFinite is always on.
+    is given, except auto's L-BFGS, which then runs until it has converged: fit/auto/converge.py), or the first
+    rule in `stop` that fires; NonFinite is always on.
 
     `optimizer="auto"` (the default) chooses the algorithm, lr and schedule from what it observes (fit/auto):
     L-BFGS with line searches for a deterministic full-batch objective, else AdamW with its lr from a sweep that

@@ -68,18 +68,6 @@ def why_not_lbfgs(observed: dict, *, weight_decay, schedule, processes: int) -> 
     return None
 
 
-def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
-    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py)."""
-    opt = optim.create(model, "lbfgs", lr=1.0, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
-                       history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
-    reason = (f"every step sees all the data and the loss is the same twice over it: a deterministic objective, so "
-              f"quasi-Newton steps with a strong-Wolfe line search ({observed['parameters']:,} parameters)")
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
-    choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
-    return Auto(opt, choice, rules=rules, total_steps=limit.get("max_steps", limits.total_steps))
-
-
 @dataclass(frozen=True)
 class Limits:
     """The spec's stopping rules, the epoch limit among them that fit added because none was given (or None),
@@ -92,10 +80,23 @@ class Limits:
     has_validation: bool = False
 
 
+def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
+    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py)."""
+    opt = optim.create(model, "lbfgs", lr=1.0, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
+                       history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
+    reason = (f"every step sees all the data and the loss is the same twice over it: a deterministic objective, so "
+              f"quasi-Newton steps with a strong-Wolfe line search ({observed['parameters']:,} parameters)")
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
+    choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
+    return Auto(opt, choice, rules=rules, total_steps=limit.get("max_steps", limits.total_steps))
+
+
 def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,
            weight_decay, limits: Limits, lr_schedule, processes: int, make_optimizer) -> Auto:
     """The optimizer fit trains with for optimizer="auto" or lr="auto" (`make_optimizer(name, lr)` builds a named
-    one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None."""
+    one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None; `limits` are the
+    spec's stopping rules and step limit, which L-BFGS replaces with its own (converge.py)."""
     total_steps = limits.total_steps
     if optimizer != "auto":   # lr="auto" with a named optimizer or an instance
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
