@@ -175,3 +175,15 @@ def test_the_doctor_says_a_line_search_run_stopped_while_its_loss_fell_fast():
     assert len(found) == 1 and found[0].severity == "warning"
     assert "still falling fast" in str(found[0]) and "leave max_epochs and max_steps out" in str(found[0])
     assert found[0].change == {"max_epochs": 80}
+
+
+@pytest.mark.parametrize("batch_size", [300, 50])
+def test_a_named_lbfgs_stops_once_converged_on_a_full_batch_only(batch_size):
+    model, data = logistic_problem(seed=3)
+    result = ds.fit(model, data, loss="bce", optimizer="lbfgs", batch_size=batch_size, max_steps=400,
+                    progress=False, doctor=False)
+    if batch_size == 300:   # the full batch: no-op steps until step 400 before
+        assert result.stop_code == "converged" and len(result.history) < 100
+        assert abs(bce(model, data) - sklearn_optimum(*data)) <= 1e-6 * sklearn_optimum(*data)
+    else:   # mini-batches: no convergence test applies (this run ends in NaN, the known line_search_on_batches)
+        assert result.stop_code != "converged"

@@ -22,6 +22,7 @@ from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
 from . import threads
+from .auto import converge
 from .auto.observe import batches_per_epoch
 from .observer import tell_result, tell_settings
 from .data import BatchStream, examples, input_sample
@@ -178,7 +179,9 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
         return make_optimizer(model, chosen, lr=chosen_lr, weight_decay=spec.weight_decay,
                               decay_norms_and_biases=spec.decay_norms_and_biases)
     if optimizer != "auto" and lr != "auto":
-        return auto_lib.Auto(build(optimizer, lr))
+        opt = build(optimizer, lr)
+        return auto_lib.Auto(opt, rules=converge.for_named(opt, spec.rules, batches_per_epoch(plan.train) == 1),
+                             total_steps=plan.total_steps)
     return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
                            device=spec.device, weight_decay=spec.weight_decay, lr_schedule=plan.schedules.get("lr"),
                            limits=auto_lib.Limits(spec.rules, spec.default_limit, spec.limit_given, plan.total_steps,

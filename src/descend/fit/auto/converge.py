@@ -3,12 +3,14 @@
 A deterministic full-batch objective lets the loss itself say when the run is done, so auto's L-BFGS stops at the
 first of (Converged below):
 - the gradient norm is at most GTOL times max(1, |loss|) (scipy's gtol is 1e-5 on the largest component);
-- the loss fell by less than the objective's float precision allows over WINDOW steps (RELATIVE_EPS machine
+- the loss changed by less than the objective's float precision resolves over WINDOW steps (RELATIVE_EPS machine
   epsilons of the parameters' dtype per step, relative: 4.8e-7 a step in float32, 1e-9 at least);
 - the loss came out bit-identical STILL times in a row: the same weights on the same data, so the line search
   can no longer move them (torch's L-BFGS then repeats a no-op step forever).
-With no max_epochs or max_steps given, the run goes on until then, at most CAP_STEPS steps or CAP_SECONDS
-seconds so that a problem that never converges still ends; a limit the caller gave is kept as it is.
+With no max_epochs or max_steps given, auto's L-BFGS goes on until one of these holds, at most CAP_STEPS steps or
+CAP_SECONDS seconds so that a problem that never converges still ends; a limit the caller gave is kept, and a
+converged run stops before it. An L-BFGS the caller names gets the same tests on a full batch (for_named), under
+the caller's limit (fit's 20 epochs by default). A descend.stop.Converged the caller gives replaces the tests.
 
 With validation data (and no limit given), the run also stops once val_loss has not improved for VAL_PATIENCE
 steps, and keeps the weights of its best evaluation: tiny data and a large model overfit when run to convergence.
@@ -72,8 +74,8 @@ class Converged(stop_lib.Rule):
         if len(self.losses) == self.window + 1:
             first = self.losses[0]
             change = (first - loss) / max(abs(first), 1e-300)
-            if change < self.ftol * self.window:
-                return (f"converged: loss fell by {change:.2e} (relative) over {self.window} steps, below "
+            if abs(change) < self.ftol * self.window:
+                return (f"converged: loss changed by {change:.2e} (relative) over {self.window} steps, below "
                         f"{self.ftol:.1e} a step, at step {step}")
         return None
 
@@ -85,7 +87,7 @@ def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.
     with validation data a Patience rule on val_loss keeps the best weights (unless the caller has a Patience)."""
     ftol = ftol_for(dtype)
     limit = {"until_converged": True, "gtol": GTOL, "ftol": ftol, "window": WINDOW}
-    rules = [*rules, Converged(ftol)]
+    rules = [*rules, *_tests(rules, ftol)]
     if limit_given:
         return rules, {**limit, "cap": "the given limit"}
     rules = [rule for rule in rules if rule is not default_limit]
@@ -95,6 +97,20 @@ def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.
         rules.append(stop_lib.Patience(VAL_PATIENCE, monitor="val_loss", restore_best=True))
         limit["val_patience"] = VAL_PATIENCE
     return rules, limit
+
+
+def for_named(optimizer: torch.optim.Optimizer, rules: tuple, full_batch: bool) -> list | None:
+    """The rules of a run with an L-BFGS the caller named, on a full batch: theirs plus the convergence tests, so
+    that a converged run stops instead of repeating no-op steps until its limit; None (the caller's rules as they
+    are) for any other optimizer or for mini-batches."""
+    if not (isinstance(optimizer, torch.optim.LBFGS) and full_batch):
+        return None
+    return [*rules, *_tests(rules, ftol_for(optimizer.param_groups[0]["params"][0].dtype))]
+
+
+def _tests(rules, ftol: float) -> list:
+    """The convergence tests to add: none when the caller gave a Converged rule of their own (theirs decide)."""
+    return [] if any(isinstance(rule, stop_lib.Converged) for rule in rules) else [Converged(ftol)]
 
 
 def describe(limit: dict) -> str:
