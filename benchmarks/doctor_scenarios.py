@@ -11,6 +11,7 @@ not run until the rules were final.
 
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py            # everything, with fixes checked
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --quick    # fast scenarios only
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh    # only the fresh set (doctor_fresh.py)
 """
 from __future__ import annotations
 
@@ -178,6 +179,7 @@ class Scenario:
     prepare: Callable[[nn.Module], None] | None = None
     seed: int = 0
     rows: bool = False    # training data as a DataLoader over a list of rows (fit cannot scan it beforehand)
+    loader: Callable | None = None   # loader(x, y, batch_size): the user's own training loader
 
     def __post_init__(self):
         self.expect = self.expect or ((self.cause,) if self.cause else ())
@@ -334,7 +336,7 @@ FAILURES = [
     S("95/5 classes, weak signal, mlp with weight decay", "class_imbalance",
       lambda: standardize(blobs(n=3000, classes_=2, weights=[0.95], sep=1.5, features=6, informative=3)),
       mlp, dict(loss="cross_entropy", max_epochs=10, weight_decay=2.0, metrics=["accuracy"]), outputs=2,
-      score="balanced"),
+      score="balanced", present=("weight_decay_too_strong",)),   # the decay that makes it collapse is strong too
     S("linear regression, sgd lr 1e-3, 5 epochs (diabetes)", "not_converged", std(diabetes),
       lambda i, o, **_: nn.Linear(i, o), dict(optimizer="sgd", lr=1e-3, max_epochs=5, batch_size=32)),
     S("digits mlp, 2 epochs of adamw at lr 1e-4", "not_converged", std(digits), mlp,
@@ -473,6 +475,8 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
         model = s.model(xt.shape[1], s.outputs)
     if s.prepare is not None:
         s.prepare(model)
+    if change.get("unfreeze"):
+        model.requires_grad_(True)
     if change.get("drop_output_activation") and isinstance(model[-1], (nn.Softmax, nn.Sigmoid)):
         model = model[:-1]
     # fit's defaults (optimizer="auto") unless the scenario's failure is itself an optimizer setting
@@ -483,7 +487,10 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
     if "max_epochs" in settings and "max_steps" in settings:
         settings.pop("max_epochs" if "max_steps" in change else "max_steps")
     val = (xv, yv) if xv is not None else None
-    train = DataLoader(list(zip(xt, yt)), batch_size=settings.pop("batch_size", 64)) if s.rows else (xt, yt)
+    train = (xt, yt)
+    if s.rows or s.loader:
+        batch_size = settings.pop("batch_size", 64)
+        train = s.loader(xt, yt, batch_size) if s.loader else DataLoader(list(zip(xt, yt)), batch_size=batch_size)
     result = ds.fit(model, train, val=val, progress=False, seed=s.seed, **settings)
     result.settings = settings
     return result, model, val
@@ -570,11 +577,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fast scenarios only")
     parser.add_argument("--held-out", action="store_true", help="also run the held-out scenarios")
+    parser.add_argument("--fresh", action="store_true",
+                        help="only the fresh held-out set (benchmarks/doctor_fresh.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    chosen = [s for s in FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
+    if args.fresh:
+        from benchmarks.doctor_fresh import AFTER, FRESH
+        pool = FRESH + AFTER
+    else:
+        pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
+    chosen = [s for s in pool
               if not (args.quick and s.slow) and args.only in s.name]
     outcomes = []
     for s in chosen:
@@ -583,6 +597,9 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
+    if args.fresh:
+        print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
+        print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:
         held = {s.name for s in HELD_OUT}
         print("\nown suite:\n" + summary([o for o in outcomes if o.name not in held]))

@@ -5,7 +5,9 @@ the whole fit and a hand loop with fit's optimizer (loop_overhead.hand_loop).
 Each piece is timed by wrapping the function that does it (CPU time of this process, one torch thread, as
 loop_overhead.py times; medians over the runs); the
 per-layer samples by the difference between runs that sample every step and runs that sample none, divided by
-the steps. A ledger to find what to work on, not a comparison: loop_overhead.py is the bar's measure.
+the steps; fit's own per-step cost (its loop, batch stream, gradient norm and device-side NaN guard) by the
+slope over run lengths of fit without sweep or doctor against the lean hand loop, shown as ms per run. A
+ledger to find what to work on, not a comparison: loop_overhead.py is the bar's measure.
 Usage: python benchmarks/fit_ledger.py [--runs N]
 """
 from __future__ import annotations
@@ -57,6 +59,21 @@ def _per_sample(X, y, runs: int) -> float:
     return (statistics.median(times[True]) - statistics.median(times[False])) / STEPS
 
 
+def _per_step(X, y, choice, runs: int) -> tuple[float, float]:
+    """Seconds one more step costs in fit with the optimizer and lr given and the doctor off (no sweep, no
+    doctor: fit's own loop) and in the lean hand loop (fit's optimizer stepped as fit steps it), from runs of
+    EPOCHS and 4 x EPOCHS epochs alternating (set-up cancels out)."""
+    loops = {"fit": lambda e: descend_fit(X, y, e, optimizer=choice.optimizer, lr=choice.lr, doctor=False),
+             "lean": lambda e: hand_loop(X, y, e, choice, lean=True)}
+    times = {(name, e): [] for name in loops for e in (EPOCHS, 4 * EPOCHS)}
+    for _ in range(runs):
+        for (name, e), spent in times.items():
+            spent.append(loops[name](e))
+    extra = 3 * STEPS
+    return tuple((statistics.median(times[name, 4 * EPOCHS]) - statistics.median(times[name, EPOCHS])) / extra
+                 for name in loops)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -81,6 +98,9 @@ def main() -> None:
         print(f"| {label} | {statistics.median(values[1:]) * 1e3:.3f} |")
     sample = _per_sample(X, y, max(3, args.runs // 2))
     print(f"| the per-layer samples ({samples} of them, {sample * 1e6:.0f} us each) | {samples * sample * 1e3:.3f} |")
+    fit_step, lean_step = _per_step(X, y, choice, max(3, args.runs // 2))
+    print(f"| fit's own loop (optimizer and lr given, doctor off) over the lean hand loop, one more step: "
+          f"{fit_step * 1e6:.1f} against {lean_step * 1e6:.1f} us | {(fit_step - lean_step) * STEPS * 1e3:.3f} |")
 
 
 if __name__ == "__main__":

@@ -230,8 +230,8 @@ def test_predict_names_a_bad_cell_and_a_bad_out_path(bakery_run, tmp_path, capsy
     new.to_csv(path, index=False)
     assert main(["predict", str(out), str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("descend: error: column 'rain' holds true/false values but data row 4 has 'maybe'; use 0/1, "
-                   "true/false or yes/no, or empty that cell")
+    assert err == (f"descend: error: {path}: column 'rain' holds true/false values but data row 4 has 'maybe'; use "
+                   "0/1, true/false or yes/no, or empty that cell")
     bakery(5).to_csv(path, index=False)
     for target, needle in ((tmp_path, "is a folder"), (tmp_path / "no" / "p.csv", "does not exist")):
         assert main(["predict", str(out), str(path), "--out", str(target)]) == 2

@@ -338,3 +338,19 @@ def test_the_unwrapped_step_keeps_torchs_profiler_label_while_profiling():
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         step_unwrapped(opt)
     assert any(event.name.startswith("Optimizer.step#") for event in prof.events())
+
+
+def test_fits_seeding_leaves_torchs_generators_as_torch_manual_seed_would(monkeypatch):
+    """Without a usable accelerator only the CPU generator is seeded (torch's queued accelerator seeds cost a
+    formatted stack trace each); its state is torch.manual_seed's, and with an accelerator torch's own call runs."""
+    from descend.core import seeding
+    torch.manual_seed(7)
+    expected = torch.get_rng_state()
+    torch.manual_seed(0)
+    seeding.manual_seed(7)
+    assert torch.equal(torch.get_rng_state(), expected)
+    calls = []
+    monkeypatch.setattr(seeding, "_accelerator_usable", lambda: True)
+    monkeypatch.setattr(torch, "manual_seed", calls.append)
+    seeding.manual_seed(3)
+    assert calls == [3]

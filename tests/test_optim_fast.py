@@ -142,6 +142,34 @@ def test_flat_groups_share_one_gradient_buffer_whose_norm_is_the_joint_norm():
         assert not opt.storage[0].any() and all(not p.grad.any() for p in model.parameters())
 
 
+def test_a_flat_step_trusts_the_norms_look_at_the_layout_only_for_the_step_right_after_it():
+    """grad_norm(steps_next=True) stands for the next step's look at which gradients live in the buffer (fit
+    measures and steps with nothing between); a zero_grad in between, or a plain grad_norm(), leaves the step to
+    look again, so gradients rebound after it are still the ones the update uses."""
+    def trained(pattern: str) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = optim.create(model, "adamw", impl="flat", lr=0.1)
+        x = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+        for _ in range(3):
+            model(x).square().mean().backward()
+            if pattern == "fit":
+                opt.grad_norm(steps_next=True)
+            else:   # the norm looked at, then the gradients rebound by a fresh backward before the step
+                opt.grad_norm(steps_next=pattern == "zeroed")
+                if pattern == "zeroed":
+                    opt.zero_grad()
+                model.zero_grad(set_to_none=True)
+                model(x).square().mean().backward()
+            opt.step()
+            opt.zero_grad()
+        return [p.detach().clone() for p in model.parameters()]
+
+    for pattern in ("plain", "zeroed"):
+        for fit_way, rebound in zip(trained("fit"), trained(pattern)):
+            assert torch.equal(fit_way, rebound)
+
+
 def test_flat_groups_of_two_dtypes_keep_a_buffer_each_and_one_joint_norm():
     single, double = tensors([(4, 3), (3,)]), [t.double().detach().requires_grad_() for t in tensors([(5,), (2, 2)], 1)]
     opt = optim.AdamWFlat([{"params": single}, {"params": double}], lr=0.1)
@@ -150,3 +178,51 @@ def test_flat_groups_of_two_dtypes_keep_a_buffer_each_and_one_joint_norm():
         p.grad.copy_(torch.full_like(p, 0.5))
     expected = 0.5 * sum(p.numel() for p in single + double) ** 0.5
     torch.testing.assert_close(opt.grad_norm().item(), expected)
+
+
+@pytest.mark.parametrize("user_flushes", [False, True])
+def test_a_flat_step_sends_a_dead_units_first_moment_to_zero_and_restores_the_denormal_mode(user_flushes):
+    """A weight whose gradient turns exactly 0 (a dead ReLU unit's): its first moment shrinks by beta1 a step and,
+    without flushing, sticks at a denormal a few times float32's smallest (1.4e-45), which makes every later step slow. The flat
+    step flushes denormals while it runs: the moment reaches 0, the weights equal those of torch's fused AdamW
+    (the same kernel on the same three numbers, without flushing) bit for bit, and the thread's mode afterwards
+    is the one it had before."""
+    from descend.optim.denormals import flushing
+    ours = [torch.tensor([1.0, -2.0], requires_grad=True), torch.tensor([0.5], requires_grad=True)]
+    theirs = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    flat = optim.AdamWFlat(ours, lr=0.01, weight_decay=0.1)
+    reference = torch.optim.AdamW([theirs], lr=0.01, weight_decay=0.1, fused=True)
+    torch.set_flush_denormal(user_flushes)
+    try:
+        for step in range(1200):
+            gradient = [0.3, -0.1, 1e-3 if step < 5 else 0.0]
+            ours[0].grad, ours[1].grad = torch.tensor(gradient[:2]), torch.tensor(gradient[2:])
+            theirs.grad = torch.tensor(gradient)
+            flat.step()
+            reference.step()
+            assert flushing() == user_flushes
+        assert flat.state[ours[0]]["exp_avg"][2].item() == 0.0
+        stuck = reference.state[theirs]["exp_avg"][2].item()
+        assert stuck == 0.0 if user_flushes else 0.0 < stuck < torch.finfo(torch.float32).tiny
+        assert torch.equal(torch.cat([ours[0].detach(), ours[1].detach()]), theirs.detach())
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_fits_step_flushes_denormals_for_torchs_own_fused_adamw_too():
+    """fit steps every optimizer through `step_unwrapped`, which flushes denormals on the CPU: torch's fused AdamW
+    (the tables' choice for wide networks) stepped that way sends a dead weight's first moment to 0, where the
+    same optimizer stepped directly leaves it stuck at a denormal; the weights are the same bits."""
+    from descend.optim.base import step_unwrapped
+    from descend.optim.denormals import flushing
+    ours, theirs = (torch.tensor([1.0, -2.0, 0.5], requires_grad=True) for _ in range(2))
+    mine, reference = (torch.optim.AdamW([p], lr=0.01, weight_decay=0.1, fused=True) for p in (ours, theirs))
+    for step in range(1200):
+        for p in (ours, theirs):
+            p.grad = torch.tensor([0.3, -0.1, 1e-3 if step < 5 else 0.0])
+        step_unwrapped(mine)
+        reference.step()
+        assert not flushing()
+    assert mine.state[ours]["exp_avg"][2].item() == 0.0
+    assert 0.0 < reference.state[theirs]["exp_avg"][2].item() < torch.finfo(torch.float32).tiny
+    assert torch.equal(ours.detach(), theirs.detach())

@@ -27,7 +27,7 @@ def test_column_kinds_are_inferred_and_overridable():
     columns, notes = infer_columns(_frame(), "sold")
     assert {c.name: c.kind for c in columns} == {"when": "date", "open": "boolean", "hour": "ordinal",
                                                  "shop": "categorical", "price": "numeric"}
-    assert notes == ["same: left out (empty or a single value)"]
+    assert notes == ["same: left out ('7' in every row)"]
     columns, _ = infer_columns(_frame(), "sold", drop=("when",), categorical=("hour",), numeric=("price",))
     kinds = {c.name: c.kind for c in columns}
     assert kinds["hour"] == "categorical" and kinds["price"] == "numeric" and "when" not in kinds

@@ -154,10 +154,12 @@ def apply_schedules(optimizer: torch.optim.Optimizer, schedules: dict[str, Sched
     schedule's value in every group that has them, except weight decay in the `exempt` groups."""
     for key, schedule in schedules.items():
         value = schedule(step)
-        for i, group in enumerate(optimizer.param_groups):
-            if key == "lr":
+        if key == "lr":   # the usual one, set every step: no other test per group
+            for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * value
-            elif key in BETAS:
+            continue
+        for i, group in enumerate(optimizer.param_groups):
+            if key in BETAS:
                 if "betas" in group:
                     betas = list(group["betas"])
                     betas[BETAS[key]] = value
@@ -280,7 +282,10 @@ class Loop:
         rule or callback that must see this step."""
         if pending >= self.sync_every or not isinstance(record.get("loss"), torch.Tensor):
             return True
-        return any(ask(self.state) for ask in self._askers)
+        for ask in self._askers:   # a plain loop: no generator made every step
+            if ask(self.state):
+                return True
+        return False
 
     def _tell(self, pending: list[dict], evaluated: bool, hooks: dict) -> None:
         """Copy the pending steps' values to the host in one transfer, then evaluate (for the last one) and tell
@@ -290,12 +295,13 @@ class Loop:
         settle(pending)
         settled = getattr(self.task, "settled", None)
         latest = (state.step, state.epoch)
+        on_step, on_step_end, final = hooks["on_step"], hooks["on_step_end"], len(pending) - 1
         for i, record in enumerate(pending):
-            last = i == len(pending) - 1
+            last = i == final
             state.step, state.epoch, state.replaying = record["step"], record["epoch"], not last
             if last and evaluated:
                 self._evaluate(record, hooks["on_evaluate"])
-            for hook in hooks["on_step"]:
+            for hook in on_step:
                 hook(state, record)
             state.stop_reason = self._ask_rules(record)
             if state.stop_reason is not None and not (last and evaluated) and state.has_validation:
@@ -303,7 +309,7 @@ class Loop:
             if state.stop_reason is not None and not last:
                 del state.history[len(state.history) - len(pending) + i + 1:]
                 latest = (state.step, state.epoch)
-            for hook in hooks["on_step_end"]:
+            for hook in on_step_end:
                 hook(state, record)
             if state.stop_reason is not None:
                 break

@@ -16,7 +16,10 @@ SATURATING = {"Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigm
 
 
 def refs(r: Readings) -> References | None:
-    """The references for this run's loss on its sample, fitted the first time a rule asks."""
+    """The references for this run's loss on its sample, fitted the first time a rule asks; none when the targets
+    are the inputs (a linear model copies them: no yardstick for a model that must compress)."""
+    if r.reconstruction:
+        return None
     if r.references is None and r.sample is not None and r.model_losses is not None:
         r.references = references(r.settings.get("loss"), r.sample)
     return r.references if r.model_losses is not None else None
@@ -109,6 +112,13 @@ def median_update_ratio(r: Readings) -> float | None:
 
 
 SHORTFALL = 0.1   # a model that misses over this share of what the reference gains on a constant falls short
+
+
+def no_better_than_constant(r: Readings) -> bool:
+    """Whether the trained model fails to beat the best constant prediction by SHORTFALL of its loss on the
+    comparison rows (beyond noise): whatever a reference could do, such a model learnt next to nothing."""
+    constant = constant_losses(r)
+    return constant is not None and not better(r.model_losses, constant, by=SHORTFALL)
 
 
 def worse_than_reference(r: Readings) -> bool | None:

@@ -38,28 +38,75 @@ def unscaled_inputs(r: Readings) -> Finding | None:
 
 
 def target_leak(r: Readings) -> Finding | None:
+    """A column that is the target itself (a warning), or one that alone keeps the classes apart: that is also what
+    a legitimately easy feature looks like, so it is an info finding, a question for whoever knows the column."""
     if r.leak is None:
         return None
-    column = r.leak["column"]
-    return Finding("target_leak", "warning", None, dict(r.leak),
-                   f"target leak: input column {column} is the target itself, re-coded (correlation "
-                   f"{r.leak['correlation']:.4f} on the training sample); the model will lean on it and fail "
-                   f"wherever the target is unknown",
-                   with_flags(f"leave input column {column} out", {"drop_columns": [column]}),
+    column, certain = r.leak["column"], r.leak.get("one_value_per_class", True)
+    words = (f"target leak: {_leak_words(r.leak)}; the model will lean on it and fail wherever the target is "
+             f"unknown" if certain else f"possible target leak: {_leak_words(r.leak)}; if it is recorded after "
+             f"the outcome, the model leans on it and fails wherever the target is unknown")
+    return Finding("target_leak", "warning" if certain else "info", None, dict(r.leak), words,
+                   with_flags(f"leave input column {column} out (or check that it is known before the outcome)",
+                              {"drop_columns": [column]}),
                    {"drop_columns": [column]})
 
 
+def _leak_words(leak: dict) -> str:
+    column = leak["column"]
+    if leak.get("one_value_per_class"):
+        return f"input column {column} holds one value per class: it is the label, re-coded"
+    if "separates_classes" in leak:
+        return (f"input column {column} alone keeps all {leak['separates_classes']} classes apart on the training "
+                f"sample (their value ranges do not overlap, by {leak['smallest_gap']:.3g} at least)")
+    target = f"target column {leak['target_column']}" if "target_column" in leak else "the target"
+    return (f"input column {column} is {target} itself, re-coded (correlation {leak['correlation']:.4f} on the "
+            f"training sample)")
+
+
 def loss_target_mismatch(r: Readings) -> Finding | None:
+    """mse on 0/1 labels, or a loss that takes raw scores (bce, cross_entropy) fed the output of a final Sigmoid or
+    Softmax: either way the loss does not fit what the model outputs or the targets hold."""
+    squashed = _squashed_output(r)
+    if squashed is not None:
+        return squashed
     if r.settings.get("loss") != "mse" or r.target_kind is None:
         return None
     loss = "bce" if r.target_kind == "binary" else "cross_entropy"
-    squash = [a for a in r.activations if a in ("Sigmoid", "Softmax")]
+    squash = [a for a in r.activations if a in SQUASHING]
     drop = f" and remove the final {squash[0]} (the loss takes raw scores)" if squash else ""
     return Finding("loss_target_mismatch", "warning", None, {"target_kind": r.target_kind, "loss": "mse"},
                    f"loss and targets disagree: the targets are {r.target_kind} 0/1 labels, but the loss is mse, "
                    f"which fits them as numbers (its gradient fades as outputs saturate, and accuracy lags)",
                    f"train with loss='{loss}'{drop}", {"loss": loss, **({"drop_output_activation": True} if squash
                                                                         else {})})
+
+
+SQUASHING = ("Sigmoid", "Softmax")   # final activations that turn scores into probabilities
+RAW_SCORE_LOSSES = ("bce", "cross_entropy")
+
+
+def _squashed_output(r: Readings) -> Finding | None:
+    loss, squash = r.settings.get("loss"), r.output_activation
+    if loss not in RAW_SCORE_LOSSES or squash not in SQUASHING:
+        return None
+    return Finding("loss_target_mismatch", "warning", None, {"loss": loss, "output_activation": squash},
+                   f"loss and model disagree: loss='{loss}' applies its own {'sigmoid' if loss == 'bce' else 'softmax'}"
+                   f" to raw scores, but the model ends in {squash}, so the loss reads probabilities as scores (its "
+                   f"outputs cannot grow confident, and the gradient stays small)",
+                   f"remove the model's final {squash}; apply it only when you want probabilities out",
+                   {"drop_output_activation": True})
+
+
+def repeated_rows(r: Readings) -> Finding | None:
+    if r.repeated is None:
+        return None
+    rows, distinct = r.repeated["rows"], r.repeated["distinct"]
+    return Finding("repeated_rows", "warning", None, dict(r.repeated),
+                   f"repeated rows: the first {rows} training rows read hold only {distinct} distinct ones, although "
+                   f"a measured column tells them apart; training sees a fraction of the data, over and over",
+                   "check the Dataset's __getitem__ and the loader (an index wrapped at the wrong length, one batch "
+                   "reused, a sampler drawing a few rows); no training setting fixes this")
 
 
 NEGLIGIBLE = 0.05   # a gain on a constant prediction below this share of its loss is no signal worth the name
@@ -133,4 +180,4 @@ def class_imbalance(r: Readings) -> Finding | None:
                    "WeightedRandomSampler) or weight the loss by inverse class frequency", {"resample": "balanced"})
 
 
-DATA_RULES = [unscaled_inputs, target_leak, loss_target_mismatch, no_signal, class_imbalance]
+DATA_RULES = [unscaled_inputs, target_leak, loss_target_mismatch, repeated_rows, no_signal, class_imbalance]

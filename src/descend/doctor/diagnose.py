@@ -11,27 +11,30 @@ from .data_rules import DATA_RULES
 from .findings import Finding, ordered
 from .instruments import Readings
 from .outcome_rules import OUTCOME_RULES
+from .restraint_rules import RESTRAINT_RULES
 from .rules import RULES, rollbacks
 
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
 # evidence under "explains") instead of being reported as a problem of its own
 STEPS_OVERSHOT = {"line_search_on_batches", "lr_too_high"}
+HELD_BACK = {"frozen_parameters", "weight_decay_too_strong"}   # the user's settings keep the model from fitting
 EXPLAINED_BY: dict[str, set[str]] = {
     "non_finite": {"bad_start", "line_search_on_batches"},
     "lr_too_high": {"unscaled_inputs", "bad_start"},
     "exploding_gradients": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT},
     "dead_units": {"no_signal", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "overfitting"},
-    "lr_too_low": {"no_signal", "bad_start", "vanishing_gradients", "dead_units"},
+    "lr_too_low": {"no_signal", "bad_start", "vanishing_gradients", "dead_units", "frozen_parameters"},
     "bad_start": {"unscaled_inputs"},
     "not_converged": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
-                      "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low"},
+                      "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low",
+                      "repeated_rows", *HELD_BACK},
     "plateau": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
                 "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
-                "underfitting"},
-    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT},
+                "underfitting", "repeated_rows", *HELD_BACK},
+    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, "repeated_rows"},
     "underfitting": {"unscaled_inputs", "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
                      "bad_start", "non_finite", *STEPS_OVERSHOT, "exploding_gradients", "vanishing_gradients",
-                     "dead_units", "lr_too_low", "not_converged"},
+                     "dead_units", "lr_too_low", "not_converged", "repeated_rows", *HELD_BACK},
     "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients",
                         "dead_units", "lr_too_low"},
     "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT},
@@ -63,10 +66,12 @@ def _run(rule: Callable, readings: Readings) -> list[Finding]:
 
 
 def fold(findings: list[Finding]) -> list[Finding]:
-    """Drop every finding that a present cause explains (see EXPLAINED_BY), listing it in that cause's evidence."""
-    codes = {f.code for f in findings}
+    """Drop every finding that a present cause explains (see EXPLAINED_BY), listing it in that cause's evidence. A
+    cause that is only info (a question, such as a column that may leak) folds only info findings: it never hides a
+    warning or an error."""
     kept, folded = [], {}
     for f in findings:
+        codes = {g.code for g in findings if g.severity != "info" or f.severity == "info"}
         causes = EXPLAINED_BY.get(f.code, set()) & codes
         if causes:
             folded.setdefault(next(g.code for g in ordered(findings) if g.code in causes), []).append(f.code)
@@ -81,7 +86,8 @@ def diagnose(readings: Readings) -> list[Finding]:
     auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
     errors = guarded("leaving out the lr sweep", _leave_out_sweep, readings)
     errors += list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
-    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES for f in _run(rule, readings)] if readings.curve else []
+    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES + RESTRAINT_RULES
+             for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors
 
 

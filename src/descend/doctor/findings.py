@@ -21,6 +21,8 @@ CODES: dict[str, str] = {
     "target_leak": "an input column holds the target itself (up to an affine map, or one value per class)",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows): a classification "
                             "loss fits them",
+    "repeated_rows": "the training data read before the first step holds each distinct row three or more times over, "
+                     "rows a measured column tells apart: a loader or Dataset that returns the same rows again",
     "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
                  "features do better: the labels may be shuffled or the features hold no information",
     "class_imbalance": "validation accuracy stays at the most common class's share although the inputs carry signal",
@@ -38,6 +40,10 @@ CODES: dict[str, str] = {
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",
     "dead_units": "over half the units of a ReLU layer output zero for every example of the last sampled batches, "
                   "and the model does worse than a linear reference",
+    "frozen_parameters": "some parameters have requires_grad=False and the model does clearly worse than a linear "
+                         "reference",
+    "weight_decay_too_strong": "lr x weight_decay takes over 1% of every weight each step and the model does clearly "
+                               "worse than a linear reference",
     "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
     "not_converged": "the run hit its step limit while the loss was still falling well beyond its noise, short of "
                      "what a linear reference reaches or fast enough that another run as long would halve it",
@@ -60,6 +66,7 @@ ACTIONS = {
     "activation": "use this activation in the hidden layers",
     "drop_output_activation": "remove the model's final Sigmoid/Softmax (the loss takes raw scores)",
     "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
+    "unfreeze": "set requires_grad=True on every parameter of the model",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

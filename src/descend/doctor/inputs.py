@@ -3,6 +3,8 @@ of each input column, which columns vary at all, the loss a constant prediction 
 the share of the most common one."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..core.checks import all_finite
@@ -81,38 +83,98 @@ def target_kind(y: torch.Tensor) -> str | None:
 
 
 LEAK_CORRELATION = 0.9999   # |correlation| at which a column is the target re-coded (an affine map of it)
+SEPARATING_ROWS = 5         # rows each class needs before one column keeping the classes apart says anything
 
 
 def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
-    """The first input column that is the target itself: an affine map of a single numeric target (|correlation|
-    of at least LEAK_CORRELATION), or a relabelling of class targets (one value per class, each value always the
-    same class). None when there is none or the inputs are not a table."""
+    """The first input column that is the target itself: an affine map of a numeric target column (|correlation|
+    of at least LEAK_CORRELATION; each column of a multi-output target is tried), or for class targets a column
+    that alone keeps the classes apart (the classes' value ranges do not overlap: a relabelling, or the label
+    recorded with a little noise). None when there is none or the inputs are not a table."""
     return _leak(_table(x) if x.dim() == 2 else None, y)
 
 
 def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
-    if flat is None or len(flat) < 30 or y.dim() > 2 or (y.dim() == 2 and y.shape[1] != 1):
+    if flat is None or len(flat) < 30 or y.dim() > 2 or len(y) != len(flat):
         return None
-    target = y.reshape(len(y)).double()[: len(flat)] if len(y) == len(flat) else None
-    if target is None or not torch.isfinite(target).all() or target.std() == 0:
+    targets = y.reshape(len(y), -1).double()
+    if not torch.isfinite(targets).all():
         return None
+    copies = _copied_columns(flat, targets)
+    varying = int((targets.std(dim=0) > 0).sum())
+    if copies and (varying == 1 or len(copies) < varying):   # every varying column copied: a reconstruction
+        j, found = copies[0]
+        return {**found, "target_column": j} if targets.shape[1] > 1 else found
+    if y.dtype.is_floating_point or y.dim() != 1:
+        return None
+    return _separating_column(flat, y.long())
+
+
+def _copied_columns(flat: torch.Tensor, targets: torch.Tensor) -> list[tuple[int, dict]]:
+    """(target column, {"column", "correlation"}) for each target column that some input column is an affine map
+    of; with several target columns, all of them copied is a reconstruction task (an autoencoder), told apart by
+    the caller."""
     centered = flat - flat.mean(dim=0)
-    t = target - target.mean()
-    scale = centered.norm(dim=0) * t.norm()
-    corr = torch.where(scale > 0, (t @ centered) / scale.clamp_min(1e-300), torch.zeros(()))
-    for column in range(flat.shape[1]):
+    copies = []
+    for j in range(targets.shape[1]):
+        t = targets[:, j] - targets[:, j].mean()
+        scale = centered.norm(dim=0) * t.norm()
+        corr = torch.where(scale > 0, (t @ centered) / scale.clamp_min(1e-300), torch.zeros(()))
+        column = int(corr.abs().argmax())
         if abs(float(corr[column])) >= LEAK_CORRELATION:
-            return {"column": column, "correlation": float(corr[column])}
-    if y.dtype.is_floating_point:
+            copies.append((j, {"column": column, "correlation": float(corr[column])}))
+    return copies
+
+
+def _separating_column(flat: torch.Tensor, y: torch.Tensor) -> dict | None:
+    """The first column whose values, class by class, fall in ranges that do not overlap, so that it alone tells
+    every class apart (a column holding one value per class first); classes need SEPARATING_ROWS rows each."""
+    classes, index, counts = torch.unique(y, return_inverse=True, return_counts=True)
+    if len(classes) < 2 or int(counts.min()) < SEPARATING_ROWS:
         return None
-    classes = len(torch.unique(target))
-    ordered = flat.sort(dim=0).values
-    distinct = 1 + (ordered[1:] != ordered[:-1]).sum(dim=0)   # per column, in one pass
-    for column in (distinct == classes).nonzero().flatten().tolist():
-        pairs = torch.unique(torch.stack([flat[:, column], target], dim=1), dim=0)
-        if len(pairs) == classes:   # each of its values always goes with one class
-            return {"column": column, "correlation": float(corr[column])}
-    return None
+    shape = (len(classes), flat.shape[1])
+    rows = index[:, None].expand_as(flat)
+    low = torch.full(shape, math.inf, dtype=flat.dtype).scatter_reduce(0, rows, flat, "amin")
+    high = torch.full(shape, -math.inf, dtype=flat.dtype).scatter_reduce(0, rows, flat, "amax")
+    low, order = low.sort(dim=0)
+    high = high.gather(0, order)
+    apart = (high[:-1] < low[1:]).all(dim=0)
+    if not bool(apart.any()):
+        return None
+    relabelled = apart & (low == high).all(dim=0)   # one value per class: the label itself, re-coded
+    column = int((relabelled if bool(relabelled.any()) else apart).nonzero()[0])
+    gap = float((low[1:, column] - high[:-1, column]).min())
+    return {"column": column, "separates_classes": len(classes), "smallest_gap": gap,
+            "one_value_per_class": bool(relabelled[column])}
+
+
+def reconstruction(x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether the targets are the inputs themselves (an autoencoder's data): a linear model would copy them, so
+    no linear reference says how well a model with a bottleneck can do."""
+    return x.shape == y.shape and x.dtype == y.dtype and bool(torch.equal(x, y))
+
+
+REPEATS = 3   # the first rows read hold each distinct row this many times over, or more: the same rows come back
+
+
+def repeated_rows(x: torch.Tensor) -> dict | None:
+    """{"rows", "distinct"} when the first VARYING_ROWS rows read hold REPEATS or more copies of each distinct row
+    on average, and some column takes a different value in every distinct row (measured values: a table of a few
+    categories repeats rows by nature); None otherwise."""
+    rows = x[:VARYING_ROWS].detach().reshape(min(len(x), VARYING_ROWS), -1)
+    if len(rows) < 30 or rows.shape[1] == 0:
+        return None
+    # each row as one number, a fixed random mix of its columns: equal rows give equal numbers, and distinct
+    # rows equal ones with probability zero; counting distinct numbers is a sort of len(rows) values, not of rows
+    mix = torch.randn(rows.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    distinct = len(torch.unique(rows.double() @ mix))
+    if distinct * REPEATS > len(rows):
+        return None
+    ordered = rows.sort(dim=0).values
+    per_column = 1 + (ordered[1:] != ordered[:-1]).sum(dim=0)
+    if int(per_column.max()) < distinct:
+        return None
+    return {"rows": len(rows), "distinct": distinct}
 
 
 def dominant_target_row(y: torch.Tensor) -> dict | None:
@@ -137,4 +199,4 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     return {"input_scales": _scales(flat), "input_varying": varying_columns(x),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
             "target_kind": target_kind(y), "leak": _leak(flat if x.dim() == 2 else None, y),
-            "outlier": dominant_target_row(y)}
+            "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y)}

@@ -52,6 +52,7 @@ class Readings:
     curve: Curve | None = None                                 # set from the history when the run ends
     settings: dict = field(default_factory=dict)               # fit's arguments the fixes depend on (lr, loss, ...)
     activations: list[str] = field(default_factory=list)       # class names of the model's activation modules
+    output_activation: str | None = None                       # the model's last module, when an activation
     sample: Sample | None = None                               # rows the references are fitted and compared on
     model_losses: torch.Tensor | None = None                   # the trained model's loss per comparison row
     majority_predicted: float | None = None                    # share of those rows it gives the common class
@@ -59,6 +60,9 @@ class Readings:
     target_kind: str | None = None                             # "binary" or "one-hot" for 0/1 float targets
     outlier: dict | None = None                                # a target row that outweighs all others in mse
     leak: dict | None = None                                   # an input column that holds the target
+    reconstruction: bool = False                               # the targets are the inputs (an autoencoder)
+    repeated: dict | None = None                               # the first rows read repeat a few distinct ones
+    frozen: tuple[int, int] = (0, 0)                           # parameters with requires_grad=False, of all
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",

@@ -44,7 +44,9 @@ def per_example(loss: object, output: torch.Tensor, target: torch.Tensor) -> tor
 
 
 def _table(x: torch.Tensor) -> torch.Tensor | None:
-    if not x.dtype.is_floating_point or x.dim() != 2 or x.shape[1] > MAX_COLUMNS:
+    """Float inputs as a float64 (rows, columns) table: images and sequences flattened row by row (a linear model on
+    pixels or time steps is still a reference), None for wider ones or integer inputs (ids, tokens)."""
+    if not x.dtype.is_floating_point or x.dim() < 2 or x[0].numel() > MAX_COLUMNS:
         return None
     return x.detach().reshape(len(x), -1).double().cpu()
 
@@ -52,38 +54,40 @@ def _table(x: torch.Tensor) -> torch.Tensor | None:
 @dataclass
 class Sample:
     """Rows to fit references on (`x`, `y`) and rows to compare on (`x_eval`, `y_eval`: validation rows, or the
-    same training rows when the run had no validation data)."""
+    same training rows when the run had no validation data); `x` and `x_eval` are tables, `model_eval` the same
+    comparison rows in the shape the model takes."""
 
     x: torch.Tensor
     y: torch.Tensor
     x_eval: torch.Tensor
     y_eval: torch.Tensor
     held_out: bool
+    model_eval: torch.Tensor
 
 
 def sample(train: tuple | None, val: tuple | None) -> Sample | None:
     """A Sample from (inputs, targets) of the training and validation data, or None when they are not tables
-    of finite numbers."""
+    of finite numbers (or images or sequences that flatten into one)."""
     if train is None:
         return None
     fit = _finite_rows(train[0][:ROWS], train[1][:ROWS])
     compare = _finite_rows(val[0][:ROWS], val[1][:ROWS]) if val is not None else fit
     if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
-    return Sample(*fit, *compare, val is not None)
+    return Sample(*fit[:2], *compare[:2], val is not None, compare[2])
 
 
-def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The rows of (x as a float64 table, y) whose inputs and (float) targets are all finite; None when x is not
-    a table; finite data is never masked."""
-    table, y = _table(x), y.detach().cpu()
+def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The rows of (x as a float64 table, y, x as given) whose inputs and (float) targets are all finite; None when
+    x is not a table; finite data is never masked."""
+    table, y, x = _table(x), y.detach().cpu(), x.detach().cpu()
     if table is None:
         return None
     values = [table, y.reshape(len(y), -1)] if y.dtype.is_floating_point else [table]
     if all(all_finite(v) for v in values):
-        return table, y
+        return table, y, x
     keep = torch.stack([torch.isfinite(v).all(dim=1) for v in values]).all(dim=0)
-    return table[keep], y[keep]
+    return table[keep], y[keep], x[keep]
 
 
 @dataclass

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search, lr_change,
-                     median_update_ratio, setting, with_flags, worse_than_reference)
+                     median_update_ratio, no_better_than_constant, setting, with_flags, worse_than_reference)
 from .curves import SWING
 from .findings import Finding
-from .instruments import Readings
+from .instruments import DEAD_SAMPLES, Readings
 
 FLOAT32_MAX = 3.4e38
 MAX_CUT = 3             # an lr that diverged is cut by at most 10**MAX_CUT
@@ -311,9 +311,16 @@ def _input_to_output_ratio(r: Readings) -> float | None:
     return statistics.median(ratios) if ratios else None
 
 
+def _silent_layer(r: Readings) -> str | None:
+    """A ReLU layer none of whose units fired for any example of its last sampled batches: no gradient passes it,
+    so the layers before it get none whatever their depth or activations (dead units, not vanishing ones)."""
+    return next((name for name, samples in r.dead.items()
+                 if samples and not bool(torch.stack(samples[-DEAD_SAMPLES:]).any())), None)
+
+
 def vanishing_gradients(r: Readings) -> Finding | None:
     ratio = _input_to_output_ratio(r)
-    if ratio is None or ratio >= 1e-3:
+    if ratio is None or ratio >= 1e-3 or _silent_layer(r) is not None:
         return None
     names = list(r.layer_grads[0])
     smaller = "no gradient at all" if ratio == 0 else f"gradients {1 / ratio:.3g}x smaller than the last"
@@ -337,7 +344,7 @@ def dead_units(r: Readings) -> Finding | None:
     worse than a linear reference (or, with no reference, the loss hardly fell)."""
     worst = None
     for name, samples in r.dead.items():
-        recent = torch.stack(samples[-5:])
+        recent = torch.stack(samples[-DEAD_SAMPLES:])
         if recent.shape[1] < 4:
             continue
         dead = 1.0 - recent.any(dim=0).double().mean().item()
@@ -346,7 +353,7 @@ def dead_units(r: Readings) -> Finding | None:
     s = r.curve.smoothed
     if worst is None or not s:
         return None
-    costs = worse_than_reference(r)
+    costs = True if no_better_than_constant(r) else worse_than_reference(r)
     fell = min(s) < 0.9 * s[0]
     if costs is False or (costs is None and fell):
         return None

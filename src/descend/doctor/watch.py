@@ -47,6 +47,10 @@ class Doctor(Callback):
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
+        self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
+                                sum(p.numel() for p in model.parameters()))
+        last = _last_module(model)
+        self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:
             self.readings.errors += guarded("reading the training data", self._read, sample)
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
@@ -97,7 +101,7 @@ class Doctor(Callback):
         self.model.eval()
         try:
             with torch.no_grad():
-                out = self.model(r.sample.x_eval.to(weights.device, weights.dtype)).cpu()
+                out = self.model(r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
         finally:
             self.model.train(was_training)
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
@@ -113,6 +117,12 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None
+
+
+def _last_module(model: nn.Module) -> nn.Module:
+    """The model's last registered module without children (for a Sequential, the one that makes the output)."""
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    return leaves[-1] if leaves else model
 
 
 def _is_activation(module: nn.Module) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 import sys
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from torch import nn
 from .. import doctor as doctor_lib, optim, runs
 from ..core import stop as stop_lib
 from ..core.loop import Loop
+from ..core.seeding import manual_seed
 from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
@@ -170,7 +172,7 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
     model, optimizer, lr = spec.model, spec.optimizer, spec.lr
     if isinstance(optimizer, torch.optim.Optimizer):
         optim.train_mode(optimizer)  # a Schedule-Free / EMA optimizer an earlier fit left in eval mode
-    torch.manual_seed(spec.seed)
+    manual_seed(spec.seed)
     initializers.initialize(model, spec.init)
     model.to(spec.device)
     model.train()   # a model handed over in eval mode trains with dropout and batch statistics all the same
@@ -238,4 +240,4 @@ def best_record(history: list[dict], rules=()) -> dict:
     if not scored:
         return {}
     pick = min if mode == "min" else max
-    return dict(pick(scored, key=lambda r: r[key]))
+    return dict(pick(scored, key=operator.itemgetter(key)))

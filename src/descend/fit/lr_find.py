@@ -32,6 +32,7 @@ from torch import nn
 from ..core.checks import check_positive_int
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Loop
+from ..core.seeding import manual_seed
 from ..core.stop import MaxSteps, Rule, with_defaults
 from . import losses
 from .data import BatchStream, batches, holds_batch_norm
@@ -152,7 +153,7 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
                          decay_norms_and_biases=decay_norms_and_biases)
     divergence = _Divergence(smoothing, diverge)
     with _restored_afterwards(model, opt, source):
-        torch.manual_seed(seed)
+        manual_seed(seed)
         for group in opt.param_groups:
             group["lr"] = group["initial_lr"] = start_lr
         growth = (end_lr / start_lr) ** (1 / (steps - 1))

@@ -110,9 +110,11 @@ class FitTask:
 
     def _grad_norm(self) -> torch.Tensor:
         """The joint gradient norm: one reduction over the flat optimizer's gradient buffer when it holds every
-        trained parameter's gradient, else over the gradients themselves."""
+        trained parameter's gradient, else over the gradients themselves. The update or zero_grad follows with
+        nothing between that rebinds a gradient (the doctor's step hooks only read), so the flat optimizer's step
+        need not look at its layout again."""
         if self.flat_norm:
-            return self.optimizer.grad_norm()
+            return self.optimizer.grad_norm(steps_next=True)
         return grad_norm([p.grad for p in self.params if p.grad is not None])
 
     def step(self) -> dict:

@@ -14,6 +14,7 @@ from torch.optim import optimizer as _torch_optimizer
 
 from ..core.errors import DescendError
 from .checks import check_positive, validate
+from .denormals import flushed
 from .naming import named_group
 
 Closure = Callable[[], torch.Tensor]
@@ -79,13 +80,28 @@ def step_unwrapped(optimizer: torch.optim.Optimizer) -> None:
     call tracking), no profiler running and outside torch.compile, the method under the wrapper (functools.wraps'
     `__wrapped__`) makes the same update, between the step hooks (global and the optimizer's, in torch's order,
     a pre-hook's new arguments passed on, as torch's wrapper does: the doctor's sampled steps have hooks);
-    otherwise, or where a torch version lacks any of these attributes, the wrapped step runs."""
+    otherwise, or where a torch version lacks any of these attributes, the wrapped step runs. On the CPU the
+    update flushes denormal floats to zero (see denormals.py: Adam's moments of weights whose gradients are 0
+    otherwise make every step many times slower), whichever optimizer it is."""
+    with flushed(_device(optimizer)):
+        _step_unscoped(optimizer)
+
+
+def _device(optimizer: torch.optim.Optimizer) -> torch.device:
+    """The device of the optimizer's first parameter (the CPU for an optimizer without any)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            return p.device
+    return torch.device("cpu")
+
+
+def _step_unscoped(optimizer: torch.optim.Optimizer) -> None:
     method = getattr(type(optimizer).step, "__wrapped__", None)
     hooks = (getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
              getattr(optimizer, "_optimizer_step_pre_hooks", None),
              getattr(optimizer, "_optimizer_step_post_hooks", None),
              getattr(_torch_optimizer, "_global_optimizer_post_hooks", None))
-    if (method is None or any(hook is None for hook in hooks) or "step" in vars(optimizer)
+    if (method is None or None in hooks or "step" in vars(optimizer)
             or torch.autograd._profiler_enabled() or torch.compiler.is_compiling()):
         optimizer.step()
     elif any(hooks):

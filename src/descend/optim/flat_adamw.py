@@ -28,6 +28,7 @@ import torch
 
 from ..core.errors import DescendError
 from .base import DescendOptimizer
+from .denormals import flushed
 from .registry import register
 
 
@@ -58,6 +59,7 @@ class AdamWFlat(DescendOptimizer):
         self.buffers: dict[int, Flat] = {}   # keyed by id of the group's first parameter
         self.storage: list[torch.Tensor] = []   # the gradient buffers that hold every group's slice, one per kind
         self.layout = Layout([], [], [])
+        self._layout_checked = False   # see grad_norm(steps_next=True)
         self._constructing = True   # the groups given here are laid out once, after the last is added
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, grad_clip=grad_clip))
         self._constructing = False
@@ -78,6 +80,7 @@ class AdamWFlat(DescendOptimizer):
             self._lay_out()
 
     def _lay_out(self) -> None:
+        self._layout_checked = False
         self.buffers, self.storage, self.layout = _flatten([group for group in self.param_groups if group["params"]])
 
     def _grads(self) -> list[torch.Tensor]:
@@ -85,18 +88,25 @@ class AdamWFlat(DescendOptimizer):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero the gradient buffers (gradients stay allocated as views; see the module notes)."""
+        self._layout_checked = False
         for grads in self.storage:
             grads.zero_()
 
-    def grad_norm(self) -> torch.Tensor:
+    def grad_norm(self, *, steps_next: bool = False) -> torch.Tensor:
         """The Euclidean norm of every gradient together, as a device tensor: one reduction over the buffer that
-        holds them (rebound gradients are copied back in first)."""
+        holds them (rebound gradients are copied back in first). `steps_next`: the caller steps right after,
+        with nothing between that could rebind a parameter or gradient (fit's step), so that step trusts this
+        look at the layout instead of taking its own."""
         self._before_update()
+        self._layout_checked = steps_next
         if len(self.storage) == 1:
             return torch.linalg.vector_norm(self.storage[0])
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g).float() for g in self.storage]))
 
     def _before_update(self) -> None:
+        if self._layout_checked:
+            self._layout_checked = False
+            return
         if _attached(self.layout):
             return
         for group in self.param_groups:
@@ -116,9 +126,11 @@ class AdamWFlat(DescendOptimizer):
         for group, state in zip(groups, states):
             flat = self.buffers[id(group["params"][0])]
             beta1, beta2 = group["betas"]
-            kernel([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
-                   lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                   amsgrad=False, maximize=False, grad_scale=getattr(self, "grad_scale", None), found_inf=found_inf)
+            with flushed(flat.values.device):   # moments stuck at a denormal cost 20x (see denormals.py)
+                kernel([flat.values], [flat.grads], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
+                       lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                       eps=group["eps"], amsgrad=False, maximize=False, grad_scale=getattr(self, "grad_scale", None),
+                       found_inf=found_inf)
         if found_inf is not None:
             torch._foreach_sub_(steps, [found_inf] * len(steps))
 

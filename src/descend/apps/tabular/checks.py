@@ -28,20 +28,37 @@ JOINT_LEAK_R2 = 0.999       # number columns whose straight-line fit explains th
 JOINT_SHARE = 0.1           # ... named when their weight is at least this share of the largest one's
 
 
-def _leak_score(values: np.ndarray, y: np.ndarray, split: Split, classes: bool) -> tuple[float, float]:
-    """(the column's validation score alone, the score that makes it a leak): R2 and LEAK_R2 for numbers;
+def _judged_rows(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows that teach, rows that are judged) pairs: the training and validation rows or, on a small table with
+    fewer than MIN_LEAK_ROWS validation rows, each fifth of the training rows judged from the other four (so a
+    copy of the target in a 40-row file is still caught)."""
+    if len(split.val) >= MIN_LEAK_ROWS:
+        return [(split.fit, split.val)]
+    train = np.sort(split.train)
+    if len(train) < MIN_LEAK_ROWS:
+        return []
+    return [(np.setdiff1d(train, fifth), fifth) for fifth in np.array_split(train, 5)]
+
+
+def _leak_score(values: np.ndarray, y: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]],
+                classes: bool) -> tuple[float, float]:
+    """(the column's score alone on the judged rows, the score that makes it a leak): R2 and LEAK_R2 for numbers;
     accuracy and the accuracy of a near-perfect column for classes. A column of several features (a date's
     parts, a number and its was-missing flag) scores as its best feature."""
-    fit, val = split.fit, split.val
+    truth = np.concatenate([y[val] for _, val in parts])
+
+    def said(v: np.ndarray) -> np.ndarray:
+        return np.concatenate([feature_predictions(v[fit], y[fit], v[val], classes) for fit, val in parts])
+
     if classes:
-        majority = float(np.mean(y[val] == pd.Series(y[fit]).mode().iloc[0]))
+        majority = float(np.mean(np.concatenate(
+            [y[val] == pd.Series(y[fit]).mode().iloc[0] for fit, val in parts])))
         bar = max(LEAK_ACCURACY, 1 - LEAK_ERROR_SHARE * (1 - majority))
-        right = max(np.mean(feature_predictions(v[fit], y[fit], v[val], True) == y[val]) for v in values.T)
-        return float(right), bar
-    spread = float(np.sum((y[val] - y[val].mean()) ** 2))
+        return float(max(np.mean(said(v) == truth) for v in values.T)), bar
+    spread = float(np.sum((truth - truth.mean()) ** 2))
     if spread <= 0:
         return 0.0, LEAK_R2
-    error = min(np.sum((feature_predictions(v[fit], y[fit], v[val], False) - y[val]) ** 2) for v in values.T)
+    error = min(np.sum((said(v) - truth) ** 2) for v in values.T)
     return 1 - float(error) / spread, LEAK_R2
 
 
@@ -65,18 +82,23 @@ def feature_predictions(fit_values: np.ndarray, answers: np.ndarray, new_values:
 
 
 def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: Target, split: Split) -> list[str]:
-    """One warning per input column that alone predicts the target almost perfectly on the validation rows."""
-    if len(split.val) < MIN_LEAK_ROWS:
+    """One warning per input column that alone predicts the target almost perfectly on the validation rows (on
+    small tables, on the training rows by fifths)."""
+    parts = _judged_rows(split)
+    if not parts:
         return []
     classes = target.task == "classification"
     inputs, answers, found, positions = x.numpy(), y.numpy(), [], pre.feature_positions()
+    rows = "validation rows" if len(parts) == 1 else "training rows (each fifth judged from the others)"
     for name, places in positions.items():
-        score, bar = _leak_score(inputs[:, places], answers, split, classes)
+        score, bar = _leak_score(inputs[:, places], answers, parts, classes)
         if score >= bar:
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
-            found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the validation "
-                         f"rows ({what}); if it is not known when you predict, it leaks the answer: --drop {name}")
-    return found or _joint_leak(pre, positions, inputs, answers, target, split)
+            found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the {rows} "
+                         f"({what}); if it is not known when you predict, it leaks the answer: --drop {name}")
+    if found or len(parts) > 1:
+        return found
+    return _joint_leak(pre, positions, inputs, answers, target, split)
 
 
 def _joint_leak(pre: Preprocessor, positions: dict[str, list[int]], inputs: np.ndarray, answers: np.ndarray,

@@ -1,6 +1,7 @@
 """Deciding what each column is (numeric, boolean, small-integer code, categorical, date) and saying why."""
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -9,12 +10,11 @@ import pandas as pd
 
 from ...core.errors import DescendError
 from .dates import as_dates, day_first
+from .numerals import affix, plain_numbers
 
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
 ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
-THOUSANDS = r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?"   # 1,234 and 1,234,567.5: commas grouping digits
-DECIMAL_COMMA = r"[-+]?\d+,\d+"                          # 3,5 (and 1,234 in a column of decimal commas)
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
@@ -50,29 +50,31 @@ def data_row(series: pd.Series, position: int) -> int:
     return int(label) + 1 if isinstance(label, (int, np.integer)) else position + 1
 
 
+def known_columns(name: str, columns) -> str:
+    """The columns there are, in words for a message about `name`, which is not one of them: the one it most
+    likely meant first (a name differing in case or spaces, or a near spelling), then all of them; or, when the
+    names are mostly numbers with decimals, that the file's first line is data, not a header."""
+    names = [str(c) for c in columns]
+    same = [c for c in names if c.strip().lower() == name.strip().lower()]
+    near = same or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    values = parse_numbers(pd.Series(names, dtype="string"))[0]
+    if not near and values.notna().mean() >= 0.5 and (np.mod(values.dropna(), 1) != 0).any():   # not years
+        return f"the first line holds values, not column names ({', '.join(names[:4])}...); add a header line"
+    return (f"did you mean {near[0]!r}? " if near else "") + f"columns: {', '.join(names)}"
+
+
 def first_bad(series: pd.Series, bad: pd.Series) -> tuple[int, object]:
     """(data row, value) of the first cell where `bad` holds."""
     position = int(np.flatnonzero(bad.to_numpy())[0])
     return data_row(series, position), series.iloc[position]
 
 
-def _plain_numbers(text: pd.Series) -> pd.Series:
-    """Numbers written with commas as pandas reads them: a column where some comma cannot group thousands (3,5 or
-    0,125) and no cell has a point uses decimal commas; elsewhere commas group thousands (1,234,567.5)."""
-    comma = text.str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool)
-    grouped = text.str.fullmatch(THOUSANDS).fillna(False).astype(bool)
-    if (comma & ~grouped).any() and not text.str.contains(".", regex=False).fillna(False).any():
-        return text.where(~comma, text.str.replace(",", ".", regex=False))
-    return text.where(~grouped, text.str.replace(",", "", regex=False))
-
-
 def parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(the cells as floats, NaN where empty or not a number; a mask of the cells holding text, not numbers).
-    Commas grouping thousands ("1,234", "-12,345.6", as spreadsheets write them) and columns of decimal commas
-    ("3,5" quoted in a comma-separated file) are read as numbers."""
+    Numbers are read as written (see numerals.py): "1,234", "1.234,5", "$1,234.50", "12%", "12 kg"."""
     if series.dtype.kind in "biuf":
         return series.astype(float), pd.Series(False, index=series.index)
-    text = _plain_numbers(series.astype("string").str.strip())
+    text = plain_numbers(series.astype("string").str.strip())
     parsed = pd.to_numeric(text.where(text != ""), errors="coerce")
     return parsed.astype(float), (parsed.isna() & text.notna() & (text != "")).astype(bool)
 
@@ -156,6 +158,14 @@ def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
     return Column(name, "numeric", f"numbers, {distinct} distinct values")
 
 
+def _written_with(column: Column, values: pd.Series) -> Column:
+    """`column`, its reason also naming the currency sign, percent sign or unit its numbers are written with."""
+    written = affix(values.astype("string").str.strip())
+    if written is not None and column.kind != "identifier":
+        column.reason += f" (written with {written[0]!r}, read as plain numbers)"
+    return column
+
+
 def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None = None) -> Column | None:
     """The kind of one column, or None (with no Column) when it carries nothing: empty or constant. `dayfirst`
     settles dates whose cells all read either way round (03/04/2001)."""
@@ -172,10 +182,13 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if lowered <= _TRUE | _FALSE and lowered & _TRUE and lowered & _FALSE:
         return Column(name, "boolean", "true/false words")
     if mostly_numbers(values):
-        return _infer_numeric(name, numbers(series, name).dropna(), rows)
+        return _written_with(_infer_numeric(name, numbers(series, name).dropna(), rows), values)
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
     distinct = values.nunique()
+    if distinct == len(values) >= MIN_ID_ROWS:
+        return Column(name, "identifier", f"text with a different value in each of its {distinct} filled rows (an "
+                      f"identifier, a name or free text): left out (--categorical {name} to keep it)")
     if distinct > ID_SHARE * rows and distinct > 50:
         return Column(name, "identifier", f"text with {distinct} distinct values in {rows} rows looks like an "
                       f"identifier: left out (--categorical {name} to keep it)")
@@ -189,7 +202,7 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
         for name in names:
             if name not in frame.columns:
                 raise DescendError(f"{option} names column {name!r}, which the data does not have; "
-                                   f"columns: {', '.join(frame.columns)}")
+                                   f"{known_columns(name, frame.columns)}")
     columns, notes = [], []
     for name in frame.columns:
         if name == target or name in drop:
@@ -204,15 +217,25 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
             continue
         column = infer_column(name, frame[name], len(frame), dayfirst)
         if column is None:
-            notes.append(f"{name}: left out (empty or a single value)")
+            notes.append(f"{name}: left out ({_no_information(frame[name])})")
         elif column.kind == "identifier":
             notes.append(f"{name}: {column.reason}")
         else:
             columns.append(column)
     if not columns:
         raise DescendError(f"no usable input columns besides the target {target!r}; the data needs at least one "
-                           "column that varies")
+                           "column that varies" + (f" (left out: {'; '.join(notes)})" if notes else ""))
     return _ordinals_within_rows(columns, frame), notes
+
+
+def _no_information(series: pd.Series) -> str:
+    """Why a column carries nothing, in words: it is empty, or holds one value in every filled row."""
+    values = _present(series)
+    if values.empty:
+        return "empty in every row"
+    first = values.iloc[0]
+    value = f"{first:g}" if isinstance(first, (float, np.floating)) else str(first).strip()
+    return f"{value!r} in every " + ("row" if len(values) == len(series) else "filled row, the others empty")
 
 
 def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Column]:

@@ -14,6 +14,8 @@ import pandas as pd
 from ...core.errors import DescendError
 
 NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?:\D|$)"
+ZONED = r"\d:\d\d.*(?:Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)\s*$"
+ZONE = r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT)?(?:[+-]\d\d(?::?\d\d)?)?\s*$"   # 08:30+02:00
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -85,17 +87,41 @@ def as_dates(series: pd.Series, dayfirst: bool | None = None) -> pd.Series:
     read day first when `dayfirst` says so, or, where it is None (a model that met no such cells in training,
     now given some), when their own numbers settle it. Cells with the year first or a month name are read as
     written whatever `dayfirst` says (pandas would read 2001-01-02 as 1 February under dayfirst)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_localize(None)
+    series = _wall_clock(series)
     parts = _numbers(series)
     if dayfirst is None and len(parts):
         day_in_first, day_in_second = _days_in(parts)
         dayfirst = day_in_first and not day_in_second
     numeric = series.index.isin(parts.index)
+    if not numeric.any():
+        return _parse(series, False)
+    if numeric.all():
+        return _parse(series, bool(dayfirst))
+    dates = _parse(series.where(~numeric), False)
+    dates[numeric] = _parse(series[numeric], bool(dayfirst))
+    return dates
+
+
+def _parse(series: pd.Series, dayfirst: bool) -> pd.Series:
+    """pandas' reading of the cells in the format of the first; cells written otherwise (2001-01-15 beside
+    2001-01-15 08:30, as spreadsheets write midnight) are then read one by one, so they are not lost."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if not numeric.any():
-            return pd.to_datetime(series, errors="coerce")
-        if numeric.all():
-            return pd.to_datetime(series, errors="coerce", dayfirst=bool(dayfirst))
-        dates = pd.to_datetime(series.where(~numeric), errors="coerce")
-        dates[numeric] = pd.to_datetime(series[numeric], errors="coerce", dayfirst=bool(dayfirst))
-        return dates
+        dates = pd.to_datetime(series, errors="coerce", dayfirst=dayfirst)
+        again = dates.isna() & series.notna()
+        if again.any():
+            dates[again] = pd.to_datetime(series[again], errors="coerce", dayfirst=dayfirst, format="mixed")
+    return dates
+
+
+def _wall_clock(series: pd.Series) -> pd.Series:
+    """Date-times as the clock on the wall showed them: a time zone written after the time (Z, +02:00, UTC) left
+    off, so 08:00+02:00 is hour 8, as the shop's own hours are, and offsets that change with summer time still
+    read as one column."""
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series
+    text = series.astype("string")
+    zoned = text.str.contains(ZONED).fillna(False).astype(bool)
+    return text.where(~zoned, text[zoned].str.replace(ZONE, r"\1", regex=True)) if zoned.any() else text

@@ -11,11 +11,13 @@ import pandas as pd
 
 from ...core.errors import DescendError
 from .sniff import Dialect, read_text, text_stream
+from .tidy import missing_markers, strip_cells, trailing_rows, unnamed_empty_columns
 
 Say = Callable[[str], None]
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
 
 
 def warn(line: str) -> None:
@@ -29,6 +31,9 @@ def _kind(path: Path) -> str:
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if name.endswith(SPREADSHEET_SUFFIXES):
+        raise DescendError(f"{path}: a spreadsheet, not a CSV or Parquet file; save it as CSV (in Excel: File > Save "
+                           "As > CSV UTF-8) and give that file")
     raise DescendError(f"{path}: not a CSV or Parquet file (the name must end in "
                        f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)})")
 
@@ -37,14 +42,14 @@ def _csv_header(path: Path, text: str, dialect: Dialect) -> list[str]:
     if not text.strip():
         raise DescendError(f"{path}: the file is empty; it needs a header line and data rows")
     try:
-        return next(csv.reader(text_stream(text), delimiter=dialect.separator))
+        return next(csv.reader(text_stream(text), delimiter=dialect.separator, skipinitialspace=True))
     except csv.Error as err:
         raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
 
 
 def _long_rows(text: str, dialect: Dialect, width: int) -> list[int]:
     """The data rows (1-based) with more fields than the header's `width`."""
-    rows = csv.reader(text_stream(text), delimiter=dialect.separator)
+    rows = csv.reader(text_stream(text), delimiter=dialect.separator, skipinitialspace=True)
     next(rows)
     return [i for i, row in enumerate(rows, start=1) if len(row) > width]
 
@@ -55,8 +60,9 @@ def _long_row_error(path: Path, text: str, dialect: Dialect, header: list[str]) 
         return None
     row, data_rows = long[0], max(text.count("\n") - 1, 1)
     everywhere = dialect.separator == "," and len(long) >= 0.5 * data_rows   # most rows: a habit, not a typo
-    why = ("numbers written with decimal commas (3,5) need quotes, or ';' between the fields" if everywhere
-           else "a stray delimiter, or a value that needs quotes")
+    as_written = ", " in text.splitlines()[row]   # "Jan 5, 2001": a comma inside a value, as people write it
+    why = ("numbers written with decimal commas (3,5) need quotes, or ';' between the fields"
+           if everywhere and not as_written else "a stray delimiter, or a value that needs quotes")
     return DescendError(f"{path}: data row {row} has more fields than the header's {len(header)}; fix that line "
                         f"({why})")
 
@@ -66,17 +72,19 @@ def _read_csv(path: Path, say: Say) -> pd.DataFrame:
     than the header (pandas would shift or drop them)."""
     text, dialect = read_text(path)
     header = _csv_header(path, text, dialect)
-    _check_names(path, header)
+    _check_names(path, [name.strip() for name in header if name.strip()])
     for note in dialect.notes:
         say(note)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
-                               thousands=dialect.thousands, index_col=False)
+            frame = pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
+                                thousands=dialect.thousands, index_col=False, skipinitialspace=True)
         except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
             found = _long_row_error(path, text, dialect, header)
             raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
+    frame = unnamed_empty_columns(strip_cells(frame), header)
+    return missing_markers(trailing_rows(frame, path, say), path, say)
 
 
 def _check_names(path: Path, names: list[str]) -> None:

@@ -140,7 +140,8 @@ class Preprocessor:
         missing = [c.name for c in self.columns if c.name not in frame.columns]
         if missing:
             raise DescendError(f"{where} has no column {missing[0]!r}, which the model was trained on"
-                               + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""))
+                               + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
+                               + "; add it, with empty cells where the values are unknown")
 
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels."""

@@ -63,7 +63,10 @@ class TabularRun:
         for column in self.preprocessor.columns:
             if column.kind in ("date", "datetime"):
                 check_dates(frame[column.name], column.name, column.dayfirst, where)
-        x_num, x_cat, unseen = self.preprocessor.transform(frame)
+        try:
+            x_num, x_cat, unseen = self.preprocessor.transform(frame)
+        except DescendError as err:   # a cell that is no number: name the file it is in
+            raise DescendError(f"{where}: {err}") from None
         text = {c.name for c in self.preprocessor.columns if c.kind == "categorical"}
         return inputs(x_num, x_cat), {name: count for name, count in unseen.items() if name in text}
 

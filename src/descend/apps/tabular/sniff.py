@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import DescendError
+from .tidy import comment_lines
 
 SEPARATORS = (",", ";", "\t", "|")
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")   # latin-1 decodes any byte, so the list always ends with a reading
@@ -76,7 +77,7 @@ def decode(path: Path, data: bytes) -> tuple[str, str, tuple[str, ...]]:
 
 def _field_counts(lines: list[str], separator: str) -> list[int]:
     try:
-        return [len(row) for row in csv.reader(lines, delimiter=separator) if row]
+        return [len(row) for row in csv.reader(lines, delimiter=separator, skipinitialspace=True) if row]
     except csv.Error:
         return []
 
@@ -102,7 +103,7 @@ def decimal_mark(lines: list[str], sep: str) -> str:
     if sep == ",":
         return "."
     cells = Counter()
-    for row in csv.reader(lines[1:], delimiter=sep):
+    for row in csv.reader(lines[1:], delimiter=sep, skipinitialspace=True):
         for cell in row:
             cell = cell.strip()
             if not _GROUPED.match(cell):
@@ -128,7 +129,21 @@ def read_text(path: Path) -> tuple[str, Dialect]:
     text, encoding, notes = decode(path, raw_bytes(path))
     if "\x00" in text:
         raise DescendError(f"{path}: cannot be read as CSV (it holds NUL bytes); is it a text file?")
+    text, notes = _without_comments(path, text, notes)
     return text, sniff(path, text, encoding, notes)
+
+
+def _without_comments(path: Path, text: str, notes: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The text from its header on, leaving out comment lines ('#') and blank lines above it, with a note when
+    there were comments; data rows are then counted from the header, as in every other message."""
+    top = text.splitlines(keepends=True)[:SAMPLE_LINES]
+    skipped = comment_lines(top)
+    if not skipped:
+        return text, notes
+    comments = sum(line.lstrip().startswith("#") for line in top[:skipped])
+    if comments:
+        notes += (f"note: {path}: {comments} comment line(s) starting with '#' above the header left out",)
+    return text[sum(len(line) for line in top[:skipped]):], notes
 
 
 def text_stream(text: str) -> io.StringIO:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ...core.checks import check_choice
 from ...core.errors import DescendError
-from .columns import first_bad
+from .columns import first_bad, known_columns
 from .dates import as_dates, day_first
 
 SPLITS = ("time", "random")
@@ -43,7 +43,7 @@ def time_order(frame: pd.DataFrame, time_column: str | None, dayfirst: bool | No
         return np.arange(len(frame))
     if time_column not in frame.columns:
         raise DescendError(f"--time-column {time_column!r} is not a column of the data; "
-                           f"columns: {', '.join(frame.columns)}")
+                           f"{known_columns(time_column, frame.columns)}")
     values = frame[time_column]
     key = pd.to_numeric(values, errors="coerce")
     if key.isna().any():

@@ -33,7 +33,7 @@ from ...runs.files import write_atomic, write_json
 from .. import tracking
 from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
-from .columns import infer_columns
+from .columns import infer_columns, known_columns
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
@@ -99,7 +99,7 @@ class Prepared:
 def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
     """The rows whose target is present; row labels stay those of the file so later messages name real rows."""
     if name not in frame.columns:
-        raise DescendError(f"target column {name!r} is not in the data; columns: {', '.join(frame.columns)}")
+        raise DescendError(f"target column {name!r} is not in the data; {known_columns(name, frame.columns)}")
     mask = present_rows(frame[name], name)
     if not mask.all():
         say(f"note: {int((~mask).sum())} row(s) with an empty {name!r} left out (first: data row "
