@@ -46,7 +46,7 @@ CODES: dict[str, str] = {
                                "worse than a linear reference",
     "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
     "not_converged": "the run hit its step limit while the loss was still falling well beyond its noise, short of "
-                     "what a linear reference reaches",
+                     "what a linear reference reaches or fast enough that another run as long would halve it",
     "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",
     "overfitting": "the validation loss rose above its best by more than its noise while the training loss kept "
                    "falling (info when the best weights were restored or no monitored metric got worse)",

@@ -16,6 +16,7 @@ from .instruments import Readings
 from .reference import better
 
 CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap to the reference within 9 more runs
+FAST = 0.5             # ... or, at its last rate, one more run as long would cut the loss by half of itself
 
 
 def _ends(r: Readings) -> tuple[float, float]:
@@ -101,12 +102,16 @@ def _runs_to_close(r: Readings, per_step: float) -> float:
 def not_converged(r: Readings) -> Finding | None:
     """The run stopped at its step or epoch limit while the loss was still falling, short of a linear reference,
     and a few more runs of the same length would close the gap at that rate; else the model or the data is the
-    limit, which other rules name."""
+    limit, which other rules name. Under a line search (L-BFGS on a full batch, no batch noise), a loss still
+    falling fast is not converged whatever the reference says: a nonlinear model beats a linear one long before it
+    has converged."""
     if r.stop_code not in ("max_steps", "max_epochs") or len(r.history) < 20:
         return None
     falling, per_step = _falling_rate(r)
-    if not falling or per_step <= 0 or worse_than_reference(r) is not True:
+    if not falling or per_step <= 0:
         return None
+    if worse_than_reference(r) is not True:
+        return _falling_fast(r, per_step) if line_search(r) else None
     runs = _runs_to_close(r, per_step)
     if runs > CLOSE_WITHIN:
         return None
@@ -120,23 +125,48 @@ def not_converged(r: Readings) -> Finding | None:
                    with_flags(f"train longer ({unit}={value})", change), change)
 
 
+def _falling_fast(r: Readings, per_step: float) -> Finding | None:
+    """not_converged for a loss that, at the rate it fell at the end, one more run as long would cut by FAST of
+    its final level. With validation data the validation loss is the one judged (over its last three evaluations,
+    each lower than the one before): a training loss falling towards zero says nothing about the held-out one."""
+    end, steps = _ends(r)[1], r.history[-1]["step"]
+    evals = [(step, v) for step, _, v in r.curve.gap][-3:]
+    if evals:
+        if len(evals) < 3 or not evals[0][1] > evals[1][1] > evals[2][1]:
+            return None
+        end, per_step = evals[2][1], (evals[0][1] - evals[2][1]) / max(evals[2][0] - evals[0][0], 1)
+    if not end > 0 or per_step * steps < FAST * end:
+        return None
+    change = longer(r, 4)
+    unit, value = next(iter(change.items()))
+    advice = (f"leave max_epochs and max_steps out, so that auto's L-BFGS runs until it has converged, or train "
+              f"longer ({unit}={value})" if r.auto_optimizer == "lbfgs" else f"train longer ({unit}={value})")
+    return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], steps),
+                   {"per_step": per_step, "final_loss": end, "steps_to_halve": end / (2 * per_step)},
+                   f"not converged: the run stopped at its limit while the loss was still falling fast "
+                   f"({per_step:.3g} per step; at that rate {math.ceil(end / (2 * per_step))} more steps would halve "
+                   f"its {end:.4g})", with_flags(advice, change), change)
+
+
 def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:
     return [(x["step"], x[key]) for x in r.history if key in x and math.isfinite(x[key])]
 
 
 def overfitting(r: Readings) -> Finding | None:
     """Validation loss above its best by more than the noise of its evaluations (3x the median change between
-    evaluations before the best, and 2% of it) while the training loss kept falling below it."""
-    gap = r.curve.gap
-    if len(gap) < 4:
+    evaluations before the best, and 2% of it) while the training loss kept falling below it. A run that stopped
+    because it converged (auto's L-BFGS memorizing a few rows in a dozen steps) would stay where it ended: its last
+    evaluation is final, so two evaluations suffice and no noise is allowed for."""
+    gap, settled = r.curve.gap, r.stop_code == "converged"
+    if len(gap) < (2 if settled else 4):
         return None
     best_i = min(range(len(gap)), key=lambda i: gap[i][2])
     (best_step, train_best, best), (last_step, train_last, last) = gap[best_i], gap[-1]
     later = [v for _, _, v in gap[best_i + 1:]]
-    if len(later) < 2:
+    if len(later) < (1 if settled else 2):
         return None
     steps_between = [abs(gap[i + 1][2] - gap[i][2]) for i in range(len(gap) - 1)]
-    noise = statistics.median(steps_between) if steps_between else 0.0
+    noise = statistics.median(steps_between) if steps_between and not settled else 0.0
     rise = statistics.median(later[-max(2, len(later) // 3):]) - best   # the end, not one noisy evaluation
     if rise <= 2 * noise or rise <= 0.02 * abs(best) or last - best < 0.02 * abs(best):
         return None

@@ -24,6 +24,7 @@ from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
 from . import threads
+from .auto import converge
 from .auto.observe import batches_per_epoch
 from .observer import tell_result, tell_settings
 from .data import BatchStream, examples, input_sample
@@ -85,7 +86,8 @@ def fit(model: nn.Module, train, **settings) -> FitResult:
     Every step runs `accumulate` mini-batches forward and backward, clips the gradient if asked (`grad_clip`: a
     max norm, {"norm": x} or {"value": x}), and updates. With `val`, the validation loss and `metrics` are computed
     every epoch (or every `eval_every` steps). The run stops at `max_epochs`, `max_steps` (20 epochs when neither
-    is given), or the first rule in `stop` that fires; NonFinite is always on.
+    is given, except auto's L-BFGS, which then runs until it has converged: fit/auto/converge.py), or the first
+    rule in `stop` that fires; NonFinite is always on.
 
     `optimizer="auto"` (the default) chooses the algorithm, lr and schedule from what it observes (fit/auto):
     L-BFGS with line searches for a deterministic full-batch objective, else AdamW with its lr from a sweep that
@@ -179,10 +181,14 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
         return make_optimizer(model, chosen, lr=chosen_lr, weight_decay=spec.weight_decay,
                               decay_norms_and_biases=spec.decay_norms_and_biases)
     if optimizer != "auto" and lr != "auto":
-        return auto_lib.Auto(build(optimizer, lr))
+        opt = build(optimizer, lr)
+        return auto_lib.Auto(opt, rules=converge.for_named(opt, spec.rules, batches_per_epoch(plan.train) == 1),
+                             total_steps=plan.total_steps)
     return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
-                           device=spec.device, weight_decay=spec.weight_decay, total_steps=plan.total_steps,
-                           lr_schedule=plan.schedules.get("lr"), processes=plan.processes, make_optimizer=build)
+                           device=spec.device, weight_decay=spec.weight_decay, lr_schedule=plan.schedules.get("lr"),
+                           limits=auto_lib.Limits(spec.rules, spec.default_limit, spec.limit_given, plan.total_steps,
+                                                  plan.val is not None),
+                           processes=plan.processes, make_optimizer=build)
 
 
 def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:
@@ -203,6 +209,8 @@ def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
     """The step loop over the training stream, with the spec's rules, schedules and callbacks, auto's sweep (which
     drives the lr until it has chosen one) and the run directory's recorder."""
     opt, sweep = chosen.optimizer, chosen.sweep
+    rules = spec.rules if chosen.rules is None else chosen.rules
+    total_steps = plan.total_steps if chosen.rules is None else chosen.total_steps
     schedules = plan.schedules if sweep is None else {**plan.schedules, "lr": sweep.multiplier}
     callbacks = list(spec.callbacks) if sweep is None else [sweep, *spec.callbacks]
     train_source, progress, parallel = distributed.attach(spec.model, plan.train, spec.progress)
@@ -212,10 +220,10 @@ def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
                                clip=spec.clip, metric_fns=spec.metric_fns, device=spec.device, parallel=parallel,
                                precision=amp, forward=precision_lib.compiled(spec.model, spec.compile),
                                host_checks=spec.doctor == "fix"), opt)
-    loop = Loop(task, opt, spec.rules, schedules=schedules,
+    loop = Loop(task, opt, rules, schedules=schedules,
                 callbacks=[*callbacks, *progress_lib.reporter(progress), *watch.callbacks,
                            *([amp] if amp.scaler is not None else [])],
-                eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=plan.total_steps)
+                eval_every=spec.eval_every, has_validation=plan.val is not None, total_steps=total_steps)
     if run is not None:
         loop.add(*runs.Recorder(run, loop, stream, spec.model, spec.device).callbacks)
     return loop

@@ -78,6 +78,8 @@ class FitSpec:
     metric_fns: dict = derived()
     clip: tuple[str, float] | None = derived()
     rules: tuple = derived()
+    limit_given: bool = derived()      # max_epochs or max_steps was given (auto's L-BFGS otherwise runs to converge)
+    default_limit: Any = derived()     # the MaxEpochs(DEFAULT_EPOCHS) rule added when no limit was given
     owner: str = derived()             # how messages name the optimizer
 
     @classmethod
@@ -98,10 +100,12 @@ class FitSpec:
             self._set(name, check_positive_int(getattr(self, name), name))
         for name in ("max_epochs", "max_steps", "eval_every"):
             self._set(name, check_positive_int(getattr(self, name), name, allow_none=True))
-        if self.max_epochs is None and self.max_steps is None:
+        self._set("limit_given", self.max_epochs is not None or self.max_steps is not None)
+        if not self.limit_given:
             self._set("max_epochs", DEFAULT_EPOCHS)
         rules = stop_lib.with_defaults(self.stop, has_validation=self.val is not None)
         rules += [stop_lib.MaxEpochs(self.max_epochs)] if self.max_epochs else []
+        self._set("default_limit", None if self.limit_given else rules[-1])
         self._set("rules", tuple(rules + ([stop_lib.MaxSteps(self.max_steps)] if self.max_steps else [])))
         self._set("loss_fn", losses.get(self.loss))
         self._set("metric_fns", metric_lib.resolve(self.metrics))

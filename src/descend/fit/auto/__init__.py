@@ -1,10 +1,10 @@
 """optimizer="auto" and lr="auto": choose the algorithm, learning rate and schedule from what the run shows.
 
 `decide` (decide.py) observes the objective before the first step (observe.py) and picks L-BFGS with a line
-search for deterministic full-batch objectives, else a first-order optimizer whose lr comes from a sweep that
+search for deterministic full-batch objectives (run until converged, converge.py), else a first-order optimizer whose lr comes from a sweep that
 trains (sweep.py). What was chosen and why is a `Choice` (choice.py): FitResult.choice, config.json's "auto".
 """
 from .choice import Choice
-from .decide import FIRST_ORDER, Auto, decide
+from .decide import FIRST_ORDER, Auto, Limits, decide
 
-__all__ = ["Choice", "Auto", "decide", "FIRST_ORDER"]
+__all__ = ["Choice", "Auto", "Limits", "decide", "FIRST_ORDER"]

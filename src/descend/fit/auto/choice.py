@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .converge import describe
+
 
 @dataclass
 class Choice:
@@ -11,6 +13,7 @@ class Choice:
 
     `probe_steps` are steps the choice itself took; they trained the model and count in the run's steps.
     `observed` holds the measurements the decision read (full batch or not, gradient noise, parameters, ...).
+    `limit` is how long the run goes when the choice sets it (L-BFGS: until converged, under a cap), else empty.
     """
 
     optimizer: str
@@ -19,11 +22,13 @@ class Choice:
     reason: str
     probe_steps: int = 0
     observed: dict = field(default_factory=dict)
+    limit: dict = field(default_factory=dict)
 
     def line(self) -> str:
         """One line for people: 'auto: adamw, lr 3.1e-03, cosine to 0 after a 27-step sweep (mini-batches ...)'."""
         lr = "line search" if self.lr is None else f"lr {self.lr:.2g}"
-        return f"auto: {self.optimizer}, {lr}, {self.schedule} ({self.reason})"
+        until = f", {describe(self.limit)}" if self.limit else ""
+        return f"auto: {self.optimizer}, {lr}, {self.schedule}{until} ({self.reason})"
 
     def to_dict(self) -> dict:
         return asdict(self)

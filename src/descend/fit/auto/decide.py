@@ -4,6 +4,7 @@ Rules, from what each algorithm needs rather than from any benchmark's numbers:
 - An objective that every step sees whole and that computes the same loss twice is deterministic, so a
   quasi-Newton method with a line search applies: L-BFGS (history 10) with strong-Wolfe steps needs no learning
   rate and converges superlinearly on smooth problems, where first-order methods crawl along curved valleys.
+  It runs until it has converged (converge.py), as scipy's L-BFGS-B does, unless the caller gave a limit.
   It is chosen when its history (20 vectors of the model's size) fits in LBFGS_MEMORY, in one process, with no
   weight decay or lr schedule asked for (L-BFGS has neither).
 - Everything else (mini-batches, dropout, several processes) is stochastic: AdamW, whose per-parameter scaling
@@ -19,6 +20,7 @@ from torch import nn
 
 from ... import optim
 from .choice import Choice
+from .converge import until_converged
 from .observe import observe
 from .sweep import Sweep
 
@@ -35,6 +37,8 @@ class Auto:
     optimizer: torch.optim.Optimizer
     choice: Choice | None = None
     sweep: Sweep | None = None
+    rules: list | None = None          # the run's stopping rules when the choice sets them, else the spec's
+    total_steps: int | None = None     # the step limit those rules set, where they set one
 
     def final(self) -> Choice | None:
         """The choice, once made (a sweep's at its end)."""
@@ -64,19 +68,36 @@ def why_not_lbfgs(observed: dict, *, weight_decay, schedule, processes: int) -> 
     return None
 
 
-def build_lbfgs(model: nn.Module, observed: dict) -> Auto:
+@dataclass(frozen=True)
+class Limits:
+    """The spec's stopping rules, the epoch limit among them that fit added because none was given (or None),
+    whether the caller gave max_epochs or max_steps, the steps they come to, and whether there is validation data."""
+
+    rules: tuple
+    default: object
+    given: bool
+    total_steps: int | None
+    has_validation: bool = False
+
+
+def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
+    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py)."""
     opt = optim.create(model, "lbfgs", lr=1.0, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
                        history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
     reason = (f"every step sees all the data and the loss is the same twice over it: a deterministic objective, so "
               f"quasi-Newton steps with a strong-Wolfe line search ({observed['parameters']:,} parameters)")
-    return Auto(opt, Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed))
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
+    choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
+    return Auto(opt, choice, rules=rules, total_steps=limit.get("max_steps", limits.total_steps))
 
 
 def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,
-           weight_decay, total_steps: int | None, lr_schedule, processes: int,
-           make_optimizer) -> Auto:
+           weight_decay, limits: Limits, lr_schedule, processes: int, make_optimizer) -> Auto:
     """The optimizer fit trains with for optimizer="auto" or lr="auto" (`make_optimizer(name, lr)` builds a named
-    one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None."""
+    one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None; `limits` are the
+    spec's stopping rules and step limit, which L-BFGS replaces with its own (converge.py)."""
+    total_steps = limits.total_steps
     if optimizer != "auto":   # lr="auto" with a named optimizer or an instance
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
         opt = make_optimizer(optimizer, None)
@@ -89,7 +110,7 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
     observed = observe(model, loss_fn, source, accumulate=accumulate, device=device)
     against = why_not_lbfgs(observed, weight_decay=weight_decay, schedule=lr_schedule, processes=processes)
     if against is None:
-        return build_lbfgs(model, observed)
+        return build_lbfgs(model, observed, limits)
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
     return Auto(opt, sweep=Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
