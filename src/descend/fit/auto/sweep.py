@@ -26,7 +26,9 @@ last step that trained at no more than that lr come back (the steps above it rai
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
 exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
-is a training step of the run and counts as one.
+is a training step of the run and counts as one. The first steps at the pick are watched (collapse.py): when the
+network's output became one constant for every input, the run goes back to the restart point's weights with the
+lr FALLBACK times lower (no lower than the calibrated default), and the choice says so.
 """
 from __future__ import annotations
 
@@ -187,31 +189,31 @@ class Sweep(Callback):
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
         if rule.endswith(NO_VALLEY) and self.default_lr is not None:
             lr, rule = without_valley(self.lrs, self.smoothed, self.default_lr)
-        at = self._restore(lr)
+        at, weights = self._restore(lr)
         self.ended_at = step
-        self._start_watch(at, lr)
+        self._start_watch(at, weights, lr)
         given = f"the given {getattr(self.after, 'name', 'schedule')} schedule"
         schedule = given if self.after is not None else ("cosine to 0" if self.total else "constant")
         self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
         self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
                      f"{rule}; the sweep ended as {why}", step)
 
-    def _restore(self, lr: float) -> int | None:
-        """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step."""
+    def _restore(self, lr: float) -> tuple[int | None, dict | None]:
+        """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step
+        and those weights."""
         if not self.kept:
-            return None
+            return None, None
         fitting = [(step, kept) for step, kept in self.kept if self.multiplier(step - 1) <= lr * (1 + 1e-9)]
         step, kept = fitting[-1] if fitting else self.kept[0]
         self.model.load_state_dict(kept)
         self.optimizer.state.clear()   # moments averaged over lrs decades apart describe the sweep, not this point
-        self.kept = [(step, kept)]     # the restart point, for the watch
-        return step
+        self.kept = []
+        return step, kept
 
-    def _start_watch(self, at: int | None, lr: float) -> None:
+    def _start_watch(self, at: int | None, weights: dict | None, lr: float) -> None:
         """Watch the pick's first steps when there is a probe, a restart point, and a lower lr to fall back to."""
         spread = self._spread() if self.probe is not None and at is not None and lr > self._floor() else None
-        self.restart = (at, self.kept[0][1], spread) if spread else None
-        self.kept = []
+        self.restart = (at, weights, spread) if spread else None
 
     def _floor(self) -> float:
         """The lowest lr a fallback goes to: the optimizer's calibrated default, else the sweep's first lr."""
