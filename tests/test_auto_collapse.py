@@ -75,31 +75,37 @@ def test_a_collapse_and_its_restart_are_the_same_for_a_seed_and_after_a_resume(t
     assert json.loads((run_dir / "config.json").read_text())["auto"] == reference.choice.to_dict()
 
 
-def test_reading_the_output_changes_no_batch_statistic_mode_or_random_draw():
+def test_reading_the_model_changes_no_batch_statistic_mode_or_random_draw():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 2)).train()
     model[3].eval()   # a user's own choice of mode survives
     before = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    spread = collapse.output_spread(model, torch.randn(8, 3, generator=torch.Generator().manual_seed(1)))
+    reading = collapse.read(model, torch.randn(8, 3, generator=torch.Generator().manual_seed(1)))
     assert torch.equal(torch.rand(3), expected)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert [m.training for m in model] == [True, True, True, False]
-    assert spread > 0
+    assert reading.spread > 0 and reading.silent == 0.0   # no ReLU layer
 
 
-def test_a_constant_output_is_a_collapse_and_a_varying_one_is_not():
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+def test_a_constant_output_or_a_silent_relu_layer_is_a_collapse_and_a_trained_model_is_not():
+    model = nn.Sequential(nn.Linear(3, 40), nn.ReLU(), nn.Linear(40, 2))
     probe = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
-    reference = collapse.output_spread(model, probe)
+    alive = collapse.read(model, probe)
+    assert 0 < alive.silent < 0.5 and alive.spread > 0
     with torch.no_grad():
-        model[0].bias.fill_(-100.0)   # every unit silent for every input
-    dead = collapse.output_spread(model, probe)
-    assert dead == 0.0 and collapse.collapsed(dead, reference)
-    assert not collapse.collapsed(reference / 10, reference)
-    assert not collapse.collapsed(dead, 0.0) and not collapse.collapsed(None, reference)
-    assert collapse.output_spread(Pair(), probe) is None   # an output that is not one tensor is not read
+        model[0].bias[:37] = -100.0   # 37 of 40 units silent for every input, 3 left: the output still varies
+    narrowed = collapse.read(model, probe)
+    assert narrowed.silent >= 37 / 40 and narrowed.spread > 0
+    assert "ReLU layer" in collapse.collapsed(narrowed, alive)
+    with torch.no_grad():
+        model[0].bias.fill_(-100.0)   # every unit silent
+    dead = collapse.read(model, probe)
+    assert dead.spread == 0.0 and "one constant" in collapse.collapsed(dead, alive)
+    assert collapse.collapsed(collapse.Reading(alive.spread / 10, alive.silent), alive) is None
+    assert collapse.collapsed(dead, dead) is None   # silent at the restart point already: not this lr's doing
+    assert collapse.read(Pair(), probe) == collapse.Reading(None, 0.0)   # an output that is not one tensor
 
 
 class Pair(nn.Module):
@@ -107,5 +113,12 @@ class Pair(nn.Module):
         return x, x
 
 
-def test_the_output_is_read_at_powers_of_two_steps_after_the_pick():
+def test_units_of_a_convolution_are_its_channels():
+    out = torch.zeros(5, 8, 3, 3)
+    out[2, 1, 0, 2] = 1.0   # channel 1 fires once, at one position of one row
+    assert collapse.silent_share(out) == 7 / 8
+    assert collapse.silent_share(torch.zeros(5, 3)) == 0.0   # too narrow to read
+
+
+def test_the_model_is_read_at_powers_of_two_steps_after_the_pick():
     assert [n for n in range(100) if collapse.check_due(n)] == [2 ** k for k in range(collapse.CHECKS)]

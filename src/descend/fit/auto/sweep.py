@@ -27,12 +27,13 @@ are discarded) with a fresh optimizer state (the moments averaged gradients over
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
 exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
 is a training step of the run and counts as one. The first steps at the pick are watched (collapse.py): when the
-network's output became one constant for every input, the run goes back to the restart point's weights with the
-lr FALLBACK times lower (no lower than the calibrated default), and the choice says so.
+network collapsed (one constant output for every input, or a ReLU layer silent), the run goes back to the restart
+point's weights with the lr FALLBACK times lower (no lower than the calibrated default), and the choice says so.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
 
 import torch
 import torch.distributed as dist
@@ -40,7 +41,7 @@ import torch.distributed as dist
 from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
 from ...core.loop import Callback, LoopState
 from .choice import Choice
-from .collapse import CHECKS, check_due, collapsed, output_spread
+from .collapse import CHECKS, Reading, check_due, collapsed, read as read_model
 
 START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
@@ -93,7 +94,7 @@ class Sweep(Callback):
         self.blowups = 0          # consecutive steps a batch loss has been BLOWUP x the lowest smoothed loss
         self.default_lr = default_lr
         self.probe = probe
-        self.restart: tuple[int, dict, float] | None = None   # while the pick is watched: (step, weights, spread)
+        self.restart: tuple[int, dict, Reading] | None = None   # while the pick is watched: (step, weights, reading)
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
 
@@ -212,23 +213,25 @@ class Sweep(Callback):
 
     def _start_watch(self, at: int | None, weights: dict | None, lr: float) -> None:
         """Watch the pick's first steps when there is a probe, a restart point, and a lower lr to fall back to."""
-        spread = self._spread() if self.probe is not None and at is not None and lr > self._floor() else None
-        self.restart = (at, weights, spread) if spread else None
+        watched = self.probe is not None and at is not None and lr > self._floor()
+        self.restart = (at, weights, self._read()) if watched else None
 
     def _floor(self) -> float:
         """The lowest lr a fallback goes to: the optimizer's calibrated default, else the sweep's first lr."""
         return self.default_lr or START_LR
 
-    def _spread(self) -> float | None:
-        spread = output_spread(self.model, self.probe)
-        return None if spread is None else _agreed(spread)
+    def _read(self) -> Reading:
+        """The model's reading on the probe, averaged over the processes of a distributed run."""
+        reading = read_model(self.model, self.probe)
+        spread = None if reading.spread is None else _agreed(reading.spread)
+        return Reading(spread, _agreed(reading.silent))
 
     def _watch(self, step: int) -> None:
         """Read the output at a check; on a collapse, go back to the restart point with a lower lr (and watch that
         one the same way while it lies above the floor)."""
         at, weights, reference = self.restart
-        spread = self._spread()
-        if not collapsed(spread, reference):
+        how = collapsed(self._read(), reference)
+        if how is None:
             if step - self.ended_at >= 2 ** (CHECKS - 1):
                 self.restart = None   # the last check passed: the pick trains
             return
@@ -241,8 +244,8 @@ class Sweep(Callback):
             self.restart = None
         self._publish(Choice(self.name, lr, f"{self.choice.schedule}, restarted at step {step} from step {at}'s "
                              "weights", f"{self.choice.reason}; lr {old:.2g} silenced the network: by step {step} "
-                             f"its output was one constant for every input (spread {spread:.1e}, from {reference:.1e} "
-                             f"at step {at}), so back to step {at}'s weights at lr {lr:.2g}", step, self.observed))
+                             f"{how}, so back to step {at}'s weights at lr {lr:.2g}", step,
+                             self.observed))
 
     def _choose(self, lr: float, schedule: str, how: str, steps: int) -> None:
         context = self.observed.get("not_lbfgs")
@@ -265,14 +268,16 @@ class Sweep(Callback):
         return {"average": self.average.state_dict(), "rises": self.rises, "blowups": self.blowups,
                 "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
                 "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
-                "choice": None if self.choice is None else self.choice.to_dict(), "restart": self.restart}
+                "choice": None if self.choice is None else self.choice.to_dict(),
+                "restart": None if self.restart is None else (*self.restart[:2], *astuple(self.restart[2]))}
 
     def load_state_dict(self, state: dict) -> None:
         self.average.load_state_dict(state["average"])
         self.rises, self.blowups = state["rises"], state["blowups"]
         self.best, self.best_step = state["best"], state["best_step"]
         self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
-        self.ended_at, self.restart = state["ended_at"], state.get("restart")   # no "restart": an older checkpoint
+        self.ended_at, restart = state["ended_at"], state.get("restart")   # no "restart": an older checkpoint
+        self.restart = None if restart is None else (*restart[:2], Reading(*restart[2:]))
         self.choice = None if state["choice"] is None else Choice.from_dict(state["choice"])
         if self.choice is not None:
             self.observed = self.choice.observed
