@@ -9,6 +9,7 @@ from torch import nn
 
 import descend as ds
 from descend.fit.auto import collapse
+from test_auto import Crash
 
 
 def digit_pixels():
@@ -44,15 +45,6 @@ def test_an_autoencoder_whose_pick_kills_its_relus_trains_below_the_constant_pre
         held_out = float(((model(val) - val) ** 2).mean())
     assert held_out < 0.75 * constant_loss(train, val), (held_out, constant_loss(train, val))
     assert result.lr == choice.lr
-
-
-class Crash(ds.loop.Callback):
-    def __init__(self, at):
-        self.at = at
-
-    def on_step_end(self, state, record):
-        if state.step == self.at:
-            raise RuntimeError("simulated crash")
 
 
 @pytest.mark.slow
