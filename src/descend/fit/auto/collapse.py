@@ -59,7 +59,7 @@ def read(model: nn.Module, probe: torch.Tensor) -> Reading:
         for hook in hooks:
             hook.remove()
         for module, training in modes.items():
-            module.train(training)
+            module.training = training   # the flag alone: train() would walk each module's children again
     return Reading(spread(out, len(probe)), max(silent, default=0.0))
 
 
