@@ -112,5 +112,16 @@ def test_units_of_a_convolution_are_its_channels():
     assert collapse.silent_share(torch.zeros(5, 3)) == 0.0   # too narrow to read
 
 
+def test_the_probe_is_the_first_batch_of_tensors_and_a_stream_is_not_read():
+    x = torch.arange(20.0).reshape(10, 2)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x), batch_size=4, shuffle=True)
+    assert torch.equal(collapse.probe_inputs(loader, torch.device("cpu")), x[:4])
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            raise AssertionError("the probe iterated the stream")
+    assert collapse.probe_inputs(torch.utils.data.DataLoader(Stream(), batch_size=4), torch.device("cpu")) is None
+
+
 def test_the_model_is_read_at_powers_of_two_steps_after_the_pick():
     assert [n for n in range(100) if collapse.check_due(n)] == [2 ** k for k in range(collapse.CHECKS)]

@@ -5,7 +5,7 @@ one constant whatever the input (dead units pass no gradient, so nothing brings 
 a constant prediction's. The sweep cannot see this in its curve: the fall to a constant prediction's loss looks like
 a valley, and a fresh optimizer state at the pick (whose first AdamW steps move every weight by the full lr) can
 kill units the sweep's gradual rise left alive. So after the pick the model is read on a fixed probe batch (the
-first training batch's inputs, in eval mode, without gradients) at CHECKS steps spaced by powers of two. It has
+inputs of the training data's first batch-sized rows, in eval mode, without gradients) at CHECKS steps spaced by powers of two. It has
 collapsed when its output's spread over the probe's rows fell to COLLAPSED of its spread at the restart point, or
 when SILENT of the units of one of its nn.ReLU layers output zero for every probe row (at most a tenth of its width
 left) where fewer did at the restart point. The sweep then goes back to the restart point's weights with a lower lr
@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data import first_batch
+from ..data import peek
 
 COLLAPSED = 1e-4     # an output spread this small a share of the restart point's is one constant output
 SILENT = 0.9         # a ReLU layer with this share of its units silent on every probe row has lost its width
 MIN_UNITS = 4        # narrower ReLU layers are not read for silence
 CHECKS = 7           # the model is read 1, 2, 4, ..., 2^(CHECKS-1) steps after the pick
+PROBE_ROWS = 64      # the probe's rows when the source has no batch size
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,10 @@ class Reading:
 
 
 def probe_inputs(source, device: torch.device) -> torch.Tensor | None:
-    """The first training batch's inputs on `device`, when they are one tensor of at least two rows (else None)."""
-    inputs = first_batch(source)[0]
+    """The inputs of the training data's first batch-sized rows on `device`, read by `peek` (a stream is not
+    iterated), when they are one tensor of at least two rows; else None (and no watch)."""
+    batch = peek(source, getattr(source, "batch_size", None) or PROBE_ROWS)
+    inputs = batch[0] if isinstance(batch, (tuple, list)) and batch else None
     if not isinstance(inputs, torch.Tensor) or inputs.dim() == 0 or len(inputs) < 2:
         return None
     return inputs.to(device)
