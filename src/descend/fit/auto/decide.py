@@ -20,6 +20,7 @@ from torch import nn
 
 from ... import optim
 from .choice import Choice
+from .collapse import probe_inputs
 from .converge import until_converged
 from .observe import observe
 from .sweep import Sweep
@@ -102,7 +103,7 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
         opt = make_optimizer(optimizer, None)
         return Auto(opt, sweep=Sweep(model, opt, name, total_steps, lr_schedule, observed={},
-                                     default_lr=opt.defaults.get("lr")))
+                                     default_lr=opt.defaults.get("lr"), probe=probe_inputs(source, device)))
     if lr not in (None, "auto"):
         choice = Choice(FIRST_ORDER, float(lr), "the given schedule" if lr_schedule else "constant",
                         "the lr was given, so AdamW trains with it")
@@ -114,4 +115,4 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
     return Auto(opt, sweep=Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
-                                 default_lr=opt.defaults.get("lr")))
+                                 default_lr=opt.defaults.get("lr"), probe=probe_inputs(source, device)))

@@ -26,11 +26,14 @@ last step that trained at no more than that lr come back (the steps above it rai
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
 exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
-is a training step of the run and counts as one.
+is a training step of the run and counts as one. The first steps at the pick are watched (collapse.py): when the
+network collapsed (one constant output for every input, or a ReLU layer silent), the run goes back to the restart
+point's weights with the lr FALLBACK times lower (no lower than the calibrated default), and the choice says so.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
 
 import torch
 import torch.distributed as dist
@@ -38,6 +41,7 @@ import torch.distributed as dist
 from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
 from ...core.loop import Callback, LoopState
 from .choice import Choice
+from .collapse import CHECKS, Reading, check_due, collapsed, read as read_model
 
 START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
@@ -55,6 +59,8 @@ BELOW_LOWEST = 3               # without a valley, the pick is this many sweep s
 EDGE_RISE = 0.05               # the smoothed loss this far above its lowest so far: where the curve starts to rise
 EDGE_MARGIN = 10 ** (1 + MEMORY / PER_DECADE)   # a flat curve's pick lies a decade below that edge (the range
                                # test's convention) plus the decades the average lags behind the lr (MEMORY steps)
+FALLBACK = 10 ** (-BELOW_LOWEST / PER_DECADE)   # after a collapse, the lr falls by as many sweep steps as a pick
+                               # lies below the curve's lowest point
 KEEP = 3 * PER_DECADE          # steps whose weights are kept: the picked lr lies within 3 decades of the sweep's end
 SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
 
@@ -66,10 +72,13 @@ class Sweep(Callback):
     `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
     None (then the picked lr stays constant). `on_choice(choice)` is told the decision once it is made.
     `default_lr`, the optimizer's calibrated default, is the floor of the pick when the curve shows no valley to read.
+    `probe`, inputs of a training batch, lets the sweep watch the first steps at the pick for a collapse of the
+    network to one constant output (collapse.py) and go back to the restart point with a lower lr.
     """
 
     def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
-                 on_choice=None, observed: dict | None = None, default_lr: float | None = None):
+                 on_choice=None, observed: dict | None = None, default_lr: float | None = None,
+                 probe: torch.Tensor | None = None):
         self.model, self.optimizer, self.name, self.total, self.after = model, optimizer, name, total_steps, after
         self.on_choice, self.observed = on_choice, dict(observed or {})
         self.limit = _sweep_limit(total_steps)
@@ -84,6 +93,8 @@ class Sweep(Callback):
         self.rises = 0            # consecutive steps the smoothed loss has been RISE x its lowest
         self.blowups = 0          # consecutive steps a batch loss has been BLOWUP x the lowest smoothed loss
         self.default_lr = default_lr
+        self.probe = probe
+        self.restart: tuple[int, dict, Reading] | None = None   # while the pick is watched: (step, weights, reading)
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
 
@@ -92,8 +103,12 @@ class Sweep(Callback):
         return self.choice is None
 
     def needs_sync(self, state: LoopState) -> bool:
-        """The sweep reads every step's loss and keeps its weights while it runs; after it, nothing."""
-        return self.sweeping
+        """The sweep reads every step's loss and keeps its weights while it runs; after it, the output at the
+        watch's checks."""
+        return self.sweeping or self._check_due(state)
+
+    def _check_due(self, state: LoopState) -> bool:
+        return self.restart is not None and check_due(state.step - self.ended_at)
 
     def multiplier(self, step: int) -> float:
         """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it."""
@@ -164,6 +179,8 @@ class Sweep(Callback):
     def on_step_end(self, state: LoopState, record: dict) -> None:
         if self.sweeping and self.ending and state.stop_reason is None:
             self._decide(state.step, self.ending)
+        elif self._check_due(state) and not state.replaying and state.stop_reason is None:
+            self._watch(state.step)
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
@@ -173,30 +190,71 @@ class Sweep(Callback):
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
         if rule.endswith(NO_VALLEY) and self.default_lr is not None:
             lr, rule = without_valley(self.lrs, self.smoothed, self.default_lr)
-        at = self._restore(lr)
+        at, weights = self._restore(lr)
         self.ended_at = step
+        self._start_watch(at, weights, lr)
         given = f"the given {getattr(self.after, 'name', 'schedule')} schedule"
         schedule = given if self.after is not None else ("cosine to 0" if self.total else "constant")
         self.observed.update(sweep_steps=step, sweep_end=why, kept_step=at)
         self._choose(lr, f"{schedule} after a {step}-step sweep, going on from step {at}",
                      f"{rule}; the sweep ended as {why}", step)
 
-    def _restore(self, lr: float) -> int | None:
-        """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step."""
+    def _restore(self, lr: float) -> tuple[int | None, dict | None]:
+        """Put back the weights of the last kept step whose lr was at most `lr` (else the oldest kept); its step
+        and those weights."""
         if not self.kept:
-            return None
+            return None, None
         fitting = [(step, kept) for step, kept in self.kept if self.multiplier(step - 1) <= lr * (1 + 1e-9)]
         step, kept = fitting[-1] if fitting else self.kept[0]
         self.model.load_state_dict(kept)
         self.optimizer.state.clear()   # moments averaged over lrs decades apart describe the sweep, not this point
         self.kept = []
-        return step
+        return step, kept
+
+    def _start_watch(self, at: int | None, weights: dict | None, lr: float) -> None:
+        """Watch the pick's first steps when there is a probe, a restart point, and a lower lr to fall back to."""
+        watched = self.probe is not None and at is not None and lr > self._floor()
+        self.restart = (at, weights, self._read()) if watched else None
+
+    def _floor(self) -> float:
+        """The lowest lr a fallback goes to: the optimizer's calibrated default, else the sweep's first lr."""
+        return self.default_lr or START_LR
+
+    def _read(self) -> Reading:
+        """The model's reading on the probe, averaged over the processes of a distributed run."""
+        reading = read_model(self.model, self.probe)
+        spread = None if reading.spread is None else _agreed(reading.spread)
+        return Reading(spread, _agreed(reading.silent))
+
+    def _watch(self, step: int) -> None:
+        """Read the output at a check; on a collapse, go back to the restart point with a lower lr (and watch that
+        one the same way while it lies above the floor)."""
+        at, weights, reference = self.restart
+        how = collapsed(self._read(), reference)
+        if how is None:
+            if step - self.ended_at >= 2 ** (CHECKS - 1):
+                self.restart = None   # the last check passed: the pick trains
+            return
+        old, lr = self.choice.lr, max(self.choice.lr * FALLBACK, self._floor())
+        self.model.load_state_dict(weights)
+        self.optimizer.state.clear()
+        self.ended_at = step
+        self.observed["collapses"] = self.observed.get("collapses", 0) + 1
+        if lr <= self._floor():
+            self.restart = None
+        self._publish(Choice(self.name, lr, f"{self.choice.schedule}, restarted at step {step} from step {at}'s "
+                             "weights", f"{self.choice.reason}; lr {old:.2g} silenced the network: by step {step} "
+                             f"{how}, so back to step {at}'s weights at lr {lr:.2g}", step,
+                             self.observed))
 
     def _choose(self, lr: float, schedule: str, how: str, steps: int) -> None:
         context = self.observed.get("not_lbfgs")
-        self.choice = Choice(self.name, lr, schedule, f"{context}; {how}" if context else how, steps, self.observed)
+        self._publish(Choice(self.name, lr, schedule, f"{context}; {how}" if context else how, steps, self.observed))
+
+    def _publish(self, choice: Choice) -> None:
+        self.choice = choice
         if self.on_choice is not None:
-            self.on_choice(self.choice)
+            self.on_choice(choice)
 
     def on_end(self, state: LoopState) -> None:
         """A run that ends during the sweep keeps its weights; the choice says so."""
@@ -210,14 +268,16 @@ class Sweep(Callback):
         return {"average": self.average.state_dict(), "rises": self.rises, "blowups": self.blowups,
                 "best": self.best, "best_step": self.best_step, "lrs": list(self.lrs),
                 "smoothed": list(self.smoothed), "kept": list(self.kept), "ended_at": self.ended_at,
-                "choice": None if self.choice is None else self.choice.to_dict()}
+                "choice": None if self.choice is None else self.choice.to_dict(),
+                "restart": None if self.restart is None else (*self.restart[:2], *astuple(self.restart[2]))}
 
     def load_state_dict(self, state: dict) -> None:
         self.average.load_state_dict(state["average"])
         self.rises, self.blowups = state["rises"], state["blowups"]
         self.best, self.best_step = state["best"], state["best_step"]
         self.lrs, self.smoothed, self.kept = list(state["lrs"]), list(state["smoothed"]), state["kept"]
-        self.ended_at = state["ended_at"]
+        self.ended_at, restart = state["ended_at"], state.get("restart")   # no "restart": an older checkpoint
+        self.restart = None if restart is None else (*restart[:2], Reading(*restart[2:]))
         self.choice = None if state["choice"] is None else Choice.from_dict(state["choice"])
         if self.choice is not None:
             self.observed = self.choice.observed
