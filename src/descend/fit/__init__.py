@@ -196,7 +196,7 @@ def _tell_choice(chosen: auto_lib.Auto, watch, run, progress) -> None:
     def tell(choice: auto_lib.Choice) -> None:
         watch.note_choice(choice)
         if run is not None:
-            run.record_choice({**choice.to_dict(), "line": choice.line()})
+            run.record_choice(choice.to_dict())
         if progress:
             print(choice.line(), file=sys.stderr, flush=True)
     if chosen.sweep is not None:
