@@ -221,7 +221,7 @@ def test_overfitting_under_autos_patience_does_not_ask_for_the_patience_auto_alr
     result = ds.fit(model, (x[10:], y[10:]), val=(x[:10], y[:10]), progress=False)
     assert result.stop_reason == (f"val_loss did not improve for 100 evaluations (best "
                                   f"{result.best['val_loss']:.6g} at step {result.best['step']}; the model holds "
-                                  f"that step's weights)")
+                                  f"the weights of that step)")
     overfitting = [f for f in result.findings if f.code == "overfitting"]
     assert len(overfitting) == 1 and "the best weights were restored already" in overfitting[0].fix
     assert "Patience(5" not in str(overfitting[0]) and overfitting[0].change == {"weight_decay": 0.1}

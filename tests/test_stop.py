@@ -288,4 +288,4 @@ def test_patience_without_min_delta_says_so_plainly_and_says_when_the_best_weigh
     assert _run_script(losses, [stop.Patience(3)]).stop_reason == \
         "loss did not improve for 3 evaluations (best 9 at step 2)"
     assert _run_script(losses, [stop.Patience(3, restore_best=True)]).stop_reason == \
-        "loss did not improve for 3 evaluations (best 9 at step 2; the model holds that step's weights)"
+        "loss did not improve for 3 evaluations (best 9 at step 2; the model holds the weights of that step)"

@@ -221,7 +221,7 @@ class Patience(_Monitor):
         self.wait += 1
         if self.wait >= self.patience:
             by = f" by more than {self.min_delta:g}" if self.min_delta else ""
-            kept = "; the model holds that step's weights" if self.restore_best else ""
+            kept = "; the model holds the weights of that step" if self.restore_best else ""
             return (f"{self.key} did not improve{by} for {self.patience} evaluations "
                     f"(best {self.best:.6g} at step {self.best_step}{kept})")
         return None
