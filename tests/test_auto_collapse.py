@@ -2,6 +2,7 @@
 in the first steps at the pick and the run goes back to the restart point with a lower lr."""
 import json
 
+import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -9,6 +10,7 @@ from torch import nn
 
 import descend as ds
 from descend.fit.auto import collapse
+from descend.runs import plots
 from test_auto import Crash
 
 
@@ -45,6 +47,9 @@ def test_an_autoencoder_whose_pick_kills_its_relus_trains_below_the_constant_pre
         held_out = float(((model(val) - val) ** 2).mean())
     assert held_out < 0.75 * constant_loss(train, val), (held_out, constant_loss(train, val))
     assert result.lr == choice.lr
+    restarted = [(r["step"], r["restarted_from"]) for r in result.history if "restarted_from" in r]
+    assert restarted == [(choice.probe_steps + 1, choice.observed["kept_step"])]   # the first step after it
+    assert plots.restarts(pd.DataFrame(result.history)) == restarted   # the report's loss plot marks it
 
 
 @pytest.mark.slow

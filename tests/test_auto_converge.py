@@ -187,3 +187,41 @@ def test_a_named_lbfgs_stops_once_converged_on_a_full_batch_only(batch_size):
         assert abs(bce(model, data) - sklearn_optimum(*data)) <= 1e-6 * sklearn_optimum(*data)
     else:   # mini-batches: no convergence test applies (this run ends in NaN, the known line_search_on_batches)
         assert result.stop_code != "converged"
+
+
+def small_tanh_problem(rows=60):
+    """sin(x0) + x1 / 2 on 3 inputs and a 3-16-1 tanh MLP: L-BFGS converges in a few hundred steps."""
+    torch.manual_seed(0)
+    x = torch.randn(rows, 3)
+    y = (x[:, :1].sin() + 0.5 * x[:, 1:2]).squeeze(-1)
+    return nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1)), (x, y)
+
+
+def test_a_run_until_converged_shows_no_step_total_and_its_records_say_what_replaced_the_default(tmp_path, capsys):
+    """The progress lines count steps with no made-up total (the cap once made it /10000, and a 607-step run
+    printed no line at all); config.json and the report say that auto's limit replaced max_epochs' default."""
+    model, data = small_tanh_problem()
+    result = ds.fit(model, data, progress=True, run_dir=str(tmp_path / "run"))
+    steps = len(result.history)
+    assert result.stop_code == "converged" and 300 < steps < 1000
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if line.startswith("step ")]
+    assert [line.split()[1] for line in progress] == [str(n) for n in range(100, steps, 100)]
+    assert progress[0].startswith("step 100  epoch 100  loss ")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["run"]["max_epochs"] == 20 and config["auto"]["limit"]["replaces"] == "max_epochs"
+    assert config["auto"]["line"] == result.choice.line()
+    record = ds.runs.read_run(tmp_path / "run")
+    assert ["max_epochs", "20 (not used: auto's limit replaced it, see chosen)"] in record.settings_rows()
+    assert ["chosen", result.choice.line()] in record.summary_rows()
+
+
+def test_overfitting_under_autos_patience_does_not_ask_for_the_patience_auto_already_used():
+    model, (x, y) = small_tanh_problem()
+    result = ds.fit(model, (x[10:], y[10:]), val=(x[:10], y[:10]), progress=False)
+    assert result.stop_reason == (f"val_loss did not improve for 100 evaluations (best "
+                                  f"{result.best['val_loss']:.6g} at step {result.best['step']}; the model holds "
+                                  f"the weights of that step)")
+    overfitting = [f for f in result.findings if f.code == "overfitting"]
+    assert len(overfitting) == 1 and "the best weights were restored already" in overfitting[0].fix
+    assert "Patience(5" not in str(overfitting[0]) and overfitting[0].change == {"weight_decay": 0.1}

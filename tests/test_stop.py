@@ -281,3 +281,11 @@ def test_non_finite_quotes_the_tasks_origin_and_leaves_its_code():
     state = _run_script([1.0, math.nan, 0.5], [])
     assert state.stop_code == "non_finite" and state.stop_reason == "non-finite values at step 2: scripted"
     assert _run_script([1.0, 0.9], []).stop_code == "max_steps"
+
+
+def test_patience_without_min_delta_says_so_plainly_and_says_when_the_best_weights_are_kept():
+    losses = [10.0, 9.0, 9.5, 9.4, 9.2]
+    assert _run_script(losses, [stop.Patience(3)]).stop_reason == \
+        "loss did not improve for 3 evaluations (best 9 at step 2)"
+    assert _run_script(losses, [stop.Patience(3, restore_best=True)]).stop_reason == \
+        "loss did not improve for 3 evaluations (best 9 at step 2; the model holds the weights of that step)"

@@ -200,3 +200,17 @@ def test_what_fit_warned_about_the_data_is_kept_for_the_report(tmp_path):
     assert main(["report", str(tmp_path / "run")]) == 0
     page = (tmp_path / "run" / "report.html").read_text()
     assert "<h3>data warnings</h3><ul><li>note: 40 of 40 test rows have a &#x27;shop&#x27; level" in page
+
+
+def test_test_predictions_hold_day_first_dates_as_iso_so_the_report_reads_their_order():
+    """60 days from 1 February written day first: the last test row, '01/04/2023', read month first is 4 January,
+    before every other row. The table holds the dates as training read them, so the residual plot needs no guess."""
+    days = pd.date_range("2023-02-01", periods=60, freq="D")
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"day": days.strftime("%d/%m/%Y"), "x": rng.normal(size=60)})
+    frame["y"] = 2 * frame["x"] + rng.normal(scale=0.1, size=60)
+    run = fit_table(frame, Options(target="y", max_epochs=2, progress=False), say=_quiet)
+    table = run.test_predictions
+    assert list(table["time"]) == list(days[48:])   # the last 0.2 of the rows, 21 March to 1 April
+    lines = table.to_csv(index=False).splitlines()
+    assert lines[1].split(",")[1] == "2023-03-21" and lines[-1].split(",")[1] == "2023-04-01"

@@ -220,8 +220,10 @@ class Patience(_Monitor):
             return None
         self.wait += 1
         if self.wait >= self.patience:
-            return (f"{self.key} did not improve by more than {self.min_delta:g} for {self.patience} evaluations "
-                    f"(best {self.best:.6g} at step {self.best_step})")
+            by = f" by more than {self.min_delta:g}" if self.min_delta else ""
+            kept = "; the model holds the weights of that step" if self.restore_best else ""
+            return (f"{self.key} did not improve{by} for {self.patience} evaluations "
+                    f"(best {self.best:.6g} at step {self.best_step}{kept})")
         return None
 
     def state_dict(self):

@@ -87,8 +87,10 @@ def lr_change(r: Readings, lr: float) -> dict:
 
 
 def restores_best(r: Readings) -> bool:
-    """Whether a stop rule of the run puts back its best weights at the end."""
-    return any(getattr(rule, "restore_best", False) for rule in setting(r, "stop", ()))
+    """Whether a stop rule of the run puts back its best weights at the end: the caller's, or the patience on
+    val_loss that auto's L-BFGS adds (converge.py)."""
+    return "val_patience" in r.auto_limit or any(getattr(rule, "restore_best", False)
+                                                 for rule in setting(r, "stop", ()))
 
 
 def longer(r: Readings, factor: int = 4) -> dict:

@@ -73,6 +73,7 @@ class Doctor(Callback):
         self.readings.auto_lr = choice.lr if choice.probe_steps else None   # a given lr is the caller's, not auto's
         self.readings.auto_choice = choice.line()
         self.readings.auto_optimizer = choice.optimizer
+        self.readings.auto_limit = choice.limit
 
     def on_end(self, state) -> None:
         self.readings.errors += guarded("measuring the model against references", self._compare)

@@ -89,7 +89,8 @@ class RichProgress(LiveProgress):
         self.progress.update(self.task, completed=state.step, info=info)
 
     def on_end(self, state):
-        self.progress.update(self.task, completed=state.step)
+        # a run of unknown length (auto's L-BFGS until converged) fills its bar when it ends
+        self.progress.update(self.task, total=state.total_steps or state.step, completed=state.step)
         self.progress.stop()
         self.console.print(_stopped(state), markup=False, highlight=False)
 

@@ -78,6 +78,15 @@ def _mark_start(ax, name: str, steps: np.ndarray) -> None:
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
 
 
+def restarts(history: pd.DataFrame) -> list[tuple[int, int]]:
+    """(step, restart point) for each step at which optimizer="auto" found its pick had collapsed the model and
+    went back to the restart point's weights at a lower lr (the record's `restarted_from`)."""
+    if "restarted_from" not in history:
+        return []
+    marked = history.dropna(subset=["restarted_from"])
+    return [(int(step), int(at)) for step, at in zip(marked["step"], marked["restarted_from"])]
+
+
 def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | None:
     """Training loss (raw and smoothed) and validation loss against the step, each part of the history (fit,
     updates) in its own colours; log scale when they span widely."""
@@ -100,6 +109,8 @@ def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | 
         if number:
             _mark_start(ax, name, steps)
         drawn += [loss, val]
+    for step, restart in restarts(history):
+        _mark_start(ax, f"restarted from step {restart}", np.array([step]))
     if best_step is not None:
         ax.axvline(best_step, color="gray", linestyle="--", linewidth=1, label=f"best (step {best_step:g})")
     _log_if_wide(ax, *drawn)

@@ -45,7 +45,7 @@ class RunRecord:
         rows = [["run directory", str(self.path)], ["steps", len(history)],
                 ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
                 ["stopped because", self.summary.get("stop_reason", "not finished (no summary.json)")],
-                ["elapsed (s)", self.summary.get("elapsed", "?")],
+                ["elapsed (s)", self.summary.get("elapsed", "?")], ["chosen", self.config.get("auto", {}).get("line")],
                 ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
         rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
         best = self.summary.get("best", {})
@@ -53,8 +53,11 @@ class RunRecord:
         return [row for row in rows if row[1] is not None]
 
     def settings_rows(self) -> list[list]:
-        """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out)."""
-        return [[key, value if isinstance(value, (int, float)) else setting_text(value)]
+        """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out); the
+        default limit that auto's own limit replaced says so."""
+        replaced = self.config.get("auto", {}).get("limit", {}).get("replaces")
+        return [[key, f"{value} (not used: auto's limit replaced it, see chosen)" if key == replaced
+                 else value if isinstance(value, (int, float)) else setting_text(value)]
                 for key, value in self.config.get("run", {}).items() if value not in (None, [], {})]
 
     def _repr_html_(self) -> str:

@@ -34,6 +34,7 @@ from .. import tracking
 from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
 from .columns import infer_columns, known_columns
+from .dates import as_dates, day_first
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
@@ -560,10 +561,20 @@ def truth_values(target: Target, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
-    """What residuals are plotted against: the --time-column, else the first date column, else nothing."""
-    names = [opts.time_column] if opts.time_column else [c.name for c in prepared.run.preprocessor.columns
-                                                          if c.kind == "date"]
-    return prepared.frame[names[0]] if names else None
+    """What residuals are plotted against: the --time-column, else the first date column, else nothing. Dates
+    come as training read them (day or month first), so test_predictions.csv holds them unambiguously (ISO) and
+    the report need not guess: 05/03 read month first would put March's rows in May."""
+    columns = {c.name: c for c in prepared.run.preprocessor.columns}
+    names = [opts.time_column] if opts.time_column else [name for name, c in columns.items() if c.kind == "date"]
+    if not names:
+        return None
+    values = prepared.frame[names[0]]
+    if not pd.to_numeric(values, errors="coerce").isna().any():
+        return values
+    column = columns.get(names[0])
+    settled = column.dayfirst if column is not None and column.dayfirst is not None else None
+    dates = as_dates(values, settled if settled is not None else day_first(values, names[0], opts.dayfirst))
+    return values if dates[values.notna()].isna().any() else dates
 
 
 def grade(prepared: Prepared, opts: Options) -> None:

@@ -31,8 +31,9 @@ class Choice:
         return f"auto: {self.optimizer}, {lr}, {self.schedule}{until} ({self.reason})"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, and the line in words (config.json's "auto" section, which `descend report` shows)."""
+        return {**asdict(self), "line": self.line()}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Choice":
-        return cls(**data)
+        return cls(**{key: value for key, value in data.items() if key != "line"})   # the line follows the fields

@@ -83,7 +83,8 @@ class Converged(stop_lib.Rule):
 def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.dtype,
                     has_validation: bool) -> tuple[list, dict]:
     """The stopping rules of auto's L-BFGS run, from the spec's `rules`, and the limit they set, as data: the
-    convergence tests always; with no limit given, the cap replaces fit's default epoch limit `default_limit`, and
+    convergence tests always; with no limit given, the cap replaces fit's default epoch limit `default_limit` (the
+    limit's "replaces" names that setting, so that config.json's run section is not read as the limit used), and
     with validation data a Patience rule on val_loss keeps the best weights (unless the caller has a Patience)."""
     ftol = ftol_for(dtype)
     limit = {"until_converged": True, "gtol": GTOL, "ftol": ftol, "window": WINDOW}
@@ -92,7 +93,7 @@ def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.
         return rules, {**limit, "cap": "the given limit"}
     rules = [rule for rule in rules if rule is not default_limit]
     rules += [stop_lib.MaxSteps(CAP_STEPS), stop_lib.MaxTime(CAP_SECONDS)]
-    limit = {**limit, "max_steps": CAP_STEPS, "max_seconds": CAP_SECONDS}
+    limit = {**limit, "max_steps": CAP_STEPS, "max_seconds": CAP_SECONDS, "replaces": default_limit.code}
     if has_validation and not any(isinstance(rule, stop_lib.Patience) for rule in rules):
         rules.append(stop_lib.Patience(VAL_PATIENCE, monitor="val_loss", restore_best=True))
         limit["val_patience"] = VAL_PATIENCE

@@ -39,7 +39,7 @@ class Auto:
     choice: Choice | None = None
     sweep: Sweep | None = None
     rules: list | None = None          # the run's stopping rules when the choice sets them, else the spec's
-    total_steps: int | None = None     # the step limit those rules set, where they set one
+    total_steps: int | None = None     # the run's length those rules set (None: unknown, as until converged)
 
     def final(self) -> Choice | None:
         """The choice, once made (a sweep's at its end)."""
@@ -90,7 +90,8 @@ def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
     choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
-    return Auto(opt, choice, rules=rules, total_steps=limit.get("max_steps", limits.total_steps))
+    # until converged, the run has no length to count toward (the cap only guards): progress shows steps, no total
+    return Auto(opt, choice, rules=rules, total_steps=None if "max_steps" in limit else limits.total_steps)
 
 
 def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,

@@ -123,6 +123,8 @@ class Sweep(Callback):
 
     def on_step(self, state: LoopState, record: dict) -> None:
         if not self.sweeping:
+            if self.observed.get("collapses") and state.step == self.ended_at + 1:   # the first step after a
+                record["restarted_from"] = self.observed["kept_step"]                # restart (the report marks it)
             return
         record["sweep"] = True
         loss = _agreed(record["loss"])
