@@ -21,7 +21,6 @@ linear regression, at a tenth of the steps.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import torch
 
@@ -42,42 +41,28 @@ def ftol_for(dtype: torch.dtype) -> float:
     return max(RELATIVE_EPS * torch.finfo(dtype).eps, FTOL_FLOOR)
 
 
-class Converged(stop_lib.Rule):
-    """Stop once L-BFGS has converged on a deterministic objective (see the module notes), saying which test held."""
-
-    code = "converged"
+class Converged(stop_lib.Converged):
+    """descend.stop.Converged's test of the loss's relative change over `window` steps (`ftol` a step), plus the
+    two a line search needs (see the module notes): the gradient norm against the loss's scale, and a loss repeated
+    bit for bit `still` times. A non-finite loss is left to NonFinite."""
 
     def __init__(self, ftol: float, gtol: float = GTOL, window: int = WINDOW, still: int = STILL):
-        self.ftol, self.gtol, self.window, self.still = ftol, gtol, window, still
-
-    def setup(self, state):
-        self.losses: deque = deque(maxlen=self.window + 1)
-
-    def state_dict(self):
-        return {"losses": list(self.losses)}
-
-    def load_state_dict(self, state):
-        self.losses.extend(state["losses"])
+        super().__init__(rtol=ftol * window, gtol=None, window=window)
+        self.scaled_gtol, self.still = gtol, still
 
     def check(self, state, record):
         loss, norm = record["loss"], record.get("grad_norm", math.inf)
         if not math.isfinite(loss):
-            return None   # NonFinite speaks for it
-        self.losses.append(loss)
-        step = state.step
-        if norm <= self.gtol * max(1.0, abs(loss)):
-            return f"converged: gradient norm {norm:.2e} at most {self.gtol:g} x max(1, |loss|) at step {step}"
+            return None
+        relative = super().check(state, record)   # remembers the loss; the relative-change test
+        if norm <= self.scaled_gtol * max(1.0, abs(loss)):
+            return (f"converged: gradient norm {norm:.2e} at most {self.scaled_gtol:g} x max(1, |loss|) at step "
+                    f"{state.step}")
         recent = list(self.losses)[-self.still:]
         if len(recent) == self.still and len(set(recent)) == 1:
             return (f"converged: the line search can no longer move the weights (loss {loss:.6g} unchanged over "
-                    f"{self.still} steps) at step {step}")
-        if len(self.losses) == self.window + 1:
-            first = self.losses[0]
-            change = (first - loss) / max(abs(first), 1e-300)
-            if abs(change) < self.ftol * self.window:
-                return (f"converged: loss changed by {change:.2e} (relative) over {self.window} steps, below "
-                        f"{self.ftol:.1e} a step, at step {step}")
-        return None
+                    f"{self.still} steps) at step {state.step}")
+        return relative
 
 
 def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.dtype,
