@@ -208,10 +208,14 @@ class Sweep(Callback):
             return None, None
         fitting = [(step, kept) for step, kept in self.kept if self.multiplier(step - 1) <= lr * (1 + 1e-9)]
         step, kept = fitting[-1] if fitting else self.kept[0]
-        self.model.load_state_dict(kept)
-        self.optimizer.state.clear()   # moments averaged over lrs decades apart describe the sweep, not this point
+        self._go_back(kept)
         self.kept = []
         return step, kept
+
+    def _go_back(self, weights: dict) -> None:
+        """Put `weights` back with a fresh optimizer state: moments averaged over other lrs describe them no more."""
+        self.model.load_state_dict(weights)
+        self.optimizer.state.clear()
 
     def _start_watch(self, at: int | None, weights: dict | None, lr: float) -> None:
         """Watch the pick's first steps when there is a probe, a restart point, and a lower lr to fall back to."""
@@ -238,8 +242,7 @@ class Sweep(Callback):
                 self.restart = None   # the last check passed: the pick trains
             return
         old, lr = self.choice.lr, max(self.choice.lr * FALLBACK, self._floor())
-        self.model.load_state_dict(weights)
-        self.optimizer.state.clear()
+        self._go_back(weights)
         self.ended_at = step
         self.observed["collapses"] = self.observed.get("collapses", 0) + 1
         if lr <= self._floor():
