@@ -88,8 +88,8 @@ def lr_change(r: Readings, lr: float) -> dict:
 
 def restores_best(r: Readings) -> bool:
     """Whether a stop rule of the run puts back its best weights at the end: the caller's, or the patience on
-    val_loss that auto's L-BFGS adds (converge.py)."""
-    return "val_patience" in r.auto_limit or any(getattr(rule, "restore_best", False)
+    val_loss that auto's L-BFGS adds (converge.py), or the best evaluation auto's first-order run keeps (best.py)."""
+    return "val_patience" in r.auto_limit or "keeps_best" in r.auto_limit or any(getattr(rule, "restore_best", False)
                                                  for rule in setting(r, "stop", ()))
 
 

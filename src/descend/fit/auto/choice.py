@@ -13,7 +13,8 @@ class Choice:
 
     `probe_steps` are steps the choice itself took; they trained the model and count in the run's steps.
     `observed` holds the measurements the decision read (full batch or not, gradient noise, parameters, ...).
-    `limit` is how long the run goes when the choice sets it (L-BFGS: until converged, under a cap), else empty.
+    `limit` is how the run ends when the choice sets it, else empty: how long it goes (L-BFGS: until converged,
+    under a cap) and, as "keeps_best", the value whose best evaluation's weights it ends with (best.py).
     """
 
     optimizer: str
@@ -27,7 +28,9 @@ class Choice:
     def line(self) -> str:
         """One line for people: 'auto: adamw, lr 3.1e-03, cosine to 0 after a 27-step sweep (mini-batches ...)'."""
         lr = "line search" if self.lr is None else f"lr {self.lr:.2g}"
-        until = f", {describe(self.limit)}" if self.limit else ""
+        until = f", {describe(self.limit)}" if "until_converged" in self.limit else ""
+        if "keeps_best" in self.limit:
+            until += f", keeping the weights of its lowest {self.limit['keeps_best']} evaluation"
         return f"auto: {self.optimizer}, {lr}, {self.schedule}{until} ({self.reason})"
 
     def to_dict(self) -> dict:

@@ -10,6 +10,9 @@ Rules, from what each algorithm needs rather than from any benchmark's numbers:
 - Everything else (mini-batches, dropout, several processes) is stochastic: AdamW, whose per-parameter scaling
   copes with parameters of different sizes and shapes, with its lr found by a sweep that trains (sweep.py).
 - A learning rate given with optimizer="auto" is the caller's: AdamW trains with it.
+- With validation data (and no Patience of the caller's), the first-order run ends with the weights of its best
+  evaluation when its last one scored worse (best.py): fit evaluates them anyway, and a run that overfits within
+  its budget is otherwise handed back past its best.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from ... import optim
+from .best import MONITOR, KeepBest, keeps_best
 from .choice import Choice
 from .collapse import probe_inputs
 from .converge import until_converged
@@ -115,5 +119,8 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
         return build_lbfgs(model, observed, limits)
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
-    return Auto(opt, sweep=Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
-                                 default_lr=opt.defaults.get("lr"), probe=probe_inputs(source, device)))
+    keep = keeps_best(limits.rules, limits.has_validation)
+    sweep = Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
+                  default_lr=opt.defaults.get("lr"), probe=probe_inputs(source, device),
+                  run_limit={"keeps_best": MONITOR} if keep else None)
+    return Auto(opt, sweep=sweep, rules=[*limits.rules, KeepBest()] if keep else None, total_steps=total_steps)

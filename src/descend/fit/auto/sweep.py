@@ -74,13 +74,15 @@ class Sweep(Callback):
     `default_lr`, the optimizer's calibrated default, is the floor of the pick when the curve shows no valley to read.
     `probe`, inputs of a training batch, lets the sweep watch the first steps at the pick for a collapse of the
     network to one constant output (collapse.py) and go back to the restart point with a lower lr.
+    `run_limit` is what the choice sets about how the run ends (Choice.limit), e.g. that it keeps its best weights.
     """
 
     def __init__(self, model, optimizer: torch.optim.Optimizer, name: str, total_steps: int | None, after=None,
                  on_choice=None, observed: dict | None = None, default_lr: float | None = None,
-                 probe: torch.Tensor | None = None):
+                 probe: torch.Tensor | None = None, run_limit: dict | None = None):
         self.model, self.optimizer, self.name, self.total, self.after = model, optimizer, name, total_steps, after
         self.on_choice, self.observed = on_choice, dict(observed or {})
+        self.run_limit = dict(run_limit or {})   # what the choice sets about the run's end (Choice.limit)
         self.limit = _sweep_limit(total_steps)
         self.average, self.best, self.best_step = RobustAverage(), math.inf, 0
         self.lrs: list[float] = []
@@ -250,11 +252,12 @@ class Sweep(Callback):
         self._publish(Choice(self.name, lr, f"{self.choice.schedule}, restarted at step {step} from step {at}'s "
                              "weights", f"{self.choice.reason}; lr {old:.2g} silenced the network: by step {step} "
                              f"{how}, so back to step {at}'s weights at lr {lr:.2g}", step,
-                             self.observed))
+                             self.observed, self.run_limit))
 
     def _choose(self, lr: float, schedule: str, how: str, steps: int) -> None:
         context = self.observed.get("not_lbfgs")
-        self._publish(Choice(self.name, lr, schedule, f"{context}; {how}" if context else how, steps, self.observed))
+        self._publish(Choice(self.name, lr, schedule, f"{context}; {how}" if context else how, steps, self.observed,
+                             self.run_limit))
 
     def _publish(self, choice: Choice) -> None:
         self.choice = choice

@@ -1,0 +1,50 @@
+"""Auto's first-order run with validation data ends with the weights of its best evaluation, not its last.
+
+fit already scores the validation data at every evaluation (each epoch by default). With a fixed step budget and
+a cosine decay, the last weights are the best only when the model does not overfit within the run; when the
+validation loss rises (a wide sparse model, noisy targets it learns late), the weights it scored best on are the
+ones to keep. `KeepBest` keeps a copy of the weights at each new lowest val_loss and puts the best back when the
+run ends, unless the run's last evaluation is at least as good. It never stops the run: how long to train stays
+the caller's limit. It is a stopping rule so that its memory (the best value, its step, the weights) goes into
+checkpoints, and a resumed run restores exactly what an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import math
+
+from ...core import stop as stop_lib
+
+MONITOR = "val_loss"
+
+
+class KeepBest(stop_lib.Patience):
+    """Keeps the weights of the lowest val_loss evaluation and restores them at the end of the run when its last
+    evaluation scored worse; the stop reason then says so, and the history marks every evaluation that was the best
+    so far (`kept_best`)."""
+
+    code = "keep_best"
+
+    def __init__(self):
+        super().__init__(patience=1, monitor=MONITOR, restore_best=True)
+
+    def check(self, state, record):
+        value = self._value(record)
+        if value is not None and math.isfinite(value) and (self.best is None or value < self.best):
+            self.best, self.best_step = value, state.step
+            self.snapshot = state.task.snapshot()
+            record["kept_best"] = True
+        return None   # never stops the run
+
+    def finish(self, state):
+        last = state.history[-1].get(MONITOR) if state.history else None
+        if self.snapshot is None or state.stop_reason is None or last is None or not last > self.best:
+            return   # cut short by an error, nothing evaluated, or the last weights are the best
+        super().finish(state)   # Patience's restore: the weights back, state.restored_step set
+        state.stop_reason += (f"; the model holds the weights of step {self.best_step}, whose {MONITOR} "
+                              f"{self.best:.6g} was the run's lowest (the last evaluation's: {last:.6g})")
+
+
+def keeps_best(rules, has_validation: bool) -> bool:
+    """Whether auto's first-order run should keep its best evaluated weights: validation data is given and the
+    caller's rules hold no Patience (whose restore_best, set or not, is the caller's decision)."""
+    return has_validation and not any(isinstance(rule, stop_lib.Patience) for rule in rules)

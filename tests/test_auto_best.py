@@ -1,0 +1,102 @@
+"""Auto's first-order run with validation data ends with the weights of its lowest val_loss evaluation (best.py)."""
+import pytest
+import torch
+from torch import nn
+
+import descend as ds
+from descend.fit import losses
+
+
+def sparse_logistic(seed=0):
+    """A linear classifier on 120 rows of 100 features of which 3 matter: it overfits within fit's 20 epochs."""
+    g = torch.Generator().manual_seed(seed)
+    weights = torch.zeros(100)
+    weights[:3] = 1.0
+
+    def rows(n):
+        x = torch.randn(n, 100, generator=g)
+        return x, (x @ weights + 0.5 * torch.randn(n, generator=g) > 0).float()
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(100, 1), nn.Flatten(0)), rows(120), rows(200)
+
+
+def smooth_regression():
+    """A tanh MLP on a smooth target with plenty of rows: it does not overfit, validation falls to the end."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(600, 5, generator=g)
+    y = torch.tanh(x @ torch.randn(5, 1, generator=g)) + 0.05 * torch.randn(600, 1, generator=g)
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1)), (x[:400], y[:400]), (x[400:], y[400:])
+
+
+def val_loss(model, val, loss):
+    model.eval()
+    with torch.no_grad():
+        return float(losses.get(loss)(model(val[0]), val[1]))
+
+
+def evaluations(result):
+    return [(r["step"], r["val_loss"]) for r in result.history if "val_loss" in r]
+
+
+def test_an_overfitting_run_ends_with_the_weights_of_its_lowest_validation_loss():
+    model, train, val = sparse_logistic()
+    result = ds.fit(model, train, loss="bce", val=val, batch_size=16, seed=0, progress=False)
+    scored = evaluations(result)
+    best_step, best = min(scored, key=lambda s: s[1])
+    assert best_step < scored[-1][0] and scored[-1][1] > 1.2 * best   # validation rose after its lowest point
+    assert val_loss(result.model, val, "bce") == pytest.approx(best, rel=1e-6)
+    assert f"the model holds the weights of step {best_step}, whose val_loss {best:.6g}" in result.stop_reason
+    kept = [r["step"] for r in result.history if r.get("kept_best")]
+    assert kept[-1] == best_step and kept == sorted(kept)
+    assert result.best["step"] == best_step
+    assert result.choice.limit == {"keeps_best": "val_loss"}
+    assert "keeping the weights of its lowest val_loss evaluation" in result.choice.line()
+    assert not any("restore_best" in str(f) or "Patience" in str(f) for f in result.findings)
+
+
+def test_a_run_whose_last_evaluation_is_its_lowest_keeps_its_last_weights():
+    model, train, val = smooth_regression()
+    result = ds.fit(model, train, val=val, batch_size=32, seed=0, progress=False)
+    scored = evaluations(result)
+    assert scored[-1][1] == min(v for _, v in scored)
+    assert "holds the weights" not in result.stop_reason
+    assert val_loss(result.model, val, "mse") == pytest.approx(scored[-1][1], rel=1e-6)
+
+
+def test_a_callers_patience_decides_which_weights_the_run_ends_with():
+    model, train, val = sparse_logistic()
+    result = ds.fit(model, train, loss="bce", val=val, batch_size=16, seed=0, progress=False,
+                    stop=[ds.stop.Patience(1000)])
+    assert result.choice.limit == {} and "holds the weights" not in result.stop_reason
+    assert val_loss(result.model, val, "bce") == pytest.approx(evaluations(result)[-1][1], rel=1e-6)
+
+
+def test_without_validation_data_the_run_keeps_its_last_weights():
+    model, train, _ = sparse_logistic()
+    result = ds.fit(model, train, loss="bce", batch_size=16, seed=0, progress=False)
+    assert result.choice.limit == {} and not any(r.get("kept_best") for r in result.history)
+
+
+class Crash(ds.loop.Callback):
+    def __init__(self, at):
+        self.at = at
+
+    def on_step_end(self, state, record):
+        if state.step == self.at:
+            raise RuntimeError("simulated crash")
+
+
+def test_a_killed_and_resumed_run_restores_the_same_best_weights(tmp_path):
+    settings = dict(loss="bce", batch_size=16, seed=0, progress=False, checkpoint_every=10)
+    model, train, val = sparse_logistic()
+    reference = ds.fit(model, train, val=val, **settings)
+    assert "holds the weights" in reference.stop_reason
+    model, train, val = sparse_logistic()
+    with pytest.raises(RuntimeError, match="simulated crash"):   # after the best evaluation was kept
+        ds.fit(model, train, val=val, run_dir=str(tmp_path / "run"), callbacks=[Crash(75)], **settings)
+    model, train, val = sparse_logistic()
+    resumed = ds.fit(model, train, val=val, run_dir=str(tmp_path / "run"), resume=True, **settings)
+    assert resumed.history == reference.history and resumed.stop_reason == reference.stop_reason
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(),
+                                                 reference.model.state_dict().values()))
