@@ -5,6 +5,7 @@ from torch import nn
 
 import descend as ds
 from descend.fit import losses
+from test_auto import Crash
 
 
 def sparse_logistic(seed=0):
@@ -76,15 +77,6 @@ def test_without_validation_data_the_run_keeps_its_last_weights():
     model, train, _ = sparse_logistic()
     result = ds.fit(model, train, loss="bce", batch_size=16, seed=0, progress=False)
     assert result.choice.limit == {} and not any(r.get("kept_best") for r in result.history)
-
-
-class Crash(ds.loop.Callback):
-    def __init__(self, at):
-        self.at = at
-
-    def on_step_end(self, state, record):
-        if state.step == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def test_a_killed_and_resumed_run_restores_the_same_best_weights(tmp_path):
