@@ -5,6 +5,7 @@ from torch import nn
 
 import descend as ds
 from descend.fit import losses
+from descend.fit.auto.best import standard_errors
 from test_auto import Crash
 
 
@@ -48,6 +49,7 @@ def test_an_overfitting_run_ends_with_the_weights_of_its_lowest_validation_loss(
     assert best_step < scored[-1][0] and scored[-1][1] > 1.2 * best   # validation rose after its lowest point
     assert val_loss(result.model, val, "bce") == pytest.approx(best, rel=1e-6)
     assert f"the model holds the weights of step {best_step}, whose val_loss {best:.6g}" in result.stop_reason
+    assert "standard errors higher over the validation rows" in result.stop_reason
     kept = [r["step"] for r in result.history if r.get("kept_best")]
     assert kept[-1] == best_step and kept == sorted(kept)
     assert result.best["step"] == best_step
@@ -63,6 +65,24 @@ def test_a_run_whose_last_evaluation_is_its_lowest_keeps_its_last_weights():
     assert scored[-1][1] == min(v for _, v in scored)
     assert "holds the weights" not in result.stop_reason
     assert val_loss(result.model, val, "mse") == pytest.approx(scored[-1][1], rel=1e-6)
+
+
+def test_a_lower_val_loss_on_a_few_rows_within_their_noise_keeps_the_last_weights():
+    """6 validation rows: the run's lowest val_loss (1e-4) is far below its last (0.056), but a row or two carry the
+    difference, so it is not beyond the rows' noise (the luckiest of many evaluations on a few rows)."""
+    model, train, val = sparse_logistic()
+    val = (val[0][:6], val[1][:6])
+    result = ds.fit(model, train, loss="bce", val=val, batch_size=16, seed=0, progress=False)
+    scored = evaluations(result)
+    assert min(v for _, v in scored) < 0.01 * scored[-1][1]
+    assert "holds the weights" not in result.stop_reason
+    assert val_loss(result.model, val, "bce") == pytest.approx(scored[-1][1], rel=1e-6)
+
+
+def test_standard_errors_is_the_paired_t_statistic():
+    assert standard_errors(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)) == pytest.approx(2 * 3 ** 0.5)
+    assert standard_errors(torch.tensor([0.5, 0.5, 0.5])) == 0.0   # no spread: the rows cannot say
+    assert standard_errors(torch.tensor([2.0])) == 0.0
 
 
 def test_a_callers_patience_decides_which_weights_the_run_ends_with():

@@ -187,25 +187,40 @@ class FitTask:
     def evaluate(self) -> dict:
         if self.val_source is None:
             return {}
-        was_training = self.model.training
-        self.model.eval()
         total, count, outputs, targets = 0.0, 0, [], []
-        with optim.evaluation_weights(self.optimizer):  # Schedule-Free / EMA: evaluate on the averaged weights
-            for x, y in self.val_source:
-                x, y = x.to(self.device), y.to(self.device)
-                with self.precision.autocast():
-                    out = self.forward(x)
-                total += self.loss_fn(out, y).item() * len(y)
-                count += len(y)
-                if self.metric_fns:
-                    outputs.append(out)
-                    targets.append(y)
-        self.model.train(was_training)
+        for out, y in self._validation_outputs():
+            total += self.loss_fn(out, y).item() * len(y)
+            count += len(y)
+            if self.metric_fns:
+                outputs.append(out)
+                targets.append(y)
         record = {"val_loss": total / count}
         if self.metric_fns:
             out, y = torch.cat(outputs), torch.cat(targets)
             record.update({f"val_{name}": float(fn(out, y)) for name, fn in self.metric_fns.items()})
         return record
+
+    @torch.no_grad()
+    def validation_row_losses(self) -> torch.Tensor:
+        """The loss of every validation row on its own (the loss of a one-row slice), for paired comparisons of
+        two sets of weights on the same rows (auto's KeepBest)."""
+        rows = [self.loss_fn(out[i:i + 1], y[i:i + 1]) for out, y in self._validation_outputs() for i in range(len(y))]
+        return torch.stack(rows).double().cpu()
+
+    def _validation_outputs(self):
+        """(outputs, targets) of each validation batch, in eval mode and on the evaluated weights (Schedule-Free /
+        EMA: the averaged ones); the model's mode is put back afterwards."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with optim.evaluation_weights(self.optimizer):
+                for x, y in self.val_source:
+                    x, y = x.to(self.device), y.to(self.device)
+                    with self.precision.autocast():
+                        out = self.forward(x)
+                    yield out, y
+        finally:
+            self.model.train(was_training)
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         with optim.evaluation_weights(self.optimizer):  # keep the weights that were evaluated (Schedule-Free x, EMA)
