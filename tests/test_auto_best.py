@@ -79,6 +79,18 @@ def test_a_lower_val_loss_on_a_few_rows_within_their_noise_keeps_the_last_weight
     assert val_loss(result.model, val, "bce") == pytest.approx(scored[-1][1], rel=1e-6)
 
 
+def test_a_loss_that_cannot_score_one_row_keeps_the_last_weights_and_the_run_finishes():
+    def batch_bce(output, target):   # a callable loss over whole batches only
+        if len(target) < 2:
+            raise ValueError("needs at least two rows")
+        return torch.nn.functional.binary_cross_entropy_with_logits(output, target)
+    model, train, val = sparse_logistic()
+    result = ds.fit(model, train, loss=batch_bce, val=val, batch_size=16, seed=0, progress=False)
+    scored = evaluations(result)
+    assert scored[-1][1] > 1.2 * min(v for _, v in scored) and "holds the weights" not in result.stop_reason
+    assert val_loss(result.model, val, "bce") == pytest.approx(scored[-1][1], rel=1e-6)
+
+
 def test_standard_errors_is_the_paired_t_statistic():
     assert standard_errors(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)) == pytest.approx(2 * 3 ** 0.5)
     assert standard_errors(torch.tensor([0.5, 0.5, 0.5])) == 0.0   # no spread: the rows cannot say

@@ -45,9 +45,7 @@ class KeepBest(stop_lib.Patience):
         if self.snapshot is None or state.stop_reason is None or last is None or not last > self.best:
             return   # cut short by an error, nothing evaluated, or the last weights are the best
         task, final = state.task, state.task.snapshot()
-        last_rows = task.validation_row_losses()
-        task.restore(self.snapshot)
-        errors = standard_errors(last_rows - task.validation_row_losses())
+        errors = self._advantage(task)
         if not errors >= SIGNIFICANCE:
             task.restore(final)   # the lower val_loss is within the rows' noise: the last weights stay
             return
@@ -55,6 +53,17 @@ class KeepBest(stop_lib.Patience):
         state.stop_reason += (f"; the model holds the weights of step {self.best_step}, whose {MONITOR} "
                               f"{self.best:.6g} was the run's lowest (the last evaluation's: {last:.6g}, "
                               f"{errors:.1f} standard errors higher over the validation rows)")
+
+    def _advantage(self, task) -> float:
+        """How many standard errors the kept weights' row losses lie below the current weights'; the kept weights
+        are in the model afterwards. 0 when the loss cannot be taken one row at a time (a callable loss over the
+        whole batch): then the rows cannot say, and the last weights stay."""
+        try:
+            last = task.validation_row_losses()
+            task.restore(self.snapshot)
+            return standard_errors(last - task.validation_row_losses())
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            return 0.0
 
 
 def standard_errors(differences) -> float:
