@@ -42,7 +42,7 @@ class Readings:
     auto_lr: float | None = None                               # the lr auto's sweep picked (None: no sweep picked it)
     auto_choice: str | None = None                             # what optimizer/lr "auto" chose, in one line
     auto_optimizer: str | None = None                          # the optimizer "auto" chose (a registry name)
-    auto_limit: dict = field(default_factory=dict)             # how long auto's choice runs (its Choice.limit)
+    auto_limit: dict = field(default_factory=dict)             # how auto's choice ends the run (its Choice.limit)
     layer_grads: list[dict[str, float]] = field(default_factory=list)   # per sampled step: weight name -> norm
     update_ratios: list[dict[str, float]] = field(default_factory=list)  # per sampled step: name -> |dw|/|w|
     sampled_steps: list[int] = field(default_factory=list)

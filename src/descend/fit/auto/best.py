@@ -24,8 +24,8 @@ SIGNIFICANCE = 2.0   # standard errors: a one-sided paired test at about 2.3%
 
 class KeepBest(stop_lib.Patience):
     """Keeps the weights of the lowest val_loss evaluation and restores them at the end of the run when the last
-    weights score worse on the validation rows beyond their noise; the stop reason then says so, and the history marks every evaluation that was the best
-    so far (`kept_best`)."""
+    weights score worse on the validation rows beyond their noise; the stop reason then says so, and the history
+    marks every evaluation that was the best so far (`kept_best`)."""
 
     code = "keep_best"
 
