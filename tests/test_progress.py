@@ -25,7 +25,9 @@ def test_plain_progress_prints_every_n_steps_with_validation(capsys):
     assert len(said) == 1 and len(lines) == 6
     assert lines[0].startswith("step 4/16  epoch 1  loss ") and "val_loss" in lines[0]
     assert lines[-2].startswith("stopped after 16 steps (")
-    assert lines[-2].endswith("): reached the epoch limit (4 epochs)")
+    # with validation data auto's run ends with its best evaluated weights (fit/auto/best.py), and says so
+    assert lines[-2].split("): ", 1)[1].startswith("reached the epoch limit (4 epochs); the model holds the weights "
+                                                   "of step 12, whose val_loss ")
     assert lines[-1] == "doctor: no problems found"
 
 
