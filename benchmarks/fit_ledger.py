@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
-import math
 import os
 import statistics
 import time
@@ -48,15 +47,15 @@ def _timed(owner, name: str, spent: list[float]) -> None:
 
 def _per_sample(X, y, runs: int) -> float:
     """Seconds one per-layer sample adds to its step: runs sampling every step against runs sampling none."""
-    schedule = instruments.next_sampled
+    schedule = instruments.sampled
     times = {True: [], False: []}
     try:
         for _ in range(runs):
             for every_step in (True, False):
-                instruments.next_sampled = (lambda step, every: step if every_step else math.inf)
+                instruments.sampled = (lambda step, every: every_step)
                 times[every_step].append(descend_fit(X, y, EPOCHS, optimizer="adamw", lr=1e-3))
     finally:
-        instruments.next_sampled = schedule
+        instruments.sampled = schedule
     return (statistics.median(times[True]) - statistics.median(times[False])) / STEPS
 
 

@@ -6,7 +6,7 @@ from torch import nn
 
 import descend as ds
 from descend.doctor import reference
-from descend.doctor.instruments import DENSE, Instruments, Readings, next_sampled, sampled
+from descend.doctor.instruments import DENSE, Instruments, Readings, sampled
 from descend.fit.auto.sweep import Sweep
 from descend.optim.base import step_unwrapped
 
@@ -48,20 +48,6 @@ def test_per_layer_samples_are_dense_first_then_twice_as_far_apart_after_every_d
     assert steps[:3 * DENSE] == first + second + third
     assert steps[3 * DENSE:] == list(range(7 * DENSE * 25, 3000, 200))
     assert [s for s in range(12) if sampled(s, 5)] == [0, 5, 10]   # short runs: every `every` steps, as before
-
-
-def test_the_next_sampled_step_is_the_first_step_from_here_that_the_schedule_samples():
-    for every in (1, 3, 25):
-        for step in range(8 * DENSE * every):
-            upcoming = next_sampled(step, every)
-            assert upcoming >= step and sampled(upcoming, every)
-            assert not any(sampled(s, every) for s in range(step, upcoming))
-
-
-def test_instruments_arm_on_the_sampled_steps_wherever_the_count_starts_or_jumps_to():
-    instruments = Instruments(nn.Linear(2, 1), Readings(history=[]), every=3)
-    steps = [*range(40), *range(500, 700), *range(5, 30), 2000, 2001]   # a resume, a rollback, a late resume
-    assert [s for s in steps if instruments._upcoming(s) == s] == [s for s in steps if sampled(s, 3)]
 
 
 class _Steps:

@@ -95,14 +95,6 @@ def sampled(step: int, every: int) -> bool:
     return offset % (every << stage) == 0
 
 
-def next_sampled(step: int, every: int) -> int:
-    """The first step count at or after `step` for which `sampled` holds: the loop asks once per sample instead
-    of once per step."""
-    stage = (step // (DENSE * every) + 1).bit_length() - 1
-    start, interval = DENSE * every * ((1 << stage) - 1), every << stage
-    return start - (start - step) // interval * interval   # rounded up to the stage's grid (its end: the next start)
-
-
 def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
 
@@ -128,7 +120,6 @@ class Instruments(Callback):
         self.step_hooks: list = []
         self.relu_hooks: list = []
         self.sampling, self.before = 0, None
-        self.upcoming = (0, 0)   # (a step, the first sampled step from it on): valid for the steps between them
         self.measured: list[tuple] = []   # (kind, names, norms[, step]): read as numbers once the loop settles
 
     needs_sync = never   # measures during the step itself and reads the numbers whenever the loop settles
@@ -140,16 +131,9 @@ class Instruments(Callback):
     def on_step_begin(self, state):
         if self.step_hooks:
             self._disarm()   # after the measured step (torch is iterating over its hooks during it)
-        if state.step == self._upcoming(state.step):  # step count + 1 is measured. Armed only now, after the previous
-            self.sampling = state.step + 1             # step's evaluation, so validation batches never count as training
+        if sampled(state.step, self.every):  # step count + 1 is measured. Armed only now, after the previous step's
+            self.sampling = state.step + 1   # evaluation, so validation batches never count as training
             self._arm()
-
-    def _upcoming(self, step: int) -> int:
-        """The first sampled step from `step` on, worked out once per sample (a resume may start anywhere)."""
-        asked, upcoming = self.upcoming
-        if not asked <= step <= upcoming:
-            self.upcoming = (step, next_sampled(step, self.every))
-        return self.upcoming[1]
 
     def _pre_step(self, optimizer, args, kwargs) -> None:
         self._remove(self.relu_hooks)  # the forward pass of this step is done
