@@ -63,7 +63,8 @@ def fit(model, data, loss, batch_size, doctor) -> float:
 
 
 ENTRY_POINTS = [(watch.Doctor, "__init__"), (watch.Doctor, "on_start"), (watch.Doctor, "on_end"),
-                (instruments.Instruments, "on_start"), (instruments.Instruments, "on_step"),
+                (instruments.Instruments, "on_start"), (instruments.Instruments, "on_step_begin"),
+                (instruments.Instruments, "on_step"),
                 (instruments.Instruments, "on_end"), (instruments.Instruments, "_pre_step"),
                 (instruments.Instruments, "_post_step"), (instruments.Instruments, "_relu_hook")]
 

@@ -226,3 +226,20 @@ def test_fits_step_flushes_denormals_for_torchs_own_fused_adamw_too():
     assert mine.state[ours]["exp_avg"][2].item() == 0.0
     assert 0.0 < reference.state[theirs]["exp_avg"][2].item() < torch.finfo(torch.float32).tiny
     assert torch.equal(ours.detach(), theirs.detach())
+
+
+def test_a_flushing_block_inside_another_leaves_the_mode_to_the_outer_one_which_restores_it_even_on_an_error():
+    """fit's step flushes around the flat update, whose groups flush again inside it: the inner blocks know the
+    outer one switched flushing on (without asking the floating-point unit), never switch it off themselves,
+    and once the outer block ends, by an error too, the next block switches it on again."""
+    from descend.optim.denormals import flushed, flushing
+    cpu = torch.device("cpu")
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError):
+            with flushed(cpu):
+                assert flushing()
+                with flushed(cpu):
+                    assert flushing()
+                assert flushing()   # the inner block left the outer one's mode as it was
+                1 / 0
+        assert not flushing()

@@ -37,7 +37,7 @@ def test_the_linear_reference_is_the_plain_ridge_fit_at_the_strength_that_does_b
 
 def test_column_spreads_in_two_passes_match_tensor_std():
     x = torch.randn(2000, 32, dtype=torch.float64) * torch.logspace(-3, 3, 32, dtype=torch.float64) + 1e3
-    torch.testing.assert_close(reference._spread(x, x.mean(dim=0)), x.std(dim=0), rtol=1e-9, atol=0)
+    torch.testing.assert_close(reference._spread(x - x.mean(dim=0)), x.std(dim=0), rtol=1e-9, atol=0)
 
 
 def test_per_layer_samples_are_dense_first_then_twice_as_far_apart_after_every_dense_samples():
@@ -175,3 +175,18 @@ def test_exploding_gradients_early_exit_finds_what_the_full_rolling_median_finds
         assert (finding.steps[0] if finding else None) == expected, trial
         found += expected is not None
     assert 20 < found < 150   # both outcomes were exercised
+
+
+def test_active_units_by_the_largest_output_match_any_output_above_zero_with_nan_inf_and_empty_batches():
+    from descend.doctor.instruments import _active_units
+    for trial in range(60):
+        g = torch.Generator().manual_seed(trial)
+        shape = [(16, 8), (4, 6, 3, 3), (5, 7, 9)][trial % 3]
+        out = torch.relu(torch.randn(*shape, generator=g) - 1.0)
+        mask = torch.rand(*shape, generator=g)
+        out[mask < 0.05] = float("nan")
+        out[mask > 0.97] = float("inf")
+        out[(mask > 0.5) & (mask < 0.52)] = -float("inf")
+        plain = (out > 0).transpose(0, 1).reshape(out.shape[1], -1).any(1)
+        assert torch.equal(_active_units(out), plain)
+    assert torch.equal(_active_units(torch.zeros(0, 5)), torch.zeros(5, dtype=torch.bool))

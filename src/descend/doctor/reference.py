@@ -92,27 +92,31 @@ def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 @dataclass
 class _Design:
-    """Rows of inputs with a column of ones (the intercept) and their Gram matrix, formed once for every ridge
-    strength tried on them: the product over the rows is the cost of a fit, the solve is tiny."""
+    """Rows of inputs with a column of ones (the intercept) and their targets as the ridge fit takes them, with
+    the products over the rows that every ridge strength tried on them shares (the Gram matrix and the inputs
+    against the targets): those products are the cost of a fit, the solve is tiny."""
 
     a: torch.Tensor
+    target: torch.Tensor   # (rows, outputs) float64: the targets, one-hot for classes
+    y: torch.Tensor        # the targets as the loss takes them (class indices, or floats)
     gram: torch.Tensor
+    moment: torch.Tensor
 
     @classmethod
-    def of(cls, z: torch.Tensor) -> "_Design":
-        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
-        return cls(a, a.T @ a)
+    def of(cls, kind: str, a: torch.Tensor, y: torch.Tensor, gram: torch.Tensor) -> "_Design":
+        if kind == "classes":
+            target, y = F.one_hot(y.long(), int(y.max()) + 1).double(), y.long()
+        else:
+            target = y.double().reshape(len(y), -1)
+            y = target if kind == "binary" else y
+        return cls(a, target, y, gram, a.T @ target)
 
-    def joined(self, tail: "_Design") -> "_Design":
-        """These rows followed by `tail`'s: the Gram matrix of all is the sum of the two."""
-        return _Design(torch.cat([self.a, tail.a]), self.gram + tail.gram)
 
-
-def _ridge(design: _Design, y: torch.Tensor, strength: float) -> torch.Tensor:
-    """Ridge weights (last row: the intercept) for the design's rows and (rows, outputs) y."""
+def _ridge(design: _Design, strength: float) -> torch.Tensor:
+    """Ridge weights (last row: the intercept) for the design's rows and targets."""
     penalty = strength * len(design.a) * torch.eye(design.gram.shape[0], dtype=design.gram.dtype)
     penalty[-1, -1] = 0.0
-    return torch.linalg.solve(design.gram + penalty, design.a.T @ y)
+    return torch.linalg.solve(design.gram + penalty, design.moment)
 
 
 def _apply(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -129,31 +133,28 @@ def _calibrated(scores: torch.Tensor, y: torch.Tensor, kind: str) -> float:
     return min(SCALES, key=loss)
 
 
-def _fitted(kind: str, design: _Design, y: torch.Tensor, z_eval: torch.Tensor, strength: float) -> torch.Tensor:
-    """Outputs on z_eval of the linear model of `kind` fitted on (the design's rows, y): ridge regression, for
+def _fitted(kind: str, design: _Design, z_eval: torch.Tensor, strength: float) -> torch.Tensor:
+    """Outputs on z_eval of the linear model of `kind` fitted on the design's rows: ridge regression, for
     classes on one-hot (or 0/1) targets with its scores scaled into logits (a closed form, where logistic
     regression by L-BFGS cost seconds)."""
+    w = _ridge(design, strength)
     if kind == "regression":
-        return _apply(z_eval, _ridge(design, y.double().reshape(len(y), -1), strength))
-    if kind == "classes":
-        target = F.one_hot(y.long(), int(y.max()) + 1).double()
-        y = y.long()
-    else:
-        target = y = y.double().reshape(len(y), -1)
-    w = _ridge(design, target, strength)
+        return _apply(z_eval, w)
     centre = 0.5 if kind == "binary" else 0.0   # 0/1 scores of one output: 0.5 is the boundary
-    return _calibrated(design.a @ w - centre, y, kind) * (_apply(z_eval, w) - centre)
+    return _calibrated(design.a @ w - centre, design.y, kind) * (_apply(z_eval, w) - centre)
 
 
 def _linear(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, loss: str) -> torch.Tensor:
     """Outputs on z_eval of the linear model fitted on (z, y) at the ridge strength of RIDGE that does best on the
     last fifth of those rows when fitted on the rest. The first four fifths' Gram matrix serves every strength
-    tried, and with the last fifth's it is that of all rows."""
+    tried, and with the last fifth's it is that of all rows; the rows with their intercept column are made once."""
     cut = len(z) * 4 // 5
-    head, tail = _Design.of(z[:cut]), _Design.of(z[cut:])
-    scores = [float(per_example(loss, _fitted(kind, head, y[:cut], z[cut:], s), y[cut:]).mean()) for s in RIDGE]
+    a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
+    head_gram = a[:cut].T @ a[:cut]
+    head = _Design.of(kind, a[:cut], y[:cut], head_gram)
+    scores = [float(per_example(loss, _fitted(kind, head, z[cut:], s), y[cut:]).mean()) for s in RIDGE]
     best = RIDGE[min(range(len(RIDGE)), key=scores.__getitem__)]
-    return _fitted(kind, head.joined(tail), y, z_eval, best)
+    return _fitted(kind, _Design.of(kind, a, y, head_gram + a[cut:].T @ a[cut:]), z_eval, best)
 
 
 def _constant(kind: str, y: torch.Tensor, rows: int) -> torch.Tensor:
@@ -202,8 +203,9 @@ def references(loss: object, data: Sample, seed: int = 0) -> References | None:
                               or int(data.y_eval.max()) > int(data.y.max())):
         return None
     mean = data.x.mean(dim=0)
-    std = _spread(data.x, mean).clamp_min(1e-8)
-    z = (data.x - mean) / std
+    centered = data.x - mean
+    std = _spread(centered).clamp_min(1e-8)
+    z = centered.div_(std)
     z_eval = z if data.x_eval is data.x else (data.x_eval - mean) / std   # no held-out rows: the same table
     constant = per_example(loss, _constant(kind, data.y, len(z_eval)), data.y_eval)
     if constant is None:
@@ -221,10 +223,10 @@ def references(loss: object, data: Sample, seed: int = 0) -> References | None:
     return References(constant, linear, features)
 
 
-def _spread(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """The sample standard deviation of each column, in two passes (around the given column means): the same to
-    ~1e-15 as Tensor.std(dim=0), whose float64 reduction over rows took 0.7 ms on 2000 x 32."""
-    return ((x - mean).square().sum(dim=0) / (len(x) - 1)).sqrt()
+def _spread(centered: torch.Tensor) -> torch.Tensor:
+    """The sample standard deviation of each column of `centered` (the table less its column means), in two
+    passes: the same to ~1e-15 as Tensor.std(dim=0), whose float64 reduction over rows took 0.7 ms on 2000 x 32."""
+    return (centered.square().sum(dim=0) / (len(centered) - 1)).sqrt()
 
 
 def better(a: torch.Tensor, b: torch.Tensor, by: float = 0.0) -> bool:
