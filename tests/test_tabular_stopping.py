@@ -2,13 +2,16 @@
 best at evaluation n they wait max(5, min(patience, n)) evaluations, and keep the fixed patience's best."""
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from torch import nn
 
 from descend import stop
+from descend.apps.tabular import Options
 from descend.apps.tabular.stopping import GrowingPatience
+from descend.apps.tabular.train import prepare, train
 from descend.cli import main
-from descend.core.loop import Loop, NonFiniteOrigin
+from descend.core.loop import Callback, Loop, NonFiniteOrigin
 
 
 class _Validated:
@@ -84,7 +87,7 @@ def test_the_grown_wait_and_the_count_resume_from_the_state_dict():
     saved = rule.state_dict()
     assert (saved["evaluations"], saved["patience"], saved["wait"]) == (12, 9, 3)
     again = GrowingPatience(15)
-    again.load_state_dict({k: v for k, v in saved.items()})
+    again.load_state_dict(saved)
     assert (again.evaluations, again.patience, again.wait) == (12, 9, 3)
     older = {k: v for k, v in saved.items() if k not in ("evaluations", "patience")}   # before this rule
     again.load_state_dict(older)
@@ -105,3 +108,34 @@ def test_descend_fit_on_a_table_with_one_validation_slice_says_and_uses_the_grow
     assert "best validation loss 0.4961 after epoch 1\n" in out
     assert ("stopped after 192 steps" in progress and "val_loss did not improve for 5 evaluations (best 0.496096 at "
             "step 32;" in progress)
+
+
+class _CtrlCAt(Callback):
+    """Ctrl-C once `steps` steps have ended."""
+
+    def __init__(self, steps: int):
+        self.steps, self.seen = steps, 0
+
+    def on_step_end(self, state, record):
+        self.seen += 1
+        if self.seen == self.steps:
+            raise KeyboardInterrupt
+
+
+def test_a_run_interrupted_while_it_waits_resumes_to_the_same_stop_and_model(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2600, 2))   # one validation slice; a noisy target, so validation peaks after 7 epochs
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": np.sin(2 * x[:, 0]) * x[:, 1] + 2 * rng.normal(size=2600)})
+    opts = Options(target="y", seed=0, max_epochs=30, patience=8, refit="no", progress=False)
+    reference = prepare(frame, opts, say=lambda _: None)
+    result = train(reference, opts, say=lambda _: None)
+    assert len(result.history) == 392 and result.best["step"] == 196   # best at evaluation 7: waits 7, not 8
+    assert result.stop_reason.startswith("val_loss did not improve for 7 evaluations")
+    interrupted = prepare(frame, opts, say=lambda _: None)
+    with pytest.raises(KeyboardInterrupt):   # at step 300: 3 evaluations into the wait, after a checkpoint
+        train(interrupted, opts, say=lambda _: None, run_dir=tmp_path / "run", callbacks=[_CtrlCAt(300)])
+    resumed = prepare(frame, opts, say=lambda _: None)
+    again = train(resumed, opts, say=lambda _: None, run_dir=tmp_path / "run", resume=True)
+    assert len(again.history) == 392 and again.stop_reason == result.stop_reason
+    want, got = reference.run.model.state_dict(), resumed.run.model.state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want)
