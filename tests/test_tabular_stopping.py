@@ -122,6 +122,7 @@ class _CtrlCAt(Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_a_run_interrupted_while_it_waits_resumes_to_the_same_stop_and_model(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2600, 2))   # one validation slice; a noisy target, so validation peaks after 7 epochs
