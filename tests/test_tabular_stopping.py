@@ -8,7 +8,7 @@ from torch import nn
 
 from descend import stop
 from descend.apps.tabular import Options
-from descend.apps.tabular.stopping import GrowingPatience
+from descend.apps.tabular.stopping import GrowingPatience, least_wait
 from descend.apps.tabular.train import prepare, train
 from descend.cli import main
 from descend.core.loop import Callback, Loop, NonFiniteOrigin
@@ -48,7 +48,7 @@ def _stop_step(val_losses, rule):
 
 def test_a_best_at_the_first_evaluation_waits_five_evaluations_where_fixed_patience_waits_fifteen():
     losses = [1.0] + [1.0 + 0.01 * i for i in range(1, 40)]
-    step, reason = _stop_step(losses, GrowingPatience(15))
+    step, reason = _stop_step(losses, GrowingPatience(15, steps_per_epoch=40))
     assert step == 6
     assert reason == ("val_loss did not improve for 5 evaluations (best 1 at step 1; the model holds the weights of "
                       "that step)")
@@ -57,36 +57,46 @@ def test_a_best_at_the_first_evaluation_waits_five_evaluations_where_fixed_patie
 
 def test_a_best_at_evaluation_n_waits_n_evaluations_up_to_the_patience():
     falling = [10.0 - i for i in range(8)]   # bests at evaluations 1..8
-    step, _ = _stop_step(falling + [5.0] * 30, GrowingPatience(15))
+    step, _ = _stop_step(falling + [5.0] * 30, GrowingPatience(15, steps_per_epoch=40))
     assert step == 8 + 8   # the best at evaluation 8 waits 8
     falling = [30.0 - i for i in range(20)]   # the last best at evaluation 20: the full 15
-    step, _ = _stop_step(falling + [50.0] * 30, GrowingPatience(15))
+    step, _ = _stop_step(falling + [50.0] * 30, GrowingPatience(15, steps_per_epoch=40))
     assert step == 20 + 15
 
 
 def test_a_later_best_after_an_early_one_is_still_found_within_the_grown_wait():
     # best at evaluation 6 (waits 6), then a better one 5 evaluations later: the same as the fixed patience
     losses = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 4.5, 4.4, 4.3, 4.2, 3.0] + [3.5] * 30
-    growing = _stop_step(losses, GrowingPatience(15))
+    growing = _stop_step(losses, GrowingPatience(15, steps_per_epoch=40))
     assert growing[0] == 11 + 11
     assert "best 3 at step 11" in growing[1]
     assert "best 3 at step 11" in _stop_step(losses, stop.Patience(15, restore_best=True))[1]
 
 
+def test_the_least_wait_is_five_epochs_and_a_hundred_steps_at_most_the_patience():
+    assert least_wait(15, steps_per_epoch=34) == 5
+    assert least_wait(15, steps_per_epoch=16) == 7   # 7 epochs of 16 steps: 112 steps
+    assert least_wait(15, steps_per_epoch=3) == 15   # a tiny table's epochs: the full patience
+    assert least_wait(3, steps_per_epoch=100) == 3
+    losses = [1.0] + [1.0 + 0.01 * i for i in range(1, 40)]
+    assert _stop_step(losses, GrowingPatience(15, steps_per_epoch=16))[0] == 8
+    assert _stop_step(losses, GrowingPatience(15, steps_per_epoch=3))[0] == 16
+
+
 def test_a_small_patience_is_kept_as_it_is():
     losses = [1.0] + [2.0] * 20
-    assert _stop_step(losses, GrowingPatience(3))[0] == 4
+    assert _stop_step(losses, GrowingPatience(3, steps_per_epoch=40))[0] == 4
 
 
 def test_the_grown_wait_and_the_count_resume_from_the_state_dict():
-    rule = GrowingPatience(15)
+    rule = GrowingPatience(15, steps_per_epoch=40)
     losses = [9.0 - i for i in range(9)] + [5.0] * 3
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     Loop(_Validated(losses), opt, stop.with_defaults([rule, stop.MaxSteps(len(losses))]), eval_every=1,
          has_validation=True).run()
     saved = rule.state_dict()
     assert (saved["evaluations"], saved["patience"], saved["wait"]) == (12, 9, 3)
-    again = GrowingPatience(15)
+    again = GrowingPatience(15, steps_per_epoch=40)
     again.load_state_dict(saved)
     assert (again.evaluations, again.patience, again.wait) == (12, 9, 3)
     older = {k: v for k, v in saved.items() if k not in ("evaluations", "patience")}   # before this rule

@@ -5,7 +5,9 @@ exhaust) has little to gain from 15 more epochs, whose weights early stopping th
 improving for 60 epochs may still find a better epoch after a long flat stretch. So after a best at evaluation n
 the run waits max(floor, min(patience, n)) evaluations, which is the full patience from evaluation `patience` on
 (the restored weights, and so the predictions, are the fixed patience's wherever the best evaluation comes no
-earlier than that or no later one beats it).
+earlier than that or no later one beats it). The floor is FLOOR epochs and at least MIN_STEPS steps: on a tiny
+table an epoch is a few steps and its dozen validation rows swing over several epochs (the dated Nile table's,
+3 steps an epoch, fell again 8 epochs after a best at epoch 4), so there the wait stays the full patience.
 """
 from __future__ import annotations
 
@@ -13,20 +15,26 @@ import math
 
 from ...core import stop as stop_lib
 
-FLOOR = 5   # evaluations waited at least, however early the best came
+FLOOR = 5   # evaluations (epochs) waited at least, however early the best came
+MIN_STEPS = 100   # and at least this many steps
+
+
+def least_wait(patience: int, steps_per_epoch: int) -> int:
+    """The evaluations waited at least: FLOOR epochs and MIN_STEPS steps, at most `patience`."""
+    return min(patience, max(FLOOR, math.ceil(MIN_STEPS / max(steps_per_epoch, 1))))
 
 
 class GrowingPatience(stop_lib.Patience):
-    """`Patience` (of val_loss, the best evaluation's weights restored) waiting max(FLOOR, min(patience, n))
-    evaluations after a best at evaluation n."""
+    """`Patience` (of val_loss, the best evaluation's weights restored, one evaluation an epoch) waiting
+    max(least, min(patience, n)) evaluations after a best at evaluation n; `least`: see `least_wait`."""
 
-    def __init__(self, patience: int):
+    def __init__(self, patience: int, steps_per_epoch: int):
         super().__init__(patience, restore_best=True)
-        self.most = self.patience
+        self.most, self.least = self.patience, least_wait(self.patience, steps_per_epoch)
 
     def setup(self, state):
         super().setup(state)
-        self.evaluations, self.patience = 0, min(FLOOR, self.most)
+        self.evaluations, self.patience = 0, self.least
 
     def check(self, state, record):
         value = record.get(self.key)
@@ -34,7 +42,7 @@ class GrowingPatience(stop_lib.Patience):
             self.evaluations += 1
         reason = super().check(state, record)
         if self.wait == 0 and self.best_step == state.step:   # a new best at this evaluation
-            self.patience = max(min(FLOOR, self.most), min(self.most, self.evaluations))
+            self.patience = max(self.least, min(self.most, self.evaluations))
         return reason
 
     def state_dict(self):

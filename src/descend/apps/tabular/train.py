@@ -41,7 +41,7 @@ from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
 from .split import Split, split_rows, time_order
-from .stopping import FLOOR, GrowingPatience
+from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
 LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce": "logistic regression",
@@ -190,9 +190,10 @@ def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
 
 
 def _patience_words(opts: Options, scheme: Scheme) -> str:
-    if scheme.kind == "folds" or opts.patience <= FLOOR:
+    least = least_wait(opts.patience, math.ceil(len(scheme.train_rows) / batch_size(opts, len(scheme.train_rows))))
+    if scheme.kind == "folds" or least == opts.patience:
         return f"{opts.patience} epochs"
-    return f"up to {opts.patience} epochs (as many as the best epoch took, at least {FLOOR})"
+    return f"up to {opts.patience} epochs (as many as the best epoch took, at least {least})"
 
 
 def _linear_part(run: TabularRun) -> str:
@@ -298,14 +299,16 @@ def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return with_held_out(x, none), with_member(y, none)
 
 
-def _rules(opts: Options, epochs: int | None = None, folds: bool = False) -> dict:
-    """The schedule and the stopping rule: early stopping (on one validation slice with a patience that grows with
-    the run, see stopping.py; out of fold the fixed patience), or a stop after `epochs` epochs (built afresh: they
-    hold functions that do not travel)."""
+def _rules(opts: Options, epochs: int | None = None, arguments: dict | None = None) -> dict:
+    """The schedule and the stopping rule: early stopping (validated on one slice, with a patience that grows with
+    the run, see stopping.py; out of fold, the fixed patience), or a stop after `epochs` epochs (built afresh: they
+    hold functions that do not travel). `arguments`: fit's, which say how the run is validated."""
     if epochs is not None:
         stop = stop_lib.MaxEpochs(epochs)
+    elif arguments is None or _out_of_fold(arguments):
+        stop = stop_lib.Patience(opts.patience, restore_best=True)
     else:
-        stop = stop_lib.Patience(opts.patience, restore_best=True) if folds else GrowingPatience(opts.patience)
+        stop = GrowingPatience(opts.patience, math.ceil(len(arguments["train"][0]) / arguments["batch_size"]))
     return {"schedule": schedule_named(opts.schedule), "stop": [stop]}
 
 
@@ -335,7 +338,7 @@ def _averages(opts: Options, lr) -> bool:
 def _completed(opts: Options, epochs: int | None, arguments: dict) -> dict:
     """The arguments with what cannot travel to another process built for this one: the schedule, the stopping
     rule and the optimizer over this process's copy of the model."""
-    return {**arguments, **_rules(opts, epochs, _out_of_fold(arguments)),
+    return {**arguments, **_rules(opts, epochs, arguments),
             "optimizer": averaged(opts, arguments["model"], arguments["lr"])}
 
 
