@@ -299,13 +299,13 @@ def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return with_held_out(x, none), with_member(y, none)
 
 
-def _rules(opts: Options, epochs: int | None = None, arguments: dict | None = None) -> dict:
+def _rules(opts: Options, epochs: int | None, arguments: dict) -> dict:
     """The schedule and the stopping rule: early stopping (validated on one slice, with a patience that grows with
     the run, see stopping.py; out of fold, the fixed patience), or a stop after `epochs` epochs (built afresh: they
     hold functions that do not travel). `arguments`: fit's, which say how the run is validated."""
     if epochs is not None:
         stop = stop_lib.MaxEpochs(epochs)
-    elif arguments is None or _out_of_fold(arguments):
+    elif _out_of_fold(arguments):
         stop = stop_lib.Patience(opts.patience, restore_best=True)
     else:
         stop = GrowingPatience(opts.patience, math.ceil(len(arguments["train"][0]) / arguments["batch_size"]))
