@@ -5,7 +5,11 @@ table of the suite or of its held-out list can be timed (small ones train on K f
 64 columns and 10 classes); classes are scored by test log-loss, numbers by test RMSE.
 
 Each command runs in a fresh process pinned to one core (OMP/MKL at one thread, LightGBM's n_jobs=1); its CPU
-seconds (user + system, start-up included) and wall seconds are measured from outside. The CSV is the one
+seconds (user + system, start-up included) and wall seconds are measured from outside. Python's compiled bytecode
+is cached as an installed package has it (pip compiles it at install; an editable checkout run with
+PYTHONDONTWRITEBYTECODE=1 would otherwise compile descend's ~120 modules in every command, ~0.13 CPU s): the
+commands write and read it in a cache folder of their own (PYTHONPYCACHEPREFIX), filled by one untimed 1-epoch
+fit first; `--bytecode none` measures without it. The CSV is the one
 tabular_suite.py writes for the table (randhie10k: statsmodels' RAND health insurance visits, first 10,000 rows,
 shuffled once). Also shown: descend's start-up alone (importing its `fit` command) and its training loop's
 seconds (summary.json). Run:
@@ -57,11 +61,20 @@ else:
 """
 
 
-def timed(command: list[str], core: int) -> tuple[float, float, str]:
+def environment(bytecode: str, folder: Path) -> dict:
+    """The commands' environment: one thread, and Python's bytecode cached in `folder`/bytecode ("cached") or
+    compiled afresh in every process ("none")."""
+    if bytecode == "none":
+        return {**suite.ONE_THREAD, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {k: v for k, v in suite.ONE_THREAD.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(folder / "bytecode")}
+
+
+def timed(command: list[str], core: int, env: dict) -> tuple[float, float, str]:
     """(CPU seconds, wall seconds, stdout) of `command` in a fresh process on one core and one thread."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, env=suite.ONE_THREAD, capture_output=True, text=True,
+    done = subprocess.run(command, env=env, capture_output=True, text=True,
                           preexec_fn=lambda: os.sched_setaffinity(0, {core}))
     wall = time.perf_counter() - start
     if done.returncode != 0:
@@ -85,23 +98,26 @@ def table_csv(name: str, folder: Path) -> tuple[Path, suite.Table, int, int]:
     return path, table, len(frame), min(max(1, int(round(len(frame) * 0.2))), len(frame) - 1)
 
 
-def one_table(name: str, seeds: int, core: int, folder: Path) -> dict:
+def one_table(name: str, seeds: int, core: int, folder: Path, env: dict) -> dict:
     path, table, rows, test_rows = table_csv(name, folder)
     target, score = table.target, "rmse" if table.task == "regression" else "log_loss"
     runs = {"descend": [], "LightGBM": [], "start-up": []}
     loops, scores = [], {"descend": [], "LightGBM": []}
+    fit = [sys.executable, "-m", "descend.cli", "fit", str(path), "--target", target]
+    lightgbm = [sys.executable, "-c", LIGHTGBM, str(path), target, str(test_rows)]
+    timed([*fit, "--max-epochs", "1", "--out", str(folder / f"{name}-warm-up")], core, env)   # fill the cache
+    timed([*lightgbm, "0", str(folder / f"{name}-warm-up-lgb.csv"), table.task], core, env)
     for seed in range(seeds):
         out = folder / f"{name}-{seed}"
-        cpu, wall, _ = timed([sys.executable, "-m", "descend.cli", "fit", str(path), "--target", target, "--seed",
-                              str(seed), "--out", str(out)], core)
+        cpu, wall, _ = timed([*fit, "--seed", str(seed), "--out", str(out)], core, env)
         runs["descend"].append((cpu, wall))
         loops.append(json.loads((out / "summary.json").read_text())["elapsed"])
         scores["descend"].append(next(iter(json.loads((out / "metrics.json").read_text())["scores"].values()))[score])
-        cpu, wall, printed = timed([sys.executable, "-c", LIGHTGBM, str(path), target, str(test_rows), str(seed),
-                                    str(folder / f"{name}-{seed}-lgb.csv"), table.task], core)
+        cpu, wall, printed = timed([*lightgbm, str(seed), str(folder / f"{name}-{seed}-lgb.csv"), table.task],
+                                   core, env)
         runs["LightGBM"].append((cpu, wall))
         scores["LightGBM"].append(float(printed.strip().splitlines()[-1]))
-        runs["start-up"].append(timed([sys.executable, "-c", "import descend.cli.commands.fit"], core)[:2])
+        runs["start-up"].append(timed([sys.executable, "-c", "import descend.cli.commands.fit"], core, env)[:2])
     median = {k: tuple(float(np.median([r[i] for r in v])) for i in range(2)) for k, v in runs.items()}
     return {"table": name, "rows": rows, "median_cpu_wall": median, "training_loop_s": float(np.median(loops)),
             "score": score.replace("_", "-"), "mean": {k: float(np.mean(v)) for k, v in scores.items()},
@@ -114,10 +130,14 @@ def main() -> None:
     parser.add_argument("--tables", default="randhie10k")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--core", type=int, default=min(os.sched_getaffinity(0)), help="the one core to run on")
+    parser.add_argument("--bytecode", choices=("cached", "none"), default="cached",
+                        help="cached: as an installed package runs (default); none: compiled in every process")
     args = parser.parse_args()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; one thread on core {args.core}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; one thread on core {args.core}; "
+          f"bytecode {args.bytecode}")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [one_table(name, args.seeds, args.core, Path(tmp)) for name in args.tables.split(",")]
+        env = environment(args.bytecode, Path(tmp))
+        rows = [one_table(name, args.seeds, args.core, Path(tmp), env) for name in args.tables.split(",")]
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| table | rows | descend fit: CPU s, wall s | of which start-up (CPU, wall) | training loop s | LightGBM "
           "script: CPU s, wall s | ratio descend / LightGBM (CPU, wall) | test score: descend, LightGBM |")

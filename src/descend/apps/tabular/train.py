@@ -41,6 +41,7 @@ from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
 from .split import Split, split_rows, time_order
+from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
 LINEAR_NAMES = {"mse": "ridge regression", "poisson": "Poisson regression", "bce": "logistic regression",
@@ -185,7 +186,14 @@ def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
             + f" trained side by side and averaged, {_linear_part(run)}; "
             f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
             f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to {opts.max_epochs} "
-            f"epochs, early stopping after {opts.patience} epochs without a better validation loss")
+            f"epochs, early stopping after {_patience_words(opts, scheme)} without a better validation loss")
+
+
+def _patience_words(opts: Options, scheme: Scheme) -> str:
+    least = least_wait(opts.patience, math.ceil(len(scheme.train_rows) / batch_size(opts, len(scheme.train_rows))))
+    if scheme.kind == "folds" or least == opts.patience:
+        return f"{opts.patience} epochs"
+    return f"up to {opts.patience} epochs (as many as the best epoch took, at least {least})"
 
 
 def _linear_part(run: TabularRun) -> str:
@@ -291,11 +299,23 @@ def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return with_held_out(x, none), with_member(y, none)
 
 
-def _rules(opts: Options, epochs: int | None = None) -> dict:
-    """The schedule and the stopping rule: early stopping, or a stop after `epochs` epochs (built afresh: they
-    hold functions that do not travel)."""
-    stop = stop_lib.Patience(opts.patience, restore_best=True) if epochs is None else stop_lib.MaxEpochs(epochs)
+def _rules(opts: Options, epochs: int | None, arguments: dict) -> dict:
+    """The schedule and the stopping rule: early stopping (validated on one slice, with a patience that grows with
+    the run, see stopping.py; out of fold, the fixed patience), or a stop after `epochs` epochs (built afresh: they
+    hold functions that do not travel). `arguments`: fit's, which say how the run is validated."""
+    if epochs is not None:
+        stop = stop_lib.MaxEpochs(epochs)
+    elif _out_of_fold(arguments):
+        stop = stop_lib.Patience(opts.patience, restore_best=True)
+    else:
+        stop = GrowingPatience(opts.patience, math.ceil(len(arguments["train"][0]) / arguments["batch_size"]))
     return {"schedule": schedule_named(opts.schedule), "stop": [stop]}
+
+
+def _out_of_fold(arguments: dict) -> bool:
+    """Whether fit's validation rows are held out of folds (K-fold) rather than one slice no member learns from."""
+    val = arguments.get("val")
+    return val is not None and bool((val[1][:, 1] >= 0).any())
 
 
 def averaged(opts: Options, model: torch.nn.Module, lr) -> torch.optim.Optimizer | str:
@@ -318,7 +338,7 @@ def _averages(opts: Options, lr) -> bool:
 def _completed(opts: Options, epochs: int | None, arguments: dict) -> dict:
     """The arguments with what cannot travel to another process built for this one: the schedule, the stopping
     rule and the optimizer over this process's copy of the model."""
-    return {**arguments, **_rules(opts, epochs),
+    return {**arguments, **_rules(opts, epochs, arguments),
             "optimizer": averaged(opts, arguments["model"], arguments["lr"])}
 
 
