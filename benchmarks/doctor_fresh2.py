@@ -146,10 +146,11 @@ FRESH2 = [
     S("fresh2: regression target in dollars (mean 60,000)", "unscaled_target", salaries,
       lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20), score="relative", present=("bad_start",)),
     S("fresh2: exponential schedule x0.95 a step (lr ~0 by epoch 6)", "lr_too_low", std_friedman, lambda i, o, **k: mlp(i, o, (64, 64), **k),
-      dict(schedule=fast_decay(), max_epochs=20)),
+      dict(schedule=fast_decay(), max_epochs=20), expect=("lr_too_low", "lr_decayed_early")),   # the second code
+      # did not exist when this was written; it names the schedule rather than the lr
     S("fresh2: random embedding frozen by mistake (token mlp)", "frozen_parameters", tokens,
       lambda i, o, **_: TokenMLP(), dict(loss="cross_entropy", max_epochs=15), outputs=4, prepare=freeze_embedding,
-      present=("underfitting",)),
+      present=("underfitting", "overfitting")),   # the head overfits the random features: true as well
     S("fresh2: labels shifted one row (off-by-one join), friedman mlp", "no_signal",
       lambda: shifted_labels(std_friedman()), lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20),
       present=("overfitting",)),
