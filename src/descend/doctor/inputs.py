@@ -113,6 +113,7 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
 
 
 MONOTONE_VALUES = 20   # distinct target values (and column values) an order-preserving copy must run through
+MONOTONE_ROWS = 1024   # rows read for it (an order that holds on a thousand rows is no accident)
 
 
 def _monotone_column(flat: torch.Tensor, target: torch.Tensor) -> dict | None:
@@ -122,6 +123,7 @@ def _monotone_column(flat: torch.Tensor, target: torch.Tensor) -> dict | None:
     over MONOTONE_VALUES distinct values of both."""
     if flat.shape[1] < 2:
         return None
+    flat, target = flat[:MONOTONE_ROWS], target[:MONOTONE_ROWS]
     order = torch.argsort(target)
     rises = target[order].diff() > 0
     if int(rises.sum()) < MONOTONE_VALUES - 1:
@@ -213,11 +215,15 @@ def target_size(y: torch.Tensor) -> float | None:
     return float(torch.maximum(values.mean(dim=0).abs(), values.std(dim=0)).max())
 
 
+KEY_COLUMNS = 256   # values of a row that its key reads, evenly spaced (wide rows: images)
+
+
 def row_keys(x: torch.Tensor) -> torch.Tensor:
-    """One int64 per row that equal rows share and distinct rows almost never do: the row's bits (as 32-bit
-    integers) mixed by fixed random odd multipliers. Integer sums wrap and do not round, so the same row gives the
-    same key wherever it sits, in any batch."""
+    """One int64 per row that equal rows share and distinct rows almost never do: the bits (as 32-bit integers)
+    of up to KEY_COLUMNS of its values, mixed by fixed random odd multipliers. Integer sums wrap and do not round,
+    so the same row gives the same key wherever it sits, in any batch."""
     rows = x.detach().reshape(len(x), -1)
+    rows = rows[:, ::math.ceil(rows.shape[1] / KEY_COLUMNS)]
     ints = rows.float().contiguous().view(torch.int32).long() if rows.dtype.is_floating_point else rows.long()
     mix = torch.randint(1, 2 ** 62, (ints.shape[1],), generator=torch.Generator().manual_seed(0)) * 2 + 1
     return (ints * mix).sum(dim=1)
