@@ -206,3 +206,43 @@ FRESH2 = [
     S("fresh2: salaries standardized, mlp", None, lambda: salaries(dollars=False),
       lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20)),
 ]
+
+
+# ---- written after this round's rule changes, to look for false alarms of the new rules (reported apart) --------
+class NoisyInputs(nn.Module):
+    """Gaussian noise on the inputs while training only (it checks self.training), then an MLP."""
+
+    def __init__(self, inputs: int, outputs: int):
+        super().__init__()
+        self.body = mlp(inputs, outputs, (64,))
+
+    def forward(self, x):
+        return self.body(x + 0.1 * torch.randn_like(x) if self.training else x)
+
+
+def with_duplicates(data: Data, share: float = 0.05) -> Data:
+    """A table in which `share` of the rows were entered twice, split at random after that (copies on both sides)."""
+    xt, yt, xv, yv = data
+    x, y = torch.cat([xt, xv]), torch.cat([yt, yv])
+    g = torch.Generator().manual_seed(8)
+    twice = torch.randperm(len(y), generator=g)[:int(share * len(y))]
+    x, y = torch.cat([x, x[twice]]), torch.cat([y, y[twice]])
+    order = torch.randperm(len(y), generator=g)
+    x, y = x[order], y[order]
+    cut = len(y) * 3 // 4
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+AFTER2 = [
+    # first written on the salaries (nonlinear in the features: a linear model underfits them, so no healthy run)
+    S("after2: target in thousands, linear model, full batch (auto's L-BFGS)", None, thousands,
+      lambda i, o, **_: nn.Linear(i, o), dict(batch_size=2000), score="relative"),
+    S("after2: warmup then cosine schedule", None, std_friedman, lambda i, o, **k: mlp(i, o, (64, 64), **k),
+      dict(schedule=ds.schedules.warmup_cosine(0.1), max_epochs=20)),
+    S("after2: step schedule, halved every 100 steps", None, std_friedman, lambda i, o, **k: mlp(i, o, (64, 64), **k),
+      dict(schedule=ds.schedules.step(100, 0.5), max_epochs=20)),
+    S("after2: input noise while training only", None, lambda: standardize(blobs(n=2000, classes_=3, seed=14)),
+      lambda i, o, **_: NoisyInputs(i, o), dict(loss="cross_entropy", max_epochs=20), outputs=3),
+    S("after2: 5% of rows entered twice, random split", None, lambda: with_duplicates(std_friedman()),
+      lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20)),
+]

@@ -597,8 +597,8 @@ def main() -> None:
         from benchmarks.doctor_fresh import AFTER, FRESH
         pool = FRESH + AFTER
     elif args.fresh2:
-        from benchmarks.doctor_fresh2 import FRESH2
-        pool = FRESH2
+        from benchmarks.doctor_fresh2 import AFTER2, FRESH2
+        pool = FRESH2 + AFTER2
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -610,7 +610,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh:
+    if args.fresh or args.fresh2:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:

@@ -42,15 +42,16 @@ SIZED_LOSSES = ("mse", "mae", "huber")
 
 
 def unscaled_target(r: Readings) -> Finding | None:
-    """A numeric target in raw units (its mean or spread over TARGET_SIZE) under a loss on raw differences, and a
-    cost: the model ends clearly short of a linear reference (or no better than a constant)."""
+    """A numeric target in raw units (its median or spread over TARGET_SIZE) under a loss on raw differences, and a
+    cost: the model ends clearly short of a reference it could match (for an affine model the linear one), or no
+    better than a constant."""
     size = r.target_size
     if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES:
         return None
-    if not (worse_than_reference(r) or no_better_than_constant(r)):
+    if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
         return None
     return Finding("unscaled_target", "warning", None, {"target_size": size},
-                   f"unscaled target: the target's typical size is {size:.4g} (its mean or spread), while a "
+                   f"unscaled target: the target's typical size is {size:.4g} (its median or spread), while a "
                    f"network's outputs start near 0 with a spread near 1; the steps spent the run reaching the "
                    f"target's scale, and the model ended clearly short of a linear model on the same rows",
                    "standardize the target (subtract its mean, divide by its standard deviation) and map "

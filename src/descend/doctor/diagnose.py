@@ -37,7 +37,9 @@ EXPLAINED_BY: dict[str, set[str]] = {
     "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, "repeated_rows", *VALIDATION},
     "underfitting": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
                      "bad_start", "non_finite", *STEPS_OVERSHOT, "exploding_gradients", "vanishing_gradients",
-                     "dead_units", "lr_too_low", "not_converged", "repeated_rows", *HELD_BACK, *VALIDATION},
+                     "dead_units", "lr_too_low", "not_converged", "repeated_rows", *HELD_BACK,
+                     "validation_unlike_training", "random_evaluation"},   # judged on references, not on held-out
+                                                                           # rows: copied ones leave it meaningful
     "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients",
                         "dead_units", "lr_too_low", "lr_decayed_early"},
     "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT,

@@ -18,12 +18,11 @@ from ..core.html import FONT, findings_table
 CODES: dict[str, str] = {
     "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
                        "varies",
-    "unscaled_target": "an mse target's typical size is over 100 (raw units such as dollars) and the model ends "
-                       "clearly short of a linear reference: the steps spend the run reaching the target's scale",
+    "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
+                       "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
+                       "reaching the target's scale",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, or one value "
                    "per class)",
-    "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
-                              "otherwise distinct): the validation loss cannot show how the model does on new rows",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows): a classification "
                             "loss fits them",
     "repeated_rows": "the training data read before the first step (or the row indices the loader's own sampler "
@@ -67,6 +66,9 @@ CODES: dict[str, str] = {
                     "data (a linear model, or ridge on random features), with the training loss above it too",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
                             "validation example's worth) or stayed at the most common class's share",
+    "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
+                              "otherwise distinct): the validation loss cannot show how the model does on new rows "
+                              "(listed after whatever went wrong in training, which it does not explain)",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
     "doctor_error": "a rule of the doctor failed on this run (a bug in the doctor, not in the run); the rule is named",
 }

@@ -205,14 +205,16 @@ def repeated_rows(x: torch.Tensor) -> dict | None:
 
 
 def target_size(y: torch.Tensor) -> float | None:
-    """The typical size of a numeric target: the larger of its mean's magnitude and its spread, over its columns
-    (None for class indices and 0/1 labels)."""
+    """The typical size of a numeric target, robust to a few wild rows (a 9999 code for a missing value is an
+    outlier, not a unit): the larger of its median's magnitude and its interquartile spread (as a normal's standard
+    deviation), over its columns; None for class indices and 0/1 labels."""
     if not y.dtype.is_floating_point or len(y) < 2 or zero_one(y):
         return None
     values = y.detach().reshape(len(y), -1).double()
     if not torch.isfinite(values).all():
         return None
-    return float(torch.maximum(values.mean(dim=0).abs(), values.std(dim=0)).max())
+    q25, q50, q75 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype), dim=0)
+    return float(torch.maximum(q50.abs(), (q75 - q25) / 1.349).max())
 
 
 KEY_COLUMNS = 256   # values of a row that its key reads, evenly spaced (wide rows: images)

@@ -133,7 +133,7 @@ def bad_start(r: Readings) -> Finding | None:
     reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
     if math.isfinite(first) and first < 10 * base:
         return None
-    short = worse_than_reference(r)
+    short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
     if short is False or (short is None and reached < base):
         return None
     relu_like = not (SATURATING & set(r.activations))
