@@ -37,7 +37,7 @@ def unscaled_inputs(r: Readings) -> Finding | None:
                    "its standard deviation) before training", {"standardize_inputs": True})
 
 
-TARGET_SIZE = 100   # a target this large (mean or spread) is in raw units: a network's outputs start near 0, spread 1
+TARGET_SIZE = 100   # a target this large (median or spread) is in raw units: a network's outputs start near 0, spread 1
 SIZED_LOSSES = ("mse", "mae", "huber")
 
 
@@ -53,7 +53,7 @@ def unscaled_target(r: Readings) -> Finding | None:
     return Finding("unscaled_target", "warning", None, {"target_size": size},
                    f"unscaled target: the target's typical size is {size:.4g} (its median or spread), while a "
                    f"network's outputs start near 0 with a spread near 1; the steps spent the run reaching the "
-                   f"target's scale, and the model ended clearly short of a linear model on the same rows",
+                   f"target's scale, and the model ended clearly short of a reference fitted on the same rows",
                    "standardize the target (subtract its mean, divide by its standard deviation) and map "
                    "predictions back (prediction x std + mean)", {"standardize_target": True})
 
