@@ -126,6 +126,8 @@ def test_a_sampler_that_repeats_one_batch_is_repeated_rows_and_a_weighted_sample
     state = torch.get_rng_state()
     assert repeated_draws(balanced) is None and torch.equal(state, torch.get_rng_state())
     assert repeated_draws(DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)) is None
+    oversampled = torch.utils.data.RandomSampler(range(100), replacement=True, num_samples=2000)
+    assert repeated_draws(DataLoader(TensorDataset(x[:100], y[:100]), batch_size=32, sampler=oversampled)) is None
 
 
 def test_validation_rows_copied_from_training_are_named_but_categories_that_recur_are_not():

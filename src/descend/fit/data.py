@@ -150,8 +150,9 @@ DRAWN_ROWS = 4096   # row indices read from a loader's own sampler (indices only
 
 def repeated_draws(source) -> dict | None:
     """{"rows", "distinct"} when a DataLoader's own (batch) sampler, over its first DRAWN_ROWS indices, draws each
-    distinct row REPEATS or more times (a batch list repeated, a sampler over a few indices); None for in-memory
-    tensors, for the standard samplers (they visit every row once a pass) and for samplers that do not repeat.
+    distinct row REPEATS or more times and reaches under half the dataset's rows (a batch list repeated, a sampler
+    over a few indices); None for in-memory tensors, for the standard samplers (they visit every row once a pass),
+    for samplers that do not repeat, and for those that oversample a small table (they reach most of its rows).
     Random generators are put back, so reading the sampler changes nothing."""
     batches = getattr(source, "batch_sampler", None) if isinstance(source, DataLoader) else None
     if batches is None or _visits_every_row(batches):
@@ -166,8 +167,10 @@ def repeated_draws(source) -> dict | None:
         torch.set_rng_state(global_state)
         if generator is not None:
             generator.set_state(state)
-    distinct = len(set(drawn))
-    return {"rows": len(drawn), "distinct": distinct} if len(drawn) >= 30 and distinct * REPEATS <= len(drawn) else None
+    distinct, rows = len(set(drawn)), _dataset_len(source.dataset)
+    if len(drawn) < 30 or distinct * REPEATS > len(drawn) or rows is None or distinct > rows / 2:
+        return None   # a sampler that oversamples a small table still reaches most of its rows
+    return {"rows": len(drawn), "distinct": distinct}
 
 
 def _visits_every_row(batches) -> bool:
