@@ -545,8 +545,8 @@ def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
                   len(codes) - true)
     if s.cause and check_fix and warned and warned[0].change:
         before = score(s, result, model, val)
-        fixed, fixed_model, _ = run(s, warned[0].change)
-        after = score(s, fixed, fixed_model, val)
+        fixed, fixed_model, fixed_val = run(s, warned[0].change)
+        after = score(s, fixed, fixed_model, fixed_val)   # the fixed run's validation data (a change may rescale it)
         still = [f.code for f in fixed.findings if f.severity in WARN and f.code == warned[0].code]
         gone = not still
         improved = after < before or s.better == "cause"
