@@ -1,7 +1,9 @@
-"""Rules about the data and the loss rather than the steps: inputs on wildly different scales, a column that
-is the target, mse on class labels, no signal at all, and a model that only ever predicts the common class.
+"""Rules about the data and the loss rather than the steps: inputs on wildly different scales, a target in raw
+units, a column that is the target, validation rows copied from training, mse on class labels, repeated rows, a
+model that is random at evaluation, validation data unlike training, no signal at all, and a model that only ever
+predicts the common class.
 
-The last two compare the trained model with references fitted on the same rows (see reference.py): "no signal"
+The last three compare the trained model with references fitted on the same rows (see reference.py): "no signal"
 means neither the model nor a linear model nor random features beat a constant prediction by more than the noise.
 """
 from __future__ import annotations
