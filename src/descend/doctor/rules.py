@@ -428,7 +428,7 @@ def lr_decayed_early(r: Readings) -> Finding | None:
                    f"learning rate decayed early: the schedule took the lr from {peak:.2g} at step {peak_step} to "
                    f"under {DECAYED:.0%} of it by step {low} of {last} (it ended at {end:.1e}); the last "
                    f"{(last - low) / max(last - first, 1):.0%} of the run barely moved the weights, and the model "
-                   f"ended clearly short of a linear model on the same rows",
+                   f"ended clearly short of a reference fitted on the same rows",
                    "leave schedule out (fit's default decays over the whole run) or stretch the schedule over the "
                    "run, e.g. schedule=descend.schedules.cosine()", {"schedule": None})
 
