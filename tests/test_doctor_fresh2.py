@@ -137,7 +137,7 @@ def test_validation_rows_copied_from_training_are_named_but_categories_that_recu
     found = next(f for f in copied.findings if f.code == "validation_in_training")
     assert found.severity == "warning" and warnings(copied)[-1] == "validation_in_training"   # after training's causes
     assert {"rows": 200, "copies": 200, "training_rows": 600}.items() <= found.evidence.items()
-    assert copied_validation(x[:600], x[600:]) is None
+    assert copied_validation(x[:600], x[600:]) is None and copied_validation(x, x.clone()) is None   # val=train: a choice
     levels = torch.randint(0, 3, (800, 3), generator=torch.Generator().manual_seed(2)).float()   # 27 distinct rows
     assert copied_validation(levels[:600], levels[600:]) is None
     assert torch.equal(row_keys(x[5:7]), row_keys(x)[5:7])   # a row's key does not depend on its batch

@@ -245,9 +245,13 @@ COPIED_ROWS = 1024   # validation rows compared (each against every training row
 def copied_validation(x: torch.Tensor, x_val: torch.Tensor) -> dict | None:
     """{"rows", "copies", "training_rows"} when COPIED_SHARE or more of the validation rows read are training rows
     read, and those training rows are (nearly) all distinct: data whose rows recur by nature (a few categories)
-    shares rows between any split. None otherwise, or when the rows do not compare (other shapes)."""
+    shares rows between any split. None otherwise, when the rows do not compare (other shapes), and when validation
+    is the training data itself, row for row: that is a choice (watching the training loss in eval mode), while a
+    part of training passed as validation is a mistake (a split done twice, rows duplicated before the split)."""
     if len(x) < 30 or len(x_val) < 30 or x.shape[1:] != x_val.shape[1:] or x[0].numel() == 0:
         return None
+    if x.shape == x_val.shape and torch.equal(x, x_val):
+        return None   # the training data itself, passed as val on purpose (the training loss in eval mode)
     train = row_keys(x)
     if len(torch.unique(train)) < 0.99 * len(train):
         return None
