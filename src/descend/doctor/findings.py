@@ -67,7 +67,8 @@ CODES: dict[str, str] = {
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
                             "validation example's worth) or stayed at the most common class's share",
     "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
-                              "otherwise distinct): the validation loss cannot show how the model does on new rows "
+                              "otherwise distinct; validation that is the training data itself, row for row, is a "
+                              "choice): the validation loss cannot show how the model does on new rows "
                               "(listed after whatever went wrong in training, which it does not explain)",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
     "doctor_error": "a rule of the doctor failed on this run (a bug in the doctor, not in the run); the rule is named",
