@@ -12,6 +12,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py            # everything, with fixes checked
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --quick    # fast scenarios only
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh    # only the fresh set (doctor_fresh.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh2   # only the second fresh set (doctor_fresh2.py)
 """
 from __future__ import annotations
 
@@ -449,6 +450,10 @@ HELD_OUT = [
 def _apply_data(data: Data, change: dict) -> Data:
     if change.get("standardize_inputs"):
         data = standardize(data)
+    if change.get("standardize_target"):
+        xt, yt, xv, yv = data
+        mean, spread = yt.mean(0), yt.std(0).clamp_min(1e-8)
+        data = (xt, (yt - mean) / spread, xv, None if yv is None else (yv - mean) / spread)
     if "drop_columns" in change:
         keep = [i for i in range(data[0].shape[1]) if i not in set(change["drop_columns"])]
         data = (data[0][:, keep], data[1], None if data[2] is None else data[2][:, keep], data[3])
@@ -497,9 +502,12 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
 
 
 def score(s: Scenario, result, model, val) -> float:
-    """Lower is better: the scenario's validation loss, minus its accuracy, or minus balanced accuracy."""
+    """Lower is better: the scenario's validation loss, minus its accuracy, minus balanced accuracy, or ("relative")
+    the validation loss over the validation target's variance (comparable across a change of the target's units)."""
     if not result.history or not math.isfinite(result.history[-1]["loss"]):
         return math.inf
+    if s.score == "relative":
+        return result.history[-1].get("val_loss", math.inf) / float(val[1].double().var())
     if s.score == "balanced":
         with torch.no_grad():
             predicted = model(val[0]).argmax(1)
@@ -537,8 +545,8 @@ def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
                   len(codes) - true)
     if s.cause and check_fix and warned and warned[0].change:
         before = score(s, result, model, val)
-        fixed, fixed_model, _ = run(s, warned[0].change)
-        after = score(s, fixed, fixed_model, val)
+        fixed, fixed_model, fixed_val = run(s, warned[0].change)
+        after = score(s, fixed, fixed_model, fixed_val)   # the fixed run's validation data (a change may rescale it)
         still = [f.code for f in fixed.findings if f.severity in WARN and f.code == warned[0].code]
         gone = not still
         improved = after < before or s.better == "cause"
@@ -579,6 +587,8 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true", help="also run the held-out scenarios")
     parser.add_argument("--fresh", action="store_true",
                         help="only the fresh held-out set (benchmarks/doctor_fresh.py)")
+    parser.add_argument("--fresh2", action="store_true",
+                        help="only the second fresh set (benchmarks/doctor_fresh2.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
@@ -586,6 +596,9 @@ def main() -> None:
     if args.fresh:
         from benchmarks.doctor_fresh import AFTER, FRESH
         pool = FRESH + AFTER
+    elif args.fresh2:
+        from benchmarks.doctor_fresh2 import AFTER2, FRESH2
+        pool = FRESH2 + AFTER2
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -597,7 +610,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh:
+    if args.fresh or args.fresh2:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:

@@ -156,10 +156,12 @@ def stuck_at_constant(r: Readings) -> bool:
     return end > (1 - LEFT_CONSTANT) * r.target_baseline
 
 
-def worse_than_reference(r: Readings) -> bool | None:
+def worse_than_reference(r: Readings, own_kind: bool = False) -> bool | None:
     """Whether the trained model clearly falls short of the better linear reference on the comparison rows: worse
     beyond noise, and missing over SHORTFALL of the reference's gain on a constant prediction; None when there
-    is no reference. References are fitted only when the model's loss leaves room for such a shortfall."""
+    is no reference. With `own_kind`, an affine model is held to the linear model alone (random features show
+    what its form cannot reach, not what its training missed). References are fitted only when the model's loss
+    leaves room for such a shortfall."""
     constant = constant_losses(r)
     if constant is None:
         return None
@@ -167,6 +169,8 @@ def worse_than_reference(r: Readings) -> bool | None:
         return False   # short by SHORTFALL of any reference's gain needs a loss above SHORTFALL x the constant's
     found = refs(r)
     best = found.best() if found is not None else None
+    if own_kind and best is not None and linear_model(r):
+        best = found.linear
     if best is None:
         return None
     gain = float(found.constant.mean() - best.mean())

@@ -1,7 +1,9 @@
-"""Rules about the data and the loss rather than the steps: inputs on wildly different scales, a column that
-is the target, mse on class labels, no signal at all, and a model that only ever predicts the common class.
+"""Rules about the data and the loss rather than the steps: inputs on wildly different scales, a target in raw
+units, a column that is the target, validation rows copied from training, mse on class labels, repeated rows, a
+model that is random at evaluation, validation data unlike training, no signal at all, and a model that only ever
+predicts the common class.
 
-The last two compare the trained model with references fitted on the same rows (see reference.py): "no signal"
+The last three compare the trained model with references fitted on the same rows (see reference.py): "no signal"
 means neither the model nor a linear model nor random features beat a constant prediction by more than the noise.
 """
 from __future__ import annotations
@@ -10,10 +12,10 @@ import math
 
 import torch
 
-from .advice import constant_losses, refs, stuck_at_constant, with_flags
+from .advice import constant_losses, no_better_than_constant, refs, stuck_at_constant, with_flags, worse_than_reference
 from .findings import Finding
 from .instruments import Readings
-from .reference import better
+from .reference import better, in_sample_gain
 
 
 def unscaled_inputs(r: Readings) -> Finding | None:
@@ -37,6 +39,27 @@ def unscaled_inputs(r: Readings) -> Finding | None:
                    "its standard deviation) before training", {"standardize_inputs": True})
 
 
+TARGET_SIZE = 100   # a target this large (median or spread) is in raw units: a network's outputs start near 0, spread 1
+SIZED_LOSSES = ("mse", "mae", "huber")
+
+
+def unscaled_target(r: Readings) -> Finding | None:
+    """A numeric target in raw units (its median or spread over TARGET_SIZE) under a loss on raw differences, and a
+    cost: the model ends clearly short of a reference it could match (for an affine model the linear one), or no
+    better than a constant."""
+    size = r.target_size
+    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES:
+        return None
+    if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
+        return None
+    return Finding("unscaled_target", "warning", None, {"target_size": size},
+                   f"unscaled target: the target's typical size is {size:.4g} (its median or spread), while a "
+                   f"network's outputs start near 0 with a spread near 1; the steps spent the run reaching the "
+                   f"target's scale, and the model ended clearly short of a reference fitted on the same rows",
+                   "standardize the target (subtract its mean, divide by its standard deviation) and map "
+                   "predictions back (prediction x std + mean)", {"standardize_target": True})
+
+
 def target_leak(r: Readings) -> Finding | None:
     """A column that is the target itself (a warning), or one that alone keeps the classes apart: that is also what
     a legitimately easy feature looks like, so it is an info finding, a question for whoever knows the column."""
@@ -54,6 +77,10 @@ def target_leak(r: Readings) -> Finding | None:
 
 def _leak_words(leak: dict) -> str:
     column = leak["column"]
+    if "monotone" in leak:
+        return (f"input column {column} {leak['monotone']} with the target across all {leak['rows']} training rows "
+                f"read: it is the target under an order-preserving map (a rank, the row number of a table sorted "
+                f"by the target, a log)")
     if leak.get("one_value_per_class"):
         return f"input column {column} holds one value per class: it is the label, re-coded"
     if "separates_classes" in leak:
@@ -101,12 +128,45 @@ def _squashed_output(r: Readings) -> Finding | None:
 def repeated_rows(r: Readings) -> Finding | None:
     if r.repeated is None:
         return None
-    rows, distinct = r.repeated["rows"], r.repeated["distinct"]
-    return Finding("repeated_rows", "warning", None, dict(r.repeated),
-                   f"repeated rows: the first {rows} training rows read hold only {distinct} distinct ones, although "
-                   f"a measured column tells them apart; training sees a fraction of the data, over and over",
+    return Finding("repeated_rows", "warning", None, dict(r.repeated), _repeated_words(r.repeated),
                    "check the Dataset's __getitem__ and the loader (an index wrapped at the wrong length, one batch "
                    "reused, a sampler drawing a few rows); no training setting fixes this")
+
+
+def _repeated_words(repeated: dict) -> str:
+    rows, distinct = repeated["rows"], repeated["distinct"]
+    if repeated.get("sampler"):
+        return (f"repeated rows: the loader's sampler drew {rows} row indices for its first batches but only "
+                f"{distinct} distinct ones; training sees a fraction of the data, over and over")
+    return (f"repeated rows: the first {rows} training rows read hold only {distinct} distinct ones, although a "
+            f"measured column tells them apart; training sees a fraction of the data, over and over")
+
+
+def validation_in_training(r: Readings) -> Finding | None:
+    """Half or more of the validation rows read are copies of training rows (see inputs.copied_validation)."""
+    found = r.copied_validation
+    if found is None:
+        return None
+    return Finding("validation_in_training", "warning", None, dict(found),
+                   f"validation rows copied from training: {found['copies']} of the {found['rows']} validation rows "
+                   f"read are also among the first {found['training_rows']} training rows; the validation loss "
+                   f"measures memory, not how the model does on new rows, and cannot show overfitting",
+                   "split the data once, and drop from validation every row that is also in training (a row "
+                   "duplicated before the split lands on both sides); no training setting fixes this")
+
+
+def random_evaluation(r: Readings) -> Finding | None:
+    """The model's outputs for the same rows differ between two evaluations in eval mode."""
+    change = r.random_evaluation
+    if change is None:
+        return None
+    return Finding("random_evaluation", "warning", None, {"relative_change": change},
+                   f"random evaluation: in eval mode the model gave outputs up to {change:.1%} apart for the same rows "
+                   f"on two passes, so validation losses and predictions are random (dropout or noise that "
+                   f"ignores model.eval())",
+                   "use nn.Dropout (model.eval() turns it off) or F.dropout(x, p, training=self.training), and "
+                   "make any noise in forward depend on self.training; if sampling at evaluation is intended (MC "
+                   "dropout), average several passes")
 
 
 NEGLIGIBLE = 0.05   # a gain on a constant prediction below this share of its loss is no signal worth the name
@@ -150,6 +210,10 @@ def no_signal(r: Readings) -> Finding | None:
     if best is None or not _at_most_negligible(best, found.constant):
         return None
     constant, model = float(found.constant.mean()), float(r.model_losses.mean())
+    if r.sample.held_out:
+        unlike = _unlike_training(r, model, constant)
+        if unlike is not None:
+            return unlike
     where = "validation" if r.sample.held_out else "training"
     return Finding("no_signal", "warning", None,
                    {"model_loss": model, "constant_baseline": constant, "linear_reference": float(best.mean()),
@@ -158,6 +222,27 @@ def no_signal(r: Readings) -> Finding | None:
                    f"model's {float(best.mean()):.4g} are no better than a constant prediction's {constant:.4g}",
                    "check that the labels line up with the rows (not shuffled or shifted) and that the features "
                    "can carry information about the target; no training setting fixes this")
+
+
+CLEAR_GAIN = 0.2   # a linear model that beats a constant by this share of its loss on its own rows found signal
+
+
+def _unlike_training(r: Readings, model: float, constant: float) -> Finding | None:
+    """validation_unlike_training where no_signal would be named: a linear model fitted on training rows beats a
+    constant clearly on them (by CLEAR_GAIN, with five rows or more per coefficient, so not by memorizing), yet
+    neither it nor the model beats one on validation rows. The signal is in training; validation does not follow
+    it (labels coded in another order, columns shuffled or scaled apart, another source)."""
+    gain = in_sample_gain(r.settings.get("loss"), r.sample)
+    if gain is None or gain < CLEAR_GAIN:
+        return None
+    return Finding("validation_unlike_training", "warning", None,
+                   {"training_gain": gain, "model_loss": model, "constant_baseline": constant},
+                   f"validation unlike training: a linear model fitted on training rows beats a constant prediction "
+                   f"by {gain:.0%} of its loss on them, but on validation rows neither it nor the model does "
+                   f"(model {model:.4g}, constant {constant:.4g}): the validation data do not follow the training "
+                   f"data", "check that validation is prepared exactly as training: the same label encoding (class "
+                   "order), the same columns in the same order and units, the same source; no training setting "
+                   "fixes this")
 
 
 IMBALANCED = 2 / 3   # the most common class's share from which a model may collapse onto it (twice the others)
@@ -181,4 +266,5 @@ def class_imbalance(r: Readings) -> Finding | None:
                    "WeightedRandomSampler) or weight the loss by inverse class frequency", {"resample": "balanced"})
 
 
-DATA_RULES = [unscaled_inputs, target_leak, loss_target_mismatch, repeated_rows, no_signal, class_imbalance]
+DATA_RULES = [unscaled_inputs, unscaled_target, target_leak, validation_in_training, loss_target_mismatch,
+              repeated_rows, random_evaluation, no_signal, class_imbalance]

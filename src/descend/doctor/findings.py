@@ -18,11 +18,21 @@ from ..core.html import FONT, findings_table
 CODES: dict[str, str] = {
     "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
                        "varies",
-    "target_leak": "an input column holds the target itself (up to an affine map, or one value per class)",
+    "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
+                       "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
+                       "reaching the target's scale",
+    "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, or one value "
+                   "per class)",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows): a classification "
                             "loss fits them",
-    "repeated_rows": "the training data read before the first step holds each distinct row three or more times over, "
-                     "rows a measured column tells apart: a loader or Dataset that returns the same rows again",
+    "repeated_rows": "the training data read before the first step (or the row indices the loader's own sampler "
+                     "draws) hold each distinct row three or more times over, rows a measured column tells apart: a "
+                     "loader, sampler or Dataset that returns the same rows again",
+    "random_evaluation": "the model gives different outputs for the same rows when evaluated twice in eval mode "
+                         "(dropout or noise left on): validation losses and predictions are random",
+    "validation_unlike_training": "a linear model fitted on training rows beats a constant prediction clearly on "
+                                  "them but not on validation rows: validation data are prepared differently "
+                                  "(label order, columns, source)",
     "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
                  "features do better: the labels may be shuffled or the features hold no information",
     "class_imbalance": "validation accuracy stays at the most common class's share although the inputs carry signal",
@@ -41,9 +51,11 @@ CODES: dict[str, str] = {
     "dead_units": "over half the units of a ReLU layer output zero for every example of the last sampled batches, "
                   "and the model does worse than a linear reference",
     "frozen_parameters": "some parameters have requires_grad=False and the model does clearly worse than a linear "
-                         "reference",
+                         "reference (or, with none, the frozen weights are still at PyTorch's random initialization)",
     "weight_decay_too_strong": "lr x weight_decay takes over 1% of every weight each step and the model does clearly "
                                "worse than a linear reference",
+    "lr_decayed_early": "the schedule took the lr below 1% of its peak before half the run, and the model ends "
+                        "clearly short of a linear reference: the rest of the run barely moved the weights",
     "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
     "not_converged": "the run hit its step limit while the loss was still falling well beyond its noise, short of "
                      "what a linear reference reaches or fast enough that another run as long would halve it",
@@ -54,11 +66,15 @@ CODES: dict[str, str] = {
                     "data (a linear model, or ridge on random features), with the training loss above it too",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
                             "validation example's worth) or stayed at the most common class's share",
+    "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
+                              "otherwise distinct; validation that is the training data itself, row for row, is a "
+                              "choice): the validation loss cannot show how the model does on new rows "
+                              "(listed after whatever went wrong in training, which it does not explain)",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
     "doctor_error": "a rule of the doctor failed on this run (a bug in the doctor, not in the run); the rule is named",
 }
 # What a finding's `change` may hold besides fit() arguments (lr, loss, init, grad_clip, weight_decay, max_epochs,
-# max_steps, patience: stop=[Patience(n, restore_best=True)]): actions on the data or the model.
+# max_steps, schedule, patience: stop=[Patience(n, restore_best=True)]): actions on the data or the model.
 ACTIONS = {
     "standardize_inputs": "subtract each input column's mean and divide by its standard deviation",
     "drop_columns": "leave out these input columns (indices)",
@@ -67,6 +83,7 @@ ACTIONS = {
     "drop_output_activation": "remove the model's final Sigmoid/Softmax (the loss takes raw scores)",
     "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
     "unfreeze": "set requires_grad=True on every parameter of the model",
+    "standardize_target": "subtract the target's mean and divide by its standard deviation (map predictions back)",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

@@ -105,9 +105,42 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     if copies and (varying == 1 or len(copies) < varying):   # every varying column copied: a reconstruction
         j, found = copies[0]
         return {**found, "target_column": j} if targets.shape[1] > 1 else found
+    if y.dtype.is_floating_point and targets.shape[1] == 1:
+        return _monotone_column(flat, targets[:, 0])
     if y.dtype.is_floating_point or y.dim() != 1:
         return None
     return _separating_column(flat, y.long())
+
+
+MONOTONE_VALUES = 20   # distinct target values (and column values) an order-preserving copy must run through
+MONOTONE_ROWS = 1024   # rows read for it (an order that holds on a thousand rows is no accident)
+
+
+def _monotone_column(flat: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """The first input column that rises (or falls) with a numeric target on every pair of rows whose targets
+    differ: the target under an order-preserving map (a rank, the row number of a table sorted by it, its log).
+    Only among two or more columns (one column that determines a noise-free target is curve fitting), and only
+    over MONOTONE_VALUES distinct values of both. Only columns whose extremes sit on the target's extreme rows
+    are sorted (usually none)."""
+    if flat.shape[1] < 2:
+        return None
+    flat, target = flat[:MONOTONE_ROWS], target[:MONOTONE_ROWS]
+    top, bottom = flat[int(target.argmax())], flat[int(target.argmin())]
+    high, low = flat.max(dim=0).values, flat.min(dim=0).values
+    candidates = ((top == high) & (bottom == low) | (top == low) & (bottom == high)).nonzero()[:, 0]
+    if len(candidates) == 0:
+        return None
+    order = torch.argsort(target)
+    rises = target[order].diff() > 0
+    if int(rises.sum()) < MONOTONE_VALUES - 1:
+        return None
+    steps = flat[order][:, candidates].diff(dim=0)[rises]
+    for sign, direction in ((1, "rises"), (-1, "falls")):
+        moves = sign * steps
+        monotone = (moves >= 0).all(dim=0) & ((moves > 0).sum(dim=0) >= MONOTONE_VALUES - 1)
+        if bool(monotone.any()):
+            return {"column": int(candidates[monotone.nonzero()[0]]), "monotone": direction, "rows": len(target)}
+    return None
 
 
 def _copied_columns(flat: torch.Tensor, targets: torch.Tensor) -> list[tuple[int, dict]]:
@@ -177,6 +210,58 @@ def repeated_rows(x: torch.Tensor) -> dict | None:
     return {"rows": len(rows), "distinct": distinct}
 
 
+def target_size(y: torch.Tensor) -> float | None:
+    """The typical size of a numeric target, robust to a few wild rows (a 9999 code for a missing value is an
+    outlier, not a unit): the larger of its median's magnitude and its interquartile spread (as a normal's standard
+    deviation), over its columns, on its first VARYING_ROWS rows; None for class indices and 0/1 labels."""
+    if not y.dtype.is_floating_point or len(y) < 2 or zero_one(y):
+        return None
+    values = y[:VARYING_ROWS].detach().reshape(min(len(y), VARYING_ROWS), -1).double()
+    if not torch.isfinite(values).all():
+        return None
+    ordered = values.sort(dim=0).values
+    q25, q50, q75 = (ordered[int(q * (len(ordered) - 1))] for q in (0.25, 0.5, 0.75))   # order statistics suffice
+    return float(torch.maximum(q50.abs(), (q75 - q25) / 1.349).max())
+
+
+KEY_COLUMNS = 256   # values of a row that its key reads, evenly spaced (wide rows: images)
+
+
+def row_keys(x: torch.Tensor) -> torch.Tensor:
+    """One int32 per row that equal rows share and distinct rows almost never do: the bits (as 32-bit integers)
+    of up to KEY_COLUMNS of its values, mixed by fixed random odd multipliers. Integer sums wrap and do not round,
+    so the same row gives the same key wherever it sits, in any batch."""
+    rows = x.detach().reshape(len(x), -1)
+    rows = rows[:, ::math.ceil(rows.shape[1] / KEY_COLUMNS)]
+    ints = rows.float().contiguous().view(torch.int32) if rows.dtype.is_floating_point else rows.to(torch.int32)
+    mix = torch.randint(0, 2 ** 30, (ints.shape[1],), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    return (ints * (2 * mix + 1)).sum(dim=1, dtype=torch.int32)
+
+
+COPIED_SHARE = 0.5   # validation rows found among the training rows from which validation is no held-out set
+COPIED_ROWS = 1024   # validation rows compared (each against every training row read)
+
+
+def copied_validation(x: torch.Tensor, x_val: torch.Tensor) -> dict | None:
+    """{"rows", "copies", "training_rows"} when COPIED_SHARE or more of the validation rows read are training rows
+    read, and those training rows are (nearly) all distinct: data whose rows recur by nature (a few categories)
+    shares rows between any split. None otherwise, when the rows do not compare (other shapes), and when validation
+    is the training data itself, row for row: that is a choice (watching the training loss in eval mode), while a
+    part of training passed as validation is a mistake (a split done twice, rows duplicated before the split)."""
+    if len(x) < 30 or len(x_val) < 30 or x.shape[1:] != x_val.shape[1:] or x[0].numel() == 0:
+        return None
+    if x.shape == x_val.shape and torch.equal(x, x_val):
+        return None   # the training data itself, passed as val on purpose (the training loss in eval mode)
+    train = row_keys(x)
+    if len(torch.unique(train)) < 0.99 * len(train):
+        return None
+    x_val = x_val[:COPIED_ROWS]
+    copies = int(torch.isin(row_keys(x_val), train).sum())
+    if copies < COPIED_SHARE * len(x_val):
+        return None
+    return {"rows": len(x_val), "copies": copies, "training_rows": len(x)}
+
+
 def dominant_target_row(y: torch.Tensor) -> dict | None:
     """The row of a numeric target whose squared distance from the mean exceeds that of all other rows together:
     one row then decides an mse fit (a data-entry error such as 9999 for a missing value, most often)."""
@@ -199,4 +284,5 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     return {"input_scales": _scales(flat), "input_varying": varying_columns(x),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
             "target_kind": target_kind(y), "leak": _leak(flat if x.dim() == 2 else None, y),
-            "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y)}
+            "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
+            "target_size": target_size(y)}

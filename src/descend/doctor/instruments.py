@@ -65,6 +65,10 @@ class Readings:
     reconstruction: bool = False                               # the targets are the inputs (an autoencoder)
     repeated: dict | None = None                               # the first rows read repeat a few distinct ones
     frozen: tuple[int, int] = (0, 0)                           # parameters with requires_grad=False, of all
+    frozen_untrained: bool = False                             # frozen weights all at PyTorch's random init
+    target_size: float | None = None                           # a numeric target's typical size (mean or spread)
+    copied_validation: dict | None = None                      # validation rows that are training rows
+    random_evaluation: float | None = None                     # largest output change between two evaluations
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",

@@ -15,13 +15,19 @@ DECAY_PER_STEP = 1e-2   # lr x weight_decay: the share of each weight that decay
 
 
 def frozen_parameters(r: Readings) -> Finding | None:
-    """Some of the model's parameters have requires_grad=False and the model falls short of a reference."""
+    """Some of the model's parameters have requires_grad=False and the model falls short of a reference; where no
+    reference can be fitted (token ids, other losses), when the frozen weights are still at PyTorch's random
+    initialization (never trained, so frozen by mistake)."""
     frozen, total = r.frozen
-    if not frozen or not worse_than_reference(r):
+    short = worse_than_reference(r) if frozen else False
+    if not frozen or short is False or (short is None and not r.frozen_untrained):
         return None
-    return Finding("frozen_parameters", "warning", None, {"frozen": frozen, "parameters": total},
+    why = ("the model does clearly worse than a reference fitted on a sample of the same rows" if short else
+           "the frozen weights are still at PyTorch's random initialization: nothing trained them")
+    return Finding("frozen_parameters", "warning", None, {"frozen": frozen, "parameters": total,
+                                                          "untrained": r.frozen_untrained},
                    f"frozen parameters: {frozen} of the model's {total} parameters have requires_grad=False, and "
-                   f"the model does clearly worse than a reference fitted on a sample of the same rows",
+                   f"{why}",
                    "unfreeze them (requires_grad_(True)) unless they hold trained weights you mean to keep",
                    {"unfreeze": True})
 

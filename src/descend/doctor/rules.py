@@ -133,7 +133,7 @@ def bad_start(r: Readings) -> Finding | None:
     reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
     if math.isfinite(first) and first < 10 * base:
         return None
-    short = worse_than_reference(r)
+    short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
     if short is False or (short is None and reached < base):
         return None
     relu_like = not (SATURATING & set(r.activations))
@@ -405,8 +405,36 @@ def lr_too_low(r: Readings) -> Finding | None:
                    fix)
 
 
+DECAYED = 1e-2   # an lr below this share of its peak moves the weights by next to nothing
+
+
+def lr_decayed_early(r: Readings) -> Finding | None:
+    """The recorded lr fell below DECAYED of its peak before half the run's steps (a schedule too short or too
+    steep for the run), and the model ended clearly short of a linear reference or no better than a constant.
+    Only with a schedule the caller gave (the fix leaves it out); not under a line search (no lr) or after
+    doctor='fix' rollbacks (they cut the lr on purpose)."""
+    lrs = [(x["step"], x["lr"]) for x in r.history if math.isfinite(x.get("lr", math.nan))]
+    if len(lrs) < MIN_STEPS or line_search(r) or r.interventions or setting(r, "schedule") is None:
+        return None
+    peak_i = max(range(len(lrs)), key=lambda i: lrs[i][1])
+    (peak_step, peak), (first, _), (last, end) = lrs[peak_i], lrs[0], lrs[-1]
+    low = next((step for step, lr in lrs[peak_i:] if lr < DECAYED * peak), None)
+    if peak <= 0 or low is None or low - first > 0.5 * (last - first):
+        return None
+    if not (worse_than_reference(r) or no_better_than_constant(r)):
+        return None
+    return Finding("lr_decayed_early", "warning", (low, last), {"peak": peak, "peak_step": peak_step, "below_at": low,
+                                                                "final_lr": end},
+                   f"learning rate decayed early: the schedule took the lr from {peak:.2g} at step {peak_step} to "
+                   f"under {DECAYED:.0%} of it by step {low} of {last} (it ended at {end:.1e}); the last "
+                   f"{(last - low) / max(last - first, 1):.0%} of the run barely moved the weights, and the model "
+                   f"ended clearly short of a reference fitted on the same rows",
+                   "leave schedule out (fit's default decays over the whole run) or stretch the schedule over the "
+                   "run, e.g. schedule=descend.schedules.cosine()", {"schedule": None})
+
+
 RULES = [bad_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients, vanishing_gradients,
-         dead_units, lr_too_low]
+         dead_units, lr_decayed_early, lr_too_low]
 
 
 def rollbacks(r: Readings) -> list[Finding]:

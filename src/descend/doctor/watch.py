@@ -1,6 +1,7 @@
 """What `fit(doctor=...)` attaches to a run: instruments, the fix-mode guard, and the findings at the end."""
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
@@ -17,7 +18,7 @@ from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
-            "stop")   # fit arguments the fixes are phrased against (never advise what is already on)
+            "stop", "schedule")   # fit arguments the fixes are phrased against (never advise what is already on)
 
 
 def check_mode(mode) -> None:
@@ -41,7 +42,7 @@ class Doctor(Callback):
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
                  every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None,
-                 steps_per_epoch: int | None = None):
+                 steps_per_epoch: int | None = None, drawn: dict | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
         self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
@@ -53,11 +54,15 @@ class Doctor(Callback):
         self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:
             self.readings.errors += guarded("reading the training data", self._read, sample)
+        if mode and self.readings.repeated is None and drawn is not None:
+            self.readings.repeated = {**drawn, "sampler": True}
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def _read(self, sample: tuple) -> None:
         for name, value in inputs.read(*sample, self.loss).items():
             setattr(self.readings, name, value)
+        if self.val_sample is not None:
+            self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
@@ -94,6 +99,7 @@ class Doctor(Callback):
     def _compare(self) -> None:
         """The trained model's loss per example on the rows the references are compared on."""
         r = self.readings
+        r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample)
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
@@ -103,6 +109,8 @@ class Doctor(Callback):
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
+        r.random_evaluation = _random_evaluation(self.model, r.sample.model_eval[:RANDOM_ROWS].to(weights.device,
+                                                                                                 weights.dtype))
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor):
@@ -114,6 +122,51 @@ def _evaluate(model: nn.Module, x: torch.Tensor):
             return model(x)
     finally:
         model.train(was_training)
+
+
+RANDOM_ROWS = 32   # rows evaluated twice to tell whether evaluation is random
+
+
+def _random_evaluation(model: nn.Module, x: torch.Tensor) -> float | None:
+    """The largest change of the model's outputs for the same rows between two evaluations in eval mode, as a
+    share of their largest size, when over 1e-3 (dropout or noise left on at evaluation); else None. Random
+    generators are put back, so the check leaves no trace."""
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        first, second = _evaluate(model, x), _evaluate(model, x)
+    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.numel() == 0:
+        return None
+    change = float((first.double() - second.double()).abs().max()) / (float(first.double().abs().max()) + 1e-12)
+    return change if change > 1e-3 else None
+
+
+def untrained(model: nn.Module) -> bool:
+    """Whether every frozen weight of an nn.Linear, convolution or embedding is still at PyTorch's own random
+    initialization (within five standard errors of its mean and variance, inside its bounds), and there is one:
+    frozen weights nobody trained. Weights trained and then frozen have moved away from that distribution."""
+    checked = [_at_init(module, p) for module in model.modules() for name, p in module.named_parameters(recurse=False)
+               if name == "weight" and not p.requires_grad and isinstance(module, INITIALIZED)]
+    return bool(checked) and all(checked)
+
+
+INITIALIZED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)
+
+
+def _at_init(module: nn.Module, weight: torch.Tensor) -> bool:
+    """Whether `weight` looks drawn from its module's default initialization: N(0, 1) for embeddings, U(-b, b) with
+    b = 1/sqrt(fan_in) for linear and convolution weights (kaiming_uniform with a = sqrt(5))."""
+    w = weight.detach().double().reshape(-1)
+    n = len(w)
+    if n < 100:
+        return False
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        mean, variance, spread = 0.0, 1.0, math.sqrt(2 / n)
+    else:
+        bound = 1 / math.sqrt(weight[0].numel())
+        if float(w.abs().max()) > bound * (1 + 1e-6):
+            return False
+        mean, variance, spread = 0.0, bound ** 2 / 3, math.sqrt(4 / 45 / n) * bound ** 2
+    return abs(float(w.mean()) - mean) < 5 * math.sqrt(variance / n) and abs(float(w.var()) - variance) < 5 * spread
 
 
 def _affine(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, pairs: int = 8) -> bool | None:

@@ -27,7 +27,7 @@ from . import threads
 from .auto import converge
 from .auto.observe import batches_per_epoch
 from .observer import tell_result, tell_settings
-from .data import BatchStream, examples, input_sample
+from .data import BatchStream, examples, input_sample, repeated_draws
 from .spec import FitSpec, Plan
 from .task import FitTask, make_optimizer
 
@@ -156,7 +156,8 @@ def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
     batches = batches_per_epoch(plan.train)
     return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
                              val_size=val_size, val_sample=val_sample, settings=settings,
-                             steps_per_epoch=math.ceil(batches / spec.accumulate) if batches else None)
+                             steps_per_epoch=math.ceil(batches / spec.accumulate) if batches else None,
+                             drawn=repeated_draws(plan.train) if spec.doctor else None)
 
 
 def _config(spec: FitSpec, plan: Plan) -> dict:

@@ -1,15 +1,18 @@
 """Training data in, mini-batches out: tensors, numpy arrays, Datasets and DataLoaders all become one stream."""
 from __future__ import annotations
 
+import itertools
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
+                              TensorDataset)
 
 from ..core.checks import all_finite
 from ..core.errors import DescendError, DescendTypeError
+from ..doctor.inputs import REPEATS
 
 
 def as_tensor(array, name: str) -> torch.Tensor:
@@ -140,6 +143,40 @@ def draws_every_row(loader: DataLoader) -> bool:
     """True when the loader's sampler visits every row of its dataset (in order or shuffled); a custom sampler
     may leave rows out, and those are no business of the checks."""
     return isinstance(loader.sampler, (SequentialSampler, RandomSampler))
+
+
+DRAWN_ROWS = 4096   # row indices read from a loader's own sampler (indices only: no row is loaded)
+
+
+def repeated_draws(source) -> dict | None:
+    """{"rows", "distinct"} when a DataLoader's own (batch) sampler, over its first DRAWN_ROWS indices, draws each
+    distinct row REPEATS or more times and reaches under half the dataset's rows (a batch list repeated, a sampler
+    over a few indices); None for in-memory tensors, for the standard samplers (they visit every row once a pass),
+    for samplers that do not repeat, and for those that oversample a small table (they reach most of its rows).
+    Random generators are put back, so reading the sampler changes nothing."""
+    batches = getattr(source, "batch_sampler", None) if isinstance(source, DataLoader) else None
+    if batches is None or _visits_every_row(batches):
+        return None
+    generator, global_state = source.generator, torch.get_rng_state()
+    state = None if generator is None else generator.get_state()
+    try:
+        drawn = list(itertools.islice((int(i) for batch in batches for i in batch), DRAWN_ROWS))
+    except TypeError:
+        return None   # a sampler that yields something other than batches of indices
+    finally:
+        torch.set_rng_state(global_state)
+        if generator is not None:
+            generator.set_state(state)
+    distinct, rows = len(set(drawn)), _dataset_len(source.dataset)
+    if len(drawn) < 30 or distinct * REPEATS > len(drawn) or rows is None or distinct > rows / 2:
+        return None   # a sampler that oversamples a small table still reaches most of its rows
+    return {"rows": len(drawn), "distinct": distinct}
+
+
+def _visits_every_row(batches) -> bool:
+    sampler = getattr(batches, "sampler", None)
+    return isinstance(batches, BatchSampler) and isinstance(sampler, (SequentialSampler, RandomSampler)) and \
+        not getattr(sampler, "replacement", False)
 
 
 def _dataset_len(dataset) -> int | None:
