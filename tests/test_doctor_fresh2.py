@@ -150,7 +150,10 @@ def test_validation_labels_in_another_class_order_are_not_called_no_signal():
     first = [f for f in result.findings if f.severity in WARN][0]
     assert first.code == "validation_unlike_training" and first.evidence["training_gain"] > 0.5
     g = torch.Generator().manual_seed(3)
-    noise = torch.cat([y[:600][torch.randperm(600, generator=g)], y[600:]])   # shuffled: no signal in training
+    # shuffled everywhere: no signal in training or validation (with validation's labels left true, auto's kept
+    # best evaluation, the luckiest of ten on those rows, beats a constant there by chance, and the doctor is right
+    # not to call that no signal)
+    noise = y[torch.randperm(800, generator=g)]
     assert "no_signal" in warnings(fit(mlp(6, 4), x, noise, loss="cross_entropy", max_epochs=10))
 
 
