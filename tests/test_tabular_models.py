@@ -391,3 +391,21 @@ def test_a_classification_run_keeps_its_chosen_temperature_when_loaded(tmp_path)
     loaded = TabularRun.load(tmp_path / "run")
     assert np.array_equal(loaded.outputs(torch.as_tensor(x, dtype=torch.float32)),
                           run.outputs(torch.as_tensor(x, dtype=torch.float32)))
+
+
+def test_the_doctor_reads_folds_without_their_member_column_as_a_leak():
+    frame = _linear_table(150)
+    clean = fit_table(frame, Options(target="y", **QUICK), say=lambda _: None)
+    assert clean.metrics["validation"]["how"] == "5-fold, out of fold"
+    assert "target_leak" not in [f.code for f in clean.findings]   # the member column is in inputs and targets
+    leaking = fit_table(frame.assign(copy=2 * frame.y + 1), Options(target="y", **QUICK), say=lambda _: None)
+    leak = next(f for f in leaking.findings if f.code == "target_leak")
+    assert leak.evidence["column"] == 3 and leak.evidence["correlation"] > 0.9999   # a, b, c, then the copy
+
+
+def test_the_member_loss_shows_the_doctor_the_features_and_the_target_alone():
+    x, labels, held = torch.randn(4, 3), torch.tensor([0, 2, 1, 2]), torch.tensor([0, 1, -1, 1])
+    features, target = MemberLoss("cross_entropy").readings_view(with_held_out(x, held), with_member(labels, held))
+    assert torch.equal(features, x) and torch.equal(target, labels) and target.dtype == torch.long
+    _, numbers = MemberLoss("mse").readings_view(with_held_out(x, held), with_member(labels.float() / 2, held))
+    assert torch.equal(numbers, labels.float() / 2)
