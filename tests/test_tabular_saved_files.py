@@ -230,9 +230,9 @@ def test_r_write_csv_with_row_names_logicals_and_na_reads_as_r_meant(tmp_path):
 
 
 def test_a_table_left_with_no_inputs_says_what_was_left_out():
-    frame = pd.DataFrame({"day": range(44927, 44957), "y": range(30)})   # Excel's serial day numbers
+    frame = pd.DataFrame({"ticket": range(44927, 44957), "y": range(30)})   # labels of the same five digits
     with pytest.raises(DescendError, match=r"no usable input columns besides the target 'y'; the data needs at least "
-                                        r"one column that varies \(left out: day: whole numbers, a different one"):
+                                        r"one column that varies \(left out: ticket: whole numbers, a different one"):
         infer_columns(frame, "y")
 
 
@@ -248,3 +248,24 @@ def test_a_file_without_a_header_line_or_a_spreadsheet_is_told_what_to_do(tmp_pa
     code, _, err = _run(capsys, "fit", book, "--target", "sales")
     assert code == 2 and err.strip() == (f"descend: error: {book}: a spreadsheet, not a CSV or Parquet file; save it "
                                          "as CSV (in Excel: File > Save As > CSV UTF-8) and give that file")
+
+
+def test_excel_serial_dates_under_a_date_name_are_dates_and_other_big_numbers_stay_numbers():
+    serials = pd.Series(np.arange(29613, 29653))   # 27/01/1981 on: Excel's days since 1899-12-30
+    column = infer_column("Order Date", serials, 40)
+    assert column.kind == "date" and "Excel serial day numbers: 29613 is 1981-01-27" in column.reason
+    assert list(as_dates(serials[:3])) == [pd.Timestamp("1981-01-27"), pd.Timestamp("1981-01-28"),
+                                           pd.Timestamp("1981-01-29")]
+    assert infer_column("revenue", serials, 40).kind == "identifier"   # no date in the name: as before
+    assert infer_column("date", pd.Series([5, 7, 9] * 14), 42).kind == "ordinal"   # not a 1950-2100 serial
+
+
+def test_a_saved_model_reads_new_excel_serial_dates_and_tests_on_them_as_dates(tmp_path, capsys):
+    frame = _rows(60).assign(day=np.arange(40000, 40060))
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    code, out, _ = _run(capsys, "fit", tmp_path / "sales.csv", "--target", "sales", "--out", tmp_path / "run", *QUICK)
+    assert code == 0 and "day: date - dates (Excel serial day numbers: 40000 is 2009-07-06" in out
+    tested = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert list(tested["time"][:2]) == ["2009-08-23", "2009-08-24"]   # serials 40048 and 40049
+    code, out, _ = _run(capsys, "predict", tmp_path / "run", tmp_path / "sales.csv")
+    assert code == 0 and len(out.splitlines()) == 61
