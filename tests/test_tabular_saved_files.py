@@ -269,3 +269,19 @@ def test_a_saved_model_reads_new_excel_serial_dates_and_tests_on_them_as_dates(t
     assert list(tested["time"][:2]) == ["2009-08-23", "2009-08-24"]   # serials 40048 and 40049
     code, out, _ = _run(capsys, "predict", tmp_path / "run", tmp_path / "sales.csv")
     assert code == 0 and len(out.splitlines()) == 61
+
+
+def test_predictions_for_a_decimal_comma_file_are_written_as_it_was(tmp_path, capsys):
+    frame = _rows(60)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.assign(shop=["Malmö", "Zürich"] * 30).to_csv(   # an extra column predict ignores
+        tmp_path / "excel.csv", sep=";", decimal=",", index=False, encoding="cp1252")
+    code, _, _ = _run(capsys, "fit", tmp_path / "plain.csv", "--target", "sales", "--out", tmp_path / "run", *QUICK)
+    assert code == 0
+    _run(capsys, "predict", tmp_path / "run", tmp_path / "plain.csv", "--out", tmp_path / "plain_predictions.csv")
+    plain = pd.read_csv(tmp_path / "plain_predictions.csv")["prediction"]
+    code, out, _ = _run(capsys, "predict", tmp_path / "run", tmp_path / "excel.csv")
+    assert code == 0 and out.splitlines()[1] == f"{plain[0]:.8g}".replace(".", ",")   # 3,5 as the file wrote it
+    _run(capsys, "predict", tmp_path / "run", tmp_path / "excel.csv", "--out", tmp_path / "excel_predictions.csv")
+    written = pd.read_csv(tmp_path / "excel_predictions.csv", sep=";", decimal=",", encoding="cp1252")
+    np.testing.assert_allclose(written["prediction"], plain, rtol=1e-6)

@@ -83,8 +83,9 @@ def _read_csv(path: Path, say: Say) -> pd.DataFrame:
         except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
             found = _long_row_error(path, text, dialect, header)
             raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
-    frame = unnamed_empty_columns(strip_cells(frame), header)
-    return missing_markers(trailing_rows(frame, path, say), path, say)
+    frame = missing_markers(trailing_rows(unnamed_empty_columns(strip_cells(frame), header), path, say), path, say)
+    frame.attrs["written"] = dialect.written()   # how tables made from this one are written back (predict)
+    return frame
 
 
 def _check_names(path: Path, names: list[str]) -> None:
@@ -120,8 +121,9 @@ def read_table(path: str | Path, say: Say = warn) -> pd.DataFrame:
     return frame
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file."""
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path, written: dict | None = None) -> None:
+    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file; `written`: how
+    (to_csv's sep, decimal and encoding, as `read_table` records them in a frame's attrs["written"])."""
     path = Path(path)
     if path.is_dir():
         raise DescendError(f"--out {path} is a folder; give a file name such as {path / 'predictions.csv'}")
@@ -129,7 +131,7 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
         raise DescendError(f"--out {path}: the folder {path.parent} does not exist; create it first")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, **(written or {}))
         tmp.replace(path)
     except OSError as err:
         raise DescendError(f"--out {path}: cannot write it ({err.strerror or err})") from err

@@ -42,6 +42,12 @@ class Dialect:
         """With a decimal comma, a point groups thousands (1.234,5)."""
         return "." if self.decimal == "," else None
 
+    def written(self) -> dict:
+        """`DataFrame.to_csv` arguments that write a table the way this file was written (its separator, decimal
+        mark and, when not UTF-8, encoding), so a spreadsheet that opened the file opens the answer too."""
+        return {"sep": self.separator, "decimal": self.decimal,
+                **({} if self.encoding == "utf-8-sig" else {"encoding": self.encoding})}
+
 
 def raw_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when the name ends in .gz."""
