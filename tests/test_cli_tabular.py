@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from importlib import resources
 
 import numpy as np
@@ -106,7 +107,11 @@ def test_update_on_new_rows_does_not_make_them_worse(bakery_run, tmp_path, capsy
     assert not record["kept_previous"] and record["after"]["rmse"] < 0.9 * record["before"]["rmse"]
     history = pd.read_csv(fresh / "history.csv")
     assert set(history["phase"]) == {"fit", "refit", "update 1"}   # a small table is refitted on all its rows
-    assert "before update" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "before update" in out
+    val_before, val_after = map(float, re.search(r"kept the update: validation loss went from (\S+) to (\S+)\n",
+                                                 out).groups())
+    assert val_after <= val_before
 
 
 @pytest.mark.slow
