@@ -285,3 +285,17 @@ def test_predictions_for_a_decimal_comma_file_are_written_as_it_was(tmp_path, ca
     _run(capsys, "predict", tmp_path / "run", tmp_path / "excel.csv", "--out", tmp_path / "excel_predictions.csv")
     written = pd.read_csv(tmp_path / "excel_predictions.csv", sep=";", decimal=",", encoding="cp1252")
     np.testing.assert_allclose(written["prediction"], plain, rtol=1e-6)
+
+
+def test_a_letter_after_every_number_is_read_as_a_unit_and_the_line_says_so_even_as_a_plain_number():
+    rooms = pd.Series([f"{n}A" for n in [100, 101, 200, 310, 205, 150, 250, 400]] * 6)
+    frame = pd.DataFrame({"room": rooms, "y": np.arange(48.0)})
+    columns, _ = infer_columns(frame, "y")   # 8 levels on 48 rows: too few rows for one-hot, a plain number
+    assert columns[0].kind == "numeric" and columns[0].reason.endswith(
+        "--categorical room for one-hot) (written with 'A', read as plain numbers; --categorical room if 'A' marks "
+        "codes, not a unit)")
+    mixed = infer_column("room", pd.Series(["100A", "100B", "200A"] * 10), 30)   # letters that differ: codes
+    assert mixed.kind == "categorical"
+    assert infer_column("weight", pd.Series(["12 kg", "5 kg", "7 kg"] * 10), 30).reason == (
+        "integers with 3 values, used as a number and one-hot (--categorical weight or --numeric weight for one of "
+        "them) (written with 'kg', read as plain numbers)")

@@ -165,7 +165,9 @@ def _written_with(column: Column, values: pd.Series) -> Column:
     """`column`, its reason also naming the currency sign, percent sign or unit its numbers are written with."""
     written = affix(values.astype("string").str.strip())
     if written is not None and column.kind != "identifier":
-        column.reason += f" (written with {written[0]!r}, read as plain numbers)"
+        code = (f"; --categorical {column.name} if {written[0]!r} marks codes, not a unit"
+                if len(written[0]) == 1 and written[0].isalpha() else "")   # 100A: amperes, or flat A of house 100
+        column.reason += f" (written with {written[0]!r}, read as plain numbers{code})"
     return column
 
 
@@ -258,9 +260,10 @@ def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Co
         else:
             break
     return [c if c.kind != "ordinal" or c.name in kept else
-            Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number (one-hot for "
-                   f"them too would pass one one-hot column per {ROWS_PER_ORDINAL_LEVEL} training rows; "
-                   f"--categorical {c.name} for one-hot)") for c in columns]
+            _written_with(Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number "
+                                 f"(one-hot for them too would pass one one-hot column per {ROWS_PER_ORDINAL_LEVEL} "
+                                 f"training rows; --categorical {c.name} for one-hot)"), _present(frame[c.name]))
+            for c in columns]
 
 
 def level_order(level: str) -> tuple:
