@@ -409,3 +409,26 @@ def test_the_member_loss_shows_the_doctor_the_features_and_the_target_alone():
     assert torch.equal(features, x) and torch.equal(target, labels) and target.dtype == torch.long
     _, numbers = MemberLoss("mse").readings_view(with_held_out(x, held), with_member(labels.float() / 2, held))
     assert torch.equal(numbers, labels.float() / 2)
+
+
+def test_a_run_interrupted_while_choosing_its_lr_is_kept_and_a_fresh_run_is_told_to_resume_it(tmp_path, capsys,
+                                                                                                monkeypatch):
+    data, out = tmp_path / "table.csv", tmp_path / "run"
+    _linear_table(120).to_csv(data, index=False)
+    candidate = tmp_path / "run.partial" / CANDIDATES / "lr-0.003"
+
+    def interrupted(frame, opts, run_dir, **_):   # Ctrl-C while the first lr candidate trains
+        candidate.mkdir(parents=True)
+        (candidate / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("descend.cli.commands.fit.fit_table", interrupted)
+    assert main(["fit", str(data), "--target", "y", "--out", str(out)]) == 130
+    assert (f"the run is kept in {out}.partial; the same command with --resume completes it"
+            in capsys.readouterr().err)
+    monkeypatch.undo()
+    assert main(["fit", str(data), "--target", "y", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: {out}.partial holds an interrupted run for --out {out}: add --resume to continue it, or "
+        "delete that folder to start over")
+    assert (candidate / "config.json").is_file()   # not cleared away as a dead run's leftovers
