@@ -432,3 +432,10 @@ def test_a_run_interrupted_while_choosing_its_lr_is_kept_and_a_fresh_run_is_told
         f"descend: error: {out}.partial holds an interrupted run for --out {out}: add --resume to continue it, or "
         "delete that folder to start over")
     assert (candidate / "config.json").is_file()   # not cleared away as a dead run's leftovers
+
+
+def test_update_help_says_which_rows_judge_and_when_the_previous_weights_stay(capsys):
+    text = _help("update", capsys)
+    assert "the newest --test-fraction of the fit (default 0.2) are held out and scored before and after" in text
+    assert "when the validation loss ends worse than it began, the previous weights are kept" in text
+    assert "--max-epochs N" in text

@@ -188,6 +188,11 @@ def test_new_files_for_a_saved_model_are_named_in_each_refusal(tmp_path, capsys)
     assert code == 2 and err.strip().splitlines() == [
         f"descend: error: {given} has no column 'size', which the model was trained on; add it, with empty cells where "
         "the values are unknown"]
+    given.write_text("Sales,CompPrice\n9.5,138\n")   # another table altogether
+    code, _, err = _run(capsys, "predict", tmp_path / "run", given)
+    assert code == 2 and err.strip().splitlines() == [
+        f"descend: error: {given} has none of the 3 columns the model was trained on (price, size, colour); is it "
+        "the right file? It has Sales, CompPrice"]
     given.write_text("colour,price,size\nred,10,abc\n")
     code, _, err = _run(capsys, "predict", tmp_path / "run", given)
     assert code == 2 and err.strip().splitlines() == [

@@ -10,13 +10,19 @@ from ...runs import lock
 from ..tabular_options import fixed_learning_rate, saved
 
 HELP = "continue training a saved model on new rows (warm start); scores on the newest rows before and after"
+EPILOG = ("Rows, in time order (by the fit's --time-column, else as given): the newest --test-fraction of the fit "
+          "(default 0.2) are held out and scored before and after; the last 15% of the rest validate for early "
+          "stopping, and when the validation loss ends worse than it began, the previous weights are kept (the "
+          "output says which weights stayed). The steps, findings and scores join the run's history, "
+          "findings.json and metrics.json (`descend report DIR` draws them as their own part).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="DIR", help="the folder written by `descend fit --out`; updated in place")
     parser.add_argument("data", metavar="NEWDATA", help="CSV or Parquet file of new rows, target included")
-    parser.add_argument("--max-epochs", type=int, default=None, help="default: as in the original fit")
-    parser.add_argument("--lr", type=fixed_learning_rate, default=None, help="default: 0.3 x the original fit's")
+    parser.add_argument("--max-epochs", metavar="N", type=int, default=None, help="default: as in the original fit")
+    parser.add_argument("--lr", metavar="LR", type=fixed_learning_rate, default=None,
+                        help="default: 0.3 x the original fit's")
 
 
 def run(args: argparse.Namespace) -> int:
