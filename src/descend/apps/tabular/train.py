@@ -379,7 +379,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     blend = choose_model(prepared, linear_out)
     if scheme.refit:
         first = run.model
-        say(f"training again on all {len(prepared.split.train)} training rows for {epochs} epochs, at the first "
+        say(f"training again on all {len(prepared.split.train)} training rows for {epochs} "
+            f"epoch{'' if epochs == 1 else 's'}, at the first "
             "run's learning rates epoch by epoch")
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         if scheme.keeps_first:
