@@ -78,6 +78,8 @@ def test_semicolons_and_decimal_commas_are_read_as_numbers(tmp_path, capsys):
 @pytest.mark.parametrize("text,values", [
     ("a;b\n1.234,5;1\n2,25;2\n", [1234.5, 2.25]),      # decimal commas, points grouping thousands
     ("a;b\n1,234;1\n2,345;2\n", [1234.0, 2345.0]),     # only grouped cells: commas group thousands
+    ("a;b\n1.234;1\n12.345;2\n", [1234.0, 12345.0]),   # only grouped cells: points group thousands
+    ("a;b\n1.234;1\n0.125;2\n", [1.234, 0.125]),         # 0.125 is no thousand: decimal points
     ("a;b\n1,234.5;1\n7.25;2\n", [1234.5, 7.25]),      # decimal points, commas grouping thousands
 ])
 def test_decimal_marks_and_thousands_groups_are_told_apart(text, values, tmp_path):

@@ -304,3 +304,11 @@ def test_a_letter_after_every_number_is_read_as_a_unit_and_the_line_says_so_even
     assert infer_column("weight", pd.Series(["12 kg", "5 kg", "7 kg"] * 10), 30).reason == (
         "integers with 3 values, used as a number and one-hot (--categorical weight or --numeric weight for one of "
         "them) (written with 'kg', read as plain numbers)")
+
+
+def test_whole_numbers_grouped_by_points_in_a_semicolon_file_are_thousands_and_the_note_says_so(tmp_path):
+    path = tmp_path / "towns.csv"
+    path.write_bytes("Einwohner;Fläche\r\n8.412;12\r\n512;47\r\n23.162;95\r\n".encode("cp1252"))
+    table, notes = _read(path)
+    assert list(table["Einwohner"]) == [8412, 512, 23162]   # not 8.412 inhabitants
+    assert notes[-1] == f"note: {path} has fields separated by ';' and points grouping thousands (1.234 is 1234)"

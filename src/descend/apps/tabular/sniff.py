@@ -105,17 +105,33 @@ def separator(lines: list[str], default: str) -> str:
 
 def decimal_mark(lines: list[str], sep: str) -> str:
     """',' when the fields hold numbers like 3,5 and none like 3.5 (only possible when fields are not split on
-    commas), else '.'. Cells like 1,234 or 1.234 say nothing: they read as a thousand-odd either way."""
+    commas), else '.'. Cells like 1,234 or 1.234 say nothing alone: they read as a thousand-odd either way, so
+    when they are all the numbers hold, their mark groups thousands: points then (8.412 is 8412), as commas do
+    for 1,234 (read as a number later, a column at a time)."""
     if sep == ",":
         return "."
+    cells = _decimal_votes(lines, sep)
+    return "," if (cells["comma"] or _points_group(cells)) and not cells["point"] else "."
+
+
+def _decimal_votes(lines: list[str], sep: str) -> Counter:
+    """How many cells read only with a decimal comma, only with a decimal point, or either way (1.234, 1,234)."""
     cells = Counter()
     for row in csv.reader(lines[1:], delimiter=sep, skipinitialspace=True):
         for cell in row:
             cell = cell.strip()
-            if not _GROUPED.match(cell):
+            if _GROUPED.match(cell):
+                cells["grouped" + cell[-4]] += 1
+            else:
                 cells["comma"] += bool(_DECIMAL_COMMA.match(cell))
                 cells["point"] += bool(_DECIMAL_POINT.match(cell))
-    return "," if cells["comma"] and not cells["point"] else "."
+    return cells
+
+
+def _points_group(cells: Counter) -> bool:
+    """Whether the only numbers with a mark are 1.234-style (points grouping thousands, as a spreadsheet in a
+    comma-decimal locale writes whole numbers), none 1,234-style."""
+    return bool(cells["grouped."]) and not cells["grouped,"]
 
 
 def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Dialect:
@@ -125,8 +141,9 @@ def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Diale
     sep = separator(lines, default)
     decimal = decimal_mark(lines, sep)
     if sep != default or decimal != ".":
-        notes += (f"note: {path} has fields separated by {_SEPARATOR_NAMES[sep]}"
-                  + (" and decimal commas (3,5)" if decimal == "," else ""),)
+        grouped = decimal == "," and not _decimal_votes(lines, sep)["comma"]
+        marks = " and points grouping thousands (1.234 is 1234)" if grouped else " and decimal commas (3,5)"
+        notes += (f"note: {path} has fields separated by {_SEPARATOR_NAMES[sep]}" + (marks if decimal == "," else ""),)
     return Dialect(encoding, sep, decimal, notes)
 
 
