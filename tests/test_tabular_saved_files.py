@@ -312,3 +312,15 @@ def test_whole_numbers_grouped_by_points_in_a_semicolon_file_are_thousands_and_t
     table, notes = _read(path)
     assert list(table["Einwohner"]) == [8412, 512, 23162]   # not 8.412 inhabitants
     assert notes[-1] == f"note: {path} has fields separated by ';' and points grouping thousands (1.234 is 1234)"
+
+
+def test_dotted_dates_in_a_decimal_comma_file_stay_dates(tmp_path):
+    path = tmp_path / "umsatz.csv"
+    rows = [f"{d:02d}.01.2023;\"{1000 + d},50\";{d % 3}" for d in range(1, 31)]
+    path.write_bytes(("Datum;Betrag;Menge\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252"))
+    table, _ = _read(path)
+    assert list(table["Datum"][:2]) == ["01.01.2023", "02.01.2023"]   # not the numbers 1012023, 2012023
+    assert list(table["Betrag"][:2]) == [1001.5, 1002.5]
+    column = infer_column("Datum", table["Datum"], 30)
+    assert column.kind == "date" and column.dayfirst is True
+    assert list(as_dates(table["Datum"][:2], True)) == [pd.Timestamp("2023-01-01"), pd.Timestamp("2023-01-02")]
