@@ -324,3 +324,16 @@ def test_dotted_dates_in_a_decimal_comma_file_stay_dates(tmp_path):
     column = infer_column("Datum", table["Datum"], 30)
     assert column.kind == "date" and column.dayfirst is True
     assert list(as_dates(table["Datum"][:2], True)) == [pd.Timestamp("2023-01-01"), pd.Timestamp("2023-01-02")]
+
+
+def test_excels_separator_line_above_the_header_is_left_out_with_a_note(tmp_path):
+    frame = _rows()
+    lines = ["sep=;", "price;size;colour;sales"] + [
+        f"{_decimal_comma(r.price)};{r.size};{r.colour};{_decimal_comma(r.sales)}" for r in frame.itertuples()]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    table, notes = _read(path)
+    assert list(table.columns) == ["price", "size", "colour", "sales"] and len(table) == 40
+    np.testing.assert_allclose(table["price"], frame.price)
+    assert notes[:2] == [f"note: {path}: Excel's 'sep=;' line above the header left out",
+                         f"note: {path} has fields separated by ';' and decimal commas (3,5)"]

@@ -24,6 +24,7 @@ SAMPLE_LINES = 200
 UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")       # 3,5 (or 1,234: a thousand, or one and a bit?)
 _DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")      # 3.5 (or 1.234, a thousand where commas are decimal)
+EXCEL_SEPARATOR_LINE = re.compile(r"^sep=.\s*$")
 _GROUPED = re.compile(r"^[-+]?[1-9]\d{0,2}[.,]\d{3}$")  # either reading is possible: a vote for neither
 _SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
@@ -152,8 +153,18 @@ def read_text(path: Path) -> tuple[str, Dialect]:
     text, encoding, notes = decode(path, raw_bytes(path))
     if "\x00" in text:
         raise DescendError(f"{path}: cannot be read as CSV (it holds NUL bytes); is it a text file?")
+    text, notes = _without_separator_line(path, text, notes)
     text, notes = _without_comments(path, text, notes)
     return text, sniff(path, text, encoding, notes)
+
+
+def _without_separator_line(path: Path, text: str, notes: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The text without Excel's `sep=;` first line (its hint of the separator, which it writes and reads; taken for
+    the header, it made every data row too long); the separator is sniffed from the rows as in any file."""
+    first, _, rest = text.partition("\n")
+    if not EXCEL_SEPARATOR_LINE.match(first):
+        return text, notes
+    return rest, notes + (f"note: {path}: Excel's {first.strip()!r} line above the header left out",)
 
 
 def _without_comments(path: Path, text: str, notes: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
