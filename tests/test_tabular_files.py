@@ -239,8 +239,8 @@ def test_integer_identifiers_are_left_out_with_a_line(tmp_path, capsys):
             "(--numeric Unnamed: 0 to keep it)") in out.splitlines()
     kinds = _kinds(out)
     assert "CustomerID" not in kinds and "ticket" not in kinds and kinds["week"] == "numeric"   # repeats: kept
-    assert ("  week: numeric - integers with 14 values, used as a number (one-hot for them too would pass one one-hot "
-            "column per 25 training rows; --categorical week for one-hot)") in out.splitlines()   # 96 rows: 3 fit
+    assert ("  week: numeric - integers with 14 values, used as a number (one-hot for them too would exceed one "
+            "one-hot column per 25 training rows; --categorical week for one-hot)") in out.splitlines()   # 96 rows
     assert _kinds(_fitted(frame, tmp_path, "sales", capsys, "--numeric", "CustomerID"))["CustomerID"] == "numeric"
 
 

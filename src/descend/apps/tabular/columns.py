@@ -261,7 +261,7 @@ def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Co
             break
     return [c if c.kind != "ordinal" or c.name in kept else
             _written_with(Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number "
-                                 f"(one-hot for them too would pass one one-hot column per {ROWS_PER_ORDINAL_LEVEL} "
+                                 f"(one-hot for them too would exceed one one-hot column per {ROWS_PER_ORDINAL_LEVEL} "
                                  f"training rows; --categorical {c.name} for one-hot)"), _present(frame[c.name]))
             for c in columns]
 
