@@ -104,15 +104,17 @@ def separator(lines: list[str], default: str) -> str:
     return best if scores[best][1] >= 2 else default
 
 
-def decimal_mark(lines: list[str], sep: str) -> str:
-    """',' when the fields hold numbers like 3,5 and none like 3.5 (only possible when fields are not split on
-    commas), else '.'. Cells like 1,234 or 1.234 say nothing alone: they read as a thousand-odd either way, so
-    when they are all the numbers hold, their mark groups thousands: points then (8.412 is 8412), as commas do
-    for 1,234 (read as a number later, a column at a time)."""
+def decimal_mark(lines: list[str], sep: str) -> tuple[str, str]:
+    """(',' or '.', the note's words for ','): ',' when the fields hold numbers like 3,5 and none like 3.5 (only
+    possible when fields are not split on commas), else '.'. Cells like 1,234 or 1.234 say nothing alone: they
+    read as a thousand-odd either way, so when they are all the numbers hold, their mark groups thousands: points
+    then (8.412 is 8412), as commas do for 1,234 (read as a number later, a column at a time)."""
     if sep == ",":
-        return "."
+        return ".", ""
     cells = _decimal_votes(lines, sep)
-    return "," if (cells["comma"] or _points_group(cells)) and not cells["point"] else "."
+    if cells["point"] or not (cells["comma"] or _points_group(cells)):
+        return ".", ""
+    return ",", " and decimal commas (3,5)" if cells["comma"] else " and points grouping thousands (1.234 is 1234)"
 
 
 def _decimal_votes(lines: list[str], sep: str) -> Counter:
@@ -140,11 +142,9 @@ def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Diale
     lines = text.splitlines()[:SAMPLE_LINES]
     default = "\t" if path.name.lower().endswith(".tsv") else ","
     sep = separator(lines, default)
-    decimal = decimal_mark(lines, sep)
+    decimal, marks = decimal_mark(lines, sep)
     if sep != default or decimal != ".":
-        grouped = decimal == "," and not _decimal_votes(lines, sep)["comma"]
-        marks = " and points grouping thousands (1.234 is 1234)" if grouped else " and decimal commas (3,5)"
-        notes += (f"note: {path} has fields separated by {_SEPARATOR_NAMES[sep]}" + (marks if decimal == "," else ""),)
+        notes += (f"note: {path} has fields separated by {_SEPARATOR_NAMES[sep]}{marks}",)
     return Dialect(encoding, sep, decimal, notes)
 
 
