@@ -262,7 +262,7 @@ def test_data_without_a_length_warns_that_max_epochs_may_never_stop_it():
     loader = torch.utils.data.DataLoader(_Stream(), batch_size=None)
     with pytest.warns(UserWarning, match="no length .*max_epochs never stops an endless stream; pass max_steps"):
         result = ds.fit(nn.Linear(3, 1), loader, max_epochs=1, progress=False)
-    assert result.stop_reason == "reached the epoch limit (1 epochs)"
+    assert result.stop_reason == "reached the epoch limit (1 epoch)"
 
 
 def test_minimize_says_a_flat_function_gives_no_gradient_instead_of_claiming_a_minimum():

@@ -268,3 +268,15 @@ def test_parquet_with_a_stored_index_is_numbered_by_file_position(tmp_path):
     assert main(["fit", str(data), "--target", "loaves", "--max-epochs", "2", "--out", str(tmp_path / "run")]) == 0
     table = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
     assert table["row"].tolist() == list(range(49, 61))
+
+
+def test_doctor_says_what_a_folder_is_when_it_is_no_run(tmp_path, capsys):
+    (tmp_path / "runs" / "sales.partial").mkdir(parents=True)
+    assert main(["doctor", str(tmp_path / "runs" / "sales")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: no run directory at {tmp_path / 'runs' / 'sales'} (its findings.json is written when a run "
+        f"ends); the run is still recorded in {tmp_path / 'runs' / 'sales.partial'}")
+    assert main(["doctor", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: {tmp_path / 'runs'} is not a run directory (no config.json or findings.json); give the "
+        "folder of fit(run_dir=...) or of descend fit --out")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from importlib import resources
 
 import numpy as np
@@ -106,7 +107,11 @@ def test_update_on_new_rows_does_not_make_them_worse(bakery_run, tmp_path, capsy
     assert not record["kept_previous"] and record["after"]["rmse"] < 0.9 * record["before"]["rmse"]
     history = pd.read_csv(fresh / "history.csv")
     assert set(history["phase"]) == {"fit", "refit", "update 1"}   # a small table is refitted on all its rows
-    assert "before update" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "before update" in out
+    val_before, val_after = map(float, re.search(r"kept the update: validation loss went from (\S+) to (\S+)\n",
+                                                 out).groups())
+    assert val_after <= val_before
 
 
 @pytest.mark.slow
@@ -247,3 +252,16 @@ def test_update_refuses_zero_epochs(bakery_run, tmp_path, capsys):
     assert main(["update", str(out), str(new), "--max-epochs", "0"]) == 2
     assert "--max-epochs must be a positive integer" in capsys.readouterr().err
     assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_update_says_an_earlier_report_no_longer_shows_the_run(bakery_run, tmp_path, capsys):
+    _, out = bakery_run
+    fresh = tmp_path / "copy"
+    TabularRun.load(out).save(fresh)
+    assert main(["report", str(fresh)]) == 0
+    new = tmp_path / "later.csv"
+    bakery(60, seed=3, start="2024-08-28").to_csv(new, index=False)
+    capsys.readouterr()
+    assert main(["update", str(fresh), str(new), "--max-epochs", "2"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"note: {fresh / 'report.html'} shows the run before this update; `descend report {fresh}` draws it again")

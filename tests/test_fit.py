@@ -344,3 +344,16 @@ def test_a_batch_norm_model_trains_when_the_rows_leave_a_last_batch_of_one():
     assert seen[-28:] == [64] * 27 + [65]   # the second pass as fit drew it
     plain = ds.fit(nn.Linear(8, 1), (x, y), loss="bce", max_epochs=1, progress=False, doctor=False)
     assert len(plain.history) == 29         # without BatchNorm, batches are as before: 28 of 64 and 1 of 1
+
+
+def test_pandas_columns_train_without_torchs_read_only_array_warning(recwarn):
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=64), "b": rng.normal(size=64)})
+    frame["y"] = 2 * frame.a - frame.b
+    values = frame["y"].to_numpy()
+    values.flags.writeable = False   # what pandas' copy-on-write hands out
+    result = ds.fit(nn.Linear(2, 1), (frame[["a", "b"]], values), loss="mse", progress=False, max_epochs=2)
+    assert len(result.history) == 2 and values.flags.writeable is False   # one full batch an epoch; y untouched
+    assert not [w for w in recwarn if "not writable" in str(w.message)]

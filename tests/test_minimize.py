@@ -291,3 +291,12 @@ def test_every_value_of_fun_is_checked_and_the_error_names_the_step(later, words
     """fun is fine at x0 = (3, 1) and returns `later(x)` once the first step has moved x[0] below 2.9."""
     with pytest.raises(DescendError, match=re.escape(words)):
         descend.minimize(lambda x: (x ** 2).sum() if float(x[0].detach()) > 2.9 else later(x), [3.0, 1.0])
+
+
+def test_printing_a_result_shows_its_fields_and_counts_the_history_without_listing_it():
+    res = descend.minimize(lambda x: ((x - torch.arange(30.0, dtype=torch.float64)) ** 2).sum(), [0.0] * 30)
+    lines = repr(res).splitlines()
+    assert lines[0] == "MinimizeResult" and lines[1] == f"  message: {res.message}"
+    assert lines[2:4] == ["  success: True", "  status: 0"]
+    assert lines[5] == "  x: [ 0.  1.  2. ... 27. 28. 29.]"   # 30 values, summarized
+    assert lines[-1] == f"  (.history: {len(res.history)} records, one a step)" and "'loss'" not in repr(res)

@@ -17,6 +17,7 @@ import descend as ds
 from descend.core.html import SEVERITY_STYLES
 from descend.doctor import Finding, Findings
 from descend.fit import FitResult
+from descend.fit.auto.choice import Choice
 
 
 
@@ -70,12 +71,22 @@ def test_a_terminal_prints_a_fit_result_as_its_summary_and_findings_not_its_hist
     assert repr(result) == "\n".join([
         "FitResult", "  steps: 8", "  epochs: 2", "  stopped because: reached the epoch limit (2 epochs)",
         "  elapsed (s): 0.123", "  lr: 0.01", "  final training loss: 0.125", "  final validation loss: 0.2",
-        "  best step: 8", "  best loss: 0.125", "  best val_loss: 0.2", "  doctor: 2 finding(s)",
+        "  best step: 8", "  best val_loss: 0.2", "  doctor: 2 finding(s)",   # no batch loss beside validation
         "    [warning] column 0 reaches 1e4 (code unscaled_inputs)",
         "    [info] the loss barely moved (code plateau)",
         "  (.model: Linear; .history: 8 records, one a step; .findings, .choice, .best)"])
     assert str(result.findings) == ("doctor: 2 finding(s)\n  [warning] column 0 reaches 1e4 (code unscaled_inputs)\n"
                                     "  [info] the loss barely moved (code plateau)")
+
+
+def test_a_summary_names_the_best_loss_without_validation_for_what_it_is_and_line_search_has_no_lr():
+    history = [{"step": s, "epoch": 1, "loss": [0.5, 0.2, 0.4][s - 1], "lr": 1.0} for s in range(1, 4)]
+    choice = Choice("lbfgs", None, "line search", "a deterministic objective")
+    result = FitResult(nn.Linear(2, 1), history, dict(history[1]), "converged", [], lr=1.0, choice=choice)
+    rows = dict(result.summary_rows())
+    assert rows["lr"] == "none: a line search sets each step's length"
+    assert rows["best step"] == 2 and rows["lowest training loss (one step's batch)"] == 0.2
+    assert "best loss" not in rows
 
 
 def test_findings_are_coloured_by_severity_and_escaped():

@@ -180,3 +180,21 @@ def test_settings_read_as_words_not_as_json():
     assert setting_text({"schedule": "cosine(length=None)", "values": [1.0, 0.5, 0.0]}) == "cosine(length=None)"
     assert setting_text(["descend.apps.tabular.members.MemberMetric"]) == "MemberMetric"
     assert setting_text("mse") == "mse"
+
+
+def test_autos_lr_sweep_is_drawn_apart_from_the_training_curve(monkeypatch):
+    sweep = [{"step": s, "loss": 400.0 + s, "lr": 1e-4 * 10 ** (s / 5), "sweep": True} for s in range(1, 26)]
+    sweep[-1]["loss"] = 37515.0   # the last sweep step overshot; its weights were undone
+    sweep[9]["val_loss"] = 1057.0
+    train = [{"step": s, "loss": 100.0 / s, "lr": 0.25} for s in range(26, 60)]
+    train[4]["val_loss"] = 250.0
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda fig: drawn.append(fig) or "png")
+    assert plots.loss_curves(pd.DataFrame(sweep + train)) == "png"
+    lines = {line.get_label(): line for line in drawn[0].axes[0].get_lines()}
+    swept_line = lines["lr sweep (auto; steps past its pick undone)"]
+    assert list(swept_line.get_xdata()) == list(range(1, 26)) and max(swept_line.get_ydata()) == 37515.0
+    smoothed = lines["train (smoothed)"]   # only the steps that trained from the kept weights
+    assert list(smoothed.get_xdata()) == list(range(26, 60))
+    np.testing.assert_allclose(smoothed.get_ydata(), plots.smooth(np.array([100.0 / s for s in range(26, 60)])))
+    assert list(lines["validation"].get_xdata()) == [30]   # the sweep's evaluation is a grey point of its own

@@ -43,7 +43,7 @@ def test_ordinals_keep_one_hot_only_within_one_column_per_25_rows():
                           "season": rng.integers(1, 5, 200), "y": rng.normal(size=200)})
     columns, _ = infer_columns(frame, "y")   # 200 rows: 8 one-hot columns; season's 4 fit, a pixel's 17 do not
     assert {c.name: c.kind for c in columns} == {"pixel_a": "numeric", "pixel_b": "numeric", "season": "ordinal"}
-    assert columns[0].reason == ("integers with 17 values, used as a number (one-hot for them too would pass one "
+    assert columns[0].reason == ("integers with 17 values, used as a number (one-hot for them too would exceed one "
                                  "one-hot column per 25 training rows; --categorical pixel_a for one-hot)")
     wider, _ = infer_columns(pd.concat([frame] * 9, ignore_index=True), "y")   # 1,800 rows: 72 columns, 38 used
     assert {c.name: c.kind for c in wider} == {"pixel_a": "ordinal", "pixel_b": "ordinal", "season": "ordinal"}

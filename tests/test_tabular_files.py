@@ -78,6 +78,8 @@ def test_semicolons_and_decimal_commas_are_read_as_numbers(tmp_path, capsys):
 @pytest.mark.parametrize("text,values", [
     ("a;b\n1.234,5;1\n2,25;2\n", [1234.5, 2.25]),      # decimal commas, points grouping thousands
     ("a;b\n1,234;1\n2,345;2\n", [1234.0, 2345.0]),     # only grouped cells: commas group thousands
+    ("a;b\n1.234;1\n12.345;2\n", [1234.0, 12345.0]),   # only grouped cells: points group thousands
+    ("a;b\n1.234;1\n0.125;2\n", [1.234, 0.125]),         # 0.125 is no thousand: decimal points
     ("a;b\n1,234.5;1\n7.25;2\n", [1234.5, 7.25]),      # decimal points, commas grouping thousands
 ])
 def test_decimal_marks_and_thousands_groups_are_told_apart(text, values, tmp_path):
@@ -237,8 +239,8 @@ def test_integer_identifiers_are_left_out_with_a_line(tmp_path, capsys):
             "(--numeric Unnamed: 0 to keep it)") in out.splitlines()
     kinds = _kinds(out)
     assert "CustomerID" not in kinds and "ticket" not in kinds and kinds["week"] == "numeric"   # repeats: kept
-    assert ("  week: numeric - integers with 14 values, used as a number (one-hot for them too would pass one one-hot "
-            "column per 25 training rows; --categorical week for one-hot)") in out.splitlines()   # 96 rows: 3 fit
+    assert ("  week: numeric - integers with 14 values, used as a number (one-hot for them too would exceed one "
+            "one-hot column per 25 training rows; --categorical week for one-hot)") in out.splitlines()   # 96 rows
     assert _kinds(_fitted(frame, tmp_path, "sales", capsys, "--numeric", "CustomerID"))["CustomerID"] == "numeric"
 
 

@@ -391,3 +391,51 @@ def test_a_classification_run_keeps_its_chosen_temperature_when_loaded(tmp_path)
     loaded = TabularRun.load(tmp_path / "run")
     assert np.array_equal(loaded.outputs(torch.as_tensor(x, dtype=torch.float32)),
                           run.outputs(torch.as_tensor(x, dtype=torch.float32)))
+
+
+def test_the_doctor_reads_folds_without_their_member_column_as_a_leak():
+    frame = _linear_table(150)
+    clean = fit_table(frame, Options(target="y", **QUICK), say=lambda _: None)
+    assert clean.metrics["validation"]["how"] == "5-fold, out of fold"
+    assert "target_leak" not in [f.code for f in clean.findings]   # the member column is in inputs and targets
+    leaking = fit_table(frame.assign(copy=2 * frame.y + 1), Options(target="y", **QUICK), say=lambda _: None)
+    leak = next(f for f in leaking.findings if f.code == "target_leak")
+    assert leak.evidence["column"] == 3 and leak.evidence["correlation"] > 0.9999   # a, b, c, then the copy
+
+
+def test_the_member_loss_shows_the_doctor_the_features_and_the_target_alone():
+    x, labels, held = torch.randn(4, 3), torch.tensor([0, 2, 1, 2]), torch.tensor([0, 1, -1, 1])
+    features, target = MemberLoss("cross_entropy").readings_view(with_held_out(x, held), with_member(labels, held))
+    assert torch.equal(features, x) and torch.equal(target, labels) and target.dtype == torch.long
+    _, numbers = MemberLoss("mse").readings_view(with_held_out(x, held), with_member(labels.float() / 2, held))
+    assert torch.equal(numbers, labels.float() / 2)
+
+
+def test_a_run_interrupted_while_choosing_its_lr_is_kept_and_a_fresh_run_is_told_to_resume_it(tmp_path, capsys,
+                                                                                                monkeypatch):
+    data, out = tmp_path / "table.csv", tmp_path / "run"
+    _linear_table(120).to_csv(data, index=False)
+    candidate = tmp_path / "run.partial" / CANDIDATES / "lr-0.003"
+
+    def interrupted(frame, opts, run_dir, **_):   # Ctrl-C while the first lr candidate trains
+        candidate.mkdir(parents=True)
+        (candidate / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("descend.cli.commands.fit.fit_table", interrupted)
+    assert main(["fit", str(data), "--target", "y", "--out", str(out)]) == 130
+    assert (f"the run is kept in {out}.partial; the same command with --resume completes it"
+            in capsys.readouterr().err)
+    monkeypatch.undo()
+    assert main(["fit", str(data), "--target", "y", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: {out}.partial holds an interrupted run for --out {out}: add --resume to continue it, or "
+        "delete that folder to start over")
+    assert (candidate / "config.json").is_file()   # not cleared away as a dead run's leftovers
+
+
+def test_update_help_says_which_rows_judge_and_when_the_previous_weights_stay(capsys):
+    text = _help("update", capsys)
+    assert "the newest --test-fraction of the fit (default 0.2) are held out and scored before and after" in text
+    assert "when the validation loss ends worse than it began, the previous weights are kept" in text
+    assert "--max-epochs N" in text

@@ -49,6 +49,9 @@ def test_comparisons_are_said_as_better_or_worse():
                "training mean": {"rmse": 54.0, "mae": 2.0, "r2": 0.0}}
     assert in_words(numbers) == ["against ridge: RMSE 54 vs 60 (10% lower: better)",
                                  "against training mean: RMSE 54 vs 54 (the same)"]
+    rounding = {"mlp + ridge": {"rmse": 1.13512, "mae": 0.9, "r2": 0.8},
+                "ridge": {"rmse": 1.13514, "mae": 0.9, "r2": 0.8}}
+    assert in_words(rounding) == ["against ridge: RMSE 1.135 vs 1.135 (the same to the digits shown)"]   # not 0.0%
 
 
 def test_fit_prints_the_comparison_in_words(tmp_path, capsys):

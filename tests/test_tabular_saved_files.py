@@ -188,6 +188,11 @@ def test_new_files_for_a_saved_model_are_named_in_each_refusal(tmp_path, capsys)
     assert code == 2 and err.strip().splitlines() == [
         f"descend: error: {given} has no column 'size', which the model was trained on; add it, with empty cells where "
         "the values are unknown"]
+    given.write_text("Sales,CompPrice\n9.5,138\n")   # another table altogether
+    code, _, err = _run(capsys, "predict", tmp_path / "run", given)
+    assert code == 2 and err.strip().splitlines() == [
+        f"descend: error: {given} has none of the 3 columns the model was trained on (price, size, colour); is it "
+        "the right file? It has Sales, CompPrice"]
     given.write_text("colour,price,size\nred,10,abc\n")
     code, _, err = _run(capsys, "predict", tmp_path / "run", given)
     assert code == 2 and err.strip().splitlines() == [
@@ -230,9 +235,9 @@ def test_r_write_csv_with_row_names_logicals_and_na_reads_as_r_meant(tmp_path):
 
 
 def test_a_table_left_with_no_inputs_says_what_was_left_out():
-    frame = pd.DataFrame({"day": range(44927, 44957), "y": range(30)})   # Excel's serial day numbers
+    frame = pd.DataFrame({"ticket": range(44927, 44957), "y": range(30)})   # labels of the same five digits
     with pytest.raises(DescendError, match=r"no usable input columns besides the target 'y'; the data needs at least "
-                                        r"one column that varies \(left out: day: whole numbers, a different one"):
+                                        r"one column that varies \(left out: ticket: whole numbers, a different one"):
         infer_columns(frame, "y")
 
 
@@ -248,3 +253,87 @@ def test_a_file_without_a_header_line_or_a_spreadsheet_is_told_what_to_do(tmp_pa
     code, _, err = _run(capsys, "fit", book, "--target", "sales")
     assert code == 2 and err.strip() == (f"descend: error: {book}: a spreadsheet, not a CSV or Parquet file; save it "
                                          "as CSV (in Excel: File > Save As > CSV UTF-8) and give that file")
+
+
+def test_excel_serial_dates_under_a_date_name_are_dates_and_other_big_numbers_stay_numbers():
+    serials = pd.Series(np.arange(29613, 29653))   # 27/01/1981 on: Excel's days since 1899-12-30
+    column = infer_column("Order Date", serials, 40)
+    assert column.kind == "date" and "Excel serial day numbers: 29613 is 1981-01-27" in column.reason
+    assert list(as_dates(serials[:3])) == [pd.Timestamp("1981-01-27"), pd.Timestamp("1981-01-28"),
+                                           pd.Timestamp("1981-01-29")]
+    assert infer_column("revenue", serials, 40).kind == "identifier"   # no date in the name: as before
+    assert infer_column("date", pd.Series([5, 7, 9] * 14), 42).kind == "ordinal"   # not a 1950-2100 serial
+
+
+def test_a_saved_model_reads_new_excel_serial_dates_and_tests_on_them_as_dates(tmp_path, capsys):
+    frame = _rows(60).assign(day=np.arange(40000, 40060))
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    code, out, _ = _run(capsys, "fit", tmp_path / "sales.csv", "--target", "sales", "--out", tmp_path / "run", *QUICK)
+    assert code == 0 and "day: date - dates (Excel serial day numbers: 40000 is 2009-07-06" in out
+    tested = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert list(tested["time"][:2]) == ["2009-08-23", "2009-08-24"]   # serials 40048 and 40049
+    code, out, _ = _run(capsys, "predict", tmp_path / "run", tmp_path / "sales.csv")
+    assert code == 0 and len(out.splitlines()) == 61
+
+
+def test_predictions_for_a_decimal_comma_file_are_written_as_it_was(tmp_path, capsys):
+    frame = _rows(60)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.assign(shop=["Malmö", "Zürich"] * 30).to_csv(   # an extra column predict ignores
+        tmp_path / "excel.csv", sep=";", decimal=",", index=False, encoding="cp1252")
+    code, _, _ = _run(capsys, "fit", tmp_path / "plain.csv", "--target", "sales", "--out", tmp_path / "run", *QUICK)
+    assert code == 0
+    _run(capsys, "predict", tmp_path / "run", tmp_path / "plain.csv", "--out", tmp_path / "plain_predictions.csv")
+    plain = pd.read_csv(tmp_path / "plain_predictions.csv")["prediction"]
+    code, out, _ = _run(capsys, "predict", tmp_path / "run", tmp_path / "excel.csv")
+    assert code == 0 and out.splitlines()[1] == f"{plain[0]:.8g}".replace(".", ",")   # 3,5 as the file wrote it
+    _run(capsys, "predict", tmp_path / "run", tmp_path / "excel.csv", "--out", tmp_path / "excel_predictions.csv")
+    written = pd.read_csv(tmp_path / "excel_predictions.csv", sep=";", decimal=",", encoding="cp1252")
+    np.testing.assert_allclose(written["prediction"], plain, rtol=1e-6)
+
+
+def test_a_letter_after_every_number_is_read_as_a_unit_and_the_line_says_so_even_as_a_plain_number():
+    rooms = pd.Series([f"{n}A" for n in [100, 101, 200, 310, 205, 150, 250, 400]] * 6)
+    frame = pd.DataFrame({"room": rooms, "y": np.arange(48.0)})
+    columns, _ = infer_columns(frame, "y")   # 8 levels on 48 rows: too few rows for one-hot, a plain number
+    assert columns[0].kind == "numeric" and columns[0].reason.endswith(
+        "--categorical room for one-hot) (written with 'A', read as plain numbers; --categorical room if 'A' marks "
+        "codes, not a unit)")
+    mixed = infer_column("room", pd.Series(["100A", "100B", "200A"] * 10), 30)   # letters that differ: codes
+    assert mixed.kind == "categorical"
+    assert infer_column("weight", pd.Series(["12 kg", "5 kg", "7 kg"] * 10), 30).reason == (
+        "integers with 3 values, used as a number and one-hot (--categorical weight or --numeric weight for one of "
+        "them) (written with 'kg', read as plain numbers)")
+
+
+def test_whole_numbers_grouped_by_points_in_a_semicolon_file_are_thousands_and_the_note_says_so(tmp_path):
+    path = tmp_path / "towns.csv"
+    path.write_bytes("Einwohner;Fläche\r\n8.412;12\r\n512;47\r\n23.162;95\r\n".encode("cp1252"))
+    table, notes = _read(path)
+    assert list(table["Einwohner"]) == [8412, 512, 23162]   # not 8.412 inhabitants
+    assert notes[-1] == f"note: {path} has fields separated by ';' and points grouping thousands (1.234 is 1234)"
+
+
+def test_dotted_dates_in_a_decimal_comma_file_stay_dates(tmp_path):
+    path = tmp_path / "umsatz.csv"
+    rows = [f"{d:02d}.01.2023;\"{1000 + d},50\";{d % 3}" for d in range(1, 31)]
+    path.write_bytes(("Datum;Betrag;Menge\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252"))
+    table, _ = _read(path)
+    assert list(table["Datum"][:2]) == ["01.01.2023", "02.01.2023"]   # not the numbers 1012023, 2012023
+    assert list(table["Betrag"][:2]) == [1001.5, 1002.5]
+    column = infer_column("Datum", table["Datum"], 30)
+    assert column.kind == "date" and column.dayfirst is True
+    assert list(as_dates(table["Datum"][:2], True)) == [pd.Timestamp("2023-01-01"), pd.Timestamp("2023-01-02")]
+
+
+def test_excels_separator_line_above_the_header_is_left_out_with_a_note(tmp_path):
+    frame = _rows()
+    lines = ["sep=;", "price;size;colour;sales"] + [
+        f"{_decimal_comma(r.price)};{r.size};{r.colour};{_decimal_comma(r.sales)}" for r in frame.itertuples()]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    table, notes = _read(path)
+    assert list(table.columns) == ["price", "size", "colour", "sales"] and len(table) == 40
+    np.testing.assert_allclose(table["price"], frame.price)
+    assert notes[:2] == [f"note: {path}: Excel's 'sep=;' line above the header left out",
+                         f"note: {path} has fields separated by ';' and decimal commas (3,5)"]

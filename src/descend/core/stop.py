@@ -64,7 +64,8 @@ class _Limit(Rule):
         return getattr(state, self.unit) >= self.n
 
     def check(self, state, record):
-        return f"reached the {self.unit} limit ({self.n} {self.unit}s)" if self._reached(state) else None
+        unit = self.unit if self.n == 1 else f"{self.unit}s"
+        return f"reached the {self.unit} limit ({self.n} {unit})" if self._reached(state) else None
 
     def needs_sync(self, state):
         return self._reached(state)

@@ -36,6 +36,8 @@ class Doctor(Callback):
     guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
     SETTINGS), `steps_per_epoch` the steps one pass over the training data takes (when known); a failure to read them becomes a `doctor_error` finding, never an error of the run.
+    A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
+    classes) see: the features and the target, without columns that only route rows (descend fit's folds).
     """
 
     needs_sync = never   # reads the run when it ends
@@ -59,7 +61,8 @@ class Doctor(Callback):
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def _read(self, sample: tuple) -> None:
-        for name, value in inputs.read(*sample, self.loss).items():
+        view = getattr(self.loss, "readings_view", None)   # a loss whose inputs or targets carry bookkeeping
+        for name, value in inputs.read(*(view(*sample) if view else sample), self.loss).items():
             setattr(self.readings, name, value)
         if self.val_sample is not None:
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])

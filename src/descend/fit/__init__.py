@@ -20,6 +20,7 @@ from .. import doctor as doctor_lib, optim, runs
 from ..core import stop as stop_lib
 from ..core.loop import Loop
 from ..core.seeding import manual_seed
+from ..runs.best import best_rows
 from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
 from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
@@ -70,14 +71,14 @@ class FitResult:
     def summary_rows(self) -> list[list]:
         """[label, value] rows: steps, epochs, why it stopped, time, lr (and auto's choice), the best record."""
         last = self.history[-1] if self.history else {}
+        searched = self.choice is not None and self.choice.lr is None   # auto's L-BFGS: lr 1 is no learning rate
         rows = [["steps", len(self.history)], ["epochs", last.get("epoch", 0)], ["stopped because", self.stop_reason],
-                ["elapsed (s)", round(self.elapsed, 3)], ["lr", self.lr],
+                ["elapsed (s)", round(self.elapsed, 3)],
+                ["lr", "none: a line search sets each step's length" if searched else self.lr],
                 ["chosen", self.choice.line() if self.choice else None], ["run directory", self.run_dir],
                 ["final training loss", last.get("loss")],
                 ["final validation loss", next((r["val_loss"] for r in reversed(self.history) if "val_loss" in r), None)]]
-        rows += [[f"best {key}", value] for key, value in self.best.items() if key in ("step", "loss") or
-                 key.startswith("val_")]
-        return [row for row in rows if row[1] is not None]
+        return [row for row in rows if row[1] is not None] + best_rows(self.best)
 
 
 def fit(model: nn.Module, train, **settings) -> FitResult:

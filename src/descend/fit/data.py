@@ -16,13 +16,15 @@ from ..doctor.inputs import REPEATS
 
 
 def as_tensor(array, name: str) -> torch.Tensor:
-    """A tensor from a tensor, numpy array or nested list; floats become torch's default dtype."""
+    """A tensor from a tensor, numpy array, pandas object or nested list; floats become torch's default dtype."""
     if isinstance(array, torch.Tensor):
         return array
     try:
         arr = np.asarray(array)
     except (TypeError, ValueError) as err:
         raise DescendTypeError(f"{name}: cannot turn {type(array).__name__} into a tensor ({err})") from err
+    if not arr.flags.writeable:   # a pandas column's values (copy-on-write): torch warns it cannot own them
+        arr = arr.copy()
     if arr.dtype.kind == "f":
         return torch.as_tensor(arr, dtype=torch.get_default_dtype())
     if arr.dtype.kind in "iub":

@@ -87,14 +87,37 @@ def restarts(history: pd.DataFrame) -> list[tuple[int, int]]:
     return [(int(step), int(at)) for step, at in zip(marked["step"], marked["restarted_from"])]
 
 
+def swept(history: pd.DataFrame) -> pd.Series:
+    """Which records are optimizer="auto"'s lr sweep (marked `sweep`): steps at lrs rising 10x every 5, whose
+    weights after the pick were undone, so they are no part of the training curve."""
+    if "sweep" not in history:
+        return pd.Series(False, index=history.index)
+    return history["sweep"].fillna(False).astype(bool)
+
+
+def _draw_sweep(ax, sweep: pd.DataFrame) -> list[np.ndarray]:
+    """The sweep's losses in grey, apart from the training curve (its last steps, past the pick, can be 1000x the
+    loss; smoothed into training they drew a long false descent)."""
+    steps, loss = series(sweep, "loss")
+    val_steps, val = series(sweep, "val_loss")
+    ax.plot(steps, loss, color="gray", alpha=0.6, linewidth=0.8, label="lr sweep (auto; steps past its pick undone)")
+    if len(val):
+        ax.plot(val_steps, val, color="gray", marker="o", markersize=3, linestyle="none")
+    return [loss, val]
+
+
 def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | None:
     """Training loss (raw and smoothed) and validation loss against the step, each part of the history (fit,
-    updates) in its own colours; log scale when they span widely."""
+    updates) in its own colours, auto's lr sweep in grey beside them; log scale when they span widely."""
     parts = phases(history)
     if not any(len(series(part, "loss")[1]) for _, part in parts):
         return None
     fig, ax = _figure("loss", ylabel="loss")
     drawn = []
+    sweep = swept(history)
+    if sweep.any():
+        drawn += _draw_sweep(ax, history[sweep])
+        parts = [(name, part[~swept(part)]) for name, part in parts]
     for number, (name, part) in enumerate(parts):
         train, validation = PHASE_COLOURS[number % len(PHASE_COLOURS)]
         which = f", {name}" if number else ""

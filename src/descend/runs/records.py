@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core.errors import DescendError
 from . import notebook
+from .best import best_rows
 from .verified import RunFiles, reading
 
 PREDICTIONS = "test_predictions.csv"
@@ -48,9 +49,7 @@ class RunRecord:
                 ["elapsed (s)", self.summary.get("elapsed", "?")], ["chosen", self.config.get("auto", {}).get("line")],
                 ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
         rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
-        best = self.summary.get("best", {})
-        rows += [[f"best {key}", value] for key, value in best.items() if key in ("step", "loss") or key.startswith("val_")]
-        return [row for row in rows if row[1] is not None]
+        return [row for row in rows if row[1] is not None] + best_rows(self.summary.get("best", {}))
 
     def settings_rows(self) -> list[list]:
         """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out); the

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DescendError
-from .dates import as_dates, day_first
+from .dates import as_dates, day_first, excel_serials
 from .numerals import affix, plain_numbers
 
 KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
@@ -101,11 +101,14 @@ def mostly_numbers(values: pd.Series) -> bool:
 
 
 def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
-    """A date column, its day/month order read from the data; one whose times of day vary also gets the hour, and
-    one whose dates all fall on the same day of the month gets no weekday."""
+    """A date column, its day/month order read from the data (or numbers: Excel's serial dates); one whose times
+    of day vary also gets the hour, and one whose dates all fall on the same day of the month gets no weekday."""
     order = day_first(values, name, dayfirst)
     stamps = as_dates(values, order).dropna()
     written = {True: " (day/month/year)", False: " (month/day/year)", None: ""}[order]
+    if pd.api.types.is_numeric_dtype(values):
+        written = (f" (Excel serial day numbers: {values.iloc[0]:g} is {stamps.iloc[0]:%Y-%m-%d}; --numeric {name} "
+                   "keeps the numbers)")
     weekday = stamps.dt.day.nunique() > 1
     parts = ("weekday and month one-hot" if weekday else
              f"month one-hot (no weekday: every date is day {stamps.dt.day.iloc[0]} of its month)")
@@ -162,7 +165,9 @@ def _written_with(column: Column, values: pd.Series) -> Column:
     """`column`, its reason also naming the currency sign, percent sign or unit its numbers are written with."""
     written = affix(values.astype("string").str.strip())
     if written is not None and column.kind != "identifier":
-        column.reason += f" (written with {written[0]!r}, read as plain numbers)"
+        code = (f"; --categorical {column.name} if {written[0]!r} marks codes, not a unit"
+                if len(written[0]) == 1 and written[0].isalpha() else "")   # 100A: amperes, or flat A of house 100
+        column.reason += f" (written with {written[0]!r}, read as plain numbers{code})"
     return column
 
 
@@ -175,6 +180,8 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if series.dtype == bool:
         return Column(name, "boolean", "true/false")
     if series.dtype.kind in "iuf":
+        if excel_serials(_name_words(name), values):
+            return _date_column(name, values, None)
         return _infer_numeric(name, values, rows)
     if pd.api.types.is_datetime64_any_dtype(series):
         return _date_column(name, values, None)
@@ -253,9 +260,10 @@ def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Co
         else:
             break
     return [c if c.kind != "ordinal" or c.name in kept else
-            Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number (one-hot for "
-                   f"them too would pass one one-hot column per {ROWS_PER_ORDINAL_LEVEL} training rows; "
-                   f"--categorical {c.name} for one-hot)") for c in columns]
+            _written_with(Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number "
+                                 f"(one-hot for them too would exceed one one-hot column per {ROWS_PER_ORDINAL_LEVEL} "
+                                 f"training rows; --categorical {c.name} for one-hot)"), _present(frame[c.name]))
+            for c in columns]
 
 
 def level_order(level: str) -> tuple:

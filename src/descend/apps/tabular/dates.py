@@ -16,6 +16,9 @@ from ...core.errors import DescendError
 NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?:\D|$)"
 ZONED = r"\d:\d\d.*(?:Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)\s*$"
 ZONE = r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT)?(?:[+-]\d\d(?::?\d\d)?)?\s*$"   # 08:30+02:00
+EXCEL_EPOCH = "1899-12-30"   # day 0 of Excel's serial dates (its 1900 leap-year bug makes day 60 the 29 February)
+EXCEL_DAYS = (18264, 73051)   # serial numbers of 1950-01-01 and 2100-01-01: the dates a spreadsheet column holds
+DATE_WORDS = {"date", "day", "datum", "fecha", "data", "dag", "dia", "when", "time"}
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -82,13 +85,28 @@ def _days_in(parts: pd.DataFrame) -> tuple[bool, bool]:
     return bool((parts[0].astype(int) > 12).any()), bool((parts[1].astype(int) > 12).any())
 
 
+def excel_serials(words: set[str], values: pd.Series) -> bool:
+    """Whether numbers under a name with a date word in it (`words`: the name's words) are Excel's serial dates,
+    days since 1899-12-30: all of them between 1950 and 2100 (29613 is 27 January 1981). Without the name's word
+    such numbers are as likely amounts or codes."""
+    return bool(words & DATE_WORDS) and bool(values.between(*EXCEL_DAYS).all())
+
+
+def from_serials(series: pd.Series) -> pd.Series:
+    """Excel serial dates (days since 1899-12-30, a fraction for the time of day) as datetimes."""
+    return pd.to_datetime(series, unit="D", origin=EXCEL_EPOCH)
+
+
 def as_dates(series: pd.Series, dayfirst: bool | None = None) -> pd.Series:
     """A date column as datetimes; cells that are not dates become missing. Cells written number/number/year
     read day first when `dayfirst` says so, or, where it is None (a model that met no such cells in training,
     now given some), when their own numbers settle it. Cells with the year first or a month name are read as
-    written whatever `dayfirst` says (pandas would read 2001-01-02 as 1 February under dayfirst)."""
+    written whatever `dayfirst` says (pandas would read 2001-01-02 as 1 February under dayfirst). Numbers are
+    Excel's serial dates."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_localize(None)
+    if pd.api.types.is_numeric_dtype(series):   # a date column of numbers: spreadsheet serials (see infer_column)
+        return from_serials(series)
     series = _wall_clock(series)
     parts = _numbers(series)
     if dayfirst is None and len(parts):

@@ -83,6 +83,8 @@ def _change(name: str, ours: float, theirs: float) -> str:
     shown = f"{label} {ours:.4g} vs {theirs:.4g}"
     if ours == theirs:
         return f"{shown} (the same)"
+    if f"{ours:.4g}" == f"{theirs:.4g}":   # float rounding apart (a blend that gave the linear model all weight)
+        return f"{shown} (the same to the digits shown)"
     better = (ours < theirs) == LOWER_IS_BETTER[name]
     if name in ("accuracy", "roc_auc"):
         size = f"{100 * abs(ours - theirs):.1f} points"

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -47,6 +49,21 @@ def _csv_header(path: Path, text: str, dialect: Dialect) -> list[str]:
         raise DescendError(f"{path}: cannot be read as CSV ({err}); is it a text file?") from err
 
 
+DOTTED_DATE = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{2,4}(?:\D|$)")   # 15.01.2001: never a number grouped by points
+SAMPLE_ROWS = 200
+
+
+def _dotted_dates(text: str, dialect: Dialect, header: list[str]) -> dict[str, type]:
+    """pandas dtypes that keep columns of 15.01.2001-style dates as text in a file whose points group thousands
+    (pandas would drop the points and read 01.01.2023 as the number 1012023)."""
+    if dialect.thousands != ".":
+        return {}
+    rows = itertools.islice(csv.reader(text_stream(text), delimiter=dialect.separator, skipinitialspace=True), 1,
+                            1 + SAMPLE_ROWS)
+    found = {name for row in rows for name, cell in zip(header, row) if name and DOTTED_DATE.match(cell.strip())}
+    return dict.fromkeys(found, str)
+
+
 def _long_rows(text: str, dialect: Dialect, width: int) -> list[int]:
     """The data rows (1-based) with more fields than the header's `width`."""
     rows = csv.reader(text_stream(text), delimiter=dialect.separator, skipinitialspace=True)
@@ -79,12 +96,14 @@ def _read_csv(path: Path, say: Say) -> pd.DataFrame:
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
             frame = pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
-                                thousands=dialect.thousands, index_col=False, skipinitialspace=True)
+                                thousands=dialect.thousands, index_col=False, skipinitialspace=True,
+                                dtype=_dotted_dates(text, dialect, header) or None)
         except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
             found = _long_row_error(path, text, dialect, header)
             raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
-    frame = unnamed_empty_columns(strip_cells(frame), header)
-    return missing_markers(trailing_rows(frame, path, say), path, say)
+    frame = missing_markers(trailing_rows(unnamed_empty_columns(strip_cells(frame), header), path, say), path, say)
+    frame.attrs["written"] = dialect.written()   # how tables made from this one are written back (predict)
+    return frame
 
 
 def _check_names(path: Path, names: list[str]) -> None:
@@ -120,8 +139,9 @@ def read_table(path: str | Path, say: Say = warn) -> pd.DataFrame:
     return frame
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file."""
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path, written: dict | None = None) -> None:
+    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file; `written`: how
+    (to_csv's sep, decimal and encoding, as `read_table` records them in a frame's attrs["written"])."""
     path = Path(path)
     if path.is_dir():
         raise DescendError(f"--out {path} is a folder; give a file name such as {path / 'predictions.csv'}")
@@ -129,7 +149,7 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
         raise DescendError(f"--out {path}: the folder {path.parent} does not exist; create it first")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, **(written or {}))
         tmp.replace(path)
     except OSError as err:
         raise DescendError(f"--out {path}: cannot write it ({err.strerror or err})") from err

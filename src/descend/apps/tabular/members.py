@@ -66,6 +66,12 @@ class MemberLoss:
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 
+    def readings_view(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features and the target without the held-out member columns, for the doctor's data readings: the
+        member column sits in both and would read as a target copied into the inputs (a leak)."""
+        target = y[:, 0]
+        return x[:, :-1], target.long() if self.loss == "cross_entropy" else target
+
 
 class MemberMetric:
     """A validation metric for targets that carry the held-out member column (the column is ignored)."""

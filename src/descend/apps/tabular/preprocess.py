@@ -138,6 +138,11 @@ class Preprocessor:
     def check_columns(self, frame: pd.DataFrame, where: str) -> None:
         """Raise naming the first input column the model needs that `frame` lacks."""
         missing = [c.name for c in self.columns if c.name not in frame.columns]
+        if missing and len(missing) == len(self.columns) > 1:   # not one column lost: another table altogether
+            raise DescendError(f"{where} has none of the {len(missing)} columns the model was trained on "
+                               f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}); is it the right "
+                               f"file? It has {', '.join(map(str, list(frame.columns)[:6]))}"
+                               f"{', ...' if len(frame.columns) > 6 else ''}")
         if missing:
             raise DescendError(f"{where} has no column {missing[0]!r}, which the model was trained on"
                                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")

@@ -32,6 +32,7 @@ from ...runs.checkpoint import weights_bytes
 from ...runs.directory import record_checksums
 from ...runs.files import jsonable, replace_folder, write_atomic
 from ...runs.verified import RunFiles, reading
+from . import subruns
 from .cells import check_plain
 from .dates import check_dates
 from .model import TabularNet, inputs
@@ -257,7 +258,7 @@ def check_out(out: Path, resume: bool, partial_existed: bool) -> Recording:
     the run is completed, or one line says why it cannot; without it, a new run needs a new or empty --out and no
     recorded run in DIR.partial (for which the advice is --resume, which always takes it)."""
     partial = recording_folder(out)
-    recorded = (partial / "config.json").is_file()
+    recorded = subruns.recorded(partial)
     if resume:
         if recorded:
             return Recording(partial, resume=True)

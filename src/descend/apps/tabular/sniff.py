@@ -24,6 +24,7 @@ SAMPLE_LINES = 200
 UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")       # 3,5 (or 1,234: a thousand, or one and a bit?)
 _DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")      # 3.5 (or 1.234, a thousand where commas are decimal)
+EXCEL_SEPARATOR_LINE = re.compile(r"^sep=.\s*$")
 _GROUPED = re.compile(r"^[-+]?[1-9]\d{0,2}[.,]\d{3}$")  # either reading is possible: a vote for neither
 _SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
@@ -41,6 +42,12 @@ class Dialect:
     def thousands(self) -> str | None:
         """With a decimal comma, a point groups thousands (1.234,5)."""
         return "." if self.decimal == "," else None
+
+    def written(self) -> dict:
+        """`DataFrame.to_csv` arguments that write a table the way this file was written (its separator, decimal
+        mark and, when not UTF-8, encoding), so a spreadsheet that opened the file opens the answer too."""
+        return {"sep": self.separator, "decimal": self.decimal,
+                **({} if self.encoding == "utf-8-sig" else {"encoding": self.encoding})}
 
 
 def raw_bytes(path: Path) -> bytes:
@@ -97,19 +104,37 @@ def separator(lines: list[str], default: str) -> str:
     return best if scores[best][1] >= 2 else default
 
 
-def decimal_mark(lines: list[str], sep: str) -> str:
-    """',' when the fields hold numbers like 3,5 and none like 3.5 (only possible when fields are not split on
-    commas), else '.'. Cells like 1,234 or 1.234 say nothing: they read as a thousand-odd either way."""
+def decimal_mark(lines: list[str], sep: str) -> tuple[str, str]:
+    """(',' or '.', the note's words for ','): ',' when the fields hold numbers like 3,5 and none like 3.5 (only
+    possible when fields are not split on commas), else '.'. Cells like 1,234 or 1.234 say nothing alone: they
+    read as a thousand-odd either way, so when they are all the numbers hold, their mark groups thousands: points
+    then (8.412 is 8412), as commas do for 1,234 (read as a number later, a column at a time)."""
     if sep == ",":
-        return "."
+        return ".", ""
+    cells = _decimal_votes(lines, sep)
+    if cells["point"] or not (cells["comma"] or _points_group(cells)):
+        return ".", ""
+    return ",", " and decimal commas (3,5)" if cells["comma"] else " and points grouping thousands (1.234 is 1234)"
+
+
+def _decimal_votes(lines: list[str], sep: str) -> Counter:
+    """How many cells read only with a decimal comma, only with a decimal point, or either way (1.234, 1,234)."""
     cells = Counter()
     for row in csv.reader(lines[1:], delimiter=sep, skipinitialspace=True):
         for cell in row:
             cell = cell.strip()
-            if not _GROUPED.match(cell):
+            if _GROUPED.match(cell):
+                cells["grouped" + cell[-4]] += 1
+            else:
                 cells["comma"] += bool(_DECIMAL_COMMA.match(cell))
                 cells["point"] += bool(_DECIMAL_POINT.match(cell))
-    return "," if cells["comma"] and not cells["point"] else "."
+    return cells
+
+
+def _points_group(cells: Counter) -> bool:
+    """Whether the only numbers with a mark are 1.234-style (points grouping thousands, as a spreadsheet in a
+    comma-decimal locale writes whole numbers), none 1,234-style."""
+    return bool(cells["grouped."]) and not cells["grouped,"]
 
 
 def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Dialect:
@@ -117,10 +142,9 @@ def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Diale
     lines = text.splitlines()[:SAMPLE_LINES]
     default = "\t" if path.name.lower().endswith(".tsv") else ","
     sep = separator(lines, default)
-    decimal = decimal_mark(lines, sep)
+    decimal, marks = decimal_mark(lines, sep)
     if sep != default or decimal != ".":
-        notes += (f"note: {path} has fields separated by {_SEPARATOR_NAMES[sep]}"
-                  + (" and decimal commas (3,5)" if decimal == "," else ""),)
+        notes += (f"note: {path} has fields separated by {_SEPARATOR_NAMES[sep]}{marks}",)
     return Dialect(encoding, sep, decimal, notes)
 
 
@@ -129,8 +153,18 @@ def read_text(path: Path) -> tuple[str, Dialect]:
     text, encoding, notes = decode(path, raw_bytes(path))
     if "\x00" in text:
         raise DescendError(f"{path}: cannot be read as CSV (it holds NUL bytes); is it a text file?")
+    text, notes = _without_separator_line(path, text, notes)
     text, notes = _without_comments(path, text, notes)
     return text, sniff(path, text, encoding, notes)
+
+
+def _without_separator_line(path: Path, text: str, notes: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The text without Excel's `sep=;` first line (its hint of the separator, which it writes and reads; taken for
+    the header, it made every data row too long); the separator is sniffed from the rows as in any file."""
+    first, _, rest = text.partition("\n")
+    if not EXCEL_SEPARATOR_LINE.match(first):
+        return text, notes
+    return rest, notes + (f"note: {path}: Excel's {first.strip()!r} line above the header left out",)
 
 
 def _without_comments(path: Path, text: str, notes: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:

@@ -13,6 +13,12 @@ from ...runs import checkpoint, lock
 CANDIDATES = "lr_candidates"   # in a run folder while the first run tries each lr: one record per lr
 
 
+def recorded(run_dir: Path) -> bool:
+    """Whether a run folder holds a recorded run: its own config.json, or one of an lr candidate still choosing
+    (a run interrupted then has its record there, and --resume continues it)."""
+    return (run_dir / "config.json").is_file() or any((run_dir / CANDIDATES).glob("*/config.json"))
+
+
 def candidate_name(lr: float) -> str:
     """The folder (under CANDIDATES) of the first run at `lr`."""
     return f"lr-{lr:g}"

@@ -399,7 +399,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     blend = choose_model(prepared, linear_out)
     if scheme.refit:
         first = run.model
-        say(f"training again on all {len(prepared.split.train)} training rows for {epochs} epochs, at the first "
+        say(f"training again on all {len(prepared.split.train)} training rows for {epochs} "
+            f"epoch{'' if epochs == 1 else 's'}, at the first "
             "run's learning rates epoch by epoch")
         refit(prepared, opts, epochs, result.lr, run_dir, resume, nproc, callbacks)
         if scheme.keeps_first:
@@ -588,10 +589,11 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
     names = [opts.time_column] if opts.time_column else [name for name, c in columns.items() if c.kind == "date"]
     if not names:
         return None
-    values = prepared.frame[names[0]]
+    values, column = prepared.frame[names[0]], columns.get(names[0])
+    if column is not None and column.kind == "date" and pd.api.types.is_numeric_dtype(values):
+        return as_dates(values)   # Excel's serial dates
     if not pd.to_numeric(values, errors="coerce").isna().any():
         return values
-    column = columns.get(names[0])
     settled = column.dayfirst if column is not None and column.dayfirst is not None else None
     dates = as_dates(values, settled if settled is not None else day_first(values, names[0], opts.dayfirst))
     return values if dates[values.notna()].isna().any() else dates

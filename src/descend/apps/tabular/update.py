@@ -60,6 +60,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     if kept:
         run.model.load_state_dict(previous)
         say(f"kept the previous weights: validation loss went from {val_before:.4g} to {val_after:.4g}")
+    else:   # said too: the newest rows below may still score worse, and the reader asks which weights stayed
+        say(f"kept the update: validation loss went from {val_before:.4g} to {val_after:.4g}")
     after = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
     number = 1 + len(run.metrics.get("updates", []))
     record = {"rows": int(len(frame)), "newest_rows": int(len(split.test)), "before": before, "after": after,

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ...core.errors import DescendError
 from ...doctor import load_findings, summary
 from ...runs.report import LANDSCAPE, LANDSCAPE_INDEX
 from ...runs.verified import RunFiles, reading
@@ -17,7 +18,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by fit(run_dir=...)")
 
 
+def _check_folder(folder: Path) -> None:
+    """Refuse a folder that is no run directory, saying what it is instead (missing, still training, other)."""
+    partial = folder.with_name(f"{folder.name}.partial")
+    if not folder.is_dir():
+        still = f"; the run is still recorded in {partial}" if partial.is_dir() else ""
+        raise DescendError(f"no run directory at {folder} (its findings.json is written when a run ends){still}")
+    if not (folder / "findings.json").is_file() and not (folder / "config.json").is_file():
+        raise DescendError(f"{folder} is not a run directory (no config.json or findings.json); give the folder "
+                           "of fit(run_dir=...) or of descend fit --out")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_folder(Path(args.run_dir))
     path = Path(args.run_dir) / "findings.json"
     if path.is_file():   # checked against summary.json when the run has finished
         RunFiles(path.parent, required=False).bytes(path.name)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ...apps import tracking
-from ...apps.tabular import TabularRun, fit_table, read_table, recording
+from ...apps.tabular import TabularRun, fit_table, read_table, recording, subruns
 from ...core.checks import check_positive_int
 from ...core.errors import DescendError
 from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
@@ -64,7 +64,7 @@ def _recorded(plan, opts, data: str, args: argparse.Namespace) -> int:
         print(report(result))
         print(saved(result.save(args.out, plan.folder)))
     except KeyboardInterrupt:
-        if (plan.folder / "config.json").is_file():
+        if subruns.recorded(plan.folder):
             print(f"the run is kept in {plan.folder}; the same command with --resume completes it", file=sys.stderr)
         raise
     return 0

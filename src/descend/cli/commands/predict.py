@@ -9,7 +9,9 @@ from ...apps.tabular.io import write_csv_atomic
 
 HELP = "predict with a model saved by `descend fit --out DIR`"
 EPILOG = ("Output columns, one row per input row in the same order: prediction (a value, an expected count, or the "
-          "most likely class); for classes also p_<class>, the probability of each class (they sum to 1).")
+          "most likely class); for classes also p_<class>, the probability of each class (they sum to 1). A CSV "
+          "file's predictions are written as it was: its separator, its decimal mark (3,5) and, when not UTF-8, "
+          "its encoding.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,13 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = TabularRun.load(args.run_dir, record=False)
-    table, unseen = model.predictions(read_table(args.data), args.data)
+    frame = read_table(args.data)
+    written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
+    table, unseen = model.predictions(frame, args.data)
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",
               file=sys.stderr)
     if args.out:
-        write_csv_atomic(table, args.out)
+        write_csv_atomic(table, args.out, written)
         print(f"{len(table)} predictions written to {args.out}", file=sys.stderr)
     else:
-        table.to_csv(sys.stdout, index=False)
+        table.to_csv(sys.stdout, index=False, sep=written.get("sep", ","), decimal=written.get("decimal", "."))
     return 0
