@@ -100,7 +100,8 @@ def test_a_table_without_dates_keeps_its_model_as_before():
     frame = _trending().drop(columns="month")
     lines = []
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
-    assert any(line.endswith("; the linear model takes them as they are") for line in lines)
+    assert any("; the networks and the linear model take them as they are (beyond the training range, a straight "
+               "line carries on)" in line for line in lines)
     assert run.config["architecture"]["residual"] is False and run.config["architecture"]["linear_free"] == []
     assert run.model.residual is False and run.config["linear_clipped"] is False
 
