@@ -326,14 +326,15 @@ def report(rows: list[dict]) -> None:
                   f"{len(ratios)}")
 
 
-def main(tables: list[Table] = TABLES, description: str = __doc__) -> None:
-    """Run the contenders on `tables` (all of them, or those --tables names) and print the table of results."""
+def main(tables: list[Table] = TABLES, description: str = __doc__, argv: list[str] | None = None) -> None:
+    """Run the contenders on `tables` (all of them, or those --tables names) and print the table of results;
+    `argv` are the options (the command line's when None)."""
     parser = argparse.ArgumentParser(description=description.split("\n")[0])
     parser.add_argument("--tables", default=",".join(t.name for t in tables))
     parser.add_argument("--modes", default="cli,file")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     wanted, modes = args.tables.split(","), args.modes.split(",")
     rows = []
     for table in [next(t for t in tables if t.name == name) for name in wanted]:

@@ -86,6 +86,16 @@ def test_preprocessing_fills_flags_standardizes_and_maps_levels():
     assert Preprocessor.from_dict(pre.to_dict()).transform(new)[0].tobytes() == x_new.tobytes()
 
 
+def test_a_column_of_0_and_1_in_training_takes_a_later_2_as_a_number():
+    train = pd.DataFrame({"claims": [0, 1] * 20, "sold": list(range(40))})
+    columns, _ = infer_columns(train, "sold")
+    assert columns[0].kind == "boolean"
+    pre = Preprocessor.fit(columns, train)
+    spec = pre.numeric[0]
+    x_num, _, _ = pre.transform(pd.DataFrame({"claims": [2, 0]}))
+    assert x_num[:, 0] == pytest.approx([(2 - spec.mean) / spec.std, (0 - spec.mean) / spec.std])
+
+
 @pytest.mark.parametrize("values,task,loss", [
     (["red", "blue", "red", "green"], "classification", "cross_entropy"),
     ([True, False, True, True], "classification", "bce"),

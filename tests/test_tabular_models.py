@@ -94,15 +94,30 @@ def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_whe
     assert "lower" not in net.state_dict() and net.state_dict()["linear_clipped"] == 1.0
 
 
-def test_the_linear_model_extrapolates_on_tables_without_dates_and_clips_on_dated_ones():
+def test_the_model_extrapolates_on_tables_without_dates_and_clips_on_dated_ones():
     frame = _linear_table(200)
     frame.loc[199, ["a", "y"]] = [40.0, 120.0 - 2 * frame.b[199] + frame.c[199]]   # a test row far beyond a's range
-    run = fit_table(frame, Options(target="y", **QUICK), say=lambda line: None)
+    lines = []
+    run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
     assert run.config["linear_clipped"] is False
+    assert run.config["architecture"]["bounds"] == [[None, None]] * 3   # the networks take numbers as they are
+    row = run.encode(frame.iloc[[199]], "the row")[0]
+    assert run.model.fixed_features(row)[0, 0] == row[0, 0] > 10   # a = 40, standardized, reaches the networks
+    assert ("numbers (3): standardized with the training mean and spread; the networks and the linear model take "
+            "them as they are (beyond the training range, a straight line carries on)") in "\n".join(lines)
     run.model.blend.fill_(0.0)   # the linear model alone: its straight line carries on to a = 40
-    assert run.outputs(run.encode(frame.iloc[[199]], "the row")[0])[0] == pytest.approx(frame.y[199], abs=1.0)
+    assert run.outputs(row)[0] == pytest.approx(frame.y[199], abs=1.0)
     dated = fit_table(bakery(200), Options(target="loaves", **QUICK), say=lambda line: None)
     assert dated.config["linear_clipped"] is True and float(dated.model.linear_clipped) == 1.0
+    assert all(low is not None for low, _ in dated.config["architecture"]["bounds"][:2])   # networks clip there
+    classes = frame.assign(y=np.where(frame.y > 0, "up", "down"))   # and for classes: no logit grows on
+    lines.clear()
+    run = fit_table(classes, Options(target="y", **QUICK), say=lines.append)
+    assert run.config["linear_clipped"] is False and run.config["architecture"]["bounds"][0][1] < 10
+    row = run.encode(classes.iloc[[199]], "the row")[0]
+    assert run.model.fixed_features(row)[0, 0] == run.config["architecture"]["bounds"][0][1]
+    assert ("the networks clip them to the training range (beyond it, a class's logit would grow on), the linear "
+            "model takes them as they are") in "\n".join(lines)
 
 
 def test_networks_that_diverged_leave_the_model_to_the_linear_part():

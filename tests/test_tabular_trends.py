@@ -76,9 +76,9 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
     said = "\n".join(lines)
     assert "y_lag1, y_lag2: the target's own earlier values (1, 2 rows earlier)" in said
-    assert ("the networks clip them to the training range (a date's years since 2000 excepted) and also see each as "
-            "its place in up to 2 training-quantile bins; the linear model clips them the same way, as this table has "
-            "dates\n") in said
+    assert ("the networks and the linear model clip them to the training range (a date's years since 2000 "
+            "excepted), as this table has dates; the networks also see each as its place in up to 2 training-quantile "
+            "bins\n") in said
     assert lines[-1] == ("training again on all 128 training rows for 12 epochs, at the first run's learning rates "
                          "epoch by epoch")
     assert run.config["architecture"]["residual"] is True and run.metrics["validation"]["residual"] is True
@@ -100,7 +100,8 @@ def test_a_table_without_dates_keeps_its_model_as_before():
     frame = _trending().drop(columns="month")
     lines = []
     run = fit_table(frame, Options(target="y", **QUICK), say=lines.append)
-    assert any(line.endswith("; the linear model takes them as they are") for line in lines)
+    assert any("; the networks and the linear model take them as they are (beyond the training range, a straight "
+               "line carries on)" in line for line in lines)
     assert run.config["architecture"]["residual"] is False and run.config["architecture"]["linear_free"] == []
     assert run.model.residual is False and run.config["linear_clipped"] is False
 

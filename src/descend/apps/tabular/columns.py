@@ -275,15 +275,15 @@ def level_order(level: str) -> tuple:
 
 
 def as_booleans(series: pd.Series, name: str) -> pd.Series:
-    """A boolean column (0/1 or true/false words) as floats 0/1, NaN where empty; anything else raises naming
-    the first cell that is neither."""
+    """A boolean column (0/1 or true/false words) as floats 0/1, NaN where empty. A column of numbers stays
+    numbers: one that held only 0 and 1 in training may hold a 2 later (a count that was rarely above 1), and
+    is then a number beyond the training range. Words other than true/false raise, naming the first such cell."""
     if series.dtype.kind in "biuf":
-        values = series.astype(float)
-    else:
-        text = series.astype("string").str.strip().str.lower()
-        values = pd.to_numeric(text.where(text != ""), errors="coerce")
-        values[text.isin(_TRUE)] = 1.0
-        values[text.isin(_FALSE)] = 0.0
+        return series.astype(float)
+    text = series.astype("string").str.strip().str.lower()
+    values = pd.to_numeric(text.where(text != ""), errors="coerce")
+    values[text.isin(_TRUE)] = 1.0
+    values[text.isin(_FALSE)] = 0.0
     bad = series.notna() & ~values.isin([0.0, 1.0]) & (series.astype(str).str.strip() != "")
     if bad.any():
         row, value = first_bad(series, bad)

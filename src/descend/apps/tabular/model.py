@@ -28,14 +28,16 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
                  loss: str = "mse", folds: int | None = None, linear_free: list[int] = (),
-                 residual: bool = False) -> dict:
+                 residual: bool = False, clipped: bool = True) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json); `linear_free`: the number
     inputs the linear model never clips (the target's own lags); `residual`: the networks learn what the linear
-    model leaves (see TabularNet.forward)."""
+    model leaves (see TabularNet.forward); `clipped`: the networks clip numbers to the training range (else
+    they take them as they are)."""
+    bounds = pre.bounds() if clipped else [[None, None]] * pre.numeric_width
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "folds": folds or members,
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
-            "bounds": pre.bounds(), "bins": pre.bins(), "linear_free": list(linear_free), "residual": residual}
+            "bounds": bounds, "bins": pre.bins(), "linear_free": list(linear_free), "residual": residual}
 
 
 class MemberLinear(nn.Module):

@@ -1,10 +1,8 @@
 """Fitted preprocessing: columns -> standardized numbers and category indices, saved as plain JSON.
 
 Numbers get the training median for missing cells (plus a 0/1 "was missing" column when training had gaps)
-and are standardized with the training mean and spread. They are not clipped here: the networks clip them to
-the training range themselves (`bounds`; a network extrapolates wildly where it has seen nothing, a later day
-of the year for instance), while the linear model sees them as they are and extrapolates linearly, as ridge
-regression does. Categories map to 1..L; index 0 is
+and are standardized with the training mean and spread. They are not clipped here: the model clips them to the
+training range itself where that is chosen (`bounds`; see train.networks_clip). Categories map to 1..L; index 0 is
 for a level never seen in training, and empty cells are a level of their own. Dates become weekday (unless
 every date is the same day of its month) and month categories plus day of year, plain and as a sine/cosine pair
 so December sits next to January, plus the years since 2000 (not clipped, so a trend carries on past the
@@ -222,9 +220,10 @@ class Preprocessor:
     def numeric_width(self) -> int:
         return sum(2 if spec.flag else 1 for spec in self.numeric)
 
-    def describe(self, linear_clips: bool = False) -> list[str]:
+    def describe(self, networks_clip: bool = True, linear_clips: bool = False) -> list[str]:
         """One line per input column: its kind, why, and what it became; then how numbers and categories are
-        encoded (`linear_clips`: the linear model clips numbers as the networks do, as on a table with dates)."""
+        encoded (`networks_clip`, `linear_clips`: whether the networks, the linear model clip numbers to the
+        training range)."""
         lines = []
         for column in self.columns:
             lines.append(f"{column.name}: {column.kind} - {column.reason}")
@@ -238,11 +237,18 @@ class Preprocessor:
         if self.numeric:
             unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
             binned = max(len(n.edges) - 1 for n in self.numeric)
-            bins = f" and also see each as its place in up to {binned} training-quantile bins" if binned > 0 else ""
-            linear = ("clips them the same way, as this table has dates" if linear_clips else
-                      "takes them as they are")
-            lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; the "
-                         f"networks clip them to the training range{unclipped}{bins}; the linear model {linear}")
+            bins = (f"; the networks also see each as its place in up to {binned} training-quantile bins" if binned
+                    else "")
+            if linear_clips:
+                how = (f"the networks and the linear model clip them to the training range{unclipped}, as this table "
+                       "has dates")
+            elif networks_clip:
+                how = (f"the networks clip them to the training range{unclipped} (beyond it, a class's logit would "
+                       "grow on), the linear model takes them as they are")
+            else:
+                how = ("the networks and the linear model take them as they are (beyond the training range, a "
+                       "straight line carries on)")
+            lines.append(f"numbers ({len(self.numeric)}): standardized with the training mean and spread; {how}{bins}")
         if self.categorical:
             lines.append(f"categories ({len(self.categorical)}): one-hot up to {MAX_ONEHOT_LEVELS} levels, an "
                          f"embedding beyond; empty cells are the level {MISSING!r}; a level unseen in training adds "
