@@ -55,7 +55,9 @@ def test_an_overfitting_run_ends_with_the_weights_of_its_lowest_validation_loss(
     assert result.best["step"] == best_step
     assert result.choice.limit == {"keeps_best": "val_loss"}
     assert "keeping the weights of its lowest val_loss evaluation" in result.choice.line()
-    assert not any("restore_best" in str(f) or "Patience" in str(f) for f in result.findings)
+    overfit = next(f for f in result.findings if f.code == "overfitting")   # auto kept the best, the run went on:
+    assert overfit.severity == "warning" and overfit.change == {"patience": 5}   # stopping near it is the fix
+    assert "auto kept its best evaluation's weights, but the run went on past them" in overfit.fix
 
 
 def test_a_run_whose_last_evaluation_is_its_lowest_keeps_its_last_weights():

@@ -61,7 +61,8 @@ CODES: dict[str, str] = {
                      "what a linear reference reaches or fast enough that another run as long would halve it",
     "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",
     "overfitting": "the validation loss rose above its best by more than its noise while the training loss kept "
-                   "falling (info when the best weights were restored or no monitored metric got worse)",
+                   "falling (info when a stopping rule restored the best weights or no monitored metric got worse; "
+                   "auto's kept best evaluation, which does not stop the run, stays a warning)",
     "underfitting": "the loss levelled off clearly worse than a reference fitted cheaply on a sample of the same "
                     "data (a linear model, or ridge on random features), with the training loss above it too",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "

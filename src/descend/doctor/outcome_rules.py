@@ -175,16 +175,21 @@ def overfitting(r: Readings) -> Finding | None:
     if r.target_baseline is not None and train_last >= r.target_baseline:
         return None
     restored, held = restores_best(r), _metrics_held(r, best_step, last_step)
-    if restored:
+    # auto's kept best evaluation (keeps_best) does not stop the run: it overfit for the rest of its steps and the
+    # user chose nothing, so it stays a warning whose fix stops the run near its best; a caller's restoring
+    # Patience, or L-BFGS's, already did
+    stopped = restored and "keeps_best" not in r.auto_limit
+    if stopped:
         wd = setting(r, "weight_decay") or 0.01
         change = {"weight_decay": min(wd * 10, 1.0)}
         words = f"the best weights were restored already; regularize more (weight_decay={change['weight_decay']:g}) " \
                 f"or get more data"
     else:
         change = {"patience": 5}
-        words = "stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
+        kept_best = "auto kept its best evaluation's weights, but the run went on past them; " if restored else ""
+        words = f"{kept_best}stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
     kept = f"; {', '.join(held)} did not get worse, so the rise is in confidence, not in predictions" if held else ""
-    return Finding("overfitting", "info" if restored or held else "warning", (best_step, last_step),
+    return Finding("overfitting", "info" if stopped or held else "warning", (best_step, last_step),
                    {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
                     "restored_best": restored, "metrics_held": held},
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
