@@ -157,6 +157,11 @@ def test_time_column_sorts_rows_so_the_test_set_is_the_future():
     assert dates[split.val].min() > dates[split.fit].max()
     with pytest.raises(DescendError, match="--time-column 'weekday' must hold dates or numbers; data row 1"):
         time_order(frame, "weekday")
+    frame["day"] = np.arange(50.0)
+    frame.loc[3, "day"] = np.nan   # a numeric time column with an empty cell: said so, not np.float64(nan)
+    with pytest.raises(DescendError, match=r"--time-column 'day' must hold dates or numbers; data row 4 has an empty "
+                                           r"cell$"):
+        time_order(frame, "day")
 
 
 def test_stray_text_in_the_target_names_column_and_row():

@@ -50,7 +50,8 @@ def time_order(frame: pd.DataFrame, time_column: str | None, dayfirst: bool | No
         key = as_dates(values, day_first(values, time_column, dayfirst))
     if key.isna().any():
         row, value = first_bad(values, key.isna())
-        raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row} has {value!r}")
+        cell = "an empty cell" if pd.isna(value) else repr(value)
+        raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row} has {cell}")
     return np.argsort(key.to_numpy(), kind="stable")
 
 
