@@ -172,7 +172,7 @@ class Sweep(Callback):
         if self.multiplier(state.step) > END_LR:
             return f"the lr reached {END_LR:g}"
         if state.step >= self.limit:
-            return f"the sweep used its share of the run ({self.limit} steps)"
+            return f"it used its share of the run ({self.limit} steps)"
         return None
 
     def _above(self, value: float, factor: float) -> bool:
