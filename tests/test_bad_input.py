@@ -164,6 +164,27 @@ def test_class_labels_of_shape_n_by_1_get_a_fix():
         ds.fit(nn.Linear(4, 3), (X, y), loss="cross_entropy", progress=False)
 
 
+def test_a_sequence_models_classes_last_get_a_fix_and_classes_on_dim_1_train():
+    class Tagger(nn.Module):   # (N, T) token ids -> (N, T, 3) class scores, as sequence models write them
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = nn.Embedding(20, 8), nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.head(self.embed(x))
+    x = torch.randint(0, 20, (64, 12))
+    y = x % 3
+    with pytest.raises(ValueError, match=r"cross_entropy takes the classes on dim 1, as torch does: output "
+                                         r"\(32, 12, 3\) with class targets \(32, 12\) has them last; return "
+                                         r"output.movedim\(-1, 1\) from the model's forward \(shape \(32, 3, 12\)\)"):
+        ds.fit(Tagger(), (x, y), loss="cross_entropy", batch_size=32, progress=False)
+    with pytest.raises(ValueError, match=r"class targets for output \(4, 3, 12\) \(N, classes, ...\) must have "
+                                         r"shape \(4, 12\); got \(4, 5\)"):
+        losses.get("cross_entropy")(torch.randn(4, 3, 12), torch.zeros(4, 5, dtype=torch.long))
+    out = torch.randn(4, 3, 12)
+    assert torch.equal(losses.get("cross_entropy")(out, y[:4]), nn.functional.cross_entropy(out, y[:4]))
+
+
 def test_fractional_float_class_labels_are_refused_and_whole_ones_accepted():
     X = torch.randn(16, 4)
     y = torch.tensor([0.0, 1.0, 2.0, 1.0] * 4)

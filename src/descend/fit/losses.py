@@ -2,7 +2,9 @@
 
 Elementwise losses accept a model output of shape (N, 1) for a target of shape (N,): the trailing 1 is
 dropped instead of silently broadcasting to an (N, N) loss. cross_entropy takes class indices (integers, or
-floats holding whole numbers) of shape (N,) or class probabilities of the output's shape.
+floats holding whole numbers) of shape (N,) or class probabilities of the output's shape; for a sequence or image
+output (N, classes, d1, ...) the indices are (N, d1, ...), and classes last (N, T, classes) gets a message saying
+how to move them.
 """
 from __future__ import annotations
 
@@ -58,7 +60,22 @@ def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise DescendError(f"cross_entropy needs model output of shape (N, classes), got {tuple(output.shape)}")
     if target.dim() == output.dim():
         return F.cross_entropy(output, _probabilities(output, target))
+    if output.dim() > 2 and target.shape != (output.shape[0], *output.shape[2:]):
+        raise _layout_error(output, target)
     return F.cross_entropy(output, _class_indices(output, target))
+
+
+def _layout_error(output: torch.Tensor, target: torch.Tensor) -> DescendError:
+    """Class indices that do not fit torch's layout (N, classes, d1, ...): most often a sequence model's classes
+    last, (N, T, classes) for targets (N, T)."""
+    expected = (output.shape[0], *output.shape[2:])
+    if target.shape == output.shape[:-1]:
+        return DescendError(f"cross_entropy takes the classes on dim 1, as torch does: output {tuple(output.shape)} "
+                            f"with class targets {tuple(target.shape)} has them last; return output.movedim(-1, 1) "
+                            f"from the model's forward (shape {(output.shape[0], output.shape[-1], *output.shape[1:-1])})"
+                            f" or flatten both: output.reshape(-1, {output.shape[-1]}) and target.reshape(-1)")
+    return DescendError(f"cross_entropy class targets for output {tuple(output.shape)} (N, classes, ...) must have "
+                        f"shape {expected}; got {tuple(target.shape)}")
 
 
 def _poisson(log_rate: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
