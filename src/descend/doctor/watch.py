@@ -12,9 +12,9 @@ from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
-from . import inputs
+from . import inputs, sizing
 from .instruments import Instruments, Readings
-from .reference import per_example, sample as reference_sample
+from .reference import ROWS, per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
@@ -35,7 +35,9 @@ class Doctor(Callback):
     and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
     guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
-    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes (when known); a failure to read them becomes a `doctor_error` finding, never an error of the run.
+    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes and `planned_rows` the rows the
+    whole run trains on (when known: the doctor's reading and comparison rows are sized to it, see sizing.py); a
+    failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
     classes) see: the features and the target, without columns that only route rows (descend fit's folds).
     """
@@ -44,8 +46,9 @@ class Doctor(Callback):
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
                  every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None,
-                 steps_per_epoch: int | None = None, drawn: dict | None = None):
+                 steps_per_epoch: int | None = None, drawn: dict | None = None, planned_rows: int | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
+        self.planned_rows = planned_rows
         self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
@@ -62,7 +65,9 @@ class Doctor(Callback):
 
     def _read(self, sample: tuple) -> None:
         view = getattr(self.loss, "readings_view", None)   # a loss whose inputs or targets carry bookkeeping
-        for name, value in inputs.read(*(view(*sample) if view else sample), self.loss).items():
+        x, y = view(*sample) if view else sample
+        read = sizing.rows(self.planned_rows, sizing.READ_SHARE, len(x))
+        for name, value in inputs.read(x[:read], y[:read], self.loss).items():
             setattr(self.readings, name, value)
         if self.val_sample is not None:
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
@@ -103,7 +108,8 @@ class Doctor(Callback):
         """The trained model's loss per example on the rows the references are compared on."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
-        r.sample = reference_sample(self.train_sample, self.val_sample)
+        r.sample = reference_sample(self.train_sample, self.val_sample,
+                                    sizing.rows(self.planned_rows, sizing.COMPARE_SHARE, ROWS))
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return

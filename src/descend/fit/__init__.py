@@ -158,7 +158,17 @@ def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
     return doctor_lib.Doctor(spec.doctor, spec.model, sample, spec.loss, spec.progress and is_main_process(),
                              val_size=val_size, val_sample=val_sample, settings=settings,
                              steps_per_epoch=math.ceil(batches / spec.accumulate) if batches else None,
-                             drawn=repeated_draws(plan.train) if spec.doctor else None)
+                             drawn=repeated_draws(plan.train) if spec.doctor else None,
+                             planned_rows=_planned_rows(plan, batches, spec.accumulate))
+
+
+def _planned_rows(plan: Plan, batches: int | None, accumulate: int) -> int | None:
+    """The training rows the whole run goes through (its planned steps' batches), when the data and the run's
+    length say; the doctor sizes its fixed work to it."""
+    rows = examples(plan.train)
+    if not (plan.total_steps and batches and rows):
+        return None
+    return plan.total_steps * accumulate * rows // batches
 
 
 def _config(spec: FitSpec, plan: Plan) -> dict:
