@@ -65,13 +65,13 @@ class Sample:
     model_eval: torch.Tensor
 
 
-def sample(train: tuple | None, val: tuple | None, rows: int = ROWS) -> Sample | None:
-    """A Sample from the first `rows` (inputs, targets) of the training and validation data, or None when they
-    are not tables of finite numbers (or images or sequences that flatten into one)."""
+def sample(train: tuple | None, val: tuple | None) -> Sample | None:
+    """A Sample from (inputs, targets) of the training and validation data, or None when they are not tables
+    of finite numbers (or images or sequences that flatten into one)."""
     if train is None:
         return None
-    fit = _finite_rows(train[0][:rows], train[1][:rows])
-    compare = _finite_rows(val[0][:rows], val[1][:rows]) if val is not None else fit
+    fit = _finite_rows(train[0][:ROWS], train[1][:ROWS])
+    compare = _finite_rows(val[0][:ROWS], val[1][:ROWS]) if val is not None else fit
     if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
     return Sample(*fit[:2], *compare[:2], val is not None, compare[2])

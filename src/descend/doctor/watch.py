@@ -14,7 +14,7 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings
-from .reference import ROWS, per_example, sample as reference_sample
+from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
@@ -36,7 +36,7 @@ class Doctor(Callback):
     guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
     SETTINGS), `steps_per_epoch` the steps one pass over the training data takes and `planned_rows` the rows the
-    whole run trains on (when known: the doctor's reading and comparison rows are sized to it, see sizing.py); a
+    whole run trains on (when known: the rows the doctor reads are sized to it, see sizing.py); a
     failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
     classes) see: the features and the target, without columns that only route rows (descend fit's folds).
@@ -66,7 +66,7 @@ class Doctor(Callback):
     def _read(self, sample: tuple) -> None:
         view = getattr(self.loss, "readings_view", None)   # a loss whose inputs or targets carry bookkeeping
         x, y = view(*sample) if view else sample
-        read = sizing.rows(self.planned_rows, sizing.READ_SHARE, len(x))
+        read = sizing.rows_read(self.planned_rows, len(x))
         for name, value in inputs.read(x[:read], y[:read], self.loss).items():
             setattr(self.readings, name, value)
         if self.val_sample is not None:
@@ -108,8 +108,7 @@ class Doctor(Callback):
         """The trained model's loss per example on the rows the references are compared on."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
-        r.sample = reference_sample(self.train_sample, self.val_sample,
-                                    sizing.rows(self.planned_rows, sizing.COMPARE_SHARE, ROWS))
+        r.sample = reference_sample(self.train_sample, self.val_sample)
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
