@@ -178,7 +178,7 @@ def test_exploding_gradients_early_exit_finds_what_the_full_rolling_median_finds
 
 
 def test_active_units_by_the_largest_output_match_any_output_above_zero_with_nan_inf_and_empty_batches():
-    from descend.doctor.instruments import _active_units
+    from descend.doctor.instruments import active_units
     for trial in range(60):
         g = torch.Generator().manual_seed(trial)
         shape = [(16, 8), (4, 6, 3, 3), (5, 7, 9)][trial % 3]
@@ -188,5 +188,5 @@ def test_active_units_by_the_largest_output_match_any_output_above_zero_with_nan
         out[mask > 0.97] = float("inf")
         out[(mask > 0.5) & (mask < 0.52)] = -float("inf")
         plain = (out > 0).transpose(0, 1).reshape(out.shape[1], -1).any(1)
-        assert torch.equal(_active_units(out), plain)
-    assert torch.equal(_active_units(torch.zeros(0, 5)), torch.zeros(5, dtype=torch.bool))
+        assert torch.equal(active_units(out), plain)
+    assert torch.equal(active_units(torch.zeros(0, 5)), torch.zeros(5, dtype=torch.bool))
