@@ -1,6 +1,6 @@
 """Where a default fit's time goes beyond its steps, on loop_overhead.py's workload: the doctor's reading of the
-data, its per-layer samples, the model on the comparison rows, the diagnosis, auto's sweep snapshots, next to
-the whole fit and a hand loop with fit's optimizer (loop_overhead.hand_loop).
+data, its per-layer samples, the model on the comparison rows, the diagnosis, auto's sweep snapshots and its
+collapse watch, next to the whole fit and a hand loop with fit's optimizer (loop_overhead.hand_loop).
 
 Each piece is timed by wrapping the function that does it (CPU time of this process, one torch thread, as
 loop_overhead.py times; medians over the runs); the
@@ -29,7 +29,8 @@ PIECES = {"the doctor's reading of the data (Doctor._read)": (watch.Doctor, "_re
           "the diagnosis (diagnose)": (watch, "diagnose"),
           "  of which the references (reference.references)": (importlib.import_module("descend.doctor.advice"),
                                                                  "references"),
-          "auto's sweep snapshots (Sweep._keep, all of them)": (sweep.Sweep, "_keep")}
+          "auto's sweep snapshots (Sweep._keep, all of them)": (sweep.Sweep, "_keep"),
+          "auto's collapse watch (Sweep._read: the restart point and 7 checks)": (sweep.Sweep, "_read")}
 
 
 def _timed(owner, name: str, spent: list[float]) -> None:
