@@ -136,17 +136,35 @@ def bad_start(r: Readings) -> Finding | None:
     short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
     if short is False or (short is None and reached < base):
         return None
-    relu_like = not (SATURATING & set(r.activations))
-    init = "kaiming" if relu_like else "xavier"
-    if setting(r, "init") == init:
-        init = "orthogonal"
-    change = {"init": init}
+    init, words = _start_fix(r, base)
+    change = {"init": init} if init else {}
     return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
-                   {"first_loss": first, "best_loss": reached, "constant_baseline": base},
+                   {"first_loss": first, "best_loss": reached, "constant_baseline": base,
+                    **({"init_starts": r.init_starts} if r.init_starts else {})},
                    f"bad start: the first loss {first:.4g} is {first / base:.3g}x what a constant prediction "
                    f"reaches ({base:.4g}), and the run never recovered (best {reached:.4g}): the initial weights "
-                   f"make outputs far too large", f"initialize with init='{init}' (fan-in scaled weights, zero "
-                   f"biases) or shrink the last layer's weights", change)
+                   f"make outputs far too large", words, change)
+
+
+def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
+    """The init scheme to advise (the one that suits the activations first, never the one already set) and the
+    words. When the doctor scored each scheme's start on a copy of the model (Readings.init_starts), only one that
+    starts under 10x the constant's loss is advised; when none does, the build itself makes the outputs large
+    (residual branches added up without normalization), and no init= fixes it."""
+    relu_like = not (SATURATING & set(r.activations))
+    order = ["kaiming", "xavier", "orthogonal"] if relu_like else ["xavier", "orthogonal", "kaiming"]
+    order = [name for name in order if name != setting(r, "init")]
+    starts = r.init_starts
+    if starts:
+        order = [name for name in order if starts.get(name, math.inf) < 10 * base]
+        if not order:
+            tried = ", ".join(f"{name} {loss / base:.3g}x" for name, loss in starts.items())
+            return None, (f"no init scheme fixes it: a copy of the model re-initialized by each starts far off too "
+                          f"({tried} the constant's loss), so the build makes the outputs large: add normalization "
+                          f"(LayerNorm) inside each block, or scale each residual branch down (start its last layer "
+                          f"at zero)")
+    return order[0], (f"initialize with init='{order[0]}' (fan-in scaled weights, zero biases) or shrink the last "
+                      f"layer's weights")
 
 
 def _diverged(r: Readings) -> tuple[int, int, float] | None:
@@ -163,17 +181,20 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     ratio, lo, hi = worst
     rise_matters = s[hi] - s[lo] > 0.05 * max(s[0] - s[lo], 0.0) + 1e-12
     at = next(i for i, x in enumerate(r.history) if x["step"] == steps[hi])
-    after = finite(x["loss"] for x in r.history[at:at + STAYED])  # one spike is not divergence
-    if ratio < RISE or not rise_matters or statistics.median(after) < 2 * s[lo]:
+    after = finite(x["loss"] for x in r.history[at:at + STAYED])  # one spike is not divergence, and a rise
+    # on the run's last step or two (one batch) cannot show that it stayed up
+    if ratio < RISE or not rise_matters or len(after) < 3 or statistics.median(after) < 2 * s[lo]:
         return None
     return lo, hi, ratio
 
 
 def _recovered(r: Readings, lo: int, hi: int) -> bool:
     """Whether the smoothed loss, after rising from index `lo` to `hi`, came back below where it rose from and
-    ended there: a transient (such as the first steps of a fresh optimizer state at a large lr), not divergence."""
+    ended under twice that (the level a rise must stay above to count, see _diverged): a transient (such as the
+    first steps of a fresh optimizer state at a large lr), not divergence. One noisy last batch (BatchNorm on 64
+    rows) can lift the smoothed end above a lucky low; it does not undo the recovery."""
     s = r.curve.smoothed
-    return min(s[hi:]) < s[lo] and s[-1] < s[lo]
+    return min(s[hi:]) < s[lo] and s[-1] < 2 * s[lo]
 
 
 def _harmless(r: Readings) -> bool:
@@ -395,7 +416,8 @@ def lr_too_low(r: Readings) -> Finding | None:
         return None
     lr = base_lr(r)
     chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
-    factor = min(max(TYPICAL_UPDATE / ratio, 10.0), 1e4)   # steps scale with the lr: aim at a typical update
+    factor = min(max(TYPICAL_UPDATE / max(ratio, 1e-12), 10.0), 1e4)   # steps scale with the lr: aim at a
+    # typical update (weights that never moved, such as an all-zero start, get the largest factor)
     fix = lr_change(r, lr * factor)
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
                    f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "

@@ -1,12 +1,16 @@
 """What `fit(doctor=...)` attaches to a run: instruments, the fix-mode guard, and the findings at the end."""
 from __future__ import annotations
 
+import copy
 import math
 import sys
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.dropout import _DropoutNd
 
+from ..core import initializers
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
@@ -35,7 +39,9 @@ class Doctor(Callback):
     and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
     guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
-    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes (when known); a failure to read them becomes a `doctor_error` finding, never an error of the run.
+    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes (when known), `drawn` what a
+    custom sampler draws, `in_order` the targets of runs of consecutive rows when the user's loader does not
+    shuffle; a failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
     classes) see: the features and the target, without columns that only route rows (descend fit's folds).
     """
@@ -44,7 +50,7 @@ class Doctor(Callback):
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
                  every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None,
-                 steps_per_epoch: int | None = None, drawn: dict | None = None):
+                 steps_per_epoch: int | None = None, drawn: dict | None = None, in_order=None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
         self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
@@ -52,12 +58,15 @@ class Doctor(Callback):
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
         self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
                                 sum(p.numel() for p in model.parameters()))
+        self.readings.batch_norms = sum(isinstance(m, _BatchNorm) and m.track_running_stats for m in model.modules())
         last = _last_module(model)
         self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:
             self.readings.errors += guarded("reading the training data", self._read, sample)
         if mode and self.readings.repeated is None and drawn is not None:
             self.readings.repeated = {**drawn, "sampler": True}
+        if mode and in_order is not None:
+            self.readings.errors += guarded("reading the stored order", self._read_order, in_order)
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def _read(self, sample: tuple) -> None:
@@ -66,6 +75,9 @@ class Doctor(Callback):
             setattr(self.readings, name, value)
         if self.val_sample is not None:
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
+
+    def _read_order(self, in_order: torch.Tensor) -> None:
+        self.readings.grouped_order = inputs.grouped_order(in_order)
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
@@ -112,8 +124,14 @@ class Doctor(Callback):
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
-        r.random_evaluation = _random_evaluation(self.model, r.sample.model_eval[:RANDOM_ROWS].to(weights.device,
-                                                                                                 weights.dtype))
+        if r.model_losses is not None and _started_far_off(r):
+            r.init_starts = _init_starts(self.model, self.loss, r.sample, weights)
+        rows = r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype)
+        r.random_evaluation = _random_evaluation(self.model, rows)
+        if r.random_evaluation is not None:
+            r.sampling_layers = _sampling_layers(self.model, rows)
+        elif rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
+            r.order_blind = _order_blind(self.model, rows)
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor):
@@ -141,6 +159,74 @@ def _random_evaluation(model: nn.Module, x: torch.Tensor) -> float | None:
         return None
     change = float((first.double() - second.double()).abs().max()) / (float(first.double().abs().max()) + 1e-12)
     return change if change > 1e-3 else None
+
+
+def _started_far_off(r: Readings) -> bool:
+    """Whether the run's first loss was 10x a constant prediction's or more (or not finite): a bad start."""
+    if not r.history or not r.target_baseline:
+        return False
+    first = r.history[0]["loss"]
+    return not math.isfinite(first) or first >= 10 * r.target_baseline
+
+
+START_ROWS = 256   # comparison rows a re-initialized copy of the model is scored on
+
+
+def _init_starts(model: nn.Module, loss, sample, weights: torch.Tensor) -> dict[str, float]:
+    """The mean loss on up to START_ROWS comparison rows of a copy of the model re-initialized by each scheme fit's
+    init= offers: which of them would start the run near a constant prediction (a fix that is tried before it is
+    offered). Only after a bad start; random generators are put back."""
+    x, y = sample.model_eval[:START_ROWS].to(weights.device, weights.dtype), sample.y_eval[:START_ROWS]
+    starts = {}
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        for name in INIT_SCHEMES:
+            torch.manual_seed(0)
+            fresh = copy.deepcopy(model)
+            initializers.initialize(fresh, name)
+            losses = per_example(loss, _evaluate(fresh, x).cpu(), y)
+            starts[name] = float(losses.mean()) if losses is not None else math.nan
+    return starts
+
+
+INIT_SCHEMES = ("kaiming", "xavier", "orthogonal")
+
+
+def _order_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
+    """Whether the model's outputs for sequences `x` (rows, steps, features) stay the same, to float rounding, when
+    each row's steps are put in another fixed order: a model with no positional information (attention or pooling
+    over steps without a position signal). One forward pass of RANDOM_ROWS rows; None when outputs are not a
+    float tensor."""
+    order = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(0))
+    first, moved = _evaluate(model, x), _evaluate(model, x[:, order.to(x.device)])
+    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.shape != moved.shape:
+        return None
+    change = float((first.double() - moved.double()).abs().max())
+    return change <= 1e-4 * float(first.double().abs().max()) + 1e-6
+
+
+def _sampling_layers(model: nn.Module, x: torch.Tensor) -> str | None:
+    """The class name of the dropout layers that stay on at evaluation, when they alone make it random: subclasses
+    of torch's dropout whose forward ignores eval mode, the way Monte Carlo dropout is built on purpose (a forward
+    that calls F.dropout with its default training=True, or adds noise, is no such choice). Tested by evaluating
+    again with their p at 0 (put back after); None when randomness remains or there are no such layers."""
+    layers = [m for m in model.modules() if isinstance(m, _DropoutNd) and type(m).forward is not _stock_forward(m)]
+    if not layers:
+        return None
+    kept = [m.p for m in layers]
+    try:
+        for m in layers:
+            m.p = 0.0
+        still = _random_evaluation(model, x)
+    finally:
+        for m, p in zip(layers, kept):
+            m.p = p
+    return type(layers[0]).__name__ if still is None else None
+
+
+def _stock_forward(module: nn.Module):
+    """The forward of the torch dropout class that `module` derives from (nn.Dropout, nn.Dropout1d, ...)."""
+    stock = next(c for c in type(module).__mro__ if c.__module__ == "torch.nn.modules.dropout")
+    return stock.forward
 
 
 def untrained(model: nn.Module) -> bool:
