@@ -41,6 +41,9 @@ CODES: dict[str, str] = {
     "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
                  "features do better: the labels may be shuffled or the features hold no information",
     "class_imbalance": "validation accuracy stays at the most common class's share although the inputs carry signal",
+    "order_blind": "the inputs are sequences (batch, steps, features) and the model's output does not change when "
+                   "their steps are shuffled (no positional information), while a linear model, which sees each "
+                   "step's position, does clearly better",
     "bad_start": "the first losses are over 10x a constant prediction's and the run never got below it: the "
                  "initialization (output scale) is off",
     "batch_norm_small_batches": "BatchNorm layers train on batches of fewer than 8 rows: their batch statistics "
@@ -66,9 +69,6 @@ CODES: dict[str, str] = {
     "lr_decayed_early": "the schedule took the lr below 1% of its peak before half the run, and the model ends "
                         "clearly short of a linear reference: the rest of the run barely moved the weights",
     "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
-    "order_blind": "the inputs are sequences (batch, steps, features) and the model's output does not change when "
-                   "their steps are shuffled (no positional information), while a linear model, which sees each "
-                   "step's position, does clearly better",
     "not_converged": "the run hit its step limit while the loss was still falling well beyond its noise, short of "
                      "what a linear reference reaches or fast enough that another run as long would halve it",
     "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",

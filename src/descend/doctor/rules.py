@@ -181,20 +181,21 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     ratio, lo, hi = worst
     rise_matters = s[hi] - s[lo] > 0.05 * max(s[0] - s[lo], 0.0) + 1e-12
     at = next(i for i, x in enumerate(r.history) if x["step"] == steps[hi])
-    after = finite(x["loss"] for x in r.history[at:at + STAYED])  # one spike is not divergence, and a rise
-    # on the run's last step or two (one batch) cannot show that it stayed up
-    if ratio < RISE or not rise_matters or len(after) < 3 or statistics.median(after) < 2 * s[lo]:
+    # one spike is not divergence: the raw losses after the peak's own batch must stay up (near the run's end, its
+    # last three losses, so that one batch on the last step cannot carry it alone)
+    after = finite(x["loss"] for x in r.history[at + 1:at + 1 + STAYED])
+    if len(after) < 3:
+        after = finite(x["loss"] for x in r.history[-3:])   # none finite: the loss overflowed, it stayed up
+    if ratio < RISE or not rise_matters or (after and statistics.median(after) < 2 * s[lo]):
         return None
     return lo, hi, ratio
 
 
 def _recovered(r: Readings, lo: int, hi: int) -> bool:
     """Whether the smoothed loss, after rising from index `lo` to `hi`, came back below where it rose from and
-    ended under twice that (the level a rise must stay above to count, see _diverged): a transient (such as the
-    first steps of a fresh optimizer state at a large lr), not divergence. One noisy last batch (BatchNorm on 64
-    rows) can lift the smoothed end above a lucky low; it does not undo the recovery."""
+    ended there: a transient (such as the first steps of a fresh optimizer state at a large lr), not divergence."""
     s = r.curve.smoothed
-    return min(s[hi:]) < s[lo] and s[-1] < 2 * s[lo]
+    return min(s[hi:]) < s[lo] and s[-1] < s[lo]
 
 
 def _harmless(r: Readings) -> bool:
