@@ -1,8 +1,8 @@
 """What the third fresh set (benchmarks/doctor_fresh3.py) taught the doctor, each on a small real fit with a
 healthy twin that must stay silent: a final activation whose range leaves out the target, gradients clipped to a
 sliver, a loader that serves rows grouped by class, BatchNorm on batches of 2, a sequence model blind to order, an
-init fix tried before it is offered, Monte Carlo dropout kept on by design, an all-zero start, and a one-batch
-spike on a run's last step."""
+init fix tried before it is offered, Monte Carlo dropout kept on by design, an all-zero start, a one-batch spike
+on a run's last step, and (the first fresh set's miss) a recurrent gradient that vanishes through time."""
 import math
 
 import pytest
@@ -241,3 +241,32 @@ def test_a_rise_on_the_last_batch_alone_is_no_divergence(tail, diverged):
     falling = [math.exp(-i / 20) for i in range(60)]
     found = [f.code for f in diagnose(Readings(history=history(falling + tail)))]
     assert ("lr_too_high" in found) == diverged
+
+
+class ReluRNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.RNN(1, 32, batch_first=True, nonlinearity="relu"), nn.Linear(32, 1)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])[:, 0]
+
+
+def test_a_gradient_that_vanishes_through_time_is_named_where_the_early_steps_matter():
+    x = torch.randn(1000, 50, 1, generator=torch.Generator().manual_seed(0))
+    first_value = fit_rows(ReluRNN(), x, x[:, 0, 0].clone(), optimizer="sgd", lr=0.05, batch_size=32, max_epochs=4)
+    found = first_warning(first_value)
+    assert found.code == "vanishing_gradients" and found.evidence["through"] == "time"
+    assert found.evidence["early_to_late"] < 1e-3 and "first quarter" in found.message
+    # the last value as the target: the early steps do not matter, so their faint gradient costs nothing
+    last_value = fit_rows(ReluRNN(), x, x[:, -1, 0].clone(), optimizer="sgd", lr=0.05, batch_size=32, max_epochs=4)
+    assert "vanishing_gradients" not in warnings(last_value)
+
+
+def test_reading_how_far_early_steps_reach_leaves_the_models_gradients_and_mode_alone():
+    from descend.doctor.watch import _early_step_reach
+    model = ReluRNN()
+    model.train()
+    reach = _early_step_reach(model, torch.randn(32, 40, 1, generator=torch.Generator().manual_seed(1)))
+    assert 0 <= reach < 1 and model.training and all(p.grad is None for p in model.parameters())

@@ -72,6 +72,7 @@ class Readings:
     random_evaluation: float | None = None                     # largest output change between two evaluations
     sampling_layers: str | None = None                         # dropout layers kept on at evaluation on purpose
     order_blind: bool | None = None                            # sequence outputs unchanged when steps are shuffled
+    early_step_reach: float | None = None                      # output gradient at a sequence's first steps / last
     grouped_order: dict | None = None                          # an unshuffled loader's order groups the target
     init_starts: dict[str, float] | None = None                # after a bad start: the loss each init scheme starts at
     batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)

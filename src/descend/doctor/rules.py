@@ -353,7 +353,30 @@ def _silent_layer(r: Readings) -> str | None:
                  if samples and not bool(torch.stack(samples[-DEAD_SAMPLES:]).any())), None)
 
 
+FADED = 1e-3   # the gradient at one end this small a share of the other's: nothing learns from that end
+
+
+def _vanishing_through_time(r: Readings) -> Finding | None:
+    """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
+    quarter (see watch._early_step_reach), and a linear model, which reads every step, does clearly better: the
+    early steps matter, and the model cannot learn from them."""
+    reach = r.early_step_reach
+    if reach is None or reach >= FADED or not worse_than_reference(r):
+        return None
+    return Finding("vanishing_gradients", "warning", None, {"early_to_late": reach, "through": "time"},
+                   f"vanishing gradients through time: the output's gradient with respect to the first quarter of "
+                   f"each sequence's steps is {1 / max(reach, 1e-300):.3g}x smaller than for the last quarter, so "
+                   f"the model cannot learn from early steps, and a linear model that reads every step does clearly "
+                   f"better on the same rows",
+                   "give the early steps a short path to the output (attention over all steps, or fewer steps "
+                   "between them and the output); gated cells (nn.LSTM, nn.GRU) carry gradients further than a plain "
+                   "nn.RNN, but over long gaps they too may need many more steps")
+
+
 def vanishing_gradients(r: Readings) -> Finding | None:
+    through_time = _vanishing_through_time(r)
+    if through_time is not None:
+        return through_time
     ratio = _input_to_output_ratio(r)
     if ratio is None or ratio >= 1e-3 or _silent_layer(r) is not None:
         return None

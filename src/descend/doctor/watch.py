@@ -132,6 +132,7 @@ class Doctor(Callback):
             r.sampling_layers = _sampling_layers(self.model, rows)
         elif rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
             r.order_blind = _order_blind(self.model, rows)
+            r.early_step_reach = _early_step_reach(self.model, rows)
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor):
@@ -159,6 +160,30 @@ def _random_evaluation(model: nn.Module, x: torch.Tensor) -> float | None:
         return None
     change = float((first.double() - second.double()).abs().max()) / (float(first.double().abs().max()) + 1e-12)
     return change if change > 1e-3 else None
+
+
+def _early_step_reach(model: nn.Module, x: torch.Tensor) -> float | None:
+    """For sequences `x` (rows, steps, features): the gradient of the model's summed outputs with respect to the
+    first quarter of the steps, over that for the last quarter (mean absolute values): how much the earliest steps
+    can still move the output. One forward and backward pass of RANDOM_ROWS rows in eval mode, through the inputs
+    only (the parameters' gradients are left alone); None when the outputs are not a float tensor or the model
+    cannot run backward in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = x.detach().clone().requires_grad_(True)
+        out = model(x)
+        if not (isinstance(out, torch.Tensor) and out.dtype.is_floating_point and out.requires_grad):
+            return None
+        (grad,) = torch.autograd.grad(out.sum(), x)
+    except RuntimeError:   # e.g. cuDNN's RNN, whose backward runs only in training mode
+        return None
+    finally:
+        model.train(was_training)
+    per_step = grad.detach().double().abs().mean(dim=(0, 2))
+    quarter = max(len(per_step) // 4, 1)
+    late = float(per_step[-quarter:].mean())
+    return float(per_step[:quarter].mean()) / late if late > 0 else None
 
 
 def _started_far_off(r: Readings) -> bool:
