@@ -359,9 +359,11 @@ FADED = 1e-3   # the gradient at one end this small a share of the other's: noth
 def _vanishing_through_time(r: Readings) -> Finding | None:
     """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
     quarter (see watch._early_step_reach), and a linear model, which reads every step, does clearly better: the
-    early steps matter, and the model cannot learn from them."""
-    reach = r.early_step_reach
-    if reach is None or reach >= FADED or not worse_than_reference(r):
+    early steps matter, and the model cannot learn from them. Not when the steps hardly moved the weights (under
+    1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets early steps by its start, and
+    training may teach it to keep them."""
+    reach, moved = r.early_step_reach, median_update_ratio(r)
+    if reach is None or reach >= FADED or (moved is not None and moved < 1e-4) or not worse_than_reference(r):
         return None
     return Finding("vanishing_gradients", "warning", None, {"early_to_late": reach, "through": "time"},
                    f"vanishing gradients through time: the output's gradient with respect to the first quarter of "

@@ -175,7 +175,7 @@ def repeated_draws(source) -> dict | None:
     return {"rows": len(drawn), "distinct": distinct}
 
 
-ORDER_WINDOWS, ORDER_ROWS = 16, 32   # runs of consecutive rows read to see how a stored order groups the targets
+ORDER_WINDOWS, ORDER_ROWS = 8, 32   # runs of consecutive rows read to see how a stored order groups the targets
 
 
 def stored_order_targets(source) -> torch.Tensor | None:
