@@ -15,28 +15,7 @@ from descend.doctor import diagnose
 from descend.doctor.inputs import grouped_order
 from descend.doctor.instruments import Readings
 from descend.fit.data import stored_order_targets
-
-WARN = ("warning", "error")
-
-
-def warnings(result) -> list[str]:
-    return [f.code for f in result.findings if f.severity in WARN]
-
-
-def regression(n=800, features=6, seed=0):
-    """A smooth nonlinear target of standardized inputs, standardized (an MLP beats a linear model on it)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, features, generator=g)
-    y = torch.sin(2 * x[:, 0]) + x[:, 1] * x[:, 2] + 0.5 * x[:, 3] + 0.1 * torch.randn(n, generator=g)
-    return x, (y - y.mean()) / y.std()
-
-
-def classes(n=800, k=4, seed=0):
-    """k classes from the nearest of k random centres in 6 dimensions (a linear model separates them well)."""
-    g = torch.Generator().manual_seed(seed)
-    centres = 2 * torch.randn(k, 6, generator=g)
-    y = torch.randint(0, k, (n,), generator=g)
-    return centres[y] + torch.randn(n, 6, generator=g), y
+from test_doctor_fresh2 import WARN, classes, regression, warnings
 
 
 def mlp(inputs, outputs, width=32, head=None, norm=False):
