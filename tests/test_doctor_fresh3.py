@@ -250,3 +250,11 @@ def test_reading_how_far_early_steps_reach_leaves_the_models_gradients_and_mode_
     model.train()
     reach = _early_step_reach(model, torch.randn(32, 40, 1, generator=torch.Generator().manual_seed(1)))
     assert 0 <= reach < 1 and model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_validation_targets_scaled_apart_are_named_with_both_sides_centre_and_spread():
+    x, y = regression()
+    raw_val = torch.cat([y[:600], 250 + 40 * y[600:]])   # the scaler applied to the training file only
+    found = first_warning(fit_rows(mlp(6, 1), x, raw_val, max_epochs=10))
+    assert found.code == "validation_unlike_training" and "the validation target centres on 2" in found.message
+    assert "one side was scaled or recorded apart" in found.message

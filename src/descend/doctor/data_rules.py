@@ -297,9 +297,26 @@ def _unlike_training(r: Readings, model: float, constant: float) -> Finding | No
                    f"validation unlike training: a linear model fitted on training rows beats a constant prediction "
                    f"by {gain:.0%} of its loss on them, but on validation rows neither it nor the model does "
                    f"(model {model:.4g}, constant {constant:.4g}): the validation data do not follow the training "
-                   f"data", "check that validation is prepared exactly as training: the same label encoding (class "
-                   "order), the same columns in the same order and units, the same source; no training setting "
-                   "fixes this")
+                   f"data{_target_shift(r)}", "check that validation is prepared exactly as training: the same label "
+                   "encoding (class order), the same target scaling, the same columns in the same order and units, "
+                   "the same source; no training setting fixes this")
+
+
+APART = 3   # validation targets centred this many training spreads away, or spread this many times wider or
+            # narrower, were scaled or recorded apart
+
+
+def _target_shift(r: Readings) -> str:
+    """Words on how the validation target's median and spread (interquartile, as a normal's standard deviation)
+    stand apart from the training target's, when by APART or more; else nothing."""
+    train, val = r.target_percentiles, r.val_target_percentiles
+    if train is None or val is None:
+        return ""
+    (centre, spread), (val_centre, val_spread) = ((q[50], (q[75] - q[25]) / 1.349) for q in (train, val))
+    if spread <= 0 or (abs(val_centre - centre) < APART * spread and 1 / APART < val_spread / spread < APART):
+        return ""
+    return (f"; the validation target centres on {val_centre:.4g} with a spread of {val_spread:.4g}, the training "
+            f"target on {centre:.4g} with {spread:.4g}: one side was scaled or recorded apart")
 
 
 IMBALANCED = 2 / 3   # the most common class's share from which a model may collapse onto it (twice the others)

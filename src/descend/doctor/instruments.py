@@ -68,6 +68,7 @@ class Readings:
     frozen_untrained: bool = False                             # frozen weights all at PyTorch's random init
     target_size: float | None = None                           # a numeric target's typical size (mean or spread)
     target_percentiles: list[float] | None = None              # a numeric target's 0th..100th percentiles
+    val_target_percentiles: list[float] | None = None          # the same of the validation target
     copied_validation: dict | None = None                      # validation rows that are training rows
     random_evaluation: float | None = None                     # largest output change between two evaluations
     sampling_layers: str | None = None                         # dropout layers kept on at evaluation on purpose
