@@ -258,3 +258,14 @@ def test_validation_targets_scaled_apart_are_named_with_both_sides_centre_and_sp
     found = first_warning(fit_rows(mlp(6, 1), x, raw_val, max_epochs=10))
     assert found.code == "validation_unlike_training" and "the validation target centres on 2" in found.message
     assert "one side was scaled or recorded apart" in found.message
+
+
+def test_a_warmup_longer_than_the_run_is_named_and_leaving_the_schedule_out_fixes_it():
+    x, y = regression()
+    endless = fit_rows(mlp(6, 1), x, y, schedule=ds.schedules.warmup(100_000), max_epochs=15)
+    found = first_warning(endless)
+    assert found.code == "lr_too_low" and found.change == {"schedule": None} and "warmup longer" in found.message
+    assert found.evidence["schedule_peak"] < 0.01 * endless.lr
+    default = fit_rows(mlp(6, 1), x, y, max_epochs=15)
+    short = fit_rows(mlp(6, 1), x, y, schedule=ds.schedules.warmup(50), max_epochs=15)
+    assert warnings(short) == [] and default.history[-1]["val_loss"] < 0.5 * endless.history[-1]["val_loss"]

@@ -430,6 +430,9 @@ def dead_units(r: Readings) -> Finding | None:
                    f"in the last sampled batches", with_flags(words, change), change)
 
 
+DECAYED = 1e-2   # an lr below this share of its peak moves the weights by next to nothing
+
+
 def lr_too_low(r: Readings) -> Finding | None:
     """Each step moves the weights by under 1e-4 of their size and the loss hardly changed; a line search (which
     takes tiny steps only where the objective wants them) is never too slow this way."""
@@ -441,19 +444,34 @@ def lr_too_low(r: Readings) -> Finding | None:
     if abs(change) >= 0.2:
         return None
     lr = base_lr(r)
+    what = (f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and over "
+            f"{steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})")
+    evidence = {"change": change, "update_ratio": ratio, "lr": lr}
+    held = _schedule_held_low(r)
+    if held is not None:   # the lr was fine; the schedule never let it act
+        return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {**evidence, "schedule_peak": held},
+                       f"{what}: the schedule never took the lr above {held:.1e}, under {DECAYED:.0%} of the lr "
+                       f"{setting(r, 'lr', lr):.1e} it scales (a warmup longer than the run?)",
+                       "leave schedule out (fit's default warms up and decays within the run) or fit the schedule to "
+                       "the run's length", {"schedule": None})
     chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
     factor = min(max(TYPICAL_UPDATE / max(ratio, 1e-12), 10.0), 1e4)   # steps scale with the lr: aim at a
     # typical update (weights that never moved, such as an all-zero start, get the largest factor)
     fix = lr_change(r, lr * factor)
-    return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
-                   f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
-                   f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
+    return Finding("lr_too_low", "warning", (steps[0], steps[-1]), evidence, what,
                    with_flags(f"try lr {lr * factor:.1e}{chose}; about 1e-3 of the weights per step is typical",
                               fix),
                    fix)
 
 
-DECAYED = 1e-2   # an lr below this share of its peak moves the weights by next to nothing
+def _schedule_held_low(r: Readings) -> float | None:
+    """The highest lr the run recorded, when a schedule the caller gave kept every lr under DECAYED of the lr it
+    scales (auto's pick or the caller's lr); None otherwise, and without a schedule or a known lr to scale."""
+    scaled = r.auto_lr if r.auto_lr is not None else setting(r, "lr")
+    if setting(r, "schedule") is None or not isinstance(scaled, (int, float)) or not scaled > 0:
+        return None
+    peak = max((x["lr"] for x in r.history if math.isfinite(x.get("lr", math.nan))), default=math.nan)
+    return peak if peak < DECAYED * scaled else None
 
 
 def lr_decayed_early(r: Readings) -> Finding | None:
