@@ -255,3 +255,55 @@ FRESH3 = [
       lambda: standardize(classes(datasets.load_iris)), lambda i, o, **_: nn.Linear(i, o),
       dict(loss="cross_entropy", max_epochs=5), outputs=3),
 ]
+
+
+# ---- written after this round's rule changes, to look for false alarms of the new rules (reported apart) --------
+class LastStepGRU(nn.Module):
+    """A GRU over (batch, steps, 1) with a linear head on its last hidden state."""
+
+    def __init__(self, outputs: int):
+        super().__init__()
+        self.rnn, self.head = nn.GRU(1, 32, batch_first=True), nn.Linear(32, outputs)
+
+    def forward(self, x):
+        y = self.head(self.rnn(x)[0][:, -1])
+        return y[:, 0] if y.shape[1] == 1 else y
+
+
+def positive_target() -> Data:
+    """Friedman's target shifted to be positive (a price, a duration): a final ReLU or Softplus suits it."""
+    xt, yt, xv, yv = std_friedman()
+    low = float(yt.min())
+    return xt, yt - low + 0.1, xv, (yv - low + 0.1).clamp_min(0.0)
+
+
+def share_target() -> Data:
+    """A target in [0, 1] (a share): a final Sigmoid under mse suits it."""
+    xt, yt, xv, yv = std_friedman()
+    return xt, torch.sigmoid(yt), xv, torch.sigmoid(yv)
+
+
+def in_time_order(x, y, batch_size):
+    """The user's own loader over rows kept in time order (no shuffle), as forecasting code often does."""
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+def future_series() -> Data:
+    return trending_series(past_validation=False)
+
+
+AFTER3 = [
+    S("after3: gru on recent-weighted sequences (early steps matter little)", None,
+      lambda: sequences(kind="value"), lambda i, o, **_: LastStepGRU(o), dict(max_epochs=15)),
+    S("after3: final relu on a positive target", None, positive_target, relu_head, dict(max_epochs=20)),
+    S("after3: final sigmoid on a share in [0, 1] under mse", None, share_target,
+      lambda i, o, **k: mlp(i, o, (64, 64), head=nn.Sigmoid(), **k), dict(max_epochs=20)),
+    S("after3: batchnorm mlp on batches of 8 (digits)", None, digits_std, bn_mlp,
+      dict(loss="cross_entropy", batch_size=8, max_epochs=8), outputs=10),
+    S("after3: grad_clip 0.01 under the default optimizer", None, std_friedman,
+      lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(grad_clip=0.01, max_epochs=20)),
+    S("after3: time series in time order, own loader without shuffle", None, future_series,
+      lambda i, o, **_: nn.Linear(i, o), dict(max_epochs=30), loader=in_time_order),
+    S("after3: monte carlo dropout p=0.5", None, lambda: standardize(blobs(n=2000, classes_=3, seed=24)),
+      lambda i, o, **_: MCDropoutMLP(i, o, p=0.5), dict(loss="cross_entropy", max_epochs=15), outputs=3),
+]

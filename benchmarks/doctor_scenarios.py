@@ -606,8 +606,8 @@ def main() -> None:
         from benchmarks.doctor_fresh2 import AFTER2, FRESH2
         pool = FRESH2 + AFTER2
     elif args.fresh3:
-        from benchmarks.doctor_fresh3 import FRESH3
-        pool = FRESH3
+        from benchmarks.doctor_fresh3 import AFTER3, FRESH3
+        pool = FRESH3 + AFTER3
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
