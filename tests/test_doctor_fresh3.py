@@ -245,10 +245,10 @@ def test_a_gradient_that_vanishes_through_time_is_named_where_the_early_steps_ma
 
 
 def test_reading_how_far_early_steps_reach_leaves_the_models_gradients_and_mode_alone():
-    from descend.doctor.watch import _early_step_reach
+    from descend.doctor.probes import early_step_reach
     model = ReluRNN()
     model.train()
-    reach = _early_step_reach(model, torch.randn(32, 40, 1, generator=torch.Generator().manual_seed(1)))
+    reach = early_step_reach(model, torch.randn(32, 40, 1, generator=torch.Generator().manual_seed(1)))
     assert 0 <= reach < 1 and model.training and all(p.grad is None for p in model.parameters())
 
 

@@ -104,7 +104,7 @@ def batch_norm_small_batches(r: Readings) -> Finding | None:
 
 def order_blind(r: Readings) -> Finding | None:
     """The inputs are sequences, the model's outputs do not change when their steps are shuffled (see
-    watch._order_blind), and a linear model, which weighs every step by its position, does clearly better: the
+    probes.order_blind), and a linear model, which weighs every step by its position, does clearly better: the
     order the model cannot see matters here."""
     if not r.order_blind or not worse_than_reference(r):
         return None

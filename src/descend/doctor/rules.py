@@ -358,7 +358,7 @@ FADED = 1e-3   # the gradient at one end this small a share of the other's: noth
 
 def _vanishing_through_time(r: Readings) -> Finding | None:
     """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
-    quarter (see watch._early_step_reach), and a linear model, which reads every step, does clearly better: the
+    quarter (see probes.early_step_reach), and a linear model, which reads every step, does clearly better: the
     early steps matter, and the model cannot learn from them. Not when the steps hardly moved the weights (under
     1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets early steps by its start, and
     training may teach it to keep them."""

@@ -1,16 +1,13 @@
 """What `fit(doctor=...)` attaches to a run: instruments, the fix-mode guard, and the findings at the end."""
 from __future__ import annotations
 
-import copy
 import math
 import sys
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.nn.modules.dropout import _DropoutNd
 
-from ..core import initializers
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
@@ -18,6 +15,8 @@ from .findings import summary
 from .fix import Guard
 from . import inputs
 from .instruments import Instruments, Readings
+from .probes import (RANDOM_ROWS, early_step_reach, evaluate, init_starts, order_blind, random_evaluation,
+                     sampling_layers, started_far_off)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -120,139 +119,20 @@ class Doctor(Callback):
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        out = _evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
+        out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
-        if r.model_losses is not None and _started_far_off(r):
-            r.init_starts = _init_starts(self.model, self.loss, r.sample, weights)
+        if r.model_losses is not None and started_far_off(r):
+            r.init_starts = init_starts(self.model, self.loss, r.sample, weights)
         rows = r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype)
-        r.random_evaluation = _random_evaluation(self.model, rows)
+        r.random_evaluation = random_evaluation(self.model, rows)
         if r.random_evaluation is not None:
-            r.sampling_layers = _sampling_layers(self.model, rows)
+            r.sampling_layers = sampling_layers(self.model, rows)
         elif rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
-            r.order_blind = _order_blind(self.model, rows)
-            r.early_step_reach = _early_step_reach(self.model, rows)
-
-
-def _evaluate(model: nn.Module, x: torch.Tensor):
-    """The model's output for `x` in eval mode, without gradients; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(x)
-    finally:
-        model.train(was_training)
-
-
-RANDOM_ROWS = 32   # rows evaluated twice to tell whether evaluation is random
-
-
-def _random_evaluation(model: nn.Module, x: torch.Tensor) -> float | None:
-    """The largest change of the model's outputs for the same rows between two evaluations in eval mode, as a
-    share of their largest size, when over 1e-3 (dropout or noise left on at evaluation); else None. Random
-    generators are put back, so the check leaves no trace."""
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        first, second = _evaluate(model, x), _evaluate(model, x)
-    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.numel() == 0:
-        return None
-    change = float((first.double() - second.double()).abs().max()) / (float(first.double().abs().max()) + 1e-12)
-    return change if change > 1e-3 else None
-
-
-def _early_step_reach(model: nn.Module, x: torch.Tensor) -> float | None:
-    """For sequences `x` (rows, steps, features): the gradient of the model's summed outputs with respect to the
-    first quarter of the steps, over that for the last quarter (mean absolute values): how much the earliest steps
-    can still move the output. One forward and backward pass of RANDOM_ROWS rows in eval mode, through the inputs
-    only (the parameters' gradients are left alone); None when the outputs are not a float tensor or the model
-    cannot run backward in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        x = x.detach().clone().requires_grad_(True)
-        out = model(x)
-        if not (isinstance(out, torch.Tensor) and out.dtype.is_floating_point and out.requires_grad):
-            return None
-        (grad,) = torch.autograd.grad(out.sum(), x)
-    except RuntimeError:   # e.g. cuDNN's RNN, whose backward runs only in training mode
-        return None
-    finally:
-        model.train(was_training)
-    per_step = grad.detach().double().abs().mean(dim=(0, 2))
-    quarter = max(len(per_step) // 4, 1)
-    late = float(per_step[-quarter:].mean())
-    return float(per_step[:quarter].mean()) / late if late > 0 else None
-
-
-def _started_far_off(r: Readings) -> bool:
-    """Whether the run's first loss was 10x a constant prediction's or more (or not finite): a bad start."""
-    if not r.history or not r.target_baseline:
-        return False
-    first = r.history[0]["loss"]
-    return not math.isfinite(first) or first >= 10 * r.target_baseline
-
-
-START_ROWS = 256   # comparison rows a re-initialized copy of the model is scored on
-
-
-def _init_starts(model: nn.Module, loss, sample, weights: torch.Tensor) -> dict[str, float]:
-    """The mean loss on up to START_ROWS comparison rows of a copy of the model re-initialized by each scheme fit's
-    init= offers: which of them would start the run near a constant prediction (a fix that is tried before it is
-    offered). Only after a bad start; random generators are put back."""
-    x, y = sample.model_eval[:START_ROWS].to(weights.device, weights.dtype), sample.y_eval[:START_ROWS]
-    starts = {}
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        for name in INIT_SCHEMES:
-            torch.manual_seed(0)
-            fresh = copy.deepcopy(model)
-            initializers.initialize(fresh, name)
-            losses = per_example(loss, _evaluate(fresh, x).cpu(), y)
-            starts[name] = float(losses.mean()) if losses is not None else math.nan
-    return starts
-
-
-INIT_SCHEMES = ("kaiming", "xavier", "orthogonal")
-
-
-def _order_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
-    """Whether the model's outputs for sequences `x` (rows, steps, features) stay the same, to float rounding, when
-    each row's steps are put in another fixed order: a model with no positional information (attention or pooling
-    over steps without a position signal). One forward pass of RANDOM_ROWS rows; None when outputs are not a
-    float tensor."""
-    order = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(0))
-    first, moved = _evaluate(model, x), _evaluate(model, x[:, order.to(x.device)])
-    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.shape != moved.shape:
-        return None
-    change = float((first.double() - moved.double()).abs().max())
-    return change <= 1e-4 * float(first.double().abs().max()) + 1e-6
-
-
-def _sampling_layers(model: nn.Module, x: torch.Tensor) -> str | None:
-    """The class name of the dropout layers that stay on at evaluation, when they alone make it random: subclasses
-    of torch's dropout whose forward ignores eval mode, the way Monte Carlo dropout is built on purpose (a forward
-    that calls F.dropout with its default training=True, or adds noise, is no such choice). Tested by evaluating
-    again with their p at 0 (put back after); None when randomness remains or there are no such layers."""
-    layers = [m for m in model.modules() if isinstance(m, _DropoutNd) and type(m).forward is not _stock_forward(m)]
-    if not layers:
-        return None
-    kept = [m.p for m in layers]
-    try:
-        for m in layers:
-            m.p = 0.0
-        still = _random_evaluation(model, x)
-    finally:
-        for m, p in zip(layers, kept):
-            m.p = p
-    return type(layers[0]).__name__ if still is None else None
-
-
-def _stock_forward(module: nn.Module):
-    """The forward of the torch dropout class that `module` derives from (nn.Dropout, nn.Dropout1d, ...)."""
-    stock = next(c for c in type(module).__mro__ if c.__module__ == "torch.nn.modules.dropout")
-    return stock.forward
+            r.order_blind = order_blind(self.model, rows)
+            r.early_step_reach = early_step_reach(self.model, rows)
 
 
 def untrained(model: nn.Module) -> bool:
@@ -292,7 +172,7 @@ def _affine(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, pairs: int
         return None
     x = x.to(weights.device, weights.dtype)
     a, b = x[:pairs], x.roll(1, 0)[:pairs]
-    out = _evaluate(model, torch.cat([a, b, (a + b) / 2]))
+    out = evaluate(model, torch.cat([a, b, (a + b) / 2]))
     if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point:
         return None
     out = out.double()
