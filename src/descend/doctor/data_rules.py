@@ -148,11 +148,12 @@ def _bounded_output(r: Readings) -> Finding | None:
                                             (f"{above:.0%} above {high:g}", above)) if share > 0)
     return Finding("loss_target_mismatch", "warning", None,
                    {"loss": loss, "output_activation": last, "output_range": [low, high], "beyond": below + above},
-                   f"model and target disagree: the model ends in {last}, whose outputs lie in [{low:g}, {high:g}], "
-                   f"but of the training targets {where}: no weights can reach them, and the gradient through "
-                   f"{last} fades where it saturates or switches off",
-                   f"remove the model's final {last} (a {loss} target takes raw outputs), or scale the target "
-                   f"into its range", {"drop_output_activation": True})
+                   f"model and target disagree: the model ends in {last}, whose outputs are "
+                   f"{f'{low:g} or more' if high == math.inf else f'between {low:g} and {high:g}'}, but of the "
+                   f"training targets {where}: no weights can reach them, and the gradient through {last} fades "
+                   f"where it saturates or switches off",
+                   f"remove the model's final {last} (the {loss} loss takes raw outputs), or scale the target into "
+                   f"its range", {"drop_output_activation": True})
 
 
 def repeated_rows(r: Readings) -> Finding | None:
