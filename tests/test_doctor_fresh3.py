@@ -269,3 +269,11 @@ def test_a_warmup_longer_than_the_run_is_named_and_leaving_the_schedule_out_fixe
     default = fit_rows(mlp(6, 1), x, y, max_epochs=15)
     short = fit_rows(mlp(6, 1), x, y, schedule=ds.schedules.warmup(50), max_epochs=15)
     assert warnings(short) == [] and default.history[-1]["val_loss"] < 0.5 * endless.history[-1]["val_loss"]
+
+
+def test_a_custom_batch_sampler_over_sorted_rows_is_not_read_as_stored_order():
+    x, y = classes(n=1600)
+    order = torch.argsort(y, stable=True)
+    rows = TensorDataset(x[order], y[order])
+    shuffled_batches = torch.randperm(1600, generator=torch.Generator().manual_seed(0)).reshape(50, 32).tolist()
+    assert stored_order_targets(DataLoader(rows, batch_sampler=shuffled_batches)) is None

@@ -183,8 +183,9 @@ def stored_order_targets(source) -> torch.Tensor | None:
     (runs, rows, ...), when the user's DataLoader serves its rows in stored order (a SequentialSampler, i.e.
     shuffle=False), so training sees them in that order; None otherwise (fit shuffles tensors itself), and when
     the dataset cannot be indexed or holds under two runs' worth of rows."""
-    if not isinstance(source, DataLoader) or not isinstance(source.sampler, SequentialSampler):
-        return None
+    batches = getattr(source, "batch_sampler", None) if isinstance(source, DataLoader) else None
+    if not isinstance(batches, BatchSampler) or not isinstance(batches.sampler, SequentialSampler):
+        return None   # fit's own tensors (it shuffles them), shuffled loaders, custom batch samplers
     dataset, rows = source.dataset, _dataset_len(source.dataset)
     if rows is None or rows < 2 * ORDER_WINDOWS * ORDER_ROWS:
         return None
@@ -195,7 +196,7 @@ def stored_order_targets(source) -> torch.Tensor | None:
             targets = dataset.tensors[1][index]
         else:
             targets = source.collate_fn([dataset[int(i)] for i in index])[1]
-    except (TypeError, IndexError, KeyError, NotImplementedError, RuntimeError):
+    except Exception:  # noqa: BLE001 - a reading for the doctor never costs the run (training meets any bad row)
         return None
     return targets.reshape(ORDER_WINDOWS, ORDER_ROWS, *targets.shape[1:]) if isinstance(targets, torch.Tensor) \
         else None
