@@ -112,7 +112,8 @@ class Doctor(Callback):
             self.fixer.load_state_dict(state["guard"])
 
     def _compare(self) -> None:
-        """The trained model's loss per example on the rows the references are compared on."""
+        """The trained model's loss per example on the rows the references are compared on, and the probes of the
+        trained model (see _probe)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample)
@@ -126,7 +127,12 @@ class Doctor(Callback):
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
         if r.model_losses is not None and started_far_off(r):
             r.init_starts = init_starts(self.model, self.loss, r.sample, weights)
-        rows = r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype)
+        self._probe(r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype))
+
+    def _probe(self, rows: torch.Tensor) -> None:
+        """On a few comparison rows (see probes.py): is evaluation random, and if so by dropout layers built to stay
+        on; for sequences, does the model ignore the steps' order, and how far back its gradient reaches."""
+        r = self.readings
         r.random_evaluation = random_evaluation(self.model, rows)
         if r.random_evaluation is not None:
             r.sampling_layers = sampling_layers(self.model, rows)
