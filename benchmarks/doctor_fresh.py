@@ -226,9 +226,12 @@ FRESH = [
     S("fresh: batchnorm+dropout cnn on digit images, sgd lr 20", "lr_too_high", digit_images,
       lambda i, o, **_: bn_cnn(o), dict(loss="cross_entropy", optimizer="sgd", lr=20.0, max_epochs=6), outputs=10,
       expect=("lr_too_high", "non_finite")),
-    S("fresh: relu rnn, 50-step memory, sgd lr 0.05, no clipping", "exploding_gradients", memory_sequences,
+    # written as exploding_gradients; on its first run nothing exploded (RESULTS.md, bdx): the RNN could not carry
+    # the first value across 50 steps, its gradient vanishing through time. Relabelled at the third fresh round,
+    # when that was first measured (the old codes still count)
+    S("fresh: relu rnn, 50-step memory, sgd lr 0.05, no clipping", "vanishing_gradients", memory_sequences,
       rnn_relu, dict(optimizer="sgd", lr=0.05, max_epochs=10, batch_size=32),
-      expect=("exploding_gradients", "lr_too_high", "non_finite")),
+      expect=("vanishing_gradients", "exploding_gradients", "lr_too_high", "non_finite")),
     S("fresh: autoencoder on digits, adagrad lr 5", "lr_too_high", digit_pixels, lambda i, o, **_: autoencoder(),
       dict(optimizer="adagrad", lr=5.0, max_epochs=10), expect=("lr_too_high", "non_finite")),
     S("fresh: mlp body frozen by mistake (multi-output)", "frozen_parameters", multi_output,

@@ -13,6 +13,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --quick    # fast scenarios only
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh    # only the fresh set (doctor_fresh.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh2   # only the second fresh set (doctor_fresh2.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh3   # only the third fresh set (doctor_fresh3.py)
 """
 from __future__ import annotations
 
@@ -482,7 +483,7 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
         s.prepare(model)
     if change.get("unfreeze"):
         model.requires_grad_(True)
-    if change.get("drop_output_activation") and isinstance(model[-1], (nn.Softmax, nn.Sigmoid)):
+    if change.get("drop_output_activation") and type(model[-1]).__module__ == "torch.nn.modules.activation":
         model = model[:-1]
     # fit's defaults (optimizer="auto") unless the scenario's failure is itself an optimizer setting
     settings = {**s.fit,
@@ -496,6 +497,9 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
     if s.rows or s.loader:
         batch_size = settings.pop("batch_size", 64)
         train = s.loader(xt, yt, batch_size) if s.loader else DataLoader(list(zip(xt, yt)), batch_size=batch_size)
+        if change.get("shuffle"):   # the fix names the loader's shuffle: the same rows, shuffled every epoch
+            train = DataLoader(train.dataset, batch_size=batch_size, shuffle=True,
+                               generator=torch.Generator().manual_seed(s.seed))
     result = ds.fit(model, train, val=val, progress=False, seed=s.seed, **settings)
     result.settings = settings
     return result, model, val
@@ -589,6 +593,8 @@ def main() -> None:
                         help="only the fresh held-out set (benchmarks/doctor_fresh.py)")
     parser.add_argument("--fresh2", action="store_true",
                         help="only the second fresh set (benchmarks/doctor_fresh2.py)")
+    parser.add_argument("--fresh3", action="store_true",
+                        help="only the third fresh set (benchmarks/doctor_fresh3.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
@@ -599,6 +605,9 @@ def main() -> None:
     elif args.fresh2:
         from benchmarks.doctor_fresh2 import AFTER2, FRESH2
         pool = FRESH2 + AFTER2
+    elif args.fresh3:
+        from benchmarks.doctor_fresh3 import AFTER3, FRESH3
+        pool = FRESH3 + AFTER3
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -610,7 +619,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh or args.fresh2:
+    if args.fresh or args.fresh2 or args.fresh3:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:

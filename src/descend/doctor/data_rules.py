@@ -94,7 +94,7 @@ def _leak_words(leak: dict) -> str:
 def loss_target_mismatch(r: Readings) -> Finding | None:
     """mse on 0/1 labels, or a loss that takes raw scores (bce, cross_entropy) fed the output of a final Sigmoid or
     Softmax: either way the loss does not fit what the model outputs or the targets hold."""
-    squashed = _squashed_output(r)
+    squashed = _squashed_output(r) or _bounded_output(r)
     if squashed is not None:
         return squashed
     if r.settings.get("loss") != "mse" or r.target_kind is None:
@@ -125,6 +125,37 @@ def _squashed_output(r: Readings) -> Finding | None:
                    {"drop_output_activation": True})
 
 
+# what a final activation can output (torch's defaults): a target beyond it cannot be reached by any weights
+OUTPUT_RANGES = {"ReLU": (0.0, math.inf), "Softplus": (0.0, math.inf), "ReLU6": (0.0, 6.0), "Sigmoid": (0.0, 1.0),
+                 "Hardsigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Hardtanh": (-1.0, 1.0), "Softsign": (-1.0, 1.0),
+                 "ELU": (-1.0, math.inf), "CELU": (-1.0, math.inf)}
+UNREACHABLE = 0.05   # a share of target values beyond the output's range that the fit cannot ignore
+
+
+def _bounded_output(r: Readings) -> Finding | None:
+    """A loss on raw differences (mse, mae, huber) and a model that ends in an activation whose range leaves out
+    UNREACHABLE or more of the target's values (beyond 1% of the target's spread): a final ReLU on a target with
+    negative values, a Sigmoid or Tanh on a target beyond (0, 1) or (-1, 1)."""
+    loss, last, q = r.settings.get("loss", "mse"), r.output_activation, r.target_percentiles
+    if loss not in SIZED_LOSSES or last not in OUTPUT_RANGES or q is None:
+        return None
+    low, high = OUTPUT_RANGES[last]
+    margin = 0.01 * (q[-1] - q[0])
+    below, above = sum(v < low - margin for v in q) / len(q), sum(v > high + margin for v in q) / len(q)
+    if below + above < UNREACHABLE:
+        return None
+    where = " and ".join(w for w, share in ((f"{below:.0%} lie below {low:g}", below),
+                                            (f"{above:.0%} above {high:g}", above)) if share > 0)
+    return Finding("loss_target_mismatch", "warning", None,
+                   {"loss": loss, "output_activation": last, "output_range": [low, high], "beyond": below + above},
+                   f"model and target disagree: the model ends in {last}, whose outputs are "
+                   f"{f'{low:g} or more' if high == math.inf else f'between {low:g} and {high:g}'}, but of the "
+                   f"training targets {where}: no weights can reach them, and the gradient through {last} fades "
+                   f"where it saturates or switches off",
+                   f"remove the model's final {last} (the {loss} loss takes raw outputs), or scale the target into "
+                   f"its range", {"drop_output_activation": True})
+
+
 def repeated_rows(r: Readings) -> Finding | None:
     if r.repeated is None:
         return None
@@ -140,6 +171,27 @@ def _repeated_words(repeated: dict) -> str:
                 f"{distinct} distinct ones; training sees a fraction of the data, over and over")
     return (f"repeated rows: the first {rows} training rows read hold only {distinct} distinct ones, although a "
             f"measured column tells them apart; training sees a fraction of the data, over and over")
+
+
+def unshuffled_data(r: Readings) -> Finding | None:
+    """The user's loader serves rows in stored order and that order groups the target (see
+    inputs.grouped_order): each stretch of steps sees one class, or one band of the target, and the model chases
+    whichever came last. Class runs are a warning by themselves; a numeric target in order (a time series can be
+    one) only with a cost, the model short of a reference or of a constant prediction."""
+    found = r.grouped_order
+    if found is None:
+        return None
+    if found["kind"] == "values" and not (worse_than_reference(r) or no_better_than_constant(r)):
+        return None
+    what = (f"neighbouring rows change class {found['within']:.0%} of the time, against {found['random']:.0%} in a "
+            f"random order" if found["kind"] == "classes" else
+            f"the target's spread within a run is {found['within']:.3g}, against {found['random']:.3g} over the data")
+    return Finding("unshuffled_data", "warning", None, dict(found),
+                   f"unshuffled data: the training loader serves rows in their stored order (shuffle=False), and "
+                   f"that order is grouped by the target: in {found['runs']} runs of {found['rows']} consecutive "
+                   f"rows, {what}; each stretch of steps fits one part of the target and undoes the last",
+                   "shuffle the rows every epoch: DataLoader(dataset, batch_size=..., shuffle=True), or pass the "
+                   "tensors to fit, which shuffles them", {"shuffle": True})
 
 
 def validation_in_training(r: Readings) -> Finding | None:
@@ -160,6 +212,12 @@ def random_evaluation(r: Readings) -> Finding | None:
     change = r.random_evaluation
     if change is None:
         return None
+    if r.sampling_layers is not None:   # dropout layers built to stay on: Monte Carlo dropout, a choice
+        return Finding("random_evaluation", "info", None, {"relative_change": change, "layers": r.sampling_layers},
+                       f"random evaluation by design: the model's {r.sampling_layers} layers stay on in eval mode "
+                       f"(outputs up to {change:.1%} apart for the same rows on two passes), so each validation "
+                       f"loss is one random draw", "for Monte Carlo dropout, average several passes per row when "
+                       "predicting; if it is not meant, make the layers' forward follow self.training")
     return Finding("random_evaluation", "warning", None, {"relative_change": change},
                    f"random evaluation: in eval mode the model gave outputs up to {change:.1%} apart for the same rows "
                    f"on two passes, so validation losses and predictions are random (dropout or noise that "
@@ -240,9 +298,26 @@ def _unlike_training(r: Readings, model: float, constant: float) -> Finding | No
                    f"validation unlike training: a linear model fitted on training rows beats a constant prediction "
                    f"by {gain:.0%} of its loss on them, but on validation rows neither it nor the model does "
                    f"(model {model:.4g}, constant {constant:.4g}): the validation data do not follow the training "
-                   f"data", "check that validation is prepared exactly as training: the same label encoding (class "
-                   "order), the same columns in the same order and units, the same source; no training setting "
-                   "fixes this")
+                   f"data{_target_shift(r)}", "check that validation is prepared exactly as training: the same label "
+                   "encoding (class order), the same target scaling, the same columns in the same order and units, "
+                   "the same source; no training setting fixes this")
+
+
+APART = 3   # validation targets centred this many training spreads away, or spread this many times wider or
+            # narrower, were scaled or recorded apart
+
+
+def _target_shift(r: Readings) -> str:
+    """Words on how the validation target's median and spread (interquartile, as a normal's standard deviation)
+    stand apart from the training target's, when by APART or more; else nothing."""
+    train, val = r.target_percentiles, r.val_target_percentiles
+    if train is None or val is None:
+        return ""
+    (centre, spread), (val_centre, val_spread) = ((q[50], (q[75] - q[25]) / 1.349) for q in (train, val))
+    if spread <= 0 or (abs(val_centre - centre) < APART * spread and 1 / APART < val_spread / spread < APART):
+        return ""
+    return (f"; the validation target centres on {val_centre:.4g} with a spread of {val_spread:.4g}, the training "
+            f"target on {centre:.4g} with {spread:.4g}: one side was scaled or recorded apart")
 
 
 IMBALANCED = 2 / 3   # the most common class's share from which a model may collapse onto it (twice the others)
@@ -267,4 +342,4 @@ def class_imbalance(r: Readings) -> Finding | None:
 
 
 DATA_RULES = [unscaled_inputs, unscaled_target, target_leak, validation_in_training, loss_target_mismatch,
-              repeated_rows, random_evaluation, no_signal, class_imbalance]
+              repeated_rows, unshuffled_data, random_evaluation, no_signal, class_imbalance]

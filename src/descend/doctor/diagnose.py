@@ -17,31 +17,34 @@ from .rules import RULES, rollbacks
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
 # evidence under "explains") instead of being reported as a problem of its own
 STEPS_OVERSHOT = {"line_search_on_batches", "lr_too_high"}
-HELD_BACK = {"frozen_parameters", "weight_decay_too_strong", "lr_decayed_early"}   # settings keep the model back
+GROUPED = {"repeated_rows", "unshuffled_data"}                                   # batches unlike the data
+HELD_BACK = {"frozen_parameters", "weight_decay_too_strong", "lr_decayed_early", "grad_clip_too_small",
+             "batch_norm_small_batches", "order_blind"}                         # settings or build keep it back
 SCALE = {"unscaled_inputs", "unscaled_target"}                                      # data in raw units
 VALIDATION = {"validation_in_training", "validation_unlike_training", "random_evaluation"}   # a validation loss
                                                                                   # that says nothing of new rows
 EXPLAINED_BY: dict[str, set[str]] = {
     "non_finite": {"bad_start", "line_search_on_batches"},
-    "lr_too_high": {*SCALE, "bad_start"},
-    "exploding_gradients": {*SCALE, "loss_target_mismatch", "bad_start", "non_finite", *STEPS_OVERSHOT},
+    "lr_too_high": {*SCALE, "bad_start", "batch_norm_small_batches", "unshuffled_data"},
+    "exploding_gradients": {*SCALE, "loss_target_mismatch", "bad_start", "non_finite", *STEPS_OVERSHOT,
+                            "batch_norm_small_batches", "unshuffled_data"},
     "dead_units": {"no_signal", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "overfitting"},
     "lr_too_low": {"unscaled_target", "no_signal", "bad_start", "vanishing_gradients", "dead_units", *HELD_BACK},
     "bad_start": SCALE,
     "not_converged": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
                       "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low",
-                      "repeated_rows", *HELD_BACK, *VALIDATION},
+                      *GROUPED, *HELD_BACK, *VALIDATION},
     "plateau": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
                 "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
-                "underfitting", "repeated_rows", *HELD_BACK},
-    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, "repeated_rows", *VALIDATION},
+                "underfitting", *GROUPED, *HELD_BACK},
+    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, *GROUPED, *VALIDATION},
     "underfitting": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
                      "bad_start", "non_finite", *STEPS_OVERSHOT, "exploding_gradients", "vanishing_gradients",
-                     "dead_units", "lr_too_low", "not_converged", "repeated_rows", *HELD_BACK,
+                     "dead_units", "lr_too_low", "not_converged", *GROUPED, *HELD_BACK,
                      "validation_unlike_training", "random_evaluation"},   # judged on references, not on held-out
                                                                            # rows: copied ones leave it meaningful
-    "class_imbalance": {"unscaled_inputs", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients",
-                        "dead_units", "lr_too_low", "lr_decayed_early"},
+    "class_imbalance": {"unscaled_inputs", "unshuffled_data", "bad_start", "non_finite", *STEPS_OVERSHOT,
+                        "vanishing_gradients", "dead_units", "lr_too_low", "lr_decayed_early"},
     "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT,
                              *VALIDATION},
 }

@@ -24,10 +24,15 @@ CODES: dict[str, str] = {
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, or one value "
                    "per class)",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows): a classification "
-                            "loss fits them",
+                            "loss fits them; or a final activation the loss does not take (a Sigmoid/Softmax under "
+                            "bce/cross_entropy, or a ReLU/Sigmoid/Tanh whose range leaves out 5% or more of an mse "
+                            "target)",
     "repeated_rows": "the training data read before the first step (or the row indices the loader's own sampler "
                      "draws) hold each distinct row three or more times over, rows a measured column tells apart: a "
                      "loader, sampler or Dataset that returns the same rows again",
+    "unshuffled_data": "the user's DataLoader serves rows in stored order (no shuffle) and that order is grouped by "
+                       "the target: runs of 32 rows hold far fewer classes (or a far narrower target range) than "
+                       "the data, so each stretch of steps fits one part of the target",
     "random_evaluation": "the model gives different outputs for the same rows when evaluated twice in eval mode "
                          "(dropout or noise left on): validation losses and predictions are random",
     "validation_unlike_training": "a linear model fitted on training rows beats a constant prediction clearly on "
@@ -36,8 +41,13 @@ CODES: dict[str, str] = {
     "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
                  "features do better: the labels may be shuffled or the features hold no information",
     "class_imbalance": "validation accuracy stays at the most common class's share although the inputs carry signal",
+    "order_blind": "the inputs are sequences (batch, steps, features) and the model's output does not change when "
+                   "their steps are shuffled (no positional information), while a linear model, which sees each "
+                   "step's position, does clearly better",
     "bad_start": "the first losses are over 10x a constant prediction's and the run never got below it: the "
                  "initialization (output scale) is off",
+    "batch_norm_small_batches": "BatchNorm layers train on batches of fewer than 8 rows: their batch statistics "
+                                "are noise, and eval mode's running averages do not match what training saw",
     "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
                   "(origin named); NaN from the loss before any update points at the loss, not the lr",
     "line_search_on_batches": "L-BFGS ran on several batches per epoch and its loss overshot or overflowed: its "
@@ -54,6 +64,8 @@ CODES: dict[str, str] = {
                          "reference (or, with none, the frozen weights are still at PyTorch's random initialization)",
     "weight_decay_too_strong": "lr x weight_decay takes over 1% of every weight each step and the model does clearly "
                                "worse than a linear reference",
+    "grad_clip_too_small": "grad_clip is below a hundredth of the gradient norms the run measured, so every step "
+                           "is cut to a sliver, and the model ends clearly short of a reference",
     "lr_decayed_early": "the schedule took the lr below 1% of its peak before half the run, and the model ends "
                         "clearly short of a linear reference: the rest of the run barely moved the weights",
     "lr_too_low": "each step moves the weights by under 1e-4 of their size and the loss changed by under 20%",
@@ -81,9 +93,11 @@ ACTIONS = {
     "drop_columns": "leave out these input columns (indices)",
     "resample": "'balanced': draw every class equally often (oversample the rare ones)",
     "activation": "use this activation in the hidden layers",
-    "drop_output_activation": "remove the model's final Sigmoid/Softmax (the loss takes raw scores)",
+    "drop_output_activation": "remove the model's final activation (Sigmoid, Softmax, ReLU, Tanh: the loss takes raw "
+                              "outputs)",
     "capacity": "'larger': a wider or deeper model (a linear model becomes a one-hidden-layer MLP)",
     "unfreeze": "set requires_grad=True on every parameter of the model",
+    "shuffle": "shuffle the training rows every epoch (DataLoader(..., shuffle=True))",
     "standardize_target": "subtract the target's mean and divide by its standard deviation (map predictions back)",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)

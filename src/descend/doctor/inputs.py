@@ -226,6 +226,48 @@ def target_size(y: torch.Tensor) -> float | None:
     return float(torch.maximum(q50.abs(), (q75 - q25) / 1.349).max())
 
 
+def target_percentiles(y: torch.Tensor) -> list[float] | None:
+    """The 0th, 1st, ..., 100th percentiles of a numeric target's values (all columns together) on its first
+    VARYING_ROWS rows: what share of the target a bounded output (a final ReLU, Sigmoid, Tanh) cannot reach. None
+    for class indices."""
+    if not y.dtype.is_floating_point or len(y) < 2:
+        return None
+    values = y[:VARYING_ROWS].detach().reshape(-1).double()
+    if not torch.isfinite(values).all():
+        return None
+    ordered = values.sort().values
+    return ordered[torch.linspace(0, len(ordered) - 1, 101).round().long()].tolist()
+
+
+GROUPED = 0.1   # runs of rows in stored order that change class (or spread) this little against a random order
+
+
+def grouped_order(runs: torch.Tensor) -> dict | None:
+    """How the stored order of an unshuffled loader groups the target, from `runs` (runs, rows, ...) of the targets
+    of consecutive rows: class indices that change between neighbouring rows under GROUPED of as often as they
+    would in a random order, or a numeric target (one column) whose spread within a run is under GROUPED of its
+    spread over all runs (rows sorted by it). {"kind", "within", "random", "runs", "rows"} when grouped; else
+    None."""
+    if runs.dim() < 2 or runs.shape[1] < 2 or runs.numel() == 0:
+        return None
+    if not runs.dtype.is_floating_point and runs.dim() == 2:
+        classes = runs.long()
+        counts = torch.bincount(classes.reshape(-1) - classes.min()).double()
+        random = 1 - float(((counts / counts.sum()) ** 2).sum())   # chance two random rows differ
+        within = float((classes[:, 1:] != classes[:, :-1]).double().mean())
+        kind = "classes"
+    elif runs.dtype.is_floating_point and runs[0, 0].numel() == 1:
+        values = runs.reshape(runs.shape[0], runs.shape[1]).double()
+        if not torch.isfinite(values).all():
+            return None
+        random, within, kind = float(values.std()), float(values.std(dim=1).mean()), "values"
+    else:
+        return None
+    if random <= 0 or within >= GROUPED * random or (kind == "classes" and random < 0.2):
+        return None
+    return {"kind": kind, "within": within, "random": random, "runs": runs.shape[0], "rows": runs.shape[1]}
+
+
 KEY_COLUMNS = 256   # values of a row that its key reads, evenly spaced (wide rows: images)
 
 
@@ -287,4 +329,4 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
             "target_kind": target_kind(y), "leak": _leak(flat if x.dim() == 2 else None, y),
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
-            "target_size": target_size(y)}
+            "target_size": target_size(y), "target_percentiles": target_percentiles(y)}

@@ -67,8 +67,16 @@ class Readings:
     frozen: tuple[int, int] = (0, 0)                           # parameters with requires_grad=False, of all
     frozen_untrained: bool = False                             # frozen weights all at PyTorch's random init
     target_size: float | None = None                           # a numeric target's typical size (mean or spread)
+    target_percentiles: list[float] | None = None              # a numeric target's 0th..100th percentiles
+    val_target_percentiles: list[float] | None = None          # the same of the validation target
     copied_validation: dict | None = None                      # validation rows that are training rows
     random_evaluation: float | None = None                     # largest output change between two evaluations
+    sampling_layers: str | None = None                         # dropout layers kept on at evaluation on purpose
+    order_blind: bool | None = None                            # sequence outputs unchanged when steps are shuffled
+    early_step_reach: float | None = None                      # output gradient at a sequence's first steps / last
+    grouped_order: dict | None = None                          # an unshuffled loader's order groups the target
+    init_starts: dict[str, float] | None = None                # after a bad start: the loss each init scheme starts at
+    batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",

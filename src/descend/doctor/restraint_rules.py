@@ -1,13 +1,15 @@
-"""Rules about what holds a model back by the user's own setting rather than by its size or its steps: parameters
-frozen (requires_grad=False) and weight decay strong enough to pull the weights towards zero faster than the
-loss can move them. Both fire only when the run shows a cost: the model falls clearly short of a reference fitted
-on the same rows (see advice.worse_than_reference), so frozen layers of a trained body or a decay that does its
-job are left alone."""
+"""Rules about what holds a model back by the user's own setting or build rather than by its size or its steps:
+parameters frozen (requires_grad=False), weight decay strong enough to pull the weights towards zero faster than
+the loss can move them, gradients clipped to a sliver, BatchNorm on batches too small for its statistics, and a
+sequence model with no positional information. Each fires only when the run shows a cost: the model falls
+clearly short of a reference fitted on the same rows (see advice.worse_than_reference), so frozen layers of a
+trained body, a decay that does its job or a set model on a task where order does not matter are left alone."""
 from __future__ import annotations
 
 import math
+import statistics
 
-from .advice import base_lr, setting, with_flags, worse_than_reference
+from .advice import base_lr, no_better_than_constant, setting, with_flags, worse_than_reference
 from .findings import Finding
 from .instruments import Readings
 
@@ -47,4 +49,73 @@ def weight_decay_too_strong(r: Readings) -> Finding | None:
                    f"same rows", with_flags(f"lower weight_decay to {lower:g}", change), change)
 
 
-RESTRAINT_RULES = [frozen_parameters, weight_decay_too_strong]
+CLIPPED_TO_A_SLIVER = 100   # gradient norms this many times the clip: every step is cut to a hundredth or less
+
+
+def _norm_clip(r: Readings) -> float | None:
+    clip = setting(r, "grad_clip")
+    if isinstance(clip, dict) and set(clip) == {"norm"}:
+        clip = clip["norm"]
+    return float(clip) if isinstance(clip, (int, float)) and not isinstance(clip, bool) else None
+
+
+def grad_clip_too_small(r: Readings) -> Finding | None:
+    """grad_clip (a norm) is under 1/CLIPPED_TO_A_SLIVER of the median gradient norm the run measured (before
+    clipping), so every step is cut to a sliver of its size, and the model falls short of a reference or of a
+    constant prediction (an optimizer that normalizes its steps, such as Adam, shrugs the cut off and stays
+    silent)."""
+    clip = _norm_clip(r)
+    norms = [x["grad_norm"] for x in r.history if math.isfinite(x.get("grad_norm", math.nan))]
+    if clip is None or len(norms) < 10:
+        return None
+    typical = statistics.median(norms)
+    if typical < CLIPPED_TO_A_SLIVER * clip or not (worse_than_reference(r) or no_better_than_constant(r)):
+        return None
+    suggested = 10.0 ** math.ceil(math.log10(typical))
+    change = {"grad_clip": suggested}
+    return Finding("grad_clip_too_small", "warning", None, {"grad_clip": clip, "median_grad_norm": typical},
+                   f"gradient clipping too tight: grad_clip={clip:g} while the gradient norm was {typical:.3g} at the "
+                   f"median step, so every step was cut to {clip / typical:.1e} of its size; the model ended clearly "
+                   f"short of a reference fitted on the same rows",
+                   with_flags(f"clip only the outliers: grad_clip={suggested:g} (about the typical norm), or leave "
+                              f"grad_clip out", change), change)
+
+
+SMALL_BATCH = 8   # rows per batch below which BatchNorm's batch statistics are noise (Wu & He 2018, group norm)
+
+
+def batch_norm_small_batches(r: Readings) -> Finding | None:
+    """The model has BatchNorm layers and trains on batches of fewer than SMALL_BATCH rows, and the model falls
+    short of a reference or of a constant prediction: each batch is normalized by the mean and spread of a few
+    rows, and eval mode's running averages describe none of them."""
+    batch = setting(r, "batch_size")
+    if not r.batch_norms or not isinstance(batch, int) or batch >= SMALL_BATCH:
+        return None
+    if not (worse_than_reference(r) or no_better_than_constant(r)):
+        return None
+    change = {"batch_size": 32}
+    return Finding("batch_norm_small_batches", "warning", None, {"batch_size": batch, "layers": r.batch_norms},
+                   f"BatchNorm on tiny batches: {r.batch_norms} BatchNorm layer(s) train on batches of {batch} rows, "
+                   f"whose mean and spread are mostly noise, and the running averages used in eval mode match none "
+                   f"of them; the model ended clearly short of a reference fitted on the same rows",
+                   with_flags("train on batches of 32 rows or more, or replace BatchNorm by LayerNorm or GroupNorm, "
+                              "which do not depend on the batch", change), change)
+
+
+def order_blind(r: Readings) -> Finding | None:
+    """The inputs are sequences, the model's outputs do not change when their steps are shuffled (see
+    probes.order_blind), and a linear model, which weighs every step by its position, does clearly better: the
+    order the model cannot see matters here."""
+    if not r.order_blind or not worse_than_reference(r):
+        return None
+    return Finding("order_blind", "warning", None, {},
+                   "the model cannot see order: its outputs stay the same when the steps of each input sequence are "
+                   "shuffled, so it treats a sequence as a set, and a linear model that weighs each step by its "
+                   "position does clearly better on the same rows",
+                   "give the model the position of each step: add a positional encoding (a learnt position "
+                   "embedding or sinusoids added to each step's embedding) before attention or pooling, or read the "
+                   "sequence with a convolution or a recurrent layer")
+
+
+RESTRAINT_RULES = [frozen_parameters, weight_decay_too_strong, grad_clip_too_small, batch_norm_small_batches,
+                   order_blind]

@@ -136,17 +136,35 @@ def bad_start(r: Readings) -> Finding | None:
     short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
     if short is False or (short is None and reached < base):
         return None
-    relu_like = not (SATURATING & set(r.activations))
-    init = "kaiming" if relu_like else "xavier"
-    if setting(r, "init") == init:
-        init = "orthogonal"
-    change = {"init": init}
+    init, words = _start_fix(r, base)
+    change = {"init": init} if init else {}
     return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
-                   {"first_loss": first, "best_loss": reached, "constant_baseline": base},
+                   {"first_loss": first, "best_loss": reached, "constant_baseline": base,
+                    **({"init_starts": r.init_starts} if r.init_starts else {})},
                    f"bad start: the first loss {first:.4g} is {first / base:.3g}x what a constant prediction "
                    f"reaches ({base:.4g}), and the run never recovered (best {reached:.4g}): the initial weights "
-                   f"make outputs far too large", f"initialize with init='{init}' (fan-in scaled weights, zero "
-                   f"biases) or shrink the last layer's weights", change)
+                   f"make outputs far too large", words, change)
+
+
+def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
+    """The init scheme to advise (the one that suits the activations first, never the one already set) and the
+    words. When the doctor scored each scheme's start on a copy of the model (Readings.init_starts), only one that
+    starts under 10x the constant's loss is advised; when none does, the build itself makes the outputs large
+    (residual branches added up without normalization), and no init= fixes it."""
+    relu_like = not (SATURATING & set(r.activations))
+    order = ["kaiming", "xavier", "orthogonal"] if relu_like else ["xavier", "orthogonal", "kaiming"]
+    order = [name for name in order if name != setting(r, "init")]
+    starts = r.init_starts
+    if starts:
+        order = [name for name in order if starts.get(name, math.inf) < 10 * base]
+        if not order:
+            tried = ", ".join(f"{name} {loss / base:.3g}x" for name, loss in starts.items())
+            return None, (f"no init scheme fixes it: a copy of the model re-initialized by each starts far off too "
+                          f"({tried} the constant's loss), so the build makes the outputs large: add normalization "
+                          f"(LayerNorm) inside each block, or scale each residual branch down (start its last layer "
+                          f"at zero)")
+    return order[0], (f"initialize with init='{order[0]}' (fan-in scaled weights, zero biases) or shrink the last "
+                      f"layer's weights")
 
 
 def _diverged(r: Readings) -> tuple[int, int, float] | None:
@@ -163,8 +181,12 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     ratio, lo, hi = worst
     rise_matters = s[hi] - s[lo] > 0.05 * max(s[0] - s[lo], 0.0) + 1e-12
     at = next(i for i, x in enumerate(r.history) if x["step"] == steps[hi])
-    after = finite(x["loss"] for x in r.history[at:at + STAYED])  # one spike is not divergence
-    if ratio < RISE or not rise_matters or statistics.median(after) < 2 * s[lo]:
+    # one spike is not divergence: the raw losses after the peak's own batch must stay up (near the run's end, its
+    # last three losses, so that one batch on the last step cannot carry it alone)
+    after = finite(x["loss"] for x in r.history[at + 1:at + 1 + STAYED])
+    if len(after) < 3:
+        after = finite(x["loss"] for x in r.history[-3:])   # none finite: the loss overflowed, it stayed up
+    if ratio < RISE or not rise_matters or (after and statistics.median(after) < 2 * s[lo]):
         return None
     return lo, hi, ratio
 
@@ -331,7 +353,32 @@ def _silent_layer(r: Readings) -> str | None:
                  if samples and not bool(torch.stack(samples[-DEAD_SAMPLES:]).any())), None)
 
 
+FADED = 1e-3   # the gradient at one end this small a share of the other's: nothing learns from that end
+
+
+def _vanishing_through_time(r: Readings) -> Finding | None:
+    """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
+    quarter (see probes.early_step_reach), and a linear model, which reads every step, does clearly better: the
+    early steps matter, and the model cannot learn from them. Not when the steps hardly moved the weights (under
+    1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets early steps by its start, and
+    training may teach it to keep them."""
+    reach, moved = r.early_step_reach, median_update_ratio(r)
+    if reach is None or reach >= FADED or (moved is not None and moved < 1e-4) or not worse_than_reference(r):
+        return None
+    return Finding("vanishing_gradients", "warning", None, {"early_to_late": reach, "through": "time"},
+                   f"vanishing gradients through time: the output's gradient with respect to the first quarter of "
+                   f"each sequence's steps is {1 / max(reach, 1e-300):.3g}x smaller than for the last quarter, so "
+                   f"the model cannot learn from early steps, and a linear model that reads every step does clearly "
+                   f"better on the same rows",
+                   "give the early steps a short path to the output (attention over all steps, or fewer steps "
+                   "between them and the output); gated cells (nn.LSTM, nn.GRU) carry gradients further than a plain "
+                   "nn.RNN, but over long gaps they too may need many more steps")
+
+
 def vanishing_gradients(r: Readings) -> Finding | None:
+    through_time = _vanishing_through_time(r)
+    if through_time is not None:
+        return through_time
     ratio = _input_to_output_ratio(r)
     if ratio is None or ratio >= 1e-3 or _silent_layer(r) is not None:
         return None
@@ -383,6 +430,9 @@ def dead_units(r: Readings) -> Finding | None:
                    f"in the last sampled batches", with_flags(words, change), change)
 
 
+DECAYED = 1e-2   # an lr below this share of its peak moves the weights by next to nothing
+
+
 def lr_too_low(r: Readings) -> Finding | None:
     """Each step moves the weights by under 1e-4 of their size and the loss hardly changed; a line search (which
     takes tiny steps only where the objective wants them) is never too slow this way."""
@@ -394,18 +444,34 @@ def lr_too_low(r: Readings) -> Finding | None:
     if abs(change) >= 0.2:
         return None
     lr = base_lr(r)
+    what = (f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and over "
+            f"{steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})")
+    evidence = {"change": change, "update_ratio": ratio, "lr": lr}
+    held = _schedule_held_low(r)
+    if held is not None:   # the lr was fine; the schedule never let it act
+        return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {**evidence, "schedule_peak": held},
+                       f"{what}: the schedule never took the lr above {held:.1e}, under {DECAYED:.0%} of the lr "
+                       f"{setting(r, 'lr', lr):.1e} it scales (a warmup longer than the run?)",
+                       "leave schedule out (fit's default warms up and decays within the run) or fit the schedule to "
+                       "the run's length", {"schedule": None})
     chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
-    factor = min(max(TYPICAL_UPDATE / ratio, 10.0), 1e4)   # steps scale with the lr: aim at a typical update
+    factor = min(max(TYPICAL_UPDATE / max(ratio, 1e-12), 10.0), 1e4)   # steps scale with the lr: aim at a
+    # typical update (weights that never moved, such as an all-zero start, get the largest factor)
     fix = lr_change(r, lr * factor)
-    return Finding("lr_too_low", "warning", (steps[0], steps[-1]), {"change": change, "update_ratio": ratio, "lr": lr},
-                   f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and "
-                   f"over {steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})",
+    return Finding("lr_too_low", "warning", (steps[0], steps[-1]), evidence, what,
                    with_flags(f"try lr {lr * factor:.1e}{chose}; about 1e-3 of the weights per step is typical",
                               fix),
                    fix)
 
 
-DECAYED = 1e-2   # an lr below this share of its peak moves the weights by next to nothing
+def _schedule_held_low(r: Readings) -> float | None:
+    """The highest lr the run recorded, when a schedule the caller gave kept every lr under DECAYED of the lr it
+    scales (auto's pick or the caller's lr); None otherwise, and without a schedule or a known lr to scale."""
+    scaled = r.auto_lr if r.auto_lr is not None else setting(r, "lr")
+    if setting(r, "schedule") is None or not isinstance(scaled, (int, float)) or not scaled > 0:
+        return None
+    peak = max((x["lr"] for x in r.history if math.isfinite(x.get("lr", math.nan))), default=math.nan)
+    return peak if peak < DECAYED * scaled else None
 
 
 def lr_decayed_early(r: Readings) -> Finding | None:

@@ -6,6 +6,7 @@ import sys
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
@@ -14,6 +15,8 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings
+from .probes import (RANDOM_ROWS, early_step_reach, evaluate, init_starts, order_blind, random_evaluation,
+                     sampling_layers, started_far_off)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -35,9 +38,10 @@ class Doctor(Callback):
     and printed as a short summary when `progress` is on. `state_dict()` holds what was measured so far and the
     guard's memory, so that a resumed run reports what the uninterrupted one would. `sample` and `val_sample`
     are some (inputs, targets) rows of the training and validation data, `settings` fit's arguments (see
-    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes and `planned_rows` the rows the
-    whole run trains on (when known: the rows the doctor reads are sized to it, see sizing.py); a
-    failure to read them becomes a `doctor_error` finding, never an error of the run.
+    SETTINGS), `steps_per_epoch` the steps one pass over the training data takes (when known), `drawn` what a
+    custom sampler draws, `in_order` the targets of runs of consecutive rows when the user's loader does not
+    shuffle, `planned_rows` the rows the whole run trains on (when known: the rows the doctor reads are sized to
+    it, see sizing.py); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
     classes) see: the features and the target, without columns that only route rows (descend fit's folds).
     """
@@ -46,7 +50,8 @@ class Doctor(Callback):
 
     def __init__(self, mode: bool | str, model: nn.Module, sample, loss, progress: bool | int = False,
                  every: int = 25, val_size: int | None = None, val_sample=None, settings: dict | None = None,
-                 steps_per_epoch: int | None = None, drawn: dict | None = None, planned_rows: int | None = None):
+                 steps_per_epoch: int | None = None, drawn: dict | None = None, in_order=None,
+                 planned_rows: int | None = None):
         self.mode, self.progress, self.findings, self.fixer = mode, progress, [], None
         self.planned_rows = planned_rows
         self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
@@ -55,12 +60,15 @@ class Doctor(Callback):
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
         self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
                                 sum(p.numel() for p in model.parameters()))
+        self.readings.batch_norms = sum(isinstance(m, _BatchNorm) and m.track_running_stats for m in model.modules())
         last = _last_module(model)
         self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:
             self.readings.errors += guarded("reading the training data", self._read, sample)
         if mode and self.readings.repeated is None and drawn is not None:
             self.readings.repeated = {**drawn, "sampler": True}
+        if mode and in_order is not None:
+            self.readings.errors += guarded("reading the stored order", self._read_order, in_order)
         self.callbacks = [Instruments(model, self.readings, every), self] if mode else []
 
     def _read(self, sample: tuple) -> None:
@@ -71,6 +79,10 @@ class Doctor(Callback):
             setattr(self.readings, name, value)
         if self.val_sample is not None:
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
+            self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
+
+    def _read_order(self, in_order: torch.Tensor) -> None:
+        self.readings.grouped_order = inputs.grouped_order(in_order)
 
     def guard(self, task, optimizer: torch.optim.Optimizer):
         """The task itself, or in fix mode the task wrapped so that divergence is rolled back."""
@@ -105,47 +117,33 @@ class Doctor(Callback):
             self.fixer.load_state_dict(state["guard"])
 
     def _compare(self) -> None:
-        """The trained model's loss per example on the rows the references are compared on."""
+        """The trained model's loss per example on the rows the references are compared on, and the probes of the
+        trained model (see _probe)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample)
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        out = _evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
+        out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
-        r.random_evaluation = _random_evaluation(self.model, r.sample.model_eval[:RANDOM_ROWS].to(weights.device,
-                                                                                                 weights.dtype))
+        if r.model_losses is not None and started_far_off(r):
+            r.init_starts = init_starts(self.model, self.loss, r.sample, weights)
+        self._probe(r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype))
 
-
-def _evaluate(model: nn.Module, x: torch.Tensor):
-    """The model's output for `x` in eval mode, without gradients; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(x)
-    finally:
-        model.train(was_training)
-
-
-RANDOM_ROWS = 32   # rows evaluated twice to tell whether evaluation is random
-
-
-def _random_evaluation(model: nn.Module, x: torch.Tensor) -> float | None:
-    """The largest change of the model's outputs for the same rows between two evaluations in eval mode, as a
-    share of their largest size, when over 1e-3 (dropout or noise left on at evaluation); else None. Random
-    generators are put back, so the check leaves no trace."""
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        first, second = _evaluate(model, x), _evaluate(model, x)
-    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.numel() == 0:
-        return None
-    change = float((first.double() - second.double()).abs().max()) / (float(first.double().abs().max()) + 1e-12)
-    return change if change > 1e-3 else None
+    def _probe(self, rows: torch.Tensor) -> None:
+        """On a few comparison rows (see probes.py): is evaluation random, and if so by dropout layers built to stay
+        on; for sequences, does the model ignore the steps' order, and how far back its gradient reaches."""
+        r = self.readings
+        r.random_evaluation = random_evaluation(self.model, rows)
+        if r.random_evaluation is not None:
+            r.sampling_layers = sampling_layers(self.model, rows)
+        elif rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
+            r.order_blind = order_blind(self.model, rows)
+            r.early_step_reach = early_step_reach(self.model, rows)
 
 
 def untrained(model: nn.Module) -> bool:
@@ -185,7 +183,7 @@ def _affine(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, pairs: int
         return None
     x = x.to(weights.device, weights.dtype)
     a, b = x[:pairs], x.roll(1, 0)[:pairs]
-    out = _evaluate(model, torch.cat([a, b, (a + b) / 2]))
+    out = evaluate(model, torch.cat([a, b, (a + b) / 2]))
     if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point:
         return None
     out = out.double()

@@ -17,18 +17,18 @@ import torch
 from torch import nn
 
 from .. import doctor as doctor_lib, optim, runs
-from ..core import stop as stop_lib
+from ..core import initializers, stop as stop_lib
 from ..core.loop import Loop
 from ..core.seeding import manual_seed
 from ..runs.best import best_rows
 from ..runs.config import fit_config
 from ..runs.ranks import is_main_process
-from . import auto as auto_lib, distributed, initializers, precision as precision_lib, progress as progress_lib
+from . import auto as auto_lib, distributed, precision as precision_lib, progress as progress_lib
 from . import threads
 from .auto import converge
 from .auto.observe import batches_per_epoch
 from .observer import tell_result, tell_settings
-from .data import BatchStream, examples, input_sample, repeated_draws
+from .data import BatchStream, examples, input_sample, repeated_draws, stored_order_targets
 from .spec import FitSpec, Plan
 from .task import FitTask, make_optimizer
 
@@ -159,6 +159,7 @@ def _doctor(spec: FitSpec, plan: Plan) -> doctor_lib.Doctor:
                              val_size=val_size, val_sample=val_sample, settings=settings,
                              steps_per_epoch=math.ceil(batches / spec.accumulate) if batches else None,
                              drawn=repeated_draws(plan.train) if spec.doctor else None,
+                             in_order=stored_order_targets(plan.train) if spec.doctor else None,
                              planned_rows=_planned_rows(plan, batches, spec.accumulate))
 
 

@@ -175,6 +175,33 @@ def repeated_draws(source) -> dict | None:
     return {"rows": len(drawn), "distinct": distinct}
 
 
+ORDER_WINDOWS, ORDER_ROWS = 8, 32   # runs of consecutive rows read to see how a stored order groups the targets
+
+
+def stored_order_targets(source) -> torch.Tensor | None:
+    """The targets of ORDER_WINDOWS runs of ORDER_ROWS consecutive rows, evenly spaced over the dataset, as
+    (runs, rows, ...), when the user's DataLoader serves its rows in stored order (a SequentialSampler, i.e.
+    shuffle=False), so training sees them in that order; None otherwise (fit shuffles tensors itself), and when
+    the dataset cannot be indexed or holds under two runs' worth of rows."""
+    batches = getattr(source, "batch_sampler", None) if isinstance(source, DataLoader) else None
+    if not isinstance(batches, BatchSampler) or not isinstance(batches.sampler, SequentialSampler):
+        return None   # fit's own tensors (it shuffles them), shuffled loaders, custom batch samplers
+    dataset, rows = source.dataset, _dataset_len(source.dataset)
+    if rows is None or rows < 2 * ORDER_WINDOWS * ORDER_ROWS:
+        return None
+    starts = np.linspace(0, rows - ORDER_ROWS, ORDER_WINDOWS).astype(int)
+    index = torch.as_tensor((starts[:, None] + np.arange(ORDER_ROWS)).reshape(-1))
+    try:
+        if isinstance(dataset, TensorDataset) and len(dataset.tensors) >= 2:
+            targets = dataset.tensors[1][index]
+        else:
+            targets = source.collate_fn([dataset[int(i)] for i in index])[1]
+    except Exception:  # noqa: BLE001 - a reading for the doctor never costs the run (training meets any bad row)
+        return None
+    return targets.reshape(ORDER_WINDOWS, ORDER_ROWS, *targets.shape[1:]) if isinstance(targets, torch.Tensor) \
+        else None
+
+
 def _visits_every_row(batches) -> bool:
     sampler = getattr(batches, "sampler", None)
     return isinstance(batches, BatchSampler) and isinstance(sampler, (SequentialSampler, RandomSampler)) and \

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from .. import doctor as doctor_lib
-from ..core import metrics as metric_lib, stop as stop_lib
+from ..core import initializers, metrics as metric_lib, stop as stop_lib
 from ..core.checks import check_positive_int
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Callback
 from ..runs.ranks import world
-from . import distributed, initializers, losses, preflight, precision as precision_lib, progress as progress_lib
+from . import distributed, losses, preflight, precision as precision_lib, progress as progress_lib
 from . import threads as threads_lib
 from .data import _dataset_len, batches, holds_batch_norm
 from .auto import FIRST_ORDER

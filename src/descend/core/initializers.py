@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core.checks import check_choice
+from .checks import check_choice
 
 _SCHEMES = {
     "xavier": nn.init.xavier_uniform_,

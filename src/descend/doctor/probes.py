@@ -1,0 +1,136 @@
+"""Probes of the trained model that the doctor runs once, when a run ends, on a few comparison rows: is evaluation
+random (and is that dropout layers built to stay on), does a sequence model ignore the order of its steps, how far
+back its gradient reaches, and after a bad start, where each init scheme would have started. Each costs a forward
+pass or two of a few dozen rows, and most run only where their question arises (sequences, random outputs, a bad
+start). Random generators and the model's mode are put back."""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+from torch.nn.modules.dropout import _DropoutNd
+
+from ..core import initializers
+from .instruments import Readings
+from .reference import per_example
+
+
+def evaluate(model: nn.Module, x: torch.Tensor):
+    """The model's output for `x` in eval mode, without gradients; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        model.train(was_training)
+
+
+RANDOM_ROWS = 32   # rows evaluated twice to tell whether evaluation is random
+
+
+def random_evaluation(model: nn.Module, x: torch.Tensor) -> float | None:
+    """The largest change of the model's outputs for the same rows between two evaluations in eval mode, as a
+    share of their largest size, when over 1e-3 (dropout or noise left on at evaluation); else None. Random
+    generators are put back, so the check leaves no trace."""
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        first, second = evaluate(model, x), evaluate(model, x)
+    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.numel() == 0:
+        return None
+    change = float((first.double() - second.double()).abs().max()) / (float(first.double().abs().max()) + 1e-12)
+    return change if change > 1e-3 else None
+
+
+def early_step_reach(model: nn.Module, x: torch.Tensor) -> float | None:
+    """For sequences `x` (rows, steps, features): the gradient of the model's summed outputs with respect to the
+    first quarter of the steps, over that for the last quarter (mean absolute values): how much the earliest steps
+    can still move the output. One forward and backward pass of RANDOM_ROWS rows in eval mode, through the inputs
+    only (the parameters' gradients are left alone); None when the outputs are not a float tensor or the model
+    cannot run backward in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = x.detach().clone().requires_grad_(True)
+        out = model(x)
+        if not (isinstance(out, torch.Tensor) and out.dtype.is_floating_point and out.requires_grad):
+            return None
+        (grad,) = torch.autograd.grad(out.sum(), x)
+    except RuntimeError:   # e.g. cuDNN's RNN, whose backward runs only in training mode
+        return None
+    finally:
+        model.train(was_training)
+    per_step = grad.detach().double().abs().mean(dim=(0, 2))
+    quarter = max(len(per_step) // 4, 1)
+    late = float(per_step[-quarter:].mean())
+    return float(per_step[:quarter].mean()) / late if late > 0 else None
+
+
+def started_far_off(r: Readings) -> bool:
+    """Whether the run's first loss was 10x a constant prediction's or more (or not finite): a bad start."""
+    if not r.history or not r.target_baseline:
+        return False
+    first = r.history[0]["loss"]
+    return not math.isfinite(first) or first >= 10 * r.target_baseline
+
+
+START_ROWS = 256   # comparison rows a re-initialized copy of the model is scored on
+
+
+def init_starts(model: nn.Module, loss, sample, weights: torch.Tensor) -> dict[str, float]:
+    """The mean loss on up to START_ROWS comparison rows of a copy of the model re-initialized by each scheme fit's
+    init= offers: which of them would start the run near a constant prediction (a fix that is tried before it is
+    offered). Only after a bad start; random generators are put back."""
+    x, y = sample.model_eval[:START_ROWS].to(weights.device, weights.dtype), sample.y_eval[:START_ROWS]
+    starts = {}
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        for name in INIT_SCHEMES:
+            torch.manual_seed(0)
+            fresh = copy.deepcopy(model)
+            initializers.initialize(fresh, name)
+            losses = per_example(loss, evaluate(fresh, x).cpu(), y)
+            starts[name] = float(losses.mean()) if losses is not None else math.nan
+    return starts
+
+
+INIT_SCHEMES = ("kaiming", "xavier", "orthogonal")
+
+
+def order_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
+    """Whether the model's outputs for sequences `x` (rows, steps, features) stay the same, to float rounding, when
+    each row's steps are put in another fixed order: a model with no positional information (attention or pooling
+    over steps without a position signal). One forward pass of RANDOM_ROWS rows; None when outputs are not a
+    float tensor."""
+    order = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(0))
+    first, moved = evaluate(model, x), evaluate(model, x[:, order.to(x.device)])
+    if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.shape != moved.shape:
+        return None
+    change = float((first.double() - moved.double()).abs().max())
+    return change <= 1e-4 * float(first.double().abs().max()) + 1e-6
+
+
+def sampling_layers(model: nn.Module, x: torch.Tensor) -> str | None:
+    """The class name of the dropout layers that stay on at evaluation, when they alone make it random: subclasses
+    of torch's dropout whose forward ignores eval mode, the way Monte Carlo dropout is built on purpose (a forward
+    that calls F.dropout with its default training=True, or adds noise, is no such choice). Tested by evaluating
+    again with their p at 0 (put back after); None when randomness remains or there are no such layers."""
+    layers = [m for m in model.modules() if isinstance(m, _DropoutNd) and type(m).forward is not _stock_forward(m)]
+    if not layers:
+        return None
+    kept = [m.p for m in layers]
+    try:
+        for m in layers:
+            m.p = 0.0
+        still = random_evaluation(model, x)
+    finally:
+        for m, p in zip(layers, kept):
+            m.p = p
+    return type(layers[0]).__name__ if still is None else None
+
+
+def _stock_forward(module: nn.Module):
+    """The forward of the torch dropout class that `module` derives from (nn.Dropout, nn.Dropout1d, ...)."""
+    stock = next(c for c in type(module).__mro__ if c.__module__ == "torch.nn.modules.dropout")
+    return stock.forward
