@@ -154,6 +154,24 @@ def test_a_linear_table_is_given_to_the_linear_model():
     assert any("5 folds" in line for line in lines)
 
 
+@pytest.mark.parametrize("rows, members", [(6250, 4), (6252, 2)])   # 5000 and 5002 training rows
+def test_a_table_above_the_large_table_rows_trains_two_networks_side_by_side(rows, members):
+    lines = []
+    prepared = prepare(_linear_table(rows), Options(target="y", **QUICK), say=lines.append)
+    assert len(prepared.split.train) == rows - round(rows * 0.2)
+    assert prepared.scheme.kind == "slice" and prepared.scheme.members == members
+    assert prepared.run.model.members == members and prepared.run.config["architecture"]["members"] == members
+    assert any(line.startswith(f"model: {members} mlp networks") for line in lines)
+    named = prepare(_linear_table(rows), Options(target="y", members=3, **QUICK), say=lambda _: None)
+    assert named.scheme.members == 3 and named.run.model.members == 3   # --members N is taken as given
+
+
+def test_members_must_be_a_positive_integer_or_left_to_the_table():
+    Options(target="y", members=None).check()
+    with pytest.raises(ValueError, match="--members must be a positive integer, got 0"):
+        Options(target="y", members=0).check()
+
+
 def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_path):
     frame = bakery(200)   # dated rows: one validation slice, the latest training rows
     lines = []

@@ -17,6 +17,17 @@ from ...fit import losses
 KFOLD_MAX_ROWS = 2000   # up to this many training rows (and no dates), folds choose; beyond, one validation slice
 FOLDS = 5
 MEMBERS_PER_FOLD = 2   # networks trained on each fold's rows: more members, less seed-to-seed spread
+SLICE_MEMBERS = 4   # networks trained side by side on a table validated on one slice of its rows
+LARGE_TABLE_ROWS = 5000   # above this many training rows, a slice's table trains LARGE_TABLE_MEMBERS instead
+LARGE_TABLE_MEMBERS = 2
+
+
+def slice_members(training_rows: int) -> int:
+    """How many networks train side by side on one validation slice: SLICE_MEMBERS, or LARGE_TABLE_MEMBERS on a
+    table with more than LARGE_TABLE_ROWS training rows. There a step's time is the members' (each epoch's steps
+    grow with the rows, and the members are most of a step), while each network sees enough rows that averaging
+    four bought no test score over two (benchmarks/RESULTS.md, "fifth pass"; the step takes about a third less)."""
+    return LARGE_TABLE_MEMBERS if training_rows > LARGE_TABLE_ROWS else SLICE_MEMBERS
 FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
 
 

@@ -20,6 +20,7 @@ from ...core.errors import DescendError
 from ...fit import progress as progress_lib
 from ..tracking.targets import parse_target
 from ..tuning.space import Choice, Float, Int, Param
+from .members import LARGE_TABLE_MEMBERS, LARGE_TABLE_ROWS, SLICE_MEMBERS
 from .split import SPLITS, check_fraction
 from .target import TASKS
 
@@ -160,6 +161,11 @@ def _check_batch_size(batch_size) -> None:
         positive_int("--batch-size")(batch_size)
 
 
+def _check_members(members) -> None:
+    if members is not None:   # None: chosen from the number of training rows
+        positive_int("--members")(members)
+
+
 def _check_hidden(hidden) -> None:
     if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in hidden):
         raise DescendError(f"--hidden sizes must be positive integers, got {','.join(map(str, hidden))}")
@@ -265,9 +271,10 @@ class Options:
                                   check=lambda value: check_fraction(value, "--test-fraction", allow_zero=True),
                                   parse=float, metavar="F")
     val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
-    members: int = option(4, "networks trained side by side and averaged, where the last training rows validate "
-                          "(default {default}; 5 folds train 10, two on each, and a refit 10 more that join them)",
-                          check=positive_int("--members"), parse=int, metavar="N")
+    members: int | None = option(None, "networks trained side by side and averaged, where the last training rows "
+                                 f"validate (default {SLICE_MEMBERS}, or {LARGE_TABLE_MEMBERS} above "
+                                 f"{LARGE_TABLE_ROWS} training rows; 5 folds train 10, two on each, and a refit 10 "
+                                 "more that join them)", check=_check_members, parse=int, metavar="N")
     refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "
                         f"does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates",
                         check=choice("refit", REFITS), choices=REFITS)

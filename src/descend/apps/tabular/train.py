@@ -35,7 +35,8 @@ from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
 from .columns import infer_columns, known_columns
 from .dates import as_dates, day_first
-from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
+from .members import (FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids,
+                      slice_members, with_member)
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
@@ -120,7 +121,8 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
         folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
         return Scheme("folds", FOLDS * MEMBERS_PER_FOLD, train, folds, train, folds, refit, dated, FOLDS)
     none = np.full(len(split.fit), -1)
-    return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
+    members = opts.members or slice_members(len(train))
+    return Scheme("slice", members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
 
 
 def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
