@@ -10,6 +10,8 @@ Rules, from what each algorithm needs rather than from any benchmark's numbers:
 - Everything else (mini-batches, dropout, several processes) is stochastic: AdamW, whose per-parameter scaling
   copes with parameters of different sizes and shapes, with its lr found by a sweep that trains (sweep.py).
 - A learning rate given with optimizer="auto" is the caller's: AdamW trains with it.
+- AdamW on a target in its own units (dollars, metres) under MSE or MAE trains as if the target were
+  standardized, folded exactly into the model's final nn.Linear (units.py): the user's usual fix, done inside.
 - With validation data (and no Patience of the caller's), the first-order run ends with the weights of its best
   evaluation when its last one scored worse (best.py): fit evaluates them anyway, and a run that overfits within
   its budget is otherwise handed back past its best.
@@ -28,6 +30,7 @@ from .collapse import probe_inputs
 from .converge import until_converged
 from .observe import observe
 from .sweep import Sweep
+from .units import fold, target_units
 
 FIRST_ORDER = "adamw"          # the registry's AdamW: whatever kernel the registry makes fastest
 LBFGS_HISTORY = 10             # Nocedal & Wright's usual 3..20 pairs
@@ -98,11 +101,12 @@ def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
     return Auto(opt, choice, rules=rules, total_steps=None if "max_steps" in limit else limits.total_steps)
 
 
-def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,
+def decide(model: nn.Module, optimizer, lr, *, loss, loss_fn, source, accumulate: int, device: torch.device,
            weight_decay, limits: Limits, lr_schedule, processes: int, make_optimizer) -> Auto:
     """The optimizer fit trains with for optimizer="auto" or lr="auto" (`make_optimizer(name, lr)` builds a named
     one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None; `limits` are the
-    spec's stopping rules and step limit, which L-BFGS replaces with its own (converge.py)."""
+    spec's stopping rules and step limit, which L-BFGS replaces with its own (converge.py). `loss` is the loss as
+    the caller named it: under "mse" or "mae" a target in its own units is trained as if standardized (units.py)."""
     total_steps = limits.total_steps
     if optimizer != "auto":   # lr="auto" with a named optimizer or an instance
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
@@ -119,6 +123,10 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
         return build_lbfgs(model, observed, limits)
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
+    units = target_units(model, loss, source, device)
+    if units is not None:
+        fold(model, opt, units)
+        observed["target"] = units.to_dict()
     keep = keeps_best(limits.rules, limits.has_validation)
     sweep = Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
                   default_lr=opt.defaults.get("lr"), probe=probe_inputs(source, device),

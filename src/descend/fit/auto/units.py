@@ -1,0 +1,145 @@
+"""Targets in their own units (dollars, metres, counts): fit's default run trains as if the target were
+standardized, and the model stays in the target's units throughout.
+
+A network's outputs start near 0 with a spread near 1. On a target of mean 60,000 and spread 13,000, AdamW's steps
+(each moves a weight by about the lr) spend the run reaching the target's scale, and the sweep picks its lr for
+that journey, not for the fit; the user's fix is to standardize the target and map predictions back. When fit
+trains by AdamW on a loss that is a power p of the raw differences (MSE: p = 2, MAE: p = 1), the model's output is
+that of a final nn.Linear (called once), and the training targets' mean m or standard deviation s is off the unit
+scale (beyond UNIT), the same fix is applied inside the run, exactly: the layer starts at W s, b s + m (the same
+model as one trained on (y - m) / s, mapped back), its lr is s times larger and its weight decay s times smaller,
+and every group's eps follows its gradient's scale (s^p for the layers before, s^(p-1) for the last). AdamW's
+update does not see a gradient's scale, so every step is the standardized run's step, mapped back. The history's
+losses, the validation scores, the checkpoints and the returned model are in the target's own units, and nothing
+needs mapping back. The decision reads only the training targets (a DataLoader's first rows), so a resumed run
+makes it again alike, and unit-scale targets are left exactly as they were.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..data import TensorBatches, peek
+
+POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differences: scaling them is exact
+UNIT = 10.0       # a target whose mean's size or spread exceeds this (or whose spread is below 1 / UNIT) is in raw units
+READ_ROWS = 4096  # the rows of a Dataset or DataLoader read for the target's mean and spread
+LR_SCALE = "lr_scale"   # the param-group key: the group's lr relative to the run's (the sweep's multiplier)
+
+
+@dataclass(frozen=True)
+class Units:
+    """The training target's mean (one per output column) and standard deviation, the final layer that holds
+    them, the loss's power, and the rows read."""
+
+    mean: list[float]
+    sd: float
+    layer: str
+    power: int
+    rows: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def words(self) -> str:
+        """'the target (mean 6.3e+04, sd 1.1e+04) trained standardized, folded into layer 'net.4''."""
+        mean = ", ".join(f"{m:.3g}" for m in self.mean)
+        return (f"the target in its own units (mean {mean}, sd {self.sd:.3g} over {self.rows:,} training rows) "
+                f"trained as if standardized: layer '{self.layer}' starts at weight x sd, bias x sd + mean, with "
+                f"an lr sd x larger")
+
+
+def target_units(model: nn.Module, loss, source, device: torch.device) -> Units | None:
+    """How to fold the training target's scale into the model's last layer (see the module notes); None when
+    the loss, the model or the target does not call for it."""
+    power = POWERS.get(loss) if isinstance(loss, str) else None
+    rows = _rows(source) if power else None
+    if rows is None:
+        return None
+    inputs, target = rows
+    if not target.is_floating_point() or target.numel() < 2 or not torch.isfinite(target).all():
+        return None
+    found = final_linear(model, inputs.to(device), target.numel())
+    if found is None:
+        return None
+    name, layer = found
+    columns = target.reshape(-1, layer.out_features).double()
+    mean, sd = columns.mean(0), float(columns.std(0).pow(2).mean().sqrt())
+    if not sd > 0 or (float(mean.abs().max()) <= UNIT and 1 / UNIT <= sd <= UNIT):
+        return None
+    return Units([float(m) for m in mean], sd, name, power, len(target))
+
+
+def _rows(source) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(inputs, targets): every training row of in-memory tensors, else a Dataset's first READ_ROWS."""
+    whole = len(source.tensors[0]) if isinstance(source, TensorBatches) else READ_ROWS
+    batch = peek(source, whole)
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        return None
+    inputs, target = batch[0], batch[1]
+    return (inputs, target) if isinstance(inputs, torch.Tensor) and isinstance(target, torch.Tensor) else None
+
+
+def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tuple[str, nn.Linear] | None:
+    """The (name, layer) of the nn.Linear with a bias whose output is the model's output, called once in a forward
+    pass over a few rows, whose parameters all train; None when there is none, or when it holds every trainable
+    parameter (then there is no rest of the model to keep at the run's lr)."""
+    rows = inputs[: max(2, min(len(inputs), 8))]
+    if target_size % len(inputs):
+        return None
+    calls: dict[nn.Module, list[torch.Tensor]] = {}
+    linears = {m: n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.bias is not None}
+    hooks = [m.register_forward_hook(lambda m, _i, out: calls.setdefault(m, []).append(out)) for m in linears]
+    modes = {module: module.training for module in model.modules()}
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[rows.device] if rows.device.type == "cuda" else []):
+            model.eval()
+            output = model(rows)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, mode in modes.items():
+            module.train(mode)
+    if not isinstance(output, torch.Tensor) or output.numel() * len(inputs) != target_size * len(rows):
+        return None
+    for layer, outs in calls.items():
+        if len(outs) == 1 and outs[0].numel() == output.numel() and torch.equal(outs[0].reshape(-1), output.reshape(-1)):
+            own = [layer.weight, layer.bias]
+            rest = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in own)]
+            if all(p.requires_grad for p in own) and rest:
+                return linears[layer], layer
+    return None
+
+
+def fold(model: nn.Module, optimizer: torch.optim.Optimizer, units: Units) -> None:
+    """Start the final layer at weight x sd, bias x sd + mean, and give its parameters groups of their own with
+    the lr sd x larger (LR_SCALE), the weight decay sd x smaller and eps x sd^(power - 1); the other groups' eps
+    x sd^power (the module notes say why)."""
+    layer = model.get_submodule(units.layer)
+    s = units.sd
+    with torch.no_grad():
+        layer.weight.mul_(s)
+        layer.bias.mul_(s).add_(torch.tensor(units.mean, dtype=layer.bias.dtype, device=layer.bias.device))
+    own = {id(layer.weight), id(layer.bias)}
+    moved = []
+    for group in list(optimizer.param_groups):
+        names = group.get("param_names") or [None] * len(group["params"])
+        pairs = list(zip(names, group["params"]))
+        mine = [(n, p) for n, p in pairs if id(p) in own]
+        group["eps"] = group["eps"] * s ** units.power
+        if not mine:
+            continue
+        kept = [(n, p) for n, p in pairs if id(p) not in own]
+        group["params"] = [p for _, p in kept]
+        if "param_names" in group:
+            group["param_names"] = [n for n, _ in kept]
+        settings = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+        moved.append({**settings, "params": [p for _, p in mine], LR_SCALE: s, "eps": settings["eps"] / s,
+                      "weight_decay": settings.get("weight_decay", 0.0) / s,
+                      **({"param_names": [n for n, _ in mine]} if "param_names" in group else {})})
+        if not kept:
+            optimizer.param_groups.remove(group)
+    for group in moved:
+        optimizer.add_param_group(group)
