@@ -53,6 +53,21 @@ def test_raw_units_train_as_the_standardized_target_mapped_back(loss, mean, sd):
         assert raw.model(x) == pytest.approx(hand.model(x) * s + m, rel=1e-4, abs=float(s) * 1e-4)
 
 
+@pytest.mark.parametrize("mean, sd", [(1000.0, 250.0), (1e-3, 2e-4)])
+def test_full_batch_lbfgs_takes_the_standardized_problems_steps(mean, sd):
+    model, x, y = salary(mean, sd, rows=60)
+    raw = ds.fit(model, (x, y), seed=0, progress=False, doctor=False, max_steps=24)
+    hand_model, _, _ = salary(mean, sd, rows=60)
+    m, s, y_std = standardized(y)
+    hand = ds.fit(hand_model, (x, y_std), seed=0, progress=False, doctor=False, max_steps=24)
+    assert raw.choice.optimizer == hand.choice.optimizer == "lbfgs" and "target" in raw.choice.observed
+    assert len(raw.history) == len(hand.history) == 24   # a tiny target's raw gradients do not pass for converged
+    for a, b in zip(raw.history, hand.history):   # (later, fitting 60 rows' noise, rounding grows: 1e-5 -> 5%)
+        assert a["loss"] == pytest.approx(b["loss"] * float(s) ** 2, rel=1e-4)
+    with torch.no_grad():
+        assert raw.model(x) == pytest.approx(hand.model(x) * s + m, rel=1e-4, abs=float(s) * 1e-4)
+
+
 def test_each_output_column_gets_its_own_mean():
     model, x, y = salary(outputs=2)
     y = y + torch.tensor([0.0, 50000.0])
@@ -86,7 +101,7 @@ def test_the_folded_layer_starts_scaled_in_groups_of_its_own():
 def test_the_choice_and_config_json_say_what_was_folded(tmp_path):
     model, x, y = salary()
     result = ds.fit(model, (x, y), run_dir=str(tmp_path / "run"), **SETTINGS)
-    assert "trained as if standardized: layer '4' starts at weight x sd, bias x sd + mean" in result.choice.line()
+    assert "trained as if standardized: layer '4' starts at weight x sd, bias x sd + mean, and its steps are sd x larger" in result.choice.line()
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["auto"]["observed"]["target"] == result.choice.observed["target"]
     assert "trained as if standardized" in config["auto"]["line"]

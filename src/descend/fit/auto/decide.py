@@ -10,8 +10,8 @@ Rules, from what each algorithm needs rather than from any benchmark's numbers:
 - Everything else (mini-batches, dropout, several processes) is stochastic: AdamW, whose per-parameter scaling
   copes with parameters of different sizes and shapes, with its lr found by a sweep that trains (sweep.py).
 - A learning rate given with optimizer="auto" is the caller's: AdamW trains with it.
-- AdamW on a target in its own units (dollars, metres) under MSE or MAE trains as if the target were
-  standardized, folded exactly into the model's final nn.Linear (units.py): the user's usual fix, done inside.
+- A target in its own units (dollars, metres) under MSE or MAE trains as if it were standardized, folded exactly
+  into the model's final nn.Linear (units.py): the user's usual fix, done inside, for AdamW and L-BFGS alike.
 - With validation data (and no Patience of the caller's), the first-order run ends with the weights of its best
   evaluation when its last one scored worse (best.py): fit evaluates them anyway, and a run that overfits within
   its budget is otherwise handed back past its best.
@@ -30,7 +30,7 @@ from .collapse import probe_inputs
 from .converge import until_converged
 from .observe import observe
 from .sweep import Sweep
-from .units import fold, target_units
+from .units import StandardizedLBFGS, Units, fold, fold_layer, target_units
 
 FIRST_ORDER = "adamw"          # the registry's AdamW: whatever kernel the registry makes fastest
 LBFGS_HISTORY = 10             # Nocedal & Wright's usual 3..20 pairs
@@ -88,14 +88,19 @@ class Limits:
     has_validation: bool = False
 
 
-def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
-    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py)."""
+def build_lbfgs(model: nn.Module, observed: dict, limits: Limits, units: Units | None = None) -> Auto:
+    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py); with `units`, on
+    the standardized problem (units.py)."""
     opt = optim.create(model, "lbfgs", lr=1.0, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
                        history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
+    if units is not None:
+        opt = StandardizedLBFGS(opt.param_groups, units, fold_layer(model, units), **opt.defaults)
+        observed["target"] = units.to_dict()
     reason = (f"every step sees all the data and the loss is the same twice over it: a deterministic objective, so "
               f"quasi-Newton steps with a strong-Wolfe line search ({observed['parameters']:,} parameters)")
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
+    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation,
+                                   1.0 if units is None else units.sd ** units.power)
     choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
     # until converged, the run has no length to count toward (the cap only guards): progress shows steps, no total
     return Auto(opt, choice, rules=rules, total_steps=None if "max_steps" in limit else limits.total_steps)
@@ -119,11 +124,11 @@ def decide(model: nn.Module, optimizer, lr, *, loss, loss_fn, source, accumulate
         return Auto(make_optimizer(FIRST_ORDER, lr), choice)
     observed = observe(model, loss_fn, source, accumulate=accumulate, device=device)
     against = why_not_lbfgs(observed, weight_decay=weight_decay, schedule=lr_schedule, processes=processes)
+    units = target_units(model, loss, source, device)
     if against is None:
-        return build_lbfgs(model, observed, limits)
+        return build_lbfgs(model, observed, limits, units)
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
-    units = target_units(model, loss, source, device)
     if units is not None:
         fold(model, opt, units)
         observed["target"] = units.to_dict()

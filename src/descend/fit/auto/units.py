@@ -9,7 +9,8 @@ that of a final nn.Linear (called once), and the training targets' mean m or sta
 scale (beyond UNIT), the same fix is applied inside the run, exactly: the layer starts at W s, b s + m (the same
 model as one trained on (y - m) / s, mapped back), its lr is s times larger and its weight decay s times smaller,
 and every group's eps follows its gradient's scale (s^p for the layers before, s^(p-1) for the last). AdamW's
-update does not see a gradient's scale, so every step is the standardized run's step, mapped back. The history's
+update does not see a gradient's scale, so every step is the standardized run's step, mapped back. L-BFGS, which
+does see it, takes its steps in the standardized problem's coordinates instead (StandardizedLBFGS). The history's
 losses, the validation scores, the checkpoints and the returned model are in the target's own units, and nothing
 needs mapping back. The decision reads only the training targets (a DataLoader's first rows), so a resumed run
 makes it again alike, and unit-scale targets are left exactly as they were.
@@ -47,8 +48,8 @@ class Units:
         """'the target (mean 6.3e+04, sd 1.1e+04) trained standardized, folded into layer 'net.4''."""
         mean = ", ".join(f"{m:.3g}" for m in self.mean)
         return (f"the target in its own units (mean {mean}, sd {self.sd:.3g} over {self.rows:,} training rows) "
-                f"trained as if standardized: layer '{self.layer}' starts at weight x sd, bias x sd + mean, with "
-                f"an lr sd x larger")
+                f"trained as if standardized: layer '{self.layer}' starts at weight x sd, bias x sd + mean, and "
+                f"its steps are sd x larger")
 
 
 def target_units(model: nn.Module, loss, source, device: torch.device) -> Units | None:
@@ -113,15 +114,22 @@ def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tu
     return None
 
 
-def fold(model: nn.Module, optimizer: torch.optim.Optimizer, units: Units) -> None:
-    """Start the final layer at weight x sd, bias x sd + mean, and give its parameters groups of their own with
-    the lr sd x larger (LR_SCALE), the weight decay sd x smaller and eps x sd^(power - 1); the other groups' eps
-    x sd^power (the module notes say why)."""
+def fold_layer(model: nn.Module, units: Units) -> nn.Linear:
+    """Start the final layer at weight x sd, bias x sd + mean: the model's output is its standardized output
+    mapped back to the target's units."""
     layer = model.get_submodule(units.layer)
-    s = units.sd
     with torch.no_grad():
-        layer.weight.mul_(s)
-        layer.bias.mul_(s).add_(torch.tensor(units.mean, dtype=layer.bias.dtype, device=layer.bias.device))
+        layer.weight.mul_(units.sd)
+        layer.bias.mul_(units.sd).add_(torch.tensor(units.mean, dtype=layer.bias.dtype, device=layer.bias.device))
+    return layer
+
+
+def fold(model: nn.Module, optimizer: torch.optim.Optimizer, units: Units) -> None:
+    """fold_layer, and give the layer's parameters groups of their own with the lr sd x larger (LR_SCALE), the
+    weight decay sd x smaller and eps x sd^(power - 1); the other groups' eps x sd^power (the module notes say
+    why)."""
+    layer = fold_layer(model, units)
+    s = units.sd
     own = {id(layer.weight), id(layer.bias)}
     moved = []
     for group in list(optimizer.param_groups):
@@ -143,3 +151,29 @@ def fold(model: nn.Module, optimizer: torch.optim.Optimizer, units: Units) -> No
             optimizer.param_groups.remove(group)
     for group in moved:
         optimizer.add_param_group(group)
+
+
+class StandardizedLBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS run on the standardized problem while the model holds the target's units: it sees the loss
+    and the gradients divided by sd^power, the folded layer's gradients times sd (its standardized weights are
+    the raw ones over sd), and its steps on that layer are applied sd x larger. Its history, line searches and
+    tolerances are then the standardized run's, step for step (L-BFGS, unlike AdamW, sees a gradient's scale)."""
+
+    def __init__(self, params, units: Units, layer: nn.Linear, **settings):
+        super().__init__(params, **settings)
+        own = {id(layer.weight), id(layer.bias)}
+        sizes = [(p.numel(), id(p) in own) for p in self._params]
+        s, power = units.sd, units.power
+        self.loss_scale = s ** power
+        self.grad_factors = torch.cat([torch.full((n, ), s ** (1 - power) if mine else s ** -power)
+                                       for n, mine in sizes]).to(self._params[0])
+        self.step_factors = torch.cat([torch.full((n, ), s if mine else 1.0) for n, mine in sizes]).to(self._params[0])
+
+    def _gather_flat_grad(self) -> torch.Tensor:
+        return super()._gather_flat_grad() * self.grad_factors
+
+    def _add_grad(self, step_size, update) -> None:
+        super()._add_grad(step_size, update * self.step_factors)
+
+    def step(self, closure):
+        return super().step(lambda: closure() / self.loss_scale)
