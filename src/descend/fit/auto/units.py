@@ -62,15 +62,24 @@ def target_units(model: nn.Module, loss, source, device: torch.device) -> Units 
     inputs, target = rows
     if not target.is_floating_point() or target.numel() < 2 or not torch.isfinite(target).all():
         return None
+    if unit_scale(target.reshape(-1, 1)):   # (columns far apart in mean have a wide spread together)
+        return None
     found = final_linear(model, inputs.to(device), target.numel())
     if found is None:
         return None
     name, layer = found
     columns = target.reshape(-1, layer.out_features).double()
     mean, sd = columns.mean(0), float(columns.std(0).pow(2).mean().sqrt())
-    if not sd > 0 or (float(mean.abs().max()) <= UNIT and 1 / UNIT <= sd <= UNIT):
+    if not sd > 0 or unit_scale(columns):
         return None
     return Units([float(m) for m in mean], sd, name, power, len(target))
+
+
+def unit_scale(columns: torch.Tensor) -> bool:
+    """Whether every column's mean is within UNIT of 0 and their spread within a factor UNIT of 1."""
+    columns = columns.double()
+    sd = float(columns.std(0).pow(2).mean().sqrt())
+    return float(columns.mean(0).abs().max()) <= UNIT and 1 / UNIT <= sd <= UNIT
 
 
 def _rows(source) -> tuple[torch.Tensor, torch.Tensor] | None:
