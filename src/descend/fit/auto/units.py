@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..data import TensorBatches, peek
+from .collapse import quiet_forward
 
 POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differences: scaling them is exact
 UNIT = 10.0       # a target whose mean's size or spread exceeds this (or whose spread is below 1 / UNIT) is in raw units
@@ -101,17 +102,7 @@ def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tu
         return None
     calls: dict[nn.Module, list[torch.Tensor]] = {}
     linears = {m: n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.bias is not None}
-    hooks = [m.register_forward_hook(lambda m, _i, out: calls.setdefault(m, []).append(out)) for m in linears]
-    modes = {module: module.training for module in model.modules()}
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[rows.device] if rows.device.type == "cuda" else []):
-            model.eval()
-            output = model(rows)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        for module, mode in modes.items():
-            module.train(mode)
+    output = quiet_forward(model, rows, list(linears), lambda m, out: calls.setdefault(m, []).append(out))
     if not isinstance(output, torch.Tensor) or output.numel() * len(inputs) != target_size * len(rows):
         return None
     for layer, outs in calls.items():
