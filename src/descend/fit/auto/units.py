@@ -3,17 +3,17 @@ standardized, and the model stays in the target's units throughout.
 
 A network's outputs start near 0 with a spread near 1. On a target of mean 60,000 and spread 13,000, AdamW's steps
 (each moves a weight by about the lr) spend the run reaching the target's scale, and the sweep picks its lr for
-that journey, not for the fit; the user's fix is to standardize the target and map predictions back. When fit
-trains by AdamW on a loss that is a power p of the raw differences (MSE: p = 2, MAE: p = 1), the model's output is
-that of a final nn.Linear (called once), and the training targets' mean m or standard deviation s is off the unit
-scale (beyond UNIT), the same fix is applied inside the run, exactly: the layer starts at W s, b s + m (the same
-model as one trained on (y - m) / s, mapped back), its lr is s times larger and its weight decay s times smaller,
-and every group's eps follows its gradient's scale (s^p for the layers before, s^(p-1) for the last). AdamW's
-update does not see a gradient's scale, so every step is the standardized run's step, mapped back. L-BFGS, which
-does see it, takes its steps in the standardized problem's coordinates instead (StandardizedLBFGS). The history's
-losses, the validation scores, the checkpoints and the returned model are in the target's own units, and nothing
-needs mapping back. The decision reads only the training targets (a DataLoader's first rows), so a resumed run
-makes it again alike, and unit-scale targets are left exactly as they were.
+that journey, not for the fit; the user's fix is to standardize the target and map predictions back. When the loss
+is a power p of the raw differences (MSE: p = 2, MAE: p = 1), the model's output is that of a final nn.Linear
+(called once), and the training target's typical size (median, interquartile spread) is off the unit scale (beyond
+UNIT), fit applies that fix inside the run, exactly, by the target's mean m and standard deviation s: the layer
+starts at W s, b s + m (the same model as one trained on (y - m) / s, mapped back), and AdamW gets its lr s times
+larger there, its weight decay s times smaller, and every group's eps in its gradient's scale (s^p for the layers
+before, s^(p-1) for the last). AdamW's update does not see a gradient's scale, so every step is the standardized
+run's step, mapped back; L-BFGS, which does see it, takes its steps in the standardized problem's coordinates
+(StandardizedLBFGS). The history's losses, the validation scores, the checkpoints and the returned model are in
+the target's own units, and nothing needs mapping back. The decision reads only the training targets (a
+DataLoader's first rows), so a resumed run makes it again alike, and unit-scale targets are left as they were.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .collapse import quiet_forward
 POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differences: scaling them is exact
 UNIT = 10.0       # a target whose mean's size or spread exceeds this (or whose spread is below 1 / UNIT) is in raw units
 READ_ROWS = 4096  # the rows of a Dataset or DataLoader read for the target's mean and spread
+QUANTILE_ROWS = 1 << 24   # torch.quantile's largest input
 LR_SCALE = "lr_scale"   # the param-group key: the group's lr relative to the run's (the sweep's multiplier)
 
 
@@ -63,24 +64,25 @@ def target_units(model: nn.Module, loss, source, device: torch.device) -> Units 
     inputs, target = rows
     if not target.is_floating_point() or target.numel() < 2 or not torch.isfinite(target).all():
         return None
-    if unit_scale(target.reshape(-1, 1)):   # (columns far apart in mean have a wide spread together)
+    if unit_scale(target):
         return None
     found = final_linear(model, inputs.to(device), target.numel())
     if found is None:
         return None
     name, layer = found
     columns = target.reshape(-1, layer.out_features).double()
-    mean, sd = columns.mean(0), float(columns.std(0).pow(2).mean().sqrt())
-    if not sd > 0 or unit_scale(columns):
-        return None
-    return Units([float(m) for m in mean], sd, name, power, len(target))
-
-
-def unit_scale(columns: torch.Tensor) -> bool:
-    """Whether every column's mean is within UNIT of 0 and their spread within a factor UNIT of 1."""
-    columns = columns.double()
     sd = float(columns.std(0).pow(2).mean().sqrt())
-    return float(columns.mean(0).abs().max()) <= UNIT and 1 / UNIT <= sd <= UNIT
+    return Units([float(m) for m in columns.mean(0)], sd, name, power, len(target)) if sd > 0 else None
+
+
+def unit_scale(target: torch.Tensor) -> bool:
+    """Whether the target's typical size is the unit scale: its median within UNIT of 0 and its spread (the
+    interquartile range over 1.349, the standard deviation where that is 0) within a factor UNIT of 1. Read by
+    quantiles, so that a few wild rows (a missing value coded as 9999) do not make a unit-scale target look raw."""
+    values = target.reshape(-1).double()[:QUANTILE_ROWS]
+    low, median, high = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype)).tolist()
+    spread = (high - low) / 1.349 or float(values.std())
+    return abs(median) <= UNIT and 1 / UNIT <= spread <= UNIT
 
 
 def _rows(source) -> tuple[torch.Tensor, torch.Tensor] | None:
