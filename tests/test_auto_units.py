@@ -9,7 +9,8 @@ from torch import nn
 import descend as ds
 from descend.doctor.instruments import Readings
 from descend.doctor.rules import _input_to_output_ratio
-from descend.fit.auto.units import LR_SCALE, fold, target_units
+from descend.core.loop import LR_SCALE
+from descend.fit.auto.units import fold, target_units
 from descend.fit.data import TensorBatches
 from test_auto import Crash
 
@@ -68,6 +69,20 @@ def test_full_batch_lbfgs_takes_the_standardized_problems_steps(mean, sd):
         assert raw.model(x) == pytest.approx(hand.model(x) * s + m, rel=1e-4, abs=float(s) * 1e-4)
 
 
+def test_a_linear_model_alone_is_folded_whole_and_the_history_keeps_the_runs_lr():
+    _, x, y = salary(rows=640)
+    torch.manual_seed(0)
+    raw = ds.fit(nn.Linear(4, 1), (x, y), **SETTINGS)
+    torch.manual_seed(0)
+    m, s, y_std = standardized(y)
+    hand = ds.fit(nn.Linear(4, 1), (x, y_std), **SETTINGS)
+    assert raw.choice.observed["target"]["layer"] == "" and "the model (one nn.Linear) starts" in raw.choice.line()
+    for a, b in zip(raw.history, hand.history, strict=True):
+        assert a["lr"] == pytest.approx(b["lr"], rel=1e-12) and a["loss"] == pytest.approx(b["loss"] * float(s) ** 2, rel=1e-4)
+    with torch.no_grad():
+        assert raw.model(x) == pytest.approx(hand.model(x) * s + m, rel=1e-4, abs=float(s) * 1e-4)
+
+
 def test_each_output_column_gets_its_own_mean():
     model, x, y = salary(outputs=2)
     y = y + torch.tensor([0.0, 50000.0])
@@ -121,7 +136,6 @@ def test_unit_scale_targets_other_losses_and_other_models_are_left_alone():
         assert target_units(model, loss, source, torch.device("cpu")) is None
     squashed = nn.Sequential(*salary()[0], nn.Softplus())   # the output is not the last Linear's
     assert target_units(squashed, "mse", source, torch.device("cpu")) is None
-    assert target_units(nn.Linear(4, 1), "mse", source, torch.device("cpu")) is None   # nothing else to train
     assert target_units(model, "mse", source, torch.device("cpu")).layer == "4"
     given = ds.fit(salary()[0], (x, raw), lr=1e-2, **SETTINGS)       # the caller's lr: the caller's units
     named = ds.fit(salary()[0], (x, raw), optimizer="adamw", lr="auto", **SETTINGS)
@@ -154,10 +168,14 @@ def test_a_killed_and_resumed_raw_unit_run_is_bit_identical(tmp_path):
 
 
 def test_the_doctor_does_not_ask_for_what_fit_did():
-    model, x, y = salary(rows=640)
-    result = ds.fit(model, (x, y), seed=0, progress=False, max_epochs=3)
-    assert result.choice.observed["target"]
-    assert "unscaled_target" not in [f.code for f in result.findings]
+    """test_doctor_fresh2's target in dollars, on fit's defaults: as good as standardized by hand, and no finding."""
+    from test_doctor_fresh2 import fit, mlp, regression, relative
+    x, y = regression()
+    dollars = 60_000 + 15_000 * y
+    raw = fit(mlp(6, 1), x, dollars, max_epochs=20)
+    scaled = fit(mlp(6, 1), x, y, max_epochs=20)
+    assert raw.choice.observed["target"] and raw.findings == []
+    assert relative(raw, dollars) == pytest.approx(relative(scaled, y), rel=0.02)
 
 
 def test_the_gradient_ratio_is_read_in_the_standardized_targets_terms():

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ...core.loop import LR_SCALE
 from ..data import TensorBatches, peek
 from .collapse import quiet_forward
 
@@ -29,7 +30,6 @@ POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differe
 UNIT = 10.0       # a target whose mean's size or spread exceeds this (or whose spread is below 1 / UNIT) is in raw units
 READ_ROWS = 4096  # the rows of a Dataset or DataLoader read for the target's mean and spread
 QUANTILE_ROWS = 1 << 24   # torch.quantile's largest input
-LR_SCALE = "lr_scale"   # the param-group key: the group's lr relative to the run's (the sweep's multiplier)
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ class Units:
     def words(self) -> str:
         """'the target (mean 6.3e+04, sd 1.1e+04) trained standardized, folded into layer 'net.4''."""
         mean = ", ".join(f"{m:.3g}" for m in self.mean)
+        layer = f"layer '{self.layer}'" if self.layer else "the model (one nn.Linear)"
         return (f"the target in its own units (mean {mean}, sd {self.sd:.3g} over {self.rows:,} training rows) "
-                f"trained as if standardized: layer '{self.layer}' starts at weight x sd, bias x sd + mean, and "
-                f"its steps are sd x larger")
+                f"trained as if standardized: {layer} starts at weight x sd, bias x sd + mean, and its steps are "
+                f"sd x larger")
 
 
 def target_units(model: nn.Module, loss, source, device: torch.device) -> Units | None:
@@ -97,8 +98,7 @@ def _rows(source) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tuple[str, nn.Linear] | None:
     """The (name, layer) of the nn.Linear with a bias whose output is the model's output, called once in a forward
-    pass over a few rows, whose parameters all train; None when there is none, or when it holds every trainable
-    parameter (then there is no rest of the model to keep at the run's lr)."""
+    pass over a few rows, whose parameters all train; None when there is none."""
     rows = inputs[: max(2, min(len(inputs), 8))]
     if target_size % len(inputs):
         return None
@@ -108,11 +108,10 @@ def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tu
     if not isinstance(output, torch.Tensor) or output.numel() * len(inputs) != target_size * len(rows):
         return None
     for layer, outs in calls.items():
-        if len(outs) == 1 and outs[0].numel() == output.numel() and torch.equal(outs[0].reshape(-1), output.reshape(-1)):
-            own = [layer.weight, layer.bias]
-            rest = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in own)]
-            if all(p.requires_grad for p in own) and rest:
-                return linears[layer], layer
+        same = len(outs) == 1 and outs[0].numel() == output.numel()
+        if same and torch.equal(outs[0].reshape(-1), output.reshape(-1)) and layer.weight.requires_grad \
+                and layer.bias.requires_grad:
+            return linears[layer], layer
     return None
 
 
