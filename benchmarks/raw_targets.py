@@ -1,8 +1,8 @@
 """fit's defaults on regression targets in their own units (dollars, metres, kelvin, counts), against the fix a
 user applies by hand: the same model trained on the standardized target, predictions mapped back.
 
-Each problem is a user's own model (MLPs of different depths, an embedding model, a 1-D CNN, all ending in
-nn.Linear) under MSE or L1, with targets whose mean and spread run from ~1e-3 to ~1e5 (some with mean >> spread,
+Each problem is a user's own model (MLPs of different depths, an embedding model, a 1-D CNN, a linear model, all
+ending in nn.Linear) under MSE or L1, with targets whose mean and spread run from ~1e-3 to ~1e5 (some with mean >> spread,
 some heavy-tailed). Per problem and seed, on the same data, batches and steps:
 - raw: `descend.fit(model, (X, y), loss=..., val=(Xv, yv))` and nothing else, y in its own units;
 - by hand: the same call on (y - mean) / sd of the training rows (validation rows mapped alike), predictions
@@ -155,8 +155,17 @@ def lab_batch(seed: int) -> Problem:
     return Problem(_mlp(3, [16], nn.Tanh), *_splits(x, y, 60, 40), "mse")
 
 
+def weekly_sales(seed: int) -> Problem:
+    """Weekly sales in units sold (mean ~2,000, sd ~450), linear in 8 standardized features: a linear model."""
+    rng = _rng()
+    x = rng.normal(size=(2700, 8))
+    y = 2000 + x @ rng.normal(size=8) * 150 + 60 * rng.normal(size=2700)
+    return Problem(nn.Linear(8, 1), *_splits(x, y), "mse")
+
+
 PROBLEMS = {"salary": salary, "house_prices": house_prices, "droplet_metres": droplet_metres, "kelvin": kelvin,
-            "store_visits": store_visits, "pulse_energy": pulse_energy, "claims": claims, "lab_batch": lab_batch}
+            "store_visits": store_visits, "pulse_energy": pulse_energy, "claims": claims, "lab_batch": lab_batch,
+            "weekly_sales": weekly_sales}
 
 
 def built(build, seed: int) -> Problem:
