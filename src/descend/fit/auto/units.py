@@ -27,7 +27,7 @@ from ..data import TensorBatches, peek
 from .collapse import quiet_forward
 
 POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differences: scaling them is exact
-UNIT = 10.0       # a target whose mean's size or spread exceeds this (or whose spread is below 1 / UNIT) is in raw units
+UNIT = 10.0       # a target whose median's size or spread exceeds this (or whose spread is below 1 / UNIT) is raw
 READ_ROWS = 4096  # the rows of a Dataset or DataLoader read for the target's mean and spread
 QUANTILE_ROWS = 1 << 24   # torch.quantile's largest input
 
@@ -47,7 +47,8 @@ class Units:
         return asdict(self)
 
     def words(self) -> str:
-        """'the target (mean 6.3e+04, sd 1.1e+04) trained standardized, folded into layer 'net.4''."""
+        """What was folded, for the choice's line: 'the target in its own units (mean 6.3e+04, sd 1.14e+04 over 1,400
+        training rows) trained as if standardized: layer '4' starts at weight x sd, ...'."""
         mean = ", ".join(f"{m:.3g}" for m in self.mean)
         layer = f"layer '{self.layer}'" if self.layer else "the model (one nn.Linear)"
         return (f"the target in its own units (mean {mean}, sd {self.sd:.3g} over {self.rows:,} training rows) "
