@@ -25,7 +25,8 @@ from .schedules import Schedule
 
 SYNC_EVERY = 32   # steps taken at most before the device's values are copied to the host
 BETAS = {"beta1": 0, "beta2": 1}   # schedule keys for the two entries of Adam-style `betas`
-_NOT_SCHEDULABLE = {"params", "param_names", "initial_lr"}
+LR_SCALE = "lr_scale"   # a param group's lr relative to the run's: the history records the run's lr
+_NOT_SCHEDULABLE = {"params", "param_names", "initial_lr", LR_SCALE}
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,8 @@ class Loop:
         state = self.state
         if self.schedules:
             apply_schedules(self.optimizer, self.schedules, state.step, self.exempt)
-        lr = self.optimizer.param_groups[0]["lr"]
+        first = self.optimizer.param_groups[0]
+        lr = first["lr"] / first.get(LR_SCALE, 1.0)
         epoch_before = self.task.epoch
         record = self.task.step()
         state.step += 1

@@ -48,8 +48,8 @@ def unscaled_target(r: Readings) -> Finding | None:
     cost: the model ends clearly short of a reference it could match (for an affine model the linear one), or no
     better than a constant."""
     size = r.target_size
-    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES:
-        return None
+    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES or r.auto_target:
+        return None   # (auto_target: fit already trained as if the target were standardized)
     if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
         return None
     return Finding("unscaled_target", "warning", None, {"target_size": size},

@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from ..core.loop import LR_SCALE
 from .instruments import Readings
 
 NON_FINITE = "non-finite loss or gradient"   # why a step is taken again; data with NaN/Inf is left to NonFinite
@@ -77,8 +78,9 @@ class Guard:
             group["lr"] = lr * self.cut
             if initial is not None:
                 group["initial_lr"] = initial * self.cut
+        first = self.optimizer.param_groups[0]   # the run's lr, as the history records it
         self.readings.interventions.append({"at_step": self.count, "from_step": self.good["step"], "why": why,
-                                            "lr": self.optimizer.param_groups[0]["lr"]})
+                                            "lr": first["lr"] / first.get(LR_SCALE, 1.0)})
 
     def state_dict(self) -> dict:
         """The guard's memory (step count, smoothed and best loss, the last good copy) for a checkpoint: tensors

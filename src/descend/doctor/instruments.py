@@ -43,6 +43,7 @@ class Readings:
     auto_choice: str | None = None                             # what optimizer/lr "auto" chose, in one line
     auto_optimizer: str | None = None                          # the optimizer "auto" chose (a registry name)
     auto_limit: dict = field(default_factory=dict)             # how auto's choice ends the run (its Choice.limit)
+    auto_target: dict = field(default_factory=dict)            # the target's scale auto folded into the last layer
     layer_grads: list[dict[str, float]] = field(default_factory=list)   # per sampled step: weight name -> norm
     update_ratios: list[dict[str, float]] = field(default_factory=list)  # per sampled step: name -> |dw|/|w|
     sampled_steps: list[int] = field(default_factory=list)
@@ -80,7 +81,7 @@ class Readings:
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",
-                "auto_lr", "auto_choice", "auto_optimizer", "auto_limit")
+                "auto_lr", "auto_choice", "auto_optimizer", "auto_limit", "auto_target")
 
     def saw_non_finite(self, step: int) -> None:
         """Count one step whose loss or gradient was NaN/Inf (recorded, or rolled back by doctor="fix")."""

@@ -337,12 +337,15 @@ def _spike_recovered(r: Readings, step: int) -> bool:
 
 
 def _input_to_output_ratio(r: Readings) -> float | None:
-    """Median over sampled steps of (first layer's weight-gradient norm / last layer's)."""
+    """Median over sampled steps of (first layer's weight-gradient norm / last layer's), in the standardized
+    target's terms when auto folded the target's sd into the last layer (which scales this ratio by the sd)."""
+    folded = r.auto_target.get("sd", 1.0) if r.auto_target else 1.0
     ratios = []
     for sample in r.layer_grads:
-        norms = list(sample.values())
+        names, norms = list(sample), list(sample.values())
         if len(norms) >= 3 and norms[-1] > 0:
-            ratios.append(norms[0] / norms[-1])
+            scale = folded if names[-1] == f"{r.auto_target.get('layer')}.weight" else 1.0
+            ratios.append(norms[0] / norms[-1] / scale)
     return statistics.median(ratios) if ratios else None
 
 

@@ -99,6 +99,7 @@ class Doctor(Callback):
         self.readings.auto_choice = choice.line()
         self.readings.auto_optimizer = choice.optimizer
         self.readings.auto_limit = choice.limit
+        self.readings.auto_target = choice.observed.get("target", {})   # fit trained as if standardized (units.py)
 
     def on_end(self, state) -> None:
         self.readings.errors += guarded("measuring the model against references", self._compare)

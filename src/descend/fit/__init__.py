@@ -197,8 +197,9 @@ def _optimizer(spec: FitSpec, plan: Plan) -> auto_lib.Auto:
         opt = build(optimizer, lr)
         return auto_lib.Auto(opt, rules=converge.for_named(opt, spec.rules, batches_per_epoch(plan.train) == 1),
                              total_steps=plan.total_steps)
-    return auto_lib.decide(model, optimizer, lr, loss_fn=spec.loss_fn, source=plan.train, accumulate=spec.accumulate,
-                           device=spec.device, weight_decay=spec.weight_decay, lr_schedule=plan.schedules.get("lr"),
+    return auto_lib.decide(model, optimizer, lr, loss=spec.loss, loss_fn=spec.loss_fn, source=plan.train,
+                           accumulate=spec.accumulate, device=spec.device, weight_decay=spec.weight_decay,
+                           lr_schedule=plan.schedules.get("lr"),
                            limits=auto_lib.Limits(spec.rules, spec.default_limit, spec.limit_given, plan.total_steps,
                                                   plan.val is not None),
                            processes=plan.processes, make_optimizer=build)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .converge import describe
+from .units import Units
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Choice:
         until = f", {describe(self.limit)}" if "until_converged" in self.limit else ""
         if "keeps_best" in self.limit:
             until += f", keeping the weights of its lowest {self.limit['keeps_best']} evaluation"
-        return f"auto: {self.optimizer}, {lr}, {self.schedule}{until} ({self.reason})"
+        units = f"; {Units(**self.observed['target']).words()}" if "target" in self.observed else ""
+        return f"auto: {self.optimizer}, {lr}, {self.schedule}{until} ({self.reason}){units}"
 
     def to_dict(self) -> dict:
         """The fields, and the line in words (config.json's "auto" section, which `descend report` shows)."""

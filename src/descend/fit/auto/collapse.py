@@ -48,23 +48,29 @@ def probe_inputs(source, device: torch.device) -> torch.Tensor | None:
 
 
 def read(model: nn.Module, probe: torch.Tensor) -> Reading:
-    """The model's Reading on the probe, in eval mode without gradients (no batch statistic or dropout draw
-    changes, every random generator is put back, each module's mode comes back)."""
-    modes = {module: module.training for module in model.modules()}
+    """The model's Reading on the probe, in eval mode without gradients (quiet_forward)."""
     silent: list[float] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: silent.append(silent_share(out)))
-             for m in model.modules() if isinstance(m, nn.ReLU)]
-    devices = [probe.device] if probe.device.type == "cuda" else []
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    out = quiet_forward(model, probe, relus, lambda _m, out: silent.append(silent_share(out)))
+    return Reading(spread(out, len(probe)), max(silent, default=0.0))
+
+
+def quiet_forward(model: nn.Module, inputs: torch.Tensor, watched: list[nn.Module], seen) -> object:
+    """The model's output on `inputs` in eval mode without gradients, each of the `watched` modules' outputs
+    passed to `seen(module, output)`: no batch statistic or dropout draw changes, every random generator is put
+    back, each module's mode comes back."""
+    modes = {module: module.training for module in model.modules()}
+    hooks = [m.register_forward_hook(lambda m, _i, out: seen(m, out)) for m in watched]
+    devices = [inputs.device] if inputs.device.type == "cuda" else []
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
             model.eval()
-            out = model(probe)
+            return model(inputs)
     finally:
         for hook in hooks:
             hook.remove()
         for module, training in modes.items():
             module.training = training   # the flag alone: train() would walk each module's children again
-    return Reading(spread(out, len(probe)), max(silent, default=0.0))
 
 
 def spread(out, rows: int) -> float | None:

@@ -2,7 +2,8 @@
 
 A deterministic full-batch objective lets the loss itself say when the run is done, so auto's L-BFGS stops at the
 first of (Converged below):
-- the gradient norm is at most GTOL times max(1, |loss|) (scipy's gtol is 1e-5 on the largest component);
+- the gradient norm is at most GTOL times max(1, |loss|) (scipy's gtol is 1e-5 on the largest component; 1 is the
+  loss of a unit-scale problem, sd^power for a target in its own units trained as if standardized: units.py);
 - the loss changed by less than the objective's float precision resolves over WINDOW steps (RELATIVE_EPS machine
   epsilons of the parameters' dtype per step, relative: 4.8e-7 a step in float32, 1e-9 at least);
 - the loss came out bit-identical STILL times in a row: the same weights on the same data, so the line search
@@ -44,20 +45,21 @@ def ftol_for(dtype: torch.dtype) -> float:
 class Converged(stop_lib.Converged):
     """descend.stop.Converged's test of the loss's relative change over `window` steps (`ftol` a step), plus the
     two a line search needs (see the module notes): the gradient norm against the loss's scale, and a loss repeated
-    bit for bit `still` times. A non-finite loss is left to NonFinite."""
+    bit for bit `still` times. A non-finite loss is left to NonFinite. `unit` is the loss of a unit-scale
+    problem: sd^power for a target in its own units trained as if standardized (units.py), else 1."""
 
-    def __init__(self, ftol: float, gtol: float = GTOL, window: int = WINDOW, still: int = STILL):
+    def __init__(self, ftol: float, gtol: float = GTOL, window: int = WINDOW, still: int = STILL, unit: float = 1.0):
         super().__init__(rtol=ftol * window, gtol=None, window=window)
-        self.scaled_gtol, self.still = gtol, still
+        self.scaled_gtol, self.still, self.unit = gtol, still, unit
 
     def check(self, state, record):
         loss, norm = record["loss"], record.get("grad_norm", math.inf)
         if not math.isfinite(loss):
             return None
         relative = super().check(state, record)   # remembers the loss; the relative-change test
-        if norm <= self.scaled_gtol * max(1.0, abs(loss)):
-            return (f"converged: gradient norm {norm:.2e} at most {self.scaled_gtol:g} x max(1, |loss|) at step "
-                    f"{state.step}")
+        if norm <= self.scaled_gtol * max(self.unit, abs(loss)):
+            return (f"converged: gradient norm {norm:.2e} at most {self.scaled_gtol:g} x max({self.unit:.3g}, |loss|) "
+                    f"at step {state.step}")
         recent = list(self.losses)[-self.still:]
         if len(recent) == self.still and len(set(recent)) == 1:
             return (f"converged: the line search can no longer move the weights (loss {loss:.6g} unchanged over "
@@ -66,14 +68,17 @@ class Converged(stop_lib.Converged):
 
 
 def until_converged(rules: list, default_limit, limit_given: bool, dtype: torch.dtype,
-                    has_validation: bool) -> tuple[list, dict]:
+                    has_validation: bool, unit: float = 1.0) -> tuple[list, dict]:
     """The stopping rules of auto's L-BFGS run, from the spec's `rules`, and the limit they set, as data: the
     convergence tests always; with no limit given, the cap replaces fit's default epoch limit `default_limit` (the
     limit's "replaces" names that setting, so that config.json's run section is not read as the limit used), and
-    with validation data a Patience rule on val_loss keeps the best weights (unless the caller has a Patience)."""
+    with validation data a Patience rule on val_loss keeps the best weights (unless the caller has a Patience).
+    `unit`: a unit-scale problem's loss (Converged)."""
     ftol = ftol_for(dtype)
     limit = {"until_converged": True, "gtol": GTOL, "ftol": ftol, "window": WINDOW}
-    rules = [*rules, *_tests(rules, ftol)]
+    if unit != 1:
+        limit["unit"] = unit
+    rules = [*rules, *_tests(rules, ftol, unit)]
     if limit_given:
         return rules, {**limit, "cap": "the given limit"}
     rules = [rule for rule in rules if rule is not default_limit]
@@ -94,9 +99,9 @@ def for_named(optimizer: torch.optim.Optimizer, rules: tuple, full_batch: bool) 
     return [*rules, *_tests(rules, ftol_for(optimizer.param_groups[0]["params"][0].dtype))]
 
 
-def _tests(rules, ftol: float) -> list:
+def _tests(rules, ftol: float, unit: float = 1.0) -> list:
     """The convergence tests to add: none when the caller gave a Converged rule of their own (theirs decide)."""
-    return [] if any(isinstance(rule, stop_lib.Converged) for rule in rules) else [Converged(ftol)]
+    return [] if any(isinstance(rule, stop_lib.Converged) for rule in rules) else [Converged(ftol, unit=unit)]
 
 
 def describe(limit: dict) -> str:

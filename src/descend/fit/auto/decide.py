@@ -10,6 +10,8 @@ Rules, from what each algorithm needs rather than from any benchmark's numbers:
 - Everything else (mini-batches, dropout, several processes) is stochastic: AdamW, whose per-parameter scaling
   copes with parameters of different sizes and shapes, with its lr found by a sweep that trains (sweep.py).
 - A learning rate given with optimizer="auto" is the caller's: AdamW trains with it.
+- A target in its own units (dollars, metres) under MSE or MAE trains as if it were standardized, folded exactly
+  into the model's final nn.Linear (units.py): the user's usual fix, done inside, for AdamW and L-BFGS alike.
 - With validation data (and no Patience of the caller's), the first-order run ends with the weights of its best
   evaluation when its last one scored worse (best.py): fit evaluates them anyway, and a run that overfits within
   its budget is otherwise handed back past its best.
@@ -28,6 +30,7 @@ from .collapse import probe_inputs
 from .converge import until_converged
 from .observe import observe
 from .sweep import Sweep
+from .units import StandardizedLBFGS, Units, fold, fold_layer, target_units
 
 FIRST_ORDER = "adamw"          # the registry's AdamW: whatever kernel the registry makes fastest
 LBFGS_HISTORY = 10             # Nocedal & Wright's usual 3..20 pairs
@@ -85,24 +88,30 @@ class Limits:
     has_validation: bool = False
 
 
-def build_lbfgs(model: nn.Module, observed: dict, limits: Limits) -> Auto:
-    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py)."""
+def build_lbfgs(model: nn.Module, observed: dict, limits: Limits, units: Units | None = None) -> Auto:
+    """Auto's L-BFGS, with the stopping rules that run it until it has converged (converge.py); with `units`, on
+    the standardized problem (units.py)."""
     opt = optim.create(model, "lbfgs", lr=1.0, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
                        history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
+    if units is not None:
+        opt = StandardizedLBFGS(opt.param_groups, units, fold_layer(model, units), **opt.defaults)
+        observed["target"] = units.to_dict()
     reason = (f"every step sees all the data and the loss is the same twice over it: a deterministic objective, so "
               f"quasi-Newton steps with a strong-Wolfe line search ({observed['parameters']:,} parameters)")
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation)
+    rules, limit = until_converged(limits.rules, limits.default, limits.given, dtype, limits.has_validation,
+                                   1.0 if units is None else units.sd ** units.power)
     choice = Choice("lbfgs", None, f"history {LBFGS_HISTORY}, one iteration per step", reason, 0, observed, limit)
     # until converged, the run has no length to count toward (the cap only guards): progress shows steps, no total
     return Auto(opt, choice, rules=rules, total_steps=None if "max_steps" in limit else limits.total_steps)
 
 
-def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int, device: torch.device,
+def decide(model: nn.Module, optimizer, lr, *, loss, loss_fn, source, accumulate: int, device: torch.device,
            weight_decay, limits: Limits, lr_schedule, processes: int, make_optimizer) -> Auto:
     """The optimizer fit trains with for optimizer="auto" or lr="auto" (`make_optimizer(name, lr)` builds a named
     one as fit would); `lr_schedule` is the caller's lr schedule, bound to the run, or None; `limits` are the
-    spec's stopping rules and step limit, which L-BFGS replaces with its own (converge.py)."""
+    spec's stopping rules and step limit, which L-BFGS replaces with its own (converge.py). `loss` is the loss as
+    the caller named it: under "mse" or "mae" a target in its own units is trained as if standardized (units.py)."""
     total_steps = limits.total_steps
     if optimizer != "auto":   # lr="auto" with a named optimizer or an instance
         name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
@@ -115,10 +124,14 @@ def decide(model: nn.Module, optimizer, lr, *, loss_fn, source, accumulate: int,
         return Auto(make_optimizer(FIRST_ORDER, lr), choice)
     observed = observe(model, loss_fn, source, accumulate=accumulate, device=device)
     against = why_not_lbfgs(observed, weight_decay=weight_decay, schedule=lr_schedule, processes=processes)
+    units = target_units(model, loss, source, device)
     if against is None:
-        return build_lbfgs(model, observed, limits)
+        return build_lbfgs(model, observed, limits, units)
     opt = make_optimizer(FIRST_ORDER, None)
     observed["not_lbfgs"] = against
+    if units is not None:
+        fold(model, opt, units)
+        observed["target"] = units.to_dict()
     keep = keeps_best(limits.rules, limits.has_validation)
     sweep = Sweep(model, opt, FIRST_ORDER, total_steps, lr_schedule, observed=observed,
                   default_lr=opt.defaults.get("lr"), probe=probe_inputs(source, device),

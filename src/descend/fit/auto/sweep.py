@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 
 from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
-from ...core.loop import Callback, LoopState
+from ...core.loop import LR_SCALE, Callback, LoopState
 from .choice import Choice
 from .collapse import CHECKS, Reading, check_due, collapsed, read as read_model
 
@@ -66,7 +66,8 @@ SNAPSHOT_MEMORY = 1 << 30      # bytes the kept weights may take
 
 
 class Sweep(Callback):
-    """Drives the lr through the loop's schedule (`multiplier`, with every group's initial_lr at 1), watches the
+    """Drives the lr through the loop's schedule (`multiplier`, with every group's initial_lr at 1, or at its
+    LR_SCALE where units.py set one), watches the
     loss, keeps recent weights, and at the sweep's end restores those of the picked lr and fixes it (`choice`).
 
     `after` is the caller's lr schedule (bound to the run) or None for auto's cosine decay; `total_steps` may be
@@ -97,8 +98,8 @@ class Sweep(Callback):
         self.default_lr = default_lr
         self.probe = probe
         self.restart: tuple[int, dict, Reading] | None = None   # while the pick is watched: (step, weights, reading)
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] = 1.0   # the multiplier is the lr itself
+        for group in optimizer.param_groups:   # the multiplier is the lr itself (times a group's own scale,
+            group["lr"] = group["initial_lr"] = group.get(LR_SCALE, 1.0)   # units.py's final layer)
 
     @property
     def sweeping(self) -> bool:
