@@ -33,7 +33,7 @@ from ...runs.files import write_atomic, write_json
 from .. import tracking
 from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
-from .columns import infer_columns, known_columns
+from .columns import infer_columns, known_columns, left_out_identifiers
 from .dates import as_dates, day_first
 from .members import FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids, with_member
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
@@ -123,9 +123,19 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     return Scheme("slice", opts.members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
 
 
+def _split_order(opts: Options, dated: bool) -> str:
+    """How the rows were ordered for the split, in words; a table with no dates is in file order, not time order."""
+    if opts.split != "time":
+        return f"random (--split-seed {opts.split_seed})"
+    if opts.time_column:
+        return f"time order by {opts.time_column!r}"
+    if dated:
+        return "time order (rows as given)"
+    return "rows in file order (the table has no dates; --split random draws the test rows at random)"
+
+
 def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
-    how = (f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
-           if opts.split == "time" else f"random (--split-seed {opts.split_seed})")
+    how = _split_order(opts, scheme.dated)
     test = (f"{len(split.test)} test rows ({'last ' if opts.split == 'time' else 'a random '}{opts.test_fraction:g}"
             ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
             "tested here)")
@@ -251,6 +261,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     positions = pre.feature_positions()
     run = _new_run(pre, target, opts, scheme,
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
+    run.config["identifiers"] = left_out_identifiers(frame.iloc[split.train], columns, opts.target, opts.drop,
+                                                     opts.dayfirst)
     say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)

@@ -1,0 +1,119 @@
+"""What a new user met on tables and models never used here before (a third review), each fixed and pinned: the
+identifier kept beside `descend predict`'s output, the lines fit prints about small and wide tables, the doctor's
+flags as a user types them."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from descend.apps.tabular import Options, fit_table, read_table
+from descend.apps.tabular.columns import infer_columns
+from descend.cli import main
+from descend.doctor.advice import with_flags
+
+QUICK = ["--max-epochs", "3", "--patience", "2"]
+
+
+def _survey(rows: int, seed: int = 0) -> pd.DataFrame:
+    """A small table as people save it: an ID column kept in, a share in percent, a value to predict."""
+    rng = np.random.default_rng(seed)
+    share = rng.uniform(0, 100, rows).round(1)
+    size = rng.normal(50, 10, rows).round(2)
+    return pd.DataFrame({"RespondentID": np.arange(5001, 5001 + rows), "share": share, "size": size,
+                         "spend": (2 * size + 0.3 * share + rng.normal(0, 5, rows)).round(2)})
+
+
+@pytest.fixture(scope="module")
+def survey_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("survey")
+    data = folder / "survey.csv"
+    _survey(60).to_csv(data, index=False)
+    out = folder / "run"
+    assert main(["fit", str(data), "--target", "spend", "--out", str(out), *QUICK]) == 0
+    new = folder / "new.csv"
+    _survey(8, seed=1).drop(columns=["spend"]).to_csv(new, index=False)
+    return out, new
+
+
+def test_predict_keeps_the_identifier_fit_left_out_before_the_predictions(survey_run, capsys):
+    out, new = survey_run
+    capsys.readouterr()
+    assert main(["predict", str(out), str(new)]) == 0
+    got = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert list(got.columns) == ["RespondentID", "prediction"]
+    assert got["RespondentID"].tolist() == list(range(5001, 5009))
+
+
+def test_predict_keep_names_the_columns_copied_or_none(survey_run, capsys, tmp_path):
+    out, new = survey_run
+    capsys.readouterr()
+    assert main(["predict", str(out), str(new), "--keep", "share,RespondentID"]) == 0
+    got = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert list(got.columns) == ["share", "RespondentID", "prediction"]
+    assert got["share"].tolist() == _survey(8, seed=1)["share"].tolist()
+    assert main(["predict", str(out), str(new), "--keep", ""]) == 0
+    assert list(pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out)).columns) == ["prediction"]
+
+
+def test_an_identifier_with_empty_cells_is_written_as_whole_numbers(survey_run, capsys, tmp_path):
+    out, _ = survey_run
+    frame = _survey(4, seed=2).drop(columns=["spend"]).astype({"RespondentID": float})
+    frame.loc[1, "RespondentID"] = np.nan
+    path = tmp_path / "gaps.csv"
+    frame.to_csv(path, index=False)
+    capsys.readouterr()
+    assert main(["predict", str(out), str(path)]) == 0
+    assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "RespondentID", "5001", "", "5003", "5004"]
+
+
+def test_predict_keep_refuses_a_column_the_data_lacks_or_an_output_name(survey_run, capsys, tmp_path):
+    out, new = survey_run
+    capsys.readouterr()
+    assert main(["predict", str(out), str(new), "--keep", "respondentid"]) == 2
+    assert capsys.readouterr().err == (
+        f"descend: error: --keep names column 'respondentid', which {new} does not have; did you mean "
+        "'RespondentID'? columns: RespondentID, share, size\n")
+    clashing = tmp_path / "clash.csv"
+    _survey(3).drop(columns=["spend"]).assign(prediction=1).to_csv(clashing, index=False)
+    assert main(["predict", str(out), str(clashing), "--keep", "prediction"]) == 2
+    assert capsys.readouterr().err == ("descend: error: --keep: column 'prediction' has the name of an output "
+                                       "column; rename it in the data\n")
+
+
+def test_a_small_table_says_it_has_no_quantile_bins_and_the_split_is_in_file_order(capsys, tmp_path):
+    data = tmp_path / "survey.csv"
+    _survey(40).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "spend", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "-1" not in out
+    assert ("  numbers (2): standardized with the training mean and spread; the networks and the linear model take "
+            "them as they are (beyond the training range, a straight line carries on); no training-quantile bins "
+            "(too few training rows: a column gets them from 80 rows, 40 a bin)\n") in out
+    assert ("split: rows in file order (the table has no dates; --split random draws the test rows at random); 32 "
+            "training rows in 5 folds") in out
+
+
+def test_a_table_with_dates_keeps_its_time_order_line(tmp_path):
+    frame = _survey(120).assign(Date=pd.date_range("2020-01-01", periods=120).strftime("%Y-%m-%d"))
+    lines = []
+    fit_table(frame, Options(target="spend", max_epochs=1, progress=False), say=lines.append)
+    assert [line.split(";")[0] for line in lines if line.startswith("split:")] == ["split: time order (rows as given)"]
+
+
+def test_columns_empty_in_every_row_are_left_out_in_one_line():
+    frame = _survey(30).assign(**{f"extra_{i}": np.nan for i in range(24)})
+    columns, notes = infer_columns(frame, "spend")
+    assert [c.name for c in columns] == ["share", "size"]
+    assert notes == [
+        "RespondentID: whole numbers, a different one in each of the 30 rows, look like an identifier: left out "
+        "(--numeric RespondentID to keep it)",
+        "24 columns left out (empty in every row): " + ", ".join(f"extra_{i}" for i in range(20)) + " and 4 more"]
+
+
+@pytest.mark.parametrize("change, flags", [({"lr": 0.01}, "--lr 0.01"), ({"lr": 0.00024}, "--lr 0.00024"),
+                                           ({"weight_decay": 0.1}, "--weight-decay 0.1"),
+                                           ({"lr": 1e-5}, "--lr 1e-05")])
+def test_the_doctors_flags_are_written_as_a_user_types_them(change, flags):
+    assert with_flags("try it", change) == f"try it (descend fit: {flags})"
