@@ -117,3 +117,42 @@ def test_columns_empty_in_every_row_are_left_out_in_one_line():
                                            ({"lr": 1e-5}, "--lr 1e-05")])
 def test_the_doctors_flags_are_written_as_a_user_types_them(change, flags):
     assert with_flags("try it", change) == f"try it (descend fit: {flags})"
+
+
+def test_an_lr_find_result_prints_its_suggestion_not_its_whole_curve():
+    from descend.fit.lr_find import LRFindResult
+    lrs = list(np.geomspace(1e-7, 10, 100))
+    found = LRFindResult(lrs=lrs, losses=[1.0] * 100, smoothed=[1.0] * 100, suggestion=0.13848, min_loss_lr=6.8926,
+                         stop_reason="reached the step limit (100 steps)", diverged=False, rule="a rule")
+    assert repr(found) == ("LRFindResult(suggestion=0.138, min_loss_lr=6.89, 100 steps over lr 1.0e-07 .. 1.0e+01, "
+                           "diverged=False; the curve: .lrs, .losses, .smoothed)")
+    assert str(found) == found.summary() and str(found).endswith("suggested lr 1.38e-01 (a rule)")
+
+
+def test_the_reports_settings_name_a_tables_loss_and_metric_in_words(survey_run):
+    from descend.runs import read_run
+    out, _ = survey_run
+    rows = dict(read_run(out).settings_rows())
+    assert rows["loss"] == "mse, each network on the rows of its training folds, averaged"
+    assert rows["metrics"] == "rmse"
+
+
+def test_a_loss_that_names_itself_is_shown_by_its_name_beside_the_compared_class_path(tmp_path):
+    import torch
+    import descend as ds
+    from descend.runs import read_run
+
+    class Scaled:
+        setting_label = "mse, doubled"
+
+        def __call__(self, output, target):
+            return 2 * torch.nn.functional.mse_loss(output[:, 0], target)
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 3), torch.randn(64)
+    ds.fit(torch.nn.Linear(3, 1), (x, y), loss=Scaled(), metrics=["rmse"], lr=0.01, optimizer="sgd", max_steps=4,
+           run_dir=tmp_path / "run", progress=False)
+    record = read_run(tmp_path / "run")
+    assert record.config["labels"] == {"loss": "mse, doubled"}
+    assert record.config["run"]["loss"].endswith("Scaled")   # the compared record keeps the class path
+    assert dict(record.settings_rows())["loss"] == "mse, doubled"

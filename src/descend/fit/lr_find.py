@@ -69,6 +69,16 @@ class LRFindResult:
                 f"lowest smoothed loss {self.smoothed[best]:.4g} at lr {self.min_loss_lr:.2e}\n"
                 f"suggested lr {self.suggestion:.2e} ({self.rule})")
 
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        """One line: the suggestion and the sweep's extent, not the curve's hundred values each (they are in
+        `.lrs`, `.losses` and `.smoothed`)."""
+        return (f"LRFindResult(suggestion={self.suggestion:.3g}, min_loss_lr={self.min_loss_lr:.3g}, "
+                f"{len(self.lrs)} steps over lr {self.lrs[0]:.1e} .. {self.lrs[-1]:.1e}, diverged={self.diverged}; "
+                "the curve: .lrs, .losses, .smoothed)")
+
 
 class _Divergence(Rule):
     """Smooths the loss into each record and stops once it exceeds `factor` times its best value."""
