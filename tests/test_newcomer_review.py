@@ -156,3 +156,20 @@ def test_a_loss_that_names_itself_is_shown_by_its_name_beside_the_compared_class
     assert record.config["labels"] == {"loss": "mse, doubled"}
     assert record.config["run"]["loss"].endswith("Scaled")   # the compared record keeps the class path
     assert dict(record.settings_rows())["loss"] == "mse, doubled"
+
+
+@pytest.mark.parametrize("name, cells, task, says", [
+    ("turnout", [f"{v}%" for v in range(20, 95, 3)], "regression", "(written with '%')"),
+    ("pass_pct", list(range(20, 95, 3)), "regression", "(the name 'pass_pct' says so)"),
+    ("PercentFilled", list(range(20, 95, 3)), "regression", "(the name 'PercentFilled' says so)"),
+    ("visits", list(range(20, 95, 3)), "count", "Poisson loss"),
+    ("pass_pct", list(range(20, 250, 9)), "count", "Poisson loss")])   # above 100: no percentage
+def test_a_percentage_target_is_a_share_not_a_count(name, cells, task, says):
+    from descend.apps.tabular.target import infer_target
+    target = infer_target(pd.Series(cells, dtype=object if isinstance(cells[0], str) else None), name)
+    assert target.task == task and says in target.reason
+    if task == "regression":
+        assert target.reason.startswith("inferred: whole numbers from 0 to 100 that are percentages") and \
+            target.reason.endswith("-> squared error on the standardized target (a share has a ceiling a count has "
+                                   "not; --task count for Poisson)")
+        assert target.mean == pytest.approx(np.mean(range(20, 95, 3)))

@@ -129,7 +129,7 @@ def _looks_like_dates(values: pd.Series) -> bool:
     return any(bool(as_dates(sample, dayfirst).notna().all()) for dayfirst in (False, True))
 
 
-def _name_words(name: str) -> set[str]:
+def name_words(name: str) -> set[str]:
     """The lower-case words of a column name: CustomerID -> {customer, id}; row_no -> {row, no}."""
     return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)}
 
@@ -144,7 +144,7 @@ def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
     if whole.min() < 0:
         return False
     widths = {len(str(int(v))) for v in whole}
-    named = bool(_name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
+    named = bool(name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
     return named or (len(widths) == 1 and widths.pop() >= 5)
 
 
@@ -181,7 +181,7 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if series.dtype == bool:
         return Column(name, "boolean", "true/false")
     if series.dtype.kind in "iuf":
-        if excel_serials(_name_words(name), values):
+        if excel_serials(name_words(name), values):
             return _date_column(name, values, None)
         return _infer_numeric(name, values, rows)
     if pd.api.types.is_datetime64_any_dtype(series):
