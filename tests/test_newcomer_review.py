@@ -173,3 +173,19 @@ def test_a_percentage_target_is_a_share_not_a_count(name, cells, task, says):
             target.reason.endswith("-> squared error on the standardized target (a share has a ceiling a count has "
                                    "not; --task count for Poisson)")
         assert target.mean == pytest.approx(np.mean(range(20, 95, 3)))
+
+
+def test_an_update_kept_on_its_validation_rows_but_worse_on_the_newest_says_so():
+    from descend.apps.tabular.update import judged
+    before = {"accuracy": 0.7, "log_loss": 0.681, "roc_auc": 0.5729}
+    after = {"accuracy": 0.6, "log_loss": 0.7633, "roc_auc": 0.5208}
+    record = {"rows": 100, "newest_rows": 20, "before": before, "after": after, "kept_previous": False}
+    assert judged(record) == [
+        "on the newest 20 rows, after the update against before it: accuracy 0.6 vs 0.7 (10.0 points lower: worse), log-loss 0.7633 vs 0.681 "
+        "(12% higher: worse)",
+        "note: the update was kept because it lowered the validation rows' loss; the newest 20 rows, which it never "
+        "saw, score it worse: on so few rows either can be chance; judge it on more new rows before relying on it"]
+    better = dict(record, before=after, after=before)
+    assert judged(better) == ["on the newest 20 rows, after the update against before it: accuracy 0.7 vs 0.6 (10.0 points higher: better), "
+                              "log-loss 0.681 vs 0.7633 (11% lower: better)"]
+    assert len(judged(dict(record, kept_previous=True))) == 1   # the previous weights stayed: nothing to explain
