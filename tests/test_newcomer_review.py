@@ -181,11 +181,34 @@ def test_an_update_kept_on_its_validation_rows_but_worse_on_the_newest_says_so()
     after = {"accuracy": 0.6, "log_loss": 0.7633, "roc_auc": 0.5208}
     record = {"rows": 100, "newest_rows": 20, "before": before, "after": after, "kept_previous": False}
     assert judged(record) == [
-        "on the newest 20 rows, after the update against before it: accuracy 0.6 vs 0.7 (10.0 points lower: worse), log-loss 0.7633 vs 0.681 "
-        "(12% higher: worse)",
+        "on the newest 20 rows, after the update against before it: accuracy 0.6 vs 0.7 (10.0 points lower: "
+        "worse), log-loss 0.7633 vs 0.681 (12% higher: worse)",
         "note: the update was kept because it lowered the validation rows' loss; the newest 20 rows, which it never "
         "saw, score it worse: on so few rows either can be chance; judge it on more new rows before relying on it"]
     better = dict(record, before=after, after=before)
-    assert judged(better) == ["on the newest 20 rows, after the update against before it: accuracy 0.7 vs 0.6 (10.0 points higher: better), "
-                              "log-loss 0.681 vs 0.7633 (11% lower: better)"]
+    assert judged(better) == ["on the newest 20 rows, after the update against before it: accuracy 0.7 vs 0.6 "
+                              "(10.0 points higher: better), log-loss 0.681 vs 0.7633 (11% lower: better)"]
     assert len(judged(dict(record, kept_previous=True))) == 1   # the previous weights stayed: nothing to explain
+
+
+def test_lbfgs_named_on_mini_batches_warns_before_its_slow_run():
+    import warnings
+    import torch
+    import descend as ds
+    x, y = torch.randn(256, 6), torch.randn(256)
+    with pytest.warns(UserWarning) as caught:
+        ds.fit(torch.nn.Linear(6, 1), (x, y), loss="mse", optimizer="lbfgs", batch_size=64, max_steps=1,
+               progress=False)
+    assert [str(w.message) for w in caught] == [
+        "L-BFGS on 4 mini-batches per epoch: each step runs up to 20 L-BFGS iterations (max_iter) on one batch, "
+        "each a forward and backward pass, so the run is slow (tens of times slower than a first-order run), and "
+        "its curvature memory mixes batches; for L-BFGS give batch_size at least the row count (one full batch, "
+        "where it converges), or leave optimizer to 'auto' for mini-batches"]
+    model = torch.nn.Linear(6, 1)
+    with pytest.warns(UserWarning, match="up to 5 L-BFGS iterations"):
+        ds.fit(model, (x, y), loss="mse", optimizer=torch.optim.LBFGS(model.parameters(), max_iter=5),
+               batch_size=128, max_steps=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # one full batch: L-BFGS as it is meant, nothing to say
+        ds.fit(torch.nn.Linear(6, 1), (x, y), loss="mse", optimizer="lbfgs", batch_size=256, max_steps=1,
+               progress=False)
