@@ -212,3 +212,27 @@ def test_lbfgs_named_on_mini_batches_warns_before_its_slow_run():
         warnings.simplefilter("error")   # one full batch: L-BFGS as it is meant, nothing to say
         ds.fit(torch.nn.Linear(6, 1), (x, y), loss="mse", optimizer="lbfgs", batch_size=256, max_steps=1,
                progress=False)
+
+
+def test_overfitting_says_the_last_weights_stayed_when_auto_did_not_restore_its_best():
+    import torch
+    import torch.nn.functional as F
+    import descend as ds
+    torch.manual_seed(0)
+    x = torch.randn(800, 10)
+    y = (x[:, :3].sum(1) > 0).long()
+    model = torch.nn.Sequential(torch.nn.Linear(10, 64), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+                                torch.nn.Linear(64, 2))
+    result = ds.fit(model, (x[:600], y[:600]), val=(x[600:], y[600:]), loss="cross_entropy", metrics=["accuracy"],
+                    progress=False)
+    assert result.stop_reason == "reached the epoch limit (20 epochs)"   # the lowest val_loss was within noise
+    model.eval()
+    with torch.no_grad():
+        held = F.cross_entropy(model(x[600:]), y[600:]).item()
+    assert held == pytest.approx(result.history[-1]["val_loss"], rel=1e-5)   # the last weights, as said below
+    (finding,) = [f for f in result.findings if f.code == "overfitting"]
+    best = result.best["step"]
+    assert finding.fix.startswith(
+        f"the model holds the last weights (auto keeps its best evaluation's only when they beat the last beyond the "
+        f"validation rows' noise, and step {best}'s did not); stop earlier with stop=[Patience(5, restore_best=True)]")
+    assert "auto kept its best evaluation's weights" not in str(finding)
