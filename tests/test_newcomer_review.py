@@ -3,6 +3,8 @@ identifier kept beside `descend predict`'s output, the lines fit prints about sm
 flags as a user types them."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -225,13 +227,15 @@ def test_overfitting_says_the_last_weights_stayed_when_auto_did_not_restore_its_
                                 torch.nn.Linear(64, 2))
     result = ds.fit(model, (x[:600], y[:600]), val=(x[600:], y[600:]), loss="cross_entropy", metrics=["accuracy"],
                     progress=False)
-    assert result.stop_reason == "reached the epoch limit (20 epochs)"   # the lowest val_loss was within noise
+    best = result.best["step"]
+    assert re.fullmatch(rf"reached the epoch limit \(20 epochs\); the model holds the last weights \(step {best}'s "
+                        rf"val_loss {result.best['val_loss']:.6g} was lower, but by 0\.\d standard errors over the "
+                        r"validation rows, within their noise\)", result.stop_reason)
     model.eval()
     with torch.no_grad():
         held = F.cross_entropy(model(x[600:]), y[600:]).item()
     assert held == pytest.approx(result.history[-1]["val_loss"], rel=1e-5)   # the last weights, as said below
     (finding,) = [f for f in result.findings if f.code == "overfitting"]
-    best = result.best["step"]
     assert finding.fix.startswith(
         f"the model holds the last weights (auto keeps its best evaluation's only when they beat the last beyond the "
         f"validation rows' noise, and step {best}'s did not); stop earlier with stop=[Patience(5, restore_best=True)]")
