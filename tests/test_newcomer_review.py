@@ -240,3 +240,66 @@ def test_overfitting_says_the_last_weights_stayed_when_auto_did_not_restore_its_
         f"the model holds the last weights (auto keeps its best evaluation's only when they beat the last beyond the "
         f"validation rows' noise, and step {best}'s did not); stop earlier with stop=[Patience(5, restore_best=True)]")
     assert "auto kept its best evaluation's weights" not in str(finding)
+
+
+def _quadratic(x):
+    return (x[0] - 3) ** 2 + (x[1] + 1) ** 2 + x[0] * x[1]
+
+
+def test_minimize_takes_bounds_and_a_constraint_together_as_scipy_does():
+    import descend as ds
+    from descend.minimize.constraints import Affine
+    from scipy.optimize import minimize as scipy_minimize
+    res = ds.minimize(_quadratic, [0.0, 0.0], bounds=[(0, 2), (-5, 5)], constraint=Affine([[1.0, 1.0]], [1.0]))
+    reference = scipy_minimize(lambda x: _quadratic(x), [0.0, 0.0], bounds=[(0, 2), (-5, 5)],
+                               constraints=[{"type": "eq", "fun": lambda x: x[0] + x[1] - 1}])
+    assert res.success and res.x == pytest.approx(reference.x, abs=1e-6) and res.x.tolist() == pytest.approx([2, -1])
+    assert res.fun == pytest.approx(reference.fun, abs=1e-8)
+
+
+def test_bounds_and_a_budget_hold_at_every_element():
+    import torch
+    import descend as ds
+    a, b = torch.tensor([3.0, 2.0, 1.5, 1.0, 0.5]), torch.tensor([0.5, 1.0, 2.0, 3.0, 4.0])
+    res = ds.minimize(lambda x: (a * torch.log1p(b * x)).sum(), [1.0] * 5, constraint=ds.constraints.Simplex(10.0),
+                      bounds=(0.5, 4.0), maximize=True)
+    x = np.asarray(res.x)
+    assert res.success and x.sum() == pytest.approx(10.0, abs=1e-8) and x.min() >= 0.5 and x.max() <= 4.0
+    grad = (a * b).numpy() / (1 + b.numpy() * x)   # KKT: elements strictly inside the bounds share one marginal value
+    inside = (x > 0.5 + 1e-6) & (x < 4.0 - 1e-6)
+    assert inside.sum() >= 2 and np.ptp(grad[inside]) < 1e-5
+
+
+def test_the_intersection_projects_to_the_nearest_common_point():
+    import torch
+    from descend.minimize.constraints import Affine, Box, Intersection
+    both = Intersection(Affine([[1.0, 1.0, 1.0]], [1.0]), Box(0.0, 0.5)).bind(3, torch.float64, "x")
+    # the nearest point of {sum = 1, 0 <= x <= 0.5} to (2, 0, 0) is (0.5, 0.25, 0.25)
+    assert both.project(torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64)).tolist() == pytest.approx(
+        [0.5, 0.25, 0.25], abs=1e-9)
+
+
+def test_sets_with_no_common_point_and_scipy_style_constraints_are_refused_saying_why():
+    import descend as ds
+    from descend.core.errors import DescendError, DescendTypeError
+    from descend.minimize.constraints import Affine
+    with pytest.raises(DescendError) as caught:
+        ds.minimize(_quadratic, [0.0, 0.0], bounds=[(0, 1), (0, 1)], constraint=Affine([[1.0, 1.0]], [5.0]))
+    assert str(caught.value) == ("the sets constraining x (Affine, Box) have no point in common: the nearest try lies "
+                                 "2.12 outside its Affine; loosen the bounds or the constraint")
+    for scipy_style in (lambda x: x[0] + x[1] - 1, {"type": "eq", "fun": lambda x: x[0] + x[1] - 1}):
+        with pytest.raises(DescendTypeError) as caught:
+            ds.minimize(_quadratic, [0.0, 0.0], constraint=scipy_style)
+        assert str(caught.value).endswith(
+            "; minimize projects onto sets rather than taking constraint functions (scipy's {'type': 'eq', 'fun': "
+            "...}): a linear equality is Affine(A, b), a budget Simplex(total), and others can join fun as a penalty")
+
+
+def test_a_first_minimize_in_a_fresh_process_does_not_import_torch_dynamo():
+    import subprocess
+    import sys
+    probe = ("import sys, descend as ds\n"
+             "ds.minimize(lambda x: (x[0] - 3) ** 2 + x[1] ** 2, [0.0, 0.0], bounds=(0, 2))\n"
+             "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
