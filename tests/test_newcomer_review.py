@@ -303,3 +303,33 @@ def test_a_first_minimize_in_a_fresh_process_does_not_import_torch_dynamo():
              "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _dated(rows: int) -> pd.DataFrame:
+    return _survey(rows).assign(Date=pd.date_range("2020-01-01", periods=rows).strftime("%Y-%m-%d"))
+
+
+def _split_lines(frame: pd.DataFrame, **options) -> list[str]:
+    lines = []
+    fit_table(frame, Options(target="spend", max_epochs=1, progress=False, **options), say=lines.append)
+    return [line for line in lines if line.startswith(("split:", "note: the rows"))]
+
+
+def test_rows_newest_first_are_said_to_put_the_oldest_rows_in_the_test_set():
+    """(A frame reversed with iloc[::-1] is read too: its target once reached torch with negative strides.)"""
+    lines = _split_lines(_dated(120).iloc[::-1])
+    assert lines[0].startswith("split: rows in file order, which is not time order (see the note below); ")
+    assert lines[1] == ("note: the rows run from newest to oldest by 'Date' (2020-04-29 first, 2020-01-01 last), so "
+                        "the test rows are the oldest, not the newest; --time-column Date puts them in time order")
+    assert len(lines) == 1 + 1
+
+
+def test_rows_out_of_date_order_are_said_so_and_time_column_settles_it():
+    shuffled = _dated(120).sample(frac=1.0, random_state=0)
+    lines = _split_lines(shuffled)
+    assert re.fullmatch(r"note: the rows are not in 'Date' order \(\d+ of 119 steps from one row to the next go back "
+                        r"in time\), so the last rows are not the latest; --time-column Date puts them in time order, "
+                        r"or --split random draws the test rows", lines[1])
+    assert [line.split(";")[0] for line in _split_lines(shuffled, time_column="Date")] == [
+        "split: time order by 'Date'"]
+    assert [line.split(";")[0] for line in _split_lines(_dated(120))] == ["split: time order (rows as given)"]

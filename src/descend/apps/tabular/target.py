@@ -42,7 +42,7 @@ class Target:
             lookup = {c: i for i, c in enumerate(self.classes)}
             codes = torch.tensor([lookup[v] for v in _labels(series)])
             return codes.float() if self.loss == "bce" else codes
-        values = torch.tensor(numbers(series, self.name).to_numpy(), dtype=torch.float32)
+        values = torch.tensor(np.ascontiguousarray(numbers(series, self.name).to_numpy()), dtype=torch.float32)
         return (values - self.mean) / self.std if self.task == "regression" else values
 
     def decode(self, output: torch.Tensor) -> np.ndarray:
