@@ -333,3 +333,21 @@ def test_rows_out_of_date_order_are_said_so_and_time_column_settles_it():
     assert [line.split(";")[0] for line in _split_lines(shuffled, time_column="Date")] == [
         "split: time order by 'Date'"]
     assert [line.split(";")[0] for line in _split_lines(_dated(120))] == ["split: time order (rows as given)"]
+
+
+def test_lr_find_on_a_target_with_a_few_huge_values_sweeps_instead_of_failing_at_the_first_steps():
+    """A batch holding one of the few huge targets has a loss a hundred times the others at any lr: the sweep
+    used to call that divergence from a one-batch best at step 2 and fail ('could not measure a curve')."""
+    import warnings
+    import torch
+    import descend as ds
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 4, generator=g)
+    y = 0.3 * x.sum(1)
+    y[torch.randperm(400, generator=g)[:4]] = 40.0
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a curve this noisy may have no valley: the guess is warned of
+        found = ds.lr_find(torch.nn.Linear(4, 1), (x, y), "mse", batch_size=16)
+    assert len(found.lrs) == 100 and found.stop_reason == "reached the step limit (100 steps)"
+    assert max(found.losses[:3]) > 50 * min(found.losses[:3])   # the batches that once stopped it are there
