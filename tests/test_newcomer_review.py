@@ -351,3 +351,15 @@ def test_lr_find_on_a_target_with_a_few_huge_values_sweeps_instead_of_failing_at
         found = ds.lr_find(torch.nn.Linear(4, 1), (x, y), "mse", batch_size=16)
     assert len(found.lrs) == 100 and found.stop_reason == "reached the step limit (100 steps)"
     assert max(found.losses[:3]) > 50 * min(found.losses[:3])   # the batches that once stopped it are there
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_not_a_traceback(monkeypatch, capsys):
+    """Ctrl-C in the first seconds, while `descend fit` imports torch, printed forty lines of import traceback."""
+    import descend.cli as cli
+
+    def interrupted(command):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["fit", "sales.csv", "--target", "loaves"]) == 130
+    assert capsys.readouterr().err == "descend: interrupted\n"
