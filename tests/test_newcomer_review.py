@@ -363,3 +363,12 @@ def test_ctrl_c_while_the_command_loads_is_one_line_not_a_traceback(monkeypatch,
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["fit", "sales.csv", "--target", "loaves"]) == 130
     assert capsys.readouterr().err == "descend: interrupted\n"
+
+
+def test_the_report_of_a_table_without_dates_does_not_call_its_residuals_a_time_series(survey_run, capsys):
+    out, _ = survey_run
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert ("Residuals in the order of the data file (the table has no dates); a drifting rolling mean means later "
+            "rows are predicted worse.") in page
+    assert "the model ages" not in page
