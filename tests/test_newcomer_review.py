@@ -372,3 +372,11 @@ def test_the_report_of_a_table_without_dates_does_not_call_its_residuals_a_time_
     assert ("Residuals in the order of the data file (the table has no dates); a drifting rolling mean means later "
             "rows are predicted worse.") in page
     assert "the model ages" not in page
+
+
+def test_a_tables_growing_patience_is_named_in_words_in_config_labels():
+    from descend.apps.tabular.stopping import GrowingPatience
+    from descend.runs.config import labels
+    assert labels({"stop": [GrowingPatience(15, 10)], "lr": 0.1}) == {
+        "stop": "early stopping on val_loss: after 10 to 15 evaluations without a better one (as many as the best "
+                "took), the best weights restored"}   # at least 100 steps: 10 epochs of 10 steps
