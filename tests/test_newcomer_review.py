@@ -380,3 +380,12 @@ def test_a_tables_growing_patience_is_named_in_words_in_config_labels():
     assert labels({"stop": [GrowingPatience(15, 10)], "lr": 0.1}) == {
         "stop": "early stopping on val_loss: after 10 to 15 evaluations without a better one (as many as the best "
                 "took), the best weights restored"}   # at least 100 steps: 10 epochs of 10 steps
+
+
+def test_update_on_rows_without_the_target_points_to_predict(survey_run, capsys):
+    out, new = survey_run   # the new rows have no 'spend': rows to predict, not to train on
+    capsys.readouterr()
+    assert main(["update", str(out), str(new)]) == 2
+    assert capsys.readouterr().err == (
+        "descend: error: the new data has no target column 'spend': update trains on rows whose target is known "
+        "(for rows without it, `descend predict` predicts them); columns: RespondentID, share, size\n")

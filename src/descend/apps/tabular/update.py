@@ -15,6 +15,7 @@ import torch
 from ...core.errors import DescendError
 from ...fit import FitResult, fit, losses
 from . import evaluate
+from .columns import known_columns
 from .run import TabularRun
 from .split import split_rows, time_order
 from .train import Options, Say, every_row, fit_arguments, rows_with_target, truth_values
@@ -36,6 +37,10 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     opts.progress = progress
     opts.check()
     run.preprocessor.check_columns(frame, "the new data")
+    if opts.target not in frame.columns:
+        raise DescendError(f"the new data has no target column {opts.target!r}: update trains on rows whose target "
+                           f"is known (for rows without it, `descend predict` predicts them); "
+                           f"{known_columns(opts.target, frame.columns)}")
     frame = rows_with_target(frame, opts.target, say)
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
