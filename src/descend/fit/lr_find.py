@@ -83,11 +83,11 @@ class LRFindResult:
 
 class _Divergence(Rule):
     """Smooths the loss into each record and stops once it exceeds `factor` times its best value, and so does the
-    median of the batch losses over the smoothing's window. Data with a few huge targets (budgets, incomes) give a batch now and
-    then a loss a hundred times the others, which lifts the average for many steps at any lr; a sweep that
-    diverges lifts most batches'. The best is taken from the step `settle` on, where the average spans as many
-    batches as its smoothing weighs (before, one batch without the huge targets set a best that the next batch
-    with one 'diverged' from at lr 1e-7); the median spans as many batches too."""
+    median of the batch losses over the smoothing's window. Data with a few huge targets (budgets, incomes) give
+    a batch now and then a loss a hundred times the others, which lifts the average for many steps at any lr; a
+    sweep that diverges lifts most batches'. The best is taken from the step `settle` on, where the average spans
+    as many batches as its smoothing weighs (before, one batch without the huge targets set a best that the next
+    batch with one 'diverged' from at lr 1e-7); the median spans as many batches too."""
 
     def __init__(self, beta: float, factor: float, settle: int):
         self.beta, self.factor, self.settle = beta, factor, settle

@@ -9,10 +9,10 @@ from ...apps.tabular.io import write_csv_atomic
 
 HELP = "predict with a model saved by `descend fit --out DIR`"
 EPILOG = ("Output columns, one row per input row in the same order: the --keep columns copied from the data "
-          "(by default the identifier columns fit left out, such as an ID, when the data has them), then prediction (a value, an expected count, or the "
-          "most likely class); for classes also p_<class>, the probability of each class (they sum to 1). A CSV "
-          "file's predictions are written as it was: its separator, its decimal mark (3,5) and, when not UTF-8, "
-          "its encoding.")
+          "(by default the identifier columns fit left out, such as an ID, when the data has them), then "
+          "prediction (a value, an expected count, or the most likely class); for classes also p_<class>, the "
+          "probability of each class (they sum to 1). A CSV file's predictions are written as it was: its "
+          "separator, its decimal mark (3,5) and, when not UTF-8, its encoding.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
