@@ -109,8 +109,8 @@ def test_update_on_new_rows_does_not_make_them_worse(bakery_run, tmp_path, capsy
     assert set(history["phase"]) == {"fit", "refit", "update 1"}   # a small table is refitted on all its rows
     out = capsys.readouterr().out
     assert "before update" in out
-    val_before, val_after = map(float, re.search(r"kept the update: validation loss went from (\S+) to (\S+)\n",
-                                                 out).groups())
+    val_before, val_after = map(float, re.search(
+        r"kept the update: the loss on the \d+ validation rows went from (\S+) to (\S+)\n", out).groups())
     assert val_after <= val_before
 
 

@@ -210,7 +210,7 @@ def test_infeasible_constraints_are_refused_when_built(make, words):
     ({"bounds": [(0, 1)] * 3}, "Box lo for x has 3 values but that part of x has 2"),
     ({"constraint": Affine([[1.0, 1.0, 1.0]], [1.0])}, "3 columns but that part of x has 2"),
     ({"constraint": {"q": Simplex(1.0)}}, "names part 'q'"),
-    ({"constraint": Simplex(1.0), "bounds": (0, 1)}, "not both"),
+    ({"constraint": Simplex(5.0), "bounds": (0, 1)}, "have no point in common"),   # both: their intersection
     ({"constraint": [Simplex(1.0)]}, "constraint must be a descend.constraints set"),
 ])
 def test_bad_constraint_arguments_are_refused_before_fun_runs(kwargs, words):

@@ -73,7 +73,7 @@ def test_a_fix_that_sets_an_lr_under_auto_names_the_optimizer_and_the_schedules_
                         auto_optimizer="adamw", dead={"1": [dead] * 5}, dead_first={"1": alive})
     f = diagnose(readings)[0]
     assert f.code == "dead_units" and f.change == {"lr": 0.1 / 10, "optimizer": "adamw"}
-    assert "--lr 1.0e-02 --optimizer adamw" in f.fix
+    assert "--lr 0.01 --optimizer adamw" in f.fix
     readings = Readings(history=_swept_run([1.0 - 0.001 * i for i in range(60)]), auto_lr=0.1,
                         auto_optimizer="adamw", dead={"1": [dead] * 5}, dead_first={"1": dead})
     assert diagnose(readings)[0].change == {"init": "kaiming"}   # dead from the start: the initialization

@@ -67,7 +67,10 @@ def _command_named(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command_named(argv))
+    try:
+        parser = build_parser(_command_named(argv))   # imports the command, torch with it: seconds on a busy machine
+    except KeyboardInterrupt:
+        return _interrupted()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help()
@@ -77,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DescendError, DescendTypeError) as err:
         return _error(str(err), 2)
     except KeyboardInterrupt:
-        print("descend: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except BrokenPipeError:  # `descend predict ... | head` closed the pipe: stop without a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -91,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _error(f"internal error ({type(err).__name__}: {_first_line(err)}); please report it with the "
                       "traceback that DESCEND_TRACEBACK=1 shows", 1)
+
+
+def _interrupted() -> int:
+    """Ctrl-C: one line and the shell's exit code for it (a run in progress has said how to resume already)."""
+    print("descend: interrupted", file=sys.stderr)
+    return 130
 
 
 def _first_line(err: BaseException) -> str:

@@ -39,8 +39,9 @@ def with_flags(words: str, change: dict) -> str:
 
 
 def _flag_value(value) -> str:
+    """A value as a user types it on the command line: 0.01, 0.00024, 1e-05 (two significant digits)."""
     if isinstance(value, float):
-        return f"{value:.1e}"
+        return f"{value:.2g}"
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return str(value)

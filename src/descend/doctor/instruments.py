@@ -32,6 +32,7 @@ class Readings:
     history: list[dict]
     stop_reason: str = ""
     stop_code: str = ""                                        # the stopping rule's code (Rule.code)
+    restored_step: int | None = None                           # the step whose weights a rule put back at the end
     non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
@@ -212,5 +213,6 @@ class Instruments(Callback):
         self._disarm()
         self._read()
         self.readings.stop_reason, self.readings.stop_code = state.stop_reason or "", state.stop_code or ""
+        self.readings.restored_step = state.restored_step
         if state.stop_code == "non_finite":
             self.readings.non_finite_origin = state.task.non_finite_origin

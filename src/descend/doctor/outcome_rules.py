@@ -186,7 +186,7 @@ def overfitting(r: Readings) -> Finding | None:
                 f"or get more data"
     else:
         change = {"patience": 5}
-        kept_best = "auto kept its best evaluation's weights, but the run went on past them; " if restored else ""
+        kept_best = _kept_best(r, best_step) if restored else ""
         words = f"{kept_best}stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
     kept = f"; {', '.join(held)} did not get worse, so the rise is in confidence, not in predictions" if held else ""
     return Finding("overfitting", "info" if stopped or held else "warning", (best_step, last_step),
@@ -195,6 +195,15 @@ def overfitting(r: Readings) -> Finding | None:
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
                    f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}{kept}",
                    with_flags(words, change), change)
+
+
+def _kept_best(r: Readings, best_step: int) -> str:
+    """What auto's kept best evaluation did at the end: put its weights back, or left the last ones (its lower
+    val_loss was within the validation rows' noise), which the model then holds."""
+    if "keeps_best" in r.auto_limit and r.restored_step is None:
+        return (f"the model holds the last weights (auto keeps its best evaluation's only when they beat the last "
+                f"beyond the validation rows' noise, and step {best_step}'s did not); ")
+    return "auto kept its best evaluation's weights, but the run went on past them; "
 
 
 def _metrics_held(r: Readings, best_step: int, last_step: int) -> list[str]:

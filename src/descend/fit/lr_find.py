@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import numbers
 import warnings
 from contextlib import contextmanager
@@ -63,28 +64,45 @@ class LRFindResult:
 
     def summary(self) -> str:
         """A few lines: the range swept, where the loss was lowest, and the suggestion."""
-        best = min(range(len(self.smoothed)), key=self.smoothed.__getitem__)
+        best = min(range(len(self.lrs)), key=lambda i: abs(math.log(self.lrs[i] / self.min_loss_lr)))
         return (f"swept lr {self.lrs[0]:.1e} .. {self.lrs[-1]:.1e} over {len(self.lrs)} steps "
                 f"({self.stop_reason})\n"
                 f"lowest smoothed loss {self.smoothed[best]:.4g} at lr {self.min_loss_lr:.2e}\n"
                 f"suggested lr {self.suggestion:.2e} ({self.rule})")
 
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        """One line: the suggestion and the sweep's extent, not the curve's hundred values each (they are in
+        `.lrs`, `.losses` and `.smoothed`)."""
+        return (f"LRFindResult(suggestion={self.suggestion:.3g}, min_loss_lr={self.min_loss_lr:.3g}, "
+                f"{len(self.lrs)} steps over lr {self.lrs[0]:.1e} .. {self.lrs[-1]:.1e}, diverged={self.diverged}; "
+                "the curve: .lrs, .losses, .smoothed)")
+
 
 class _Divergence(Rule):
-    """Smooths the loss into each record and stops once it exceeds `factor` times its best value."""
+    """Smooths the loss into each record and stops once it exceeds `factor` times its best value, and so does the
+    median of the batch losses over the smoothing's window. Data with a few huge targets (budgets, incomes) give
+    a batch now and then a loss a hundred times the others, which lifts the average for many steps at any lr; a
+    sweep that diverges lifts most batches'. The best is taken from the step `settle` on, where the average spans
+    as many batches as its smoothing weighs (before, one batch without the huge targets set a best that the next
+    batch with one 'diverged' from at lr 1e-7); the median spans as many batches too."""
 
-    def __init__(self, beta: float, factor: float):
-        self.beta, self.factor = beta, factor
+    def __init__(self, beta: float, factor: float, settle: int):
+        self.beta, self.factor, self.settle = beta, factor, settle
 
     def setup(self, state):
-        self.average, self.best, self.fired = 0.0, math.inf, False
+        self.average, self.best, self.fired, self.recent = 0.0, math.inf, False, []
 
     def check(self, state, record):
         self.average = self.beta * self.average + (1 - self.beta) * record["loss"]
         smooth = self.average / (1 - self.beta ** state.step)
         record["smoothed"] = smooth
-        self.best = min(self.best, smooth)
-        if smooth > self.factor * self.best:
+        self.recent = (self.recent + [record["loss"]])[-(self.settle + 1):]
+        if state.step >= self.settle:
+            self.best = min(self.best, smooth)
+        if smooth > self.factor * self.best and statistics.median(self.recent) > self.factor * self.best:
             self.fired = True
             return f"stopped at divergence: smoothed loss {smooth:.4g} > {self.factor:g} x best {self.best:.4g}"
         return None
@@ -151,7 +169,8 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
                      fold_single=holds_batch_norm(model))
     opt = make_optimizer(model, optimizer, lr=start_lr, weight_decay=weight_decay,
                          decay_norms_and_biases=decay_norms_and_biases)
-    divergence = _Divergence(smoothing, diverge)
+    settled = round(1 / (1 - smoothing)) - 1   # the steps the smoothed loss needs to span its window
+    divergence = _Divergence(smoothing, diverge, settled)
     with _restored_afterwards(model, opt, source):
         manual_seed(seed)
         for group in opt.param_groups:
@@ -166,7 +185,7 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
         state = loop.run()
     last = state.history[-1]
     diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
-    found = _result(state.history, state.stop_reason, diverged, settled_from=round(1 / (1 - smoothing)) - 1)
+    found = _result(state.history, state.stop_reason, diverged, settled_from=settled)
     if found.rule == NO_VALLEY:
         warnings.warn(_guess_warning(found), stacklevel=2)
     return found
@@ -228,7 +247,7 @@ def _result(history: list[dict], stop_reason: str, diverged: bool, settled_from:
         raise DescendError(f"lr_find could not measure a curve ({stop_reason}) in {len(usable)} steps; "
                            "lower start_lr or check the data")
     lrs, smoothed = [r["lr"] for r in usable], [r["smoothed"] for r in usable]
-    best = min(usable, key=lambda r: r["smoothed"])
+    best = usable[lowest(smoothed, settled_from)]   # not a first batch's loss, before the average settled
     suggestion, rule = read(lrs, smoothed, settled_from)
     return LRFindResult(lrs=lrs, losses=[r["loss"] for r in usable], smoothed=smoothed, suggestion=suggestion,
                         min_loss_lr=best["lr"], stop_reason=stop_reason, diverged=diverged, rule=rule)

@@ -84,6 +84,21 @@ def optimizer_name(optimizer, weight_decay) -> str:
     return f"optimizer {found.name!r}"
 
 
+def line_search_on_batches(optimizer, batches_per_epoch: int | None) -> str | None:
+    """The warning for L-BFGS named on mini-batches, said before the run rather than found after it: each of its
+    steps iterates up to max_iter times (torch's default 20) on one batch, each iteration a forward and backward
+    pass plus a pass over its curvature memory, so an epoch costs many first-order epochs; None otherwise."""
+    lbfgs = isinstance(optimizer, torch.optim.LBFGS) or optimizer == "lbfgs"
+    if not lbfgs or not batches_per_epoch or batches_per_epoch < 2:
+        return None
+    iterations = optimizer.defaults["max_iter"] if isinstance(optimizer, torch.optim.LBFGS) else 20
+    return (f"L-BFGS on {batches_per_epoch} mini-batches per epoch: each step runs up to {iterations} L-BFGS "
+            "iterations (max_iter) on one batch, each a forward and backward pass, so the run is slow (tens of "
+            "times slower than a first-order run), and its curvature memory mixes batches; for L-BFGS give "
+            "batch_size at least the row count (one full batch, where it converges), or leave optimizer to 'auto' "
+            "for mini-batches")
+
+
 def _hyperparameters(optimizer) -> set[str]:
     """What a schedule can drive in an instance, or in a registered optimizer built over a 2x2 stand-in tensor
     (its param groups say; the model is not touched)."""

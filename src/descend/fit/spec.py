@@ -168,6 +168,9 @@ class Plan:
             warnings.warn("the training data has no length (an IterableDataset, say): an epoch ends only when it "
                           "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run",
                           stacklevel=4)
+        slow = preflight.line_search_on_batches(spec.optimizer, _dataset_len(train))
+        if slow:
+            warnings.warn(slow, stacklevel=4)
         schedules = preflight.schedules(spec.schedule, spec.named_optimizer, spec.owner, total)
         for source, name in ((train, "train"), (val, "val")):
             if source is not None:

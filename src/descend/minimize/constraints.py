@@ -228,6 +228,40 @@ class Affine(Constraint):
         return lambda v: v - self.pinv @ (self.A @ v)
 
 
+class Intersection(Constraint):
+    """Points in every one of several sets (bounds and a budget, say), projected by Dykstra's alternating
+    projections (Boyle & Dykstra 1986), which converge to the nearest point of the intersection, not merely to some
+    point of it; the last set is met exactly, the others to `tol`."""
+
+    def __init__(self, *sets: Constraint, tol: float = 1e-10, max_rounds: int = 10_000):
+        if len(sets) < 2 or not all(isinstance(c, Constraint) for c in sets):
+            raise DescendTypeError(f"Intersection takes two or more descend.constraints sets, got {sets!r}")
+        self.sets, self.tol, self.max_rounds = sets, tol, max_rounds
+
+    def _bind(self, size):
+        self.sets = [c.bind(size, self.like["dtype"], self.where, self.like["device"]) for c in self.sets]
+        point = self._project(torch.zeros(size, **self.like))
+        worst = max(self.sets, key=lambda c: c.violation(point))
+        if worst.violation(point) > 1e-6 * (1.0 + float(torch.linalg.vector_norm(point))):
+            raise DescendError(f"the sets constraining {self.where} ({', '.join(type(c).__name__ for c in self.sets)}) "
+                               f"have no point in common: the nearest try lies {worst.violation(point):.3g} outside "
+                               f"its {type(worst).__name__}; loosen the bounds or the constraint")
+
+    def _project(self, x):
+        corrections = [torch.zeros_like(x) for _ in self.sets]
+        for _ in range(self.max_rounds):
+            moved = 0.0   # the point may rest for a round while the corrections still move: both must settle
+            for i, constraint in enumerate(self.sets):
+                shifted = x + corrections[i]
+                projected = constraint.project(shifted)
+                moved += float(torch.linalg.vector_norm(projected - x)) + float(
+                    torch.linalg.vector_norm(shifted - projected - corrections[i]))
+                x, corrections[i] = projected, shifted - projected
+            if moved <= self.tol * (1.0 + float(torch.linalg.vector_norm(x))):
+                break
+        return x
+
+
 class Parts(Constraint):
     """Constraints on disjoint named slices of one flat vector, projected part by part."""
 

@@ -12,7 +12,7 @@ from .. import optim
 from ..core.checks import check_positive_int
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import Callback
-from .constraints import Constraint, Parts, from_bounds
+from .constraints import Constraint, Intersection, Parts, from_bounds
 from .layout import Layout
 from .linesearch import LBFGS, ArmijoGD
 
@@ -62,13 +62,18 @@ def assemble_constraint(layout: Layout, constraint, bounds) -> Constraint | None
     for arg, value, make in (("constraint", constraint, _check_constraint), ("bounds", bounds, from_bounds)):
         if value is None:
             continue
+        if arg == "constraint" and _scipy_style(value):
+            _check_constraint(value)
         per_part = value.items() if isinstance(value, dict) else [(None, value)]
         for name, spec in per_part:
             if name is not None and name not in layout.slices:
                 raise DescendError(f"{arg} names part {name!r}, but x0 has {sorted(map(str, layout.names))}")
-            if name in given or (name is None and given) or None in given:
-                raise DescendError(f"{arg}: part {name or 'x'} already has a constraint; give bounds= or "
-                                   f"constraint= for each part, not both (one set per part)")
+            if name in given:   # bounds on a part with a constraint: the points that satisfy both
+                given[name] = Intersection(given[name], make(spec))
+                continue
+            if (name is None and given) or None in given:
+                raise DescendError(f"{arg}: give bounds= and constraint= both for all of x or both by part name, "
+                                   "not one of each")
             given[name] = make(spec)
     if not given:
         return None
@@ -80,10 +85,21 @@ def assemble_constraint(layout: Layout, constraint, bounds) -> Constraint | None
     return pieces[0][1] if len(pieces) == 1 and None in given else Parts(pieces)
 
 
+def _scipy_style(value) -> bool:
+    """A constraint written for scipy.optimize.minimize: a function, a {'type': ..., 'fun': ...} dict, or a list
+    of them."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return bool(items) and all(callable(item) and not isinstance(item, Constraint)
+                               or isinstance(item, dict) and "fun" in item for item in items)
+
+
 def _check_constraint(value) -> Constraint:
     if not isinstance(value, Constraint):
+        hint = ("; minimize projects onto sets rather than taking constraint functions (scipy's {'type': 'eq', "
+                "'fun': ...}): a linear equality is Affine(A, b), a budget Simplex(total), and others can join fun "
+                "as a penalty" if _scipy_style(value) else "")
         raise DescendTypeError(f"constraint must be a descend.constraints set (Box, NonNegative, Simplex, L2Ball, "
-                               f"L1Ball, Affine) or a dict of them by part name, got {value!r}")
+                               f"L1Ball, Affine, Intersection) or a dict of them by part name, got {value!r}{hint}")
     return value
 
 

@@ -52,6 +52,19 @@ def describe(value):
     return type(value).__qualname__
 
 
+def labels(settings: dict) -> dict:
+    """The settings whose objects name themselves in words (a `setting_label` attribute), by setting: reports show
+    "bce, averaged over the networks" where the compared record holds a class path. Not compared on resume."""
+    found = {}
+    for key, value in settings.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        named = [getattr(item, "setting_label", None) for item in items]
+        if any(isinstance(name, str) for name in named):
+            found[key] = ", ".join(name if isinstance(name, str) else str(describe(item)).rsplit(".", 1)[-1]
+                                   for name, item in zip(named, items))
+    return found
+
+
 def describe_model(model: nn.Module) -> dict:
     """The model's class, its architecture as torch prints it, and every state entry's shape and dtype."""
     return {"class": type(model).__qualname__, "architecture": repr(model),
@@ -88,6 +101,7 @@ def fit_config(settings: dict, *, model: nn.Module, train, val, checkpoint_every
             "model": describe_model(model),
             "data": {"train": describe_data(train), "val": describe_data(val)},
             "recording": {"checkpoint_every": checkpoint_every},
+            "labels": labels(settings),
             "environment": {"descend": __version__, "torch": torch.__version__, "python": platform.python_version(),
                             "device": str(device),
                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}}

@@ -190,15 +190,19 @@ def calibration(table: pd.DataFrame, bins: int = 10) -> str:
 
 
 def residuals_over_time(table: pd.DataFrame) -> str:
-    """Residual (predicted - actual) per test row in time order, with a rolling mean to show drift."""
+    """Residual (predicted - actual) per test row in time order, with a rolling mean to show drift; a table with no
+    time column is drawn by its rows' places in the file, and says so."""
     residual = table["predicted"].to_numpy(float) - table["actual"].to_numpy(float)
+    title = "residuals over time"
     if "time" in table:
         x, label = pd.to_datetime(table["time"], errors="coerce"), "time"
         if x.isna().any():
             x = table["time"]
+    elif "row" in table:
+        x, label, title = table["row"].to_numpy(), "row of the data file", "residuals by row of the file (no dates)"
     else:
         x, label = np.arange(len(table)), "test row (in order)"
-    fig, ax = _figure("residuals over time", xlabel=label, ylabel="predicted - actual")
+    fig, ax = _figure(title, xlabel=label, ylabel="predicted - actual")
     ax.scatter(x, residual, s=6, alpha=0.4, color="tab:purple")
     window = min(len(residual), max(len(residual) // 20, 7))
     ax.plot(x, pd.Series(residual).rolling(window, min_periods=1).mean(), color="black", linewidth=1.4,

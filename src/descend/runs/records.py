@@ -55,7 +55,9 @@ class RunRecord:
         """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out); the
         default limit that auto's own limit replaced says so."""
         replaced = self.config.get("auto", {}).get("limit", {}).get("replaces")
+        named = self.config.get("labels", {})   # what an object called itself, in words, over its class path
         return [[key, f"{value} (not used: auto's limit replaced it, see chosen)" if key == replaced
+                 else named[key] if key in named
                  else value if isinstance(value, (int, float)) else setting_text(value)]
                 for key, value in self.config.get("run", {}).items() if value not in (None, [], {})]
 

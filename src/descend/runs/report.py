@@ -143,7 +143,9 @@ def _predictions(record: RunRecord) -> str:
     return ("<section id='predictions'><h2>Test predictions (test_predictions.csv)</h2>"
             + _figure(plots.predicted_vs_actual(table), "predicted vs actual", "Points on the diagonal are exact.")
             + _figure(plots.residuals_over_time(table), "residuals over time",
-                      "Residuals in time order; a drifting rolling mean means the model ages.") + "</section>")
+                      "Residuals in time order; a drifting rolling mean means the model ages." if "time" in table
+                      else "Residuals in the order of the data file (the table has no dates); a drifting rolling "
+                      "mean means later rows are predicted worse.") + "</section>")
 
 
 LANDSCAPE = "landscape"              # RUN_DIR/landscape: where `descend landscape` writes by default

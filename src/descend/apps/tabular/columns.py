@@ -36,6 +36,7 @@ class Column:
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_NAMED = 20   # columns named in one line; beyond, a count
 
 
 def _present(series: pd.Series) -> pd.Series:
@@ -128,7 +129,7 @@ def _looks_like_dates(values: pd.Series) -> bool:
     return any(bool(as_dates(sample, dayfirst).notna().all()) for dayfirst in (False, True))
 
 
-def _name_words(name: str) -> set[str]:
+def name_words(name: str) -> set[str]:
     """The lower-case words of a column name: CustomerID -> {customer, id}; row_no -> {row, no}."""
     return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)}
 
@@ -143,7 +144,7 @@ def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
     if whole.min() < 0:
         return False
     widths = {len(str(int(v))) for v in whole}
-    named = bool(_name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
+    named = bool(name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
     return named or (len(widths) == 1 and widths.pop() >= 5)
 
 
@@ -180,7 +181,7 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     if series.dtype == bool:
         return Column(name, "boolean", "true/false")
     if series.dtype.kind in "iuf":
-        if excel_serials(_name_words(name), values):
+        if excel_serials(name_words(name), values):
             return _date_column(name, values, None)
         return _infer_numeric(name, values, rows)
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -210,7 +211,7 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
             if name not in frame.columns:
                 raise DescendError(f"{option} names column {name!r}, which the data does not have; "
                                    f"{known_columns(name, frame.columns)}")
-    columns, notes = [], []
+    columns, notes, empty = [], [], []
     for name in frame.columns:
         if name == target or name in drop:
             notes += [f"{name}: left out (--drop)"] if name in drop else []
@@ -223,16 +224,36 @@ def infer_columns(frame: pd.DataFrame, target: str, drop: tuple = (), categorica
             columns.append(Column(name, "numeric", "set by --numeric"))
             continue
         column = infer_column(name, frame[name], len(frame), dayfirst)
-        if column is None:
+        if column is None and _present(frame[name]).empty:
+            empty.append(name)
+        elif column is None:
             notes.append(f"{name}: left out ({_no_information(frame[name])})")
         elif column.kind == "identifier":
             notes.append(f"{name}: {column.reason}")
         else:
             columns.append(column)
+    notes += _empty_note(empty)
     if not columns:
         raise DescendError(f"no usable input columns besides the target {target!r}; the data needs at least one "
                            "column that varies" + (f" (left out: {'; '.join(notes)})" if notes else ""))
     return _ordinals_within_rows(columns, frame), notes
+
+
+def left_out_identifiers(frame: pd.DataFrame, columns: list[Column], target: str, drop: tuple = (),
+                         dayfirst: bool | None = None) -> list[str]:
+    """The columns of `frame` that `infer_columns` left out as identifiers (an ID, a name per row): `descend
+    predict` copies them beside its predictions, so each prediction can be matched to its row by its own key."""
+    used = {c.name for c in columns} | {target, *drop}
+    return [name for name in frame.columns if name not in used
+            and getattr(infer_column(name, frame[name], len(frame), dayfirst), "kind", None) == "identifier"]
+
+
+def _empty_note(names: list[str]) -> list[str]:
+    """One line for the columns empty in every row (a wide export's unused columns), not one line each."""
+    if len(names) <= 1:
+        return [f"{name}: left out (empty in every row)" for name in names]
+    shown = ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+    return [f"{len(names)} columns left out (empty in every row): {shown}"]
 
 
 def _no_information(series: pd.Series) -> str:

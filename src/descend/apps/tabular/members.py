@@ -66,6 +66,13 @@ class MemberLoss:
         self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
         self.folds, self.held_out = folds, held_out
 
+    @property
+    def setting_label(self) -> str:
+        """The loss in words for reports (config.json's labels), instead of this class's path."""
+        if self.folds and self.held_out:
+            return f"{self.loss}, each network on the rows of its training folds, averaged"
+        return f"{self.loss}, averaged over the networks"
+
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target = y[:, 0]
         if output.dim() == 3:
@@ -89,7 +96,7 @@ class MemberMetric:
 
     def __init__(self, metric: Callable, class_indices: bool):
         self.metric, self.class_indices = metric, class_indices
-        self.__name__ = getattr(metric, "__name__", "metric")
+        self.__name__ = self.setting_label = getattr(metric, "__name__", "metric")
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> float:
         target = y[:, 0]

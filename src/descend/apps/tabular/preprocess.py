@@ -103,6 +103,17 @@ def _fit_numeric(name: str, values: pd.Series, clip: bool, max_bins: int) -> Num
                    float(filled.min()), float(filled.max()), clip, [float(e) for e in edges])
 
 
+def _bins_phrase(numeric: list[Numeric]) -> str:
+    """What the quantile bins add to the numbers' line: how many, or why none (a small table's columns get none)."""
+    binned = max(len(n.edges) - 1 for n in numeric)
+    if binned > 0:
+        return f"; the networks also see each as its place in up to {binned} training-quantile bins"
+    if any(n.clip for n in numeric):
+        return (f"; no training-quantile bins (too few training rows: a column gets them from {2 * ROWS_PER_BIN} "
+                f"rows, {ROWS_PER_BIN} a bin)")
+    return ""
+
+
 def _fit_categorical(name: str, values: pd.Series) -> Categorical:
     levels = sorted(values.dropna().unique().tolist(), key=level_order)
     if values.isna().any():
@@ -236,9 +247,7 @@ class Preprocessor:
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
         if self.numeric:
             unclipped = " (a date's years since 2000 excepted)" if not all(n.clip for n in self.numeric) else ""
-            binned = max(len(n.edges) - 1 for n in self.numeric)
-            bins = (f"; the networks also see each as its place in up to {binned} training-quantile bins" if binned
-                    else "")
+            bins = _bins_phrase(self.numeric)
             if linear_clips:
                 how = (f"the networks and the linear model clip them to the training range{unclipped}, as this table "
                        "has dates")

@@ -34,6 +34,7 @@ from ...runs.files import jsonable, replace_folder, write_atomic
 from ...runs.verified import RunFiles, reading
 from . import subruns
 from .cells import check_plain
+from .columns import known_columns
 from .dates import check_dates
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
@@ -77,16 +78,31 @@ class TabularRun:
         self.model.eval()
         return self.target.decode(self.model(x))
 
-    def predictions(self, frame: pd.DataFrame, where: str = "the data") -> tuple[pd.DataFrame, dict[str, int]]:
-        """A table with a `prediction` column (and p_<class> columns for classes), one row per input row."""
+    def predictions(self, frame: pd.DataFrame, where: str = "the data",
+                    keep: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+        """A table with a `prediction` column (and p_<class> columns for classes), one row per input row, after
+        the `keep` columns of `frame` copied as they are (None: the identifier columns fit left out, those
+        `frame` has), so each prediction carries its row's own key."""
         x, unseen = self.encode(frame, where)
         out = self.outputs(x)
         if self.target.task != "classification":
-            return pd.DataFrame({"prediction": out}), unseen
-        table = pd.DataFrame({"prediction": [self.target.classes[i] for i in out.argmax(axis=1)]})
-        for i, label in enumerate(self.target.classes):
-            table[f"p_{label}"] = out[:, i]
-        return table, unseen
+            table = pd.DataFrame({"prediction": out})
+        else:
+            table = pd.DataFrame({"prediction": [self.target.classes[i] for i in out.argmax(axis=1)]})
+            for i, label in enumerate(self.target.classes):
+                table[f"p_{label}"] = out[:, i]
+        return _with_kept(table, frame, self.kept_columns(frame, where, keep)), unseen
+
+    def kept_columns(self, frame: pd.DataFrame, where: str, keep: list[str] | None) -> list[str]:
+        """The columns of `frame` to copy beside the predictions: `keep` (each must be there), or by default the
+        identifiers fit left out that `frame` has."""
+        if keep is None:
+            return [name for name in self.config.get("identifiers", []) if name in frame.columns]
+        for name in keep:
+            if name not in frame.columns:
+                raise DescendError(f"--keep names column {name!r}, which {where} does not have; "
+                                   f"{known_columns(name, frame.columns)}")
+        return list(dict.fromkeys(keep))
 
     def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
         """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
@@ -164,6 +180,20 @@ class TabularRun:
         if files.has("test_predictions.csv"):
             with reading(files.folder / "test_predictions.csv"):
                 self.test_predictions = pd.read_csv(io.BytesIO(files.bytes("test_predictions.csv")))
+
+
+def _with_kept(table: pd.DataFrame, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """`names`' columns of `frame` first, then the predictions; whole numbers that pandas read as floats (an ID
+    column with empty cells) stay whole numbers."""
+    clash = [name for name in names if name in table.columns]
+    if clash:
+        raise DescendError(f"--keep: column {clash[0]!r} has the name of an output column; rename it in the data")
+    kept = {}
+    for name in names:
+        values = frame[name].reset_index(drop=True)
+        whole = values.dtype.kind == "f" and bool((values.dropna() % 1 == 0).all())
+        kept[name] = values.astype("Int64") if whole else values
+    return pd.concat([pd.DataFrame(kept), table], axis=1) if names else table
 
 
 def _strict_json(data) -> bytes:

@@ -13,6 +13,7 @@ from .dates import as_dates, day_first
 
 SPLITS = ("time", "random")
 MIN_ROWS = 10
+BACKWARD_SHARE = 0.1   # rows that step back in time more often than this are out of date order for a time split
 
 
 @dataclass
@@ -53,6 +54,24 @@ def time_order(frame: pd.DataFrame, time_column: str | None, dayfirst: bool | No
         cell = "an empty cell" if pd.isna(value) else repr(value)
         raise DescendError(f"--time-column {time_column!r} must hold dates or numbers; data row {row} has {cell}")
     return np.argsort(key.to_numpy(), kind="stable")
+
+
+def date_order_note(frame: pd.DataFrame, name: str, dayfirst: bool | None) -> str | None:
+    """A note when a time split by row order would not test the latest rows: the rows of `frame` run from newest
+    to oldest by the date column `name` (as exports of prices and accounts often do), or jump back in time often;
+    None when they run forward (a few steps back, as in a panel of several series, are left alone)."""
+    dates = as_dates(frame[name], dayfirst).dropna()
+    steps = np.sign(np.diff(dates.to_numpy().astype("datetime64[ns]").astype(np.int64)))
+    back, forward = int((steps < 0).sum()), int((steps > 0).sum())
+    if back + forward == 0 or back <= BACKWARD_SHARE * (back + forward):
+        return None
+    fix = f"--time-column {name} puts them in time order"
+    if forward <= BACKWARD_SHARE * (back + forward):
+        first, last = (f"{d:%Y-%m-%d}" for d in (dates.iloc[0], dates.iloc[-1]))
+        return (f"note: the rows run from newest to oldest by {name!r} ({first} first, {last} last), so the test "
+                f"rows are the oldest, not the newest; {fix}")
+    return (f"note: the rows are not in {name!r} order ({back} of {back + forward} steps from one row to the next go "
+            f"back in time), so the last rows are not the latest; {fix}, or --split random draws the test rows")
 
 
 def _tail(count: int, fraction: float) -> int:

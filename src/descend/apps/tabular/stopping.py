@@ -32,6 +32,12 @@ class GrowingPatience(stop_lib.Patience):
         super().__init__(patience, restore_best=True)
         self.most, self.least = self.patience, least_wait(self.patience, steps_per_epoch)
 
+    @property
+    def setting_label(self) -> str:
+        """The rule in words for reports (config.json's labels), instead of this class's name."""
+        return (f"early stopping on {self.monitor or 'val_loss'}: after {self.least} to {self.most} evaluations "
+                "without a better one (as many as the best took), the best weights restored")
+
     def setup(self, state):
         super().setup(state)
         self.evaluations, self.patience = 0, self.least

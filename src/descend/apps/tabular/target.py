@@ -11,10 +11,13 @@ import torch
 from ...core.checks import check_choice
 from ...core.errors import DescendError
 from ...core.metrics import accuracy
-from .columns import first_bad, level_order, mostly_numbers, numbers, parse_numbers
+from .columns import first_bad, level_order, mostly_numbers, name_words, numbers, parse_numbers
 
 TASKS = ("auto", "regression", "classification", "count")
 MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes
+PERCENT_WORDS = {"pct", "percent", "percentage", "perc", "prozent", "porcentaje", "pourcentage"}
+PERCENT = ("whole numbers from 0 to 100 that are percentages ({how}) -> squared error on the standardized target "
+           "(a share has a ceiling a count has not; --task count for Poisson)")
 
 
 @dataclass
@@ -39,7 +42,7 @@ class Target:
             lookup = {c: i for i, c in enumerate(self.classes)}
             codes = torch.tensor([lookup[v] for v in _labels(series)])
             return codes.float() if self.loss == "bce" else codes
-        values = torch.tensor(numbers(series, self.name).to_numpy(), dtype=torch.float32)
+        values = torch.tensor(np.ascontiguousarray(numbers(series, self.name).to_numpy()), dtype=torch.float32)
         return (values - self.mean) / self.std if self.task == "regression" else values
 
     def decode(self, output: torch.Tensor) -> np.ndarray:
@@ -106,10 +109,22 @@ def _auto(series: pd.Series, name: str) -> str:
     integral = bool(np.all(np.mod(values, 1) == 0))
     if integral and values.nunique() <= MAX_CLASS_INTEGERS:
         return "classification"
-    return "count" if integral and values.min() >= 0 else "regression"
+    return "count" if integral and values.min() >= 0 and not _percentages(series, name, values) else "regression"
 
 
-def _reason(task: str, requested: str, series: pd.Series) -> str:
+def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
+    """How whole numbers from 0 to 100 show they are percentages, not counts: cells written with '%', or a name
+    that says so (score_pct, Percent); None when they do not."""
+    if values.min() < 0 or values.max() > 100:
+        return None
+    if series.dtype == object and series.astype(str).str.strip().str.endswith("%").any():
+        return "written with '%'"
+    if "%" in name or name_words(name) & PERCENT_WORDS:
+        return f"the name {name!r} says so"
+    return None
+
+
+def _reason(task: str, requested: str, series: pd.Series, percent: str | None = None) -> str:
     how = "set by --task" if requested != "auto" else "inferred"
     if task == "classification":
         why = ""
@@ -122,6 +137,8 @@ def _reason(task: str, requested: str, series: pd.Series) -> str:
         return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}) -> Poisson loss; the model "
                 "predicts the log of the expected count, so effects multiply and the spread grows with the count "
                 "(--task regression for squared error)")
+    if percent:
+        return f"{how}: " + PERCENT.format(how=percent)
     return f"{how}: numbers -> squared error on the standardized target"
 
 
@@ -170,5 +187,7 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
                                f"{value:g} in data row {row}; use --task regression")
     fitted = values if train is None else values.iloc[train]
     std = float(fitted.std(ddof=0))
-    return Target(name, task, "poisson" if task == "count" else "mse", _reason(task, requested, values),
+    whole = requested == "auto" and task == "regression" and bool(np.all(np.mod(values, 1) == 0))
+    reason = _reason(task, requested, values, _percentages(series, name, values) if whole else None)
+    return Target(name, task, "poisson" if task == "count" else "mse", reason,
                   mean=float(fitted.mean()), std=std if std > 0 else 1.0)

@@ -33,7 +33,7 @@ from ...runs.files import write_atomic, write_json
 from .. import tracking
 from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
-from .columns import infer_columns, known_columns
+from .columns import infer_columns, known_columns, left_out_identifiers
 from .dates import as_dates, day_first
 from .members import (FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids,
                       slice_members, with_member)
@@ -41,7 +41,7 @@ from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joi
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
-from .split import Split, split_rows, time_order
+from .split import Split, date_order_note, split_rows, time_order
 from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
@@ -125,9 +125,22 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     return Scheme("slice", members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
 
 
-def _describe_split(split: Split, scheme: Scheme, opts: Options) -> str:
-    how = (f"time order{f' by {opts.time_column!r}' if opts.time_column else ' (rows as given)'}"
-           if opts.split == "time" else f"random (--split-seed {opts.split_seed})")
+def _split_order(opts: Options, dated: bool, in_order: bool) -> str:
+    """How the rows were ordered for the split, in words; a table with no dates, or whose dates run backwards or
+    jump about (`in_order` False), is in file order, not time order."""
+    if opts.split != "time":
+        return f"random (--split-seed {opts.split_seed})"
+    if opts.time_column:
+        return f"time order by {opts.time_column!r}"
+    if dated and not in_order:
+        return "rows in file order, which is not time order (see the note below)"
+    if dated:
+        return "time order (rows as given)"
+    return "rows in file order (the table has no dates; --split random draws the test rows at random)"
+
+
+def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool) -> str:
+    how = _split_order(opts, scheme.dated, in_order)
     test = (f"{len(split.test)} test rows ({'last ' if opts.split == 'time' else 'a random '}{opts.test_fraction:g}"
             ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
             "tested here)")
@@ -244,7 +257,12 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         rows = "row" if list(found.values()) == [1] else "rows"
         say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} {rows} "
             "earlier): the linear model does not clip them to the training range (they trend with the target)")
-    say(_describe_split(split, scheme, opts))
+    dates = [c for c in pre.columns if c.kind in ("date", "datetime")]
+    note = date_order_note(frame, dates[0].name, dates[0].dayfirst) if dates and opts.split == "time" \
+        and opts.time_column is None else None
+    say(_describe_split(split, scheme, opts, in_order=note is None))
+    if note:
+        say(note)
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
     warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
@@ -253,6 +271,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     positions = pre.feature_positions()
     run = _new_run(pre, target, opts, scheme,
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
+    run.config["identifiers"] = left_out_identifiers(frame.iloc[split.train], columns, opts.target, opts.drop,
+                                                     opts.dayfirst)
     say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)

@@ -15,6 +15,7 @@ import torch
 from ...core.errors import DescendError
 from ...fit import FitResult, fit, losses
 from . import evaluate
+from .columns import known_columns
 from .run import TabularRun
 from .split import split_rows, time_order
 from .train import Options, Say, every_row, fit_arguments, rows_with_target, truth_values
@@ -36,6 +37,10 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     opts.progress = progress
     opts.check()
     run.preprocessor.check_columns(frame, "the new data")
+    if opts.target not in frame.columns:
+        raise DescendError(f"the new data has no target column {opts.target!r}: update trains on rows whose target "
+                           f"is known (for rows without it, `descend predict` predicts them); "
+                           f"{known_columns(opts.target, frame.columns)}")
     frame = rows_with_target(frame, opts.target, say)
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
@@ -59,9 +64,11 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     kept = not val_after <= val_before
     if kept:
         run.model.load_state_dict(previous)
-        say(f"kept the previous weights: validation loss went from {val_before:.4g} to {val_after:.4g}")
+        say(f"kept the previous weights: the loss on the {len(split.val)} validation rows went from "
+            f"{val_before:.4g} to {val_after:.4g}")
     else:   # said too: the newest rows below may still score worse, and the reader asks which weights stayed
-        say(f"kept the update: validation loss went from {val_before:.4g} to {val_after:.4g}")
+        say(f"kept the update: the loss on the {len(split.val)} validation rows went from {val_before:.4g} to "
+            f"{val_after:.4g}")
     after = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
     number = 1 + len(run.metrics.get("updates", []))
     record = {"rows": int(len(frame)), "newest_rows": int(len(split.test)), "before": before, "after": after,
@@ -69,6 +76,21 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     run.metrics.setdefault("updates", []).append(record)
     _append(run, result, f"update {number}")
     return record
+
+
+def judged(record: dict) -> list[str]:
+    """The update against the model before it on the newest rows, in words; and, when the update was kept although
+    those rows score it worse, why: it was kept on the validation rows' loss, and on so few rows the two
+    judgements can disagree by chance."""
+    (line,) = evaluate.in_words({"after": record["after"], "before": record["before"]})
+    lines = [f"on the newest {record['newest_rows']} rows, after the update against before it: "
+             f"{line.removeprefix('against before: ')}"]
+    score = "rmse" if "rmse" in record["after"] else "log_loss"
+    if not record["kept_previous"] and record["after"][score] > record["before"][score]:
+        lines.append(f"note: the update was kept because it lowered the validation rows' loss; the newest "
+                     f"{record['newest_rows']} rows, which it never saw, score it worse: on so few rows either can be "
+                     "chance; judge it on more new rows before relying on it")
+    return lines
 
 
 def _date_order(run: TabularRun, opts: Options) -> bool | None:

@@ -8,23 +8,28 @@ from ...apps.tabular import TabularRun, read_table
 from ...apps.tabular.io import write_csv_atomic
 
 HELP = "predict with a model saved by `descend fit --out DIR`"
-EPILOG = ("Output columns, one row per input row in the same order: prediction (a value, an expected count, or the "
-          "most likely class); for classes also p_<class>, the probability of each class (they sum to 1). A CSV "
-          "file's predictions are written as it was: its separator, its decimal mark (3,5) and, when not UTF-8, "
-          "its encoding.")
+EPILOG = ("Output columns, one row per input row in the same order: the --keep columns copied from the data "
+          "(by default the identifier columns fit left out, such as an ID, when the data has them), then "
+          "prediction (a value, an expected count, or the most likely class); for classes also p_<class>, the "
+          "probability of each class (they sum to 1). A CSV file's predictions are written as it was: its "
+          "separator, its decimal mark (3,5) and, when not UTF-8, its encoding.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="DIR", help="the folder written by `descend fit --out`")
     parser.add_argument("data", help="CSV or Parquet file with the columns the model was trained on")
     parser.add_argument("--out", default=None, help="write predictions to this CSV file (default: print them)")
+    parser.add_argument("--keep", default=None, metavar="COLS",
+                        help="comma-separated columns of the data to copy beside the predictions, to match each "
+                             "prediction with its row (default: the identifier columns fit left out; '' for none)")
 
 
 def run(args: argparse.Namespace) -> int:
     model = TabularRun.load(args.run_dir, record=False)
     frame = read_table(args.data)
     written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
-    table, unseen = model.predictions(frame, args.data)
+    keep = None if args.keep is None else [name.strip() for name in args.keep.split(",") if name.strip()]
+    table, unseen = model.predictions(frame, args.data, keep)
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",
               file=sys.stderr)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...apps.tabular import TabularRun, read_table
 from ...apps.tabular.evaluate import table
-from ...apps.tabular.update import update_run
+from ...apps.tabular.update import judged, update_run
 from ...runs import lock
 from ..tabular_options import fixed_learning_rate, saved
 
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
         print(f"newest {record['newest_rows']} rows of the new data:")
         print(table({"before update": record["before"], "after update": record["after"]}))
+        print("\n".join(judged(record)))
         print(saved(model.save(args.run_dir)))
     if (Path(args.run_dir) / REPORT).is_file():   # drawn before this update: it shows none of it
         print(f"note: {Path(args.run_dir) / REPORT} shows the run before this update; `descend report "

@@ -46,24 +46,29 @@ class KeepBest(stop_lib.Patience):
             return   # cut short by an error, nothing evaluated, or the last weights are the best
         task, final = state.task, state.task.snapshot()
         errors = self._advantage(task)
-        if not errors >= SIGNIFICANCE:
+        if errors is None or not errors >= SIGNIFICANCE:
             task.restore(final)   # the lower val_loss is within the rows' noise: the last weights stay
+            why = ("the loss cannot be taken one validation row at a time to show it beyond their noise"
+                   if errors is None else f"by {errors:.1f} standard errors over the validation rows, within their "
+                   "noise")
+            state.stop_reason += (f"; the model holds the last weights (step {self.best_step}'s {MONITOR} "
+                                  f"{self.best:.6g} was lower, but {why})")
             return
         super().finish(state)   # Patience's restore: the weights back, state.restored_step set
         state.stop_reason += (f"; the model holds the weights of step {self.best_step}, whose {MONITOR} "
                               f"{self.best:.6g} was the run's lowest (the last evaluation's: {last:.6g}, "
                               f"{errors:.1f} standard errors higher over the validation rows)")
 
-    def _advantage(self, task) -> float:
+    def _advantage(self, task) -> float | None:
         """How many standard errors the kept weights' row losses lie below the current weights'; the kept weights
-        are in the model afterwards. 0 when the loss cannot be taken one row at a time (a callable loss over the
-        whole batch): then the rows cannot say, and the last weights stay."""
+        are in the model afterwards. None when the loss cannot be taken one row at a time (a callable loss over
+        the whole batch): then the rows cannot say, and the last weights stay."""
         try:
             last = task.validation_row_losses()
             task.restore(self.snapshot)
             return standard_errors(last - task.validation_row_losses())
         except (RuntimeError, ValueError, TypeError, IndexError):
-            return 0.0
+            return None
 
 
 def standard_errors(differences) -> float:
