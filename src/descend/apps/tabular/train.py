@@ -241,7 +241,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     if found:
         rows = "row" if list(found.values()) == [1] else "rows"
         say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} {rows} "
-            "earlier): the linear model does not clip them to the training range (they trend with the target)")
+            "earlier): neither the networks nor the linear model clip them to the training range (they trend with the "
+            "target)")
     say(_describe_split(split, scheme, opts))
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
