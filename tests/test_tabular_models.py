@@ -172,6 +172,23 @@ def test_members_must_be_a_positive_integer_or_left_to_the_table():
         Options(target="y", members=0).check()
 
 
+def test_when_no_column_carries_over_validation_can_choose_the_training_mean():
+    """Columns that drift with time while the target only wanders around its level (a dated table whose inputs
+    say nothing about the later rows): the penalty grid reaches far enough that validation picks a model that
+    predicts the training mean, not the most penalized line of a short grid."""
+    rng = np.random.default_rng(0)
+    time = np.arange(150.0)
+    design = time[:, None] * rng.normal(size=10) / 50 + rng.normal(size=(150, 10))
+    y = rng.normal(size=150)
+    fit, val = np.arange(120), np.arange(120, 150)
+    penalty, outputs = linear.choose_penalty("mse", design, y, [(fit, val)], 1)
+    short = [linear.fit_linear("mse", design[fit], y[fit], 1000.0, 1).outputs(design[val])]
+    assert penalty > 1000.0
+    assert np.abs(outputs[val] - y[fit].mean()).max() < 0.05
+    assert linear.mean_loss("mse", torch.as_tensor(outputs[val]), torch.as_tensor(y[val])) < \
+        linear.mean_loss("mse", torch.as_tensor(short[0]), torch.as_tensor(y[val]))
+
+
 def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_path):
     frame = bakery(200)   # dated rows: one validation slice, the latest training rows
     lines = []

@@ -87,13 +87,15 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     rmse = float(np.sqrt(np.mean((test["predicted"] - test["actual"]) ** 2)))
     assert rmse < 1.0   # the step's own noise is 0.3; held at the training maximum it would be about 17
     assert run.config["architecture"]["linear_free"] == [5, 6]   # y_lag1 and y_lag2 among the numbers
+    bounds = run.config["architecture"]["bounds"]   # the networks leave the lags unclipped too, and clip the rest
+    assert bounds[5] == bounds[6] == [None, None] and bounds[2] == run.preprocessor.bounds()[2] != [None, None]
 
 
 def test_a_single_lag_is_said_in_the_singular():
     lines = []
     prepare(_trending().drop(columns="y_lag2"), Options(target="y", **QUICK), say=lines.append)
-    assert ("  y_lag1: the target's own earlier values (1 row earlier): the linear model does not clip them to the "
-            "training range (they trend with the target)") in lines
+    assert ("  y_lag1: the target's own earlier values (1 row earlier): neither the networks nor the linear model "
+            "clip them to the training range (they trend with the target)") in lines
 
 
 def test_a_table_without_dates_keeps_its_model_as_before():

@@ -30,10 +30,10 @@ def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, membe
                  loss: str = "mse", folds: int | None = None, linear_free: list[int] = (),
                  residual: bool = False, clipped: bool = True) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json); `linear_free`: the number
-    inputs the linear model never clips (the target's own lags); `residual`: the networks learn what the linear
-    model leaves (see TabularNet.forward); `clipped`: the networks clip numbers to the training range (else
-    they take them as they are)."""
-    bounds = pre.bounds() if clipped else [[None, None]] * pre.numeric_width
+    inputs that neither the linear model nor the networks clip (the target's own lags, which trend with it);
+    `residual`: the networks learn what the linear model leaves (see TabularNet.forward); `clipped`: the networks
+    clip the other numbers to the training range (else they take them as they are)."""
+    bounds = [[None, None] if i in linear_free or not clipped else bound for i, bound in enumerate(pre.bounds())]
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "folds": folds or members,
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],

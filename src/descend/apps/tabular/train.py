@@ -256,7 +256,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     if found:
         rows = "row" if list(found.values()) == [1] else "rows"
         say(f"  {', '.join(found)}: the target's own earlier values ({', '.join(map(str, found.values()))} {rows} "
-            "earlier): the linear model does not clip them to the training range (they trend with the target)")
+            "earlier): neither the networks nor the linear model clip them to the training range (they trend with the "
+            "target)")
     dates = [c for c in pre.columns if c.kind in ("date", "datetime")]
     note = date_order_note(frame, dates[0].name, dates[0].dayfirst) if dates and opts.split == "time" \
         and opts.time_column is None else None
