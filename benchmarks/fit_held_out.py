@@ -357,25 +357,33 @@ def report(rows: dict, seeds: range) -> None:
                 print(f"    finding: {text}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", help="comma-separated names' starts (default: all)")
-    parser.add_argument("--seeds", type=int, default=2)
+def run_list(doc: str, items: dict, noun: str, seeds: int, load_help: str, measure: Callable, report: Callable,
+             annotate: Callable = lambda name: {}) -> None:
+    """The command line of a list of held-out runs (this file's, raw_targets.py's): which `items` to run, over how
+    many seeds, reusing the runs a --save wrote; `annotate(name)` adds fields to a row before `report` prints."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument(f"--{noun}", help="comma-separated names' starts (default: all)")
+    parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--save", help="write every run's numbers to this JSON file")
-    parser.add_argument("--load", help="take the grid's and the hand loop's runs from a file --save wrote and run "
-                                       "only fit's defaults (to measure a change to them)")
+    parser.add_argument("--load", help=load_help)
     args = parser.parse_args()
     saved = json.loads(Path(args.load).read_text()) if args.load else {}
     torch.set_num_threads(1)
-    seeds = range(args.seeds)
-    wanted = [n for n in MODELS if not args.models or any(n.startswith(m) for m in args.models.split(","))]
+    chosen = getattr(args, noun)
+    wanted = [n for n in items if not chosen or any(n.startswith(m) for m in chosen.split(","))]
     rows = {}
     for name in wanted:
-        rows[name] = measure(MODELS[name], seeds, saved.get(name)) | {"score_name": MODELS[name](0).score_name}
+        rows[name] = measure(items[name], range(args.seeds), saved.get(name)) | annotate(name)
         print(f"measured {name}", file=sys.stderr, flush=True)
     if args.save:
         Path(args.save).write_text(json.dumps(rows))
-    report(rows, seeds)
+    report(rows, range(args.seeds))
+
+
+def main() -> None:
+    run_list(__doc__, MODELS, "models", 2, "take the grid's and the hand loop's runs from a file --save wrote and run "
+             "only fit's defaults (to measure a change to them)", measure, report,
+             lambda name: {"score_name": MODELS[name](0).score_name})
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ The data are generated (the same for every seed); the seed draws the initializat
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 import time
@@ -30,6 +28,9 @@ import torch
 from torch import nn
 
 import descend as ds
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fit_held_out import run_list  # noqa: E402  (the held-out lists' command line)
 
 GRID = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 EPOCHS, BATCH = 20, 64   # fit's defaults, given to the grid explicitly
@@ -246,23 +247,8 @@ def report(rows: dict, seeds: range) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", help="comma-separated names' starts (default: all)")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--save", help="write every run's numbers to this JSON file")
-    parser.add_argument("--load", help="take the by-hand and grid runs from a file --save wrote; rerun the raw runs")
-    args = parser.parse_args()
-    saved = json.loads(Path(args.load).read_text()) if args.load else {}
-    torch.set_num_threads(1)
-    seeds = range(args.seeds)
-    wanted = [n for n in PROBLEMS if not args.problems or any(n.startswith(p) for p in args.problems.split(","))]
-    rows = {}
-    for name in wanted:
-        rows[name] = measure(PROBLEMS[name], seeds, saved.get(name))
-        print(f"measured {name}", file=sys.stderr, flush=True)
-    if args.save:
-        Path(args.save).write_text(json.dumps(rows))
-    report(rows, seeds)
+    run_list(__doc__, PROBLEMS, "problems", 3, "take the by-hand and grid runs from a file --save wrote; rerun the "
+             "raw runs", measure, report)
 
 
 if __name__ == "__main__":
