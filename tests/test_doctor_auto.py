@@ -106,7 +106,7 @@ def test_a_transient_after_the_sweep_that_the_run_recovers_from_is_no_lr_too_hig
     readings = Readings(history=_with_validation(_swept_run(stays), [2.0] * 10), auto_lr=0.1, auto_optimizer="adamw")
     f = diagnose(readings)[0]
     assert f.code == "lr_too_high" and f.evidence["kind"] == "diverged"
-    assert f.change == {"lr": 0.01, "optimizer": "adamw"} and "lr_find's suggestion 1.0e-01" in f.fix
+    assert f.change == {"lr": 0.01, "optimizer": "adamw"} and "lr_find's suggestion 0.1 from" in f.fix
 
 
 def _overfit_history(accuracy):

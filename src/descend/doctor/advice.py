@@ -34,12 +34,13 @@ def constant_losses(r: Readings):
 
 def with_flags(words: str, change: dict) -> str:
     """`words`, followed by the `descend fit` options that make `change` where such options exist."""
-    flags = [f"{FLAGS[k]} {_flag_value(v)}" for k, v in change.items() if k in FLAGS]
+    flags = [f"{FLAGS[k]} {typed(v)}" for k, v in change.items() if k in FLAGS]
     return f"{words} (descend fit: {' '.join(flags)})" if flags else words
 
 
-def _flag_value(value) -> str:
-    """A value as a user types it on the command line: 0.01, 0.00024, 1e-05 (two significant digits)."""
+def typed(value) -> str:
+    """A value as a user types it, on the command line or in code: 0.01, 0.00024, 1e-05 (two significant
+    digits), so that advice in words and its flags read alike."""
     if isinstance(value, float):
         return f"{value:.2g}"
     if isinstance(value, (list, tuple)):

@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 
 from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, lr_change,
-                     median_update_ratio, refs, restores_best, setting, stuck_at_constant, with_flags,
+                     median_update_ratio, refs, restores_best, setting, stuck_at_constant, typed, with_flags,
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
@@ -63,7 +63,7 @@ def _higher_lr(r: Readings) -> str:
     if line_search(r):
         return ""
     if r.auto_lr is not None:
-        return f"an lr above the {r.auto_lr:.1e} auto's sweep picked, with the optimizer named"
+        return f"an lr above the {typed(r.auto_lr)} auto's sweep picked, with the optimizer named"
     return "a higher lr"
 
 
@@ -258,7 +258,7 @@ def _capacity_advice(r: Readings, linear: bool) -> tuple[str, dict]:
         return "a linear model cannot fit this: use an MLP with hidden layers", {"capacity": "larger"}
     if can_memorize(r):
         change = longer(r) if line_search(r) else lr_change(r, 10 * base_lr(r))
-        how = "train longer" if line_search(r) else f"train at lr {change['lr']:.1e}"
+        how = "train longer" if line_search(r) else f"train at lr {typed(change['lr'])}"
         return f"{how}: the model has more parameters than training rows, so its size does not hold it back", change
     return ("use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
             (f" with {_higher_lr(r)}" if _higher_lr(r) else ""), {"capacity": "larger"})

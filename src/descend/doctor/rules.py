@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search, lr_change,
-                     median_update_ratio, no_better_than_constant, setting, with_flags, worse_than_reference)
+                     median_update_ratio, no_better_than_constant, setting, typed, with_flags, worse_than_reference)
 from .curves import SWING
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
@@ -60,11 +60,12 @@ def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
     safe = safer_lr(r, lr, factor)
     change = lr_change(r, safe)
     if r.interventions:
-        return with_flags(f"start at lr {safe:.1e}, where doctor='fix' recovered the run (below every lr that "
+        return with_flags(f"start at lr {typed(safe)}, where doctor='fix' recovered the run (below every lr that "
                           f"diverged in it)", change), change
-    try_it = with_flags(f"try lr {safe:.1e}", change)
+    try_it = with_flags(f"try lr {typed(safe)}", change)
     if r.auto_lr is not None:
-        return f"{try_it}: auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too high for this run", change
+        return (f"{try_it}: auto took lr_find's suggestion {typed(r.auto_lr)} from its sweep, too high for this "
+                f"run", change)
     if r.auto_optimizer is not None:   # optimizer="auto" with a given lr: that lr was the caller's
         return try_it, change
     return f"{try_it}, or lr='auto' (--lr auto) to let lr_find choose", change
@@ -319,7 +320,7 @@ def exploding_gradients(r: Readings) -> Finding | None:
         change, words = {"grad_clip": 1.0}, "clip gradients with grad_clip=1.0, and look for outlier rows"
     else:
         change = lr_change(r, lr / 10)
-        words = f"gradients are clipped already (grad_clip={clip}): lower the lr to {lr / 10:.1e}"
+        words = f"gradients are clipped already (grad_clip={clip}): lower the lr to {typed(lr / 10)}"
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
                    f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})", with_flags(words, change),
@@ -427,7 +428,7 @@ def dead_units(r: Readings) -> Finding | None:
     if from_start or line_search(r) or not math.isfinite(lr):   # the initialization switched them off
         change, words = {"init": "kaiming"}, "re-initialize with init='kaiming' (zero biases, fan-in scale)"
     else:      # alive at the first sampled step: steps too large knocked them out while training
-        change, words = lr_change(r, lr / 10), f"lower the learning rate to {lr / 10:.1e}"
+        change, words = lr_change(r, lr / 10), f"lower the learning rate to {typed(lr / 10)}"
     return Finding("dead_units", "warning", None, {"layer": name, "dead_fraction": dead, "units": units},
                    f"dead units: {dead:.0%} of the {units} units after {name!r} output zero for every example "
                    f"in the last sampled batches", with_flags(words, change), change)
@@ -457,12 +458,12 @@ def lr_too_low(r: Readings) -> Finding | None:
                        f"{setting(r, 'lr', lr):.1e} it scales (a warmup longer than the run?)",
                        "leave schedule out (fit's default warms up and decays within the run) or fit the schedule to "
                        "the run's length", {"schedule": None})
-    chose = f": auto took lr_find's suggestion {r.auto_lr:.1e} from its sweep, too low here" if r.auto_lr else ""
+    chose = f": auto took lr_find's suggestion {typed(r.auto_lr)} from its sweep, too low here" if r.auto_lr else ""
     factor = min(max(TYPICAL_UPDATE / max(ratio, 1e-12), 10.0), 1e4)   # steps scale with the lr: aim at a
     # typical update (weights that never moved, such as an all-zero start, get the largest factor)
     fix = lr_change(r, lr * factor)
     return Finding("lr_too_low", "warning", (steps[0], steps[-1]), evidence, what,
-                   with_flags(f"try lr {lr * factor:.1e}{chose}; about 1e-3 of the weights per step is typical",
+                   with_flags(f"try lr {typed(lr * factor)}{chose}; about 1e-3 of the weights per step is typical",
                               fix),
                    fix)
 
@@ -515,5 +516,5 @@ def rollbacks(r: Readings) -> list[Finding]:
     return [Finding("rollback", "info", (i["from_step"], i["at_step"]), dict(i),
                     f"rolled back at step {i['at_step']} ({i['why']}) to the state of step {i['from_step']} "
                     f"and cut the learning rate to {i['lr']:.2e}",
-                    with_flags(f"start at lr {safe:.1e}, where the run finished without diverging again", change),
+                    with_flags(f"start at lr {typed(safe)}, where the run finished without diverging again", change),
                     change) for i in r.interventions]
