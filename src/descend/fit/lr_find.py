@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 import numbers
+import statistics
 import warnings
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -93,13 +94,14 @@ class _Divergence(Rule):
         self.beta, self.factor, self.settle = beta, factor, settle
 
     def setup(self, state):
-        self.average, self.best, self.fired, self.recent = 0.0, math.inf, False, []
+        self.average, self.best, self.fired = 0.0, math.inf, False
+        self.recent = deque(maxlen=self.settle + 1)   # the batch losses of the smoothing's window
 
     def check(self, state, record):
         self.average = self.beta * self.average + (1 - self.beta) * record["loss"]
         smooth = self.average / (1 - self.beta ** state.step)
         record["smoothed"] = smooth
-        self.recent = (self.recent + [record["loss"]])[-(self.settle + 1):]
+        self.recent.append(record["loss"])
         if state.step >= self.settle:
             self.best = min(self.best, smooth)
         if smooth > self.factor * self.best and statistics.median(self.recent) > self.factor * self.best:

@@ -20,6 +20,7 @@ MEMBERS_PER_FOLD = 2   # networks trained on each fold's rows: more members, les
 SLICE_MEMBERS = 4   # networks trained side by side on a table validated on one slice of its rows
 LARGE_TABLE_ROWS = 5000   # above this many training rows, a slice's table trains LARGE_TABLE_MEMBERS instead
 LARGE_TABLE_MEMBERS = 2
+FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
 
 
 def slice_members(training_rows: int) -> int:
@@ -28,7 +29,6 @@ def slice_members(training_rows: int) -> int:
     grow with the rows, and the members are most of a step), while each network sees enough rows that averaging
     four bought no test score over two (benchmarks/RESULTS.md, "fifth pass"; the step takes about a third less)."""
     return LARGE_TABLE_MEMBERS if training_rows > LARGE_TABLE_ROWS else SLICE_MEMBERS
-FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
 
 
 def fold_ids(rows: int, folds: int, seed: int) -> np.ndarray:
