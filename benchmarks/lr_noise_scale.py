@@ -3,8 +3,8 @@
 For every workload and seed of lr_auto_quality.py (8), fit_held_out.py (10 models) and lr_reading_rules.py (the
 generated problems), fit's default run is started and read through a global optimizer step hook (torch's): the
 batch gradients of the sweep's first WINDOW steps (lr 1e-4 .. 4e-4, where the weights barely move, so the batches
-are samples at one point), the lr auto picks (the first step after the sweep), and WINDOW steps at each share of
-the run after the sweep in MID_RUN. From k batch gradients g_i of batch size B at one point (McCandlish et al.
+are samples at one point), the lr auto picks (the first step after the sweep), the BELOW_PICK sweep steps up to
+the last one at no more than the pick, and WINDOW steps at each share of the run after the sweep in MID_RUN. From k batch gradients g_i of batch size B at one point (McCandlish et al.
 2018, "An empirical model of large-batch training"): the noise tr(Sigma)/B = k/(k-1) (mean |g_i|^2 - |mean g|^2),
 the signal |G|^2 = |mean g|^2 - noise/k, and B_simple/B = noise/signal (inf when the signal does not stand above
 the noise). Also read: the noise's share of the batch gradients' energy (noise / mean |g_i|^2: near 0 clean, near
@@ -39,6 +39,7 @@ from descend.core.loop import LR_SCALE
 from descend.fit.auto.sweep import PER_DECADE, START_LR
 
 WINDOW = 8                     # batch gradients per reading
+BELOW_PICK = 5                 # sweep steps read up to the pick (a decade of lr: the weights move)
 MID_RUN = (0.25, 0.5, 0.75)    # where in the run after the sweep the later readings start
 EXPONENTS = (0.25, 0.5, 1.0)   # lr / (1 + B_simple / B)^a; a = 1 is the large-batch model's own
 
@@ -48,11 +49,13 @@ class Enough(Exception):
 
 
 class Reader:
-    """A global step pre-hook that keeps the batch gradients of the wanted steps, finds the sweep's end and pick
-    from the lr (the sweep raises it by 10x every PER_DECADE steps; the run after it starts at the pick, below)."""
+    """A global step pre-hook that keeps the batch gradients of the sweep and of the windows after it, and finds the
+    sweep's end and pick from the lr (the sweep raises it by 10x every PER_DECADE steps; the run after it starts at
+    the pick, below)."""
 
     def __init__(self, total_steps: int):
         self.total, self.step, self.pick, self.end = total_steps, 0, None, None
+        self.sweep: list[tuple[float, torch.Tensor]] = []   # (lr, batch gradient) of every sweep step
         self.windows: dict[str, list[torch.Tensor]] = {}
         self.norms: list[float] = []
 
@@ -60,25 +63,32 @@ class Reader:
         lr = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get(LR_SCALE, 1.0)
         if self.pick is None and lr < START_LR * 10 ** (self.step / PER_DECADE) * (1 - 1e-6):
             self.pick, self.end = lr, self.step
-        name = self._window()
-        if name is not None:
+            self._sweep_windows()
+        if self.pick is None or self._window() is not None:
             grads = [p.grad.reshape(-1).double() for g in optimizer.param_groups for p in g["params"]
                      if p.grad is not None]
             flat = torch.cat(grads).clone()
-            self.windows.setdefault(name, []).append(flat)
-            if name == "start":
-                self.norms.append(float(flat.norm()))
+            if self.pick is None:
+                self.sweep.append((lr, flat))
+            else:
+                self.windows.setdefault(self._window(), []).append(flat)
         self.step += 1
         if self.end is not None and self.step >= self._start(MID_RUN[-1]) + WINDOW:
             raise Enough
+
+    def _sweep_windows(self) -> None:
+        """The sweep's first WINDOW gradients, and the BELOW_PICK ones up to the last step at no more than the pick
+        (where the run goes on from)."""
+        self.windows["start"] = [g for _, g in self.sweep[:WINDOW]]
+        self.windows["below pick"] = [g for lr, g in self.sweep if lr <= self.pick * (1 + 1e-9)][-BELOW_PICK:]
+        self.norms = [float(g.norm()) for g in self.windows["start"]]
+        self.sweep = []
 
     def _start(self, share: float) -> int:
         return self.end + int(share * (self.total - self.end))
 
     def _window(self) -> str | None:
-        if self.step < WINDOW:
-            return "start"
-        for share in MID_RUN if self.end is not None else ():
+        for share in MID_RUN:
             if 0 <= self.step - self._start(share) < WINDOW:
                 return f"mid{share:g}"
         return None
@@ -167,12 +177,17 @@ def best_lr(scores: list[float]) -> float:
 
 def readings(row: dict) -> dict:
     """The statistics set against the pick's error, each as a number (log10 of B_simple/B, capped at 1e3)."""
-    values = {"log10 B_simple/B, sweep's start": math.log10(min(max(row["start"]["ratio"], 1e-3), 1e3)),
+    values = {"log10 B_simple/B, sweep's start": _log_ratio(row["start"]["ratio"]),
               "noise share, sweep's start": row["start"]["share"],
-              "batch-norm spread, sweep's start": row["norm_spread"]}
+              "batch-norm spread, sweep's start": row["norm_spread"],
+              "log10 B_simple/B, below the pick": _log_ratio(row["below pick"]["ratio"])}
     for share in MID_RUN:
         values[f"noise share at {share:.0%} of the run"] = row.get(f"mid{share:g}", {}).get("share", math.nan)
     return values
+
+
+def _log_ratio(ratio: float) -> float:
+    return math.log10(min(max(ratio, 1e-3), 1e3)) if not math.isnan(ratio) else math.nan
 
 
 def correlation_table(rows: list[dict], lists: list[str]) -> None:
@@ -203,11 +218,17 @@ def gaps(rows: list[dict], scale) -> np.ndarray:
     return np.array(out)
 
 
+def _bounded(ratio: float) -> float:
+    """B_simple/B for a rescaling: inf (no signal above the noise) as 1e3; NaN (no reading) as 0, no change."""
+    return 0.0 if math.isnan(ratio) else min(max(ratio, 0.0), 1e3)
+
+
 def rescaled_table(rows: list[dict], lists: list[str]) -> None:
     rules = {"the pick (today)": lambda r: 1.0}
-    for a in EXPONENTS:
-        rules[f"pick / (1 + B_simple/B)^{a:g}, read at the sweep's start"] = (
-            lambda r, a=a: 1 / (1 + min(max(r["start"]["ratio"], 0.0), 1e3)) ** a)
+    for where, words in (("start", "the sweep's start"), ("below pick", "the steps below the pick")):
+        for a in EXPONENTS:
+            rules[f"pick / (1 + B_simple/B)^{a:g}, read at {words}"] = (
+                lambda r, a=a, where=where: 1 / (1 + _bounded(r[where]["ratio"])) ** a)
     print("\nheld-out score at the rescaled pick over the grid's best (interpolated in the grid): median, "
           "within 5%")
     print("| pick | " + " | ".join(lists) + " |")
