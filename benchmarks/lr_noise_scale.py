@@ -4,8 +4,9 @@ For every workload and seed of lr_auto_quality.py (8), fit_held_out.py (10 model
 generated problems), fit's default run is started and read through a global optimizer step hook (torch's): the
 batch gradients of the sweep's first WINDOW steps (lr 1e-4 .. 4e-4, where the weights barely move, so the batches
 are samples at one point), the lr auto picks (the first step after the sweep), the BELOW_PICK sweep steps up to
-the last one at no more than the pick, and WINDOW steps at each share of the run after the sweep in MID_RUN. From k batch gradients g_i of batch size B at one point (McCandlish et al.
-2018, "An empirical model of large-batch training"): the noise tr(Sigma)/B = k/(k-1) (mean |g_i|^2 - |mean g|^2),
+the last one at no more than the pick, and WINDOW steps at each share of the run after the sweep in MID_RUN.
+From k batch gradients g_i of batch size B at one point (McCandlish et al. 2018, "An empirical model of
+large-batch training"): the noise tr(Sigma)/B = k/(k-1) (mean |g_i|^2 - |mean g|^2),
 the signal |G|^2 = |mean g|^2 - noise/k, and B_simple/B = noise/signal (inf when the signal does not stand above
 the noise). Also read: the noise's share of the batch gradients' energy (noise / mean |g_i|^2: near 0 clean, near
 1 noise only) and, as the cheapest proxy, the spread of the batch gradient norms the loop already computes (sd over
@@ -175,6 +176,11 @@ def best_lr(scores: list[float]) -> float:
     return GRID[i]
 
 
+def pick_error(row: dict) -> float:
+    """log10(best grid lr / auto's pick): above 0 where the pick was too low."""
+    return math.log10(best_lr(row["grid"]) / row["pick"])
+
+
 def readings(row: dict) -> dict:
     """The statistics set against the pick's error, each as a number (log10 of B_simple/B, capped at 1e3)."""
     values = {"log10 B_simple/B, sweep's start": _log_ratio(row["start"]["ratio"]),
@@ -199,11 +205,12 @@ def correlation_table(rows: list[dict], lists: list[str]) -> None:
         for name in lists:
             chosen = [r for r in rows if r["list"] == name and math.isfinite(readings(r)[reading])]
             x = [readings(r)[reading] for r in chosen]
-            y = [math.log10(best_lr(r["grid"]) / r["pick"]) for r in chosen]
+            y = [pick_error(r) for r in chosen]
             rho, p = spearmanr(x, y)
             cells.append(f"{rho:+.2f} ({p:.2g}, {len(chosen)})")
         print(f"| {reading} | " + " | ".join(cells) + " |")
-    print("| median log10(best / pick) | " + " | ".join(f"{np.median([math.log10(best_lr(r['grid']) / r['pick']) for r in rows if r['list'] == name]):+.2f}" for name in lists) + " |")
+    medians = [np.median([pick_error(r) for r in rows if r["list"] == name]) for name in lists]
+    print("| median log10(best / pick) | " + " | ".join(f"{m:+.2f}" for m in medians) + " |")
 
 
 def gaps(rows: list[dict], scale) -> np.ndarray:
