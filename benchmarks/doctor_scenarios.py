@@ -492,8 +492,16 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
                 **{k: v for k, v in change.items() if k not in ACTIONS and k != "patience"}}
     if "patience" in change:
         settings["stop"] = [ds.stop.Patience(change["patience"], restore_best=True)]
-    if s.optimizer is not None and "optimizer" not in change:
+    if "dropout" in change:
+        for module in model.modules():
+            if isinstance(module, nn.modules.dropout._DropoutNd):
+                module.p = change["dropout"]
+    if s.optimizer is not None and "optimizer" not in change:   # the user's own instance: a fix edits its call
         settings["optimizer"] = s.optimizer(model.parameters())
+        for group in settings["optimizer"].param_groups:
+            group.update({k: change[k] for k in ("lr", "weight_decay") if k in change})
+            group.update({"eps": change["optimizer_eps"]} if "optimizer_eps" in change else {})
+        settings = {k: v for k, v in settings.items() if k not in ("lr", "weight_decay")}
     if "max_epochs" in settings and "max_steps" in settings:
         settings.pop("max_epochs" if "max_steps" in change else "max_steps")
     val = (xv, yv) if xv is not None else None

@@ -134,3 +134,47 @@ def _stock_forward(module: nn.Module):
     """The forward of the torch dropout class that `module` derives from (nn.Dropout, nn.Dropout1d, ...)."""
     stock = next(c for c in type(module).__mro__ if c.__module__ == "torch.nn.modules.dropout")
     return stock.forward
+
+
+def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
+    """How much the model's outputs for the second half of rows `x` change, in eval mode, when that half is
+    evaluated alone instead of after the first half, as a share of their largest size, when over 1e-4: each row's
+    output then depends on the other rows of its batch (a recurrent layer reading (batch, steps, ...) without
+    batch_first, a softmax or a normalization over dimension 0). None when the outputs do not keep one row per
+    input row."""
+    half = len(x) // 2
+    if half < 2:
+        return None
+    together, alone = evaluate(model, x), evaluate(model, x[half:])
+    if not (isinstance(together, torch.Tensor) and together.dtype.is_floating_point) or together.dim() == 0 \
+            or len(together) != len(x) or alone.shape != together[half:].shape:
+        return None
+    change = float((together[half:].double() - alone.double()).abs().max())
+    share = change / (float(together.double().abs().max()) + 1e-12)
+    return share if share > 1e-4 else None
+
+
+def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote (a callable): whether it ignores which output belongs to which target. It is
+    scored on random outputs of the model's output shape against `target` (a generator of its own), then with the
+    outputs moved one row down: a loss that pairs rows changes, one that broadcasts (batch, 1) against (batch,) into every pair does
+    not. When it does not, also which named loss it equals once the shapes agree ({"output": shape, "target":
+    shape, "same_as": "mse" | "mae" | None}); None when it pairs rows or cannot be scored."""
+    if isinstance(loss, str) or not callable(loss) or len(target) < 4 or not target.dtype.is_floating_point \
+            or bool((target == target[0]).all()):
+        return None
+    g = torch.Generator().manual_seed(20261207)
+    z = torch.randn(output.shape, generator=g, dtype=output.dtype)
+    try:
+        with torch.no_grad():
+            paired, moved = float(loss(z, target)), float(loss(z.roll(1, 0), target))
+            aligned = float(loss(z.reshape(target.shape), target)) if z.numel() == target.numel() else math.nan
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(paired) and abs(paired - moved) <= 1e-6 * abs(paired) + 1e-12):
+        return None
+    flat = z.reshape(target.shape) if z.numel() == target.numel() else None
+    named = {"mse": nn.functional.mse_loss, "mae": nn.functional.l1_loss}
+    same = next((name for name, f in named.items() if flat is not None
+                 and math.isclose(aligned, float(f(flat, target)), rel_tol=1e-5)), None)
+    return {"output": list(output.shape), "target": list(target.shape), "same_as": same}

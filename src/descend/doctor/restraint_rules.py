@@ -117,5 +117,49 @@ def order_blind(r: Readings) -> Finding | None:
                    "sequence with a convolution or a recurrent layer")
 
 
-RESTRAINT_RULES = [frozen_parameters, weight_decay_too_strong, grad_clip_too_small, batch_norm_small_batches,
+SHORT_PATIENCE = 2   # evaluations without a new best after which a stop says little: one noisy evaluation
+
+
+def _patience(r: Readings) -> int | None:
+    stop = setting(r, "stop", ())
+    rules = stop if isinstance(stop, (list, tuple)) else [stop]
+    return min((rule.patience for rule in rules if getattr(rule, "code", "") == "patience"), default=None)
+
+
+def _planned_steps(r: Readings) -> int | None:
+    if setting(r, "max_steps"):
+        return int(setting(r, "max_steps"))
+    return int(setting(r, "max_epochs", 20)) * r.steps_per_epoch if r.steps_per_epoch else None
+
+
+SMALL_RISE = 0.1   # a validation loss this share above its best is within what one evaluation's noise can do
+
+
+def stopped_too_early(r: Readings) -> Finding | None:
+    """Patience of SHORT_PATIENCE evaluations or fewer stopped the run within the first quarter of its planned
+    steps, and the validation loss that stopped it rose no more than SMALL_RISE above its best or rose with the
+    training loss: one evaluation's noise or a fluctuation of training, not the turn of overfitting (validation
+    rising while training falls), ended a run planned to go four times as long."""
+    patience, planned = _patience(r), _planned_steps(r)
+    if r.stop_code != "patience" or patience is None or patience > SHORT_PATIENCE or not planned:
+        return None
+    done, gap = r.history[-1]["step"], [(t, v) for _, t, v in r.curve.gap if math.isfinite(v)]
+    if done > planned / 4 or not gap:
+        return None
+    best = min(range(len(gap)), key=lambda i: gap[i][1])
+    train_rose = gap[-1][0] >= gap[best][0]
+    if not train_rose and gap[-1][1] > (1 + SMALL_RISE) * gap[best][1]:
+        return None
+    change = {"patience": 10}
+    return Finding("stopped_too_early", "warning", (done, done), {"patience": patience, "steps": done,
+                                                                "planned_steps": planned},
+                   f"stopped too early: Patience({patience}) ended the run at step {done} of the {planned} planned, "
+                   f"after {patience} evaluation(s) without a new best; the validation loss had risen "
+                   f"{gap[-1][1] / gap[best][1] - 1:.0%} above its best"
+                   f"{' with the training loss (a fluctuation, not overfitting)' if train_rose else ''}, which one "
+                   f"evaluation's noise can do",
+                   with_flags("wait longer for a new best: stop=[Patience(10, restore_best=True)]", change), change)
+
+
+RESTRAINT_RULES = [stopped_too_early, frozen_parameters, weight_decay_too_strong, grad_clip_too_small, batch_norm_small_batches,
                    order_blind]
