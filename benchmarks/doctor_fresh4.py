@@ -149,8 +149,8 @@ def column_mlp(i, o, **k):
 
 
 FRESH4 = [
-    # induced failures. Four cause labels were renamed to the codes written for them after the first measurement
-    # (detached_graph, too_much_dropout, loss_broadcast, outlier_targets); the runs are unchanged
+    # induced failures. Five cause labels were renamed to the codes written for them after the first measurement
+    # (detached_graph, too_much_dropout, loss_broadcast, outlier_targets, and loss_weighting: class_weighting); the runs are unchanged
     S("fresh4: mlp body detached in forward, only the head trains (friedman)", "detached_parameters", std_friedman,
       lambda i, o, **_: DetachedMLP(i, o), dict(max_epochs=20), present=("underfitting",)),
     S("fresh4: dropout 0.9 after each hidden layer (digits mlp)", "dropout_too_strong", digits_std, dropout_mlp,
@@ -169,7 +169,7 @@ FRESH4 = [
       lambda: zeroed_validation_features(std_friedman()), column_mlp, dict(max_epochs=20), better="cause"),
     S("fresh4: item embeddings tied to the user table by mistake (ratings)", "tied_weights", ratings,
       lambda i, o, **_: tied_factorization(), dict(max_epochs=20), present=("underfitting",)),
-    S("fresh4: bce pos_weight 50 on balanced classes", "loss_weighting",
+    S("fresh4: bce pos_weight 50 on balanced classes", "class_weighting",
       lambda: binary_float(binary_blobs(seed=44)), mlp,
       dict(loss=weighted_bce(50.0), max_epochs=15, metrics=["accuracy"]), score="val_accuracy"),
     S("fresh4: patience 1 on a noisy validation loss (batch 16)", "stopped_too_early",

@@ -166,3 +166,23 @@ def test_patience_1_ended_by_one_noisy_evaluation_is_named_and_patience_10_train
                        stop=[ds.stop.Patience(10, restore_best=True)])
     assert "stopped_too_early" not in warnings(patient)
     assert patient.history[-1]["step"] > 4 * short.history[-1]["step"]
+
+
+def weighted_bce(pos_weight):
+    loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
+    return lambda output, target: loss(output.reshape(target.shape), target)
+
+
+def test_a_class_weight_on_balanced_classes_is_named_and_the_plain_loss_fixes_the_run():
+    x, k = classes(n=1600, k=2, seed=2)
+    x = x + 1.5 * torch.randn(x.shape, generator=torch.Generator().manual_seed(6))   # classes that overlap a little
+    y = k.float()
+    heavy = fit_rows(mlp(6, 1), x, y, cut=1000, loss=weighted_bce(50.0), max_epochs=10, metrics=["accuracy"])
+    first = first_warning(heavy)
+    assert first.code == "class_weighting" and first.change == {"loss": "bce"}
+    assert first.evidence["predicted"] > first.evidence["actual"] + 0.05
+    plain = fit_rows(mlp(6, 1), x, y, cut=1000, max_epochs=10, metrics=["accuracy"], **first.change)
+    assert "class_weighting" not in warnings(plain)
+    assert plain.history[-1]["val_accuracy"] > heavy.history[-1]["val_accuracy"] + 0.02
+    even = fit_rows(mlp(6, 1), x, y, cut=1000, loss=weighted_bce(1.0), max_epochs=10)
+    assert "class_weighting" not in warnings(even)

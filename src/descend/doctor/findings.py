@@ -59,6 +59,9 @@ CODES: dict[str, str] = {
                           "reference fitted on the same rows",
     "optimizer_eps": "an adaptive optimizer's eps is over 10x the gradient's typical size per weight, so its steps "
                      "are divided by eps instead of the gradient's scale, at a cost",
+    "class_weighting": "under the user's own loss on about balanced 0/1 classes, the share of rows the model calls "
+                       "positive is 4 standard errors from the share that are, and another threshold would be 3% "
+                       "more accurate: the loss weighs one class more (pos_weight, class weights)",
     "stopped_too_early": "a patience of 1 or 2 evaluations stopped the run in its first quarter while the training "
                          "loss was still falling: one noisy evaluation ended it",
     "target_errors": "a few percent of the training target lie over 6 robust spreads from its median while the "

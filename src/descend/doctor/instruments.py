@@ -83,6 +83,7 @@ class Readings:
     dropout: float = 0.0                                       # the largest p of the model's dropout layers
     batch_mixing: float | None = None                          # output change when a batch's other rows change
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
+    class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",

@@ -178,3 +178,23 @@ def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | No
     same = next((name for name, f in named.items() if flat is not None
                  and math.isclose(aligned, float(f(flat, target)), rel_tol=1e-5)), None)
     return {"output": list(output.shape), "target": list(target.shape), "same_as": same}
+
+
+BALANCED = (0.35, 0.65)   # a share of the positive class at which weighting the classes has no imbalance to offset
+
+
+def class_lean(output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For one logit per row against 0/1 targets of about balanced classes (BALANCED): the share of rows the model
+    calls positive (logit above 0), the positive share of the targets, and the accuracy at 0 and at the best
+    threshold over the logits seen: how far the scores lean to one class. None for other outputs or targets."""
+    if not target.dtype.is_floating_point or len(target) < 50 or output.numel() != len(target):
+        return None
+    y, score = target.reshape(-1).double(), output.reshape(-1).double()
+    if not bool(((y == 0) | (y == 1)).all()) or not BALANCED[0] <= float(y.mean()) <= BALANCED[1]:
+        return None
+    order = score.argsort(descending=True)
+    positives = torch.cat([torch.zeros(1, dtype=torch.float64), y[order].cumsum(0)])   # top k called positive
+    called = torch.arange(len(y) + 1, dtype=torch.float64)
+    accuracy = (positives + (len(y) - float(y.sum())) - (called - positives)) / len(y)
+    return {"rows": len(y), "predicted": float((score > 0).double().mean()), "actual": float(y.mean()),
+            "accuracy": float(((score > 0).double() == y).double().mean()), "best_accuracy": float(accuracy.max())}

@@ -16,7 +16,7 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
-from .probes import (RANDOM_ROWS, batch_mixing, early_step_reach, evaluate, init_starts, order_blind,
+from .probes import (RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate, init_starts, order_blind,
                      random_evaluation, sampling_layers, started_far_off, unpaired_loss)
 from .reference import per_example, sample as reference_sample
 
@@ -132,6 +132,7 @@ class Doctor(Callback):
         out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
         r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
+        r.class_lean = class_lean(out, r.sample.y_eval) if not isinstance(self.loss, str) else None
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None

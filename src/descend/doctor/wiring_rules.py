@@ -1,6 +1,7 @@
 """Rules about how the user's own code wires the run together: weights the loss never reaches (a .detach() or a
 no_grad in forward), rows of a batch that leak into each other's outputs, a loss that never pairs an output with
-its own target, dropout that drowns the signal, and an adaptive optimizer whose eps swamps the gradient. Each reads
+its own target, dropout that drowns the signal, an adaptive optimizer whose eps swamps the gradient, and a loss
+that weighs one of two balanced classes more. Each reads
 one probe or setting that the run itself shows, and most fire only at a cost (short of a reference or of a
 constant prediction), so a random-features layer fixed on purpose or a loss that pairs rows stay silent."""
 from __future__ import annotations
@@ -117,4 +118,33 @@ def optimizer_eps(r: Readings) -> Finding | None:
                    "build the optimizer with its default eps (1e-8 for Adam), or leave optimizer to fit", change)
 
 
-WIRING_RULES = [detached_parameters, batch_mixing, loss_unpaired, dropout_too_strong, optimizer_eps]
+LEAN = 4                # standard errors of a share between the share called positive and the positive share
+THRESHOLD_GAIN = 0.03   # accuracy that moving the threshold from 0 would add on the same rows
+
+
+def _leans(lean: dict) -> bool:
+    """Whether the share called positive is over LEAN standard errors (and 5 points) from the positive share."""
+    p, n = lean["actual"], lean["rows"]
+    return abs(lean["predicted"] - p) > max(LEAN * math.sqrt(p * (1 - p) / n), 0.05)
+
+
+def class_weighting(r: Readings) -> Finding | None:
+    """Under the user's own loss on about balanced 0/1 classes (see probes.class_lean), the share of rows the
+    model calls positive is LEAN standard errors from the share that are, and a threshold other than 0 would be THRESHOLD_GAIN more accurate:
+    its scores are shifted towards one class, as a loss that weighs that class more (pos_weight, class weights)
+    makes them. On imbalanced classes such a weight has a purpose, and the rule does not look."""
+    lean = r.class_lean
+    if lean is None or not _leans(lean) or lean["best_accuracy"] - lean["accuracy"] < THRESHOLD_GAIN:
+        return None
+    change = {"loss": "bce"}
+    return Finding("class_weighting", "warning", None, lean,
+                   f"the scores lean to one class: the model calls {lean['predicted']:.0%} of the rows positive where "
+                   f"{lean['actual']:.0%} are, and a threshold other than 0 would be right on {lean['best_accuracy']:.0%} "
+                   f"of them instead of {lean['accuracy']:.0%}; a loss that weighs one class more (pos_weight, class "
+                   f"weights) shifts the scores so, and these classes are about balanced",
+                   "drop the class weight from the loss (loss='bce' weighs both classes alike), or keep it and move "
+                   "the decision threshold", change)
+
+
+WIRING_RULES = [detached_parameters, batch_mixing, loss_unpaired, dropout_too_strong, optimizer_eps,
+                class_weighting]
