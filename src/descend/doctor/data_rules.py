@@ -344,6 +344,7 @@ def class_imbalance(r: Readings) -> Finding | None:
 
 GROSS = 6            # target values this many robust spreads from the median are errors more often than data
 GROSS_SHARE = (0.02, 0.2)   # a share of such training values that pulls an mse fit, and is still "a few"
+EXPECTED = 10        # such values validation would hold at training's share: fewer, and none there may be chance
 
 
 def _beyond(percentiles: list[float], median: float, spread: float) -> float:
@@ -352,8 +353,9 @@ def _beyond(percentiles: list[float], median: float, spread: float) -> float:
 
 def target_errors(r: Readings) -> Finding | None:
     """Under mse, a few percent of the training target (GROSS_SHARE) lie over GROSS robust spreads (interquartile
-    range / 1.349) from its median while the validation target has under a quarter of that share there: gross
-    values that only training holds, most often entry errors, which mse weighs by their square. A heavy tail that
+    range / 1.349) from its median while the validation target has under a quarter of that share there, and
+    would hold EXPECTED such rows at training's share (so their absence is no chance of a small set): gross values
+    that only training holds, most often entry errors, which mse weighs by their square. A heavy tail that
     validation shares (prices, incomes) is the data itself and stays silent."""
     train, val = r.target_percentiles, r.val_target_percentiles
     if train is None or val is None or setting(r, "loss") not in ("mse", None):
@@ -362,7 +364,7 @@ def target_errors(r: Readings) -> Finding | None:
     if not spread > 0:
         return None
     share, val_share = _beyond(train, median, spread), _beyond(val, median, spread)
-    if not GROSS_SHARE[0] <= share <= GROSS_SHARE[1] or val_share > share / 4:
+    if not GROSS_SHARE[0] <= share <= GROSS_SHARE[1] or val_share > share / 4 or (r.val_size or 0) * share < EXPECTED:
         return None
     change = {"loss": "huber"}
     return Finding("target_errors", "warning", None, {"share": share, "val_share": val_share, "median": median,
