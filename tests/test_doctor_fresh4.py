@@ -1,10 +1,12 @@
 """What the fourth fresh set (benchmarks/doctor_fresh4.py) taught the doctor, each on a small real fit with a
 healthy twin that must stay silent: weights the loss never reaches (a .detach() in forward), rows mixed within a
 batch (a GRU without batch_first), a hand-written loss that broadcasts instead of pairing rows, dropout that
-drowns the signal, Adam's eps swamping the gradient, Patience(1) stopped by one noisy evaluation, and gross values
+drowns the signal, Adam's eps swamping the gradient, Patience(1) stopped by a fluctuation of training, and gross values
 in the training target that validation lacks."""
+import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_classification
 from torch import nn
 
 import descend as ds
@@ -156,19 +158,31 @@ def test_gross_values_only_in_the_training_target_are_named_and_huber_fixes_the_
     assert "target_errors" not in warnings(small)
 
 
-def test_patience_1_ended_by_one_noisy_evaluation_is_named_and_patience_10_trains_on():
-    x, y = classes(n=1500, k=4, seed=3)
-    flipped = torch.where(torch.rand(len(y), generator=torch.Generator().manual_seed(4)) < 0.2,
-                          torch.randint(0, 4, (len(y),), generator=torch.Generator().manual_seed(5)), y)
-    short = fit_rows(mlp(6, 4), x, flipped, cut=1100, loss="cross_entropy", batch_size=16, max_epochs=60,
-                     stop=[ds.stop.Patience(1)])
+def blobs(seed=45):
+    """Four classes in 12 columns (8 informative), standardized, in a random order."""
+    x, y = make_classification(n_samples=1500, n_features=12, n_informative=8, n_redundant=0, n_classes=4,
+                               random_state=seed)
+    order = np.random.default_rng(0).permutation(len(y))
+    x = torch.tensor(x[order], dtype=torch.float32)
+    return (x - x.mean(0)) / x.std(0), torch.tensor(y[order])
+
+
+def wide(inputs, outputs):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(inputs, 128), nn.ReLU(), nn.Linear(128, outputs))
+
+
+def test_patience_1_stopped_by_a_fluctuation_of_training_is_named_and_patience_10_trains_on():
+    x, y = blobs()
+    short = fit_rows(wide(12, 4), x, y, cut=1125, loss="cross_entropy", batch_size=16, max_epochs=60,
+                     stop=[ds.stop.Patience(1)], metrics=["accuracy"], seed=0)
     first = first_warning(short)
     assert first.code == "stopped_too_early" and first.change == {"patience": 10}
-    assert first.evidence["steps"] < first.evidence["planned_steps"] / 4
-    patient = fit_rows(mlp(6, 4), x, flipped, cut=1100, loss="cross_entropy", batch_size=16, max_epochs=60,
-                       stop=[ds.stop.Patience(10, restore_best=True)])
+    assert first.evidence["steps"] < first.evidence["planned_steps"] / 4 and "training loss" in first.message
+    patient = fit_rows(wide(12, 4), x, y, cut=1125, loss="cross_entropy", batch_size=16, max_epochs=60,
+                       stop=[ds.stop.Patience(10, restore_best=True)], metrics=["accuracy"], seed=0)
     assert "stopped_too_early" not in warnings(patient)
-    assert patient.history[-1]["step"] > 4 * short.history[-1]["step"]
+    assert patient.best["val_accuracy"] > short.history[-1]["val_accuracy"] + 0.02
 
 
 def weighted_bce(pos_weight):

@@ -62,8 +62,9 @@ CODES: dict[str, str] = {
     "class_weighting": "under the user's own loss on about balanced 0/1 classes, the share of rows the model calls "
                        "positive is 4 standard errors from the share that are, and another threshold would be 3% "
                        "more accurate: the loss weighs one class more (pos_weight, class weights)",
-    "stopped_too_early": "a patience of 1 or 2 evaluations stopped the run in its first quarter while the training "
-                         "loss was still falling: one noisy evaluation ended it",
+    "stopped_too_early": "a patience of 1 or 2 evaluations stopped the run in its first quarter on a validation "
+                         "loss that rose with the training loss (a fluctuation, not overfitting), or on evaluations "
+                         "taken during auto's lr sweep",
     "target_errors": "a few percent of the training target lie over 6 robust spreads from its median while the "
                      "validation target has next to none there: under mse those rows (entry errors, most often) "
                      "pull the fit",

@@ -132,33 +132,38 @@ def _planned_steps(r: Readings) -> int | None:
     return int(setting(r, "max_epochs", 20)) * r.steps_per_epoch if r.steps_per_epoch else None
 
 
-SMALL_RISE = 0.1   # a validation loss this share above its best is within what one evaluation's noise can do
-
-
 def stopped_too_early(r: Readings) -> Finding | None:
     """Patience of SHORT_PATIENCE evaluations or fewer stopped the run within the first quarter of its planned
-    steps, and the validation loss that stopped it rose no more than SMALL_RISE above its best or rose with the
-    training loss: one evaluation's noise or a fluctuation of training, not the turn of overfitting (validation
-    rising while training falls), ended a run planned to go four times as long."""
+    steps, and the validation loss that stopped it rose together with the training loss (see _why_stopped): a
+    fluctuation of training, not the turn of overfitting (validation rising while training falls), ended a run
+    planned to go four times as long."""
     patience, planned = _patience(r), _planned_steps(r)
     if r.stop_code != "patience" or patience is None or patience > SHORT_PATIENCE or not planned:
         return None
-    done, gap = r.history[-1]["step"], [(t, v) for _, t, v in r.curve.gap if math.isfinite(v)]
-    if done > planned / 4 or not gap:
-        return None
-    best = min(range(len(gap)), key=lambda i: gap[i][1])
-    train_rose = gap[-1][0] >= gap[best][0]
-    if not train_rose and gap[-1][1] > (1 + SMALL_RISE) * gap[best][1]:
+    done = r.history[-1]["step"]
+    why = _why_stopped(r) if done <= planned / 4 else None
+    if why is None:
         return None
     change = {"patience": 10}
     return Finding("stopped_too_early", "warning", (done, done), {"patience": patience, "steps": done,
                                                                 "planned_steps": planned},
                    f"stopped too early: Patience({patience}) ended the run at step {done} of the {planned} planned, "
-                   f"after {patience} evaluation(s) without a new best; the validation loss had risen "
-                   f"{gap[-1][1] / gap[best][1] - 1:.0%} above its best"
-                   f"{' with the training loss (a fluctuation, not overfitting)' if train_rose else ''}, which one "
-                   f"evaluation's noise can do",
+                   f"after {patience} evaluation(s) without a new best; {why}",
                    with_flags("wait longer for a new best: stop=[Patience(10, restore_best=True)]", change), change)
+
+
+def _why_stopped(r: Readings) -> str | None:
+    """Why the evaluations that stopped a run say little, in words; None when they show overfitting (the training
+    loss lower than at the best evaluation). With under two evaluations after auto's lr sweep,
+    the run stopped on evaluations taken while the sweep raised the lr on purpose."""
+    gap = [(train, val) for _, train, val in r.curve.gap if math.isfinite(val)]
+    if len(gap) < 2:
+        return "the evaluations it waited on were taken while the run was still starting (auto's lr sweep)"
+    best = min(range(len(gap)), key=lambda i: gap[i][1])
+    if gap[-1][0] < gap[best][0]:
+        return None   # training fell while validation did not: the turn Patience is there to catch
+    return f"the validation loss rose {gap[-1][1] / gap[best][1] - 1:.0%} above its best together with the " \
+           f"training loss: a fluctuation of training, not overfitting"
 
 
 RESTRAINT_RULES = [stopped_too_early, frozen_parameters, weight_decay_too_strong, grad_clip_too_small, batch_norm_small_batches,
