@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn import datasets
 from torch import nn
 
 import descend as ds
@@ -161,7 +160,8 @@ def column_mlp(i, o, **k):
 
 FRESH4 = [
     # induced failures. Five cause labels were renamed to the codes written for them after the first measurement
-    # (detached_graph, too_much_dropout, loss_broadcast, outlier_targets, and loss_weighting: class_weighting); the runs are unchanged
+    # (detached_graph, too_much_dropout, loss_broadcast, outlier_targets, and loss_weighting: class_weighting);
+    # the runs are unchanged
     S("fresh4: mlp body detached in forward, only the head trains (friedman)", "detached_parameters", std_friedman,
       lambda i, o, **_: DetachedMLP(i, o), dict(max_epochs=20), present=("underfitting",)),
     S("fresh4: dropout 0.9 after each hidden layer (digits mlp)", "dropout_too_strong", digits_std, dropout_mlp,

@@ -376,5 +376,6 @@ def target_errors(r: Readings) -> Finding | None:
                               "which weighs large errors linearly", change), change)
 
 
-DATA_RULES = [unscaled_inputs, unscaled_target, target_errors, target_leak, validation_in_training, loss_target_mismatch,
+DATA_RULES = [unscaled_inputs, unscaled_target, target_errors, target_leak, validation_in_training,
+              loss_target_mismatch,
               repeated_rows, unshuffled_data, random_evaluation, no_signal, class_imbalance]

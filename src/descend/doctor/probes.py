@@ -157,9 +157,10 @@ def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
 def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
     """For a loss the user wrote (a callable): whether it ignores which output belongs to which target. It is
     scored on random outputs of the model's output shape against `target` (a generator of its own), then with the
-    outputs moved one row down: a loss that pairs rows changes, one that broadcasts (batch, 1) against (batch,) into every pair does
-    not. When it does not, also which named loss it equals once the shapes agree ({"output": shape, "target":
-    shape, "same_as": "mse" | "mae" | None}); None when it pairs rows or cannot be scored."""
+    outputs moved one row down: a loss that pairs rows changes, one that broadcasts (batch, 1) against (batch,)
+    into every pair does not. When it does not, also which named loss it equals once the shapes agree
+    ({"output": shape, "target": shape, "same_as": "mse" | "mae" | None}); None when it pairs rows or cannot be
+    scored."""
     if isinstance(loss, str) or not callable(loss) or len(target) < 4 or not target.dtype.is_floating_point \
             or bool((target == target[0]).all()):
         return None

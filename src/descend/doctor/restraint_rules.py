@@ -166,5 +166,6 @@ def _why_stopped(r: Readings) -> str | None:
            f"training loss: a fluctuation of training, not overfitting"
 
 
-RESTRAINT_RULES = [stopped_too_early, frozen_parameters, weight_decay_too_strong, grad_clip_too_small, batch_norm_small_batches,
+RESTRAINT_RULES = [stopped_too_early, frozen_parameters, weight_decay_too_strong, grad_clip_too_small,
+                   batch_norm_small_batches,
                    order_blind]

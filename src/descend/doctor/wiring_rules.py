@@ -39,8 +39,9 @@ def detached_parameters(r: Readings) -> Finding | None:
     shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
     return Finding("detached_parameters", "warning", None, {"weights": missing, "of": len(r.trainable_weights)},
                    f"weights the loss never reaches: {len(missing)} of the model's {len(r.trainable_weights)} "
-                   f"trainable weights ({shown}) received no gradient (none, or exactly zero) at any sampled step, so they kept their "
-                   f"initial values, and the model ended clearly short of a reference fitted on the same rows",
+                   f"trainable weights ({shown}) received no gradient (none, or exactly zero) at any sampled "
+                   f"step, so they kept their initial values, and the model ended clearly short of a reference "
+                   f"fitted on the same rows",
                    "look in forward for what cuts the graph between these weights and the output: a .detach(), a "
                    "torch.no_grad() block, .item() / .numpy() and back, or a layer that is built but never called")
 
@@ -130,18 +131,20 @@ def _leans(lean: dict) -> bool:
 
 def class_weighting(r: Readings) -> Finding | None:
     """Under the user's own loss on about balanced 0/1 classes (see probes.class_lean), the share of rows the
-    model calls positive is LEAN standard errors from the share that are, and a threshold other than 0 would be THRESHOLD_GAIN more accurate:
-    its scores are shifted towards one class, as a loss that weighs that class more (pos_weight, class weights)
-    makes them. On imbalanced classes such a weight has a purpose, and the rule does not look."""
+    model calls positive is LEAN standard errors from the share that are, and a threshold other than 0 would be
+    THRESHOLD_GAIN more accurate: its scores are shifted towards one class, as a loss that weighs that class more
+    (pos_weight, class weights) makes them. On imbalanced classes such a weight has a purpose, and the rule does
+    not look."""
     lean = r.class_lean
     if lean is None or not _leans(lean) or lean["best_accuracy"] - lean["accuracy"] < THRESHOLD_GAIN:
         return None
     change = {"loss": "bce"}
     return Finding("class_weighting", "warning", None, lean,
                    f"the scores lean to one class: the model calls {lean['predicted']:.0%} of the rows positive where "
-                   f"{lean['actual']:.0%} are, and a threshold other than 0 would be right on {lean['best_accuracy']:.0%} "
-                   f"of them instead of {lean['accuracy']:.0%}; a loss that weighs one class more (pos_weight, class "
-                   f"weights) shifts the scores so, and these classes are about balanced",
+                   f"{lean['actual']:.0%} are, and a threshold other than 0 would be right on "
+                   f"{lean['best_accuracy']:.0%} of them instead of {lean['accuracy']:.0%}; a loss that weighs one "
+                   f"class more (pos_weight, class weights) shifts the scores so, and these classes are about "
+                   f"balanced",
                    "drop the class weight from the loss (loss='bce' weighs both classes alike), or keep it and move "
                    "the decision threshold", change)
 
