@@ -53,9 +53,9 @@ def batch_mixing(r: Readings) -> Finding | None:
         return None
     return Finding("batch_mixing", "warning", None, {"change": r.batch_mixing},
                    f"rows mix within a batch: in eval mode the model's output for a row changed by "
-                   f"{r.batch_mixing:.0%} of the outputs' size when the same rows came in another order, so each "
-                   f"row's prediction depends on its batch, and the model ended clearly short of a reference fitted "
-                   f"on the same rows",
+                   f"{r.batch_mixing:.0%} of the outputs' size when its batch lost the other half of its rows, so "
+                   f"each row's prediction depends on its batch, and the model ended clearly short of a reference "
+                   f"fitted on the same rows",
                    "find the layer that works across dimension 0: a recurrent layer (nn.GRU, nn.LSTM, nn.RNN) or "
                    "attention given (batch, steps, features) needs batch_first=True; a softmax, normalization or "
                    "reshape over dim 0 mixes rows too")
