@@ -14,6 +14,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh    # only the fresh set (doctor_fresh.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh2   # only the second fresh set (doctor_fresh2.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh3   # only the third fresh set (doctor_fresh3.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh4   # only the fourth fresh set (doctor_fresh4.py)
 """
 from __future__ import annotations
 
@@ -182,6 +183,7 @@ class Scenario:
     seed: int = 0
     rows: bool = False    # training data as a DataLoader over a list of rows (fit cannot scan it beforehand)
     loader: Callable | None = None   # loader(x, y, batch_size): the user's own training loader
+    optimizer: Callable | None = None   # optimizer(parameters): the user's own Optimizer instance
 
     def __post_init__(self):
         self.expect = self.expect or ((self.cause,) if self.cause else ())
@@ -490,6 +492,16 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
                 **{k: v for k, v in change.items() if k not in ACTIONS and k != "patience"}}
     if "patience" in change:
         settings["stop"] = [ds.stop.Patience(change["patience"], restore_best=True)]
+    if "dropout" in change:
+        for module in model.modules():
+            if isinstance(module, nn.modules.dropout._DropoutNd):
+                module.p = change["dropout"]
+    if s.optimizer is not None and "optimizer" not in change:   # the user's own instance: a fix edits its call
+        settings["optimizer"] = s.optimizer(model.parameters())
+        for group in settings["optimizer"].param_groups:
+            group.update({k: change[k] for k in ("lr", "weight_decay") if k in change})
+            group.update({"eps": change["optimizer_eps"]} if "optimizer_eps" in change else {})
+        settings = {k: v for k, v in settings.items() if k not in ("lr", "weight_decay")}
     if "max_epochs" in settings and "max_steps" in settings:
         settings.pop("max_epochs" if "max_steps" in change else "max_steps")
     val = (xv, yv) if xv is not None else None
@@ -595,6 +607,8 @@ def main() -> None:
                         help="only the second fresh set (benchmarks/doctor_fresh2.py)")
     parser.add_argument("--fresh3", action="store_true",
                         help="only the third fresh set (benchmarks/doctor_fresh3.py)")
+    parser.add_argument("--fresh4", action="store_true",
+                        help="only the fourth fresh set (benchmarks/doctor_fresh4.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
@@ -608,6 +622,9 @@ def main() -> None:
     elif args.fresh3:
         from benchmarks.doctor_fresh3 import AFTER3, FRESH3
         pool = FRESH3 + AFTER3
+    elif args.fresh4:
+        from benchmarks.doctor_fresh4 import AFTER4, FRESH4, HEALTHY4
+        pool = FRESH4 + HEALTHY4 + AFTER4
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -619,7 +636,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh or args.fresh2 or args.fresh3:
+    if args.fresh or args.fresh2 or args.fresh3 or args.fresh4:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:

@@ -12,7 +12,8 @@ import math
 
 import torch
 
-from .advice import constant_losses, no_better_than_constant, refs, stuck_at_constant, with_flags, worse_than_reference
+from .advice import (constant_losses, no_better_than_constant, refs, setting, stuck_at_constant, with_flags,
+                     worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
 from .reference import better, in_sample_gain
@@ -341,5 +342,40 @@ def class_imbalance(r: Readings) -> Finding | None:
                    "WeightedRandomSampler) or weight the loss by inverse class frequency", {"resample": "balanced"})
 
 
-DATA_RULES = [unscaled_inputs, unscaled_target, target_leak, validation_in_training, loss_target_mismatch,
+GROSS = 6            # target values this many robust spreads from the median are errors more often than data
+GROSS_SHARE = (0.02, 0.2)   # a share of such training values that pulls an mse fit, and is still "a few"
+EXPECTED = 10        # such values validation would hold at training's share: fewer, and none there may be chance
+
+
+def _beyond(percentiles: list[float], median: float, spread: float) -> float:
+    return sum(abs(v - median) > GROSS * spread for v in percentiles) / len(percentiles)
+
+
+def target_errors(r: Readings) -> Finding | None:
+    """Under mse, a few percent of the training target (GROSS_SHARE) lie over GROSS robust spreads (interquartile
+    range / 1.349) from its median while the validation target has under a quarter of that share there, and
+    would hold EXPECTED such rows at training's share (so their absence is no chance of a small set): gross values
+    that only training holds, most often entry errors, which mse weighs by their square. A heavy tail that
+    validation shares (prices, incomes) is the data itself and stays silent."""
+    train, val = r.target_percentiles, r.val_target_percentiles
+    if train is None or val is None or setting(r, "loss") not in ("mse", None):
+        return None
+    median, spread = train[50], (train[75] - train[25]) / 1.349
+    if not spread > 0:
+        return None
+    share, val_share = _beyond(train, median, spread), _beyond(val, median, spread)
+    if not GROSS_SHARE[0] <= share <= GROSS_SHARE[1] or val_share > share / 4 or (r.val_size or 0) * share < EXPECTED:
+        return None
+    change = {"loss": "huber"}
+    return Finding("target_errors", "warning", None, {"share": share, "val_share": val_share, "median": median,
+                                                      "robust_spread": spread},
+                   f"gross values in the training target: about {share:.0%} of it lies over {GROSS} robust spreads "
+                   f"({GROSS * spread:.3g}) from its median ({median:.3g}), against {val_share:.0%} of the validation "
+                   f"target; under mse these rows, weighed by their square, pull the fit away from the rest",
+                   with_flags("check those rows for entry errors and fix or drop them, or train with loss='huber', "
+                              "which weighs large errors linearly", change), change)
+
+
+DATA_RULES = [unscaled_inputs, unscaled_target, target_errors, target_leak, validation_in_training,
+              loss_target_mismatch,
               repeated_rows, unshuffled_data, random_evaluation, no_signal, class_imbalance]

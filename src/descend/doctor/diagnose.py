@@ -13,22 +13,28 @@ from .instruments import Readings
 from .outcome_rules import OUTCOME_RULES
 from .restraint_rules import RESTRAINT_RULES
 from .rules import RULES, rollbacks
+from .wiring_rules import WIRING_RULES
 
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
 # evidence under "explains") instead of being reported as a problem of its own
 STEPS_OVERSHOT = {"line_search_on_batches", "lr_too_high"}
 GROUPED = {"repeated_rows", "unshuffled_data"}                                   # batches unlike the data
 HELD_BACK = {"frozen_parameters", "weight_decay_too_strong", "lr_decayed_early", "grad_clip_too_small",
-             "batch_norm_small_batches", "order_blind"}                         # settings or build keep it back
+             "batch_norm_small_batches", "order_blind", "detached_parameters", "batch_mixing", "loss_unpaired",
+             "dropout_too_strong", "optimizer_eps", "stopped_too_early"}    # settings or build keep it back
 SCALE = {"unscaled_inputs", "unscaled_target"}                                      # data in raw units
 VALIDATION = {"validation_in_training", "validation_unlike_training", "random_evaluation"}   # a validation loss
                                                                                   # that says nothing of new rows
 EXPLAINED_BY: dict[str, set[str]] = {
+    "vanishing_gradients": {"detached_parameters", "batch_mixing"},   # a cut graph or mixed rows starve layers
+    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, *GROUPED, *VALIDATION,
+                    "target_errors"},
     "non_finite": {"bad_start", "line_search_on_batches"},
     "lr_too_high": {*SCALE, "bad_start", "batch_norm_small_batches", "unshuffled_data"},
     "exploding_gradients": {*SCALE, "loss_target_mismatch", "bad_start", "non_finite", *STEPS_OVERSHOT,
                             "batch_norm_small_batches", "unshuffled_data"},
-    "dead_units": {"no_signal", "bad_start", "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "overfitting"},
+    "dead_units": {"no_signal", "bad_start", "loss_unpaired", "detached_parameters", "non_finite", *STEPS_OVERSHOT,
+                   "vanishing_gradients", "overfitting"},
     "lr_too_low": {"unscaled_target", "no_signal", "bad_start", "vanishing_gradients", "dead_units", *HELD_BACK},
     "bad_start": SCALE,
     "not_converged": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
@@ -37,7 +43,6 @@ EXPLAINED_BY: dict[str, set[str]] = {
     "plateau": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance", "bad_start",
                 "non_finite", *STEPS_OVERSHOT, "vanishing_gradients", "dead_units", "lr_too_low", "not_converged",
                 "underfitting", *GROUPED, *HELD_BACK},
-    "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, *GROUPED, *VALIDATION},
     "underfitting": {*SCALE, "target_leak", "loss_target_mismatch", "no_signal", "class_imbalance",
                      "bad_start", "non_finite", *STEPS_OVERSHOT, "exploding_gradients", "vanishing_gradients",
                      "dead_units", "lr_too_low", "not_converged", *GROUPED, *HELD_BACK,
@@ -95,7 +100,7 @@ def diagnose(readings: Readings) -> list[Finding]:
     auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
     errors = guarded("leaving out the lr sweep", _leave_out_sweep, readings)
     errors += list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
-    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES + RESTRAINT_RULES
+    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES + RESTRAINT_RULES + WIRING_RULES
              for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors
 

@@ -48,6 +48,26 @@ CODES: dict[str, str] = {
                  "initialization (output scale) is off",
     "batch_norm_small_batches": "BatchNorm layers train on batches of fewer than 8 rows: their batch statistics "
                                 "are noise, and eval mode's running averages do not match what training saw",
+    "loss_unpaired": "the user's loss gives the same value when the outputs are moved one row against their "
+                     "targets: it compares every output with every target (a (batch, 1) output broadcast against a "
+                     "(batch,) target), so the model can only learn the targets' mean",
+    "detached_parameters": "weights that require a gradient received none at any sampled step (the graph is cut in "
+                           "forward: .detach(), no_grad, a NumPy round trip, a layer never called), at a cost",
+    "batch_mixing": "in eval mode a row's output changes when the other rows of its batch change (a recurrent layer "
+                    "without batch_first, a softmax or normalization over dim 0), at a cost",
+    "dropout_too_strong": "a dropout layer drops half or more of its units and the model falls clearly short of a "
+                          "reference fitted on the same rows",
+    "optimizer_eps": "an adaptive optimizer's eps is over 10x the gradient's typical size per weight, so its steps "
+                     "are divided by eps instead of the gradient's scale, at a cost",
+    "class_weighting": "under the user's own loss on about balanced 0/1 classes, the share of rows the model calls "
+                       "positive is 4 standard errors from the share that are, and another threshold would be 3% "
+                       "more accurate: the loss weighs one class more (pos_weight, class weights)",
+    "stopped_too_early": "a patience of 1 or 2 evaluations stopped the run in its first quarter on a validation "
+                         "loss that rose with the training loss (a fluctuation, not overfitting), or on evaluations "
+                         "taken during auto's lr sweep",
+    "target_errors": "a few percent of the training target lie over 6 robust spreads from its median while the "
+                     "validation target has next to none there: under mse those rows (entry errors, most often) "
+                     "pull the fit",
     "non_finite": "the run stopped at NaN or Inf in the inputs, the model output, the loss or a gradient "
                   "(origin named); NaN from the loss before any update points at the loss, not the lr",
     "line_search_on_batches": "L-BFGS ran on several batches per epoch and its loss overshot or overflowed: its "
@@ -99,6 +119,8 @@ ACTIONS = {
     "unfreeze": "set requires_grad=True on every parameter of the model",
     "shuffle": "shuffle the training rows every epoch (DataLoader(..., shuffle=True))",
     "standardize_target": "subtract the target's mean and divide by its standard deviation (map predictions back)",
+    "dropout": "set every dropout layer's p to this value",
+    "optimizer_eps": "build the optimizer with this eps",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

@@ -79,6 +79,11 @@ class Readings:
     grouped_order: dict | None = None                          # an unshuffled loader's order groups the target
     init_starts: dict[str, float] | None = None                # after a bad start: the loss each init scheme starts at
     batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)
+    trainable_weights: list[str] = field(default_factory=list)  # names of the weights the instruments sample
+    dropout: float = 0.0                                       # the largest p of the model's dropout layers
+    batch_mixing: float | None = None                          # output change when a batch's other rows change
+    unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
+    class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",
@@ -109,7 +114,8 @@ def sampled(step: int, every: int) -> bool:
     return offset % (every << stage) == 0
 
 
-def _weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+def trained_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The weights (two or more dimensions) that require a gradient, by name: what the instruments sample."""
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
 
 
@@ -128,7 +134,7 @@ class Instruments(Callback):
 
     def __init__(self, model: nn.Module, readings: Readings, every: int = 25):
         self.model, self.readings, self.every = model, readings, every
-        self.weights = _weights(model)
+        self.weights = trained_weights(model)
         self.relus = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
         self.optimizer = None
         self.step_hooks: list = []

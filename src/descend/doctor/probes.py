@@ -134,3 +134,68 @@ def _stock_forward(module: nn.Module):
     """The forward of the torch dropout class that `module` derives from (nn.Dropout, nn.Dropout1d, ...)."""
     stock = next(c for c in type(module).__mro__ if c.__module__ == "torch.nn.modules.dropout")
     return stock.forward
+
+
+def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
+    """How much the model's outputs for the second half of rows `x` change, in eval mode, when that half is
+    evaluated alone instead of after the first half, as a share of their largest size, when over 1e-4: each row's
+    output then depends on the other rows of its batch (a recurrent layer reading (batch, steps, ...) without
+    batch_first, a softmax or a normalization over dimension 0). None when the outputs do not keep one row per
+    input row."""
+    half = len(x) // 2
+    if half < 2:
+        return None
+    together, alone = evaluate(model, x), evaluate(model, x[half:])
+    if not (isinstance(together, torch.Tensor) and together.dtype.is_floating_point) or together.dim() == 0 \
+            or len(together) != len(x) or alone.shape != together[half:].shape:
+        return None
+    change = float((together[half:].double() - alone.double()).abs().max())
+    share = change / (float(together.double().abs().max()) + 1e-12)
+    return share if share > 1e-4 else None
+
+
+def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote (a callable): whether it ignores which output belongs to which target. It is
+    scored on random outputs of the model's output shape against `target` (a generator of its own), then with the
+    outputs moved one row down: a loss that pairs rows changes, one that broadcasts (batch, 1) against (batch,)
+    into every pair does not. When it does not, also which named loss it equals once the shapes agree
+    ({"output": shape, "target": shape, "same_as": "mse" | "mae" | None}); None when it pairs rows or cannot be
+    scored."""
+    if isinstance(loss, str) or not callable(loss) or len(target) < 4 or not target.dtype.is_floating_point \
+            or bool((target == target[0]).all()):
+        return None
+    g = torch.Generator().manual_seed(20261207)
+    z = torch.randn(output.shape, generator=g, dtype=output.dtype)
+    try:
+        with torch.no_grad():
+            paired, moved = float(loss(z, target)), float(loss(z.roll(1, 0), target))
+            aligned = float(loss(z.reshape(target.shape), target)) if z.numel() == target.numel() else math.nan
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(paired) and abs(paired - moved) <= 1e-6 * abs(paired) + 1e-12):
+        return None
+    flat = z.reshape(target.shape) if z.numel() == target.numel() else None
+    named = {"mse": nn.functional.mse_loss, "mae": nn.functional.l1_loss}
+    same = next((name for name, f in named.items() if flat is not None
+                 and math.isclose(aligned, float(f(flat, target)), rel_tol=1e-5)), None)
+    return {"output": list(output.shape), "target": list(target.shape), "same_as": same}
+
+
+BALANCED = (0.35, 0.65)   # a share of the positive class at which weighting the classes has no imbalance to offset
+
+
+def class_lean(output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For one logit per row against 0/1 targets of about balanced classes (BALANCED): the share of rows the model
+    calls positive (logit above 0), the positive share of the targets, and the accuracy at 0 and at the best
+    threshold over the logits seen: how far the scores lean to one class. None for other outputs or targets."""
+    if not target.dtype.is_floating_point or len(target) < 50 or output.numel() != len(target):
+        return None
+    y, score = target.reshape(-1).double(), output.reshape(-1).double()
+    if not bool(((y == 0) | (y == 1)).all()) or not BALANCED[0] <= float(y.mean()) <= BALANCED[1]:
+        return None
+    order = score.argsort(descending=True)
+    positives = torch.cat([torch.zeros(1, dtype=torch.float64), y[order].cumsum(0)])   # top k called positive
+    called = torch.arange(len(y) + 1, dtype=torch.float64)
+    accuracy = (positives + (len(y) - float(y.sum())) - (called - positives)) / len(y)
+    return {"rows": len(y), "predicted": float((score > 0).double().mean()), "actual": float(y.mean()),
+            "accuracy": float(((score > 0).double() == y).double().mean()), "best_accuracy": float(accuracy.max())}

@@ -117,5 +117,55 @@ def order_blind(r: Readings) -> Finding | None:
                    "sequence with a convolution or a recurrent layer")
 
 
-RESTRAINT_RULES = [frozen_parameters, weight_decay_too_strong, grad_clip_too_small, batch_norm_small_batches,
+SHORT_PATIENCE = 2   # evaluations without a new best after which a stop says little: one noisy evaluation
+
+
+def _patience(r: Readings) -> int | None:
+    stop = setting(r, "stop", ())
+    rules = stop if isinstance(stop, (list, tuple)) else [stop]
+    return min((rule.patience for rule in rules if getattr(rule, "code", "") == "patience"), default=None)
+
+
+def _planned_steps(r: Readings) -> int | None:
+    if setting(r, "max_steps"):
+        return int(setting(r, "max_steps"))
+    return int(setting(r, "max_epochs", 20)) * r.steps_per_epoch if r.steps_per_epoch else None
+
+
+def stopped_too_early(r: Readings) -> Finding | None:
+    """Patience of SHORT_PATIENCE evaluations or fewer stopped the run within the first quarter of its planned
+    steps, and the validation loss that stopped it rose together with the training loss (see _why_stopped): a
+    fluctuation of training, not the turn of overfitting (validation rising while training falls), ended a run
+    planned to go four times as long."""
+    patience, planned = _patience(r), _planned_steps(r)
+    if r.stop_code != "patience" or patience is None or patience > SHORT_PATIENCE or not planned:
+        return None
+    done = r.history[-1]["step"]
+    why = _why_stopped(r) if done <= planned / 4 else None
+    if why is None:
+        return None
+    change = {"patience": 10}
+    return Finding("stopped_too_early", "warning", (done, done), {"patience": patience, "steps": done,
+                                                                "planned_steps": planned},
+                   f"stopped too early: Patience({patience}) ended the run at step {done} of the {planned} planned, "
+                   f"after {patience} evaluation(s) without a new best; {why}",
+                   with_flags("wait longer for a new best: stop=[Patience(10, restore_best=True)]", change), change)
+
+
+def _why_stopped(r: Readings) -> str | None:
+    """Why the evaluations that stopped a run say little, in words; None when they show overfitting (the training
+    loss lower than at the best evaluation). With under two evaluations after auto's lr sweep,
+    the run stopped on evaluations taken while the sweep raised the lr on purpose."""
+    gap = [(train, val) for _, train, val in r.curve.gap if math.isfinite(val)]
+    if len(gap) < 2:
+        return "the evaluations it waited on were taken while the run was still starting (auto's lr sweep)"
+    best = min(range(len(gap)), key=lambda i: gap[i][1])
+    if gap[-1][0] < gap[best][0]:
+        return None   # training fell while validation did not: the turn Patience is there to catch
+    return f"the validation loss rose {gap[-1][1] / gap[best][1] - 1:.0%} above its best together with the " \
+           f"training loss: a fluctuation of training, not overfitting"
+
+
+RESTRAINT_RULES = [stopped_too_early, frozen_parameters, weight_decay_too_strong, grad_clip_too_small,
+                   batch_norm_small_batches,
                    order_blind]

@@ -7,6 +7,7 @@ import sys
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.dropout import _DropoutNd
 
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
@@ -14,9 +15,9 @@ from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
-from .instruments import Instruments, Readings
-from .probes import (RANDOM_ROWS, early_step_reach, evaluate, init_starts, order_blind, random_evaluation,
-                     sampling_layers, started_far_off)
+from .instruments import Instruments, Readings, trained_weights
+from .probes import (RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate, init_starts, order_blind,
+                     random_evaluation, sampling_layers, started_far_off, unpaired_loss)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -61,6 +62,8 @@ class Doctor(Callback):
         self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
                                 sum(p.numel() for p in model.parameters()))
         self.readings.batch_norms = sum(isinstance(m, _BatchNorm) and m.track_running_stats for m in model.modules())
+        self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
+        self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
         last = _last_module(model)
         self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:
@@ -128,6 +131,8 @@ class Doctor(Callback):
             return
         out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
+        r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
+        r.class_lean = class_lean(out, r.sample.y_eval) if not isinstance(self.loss, str) else None
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
@@ -137,12 +142,17 @@ class Doctor(Callback):
 
     def _probe(self, rows: torch.Tensor) -> None:
         """On a few comparison rows (see probes.py): is evaluation random, and if so by dropout layers built to stay
-        on; for sequences, does the model ignore the steps' order, and how far back its gradient reaches."""
+        on; else does a row's output depend on the other rows of its batch; for sequences read row by row, does
+        the model ignore the steps' order, and how far back its gradient reaches."""
         r = self.readings
         r.random_evaluation = random_evaluation(self.model, rows)
         if r.random_evaluation is not None:
             r.sampling_layers = sampling_layers(self.model, rows)
-        elif rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
+        else:
+            r.batch_mixing = batch_mixing(self.model, rows)
+        if r.random_evaluation is not None or r.batch_mixing is not None:
+            return
+        if rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
             r.order_blind = order_blind(self.model, rows)
             r.early_step_reach = early_step_reach(self.model, rows)
 
