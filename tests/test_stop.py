@@ -289,3 +289,19 @@ def test_patience_without_min_delta_says_so_plainly_and_says_when_the_best_weigh
         "loss did not improve for 3 evaluations (best 9 at step 2)"
     assert _run_script(losses, [stop.Patience(3, restore_best=True)]).stop_reason == \
         "loss did not improve for 3 evaluations (best 9 at step 2; the model holds the weights of that step)"
+
+
+def test_patience_does_not_count_the_evaluations_of_autos_lr_sweep():
+    """The sweep raises the lr on purpose and then returns to kept weights: Patience(1) waits for the run itself."""
+    torch.manual_seed(0)
+    x = torch.randn(2000, 8)
+    y = (x[:, :3].sum(1) + 0.3 * torch.randn(2000)).unsqueeze(1)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    result = ds.fit(model, (x[:1600], y[:1600]), val=(x[1600:], y[1600:]), stop=ds.stop.Patience(1),
+                    max_epochs=20, batch_size=32, eval_every=5, seed=0, doctor=False)
+    swept = [h["step"] for h in result.history if h.get("sweep")]
+    evaluated_in_sweep = [h["step"] for h in result.history if h.get("sweep") and "val_loss" in h]
+    assert len(evaluated_in_sweep) >= 2          # the sweep was evaluated, and its val_loss rose at its end
+    assert result.stop_code == "patience" and result.history[-1]["step"] > swept[-1]
+    best_step = int(result.stop_reason.split("at step ")[1].rstrip(")"))
+    assert best_step > swept[-1]                 # the best it waited on is the run's, not the sweep's

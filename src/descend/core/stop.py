@@ -192,7 +192,8 @@ class Patience(_Monitor):
     """Stop when the monitored value has not improved by `min_delta` for `patience` evaluations.
 
     `monitor=None` watches val_loss when validation data is given, else the training loss (then patience counts
-    steps). With `restore_best=True` the weights of the best evaluation are put back when the run ends.
+    steps). Steps of auto's lr sweep (records marked "sweep") are not counted. With `restore_best=True` the weights
+    of the best evaluation are put back when the run ends.
     """
 
     code = "patience"
@@ -210,6 +211,8 @@ class Patience(_Monitor):
         self.best, self.best_step, self.wait, self.snapshot = None, None, 0, None
 
     def check(self, state, record):
+        if record.get("sweep"):   # auto's lr sweep raises the lr on purpose and then goes back to kept weights:
+            return None           # its steps and evaluations say nothing about whether training still improves
         value = self._value(record)
         if value is None or not math.isfinite(value):
             return None
