@@ -181,6 +181,11 @@ def _dense(x_train: pd.DataFrame, x_test: pd.DataFrame, categories: list[str]) -
     return train.to_numpy(float), test.to_numpy(float)
 
 
+def _level_text(values: pd.Series) -> pd.Series:
+    """A category column as CatBoost takes it: text, an empty cell as a level of its own."""
+    return values.astype(object).where(values.notna(), "(empty)").astype(str)
+
+
 def references(x_train: pd.DataFrame, y_train: np.ndarray, x_test: pd.DataFrame, categories: list[str], task: str,
                seed: int) -> dict[str, np.ndarray]:
     """Each reference's test predictions: values, or class probabilities (columns in sorted label order)."""
@@ -192,7 +197,7 @@ def references(x_train: pd.DataFrame, y_train: np.ndarray, x_test: pd.DataFrame,
     cat_train = x_train.copy()
     cat_test = x_test.copy()
     for name in categories:
-        cat_train[name], cat_test[name] = cat_train[name].astype(str), cat_test[name].astype(str)
+        cat_train[name], cat_test[name] = _level_text(cat_train[name]), _level_text(cat_test[name])
     classes = task == "classification"
     gbm = dict(n_estimators=300, learning_rate=0.05, verbose=-1, random_state=seed, n_jobs=1)
     cat = dict(iterations=500, random_seed=seed, verbose=False, thread_count=1, cat_features=categories,

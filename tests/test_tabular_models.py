@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from descend.cli import main
 from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
-from descend.apps.tabular import Options, TabularRun, fit_table, linear
+from descend.apps.tabular import Options, TabularRun, fit_table, glm, linear
 from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
@@ -187,6 +187,24 @@ def test_when_no_column_carries_over_validation_can_choose_the_training_mean():
     assert np.abs(outputs[val] - y[fit].mean()).max() < 0.05
     assert linear.mean_loss("mse", torch.as_tensor(outputs[val]), torch.as_tensor(y[val])) < \
         linear.mean_loss("mse", torch.as_tensor(short[0]), torch.as_tensor(y[val]))
+
+
+def test_the_poisson_penalty_is_the_same_for_counts_of_any_level():
+    """Counts 1000 times larger (salaries in thousands instead of millions) get the same Poisson regression: the
+    same weights, the intercept moved by log(1000), the same penalty chosen by validation. With alpha fixed, not
+    per unit of the mean count, the large counts' fit was all but unpenalized."""
+    rng = np.random.default_rng(0)
+    design = rng.standard_t(3, size=(120, 6))
+    counts = rng.poisson(np.exp(1.0 + 0.3 * design[:, 0])).astype(float)
+    small, large = (linear.fit_linear("poisson", design, scale * counts, 1.0, 1) for scale in (1.0, 1000.0))
+    np.testing.assert_allclose(large.weight, small.weight, atol=1e-8)
+    np.testing.assert_allclose(large.bias, small.bias + np.log(1000.0), atol=1e-8)
+    folds = [(np.arange(90), np.arange(90, 120)), (np.arange(30, 120), np.arange(30))]
+    assert linear.choose_penalty("poisson", design, counts, folds, 1)[0] == \
+        linear.choose_penalty("poisson", design, 1000.0 * counts, folds, 1)[0]
+    unscaled = glm.poisson(design, 1000.0 * counts, 1.0)   # as the fit was: the penalty of alpha 0.001 on the counts
+    np.testing.assert_allclose(unscaled.coef, glm.poisson(design, counts, 1e-3).coef, atol=1e-8)
+    assert np.abs(large.weight).sum() < 0.8 * np.abs(unscaled.coef).sum()
 
 
 def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_path):
