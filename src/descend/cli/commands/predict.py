@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = TabularRun.load(args.run_dir, record=False)
-    frame = read_table(args.data)
-    written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
     keep = None if args.keep is None else [name.strip() for name in args.keep.split(",") if name.strip()]
+    frame = read_table(args.data, as_text=model.copied_only(keep))
+    written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
     table, unseen = model.predictions(frame, args.data, keep)
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",

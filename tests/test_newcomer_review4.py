@@ -1,0 +1,54 @@
+"""What a new user met in a fourth review (ISLP and statsmodels tables saved as people save them, models of kinds
+not tried before), each fixed and pinned."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from descend.cli import main
+
+QUICK = ["--max-epochs", "3", "--patience", "2"]
+
+
+def _patients(rows: int, seed: int = 0, start: int = 1) -> pd.DataFrame:
+    """A clinic's table as exported: a zero-padded patient number, a grade, a size, the months to predict."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(10, 3, rows).round(2)
+    return pd.DataFrame({"patient_id": [f"{i:05d}" for i in range(start, start + rows)],
+                         "grade": rng.choice(["low", "mid", "high"], rows), "size": size,
+                         "months": (40 - 2 * size + rng.normal(0, 3, rows)).round(1)})
+
+
+@pytest.fixture(scope="module")
+def patients_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("patients")
+    data = folder / "patients.csv"
+    _patients(60).to_csv(data, index=False)
+    out = folder / "run"
+    assert main(["fit", str(data), "--target", "months", "--out", str(out), *QUICK]) == 0
+    new = folder / "new.csv"
+    _patients(4, seed=1, start=98).drop(columns=["months"]).to_csv(new, index=False)
+    return out, new
+
+
+def test_predict_writes_an_identifier_with_its_leading_zeros(patients_run, capsys):
+    out, new = patients_run
+    capsys.readouterr()
+    assert main(["predict", str(out), str(new)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["patient_id", "00098", "00099", "00100", "00101"]
+
+
+def test_a_kept_column_the_model_reads_stays_a_number_and_its_predictions_are_unchanged(patients_run, capsys):
+    out, new = patients_run
+    capsys.readouterr()
+    assert main(["predict", str(out), str(new), "--keep", "size,patient_id"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"patient_id": str})
+    assert got["size"].tolist() == _patients(4, seed=1)["size"].tolist()
+    assert got["patient_id"].tolist() == ["00098", "00099", "00100", "00101"]
+    assert main(["predict", str(out), str(new), "--keep", ""]) == 0
+    alone = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert alone["prediction"].tolist() == got["prediction"].tolist()
