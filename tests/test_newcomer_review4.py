@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from descend.apps.tabular.columns import infer_columns
+from descend.apps.tabular.preprocess import Preprocessor
 from descend.cli import main
 
 QUICK = ["--max-epochs", "3", "--patience", "2"]
@@ -52,3 +54,24 @@ def test_a_kept_column_the_model_reads_stays_a_number_and_its_predictions_are_un
     assert main(["predict", str(out), str(new), "--keep", ""]) == 0
     alone = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert alone["prediction"].tolist() == got["prediction"].tolist()
+
+
+def test_a_wide_tables_columns_described_alike_share_one_line_with_their_numbers_as_ranges():
+    rng = np.random.default_rng(0)
+    genes = {f"G{i}": rng.normal(size=60).round(1) for i in range(1, 26)}
+    frame = pd.DataFrame({**genes, "sex": rng.choice(["F", "M"], 60), "tumour": rng.choice(["a", "b"], 60)})
+    frame.loc[:4, "G2"] = np.nan
+    columns, _ = infer_columns(frame, "tumour", [], [], [], None)
+    distinct = [frame[f"G{i}"].nunique() for i in range(1, 26)]
+    lines = Preprocessor.fit(columns, frame).describe()
+    assert lines[:3] == [
+        f"G1, G2, G3, ..., G25 (25 columns): numeric - numbers, {min(distinct)}-{max(distinct)} distinct values",
+        "sex: categorical - text with 2 levels",
+        f"G2: has empty cells -> filled with the training median {frame['G2'].median():g}, plus a was-missing flag"]
+
+
+def test_a_table_of_twenty_input_columns_keeps_one_line_a_column():
+    frame = pd.DataFrame({f"x{i}": np.arange(30.0) * i for i in range(1, 21)} | {"y": np.arange(30.0)})
+    columns, _ = infer_columns(frame, "y", [], [], [], None)
+    lines = Preprocessor.fit(columns, frame).describe()
+    assert lines[:20] == [f"x{i}: numeric - numbers, 30 distinct values" for i in range(1, 21)]
