@@ -7,9 +7,12 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.preprocess import Preprocessor
+from descend.apps.tabular import Options, importance
+from descend.apps.tabular.train import prepare
 from descend.cli import main
 
 QUICK = ["--max-epochs", "3", "--patience", "2"]
@@ -75,3 +78,28 @@ def test_a_table_of_twenty_input_columns_keeps_one_line_a_column():
     columns, _ = infer_columns(frame, "y", [], [], [], None)
     lines = Preprocessor.fit(columns, frame).describe()
     assert lines[:20] == [f"x{i}: numeric - numbers, 30 distinct values" for i in range(1, 21)]
+
+
+def test_permutation_importance_scores_many_shuffles_a_pass_as_one_at_a_time_would(monkeypatch):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({f"g{i}": rng.normal(size=120) for i in range(6)} | {"kind": rng.choice(["a", "b"], 120)})
+    frame["y"] = 2 * frame["g0"] - frame["g3"] + (frame["kind"] == "a") + rng.normal(0, 0.3, 120)
+    prepared = prepare(frame, Options(target="y", max_epochs=2, progress=False), say=lambda line: None)
+    run, pre, x = prepared.run, prepared.run.preprocessor, prepared.x[:40]
+    truth = frame["y"].to_numpy()[:40]
+    monkeypatch.setattr(importance, "BATCH_ROWS", 100)   # 2 shuffled copies of the 40 rows a pass
+    found = importance.permutation_importance(run, pre, x, truth, seed=5)["columns"]
+    generator, base, expected = torch.Generator().manual_seed(5), _rmse(run, x, truth), {}
+    for name, places in pre.feature_positions().items():   # the definition: one shuffled copy at a time
+        rises = []
+        for _ in range(importance.REPEATS):
+            shuffled = x.clone()
+            shuffled[:, places] = x[torch.randperm(40, generator=generator)][:, places]
+            rises.append(_rmse(run, shuffled, truth) - base)
+        expected[name] = sum(rises) / importance.REPEATS
+    assert list(found) == sorted(expected, key=lambda name: -expected[name])
+    assert found == pytest.approx(expected, abs=1e-6)
+
+
+def _rmse(run, x, truth) -> float:
+    return float(np.sqrt(np.mean((run.outputs(x) - truth) ** 2)))
