@@ -103,3 +103,22 @@ def test_permutation_importance_scores_many_shuffles_a_pass_as_one_at_a_time_wou
 
 def _rmse(run, x, truth) -> float:
     return float(np.sqrt(np.mean((run.outputs(x) - truth) ** 2)))
+
+
+def _sorted_by_class() -> pd.DataFrame:
+    """A table saved sorted by its class, as Khan's gene table is: the last, smallest class fills the last rows."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["RMS", "BL", "NB", "EWS"], [24, 24, 24, 8])
+    return pd.DataFrame({"g1": rng.normal(size=len(labels)) + (labels == "BL"), "g2": rng.normal(size=len(labels)),
+                         "tumour": labels})
+
+
+def test_a_class_only_the_test_rows_hold_is_said_with_the_sorted_file_as_its_likely_cause():
+    lines = []
+    prepared = prepare(_sorted_by_class(), Options(target="tumour", max_epochs=1, progress=False), say=lines.append)
+    note = ("note: class 'EWS' is in 8 of 16 test rows and in no training row: the model cannot predict it; the rows "
+            "may be sorted by 'tumour': --split random draws the test rows at random")
+    assert note in lines and note in prepared.warnings
+    shuffled = prepare(_sorted_by_class(), Options(target="tumour", split="random", max_epochs=1, progress=False),
+                       say=lines.append)
+    assert not [line for line in shuffled.warnings if "no training row" in line]

@@ -138,3 +138,17 @@ def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> 
         notes += [f"note: {count} of {len(rows)} {part} rows have a {name!r} level that training never saw; the "
                   "model gives it no effect of its own" for name, count in unseen.items()]
     return notes
+
+
+def unseen_class_notes(target: Target, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:
+    """A note per class of the target that test rows hold and no training row does: the model can never predict
+    it, and a file sorted by its target (a class per block of rows) puts the last class in the test rows alone."""
+    if target.task != "classification" or not len(split.test):
+        return []
+    values = frame[target.name].astype(str)
+    taught = set(values.iloc[split.train])
+    tested = values.iloc[split.test].value_counts()
+    hint = (f"; the rows may be sorted by {target.name!r}: --split random draws the test rows at random"
+            if in_file_order else "")
+    return [f"note: class {label!r} is in {count} of {len(split.test)} test rows and in no training row: the model "
+            f"cannot predict it{hint}" for label, count in tested.items() if label not in taught]

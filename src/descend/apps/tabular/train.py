@@ -266,7 +266,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         say(note)
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
-    warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
+    warnings = (checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
+                + checks.unseen_class_notes(target, frame, split, opts.split == "time" and not scheme.dated))
     for line in warnings:
         say(line)
     positions = pre.feature_positions()
