@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
+import descend as ds
+
 from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.preprocess import Preprocessor
 from descend.apps.tabular import Options, importance
@@ -122,3 +124,65 @@ def test_a_class_only_the_test_rows_hold_is_said_with_the_sorted_file_as_its_lik
     shuffled = prepare(_sorted_by_class(), Options(target="tumour", split="random", max_epochs=1, progress=False),
                        say=lines.append)
     assert not [line for line in shuffled.warnings if "no training row" in line]
+
+
+class _Parts(torch.utils.data.Dataset):
+    """Rows served as ({"age": ..., "dose": ...}, target): a model with two named inputs."""
+
+    def __init__(self, age: torch.Tensor, dose: torch.Tensor, y: torch.Tensor) -> None:
+        self.age, self.dose, self.y = age, dose, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"age": self.age[i], "dose": self.dose[i]}, self.y[i]
+
+
+class _TwoInputs(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.age, self.dose = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(2, 1)
+
+    def forward(self, parts: dict) -> torch.Tensor:
+        return (self.age(parts["age"]) + self.dose(parts["dose"])).squeeze(1)
+
+
+def _parts(rows: int, seed: int) -> _Parts:
+    generator = torch.Generator().manual_seed(seed)
+    age, dose = torch.randn(rows, 1, generator=generator), torch.randn(rows, 2, generator=generator)
+    return _Parts(age, dose, 2 * age[:, 0] - dose[:, 0] + 0.5 * dose[:, 1] + 1)
+
+
+def test_a_model_taking_a_dict_of_inputs_trains_and_validates_with_the_doctor_quiet():
+    result = ds.fit(_TwoInputs(), _parts(200, 0), loss="mse", val=_parts(50, 1), optimizer="adamw", lr=0.05,
+                    max_epochs=40, progress=False, seed=0)
+    assert result.best["val_loss"] < 1e-3   # the exact linear map, learned through both inputs
+    assert torch.allclose(result.model.dose.weight, torch.tensor([[-1.0, 0.5]]), atol=0.01)
+    assert [f.code for f in result.findings if f.code == "doctor_error"] == []
+
+
+def test_a_dict_input_holding_nan_is_named_by_its_key():
+    data = _parts(40, 0)
+    data.dose[3, 1] = float("nan")
+    with pytest.raises(ValueError) as caught:
+        ds.fit(_TwoInputs(), data, loss="mse", max_epochs=1, progress=False)
+    assert str(caught.value) == ("train inputs (first batch)['dose'] contains NaN at row 3, column 1 (1 non-finite "
+                                 "values in all); drop or impute those rows before training")
+
+
+def test_a_model_returning_a_tuple_trains_on_a_loss_of_its_own_without_a_doctor_error():
+    class WithAux(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.layer(x).squeeze(1), x.abs().mean()
+
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    result = ds.fit(WithAux(), (x, y), loss=lambda out, t: torch.nn.functional.mse_loss(out[0], t),
+                    optimizer="lbfgs", batch_size=300, progress=False)
+    assert result.history[-1]["loss"] < 1e-8
+    assert [f.code for f in result.findings if f.code == "doctor_error"] == []
