@@ -186,3 +186,15 @@ def test_a_model_returning_a_tuple_trains_on_a_loss_of_its_own_without_a_doctor_
                     optimizer="lbfgs", batch_size=300, progress=False)
     assert result.history[-1]["loss"] < 1e-8
     assert [f.code for f in result.findings if f.code == "doctor_error"] == []
+
+
+def test_accuracy_stuck_below_the_majority_share_is_said_against_that_share_not_called_equal_to_it():
+    from descend.doctor.instruments import Readings
+    from descend.doctor.outcome_rules import loss_metric_mismatch
+
+    history = [{"step": s, "loss": 1.0, "val_loss": v, "val_accuracy": 0.25} for s, v in
+               [(3, 1.063), (6, 0.95), (9, 0.8341)]]
+    found = loss_metric_mismatch(Readings(history=history, val_size=8, majority_share=0.7917))
+    assert found.message == ("loss and metric disagree: validation loss fell from 1.063 to 0.8341 but val_accuracy "
+                             "went from 0.25 to 0.25, no better than always predicting the most common training "
+                             "class (0.792)")
