@@ -198,3 +198,15 @@ def test_accuracy_stuck_below_the_majority_share_is_said_against_that_share_not_
     assert found.message == ("loss and metric disagree: validation loss fell from 1.063 to 0.8341 but val_accuracy "
                              "went from 0.25 to 0.25, no better than always predicting the most common training "
                              "class (0.792)")
+
+
+def test_metrics_asked_for_without_validation_data_are_said_to_be_never_computed():
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    with pytest.warns(UserWarning) as caught:
+        result = ds.fit(torch.nn.Linear(3, 2), (x, y), loss="cross_entropy", metrics=["accuracy"], max_epochs=1,
+                        progress=False)
+    assert [str(w.message) for w in caught] == [
+        "metrics accuracy are computed on validation data and there is none, so no record will hold them; pass "
+        "val=(X_val, y_val)"]
+    assert not any("accuracy" in key for record in result.history for key in record)
