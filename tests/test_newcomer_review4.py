@@ -210,3 +210,30 @@ def test_metrics_asked_for_without_validation_data_are_said_to_be_never_computed
         "metrics accuracy are computed on validation data and there is none, so no record will hold them; pass "
         "val=(X_val, y_val)"]
     assert not any("accuracy" in key for record in result.history for key in record)
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("constraints", [{"type": "ineq", "fun": lambda x: x[0]}],
+     "constraints=: minimize takes one constraint= set, projected onto at every step (a linear equality is Affine(A, "
+     "b), a budget Simplex(total), several together Intersection([...]); see descend.constraints), not scipy's "
+     "constraints= list of {'type': ..., 'fun': ...}"),
+    ("jac", lambda x: 2 * x, "jac=: minimize takes gradients from autograd, so it has no jac=: write fun with torch "
+                             "operations on the tensor x it is given"),
+    ("args", (1.0,), "args=: minimize passes fun only x: bind the other arguments, minimize(lambda x: fun(x, *args), "
+                     "x0)"),
+    ("tol", 1e-8, "tol=: minimize has no tol=: give gtol= (largest gradient component) or ftol= (relative change of "
+                  "f)"),
+    ("gtoll", 1e-8, "minimize() got an unexpected keyword argument 'gtoll'"),
+])
+def test_scipy_only_arguments_are_refused_saying_what_minimize_takes_instead(name, value, says):
+    with pytest.raises(TypeError) as caught:
+        ds.minimize(lambda x: ((x - 1) ** 2).sum(), np.zeros(2), **{name: value})
+    assert str(caught.value) == says
+
+
+def test_a_fun_written_with_numpy_is_refused_naming_what_to_write_instead():
+    with pytest.raises(TypeError) as caught:
+        ds.minimize(lambda x: float(np.sum((np.asarray(x) - 3) ** 2)), np.zeros(3))
+    assert str(caught.value) == (
+        "fun at x0 turned x into a numpy array (np.asarray, np.sum, .numpy()), where autograd cannot follow it to a "
+        "gradient: write fun with torch operations on the tensor x it is given (torch.sum, torch.exp, x ** 2, x @ A)")

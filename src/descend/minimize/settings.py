@@ -19,6 +19,29 @@ from .linesearch import LBFGS, ArmijoGD
 METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
 
 
+SCIPY_ONLY = {   # scipy.optimize.minimize's arguments that minimize has no use for, and what to do instead
+    "constraints": "minimize takes one constraint= set, projected onto at every step (a linear equality is "
+                   "Affine(A, b), a budget Simplex(total), several together Intersection([...]); see "
+                   "descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}",
+    "jac": "minimize takes gradients from autograd, so it has no jac=: write fun with torch operations on the "
+           "tensor x it is given",
+    "hess": "minimize takes no hess=: its methods use gradients only (lbfgs builds its own curvature)",
+    "args": "minimize passes fun only x: bind the other arguments, minimize(lambda x: fun(x, *args), x0)",
+    "tol": "minimize has no tol=: give gtol= (largest gradient component) or ftol= (relative change of f)",
+    "options": "minimize takes its options as keywords (max_steps=, gtol=, ftol=, xtol=, max_evals=), not "
+               "options={...}",
+}
+
+
+def refuse_scipy_only(given: dict) -> None:
+    """Refuse arguments only scipy.optimize.minimize takes, saying what minimize takes instead; any other unknown
+    keyword as Python would."""
+    for name in given:
+        if name in SCIPY_ONLY:
+            raise DescendTypeError(f"{name}=: {SCIPY_ONLY[name]}")
+        raise DescendTypeError(f"minimize() got an unexpected keyword argument {name!r}")
+
+
 def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize) -> str:
     """The method name, lower-cased; raises naming the first setting that is out of range."""
     if not isinstance(method, str):
