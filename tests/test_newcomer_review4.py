@@ -237,3 +237,18 @@ def test_a_fun_written_with_numpy_is_refused_naming_what_to_write_instead():
     assert str(caught.value) == (
         "fun at x0 turned x into a numpy array (np.asarray, np.sum, .numpy()), where autograd cannot follow it to a "
         "gradient: write fun with torch operations on the tensor x it is given (torch.sum, torch.exp, x ** 2, x @ A)")
+
+
+def test_a_tune_result_prints_its_best_trial_and_how_the_trials_ended(tmp_path):
+    def objective(params):
+        return (params["x"] - 1.5) ** 2 + params["n"]
+
+    result = ds.tune(objective, {"x": (-5.0, 5.0), "n": (0, 3)}, 5, seed=1, progress=False, out=tmp_path / "t")
+    settings = f"x {result.best_params['x']:.3g}, n {result.best_params['n']}"
+    assert str(result) == repr(result) == "\n".join([
+        "TuneResult",
+        f"  best: val_loss {result.best_value:.4g} at trial {result.best_trial} ({settings})",
+        "  trials: 5 (5 complete)",
+        "  files: " + ", ".join(str(tmp_path / "t" / name) for name in
+                               ("best.json", "trials.csv", "history.png", "importance.png")),
+        "  (.best_params, .best_value; .trials: one row per trial, .table() best first; .study: Optuna's)"])
