@@ -252,3 +252,11 @@ def test_a_tune_result_prints_its_best_trial_and_how_the_trials_ended(tmp_path):
         "  files: " + ", ".join(str(tmp_path / "t" / name) for name in
                                ("best.json", "trials.csv", "history.png", "importance.png")),
         "  (.best_params, .best_value; .trials: one row per trial, .table() best first; .study: Optuna's)"])
+
+
+def test_a_flag_offered_for_a_column_whose_name_has_a_space_is_quoted_for_the_shell():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"Unnamed: 0": np.arange(50), "unit price": rng.random(50), "y": rng.random(50)})
+    _, notes = infer_columns(frame, "y", [], [], [], None)
+    assert notes == ["Unnamed: 0: whole numbers, a different one in each of the 50 rows, look like an identifier: left "
+                     "out (--numeric 'Unnamed: 0' to keep it)"]

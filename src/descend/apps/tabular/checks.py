@@ -10,6 +10,8 @@ width among irises: about 95% right) is not called a leak.
 """
 from __future__ import annotations
 
+from shlex import quote
+
 import numpy as np
 import pandas as pd
 import torch
@@ -95,7 +97,7 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
         if score >= bar:
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
             found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the {rows} "
-                         f"({what}); if it is not known when you predict, it leaks the answer: --drop {name}")
+                         f"({what}); if it is not known when you predict, it leaks the answer: --drop {quote(name)}")
     if found or len(parts) > 1:
         return found
     return _joint_leak(pre, positions, inputs, answers, target, split)
@@ -121,7 +123,7 @@ def _joint_leak(pre: Preprocessor, positions: dict[str, list[int]], inputs: np.n
         weight.values())][:4]
     return [f"warning: columns {', '.join(map(repr, named))} together predict {target.name!r} almost exactly on the "
             f"validation rows (a straight line through them: R2 {1 - error / spread:.4f}); if they are not known when "
-            f"you predict, they leak the answer: --drop {','.join(named)}"]
+            f"you predict, they leak the answer: --drop {quote(','.join(named))}"]
 
 
 def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> list[str]:
