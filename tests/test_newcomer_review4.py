@@ -260,3 +260,26 @@ def test_a_flag_offered_for_a_column_whose_name_has_a_space_is_quoted_for_the_sh
     _, notes = infer_columns(frame, "y", [], [], [], None)
     assert notes == ["Unnamed: 0: whole numbers, a different one in each of the 50 rows, look like an identifier: left "
                      "out (--numeric 'Unnamed: 0' to keep it)"]
+
+
+def _weighted_quadratic(x):
+    return ((x - torch.tensor([1.0, -2.0, 3.0], dtype=x.dtype)) ** 2 * torch.tensor([1.0, 10.0, 100.0],
+                                                                                     dtype=x.dtype)).sum()
+
+
+def test_minimize_with_adam_takes_torchs_adam_steps_without_importing_torch_dynamo():
+    import subprocess
+    import sys
+    probe = ("import sys, descend as ds\n"
+             "ds.minimize(lambda x: ((x - 1) ** 2).sum(), [0.0, 0.0], method='adam', max_steps=5)\n"
+             "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    found = ds.minimize(_weighted_quadratic, [0.0, 0.0, 0.0], method="adam", lr=0.05, max_steps=300)
+    x = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    adam = torch.optim.Adam([x], lr=0.05)
+    for _ in range(300):
+        adam.zero_grad()
+        _weighted_quadratic(x).backward()
+        adam.step()
+    assert np.array_equal(found.x, x.detach().numpy())

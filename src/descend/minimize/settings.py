@@ -126,6 +126,9 @@ def _check_constraint(value) -> Constraint:
     return value
 
 
+FLAT_ADAM = ("adam", "adamw")   # run by descend's flat kernel: torch's update, without torch's step wrapper
+
+
 def build_optimizer(method: str, x: torch.Tensor, lr: float | None,
                     constraint: Constraint | None) -> torch.optim.Optimizer:
     """The optimizer over the flat x (built before fun first runs)."""
@@ -136,4 +139,6 @@ def build_optimizer(method: str, x: torch.Tensor, lr: float | None,
         return ArmijoGD([x], project=project) if lr is None else optim.create([x], "sgd", lr=lr)
     if method in ("momentum", "nesterov"):
         return optim.create([x], "sgd", lr=lr, momentum=0.9, nesterov=method == "nesterov")
+    if method in FLAT_ADAM:   # torch's own Adam imports torch._dynamo at its first step: ~2 s, most of a small run
+        return optim.create([x], method, lr=lr, impl="flat")
     return optim.create([x], method, lr=lr)
