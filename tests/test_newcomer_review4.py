@@ -283,3 +283,15 @@ def test_minimize_with_adam_takes_torchs_adam_steps_without_importing_torch_dyna
         _weighted_quadratic(x).backward()
         adam.step()
     assert np.array_equal(found.x, x.detach().numpy())
+
+
+def test_predict_names_the_columns_training_never_had(patients_run, capsys, tmp_path):
+    out, new = patients_run
+    extra = tmp_path / "extra.csv"
+    pd.read_csv(new, dtype=str).assign(hospital="St Mary", ward="B").to_csv(extra, index=False)
+    capsys.readouterr()
+    assert main(["predict", str(out), str(extra)]) == 0
+    assert capsys.readouterr().err == (f"note: {extra}: 2 column(s) the training file did not have, which the model "
+                                       "cannot use: hospital, ward\n")
+    assert main(["predict", str(out), str(new)]) == 0
+    assert capsys.readouterr().err == ""

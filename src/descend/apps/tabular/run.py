@@ -104,6 +104,12 @@ class TabularRun:
                                    f"{known_columns(name, frame.columns)}")
         return list(dict.fromkeys(keep))
 
+    def unseen_columns(self, frame: pd.DataFrame) -> list[str]:
+        """The columns of `frame` that the training file did not have (none known for runs saved before the
+        training columns were recorded): the model cannot use them, and predict says so."""
+        trained = self.config.get("columns")
+        return [] if trained is None else [name for name in frame.columns if name not in set(trained)]
+
     def copied_only(self, keep: list[str] | None) -> list[str]:
         """The columns `predictions` would copy (`keep`, or the identifiers) that the model does not read: they
         can be read as the text they were written as, so an ID's leading zeros reach the output."""

@@ -275,6 +275,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
     run.config["identifiers"] = left_out_identifiers(frame.iloc[split.train], columns, opts.target, opts.drop,
                                                      opts.dayfirst)
+    run.config["columns"] = [str(name) for name in frame.columns]   # predict names the columns it never saw
     say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
