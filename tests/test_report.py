@@ -174,10 +174,14 @@ def test_settings_read_as_words_not_as_json():
     wrapped = {"optimizer": "EMA", "defaults": {"lr": 0.003}, "inner": {
         "optimizer": "AdamWFlat", "defaults": {"lr": 0.003, "betas": [0.9, 0.999], "weight_decay": 0.01,
                                                "grad_clip": None}}}
-    assert setting_text(wrapped) == "EMA over AdamWFlat (lr 0.003, betas (0.9, 0.999), weight_decay 0.01)"
+    assert setting_text(wrapped) == ("AdamW (lr 0.003, betas (0.9, 0.999), weight_decay 0.01), its weights averaged "
+                                     "(EMA)")
     assert setting_text([{"rule": "Patience", "patience": 15, "monitor": None, "restore_best": True}]) == \
         "Patience (patience 15, restore_best True)"
-    assert setting_text({"schedule": "cosine(length=None)", "values": [1.0, 0.5, 0.0]}) == "cosine(length=None)"
+    assert setting_text({"schedule": "cosine(length=None)", "values": [1.0, 0.5, 0.0]}) == "cosine over the whole run"
+    assert setting_text({"schedule": "warmup(length=300)"}) == "warmup over 300 steps"
+    assert setting_text({"schedule": "cosine(length=0.5)"}) == "cosine over 0.5 of the run"
+    assert setting_text({"optimizer": "Lookahead", "inner": {"optimizer": "SGD"}}) == "Lookahead over SGD"
     assert setting_text(["descend.apps.tabular.members.MemberMetric"]) == "MemberMetric"
     assert setting_text("mse") == "mse"
 

@@ -236,7 +236,7 @@ def test_integer_identifiers_are_left_out_with_a_line(tmp_path, capsys):
     assert ("  ticket: whole numbers, a different one in each of the 96 rows, look like an identifier: left out "
             "(--numeric ticket to keep it)") in out.splitlines()
     assert ("  Unnamed: 0: whole numbers, a different one in each of the 96 rows, look like an identifier: left out "
-            "(--numeric Unnamed: 0 to keep it)") in out.splitlines()
+            "(--numeric 'Unnamed: 0' to keep it)") in out.splitlines()
     kinds = _kinds(out)
     assert "CustomerID" not in kinds and "ticket" not in kinds and kinds["week"] == "numeric"   # repeats: kept
     assert ("  week: numeric - integers with 14 values, used as a number (one-hot for them too would exceed one "

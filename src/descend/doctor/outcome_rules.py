@@ -299,12 +299,14 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
         trivial = metric in SCORES and last <= _majority_level(r)
         worse, stuck = gain < -1.5 * step, abs(gain) <= 1.5 * step and trivial
         if worse or stuck:
-            went = "got worse" if worse else "stayed at the share of the most common class"
+            went = f"{key} got worse ({first:.4g} to {last:.4g})" if worse else (
+                f"{key} went from {first:.4g} to {last:.4g}, no better than always predicting the most common "
+                f"training class ({r.majority_share:.3g})")
             return Finding("loss_metric_mismatch", "warning", (losses[0][0], losses[-1][0]),
                            {"metric": key, "metric_first": first, "metric_last": last, "resolution": step,
                             "loss_first": losses[0][1], "loss_last": losses[-1][1]},
                            f"loss and metric disagree: validation loss fell from {losses[0][1]:.4g} to "
-                           f"{losses[-1][1]:.4g} but {key} {went} ({first:.4g} to {last:.4g})",
+                           f"{losses[-1][1]:.4g} but {went}",
                            "train on a loss that matches the metric (class weights for imbalanced data, "
                            "or a different loss)")
     return None

@@ -122,14 +122,17 @@ class Doctor(Callback):
 
     def _compare(self) -> None:
         """The trained model's loss per example on the rows the references are compared on, and the probes of the
-        trained model (see _probe)."""
+        trained model (see _probe); neither for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample)
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype)).cpu()
+        out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
+        if not isinstance(out, torch.Tensor):   # a tuple or dict of outputs: the references compare one tensor
+            return
+        out = out.cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
         r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
         r.class_lean = class_lean(out, r.sample.y_eval) if not isinstance(self.loss, str) else None

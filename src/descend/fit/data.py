@@ -32,8 +32,37 @@ def as_tensor(array, name: str) -> torch.Tensor:
     raise DescendTypeError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
 
 
-def check_finite(tensor: torch.Tensor, where: str) -> None:
-    """Raise naming the first row (and column) holding NaN or Inf."""
+def to_device(inputs, device, non_blocking: bool = False):
+    """`inputs` on `device`: a tensor, or the tensors inside a dict, tuple or list of them (a model with several
+    inputs); anything else as it is."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device, non_blocking=non_blocking)
+    if isinstance(inputs, dict):
+        return {key: to_device(value, device, non_blocking) for key, value in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(to_device(value, device, non_blocking) for value in inputs)
+    return inputs
+
+
+def named_tensors(inputs, name: str) -> list[tuple[str, torch.Tensor]]:
+    """The tensors in `inputs` (a tensor, or a dict, tuple or list of them), each with where it sits: inputs['age'],
+    inputs[1]."""
+    if isinstance(inputs, torch.Tensor):
+        return [(name, inputs)]
+    if isinstance(inputs, dict):
+        return [found for key, value in inputs.items() for found in named_tensors(value, f"{name}[{key!r}]")]
+    if isinstance(inputs, (tuple, list)):
+        return [found for i, value in enumerate(inputs) for found in named_tensors(value, f"{name}[{i}]")]
+    return []
+
+
+def check_finite(tensor, where: str) -> None:
+    """Raise naming the first row (and column) holding NaN or Inf; in a dict, tuple or list of tensors, naming the
+    entry too."""
+    if not isinstance(tensor, torch.Tensor):
+        for name, part in named_tensors(tensor, where):
+            check_finite(part, name)
+        return
     if not tensor.dtype.is_floating_point or all_finite(tensor):
         return
     bad = ~torch.isfinite(tensor)
@@ -247,7 +276,7 @@ class BatchStream:
         elif self.per_epoch is None:
             self._look_ahead()
         if self.move:
-            return tuple(t.to(self.device, non_blocking=True) for t in batch)
+            return tuple(to_device(t, self.device, non_blocking=True) for t in batch)
         return batch
 
     def _pull(self):
@@ -367,6 +396,9 @@ def examples(source) -> int | None:
 
 def input_sample(source) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Some training rows (inputs, targets) for the doctor, read by `peek` (so watching a run never changes it);
-    None when the data cannot be indexed."""
+    None when the data cannot be indexed or a batch is not one input tensor and one target tensor (a model taking
+    a dict or tuple of inputs: the doctor's data readings and references read one matrix of rows)."""
     batch = peek(source, SAMPLE_ROWS if isinstance(source, TensorBatches) else DATASET_ROWS)
-    return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) and len(batch) >= 2 else None
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        return None
+    return (batch[0], batch[1]) if all(isinstance(part, torch.Tensor) for part in batch[:2]) else None

@@ -18,7 +18,7 @@ from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core.schedules import Schedule
 from . import losses
-from .data import TensorBatches, check_finite, first_batch, in_memory
+from .data import TensorBatches, check_finite, first_batch, in_memory, to_device
 
 
 def available_devices() -> list[str]:
@@ -166,7 +166,7 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
         check_finite(x, f"{name} inputs (first batch)")
         check_finite(y, f"{name} targets (first batch)")
     where = _model_device(model)
-    x, y = x.to(where), y.to(where)
+    x, y = to_device(x, where), to_device(y, where)
     was_training = model.training
     model.eval()
     try:

@@ -171,6 +171,9 @@ class Plan:
         slow = preflight.line_search_on_batches(spec.optimizer, _dataset_len(train))
         if slow:
             warnings.warn(slow, stacklevel=4)
+        if spec.metric_fns and val is None:
+            warnings.warn(f"metrics {', '.join(spec.metric_fns)} are computed on validation data and there is none, "
+                          "so no record will hold them; pass val=(X_val, y_val)", stacklevel=4)
         schedules = preflight.schedules(spec.schedule, spec.named_optimizer, spec.owner, total)
         for source, name in ((train, "train"), (val, "val")):
             if source is not None:

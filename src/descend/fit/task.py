@@ -13,7 +13,7 @@ from ..core.errors import DescendError
 from ..core.loop import NonFiniteOrigin
 from ..optim.base import step_unwrapped
 from . import distributed
-from .data import BatchStream
+from .data import BatchStream, to_device
 from .evaluations import LastEvaluation
 from .precision import Precision
 
@@ -215,7 +215,7 @@ class FitTask:
         try:
             with optim.evaluation_weights(self.optimizer):
                 for x, y in self.val_source:
-                    x, y = x.to(self.device), y.to(self.device)
+                    x, y = to_device(x, self.device), to_device(y, self.device)
                     with self.precision.autocast():
                         out = self.forward(x)
                     yield out, y

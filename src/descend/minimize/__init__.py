@@ -20,7 +20,8 @@ from ..core.loop import Loop
 from .layout import Layout
 from .result import CONVERGED, DIVERGED, LIMIT, NO_PROGRESS, WORDS, MinimizeResult
 from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback
-from .settings import METHODS, assemble_constraint, build_optimizer, check_settings, split_callbacks
+from .settings import (METHODS, assemble_constraint, build_optimizer, check_settings, refuse_scipy_only,
+                       split_callbacks)
 from .task import MinimizeTask
 
 __all__ = ["minimize", "MinimizeResult", "METHODS"]
@@ -28,7 +29,8 @@ __all__ = ["minimize", "MinimizeResult", "METHODS"]
 
 def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = None, constraint=None, bounds=None,
              maximize: bool = False, gtol: float = 1e-6, ftol: float | None = 1e-15, xtol: float | None = 0.0,
-             max_steps: int = 10_000, max_evals: int | None = None, callback=None) -> MinimizeResult:
+             max_steps: int = 10_000, max_evals: int | None = None, callback=None,
+             **scipy_only) -> MinimizeResult:
     """Minimize `fun(x)` (maximize with maximize=True) from `x0`; gradients come from autograd.
 
     Methods: "lbfgs" (strong-Wolfe line search; two-metric projection under constraints), "gd" (Armijo
@@ -45,7 +47,9 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
     record)` returning True. `callback` may also be a descend Callback, or a list of either.
 
     x is float64 unless x0 is a tensor of another float dtype: in float32 a gtol of 1e-6 is often out of reach.
+    scipy's constraints=, jac=, hess=, args=, tol= and options= are refused, each saying what to give instead.
     """
+    refuse_scipy_only(scipy_only)
     method = check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize)
     if not callable(fun):
         raise DescendTypeError(f"fun must be callable, got {type(fun).__name__}")

@@ -19,6 +19,29 @@ from .linesearch import LBFGS, ArmijoGD
 METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
 
 
+SCIPY_ONLY = {   # scipy.optimize.minimize's arguments that minimize has no use for, and what to do instead
+    "constraints": "minimize takes one constraint= set, projected onto at every step (a linear equality is "
+                   "Affine(A, b), a budget Simplex(total), several together Intersection([...]); see "
+                   "descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}",
+    "jac": "minimize takes gradients from autograd, so it has no jac=: write fun with torch operations on the "
+           "tensor x it is given",
+    "hess": "minimize takes no hess=: its methods use gradients only (lbfgs builds its own curvature)",
+    "args": "minimize passes fun only x: bind the other arguments, minimize(lambda x: fun(x, *args), x0)",
+    "tol": "minimize has no tol=: give gtol= (largest gradient component) or ftol= (relative change of f)",
+    "options": "minimize takes its options as keywords (max_steps=, gtol=, ftol=, xtol=, max_evals=), not "
+               "options={...}",
+}
+
+
+def refuse_scipy_only(given: dict) -> None:
+    """Refuse arguments only scipy.optimize.minimize takes, saying what minimize takes instead; any other unknown
+    keyword as Python would."""
+    for name in given:
+        if name in SCIPY_ONLY:
+            raise DescendTypeError(f"{name}=: {SCIPY_ONLY[name]}")
+        raise DescendTypeError(f"minimize() got an unexpected keyword argument {name!r}")
+
+
 def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize) -> str:
     """The method name, lower-cased; raises naming the first setting that is out of range."""
     if not isinstance(method, str):
@@ -103,6 +126,9 @@ def _check_constraint(value) -> Constraint:
     return value
 
 
+FLAT_ADAM = ("adam", "adamw")   # run by descend's flat kernel: torch's update, without torch's step wrapper
+
+
 def build_optimizer(method: str, x: torch.Tensor, lr: float | None,
                     constraint: Constraint | None) -> torch.optim.Optimizer:
     """The optimizer over the flat x (built before fun first runs)."""
@@ -113,4 +139,6 @@ def build_optimizer(method: str, x: torch.Tensor, lr: float | None,
         return ArmijoGD([x], project=project) if lr is None else optim.create([x], "sgd", lr=lr)
     if method in ("momentum", "nesterov"):
         return optim.create([x], "sgd", lr=lr, momentum=0.9, nesterov=method == "nesterov")
+    if method in FLAT_ADAM:   # torch's own Adam imports torch._dynamo at its first step: ~2 s, most of a small run
+        return optim.create([x], method, lr=lr, impl="flat")
     return optim.create([x], method, lr=lr)

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from .. import optim
-from ..core.errors import DescendError
+from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import NonFiniteOrigin
 from .constraints import Constraint
 from .layout import Layout
@@ -66,7 +66,7 @@ class MinimizeTask:
         leaf = point.detach().clone().requires_grad_(True)
         where = "at x0" if self.steps == 0 else f"at step {self.steps}"
         with torch.enable_grad():
-            value = self.fun(self.layout.unflatten(leaf))
+            value = _called(self.fun, self.layout.unflatten(leaf), where)
             _check_value(value, where)
             (grad,) = torch.autograd.grad(self.sign * value.reshape(()), leaf, allow_unused=True)
         if grad is None:
@@ -181,3 +181,15 @@ def _check_value(value, where: str) -> None:
                            "reduce it (e.g. .sum())")
     if not value.requires_grad:
         raise DescendError(_NO_PATH.format(where=where))
+
+
+def _called(fun, x, where: str):
+    """fun(x), with numpy's refusal to read a tensor autograd follows said as what to change in fun."""
+    try:
+        return fun(x)
+    except RuntimeError as err:
+        if "numpy()" not in str(err):
+            raise
+        raise DescendTypeError(f"fun {where} turned x into a numpy array (np.asarray, np.sum, .numpy()), where "
+                               "autograd cannot follow it to a gradient: write fun with torch operations on the tensor "
+                               "x it is given (torch.sum, torch.exp, x ** 2, x @ A)") from None

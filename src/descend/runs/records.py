@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,11 +69,27 @@ class RunRecord:
 
 
 NAME_KEYS = ("optimizer", "schedule", "rule")   # the key that names a recorded object (config.py's records)
+WRAPPED = {"EMA": "{inner}, its weights averaged (EMA)"}   # wrappers said after what they wrap
+SCHEDULE = re.compile(r"(\w+)\(length=(.*)\)")   # a schedule's record: its repr, cosine(length=None)
+
+
+def _named(key: str, name: str) -> str:
+    """A recorded optimizer or schedule by the name a user knows: AdamW for the flat-kernel AdamWFlat (how, not
+    what), "cosine over the whole run" for cosine(length=None), "warmup over 300 steps" for warmup(length=300)."""
+    if key == "optimizer" and name.endswith("Flat"):
+        return name[:-len("Flat")]
+    found = SCHEDULE.fullmatch(name) if key == "schedule" else None
+    if found is None:
+        return name
+    kind, length = found.groups()
+    if length == "None":
+        return f"{kind} over the whole run"
+    return f"{kind} over {length} steps" if length.isdigit() else f"{kind} over {length} of the run"
 
 
 def setting_text(value) -> str:
-    """A recorded setting in words: an optimizer as "EMA over AdamWFlat (lr 0.003, ...)", a stopping rule as
-    "Patience(patience 15, ...)", a class as its own name, lists joined; a schedule's preview values left out."""
+    """A recorded setting in words: an optimizer as "AdamW (lr 0.003, ...), its weights averaged (EMA)", a stopping
+    rule as "Patience(patience 15, ...)", a class as its own name, lists joined; a schedule's preview values left out."""
     if isinstance(value, str):
         return value.rsplit(".", 1)[-1] if value.startswith("descend.") or value.startswith("torch.") else value
     if isinstance(value, list):
@@ -82,11 +99,11 @@ def setting_text(value) -> str:
         return f"({', '.join(parts)})"
     if not isinstance(value, dict):
         return str(value)
-    name = next((value[key] for key in NAME_KEYS if isinstance(value.get(key), str)), None)
+    name = next((_named(key, value[key]) for key in NAME_KEYS if isinstance(value.get(key), str)), None)
     if name is None:
         return ", ".join(f"{key} {setting_text(item)}" for key, item in value.items())
     if "inner" in value:
-        return f"{name} over {setting_text(value['inner'])}"
+        return WRAPPED.get(name, "{name} over {inner}").format(name=name, inner=setting_text(value["inner"]))
     details = value.get("defaults", {key: item for key, item in value.items() if key not in NAME_KEYS})
     shown = ", ".join(f"{key} {setting_text(item)}" for key, item in details.items()
                       if key != "values" and item is not None)

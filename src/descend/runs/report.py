@@ -62,13 +62,21 @@ def _records_table(key: str, records: list[dict]) -> str:
     return f"<h3>{escape(key)}</h3>" + _table(["#", *columns], body)
 
 
+IMPORTANCE_SHOWN = 30   # columns drawn and listed; a wide table's others are summed up in one line
+
+
 def _importance(value: dict) -> str:
-    """Permutation importance: a bar chart and its numbers."""
+    """Permutation importance: a bar chart and its numbers, for the IMPORTANCE_SHOWN columns the model leans on
+    most (a 2,308-column table drew a figure 16,000 pixels tall); the rest in one line."""
     columns = value.get("columns", {})
+    shown = dict(list(columns.items())[:IMPORTANCE_SHOWN])
+    rest = list(columns.values())[IMPORTANCE_SHOWN:]
+    more = (f" The {len(shown)} largest of {len(columns)} columns; the other {len(rest)} rise between {min(rest):.4g} "
+            f"and {max(rest):.4g} (metrics.json has every column)." if rest else "")
     return ("<h3>permutation importance (validation rows)</h3>"
-            + _figure(plots.bars(columns, value.get("measure", "")), "permutation importance",
-                      f"{value.get('measure', '')}; longer bars: the model leans on that column more.")
-            + _table(["column", "rise"], [[name, rise] for name, rise in columns.items()]))
+            + _figure(plots.bars(shown, value.get("measure", "")), "permutation importance",
+                      f"{value.get('measure', '')}; longer bars: the model leans on that column more.{more}")
+            + _table(["column", "rise"], [[name, rise] for name, rise in shown.items()]))
 
 
 def _metrics(record: RunRecord) -> str:

@@ -2,6 +2,7 @@
 hold lists and structs in a cell; those are named before anything tries to count or sort them."""
 from __future__ import annotations
 
+from shlex import quote
 from typing import Iterable
 
 import numpy as np
@@ -20,5 +21,5 @@ def check_plain(frame: pd.DataFrame, names: Iterable[str], where: str) -> None:
         cell = next((value for value in frame[name] if isinstance(value, NESTED)), None)
         if cell is not None:
             raise DescendError(f"column {name!r} of {where} holds {type(cell).__name__} values (a Parquet list or "
-                               f"struct column); descend reads one plain value per cell: --drop {name}, or flatten it "
+                               f"struct column); descend reads one plain value per cell: --drop {quote(name)}, or flatten it "
                                "into columns of their own")

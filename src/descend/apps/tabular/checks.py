@@ -10,6 +10,8 @@ width among irises: about 95% right) is not called a leak.
 """
 from __future__ import annotations
 
+from shlex import quote
+
 import numpy as np
 import pandas as pd
 import torch
@@ -95,7 +97,7 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
         if score >= bar:
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
             found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the {rows} "
-                         f"({what}); if it is not known when you predict, it leaks the answer: --drop {name}")
+                         f"({what}); if it is not known when you predict, it leaks the answer: --drop {quote(name)}")
     if found or len(parts) > 1:
         return found
     return _joint_leak(pre, positions, inputs, answers, target, split)
@@ -121,7 +123,7 @@ def _joint_leak(pre: Preprocessor, positions: dict[str, list[int]], inputs: np.n
         weight.values())][:4]
     return [f"warning: columns {', '.join(map(repr, named))} together predict {target.name!r} almost exactly on the "
             f"validation rows (a straight line through them: R2 {1 - error / spread:.4f}); if they are not known when "
-            f"you predict, they leak the answer: --drop {','.join(named)}"]
+            f"you predict, they leak the answer: --drop {quote(','.join(named))}"]
 
 
 def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> list[str]:
@@ -138,3 +140,17 @@ def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> 
         notes += [f"note: {count} of {len(rows)} {part} rows have a {name!r} level that training never saw; the "
                   "model gives it no effect of its own" for name, count in unseen.items()]
     return notes
+
+
+def unseen_class_notes(target: Target, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:
+    """A note per class of the target that test rows hold and no training row does: the model can never predict
+    it, and a file sorted by its target (a class per block of rows) puts the last class in the test rows alone."""
+    if target.task != "classification" or not len(split.test):
+        return []
+    values = frame[target.name].astype(str)
+    taught = set(values.iloc[split.train])
+    tested = values.iloc[split.test].value_counts()
+    hint = (f"; the rows may be sorted by {target.name!r}: --split random draws the test rows at random"
+            if in_file_order else "")
+    return [f"note: class {label!r} is in {count} of {len(split.test)} test rows and in no training row: the model "
+            f"cannot predict it{hint}" for label, count in tested.items() if label not in taught]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from shlex import quote
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,7 @@ def numbers(series: pd.Series, name: str) -> pd.Series:
     if bad.any():
         row, value = first_bad(series, bad)
         raise DescendError(f"column {name!r} holds numbers but data row {row} has {str(value).strip()!r}; fix or "
-                           f"empty that cell (when fitting, --categorical {name} treats the column as text)")
+                           f"empty that cell (when fitting, --categorical {quote(name)} treats the column as text)")
     huge = np.abs(parsed.to_numpy()) > FLOAT32_MAX   # Inf, or a number the model's float32 cannot hold
     if huge.any():
         row, value = first_bad(series, pd.Series(huge))
@@ -108,7 +109,7 @@ def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
     stamps = as_dates(values, order).dropna()
     written = {True: " (day/month/year)", False: " (month/day/year)", None: ""}[order]
     if pd.api.types.is_numeric_dtype(values):
-        written = (f" (Excel serial day numbers: {values.iloc[0]:g} is {stamps.iloc[0]:%Y-%m-%d}; --numeric {name} "
+        written = (f" (Excel serial day numbers: {values.iloc[0]:g} is {stamps.iloc[0]:%Y-%m-%d}; --numeric {quote(name)} "
                    "keeps the numbers)")
     weekday = stamps.dt.day.nunique() > 1
     parts = ("weekday and month one-hot" if weekday else
@@ -153,12 +154,12 @@ def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
     integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
     if integral and _integer_identifier(name, values, rows):
         return Column(name, "identifier", f"whole numbers, a different one in each of the {rows} rows, look like an "
-                      f"identifier: left out (--numeric {name} to keep it)")
+                      f"identifier: left out (--numeric {quote(name)} to keep it)")
     if distinct <= 2 and set(values.unique()) <= {0, 1}:
         return Column(name, "boolean", "only 0 and 1")
     if integral and 3 <= distinct <= MAX_ORDINAL_LEVELS:
         return Column(name, "ordinal", f"integers with {distinct} values, used as a number and one-hot "
-                      f"(--categorical {name} or --numeric {name} for one of them)")
+                      f"(--categorical {quote(name)} or --numeric {quote(name)} for one of them)")
     return Column(name, "numeric", f"numbers, {distinct} distinct values")
 
 
@@ -166,7 +167,7 @@ def _written_with(column: Column, values: pd.Series) -> Column:
     """`column`, its reason also naming the currency sign, percent sign or unit its numbers are written with."""
     written = affix(values.astype("string").str.strip())
     if written is not None and column.kind != "identifier":
-        code = (f"; --categorical {column.name} if {written[0]!r} marks codes, not a unit"
+        code = (f"; --categorical {quote(column.name)} if {written[0]!r} marks codes, not a unit"
                 if len(written[0]) == 1 and written[0].isalpha() else "")   # 100A: amperes, or flat A of house 100
         column.reason += f" (written with {written[0]!r}, read as plain numbers{code})"
     return column
@@ -196,10 +197,10 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
     distinct = values.nunique()
     if distinct == len(values) >= MIN_ID_ROWS:
         return Column(name, "identifier", f"text with a different value in each of its {distinct} filled rows (an "
-                      f"identifier, a name or free text): left out (--categorical {name} to keep it)")
+                      f"identifier, a name or free text): left out (--categorical {quote(name)} to keep it)")
     if distinct > ID_SHARE * rows and distinct > 50:
         return Column(name, "identifier", f"text with {distinct} distinct values in {rows} rows looks like an "
-                      f"identifier: left out (--categorical {name} to keep it)")
+                      f"identifier: left out (--categorical {quote(name)} to keep it)")
     return Column(name, "categorical", f"text with {distinct} levels")
 
 
@@ -283,7 +284,7 @@ def _ordinals_within_rows(columns: list[Column], frame: pd.DataFrame) -> list[Co
     return [c if c.kind != "ordinal" or c.name in kept else
             _written_with(Column(c.name, "numeric", f"integers with {levels[c.name]} values, used as a number "
                                  f"(one-hot for them too would exceed one one-hot column per {ROWS_PER_ORDINAL_LEVEL} "
-                                 f"training rows; --categorical {c.name} for one-hot)"), _present(frame[c.name]))
+                                 f"training rows; --categorical {quote(c.name)} for one-hot)"), _present(frame[c.name]))
             for c in columns]
 
 

@@ -14,6 +14,8 @@ from .preprocess import Preprocessor
 from .run import TabularRun
 
 REPEATS = 3
+BATCH_ROWS = 16_384   # shuffled copies scored in one forward pass, up to this many rows: a wide table's
+                      # thousands of columns are tens of passes, not thousands of small ones
 
 
 def _score(run: TabularRun, x: torch.Tensor, truth: np.ndarray, metric: str) -> float:
@@ -27,16 +29,23 @@ def permutation_importance(run: TabularRun, pre: Preprocessor, x: torch.Tensor, 
     metric = "log_loss" if run.target.task == "classification" else "rmse"
     base = _score(run, x, truth, metric)
     generator = torch.Generator().manual_seed(seed)
-    rises = {}
-    for name, places in pre.feature_positions().items():
-        total = 0.0
-        for _ in range(REPEATS):
-            shuffled = x.clone()
-            order = torch.randperm(len(x), generator=generator)
-            shuffled[:, places] = x[order][:, places]
-            total += _score(run, shuffled, truth, metric) - base
-        rises[name] = total / REPEATS
+    shuffles = [(name, places, torch.randperm(len(x), generator=generator))
+                for name, places in pre.feature_positions().items() for _ in range(REPEATS)]
+    per_pass = max(1, BATCH_ROWS // len(x))
+    rises = dict.fromkeys(pre.feature_positions(), 0.0)
+    for start in range(0, len(shuffles), per_pass):
+        batch = shuffles[start:start + per_pass]
+        outputs = run.outputs(torch.cat([_shuffled(x, places, order) for _, places, order in batch]))
+        for (name, _, _), output in zip(batch, np.split(outputs, len(batch))):
+            rises[name] += (evaluate.scores(run.target, truth, output)[metric] - base) / REPEATS
     label = "log-loss" if metric == "log_loss" else "RMSE"
     return {"measure": f"rise in validation {label} (from {base:.4g}) when the column is shuffled, mean of "
                        f"{REPEATS} shuffles of {len(x)} rows",
             "columns": dict(sorted(rises.items(), key=lambda item: -item[1]))}
+
+
+def _shuffled(x: torch.Tensor, places: list[int], order: torch.Tensor) -> torch.Tensor:
+    """`x` with the features at `places` (one column's) taken from the rows in `order`."""
+    copy = x.clone()
+    copy[:, places] = x[order][:, places]
+    return copy

@@ -7,7 +7,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -84,11 +84,12 @@ def _long_row_error(path: Path, text: str, dialect: Dialect, header: list[str]) 
                         f"({why})")
 
 
-def _read_csv(path: Path, say: Say) -> pd.DataFrame:
+def _read_csv(path: Path, say: Say, as_text: Iterable[str]) -> pd.DataFrame:
     """pandas' CSV reader with the file's own separator, decimal mark and encoding, refusing rows with more fields
-    than the header (pandas would shift or drop them)."""
+    than the header (pandas would shift or drop them); the `as_text` columns keep their cells as written."""
     text, dialect = read_text(path)
     header = _csv_header(path, text, dialect)
+    texts = {name: str for name in header if name.strip() in set(as_text)}
     _check_names(path, [name.strip() for name in header if name.strip()])
     for note in dialect.notes:
         say(note)
@@ -97,7 +98,7 @@ def _read_csv(path: Path, say: Say) -> pd.DataFrame:
         try:
             frame = pd.read_csv(text_stream(text), sep=dialect.separator, decimal=dialect.decimal,
                                 thousands=dialect.thousands, index_col=False, skipinitialspace=True,
-                                dtype=_dotted_dates(text, dialect, header) or None)
+                                dtype={**_dotted_dates(text, dialect, header), **texts} or None)
         except (pd.errors.ParserWarning, pd.errors.ParserError, csv.Error) as err:
             found = _long_row_error(path, text, dialect, header)
             raise (found or DescendError(f"{path}: cannot be read as CSV ({str(err).splitlines()[0]})")) from None
@@ -115,15 +116,16 @@ def _check_names(path: Path, names: list[str]) -> None:
         seen.add(name)
 
 
-def read_table(path: str | Path, say: Say = warn) -> pd.DataFrame:
+def read_table(path: str | Path, say: Say = warn, as_text: Iterable[str] = ()) -> pd.DataFrame:
     """The table in `path` (CSV, optionally gzipped, or Parquet) as a DataFrame with unique column names; a CSV
-    file is read with the encoding, separator and decimal mark it was written with, each unusual one said."""
+    file is read with the encoding, separator and decimal mark it was written with, each unusual one said.
+    `as_text` names columns whose cells stay text as written (an ID's leading zeros, which a number loses)."""
     path = Path(path)
     kind = _kind(path)
     if not path.is_file():
         raise DescendError(f"{path}: no such file")
     if kind == "csv":
-        frame = _read_csv(path, say)
+        frame = _read_csv(path, say, as_text)
     else:
         try:
             frame = pd.read_parquet(path)

@@ -10,6 +10,7 @@ training dates); date-times also get the hour of the day as a category.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -235,13 +236,9 @@ class Preprocessor:
         """One line per input column: its kind, why, and what it became; then how numbers and categories are
         encoded (`networks_clip`, `linear_clips`: whether the networks, the linear model clip numbers to the
         training range)."""
-        lines = []
-        for column in self.columns:
-            lines.append(f"{column.name}: {column.kind} - {column.reason}")
-        for spec in self.numeric:
-            if spec.flag:
-                lines.append(f"{spec.name}: has empty cells -> filled with the training median {spec.median:g}, "
-                             "plus a was-missing flag")
+        lines = alike_together([(c.name, f"{c.kind} - {c.reason}") for c in self.columns])
+        lines += alike_together([(spec.name, f"has empty cells -> filled with the training median {spec.median:g}, "
+                                  "plus a was-missing flag") for spec in self.numeric if spec.flag])
         for spec in self.categorical:
             if spec.encoding == "embedding":
                 lines.append(f"{spec.name}: {len(spec.levels)} levels -> embedding of size {spec.dim}")
@@ -272,3 +269,32 @@ class Preprocessor:
     def from_dict(cls, data: dict) -> "Preprocessor":
         return cls([Column(**c) for c in data["columns"]], [Numeric(**n) for n in data["numeric"]],
                    [Categorical(**c) for c in data["categorical"]])
+
+
+LISTED = 20   # a table with more columns than this describes columns alike in one line
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def alike_together(described: list[tuple[str, str]]) -> list[str]:
+    """'name: description' for each column; beyond LISTED columns, three or more whose descriptions differ only in
+    their numbers share one line, each number given as its range (2308 gene columns: one line, not 2308)."""
+    if len(described) <= LISTED:
+        return [f"{name}: {what}" for name, what in described]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, what in described:
+        groups.setdefault(NUMBER.sub("#", what), []).append((name, what))
+    lines = []
+    for template, members in groups.items():
+        if len(members) < 3:
+            lines += [f"{name}: {what}" for name, what in members]
+            continue
+        names = [name for name, _ in members]
+        shown = ", ".join(names[:3]) + f", ..., {names[-1]}" if len(names) > 4 else ", ".join(names)
+        ranges = iter([_range(found) for found in zip(*(NUMBER.findall(what) for _, what in members))])
+        lines.append(f"{shown} ({len(names)} columns): " + re.sub("#", lambda _: next(ranges), template))
+    return lines
+
+
+def _range(numbers: tuple[str, ...]) -> str:
+    low, high = min(numbers, key=float), max(numbers, key=float)
+    return low if float(low) == float(high) else f"{low}-{high}"

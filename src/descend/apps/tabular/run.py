@@ -104,6 +104,19 @@ class TabularRun:
                                    f"{known_columns(name, frame.columns)}")
         return list(dict.fromkeys(keep))
 
+    def unseen_columns(self, frame: pd.DataFrame) -> list[str]:
+        """The columns of `frame` that the training file did not have (none known for runs saved before the
+        training columns were recorded): the model cannot use them, and predict says so."""
+        trained = self.config.get("columns")
+        return [] if trained is None else [name for name in frame.columns if name not in set(trained)]
+
+    def copied_only(self, keep: list[str] | None) -> list[str]:
+        """The columns `predictions` would copy (`keep`, or the identifiers) that the model does not read: they
+        can be read as the text they were written as, so an ID's leading zeros reach the output."""
+        names = self.config.get("identifiers", []) if keep is None else keep
+        read = {column.name for column in self.preprocessor.columns}
+        return [name for name in names if name not in read]
+
     def save(self, out: str | Path, recorded: str | Path | None = None) -> Path:
         """Write the run folder atomically and return it. `recorded` is the folder `fit` recorded the training in
         (config, history.jsonl, checkpoints, summary.json): the tabular files and the final weights (the blended
@@ -184,16 +197,27 @@ class TabularRun:
 
 def _with_kept(table: pd.DataFrame, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """`names`' columns of `frame` first, then the predictions; whole numbers that pandas read as floats (an ID
-    column with empty cells) stay whole numbers."""
+    column with empty cells) stay whole numbers, and zero-padded ones keep their zeros."""
     clash = [name for name in names if name in table.columns]
     if clash:
         raise DescendError(f"--keep: column {clash[0]!r} has the name of an output column; rename it in the data")
     kept = {}
     for name in names:
-        values = frame[name].reset_index(drop=True)
+        values = _numbers_unless_zero_padded(frame[name].reset_index(drop=True))
         whole = values.dtype.kind == "f" and bool((values.dropna() % 1 == 0).all())
         kept[name] = values.astype("Int64") if whole else values
     return pd.concat([pd.DataFrame(kept), table], axis=1) if names else table
+
+
+def _numbers_unless_zero_padded(values: pd.Series) -> pd.Series:
+    """A column read as text back to numbers when every cell is one, unless a cell starts with a zero that a
+    number would drop (00084: an ID, a postcode), which is copied as written."""
+    if pd.api.types.is_numeric_dtype(values) or values.dropna().astype(str).str.match(r"[+-]?0\d").any():
+        return values
+    try:
+        return pd.to_numeric(values)
+    except (ValueError, TypeError):
+        return values
 
 
 def _strict_json(data) -> bytes:

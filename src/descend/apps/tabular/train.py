@@ -266,7 +266,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         say(note)
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
-    warnings = checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
+    warnings = (checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
+                + checks.unseen_class_notes(target, frame, split, opts.split == "time" and not scheme.dated))
     for line in warnings:
         say(line)
     positions = pre.feature_positions()
@@ -274,6 +275,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
                    [p for name in found for p in positions[name] if p < pre.numeric_width])   # numbers, not codes
     run.config["identifiers"] = left_out_identifiers(frame.iloc[split.train], columns, opts.target, opts.drop,
                                                      opts.dayfirst)
+    run.config["columns"] = [str(name) for name in frame.columns]   # predict names the columns it never saw
     say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)

@@ -36,6 +36,21 @@ class TuneResult:
     trials: pd.DataFrame
     study: optuna.Study
     files: dict = field(default_factory=dict)
+    metric: str = "value"
+
+    def __str__(self) -> str:
+        """The search in a few lines, as print shows a FitResult: the best trial, how the trials ended, the files."""
+        settings = ", ".join(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
+                             for name, value in self.best_params.items())
+        ended = ", ".join(f"{count} {state}" for state, count in report.counts(self.study).items())
+        lines = ["TuneResult", f"  best: {self.metric} {self.best_value:.4g} at trial {self.best_trial} ({settings})",
+                 f"  trials: {len(self.trials)} ({ended})"]
+        if self.files:
+            lines.append("  files: " + ", ".join(str(path) for path in self.files.values()))
+        lines.append("  (.best_params, .best_value; .trials: one row per trial, .table() best first; .study: Optuna's)")
+        return "\n".join(lines)
+
+    __repr__ = __str__   # a notebook's last line shows the same, not the trials frame and the study object
 
     def table(self) -> str:
         """The trials table as text, best first."""
@@ -161,4 +176,4 @@ def _result(study: optuna.Study, metric: str, storage: str | None, out, config_f
     summary = report.best_summary(study, metric, storage, config_for)
     files = report.write_outputs(study, out, summary, metric) if out is not None else {}
     best = study.best_trial
-    return TuneResult(best.params, best.value, best.number, report.trials_table(study), study, files)
+    return TuneResult(best.params, best.value, best.number, report.trials_table(study), study, files, metric)

@@ -26,10 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = TabularRun.load(args.run_dir, record=False)
-    frame = read_table(args.data)
-    written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
     keep = None if args.keep is None else [name.strip() for name in args.keep.split(",") if name.strip()]
+    frame = read_table(args.data, as_text=model.copied_only(keep))
+    written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
     table, unseen = model.predictions(frame, args.data, keep)
+    new = [name for name in model.unseen_columns(frame) if name not in (keep or [])]
+    if new:
+        print(f"note: {args.data}: {len(new)} column(s) the training file did not have, which the model cannot "
+              f"use: {', '.join(new[:5])}{', ...' if len(new) > 5 else ''}", file=sys.stderr)
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",
               file=sys.stderr)

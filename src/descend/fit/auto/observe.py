@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data import first_batch
+from ..data import first_batch, to_device
 
 
 def batches_per_epoch(source) -> int | None:
@@ -22,7 +22,7 @@ def same_loss_twice(model: nn.Module, loss_fn, source, device: torch.device) -> 
     would have drawn."""
     rng = torch.get_rng_state()
     try:
-        x, y = (t.to(device) for t in first_batch(source)[:2])
+        x, y = (to_device(t, device) for t in first_batch(source)[:2])
         with torch.no_grad():
             first, second = loss_fn(model(x), y), loss_fn(model(x), y)
         return bool(torch.equal(first, second))
