@@ -17,7 +17,7 @@ from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, TabularRun, fit_table, linear
 from descend.apps.tabular import train as train_module
-from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, with_member
+from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, seen_share, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
 from descend.apps.tabular.subruns import CANDIDATES
@@ -221,8 +221,13 @@ def test_a_chained_member_learns_only_from_the_rows_before_its_block():
     output = torch.arange(1.0, 9.0).reshape(4, 2, 1)   # 4 rows in time order, 2 members (blocks 0 and 1)
     held = torch.tensor([-1, -1, 0, 1])   # rows 0-1 before both blocks, row 2 block 0, row 3 block 1
     allowed = torch.tensor([[1, 1], [1, 1], [0, 1], [0, 0]], dtype=torch.float32)   # member 1 sees block 0
-    loss = MemberLoss("mse", folds=2, chained=True)(output, with_member(torch.zeros(4), held))
-    assert loss.item() == pytest.approx(((output[..., 0] ** 2 * allowed).sum() / allowed.sum()).item())   # targets 0
+    seen = seen_share(held.numpy(), 2)
+    assert seen == pytest.approx(5 / 8)   # member 0 sees 2 of the 4 rows, member 1 sees 3
+    loss = MemberLoss("mse", folds=2, seen=seen)(output, with_member(torch.zeros(4), held))
+    assert loss.item() == pytest.approx(((output[..., 0] ** 2 * allowed).sum() / 5).item())   # targets 0
+    halves = [MemberLoss("mse", folds=2, seen=seen)(output[rows], with_member(torch.zeros(2), held[rows]))
+              for rows in ([0, 2], [1, 3])]   # two processes' shards, holding 3 and 2 seen pairs
+    assert sum(halves).item() / 2 == pytest.approx(loss.item())
 
 
 def test_a_small_dated_table_validates_on_forward_chained_blocks_then_refits_on_all():

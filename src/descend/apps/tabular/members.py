@@ -47,6 +47,11 @@ def chain_ids(rows: int, blocks: int, block: int) -> np.ndarray:
     return np.concatenate([np.full(start, -1), np.repeat(np.arange(blocks), block)])
 
 
+def seen_share(blocks: np.ndarray, folds: int) -> float:
+    """The share of (row, member) pairs that chained members learn from (row blocks as `chain_ids` gives them)."""
+    return float(np.mean([np.mean(blocks < fold) for fold in range(folds)]))
+
+
 def with_member(y: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
     """Targets plus the held-out member of each row, as float columns (class indices are exact below 2**24)."""
     return torch.stack([y.float(), member.float()], dim=1)
@@ -69,19 +74,22 @@ def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 class MemberLoss:
     """The target's loss for member outputs (each member on the rows it may see: member m belongs to fold
-    m % folds and learns from no row held out of that fold; `chained`: folds are blocks of time, and member m
-    learns only from the rows before its block) or for a blended output. `held_out`: whether any training row is
-    held out of a member (False: every member learns from every row, and each step takes the plain mean without
-    looking, decided once for the table rather than once a batch)."""
+    m % folds and learns from no row held out of that fold; with chained blocks of time, from the rows before its
+    block) or for a blended output. `held_out`: whether any training row is held out of a member (False: every
+    member learns from every row, and each step takes the plain mean without looking, decided once for the table
+    rather than once a batch). `seen`, for chained blocks: the share of (row, member) pairs the members learn
+    from; their losses are summed over those pairs and divided by the batch's pairs times `seen`, a constant, so
+    a batch split across processes (--nproc) adds up to the whole batch's loss although the shards hold
+    different shares of each block."""
 
-    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True, chained: bool = False):
+    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True, seen: float | None = None):
         self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
-        self.folds, self.held_out, self.chained = folds, held_out, chained
+        self.folds, self.held_out, self.seen = folds, held_out, seen
 
     @property
     def setting_label(self) -> str:
         """The loss in words for reports (config.json's labels), instead of this class's path."""
-        if self.chained and self.held_out:
+        if self.seen is not None and self.held_out:
             return f"{self.loss}, each network on the rows before its block of time, averaged"
         if self.folds and self.held_out:
             return f"{self.loss}, each network on the rows of its training folds, averaged"
@@ -95,7 +103,9 @@ class MemberLoss:
                 return per_member.mean()
             held_out = y[:, 1].long()   # not checked for a batch holding none: that would read the host each step
             fold = torch.arange(output.shape[1]) % (self.folds or output.shape[1])
-            allowed = held_out[:, None] < fold if self.chained else held_out[:, None] != fold
+            if self.seen is not None:
+                return (per_member * (held_out[:, None] < fold)).sum() / (per_member.numel() * self.seen)
+            allowed = held_out[:, None] != fold
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 

@@ -36,7 +36,8 @@ from .cells import check_plain
 from .columns import infer_columns, known_columns, left_out_identifiers
 from .dates import as_dates, day_first
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
-                      MemberLoss, MemberMetric, chain_ids, fold_ids, slice_members, with_member)
+                      MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
+                      with_member)
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
@@ -181,7 +182,7 @@ def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, l
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
     spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free,
                         residual=scheme.dated and target.loss == "mse", clipped=networks_clip(scheme, target),
-                        chained=scheme.kind == "chain")
+                        seen=seen_share(scheme.train_held, scheme.folds) if scheme.kind == "chain" else None)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -344,7 +345,7 @@ def _member_loss(run: TabularRun, train: tuple[torch.Tensor, torch.Tensor]) -> M
     y = train[1]
     none_held = y.dim() == 2 and y.shape[1] == 2 and bool((y[:, 1] < 0).all())
     spec = run.config["architecture"]
-    return MemberLoss(run.target.loss, spec.get("folds"), held_out=not none_held, chained=spec.get("chained", False))
+    return MemberLoss(run.target.loss, spec.get("folds"), held_out=not none_held, seen=spec.get("seen"))
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
