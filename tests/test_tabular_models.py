@@ -236,30 +236,30 @@ def test_a_small_dated_table_validates_on_forward_chained_blocks_then_refits_on_
     prepared = prepare(bakery(200).assign(loaves=lambda f: f.loaves * 1.5), opts, say=lines.append)   # values
     scheme = prepared.scheme
     assert scheme.kind == "chain" and scheme.refit and not scheme.keeps_first and scheme.members == 6
-    assert np.array_equal(scheme.train_rows, np.arange(200))   # time order: 110 rows, then 3 blocks of 30
-    assert scheme.train_held.tolist() == [-1] * 110 + [0] * 30 + [1] * 30 + [2] * 30
-    assert np.array_equal(scheme.val_rows, np.arange(110, 200))
-    assert scheme.val_held.tolist() == scheme.train_held[110:].tolist()
-    assert [(len(fit), val[0], val[-1]) for fit, val in scheme.linear_folds()] == [(110, 110, 139), (140, 140, 169),
-                                                                                  (170, 170, 199)]
-    assert np.array_equal(scheme.base_rows(), np.arange(110))   # the residual networks' linear part: no block
+    assert np.array_equal(scheme.train_rows, np.arange(200))   # time order: 134 rows, then 3 blocks of 22
+    assert scheme.train_held.tolist() == [-1] * 134 + [0] * 22 + [1] * 22 + [2] * 22   # a third: not 3 x 30
+    assert np.array_equal(scheme.val_rows, np.arange(134, 200))
+    assert scheme.val_held.tolist() == scheme.train_held[134:].tolist()
+    assert [(len(fit), val[0], val[-1]) for fit, val in scheme.linear_folds()] == [(134, 134, 155), (156, 156, 177),
+                                                                                  (178, 178, 199)]
+    assert np.array_equal(scheme.base_rows(), np.arange(134))   # the residual networks' linear part: no block
     train(prepared, opts, say=lines.append)
     assert prepared.run.model.residual
     history = pd.DataFrame(prepared.run.history)
     assert len(history[history.phase == "fit"]) % 7 == 0                 # every row in each epoch's batches
     assert len(history[history.phase == "refit"]) == prepared.run.config["refit_epochs"] * 7
     validation = prepared.run.metrics["validation"]
-    assert validation["rows"] == 90 and validation["how"] == "3 forward-chained blocks of time"
+    assert validation["rows"] == 66 and validation["how"] == "3 forward-chained blocks of time"
     assert prepared.run.config["architecture"]["members"] == 6   # the refit's networks alone
-    assert "the last 90 in 3 blocks of time" in " ".join(lines)
+    assert "the last 66 in 3 blocks of time" in " ".join(lines)
 
 
 def test_a_chained_member_is_untouched_by_the_rows_of_its_block_and_later():
     opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
     models = []
-    for scale in (1, 3):   # the middle block's targets (rows 140-169) differ, as the model sees them
+    for scale in (1, 3):   # the middle block's targets (rows 156-177) differ, as the model sees them
         prepared = prepare(bakery(200), opts, say=lambda _: None)
-        prepared.y[140:170] *= scale
+        prepared.y[156:178] *= scale
         scheme, run = prepared.scheme, prepared.run
         rows = train_module._member_data(prepared, scheme.train_rows, scheme.train_held)
         models.append(train_module.run_fit(fit_arguments(run, rows, None, opts, 3e-3, epochs=3), opts, 1, 3).model)
