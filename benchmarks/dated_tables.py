@@ -6,9 +6,9 @@ test set: their test dates lie beyond the training range, so they test extrapola
 added later, before any idea of that pass was tried on them, and have their own geometric mean: ISLP's NYSE
 (daily log volume from five days of lags, as the book's chapter 10 forecast), ISLP's Weekly and Smarket (a
 trading volume that drifts upward for years, from five lagged returns and two lagged volumes; read as
-islp_tables.py reads them, from its ISLP wheel or package) and macro's T-bill rate from the same quarter's other series (a cousin of the
-suite's macro table, so a rule tuned to macro shows there too). The suite's own dated tables (co2, macro) are
-rows too, but outside the held-out geometric means: nothing is decided on them. With
+islp_tables.py reads them, from its ISLP wheel or package) and macro's T-bill rate from the same quarter's other
+series (a cousin of the suite's macro table, so a rule tuned to macro shows there too). The suite's own dated
+tables (co2, macro) are rows too, but outside the held-out geometric means: nothing is decided on them. With
 --suite, all 12 tables of benchmarks/tabular_suite.py run in process as well (its "cli" mode: descend's own split).
 
 descend runs as `descend fit all.csv --target T --seed S` does (the CSV read by descend's reader, default options,

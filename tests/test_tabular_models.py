@@ -245,6 +245,8 @@ def test_a_small_dated_table_validates_on_forward_chained_blocks_then_refits_on_
     assert np.array_equal(scheme.base_rows(), np.arange(134))   # the residual networks' linear part: no block
     train(prepared, opts, say=lines.append)
     assert prepared.run.model.residual
+    # the blocks are training rows, each scored by the networks that never learned from it: not a copy
+    assert "validation_in_training" not in {finding.code for finding in prepared.run.findings}
     history = pd.DataFrame(prepared.run.history)
     assert len(history[history.phase == "fit"]) % 7 == 0                 # every row in each epoch's batches
     assert len(history[history.phase == "refit"]) == prepared.run.config["refit_epochs"] * 7

@@ -109,6 +109,12 @@ class MemberLoss:
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 
+    @property
+    def validates_training_rows(self) -> bool:
+        """Whether validation rows are training rows too, each scored by the members that never learned from it
+        (chained blocks: the doctor must not read them as rows copied from training)."""
+        return self.seen is not None and self.held_out
+
     def readings_view(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The features and the target without the held-out member columns, for the doctor's data readings: the
         member column sits in both and would read as a target copied into the inputs (a leak)."""

@@ -419,7 +419,7 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if nproc > 1:
         distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
     linear_out = _choose_linear(prepared)
-    if run.model.residual:   # the networks learn what the linear model (fitted on their rows) leaves
+    if run.model.residual:   # the networks learn what the linear model (fitted on rows no block holds) leaves
         install_linear(prepared, 1.0, scheme.base_rows())
     lr = opts.lr or default_lr(opts)
     if lr == "auto" and nproc > 1:   # sweep once here, not in every process
