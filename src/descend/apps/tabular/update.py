@@ -2,9 +2,9 @@
 
 The newest rows of the new data are held out; the model is scored on them before and after. The rest trains
 the model from its saved weights, with the last of those rows as validation for early stopping. If the
-validation loss ends worse than it started, the networks' weights end non-finite, or the model is the linear
-model alone (which an update leaves as fitted, so its networks change nothing), the previous weights are kept: an
-update never makes the model worse on the rows that judge it, and never saves a NaN.
+validation loss ends worse than it started (a NaN loss included), or the model is the linear model alone (which
+an update leaves as fitted: its networks change nothing it predicts, and a blow-up in them would pass unseen),
+the previous weights are kept: an update never makes the model worse on the rows that judge it.
 """
 from __future__ import annotations
 
@@ -29,15 +29,11 @@ def _unchanged(run: TabularRun) -> bool:
     return not bool(run.model.blend)
 
 
-def _finite(run: TabularRun) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in run.model.parameters())
-
-
 def _why_previous(run: TabularRun) -> str:
-    if _unchanged(run):
-        return ("; the model is the linear model alone (validation chose it), which an update leaves as fitted, so "
-                "the networks it trained would change nothing")
-    return "" if _finite(run) else "; the update left non-finite weights in the networks (see the findings)"
+    if not _unchanged(run):
+        return ""
+    return ("; the model is the linear model alone (validation chose it), which an update leaves as fitted, so the "
+            "networks it trained would change nothing")
 
 
 def _val_loss(run: TabularRun, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -78,7 +74,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
                                  opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
-    kept = not val_after <= val_before or _unchanged(run) or not _finite(run)
+    kept = not val_after <= val_before or _unchanged(run)
     if kept:
         run.model.load_state_dict(previous)
         say(f"kept the previous weights: the loss on the {len(split.val)} validation rows went from "
