@@ -16,7 +16,8 @@ from descend.cli import main
 from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, TabularRun, fit_table, glm, linear
-from descend.apps.tabular.members import MemberLoss, fold_ids, with_member
+from descend.apps.tabular import train as train_module
+from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, seen_share, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
 from descend.apps.tabular.subruns import CANDIDATES
@@ -207,7 +208,8 @@ def test_the_poisson_penalty_is_the_same_for_counts_of_any_level():
     assert np.abs(large.weight).sum() < 0.8 * np.abs(unscaled.coef).sum()
 
 
-def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_path):
+def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "CHAIN_MAX_ROWS", 100)   # past the chained blocks' size: one slice
     frame = bakery(200)   # dated rows: one validation slice, the latest training rows
     lines = []
     opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
@@ -229,13 +231,74 @@ def test_no_test_set_trains_on_every_row_but_validation_then_refits_on_all(tmp_p
     assert "no test rows (--test-fraction 0: the model is not tested here)" in " ".join(lines)
 
 
-def test_folds_and_refit_are_deterministic_for_a_seed():
-    frame = _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
-    runs = [fit_table(frame, Options(target="y", seed=5, **QUICK), say=lambda _: None) for _ in range(2)]
+def test_chained_blocks_are_the_last_runs_of_rows_in_time_order():
+    assert chain_ids(10, 3, 2).tolist() == [-1, -1, -1, -1, 0, 0, 1, 1, 2, 2]
+
+
+def test_a_chained_member_learns_only_from_the_rows_before_its_block():
+    output = torch.arange(1.0, 9.0).reshape(4, 2, 1)   # 4 rows in time order, 2 members (blocks 0 and 1)
+    held = torch.tensor([-1, -1, 0, 1])   # rows 0-1 before both blocks, row 2 block 0, row 3 block 1
+    allowed = torch.tensor([[1, 1], [1, 1], [0, 1], [0, 0]], dtype=torch.float32)   # member 1 sees block 0
+    seen = seen_share(held.numpy(), 2)
+    assert seen == pytest.approx(5 / 8)   # member 0 sees 2 of the 4 rows, member 1 sees 3
+    loss = MemberLoss("mse", folds=2, seen=seen)(output, with_member(torch.zeros(4), held))
+    assert loss.item() == pytest.approx(((output[..., 0] ** 2 * allowed).sum() / 5).item())   # targets 0
+    halves = [MemberLoss("mse", folds=2, seen=seen)(output[rows], with_member(torch.zeros(2), held[rows]))
+              for rows in ([0, 2], [1, 3])]   # two processes' shards, holding 3 and 2 seen pairs
+    assert sum(halves).item() / 2 == pytest.approx(loss.item())
+
+
+def test_a_small_dated_table_validates_on_forward_chained_blocks_then_refits_on_all():
+    lines = []
+    opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
+    prepared = prepare(bakery(200).assign(loaves=lambda f: f.loaves * 1.5), opts, say=lines.append)   # values
+    scheme = prepared.scheme
+    assert scheme.kind == "chain" and scheme.refit and not scheme.keeps_first and scheme.members == 6
+    assert np.array_equal(scheme.train_rows, np.arange(200))   # time order: 134 rows, then 3 blocks of 22
+    assert scheme.train_held.tolist() == [-1] * 134 + [0] * 22 + [1] * 22 + [2] * 22   # a third: not 3 x 30
+    assert np.array_equal(scheme.val_rows, np.arange(134, 200))
+    assert scheme.val_held.tolist() == scheme.train_held[134:].tolist()
+    assert [(len(fit), val[0], val[-1]) for fit, val in scheme.linear_folds()] == [(134, 134, 155), (156, 156, 177),
+                                                                                  (178, 178, 199)]
+    assert np.array_equal(scheme.base_rows(), np.arange(134))   # the residual networks' linear part: no block
+    train(prepared, opts, say=lines.append)
+    assert prepared.run.model.residual
+    # the blocks are training rows, each scored by the networks that never learned from it: not a copy
+    assert "validation_in_training" not in {finding.code for finding in prepared.run.findings}
+    history = pd.DataFrame(prepared.run.history)
+    assert len(history[history.phase == "fit"]) % 7 == 0                 # every row in each epoch's batches
+    assert len(history[history.phase == "refit"]) == prepared.run.config["refit_epochs"] * 7
+    validation = prepared.run.metrics["validation"]
+    assert validation["rows"] == 66 and validation["how"] == "3 forward-chained blocks of time"
+    assert prepared.run.config["architecture"]["members"] == 6   # the refit's networks alone
+    assert "the last 66 in 3 blocks of time" in " ".join(lines)
+
+
+def test_a_chained_member_is_untouched_by_the_rows_of_its_block_and_later():
+    opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
+    models = []
+    for scale in (1, 3):   # the middle block's targets (rows 156-177) differ, as the model sees them
+        prepared = prepare(bakery(200), opts, say=lambda _: None)
+        prepared.y[156:178] *= scale
+        scheme, run = prepared.scheme, prepared.run
+        rows = train_module._member_data(prepared, scheme.train_rows, scheme.train_held)
+        models.append(train_module.run_fit(fit_arguments(run, rows, None, opts, 3e-3, epochs=3), opts, 1, 3).model)
+    before, after = (m.layers[0].weight for m in models)   # members 0, 3: block 0; 1, 4: block 1; 2, 5: block 2
+    assert torch.equal(before[[0, 1, 3, 4]], after[[0, 1, 3, 4]])   # the last block's learn from the middle one
+    assert not torch.allclose(before[[2, 5]], after[[2, 5]])
+
+
+@pytest.mark.parametrize("dated", [False, True])
+def test_folds_chains_and_refit_are_deterministic_for_a_seed(dated):
+    frame = bakery(120, seed=4) if dated else _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
+    target = "loaves" if dated else "y"
+    runs = [fit_table(frame, Options(target=target, seed=5, **QUICK), say=lambda _: None) for _ in range(2)]
+    assert runs[0].metrics["validation"]["how"] == ("3 forward-chained blocks of time" if dated
+                                                    else "5-fold, out of fold")
     first, second = (r.model.state_dict() for r in runs)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert runs[0].metrics == runs[1].metrics
-    other = fit_table(frame, Options(target="y", seed=6, **QUICK), say=lambda _: None)
+    other = fit_table(frame, Options(target=target, seed=6, **QUICK), say=lambda _: None)
     assert not torch.equal(other.model.layers[0].weight, runs[0].model.layers[0].weight)
 
 
@@ -339,9 +402,11 @@ class StopAt(Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.parametrize("dated", [False, True])
 @pytest.mark.parametrize("where", ["first run", "refit"])
-def test_an_interrupted_fit_resumes_to_the_same_model(tmp_path, where):
-    frame = bakery(120, seed=2).drop(columns=["date"])   # no dates: 5 folds, then a refit
+def test_an_interrupted_fit_resumes_to_the_same_model(tmp_path, where, dated):
+    frame = bakery(120, seed=2)   # dated: forward-chained blocks, else 5 folds; then a refit
+    frame = frame if dated else frame.drop(columns=["date"])
     opts = Options(target="loaves", seed=1, **QUICK)
     reference, counted = prepare(frame, opts, say=lambda _: None), StopAt()
     train(reference, opts, say=lambda _: None, callbacks=[counted])

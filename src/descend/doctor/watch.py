@@ -44,7 +44,9 @@ class Doctor(Callback):
     shuffle, `planned_rows` the rows the whole run trains on (when known: the rows the doctor reads are sized to
     it, see sizing.py); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
-    classes) see: the features and the target, without columns that only route rows (descend fit's folds).
+    classes) see: the features and the target, without columns that only route rows (descend fit's folds); one
+    whose `validates_training_rows` is true scores training rows on purpose, each by the members that never
+    learned from it (descend fit's forward-chained blocks), so they are not read as copied into validation.
     """
 
     needs_sync = never   # reads the run when it ends
@@ -80,7 +82,7 @@ class Doctor(Callback):
         read = sizing.rows_read(self.planned_rows, len(x))
         for name, value in inputs.read(x[:read], y[:read], self.loss).items():
             setattr(self.readings, name, value)
-        if self.val_sample is not None:
+        if self.val_sample is not None and not getattr(self.loss, "validates_training_rows", False):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
 

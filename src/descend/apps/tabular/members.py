@@ -21,6 +21,10 @@ SLICE_MEMBERS = 4   # networks trained side by side on a table validated on one 
 LARGE_TABLE_ROWS = 5000   # above this many training rows, a slice's table trains LARGE_TABLE_MEMBERS instead
 LARGE_TABLE_MEMBERS = 2
 FOLD_SEED = 0   # folds are part of the split, fixed like the time split: reruns with another --seed share them
+CHAIN_MAX_ROWS = 2000   # up to this many training rows, a dated table validates on forward-chained blocks of time
+CHAIN_BLOCKS = 3        # blocks judged in turn, each by networks that learned only from the rows before it
+CHAIN_SHARE = 1 / 3     # at most this share of the training rows in the blocks: the first block's networks learn
+                        # from the rest (at most half: measured worse on the dated tables outside the suite)
 
 
 def slice_members(training_rows: int) -> int:
@@ -34,6 +38,18 @@ def slice_members(training_rows: int) -> int:
 def fold_ids(rows: int, folds: int, seed: int) -> np.ndarray:
     """Each row's fold, 0..folds-1, balanced and shuffled with `seed`."""
     return np.random.default_rng(seed).permutation(np.arange(rows) % folds)
+
+
+def chain_ids(rows: int, blocks: int, block: int) -> np.ndarray:
+    """Each time-ordered row's block: -1 for the first rows (every member learns from them), then 0..blocks-1 for
+    the last `blocks` runs of `block` rows (the members of block j learn from the rows before it, predict it)."""
+    start = rows - blocks * block
+    return np.concatenate([np.full(start, -1), np.repeat(np.arange(blocks), block)])
+
+
+def seen_share(blocks: np.ndarray, folds: int) -> float:
+    """The share of (row, member) pairs that chained members learn from (row blocks as `chain_ids` gives them)."""
+    return float(np.mean([np.mean(blocks < fold) for fold in range(folds)]))
 
 
 def with_member(y: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
@@ -58,17 +74,23 @@ def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 class MemberLoss:
     """The target's loss for member outputs (each member on the rows it may see: member m belongs to fold
-    m % folds and learns from no row held out of that fold) or for a blended output. `held_out`: whether any
-    training row is held out of a member (False: every member learns from every row, and each step takes the
-    plain mean without looking, decided once for the table rather than once a batch)."""
+    m % folds and learns from no row held out of that fold; with chained blocks of time, from the rows before its
+    block) or for a blended output. `held_out`: whether any training row is held out of a member (False: every
+    member learns from every row, and each step takes the plain mean without looking, decided once for the table
+    rather than once a batch). `seen`, for chained blocks: the share of (row, member) pairs the members learn
+    from; their losses are summed over those pairs and divided by the batch's pairs times `seen`, a constant, so
+    a batch split across processes (--nproc) adds up to the whole batch's loss although the shards hold
+    different shares of each block."""
 
-    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True):
+    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True, seen: float | None = None):
         self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
-        self.folds, self.held_out = folds, held_out
+        self.folds, self.held_out, self.seen = folds, held_out, seen
 
     @property
     def setting_label(self) -> str:
         """The loss in words for reports (config.json's labels), instead of this class's path."""
+        if self.seen is not None and self.held_out:
+            return f"{self.loss}, each network on the rows before its block of time, averaged"
         if self.folds and self.held_out:
             return f"{self.loss}, each network on the rows of its training folds, averaged"
         return f"{self.loss}, averaged over the networks"
@@ -80,9 +102,18 @@ class MemberLoss:
             if not self.held_out:
                 return per_member.mean()
             held_out = y[:, 1].long()   # not checked for a batch holding none: that would read the host each step
-            allowed = held_out[:, None] != torch.arange(output.shape[1]) % (self.folds or output.shape[1])
+            fold = torch.arange(output.shape[1]) % (self.folds or output.shape[1])
+            if self.seen is not None:
+                return (per_member * (held_out[:, None] < fold)).sum() / (per_member.numel() * self.seen)
+            allowed = held_out[:, None] != fold
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
+
+    @property
+    def validates_training_rows(self) -> bool:
+        """Whether validation rows are training rows too, each scored by the members that never learned from it
+        (chained blocks: the doctor must not read them as rows copied from training)."""
+        return self.seen is not None and self.held_out
 
     def readings_view(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The features and the target without the held-out member columns, for the doctor's data readings: the

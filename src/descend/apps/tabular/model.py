@@ -28,14 +28,15 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
                  loss: str = "mse", folds: int | None = None, linear_free: list[int] = (),
-                 residual: bool = False, clipped: bool = True) -> dict:
+                 residual: bool = False, clipped: bool = True, seen: float | None = None) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json); `linear_free`: the number
     inputs that neither the linear model nor the networks clip (the target's own lags, which trend with it);
     `residual`: the networks learn what the linear model leaves (see TabularNet.forward); `clipped`: the networks
-    clip the other numbers to the training range (else they take them as they are)."""
+    clip the other numbers to the training range (else they take them as they are); `seen`: with forward-
+    chained blocks of time for folds, the share of (row, member) pairs the members learn from (members.MemberLoss)."""
     bounds = [[None, None] if i in linear_free or not clipped else bound for i, bound in enumerate(pre.bounds())]
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
-            "folds": folds or members,
+            "folds": folds or members, **({"seen": seen} if seen is not None else {}),
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
             "bounds": bounds, "bins": pre.bins(), "linear_free": list(linear_free), "residual": residual}
 

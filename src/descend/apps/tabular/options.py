@@ -274,7 +274,8 @@ class Options:
     members: int | None = option(None, "networks trained side by side and averaged, where the last training rows "
                                  f"validate (default {SLICE_MEMBERS}, or {LARGE_TABLE_MEMBERS} above "
                                  f"{LARGE_TABLE_ROWS} training rows; 5 folds train 10, two on each, and a refit 10 "
-                                 "more that join them)", check=_check_members, parse=int, metavar="N")
+                                 "more that join them; 3 chained blocks of time on a small dated table train 6, "
+                                 "and a refit 6 in their place)", check=_check_members, parse=int, metavar="N")
     refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "
                         f"does it up to {REFIT_MAX_ROWS} training rows, and for any table with dates",
                         check=choice("refit", REFITS), choices=REFITS)

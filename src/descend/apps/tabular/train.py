@@ -35,8 +35,9 @@ from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
 from .columns import infer_columns, known_columns, left_out_identifiers
 from .dates import as_dates, day_first
-from .members import (FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD, MemberLoss, MemberMetric, fold_ids,
-                      slice_members, with_member)
+from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
+                      MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
+                      with_member)
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
@@ -58,9 +59,10 @@ Say = Callable[[str], None]
 @dataclass
 class Scheme:
     """Which rows the networks learn from and which rows judge them: K folds (each member learns from all folds
-    but its own, and predicts that one) or one validation slice (every member learns from the same rows)."""
+    but its own, and predicts that one), forward-chained blocks of time (each member learns from the rows before
+    its block, and predicts that one) or one validation slice (every member learns from the same rows)."""
 
-    kind: str                  # "folds" or "slice"
+    kind: str                  # "folds", "chain" or "slice"
     members: int
     train_rows: np.ndarray     # frame positions the networks take steps on
     train_held: np.ndarray     # per train row: the member that must not learn from it (-1: none)
@@ -68,7 +70,8 @@ class Scheme:
     val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
     refit: bool                # train again on every training row for the chosen number of epochs
     dated: bool                # the table has dates: later rows lie beyond the training range along trends
-    folds: int | None = None   # with folds: member m learns from every fold but m % folds
+    folds: int | None = None   # with folds: member m learns from every fold but m % folds (chain: the rows
+                               # before block m % folds)
 
     @property
     def keeps_first(self) -> bool:
@@ -81,8 +84,14 @@ class Scheme:
         """(fit rows, validation rows) pairs for the linear model, the same rows the networks used."""
         if self.kind == "slice":
             return [(self.train_rows, self.val_rows)]
-        return [(self.train_rows[self.train_held != j], self.train_rows[self.train_held == j])
-                for j in range(self.folds)]
+        learns = (lambda j: self.train_held < j) if self.kind == "chain" else (lambda j: self.train_held != j)
+        return [(self.train_rows[learns(j)], self.train_rows[self.train_held == j]) for j in range(self.folds)]
+
+    def base_rows(self) -> np.ndarray:
+        """The rows the linear model under residual networks is fitted on while they are validated: every row
+        the networks learn from, or with chained blocks only the rows before the first block (no block's rows
+        may reach the members that predict it through the linear part)."""
+        return self.train_rows[self.train_held < 0] if self.kind == "chain" else self.train_rows
 
 
 @dataclass
@@ -112,7 +121,9 @@ def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
 
 def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     """K folds on a small table without dates (every row validates once, and no single slice decides);
-    otherwise the validation slice of the split (the latest training rows under a time split). The refit, by
+    forward-chained blocks on a small dated table under a time split (several origins judge, none learning from
+    its future: the latest slice alone is one period, whose turn the others need not share); otherwise the
+    validation slice of the split (the latest training rows under a time split). The refit, by
     default, where it pays most for its time: small tables, and dated ones (whose validation rows are the most
     recent, the most like the future)."""
     train = split.train
@@ -120,6 +131,11 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
         folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
         return Scheme("folds", FOLDS * MEMBERS_PER_FOLD, train, folds, train, folds, refit, dated, FOLDS)
+    if dated and opts.split == "time" and CHAIN_BLOCKS * 4 <= len(train) <= CHAIN_MAX_ROWS:
+        blocks = chain_ids(len(train), CHAIN_BLOCKS, min(len(split.val), int(len(train) * CHAIN_SHARE) // CHAIN_BLOCKS))
+        judged = blocks >= 0
+        return Scheme("chain", CHAIN_BLOCKS * MEMBERS_PER_FOLD, train, blocks, train[judged], blocks[judged], refit,
+                      dated, CHAIN_BLOCKS)
     none = np.full(len(split.fit), -1)
     members = opts.members or slice_members(len(train))
     return Scheme("slice", members, split.fit, none, split.val, np.full(len(split.val), -1), refit, dated)
@@ -148,6 +164,10 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool)
         parts = (f"{len(split.train)} training rows in {FOLDS} folds ({MEMBERS_PER_FOLD} networks a fold, each "
                  f"learning from {len(split.train) - len(split.train) // FOLDS} and validated on the rest, for early "
                  "stopping and the blend)")
+    elif scheme.kind == "chain":
+        parts = (f"{len(split.train)} training rows, the last {len(scheme.val_rows)} in {scheme.folds} blocks of "
+                 f"time ({MEMBERS_PER_FOLD} networks a block, each learning from the rows before its block and "
+                 "validated on it, for early stopping and the blend)")
     else:
         parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
     refit = (f"; then trained again on all {len(split.train)} training rows"
@@ -161,7 +181,8 @@ def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, l
     table with dates and a squared-error target the networks learn what the linear model leaves."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
     spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free,
-                        residual=scheme.dated and target.loss == "mse", clipped=networks_clip(scheme, target))
+                        residual=scheme.dated and target.loss == "mse", clipped=networks_clip(scheme, target),
+                        seen=seen_share(scheme.train_held, scheme.folds) if scheme.kind == "chain" else None)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
@@ -216,7 +237,7 @@ def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
 
 def _patience_words(opts: Options, scheme: Scheme) -> str:
     least = least_wait(opts.patience, math.ceil(len(scheme.train_rows) / batch_size(opts, len(scheme.train_rows))))
-    if scheme.kind == "folds" or least == opts.patience:
+    if scheme.kind != "slice" or least == opts.patience:
         return f"{opts.patience} epochs"
     return f"up to {opts.patience} epochs (as many as the best epoch took, at least {least})"
 
@@ -325,7 +346,8 @@ def _member_loss(run: TabularRun, train: tuple[torch.Tensor, torch.Tensor]) -> M
     when no row is held out of any member."""
     y = train[1]
     none_held = y.dim() == 2 and y.shape[1] == 2 and bool((y[:, 1] < 0).all())
-    return MemberLoss(run.target.loss, run.config["architecture"].get("folds"), held_out=not none_held)
+    spec = run.config["architecture"]
+    return MemberLoss(run.target.loss, spec.get("folds"), held_out=not none_held, seen=spec.get("seen"))
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -399,8 +421,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if nproc > 1:
         distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
     linear_out = _choose_linear(prepared)
-    if run.model.residual:   # the networks learn what the linear model (fitted on their rows) leaves
-        install_linear(prepared, 1.0, scheme.train_rows)
+    if run.model.residual:   # the networks learn what the linear model (fitted on rows no block holds) leaves
+        install_linear(prepared, 1.0, scheme.base_rows())
     lr = opts.lr or default_lr(opts)
     if lr == "auto" and nproc > 1:   # sweep once here, not in every process
         found = find_lr(prepared, opts)
@@ -552,7 +574,7 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     values = truth_values(target, prepared.frame)[scheme.val_rows]
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
-        "rows": int(len(scheme.val_rows)), "how": f"{FOLDS}-fold, out of fold" if scheme.kind == "folds" else "slice",
+        "rows": int(len(scheme.val_rows)), "how": _validation_words(scheme),
         "blend": blend, "temperature": temperature, "linear_penalty": penalty, "linear_clipped": clipped,
         "residual": run.model.residual, "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(linear.tempered_mean(target.loss, blended,
@@ -560,6 +582,11 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
     return blend
+
+
+def _validation_words(scheme: Scheme) -> str:
+    return {"folds": f"{FOLDS}-fold, out of fold",
+            "chain": f"{scheme.folds} forward-chained blocks of time"}.get(scheme.kind, "slice")
 
 
 def _design(prepared: Prepared, clipped: bool) -> np.ndarray:

@@ -17,7 +17,9 @@ EPILOG = ("Rows: the last --test-fraction of the rows (default 0.2; random rows 
           "predict`) and the report shows validation scores instead. Of the training rows, a table with up to "
           "2000 of them and no dates is cut into 5 folds: 10 networks, two per fold, each learn from the other 4 "
           "folds and are validated on their own (early stopping, and the blend with a linear model, on out-of-fold "
-          "predictions). Otherwise the last 15% of the training rows validate and the rest train. With up to 5000 "
+          "predictions). With up to 2000 and dates (time split), the last 3 runs of 15% of them (at most a third) "
+          "validate in turn, each by 2 networks that learned only from the rows before it. Otherwise the last 15% "
+          "of the training rows validate and the rest train. With up to 5000 "
           "training rows, or dates, the networks are then trained again on all training rows for the chosen number "
           "of epochs (--refit). On a table with dates and a squared-error target, the networks learn what the linear "
           "model leaves, so forecasts past the training range follow its trend.")
