@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from descend.cli import main
+
 WEEKDAY_EFFECT = {"Mon": 0.0, "Tue": 0.05, "Wed": 0.1, "Thu": 0.1, "Fri": 0.3, "Sat": 0.6, "Sun": 0.4}
 
 
@@ -19,3 +21,16 @@ def bakery(days: int = 240, seed: int = 0, start: str = "2024-01-01", level: flo
                           - 0.3 * rain + 0.5 * event)
     return pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "weekday": weekday, "temperature": temperature,
                          "rain": np.where(rain, "yes", "no"), "event": event, "loaves": rng.poisson(rate)})
+
+
+def fitted_with_new_rows(folder, name: str, table: pd.DataFrame, target: str, new: pd.DataFrame,
+                         flags: list[str]) -> tuple:
+    """Train `table` through the CLI into folder/run and save `new` (the target left out) for predict: the
+    (run directory, new rows' file) that predict tests share."""
+    data = folder / f"{name}.csv"
+    table.to_csv(data, index=False)
+    out = folder / "run"
+    assert main(["fit", str(data), "--target", target, "--out", str(out), *flags]) == 0
+    rows = folder / "new.csv"
+    new.drop(columns=[target]).to_csv(rows, index=False)
+    return out, rows

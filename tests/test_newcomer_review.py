@@ -12,6 +12,7 @@ import pytest
 from descend.apps.tabular import Options, fit_table, read_table
 from descend.apps.tabular.columns import infer_columns
 from descend.cli import main
+from tabular_data import fitted_with_new_rows
 from descend.doctor.advice import with_flags
 
 QUICK = ["--max-epochs", "3", "--patience", "2"]
@@ -28,14 +29,8 @@ def _survey(rows: int, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def survey_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("survey")
-    data = folder / "survey.csv"
-    _survey(60).to_csv(data, index=False)
-    out = folder / "run"
-    assert main(["fit", str(data), "--target", "spend", "--out", str(out), *QUICK]) == 0
-    new = folder / "new.csv"
-    _survey(8, seed=1).drop(columns=["spend"]).to_csv(new, index=False)
-    return out, new
+    return fitted_with_new_rows(tmp_path_factory.mktemp("survey"), "survey", _survey(60), "spend",
+                                _survey(8, seed=1), QUICK)
 
 
 def test_predict_keeps_the_identifier_fit_left_out_before_the_predictions(survey_run, capsys):

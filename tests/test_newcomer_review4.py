@@ -16,6 +16,7 @@ from descend.apps.tabular.preprocess import Preprocessor
 from descend.apps.tabular import Options, importance
 from descend.apps.tabular.train import prepare
 from descend.cli import main
+from tabular_data import fitted_with_new_rows
 
 QUICK = ["--max-epochs", "3", "--patience", "2"]
 
@@ -31,14 +32,8 @@ def _patients(rows: int, seed: int = 0, start: int = 1) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def patients_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("patients")
-    data = folder / "patients.csv"
-    _patients(60).to_csv(data, index=False)
-    out = folder / "run"
-    assert main(["fit", str(data), "--target", "months", "--out", str(out), *QUICK]) == 0
-    new = folder / "new.csv"
-    _patients(4, seed=1, start=98).drop(columns=["months"]).to_csv(new, index=False)
-    return out, new
+    return fitted_with_new_rows(tmp_path_factory.mktemp("patients"), "patients", _patients(60), "months",
+                                _patients(4, seed=1, start=98), QUICK)
 
 
 def test_predict_writes_an_identifier_with_its_leading_zeros(patients_run, capsys):
