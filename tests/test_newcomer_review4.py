@@ -17,6 +17,7 @@ from descend.apps.tabular import Options, importance
 from descend.apps.tabular.train import prepare
 from descend.cli import main
 from tabular_data import fitted_with_new_rows
+from test_newcomer_review import dynamo_imported_after
 
 QUICK = ["--max-epochs", "3", "--patience", "2"]
 
@@ -263,13 +264,8 @@ def _weighted_quadratic(x):
 
 
 def test_minimize_with_adam_takes_torchs_adam_steps_without_importing_torch_dynamo():
-    import subprocess
-    import sys
-    probe = ("import sys, descend as ds\n"
-             "ds.minimize(lambda x: ((x - 1) ** 2).sum(), [0.0, 0.0], method='adam', max_steps=5)\n"
-             "print('torch._dynamo' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert not dynamo_imported_after("ds.minimize(lambda x: ((x - 1) ** 2).sum(), [0.0, 0.0], method='adam', "
+                                     "max_steps=5)")
     found = ds.minimize(_weighted_quadratic, [0.0, 0.0, 0.0], method="adam", lr=0.05, max_steps=300)
     x = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     adam = torch.optim.Adam([x], lr=0.05)
