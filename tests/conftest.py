@@ -18,11 +18,12 @@ def _deterministic_torch():
 
 @pytest.fixture(scope="session")
 def saved_run(tmp_path_factory):
-    """A small tables run, fit once for the session (the landscape tests draw it), and its data file."""
+    """A small tables run whose model is its networks, fit once for the session (the landscape tests draw it), and
+    its data file."""
     from descend.cli import main
-    from tabular_data import bakery
+    from tabular_data import waves
     folder = tmp_path_factory.mktemp("landscape_run")
     data, run = folder / "sales.csv", folder / "run"
-    bakery(120).to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "loaves", "--out", str(run), "--max-epochs", "5"]) == 0
+    waves(200).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "sales", "--out", str(run), "--max-epochs", "5"]) == 0
     return data, run

@@ -227,3 +227,20 @@ def test_sharpness_note_says_when_the_lr_is_past_the_edge():
     assert "below it (0.5 of the edge)" in sharpness_note(100.0, "sgd", 0.01)
     assert "preconditioned" in sharpness_note(100.0, "adamw", 0.03)
     assert "no edge" in sharpness_note(0.0, "sgd", 0.01)
+
+
+def test_landscape_of_a_linear_model_alone_says_there_is_nothing_to_draw(tmp_path, capsys):
+    """The bakery's sales are a Poisson regression by construction: validation gives the networks no weight, and the
+    landscape refuses in one line instead of failing inside autograd."""
+    from descend.cli import main
+    from tabular_data import bakery
+    data, run = tmp_path / "sales.csv", tmp_path / "run"
+    bakery(120).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "loaves", "--out", str(run), "--max-epochs", "5"]) == 0
+    capsys.readouterr()
+    assert main(["landscape", str(run), str(data), "--steps", "3", "--rows", "40", "--out", str(tmp_path / "l")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"descend: error: {run}: the saved model is the linear model alone (validation gave its networks "
+                   "no weight), so its loss does not move with the network weights a landscape walks; there is no "
+                   "landscape to draw for this run")
+    assert not (tmp_path / "l").exists()

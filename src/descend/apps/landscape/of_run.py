@@ -50,6 +50,10 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     landscape.json and landscape.html into `out` and returns what landscape.json holds beside its index."""
     settings.check()
     run = TabularRun.load(run_dir)
+    if not bool(run.model.blend):
+        raise DescendError(f"{run_dir}: the saved model is the linear model alone (validation gave its networks no "
+                           "weight), so its loss does not move with the network weights a landscape walks; there is "
+                           "no landscape to draw for this run")
     folder = LandscapeFolder(out)        # before the work: an --out that cannot be a folder is said at once
     x, y = sample_rows(run, frame, settings, say)
     objective, rows = model_objective(run.model, losses.get(run.target.loss), x, y, threads=settings.threads), len(x)

@@ -2,9 +2,10 @@
 
 The newest rows of the new data are held out; the model is scored on them before and after. The rest trains
 the model from its saved weights, with the last of those rows as validation for early stopping. If the
-validation loss ends worse than it started (a NaN loss included), or the model is the linear model alone (which
-an update leaves as fitted: its networks change nothing it predicts, and a blow-up in them would pass unseen),
-the previous weights are kept: an update never makes the model worse on the rows that judge it.
+validation loss ends worse than it started (a NaN loss included), the update's training ended on non-finite
+values (its last finite weights are a run cut short, whatever validation says of them), or the model is the
+linear model alone (which an update leaves as fitted: its networks change nothing it predicts, and a blow-up in
+them would pass unseen), the previous weights are kept: an update never makes the model worse on the rows that judge it.
 """
 from __future__ import annotations
 
@@ -29,11 +30,18 @@ def _unchanged(run: TabularRun) -> bool:
     return not bool(run.model.blend)
 
 
-def _why_previous(run: TabularRun) -> str:
-    if not _unchanged(run):
-        return ""
-    return ("; the model is the linear model alone (validation chose it), which an update leaves as fitted, so the "
-            "networks it trained would change nothing")
+def _blew_up(result: FitResult) -> bool:
+    """Whether the update's training ended on non-finite values (NonFinite stopped it)."""
+    return result.stop_code == "non_finite"
+
+
+def _why_previous(run: TabularRun, result: FitResult) -> str:
+    if _unchanged(run):
+        return ("; the model is the linear model alone (validation chose it), which an update leaves as fitted, so "
+                "the networks it trained would change nothing")
+    if _blew_up(result):
+        return f"; the update's training ended on non-finite values ({result.stop_reason})"
+    return ""
 
 
 def _val_loss(run: TabularRun, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -74,11 +82,11 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
                                  opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
-    kept = not val_after <= val_before or _unchanged(run)
+    kept = not val_after <= val_before or _unchanged(run) or _blew_up(result)
     if kept:
         run.model.load_state_dict(previous)
         say(f"kept the previous weights: the loss on the {len(split.val)} validation rows went from "
-            f"{val_before:.4g} to {val_after:.4g}" + _why_previous(run))
+            f"{val_before:.4g} to {val_after:.4g}" + _why_previous(run, result))
     else:   # said too: the newest rows below may still score worse, and the reader asks which weights stayed
         say(f"kept the update: the loss on the {len(split.val)} validation rows went from {val_before:.4g} to "
             f"{val_after:.4g}")
