@@ -120,6 +120,7 @@ ACTIONS = {
     "shuffle": "shuffle the training rows every epoch (DataLoader(..., shuffle=True))",
     "standardize_target": "subtract the target's mean and divide by its standard deviation (map predictions back)",
     "dropout": "set every dropout layer's p to this value",
+    "class_outputs": "treat the target as class ids: this many model outputs, integer targets 0..K-1",
     "optimizer_eps": "build the optimizer with this eps",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
