@@ -105,19 +105,24 @@ def _copying(r: Readings) -> Finding | None:
 
 LEAK_GAP = 0.1      # a gap between the classes' ranges this share of the column's spread: two clusters, not a cut
 LEAK_REST = 0.95    # the other columns' linear accuracy below which one column's perfect split stands alone
+REST_SIGNAL = 0.05  # ... and above the common class's share by this much: they carry signal, so the task is noisy
 
 
 def _standing_alone(r: Readings) -> dict | None:
     """For a column that alone keeps the classes apart: {"rest_accuracy"} when its classes sit in clusters apart
     (the gap between their ranges over LEAK_GAP of its spread, where a column the label is a cut of leaves a gap
-    of a few rows' spacing) and a linear classifier on every other column stays below LEAK_REST: one column far
-    better than all the rest together, as the label copied with noise is; None otherwise."""
+    of a few rows' spacing) and a linear classifier on every other column stays below LEAK_REST while beating the
+    common class's share by REST_SIGNAL: the other inputs carry signal and say the task is noisy, yet one column is
+    never wrong, as the label copied with noise is. When the others say nothing, that column may simply be the one
+    feature that matters; None then, and otherwise."""
     leak, data = r.leak, r.sample
     if data is None or "separates_classes" not in leak or leak["column"] >= data.x.shape[1]:
         return None
     spread = float(data.x[:, leak["column"]].std())
     rest = accuracy_without(data, leak["column"])
     if rest is None or not spread > 0 or leak["smallest_gap"] < LEAK_GAP * spread or rest >= LEAK_REST:
+        return None
+    if r.majority_share is None or rest < r.majority_share + REST_SIGNAL:   # the one column that says anything
         return None
     return {"rest_accuracy": rest}
 
