@@ -211,9 +211,9 @@ class Patience(_Monitor):
         self.best, self.best_step, self.wait, self.snapshot = None, None, 0, None
 
     def check(self, state, record):
+        value = self._value(record)   # first: a monitor no record holds is an error at once, sweep or not
         if record.get("sweep"):   # auto's lr sweep raises the lr on purpose and then goes back to kept weights:
             return None           # its steps and evaluations say nothing about whether training still improves
-        value = self._value(record)
         if value is None or not math.isfinite(value):
             return None
         shift = -self.min_delta if self.mode == "min" else self.min_delta
