@@ -338,3 +338,41 @@ AFTER = [
     S("after: pretrained embeddings frozen on purpose", None, tokens, lambda i, o, **_: BagOfTokens(),
       dict(loss="cross_entropy", max_epochs=10), outputs=4, prepare=pretrained_tokens),
 ]
+
+
+# ---- written after the rules for this set's four old misses (branch e19b: class ids, targets as inputs, the
+# label with noise, a never-predicted rare class), to look for their false alarms: healthy runs whose data share
+# the surface those rules read (reported with AFTER) --------------------------------------------------------------
+def star_ratings(n: int = 2000, seed: int = 8) -> Data:
+    """Ratings 1..5: a rounded, clipped, nonlinear score of 8 features plus noise (an ordered integer target)."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=(n, 8))
+    score = 3 + np.tanh(x[:, 0]) + 0.5 * x[:, 1] * x[:, 2] + 0.4 * x[:, 3] + 0.6 * g.normal(size=n)
+    return _split(x, np.clip(np.round(score), 1, 5))
+
+
+def visit_counts(n: int = 2000, seed: int = 9) -> Data:
+    """Counts 0..~12 drawn from a Poisson whose log-rate is nonlinear in 6 features."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=(n, 6))
+    return _split(x, g.poisson(np.exp(0.8 + 0.5 * np.sin(x[:, 0]) + 0.3 * x[:, 1])).astype(np.float32))
+
+
+def threshold_label(n: int = 2000, seed: int = 10) -> Data:
+    """A label that is a business rule: a measured column above a cut, the other columns noise about it."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=(n, 6))
+    x[:, 1:3] += 0.5 * x[:, :1]
+    return _split(x, (x[:, 0] > 0.4).astype(np.int64), y_dtype=torch.long)
+
+
+AFTER += [
+    S("after: star ratings 1-5 under mse, mlp", None, star_ratings, lambda i, o, **k: mlp(i, o, (64,), **k),
+      dict(max_epochs=20)),
+    S("after: visit counts under mse, mlp", None, visit_counts, mlp, dict(max_epochs=20)),
+    S("after: label is a cut of one measured column", None, threshold_label, mlp,
+      dict(loss="cross_entropy", max_epochs=15, metrics=["accuracy"]), outputs=2),
+    S("after: 90/10 classes, strong signal, mlp", None,
+      lambda: standardize(blobs(n=3000, classes_=2, weights=[0.9], sep=1.5, seed=12)), mlp,
+      dict(loss="cross_entropy", max_epochs=15, metrics=["accuracy"]), outputs=2),
+]

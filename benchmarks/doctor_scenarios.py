@@ -460,6 +460,8 @@ def _apply_data(data: Data, change: dict) -> Data:
     if "drop_columns" in change:
         keep = [i for i in range(data[0].shape[1]) if i not in set(change["drop_columns"])]
         data = (data[0][:, keep], data[1], None if data[2] is None else data[2][:, keep], data[3])
+    if "class_outputs" in change:   # the numbers are class ids: integer targets for cross_entropy
+        data = (data[0], data[1].long(), data[2], None if data[3] is None else data[3].long())
     if change.get("resample") == "balanced":
         xt, yt = data[0], data[1]
         counts = torch.bincount(yt.long())
@@ -478,9 +480,9 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
     options = {k: v for k, v in (("act", change.get("activation")), ("larger", change.get("capacity") == "larger"))
                if v}
     try:
-        model = s.model(xt.shape[1], s.outputs, **options)
+        model = s.model(xt.shape[1], change.get("class_outputs", s.outputs), **options)
     except TypeError:
-        model = s.model(xt.shape[1], s.outputs)
+        model = s.model(xt.shape[1], change.get("class_outputs", s.outputs))
     if s.prepare is not None:
         s.prepare(model)
     if change.get("unfreeze"):
@@ -535,6 +537,15 @@ def score(s: Scenario, result, model, val) -> float:
     return -value if s.score.endswith("accuracy") else value
 
 
+def class_accuracy(model, val) -> float:
+    """The share of validation rows whose class the model gives: its argmax over several outputs, or its one
+    output rounded to the nearest class id."""
+    with torch.no_grad():
+        out = model(val[0])
+    predicted = out.argmax(1) if out.dim() == 2 and out.shape[1] > 1 else out.reshape(-1).round()
+    return float((predicted.long() == val[1].long()).float().mean())
+
+
 @dataclass
 class Outcome:
     name: str
@@ -560,9 +571,11 @@ def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
     out = Outcome(s.name, s.cause, codes, first, first in s.expect if s.cause else not codes, true,
                   len(codes) - true)
     if s.cause and check_fix and warned and warned[0].change:
-        before = score(s, result, model, val)
         fixed, fixed_model, fixed_val = run(s, warned[0].change)
-        after = score(s, fixed, fixed_model, fixed_val)   # the fixed run's validation data (a change may rescale it)
+        # a run that turns numbers into classes changes the loss: both are judged on accuracy instead
+        judge = (lambda s, _, m, v: -class_accuracy(m, v)) if "class_outputs" in warned[0].change else score
+        before = judge(s, result, model, val)
+        after = judge(s, fixed, fixed_model, fixed_val)   # the fixed run's validation data (a change may rescale it)
         still = [f.code for f in fixed.findings if f.severity in WARN and f.code == warned[0].code]
         gone = not still
         improved = after < before or s.better == "cause"

@@ -65,7 +65,7 @@ def test_a_target_column_copied_into_the_inputs_is_a_leak_but_an_autoencoder_is_
     assert leaking_column(y, y) is None and reconstruction(y, y) and not reconstruction(leaky, y)
 
 
-def test_a_column_that_alone_separates_the_classes_is_an_info_question_and_a_relabelling_a_warning():
+def test_a_column_that_alone_separates_the_classes_far_ahead_of_the_rest_and_a_relabelling_are_warnings():
     x, y = labels()
     noisy = torch.cat([x, y[:, None] + 0.05 * torch.randn(len(y), 1, generator=torch.Generator().manual_seed(1))], 1)
     found = leaking_column(noisy, y)
@@ -73,7 +73,10 @@ def test_a_column_that_alone_separates_the_classes_is_an_info_question_and_a_rel
     result = ds.fit(mlp(5, 2), (noisy[:450], y[:450]), val=(noisy[450:], y[450:]), loss="cross_entropy",
                     max_epochs=5, progress=False)
     leak = next(f for f in result.findings if f.code == "target_leak")
-    assert leak.severity == "info" and "possible target leak" in leak.message
+    # the classes sit in two clusters a clear gap apart in that column, and the other columns' linear model is far
+    # behind: the label copied with noise (a column the label is a cut of stays an info question:
+    # test_doctor_common_mistakes.py)
+    assert leak.severity == "warning" and leak.evidence["rest_accuracy"] < 0.95 and "copied with noise" in leak.message
     three = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(2))
     relabelled = torch.cat([x, torch.tensor([5.0, -2.0, 9.0])[three][:, None]], 1)   # not an affine map of 0, 1, 2
     assert leaking_column(relabelled, three)["one_value_per_class"]

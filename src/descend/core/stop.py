@@ -211,9 +211,11 @@ class Patience(_Monitor):
         self.best, self.best_step, self.wait, self.snapshot = None, None, 0, None
 
     def check(self, state, record):
-        value = self._value(record)   # first: a monitored metric the evaluation lacks is refused even in the sweep
-        if value is None or not math.isfinite(value) or record.get("sweep"):   # auto's lr sweep raises the lr on
-            return None   # purpose and goes back to kept weights: its steps say nothing of whether training improves
+        value = self._value(record)   # first: a monitor no record holds is an error at once, sweep or not
+        if record.get("sweep"):   # auto's lr sweep raises the lr on purpose and then goes back to kept weights:
+            return None           # its steps and evaluations say nothing about whether training still improves
+        if value is None or not math.isfinite(value):
+            return None
         shift = -self.min_delta if self.mode == "min" else self.min_delta
         if self.best is None or self._better(value, self.best + shift):
             self.best, self.best_step, self.wait = value, state.step, 0

@@ -16,7 +16,7 @@ from .advice import (constant_losses, no_better_than_constant, refs, setting, st
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
-from .reference import better, in_sample_gain
+from .reference import accuracy_without, better, class_id_accuracies, in_sample_gain
 
 
 def unscaled_inputs(r: Readings) -> Finding | None:
@@ -65,19 +65,75 @@ def target_leak(r: Readings) -> Finding | None:
     """A column that is the target itself (a warning), or one that alone keeps the classes apart: that is also what
     a legitimately easy feature looks like, so it is an info finding, a question for whoever knows the column."""
     if r.leak is None:
-        return None
+        return _copying(r)
     column, certain = r.leak["column"], r.leak.get("one_value_per_class", True)
-    words = (f"target leak: {_leak_words(r.leak)}; the model will lean on it and fail wherever the target is "
-             f"unknown" if certain else f"possible target leak: {_leak_words(r.leak)}; if it is recorded after "
+    alone = None if certain else _standing_alone(r)
+    leak = {**r.leak, **(alone or {})}
+    certain = certain or alone is not None
+    words = (f"target leak: {_leak_words(leak)}; the model will lean on it and fail wherever the target is "
+             f"unknown" if certain else f"possible target leak: {_leak_words(leak)}; if it is recorded after "
              f"the outcome, the model leans on it and fails wherever the target is unknown")
-    return Finding("target_leak", "warning" if certain else "info", None, dict(r.leak), words,
+    return Finding("target_leak", "warning" if certain else "info", None, leak, words,
                    with_flags(f"leave input column {column} out (or check that it is known before the outcome)",
                               {"drop_columns": [column]}),
                    {"drop_columns": [column]})
 
 
+COPIED = 0.01   # a final loss this share of the constant prediction's, or less: the targets were copied through
+
+
+def _copying(r: Readings) -> Finding | None:
+    """The inputs are the targets themselves and no Linear layer of the model is narrower than them, and the run
+    ended with a loss under COPIED of a constant prediction's: the model learnt to copy its inputs, which is
+    either the targets handed to fit as inputs too, or an autoencoder with no bottleneck (it learns nothing)."""
+    columns, narrowest, last = len(r.input_scales), r.narrowest_layer, r.history[-1] if r.history else {}
+    final = last.get("val_loss", last.get("loss"))
+    if (not r.reconstruction or narrowest is None or narrowest < columns or r.target_baseline is None
+            or final is None or not final <= COPIED * r.target_baseline):
+        return None
+    return Finding("target_leak", "warning", None,
+                   {"columns": columns, "narrowest_layer": narrowest, "final_loss": final,
+                    "constant_loss": r.target_baseline},
+                   f"target leak: the inputs are the targets themselves (all {columns} columns), and no layer of the "
+                   f"model is narrower than them (the narrowest has {narrowest} outputs), so it learnt to copy them: "
+                   f"the loss ended at {final:.3g}, against {r.target_baseline:.3g} for a constant prediction; this "
+                   f"looks too good because the answer is among the inputs",
+                   "build the inputs from the feature columns only (the target columns left out); if this is an "
+                   "autoencoder on purpose, give it a layer narrower than its inputs (a bottleneck) or corrupt the "
+                   "inputs (denoising), or it learns nothing but the copy")
+
+
+LEAK_GAP = 0.1      # a gap between the classes' ranges this share of the column's spread: two clusters, not a cut
+LEAK_REST = 0.95    # the other columns' linear accuracy below which one column's perfect split stands alone
+REST_SIGNAL = 0.05  # ... and above the common class's share by this much: they carry signal, so the task is noisy
+
+
+def _standing_alone(r: Readings) -> dict | None:
+    """For a column that alone keeps the classes apart: {"rest_accuracy"} when its classes sit in clusters apart
+    (the gap between their ranges over LEAK_GAP of its spread, where a column the label is a cut of leaves a gap
+    of a few rows' spacing) and a linear classifier on every other column stays below LEAK_REST while beating the
+    common class's share by REST_SIGNAL: the other inputs carry signal and say the task is noisy, yet one column is
+    never wrong, as the label copied with noise is. When the others say nothing, that column may simply be the one
+    feature that matters; None then, and otherwise."""
+    leak, data = r.leak, r.sample
+    if data is None or "separates_classes" not in leak or leak["column"] >= data.x.shape[1]:
+        return None
+    spread = float(data.x[:, leak["column"]].std())
+    rest = accuracy_without(data, leak["column"])
+    if rest is None or not spread > 0 or leak["smallest_gap"] < LEAK_GAP * spread or rest >= LEAK_REST:
+        return None
+    if r.majority_share is None or rest < r.majority_share + REST_SIGNAL:   # the one column that says anything
+        return None
+    return {"rest_accuracy": rest}
+
+
 def _leak_words(leak: dict) -> str:
     column = leak["column"]
+    if "rest_accuracy" in leak:
+        return (f"input column {column} alone keeps all {leak['separates_classes']} classes apart on the training "
+                f"sample, in clusters a clear gap apart ({leak['smallest_gap']:.3g}), while a linear model on all "
+                f"the other columns gets {leak['rest_accuracy']:.0%} right: it is the label, copied with noise, "
+                f"more likely than a feature")
     if "monotone" in leak:
         return (f"input column {column} {leak['monotone']} with the target across all {leak['rows']} training rows "
                 f"read: it is the target under an order-preserving map (a rank, the row number of a table sorted "
@@ -98,6 +154,8 @@ def loss_target_mismatch(r: Readings) -> Finding | None:
     squashed = _squashed_output(r) or _bounded_output(r)
     if squashed is not None:
         return squashed
+    if setting(r, "loss", "mse") in SIZED_LOSSES and r.target_kind is None:
+        return _class_ids(r)
     if r.settings.get("loss") != "mse" or r.target_kind is None:
         return None
     loss = "bce" if r.target_kind == "binary" else "cross_entropy"
@@ -108,6 +166,34 @@ def loss_target_mismatch(r: Readings) -> Finding | None:
                    f"which fits them as numbers (its gradient fades as outputs saturate, and accuracy lags)",
                    f"train with loss='{loss}'{drop}", {"loss": loss, **({"drop_output_activation": True} if squash
                                                                         else {})})
+
+
+CLASS_GAP = 0.25   # accuracy a linear classifier gains over a rounded linear regression when the numbers are ids
+
+
+def _class_ids(r: Readings) -> Finding | None:
+    """A numeric target of a few consecutive integers under a loss on raw differences, where a linear classifier
+    on the sample tells those values apart far better (CLASS_GAP, and twice as often) than a linear regression's
+    rounded predictions: the numbers name classes (ids with no order), which a regression must place on a line.
+    Ratings and counts, whose order means something, favour the regression or tie (measured 0.43 against 0.47 on
+    ratings 1-5, 0.27 against 0.27 on counts)."""
+    found = class_id_accuracies(r.sample) if r.sample is not None else None
+    if found is None:
+        return None
+    as_classes, as_numbers, count = found
+    if as_classes < as_numbers + CLASS_GAP or as_classes < 2 * as_numbers:
+        return None
+    loss = setting(r, "loss", "mse")
+    return Finding("loss_target_mismatch", "warning", None,
+                   {"loss": loss, "classes": count, "classifier_accuracy": as_classes,
+                    "regression_accuracy": as_numbers},
+                   f"loss and targets disagree: the target holds {count} consecutive whole numbers, and a linear "
+                   f"classifier tells them apart on {as_classes:.0%} of the comparison rows where a linear regression "
+                   f"rounds to the right one on {as_numbers:.0%}: these look like class ids, whose numbers mean no "
+                   f"order, but {loss} fits them as amounts on a line",
+                   f"treat them as classes: give the model {count} outputs, pass the targets as integer class ids "
+                   f"(0..{count - 1}, torch.long) and train with loss='cross_entropy'; compare accuracy (argmax) "
+                   f"with the rounded predictions of this run", {"loss": "cross_entropy", "class_outputs": count})
 
 
 SQUASHING = ("Sigmoid", "Softmax")   # final activations that turn scores into probabilities
@@ -332,14 +418,34 @@ def class_imbalance(r: Readings) -> Finding | None:
         return None
     found = refs(r)
     best = found.best() if found is not None else None
-    if best is None or not better(best, found.constant, by=0.02):
+    reference = best is not None and better(best, found.constant, by=0.02)
+    if not (reference or _ranks_rare(r)):
         return None
+    why = ("a linear model tells the classes apart better than that" if reference else
+           f"its own scores rank the rarer rows above the common ones (area under the ROC curve "
+           f"{r.rare_ranking['auc']:.2f}, where 0.5 is chance): the signal is there, but no score crosses the line")
     return Finding("class_imbalance", "warning", None,
-                   {"majority_share": r.majority_share, "predicted_majority": share},
+                   {"majority_share": r.majority_share, "predicted_majority": share,
+                    **({"rare_ranking": r.rare_ranking["auc"]} if r.rare_ranking else {})},
                    f"class imbalance: {r.majority_share:.0%} of the training rows are one class, and the model "
-                   f"predicts it for {share:.0%} of the validation rows, although a linear model tells the classes "
-                   f"apart better than that", "draw the classes equally often (oversample the rare ones, e.g. a "
+                   f"predicts it for {share:.0%} of the validation rows, although {why}", "draw the classes equally often (oversample the rare ones, e.g. a "
                    "WeightedRandomSampler) or weight the loss by inverse class frequency", {"resample": "balanced"})
+
+
+RANKING = 0.6   # an area under the ROC curve that says the model's scores carry signal about the rarer classes
+
+
+def _ranks_rare(r: Readings) -> bool:
+    """Whether the model's scores rank the rarer classes' rows above the common class's by an area under the ROC
+    curve of RANKING or more, and by over two standard errors (Hanley and McNeil's) above chance: it has learnt
+    something about them, yet predicts the common class for every row."""
+    found = r.rare_ranking
+    if found is None or found["auc"] < RANKING:
+        return False
+    auc, rare, common = found["auc"], found["rare"], found["common"]
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    se = math.sqrt((auc * (1 - auc) + (rare - 1) * (q1 - auc ** 2) + (common - 1) * (q2 - auc ** 2)) / (rare * common))
+    return auc - 0.5 > 2 * se
 
 
 GROSS = 6            # target values this many robust spreads from the median are errors more often than data

@@ -21,10 +21,12 @@ CODES: dict[str, str] = {
     "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
                        "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
                        "reaching the target's scale",
-    "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, or one value "
-                   "per class)",
-    "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows): a classification "
-                            "loss fits them; or a final activation the loss does not take (a Sigmoid/Softmax under "
+    "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
+                   "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
+                   "others), or the inputs are the targets and no layer is narrower than them (the run copies them)",
+    "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows), or on a few "
+                            "consecutive whole numbers that a linear classifier tells apart far better than a rounded "
+                            "regression (class ids): a classification loss fits them; or a final activation the loss does not take (a Sigmoid/Softmax under "
                             "bce/cross_entropy, or a ReLU/Sigmoid/Tanh whose range leaves out 5% or more of an mse "
                             "target)",
     "repeated_rows": "the training data read before the first step (or the row indices the loader's own sampler "
@@ -40,7 +42,8 @@ CODES: dict[str, str] = {
                                   "(label order, columns, source)",
     "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
                  "features do better: the labels may be shuffled or the features hold no information",
-    "class_imbalance": "validation accuracy stays at the most common class's share although the inputs carry signal",
+    "class_imbalance": "the model predicts the most common class for (nearly) every row although the inputs carry "
+                       "signal (a linear model, or its own scores ranking the rarer rows, says so)",
     "order_blind": "the inputs are sequences (batch, steps, features) and the model's output does not change when "
                    "their steps are shuffled (no positional information), while a linear model, which sees each "
                    "step's position, does clearly better",
@@ -120,6 +123,7 @@ ACTIONS = {
     "shuffle": "shuffle the training rows every epoch (DataLoader(..., shuffle=True))",
     "standardize_target": "subtract the target's mean and divide by its standard deviation (map predictions back)",
     "dropout": "set every dropout layer's p to this value",
+    "class_outputs": "treat the target as class ids: this many model outputs, integer targets 0..K-1",
     "optimizer_eps": "build the optimizer with this eps",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)

@@ -60,6 +60,7 @@ class Readings:
     sample: Sample | None = None                               # rows the references are fitted and compared on
     model_losses: torch.Tensor | None = None                   # the trained model's loss per comparison row
     majority_predicted: float | None = None                    # share of those rows it gives the common class
+    rare_ranking: dict | None = None                           # when ~all: how its scores rank the rarer rows (AUC)
     references: References | None = None                       # fitted when a rule first asks (see rules.refs)
     target_kind: str | None = None                             # "binary" or "one-hot" for 0/1 float targets
     outlier: dict | None = None                                # a target row that outweighs all others in mse
@@ -81,6 +82,7 @@ class Readings:
     batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)
     trainable_weights: list[str] = field(default_factory=list)  # names of the weights the instruments sample
     dropout: float = 0.0                                       # the largest p of the model's dropout layers
+    narrowest_layer: int | None = None                         # the fewest outputs of the model's Linear layers
     batch_mixing: float | None = None                          # output change when a batch's other rows change
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share

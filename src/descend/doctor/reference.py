@@ -250,3 +250,47 @@ def better(a: torch.Tensor, b: torch.Tensor, by: float = 0.0) -> bool:
     diff = (b - a).double()
     se = float(diff.std()) / math.sqrt(len(diff)) if len(diff) > 1 else math.inf
     return float(diff.mean()) > 2 * se and float(diff.mean()) > by * abs(float(b.mean()))
+
+
+CLASS_IDS = (3, 30)   # distinct integer target values that could be class ids (two are handled as 0/1 labels)
+
+
+def class_id_accuracies(data: Sample) -> tuple[float, float, int] | None:
+    """For a one-column numeric target holding a few (CLASS_IDS) consecutive integers: (accuracy of a linear
+    classifier on those values as classes, accuracy of a linear regression's rounded predictions, classes) on the
+    comparison rows. Ordered values (ratings, counts) favour the regression or tie; class ids, whose numbers mean
+    nothing, favour the classifier by far. None for any other target, or too few rows."""
+    y = data.y.reshape(len(data.y), -1)
+    if not data.y.dtype.is_floating_point or y.shape[1] != 1 or len(data.x) < 5 * (data.x.shape[1] + 1):
+        return None
+    y = y[:, 0].double()
+    low, high = float(y.min()), float(y.max())
+    if not (bool((y == y.round()).all()) and CLASS_IDS[0] <= high - low + 1 <= CLASS_IDS[1]
+            and len(torch.unique(y)) == high - low + 1):
+        return None
+    as_classes = _least_squares(data, "classes", (y - low).long()).argmax(dim=1)
+    as_numbers = _least_squares(data, "regression", y)[:, 0].round()
+    truth = data.y_eval.reshape(-1).double() - low
+    return (float((as_classes == truth).double().mean()),
+            float((as_numbers.clamp(low, high) - low == truth).double().mean()), int(high - low + 1))
+
+
+def accuracy_without(data: Sample, column: int) -> float | None:
+    """The accuracy on the comparison rows of a linear classifier fitted on every input column but `column` (class
+    targets only): what the rest of the inputs say about the classes."""
+    if data.y.dtype.is_floating_point or data.y.dim() != 1 or data.x.shape[1] < 2 or len(data.x) < 10:
+        return None
+    keep = [c for c in range(data.x.shape[1]) if c != column]
+    low = int(data.y.min())
+    scores = _least_squares(data, "classes", data.y.long() - low, keep)
+    return float((scores.argmax(dim=1) + low == data.y_eval.long()).double().mean())
+
+
+def _least_squares(data: Sample, kind: str, y: torch.Tensor, columns: list[int] | None = None) -> torch.Tensor:
+    """Outputs on the comparison rows of a lightly ridged least-squares fit of `y` (class indices: one-hot scores)
+    on the sample's fitting rows, inputs standardized, over `columns` (all by default)."""
+    x, x_eval = (data.x, data.x_eval) if columns is None else (data.x[:, columns], data.x_eval[:, columns])
+    mean = x.mean(dim=0)
+    spread = _spread(x - mean).clamp_min(1e-8)
+    a = torch.cat([(x - mean) / spread, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    return _apply((x_eval - mean) / spread, _ridge(_Design.of(kind, a, y, a.T @ a), RIDGE[0]))

@@ -66,6 +66,8 @@ class Doctor(Callback):
         self.readings.batch_norms = sum(isinstance(m, _BatchNorm) and m.track_running_stats for m in model.modules())
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
         self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
+        self.readings.narrowest_layer = min((m.out_features for m in model.modules() if isinstance(m, nn.Linear)),
+                                            default=None)
         last = _last_module(model)
         self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:
@@ -141,6 +143,8 @@ class Doctor(Callback):
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
+        if (r.majority_predicted or 0.0) >= ALL_COMMON and out.dim() == 2 and not r.sample.y.dtype.is_floating_point:
+            r.rare_ranking = _rare_ranking(out, r.sample.y_eval, torch.bincount(r.sample.y.long()).argmax())
         if r.model_losses is not None and started_far_off(r):
             r.init_starts = init_starts(self.model, self.loss, r.sample, weights)
         self._probe(r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype))
@@ -217,6 +221,25 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None
+
+
+ALL_COMMON = 0.98   # a share of rows given the common class from which the class-imbalance rule looks further
+
+
+def _rare_ranking(out: torch.Tensor, y: torch.Tensor, common: torch.Tensor) -> dict | None:
+    """How well the model's scores rank rows of the other classes above rows of the common class, whatever it
+    predicts: {"auc": the area under the ROC curve of (minus) the common class's log-probability, from ranks (ties
+    averaged), "rare", "common": the rows on each side}; None with fewer than 10 rows on either side."""
+    score = -(out.double().log_softmax(dim=1)[:, common])
+    rare = y != common
+    if int(rare.sum()) < 10 or int((~rare).sum()) < 10:
+        return None
+    values, inverse, counts = torch.unique(score, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()
+    ranks = (ends - (counts.double() - 1) / 2)[inverse]   # 1-based ranks, ties given their mean rank
+    positives, negatives = int(rare.sum()), int((~rare).sum())
+    auc = float((ranks[rare].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return {"auc": auc, "rare": positives, "common": negatives}
 
 
 def _last_module(model: nn.Module) -> nn.Module:
