@@ -30,6 +30,10 @@ def test_class_ids_under_mse_are_named_and_cross_entropy_with_one_output_per_cla
     fixed = fit_rows(ids, x, y, loss="cross_entropy", max_epochs=15)
     assert "loss_target_mismatch" not in warnings(fixed)
     assert accuracy(ids, x[600:], y[600:]) > accuracy(numbers, x[600:], y[600:]) + 0.2
+    assert "torch.long) and" in first.fix
+    counted_from_one = first_warning(fit_rows(mlp(6, 1), x, y.float() + 1, max_epochs=15))
+    assert counted_from_one.code == "loss_target_mismatch"
+    assert "(0..5, torch.long; subtract 1 first, so that 1..6 become 0..5)" in counted_from_one.fix
 
 
 def test_ratings_and_counts_under_mse_are_numbers_and_stay_silent():

@@ -183,7 +183,8 @@ def _class_ids(r: Readings) -> Finding | None:
     as_classes, as_numbers, count = found
     if as_classes < as_numbers + CLASS_GAP or as_classes < 2 * as_numbers:
         return None
-    loss = setting(r, "loss", "mse")
+    loss, lowest = setting(r, "loss", "mse"), int(r.sample.y.min())
+    shift = f"; subtract {lowest} first, so that {lowest}..{lowest + count - 1} become 0..{count - 1}" if lowest else ""
     return Finding("loss_target_mismatch", "warning", None,
                    {"loss": loss, "classes": count, "classifier_accuracy": as_classes,
                     "regression_accuracy": as_numbers},
@@ -192,7 +193,8 @@ def _class_ids(r: Readings) -> Finding | None:
                    f"rounds to the right one on {as_numbers:.0%}: these look like class ids, whose numbers mean no "
                    f"order, but {loss} fits them as amounts on a line",
                    f"treat them as classes: give the model {count} outputs, pass the targets as integer class ids "
-                   f"(0..{count - 1}, torch.long) and train with loss='cross_entropy'; compare accuracy (argmax) "
+                   f"(0..{count - 1}, torch.long{shift}) and train with loss='cross_entropy'; compare accuracy "
+                   f"(argmax) "
                    f"with the rounded predictions of this run", {"loss": "cross_entropy", "class_outputs": count})
 
 
