@@ -572,3 +572,17 @@ def test_update_help_says_which_rows_judge_and_when_the_previous_weights_stay(ca
     assert "the newest --test-fraction of the fit (default 0.2) are held out and scored before and after" in text
     assert "when the validation loss ends worse than it began, the previous weights are kept" in text
     assert "--max-epochs N" in text
+
+
+def test_the_doctor_does_not_read_the_tables_member_loss_as_a_users_loss_that_ignores_its_rows():
+    """Fit's member loss takes targets with the rows' folds beside the classes: probing it as a user's loss (outputs
+    moved one row against their targets) warned `loss_unpaired` on class tables with folds whose rows are sorted by
+    class (palmerpenguins' file, as it ships)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(240, 3))
+    label = np.array(["a", "b", "c"])[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)]
+    frame = pd.DataFrame({"u": x[:, 0], "v": x[:, 1], "w": x[:, 2], "kind": label}).sort_values("kind", kind="stable")
+    lines = []   # sorted by class, as files often are: the rows the probe moved against each other share a class
+    run = fit_table(frame, Options(target="kind", **QUICK), say=lines.append)
+    assert "5 folds" in "\n".join(lines)
+    assert [f.code for f in run.findings if f.code in ("loss_unpaired", "class_weighting")] == []

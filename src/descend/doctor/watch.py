@@ -138,8 +138,9 @@ class Doctor(Callback):
             return
         out = out.cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
-        r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
-        r.class_lean = class_lean(out, r.sample.y_eval) if not isinstance(self.loss, str) else None
+        if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
+            r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
+            r.class_lean = class_lean(out, r.sample.y_eval)
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
@@ -221,6 +222,12 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None
+
+
+def _descends_own(loss) -> bool:
+    """A loss named by its string, or descend fit's member loss (it has a `readings_view`: its targets carry the
+    rows' folds or blocks beside the answer), whose pairing and class weights are descend's, not the user's."""
+    return isinstance(loss, str) or hasattr(loss, "readings_view")
 
 
 ALL_COMMON = 0.98   # a share of rows given the common class from which the class-imbalance rule looks further
