@@ -50,7 +50,7 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     landscape.json and landscape.html into `out` and returns what landscape.json holds beside its index."""
     settings.check()
     run = TabularRun.load(run_dir)
-    if not bool(run.model.blend):
+    if run.model.linear_alone:
         raise DescendError(f"{run_dir}: the saved model is the linear model alone (validation gave its networks no "
                            "weight), so its loss does not move with the network weights a landscape walks; there is "
                            "no landscape to draw for this run")

@@ -191,6 +191,12 @@ class TabularNet(nn.Module):
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
 
+    @property
+    def linear_alone(self) -> bool:
+        """Whether validation gave the networks no weight (blend 0): the model's output is the linear model's, and
+        no network weight moves it."""
+        return not bool(self.blend)
+
     def _blended(self, members: torch.Tensor, held_out: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         mean = to_mean_space(members, self.link)
         if held_out is None or bool((held_out < 0).all()):
@@ -200,7 +206,7 @@ class TabularNet(nn.Module):
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
         linear = to_mean_space(self.linear_outputs(x), self.link)
-        if not bool(self.blend):   # the linear model alone, whatever the networks say (NaN times 0 is NaN)
+        if self.linear_alone:   # whatever the networks say (NaN times 0 is NaN)
             return tempered(from_mean_space(linear, self.link), self.link, self.temperature)
         if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
             return from_mean_space(linear + self.blend * mean, self.link)

@@ -25,18 +25,13 @@ from .train import Options, Say, every_row, fit_arguments, rows_with_target, tru
 MIN_UPDATE_ROWS = 10
 
 
-def _unchanged(run: TabularRun) -> bool:
-    """Whether the model is the linear model alone (blend 0): an update then trains networks it does not use."""
-    return not bool(run.model.blend)
-
-
 def _blew_up(result: FitResult) -> bool:
     """Whether the update's training ended on non-finite values (NonFinite stopped it)."""
     return result.stop_code == "non_finite"
 
 
 def _why_previous(run: TabularRun, result: FitResult) -> str:
-    if _unchanged(run):
+    if run.model.linear_alone:   # an update trains networks the model does not use
         return ("; the model is the linear model alone (validation chose it), which an update leaves as fitted, so "
                 "the networks it trained would change nothing")
     if _blew_up(result):
@@ -82,7 +77,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
                                  opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
-    kept = not val_after <= val_before or _unchanged(run) or _blew_up(result)
+    kept = not val_after <= val_before or run.model.linear_alone or _blew_up(result)
     if kept:
         run.model.load_state_dict(previous)
         say(f"kept the previous weights: the loss on the {len(split.val)} validation rows went from "
