@@ -29,10 +29,11 @@ def permutation_importance(run: TabularRun, pre: Preprocessor, x: torch.Tensor, 
     metric = "log_loss" if run.target.task == "classification" else "rmse"
     base = _score(run, x, truth, metric)
     generator = torch.Generator().manual_seed(seed)
+    positions = pre.feature_positions()
     shuffles = [(name, places, torch.randperm(len(x), generator=generator))
-                for name, places in pre.feature_positions().items() for _ in range(REPEATS)]
+                for name, places in positions.items() for _ in range(REPEATS)]
     per_pass = max(1, BATCH_ROWS // len(x))
-    rises = dict.fromkeys(pre.feature_positions(), 0.0)
+    rises = dict.fromkeys(positions, 0.0)
     for start in range(0, len(shuffles), per_pass):
         batch = shuffles[start:start + per_pass]
         outputs = run.outputs(torch.cat([_shuffled(x, places, order) for _, places, order in batch]))
