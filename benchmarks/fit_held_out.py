@@ -380,10 +380,11 @@ def run_list(doc: str, items: dict, noun: str, seeds: int, load_help: str, measu
     report(rows, range(args.seeds))
 
 
-def main() -> None:
-    run_list(__doc__, MODELS, "models", 2, "take the grid's and the hand loop's runs from a file --save wrote and run "
+def main(models: dict = MODELS, doc: str = __doc__, seeds: int = 2) -> None:
+    """The command line of a held-out list of models (this file's, fit_held_out2.py's)."""
+    run_list(doc, models, "models", seeds, "take the grid's and the hand loop's runs from a file --save wrote and run "
              "only fit's defaults (to measure a change to them)", measure, report,
-             lambda name: {"score_name": MODELS[name](0).score_name})
+             lambda name: {"score_name": models[name](0).score_name})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits, make_multilabel_classification
 from torch import nn
 
-from benchmarks.fit_held_out import Case, _splits, _standardize, measure, report, run_list
+from benchmarks.fit_held_out import Case, _splits, _standardize
+from benchmarks.fit_held_out import main as held_out_main
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -294,9 +295,7 @@ MODELS = {"vit_digits": vit_digits, "gru_spikes": gru_spikes, "tabular_embedding
 
 
 def main() -> None:
-    run_list(__doc__, MODELS, "models", 3, "take the grid's and the hand loop's runs from a file --save wrote and run "
-             "only fit's defaults (to measure a change to them)", measure, report,
-             lambda name: {"score_name": MODELS[name](0).score_name})
+    held_out_main(MODELS, __doc__, seeds=3)
 
 
 if __name__ == "__main__":
