@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, lr_change,
+from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, loss_ends, lr_change,
                      median_update_ratio, refs, restores_best, setting, stuck_at_constant, typed, with_flags,
                      worse_than_reference)
 from .findings import Finding
@@ -19,14 +19,6 @@ CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap
 FAST = 0.5             # ... or, at its last rate, one more run as long would cut the loss by half of itself
 
 
-def _ends(r: Readings) -> tuple[float, float]:
-    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each): batch noise
-    does not move these the way it moves one step's loss, or an average that starts from one batch."""
-    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
-    k = max(5, len(raw) // 10)
-    return float(np.mean(raw[:k])), float(np.mean(raw[-k:]))
-
-
 def plateau(r: Readings) -> Finding | None:
     """The loss changed by under 5% over the run although the weights kept moving, not at a level a linear
     reference cannot beat, and not while the validation loss kept falling."""
@@ -34,7 +26,7 @@ def plateau(r: Readings) -> Finding | None:
     ratio = median_update_ratio(r)
     if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
         return None
-    start, end = _ends(r)
+    start, end = loss_ends(r)
     change = abs(start - end) / max(abs(start), 1e-12)
     stuck = stuck_at_constant(r)   # at the constant's level a reference cannot tell a plateau from no signal
     if change >= 0.05 or (worse_than_reference(r) is False and not stuck):   # flat at a good loss is converged
@@ -129,7 +121,7 @@ def _falling_fast(r: Readings, per_step: float) -> Finding | None:
     """not_converged for a loss that, at the rate it fell at the end, one more run as long would cut by FAST of
     its final level. With validation data the validation loss is the one judged (over its last three evaluations,
     each lower than the one before): a training loss falling towards zero says nothing about the held-out one."""
-    end, steps = _ends(r)[1], r.history[-1]["step"]
+    end, steps = loss_ends(r)[1], r.history[-1]["step"]
     evals = [(step, v) for step, _, v in r.curve.gap][-3:]
     if evals:
         if len(evals) < 3 or not evals[0][1] > evals[1][1] > evals[2][1]:
