@@ -143,3 +143,14 @@ def test_units_dead_from_the_start_leave_a_too_small_lr_to_lr_too_low():
     assert first_warning(slow).code == "lr_too_low" and "dead_units" not in warnings(slow)
     fine = fit_rows(autoencoder(), x, x, optimizer="adamw", lr=3e-3, max_epochs=20, batch_size=128)
     assert warnings(fine) == [] and fine.history[-1]["val_loss"] < 0.5 * slow.history[-1]["val_loss"]
+
+
+def test_a_model_that_fits_its_rows_before_the_first_evaluation_and_fails_new_ones_is_overfitting():
+    pairs, y = ratings(rows=1400)
+    few = fit_rows(Factorization(), pairs, y, cut=400, max_epochs=300, batch_size=400, eval_every=10)
+    first = first_warning(few)
+    assert first.code == "overfitting" and first.change == {"weight_decay": 0.1}
+    assert first.evidence["val_best"] > 1.2 * first.evidence["constant_baseline"] > 10 * first.evidence["train_last"]
+    pairs, y = ratings()
+    many = fit_rows(Factorization(), pairs, y, cut=3000, max_epochs=12, batch_size=256)
+    assert warnings(many) == []

@@ -189,6 +189,32 @@ def overfitting(r: Readings) -> Finding | None:
                    with_flags(words, change), change)
 
 
+MEMORIZED = 0.1   # a training loss under this share of a constant prediction's has fit its rows
+
+
+def memorized(r: Readings) -> Finding | None:
+    """Overfitting that no evaluation saw begin: the training loss ended under MEMORIZED of a constant prediction's
+    while every validation evaluation stayed over 1.2x it (worse on new rows than predicting the training mean),
+    so there is no best to stop at; a run that fits its rows within its first evaluation (auto's L-BFGS on a few
+    rows, a model with a free parameter per id) shows nothing else. Left to overfitting when a rise shows."""
+    gap, base = r.curve.gap, r.target_baseline
+    if len(gap) < 2 or base is None or base <= 0 or overfitting(r) is not None:
+        return None
+    train_last, val_best = loss_ends(r)[1], min(v for _, _, v in gap)   # raw losses: a short run's average lags
+    if train_last >= MEMORIZED * base or val_best <= 1.2 * base:
+        return None
+    wd = setting(r, "weight_decay") or 0.01
+    change = {"weight_decay": min(wd * 10, 1.0)}
+    return Finding("overfitting", "warning", (gap[0][0], gap[-1][0]),
+                   {"val_best": val_best, "train_last": train_last, "constant_baseline": base},
+                   f"overfitting from the first evaluation: the training loss ended at {train_last:.4g}, under "
+                   f"{MEMORIZED:.0%} of a constant prediction's ({base:.4g}), while the validation loss never got "
+                   f"below {val_best:.4g}, {val_best / base:.3g}x the constant's: the model fits its own rows and is "
+                   f"worse on new ones than predicting the mean",
+                   with_flags(f"regularize (weight_decay={change['weight_decay']:g}), use a smaller model, or get more "
+                              f"data", change), change)
+
+
 def _kept_best(r: Readings, best_step: int) -> str:
     """What auto's kept best evaluation did at the end: put its weights back, or left the last ones (its lower
     val_loss was within the validation rows' noise), which the model then holds."""
@@ -304,4 +330,4 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
     return None
 
 
-OUTCOME_RULES = [not_converged, plateau, overfitting, underfitting, loss_metric_mismatch]
+OUTCOME_RULES = [not_converged, plateau, overfitting, memorized, underfitting, loss_metric_mismatch]
