@@ -257,7 +257,9 @@ def _collapsed(r: Readings) -> dict | None:
     prediction's level, and training ended there (see _trains_at_constant) while a linear reference does clearly
     better: the steps threw the model off (one spike is enough to knock ReLUs out or saturate a softmax), and it
     never learnt again. A loss bounded by the constant's (cross-entropy falls back to it) cannot stay up the way
-    _diverged asks. Not under a line search (it has no lr; line_search_on_batches reads its runs)."""
+    _diverged asks. Not under a line search (it has no lr; line_search_on_batches reads its runs), nor where the
+    gradients vanish: such a model learns nothing at any lr, and a sweep then picks an lr its last layer overshoots
+    at."""
     s, steps = r.curve.smoothed, r.curve.steps
     if len(s) < 10 or min(s) <= 0 or line_search(r):
         return None
@@ -266,7 +268,7 @@ def _collapsed(r: Readings) -> dict | None:
         low_i = t if s[t] < s[low_i] else low_i
         worst = max(worst, (s[t] / s[low_i], low_i, t))
     rise, lo, hi = worst
-    if rise < RISE or not (_trains_at_constant(r) and worse_than_reference(r)):
+    if rise < RISE or not (_trains_at_constant(r) and worse_than_reference(r)) or _gradients_vanish(r):
         return None
     return {"kind": "collapsed", "first": steps[lo], "last": steps[hi], "low": s[lo], "peak": s[hi], "rise": rise,
             "swings": len(r.curve.swings),
@@ -387,6 +389,12 @@ def _input_to_output_ratio(r: Readings) -> float | None:
             scale = folded if names[-1] == f"{r.auto_target.get('layer')}.weight" else 1.0
             ratios.append(norms[0] / norms[-1] / scale)
     return statistics.median(ratios) if ratios else None
+
+
+def _gradients_vanish(r: Readings) -> bool:
+    """Whether the first layer's gradient is under 1e-3 of the last one's (see _input_to_output_ratio)."""
+    ratio = _input_to_output_ratio(r)
+    return ratio is not None and ratio < 1e-3
 
 
 def _silent_layer(r: Readings) -> str | None:
