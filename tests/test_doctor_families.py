@@ -9,6 +9,7 @@ from torch import nn
 
 from test_doctor_fresh2 import warnings
 from test_doctor_fresh3 import fit_rows, first_warning, mlp
+from test_doctor_fresh4 import sequences
 
 
 def table(seed=1):
@@ -46,13 +47,6 @@ class Encoder(nn.Module):
 
     def forward(self, x):
         return self.head(self.encoder(self.embed(x) + self.position).mean(1))
-
-
-def sequences(n=900, steps=12, seed=0):
-    """Sequences whose class is the sign of a recent-weighted sum of their values: order matters."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, steps, 1, generator=g)
-    return x, ((x[:, :, 0] * 0.8 ** torch.arange(steps - 1, -1, -1)).sum(1) > 0).long()
 
 
 def test_an_early_spike_the_run_is_still_climbing_back_from_is_an_lr_too_high():
