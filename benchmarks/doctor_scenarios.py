@@ -15,6 +15,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh2   # only the second fresh set (doctor_fresh2.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh3   # only the third fresh set (doctor_fresh3.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh4   # only the fourth fresh set (doctor_fresh4.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --families # failures x model families (doctor_families.py)
 """
 from __future__ import annotations
 
@@ -622,6 +623,8 @@ def main() -> None:
                         help="only the third fresh set (benchmarks/doctor_fresh3.py)")
     parser.add_argument("--fresh4", action="store_true",
                         help="only the fourth fresh set (benchmarks/doctor_fresh4.py)")
+    parser.add_argument("--families", action="store_true",
+                        help="only the canonical failures across model families (benchmarks/doctor_families.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
@@ -638,6 +641,9 @@ def main() -> None:
     elif args.fresh4:
         from benchmarks.doctor_fresh4 import AFTER4, FRESH4, HEALTHY4
         pool = FRESH4 + HEALTHY4 + AFTER4
+    elif args.families:
+        from benchmarks.doctor_families import FAMILIES
+        pool = FAMILIES
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -652,6 +658,9 @@ def main() -> None:
     if args.fresh or args.fresh2 or args.fresh3 or args.fresh4:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
+    if args.families:
+        from benchmarks.doctor_families import grid
+        print("\nby failure and family (cause named first; healthy: nothing warned):\n" + grid(outcomes))
     if args.held_out:
         held = {s.name for s in HELD_OUT}
         print("\nown suite:\n" + summary([o for o in outcomes if o.name not in held]))

@@ -109,6 +109,14 @@ def finite(values) -> list[float]:
     return [v for v in values if math.isfinite(v)] or [math.inf]
 
 
+def loss_ends(r: Readings) -> tuple[float, float]:
+    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each): batch noise
+    does not move these the way it moves one step's loss, or an average that starts from one batch."""
+    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    k = max(5, len(raw) // 10)
+    return statistics.fmean(raw[:k]), statistics.fmean(raw[-k:])
+
+
 def median_update_ratio(r: Readings) -> float | None:
     """The median over sampled steps and layers of |weight change| / |weight| in one step."""
     values = [v for sample in r.update_ratios for v in sample.values() if math.isfinite(v)]

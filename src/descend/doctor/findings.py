@@ -77,7 +77,8 @@ CODES: dict[str, str] = {
                               "line search and curvature memory assume one deterministic objective",
     "lr_too_high": "the smoothed loss rose 2.5x or more above its lowest value and stayed up (diverged), or climbed "
                    "back to 2x its low at least twice (oscillated), at a cost (not both recovered from and no worse "
-                   "than a linear reference at the end): the steps overshoot",
+                   "than a linear reference at the end), or rose so and left training at a constant prediction's "
+                   "loss that a linear reference beats (collapsed): the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",
@@ -97,7 +98,9 @@ CODES: dict[str, str] = {
     "plateau": "the loss changed by under 5% over the whole run although the weights kept moving",
     "overfitting": "the validation loss rose above its best by more than its noise while the training loss kept "
                    "falling (info when a stopping rule restored the best weights or no monitored metric got worse; "
-                   "auto's kept best evaluation, which does not stop the run, stays a warning)",
+                   "auto's kept best evaluation, which does not stop the run, stays a warning), or training ended "
+                   "under a tenth of a constant prediction's loss while every validation evaluation stayed over "
+                   "1.2x it",
     "underfitting": "the loss levelled off clearly worse than a reference fitted cheaply on a sample of the same "
                     "data (a linear model, or ridge on random features), with the training loss above it too",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "

@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, lr_change,
+from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, loss_ends, lr_change,
                      median_update_ratio, refs, restores_best, setting, stuck_at_constant, typed, with_flags,
                      worse_than_reference)
 from .findings import Finding
@@ -19,14 +19,6 @@ CLOSE_WITHIN = 9       # not converged: at its last rate, the run closes the gap
 FAST = 0.5             # ... or, at its last rate, one more run as long would cut the loss by half of itself
 
 
-def _ends(r: Readings) -> tuple[float, float]:
-    """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each): batch noise
-    does not move these the way it moves one step's loss, or an average that starts from one batch."""
-    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
-    k = max(5, len(raw) // 10)
-    return float(np.mean(raw[:k])), float(np.mean(raw[-k:]))
-
-
 def plateau(r: Readings) -> Finding | None:
     """The loss changed by under 5% over the run although the weights kept moving, not at a level a linear
     reference cannot beat, and not while the validation loss kept falling."""
@@ -34,7 +26,7 @@ def plateau(r: Readings) -> Finding | None:
     ratio = median_update_ratio(r)
     if len(s) < MIN_STEPS or (ratio is not None and ratio < 1e-4):
         return None
-    start, end = _ends(r)
+    start, end = loss_ends(r)
     change = abs(start - end) / max(abs(start), 1e-12)
     stuck = stuck_at_constant(r)   # at the constant's level a reference cannot tell a plateau from no signal
     if change >= 0.05 or (worse_than_reference(r) is False and not stuck):   # flat at a good loss is converged
@@ -129,7 +121,7 @@ def _falling_fast(r: Readings, per_step: float) -> Finding | None:
     """not_converged for a loss that, at the rate it fell at the end, one more run as long would cut by FAST of
     its final level. With validation data the validation loss is the one judged (over its last three evaluations,
     each lower than the one before): a training loss falling towards zero says nothing about the held-out one."""
-    end, steps = _ends(r)[1], r.history[-1]["step"]
+    end, steps = loss_ends(r)[1], r.history[-1]["step"]
     evals = [(step, v) for step, _, v in r.curve.gap][-3:]
     if evals:
         if len(evals) < 3 or not evals[0][1] > evals[1][1] > evals[2][1]:
@@ -195,6 +187,32 @@ def overfitting(r: Readings) -> Finding | None:
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
                    f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}{kept}",
                    with_flags(words, change), change)
+
+
+MEMORIZED = 0.1   # a training loss under this share of a constant prediction's has fit its rows
+
+
+def memorized(r: Readings) -> Finding | None:
+    """Overfitting that no evaluation saw begin: the training loss ended under MEMORIZED of a constant prediction's
+    while every validation evaluation stayed over 1.2x it (worse on new rows than predicting the training mean),
+    so there is no best to stop at; a run that fits its rows within its first evaluation (auto's L-BFGS on a few
+    rows, a model with a free parameter per id) shows nothing else. Left to overfitting when a rise shows."""
+    gap, base = r.curve.gap, r.target_baseline
+    if len(gap) < 2 or base is None or base <= 0 or overfitting(r) is not None:
+        return None
+    train_last, val_best = loss_ends(r)[1], min(v for _, _, v in gap)   # raw losses: a short run's average lags
+    if train_last >= MEMORIZED * base or val_best <= 1.2 * base:
+        return None
+    wd = setting(r, "weight_decay") or 0.01
+    change = {"weight_decay": min(wd * 10, 1.0)}
+    return Finding("overfitting", "warning", (gap[0][0], gap[-1][0]),
+                   {"val_best": val_best, "train_last": train_last, "constant_baseline": base},
+                   f"overfitting from the first evaluation: the training loss ended at {train_last:.4g}, under "
+                   f"{MEMORIZED:.0%} of a constant prediction's ({base:.4g}), while the validation loss never got "
+                   f"below {val_best:.4g}, {val_best / base:.3g}x the constant's: the model fits its own rows and is "
+                   f"worse on new ones than predicting the mean",
+                   with_flags(f"regularize (weight_decay={change['weight_decay']:g}), use a smaller model, or get more "
+                              f"data", change), change)
 
 
 def _kept_best(r: Readings, best_step: int) -> str:
@@ -312,4 +330,4 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
     return None
 
 
-OUTCOME_RULES = [not_converged, plateau, overfitting, underfitting, loss_metric_mismatch]
+OUTCOME_RULES = [not_converged, plateau, overfitting, memorized, underfitting, loss_metric_mismatch]

@@ -16,8 +16,9 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search, lr_change,
-                     median_update_ratio, no_better_than_constant, setting, typed, with_flags, worse_than_reference)
+from .advice import (FIRST_ORDER, LEFT_CONSTANT, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search,
+                     loss_ends, lr_change, median_update_ratio, no_better_than_constant, setting, typed, with_flags,
+                     worse_than_reference)
 from .curves import SWING
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
@@ -201,8 +202,17 @@ def _recovered(r: Readings, lo: int, hi: int) -> bool:
 
 def _harmless(r: Readings) -> bool:
     """Whether the run's result shows no cost of its swings: the validation loss ended within its noise of its
-    best, or the trained model is no worse than the linear references fitted on the same rows."""
-    return _validation_unharmed(r) or worse_than_reference(r) is False
+    best (unless it was still climbing back, see _still_recovering), or the trained model is no worse than the
+    linear references fitted on the same rows."""
+    return (_validation_unharmed(r) and not _still_recovering(r)) or worse_than_reference(r) is False
+
+
+def _still_recovering(r: Readings) -> bool:
+    """Whether the validation loss fell at each of its last three evaluations while the model ended clearly short
+    of a linear reference: a loss still coming back down sits at its best only because it has not arrived, and
+    the steps the rise cost are what the run lacks."""
+    evals = [v for _, _, v in r.curve.gap][-3:]
+    return len(evals) == 3 and evals[0] > evals[1] > evals[2] and bool(worse_than_reference(r))
 
 
 def _validation_unharmed(r: Readings) -> bool:
@@ -242,15 +252,46 @@ def _overshoot(r: Readings) -> dict | None:
             "low": low, "peak": peak, "rise": rise, "swings": len(swings), "what": what}
 
 
+def _collapsed(r: Readings) -> dict | None:
+    """The smoothed loss rose RISE x or more above its lowest value so far, came down again only to a constant
+    prediction's level, and training ended there (see _trains_at_constant) while a linear reference does clearly
+    better: the steps threw the model off (one spike is enough to knock ReLUs out or saturate a softmax), and it
+    never learnt again. A loss bounded by the constant's (cross-entropy falls back to it) cannot stay up the way
+    _diverged asks. Not under a line search (it has no lr; line_search_on_batches reads its runs), nor where the
+    gradients vanish: such a model learns nothing at any lr, and a sweep then picks an lr its last layer overshoots
+    at."""
+    s, steps = r.curve.smoothed, r.curve.steps
+    if len(s) < 10 or min(s) <= 0 or line_search(r):
+        return None
+    low_i, worst = 0, (1.0, 0, 0)
+    for t in range(len(s)):
+        low_i = t if s[t] < s[low_i] else low_i
+        worst = max(worst, (s[t] / s[low_i], low_i, t))
+    rise, lo, hi = worst
+    if rise < RISE or not (_trains_at_constant(r) and worse_than_reference(r)) or _gradients_vanish(r):
+        return None
+    return {"kind": "collapsed", "first": steps[lo], "last": steps[hi], "low": s[lo], "peak": s[hi], "rise": rise,
+            "swings": len(r.curve.swings),
+            "what": (f"the smoothed loss rose {rise:.3g}x between steps {steps[lo]} and {steps[hi]} (from {s[lo]:.4g} "
+                     f"to {s[hi]:.4g}), then settled at a constant prediction's loss and learnt nothing more")}
+
+
+def _trains_at_constant(r: Readings) -> bool:
+    """Whether the training loss ended (its last tenth) within LEFT_CONSTANT of a constant prediction's loss on the
+    training target, or above it: the model learnt nothing it keeps, on the rows it trains on."""
+    base = r.target_baseline
+    return base is not None and base > 0 and loss_ends(r)[1] > (1 - LEFT_CONSTANT) * base
+
+
 def lr_too_high(r: Readings) -> Finding | None:
     """The steps overshot (see _overshoot) at the lr in force; a line search on mini-batches is named by
     line_search_on_batches instead."""
-    found = _overshoot(r)
+    found = _overshoot(r) or _collapsed(r)
     if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
         return None
     first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
-    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] == "diverged" else 1.0
+    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] != "oscillated" else 1.0
     return Finding("lr_too_high", "warning", (first, last),
                    {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
                     "lr": lr},
@@ -350,6 +391,12 @@ def _input_to_output_ratio(r: Readings) -> float | None:
     return statistics.median(ratios) if ratios else None
 
 
+def _gradients_vanish(r: Readings) -> bool:
+    """Whether the first layer's gradient is under 1e-3 of the last one's (see _input_to_output_ratio)."""
+    ratio = _input_to_output_ratio(r)
+    return ratio is not None and ratio < 1e-3
+
+
 def _silent_layer(r: Readings) -> str | None:
     """A ReLU layer none of whose units fired for any example of its last sampled batches: no gradient passes it,
     so the layers before it get none whatever their depth or activations (dead units, not vanishing ones)."""
@@ -424,6 +471,8 @@ def dead_units(r: Readings) -> Finding | None:
     name, dead, units = worst
     first = r.dead_first.get(name)
     from_start = first is not None and 1.0 - first.double().mean().item() > 0.5
+    if from_start and _still_where_gradients_flow(r):
+        return None   # the steps hardly moved even the weights the loss reaches: lr_too_low's to name
     lr = base_lr(r)
     if from_start or line_search(r) or not math.isfinite(lr):   # the initialization switched them off
         change, words = {"init": "kaiming"}, "re-initialize with init='kaiming' (zero biases, fan-in scale)"
@@ -432,6 +481,15 @@ def dead_units(r: Readings) -> Finding | None:
     return Finding("dead_units", "warning", None, {"layer": name, "dead_fraction": dead, "units": units},
                    f"dead units: {dead:.0%} of the {units} units after {name!r} output zero for every example "
                    f"in the last sampled batches", with_flags(words, change), change)
+
+
+def _still_where_gradients_flow(r: Readings) -> bool:
+    """Whether the weights that got a gradient moved by under 1e-4 of their size per step (lr_too_low's measure,
+    over the sampled steps and weights whose gradient was not zero): units dead from the start leave the weights
+    around them without a gradient, but they do not keep the live ones from moving; steps that small do."""
+    moved = [ratio for grads, ratios in zip(r.layer_grads, r.update_ratios) for name, ratio in ratios.items()
+             if grads.get(name, 0.0) != 0 and math.isfinite(ratio)]
+    return bool(moved) and statistics.median(moved) < 1e-4
 
 
 DECAYED = 1e-2   # an lr below this share of its peak moves the weights by next to nothing
@@ -444,12 +502,13 @@ def lr_too_low(r: Readings) -> Finding | None:
     ratio = median_update_ratio(r)
     if len(s) < MIN_STEPS or ratio is None or ratio >= 1e-4 or line_search(r):
         return None
-    change = (s[-1] - s[0]) / max(abs(s[0]), 1e-12)
-    if abs(change) >= 0.2:
+    went = _hardly_changed(r)
+    if went is None:
         return None
+    start, end, change = went
     lr = base_lr(r)
     what = (f"learning rate too low: each step changed the weights by only {ratio:.1e} of their size, and over "
-            f"{steps[-1]} steps the loss went from {s[0]:.4g} to {s[-1]:.4g} ({change:+.1%})")
+            f"{steps[-1]} steps the loss went from {start:.4g} to {end:.4g} ({change:+.1%})")
     evidence = {"change": change, "update_ratio": ratio, "lr": lr}
     held = _schedule_held_low(r)
     if held is not None:   # the lr was fine; the schedule never let it act
@@ -466,6 +525,19 @@ def lr_too_low(r: Readings) -> Finding | None:
                    with_flags(f"try lr {typed(lr * factor)}{chose}; about 1e-3 of the weights per step is typical",
                               fix),
                    fix)
+
+
+def _hardly_changed(r: Readings) -> tuple[float, float, float] | None:
+    """(from, to, relative change) of the training loss when it changed by under a fifth: the smoothed curve's
+    ends, or else the mean losses of the run's first and last tenth. The smoothed curve starts at the first batch's
+    loss alone, and one batch can sit far from the rest (a loss that jumps at the first step under any lr, a
+    batch of easy rows), which the tenths average out; None when both moved by a fifth or more."""
+    s = r.curve.smoothed
+    for start, end in ((s[0], s[-1]), loss_ends(r)):
+        change = (end - start) / max(abs(start), 1e-12)
+        if abs(change) < 0.2:
+            return start, end, change
+    return None
 
 
 def _schedule_held_low(r: Readings) -> float | None:

@@ -34,7 +34,7 @@ def detached_parameters(r: Readings) -> Finding | None:
         return None
     reached = {name for sample in r.layer_grads for name, norm in sample.items() if norm != 0}
     missing = [name for name in r.trainable_weights if name not in reached]
-    if not missing or not _at_a_cost(r):
+    if not missing or _faded_to_zero(r) or not _at_a_cost(r):
         return None
     shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
     return Finding("detached_parameters", "warning", None, {"weights": missing, "of": len(r.trainable_weights)},
@@ -44,6 +44,22 @@ def detached_parameters(r: Readings) -> Finding | None:
                    f"fitted on the same rows",
                    "look in forward for what cuts the graph between these weights and the output: a .detach(), a "
                    "torch.no_grad() block, .item() / .numpy() and back, or a layer that is built but never called")
+
+
+FADED = 1e-3   # a weight's largest gradient this small a share of another's: the gradient faded along the way
+
+
+def _faded_to_zero(r: Readings) -> bool:
+    """Whether the weights that did get a gradient got ones that shrink from layer to layer, the smallest under FADED
+    of the largest: a gradient fading through saturated layers (a deep sigmoid stack) underflows float32 to exactly
+    zero before it reaches the first ones, which is a vanishing gradient, not a cut graph (whose other weights get
+    gradients of the usual size)."""
+    largest: dict[str, float] = {}
+    for sample in r.layer_grads:
+        for name, norm in sample.items():
+            if norm != 0 and math.isfinite(norm):
+                largest[name] = max(largest.get(name, 0.0), norm)
+    return len(largest) >= 2 and min(largest.values()) < FADED * max(largest.values())
 
 
 def batch_mixing(r: Readings) -> Finding | None:
