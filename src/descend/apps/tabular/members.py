@@ -52,30 +52,19 @@ def seen_share(blocks: np.ndarray, folds: int) -> float:
     return float(np.mean([np.mean(blocks < fold) for fold in range(folds)]))
 
 
-def own_orders(x: torch.Tensor, y: torch.Tensor, members: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each member its own copy of the rows, (rows, members, ...), in its own fixed order (drawn with `seed`).
-    fit shuffles the first axis, the same for every member, so position i of a batch holds a different row for
-    each member: the members no longer share their batches. Members that share one batch order share its luck
-    (which rows came together, which came last), so averaging more of them cannot remove that part of the
-    seed-to-seed spread; on small tables it was most of it."""
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.stack([torch.randperm(len(x), generator=generator) for _ in range(members)], dim=1)
-    return x[order], y[order]
-
-
 def with_member(y: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
     """Targets plus the held-out member of each row, as float columns (class indices are exact below 2**24)."""
     return torch.stack([y.float(), member.float()], dim=1)
 
 
-def _per_member(loss: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Loss of every (row, member) pair, shape (rows, members), for member outputs (rows, members, outputs) and
-    targets (rows, members)."""
+def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Loss of every (row, member) pair, shape (rows, members), for member outputs (rows, members, outputs)."""
     if loss == "cross_entropy":
         rows, members, classes = output.shape
-        flat = F.cross_entropy(output.reshape(rows * members, classes), target.long().reshape(-1), reduction="none")
+        flat = F.cross_entropy(output.reshape(rows * members, classes), y.long().repeat_interleave(members),
+                               reduction="none")
         return flat.view(rows, members)
-    out = output[..., 0]
+    out, target = output[..., 0], y[:, None].expand(-1, output.shape[1])
     if loss == "bce":
         return F.binary_cross_entropy_with_logits(out, target, reduction="none")
     if loss == "poisson":
@@ -107,18 +96,17 @@ class MemberLoss:
         return f"{self.loss}, averaged over the networks"
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if output.dim() == 3:   # targets (rows, 2) are every member's; (rows, members, 2) each member's own rows
-            y = y if y.dim() == 3 else y[:, None, :].expand(-1, output.shape[1], -1)
-            per_member = _per_member(self.loss, output, y[..., 0])
+        target = y[:, 0]
+        if output.dim() == 3:
+            per_member = _per_member(self.loss, output, target)
             if not self.held_out:
                 return per_member.mean()
-            held_out = y[..., 1].long()   # not checked for a batch holding none: that would read the host each step
+            held_out = y[:, 1].long()   # not checked for a batch holding none: that would read the host each step
             fold = torch.arange(output.shape[1]) % (self.folds or output.shape[1])
             if self.seen is not None:
-                return (per_member * (held_out < fold)).sum() / (per_member.numel() * self.seen)
-            allowed = held_out != fold
+                return (per_member * (held_out[:, None] < fold)).sum() / (per_member.numel() * self.seen)
+            allowed = held_out[:, None] != fold
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
-        target = y[:, 0]
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 
     @property
@@ -142,7 +130,5 @@ class MemberMetric:
         self.__name__ = self.setting_label = getattr(metric, "__name__", "metric")
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> float:
-        if output.dim() == 3:   # each member on its own rows (rows, members, ...): every (row, member) pair
-            output, y = output.reshape(-1, output.shape[-1]), y.reshape(-1, y.shape[-1])
         target = y[:, 0]
         return self.metric(output, target.long() if self.class_indices else target)
