@@ -12,7 +12,7 @@ from descend.apps.tabular.glm import ridge
 from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.preprocess import MISSING, Preprocessor
 from descend.apps.tabular.split import split_rows, time_order
-from descend.apps.tabular.target import infer_target
+from descend.apps.tabular.target import infer_target, present_rows
 from tabular_data import bakery
 
 
@@ -21,6 +21,12 @@ def _frame() -> pd.DataFrame:   # 100 rows: enough for hour's 4 one-hot columns 
                          "open": ["yes", "no", "yes", "yes"] * 25, "hour": [1, 2, 3, 4] * 25,
                          "shop": ["a", "b", "c", None] * 25, "price": [1.5, None, 2.5, 3.0] * 25,
                          "same": [7] * 100, "sold": list(range(100))})
+
+
+def test_rows_whose_text_target_is_blank_or_missing_are_left_out_of_an_object_column():
+    # a frame built in Python keeps text as object dtype (a CSV read gives pandas' string dtype instead)
+    target = pd.Series(["adelie", " ", None, "gentoo", ""], dtype=object)
+    assert present_rows(target, "species").tolist() == [True, False, False, True, False]
 
 
 def test_column_kinds_are_inferred_and_overridable():

@@ -90,8 +90,8 @@ def _labels(series: pd.Series) -> list[str]:
 def present_rows(series: pd.Series, name: str) -> np.ndarray:
     """Boolean mask of rows whose target is not empty; raises when every row is empty."""
     mask = series.notna().to_numpy()
-    if series.dtype == object:
-        mask &= (series.astype(str).str.strip() != "").to_numpy()
+    if series.dtype == object:   # not &=: pandas may hand out a read-only array
+        mask = mask & (series.astype(str).str.strip() != "").to_numpy()
     if not mask.any():
         raise DescendError(f"target column {name!r} is empty in every row; pick a column with values (--target)")
     return mask
