@@ -19,6 +19,8 @@ import sys
 import tempfile
 
 MARK = "getppid"   # the libc call whose entry dumps the counts
+TWIN = 10 ** 6     # a mark matches two symbols (the call and libc's own), so it dumps twice: the dump between
+                   # them holds a few instructions and is dropped
 
 
 def counted(epochs: int, every: bool) -> list[str]:
@@ -39,7 +41,7 @@ def counted(epochs: int, every: bool) -> list[str]:
 
 
 def totals(folder: str) -> list[int]:
-    """The instruction count of each dump, in the order callgrind wrote them."""
+    """The instruction count of each dump, in the order callgrind wrote them, without a mark's twin."""
     def part(path: str) -> int:
         tail = path.rsplit(".", 1)[-1]
         return int(tail) if tail.isdigit() else 1 << 30   # the final dump (no number) comes last
@@ -48,7 +50,7 @@ def totals(folder: str) -> list[int]:
         with open(path) as dump:
             found = re.search(r"^(?:summary|totals): (\d+)", dump.read(), re.M)
         counts.append(int(found.group(1)) if found else 0)
-    return counts
+    return [count for count in counts if count >= TWIN]
 
 
 def main() -> None:
