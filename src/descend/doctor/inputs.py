@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..core.checks import all_finite
@@ -42,9 +43,16 @@ def varying_columns(x: torch.Tensor) -> list[bool]:
     flat = _table(x[:VARYING_ROWS])
     if flat is None:
         return []
-    columns = flat.T.contiguous()   # each column's values side by side: the median picks within rows of memory,
-    return ((columns == columns.median(dim=1, keepdim=True).values).double().mean(dim=1)   # twice as fast as
-            < NEAR_CONSTANT).tolist()                                                       # down strided columns
+    columns = flat.T.contiguous().cpu()   # each column's values side by side, in rows of memory
+    return ((columns == column_medians(columns)).double().mean(dim=1) < NEAR_CONSTANT).tolist()
+
+
+def column_medians(rows: torch.Tensor) -> torch.Tensor:
+    """torch.median(rows, dim=1, keepdim=True).values of a finite CPU table (the lower of the two middle values of
+    an even count), by numpy's partition: the same values, where torch's median along a dimension took 5x as long
+    (0.2 ms on 32 x 512, a fixed cost of every fit the doctor watches)."""
+    middle = (rows.shape[1] - 1) // 2
+    return torch.from_numpy(np.partition(rows.numpy(), middle, axis=1)[:, middle:middle + 1])
 
 
 def constant_baseline(loss: object, y: torch.Tensor) -> float | None:
