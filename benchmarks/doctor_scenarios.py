@@ -15,6 +15,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh2   # only the second fresh set (doctor_fresh2.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh3   # only the third fresh set (doctor_fresh3.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh4   # only the fourth fresh set (doctor_fresh4.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh5   # only the fifth fresh set (doctor_fresh5.py)
 """
 from __future__ import annotations
 
@@ -622,6 +623,8 @@ def main() -> None:
                         help="only the third fresh set (benchmarks/doctor_fresh3.py)")
     parser.add_argument("--fresh4", action="store_true",
                         help="only the fourth fresh set (benchmarks/doctor_fresh4.py)")
+    parser.add_argument("--fresh5", action="store_true",
+                        help="only the fifth fresh set (benchmarks/doctor_fresh5.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
@@ -638,6 +641,9 @@ def main() -> None:
     elif args.fresh4:
         from benchmarks.doctor_fresh4 import AFTER4, FRESH4, HEALTHY4
         pool = FRESH4 + HEALTHY4 + AFTER4
+    elif args.fresh5:
+        from benchmarks.doctor_fresh5 import AFTER5, FRESH5, HEALTHY5
+        pool = FRESH5 + HEALTHY5 + AFTER5
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -649,7 +655,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh or args.fresh2 or args.fresh3 or args.fresh4:
+    if args.fresh or args.fresh2 or args.fresh3 or args.fresh4 or args.fresh5:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.held_out:
