@@ -499,6 +499,10 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
         for module in model.modules():
             if isinstance(module, nn.modules.dropout._DropoutNd):
                 module.p = change["dropout"]
+    if "batch_norm_momentum" in change:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = change["batch_norm_momentum"]
     if s.optimizer is not None and "optimizer" not in change:   # the user's own instance: a fix edits its call
         settings["optimizer"] = s.optimizer(model.parameters())
         for group in settings["optimizer"].param_groups:

@@ -51,6 +51,9 @@ CODES: dict[str, str] = {
                  "initialization (output scale) is off",
     "batch_norm_small_batches": "BatchNorm layers train on batches of fewer than 8 rows: their batch statistics "
                                 "are noise, and eval mode's running averages do not match what training saw",
+    "batch_norm_momentum": "BatchNorm layers with a momentum of 0.5 or more (PyTorch's momentum weighs the newest "
+                           "batch; Keras's 0.99 is PyTorch's 0.01), and eval mode's loss on training rows is 1.5x "
+                           "their loss under their own batch statistics: the running statistics are the last batch's",
     "loss_unpaired": "the user's loss gives the same value when the outputs are moved one row against their "
                      "targets: it compares every output with every target (a (batch, 1) output broadcast against a "
                      "(batch,) target), so the model can only learn the targets' mean",
@@ -125,6 +128,7 @@ ACTIONS = {
     "dropout": "set every dropout layer's p to this value",
     "class_outputs": "treat the target as class ids: this many model outputs, integer targets 0..K-1",
     "optimizer_eps": "build the optimizer with this eps",
+    "batch_norm_momentum": "build every BatchNorm layer with this momentum",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

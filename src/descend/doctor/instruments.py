@@ -80,6 +80,8 @@ class Readings:
     grouped_order: dict | None = None                          # an unshuffled loader's order groups the target
     init_starts: dict[str, float] | None = None                # after a bad start: the loss each init scheme starts at
     batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)
+    batch_norm_momentum: float = 0.0                           # the largest momentum of those layers
+    batch_statistics_losses: torch.Tensor | None = None         # the loss per comparison row, BatchNorm on its batch
     trainable_weights: list[str] = field(default_factory=list)  # names of the weights the instruments sample
     dropout: float = 0.0                                       # the largest p of the model's dropout layers
     narrowest_layer: int | None = None                         # the fewest outputs of the model's Linear layers

@@ -10,6 +10,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
 from ..core import initializers
@@ -25,6 +26,30 @@ def evaluate(model: nn.Module, x: torch.Tensor):
         with torch.no_grad():
             return model(x)
     finally:
+        model.train(was_training)
+
+
+FAST_MOMENTUM = 0.5   # a BatchNorm momentum from which the running statistics are mostly the last few batches
+
+
+def on_batch_statistics(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's output for `x` in eval mode except that its BatchNorm layers normalize by the statistics of `x`
+    itself, as in training; their running statistics are left as they were (momentum 0 while it runs, and the
+    batch count put back)."""
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    kept = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    was_training = model.training
+    model.eval()
+    try:
+        for m in norms:
+            m.momentum = 0.0
+            m.train()
+        with torch.no_grad():
+            return model(x)
+    finally:
+        for m, (momentum, count) in zip(norms, kept):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
         model.train(was_training)
 
 

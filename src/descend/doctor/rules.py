@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search, lr_change,
-                     median_update_ratio, no_better_than_constant, setting, typed, with_flags, worse_than_reference)
+                     median_update_ratio, no_better_than_constant, setting, stuck_at_constant, typed, with_flags,
+                     worse_than_reference)
 from .curves import SWING
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
@@ -242,19 +243,42 @@ def _overshoot(r: Readings) -> dict | None:
             "low": low, "peak": peak, "rise": rise, "swings": len(swings), "what": what}
 
 
+COLLAPSE_UPDATE = 0.1   # a first step that rewrites this share of each weight (100x a typical step) is no step
+
+
+def _collapse(r: Readings) -> dict | None:
+    """The first sampled step moved the weights by COLLAPSE_UPDATE of their size or more (median over layers) and
+    the model ended at a constant prediction's loss on its own training rows (see stuck_at_constant): steps that
+    large knock a model that could memorize its rows onto a constant output at once, so its loss never gets the
+    chance to rise and fall (an adaptive optimizer's first step moves each weight by about its lr)."""
+    if not r.update_ratios or not r.sampled_steps or not stuck_at_constant(r):
+        return None
+    first = [v for v in r.update_ratios[0].values() if math.isfinite(v)]
+    ratio = statistics.median(first) if first else 0.0
+    if ratio < COLLAPSE_UPDATE:
+        return None
+    step, loss = r.sampled_steps[0], r.curve.smoothed[-1]
+    return {"kind": "collapsed", "first": step, "last": r.curve.steps[-1], "low": loss, "peak": loss, "rise": 1.0,
+            "swings": len(r.curve.swings), "first_update": ratio,
+            "what": f"step {step} changed the weights by {ratio:.0%} of their size (about {TYPICAL_UPDATE:g} is "
+                    f"typical), and the model ended at a constant prediction's loss on its own training rows, "
+                    f"where a model this size fits even random labels: the steps knocked it onto a constant output"}
+
+
 def lr_too_high(r: Readings) -> Finding | None:
-    """The steps overshot (see _overshoot) at the lr in force; a line search on mini-batches is named by
-    line_search_on_batches instead."""
-    found = _overshoot(r)
+    """The steps overshot (see _overshoot) at the lr in force, or were so large that the model collapsed onto a
+    constant output (see _collapse); a line search on mini-batches is named by line_search_on_batches instead."""
+    found = _overshoot(r) or (None if line_search(r) else _collapse(r))
     if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
         return None
     first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
     growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] == "diverged" else 1.0
-    return Finding("lr_too_high", "warning", (first, last),
+    cut = 100.0 if found["kind"] == "collapsed" else cut_for_growth(growth)   # a hundredth brings the first step
+    return Finding("lr_too_high", "warning", (first, last),                    # near a typical one
                    {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
-                    "lr": lr},
-                   f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
+                    "lr": lr, **({"first_update": found["first_update"]} if "first_update" in found else {})},
+                   f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut))
 
 
 def steps_per_epoch(r: Readings) -> int | None:
@@ -291,11 +315,20 @@ def line_search_on_batches(r: Readings) -> Finding | None:
                    change)
 
 
+def _ends_an_epoch(r: Readings, step: int) -> bool:
+    """Whether `step` is the last of an epoch of 10 steps or more: that batch holds the rows left over, often a
+    handful, whose gradient is a few rows' noise (a BatchNorm over 3 rows spikes it every epoch), not a jump."""
+    per_epoch = r.steps_per_epoch
+    return bool(per_epoch) and per_epoch >= 10 and step % per_epoch == 0
+
+
 def exploding_gradients(r: Readings) -> Finding | None:
     """A gradient norm more than 100x the median of the 20 steps before it (after the first 10 steps) and above
     every norm of the first 10 steps (the size the run started at), unless the run came back from it and its
-    result shows no cost (see _spike_recovered, _harmless)."""
-    records = [(x["step"], x["grad_norm"]) for x in r.history if math.isfinite(x.get("grad_norm", math.nan))]
+    result shows no cost (see _spike_recovered, _harmless). The last step of each epoch is left out (see
+    _ends_an_epoch)."""
+    records = [(x["step"], x["grad_norm"]) for x in r.history
+               if math.isfinite(x.get("grad_norm", math.nan)) and not _ends_an_epoch(r, x["step"])]
     if len(records) < 31:
         return None
     norms = np.array([g for _, g in records])

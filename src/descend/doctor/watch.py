@@ -16,8 +16,9 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
-from .probes import (RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate, init_starts, order_blind,
-                     random_evaluation, sampling_layers, started_far_off, unpaired_loss)
+from .probes import (FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate, init_starts,
+                     on_batch_statistics, order_blind, random_evaluation, sampling_layers, started_far_off,
+                     unpaired_loss)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -63,7 +64,9 @@ class Doctor(Callback):
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
         self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
                                 sum(p.numel() for p in model.parameters()))
-        self.readings.batch_norms = sum(isinstance(m, _BatchNorm) and m.track_running_stats for m in model.modules())
+        norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+        self.readings.batch_norms = len(norms)
+        self.readings.batch_norm_momentum = max((m.momentum for m in norms if m.momentum is not None), default=0.0)
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
         self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
         self.readings.narrowest_layer = min((m.out_features for m in model.modules() if isinstance(m, nn.Linear)),
@@ -148,6 +151,9 @@ class Doctor(Callback):
             r.rare_ranking = _rare_ranking(out, r.sample.y_eval, torch.bincount(r.sample.y.long()).argmax())
         if r.model_losses is not None and started_far_off(r):
             r.init_starts = init_starts(self.model, self.loss, r.sample, weights)
+        if r.model_losses is not None and r.batch_norm_momentum >= FAST_MOMENTUM:
+            batch_out = on_batch_statistics(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
+            r.batch_statistics_losses = per_example(self.loss, batch_out.cpu(), r.sample.y_eval)
         self._probe(r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype))
 
     def _probe(self, rows: torch.Tensor) -> None:

@@ -13,6 +13,7 @@ from .advice import no_better_than_constant, setting, with_flags, worse_than_ref
 from .findings import Finding
 from .instruments import Readings
 
+FADED = 1e-3  # one layer's gradient this small a share of another's: it fades through the layers (vanishing)
 SAMPLES = 3   # sampled steps the gradient census needs before a weight that never got a gradient says anything
 
 
@@ -25,15 +26,28 @@ def _fully_dead(r: Readings) -> bool:
     return any(not bool(samples[-1].any()) for samples in r.dead.values() if samples)
 
 
+def _fading(r: Readings) -> bool:
+    """Whether the gradients that did arrive fade through the layers: at some sampled step the smallest non-zero
+    layer norm is under FADED of the largest. Gradients that shrink layer by layer underflow to exactly zero
+    before the first layers (a deep sigmoid stack): vanishing gradients, not a cut graph."""
+    for sample in r.layer_grads:
+        arrived = [norm for norm in sample.values() if norm > 0 and math.isfinite(norm)]
+        if len(arrived) >= 2 and min(arrived) < FADED * max(arrived):
+            return True
+    return False
+
+
 def detached_parameters(r: Readings) -> Finding | None:
     """Weights that require a gradient received none (no gradient, or exactly zero) at every sampled step, no ReLU
     layer was entirely dead (which zeroes gradients too), and the model falls short: the loss does not reach them
     through autograd (a .detach(), torch.no_grad() or a NumPy round trip in forward, or a layer built but never
-    called), so they keep their initial values."""
+    called), so they keep their initial values. A gradient of exactly zero counts only when the gradients that
+    arrived do not fade through the layers (see _fading)."""
     if len(r.layer_grads) < SAMPLES or not r.trainable_weights or _fully_dead(r):
         return None
     reached = {name for sample in r.layer_grads for name, norm in sample.items() if norm != 0}
-    missing = [name for name in r.trainable_weights if name not in reached]
+    present = set() if not _fading(r) else {name for sample in r.layer_grads for name in sample}
+    missing = [name for name in r.trainable_weights if name not in reached | present]
     if not missing or not _at_a_cost(r):
         return None
     shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
