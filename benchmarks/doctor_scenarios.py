@@ -461,6 +461,9 @@ def _apply_data(data: Data, change: dict) -> Data:
     if "drop_columns" in change:
         keep = [i for i in range(data[0].shape[1]) if i not in set(change["drop_columns"])]
         data = (data[0][:, keep], data[1], None if data[2] is None else data[2][:, keep], data[3])
+    if "target_divisor" in change:   # targets in other units than the loss takes (a 0/255 mask)
+        data = (data[0], data[1] / change["target_divisor"], data[2],
+                None if data[3] is None else data[3] / change["target_divisor"])
     if "class_outputs" in change:   # the numbers are class ids: integer targets for cross_entropy
         data = (data[0], data[1].long(), data[2], None if data[3] is None else data[3].long())
     if change.get("resample") == "balanced":

@@ -36,6 +36,9 @@ class Readings:
     non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
+    embedding_rows: int = 0                                    # the most rows of the model's embedding tables
+    index_columns: list[int] = field(default_factory=list)     # input columns of whole numbers that fit those tables
+    embedding_ids: dict | None = None                          # the fewest distinct ids an embedding saw at the end
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
     majority_share: float | None = None                        # share of the most common class (class targets)
     val_size: int | None = None                                # validation examples (a metric's resolution)
@@ -87,6 +90,7 @@ class Readings:
     narrowest_layer: int | None = None                         # the fewest outputs of the model's Linear layers
     batch_mixing: float | None = None                          # output change when a batch's other rows change
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
+    unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 

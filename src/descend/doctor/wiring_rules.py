@@ -93,6 +93,43 @@ def loss_unpaired(r: Readings) -> Finding | None:
                               change), change)
 
 
+FEW_IDS = 2   # distinct ids, of an embedding table of 20 rows or more, that say the ids lost their values
+
+
+def embedding_ids(r: Readings) -> Finding | None:
+    """An embedding table of 20 rows or more was given at most FEW_IDS distinct ids on 100 comparison rows or more
+    (see probes.ids_seen): the id column was scaled or standardized with the features, so that .long() turns it
+    into 0 and 1, and every row looks up the same vector or two. No reference can show the cost (a linear model
+    reads the scaled ids as a number, no better), so the count alone decides: a table sized for ids nobody uses is
+    no model a user trains."""
+    seen = r.embedding_ids
+    if seen is None or seen["table_rows"] < 20 or seen["rows"] < 100 or seen["distinct"] > FEW_IDS:
+        return None
+    return Finding("embedding_ids", "warning", None, seen,
+                   f"the embedding's ids lost their values: a table of {seen['table_rows']} rows was given only "
+                   f"{seen['distinct']} distinct id(s) over {seen['rows']} rows, so every row looks up the same "
+                   f"vector or two",
+                   "pass the id column as raw whole numbers 0..n-1 (leave it out of scaling or standardization, and "
+                   "cast it with .long() only)")
+
+
+def unread_outputs(r: Readings) -> Finding | None:
+    """The user's loss never reads some output columns of a model whose outputs have the targets' shape (see
+    probes.unread_outputs): those targets are never fitted, and the weights that make those columns learn nothing
+    (a loss written for one target indexing column 0, a slice one short). Offered fix: mse, when the loss is mse
+    on the columns it reads."""
+    found = r.unread_outputs
+    if found is None:
+        return None
+    change = {"loss": found["same_as"]} if found["same_as"] else {}
+    shown = ", ".join(map(str, found["unread"]))
+    return Finding("unread_outputs", "warning", None, found,
+                   f"the loss never reads output column(s) {shown} of {found['columns']}: their gradient is zero "
+                   f"for every row, so the targets in those columns are never fitted",
+                   with_flags(("use loss='mse', which reads every column, or " if change else "") +
+                              "make the loss cover every output column (output[:, 0] reads one)", change), change)
+
+
 HEAVY_DROPOUT = 0.5   # a dropout p from which most of a layer's units are dropped at every step
 
 
@@ -163,5 +200,5 @@ def class_weighting(r: Readings) -> Finding | None:
                    "the decision threshold", change)
 
 
-WIRING_RULES = [detached_parameters, batch_mixing, loss_unpaired, dropout_too_strong, optimizer_eps,
+WIRING_RULES = [detached_parameters, batch_mixing, embedding_ids, loss_unpaired, unread_outputs, dropout_too_strong, optimizer_eps,
                 class_weighting]
