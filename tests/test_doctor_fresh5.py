@@ -146,7 +146,7 @@ def test_the_ids_probe_counts_the_distinct_ids_each_table_saw():
     model = CustomerModel()
     with ids_seen(model) as seen:
         model(torch.cat([torch.tensor([[0.0], [1.0], [1.0], [7.0]]), torch.zeros(4, 3)], 1))
-    assert fewest_ids(seen, 4) == {"table_rows": 60, "distinct": 3, "rows": 4}
+    assert fewest_ids(seen, 4) == {"table_rows": 60, "distinct": 3, "rows": 4, "largest": 7}
     assert fewest_ids({}, 4) is None
 
 

@@ -39,6 +39,7 @@ class Readings:
     embedding_rows: int = 0                                    # the most rows of the model's embedding tables
     index_columns: list[int] = field(default_factory=list)     # input columns of whole numbers that fit those tables
     embedding_ids: dict | None = None                          # the fewest distinct ids an embedding saw at the end
+    member_loss: bool = False                                  # descend fit's member loss: its own networks
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
     majority_share: float | None = None                        # share of the most common class (class targets)
     val_size: int | None = None                                # validation examples (a metric's resolution)

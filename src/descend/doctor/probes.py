@@ -77,12 +77,12 @@ def ids_seen(model: nn.Module):
 
 
 def fewest_ids(seen: dict, rows: int) -> dict | None:
-    """The embedding table that saw the fewest distinct ids on `rows` rows: {"table_rows", "distinct", "rows"};
-    None without one."""
+    """The embedding table that saw the fewest distinct ids on `rows` rows: {"table_rows", "distinct", "rows",
+    "largest": its largest id}; None without one."""
     if not seen:
         return None
     table_rows, ids = min(seen.values(), key=lambda v: len(v[1]))
-    return {"table_rows": table_rows, "distinct": len(ids), "rows": rows}
+    return {"table_rows": table_rows, "distinct": len(ids), "rows": rows, "largest": max(ids, default=0)}
 
 
 RANDOM_ROWS = 32   # rows evaluated twice to tell whether evaluation is random

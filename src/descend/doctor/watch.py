@@ -143,6 +143,7 @@ class Doctor(Callback):
         with ids_seen(self.model) as seen:
             out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
         r.embedding_ids = fewest_ids(seen, len(r.sample.model_eval))
+        r.member_loss = hasattr(self.loss, "readings_view")   # descend fit's own networks
         if not isinstance(out, torch.Tensor):   # a tuple or dict of outputs: the references compare one tensor
             return
         out = out.cpu()

@@ -97,13 +97,14 @@ FEW_IDS = 2   # distinct ids, of an embedding table of 20 rows or more, that say
 
 
 def embedding_ids(r: Readings) -> Finding | None:
-    """An embedding table of 20 rows or more was given at most FEW_IDS distinct ids on 100 comparison rows or more
-    (see probes.ids_seen): the id column was scaled or standardized with the features, so that .long() turns it
-    into 0 and 1, and every row looks up the same vector or two. No reference can show the cost (a linear model
-    reads the scaled ids as a number, no better), so the count alone decides: a table sized for ids nobody uses is
-    no model a user trains."""
+    """An embedding table of 20 rows or more was given at most FEW_IDS distinct ids, none above 1, on 100
+    comparison rows or more (see probes.ids_seen): the id column was scaled into [0, 1] with the features, so that
+    .long() turns it into 0 and 1, and every row looks up the same vector or two. No reference can show the cost (a
+    linear model reads the scaled ids as a number, no better), so the count decides. Not for descend fit's own
+    networks (their category tables follow the data, however skewed a column is)."""
     seen = r.embedding_ids
-    if seen is None or seen["table_rows"] < 20 or seen["rows"] < 100 or seen["distinct"] > FEW_IDS:
+    if seen is None or seen["table_rows"] < 20 or seen["rows"] < 100 or seen["distinct"] > FEW_IDS \
+            or seen["largest"] > 1 or r.member_loss:
         return None
     return Finding("embedding_ids", "warning", None, seen,
                    f"the embedding's ids lost their values: a table of {seen['table_rows']} rows was given only "
