@@ -206,3 +206,30 @@ def test_a_weighted_loss_rising_while_the_users_balanced_accuracy_improves_is_no
     found = {f.code: f for f in run.findings}
     assert "overfitting" in found and found["overfitting"].severity == "info"
     assert found["overfitting"].evidence["metrics_held"] == ["val_balanced_accuracy"]
+
+
+class ReluRNN(nn.Module):
+    """A ReLU RNN regressor on its last output, its recurrent weights started at `gain` x the identity."""
+
+    def __init__(self, gain):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.head = nn.RNN(1, 32, nonlinearity="relu", batch_first=True), nn.Linear(32, 1)
+        with torch.no_grad():
+            self.rnn.weight_hh_l0.copy_(gain * torch.eye(32))
+            self.rnn.bias_hh_l0.zero_()
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])[:, 0]
+
+
+def test_a_relu_rnn_started_above_the_identity_is_a_bad_start_that_clipping_fixes():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1200, 30, 1, generator=g)
+    y = (x[:, :, 0] * 0.9 ** torch.arange(29, -1, -1)).sum(1)
+    y = (y - y.mean()) / y.std()
+    grown = fit_rows(ReluRNN(1.3), x, y, cut=900, max_epochs=15)
+    first = first_warning(grown)
+    assert first.code == "bad_start" and first.change == {"grad_clip": 1.0} and "recurrent" in first.fix
+    clipped = fit_rows(ReluRNN(1.3), x, y, cut=900, max_epochs=15, grad_clip=1.0)
+    assert "bad_start" not in warnings(clipped) and clipped.history[-1]["val_loss"] < 0.2

@@ -59,6 +59,7 @@ class Readings:
     curve: Curve | None = None                                 # set from the history when the run ends
     settings: dict = field(default_factory=dict)               # fit's arguments the fixes depend on (lr, loss, ...)
     activations: list[str] = field(default_factory=list)       # class names of the model's activation modules
+    recurrent: bool = False                                    # the model holds a recurrent layer (nn.RNN, GRU, LSTM)
     affine: bool | None = None                                 # the trained model is affine in its inputs (tested)
     output_activation: str | None = None                       # the model's last module, when an activation
     sample: Sample | None = None                               # rows the references are fitted and compared on

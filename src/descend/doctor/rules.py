@@ -139,7 +139,7 @@ def bad_start(r: Readings) -> Finding | None:
     if short is False or (short is None and reached < base):
         return None
     init, words = _start_fix(r, base)
-    change = {"init": init} if init else {}
+    change = {"init": init} if init else {"grad_clip": 1.0} if r.recurrent and not setting(r, "grad_clip") else {}
     return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
                    {"first_loss": first, "best_loss": reached, "constant_baseline": base,
                     **({"init_starts": r.init_starts} if r.init_starts else {})},
@@ -153,6 +153,11 @@ def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
     words. When the doctor scored each scheme's start on a copy of the model (Readings.init_starts), only one that
     starts under 10x the constant's loss is advised; when none does, the build itself makes the outputs large
     (residual branches added up without normalization), and no init= fixes it."""
+    if r.recurrent and not setting(r, "grad_clip"):   # fit's init= reaches linear and convolution layers only
+        return None, ("a recurrent layer whose recurrent weights grow its state at each step (started above the "
+                      "identity, or with a spectral radius over 1) compounds that over the sequence, and init= does "
+                      "not reach recurrent weights: clip gradients (grad_clip=1.0) so the steps can bring them down, "
+                      "and start them at or below the identity (nn.init.orthogonal_)")
     relu_like = not (SATURATING & set(r.activations))
     order = ["kaiming", "xavier", "orthogonal"] if relu_like else ["xavier", "orthogonal", "kaiming"]
     order = [name for name in order if name != setting(r, "init")]

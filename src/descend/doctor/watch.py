@@ -62,6 +62,7 @@ class Doctor(Callback):
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
+        self.readings.recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
         self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
                                 sum(p.numel() for p in model.parameters()))
         norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
