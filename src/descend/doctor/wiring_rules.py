@@ -201,5 +201,5 @@ def class_weighting(r: Readings) -> Finding | None:
                    "the decision threshold", change)
 
 
-WIRING_RULES = [detached_parameters, batch_mixing, embedding_ids, loss_unpaired, unread_outputs, dropout_too_strong, optimizer_eps,
-                class_weighting]
+WIRING_RULES = [detached_parameters, batch_mixing, embedding_ids, loss_unpaired, unread_outputs, dropout_too_strong,
+                optimizer_eps, class_weighting]
