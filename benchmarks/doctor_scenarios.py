@@ -16,6 +16,8 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh3   # only the third fresh set (doctor_fresh3.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh4   # only the fourth fresh set (doctor_fresh4.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --families # failures x model families (doctor_families.py)
+
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh5   # only the fifth fresh set (doctor_fresh5.py)
 """
 from __future__ import annotations
 
@@ -461,6 +463,9 @@ def _apply_data(data: Data, change: dict) -> Data:
     if "drop_columns" in change:
         keep = [i for i in range(data[0].shape[1]) if i not in set(change["drop_columns"])]
         data = (data[0][:, keep], data[1], None if data[2] is None else data[2][:, keep], data[3])
+    if "target_divisor" in change:   # targets in other units than the loss takes (a 0/255 mask)
+        data = (data[0], data[1] / change["target_divisor"], data[2],
+                None if data[3] is None else data[3] / change["target_divisor"])
     if "class_outputs" in change:   # the numbers are class ids: integer targets for cross_entropy
         data = (data[0], data[1].long(), data[2], None if data[3] is None else data[3].long())
     if change.get("resample") == "balanced":
@@ -499,6 +504,10 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
         for module in model.modules():
             if isinstance(module, nn.modules.dropout._DropoutNd):
                 module.p = change["dropout"]
+    if "batch_norm_momentum" in change:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = change["batch_norm_momentum"]
     if s.optimizer is not None and "optimizer" not in change:   # the user's own instance: a fix edits its call
         settings["optimizer"] = s.optimizer(model.parameters())
         for group in settings["optimizer"].param_groups:
@@ -625,6 +634,9 @@ def main() -> None:
                         help="only the fourth fresh set (benchmarks/doctor_fresh4.py)")
     parser.add_argument("--families", action="store_true",
                         help="only the canonical failures across model families (benchmarks/doctor_families.py)")
+
+    parser.add_argument("--fresh5", action="store_true",
+                        help="only the fifth fresh set (benchmarks/doctor_fresh5.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
@@ -644,6 +656,10 @@ def main() -> None:
     elif args.families:
         from benchmarks.doctor_families import FAMILIES
         pool = FAMILIES
+
+    elif args.fresh5:
+        from benchmarks.doctor_fresh5 import AFTER5, FRESH5, HEALTHY5
+        pool = FRESH5 + HEALTHY5 + AFTER5
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -655,7 +671,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh or args.fresh2 or args.fresh3 or args.fresh4:
+    if args.fresh or args.fresh2 or args.fresh3 or args.fresh4 or args.fresh5:
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.families:

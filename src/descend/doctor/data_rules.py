@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from .advice import (constant_losses, no_better_than_constant, refs, setting, stuck_at_constant, with_flags,
                      worse_than_reference)
@@ -21,8 +22,9 @@ from .reference import accuracy_without, better, class_id_accuracies, in_sample_
 
 def unscaled_inputs(r: Readings) -> Finding | None:
     """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
-    varies (near-constant columns, such as image borders, are no reference)."""
-    scales = r.input_scales
+    varies (near-constant columns, such as image borders, are no reference). Columns of whole numbers that fit
+    the model's embedding tables are ids it looks up, not sizes: they are left out."""
+    scales = [0.0 if i in r.index_columns else s for i, s in enumerate(r.input_scales)]
     if not scales or max(scales) <= 0:
         return None
     varying = r.input_varying or [True] * len(scales)
@@ -151,7 +153,7 @@ def _leak_words(leak: dict) -> str:
 def loss_target_mismatch(r: Readings) -> Finding | None:
     """mse on 0/1 labels, or a loss that takes raw scores (bce, cross_entropy) fed the output of a final Sigmoid or
     Softmax: either way the loss does not fit what the model outputs or the targets hold."""
-    squashed = _squashed_output(r) or _bounded_output(r)
+    squashed = _squashed_output(r) or _bounded_output(r) or _probabilities_out_of_range(r)
     if squashed is not None:
         return squashed
     if setting(r, "loss", "mse") in SIZED_LOSSES and r.target_kind is None:
@@ -166,6 +168,26 @@ def loss_target_mismatch(r: Readings) -> Finding | None:
                    f"which fits them as numbers (its gradient fades as outputs saturate, and accuracy lags)",
                    f"train with loss='{loss}'{drop}", {"loss": loss, **({"drop_output_activation": True} if squash
                                                                         else {})})
+
+
+BINARY_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss)
+
+
+def _probabilities_out_of_range(r: Readings) -> Finding | None:
+    """A binary cross-entropy the user built (nn.BCEWithLogitsLoss(), nn.BCELoss()) on targets outside [0, 1]:
+    it takes each target as a probability, and on a target of 255 (a mask read from an image) it falls without
+    bound as the output grows, so the loss says nothing. Offered fix: divide the targets by their largest value."""
+    top = r.target_percentiles
+    if not isinstance(r.settings.get("loss"), BINARY_LOSSES) or not top or (top[0] >= 0 and top[-1] <= 1):
+        return None
+    change = {"target_divisor": top[-1]} if top[0] >= 0 else {}
+    return Finding("loss_target_mismatch", "warning", None, {"loss": type(r.settings["loss"]).__name__,
+                                                             "target_range": [top[0], top[-1]]},
+                   f"loss and targets disagree: {type(r.settings['loss']).__name__} takes each target as a "
+                   f"probability in [0, 1], but the targets run from {top[0]:.4g} to {top[-1]:.4g}; beyond 1 the "
+                   f"loss falls without bound as the outputs grow",
+                   f"divide the targets by {top[-1]:.4g} (a mask stored as 0/255 becomes 0/1)" if change else
+                   "map the targets into [0, 1] (0/1 labels or probabilities)", change)
 
 
 CLASS_GAP = 0.25   # accuracy a linear classifier gains over a rounded linear regression when the numbers are ids

@@ -20,13 +20,15 @@ from .wiring_rules import WIRING_RULES
 STEPS_OVERSHOT = {"line_search_on_batches", "lr_too_high"}
 GROUPED = {"repeated_rows", "unshuffled_data"}                                   # batches unlike the data
 HELD_BACK = {"frozen_parameters", "weight_decay_too_strong", "lr_decayed_early", "grad_clip_too_small",
-             "batch_norm_small_batches", "order_blind", "detached_parameters", "batch_mixing", "loss_unpaired",
-             "dropout_too_strong", "optimizer_eps", "stopped_too_early"}    # settings or build keep it back
+             "batch_norm_small_batches", "batch_norm_momentum", "order_blind", "detached_parameters", "batch_mixing",
+             "loss_unpaired", "dropout_too_strong", "optimizer_eps", "stopped_too_early", "embedding_ids",
+             "unread_outputs"}    # settings or build keep it back
 SCALE = {"unscaled_inputs", "unscaled_target"}                                      # data in raw units
 VALIDATION = {"validation_in_training", "validation_unlike_training", "random_evaluation"}   # a validation loss
                                                                                   # that says nothing of new rows
 EXPLAINED_BY: dict[str, set[str]] = {
-    "vanishing_gradients": {"detached_parameters", "batch_mixing"},   # a cut graph or mixed rows starve layers
+    "vanishing_gradients": {"detached_parameters", "batch_mixing", *STEPS_OVERSHOT},   # a cut graph, mixed rows or
+                                                                  # steps that knocked the units flat starve layers
     "overfitting": {"target_leak", "no_signal", "non_finite", *STEPS_OVERSHOT, *GROUPED, *VALIDATION,
                     "target_errors"},
     "non_finite": {"bad_start", "line_search_on_batches"},

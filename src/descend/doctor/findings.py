@@ -51,6 +51,13 @@ CODES: dict[str, str] = {
                  "initialization (output scale) is off",
     "batch_norm_small_batches": "BatchNorm layers train on batches of fewer than 8 rows: their batch statistics "
                                 "are noise, and eval mode's running averages do not match what training saw",
+    "batch_norm_momentum": "BatchNorm layers with a momentum of 0.5 or more (PyTorch's momentum weighs the newest "
+                           "batch; Keras's 0.99 is PyTorch's 0.01), and eval mode's loss on training rows is 1.5x "
+                           "their loss under their own batch statistics: the running statistics are the last batch's",
+    "embedding_ids": "an embedding table of 20 rows or more was given at most 2 distinct ids on 100 rows: the id "
+                     "column was scaled with the features, so .long() reads nearly every id as 0",
+    "unread_outputs": "the user's loss gives a zero gradient to some output columns on every row, though the "
+                      "targets have a column for each: those targets are never fitted",
     "loss_unpaired": "the user's loss gives the same value when the outputs are moved one row against their "
                      "targets: it compares every output with every target (a (batch, 1) output broadcast against a "
                      "(batch,) target), so the model can only learn the targets' mean",
@@ -128,6 +135,8 @@ ACTIONS = {
     "dropout": "set every dropout layer's p to this value",
     "class_outputs": "treat the target as class ids: this many model outputs, integer targets 0..K-1",
     "optimizer_eps": "build the optimizer with this eps",
+    "batch_norm_momentum": "build every BatchNorm layer with this momentum",
+    "target_divisor": "divide the targets (training and validation) by this value",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

@@ -35,6 +35,16 @@ def _scales(flat: torch.Tensor | None) -> list[float]:
     return [] if flat is None else (torch.linalg.vector_norm(flat, dim=0) / len(flat) ** 0.5).tolist()
 
 
+def index_columns(x: torch.Tensor, table_rows: int) -> list[int]:
+    """The columns of a 2-d float table whose values are all whole numbers in [0, table_rows): ids the model may
+    look up in its embedding tables, whose size says nothing of scaling."""
+    flat = _table(x)
+    if flat is None or x.dim() != 2:
+        return []
+    whole = (flat == flat.round()).all(0) & (flat.min(0).values >= 0) & (flat.max(0).values < table_rows)
+    return [i for i, ok in enumerate(whole.tolist()) if ok]
+
+
 def varying_columns(x: torch.Tensor) -> list[bool]:
     """Per column (as in `column_scales`): False when one value fills at least NEAR_CONSTANT of the rows, as in
     image borders or rare indicator columns; such a column's size is no reference for the others'. Read on the

@@ -36,6 +36,10 @@ class Readings:
     non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
+    embedding_rows: int = 0                                    # the most rows of the model's embedding tables
+    index_columns: list[int] = field(default_factory=list)     # input columns of whole numbers that fit those tables
+    embedding_ids: dict | None = None                          # the fewest distinct ids an embedding saw at the end
+    member_loss: bool = False                                  # descend fit's member loss: its own networks
     target_baseline: float | None = None                       # loss of the best constant prediction, if known
     majority_share: float | None = None                        # share of the most common class (class targets)
     val_size: int | None = None                                # validation examples (a metric's resolution)
@@ -55,6 +59,7 @@ class Readings:
     curve: Curve | None = None                                 # set from the history when the run ends
     settings: dict = field(default_factory=dict)               # fit's arguments the fixes depend on (lr, loss, ...)
     activations: list[str] = field(default_factory=list)       # class names of the model's activation modules
+    recurrent: bool = False                                    # the model holds a recurrent layer (nn.RNN, GRU, LSTM)
     affine: bool | None = None                                 # the trained model is affine in its inputs (tested)
     output_activation: str | None = None                       # the model's last module, when an activation
     sample: Sample | None = None                               # rows the references are fitted and compared on
@@ -80,11 +85,14 @@ class Readings:
     grouped_order: dict | None = None                          # an unshuffled loader's order groups the target
     init_starts: dict[str, float] | None = None                # after a bad start: the loss each init scheme starts at
     batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)
+    batch_norm_momentum: float = 0.0                           # the largest momentum of those layers
+    batch_statistics_losses: torch.Tensor | None = None         # the loss per comparison row, BatchNorm on its batch
     trainable_weights: list[str] = field(default_factory=list)  # names of the weights the instruments sample
     dropout: float = 0.0                                       # the largest p of the model's dropout layers
     narrowest_layer: int | None = None                         # the fewest outputs of the model's Linear layers
     batch_mixing: float | None = None                          # output change when a batch's other rows change
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
+    unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 

@@ -224,19 +224,37 @@ def _kept_best(r: Readings, best_step: int) -> str:
     return "auto kept its best evaluation's weights, but the run went on past them; "
 
 
+SCORE_WORDS = ("accuracy", "auc", "f1", "precision", "recall", "r2")   # a user's metric so named: higher is better
+ERROR_WORDS = ("mse", "mae", "rmse", "error")                        # ... lower is better
+
+
+def _higher_is_better(metric: str) -> bool | None:
+    """Whether a metric improves as it rises: fit's named ones, or a user's callable named in the usual words
+    (balanced_accuracy, roc_auc, macro_f1; pixel_error); None when its name does not say."""
+    name = metric.lower()
+    if metric in SCORES or any(word in name for word in SCORE_WORDS):
+        return True
+    if metric in ERRORS or any(word in name for word in ERROR_WORDS):
+        return False
+    return None
+
+
 def _metrics_held(r: Readings, best_step: int, last_step: int) -> list[str]:
-    """The validation metrics (accuracy, mse, ...) the run recorded, when none of them got worse between the
-    evaluation with the best validation loss and the last one by more than 1.5 resolutions (see _resolution);
-    empty when one did or none was recorded."""
+    """The validation metrics (accuracy, mse, a user's balanced_accuracy, ...) the run recorded, when none of them
+    got worse between the evaluation with the best validation loss and the last one by more than 1.5 resolutions
+    (see _resolution); empty when one did or none was recorded. A weighted loss can rise on a few heavy rows while
+    the measure the user watches still improves."""
     at = {x["step"]: x for x in r.history if x["step"] in (best_step, last_step)}
-    keys = sorted(k for k in at.get(last_step, {}) if k.startswith("val_") and k[4:] in SCORES | ERRORS)
+    keys = sorted(k for k in at.get(last_step, {})
+                  if k.startswith("val_") and k != "val_loss" and _higher_is_better(k[4:]) is not None)
     held = []
     for key in keys:
         before, after = at.get(best_step, {}).get(key), at[last_step][key]
         if before is None or not (math.isfinite(before) and math.isfinite(after)):
             return []
-        loss = before - after if key[4:] in SCORES else after - before
-        if loss > 1.5 * _resolution(r, key[4:], before):
+        higher = _higher_is_better(key[4:])
+        loss = before - after if higher else after - before
+        if loss > 1.5 * _resolution(r, key[4:], before, higher):
             return []
         held.append(key)
     return held
@@ -286,10 +304,10 @@ SCORES = {"accuracy"}                  # higher is better, at most 1
 ERRORS = {"mse", "rmse", "mae"}         # lower is better, at least 0
 
 
-def _resolution(r: Readings, metric: str, first: float) -> float:
-    """The smallest change of a metric that means something: one validation example's worth of accuracy (0.01
-    when the size is unknown), 1% of the first value of an error."""
-    if metric in SCORES:
+def _resolution(r: Readings, metric: str, first: float, higher: bool | None = None) -> float:
+    """The smallest change of a metric that means something: one validation example's worth of accuracy (or of
+    another score, `higher` True; 0.01 when the size is unknown), 1% of the first value of an error."""
+    if metric in SCORES or higher:
         return 1.0 / r.val_size if r.val_size else 0.01
     return 0.01 * abs(first)
 

@@ -5,11 +5,13 @@ pass or two of a few dozen rows, and most run only where their question arises (
 start). Random generators and the model's mode are put back."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
 from ..core import initializers
@@ -26,6 +28,61 @@ def evaluate(model: nn.Module, x: torch.Tensor):
             return model(x)
     finally:
         model.train(was_training)
+
+
+FAST_MOMENTUM = 0.5   # a BatchNorm momentum from which the running statistics are mostly the last few batches
+
+
+def on_batch_statistics(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's output for `x` in eval mode except that its BatchNorm layers normalize by the statistics of `x`
+    itself, as in training; their running statistics are left as they were (momentum 0 while it runs, and the
+    batch count put back)."""
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    kept = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    was_training = model.training
+    model.eval()
+    try:
+        for m in norms:
+            m.momentum = 0.0
+            m.train()
+        with torch.no_grad():
+            return model(x)
+    finally:
+        for m, (momentum, count) in zip(norms, kept):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
+        model.train(was_training)
+
+
+EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
+
+
+@contextlib.contextmanager
+def ids_seen(model: nn.Module):
+    """While it is open, {embedding table: (its rows, the distinct ids it was given)} for every forward pass (a
+    hook on each embedding table; nothing when the model has none)."""
+    seen: dict[nn.Module, tuple[int, set]] = {}
+
+    def hook(module, args):
+        if args and isinstance(args[0], torch.Tensor):
+            rows, ids = seen.setdefault(module, (module.num_embeddings, set()))
+            ids.update(torch.unique(args[0]).tolist())
+
+    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, EMBEDDINGS)]
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def fewest_ids(seen: dict, rows: int) -> dict | None:
+    """The embedding table that saw the fewest distinct ids on `rows` rows: {"table_rows", "distinct", "rows",
+    "largest": its largest id}; None without one."""
+    if not seen:
+        return None
+    table_rows, ids = min(seen.values(), key=lambda v: len(v[1]))
+    return {"table_rows": table_rows, "distinct": len(ids), "rows": rows, "largest": max(ids, default=0)}
 
 
 RANDOM_ROWS = 32   # rows evaluated twice to tell whether evaluation is random
@@ -179,6 +236,33 @@ def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | No
     same = next((name for name, f in named.items() if flat is not None
                  and math.isclose(aligned, float(f(flat, target)), rel_tol=1e-5)), None)
     return {"output": list(output.shape), "target": list(target.shape), "same_as": same}
+
+
+def unread_outputs(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote and outputs of the targets' own shape (rows, columns >= 2): the output columns
+    whose gradient under the loss is zero on every row of random outputs (a generator of its own), the columns
+    the loss never reads, and whether it equals mse on the columns it reads ({"unread": [...], "columns": k,
+    "same_as": "mse" | None}); None when it reads every column or cannot be scored."""
+    if isinstance(loss, str) or not callable(loss) or output.dim() != 2 or output.shape[1] < 2 \
+            or output.shape != target.shape or not target.dtype.is_floating_point:
+        return None
+    g = torch.Generator().manual_seed(20261208)
+    z = torch.randn(output.shape, generator=g, dtype=output.dtype).requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            value = loss(z, target)
+            grad, = torch.autograd.grad(value, z, allow_unused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    if grad is None:
+        return None
+    read = (grad != 0).any(0)
+    unread = [i for i, r in enumerate(read.tolist()) if not r]
+    if not unread or len(unread) == output.shape[1]:
+        return None
+    kept = read.nonzero().reshape(-1)
+    same = math.isclose(float(value), float(nn.functional.mse_loss(z[:, kept], target[:, kept])), rel_tol=1e-5)
+    return {"unread": unread, "columns": output.shape[1], "same_as": "mse" if same else None}
 
 
 BALANCED = (0.35, 0.65)   # a share of the positive class at which weighting the classes has no imbalance to offset

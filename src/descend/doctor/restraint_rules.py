@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import statistics
 
-from .advice import base_lr, no_better_than_constant, setting, with_flags, worse_than_reference
+from .advice import (base_lr, constant_losses, no_better_than_constant, setting, stuck_at_constant, with_flags,
+                     worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
 
@@ -102,11 +103,39 @@ def batch_norm_small_batches(r: Readings) -> Finding | None:
                               "which do not depend on the batch", change), change)
 
 
+STATISTICS_COST = 1.5   # eval mode's loss on training rows this many times their loss under their own statistics
+
+
+def batch_norm_momentum(r: Readings) -> Finding | None:
+    """BatchNorm layers whose momentum is FAST_MOMENTUM or more (PyTorch's momentum is the weight of the newest
+    batch: Keras's momentum=0.99 is PyTorch's 0.01), and on the comparison rows eval mode, which normalizes by the
+    running statistics, loses STATISTICS_COST times what the same rows lose when normalized by their own statistics
+    (see probes.on_batch_statistics), by over a tenth of a constant prediction's loss: the running statistics are
+    the last batch's or so, and validation and predictions pay for it."""
+    if r.batch_statistics_losses is None or r.model_losses is None:
+        return None
+    running, own = float(r.model_losses.double().mean()), float(r.batch_statistics_losses.double().mean())
+    constant = constant_losses(r)
+    scale = float(constant.double().mean()) if constant is not None else abs(own)
+    if running < STATISTICS_COST * own or running - own < 0.1 * scale:
+        return None
+    change = {"batch_norm_momentum": 0.1}
+    return Finding("batch_norm_momentum", "warning", None,
+                   {"momentum": r.batch_norm_momentum, "loss_running": running, "loss_own_statistics": own},
+                   f"BatchNorm's running statistics are off: its momentum is {r.batch_norm_momentum:g}, and in "
+                   f"PyTorch momentum is the weight of the newest batch, so the running mean and variance that eval "
+                   f"mode uses are those of the last batch or so; on training rows the model's loss is {running:.4g} "
+                   f"in eval mode against {own:.4g} when they are normalized by their own statistics",
+                   "build BatchNorm with momentum=0.1 (PyTorch's default; Keras's momentum=0.99 is PyTorch's 0.01)",
+                   change)
+
+
 def order_blind(r: Readings) -> Finding | None:
     """The inputs are sequences, the model's outputs do not change when their steps are shuffled (see
     probes.order_blind), and a linear model, which weighs every step by its position, does clearly better: the
-    order the model cannot see matters here."""
-    if not r.order_blind or not worse_than_reference(r):
+    order the model cannot see matters here. Not when the model ended at a constant prediction's loss on its own
+    training rows (see stuck_at_constant): a model that learnt nothing is blind to every input, order included."""
+    if not r.order_blind or not worse_than_reference(r) or stuck_at_constant(r):
         return None
     return Finding("order_blind", "warning", None, {},
                    "the model cannot see order: its outputs stay the same when the steps of each input sequence are "
@@ -167,5 +196,4 @@ def _why_stopped(r: Readings) -> str | None:
 
 
 RESTRAINT_RULES = [stopped_too_early, frozen_parameters, weight_decay_too_strong, grad_clip_too_small,
-                   batch_norm_small_batches,
-                   order_blind]
+                   batch_norm_small_batches, batch_norm_momentum, order_blind]

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from .advice import (FIRST_ORDER, LEFT_CONSTANT, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search,
-                     loss_ends, lr_change, median_update_ratio, no_better_than_constant, setting, typed, with_flags,
+                     loss_ends, lr_change, median_update_ratio, no_better_than_constant, setting, stuck_at_constant,
+                     typed, with_flags,
                      worse_than_reference)
 from .curves import SWING
 from .findings import Finding
@@ -139,7 +140,7 @@ def bad_start(r: Readings) -> Finding | None:
     if short is False or (short is None and reached < base):
         return None
     init, words = _start_fix(r, base)
-    change = {"init": init} if init else {}
+    change = {"init": init} if init else {"grad_clip": 1.0} if r.recurrent and not setting(r, "grad_clip") else {}
     return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
                    {"first_loss": first, "best_loss": reached, "constant_baseline": base,
                     **({"init_starts": r.init_starts} if r.init_starts else {})},
@@ -153,6 +154,11 @@ def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
     words. When the doctor scored each scheme's start on a copy of the model (Readings.init_starts), only one that
     starts under 10x the constant's loss is advised; when none does, the build itself makes the outputs large
     (residual branches added up without normalization), and no init= fixes it."""
+    if r.recurrent and not setting(r, "grad_clip"):   # fit's init= reaches linear and convolution layers only
+        return None, ("a recurrent layer whose recurrent weights grow its state at each step (started above the "
+                      "identity, or with a spectral radius over 1) compounds that over the sequence, and init= does "
+                      "not reach recurrent weights: clip gradients (grad_clip=1.0) so the steps can bring them down, "
+                      "and start them at or below the identity (nn.init.orthogonal_)")
     relu_like = not (SATURATING & set(r.activations))
     order = ["kaiming", "xavier", "orthogonal"] if relu_like else ["xavier", "orthogonal", "kaiming"]
     order = [name for name in order if name != setting(r, "init")]
@@ -283,19 +289,43 @@ def _trains_at_constant(r: Readings) -> bool:
     return base is not None and base > 0 and loss_ends(r)[1] > (1 - LEFT_CONSTANT) * base
 
 
+COLLAPSE_UPDATE = 0.1   # a first step that rewrites this share of each weight (100x a typical step) is no step
+
+
+def _first_step_collapse(r: Readings) -> dict | None:
+    """The first sampled step moved the weights by COLLAPSE_UPDATE of their size or more (median over layers) and
+    the model ended at a constant prediction's loss on its own training rows (see stuck_at_constant): steps that
+    large knock a model that could memorize its rows onto a constant output at once, so its loss never gets the
+    chance to rise and fall (an adaptive optimizer's first step moves each weight by about its lr)."""
+    if not r.update_ratios or not r.sampled_steps or not stuck_at_constant(r):
+        return None
+    first = [v for v in r.update_ratios[0].values() if math.isfinite(v)]
+    ratio = statistics.median(first) if first else 0.0
+    if ratio < COLLAPSE_UPDATE:
+        return None
+    step, loss = r.sampled_steps[0], r.curve.smoothed[-1]
+    return {"kind": "collapsed", "first": step, "last": r.curve.steps[-1], "low": loss, "peak": loss, "rise": 1.0,
+            "swings": len(r.curve.swings), "first_update": ratio,
+            "what": f"step {step} changed the weights by {ratio:.0%} of their size (about {TYPICAL_UPDATE:g} is "
+                    f"typical), and the model ended at a constant prediction's loss on its own training rows, "
+                    f"where a model this size fits even random labels: the steps knocked it onto a constant output"}
+
+
 def lr_too_high(r: Readings) -> Finding | None:
-    """The steps overshot (see _overshoot) at the lr in force; a line search on mini-batches is named by
-    line_search_on_batches instead."""
-    found = _overshoot(r) or _collapsed(r)
+    """The steps overshot (see _overshoot) at the lr in force, threw the model onto a constant prediction's loss
+    after a spike (see _collapsed), or were so large from the first step that it landed there at once (see
+    _first_step_collapse); a line search on mini-batches is named by line_search_on_batches instead."""
+    found = _overshoot(r) or _collapsed(r) or (None if line_search(r) else _first_step_collapse(r))
     if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
         return None
     first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
     growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] != "oscillated" else 1.0
-    return Finding("lr_too_high", "warning", (first, last),
+    cut = 100.0 if "first_update" in found else cut_for_growth(growth)   # a hundredth brings a rewriting first
+    return Finding("lr_too_high", "warning", (first, last),               # step near a typical one
                    {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
-                    "lr": lr},
-                   f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut_for_growth(growth)))
+                    "lr": lr, **({"first_update": found["first_update"]} if "first_update" in found else {})},
+                   f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut))
 
 
 def steps_per_epoch(r: Readings) -> int | None:
@@ -332,11 +362,20 @@ def line_search_on_batches(r: Readings) -> Finding | None:
                    change)
 
 
+def _ends_an_epoch(r: Readings, step: int) -> bool:
+    """Whether `step` is the last of an epoch of 10 steps or more: that batch holds the rows left over, often a
+    handful, whose gradient is a few rows' noise (a BatchNorm over 3 rows spikes it every epoch), not a jump."""
+    per_epoch = r.steps_per_epoch
+    return bool(per_epoch) and per_epoch >= 10 and step % per_epoch == 0
+
+
 def exploding_gradients(r: Readings) -> Finding | None:
     """A gradient norm more than 100x the median of the 20 steps before it (after the first 10 steps) and above
     every norm of the first 10 steps (the size the run started at), unless the run came back from it and its
-    result shows no cost (see _spike_recovered, _harmless)."""
-    records = [(x["step"], x["grad_norm"]) for x in r.history if math.isfinite(x.get("grad_norm", math.nan))]
+    result shows no cost (see _spike_recovered, _harmless). The last step of each epoch is left out (see
+    _ends_an_epoch)."""
+    records = [(x["step"], x["grad_norm"]) for x in r.history
+               if math.isfinite(x.get("grad_norm", math.nan)) and not _ends_an_epoch(r, x["step"])]
     if len(records) < 31:
         return None
     norms = np.array([g for _, g in records])

@@ -16,8 +16,9 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
-from .probes import (RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate, init_starts, order_blind,
-                     random_evaluation, sampling_layers, started_far_off, unpaired_loss)
+from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate,
+                     fewest_ids, ids_seen, init_starts, on_batch_statistics, order_blind, random_evaluation,
+                     sampling_layers, started_far_off, unpaired_loss, unread_outputs)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -61,10 +62,15 @@ class Doctor(Callback):
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
         self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
+        self.readings.recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
         self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
                                 sum(p.numel() for p in model.parameters()))
-        self.readings.batch_norms = sum(isinstance(m, _BatchNorm) and m.track_running_stats for m in model.modules())
+        norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+        self.readings.batch_norms = len(norms)
+        self.readings.batch_norm_momentum = max((m.momentum for m in norms if m.momentum is not None), default=0.0)
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
+        self.readings.embedding_rows = max((m.num_embeddings for m in model.modules() if isinstance(m, EMBEDDINGS)),
+                                           default=0)
         self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
         self.readings.narrowest_layer = min((m.out_features for m in model.modules() if isinstance(m, nn.Linear)),
                                             default=None)
@@ -84,6 +90,8 @@ class Doctor(Callback):
         read = sizing.rows_read(self.planned_rows, len(x))
         for name, value in inputs.read(x[:read], y[:read], self.loss).items():
             setattr(self.readings, name, value)
+        if self.readings.embedding_rows:
+            self.readings.index_columns = inputs.index_columns(x[:read], self.readings.embedding_rows)
         if self.val_sample is not None and not getattr(self.loss, "validates_training_rows", False):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
@@ -133,13 +141,17 @@ class Doctor(Callback):
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
+        with ids_seen(self.model) as seen:
+            out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
+        r.embedding_ids = fewest_ids(seen, len(r.sample.model_eval))
+        r.member_loss = hasattr(self.loss, "readings_view")   # descend fit's own networks
         if not isinstance(out, torch.Tensor):   # a tuple or dict of outputs: the references compare one tensor
             return
         out = out.cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
         if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
             r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
+            r.unread_outputs = unread_outputs(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
             r.class_lean = class_lean(out, r.sample.y_eval)
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
@@ -148,6 +160,9 @@ class Doctor(Callback):
             r.rare_ranking = _rare_ranking(out, r.sample.y_eval, torch.bincount(r.sample.y.long()).argmax())
         if r.model_losses is not None and started_far_off(r):
             r.init_starts = init_starts(self.model, self.loss, r.sample, weights)
+        if r.model_losses is not None and r.batch_norm_momentum >= FAST_MOMENTUM:
+            batch_out = on_batch_statistics(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
+            r.batch_statistics_losses = per_example(self.loss, batch_out.cpu(), r.sample.y_eval)
         self._probe(r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype))
 
     def _probe(self, rows: torch.Tensor) -> None:

@@ -13,6 +13,7 @@ from .advice import no_better_than_constant, setting, with_flags, worse_than_ref
 from .findings import Finding
 from .instruments import Readings
 
+FADED = 1e-3  # one layer's gradient this small a share of another's: it fades through the layers (vanishing)
 SAMPLES = 3   # sampled steps the gradient census needs before a weight that never got a gradient says anything
 
 
@@ -25,16 +26,29 @@ def _fully_dead(r: Readings) -> bool:
     return any(not bool(samples[-1].any()) for samples in r.dead.values() if samples)
 
 
+def _fading(r: Readings) -> bool:
+    """Whether the gradients that did arrive fade through the layers: at some sampled step the smallest non-zero
+    layer norm is under FADED of the largest. Gradients that shrink layer by layer underflow to exactly zero
+    before the first layers (a deep sigmoid stack): vanishing gradients, not a cut graph."""
+    for sample in r.layer_grads:
+        arrived = [norm for norm in sample.values() if norm > 0 and math.isfinite(norm)]
+        if len(arrived) >= 2 and min(arrived) < FADED * max(arrived):
+            return True
+    return False
+
+
 def detached_parameters(r: Readings) -> Finding | None:
     """Weights that require a gradient received none (no gradient, or exactly zero) at every sampled step, no ReLU
     layer was entirely dead (which zeroes gradients too), and the model falls short: the loss does not reach them
     through autograd (a .detach(), torch.no_grad() or a NumPy round trip in forward, or a layer built but never
-    called), so they keep their initial values."""
+    called), so they keep their initial values. A gradient of exactly zero counts only when the gradients that
+    arrived do not fade through the layers (see _fading)."""
     if len(r.layer_grads) < SAMPLES or not r.trainable_weights or _fully_dead(r):
         return None
     reached = {name for sample in r.layer_grads for name, norm in sample.items() if norm != 0}
-    missing = [name for name in r.trainable_weights if name not in reached]
-    if not missing or _faded_to_zero(r) or not _at_a_cost(r):
+    present = set() if not _fading(r) else {name for sample in r.layer_grads for name in sample}
+    missing = [name for name in r.trainable_weights if name not in reached | present]
+    if not missing or not _at_a_cost(r):
         return None
     shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
     return Finding("detached_parameters", "warning", None, {"weights": missing, "of": len(r.trainable_weights)},
@@ -44,22 +58,6 @@ def detached_parameters(r: Readings) -> Finding | None:
                    f"fitted on the same rows",
                    "look in forward for what cuts the graph between these weights and the output: a .detach(), a "
                    "torch.no_grad() block, .item() / .numpy() and back, or a layer that is built but never called")
-
-
-FADED = 1e-3   # a weight's largest gradient this small a share of another's: the gradient faded along the way
-
-
-def _faded_to_zero(r: Readings) -> bool:
-    """Whether the weights that did get a gradient got ones that shrink from layer to layer, the smallest under FADED
-    of the largest: a gradient fading through saturated layers (a deep sigmoid stack) underflows float32 to exactly
-    zero before it reaches the first ones, which is a vanishing gradient, not a cut graph (whose other weights get
-    gradients of the usual size)."""
-    largest: dict[str, float] = {}
-    for sample in r.layer_grads:
-        for name, norm in sample.items():
-            if norm != 0 and math.isfinite(norm):
-                largest[name] = max(largest.get(name, 0.0), norm)
-    return len(largest) >= 2 and min(largest.values()) < FADED * max(largest.values())
 
 
 def batch_mixing(r: Readings) -> Finding | None:
@@ -93,6 +91,44 @@ def loss_unpaired(r: Readings) -> Finding | None:
                    f"target), so the model can only learn the targets' mean",
                    with_flags(f"{named}make the shapes agree in the loss (output.squeeze(-1), or target[:, None])",
                               change), change)
+
+
+FEW_IDS = 2   # distinct ids, of an embedding table of 20 rows or more, that say the ids lost their values
+
+
+def embedding_ids(r: Readings) -> Finding | None:
+    """An embedding table of 20 rows or more was given at most FEW_IDS distinct ids, none above 1, on 100
+    comparison rows or more (see probes.ids_seen): the id column was scaled into [0, 1] with the features, so that
+    .long() turns it into 0 and 1, and every row looks up the same vector or two. No reference can show the cost (a
+    linear model reads the scaled ids as a number, no better), so the count decides. Not for descend fit's own
+    networks (their category tables follow the data, however skewed a column is)."""
+    seen = r.embedding_ids
+    if seen is None or seen["table_rows"] < 20 or seen["rows"] < 100 or seen["distinct"] > FEW_IDS \
+            or seen["largest"] > 1 or r.member_loss:
+        return None
+    return Finding("embedding_ids", "warning", None, seen,
+                   f"the embedding's ids lost their values: a table of {seen['table_rows']} rows was given only "
+                   f"{seen['distinct']} distinct id(s) over {seen['rows']} rows, so every row looks up the same "
+                   f"vector or two",
+                   "pass the id column as raw whole numbers 0..n-1 (leave it out of scaling or standardization, and "
+                   "cast it with .long() only)")
+
+
+def unread_outputs(r: Readings) -> Finding | None:
+    """The user's loss never reads some output columns of a model whose outputs have the targets' shape (see
+    probes.unread_outputs): those targets are never fitted, and the weights that make those columns learn nothing
+    (a loss written for one target indexing column 0, a slice one short). Offered fix: mse, when the loss is mse
+    on the columns it reads."""
+    found = r.unread_outputs
+    if found is None:
+        return None
+    change = {"loss": found["same_as"]} if found["same_as"] else {}
+    shown = ", ".join(map(str, found["unread"]))
+    return Finding("unread_outputs", "warning", None, found,
+                   f"the loss never reads output column(s) {shown} of {found['columns']}: their gradient is zero "
+                   f"for every row, so the targets in those columns are never fitted",
+                   with_flags(("use loss='mse', which reads every column, or " if change else "") +
+                              "make the loss cover every output column (output[:, 0] reads one)", change), change)
 
 
 HEAVY_DROPOUT = 0.5   # a dropout p from which most of a layer's units are dropped at every step
@@ -165,5 +201,5 @@ def class_weighting(r: Readings) -> Finding | None:
                    "the decision threshold", change)
 
 
-WIRING_RULES = [detached_parameters, batch_mixing, loss_unpaired, dropout_too_strong, optimizer_eps,
-                class_weighting]
+WIRING_RULES = [detached_parameters, batch_mixing, embedding_ids, loss_unpaired, unread_outputs, dropout_too_strong,
+                optimizer_eps, class_weighting]
