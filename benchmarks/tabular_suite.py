@@ -244,27 +244,35 @@ def score(task: str, truth: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(predicted, float) - truth) ** 2)))
 
 
-def descend_cli(folder: Path, table: Table, seed: int, n_test: int) -> tuple[float, float]:
-    """Mode "cli": descend's own split; its test score from metrics.json (checked to be the same test rows)."""
+def descend_cli(folder: Path, table: Table, seed: int, truth: np.ndarray) -> tuple[float, float]:
+    """Mode "cli": descend's own split; its test score from metrics.json (checked to be the same test rows), or,
+    when descend read a numeric target as classes (no RMSE there), the RMSE of what `descend predict` writes for
+    those rows, the numbers a user would get."""
     secs = descend("fit", str(folder / "all.csv"), "--target", table.target, "--seed", str(seed),
                    "--out", str(folder / "cli"))
     metrics = json.loads((folder / "cli" / "metrics.json").read_text())
-    if metrics["test_rows"] != n_test:
-        raise RuntimeError(f"{table.name}: descend tested {metrics['test_rows']} rows, the references {n_test}")
+    if metrics["test_rows"] != len(truth):
+        raise RuntimeError(f"{table.name}: descend tested {metrics['test_rows']} rows, the references {len(truth)}")
     first = next(iter(metrics["scores"].values()))
-    return first["log_loss" if table.task == "classification" else "rmse"], secs
+    key = "log_loss" if table.task == "classification" else "rmse"
+    return (first[key] if key in first else predicted_score(folder / "cli", folder, table, truth)), secs
 
 
 def descend_file(folder: Path, table: Table, seed: int, truth: np.ndarray) -> tuple[float, float]:
     """Mode "file": fit on train.csv with no test set of its own, predict test.csv."""
     secs = descend("fit", str(folder / "train.csv"), "--target", table.target, "--seed", str(seed),
                    "--test-fraction", "0", "--out", str(folder / "file"))
-    descend("predict", str(folder / "file"), str(folder / "test.csv"), "--out", str(folder / "pred.csv"))
+    return predicted_score(folder / "file", folder, table, truth), secs
+
+
+def predicted_score(run: Path, folder: Path, table: Table, truth: np.ndarray) -> float:
+    """`descend predict` with the run on test.csv, scored: class probabilities, or the prediction column."""
+    descend("predict", str(run), str(folder / "test.csv"), "--out", str(folder / "pred.csv"))
     predicted = pd.read_csv(folder / "pred.csv")
     if table.task == "classification":
         labels = sorted(set(truth))
-        return score(table.task, truth, predicted[[f"p_{label}" for label in labels]].to_numpy()), secs
-    return score(table.task, truth, predicted["prediction"].to_numpy()), secs
+        return score(table.task, truth, predicted[[f"p_{label}" for label in labels]].to_numpy())
+    return score(table.task, truth, predicted["prediction"].to_numpy())
 
 
 def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> dict[str, tuple[float, float]]:
@@ -286,7 +294,7 @@ def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> 
         train.to_csv(folder / "train.csv", index=False)
         test.drop(columns=[table.target]).to_csv(folder / "test.csv", index=False)
         if "cli" in modes:
-            out["descend cli"] = descend_cli(folder, table, seed, n_test)
+            out["descend cli"] = descend_cli(folder, table, seed, truth)
         if "file" in modes:
             out["descend file"] = descend_file(folder, table, seed, truth)
     return out
