@@ -14,6 +14,7 @@ LightGBM (300 trees, lr 0.05), CatBoost (500 iterations, its default depth and l
 (64,64, early stopping); every reference sees the same derived date parts descend derives (year, day of year,
 month, weekday). All run on one thread. Run (about 15 min on 2 busy cores):
     PYTHONPATH=src nice python benchmarks/tabular_suite.py [--tables diabetes,wine] [--modes cli,file] [--seeds 3]
+        [--cache refs.json]   (keeps the references' scores between runs: only descend's change)
 """
 from __future__ import annotations
 
@@ -275,8 +276,10 @@ def predicted_score(run: Path, folder: Path, table: Table, truth: np.ndarray) ->
     return score(table.task, truth, predicted["prediction"].to_numpy())
 
 
-def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> dict[str, tuple[float, float]]:
-    """Every contender's test score (and descend's seconds) on this seed's split."""
+def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str],
+             cache: dict | None = None) -> dict[str, tuple[float, float]]:
+    """Every contender's test score (and descend's seconds) on this seed's split; the references' scores from
+    `cache` when it holds them (kept there otherwise), since only descend changes between runs."""
     if not table.ordered:   # one random split per table: the seeds vary the models, as in a user's reruns
         frame = frame.sample(frac=1.0, random_state=SPLIT_SEED).reset_index(drop=True)
     n_test = min(max(1, int(round(len(frame) * 0.2))), len(frame) - 1)
@@ -286,8 +289,13 @@ def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> 
     x, categories = reference_features(frame, table.target)
     y_train = train[table.target].astype(str).to_numpy() if table.task == "classification" \
         else train[table.target].to_numpy(float)
-    out = {name: (score(table.task, truth, pred), 0.0) for name, pred in
-           references(x.iloc[:-n_test], y_train, x.iloc[-n_test:], categories, table.task, seed).items()}
+    key = f"{table.name}/{len(frame)}/{seed}"
+    if cache is None or key not in cache:
+        scores = {name: score(table.task, truth, pred) for name, pred in
+                  references(x.iloc[:-n_test], y_train, x.iloc[-n_test:], categories, table.task, seed).items()}
+        cache = {} if cache is None else cache
+        cache[key] = scores
+    out = {name: (value, 0.0) for name, value in cache[key].items()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         frame.to_csv(folder / "all.csv", index=False)
@@ -347,15 +355,20 @@ def main(tables: list[Table] = TABLES, description: str = __doc__, argv: list[st
     parser.add_argument("--modes", default="cli,file")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
+    parser.add_argument("--cache", default=None, help="JSON file keeping the references' scores between runs")
     args = parser.parse_args(argv)
     wanted, modes = args.tables.split(","), args.modes.split(",")
+    cache_path = Path(args.cache) if args.cache else None
+    cache = json.loads(cache_path.read_text()) if cache_path and cache_path.is_file() else {}
     rows = []
     for table in [next(t for t in tables if t.name == name) for name in wanted]:
         frame = table.load()
         frame = frame[frame[table.target].notna()].reset_index(drop=True)
-        runs = [one_seed(table, frame, seed, modes) for seed in range(args.seeds)]
+        runs = [one_seed(table, frame, seed, modes, cache) for seed in range(args.seeds)]
         rows.append(summarize(table, frame, runs))
         print(json.dumps(rows[-1]), flush=True)
+        if cache_path:
+            cache_path.write_text(json.dumps(cache, indent=1))
     report(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
