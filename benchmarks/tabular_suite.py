@@ -14,6 +14,8 @@ LightGBM (300 trees, lr 0.05), CatBoost (500 iterations, its default depth and l
 (64,64, early stopping); every reference sees the same derived date parts descend derives (year, day of year,
 month, weekday). All run on one thread. Run (about 15 min on 2 busy cores):
     PYTHONPATH=src nice python benchmarks/tabular_suite.py [--tables diabetes,wine] [--modes cli,file] [--seeds 3]
+        [--cache refs.json]   (keeps the references' scores between runs: only descend's change)
+        [--reference-seeds 1] (the references on seed 0 only, where their cost would crowd out descend's seeds)
 """
 from __future__ import annotations
 
@@ -244,31 +246,42 @@ def score(task: str, truth: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(predicted, float) - truth) ** 2)))
 
 
-def descend_cli(folder: Path, table: Table, seed: int, n_test: int) -> tuple[float, float]:
-    """Mode "cli": descend's own split; its test score from metrics.json (checked to be the same test rows)."""
+def descend_cli(folder: Path, table: Table, seed: int, truth: np.ndarray) -> tuple[float, float]:
+    """Mode "cli": descend's own split; its test score from metrics.json (checked to be the same test rows), or,
+    when descend read a numeric target as classes (no RMSE there), the RMSE of what `descend predict` writes for
+    those rows, the numbers a user would get."""
     secs = descend("fit", str(folder / "all.csv"), "--target", table.target, "--seed", str(seed),
                    "--out", str(folder / "cli"))
     metrics = json.loads((folder / "cli" / "metrics.json").read_text())
-    if metrics["test_rows"] != n_test:
-        raise RuntimeError(f"{table.name}: descend tested {metrics['test_rows']} rows, the references {n_test}")
+    if metrics["test_rows"] != len(truth):
+        raise RuntimeError(f"{table.name}: descend tested {metrics['test_rows']} rows, the references {len(truth)}")
     first = next(iter(metrics["scores"].values()))
-    return first["log_loss" if table.task == "classification" else "rmse"], secs
+    key = "log_loss" if table.task == "classification" else "rmse"
+    return (first[key] if key in first else predicted_score(folder / "cli", folder, table, truth)), secs
 
 
 def descend_file(folder: Path, table: Table, seed: int, truth: np.ndarray) -> tuple[float, float]:
     """Mode "file": fit on train.csv with no test set of its own, predict test.csv."""
     secs = descend("fit", str(folder / "train.csv"), "--target", table.target, "--seed", str(seed),
                    "--test-fraction", "0", "--out", str(folder / "file"))
-    descend("predict", str(folder / "file"), str(folder / "test.csv"), "--out", str(folder / "pred.csv"))
+    return predicted_score(folder / "file", folder, table, truth), secs
+
+
+def predicted_score(run: Path, folder: Path, table: Table, truth: np.ndarray) -> float:
+    """`descend predict` with the run on test.csv, scored: class probabilities, or the prediction column."""
+    descend("predict", str(run), str(folder / "test.csv"), "--out", str(folder / "pred.csv"))
     predicted = pd.read_csv(folder / "pred.csv")
     if table.task == "classification":
         labels = sorted(set(truth))
-        return score(table.task, truth, predicted[[f"p_{label}" for label in labels]].to_numpy()), secs
-    return score(table.task, truth, predicted["prediction"].to_numpy()), secs
+        return score(table.task, truth, predicted[[f"p_{label}" for label in labels]].to_numpy())
+    return score(table.task, truth, predicted["prediction"].to_numpy())
 
 
-def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> dict[str, tuple[float, float]]:
-    """Every contender's test score (and descend's seconds) on this seed's split."""
+def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str], cache: dict | None = None,
+             reference_seeds: int = 1000) -> dict[str, tuple[float, float]]:
+    """Every contender's test score (and descend's seconds) on this seed's split; the references' scores from
+    `cache` when it holds them (kept there otherwise), since only descend changes between runs; with
+    `reference_seeds` below the seeds, seed s reuses the references of seed s % reference_seeds."""
     if not table.ordered:   # one random split per table: the seeds vary the models, as in a user's reruns
         frame = frame.sample(frac=1.0, random_state=SPLIT_SEED).reset_index(drop=True)
     n_test = min(max(1, int(round(len(frame) * 0.2))), len(frame) - 1)
@@ -278,15 +291,20 @@ def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str]) -> 
     x, categories = reference_features(frame, table.target)
     y_train = train[table.target].astype(str).to_numpy() if table.task == "classification" \
         else train[table.target].to_numpy(float)
-    out = {name: (score(table.task, truth, pred), 0.0) for name, pred in
-           references(x.iloc[:-n_test], y_train, x.iloc[-n_test:], categories, table.task, seed).items()}
+    key = f"{table.name}/{len(frame)}/{seed % reference_seeds}"
+    if cache is None or key not in cache:
+        scores = {name: score(table.task, truth, pred) for name, pred in
+                  references(x.iloc[:-n_test], y_train, x.iloc[-n_test:], categories, table.task, seed).items()}
+        cache = {} if cache is None else cache
+        cache[key] = scores
+    out = {name: (value, 0.0) for name, value in cache[key].items()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         frame.to_csv(folder / "all.csv", index=False)
         train.to_csv(folder / "train.csv", index=False)
         test.drop(columns=[table.target]).to_csv(folder / "test.csv", index=False)
         if "cli" in modes:
-            out["descend cli"] = descend_cli(folder, table, seed, n_test)
+            out["descend cli"] = descend_cli(folder, table, seed, truth)
         if "file" in modes:
             out["descend file"] = descend_file(folder, table, seed, truth)
     return out
@@ -339,15 +357,23 @@ def main(tables: list[Table] = TABLES, description: str = __doc__, argv: list[st
     parser.add_argument("--modes", default="cli,file")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the summary rows to this JSON file")
+    parser.add_argument("--cache", default=None, help="JSON file keeping the references' scores between runs")
+    parser.add_argument("--reference-seeds", type=int, default=None,
+                        help="fit the references on this many seeds only (default: --seeds); later seeds reuse them")
     args = parser.parse_args(argv)
     wanted, modes = args.tables.split(","), args.modes.split(",")
+    cache_path = Path(args.cache) if args.cache else None
+    cache = json.loads(cache_path.read_text()) if cache_path and cache_path.is_file() else {}
     rows = []
     for table in [next(t for t in tables if t.name == name) for name in wanted]:
         frame = table.load()
         frame = frame[frame[table.target].notna()].reset_index(drop=True)
-        runs = [one_seed(table, frame, seed, modes) for seed in range(args.seeds)]
+        runs = [one_seed(table, frame, seed, modes, cache, args.reference_seeds or args.seeds)
+                for seed in range(args.seeds)]
         rows.append(summarize(table, frame, runs))
         print(json.dumps(rows[-1]), flush=True)
+        if cache_path:
+            cache_path.write_text(json.dumps(cache, indent=1))
     report(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -107,6 +107,8 @@ def test_a_column_of_0_and_1_in_training_takes_a_later_2_as_a_number():
     ([True, False, True, True], "classification", "bce"),
     ([0, 1, 2, 1], "classification", "cross_entropy"),
     (list(range(0, 40, 2)), "count", "poisson"),
+    ([0] * 80 + [1] * 15 + [2] * 3 + [3, 5], "count", "poisson"),   # few values, a count's shape
+    ([0] * 40 + [1] * 30 + [2] * 20 + [3] * 10, "classification", "cross_entropy"),   # codes taking turns
     ([0.5, 1.25, -3.0, 2.0], "regression", "mse"),
 ])
 def test_task_and_loss_follow_the_target(values, task, loss):
@@ -115,6 +117,17 @@ def test_task_and_loss_follow_the_target(values, task, loss):
     words = {"poisson": "Poisson loss", "mse": "squared error", "bce": "binary cross-entropy",
              "cross_entropy": "cross-entropy (softmax)"}
     assert words[loss] in target.reason and target.reason.startswith("inferred")
+
+
+def test_few_whole_numbers_shaped_as_a_count_say_so_and_can_stay_classes():
+    visits = pd.Series([0] * 80 + [1] * 15 + [2] * 3 + [3, 5])
+    target = infer_target(visits, "visits")
+    assert target.reason.endswith("; only 5 values, but shaped as a count: mostly 0, fewer and fewer as they grow "
+                                  "(--task classification for classes)")
+    asked = infer_target(visits, "visits", "classification")
+    assert (asked.task, asked.classes) == ("classification", ["0", "1", "2", "3", "5"])
+    # the upper half of the range holding more than 5% of the rows reads as classes again
+    assert infer_target(pd.Series([0] * 80 + [1] * 10 + [2] * 4 + [3] * 3 + [5] * 3), "visits").task == "classification"
 
 
 def test_ridge_is_the_closed_form_solution():

@@ -14,7 +14,8 @@ from ...core.metrics import accuracy
 from .columns import first_bad, level_order, mostly_numbers, name_words, numbers, parse_numbers
 
 TASKS = ("auto", "regression", "classification", "count")
-MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes
+MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes ...
+COUNT_TAIL_VALUES, COUNT_TAIL_SHARE = 4, 0.05   # ... unless it is shaped as a count (counts_with_tail)
 PERCENT_WORDS = {"pct", "percent", "percentage", "perc", "prozent", "porcentaje", "pourcentage"}
 PERCENT = ("whole numbers from 0 to 100 that are percentages ({how}) -> squared error on the standardized target "
            "(a share has a ceiling a count has not; --task count for Poisson)")
@@ -108,8 +109,18 @@ def _auto(series: pd.Series, name: str) -> str:
         return "classification"
     integral = bool(np.all(np.mod(values, 1) == 0))
     if integral and values.nunique() <= MAX_CLASS_INTEGERS:
-        return "classification"
+        return "count" if counts_with_tail(values) else "classification"
     return "count" if integral and values.min() >= 0 and not _percentages(series, name, values) else "regression"
+
+
+def counts_with_tail(values: pd.Series) -> bool:
+    """Whether a few whole numbers read as a count, not as class codes: from 0, 0 the most common, at least
+    COUNT_TAIL_VALUES values, and the upper half of the range rare (at most COUNT_TAIL_SHARE of the rows), the
+    shape of visits or arrests (0 mostly, then fewer and fewer). Class codes take turns more evenly, and a rating
+    has no pile at 0; either way --task classification keeps the classes."""
+    counts = values.value_counts()
+    return bool(values.min() == 0 and counts.index[0] == 0 and len(counts) >= COUNT_TAIL_VALUES
+                and (values > values.max() / 2).mean() <= COUNT_TAIL_SHARE)
 
 
 def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
@@ -134,9 +145,12 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
         return (f"{how}: {series.nunique()} classes -> "
                 + ("binary cross-entropy (one logit)" if series.nunique() == 2 else "cross-entropy (softmax)") + why)
     if task == "count":
+        few = (f"; only {series.nunique()} values, but shaped as a count: mostly 0, fewer and fewer as they grow "
+               "(--task classification for classes)") if requested == "auto" and \
+            series.nunique() <= MAX_CLASS_INTEGERS else ""
         return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}) -> Poisson loss; the model "
                 "predicts the log of the expected count, so effects multiply and the spread grows with the count "
-                "(--task regression for squared error)")
+                f"(--task regression for squared error){few}")
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
     return f"{how}: numbers -> squared error on the standardized target"
