@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Callable
 
 import torch
@@ -154,13 +155,26 @@ def _check_named_loss(loss_fn, out, source, y: torch.Tensor, name: str) -> None:
                            "For several classes use cross_entropy")
 
 
+def _what_batch(found) -> str:
+    """What a batch that is no (inputs, targets) pair holds, and for a dict (a Dataset in Hugging Face's style)
+    how to make the pair."""
+    if isinstance(found, Mapping):
+        keys = ", ".join(repr(k) for k in found)
+        first = next(iter(found), "x")
+        return (f"a dict with keys {keys}: have the Dataset's __getitem__ return (inputs, target), e.g. "
+                f"(item[{first!r}], item[<the target's key>]); inputs may be a dict of tensors themselves, "
+                "({'age': ..., 'dose': ...}, target)")
+    if isinstance(found, (tuple, list)):
+        return f"{len(found)} item(s)"
+    return f"one {type(found).__name__}: a Dataset's __getitem__ returns (inputs, target) for each row"
+
+
 def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> None:
     """Run the model, the loss and the metrics on the first batch (eval mode, no gradient, the model where it is)
     so shape, dtype and data errors surface with a clear message before training."""
     found = first_batch(source)
     if not isinstance(found, (tuple, list)) or len(found) < 2:
-        count = len(found) if isinstance(found, (tuple, list)) else 1
-        raise DescendError(f"{name} batches must be (inputs, targets) pairs, got {count} item(s)")
+        raise DescendError(f"{name} batches must be (inputs, targets) pairs, got {_what_batch(found)}")
     x, y = found[0], found[1]
     if in_memory(source) is None:  # what training draws in full was scanned when its batches were made
         check_finite(x, f"{name} inputs (first batch)")
