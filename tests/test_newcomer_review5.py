@@ -31,3 +31,50 @@ def test_a_dataset_of_dict_rows_is_refused_naming_its_keys_and_the_pair_to_retur
         "train batches must be (inputs, targets) pairs, got a dict with keys 'x', 'label': have the Dataset's "
         "__getitem__ return (inputs, target), e.g. (item['x'], item[<the target's key>]); inputs may be a dict of "
         "tensors themselves, ({'age': ..., 'dose': ...}, target)")
+
+
+def _rosen(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def test_a_linear_inequality_lands_where_scipys_slsqp_does_and_every_iterate_is_feasible():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    A, b = [[1.0, 2.0], [1.0, -1.0]], [1.0, 0.1]
+    seen = []
+    res = ds.minimize(_rosen, [0.0, 0.0], constraint=ds.constraints.LinearInequality(A, b),
+                      callback=lambda x, record: seen.append(torch.as_tensor(x).clone()))
+    ref = scipy_optimize.minimize(scipy_optimize.rosen, [0.0, 0.0], method="SLSQP",
+                                  constraints=[scipy_optimize.LinearConstraint(A, -float("inf"), b)])
+    assert res.success and res.message.startswith("converged: projected gradient below gtol 1e-06")
+    assert abs(res.x - ref.x).max() < 1e-4 and res.fun <= ref.fun + 1e-9
+    excess = torch.stack(seen).double() @ torch.tensor(A, dtype=torch.float64).T - torch.tensor(b)
+    assert len(seen) == res.nit and float(excess.max()) <= 1e-9
+    one = ds.minimize(_rosen, [0.0, 0.0], constraint=ds.constraints.LinearInequality([1.0, 2.0], [1.0]))
+    assert 1.0 - 1e-9 <= one.x[0] + 2 * one.x[1] <= 1.0 + 1e-9 and abs(one.x[0] - 0.5022) < 1e-3
+
+
+def test_a_linear_inequality_with_no_room_beside_bounds_is_refused_and_a_zero_row_is_named():
+    with pytest.raises(DescendError, match="have no point in common"):
+        ds.minimize(_rosen, [0.0, 0.0], constraint=ds.constraints.LinearInequality([[1.0, 1.0]], [-1.0]),
+                    bounds=(0.0, 1.0))
+    with pytest.raises(DescendError, match="a row of A is all zeros"):
+        ds.constraints.LinearInequality([[0.0, 0.0]], [1.0])
+
+
+def test_scipys_linear_constraint_and_method_names_are_answered_with_descends_counterparts():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    with pytest.raises(TypeError) as caught:
+        ds.minimize(_rosen, [0.0, 0.0], constraints=scipy_optimize.LinearConstraint([[1, 2]], -float("inf"), 1))
+    assert str(caught.value).startswith("constraints=: scipy's LinearConstraint(A, lb, ub) is "
+                                        "constraint=LinearInequality(A, ub) for A x <= ub")
+    with pytest.raises(DescendError) as caught:
+        ds.minimize(_rosen, [0.0, 0.0], method="L-BFGS-B")
+    assert str(caught.value).startswith("method 'l-bfgs-b' is scipy's; descend's counterpart is method='lbfgs'")
+    with pytest.raises(DescendError, match="gradient-free search, which descend does not have"):
+        ds.minimize(_rosen, [0.0, 0.0], method="Nelder-Mead")
+
+
+def test_a_maximum_of_zero_is_reported_as_zero_not_minus_zero():
+    res = ds.minimize(lambda x: -((x - 2) ** 2).sum(), [0.0, 0.0], maximize=True)
+    assert res.success and str(res.fun) == "0.0" and res.x.tolist() == [2.0, 2.0]
+    assert "-0." not in repr(res)
