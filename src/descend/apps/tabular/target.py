@@ -108,8 +108,31 @@ def _auto(series: pd.Series, name: str) -> str:
         return "classification"
     integral = bool(np.all(np.mod(values, 1) == 0))
     if integral and values.nunique() <= MAX_CLASS_INTEGERS:
-        return "classification"
+        return "count" if count_shaped(values, name) else "classification"
     return "count" if integral and values.min() >= 0 and not _percentages(series, name, values) else "regression"
+
+
+CLASS_WORDS = {"class", "label", "category", "type", "kind", "group", "cluster", "grade", "level", "stage",
+               "rating", "rank", "status", "code", "species", "quality", "score",
+               "y", "target", "outcome", "response"}   # names of codes, or names that say nothing either way
+COUNT_MIN_VALUES = 5   # 0..4 at least: a 0/1/2 label with fewer rows at each code is as likely classes
+
+
+def count_shaped(values: pd.Series, name: str) -> bool:
+    """Whether whole numbers with few values (the children in a family, arrests in a year) are a count rather
+    than class codes, from the column's own evidence: they start at 0, take at least COUNT_MIN_VALUES values,
+    nearly every whole number up to their largest (codes skip about; a count's high tail may skip a few), and
+    fewer rows at each value above the most common one, the largest value the rarest by far (a count's right
+    tail; class codes are about as common as each other or in no order). A name that says code (class, label,
+    grade, status...) or nothing (y, target) keeps them classes: labels 0..4 of classes ever rarer look the same."""
+    counts = values.value_counts().sort_index()
+    top = int(counts.index.max())
+    if counts.index.min() != 0 or len(counts) < COUNT_MIN_VALUES or top + 1 > 1.5 * len(counts) \
+            or name_words(name) & CLASS_WORDS:
+        return False
+    mode = int(counts.idxmax())
+    tail = counts.reindex(range(mode, top + 1), fill_value=0).to_numpy()
+    return mode <= top / 2 and bool(np.all(np.diff(tail) <= 0.1 * tail[0])) and tail[-1] <= tail[0] / 5
 
 
 def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
@@ -134,9 +157,13 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
         return (f"{how}: {series.nunique()} classes -> "
                 + ("binary cross-entropy (one logit)" if series.nunique() == 2 else "cross-entropy (softmax)") + why)
     if task == "count":
-        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}) -> Poisson loss; the model "
-                "predicts the log of the expected count, so effects multiply and the spread grows with the count "
-                "(--task regression for squared error)")
+        few = series.nunique() <= MAX_CLASS_INTEGERS and requested == "auto"
+        shape = (f", {series.nunique()} values, fewer rows at each value above the commonest: a count's shape, not "
+                 "class codes" if few else "")
+        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}{shape}) -> Poisson loss; "
+                "the model predicts the log of the expected count, so effects multiply and the spread grows with the "
+                "count (--task regression for squared error" + (", --task classification for classes)" if few
+                                                                 else ")"))
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
     return f"{how}: numbers -> squared error on the standardized target"
