@@ -113,3 +113,24 @@ def test_whole_numbers_without_a_counts_shape_or_under_a_codes_name_stay_classes
     from descend.apps.tabular.target import infer_target
     series = _counted(frequencies)
     assert infer_target(series, name).task == "classification"
+
+
+def test_a_tables_leaking_column_is_named_by_the_doctor_once_with_the_flag_that_drops_it(tmp_path):
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from descend.cli import main
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = x[:, 0] ** 2 + x[:, 1] + 0.1 * rng.normal(size=120)
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "total score": 2 * y + 1, "y": y})
+    frame.to_csv(tmp_path / "scores.csv", index=False)
+    assert main(["fit", str(tmp_path / "scores.csv"), "--target", "y", "--out", str(tmp_path / "run"),
+                 "--max-epochs", "3", "--patience", "2"]) == 0
+    leaks = [f for f in json.loads((tmp_path / "run" / "findings.json").read_text()) if f["code"] == "target_leak"]
+    assert len(leaks) == 1 and leaks[0]["evidence"]["name"] == "total score"
+    assert leaks[0]["message"].startswith("target leak: column 'total score' is the target itself, re-coded")
+    assert leaks[0]["fix"] == ("leave column 'total score' out (or check that it is known before the outcome) "
+                               "(descend fit: --drop 'total score')")
