@@ -164,3 +164,18 @@ def test_one_zero_one_column_marking_one_class_of_three_is_no_leak(tmp_path, cap
     assert main(["fit", str(tmp_path / "labour.csv"), "--target", "status", "--out", str(tmp_path / "run"),
                  "--max-epochs", "2", "--patience", "1"]) == 0
     assert "leak" not in capsys.readouterr().out
+
+
+def test_predict_writes_an_excel_files_byte_order_mark_and_crlf_lines_back(tmp_path):
+    from descend.cli import main
+    from tabular_data import fitted_with_new_rows, waves
+    out, _ = fitted_with_new_rows(tmp_path, "waves", waves(60), "sales", waves(3, seed=1),
+                                  ["--max-epochs", "2", "--patience", "1"])
+    new = waves(3, seed=1).drop(columns="sales")
+    new.to_csv(tmp_path / "excel.csv", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    new.to_csv(tmp_path / "plain.csv", index=False)
+    for name, start, ending in [("excel", b"\xef\xbb\xbf", b"\r\n"), ("plain", b"", b"\n")]:
+        assert main(["predict", str(out), str(tmp_path / f"{name}.csv"), "--out", str(tmp_path / f"{name}-p.csv")]) == 0
+        written = (tmp_path / f"{name}-p.csv").read_bytes()
+        assert written.startswith(start + b"prediction") and written.count(ending) == 4
+        assert (b"\r\n" in written) == (ending == b"\r\n") and written.count(b"\xef\xbb\xbf") == len(start) // 3
