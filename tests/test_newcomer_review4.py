@@ -243,7 +243,7 @@ def test_a_tune_result_prints_its_best_trial_and_how_the_trials_ended(tmp_path):
     settings = f"x {result.best_params['x']:.3g}, n {result.best_params['n']}"
     assert str(result) == repr(result) == "\n".join([
         "TuneResult",
-        f"  best: val_loss {result.best_value:.4g} at trial {result.best_trial} ({settings})",
+        f"  best: value {result.best_value:.4g} at trial {result.best_trial} ({settings})",   # its own number
         "  trials: 5 (5 complete)",
         "  files: " + ", ".join(str(tmp_path / "t" / name) for name in
                                ("best.json", "trials.csv", "history.png", "importance.png")),

@@ -179,3 +179,14 @@ def test_predict_writes_an_excel_files_byte_order_mark_and_crlf_lines_back(tmp_p
         written = (tmp_path / f"{name}-p.csv").read_bytes()
         assert written.startswith(start + b"prediction") and written.count(ending) == 4
         assert (b"\r\n" in written) == (ending == b"\r\n") and written.count(b"\xef\xbb\xbf") == len(start) // 3
+
+
+def test_a_tuned_plain_objective_is_labelled_value_in_the_result_and_best_json(tmp_path):
+    import json
+
+    def objective(params):
+        return (params["x"] - 1.5) ** 2
+
+    result = ds.tune(objective, {"x": (-5.0, 5.0)}, 4, seed=1, progress=False, out=tmp_path / "t")
+    assert result.metric == "value" and str(result).splitlines()[1].startswith("  best: value ")
+    assert json.loads((tmp_path / "t" / "best.json").read_text())["metric"] == "value"
