@@ -190,3 +190,21 @@ def test_a_tuned_plain_objective_is_labelled_value_in_the_result_and_best_json(t
     result = ds.tune(objective, {"x": (-5.0, 5.0)}, 4, seed=1, progress=False, out=tmp_path / "t")
     assert result.metric == "value" and str(result).splitlines()[1].startswith("  best: value ")
     assert json.loads((tmp_path / "t" / "best.json").read_text())["metric"] == "value"
+
+
+def test_an_update_of_the_linear_model_alone_trains_nothing_and_says_so():
+    from descend.apps.tabular import Options, fit_table
+    from descend.apps.tabular.update import update_run
+    from test_tabular_models import _linear_table
+    run = fit_table(_linear_table(60), Options(target="y", weight_decay=7e21, max_epochs=4, patience=2,
+                                               progress=False), say=lambda line: None)
+    assert run.model.linear_alone
+    history, weights = len(run.history), {k: v.clone() for k, v in run.model.state_dict().items()}
+    lines = []
+    record = update_run(run, _linear_table(30, seed=1), say=lines.append)
+    assert lines == ["update: the model is the linear model alone (validation chose it), which an update leaves as "
+                     "fitted, so there is nothing to train; the newest 6 of the 30 new rows are scored below (to "
+                     "learn from new rows, train again with descend fit on all of them)"]
+    assert record["kept_previous"] and record["before"] == record["after"] and record["newest_rows"] == 6
+    assert len(run.history) == history and run.metrics["updates"] == [record]
+    assert all(torch.equal(weights[k], v) for k, v in run.model.state_dict().items())
