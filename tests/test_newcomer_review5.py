@@ -208,3 +208,35 @@ def test_an_update_of_the_linear_model_alone_trains_nothing_and_says_so():
     assert record["kept_previous"] and record["before"] == record["after"] and record["newest_rows"] == 6
     assert len(run.history) == history and run.metrics["updates"] == [record]
     assert all(torch.equal(weights[k], v) for k, v in run.model.state_dict().items())
+
+
+class _DictOut(nn.Module):
+    """A model returning a dict, as Hugging Face models do."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 3)
+
+    def forward(self, x):
+        features = self.body(x)
+        return {"logits": self.head(features), "features": features}
+
+
+def test_a_named_metric_on_a_dict_output_is_refused_with_the_function_to_write_and_that_function_works():
+    from descend.core import metrics
+    x, y = torch.randn(60, 4), torch.randint(0, 3, (60,))
+    loss = lambda out, t: nn.functional.cross_entropy(out["logits"], t)   # noqa: E731 - as a user writes it
+    with pytest.raises(TypeError) as caught:
+        ds.fit(_DictOut(), (x[:40], y[:40]), loss=loss, val=(x[40:], y[40:]), metrics=["accuracy"], max_steps=2,
+               progress=False)
+    assert str(caught.value) == (
+        "the model returned a dict with keys 'logits', 'features', not a tensor; the accuracy metric scores one "
+        "output tensor: give metrics= a function that picks it, named as the record should be: def accuracy(out, "
+        "y): return descend.core.metrics.accuracy(out['logits'], y), then metrics=[accuracy]")
+
+    def accuracy(out, t):
+        return metrics.accuracy(out["logits"], t)
+    result = ds.fit(_DictOut(), (x[:40], y[:40]), loss=loss, val=(x[40:], y[40:]), metrics=[accuracy], max_steps=4,
+                    progress=False)
+    right = result.best["val_accuracy"] * 20   # a share of the 20 validation rows
+    assert 0 <= round(right) <= 20 and abs(right - round(right)) < 1e-5

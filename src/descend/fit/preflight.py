@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .. import optim
+from ..core import metrics as metrics_lib
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core.schedules import Schedule
@@ -155,6 +156,19 @@ def _check_named_loss(loss_fn, out, source, y: torch.Tensor, name: str) -> None:
                            "For several classes use cross_entropy")
 
 
+def _check_named_metric(label: str, metric, out) -> None:
+    """A metric given by name (accuracy, mse, ...) scores one output tensor; a model returning a dict or tuple
+    needs a metric callable that picks its output."""
+    if isinstance(out, torch.Tensor) or metrics_lib.METRICS.get(label) is not metric:
+        return
+    held = f" with keys {', '.join(map(repr, out))}" if isinstance(out, Mapping) else ""
+    pick = f"out[{next(iter(out))!r}]" if isinstance(out, Mapping) and out else "out[0]"
+    raise DescendTypeError(f"the model returned a {type(out).__name__}{held}, not a tensor; the {label} metric "
+                           f"scores one output tensor: give metrics= a function that picks it, named as the record "
+                           f"should be: def {label}(out, y): return descend.core.metrics.{label}({pick}, y), then "
+                           f"metrics=[{label}]")
+
+
 def _what_batch(found) -> str:
     """What a batch that is no (inputs, targets) pair holds, and for a dict (a Dataset in Hugging Face's style)
     how to make the pair."""
@@ -191,7 +205,8 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
                 raise _cannot_take(model, x, name, err) from err
             _check_named_loss(loss_fn, out, source, y, name)
             value = loss_fn(out, y)
-            for metric in metric_fns.values():
+            for label, metric in metric_fns.items():
+                _check_named_metric(label, metric, out)
                 metric(out, y)
     finally:
         model.train(was_training)
