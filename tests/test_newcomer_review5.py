@@ -240,3 +240,15 @@ def test_a_named_metric_on_a_dict_output_is_refused_with_the_function_to_write_a
                     progress=False)
     right = result.best["val_accuracy"] * 20   # a share of the 20 validation rows
     assert 0 <= round(right) <= 20 and abs(right - round(right)) < 1e-5
+
+
+def test_a_target_of_percentages_with_decimals_says_it_reads_them_in_percent():
+    import pandas as pd
+
+    from descend.apps.tabular.target import infer_target
+    rates = infer_target(pd.Series(["26.1%", "100.0%", "87.5%", "92.3%", "45.0%"]), "prate")
+    assert rates.reason == ("inferred: numbers (written with '%': 12.5% is read and predicted as 12.5) -> squared "
+                            "error on the standardized target")
+    assert rates.mean == pytest.approx((26.1 + 100 + 87.5 + 92.3 + 45) / 5)
+    assert infer_target(pd.Series([26.1, 100.0, 87.5]), "prate").reason == (
+        "inferred: numbers -> squared error on the standardized target")

@@ -140,7 +140,7 @@ def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
     that says so (score_pct, Percent); None when they do not."""
     if values.min() < 0 or values.max() > 100:
         return None
-    if series.dtype == object and series.astype(str).str.strip().str.endswith("%").any():
+    if _written_with_percent(series):
         return "written with '%'"
     if "%" in name or name_words(name) & PERCENT_WORDS:
         return f"the name {name!r} says so"
@@ -166,7 +166,12 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
                                                                  else ")"))
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
-    return f"{how}: numbers -> squared error on the standardized target"
+    signed = " (written with '%': 12.5% is read and predicted as 12.5)" if _written_with_percent(series) else ""
+    return f"{how}: numbers{signed} -> squared error on the standardized target"
+
+
+def _written_with_percent(series: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(series) and bool(series.astype(str).str.strip().str.endswith("%").any())
 
 
 def _check_varies(series: pd.Series, name: str, requested: str) -> None:
@@ -215,6 +220,7 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
     fitted = values if train is None else values.iloc[train]
     std = float(fitted.std(ddof=0))
     whole = requested == "auto" and task == "regression" and bool(np.all(np.mod(values, 1) == 0))
-    reason = _reason(task, requested, values, _percentages(series, name, values) if whole else None)
+    reason = _reason(task, requested, series if task == "regression" else values,
+                     _percentages(series, name, values) if whole else None)
     return Target(name, task, "poisson" if task == "count" else "mse", reason,
                   mean=float(fitted.mean()), std=std if std > 0 else 1.0)
