@@ -252,3 +252,12 @@ def test_a_target_of_percentages_with_decimals_says_it_reads_them_in_percent():
     assert rates.mean == pytest.approx((26.1 + 100 + 87.5 + 92.3 + 45) / 5)
     assert infer_target(pd.Series([26.1, 100.0, 87.5]), "prate").reason == (
         "inferred: numbers -> squared error on the standardized target")
+
+
+def test_the_tune_history_plot_numbers_its_trials_in_whole_numbers():
+    from descend.apps.tuning.report import history_figure
+    result = ds.tune(lambda params: (params["x"] - 1.5) ** 2, {"x": (-5.0, 5.0)}, 3, seed=1, progress=False)
+    axes = history_figure(result.study, "value").axes[0]
+    axes.figure.canvas.draw()
+    ticks = [t for t in axes.get_xticks() if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks) and axes.get_ylabel() == "value"
