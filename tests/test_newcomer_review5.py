@@ -261,3 +261,15 @@ def test_the_tune_history_plot_numbers_its_trials_in_whole_numbers():
     axes.figure.canvas.draw()
     ticks = [t for t in axes.get_xticks() if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks) and axes.get_ylabel() == "value"
+
+
+def test_lr_finds_divergence_line_says_the_multiple_of_the_lowest_loss_it_passed():
+    import re
+    torch.manual_seed(0)
+    x = torch.randn(256, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(256)
+    found = ds.lr_find(nn.Linear(3, 1), (x, y), "mse", optimizer="sgd")   # plain steps blow up past lr ~1
+    first = found.summary().splitlines()[0]
+    said = re.search(r"\(stopped at divergence: smoothed loss ([0-9.e+-]+), over 4x its lowest ([0-9.e+-]+)\)$", first)
+    assert said is not None, first
+    assert float(said.group(1)) > 4 * float(said.group(2))
