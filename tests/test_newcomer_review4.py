@@ -210,9 +210,9 @@ def test_metrics_asked_for_without_validation_data_are_said_to_be_never_computed
 
 @pytest.mark.parametrize("name, value, says", [
     ("constraints", [{"type": "ineq", "fun": lambda x: x[0]}],
-     "constraints=: minimize takes one constraint= set, projected onto at every step (a linear equality is Affine(A, "
-     "b), a budget Simplex(total), several together Intersection([...]); see descend.constraints), not scipy's "
-     "constraints= list of {'type': ..., 'fun': ...}"),
+     "constraints=: minimize takes one constraint= set, projected onto at every step (linear equalities A x = b are "
+     "Affine(A, b), inequalities A x <= b LinearInequality(A, b), a budget Simplex(total), several together "
+     "Intersection(...); see descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}"),
     ("jac", lambda x: 2 * x, "jac=: minimize takes gradients from autograd, so it has no jac=: write fun with torch "
                              "operations on the tensor x it is given"),
     ("args", (1.0,), "args=: minimize passes fun only x: bind the other arguments, minimize(lambda x: fun(x, *args), "
