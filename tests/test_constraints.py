@@ -143,7 +143,7 @@ def test_budget_example_matches_the_water_filling_solution():
     assert np.abs(res.x - exact.numpy()).max() < 1e-6
     assert (exact == 0).any()                       # some channel is left unfunded: the bound is active
     gap, _ = example.kkt_report(res.x, example.REACH, example.SATURATION)
-    assert res.message.startswith("converged: gradient below gtol 1e-07") and gap <= example.GTOL
+    assert res.message.startswith("converged: projected gradient below gtol 1e-07") and gap <= example.GTOL
     assert gap == pytest.approx(res.history[-1]["grad_max"], rel=1e-6)   # the stopping test is the KKT gap
 
 
@@ -151,7 +151,7 @@ def test_budget_example_prints_what_it_asked_and_reached(capsys):
     example = load_example()
     example.main()
     out = capsys.readouterr().out
-    assert out.startswith("converged: gradient below gtol 1e-07") and "(asked: gtol 1e-07)" in out
+    assert out.startswith("converged: projected gradient below gtol 1e-07") and "(asked: gtol 1e-07)" in out
     violation = float(out.split("largest violation ")[1].split()[0])
     assert violation <= example.GTOL
 

@@ -204,3 +204,15 @@ def test_a_class_weight_on_balanced_classes_is_named_and_the_plain_loss_fixes_th
     assert plain.history[-1]["val_accuracy"] > heavy.history[-1]["val_accuracy"] + 0.02
     even = fit_rows(mlp(6, 1), x, y, cut=1000, loss=weighted_bce(1.0), max_epochs=10)
     assert "class_weighting" not in warnings(even)
+
+
+def test_a_pinball_loss_that_pairs_rows_is_not_called_unpaired_on_targets_in_their_own_units():
+    target = 500 + 100 * torch.randn(32, generator=torch.Generator().manual_seed(3))   # all far above 0
+
+    def pinball(out, t, q=0.9):
+        d = t - out.squeeze(-1)
+        return torch.maximum(q * d, (q - 1) * d).mean()
+    assert unpaired_loss(pinball, torch.zeros(32, 1), target) is None
+    assert unpaired_loss(lambda out, t: (out - t).abs().mean(), torch.zeros(32), target) is None
+    broadcast = unpaired_loss(lambda out, t: (out - t).abs().mean(), torch.zeros(32, 1), target)
+    assert broadcast == {"output": [32, 1], "target": [32], "same_as": "mae"}

@@ -210,9 +210,9 @@ def test_metrics_asked_for_without_validation_data_are_said_to_be_never_computed
 
 @pytest.mark.parametrize("name, value, says", [
     ("constraints", [{"type": "ineq", "fun": lambda x: x[0]}],
-     "constraints=: minimize takes one constraint= set, projected onto at every step (a linear equality is Affine(A, "
-     "b), a budget Simplex(total), several together Intersection([...]); see descend.constraints), not scipy's "
-     "constraints= list of {'type': ..., 'fun': ...}"),
+     "constraints=: minimize takes one constraint= set, projected onto at every step (linear equalities A x = b are "
+     "Affine(A, b), inequalities A x <= b LinearInequality(A, b), a budget Simplex(total), several together "
+     "Intersection(...); see descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}"),
     ("jac", lambda x: 2 * x, "jac=: minimize takes gradients from autograd, so it has no jac=: write fun with torch "
                              "operations on the tensor x it is given"),
     ("args", (1.0,), "args=: minimize passes fun only x: bind the other arguments, minimize(lambda x: fun(x, *args), "
@@ -243,7 +243,7 @@ def test_a_tune_result_prints_its_best_trial_and_how_the_trials_ended(tmp_path):
     settings = f"x {result.best_params['x']:.3g}, n {result.best_params['n']}"
     assert str(result) == repr(result) == "\n".join([
         "TuneResult",
-        f"  best: val_loss {result.best_value:.4g} at trial {result.best_trial} ({settings})",
+        f"  best: value {result.best_value:.4g} at trial {result.best_trial} ({settings})",   # its own number
         "  trials: 5 (5 complete)",
         "  files: " + ", ".join(str(tmp_path / "t" / name) for name in
                                ("best.json", "trials.csv", "history.png", "importance.png")),

@@ -122,12 +122,12 @@ def test_task_and_loss_follow_the_target(values, task, loss):
 def test_few_whole_numbers_shaped_as_a_count_say_so_and_can_stay_classes():
     visits = pd.Series([0] * 80 + [1] * 15 + [2] * 3 + [3, 5])
     target = infer_target(visits, "visits")
-    assert target.reason.endswith("; only 5 values, but shaped as a count: mostly 0, fewer and fewer as they grow "
-                                  "(--task classification for classes)")
+    assert "(0 to 5, 5 values, rarer as they grow: a count's shape, not class codes)" in target.reason
+    assert target.reason.endswith("(--task regression for squared error, --task classification for classes)")
     asked = infer_target(visits, "visits", "classification")
     assert (asked.task, asked.classes) == ("classification", ["0", "1", "2", "3", "5"])
-    # the upper half of the range holding more than 5% of the rows reads as classes again
-    assert infer_target(pd.Series([0] * 80 + [1] * 10 + [2] * 4 + [3] * 3 + [5] * 3), "visits").task == "classification"
+    # a second pile at the top of the range reads as classes again
+    assert infer_target(pd.Series([0] * 60 + [1] * 10 + [2] * 4 + [3] * 3 + [5] * 23), "visits").task == "classification"
 
 
 def test_ridge_is_the_closed_form_solution():

@@ -9,6 +9,7 @@ means neither the model nor a linear model nor random features beat a constant p
 from __future__ import annotations
 
 import math
+import shlex
 
 import torch
 from torch import nn
@@ -75,10 +76,16 @@ def target_leak(r: Readings) -> Finding | None:
     words = (f"target leak: {_leak_words(leak)}; the model will lean on it and fail wherever the target is "
              f"unknown" if certain else f"possible target leak: {_leak_words(leak)}; if it is recorded after "
              f"the outcome, the model leans on it and fails wherever the target is unknown")
+    flag = f" (descend fit: --drop {shlex.quote(leak['name'])})" if "name" in leak else ""
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
-                   with_flags(f"leave input column {column} out (or check that it is known before the outcome)",
+                   with_flags(f"leave {_column(leak)} out (or check that it is known before the outcome){flag}",
                               {"drop_columns": [column]}),
                    {"drop_columns": [column]})
+
+
+def _column(leak: dict) -> str:
+    """The leaking column as the user knows it: its name in the table (descend fit) or its input position."""
+    return f"column {leak['name']!r}" if "name" in leak else f"input column {leak['column']}"
 
 
 COPIED = 0.01   # a final loss this share of the constant prediction's, or less: the targets were copied through
@@ -130,23 +137,23 @@ def _standing_alone(r: Readings) -> dict | None:
 
 
 def _leak_words(leak: dict) -> str:
-    column = leak["column"]
+    column = _column(leak)
     if "rest_accuracy" in leak:
-        return (f"input column {column} alone keeps all {leak['separates_classes']} classes apart on the training "
+        return (f"{column} alone keeps all {leak['separates_classes']} classes apart on the training "
                 f"sample, in clusters a clear gap apart ({leak['smallest_gap']:.3g}), while a linear model on all "
                 f"the other columns gets {leak['rest_accuracy']:.0%} right: it is the label, copied with noise, "
                 f"more likely than a feature")
     if "monotone" in leak:
-        return (f"input column {column} {leak['monotone']} with the target across all {leak['rows']} training rows "
+        return (f"{column} {leak['monotone']} with the target across all {leak['rows']} training rows "
                 f"read: it is the target under an order-preserving map (a rank, the row number of a table sorted "
                 f"by the target, a log)")
     if leak.get("one_value_per_class"):
-        return f"input column {column} holds one value per class: it is the label, re-coded"
+        return f"{column} holds one value per class: it is the label, re-coded"
     if "separates_classes" in leak:
-        return (f"input column {column} alone keeps all {leak['separates_classes']} classes apart on the training "
+        return (f"{column} alone keeps all {leak['separates_classes']} classes apart on the training "
                 f"sample (their value ranges do not overlap, by {leak['smallest_gap']:.3g} at least)")
     target = f"target column {leak['target_column']}" if "target_column" in leak else "the target"
-    return (f"input column {column} is {target} itself, re-coded (correlation {leak['correlation']:.4f} on the "
+    return (f"{column} is {target} itself, re-coded (correlation {leak['correlation']:.4f} on the "
             f"training sample)")
 
 

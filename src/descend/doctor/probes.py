@@ -213,16 +213,19 @@ def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
 
 def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
     """For a loss the user wrote (a callable): whether it ignores which output belongs to which target. It is
-    scored on random outputs of the model's output shape against `target` (a generator of its own), then with the
-    outputs moved one row down: a loss that pairs rows changes, one that broadcasts (batch, 1) against (batch,)
-    into every pair does not. When it does not, also which named loss it equals once the shapes agree
+    scored on random outputs of the model's output shape, drawn around the targets' mean with their spread (a
+    generator of its own), against `target`, then with the outputs moved one row down: a loss that pairs rows
+    changes, one that broadcasts (batch, 1) against (batch,) into every pair does not. Outputs on the targets'
+    scale matter: a pinball or absolute loss against targets in their own units (all far above outputs near 0) is
+    a sum of target minus output, which no reordering of the outputs changes. When it does not, also which named loss it equals once the shapes agree
     ({"output": shape, "target": shape, "same_as": "mse" | "mae" | None}); None when it pairs rows or cannot be
     scored."""
     if isinstance(loss, str) or not callable(loss) or len(target) < 4 or not target.dtype.is_floating_point \
             or bool((target == target[0]).all()):
         return None
     g = torch.Generator().manual_seed(20261207)
-    z = torch.randn(output.shape, generator=g, dtype=output.dtype)
+    center, spread = target.double().mean(), target.double().std().clamp_min(1e-12)
+    z = (center + spread * torch.randn(output.shape, generator=g, dtype=torch.float64)).to(output.dtype)
     try:
         with torch.no_grad():
             paired, moved = float(loss(z, target)), float(loss(z.roll(1, 0), target))

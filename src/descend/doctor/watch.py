@@ -45,7 +45,8 @@ class Doctor(Callback):
     shuffle, `planned_rows` the rows the whole run trains on (when known: the rows the doctor reads are sized to
     it, see sizing.py); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
-    classes) see: the features and the target, without columns that only route rows (descend fit's folds); one
+    classes) see: the features and the target, without columns that only route rows (descend fit's folds), and
+    its `input_names` (one per input column) name a leaking column by the table's name for it; one
     whose `validates_training_rows` is true scores training rows on purpose, each by the members that never
     learned from it (descend fit's forward-chained blocks), so they are not read as copied into validation.
     """
@@ -92,6 +93,11 @@ class Doctor(Callback):
             setattr(self.readings, name, value)
         if self.readings.embedding_rows:
             self.readings.index_columns = inputs.index_columns(x[:read], self.readings.embedding_rows)
+
+        names = getattr(self.loss, "input_names", None)   # a table's column names, one per input feature
+        if self.readings.leak is not None and "column" in self.readings.leak and names \
+                and self.readings.leak["column"] < len(names):
+            self.readings.leak["name"] = names[self.readings.leak["column"]]
         if self.val_sample is not None and not getattr(self.loss, "validates_training_rows", False):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])

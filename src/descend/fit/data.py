@@ -44,6 +44,19 @@ def to_device(inputs, device, non_blocking: bool = False):
     return inputs
 
 
+def joined(parts: list):
+    """Batches of outputs (or targets) end to end: tensors concatenated along rows, or a dict, tuple or list of
+    them joined key by key (a model returning {"logits": ..., "features": ...}); anything else as the list."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if isinstance(first, dict):
+        return {key: joined([part[key] for part in parts]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(joined([part[i] for part in parts]) for i in range(len(first)))
+    return parts
+
+
 def named_tensors(inputs, name: str) -> list[tuple[str, torch.Tensor]]:
     """The tensors in `inputs` (a tensor, or a dict, tuple or list of them), each with where it sits: inputs['age'],
     inputs[1]."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Callable
 
 import torch
 from torch import nn
 
 from .. import optim
+from ..core import metrics as metrics_lib
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core.schedules import Schedule
@@ -154,13 +156,39 @@ def _check_named_loss(loss_fn, out, source, y: torch.Tensor, name: str) -> None:
                            "For several classes use cross_entropy")
 
 
+def _check_named_metric(label: str, metric, out) -> None:
+    """A metric given by name (accuracy, mse, ...) scores one output tensor; a model returning a dict or tuple
+    needs a metric callable that picks its output."""
+    if isinstance(out, torch.Tensor) or metrics_lib.METRICS.get(label) is not metric:
+        return
+    held = f" with keys {', '.join(map(repr, out))}" if isinstance(out, Mapping) else ""
+    pick = f"out[{next(iter(out))!r}]" if isinstance(out, Mapping) and out else "out[0]"
+    raise DescendTypeError(f"the model returned a {type(out).__name__}{held}, not a tensor; the {label} metric "
+                           f"scores one output tensor: give metrics= a function that picks it, named as the record "
+                           f"should be: def {label}(out, y): return descend.core.metrics.{label}({pick}, y), then "
+                           f"metrics=[{label}]")
+
+
+def _what_batch(found) -> str:
+    """What a batch that is no (inputs, targets) pair holds, and for a dict (a Dataset in Hugging Face's style)
+    how to make the pair."""
+    if isinstance(found, Mapping):
+        keys = ", ".join(repr(k) for k in found)
+        first = next(iter(found), "x")
+        return (f"a dict with keys {keys}: have the Dataset's __getitem__ return (inputs, target), e.g. "
+                f"(item[{first!r}], item[<the target's key>]); inputs may be a dict of tensors themselves, "
+                "({'age': ..., 'dose': ...}, target)")
+    if isinstance(found, (tuple, list)):
+        return f"{len(found)} item(s)"
+    return f"one {type(found).__name__}: a Dataset's __getitem__ returns (inputs, target) for each row"
+
+
 def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> None:
     """Run the model, the loss and the metrics on the first batch (eval mode, no gradient, the model where it is)
     so shape, dtype and data errors surface with a clear message before training."""
     found = first_batch(source)
     if not isinstance(found, (tuple, list)) or len(found) < 2:
-        count = len(found) if isinstance(found, (tuple, list)) else 1
-        raise DescendError(f"{name} batches must be (inputs, targets) pairs, got {count} item(s)")
+        raise DescendError(f"{name} batches must be (inputs, targets) pairs, got {_what_batch(found)}")
     x, y = found[0], found[1]
     if in_memory(source) is None:  # what training draws in full was scanned when its batches were made
         check_finite(x, f"{name} inputs (first batch)")
@@ -177,7 +205,8 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
                 raise _cannot_take(model, x, name, err) from err
             _check_named_loss(loss_fn, out, source, y, name)
             value = loss_fn(out, y)
-            for metric in metric_fns.values():
+            for label, metric in metric_fns.items():
+                _check_named_metric(label, metric, out)
                 metric(out, y)
     finally:
         model.train(was_training)

@@ -13,7 +13,7 @@ from ..core.errors import DescendError
 from ..core.loop import NonFiniteOrigin
 from ..optim.base import step_unwrapped
 from . import distributed
-from .data import BatchStream, to_device
+from .data import BatchStream, joined, to_device
 from .evaluations import LastEvaluation
 from .precision import Precision
 
@@ -196,7 +196,7 @@ class FitTask:
                 targets.append(y)
         record = {"val_loss": total / count}
         if self.metric_fns:
-            out, y = torch.cat(outputs), torch.cat(targets)
+            out, y = joined(outputs), joined(targets)
             record.update({f"val_{name}": float(fn(out, y)) for name, fn in self.metric_fns.items()})
         return record
 

@@ -94,13 +94,15 @@ def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_
     searched = task.searched                        # fixed-step methods may stand still unconverged
     rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(), NO_PROGRESS),
              Tagged(Runaway(maximize), DIVERGED),
-             Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None), CONVERGED)]
+             Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None,
+                               projected=task.constraint is not None), CONVERGED)]
     rules += [Tagged(MaxEvals(max_evals, task), LIMIT)] if max_evals else []
     return rules + [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]
 
 
 def _result(task: MinimizeTask, status: int, message: str, nit: int, history: list[dict]) -> MinimizeResult:
     x, f, g = task.final(finite=status != DIVERGED)
-    return MinimizeResult(x=task.layout.export(x), fun=task.sign * f, grad=task.layout.export(task.sign * g),
+    return MinimizeResult(x=task.layout.export(x), fun=task.sign * f + 0.0,   # + 0.0: a maximum at 0 is no -0.0
+                          grad=task.layout.export(task.sign * g + 0.0),
                           success=status == CONVERGED, status=status, message=message, nit=nit, nfev=task.nfev,
                           history=history)

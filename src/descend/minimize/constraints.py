@@ -198,27 +198,39 @@ class L1Ball(Constraint):
         return reduce
 
 
+def _rows(A, b, cls: str, row: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A as a finite (rows, size of x) matrix and b as one finite value per row; a 1-D A is one row."""
+    A, b = _numbers(A, f"{cls} A"), _numbers(b, f"{cls} b").reshape(-1)
+    if A.ndim == 1:
+        A = A.reshape(1, -1)
+    if A.ndim != 2 or A.shape[0] != b.numel():
+        raise DescendError(f"{cls}: A must be ({row}s, size of x) and b one value per {row}; got A "
+                           f"{tuple(A.shape)} and b of {b.numel()}")
+    if not torch.isfinite(A).all() or not torch.isfinite(b).all():
+        raise DescendError(f"{cls}: A and b must be finite")
+    return A, b
+
+
+def _check_columns(constraint: Constraint, size: int) -> None:
+    """Refuse an A whose columns do not match the part of x it constrains."""
+    columns = constraint.A.shape[1]
+    if columns != size:
+        raise DescendError(f"{type(constraint).__name__} A for {constraint.where} has {columns} columns but that "
+                           f"part of x has {size} values")
+
+
 class Affine(Constraint):
     """Linear equalities A x = b (A has one row per equation); projection x - A^+ (A x - b)."""
 
     def __init__(self, A, b):
-        self.A, self.b = _numbers(A, "Affine A"), _numbers(b, "Affine b").reshape(-1)
-        if self.A.ndim == 1:
-            self.A = self.A.reshape(1, -1)
-        if self.A.ndim != 2 or self.A.shape[0] != self.b.numel():
-            raise DescendError(f"Affine: A must be (equations, size of x) and b one value per equation; got A "
-                               f"{tuple(self.A.shape)} and b of {self.b.numel()}")
-        if not torch.isfinite(self.A).all() or not torch.isfinite(self.b).all():
-            raise DescendError("Affine: A and b must be finite")
+        self.A, self.b = _rows(A, b, "Affine", "equation")
         self.pinv = torch.linalg.pinv(self.A)
         residual = self.A @ (self.pinv @ self.b) - self.b
         if float(residual.abs().max()) > 1e-9 * max(1.0, float(self.b.abs().max())):
             raise DescendError("Affine: the equations A x = b have no solution (they contradict each other)")
 
     def _bind(self, size):
-        if self.A.shape[1] != size:
-            raise DescendError(f"Affine A for {self.where} has {self.A.shape[1]} columns but that part of x has "
-                               f"{size} values")
+        _check_columns(self, size)
         self.A, self.b, self.pinv = (t.to(**self.like) for t in (self.A, self.b, self.pinv))
 
     def _project(self, x):
@@ -226,6 +238,40 @@ class Affine(Constraint):
 
     def tangent(self, x, g):
         return lambda v: v - self.pinv @ (self.A @ v)
+
+
+class LinearInequality(Constraint):
+    """Linear inequalities A x <= b, one row of A per inequality (x0 + 2 x1 <= 1; a spend cap; x0 - x1 >= 0 as
+    -x0 + x1 <= 0). One row projects in closed form; several by Dykstra's alternating projections over their
+    half-spaces (Hildreth's method), which reach the nearest point of the set. Equalities are Affine(A, b)."""
+
+    def __init__(self, A, b):
+        self.A, self.b = _rows(A, b, "LinearInequality", "inequality")
+        if bool((self.A.abs().sum(1) == 0).any()):
+            raise DescendError("LinearInequality: a row of A is all zeros; leave it out (0 <= b holds or never "
+                               "does)")
+
+    def _bind(self, size):
+        _check_columns(self, size)
+        self.A, self.b = self.A.to(**self.like), self.b.to(**self.like)
+        self.joint = None if len(self.b) == 1 else Intersection(
+            *(LinearInequality(a, c) for a, c in zip(self.A, self.b))).bind(size, self.like["dtype"], self.where,
+                                                                         self.like["device"])
+
+    def _project(self, x):
+        if self.joint is not None:
+            return self.joint.project(x)
+        a, excess = self.A[0], float(self.A[0] @ x - self.b[0])
+        return x if excess <= 0 else x - (excess / float(a @ a)) * a
+
+    def tangent(self, x, g):
+        scale = 1.0 + self.b.abs()
+        held = (self.A @ x >= self.b - 1e-10 * scale) & (self.A @ g < 0)   # on the face, and -g points out of it
+        if not bool(held.any()):
+            return None
+        rows = self.A[held]
+        pinv = torch.linalg.pinv(rows)
+        return lambda v: v - pinv @ (rows @ v)
 
 
 class Intersection(Constraint):

@@ -37,12 +37,16 @@ class Tolerances(stop_lib.Rule):
     largest change of any x component <= xtol (None turns a test off). The f and x tests only count steps that
     moved x: a step that stood still has learned nothing about convergence."""
 
-    def __init__(self, gtol: float, ftol: float | None, xtol: float | None):
-        self.gtol, self.ftol, self.xtol = gtol, ftol, xtol
+    def __init__(self, gtol: float, ftol: float | None, xtol: float | None, projected: bool = False):
+        self.gtol, self.ftol, self.xtol, self.projected = gtol, ftol, xtol, projected
 
     def check(self, state, record):
         step, f = state.step, record["loss"]
         if record["grad_max"] <= self.gtol:
+            if self.projected:   # .grad is the whole gradient, which a binding constraint leaves large
+                return f"converged: projected gradient below gtol {self.gtol:g} (largest component " \
+                       f"{record['grad_max']:.2e}; the result's grad is the unprojected gradient, which pushes " \
+                       f"against the constraints where they bind) at step {step}"
             return f"converged: gradient below gtol {self.gtol:g} (largest component {record['grad_max']:.2e}) " \
                    f"at step {step}"
         if not record["x_change"] > 0:

@@ -20,9 +20,10 @@ METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
 
 
 SCIPY_ONLY = {   # scipy.optimize.minimize's arguments that minimize has no use for, and what to do instead
-    "constraints": "minimize takes one constraint= set, projected onto at every step (a linear equality is "
-                   "Affine(A, b), a budget Simplex(total), several together Intersection([...]); see "
-                   "descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}",
+    "constraints": "minimize takes one constraint= set, projected onto at every step (linear equalities A x = b "
+                   "are Affine(A, b), inequalities A x <= b LinearInequality(A, b), a budget Simplex(total), "
+                   "several together Intersection(...); see descend.constraints), not scipy's constraints= list of "
+                   "{'type': ..., 'fun': ...}",
     "jac": "minimize takes gradients from autograd, so it has no jac=: write fun with torch operations on the "
            "tensor x it is given",
     "hess": "minimize takes no hess=: its methods use gradients only (lbfgs builds its own curvature)",
@@ -36,10 +37,39 @@ SCIPY_ONLY = {   # scipy.optimize.minimize's arguments that minimize has no use 
 def refuse_scipy_only(given: dict) -> None:
     """Refuse arguments only scipy.optimize.minimize takes, saying what minimize takes instead; any other unknown
     keyword as Python would."""
-    for name in given:
+    for name, value in given.items():
+        if name == "constraints" and _linear_constraints(value):
+            raise DescendTypeError(f"constraints=: {_linear_constraints(value)}")
         if name in SCIPY_ONLY:
             raise DescendTypeError(f"{name}=: {SCIPY_ONLY[name]}")
         raise DescendTypeError(f"minimize() got an unexpected keyword argument {name!r}")
+
+
+def _linear_constraints(value) -> str | None:
+    """For scipy.optimize.LinearConstraint objects (lb <= A x <= ub), the constraint= that says the same."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items or not all(type(item).__name__ == "LinearConstraint" for item in items):
+        return None
+    return ("scipy's LinearConstraint(A, lb, ub) is constraint=LinearInequality(A, ub) for A x <= ub, "
+            "LinearInequality(-A, -lb) for A x >= lb, Affine(A, b) where lb = ub = b, and Intersection(...) of "
+            "them for both sides or several (descend.constraints; rows with an infinite side left out)")
+
+
+SCIPY_METHODS = {"l-bfgs-b": "lbfgs", "bfgs": "lbfgs", "cg": "lbfgs", "newton-cg": "lbfgs", "trust-constr": "lbfgs",
+                 "slsqp": "lbfgs", "tnc": "lbfgs"}   # scipy's gradient methods and descend's nearest one
+
+
+def _unknown_method(method: str) -> str:
+    """What to say of a method name descend lacks: scipy's gradient methods get their counterpart, its
+    gradient-free ones (Nelder-Mead, Powell, COBYLA) are said to be out of reach, any other gets the list."""
+    if method in SCIPY_METHODS:
+        return (f"method {method!r} is scipy's; descend's counterpart is method='lbfgs' (the default: L-BFGS with a "
+                "strong-Wolfe line search; bounds= and constraint= are projected onto)")
+    if method in ("nelder-mead", "powell", "cobyla", "cobyqa"):
+        return (f"method {method!r} is scipy's gradient-free search, which descend does not have: minimize follows "
+                "autograd's gradients (method='lbfgs'); for a fun without gradients use scipy.optimize.minimize")
+    return (f"unknown method {method!r}; use one of {', '.join(METHODS)} or an optimizer name from "
+            f"descend.optim.available(): {', '.join(optim.available())}")
 
 
 def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize) -> str:
@@ -48,8 +78,7 @@ def check_settings(method, lr, gtol, ftol, xtol, max_steps, max_evals, maximize)
         raise DescendTypeError(f"method must be a name, got {method!r}")
     method = method.lower()
     if method not in METHODS and method not in optim.available():
-        raise DescendError(f"unknown method {method!r}; use one of {', '.join(METHODS)} or an optimizer name "
-                           f"from descend.optim.available(): {', '.join(optim.available())}")
+        raise DescendError(_unknown_method(method))
     needs = "" if method in METHODS else optim.entry(method).needs   # what a registry optimizer needs beyond x
     if needs:
         raise DescendError(f"method {method!r} needs {needs}, but minimize's x is one flat dense vector; use "

@@ -28,6 +28,7 @@ LEAK_ERROR_SHARE = 0.1      # class's errors (so 99.9% on a 99% majority)
 MIN_LEAK_ROWS = 20          # fewer validation rows than this judge nothing
 JOINT_LEAK_R2 = 0.999       # number columns whose straight-line fit explains this much: a total beside its parts
 JOINT_SHARE = 0.1           # ... named when their weight is at least this share of the largest one's
+MARK_AGREEMENT = 0.999      # a 0/1 column that is 1 on one class's training rows and 0 elsewhere this often
 
 
 def _judged_rows(split: Split) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -98,9 +99,38 @@ def leak_warnings(pre: Preprocessor, x: torch.Tensor, y: torch.Tensor, target: T
             what = f"accuracy {score:.3f}" if classes else f"R2 {score:.3f}"
             found.append(f"warning: column {name!r} alone predicts {target.name!r} almost perfectly on the {rows} "
                          f"({what}); if it is not known when you predict, it leaks the answer: --drop {quote(name)}")
-    if found or len(parts) > 1:
+    if found:
         return found
-    return _joint_leak(pre, positions, inputs, answers, target, split)
+    if classes:
+        return _class_marks(positions, inputs[split.train], answers[split.train], target)
+    return [] if len(parts) > 1 else _joint_leak(pre, positions, inputs, answers, target, split)
+
+
+def _class_marks(positions: dict[str, list[int]], inputs: np.ndarray, answers: np.ndarray,
+                 target: Target) -> list[str]:
+    """A warning when two-valued columns mark the target's classes between them: each holds one of its values on
+    exactly one class's training rows (MARK_AGREEMENT of them), and together they mark all classes but one (the
+    one neither marks). A status of out of the labour force / unemployed / employed beside 0/1 columns 'in the
+    labour force' and 'employed' is the target written out again, which no single column shows."""
+    if len(target.classes) < 3:
+        return []
+    marks: dict[int, str] = {}
+    for name, places in positions.items():
+        values = inputs[:, places[0]]
+        levels = np.unique(values)
+        if len(levels) != 2:
+            continue
+        for level in levels:
+            for code in range(len(target.classes)):
+                if code not in marks and np.mean((values == level) == (answers == code)) >= MARK_AGREEMENT:
+                    marks[code] = name
+    if len(marks) < len(target.classes) - 1:
+        return []
+    named = list(dict.fromkeys(marks.values()))
+    which = ", ".join(f"{name!r} class {target.classes[code]!r}" for code, name in sorted(marks.items()))
+    return [f"warning: columns {', '.join(map(repr, named))} mark the classes of {target.name!r} between them on the "
+            f"training rows (each holds one of its two values on exactly one class's rows: {which}); if they are "
+            f"not known when you predict, they leak the answer: --drop {quote(','.join(named))}"]
 
 
 def _joint_leak(pre: Preprocessor, positions: dict[str, list[int]], inputs: np.ndarray, answers: np.ndarray,

@@ -82,9 +82,11 @@ class MemberLoss:
     a batch split across processes (--nproc) adds up to the whole batch's loss although the shards hold
     different shares of each block."""
 
-    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True, seen: float | None = None):
+    def __init__(self, loss: str, folds: int | None = None, held_out: bool = True, seen: float | None = None,
+                 input_names: list[str] | None = None):
         self.loss = loss   # a name, not the function: the object travels to worker processes (--nproc)
         self.folds, self.held_out, self.seen = folds, held_out, seen
+        self.input_names = input_names   # the table column each input feature comes from: the doctor names them
 
     @property
     def setting_label(self) -> str:

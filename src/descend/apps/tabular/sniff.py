@@ -7,12 +7,13 @@ reads it as the person who saved it meant.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.errors import DescendError
@@ -37,6 +38,8 @@ class Dialect:
     separator: str = ","
     decimal: str = "."
     notes: tuple[str, ...] = ()
+    bom: bool = False      # UTF-8 with Excel's byte-order mark (its "CSV UTF-8"): kept, or Excel misreads accents
+    crlf: bool = False     # lines ending in CR LF (Windows)
 
     @property
     def thousands(self) -> str | None:
@@ -47,7 +50,8 @@ class Dialect:
         """`DataFrame.to_csv` arguments that write a table the way this file was written (its separator, decimal
         mark and, when not UTF-8, encoding), so a spreadsheet that opened the file opens the answer too."""
         return {"sep": self.separator, "decimal": self.decimal,
-                **({} if self.encoding == "utf-8-sig" else {"encoding": self.encoding})}
+                **({} if self.encoding == "utf-8-sig" and not self.bom else {"encoding": self.encoding}),
+                **({"lineterminator": "\r\n"} if self.crlf else {})}
 
 
 def raw_bytes(path: Path) -> bytes:
@@ -150,12 +154,14 @@ def sniff(path: Path, text: str, encoding: str, notes: tuple[str, ...]) -> Diale
 
 def read_text(path: Path) -> tuple[str, Dialect]:
     """The decoded text of a CSV file and how it was written; a file with NUL characters is no text file."""
-    text, encoding, notes = decode(path, raw_bytes(path))
+    data = raw_bytes(path)
+    text, encoding, notes = decode(path, data)
     if "\x00" in text:
         raise DescendError(f"{path}: cannot be read as CSV (it holds NUL bytes); is it a text file?")
+    crlf = text.partition("\n")[0].endswith("\r")
     text, notes = _without_separator_line(path, text, notes)
     text, notes = _without_comments(path, text, notes)
-    return text, sniff(path, text, encoding, notes)
+    return text, replace(sniff(path, text, encoding, notes), bom=data.startswith(codecs.BOM_UTF8), crlf=crlf)
 
 
 def _without_separator_line(path: Path, text: str, notes: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:

@@ -15,7 +15,8 @@ from .columns import first_bad, level_order, mostly_numbers, name_words, numbers
 
 TASKS = ("auto", "regression", "classification", "count")
 MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes ...
-COUNT_TAIL_VALUES, COUNT_TAIL_SHARE = 4, 0.05   # ... unless it is shaped as a count (counts_with_tail)
+COUNT_TAIL_VALUES, COUNT_TAIL_SHARE = 4, 0.05   # ... unless it is shaped as a count (count_shaped): piled at 0
+COUNT_MIN_VALUES = 5   # ... or falls off over 0..4 at least (a 0/1/2 label of ever rarer classes looks the same)
 PERCENT_WORDS = {"pct", "percent", "percentage", "perc", "prozent", "porcentaje", "pourcentage"}
 PERCENT = ("whole numbers from 0 to 100 that are percentages ({how}) -> squared error on the standardized target "
            "(a share has a ceiling a count has not; --task count for Poisson)")
@@ -109,18 +110,45 @@ def _auto(series: pd.Series, name: str) -> str:
         return "classification"
     integral = bool(np.all(np.mod(values, 1) == 0))
     if integral and values.nunique() <= MAX_CLASS_INTEGERS:
-        return "count" if counts_with_tail(values) else "classification"
+        return "count" if count_shaped(values, name) else "classification"
     return "count" if integral and values.min() >= 0 and not _percentages(series, name, values) else "regression"
 
 
-def counts_with_tail(values: pd.Series) -> bool:
-    """Whether a few whole numbers read as a count, not as class codes: from 0, 0 the most common, at least
-    COUNT_TAIL_VALUES values, and the upper half of the range rare (at most COUNT_TAIL_SHARE of the rows), the
-    shape of visits or arrests (0 mostly, then fewer and fewer). Class codes take turns more evenly, and a rating
-    has no pile at 0; either way --task classification keeps the classes."""
-    counts = values.value_counts()
-    return bool(values.min() == 0 and counts.index[0] == 0 and len(counts) >= COUNT_TAIL_VALUES
-                and (values > values.max() / 2).mean() <= COUNT_TAIL_SHARE)
+CODE_WORDS = {"class", "label", "category", "type", "kind", "group", "cluster", "grade", "level", "stage",
+              "rating", "rank", "status", "code", "species", "quality", "score"}   # names of class codes
+BLANK_WORDS = {"y", "target", "outcome", "response"}   # names that say nothing either way
+
+
+def count_shaped(values: pd.Series, name: str) -> bool:
+    """Whether whole numbers with few values (visits to a doctor, arrests, children in a family) are a count rather
+    than class codes, from the column's own evidence: they start at 0 and either pile up there (see _piled_at_zero)
+    or fall off to the right (see _falling_tail). A name that says code (class, label, grade, status...) keeps them
+    classes; under a name that says nothing (y, target) only the pile counts: labels 0..4 of classes ever rarer
+    fall off the same way."""
+    counts = values.value_counts().sort_index()
+    words = name_words(name)
+    if counts.index.min() != 0 or words & CODE_WORDS:
+        return False
+    return _piled_at_zero(values, counts) or (not words & BLANK_WORDS and _falling_tail(counts))
+
+
+def _piled_at_zero(values: pd.Series, counts: pd.Series) -> bool:
+    """0 the most common of at least COUNT_TAIL_VALUES values, and the upper half of the range rare (at most
+    COUNT_TAIL_SHARE of the rows): the shape of visits or arrests, gaps in the tail allowed. Class codes take turns
+    more evenly."""
+    return len(counts) >= COUNT_TAIL_VALUES and int(counts.idxmax()) == 0 \
+        and float((values > values.max() / 2).mean()) <= COUNT_TAIL_SHARE
+
+
+def _falling_tail(counts: pd.Series) -> bool:
+    """At least COUNT_MIN_VALUES values, nearly every whole number up to the largest (codes skip about), and fewer
+    rows at each value above the commonest one (in the lower half), the largest value the rarest by far."""
+    top = int(counts.index.max())
+    if len(counts) < COUNT_MIN_VALUES or top + 1 > 1.5 * len(counts):
+        return False
+    mode = int(counts.idxmax())
+    tail = counts.reindex(range(mode, top + 1), fill_value=0).to_numpy()
+    return mode <= top / 2 and bool(np.all(np.diff(tail) <= 0.1 * tail[0])) and tail[-1] <= tail[0] / 5
 
 
 def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
@@ -128,7 +156,7 @@ def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
     that says so (score_pct, Percent); None when they do not."""
     if values.min() < 0 or values.max() > 100:
         return None
-    if series.dtype == object and series.astype(str).str.strip().str.endswith("%").any():
+    if _written_with_percent(series):
         return "written with '%'"
     if "%" in name or name_words(name) & PERCENT_WORDS:
         return f"the name {name!r} says so"
@@ -145,15 +173,21 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
         return (f"{how}: {series.nunique()} classes -> "
                 + ("binary cross-entropy (one logit)" if series.nunique() == 2 else "cross-entropy (softmax)") + why)
     if task == "count":
-        few = (f"; only {series.nunique()} values, but shaped as a count: mostly 0, fewer and fewer as they grow "
-               "(--task classification for classes)") if requested == "auto" and \
-            series.nunique() <= MAX_CLASS_INTEGERS else ""
-        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}) -> Poisson loss; the model "
-                "predicts the log of the expected count, so effects multiply and the spread grows with the count "
-                f"(--task regression for squared error){few}")
+        few = series.nunique() <= MAX_CLASS_INTEGERS and requested == "auto"
+        shape = (f", {series.nunique()} values, rarer as they grow: a count's shape, not class "
+                 "codes" if few else "")
+        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}{shape}) -> Poisson loss; "
+                "the model predicts the log of the expected count, so effects multiply and the spread grows with the "
+                "count (--task regression for squared error" + (", --task classification for classes)" if few
+                                                                 else ")"))
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
-    return f"{how}: numbers -> squared error on the standardized target"
+    signed = " (written with '%': 12.5% is read and predicted as 12.5)" if _written_with_percent(series) else ""
+    return f"{how}: numbers{signed} -> squared error on the standardized target"
+
+
+def _written_with_percent(series: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(series) and bool(series.astype(str).str.strip().str.endswith("%").any())
 
 
 def _check_varies(series: pd.Series, name: str, requested: str) -> None:
@@ -202,6 +236,7 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
     fitted = values if train is None else values.iloc[train]
     std = float(fitted.std(ddof=0))
     whole = requested == "auto" and task == "regression" and bool(np.all(np.mod(values, 1) == 0))
-    reason = _reason(task, requested, values, _percentages(series, name, values) if whole else None)
+    reason = _reason(task, requested, series if task == "regression" else values,
+                     _percentages(series, name, values) if whole else None)
     return Target(name, task, "poisson" if task == "count" else "mse", reason,
                   mean=float(fitted.mean()), std=std if std > 0 else 1.0)

@@ -347,7 +347,9 @@ def _member_loss(run: TabularRun, train: tuple[torch.Tensor, torch.Tensor]) -> M
     y = train[1]
     none_held = y.dim() == 2 and y.shape[1] == 2 and bool((y[:, 1] < 0).all())
     spec = run.config["architecture"]
-    return MemberLoss(run.target.loss, spec.get("folds"), held_out=not none_held, seen=spec.get("seen"))
+    owners = {place: name for name, places in run.preprocessor.feature_positions().items() for place in places}
+    return MemberLoss(run.target.loss, spec.get("folds"), held_out=not none_held, seen=spec.get("seen"),
+                      input_names=[owners.get(place, f"input {place}") for place in range(max(owners, default=-1) + 1)])
 
 
 def every_row(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -633,7 +635,8 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     run.model = result.model
     steps = run.history[-1]["step"] if run.history else 0   # the refit's steps follow the first run's
     run.history += [dict(r, step=r["step"] + steps, phase="refit") for r in result.history]
-    run.findings = run.findings + result.findings
+    said = {(f.code, repr(f.change)) for f in run.findings}   # the same problem with the same fix is said once
+    run.findings = run.findings + [f for f in result.findings if (f.code, repr(f.change)) not in said]
     run.config["refit_epochs"] = epochs
 
 

@@ -2,10 +2,10 @@
 
 The newest rows of the new data are held out; the model is scored on them before and after. The rest trains
 the model from its saved weights, with the last of those rows as validation for early stopping. If the
-validation loss ends worse than it started (a NaN loss included), the update's training ended on non-finite
-values (its last finite weights are a run cut short, whatever validation says of them), or the model is the
-linear model alone (which an update leaves as fitted: its networks change nothing it predicts, and a blow-up in
-them would pass unseen), the previous weights are kept: an update never makes the model worse on the rows that judge it.
+validation loss ends worse than it started (a NaN loss included), or the update's training ended on non-finite
+values (its last finite weights are a run cut short, whatever validation says of them), the previous weights are
+kept: an update never makes the model worse on the rows that judge it. A model that is the linear model alone
+(which an update leaves as fitted) trains nothing: its networks would change nothing it predicts.
 """
 from __future__ import annotations
 
@@ -30,10 +30,7 @@ def _blew_up(result: FitResult) -> bool:
     return result.stop_code == "non_finite"
 
 
-def _why_previous(run: TabularRun, result: FitResult) -> str:
-    if run.model.linear_alone:   # an update trains networks the model does not use
-        return ("; the model is the linear model alone (validation chose it), which an update leaves as fitted, so "
-                "the networks it trained would change nothing")
+def _why_previous(result: FitResult) -> str:
     if _blew_up(result):
         return f"; the update's training ended on non-finite values ({result.stop_reason})"
     return ""
@@ -69,6 +66,11 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
         say(f"note: {count} new row(s) have a {name!r} level not seen in training; it counts as no level")
     y, truth = run.target.encode(frame[opts.target]), truth_values(run.target, frame)
     before = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
+    if run.model.linear_alone:   # its networks change nothing it predicts: training them would be thrown away
+        say(f"update: the model is the linear model alone (validation chose it), which an update leaves as fitted, "
+            f"so there is nothing to train; the newest {len(split.test)} of the {len(frame)} new rows are scored "
+            "below (to learn from new rows, train again with descend fit on all of them)")
+        return _record(run, frame, split, before, before, kept=True)
     previous = {k: v.clone() for k, v in run.model.state_dict().items()}
     val_before = _val_loss(run, x[split.val], y[split.val])
     rate = lr or run.config["lr"] * 0.3
@@ -77,20 +79,26 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
                                  opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
-    kept = not val_after <= val_before or run.model.linear_alone or _blew_up(result)
+    kept = not val_after <= val_before or _blew_up(result)
     if kept:
         run.model.load_state_dict(previous)
         say(f"kept the previous weights: the loss on the {len(split.val)} validation rows went from "
-            f"{val_before:.4g} to {val_after:.4g}" + _why_previous(run, result))
+            f"{val_before:.4g} to {val_after:.4g}" + _why_previous(result))
     else:   # said too: the newest rows below may still score worse, and the reader asks which weights stayed
         say(f"kept the update: the loss on the {len(split.val)} validation rows went from {val_before:.4g} to "
             f"{val_after:.4g}")
     after = evaluate.scores(run.target, truth[split.test], run.outputs(x[split.test]))
-    number = 1 + len(run.metrics.get("updates", []))
+    record = _record(run, frame, split, before, after, kept)
+    _append(run, result, f"update {len(run.metrics['updates'])}")
+    return record
+
+
+def _record(run: TabularRun, frame: pd.DataFrame, split, before: dict, after: dict, kept: bool) -> dict:
+    """The update's entry in metrics.json: its rows, the newest rows' scores before and after, which weights
+    stayed."""
     record = {"rows": int(len(frame)), "newest_rows": int(len(split.test)), "before": before, "after": after,
               "kept_previous": kept}
     run.metrics.setdefault("updates", []).append(record)
-    _append(run, result, f"update {number}")
     return record
 
 

@@ -68,6 +68,7 @@ class Objective:
             trial.set_user_attr("steps", len(out.history))
             return history_best(out.history, self.metric, self.direction)
         if isinstance(out, (int, float)) and not isinstance(out, bool):
+            trial.set_user_attr("plain", True)   # the objective's own number: no metric of a run's history
             return float(out)
         raise DescendTypeError(f"the objective returned {type(out).__name__}; return a number, a FitResult or "
                                "a dict of fit() settings")

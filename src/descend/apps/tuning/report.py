@@ -13,6 +13,7 @@ from typing import Callable
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sqlalchemy.engine import make_url
 
 from ...core.errors import DescendError
@@ -75,6 +76,7 @@ def history_figure(study: optuna.Study, metric: str) -> Figure:
     ax.scatter(numbers, values, s=18, label="trial")
     ax.step(numbers, best, where="post", color="tab:red", label="best so far")
     ax.set(xlabel="trial", ylabel=metric, title="optimization history")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # trials are numbered: no trial 0.25 on a short search
     ax.legend()
     return fig
 

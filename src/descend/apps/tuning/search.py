@@ -170,9 +170,12 @@ def tune(objective: Callable, space: dict, n_trials: int, *, metric: str = "val_
 
 
 def _result(study: optuna.Study, metric: str, storage: str | None, out, config_for) -> TuneResult:
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not completed:
         raise DescendError(f"no trial of study {study.study_name!r} completed ({report.counts(study)}); "
                            "check that the objective returns a finite value")
+    if all(trial.user_attrs.get("plain") for trial in completed):
+        metric = "value"   # numbers the objective returned are its own, not the metric= of a run's history
     summary = report.best_summary(study, metric, storage, config_for)
     files = report.write_outputs(study, out, summary, metric) if out is not None else {}
     best = study.best_trial

@@ -12,7 +12,8 @@ EPILOG = ("Output columns, one row per input row in the same order: the --keep c
           "(by default the identifier columns fit left out, such as an ID, when the data has them), then "
           "prediction (a value, an expected count, or the most likely class); for classes also p_<class>, the "
           "probability of each class (they sum to 1). A CSV file's predictions are written as it was: its "
-          "separator, its decimal mark (3,5) and, when not UTF-8, its encoding.")
+          "separator, its decimal mark (3,5), its encoding when not UTF-8, and Excel's byte-order mark and CRLF "
+          "line ends when it had them.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,8 @@ HELP = "continue training a saved model on new rows (warm start); scores on the 
 EPILOG = ("Rows, in time order (by the fit's --time-column, else as given): the newest --test-fraction of the fit "
           "(default 0.2) are held out and scored before and after; the last 15% of the rest validate for early "
           "stopping, and when the validation loss ends worse than it began, the previous weights are kept (the "
-          "output says which weights stayed; so they are when the model is the linear model alone, which an update "
-          "leaves as fitted). The steps, findings and scores join the run's history, "
+          "output says which weights stayed). A model that is the linear model alone, which an update leaves as "
+          "fitted, trains nothing and is only scored. The steps, findings and scores join the run's history, "
           "findings.json and metrics.json (`descend report DIR` draws them as their own part).")
 
 
