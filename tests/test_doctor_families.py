@@ -148,3 +148,32 @@ def test_a_model_that_fits_its_rows_before_the_first_evaluation_and_fails_new_on
     pairs, y = ratings()
     many = fit_rows(Factorization(), pairs, y, cut=3000, max_epochs=12, batch_size=256)
     assert warnings(many) == []
+
+
+def lstm_on_walks(lr):
+    """An LSTM (benchmarks/doctor_families.py's) fitted by Adam at `lr` on doctor_fresh's random walks (20 steps, a
+    class from a decaying sum of them; 900 training rows, 300 validation rows)."""
+    import descend as ds
+    from benchmarks.doctor_families import Recurrent
+    from benchmarks.doctor_fresh import sequences as walks
+    xt, yt, xv, yv = walks()
+    torch.manual_seed(0)
+    return ds.fit(Recurrent(2, "lstm"), (xt, yt), val=(xv, yv), loss="cross_entropy", optimizer="adam", lr=lr,
+                  max_epochs=10, batch_size=32, progress=False)
+
+
+def test_adam_at_a_coarse_lr_that_leaves_a_network_short_is_an_lr_too_high_never_a_call_for_more_lr():
+    coarse = lstm_on_walks(0.1)
+    first = first_warning(coarse)
+    assert first.code == "lr_too_high" and first.evidence["kind"] == "coarse" and first.change["lr"] <= 0.01
+    assert "underfitting" not in warnings(coarse)   # whose fix for a model this size was a 10x higher lr
+    fixed = lstm_on_walks(first.change["lr"])
+    assert "lr_too_high" not in warnings(fixed)
+    assert fixed.history[-1]["val_loss"] < 0.7 * coarse.history[-1]["val_loss"]
+
+
+def test_adam_at_a_coarse_lr_on_a_linear_model_is_no_finding():
+    x, y = table()
+    linear = fit_rows(nn.Linear(20, 4), x, y, loss="cross_entropy", optimizer="adam", lr=0.1, max_epochs=10,
+                      batch_size=32)
+    assert "lr_too_high" not in warnings(linear)

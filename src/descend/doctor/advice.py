@@ -139,6 +139,21 @@ def linear_model(r: Readings) -> bool:
     return r.affine if r.affine is not None else not r.activations
 
 
+ADAPTIVE = ("adam", "rmsprop", "adagrad", "lion")   # optimizers whose step moves each weight by about its lr
+COARSE_LR = 0.03   # 30x Adam's usual 1e-3: a step that size is coarser than nearly every weight's own scale
+
+
+def coarse_adaptive_lr(r: Readings) -> bool:
+    """Whether the caller set an adaptive optimizer (Adam and its kin, RMSprop, Adagrad, Lion) to lr COARSE_LR or
+    above for a model that is not affine in its inputs. Each of its steps moves every weight by about the lr
+    whatever the gradient's size, so such steps overshoot the weights of a network and it settles short of what it
+    can fit; a higher lr is never the fix there. Not for auto's pick (its sweep saw that lr train) nor for a linear
+    model (a convex loss takes such steps well)."""
+    name = optimizer_name(r)
+    return r.auto_lr is None and bool(name) and any(kind in name for kind in ADAPTIVE) \
+        and base_lr(r) >= COARSE_LR and not linear_model(r)
+
+
 LEFT_CONSTANT = 0.02   # the training loss ended this share below a constant prediction's: the steps fit the rows
 
 

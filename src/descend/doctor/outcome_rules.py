@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, base_lr, can_memorize, line_search, linear_model, longer, loss_ends, lr_change,
+from .advice import (MIN_STEPS, base_lr, can_memorize, coarse_adaptive_lr, line_search, linear_model, longer, loss_ends, lr_change,
                      median_update_ratio, refs, restores_best, setting, stuck_at_constant, typed, with_flags,
                      worse_than_reference)
 from .findings import Finding
@@ -263,8 +263,10 @@ def _metrics_held(r: Readings, best_step: int, last_step: int) -> list[str]:
 def underfitting(r: Readings) -> Finding | None:
     """The loss levelled off and the model does clearly worse than a linear reference on the same rows (or,
     for a model without hidden activations, than ridge on random features). A model that never fit its own
-    training rows (see stuck_at_constant) shows nothing about its capacity: the plateau is named instead."""
-    if not worse_than_reference(r) or stuck_at_constant(r):
+    training rows (see stuck_at_constant) shows nothing about its capacity: the plateau is named instead; one
+    stepped by an adaptive optimizer at a coarse lr (see coarse_adaptive_lr) says nothing about it either:
+    lr_too_high names that."""
+    if not worse_than_reference(r) or stuck_at_constant(r) or coarse_adaptive_lr(r):
         return None
     falling, per_step = _falling_rate(r)
     if falling and per_step > 0 and _runs_to_close(r, per_step) <= CLOSE_WITHIN:

@@ -16,10 +16,9 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import (FIRST_ORDER, LEFT_CONSTANT, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, finite, line_search,
-                     loss_ends, lr_change, median_update_ratio, no_better_than_constant, setting, stuck_at_constant,
-                     typed, with_flags,
-                     worse_than_reference)
+from .advice import (FIRST_ORDER, LEFT_CONSTANT, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
+                     finite, line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant,
+                     optimizer_name, setting, stuck_at_constant, typed, with_flags, worse_than_reference)
 from .curves import SWING
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
@@ -311,16 +310,32 @@ def _first_step_collapse(r: Readings) -> dict | None:
                     f"where a model this size fits even random labels: the steps knocked it onto a constant output"}
 
 
+def _coarse_steps(r: Readings) -> dict | None:
+    """An adaptive optimizer ran at an lr above its working range (see coarse_adaptive_lr) and the model ended
+    clearly short of a linear reference on the same rows: its loss need not rise at all (every step is as coarse
+    as the last, so it hovers), which is why _overshoot does not see it."""
+    s, steps = r.curve.smoothed, r.curve.steps
+    if len(s) < 10 or not coarse_adaptive_lr(r) or not worse_than_reference(r):
+        return None
+    lr, name = base_lr(r), optimizer_name(r)
+    return {"kind": "coarse", "first": steps[0], "last": steps[-1], "low": min(s), "peak": s[-1], "rise": 1.0,
+            "swings": len(r.curve.swings),
+            "what": (f"{name} moves every weight by about its lr each step, whatever the gradient, and lr {lr:.3g} "
+                     f"is coarser than weights of usual size; the model ended clearly short of a reference fitted on "
+                     f"the same rows")}
+
+
 def lr_too_high(r: Readings) -> Finding | None:
     """The steps overshot (see _overshoot) at the lr in force, threw the model onto a constant prediction's loss
     after a spike (see _collapsed), or were so large from the first step that it landed there at once (see
-    _first_step_collapse); a line search on mini-batches is named by line_search_on_batches instead."""
-    found = _overshoot(r) or _collapsed(r) or (None if line_search(r) else _first_step_collapse(r))
+    _first_step_collapse), or were coarse all along (see _coarse_steps); a line search on mini-batches is named by line_search_on_batches instead."""
+    found = _overshoot(r) or _collapsed(r) or (None if line_search(r) else _first_step_collapse(r)) \
+        or _coarse_steps(r)
     if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
         return None
     first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
-    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] != "oscillated" else 1.0
+    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] not in ("oscillated", "coarse") else 1.0
     cut = 100.0 if "first_update" in found else cut_for_growth(growth)   # a hundredth brings a rewriting first
     return Finding("lr_too_high", "warning", (first, last),               # step near a typical one
                    {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
