@@ -165,20 +165,24 @@ def can_memorize(r: Readings) -> bool:
     return not linear_model(r) and rows > 0 and r.frozen[1] - r.frozen[0] >= rows
 
 
+def trains_at_constant(r: Readings) -> bool:
+    """Whether the training loss ended (its last tenth, see loss_ends) within LEFT_CONSTANT of a constant
+    prediction's loss on the training target, or above it: the model learnt nothing it keeps, on the rows it
+    trains on. False when the constant's loss is unknown or no step had a finite loss."""
+    base = r.target_baseline
+    if base is None or base <= 0 or not any(math.isfinite(x["loss"]) for x in r.history):
+        return False
+    return loss_ends(r)[1] > (1 - LEFT_CONSTANT) * base
+
+
 def stuck_at_constant(r: Readings) -> bool:
     """Whether a model able to memorize its training rows (not affine in its inputs, with at least as many
-    trainable parameters as rows) ended, on those rows, within LEFT_CONSTANT of a constant prediction's loss
+    trainable parameters as rows) ended, on those rows, at a constant prediction's loss (see trains_at_constant)
     while its lr was not picked by a sweep. Such a model fits even random labels once its steps work (Zhang et
     al. 2017), so its loss says nothing yet about the data or its capacity: a plateau under too low an lr looks
     the same. False for affine models (a convex loss has no plateau), under auto's sweep (it raised the lr until
     the loss rose) and when the constant's loss or the row count is unknown."""
-    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
-    if r.target_baseline is None or r.target_baseline <= 0 or not raw or r.auto_lr is not None:
-        return False
-    if not can_memorize(r):
-        return False
-    end = statistics.fmean(raw[-max(5, len(raw) // 10):])
-    return end > (1 - LEFT_CONSTANT) * r.target_baseline
+    return r.auto_lr is None and can_memorize(r) and trains_at_constant(r)
 
 
 def worse_than_reference(r: Readings, own_kind: bool = False) -> bool | None:

@@ -16,9 +16,9 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import (FIRST_ORDER, LEFT_CONSTANT, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
-                     finite, line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant,
-                     optimizer_name, setting, stuck_at_constant, typed, with_flags, worse_than_reference)
+from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr, finite,
+                     line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant, optimizer_name,
+                     setting, stuck_at_constant, trains_at_constant, typed, with_flags, worse_than_reference)
 from .curves import SWING
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
@@ -259,7 +259,7 @@ def _overshoot(r: Readings) -> dict | None:
 
 def _collapsed(r: Readings) -> dict | None:
     """The smoothed loss rose RISE x or more above its lowest value so far, came down again only to a constant
-    prediction's level, and training ended there (see _trains_at_constant) while a linear reference does clearly
+    prediction's level, and training ended there (see trains_at_constant) while a linear reference does clearly
     better: the steps threw the model off (one spike is enough to knock ReLUs out or saturate a softmax), and it
     never learnt again. A loss bounded by the constant's (cross-entropy falls back to it) cannot stay up the way
     _diverged asks. Not under a line search (it has no lr; line_search_on_batches reads its runs), nor where the
@@ -273,19 +273,12 @@ def _collapsed(r: Readings) -> dict | None:
         low_i = t if s[t] < s[low_i] else low_i
         worst = max(worst, (s[t] / s[low_i], low_i, t))
     rise, lo, hi = worst
-    if rise < RISE or not (_trains_at_constant(r) and worse_than_reference(r)) or _gradients_vanish(r):
+    if rise < RISE or not (trains_at_constant(r) and worse_than_reference(r)) or _gradients_vanish(r):
         return None
     return {"kind": "collapsed", "first": steps[lo], "last": steps[hi], "low": s[lo], "peak": s[hi], "rise": rise,
             "swings": len(r.curve.swings),
             "what": (f"the smoothed loss rose {rise:.3g}x between steps {steps[lo]} and {steps[hi]} (from {s[lo]:.4g} "
                      f"to {s[hi]:.4g}), then settled at a constant prediction's loss and learnt nothing more")}
-
-
-def _trains_at_constant(r: Readings) -> bool:
-    """Whether the training loss ended (its last tenth) within LEFT_CONSTANT of a constant prediction's loss on the
-    training target, or above it: the model learnt nothing it keeps, on the rows it trains on."""
-    base = r.target_baseline
-    return base is not None and base > 0 and loss_ends(r)[1] > (1 - LEFT_CONSTANT) * base
 
 
 COLLAPSE_UPDATE = 0.1   # a first step that rewrites this share of each weight (100x a typical step) is no step
