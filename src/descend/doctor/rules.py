@@ -310,12 +310,12 @@ def _coarse_steps(r: Readings) -> dict | None:
     s, steps = r.curve.smoothed, r.curve.steps
     if len(s) < 10 or not coarse_adaptive_lr(r) or not worse_than_reference(r):
         return None
-    lr, name = base_lr(r), optimizer_name(r)
+    name = optimizer_name(r)
     return {"kind": "coarse", "first": steps[0], "last": steps[-1], "low": min(s), "peak": s[-1], "rise": 1.0,
             "swings": len(r.curve.swings),
-            "what": (f"{name} moves every weight by about its lr each step, whatever the gradient, and lr {lr:.3g} "
-                     f"is coarser than weights of usual size; the model ended clearly short of a reference fitted on "
-                     f"the same rows")}
+            "what": (f"the model ended clearly short of a reference fitted on the same rows, and {name} moves every "
+                     f"weight by about its lr each step, whatever the gradient: too coarse a step for weights of usual "
+                     f"size")}
 
 
 def lr_too_high(r: Readings) -> Finding | None:
