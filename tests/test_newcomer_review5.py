@@ -267,3 +267,16 @@ def test_lr_finds_divergence_line_says_the_multiple_of_the_lowest_loss_it_passed
     said = re.search(r"\(stopped at divergence: smoothed loss ([0-9.e+-]+), over 4x its lowest ([0-9.e+-]+)\)$", first)
     assert said is not None, first
     assert float(said.group(1)) > 4 * float(said.group(2))
+
+
+def test_a_file_with_too_few_rows_is_refused_in_one_line_naming_the_target_column_and_nothing_is_written(tmp_path,
+                                                                                                        capsys):
+    from descend.cli import main
+    one = tmp_path / "one.csv"
+    one.write_text("a,b,price\n1,2,3\n")
+    assert main(["fit", str(one), "--target", "price", "--out", str(tmp_path / "run")]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == ["descend: error: the data has 1 row(s) with a value in the target column 'price'; fit needs at "
+                    "least 10 to carve training, validation and test rows: add rows, or check --target names the "
+                    "column to predict"]
+    assert not (tmp_path / "run").exists()

@@ -78,13 +78,16 @@ def _tail(count: int, fraction: float) -> int:
     return min(max(1, int(round(count * fraction))), count - 1)
 
 
-def split_rows(order: np.ndarray, mode: str, test_fraction: float, val_fraction: float, seed: int) -> Split:
+def split_rows(order: np.ndarray, mode: str, test_fraction: float, val_fraction: float, seed: int,
+               target: str | None = None) -> Split:
     """Test = the last `test_fraction` in time (or a random share; none when it is 0); validation likewise from
-    what is left."""
+    what is left. `target` names the column in the message for too few rows."""
     mode = check_choice("split", mode, SPLITS)
     if len(order) < MIN_ROWS:
-        raise DescendError(f"the data has {len(order)} row(s) with a target; fit needs at least {MIN_ROWS} "
-                           "to carve training, validation and test rows")
+        column = f"a value in the target column {target!r}" if target else "a target"
+        raise DescendError(f"the data has {len(order)} row(s) with {column}; fit needs at least {MIN_ROWS} to carve "
+                           "training, validation and test rows: add rows, or check --target names the column to "
+                           "predict")
     if mode == "random":
         order = np.random.default_rng(seed).permutation(order)
     n_test = _tail(len(order), test_fraction) if test_fraction > 0 else 0

@@ -264,7 +264,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, say)
     order = time_order(frame, opts.time_column, opts.dayfirst)
-    split = split_rows(order, opts.split, opts.test_fraction, opts.val_fraction, opts.split_seed)
+    split = split_rows(order, opts.split, opts.test_fraction, opts.val_fraction, opts.split_seed, opts.target)
     columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric,
                                    opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
