@@ -93,11 +93,7 @@ class Doctor(Callback):
             setattr(self.readings, name, value)
         if self.readings.embedding_rows:
             self.readings.index_columns = inputs.index_columns(x[:read], self.readings.embedding_rows)
-
-        names = getattr(self.loss, "input_names", None)   # a table's column names, one per input feature
-        if self.readings.leak is not None and "column" in self.readings.leak and names \
-                and self.readings.leak["column"] < len(names):
-            self.readings.leak["name"] = names[self.readings.leak["column"]]
+        _name_leak(self.readings.leak, getattr(self.loss, "input_names", None))
         if self.val_sample is not None and not getattr(self.loss, "validates_training_rows", False):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
@@ -243,6 +239,13 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None
+
+
+def _name_leak(leak: dict | None, names: list[str] | None) -> None:
+    """Give a leaking input column its table name (`names`: one per input feature, from descend fit's loss), so
+    the finding says 'price', not 'input column 4'."""
+    if leak is not None and names and leak.get("column", len(names)) < len(names):
+        leak["name"] = names[leak["column"]]
 
 
 def _descends_own(loss) -> bool:
