@@ -22,6 +22,7 @@ not run until the rules were final.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -620,46 +621,31 @@ def summary(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
+    "fresh": ("doctor_fresh", "the fresh held-out set", ("FRESH", "AFTER")),
+    "fresh2": ("doctor_fresh2", "the second fresh set", ("FRESH2", "AFTER2")),
+    "fresh3": ("doctor_fresh3", "the third fresh set", ("FRESH3", "AFTER3")),
+    "fresh4": ("doctor_fresh4", "the fourth fresh set", ("FRESH4", "HEALTHY4", "AFTER4")),
+    "fresh5": ("doctor_fresh5", "the fifth fresh set", ("FRESH5", "HEALTHY5", "AFTER5")),
+    "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fast scenarios only")
     parser.add_argument("--held-out", action="store_true", help="also run the held-out scenarios")
-    parser.add_argument("--fresh", action="store_true",
-                        help="only the fresh held-out set (benchmarks/doctor_fresh.py)")
-    parser.add_argument("--fresh2", action="store_true",
-                        help="only the second fresh set (benchmarks/doctor_fresh2.py)")
-    parser.add_argument("--fresh3", action="store_true",
-                        help="only the third fresh set (benchmarks/doctor_fresh3.py)")
-    parser.add_argument("--fresh4", action="store_true",
-                        help="only the fourth fresh set (benchmarks/doctor_fresh4.py)")
-    parser.add_argument("--families", action="store_true",
-                        help="only the canonical failures across model families (benchmarks/doctor_families.py)")
-
-    parser.add_argument("--fresh5", action="store_true",
-                        help="only the fifth fresh set (benchmarks/doctor_fresh5.py)")
+    for flag, (module, words, _) in LISTS.items():
+        parser.add_argument(f"--{flag}", action="store_true", help=f"only {words} (benchmarks/{module}.py)")
     parser.add_argument("--verbose", action="store_true", help="print each fix's effect")
     parser.add_argument("--only", default="", help="scenarios whose name contains this text")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.fresh:
-        from benchmarks.doctor_fresh import AFTER, FRESH
-        pool = FRESH + AFTER
-    elif args.fresh2:
-        from benchmarks.doctor_fresh2 import AFTER2, FRESH2
-        pool = FRESH2 + AFTER2
-    elif args.fresh3:
-        from benchmarks.doctor_fresh3 import AFTER3, FRESH3
-        pool = FRESH3 + AFTER3
-    elif args.fresh4:
-        from benchmarks.doctor_fresh4 import AFTER4, FRESH4, HEALTHY4
-        pool = FRESH4 + HEALTHY4 + AFTER4
-    elif args.families:
-        from benchmarks.doctor_families import FAMILIES
-        pool = FAMILIES
-
-    elif args.fresh5:
-        from benchmarks.doctor_fresh5 import AFTER5, FRESH5, HEALTHY5
-        pool = FRESH5 + HEALTHY5 + AFTER5
+    chosen_list = next((flag for flag in LISTS if getattr(args, flag)), None)
+    if chosen_list:
+        module, _, names = LISTS[chosen_list]
+        scenarios = importlib.import_module(f"benchmarks.{module}")
+        pool = [s for name in names for s in getattr(scenarios, name)]
     else:
         pool = FAILURES + HEALTHY + (HELD_OUT if args.held_out else [])
     chosen = [s for s in pool
@@ -671,7 +657,7 @@ def main() -> None:
             o = outcomes[-1]
             print(f"{o.name}: {o.codes} fix {o.fix} {o.notes} ({o.seconds:.1f} s)", flush=True)
     print(table(outcomes))
-    if args.fresh or args.fresh2 or args.fresh3 or args.fresh4 or args.fresh5:
+    if chosen_list and chosen_list.startswith("fresh"):
         print("\nfresh set:\n" + summary([o for o in outcomes if o.name.startswith("fresh")]))
         print("\nwritten after the changes:\n" + summary([o for o in outcomes if o.name.startswith("after")]))
     if args.families:
