@@ -15,8 +15,8 @@ from .columns import first_bad, level_order, mostly_numbers, name_words, numbers
 
 TASKS = ("auto", "regression", "classification", "count")
 MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes ...
-COUNT_TAIL_VALUES, COUNT_TAIL_SHARE = 4, 0.05   # ... unless it is shaped as a count (count_shaped): piled at 0
-COUNT_MIN_VALUES = 5   # ... or falls off over 0..4 at least (a 0/1/2 label of ever rarer classes looks the same)
+PILE_MIN_VALUES, PILE_TOP_SHARE = 4, 0.05   # ... unless it is shaped as a count (count_shaped): piled at 0
+TAIL_MIN_VALUES = 5   # ... or falls off over 0..4 at least (a 0/1/2 label of ever rarer classes looks the same)
 PERCENT_WORDS = {"pct", "percent", "percentage", "perc", "prozent", "porcentaje", "pourcentage"}
 PERCENT = ("whole numbers from 0 to 100 that are percentages ({how}) -> squared error on the standardized target "
            "(a share has a ceiling a count has not; --task count for Poisson)")
@@ -133,18 +133,18 @@ def count_shaped(values: pd.Series, name: str) -> bool:
 
 
 def _piled_at_zero(values: pd.Series, counts: pd.Series) -> bool:
-    """0 the most common of at least COUNT_TAIL_VALUES values, and the upper half of the range rare (at most
-    COUNT_TAIL_SHARE of the rows): the shape of visits or arrests, gaps in the tail allowed. Class codes take turns
+    """0 the most common of at least PILE_MIN_VALUES values, and the upper half of the range rare (at most
+    PILE_TOP_SHARE of the rows): the shape of visits or arrests, gaps in the tail allowed. Class codes take turns
     more evenly."""
-    return len(counts) >= COUNT_TAIL_VALUES and int(counts.idxmax()) == 0 \
-        and float((values > values.max() / 2).mean()) <= COUNT_TAIL_SHARE
+    return len(counts) >= PILE_MIN_VALUES and int(counts.idxmax()) == 0 \
+        and float((values > values.max() / 2).mean()) <= PILE_TOP_SHARE
 
 
 def _falling_tail(counts: pd.Series) -> bool:
-    """At least COUNT_MIN_VALUES values, nearly every whole number up to the largest (codes skip about), and fewer
+    """At least TAIL_MIN_VALUES values, nearly every whole number up to the largest (codes skip about), and fewer
     rows at each value above the commonest one (in the lower half), the largest value the rarest by far."""
     top = int(counts.index.max())
-    if len(counts) < COUNT_MIN_VALUES or top + 1 > 1.5 * len(counts):
+    if len(counts) < TAIL_MIN_VALUES or top + 1 > 1.5 * len(counts):
         return False
     mode = int(counts.idxmax())
     tail = counts.reindex(range(mode, top + 1), fill_value=0).to_numpy()
