@@ -167,16 +167,21 @@ def transformer_order(seed: int) -> Case:
                 F.cross_entropy, "test cross-entropy")
 
 
+def mlp_stack(features: int, width: int, depth: int, after: Callable[[], list]) -> list:
+    """`depth` hidden layers of `width` units: each an nn.Linear followed by the modules `after()` makes."""
+    layers = []
+    for i in range(depth):
+        layers += [nn.Linear(features if i == 0 else width, width), *after()]
+    return layers
+
+
 def deep_bn_mlp(seed: int) -> Case:
     """A 6-layer MLP with BatchNorm and dropout on a 5-class make_classification table (30 features)."""
     x, label = make_classification(3000, 30, n_informative=12, n_classes=5, n_clusters_per_class=2, flip_y=0.03,
                                    random_state=0)
     torch.manual_seed(seed)
-    layers, width = [], 30
-    for _ in range(6):
-        layers += [nn.Linear(width, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.2)]
-        width = 128
-    model = nn.Sequential(*layers, nn.Linear(128, 5))
+    model = nn.Sequential(*mlp_stack(30, 128, 6, lambda: [nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.2)]),
+                          nn.Linear(128, 5))
     return Case(model, *_splits(_standardize(x, 1800), label, 1800, 400, y_dtype=torch.long), "cross_entropy",
                 F.cross_entropy, "test cross-entropy")
 
