@@ -324,32 +324,68 @@ def test_a_curve_without_a_valley_picks_three_sweep_steps_below_its_lowest_point
     assert lr == lrs[13 - 3] == pytest.approx(1e-2)
     assert rule == ("no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest "
                     "point at lr 0.04: lr 0.01")
-    early = [0.60, 0.62, 0.64, 0.55, 0.70, 0.68, 0.72, 0.71, 0.69, 0.74, 0.73, 0.90, 1.4]   # lowest at lr 4e-4
+    early = [0.60, 0.62, 0.64, 0.66, 0.55, 0.70, 0.72, 0.71, 0.69, 0.74, 0.73, 0.90, 1.4]   # lowest at lr 6e-4
+    assert sweep_lib.flat_edge(early) is None   # 17% below where it settled: not flat
     assert sweep_lib.without_valley(lrs[:13], early, default_lr=1e-3) == (
         1e-3, "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point at "
-              "lr 0.0004: lr 0.0001, raised to the optimizer's calibrated default 0.001")
+              "lr 0.00063: lr 0.00016, raised to the optimizer's calibrated default 0.001")
     assert sweep_lib.without_valley(lrs[:13], early, default_lr=1.0) == (
         lrs[12], "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point "
-                 "at lr 0.0004: lr 0.0001, raised toward the optimizer's calibrated default 1 as far as the last lr "
+                 "at lr 0.00063: lr 0.00016, raised toward the optimizer's calibrated default 1 as far as the last lr "
                  "swept")
 
 
-def test_a_curve_flat_long_past_its_lowest_point_is_read_at_the_edge_where_it_starts_to_rise():
-    """A plateau (a recurrent net's first steps): the loss sits within noise up to lr ~1, its lowest point at 6e-4
-    is noise. The pick is EDGE_MARGIN (10^1.8 = 63x) below the first value 5% above the lowest before it, not the
-    calibrated default that 3 steps below that lowest point would have given."""
-    lrs = [1e-4 * 10 ** (i / 5) for i in range(25)]
-    smoothed = [1.38, 1.39, 1.39, 1.39, 1.38, 1.385, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.40,
-                1.40, 1.39, 1.41, 1.40, 1.42, 1.51, 2.14, 3.03, 4.28]
+def test_a_curve_that_fell_then_stayed_flat_long_past_its_lowest_point_is_read_where_it_starts_to_rise():
+    """12% down by lr 4e-4 (not flat, no valley), then within 5% of that lowest point for 11 sweep steps: the pick
+    is 63x below lr 0.25, where the curve first rises 5% above its lowest so far, not 3 steps below the lowest."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(21)]
+    smoothed = [1.0, 1.0, 1.0, 1.0, 0.95, 0.9, 0.88, 0.89, 0.89, 0.9, 0.89, 0.9, 0.89, 0.9, 0.9, 0.91, 0.92, 0.93, 1.1,
+                1.5, 2.0]
     assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
-    assert sweep_lib.rise_start(smoothed, sweep_lib.MEMORY - 1) == 21   # 1.51 > 1.05 x 1.38
+    assert sweep_lib.flat_edge(smoothed) is None and sweep_lib.rise_start(smoothed, sweep_lib.MEMORY - 1) == 17
     lr, rule = sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)
-    assert lr == pytest.approx(lrs[21] / 10 ** 1.8) and lr == pytest.approx(lrs[12])   # 0.025, 40x the default
-    assert rule == ("no valley in the curve (it never fell by 20% over 5 steps) and it stayed within 5% of its lowest "
-                    "up to lr 1.6, where it starts to rise: the loss did not respond to the lr before, so 63x below "
-                    "that edge: lr 0.025")
-    risen = smoothed[:8] + [1.47] + smoothed[9:]   # a rise at lr 6e-4, right after the lowest point: read as before
-    assert sweep_lib.without_valley(lrs, risen, default_lr=1e-3)[0] == 1e-3
+    assert lr == pytest.approx(lrs[17] / 10 ** 1.8) == pytest.approx(lrs[8])   # 0.004, not lrs[6 - 3] = 4e-4
+    assert rule.endswith("it stayed within 5% of its lowest up to lr 0.25, where it starts to rise: the loss did not "
+                         "respond to the lr before, so 63x below that edge: lr 0.004")
+
+
+PLATEAU = [1.38, 1.39, 1.39, 1.39, 1.38, 1.385, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.39, 1.40, 1.40, 1.39,
+           1.41, 1.40, 1.42, 1.51, 2.14, 3.03, 4.28]   # a recurrent net's first steps: flat up to lr ~1
+
+
+def test_a_flat_curve_is_read_where_it_rises_for_good_not_at_a_bump():
+    """A plateau: the loss sits within noise up to lr ~1, its lowest point at 6e-4 is noise. The pick is
+    EDGE_MARGIN (10^1.8 = 63x) below the start of the curve's last stretch above 1.05 x its settled value (1.39),
+    not the calibrated default that 3 steps below that lowest point would give; a one-step bump to 1.47 at lr 6e-4
+    falls back within the noise and moves nothing."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(25)]
+    assert read(lrs, PLATEAU, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
+    assert sweep_lib.flat_edge(PLATEAU) == 21   # 1.51 > 1.05 x 1.39, and every value after it too
+    lr, rule = sweep_lib.without_valley(lrs, PLATEAU, default_lr=1e-3)
+    assert lr == pytest.approx(lrs[21] / 10 ** 1.8) and lr == pytest.approx(lrs[12])   # 0.025, 25x the default
+    assert rule == ("no valley in the curve (it never fell by 20% over 5 steps) and its lowest point lies within 10% "
+                    "of where it settled, a lucky batch rather than a response to the lr; it rises for good from lr "
+                    "1.6, so 63x below that edge: lr 0.025")
+    bumped = PLATEAU[:8] + [1.47] + PLATEAU[9:]
+    assert sweep_lib.without_valley(lrs, bumped, default_lr=1e-3)[0] == lr
+
+
+def test_a_flat_curve_whose_luckiest_batch_came_late_is_still_read_at_its_edge():
+    """The sweep of the residual LayerNorm MLP on three spirals (fit_held_out2.py, seed 0; the smoothed losses to 3
+    places): it wanders between 1.13 and 1.27 nats, within 9% of where it settled (1.242), and its lowest point, at
+    lr 0.25, is the luckiest batch right before the loss rises for good at 0.63. Read 3 steps below that lowest point
+    it took lr 0.063 and stayed at chance (1.03 nats) for the whole run; the grid's best is 3e-3. As a flat curve it
+    is read 63x below its edge: 0.01."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(24)]
+    smoothed = [1.227, 1.218, 1.272, 1.242, 1.218, 1.205, 1.169, 1.174, 1.158, 1.164, 1.182, 1.249, 1.209, 1.195,
+                1.177, 1.17, 1.147, 1.133, 1.288, 1.396, 1.556, 2.202, 3.115, 4.407]
+    assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
+    assert sweep_lib.flat_edge(smoothed) == 19   # 1.288 at 0.4 is below 1.05 x 1.242 = 1.304; 1.396 is not
+    lr, _ = sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)
+    assert lr == pytest.approx(lrs[19] / 10 ** 1.8) == pytest.approx(0.01)
+    deeper = smoothed[:17] + [1.10] + smoothed[18:]   # 11.4% below where it settled: no longer flat
+    assert sweep_lib.flat_edge(deeper) is None
+    assert sweep_lib.without_valley(lrs, deeper, default_lr=1e-3)[0] == pytest.approx(lrs[17 - 3])   # 0.063
 
 
 class LastHidden(nn.Module):

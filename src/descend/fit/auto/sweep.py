@@ -20,8 +20,9 @@ lr from the curve up to its lowest point (counted, like the lowest value the end
 MEMORY-th step on: the first averages hold a batch or two, and a lucky one must not pass for the valley's bottom;
 what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, or, when it stayed
-flat long past that point, EDGE_MARGIN below where it starts to rise; no lower than the optimizer's calibrated
-default), the weights of the
+flat long past that point, EDGE_MARGIN below where it starts to rise, and a flat curve, whose lowest point lies less
+than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; no lower than
+the optimizer's calibrated default), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
@@ -57,6 +58,7 @@ MIN_STEPS = 12                 # below this many sweep steps there is no curve t
 BELOW_LOWEST = 3               # without a valley, the pick is this many sweep steps below the curve's lowest point
                                # (10^(3/5) = 4x): the valley rule's median distance on 46 generated curves
 EDGE_RISE = 0.05               # the smoothed loss this far above its lowest so far: where the curve starts to rise
+FLAT = FALL / 2                # a curve whose lowest point lies less than this share below where it settled is flat
 EDGE_MARGIN = 10 ** (1 + MEMORY / PER_DECADE)   # a flat curve's pick lies a decade below that edge (the range
                                # test's convention) plus the decades the average lags behind the lr (MEMORY steps)
 FALLBACK = 10 ** (-BELOW_LOWEST / PER_DECADE)   # after a collapse, the lr falls by as many sweep steps as a pick
@@ -329,27 +331,57 @@ class RobustAverage:
 
 
 def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -> tuple[float, str]:
-    """The pick from a curve with no valley to read, and why: BELOW_LOWEST sweep steps below its lowest point (from
-    the MEMORY-th value on), where the valley rule's picks typically sit, but never below the optimizer's calibrated
-    default (a lowest point that early is noise, no sign to train slower than the default) nor above the last lr
-    swept. A curve that stays flat (within EDGE_RISE of its lowest) far past its lowest point did not respond to the
-    lr at all in the sweep's few steps (a recurrent net or a transformer on a plateau): its lowest point is noise, and
-    what it shows is the lr where the loss starts to rise, so the pick is at least EDGE_MARGIN below that edge."""
-    bottom = lowest(smoothed, MEMORY - 1)
-    below = lrs[max(0, bottom - BELOW_LOWEST)]
-    why = (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps), so {BELOW_LOWEST} sweep steps "
-           f"below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}")
-    edge = rise_start(smoothed, MEMORY - 1)
-    if edge is not None and lrs[edge] / EDGE_MARGIN > below:
+    """The pick from a curve with no valley to read, and why, never below the optimizer's calibrated default nor
+    above the last lr swept. A flat curve (its lowest point less than FLAT below where it settled) did not respond to
+    the lr in the sweep's few steps (a recurrent net or a transformer on a plateau, a residual net at chance): its
+    lowest point is the luckiest batch, wherever it fell, and what it shows is where the loss rises for good, so the
+    pick is EDGE_MARGIN below that edge. Any other curve gives BELOW_LOWEST sweep steps below its lowest point (from
+    the MEMORY-th value on), where the valley rule's picks typically sit, or at least EDGE_MARGIN below where it
+    starts to rise when it stayed within EDGE_RISE of its lowest long past it."""
+    head = f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps)"
+    settled = MEMORY - 1
+    bottom = lowest(smoothed, settled)
+    edge = flat_edge(smoothed)
+    if edge is not None:
         below = lrs[edge] / EDGE_MARGIN
-        why = (f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps) and it stayed within "
-               f"{EDGE_RISE:.0%} of its lowest up to lr {lrs[edge]:.2g}, where it starts to rise: the loss did not "
-               f"respond to the lr before, so {EDGE_MARGIN:.0f}x below that edge: lr {below:.2g}")
+        why = (f"{head} and its lowest point lies within {FLAT:.0%} of where it settled, a lucky batch rather than a "
+               f"response to the lr; it rises for good from lr {lrs[edge]:.2g}, so {EDGE_MARGIN:.0f}x below that "
+               f"edge: lr {below:.2g}")
+    else:
+        below = lrs[max(0, bottom - BELOW_LOWEST)]
+        why = f"{head}, so {BELOW_LOWEST} sweep steps below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}"
+        edge = rise_start(smoothed, settled)
+        if edge is not None and lrs[edge] / EDGE_MARGIN > below:
+            below = lrs[edge] / EDGE_MARGIN
+            why = (f"{head} and it stayed within {EDGE_RISE:.0%} of its lowest up to lr {lrs[edge]:.2g}, where it "
+                   f"starts to rise: the loss did not respond to the lr before, so {EDGE_MARGIN:.0f}x below that "
+                   f"edge: lr {below:.2g}")
     lr = min(max(below, default_lr), lrs[-1])
     if lr > below:
         why += (f", raised to the optimizer's calibrated default {default_lr:g}" if lr == default_lr else
                 f", raised toward the optimizer's calibrated default {default_lr:g} as far as the last lr swept")
     return lr, why
+
+
+def flat_edge(smoothed: list[float]) -> int | None:
+    """The index where a flat curve (its lowest point, from the MEMORY-th value on, less than FLAT below that value)
+    rises for good; None for a curve that fell further or never rose at its end."""
+    settled = MEMORY - 1
+    if len(smoothed) <= settled:
+        return None
+    edge = final_rise(smoothed, settled)
+    fell = smoothed[settled] - smoothed[lowest(smoothed, settled)]
+    return edge if edge is not None and fell < FLAT * abs(smoothed[settled]) else None
+
+
+def final_rise(smoothed: list[float], settled_from: int) -> int | None:
+    """The index where the curve's last stretch above EDGE_RISE over its value at `settled_from` begins: where the
+    loss rises for good at the sweep's end; None when the curve ends at or below that level."""
+    level = smoothed[settled_from] + EDGE_RISE * abs(smoothed[settled_from])
+    start = len(smoothed)
+    while start > settled_from and smoothed[start - 1] > level:
+        start -= 1
+    return start if start < len(smoothed) else None
 
 
 def rise_start(smoothed: list[float], settled_from: int) -> int | None:
