@@ -35,7 +35,7 @@ EXPLAINED_BY: dict[str, set[str]] = {
     "lr_too_high": {*SCALE, "bad_start", "batch_norm_small_batches", "unshuffled_data"},
     "exploding_gradients": {*SCALE, "loss_target_mismatch", "bad_start", "non_finite", *STEPS_OVERSHOT,
                             "batch_norm_small_batches", "unshuffled_data"},
-    "dead_units": {"no_signal", "bad_start", "loss_unpaired", "detached_parameters", "non_finite", *STEPS_OVERSHOT,
+    "dead_units": {*SCALE, "no_signal", "bad_start", "loss_unpaired", "detached_parameters", "non_finite", *STEPS_OVERSHOT,
                    "vanishing_gradients", "overfitting"},
     "lr_too_low": {"unscaled_target", "no_signal", "bad_start", "vanishing_gradients", "dead_units", *HELD_BACK},
     "bad_start": SCALE,
