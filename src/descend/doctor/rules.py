@@ -183,9 +183,10 @@ def small_start(r: Readings) -> Finding | None:
     model ended short of a linear reference (or with none to ask). Each layer scales the signal forward and the
     gradient back by its weights, so a start that small is a saddle at zero, whatever the activations. A bad start,
     the other way from outputs too large: init= re-draws linear and convolution layers at their scale, never
-    recurrent or embedding weights."""
+    recurrent or embedding weights. Weights at exactly zero are left to dead_units: their units start identical
+    (a symmetric start), a cause of its own."""
     scales = r.start_scales
-    small = [name for name, scale in scales.items() if scale < SMALL_START]
+    small = [name for name, scale in scales.items() if 0 < scale < SMALL_START]   # all zeros: a symmetric start
     if len(small) < 2 or 2 * len(small) < len(scales) or worse_than_reference(r) is False:
         return None
     start, end = loss_ends(r)
