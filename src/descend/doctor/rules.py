@@ -484,6 +484,9 @@ def _blowup_at_start(r: Readings) -> Finding | None:
     if worse_than_reference(r) is not True:
         return None
     words, change = _tame(r)
+    if r.recurrent:   # fit's init= does not reach recurrent weights: say what does
+        words += ("; start the recurrent weights at or below the identity (nn.init.orthogonal_), since each step "
+                  "of a sequence multiplies the state by them")
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "first": head[0][1],
                                                                     "median_after": typical, "loss_rise": rose},
                    f"exploding gradients at the start: the gradient norm jumped to {peak:.3g} at step {step} "
