@@ -702,8 +702,8 @@ def lr_decayed_early(r: Readings) -> Finding | None:
                    "run, e.g. schedule=descend.schedules.cosine()", {"schedule": None})
 
 
-RULES = [bad_start, small_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients, vanishing_gradients,
-         dead_units, lr_decayed_early, lr_too_low]
+RULES = [bad_start, small_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients,
+         vanishing_gradients, dead_units, lr_decayed_early, lr_too_low]
 
 
 def rollbacks(r: Readings) -> list[Finding]:
