@@ -26,12 +26,10 @@ def _default_rms(module: nn.Module, weight: torch.Tensor) -> float | None:
 def start_scales(model: nn.Module) -> dict[str, float]:
     """Per trained weight (two or more dimensions) of a layer whose default is known: its root mean square over
     that default's, by parameter name, as the run starts (1: PyTorch's default; kaiming's is 2.4x)."""
-    scales = {}
-    with torch.no_grad():
-        for prefix, module in model.named_modules():
-            for name, weight in module.named_parameters(recurse=False):
-                default = _default_rms(module, weight) if weight.requires_grad and weight.dim() >= 2 else None
-                if default and weight.numel():
-                    rms = float(weight.detach().double().pow(2).mean().sqrt())
-                    scales[f"{prefix}.{name}" if prefix else name] = rms / default
-    return scales
+    found = [(f"{prefix}.{name}" if prefix else name, weight, _default_rms(module, weight))
+             for prefix, module in model.named_modules() for name, weight in module.named_parameters(recurse=False)
+             if weight.requires_grad and weight.dim() >= 2 and weight.numel()]
+    found = [(name, weight, default) for name, weight, default in found if default]
+    norms = torch._foreach_norm([weight.detach() for _, weight, _ in found]) if found else []
+    return {name: float(norm) / math.sqrt(weight.numel()) / default
+            for (name, weight, default), norm in zip(found, norms)}
