@@ -19,6 +19,7 @@ from .advice import (constant_losses, no_better_than_constant, refs, setting, st
 from .findings import Finding
 from .instruments import Readings
 from .reference import accuracy_without, better, class_id_accuracies, in_sample_gain
+from .rules import dead_units
 
 
 def unscaled_inputs(r: Readings) -> Finding | None:
@@ -34,13 +35,32 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
     small_i, small = min(references, key=lambda t: t[1])
     if big / small <= 100 and big <= 1e3:
-        return None
+        return _killing_units(r, big_i, big)
     what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
             f"({big / small:.3g}x)" if big / small > 100 else f"input column {big_i} reaches {big:.3g}")
     return Finding("unscaled_inputs", "warning", None,
                    {"largest_column": big_i, "largest": big, "smallest_column": small_i, "smallest": small},
                    f"unscaled inputs: {what}", "standardize each input column (subtract its mean, divide by "
                    "its standard deviation) before training", {"standardize_inputs": True})
+
+
+KILLING_SIZE = 10   # inputs this large (10x a standardized column's) move a first layer's outputs 10x as far per step
+
+
+def _killing_units(r: Readings, column: int, size: float) -> Finding | None:
+    """Inputs within unscaled_inputs' bounds that still cost the run: a typical size over KILLING_SIZE, and over half
+    the units of a ReLU layer dead at the end, at a cost (see rules.dead_units). A first layer's outputs, and how far
+    each step moves them, grow with its inputs' size: steps that suit standardized inputs turn units off for every
+    row."""
+    dead = dead_units(r) if size > KILLING_SIZE else None
+    if dead is None:
+        return None
+    layer, share = dead.evidence["layer"], dead.evidence["dead_fraction"]
+    return Finding("unscaled_inputs", "warning", None, {"largest_column": column, "largest": size, "dead_layer": layer},
+                   f"unscaled inputs: input column {column} reaches {size:.3g}, and {share:.0%} of the units after "
+                   f"{layer!r} output zero for every example: a first layer's outputs, and each step's change to "
+                   f"them, grow with its inputs' size", "standardize each input column (subtract its mean, divide "
+                   "by its standard deviation) before training", {"standardize_inputs": True})
 
 
 TARGET_SIZE = 100   # a target this large (median or spread) is in raw units: a network's outputs start near 0, spread 1

@@ -47,7 +47,8 @@ CODES: dict[str, str] = {
     "order_blind": "the inputs are sequences (batch, steps, features) and the model's output does not change when "
                    "their steps are shuffled (no positional information), while a linear model, which sees each "
                    "step's position, does clearly better",
-    "bad_start": "the first losses are over 10x a constant prediction's and the run never got below it: the "
+    "bad_start": "the first losses are over 10x a constant prediction's and the run never got below it, or most "
+                 "weights started under a tenth of their layers' default scale and the run stalled: the "
                  "initialization (output scale) is off",
     "batch_norm_small_batches": "BatchNorm layers train on batches of fewer than 8 rows: their batch statistics "
                                 "are noise, and eval mode's running averages do not match what training saw",

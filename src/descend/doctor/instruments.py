@@ -20,6 +20,7 @@ from torch import nn
 from ..core.loop import Callback, NonFiniteOrigin, host_values, never
 from .curves import Curve
 from .reference import References, Sample
+from .start_scale import start_scales
 
 DENSE = 10          # samples taken at each interval before it doubles
 DEAD_SAMPLES = 5    # sampled batches per ReLU layer that the dead-units rule looks at (older ones are dropped)
@@ -82,6 +83,7 @@ class Readings:
     sampling_layers: str | None = None                         # dropout layers kept on at evaluation on purpose
     order_blind: bool | None = None                            # sequence outputs unchanged when steps are shuffled
     early_step_reach: float | None = None                      # output gradient at a sequence's first steps / last
+    start_scales: dict[str, float] = field(default_factory=dict)  # weight -> its start's RMS / its layer's default
     grouped_order: dict | None = None                          # an unshuffled loader's order groups the target
     init_starts: dict[str, float] | None = None                # after a bad start: the loss each init scheme starts at
     batch_norms: int = 0                                       # BatchNorm layers that train (track statistics)
@@ -97,7 +99,7 @@ class Readings:
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",
-                "auto_lr", "auto_choice", "auto_optimizer", "auto_limit", "auto_target")
+                "start_scales", "auto_lr", "auto_choice", "auto_optimizer", "auto_limit", "auto_target")
 
     def saw_non_finite(self, step: int) -> None:
         """Count one step whose loss or gradient was NaN/Inf (recorded, or rolled back by doctor="fix")."""
@@ -157,6 +159,8 @@ class Instruments(Callback):
     def on_start(self, state):
         self.readings.history = state.history
         self.optimizer = state.optimizer
+        if not state.history:   # a resumed run keeps the scales its checkpoint measured at the true start
+            self.readings.start_scales = start_scales(self.model)
 
     def on_step_begin(self, state):
         if self.step_hooks:

@@ -174,6 +174,42 @@ def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
                       f"layer's weights")
 
 
+SMALL_START = 0.1   # weights that start under this share of their layer's default scale pass next to nothing on
+
+
+def small_start(r: Readings) -> Finding | None:
+    """Most weights started under SMALL_START of their layer's default scale (see start_scale.py), and it cost the
+    run: the gradient vanishes towards the input (or a sequence's first steps) or the loss hardly moved, and the
+    model ended short of a linear reference (or with none to ask). Each layer scales the signal forward and the
+    gradient back by its weights, so a start that small is a saddle at zero, whatever the activations. A bad start,
+    the other way from outputs too large: init= re-draws linear and convolution layers at their scale, never
+    recurrent or embedding weights. Weights at exactly zero are left to dead_units: their units start identical
+    (a symmetric start), a cause of its own."""
+    scales = r.start_scales
+    small = [name for name, scale in scales.items() if 0 < scale < SMALL_START]   # all zeros: a symmetric start
+    if len(small) < 2 or 2 * len(small) < len(scales) or worse_than_reference(r) is False:
+        return None
+    start, end = loss_ends(r)
+    flat = abs(start - end) < 0.05 * abs(start)
+    through_time = r.early_step_reach is not None and r.early_step_reach < FADED
+    if not (flat or _gradients_vanish(r) or through_time):
+        return None
+    median = statistics.median(scales[name] for name in small)
+    redrawn = not (r.recurrent or r.embedding_rows)
+    init = ("kaiming" if not SATURATING & set(r.activations) else "xavier") if redrawn else None
+    change = {"init": init} if init else {}
+    words = (f"initialize with init='{init}' (PyTorch's default scale or above), or drop the code that shrinks the "
+             f"weights" if init else "start the weights at their layers' defaults (drop the code that shrinks "
+             "them, or call each layer's reset_parameters())")
+    return Finding("bad_start", "warning", (1, r.history[-1]["step"]),
+                   {"small_weights": len(small), "weights": len(scales), "median_start_scale": median},
+                   f"bad start: {len(small)} of {len(scales)} weight tensors started under {SMALL_START:.0%} of "
+                   f"their layers' default scale (median {median:.2g}x), so the signal and the gradient shrink "
+                   f"through every layer and the run sits near the saddle at zero "
+                   f"({'the loss hardly moved' if flat else 'the gradient vanishes on its way back'})",
+                   with_flags(words, change), change)
+
+
 def _diverged(r: Readings) -> tuple[int, int, float] | None:
     """(index of the low, index of the peak, rise) of the largest climb of the smoothed loss above its lowest
     value so far, when it is at least RISE x, matters next to how far the loss had fallen, and stayed up."""
@@ -378,6 +414,12 @@ def _ends_an_epoch(r: Readings, step: int) -> bool:
 
 
 def exploding_gradients(r: Readings) -> Finding | None:
+    """A gradient spike after the first steps (see _later_spike), else a blow-up at the start that cost the run
+    (see _blowup_at_start)."""
+    return _later_spike(r) or _blowup_at_start(r)
+
+
+def _later_spike(r: Readings) -> Finding | None:
     """A gradient norm more than 100x the median of the 20 steps before it (after the first 10 steps) and above
     every norm of the first 10 steps (the size the run started at), unless the run came back from it and its
     result shows no cost (see _spike_recovered, _harmless). The last step of each epoch is left out (see
@@ -398,21 +440,59 @@ def exploding_gradients(r: Readings) -> Finding | None:
         return None
     if _spike_recovered(r, step) and _harmless(r):
         return None
-    clip, lr, outlier = setting(r, "grad_clip"), base_lr(r), r.outlier
-    if outlier is not None and setting(r, "loss") in ("mse", None):
-        change = {"loss": "huber"}
-        words = (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
-                 f"together ({outlier['share']:.0%} of the target's spread): fix or drop it (a missing value "
-                 f"code?), or use loss='huber', which bounds each row's pull")
-    elif clip is None:
-        change, words = {"grad_clip": 1.0}, "clip gradients with grad_clip=1.0, and look for outlier rows"
-    else:
-        change = lr_change(r, lr / 10)
-        words = f"gradients are clipped already (grad_clip={clip}): lower the lr to {typed(lr / 10)}"
+    words, change = _tame(r)
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
                    f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})", with_flags(words, change),
                    change)
+
+
+def _tame(r: Readings) -> tuple[str, dict]:
+    """Words and change for exploding gradients: loss='huber' when one row's target outweighs the rest under mse,
+    else clipping, or a tenth of the lr when gradients are clipped already."""
+    clip, lr, outlier = setting(r, "grad_clip"), base_lr(r), r.outlier
+    if outlier is not None and setting(r, "loss") in ("mse", None):
+        return (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
+                f"together ({outlier['share']:.0%} of the target's spread): fix or drop it (a missing value "
+                f"code?), or use loss='huber', which bounds each row's pull"), {"loss": "huber"}
+    if clip is None:
+        return "clip gradients with grad_clip=1.0, and look for outlier rows", {"grad_clip": 1.0}
+    return f"gradients are clipped already (grad_clip={clip}): lower the lr to {typed(lr / 10)}", lr_change(r, lr / 10)
+
+
+EARLY = 10          # the first steps, before _later_spike's window of 20 has a median to compare with
+EARLY_JUMP = 5      # a blow-up at the start: a gradient norm this many times the first step's ...
+EARLY_TYPICAL = 20  # ... and this many times the median of every later step's
+
+
+def _blowup_at_start(r: Readings) -> Finding | None:
+    """Within the first EARLY steps the gradient norm jumped to EARLY_JUMP x the first step's and EARLY_TYPICAL x
+    the median of the rest of the run, while the loss rose to RISE x its first value, and the model ended clearly
+    short of a linear reference: the first steps threw the weights far off (a recurrence that compounds each step,
+    a deep stack's product of weights) and the run never made up for it. No rolling median sees this: it has no
+    steps before it."""
+    records = [(x["step"], x["grad_norm"], x["loss"]) for x in r.history
+               if math.isfinite(x.get("grad_norm", math.nan)) and math.isfinite(x["loss"])]
+    if len(records) < 3 * EARLY:
+        return None
+    head = records[:EARLY]
+    step, peak, _ = max(head, key=lambda record: record[1])
+    typical = statistics.median(g for _, g, _ in records[EARLY:])
+    rose = max(loss for _, _, loss in head) / max(head[0][2], 1e-12)
+    if peak <= EARLY_JUMP * head[0][1] or peak <= EARLY_TYPICAL * typical or rose < RISE:
+        return None
+    if worse_than_reference(r) is not True:
+        return None
+    words, change = _tame(r)
+    if r.recurrent:   # fit's init= does not reach recurrent weights: say what does
+        words += ("; start the recurrent weights at or below the identity (nn.init.orthogonal_), since each step "
+                  "of a sequence multiplies the state by them")
+    return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "first": head[0][1],
+                                                                    "median_after": typical, "loss_rise": rose},
+                   f"exploding gradients at the start: the gradient norm jumped to {peak:.3g} at step {step} "
+                   f"({peak / head[0][1]:.3g}x the first step's, {peak / typical:.3g}x the run's median after) "
+                   f"and the loss rose {rose:.3g}x; the run never made up for it and ended clearly short of a "
+                   f"linear model on the same rows", with_flags(words, change), change)
 
 
 def _spike_recovered(r: Readings, step: int) -> bool:
@@ -622,8 +702,8 @@ def lr_decayed_early(r: Readings) -> Finding | None:
                    "run, e.g. schedule=descend.schedules.cosine()", {"schedule": None})
 
 
-RULES = [bad_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients, vanishing_gradients,
-         dead_units, lr_decayed_early, lr_too_low]
+RULES = [bad_start, small_start, non_finite, line_search_on_batches, lr_too_high, exploding_gradients,
+         vanishing_gradients, dead_units, lr_decayed_early, lr_too_low]
 
 
 def rollbacks(r: Readings) -> list[Finding]:
