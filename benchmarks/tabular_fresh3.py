@@ -8,7 +8,7 @@ restate the target are left out; credit keeps R's row-name column, as `write.csv
   have empty cells; lwage left out);
 - sacramento (modeldata's Sacramento; price, 932 house sales: skewed, positive; city is text with 37 levels, zip a
   text code such as "z95838"). R's row names were kept at first and are left out since the first run: the file is
-  sorted by sale day and by price within each day, so the row number restates the price (CatBoost 51,284 with it,
+  five blocks (sale days), each sorted by price, so the row number restates the price (CatBoost 51,284 with it,
   77,720 without; descend, which read it as a number, 70,842);
 - slid (carData's SLID; wages, the 4,147 of 7,425 Ontario workers with a wage; education and language have empty
   cells, sex and language are text);
