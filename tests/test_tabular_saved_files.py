@@ -337,3 +337,23 @@ def test_excels_separator_line_above_the_header_is_left_out_with_a_note(tmp_path
     np.testing.assert_allclose(table["price"], frame.price)
     assert notes[:2] == [f"note: {path}: Excel's 'sep=;' line above the header left out",
                          f"note: {path} has fields separated by ';' and decimal commas (3,5)"]
+
+
+@pytest.mark.parametrize("header", ["rownames", "row.names", "row_names", "RowName"])
+def test_r_row_names_saved_under_a_name_are_left_out_as_an_identifier(tmp_path, header):
+    rng = np.random.default_rng(0)
+    order = rng.permutation(60) + 1   # R's row numbers after the rows were shuffled: unique, 1..60
+    path = tmp_path / "rdatasets.csv"
+    path.write_text(f'"{header}","size","y"\n' + "".join(f"{i},{rng.uniform(1, 9):.2f},{rng.normal():.3f}\n"
+                                                         for i in order))
+    table, _ = _read(path)
+    columns, left_out = infer_columns(table, "y")
+    assert [(c.name, c.kind) for c in columns] == [("size", "numeric")]
+    assert left_out == [f"{header}: whole numbers, a different one in each of the 60 rows, look like an identifier: "
+                        f"left out (--numeric {header} to keep it)"]
+
+
+def test_a_counter_named_rows_or_names_alone_stays_a_number():
+    frame = pd.DataFrame({"rows": np.arange(1, 41), "names": np.arange(41, 81), "y": np.arange(40) * 0.5})
+    columns, left_out = infer_columns(frame, "y")
+    assert [(c.name, c.kind) for c in columns] == [("rows", "numeric"), ("names", "numeric")] and left_out == []

@@ -18,6 +18,7 @@ MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, se
 ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
+ROW_NAMES = {"rownames", "rowname"}   # R's row names as Rdatasets' CSVs name them (also row.names, row_names)
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
 ID_SHARE = 0.5            # a text column with distinct values in more than half the rows looks like an identifier
 _TRUE = {"true", "yes", "y", "t"}
@@ -137,15 +138,16 @@ def name_words(name: str) -> set[str]:
 
 def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
     """Whole numbers that differ in every row and look like labels, not amounts: the name says so (id, key,
-    number..., or pandas' "Unnamed: 0" for a saved row index) or they all have the same 5+ digits (100234,
-    100871...). A plain counter (1, 2, 3...) under another name stays a number: it may be the time trend."""
+    number..., pandas' "Unnamed: 0" or R's "rownames" for a saved row index) or they all have the same 5+ digits
+    (100234, 100871...). A plain counter (1, 2, 3...) under another name stays a number: it may be the time trend."""
     if rows < MIN_ID_ROWS or len(values) != rows or values.nunique() != rows:
         return False
     whole = values.to_numpy(dtype=float)
     if whole.min() < 0:
         return False
     widths = {len(str(int(v))) for v in whole}
-    named = bool(name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
+    named = (bool(name_words(name) & ID_WORDS) or name.startswith("Unnamed: ")
+             or re.sub(r"[^a-z]", "", name.lower()) in ROW_NAMES)
     return named or (len(widths) == 1 and widths.pop() >= 5)
 
 
