@@ -102,6 +102,18 @@ def target_kind(y: torch.Tensor) -> str | None:
     return "binary"
 
 
+MULTI_HOT = 0.05   # share of 0/1 target rows not holding a single 1 from which the rows are multi-label tags
+
+
+def multi_hot(y: torch.Tensor) -> float | None:
+    """For 0/1 float target rows of two columns or more: the share of rows that hold several 1s or none, when it
+    is MULTI_HOT or more (multi-label tags, not one-hot classes); else None."""
+    if not y.dtype.is_floating_point or y.dim() != 2 or y.shape[1] < 2 or len(y) < 20 or not zero_one(y):
+        return None
+    share = float((y.sum(dim=1) != 1).double().mean())
+    return share if share >= MULTI_HOT else None
+
+
 LEAK_CORRELATION = 0.9999   # |correlation| at which a column is the target re-coded (an affine map of it)
 SEPARATING_ROWS = 5         # rows each class needs before one column keeping the classes apart says anything
 
@@ -345,6 +357,6 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     flat = _table(x)
     return {"input_scales": _scales(flat), "input_varying": varying_columns(x),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
-            "target_kind": target_kind(y), "leak": _leak(flat if x.dim() == 2 else None, y),
+            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat if x.dim() == 2 else None, y),
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
             "target_size": target_size(y), "target_percentiles": target_percentiles(y)}

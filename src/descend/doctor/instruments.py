@@ -94,6 +94,9 @@ class Readings:
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
     unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
+    class_weights: dict | None = None                          # a user class loss's weight and recall per class
+    unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
+    multi_hot: float | None = None                             # share of 0/1 target rows not holding a single 1
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",

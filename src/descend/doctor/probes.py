@@ -286,3 +286,29 @@ def class_lean(output: torch.Tensor, target: torch.Tensor) -> dict | None:
     accuracy = (positives + (len(y) - float(y.sum())) - (called - positives)) / len(y)
     return {"rows": len(y), "predicted": float((score > 0).double().mean()), "actual": float(y.mean()),
             "accuracy": float(((score > 0).double() == y).double().mean()), "best_accuracy": float(accuracy.max())}
+
+
+CLASS_ROWS = 5   # comparison rows a class needs before its weight and recall say anything
+
+
+def class_weights(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a class loss the user built (a callable) on scores (rows, classes >= 2) and class ids: how much it weighs
+    each class, as the gradient it gives a row of that class at all-zero scores over the average row's (1 for every
+    class under a plain cross entropy, the inverse of the class weights' spread otherwise, 0 for an ignore_index),
+    with the model's recall of each class on the same rows ({"weights": {class: share}, "recall": {class: share}}).
+    None for other outputs or targets, or a loss that cannot be scored so."""
+    if isinstance(loss, str) or not callable(loss) or output.dim() != 2 or output.shape[1] < 2 \
+            or target.dtype.is_floating_point or target.dim() != 1 or len(target) != len(output):
+        return None
+    z = torch.zeros(output.shape, dtype=output.dtype, requires_grad=True)
+    try:
+        loss(z, target).backward()
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    per_row = z.grad.norm(dim=1).double() if z.grad is not None else None
+    if per_row is None or not bool(torch.isfinite(per_row).all()) or float(per_row.mean()) <= 0:
+        return None
+    predicted, average = output.argmax(1), float(per_row.mean())
+    counted = [int(c) for c in torch.unique(target) if int((target == c).sum()) >= CLASS_ROWS]
+    return {"weights": {c: float(per_row[target == c].mean()) / average for c in counted},
+            "recall": {c: float((predicted[target == c] == c).double().mean()) for c in counted}}

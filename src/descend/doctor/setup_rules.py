@@ -1,0 +1,83 @@
+"""Rules about how the user set the run up around a sound model: an optimizer instance that does not hold the model's
+weights (built on a copy, or on one layer only), a softmax loss on multi-label targets, and a loss that hides a class
+(weights that shrink a class instead of lifting it, an ignore_index that is a real class). Each reads what the run
+was given (the optimizer's param groups, the targets, the loss on chosen outputs), so it names the setting itself
+rather than the symptom (a loss that never moves, a class the model never predicts)."""
+from __future__ import annotations
+
+from torch import nn
+
+from .advice import no_better_than_constant, worse_than_reference
+from .findings import Finding
+from .instruments import Readings
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def optimizer_misses_weights(r: Readings) -> Finding | None:
+    """The user's optimizer instance holds none of the model's trainable weights (it was built on a copy of the
+    model, or before the model was rebuilt): nothing the run does changes the model, whatever the cost; or it
+    holds some but not all, and the model falls short of a reference or of a constant prediction: the weights it
+    leaves out keep their initial values (a head-only optimizer on a model whose body was meant to train)."""
+    missing = r.unoptimized
+    if not missing or not missing["weights"]:
+        return None
+    none_held = len(missing["weights"]) == missing["of"]
+    if not none_held and not (worse_than_reference(r) or no_better_than_constant(r)):
+        return None
+    change = {"optimizer": "auto"}
+    held = "none of them" if none_held else f"all but {len(missing['weights'])}"
+    return Finding("optimizer_misses_weights", "warning", None, missing,
+                   f"the optimizer does not hold the model's weights: of the model's {missing['of']} trainable "
+                   f"parameters it holds {held} ({_shown(missing['weights'])} left out), so those keep their initial "
+                   f"values" + ("" if none_held else " and the model ended clearly short of a reference fitted on the "
+                                                    "same rows"),
+                   "build the optimizer on model.parameters() of the model you pass to fit (after any copy, .to() or "
+                   "rebuild), or leave optimizer to fit; freeze layers on purpose with requires_grad_(False)", change)
+
+
+def _cross_entropy(loss) -> bool:
+    return loss == "cross_entropy" or isinstance(loss, nn.CrossEntropyLoss)
+
+
+def multi_label_softmax(r: Readings) -> Finding | None:
+    """cross_entropy (a softmax over the outputs) on 0/1 target rows of which some hold several 1s or none: the
+    rows are multi-label tags, and a softmax makes the tags compete for one unit of probability, so a row's tags
+    cannot all be called and a row without tags pulls nothing. bce scores each tag on its own."""
+    share = r.multi_hot
+    if share is None or not _cross_entropy(r.settings.get("loss")):
+        return None
+    change = {"loss": "bce"}
+    return Finding("loss_target_mismatch", "warning", None, {"rows_not_one_hot": share, "loss": "cross_entropy"},
+                   f"loss and targets disagree: {share:.0%} of the 0/1 target rows hold several 1s or none (multi-label "
+                   f"tags), but cross_entropy's softmax makes the tags of a row share one unit of probability",
+                   "train with loss='bce' (one sigmoid per tag), and call a tag present where its output is above 0",
+                   change)
+
+
+HIDDEN = 0.25   # a class weighed under this share of the average row's weight: the loss all but leaves it out
+HALF = 0.5      # recall under which the hidden class costs the model
+
+
+def hidden_class(r: Readings) -> Finding | None:
+    """The user's class loss weighs some class at under HIDDEN of the average row (see probes.class_weights): class
+    weights set to the class shares instead of their inverses, or an ignore_index copied from padded-token code
+    that is a real class here; fires when the model recalls under HALF of that class's comparison rows."""
+    found = r.class_weights
+    hidden = [c for c, weight in (found or {}).get("weights", {}).items()
+              if weight < HIDDEN and found["recall"][c] < HALF]
+    if not hidden:
+        return None
+    change = {"loss": "cross_entropy"}
+    classes = ", ".join(f"class {c} at {found['weights'][c]:.2g}x" for c in hidden)
+    return Finding("class_weighting", "warning", None, {**found, "hidden": hidden},
+                   f"the loss hides a class: it weighs {classes} the average row's weight, and the model recalls "
+                   f"{min(found['recall'][c] for c in hidden):.0%} of that class's rows; class weights that "
+                   f"give a class its share instead of its inverse, or an ignore_index that is a real class, do so",
+                   "drop the weights and ignore_index from the loss (loss='cross_entropy'), or weigh each class by "
+                   "the inverse of its share", change)
+
+
+SETUP_RULES = [optimizer_misses_weights, multi_label_softmax, hidden_class]
