@@ -114,6 +114,24 @@ def multi_hot(y: torch.Tensor) -> float | None:
     return share if share >= MULTI_HOT else None
 
 
+UNSEEN = 0.1   # share of validation rows in classes training all but lacks, from which it is more than a stray
+SCARCE = 10    # a class this many times rarer in training than in validation: training all but lacks it
+
+
+def unseen_classes(y: torch.Tensor, y_val: torch.Tensor) -> dict | None:
+    """For class ids: the validation classes that training all but lacks (a share of its rows SCARCE times below
+    their share of validation), when they make up UNSEEN or more of the validation rows ({"classes": [...],
+    "share": s}); else None."""
+    if y.dtype.is_floating_point or y_val.dtype.is_floating_point or y.dim() != 1 or y_val.dim() != 1 \
+            or len(y) == 0 or len(y_val) == 0 or int(y.min()) < 0 or int(y_val.min()) < 0:
+        return None
+    size = int(max(y.max(), y_val.max())) + 1
+    train, val = (torch.bincount(t.long(), minlength=size).double() / len(t) for t in (y, y_val))
+    scarce = (val > 0) & (SCARCE * train < val)
+    share = float(val[scarce].sum())
+    return {"classes": scarce.nonzero()[:, 0].tolist(), "share": share} if share >= UNSEEN else None
+
+
 LEAK_CORRELATION = 0.9999   # |correlation| at which a column is the target re-coded (an affine map of it)
 SEPARATING_ROWS = 5         # rows each class needs before one column keeping the classes apart says anything
 

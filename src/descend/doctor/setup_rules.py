@@ -1,10 +1,12 @@
 """Rules about how the user set the run up around a sound model: an optimizer instance that does not hold the model's
-weights (built on a copy, or on one layer only), a softmax loss on multi-label targets, and a loss that hides a class
-(weights that shrink a class instead of lifting it, an ignore_index that is a real class). Each reads what the run
-was given (the optimizer's param groups, the targets, the loss on chosen outputs), so it names the setting itself
-rather than the symptom (a loss that never moves, a class the model never predicts)."""
+weights (built on a copy, or on one layer only), a softmax loss on multi-label targets, a loss that hides a class
+(weights that shrink a class instead of lifting it, an ignore_index that is a real class), and a split that put whole
+classes on one side. Each reads what the run was given (the optimizer's param groups, the targets, the loss on
+chosen outputs), so it names the setting itself rather than the symptom (a loss that never moves, a class the
+model never predicts, a validation loss that climbs)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .advice import no_better_than_constant, worse_than_reference
@@ -80,4 +82,32 @@ def hidden_class(r: Readings) -> Finding | None:
                    "the inverse of its share", change)
 
 
-SETUP_RULES = [optimizer_misses_weights, multi_label_softmax, hidden_class]
+COSTLY = 3   # a class's validation rows this many times as costly as the others: the model never learnt it
+
+
+def unseen_classes(r: Readings) -> Finding | None:
+    """Validation rows of classes that the training rows read all but lack (see inputs.unseen_classes), and the model's
+    loss on them is COSTLY times its loss on the other validation rows (or, with none, above a constant
+    prediction's): the split put whole classes on one side (rows sorted by label before the cut), so validation
+    measures classes the model was never shown. The cost keeps a training sample that is only the first rows of
+    a large sorted table, whose model did learn every class, from being read so."""
+    found = r.unseen_classes
+    if not found or r.model_losses is None or r.sample is None or not r.sample.held_out:
+        return None
+    unseen = torch.isin(r.sample.y_eval, torch.tensor(found["classes"], dtype=r.sample.y_eval.dtype))
+    if not bool(unseen.any()):
+        return None
+    cost = float(r.model_losses[unseen].mean())
+    seen = float(r.model_losses[~unseen].mean()) if bool((~unseen).any()) else r.target_baseline
+    if seen is None or cost < (COSTLY * seen if bool((~unseen).any()) else seen):
+        return None
+    classes = ", ".join(map(str, found["classes"]))
+    return Finding("validation_unlike_training", "warning", None, {**found, "unseen_loss": cost},
+                   f"validation unlike training: {found['share']:.0%} of the validation rows belong to class(es) "
+                   f"{classes}, which training all but lacks, and the model's loss on them is {cost:.4g}: the split "
+                   f"put whole classes on one side", "shuffle the rows before splitting them (or split per class, "
+                   "stratified), so that every class is in training and in validation; no training setting fixes "
+                   "this")
+
+
+SETUP_RULES = [optimizer_misses_weights, multi_label_softmax, hidden_class, unseen_classes]

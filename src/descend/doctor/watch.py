@@ -98,6 +98,7 @@ class Doctor(Callback):
         if self.val_sample is not None and not getattr(self.loss, "validates_training_rows", False):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
+            self.readings.unseen_classes = inputs.unseen_classes(y[:read], self.val_sample[1])
 
     def _read_order(self, in_order: torch.Tensor) -> None:
         self.readings.grouped_order = inputs.grouped_order(in_order)
