@@ -60,7 +60,8 @@ CODES: dict[str, str] = {
                       "targets have a column for each: those targets are never fitted",
     "loss_unpaired": "the user's loss gives the same value when the outputs are moved one row against their "
                      "targets: it compares every output with every target (a (batch, 1) output broadcast against a "
-                     "(batch,) target), so the model can only learn the targets' mean",
+                     "(batch,) target), so the model can only learn the targets' mean; or, on class ids, it keeps its "
+                     "value when a class's score moves alike on every row (a log_softmax over dim 0, the batch)",
     "detached_parameters": "weights that require a gradient received none at any sampled step (the graph is cut in "
                            "forward: .detach(), no_grad, a NumPy round trip, a layer never called), at a cost",
     "batch_mixing": "in eval mode a row's output changes when the other rows of its batch change (a recurrent layer "

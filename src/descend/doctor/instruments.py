@@ -94,6 +94,7 @@ class Readings:
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
     unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
+    batch_normalized_loss: dict | None = None                  # a user class loss normalized over the batch
     class_weights: dict | None = None                          # a user class loss's weight and recall per class
     unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
     unseen_classes: dict | None = None                         # validation classes no training row holds

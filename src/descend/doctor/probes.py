@@ -312,3 +312,27 @@ def class_weights(loss, output: torch.Tensor, target: torch.Tensor) -> dict | No
     counted = [int(c) for c in torch.unique(target) if int((target == c).sum()) >= CLASS_ROWS]
     return {"weights": {c: float(per_row[target == c].mean()) / average for c in counted},
             "recall": {c: float((predicted[target == c] == c).double().mean()) for c in counted}}
+
+
+def batch_normalized_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a class loss the user wrote (a callable) on scores (rows, classes >= 2) and class ids: whether it
+    normalizes over the batch instead of over the classes (a log_softmax over dim 0). Scored on random scores (a
+    generator of its own): such a loss keeps its value when one class's score moves by the same amount on every
+    row, and changes when one row's scores all move; a loss over the classes does the opposite. Then no loss
+    value pins how the classes compare within a row, which is all that argmax reads. {"output": shape}, or None."""
+    if isinstance(loss, str) or not callable(loss) or output.dim() != 2 or output.shape[1] < 2 or len(output) < 4 \
+            or target.dtype.is_floating_point or target.shape != output.shape[:1]:
+        return None
+    z = torch.randn(output.shape, generator=torch.Generator().manual_seed(20261209), dtype=torch.float64)
+    column, row = z.clone(), z.clone()
+    column[:, 0] += 3.0
+    row[0] += 3.0
+    try:
+        with torch.no_grad():
+            base, by_column, by_row = (float(loss(s.to(output.dtype), target)) for s in (z, column, row))
+    except (RuntimeError, TypeError, ValueError, IndexError):
+        return None
+    if not math.isfinite(base) or abs(by_column - base) > 1e-5 * abs(base) + 1e-9 \
+            or abs(by_row - base) <= 1e-3 * abs(base) + 1e-9:
+        return None
+    return {"output": list(output.shape)}

@@ -1,9 +1,9 @@
 """Rules about how the user set the run up around a sound model: an optimizer instance that does not hold the model's
-weights (built on a copy, or on one layer only), a softmax loss on multi-label targets, a loss that hides a class
-(weights that shrink a class instead of lifting it, an ignore_index that is a real class), and a split that put whole
-classes on one side. Each reads what the run was given (the optimizer's param groups, the targets, the loss on
-chosen outputs), so it names the setting itself rather than the symptom (a loss that never moves, a class the
-model never predicts, a validation loss that climbs)."""
+weights (built on a copy, or on one layer only), a softmax loss on multi-label targets, a class loss that hides a
+class (weights that shrink a class instead of lifting it, an ignore_index that is a real class) or normalizes over
+the batch, and a split that put whole classes on one side. Each reads what the run was given (the optimizer's param
+groups, the targets, the loss on chosen outputs), so it names the setting itself rather than the symptom (a loss
+that never moves, a class the model never predicts, a validation loss that climbs)."""
 from __future__ import annotations
 
 import torch
@@ -82,6 +82,22 @@ def hidden_class(r: Readings) -> Finding | None:
                    "the inverse of its share", change)
 
 
+def batch_normalized_loss(r: Readings) -> Finding | None:
+    """The user's class loss normalizes over the batch, not over the classes (see probes.batch_normalized_loss): it
+    pairs each row with the other rows' scores for its class rather than with its own scores for the other
+    classes, so nothing it rewards fixes how the classes compare within a row, which the predicted class reads."""
+    found = r.batch_normalized_loss
+    if found is None:
+        return None
+    change = {"loss": "cross_entropy"}
+    return Finding("loss_unpaired", "warning", None, found,
+                   f"the loss pairs rows, not classes: on outputs of shape {tuple(found['output'])} it keeps its "
+                   f"value when one class's score moves alike on every row and changes when one row's scores all "
+                   f"move, as a log_softmax or softmax over dim 0 (the batch) does; nothing it rewards fixes how a "
+                   f"row's classes compare, which its predicted class reads",
+                   "normalize over the classes (F.log_softmax(output, dim=1)), or use loss='cross_entropy'", change)
+
+
 COSTLY = 3   # a class's validation rows this many times as costly as the others: the model never learnt it
 
 
@@ -110,4 +126,4 @@ def unseen_classes(r: Readings) -> Finding | None:
                    "this")
 
 
-SETUP_RULES = [optimizer_misses_weights, multi_label_softmax, hidden_class, unseen_classes]
+SETUP_RULES = [optimizer_misses_weights, multi_label_softmax, hidden_class, batch_normalized_loss, unseen_classes]
