@@ -1,10 +1,12 @@
 """Rules about how the user set the run up around a sound model: an optimizer instance that does not hold the model's
-weights (built on a copy, or on one layer only), a softmax loss on multi-label targets, a class loss that hides a
+weights (built on a copy, or on one layer only) or whose betas are swapped, a schedule that raises the lr, a softmax loss on multi-label targets, a class loss that hides a
 class (weights that shrink a class instead of lifting it, an ignore_index that is a real class) or normalizes over
 the batch, and a split that put whole classes on one side. Each reads what the run was given (the optimizer's param
 groups, the targets, the loss on chosen outputs), so it names the setting itself rather than the symptom (a loss
 that never moves, a class the model never predicts, a validation loss that climbs)."""
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -38,6 +40,52 @@ def optimizer_misses_weights(r: Readings) -> Finding | None:
                                                     "same rows"),
                    "build the optimizer on model.parameters() of the model you pass to fit (after any copy, .to() or "
                    "rebuild), or leave optimizer to fit; freeze layers on purpose with requires_grad_(False)", change)
+
+
+def swapped_betas(r: Readings) -> Finding | None:
+    """The user's Adam-type optimizer has beta1 >= sqrt(beta2) (Kingma and Ba's condition for Adam's convergence,
+    beta1 < sqrt(beta2), broken): its momentum remembers gradients longer than its second moment remembers their
+    size, so a step can be many times the lr and the steps overshoot. (0.999, 0.9) is the defaults swapped; no one
+    chooses it."""
+    groups = getattr(r.settings.get("optimizer"), "param_groups", None) or []
+    betas = next((tuple(g["betas"]) for g in groups if isinstance(g.get("betas"), (tuple, list))
+                  and len(g["betas"]) == 2 and g["betas"][0] >= g["betas"][1] ** 0.5 > 0), None)
+    if betas is None:
+        return None
+    change = {"optimizer": "auto"}
+    return Finding("lr_too_high", "warning", None, {"betas": list(betas)},
+                   f"the steps overshoot: the optimizer's betas {betas} put beta1 at or above the square root of "
+                   f"beta2 ({betas[1] ** 0.5:.3g}), so its momentum outlasts its memory of the gradients' size and a "
+                   f"step can be many times the lr (Adam needs beta1 < sqrt(beta2))",
+                   "build the optimizer with its default betas (0.9, 0.999), or leave optimizer to fit", change)
+
+
+RISEN = 10   # a schedule that takes the lr this many times above the lr it scales raises it, not decays it
+ROSE = 2     # a training loss that ends this many times above its lowest went up with the lr
+
+
+def _scaled_lr(r: Readings) -> float | None:
+    """The lr the run's schedule scales: auto's pick, the lr given, or the user's optimizer's own."""
+    groups = getattr(r.settings.get("optimizer"), "param_groups", None) or [{}]
+    given = r.auto_lr or r.settings.get("lr") or groups[0].get("initial_lr", groups[0].get("lr"))
+    return given if isinstance(given, float) and given > 0 else None
+
+
+def rising_schedule(r: Readings) -> Finding | None:
+    """The user's schedule took the lr over RISEN times above the lr it scales (a step or exponential schedule
+    with gamma above 1, read as a divisor), and the training loss ended ROSE times above its lowest (smoothed): the
+    steps overshoot because the schedule keeps raising them, so a lower lr only delays it."""
+    scaled, smoothed = _scaled_lr(r), r.curve.smoothed
+    lrs = [x["lr"] for x in r.history if math.isfinite(x.get("lr", math.nan))]
+    if r.settings.get("schedule") is None or scaled is None or not lrs or max(lrs) < RISEN * scaled \
+            or not smoothed or not smoothed[-1] > ROSE * min(smoothed):
+        return None
+    change = {"schedule": None}
+    return Finding("lr_too_high", "warning", None, {"lr": scaled, "schedule_peak": max(lrs), "rose": smoothed[-1] / min(smoothed)},
+                   f"the steps overshoot: the schedule raised the lr from {scaled:.2g} to {max(lrs):.2g} "
+                   f"({max(lrs) / scaled:.0f}x), and the training loss ended {smoothed[-1] / min(smoothed):.1f}x above "
+                   f"its lowest", "leave schedule out, or give it a factor below 1 (step(every, gamma=0.1) divides the lr "
+                   "by 10)", change)
 
 
 def _cross_entropy(loss) -> bool:
@@ -126,4 +174,4 @@ def unseen_classes(r: Readings) -> Finding | None:
                    "this")
 
 
-SETUP_RULES = [optimizer_misses_weights, multi_label_softmax, hidden_class, batch_normalized_loss, unseen_classes]
+SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, multi_label_softmax, hidden_class, batch_normalized_loss, unseen_classes]
