@@ -1,9 +1,10 @@
 """Rules about how the user set the run up around a sound model: an optimizer instance that does not hold the model's
-weights (built on a copy, or on one layer only) or whose betas are swapped, a schedule that raises the lr, a softmax loss on multi-label targets, a class loss that hides a
-class (weights that shrink a class instead of lifting it, an ignore_index that is a real class) or normalizes over
-the batch, and a split that put whole classes on one side. Each reads what the run was given (the optimizer's param
-groups, the targets, the loss on chosen outputs), so it names the setting itself rather than the symptom (a loss
-that never moves, a class the model never predicts, a validation loss that climbs)."""
+weights (built on a copy, or on one layer only) or whose betas are swapped, a schedule that raises the lr, a softmax
+loss on multi-label targets, a class loss that hides a class (weights that shrink a class instead of lifting it, an
+ignore_index that is a real class) or normalizes over the batch, and a split that put whole classes on one side.
+Each reads what the run was given (the optimizer's param groups, the targets, the loss on chosen outputs), so it
+names the setting itself rather than the symptom (a loss that never moves, a class the model never predicts, a
+validation loss that climbs)."""
 from __future__ import annotations
 
 import math
@@ -81,11 +82,13 @@ def rising_schedule(r: Readings) -> Finding | None:
             or not smoothed or not smoothed[-1] > ROSE * min(smoothed):
         return None
     change = {"schedule": None}
-    return Finding("lr_too_high", "warning", None, {"lr": scaled, "schedule_peak": max(lrs), "rose": smoothed[-1] / min(smoothed)},
+    rose = smoothed[-1] / min(smoothed)
+    return Finding("lr_too_high", "warning", None, {"lr": scaled, "schedule_peak": max(lrs), "rose": rose},
                    f"the steps overshoot: the schedule raised the lr from {scaled:.2g} to {max(lrs):.2g} "
-                   f"({max(lrs) / scaled:.0f}x), and the training loss ended {smoothed[-1] / min(smoothed):.1f}x above "
-                   f"its lowest", "leave schedule out, or give it a factor below 1 (step(every, gamma=0.1) divides the lr "
-                   "by 10)", change)
+                   f"({max(lrs) / scaled:.0f}x), and the training loss ended {rose:.1f}x above "
+                   f"its lowest",
+                   "leave schedule out, or give it a factor below 1 (step(every, gamma=0.1) divides the lr by 10)",
+                   change)
 
 
 def _cross_entropy(loss) -> bool:
@@ -101,8 +104,9 @@ def multi_label_softmax(r: Readings) -> Finding | None:
         return None
     change = {"loss": "bce"}
     return Finding("loss_target_mismatch", "warning", None, {"rows_not_one_hot": share, "loss": "cross_entropy"},
-                   f"loss and targets disagree: {share:.0%} of the 0/1 target rows hold several 1s or none (multi-label "
-                   f"tags), but cross_entropy's softmax makes the tags of a row share one unit of probability",
+                   f"loss and targets disagree: {share:.0%} of the 0/1 target rows hold several 1s or none "
+                   f"(multi-label tags), but cross_entropy's softmax makes the tags of a row share one unit of "
+                   f"probability",
                    "train with loss='bce' (one sigmoid per tag), and call a tag present where its output is above 0",
                    change)
 
@@ -137,13 +141,13 @@ def batch_normalized_loss(r: Readings) -> Finding | None:
     found = r.batch_normalized_loss
     if found is None:
         return None
-    change = {"loss": "cross_entropy"}
     return Finding("loss_unpaired", "warning", None, found,
                    f"the loss pairs rows, not classes: on outputs of shape {tuple(found['output'])} it keeps its "
                    f"value when one class's score moves alike on every row and changes when one row's scores all "
                    f"move, as a log_softmax or softmax over dim 0 (the batch) does; nothing it rewards fixes how a "
                    f"row's classes compare, which its predicted class reads",
-                   "normalize over the classes (F.log_softmax(output, dim=1)), or use loss='cross_entropy'", change)
+                   "normalize over the classes (F.log_softmax(output, dim=1)), or use loss='cross_entropy'",
+                   {"loss": "cross_entropy"})
 
 
 COSTLY = 3   # a class's validation rows this many times as costly as the others: the model never learnt it
@@ -174,4 +178,5 @@ def unseen_classes(r: Readings) -> Finding | None:
                    "this")
 
 
-SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, multi_label_softmax, hidden_class, batch_normalized_loss, unseen_classes]
+SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, multi_label_softmax, hidden_class,
+               batch_normalized_loss, unseen_classes]

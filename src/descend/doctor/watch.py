@@ -16,9 +16,9 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
-from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean, class_weights, early_step_reach,
-                     evaluate, fewest_ids, ids_seen, init_starts, on_batch_statistics, order_blind, random_evaluation,
-                     sampling_layers, started_far_off, unpaired_loss, unread_outputs)
+from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
+                     class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, on_batch_statistics,
+                     order_blind, random_evaluation, sampling_layers, started_far_off, unpaired_loss, unread_outputs)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
