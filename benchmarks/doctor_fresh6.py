@@ -11,9 +11,9 @@ for 0.9), Adam with its betas swapped, nn.CrossEntropyLoss(ignore_index=0) copie
 0 is real, a hand-written cross entropy whose log_softmax runs over the batch, class weights set to the class shares
 instead of their inverses, missing values coded -999 in one standardized column, a step schedule with gamma=10 (read
 as "divide by 10"), a loss divided by the training set's size on top of its mean under an SGD instance, and every
-weight drawn from N(0, 1) by hand. Each failure runs on fit's defaults unless the failure is the user's stated choice. One scenario written as a
-failure (attention pooling whose softmax runs over the batch) cost nothing on its first run and moved to the healthy
-runs before the doctor's answers were read (see its comment).
+weight drawn from N(0, 1) by hand. Each failure runs on fit's defaults unless the failure is the user's stated choice.
+One scenario written as a failure (attention pooling whose softmax runs over the batch) cost nothing on its first run
+and moved to the healthy runs before the doctor's answers were read (see its comment).
 """
 from __future__ import annotations
 
