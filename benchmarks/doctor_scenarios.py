@@ -628,7 +628,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh3": ("doctor_fresh3", "the third fresh set", ("FRESH3", "AFTER3")),
     "fresh4": ("doctor_fresh4", "the fourth fresh set", ("FRESH4", "HEALTHY4", "AFTER4")),
     "fresh5": ("doctor_fresh5", "the fifth fresh set", ("FRESH5", "HEALTHY5", "AFTER5")),
-    "fresh6": ("doctor_fresh6", "the sixth fresh set", ("FRESH6", "HEALTHY6")),
+    "fresh6": ("doctor_fresh6", "the sixth fresh set", ("FRESH6", "HEALTHY6", "AFTER6")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 
