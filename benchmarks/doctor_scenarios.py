@@ -470,6 +470,8 @@ def _apply_data(data: Data, change: dict) -> Data:
                 None if data[3] is None else data[3] / change["target_divisor"])
     if "class_outputs" in change:   # the numbers are class ids: integer targets for cross_entropy
         data = (data[0], data[1].long(), data[2], None if data[3] is None else data[3].long())
+    if "missing_code" in change:   # the value is a missing-value code: median-impute it and flag the rows
+        data = _impute(data, change["missing_code"]["column"], change["missing_code"]["value"])
     if change.get("resample") == "balanced":
         xt, yt = data[0], data[1]
         counts = torch.bincount(yt.long())
@@ -477,6 +479,20 @@ def _apply_data(data: Data, change: dict) -> Data:
         rows = torch.multinomial((1.0 / counts.double())[yt.long()], len(yt), replacement=True, generator=g)
         data = (xt[rows], yt[rows], data[2], data[3])
     return data
+
+
+def _impute(data: Data, column: int, value: float) -> Data:
+    """`value` in input `column` replaced by the median of the column's other training values, with a 0/1 column
+    appended that marks the rows that held it."""
+    xt = data[0]
+    median = xt[xt[:, column] != value, column].median()
+
+    def fill(x: torch.Tensor) -> torch.Tensor:
+        coded = x[:, column] == value
+        x = x.clone()
+        x[coded, column] = median
+        return torch.cat([x, coded[:, None].to(x.dtype)], 1)
+    return fill(xt), data[1], None if data[2] is None else fill(data[2]), data[3]
 
 
 def run(s: Scenario, change: dict | None = None) -> tuple:

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import descend as ds
-from descend.doctor.inputs import multi_hot, unseen_classes
+from descend.doctor.inputs import missing_codes, multi_hot, unseen_classes
 from descend.doctor.probes import batch_normalized_loss, class_weights
 from test_doctor_fresh2 import WARN, classes, regression, warnings
 from test_doctor_fresh3 import fit_rows, mlp
@@ -178,3 +178,28 @@ def test_a_split_after_sorting_by_label_is_validation_unlike_training_and_a_rand
     assert first.code == "validation_unlike_training" and first.evidence["classes"] == [3]
     assert first.evidence["share"] > 0.9
     assert not warnings(fit_rows(mlp(6, 4), x, y, loss="cross_entropy", max_epochs=10))
+
+
+# ---- a missing-value code among measurements ------------------------------------------------------------------------
+def test_missing_codes_finds_a_value_far_from_a_column_and_not_a_common_measured_one():
+    g = torch.Generator().manual_seed(0)
+    table = torch.randn(400, 3, generator=g, dtype=torch.float64)
+    table[:80, 1] = -999.0          # a fifth of column 1 is the code
+    table[:, 2] = table[:, 2].round()   # whole numbers: many rows share 0, 1, -1, none far off
+    assert missing_codes(table) == {1: {"value": -999.0, "share": 0.2}}
+
+
+def test_a_missing_value_code_is_unscaled_inputs_named_as_a_code_and_imputing_fixes_it():
+    x, y = regression()
+    coded = x.clone()
+    coded[torch.arange(len(x)) % 5 == 0, 3] = -999.0
+    raw = fit_rows(mlp(6, 1), coded, y, max_epochs=15)
+    first = first_warning(raw)
+    assert first.code == "unscaled_inputs" and first.change == {"missing_code": {"column": 3, "value": -999.0}}
+    assert first.evidence["share"] == pytest.approx(0.2, abs=0.01)
+    imputed = coded.clone()
+    imputed[imputed[:, 3] == -999.0, 3] = float(x[:600][torch.arange(600) % 5 != 0, 3].median())
+    imputed = torch.cat([imputed, (coded[:, 3] == -999.0).float()[:, None]], 1)
+    fixed = fit_rows(mlp(7, 1), imputed, y, max_epochs=15)
+    assert "unscaled_inputs" not in warnings(fixed)
+    assert fixed.history[-1]["val_loss"] < raw.history[-1]["val_loss"]

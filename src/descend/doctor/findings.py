@@ -17,7 +17,7 @@ from ..core.html import FONT, findings_table
 # root causes first (one exception: see `ordered`).
 CODES: dict[str, str] = {
     "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
-                       "varies",
+                       "varies (named a missing-value code when one value far from the others fills 1% of it)",
     "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
                        "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
                        "reaching the target's scale",
@@ -143,6 +143,8 @@ ACTIONS = {
     "optimizer_eps": "build the optimizer with this eps",
     "batch_norm_momentum": "build every BatchNorm layer with this momentum",
     "target_divisor": "divide the targets (training and validation) by this value",
+    "missing_code": "{'column': j, 'value': v}: replace v in input column j by the median of its other training "
+                    "values and append a 0/1 column marking those rows",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

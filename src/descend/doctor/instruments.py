@@ -36,6 +36,7 @@ class Readings:
     non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
+    missing_codes: dict[int, dict] = field(default_factory=dict)  # columns holding a code far from the other values
     embedding_rows: int = 0                                    # the most rows of the model's embedding tables
     index_columns: list[int] = field(default_factory=list)     # input columns of whole numbers that fit those tables
     embedding_ids: dict | None = None                          # the fewest distinct ids an embedding saw at the end
