@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 import descend as ds
 from descend.doctor.inputs import missing_codes, multi_hot, unseen_classes
-from descend.doctor.probes import batch_normalized_loss, class_weights
+from descend.doctor.probes import batch_normalized_loss, class_weights, loss_scale
 from test_doctor_fresh2 import WARN, classes, regression, warnings
 from test_doctor_fresh3 import fit_rows, mlp
 
@@ -203,3 +203,35 @@ def test_a_missing_value_code_is_unscaled_inputs_named_as_a_code_and_imputing_fi
     fixed = fit_rows(mlp(7, 1), imputed, y, max_epochs=15)
     assert "unscaled_inputs" not in warnings(fixed)
     assert fixed.history[-1]["val_loss"] < raw.history[-1]["val_loss"]
+
+
+# ---- a loss scaled down under plain SGD ------------------------------------------------------------------------------
+def test_loss_scale_reads_a_fixed_factor_and_not_a_sum_over_the_batch():
+    out, y = torch.randn(32, 1), torch.randn(32)
+    assert loss_scale(lambda o, t: F.mse_loss(o[:, 0], t) / 1500, out, y) == {"same_as": "mse",
+                                                                               "factor": pytest.approx(1 / 1500)}
+    assert loss_scale(lambda o, t: ((o[:, 0] - t) ** 2).sum(), out, y) is None   # grows with the rows: a sum
+    assert loss_scale(lambda o, t: F.mse_loss(o[:, 0], t), out, y) is None       # mse itself
+    logits, ids = torch.randn(32, 3), torch.arange(32) % 3
+    assert loss_scale(lambda o, t: 100 * F.cross_entropy(o, t), logits, ids)["factor"] == pytest.approx(100)
+
+
+def test_mse_divided_by_the_row_count_under_sgd_is_lr_too_low_and_plain_mse_fixes_it():
+    x, y = regression()
+    def shrunk(o, t):
+        return F.mse_loss(o[:, 0], t) / 600
+    model = mlp(6, 1)
+    slow = fit_rows(model, x, y, loss=shrunk, max_epochs=10, batch_size=32,
+                    optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    first = first_warning(slow)
+    assert first.code == "lr_too_low" and first.change == {"loss": "mse"}
+    assert first.evidence["factor"] == pytest.approx(1 / 600) and first.evidence["update_ratio"] < 1e-4
+    model = mlp(6, 1)
+    plain = fit_rows(model, x, y, loss="mse", max_epochs=10, batch_size=32,
+                     optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    assert "lr_too_low" not in warnings(plain)
+    assert plain.history[-1]["val_loss"] < 0.5 * 600 * slow.history[-1]["val_loss"]
+    model = mlp(6, 1)
+    adaptive = fit_rows(model, x, y, loss=shrunk, max_epochs=10, batch_size=32,
+                        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3))
+    assert "lr_too_low" not in warnings(adaptive)   # Adam divides the factor out of every step

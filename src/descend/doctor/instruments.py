@@ -96,6 +96,7 @@ class Readings:
     unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     batch_normalized_loss: dict | None = None                  # a user class loss normalized over the batch
+    loss_scale: dict | None = None                             # a user loss that is a named loss times a factor
     class_weights: dict | None = None                          # a user class loss's weight and recall per class
     unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
     unseen_classes: dict | None = None                         # validation classes no training row holds

@@ -230,7 +230,7 @@ def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | No
         with torch.no_grad():
             paired, moved = float(loss(z, target)), float(loss(z.roll(1, 0), target))
             aligned = float(loss(z.reshape(target.shape), target)) if z.numel() == target.numel() else math.nan
-    except (RuntimeError, TypeError, ValueError):
+    except (RuntimeError, TypeError, ValueError, IndexError):   # IndexError: a loss that indexes output[:, 0]
         return None
     if not (math.isfinite(paired) and abs(paired - moved) <= 1e-6 * abs(paired) + 1e-12):
         return None
@@ -336,3 +336,36 @@ def batch_normalized_loss(loss, output: torch.Tensor, target: torch.Tensor) -> d
             or abs(by_row - base) <= 1e-3 * abs(base) + 1e-9:
         return None
     return {"output": list(output.shape)}
+
+
+SCALE_NAMED = {"mse": lambda z, y: nn.functional.mse_loss(z.reshape(y.shape), y),
+               "cross_entropy": lambda z, y: nn.functional.cross_entropy(z, y)}
+
+
+def loss_scale(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote (a callable): whether it is a named loss (mse on float targets of the outputs'
+    size, cross_entropy on class ids) times a fixed factor, the same at two draws of random outputs (a generator of
+    its own) and at half the rows (a sum over the batch would scale with them): {"same_as": name, "factor": c}, or
+    None when it is no such multiple, or the factor is 1."""
+    if isinstance(loss, str) or not callable(loss) or len(target) < 8:
+        return None
+    name = ("mse" if target.dtype.is_floating_point and output.numel() == target.numel() else
+            "cross_entropy" if not target.dtype.is_floating_point and output.dim() == 2 and target.dim() == 1
+            else None)
+    if name is None:
+        return None
+    g = torch.Generator().manual_seed(20261210)
+    ratios = []
+    try:
+        with torch.no_grad():
+            for rows in (len(target), len(target), len(target) // 2):
+                z = torch.randn(output[:rows].shape, generator=g, dtype=torch.float64).to(output.dtype)
+                named = float(SCALE_NAMED[name](z, target[:rows]))
+                ratios.append(float(loss(z, target[:rows])) / named if named > 0 else math.nan)
+    except Exception:  # noqa: BLE001 - a user's loss may refuse made-up outputs in any way; then there is no reading
+        return None
+    factor = ratios[0]
+    if not all(math.isfinite(x) and x > 0 for x in ratios) or abs(factor - 1) < 1e-3 \
+            or any(abs(x / factor - 1) > 1e-4 for x in ratios[1:]):
+        return None
+    return {"same_as": name, "factor": factor}

@@ -1,10 +1,10 @@
 """Rules about how the user set the run up around a sound model: an optimizer instance that does not hold the model's
-weights (built on a copy, or on one layer only) or whose betas are swapped, a schedule that raises the lr, a softmax
-loss on multi-label targets, a class loss that hides a class (weights that shrink a class instead of lifting it, an
-ignore_index that is a real class) or normalizes over the batch, and a split that put whole classes on one side.
-Each reads what the run was given (the optimizer's param groups, the targets, the loss on chosen outputs), so it
-names the setting itself rather than the symptom (a loss that never moves, a class the model never predicts, a
-validation loss that climbs)."""
+weights (built on a copy, or on one layer only) or whose betas are swapped, a schedule that raises the lr, a loss
+scaled down under plain SGD, a softmax loss on multi-label targets, a class loss that hides a class (weights that
+shrink a class instead of lifting it, an ignore_index that is a real class) or normalizes over the batch, and a
+split that put whole classes on one side. Each reads what the run was given (the optimizer's param groups, the
+targets, the loss on chosen outputs), so it names the setting itself rather than the symptom (a loss that never
+moves, a class the model never predicts, a validation loss that climbs)."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,8 @@ import math
 import torch
 from torch import nn
 
-from .advice import no_better_than_constant, worse_than_reference
+from .advice import (ADAPTIVE, median_update_ratio, no_better_than_constant, optimizer_name,
+                     worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
 
@@ -89,6 +90,29 @@ def rising_schedule(r: Readings) -> Finding | None:
                    f"its lowest",
                    "leave schedule out, or give it a factor below 1 (step(every, gamma=0.1) divides the lr by 10)",
                    change)
+
+
+SHRUNK = 1e-2    # a loss this many times smaller than the named loss it scales shrinks every plain step as much
+STILL = 1e-4     # steps that move the weights by under this share of their size (median) leave them where they were
+
+
+def shrunk_loss(r: Readings) -> Finding | None:
+    """The user's loss is a named loss times a fixed factor under SHRUNK (see probes.loss_scale: an average over the
+    data set taken on top of the batch mean, a unit conversion), a plain optimizer (SGD: no adaptive scaling to undo
+    the factor) took the steps, and they moved the weights by under STILL of their size: the factor divides the
+    lr. Offered fix: the named loss itself, at the same lr."""
+    found = r.loss_scale
+    ratio = median_update_ratio(r)
+    if found is None or found["factor"] >= SHRUNK or (optimizer_name(r) or "") in ADAPTIVE or ratio is None \
+            or ratio >= STILL:
+        return None
+    change = {"loss": found["same_as"]}
+    return Finding("lr_too_low", "warning", None, {**found, "update_ratio": ratio},
+                   f"learning rate too low in effect: the loss is {found['same_as']} times {found['factor']:.3g}, and "
+                   f"under a plain optimizer that factor scales every step, which moved the weights by "
+                   f"{ratio:.1e} of their size",
+                   f"use loss='{found['same_as']}' (or drop the factor from the loss) at the same lr, or raise the lr "
+                   f"by {1 / found['factor']:.3g}x", change)
 
 
 def _cross_entropy(loss) -> bool:
@@ -178,5 +202,5 @@ def unseen_classes(r: Readings) -> Finding | None:
                    "this")
 
 
-SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, multi_label_softmax, hidden_class,
+SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, shrunk_loss, multi_label_softmax, hidden_class,
                batch_normalized_loss, unseen_classes]

@@ -17,8 +17,9 @@ from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
 from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
-                     class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, on_batch_statistics,
-                     order_blind, random_evaluation, sampling_layers, started_far_off, unpaired_loss, unread_outputs)
+                     class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, loss_scale,
+                     on_batch_statistics, order_blind, random_evaluation, sampling_layers, started_far_off,
+                     unpaired_loss, unread_outputs)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -159,6 +160,7 @@ class Doctor(Callback):
             r.class_lean = class_lean(out, r.sample.y_eval)
             r.class_weights = class_weights(self.loss, out, r.sample.y_eval)
             r.batch_normalized_loss = batch_normalized_loss(self.loss, out, r.sample.y_eval)
+            r.loss_scale = loss_scale(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
