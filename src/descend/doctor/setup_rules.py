@@ -45,10 +45,10 @@ def optimizer_misses_weights(r: Readings) -> Finding | None:
 
 
 def swapped_betas(r: Readings) -> Finding | None:
-    """The user's Adam-type optimizer has beta1 >= sqrt(beta2) (Kingma and Ba's condition for Adam's convergence,
-    beta1 < sqrt(beta2), broken): its momentum remembers gradients longer than its second moment remembers their
-    size, so a step can be many times the lr and the steps overshoot. (0.999, 0.9) is the defaults swapped; no one
-    chooses it."""
+    """The user's Adam-type optimizer has beta1 >= sqrt(beta2): its momentum remembers gradients longer than its
+    second moment remembers their size, and |m| / sqrt(v) is bounded (by Cauchy-Schwarz, a multiple of the lr that
+    holds for every gradient sequence) only when beta1^2 / beta2 < 1, the condition of Reddi et al.'s (2018) analysis;
+    past it a step can be many times the lr, and the steps overshoot. (0.999, 0.9) is the defaults swapped."""
     groups = getattr(r.settings.get("optimizer"), "param_groups", None) or []
     betas = next((tuple(g["betas"]) for g in groups if isinstance(g.get("betas"), (tuple, list))
                   and len(g["betas"]) == 2 and g["betas"][0] >= g["betas"][1] ** 0.5 > 0), None)
@@ -58,7 +58,8 @@ def swapped_betas(r: Readings) -> Finding | None:
     return Finding("lr_too_high", "warning", None, {"betas": list(betas)},
                    f"the steps overshoot: the optimizer's betas {betas} put beta1 at or above the square root of "
                    f"beta2 ({betas[1] ** 0.5:.3g}), so its momentum outlasts its memory of the gradients' size and a "
-                   f"step can be many times the lr (Adam needs beta1 < sqrt(beta2))",
+                   f"step can be many times the lr (a step stays within a fixed multiple of it only for beta1 < "
+                   f"sqrt(beta2))",
                    "build the optimizer with its default betas (0.9, 0.999), or leave optimizer to fit", change)
 
 
