@@ -185,8 +185,9 @@ def test_missing_codes_finds_a_value_far_from_a_column_and_not_a_common_measured
     g = torch.Generator().manual_seed(0)
     table = torch.randn(400, 3, generator=g, dtype=torch.float64)
     table[:80, 1] = -999.0          # a fifth of column 1 is the code
-    table[:, 2] = table[:, 2].round()   # whole numbers: many rows share 0, 1, -1, none far off
-    assert missing_codes(table) == {1: {"value": -999.0, "share": 0.2}}
+    assert missing_codes(table, [1.0, 450.0, 1.0]) == {1: {"value": -999.0, "share": 0.2}}
+    table[:, 2] = 100 * table[:, 2].round()   # whole hundreds: many rows share 0, 100, -100, none far off
+    assert missing_codes(table, [1.0, 1.0, 100.0]) == {}
 
 
 def test_a_missing_value_code_is_unscaled_inputs_named_as_a_code_and_imputing_fixes_it():

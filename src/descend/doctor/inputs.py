@@ -39,25 +39,24 @@ CODE_SHARE = 0.01   # a single value in at least this share of a column's rows m
 CODE_SPREADS = 6    # ... when it lies this many robust spreads (interquartile, as a normal's sd) from the others
 
 
-def missing_codes(flat: torch.Tensor | None) -> dict[int, dict]:
-    """Per 2-d table column, a value that fills CODE_SHARE of the rows or more and lies CODE_SPREADS robust spreads
-    or more from the median of the other rows: a missing-value code such as -999 or 9999 written among
-    measurements ({column: {"value": v, "share": s}}); read on the first VARYING_ROWS rows."""
-    if flat is None or flat.dim() != 2 or len(flat) < 100:
+def missing_codes(flat: torch.Tensor | None, scales: list[float]) -> dict[int, dict]:
+    """For the 2-d table column of the largest typical size (the one an unscaled-inputs finding names; the others
+    are not read, to keep this one pass), a value that fills CODE_SHARE of the rows or more and lies CODE_SPREADS
+    robust spreads or more from the median of the other rows: a missing-value code such as -999 or 9999 written
+    among measurements ({column: {"value": v, "share": s}}, or nothing); read on the first VARYING_ROWS rows."""
+    if flat is None or flat.dim() != 2 or len(flat) < 100 or not scales:
         return {}
-    found = {}
-    for j, column in enumerate(flat[:VARYING_ROWS].T):
-        values, counts = torch.unique(column, return_counts=True)
-        top = int(counts.argmax())
-        value, share = float(values[top]), float(counts[top]) / len(column)
-        rest = column[column != value]
-        if share < CODE_SHARE or len(rest) < 20:
-            continue
-        q1, median, q3 = torch.quantile(rest, torch.tensor([0.25, 0.5, 0.75], dtype=rest.dtype)).tolist()
-        spread = (q3 - q1) / 1.349
-        if spread > 0 and abs(value - median) >= CODE_SPREADS * spread:
-            found[j] = {"value": value, "share": share}
-    return found
+    j = max(range(len(scales)), key=scales.__getitem__)
+    column = flat[:VARYING_ROWS, j]
+    values, counts = torch.unique(column, return_counts=True)
+    top = int(counts.argmax())
+    value, share = float(values[top]), float(counts[top]) / len(column)
+    rest = column[column != value]
+    if share < CODE_SHARE or len(rest) < 20:
+        return {}
+    q1, median, q3 = torch.quantile(rest, torch.tensor([0.25, 0.5, 0.75], dtype=rest.dtype)).tolist()
+    spread = (q3 - q1) / 1.349
+    return {j: {"value": value, "share": share}} if 0 < spread * CODE_SPREADS <= abs(value - median) else {}
 
 
 def index_columns(x: torch.Tensor, table_rows: int) -> list[int]:
@@ -398,7 +397,8 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     """Every reading above of inputs `x` and targets `y`, by the Readings field it fills; the inputs are turned
     into a float64 table once for all of them (on a few thousand rows that copy is most of the cost)."""
     flat = _table(x)
-    return {"input_scales": _scales(flat), "input_varying": varying_columns(x), "missing_codes": missing_codes(flat),
+    scales = _scales(flat)
+    return {"input_scales": scales, "input_varying": varying_columns(x), "missing_codes": missing_codes(flat, scales),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
             "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat if x.dim() == 2 else None, y),
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),

@@ -36,7 +36,7 @@ class Readings:
     non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
-    missing_codes: dict[int, dict] = field(default_factory=dict)  # columns holding a code far from the other values
+    missing_codes: dict[int, dict] = field(default_factory=dict)  # the largest column's code far from its values
     embedding_rows: int = 0                                    # the most rows of the model's embedding tables
     index_columns: list[int] = field(default_factory=list)     # input columns of whole numbers that fit those tables
     embedding_ids: dict | None = None                          # the fewest distinct ids an embedding saw at the end
@@ -99,7 +99,7 @@ class Readings:
     loss_scale: dict | None = None                             # a user loss that is a named loss times a factor
     class_weights: dict | None = None                          # a user class loss's weight and recall per class
     unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
-    unseen_classes: dict | None = None                         # validation classes no training row holds
+    unseen_classes: dict | None = None                         # validation classes training all but lacks
     multi_hot: float | None = None                             # share of 0/1 target rows not holding a single 1
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
