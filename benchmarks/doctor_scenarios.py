@@ -18,6 +18,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --families # failures x model families (doctor_families.py)
 
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh5   # only the fifth fresh set (doctor_fresh5.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh6   # only the sixth fresh set (doctor_fresh6.py)
 """
 from __future__ import annotations
 
@@ -469,6 +470,8 @@ def _apply_data(data: Data, change: dict) -> Data:
                 None if data[3] is None else data[3] / change["target_divisor"])
     if "class_outputs" in change:   # the numbers are class ids: integer targets for cross_entropy
         data = (data[0], data[1].long(), data[2], None if data[3] is None else data[3].long())
+    if "missing_code" in change:   # the value is a missing-value code: median-impute it and flag the rows
+        data = _impute(data, change["missing_code"]["column"], change["missing_code"]["value"])
     if change.get("resample") == "balanced":
         xt, yt = data[0], data[1]
         counts = torch.bincount(yt.long())
@@ -476,6 +479,20 @@ def _apply_data(data: Data, change: dict) -> Data:
         rows = torch.multinomial((1.0 / counts.double())[yt.long()], len(yt), replacement=True, generator=g)
         data = (xt[rows], yt[rows], data[2], data[3])
     return data
+
+
+def _impute(data: Data, column: int, value: float) -> Data:
+    """`value` in input `column` replaced by the median of the column's other training values, with a 0/1 column
+    appended that marks the rows that held it."""
+    xt = data[0]
+    median = xt[xt[:, column] != value, column].median()
+
+    def fill(x: torch.Tensor) -> torch.Tensor:
+        coded = x[:, column] == value
+        x = x.clone()
+        x[coded, column] = median
+        return torch.cat([x, coded[:, None].to(x.dtype)], 1)
+    return fill(xt), data[1], None if data[2] is None else fill(data[2]), data[3]
 
 
 def run(s: Scenario, change: dict | None = None) -> tuple:
@@ -627,6 +644,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh3": ("doctor_fresh3", "the third fresh set", ("FRESH3", "AFTER3")),
     "fresh4": ("doctor_fresh4", "the fourth fresh set", ("FRESH4", "HEALTHY4", "AFTER4")),
     "fresh5": ("doctor_fresh5", "the fifth fresh set", ("FRESH5", "HEALTHY5", "AFTER5")),
+    "fresh6": ("doctor_fresh6", "the sixth fresh set", ("FRESH6", "HEALTHY6", "AFTER6")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 

@@ -36,6 +36,8 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     small_i, small = min(references, key=lambda t: t[1])
     if big / small <= 100 and big <= 1e3:
         return _killing_units(r, big_i, big)
+    if big_i in r.missing_codes:
+        return _missing_code(big_i, r.missing_codes[big_i])
     what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
             f"({big / small:.3g}x)" if big / small > 100 else f"input column {big_i} reaches {big:.3g}")
     return Finding("unscaled_inputs", "warning", None,
@@ -61,6 +63,18 @@ def _killing_units(r: Readings, column: int, size: float) -> Finding | None:
                    f"{layer!r} output zero for every example: a first layer's outputs, and each step's change to "
                    f"them, grow with its inputs' size", "standardize each input column (subtract its mean, divide "
                    "by its standard deviation) before training", {"standardize_inputs": True})
+
+
+def _missing_code(column: int, code: dict) -> Finding:
+    """unscaled_inputs where the column's size comes from one code value far from its measurements (-999 for
+    missing): standardizing would keep the code as an extreme value, so the fix replaces it instead."""
+    change = {"missing_code": {"column": column, "value": code["value"]}}
+    return Finding("unscaled_inputs", "warning", None, {"column": column, **code},
+                   f"unscaled inputs: input column {column} holds {code['value']:g} in {code['share']:.0%} of the "
+                   f"rows, far from its other values: a code for a missing value, which the model reads as a "
+                   f"measurement",
+                   f"replace {code['value']:g} in column {column} by the column's median and add a 0/1 column that "
+                   f"marks those rows (then standardize as usual)", change)
 
 
 TARGET_SIZE = 100   # a target this large (median or spread) is in raw units: a network's outputs start near 0, spread 1

@@ -13,6 +13,7 @@ from .instruments import Readings
 from .outcome_rules import OUTCOME_RULES
 from .restraint_rules import RESTRAINT_RULES
 from .rules import RULES, rollbacks
+from .setup_rules import SETUP_RULES
 from .wiring_rules import WIRING_RULES
 
 # symptom -> the causes that explain it: when one of them is found, the symptom is folded into it (named in its
@@ -22,7 +23,7 @@ GROUPED = {"repeated_rows", "unshuffled_data"}                                  
 HELD_BACK = {"frozen_parameters", "weight_decay_too_strong", "lr_decayed_early", "grad_clip_too_small",
              "batch_norm_small_batches", "batch_norm_momentum", "order_blind", "detached_parameters", "batch_mixing",
              "loss_unpaired", "dropout_too_strong", "optimizer_eps", "stopped_too_early", "embedding_ids",
-             "unread_outputs"}    # settings or build keep it back
+             "unread_outputs", "optimizer_misses_weights"}    # settings or build keep it back
 SCALE = {"unscaled_inputs", "unscaled_target"}                                      # data in raw units
 VALIDATION = {"validation_in_training", "validation_unlike_training", "random_evaluation"}   # a validation loss
                                                                                   # that says nothing of new rows
@@ -102,7 +103,7 @@ def diagnose(readings: Readings) -> list[Finding]:
     auto's lr sweep, which raises the lr on purpose until the loss turns, are left out when training followed."""
     errors = guarded("leaving out the lr sweep", _leave_out_sweep, readings)
     errors += list(readings.errors) + guarded("measuring the loss curve", _measure, readings)
-    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES + RESTRAINT_RULES + WIRING_RULES
+    found = [f for rule in DATA_RULES + RULES + OUTCOME_RULES + RESTRAINT_RULES + WIRING_RULES + SETUP_RULES
              for f in _run(rule, readings)] if readings.curve else []
     return ordered(fold(found) + rollbacks(readings)) + errors
 

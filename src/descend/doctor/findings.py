@@ -17,7 +17,7 @@ from ..core.html import FONT, findings_table
 # root causes first (one exception: see `ordered`).
 CODES: dict[str, str] = {
     "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
-                       "varies",
+                       "varies (named a missing-value code when one value far from the others fills 1% of it)",
     "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
                        "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
                        "reaching the target's scale",
@@ -61,11 +61,14 @@ CODES: dict[str, str] = {
                       "targets have a column for each: those targets are never fitted",
     "loss_unpaired": "the user's loss gives the same value when the outputs are moved one row against their "
                      "targets: it compares every output with every target (a (batch, 1) output broadcast against a "
-                     "(batch,) target), so the model can only learn the targets' mean",
+                     "(batch,) target), so the model can only learn the targets' mean; or, on class ids, it keeps its "
+                     "value when a class's score moves alike on every row (a log_softmax over dim 0, the batch)",
     "detached_parameters": "weights that require a gradient received none at any sampled step (the graph is cut in "
                            "forward: .detach(), no_grad, a NumPy round trip, a layer never called), at a cost",
     "batch_mixing": "in eval mode a row's output changes when the other rows of its batch change (a recurrent layer "
                     "without batch_first, a softmax or normalization over dim 0), at a cost",
+    "optimizer_misses_weights": "the user's optimizer instance holds none of the model's trainable parameters (built "
+                                "on a copy), or leaves some out and the model falls clearly short of a reference",
     "dropout_too_strong": "a dropout layer drops half or more of its units and the model falls clearly short of a "
                           "reference fitted on the same rows",
     "optimizer_eps": "an adaptive optimizer's eps is over 10x the gradient's typical size per weight, so its steps "
@@ -87,7 +90,9 @@ CODES: dict[str, str] = {
                    "back to 2x its low at least twice (oscillated), at a cost (not both recovered from and no worse "
                    "than a linear reference at the end), or rose so and left training at a constant prediction's "
                    "loss that a linear reference beats (collapsed), or an adaptive optimizer ran at lr 0.03 or above "
-                   "and fell short of a linear reference (coarse): the steps overshoot",
+                   "and fell short of a linear reference (coarse), or an Adam-type optimizer's beta1 is at or above "
+                   "the square root of its beta2 (betas swapped), or the schedule took the lr over 10x above the lr "
+                   "it scales and the loss ended 2x above its low: the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",
@@ -139,6 +144,8 @@ ACTIONS = {
     "optimizer_eps": "build the optimizer with this eps",
     "batch_norm_momentum": "build every BatchNorm layer with this momentum",
     "target_divisor": "divide the targets (training and validation) by this value",
+    "missing_code": "{'column': j, 'value': v}: replace v in input column j by the median of its other training "
+                    "values and append a 0/1 column marking those rows",
 }
 # fit() argument or action -> the `descend fit` option that sets it (fixes quote an option only when it exists)
 # (not --drop: it takes column names, a finding knows encoded indices)

@@ -35,6 +35,30 @@ def _scales(flat: torch.Tensor | None) -> list[float]:
     return [] if flat is None else (torch.linalg.vector_norm(flat, dim=0) / len(flat) ** 0.5).tolist()
 
 
+CODE_SHARE = 0.01   # a single value in at least this share of a column's rows may be a code, not a measurement
+CODE_SPREADS = 6    # ... when it lies this many robust spreads (interquartile, as a normal's sd) from the others
+
+
+def missing_codes(flat: torch.Tensor | None, scales: list[float]) -> dict[int, dict]:
+    """For the 2-d table column of the largest typical size (the one an unscaled-inputs finding names; the others
+    are not read, to keep this one pass), a value that fills CODE_SHARE of the rows or more and lies CODE_SPREADS
+    robust spreads or more from the median of the other rows: a missing-value code such as -999 or 9999 written
+    among measurements ({column: {"value": v, "share": s}}, or nothing); read on the first VARYING_ROWS rows."""
+    if flat is None or flat.dim() != 2 or len(flat) < 100 or not scales:
+        return {}
+    j = max(range(len(scales)), key=scales.__getitem__)
+    column = flat[:VARYING_ROWS, j]
+    values, counts = torch.unique(column, return_counts=True)
+    top = int(counts.argmax())
+    value, share = float(values[top]), float(counts[top]) / len(column)
+    rest = column[column != value]
+    if share < CODE_SHARE or len(rest) < 20:
+        return {}
+    q1, median, q3 = torch.quantile(rest, torch.tensor([0.25, 0.5, 0.75], dtype=rest.dtype)).tolist()
+    spread = (q3 - q1) / 1.349
+    return {j: {"value": value, "share": share}} if 0 < spread * CODE_SPREADS <= abs(value - median) else {}
+
+
 def index_columns(x: torch.Tensor, table_rows: int) -> list[int]:
     """The columns of a 2-d float table whose values are all whole numbers in [0, table_rows): ids the model may
     look up in its embedding tables, whose size says nothing of scaling."""
@@ -100,6 +124,36 @@ def target_kind(y: torch.Tensor) -> str | None:
     if y.dim() == 2 and y.shape[1] > 1:
         return "one-hot" if bool((y.sum(dim=1) == 1).all()) else None
     return "binary"
+
+
+MULTI_HOT = 0.05   # share of 0/1 target rows not holding a single 1 from which the rows are multi-label tags
+
+
+def multi_hot(y: torch.Tensor) -> float | None:
+    """For 0/1 float target rows of two columns or more: the share of rows that hold several 1s or none, when it
+    is MULTI_HOT or more (multi-label tags, not one-hot classes); else None."""
+    if not y.dtype.is_floating_point or y.dim() != 2 or y.shape[1] < 2 or len(y) < 20 or not zero_one(y):
+        return None
+    share = float((y.sum(dim=1) != 1).double().mean())
+    return share if share >= MULTI_HOT else None
+
+
+UNSEEN = 0.1   # share of validation rows in classes training all but lacks, from which it is more than a stray
+SCARCE = 10    # a class this many times rarer in training than in validation: training all but lacks it
+
+
+def unseen_classes(y: torch.Tensor, y_val: torch.Tensor) -> dict | None:
+    """For class ids: the validation classes that training all but lacks (a share of its rows SCARCE times below
+    their share of validation), when they make up UNSEEN or more of the validation rows ({"classes": [...],
+    "share": s}); else None."""
+    if y.dtype.is_floating_point or y_val.dtype.is_floating_point or y.dim() != 1 or y_val.dim() != 1 \
+            or len(y) == 0 or len(y_val) == 0 or int(y.min()) < 0 or int(y_val.min()) < 0:
+        return None
+    size = int(max(y.max(), y_val.max())) + 1
+    train, val = (torch.bincount(t.long(), minlength=size).double() / len(t) for t in (y, y_val))
+    scarce = (val > 0) & (SCARCE * train < val)
+    share = float(val[scarce].sum())
+    return {"classes": scarce.nonzero()[:, 0].tolist(), "share": share} if share >= UNSEEN else None
 
 
 LEAK_CORRELATION = 0.9999   # |correlation| at which a column is the target re-coded (an affine map of it)
@@ -343,8 +397,9 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     """Every reading above of inputs `x` and targets `y`, by the Readings field it fills; the inputs are turned
     into a float64 table once for all of them (on a few thousand rows that copy is most of the cost)."""
     flat = _table(x)
-    return {"input_scales": _scales(flat), "input_varying": varying_columns(x),
+    scales = _scales(flat)
+    return {"input_scales": scales, "input_varying": varying_columns(x), "missing_codes": missing_codes(flat, scales),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
-            "target_kind": target_kind(y), "leak": _leak(flat if x.dim() == 2 else None, y),
+            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat if x.dim() == 2 else None, y),
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
             "target_size": target_size(y), "target_percentiles": target_percentiles(y)}

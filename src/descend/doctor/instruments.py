@@ -37,6 +37,7 @@ class Readings:
     non_finite_origin: NonFiniteOrigin | None = None           # where NaN/Inf appeared, when that stopped the run
     input_scales: list[float] = field(default_factory=list)    # typical |x| per input column
     input_varying: list[bool] = field(default_factory=list)    # per column: not one value in nearly every row
+    missing_codes: dict[int, dict] = field(default_factory=dict)  # the largest column's code far from its values
     embedding_rows: int = 0                                    # the most rows of the model's embedding tables
     index_columns: list[int] = field(default_factory=list)     # input columns of whole numbers that fit those tables
     embedding_ids: dict | None = None                          # the fewest distinct ids an embedding saw at the end
@@ -96,6 +97,12 @@ class Readings:
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
     unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
+    batch_normalized_loss: dict | None = None                  # a user class loss normalized over the batch
+    loss_scale: dict | None = None                             # a user loss that is a named loss times a factor
+    class_weights: dict | None = None                          # a user class loss's weight and recall per class
+    unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
+    unseen_classes: dict | None = None                         # validation classes training all but lacks
+    multi_hot: float | None = None                             # share of 0/1 target rows not holding a single 1
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",

@@ -230,7 +230,7 @@ def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | No
         with torch.no_grad():
             paired, moved = float(loss(z, target)), float(loss(z.roll(1, 0), target))
             aligned = float(loss(z.reshape(target.shape), target)) if z.numel() == target.numel() else math.nan
-    except (RuntimeError, TypeError, ValueError):
+    except (RuntimeError, TypeError, ValueError, IndexError):   # IndexError: a loss that indexes output[:, 0]
         return None
     if not (math.isfinite(paired) and abs(paired - moved) <= 1e-6 * abs(paired) + 1e-12):
         return None
@@ -286,3 +286,86 @@ def class_lean(output: torch.Tensor, target: torch.Tensor) -> dict | None:
     accuracy = (positives + (len(y) - float(y.sum())) - (called - positives)) / len(y)
     return {"rows": len(y), "predicted": float((score > 0).double().mean()), "actual": float(y.mean()),
             "accuracy": float(((score > 0).double() == y).double().mean()), "best_accuracy": float(accuracy.max())}
+
+
+CLASS_ROWS = 5   # comparison rows a class needs before its weight and recall say anything
+
+
+def class_weights(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a class loss the user built (a callable) on scores (rows, classes >= 2) and class ids: how much it weighs
+    each class, as the gradient it gives a row of that class at all-zero scores over the average row's (1 for every
+    class under a plain cross entropy, the inverse of the class weights' spread otherwise, 0 for an ignore_index),
+    with the model's recall of each class on the same rows ({"weights": {class: share}, "recall": {class: share}}).
+    None for other outputs or targets, or a loss that cannot be scored so."""
+    if isinstance(loss, str) or not callable(loss) or output.dim() != 2 or output.shape[1] < 2 \
+            or target.dtype.is_floating_point or target.dim() != 1 or len(target) != len(output):
+        return None
+    z = torch.zeros(output.shape, dtype=output.dtype, requires_grad=True)
+    try:
+        loss(z, target).backward()
+    except Exception:  # noqa: BLE001 - a user's loss may refuse made-up scores in any way; then there is no reading
+        return None
+    per_row = z.grad.norm(dim=1).double() if z.grad is not None else None
+    if per_row is None or not bool(torch.isfinite(per_row).all()) or float(per_row.mean()) <= 0:
+        return None
+    predicted, average = output.argmax(1), float(per_row.mean())
+    counted = [int(c) for c in torch.unique(target) if int((target == c).sum()) >= CLASS_ROWS]
+    return {"weights": {c: float(per_row[target == c].mean()) / average for c in counted},
+            "recall": {c: float((predicted[target == c] == c).double().mean()) for c in counted}}
+
+
+def batch_normalized_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a class loss the user wrote (a callable) on scores (rows, classes >= 2) and class ids: whether it
+    normalizes over the batch instead of over the classes (a log_softmax over dim 0). Scored on random scores (a
+    generator of its own): such a loss keeps its value when one class's score moves by the same amount on every
+    row, and changes when one row's scores all move; a loss over the classes does the opposite. Then no loss
+    value pins how the classes compare within a row, which is all that argmax reads. {"output": shape}, or None."""
+    if isinstance(loss, str) or not callable(loss) or output.dim() != 2 or output.shape[1] < 2 or len(output) < 4 \
+            or target.dtype.is_floating_point or target.shape != output.shape[:1]:
+        return None
+    z = torch.randn(output.shape, generator=torch.Generator().manual_seed(20261209), dtype=torch.float64)
+    column, row = z.clone(), z.clone()
+    column[:, 0] += 3.0
+    row[0] += 3.0
+    try:
+        with torch.no_grad():
+            base, by_column, by_row = (float(loss(s.to(output.dtype), target)) for s in (z, column, row))
+    except Exception:  # noqa: BLE001 - a user's loss may refuse made-up scores in any way; then there is no reading
+        return None
+    if not math.isfinite(base) or abs(by_column - base) > 1e-5 * abs(base) + 1e-9 \
+            or abs(by_row - base) <= 1e-3 * abs(base) + 1e-9:
+        return None
+    return {"output": list(output.shape)}
+
+
+SCALE_NAMED = {"mse": lambda z, y: nn.functional.mse_loss(z.reshape(y.shape), y),
+               "cross_entropy": lambda z, y: nn.functional.cross_entropy(z, y)}
+
+
+def loss_scale(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote (a callable): whether it is a named loss (mse on float targets of the outputs'
+    size, cross_entropy on class ids) times a fixed factor, the same at two draws of random outputs (a generator of
+    its own) and at half the rows (a sum over the batch would scale with them): {"same_as": name, "factor": c}, or
+    None when it is no such multiple, or the factor is 1."""
+    if isinstance(loss, str) or not callable(loss) or len(target) < 8:
+        return None
+    name = ("mse" if target.dtype.is_floating_point and output.numel() == target.numel() else
+            "cross_entropy" if not target.dtype.is_floating_point and output.dim() == 2 and target.dim() == 1
+            else None)
+    if name is None:
+        return None
+    g = torch.Generator().manual_seed(20261210)
+    ratios = []
+    try:
+        with torch.no_grad():
+            for rows in (len(target), len(target), len(target) // 2):
+                z = torch.randn(output[:rows].shape, generator=g, dtype=torch.float64).to(output.dtype)
+                named = float(SCALE_NAMED[name](z, target[:rows]))
+                ratios.append(float(loss(z, target[:rows])) / named if named > 0 else math.nan)
+    except Exception:  # noqa: BLE001 - a user's loss may refuse made-up outputs in any way; then there is no reading
+        return None
+    factor = ratios[0]
+    if not all(math.isfinite(x) and x > 0 for x in ratios) or abs(factor - 1) < 1e-3 \
+            or any(abs(x / factor - 1) > 1e-4 for x in ratios[1:]):
+        return None
+    return {"same_as": name, "factor": factor}

@@ -16,9 +16,10 @@ from .findings import summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
-from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, class_lean, early_step_reach, evaluate,
-                     fewest_ids, ids_seen, init_starts, on_batch_statistics, order_blind, random_evaluation,
-                     sampling_layers, started_far_off, unpaired_loss, unread_outputs)
+from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
+                     class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, loss_scale,
+                     on_batch_statistics, order_blind, random_evaluation, sampling_layers, started_far_off,
+                     unpaired_loss, unread_outputs)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -70,6 +71,7 @@ class Doctor(Callback):
         self.readings.batch_norms = len(norms)
         self.readings.batch_norm_momentum = max((m.momentum for m in norms if m.momentum is not None), default=0.0)
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
+        self.readings.unoptimized = unoptimized(model, self.readings.settings.get("optimizer"))
         self.readings.embedding_rows = max((m.num_embeddings for m in model.modules() if isinstance(m, EMBEDDINGS)),
                                            default=0)
         self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
@@ -97,6 +99,7 @@ class Doctor(Callback):
         if self.val_sample is not None and not getattr(self.loss, "validates_training_rows", False):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
+            self.readings.unseen_classes = inputs.unseen_classes(y[:read], self.val_sample[1])
 
     def _read_order(self, in_order: torch.Tensor) -> None:
         self.readings.grouped_order = inputs.grouped_order(in_order)
@@ -155,6 +158,9 @@ class Doctor(Callback):
             r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
             r.unread_outputs = unread_outputs(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
             r.class_lean = class_lean(out, r.sample.y_eval)
+            r.class_weights = class_weights(self.loss, out, r.sample.y_eval)
+            r.batch_normalized_loss = batch_normalized_loss(self.loss, out, r.sample.y_eval)
+            r.loss_scale = loss_scale(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
@@ -182,6 +188,17 @@ class Doctor(Callback):
         if rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
             r.order_blind = order_blind(self.model, rows)
             r.early_step_reach = early_step_reach(self.model, rows)
+
+
+def unoptimized(model: nn.Module, optimizer) -> dict | None:
+    """For an optimizer instance the user built: the model's trainable parameters it does not hold, by name, of how
+    many ({"weights": [...], "of": n}); None for an optimizer fit builds (a name) or one that holds them all."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return None
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    missing = [name for name, p in trainable if id(p) not in held]
+    return {"weights": missing, "of": len(trainable)} if missing else None
 
 
 def untrained(model: nn.Module) -> bool:
