@@ -130,6 +130,13 @@ def test_few_whole_numbers_shaped_as_a_count_say_so_and_can_stay_classes():
     assert infer_target(pd.Series([0] * 60 + [1] * 10 + [2] * 4 + [3] * 3 + [5] * 23), "visits").task == "classification"
 
 
+def test_whole_amounts_under_poisson_are_not_called_a_count():
+    prices = pd.Series(np.random.default_rng(0).integers(30_000, 900_000, 200))
+    target = infer_target(prices, "price")
+    assert target.loss == "poisson" and "the log of the expected value" in target.reason
+    assert "count" not in target.reason.split("(it suits")[0] and "amounts whose spread grows" in target.reason
+
+
 def test_ridge_is_the_closed_form_solution():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(50, 4, generator=gen, dtype=torch.float64)

@@ -176,10 +176,12 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
         few = series.nunique() <= MAX_CLASS_INTEGERS and requested == "auto"
         shape = (f", {series.nunique()} values, rarer as they grow: a count's shape, not class "
                  "codes" if few else "")
-        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}{shape}) -> Poisson loss; "
-                "the model predicts the log of the expected count, so effects multiply and the spread grows with the "
-                "count (--task regression for squared error" + (", --task classification for classes)" if few
-                                                                 else ")"))
+        what = "count" if few else "value"   # prices and earnings in whole units take Poisson too: not counts
+        suits = "" if few else " (it suits counts and amounts whose spread grows with their size)"
+        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}{shape}) -> Poisson loss"
+                f"{suits}; the model predicts the log of the expected {what}, so effects multiply and the spread grows "
+                f"with the {what} (--task regression for squared error"
+                + (", --task classification for classes)" if few else ")"))
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
     signed = " (written with '%': 12.5% is read and predicted as 12.5)" if _written_with_percent(series) else ""
