@@ -73,10 +73,12 @@ def learning_rate(lr) -> None:
                            "give a smaller learning rate")
 
 
-def optimizer_name(optimizer, weight_decay) -> str:
+def optimizer_name(optimizer, weight_decay, model: nn.Module | None = None) -> str:
     """How to call `optimizer` (a registered name or an instance) in messages; refuses anything else, an unknown
-    name and a bad weight_decay."""
+    name, a bad weight_decay, and an instance that holds none of `model`'s parameters."""
     if isinstance(optimizer, torch.optim.Optimizer):
+        if model is not None:
+            _check_holds_model(optimizer, model)
         return type(optimizer).__name__
     if not isinstance(optimizer, str):
         raise DescendTypeError(f"optimizer must be a name (see descend.optim.available()) or a "
@@ -84,6 +86,19 @@ def optimizer_name(optimizer, weight_decay) -> str:
     found = optim.entry(optimizer)
     optim.registry.validate({"weight_decay": weight_decay})
     return f"optimizer {found.name!r}"
+
+
+def _check_holds_model(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Refuse an optimizer built over another model's weights (or a copy's, or before `model.to(...)` replaced
+    them): it would step those and leave the model untouched, a run that trains nothing and says nothing. One that
+    holds some of the model's weights (fine-tuning a head) or extra tensors (a learnable loss weight) is fine."""
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if held and not any(id(p) in held for p in model.parameters()):
+        name = type(optimizer).__name__
+        raise DescendError(f"the optimizer ({name}) holds none of the model's parameters: it was built on another "
+                           f"model or on a copy of it, so fit would step those and the model would never change; "
+                           f"build it on this model, {name}(model.parameters(), ...), or pass its name "
+                           f"(optimizer={name.lower()!r})")
 
 
 def line_search_on_batches(optimizer, batches_per_epoch: int | None) -> str | None:

@@ -112,7 +112,7 @@ class FitSpec:
         self._set("clip", clip_spec(self.grad_clip))
         self._set("device", preflight.device(self.device))
         preflight.learning_rate(self.lr)
-        self._set("owner", preflight.optimizer_name(self.named_optimizer, self.weight_decay))
+        self._set("owner", preflight.optimizer_name(self.named_optimizer, self.weight_decay, self.model))
         initializers.scheme(self.init)
         progress_lib.check(self.progress)
         self._check_rest()
