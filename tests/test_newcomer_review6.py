@@ -2,12 +2,32 @@
 write them), each fixed and pinned."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 import descend as ds
+from descend.cli import main
 from descend.core.errors import DescendError
+from tabular_data import fitted_with_new_rows
+
+QUICK = ["--max-epochs", "3", "--patience", "2"]
+
+
+def _shop(rows: int, seed: int = 0) -> pd.DataFrame:
+    """A small table of the kind a user makes first: two numbers and a value to predict from them."""
+    rng = np.random.default_rng(seed)
+    visits, basket = rng.integers(1, 30, rows), rng.normal(40, 8, rows).round(2)
+    return pd.DataFrame({"visits": visits, "basket": basket,
+                         "spend": (visits * basket / 10 + rng.normal(0, 3, rows)).round(2)})
+
+
+@pytest.fixture(scope="module")
+def shop_run(tmp_path_factory):
+    return fitted_with_new_rows(tmp_path_factory.mktemp("shop"), "shop", _shop(60), "spend", _shop(6, seed=1),
+                                QUICK)
 
 
 def _line(rows: int = 200, seed: int = 0):
@@ -35,3 +55,18 @@ def test_an_optimizer_over_part_of_the_model_still_trains_that_part():
     result = ds.fit(model, (X, y), optimizer=torch.optim.Adam(model[1].parameters(), lr=0.01), max_epochs=3,
                     progress=False, doctor=False)
     assert torch.equal(model[0].weight, frozen) and result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_predict_refuses_an_out_that_is_its_own_data_file_or_a_file_of_the_run(shop_run, capsys):
+    run, new = shop_run
+    rows, files = new.read_bytes(), {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["predict", str(run), str(new), "--out", str(new)]) == 2
+    assert capsys.readouterr().err == (f"descend: error: --out {new} is the data file itself; the predictions "
+                                       "would replace its rows: give another file name, such as predictions.csv\n")
+    inside = run / ".." / run.name / "test_predictions.csv"
+    assert main(["predict", str(run), str(new), "--out", str(inside)]) == 2
+    assert capsys.readouterr().err.startswith(f"descend: error: --out {inside} is inside the run folder {run}")
+    assert new.read_bytes() == rows and {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
+    assert main(["predict", str(run), str(new), "--out", str(new.with_name("predictions.csv"))]) == 0
+    assert len(pd.read_csv(new.with_name("predictions.csv"))) == 6
