@@ -70,3 +70,15 @@ def test_predict_refuses_an_out_that_is_its_own_data_file_or_a_file_of_the_run(s
     assert new.read_bytes() == rows and {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
     assert main(["predict", str(run), str(new), "--out", str(new.with_name("predictions.csv"))]) == 0
     assert len(pd.read_csv(new.with_name("predictions.csv"))) == 6
+
+
+def test_bounds_as_a_list_of_pairs_must_have_one_pair_per_element_as_scipy_asks():
+    square = lambda x: ((x - 3) ** 2).sum()   # noqa: E731
+    with pytest.raises(DescendError) as caught:
+        ds.minimize(square, [1.0, 2.0, 3.0], bounds=[(0.5, 2)])
+    assert str(caught.value) == ("bounds has 1 (lo, hi) pair but x has 3 elements; give one pair per element, or "
+                                 "one (lo, hi) tuple (not in a list) for all of them")
+    with pytest.raises(DescendError, match=r"bounds has 2 \(lo, hi\) pairs but x\['a'\] has 3 elements"):
+        ds.minimize(lambda p: square(p["a"]), {"a": torch.zeros(3)}, bounds={"a": [(0, 1), (0, 1)]})
+    assert ds.minimize(square, [1.0, 2.0, 3.0], bounds=(0.5, 2)).x.tolist() == [2.0, 2.0, 2.0]
+    assert ds.minimize(square, [1.0, 2.0], bounds=[(0, 1), (None, None)]).x.tolist() == [1.0, 3.0]
