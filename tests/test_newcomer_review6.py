@@ -82,3 +82,13 @@ def test_bounds_as_a_list_of_pairs_must_have_one_pair_per_element_as_scipy_asks(
         ds.minimize(lambda p: square(p["a"]), {"a": torch.zeros(3)}, bounds={"a": [(0, 1), (0, 1)]})
     assert ds.minimize(square, [1.0, 2.0, 3.0], bounds=(0.5, 2)).x.tolist() == [2.0, 2.0, 2.0]
     assert ds.minimize(square, [1.0, 2.0], bounds=[(0, 1), (None, None)]).x.tolist() == [1.0, 3.0]
+
+
+def test_a_loss_class_not_yet_called_is_refused_saying_to_pass_an_instance():
+    X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    with pytest.raises(TypeError) as caught:
+        ds.fit(nn.Linear(4, 3), (X, y), loss=nn.CrossEntropyLoss, max_steps=2, progress=False)
+    assert str(caught.value) == ("loss=CrossEntropyLoss is a class, not a loss: pass an instance, "
+                                 "loss=CrossEntropyLoss(), or a name (bce, cross_entropy, huber, mae, mse, poisson)")
+    result = ds.fit(nn.Linear(4, 3), (X, y), loss=nn.CrossEntropyLoss(), max_steps=2, progress=False, doctor=False)
+    assert result.stop_code == "max_steps"

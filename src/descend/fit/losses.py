@@ -95,7 +95,12 @@ LOSSES: dict[str, LossFn] = {
 
 
 def get(loss: str | LossFn) -> LossFn:
-    """A loss function from a name (see LOSSES) or a callable(output, target) -> scalar tensor."""
+    """A loss function from a name (see LOSSES) or a callable(output, target) -> scalar tensor; a class (such as
+    nn.CrossEntropyLoss, not yet called) is refused: called as a loss, it would be built with the output as its
+    weight and fail on the first batch with a message about tensors."""
+    if isinstance(loss, type):
+        raise DescendTypeError(f"loss={loss.__name__} is a class, not a loss: pass an instance, "
+                               f"loss={loss.__name__}(), or a name ({', '.join(sorted(LOSSES))})")
     if callable(loss):
         return loss
     if not isinstance(loss, str):
