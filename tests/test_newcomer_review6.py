@@ -92,3 +92,20 @@ def test_a_loss_class_not_yet_called_is_refused_saying_to_pass_an_instance():
                                  "loss=CrossEntropyLoss(), or a name (bce, cross_entropy, huber, mae, mse, poisson)")
     result = ds.fit(nn.Linear(4, 3), (X, y), loss=nn.CrossEntropyLoss(), max_steps=2, progress=False, doctor=False)
     assert result.stop_code == "max_steps"
+
+
+@pytest.mark.parametrize("inputs,weights,advice", [
+    (torch.int64, torch.float32, "the train inputs are torch.int64 but the model's weights are torch.float32: "
+                                 "convert the inputs (X.float() for a tensor, X.astype('float32') for an array)"),
+    (torch.float32, torch.float64, "the train inputs are torch.float32 but the model's weights are torch.float64: "
+                                   "convert the inputs (X.double() for a tensor, X.astype('float64') for an array) "
+                                   "or the model (model.float())"),
+    (torch.float64, torch.float32, "the train inputs are torch.float64 but the model's weights are torch.float32: "
+                                   "convert the inputs (X.float() for a tensor, X.astype('float32') for an array) "
+                                   "or the model (model.double())"),
+])
+def test_inputs_and_weights_of_different_dtypes_get_a_conversion_that_works(inputs, weights, advice):
+    X, y = _line(64)
+    with pytest.raises(DescendError) as caught:
+        ds.fit(nn.Linear(4, 1).to(weights), (X.to(inputs), y.to(weights)), max_steps=1, progress=False)
+    assert str(caught.value).endswith(advice)

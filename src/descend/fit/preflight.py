@@ -149,9 +149,22 @@ def _cannot_take(model: nn.Module, x: torch.Tensor, name: str, err: RuntimeError
     weights = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
     hint = ""
     if weights is not None and x.dtype != weights.dtype:
-        hint = (f"; the {name} inputs are {x.dtype} but the model's weights are {weights.dtype}: convert the inputs "
-                f"(X.float() for a tensor, X.astype('float32') for an array) or the model (model.double())")
+        hint = (f"; the {name} inputs are {x.dtype} but the model's weights are {weights.dtype}: "
+                f"{_dtype_advice(x.dtype, weights.dtype)}")
     return DescendError(f"the model cannot take the {name} inputs of shape {tuple(x.shape)}: {err}{hint}")
+
+
+CONVERSIONS = {torch.float32: ("X.float() for a tensor, X.astype('float32') for an array", "model.float()"),
+               torch.float64: ("X.double() for a tensor, X.astype('float64') for an array", "model.double()")}
+
+
+def _dtype_advice(inputs: torch.dtype, weights: torch.dtype) -> str:
+    """How to make inputs and weights agree: the inputs converted to the weights' dtype, or, for floating inputs,
+    the model to theirs (integer inputs are not a dtype to compute a model in)."""
+    convert = f"convert the inputs ({CONVERSIONS[weights][0] if weights in CONVERSIONS else f'X.to({weights})'})"
+    if not inputs.is_floating_point:
+        return convert
+    return f"{convert} or the model ({CONVERSIONS[inputs][1] if inputs in CONVERSIONS else f'model.to({inputs})'})"
 
 
 def _check_named_loss(loss_fn, out, source, y: torch.Tensor, name: str) -> None:
