@@ -109,3 +109,17 @@ def test_inputs_and_weights_of_different_dtypes_get_a_conversion_that_works(inpu
     with pytest.raises(DescendError) as caught:
         ds.fit(nn.Linear(4, 1).to(weights), (X.to(inputs), y.to(weights)), max_steps=1, progress=False)
     assert str(caught.value).endswith(advice)
+
+
+def test_class_labels_under_the_default_loss_are_told_the_loss_they_need():
+    X, labels = torch.randn(64, 4), torch.arange(64) % 3
+    with pytest.raises(DescendError) as caught:
+        ds.fit(nn.Linear(4, 3), (X, labels), max_steps=1, progress=False)
+    assert str(caught.value) == ("model output has shape (64, 3) but the target has shape (64,); they must match for "
+                                 "the mse loss; class labels 0..2 with one output column per class take "
+                                 "loss='cross_entropy'")
+    with pytest.raises(DescendError, match=r"must match for the bce loss; class labels 0..1 .* take loss='cross_en"):
+        ds.lr_find(nn.Linear(4, 2), (X, labels.clamp(max=1).float()), "bce")
+    with pytest.raises(DescendError) as caught:
+        ds.fit(nn.Linear(4, 3), (X, torch.randn(64)), loss="huber", max_steps=1, progress=False)
+    assert str(caught.value).endswith("they must match for the huber loss")

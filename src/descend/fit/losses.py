@@ -19,11 +19,13 @@ from ..core.errors import DescendError, DescendTypeError
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _elementwise(fn) -> LossFn:
+def _elementwise(fn, name: str) -> LossFn:
+    what = f"the {name} loss"
+
     def loss(output, target):
         if not target.dtype.is_floating_point:
             target = target.to(output.dtype)
-        return fn(align(output, target), target)
+        return fn(align(output, target, what), target)
     return loss
 
 
@@ -85,11 +87,11 @@ def _poisson(log_rate: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES: dict[str, LossFn] = {
-    "mse": _elementwise(F.mse_loss),
-    "mae": _elementwise(F.l1_loss),
-    "huber": _elementwise(F.huber_loss),
-    "bce": _elementwise(F.binary_cross_entropy_with_logits),
-    "poisson": _elementwise(_poisson),
+    "mse": _elementwise(F.mse_loss, "mse"),
+    "mae": _elementwise(F.l1_loss, "mae"),
+    "huber": _elementwise(F.huber_loss, "huber"),
+    "bce": _elementwise(F.binary_cross_entropy_with_logits, "bce"),
+    "poisson": _elementwise(_poisson, "poisson"),
     "cross_entropy": _cross_entropy,
 }
 
