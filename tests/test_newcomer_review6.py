@@ -123,3 +123,19 @@ def test_class_labels_under_the_default_loss_are_told_the_loss_they_need():
     with pytest.raises(DescendError) as caught:
         ds.fit(nn.Linear(4, 3), (X, torch.randn(64)), loss="huber", max_steps=1, progress=False)
     assert str(caught.value).endswith("they must match for the huber loss")
+
+
+def test_a_schedule_given_by_name_or_as_torchs_scheduler_is_told_the_descend_schedule_to_pass():
+    import descend.core.schedules as schedules
+    X, y = _line(64)
+    assert all(callable(getattr(schedules, name)) for name in schedules.NAMES)
+    said = []
+    for given in ("cosine", torch.optim.lr_scheduler.StepLR, "cosin"):
+        with pytest.raises(TypeError) as caught:
+            ds.fit(nn.Linear(4, 1), (X, y), schedule=given, max_steps=2, progress=False)
+        said.append(str(caught.value).split("; ", 1)[1])
+    assert said == ["pass the schedule itself, descend.schedules.cosine() with its settings",
+                    "torch's StepLR steps an optimizer of its own, while fit takes a function of the step that "
+                    "multiplies the lr: descend.schedules.step(every=..., gamma=0.1)",
+                    "descend.schedules has constant, linear, cosine, warmup, warmup_cosine, wsd, one_cycle, "
+                    "inverse_sqrt, step, exponential, each called to make one"]

@@ -18,6 +18,7 @@ from .. import optim
 from ..core import metrics as metrics_lib
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
+from ..core import schedules as schedules_lib
 from ..core.schedules import Schedule
 from . import losses
 from .data import TensorBatches, check_finite, first_batch, in_memory, to_device
@@ -131,11 +132,38 @@ def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[
         return {}
     spec = schedule if isinstance(schedule, dict) else {"lr": schedule}
     for key, sched in spec.items():
-        if not callable(sched):
-            raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got {sched!r}")
+        if not callable(sched) or _torch_scheduler(sched):
+            raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got "
+                                   f"{sched!r}{_schedule_hint(sched)}")
     if set(spec) - {"lr"}:
         check_schedule_keys(spec, _hyperparameters(optimizer), owner)
     return {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
+
+
+TORCH_SCHEDULERS = {"StepLR": "step(every=..., gamma=0.1)", "ExponentialLR": "exponential(gamma=...)",
+                    "CosineAnnealingLR": "cosine()", "OneCycleLR": "one_cycle()", "LinearLR": "linear(...)"}
+
+
+def _torch_scheduler(sched) -> bool:
+    """A torch.optim.lr_scheduler class or instance: it steps an optimizer of its own, not a function of the step
+    (a class is callable, and calling it with the step failed inside torch)."""
+    scheduler = torch.optim.lr_scheduler.LRScheduler
+    return isinstance(sched, scheduler) or isinstance(sched, type) and issubclass(sched, scheduler)
+
+
+def _schedule_hint(sched) -> str:
+    """What to pass instead of a schedule's name or a torch scheduler: the descend.schedules function."""
+    if isinstance(sched, str):
+        known = sched.lower() in schedules_lib.NAMES
+        return (f"; pass the schedule itself, descend.schedules.{sched.lower()}() with its settings" if known else
+                f"; descend.schedules has {', '.join(schedules_lib.NAMES)}, each called to make one")
+    if _torch_scheduler(sched):
+        name = sched.__name__ if isinstance(sched, type) else type(sched).__name__
+        ours = TORCH_SCHEDULERS.get(name)
+        return (f"; torch's {name} steps an optimizer of its own, while fit takes a function of the step that "
+                f"multiplies the lr: " + (f"descend.schedules.{ours}" if ours else
+                                          f"one of descend.schedules ({', '.join(schedules_lib.NAMES)})"))
+    return ""
 
 
 def _model_device(model: nn.Module) -> torch.device:
