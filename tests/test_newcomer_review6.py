@@ -139,3 +139,15 @@ def test_a_schedule_given_by_name_or_as_torchs_scheduler_is_told_the_descend_sch
                     "multiplies the lr: descend.schedules.step(every=..., gamma=0.1)",
                     "descend.schedules has constant, linear, cosine, warmup, warmup_cosine, wsd, one_cycle, "
                     "inverse_sqrt, step, exponential, each called to make one"]
+
+
+def test_a_batch_size_given_beside_a_dataloader_is_said_to_be_unused():
+    from torch.utils.data import DataLoader, TensorDataset
+    X, y = _line(128)
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    with pytest.warns(UserWarning) as caught:
+        result = ds.fit(nn.Linear(4, 1), loader, batch_size=128, max_epochs=1, progress=False, doctor=False)
+    assert len(result.history) == 4   # the loader's 4 batches of 32, not one of 128
+    assert [str(w.message) for w in caught if "batch_size" in str(w.message)] == [
+        "batch_size=128 is not used: the training DataLoader makes its own batches (of 32 rows); set the size there, "
+        "DataLoader(dataset, batch_size=128, shuffle=True)"]
