@@ -151,3 +151,13 @@ def test_a_batch_size_given_beside_a_dataloader_is_said_to_be_unused():
     assert [str(w.message) for w in caught if "batch_size" in str(w.message)] == [
         "batch_size=128 is not used: the training DataLoader makes its own batches (of 32 rows); set the size there, "
         "DataLoader(dataset, batch_size=128, shuffle=True)"]
+
+
+def test_data_as_a_tuple_of_one_item_is_told_it_needs_inputs_and_targets():
+    X, y = _line(64)
+    with pytest.raises(TypeError) as caught:
+        ds.fit(nn.Linear(4, 1), (X, y), val=(X,), max_steps=1, progress=False)
+    assert str(caught.value) == ("val data as a tuple needs inputs and targets, (X, y); got 1 item (an autoencoder, "
+                                 "whose targets are its inputs, takes (X, X))")
+    with pytest.raises(TypeError, match=r"^train data as a list needs inputs and targets, \(X, y\); got 0 items"):
+        ds.fit(nn.Linear(4, 1), [], max_steps=1, progress=False)
