@@ -161,3 +161,15 @@ def test_data_as_a_tuple_of_one_item_is_told_it_needs_inputs_and_targets():
                                  "whose targets are its inputs, takes (X, X))")
     with pytest.raises(TypeError, match=r"^train data as a list needs inputs and targets, \(X, y\); got 0 items"):
         ds.fit(nn.Linear(4, 1), [], max_steps=1, progress=False)
+
+
+def test_resume_on_a_complete_run_of_other_options_says_so_instead_of_showing_the_old_run(shop_run, capsys):
+    run, new = shop_run
+    data = str(new.with_name("shop.csv"))
+    capsys.readouterr()
+    assert main(["fit", data, "--target", "basket", "--out", str(run), "--resume", *QUICK]) == 2
+    assert capsys.readouterr().err == (
+        f"descend: error: --resume: {run} holds a complete run of other options (--target: 'spend' in the run, "
+        "'basket' now); to train these, leave out --resume and give a new --out\n")
+    assert main(["fit", data, "--target", "spend", "--out", str(run), "--resume", "--threads", "1", *QUICK]) == 0
+    assert capsys.readouterr().out.startswith(f"the run in {run} is already complete; nothing to resume\n")
