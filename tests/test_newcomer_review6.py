@@ -173,3 +173,23 @@ def test_resume_on_a_complete_run_of_other_options_says_so_instead_of_showing_th
         "'basket' now); to train these, leave out --resume and give a new --out\n")
     assert main(["fit", data, "--target", "spend", "--out", str(run), "--resume", "--threads", "1", *QUICK]) == 0
     assert capsys.readouterr().out.startswith(f"the run in {run} is already complete; nothing to resume\n")
+
+
+def test_predict_on_a_folder_of_a_python_fit_names_it_and_how_to_load_its_weights(tmp_path, capsys):
+    X, y = _line(64)
+    folder = tmp_path / "py_run"
+    model = nn.Linear(4, 1)
+    ds.fit(model, (X, y), max_steps=3, run_dir=str(folder), progress=False, doctor=False)
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame(X.numpy()).to_csv(rows, index=False)
+    capsys.readouterr()
+    for command in ("predict", "update"):
+        assert main([command, str(folder), str(rows)]) == 2
+        assert capsys.readouterr().err == (
+            f"descend: error: {folder / 'config.json'} has no \"tabular\" section: the folder holds a run of "
+            "descend.fit, not of `descend fit DATA`; load its weights into your model with "
+            f"safetensors.torch.load_model(model, '{folder / 'model.safetensors'}')\n")
+    from safetensors.torch import load_model
+    again = nn.Linear(4, 1)
+    load_model(again, str(folder / "model.safetensors"))
+    assert torch.equal(again.weight, model.weight)

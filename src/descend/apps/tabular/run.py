@@ -172,13 +172,14 @@ class TabularRun:
         preprocessing and architecture."""
         files = RunFiles(folder)
         folder = files.folder
-        fitted = files.json("preprocess.json")
-        config = files.json("config.json")
+        config = files.json("config.json")   # first: a descend.fit run folder has no preprocess.json to miss
         with reading(folder / "config.json"):
             config = config.get("tabular")
         if config is None:
             raise DescendError(f"{folder / 'config.json'} has no \"tabular\" section: the folder holds a run of "
-                               "descend.fit, not of `descend fit DATA`; load its weights with safetensors instead")
+                               "descend.fit, not of `descend fit DATA`; load its weights into your model with "
+                               f"safetensors.torch.load_model(model, {str(folder / 'model.safetensors')!r})")
+        fitted = files.json("preprocess.json")
         weights = files.bytes("model.safetensors")
         with reading(folder / "model.safetensors"):
             model = TabularNet.build(config["architecture"])
