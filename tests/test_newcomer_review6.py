@@ -193,3 +193,20 @@ def test_predict_on_a_folder_of_a_python_fit_names_it_and_how_to_load_its_weight
     again = nn.Linear(4, 1)
     load_model(again, str(folder / "model.safetensors"))
     assert torch.equal(again.weight, model.weight)
+
+
+def test_report_and_compare_refuse_to_replace_a_file_that_is_no_html_page(shop_run, tmp_path, capsys):
+    run, new = shop_run
+    data = new.with_name("shop.csv")
+    rows = data.read_bytes()
+    capsys.readouterr()
+    assert main(["report", str(run), "--out", str(data)]) == 2
+    assert capsys.readouterr().err == (
+        f"descend: error: cannot write the report to {data}: that file exists and is no HTML page, and the report "
+        f"would replace it; give a .html file name such as {data.with_suffix('.html')}\n")
+    assert main(["compare", str(run), str(run), "--out", str(run / "metrics.json")]) == 2
+    assert "cannot write the comparison to" in capsys.readouterr().err
+    assert data.read_bytes() == rows
+    page = tmp_path / "page.html"
+    assert main(["report", str(run), "--out", str(page)]) == 0 and main(["report", str(run), "--out", str(page)]) == 0
+    assert page.read_text().startswith("<!doctype html>")
