@@ -210,3 +210,16 @@ def test_report_and_compare_refuse_to_replace_a_file_that_is_no_html_page(shop_r
     page = tmp_path / "page.html"
     assert main(["report", str(run), "--out", str(page)]) == 0 and main(["report", str(run), "--out", str(page)]) == 0
     assert page.read_text().startswith("<!doctype html>")
+
+
+def test_lr_finds_use_it_line_is_a_command_the_shell_reads_back_with_the_target_whole(tmp_path, capsys):
+    import shlex
+    data = tmp_path / "my shop.csv"
+    _shop(120).rename(columns={"spend": "spend next month"}).to_csv(data, index=False)
+    capsys.readouterr()
+    assert main(["lr-find", str(data), "--target", "spend next month"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("use it: descend fit ") and line.endswith("   (or --lr auto)")
+    words = shlex.split(line.removeprefix("use it: ").removesuffix("   (or --lr auto)"))
+    assert words[:5] == ["descend", "fit", str(data), "--target", "spend next month"] and words[5] == "--lr"
+    assert float(words[6]) > 0
