@@ -223,3 +223,21 @@ def test_lr_finds_use_it_line_is_a_command_the_shell_reads_back_with_the_target_
     words = shlex.split(line.removeprefix("use it: ").removesuffix("   (or --lr auto)"))
     assert words[:5] == ["descend", "fit", str(data), "--target", "spend next month"] and words[5] == "--lr"
     assert float(words[6]) > 0
+
+
+def test_tune_refuses_a_missing_target_and_its_own_flags_in_one_line_before_any_trial(shop_run, tmp_path, capsys):
+    pytest.importorskip("optuna")
+    data = str(shop_run[1].with_name("shop.csv"))
+    out = ["--out", str(tmp_path / "tune")]
+    capsys.readouterr()
+    said = []
+    for flags in (["--target", "spent", "--trials", "2"], ["--target", "spend", "--trials", "0"],
+                  ["--target", "spend", "--trials", "2", "--workers", "2"]):
+        assert main(["tune", data, *flags, *out]) == 2
+        said.append(capsys.readouterr().err)
+    assert said == ["descend: error: target column 'spent' is not in the data; did you mean 'spend'? columns: visits, "
+                    "basket, spend\n",
+                    "descend: error: --trials must be a positive integer, got 0\n",
+                    "descend: error: --workers 2 needs --storage, a database the processes share, such as --storage "
+                    "sqlite:///tune.db\n"]
+    assert not (tmp_path / "tune").exists()
