@@ -241,3 +241,23 @@ def test_tune_refuses_a_missing_target_and_its_own_flags_in_one_line_before_any_
                     "descend: error: --workers 2 needs --storage, a database the processes share, such as --storage "
                     "sqlite:///tune.db\n"]
     assert not (tmp_path / "tune").exists()
+
+
+def test_rules_watching_accuracy_without_a_mode_take_higher_as_better():
+    assert ds.stop.Patience(5, monitor="val_accuracy").mode == "max"
+    assert ds.stop.Target(0.9, monitor="val_accuracy").mode == "max"
+    assert ds.stop.Patience(5).mode == ds.stop.Patience(5, monitor="val_rmse").mode == "min"
+    assert ds.stop.Patience(5, monitor="val_accuracy", mode="min").mode == "min"   # as given
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(400, 2, generator=g)
+    y = (X[:, 0] + X[:, 1] > 0).long()
+    result = ds.fit(nn.Linear(2, 2), (X[:300], y[:300]), loss="cross_entropy", val=(X[300:], y[300:]),
+                    metrics=["accuracy"], optimizer="sgd", lr=0.1, max_epochs=30, progress=False, doctor=False,
+                    stop=[ds.stop.Target(0.9, monitor="val_accuracy")])
+    accuracies = [r["val_accuracy"] for r in result.history if "val_accuracy" in r]
+    assert result.stop_code == "target" and accuracies[-1] >= 0.9 > accuracies[0]   # not at the first evaluation
+    result = ds.fit(nn.Linear(2, 2), (X[:300], y[:300]), loss="cross_entropy", val=(X[300:], y[300:]),
+                    metrics=["accuracy"], optimizer="sgd", lr=0.01, max_epochs=6, progress=False, doctor=False,
+                    stop=[ds.stop.Patience(50, monitor="val_accuracy", restore_best=True)])
+    accuracies = [r["val_accuracy"] for r in result.history if "val_accuracy" in r]
+    assert result.best["val_accuracy"] == max(accuracies) > min(accuracies)
