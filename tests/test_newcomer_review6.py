@@ -261,3 +261,19 @@ def test_rules_watching_accuracy_without_a_mode_take_higher_as_better():
                     stop=[ds.stop.Patience(50, monitor="val_accuracy", restore_best=True)])
     accuracies = [r["val_accuracy"] for r in result.history if "val_accuracy" in r]
     assert result.best["val_accuracy"] == max(accuracies) > min(accuracies)
+
+
+def test_a_reports_summary_after_an_update_says_which_lines_are_the_fits(shop_run, tmp_path):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(shop_run[0], run)
+    before = dict(ds.runs.read_run(run).summary_rows())
+    rows = tmp_path / "week.csv"
+    _shop(40, seed=2).to_csv(rows, index=False)
+    assert main(["update", str(run), str(rows), "--max-epochs", "2"]) == 0
+    after = dict(ds.runs.read_run(run).summary_rows())
+    assert "stopped because" in before and "updates since" not in before
+    assert after["the fit stopped because"] == before["stopped because"] and "stopped because" not in after
+    assert after["the fit took (s)"] == before["elapsed (s)"]
+    assert after["updates since"] == "1 (steps and curves include them; each in the updates table)"
+    assert after["steps"] > before["steps"]
