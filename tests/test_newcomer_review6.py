@@ -277,3 +277,14 @@ def test_a_reports_summary_after_an_update_says_which_lines_are_the_fits(shop_ru
     assert after["the fit took (s)"] == before["elapsed (s)"]
     assert after["updates since"] == "1 (steps and curves include them; each in the updates table)"
     assert after["steps"] > before["steps"]
+
+
+def test_bench_refuses_an_out_folder_holding_only_a_readme_of_its_own(tmp_path, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# my project\n")
+    assert main(["bench", "--quick", "--seeds", "1", "--workloads", "iris_softmax", "--out", str(project)]) == 2
+    assert capsys.readouterr().err == (f"descend: error: --out {project} holds files descend bench did not write "
+                                       "(README.md); a run replaces the whole folder, so give a new folder or an "
+                                       "earlier bench output\n")
+    assert (project / "README.md").read_text() == "# my project\n"
