@@ -207,7 +207,7 @@ def test_infeasible_constraints_are_refused_when_built(make, words):
 
 @pytest.mark.parametrize("kwargs,words", [
     ({"bounds": (1.0, 0.0)}, "lo > hi"),
-    ({"bounds": [(0, 1)] * 3}, "Box lo for x has 3 values but that part of x has 2"),
+    ({"bounds": [(0, 1)] * 3}, r"bounds has 3 \(lo, hi\) pairs but x has 2 elements"),
     ({"constraint": Affine([[1.0, 1.0, 1.0]], [1.0])}, "3 columns but that part of x has 2"),
     ({"constraint": {"q": Simplex(1.0)}}, "names part 'q'"),
     ({"constraint": Simplex(5.0), "bounds": (0, 1)}, "have no point in common"),   # both: their intersection

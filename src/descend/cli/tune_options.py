@@ -12,6 +12,8 @@ from typing import Callable
 from ..apps.tuning.search import tune
 from ..apps.tuning.study import PRUNERS, SAMPLERS
 from ..apps.tuning.tabular import TABULAR_SPACE, TabularObjective
+from ..core.checks import check_positive_int
+from ..core.errors import DescendError
 
 
 
@@ -29,6 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="tune", help="folder for best.json, trials.csv and plots (default: tune)")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse tune's own flags out of range by their flag names, before the data is read (the search would
+    refuse them too, but by its Python parameters: n_trials, storage=)."""
+    for flag in ("trials", "workers"):
+        check_positive_int(getattr(args, flag), f"--{flag}")
+    if args.workers > 1 and not args.storage:
+        raise DescendError(f"--workers {args.workers} needs --storage, a database the processes share, such as "
+                           "--storage sqlite:///tune.db")
 
 
 def base_options(args: argparse.Namespace, shared: dict | None = None) -> dict:

@@ -16,8 +16,20 @@ def align(output: torch.Tensor, target: torch.Tensor, what: str = "this loss") -
         output = output.squeeze(-1)
     if output.shape != target.shape:
         raise DescendError(f"model output has shape {tuple(output.shape)} but the target has shape "
-                           f"{tuple(target.shape)}; they must match for {what}")
+                           f"{tuple(target.shape)}; they must match for {what}{_class_hint(output, target)}")
     return output
+
+
+def _class_hint(output: torch.Tensor, target: torch.Tensor) -> str:
+    """For (N, C) outputs against (N,) whole numbers 0..C-1 (class labels under an elementwise loss, most often
+    fit's default mse left in place), the loss that takes them."""
+    if output.dim() != 2 or target.shape != output.shape[:1] or output.shape[1] < 2:
+        return ""
+    whole = not target.dtype.is_floating_point or bool((target == target.round()).all())
+    if not whole or target.min() < 0 or target.max() >= output.shape[1]:
+        return ""
+    return (f"; class labels 0..{output.shape[1] - 1} with one output column per class take "
+            "loss='cross_entropy'")
 
 
 def all_finite(tensor: torch.Tensor) -> bool:

@@ -14,6 +14,10 @@ from .checks import check_positive_int
 from .errors import DescendError
 
 
+NAMES = ("constant", "linear", "cosine", "warmup", "warmup_cosine", "wsd", "one_cycle", "inverse_sqrt", "step",
+         "exponential")   # the schedules this module makes, each a function called with its settings
+
+
 class Schedule:
     """A value as a function of the step over a length; past its length it holds its last value."""
 

@@ -108,6 +108,19 @@ class MaxTime(Rule):
         return None
 
 
+HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "roc_auc", "r2", "f1", "precision", "recall")   # monitored names
+# (without val_) whose larger values are better
+
+
+def _mode(mode: str | None, monitor: str | None) -> str:
+    """`mode` as given, or for None the one the monitored name implies: "max" for accuracy, AUC, R², F1, precision
+    and recall (in "min" a rule watching val_accuracy would keep its worst evaluation, and a Target of 0.9 would
+    fire at once), else "min"."""
+    if mode is not None:
+        return mode
+    return "max" if (monitor or "").removeprefix("val_").lower() in HIGHER_IS_BETTER else "min"
+
+
 def _better(mode: str):
     if mode not in ("min", "max"):
         raise DescendError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -164,13 +177,14 @@ class _Monitor(Rule):
 
 
 class Target(_Monitor):
-    """Stop when the monitored value reaches `value` (at or below for mode "min", at or above for "max")."""
+    """Stop when the monitored value reaches `value` (at or below for mode "min", at or above for "max"; mode None
+    takes "max" for accuracy-like monitors, see `_mode`)."""
 
     code = "target"
 
-    def __init__(self, value: float, monitor: str | None = "loss", mode: str = "min"):
-        self.value, self.monitor, self.mode = value, monitor, mode
-        self._better = _better(mode)
+    def __init__(self, value: float, monitor: str | None = "loss", mode: str | None = None):
+        self.value, self.monitor, self.mode = value, monitor, _mode(mode, monitor)
+        self._better = _better(self.mode)
 
     def setup(self, state):
         self._watch(state)
@@ -193,18 +207,20 @@ class Patience(_Monitor):
 
     `monitor=None` watches val_loss when validation data is given, else the training loss (then patience counts
     steps). Steps of auto's lr sweep (records marked "sweep") are not counted. With `restore_best=True` the weights
-    of the best evaluation are put back when the run ends.
+    of the best evaluation are put back when the run ends. `mode` None takes "max" for accuracy-like monitors
+    (val_accuracy, val_r2, ...) and "min" for the rest, see `_mode`.
     """
 
     code = "patience"
 
-    def __init__(self, patience: int = 10, monitor: str | None = None, min_delta: float = 0.0, mode: str = "min",
-                 restore_best: bool = False):
+    def __init__(self, patience: int = 10, monitor: str | None = None, min_delta: float = 0.0,
+                 mode: str | None = None, restore_best: bool = False):
         self.patience = check_positive_int(patience, "Patience: patience")
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
             raise DescendError(f"Patience: min_delta must be a number >= 0, got {min_delta!r}")
-        self.monitor, self.min_delta, self.mode, self.restore_best = monitor, min_delta, mode, restore_best
-        self._better = _better(mode)
+        self.monitor, self.min_delta, self.restore_best = monitor, min_delta, restore_best
+        self.mode = _mode(mode, monitor)
+        self._better = _better(self.mode)
 
     def setup(self, state):
         self._watch(state)

@@ -179,6 +179,10 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
         if sizes == {0}:
             raise DescendError(f"{name} data is empty (0 rows)")
         return TensorBatches(tensors, batch_size, shuffle, generator, fold_single)
+    if isinstance(data, (tuple, list)):
+        raise DescendTypeError(f"{name} data as a {type(data).__name__} needs inputs and targets, (X, y); got "
+                               f"{len(data)} item{'' if len(data) == 1 else 's'} (an autoencoder, whose targets "
+                               "are its inputs, takes (X, X))")
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
                            f"got {type(data).__name__}")
 

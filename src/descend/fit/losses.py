@@ -19,11 +19,13 @@ from ..core.errors import DescendError, DescendTypeError
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _elementwise(fn) -> LossFn:
+def _elementwise(fn, name: str) -> LossFn:
+    what = f"the {name} loss"
+
     def loss(output, target):
         if not target.dtype.is_floating_point:
             target = target.to(output.dtype)
-        return fn(align(output, target), target)
+        return fn(align(output, target, what), target)
     return loss
 
 
@@ -85,17 +87,22 @@ def _poisson(log_rate: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES: dict[str, LossFn] = {
-    "mse": _elementwise(F.mse_loss),
-    "mae": _elementwise(F.l1_loss),
-    "huber": _elementwise(F.huber_loss),
-    "bce": _elementwise(F.binary_cross_entropy_with_logits),
-    "poisson": _elementwise(_poisson),
+    "mse": _elementwise(F.mse_loss, "mse"),
+    "mae": _elementwise(F.l1_loss, "mae"),
+    "huber": _elementwise(F.huber_loss, "huber"),
+    "bce": _elementwise(F.binary_cross_entropy_with_logits, "bce"),
+    "poisson": _elementwise(_poisson, "poisson"),
     "cross_entropy": _cross_entropy,
 }
 
 
 def get(loss: str | LossFn) -> LossFn:
-    """A loss function from a name (see LOSSES) or a callable(output, target) -> scalar tensor."""
+    """A loss function from a name (see LOSSES) or a callable(output, target) -> scalar tensor; a class (such as
+    nn.CrossEntropyLoss, not yet called) is refused: called as a loss, it would be built with the output as its
+    weight and fail on the first batch with a message about tensors."""
+    if isinstance(loss, type):
+        raise DescendTypeError(f"loss={loss.__name__} is a class, not a loss: pass an instance, "
+                               f"loss={loss.__name__}(), or a name ({', '.join(sorted(LOSSES))})")
     if callable(loss):
         return loss
     if not isinstance(loss, str):

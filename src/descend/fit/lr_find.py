@@ -165,7 +165,7 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     if not isinstance(model, nn.Module):
         raise DescendTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_settings(start_lr, end_lr, steps, batch_size, smoothing, diverge)
-    optimizer_name(optimizer, weight_decay)
+    optimizer_name(optimizer, weight_decay, model)
     generator = torch.Generator().manual_seed(seed)
     source = batches(data, batch_size=batch_size, shuffle=True, generator=generator, name="lr_find data",
                      fold_single=holds_batch_norm(model))

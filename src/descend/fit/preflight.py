@@ -18,6 +18,7 @@ from .. import optim
 from ..core import metrics as metrics_lib
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
+from ..core import schedules as schedules_lib
 from ..core.schedules import Schedule
 from . import losses
 from .data import TensorBatches, check_finite, first_batch, in_memory, to_device
@@ -73,10 +74,12 @@ def learning_rate(lr) -> None:
                            "give a smaller learning rate")
 
 
-def optimizer_name(optimizer, weight_decay) -> str:
+def optimizer_name(optimizer, weight_decay, model: nn.Module | None = None) -> str:
     """How to call `optimizer` (a registered name or an instance) in messages; refuses anything else, an unknown
-    name and a bad weight_decay."""
+    name, a bad weight_decay, and an instance that holds none of `model`'s parameters."""
     if isinstance(optimizer, torch.optim.Optimizer):
+        if model is not None:
+            _check_holds_model(optimizer, model)
         return type(optimizer).__name__
     if not isinstance(optimizer, str):
         raise DescendTypeError(f"optimizer must be a name (see descend.optim.available()) or a "
@@ -84,6 +87,19 @@ def optimizer_name(optimizer, weight_decay) -> str:
     found = optim.entry(optimizer)
     optim.registry.validate({"weight_decay": weight_decay})
     return f"optimizer {found.name!r}"
+
+
+def _check_holds_model(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Refuse an optimizer built over another model's weights (or a copy's, or before `model.to(...)` replaced
+    them): it would step those and leave the model untouched, a run that trains nothing and says nothing. One that
+    holds some of the model's weights (fine-tuning a head) or extra tensors (a learnable loss weight) is fine."""
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if held and not any(id(p) in held for p in model.parameters()):
+        name = type(optimizer).__name__
+        raise DescendError(f"the optimizer ({name}) holds none of the model's parameters: it was built on another "
+                           f"model or on a copy of it, so fit would step those and the model would never change; "
+                           f"build it on this model, {name}(model.parameters(), ...), or pass its name "
+                           f"(optimizer={name.lower()!r})")
 
 
 def line_search_on_batches(optimizer, batches_per_epoch: int | None) -> str | None:
@@ -116,11 +132,38 @@ def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[
         return {}
     spec = schedule if isinstance(schedule, dict) else {"lr": schedule}
     for key, sched in spec.items():
-        if not callable(sched):
-            raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got {sched!r}")
+        if not callable(sched) or _torch_scheduler(sched):
+            raise DescendTypeError(f"schedule for {key!r} must be a schedule (callable of the step), got "
+                                   f"{sched!r}{_schedule_hint(sched)}")
     if set(spec) - {"lr"}:
         check_schedule_keys(spec, _hyperparameters(optimizer), owner)
     return {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
+
+
+TORCH_SCHEDULERS = {"StepLR": "step(every=..., gamma=0.1)", "ExponentialLR": "exponential(gamma=...)",
+                    "CosineAnnealingLR": "cosine()", "OneCycleLR": "one_cycle()", "LinearLR": "linear(...)"}
+
+
+def _torch_scheduler(sched) -> bool:
+    """A torch.optim.lr_scheduler class or instance: it steps an optimizer of its own, not a function of the step
+    (a class is callable, and calling it with the step failed inside torch)."""
+    scheduler = torch.optim.lr_scheduler.LRScheduler
+    return isinstance(sched, scheduler) or isinstance(sched, type) and issubclass(sched, scheduler)
+
+
+def _schedule_hint(sched) -> str:
+    """What to pass instead of a schedule's name or a torch scheduler: the descend.schedules function."""
+    if isinstance(sched, str):
+        known = sched.lower() in schedules_lib.NAMES
+        return (f"; pass the schedule itself, descend.schedules.{sched.lower()}() with its settings" if known else
+                f"; descend.schedules has {', '.join(schedules_lib.NAMES)}, each called to make one")
+    if _torch_scheduler(sched):
+        name = sched.__name__ if isinstance(sched, type) else type(sched).__name__
+        ours = TORCH_SCHEDULERS.get(name)
+        return (f"; torch's {name} steps an optimizer of its own, while fit takes a function of the step that "
+                f"multiplies the lr: " + (f"descend.schedules.{ours}" if ours else
+                                          f"one of descend.schedules ({', '.join(schedules_lib.NAMES)})"))
+    return ""
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -134,9 +177,22 @@ def _cannot_take(model: nn.Module, x: torch.Tensor, name: str, err: RuntimeError
     weights = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
     hint = ""
     if weights is not None and x.dtype != weights.dtype:
-        hint = (f"; the {name} inputs are {x.dtype} but the model's weights are {weights.dtype}: convert the inputs "
-                f"(X.float() for a tensor, X.astype('float32') for an array) or the model (model.double())")
+        hint = (f"; the {name} inputs are {x.dtype} but the model's weights are {weights.dtype}: "
+                f"{_dtype_advice(x.dtype, weights.dtype)}")
     return DescendError(f"the model cannot take the {name} inputs of shape {tuple(x.shape)}: {err}{hint}")
+
+
+CONVERSIONS = {torch.float32: ("X.float() for a tensor, X.astype('float32') for an array", "model.float()"),
+               torch.float64: ("X.double() for a tensor, X.astype('float64') for an array", "model.double()")}
+
+
+def _dtype_advice(inputs: torch.dtype, weights: torch.dtype) -> str:
+    """How to make inputs and weights agree: the inputs converted to the weights' dtype, or, for floating inputs,
+    the model to theirs (integer inputs are not a dtype to compute a model in)."""
+    convert = f"convert the inputs ({CONVERSIONS[weights][0] if weights in CONVERSIONS else f'X.to({weights})'})"
+    if not inputs.is_floating_point:
+        return convert
+    return f"{convert} or the model ({CONVERSIONS[inputs][1] if inputs in CONVERSIONS else f'model.to({inputs})'})"
 
 
 def _check_named_loss(loss_fn, out, source, y: torch.Tensor, name: str) -> None:

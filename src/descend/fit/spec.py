@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .. import doctor as doctor_lib
 from ..core import initializers, metrics as metric_lib, stop as stop_lib
@@ -27,6 +28,7 @@ from .auto import FIRST_ORDER
 from .task import clip_spec
 
 DEFAULT_EPOCHS = 20
+DEFAULT_BATCH = 64
 
 
 def setting(default, *, recorded: bool = True):
@@ -52,7 +54,7 @@ class FitSpec:
     optimizer: str | torch.optim.Optimizer = setting("auto")   # descend.fit.auto chooses
     lr: float | str | None = setting(None)
     schedule: Any = setting(None)
-    batch_size: int = setting(64)
+    batch_size: int = setting(DEFAULT_BATCH)
     max_epochs: int | None = setting(None)
     max_steps: int | None = setting(None)
     stop: Sequence[stop_lib.Rule] = setting(())
@@ -112,7 +114,7 @@ class FitSpec:
         self._set("clip", clip_spec(self.grad_clip))
         self._set("device", preflight.device(self.device))
         preflight.learning_rate(self.lr)
-        self._set("owner", preflight.optimizer_name(self.named_optimizer, self.weight_decay))
+        self._set("owner", preflight.optimizer_name(self.named_optimizer, self.weight_decay, self.model))
         initializers.scheme(self.init)
         progress_lib.check(self.progress)
         self._check_rest()
@@ -164,6 +166,9 @@ class Plan:
         val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
                                                     generator=None, name="val")
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
+        unused = _unused_batch_size(spec)
+        if unused:
+            warnings.warn(unused, stacklevel=4)
         if total is None:
             warnings.warn("the training data has no length (an IterableDataset, say): an epoch ends only when it "
                           "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run",
@@ -182,6 +187,16 @@ class Plan:
         if processes > 1:  # before open_run's collective call, which a refusing rank would never reach
             distributed.check_parallel(spec.named_optimizer, train, processes, spec.batch_size)
         return cls(train, val, total, schedules, processes)
+
+
+def _unused_batch_size(spec: FitSpec) -> str | None:
+    """The warning for a batch_size given beside a DataLoader, which makes its own batches and keeps its size."""
+    loader = spec.train
+    if not isinstance(loader, DataLoader) or spec.batch_size in (DEFAULT_BATCH, loader.batch_size):
+        return None
+    own = f"of {loader.batch_size} rows" if loader.batch_size else "from its batch sampler"
+    return (f"batch_size={spec.batch_size} is not used: the training DataLoader makes its own batches ({own}); set "
+            f"the size there, DataLoader(dataset, batch_size={spec.batch_size}, shuffle=True)")
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,

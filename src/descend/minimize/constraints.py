@@ -80,7 +80,13 @@ class Box(Constraint):
                 at = f" at index {i}" if len(lo_all) > 1 else ""
                 raise DescendError(f"Box: lo > hi{at} ({float(lo_all[i])} > {float(hi_all[i])}); the box is empty")
 
+    pairs: int | None = None   # set by from_bounds for scipy's one (lo, hi) pair per element: never broadcast
+
     def _bind(self, size):
+        if self.pairs is not None and self.pairs != size:
+            raise DescendError(f"bounds has {self.pairs} (lo, hi) pair{'s' if self.pairs > 1 else ''} but "
+                               f"{self.where} has {size} elements; give one pair per element, or one (lo, hi) "
+                               "tuple (not in a list) for all of them")
         for name in ("lo", "hi"):
             value = getattr(self, name)
             if value.numel() not in (1, size):
@@ -356,4 +362,6 @@ def from_bounds(bounds) -> Box:
         raise DescendError("bounds: give (lo, hi) for all of x, or one (lo, hi) pair per element of x")
     lo = [-np.inf if p[0] is None else p[0] for p in pairs]
     hi = [np.inf if p[1] is None else p[1] for p in pairs]
-    return Box(lo, hi)
+    box = Box(lo, hi)
+    box.pairs = len(pairs)
+    return box

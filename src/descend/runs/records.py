@@ -44,10 +44,15 @@ class RunRecord:
         """[label, value] rows of how the run went: folder, steps, epochs, why it stopped, time, final and best
         losses, discarded updates (report.html's summary, and a notebook's)."""
         history, kept = self.history, kept_history(self)
+        updates = len(self.metrics.get("updates", [])) if isinstance(self.metrics, dict) else 0
+        fit = "the fit " if updates else ""   # summary.json is the fit's; `descend update` adds to the history
         rows = [["run directory", str(self.path)], ["steps", len(history)],
                 ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
-                ["stopped because", self.summary.get("stop_reason", "not finished (no summary.json)")],
-                ["elapsed (s)", self.summary.get("elapsed", "?")], ["chosen", self.config.get("auto", {}).get("line")],
+                [f"{fit}stopped because", self.summary.get("stop_reason", "not finished (no summary.json)")],
+                [f"{fit}took (s)" if updates else "elapsed (s)", self.summary.get("elapsed", "?")],
+                ["chosen", self.config.get("auto", {}).get("line")],
+                ["updates since", f"{updates} (steps and curves include them; each in the updates table)" if updates
+                 else None],
                 ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
         rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
         return [row for row in rows if row[1] is not None] + best_rows(self.summary.get("best", {}))

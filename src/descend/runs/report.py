@@ -189,13 +189,17 @@ def render_report(record: RunRecord) -> str:
 
 
 def _write_page(path: Path, page: str, what: str) -> Path:
-    """Write one page atomically; an unwritable target becomes a DescendError naming it and what to do."""
+    """Write one page atomically; an unwritable target, or an existing file other than a page (the CSV a user
+    meant to read, say), becomes a DescendError naming it and what to do."""
     if path.is_dir():
         raise DescendError(f"cannot write the {what} to {path}: it is a directory; give a file name such as "
                            f"{path / (what + '.html')}")
     if not path.parent.is_dir():
         raise DescendError(f"cannot write the {what} to {path}: the folder {path.parent} does not exist "
                            "(or is not a folder); create it or choose another path")
+    if path.exists() and path.suffix.lower() not in (".html", ".htm"):   # a data file, or a run's own file
+        raise DescendError(f"cannot write the {what} to {path}: that file exists and is no HTML page, and the "
+                           f"{what} would replace it; give a .html file name such as {path.with_suffix('.html')}")
     try:
         write_atomic(path, page.encode())
     except OSError as err:

@@ -190,10 +190,15 @@ def is_output(name: str) -> bool:
 
 def check_out(out: Path) -> None:
     """Refuse, before any work, an --out that cannot take the results: an existing file, a folder holding files
-    descend bench did not write (a rerun replaces the whole folder), or a place where nothing can be created."""
+    descend bench did not write (a rerun replaces the whole folder; a folder of bench's names without its
+    results.json, such as a project holding only its README.md, is not one of its outputs), or a place where
+    nothing can be created."""
     if out.exists() and not out.is_dir():
         raise DescendError(f"--out {out} is a file; give a folder (a new one, or one an earlier descend bench wrote)")
-    foreign = sorted(p.name for p in out.iterdir() if not is_output(p.name)) if out.is_dir() else []
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    foreign = [name for name in held if not is_output(name)]
+    if held and not foreign and "results.json" not in held:   # a project's own README.md, say
+        foreign = held
     if foreign:
         raise DescendError(f"--out {out} holds files descend bench did not write ({', '.join(foreign[:3])}); a run "
                            "replaces the whole folder, so give a new folder or an earlier bench output")

@@ -141,14 +141,27 @@ def read_table(path: str | Path, say: Say = warn, as_text: Iterable[str] = ()) -
     return frame
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | Path, written: dict | None = None) -> None:
-    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file; `written`: how
-    (to_csv's sep, decimal and encoding, as `read_table` records them in a frame's attrs["written"])."""
+def check_out(path: str | Path, data: str | Path, run_dir: str | Path) -> None:
+    """Refuse, before any work, an --out for predictions that cannot be written or would replace a file the user
+    still needs: the data file being predicted, or a file inside the run folder (descend's own: a replaced file
+    fails its checksum)."""
     path = Path(path)
     if path.is_dir():
         raise DescendError(f"--out {path} is a folder; give a file name such as {path / 'predictions.csv'}")
     if not path.parent.is_dir():
         raise DescendError(f"--out {path}: the folder {path.parent} does not exist; create it first")
+    if path.exists() and Path(data).exists() and path.samefile(data):
+        raise DescendError(f"--out {path} is the data file itself; the predictions would replace its rows: give "
+                           "another file name, such as predictions.csv")
+    if Path(run_dir).resolve() in path.resolve().parents:
+        raise DescendError(f"--out {path} is inside the run folder {run_dir}, which descend writes and checks "
+                           "against summary.json; write the predictions outside it, such as predictions.csv")
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path, written: dict | None = None) -> None:
+    """Write `frame` to `path` through a temporary file so a failed write leaves no partial file; `written`: how
+    (to_csv's sep, decimal and encoding, as `read_table` records them in a frame's attrs["written"])."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         frame.to_csv(tmp, index=False, **(written or {}))

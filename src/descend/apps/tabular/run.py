@@ -16,7 +16,7 @@ import os
 import shutil
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +42,7 @@ from .target import Target
 
 WRITTEN = ("model.safetensors", "preprocess.json", "metrics.json", "history.csv", "findings.json",
            "test_predictions.csv")   # written fresh by every save; what else a run folder holds is carried over
+WATCHING = ("progress", "threads", "log")   # options that change how a run is watched, not what it trains
 
 
 @dataclass
@@ -56,6 +57,14 @@ class TabularRun:
     history: list = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     test_predictions: pd.DataFrame | None = None
+
+    def other_options(self, opts) -> list[str]:
+        """The options of `opts` (a tabular Options) that decide the result and differ from those this run was
+        trained with, each as "--target: 'spend' in the run, 'age' now"; how a run is watched (progress, threads,
+        trackers) is left out."""
+        saved, now = self.config.get("options", {}), jsonable(asdict(opts))
+        return [f"--{name.replace('_', '-')}: {saved[name]!r} in the run, {value!r} now" for name, value in now.items()
+                if name in saved and name not in WATCHING and jsonable(saved[name]) != value]
 
     def encode(self, frame: pd.DataFrame, where: str) -> tuple[torch.Tensor, dict[str, int]]:
         """Model inputs for `frame` and, per text column, the count of rows with a level training never saw (a
@@ -163,13 +172,14 @@ class TabularRun:
         preprocessing and architecture."""
         files = RunFiles(folder)
         folder = files.folder
-        fitted = files.json("preprocess.json")
-        config = files.json("config.json")
+        config = files.json("config.json")   # first: a descend.fit run folder has no preprocess.json to miss
         with reading(folder / "config.json"):
             config = config.get("tabular")
         if config is None:
             raise DescendError(f"{folder / 'config.json'} has no \"tabular\" section: the folder holds a run of "
-                               "descend.fit, not of `descend fit DATA`; load its weights with safetensors instead")
+                               "descend.fit, not of `descend fit DATA`; load its weights into your model with "
+                               f"safetensors.torch.load_model(model, {str(folder / 'model.safetensors')!r})")
+        fitted = files.json("preprocess.json")
         weights = files.bytes("model.safetensors")
         with reading(folder / "model.safetensors"):
             model = TabularNet.build(config["architecture"])

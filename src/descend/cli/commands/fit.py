@@ -50,12 +50,17 @@ def run(args: argparse.Namespace) -> int:
         print("not saved: add --out DIR to keep the model for `descend predict`")
         return 0
     with recording(args.out, args.resume) as plan:
-        return _already_complete(args.out) if plan.complete else _recorded(plan, opts, data, args)
+        return _already_complete(args.out, opts) if plan.complete else _recorded(plan, opts, data, args)
 
 
-def _already_complete(out: str) -> int:
+def _already_complete(out: str, opts) -> int:
+    run = TabularRun.load(out)
+    changed = run.other_options(opts)
+    if changed:
+        raise DescendError(f"--resume: {out} holds a complete run of other options ({'; '.join(changed)}); to train "
+                           "these, leave out --resume and give a new --out")
     print(f"the run in {out} is already complete; nothing to resume")
-    print(report(TabularRun.load(out)))
+    print(report(run))
     return 0
 
 

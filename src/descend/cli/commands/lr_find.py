@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ...apps.tabular import read_table
 from ...apps.tabular.train import find_lr, prepare
@@ -28,5 +29,6 @@ def run(args: argparse.Namespace) -> int:
     found = find_lr(prepared, opts)
     print(curve_table(found.lrs, found.smoothed))
     print(found.summary())
-    print(f"use it: descend fit {args.data} --target {opts.target} --lr {found.suggestion:.2g}   (or --lr auto)")
+    command = shlex.join(["descend", "fit", args.data, "--target", opts.target, "--lr", f"{found.suggestion:.2g}"])
+    print(f"use it: {command}   (or --lr auto)")
     return 0

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ...apps.tabular import TabularRun, read_table
-from ...apps.tabular.io import write_csv_atomic
+from ...apps.tabular.io import check_out, write_csv_atomic
 
 HELP = "predict with a model saved by `descend fit --out DIR`"
 EPILOG = ("Output columns, one row per input row in the same order: the --keep columns copied from the data "
@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        check_out(args.out, args.data, args.run_dir)
     model = TabularRun.load(args.run_dir, record=False)
     keep = None if args.keep is None else [name.strip() for name in args.keep.split(",") if name.strip()]
     frame = read_table(args.data, as_text=model.copied_only(keep))

@@ -34,6 +34,8 @@ def train_table(data: str, options: dict, callbacks: list[Callback]) -> FitResul
 
 
 def run(args: argparse.Namespace) -> int:
+    tune_cli.check_arguments(args)
     shared = {k: v for k, v in given_options(args).items() if k not in ("max_epochs", "seed")}  # tune's own flags
-    Options.from_dict(tune_cli.base_options(args, shared), "the options")  # bad values before any trial
+    opts = Options.from_dict(tune_cli.base_options(args, shared), "the options")  # bad values before any trial
+    prepare(read_table(args.data), opts, _quiet)   # and the data's (no such target, ...), not as a failed trial
     return tune_cli.run_with(args, train_table, shared)
