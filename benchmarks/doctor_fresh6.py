@@ -4,20 +4,20 @@ rentals, /work/shared/datasets/bikeshare.csv). Written before this round's rules
 lists' scenario names and the finding codes' names were read); the doctor's first answers are in RESULTS.md ("The
 doctor on a sixth fresh set").
 
-Failures (14): an optimizer built on a deep copy of the model, an optimizer given only the head's parameters,
+Failures (13): an optimizer given only the head's parameters,
 multi-label tags under softmax cross_entropy, validation inputs left in raw units while training was standardized, a
 split taken after sorting by the label (validation holds a class training never saw), SGD with momentum 1.0 (a typo
 for 0.9), Adam with its betas swapped, nn.CrossEntropyLoss(ignore_index=0) copied from padded-token code where class
 0 is real, a hand-written cross entropy whose log_softmax runs over the batch, class weights set to the class shares
 instead of their inverses, missing values coded -999 in one standardized column, a step schedule with gamma=10 (read
 as "divide by 10"), a loss divided by the training set's size on top of its mean under an SGD instance, and every
-weight drawn from N(0, 1) by hand. Each failure runs on fit's defaults unless the failure is the user's stated choice.
-One scenario written as a failure (attention pooling whose softmax runs over the batch) cost nothing on its first run
+weight drawn from N(0, 1) by hand. (A fourteenth, an optimizer built on a deep copy of the model, was measured in the
+first answers; fit now refuses such an optimizer before training, so it left the list.) Each failure runs on fit's
+defaults unless the failure is the user's stated choice. One scenario written as a failure (attention pooling whose softmax runs over the batch) cost nothing on its first run
 and moved to the healthy runs before the doctor's answers were read (see its comment).
 """
 from __future__ import annotations
 
-import copy
 import csv
 from pathlib import Path
 
@@ -171,11 +171,6 @@ def normal_init(std: float | None):
 
 
 # ---- optimizers, as a user would build them ----------------------------------------------------------------------
-def adam_on_copy(parameters) -> torch.optim.Optimizer:
-    """The optimizer built on a deep copy of the model (made 'to keep the original'), so it steps the copy."""
-    return torch.optim.Adam(copy.deepcopy(list(parameters)), lr=1e-3)
-
-
 def adam_on_head_only(parameters) -> torch.optim.Optimizer:
     """An Adam over the last Linear's weight and bias only (the body was meant to be trained too)."""
     return torch.optim.Adam(list(parameters)[-2:], lr=1e-3)
@@ -236,8 +231,6 @@ def tag_accuracy(output, target) -> float:
 
 
 FRESH6 = [
-    S("fresh6: optimizer built on a deep copy of the model (adam instance)", "optimizer_misses_weights",
-      std_friedman, lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20), optimizer=adam_on_copy),
     S("fresh6: optimizer given only the head's parameters (mlp body never trains)", "optimizer_misses_weights",
       lambda: standardize(blobs(n=2000, classes_=3, features=10, informative=6, seed=67)),
       lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(loss="cross_entropy", max_epochs=20, metrics=["accuracy"]),

@@ -3,7 +3,6 @@ with a healthy twin that must stay silent: an optimizer instance that misses the
 or on the head only), Adam's betas swapped, a schedule that raises the lr, cross_entropy on multi-label rows, a class
 loss that hides a class (weights set to the shares, an ignore_index that is a real class) or normalizes over the
 batch, and a split that put a whole class on the validation side; plus the probes' own numbers."""
-import copy
 
 import pytest
 import torch
@@ -22,18 +21,6 @@ def first_warning(result):
 
 
 # ---- the optimizer the user built -------------------------------------------------------------------------------
-def test_an_optimizer_built_on_a_copy_of_the_model_is_named_and_leaving_optimizer_to_fit_trains():
-    x, y = regression()
-    model = mlp(6, 1)
-    copied = fit_rows(model, x, y, max_epochs=10,
-                      optimizer=torch.optim.Adam(copy.deepcopy(list(model.parameters())), lr=1e-3))
-    first = first_warning(copied)
-    assert first.code == "optimizer_misses_weights" and first.change == {"optimizer": "auto"}
-    assert first.evidence["of"] == 6 and len(first.evidence["weights"]) == 6   # 3 weights and 3 biases, none held
-    fixed = fit_rows(mlp(6, 1), x, y, max_epochs=10)
-    assert fixed.history[-1]["val_loss"] < 0.5 * copied.history[-1]["val_loss"]
-
-
 def test_an_optimizer_on_the_head_only_is_named_when_the_body_stays_random():
     x, y = classes(k=4)
     model = mlp(6, 4, width=8)

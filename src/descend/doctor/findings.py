@@ -67,8 +67,8 @@ CODES: dict[str, str] = {
                            "forward: .detach(), no_grad, a NumPy round trip, a layer never called), at a cost",
     "batch_mixing": "in eval mode a row's output changes when the other rows of its batch change (a recurrent layer "
                     "without batch_first, a softmax or normalization over dim 0), at a cost",
-    "optimizer_misses_weights": "the user's optimizer instance holds none of the model's trainable parameters (built "
-                                "on a copy), or leaves some out and the model falls clearly short of a reference",
+    "optimizer_misses_weights": "the user's optimizer instance leaves some of the model's trainable parameters out "
+                                "and the model falls clearly short of a reference (one holding none is refused)",
     "dropout_too_strong": "a dropout layer drops half or more of its units and the model falls clearly short of a "
                           "reference fitted on the same rows",
     "optimizer_eps": "an adaptive optimizer's eps is over 10x the gradient's typical size per weight, so its steps "

@@ -23,25 +23,21 @@ def _shown(names: list[str]) -> str:
 
 
 def optimizer_misses_weights(r: Readings) -> Finding | None:
-    """The user's optimizer instance holds none of the model's trainable weights (it was built on a copy of the
-    model, or before the model was rebuilt): nothing the run does changes the model, whatever the cost; or it
-    holds some but not all, and the model falls short of a reference or of a constant prediction: the weights it
-    leaves out keep their initial values (a head-only optimizer on a model whose body was meant to train)."""
+    """The user's optimizer instance holds some of the model's trainable weights but not all, and the model falls
+    short of a reference or of a constant prediction: the weights it leaves out keep their initial values (a
+    head-only optimizer on a model whose body was meant to train). One that holds none is refused before the run
+    (fit.preflight)."""
     missing = r.unoptimized
-    if not missing or not missing["weights"]:
+    if not missing or not missing["weights"] or not (worse_than_reference(r) or no_better_than_constant(r)):
         return None
-    none_held = len(missing["weights"]) == missing["of"]
-    if not none_held and not (worse_than_reference(r) or no_better_than_constant(r)):
-        return None
-    change = {"optimizer": "auto"}
-    held = "none of them" if none_held else f"all but {len(missing['weights'])}"
     return Finding("optimizer_misses_weights", "warning", None, missing,
                    f"the optimizer does not hold the model's weights: of the model's {missing['of']} trainable "
-                   f"parameters it holds {held} ({_shown(missing['weights'])} left out), so those keep their initial "
-                   f"values" + ("" if none_held else " and the model ended clearly short of a reference fitted on the "
-                                                    "same rows"),
+                   f"parameters it holds all but {len(missing['weights'])} ({_shown(missing['weights'])} left out), "
+                   f"so those keep their initial values and the model ended clearly short of a reference fitted on "
+                   f"the same rows",
                    "build the optimizer on model.parameters() of the model you pass to fit (after any copy, .to() or "
-                   "rebuild), or leave optimizer to fit; freeze layers on purpose with requires_grad_(False)", change)
+                   "rebuild), or leave optimizer to fit; freeze layers on purpose with requires_grad_(False)",
+                   {"optimizer": "auto"})
 
 
 def swapped_betas(r: Readings) -> Finding | None:
