@@ -54,7 +54,8 @@ def test_an_overfitting_run_ends_with_the_weights_of_its_lowest_validation_loss(
     assert kept[-1] == best_step and kept == sorted(kept)
     assert result.best["step"] == best_step
     assert result.choice.limit == {"keeps_best": "val_loss"}
-    assert "keeping the weights of its lowest val_loss evaluation" in result.choice.line()
+    assert ("keeping the weights of its lowest val_loss evaluation if the last ones score worse beyond the "
+            "validation rows' noise") in result.choice.line()
     assert "the sweep ended as it used its share of the run (25 steps)" in result.choice.line()   # said once
     overfit = next(f for f in result.findings if f.code == "overfitting")   # auto kept the best, the run went on:
     assert overfit.severity == "warning" and overfit.change == {"patience": 5}   # stopping near it is the fix

@@ -31,7 +31,8 @@ class Choice:
         lr = "line search" if self.lr is None else f"lr {self.lr:.2g}"
         until = f", {describe(self.limit)}" if "until_converged" in self.limit else ""
         if "keeps_best" in self.limit:
-            until += f", keeping the weights of its lowest {self.limit['keeps_best']} evaluation"
+            until += (f", keeping the weights of its lowest {self.limit['keeps_best']} evaluation if the last ones "
+                      "score worse beyond the validation rows' noise")   # a plan: the stop reason says what happened
         units = f"; {Units(**self.observed['target']).words()}" if "target" in self.observed else ""
         return f"auto: {self.optimizer}, {lr}, {self.schedule}{until} ({self.reason}){units}"
 
