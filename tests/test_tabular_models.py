@@ -67,48 +67,6 @@ def test_evaluation_predicts_a_held_out_row_by_the_member_that_never_saw_it():
         assert torch.allclose(net(x)[:, 0], 0.25 * members.mean(dim=1) + 0.75 * (x[:, 0] + 0.5))
 
 
-def test_a_logit_average_is_the_softmax_of_the_members_mean_logits_fold_by_fold():
-    torch.manual_seed(0)
-    spec = {"numeric_width": 2, "categorical": [], "hidden": [8], "out_dim": 3, "members": 4, "folds": 2,
-            "link": "softmax", "logit_average": True}
-    net, x = TabularNet.build(spec).eval(), torch.randn(3, 2)
-    with torch.no_grad():
-        logits = net.member_outputs(x)   # members 0 and 2 form fold 0, members 1 and 3 fold 1
-        out = torch.softmax(net(with_held_out(x, torch.tensor([0, 1, -1]))), dim=-1)
-        want = torch.stack([logits[0, [0, 2]].mean(0), logits[1, [1, 3]].mean(0), logits[2].mean(0)])
-        assert torch.allclose(out, torch.softmax(want, dim=-1), atol=1e-6)
-        probabilities = torch.softmax(logits, dim=-1).mean(dim=1)   # the average without the flag
-        plain = TabularNet.build({**spec, "logit_average": False}).eval()
-        plain.load_state_dict(net.state_dict())
-        assert torch.allclose(torch.softmax(plain(x), dim=-1), probabilities, atol=1e-6)
-        assert not torch.allclose(probabilities, torch.softmax(logits.mean(dim=1), dim=-1), atol=1e-3)
-    values = TabularNet.build({**spec, "out_dim": 1, "link": "identity"})
-    assert not values.logit_average   # values and counts average as themselves
-
-
-def test_with_folds_class_members_are_chosen_and_predict_as_a_logit_average():
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(150, 2)), columns=["a", "b"])
-    frame["y"] = np.where(frame.a + 0.5 * rng.normal(size=150) > 0, "yes", "no")
-    opts = Options(target="y", seed=2, **QUICK)
-    prepared = prepare(frame, opts, say=lambda _: None)
-    train(prepared, opts, say=lambda _: None)
-    model, spec = prepared.run.model, prepared.run.config["architecture"]
-    assert spec["logit_average"] and model.logit_average and spec["members"] == 20
-    assert TabularNet.build(spec).logit_average   # the saved architecture rebuilds it
-    with torch.no_grad():
-        x = prepared.x[prepared.split.test]
-        mean = torch.sigmoid(model.member_outputs(x)[:, :, 0].mean(dim=1))
-        linear_p = torch.sigmoid(model.linear_outputs(x)[:, 0])
-        blend, temperature = float(model.blend), float(model.temperature)
-        p = (blend * mean + (1 - blend) * linear_p).clamp(1e-7, 1 - 1e-7)
-        want = torch.sigmoid((torch.log(p) - torch.log1p(-p)) / temperature)
-        assert torch.allclose(torch.sigmoid(model(x)[:, 0]), want, atol=1e-5)
-    numbers = prepare(_linear_table(120), opts, say=lambda _: None)
-    train(numbers, opts, say=lambda _: None)
-    assert "logit_average" not in numbers.run.config["architecture"]
-
-
 def test_several_members_per_fold_share_its_held_out_rows():
     torch.manual_seed(0)
     net = TabularNet(numeric_width=2, categorical=[], hidden=[8], out_dim=1, members=4, folds=2).eval()

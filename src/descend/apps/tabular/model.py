@@ -24,7 +24,6 @@ from torch import nn
 from .preprocess import Preprocessor
 
 LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poisson": "exp"}
-CLASS_LINKS = ("sigmoid", "softmax")   # outputs that are logits: members may be averaged as such
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
@@ -34,8 +33,7 @@ def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, membe
     inputs that neither the linear model nor the networks clip (the target's own lags, which trend with it);
     `residual`: the networks learn what the linear model leaves (see TabularNet.forward); `clipped`: the networks
     clip the other numbers to the training range (else they take them as they are); `seen`: with forward-
-    chained blocks of time for folds, the share of (row, member) pairs the members learn from (members.MemberLoss).
-    Training may add "logit_average" (see TabularNet._averaged)."""
+    chained blocks of time for folds, the share of (row, member) pairs the members learn from (members.MemberLoss)."""
     bounds = [[None, None] if i in linear_free or not clipped else bound for i, bound in enumerate(pre.bounds())]
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "folds": folds or members, **({"seen": seen} if seen is not None else {}),
@@ -95,10 +93,9 @@ class TabularNet(nn.Module):
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
                  folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False,
-                 temperature: float = 1.0, logit_average: bool = False):
+                 temperature: float = 1.0):
         super().__init__()
         self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
-        self.logit_average = logit_average and link in CLASS_LINKS
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
         self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
         bounds = bounds or [[None, None]] * numeric_width
@@ -136,7 +133,7 @@ class TabularNet(nn.Module):
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
                    spec.get("folds"), spec.get("linear_free"), spec.get("residual", False),
-                   spec.get("temperature", 1.0), spec.get("logit_average", False))
+                   spec.get("temperature", 1.0))
 
     @property
     def input_width(self) -> int:
@@ -200,22 +197,14 @@ class TabularNet(nn.Module):
         no network weight moves it."""
         return not bool(self.blend)
 
-    def _averaged(self, members: torch.Tensor, held_out: torch.Tensor | None) -> torch.Tensor:
-        """The members' average in mean space: of their means, or for `logit_average` the mean of their logits
-        (a probability average grows less sure the more members disagree, a logit average keeps its scale, so a
-        temperature chosen where 2 members predict each row, out of fold, still fits the 20 of the final model).
-        Rows held out of one fold take only that fold's members, which have not seen them."""
-        values = members if self.logit_average else to_mean_space(members, self.link)
-        if held_out is None or bool((held_out < 0).all()):
-            values = values.mean(dim=1)
-        else:
-            weights = (self.fold[None, :] == held_out[:, None]).to(values.dtype)
-            weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
-            values = (values * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
-        return to_mean_space(values, self.link) if self.logit_average else values
-
     def _blended(self, members: torch.Tensor, held_out: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        mean = self._averaged(members, held_out)
+        mean = to_mean_space(members, self.link)
+        if held_out is None or bool((held_out < 0).all()):
+            mean = mean.mean(dim=1)
+        else:   # rows held out of one fold: only that fold's members have not seen them
+            weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
+            weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
+            mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
         linear = to_mean_space(self.linear_outputs(x), self.link)
         if self.linear_alone:   # whatever the networks say (NaN times 0 is NaN)
             return tempered(from_mean_space(linear, self.link), self.link, self.temperature)

@@ -38,7 +38,7 @@ from .dates import as_dates, day_first
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
                       MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
                       with_member)
-from .model import CLASS_LINKS, LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
+from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
@@ -558,8 +558,6 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     blend weight then shrinks their part). Returns the blend weight."""
     run, scheme, target = prepared.run, prepared.scheme, prepared.run.target
     y, clipped, penalty = prepared.y.numpy(), run.config["linear_clipped"], run.config["linear_penalty"]
-    if scheme.kind == "folds" and run.model.link in CLASS_LINKS:
-        average_logits(run)
     run.model.eval()
     with torch.no_grad():
         if not run.model.residual:   # the networks alone
@@ -586,14 +584,6 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
     return blend
-
-
-def average_logits(run: TabularRun) -> None:
-    """From the model choice on, class members are averaged as logits (TabularNet._averaged): with folds the blend
-    and the temperature are chosen where 2 members predict each row and applied where the final model's 20 do, and
-    a probability average grows less sure with every member that disagrees, a logit average does not. Early
-    stopping has judged the epochs by the probability average already; only the choice and the final model change."""
-    run.config["architecture"]["logit_average"] = run.model.logit_average = True
 
 
 def _validation_words(scheme: Scheme) -> str:
