@@ -622,15 +622,17 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
           callbacks: Sequence[Callback] = ()) -> None:
     """Fresh members trained on every training row for `epochs` epochs (so the steps grow with the rows) on the
     first run's schedule (the same learning rates epoch by epoch); recorded in run_dir/refit, resumed there.
-    Where the first run's members are kept too, the fresh ones start from other initial weights."""
-    run = prepared.run
-    run.model = fresh_model(run.config["architecture"], run.target, opts.seed + int(prepared.scheme.keeps_first))
+    Where the first run's members are kept too, the fresh ones start from other initial weights and take the rows
+    in another order (`refit_seed`)."""
+    run, seed = prepared.run, refit_seed(prepared.scheme, opts)
+    run.model = fresh_model(run.config["architecture"], run.target, seed)
     if run.model.residual:
         install_linear(prepared, 1.0)
     folder = None if run_dir is None else Path(run_dir) / "refit"
     arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
                               None, opts, lr, epochs)
-    arguments.update(run_dir=folder, resume=resume and subruns.has_checkpoint(folder), callbacks=list(callbacks))
+    arguments.update(seed=seed, run_dir=folder, resume=resume and subruns.has_checkpoint(folder),
+                     callbacks=list(callbacks))
     result = run_fit(arguments, opts, nproc, epochs)
     run.model = result.model
     steps = run.history[-1]["step"] if run.history else 0   # the refit's steps follow the first run's
@@ -638,6 +640,13 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     said = {(f.code, repr(f.change)) for f in run.findings}   # the same problem with the same fix is said once
     run.findings = run.findings + [f for f in result.findings if (f.code, repr(f.change)) not in said]
     run.config["refit_epochs"] = epochs
+
+
+def refit_seed(scheme: Scheme, opts: Options) -> int:
+    """The refit's seed, for its initial weights and its batch order: where the first run's members stay in the
+    final average, the next seed, so the two halves of the average share neither (the same rows in the same
+    batches would give both halves the same luck of the order, which no number of members averages away)."""
+    return opts.seed + int(scheme.keeps_first)
 
 
 def truth_values(target: Target, frame: pd.DataFrame) -> np.ndarray:
