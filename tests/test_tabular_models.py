@@ -355,6 +355,39 @@ def test_with_folds_the_final_model_keeps_the_fold_members_beside_the_refit_ones
     assert np.allclose(predicted, expected.numpy() * target.std + target.mean, atol=1e-4)
 
 
+class FirstBatches(Callback):
+    """The rows (inputs without the held-out member column) of each run's first training batch, in run order."""
+
+    def __init__(self):
+        self.batches, self.hooks = [], []
+
+    def on_start(self, state):
+        self.batches.append(None)
+        self.hooks.append(state.task.model.register_forward_pre_hook(self._record))
+
+    def _record(self, model, inputs):
+        if model.training and self.batches[-1] is None:
+            self.batches[-1] = inputs[0][:, :-1].clone()
+
+    def on_end(self, state):
+        self.hooks.pop().remove()
+
+
+def test_with_folds_the_refit_takes_the_rows_in_another_order_than_the_kept_first_run():
+    frame = _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
+    opts = Options(target="y", seed=3, **QUICK)
+    prepared, watched = prepare(frame, opts, say=lambda _: None), FirstBatches()
+    train(prepared, opts, say=lambda _: None, callbacks=[watched])
+    *first_runs, refit = watched.batches   # one first run per lr candidate, from the same order; then the refit
+    assert len(first_runs) == len(LR_CANDIDATES) and torch.equal(first_runs[0], first_runs[1])
+    assert refit.shape == first_runs[0].shape   # the same rows in batches of the same size...
+    assert not torch.equal(refit, first_runs[0])   # ...but other rows first: the two halves' luck is their own
+    assert train_module.refit_seed(prepared.scheme, opts) == 4
+    sliced = prepare(_linear_table(2600), opts, say=lambda _: None)   # over 2,000 training rows: one slice
+    assert sliced.scheme.kind == "slice" and sliced.scheme.refit and not sliced.scheme.keeps_first
+    assert train_module.refit_seed(sliced.scheme, opts) == 3   # nothing of the first run is kept: its own seed
+
+
 def test_named_optimizers_train_an_exponential_average_of_the_weights():
     prepared = prepare(_linear_table(60), Options(target="y", **QUICK), say=lambda _: None)
     run = prepared.run
