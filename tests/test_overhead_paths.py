@@ -233,3 +233,13 @@ def test_a_step_slices_the_pass_order_once_and_the_nan_guard_makes_its_scale_onc
     assert per_step == {"aten.slice.Tensor": 1.0, "aten.index_select.default": 2.0}   # one view for X and y
     assert long["aten.ones.default"] == short["aten.ones.default"]   # the guard's 1 is not remade every window
     assert long["aten.zeros.default"] - short["aten.zeros.default"] == 4   # its flag is: one a window
+
+
+def test_index_columns_are_the_whole_numbers_inside_the_embedding_table_read_by_their_extremes_alone():
+    from descend.doctor.inputs import index_columns
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 10, (200,), generator=g).double()
+    x = torch.stack([ids, torch.randn(200, generator=g, dtype=torch.float64), ids - 1, ids + 1, ids * 0.5], dim=1)
+    x[0, 2], x[0, 3] = -1.0, 10.0   # one id below the table, one past its last row (10 rows)
+    assert index_columns(x, 10) == [0]   # column 4 holds halves
+    assert index_columns(x, 11) == [0, 3]

@@ -41,7 +41,7 @@ def index_columns(x: torch.Tensor, table_rows: int) -> list[int]:
     flat = _table(x)
     if flat is None or x.dim() != 2:
         return []
-    whole = (flat == flat.round()).all(0) & (flat.min(0).values >= 0) & (flat.max(0).values < table_rows)
+    whole = (flat == flat.round()).all(0) & (flat.amin(0) >= 0) & (flat.amax(0) < table_rows)   # values, no rows
     return [i for i, ok in enumerate(whole.tolist()) if ok]
 
 
