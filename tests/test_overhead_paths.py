@@ -190,3 +190,56 @@ def test_active_units_by_the_largest_output_match_any_output_above_zero_with_nan
         plain = (out > 0).transpose(0, 1).reshape(out.shape[1], -1).any(1)
         assert torch.equal(active_units(out), plain)
     assert torch.equal(active_units(torch.zeros(0, 5)), torch.zeros(5, dtype=torch.bool))
+
+
+def test_the_silent_share_by_count_is_the_float64_mean_it_replaced_to_the_last_bit():
+    from descend.doctor.instruments import active_units
+    from descend.fit.auto.collapse import silent_share
+    for width in [*range(4, 130), 257, 300, 999]:
+        g = torch.Generator().manual_seed(width)
+        out = torch.relu(torch.randn(8, width, generator=g) - torch.rand(width, generator=g) * 4)
+        out[0, :: 7] = float("nan")
+        assert silent_share(out) == 1.0 - float(active_units(out).double().mean()), width
+    conv = torch.relu(torch.randn(3, 6, 4, 4) - 2.5)
+    assert silent_share(conv) == 1.0 - float(active_units(conv).double().mean())
+
+
+class _Ops(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the operations torch runs, by name."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.counts[str(func)] = self.counts.get(str(func), 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def _fit_ops(steps: int) -> dict:
+    X, y = torch.randn(640, 5, generator=torch.Generator().manual_seed(0)), torch.randn(640)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1))
+    with _Ops() as ops:
+        ds.fit(model, (X, y), optimizer="adamw", lr=1e-3, batch_size=10, max_steps=steps, doctor=False,
+               progress=False)
+    return ops.counts
+
+
+def test_a_step_slices_the_pass_order_once_and_the_nan_guard_makes_its_scale_once_a_run():
+    short, long = _fit_ops(64), _fit_ops(192)   # 2 and 6 settle windows of 32 steps; 1 and 3 passes
+    per_step = {name: (long.get(name, 0) - short.get(name, 0)) / 128 for name in ("aten.slice.Tensor",
+                                                                                    "aten.index_select.default")}
+    assert per_step == {"aten.slice.Tensor": 1.0, "aten.index_select.default": 2.0}   # one view for X and y
+    assert long["aten.ones.default"] == short["aten.ones.default"]   # the guard's 1 is not remade every window
+    assert long["aten.zeros.default"] - short["aten.zeros.default"] == 4   # its flag is: one a window
+
+
+def test_index_columns_are_the_whole_numbers_inside_the_embedding_table_read_by_their_extremes_alone():
+    from descend.doctor.inputs import index_columns
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 10, (200,), generator=g).double()
+    x = torch.stack([ids, torch.randn(200, generator=g, dtype=torch.float64), ids - 1, ids + 1, ids * 0.5], dim=1)
+    x[0, 2], x[0, 3] = -1.0, 10.0   # one id below the table, one past its last row (10 rows)
+    assert index_columns(x, 10) == [0]   # column 4 holds halves
+    assert index_columns(x, 11) == [0, 3]

@@ -64,8 +64,10 @@ class _Limit(Rule):
         return getattr(state, self.unit) >= self.n
 
     def check(self, state, record):
+        if not self._reached(state):   # every step: the words only once
+            return None
         unit = self.unit if self.n == 1 else f"{self.unit}s"
-        return f"reached the {self.unit} limit ({self.n} {unit})" if self._reached(state) else None
+        return f"reached the {self.unit} limit ({self.n} {unit})"
 
     def needs_sync(self, state):
         return self._reached(state)

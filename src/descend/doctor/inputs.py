@@ -65,7 +65,7 @@ def index_columns(x: torch.Tensor, table_rows: int) -> list[int]:
     flat = _table(x)
     if flat is None or x.dim() != 2:
         return []
-    whole = (flat == flat.round()).all(0) & (flat.min(0).values >= 0) & (flat.max(0).values < table_rows)
+    whole = (flat == flat.round()).all(0) & (flat.amin(0) >= 0) & (flat.amax(0) < table_rows)   # values, no rows
     return [i for i, ok in enumerate(whole.tolist()) if ok]
 
 
@@ -200,7 +200,7 @@ def _monotone_column(flat: torch.Tensor, target: torch.Tensor) -> dict | None:
         return None
     flat, target = flat[:MONOTONE_ROWS], target[:MONOTONE_ROWS]
     top, bottom = flat[int(target.argmax())], flat[int(target.argmin())]
-    high, low = flat.max(dim=0).values, flat.min(dim=0).values
+    high, low = flat.amax(dim=0), flat.amin(dim=0)   # the values alone: max(dim=) also finds their rows, at 5x
     candidates = ((top == high) & (bottom == low) | (top == low) & (bottom == high)).nonzero()[:, 0]
     if len(candidates) == 0:
         return None

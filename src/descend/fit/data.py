@@ -129,7 +129,8 @@ class TensorBatches:
         if self.tensors[0].device.type != "cpu":   # index on the data's device, copied without waiting for it
             order = order.to(self.tensors[0].device, non_blocking=True)
         for rows in self._slices(first_batch):
-            yield tuple([t.index_select(0, order[rows]) for t in self.tensors])   # t[idx]'s rows, at half its cost
+            index = order[rows]   # one view of the order for every tensor
+            yield tuple([t.index_select(0, index) for t in self.tensors])   # t[idx]'s rows, at half its cost
 
 
 def batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator | None, name: str,

@@ -72,7 +72,7 @@ class FitTask:
         self.flat_norm = isinstance(optimizer, optim.AdamWFlat) and _covers(optimizer, self.params)
         self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
                               or not optim.skips_on_found_inf(optimizer))
-        self._one: torch.Tensor | None = None   # the "scale" of 1 torch's check multiplies by
+        self._one: torch.Tensor | None = None   # the "scale" of 1 torch's check multiplies by (never written)
         self.skipping: torch.Tensor | None = None   # 1.0 once a step since the loop settled was not finite, else 0.0
         self.kept: list[tuple[list, torch.Tensor, torch.Tensor]] = []   # (batches, loss, norm) since then
         self.last_batches: list = []
@@ -141,7 +141,9 @@ class FitTask:
         (the norm is so exactly when a gradient is, or overflows) and never back to 0, so the kernel skips this
         update and every one after it until the loop settles. (It also multiplies both values by 1.)"""
         if self.skipping is None:   # the first step since the loop settled
-            self.skipping, self._one = torch.zeros((), device=loss.device), torch.ones((), device=loss.device)
+            self.skipping = torch.zeros((), device=loss.device)
+            if self._one is None:   # made once (the task's device): the check only reads it
+                self._one = torch.ones((), device=loss.device)
         torch._amp_foreach_non_finite_check_and_unscale_([loss, norm], self.skipping, self._one)
         self.kept.append((self.last_batches, loss, norm))
         self.optimizer.found_inf = self.skipping
