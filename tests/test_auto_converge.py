@@ -226,5 +226,6 @@ def test_overfitting_under_autos_patience_does_not_ask_for_the_patience_auto_alr
     (finding,) = overfitting   # the patience's wait cost steps, not the result: nothing to change, no warning
     assert finding.severity == "info" and finding.change == {} and finding.evidence["kept_step"] == result.best["step"]
     assert f"the model holds step {result.best['step']}'s weights, its best evaluation" in finding.message
-    assert finding.fix.startswith("nothing to change for this result; a lower validation loss than theirs needs more ")
+    assert finding.fix.startswith("those steps were the stop rule's wait to see the best pass, nothing to change; a "
+                                  "lower validation loss than theirs needs more rows")
     assert "Patience(5" not in str(finding) and "weight_decay=" not in str(finding)

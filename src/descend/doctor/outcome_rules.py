@@ -194,7 +194,8 @@ def _past_kept(r: Readings, kept: int, last_step: int) -> tuple[str, str, dict]:
     does not stop the run: when most of the run came after the kept weights, a patience would have saved those
     steps with the same weights (a warning whose change is that patience), else info."""
     if "keeps_best" not in r.auto_limit:
-        return "info", f"nothing to change for this result; {BETTER_THAN_KEPT}", {}
+        return "info", f"those steps were the stop rule's wait to see the best pass, nothing to change; " \
+                       f"{BETTER_THAN_KEPT}", {}
     change = {"patience": 5}
     words = (f"stop=[Patience(5, restore_best=True)] ends the run five evaluations after its best and keeps the "
              f"same weights; {BETTER_THAN_KEPT}")
