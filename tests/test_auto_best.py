@@ -58,9 +58,35 @@ def test_an_overfitting_run_ends_with_the_weights_of_its_lowest_validation_loss(
             "validation rows' noise") in result.choice.line()
     assert "the sweep ended as it used its share of the run (25 steps)" in result.choice.line()   # said once
     overfit = next(f for f in result.findings if f.code == "overfitting")   # auto kept the best, the run went on:
-    assert overfit.severity == "warning" and overfit.change == {"patience": 5}   # stopping near it is the fix
-    assert "auto kept its best evaluation's weights, but the run went on past them" in overfit.fix
+    last = scored[-1][0]
+    assert last - best_step > best_step   # most of the run came after the kept weights: stopping near them saves it
+    assert overfit.severity == "warning" and overfit.change == {"patience": 5}
+    assert overfit.evidence["kept_step"] == best_step and overfit.evidence["restored_best"]
+    assert overfit.message.endswith(f"; the model holds step {best_step}'s weights, its best evaluation, so the "
+                                    f"{last - best_step} steps after them ({(last - best_step) / last:.0%} of the "
+                                    f"run) cost time, not the result")
+    assert overfit.fix.startswith("stop=[Patience(5, restore_best=True)] ends the run five evaluations after its best "
+                                  "and keeps the same weights; a lower validation loss than theirs needs more rows")
+    assert "went on past them" not in str(overfit) and "--weight-decay" not in overfit.fix
 
+
+
+def test_overfitting_after_a_callers_restoring_patience_says_the_wait_cost_steps_and_asks_for_nothing():
+    """The tables' fold runs' case: the caller's Patience put the best weights back, so weight decay (once the
+    advice, with its flag) is no fix the run showed; the finding is info and changes nothing."""
+    model, train, val = sparse_logistic()
+    result = ds.fit(model, train, loss="bce", val=val, batch_size=16, seed=0, progress=False,
+                    stop=[ds.stop.Patience(5, restore_best=True)])
+    trained = [(r["step"], r["val_loss"]) for r in result.history if "val_loss" in r and not r.get("sweep")]
+    (best_step, best), last = min(trained, key=lambda s: s[1]), trained[-1][0]
+    assert val_loss(result.model, val, "bce") == pytest.approx(best, rel=1e-6)
+    (overfit,) = [f for f in result.findings if f.code == "overfitting"]
+    assert overfit.severity == "info" and overfit.change == {} and overfit.evidence["kept_step"] == best_step
+    assert overfit.message.endswith(f"; the model holds step {best_step}'s weights, its best evaluation, so the "
+                                    f"{last - best_step} steps after them ({(last - best_step) / last:.0%} of the "
+                                    f"run) cost time, not the result")
+    assert overfit.fix.startswith("those steps were the stop rule's wait to see the best pass, nothing to change")
+    assert "weight_decay=" not in overfit.fix and "descend fit:" not in overfit.fix
 
 def test_a_run_whose_last_evaluation_is_its_lowest_keeps_its_last_weights():
     model, train, val = smooth_regression()

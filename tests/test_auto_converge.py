@@ -223,5 +223,9 @@ def test_overfitting_under_autos_patience_does_not_ask_for_the_patience_auto_alr
                                   f"{result.best['val_loss']:.6g} at step {result.best['step']}; the model holds "
                                   f"the weights of that step)")
     overfitting = [f for f in result.findings if f.code == "overfitting"]
-    assert len(overfitting) == 1 and "the best weights were restored already" in overfitting[0].fix
-    assert "Patience(5" not in str(overfitting[0]) and overfitting[0].change == {"weight_decay": 0.1}
+    (finding,) = overfitting   # the patience's wait cost steps, not the result: nothing to change, no warning
+    assert finding.severity == "info" and finding.change == {} and finding.evidence["kept_step"] == result.best["step"]
+    assert f"the model holds step {result.best['step']}'s weights, its best evaluation" in finding.message
+    assert finding.fix.startswith("those steps were the stop rule's wait to see the best pass, nothing to change; a "
+                                  "lower validation loss than theirs needs more rows")
+    assert "Patience(5" not in str(finding) and "weight_decay=" not in str(finding)

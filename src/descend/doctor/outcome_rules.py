@@ -166,27 +166,49 @@ def overfitting(r: Readings) -> Finding | None:
         return None                                                       # 2% the validation rise needs), a gap
     if r.target_baseline is not None and train_last >= r.target_baseline:
         return None
-    restored, held = restores_best(r), _metrics_held(r, best_step, last_step)
-    # auto's kept best evaluation (keeps_best) does not stop the run: it overfit for the rest of its steps and the
-    # user chose nothing, so it stays a warning whose fix stops the run near its best; a caller's restoring
-    # Patience, or L-BFGS's, already did
-    stopped = restored and "keeps_best" not in r.auto_limit
-    if stopped:
-        wd = setting(r, "weight_decay") or 0.01
-        change = {"weight_decay": min(wd * 10, 1.0)}
-        words = f"the best weights were restored already; regularize more (weight_decay={change['weight_decay']:g}) " \
-                f"or get more data"
-    else:
-        change = {"patience": 5}
-        kept_best = _kept_best(r, best_step) if restored else ""
-        words = f"{kept_best}stop earlier with stop=[Patience(5, restore_best=True)], or add weight decay or more data"
-    kept = f"; {', '.join(held)} did not get worse, so the rise is in confidence, not in predictions" if held else ""
-    return Finding("overfitting", "info" if stopped or held else "warning", (best_step, last_step),
+    held = _metrics_held(r, best_step, last_step)
+    kept = r.restored_step if restores_best(r) else None
+    severity, words, change = _past_kept(r, kept, last_step) if kept is not None else (
+        "warning", f"{_held_last(r, best_step)}stop earlier with stop=[Patience(5, restore_best=True)], or add weight "
+                   f"decay or more data", {"patience": 5})
+    said = f"; {', '.join(held)} did not get worse, so the rise is in confidence, not in predictions" if held else ""
+    if kept is not None:
+        said += (f"; the model holds step {kept}'s weights, its best evaluation, so the {last_step - kept} steps "
+                 f"after them ({(last_step - kept) / last_step:.0%} of the run) cost time, not the result")
+    return Finding("overfitting", "info" if held else severity, (best_step, last_step),
                    {"val_best": best, "val_last": last, "train_at_best": train_best, "train_last": train_last,
-                    "restored_best": restored, "metrics_held": held},
+                    "restored_best": kept is not None, "kept_step": kept, "metrics_held": held},
                    f"overfitting: validation loss rose from {best:.4g} at step {best_step} to {last:.4g} at step "
-                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}{kept}",
+                   f"{last_step} while the training loss fell from {train_best:.4g} to {train_last:.4g}{said}",
                    with_flags(words, change), change)
+
+
+BETTER_THAN_KEPT = ("a lower validation loss than theirs needs more rows or a model that overfits later (smaller, "
+                    "or with more weight decay), which this run cannot tell apart: compare them on held-out data")
+
+
+def _past_kept(r: Readings, kept: int, last_step: int) -> tuple[str, str, dict]:
+    """Severity, advice and change of an overfitting run that ended holding the weights of its best evaluation
+    (step `kept`): the rise after it cost steps, not the result. A stop rule's wait (the caller's Patience, auto's
+    L-BFGS patience) is the price of knowing the best has passed: info, with nothing to change. Auto's kept best
+    does not stop the run: when most of the run came after the kept weights, a patience would have saved those
+    steps with the same weights (a warning whose change is that patience), else info."""
+    if "keeps_best" not in r.auto_limit:
+        return "info", f"those steps were the stop rule's wait to see the best pass, nothing to change; " \
+                       f"{BETTER_THAN_KEPT}", {}
+    change = {"patience": 5}
+    words = (f"stop=[Patience(5, restore_best=True)] ends the run five evaluations after its best and keeps the "
+             f"same weights; {BETTER_THAN_KEPT}")
+    return ("warning" if last_step - kept > kept else "info"), words, change
+
+
+def _held_last(r: Readings, best_step: int) -> str:
+    """Why auto's kept best evaluation left the last weights in place (its lower val_loss was within the validation
+    rows' noise), which the model then holds; empty for any other run."""
+    if "keeps_best" in r.auto_limit:
+        return (f"the model holds the last weights (auto keeps its best evaluation's only when they beat the last "
+                f"beyond the validation rows' noise, and step {best_step}'s did not); ")
+    return ""
 
 
 MEMORIZED = 0.1   # a training loss under this share of a constant prediction's has fit its rows
@@ -213,15 +235,6 @@ def memorized(r: Readings) -> Finding | None:
                    f"worse on new ones than predicting the mean",
                    with_flags(f"regularize (weight_decay={change['weight_decay']:g}), use a smaller model, or get more "
                               f"data", change), change)
-
-
-def _kept_best(r: Readings, best_step: int) -> str:
-    """What auto's kept best evaluation did at the end: put its weights back, or left the last ones (its lower
-    val_loss was within the validation rows' noise), which the model then holds."""
-    if "keeps_best" in r.auto_limit and r.restored_step is None:
-        return (f"the model holds the last weights (auto keeps its best evaluation's only when they beat the last "
-                f"beyond the validation rows' noise, and step {best_step}'s did not); ")
-    return "auto kept its best evaluation's weights, but the run went on past them; "
 
 
 SCORE_WORDS = ("accuracy", "auc", "f1", "precision", "recall", "r2")   # a user's metric so named: higher is better

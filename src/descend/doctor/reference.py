@@ -103,9 +103,11 @@ class _Design:
     moment: torch.Tensor
 
     @classmethod
-    def of(cls, kind: str, a: torch.Tensor, y: torch.Tensor, gram: torch.Tensor) -> "_Design":
+    def of(cls, kind: str, a: torch.Tensor, y: torch.Tensor, gram: torch.Tensor, classes: int = 0) -> "_Design":
+        """The design of rows `a` and targets `y`; for classes, one-hot over `classes` ids or y's own, if more (a
+        class these rows lack, as the rows compared on may hold, gets an all-zero column: a score of 0)."""
         if kind == "classes":
-            target, y = F.one_hot(y.long(), int(y.max()) + 1).double(), y.long()
+            target, y = F.one_hot(y.long(), max(int(y.max()) + 1, classes)).double(), y.long()
         else:
             target = y.double().reshape(len(y), -1)
             y = target if kind == "binary" else y
@@ -144,25 +146,29 @@ def _fitted(kind: str, design: _Design, z_eval: torch.Tensor, strength: float) -
     return _calibrated(design.a @ w - centre, design.y, kind) * (_apply(z_eval, w) - centre)
 
 
-def _linear(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, loss: str) -> torch.Tensor:
+def _linear(kind: str, z: torch.Tensor, y: torch.Tensor, z_eval: torch.Tensor, loss: str,
+            classes: int = 0) -> torch.Tensor:
     """Outputs on z_eval of the linear model fitted on (z, y) at the ridge strength of RIDGE that does best on the
     last fifth of those rows when fitted on the rest. The first four fifths' Gram matrix serves every strength
-    tried, and with the last fifth's it is that of all rows; the rows with their intercept column are made once."""
+    tried, and with the last fifth's it is that of all rows; the rows with their intercept column are made once.
+    Class scores span `classes` ids (or y's, if more), so the last fifth may hold a class the rest lacks."""
+    classes = max(classes, int(y.max()) + 1) if kind == "classes" else 0
     cut = len(z) * 4 // 5
     a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
     head_gram = a[:cut].T @ a[:cut]
-    head = _Design.of(kind, a[:cut], y[:cut], head_gram)
+    head = _Design.of(kind, a[:cut], y[:cut], head_gram, classes)
     scores = [float(per_example(loss, _fitted(kind, head, z[cut:], s), y[cut:]).mean()) for s in RIDGE]
     best = RIDGE[min(range(len(RIDGE)), key=scores.__getitem__)]
-    return _fitted(kind, _Design.of(kind, a, y, head_gram + a[cut:].T @ a[cut:]), z_eval, best)
+    return _fitted(kind, _Design.of(kind, a, y, head_gram + a[cut:].T @ a[cut:], classes), z_eval, best)
 
 
-def _constant(kind: str, y: torch.Tensor, rows: int) -> torch.Tensor:
-    """Outputs of the best constant prediction learnt from y, repeated for `rows` rows."""
+def _constant(kind: str, y: torch.Tensor, rows: int, classes: int = 0) -> torch.Tensor:
+    """Outputs of the best constant prediction learnt from y, repeated for `rows` rows; for classes, over `classes`
+    ids (or y's, if more), those y lacks at a share of 1e-12."""
     if kind == "regression":
         return y.double().reshape(len(y), -1).mean(dim=0).expand(rows, -1)
     if kind == "classes":
-        share = torch.bincount(y.long()).double() / len(y)
+        share = torch.bincount(y.long(), minlength=classes).double() / len(y)
         return share.clamp_min(1e-12).log().expand(rows, -1)
     p = y.double().reshape(len(y), -1).mean(dim=0).clamp(1e-6, 1 - 1e-6)
     return (p / (1 - p)).log().expand(rows, -1)
@@ -187,40 +193,50 @@ def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
     kind = KINDS.get(loss) if isinstance(loss, str) else None
     if kind is None or len(data.y) == 0 or len(data.y_eval) == 0:
         return None
-    if kind == "classes" and (data.y.dim() != 1 or data.y.dtype.is_floating_point
-                              or int(data.y_eval.max()) > int(data.y.max())):
+    if kind == "classes" and not _class_ids(data):
         return None
-    return per_example(loss, _constant(kind, data.y, len(data.y_eval)), data.y_eval)
+    return per_example(loss, _constant(kind, data.y, len(data.y_eval), _classes(data)), data.y_eval)
 
 
 def references(loss: object, data: Sample, seed: int = 0) -> References | None:
-    """Fit the constant, linear and random-feature references for `loss` on `data`; None for other losses, class
-    targets the validation rows hold more classes than training, or too few rows."""
+    """Fit the constant, linear and random-feature references for `loss` on `data`; None for other losses or too
+    few rows. A class of the compared rows that the fitting rows lack is one the references cannot predict: they
+    give it the least they give any class (see _constant, _Design.of) and are judged on those rows as the model is."""
     kind = KINDS.get(loss) if isinstance(loss, str) else None
     if kind is None or len(data.x) < 10 or len(data.x_eval) < 10:
         return None
-    if kind == "classes" and (data.y.dim() != 1 or data.y.dtype.is_floating_point
-                              or int(data.y_eval.max()) > int(data.y.max())):
+    if kind == "classes" and not _class_ids(data):
         return None
+    classes = _classes(data)
     mean = data.x.mean(dim=0)
     centered = data.x - mean
     std = _spread(centered).clamp_min(1e-8)
     z = centered.div_(std)
     z_eval = z if data.x_eval is data.x else (data.x_eval - mean) / std   # no held-out rows: the same table
-    constant = per_example(loss, _constant(kind, data.y, len(z_eval)), data.y_eval)
+    constant = per_example(loss, _constant(kind, data.y, len(z_eval), classes), data.y_eval)
     if constant is None:
         return None
     linear = features = None
     if len(z) >= 5 * (z.shape[1] + 1):   # in-sample linear fits of fewer rows would look better than they are
-        linear = per_example(loss, _linear(kind, z, data.y, z_eval, loss), data.y_eval)
+        linear = per_example(loss, _linear(kind, z, data.y, z_eval, loss, classes), data.y_eval)
     if data.held_out and len(z) >= 50:
         g = torch.Generator().manual_seed(seed)
         w = torch.randn(z.shape[1], FEATURES, generator=g, dtype=z.dtype) / math.sqrt(z.shape[1])
         b = torch.randn(FEATURES, generator=g, dtype=z.dtype)
         lift = lambda t: torch.cat([t, torch.relu(t @ w + b)], dim=1)  # noqa: E731
         zf, zf_eval = lift(z), lift(z_eval)
-        features = per_example(loss, _linear(kind, zf, data.y, zf_eval, loss), data.y_eval)
+        features = per_example(loss, _linear(kind, zf, data.y, zf_eval, loss, classes), data.y_eval)
     return References(constant, linear, features)
+
+
+def _class_ids(data: Sample) -> bool:
+    """Whether both the fitting and the compared targets are one column of class ids (non-negative integers)."""
+    return all(y.dim() == 1 and not y.dtype.is_floating_point and int(y.min()) >= 0 for y in (data.y, data.y_eval))
+
+
+def _classes(data: Sample) -> int:
+    """How many class ids the fitting and the compared rows hold between them (the highest, plus one)."""
+    return int(max(data.y.max(), data.y_eval.max())) + 1
 
 
 def in_sample_gain(loss: object, data: Sample) -> float | None:
