@@ -1,12 +1,14 @@
 """What fit_held_out3's models (benchmarks/fit_held_out3.py) taught the doctor, each on a real fit: a run whose
 validation loss rose from its best while the training loss fell is short of the linear reference because it
-overfits, so it is not told to train longer; a run still improving on held-out rows at its limit still is."""
+overfits, so it is not told to train longer; a run still improving on held-out rows at its limit still is. A
+model held at a constant prediction's loss until the schedule lowered the lr is told the lr where it left, not to
+train longer."""
 import pytest
 import torch
 from torch import nn
 
 import descend as ds
-from benchmarks.fit_held_out3 import deep_plain_mlp
+from benchmarks.fit_held_out3 import deep_plain_mlp, lstm2_bursts
 
 
 def codes(result) -> list[str]:
@@ -37,3 +39,27 @@ def test_a_run_still_improving_on_held_out_rows_is_not_converged():
                     batch_size=32, seed=0, progress=False)
     assert codes(result)[0] == "not_converged"
     assert "max_epochs" in result.findings[0].change
+
+
+@pytest.mark.slow
+def test_a_model_held_at_the_constant_until_the_lr_decayed_is_told_that_lr():
+    """fit's defaults on the 2-layer LSTM, seed 0: auto picked lr 0.1, the loss sat at log 3 nats until the cosine
+    had taken the lr to about 0.02 (step 316 of 440) and fell only then (test cross-entropy 0.89). The doctor said
+    "not converged ... train longer (max_epochs=80)": 80 epochs end at 1.098 (log 3), the high lr held longer. The
+    grid's AdamW + cosine runs reach 0.40-0.44 at lr 0.01-0.03 and sit at log 3 at 0.1."""
+    case = lstm2_bursts(0)
+    result = ds.fit(case.model, case.train, loss=case.loss, val=case.val, seed=0, progress=False)
+    assert codes(result) == ["lr_too_high"]
+    found = result.findings[0]
+    assert found.evidence["kind"] == "held"
+    assert 0.01 <= found.change["lr"] <= 0.03
+    assert "not_converged" in found.evidence.get("explains", [])
+
+
+@pytest.mark.slow
+def test_a_model_that_learns_at_its_lr_is_not_held():
+    """The same LSTM on seed 1: auto picked 0.01, the loss left the constant early and the run ends within 2% of
+    the grid's best (0.41 nats): no finding."""
+    case = lstm2_bursts(1)
+    result = ds.fit(case.model, case.train, loss=case.loss, val=case.val, seed=1, progress=False)
+    assert codes(result) == []
