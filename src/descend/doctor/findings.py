@@ -92,7 +92,9 @@ CODES: dict[str, str] = {
                    "loss that a linear reference beats (collapsed), or an adaptive optimizer ran at lr 0.03 or above "
                    "and fell short of a linear reference (coarse), or an Adam-type optimizer's beta1 is at or above "
                    "the square root of its beta2 (betas swapped), or the schedule took the lr over 10x above the lr "
-                   "it scales and the loss ended 2x above its low: the steps overshoot",
+                   "it scales and the loss ended 2x above its low, or the loss stayed at a constant prediction's "
+                   "past half the run and left it only once the schedule took the lr under a quarter of its peak "
+                   "(held): the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",

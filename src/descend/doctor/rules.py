@@ -354,19 +354,53 @@ def _coarse_steps(r: Readings) -> dict | None:
                      f"size")}
 
 
+HELD = 0.02          # at a constant prediction's loss: the smoothed loss within 2% of it
+LEFT = 0.9           # ... and left it: the run ended below 90% of it
+DECAYED_FROM = 0.25  # ... only once the schedule had taken the lr below a quarter of its peak
+
+
+def _held_until_decayed(r: Readings) -> dict | None:
+    """The smoothed loss stayed at a constant prediction's loss (within HELD, never below it) past half the run,
+    and left it (ending under LEFT of it) only once the schedule had taken the lr under DECAYED_FROM of its peak:
+    the model learns at the lower lr and not at the higher, so more steps on the same schedule hold it at the
+    constant longer (fit_held_out3's 2-layer LSTM: 20 epochs from lr 0.1 end at 0.89 nats, 80 at 1.10 = log 3).
+    The fix is the lr in force where the loss left the constant. Not under a line search (no lr)."""
+    base, s, steps = r.target_baseline, r.curve.smoothed, r.curve.steps
+    if base is None or not base > 0 or len(s) < 10 or line_search(r) or not s[-1] < LEFT * base:
+        return None
+    below = next((t for t in range(len(s)) if s[t] < (1 - HELD) * base), len(s))
+    held = [t for t in range(below) if s[t] <= (1 + HELD) * base]
+    if not held or steps[held[-1]] - steps[0] < 0.5 * (steps[-1] - steps[0]):
+        return None
+    left = steps[held[-1]]
+    peak = max(x["lr"] for x in r.history if math.isfinite(x.get("lr", math.nan)))
+    escape = _lr_at(r.history, left)
+    if not 0 < escape < DECAYED_FROM * peak:
+        return None
+    return {"kind": "held", "first": steps[0], "last": left, "low": s[-1], "peak": base, "rise": 1.0,
+            "swings": len(r.curve.swings), "cut": peak / escape,
+            "what": (f"the smoothed loss stayed at a constant prediction's loss ({base:.4g}) until step {left}, while "
+                     f"the schedule took the lr from {peak:.2g} to {escape:.2g}, and fell (to {s[-1]:.4g}) only "
+                     f"below that: the model learns at the lower lr, not at the higher one")}
+
+
 def lr_too_high(r: Readings) -> Finding | None:
     """The steps overshot (see _overshoot) at the lr in force, threw the model onto a constant prediction's loss
     after a spike (see _collapsed), or were so large from the first step that it landed there at once (see
-    _first_step_collapse), or were coarse all along (see _coarse_steps); a line search on mini-batches is named by line_search_on_batches instead."""
+    _first_step_collapse), or were coarse all along (see _coarse_steps), or held the model at a constant
+    prediction's loss until the schedule lowered the lr (see _held_until_decayed); a line search on mini-batches
+    is named by line_search_on_batches instead."""
     found = _overshoot(r) or _collapsed(r) or (None if line_search(r) else _first_step_collapse(r)) \
-        or _coarse_steps(r)
+        or _coarse_steps(r) or _held_until_decayed(r)
     if found is None or (line_search(r) and (steps_per_epoch(r) or 1) > 1):
         return None
     first, last, low, peak = found["first"], found["last"], found["low"], found["peak"]
     lr = _lr_at(r.history, first)
-    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] not in ("oscillated", "coarse") else 1.0
-    cut = 100.0 if "first_update" in found else cut_for_growth(growth)   # a hundredth brings a rewriting first
-    return Finding("lr_too_high", "warning", (first, last),               # step near a typical one
+    growth = (peak / low) ** (1 / max(last - first, 1)) if found["kind"] not in ("oscillated", "coarse", "held") \
+        else 1.0
+    # a hundredth brings a rewriting first step near a typical one; a held model goes to the lr it left at
+    cut = found.get("cut") or (100.0 if "first_update" in found else cut_for_growth(growth))
+    return Finding("lr_too_high", "warning", (first, last),
                    {"kind": found["kind"], "rise": found["rise"], "low": low, "peak": peak, "swings": found["swings"],
                     "lr": lr, **({"first_update": found["first_update"]} if "first_update" in found else {})},
                    f"learning rate too high: {found['what']} at lr {lr:.2e}", *_lower_lr(r, lr, cut))
