@@ -13,8 +13,9 @@ instead of their inverses, missing values coded -999 in one standardized column,
 as "divide by 10"), a loss divided by the training set's size on top of its mean under an SGD instance, and every
 weight drawn from N(0, 1) by hand. (A fourteenth, an optimizer built on a deep copy of the model, was measured in the
 first answers; fit now refuses such an optimizer before training, so it left the list.) Each failure runs on fit's
-defaults unless the failure is the user's stated choice. One scenario written as a failure (attention pooling whose softmax runs over the batch) cost nothing on its first run
-and moved to the healthy runs before the doctor's answers were read (see its comment).
+defaults unless the failure is the user's stated choice. One scenario written as a failure (attention pooling whose
+softmax runs over the batch) cost nothing on its first run and moved to the healthy runs before the doctor's answers
+were read (see its comment).
 """
 from __future__ import annotations
 

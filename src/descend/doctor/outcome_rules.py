@@ -95,9 +95,9 @@ def not_converged(r: Readings) -> Finding | None:
     """The run stopped at its step or epoch limit while the loss was still falling, short of a linear reference,
     and a few more runs of the same length would close the gap at that rate; else the model or the data is the
     limit, which other rules name. Not while the run overfits: a validation loss that rose from its best while the
-    training loss fell is short of the reference for that, and more steps widen the gap. Under a line search (L-BFGS on a full batch, no batch noise), a loss still
-    falling fast is not converged whatever the reference says: a nonlinear model beats a linear one long before it
-    has converged."""
+    training loss fell is short of the reference for that, and more steps widen the gap. Under a line search
+    (L-BFGS on a full batch, no batch noise), a loss still falling fast is not converged whatever the reference
+    says: a nonlinear model beats a linear one long before it has converged."""
     if r.stop_code not in ("max_steps", "max_epochs") or len(r.history) < 20:
         return None
     falling, per_step = _falling_rate(r)
