@@ -288,3 +288,13 @@ def test_bench_refuses_an_out_folder_holding_only_a_readme_of_its_own(tmp_path, 
                                        "(README.md); a run replaces the whole folder, so give a new folder or an "
                                        "earlier bench output\n")
     assert (project / "README.md").read_text() == "# my project\n"
+
+
+def test_a_regressor_given_text_targets_says_to_use_the_classifier():
+    from descend.sklearn import Regressor
+    x = np.random.default_rng(0).random((20, 3))
+    with pytest.raises(DescendError, match=r"y holds text \('a'\): a Regressor predicts numbers; for labels use "
+                                           r"descend.sklearn.Classifier"):
+        Regressor(max_steps=5).fit(x, np.array(["1.5", "a"] * 10))
+    fitted = Regressor(max_steps=5).fit(x, np.array(["1.5", "2"] * 10))   # numbers written as text still train
+    assert fitted.predict(x).shape == (20,)

@@ -132,6 +132,26 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.require(array, requirements="W"))
 
 
+def _numeric_targets(y) -> None:
+    """Refuse text targets for a regressor with a line that says what to use, before scikit-learn's bare 'could
+    not convert string to float'."""
+    values = np.asarray(y)
+    if values.dtype.kind in "biuf":
+        return
+    text = next((str(v) for v in values.ravel() if isinstance(v, (str, bytes)) and not _reads_as_number(v)), None)
+    if text is not None:
+        raise DescendError(f"y holds text ({text!r}): a Regressor predicts numbers; for labels use "
+                           f"descend.sklearn.Classifier, or convert y to numbers first")
+
+
+def _reads_as_number(value) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 class Regressor(RegressorMixin, _Estimator):
     """A scikit-learn regressor that trains a torch module with `descend.fit` (mse by default).
 
@@ -152,6 +172,7 @@ class Regressor(RegressorMixin, _Estimator):
         return outputs[:, 0] if self._one_column else outputs
 
     def _training_data(self, X, y, *, first: bool, classes=None):
+        _numeric_targets(y)
         x, y = validate_data(self, X, y, reset=first, dtype=np.float32, multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         if first:
