@@ -277,6 +277,7 @@ def test_a_reports_summary_after_an_update_says_which_lines_are_the_fits(shop_ru
     assert after["the fit took (s)"] == before["elapsed (s)"]
     assert after["updates since"] == "1 (steps and curves include them; each in the updates table)"
     assert after["steps"] > before["steps"]
+    assert after["the fit's best step"] == before["best step"] and "best step" not in after   # the fit's best
 
 
 def test_bench_refuses_an_out_folder_holding_only_a_readme_of_its_own(tmp_path, capsys):

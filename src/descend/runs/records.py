@@ -55,7 +55,9 @@ class RunRecord:
                  else None],
                 ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
         rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
-        return [row for row in rows if row[1] is not None] + best_rows(self.summary.get("best", {}))
+        owner = "the fit's " if updates else ""   # summary.json's best record is the fit's, too
+        best = [[f"{owner}{label}", value] for label, value in best_rows(self.summary.get("best", {}))]
+        return [row for row in rows if row[1] is not None] + best
 
     def settings_rows(self) -> list[list]:
         """[setting, value] rows of config.json's "run" section (settings left at None or empty are left out); the
