@@ -299,3 +299,15 @@ def test_a_regressor_given_text_targets_says_to_use_the_classifier():
         Regressor(max_steps=5).fit(x, np.array(["1.5", "a"] * 10))
     fitted = Regressor(max_steps=5).fit(x, np.array(["1.5", "2"] * 10))   # numbers written as text still train
     assert fitted.predict(x).shape == (20,)
+
+
+def test_a_model_on_the_meta_device_is_refused_naming_the_weight_and_how_to_give_it_values():
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    with pytest.raises(DescendError, match=r"the model's '0.weight' is on the meta device \(shapes without values\): "
+                                           r"give it storage and values first, e.g. model.to_empty"):
+        ds.fit(model, _line(), max_steps=3, progress=False)
+    model.to_empty(device="cpu")
+    for layer in (model[0], model[2]):
+        layer.reset_parameters()
+    assert ds.fit(model, _line(), max_steps=3, progress=False, doctor=False).history[-1]["step"] == 3

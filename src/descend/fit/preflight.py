@@ -58,6 +58,16 @@ def device(spec) -> torch.device:
     return found
 
 
+def materialized(model: nn.Module) -> None:
+    """Refuse a model whose weights live on the meta device (built under torch.device('meta') or loaded lazily):
+    they have no values to train or move, and torch's own error comes from deep inside .to()."""
+    meta = next((name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta), None)
+    if meta is not None:
+        raise DescendError(f"the model's {meta!r} is on the meta device (shapes without values): give it storage "
+                           f"and values first, e.g. model.to_empty(device='cpu') and then each layer's "
+                           f"reset_parameters() or your checkpoint's load_state_dict")
+
+
 def learning_rate(lr) -> None:
     """Refuse an lr that is not None (the optimizer's default), 'auto' or a finite number >= 0."""
     if lr is None or (isinstance(lr, str) and lr == "auto"):

@@ -98,6 +98,7 @@ class FitSpec:
     def __post_init__(self):
         if not isinstance(self.model, nn.Module):
             raise DescendTypeError(f"model must be a torch.nn.Module, got {type(self.model).__name__}")
+        preflight.materialized(self.model)
         for name in ("batch_size", "accumulate"):
             self._set(name, check_positive_int(getattr(self, name), name))
         for name in ("max_epochs", "max_steps", "eval_every"):
