@@ -154,3 +154,14 @@ def test_a_killed_and_resumed_run_restores_the_same_best_weights(tmp_path):
     assert resumed.history == reference.history and resumed.stop_reason == reference.stop_reason
     assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(),
                                                  reference.model.state_dict().values()))
+
+
+def test_the_best_record_is_the_step_a_callers_patience_kept_not_a_sweep_evaluation():
+    model, train, val = sparse_logistic()
+    result = ds.fit(model, train, loss="bce", val=val, batch_size=16, seed=0, progress=False, doctor=False,
+                    eval_every=4, stop=[ds.stop.Patience(3, restore_best=True)])
+    kept = [r for r in result.history if "val_loss" in r and not r.get("sweep")]
+    best = min(kept, key=lambda r: r["val_loss"])
+    assert any(r.get("sweep") and "val_loss" in r for r in result.history)   # the sweep was evaluated too
+    assert result.best["step"] == best["step"] and not result.best.get("sweep")
+    assert val_loss(result.model, val, "bce") == pytest.approx(best["val_loss"], rel=1e-6)   # the weights it names

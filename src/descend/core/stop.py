@@ -214,6 +214,7 @@ class Patience(_Monitor):
     """
 
     code = "patience"
+    reads_sweep = False   # whether evaluations of auto's lr sweep count (auto's own KeepBest: they do)
 
     def __init__(self, patience: int = 10, monitor: str | None = None, min_delta: float = 0.0,
                  mode: str | None = None, restore_best: bool = False):
@@ -230,8 +231,9 @@ class Patience(_Monitor):
 
     def check(self, state, record):
         value = self._value(record)   # first: a monitor no record holds is an error at once, sweep or not
-        if record.get("sweep"):   # auto's lr sweep raises the lr on purpose and then goes back to kept weights:
-            return None           # its steps and evaluations say nothing about whether training still improves
+        if record.get("sweep") and not self.reads_sweep:
+            return None   # auto's lr sweep raises the lr on purpose and then goes back to kept weights: its steps
+                          # and evaluations say nothing about whether training still improves
         if value is None or not math.isfinite(value):
             return None
         shift = -self.min_delta if self.mode == "min" else self.min_delta

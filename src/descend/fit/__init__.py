@@ -244,10 +244,12 @@ def _loop(spec: FitSpec, plan: Plan, watch, chosen: auto_lib.Auto, run) -> Loop:
 
 
 def best_record(history: list[dict], rules=()) -> dict:
-    """The best record by the value a Patience rule monitors; else lowest val_loss, else lowest training loss."""
+    """The best record by the value a Patience rule monitors, among the evaluations it reads (a caller's Patience
+    skips auto's sweep, whose weights the run left); else lowest val_loss, else lowest training loss."""
     watched = [r for r in rules if isinstance(r, stop_lib.Patience)]
     if watched:
         key, mode = watched[0].key, watched[0].mode
+        history = history if watched[0].reads_sweep else [r for r in history if not r.get("sweep")]
     else:
         key, mode = ("val_loss" if any("val_loss" in r for r in history) else "loss"), "min"
     scored = [r for r in history if key in r and math.isfinite(r[key])]

@@ -28,6 +28,7 @@ class KeepBest(stop_lib.Patience):
     marks every evaluation that was the best so far (`kept_best`)."""
 
     code = "keep_best"
+    reads_sweep = True   # the sweep's evaluations are real weights: a lowest one among them is kept and restored
 
     def __init__(self):
         super().__init__(patience=1, monitor=MONITOR, restore_best=True)
