@@ -11,6 +11,7 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
+from ..optim.checks import unheld_parameters
 from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard
@@ -71,7 +72,9 @@ class Doctor(Callback):
         self.readings.batch_norms = len(norms)
         self.readings.batch_norm_momentum = max((m.momentum for m in norms if m.momentum is not None), default=0.0)
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
-        self.readings.unoptimized = unoptimized(model, self.readings.settings.get("optimizer"))
+        given = self.readings.settings.get("optimizer")   # an instance the user built, or a name fit builds
+        self.readings.unoptimized = unheld_parameters(model, given) if isinstance(given, torch.optim.Optimizer) \
+            else None
         self.readings.embedding_rows = max((m.num_embeddings for m in model.modules() if isinstance(m, EMBEDDINGS)),
                                            default=0)
         self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
@@ -188,17 +191,6 @@ class Doctor(Callback):
         if rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
             r.order_blind = order_blind(self.model, rows)
             r.early_step_reach = early_step_reach(self.model, rows)
-
-
-def unoptimized(model: nn.Module, optimizer) -> dict | None:
-    """For an optimizer instance the user built: the model's trainable parameters it does not hold, by name, of how
-    many ({"weights": [...], "of": n}); None for an optimizer fit builds (a name) or one that holds them all."""
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        return None
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    missing = [name for name, p in trainable if id(p) not in held]
-    return {"weights": missing, "of": len(trainable)} if missing else None
 
 
 def untrained(model: nn.Module) -> bool:

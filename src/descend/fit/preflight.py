@@ -20,6 +20,7 @@ from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core import schedules as schedules_lib
 from ..core.schedules import Schedule
+from ..optim.checks import unheld_parameters
 from . import losses
 from .data import TensorBatches, check_finite, first_batch, in_memory, to_device
 
@@ -103,8 +104,8 @@ def _check_holds_model(optimizer: torch.optim.Optimizer, model: nn.Module) -> No
     """Refuse an optimizer built over another model's weights (or a copy's, or before `model.to(...)` replaced
     them): it would step those and leave the model untouched, a run that trains nothing and says nothing. One that
     holds some of the model's weights (fine-tuning a head) or extra tensors (a learnable loss weight) is fine."""
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    if held and not any(id(p) in held for p in model.parameters()):
+    missing = unheld_parameters(model, optimizer)
+    if missing and len(missing["weights"]) == missing["of"]:
         name = type(optimizer).__name__
         raise DescendError(f"the optimizer ({name}) holds none of the model's parameters: it was built on another "
                            f"model or on a copy of it, so fit would step those and the model would never change; "
