@@ -37,9 +37,11 @@ class PatchTransformer(nn.Module):
         super().__init__()
         self.patch, patches = patch, (8 // patch) ** 2
         self.embed = nn.Linear(patch * patch, width)
-        self.cls, self.positions = nn.Parameter(torch.zeros(1, 1, width)), nn.Parameter(torch.zeros(1, patches + 1, width))
+        self.cls = nn.Parameter(torch.zeros(1, 1, width))
+        self.positions = nn.Parameter(torch.zeros(1, patches + 1, width))
         layer = nn.TransformerEncoderLayer(width, 4, 64, dropout=0.0, batch_first=True, norm_first=True)
-        self.encoder, self.norm, self.head = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False), nn.LayerNorm(width), nn.Linear(width, classes)
+        self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, classes)
 
     def forward(self, x):
         p = self.patch

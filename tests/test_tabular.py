@@ -127,7 +127,8 @@ def test_few_whole_numbers_shaped_as_a_count_say_so_and_can_stay_classes():
     asked = infer_target(visits, "visits", "classification")
     assert (asked.task, asked.classes) == ("classification", ["0", "1", "2", "3", "5"])
     # a second pile at the top of the range reads as classes again
-    assert infer_target(pd.Series([0] * 60 + [1] * 10 + [2] * 4 + [3] * 3 + [5] * 23), "visits").task == "classification"
+    two_piles = pd.Series([0] * 60 + [1] * 10 + [2] * 4 + [3] * 3 + [5] * 23)
+    assert infer_target(two_piles, "visits").task == "classification"
 
 
 def test_whole_amounts_under_poisson_are_not_called_a_count():

@@ -106,7 +106,8 @@ class _Divergence(Rule):
             self.best = min(self.best, smooth)
         if smooth > self.factor * self.best and statistics.median(self.recent) > self.factor * self.best:
             self.fired = True
-            return f"stopped at divergence: smoothed loss {smooth:.4g}, over {self.factor:g}x its lowest {self.best:.4g}"
+            return (f"stopped at divergence: smoothed loss {smooth:.4g}, over {self.factor:g}x its lowest "
+                    f"{self.best:.4g}")
         return None
 
 
