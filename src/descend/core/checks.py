@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 
 import torch
+from torch import nn
 
 from .errors import DescendError
 
@@ -60,3 +61,13 @@ def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | N
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise DescendError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def unheld_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict | None:
+    """The model's trainable parameters that an optimizer instance does not hold, by name, and of how many
+    ({"weights": [...], "of": n}); None when it holds them all. fit refuses an optimizer that holds none (built on
+    a copy), and the doctor names one that leaves some out at a cost."""
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    missing = [name for name, p in trainable if id(p) not in held]
+    return {"weights": missing, "of": len(trainable)} if missing else None

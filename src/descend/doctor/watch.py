@@ -9,9 +9,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
+from ..core.checks import unheld_parameters
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
-from ..optim.checks import unheld_parameters
 from .diagnose import diagnose, guarded
 from .findings import summary
 from .fix import Guard

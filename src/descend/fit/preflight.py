@@ -16,11 +16,11 @@ from torch import nn
 
 from .. import optim
 from ..core import metrics as metrics_lib
+from ..core.checks import unheld_parameters
 from ..core.errors import DescendError, DescendTypeError
 from ..core.loop import check_schedule_keys, schedulable
 from ..core import schedules as schedules_lib
 from ..core.schedules import Schedule
-from ..optim.checks import unheld_parameters
 from . import losses
 from .data import TensorBatches, check_finite, first_batch, in_memory, to_device
 

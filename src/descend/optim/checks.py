@@ -8,7 +8,6 @@ import math
 import numbers
 
 import torch
-from torch import nn
 
 from ..core.errors import DescendError
 
@@ -75,12 +74,3 @@ def validate(hyper: dict, where: str = "") -> None:
     for i, beta in enumerate(betas):
         check_fraction(f"betas[{i}]", beta, high_open=True, where=where)
 
-
-def unheld_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict | None:
-    """The model's trainable parameters that an optimizer instance does not hold, by name, and of how many
-    ({"weights": [...], "of": n}); None when it holds them all. fit refuses an optimizer that holds none (built on
-    a copy), and the doctor names one that leaves some out at a cost."""
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    missing = [name for name, p in trainable if id(p) not in held]
-    return {"weights": missing, "of": len(trainable)} if missing else None
