@@ -73,4 +73,3 @@ def validate(hyper: dict, where: str = "") -> None:
         raise DescendError(f"betas must be a pair (beta1, beta2), e.g. (0.9, 0.999), got {betas!r}{where}")
     for i, beta in enumerate(betas):
         check_fraction(f"betas[{i}]", beta, high_open=True, where=where)
-
