@@ -377,15 +377,18 @@ def flat_edge(smoothed: list[float]) -> int | None:
 
 
 def lasting_rise(smoothed: list[float], settled_from: int) -> int | None:
-    """The index where the curve first stays above EDGE_RISE over its value at `settled_from` for LASTING steps in a
-    row (a one-step bump is noise), else where its last stretch above that level begins (the sweep ended within
-    it); None when it never rose so. A flat curve sits at what a constant prediction scores, and a model the lr has
-    damaged (saturated gates, dead units) falls back to that same loss: the curve may drop back into its band after
-    the damage, so the first lasting rise is the edge, not the last one."""
-    level = smoothed[settled_from] + EDGE_RISE * abs(smoothed[settled_from])
-    above = [i for i in range(settled_from, len(smoothed)) if smoothed[i] > level]
-    for i in above:
-        if all(smoothed[j] > level for j in range(i, min(i + LASTING, len(smoothed)))):
+    """The index where the curve first stays above the band of EDGE_RISE around its value at `settled_from` for
+    LASTING steps in a row (a one-step bump is noise) and never falls below that band afterwards, else where its
+    last stretch above the band begins (the sweep ended within it); None when it never rose so. A flat curve sits
+    at what a constant prediction scores, and a model the lr has damaged (saturated gates, dead units) falls back to
+    that same loss, into the band but not below it: a curve that drops back into its band after a rise was damaged
+    there, so its first lasting rise is the edge, not its last one; one that later falls below the band was still
+    learning, and that rise was not the edge."""
+    band = EDGE_RISE * abs(smoothed[settled_from])
+    level, floor = smoothed[settled_from] + band, smoothed[settled_from] - band
+    for i in range(settled_from, len(smoothed)):
+        lasting = all(value > level for value in smoothed[i:i + LASTING])
+        if smoothed[i] > level and lasting and min(smoothed[i:]) >= floor:
             return i
     return None
 
