@@ -407,6 +407,20 @@ def test_a_flat_curve_is_read_where_it_first_stays_above_its_band_though_it_fall
     assert sweep_lib.lasting_rise(smoothed[:-1], sweep_lib.MEMORY - 1) == 16   # ended inside the band: still 16
 
 
+def test_a_rise_the_flat_curve_later_falls_below_its_band_from_is_not_its_edge():
+    """fit_held_out2's multi-task model (MSE + cross-entropy summed), seed 2: settled at 1.851, it rose to 1.98-2.14
+    at lr 0.0016-0.025 and then fell to 1.75 at 0.063, below its band (1.851 +- 5%): the model was still learning
+    there, so that rise was no damage. Its edge is where it rose at 0.1 and stayed up: 0.1 / 63 = 0.0016."""
+    lrs = [1e-4 * 10 ** (i / 5) for i in range(24)]
+    smoothed = [1.846, 1.918, 1.908, 1.851, 1.887, 1.933, 2.041, 2.138, 2.101, 2.059, 1.978, 1.953, 1.952, 1.826,
+                1.750, 1.949, 2.068, 2.061, 2.117, 2.228, 2.453, 3.18, 4.5, 6.366]
+    assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
+    assert sweep_lib.flat_edge(smoothed) == 15
+    assert sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)[0] == pytest.approx(lrs[15] / 10 ** 1.8)
+    without_dip = smoothed[:14] + [1.80] + smoothed[15:]   # back into the band, not below it: the rise at 0.0016
+    assert sweep_lib.flat_edge(without_dip) == 6
+
+
 class LastHidden(nn.Module):
     def __init__(self):
         super().__init__()
