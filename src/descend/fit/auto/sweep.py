@@ -21,8 +21,7 @@ MEMORY-th step on: the first averages hold a batch or two, and a lucky one must 
 what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, or, when it stayed
 flat long past that point, EDGE_MARGIN below where it starts to rise, and a flat curve, whose lowest point lies less
-than FLAT below where it settled, EDGE_MARGIN below where it first stays above its noise band whatever its lowest
-point; no lower than
+than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; no lower than
 the optimizer's calibrated default), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
@@ -335,11 +334,10 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -
     """The pick from a curve with no valley to read, and why, never below the optimizer's calibrated default nor
     above the last lr swept. A flat curve (its lowest point less than FLAT below where it settled) did not respond to
     the lr in the sweep's few steps (a recurrent net or a transformer on a plateau, a residual net at chance): its
-    lowest point is the luckiest batch, wherever it fell, and what it shows is where the loss first leaves its band
-    for good or for LASTING steps (`lasting_rise`), so the pick is EDGE_MARGIN below that edge. Any other curve
-    gives BELOW_LOWEST sweep steps below its lowest point (from the MEMORY-th value on), where the valley rule's
-    picks typically sit, or at least EDGE_MARGIN below where it starts to rise when it stayed within EDGE_RISE of its
-    lowest long past it."""
+    lowest point is the luckiest batch, wherever it fell, and what it shows is where the loss rises for good, so the
+    pick is EDGE_MARGIN below that edge. Any other curve gives BELOW_LOWEST sweep steps below its lowest point (from
+    the MEMORY-th value on), where the valley rule's picks typically sit, or at least EDGE_MARGIN below where it
+    starts to rise when it stayed within EDGE_RISE of its lowest long past it."""
     head = f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps)"
     settled = MEMORY - 1
     bottom = lowest(smoothed, settled)
@@ -347,8 +345,8 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -
     if edge is not None:
         below = lrs[edge] / EDGE_MARGIN
         why = (f"{head} and its lowest point lies within {FLAT:.0%} of where it settled, a lucky batch rather than a "
-               f"response to the lr; it first rose above its band at lr {lrs[edge]:.2g}, so {EDGE_MARGIN:.0f}x below "
-               f"that edge: lr {below:.2g}")
+               f"response to the lr; it rises for good from lr {lrs[edge]:.2g}, so {EDGE_MARGIN:.0f}x below that "
+               f"edge: lr {below:.2g}")
     else:
         below = lrs[max(0, bottom - BELOW_LOWEST)]
         why = f"{head}, so {BELOW_LOWEST} sweep steps below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}"
@@ -367,30 +365,23 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -
 
 def flat_edge(smoothed: list[float]) -> int | None:
     """The index where a flat curve (its lowest point, from the MEMORY-th value on, less than FLAT below that value)
-    first rises above its noise (`lasting_rise`); None for a curve that fell further or never rose."""
+    rises for good; None for a curve that fell further or never rose at its end."""
     settled = MEMORY - 1
     if len(smoothed) <= settled:
         return None
-    edge = lasting_rise(smoothed, settled)
+    edge = final_rise(smoothed, settled)
     fell = smoothed[settled] - smoothed[lowest(smoothed, settled)]
     return edge if edge is not None and fell < FLAT * abs(smoothed[settled]) else None
 
 
-def lasting_rise(smoothed: list[float], settled_from: int) -> int | None:
-    """The index where the curve first stays above the band of EDGE_RISE around its value at `settled_from` for
-    LASTING steps in a row (a one-step bump is noise) and never falls below that band afterwards, else where its
-    last stretch above the band begins (the sweep ended within it); None when it never rose so. A flat curve sits
-    at what a constant prediction scores, and a model the lr has damaged (saturated gates, dead units) falls back to
-    that same loss, into the band but not below it: a curve that drops back into its band after a rise was damaged
-    there, so its first lasting rise is the edge, not its last one; one that later falls below the band was still
-    learning, and that rise was not the edge."""
-    band = EDGE_RISE * abs(smoothed[settled_from])
-    level, floor = smoothed[settled_from] + band, smoothed[settled_from] - band
-    for i in range(settled_from, len(smoothed)):
-        lasting = all(value > level for value in smoothed[i:i + LASTING])
-        if smoothed[i] > level and lasting and min(smoothed[i:]) >= floor:
-            return i
-    return None
+def final_rise(smoothed: list[float], settled_from: int) -> int | None:
+    """The index where the curve's last stretch above EDGE_RISE over its value at `settled_from` begins: where the
+    loss rises for good at the sweep's end; None when the curve ends at or below that level."""
+    level = smoothed[settled_from] + EDGE_RISE * abs(smoothed[settled_from])
+    start = len(smoothed)
+    while start > settled_from and smoothed[start - 1] > level:
+        start -= 1
+    return start if start < len(smoothed) else None
 
 
 def rise_start(smoothed: list[float], settled_from: int) -> int | None:
