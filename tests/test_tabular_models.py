@@ -17,7 +17,7 @@ from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, TabularRun, fit_table, glm, linear
 from descend.apps.tabular import train as train_module
-from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, own_orders, seen_share, with_member
+from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, seen_share, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
 from descend.apps.tabular.subruns import CANDIDATES
@@ -79,35 +79,6 @@ def test_several_members_per_fold_share_its_held_out_rows():
     output[0, [1, 3]] = 2.0   # row 0 is held out of fold 0: only members 1 and 3 learn from it
     loss = MemberLoss("mse", folds=2)(output, with_member(torch.zeros(2), torch.tensor([0, -1])))
     assert loss.item() == pytest.approx((4.0 + 4.0) / (2 + 4))
-
-
-def test_each_member_gets_every_row_once_in_its_own_order():
-    x, y = torch.arange(12.0).reshape(6, 2), with_member(torch.arange(6.0), torch.tensor([0, 1, 2, 0, 1, -1]))
-    x3, y3 = own_orders(x, y, members=3, seed=5)
-    assert x3.shape == (6, 3, 2) and y3.shape == (6, 3, 2)
-    for m in range(3):   # a permutation of the rows, each row with its own target and held-out member
-        assert sorted(y3[:, m, 0].tolist()) == list(range(6))
-        assert torch.equal(x3[:, m, 0], 2 * y3[:, m, 0]) and torch.equal(y3[:, m, 1], y[y3[:, m, 0].long(), 1])
-    assert not torch.equal(y3[:, 0, 0], y3[:, 1, 0])   # the members' orders differ
-    again = own_orders(x, y, members=3, seed=5)
-    assert torch.equal(again[0], x3) and torch.equal(again[1], y3)   # and are the same for a seed
-
-
-def test_members_on_their_own_rows_predict_and_learn_as_on_shared_ones():
-    torch.manual_seed(0)   # one embedded category (codes 0..5) beside two numbers
-    net = TabularNet(numeric_width=2, categorical=[[6, "embedding", 3]], hidden=[8], out_dim=1, members=3, folds=3)
-    x = torch.cat([torch.randn(5, 2), torch.tensor([[1.0], [5.0], [2.0], [0.0], [3.0]])], dim=1)
-    order = torch.tensor([[0, 4, 2], [1, 0, 3], [2, 1, 4], [3, 2, 0], [4, 3, 1]])   # member m's row i: x[order[i, m]]
-    with torch.no_grad():
-        shared = net.member_outputs(x)
-        own = net.member_outputs(x[order])
-        for m in range(3):
-            assert torch.allclose(own[:, m], shared[order[:, m], m], atol=1e-6)
-        net.eval()
-        assert torch.allclose(net(x[order]), own)   # no blend across different rows: each member's prediction
-    y = with_member(torch.arange(5.0), torch.tensor([0, 1, 2, -1, 0]))
-    loss = MemberLoss("mse", folds=3)
-    assert loss(own, y[order]).item() == pytest.approx(loss(shared, y).item(), rel=1e-6)   # the same pairs
 
 
 def test_the_networks_clip_numbers_to_their_bounds_and_the_linear_model_only_when_told():
@@ -194,15 +165,6 @@ def test_a_table_above_the_large_table_rows_trains_two_networks_side_by_side(row
     assert any(line.startswith(f"model: {members} mlp networks") for line in lines)
     named = prepare(_linear_table(rows), Options(target="y", members=3, **QUICK), say=lambda _: None)
     assert named.scheme.members == 3 and named.run.model.members == 3   # --members N is taken as given
-
-
-@pytest.mark.parametrize("rows, per_fold", [(1250, 4), (1252, 2)])   # 1000 and 1002 training rows
-def test_a_small_table_trains_more_networks_on_each_fold(rows, per_fold):
-    lines = []
-    prepared = prepare(_linear_table(rows), Options(target="y", **QUICK), say=lines.append)
-    assert prepared.scheme.kind == "folds" and prepared.scheme.members == 5 * per_fold
-    assert prepared.run.model.members == 5 * per_fold
-    assert any(f"5 folds ({per_fold} networks a fold" in line for line in lines)
 
 
 def test_members_must_be_a_positive_integer_or_left_to_the_table():
@@ -355,22 +317,6 @@ def test_with_folds_the_default_lr_is_chosen_by_validation_and_is_the_run_that_l
     assert all(torch.equal(want[k], got[k]) for k in want)
 
 
-def test_with_folds_the_refit_networks_each_see_the_rows_in_their_own_order(monkeypatch):
-    from descend.apps.tabular import train as training
-    seen, run_fit = [], training.run_fit
-    monkeypatch.setattr(training, "run_fit", lambda arguments, *rest: seen.append(arguments["train"]) or
-                        run_fit(arguments, *rest))
-    frame = _linear_table(120).assign(y=lambda f: np.sin(2 * f.a) + f.b)
-    run = fit_table(frame, Options(target="y", seed=3, **QUICK), say=lambda _: None)
-    members = run.config["architecture"]["members"] // 2   # the folds' networks, then the refit's
-    first, refit = seen[0], seen[-1]
-    assert first[0].dim() == 2 and refit[0].shape == (96, members, first[0].shape[1])
-    targets = refit[1][:, :, 0]
-    for m in range(members):   # every training row once per network, in orders that differ
-        assert torch.equal(targets[:, m].sort().values, first[1][:, 0].sort().values)
-    assert not torch.equal(targets[:, 0], targets[:, 1])
-
-
 def test_joined_members_are_both_models_members_in_order():
     spec = {"numeric_width": 2, "categorical": [[3, "onehot", 0], [40, "embedding", 4]], "hidden": [8],
             "out_dim": 1, "members": 3, "folds": 3}
@@ -393,13 +339,13 @@ def test_with_folds_the_final_model_keeps_the_fold_members_beside_the_refit_ones
     assert prepared.scheme.kind == "folds" and prepared.scheme.keeps_first
     first = train(prepared, opts, say=lambda _: None).model.state_dict()
     final, members = prepared.run.model.state_dict(), prepared.scheme.members
-    assert prepared.run.config["architecture"]["members"] == 2 * members == 40   # 4 a fold on 96 rows, twice
+    assert prepared.run.config["architecture"]["members"] == 2 * members == 20
     for name, value in first.items():
         if name.startswith("layers."):
             assert torch.equal(final[name][:members], value)          # the folds' networks, as trained
             assert not torch.allclose(final[name][members:], value)   # the refit's own
     grade(prepared, opts)
-    with torch.no_grad():   # the test rows are predicted by all 40 networks' mean, blended with the linear part
+    with torch.no_grad():   # the test rows are predicted by all 20 networks' mean, blended with the linear part
         model, x = prepared.run.model, prepared.x[prepared.split.test]
         blend = float(model.blend)
         expected = blend * model.member_outputs(x)[:, :, 0].mean(dim=1) + (1 - blend) * (

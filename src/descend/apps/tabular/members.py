@@ -17,8 +17,6 @@ from ...fit import losses
 KFOLD_MAX_ROWS = 2000   # up to this many training rows (and no dates), folds choose; beyond, one validation slice
 FOLDS = 5
 MEMBERS_PER_FOLD = 2   # networks trained on each fold's rows: more members, less seed-to-seed spread
-SMALL_FOLD_MEMBERS = 4   # on a table of at most SMALL_TABLE_ROWS training rows, where a network costs little
-SMALL_TABLE_ROWS = 1000
 SLICE_MEMBERS = 4   # networks trained side by side on a table validated on one slice of its rows
 LARGE_TABLE_ROWS = 5000   # above this many training rows, a slice's table trains LARGE_TABLE_MEMBERS instead
 LARGE_TABLE_MEMBERS = 2
@@ -35,14 +33,6 @@ def slice_members(training_rows: int) -> int:
     grow with the rows, and the members are most of a step), while each network sees enough rows that averaging
     four bought no test score over two (benchmarks/RESULTS.md, "fifth pass"; the step takes about a third less)."""
     return LARGE_TABLE_MEMBERS if training_rows > LARGE_TABLE_ROWS else SLICE_MEMBERS
-
-
-def fold_members(training_rows: int) -> int:
-    """How many networks train on each fold's rows: SMALL_FOLD_MEMBERS on a table of at most SMALL_TABLE_ROWS
-    training rows, else MEMBERS_PER_FOLD. On a small table a step's time is mostly fixed costs, so twice the
-    networks cost about a third more, and its score hangs on a few test rows on which the networks disagree:
-    the average of more of them moves less from seed to seed (benchmarks/RESULTS.md, issue #22, branch w22)."""
-    return SMALL_FOLD_MEMBERS if training_rows <= SMALL_TABLE_ROWS else MEMBERS_PER_FOLD
 
 
 def fold_ids(rows: int, folds: int, seed: int) -> np.ndarray:
@@ -62,30 +52,19 @@ def seen_share(blocks: np.ndarray, folds: int) -> float:
     return float(np.mean([np.mean(blocks < fold) for fold in range(folds)]))
 
 
-def own_orders(x: torch.Tensor, y: torch.Tensor, members: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each member its own copy of the rows, (rows, members, ...), in its own fixed order (drawn with `seed`).
-    fit shuffles the first axis, the same for every member, so position i of a batch holds a different row for
-    each member: the members no longer share their batches. Members that share one batch order share its luck
-    (which rows came together, which came last), so averaging more of them cannot remove that part of the
-    seed-to-seed spread; on small tables it was most of it."""
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.stack([torch.randperm(len(x), generator=generator) for _ in range(members)], dim=1)
-    return x[order], y[order]
-
-
 def with_member(y: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
     """Targets plus the held-out member of each row, as float columns (class indices are exact below 2**24)."""
     return torch.stack([y.float(), member.float()], dim=1)
 
 
-def _per_member(loss: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Loss of every (row, member) pair, shape (rows, members), for member outputs (rows, members, outputs) and
-    targets (rows, members)."""
+def _per_member(loss: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Loss of every (row, member) pair, shape (rows, members), for member outputs (rows, members, outputs)."""
     if loss == "cross_entropy":
         rows, members, classes = output.shape
-        flat = F.cross_entropy(output.reshape(rows * members, classes), target.long().reshape(-1), reduction="none")
+        flat = F.cross_entropy(output.reshape(rows * members, classes), y.long().repeat_interleave(members),
+                               reduction="none")
         return flat.view(rows, members)
-    out = output[..., 0]
+    out, target = output[..., 0], y[:, None].expand(-1, output.shape[1])
     if loss == "bce":
         return F.binary_cross_entropy_with_logits(out, target, reduction="none")
     if loss == "poisson":
@@ -119,18 +98,17 @@ class MemberLoss:
         return f"{self.loss}, averaged over the networks"
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if output.dim() == 3:   # targets (rows, 2) are every member's; (rows, members, 2) each member's own rows
-            y = y if y.dim() == 3 else y[:, None, :].expand(-1, output.shape[1], -1)
-            per_member = _per_member(self.loss, output, y[..., 0])
+        target = y[:, 0]
+        if output.dim() == 3:
+            per_member = _per_member(self.loss, output, target)
             if not self.held_out:
                 return per_member.mean()
-            held_out = y[..., 1].long()   # not checked for a batch holding none: that would read the host each step
+            held_out = y[:, 1].long()   # not checked for a batch holding none: that would read the host each step
             fold = torch.arange(output.shape[1]) % (self.folds or output.shape[1])
             if self.seen is not None:
-                return (per_member * (held_out < fold)).sum() / (per_member.numel() * self.seen)
-            allowed = held_out != fold
+                return (per_member * (held_out[:, None] < fold)).sum() / (per_member.numel() * self.seen)
+            allowed = held_out[:, None] != fold
             return (per_member * allowed).sum() / allowed.sum().clamp_min(1)
-        target = y[:, 0]
         return losses.get(self.loss)(output, target.long() if self.loss == "cross_entropy" else target)
 
     @property
@@ -154,7 +132,5 @@ class MemberMetric:
         self.__name__ = self.setting_label = getattr(metric, "__name__", "metric")
 
     def __call__(self, output: torch.Tensor, y: torch.Tensor) -> float:
-        if output.dim() == 3:   # each member on its own rows (rows, members, ...): every (row, member) pair
-            output, y = output.reshape(-1, output.shape[-1]), y.reshape(-1, y.shape[-1])
         target = y[:, 0]
         return self.metric(output, target.long() if self.class_indices else target)

@@ -155,26 +155,12 @@ class TabularNet(nn.Module):
         return torch.cat(shared, dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's first-layer input, (rows, members, width): the fixed features, then its embeddings. `x`
-        is (rows, columns), every member's rows, or (rows, members, columns), each member's own rows."""
-        if x.dim() == 3:
-            return self._own_features(x)
+        """Each member's first-layer input, (rows, members, width): the fixed features, then its embeddings."""
         shared = self.fixed_features(x)[:, None, :].expand(-1, self.members, -1)
         if not self.embeddings:   # every member's input is the same: a view, not a copy per member
             return shared
         codes = x[:, self.numeric_width:self.input_width].long()
         parts = [emb(codes[:, i]).view(len(x), self.members, -1) for emb, i in zip(self.embeddings, self.embedded)]
-        return torch.cat([shared, *parts], dim=2)
-
-    def _own_features(self, x: torch.Tensor) -> torch.Tensor:
-        """`features` of (rows, members, columns): member m's input from its own row x[:, m], with its own
-        embeddings (the diagonal of every member's embedding of every member's row)."""
-        rows, members, _ = x.shape
-        flat = x.reshape(rows * members, -1)
-        shared = self.fixed_features(flat).view(rows, members, -1)
-        codes = flat[:, self.numeric_width:self.input_width].long()
-        parts = [emb(codes[:, i]).view(rows, members, members, -1).diagonal(dim1=1, dim2=2).transpose(1, 2)
-                 for emb, i in zip(self.embeddings, self.embedded)]
         return torch.cat([shared, *parts], dim=2)
 
     def design(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,23 +178,16 @@ class TabularNet(nn.Module):
         return self.layers(self.features(x))
 
     def linear_outputs(self, x: torch.Tensor) -> torch.Tensor:
-        """The linear model's outputs in the loss's space, (rows, outputs), or (rows, members, outputs) for each
-        member's own rows."""
-        if x.dim() == 3:
-            return self.linear_outputs(x.reshape(-1, x.shape[-1])).view(*x.shape[:2], -1)
+        """The linear model's outputs in the loss's space, (rows, outputs)."""
         return self.design(x) @ self.linear_weight.T + self.linear_bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Training mode: each member's prediction, on top of the linear model's where the networks learn its
         residuals (`residual`: the linear model is installed first and stays frozen, so the members' loss is that
-        of the residuals). Evaluation mode: the blended prediction (see `_blended`), but for each member's own
-        rows (3-D inputs), which have no blend: each member's prediction there too."""
+        of the residuals). Evaluation mode: the blended prediction (see `_blended`)."""
         members = self.member_outputs(x)
-        if self.training or x.dim() == 3:
-            if not self.residual:
-                return members
-            linear = self.linear_outputs(x)
-            return members + (linear if linear.dim() == 3 else linear[:, None, :])
+        if self.training:
+            return members + self.linear_outputs(x)[:, None, :] if self.residual else members
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
 

@@ -20,8 +20,7 @@ from ...core.errors import DescendError
 from ...fit import progress as progress_lib
 from ..tracking.targets import parse_target
 from ..tuning.space import Choice, Float, Int, Param
-from .members import (LARGE_TABLE_MEMBERS, LARGE_TABLE_ROWS, MEMBERS_PER_FOLD, SLICE_MEMBERS, SMALL_FOLD_MEMBERS,
-                      SMALL_TABLE_ROWS)
+from .members import LARGE_TABLE_MEMBERS, LARGE_TABLE_ROWS, SLICE_MEMBERS
 from .split import SPLITS, check_fraction
 from .target import TASKS
 
@@ -274,8 +273,7 @@ class Options:
     val_fraction: float = option(0.15, check=lambda value: check_fraction(value, "validation fraction"), flag=False)
     members: int | None = option(None, "networks trained side by side and averaged, where the last training rows "
                                  f"validate (default {SLICE_MEMBERS}, or {LARGE_TABLE_MEMBERS} above "
-                                 f"{LARGE_TABLE_ROWS} training rows; 5 folds train {MEMBERS_PER_FOLD} on each, "
-                                 f"{SMALL_FOLD_MEMBERS} up to {SMALL_TABLE_ROWS} training rows, and a refit as many "
+                                 f"{LARGE_TABLE_ROWS} training rows; 5 folds train 10, two on each, and a refit 10 "
                                  "more that join them; 3 chained blocks of time on a small dated table train 6, "
                                  "and a refit 6 in their place)", check=_check_members, parse=int, metavar="N")
     refit: str = option("auto", "train again on training + validation rows for the chosen epochs: auto (default) "

@@ -36,8 +36,8 @@ from .cells import check_plain
 from .columns import infer_columns, known_columns, left_out_identifiers
 from .dates import as_dates, day_first
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
-                      MemberLoss, MemberMetric, chain_ids, fold_ids, fold_members, own_orders, seen_share,
-                      slice_members, with_member)
+                      MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
+                      with_member)
 from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
@@ -130,7 +130,7 @@ def choose_scheme(split: Split, opts: Options, dated: bool) -> Scheme:
     refit = opts.refit == "yes" or (opts.refit == "auto" and (len(train) <= REFIT_MAX_ROWS or dated))
     if len(train) <= KFOLD_MAX_ROWS and not dated and len(train) >= 2 * FOLDS:
         folds = fold_ids(len(train), FOLDS, FOLD_SEED)   # part of the split: --seed varies only the models
-        return Scheme("folds", FOLDS * fold_members(len(train)), train, folds, train, folds, refit, dated, FOLDS)
+        return Scheme("folds", FOLDS * MEMBERS_PER_FOLD, train, folds, train, folds, refit, dated, FOLDS)
     if dated and opts.split == "time" and CHAIN_BLOCKS * 4 <= len(train) <= CHAIN_MAX_ROWS:
         blocks = chain_ids(len(train), CHAIN_BLOCKS, min(len(split.val), int(len(train) * CHAIN_SHARE) // CHAIN_BLOCKS))
         judged = blocks >= 0
@@ -161,7 +161,7 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool)
             ", used once at the end)" if len(split.test) else "no test rows (--test-fraction 0: the model is not "
             "tested here)")
     if scheme.kind == "folds":
-        parts = (f"{len(split.train)} training rows in {FOLDS} folds ({scheme.members // FOLDS} networks a fold, each "
+        parts = (f"{len(split.train)} training rows in {FOLDS} folds ({MEMBERS_PER_FOLD} networks a fold, each "
                  f"learning from {len(split.train) - len(split.train) // FOLDS} and validated on the rest, for early "
                  "stopping and the blend)")
     elif scheme.kind == "chain":
@@ -171,8 +171,7 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool)
     else:
         parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
     refit = (f"; then trained again on all {len(split.train)} training rows"
-             + (f" ({scheme.members} more networks, each in its own row order, averaged with the folds' "
-                f"{scheme.members})"
+             + (f" ({scheme.members} more networks, averaged with the folds' {scheme.members})"
                 if scheme.keeps_first else "") if scheme.refit else "")
     return f"split: {how}; {parts}, {test}{refit}"
 
@@ -346,7 +345,7 @@ def _member_loss(run: TabularRun, train: tuple[torch.Tensor, torch.Tensor]) -> M
     """The members' loss for training on `train` (inputs, targets with the held-out member column): told once
     when no row is held out of any member."""
     y = train[1]
-    none_held = y.dim() >= 2 and y.shape[-1] == 2 and bool((y[..., 1] < 0).all())
+    none_held = y.dim() == 2 and y.shape[1] == 2 and bool((y[:, 1] < 0).all())
     spec = run.config["architecture"]
     owners = {place: name for name, places in run.preprocessor.feature_positions().items() for place in places}
     return MemberLoss(run.target.loss, spec.get("folds"), held_out=not none_held, seen=spec.get("seen"),
@@ -514,17 +513,6 @@ def _first_arguments(prepared: Prepared, opts: Options, lr) -> dict:
                          _member_data(prepared, scheme.val_rows, scheme.val_held), opts, lr)
 
 
-def _refit_rows(prepared: Prepared, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every training row for the refit's members: with folds (a small table, where the refit's networks are
-    half the final average), each member's in its own order (`own_orders`, drawn with `seed`). The first run keeps
-    one order for all: there own orders cut the spread further but moved what it chooses (lr, stopping epoch),
-    costing two held-out tables 2-3% over 9 seeds (benchmarks/RESULTS.md, issue #22)."""
-    rows = every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train])
-    if prepared.scheme.kind != "folds":
-        return rows
-    return own_orders(*rows, prepared.scheme.members, seed)
-
-
 def _predictions_finite(prepared: Prepared) -> bool:
     """Whether the model predicts finite values on every row of the table, the test rows' features included (a
     diverged network may not: its outputs, or the link applied to them, overflow, maybe only on some rows)."""
@@ -641,7 +629,8 @@ def refit(prepared: Prepared, opts: Options, epochs: int, lr: float, run_dir, re
     if run.model.residual:
         install_linear(prepared, 1.0)
     folder = None if run_dir is None else Path(run_dir) / "refit"
-    arguments = fit_arguments(run, _refit_rows(prepared, seed), None, opts, lr, epochs)
+    arguments = fit_arguments(run, every_row(prepared.x[prepared.split.train], prepared.y[prepared.split.train]),
+                              None, opts, lr, epochs)
     arguments.update(seed=seed, run_dir=folder, resume=resume and subruns.has_checkpoint(folder),
                      callbacks=list(callbacks))
     result = run_fit(arguments, opts, nproc, epochs)
