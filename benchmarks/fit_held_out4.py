@@ -43,7 +43,7 @@ class Seq2Seq(nn.Module):
     """A GRU encoder reads the past; a GRU cell decoder, started from its state, rolls out `horizon` values, each
     fed its own previous prediction (no teacher forcing)."""
 
-    def __init__(self, horizon: int, hidden: int = 32):
+    def __init__(self, horizon: int, hidden: int = 24):
         super().__init__()
         self.horizon = horizon
         self.encoder, self.decoder = nn.GRU(1, hidden, batch_first=True), nn.GRUCell(1, hidden)
@@ -60,22 +60,22 @@ class Seq2Seq(nn.Module):
 
 
 def gru_seq2seq(seed: int) -> Case:
-    """Forecast the next 12 steps of a noisy sum of two sines (random periods 8..30 and phases) from its past 36."""
+    """Forecast the next 10 steps of a noisy sum of two sines (random periods 8..30 and phases) from its past 30."""
     rng = np.random.default_rng(0)
-    n, t = 2400, np.arange(48)
+    n, t = 2000, np.arange(40)
     periods, phases = rng.uniform(8, 30, (n, 2, 1)), rng.uniform(0, 2 * np.pi, (n, 2, 1))
     amps = rng.uniform(0.3, 1.0, (n, 2, 1))
     clean = (amps * np.sin(2 * np.pi * t / periods + phases)).sum(1)
     signal = clean + rng.normal(0, 0.1, clean.shape)
     torch.manual_seed(seed)
-    return Case(Seq2Seq(12), *_splits(signal[:, :36], clean[:, 36:], 1400, 400), "mse", F.mse_loss,
-                "test MSE (12-step forecast)")
+    return Case(Seq2Seq(10), *_splits(signal[:, :30], clean[:, 30:], 1000, 400), "mse", F.mse_loss,
+                "test MSE (10-step forecast)")
 
 
 class DilatedTagger(nn.Module):
     """Dilated 1-D convolutions (dilations 1, 2, 4, 8, same length) and a 1x1 convolution: one logit per step."""
 
-    def __init__(self, width: int = 24):
+    def __init__(self, width: int = 16):
         super().__init__()
         layers, channels = [], 1
         for dilation in (1, 2, 4, 8):
@@ -88,10 +88,10 @@ class DilatedTagger(nn.Module):
 
 
 def dilated_tagging(seed: int) -> Case:
-    """Mark every step of a 96-step noisy random walk that lies inside a burst of fast oscillation (1 to 3 bursts
+    """Mark every step of a 64-step noisy random walk that lies inside a burst of fast oscillation (1 to 3 bursts
     of 6 to 20 steps each): per-step binary cross-entropy."""
     rng = np.random.default_rng(0)
-    n, length = 2400, 96
+    n, length = 2000, 64
     x = np.cumsum(rng.normal(0, 0.15, (n, length)), axis=1) + rng.normal(0, 0.3, (n, length))
     tags = np.zeros((n, length))
     for row, tag in zip(x, tags):
@@ -101,7 +101,7 @@ def dilated_tagging(seed: int) -> Case:
             row[start:start + width] += 0.8 * np.sin(np.pi / 2 * np.arange(width) + rng.uniform(0, 2 * np.pi))
             tag[start:start + width] = 1
     torch.manual_seed(seed)
-    return Case(DilatedTagger(), *_splits(x, tags, 1400, 400), "bce", F.binary_cross_entropy_with_logits,
+    return Case(DilatedTagger(), *_splits(x, tags, 1000, 400), "bce", F.binary_cross_entropy_with_logits,
                 "test per-step log-loss")
 
 
@@ -166,7 +166,7 @@ class WeightNormResidual(nn.Module):
     """A deep residual MLP without normalization layers: every linear layer weight-normalized (torch's
     parametrization), blocks x + W2 ReLU(W1 x), a linear head."""
 
-    def __init__(self, features: int, width: int = 64, blocks: int = 8):
+    def __init__(self, features: int, width: int = 48, blocks: int = 6):
         super().__init__()
         self.inp = weight_norm(nn.Linear(features, width))
         self.blocks = nn.ModuleList(nn.Sequential(weight_norm(nn.Linear(width, width)), nn.ReLU(),
@@ -188,10 +188,10 @@ def weightnorm_bikeshare(seed: int) -> Case:
     hot = pd.get_dummies(table[["season", "mnth", "hr", "weekday", "weathersit"]].astype(str)).to_numpy(float)
     numeric = table[["holiday", "workingday", "temp", "atemp", "hum", "windspeed"]].to_numpy(float)
     order = np.random.default_rng(3).permutation(len(table))
-    x = np.hstack([hot[order], _standardize(numeric[order], 2000)])
+    x = np.hstack([hot[order], _standardize(numeric[order], 1500)])
     y = np.log1p(table["registered"].to_numpy(float))[order]
     torch.manual_seed(seed)
-    return Case(WeightNormResidual(x.shape[1]), *_splits(x, _standardize(y, 2000), 2000, 500),
+    return Case(WeightNormResidual(x.shape[1]), *_splits(x, _standardize(y, 1500), 1500, 500),
                 "mse", F.mse_loss, "test MSE (standardized log1p registered)")
 
 
@@ -199,7 +199,7 @@ class UNet2d(nn.Module):
     """A two-level 2-D U-Net on 8x8 images: two convolutions, a max-pool, two more, a transposed convolution back
     up, the skip concatenated, two convolutions and a 1x1 output."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 8):
         super().__init__()
         def double(a: int, b: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.Conv2d(b, b, 3, padding=1), nn.ReLU())
