@@ -164,7 +164,8 @@ def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     """The first input column that is the target itself: an affine map of a numeric target column (|correlation|
     of at least LEAK_CORRELATION; each column of a multi-output target is tried), or for class targets a column
     that alone keeps the classes apart (the classes' value ranges do not overlap: a relabelling, or the label
-    recorded with a little noise). None when there is none or the inputs are not a table."""
+    recorded with a little noise). None when there is none, when the inputs are the targets damaged in places
+    (see _corrupted_copy), or when the inputs are not a table."""
     return _leak(_table(x) if x.dim() == 2 else None, y)
 
 
