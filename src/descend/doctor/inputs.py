@@ -164,7 +164,8 @@ def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     """The first input column that is the target itself: an affine map of a numeric target column (|correlation|
     of at least LEAK_CORRELATION; each column of a multi-output target is tried), or for class targets a column
     that alone keeps the classes apart (the classes' value ranges do not overlap: a relabelling, or the label
-    recorded with a little noise). None when there is none or the inputs are not a table."""
+    recorded with a little noise). None when there is none, when the inputs are the targets damaged in places
+    (see _corrupted_copy), or when the inputs are not a table."""
     return _leak(_table(x) if x.dim() == 2 else None, y)
 
 
@@ -176,7 +177,7 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
         return None
     copies = _copied_columns(flat, targets)
     varying = int((targets.std(dim=0) > 0).sum())
-    if copies and (varying == 1 or len(copies) < varying):   # every varying column copied: a reconstruction
+    if copies and (varying == 1 or len(copies) < varying) and not _corrupted_copy(flat, targets, copies):
         j, found = copies[0]
         return {**found, "target_column": j} if targets.shape[1] > 1 else found
     if y.dtype.is_floating_point and targets.shape[1] == 1:
@@ -231,6 +232,25 @@ def _copied_columns(flat: torch.Tensor, targets: torch.Tensor) -> list[tuple[int
         if abs(float(corr[column])) >= LEAK_CORRELATION:
             copies.append((j, {"column": column, "correlation": float(corr[column])}))
     return copies
+
+
+CORRUPTED_COPY = 0.5   # median correlation of each target column with the input column at its place: a damaged copy
+
+
+def _corrupted_copy(flat: torch.Tensor, targets: torch.Tensor, copies: list[tuple[int, dict]]) -> bool:
+    """Whether the inputs are the targets damaged in places (a denoising or inpainting autoencoder, a model that
+    fills missing cells): as many input as target columns, every column copied exactly sits at its own place, and
+    the median varying target column still correlates CORRUPTED_COPY or more with the input at its place. A column the
+    damage never reached is then the part of the task the model passes through, not the target leaking; a real
+    leak among targets unrelated to the inputs at their places still counts (every column copied is caught earlier
+    as a plain reconstruction)."""
+    if flat.shape[1] != targets.shape[1] or targets.shape[1] < 2 or any(j != c["column"] for j, c in copies):
+        return False
+    inputs, outputs = flat.double() - flat.double().mean(dim=0), targets - targets.mean(dim=0)
+    scale = inputs.norm(dim=0) * outputs.norm(dim=0)
+    varying = scale > 0
+    return bool(varying.any()) and float(
+        ((inputs * outputs).sum(dim=0)[varying] / scale[varying]).median()) >= CORRUPTED_COPY
 
 
 def _separating_column(flat: torch.Tensor, y: torch.Tensor) -> dict | None:
