@@ -9,8 +9,8 @@ import statistics
 import numpy as np
 
 from .advice import (MIN_STEPS, base_lr, can_memorize, coarse_adaptive_lr, constant_losses, line_search,
-                     linear_model, longer, loss_ends, lr_change, median_update_ratio, refs, restores_best, setting, stuck_at_constant, typed,
-                     with_flags, worse_than_reference)
+                     linear_model, longer, loss_ends, lr_change, median_update_ratio, refs, restores_best, setting,
+                     stuck_at_constant, typed, with_flags, worse_than_reference)
 from .findings import Finding
 from .inputs import zero_one
 from .instruments import Readings

@@ -170,7 +170,8 @@ def stopped_too_early(r: Readings) -> Finding | None:
     """Patience of SHORT_PATIENCE evaluations or fewer stopped the run within the first quarter of its planned
     steps, and the validation loss that stopped it rose together with the training loss (see _why_stopped): a
     fluctuation of training, not the turn of overfitting (validation rising while training falls), ended a run
-    planned to go four times as long."""
+    planned to go four times as long. Or, at any patience, a min_delta too large for the loss (see _uncounted_gains)
+    stopped it in its first half."""
     patience, planned = _patience(r), _planned_steps(r)
     if r.stop_code != "patience" or patience is None or not planned:
         return None
