@@ -19,6 +19,7 @@ not run until the rules were final.
 
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh5   # only the fifth fresh set (doctor_fresh5.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh6   # only the sixth fresh set (doctor_fresh6.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh7   # only the seventh fresh set (doctor_fresh7.py)
 """
 from __future__ import annotations
 
@@ -645,6 +646,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh4": ("doctor_fresh4", "the fourth fresh set", ("FRESH4", "HEALTHY4", "AFTER4")),
     "fresh5": ("doctor_fresh5", "the fifth fresh set", ("FRESH5", "HEALTHY5", "AFTER5")),
     "fresh6": ("doctor_fresh6", "the sixth fresh set", ("FRESH6", "HEALTHY6", "AFTER6")),
+    "fresh7": ("doctor_fresh7", "the seventh fresh set", ("FRESH7", "HEALTHY7")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 

@@ -19,7 +19,7 @@ from .advice import (constant_losses, no_better_than_constant, refs, setting, st
 from .findings import Finding
 from .instruments import Readings
 from .reference import accuracy_without, better, class_id_accuracies, in_sample_gain
-from .rules import dead_units
+from .rules import bad_start, dead_units
 
 
 def unscaled_inputs(r: Readings) -> Finding | None:
@@ -35,7 +35,7 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
     small_i, small = min(references, key=lambda t: t[1])
     if big / small <= 100 and big <= 1e3:
-        return _killing_units(r, big_i, big)
+        return _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
     if big_i in r.missing_codes:
         return _missing_code(big_i, r.missing_codes[big_i])
     what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
@@ -63,6 +63,27 @@ def _killing_units(r: Readings, column: int, size: float) -> Finding | None:
                    f"{layer!r} output zero for every example: a first layer's outputs, and each step's change to "
                    f"them, grow with its inputs' size", "standardize each input column (subtract its mean, divide "
                    "by its standard deviation) before training", {"standardize_inputs": True})
+
+
+def _starting_far(r: Readings, column: int, size: float) -> Finding | None:
+    """Inputs within unscaled_inputs' bounds whose size (over KILLING_SIZE) makes the start bad: the first loss is over
+    10x a constant prediction's and the run never recovered (see rules.bad_start), and no init scheme the doctor
+    tried on a copy of the model starts under 10x it. A first layer's outputs grow with its inputs' size (an offset
+    such as temperatures in kelvin, all near 290, counts as size), so the inputs, not the weights, start it far."""
+    bad = bad_start(r) if size > KILLING_SIZE else None
+    if bad is None:
+        return None
+    base = bad.evidence["constant_baseline"]
+    if any(loss < 10 * base for loss in (r.init_starts or {}).values()):
+        return None   # a scheme starts fine on these inputs: the init is what to change (bad_start says so)
+    return Finding("unscaled_inputs", "warning", None,
+                   {"largest_column": column, "largest": size, "first_loss": bad.evidence["first_loss"],
+                    "constant_baseline": base},
+                   f"unscaled inputs: input column {column} is typically {size:.3g} in size, and the first loss "
+                   f"{bad.evidence['first_loss']:.4g} is {bad.evidence['first_loss'] / base:.3g}x a constant "
+                   f"prediction's, under every init scheme tried: a first layer's outputs grow with its inputs' size",
+                   "standardize each input column (subtract its mean, divide by its standard deviation) before "
+                   "training", {"standardize_inputs": True})
 
 
 def _missing_code(column: int, code: dict) -> Finding:

@@ -17,7 +17,9 @@ from ..core.html import FONT, findings_table
 # root causes first (one exception: see `ordered`).
 CODES: dict[str, str] = {
     "unscaled_inputs": "an input column's typical size is over 1e3, or over 100x that of the smallest column that "
-                       "varies (named a missing-value code when one value far from the others fills 1% of it)",
+                       "varies (named a missing-value code when one value far from the others fills 1% of it), or "
+                       "over 10 (an offset such as kelvin near 290 counts) while the run starts over 10x a constant "
+                       "prediction's loss under every init scheme tried",
     "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
                        "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
                        "reaching the target's scale",
@@ -78,7 +80,8 @@ CODES: dict[str, str] = {
                        "more accurate: the loss weighs one class more (pos_weight, class weights)",
     "stopped_too_early": "a patience of 1 or 2 evaluations stopped the run in its first quarter on a validation "
                          "loss that rose with the training loss (a fluctuation, not overfitting), or on evaluations "
-                         "taken during auto's lr sweep",
+                         "taken during auto's lr sweep; or a min_delta of half the loss or more stopped it in its "
+                         "first half while the loss still fell below the best it counted",
     "target_errors": "a few percent of the training target lie over 6 robust spreads from its median while the "
                      "validation target has next to none there: under mse those rows (entry errors, most often) "
                      "pull the fit",
@@ -120,7 +123,9 @@ CODES: dict[str, str] = {
     "underfitting": "the loss levelled off clearly worse than a reference fitted cheaply on a sample of the same "
                     "data (a linear model, or ridge on random features), with the training loss above it too",
     "loss_metric_mismatch": "the validation loss fell by a fifth while a metric got worse (by more than one "
-                            "validation example's worth) or stayed at the most common class's share",
+                            "validation example's worth) or stayed at the most common class's share; or a score kept "
+                            "one value, no better than that share, at every evaluation while the validation loss "
+                            "ended under half a constant prediction's (a metric that does not read the output)",
     "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
                               "otherwise distinct; validation that is the training data itself, row for row, is a "
                               "choice): the validation loss cannot show how the model does on new rows "

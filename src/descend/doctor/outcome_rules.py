@@ -8,10 +8,11 @@ import statistics
 
 import numpy as np
 
-from .advice import (MIN_STEPS, base_lr, can_memorize, coarse_adaptive_lr, line_search, linear_model, longer,
-                     loss_ends, lr_change, median_update_ratio, refs, restores_best, setting, stuck_at_constant, typed,
-                     with_flags, worse_than_reference)
+from .advice import (MIN_STEPS, base_lr, can_memorize, coarse_adaptive_lr, constant_losses, line_search,
+                     linear_model, longer, loss_ends, lr_change, median_update_ratio, refs, restores_best, setting,
+                     stuck_at_constant, typed, with_flags, worse_than_reference)
 from .findings import Finding
+from .inputs import zero_one
 from .instruments import Readings
 from .reference import better
 
@@ -328,10 +329,11 @@ def _resolution(r: Readings, metric: str, first: float, higher: bool | None = No
     return 0.01 * abs(first)
 
 
-def _majority_level(r: Readings) -> float:
-    """The highest validation accuracy still explained by always predicting the most common training class: its
-    share plus two standard errors of a share measured on the validation examples (-inf when unknown)."""
-    p = r.majority_share
+def _majority_level(r: Readings, p: float | None = None) -> float:
+    """The highest validation accuracy still explained by always predicting the most common training class (share
+    `p`, else the run's): its share plus two standard errors of a share measured on the validation examples (-inf
+    when unknown)."""
+    p = r.majority_share if p is None else p
     if p is None:
         return -math.inf
     return p + 2 * math.sqrt(p * (1 - p) / r.val_size) if r.val_size else p + 0.02
@@ -339,9 +341,23 @@ def _majority_level(r: Readings) -> float:
 
 def loss_metric_mismatch(r: Readings) -> Finding | None:
     """The validation loss fell by a fifth or more while a metric got worse by more than one resolution, or
-    (accuracy) stayed where always predicting the most common class would put it."""
+    (accuracy) stayed where always predicting the most common class would put it; or a score froze at such a
+    value while the model clearly learnt (see _frozen_score)."""
     losses = _evaluations(r, "val_loss")
-    if len(losses) < 3 or losses[-1][1] > 0.8 * losses[0][1]:
+    if len(losses) < 3:
+        return None
+    frozen = _frozen_score(r, losses[-1][1])
+    if frozen:
+        key, value, count = frozen
+        return Finding("loss_metric_mismatch", "warning", (losses[0][0], losses[-1][0]),
+                       {"metric": key, "metric_first": value, "metric_last": value, "evaluations": count,
+                        "loss_last": losses[-1][1], "majority_share": _class_share(r)},
+                       f"loss and metric disagree: the validation loss ended at {losses[-1][1]:.4g}, under half a "
+                       f"constant prediction's, but {key} kept the value {value:.4g} at all {count} evaluations, no "
+                       f"better than always predicting the most common training class ({_class_share(r):.3g})",
+                       "check the metric against the model's output: it does not read what training changed (an "
+                       "argmax over a single output column, a threshold on the wrong scale, the wrong dimension)")
+    if losses[-1][1] > 0.8 * losses[0][1]:
         return None
     for key in sorted(k for k in r.history[-1] if k.startswith("val_") and k[4:] in SCORES | ERRORS):
         metric, values = key[4:], _evaluations(r, key)
@@ -362,6 +378,33 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
                            "train on a loss that matches the metric (class weights for imbalanced data, "
                            "or a different loss)")
     return None
+
+
+def _frozen_score(r: Readings, loss: float) -> tuple[str, float, int] | None:
+    """(name, value, evaluations) of a score (a metric whose name says higher is better) that took one value at
+    every evaluation, no better than always predicting the most common class, while the validation loss ended
+    under half a constant prediction's: a model that clearly learnt, measured by something that does not read it."""
+    constant, share = constant_losses(r), _class_share(r)
+    if constant is None or share is None or not loss < 0.5 * float(constant.mean()):
+        return None
+    for key in sorted(k for k in r.history[-1] if k.startswith("val_") and k != "val_loss"):
+        values = [v for _, v in _evaluations(r, key)]
+        if _higher_is_better(key[4:]) and len(values) >= 3 and len(set(values)) == 1 \
+                and values[0] <= _majority_level(r, share):
+            return key, values[0], len(values)
+    return None
+
+
+def _class_share(r: Readings) -> float | None:
+    """The most common class's share of the training rows: class ids' (the run's reading), or for one column of
+    0/1 floats (a bce target) the larger of the two shares; None for other targets."""
+    if r.majority_share is not None:
+        return r.majority_share
+    y = r.sample.y if r.sample is not None else None
+    if y is None or y.dim() != 1 or not y.dtype.is_floating_point or not len(y) or not zero_one(y):
+        return None
+    positive = float(y.mean())
+    return max(positive, 1 - positive)
 
 
 OUTCOME_RULES = [not_converged, plateau, overfitting, memorized, underfitting, loss_metric_mismatch]

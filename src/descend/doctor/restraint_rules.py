@@ -146,13 +146,18 @@ def order_blind(r: Readings) -> Finding | None:
                    "sequence with a convolution or a recurrent layer")
 
 
+MIN_DELTA_SHARE = 0.5   # a min_delta this share of the loss it guards or more asks each gain to halve the loss
 SHORT_PATIENCE = 2   # evaluations without a new best after which a stop says little: one noisy evaluation
 
 
-def _patience(r: Readings) -> int | None:
+def _patience_rules(r: Readings) -> list:
     stop = setting(r, "stop", ())
-    rules = stop if isinstance(stop, (list, tuple)) else [stop]
-    return min((rule.patience for rule in rules if getattr(rule, "code", "") == "patience"), default=None)
+    return [rule for rule in (stop if isinstance(stop, (list, tuple)) else [stop])
+            if getattr(rule, "code", "") == "patience"]
+
+
+def _patience(r: Readings) -> int | None:
+    return min((rule.patience for rule in _patience_rules(r)), default=None)
 
 
 def _planned_steps(r: Readings) -> int | None:
@@ -165,11 +170,17 @@ def stopped_too_early(r: Readings) -> Finding | None:
     """Patience of SHORT_PATIENCE evaluations or fewer stopped the run within the first quarter of its planned
     steps, and the validation loss that stopped it rose together with the training loss (see _why_stopped): a
     fluctuation of training, not the turn of overfitting (validation rising while training falls), ended a run
-    planned to go four times as long."""
+    planned to go four times as long. Or, at any patience, a min_delta too large for the loss (see _uncounted_gains)
+    stopped it in its first half."""
     patience, planned = _patience(r), _planned_steps(r)
-    if r.stop_code != "patience" or patience is None or patience > SHORT_PATIENCE or not planned:
+    if r.stop_code != "patience" or patience is None or not planned:
         return None
     done = r.history[-1]["step"]
+    uncounted = _uncounted_gains(r) if done <= planned / 2 else None
+    if uncounted is not None:
+        return uncounted
+    if patience > SHORT_PATIENCE:
+        return None
     why = _why_stopped(r) if done <= planned / 4 else None
     if why is None:
         return None
@@ -179,6 +190,32 @@ def stopped_too_early(r: Readings) -> Finding | None:
                    f"stopped too early: Patience({patience}) ended the run at step {done} of the {planned} planned, "
                    f"after {patience} evaluation(s) without a new best; {why}",
                    with_flags("wait longer for a new best: stop=[Patience(10, restore_best=True)]", change), change)
+
+
+def _uncounted_gains(r: Readings) -> Finding | None:
+    """A Patience on a loss-like value (lower is better) with a min_delta of half or more of the best value it
+    counted stopped the run (in its first half: the caller checks) although the value fell below that best while
+    it waited: asking each gain to halve the loss is min_delta in the wrong units (an absolute 0.1 on a loss near
+    0.1), not a guard against noise, and the run was still improving."""
+    for rule in _patience_rules(r):
+        key, delta, counted = rule.monitor or "val_loss", rule.min_delta, getattr(rule, "best", None)
+        values = [x[key] for x in r.history if math.isfinite(x.get(key, math.nan))]
+        if rule.mode != "min" or counted is None or not 0 < counted <= delta / MIN_DELTA_SHARE \
+                or len(values) <= rule.patience:
+            continue
+        reached = min(values[-rule.patience:])
+        if reached < counted:
+            done, change = r.history[-1]["step"], {"patience": rule.patience}
+            return Finding("stopped_too_early", "warning", (done, done),
+                           {"patience": rule.patience, "min_delta": delta, "monitor": key, "counted_best": counted,
+                            "reached": reached, "steps": done, "planned_steps": _planned_steps(r)},
+                           f"stopped too early: Patience({rule.patience}, min_delta={delta:g}) ended the run at step "
+                           f"{done} of the {_planned_steps(r)} planned, though {key} improved from {counted:.4g} to "
+                           f"{reached:.4g} while it waited: each gain was smaller than min_delta, not absent",
+                           with_flags(f"leave min_delta out (or set it far under the {key} values, "
+                                      f"{reached:.3g} here): stop=[Patience({rule.patience}, restore_best=True)]",
+                                      change), change)
+    return None
 
 
 def _why_stopped(r: Readings) -> str | None:
