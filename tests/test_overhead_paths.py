@@ -243,3 +243,64 @@ def test_index_columns_are_the_whole_numbers_inside_the_embedding_table_read_by_
     x[0, 2], x[0, 3] = -1.0, 10.0   # one id below the table, one past its last row (10 rows)
     assert index_columns(x, 10) == [0]   # column 4 holds halves
     assert index_columns(x, 11) == [0, 3]
+
+
+class _Frozen(nn.Module):
+    """A layer that keeps itself in eval mode whatever train() asks: its class overrides train."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(6)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.norm.training = False
+        return self
+
+    def forward(self, x):
+        return self.norm(x)
+
+
+def test_the_collapse_watch_reads_without_walking_the_modules_and_gives_back_each_modules_mode(monkeypatch):
+    from descend.fit.auto import collapse
+    probe = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 1))
+    plain[2].eval()   # a user's own mode for one layer
+    custom = nn.Sequential(nn.Linear(5, 6), _Frozen(), nn.ReLU(), nn.Linear(6, 1))
+    for model in (plain, custom):
+        modules = collapse.Modules.of(model)
+        modes = [m.training for m in model.modules()]
+        relu_outputs = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: relu_outputs.append(out)) for m in model.modules()
+                 if isinstance(m, nn.ReLU)]
+        model.eval()
+        with torch.no_grad():
+            expected = model(probe)
+        model.train()
+        for hook in hooks:
+            hook.remove()
+        silent = max(1 - float((out.amax(0) > 0).double().mean()) for out in relu_outputs)
+        for module, training in zip(model.modules(), modes):
+            module.training = training
+        calls = {"modules": 0, "train": 0}
+        walk, train = nn.Module.modules, nn.Module.train
+
+        def counted_modules(self, *args, **kwargs):
+            calls["modules"] += 1
+            return walk(self, *args, **kwargs)
+
+        def counted_train(self, mode=True):
+            calls["train"] += 1
+            return train(self, mode)
+
+        monkeypatch.setattr(nn.Module, "modules", counted_modules)
+        monkeypatch.setattr(nn.Module, "train", counted_train)
+        readings = [collapse.read(modules, probe) for _ in range(8)]   # the watch's reads of one run
+        monkeypatch.undo()
+        assert [m.training for m in model.modules()] == modes
+        assert calls["modules"] == 0
+        assert calls["train"] == (0 if model is plain else 8 * 6)   # a class that overrides train gets its own call
+        assert readings[0] == collapse.Reading(float(expected.double().std(0).mean()), silent)
+        assert len(set(readings)) == 1
+    assert collapse.Modules.of(plain).by_flags and not collapse.Modules.of(custom).by_flags

@@ -33,6 +33,7 @@ point's weights with the lr FALLBACK times lower (no lower than the calibrated d
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import astuple
 
@@ -42,7 +43,7 @@ import torch.distributed as dist
 from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
 from ...core.loop import LR_SCALE, Callback, LoopState
 from .choice import Choice
-from .collapse import CHECKS, Reading, check_due, collapsed, read as read_model
+from .collapse import CHECKS, Modules, Reading, check_due, collapsed, read as read_model
 
 START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase
@@ -231,9 +232,14 @@ class Sweep(Callback):
         """The lowest lr a fallback goes to: the optimizer's calibrated default, else the sweep's first lr."""
         return self.default_lr or START_LR
 
+    @functools.cached_property
+    def _modules(self) -> Modules:
+        """The model's modules, collected at the first read for all of the run's (collapse.Modules)."""
+        return Modules.of(self.model)
+
     def _read(self) -> Reading:
         """The model's reading on the probe, averaged over the processes of a distributed run."""
-        reading = read_model(self.model, self.probe)
+        reading = read_model(self._modules, self.probe)
         spread = None if reading.spread is None else _agreed(reading.spread)
         return Reading(spread, _agreed(reading.silent))
 

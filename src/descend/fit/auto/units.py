@@ -25,7 +25,7 @@ from torch import nn
 
 from ...core.loop import LR_SCALE
 from ..data import TensorBatches, peek
-from .collapse import quiet_forward
+from .collapse import Modules, quiet_forward
 
 POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differences: scaling them is exact
 UNIT = 10.0       # a target whose median's size or spread exceeds this (or whose spread is below 1 / UNIT) is raw
@@ -116,7 +116,7 @@ def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tu
         return None
     calls: dict[nn.Module, list[torch.Tensor]] = {}
     linears = {m: n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.bias is not None}
-    output = quiet_forward(model, rows, list(linears), lambda m, out: calls.setdefault(m, []).append(out))
+    output = quiet_forward(Modules.of(model), rows, list(linears), lambda m, out: calls.setdefault(m, []).append(out))
     if not isinstance(output, torch.Tensor) or output.numel() * len(inputs) != target_size * len(rows):
         return None
     for layer, outs in calls.items():
