@@ -1,6 +1,8 @@
 """The cheaper paths of issue 14's fourth pass compute what the plain ones did: the doctor's linear references
 from one Gram matrix, column spreads in two passes, per-layer samples on a thinning schedule, step hooks run
 without torch's profiler scope, and the lr sweep's snapshots from reused state_dict tensors."""
+import copy
+
 import torch
 from torch import nn
 
@@ -262,6 +264,7 @@ class _Frozen(nn.Module):
 
 
 def test_the_collapse_watch_reads_without_walking_the_modules_and_gives_back_each_modules_mode(monkeypatch):
+    from descend.core.modes import Modules
     from descend.fit.auto import collapse
     probe = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
@@ -269,7 +272,7 @@ def test_the_collapse_watch_reads_without_walking_the_modules_and_gives_back_eac
     plain[2].eval()   # a user's own mode for one layer
     custom = nn.Sequential(nn.Linear(5, 6), _Frozen(), nn.ReLU(), nn.Linear(6, 1))
     for model in (plain, custom):
-        modules = collapse.Modules.of(model)
+        modules = Modules.of(model)
         modes = [m.training for m in model.modules()]
         relu_outputs = []
         hooks = [m.register_forward_hook(lambda _m, _i, out: relu_outputs.append(out)) for m in model.modules()
@@ -303,4 +306,28 @@ def test_the_collapse_watch_reads_without_walking_the_modules_and_gives_back_eac
         assert calls["train"] == (0 if model is plain else 8 * 6)   # a class that overrides train gets its own call
         assert readings[0] == collapse.Reading(float(expected.double().std(0).mean()), silent)
         assert len(set(readings)) == 1
-    assert collapse.Modules.of(plain).by_flags and not collapse.Modules.of(custom).by_flags
+    assert Modules.of(plain).by_flags and not Modules.of(custom).by_flags
+
+
+def test_the_doctors_evaluation_sets_modes_by_flags_as_model_train_would(monkeypatch):
+    from descend.doctor.probes import evaluate
+    x = torch.randn(12, 5, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    for make in (lambda: nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.Dropout(0.3), nn.Linear(6, 2)),
+                 lambda: nn.Sequential(nn.Linear(5, 6), _Frozen(), nn.Linear(6, 2))):
+        model, twin = make(), None
+        model[2].eval()   # a user's mode for one layer: model.train(True) afterwards sets it back to training
+        twin = copy.deepcopy(model)
+        twin.eval()
+        with torch.no_grad():
+            expected = twin(x)
+        twin.train(True)
+        calls = []
+        train = nn.Module.train
+        monkeypatch.setattr(nn.Module, "train", lambda self, mode=True: calls.append(self) or train(self, mode))
+        out = evaluate(model, x)
+        monkeypatch.undo()
+        assert torch.equal(out, expected)
+        assert [m.training for m in model.modules()] == [m.training for m in twin.modules()]
+        plain = not any(isinstance(m, _Frozen) for m in model.modules())
+        assert len(calls) == (0 if plain else 2 * len(list(model.modules())))   # eval and back: train's own walks

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...core.modes import Modules
 from ...doctor.instruments import active_units
 from ..data import peek
 
@@ -47,58 +48,30 @@ def probe_inputs(source, device: torch.device) -> torch.Tensor | None:
     return inputs.to(device)
 
 
-def read(modules: "Modules", probe: torch.Tensor) -> Reading:
-    """The model's Reading on the probe, in eval mode without gradients (quiet_forward)."""
+def read(modules: Modules, probe: torch.Tensor) -> Reading:
+    """The model's Reading on the probe, in eval mode without gradients (quiet_forward); `modules` are the model's,
+    collected once for all of a run's reads."""
     silent: list[float] = []
-    out = quiet_forward(modules, probe, modules.relus, lambda _m, out: silent.append(silent_share(out)))
+    relus = [m for m in modules.all if isinstance(m, nn.ReLU)]
+    out = quiet_forward(modules, probe, relus, lambda _m, out: silent.append(silent_share(out)))
     return Reading(spread(out, len(probe)), max(silent, default=0.0))
-
-
-@dataclass(frozen=True)
-class Modules:
-    """A model's modules, collected once for the reads of a run (the watch reads it 8 times): all of them, its
-    nn.ReLU layers, and whether eval mode can be set by each module's flag (`by_flags`: no module's class
-    overrides nn.Module's train, eval or __setattr__, so model.eval() does exactly that, without its walks)."""
-
-    model: nn.Module
-    all: tuple[nn.Module, ...]
-    relus: tuple[nn.Module, ...]
-    by_flags: bool
-
-    @classmethod
-    def of(cls, model: nn.Module) -> "Modules":
-        """The modules of `model` as they are now (fit does not add or remove modules during a run)."""
-        found = tuple(model.modules())
-        plain = all(type(m).train is nn.Module.train and type(m).eval is nn.Module.eval
-                    and type(m).__setattr__ is nn.Module.__setattr__ for m in found)
-        return cls(model, found, tuple(m for m in found if isinstance(m, nn.ReLU)), plain)
-
-    def set_modes(self, modes) -> None:
-        """Give each module its flag from `modes` (in the order of `all`): by the flag alone, where train() would
-        walk each module's children again, and where nn.Module.__setattr__ stores a bool as object's does."""
-        put = object.__setattr__ if self.by_flags else setattr
-        for module, training in zip(self.all, modes):
-            put(module, "training", training)
 
 
 def quiet_forward(modules: Modules, inputs: torch.Tensor, watched, seen) -> object:
     """The model's output on `inputs` in eval mode without gradients, each of the `watched` modules' outputs
     passed to `seen(module, output)`: no batch statistic or dropout draw changes, every random generator is put
     back, each module's mode comes back."""
-    modes = [module.training for module in modules.all]
+    modes = modules.flags()
     hooks = [m.register_forward_hook(lambda m, _i, out: seen(m, out)) for m in watched]
     devices = [inputs.device] if inputs.device.type == "cuda" else []
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            if modules.by_flags:
-                modules.set_modes([False] * len(modules.all))
-            else:
-                modules.model.eval()
+            modules.train(False)
             return modules.model(inputs)
     finally:
         for hook in hooks:
             hook.remove()
-        modules.set_modes(modes)
+        modules.put(modes)
 
 
 def spread(out, rows: int) -> float | None:

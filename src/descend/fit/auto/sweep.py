@@ -42,8 +42,9 @@ import torch.distributed as dist
 
 from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
 from ...core.loop import LR_SCALE, Callback, LoopState
+from ...core.modes import Modules
 from .choice import Choice
-from .collapse import CHECKS, Modules, Reading, check_due, collapsed, read as read_model
+from .collapse import CHECKS, Reading, check_due, collapsed, read as read_model
 
 START_LR, END_LR = 1e-4, 10.0
 PER_DECADE = 5                 # sweep steps per tenfold lr increase

@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from ...core.loop import LR_SCALE
+from ...core.modes import Modules
 from ..data import TensorBatches, peek
-from .collapse import Modules, quiet_forward
+from .collapse import quiet_forward
 
 POWERS = {"mse": 2, "mae": 1}   # the losses that are a power of the raw differences: scaling them is exact
 UNIT = 10.0       # a target whose median's size or spread exceeds this (or whose spread is below 1 / UNIT) is raw
