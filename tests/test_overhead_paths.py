@@ -331,3 +331,16 @@ def test_the_doctors_evaluation_sets_modes_by_flags_as_model_train_would(monkeyp
         assert [m.training for m in model.modules()] == [m.training for m in twin.modules()]
         plain = not any(isinstance(m, _Frozen) for m in model.modules())
         assert len(calls) == (0 if plain else 2 * len(list(model.modules())))   # eval and back: train's own walks
+
+
+def test_the_constant_reference_is_worked_out_once_a_diagnosis(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    X, y = torch.randn(1024, 6, generator=g), torch.randn(1024, generator=g)   # no signal: every rule asks
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1))
+    made = []
+    constant = reference._constant
+    monkeypatch.setattr(reference, "_constant", lambda *args: made.append(args[2]) or constant(*args))
+    result = ds.fit(model, (X, y), loss="mse", batch_size=64, max_epochs=2, progress=False)
+    assert "no_signal" in [f.code for f in result.findings]
+    assert made == [1024]   # one constant for the comparison rows, shared by the rules and the references
