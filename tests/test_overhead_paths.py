@@ -123,15 +123,19 @@ class _Counter(nn.Module):
         return self.lin(x)
 
 
-def test_sweep_snapshots_follow_a_buffer_the_model_replaces_and_the_weights_as_they_move():
+def test_sweep_snapshots_follow_a_buffer_the_model_replaces_and_the_weights_as_they_move(monkeypatch):
     model = _Counter()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sweep = Sweep(model, opt, "sgd", total_steps=100)
+    walks = []
+    buffers = nn.Module.buffers
+    monkeypatch.setattr(nn.Module, "buffers", lambda self, *args: walks.append(self) or buffers(self, *args))
     for step in (1, 2):
         model(torch.ones(1, 2))
         with torch.no_grad():
             model.lin.weight.add_(1.0)
         sweep._keep(step)
+    assert walks == []   # the buffers are looked up in the modules collected once, not by model.buffers()
     (_, first), (_, second) = sweep.kept
     assert (float(first["calls"]), float(second["calls"])) == (1.0, 2.0)
     torch.testing.assert_close(second["lin.weight"] - first["lin.weight"], torch.ones(1, 2))

@@ -29,6 +29,11 @@ class Modules:
         found = tuple(model.modules())
         return cls(model, found, all(_plain(type(m)) for m in found))
 
+    def buffer_ids(self) -> list[int]:
+        """The ids of every module's buffers, which tell when a module replaced one (model.buffers() walks the
+        modules again each time)."""
+        return [id(buffer) for module in self.all for buffer in module._buffers.values()]
+
     def flags(self) -> list[bool]:
         """Each module's training flag, in the order of `all`."""
         return [module.training for module in self.all]

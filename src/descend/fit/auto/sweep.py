@@ -159,8 +159,9 @@ class Sweep(Callback):
     def _state(self) -> dict:
         """The model's state_dict with the parameters and buffers themselves (keep_vars), read once and reused
         while the model holds the same buffers (a module may replace one instead of updating it in place):
-        state_dict() walks every module, half a snapshot's cost on a small model."""
-        buffers = [id(b) for b in self.model.buffers()]
+        state_dict() walks every module, half a snapshot's cost on a small model, and model.buffers() a third of
+        one: the buffers are looked up in the modules collected once (core.modes)."""
+        buffers = self._modules.buffer_ids()
         if self._live is None or self._live[0] != buffers:
             self._live = (buffers, self.model.state_dict(keep_vars=True))
         return self._live[1]
@@ -235,7 +236,7 @@ class Sweep(Callback):
 
     @functools.cached_property
     def _modules(self) -> Modules:
-        """The model's modules, collected at the first read for all of the run's (collapse.Modules)."""
+        """The model's modules, collected once for the run's snapshots and reads (core.modes)."""
         return Modules.of(self.model)
 
     def _read(self) -> Reading:
