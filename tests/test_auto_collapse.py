@@ -9,6 +9,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import descend as ds
+from descend.core.modes import Modules
 from descend.fit.auto import collapse
 from descend.runs import plots
 from test_auto import Crash
@@ -79,7 +80,7 @@ def test_reading_the_model_changes_no_batch_statistic_mode_or_random_draw():
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    reading = collapse.read(model, torch.randn(8, 3, generator=torch.Generator().manual_seed(1)))
+    reading = collapse.read(Modules.of(model), torch.randn(8, 3, generator=torch.Generator().manual_seed(1)))
     assert torch.equal(torch.rand(3), expected)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert [m.training for m in model] == [True, True, True, False]
@@ -89,20 +90,21 @@ def test_reading_the_model_changes_no_batch_statistic_mode_or_random_draw():
 def test_a_constant_output_or_a_silent_relu_layer_is_a_collapse_and_a_trained_model_is_not():
     model = nn.Sequential(nn.Linear(3, 40), nn.ReLU(), nn.Linear(40, 2))
     probe = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
-    alive = collapse.read(model, probe)
+    alive = collapse.read(Modules.of(model), probe)
     assert 0 < alive.silent < 0.5 and alive.spread > 0
     with torch.no_grad():
         model[0].bias[:37] = -100.0   # 37 of 40 units silent for every input, 3 left: the output still varies
-    narrowed = collapse.read(model, probe)
+    narrowed = collapse.read(Modules.of(model), probe)
     assert narrowed.silent >= 37 / 40 and narrowed.spread > 0
     assert "ReLU layer" in collapse.collapsed(narrowed, alive)
     with torch.no_grad():
         model[0].bias.fill_(-100.0)   # every unit silent
-    dead = collapse.read(model, probe)
+    dead = collapse.read(Modules.of(model), probe)
     assert dead.spread == 0.0 and "one constant" in collapse.collapsed(dead, alive)
     assert collapse.collapsed(collapse.Reading(alive.spread / 10, alive.silent), alive) is None
     assert collapse.collapsed(dead, dead) is None   # silent at the restart point already: not this lr's doing
-    assert collapse.read(Pair(), probe) == collapse.Reading(None, 0.0)   # an output that is not one tensor
+    pair = Modules.of(Pair())
+    assert collapse.read(pair, probe) == collapse.Reading(None, 0.0)   # an output that is not one tensor
 
 
 class Pair(nn.Module):

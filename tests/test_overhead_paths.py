@@ -1,6 +1,8 @@
 """The cheaper paths of issue 14's fourth pass compute what the plain ones did: the doctor's linear references
 from one Gram matrix, column spreads in two passes, per-layer samples on a thinning schedule, step hooks run
 without torch's profiler scope, and the lr sweep's snapshots from reused state_dict tensors."""
+import copy
+
 import torch
 from torch import nn
 
@@ -121,15 +123,19 @@ class _Counter(nn.Module):
         return self.lin(x)
 
 
-def test_sweep_snapshots_follow_a_buffer_the_model_replaces_and_the_weights_as_they_move():
+def test_sweep_snapshots_follow_a_buffer_the_model_replaces_and_the_weights_as_they_move(monkeypatch):
     model = _Counter()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sweep = Sweep(model, opt, "sgd", total_steps=100)
+    walks = []
+    buffers = nn.Module.buffers
+    monkeypatch.setattr(nn.Module, "buffers", lambda self, *args: walks.append(self) or buffers(self, *args))
     for step in (1, 2):
         model(torch.ones(1, 2))
         with torch.no_grad():
             model.lin.weight.add_(1.0)
         sweep._keep(step)
+    assert walks == []   # the buffers are looked up in the modules collected once, not by model.buffers()
     (_, first), (_, second) = sweep.kept
     assert (float(first["calls"]), float(second["calls"])) == (1.0, 2.0)
     torch.testing.assert_close(second["lin.weight"] - first["lin.weight"], torch.ones(1, 2))
@@ -243,3 +249,102 @@ def test_index_columns_are_the_whole_numbers_inside_the_embedding_table_read_by_
     x[0, 2], x[0, 3] = -1.0, 10.0   # one id below the table, one past its last row (10 rows)
     assert index_columns(x, 10) == [0]   # column 4 holds halves
     assert index_columns(x, 11) == [0, 3]
+
+
+class _Frozen(nn.Module):
+    """A layer that keeps itself in eval mode whatever train() asks: its class overrides train."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(6)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.norm.training = False
+        return self
+
+    def forward(self, x):
+        return self.norm(x)
+
+
+def test_the_collapse_watch_reads_without_walking_the_modules_and_gives_back_each_modules_mode(monkeypatch):
+    from descend.core.modes import Modules
+    from descend.fit.auto import collapse
+    probe = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 1))
+    plain[2].eval()   # a user's own mode for one layer
+    custom = nn.Sequential(nn.Linear(5, 6), _Frozen(), nn.ReLU(), nn.Linear(6, 1))
+    for model in (plain, custom):
+        modules = Modules.of(model)
+        modes = [m.training for m in model.modules()]
+        relu_outputs = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: relu_outputs.append(out)) for m in model.modules()
+                 if isinstance(m, nn.ReLU)]
+        model.eval()
+        with torch.no_grad():
+            expected = model(probe)
+        model.train()
+        for hook in hooks:
+            hook.remove()
+        silent = max(1 - float((out.amax(0) > 0).double().mean()) for out in relu_outputs)
+        for module, training in zip(model.modules(), modes):
+            module.training = training
+        calls = {"modules": 0, "train": 0}
+        walk, train = nn.Module.modules, nn.Module.train
+
+        def counted_modules(self, *args, **kwargs):
+            calls["modules"] += 1
+            return walk(self, *args, **kwargs)
+
+        def counted_train(self, mode=True):
+            calls["train"] += 1
+            return train(self, mode)
+
+        monkeypatch.setattr(nn.Module, "modules", counted_modules)
+        monkeypatch.setattr(nn.Module, "train", counted_train)
+        readings = [collapse.read(modules, probe) for _ in range(8)]   # the watch's reads of one run
+        monkeypatch.undo()
+        assert [m.training for m in model.modules()] == modes
+        assert calls["modules"] == 0
+        assert calls["train"] == (0 if model is plain else 8 * 6)   # a class that overrides train gets its own call
+        assert readings[0] == collapse.Reading(float(expected.double().std(0).mean()), silent)
+        assert len(set(readings)) == 1
+    assert Modules.of(plain).by_flags and not Modules.of(custom).by_flags
+
+
+def test_the_doctors_evaluation_sets_modes_by_flags_as_model_train_would(monkeypatch):
+    from descend.doctor.probes import evaluate
+    x = torch.randn(12, 5, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    for make in (lambda: nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.Dropout(0.3), nn.Linear(6, 2)),
+                 lambda: nn.Sequential(nn.Linear(5, 6), _Frozen(), nn.Linear(6, 2))):
+        model, twin = make(), None
+        model[2].eval()   # a user's mode for one layer: model.train(True) afterwards sets it back to training
+        twin = copy.deepcopy(model)
+        twin.eval()
+        with torch.no_grad():
+            expected = twin(x)
+        twin.train(True)
+        calls = []
+        train = nn.Module.train
+        monkeypatch.setattr(nn.Module, "train", lambda self, mode=True: calls.append(self) or train(self, mode))
+        out = evaluate(model, x)
+        monkeypatch.undo()
+        assert torch.equal(out, expected)
+        assert [m.training for m in model.modules()] == [m.training for m in twin.modules()]
+        plain = not any(isinstance(m, _Frozen) for m in model.modules())
+        assert len(calls) == (0 if plain else 2 * len(list(model.modules())))   # eval and back: train's own walks
+
+
+def test_the_constant_reference_is_worked_out_once_a_diagnosis(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    X, y = torch.randn(1024, 6, generator=g), torch.randn(1024, generator=g)   # no signal: every rule asks
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1))
+    made = []
+    constant = reference._constant
+    monkeypatch.setattr(reference, "_constant", lambda *args: made.append(args[2]) or constant(*args))
+    result = ds.fit(model, (X, y), loss="mse", batch_size=64, max_epochs=2, progress=False)
+    assert "no_signal" in [f.code for f in result.findings]
+    assert made == [1024]   # one constant for the comparison rows, shared by the rules and the references

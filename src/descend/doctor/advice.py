@@ -21,15 +21,18 @@ def refs(r: Readings) -> References | None:
     if r.reconstruction:
         return None
     if r.references is None and r.sample is not None and r.model_losses is not None:
-        r.references = references(r.settings.get("loss"), r.sample)
+        r.references = references(r.settings.get("loss"), r.sample, constant=constant_losses(r))
     return r.references if r.model_losses is not None else None
 
 
 def constant_losses(r: Readings):
-    """The best constant prediction's loss per comparison row (cheap: nothing is fitted); None when unknown."""
+    """The best constant prediction's loss per comparison row (nothing is fitted), worked out the first time a rule
+    asks (four rules and the references do); None when unknown."""
     if r.sample is None or r.model_losses is None:
         return None
-    return constant_reference(r.settings.get("loss"), r.sample)
+    if r.constant_losses is None:
+        r.constant_losses = constant_reference(r.settings.get("loss"), r.sample)
+    return r.constant_losses
 
 
 def with_flags(words: str, change: dict) -> str:

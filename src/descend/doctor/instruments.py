@@ -69,6 +69,7 @@ class Readings:
     majority_predicted: float | None = None                    # share of those rows it gives the common class
     rare_ranking: dict | None = None                           # when ~all: how its scores rank the rarer rows (AUC)
     references: References | None = None                       # fitted when a rule first asks (see rules.refs)
+    constant_losses: torch.Tensor | None = None                # the constant's per comparison row (advice.py)
     target_kind: str | None = None                             # "binary" or "one-hot" for 0/1 float targets
     outlier: dict | None = None                                # a target row that outweighs all others in mse
     leak: dict | None = None                                   # an input column that holds the target

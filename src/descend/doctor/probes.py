@@ -15,19 +15,21 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
 from ..core import initializers
+from ..core.modes import Modules
 from .instruments import Readings
 from .reference import per_example
 
 
 def evaluate(model: nn.Module, x: torch.Tensor):
-    """The model's output for `x` in eval mode, without gradients; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
+    """The model's output for `x` in eval mode, without gradients; the model's mode is restored (every module
+    gets the model's own flag back, as model.train(was_training) gives it, set by the flags: core.modes)."""
+    was_training, modules = model.training, Modules.of(model)
+    modules.train(False)
     try:
         with torch.no_grad():
             return model(x)
     finally:
-        model.train(was_training)
+        modules.train(was_training)
 
 
 FAST_MOMENTUM = 0.5   # a BatchNorm momentum from which the running statistics are mostly the last few batches

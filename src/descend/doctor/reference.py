@@ -198,10 +198,11 @@ def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
     return per_example(loss, _constant(kind, data.y, len(data.y_eval), _classes(data)), data.y_eval)
 
 
-def references(loss: object, data: Sample, seed: int = 0) -> References | None:
+def references(loss: object, data: Sample, seed: int = 0, constant: torch.Tensor | None = None) -> References | None:
     """Fit the constant, linear and random-feature references for `loss` on `data`; None for other losses or too
     few rows. A class of the compared rows that the fitting rows lack is one the references cannot predict: they
-    give it the least they give any class (see _constant, _Design.of) and are judged on those rows as the model is."""
+    give it the least they give any class (see _constant, _Design.of) and are judged on those rows as the model is.
+    `constant`: constant_reference(loss, data) where the caller has it already (it is not worked out again)."""
     kind = KINDS.get(loss) if isinstance(loss, str) else None
     if kind is None or len(data.x) < 10 or len(data.x_eval) < 10:
         return None
@@ -213,7 +214,8 @@ def references(loss: object, data: Sample, seed: int = 0) -> References | None:
     std = _spread(centered).clamp_min(1e-8)
     z = centered.div_(std)
     z_eval = z if data.x_eval is data.x else (data.x_eval - mean) / std   # no held-out rows: the same table
-    constant = per_example(loss, _constant(kind, data.y, len(z_eval), classes), data.y_eval)
+    if constant is None:
+        constant = per_example(loss, _constant(kind, data.y, len(z_eval), classes), data.y_eval)
     if constant is None:
         return None
     linear = features = None

@@ -64,22 +64,21 @@ class Doctor(Callback):
         self.model, self.loss, self.train_sample, self.val_sample = model, loss, sample, val_sample
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
-        self.readings.activations = sorted({type(m).__name__ for m in model.modules() if _is_activation(m)})
-        self.readings.recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
-        self.readings.frozen = (sum(p.numel() for p in model.parameters() if not p.requires_grad),
-                                sum(p.numel() for p in model.parameters()))
-        norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+        modules, parameters = list(model.modules()), list(model.parameters())   # walked once for the readings below
+        self.readings.activations = sorted({type(m).__name__ for m in modules if _is_activation(m)})
+        self.readings.recurrent = any(isinstance(m, nn.RNNBase) for m in modules)
+        self.readings.frozen = (sum(p.numel() for p in parameters if not p.requires_grad),
+                                sum(p.numel() for p in parameters))
+        norms = [m for m in modules if isinstance(m, _BatchNorm) and m.track_running_stats]
         self.readings.batch_norms = len(norms)
         self.readings.batch_norm_momentum = max((m.momentum for m in norms if m.momentum is not None), default=0.0)
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
         given = self.readings.settings.get("optimizer")   # an instance the user built, or a name fit builds
         self.readings.unoptimized = unheld_parameters(model, given) if isinstance(given, torch.optim.Optimizer) \
             else None
-        self.readings.embedding_rows = max((m.num_embeddings for m in model.modules() if isinstance(m, EMBEDDINGS)),
-                                           default=0)
-        self.readings.dropout = max((m.p for m in model.modules() if isinstance(m, _DropoutNd)), default=0.0)
-        self.readings.narrowest_layer = min((m.out_features for m in model.modules() if isinstance(m, nn.Linear)),
-                                            default=None)
+        self.readings.embedding_rows = max((m.num_embeddings for m in modules if isinstance(m, EMBEDDINGS)), default=0)
+        self.readings.dropout = max((m.p for m in modules if isinstance(m, _DropoutNd)), default=0.0)
+        self.readings.narrowest_layer = min((m.out_features for m in modules if isinstance(m, nn.Linear)), default=None)
         last = _last_module(model)
         self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
         if mode and sample is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...core.modes import Modules
 from ...doctor.instruments import active_units
 from ..data import peek
 
@@ -47,30 +48,30 @@ def probe_inputs(source, device: torch.device) -> torch.Tensor | None:
     return inputs.to(device)
 
 
-def read(model: nn.Module, probe: torch.Tensor) -> Reading:
-    """The model's Reading on the probe, in eval mode without gradients (quiet_forward)."""
+def read(modules: Modules, probe: torch.Tensor) -> Reading:
+    """The model's Reading on the probe, in eval mode without gradients (quiet_forward); `modules` are the model's,
+    collected once for all of a run's reads."""
     silent: list[float] = []
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    out = quiet_forward(model, probe, relus, lambda _m, out: silent.append(silent_share(out)))
+    relus = [m for m in modules.all if isinstance(m, nn.ReLU)]
+    out = quiet_forward(modules, probe, relus, lambda _m, out: silent.append(silent_share(out)))
     return Reading(spread(out, len(probe)), max(silent, default=0.0))
 
 
-def quiet_forward(model: nn.Module, inputs: torch.Tensor, watched: list[nn.Module], seen) -> object:
+def quiet_forward(modules: Modules, inputs: torch.Tensor, watched, seen) -> object:
     """The model's output on `inputs` in eval mode without gradients, each of the `watched` modules' outputs
     passed to `seen(module, output)`: no batch statistic or dropout draw changes, every random generator is put
     back, each module's mode comes back."""
-    modes = {module: module.training for module in model.modules()}
+    modes = modules.flags()
     hooks = [m.register_forward_hook(lambda m, _i, out: seen(m, out)) for m in watched]
     devices = [inputs.device] if inputs.device.type == "cuda" else []
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            model.eval()
-            return model(inputs)
+            modules.train(False)
+            return modules.model(inputs)
     finally:
         for hook in hooks:
             hook.remove()
-        for module, training in modes.items():
-            module.training = training   # the flag alone: train() would walk each module's children again
+        modules.put(modes)
 
 
 def spread(out, rows: int) -> float | None:

@@ -33,6 +33,7 @@ point's weights with the lr FALLBACK times lower (no lower than the calibrated d
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import astuple
 
@@ -41,6 +42,7 @@ import torch.distributed as dist
 
 from ..lr_find import FALL, NO_VALLEY, WINDOW, lowest, read
 from ...core.loop import LR_SCALE, Callback, LoopState
+from ...core.modes import Modules
 from .choice import Choice
 from .collapse import CHECKS, Reading, check_due, collapsed, read as read_model
 
@@ -157,8 +159,9 @@ class Sweep(Callback):
     def _state(self) -> dict:
         """The model's state_dict with the parameters and buffers themselves (keep_vars), read once and reused
         while the model holds the same buffers (a module may replace one instead of updating it in place):
-        state_dict() walks every module, half a snapshot's cost on a small model."""
-        buffers = [id(b) for b in self.model.buffers()]
+        state_dict() walks every module, half a snapshot's cost on a small model, and model.buffers() a third of
+        one: the buffers are looked up in the modules collected once (core.modes)."""
+        buffers = self._modules.buffer_ids()
         if self._live is None or self._live[0] != buffers:
             self._live = (buffers, self.model.state_dict(keep_vars=True))
         return self._live[1]
@@ -231,9 +234,14 @@ class Sweep(Callback):
         """The lowest lr a fallback goes to: the optimizer's calibrated default, else the sweep's first lr."""
         return self.default_lr or START_LR
 
+    @functools.cached_property
+    def _modules(self) -> Modules:
+        """The model's modules, collected once for the run's snapshots and reads (core.modes)."""
+        return Modules.of(self.model)
+
     def _read(self) -> Reading:
         """The model's reading on the probe, averaged over the processes of a distributed run."""
-        reading = read_model(self.model, self.probe)
+        reading = read_model(self._modules, self.probe)
         spread = None if reading.spread is None else _agreed(reading.spread)
         return Reading(spread, _agreed(reading.silent))
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ...core.loop import LR_SCALE
+from ...core.modes import Modules
 from ..data import TensorBatches, peek
 from .collapse import quiet_forward
 
@@ -116,7 +117,7 @@ def final_linear(model: nn.Module, inputs: torch.Tensor, target_size: int) -> tu
         return None
     calls: dict[nn.Module, list[torch.Tensor]] = {}
     linears = {m: n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.bias is not None}
-    output = quiet_forward(model, rows, list(linears), lambda m, out: calls.setdefault(m, []).append(out))
+    output = quiet_forward(Modules.of(model), rows, list(linears), lambda m, out: calls.setdefault(m, []).append(out))
     if not isinstance(output, torch.Tensor) or output.numel() * len(inputs) != target_size * len(rows):
         return None
     for layer, outs in calls.items():
