@@ -58,3 +58,32 @@ def test_a_quadratic_under_bounds_and_an_equality_converges_instead_of_failing_a
     assert ours.success, ours.message
     assert ours.fun == pytest.approx(theirs.fun, abs=1e-8)
     np.testing.assert_allclose(ours.x, theirs.x, atol=1e-4)
+
+
+@pytest.mark.parametrize("flag, says", [("--epochs", "did you mean --max-epochs?"),
+                                        ("--max_epochs", "did you mean --max-epochs?"),
+                                        ("--targt", "did you mean --target?"),
+                                        ("--output", "did you mean --out?"),
+                                        ("--metric", "`descend fit --help` lists its flags")])
+def test_a_flag_the_command_lacks_is_answered_with_the_flag_meant(flag, says, tmp_path, capsys):
+    """`--epochs 5` (Keras' word) was 'unrecognized arguments: --epochs 5' and nothing more; --metric, close to
+    --numeric only in its letters, is sent to the help rather than to a wrong flag."""
+    data = tmp_path / "shop.csv"
+    data.write_text("x,y\n1,2\n2,4\n")
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", str(data), "--target", "y", flag, "5"])
+    line = capsys.readouterr().err.strip()
+    assert stopped.value.code == 2 and len(line.splitlines()) == 1
+    assert line == f"descend: error: unrecognized arguments: {flag} 5; {says}"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_descend_sets_given_as_scipys_constraints_list_are_told_the_argument_is_constraint():
+    """constraints=Simplex(total=100) was told it was 'not scipy's constraints= list of {'type': ..., 'fun': ...}',
+    which it was not: the set was right, the keyword one letter long."""
+    with pytest.raises(TypeError, match=r"^constraints=: the argument is constraint= \(singular\), one set: "
+                                        r"constraint=Simplex\(\.\.\.\)$"):
+        ds.minimize(lambda x: (x ** 2).sum(), [1.0, 2.0], constraints=ds.constraints.Simplex(total=1))
+    with pytest.raises(TypeError, match=r"constraint=Intersection\(Simplex\(\.\.\.\), Box\(\.\.\.\)\)$"):
+        ds.minimize(lambda x: (x ** 2).sum(), [1.0, 2.0],
+                    constraints=[ds.constraints.Simplex(total=1), ds.constraints.Box(0, 1)])
