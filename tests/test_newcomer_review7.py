@@ -87,3 +87,22 @@ def test_descend_sets_given_as_scipys_constraints_list_are_told_the_argument_is_
     with pytest.raises(TypeError, match=r"constraint=Intersection\(Simplex\(\.\.\.\), Box\(\.\.\.\)\)$"):
         ds.minimize(lambda x: (x ** 2).sum(), [1.0, 2.0],
                     constraints=[ds.constraints.Simplex(total=1), ds.constraints.Box(0, 1)])
+
+
+def test_a_reports_summary_after_a_refit_counts_each_parts_steps_and_names_the_first_runs_lines(tmp_path):
+    """After `descend fit` trained again on all training rows, the summary said 'steps 114' beside the first run's
+    'stopped because ... best at step 12' and its 0.7 s: the 12 refit steps and the 102 of the stop reason were one
+    number, and nothing said the stop and the time were the first run's alone."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    data = tmp_path / "shop.csv"
+    data.write_text("x,y\n" + "".join(f"{a:.4f},{2 * a + rng.normal() * 0.1:.4f}\n" for a in x))
+    assert main(["fit", str(data), "--target", "y", "--max-epochs", "3", "--out", str(tmp_path / "run")]) == 0
+    record = ds.runs.read_run(tmp_path / "run")
+    parts = record.history["phase"].fillna("fit").value_counts()
+    rows = dict(record.summary_rows())
+    assert rows["steps"] == f"{len(record.history)} (fit: {parts['fit']}, refit: {parts['refit']})"
+    assert rows["the first run stopped because"] == record.summary["stop_reason"]
+    assert rows["the first run took (s)"] == record.summary["elapsed"]
+    assert rows["the first run's best step"] == record.summary["best"]["step"]
+    assert "stopped because" not in rows and "elapsed (s)" not in rows
