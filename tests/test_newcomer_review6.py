@@ -272,12 +272,14 @@ def test_a_reports_summary_after_an_update_says_which_lines_are_the_fits(shop_ru
     _shop(40, seed=2).to_csv(rows, index=False)
     assert main(["update", str(run), str(rows), "--max-epochs", "2"]) == 0
     after = dict(ds.runs.read_run(run).summary_rows())
-    assert "stopped because" in before and "updates since" not in before
-    assert after["the fit stopped because"] == before["stopped because"] and "stopped because" not in after
-    assert after["the fit took (s)"] == before["elapsed (s)"]
+    # the shop run was trained again on all its rows: its summary.json is the first run's before any update
+    assert "the first run stopped because" in before and "updates since" not in before
+    assert after["the first run stopped because"] == before["the first run stopped because"]
+    assert "stopped because" not in after and "the fit stopped because" not in after
+    assert after["the first run took (s)"] == before["the first run took (s)"]
     assert after["updates since"] == "1 (steps and curves include them; each in the updates table)"
-    assert after["steps"] > before["steps"]
-    assert after["the fit's best step"] == before["best step"] and "best step" not in after   # the fit's best
+    assert int(after["steps"].split()[0]) > int(before["steps"].split()[0]) and "update 1: " in after["steps"]
+    assert after["the first run's best step"] == before["the first run's best step"] and "best step" not in after
 
 
 def test_bench_refuses_an_out_folder_holding_only_a_readme_of_its_own(tmp_path, capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import importlib
 import os
 import pkgutil
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser(_command_named(argv))   # imports the command, torch with it: seconds on a busy machine
     except KeyboardInterrupt:
         return _interrupted()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{_close_flag(parser, args, unknown)}")
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
@@ -93,6 +96,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _error(f"internal error ({type(err).__name__}: {_first_line(err)}); please report it with the "
                       "traceback that DESCEND_TRACEBACK=1 shows", 1)
+
+
+def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> str:
+    """'; did you mean --max-epochs?' for a mistyped or another tool's flag (--epochs), from the command's own
+    flags: the closest spelling, or the one flag whose words hold the given one (--out for --output)."""
+    given = next((arg.split("=", 1)[0][2:].replace("_", "-") for arg in unknown if arg.startswith("--")), None)
+    command = getattr(args, "command", None)
+    if not given or command is None:
+        return ""
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    words = [flag[2:] for action in commands.choices[command]._actions for flag in action.option_strings
+             if flag.startswith("--")]
+    close = difflib.get_close_matches(given, words, n=1, cutoff=0.8)
+    holding = [word for word in words if given in word.split("-") or given.startswith(word)]
+    found = close or (holding if len(holding) == 1 else [])
+    return f"; did you mean --{found[0]}?" if found else f"; `descend {command} --help` lists its flags"
 
 
 def _interrupted() -> int:

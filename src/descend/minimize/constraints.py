@@ -313,6 +313,37 @@ class Intersection(Constraint):
                 break
         return x
 
+    def tangent(self, x, g):
+        """The directions every set's face allows: each set's projector is onto a subspace, and cycling through
+        them converges to the projector onto their intersection (von Neumann; Halperin 1962). Without it, bounds
+        beside a budget left L-BFGS to learn the face from projected steps: hundreds of steps where the budget
+        alone took ten. Each set judges its faces by the gradient alone, not against the others' multipliers (a
+        bound at its lower end may free a coordinate the budget would push below it), so the subspace is kept only
+        when it holds the projected-gradient step and the sets allow a small step along its own descent
+        direction; otherwise None leaves the step to the projection, as before."""
+        reducers = [reduce for reduce in (c.tangent(x, g) for c in self.sets) if reduce is not None]
+        if not reducers:
+            return None
+
+        def reduce(v):
+            for _ in range(self.max_rounds):
+                before = v
+                for one in reducers:
+                    v = one(v)
+                if _norm(v - before) <= self.tol * (1.0 + _norm(v)):
+                    break
+            return v
+        step = self.project(x - g) - x   # where the sets together let the gradient go
+        if _norm(step) == 0.0 or _norm(reduce(step) - step) > 1e-3 * _norm(step):
+            return None
+        along = reduce(-g)
+        small = 1e-6 * (1.0 + _norm(x)) / max(_norm(along), 1e-300) * along
+        return reduce if _norm(self.project(x + small) - x - small) <= 1e-3 * _norm(small) else None
+
+
+def _norm(v: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(v))
+
 
 class Parts(Constraint):
     """Constraints on disjoint named slices of one flat vector, projected part by part."""

@@ -174,7 +174,7 @@ class LBFGS(LineSearchOptimizer):
         if found is None:
             return self._accept(x, f, g)
         _, trial, f_t, g_t = found
-        s, y = trial - x, g_t - g
+        s, y = trial - x, g_t - g if reduce is None else reduce(g_t - g)   # the curvature along the face only
         sy, yy = float(s @ y), float(y @ y)
         if sy > 2.2e-16 * yy and yy > 0:   # keep only pairs with positive curvature, so H stays positive definite
             pairs.append((s, y, 1.0 / sy))

@@ -38,6 +38,11 @@ def refuse_scipy_only(given: dict) -> None:
     """Refuse arguments only scipy.optimize.minimize takes, saying what minimize takes instead; any other unknown
     keyword as Python would."""
     for name, value in given.items():
+        sets = value if isinstance(value, (list, tuple)) else [value]
+        if name == "constraints" and sets and all(isinstance(item, Constraint) for item in sets):
+            named = ", ".join(f"{type(item).__name__}(...)" for item in sets)
+            raise DescendTypeError(f"constraints=: the argument is constraint= (singular), one set: "
+                                   f"constraint={named if len(sets) == 1 else f'Intersection({named})'}")
         if name == "constraints" and _linear_constraints(value):
             raise DescendTypeError(f"constraints=: {_linear_constraints(value)}")
         if name in SCIPY_ONLY:

@@ -45,17 +45,19 @@ class RunRecord:
         losses, discarded updates (report.html's summary, and a notebook's)."""
         history, kept = self.history, kept_history(self)
         updates = len(self.metrics.get("updates", [])) if isinstance(self.metrics, dict) else 0
-        fit = "the fit " if updates else ""   # summary.json is the fit's; `descend update` adds to the history
-        rows = [["run directory", str(self.path)], ["steps", len(history)],
+        refit = "phase" in history and bool((history["phase"] == "refit").any())
+        # summary.json is the first run's; a table's refit and `descend update` add to the history
+        fit = "the first run " if refit else "the fit " if updates else ""
+        rows = [["run directory", str(self.path)], ["steps", _steps_by_part(history)],
                 ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
                 [f"{fit}stopped because", self.summary.get("stop_reason", "not finished (no summary.json)")],
-                [f"{fit}took (s)" if updates else "elapsed (s)", self.summary.get("elapsed", "?")],
+                [f"{fit}took (s)" if fit else "elapsed (s)", self.summary.get("elapsed", "?")],
                 ["chosen", self.config.get("auto", {}).get("line")],
                 ["updates since", f"{updates} (steps and curves include them; each in the updates table)" if updates
                  else None],
                 ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
         rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
-        owner = "the fit's " if updates else ""   # summary.json's best record is the fit's, too
+        owner = {"the first run ": "the first run's ", "the fit ": "the fit's "}.get(fit, "")   # summary.json's best
         best = [[f"{owner}{label}", value] for label, value in best_rows(self.summary.get("best", {}))]
         return [row for row in rows if row[1] is not None] + best
 
@@ -115,6 +117,15 @@ def setting_text(value) -> str:
     shown = ", ".join(f"{key} {setting_text(item)}" for key, item in details.items()
                       if key != "values" and item is not None)
     return f"{name} ({shown})" if shown else name
+
+
+def _steps_by_part(history: pd.DataFrame) -> int | str:
+    """The steps of the history, and with several parts (a table's refit, updates) each part's: "114 (fit: 102,
+    refit: 12)", so that the first run's stop reason beside it is not read as the whole count's."""
+    if "phase" not in history or history["phase"].fillna("fit").nunique() < 2:
+        return len(history)
+    counts = history["phase"].fillna("fit").value_counts(sort=False)
+    return f"{len(history)} ({', '.join(f'{phase}: {count}' for phase, count in counts.items())})"
 
 
 def last_value(history: pd.DataFrame, column: str) -> float | None:
