@@ -394,9 +394,9 @@ def upper_quantile(x: torch.Tensor, q: float) -> torch.Tensor:
 
 
 def _gain_interval(a, constant) -> tuple[float, float, float]:
-    """(lower end, upper end) of the two-standard-error interval of per-example losses `a`'s mean gain on the
-    constant's (same rows), and the constant's mean loss, on the rows other than the constant's worst 1% (a few
-    outlier rows do not decide it)."""
+    """(lower end, upper end, constant's mean loss): the two-standard-error interval of per-example losses `a`'s
+    mean gain on the constant's (same rows), on the rows other than the constant's worst 1% (a few outlier rows do
+    not decide it)."""
     usual = constant <= upper_quantile(constant, 0.99)
     diff = (constant - a).double()[usual]
     mean, half = float(diff.mean()), 2 * float(diff.std()) / math.sqrt(len(diff))
@@ -422,7 +422,7 @@ def no_signal(r: Readings) -> Finding | None:
         return None
     lower, upper, level = _gain_interval(r.model_losses, constant)
     if lower > 0 and upper >= NEGLIGIBLE * level:
-        return None   # the model itself beats a constant: there is signal (and no reference needs fitting)
+        return None   # the model itself beats a constant with confidence: there is signal (no reference needed)
     found = refs(r)
     best = found.best() if found is not None else None
     if best is None or not _at_most_negligible(best, found.constant):
