@@ -414,28 +414,36 @@ def upper_quantile(x: torch.Tensor, q: float) -> torch.Tensor:
     return torch.lerp(top[-1], above, torch.tensor(rank - below, dtype=x.dtype))
 
 
+def _gain_interval(a, constant) -> tuple[float, float, float]:
+    """(lower end, upper end, constant's mean loss): the two-standard-error interval of per-example losses `a`'s
+    mean gain on the constant's (same rows), on the rows other than the constant's worst 1% (a few outlier rows do
+    not decide it)."""
+    usual = constant <= upper_quantile(constant, 0.99)
+    diff = (constant - a).double()[usual]
+    mean, half = float(diff.mean()), 2 * float(diff.std()) / math.sqrt(len(diff))
+    return mean - half, mean + half, float(constant[usual].mean())
+
+
 def _at_most_negligible(a, constant) -> bool:
     """Whether per-example losses `a` beat the constant's (same rows) by less than NEGLIGIBLE of its loss, even at
-    the upper end of the gain's two-standard-error interval (heavy-tailed losses give no such certainty), on the
-    rows other than the constant's worst 1%."""
-    usual = constant <= upper_quantile(constant, 0.99)   # a few outlier rows do not decide it
-    diff = (constant - a).double()[usual]
-    upper = float(diff.mean()) + 2 * float(diff.std()) / math.sqrt(len(diff))
-    return upper < NEGLIGIBLE * float(constant[usual].mean())
+    the upper end of the gain's interval (heavy-tailed losses give no such certainty)."""
+    _, upper, level = _gain_interval(a, constant)
+    return upper < NEGLIGIBLE * level
 
 
 def no_signal(r: Readings) -> Finding | None:
     """The linear references beat a constant prediction by no share that matters, with confidence, on held-out
     rows (in-sample when there are none: memorizing favours the model there), and the trained model does not
-    beat it either: confidently by no share that matters, or not at all (a model whose varied predictions make
-    its gain uncertain, on average worse than the constant, is no evidence of signal). Not when the model never
-    fit its own training rows either (see stuck_at_constant): an optimization cause is not ruled out."""
+    beat it either: confidently by no share that matters, or not confidently at all (a gain within two standard
+    errors of none is no evidence of signal, the less so as the kept weights may be the best of many evaluations
+    on these very rows). Not when the model never fit its own training rows either (see stuck_at_constant): an
+    optimization cause is not ruled out."""
     constant = constant_losses(r)
     if constant is None or len(constant) < 30 or stuck_at_constant(r):
         return None
-    beats = float((constant - r.model_losses).mean()) > 0
-    if beats and not _at_most_negligible(r.model_losses, constant):
-        return None   # the model itself beats a constant: there is signal (and no reference needs fitting)
+    lower, upper, level = _gain_interval(r.model_losses, constant)
+    if lower > 0 and upper >= NEGLIGIBLE * level:
+        return None   # the model itself beats a constant with confidence: there is signal (no reference needed)
     found = refs(r)
     best = found.best() if found is not None else None
     if best is None or not _at_most_negligible(best, found.constant):
