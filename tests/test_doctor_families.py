@@ -53,7 +53,10 @@ def test_an_early_spike_the_run_is_still_climbing_back_from_is_an_lr_too_high():
     x, y = sequences()
     high = fit_rows(Encoder(), x, y, loss="cross_entropy", optimizer="adamw", lr=0.1, max_epochs=8)
     first = first_warning(high)
-    assert first.code == "lr_too_high" and first.evidence["kind"] == "diverged" and first.change["lr"] <= 0.01
+    # the run at lr 0.1 is chaotic: whether its last tenth ends near a constant prediction's loss (collapsed) or
+    # above it (diverged) turns on rounding, and AVX2 and AVX-512 kernels round differently; either is the lr
+    assert first.code == "lr_too_high" and first.evidence["kind"] in ("diverged", "collapsed")
+    assert first.change["lr"] <= 0.01
     fixed = fit_rows(Encoder(), x, y, loss="cross_entropy", optimizer="adamw", lr=first.change["lr"], max_epochs=8)
     assert "lr_too_high" not in warnings(fixed)
     assert fixed.history[-1]["val_loss"] < 0.7 * high.history[-1]["val_loss"]

@@ -222,14 +222,16 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
         if ratio > worst[0]:
             worst = (ratio, low_i, t)
     ratio, lo, hi = worst
-    rise_matters = s[hi] - s[lo] > 0.05 * max(s[0] - s[lo], 0.0) + 1e-12
+    fallen = 0.05 * max(s[0] - s[lo], 0.0) + 1e-12
     at = next(i for i, x in enumerate(r.history) if x["step"] == steps[hi])
     # one spike is not divergence: the raw losses after the peak's own batch must stay up (near the run's end, its
-    # last three losses, so that one batch on the last step cannot carry it alone)
+    # last three losses, so that one batch on the last step cannot carry it alone), by as much as the rise must
+    # matter: near a loss of 0, batches a few times the low are noise, not a climb
     after = finite(x["loss"] for x in r.history[at + 1:at + 1 + STAYED])
     if len(after) < 3:
         after = finite(x["loss"] for x in r.history[-3:])   # none finite: the loss overflowed, it stayed up
-    if ratio < RISE or not rise_matters or (after and statistics.median(after) < 2 * s[lo]):
+    stayed = not after or statistics.median(after) >= max(2 * s[lo], s[lo] + fallen)
+    if ratio < RISE or s[hi] - s[lo] <= fallen or not stayed:
         return None
     return lo, hi, ratio
 
