@@ -121,14 +121,12 @@ def test_permutation_importance_finds_the_column_the_target_depends_on():
 
 @pytest.fixture(scope="module")
 def updated(tmp_path_factory):
-    """A bakery model and one update so wild (lr 3) that it is discarded (the weekday names as text levels, as
-    this run was first written: read as weekdays, validation picks the linear model alone, which no update trains)."""
+    """A bakery model and one update so wild (lr 3) that it is discarded."""
     folder = tmp_path_factory.mktemp("updated")
     bakery(160).to_csv(folder / "sales.csv", index=False)
     bakery(80, seed=7, start="2024-06-09").to_csv(folder / "new.csv", index=False)
     out = folder / "run"
-    assert main(["fit", str(folder / "sales.csv"), "--target", "loaves", "--out", str(out), "--max-epochs", "20",
-                 "--categorical", "weekday"]) == 0
+    assert main(["fit", str(folder / "sales.csv"), "--target", "loaves", "--out", str(out), "--max-epochs", "20"]) == 0
     fitted = pd.read_csv(out / "history.csv")
     assert main(["update", str(out), str(folder / "new.csv"), "--max-epochs", "10", "--lr", "3"]) == 0
     return out, fitted

@@ -122,12 +122,11 @@ def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
 
 
 def _calendar_column(name: str, values: pd.Series, kind: str) -> Column:
-    """A column of month or weekday names: read as the number of the month or weekday, an ordered and cyclic
-    quantity, not as unordered text (whose levels a time split puts in the test rows alone: Nov-Dec)."""
-    count, after = {"month": (12, "December sits next to January"), "weekday": (7, "Sunday sits next to Monday")}[kind]
+    """A column of month or weekday names: one-hot by the month's or weekday's number, so names written two ways
+    (Sept, sep.) are one level and a cell that names none is refused, at fit and at predict."""
     shown = ", ".join(values.astype(str).str.strip().unique()[:3])
-    return Column(name, kind, f"{kind} names ({shown}, ...): the {kind}'s number, plain and as sine/cosine of its "
-                  f"place in the {count} (so {after}), and one-hot (--categorical {quote(name)} keeps them as text)")
+    return Column(name, kind, f"{kind} names ({shown}, ...), one-hot by {kind} (--categorical {quote(name)} keeps "
+                  "them as text)")
 
 
 def _looks_like_dates(values: pd.Series) -> bool:

@@ -6,8 +6,8 @@ training range itself where that is chosen (`bounds`; see train.networks_clip). 
 for a level never seen in training, and empty cells are a level of their own. Dates become weekday (unless
 every date is the same day of its month) and month categories plus day of year, plain and as a sine/cosine pair
 so December sits next to January, plus the years since 2000 (not clipped, so a trend carries on past the
-training dates); date-times also get the hour of the day as a category. Month or weekday names (Jan, Mon) become
-their number, plain, as a sine/cosine pair and one-hot.
+training dates); date-times also get the hour of the day as a category. Month or weekday names (Jan, sept.,
+Mon) are one-hot by the month's or weekday's number, however they are written.
 """
 from __future__ import annotations
 
@@ -81,8 +81,8 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
         return {name: values}, {name: _integer_text(values)}
     if kind == "categorical":
         return {}, {name: _text(series)}
-    if kind in NAMED:
-        return _calendar_features(name, calendar_numbers(series, kind, name), len(NAMED[kind][0]))
+    if kind in NAMED:   # one level per number ("Sept", "sep."); as ordered numbers they made unseen months worse
+        return {}, {name: _integer_text(calendar_numbers(series, kind, name))}
     dates = as_dates(series, column.dayfirst)
     day = dates.dt.day_of_year.astype(float)
     angle = 2 * np.pi * (day - 1) / 365.25
@@ -94,15 +94,6 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     if kind == "datetime":
         cats[f"{name}_hour"] = _integer_text(dates.dt.hour.astype(float))
     return nums, cats
-
-
-def _calendar_features(name: str, values: pd.Series, period: int) -> tuple[dict, dict]:
-    """A month's or weekday's number: plain, as a sine/cosine pair (the last one next to the first) and one-hot.
-    The pair is rounded: sin(60 deg) and sin(120 deg) differ in their last bit, which would make a quantile bin of
-    zero width between them."""
-    angle = 2 * np.pi * values / period
-    return ({name: values, f"{name}_sin": np.sin(angle).round(12), f"{name}_cos": np.cos(angle).round(12)},
-            {f"{name}_level": _integer_text(values)})
 
 
 def _fit_numeric(name: str, values: pd.Series, clip: bool, max_bins: int) -> Numeric:
@@ -205,7 +196,7 @@ class Preprocessor:
         """For each input column, the places of the features made from it in the model's input matrix (numbers,
         was-missing flags, then category indices): what permuting or judging one column touches. A feature is
         named after its column, or after its date column plus a suffix (see `derive`)."""
-        dates = [c.name for c in self.columns if c.kind in ("date", "datetime", *NAMED)]
+        dates = [c.name for c in self.columns if c.kind in ("date", "datetime")]
         positions, place = {c.name: [] for c in self.columns}, 0
 
         def owner(feature: str) -> str:
