@@ -43,7 +43,7 @@ def test_fit_bakery_infers_columns_and_beats_the_mean(bakery_run, capsys):
     assert model["r2"] > 0.4
     pre = json.loads((out / "preprocess.json").read_text())
     kinds = {c["name"]: c["kind"] for c in pre["preprocess"]["columns"]}
-    assert kinds == {"date": "date", "weekday": "categorical", "temperature": "numeric", "rain": "boolean",
+    assert kinds == {"date": "date", "weekday": "weekday", "temperature": "numeric", "rain": "boolean",
                      "event": "boolean"}
     assert pre["target"]["task"] == "count" and pre["target"]["loss"] == "poisson"
     history = pd.read_csv(out / "history.csv")
@@ -55,7 +55,7 @@ def test_fit_prints_every_choice(tmp_path, capsys):
     bakery(60).to_csv(data, index=False)
     assert main(["fit", str(data), "--target", "loaves", "--max-epochs", "2", "--model", "linear"]) == 0
     out = capsys.readouterr().out
-    for needle in ("count", "Poisson", "weekday: categorical", "rain: boolean", "date: date", "split: time order",
+    for needle in ("count", "Poisson", "weekday: weekday", "rain: boolean", "date: date", "split: time order",
                    "ridge, closed form", "training mean", "not saved"):
         assert needle in out, needle
 
@@ -83,13 +83,15 @@ def test_predict_names_a_missing_column(bakery_run, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "'temperature'" in err
 
 
-def test_predict_handles_an_unseen_category(bakery_run, tmp_path, capsys):
-    _, out = bakery_run
+def test_predict_handles_an_unseen_category(tmp_path, capsys):
+    run = fit_table(bakery(120), Options(target="loaves", categorical=("weekday",), max_epochs=2, progress=False),
+                    say=lambda s: None)
+    run.save(tmp_path / "run")
     new = bakery(7)
     new.loc[0, "weekday"] = "Holiday"
     path = tmp_path / "week.csv"
     new.to_csv(path, index=False)
-    assert main(["predict", str(out), str(path)]) == 0
+    assert main(["predict", str(tmp_path / "run"), str(path)]) == 0
     captured = capsys.readouterr()
     assert "1 row(s) have a 'weekday' level not seen in training" in captured.err
     preds = pd.read_csv(pd.io.common.StringIO(captured.out))

@@ -39,6 +39,12 @@ def _help_line(module_name: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse's parser with one-line errors and no abbreviated flags: `--test 0.3` is refused with the flag meant
+    (--test-fraction) instead of silently taken for it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
     def error(self, message: str):  # argparse's usage dump becomes one line, exit 2
         print(f"descend: error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -68,6 +74,8 @@ def _command_named(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if _command_named(argv) and _command_named(argv) not in _command_files():
+        return _error(_unknown_command(_command_named(argv)), 2)
     try:
         parser = build_parser(_command_named(argv))   # imports the command, torch with it: seconds on a busy machine
     except KeyboardInterrupt:
@@ -112,6 +120,13 @@ def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unkno
     holding = [word for word in words if given in word.split("-") or given.startswith(word)]
     found = close or (holding if len(holding) == 1 else [])
     return f"; did you mean --{found[0]}?" if found else f"; `descend {command} --help` lists its flags"
+
+
+def _unknown_command(name: str) -> str:
+    """'unknown command 'fitt'; did you mean fit?' (Python 3.11's argparse lists the commands but suggests none)."""
+    known = list(_command_files())
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return (f"unknown command {name!r}; " + (f"did you mean {close[0]}?" if close else f"commands: {', '.join(known)}"))
 
 
 def _interrupted() -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .dates import NAMED, calendar_numbers
 from .preprocess import Preprocessor
 from .glm import ridge
 from .split import Split
@@ -157,19 +158,33 @@ def _joint_leak(pre: Preprocessor, positions: dict[str, list[int]], inputs: np.n
 
 
 def unseen_level_notes(pre: Preprocessor, frame: pd.DataFrame, split: Split) -> list[str]:
-    """A note per text column whose validation or test rows hold levels the training rows never had (months and
-    whole-number codes are left unsaid: their numeric side still carries them)."""
-    text = [c for c in pre.columns if c.kind == "categorical"]
-    names = {c.name for c in text}
-    only_text = Preprocessor(text, [], [spec for spec in pre.categorical if spec.name in names])
+    """A note per text, month or weekday column whose validation or test rows hold levels the training rows never
+    had (a date's months and whole-number codes are left unsaid: their numeric side still carries them)."""
+    text = [c for c in pre.columns if c.kind in ("categorical", *NAMED)]
+    kinds = {c.name: c.kind for c in text}
+    only_text = Preprocessor(text, [], [spec for spec in pre.categorical if spec.name in kinds])
     notes = []
     for part, rows in (("validation", split.val), ("test", split.test)):
         if not len(rows):
             continue
         _, _, unseen = only_text.transform(frame.iloc[rows])
-        notes += [f"note: {count} of {len(rows)} {part} rows have a {name!r} level that training never saw; the "
-                  "model gives it no effect of its own" for name, count in unseen.items()]
+        notes += [_unseen_note(kinds[name], name, count, f"{len(rows)} {part}", only_text, frame.iloc[rows])
+                  for name, count in unseen.items()]
     return notes
+
+
+def _unseen_note(kind: str, name: str, count: int, rows: str, pre: Preprocessor, frame: pd.DataFrame) -> str:
+    """The note on `count` of `rows` rows with a level of column `name` training never saw; for months or weekdays,
+    which ones (a time split puts the last months of a year in the test rows alone)."""
+    if kind not in NAMED:
+        return (f"note: {count} of {rows} rows have a {name!r} level that training never saw; the model gives it no "
+                "effect of its own")
+    names, first = NAMED[kind]
+    (spec,) = [spec for spec in pre.categorical if spec.name == name]
+    numbers = calendar_numbers(frame[name], kind, name).dropna().unique()
+    new = ", ".join(names[int(n) - first][:3] for n in sorted(numbers) if str(int(n)) not in spec.levels)
+    return (f"note: {count} of {rows} rows fall in {kind}s of {name!r} that training never saw ({new}); the model "
+            f"gives those {kind}s no effect of their own, so the other columns predict them")
 
 
 def unseen_class_notes(target: Target, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:

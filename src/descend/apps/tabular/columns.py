@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DescendError
-from .dates import as_dates, day_first, excel_serials
+from .dates import as_dates, calendar_kind, day_first, excel_serials
 from .numerals import affix, plain_numbers
 
-KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime")
+KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime", "month", "weekday")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
 ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
@@ -121,6 +121,14 @@ def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
     return Column(name, "date", f"dates{written}: {parts}, day of year plain and as sine/cosine", order, weekday)
 
 
+def _calendar_column(name: str, values: pd.Series, kind: str) -> Column:
+    """A column of month or weekday names: one-hot by the month's or weekday's number, so names written two ways
+    (Sept, sep.) are one level and a cell that names none is refused, at fit and at predict."""
+    shown = ", ".join(values.astype(str).str.strip().unique()[:3])
+    return Column(name, kind, f"{kind} names ({shown}, ...), one-hot by {kind} (--categorical {quote(name)} keeps "
+                  "them as text)")
+
+
 def _looks_like_dates(values: pd.Series) -> bool:
     """Whether a sample of the cells all read as dates, one way round or the other (day or month first): numbers
     joined by - / : or . (2001-01-15, 15/01/2001, 15.01.2001) or with a month's name (15 Jan 2001)."""
@@ -196,6 +204,8 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
         return _written_with(_infer_numeric(name, numbers(series, name).dropna(), rows), values)
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
+    if calendar_kind(values):
+        return _calendar_column(name, values, calendar_kind(values))
     distinct = values.nunique()
     if distinct == len(values) >= MIN_ID_ROWS:
         return Column(name, "identifier", f"text with a different value in each of its {distinct} filled rows (an "

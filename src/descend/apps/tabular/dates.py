@@ -21,6 +21,8 @@ EXCEL_DAYS = (18264, 73051)   # serial numbers of 1950-01-01 and 2100-01-01: the
 DATE_WORDS = {"date", "day", "datum", "fecha", "data", "dag", "dia", "when", "time"}
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+NAMED = {"month": (MONTHS, 1), "weekday": (WEEKDAYS, 0)}   # kind: (the names in order, the first one's number)
 
 
 def _readings(example: str, first: int, second: int) -> str:
@@ -73,6 +75,36 @@ def check_dates(series: pd.Series, name: str, dayfirst: bool | None, where: str)
         row = int(unread.to_numpy().argmax())
         raise DescendError(f"column {name!r} of {where} has {str(series.iloc[row]).strip()!r} in data row {row + 1}, "
                            "which is not a date; correct it, or empty the cell to have it read as unknown")
+
+
+def _name_number(cell: object, kind: str) -> float:
+    """The number of a month (1-12) or weekday (0 Monday - 6 Sunday) written as its name, full or cut to three or
+    more letters, any case, a trailing dot allowed (Jan, sept., THURS); NaN for an empty cell or another word."""
+    word = str(cell).strip().rstrip(".").lower() if pd.notna(cell) else ""
+    names, first = NAMED[kind]
+    found = [i for i, name in enumerate(names) if len(word) >= 3 and name.lower().startswith(word)]
+    return float(found[0] + first) if found else float("nan")
+
+
+def calendar_kind(values: pd.Series) -> str | None:
+    """The kind of names a text column holds: "month" when every filled cell names a month, "weekday" when every
+    one names a weekday (an ordered, cyclic quantity rather than unordered text); else None."""
+    distinct = pd.Series(values.dropna().astype(str).unique())
+    named = [kind for kind in NAMED if len(distinct) and distinct.map(lambda c: _name_number(c, kind)).notna().all()]
+    return named[0] if named else None
+
+
+def calendar_numbers(series: pd.Series, kind: str, name: str) -> pd.Series:
+    """A month or weekday column's names as their numbers, NaN where empty; another word raises naming the cell
+    (a model given it would otherwise take it for the training median without a word)."""
+    numbers = series.map(lambda cell: _name_number(cell, kind)).astype(float)
+    bad = numbers.isna() & series.notna() & (series.astype("string").str.strip() != "")
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DescendError(f"column {name!r} holds {kind} names but data row {row + 1} has "
+                           f"{str(series.iloc[row]).strip()!r}; write a {kind} name ({NAMED[kind][0][0]} or "
+                           f"{NAMED[kind][0][0][:3]}) or empty the cell")
+    return numbers
 
 
 def _numbers(values: pd.Series) -> pd.DataFrame:

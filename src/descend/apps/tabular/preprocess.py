@@ -6,7 +6,8 @@ training range itself where that is chosen (`bounds`; see train.networks_clip). 
 for a level never seen in training, and empty cells are a level of their own. Dates become weekday (unless
 every date is the same day of its month) and month categories plus day of year, plain and as a sine/cosine pair
 so December sits next to January, plus the years since 2000 (not clipped, so a trend carries on past the
-training dates); date-times also get the hour of the day as a category.
+training dates); date-times also get the hour of the day as a category. Month or weekday names (Jan, sept.,
+Mon) are one-hot by the month's or weekday's number, however they are written.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from ...core.errors import DescendError
 from .columns import Column, as_booleans, level_order, numbers
-from .dates import as_dates
+from .dates import NAMED, as_dates, calendar_numbers
 
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
@@ -80,6 +81,8 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
         return {name: values}, {name: _integer_text(values)}
     if kind == "categorical":
         return {}, {name: _text(series)}
+    if kind in NAMED:   # one level per number ("Sept", "sep."); as ordered numbers they made unseen months worse
+        return {}, {name: _integer_text(calendar_numbers(series, kind, name))}
     dates = as_dates(series, column.dayfirst)
     day = dates.dt.day_of_year.astype(float)
     angle = 2 * np.pi * (day - 1) / 365.25

@@ -35,7 +35,7 @@ from ...runs.verified import RunFiles, reading
 from . import subruns
 from .cells import check_plain
 from .columns import known_columns
-from .dates import check_dates
+from .dates import NAMED, check_dates
 from .model import TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
@@ -67,8 +67,9 @@ class TabularRun:
                 if name in saved and name not in WATCHING and jsonable(saved[name]) != value]
 
     def encode(self, frame: pd.DataFrame, where: str) -> tuple[torch.Tensor, dict[str, int]]:
-        """Model inputs for `frame` and, per text column, the count of rows with a level training never saw (a
-        new month of a date or a new whole-number code is not counted: its numeric side still carries it)."""
+        """Model inputs for `frame` and, per text, month or weekday column, the count of rows with a level training
+        never saw (a new month of a date or a new whole-number code is not counted: its numeric side still carries
+        it)."""
         self.preprocessor.check_columns(frame, where)
         check_plain(frame, [column.name for column in self.preprocessor.columns], where)
         for column in self.preprocessor.columns:
@@ -78,7 +79,7 @@ class TabularRun:
             x_num, x_cat, unseen = self.preprocessor.transform(frame)
         except DescendError as err:   # a cell that is no number: name the file it is in
             raise DescendError(f"{where}: {err}") from None
-        text = {c.name for c in self.preprocessor.columns if c.kind == "categorical"}
+        text = {c.name for c in self.preprocessor.columns if c.kind in ("categorical", *NAMED)}
         return inputs(x_num, x_cat), {name: count for name, count in unseen.items() if name in text}
 
     @torch.no_grad()

@@ -31,9 +31,13 @@ def _blew_up(result: FitResult) -> bool:
 
 
 def _why_previous(result: FitResult) -> str:
-    if _blew_up(result):
-        return f"; the update's training ended on non-finite values ({result.stop_reason})"
-    return ""
+    """Why the previous weights stayed beyond the validation loss, and that the doctor's findings on the update's
+    run (printed as it ended) are about the weights thrown away, not the ones kept."""
+    why = f"; the update's training ended on non-finite values ({result.stop_reason})" if _blew_up(result) else ""
+    if result.findings:
+        why += (f"; the doctor's {len(result.findings)} finding(s) on the update's run are about its discarded "
+                "weights, not the ones kept")
+    return why
 
 
 def _val_loss(run: TabularRun, x: torch.Tensor, y: torch.Tensor) -> float:
