@@ -127,7 +127,7 @@ class TargetStatistic:
 
     def describe(self) -> str:
         """One line for the column description: which columns it combines, and how."""
-        what = "share of the second class, as a logit" if self.logit else "mean target"
+        what = "share of the second class (as a logit)" if self.logit else "mean target"
         return (f"{NAME}: the training rows' {what} in each combination of {', '.join(self.columns)} "
                 f"({len(self.levels)} seen), shrunk toward the overall one by {self.m:g} rows; out of fold on the "
                 "training rows, so none reads its own target")
