@@ -272,7 +272,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
     scheme = choose_scheme(split, opts, _has_dates(pre, opts))
     y = target.encode(frame[opts.target])
-    own = _add_statistic(pre, frame, y, target, scheme)
+    own = _add_statistic(pre, frame, y, target, split, scheme)
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
     for line in pre.describe(networks_clip(scheme, target), linear_clips=scheme.dated) + notes:
         say(f"  {line}")
@@ -305,15 +305,17 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
 
 
-def _add_statistic(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Target,
+def _add_statistic(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Target, split: Split,
                    scheme: Scheme) -> np.ndarray | None:
-    """Fit the target statistic of a combination of columns on the rows the networks learn from (statistic.py)
-    and return its values for every row: out of fold on those rows (the scheme's folds where it has them: the same
-    seeded draw), from all of them on the rest; None where none is used. Not on dated tables (out-of-fold values
-    would let earlier rows read later targets) nor on 3+ classes (one statistic per class: not measured)."""
+    """Fit the target statistic of a combination of columns on the training rows (statistic.py) and return its
+    values for every row: out of fold on the training rows (5 seeded folds, the folds scheme's own draw), from all
+    of them on the test rows; None where none is used. All training rows, validation slice included: a combination
+    chosen on fewer rows came out smaller and bought nothing on resumes (benchmarks/RESULTS.md, branch ts5). Not on
+    dated tables (out-of-fold values would let earlier rows read later targets) nor on 3+ classes (one statistic
+    per class: not measured)."""
     if scheme.dated or (target.task == "classification" and len(target.classes) != 2):
         return None
-    rows = scheme.train_rows
+    rows = split.train
     found = TargetStatistic.choose(frame.iloc[rows], [c.name for c in pre.columns], y[rows].double().numpy(),
                                    target.task == "classification", fold_ids(len(rows), FOLDS, FOLD_SEED))
     if found is None:
