@@ -309,8 +309,8 @@ def _add_statistic(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, targ
                    scheme: Scheme) -> np.ndarray | None:
     """Fit the target statistic of a combination of columns on the training rows (statistic.py) and return its
     values for every row: out of fold on the training rows (5 seeded folds, the folds scheme's own draw), from all
-    of them on the test rows; None where none is used. All training rows, validation slice included: a combination
-    chosen on fewer rows came out smaller and bought nothing on resumes (benchmarks/RESULTS.md, branch ts5). Not on
+    of them on the test rows; None where none is used. All training rows, validation slice included: chosen on a
+    fifth fewer rows, the combination came out smaller and measured worse (benchmarks/RESULTS.md, branch ts5). Not on
     dated tables (out-of-fold values would let earlier rows read later targets) nor on 3+ classes (one statistic
     per class: not measured)."""
     if scheme.dated or (target.task == "classification" and len(target.classes) != 2):
