@@ -114,3 +114,16 @@ def test_a_run_with_the_statistic_resumes_and_predicts_the_same(tmp_path):
     new = groups(30, seed=9).drop(columns="answer")
     expected = reference.run.predictions(new)[0]
     pd.testing.assert_frame_equal(TabularRun.load(tmp_path / "saved", record=False).predictions(new)[0], expected)
+
+
+def test_one_column_alone_gives_no_statistic_its_one_hot_already_says_it():
+    frame = groups()
+    y = (frame["a"] == "yes").to_numpy(float) * 0.6 + 0.2 > np.random.default_rng(3).random(len(frame))
+    assert TargetStatistic.choose(frame, ["a", "noise"], y.astype(float), True, np.arange(len(frame)) % 5) is None
+
+
+def test_a_number_target_gets_no_statistic_in_a_fit():
+    frame = groups()
+    frame["answer"] = np.where(frame["answer"] == "yes", 1.5, -0.5) + np.random.default_rng(4).normal(0, 0.1, 400)
+    prepared = prepare(frame, Options(target="answer", **QUICK), say=lambda _: None)
+    assert prepared.run.preprocessor.statistic is None and NAME not in prepared.run.preprocessor.feature_positions()

@@ -3,11 +3,12 @@
 Rows often come in groups that only several columns together name (a job advertisement written out in eleven yes/no
 columns): no single column's one-hot shows the group's rate. Starting from no column, the column (any with at most
 MAX_LEVELS values on the training rows) whose combination with those chosen gives the lowest out-of-fold loss of
-the combination's shrunk mean target is added, while that loss falls. The statistic is kept only when it beats the
-overall mean's loss by MARGIN: then it is one more number input, out of fold on the training rows (no row reads its
-own target) and from every training row on new rows. The levels, their target sums and counts, the prior and M are
-kept as plain JSON. Binary classes (as a logit) and number targets only: 3+ classes would need one statistic per
-class, which was not measured (benchmarks/RESULTS.md, "target statistics of categories").
+the combination's shrunk mean target is added, while that loss falls. The statistic is kept only when it combines
+two columns or more and beats the overall mean's loss by MARGIN: then it is one more number input, out of fold on
+the training rows (no row reads its own target) and from every training row on new rows. The levels, their target
+sums and counts, the prior and M are kept as plain JSON. The module handles binary classes (as a logit) and numbers;
+train.py uses it for binary classes only (numbers measured worse; 3+ classes would need one statistic per class, not
+measured: benchmarks/RESULTS.md, "target statistics of categories" and branch ts5).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ NAME = "(target statistic)"   # the feature's name in descriptions and importanc
 MAX_LEVELS = 40   # a candidate column has at most this many distinct values on the training rows
 M = 5.0           # the shrinkage's prior weight, in rows: (sum + M * prior) / (count + M)
 MARGIN = 0.01     # used only when its out-of-fold loss is at least this share below the overall mean's
+MIN_COLUMNS = 2   # and it combines at least this many columns: one column's statistic restates its one-hot
 EMPTY = "(missing)"
 EDGE = 1e-6       # shares are kept this far from 0 and 1 (for the log-loss and the logit)
 
@@ -93,15 +95,15 @@ class TargetStatistic:
     def choose(cls, frame: pd.DataFrame, names: list[str], y: np.ndarray, classes: bool,
                folds: np.ndarray) -> tuple["TargetStatistic", np.ndarray] | None:
         """The statistic of the greedy combination of the `names` columns of `frame` (the training rows, targets
-        `y`: 0/1 for classes) and its out-of-fold values there, by `folds`; None when no combination beats the
-        overall mean by MARGIN."""
+        `y`: 0/1 for classes) and its out-of-fold values there, by `folds`; None when no combination of
+        MIN_COLUMNS or more beats the overall mean by MARGIN."""
         texts = {name: cell_text(frame[name]) for name in names}
         codes = {name: pd.factorize(pd.Series(t))[0] for name, t in texts.items()
                  if 2 <= len(set(t)) <= MAX_LEVELS}
         if not codes:
             return None
         chosen, loss = _greedy(codes, y, folds, classes)
-        if not chosen or loss > (1 - MARGIN) * _loss(out_of_fold(np.zeros(len(y), np.int64), y, folds), y, classes):
+        if len(chosen) < MIN_COLUMNS or loss > (1 - MARGIN) * _loss(out_of_fold(np.zeros(len(y), np.int64), y, folds), y, classes):
             return None
         prior = float(y.mean())
         key = _combine([codes[c] for c in chosen])
