@@ -19,7 +19,6 @@ import pandas as pd
 from ...core.errors import DescendError
 from .columns import Column, as_booleans, level_order, numbers
 from .dates import as_dates
-from .statistic import NAME as STATISTIC, TargetStatistic
 
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
@@ -132,7 +131,6 @@ class Preprocessor:
     columns: list[Column]
     numeric: list[Numeric]
     categorical: list[Categorical]
-    statistic: TargetStatistic | None = None   # one target statistic of a combination of columns (statistic.py)
 
     @classmethod
     def fit(cls, columns: list[Column], frame: pd.DataFrame) -> "Preprocessor":
@@ -147,11 +145,6 @@ class Preprocessor:
         return cls(columns, [_fit_numeric(k, v, k not in times, bins) for k, v in nums.items()],
                    [_fit_categorical(k, v) for k, v in cats.items()])
 
-    def add_statistic(self, statistic: TargetStatistic, own: np.ndarray) -> None:
-        """Take `statistic` as the last number input, standardized by `own`, its out-of-fold training values."""
-        self.statistic = statistic
-        self.numeric.append(_fit_numeric(STATISTIC, pd.Series(own), True, MAX_BINS))
-
     def check_columns(self, frame: pd.DataFrame, where: str) -> None:
         """Raise naming the first input column the model needs that `frame` lacks."""
         missing = [c.name for c in self.columns if c.name not in frame.columns]
@@ -165,19 +158,13 @@ class Preprocessor:
                                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
                                + "; add it, with empty cells where the values are unknown")
 
-    def transform(self, frame: pd.DataFrame,
-                  statistic: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-        """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels;
-        `statistic`: the target statistic's values to use (the training rows' out-of-fold ones), else from every
-        training row."""
+    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels."""
         nums, cats = {}, {}
         for column in self.columns:
             n, c = derive(column, frame[column.name])
             nums.update(n)
             cats.update(c)
-        if self.statistic is not None:
-            values = self.statistic.values(frame) if statistic is None else statistic
-            nums[STATISTIC] = pd.Series(values, index=frame.index)
         blocks = []
         for spec in self.numeric:
             values = nums[spec.name]
@@ -208,8 +195,6 @@ class Preprocessor:
         named after its column, or after its date column plus a suffix (see `derive`)."""
         dates = [c.name for c in self.columns if c.kind in ("date", "datetime")]
         positions, place = {c.name: [] for c in self.columns}, 0
-        if self.statistic is not None:
-            positions[STATISTIC] = []
 
         def owner(feature: str) -> str:
             return feature if feature in positions else next(d for d in dates if feature.startswith(f"{d}_"))
@@ -252,7 +237,6 @@ class Preprocessor:
         encoded (`networks_clip`, `linear_clips`: whether the networks, the linear model clip numbers to the
         training range)."""
         lines = alike_together([(c.name, f"{c.kind} - {c.reason}") for c in self.columns])
-        lines += [self.statistic.describe()] if self.statistic is not None else []
         lines += alike_together([(spec.name, f"has empty cells -> filled with the training median {spec.median:g}, "
                                   "plus a was-missing flag") for spec in self.numeric if spec.flag])
         for spec in self.categorical:
@@ -279,14 +263,12 @@ class Preprocessor:
 
     def to_dict(self) -> dict:
         return {"columns": [asdict(c) for c in self.columns], "numeric": [asdict(n) for n in self.numeric],
-                "categorical": [asdict(c) for c in self.categorical],
-                "statistic": asdict(self.statistic) if self.statistic is not None else None}
+                "categorical": [asdict(c) for c in self.categorical]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Preprocessor":
         return cls([Column(**c) for c in data["columns"]], [Numeric(**n) for n in data["numeric"]],
-                   [Categorical(**c) for c in data["categorical"]],
-                   TargetStatistic(**data["statistic"]) if data.get("statistic") else None)
+                   [Categorical(**c) for c in data["categorical"]])
 
 
 LISTED = 20   # a table with more columns than this describes columns alike in one line

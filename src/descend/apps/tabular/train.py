@@ -43,7 +43,6 @@ from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
 from .split import Split, date_order_note, split_rows, time_order
-from .statistic import TargetStatistic
 from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
@@ -271,8 +270,6 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
     scheme = choose_scheme(split, opts, _has_dates(pre, opts))
-    y = target.encode(frame[opts.target])
-    own = _add_statistic(pre, frame, y, target, split, scheme)
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
     for line in pre.describe(networks_clip(scheme, target), linear_clips=scheme.dated) + notes:
         say(f"  {line}")
@@ -288,8 +285,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     say(_describe_split(split, scheme, opts, in_order=note is None))
     if note:
         say(note)
-    x_num, x_cat, _ = pre.transform(frame, own)
-    x = inputs(x_num, x_cat)
+    x_num, x_cat, _ = pre.transform(frame)
+    x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
     warnings = (checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
                 + checks.unseen_class_notes(target, frame, split, opts.split == "time" and not scheme.dated))
     for line in warnings:
@@ -303,29 +300,6 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings)
-
-
-def _add_statistic(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Target, split: Split,
-                   scheme: Scheme) -> np.ndarray | None:
-    """Fit the target statistic of a combination of columns on the training rows (statistic.py) and return its
-    values for every row: out of fold on the training rows (5 seeded folds, the folds scheme's own draw), from all
-    of them on the test rows; None where none is used. All training rows, validation slice included: chosen on a
-    fifth fewer rows, the combination came out smaller and measured worse (benchmarks/RESULTS.md, branch ts5).
-    Binary classes only: on number targets it cost more than it bought (a bike-hire count 64% worse), and 3+ classes
-    would need one statistic per class (not measured). Not on dated tables: out-of-fold values would let earlier
-    rows read later targets."""
-    if scheme.dated or target.task != "classification" or len(target.classes) != 2:
-        return None
-    rows = split.train
-    found = TargetStatistic.choose(frame.iloc[rows], [c.name for c in pre.columns], y[rows].double().numpy(),
-                                   target.task == "classification", fold_ids(len(rows), FOLDS, FOLD_SEED))
-    if found is None:
-        return None
-    statistic, own = found
-    pre.add_statistic(statistic, own)
-    values = statistic.values(frame)
-    values[rows] = own
-    return values
 
 
 def _target_lags(train: pd.DataFrame, pre: Preprocessor, target: Target) -> dict[str, int]:
