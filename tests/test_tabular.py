@@ -9,6 +9,7 @@ import torch
 from descend.core.errors import DescendError
 from descend.apps.tabular import Options, TabularRun, fit_table
 from descend.apps.tabular.glm import ridge
+from descend.apps.tabular.model import PiecewiseLinear
 from descend.apps.tabular.columns import infer_columns
 from descend.apps.tabular.preprocess import MISSING, Preprocessor
 from descend.apps.tabular.split import split_rows, time_order
@@ -63,6 +64,37 @@ def test_numbers_get_finer_quantile_bins_on_tables_without_dates():
     assert len(Preprocessor.fit(infer_columns(frame.head(200), "")[0], frame.head(200)).numeric[0].edges) == 6
     dated = Preprocessor.fit(infer_columns(frame, "")[0], frame)
     assert len(dated.numeric[0].edges) == 9   # 8 bins: finer ones fit the training years' noise
+
+
+def _rounding_twins(rows: int) -> pd.DataFrame:
+    """A number column whose middle values are sin 60 and sin 120 degrees: equal, but for their last bit."""
+    twins = [np.sin(np.pi / 3), np.sin(2 * np.pi / 3)]
+    assert twins[0] != twins[1]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": np.tile([0.0, *twins, 50.0], rows // 4), "z": rng.normal(size=rows)})
+    frame["y"] = np.sqrt(frame.x) + frame.z ** 2 + 0.1 * rng.normal(size=rows)
+    return frame
+
+
+def test_quantile_edges_equal_up_to_rounding_are_one_edge_and_every_bin_has_a_width():
+    frame = _rounding_twins(800)
+    pre = Preprocessor.fit(infer_columns(frame, "y")[0], frame)
+    edges = pre.numeric[0].edges   # quantiles interpolate between the 4 values, which they also hit
+    assert np.sin(np.pi / 3) in edges and np.sin(2 * np.pi / 3) not in edges and len(edges) == 5
+    encoding = PiecewiseLinear(pre.bins())
+    assert bool((encoding.widths > 0).all())
+    assert bool(torch.isfinite(encoding(torch.from_numpy(pre.transform(frame)[0]))).all())
+    close = frame.assign(x=np.tile([0.0, 1.0, 1.0 + 1e-9, 50.0], 200))   # near, but far beyond rounding: kept
+    assert 1.0 in (edges := Preprocessor.fit(infer_columns(close, "y")[0], close).numeric[0].edges)
+    assert 1.0 + 1e-9 in edges and len(edges) == 7
+
+
+def test_a_column_with_rounding_twins_trains_the_networks_not_the_linear_model_alone():
+    said = []
+    run = fit_table(_rounding_twins(800), Options(target="y", seed=0), say=said.append)
+    assert not any("non-finite" in line for line in said)
+    scores = run.metrics["scores"]
+    assert scores["mlp + ridge regression (mse loss)"]["rmse"] < 0.2 * scores["ridge, closed form (alpha 1)"]["rmse"]
 
 
 def test_preprocessing_fills_flags_standardizes_and_maps_levels():

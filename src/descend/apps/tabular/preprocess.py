@@ -27,6 +27,7 @@ TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
 MAX_BINS = 16   # quantile bins per number for the networks' piecewise-linear encoding, at most
 DATED_MAX_BINS = 8   # on a table with dates (finer bins of its date parts fit the training years' noise)
 ROWS_PER_BIN = 40   # and at least this many training rows in each (fewer rows, fewer bins: less to overfit)
+ROUNDING = 1e-12   # edges closer than this times the column's largest magnitude are one (~4500 float64 steps)
 
 
 @dataclass
@@ -102,9 +103,23 @@ def _fit_numeric(name: str, values: pd.Series, clip: bool, max_bins: int) -> Num
     filled = values.fillna(median)
     std = float(filled.std(ddof=0))
     bins = min(max_bins, len(values) // ROWS_PER_BIN)
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))) if clip and bins >= 2 else np.zeros(0)
+    edges = _distinct(np.quantile(present, np.linspace(0, 1, bins + 1))) if clip and bins >= 2 else np.zeros(0)
     return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
                    float(filled.min()), float(filled.max()), clip, [float(e) for e in edges])
+
+
+def _distinct(quantiles: np.ndarray) -> np.ndarray:
+    """The sorted quantiles, each kept only when it lies beyond rounding noise of the one kept before it: values
+    equal up to float rounding (sin 60 and sin 120 degrees) made a bin that standardizing shrank to width 0, and the
+    networks' encoding divides by that width. The noise is taken relative to the largest magnitude, which bounds
+    both the spread and the rounding in subtracting the mean."""
+    edges = np.unique(quantiles)
+    noise = ROUNDING * float(np.abs(edges).max(initial=0.0))
+    kept = edges[:1].tolist()
+    for edge in edges[1:]:
+        if edge - kept[-1] > noise:
+            kept.append(edge)
+    return np.asarray(kept)
 
 
 def _bins_phrase(numeric: list[Numeric]) -> str:
