@@ -89,6 +89,15 @@ def test_quantile_edges_equal_up_to_rounding_are_one_edge_and_every_bin_has_a_wi
     assert 1.0 + 1e-9 in edges and len(edges) == 7
 
 
+def test_a_column_equal_up_to_rounding_is_not_blown_up_into_a_feature_by_its_spread():
+    frame = _rounding_twins(800).assign(x=np.tile([np.sin(np.pi / 3), np.sin(2 * np.pi / 3)], 400))
+    pre = Preprocessor.fit(infer_columns(frame, "y")[0], frame)
+    assert pre.numeric[0].std == 1.0 and pre.numeric[0].edges == [np.sin(np.pi / 3)]
+    assert np.ptp(pre.transform(frame)[0][:, 0]) < 1e-6   # standardized by its noise it spanned -1 to 1
+    close = frame.assign(x=np.tile([1.0, 1.0 + 1e-9], 400))   # a real spread, however small, is kept
+    assert np.ptp(Preprocessor.fit(infer_columns(close, "y")[0], close).transform(close)[0][:, 0]) == 2.0
+
+
 def test_a_column_with_rounding_twins_trains_the_networks_not_the_linear_model_alone():
     said = []
     run = fit_table(_rounding_twins(800), Options(target="y", seed=0), say=said.append)

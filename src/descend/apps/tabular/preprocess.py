@@ -27,7 +27,7 @@ TIME_SUFFIX = "_years"   # a date's running time: years since 2000-01-01
 MAX_BINS = 16   # quantile bins per number for the networks' piecewise-linear encoding, at most
 DATED_MAX_BINS = 8   # on a table with dates (finer bins of its date parts fit the training years' noise)
 ROWS_PER_BIN = 40   # and at least this many training rows in each (fewer rows, fewer bins: less to overfit)
-ROUNDING = 1e-12   # edges closer than this times the column's largest magnitude are one (~4500 float64 steps)
+ROUNDING = 1e-12   # numbers closer than this times a column's largest magnitude are equal (~4500 float64 steps)
 
 
 @dataclass
@@ -101,25 +101,26 @@ def _fit_numeric(name: str, values: pd.Series, clip: bool, max_bins: int) -> Num
     present = values.dropna()
     median = float(present.median()) if len(present) else 0.0
     filled = values.fillna(median)
-    std = float(filled.std(ddof=0))
+    std, noise = float(filled.std(ddof=0)), ROUNDING * float(np.abs(filled.to_numpy()).max(initial=0.0))
     bins = min(max_bins, len(values) // ROWS_PER_BIN)
-    edges = _distinct(np.quantile(present, np.linspace(0, 1, bins + 1))) if clip and bins >= 2 else np.zeros(0)
-    return Numeric(name, median, float(filled.mean()), std if std > 0 else 1.0, bool(values.isna().any()),
-                   float(filled.min()), float(filled.max()), clip, [float(e) for e in edges])
+    quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)) if clip and bins >= 2 else np.zeros(0)
+    # a spread of rounding noise alone (every value sin 60 or sin 120 degrees) is no spread: standardizing by it
+    # would blow the noise up into a feature
+    return Numeric(name, median, float(filled.mean()), std if std > noise else 1.0, bool(values.isna().any()),
+                   float(filled.min()), float(filled.max()), clip, _distinct(quantiles, noise))
 
 
-def _distinct(quantiles: np.ndarray) -> np.ndarray:
-    """The sorted quantiles, each kept only when it lies beyond rounding noise of the one kept before it: values
+def _distinct(quantiles: np.ndarray, noise: float) -> list[float]:
+    """The sorted quantiles, each kept only when it lies more than `noise` beyond the one kept before it: values
     equal up to float rounding (sin 60 and sin 120 degrees) made a bin that standardizing shrank to width 0, and the
-    networks' encoding divides by that width. The noise is taken relative to the largest magnitude, which bounds
-    both the spread and the rounding in subtracting the mean."""
+    networks' encoding divides by that width. The noise is relative to the column's largest magnitude, which bounds
+    both its spread and the rounding in subtracting its mean."""
     edges = np.unique(quantiles)
-    noise = ROUNDING * float(np.abs(edges).max(initial=0.0))
     kept = edges[:1].tolist()
     for edge in edges[1:]:
         if edge - kept[-1] > noise:
             kept.append(edge)
-    return np.asarray(kept)
+    return [float(e) for e in kept]
 
 
 def _bins_phrase(numeric: list[Numeric]) -> str:
