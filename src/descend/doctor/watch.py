@@ -144,7 +144,7 @@ class Doctor(Callback):
         trained model (see _probe); neither for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
-        r.sample = reference_sample(self.train_sample, self.val_sample)
+        r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None))
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
