@@ -47,7 +47,8 @@ class Doctor(Callback):
     shuffle, `planned_rows` the rows the whole run trains on (when known: the rows the doctor reads are sized to
     it, see sizing.py); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
-    classes) see: the features and the target, without columns that only route rows (descend fit's folds), and
+    classes) and the references see: the features and the target, without columns that only route rows (descend
+    fit's folds), its `reference_loss` the named loss the model's evaluation output is compared under, and
     its `input_names` (one per input column) name a leaking column by the table's name for it; one
     whose `validates_training_rows` is true scores training rows on purpose, each by the members that never
     learned from it (descend fit's forward-chained blocks), so they are not read as copied into validation.
