@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,10 +26,18 @@ SCALES = [2.0 ** k for k in range(-1, 8)]   # scales tried turning ridge scores 
 KINDS = {"mse": "regression", "cross_entropy": "classes", "bce": "binary"}
 
 
+def kind_of(loss: object) -> str | None:
+    """The kind of target the references model for `loss`: a named loss's, or for a loss object whose
+    `reference_loss` names the loss its evaluation-mode output is judged by (descend fit's members, blended when
+    evaluating), that name's; None for any other loss."""
+    loss = getattr(loss, "reference_loss", loss)
+    return KINDS.get(loss) if isinstance(loss, str) else None
+
+
 def per_example(loss: object, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
     """The loss of each example for the named losses the references support (mse, cross_entropy with class
     indices, bce on 0/1 targets), in float64; None for any other loss or shape."""
-    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    kind = kind_of(loss)
     out, y = output.double(), target
     if kind == "classes" and out.dim() == 2 and y.dim() == 1 and not y.dtype.is_floating_point:
         return F.cross_entropy(out, y.long(), reduction="none")
@@ -65,22 +74,25 @@ class Sample:
     model_eval: torch.Tensor
 
 
-def sample(train: tuple | None, val: tuple | None) -> Sample | None:
+def sample(train: tuple | None, val: tuple | None, view: Callable | None = None) -> Sample | None:
     """A Sample from (inputs, targets) of the training and validation data, or None when they are not tables
-    of finite numbers (or images or sequences that flatten into one)."""
+    of finite numbers (or images or sequences that flatten into one). `view(x, y)`, a loss's readings_view, gives
+    the features and the target the references fit and score (the model still takes the inputs as given)."""
     if train is None:
         return None
-    fit = _finite_rows(train[0][:ROWS], train[1][:ROWS])
-    compare = _finite_rows(val[0][:ROWS], val[1][:ROWS]) if val is not None else fit
+    fit = _finite_rows(train[0][:ROWS], train[1][:ROWS], view)
+    compare = _finite_rows(val[0][:ROWS], val[1][:ROWS], view) if val is not None else fit
     if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
     return Sample(*fit[:2], *compare[:2], val is not None, compare[2])
 
 
-def _finite_rows(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """The rows of (x as a float64 table, y, x as given) whose inputs and (float) targets are all finite; None when
-    x is not a table; finite data is never masked."""
-    table, y, x = _table(x), y.detach().cpu(), x.detach().cpu()
+def _finite_rows(x: torch.Tensor, y: torch.Tensor,
+                 view: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The rows of (x as a float64 table, y, x as given) whose inputs and (float) targets are all finite, x and y
+    through `view` for the table and the target; None when x is not a table; finite data is never masked."""
+    features, y = view(x, y) if view else (x, y)
+    table, y, x = _table(features), y.detach().cpu(), x.detach().cpu()
     if table is None:
         return None
     values = [table, y.reshape(len(y), -1)] if y.dtype.is_floating_point else [table]
@@ -190,7 +202,7 @@ class References:
 
 def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
     """Per-example losses on the comparison rows of the best constant prediction learnt from the fitting rows."""
-    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    kind = kind_of(loss)
     if kind is None or len(data.y) == 0 or len(data.y_eval) == 0:
         return None
     if kind == "classes" and not _class_ids(data):
@@ -203,7 +215,7 @@ def references(loss: object, data: Sample, seed: int = 0, constant: torch.Tensor
     few rows. A class of the compared rows that the fitting rows lack is one the references cannot predict: they
     give it the least they give any class (see _constant, _Design.of) and are judged on those rows as the model is.
     `constant`: constant_reference(loss, data) where the caller has it already (it is not worked out again)."""
-    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    kind = kind_of(loss)
     if kind is None or len(data.x) < 10 or len(data.x_eval) < 10:
         return None
     if kind == "classes" and not _class_ids(data):
@@ -244,7 +256,7 @@ def _classes(data: Sample) -> int:
 def in_sample_gain(loss: object, data: Sample) -> float | None:
     """The share of a constant prediction's loss that a linear model fitted on the fitting rows gains on those same
     rows; None for other losses, or with fewer than five rows per coefficient (fewer would let it memorize)."""
-    kind = KINDS.get(loss) if isinstance(loss, str) else None
+    kind = kind_of(loss)
     if kind is None or len(data.x) < 5 * (data.x.shape[1] + 1):
         return None
     centered = data.x - data.x.mean(dim=0)

@@ -47,7 +47,8 @@ class Doctor(Callback):
     shuffle, `planned_rows` the rows the whole run trains on (when known: the rows the doctor reads are sized to
     it, see sizing.py); a failure to read them becomes a `doctor_error` finding, never an error of the run.
     A loss with a `readings_view(x, y)` method says which part of a sample the data readings (leaks, scales,
-    classes) see: the features and the target, without columns that only route rows (descend fit's folds), and
+    classes) and the references see: the features and the target, without columns that only route rows (descend
+    fit's folds), its `reference_loss` the named loss the model's evaluation output is compared under, and
     its `input_names` (one per input column) name a leaking column by the table's name for it; one
     whose `validates_training_rows` is true scores training rows on purpose, each by the members that never
     learned from it (descend fit's forward-chained blocks), so they are not read as copied into validation.
@@ -144,7 +145,7 @@ class Doctor(Callback):
         trained model (see _probe); neither for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
-        r.sample = reference_sample(self.train_sample, self.val_sample)
+        r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None))
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return

@@ -117,6 +117,12 @@ class MemberLoss:
         (chained blocks: the doctor must not read them as rows copied from training)."""
         return self.seen is not None and self.held_out
 
+    @property
+    def reference_loss(self) -> str:
+        """The named loss that judges the evaluation-mode output (the members blended) against the target that
+        `readings_view` gives: the doctor compares the trained model with its references under it."""
+        return self.loss
+
     def readings_view(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The features and the target without the held-out member columns, for the doctor's data readings: the
         member column sits in both and would read as a target copied into the inputs (a leak)."""
