@@ -64,7 +64,9 @@ def _table(x: torch.Tensor) -> torch.Tensor | None:
 class Sample:
     """Rows to fit references on (`x`, `y`) and rows to compare on (`x_eval`, `y_eval`: validation rows, or the
     same training rows when the run had no validation data); `x` and `x_eval` are tables, `model_eval` the same
-    comparison rows in the shape the model takes."""
+    comparison rows in the shape the model takes. `folds`, `folds_eval`: each fitting and comparison row's fold
+    where the comparison rows are training rows the model scores out of fold (K folds): the references then are
+    too, each fold's rows by references fitted on the other folds' rows (see _folds)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -72,34 +74,63 @@ class Sample:
     y_eval: torch.Tensor
     held_out: bool
     model_eval: torch.Tensor
+    folds: torch.Tensor | None = None
+    folds_eval: torch.Tensor | None = None
 
 
-def sample(train: tuple | None, val: tuple | None, view: Callable | None = None) -> Sample | None:
+def sample(train: tuple | None, val: tuple | None, view: Callable | None = None,
+           folds: Callable | None = None) -> Sample | None:
     """A Sample from (inputs, targets) of the training and validation data, or None when they are not tables
     of finite numbers (or images or sequences that flatten into one). `view(x, y)`, a loss's readings_view, gives
-    the features and the target the references fit and score (the model still takes the inputs as given)."""
+    the features and the target the references fit and score (the model still takes the inputs as given);
+    `folds(x, y)`, a loss's folds_view, each row's fold when validation rows are scored out of fold (else None)."""
     if train is None:
         return None
-    fit = _finite_rows(train[0][:ROWS], train[1][:ROWS], view)
-    compare = _finite_rows(val[0][:ROWS], val[1][:ROWS], view) if val is not None else fit
+    fit = _finite_rows(train[0][:ROWS], train[1][:ROWS], view, folds)
+    compare = _finite_rows(val[0][:ROWS], val[1][:ROWS], view, folds) if val is not None else fit
     if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
-    return Sample(*fit[:2], *compare[:2], val is not None, compare[2])
+    folded = fit[3] is not None and compare[3] is not None and val is not None
+    return Sample(*fit[:2], *compare[:2], val is not None, compare[2], *((fit[3], compare[3]) if folded else ()))
 
 
-def _finite_rows(x: torch.Tensor, y: torch.Tensor,
-                 view: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """The rows of (x as a float64 table, y, x as given) whose inputs and (float) targets are all finite, x and y
-    through `view` for the table and the target; None when x is not a table; finite data is never masked."""
+def _finite_rows(x: torch.Tensor, y: torch.Tensor, view: Callable | None = None,
+                 folds: Callable | None = None) -> tuple | None:
+    """The rows of (x as a float64 table, y, x as given, each row's fold or None) whose inputs and (float) targets
+    are all finite, x and y through `view` for the table and the target, the folds from `folds(x, y)`; None when x
+    is not a table; finite data is never masked."""
+    fold = folds(x, y) if folds else None
     features, y = view(x, y) if view else (x, y)
     table, y, x = _table(features), y.detach().cpu(), x.detach().cpu()
     if table is None:
         return None
+    fold = fold.detach().cpu() if fold is not None else None
     values = [table, y.reshape(len(y), -1)] if y.dtype.is_floating_point else [table]
     if all(all_finite(v) for v in values):
-        return table, y, x
+        return table, y, x, fold
     keep = torch.stack([torch.isfinite(v).all(dim=1) for v in values]).all(dim=0)
-    return table[keep], y[keep], x[keep]
+    return table[keep], y[keep], x[keep], fold[keep] if fold is not None else None
+
+
+def _folds(data: Sample) -> list[tuple[torch.Tensor, Sample]]:
+    """For each fold of the comparison rows: which comparison rows it holds, and the sample that compares them
+    with the fitting rows of every other fold (the rows the model that scores them learned from, or a superset)."""
+    parts = []
+    for fold in torch.unique(data.folds_eval).tolist():
+        rows, others = data.folds_eval == fold, data.folds != fold
+        parts.append((rows, Sample(data.x[others], data.y[others], data.x_eval[rows], data.y_eval[rows],
+                                   data.held_out, data.model_eval[rows])))
+    return parts
+
+
+def _joined(parts: list[tuple[torch.Tensor, torch.Tensor | None]], rows: int) -> torch.Tensor | None:
+    """Per-example losses of each fold's comparison rows put back in row order; None when any fold has none."""
+    if not parts or any(losses is None for _, losses in parts):
+        return None
+    joined = torch.empty(rows, dtype=torch.float64)
+    for where, losses in parts:
+        joined[where] = losses
+    return joined
 
 
 @dataclass
@@ -201,7 +232,10 @@ class References:
 
 
 def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
-    """Per-example losses on the comparison rows of the best constant prediction learnt from the fitting rows."""
+    """Per-example losses on the comparison rows of the best constant prediction learnt from the fitting rows (with
+    folds, from the other folds' rows)."""
+    if data.folds is not None:
+        return _joined([(rows, constant_reference(loss, part)) for rows, part in _folds(data)], len(data.y_eval))
     kind = kind_of(loss)
     if kind is None or len(data.y) == 0 or len(data.y_eval) == 0:
         return None
@@ -214,7 +248,22 @@ def references(loss: object, data: Sample, seed: int = 0, constant: torch.Tensor
     """Fit the constant, linear and random-feature references for `loss` on `data`; None for other losses or too
     few rows. A class of the compared rows that the fitting rows lack is one the references cannot predict: they
     give it the least they give any class (see _constant, _Design.of) and are judged on those rows as the model is.
-    `constant`: constant_reference(loss, data) where the caller has it already (it is not worked out again)."""
+    `constant`: constant_reference(loss, data) where the caller has it already (it is not worked out again). With
+    folds, each fold's comparison rows are scored by references fitted on the other folds' rows (out of fold, as
+    the model scores them: fitted on the very rows they score, they would look better than they are)."""
+    if data.folds is None:
+        return _references(loss, data, seed, constant)
+    parts = [(rows, _references(loss, part, seed, None if constant is None else constant[rows]))
+             for rows, part in _folds(data)]
+    if any(found is None for _, found in parts):
+        return None
+    joined = [_joined([(rows, getattr(found, name)) for rows, found in parts], len(data.y_eval))
+              for name in ("constant", "linear", "features")]
+    return References(*joined) if joined[0] is not None else None
+
+
+def _references(loss: object, data: Sample, seed: int, constant: torch.Tensor | None) -> References | None:
+    """references() of a sample whose references are fitted on all its fitting rows."""
     kind = kind_of(loss)
     if kind is None or len(data.x) < 10 or len(data.x_eval) < 10:
         return None

@@ -51,7 +51,8 @@ class Doctor(Callback):
     fit's folds), its `reference_loss` the named loss the model's evaluation output is compared under, and
     its `input_names` (one per input column) name a leaking column by the table's name for it; one
     whose `validates_training_rows` is true scores training rows on purpose, each by the members that never
-    learned from it (descend fit's forward-chained blocks), so they are not read as copied into validation.
+    learned from it (descend fit's forward-chained blocks), so they are not read as copied into validation; its
+    `folds_view(x, y)` gives each such row's fold, and the references are fitted out of fold as the model is.
     """
 
     needs_sync = never   # reads the run when it ends
@@ -145,7 +146,8 @@ class Doctor(Callback):
         trained model (see _probe); neither for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
-        r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None))
+        r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None),
+                                    getattr(self.loss, "folds_view", None))
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
