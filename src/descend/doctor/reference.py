@@ -65,8 +65,8 @@ class Sample:
     """Rows to fit references on (`x`, `y`) and rows to compare on (`x_eval`, `y_eval`: validation rows, or the
     same training rows when the run had no validation data); `x` and `x_eval` are tables, `model_eval` the same
     comparison rows in the shape the model takes. `folds`, `folds_eval`: each fitting and comparison row's fold
-    where the comparison rows are training rows the model scores out of fold (K folds): the references then are
-    too, each fold's rows by references fitted on the other folds' rows (see _folds)."""
+    where the comparison rows are training rows the model scores out of fold (K folds, chained blocks of time): the
+    references then are too, each fold's rows by references fitted on the other folds' rows (see _folds)."""
 
     x: torch.Tensor
     y: torch.Tensor

@@ -129,12 +129,12 @@ class MemberLoss:
         target = y[:, 0]
         return x[:, :-1], target.long() if self.loss == "cross_entropy" else target
 
-
     def folds_view(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         """Each row's fold (the held-out member column) when validation rows are training rows that the members
         score out of fold (K folds, chained blocks), so the doctor fits its references out of fold too; None when
         no row is held out of any member (one validation slice, or training on every row)."""
         return y[:, 1].long() if self.held_out else None
+
 
 class MemberMetric:
     """A validation metric for targets that carry the held-out member column (the column is ignored)."""
