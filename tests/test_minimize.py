@@ -241,6 +241,16 @@ def test_non_finite_value_stops_with_status_3_keeping_the_last_finite_point():
     assert math.isfinite(res.fun) and np.isfinite(res.x).all()
 
 
+def test_a_gradient_whose_norm_overflows_stops_with_status_3_naming_the_overflow():
+    """Momentum at lr 0.1 on Rosenbrock: x grows until the gradient's components are finite (1e170) but their norm is
+    not; naming the first non-finite component raised an IndexError there."""
+    res = descend.minimize(rosenbrock, [-1.0, 1.5], method="momentum", lr=0.1, max_steps=300)
+    found = re.search(r"the gradient's norm overflowed \(its largest component is (\S+)\); lower lr or bound x$",
+                      res.message)
+    assert res.status == 3 and found and 1e154 < float(found[1]) < math.inf, res.message
+    assert np.isfinite(res.x).all()
+
+
 def test_bad_input_is_refused_before_any_step():
     calls = []
 
