@@ -2,7 +2,7 @@
 
 Generated problems g(x / s) at scales s = 1, 10, 100 (x0 = s u0, the answer s u*), run by the fixed-step methods
 (adam, momentum, nesterov, gd with an lr) at descend.optim's default lr, 1e-3, and at 10x and 100x it, for 300 steps. For each run
-that ends at the step limit: the largest change of x over its size (max|x0|, floor 1), and whether a 10x or 100x
+that ends at the step limit: the largest change of x over its size (max|x0|, floor 1), and whether a 10x to 10,000x
 larger lr closes at least 90% of its gap to lbfgs's optimum ("larger lr helps"). Prints one row a run and a table of
 the rule "relative move < T" against "larger lr helps", for a few T.
 Run: PYTHONPATH=src python benchmarks/fixed_lr_stalls.py
@@ -30,6 +30,8 @@ def problems(seed: int):
     yield "quadratic_x0_0", lambda u: 0.5 * (u - c) @ q @ (u - c), np.zeros(5), None
     yield "rosenbrock", lambda u: (1 - u[0]) ** 2 + 10 * (u[1] - u[0] ** 2) ** 2, np.array([-1.0, 1.5]), None
     yield "logistic_x0_0", lambda u: torch.nn.functional.binary_cross_entropy_with_logits(a @ u, y), np.zeros(4), None
+    yield "stiff_quadratic", lambda u: 0.5 * 900 * (u[0] - 1) ** 2 + 0.5 * (u[1] - 1) ** 2, np.zeros(2), None
+    yield "stiff_warm_start", lambda u: 0.5 * 900 * (u[0] - 1) ** 2 + 0.5 * (u[1] - 1) ** 2, np.array([1.01, 0.9]), None
     yield "budget", lambda u: -(w * torch.log1p(u)).sum(), np.ones(4), lambda s: ds.constraints.Simplex(total=4 * s)
 
 
@@ -48,7 +50,7 @@ def main() -> None:
             for s in (1.0, 10.0, 100.0):
                 best = run(fun, u0, s, "lbfgs", None, constraint).fun
                 for method in ("adam", "momentum", "nesterov", "gd"):
-                    results = {k: run(fun, u0, s, method, DEFAULT_LR * k, constraint) for k in (1, 10, 100)}
+                    results = {k: run(fun, u0, s, method, DEFAULT_LR * k, constraint) for k in (1, 10, 100, 1000, 10_000)}
                     base = results[1]
                     if base.status != 1:
                         continue
