@@ -1,10 +1,10 @@
 """When does a fixed-lr minimize run stop at its step limit with x barely moved, and would a larger lr have helped?
 
 Generated problems g(x / s) at scales s = 1, 10, 100 (x0 = s u0, the answer s u*), run by the fixed-step methods
-(adam, momentum, nesterov, gd with an lr) at descend.optim's default lr, 1e-3, and at 10x and 100x it, for 300 steps. For each run
-that ends at the step limit: the largest change of x over its size (max|x0|, floor 1), and whether a 10x to 10,000x
-larger lr closes at least 90% of its gap to lbfgs's optimum ("larger lr helps"). Prints one row a run and a table of
-the rule "relative move < T" against "larger lr helps", for a few T.
+(adam, momentum, nesterov, gd with an lr) at descend.optim's default lr, 1e-3, and at 10x to 10,000x it, for 300
+steps. For each run that ends at the step limit: the largest change of x over its size (max|x0|, floor 1), and
+whether a larger lr closes at least 90% of its gap to lbfgs's optimum ("larger lr helps"). Prints one row a run and
+a table of the rule "relative move < T" (minimize's SMALL_MOVE is 0.1) against "larger lr helps", for a few T.
 Run: PYTHONPATH=src python benchmarks/fixed_lr_stalls.py
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ def problems(seed: int):
 
 
 DEFAULT_LR = 1e-3   # descend.optim's default for adam and sgd (gd with an lr is sgd)
+FACTORS = (1, 10, 100, 1000, 10_000)
 
 
 def run(fun, x0, s, method, lr, constraint):
@@ -50,7 +51,7 @@ def main() -> None:
             for s in (1.0, 10.0, 100.0):
                 best = run(fun, u0, s, "lbfgs", None, constraint).fun
                 for method in ("adam", "momentum", "nesterov", "gd"):
-                    results = {k: run(fun, u0, s, method, DEFAULT_LR * k, constraint) for k in (1, 10, 100, 1000, 10_000)}
+                    results = {k: run(fun, u0, s, method, DEFAULT_LR * k, constraint) for k in FACTORS}
                     base = results[1]
                     if base.status != 1:
                         continue

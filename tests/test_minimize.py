@@ -262,8 +262,9 @@ def test_a_fixed_lr_run_that_barely_moved_x_says_the_lr_is_small_beside_x():
                            constraint=descend.constraints.Simplex(total=100), max_steps=300)
     moved = float(np.abs(res.x - 25.0).max())
     found = re.search(r"^stopped: reached the step limit \(300 steps\); in 300 steps x moved at most (\S+), (\S+)% of "
-                      r"its size \(25\): if the answer lies further, steps of lr 0\.001 are small for x's scale; give a "
-                      r"larger lr=, or leave method= at 'lbfgs' \(the default\), which sizes its own steps$", res.message)
+                      r"its size \(25\): if the answer lies further, steps of lr 0\.001 are small for x's scale; "
+                      r"give a larger lr=, or leave method= at 'lbfgs' \(the default\), which sizes its own steps$",
+                      res.message)
     assert found, res.message
     assert float(found[1]) == pytest.approx(moved, rel=2e-3)
     assert float(found[2]) == pytest.approx(100 * moved / 25, rel=1e-2)
