@@ -241,6 +241,47 @@ def test_non_finite_value_stops_with_status_3_keeping_the_last_finite_point():
     assert math.isfinite(res.fun) and np.isfinite(res.x).all()
 
 
+def test_a_gradient_whose_norm_overflows_stops_with_status_3_naming_the_overflow():
+    """Momentum at lr 0.1 on Rosenbrock: x grows until the gradient's components are finite (1e170) but their norm is
+    not; naming the first non-finite component raised an IndexError there."""
+    res = descend.minimize(rosenbrock, [-1.0, 1.5], method="momentum", lr=0.1, max_steps=300)
+    found = re.search(r"the gradient's norm overflowed \(its largest component is (\S+)\); lower lr or bound x$",
+                      res.message)
+    assert res.status == 3 and found and 1e154 < float(found[1]) < math.inf, res.message
+    assert np.isfinite(res.x).all()
+
+
+def _revenue(x):
+    return (torch.tensor([3.0, 2.0, 4.0, 1.5], dtype=x.dtype) * torch.log1p(x)).sum()
+
+
+def test_a_fixed_lr_run_that_barely_moved_x_says_the_lr_is_small_beside_x():
+    """nu7's budget with Adam at its default lr 1e-3: 300 steps took x from 25 to at most 25.3 (lbfgs: to 38.6), and
+    the message said only that the step limit was reached."""
+    res = descend.minimize(_revenue, [25.0] * 4, method="adam", bounds=[(5, 50)] * 4, maximize=True,
+                           constraint=descend.constraints.Simplex(total=100), max_steps=300)
+    moved = float(np.abs(res.x - 25.0).max())
+    found = re.search(r"^stopped: reached the step limit \(300 steps\); in 300 steps x moved at most (\S+), (\S+)% of "
+                      r"its size \(25\): if the answer lies further, steps of lr 0\.001 are small for x's scale; "
+                      r"give a larger lr=, or leave method= at 'lbfgs' \(the default\), which sizes its own steps$",
+                      res.message)
+    assert found, res.message
+    assert float(found[1]) == pytest.approx(moved, rel=2e-3)
+    assert float(found[2]) == pytest.approx(100 * moved / 25, rel=1e-2)
+    assert 0.1 < moved < 0.5 and res.status == 1
+    lbfgs = descend.minimize(_revenue, [25.0] * 4, bounds=[(5, 50)] * 4, maximize=True,
+                             constraint=descend.constraints.Simplex(total=100))
+    assert lbfgs.success and lbfgs.fun > res.fun + 0.5   # the advice holds: the default method gets much further
+
+
+def test_a_fixed_lr_run_that_moved_x_or_was_stopped_by_its_callback_gets_no_lr_line():
+    moving = descend.minimize(_revenue, [25.0] * 4, method="adam", lr=1.0, bounds=[(5, 50)] * 4, maximize=True,
+                              constraint=descend.constraints.Simplex(total=100), max_steps=30)
+    assert moving.message == "stopped: reached the step limit (30 steps)" and float(np.abs(moving.x - 25).max()) > 5
+    asked = descend.minimize(_revenue, [25.0] * 4, method="adam", maximize=True, callback=lambda x, record: True)
+    assert asked.message == "stopped: the callback asked to stop at step 1"
+
+
 def test_bad_input_is_refused_before_any_step():
     calls = []
 

@@ -12,6 +12,7 @@ from descend.apps.tabular import Options, fit_table, read_table
 from descend.apps.tabular.columns import infer_column, infer_columns, numbers, parse_numbers
 from descend.apps.tabular.dates import as_dates
 from descend.apps.tabular.split import time_order
+from descend.apps.tabular.target import infer_target
 from descend.apps.tabular.train import prepare
 from descend.cli import main
 
@@ -215,6 +216,24 @@ def test_a_constant_target_is_refused(task, message, tmp_path, capsys):
     path = tmp_path / "sales.csv"
     _sales(40).assign(sales=5).to_csv(path, index=False)
     assert _refused(path, "sales", capsys, "--task", task) == f"descend: error: {message}"
+
+
+@pytest.mark.parametrize("task", ["auto", "regression"])
+def test_a_target_constant_up_to_rounding_is_refused_as_a_constant_one(task, tmp_path, capsys):
+    """0.1 + 0.2 beside 0.3: two floats 5.6e-17 apart, which standardizing by their spread blew up into a target."""
+    path = tmp_path / "sales.csv"
+    _sales(40).assign(sales=[0.1 + 0.2, 0.3] * 20).to_csv(path, index=False)
+    assert _refused(path, "sales", capsys, "--task", task) == (
+        "descend: error: target column 'sales' holds '0.30000000000000004' in every row, so there is nothing to "
+        "learn; pick a column that varies (--target)")
+
+
+def test_a_target_with_a_real_spread_of_1e_9_is_learned_on_its_scale():
+    rng = np.random.default_rng(0)
+    sales = pd.Series(1.0 + 1e-9 * rng.normal(size=40)).astype(str)
+    target = infer_target(sales, "sales", "regression")
+    assert target.task == "regression" and target.std == pytest.approx(float(sales.astype(float).std(ddof=0)))
+    assert 5e-10 < target.std < 2e-9
 
 
 def test_a_target_whose_classes_mostly_occur_once_is_refused(tmp_path, capsys):

@@ -19,7 +19,7 @@ from ..core.errors import DescendTypeError
 from ..core.loop import Loop
 from .layout import Layout
 from .result import CONVERGED, DIVERGED, LIMIT, NO_PROGRESS, WORDS, MinimizeResult
-from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback
+from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback, small_steps
 from .settings import (METHODS, assemble_constraint, build_optimizer, check_settings, refuse_scipy_only,
                        split_callbacks)
 from .task import MinimizeTask
@@ -70,11 +70,14 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
         return _result(task, LIMIT, f"stopped: reached max_evals ({max_evals} evaluations) at x0", 0, [])
     watchers = [UserCallback(function, task) for function in functions]
     rules = _rules(task, bool(maximize), gtol, ftol, xtol, max_steps, max_evals) + [Tagged(w, LIMIT) for w in watchers]
+    start = task.x.detach().clone()
     state = Loop(task, task.optimizer, rules, callbacks=hooks + watchers, total_steps=max_steps).run()
-    status = next(rule.status for rule in rules if rule.fired)
-    word = WORDS[status]
+    fired = next(rule for rule in rules if rule.fired)
+    word = WORDS[fired.status]
     message = state.stop_reason if state.stop_reason.startswith(word) else f"{word}: {state.stop_reason}"
-    return _result(task, status, message, state.step, state.history)
+    if isinstance(fired.rule, (stop_lib.MaxSteps, MaxEvals)) and not task.searched:
+        message += small_steps(start, task.x.detach(), state.step, float(task.optimizer.param_groups[0]["lr"]))
+    return _result(task, fired.status, message, state.step, state.history)
 
 
 def _flat_around_x0(task: MinimizeTask) -> bool:

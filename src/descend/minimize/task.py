@@ -163,8 +163,12 @@ class MinimizeTask:
         if not math.isfinite(self.f):
             return NonFiniteOrigin("loss", f"fun returned {self.sign * self.f} (the last finite point is kept as x); "
                                            "lower lr or bound x")
-        bad = int((~torch.isfinite(self.g)).nonzero()[0])
-        return NonFiniteOrigin("gradient", f"the gradient is not finite at flat index {bad} of x; lower lr or bound x")
+        bad = (~torch.isfinite(self.g)).nonzero()
+        if len(bad) == 0:   # every component finite, their norm past float's range
+            return NonFiniteOrigin("overflow", f"the gradient's norm overflowed (its largest component is "
+                                               f"{float(self.g.abs().max()):.3g}); lower lr or bound x")
+        return NonFiniteOrigin("gradient", f"the gradient is not finite at flat index {int(bad[0])} of x; lower lr "
+                                           "or bound x")
 
 
 _NO_PATH = ("fun's value has no gradient path to x {where} (it does not depend on x through torch operations, or "

@@ -12,6 +12,7 @@ from ...core.checks import check_choice
 from ...core.errors import DescendError
 from ...core.metrics import accuracy
 from .columns import first_bad, level_order, mostly_numbers, name_words, numbers, parse_numbers
+from .preprocess import ROUNDING
 
 TASKS = ("auto", "regression", "classification", "count")
 MAX_CLASS_INTEGERS = 10   # an integer target with at most this many values is read as classes ...
@@ -200,8 +201,19 @@ def _check_varies(series: pd.Series, name: str, requested: str) -> None:
     value = values.pop()
     if requested == "classification":
         raise DescendError(f"target column {name!r} has a single class {value!r}; classification needs two")
+    _refuse_constant(name, value)
+
+
+def _refuse_constant(name: str, value) -> None:
     raise DescendError(f"target column {name!r} holds {value!r} in every row, so there is nothing to learn; "
                        "pick a column that varies (--target)")
+
+
+def _spread(values: pd.Series) -> float:
+    """The standard deviation of `values`, or 0 when it is float rounding alone (relative to their largest
+    magnitude, as for the input columns): standardizing by such a spread would blow the rounding up into a target."""
+    std = float(values.std(ddof=0))
+    return std if std > ROUNDING * float(np.abs(values.to_numpy()).max(initial=0.0)) else 0.0
 
 
 def _check_repeats(labels: pd.Series, name: str) -> None:
@@ -235,8 +247,10 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
             row, value = first_bad(values, bad)
             raise DescendError(f"--task count needs non-negative whole numbers, but target {name!r} has "
                                f"{value:g} in data row {row}; use --task regression")
+    if _spread(values) == 0:   # equal up to rounding (0.1 + 0.2 beside 0.3): constant, though not to the bit
+        _refuse_constant(name, str(series.iloc[0]).strip())
     fitted = values if train is None else values.iloc[train]
-    std = float(fitted.std(ddof=0))
+    std = _spread(fitted)
     whole = requested == "auto" and task == "regression" and bool(np.all(np.mod(values, 1) == 0))
     reason = _reason(task, requested, series if task == "regression" else values,
                      _percentages(series, name, values) if whole else None)
