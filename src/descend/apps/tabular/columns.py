@@ -204,8 +204,8 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
         return _written_with(_infer_numeric(name, numbers(series, name).dropna(), rows), values)
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
-    if calendar_kind(values):
-        return _calendar_column(name, values, calendar_kind(values))
+    if calendar := calendar_kind(values):
+        return _calendar_column(name, values, calendar)
     distinct = values.nunique()
     if distinct == len(values) >= MIN_ID_ROWS:
         return Column(name, "identifier", f"text with a different value in each of its {distinct} filled rows (an "
