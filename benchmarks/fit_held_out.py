@@ -281,7 +281,8 @@ def run_defaults(build, seed: int) -> dict:
     sweep = [r for r in result.history if r.get("sweep") and "smoothed" in r]
     return {"score": case.score(), "seconds": seconds, "chose": what, "steps": len(result.history),
             "reason": chose.line() if chose else "", "warnings": sorted({str(w.message) for w in caught}),
-            "findings": [str(f) for f in result.findings], "lrs": [r["lr"] for r in sweep],
+            "findings": [str(f) for f in result.findings], "codes": [f"{f.severity} {f.code}" for f in result.findings],
+            "lrs": [r["lr"] for r in sweep],
             "smoothed": [r["smoothed"] for r in sweep]}
 
 
@@ -385,10 +386,12 @@ def run_list(doc: str, items: dict, noun: str, seeds: int, load_help: str, measu
     report(rows, range(args.seeds))
 
 
-def main(models: dict = MODELS, doc: str = __doc__, seeds: int = 2) -> None:
-    """The command line of a held-out list of models (this file's, fit_held_out2.py's)."""
+def main(models: dict = MODELS, doc: str = __doc__, seeds: int = 2, measure: Callable = measure,
+         report: Callable = report) -> None:
+    """The command line of a held-out list of models (this file's, fit_held_out2.py's); a list may measure and
+    report more than this file does (fit_held_out5.py reruns the grid's best with the doctor on)."""
     run_list(doc, models, "models", seeds, "take the grid's and the hand loop's runs from a file --save wrote and run "
-             "only fit's defaults (to measure a change to them)", measure, report,
+             "only what uses fit's defaults (to measure a change to them)", measure, report,
              lambda name: {"score_name": models[name](0).score_name})
 
 
