@@ -3,6 +3,7 @@ finding naming it, and never costs the run), a finding that another one explains
 come root cause first."""
 from __future__ import annotations
 
+import math
 import traceback
 from typing import Callable
 
@@ -110,10 +111,12 @@ def diagnose(readings: Readings) -> list[Finding]:
 
 def _leave_out_sweep(r: Readings) -> None:
     """Drop the sweep's records and the per-layer samples taken during it (their lr rose on purpose, decades
-    below and above the one training went on with), when training went on after it."""
+    below and above the one training went on with), when training went on after it; its first finite loss is kept,
+    where the weights training went on from started."""
     trained = [record for record in r.history if not record.get("sweep")]
     if not trained or len(trained) == len(r.history):
         return
+    r.sweep_start = next((x["loss"] for x in r.history if x.get("sweep") and math.isfinite(x["loss"])), None)
     r.history, after = trained, trained[0]["step"]
     kept = [i for i, step in enumerate(r.sampled_steps) if step >= after]
     if kept and len(r.layer_grads) == len(r.sampled_steps) == len(r.update_ratios):

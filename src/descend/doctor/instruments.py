@@ -59,6 +59,7 @@ class Readings:
     non_finite: dict = field(default_factory=lambda: {"count": 0, "first_step": None})  # steps with NaN/Inf
     interventions: list[dict] = field(default_factory=list)    # doctor="fix" rollbacks
     curve: Curve | None = None                                 # set from the history when the run ends
+    sweep_start: float | None = None                           # the left-out lr sweep's first finite loss
     settings: dict = field(default_factory=dict)               # fit's arguments the fixes depend on (lr, loss, ...)
     activations: list[str] = field(default_factory=list)       # class names of the model's activation modules
     recurrent: bool = False                                    # the model holds a recurrent layer (nn.RNN, GRU, LSTM)

@@ -615,7 +615,8 @@ def vanishing_gradients(r: Readings) -> Finding | None:
 
 def dead_units(r: Readings) -> Finding | None:
     """Over half the units of a ReLU layer never fire on the last sampled batches, and it costs: the model does
-    worse than a linear reference (or, with no reference, the loss hardly fell)."""
+    worse than a linear reference (or, with no reference, the loss hardly fell from where the weights started: the
+    first loss of auto's sweep when training went on from the sweep's weights, which learnt too)."""
     worst = None
     for name, samples in r.dead.items():
         recent = torch.stack(samples[-DEAD_SAMPLES:])
@@ -628,7 +629,7 @@ def dead_units(r: Readings) -> Finding | None:
     if worst is None or not s:
         return None
     costs = True if no_better_than_constant(r) else worse_than_reference(r)
-    fell = min(s) < 0.9 * s[0]
+    fell = min(s) < 0.9 * (s[0] if r.sweep_start is None else r.sweep_start)
     if costs is False or (costs is None and fell):
         return None
     name, dead, units = worst
