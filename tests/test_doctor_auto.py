@@ -79,6 +79,20 @@ def test_a_fix_that_sets_an_lr_under_auto_names_the_optimizer_and_the_schedules_
     assert diagnose(readings)[0].change == {"init": "kaiming"}   # dead from the start: the initialization
 
 
+def test_dead_units_with_no_reference_count_what_the_sweep_learnt():
+    """With no reference to compare with, dead units cost when the loss hardly fell from where the weights started.
+    Under auto those weights are the sweep's first: a sweep that took the loss from 4 to 1 learnt, and a flat
+    curve after it is no cost; the same flat curve after a sweep that learnt nothing still is."""
+    alive, dead = torch.ones(8, dtype=torch.bool), torch.zeros(8, dtype=torch.bool)
+    after = [1.0 - 0.001 * i for i in range(60)]
+    learnt = _records([4.0 * 0.92 ** i for i in range(17)] + [2.0, 4.0, 8.0], [1e-4 * 10 ** (i / 5) for i in range(20)],
+                      sweep=True) + _records(after, _cosine(0.1, 60), start=21)
+    for history, named in ((learnt, False), (_swept_run(after), True)):
+        readings = Readings(history=history, auto_lr=0.1, auto_optimizer="adamw", dead={"1": [dead] * 5},
+                            dead_first={"1": alive})
+        assert ("dead_units" in _codes(diagnose(readings))) is named
+
+
 def test_the_sweep_and_its_samples_are_left_out_of_the_curve_rules():
     """The sweep's rising lr and loss are no divergence, and its tiny early updates (lr 1e-4) are no lr_too_low."""
     after = [1.0 * 0.97 ** i for i in range(80)]
