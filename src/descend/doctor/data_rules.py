@@ -20,12 +20,15 @@ from .findings import Finding
 from .instruments import Readings
 from .reference import accuracy_without, better, class_id_accuracies, in_sample_gain
 from .rules import bad_start, dead_units
+from .wiring_rules import batch_mixing
 
 
 def unscaled_inputs(r: Readings) -> Finding | None:
     """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
     varies (near-constant columns, such as image borders, are no reference). Columns of whole numbers that fit
-    the model's embedding tables are ids it looks up, not sizes: they are left out."""
+    the model's embedding tables are ids it looks up, not sizes: they are left out. Within those bounds a size is
+    blamed only for a cost (dead units, a far start), and not where the model mixes rows within a batch: there each
+    row's output, and so the cost, depends on its batch rather than on the inputs' size."""
     scales = [0.0 if i in r.index_columns else s for i, s in enumerate(r.input_scales)]
     if not scales or max(scales) <= 0:
         return None
@@ -35,7 +38,7 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
     small_i, small = min(references, key=lambda t: t[1])
     if big / small <= 100 and big <= 1e3:
-        return _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
+        return None if batch_mixing(r) else _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
     if big_i in r.missing_codes:
         return _missing_code(big_i, r.missing_codes[big_i])
     what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "

@@ -59,8 +59,9 @@ CODES: dict[str, str] = {
                            "their loss under their own batch statistics: the running statistics are the last batch's",
     "embedding_ids": "an embedding table of 20 rows or more was given at most 2 distinct ids on 100 rows: the id "
                      "column was scaled with the features, so .long() reads nearly every id as 0",
-    "unread_outputs": "the user's loss gives a zero gradient to some output columns on every row, though the "
-                      "targets have a column for each: those targets are never fitted",
+    "unread_outputs": "the user's loss gives a zero gradient to some output columns on every row, or its gradient "
+                      "spans fewer directions than there are columns, though the targets have a column for each: "
+                      "those targets (or differences between them) are never fitted",
     "loss_unpaired": "the user's loss gives the same value when the outputs are moved one row against their "
                      "targets: it compares every output with every target (a (batch, 1) output broadcast against a "
                      "(batch,) target), so the model can only learn the targets' mean; or, on class ids, it keeps its "
@@ -70,7 +71,8 @@ CODES: dict[str, str] = {
     "batch_mixing": "in eval mode a row's output changes when the other rows of its batch change (a recurrent layer "
                     "without batch_first, a softmax or normalization over dim 0), at a cost",
     "optimizer_misses_weights": "the user's optimizer instance leaves some of the model's trainable parameters out "
-                                "and the model falls clearly short of a reference (one holding none is refused)",
+                                "(or holds them only at lr 0) and the model falls clearly short of a reference "
+                                "(one holding none is refused)",
     "dropout_too_strong": "a dropout layer drops half or more of its units and the model falls clearly short of a "
                           "reference fitted on the same rows",
     "optimizer_eps": "an adaptive optimizer's eps is over 10x the gradient's typical size per weight, so its steps "

@@ -247,7 +247,8 @@ def unread_outputs(loss, output: torch.Tensor, target: torch.Tensor) -> dict | N
     """For a loss the user wrote and outputs of the targets' own shape (rows, columns >= 2): the output columns
     whose gradient under the loss is zero on every row of random outputs (a generator of its own), the columns
     the loss never reads, and whether it equals mse on the columns it reads ({"unread": [...], "columns": k,
-    "same_as": "mse" | None}); None when it reads every column or cannot be scored."""
+    "same_as": "mse" | None}); where it reads every column, the combinations of columns it never reads (see
+    `_unread_combinations`); None when it reads all of them or cannot be scored."""
     if isinstance(loss, str) or not callable(loss) or output.dim() != 2 or output.shape[1] < 2 \
             or output.shape != target.shape or not target.dtype.is_floating_point:
         return None
@@ -263,11 +264,35 @@ def unread_outputs(loss, output: torch.Tensor, target: torch.Tensor) -> dict | N
         return None
     read = (grad != 0).any(0)
     unread = [i for i, r in enumerate(read.tolist()) if not r]
-    if not unread or len(unread) == output.shape[1]:
+    if len(unread) == output.shape[1]:
         return None
+    if not unread:
+        return _unread_combinations(grad)
     kept = read.nonzero().reshape(-1)
     same = math.isclose(float(value), float(nn.functional.mse_loss(z[:, kept], target[:, kept])), rel_tol=1e-5)
     return {"unread": unread, "columns": output.shape[1], "same_as": "mse" if same else None}
+
+
+FLAT_DIRECTION = 1e-5   # a singular value under this share of the largest: a direction the gradient never takes
+
+
+def _unread_combinations(grad: torch.Tensor) -> dict | None:
+    """The output gradient's rows (one per row of random outputs, over k columns) span fewer than k directions:
+    the loss reads the columns only through that many combinations of them (an error averaged over the columns
+    before squaring reads only their mean), and the rest are never fitted ({"unread": [], "columns": k, "read": r,
+    "same_as": None}). One unread direction along all-ones is a softmax's indifference to a common offset, no
+    fault; fewer than 2k rows cannot tell."""
+    rows, k = grad.shape
+    if rows < 2 * k:
+        return None
+    _, singular, vh = torch.linalg.svd(grad.double(), full_matrices=False)
+    rank = int((singular > FLAT_DIRECTION * singular[0]).sum())
+    if rank == k or singular[0] == 0:
+        return None
+    offset = torch.full((k,), k ** -0.5, dtype=torch.float64)
+    if rank == k - 1 and float((vh[-1] @ offset).abs()) > 1 - FLAT_DIRECTION:
+        return None
+    return {"unread": [], "columns": k, "read": rank, "same_as": None}
 
 
 BALANCED = (0.35, 0.65)   # a share of the positive class at which weighting the classes has no imbalance to offset

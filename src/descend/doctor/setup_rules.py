@@ -23,20 +23,24 @@ def _shown(names: list[str]) -> str:
 
 
 def optimizer_misses_weights(r: Readings) -> Finding | None:
-    """The user's optimizer instance holds some of the model's trainable weights but not all, and the model falls
-    short of a reference or of a constant prediction: the weights it leaves out keep their initial values (a
-    head-only optimizer on a model whose body was meant to train). One that holds none is refused before the run
-    (fit.preflight)."""
+    """The user's optimizer instance never moves some of the model's trainable weights, and the model falls short of
+    a reference or of a constant prediction: the weights it leaves out, or holds only in param groups at lr 0, keep
+    their initial values (a head-only optimizer on a model whose body was meant to train, a freeze by lr 0 never
+    undone). One that holds none is refused before the run (fit.preflight)."""
     missing = r.unoptimized
     if not missing or not missing["weights"] or not (worse_than_reference(r) or no_better_than_constant(r)):
         return None
+    at_zero = missing.get("at_zero_lr", [])
+    left_out = [name for name in missing["weights"] if name not in at_zero]
+    parts = ([f"leaves out {len(left_out)} ({_shown(left_out)})"] if left_out else []) + \
+        ([f"holds {len(at_zero)} only in param groups at lr 0 ({_shown(at_zero)})"] if at_zero else [])
     return Finding("optimizer_misses_weights", "warning", None, missing,
-                   f"the optimizer does not hold the model's weights: of the model's {missing['of']} trainable "
-                   f"parameters it holds all but {len(missing['weights'])} ({_shown(missing['weights'])} left out), "
-                   f"so those keep their initial values and the model ended clearly short of a reference fitted on "
-                   f"the same rows",
+                   f"the optimizer never moves some of the model's weights: of the model's {missing['of']} trainable "
+                   f"parameters it {' and '.join(parts)}, so those keep their initial values and the model ended "
+                   f"clearly short of a reference fitted on the same rows",
                    "build the optimizer on model.parameters() of the model you pass to fit (after any copy, .to() or "
-                   "rebuild), or leave optimizer to fit; freeze layers on purpose with requires_grad_(False)",
+                   "rebuild) with an lr above 0 in every param group, or leave optimizer to fit; freeze layers on "
+                   "purpose with requires_grad_(False)",
                    {"optimizer": "auto"})
 
 

@@ -35,6 +35,21 @@ def check_mode(mode) -> None:
                            f"False (off), got {mode!r}")
 
 
+def _idle_parameters(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict | None:
+    """The model's trainable parameters that an optimizer instance never moves, by name: those it does not hold
+    (core.checks.unheld_parameters) and those it holds only in param groups at lr 0, a freeze left in a fine-tuning
+    script (fit's schedules scale each group's lr, so 0 stays 0). {"weights": [...], "of": n, "at_zero_lr": [...]}
+    or None when every one can move."""
+    unheld = unheld_parameters(model, optimizer) or {"weights": []}
+    moved = {id(p) for group in optimizer.param_groups if group.get("lr", 0) != 0 for p in group["params"]}
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    at_zero = [name for name, p in trainable if id(p) in held and id(p) not in moved]
+    if not unheld["weights"] and not at_zero:
+        return None
+    return {"weights": unheld["weights"] + at_zero, "of": len(trainable), "at_zero_lr": at_zero}
+
+
 class Doctor(Callback):
     """Watches one run (doctor=True), also repairs divergence (doctor="fix"), or does nothing (doctor=False).
 
@@ -76,7 +91,7 @@ class Doctor(Callback):
         self.readings.batch_norm_momentum = max((m.momentum for m in norms if m.momentum is not None), default=0.0)
         self.readings.trainable_weights = [name for name, _ in trained_weights(model)]
         given = self.readings.settings.get("optimizer")   # an instance the user built, or a name fit builds
-        self.readings.unoptimized = unheld_parameters(model, given) if isinstance(given, torch.optim.Optimizer) \
+        self.readings.unoptimized = _idle_parameters(model, given) if isinstance(given, torch.optim.Optimizer) \
             else None
         self.readings.embedding_rows = max((m.num_embeddings for m in modules if isinstance(m, EMBEDDINGS)), default=0)
         self.readings.dropout = max((m.p for m in modules if isinstance(m, _DropoutNd)), default=0.0)

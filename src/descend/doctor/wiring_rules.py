@@ -115,13 +115,16 @@ def embedding_ids(r: Readings) -> Finding | None:
 
 
 def unread_outputs(r: Readings) -> Finding | None:
-    """The user's loss never reads some output columns of a model whose outputs have the targets' shape (see
-    probes.unread_outputs): those targets are never fitted, and the weights that make those columns learn nothing
-    (a loss written for one target indexing column 0, a slice one short). Offered fix: mse, when the loss is mse
-    on the columns it reads."""
+    """The user's loss never reads some output columns of a model whose outputs have the targets' shape, or reads
+    them only through fewer combinations than there are columns (see probes.unread_outputs): those targets, or
+    those differences between them, are never fitted (a loss written for one target indexing column 0, a slice one
+    short, an error averaged over the columns before squaring). Offered fix: mse, when the loss is mse on the
+    columns it reads."""
     found = r.unread_outputs
     if found is None:
         return None
+    if not found["unread"]:
+        return _unread_combinations(found)
     change = {"loss": found["same_as"]} if found["same_as"] else {}
     shown = ", ".join(map(str, found["unread"]))
     return Finding("unread_outputs", "warning", None, found,
@@ -129,6 +132,16 @@ def unread_outputs(r: Readings) -> Finding | None:
                    f"for every row, so the targets in those columns are never fitted",
                    with_flags(("use loss='mse', which reads every column, or " if change else "") +
                               "make the loss cover every output column (output[:, 0] reads one)", change), change)
+
+
+def _unread_combinations(found: dict) -> Finding:
+    k, read = found["columns"], found["read"]
+    return Finding("unread_outputs", "warning", None, found,
+                   f"the loss reads the {k} output columns only through {read} combination(s) of them: its gradient "
+                   f"takes the same {read} direction(s) on every row, so the other {k - read} are never fitted "
+                   f"(errors of opposite sign in different columns cancel)",
+                   "compute the error of each column on its own (square or take the absolute value of each column's "
+                   "error, then average), or use loss='mse'")
 
 
 HEAVY_DROPOUT = 0.5   # a dropout p from which most of a layer's units are dropped at every step
