@@ -38,3 +38,20 @@ def test_a_data_file_given_as_the_run_folder_says_what_to_give(saved_run, comman
     assert main([command, str(data)]) == 2
     assert capsys.readouterr().err.strip() == (f"descend: error: {data} is a file, not a run folder; give the "
                                                "folder that `descend fit --out` (or fit(run_dir=...)) wrote")
+
+
+def test_predict_names_the_column_a_missing_one_was_renamed_to(saved_run, tmp_path, capsys):
+    """A new file with 'Shop' for 'shop' and no 'b' said only "has no column 'b' ... (also missing: shop); add it":
+    the renamed column was not named, and "it" was two columns."""
+    import pandas as pd
+    data, run = saved_run
+    new = tmp_path / "new.csv"
+    pd.read_csv(data).drop(columns=["sales", "b"]).rename(columns={"shop": "Shop"}).head(5).to_csv(new, index=False)
+    assert main(["predict", str(run), str(new)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: {new} has no column 'b', which the model was trained on (also missing: shop); it has "
+        "'Shop': rename it 'shop'; add 'b', with empty cells where the values are unknown")
+    pd.read_csv(data).drop(columns=["sales", "a", "b"]).head(5).to_csv(new, index=False)
+    assert main(["predict", str(run), str(new)]) == 2
+    assert capsys.readouterr().err.strip().endswith("(also missing: b); add them, with empty cells where the values "
+                                                    "are unknown")
