@@ -55,3 +55,31 @@ def test_predict_names_the_column_a_missing_one_was_renamed_to(saved_run, tmp_pa
     assert main(["predict", str(run), str(new)]) == 2
     assert capsys.readouterr().err.strip().endswith("(also missing: b); add them, with empty cells where the values "
                                                     "are unknown")
+
+
+def test_a_refit_runs_report_counts_each_parts_epochs_and_says_whose_validation_loss_is_last(saved_run):
+    """The report of a table trained again on all rows said "epochs 21" beside "steps 405 (fit: 315, refit: 90)"
+    (the largest epoch number, the first run's), and "final validation loss 0.1155": the first run's last
+    evaluation, not the kept weights' nor the refit's, which had no validation."""
+    import pandas as pd
+    from descend.runs import read_run
+    _, run = saved_run
+    history = pd.read_csv(run / "history.csv")
+    fit, refit = history[history["phase"].isna() | (history["phase"] == "fit")], history[history["phase"] == "refit"]
+    assert len(refit) and refit["val_loss"].isna().all()
+    rows = dict(read_run(run).summary_rows())
+    first, again = int(fit["epoch"].max()), int(refit["epoch"].max() - refit["epoch"].min())
+    assert again >= 1 and rows["epochs"] == f"{first + again} (fit: {first}, refit: {again})"
+    assert "final validation loss" not in rows
+    assert rows["the first run's last validation loss"] == pytest.approx(fit["val_loss"].dropna().iloc[-1])
+
+
+def test_an_updates_epochs_are_counted_from_where_it_went_on():
+    """An update goes on from the epoch before it (6 -> 106): the report said "epochs 106" for 21 + 6 + 100."""
+    import pandas as pd
+    from descend.runs.records import RunRecord
+    history = pd.DataFrame({"step": range(1, 8), "epoch": [0, 1, 2, 0, 1, 2, 4], "loss": 1.0,
+                            "val_loss": [1.0, 0.9, 0.8, None, None, 0.7, 0.6],
+                            "phase": [None, None, None, "refit", "refit", "update 1", "update 1"]})
+    rows = dict(RunRecord(Path("run"), history).summary_rows())
+    assert rows["epochs"] == "5 (fit: 2, refit: 1, update 1: 2)" and rows["final validation loss"] == 0.6
