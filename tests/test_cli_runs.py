@@ -136,6 +136,7 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_run_exactly(sales, tmp_path,
     stopped = _interrupt_at_step_25(tmp_path, [*argv, "--out", str(tmp_path / "cut")])
     assert stopped.returncode in (130, -signal.SIGINT), stopped.stderr   # the shell shows 130 for both
     assert "interrupted at step 25" in stopped.stderr and "--resume" in stopped.stderr   # the step under way
+    assert "run_dir=" not in stopped.stderr and "interrupted (Ctrl-C)" in stopped.stderr   # no Python advice
     assert not (tmp_path / "cut").exists() and (tmp_path / "cut.partial" / "checkpoints").is_dir()
 
     assert main([*argv, "--out", str(tmp_path / "cut")]) == 2          # without --resume: refused, kept

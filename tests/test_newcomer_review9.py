@@ -83,3 +83,24 @@ def test_an_updates_epochs_are_counted_from_where_it_went_on():
                             "phase": [None, None, None, "refit", "refit", "update 1", "update 1"]})
     rows = dict(RunRecord(Path("run"), history).summary_rows())
     assert rows["epochs"] == "5 (fit: 2, refit: 1, update 1: 2)" and rows["final validation loss"] == 0.6
+
+
+def test_ctrl_c_in_a_run_is_named_as_such_in_its_last_line(capsys):
+    """A run cut short by Ctrl-C ended its progress with "interrupted by an error or Ctrl-C"."""
+    import torch
+    from torch import nn
+
+    import descend as ds
+
+    class CtrlC(ds.loop.Callback):
+        def on_step_end(self, state, record):
+            if state.step == 3:
+                raise KeyboardInterrupt
+
+    x = torch.randn(64, 3)
+    with pytest.raises(KeyboardInterrupt):
+        ds.fit(nn.Linear(3, 1), (x, x.sum(1, keepdim=True)), loss="mse", lr=0.01, batch_size=16, max_epochs=2,
+               progress=1, doctor=False, callbacks=[CtrlC()])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("stopped after 3 steps (") and last.endswith("): interrupted (Ctrl-C)")
+
