@@ -104,3 +104,21 @@ def test_ctrl_c_in_a_run_is_named_as_such_in_its_last_line(capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("stopped after 3 steps (") and last.endswith("): interrupted (Ctrl-C)")
 
+
+
+def test_a_config_file_with_options_at_the_top_level_is_shown_them_moved(tmp_path, capsys):
+    """{"data": ..., "target": ..., "max_epochs": 3} was refused with "unknown key(s) 'max_epochs', 'target'; it may
+    hold only "data" and "options"": the file's own options, which only needed moving."""
+    config = tmp_path / "config.json"
+    config.write_text('{"data": "sales.csv", "target": "sales", "max_epochs": 3}')
+    assert main(["fit", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: --config {config} has options at the top level ('max_epochs', 'target'); they go inside "
+        '"options", beside "data": {"data": "sales.csv", "options": {"max_epochs": 3, "target": "sales"}}')
+
+
+def test_a_mistyped_option_in_a_config_file_gets_the_option_meant(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text('{"data": "sales.csv", "options": {"target": "sales", "max_epoch": 3}}')
+    assert main(["fit", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert "unknown option(s) max_epoch; did you mean max_epochs? known: " in capsys.readouterr().err
