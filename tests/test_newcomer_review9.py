@@ -122,3 +122,15 @@ def test_a_mistyped_option_in_a_config_file_gets_the_option_meant(tmp_path, caps
     config.write_text('{"data": "sales.csv", "options": {"target": "sales", "max_epoch": 3}}')
     assert main(["fit", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
     assert "unknown option(s) max_epoch; did you mean max_epochs? known: " in capsys.readouterr().err
+
+
+def test_update_on_rows_without_the_target_says_so_before_naming_a_missing_input(saved_run, tmp_path, capsys):
+    """`descend update RUN new.csv` on a file meant for predict (no target, one input left out) named the input
+    ("has no column 'b' ... add it") and, once that was added, the target: the file was the wrong kind."""
+    import pandas as pd
+    data, run = saved_run
+    new = tmp_path / "new.csv"
+    pd.read_csv(data).drop(columns=["sales", "b"]).head(20).to_csv(new, index=False)
+    assert main(["update", str(run), str(new)]) == 2
+    assert capsys.readouterr().err.startswith("descend: error: the new data has no target column 'sales': update "
+                                              "trains on rows whose target is known")
