@@ -134,3 +134,23 @@ def test_update_on_rows_without_the_target_says_so_before_naming_a_missing_input
     assert main(["update", str(run), str(new)]) == 2
     assert capsys.readouterr().err.startswith("descend: error: the new data has no target column 'sales': update "
                                               "trains on rows whose target is known")
+
+
+def test_a_report_drawn_of_an_unfinished_run_is_drawn_again_when_resume_finishes_it(saved_run, tmp_path, capsys):
+    """`descend report DIR.partial` after Ctrl-C, then `--resume`: the finished DIR carried the 10-step page of the
+    unfinished run as its report.html."""
+    data, _ = saved_run
+    out = tmp_path / "run"
+    argv = ["fit", str(data), "--target", "sales", "--out", str(out), "--max-epochs", "5", "--lr", "0.003"]
+    killed = subprocess.run([sys.executable, "-m", "descend", *argv], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC), "DESCEND_KILL_AT": "checkpoint:2"})
+    assert killed.returncode == -9 and not out.exists(), killed.stderr
+    partial = tmp_path / "run.partial"
+    assert main(["report", str(partial)]) == 0
+    assert "not finished (no summary.json)" in (partial / "report.html").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (f"note: report.html, drawn of the run unfinished, is "
+                                                               f"drawn again of the finished run: {out}/report.html")
+    page = (out / "report.html").read_text()
+    assert "not finished" not in page and "the first run stopped because" in page

@@ -13,6 +13,7 @@ from ..apps.tabular.run import TabularRun
 from ..core.errors import DescendError
 
 DEFAULTS = Options(target="")
+REPORT = "report.html"   # what `descend report DIR` writes by default
 CONFIG_KEYS = {"data", "options"}   # what a --config file may hold (inside best.json's "config")
 
 
