@@ -281,8 +281,9 @@ def test_doctor_says_what_a_folder_is_when_it_is_no_run(tmp_path, capsys):
     (tmp_path / "runs" / "sales.partial").mkdir(parents=True)
     assert main(["doctor", str(tmp_path / "runs" / "sales")]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"descend: error: no run directory at {tmp_path / 'runs' / 'sales'} (its findings.json is written when a run "
-        f"ends); the run is still recorded in {tmp_path / 'runs' / 'sales.partial'}")
+        f"descend: error: {tmp_path / 'runs' / 'sales'} does not exist yet: its run is in "
+        f"{tmp_path / 'runs' / 'sales.partial'}, unfinished (interrupted, or still training); `descend fit ... --out "
+        f"{tmp_path / 'runs' / 'sales'} --resume` finishes it")
     assert main(["doctor", str(tmp_path / "runs")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"descend: error: {tmp_path / 'runs'} is not a run directory (no config.json or findings.json); give the "

@@ -154,3 +154,17 @@ def test_a_report_drawn_of_an_unfinished_run_is_drawn_again_when_resume_finishes
                                                                f"drawn again of the finished run: {out}/report.html")
     page = (out / "report.html").read_text()
     assert "not finished" not in page and "the first run stopped because" in page
+
+
+@pytest.mark.parametrize("command, extra", [("report", ["run.partial"]), ("predict", []), ("doctor", [])])
+def test_a_run_still_in_its_partial_folder_is_told_how_to_finish(tmp_path, command, extra, capsys, saved_run):
+    """`descend report runs/x` after Ctrl-C said "run directory runs/x does not exist" (predict: "run folder runs/x
+    does not exist (or is not a folder)"), not where the run was or how to finish it."""
+    out, partial = tmp_path / "run", tmp_path / "run.partial"
+    (partial / "checkpoints").mkdir(parents=True)
+    data = [str(saved_run[0])] if command == "predict" else []
+    assert main([command, str(out), *data]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"descend: error: {out} does not exist yet: its run is in {partial}, unfinished "
+                          f"(interrupted, or still training); `descend fit ... --out {out} --resume` finishes it")
+    assert ("`descend report" in err) == (command == "report")

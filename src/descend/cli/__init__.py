@@ -125,10 +125,18 @@ def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unkno
 
 
 def _check_run_folder(args: argparse.Namespace) -> None:
-    """Refuse a file given where a command takes a run folder, before the command reads anything: the two
-    arguments swapped (`descend predict new.csv runs/x`) are told the order, a data file alone what to give."""
+    """Refuse what is no run folder where a command takes one, before the command reads anything: a run not
+    finished yet (DIR.partial) is told how to finish it, two arguments swapped (`descend predict new.csv runs/x`)
+    the order, a data file alone what to give."""
     run_dir, data = getattr(args, "run_dir", None), getattr(args, "data", None)
-    if run_dir is None or not Path(run_dir).is_file():
+    if run_dir is None:
+        return
+    partial = Path(run_dir).with_name(f"{Path(run_dir).name}.partial")
+    if not Path(run_dir).exists() and partial.is_dir():
+        so_far = f"; `descend report {partial}` draws it so far" if args.command == "report" else ""
+        raise DescendError(f"{run_dir} does not exist yet: its run is in {partial}, unfinished (interrupted, or "
+                           f"still training); `descend fit ... --out {run_dir} --resume` finishes it{so_far}")
+    if not Path(run_dir).is_file():
         return
     if data is not None and Path(data).is_dir():
         raise DescendError(f"{run_dir} is a file and {data} a folder: the run folder comes first, "
