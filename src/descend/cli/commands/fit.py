@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = read_config(args.config) if args.config else None
-    opts, data = options_from(args, config), data_path(args, config)
+    data = data_path(args, config)   # first: `descend fit --out DIR` lacks the file before the target
+    opts = options_from(args, config)
     check_positive_int(args.nproc, "--nproc")
     if args.resume and not args.out:
         raise DescendError("--resume needs --out DIR: the folder of the run to continue")
