@@ -168,3 +168,15 @@ def test_a_run_still_in_its_partial_folder_is_told_how_to_finish(tmp_path, comma
     assert err.startswith(f"descend: error: {out} does not exist yet: its run is in {partial}, unfinished "
                           f"(interrupted, or still training); `descend fit ... --out {out} --resume` finishes it")
     assert ("`descend report" in err) == (command == "report")
+
+
+def test_fit_without_a_data_file_says_so_before_the_target(tmp_path, capsys):
+    """`descend fit --out runs/x` said "no target column: pass --target COL": the file was missing first."""
+    assert main(["fit", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == ("descend: error: no data file: pass DATA (a CSV or Parquet file) or a "
+                                               "--config file that names it")
+
+
+def test_a_mistyped_bench_workload_gets_the_one_meant(capsys):
+    assert main(["bench", "--workloads", "rosenbrok", "--quick"]) == 2
+    assert "unknown workload 'rosenbrok'; did you mean 'rosenbrock_2d'? available: " in capsys.readouterr().err
