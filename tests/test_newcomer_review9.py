@@ -5,9 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
+from torch import nn
 
+import descend as ds
 from descend.cli import main
+from descend.runs import read_run
+from descend.runs.records import RunRecord
 
 SRC = Path(__file__).parent.parent / "src"
 
@@ -43,7 +49,6 @@ def test_a_data_file_given_as_the_run_folder_says_what_to_give(saved_run, comman
 def test_predict_names_the_column_a_missing_one_was_renamed_to(saved_run, tmp_path, capsys):
     """A new file with 'Shop' for 'shop' and no 'b' said only "has no column 'b' ... (also missing: shop); add it":
     the renamed column was not named, and "it" was two columns."""
-    import pandas as pd
     data, run = saved_run
     new = tmp_path / "new.csv"
     pd.read_csv(data).drop(columns=["sales", "b"]).rename(columns={"shop": "Shop"}).head(5).to_csv(new, index=False)
@@ -61,8 +66,6 @@ def test_a_refit_runs_report_counts_each_parts_epochs_and_says_whose_validation_
     """The report of a table trained again on all rows said "epochs 21" beside "steps 405 (fit: 315, refit: 90)"
     (the largest epoch number, the first run's), and "final validation loss 0.1155": the first run's last
     evaluation, not the kept weights' nor the refit's, which had no validation."""
-    import pandas as pd
-    from descend.runs import read_run
     _, run = saved_run
     history = pd.read_csv(run / "history.csv")
     fit, refit = history[history["phase"].isna() | (history["phase"] == "fit")], history[history["phase"] == "refit"]
@@ -76,8 +79,6 @@ def test_a_refit_runs_report_counts_each_parts_epochs_and_says_whose_validation_
 
 def test_an_updates_epochs_are_counted_from_where_it_went_on():
     """An update goes on from the epoch before it (6 -> 106): the report said "epochs 106" for 21 + 6 + 100."""
-    import pandas as pd
-    from descend.runs.records import RunRecord
     history = pd.DataFrame({"step": range(1, 8), "epoch": [0, 1, 2, 0, 1, 2, 4], "loss": 1.0,
                             "val_loss": [1.0, 0.9, 0.8, None, None, 0.7, 0.6],
                             "phase": [None, None, None, "refit", "refit", "update 1", "update 1"]})
@@ -87,11 +88,6 @@ def test_an_updates_epochs_are_counted_from_where_it_went_on():
 
 def test_ctrl_c_in_a_run_is_named_as_such_in_its_last_line(capsys):
     """A run cut short by Ctrl-C ended its progress with "interrupted by an error or Ctrl-C"."""
-    import torch
-    from torch import nn
-
-    import descend as ds
-
     class CtrlC(ds.loop.Callback):
         def on_step_end(self, state, record):
             if state.step == 3:
@@ -127,7 +123,6 @@ def test_a_mistyped_option_in_a_config_file_gets_the_option_meant(tmp_path, caps
 def test_update_on_rows_without_the_target_says_so_before_naming_a_missing_input(saved_run, tmp_path, capsys):
     """`descend update RUN new.csv` on a file meant for predict (no target, one input left out) named the input
     ("has no column 'b' ... add it") and, once that was added, the target: the file was the wrong kind."""
-    import pandas as pd
     data, run = saved_run
     new = tmp_path / "new.csv"
     pd.read_csv(data).drop(columns=["sales", "b"]).head(20).to_csv(new, index=False)
@@ -156,8 +151,8 @@ def test_a_report_drawn_of_an_unfinished_run_is_drawn_again_when_resume_finishes
     assert "not finished" not in page and "the first run stopped because" in page
 
 
-@pytest.mark.parametrize("command, extra", [("report", ["run.partial"]), ("predict", []), ("doctor", [])])
-def test_a_run_still_in_its_partial_folder_is_told_how_to_finish(tmp_path, command, extra, capsys, saved_run):
+@pytest.mark.parametrize("command", ["report", "predict", "doctor"])
+def test_a_run_still_in_its_partial_folder_is_told_how_to_finish(tmp_path, command, capsys, saved_run):
     """`descend report runs/x` after Ctrl-C said "run directory runs/x does not exist" (predict: "run folder runs/x
     does not exist (or is not a folder)"), not where the run was or how to finish it."""
     out, partial = tmp_path / "run", tmp_path / "run.partial"
