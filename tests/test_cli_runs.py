@@ -136,6 +136,7 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_run_exactly(sales, tmp_path,
     stopped = _interrupt_at_step_25(tmp_path, [*argv, "--out", str(tmp_path / "cut")])
     assert stopped.returncode in (130, -signal.SIGINT), stopped.stderr   # the shell shows 130 for both
     assert "interrupted at step 25" in stopped.stderr and "--resume" in stopped.stderr   # the step under way
+    assert "run_dir=" not in stopped.stderr and "interrupted (Ctrl-C)" in stopped.stderr   # no Python advice
     assert not (tmp_path / "cut").exists() and (tmp_path / "cut.partial" / "checkpoints").is_dir()
 
     assert main([*argv, "--out", str(tmp_path / "cut")]) == 2          # without --resume: refused, kept
@@ -280,8 +281,9 @@ def test_doctor_says_what_a_folder_is_when_it_is_no_run(tmp_path, capsys):
     (tmp_path / "runs" / "sales.partial").mkdir(parents=True)
     assert main(["doctor", str(tmp_path / "runs" / "sales")]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"descend: error: no run directory at {tmp_path / 'runs' / 'sales'} (its findings.json is written when a run "
-        f"ends); the run is still recorded in {tmp_path / 'runs' / 'sales.partial'}")
+        f"descend: error: {tmp_path / 'runs' / 'sales'} does not exist yet: its run is in "
+        f"{tmp_path / 'runs' / 'sales.partial'}, unfinished (interrupted, or still training); `descend fit ... --out "
+        f"{tmp_path / 'runs' / 'sales'} --resume` finishes it")
     assert main(["doctor", str(tmp_path / "runs")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"descend: error: {tmp_path / 'runs'} is not a run directory (no config.json or findings.json); give the "

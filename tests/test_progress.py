@@ -90,7 +90,7 @@ def test_a_run_ended_by_an_error_says_so_in_its_last_line(capsys):
         ds.fit(nn.Linear(3, 1), (X, y), val=(X, y), loss="mse", batch_size=16, max_epochs=3, progress=4,
                doctor=False, stop=[ds.stop.Patience(2, monitor="val_rmse")])
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("stopped after 4 steps (") and last.endswith("): interrupted by an error or Ctrl-C")
+    assert last.startswith("stopped after 4 steps (") and last.endswith("): ended by an error (DescendError, below)")
 
 
 class FakeKernel:

@@ -109,8 +109,9 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_resumes_exactly(tmp_pa
     assert child.returncode == -signal.SIGINT  # Python re-raises an unhandled KeyboardInterrupt as SIGINT
     saved = run_dir / "checkpoints" / "step-000000014"   # the step the signal arrived in, once it was complete
     line = next(l for l in err.splitlines() if l.startswith("interrupted at step"))
-    assert line == (f"interrupted at step 14; checkpoint saved in {saved}. Resume with "
-                    f"fit(..., run_dir={str(run_dir)!r}, resume=True) or `descend fit ... --resume`")
+    assert line == f"interrupted at step 14; checkpoint saved in {saved}"
+    assert err.strip().splitlines()[-1] == (f"KeyboardInterrupt: interrupted at step 14; resume with fit(..., "
+                                            f"run_dir={str(run_dir)!r}, resume=True)")
     assert checkpoint.verify(saved)["step"] == 14 and not (run_dir / "model.safetensors").exists()
     assert len((run_dir / "history.jsonl").read_text().splitlines()) == 14  # nothing after the interrupted step
     _resume_and_compare(run_dir)

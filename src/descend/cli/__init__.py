@@ -15,6 +15,7 @@ import difflib
 import importlib
 import os
 import pkgutil
+import shlex
 import sys
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_run_folder(args)
         return int(args.handler(args) or 0)
     except (DescendError, DescendTypeError) as err:
         return _error(str(err), 2)
@@ -120,6 +122,27 @@ def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unkno
     holding = [word for word in words if given in word.split("-") or given.startswith(word)]
     found = close or (holding if len(holding) == 1 else [])
     return f"; did you mean --{found[0]}?" if found else f"; `descend {command} --help` lists its flags"
+
+
+def _check_run_folder(args: argparse.Namespace) -> None:
+    """Refuse what is no run folder where a command takes one, before the command reads anything: a run not
+    finished yet (DIR.partial) is told how to finish it, two arguments swapped (`descend predict new.csv runs/x`)
+    the order, a data file alone what to give."""
+    run_dir, data = getattr(args, "run_dir", None), getattr(args, "data", None)
+    if run_dir is None:
+        return
+    partial = Path(run_dir).with_name(f"{Path(run_dir).name}.partial")
+    if not Path(run_dir).exists() and partial.is_dir():
+        so_far = f"; `descend report {partial}` draws it so far" if args.command == "report" else ""
+        raise DescendError(f"{run_dir} does not exist yet: its run is in {partial}, unfinished (interrupted, or "
+                           f"still training); `descend fit ... --out {run_dir} --resume` finishes it{so_far}")
+    if not Path(run_dir).is_file():
+        return
+    if data is not None and Path(data).is_dir():
+        raise DescendError(f"{run_dir} is a file and {data} a folder: the run folder comes first, "
+                           f"{shlex.join(['descend', args.command, data, run_dir])}")
+    raise DescendError(f"{run_dir} is a file, not a run folder; give the folder that `descend fit --out` (or "
+                       "fit(run_dir=...)) wrote")
 
 
 def _unknown_command(name: str) -> str:

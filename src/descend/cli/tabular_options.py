@@ -13,6 +13,7 @@ from ..apps.tabular.run import TabularRun
 from ..core.errors import DescendError
 
 DEFAULTS = Options(target="")
+REPORT = "report.html"   # what `descend report DIR` writes by default
 CONFIG_KEYS = {"data", "options"}   # what a --config file may hold (inside best.json's "config")
 
 
@@ -84,9 +85,13 @@ def read_config(path: str) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
         raise DescendError(f"--config {path} must hold {{\"options\": {{...}}}} (as best.json from descend tune)")
     unknown = sorted(set(data) - CONFIG_KEYS)
-    if unknown:   # --out, --nproc and the like are for the command line, never read from a file
+    if unknown and not set(unknown) & set(declarations()):   # --out, --nproc: for the command line, never a file
         raise DescendError(f"--config {path} has unknown key(s) {', '.join(map(repr, unknown))}; it may hold only "
                            '"data" (the table) and "options" (as best.json from descend tune)')
+    if unknown:   # {"target": ..., "max_epochs": ...}: options written at the top level
+        moved = {**({"data": data["data"]} if "data" in data else {}), "options": {k: data[k] for k in unknown}}
+        raise DescendError(f"--config {path} has options at the top level ({', '.join(map(repr, unknown))}); they "
+                           f'go inside "options", beside "data": {json.dumps(moved)}')
     if not isinstance(data.get("data", ""), str):
         raise DescendError(f"--config {path}: \"data\" must be the path of a CSV or Parquet file, got {data['data']!r}")
     return data

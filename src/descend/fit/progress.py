@@ -19,8 +19,16 @@ def _summary(record: dict) -> str:
 
 
 def _stopped(state: LoopState) -> str:
-    why = state.stop_reason or "interrupted by an error or Ctrl-C"
-    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {why}"
+    """The run's last line: how long it ran and why it stopped, also when Ctrl-C or an error cut it short (the
+    loop's on_end then runs while that exception is raised)."""
+    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {state.stop_reason or _cut_short()}"
+
+
+def _cut_short() -> str:
+    raised = sys.exc_info()[1]
+    if isinstance(raised, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return f"ended by an error ({type(raised).__name__}, below)"
 
 
 class PlainProgress(Callback):

@@ -109,11 +109,10 @@ class Recorder(Callback):
         """Save at every `every` steps, at the last step, and at the end of a step Ctrl-C interrupted."""
         if self.interrupted or state.stop_reason is not None or state.step % self.every == 0:
             folder = self._save(state)
-        if self.interrupted:
-            print(f"interrupted at step {state.step}; checkpoint saved in {folder}. Resume with "
-                  f"fit(..., run_dir={str(self.run.path)!r}, resume=True) or `descend fit ... --resume`",
-                  file=sys.stderr, flush=True)
-            raise KeyboardInterrupt(f"interrupted at step {state.step}; resume from {self.run.path}")
+        if self.interrupted:   # how to resume is the caller's to say: fit(...) in Python, --resume in the CLI
+            print(f"interrupted at step {state.step}; checkpoint saved in {folder}", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt(f"interrupted at step {state.step}; resume with fit(..., "
+                                    f"run_dir={str(self.run.path)!r}, resume=True)")
 
     def _append(self, record: dict) -> None:
         line = (json.dumps(jsonable(record)) + "\n").encode()

@@ -49,13 +49,14 @@ class RunRecord:
         # summary.json is the first run's; a table's refit and `descend update` add to the history
         fit = "the first run " if refit else "the fit " if updates else ""
         rows = [["run directory", str(self.path)], ["steps", _steps_by_part(history)],
-                ["epochs", int(history["epoch"].max()) if "epoch" in history else "?"],
+                ["epochs", _epochs_by_part(history) if "epoch" in history else "?"],
                 [f"{fit}stopped because", self.summary.get("stop_reason", "not finished (no summary.json)")],
                 [f"{fit}took (s)" if fit else "elapsed (s)", self.summary.get("elapsed", "?")],
                 ["chosen", self.config.get("auto", {}).get("line")],
                 ["updates since", f"{updates} (steps and curves include them; each in the updates table)" if updates
                  else None],
-                ["final training loss", last_value(kept, "loss")], ["final validation loss", last_value(kept, "val_loss")]]
+                ["final training loss", last_value(kept, "loss")],
+                [_last_validation_label(kept, fit), last_value(kept, "val_loss")]]
         rows += [[f"{phase}", "discarded: the previous weights were kept"] for phase in sorted(discarded_phases(self))]
         owner = {"the first run ": "the first run's ", "the fit ": "the fit's "}.get(fit, "")   # summary.json's best
         best = [[f"{owner}{label}", value] for label, value in best_rows(self.summary.get("best", {}))]
@@ -119,13 +120,46 @@ def setting_text(value) -> str:
     return f"{name} ({shown})" if shown else name
 
 
+def _parts(history: pd.DataFrame) -> pd.Series | None:
+    """Each step's part of the run ("fit", "refit", "update 1", ...), or None when the history is one part."""
+    if "phase" not in history or history["phase"].fillna("fit").nunique() < 2:
+        return None
+    return history["phase"].fillna("fit")
+
+
+def _by_part(counts: pd.Series) -> str:
+    """"114 (fit: 102, refit: 12)": the whole and each part's count, in the order the parts ran."""
+    return f"{int(counts.sum())} ({', '.join(f'{phase}: {int(count)}' for phase, count in counts.items())})"
+
+
 def _steps_by_part(history: pd.DataFrame) -> int | str:
     """The steps of the history, and with several parts (a table's refit, updates) each part's: "114 (fit: 102,
     refit: 12)", so that the first run's stop reason beside it is not read as the whole count's."""
-    if "phase" not in history or history["phase"].fillna("fit").nunique() < 2:
-        return len(history)
-    counts = history["phase"].fillna("fit").value_counts(sort=False)
-    return f"{len(history)} ({', '.join(f'{phase}: {count}' for phase, count in counts.items())})"
+    parts = _parts(history)
+    return len(history) if parts is None else _by_part(parts.value_counts(sort=False))
+
+
+def _epochs_by_part(history: pd.DataFrame) -> int | str:
+    """The epochs the history went through, each part's counted from where it started (a refit starts again at
+    0, an update goes on from the epoch before it): "27 (fit: 21, refit: 6)", not the largest epoch number."""
+    parts = _parts(history)
+    if parts is None:
+        return int(history["epoch"].max())
+    epochs = history["epoch"].groupby(parts, sort=False)
+    return _by_part(epochs.max() - epochs.min())
+
+
+def _last_validation_label(history: pd.DataFrame, fit: str) -> str:
+    """"final validation loss", or whose last one it is when a later part had no validation (a table's refit):
+    then it is not the final model's."""
+    parts = _parts(history)
+    if parts is None or "val_loss" not in history or history["val_loss"].isna().all():
+        return "final validation loss"
+    part = parts[history["val_loss"].last_valid_index()]
+    if part == parts.iloc[-1]:
+        return "final validation loss"
+    owner = {"fit": f"{fit.strip()}'s" if fit else "the fit's"}.get(part, f"{part}'s")
+    return f"{owner} last validation loss"
 
 
 def last_value(history: pd.DataFrame, column: str) -> float | None:

@@ -1,6 +1,7 @@
 """Runs the benchmark: every entrant on every workload for every seed, and keeps the results."""
 from __future__ import annotations
 
+import difflib
 import math
 import statistics
 import sys
@@ -88,7 +89,9 @@ def resolve(workloads: Sequence[str] | None, optimizers: Sequence[str] | None) -
     chosen = list(dict.fromkeys(workloads or WORKLOADS))
     unknown = [w for w in chosen if w not in WORKLOADS]
     if unknown:
-        raise DescendError(f"unknown workload {unknown[0]!r}; available: {', '.join(WORKLOADS)}")
+        near = difflib.get_close_matches(unknown[0], list(WORKLOADS), n=1, cutoff=0.6)
+        raise DescendError(f"unknown workload {unknown[0]!r}; " + (f"did you mean {near[0]!r}? " if near else "")
+                           + f"available: {', '.join(WORKLOADS)}")
     names = list(dict.fromkeys(optim.entry(name).name for name in (optimizers or DEFAULT_OPTIMIZERS)))
     for name in names:
         check_usable(name)

@@ -53,13 +53,19 @@ def data_row(series: pd.Series, position: int) -> int:
     return int(label) + 1 if isinstance(label, (int, np.integer)) else position + 1
 
 
+def closest_name(name: str, names: list[str]) -> list[str]:
+    """[the one of `names` that `name` most likely meant] (one differing in case or spaces, or a near spelling such
+    as 'worst_texture' for 'worst texture'), or [] when none is near."""
+    same = [c for c in names if c.strip().lower() == name.strip().lower()]
+    return same[:1] or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+
+
 def known_columns(name: str, columns) -> str:
     """The columns there are, in words for a message about `name`, which is not one of them: the one it most
     likely meant first (a name differing in case or spaces, or a near spelling), then all of them; or, when the
     names are mostly numbers with decimals, that the file's first line is data, not a header."""
     names = [str(c) for c in columns]
-    same = [c for c in names if c.strip().lower() == name.strip().lower()]
-    near = same or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    near = closest_name(name, names)
     values = parse_numbers(pd.Series(names, dtype="string"))[0]
     if not near and values.notna().mean() >= 0.5 and (np.mod(values.dropna(), 1) != 0).any():   # not years
         return f"the first line holds values, not column names ({', '.join(names[:4])}...); add a header line"

@@ -6,6 +6,7 @@ A new option is one `option(...)` line in Options plus its use.
 """
 from __future__ import annotations
 
+import difflib
 import numbers
 import os
 from dataclasses import dataclass, field, fields
@@ -337,7 +338,10 @@ class Options:
         known = set(declarations())
         unknown = sorted(set(values) - known)
         if unknown:
-            raise DescendError(f"{where} has unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            meant = [near[0] for name in unknown if (near := difflib.get_close_matches(name, known, n=1, cutoff=0.75))]
+            raise DescendError(f"{where} has unknown option(s) {', '.join(unknown)}; "
+                               + (f"did you mean {', '.join(meant)}? " if meant else "")
+                               + f"known: {', '.join(sorted(known))}")
         for name in LISTS:
             if name in values and not isinstance(values[name], (list, tuple)):
                 raise DescendError(f"{where}: option {name!r} must be a list, got {values[name]!r}")

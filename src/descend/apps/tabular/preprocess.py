@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DescendError
-from .columns import Column, as_booleans, level_order, numbers
+from .columns import Column, as_booleans, closest_name, level_order, numbers
 from .dates import NAMED, as_dates, calendar_numbers
 
 MISSING = "(missing)"
@@ -143,6 +143,20 @@ def _fit_categorical(name: str, values: pd.Series) -> Categorical:
     return Categorical(name, levels, "embedding", min(16, (len(levels) + 1) // 2))
 
 
+def _what_to_do(missing: list[str], present, trained: set[str]) -> str:
+    """The fix for columns the model needs that a file lacks: a rename for each that a column the model was not
+    trained on most likely is, written another way (case, spaces, underscores, a near spelling), and for the rest,
+    adding them with empty cells."""
+    spare = [str(c) for c in present if str(c) not in trained]
+    renames = {name: found[0] for name in missing if (found := closest_name(name, spare))}
+    rest = [name for name in missing if name not in renames]
+    said = [f"it has {found!r}: rename it {name!r}" for name, found in renames.items()]
+    if rest:
+        which = ", ".join(map(repr, rest)) if renames else "them" if len(rest) > 1 else "it"
+        said.append(f"add {which}, with empty cells where the values are unknown")
+    return "; ".join(said)
+
+
 @dataclass
 class Preprocessor:
     """The fitted transformation from a table to model inputs (numbers, category indices)."""
@@ -175,7 +189,7 @@ class Preprocessor:
         if missing:
             raise DescendError(f"{where} has no column {missing[0]!r}, which the model was trained on"
                                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
-                               + "; add it, with empty cells where the values are unknown")
+                               + "; " + _what_to_do(missing, frame.columns, {c.name for c in self.columns}))
 
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels."""

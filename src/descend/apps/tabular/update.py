@@ -53,11 +53,11 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     opts.max_epochs = opts.max_epochs if max_epochs is None else max_epochs
     opts.progress = progress
     opts.check()
-    run.preprocessor.check_columns(frame, "the new data")
-    if opts.target not in frame.columns:
+    if opts.target not in frame.columns:   # first: rows meant for predict lack it, and the inputs matter less
         raise DescendError(f"the new data has no target column {opts.target!r}: update trains on rows whose target "
                            f"is known (for rows without it, `descend predict` predicts them); "
                            f"{known_columns(opts.target, frame.columns)}")
+    run.preprocessor.check_columns(frame, "the new data")
     frame = rows_with_target(frame, opts.target, say)
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "

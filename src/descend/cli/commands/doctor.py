@@ -19,11 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_folder(folder: Path) -> None:
-    """Refuse a folder that is no run directory, saying what it is instead (missing, still training, other)."""
-    partial = folder.with_name(f"{folder.name}.partial")
+    """Refuse a folder that is no run directory, saying what it is instead (missing, other; a run still in
+    DIR.partial is told so before any command runs)."""
     if not folder.is_dir():
-        still = f"; the run is still recorded in {partial}" if partial.is_dir() else ""
-        raise DescendError(f"no run directory at {folder} (its findings.json is written when a run ends){still}")
+        raise DescendError(f"no run directory at {folder} (its findings.json is written when a run ends)")
     if not (folder / "findings.json").is_file() and not (folder / "config.json").is_file():
         raise DescendError(f"{folder} is not a run directory (no config.json or findings.json); give the folder "
                            "of fit(run_dir=...) or of descend fit --out")

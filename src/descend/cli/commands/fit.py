@@ -8,8 +8,8 @@ from ...apps import tracking
 from ...apps.tabular import TabularRun, fit_table, read_table, recording, subruns
 from ...core.checks import check_positive_int
 from ...core.errors import DescendError
-from ..tabular_options import (add_data_arguments, add_training_arguments, data_path, options_from, read_config, report,
-                               saved)
+from ..tabular_options import (REPORT, add_data_arguments, add_training_arguments, data_path, options_from,
+                               read_config, report, saved)
 
 HELP = "train a model on a CSV or Parquet table and report test scores against baselines"
 EPILOG = ("Rows: the last --test-fraction of the rows (default 0.2; random rows with --split random) are the test set, "
@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = read_config(args.config) if args.config else None
-    opts, data = options_from(args, config), data_path(args, config)
+    data = data_path(args, config)   # first: `descend fit --out DIR` lacks the file before the target
+    opts = options_from(args, config)
     check_positive_int(args.nproc, "--nproc")
     if args.resume and not args.out:
         raise DescendError("--resume needs --out DIR: the folder of the run to continue")
@@ -66,6 +67,7 @@ def _already_complete(out: str, opts) -> int:
 
 def _recorded(plan, opts, data: str, args: argparse.Namespace) -> int:
     """Train recording in DIR.partial, then save to DIR; Ctrl-C after the record began says how to complete it."""
+    drawn = (plan.folder / REPORT).is_file()   # `descend report DIR.partial` of the run unfinished
     try:
         result = fit_table(read_table(data), opts, run_dir=plan.folder, resume=plan.resume, nproc=args.nproc)
         print(report(result))
@@ -74,4 +76,8 @@ def _recorded(plan, opts, data: str, args: argparse.Namespace) -> int:
         if subruns.recorded(plan.folder):
             print(f"the run is kept in {plan.folder}; the same command with --resume completes it", file=sys.stderr)
         raise
+    if drawn:   # runs.report loads matplotlib: only when there is a page to draw
+        from ...runs.report import write_report
+        print(f"note: {REPORT}, drawn of the run unfinished, is drawn again of the finished run: "
+              f"{write_report(args.out)}", file=sys.stderr)
     return 0

@@ -9,9 +9,8 @@ from ...apps.tabular import TabularRun, read_table
 from ...apps.tabular.evaluate import table
 from ...apps.tabular.update import judged, update_run
 from ...runs import lock
-from ..tabular_options import fixed_learning_rate, saved
+from ..tabular_options import REPORT, fixed_learning_rate, saved
 
-REPORT = "report.html"   # what `descend report DIR` writes by default
 HELP = "continue training a saved model on new rows (warm start); scores on the newest rows before and after"
 EPILOG = ("Rows, in time order (by the fit's --time-column, else as given): the newest --test-fraction of the fit "
           "(default 0.2) are held out and scored before and after; the last 15% of the rest validate for early "
