@@ -102,8 +102,7 @@ class Box(Constraint):
         return torch.clamp(x, self.lo, self.hi)
 
     def tangent(self, x, g):
-        held = ((x <= self.lo) & (g > 0)) | ((x >= self.hi) & (g < 0))
-        return (lambda v: v.masked_fill(held, 0.0)) if bool(held.any()) else None
+        return _BoxAndRow(self.lo, self.hi, None).tangent(x, g)
 
 
 class NonNegative(Box):
@@ -296,8 +295,9 @@ def _row_multiplier(y: torch.Tensor, a: torch.Tensor, lo: torch.Tensor, hi: torc
     bends = torch.cat([((y - lo) / a)[moving], ((y - hi) / a)[moving]])
     bends = torch.unique(bends[torch.isfinite(bends)]).tolist() or [0.0]
     if total(bends[0]) < b or total(bends[-1]) > b:   # beyond the bends: one straight piece, its slope read there
-        end = bends[0] if total(bends[0]) < b else bends[-1]
-        side = end - 1.0 if end == bends[0] else end + 1.0
+        below = total(bends[0]) < b                    # b needs a smaller mu than every bend
+        end = bends[0] if below else bends[-1]
+        side = end + (-1.0 if below else 1.0) * max(1.0, abs(end))
         inside = (y - side * a > lo) & (y - side * a < hi)
         slope = float((a * a)[inside].sum())
         return end if slope == 0 else end + (total(end) - b) / slope
