@@ -48,7 +48,7 @@ class Constraint:
     def _bind(self, size: int) -> None:
         """Move stored numbers to x's dtype and device (`self.like`) and check them against `size`."""
 
-    def like_tensor(self, value: float) -> torch.Tensor:
+    def _filled(self, value: float) -> torch.Tensor:
         """`value` in every element of a bound vector: x's size, dtype and device."""
         return torch.full((self.size,), value, **self.like)
 
@@ -322,7 +322,7 @@ class _BoxAndRow:
     @classmethod
     def of(cls, sets: list[Constraint]) -> "_BoxAndRow | None":
         """The description of `sets` when they are boxes and at most one single-row linear set, else None."""
-        lo, hi = sets[0].like_tensor(-np.inf), sets[0].like_tensor(np.inf)
+        lo, hi = sets[0]._filled(-np.inf), sets[0]._filled(np.inf)
         rows = []
         for one in sets:
             bounds, row = _as_bounds_and_row(one)
@@ -367,10 +367,10 @@ class _BoxAndRow:
         return equality or float(a @ x) >= b - 1e-12 * (abs(b) + float(a.abs() @ x.abs()))
 
 
-def _as_bounds_and_row(one: Constraint):
+def _as_bounds_and_row(one: Constraint) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, tuple | None]:
     """((lo, hi), row or None) for a Box, a Simplex or a single-row Affine or LinearInequality; (None, None) for
     any other set."""
-    low, high = one.like_tensor(-np.inf), one.like_tensor(np.inf)
+    low, high = one._filled(-np.inf), one._filled(np.inf)
     if isinstance(one, Box):
         return (one.lo, one.hi), None
     if isinstance(one, Simplex):
