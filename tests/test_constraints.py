@@ -9,7 +9,8 @@ import torch
 
 import descend
 from descend import DescendError
-from descend.minimize.constraints import L1Ball, L2Ball, Affine, Box, Intersection, LinearInequality, NonNegative, Simplex
+from descend.minimize.constraints import (L1Ball, L2Ball, Affine, Box, Intersection, LinearInequality, NonNegative,
+                                          Simplex)
 from benchmarks.minimize_problems import rosenbrock, scipy_lbfgsb
 
 f64 = dict(dtype=torch.float64)
