@@ -9,7 +9,8 @@ import torch
 
 import descend
 from descend import DescendError
-from descend.minimize.constraints import L1Ball, L2Ball, Affine, Box, NonNegative, Simplex
+from descend.minimize.constraints import (L1Ball, L2Ball, Affine, Box, Intersection, LinearInequality, NonNegative,
+                                          Simplex)
 from benchmarks.minimize_problems import rosenbrock, scipy_lbfgsb
 
 f64 = dict(dtype=torch.float64)
@@ -230,3 +231,82 @@ def test_adaptive_methods_move_along_a_budget_to_its_kkt_split(method):
                               max_steps=1000)
     np.testing.assert_allclose(result.x, [3.0, 7.0], atol=0.05)
     assert float(result.x.sum()) == pytest.approx(10.0)
+
+
+def kkt_quadratic(n: int, seed: int, price: float):
+    """0.5 x'Qx - b'x over [-1, 1]^n (and sum(x) = sum(x*) when `price` is not 0) with its minimizer x* known:
+    a third of x* at its lower bound, a third at its upper, the rest inside, and b chosen so that the gradient
+    at x* is the row's price plus a push outward on every bound coordinate (the KKT conditions, Q positive
+    definite, so x* is the one minimizer)."""
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(n, n))
+    q = m @ m.T / n + 0.1 * np.eye(n)
+    side = np.arange(n) % 3                                      # 0: at -1, 1: at +1, 2: inside
+    x_star = np.where(side == 0, -1.0, np.where(side == 1, 1.0, rng.uniform(-0.5, 0.5, n)))
+    push = rng.uniform(0.5, 2.0, n) * np.where(side == 0, 1.0, np.where(side == 1, -1.0, 0.0))
+    b = q @ x_star - push + price
+    return torch.tensor(q), torch.tensor(b), x_star, side
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_row", [False, True])
+def test_a_quadratic_with_binding_bounds_reaches_its_closed_form_minimizer_in_few_steps(seed, with_row):
+    """With sum(x) fixed beside the bounds, each bound judged its face by the raw gradient (not net of the sum's
+    price), the projection met the sum only to 1e-10, and runs ended 'failed' 1e-5 from x*."""
+    n = 12
+    q, b, x_star, side = kkt_quadratic(n, seed, 0.7 if with_row else 0.0)
+    row = {"constraint": Affine(np.ones((1, n)), [x_star.sum()])} if with_row else {}
+    res = descend.minimize(lambda x: 0.5 * x @ q @ x - b @ x, [0.0] * n, bounds=(-1.0, 1.0), gtol=1e-9, **row)
+    f_star = float(0.5 * x_star @ q.numpy() @ x_star - b.numpy() @ x_star)
+    assert res.success, res.message
+    assert res.nit <= 20
+    assert res.fun == pytest.approx(f_star, abs=1e-12)
+    assert np.array_equal(res.x[side != 2], x_star[side != 2])   # the bound coordinates sit exactly on them
+    assert np.abs(res.x - x_star).max() < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bounds_beside_a_budget_meet_slsqps_objective_in_as_few_steps(seed):
+    """Log returns on 12 channels, a budget of 96, each channel in [4, 12] with several bounds binding: hundreds of
+    steps before the face was read from the bounds and the budget together, now as few as SLSQP takes."""
+    rng = np.random.default_rng(seed)
+    a, c = rng.uniform(0.5, 4, 12), rng.uniform(0.5, 2, 12)
+    at, ct = torch.tensor(a), torch.tensor(c)
+    ours = descend.minimize(lambda x: (at * torch.log1p(x / ct)).sum(), [8.0] * 12, bounds=[(4.0, 12.0)] * 12,
+                            constraint=Simplex(total=96.0), maximize=True)
+    theirs = scipy.optimize.minimize(lambda x: -(a * np.log1p(x / c)).sum(), [8.0] * 12, bounds=[(4.0, 12.0)] * 12,
+                                     constraints=[{"type": "eq", "fun": lambda x: x.sum() - 96}], method="SLSQP",
+                                     options={"ftol": 1e-12, "maxiter": 1000})
+    assert ours.success, ours.message
+    assert ours.nit <= max(theirs.nit, 20)
+    assert ours.fun >= -theirs.fun - 1e-10
+    assert float(np.sum(ours.x)) == pytest.approx(96.0, abs=1e-12)
+    assert ((ours.x == 4.0) | (ours.x == 12.0)).sum() >= 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bounds_with_one_row_project_onto_the_nearest_point_and_meet_the_row_to_rounding(seed):
+    """Boxes beside a budget, an equation or one inequality: the projection solves for the row's one multiplier
+    exactly (Dykstra's alternating projections met the row only to 1e-10), and matches SLSQP's nearest point."""
+    rng = np.random.default_rng(seed)
+    n = 9
+    lo = rng.uniform(0, 1, n)
+    inside = lo + rng.uniform(0.1, 3, n)                             # a point of the box, on the row below
+    hi = 2 * inside - lo
+    hi[0] = np.inf
+    weights = rng.normal(size=n)
+    row = [Simplex(float(inside.sum())), Affine(weights, [weights @ inside]),
+           LinearInequality(weights, [weights @ inside])][seed % 3]
+    constraint = bound(Intersection(Box(lo, hi), row), n)
+    y = torch.tensor(rng.normal(size=n) * 3)
+    p = constraint.project(y).numpy()
+    a, b = (np.ones(n), row.total) if seed % 3 == 0 else (weights, float(row.b[0]))
+    kind = "ineq" if seed % 3 == 2 else "eq"
+    ref = scipy.optimize.minimize(lambda z: 0.5 * ((z - y.numpy()) ** 2).sum(), inside,
+                                  jac=lambda z: z - y.numpy(), method="SLSQP",
+                                  bounds=[(lo_i, None if np.isinf(hi_i) else hi_i) for lo_i, hi_i in zip(lo, hi)],
+                                  constraints=[{"type": kind, "fun": lambda z: (b - a @ z) if kind == "ineq"
+                                                else a @ z - b}], options={"ftol": 1e-15, "maxiter": 500})
+    assert np.all(p >= lo) and np.all(p <= hi)
+    assert (a @ p - b <= 1e-13) if kind == "ineq" else abs(a @ p - b) <= 1e-13
+    assert np.abs(p - ref.x).max() < 1e-6

@@ -48,6 +48,10 @@ class Constraint:
     def _bind(self, size: int) -> None:
         """Move stored numbers to x's dtype and device (`self.like`) and check them against `size`."""
 
+    def _filled(self, value: float) -> torch.Tensor:
+        """`value` in every element of a bound vector: x's size, dtype and device."""
+        return torch.full((self.size,), value, **self.like)
+
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """The nearest point of the set to the flat vector `x`."""
         return self._project(x)
@@ -98,8 +102,7 @@ class Box(Constraint):
         return torch.clamp(x, self.lo, self.hi)
 
     def tangent(self, x, g):
-        held = ((x <= self.lo) & (g > 0)) | ((x >= self.hi) & (g < 0))
-        return (lambda v: v.masked_fill(held, 0.0)) if bool(held.any()) else None
+        return _BoxAndRow(self.lo, self.hi, None).tangent(x, g)
 
 
 class NonNegative(Box):
@@ -280,10 +283,110 @@ class LinearInequality(Constraint):
         return lambda v: v - pinv @ (rows @ v)
 
 
+def _row_multiplier(y: torch.Tensor, a: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, b: float) -> float:
+    """The mu with a.clamp(y - mu a, lo, hi) = b. That sum falls piecewise linearly in mu, bending where a
+    coordinate meets a bound; the root is found between two bends by bisection and then read off the straight piece
+    exactly, so the row is met to rounding (alternating projections stop at a tolerance). Where b lies beyond what
+    the box allows, the mu of the nearest end is returned and the row stays violated."""
+    def total(mu: float) -> float:
+        return float(a @ torch.clamp(y - mu * a, lo, hi))
+
+    moving = a != 0
+    bends = torch.cat([((y - lo) / a)[moving], ((y - hi) / a)[moving]])
+    bends = torch.unique(bends[torch.isfinite(bends)]).tolist() or [0.0]
+    if total(bends[0]) < b or total(bends[-1]) > b:   # beyond the bends: one straight piece, its slope read there
+        below = total(bends[0]) < b                    # b needs a smaller mu than every bend
+        end = bends[0] if below else bends[-1]
+        side = end + (-1.0 if below else 1.0) * max(1.0, abs(end))
+        inside = (y - side * a > lo) & (y - side * a < hi)
+        slope = float((a * a)[inside].sum())
+        return end if slope == 0 else end + (total(end) - b) / slope
+    left, right = 0, len(bends) - 1                   # total(bends[left]) >= b >= total(bends[right])
+    while right - left > 1:
+        middle = (left + right) // 2
+        left, right = (middle, right) if total(bends[middle]) >= b else (left, middle)
+    high, low = total(bends[left]), total(bends[right])
+    return bends[left] if high == low else bends[left] + (high - b) * (bends[right] - bends[left]) / (high - low)
+
+
+class _BoxAndRow:
+    """Bounds lo <= x <= hi with at most one linear row a.x = b (or a.x <= b): what bounds beside a budget or a
+    single equation come to. Its projection is exact (one multiplier, `_row_multiplier`), and its face is read from
+    the tangent cone, so a bound holds a coordinate only where the gradient net of the row's multiplier pushes it
+    out: a coordinate at its lower bound whose gradient the budget's price outweighs is held, though its own
+    gradient alone would free it."""
+
+    def __init__(self, lo: torch.Tensor, hi: torch.Tensor, row: tuple[torch.Tensor, float, bool] | None):
+        self.lo, self.hi, self.row = lo, hi, row
+
+    @classmethod
+    def of(cls, sets: list[Constraint]) -> "_BoxAndRow | None":
+        """The description of `sets` when they are boxes and at most one single-row linear set, else None."""
+        lo, hi = sets[0]._filled(-np.inf), sets[0]._filled(np.inf)
+        rows = []
+        for one in sets:
+            bounds, row = _as_bounds_and_row(one)
+            if bounds is None:
+                return None
+            lo, hi = torch.maximum(lo, bounds[0]), torch.minimum(hi, bounds[1])
+            rows += [] if row is None else [row]
+        return cls(lo, hi, rows[0]) if len(rows) <= 1 else None
+
+    def project(self, y: torch.Tensor) -> torch.Tensor:
+        if self.row is None:
+            return torch.clamp(y, self.lo, self.hi)
+        a, b, equality = self.row
+        mu = _row_multiplier(y, a, self.lo, self.hi, b)
+        return torch.clamp(y - (mu if equality else max(mu, 0.0)) * a, self.lo, self.hi)
+
+    def tangent(self, x: torch.Tensor, g: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The face's projector: the descent direction -g projected onto the tangent cone at x keeps the bound
+        coordinates it pushes outward at zero; those are held, and the row binds if its multiplier is not zero."""
+        at_lo, at_hi = x <= self.lo, x >= self.hi
+        zero = torch.zeros_like(x)
+        cone_lo, cone_hi = torch.where(at_lo, zero, -np.inf), torch.where(at_hi, zero, np.inf)
+        mu, a = 0.0, None
+        if self.row is not None and self._on_row(x):
+            a, b, equality = self.row
+            mu = _row_multiplier(-g, a, cone_lo, cone_hi, 0.0)
+            mu, a = (mu, a) if equality or mu > 0 else (0.0, None)
+        pushed = -g if a is None else -g - mu * a
+        held = (at_lo & (pushed < 0)) | (at_hi & (pushed > 0)) | (at_lo & at_hi)
+        if a is None:
+            return (lambda v: v.masked_fill(held, 0.0)) if bool(held.any()) else None
+        along = a.masked_fill(held, 0.0)
+        width = float(along @ along)
+
+        def reduce(v):
+            v = v.masked_fill(held, 0.0)
+            return v if width == 0 else v - (float(along @ v) / width) * along
+        return reduce
+
+    def _on_row(self, x: torch.Tensor) -> bool:
+        a, b, equality = self.row
+        return equality or float(a @ x) >= b - 1e-12 * (abs(b) + float(a.abs() @ x.abs()))
+
+
+def _as_bounds_and_row(one: Constraint) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, tuple | None]:
+    """((lo, hi), row or None) for a Box, a Simplex or a single-row Affine or LinearInequality; (None, None) for
+    any other set."""
+    low, high = one._filled(-np.inf), one._filled(np.inf)
+    if isinstance(one, Box):
+        return (one.lo, one.hi), None
+    if isinstance(one, Simplex):
+        return (torch.zeros_like(low), high), (torch.ones_like(low), one.total, not one.at_most)
+    if isinstance(one, (Affine, LinearInequality)) and one.A.shape[0] == 1:
+        return (low, high), (one.A[0], float(one.b[0]), isinstance(one, Affine))
+    return None, None
+
+
 class Intersection(Constraint):
     """Points in every one of several sets (bounds and a budget, say), projected by Dykstra's alternating
     projections (Boyle & Dykstra 1986), which converge to the nearest point of the intersection, not merely to some
-    point of it; the last set is met exactly, the others to `tol`."""
+    point of it; the last set is met exactly, the others to `tol`. Boxes with at most one single-row linear set
+    (bounds beside a budget or one equation) are projected exactly instead, and their face read jointly."""
+
+    exact: "_BoxAndRow | None" = None
 
     def __init__(self, *sets: Constraint, tol: float = 1e-10, max_rounds: int = 10_000):
         if len(sets) < 2 or not all(isinstance(c, Constraint) for c in sets):
@@ -292,6 +395,7 @@ class Intersection(Constraint):
 
     def _bind(self, size):
         self.sets = [c.bind(size, self.like["dtype"], self.where, self.like["device"]) for c in self.sets]
+        self.exact = _BoxAndRow.of(self.sets)
         point = self._project(torch.zeros(size, **self.like))
         worst = max(self.sets, key=lambda c: c.violation(point))
         if worst.violation(point) > 1e-6 * (1.0 + float(torch.linalg.vector_norm(point))):
@@ -300,6 +404,8 @@ class Intersection(Constraint):
                                f"its {type(worst).__name__}; loosen the bounds or the constraint")
 
     def _project(self, x):
+        if self.exact is not None:
+            return self.exact.project(x)
         corrections = [torch.zeros_like(x) for _ in self.sets]
         for _ in range(self.max_rounds):
             moved = 0.0   # the point may rest for a round while the corrections still move: both must settle
@@ -321,6 +427,8 @@ class Intersection(Constraint):
         bound at its lower end may free a coordinate the budget would push below it), so the subspace is kept only
         when it holds the projected-gradient step and the sets allow a small step along its own descent
         direction; otherwise None leaves the step to the projection, as before."""
+        if self.exact is not None:
+            return self.exact.tangent(x, g)
         reducers = [reduce for reduce in (c.tangent(x, g) for c in self.sets) if reduce is not None]
         if not reducers:
             return None
