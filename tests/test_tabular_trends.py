@@ -150,3 +150,42 @@ def test_a_monthly_date_gets_no_weekday_and_a_daily_one_does():
     daily = monthly.assign(month=pd.date_range("2001-01-01", periods=60, freq="D").strftime("%Y-%m-%d"))
     columns, _ = infer_columns(daily, "y")
     assert [c.name for c in Preprocessor.fit(columns, daily).categorical] == ["month_weekday", "month_month"]
+
+
+def _holidays(start: str, days: int, freq: str = "D") -> pd.DataFrame:
+    """Daily riders: 10 on weekdays, 4 at weekends, 1 on December 25 and on the fourth Thursday of November (US
+    Thanksgiving), plus noise; the calendar day is the only way to the holidays."""
+    dates = pd.date_range(start, periods=days, freq=freq)
+    rng = np.random.default_rng(0)
+    riders = np.where(dates.day_of_week < 5, 10.0, 4.0) + rng.normal(0, 0.3, days)
+    thanksgiving = (dates.month == 11) & (dates.day_of_week == 3) & ((dates.day - 1) // 7 == 3)
+    riders[((dates.month == 12) & (dates.day == 25)) | thanksgiving] = 1.0
+    return pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "riders": riders})
+
+
+def test_daily_dates_over_years_get_calendar_days_that_learn_holidays():
+    table = _holidays("2012-01-01", 4 * 365)
+    columns, _ = infer_columns(table, "riders")
+    assert columns[0].calendar and "holidays recur" in columns[0].reason
+    pre = Preprocessor.fit(columns, table)
+    names = [c.name for c in pre.categorical]
+    assert names == ["date_weekday", "date_month", "date_monthday", "date_nthweekday"]
+    days = pd.DataFrame({"date": ["2014-12-25", "2014-11-27"]})   # a Thursday, and the fourth Thursday of November
+    _, codes, _ = pre.transform(days)
+    level = lambda row, i: pre.categorical[i].levels[codes[row, i] - 1]   # noqa: E731
+    assert [(level(row, 2), level(row, 3)) for row in (0, 1)] == [("1225", "1243"), ("1127", "1143")]
+    run = fit_table(table, Options(target="riders", model="linear", **QUICK), say=lambda line: None)
+    test = table.iloc[-365:]
+    predicted = run.predictions(test)[0]["prediction"].to_numpy()
+    holiday = test["riders"].to_numpy() == 1.0
+    assert holiday.sum() == 2 and np.all(predicted[holiday] < 5.0)   # a weekday's 10 without the calendar day
+    older = {**pre.to_dict(), "columns": [{k: v for k, v in c.items() if k != "calendar"} for c in
+                                          pre.to_dict()["columns"]]}
+    assert Preprocessor.from_dict(older).columns[0].calendar is False   # runs saved before it read as before
+
+
+def test_one_year_of_days_or_years_of_weeks_get_no_calendar_days():
+    for table in (_holidays("2012-01-01", 365), _holidays("2012-01-01", 200, freq="W")):
+        columns, _ = infer_columns(table, "riders")
+        assert not columns[0].calendar
+        assert "date_monthday" not in [c.name for c in Preprocessor.fit(columns, table).categorical]

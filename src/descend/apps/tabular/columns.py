@@ -19,6 +19,7 @@ ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this 
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
 ROW_NAMES = {"rownames", "rowname"}   # R's row names as Rdatasets' CSVs name them (also row.names, row_names)
+CALENDAR_MIN_YEARS = 2   # daily dates over at least this many years: each calendar day recurs in training
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
 ID_SHARE = 0.5            # a text column with distinct values in more than half the rows looks like an identifier
 _TRUE = {"true", "yes", "y", "t"}
@@ -35,6 +36,7 @@ class Column:
     dayfirst: bool | None = None   # dates only: day/month/year (True), month/day/year (False), else None
     weekday: bool = True   # dates only: False when every training date is the same day of its month (monthly,
                            # quarterly, yearly series), where which weekday that day fell on is noise
+    calendar: bool = False   # dates only: True when training has them day by day over years (see _daily_over_years)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -121,10 +123,25 @@ def _date_column(name: str, values: pd.Series, dayfirst: bool | None) -> Column:
     weekday = stamps.dt.day.nunique() > 1
     parts = ("weekday and month one-hot" if weekday else
              f"month one-hot (no weekday: every date is day {stamps.dt.day.iloc[0]} of its month)")
+    calendar = _daily_over_years(stamps)
+    days = (", and each calendar day (12-25) and weekday of the month (4th Thursday of November) as a category: "
+            "daily dates over years, where holidays recur" if calendar else "")
     if (stamps != stamps.dt.normalize()).any():
         return Column(name, "datetime", f"date and time{written}: hour of day, {parts}, day of year plain and as "
-                      "sine/cosine", order, weekday)
-    return Column(name, "date", f"dates{written}: {parts}, day of year plain and as sine/cosine", order, weekday)
+                      f"sine/cosine{days}", order, weekday, calendar)
+    return Column(name, "date", f"dates{written}: {parts}, day of year plain and as sine/cosine{days}", order, weekday,
+                  calendar)
+
+
+def _daily_over_years(stamps: pd.Series) -> bool:
+    """Whether the dates come day by day (most distinct days one apart) over at least CALENDAR_MIN_YEARS years: then
+    every calendar day recurs in training, and a holiday's effect (Dec 25, the fourth Thursday of November), which
+    day of year and weekday reach only through an interaction, can be learned as a level of its own."""
+    days = np.unique(stamps.dt.normalize().to_numpy())
+    if len(days) < 2:
+        return False
+    gaps = np.diff(days) / np.timedelta64(1, "D")
+    return bool(gaps.sum() >= CALENDAR_MIN_YEARS * 365 and np.median(gaps) <= 1)
 
 
 def _calendar_column(name: str, values: pd.Series, kind: str) -> Column:

@@ -6,7 +6,8 @@ training range itself where that is chosen (`bounds`; see train.networks_clip). 
 for a level never seen in training, and empty cells are a level of their own. Dates become weekday (unless
 every date is the same day of its month) and month categories plus day of year, plain and as a sine/cosine pair
 so December sits next to January, plus the years since 2000 (not clipped, so a trend carries on past the
-training dates); date-times also get the hour of the day as a category. Month or weekday names (Jan, sept.,
+training dates); date-times also get the hour of the day as a category, and dates day by day over years their
+calendar day and weekday of the month (holidays). Month or weekday names (Jan, sept.,
 Mon) are one-hot by the month's or weekday's number, however they are written.
 """
 from __future__ import annotations
@@ -94,7 +95,16 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     cats[f"{name}_month"] = _integer_text(dates.dt.month.astype(float))
     if kind == "datetime":
         cats[f"{name}_hour"] = _integer_text(dates.dt.hour.astype(float))
-    return nums, cats
+    return nums, {**cats, **(calendar_days(name, dates) if column.calendar else {})}
+
+
+def calendar_days(name: str, dates: pd.Series) -> dict[str, pd.Series]:
+    """Each date's calendar day (1225 for December 25) and weekday of its month (1143: November, 4th, Thursday) as
+    levels: fixed and moving holidays, one level each."""
+    month, day = dates.dt.month.astype(float), dates.dt.day.astype(float)
+    week = (day - 1) // 7 + 1
+    return {f"{name}_monthday": _integer_text(month * 100 + day),
+            f"{name}_nthweekday": _integer_text(month * 100 + week * 10 + dates.dt.day_of_week.astype(float))}
 
 
 def _fit_numeric(name: str, values: pd.Series, clip: bool, max_bins: int) -> Numeric:
