@@ -348,3 +348,9 @@ def test_the_constant_reference_is_worked_out_once_a_diagnosis(monkeypatch):
     result = ds.fit(model, (X, y), loss="mse", batch_size=64, max_epochs=2, progress=False)
     assert "no_signal" in [f.code for f in result.findings]
     assert made == [1024]   # one constant for the comparison rows, shared by the rules and the references
+
+
+def test_the_flat_optimizers_skipped_steps_are_counted_on_the_host_not_by_an_operation_a_step():
+    short, long = _fit_ops(64), _fit_ops(192)
+    taken_back = [name for name in long if name.startswith("aten._foreach_sub")]
+    assert taken_back == [] and short["aten._fused_adamw_.default"] == 2 * 64   # two groups, every step updated
