@@ -8,7 +8,7 @@ from torch import nn
 
 import descend as ds
 from descend.doctor import reference
-from descend.doctor.instruments import DENSE, Instruments, Readings, sampled
+from descend.doctor.instruments import DENSE, Instruments, Readings, next_sampled, sampled
 from descend.fit.auto.sweep import Sweep
 from descend.optim.base import step_unwrapped
 
@@ -84,6 +84,24 @@ def test_a_long_run_samples_the_layers_on_the_thinning_schedule():
     assert readings.sampled_steps == [s + 1 for s in range(70) if sampled(s, 2)]
     assert readings.sampled_steps[DENSE - 1:DENSE + 2] == [19, 21, 25]   # 2 apart, then 4
     assert len(readings.layer_grads) == len(readings.update_ratios) == len(readings.sampled_steps)
+
+
+def test_the_next_sampled_step_is_the_first_the_schedule_takes_and_steps_between_ask_no_schedule(monkeypatch):
+    from descend.core.loop import Loop
+    from descend.core.stop import MaxSteps
+    from descend.doctor import instruments
+    for every in (1, 3, 25):
+        taken = [s for s in range(40 * DENSE * every) if sampled(s, every)]
+        assert [next_sampled(s, every) for s in range(taken[-1] + 1)] == [min(t for t in taken if t >= s)
+                                                                         for s in range(taken[-1] + 1)]
+    asked = []
+    monkeypatch.setattr(instruments, "sampled", lambda step, every: asked.append(step) or sampled(step, every))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    readings = Readings(history=[])
+    Loop(_Steps(model, opt), opt, [MaxSteps(70)], callbacks=[Instruments(model, readings, every=2)]).run()
+    assert asked == [s for s in range(70) if sampled(s, 2)] == [s - 1 for s in readings.sampled_steps]
 
 
 def test_hooked_steps_pass_a_pre_hooks_new_arguments_to_the_update_as_torchs_wrapper_does():
