@@ -3,6 +3,7 @@ evaluation on the validation data, and where a NaN/Inf came from; and the optimi
 from __future__ import annotations
 
 import math
+import operator
 from typing import Sequence
 
 import torch
@@ -18,6 +19,7 @@ from .evaluations import LastEvaluation
 from .precision import Precision
 
 _CONCAT_LIMIT = 1 << 20  # gradient elements below which grad_norm concatenates
+_LOSS, _NORM = operator.itemgetter("loss"), operator.itemgetter("grad_norm")   # a record's values, read in C
 
 
 def grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -159,8 +161,8 @@ class FitTask:
         """The loop has the values of the steps since it last settled (`records`), and tells no one of them yet:
         the flat optimizer's step counts give back the steps whose updates were skipped (from the first non-finite
         one on: the flag is sticky), which it would otherwise do with one operation every step."""
-        if not self.counts_skips:
-            return
+        if not self.counts_skips or math.isfinite(sum(map(_LOSS, records)) + sum(map(_NORM, records))):
+            return   # all finite: a NaN or Inf carries into the sums (which may overflow: then the scan below)
         first = next((i for i, record in enumerate(records) if not _finite(record)), None)
         if first is not None:
             self.optimizer.take_back(len(records) - first)
