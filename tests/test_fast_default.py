@@ -354,3 +354,20 @@ def test_fits_seeding_leaves_torchs_generators_as_torch_manual_seed_would(monkey
     monkeypatch.setattr(torch, "manual_seed", calls.append)
     seeding.manual_seed(3)
     assert calls == [3]
+
+
+@pytest.mark.parametrize("nan_from", [5, 31, 33])   # mid-window, a window's last step (32), the next window's first
+def test_the_flat_optimizers_step_count_holds_the_updates_made_when_a_nan_stops_the_run(nan_from):
+    X, y = _problem()
+    switch = NaNFrom(nan_from)
+
+    def loss(out, target):
+        value = nn.functional.mse_loss(out.squeeze(-1), target)
+        return value * float("nan") if switch.on else value
+    model = _mlp()
+    opt = ds.optim.create(model, "adamw_flat", lr=1e-3)
+    result = ds.fit(model, (X, y), optimizer=opt, loss=loss, batch_size=16, max_steps=60, progress=False,
+                    doctor=False, callbacks=[switch])
+    assert result.stop_code == "non_finite" and len(result.history) == nan_from
+    counts = [float(state["step"]) for state in opt.state.values()]
+    assert counts == [nan_from - 1.0] * len(opt.param_groups)   # every skipped step given back, in both groups

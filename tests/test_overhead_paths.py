@@ -8,7 +8,7 @@ from torch import nn
 
 import descend as ds
 from descend.doctor import reference
-from descend.doctor.instruments import DENSE, Instruments, Readings, sampled
+from descend.doctor.instruments import DENSE, Instruments, Readings, next_sampled, sampled
 from descend.fit.auto.sweep import Sweep
 from descend.optim.base import step_unwrapped
 
@@ -84,6 +84,24 @@ def test_a_long_run_samples_the_layers_on_the_thinning_schedule():
     assert readings.sampled_steps == [s + 1 for s in range(70) if sampled(s, 2)]
     assert readings.sampled_steps[DENSE - 1:DENSE + 2] == [19, 21, 25]   # 2 apart, then 4
     assert len(readings.layer_grads) == len(readings.update_ratios) == len(readings.sampled_steps)
+
+
+def test_the_next_sampled_step_is_the_first_the_schedule_takes_and_steps_between_ask_no_schedule(monkeypatch):
+    from descend.core.loop import Loop
+    from descend.core.stop import MaxSteps
+    from descend.doctor import instruments
+    for every in (1, 3, 25):
+        taken = [s for s in range(40 * DENSE * every) if sampled(s, every)]
+        assert [next_sampled(s, every) for s in range(taken[-1] + 1)] == [min(t for t in taken if t >= s)
+                                                                         for s in range(taken[-1] + 1)]
+    asked = []
+    monkeypatch.setattr(instruments, "sampled", lambda step, every: asked.append(step) or sampled(step, every))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    readings = Readings(history=[])
+    Loop(_Steps(model, opt), opt, [MaxSteps(70)], callbacks=[Instruments(model, readings, every=2)]).run()
+    assert asked == [s for s in range(70) if sampled(s, 2)] == [s - 1 for s in readings.sampled_steps]
 
 
 def test_hooked_steps_pass_a_pre_hooks_new_arguments_to_the_update_as_torchs_wrapper_does():
@@ -348,3 +366,9 @@ def test_the_constant_reference_is_worked_out_once_a_diagnosis(monkeypatch):
     result = ds.fit(model, (X, y), loss="mse", batch_size=64, max_epochs=2, progress=False)
     assert "no_signal" in [f.code for f in result.findings]
     assert made == [1024]   # one constant for the comparison rows, shared by the rules and the references
+
+
+def test_the_flat_optimizers_skipped_steps_are_counted_on_the_host_not_by_an_operation_a_step():
+    short, long = _fit_ops(64), _fit_ops(192)
+    taken_back = [name for name in long if name.startswith("aten._foreach_sub")]
+    assert taken_back == [] and short["aten._fused_adamw_.default"] == 2 * 64   # two groups, every step updated

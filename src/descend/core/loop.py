@@ -58,7 +58,9 @@ class Task(Protocol):
     def evaluate(self) -> dict: ...  # validation metrics, {} when there is nothing to evaluate
     def snapshot(self) -> Any: ...
     def restore(self, snapshot: Any) -> None: ...
-    # optional: settled(), called once the loop has read every step taken so far (FitTask forgets kept batches)
+    # optional: steps_read(records), called with the records of the steps since the last settle once their values are
+    # numbers, before any rule or callback is told of them (FitTask gives skipped steps back to the flat optimizer);
+    # settled(), called once the loop has read every step taken so far (FitTask forgets kept batches)
 
 
 class Callback:
@@ -271,7 +273,7 @@ class Loop:
                     told, pending = pending, []
                     self._tell(told, evaluated, hooks)
         finally:
-            settle(pending)   # cut short by an error: the history holds numbers all the same
+            self._settle(pending)   # cut short by an error: the history holds numbers all the same
             for rule in self.rules:
                 rule.finish(state)
             for hook in hooks["on_end"]:
@@ -293,7 +295,7 @@ class Loop:
         the callbacks and rules about each step in order. A rule that stops at an earlier step ends the history
         there."""
         state = self.state
-        settle(pending)
+        self._settle(pending)
         settled = getattr(self.task, "settled", None)
         latest = (state.step, state.epoch)
         on_step, on_step_end, final = hooks["on_step"], hooks["on_step_end"], len(pending) - 1
@@ -318,6 +320,13 @@ class Loop:
         state.replaying = False
         if settled is not None:
             settled()
+
+    def _settle(self, pending: list[dict]) -> None:
+        """Turn the pending steps' values into numbers and hand their records to the task's `steps_read`, if any."""
+        settle(pending)
+        read = getattr(self.task, "steps_read", None)
+        if read is not None and pending:
+            read(pending)
 
     def _step(self) -> tuple[dict, bool]:
         state = self.state

@@ -135,6 +135,15 @@ def sampled(step: int, every: int) -> bool:
     return offset % (every << stage) == 0
 
 
+def next_sampled(step: int, every: int) -> int:
+    """The first step from `step` on that `sampled` takes: a stage's length is a whole number of its intervals, so
+    rounding up to the interval of the stage `step` is in lands on a sampled step of it or on the next stage's
+    first step (sampled too)."""
+    stage = (step // (DENSE * every) + 1).bit_length() - 1
+    start, interval = DENSE * every * ((1 << stage) - 1), every << stage
+    return start + -(-(step - start) // interval) * interval
+
+
 def trained_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """The weights (two or more dimensions) that require a gradient, by name: what the instruments sample."""
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
@@ -161,6 +170,7 @@ class Instruments(Callback):
         self.step_hooks: list = []
         self.relu_hooks: list = []
         self.sampling, self.before = 0, None
+        self.next_sample = 0   # the next step `sampled` takes (from on_start on): one comparison a step
         self.measured: list[tuple] = []   # (kind, names, norms[, step]): read as numbers once the loop settles
 
     needs_sync = never   # measures during the step itself and reads the numbers whenever the loop settles
@@ -168,12 +178,16 @@ class Instruments(Callback):
     def on_start(self, state):
         self.readings.history = state.history
         self.optimizer = state.optimizer
+        self.next_sample = next_sampled(state.step, self.every)
         if not state.history:   # a resumed run keeps the scales its checkpoint measured at the true start
             self.readings.start_scales = start_scales(self.model)
 
     def on_step_begin(self, state):
         if self.step_hooks:
             self._disarm()   # after the measured step (torch is iterating over its hooks during it)
+        if state.step < self.next_sample:
+            return
+        self.next_sample = next_sampled(state.step + 1, self.every)
         if sampled(state.step, self.every):  # step count + 1 is measured. Armed only now, after the previous step's
             self.sampling = state.step + 1   # evaluation, so validation batches never count as training
             self._arm()

@@ -3,6 +3,7 @@ evaluation on the validation data, and where a NaN/Inf came from; and the optimi
 from __future__ import annotations
 
 import math
+import operator
 from typing import Sequence
 
 import torch
@@ -18,6 +19,7 @@ from .evaluations import LastEvaluation
 from .precision import Precision
 
 _CONCAT_LIMIT = 1 << 20  # gradient elements below which grad_norm concatenates
+_LOSS, _NORM = operator.itemgetter("loss"), operator.itemgetter("grad_norm")   # a record's values, read in C
 
 
 def grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -72,6 +74,7 @@ class FitTask:
         self.flat_norm = isinstance(optimizer, optim.AdamWFlat) and _covers(optimizer, self.params)
         self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
                               or not optim.skips_on_found_inf(optimizer))
+        self.counts_skips = self.on_device and isinstance(optimizer, optim.AdamWFlat)   # see steps_read
         self._one: torch.Tensor | None = None   # the "scale" of 1 torch's check multiplies by (never written)
         self.skipping: torch.Tensor | None = None   # 1.0 once a step since the loop settled was not finite, else 0.0
         self.kept: list[tuple[list, torch.Tensor, torch.Tensor]] = []   # (batches, loss, norm) since then
@@ -147,11 +150,22 @@ class FitTask:
         torch._amp_foreach_non_finite_check_and_unscale_([loss, norm], self.skipping, self._one)
         self.kept.append((self.last_batches, loss, norm))
         self.optimizer.found_inf = self.skipping
+        self.optimizer.skips_counted = self.counts_skips
         try:
             step_unwrapped(self.optimizer)
         finally:
-            del self.optimizer.found_inf
+            del self.optimizer.found_inf, self.optimizer.skips_counted
         self.optimizer.zero_grad(set_to_none=True)
+
+    def steps_read(self, records: list[dict]) -> None:
+        """The loop has the values of the steps since it last settled (`records`), and tells no one of them yet:
+        the flat optimizer's step counts give back the steps whose updates were skipped (from the first non-finite
+        one on: the flag is sticky), which it would otherwise do with one operation every step."""
+        if not self.counts_skips or math.isfinite(sum(map(_LOSS, records)) + sum(map(_NORM, records))):
+            return   # all finite: a NaN or Inf carries into the sums (which may overflow: then the scan below)
+        first = next((i for i, record in enumerate(records) if not _finite(record)), None)
+        if first is not None:
+            self.optimizer.take_back(len(records) - first)
 
     def settled(self) -> None:
         """The loop has read every step taken so far (and a non-finite one would have stopped it): forget them."""
@@ -277,6 +291,11 @@ class FitTask:
             if recompute:
                 self.optimizer.zero_grad(set_to_none=True)
         return NonFiniteOrigin("overflow", "the loss or gradient norm overflowed; try a lower learning rate or grad_clip")
+
+
+def _finite(record: dict) -> bool:
+    """Whether a step's loss and gradient norm (numbers on the host) are both finite, as the device's check found."""
+    return math.isfinite(record["loss"]) and math.isfinite(record.get("grad_norm", 0.0))
 
 
 def _covers(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> bool:

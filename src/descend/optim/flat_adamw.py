@@ -116,7 +116,8 @@ class AdamWFlat(DescendOptimizer):
     def _update_all(self) -> None:
         """Every group's update by torch's fused kernel, called directly (torch.optim.adam's functional wrapper
         costs more than the kernel on a small model); the step counts advance together, and go back where
-        `found_inf` made the kernel skip, as torch's own fused path does."""
+        `found_inf` made the kernel skip, as torch's own fused path does, unless the caller set `skips_counted`
+        and gives the skipped steps back itself (`take_back`)."""
         groups = [group for group in self.param_groups if group["params"]]
         states = [self._state(group) for group in groups]
         steps = [state["step"] for state in states]
@@ -131,8 +132,18 @@ class AdamWFlat(DescendOptimizer):
                        lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
                        eps=group["eps"], amsgrad=False, maximize=False, grad_scale=getattr(self, "grad_scale", None),
                        found_inf=found_inf)
-        if found_inf is not None:
+        if found_inf is not None and not getattr(self, "skips_counted", False):
             torch._foreach_sub_(steps, [found_inf] * len(steps))
+
+    def take_back(self, skipped: int) -> None:
+        """Take `skipped` steps whose updates `found_inf` skipped back from every group's step count. A caller
+        that reads on the host which steps were skipped (fit, when it settles a few steps' values at once) sets
+        `skips_counted` while it steps and calls this before anything reads the counts, in place of one
+        operation every step; no update reads a count in between, since once `found_inf` is 1 it stays 1 until
+        the caller reads the steps (fit's sticky flag)."""
+        if skipped:
+            torch._foreach_sub_([self._state(group)["step"] for group in self.param_groups if group["params"]],
+                                float(skipped))
 
     def _state(self, group: dict) -> dict:
         """The group's step count and moments (flat tensors), made on its first step."""
