@@ -487,6 +487,7 @@ def from_bounds(bounds) -> Box:
     if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds, without importing scipy
         return Box(bounds.lb, bounds.ub)
     if isinstance(bounds, (np.ndarray, torch.Tensor)):
+        _refuse_rows_of_lows_and_highs(bounds.tolist())
         if tuple(bounds.shape) != (2,) and (bounds.ndim != 2 or bounds.shape[1] != 2):
             raise DescendError(f"bounds as an array must have shape (2,) for (lo, hi) or (n, 2) for one pair per "
                                f"element, got shape {tuple(bounds.shape)}")
@@ -494,6 +495,7 @@ def from_bounds(bounds) -> Box:
     pairs = list(bounds) if isinstance(bounds, (list, tuple)) else None
     if pairs is None or not pairs:
         raise DescendError(f"bounds must be (lo, hi) or a list of (lo, hi) pairs, got {bounds!r}")
+    _refuse_rows_of_lows_and_highs(pairs)
     if len(pairs) == 2 and not any(isinstance(p, (list, tuple)) for p in pairs):
         lo, hi = pairs
         return Box(-np.inf if lo is None else lo, np.inf if hi is None else hi)
@@ -504,3 +506,23 @@ def from_bounds(bounds) -> Box:
     box = Box(lo, hi)
     box.pairs = len(pairs)
     return box
+
+
+def _refuse_rows_of_lows_and_highs(rows) -> None:
+    """Refuse bounds written as [all lows, all highs] (the layout of scipy's Bounds(lb, ub)), showing the user's
+    numbers as the one (lo, hi) pair per element that minimize, like scipy.optimize.minimize, reads. It is not
+    accepted: with two elements the same list is two pairs, so code written that way would change meaning at n = 2."""
+    if not (isinstance(rows, (list, tuple)) and len(rows) == 2
+            and all(isinstance(row, (list, tuple)) and len(row) != 2 for row in rows) and len(rows[0]) == len(rows[1])):
+        return
+    pairs = list(zip(*([_plain(v) for v in row] for row in rows)))
+    shown = ", ".join(f"({lo!r}, {hi!r})" for lo, hi in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
+    same = f", or bounds={pairs[0]!r} since every pair is the same" if len(set(pairs)) == 1 else ""
+    raise DescendError(f"bounds looks like [lows, highs] (the layout of scipy's Bounds(lb, ub)): two rows of "
+                       f"{len(pairs)}; minimize, like scipy.optimize.minimize, wants one (lo, hi) pair per element: "
+                       f"bounds=[{shown}] (list(zip(lows, highs))){same}, or bounds=scipy.optimize.Bounds(lows, highs)")
+
+
+def _plain(value):
+    """A number as Python writes it (numpy's and torch's scalars as their plain value), for messages."""
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,33 @@
+"""bounds= as users write them: scipy's other layout, a swapped pair, text, None and an x0 outside the bounds."""
+import re
+
+import numpy as np
+import pytest
+
+import descend
+from descend.core.errors import DescendError
+
+
+def square(x):
+    return ((x - 1) ** 2).sum()
+
+
+@pytest.mark.parametrize("bounds", [[[0, 0, 0], [2, 2, 2]], ([0, 0, 0], [2, 2, 2]), np.array([[0, 0, 0], [2, 2, 2]])])
+def test_lows_and_highs_in_two_rows_are_refused_with_the_pairs_they_mean(bounds):
+    with pytest.raises(DescendError) as caught:
+        descend.minimize(square, [0.5] * 3, bounds=bounds)
+    words = str(caught.value)
+    assert words.startswith("bounds looks like [lows, highs] (the layout of scipy's Bounds(lb, ub)): two rows of 3")
+    assert "bounds=[(0, 2), (0, 2), (0, 2)] (list(zip(lows, highs))), or bounds=(0, 2) since every pair" in words
+
+
+def test_rows_of_different_lows_and_highs_are_rewritten_pair_by_pair():
+    with pytest.raises(DescendError, match=re.escape("bounds=[(0, 1), (-1, 3), (2.5, 4)] (list(zip(lows, highs))), "
+                                                     "or bounds=scipy.optimize.Bounds")):
+        descend.minimize(square, [0.5] * 3, bounds=[[0, -1, 2.5], [1, 3, 4]])
+
+
+def test_two_by_two_bounds_stay_two_pairs_as_scipy_reads_them():
+    """With two elements [[0, 1], [2, 3]] is both layouts; scipy.optimize.minimize reads pairs, and so does minimize."""
+    res = descend.minimize(lambda x: ((x - 10) ** 2).sum(), [0.5, 2.5], bounds=[[0, 1], [2, 3]])
+    assert res.x.tolist() == [1.0, 3.0]
