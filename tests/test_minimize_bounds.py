@@ -3,6 +3,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 import descend
 from descend.core.errors import DescendError
@@ -31,3 +32,26 @@ def test_two_by_two_bounds_stay_two_pairs_as_scipy_reads_them():
     """With two elements [[0, 1], [2, 3]] is both layouts; scipy.optimize.minimize reads pairs, and so does minimize."""
     res = descend.minimize(lambda x: ((x - 10) ** 2).sum(), [0.5, 2.5], bounds=[[0, 1], [2, 3]])
     assert res.x.tolist() == [1.0, 3.0]
+
+
+@pytest.mark.parametrize("bounds,words", [
+    ([(0, 2), (2, 0), (0, 2)], "bounds[1] = (2, 0) has lo > hi, so no x fits it; write (0, 2)"),
+    ((2.5, 1), "bounds = (2.5, 1) has lo > hi, so no x fits; write (1, 2.5)"),
+    ((np.zeros(3), np.array([1.0, -1.0, 1.0])), "bounds lo[1] = 0 is above bounds hi[1] = -1, so no x fits; swap"),
+])
+def test_a_swapped_bound_is_named_as_the_user_wrote_it(bounds, words):
+    with pytest.raises(DescendError) as caught:
+        descend.minimize(square, [0.5] * 3, bounds=bounds)
+    assert str(caught.value).startswith(words) and "Box" not in str(caught.value)
+
+
+def test_a_swapped_two_by_two_pair_also_shows_the_lows_and_highs_reading():
+    with pytest.raises(DescendError) as caught:
+        descend.minimize(square, [0.5, 0.5], bounds=[[1, 0], [2, 2]])
+    assert str(caught.value) == ("bounds[0] = (1, 0) has lo > hi, so no x fits it; write (0, 1); if [[1, 0], [2, 2]] "
+                                 "meant [lows, highs] (scipy's Bounds(lb, ub) layout), write the pairs [(1, 2), (0, 2)]")
+
+
+def test_scipy_bounds_with_a_swapped_element_name_its_lb_and_ub():
+    with pytest.raises(DescendError, match=re.escape("bounds.lb[1] = 3 is above bounds.ub[1] = 2, so no x fits")):
+        descend.minimize(square, [0.5, 0.5], bounds=scipy.optimize.Bounds([0, 3], [1, 2]))

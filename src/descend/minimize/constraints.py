@@ -485,7 +485,7 @@ def from_bounds(bounds) -> Box:
     if isinstance(bounds, Box):
         return bounds
     if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds, without importing scipy
-        return Box(bounds.lb, bounds.ub)
+        return _sides_box(bounds.lb, bounds.ub, "bounds.lb", "bounds.ub")
     if isinstance(bounds, (np.ndarray, torch.Tensor)):
         _refuse_rows_of_lows_and_highs(bounds.tolist())
         if tuple(bounds.shape) != (2,) and (bounds.ndim != 2 or bounds.shape[1] != 2):
@@ -498,14 +498,52 @@ def from_bounds(bounds) -> Box:
     _refuse_rows_of_lows_and_highs(pairs)
     if len(pairs) == 2 and not any(isinstance(p, (list, tuple)) for p in pairs):
         lo, hi = pairs
-        return Box(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+        return _sides_box(-np.inf if lo is None else lo, np.inf if hi is None else hi, "bounds lo", "bounds hi")
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise DescendError("bounds: give (lo, hi) for all of x, or one (lo, hi) pair per element of x")
-    lo = [-np.inf if p[0] is None else p[0] for p in pairs]
-    hi = [np.inf if p[1] is None else p[1] for p in pairs]
+    lo = _numbers([-np.inf if p[0] is None else p[0] for p in pairs], "bounds lo")
+    hi = _numbers([np.inf if p[1] is None else p[1] for p in pairs], "bounds hi")
+    empty = _first_empty(lo, hi)
+    if empty is not None:
+        written = tuple(_plain(v) for v in pairs[empty])
+        raise DescendError(f"bounds[{empty}] = {written!r} has lo > hi, so no x fits it; write "
+                           f"{written[::-1]!r}{_rows_hint(pairs)}")
     box = Box(lo, hi)
     box.pairs = len(pairs)
     return box
+
+
+def _sides_box(lo, hi, lo_name: str, hi_name: str) -> Box:
+    """A Box from bounds= given as one low side and one high side (numbers, or one per element), refusing a low
+    above its high with the index and the values."""
+    low, high = _numbers(lo, lo_name).reshape(-1), _numbers(hi, hi_name).reshape(-1)
+    if low.numel() in (1, high.numel()) or high.numel() == 1:
+        low_all, high_all = torch.broadcast_tensors(low, high)
+        empty = _first_empty(low_all, high_all)
+        if empty is not None and low_all.numel() == 1:
+            raise DescendError(f"bounds = ({_plain(lo)!r}, {_plain(hi)!r}) has lo > hi, so no x fits; write "
+                               f"({_plain(hi)!r}, {_plain(lo)!r})")
+        if empty is not None:
+            raise DescendError(f"{lo_name}[{empty}] = {float(low_all[empty]):g} is above {hi_name}[{empty}] = "
+                               f"{float(high_all[empty]):g}, so no x fits; swap them")
+    return Box(low, high)
+
+
+def _first_empty(lo: torch.Tensor, hi: torch.Tensor) -> int | None:
+    """The first index whose low bound lies above its high one, or None."""
+    bad = (lo > hi).nonzero()
+    return int(bad[0][0]) if len(bad) else None
+
+
+def _rows_hint(pairs: list) -> str:
+    """With two pairs of two, the [lows, highs] reading the user may have meant, when that reading fits."""
+    if len(pairs) != 2 or any(v is None for pair in pairs for v in pair):
+        return ""
+    rows = [tuple(_plain(v) for v in pair) for pair in zip(*pairs)]
+    if any(float(low) > float(high) for low, high in rows):
+        return ""
+    return (f"; if {[list(map(_plain, p)) for p in pairs]!r} meant [lows, highs] (scipy's Bounds(lb, ub) layout), "
+            f"write the pairs {rows!r}")
 
 
 def _refuse_rows_of_lows_and_highs(rows) -> None:
