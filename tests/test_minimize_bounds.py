@@ -4,6 +4,7 @@ import re
 import numpy as np
 import pytest
 import scipy.optimize
+import torch
 
 import descend
 from descend.core.errors import DescendError
@@ -55,3 +56,26 @@ def test_a_swapped_two_by_two_pair_also_shows_the_lows_and_highs_reading():
 def test_scipy_bounds_with_a_swapped_element_name_its_lb_and_ub():
     with pytest.raises(DescendError, match=re.escape("bounds.lb[1] = 3 is above bounds.ub[1] = 2, so no x fits")):
         descend.minimize(square, [0.5, 0.5], bounds=scipy.optimize.Bounds([0, 3], [1, 2]))
+
+
+@pytest.mark.parametrize("bounds,words", [
+    ([(0, 2), (0, "2"), (0, 2)], "bounds[1] = (0, '2'): hi '2' is not a number; give numbers, or None (or +-inf) for "
+                                 "no bound on that side"),
+    (("0", 2), "bounds = ('0', 2): lo '0' is not a number"),
+    ([(0, True)] * 3, "bounds[0] = (0, True): hi True is not a number"),
+    ((np.zeros(3), np.array(["1", "2", "3"])), "bounds hi[0] is '1', not a number; give numbers"),
+])
+def test_text_and_true_false_are_refused_as_bounds_naming_where(bounds, words):
+    """numpy reads "2" as 2.0 and True as 1.0: such bounds were taken silently."""
+    with pytest.raises(TypeError, match=re.escape(words)):
+        descend.minimize(square, [0.5] * 3, bounds=bounds)
+
+
+def test_numbers_of_every_kind_and_none_still_bound():
+    """numpy and torch scalars, an array or a tensor for one side, None or inf for no bound (as scipy reads them)."""
+    far = lambda x: ((x - 5) ** 2).sum()   # noqa: E731
+    for bounds in ([(np.int64(0), np.float32(2))] * 3, [(torch.tensor(0.0), 2)] * 3, (np.zeros(3), 2),
+                   (torch.zeros(3), 2.0), scipy.optimize.Bounds([0, 0, 0], [2, 2, 2]), (None, 2)):
+        assert descend.minimize(far, [1.0] * 3, bounds=bounds).x.tolist() == [2.0] * 3
+    res = descend.minimize(far, [1.0] * 3, bounds=[(None, 2), (0, None), (-np.inf, -1)])
+    assert res.x.tolist() == [2.0, 5.0, -1.0]

@@ -6,6 +6,7 @@ once) and is bound to the part of x it governs by `minimize`, which checks sizes
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -15,7 +16,9 @@ from ..core.errors import DescendError, DescendTypeError
 
 
 def _numbers(value, name: str) -> torch.Tensor:
-    """A float64 tensor from a number, list, array or tensor; NaN is refused."""
+    """A float64 tensor from a number, list, array or tensor; NaN, text and True/False are refused."""
+    if not isinstance(value, torch.Tensor):
+        _refuse_non_numbers(value, name)
     try:
         out = torch.as_tensor(np.asarray(value, dtype=np.float64) if not isinstance(value, torch.Tensor)
                               else value.detach(), dtype=torch.float64)
@@ -24,6 +27,28 @@ def _numbers(value, name: str) -> torch.Tensor:
     if torch.isnan(out).any():
         raise DescendError(f"{name} contains NaN; give numbers (use +-inf for no bound)")
     return out
+
+
+def _is_number(value) -> bool:
+    """A real number (numpy's and one-element tensors included), not text and not True/False."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and value.dtype != torch.bool and not value.dtype.is_complex
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _refuse_non_numbers(value, name: str) -> None:
+    """Refuse text and True/False among numbers, naming the first one's index: numpy alone would read "2" as 2.0."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return                      # ragged: the float conversion refuses it
+    if array.dtype.kind in "iuf":
+        return
+    items = np.asarray(value, dtype=object)
+    for index in np.ndindex(items.shape):
+        if not _is_number(items[index]):
+            at = "" if not index else "[" + ", ".join(map(str, index)) + "]"
+            raise DescendTypeError(f"{name}{at} is {items[index]!r}, not a number; give numbers")
 
 
 def _nonnegative(value, name: str, cls: str) -> float:
@@ -498,9 +523,12 @@ def from_bounds(bounds) -> Box:
     _refuse_rows_of_lows_and_highs(pairs)
     if len(pairs) == 2 and not any(isinstance(p, (list, tuple)) for p in pairs):
         lo, hi = pairs
+        _refuse_text_in_pair(pairs, "bounds")
         return _sides_box(-np.inf if lo is None else lo, np.inf if hi is None else hi, "bounds lo", "bounds hi")
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise DescendError("bounds: give (lo, hi) for all of x, or one (lo, hi) pair per element of x")
+    for i, pair in enumerate(pairs):
+        _refuse_text_in_pair(pair, f"bounds[{i}]")
     lo = _numbers([-np.inf if p[0] is None else p[0] for p in pairs], "bounds lo")
     hi = _numbers([np.inf if p[1] is None else p[1] for p in pairs], "bounds hi")
     empty = _first_empty(lo, hi)
@@ -511,6 +539,15 @@ def from_bounds(bounds) -> Box:
     box = Box(lo, hi)
     box.pairs = len(pairs)
     return box
+
+
+def _refuse_text_in_pair(pair, label: str) -> None:
+    """Refuse a (lo, hi) pair with a side that is neither a number nor None (arrays of sides are checked as built)."""
+    wrong = [f"{side} {value!r}" for side, value in zip(("lo", "hi"), pair)
+             if value is not None and not isinstance(value, (np.ndarray, torch.Tensor)) and not _is_number(value)]
+    if wrong:
+        raise DescendTypeError(f"{label} = {tuple(pair)!r}: {' and '.join(wrong)} is not a number; give numbers, or "
+                               "None (or +-inf) for no bound on that side")
 
 
 def _sides_box(lo, hi, lo_name: str, hi_name: str) -> Box:
