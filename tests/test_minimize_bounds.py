@@ -79,3 +79,25 @@ def test_numbers_of_every_kind_and_none_still_bound():
         assert descend.minimize(far, [1.0] * 3, bounds=bounds).x.tolist() == [2.0] * 3
     res = descend.minimize(far, [1.0] * 3, bounds=[(None, 2), (0, None), (-np.inf, -1)])
     assert res.x.tolist() == [2.0, 5.0, -1.0]
+
+
+def test_an_x0_outside_the_bounds_that_converges_at_once_says_it_was_moved_inside():
+    """The point that met gtol was the projected x0, and it is what the result holds."""
+    res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [5.0, 2.0, 7.0], bounds=(0, 2))
+    assert res.message == ("converged: x0 lay outside the bounds (x[0] 5 -> 2, x[2] 7 -> 2); the nearest point inside, "
+                           "which minimize starts from and returns, already meets gtol 1e-06 (largest projected "
+                           "gradient component 0.00e+00)")
+    assert res.x.tolist() == [2.0, 2.0, 2.0] and res.nit == 0 and res.success
+    many = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [5.0] * 6, bounds=(0, 2))
+    assert "(x[0] 5 -> 2, x[1] 5 -> 2, x[2] 5 -> 2, x[3] 5 -> 2 and 2 more)" in many.message
+
+
+def test_moved_elements_of_a_dict_x0_are_named_by_part():
+    res = descend.minimize(lambda p: ((p["a"] - 3) ** 2).sum() + ((p["b"] - 3) ** 2).sum(),
+                           {"a": [1.0, 2.0], "b": np.full((1, 2), 5.0)}, bounds={"a": (0, 1), "b": (0, 2)})
+    assert "x0 lay outside the bounds (x['a'][1] 2 -> 1, x['b'][0, 0] 5 -> 2, x['b'][0, 1] 5 -> 2)" in res.message
+
+
+def test_an_x0_inside_the_bounds_that_converges_at_once_keeps_the_short_message():
+    res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [2.0, 2.0], bounds=(0, 2))
+    assert res.message == "converged: x0 already meets gtol 1e-06 (largest projected gradient component 0.00e+00)"
