@@ -101,3 +101,11 @@ def test_moved_elements_of_a_dict_x0_are_named_by_part():
 def test_an_x0_inside_the_bounds_that_converges_at_once_keeps_the_short_message():
     res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [2.0, 2.0], bounds=(0, 2))
     assert res.message == "converged: x0 already meets gtol 1e-06 (largest projected gradient component 0.00e+00)"
+
+
+def test_none_in_scipy_bounds_means_no_bound_on_that_side_as_in_a_pair():
+    """scipy.optimize.Bounds([0, None], [2, None]) keeps the Nones (scipy's own minimize then fails comparing them):
+    minimize reads them as a (lo, hi) pair's None is read, no bound there."""
+    far = lambda x: ((x - 5) ** 2).sum()   # noqa: E731
+    assert descend.minimize(far, [1.0, 1.0], bounds=scipy.optimize.Bounds([0, None], [2, None])).x.tolist() == [2, 5]
+    assert descend.minimize(far, [1.0, 1.0], bounds=scipy.optimize.Bounds([None, 0], [4, 3])).x.tolist() == [4, 3]

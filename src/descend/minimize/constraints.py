@@ -524,7 +524,7 @@ def from_bounds(bounds) -> Box:
     if len(pairs) == 2 and not any(isinstance(p, (list, tuple)) for p in pairs):
         lo, hi = pairs
         _refuse_text_in_pair(pairs, "bounds")
-        return _sides_box(-np.inf if lo is None else lo, np.inf if hi is None else hi, "bounds lo", "bounds hi")
+        return _sides_box(lo, hi, "bounds lo", "bounds hi")
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise DescendError("bounds: give (lo, hi) for all of x, or one (lo, hi) pair per element of x")
     for i, pair in enumerate(pairs):
@@ -553,7 +553,8 @@ def _refuse_text_in_pair(pair, label: str) -> None:
 def _sides_box(lo, hi, lo_name: str, hi_name: str) -> Box:
     """A Box from bounds= given as one low side and one high side (numbers, or one per element), refusing a low
     above its high with the index and the values."""
-    low, high = _numbers(lo, lo_name).reshape(-1), _numbers(hi, hi_name).reshape(-1)
+    low = _numbers(_none_as(lo, -np.inf), lo_name).reshape(-1)
+    high = _numbers(_none_as(hi, np.inf), hi_name).reshape(-1)
     if low.numel() in (1, high.numel()) or high.numel() == 1:
         low_all, high_all = torch.broadcast_tensors(low, high)
         empty = _first_empty(low_all, high_all)
@@ -564,6 +565,17 @@ def _sides_box(lo, hi, lo_name: str, hi_name: str) -> Box:
             raise DescendError(f"{lo_name}[{empty}] = {float(low_all[empty]):g} is above {hi_name}[{empty}] = "
                                f"{float(high_all[empty]):g}, so no x fits; swap them")
     return Box(low, high)
+
+
+def _none_as(side, missing: float):
+    """One side of bounds= with None (for all of x, or among its numbers, as in scipy's Bounds([0, None], ...)) read
+    as `missing`: no bound there, as None means in a (lo, hi) pair."""
+    if side is None:
+        return missing
+    if isinstance(side, torch.Tensor) or np.asarray(side).dtype.kind != "O":
+        return side
+    items = np.asarray(side, dtype=object)
+    return np.array([missing if v is None else v for v in items.reshape(-1)], dtype=object).reshape(items.shape)
 
 
 def _first_empty(lo: torch.Tensor, hi: torch.Tensor) -> int | None:
