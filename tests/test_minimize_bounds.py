@@ -49,8 +49,9 @@ def test_a_swapped_bound_is_named_as_the_user_wrote_it(bounds, words):
 def test_a_swapped_two_by_two_pair_also_shows_the_lows_and_highs_reading():
     with pytest.raises(DescendError) as caught:
         descend.minimize(square, [0.5, 0.5], bounds=[[1, 0], [2, 2]])
-    assert str(caught.value) == ("bounds[0] = (1, 0) has lo > hi, so no x fits it; write (0, 1); if [[1, 0], [2, 2]] "
-                                 "meant [lows, highs] (scipy's Bounds(lb, ub) layout), write the pairs [(1, 2), (0, 2)]")
+    assert str(caught.value) == ("bounds[0] = (1, 0) has lo > hi, so no x fits it; write (0, 1); if [[1, 0], "
+                                 "[2, 2]] meant [lows, highs] (scipy's Bounds(lb, ub) layout), write the pairs "
+                                 "[(1, 2), (0, 2)]")
 
 
 def test_scipy_bounds_with_a_swapped_element_name_its_lb_and_ub():

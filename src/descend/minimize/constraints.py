@@ -103,9 +103,8 @@ class Box(Constraint):
         self.lo, self.hi = _numbers(lo, "Box lo").reshape(-1), _numbers(hi, "Box hi").reshape(-1)
         if self.lo.numel() in (1, self.hi.numel()) or self.hi.numel() == 1:
             lo_all, hi_all = torch.broadcast_tensors(self.lo, self.hi)
-            bad = (lo_all > hi_all).nonzero()
-            if len(bad):
-                i = int(bad[0][0])
+            i = _first_empty(lo_all, hi_all)
+            if i is not None:
                 at = f" at index {i}" if len(lo_all) > 1 else ""
                 raise DescendError(f"Box: lo > hi{at} ({float(lo_all[i])} > {float(hi_all[i])}); the box is empty")
 
@@ -600,11 +599,12 @@ def _refuse_rows_of_lows_and_highs(rows) -> None:
     numbers as the one (lo, hi) pair per element that minimize, like scipy.optimize.minimize, reads. It is not
     accepted: with two elements the same list is two pairs, so code written that way would change meaning at n = 2."""
     if not (isinstance(rows, (list, tuple)) and len(rows) == 2
-            and all(isinstance(row, (list, tuple)) and len(row) != 2 for row in rows) and len(rows[0]) == len(rows[1])):
+            and all(isinstance(row, (list, tuple)) and len(row) != 2 for row in rows) and len(rows[0]) == len(rows[1])
+            and all(v is None or _is_number(v) for row in rows for v in row)):
         return
     pairs = list(zip(*([_plain(v) for v in row] for row in rows)))
     shown = ", ".join(f"({lo!r}, {hi!r})" for lo, hi in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
-    same = f", or bounds={pairs[0]!r} since every pair is the same" if len(set(pairs)) == 1 else ""
+    same = f", or bounds={pairs[0]!r} since every pair is the same" if pairs.count(pairs[0]) == len(pairs) else ""
     raise DescendError(f"bounds looks like [lows, highs] (the layout of scipy's Bounds(lb, ub)): two rows of "
                        f"{len(pairs)}; minimize, like scipy.optimize.minimize, wants one (lo, hi) pair per element: "
                        f"bounds=[{shown}] (list(zip(lows, highs))){same}, or bounds=scipy.optimize.Bounds(lows, highs)")
@@ -612,4 +612,5 @@ def _refuse_rows_of_lows_and_highs(rows) -> None:
 
 def _plain(value):
     """A number as Python writes it (numpy's and torch's scalars as their plain value), for messages."""
-    return value.item() if hasattr(value, "item") else value
+    one = isinstance(value, np.generic) or isinstance(value, torch.Tensor) and value.numel() == 1
+    return value.item() if one else value
