@@ -600,7 +600,7 @@ def _refuse_rows_of_lows_and_highs(rows) -> None:
     accepted: with two elements the same list is two pairs, so code written that way would change meaning at n = 2."""
     if not (isinstance(rows, (list, tuple)) and len(rows) == 2
             and all(isinstance(row, (list, tuple)) and len(row) != 2 for row in rows) and len(rows[0]) == len(rows[1])
-            and all(v is None or _is_number(v) for row in rows for v in row)):
+            and all(np.ndim(v) == 0 for row in rows for v in row)):
         return
     pairs = list(zip(*([_plain(v) for v in row] for row in rows)))
     shown = ", ".join(f"({lo!r}, {hi!r})" for lo, hi in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
