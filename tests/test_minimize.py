@@ -310,7 +310,7 @@ def test_bad_input_is_refused_before_any_step():
                           ({"method": "muon"}, "method 'muon' needs 2-D parameters only, but minimize's x is one "
                                                "flat dense vector"),
                           ({"method": "sparse_adam"}, "needs sparse gradients"),
-                          ({"bounds": np.zeros((2, 3))}, "bounds as an array must have shape (2,) for (lo, hi) or "
+                          ({"bounds": np.zeros((3, 3))}, "bounds as an array must have shape (2,) for (lo, hi) or "
                                                          "(n, 2)")]:
         with pytest.raises(DescendError, match=re.escape(words)):
             descend.minimize(counted(rosenbrock), [1.0, 2.0], **kwargs)

@@ -64,7 +64,8 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
                                           "rounded, or built from floor/argmax/comparisons); x0 may not be a "
                                           "minimum: use a smooth fun, or a method that needs no gradient", 0, [])
     if first <= gtol:
-        return _result(task, CONVERGED, f"converged: x0 already meets gtol {gtol:g} (largest gradient "
+        return _result(task, CONVERGED, f"converged: {_start_words(task, bounds, constraint)} already meets gtol "
+                                        f"{gtol:g} (largest {'projected ' if task.constraint else ''}gradient "
                                         f"component {first:.2e})", 0, [])
     if task.out_of_evaluations():
         return _result(task, LIMIT, f"stopped: reached max_evals ({max_evals} evaluations) at x0", 0, [])
@@ -78,6 +79,20 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
     if isinstance(fired.rule, (stop_lib.MaxSteps, MaxEvals)) and not task.searched:
         message += small_steps(start, task.x.detach(), state.step, float(task.optimizer.param_groups[0]["lr"]))
     return _result(task, fired.status, message, state.step, state.history)
+
+
+def _start_words(task: MinimizeTask, bounds, constraint, shown: int = 4) -> str:
+    """"x0", or where x0 lay outside the bounds or constraint and so was moved to the nearest point inside: a result
+    that converged at once is that point, not x0."""
+    x0, start = task.layout.x0, task.x.detach()
+    moved = (x0 != start).nonzero().reshape(-1).tolist()
+    if not moved:
+        return "x0"
+    given = " and ".join(name for name, value in (("bounds", bounds), ("constraint", constraint)) if value is not None)
+    listed = ", ".join(f"{task.layout.label(i)} {float(x0[i]):g} -> {float(start[i]):g}" for i in moved[:shown])
+    more = f" and {len(moved) - shown} more" if len(moved) > shown else ""
+    return (f"x0 lay outside the {given} ({listed}{more}); the nearest point inside, which minimize starts from and "
+            "returns,")
 
 
 def _flat_around_x0(task: MinimizeTask) -> bool:

@@ -6,6 +6,7 @@ once) and is bound to the part of x it governs by `minimize`, which checks sizes
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -15,7 +16,9 @@ from ..core.errors import DescendError, DescendTypeError
 
 
 def _numbers(value, name: str) -> torch.Tensor:
-    """A float64 tensor from a number, list, array or tensor; NaN is refused."""
+    """A float64 tensor from a number, list, array or tensor; NaN, text and True/False are refused."""
+    if not isinstance(value, torch.Tensor):
+        _refuse_non_numbers(value, name)
     try:
         out = torch.as_tensor(np.asarray(value, dtype=np.float64) if not isinstance(value, torch.Tensor)
                               else value.detach(), dtype=torch.float64)
@@ -24,6 +27,28 @@ def _numbers(value, name: str) -> torch.Tensor:
     if torch.isnan(out).any():
         raise DescendError(f"{name} contains NaN; give numbers (use +-inf for no bound)")
     return out
+
+
+def _is_number(value) -> bool:
+    """A real number (numpy's and one-element tensors included), not text and not True/False."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and value.dtype != torch.bool and not value.dtype.is_complex
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _refuse_non_numbers(value, name: str) -> None:
+    """Refuse text and True/False among numbers, naming the first one's index: numpy alone would read "2" as 2.0."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return                      # ragged: the float conversion refuses it
+    if array.dtype.kind in "iuf":
+        return
+    items = np.asarray(value, dtype=object)
+    for index in np.ndindex(items.shape):
+        if not _is_number(items[index]):
+            at = "" if not index else "[" + ", ".join(map(str, index)) + "]"
+            raise DescendTypeError(f"{name}{at} is {items[index]!r}, not a number; give numbers")
 
 
 def _nonnegative(value, name: str, cls: str) -> float:
@@ -78,9 +103,8 @@ class Box(Constraint):
         self.lo, self.hi = _numbers(lo, "Box lo").reshape(-1), _numbers(hi, "Box hi").reshape(-1)
         if self.lo.numel() in (1, self.hi.numel()) or self.hi.numel() == 1:
             lo_all, hi_all = torch.broadcast_tensors(self.lo, self.hi)
-            bad = (lo_all > hi_all).nonzero()
-            if len(bad):
-                i = int(bad[0][0])
+            i = _first_empty(lo_all, hi_all)
+            if i is not None:
                 at = f" at index {i}" if len(lo_all) > 1 else ""
                 raise DescendError(f"Box: lo > hi{at} ({float(lo_all[i])} > {float(hi_all[i])}); the box is empty")
 
@@ -485,8 +509,9 @@ def from_bounds(bounds) -> Box:
     if isinstance(bounds, Box):
         return bounds
     if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds, without importing scipy
-        return Box(bounds.lb, bounds.ub)
+        return _sides_box(bounds.lb, bounds.ub, "bounds.lb", "bounds.ub")
     if isinstance(bounds, (np.ndarray, torch.Tensor)):
+        _refuse_rows_of_lows_and_highs(bounds.tolist())
         if tuple(bounds.shape) != (2,) and (bounds.ndim != 2 or bounds.shape[1] != 2):
             raise DescendError(f"bounds as an array must have shape (2,) for (lo, hi) or (n, 2) for one pair per "
                                f"element, got shape {tuple(bounds.shape)}")
@@ -494,13 +519,98 @@ def from_bounds(bounds) -> Box:
     pairs = list(bounds) if isinstance(bounds, (list, tuple)) else None
     if pairs is None or not pairs:
         raise DescendError(f"bounds must be (lo, hi) or a list of (lo, hi) pairs, got {bounds!r}")
+    _refuse_rows_of_lows_and_highs(pairs)
     if len(pairs) == 2 and not any(isinstance(p, (list, tuple)) for p in pairs):
         lo, hi = pairs
-        return Box(-np.inf if lo is None else lo, np.inf if hi is None else hi)
+        _refuse_text_in_pair(pairs, "bounds")
+        return _sides_box(lo, hi, "bounds lo", "bounds hi")
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise DescendError("bounds: give (lo, hi) for all of x, or one (lo, hi) pair per element of x")
-    lo = [-np.inf if p[0] is None else p[0] for p in pairs]
-    hi = [np.inf if p[1] is None else p[1] for p in pairs]
+    for i, pair in enumerate(pairs):
+        _refuse_text_in_pair(pair, f"bounds[{i}]")
+    lo = _numbers([-np.inf if p[0] is None else p[0] for p in pairs], "bounds lo")
+    hi = _numbers([np.inf if p[1] is None else p[1] for p in pairs], "bounds hi")
+    empty = _first_empty(lo, hi)
+    if empty is not None:
+        written = tuple(_plain(v) for v in pairs[empty])
+        raise DescendError(f"bounds[{empty}] = {written!r} has lo > hi, so no x fits it; write "
+                           f"{written[::-1]!r}{_rows_hint(pairs)}")
     box = Box(lo, hi)
     box.pairs = len(pairs)
     return box
+
+
+def _refuse_text_in_pair(pair, label: str) -> None:
+    """Refuse a (lo, hi) pair with a side that is neither a number nor None (arrays of sides are checked as built)."""
+    wrong = [f"{side} {value!r}" for side, value in zip(("lo", "hi"), pair)
+             if value is not None and not isinstance(value, (np.ndarray, torch.Tensor)) and not _is_number(value)]
+    if wrong:
+        raise DescendTypeError(f"{label} = {tuple(pair)!r}: {' and '.join(wrong)} is not a number; give numbers, or "
+                               "None (or +-inf) for no bound on that side")
+
+
+def _sides_box(lo, hi, lo_name: str, hi_name: str) -> Box:
+    """A Box from bounds= given as one low side and one high side (numbers, or one per element), refusing a low
+    above its high with the index and the values."""
+    low = _numbers(_none_as(lo, -np.inf), lo_name).reshape(-1)
+    high = _numbers(_none_as(hi, np.inf), hi_name).reshape(-1)
+    if low.numel() in (1, high.numel()) or high.numel() == 1:
+        low_all, high_all = torch.broadcast_tensors(low, high)
+        empty = _first_empty(low_all, high_all)
+        if empty is not None and low_all.numel() == 1:
+            raise DescendError(f"bounds = ({_plain(lo)!r}, {_plain(hi)!r}) has lo > hi, so no x fits; write "
+                               f"({_plain(hi)!r}, {_plain(lo)!r})")
+        if empty is not None:
+            raise DescendError(f"{lo_name}[{empty}] = {float(low_all[empty]):g} is above {hi_name}[{empty}] = "
+                               f"{float(high_all[empty]):g}, so no x fits; swap them")
+    return Box(low, high)
+
+
+def _none_as(side, missing: float):
+    """One side of bounds= with None (for all of x, or among its numbers, as in scipy's Bounds([0, None], ...)) read
+    as `missing`: no bound there, as None means in a (lo, hi) pair."""
+    if side is None:
+        return missing
+    if isinstance(side, torch.Tensor) or np.asarray(side).dtype.kind != "O":
+        return side
+    items = np.asarray(side, dtype=object)
+    return np.array([missing if v is None else v for v in items.reshape(-1)], dtype=object).reshape(items.shape)
+
+
+def _first_empty(lo: torch.Tensor, hi: torch.Tensor) -> int | None:
+    """The first index whose low bound lies above its high one, or None."""
+    bad = (lo > hi).nonzero()
+    return int(bad[0][0]) if len(bad) else None
+
+
+def _rows_hint(pairs: list) -> str:
+    """With two pairs of two, the [lows, highs] reading the user may have meant, when that reading fits."""
+    if len(pairs) != 2 or any(v is None for pair in pairs for v in pair):
+        return ""
+    rows = [tuple(_plain(v) for v in pair) for pair in zip(*pairs)]
+    if any(float(low) > float(high) for low, high in rows):
+        return ""
+    return (f"; if {[list(map(_plain, p)) for p in pairs]!r} meant [lows, highs] (scipy's Bounds(lb, ub) layout), "
+            f"write the pairs {rows!r}")
+
+
+def _refuse_rows_of_lows_and_highs(rows) -> None:
+    """Refuse bounds written as [all lows, all highs] (the layout of scipy's Bounds(lb, ub)), showing the user's
+    numbers as the one (lo, hi) pair per element that minimize, like scipy.optimize.minimize, reads. It is not
+    accepted: with two elements the same list is two pairs, so code written that way would change meaning at n = 2."""
+    if not (isinstance(rows, (list, tuple)) and len(rows) == 2
+            and all(isinstance(row, (list, tuple)) and len(row) != 2 for row in rows) and len(rows[0]) == len(rows[1])
+            and all(np.ndim(v) == 0 for row in rows for v in row)):
+        return
+    pairs = list(zip(*([_plain(v) for v in row] for row in rows)))
+    shown = ", ".join(f"({lo!r}, {hi!r})" for lo, hi in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
+    same = f", or bounds={pairs[0]!r} since every pair is the same" if pairs.count(pairs[0]) == len(pairs) else ""
+    raise DescendError(f"bounds looks like [lows, highs] (the layout of scipy's Bounds(lb, ub)): two rows of "
+                       f"{len(pairs)}; minimize, like scipy.optimize.minimize, wants one (lo, hi) pair per element: "
+                       f"bounds=[{shown}] (list(zip(lows, highs))){same}, or bounds=scipy.optimize.Bounds(lows, highs)")
+
+
+def _plain(value):
+    """A number as Python writes it (numpy's and torch's scalars as their plain value), for messages."""
+    one = isinstance(value, np.generic) or isinstance(value, torch.Tensor) and value.numel() == 1
+    return value.item() if one else value

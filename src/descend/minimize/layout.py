@@ -39,6 +39,16 @@ class Layout:
     def is_dict(self) -> bool:
         return self.names != [None]
 
+    def label(self, i: int) -> str:
+        """How a user writes the element at flat index `i`: x[3], x['w'][1], or x for a single number."""
+        name = next(n for n in self.names if self.slices[n].start <= i < self.slices[n].stop)
+        shape, offset = self.shapes[self.names.index(name)], i - self.slices[name].start
+        part = "x" if name is None else f"x[{name!r}]"
+        if not shape:
+            return part
+        index = np.unravel_index(offset, shape)
+        return f"{part}[{', '.join(str(int(k)) for k in index)}]"
+
     def unflatten(self, flat: torch.Tensor):
         """The tensors `fun` receives: views of `flat` in x0's shapes (gradients flow back to `flat`)."""
         parts = [flat[self.slices[n]].reshape(s) for n, s in zip(self.names, self.shapes)]
