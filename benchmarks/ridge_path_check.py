@@ -91,8 +91,8 @@ def check(table: suite.Table) -> str:
     new = placed[np.concatenate([val for _, val in folds])]
     relative = float(np.abs(new - old).max() / np.abs(old).max())
     return (f"| {table.name} | {design.shape[0]} x {design.shape[1]} | {len(folds)} | {old_penalty:g} -> "
-            f"{new_penalty:g}{'' if old_penalty == new_penalty else ' CHANGED'} | {relative:.1e} | {old_s:.2f} | "
-            f"{new_s:.2f} |")
+            f"{new_penalty:g}{'' if old_penalty == new_penalty else ' CHANGED'} | {relative:.1e} | {old_s:.3f} | "
+            f"{new_s:.3f} |")
 
 
 def main() -> None:
