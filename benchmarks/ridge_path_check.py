@@ -3,7 +3,8 @@ fold (glm.ridge, as choose_penalty fitted before): the chosen penalty, the large
 outputs relative to their largest size, and the CPU seconds of each way, on every regression table of the suite
 and fresh lists. Each table runs `descend fit` in this process on the file tabular_suite.py's "cli" mode writes
 (seed 0) until the linear model's penalty is chosen, where the design, target and folds are taken and the fit
-stops (its printing hidden); the CPU seconds are on one thread (run with OMP_NUM_THREADS=1); a table whose loss is not the squared error (counts: Poisson) does not use ridge and is listed as such. Run:
+stops (its printing hidden); the CPU seconds are on one thread (run with OMP_NUM_THREADS=1); a table whose loss
+is not the squared error (counts: Poisson) does not use ridge and is listed as such. Run:
     OMP_NUM_THREADS=1 PYTHONPATH=src:benchmarks nice python benchmarks/ridge_path_check.py [--tables chicago,diabetes]
 """
 from __future__ import annotations
