@@ -190,6 +190,23 @@ def test_when_no_column_carries_over_validation_can_choose_the_training_mean():
         linear.mean_loss("mse", torch.as_tensor(short[0]), torch.as_tensor(y[val]))
 
 
+def test_ridges_penalty_choice_from_one_factorization_is_the_direct_fits_choice():
+    """choose_penalty fits ridge along its grid from one factorization per fold: the same validation outputs (to
+    rounding) and the same penalty as a direct solve per penalty and fold, the lowest validation loss."""
+    rng = np.random.default_rng(1)
+    one_hot = np.eye(15)[rng.integers(0, 15, 200)]
+    design = np.hstack([rng.normal(size=(200, 4)), one_hot])
+    y = design @ rng.normal(0, 0.3, 19) + rng.normal(size=200)
+    folds = [(np.arange(100, 200), np.arange(100)), (np.arange(100), np.arange(100, 200))]
+    penalty, outputs = linear.choose_penalty("mse", design, y, folds, 1)
+    direct = {p: np.concatenate([linear.fit_linear("mse", design[fit], y[fit], p, 1).outputs(design[val])
+                                 for fit, val in folds]) for p in linear.PENALTIES["mse"]}
+    losses = {p: float(np.mean((out[:, 0] - y) ** 2)) for p, out in direct.items()}
+    assert penalty == min(losses, key=losses.get)
+    assert 0.1 < penalty < 1e6   # an optimum inside the grid, not at an end
+    np.testing.assert_allclose(outputs, direct[penalty], rtol=1e-10, atol=1e-12)
+
+
 def test_the_poisson_penalty_is_the_same_for_counts_of_any_level():
     """Counts 1000 times larger (salaries in thousands instead of millions) get the same Poisson regression: the
     same weights, the intercept moved by log(1000), the same penalty chosen by validation. With alpha fixed, not

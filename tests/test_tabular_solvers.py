@@ -32,6 +32,34 @@ def test_ridge_is_scikit_learns_ridge():
     np.testing.assert_allclose(ours.intercept[0], theirs.intercept_, rtol=0, atol=1e-10)
 
 
+def _one_hot_design(seed: int, rows: int, numbers: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers, a category's one-hot columns and a copy of them (a design of deficient rank), and a target."""
+    rng = np.random.default_rng(seed)
+    one_hot = np.eye(levels)[rng.integers(0, levels, rows)]
+    x = np.hstack([rng.normal(size=(rows, numbers)), one_hot, one_hot])
+    return x, x @ rng.normal(size=x.shape[1]) + rng.normal(size=rows)
+
+
+@pytest.mark.parametrize("rows, numbers, levels", [(300, 5, 12), (40, 30, 25)], ids=["tall", "wide"])
+def test_ridge_path_is_a_direct_solve_at_every_penalty(rows, numbers, levels):
+    x, y = _one_hot_design(3, rows, numbers, levels)
+    assert np.linalg.matrix_rank(x) < x.shape[1]   # duplicated columns (and, wide, more columns than rows)
+    alphas = (1e-3, 0.1, 10.0, 1e4, 1e6)
+    for alpha, path in zip(alphas, glm.ridge_path(x, y, alphas)):
+        direct = glm.ridge(x, y, alpha)
+        scale = np.abs(direct.outputs(x)).max()
+        np.testing.assert_allclose(path.outputs(x), direct.outputs(x), rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(path.coef, direct.coef, rtol=0, atol=1e-9 * np.abs(direct.coef).max())
+    duplicated = glm.ridge_path(x, y, (1.0,))[0].coef[0, numbers:]
+    np.testing.assert_allclose(duplicated[:levels], duplicated[levels:], atol=1e-12)   # a copy shares its weight
+
+
+def test_ridge_path_refuses_a_zero_penalty_by_name():
+    x, y = _one_hot_design(4, 50, 2, 3)
+    with pytest.raises(ValueError, match="penalties > 0"):
+        glm.ridge_path(x, y, (0.0, 1.0))
+
+
 @pytest.mark.parametrize("alpha", [1e-4, 1e-2, 1.0])
 def test_poisson_regression_meets_its_optimality_conditions_and_scikit_learns_answer(alpha):
     rng, x, eta = _data(1)

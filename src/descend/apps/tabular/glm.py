@@ -51,6 +51,29 @@ def ridge(design: np.ndarray, y: np.ndarray, alpha: float) -> LinearFit:
     return LinearFit(np.asarray(weight).reshape(1, -1), np.atleast_1d(bias))
 
 
+def ridge_path(design: np.ndarray, y: np.ndarray, alphas: tuple[float, ...]) -> list[LinearFit]:
+    """Ridge regression at each of `alphas` (all > 0) from one eigendecomposition: choosing the penalty fitted
+    the same rows once per alpha, which cost seconds on a design with hundreds of one-hot columns. With the
+    design centred (X) and the smaller Gram matrix decomposed, X^T X = V diag(lam) V^T (rows >= columns) or
+    X X^T = U diag(lam) U^T (more columns), w(alpha) = V diag(1 / (lam + alpha)) V^T X^T y, or
+    X^T U diag(1 / (lam + alpha)) U^T y: exact at any rank, so duplicated columns need no care."""
+    if min(alphas) <= 0:
+        raise ValueError(f"ridge_path needs penalties > 0 (a rank-deficient design has no unique fit at 0), "
+                         f"got {alphas}")
+    x, target = np.asarray(design, np.float64), np.asarray(y, np.float64).ravel()
+    mean_x, mean_y = x.mean(0), target.mean()
+    x, target = x - mean_x, target - mean_y
+    wide = x.shape[1] > x.shape[0]
+    lam, vectors = np.linalg.eigh(x @ x.T if wide else x.T @ x)
+    projected = vectors.T @ (target if wide else x.T @ target)
+    fits = []
+    for alpha in alphas:
+        weight = vectors @ (projected / (lam + alpha))
+        weight = x.T @ weight if wide else weight
+        fits.append(LinearFit(weight.reshape(1, -1), np.atleast_1d(mean_y - mean_x @ weight)))
+    return fits
+
+
 def poisson(design: np.ndarray, y: np.ndarray, alpha: float) -> LinearFit:
     """Poisson regression with a log link (scikit-learn's PoissonRegressor(alpha))."""
     if _too_wide(len(design), design.shape[1] + 1):

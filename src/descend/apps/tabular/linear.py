@@ -102,16 +102,25 @@ def choose_penalty(loss: str, design: np.ndarray, y: np.ndarray, folds: list, cl
     validation outputs (one row per row of `design`, filled at the folds' validation rows)."""
     val_rows = np.concatenate([val for _, val in folds])
     target = torch.as_tensor(y[val_rows])
+    per_fold = [_fits_along_grid(loss, design[fit], y[fit], classes) for fit, _ in folds]
     best = None
-    for penalty in PENALTIES[loss]:
-        outputs = np.concatenate([fit_linear(loss, design[fit], y[fit], penalty, classes).outputs(design[val])
-                                  for fit, val in folds])
+    for i, penalty in enumerate(PENALTIES[loss]):
+        outputs = np.concatenate([fits[i].outputs(design[val]) for fits, (_, val) in zip(per_fold, folds)])
         score = mean_loss(loss, as_mean(loss, outputs), target)
         if best is None or score < best[0]:
             best = (score, penalty, outputs)
     placed = np.zeros((len(design), best[2].shape[1]))
     placed[val_rows] = best[2]
     return best[1], placed
+
+
+def _fits_along_grid(loss: str, design: np.ndarray, y: np.ndarray, classes: int) -> list[Linear]:
+    """The loss's linear model on (design, y) at every penalty of its grid, in order; ridge's from one
+    factorization shared by all (glm.ridge_path), the others one fit each."""
+    if loss == "mse":
+        return [Linear(fitted.coef, fitted.intercept, penalty)
+                for fitted, penalty in zip(glm.ridge_path(design, y, PENALTIES[loss]), PENALTIES[loss])]
+    return [fit_linear(loss, design, y, penalty, classes) for penalty in PENALTIES[loss]]
 
 
 def choose_temperature(loss: str, mean: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
