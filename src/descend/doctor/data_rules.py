@@ -434,19 +434,27 @@ def _at_most_negligible(a, constant) -> bool:
     return upper < NEGLIGIBLE * level
 
 
+def _model_gains(model, constant) -> bool:
+    """Whether the model's per-example losses beat the constant's by a share that matters: with confidence, or by
+    NEGLIGIBLE or more on average though the rows are too few to confirm it (a weak signal on a few hundred
+    rows: its absence is unproven, and "no better than a constant" would misstate the numbers)."""
+    lower, upper, level = _gain_interval(model, constant)
+    return (lower > 0 and upper >= NEGLIGIBLE * level) or (lower + upper) / 2 >= NEGLIGIBLE * level
+
+
 def no_signal(r: Readings) -> Finding | None:
     """The linear references beat a constant prediction by no share that matters, with confidence, on held-out
     rows (in-sample when there are none: memorizing favours the model there), and the trained model does not
-    beat it either: confidently by no share that matters, or not confidently at all (a gain within two standard
-    errors of none is no evidence of signal, the less so as the kept weights may be the best of many evaluations
-    on these very rows). Not when the model never fit its own training rows either (see stuck_at_constant): an
-    optimization cause is not ruled out."""
+    beat it either (see _model_gains): confidently by no share that matters, or not confidently at all and by
+    under a share that matters on average (a small gain within two standard errors of none is no evidence of
+    signal, the less so as the kept weights may be the best of many evaluations on these very rows). Not when
+    the model never fit its own training rows either (see stuck_at_constant): an optimization cause is not ruled
+    out."""
     constant = constant_losses(r)
     if constant is None or len(constant) < 30 or stuck_at_constant(r):
         return None
-    lower, upper, level = _gain_interval(r.model_losses, constant)
-    if lower > 0 and upper >= NEGLIGIBLE * level:
-        return None   # the model itself beats a constant with confidence: there is signal (no reference needed)
+    if _model_gains(r.model_losses, constant):
+        return None   # the model itself beats a constant: there is signal (no reference needed)
     found = refs(r)
     best = found.best() if found is not None else None
     if best is None or not _at_most_negligible(best, found.constant):
