@@ -1,6 +1,12 @@
 """What the ninth new-user review left: a --config hint that moved a flag into "options", a doctor warning on a
 perfect metric, a verdict on a run cut short, a partial folds run's report, and permutation importance's rows."""
+import pytest
+import torch
+
 from descend.cli import main
+from test_doctor_fresh2 import warnings
+from test_doctor_fresh3 import fit
+from test_doctor_fresh7 import argmax_accuracy, first_warning, one_output, threshold_accuracy
 
 
 def test_a_config_hint_moves_only_options_and_sends_a_flag_to_the_command_line(tmp_path, capsys):
@@ -14,3 +20,28 @@ def test_a_config_hint_moves_only_options_and_sends_a_flag_to_the_command_line(t
         '"options", beside "data": {"data": "sales.csv", "options": {"max_epochs": 3, "target": "sales"}}; '
         "'colour' is neither an option nor a key of the file: drop it; "
         "'out' is a flag: give --out on the command line, not in the file")
+
+
+def seven_validation_rows():
+    """A clean 0/1 target: 200 training rows (73% class 0) and 7 validation rows far from the boundary, 6 of
+    class 0, so a model that learnt gets all 7 right at every evaluation."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 6, generator=g)
+    far = torch.nonzero((x[200:, 0] - 0.5).abs() > 1.0).flatten()[:7] + 200
+    x = torch.cat([x[:200], x[far]])
+    return x, (x[:, 0] > 0.5).float()
+
+
+def test_a_perfect_score_kept_on_seven_rows_is_not_read_as_stuck_and_a_majority_one_is():
+    """`descend update` with 7 validation rows warned "val_accuracy kept the value 1 ... no better than the
+    majority class (0.683)": two standard errors of a share on 7 rows reach past 1, so a perfect score counted."""
+    x, y = seven_validation_rows()
+    assert float(y[200:].sum()) == 1 and abs(float(1 - y[:200].mean()) - 0.73) < 1e-6
+    right = fit(one_output(6), (x[:200], y[:200]), x, y, cut=200, loss="bce", max_epochs=30,
+                metrics=[threshold_accuracy])
+    assert right.history[-1]["val_threshold_accuracy"] == 1 and right.history[-1]["val_loss"] < 1e-4
+    assert not warnings(right)
+    argmax = fit(one_output(6), (x[:200], y[:200]), x, y, cut=200, loss="bce", max_epochs=30,
+                 metrics=[argmax_accuracy])
+    first = first_warning(argmax)   # always class 0: 6 of 7, the validation rows' majority share
+    assert first.code == "loss_metric_mismatch" and first.evidence["metric_last"] == pytest.approx(6 / 7)
