@@ -2,7 +2,9 @@
 perfect metric, a verdict on a run cut short, a partial folds run's report, and permutation importance's rows."""
 import pytest
 import torch
+from torch import nn
 
+import descend as ds
 from descend.cli import main
 from test_doctor_fresh2 import warnings
 from test_doctor_fresh3 import fit
@@ -45,3 +47,26 @@ def test_a_perfect_score_kept_on_seven_rows_is_not_read_as_stuck_and_a_majority_
                  metrics=[argmax_accuracy])
     first = first_warning(argmax)   # always class 0: 6 of 7, the validation rows' majority share
     assert first.code == "loss_metric_mismatch" and first.evidence["metric_last"] == pytest.approx(6 / 7)
+
+
+def test_a_run_cut_short_by_ctrl_c_gets_no_verdict_and_its_resume_gets_one(tmp_path, capsys):
+    """After Ctrl-C at step 9 the doctor fitted its references and printed "doctor: no problems found", a verdict on
+    a run that did not end; what it measured so far is kept in the checkpoint, so the resumed run is diagnosed."""
+    class CtrlC(ds.loop.Callback):
+        def on_step_end(self, state, record):
+            if state.step == 9:
+                raise KeyboardInterrupt
+
+    x = torch.randn(640, 3, generator=torch.Generator().manual_seed(0))
+    data = (x, x.sum(1, keepdim=True))
+    settings = dict(loss="mse", lr=0.01, batch_size=16, max_epochs=2, progress=True, run_dir=tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        ds.fit(nn.Linear(3, 1), data, callbacks=[CtrlC()], **settings)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == ("doctor: no verdict: the run was cut short at step 9, and the doctor reads a run that "
+                         "ends; resume it (or run it to its end) to have it diagnosed")
+    assert not any("no problems found" in line for line in lines)
+    resumed = ds.fit(nn.Linear(3, 1), data, resume=True, **settings)
+    assert resumed.history[-1]["step"] == 80
+    assert "not_converged" in [f.code for f in resumed.findings]   # 80 steps at lr 0.01: still falling
+    assert "doctor: 1 finding(s)" in capsys.readouterr().err
