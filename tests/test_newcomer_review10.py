@@ -1,5 +1,7 @@
 """What the ninth new-user review left: a --config hint that moved a flag into "options", a doctor warning on a
 perfect metric, a verdict on a run cut short, a partial folds run's report, and permutation importance's rows."""
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -70,3 +72,22 @@ def test_a_run_cut_short_by_ctrl_c_gets_no_verdict_and_its_resume_gets_one(tmp_p
     assert resumed.history[-1]["step"] == 80
     assert "not_converged" in [f.code for f in resumed.findings]   # 80 steps at lr 0.01: still falling
     assert "doctor: 1 finding(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["report", "doctor", "predict"])
+def test_a_folds_run_stopped_while_trying_learning_rates_says_so_and_how_to_go_on(tmp_path, command, capsys):
+    """`descend report DIR.partial` of a folds run killed during its lr candidates said "not a run directory: it has
+    neither history.jsonl nor history.csv", though each candidate's record was in DIR.partial/lr_candidates."""
+    partial = tmp_path / "t1.partial"
+    for name in ("lr-0.003", "lr-0.001"):   # tried in this order: the default lr, then a third of it
+        (partial / "lr_candidates" / name).mkdir(parents=True)
+        (partial / "lr_candidates" / name / "config.json").write_text("{}")
+    os.utime(partial / "lr_candidates" / "lr-0.003" / "config.json", (1e9, 1e9))
+    extra = ["new.csv"] if command == "predict" else []
+    assert main([command, str(partial), *extra]) == 2
+    so_far = (f"; `descend report {partial}/lr_candidates/lr-0.001` draws the latest try so far"
+              if command == "report" else "")
+    assert capsys.readouterr().err.strip() == (
+        f"descend: error: {partial} holds no run of its own yet: it was stopped while its first run tried learning "
+        f"rates (lr-0.001, lr-0.003 recorded in {partial}/lr_candidates); `descend fit ... --out {tmp_path}/t1 "
+        f"--resume` continues it{so_far}")
