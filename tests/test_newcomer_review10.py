@@ -2,12 +2,16 @@
 perfect metric, a verdict on a run cut short, a partial folds run's report, and permutation importance's rows."""
 import os
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import descend as ds
+from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular.train import prepare
 from descend.cli import main
+from tabular_data import bakery
 from test_doctor_fresh2 import warnings
 from test_doctor_fresh3 import fit
 from test_doctor_fresh7 import argmax_accuracy, first_warning, one_output, threshold_accuracy
@@ -91,3 +95,28 @@ def test_a_folds_run_stopped_while_trying_learning_rates_says_so_and_how_to_go_o
         f"descend: error: {partial} holds no run of its own yet: it was stopped while its first run tried learning "
         f"rates (lr-0.001, lr-0.003 recorded in {partial}/lr_candidates); `descend fit ... --out {tmp_path}/t1 "
         f"--resume` continues it{so_far}")
+
+
+@pytest.mark.parametrize("days, drop, scheme, judged", [
+    (240, (), "chain", "validated on the last {val} rows in 3 blocks"),
+    (240, ("date",), "folds", "validated on {val} rows in 5 folds"),
+    (2600, ("date",), "slice", None)])
+def test_permutation_importance_names_the_rows_it_shuffled_and_why(days, drop, scheme, judged):
+    """On a table with dates validated on 150 rows in 3 blocks, importance said "mean of 3 shuffles of 68 rows": the
+    last 15% of the training rows, which no words said, some of which trained the networks."""
+    frame = bakery(days).drop(columns=list(drop))
+    opts = Options(target="loaves", model="linear", max_epochs=2, progress=False)
+    prepared = prepare(frame, opts, say=lambda line: None)
+    rows, val = prepared.split.val, prepared.scheme.val_rows
+    assert prepared.scheme.kind == scheme
+    measure = fit_table(frame, opts, say=lambda line: None).metrics["importance"]["measure"]
+    if judged is None:
+        assert f"mean of 3 shuffles of the {len(rows)} validation rows" in measure
+        return
+    learned = np.concatenate([fit for fit, _ in prepared.scheme.linear_folds()])
+    seen = int(np.isin(rows, learned).sum())
+    assert 0 < seen <= len(rows) and (seen < len(rows)) == (scheme == "chain")   # a chain's last block: unseen
+    assert (f"mean of 3 shuffles of the last {len(rows)} training rows (15% of them), scored by the whole model: its "
+            f"networks were {judged.format(val=len(val))}, each by those that did not learn from it, and {seen} of "
+            f"these {len(rows)} rows trained some of them, so the rises read what the model uses, not how it fares "
+            "on new rows") in measure
