@@ -136,6 +136,8 @@ def _check_run_folder(args: argparse.Namespace) -> None:
         so_far = f"; `descend report {partial}` draws it so far" if args.command == "report" else ""
         raise DescendError(f"{run_dir} does not exist yet: its run is in {partial}, unfinished (interrupted, or "
                            f"still training); `descend fit ... --out {run_dir} --resume` finishes it{so_far}")
+    if Path(run_dir).is_dir() and not (Path(run_dir) / "config.json").is_file():
+        _check_choosing_lr(Path(run_dir), args.command)
     if not Path(run_dir).is_file():
         return
     if data is not None and Path(data).is_dir():
@@ -143,6 +145,21 @@ def _check_run_folder(args: argparse.Namespace) -> None:
                            f"{shlex.join(['descend', args.command, data, run_dir])}")
     raise DescendError(f"{run_dir} is a file, not a run folder; give the folder that `descend fit --out` (or "
                        "fit(run_dir=...)) wrote")
+
+
+def _check_choosing_lr(folder: Path, command: str) -> None:
+    """Refuse a tables run folder stopped while its first run tried learning rates: it has no record of its own
+    yet, only one per lr tried (in lr_candidates/), so say so, how to continue it and which record can be read."""
+    from ..apps.tabular import subruns   # here only: the tables package is not loaded for every command
+    records = subruns.candidate_records(folder)
+    if not records:
+        return
+    final = folder.with_name(folder.name.removesuffix(".partial"))
+    latest = max(records, key=lambda record: (record / "config.json").stat().st_mtime)
+    so_far = f"; `descend report {latest}` draws the latest try so far" if command == "report" else ""
+    raise DescendError(f"{folder} holds no run of its own yet: it was stopped while its first run tried learning "
+                       f"rates ({', '.join(record.name for record in records)} recorded in {folder / subruns.CANDIDATES}"
+                       f"); `descend fit ... --out {final} --resume` continues it{so_far}")
 
 
 def _unknown_command(name: str) -> str:

@@ -71,9 +71,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
                             help=declared.help.format(default=shown, choices=", ".join(choices or ())))
 
 
-def read_config(path: str) -> dict:
+def read_config(path: str, flags: frozenset[str] = frozenset()) -> dict:
     """A --config file: {"data": ..., "options": {...}} as `descend tune` writes in best.json (under "config"),
-    or that object itself."""
+    or that object itself. `flags` are the command's own (out, nproc): named as such when the file holds them."""
     file = Path(path)
     if not file.is_file():
         raise DescendError(f"--config {path}: no such file")
@@ -85,16 +85,25 @@ def read_config(path: str) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("options", {}), dict):
         raise DescendError(f"--config {path} must hold {{\"options\": {{...}}}} (as best.json from descend tune)")
     unknown = sorted(set(data) - CONFIG_KEYS)
-    if unknown and not set(unknown) & set(declarations()):   # --out, --nproc: for the command line, never a file
+    options = [key for key in unknown if key in declarations()]
+    if unknown and not options:   # --out, --nproc: for the command line, never a file
         raise DescendError(f"--config {path} has unknown key(s) {', '.join(map(repr, unknown))}; it may hold only "
                            '"data" (the table) and "options" (as best.json from descend tune)')
     if unknown:   # {"target": ..., "max_epochs": ...}: options written at the top level
-        moved = {**({"data": data["data"]} if "data" in data else {}), "options": {k: data[k] for k in unknown}}
-        raise DescendError(f"--config {path} has options at the top level ({', '.join(map(repr, unknown))}); they "
-                           f'go inside "options", beside "data": {json.dumps(moved)}')
+        moved = {**({"data": data["data"]} if "data" in data else {}), "options": {k: data[k] for k in options}}
+        raise DescendError(f"--config {path} has options at the top level ({', '.join(map(repr, options))}); they "
+                           f'go inside "options", beside "data": {json.dumps(moved)}'
+                           + _not_options([key for key in unknown if key not in options], flags))
     if not isinstance(data.get("data", ""), str):
         raise DescendError(f"--config {path}: \"data\" must be the path of a CSV or Parquet file, got {data['data']!r}")
     return data
+
+
+def _not_options(keys: list[str], flags: frozenset[str]) -> str:
+    """What to do with a --config file's keys that are no option: a command's flag goes on its command line (as
+    --out), anything else out of the file."""
+    return "".join(f"; {key!r} is a flag: give {flag(key)} on the command line, not in the file" if key in flags
+                   else f"; {key!r} is neither an option nor a key of the file: drop it" for key in keys)
 
 
 def given_options(args: argparse.Namespace) -> dict:

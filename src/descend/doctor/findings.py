@@ -245,6 +245,13 @@ def summary(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+def cut_short(step: int) -> str:
+    """What the doctor says of a run stopped by Ctrl-C or an error: nothing about its health, since its rules read
+    a run that ended (trends, the trained model against references); where to get a verdict instead."""
+    return (f"doctor: no verdict: the run was cut short at step {step}, and the doctor reads a run that ends; "
+            "resume it (or run it to its end) to have it diagnosed")
+
+
 def save_findings(findings: list[Finding], path: str | Path) -> None:
     """Write findings to `path` as a JSON list of dicts (the format of a run directory's findings.json)."""
     Path(path).write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")

@@ -319,6 +319,7 @@ def _capacity_advice(r: Readings, linear: bool) -> tuple[str, dict]:
 
 SCORES = {"accuracy"}                  # higher is better, at most 1
 ERRORS = {"mse", "rmse", "mae"}         # lower is better, at least 0
+PERFECT = 1.0                           # the best value of a score (SCORES, SCORE_WORDS): every example right
 
 
 def _resolution(r: Readings, metric: str, first: float, higher: bool | None = None) -> float:
@@ -332,11 +333,13 @@ def _resolution(r: Readings, metric: str, first: float, higher: bool | None = No
 def _majority_level(r: Readings, p: float | None = None) -> float:
     """The highest validation accuracy still explained by always predicting the most common training class (share
     `p`, else the run's): its share plus two standard errors of a share measured on the validation examples (-inf
-    when unknown)."""
+    when unknown), kept under a perfect score: every example right agrees with any falling loss, and on a few
+    validation rows two standard errors reach past 1."""
     p = r.majority_share if p is None else p
     if p is None:
         return -math.inf
-    return p + 2 * math.sqrt(p * (1 - p) / r.val_size) if r.val_size else p + 0.02
+    level = p + 2 * math.sqrt(p * (1 - p) / r.val_size) if r.val_size else p + 0.02
+    return min(level, PERFECT - _resolution(r, "accuracy", PERFECT) / 2)
 
 
 def loss_metric_mismatch(r: Readings) -> Finding | None:

@@ -13,7 +13,7 @@ from ..core.checks import unheld_parameters
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
-from .findings import summary
+from .findings import cut_short, summary
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
@@ -141,6 +141,10 @@ class Doctor(Callback):
         self.readings.auto_target = choice.observed.get("target", {})   # fit trained as if standardized (units.py)
 
     def on_end(self, state) -> None:
+        if state.stop_reason is None:   # Ctrl-C or an error is being raised: the run did not end, so no verdict
+            if self.progress:
+                print(cut_short(state.step), file=sys.stderr, flush=True)
+            return
         self.readings.errors += guarded("measuring the model against references", self._compare)
         self.findings = diagnose(self.readings)
         if self.progress:

@@ -23,9 +23,10 @@ def _score(run: TabularRun, x: torch.Tensor, truth: np.ndarray, metric: str) -> 
 
 
 def permutation_importance(run: TabularRun, pre: Preprocessor, x: torch.Tensor, truth: np.ndarray,
-                           seed: int = 0) -> dict:
+                           seed: int = 0, rows: str | None = None) -> dict:
     """{"measure": what the numbers mean, "columns": {column: mean rise in validation RMSE or log-loss}} for the
-    validation rows `x` (encoded) and `truth` (values or class indices), most important first."""
+    validation rows `x` (encoded) and `truth` (values or class indices), most important first; `rows` says in
+    words which rows they are (default: "N rows")."""
     metric = "log_loss" if run.target.task == "classification" else "rmse"
     base = _score(run, x, truth, metric)
     generator = torch.Generator().manual_seed(seed)
@@ -41,7 +42,7 @@ def permutation_importance(run: TabularRun, pre: Preprocessor, x: torch.Tensor, 
             rises[name] += (evaluate.scores(run.target, truth, output)[metric] - base) / REPEATS
     label = "log-loss" if metric == "log_loss" else "RMSE"
     return {"measure": f"rise in validation {label} (from {base:.4g}) when the column is shuffled, mean of "
-                       f"{REPEATS} shuffles of {len(x)} rows",
+                       f"{REPEATS} shuffles of {rows or f'{len(x)} rows'}",
             "columns": dict(sorted(rises.items(), key=lambda item: -item[1]))}
 
 

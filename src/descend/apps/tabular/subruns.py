@@ -16,7 +16,12 @@ CANDIDATES = "lr_candidates"   # in a run folder while the first run tries each 
 def recorded(run_dir: Path) -> bool:
     """Whether a run folder holds a recorded run: its own config.json, or one of an lr candidate still choosing
     (a run interrupted then has its record there, and --resume continues it)."""
-    return (run_dir / "config.json").is_file() or any((run_dir / CANDIDATES).glob("*/config.json"))
+    return (run_dir / "config.json").is_file() or bool(candidate_records(run_dir))
+
+
+def candidate_records(run_dir: Path) -> list[Path]:
+    """The record folders of the lr candidates a run folder holds while its first run chooses an lr."""
+    return sorted(config.parent for config in (run_dir / CANDIDATES).glob("*/config.json"))
 
 
 def candidate_name(lr: float) -> str:

@@ -698,6 +698,22 @@ def grade(prepared: Prepared, opts: Options) -> None:
     run.test_predictions = _test_table(prepared, opts, truth[test], predicted)
 
 
+def _importance_rows(scheme: Scheme, rows: np.ndarray, opts: Options) -> str:
+    """Which rows permutation importance shuffles, and why, in words: the validation slice; with folds or blocks
+    (whose networks were each validated on rows the others learned from, so no row is unseen by the whole model
+    they make up) the last val_fraction of the training rows, with how many of them trained some network."""
+    if scheme.kind == "slice":
+        return f"the {len(rows)} validation rows"
+    learned = np.concatenate([fit for fit, _ in scheme.linear_folds()])
+    seen = int(np.isin(rows, learned).sum())
+    judged = (f"{len(scheme.val_rows)} rows in {scheme.folds} folds" if scheme.kind == "folds" else
+              f"the last {len(scheme.val_rows)} rows in {scheme.folds} blocks")
+    return (f"the last {len(rows)} training rows ({opts.val_fraction:.0%} of them), scored by the whole model: "
+            f"its networks were validated on {judged}, each by those that did not learn from it, and {seen} of "
+            f"these {len(rows)} rows trained some of them, so the rises read what the model uses, not how it "
+            "fares on new rows")
+
+
 def _test_table(prepared: Prepared, opts: Options, truth: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     """Each test row's file row, actual and predicted value (for classes: labels and each class's probability,
     p_<class>), and its time when the table has one."""
@@ -732,7 +748,8 @@ def explain(prepared: Prepared, opts: Options) -> None:
     if prepared.warnings:
         run.metrics["data_warnings"] = list(prepared.warnings)
     found = importance.permutation_importance(
-        run, run.preprocessor, prepared.x[rows], truth_values(run.target, prepared.frame.iloc[rows]), opts.seed)
+        run, run.preprocessor, prepared.x[rows], truth_values(run.target, prepared.frame.iloc[rows]), opts.seed,
+        _importance_rows(prepared.scheme, rows, opts))
     if prepared.scheme.refit:   # the measure must not pass these rows off as unseen
         found["measure"] += "; the final model was trained again on these rows too (the refit)"
     run.metrics["importance"] = found

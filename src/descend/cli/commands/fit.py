@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.config) if args.config else None
+    config = read_config(args.config, frozenset(vars(args))) if args.config else None
     data = data_path(args, config)   # first: `descend fit --out DIR` lacks the file before the target
     opts = options_from(args, config)
     check_positive_int(args.nproc, "--nproc")
