@@ -30,6 +30,19 @@ def test_a_config_hint_moves_only_options_and_sends_a_flag_to_the_command_line(t
         "'out' is a flag: give --out on the command line, not in the file")
 
 
+@pytest.mark.parametrize("text, said", [
+    ('{"data": "sales.csv", "options": {"target": "sales", "out": "runs/c1"}}', "has 'out' in \"options\""),
+    ('{"data": "sales.csv", "out": "runs/c1"}', "has unknown key(s) 'out'")])
+def test_a_flag_inside_options_or_alone_at_the_top_is_named_as_a_flag(tmp_path, capsys, text, said):
+    """"out" inside "options" was called an unknown option, and alone at the top level an unknown key, without
+    saying that it is the command's --out."""
+    config = tmp_path / "config.json"
+    config.write_text(text)
+    assert main(["fit", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and err.endswith("'out' is a flag: give --out on the command line, not in the file")
+
+
 def seven_validation_rows():
     """A clean 0/1 target: 200 training rows (73% class 0) and 7 validation rows far from the boundary, 6 of
     class 0, so a model that learnt gets all 7 right at every evaluation."""

@@ -88,12 +88,17 @@ def read_config(path: str, flags: frozenset[str] = frozenset()) -> dict:
     options = [key for key in unknown if key in declarations()]
     if unknown and not options:   # --out, --nproc: for the command line, never a file
         raise DescendError(f"--config {path} has unknown key(s) {', '.join(map(repr, unknown))}; it may hold only "
-                           '"data" (the table) and "options" (as best.json from descend tune)')
+                           '"data" (the table) and "options" (as best.json from descend tune)'
+                           + _not_options(unknown, flags))
     if unknown:   # {"target": ..., "max_epochs": ...}: options written at the top level
         moved = {**({"data": data["data"]} if "data" in data else {}), "options": {k: data[k] for k in options}}
         raise DescendError(f"--config {path} has options at the top level ({', '.join(map(repr, options))}); they "
                            f'go inside "options", beside "data": {json.dumps(moved)}'
                            + _not_options([key for key in unknown if key not in options], flags))
+    misplaced = sorted(key for key in data.get("options", {}) if key in flags and key not in declarations())
+    if misplaced:   # {"options": {"out": ...}}: a flag of the command, not a training option
+        raise DescendError(f"--config {path} has {', '.join(map(repr, misplaced))} in \"options\""
+                           + _not_options(misplaced, flags))
     if not isinstance(data.get("data", ""), str):
         raise DescendError(f"--config {path}: \"data\" must be the path of a CSV or Parquet file, got {data['data']!r}")
     return data
