@@ -28,7 +28,8 @@ def test_plain_progress_prints_every_n_steps_with_validation(capsys):
     # with validation data auto's run ends with its best evaluated weights (fit/auto/best.py), and says so
     assert lines[-2].split("): ", 1)[1].startswith("reached the epoch limit (4 epochs); the model holds the weights "
                                                    "of step 12, whose val_loss ")
-    assert lines[-1] == "doctor: no problems found"
+    assert lines[-1] == ("doctor: no problems found, but 16 steps are too few to judge the learning rate, plateaus "
+                         "or overfitting (20 or more are needed)")
 
 
 def test_progress_off_prints_nothing(capsys):

@@ -252,6 +252,13 @@ def cut_short(step: int) -> str:
             "resume it (or run it to its end) to have it diagnosed")
 
 
+def too_short(step: int, needed: int) -> str:
+    """What the doctor says of a run that ended sound before its trend readings could start: no finding, but not a
+    clean bill either, since the learning rate, plateaus and overfitting were not judged."""
+    return (f"doctor: no problems found, but {step} steps are too few to judge the learning rate, plateaus or "
+            f"overfitting ({needed} or more are needed)")
+
+
 def save_findings(findings: list[Finding], path: str | Path) -> None:
     """Write findings to `path` as a JSON list of dicts (the format of a run directory's findings.json)."""
     Path(path).write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")

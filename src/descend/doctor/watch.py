@@ -13,7 +13,8 @@ from ..core.checks import unheld_parameters
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
 from .diagnose import diagnose, guarded
-from .findings import cut_short, summary
+from .advice import MIN_STEPS
+from .findings import cut_short, summary, too_short
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
@@ -148,7 +149,8 @@ class Doctor(Callback):
         self.readings.errors += guarded("measuring the model against references", self._compare)
         self.findings = diagnose(self.readings)
         if self.progress:
-            print(summary(self.findings), file=sys.stderr, flush=True)
+            short = not self.findings and state.step < MIN_STEPS
+            print(too_short(state.step, MIN_STEPS) if short else summary(self.findings), file=sys.stderr, flush=True)
 
     def state_dict(self) -> dict:
         """For a checkpoint: the readings measured so far and, in fix mode, the guard's memory."""
