@@ -339,13 +339,12 @@ class RobustAverage:
 
     def spread(self) -> float:
         """The standard deviation of the average's batch-to-batch noise, in its own units: the batches' spread,
-        read robustly from consecutive differences (a median absolute deviation, so the lr's slow trend and a rare
-        outlier barely move it), times the share of it that an exponential average keeps."""
-        steps = [b - a for a, b in zip(self.taken, self.taken[1:])]
+        read robustly from consecutive differences (their median size, which the lr's slow trend and a rare
+        outlier barely move), times the share of it that an exponential average keeps."""
+        steps = [abs(b - a) for a, b in zip(self.taken, self.taken[1:])]
         if len(steps) < 2:
             return 0.0
-        middle = statistics.median(steps)
-        batch = 1.4826 * statistics.median(abs(d - middle) for d in steps) / math.sqrt(2)
+        batch = 1.4826 * statistics.median(steps) / math.sqrt(2)   # a normal spread's median size, per batch
         return batch * math.sqrt((1 - SMOOTHING) / (1 + SMOOTHING))
 
     def state_dict(self) -> dict:
