@@ -21,8 +21,9 @@ MEMORY-th step on: the first averages hold a batch or two, and a lucky one must 
 what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, or, when it stayed
 flat long past that point, EDGE_MARGIN below where it starts to rise, and a flat curve, whose lowest point lies less
-than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; no lower than
-the optimizer's calibrated default), the weights of the
+than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; both shares
+widen to NOISE_Z standard deviations of the curve's own batch-to-batch noise where that is larger, so that one lucky
+batch cannot set the pick; no lower than the optimizer's calibrated default), the weights of the
 last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
