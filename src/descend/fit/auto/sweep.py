@@ -21,10 +21,10 @@ MEMORY-th step on: the first averages hold a batch or two, and a lucky one must 
 what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, or, when it stayed
 flat long past that point, EDGE_MARGIN below where it starts to rise, and a flat curve, whose lowest point lies less
-than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; both shares
-widen to NOISE_Z standard deviations of the curve's own batch-to-batch noise where that is larger, so that one lucky
-batch cannot set the pick; no lower than the optimizer's calibrated default), the weights of the
-last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
+than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; a rise, and a
+fall that the flat reading outbids, count only beyond NOISE_Z standard deviations of the curve's own batch-to-batch
+noise, so that one lucky batch cannot set the pick; no lower than the optimizer's calibrated default), the weights
+of the last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
 exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
@@ -63,8 +63,9 @@ BELOW_LOWEST = 3               # without a valley, the pick is this many sweep s
                                # (10^(3/5) = 4x): the valley rule's median distance on 46 generated curves
 EDGE_RISE = 0.05               # the smoothed loss this far above its lowest so far: where the curve starts to rise
 FLAT = FALL / 2                # a curve whose lowest point lies less than this share below where it settled is flat
-NOISE_Z = 2.0                  # ... or less than this many standard deviations of the curve's own batch noise, and
-                               # the curve rises (EDGE_RISE) only by more than that too: a lucky batch sets neither
+NOISE_Z = 2.0                  # a fall or rise within this many standard deviations of the curve's own batch noise
+                               # may be one lucky batch: it neither pulls the pick below a flat curve's reading nor
+                               # counts as the rise (EDGE_RISE) that marks a flat curve's edge
 EDGE_MARGIN = 10 ** (1 + MEMORY / PER_DECADE)   # a flat curve's pick lies a decade below that edge (the range
                                # test's convention) plus the decades the average lags behind the lr (MEMORY steps)
 FALLBACK = 10 ** (-BELOW_LOWEST / PER_DECADE)   # after a collapse, the lr falls by as many sweep steps as a pick
@@ -364,28 +365,46 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float,
     lowest point is the luckiest batch, wherever it fell, and what it shows is where the loss rises for good, so the
     pick is EDGE_MARGIN below that edge. Any other curve gives BELOW_LOWEST sweep steps below its lowest point (from
     the MEMORY-th value on), where the valley rule's picks typically sit, or at least EDGE_MARGIN below where it
-    starts to rise when it stayed within EDGE_RISE of its lowest long past it. `noise` (noise_share) widens FLAT
-    and EDGE_RISE to the fall or rise that the curve's own batch-to-batch noise makes, where that is larger."""
+    starts to rise when it stayed within EDGE_RISE of its lowest long past it. `noise` (noise_share: what the
+    curve's own batch-to-batch noise makes of a fall or rise) widens EDGE_RISE where it is larger, and a curve that
+    fell by more than FLAT but less than `noise` is read at least as the flat one: its lowest point may be one lucky
+    batch, which must not pull the pick below the edge's reading."""
     head = f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps)"
     settled = MEMORY - 1
-    bottom = lowest(smoothed, settled)
-    flat, rise = max(FLAT, noise), max(EDGE_RISE, noise)
-    edge = flat_edge(smoothed, flat, rise)
+    rise = max(EDGE_RISE, noise)
+    edge = flat_edge(smoothed, FLAT, rise)
     if edge is not None:
-        below = lrs[edge] / EDGE_MARGIN
-        why = (f"{head} and its lowest point lies within {flat:.0%} of where it settled{_noisy(flat, FLAT)}, a lucky "
-               f"batch rather than a response to the lr; it rises for good from lr {lrs[edge]:.2g}, so "
-               f"{EDGE_MARGIN:.0f}x below that edge: lr {below:.2g}")
+        lr, why = _below_edge(lrs, edge, f"{head} and its lowest point lies within {FLAT:.0%} of where it settled, a "
+                              f"lucky batch rather than a response to the lr", rise)
     else:
-        below = lrs[max(0, bottom - BELOW_LOWEST)]
-        why = f"{head}, so {BELOW_LOWEST} sweep steps below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}"
+        bottom = lowest(smoothed, settled)
+        lr = lrs[max(0, bottom - BELOW_LOWEST)]
+        why = f"{head}, so {BELOW_LOWEST} sweep steps below its lowest point at lr {lrs[bottom]:.2g}: lr {lr:.2g}"
         edge = rise_start(smoothed, settled, rise)
-        if edge is not None and lrs[edge] / EDGE_MARGIN > below:
-            below = lrs[edge] / EDGE_MARGIN
+        if edge is not None and lrs[edge] / EDGE_MARGIN > lr:
+            lr = lrs[edge] / EDGE_MARGIN
             why = (f"{head} and it stayed within {rise:.0%} of its lowest up to lr {lrs[edge]:.2g}, where it "
                    f"starts to rise: the loss did not respond to the lr before, so {EDGE_MARGIN:.0f}x below that "
-                   f"edge: lr {below:.2g}")
-    lr = min(max(below, default_lr), lrs[-1])
+                   f"edge: lr {lr:.2g}")
+        edge = flat_edge(smoothed, noise, rise)
+        if edge is not None and lrs[edge] / EDGE_MARGIN > lr:
+            lr, why = _below_edge(lrs, edge, f"{head} and its lowest point lies within {noise:.0%} of where it "
+                                  f"settled ({NOISE_Z:g} standard deviations of its own batch noise), so it may be "
+                                  f"one lucky batch", rise)
+    return _floored(lr, why, default_lr, lrs[-1])
+
+
+def _below_edge(lrs: list[float], edge: int, what: str, rise: float) -> tuple[float, str]:
+    """EDGE_MARGIN below the lr where a flat curve rises for good (by `rise`), and why."""
+    lr = lrs[edge] / EDGE_MARGIN
+    by = f" (by more than {rise:.0%}, {NOISE_Z:g} standard deviations of its batch noise)" if rise > EDGE_RISE else ""
+    return lr, (f"{what}; it rises for good from lr {lrs[edge]:.2g}{by}, so {EDGE_MARGIN:.0f}x below that edge: "
+                f"lr {lr:.2g}")
+
+
+def _floored(below: float, why: str, default_lr: float, last: float) -> tuple[float, str]:
+    """`below` raised to the optimizer's calibrated default, no higher than the `last` lr swept, and why."""
+    lr = min(max(below, default_lr), last)
     if lr > below:
         why += (f", raised to the optimizer's calibrated default {default_lr:g}" if lr == default_lr else
                 f", raised toward the optimizer's calibrated default {default_lr:g} as far as the last lr swept")
@@ -422,11 +441,6 @@ def rise_start(smoothed: list[float], settled_from: int, rise: float = EDGE_RISE
             return i
         low = min(low, smoothed[i])
     return None
-
-
-def _noisy(share: float, fixed: float) -> str:
-    """The words that say a threshold was widened to the curve's own noise."""
-    return f" ({NOISE_Z:g} standard deviations of its own batch noise)" if share > fixed else ""
 
 
 def noise_share(average: RobustAverage, level: float) -> float:
