@@ -400,10 +400,11 @@ def _read_without_valley(losses: list[float], noise: bool) -> float:
 
 def test_one_lucky_low_batch_on_a_curve_without_a_valley_moves_no_pick():
     """Batches alternating 0.8 and 1.2 (a log spread of 0.405 per step) up to lr 0.25, then rising 1.6x a step. Read
-    against that noise (2 standard deviations of the smoothed curve: a 38% band) the curve is flat and rises for good
-    from lr 0.63, so the pick is 63x below it, 0.01, with or without a lucky 0.35 at lr 3e-4. Read with the fixed
-    shares (10% flat, 5% rise), the lucky batch alone makes the curve fall 31% and puts the pick at the floor 1e-3,
-    where the same curve without it gives 0.004."""
+    against that noise (2 standard deviations of the smoothed curve: a 38% band) the curve rises for good from lr 0.63,
+    so the pick is 63x below it, 0.01. A lucky 0.35 at lr 1e-3 makes the curve fall 31%, more than a flat curve's 10%
+    but inside the band, so it is read at least as the flat curve: 0.01 again. Read with the fixed shares (10% flat,
+    5% rise), the lucky batch alone puts the pick 3 steps below it, at the floor 1e-3, where the same curve without it
+    gives 0.004."""
     plain = [1.2 if i % 2 else 0.8 for i in range(17)] + [1.6 ** k for k in range(1, 6)]
     lucky = plain[:5] + [0.35] + plain[6:]
     average = RobustAverage()
