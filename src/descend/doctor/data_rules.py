@@ -371,7 +371,8 @@ def unshuffled_data(r: Readings) -> Finding | None:
 
 
 def validation_in_training(r: Readings) -> Finding | None:
-    """Half or more of the validation rows read are copies of training rows (see inputs.copied_validation)."""
+    """Validation rows read are copies of training rows: half or more of them, or a tenth where the rows hold
+    measured values that only copying repeats (see inputs.copied_validation)."""
     found = r.copied_validation
     if found is None:
         return None
@@ -380,7 +381,8 @@ def validation_in_training(r: Readings) -> Finding | None:
                    f"read are also among the first {found['training_rows']} training rows; the validation loss "
                    f"measures memory, not how the model does on new rows, and cannot show overfitting",
                    "split the data once, and drop from validation every row that is also in training (a row "
-                   "duplicated before the split lands on both sides); no training setting fixes this")
+                   "duplicated before the split lands on both sides); oversample or augment the training rows "
+                   "only, after the split; no training setting fixes this")
 
 
 def random_evaluation(r: Readings) -> Finding | None:

@@ -129,8 +129,10 @@ CODES: dict[str, str] = {
                             "one value, no better than that share, at every evaluation while the validation loss "
                             "ended under half a constant prediction's (a metric that does not read the output)",
     "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
-                              "otherwise distinct; validation that is the training data itself, row for row, is a "
-                              "choice): the validation loss cannot show how the model does on new rows "
+                              "otherwise distinct), or a tenth where some column tells every row apart (measured "
+                              "values, repeated only by copying: oversampling or augmenting before the split); "
+                              "validation that is the training data itself, row for row, is a choice: the "
+                              "validation loss cannot show how the model does on new rows "
                               "(listed after whatever went wrong in training, which it does not explain)",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
     "doctor_error": "a rule of the doctor failed on this run (a bug in the doctor, not in the run); the rule is named",

@@ -297,11 +297,16 @@ def repeated_rows(x: torch.Tensor) -> dict | None:
     distinct = len(torch.unique(rows.double() @ mix))
     if distinct * REPEATS > len(rows):
         return None
-    ordered = rows.sort(dim=0).values
-    per_column = 1 + (ordered[1:] != ordered[:-1]).sum(dim=0)
-    if int(per_column.max()) < distinct:
+    if _most_values(rows) < distinct:
         return None
     return {"rows": len(rows), "distinct": distinct}
+
+
+def _most_values(rows: torch.Tensor) -> int:
+    """The most distinct values any one column of the 2-d `rows` takes: when that equals the count of distinct rows,
+    some column is a measurement that tells every row apart, so two equal rows are one row copied, not a chance."""
+    ordered = rows.sort(dim=0).values
+    return int((1 + (ordered[1:] != ordered[:-1]).sum(dim=0)).max())
 
 
 def target_size(y: torch.Tensor) -> float | None:
@@ -374,28 +379,39 @@ def row_keys(x: torch.Tensor) -> torch.Tensor:
     return (ints * (2 * mix + 1)).sum(dim=1, dtype=torch.int32)
 
 
-COPIED_SHARE = 0.5   # validation rows found among the training rows from which validation is no held-out set
-COPIED_ROWS = 1024   # validation rows compared (each against every training row read)
+COPIED_SHARE = 0.5      # validation rows found among distinct training rows from which validation is no held-out set
+MEASURED_SHARE = 0.1    # ... among training rows of measured values (copied, as oversampling copies them)
+MEASURED_COPIES = 10    # ... spread over this many distinct rows at least (one default row recurring is no copying)
+COPIED_ROWS = 1024      # validation rows compared (each against every training row read)
 
 
 def copied_validation(x: torch.Tensor, x_val: torch.Tensor) -> dict | None:
-    """{"rows", "copies", "training_rows"} when COPIED_SHARE or more of the validation rows read are training rows
-    read, and those training rows are (nearly) all distinct: data whose rows recur by nature (a few categories)
-    shares rows between any split. None otherwise, when the rows do not compare (other shapes), and when validation
-    is the training data itself, row for row: that is a choice (watching the training loss in eval mode), while a
-    part of training passed as validation is a mistake (a split done twice, rows duplicated before the split)."""
+    """{"rows", "copies", "training_rows"} when validation rows read are training rows read: COPIED_SHARE or more of
+    them where the training rows are (nearly) all distinct, or MEASURED_SHARE or more (of MEASURED_COPIES distinct
+    rows) where some column of the first VARYING_ROWS training rows tells every distinct row apart: measured values,
+    which two rows share only by being one row copied (rows oversampled or augmented before the split land on both
+    sides). Data whose rows recur by nature (a few categories) shares rows between any split and stays silent. None
+    otherwise, when the rows do not compare (other shapes), and when validation is the training data itself, row for
+    row: that is a choice (watching the training loss in eval mode), while a part of training passed as validation
+    is a mistake (a split done twice, rows duplicated before the split)."""
     if len(x) < 30 or len(x_val) < 30 or x.shape[1:] != x_val.shape[1:] or x[0].numel() == 0:
         return None
     if x.shape == x_val.shape and torch.equal(x, x_val):
         return None   # the training data itself, passed as val on purpose (the training loss in eval mode)
-    train = row_keys(x)
-    if len(torch.unique(train)) < 0.99 * len(train):
+    train, val = row_keys(x), row_keys(x_val[:COPIED_ROWS])
+    copied = val[torch.isin(val, train)]
+    if len(copied) < MEASURED_SHARE * len(val):
         return None
-    x_val = x_val[:COPIED_ROWS]
-    copies = int(torch.isin(row_keys(x_val), train).sum())
-    if copies < COPIED_SHARE * len(x_val):
+    distinct = len(torch.unique(train)) >= 0.99 * len(train) and len(copied) >= COPIED_SHARE * len(val)
+    if not distinct and (len(torch.unique(copied)) < MEASURED_COPIES or not _measured(x[:VARYING_ROWS])):
         return None
-    return {"rows": len(x_val), "copies": copies, "training_rows": len(x)}
+    return {"rows": len(val), "copies": len(copied), "training_rows": len(x)}
+
+
+def _measured(x: torch.Tensor) -> bool:
+    """Whether some column of rows `x` takes a distinct value in every distinct row (see _most_values)."""
+    rows = x.detach().reshape(len(x), -1)
+    return _most_values(rows) >= len(torch.unique(row_keys(rows)))
 
 
 def dominant_target_row(y: torch.Tensor) -> dict | None:
