@@ -27,8 +27,9 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
     varies (near-constant columns, such as image borders, are no reference). Columns of whole numbers that fit
     the model's embedding tables are ids it looks up, not sizes: they are left out. Within those bounds a size is
-    blamed only for a cost (dead units, a far start), and not where the model mixes rows within a batch: there each
-    row's output, and so the cost, depends on its batch rather than on the inputs' size."""
+    blamed only for a cost (dead units, a far start), and not where the model mixes rows within a batch (each
+    row's output, and so the cost, depends on its batch rather than on the inputs' size) or where its outputs do
+    not change when every input is scaled up (it divides each row's size away: probes.size_blind)."""
     scales = [0.0 if i in r.index_columns else s for i, s in enumerate(r.input_scales)]
     if not scales or max(scales) <= 0:
         return None
@@ -38,7 +39,9 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
     small_i, small = min(references, key=lambda t: t[1])
     if big / small <= 100 and big <= 1e3:
-        return None if batch_mixing(r) else _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
+        if batch_mixing(r) or r.size_blind:   # the cost rests on the batch, or the model divides the size away
+            return None
+        return _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
     if big_i in r.missing_codes:
         return _missing_code(big_i, r.missing_codes[big_i])
     what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
