@@ -139,9 +139,17 @@ def target_leak(r: Readings) -> Finding | None:
              f"the outcome, the model leans on it and fails wherever the target is unknown")
     flag = f" (descend fit: --drop {shlex.quote(leak['name'])})" if "name" in leak else ""
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
-                   with_flags(f"leave {_column(leak)} out (or check that it is known before the outcome){flag}",
-                              {"drop_columns": [column]}),
+                   with_flags(f"{_leak_fix(leak)}{flag}", {"drop_columns": [column]}),
                    {"drop_columns": [column]})
+
+
+def _leak_fix(leak: dict) -> str:
+    """What to do about the leaking column: leave it out, or for a mean-target encoding, compute it without the
+    rows it is used on."""
+    if "fit" in leak:
+        return (f"compute {_column(leak)} from the training rows only, out of fold (each row's value from the other "
+                f"folds' targets), and validation's from all training rows; or leave it out")
+    return f"leave {_column(leak)} out (or check that it is known before the outcome)"
 
 
 def _column(leak: dict) -> str:
@@ -204,6 +212,11 @@ def _leak_words(leak: dict) -> str:
                 f"sample, in clusters a clear gap apart ({leak['smallest_gap']:.3g}), while a linear model on all "
                 f"the other columns gets {leak['rest_accuracy']:.0%} right: it is the label, copied with noise, "
                 f"more likely than a feature")
+    if "fit" in leak:
+        return (f"{column} follows the mean target of the rows sharing each of its values across {leak['groups']} "
+                f"such groups of training rows, {1 / leak['fit']:.3g}x closer than those means' own noise allows: "
+                f"it is a mean-target encoding computed over rows that include these (before the split, or "
+                f"in-fold), so each row's value holds its own target")
     if "monotone" in leak:
         return (f"{column} {leak['monotone']} with the target across all {leak['rows']} training rows "
                 f"read: it is the target under an order-preserving map (a rank, the row number of a table sorted "

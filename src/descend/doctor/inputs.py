@@ -180,11 +180,70 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     if copies and (varying == 1 or len(copies) < varying) and not _corrupted_copy(flat, targets, copies):
         j, found = copies[0]
         return {**found, "target_column": j} if targets.shape[1] > 1 else found
+    if targets.shape[1] == 1 and (y.dtype.is_floating_point or int(y.max()) <= 1):
+        encoded = _encoded_column(flat, targets[:, 0])
+        if encoded is not None:
+            return encoded
     if y.dtype.is_floating_point and targets.shape[1] == 1:
         return _monotone_column(flat, targets[:, 0])
     if y.dtype.is_floating_point or y.dim() != 1:
         return None
     return _separating_column(flat, y.long())
+
+
+ENCODED_GROUPS = 30      # groups of two rows or more sharing a column's value that an encoding is judged on
+ENCODED_TAIL = -4.75     # the normal quantile (one in a million) under which the groups' fit is too good for chance
+
+
+def _encoded_column(flat: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """The first column whose value, across the groups of rows that share it, follows the groups' own mean target
+    (up to an affine map: a standardized column) more closely than the noise in those means allows: the sum of
+    squared residuals in units of their sampling variance (pooled within-group variance over group size) falls
+    below chi-square's one-in-a-million lower tail. A category encoded by its mean target over rows that include
+    these (all rows before the split, or the training rows in-fold) does that; one computed elsewhere (out of
+    fold, another period) misses each group's mean by at least its noise. Only columns whose first VARYING_ROWS
+    values hold ENCODED_GROUPS distinct values and as many repeats are read (levels, not measurements)."""
+    columns = flat.T.contiguous().cpu().numpy()
+    head = np.sort(columns[:, :VARYING_ROWS], axis=1)
+    distinct = 1 + (head[:, 1:] != head[:, :-1]).sum(axis=1)
+    candidates = np.nonzero((distinct >= ENCODED_GROUPS) & (head.shape[1] - distinct >= ENCODED_GROUPS))[0]
+    for j in candidates.tolist():
+        found = _fit_too_good(*_groups(columns[j], target.cpu().numpy()))
+        if found is not None:
+            return {"column": j, **found}
+    return None
+
+
+def _groups(column: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """For the groups of two rows or more that share a value of `column`: their row counts, target sums and
+    values, and the target's variance within groups, pooled over them (numpy's unique and bincount: a fifth of
+    torch's time on a few thousand rows)."""
+    values, group, count = np.unique(column, return_inverse=True, return_counts=True)
+    total, squares = np.bincount(group, target), np.bincount(group, target * target)
+    kept = count >= 2
+    count, total, squares, values = count[kept].astype(np.float64), total[kept], squares[kept], values[kept]
+    within = float((squares - total ** 2 / count).sum()) / max(float(count.sum()) - len(count), 1.0)
+    return count, total, values * count, within
+
+
+def _fit_too_good(count: np.ndarray, total: np.ndarray, value: np.ndarray, variance: float) -> dict | None:
+    """{"groups", "fit"} when the groups' mean targets (total / count) follow their column value (value / count)
+    by a weighted affine fit whose residuals, in units of each mean's sampling variance, sum under chi-square's
+    ENCODED_TAIL quantile (Wilson-Hilferty) on groups - 2 degrees of freedom; "fit" is that sum over its degrees.
+    None with under ENCODED_GROUPS groups or no variance within them."""
+    if len(count) < ENCODED_GROUPS or not variance > 0:
+        return None
+    mean, level, weight = total / count, value / count, count / count.sum()
+    centred = level - (weight * level).sum()
+    spread = float((weight * centred ** 2).sum())
+    if not spread > 0:
+        return None
+    slope = float((weight * centred * mean).sum()) / spread
+    residual = mean - (weight * mean).sum() - slope * centred
+    degrees = len(count) - 2
+    score = float((count * residual ** 2).sum()) / variance
+    tail = degrees * (1 - 2 / (9 * degrees) + ENCODED_TAIL * math.sqrt(2 / (9 * degrees))) ** 3
+    return {"groups": len(count), "fit": score / degrees} if score < tail else None
 
 
 MONOTONE_VALUES = 20   # distinct target values (and column values) an order-preserving copy must run through
