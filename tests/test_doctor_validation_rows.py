@@ -9,7 +9,7 @@ from sklearn import datasets
 from torch import nn
 from torch.nn import functional as F
 
-from descend.doctor.inputs import copied_validation, leaking_column
+from descend.doctor.inputs import copied_validation, leaking_column, row_keys
 from descend.doctor.probes import size_blind
 from test_doctor_fresh2 import classes, warnings
 from test_doctor_fresh3 import fit_rows, mlp
@@ -46,6 +46,8 @@ def test_rows_that_repeat_by_nature_and_a_time_ordered_split_are_not_validation_
     measured = torch.randn(1000, 5, generator=g)
     measured[torch.rand(1000, generator=g) < 0.3] = 0.0   # a sensor's idle reading, a third of the rows: one row
     assert copied_validation(measured[:750], measured[750:]) is None
+    digits = torch.tensor(datasets.load_digits().data[:1500], dtype=torch.float32)   # 1500 distinct rows
+    assert len(torch.unique(row_keys(digits))) == 1500   # small whole numbers' float bits once shared 257 keys
     walk = torch.randn(1030, generator=g).cumsum(0)
     windows = torch.stack([walk[i:i + 30] for i in range(1000)])   # later windows in validation
     assert copied_validation(windows[:750], windows[750:]) is None
