@@ -25,7 +25,9 @@ CODES: dict[str, str] = {
                        "reaching the target's scale",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
                    "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
-                   "others), or the inputs are the targets and no layer is narrower than them (the run copies them)",
+                   "others; or a category's mean target computed over rows that include these, which follows the "
+                   "groups' own mean targets closer than their noise allows), or the inputs are the targets and no "
+                   "layer is narrower than them (the run copies them)",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows), or on a few "
                             "consecutive whole numbers that a linear classifier tells apart far better than a rounded "
                             "regression (class ids): a classification loss fits them; or a final activation the loss does not take (a Sigmoid/Softmax under "
