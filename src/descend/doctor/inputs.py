@@ -428,17 +428,16 @@ KEY_COLUMNS = 256   # values of a row that its key reads, evenly spaced (wide ro
 
 def row_keys(x: torch.Tensor) -> torch.Tensor:
     """One int64 per row that equal rows share and distinct rows almost never do: the bits (as 32-bit integers)
-    of up to KEY_COLUMNS of its values, each folded onto its low bits (a small whole number's float bits are zero
-    there, and products of them by odd multipliers kept only a few bits: on digits, 1500 distinct rows got 1243
-    keys), then mixed by fixed random odd multipliers. Integer sums wrap and do not round, so the same row gives the
-    same key wherever it sits, in any batch."""
+    of up to KEY_COLUMNS of its values, each with its high half folded onto its low half (a small whole number's
+    float bits are zero there, and their products by odd multipliers kept only a few bits: on digits, 1500 distinct
+    rows got 1243 keys), then mixed by fixed random odd multipliers. Integer products wrap and sums do not round,
+    so the same row gives the same key wherever it sits, in any batch."""
     rows = x.detach().reshape(len(x), -1)
     rows = rows[:, ::math.ceil(rows.shape[1] / KEY_COLUMNS)]
     ints = rows.float().contiguous().view(torch.int32) if rows.dtype.is_floating_point else rows.to(torch.int32)
-    ints = ints.long() & 0xFFFFFFFF
-    ints = ints ^ (ints >> 16) ^ (ints << 16)
-    mix = torch.randint(0, 2 ** 62, (ints.shape[1],), generator=torch.Generator().manual_seed(0), dtype=torch.int64)
-    return (ints * (2 * mix + 1)).sum(dim=1)
+    ints = ints ^ (ints >> 16)
+    mix = torch.randint(0, 2 ** 30, (ints.shape[1],), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    return (ints * (2 * mix + 1)).sum(dim=1, dtype=torch.int64)
 
 
 COPIED_SHARE = 0.5      # validation rows found among distinct training rows from which validation is no held-out set
