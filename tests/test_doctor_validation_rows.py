@@ -105,3 +105,6 @@ def test_a_model_that_normalizes_each_row_is_not_told_its_inputs_are_unscaled():
     layer_norm_first = nn.Sequential(nn.LayerNorm(4, elementwise_affine=False), mlp(4, 3))
     assert size_blind(layer_norm_first, x[:32]) is True and size_blind(mlp(4, 3), x[:32]) is False
     assert size_blind(mlp(4, 3), torch.arange(8)[:, None].expand(8, 4)) is None   # ids: no size to scale
+    dead = mlp(4, 3)
+    nn.init.constant_(dead[0].bias, -1e3)   # every unit off for every row: the same output, whatever the size
+    assert size_blind(dead, x[:32]) is False

@@ -217,17 +217,19 @@ RESCALE = 10   # the factor every input is scaled by to ask whether the model re
 
 
 def size_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
-    """Whether the model's outputs for rows `x`, in eval mode, stay within 1e-4 of their largest size when every
-    input is scaled by RESCALE: the model divides each row's size away (F.normalize over a row's values, a norm
-    layer first), so the inputs' size cannot be what a run paid for. None when `x` is not floating point or the
-    outputs are not one float tensor."""
+    """Whether the model's outputs for rows `x`, in eval mode, move under 1e-4 as much when every input is scaled by
+    RESCALE as they differ between the rows: the model reads each row's direction and divides its size away
+    (F.normalize over a row's values, a norm layer first), so the inputs' size cannot be what a run paid for. A
+    model whose outputs are the same for every row (all its units dead) reads nothing and is not size-blind. None
+    when `x` is not floating point or the outputs are not one float tensor."""
     if not x.dtype.is_floating_point or len(x) == 0:
         return None
     plain, scaled = evaluate(model, x), evaluate(model, RESCALE * x)
     if not (isinstance(plain, torch.Tensor) and plain.dtype.is_floating_point) or plain.shape != scaled.shape:
         return None
-    change = float((plain.double() - scaled.double()).abs().max())
-    return change <= 1e-4 * (float(plain.double().abs().max()) + 1e-12)
+    plain = plain.double()
+    change, across = float((plain - scaled.double()).abs().max()), float((plain - plain.mean(dim=0)).abs().max())
+    return across > 0 and change <= 1e-4 * across
 
 
 def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
