@@ -27,8 +27,9 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     """The largest input column's typical size is over 1e3, or over 100x that of the smallest column that
     varies (near-constant columns, such as image borders, are no reference). Columns of whole numbers that fit
     the model's embedding tables are ids it looks up, not sizes: they are left out. Within those bounds a size is
-    blamed only for a cost (dead units, a far start), and not where the model mixes rows within a batch: there each
-    row's output, and so the cost, depends on its batch rather than on the inputs' size."""
+    blamed only for a cost (dead units, a far start), and not where the model mixes rows within a batch (each
+    row's output, and so the cost, depends on its batch rather than on the inputs' size) or where its outputs do
+    not change when every input is scaled up (it divides each row's size away: probes.size_blind)."""
     scales = [0.0 if i in r.index_columns else s for i, s in enumerate(r.input_scales)]
     if not scales or max(scales) <= 0:
         return None
@@ -38,7 +39,9 @@ def unscaled_inputs(r: Readings) -> Finding | None:
     references = [(i, s) for i, s in enumerate(scales) if varying[i] and s > 0] or [(big_i, big)]
     small_i, small = min(references, key=lambda t: t[1])
     if big / small <= 100 and big <= 1e3:
-        return None if batch_mixing(r) else _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
+        if batch_mixing(r) or r.size_blind:   # the cost rests on the batch, or the model divides the size away
+            return None
+        return _killing_units(r, big_i, big) or _starting_far(r, big_i, big)
     if big_i in r.missing_codes:
         return _missing_code(big_i, r.missing_codes[big_i])
     what = (f"input column {big_i} reaches {big:.3g} while column {small_i} stays near {small:.3g} "
@@ -136,9 +139,17 @@ def target_leak(r: Readings) -> Finding | None:
              f"the outcome, the model leans on it and fails wherever the target is unknown")
     flag = f" (descend fit: --drop {shlex.quote(leak['name'])})" if "name" in leak else ""
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
-                   with_flags(f"leave {_column(leak)} out (or check that it is known before the outcome){flag}",
-                              {"drop_columns": [column]}),
+                   with_flags(f"{_leak_fix(leak)}{flag}", {"drop_columns": [column]}),
                    {"drop_columns": [column]})
+
+
+def _leak_fix(leak: dict) -> str:
+    """What to do about the leaking column: leave it out, or for a mean-target encoding, compute it without the
+    rows it is used on."""
+    if "fit" in leak:
+        return (f"compute {_column(leak)} from the training rows only, out of fold (each row's value from the other "
+                f"folds' targets), and validation's from all training rows; or leave it out")
+    return f"leave {_column(leak)} out (or check that it is known before the outcome)"
 
 
 def _column(leak: dict) -> str:
@@ -201,6 +212,11 @@ def _leak_words(leak: dict) -> str:
                 f"sample, in clusters a clear gap apart ({leak['smallest_gap']:.3g}), while a linear model on all "
                 f"the other columns gets {leak['rest_accuracy']:.0%} right: it is the label, copied with noise, "
                 f"more likely than a feature")
+    if "fit" in leak:
+        return (f"{column} follows the mean target of the rows sharing each of its values across {leak['groups']} "
+                f"such groups of training rows, {1 / leak['fit']:.3g}x closer than those means' own noise allows: "
+                f"it is a mean-target encoding computed over rows that include these (before the split, or "
+                f"in-fold), so each row's value holds its own target")
     if "monotone" in leak:
         return (f"{column} {leak['monotone']} with the target across all {leak['rows']} training rows "
                 f"read: it is the target under an order-preserving map (a rank, the row number of a table sorted "
@@ -371,7 +387,8 @@ def unshuffled_data(r: Readings) -> Finding | None:
 
 
 def validation_in_training(r: Readings) -> Finding | None:
-    """Half or more of the validation rows read are copies of training rows (see inputs.copied_validation)."""
+    """Validation rows read are copies of training rows: half or more of them, or a tenth where the rows hold
+    measured values that only copying repeats (see inputs.copied_validation)."""
     found = r.copied_validation
     if found is None:
         return None
@@ -380,7 +397,8 @@ def validation_in_training(r: Readings) -> Finding | None:
                    f"read are also among the first {found['training_rows']} training rows; the validation loss "
                    f"measures memory, not how the model does on new rows, and cannot show overfitting",
                    "split the data once, and drop from validation every row that is also in training (a row "
-                   "duplicated before the split lands on both sides); no training setting fixes this")
+                   "duplicated before the split lands on both sides); oversample or augment the training rows "
+                   "only, after the split; no training setting fixes this")
 
 
 def random_evaluation(r: Readings) -> Finding | None:

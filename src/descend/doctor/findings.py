@@ -25,7 +25,9 @@ CODES: dict[str, str] = {
                        "reaching the target's scale",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
                    "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
-                   "others), or the inputs are the targets and no layer is narrower than them (the run copies them)",
+                   "others; or a category's mean target computed over rows that include these, which follows the "
+                   "groups' own mean targets closer than their noise allows), or the inputs are the targets and no "
+                   "layer is narrower than them (the run copies them)",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows), or on a few "
                             "consecutive whole numbers that a linear classifier tells apart far better than a rounded "
                             "regression (class ids): a classification loss fits them; or a final activation the loss does not take (a Sigmoid/Softmax under "
@@ -129,8 +131,10 @@ CODES: dict[str, str] = {
                             "one value, no better than that share, at every evaluation while the validation loss "
                             "ended under half a constant prediction's (a metric that does not read the output)",
     "validation_in_training": "half or more of the validation rows read are copies of training rows (whose rows are "
-                              "otherwise distinct; validation that is the training data itself, row for row, is a "
-                              "choice): the validation loss cannot show how the model does on new rows "
+                              "otherwise distinct), or a tenth where some column tells every row apart (measured "
+                              "values, repeated only by copying: oversampling or augmenting before the split); "
+                              "validation that is the training data itself, row for row, is a choice: the "
+                              "validation loss cannot show how the model does on new rows "
                               "(listed after whatever went wrong in training, which it does not explain)",
     "rollback": "doctor='fix' rolled the run back to its last good state and cut the learning rate",
     "doctor_error": "a rule of the doctor failed on this run (a bug in the doctor, not in the run); the rule is named",

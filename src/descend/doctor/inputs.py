@@ -180,11 +180,69 @@ def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     if copies and (varying == 1 or len(copies) < varying) and not _corrupted_copy(flat, targets, copies):
         j, found = copies[0]
         return {**found, "target_column": j} if targets.shape[1] > 1 else found
+    if targets.shape[1] == 1 and (y.dtype.is_floating_point or int(y.max()) <= 1):
+        encoded = _encoded_column(flat, targets[:, 0])
+        if encoded is not None:
+            return encoded
     if y.dtype.is_floating_point and targets.shape[1] == 1:
         return _monotone_column(flat, targets[:, 0])
     if y.dtype.is_floating_point or y.dim() != 1:
         return None
     return _separating_column(flat, y.long())
+
+
+ENCODED_GROUPS = 30      # groups of two rows or more sharing a column's value that an encoding is judged on
+ENCODED_TAIL = -4.75     # the normal quantile (one in a million) under which the groups' fit is too good for chance
+
+
+def _encoded_column(flat: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """The first column whose value, across the groups of rows that share it, follows the groups' own mean target
+    (up to an affine map: a standardized column) more closely than the noise in those means allows: the sum of
+    squared residuals in units of their sampling variance (pooled within-group variance over group size) falls
+    below chi-square's one-in-a-million lower tail. A category encoded by its mean target over rows that include
+    these (all rows before the split, or the training rows in-fold) does that; one computed elsewhere (out of
+    fold, another period) misses each group's mean by at least its noise. Only columns whose first VARYING_ROWS
+    values hold ENCODED_GROUPS distinct values and as many repeats are read (levels, not measurements)."""
+    head = np.sort(flat[:VARYING_ROWS].T.cpu().numpy(), axis=1)
+    distinct = 1 + (head[:, 1:] != head[:, :-1]).sum(axis=1)
+    candidates = np.nonzero((distinct >= ENCODED_GROUPS) & (head.shape[1] - distinct >= ENCODED_GROUPS))[0]
+    for j in candidates.tolist():
+        found = _fit_too_good(*_groups(flat[:, j].cpu().numpy(), target.cpu().numpy()))
+        if found is not None:
+            return {"column": j, **found}
+    return None
+
+
+def _groups(column: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """For the groups of two rows or more that share a value of `column`: their row counts, target sums and
+    values, and the target's variance within groups, pooled over them (numpy's unique and bincount: a fifth of
+    torch's time on a few thousand rows)."""
+    values, group, count = np.unique(column, return_inverse=True, return_counts=True)
+    total, squares = np.bincount(group, target), np.bincount(group, target * target)
+    kept = count >= 2
+    count, total, squares, values = count[kept].astype(np.float64), total[kept], squares[kept], values[kept]
+    within = float((squares - total ** 2 / count).sum()) / max(float(count.sum()) - len(count), 1.0)
+    return count, total, values * count, within
+
+
+def _fit_too_good(count: np.ndarray, total: np.ndarray, value: np.ndarray, variance: float) -> dict | None:
+    """{"groups", "fit"} when the groups' mean targets (total / count) follow their column value (value / count)
+    by a weighted affine fit whose residuals, in units of each mean's sampling variance, sum under chi-square's
+    ENCODED_TAIL quantile (Wilson-Hilferty) on groups - 2 degrees of freedom; "fit" is that sum over its degrees.
+    None with under ENCODED_GROUPS groups or no variance within them."""
+    if len(count) < ENCODED_GROUPS or not variance > 0:
+        return None
+    mean, level, weight = total / count, value / count, count / count.sum()
+    centred = level - (weight * level).sum()
+    spread = float((weight * centred ** 2).sum())
+    if not spread > 0:
+        return None
+    slope = float((weight * centred * mean).sum()) / spread
+    residual = mean - (weight * mean).sum() - slope * centred
+    degrees = len(count) - 2
+    score = float((count * residual ** 2).sum()) / variance
+    tail = degrees * (1 - 2 / (9 * degrees) + ENCODED_TAIL * math.sqrt(2 / (9 * degrees))) ** 3
+    return {"groups": len(count), "fit": score / degrees} if score < tail else None
 
 
 MONOTONE_VALUES = 20   # distinct target values (and column values) an order-preserving copy must run through
@@ -297,11 +355,16 @@ def repeated_rows(x: torch.Tensor) -> dict | None:
     distinct = len(torch.unique(rows.double() @ mix))
     if distinct * REPEATS > len(rows):
         return None
-    ordered = rows.sort(dim=0).values
-    per_column = 1 + (ordered[1:] != ordered[:-1]).sum(dim=0)
-    if int(per_column.max()) < distinct:
+    if _most_values(rows) < distinct:
         return None
     return {"rows": len(rows), "distinct": distinct}
+
+
+def _most_values(rows: torch.Tensor) -> int:
+    """The most distinct values any one column of the 2-d `rows` takes: when that equals the count of distinct rows,
+    some column is a measurement that tells every row apart, so two equal rows are one row copied, not a chance."""
+    ordered = rows.sort(dim=0).values
+    return int((1 + (ordered[1:] != ordered[:-1]).sum(dim=0)).max())
 
 
 def target_size(y: torch.Tensor) -> float | None:
@@ -364,38 +427,52 @@ KEY_COLUMNS = 256   # values of a row that its key reads, evenly spaced (wide ro
 
 
 def row_keys(x: torch.Tensor) -> torch.Tensor:
-    """One int32 per row that equal rows share and distinct rows almost never do: the bits (as 32-bit integers)
-    of up to KEY_COLUMNS of its values, mixed by fixed random odd multipliers. Integer sums wrap and do not round,
+    """One int64 per row that equal rows share and distinct rows almost never do: the bits (as 32-bit integers)
+    of up to KEY_COLUMNS of its values, each with its high half folded onto its low half (a small whole number's
+    float bits are zero there, and their products by odd multipliers kept only a few bits: on digits, 1500 distinct
+    rows got 1243 keys), then mixed by fixed random odd multipliers. Integer products wrap and sums do not round,
     so the same row gives the same key wherever it sits, in any batch."""
     rows = x.detach().reshape(len(x), -1)
     rows = rows[:, ::math.ceil(rows.shape[1] / KEY_COLUMNS)]
     ints = rows.float().contiguous().view(torch.int32) if rows.dtype.is_floating_point else rows.to(torch.int32)
+    ints = ints ^ (ints >> 16)
     mix = torch.randint(0, 2 ** 30, (ints.shape[1],), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
-    return (ints * (2 * mix + 1)).sum(dim=1, dtype=torch.int32)
+    return (ints * (2 * mix + 1)).sum(dim=1, dtype=torch.int64)
 
 
-COPIED_SHARE = 0.5   # validation rows found among the training rows from which validation is no held-out set
-COPIED_ROWS = 1024   # validation rows compared (each against every training row read)
+COPIED_SHARE = 0.5      # validation rows found among distinct training rows from which validation is no held-out set
+MEASURED_SHARE = 0.1    # ... among training rows of measured values (copied, as oversampling copies them)
+MEASURED_COPIES = 10    # ... spread over this many distinct rows at least (one default row recurring is no copying)
+COPIED_ROWS = 1024      # validation rows compared (each against every training row read)
 
 
 def copied_validation(x: torch.Tensor, x_val: torch.Tensor) -> dict | None:
-    """{"rows", "copies", "training_rows"} when COPIED_SHARE or more of the validation rows read are training rows
-    read, and those training rows are (nearly) all distinct: data whose rows recur by nature (a few categories)
-    shares rows between any split. None otherwise, when the rows do not compare (other shapes), and when validation
-    is the training data itself, row for row: that is a choice (watching the training loss in eval mode), while a
-    part of training passed as validation is a mistake (a split done twice, rows duplicated before the split)."""
+    """{"rows", "copies", "training_rows"} when validation rows read are training rows read: COPIED_SHARE or more of
+    them where the training rows are (nearly) all distinct, or MEASURED_SHARE or more (of MEASURED_COPIES distinct
+    rows) where some column of the first VARYING_ROWS training rows tells every distinct row apart: measured values,
+    which two rows share only by being one row copied (rows oversampled or augmented before the split land on both
+    sides). Data whose rows recur by nature (a few categories) shares rows between any split and stays silent. None
+    otherwise, when the rows do not compare (other shapes), and when validation is the training data itself, row for
+    row: that is a choice (watching the training loss in eval mode), while a part of training passed as validation
+    is a mistake (a split done twice, rows duplicated before the split)."""
     if len(x) < 30 or len(x_val) < 30 or x.shape[1:] != x_val.shape[1:] or x[0].numel() == 0:
         return None
     if x.shape == x_val.shape and torch.equal(x, x_val):
         return None   # the training data itself, passed as val on purpose (the training loss in eval mode)
-    train = row_keys(x)
-    if len(torch.unique(train)) < 0.99 * len(train):
+    train, val = row_keys(x), row_keys(x_val[:COPIED_ROWS])
+    copied = val[torch.isin(val, train)]
+    if len(copied) < MEASURED_SHARE * len(val):
         return None
-    x_val = x_val[:COPIED_ROWS]
-    copies = int(torch.isin(row_keys(x_val), train).sum())
-    if copies < COPIED_SHARE * len(x_val):
+    distinct = len(torch.unique(train)) >= 0.99 * len(train) and len(copied) >= COPIED_SHARE * len(val)
+    if not distinct and (len(torch.unique(copied)) < MEASURED_COPIES or not _measured(x[:VARYING_ROWS])):
         return None
-    return {"rows": len(x_val), "copies": copies, "training_rows": len(x)}
+    return {"rows": len(val), "copies": len(copied), "training_rows": len(x)}
+
+
+def _measured(x: torch.Tensor) -> bool:
+    """Whether some column of rows `x` takes a distinct value in every distinct row (see _most_values)."""
+    rows = x.detach().reshape(len(x), -1)
+    return _most_values(rows) >= len(torch.unique(row_keys(rows)))
 
 
 def dominant_target_row(y: torch.Tensor) -> dict | None:

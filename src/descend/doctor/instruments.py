@@ -96,6 +96,7 @@ class Readings:
     dropout: float = 0.0                                       # the largest p of the model's dropout layers
     narrowest_layer: int | None = None                         # the fewest outputs of the model's Linear layers
     batch_mixing: float | None = None                          # output change when a batch's other rows change
+    size_blind: bool | None = None                             # outputs unchanged when every input is scaled up
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
     unread_outputs: dict | None = None                         # output columns the user's loss never reads
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share

@@ -213,6 +213,25 @@ def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
     return share if share > 1e-4 else None
 
 
+RESCALE = 10   # the factor every input is scaled by to ask whether the model reads the inputs' size at all
+
+
+def size_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
+    """Whether the model's outputs for rows `x`, in eval mode, move under 1e-4 as much when every input is scaled by
+    RESCALE as they differ between the rows: the model reads each row's direction and divides its size away
+    (F.normalize over a row's values, a norm layer first), so the inputs' size cannot be what a run paid for. A
+    model whose outputs are the same for every row (all its units dead) reads nothing and is not size-blind. None
+    when `x` is not floating point or the outputs are not one float tensor."""
+    if not x.dtype.is_floating_point or len(x) == 0:
+        return None
+    plain, scaled = evaluate(model, x), evaluate(model, RESCALE * x)
+    if not (isinstance(plain, torch.Tensor) and plain.dtype.is_floating_point) or plain.shape != scaled.shape:
+        return None
+    plain = plain.double()
+    change, across = float((plain - scaled.double()).abs().max()), float((plain - plain.mean(dim=0)).abs().max())
+    return across > 0 and change <= 1e-4 * across
+
+
 def unpaired_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
     """For a loss the user wrote (a callable): whether it ignores which output belongs to which target. It is
     scored on random outputs of the model's output shape, drawn around the targets' mean with their spread (a

@@ -12,6 +12,7 @@ from torch.nn.modules.dropout import _DropoutNd
 from ..core.checks import unheld_parameters
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
+from .data_rules import KILLING_SIZE
 from .diagnose import diagnose, guarded
 from .advice import MIN_STEPS
 from .findings import cut_short, summary, too_short
@@ -20,8 +21,8 @@ from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
 from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
                      class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, loss_scale,
-                     on_batch_statistics, order_blind, random_evaluation, sampling_layers, started_far_off,
-                     unpaired_loss, unread_outputs)
+                     on_batch_statistics, order_blind, random_evaluation, sampling_layers, size_blind,
+                     started_far_off, unpaired_loss, unread_outputs)
 from .reference import per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -204,6 +205,8 @@ class Doctor(Callback):
         on; else does a row's output depend on the other rows of its batch; for sequences read row by row, does
         the model ignore the steps' order, and how far back its gradient reaches."""
         r = self.readings
+        if max(r.input_scales, default=0.0) > KILLING_SIZE:   # only there would unscaled_inputs blame a size
+            r.size_blind = size_blind(self.model, rows)
         r.random_evaluation = random_evaluation(self.model, rows)
         if r.random_evaluation is not None:
             r.sampling_layers = sampling_layers(self.model, rows)
