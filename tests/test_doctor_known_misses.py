@@ -92,7 +92,11 @@ def test_a_recurrence_that_blows_up_in_the_first_steps_is_exploding_gradients_no
     sgd = dict(loss="cross_entropy", optimizer="sgd", lr=0.01, max_epochs=5, batch_size=32)
     blown = fit_rows(ReluRNN(), x, y, **sgd)
     first = first_warning(blown)
-    assert first.code == "exploding_gradients" and first.change == {"grad_clip": 1.0}
+    usual = float(f"{first.evidence['first']:.1g}")   # the first step's norm, to one significant digit
+    assert first.code == "exploding_gradients" and first.change == {"grad_clip": usual}
+    clipped = fit_rows(ReluRNN(), x, y, **sgd, **first.change)   # at about the first step's norm
+    fixed = fit_rows(ReluRNN(), x, y, **sgd, grad_clip=1.0)      # the advice before, whatever the norms
+    assert clipped.history[-1]["val_loss"] < fixed.history[-1]["val_loss"]
     assert first.steps[0] <= 10 and first.evidence["loss_rise"] >= 2.5
     assert first.evidence["peak"] >= 20 * first.evidence["median_after"]
     assert "underfitting" not in warnings(blown)   # whose advice for this model was a 10x higher lr

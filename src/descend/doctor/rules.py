@@ -476,23 +476,27 @@ def _later_spike(r: Readings) -> Finding | None:
         return None
     if _spike_recovered(r, step) and _harmless(r):
         return None
-    words, change = _tame(r)
+    words, change = _tame(r, float(before[i]))
     return Finding("exploding_gradients", "warning", (step, step), {"peak": peak, "median_before": float(before[i])},
                    f"exploding gradients: the gradient norm jumped to {peak:.3g} at step {step}, "
                    f"{jump[i]:.3g}x its median over the 20 steps before ({before[i]:.3g})", with_flags(words, change),
                    change)
 
 
-def _tame(r: Readings) -> tuple[str, dict]:
-    """Words and change for exploding gradients: loss='huber' when one row's target outweighs the rest under mse,
-    else clipping, or a tenth of the lr when gradients are clipped already."""
+def _tame(r: Readings, usual: float) -> tuple[str, dict]:
+    """Words and change for exploding gradients whose norm was `usual` before they blew up: loss='huber' when one
+    row's target outweighs the rest under mse, else clipping at about that norm, which cuts the blow-ups and leaves
+    the usual steps nearly whole (a fixed 1.0 cuts every step of a run whose norms sit at 10), or a tenth of the lr
+    when gradients are clipped already."""
     clip, lr, outlier = setting(r, "grad_clip"), base_lr(r), r.outlier
     if outlier is not None and setting(r, "loss") in ("mse", None):
         return (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
                 f"together ({outlier['share']:.0%} of the target's spread): fix or drop it (a missing value "
                 f"code?), or use loss='huber', which bounds each row's pull"), {"loss": "huber"}
     if clip is None:
-        return "clip gradients with grad_clip=1.0, and look for outlier rows", {"grad_clip": 1.0}
+        near = float(f"{usual:.1g}") if usual > 0 else 1.0   # one significant digit: 4, 10, 0.07
+        return (f"clip gradients with grad_clip={near:g} (about their norm before the blow-up, so only blow-ups "
+                "are cut), and look for outlier rows"), {"grad_clip": near}
     return f"gradients are clipped already (grad_clip={clip}): lower the lr to {typed(lr / 10)}", lr_change(r, lr / 10)
 
 
@@ -519,7 +523,7 @@ def _blowup_at_start(r: Readings) -> Finding | None:
         return None
     if worse_than_reference(r) is not True:
         return None
-    words, change = _tame(r)
+    words, change = _tame(r, head[0][1])
     if r.recurrent:   # fit's init= does not reach recurrent weights: say what does
         words += ("; start the recurrent weights at or below the identity (nn.init.orthogonal_), since each step "
                   "of a sequence multiplies the state by them")
