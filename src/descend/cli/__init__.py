@@ -157,9 +157,10 @@ def _check_choosing_lr(folder: Path, command: str) -> None:
     final = folder.with_name(folder.name.removesuffix(".partial"))
     latest = max(records, key=lambda record: (record / "config.json").stat().st_mtime)
     so_far = f"; `descend report {latest}` draws the latest try so far" if command == "report" else ""
+    tried = ", ".join(record.name for record in records)
     raise DescendError(f"{folder} holds no run of its own yet: it was stopped while its first run tried learning "
-                       f"rates ({', '.join(record.name for record in records)} recorded in {folder / subruns.CANDIDATES}"
-                       f"); `descend fit ... --out {final} --resume` continues it{so_far}")
+                       f"rates ({tried} recorded in {folder / subruns.CANDIDATES}); `descend fit ... --out {final} "
+                       f"--resume` continues it{so_far}")
 
 
 def _unknown_command(name: str) -> str:
