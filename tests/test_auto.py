@@ -388,38 +388,6 @@ def test_a_flat_curve_whose_luckiest_batch_came_late_is_still_read_at_its_edge()
     assert sweep_lib.without_valley(lrs, deeper, default_lr=1e-3)[0] == pytest.approx(lrs[17 - 3])   # 0.063
 
 
-def _read_without_valley(losses: list[float], noise: bool) -> float:
-    """The pick from a sweep's batch losses at lrs 1e-4 x 10^(i/5), with or without the curve's own noise."""
-    average = RobustAverage()
-    smoothed = [average.add(loss) for loss in losses]
-    lrs = [1e-4 * 10 ** (i / 5) for i in range(len(losses))]
-    assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
-    share = sweep_lib.noise_share(average, smoothed[sweep_lib.MEMORY - 1]) if noise else 0.0
-    return sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3, noise=share)[0]
-
-
-def test_one_lucky_low_batch_on_a_curve_without_a_valley_moves_no_pick():
-    """Batches alternating 0.8 and 1.2 (a log spread of 0.405 per step) up to lr 0.25, then rising 1.6x a step. Read
-    against that noise (2 standard deviations of the smoothed curve: a 38% band) the curve rises for good from lr 0.63,
-    so the pick is 63x below it, 0.01. A lucky 0.35 at lr 1e-3 makes the curve fall 31%, more than a flat curve's 10%
-    but inside the band, so it is read at least as the flat curve: 0.01 again. Read with the fixed shares (10% flat,
-    5% rise), the lucky batch alone puts the pick 3 steps below it, at the floor 1e-3, where the same curve without it
-    gives 0.004."""
-    plain = [1.2 if i % 2 else 0.8 for i in range(17)] + [1.6 ** k for k in range(1, 6)]
-    lucky = plain[:5] + [0.35] + plain[6:]
-    average = RobustAverage()
-    for loss in plain:
-        average.add(loss)
-    assert sweep_lib.noise_share(average, 1.0) == pytest.approx(math.expm1(2 * 1.4826 * math.log(1.5) / math.sqrt(2)
-                                                                            * math.sqrt(1 / 7)))
-    assert _read_without_valley(lucky, noise=True) == _read_without_valley(plain, noise=True) == pytest.approx(0.01)
-    assert _read_without_valley(plain, noise=False) == pytest.approx(10 ** -2.4)   # 0.004
-    assert _read_without_valley(lucky, noise=False) == 1e-3
-    restored = RobustAverage()
-    restored.load_state_dict(average.state_dict())
-    assert restored.spread() == average.spread() > 0
-
-
 class LastHidden(nn.Module):
     def __init__(self):
         super().__init__()

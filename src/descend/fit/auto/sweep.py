@@ -21,10 +21,9 @@ MEMORY-th step on: the first averages hold a batch or two, and a lucky one must 
 what follows is the deliberate overshoot, whose noise must not extend
 the valley; a curve without a valley gives the lr BELOW_LOWEST sweep steps below its lowest point, or, when it stayed
 flat long past that point, EDGE_MARGIN below where it starts to rise, and a flat curve, whose lowest point lies less
-than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; a rise, and a
-fall that the flat reading outbids, count only beyond NOISE_Z standard deviations of the curve's own batch-to-batch
-noise, so that one lucky batch cannot set the pick; no lower than the optimizer's calibrated default), the weights
-of the last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
+than FLAT below where it settled, EDGE_MARGIN below where it rises for good whatever its lowest point; no lower than
+the optimizer's calibrated default), the weights of the
+last step that trained at no more than that lr come back (the steps above it raised the lr past it on purpose and
 are discarded) with a fresh optimizer state (the moments averaged gradients over lrs decades apart), and training
 continues from there: a cosine decay to 0 over the remaining steps (the sweep up to the picked lr was an
 exponential warmup), or, when the caller gave an lr schedule, that schedule times the picked lr. Every sweep step
@@ -36,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import math
-import statistics
 from dataclasses import astuple
 
 import torch
@@ -63,9 +61,6 @@ BELOW_LOWEST = 3               # without a valley, the pick is this many sweep s
                                # (10^(3/5) = 4x): the valley rule's median distance on 46 generated curves
 EDGE_RISE = 0.05               # the smoothed loss this far above its lowest so far: where the curve starts to rise
 FLAT = FALL / 2                # a curve whose lowest point lies less than this share below where it settled is flat
-NOISE_Z = 2.0                  # a fall or rise within this many standard deviations of the curve's own batch noise
-                               # may be one lucky batch: it neither pulls the pick below a flat curve's reading nor
-                               # counts as the rise (EDGE_RISE) that marks a flat curve's edge
 EDGE_MARGIN = 10 ** (1 + MEMORY / PER_DECADE)   # a flat curve's pick lies a decade below that edge (the range
                                # test's convention) plus the decades the average lags behind the lr (MEMORY steps)
 FALLBACK = 10 ** (-BELOW_LOWEST / PER_DECADE)   # after a collapse, the lr falls by as many sweep steps as a pick
@@ -204,8 +199,7 @@ class Sweep(Callback):
         else:
             lr, rule = START_LR, "the loss was NaN/Inf from the first steps, so the sweep's first lr"
         if rule.endswith(NO_VALLEY) and self.default_lr is not None:
-            noise = noise_share(self.average, self.smoothed[min(MEMORY, len(self.smoothed)) - 1])
-            lr, rule = without_valley(self.lrs, self.smoothed, self.default_lr, noise)
+            lr, rule = without_valley(self.lrs, self.smoothed, self.default_lr)
         at, weights = self._restore(lr)
         self.ended_at = step
         self._start_watch(at, weights, lr)
@@ -316,7 +310,6 @@ class RobustAverage:
 
     def __init__(self):
         self.total, self.count, self.floor = 0.0, 0, None   # floor: the smallest loss the log mode takes
-        self.taken: list[float] = []   # every value the average took in (a logarithm in the log mode), winsorized
 
     def add(self, loss: float) -> float:
         """Take one batch loss in; return the smoothed loss."""
@@ -326,7 +319,6 @@ class RobustAverage:
         if self.count:
             value = min(value, self._limit(self.value()))
         self.count += 1
-        self.taken.append(value)
         self.total = SMOOTHING * self.total + (1 - SMOOTHING) * value
         return self.value()
 
@@ -339,117 +331,76 @@ class RobustAverage:
         mean = self.total / (1 - SMOOTHING ** self.count)
         return math.exp(mean) if self.floor is not None else mean
 
-    def spread(self) -> float:
-        """The standard deviation of the average's batch-to-batch noise, in its own units: the batches' spread,
-        read robustly from consecutive differences (their median size, which the lr's slow trend and a rare
-        outlier barely move), times the share of it that an exponential average keeps."""
-        steps = [abs(b - a) for a, b in zip(self.taken, self.taken[1:])]
-        if len(steps) < 2:
-            return 0.0
-        batch = 1.4826 * statistics.median(steps) / math.sqrt(2)   # a normal spread's median size, per batch
-        return batch * math.sqrt((1 - SMOOTHING) / (1 + SMOOTHING))
-
     def state_dict(self) -> dict:
-        return {"total": self.total, "count": self.count, "floor": self.floor, "taken": list(self.taken)}
+        return {"total": self.total, "count": self.count, "floor": self.floor}
 
     def load_state_dict(self, state: dict) -> None:
         self.total, self.count, self.floor = state["total"], state["count"], state["floor"]
-        self.taken = list(state.get("taken", []))   # none in an older checkpoint: the fixed thresholds alone
 
 
-def without_valley(lrs: list[float], smoothed: list[float], default_lr: float,
-                   noise: float = 0.0) -> tuple[float, str]:
+def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -> tuple[float, str]:
     """The pick from a curve with no valley to read, and why, never below the optimizer's calibrated default nor
     above the last lr swept. A flat curve (its lowest point less than FLAT below where it settled) did not respond to
     the lr in the sweep's few steps (a recurrent net or a transformer on a plateau, a residual net at chance): its
     lowest point is the luckiest batch, wherever it fell, and what it shows is where the loss rises for good, so the
     pick is EDGE_MARGIN below that edge. Any other curve gives BELOW_LOWEST sweep steps below its lowest point (from
     the MEMORY-th value on), where the valley rule's picks typically sit, or at least EDGE_MARGIN below where it
-    starts to rise when it stayed within EDGE_RISE of its lowest long past it. `noise` (noise_share: what the
-    curve's own batch-to-batch noise makes of a fall or rise) widens EDGE_RISE where it is larger, and a curve that
-    fell by more than FLAT but less than `noise` is read at least as the flat one: its lowest point may be one lucky
-    batch, which must not pull the pick below the edge's reading."""
+    starts to rise when it stayed within EDGE_RISE of its lowest long past it."""
     head = f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps)"
     settled = MEMORY - 1
-    rise = max(EDGE_RISE, noise)
-    edge = flat_edge(smoothed, FLAT, rise)
+    bottom = lowest(smoothed, settled)
+    edge = flat_edge(smoothed)
     if edge is not None:
-        lr, why = _below_edge(lrs, edge, f"{head} and its lowest point lies within {FLAT:.0%} of where it settled, a "
-                              f"lucky batch rather than a response to the lr", rise)
+        below = lrs[edge] / EDGE_MARGIN
+        why = (f"{head} and its lowest point lies within {FLAT:.0%} of where it settled, a lucky batch rather than a "
+               f"response to the lr; it rises for good from lr {lrs[edge]:.2g}, so {EDGE_MARGIN:.0f}x below that "
+               f"edge: lr {below:.2g}")
     else:
-        bottom = lowest(smoothed, settled)
-        lr = lrs[max(0, bottom - BELOW_LOWEST)]
-        why = f"{head}, so {BELOW_LOWEST} sweep steps below its lowest point at lr {lrs[bottom]:.2g}: lr {lr:.2g}"
-        edge = rise_start(smoothed, settled, rise)
-        if edge is not None and lrs[edge] / EDGE_MARGIN > lr:
-            lr = lrs[edge] / EDGE_MARGIN
-            why = (f"{head} and it stayed within {rise:.0%} of its lowest up to lr {lrs[edge]:.2g}, where it "
+        below = lrs[max(0, bottom - BELOW_LOWEST)]
+        why = f"{head}, so {BELOW_LOWEST} sweep steps below its lowest point at lr {lrs[bottom]:.2g}: lr {below:.2g}"
+        edge = rise_start(smoothed, settled)
+        if edge is not None and lrs[edge] / EDGE_MARGIN > below:
+            below = lrs[edge] / EDGE_MARGIN
+            why = (f"{head} and it stayed within {EDGE_RISE:.0%} of its lowest up to lr {lrs[edge]:.2g}, where it "
                    f"starts to rise: the loss did not respond to the lr before, so {EDGE_MARGIN:.0f}x below that "
-                   f"edge: lr {lr:.2g}")
-        edge = flat_edge(smoothed, noise, rise)
-        if edge is not None and lrs[edge] / EDGE_MARGIN > lr:
-            lr, why = _below_edge(lrs, edge, f"{head} and its lowest point lies within {noise:.0%} of where it "
-                                  f"settled ({NOISE_Z:g} standard deviations of its own batch noise), so it may be "
-                                  f"one lucky batch", rise)
-    return _floored(lr, why, default_lr, lrs[-1])
-
-
-def _below_edge(lrs: list[float], edge: int, what: str, rise: float) -> tuple[float, str]:
-    """EDGE_MARGIN below the lr where a flat curve rises for good (by `rise`), and why."""
-    lr = lrs[edge] / EDGE_MARGIN
-    by = f" (by more than {rise:.0%}, {NOISE_Z:g} standard deviations of its batch noise)" if rise > EDGE_RISE else ""
-    return lr, (f"{what}; it rises for good from lr {lrs[edge]:.2g}{by}, so {EDGE_MARGIN:.0f}x below that edge: "
-                f"lr {lr:.2g}")
-
-
-def _floored(below: float, why: str, default_lr: float, last: float) -> tuple[float, str]:
-    """`below` raised to the optimizer's calibrated default, no higher than the `last` lr swept, and why."""
-    lr = min(max(below, default_lr), last)
+                   f"edge: lr {below:.2g}")
+    lr = min(max(below, default_lr), lrs[-1])
     if lr > below:
         why += (f", raised to the optimizer's calibrated default {default_lr:g}" if lr == default_lr else
                 f", raised toward the optimizer's calibrated default {default_lr:g} as far as the last lr swept")
     return lr, why
 
 
-def flat_edge(smoothed: list[float], flat: float = FLAT, rise: float = EDGE_RISE) -> int | None:
-    """The index where a flat curve (its lowest point, from the MEMORY-th value on, less than `flat` below that
-    value) rises for good (`rise` above it); None for a curve that fell further or never rose at its end."""
+def flat_edge(smoothed: list[float]) -> int | None:
+    """The index where a flat curve (its lowest point, from the MEMORY-th value on, less than FLAT below that value)
+    rises for good; None for a curve that fell further or never rose at its end."""
     settled = MEMORY - 1
     if len(smoothed) <= settled:
         return None
-    edge = final_rise(smoothed, settled, rise)
+    edge = final_rise(smoothed, settled)
     fell = smoothed[settled] - smoothed[lowest(smoothed, settled)]
-    return edge if edge is not None and fell < flat * abs(smoothed[settled]) else None
+    return edge if edge is not None and fell < FLAT * abs(smoothed[settled]) else None
 
 
-def final_rise(smoothed: list[float], settled_from: int, rise: float = EDGE_RISE) -> int | None:
-    """The index where the curve's last stretch above `rise` (a share) over its value at `settled_from` begins:
-    where the loss rises for good at the sweep's end; None when the curve ends at or below that level."""
-    level = smoothed[settled_from] + rise * abs(smoothed[settled_from])
+def final_rise(smoothed: list[float], settled_from: int) -> int | None:
+    """The index where the curve's last stretch above EDGE_RISE over its value at `settled_from` begins: where the
+    loss rises for good at the sweep's end; None when the curve ends at or below that level."""
+    level = smoothed[settled_from] + EDGE_RISE * abs(smoothed[settled_from])
     start = len(smoothed)
     while start > settled_from and smoothed[start - 1] > level:
         start -= 1
     return start if start < len(smoothed) else None
 
 
-def rise_start(smoothed: list[float], settled_from: int, rise: float = EDGE_RISE) -> int | None:
-    """The index (from `settled_from` on) of the first smoothed value `rise` (a share) above the lowest before it:
-    where the curve starts to rise; None when it never does."""
+def rise_start(smoothed: list[float], settled_from: int) -> int | None:
+    """The index (from `settled_from` on) of the first smoothed value EDGE_RISE above the lowest before it: where
+    the curve starts to rise; None when it never does."""
     low = math.inf
     for i in range(settled_from, len(smoothed)):
-        if smoothed[i] - low > rise * abs(low):
+        if smoothed[i] - low > EDGE_RISE * abs(low):
             return i
         low = min(low, smoothed[i])
     return None
-
-
-def noise_share(average: RobustAverage, level: float) -> float:
-    """NOISE_Z standard deviations of the smoothed curve's batch-to-batch noise, as a share of `level` (the curve
-    where it settled): a fall or rise smaller than this is what one lucky or unlucky batch makes, not the lr."""
-    spread = NOISE_Z * average.spread()
-    if average.floor is not None:   # the average is over logarithms: its spread is a ratio
-        return math.expm1(spread)
-    return spread / abs(level) if level else 0.0
 
 
 def _sweep_limit(total_steps: int | None) -> int:
