@@ -129,11 +129,11 @@ def test_networks_that_diverged_leave_the_model_to_the_linear_part():
     assert np.isfinite(model["rmse"]) and model["rmse"] < 0.2   # y = 3a - 2b + c + noise(0.1): ridge's fit
 
 
-def test_networks_whose_counts_overflow_leave_the_model_to_the_linear_part():
-    """Under the Poisson loss a diverged network's outputs can be finite logs whose counts overflow to inf."""
-    lines = []
-    run = fit_table(bakery(60), Options(target="loaves", lr=1.0, max_epochs=2), say=lines.append)
-    assert float(run.model.blend) == 0.0 and "the model is the linear model alone" in " ".join(lines)
+def test_networks_that_diverge_under_the_poisson_loss_leave_the_model_to_the_linear_part():
+    """A diverged network's log-rates (thousands here) once overflowed exp() to inf and tripped the check for
+    non-finite predictions; capped at the largest training count, they are finite, and validation weighs them."""
+    run = fit_table(bakery(60), Options(target="loaves", lr=1.0, max_epochs=2), say=lambda _: None)
+    assert float(run.model.blend) <= 0.05
     model, ridge, _ = run.metrics["scores"].values()
     assert np.isfinite(model["rmse"]) and model["rmse"] < 1.2 * ridge["rmse"]
 

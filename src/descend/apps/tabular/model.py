@@ -189,12 +189,13 @@ class TabularNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Training mode: each member's prediction, on top of the linear model's where the networks learn its
         residuals (`residual`: the linear model is installed first and stays frozen, so the members' loss is that
-        of the residuals). Evaluation mode: the blended prediction (see `_blended`)."""
+        of the residuals). Evaluation mode: the blended prediction (see `_blended`), a count's members and linear model
+        each predicting at most the largest training count (`rate_cap`)."""
         members = self.member_outputs(x)
         if self.training:
             return members + self.linear_outputs(x)[:, None, :] if self.residual else self.bounded(members)
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
-        return self._blended(members, held_out, x).clamp(max=self.rate_cap)
+        return self._blended(members, held_out, x)
 
     def bounded(self, log_rate: torch.Tensor) -> torch.Tensor:
         """Training log-rates above `rate_cap` bent so that exp() of them grows along its tangent line there,
@@ -211,14 +212,14 @@ class TabularNet(nn.Module):
         return not bool(self.blend)
 
     def _blended(self, members: torch.Tensor, held_out: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        mean = to_mean_space(members, self.link)
+        mean = to_mean_space(members.clamp(max=self.rate_cap), self.link)   # each within the training counts
         if held_out is None or bool((held_out < 0).all()):
             mean = mean.mean(dim=1)
         else:   # rows held out of one fold: only that fold's members have not seen them
             weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
-        linear = to_mean_space(self.linear_outputs(x), self.link)
+        linear = to_mean_space(self.linear_outputs(x).clamp(max=self.rate_cap), self.link)
         if self.linear_alone:   # whatever the networks say (NaN times 0 is NaN)
             return tempered(from_mean_space(linear, self.link), self.link, self.temperature)
         if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
