@@ -129,11 +129,11 @@ def test_networks_that_diverged_leave_the_model_to_the_linear_part():
     assert np.isfinite(model["rmse"]) and model["rmse"] < 0.2   # y = 3a - 2b + c + noise(0.1): ridge's fit
 
 
-def test_networks_that_diverge_under_the_poisson_loss_leave_the_model_to_the_linear_part():
-    """A diverged network's log-rates (thousands here) once overflowed exp() to inf and tripped the check for
-    non-finite predictions; capped at the largest training count, they are finite, and validation weighs them."""
-    run = fit_table(bakery(60), Options(target="loaves", lr=1.0, max_epochs=2), say=lambda _: None)
-    assert float(run.model.blend) <= 0.05
+def test_networks_whose_counts_overflow_leave_the_model_to_the_linear_part():
+    """Under the Poisson loss a diverged network's outputs can be finite logs whose counts overflow to inf."""
+    lines = []
+    run = fit_table(bakery(60), Options(target="loaves", lr=1.0, max_epochs=2), say=lines.append)
+    assert float(run.model.blend) == 0.0 and "the model is the linear model alone" in " ".join(lines)
     model, ridge, _ = run.metrics["scores"].values()
     assert np.isfinite(model["rmse"]) and model["rmse"] < 1.2 * ridge["rmse"]
 
@@ -636,36 +636,3 @@ def test_the_doctor_does_not_read_the_tables_member_loss_as_a_users_loss_that_ig
     run = fit_table(frame, Options(target="kind", **QUICK), say=lines.append)
     assert "5 folds" in "\n".join(lines)
     assert [f.code for f in run.findings if f.code in ("loss_unpaired", "class_weighting")] == []
-
-
-def _gifts(rows: int, seed: int = 0) -> pd.DataFrame:
-    """Donors' gifts: 60% give 0, the rest about their (heavy-tailed) average gift, a few up to 250."""
-    rng = np.random.default_rng(seed)
-    average = np.exp(rng.normal(2.5, 1.0, rows))
-    gives = rng.random(rows) < 0.4
-    gift = np.where(gives, np.clip(np.round(average * rng.lognormal(0, 0.3, rows)), 1, 250), 0)
-    return pd.DataFrame({"avggift": average, "mails": rng.integers(1, 12, rows), "gift": gift})
-
-
-def test_a_count_models_log_rate_bends_above_the_largest_count_in_training_and_stops_there_in_prediction():
-    model = TabularNet(1, [], [], 1, members=2, link="exp", rate_cap=float(np.log(250)))
-    out = torch.tensor([[[1.0], [np.log(250) + 20]]], requires_grad=True)   # one row, two members' log-rates
-    bent = model.bounded(out)
-    assert bent[0, 0, 0].item() == 1.0                                      # below the cap: as it is
-    assert torch.exp(bent[0, 1, 0]).item() == pytest.approx(250 * 21)      # exp's tangent line, not 250 * e^20
-    loss = MemberLoss("poisson", held_out=False)(bent, with_member(torch.tensor([0.0]), torch.tensor([-1])))
-    loss.backward()
-    assert out.grad[0, 1, 0].item() == pytest.approx(250 / 2)              # exp(cap) - 0, a bounded pull down
-    model.eval()
-    assert model(torch.tensor([[1e6]])).item() <= np.log(250) + 1e-6      # far beyond the inputs: at most 250
-
-
-def test_a_zero_heavy_count_with_a_few_large_counts_trains_without_a_blow_up_within_the_training_range():
-    frame = _gifts(1200)
-    frame.loc[1199, "avggift"] = 50 * frame.avggift.max()   # a test donor far beyond every training average
-    run = fit_table(frame, Options(target="gift", lr=0.01, seed=1, **QUICK), say=lambda _: None)
-    assert run.target.task == "count" and run.target.top == frame.gift.iloc[:960].max()
-    assert np.isfinite([r["loss"] for r in run.history if "loss" in r]).all()
-    assert "exploding_gradients" not in {finding.code for finding in run.findings}
-    predicted, _ = run.predictions(frame.drop(columns="gift"))
-    assert predicted.prediction.max() <= run.target.top * (1 + 1e-5)

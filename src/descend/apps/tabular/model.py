@@ -28,18 +28,15 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poiss
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
                  loss: str = "mse", folds: int | None = None, linear_free: list[int] = (),
-                 residual: bool = False, clipped: bool = True, seen: float | None = None,
-                 rate_cap: float | None = None) -> dict:
+                 residual: bool = False, clipped: bool = True, seen: float | None = None) -> dict:
     """The JSON-able description the model is rebuilt from (saved in config.json); `linear_free`: the number
     inputs that neither the linear model nor the networks clip (the target's own lags, which trend with it);
     `residual`: the networks learn what the linear model leaves (see TabularNet.forward); `clipped`: the networks
     clip the other numbers to the training range (else they take them as they are); `seen`: with forward-
-    chained blocks of time for folds, the share of (row, member) pairs the members learn from (members.MemberLoss);
-    `rate_cap`: a count model's largest log-rate (see TabularNet.bounded)."""
+    chained blocks of time for folds, the share of (row, member) pairs the members learn from (members.MemberLoss)."""
     bounds = [[None, None] if i in linear_free or not clipped else bound for i, bound in enumerate(pre.bounds())]
     return {"numeric_width": pre.numeric_width, "hidden": list(hidden), "out_dim": out_dim, "members": members,
             "folds": folds or members, **({"seen": seen} if seen is not None else {}),
-            **({"rate_cap": rate_cap} if rate_cap is not None else {}),
             "link": LINKS[loss], "categorical": [[c.size, c.encoding, c.dim] for c in pre.categorical],
             "bounds": bounds, "bins": pre.bins(), "linear_free": list(linear_free), "residual": residual}
 
@@ -96,7 +93,7 @@ class TabularNet(nn.Module):
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
                  folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False,
-                 temperature: float = 1.0, rate_cap: float | None = None):
+                 temperature: float = 1.0):
         super().__init__()
         self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
@@ -130,15 +127,13 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
         # classes: the blended logits are divided by it (chosen on validation rows; kept in the architecture)
         self.register_buffer("temperature", torch.tensor(float(temperature)), persistent=False)
-        self.register_buffer("rate_cap", torch.tensor(math.inf if rate_cap is None else float(rate_cap)),
-                             persistent=False)   # a count's largest log-rate (kept in the architecture)
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
                    spec.get("folds"), spec.get("linear_free"), spec.get("residual", False),
-                   spec.get("temperature", 1.0), spec.get("rate_cap"))
+                   spec.get("temperature", 1.0))
 
     @property
     def input_width(self) -> int:
@@ -189,21 +184,12 @@ class TabularNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Training mode: each member's prediction, on top of the linear model's where the networks learn its
         residuals (`residual`: the linear model is installed first and stays frozen, so the members' loss is that
-        of the residuals). Evaluation mode: the blended prediction (see `_blended`), a count's members and linear model
-        each predicting at most the largest training count (`rate_cap`)."""
+        of the residuals). Evaluation mode: the blended prediction (see `_blended`)."""
         members = self.member_outputs(x)
         if self.training:
-            return members + self.linear_outputs(x)[:, None, :] if self.residual else self.bounded(members)
+            return members + self.linear_outputs(x)[:, None, :] if self.residual else members
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
-
-    def bounded(self, log_rate: torch.Tensor) -> torch.Tensor:
-        """Training log-rates above `rate_cap` bent so that exp() of them grows along its tangent line there,
-        exp(cap) * (1 + excess), not exponentially: one row's overshoot (an outlier input on a ReLU network's
-        straight line) costs the Poisson loss a bounded slope, not exp(excess), so it cannot blow a batch's loss
-        and gradient up; below the cap they are as they are. Other links' outputs pass unchanged (cap infinite)."""
-        excess = (log_rate - self.rate_cap).clamp_min(0)
-        return torch.where(log_rate > self.rate_cap, self.rate_cap + torch.log1p(excess), log_rate)
 
     @property
     def linear_alone(self) -> bool:
@@ -212,14 +198,14 @@ class TabularNet(nn.Module):
         return not bool(self.blend)
 
     def _blended(self, members: torch.Tensor, held_out: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        mean = to_mean_space(members.clamp(max=self.rate_cap), self.link)   # each within the training counts
+        mean = to_mean_space(members, self.link)
         if held_out is None or bool((held_out < 0).all()):
             mean = mean.mean(dim=1)
         else:   # rows held out of one fold: only that fold's members have not seen them
             weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
-        linear = to_mean_space(self.linear_outputs(x).clamp(max=self.rate_cap), self.link)
+        linear = to_mean_space(self.linear_outputs(x), self.link)
         if self.linear_alone:   # whatever the networks say (NaN times 0 is NaN)
             return tempered(from_mean_space(linear, self.link), self.link, self.temperature)
         if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight

@@ -34,7 +34,6 @@ class Target:
     classes: list = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
-    top: float | None = None   # a count's largest training value: its log bounds the model's log-rate
 
     @property
     def out_dim(self) -> int:
@@ -68,11 +67,6 @@ class Target:
     def output_bias(self) -> float:
         """A starting output bias that already predicts the training average (log of the mean count)."""
         return float(np.log(max(self.mean, 1e-6))) if self.task == "count" else 0.0
-
-    def log_rate_cap(self) -> float | None:
-        """The largest log-rate a count model needs: the log of the largest training count (no row's Poisson
-        likelihood is best above it); None for other tasks, or a run saved before counts were bounded."""
-        return float(np.log(max(self.top, 1.0))) if self.task == "count" and self.top is not None else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,5 +255,4 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
     reason = _reason(task, requested, series if task == "regression" else values,
                      _percentages(series, name, values) if whole else None)
     return Target(name, task, "poisson" if task == "count" else "mse", reason,
-                  mean=float(fitted.mean()), std=std if std > 0 else 1.0,
-                  top=float(fitted.max()) if task == "count" else None)
+                  mean=float(fitted.mean()), std=std if std > 0 else 1.0)

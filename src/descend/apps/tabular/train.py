@@ -182,8 +182,7 @@ def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, l
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
     spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free,
                         residual=scheme.dated and target.loss == "mse", clipped=networks_clip(scheme, target),
-                        seen=seen_share(scheme.train_held, scheme.folds) if scheme.kind == "chain" else None,
-                        rate_cap=target.log_rate_cap())
+                        seen=seen_share(scheme.train_held, scheme.folds) if scheme.kind == "chain" else None)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
 
