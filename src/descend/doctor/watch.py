@@ -12,9 +12,9 @@ from torch.nn.modules.dropout import _DropoutNd
 from ..core.checks import unheld_parameters
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
+from .advice import MIN_STEPS
 from .data_rules import KILLING_SIZE
 from .diagnose import diagnose, guarded
-from .advice import MIN_STEPS
 from .findings import cut_short, summary, too_short
 from .fix import Guard
 from . import inputs, sizing
