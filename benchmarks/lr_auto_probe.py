@@ -105,11 +105,13 @@ def early_loss(run: dict, window: int) -> float:
 
 
 def summary(ratios: list[float]) -> str:
+    """How many ratios lie within 5% of the grid's best, and their geometric mean, in words."""
     within = sum(r <= 1.05 for r in ratios)
     return f"{within}/{len(ratios)} within 5%, geometric mean {math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f}"
 
 
 def report(runs: dict, lists: list[str]) -> None:
+    """Print the three readings of the module docstring for `lists`."""
     factors = list(runs)
     for which in lists:
         print(f"\nlist {which}: mean score over the grid's best at {', '.join(f'{float(f):.2g}x' for f in factors)} "
