@@ -136,8 +136,9 @@ def test_networks_whose_counts_overflow_leave_the_model_to_the_linear_part():
     lines = []
     run = fit_table(bakery(60), Options(target="loaves", lr=1.0, max_epochs=2), say=lines.append)
     assert [f.code for f in run.findings] == ["non_finite"] and "log_rate_cap" in run.config["architecture"]
-    assert float(run.model.blend) == 0.0 and ("the networks predict non-finite values on the training rows (see the "
-                                              "findings): the model is the linear model alone") in lines
+    assert float(run.model.blend) == 0.0 and ("the networks diverged: they predict non-finite values on their own "
+                                              "training rows (see the findings); the model is the linear model "
+                                              "alone") in lines
     model, ridge, _ = run.metrics["scores"].values()
     assert np.isfinite(model["rmse"]) and model["rmse"] < 1.2 * ridge["rmse"]
 

@@ -210,7 +210,7 @@ class TabularNet(nn.Module):
         """Per row (evaluation mode), whether a part the prediction weighs (a member, the linear model) has a
         log-rate past `log_rate_cap`, so the bound, not the part's straight line, decides the row's count."""
         past = torch.zeros(len(x), dtype=torch.bool)
-        if self.link != "exp":
+        if self.link != "exp" or bool(torch.isinf(self.log_rate_cap)):   # no bound: nothing to compute
             return past
         if not self.linear_alone:
             past |= self.member_outputs(x).flatten(1).amax(dim=1) > self.log_rate_cap

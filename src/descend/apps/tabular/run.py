@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import json
+import math
 import os
 import shutil
 import stat

@@ -466,8 +466,8 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
             run.model, run.config["architecture"] = joined(first, run.model, run.config["architecture"])
     install_linear(prepared, blend)
     if blend and not _predictions_finite(prepared):
-        say("the networks predict non-finite values on the training rows (see the findings): the model is the "
-            "linear model alone")
+        say("the networks diverged: they predict non-finite values on their own training rows (see the findings); "
+            "the model is the linear model alone")
         run.config["architecture"]["temperature"] = 1.0   # chosen for the blend, not for the linear model alone
         install_linear(prepared, 0.0)
     bound_counts(prepared)
