@@ -24,6 +24,11 @@ from torch import nn
 from .preprocess import Preprocessor
 
 LINKS = {"mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax", "poisson": "exp"}
+# A count's prediction stops at this multiple of the largest training count: an order of magnitude past anything
+# seen leaves a row a little beyond the data (a trend carrying on, a larger shop) as its straight line in the
+# log-rate has it, while a row far beyond it, whose log-rate would carry the count past what float32 holds
+# (exp(89) is inf), is held at a count that is still of the data's own size.
+COUNT_BOUND = 10
 
 
 def architecture(pre: Preprocessor, hidden: tuple[int, ...], out_dim: int, members: int = 1,
@@ -93,7 +98,7 @@ class TabularNet(nn.Module):
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
                  folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, log_rate_cap: float | None = None):
         super().__init__()
         self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
@@ -127,13 +132,17 @@ class TabularNet(nn.Module):
         self.register_buffer("linear_clipped", torch.zeros(()))   # 1: the linear model clips numbers as the networks do
         # classes: the blended logits are divided by it (chosen on validation rows; kept in the architecture)
         self.register_buffer("temperature", torch.tensor(float(temperature)), persistent=False)
+        # counts: each part's log-rate is clamped here when predicting (set once training is over; kept in the
+        # architecture, absent in runs saved before it: no bound)
+        self.register_buffer("log_rate_cap", torch.tensor(math.inf if log_rate_cap is None else float(log_rate_cap)),
+                             persistent=False)
 
     @classmethod
     def build(cls, spec: dict) -> "TabularNet":
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
                    spec.get("folds"), spec.get("linear_free"), spec.get("residual", False),
-                   spec.get("temperature", 1.0))
+                   spec.get("temperature", 1.0), spec.get("log_rate_cap"))
 
     @property
     def input_width(self) -> int:
@@ -197,15 +206,32 @@ class TabularNet(nn.Module):
         no network weight moves it."""
         return not bool(self.blend)
 
+    def past_cap(self, x: torch.Tensor) -> torch.Tensor:
+        """Per row (evaluation mode), whether a part the prediction weighs (a member, the linear model) has a
+        log-rate past `log_rate_cap`, so the bound, not the part's straight line, decides the row's count."""
+        past = torch.zeros(len(x), dtype=torch.bool)
+        if self.link != "exp" or bool(torch.isinf(self.log_rate_cap)):   # no bound: nothing to compute
+            return past
+        if not self.linear_alone:
+            past |= self.member_outputs(x).flatten(1).amax(dim=1) > self.log_rate_cap
+        if float(self.blend) < 1:
+            past |= self.linear_outputs(x).amax(dim=1) > self.log_rate_cap
+        return past
+
+    def _capped(self, output: torch.Tensor) -> torch.Tensor:
+        """Log-rates clamped at `log_rate_cap` (infinite unless set: then exactly as they are); other outputs as
+        they are."""
+        return output.clamp(max=self.log_rate_cap) if self.link == "exp" else output
+
     def _blended(self, members: torch.Tensor, held_out: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        mean = to_mean_space(members, self.link)
+        mean = to_mean_space(self._capped(members), self.link)
         if held_out is None or bool((held_out < 0).all()):
             mean = mean.mean(dim=1)
         else:   # rows held out of one fold: only that fold's members have not seen them
             weights = (self.fold[None, :] == held_out[:, None]).to(mean.dtype)
             weights = torch.where((held_out < 0)[:, None], torch.ones_like(weights), weights)
             mean = (mean * (weights / weights.sum(dim=1, keepdim=True))[:, :, None]).sum(dim=1)
-        linear = to_mean_space(self.linear_outputs(x), self.link)
+        linear = to_mean_space(self._capped(self.linear_outputs(x)), self.link)
         if self.linear_alone:   # whatever the networks say (NaN times 0 is NaN)
             return tempered(from_mean_space(linear, self.link), self.link, self.temperature)
         if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
@@ -245,6 +271,12 @@ def joined(first: TabularNet, second: TabularNet, spec: dict) -> tuple[TabularNe
               if name.startswith(("layers.", "embeddings.")) else theirs[name] for name in model.state_dict()}
     model.load_state_dict(merged)
     return model, spec
+
+
+def count_cap(largest: float) -> float:
+    """The log-rate cap of a count model whose largest training count is `largest` (at least 1, so a table of
+    zeros still allows COUNT_BOUND): see COUNT_BOUND."""
+    return math.log(COUNT_BOUND * max(largest, 1.0))
 
 
 def to_mean_space(output: torch.Tensor, link: str) -> torch.Tensor:

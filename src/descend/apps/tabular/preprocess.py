@@ -271,6 +271,20 @@ class Preprocessor:
                 out.append([])
         return out
 
+    def furthest_outside(self, numbers: np.ndarray) -> tuple[str, float, Numeric] | None:
+        """Of standardized number inputs (rows of the model's first numeric_width columns), the feature whose value
+        lies furthest outside its training range, measured in widths of that range: its name, that value in the
+        data's units and its statistics; None when every value lies within."""
+        best, place = None, 0
+        for spec in self.numeric:
+            values = numbers[:, place].astype(float) * spec.std + spec.mean
+            place += 2 if spec.flag else 1
+            beyond = np.maximum(values - spec.high, spec.low - values) / max(spec.high - spec.low, spec.std * 1e-6)
+            row = int(np.argmax(beyond))
+            if beyond[row] > 0 and (best is None or beyond[row] > best[0]):
+                best = (float(beyond[row]), spec.name, float(values[row]), spec)
+        return None if best is None else best[1:]
+
     @property
     def numeric_width(self) -> int:
         return sum(2 if spec.flag else 1 for spec in self.numeric)

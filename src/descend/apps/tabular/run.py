@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import stat
@@ -36,7 +37,7 @@ from . import subruns
 from .cells import check_plain
 from .columns import known_columns
 from .dates import NAMED, check_dates
-from .model import TabularNet, inputs
+from .model import COUNT_BOUND, TabularNet, inputs
 from .preprocess import Preprocessor
 from .target import Target
 
@@ -94,6 +95,11 @@ class TabularRun:
         the `keep` columns of `frame` copied as they are (None: the identifier columns fit left out, those
         `frame` has), so each prediction carries its row's own key."""
         x, unseen = self.encode(frame, where)
+        return self.predicted_table(x, frame, where, keep), unseen
+
+    def predicted_table(self, x: torch.Tensor, frame: pd.DataFrame, where: str = "the data",
+                        keep: list[str] | None = None) -> pd.DataFrame:
+        """`predictions`' table for `frame` encoded as `x`."""
         out = self.outputs(x)
         if self.target.task != "classification":
             table = pd.DataFrame({"prediction": out})
@@ -101,7 +107,29 @@ class TabularRun:
             table = pd.DataFrame({"prediction": [self.target.classes[i] for i in out.argmax(axis=1)]})
             for i, label in enumerate(self.target.classes):
                 table[f"p_{label}"] = out[:, i]
-        return _with_kept(table, frame, self.kept_columns(frame, where, keep)), unseen
+        return _with_kept(table, frame, self.kept_columns(frame, where, keep))
+
+    @torch.no_grad()
+    def bound_note(self, x: torch.Tensor, rows: str = "row", where: str | None = None) -> str | None:
+        """One line when a count's bound (model.COUNT_BOUND) held some of the encoded rows `x` (`rows`: what they
+        are, `where`: the file they came from): how many, the bound, and which number lies furthest outside the
+        training range; None when it held none."""
+        self.model.eval()
+        past = self.model.past_cap(x).numpy()
+        if not past.any():
+            return None
+        count, bound = int(past.sum()), math.exp(float(self.model.log_rate_cap))
+        them = "its inputs lie" if count == 1 else "their inputs lie"
+        furthest = self.preprocessor.furthest_outside(x[past, :self.model.numeric_width].numpy())
+        if furthest is None:
+            why = f"{them} within the training range, in a combination the training rows do not hold"
+        else:
+            name, value, spec = furthest
+            why = (f"{them} outside the training range, furthest {name!r} ({value:g} against {spec.low:g} to "
+                   f"{spec.high:g} in training)")
+        return (f"note: {f'{where}: ' if where else ''}{count} {rows}{'' if count == 1 else 's'} predicted past "
+                f"{bound:,.4g} ({COUNT_BOUND}x the largest training count, {bound / COUNT_BOUND:g}) and held there: "
+                f"{why}")
 
     def kept_columns(self, frame: pd.DataFrame, where: str, keep: list[str] | None) -> list[str]:
         """The columns of `frame` to copy beside the predictions: `keep` (each must be there), or by default the

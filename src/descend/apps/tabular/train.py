@@ -38,7 +38,7 @@ from .dates import as_dates, day_first
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
                       MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
                       with_member)
-from .model import LINKS, TabularNet, architecture, from_mean_space, inputs, joined, with_held_out
+from .model import LINKS, TabularNet, architecture, count_cap, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
@@ -466,10 +466,24 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
             run.model, run.config["architecture"] = joined(first, run.model, run.config["architecture"])
     install_linear(prepared, blend)
     if blend and not _predictions_finite(prepared):
-        say("the networks predict non-finite values (see the findings): the model is the linear model alone")
+        say("the networks diverged: they predict non-finite values on their own training rows (see the findings); "
+            "the model is the linear model alone")
         run.config["architecture"]["temperature"] = 1.0   # chosen for the blend, not for the linear model alone
         install_linear(prepared, 0.0)
+    bound_counts(prepared)
     return result
+
+
+def bound_counts(prepared: Prepared) -> None:
+    """For a count target, put the log-rate cap read from the training counts (`model.count_cap`) in the
+    architecture and the model, once training is over: what the model predicts is bounded, how it trained is not
+    (bending the training loss above the cap cost charity's networks their fit, RESULTS.md, branch t6)."""
+    run = prepared.run
+    if run.target.task != "count":
+        return
+    cap = count_cap(float(prepared.y[prepared.split.train].max()))
+    run.config["architecture"]["log_rate_cap"] = cap
+    run.model.log_rate_cap.fill_(cap)
 
 
 def lr_candidates(scheme: Scheme, opts: Options, lr) -> list:
@@ -514,10 +528,12 @@ def _first_arguments(prepared: Prepared, opts: Options, lr) -> dict:
 
 
 def _predictions_finite(prepared: Prepared) -> bool:
-    """Whether the model predicts finite values on every row of the table, the test rows' features included (a
-    diverged network may not: its outputs, or the link applied to them, overflow, maybe only on some rows)."""
+    """Whether the model predicts finite values on every training row, those the networks learned from or were
+    validated on (a diverged network may not: its outputs, or the link applied to them, overflow, maybe only on
+    some rows). A test row far outside the training range may overflow a sound model's count: that is the
+    count bound's to hold, not a sign of divergence."""
     with torch.no_grad():
-        return bool(np.isfinite(prepared.run.outputs(prepared.x)).all())
+        return bool(np.isfinite(prepared.run.outputs(prepared.x[prepared.split.train])).all())
 
 
 def finished_first_run(run: TabularRun, run_dir) -> FitResult | None:
@@ -673,16 +689,21 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
     return values if dates[values.notna()].isna().any() else dates
 
 
-def grade(prepared: Prepared, opts: Options) -> None:
+def grade(prepared: Prepared, opts: Options, say: Say = print) -> None:
     """Score the test rows once: the model, the linear baseline on the same features, and the constant guess;
     the scores go to run.metrics and each test row's prediction to run.test_predictions. Without test rows
-    nothing is scored and run.metrics says so (its validation scores remain)."""
+    nothing is scored and run.metrics says so (its validation scores remain). Test rows a count's bound held are
+    said, and kept with the data's warnings for the report."""
     run, split, target = prepared.run, prepared.split, prepared.run.target
     truth, train_rows, test = truth_values(target, prepared.frame), split.train, split.test
     if not len(test):
         run.metrics.update(test_rows=0, scores={})
         return
     predicted = run.outputs(prepared.x[test])
+    note = run.bound_note(prepared.x[test], "test row")
+    if note:
+        say(note)
+        prepared.warnings.append(note)
     if not np.isfinite(predicted).all():
         raise DescendError("training diverged: the model predicts non-finite values (see the findings above); "
                            "lower --lr or --weight-decay, or try --lr auto")
@@ -736,7 +757,7 @@ def fit_table(frame: pd.DataFrame, opts: Options, say: Say = print, **train_opti
     """Prepare, train and grade in one call; `train_options` go to `train` (run_dir, resume, callbacks, nproc)."""
     prepared = prepare(frame, opts, say)
     train(prepared, opts, say, **train_options)
-    grade(prepared, opts)
+    grade(prepared, opts, say)
     explain(prepared, opts)
     return prepared.run
 

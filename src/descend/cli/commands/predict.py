@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     keep = None if args.keep is None else [name.strip() for name in args.keep.split(",") if name.strip()]
     frame = read_table(args.data, as_text=model.copied_only(keep))
     written = frame.attrs.get("written", {})   # as the rows were written: ';' and decimal commas stay so
-    table, unseen = model.predictions(frame, args.data, keep)
+    x, unseen = model.encode(frame, args.data)
+    table = model.predicted_table(x, frame, args.data, keep)
     new = [name for name in model.unseen_columns(frame) if name not in (keep or [])]
     if new:
         print(f"note: {args.data}: {len(new)} column(s) the training file did not have, which the model cannot "
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",
               file=sys.stderr)
+    bounded = model.bound_note(x, where=args.data)
+    if bounded:
+        print(bounded, file=sys.stderr)
     if args.out:
         write_csv_atomic(table, args.out, written)
         print(f"{len(table)} predictions written to {args.out}", file=sys.stderr)

@@ -1,0 +1,79 @@
+"""A count model meeting a row far outside its training range: the log-rate's straight line would carry the
+prediction past anything float32 holds; the prediction stops at the count bound instead, and fit and predict say
+which rows and which column, not that training diverged."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from descend.apps.tabular import Options, TabularRun, fit_table
+from descend.apps.tabular.model import COUNT_BOUND
+from descend.cli import main
+
+QUICK = dict(max_epochs=12, patience=4, progress=False)
+
+
+def _counts(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Visits per shop, Poisson around exp(0.3 + 0.7 * size), size between 0 and 3, and a column of noise."""
+    rng = np.random.default_rng(seed)
+    size, noise = rng.uniform(0, 3, rows), rng.normal(size=rows)
+    return pd.DataFrame({"size": size.round(3), "noise": noise.round(3), "visits": rng.poisson(np.exp(0.3 + 0.7 * size))})
+
+
+def _far(frame: pd.DataFrame, size: float = 300.0) -> pd.DataFrame:
+    """`frame` with its last row's size 100x the training range (0 to 3) beyond it."""
+    frame = frame.copy()
+    frame.loc[frame.index[-1], "size"] = size
+    return frame
+
+
+def test_a_test_row_far_outside_training_is_bounded_and_said():
+    frame, lines = _far(_counts()), []
+    run = fit_table(frame, Options(target="visits", **QUICK), say=lines.append)   # main: "training diverged"
+    train = frame.iloc[:240]   # the last 60 rows are the test rows (file order)
+    largest, low, high = train["visits"].max(), train["size"].min(), train["size"].max()
+    predicted = run.test_predictions["predicted"].to_numpy()
+    assert predicted[-1] == pytest.approx(COUNT_BOUND * largest, rel=1e-5)   # the straight line: exp(210)
+    assert np.isfinite(predicted).all() and predicted[:-1].max() < 2 * largest   # the other rows as they were
+    assert float(run.model.blend) > 0   # the networks were not thrown out for it
+    notes = [line for line in lines if "past" in line]
+    assert notes == [f"note: 1 test row predicted past {COUNT_BOUND * largest:,.4g} ({COUNT_BOUND}x the largest "
+                     f"training count, {largest:g}) and held there: its inputs lie outside the training range, "
+                     f"furthest 'size' (300 against {low:g} to {high:g} in training)"]
+    assert notes[0] in run.metrics["data_warnings"]   # kept for the report too
+    assert not any("diverged" in line or "linear model alone" in line for line in lines)
+
+
+def test_the_bound_comes_from_the_training_counts_and_runs_saved_without_it_load(tmp_path):
+    frame = _counts()
+    run = fit_table(frame, Options(target="visits", **QUICK), say=lambda line: None)
+    cap = run.config["architecture"]["log_rate_cap"]
+    assert cap == pytest.approx(math.log(COUNT_BOUND * frame["visits"].iloc[:240].max()))
+    run.save(tmp_path / "run")
+    far = _far(frame.drop(columns=["visits"]).tail(3))
+    bounded = TabularRun.load(tmp_path / "run").predictions(far)[0]["prediction"]
+    assert bounded.iloc[-1] == pytest.approx(math.exp(cap), rel=1e-5)
+    del run.config["architecture"]["log_rate_cap"]   # a run saved before the bound: it predicts as it always did
+    run.save(tmp_path / "old")
+    old = TabularRun.load(tmp_path / "old")
+    assert math.isinf(float(old.model.log_rate_cap))
+    unbounded = old.predictions(far)[0]["prediction"]
+    assert np.isinf(unbounded.iloc[-1]) and unbounded.iloc[:-1].tolist() == bounded.iloc[:-1].tolist()
+    assert old.bound_note(old.encode(far, "far.csv")[0]) is None
+
+
+def test_fit_and_predict_through_the_cli_bound_a_far_row_and_name_its_column(tmp_path, capsys):
+    data, new = tmp_path / "shops.csv", tmp_path / "new.csv"
+    _far(_counts()).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "visits", "--out", str(tmp_path / "run"), "--max-epochs", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 1 test row predicted past" in out and "furthest 'size' (300 against" in out
+    _far(_counts(20, seed=1), 500.0).drop(columns=["visits"]).to_csv(new, index=False)
+    assert main(["predict", str(tmp_path / "run"), str(new), "--out", str(tmp_path / "pred.csv")]) == 0
+    err = capsys.readouterr().err
+    predicted = pd.read_csv(tmp_path / "pred.csv")["prediction"]
+    assert np.isfinite(predicted).all() and predicted.iloc[-1] == predicted.max()
+    assert f"note: {new}: 1 row predicted past" in err and "furthest 'size' (500 against" in err
