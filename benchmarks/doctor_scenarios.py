@@ -21,6 +21,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh6   # only the sixth fresh set (doctor_fresh6.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh7   # only the seventh fresh set (doctor_fresh7.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh8   # only the eighth fresh set (doctor_fresh8.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh9   # only the ninth fresh set (doctor_fresh9.py)
 """
 from __future__ import annotations
 
@@ -649,6 +650,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh6": ("doctor_fresh6", "the sixth fresh set", ("FRESH6", "HEALTHY6", "AFTER6")),
     "fresh7": ("doctor_fresh7", "the seventh fresh set", ("FRESH7", "HEALTHY7")),
     "fresh8": ("doctor_fresh8", "the eighth fresh set", ("FRESH8", "HEALTHY8")),
+    "fresh9": ("doctor_fresh9", "the ninth fresh set", ("FRESH9", "HEALTHY9")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 
