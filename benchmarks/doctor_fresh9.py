@@ -203,12 +203,14 @@ class TokenBag(nn.Module):
         return self.head(self.bag(tokens))
 
 
-def deep_conv(activation: type[nn.Module]):
-    """Ten 1-D convolutions of 16 channels with `activation` between them, then a linear head over two classes."""
-    def build(*_, **__) -> nn.Sequential:
+def deep_conv(activation: str):
+    """Ten 1-D convolutions of 16 channels with `activation` between them (or the `act` a fix names), then a linear
+    head over two classes."""
+    def build(*_, act: str | None = None, **__) -> nn.Sequential:
+        chosen = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}[act or activation]
         layers, width = [], 1
         for _ in range(10):
-            layers += [nn.Conv1d(width, 16, 3, padding=1), activation()]
+            layers += [nn.Conv1d(width, 16, 3, padding=1), chosen()]
             width = 16
         return nn.Sequential(*layers, nn.Flatten(), nn.Linear(16 * 32, 2))
     return build
@@ -337,7 +339,7 @@ FRESH9 = [
       lambda *_, **__: TokenBag(), dict(loss=CE, optimizer="adam", lr=3e-3, max_epochs=150), outputs=2),
     S("fresh9: three-target regressor, the third target in dollars", "unscaled_target", lambda: three_targets(True),
       lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20), outputs=3, score="relative"),
-    S("fresh9: ten sigmoid 1-D convolutions", "vanishing_gradients", bumps, deep_conv(nn.Sigmoid),
+    S("fresh9: ten sigmoid 1-D convolutions", "vanishing_gradients", bumps, deep_conv("sigmoid"),
       dict(loss=CE, max_epochs=10), outputs=2),
     S("fresh9: plain RNN over 50 steps under SGD at lr 0.2, no clipping", "exploding_gradients", recent_mean,
       lambda *_, **__: ElmanRNN(), dict(optimizer="sgd", lr=0.2, max_epochs=15), present=("non_finite",)),
@@ -369,7 +371,7 @@ HEALTHY9 = [
       outputs=2),
     S("fresh9: three-target regressor, all targets standardized", None, lambda: three_targets(False),
       lambda i, o, **k: mlp(i, o, (64, 64), **k), dict(max_epochs=20), outputs=3),
-    S("fresh9: ten ReLU 1-D convolutions", None, bumps, deep_conv(nn.ReLU), dict(loss=CE, max_epochs=10),
+    S("fresh9: ten ReLU 1-D convolutions", None, bumps, deep_conv("relu"), dict(loss=CE, max_epochs=10),
       outputs=2),
     S("fresh9: plain RNN over 50 steps under SGD at lr 0.2, gradients clipped at 1", None, recent_mean,
       lambda *_, **__: ElmanRNN(), dict(optimizer="sgd", lr=0.2, grad_clip=1.0, max_epochs=15)),

@@ -602,7 +602,13 @@ def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
     out = Outcome(s.name, s.cause, codes, first, first in s.expect if s.cause else not codes, true,
                   len(codes) - true)
     if s.cause and check_fix and warned and warned[0].change:
-        fixed, fixed_model, fixed_val = run(s, warned[0].change)
+        try:
+            fixed, fixed_model, fixed_val = run(s, warned[0].change)
+        except (RuntimeError, IndexError, ValueError) as err:   # the fix leaves data the model cannot take
+            out.fix = "fails"
+            out.notes.append(f"change {warned[0].change}: the fixed run failed: {str(err).splitlines()[0][:120]}")
+            out.seconds = time.perf_counter() - start
+            return out
         # a run that turns numbers into classes changes the loss: both are judged on accuracy instead
         judge = (lambda s, _, m, v: -class_accuracy(m, v)) if "class_outputs" in warned[0].change else score
         before = judge(s, result, model, val)
