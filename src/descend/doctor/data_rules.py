@@ -130,6 +130,8 @@ def target_leak(r: Readings) -> Finding | None:
     a legitimately easy feature looks like, so it is an info finding, a question for whoever knows the column."""
     if r.leak is None:
         return _copying(r)
+    if "position" in r.leak:
+        return _position_leak(r.leak)
     column, certain = r.leak["column"], r.leak.get("one_value_per_class", True)
     alone = None if certain else _standing_alone(r)
     leak = {**r.leak, **(alone or {})}
@@ -141,6 +143,19 @@ def target_leak(r: Readings) -> Finding | None:
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
                    with_flags(f"{_leak_fix(leak)}{flag}", {"drop_columns": [column]}),
                    {"drop_columns": [column]})
+
+
+def _position_leak(leak: dict) -> Finding:
+    """One position of image or sequence inputs holds one value per class: the label itself was written into the
+    inputs. No change is offered: dropping a pixel or step is an edit of the data pipeline, which the user makes."""
+    where = ", ".join(str(i) for i in leak["position"])
+    return Finding("target_leak", "warning", None, leak,
+                   f"target leak: input position [{where}] (the index after the row's) holds one value per class "
+                   f"across all {leak['separates_classes']} classes: the label is written into the inputs (a stamp "
+                   f"or marker that differs by class or by source, a label token left in the sequence); the model "
+                   f"will lean on it and fail wherever the label is unknown",
+                   f"find where input position [{where}] gets its value and remove the label from it (blank the "
+                   f"marker, crop it away, or leave the token out) in training and validation alike")
 
 
 def _leak_fix(leak: dict) -> str:
