@@ -21,6 +21,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh6   # only the sixth fresh set (doctor_fresh6.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh7   # only the seventh fresh set (doctor_fresh7.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh8   # only the eighth fresh set (doctor_fresh8.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh9   # only the ninth fresh set (doctor_fresh9.py)
 """
 from __future__ import annotations
 
@@ -590,6 +591,25 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+def check_fix_of(s: Scenario, finding, result, model, val) -> tuple[str, str]:
+    """Rerun `s` with `finding`'s change: "works" when the finding is gone and the score improved (or the scenario
+    judges the cause alone), else "fails" (a fix the model cannot take fails too); and a note saying so."""
+    change = finding.change
+    try:
+        fixed, fixed_model, fixed_val = run(s, change)
+    except (RuntimeError, IndexError, ValueError) as err:   # the fix leaves data the model cannot take
+        return "fails", f"change {change}: the fixed run failed: {str(err).splitlines()[0][:120]}"
+    # a run that turns numbers into classes changes the loss: both are judged on accuracy instead
+    judge = (lambda s, _, m, v: -class_accuracy(m, v)) if "class_outputs" in change else score
+    before = judge(s, result, model, val)
+    after = judge(s, fixed, fixed_model, fixed_val)   # the fixed run's validation data (a change may rescale it)
+    after_codes = [f.code for f in fixed.findings if f.severity in WARN]
+    gone = finding.code not in after_codes
+    improved = after < before or s.better == "cause"
+    return ("works" if gone and improved else "fails"), f"change {change}: score {before:.4g} -> {after:.4g}, " \
+        f"after: {after_codes}"
+
+
 def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
     start = time.perf_counter()
     result, model, val = run(s)
@@ -601,17 +621,8 @@ def evaluate(s: Scenario, check_fix: bool = True) -> Outcome:
     out = Outcome(s.name, s.cause, codes, first, first in s.expect if s.cause else not codes, true,
                   len(codes) - true)
     if s.cause and check_fix and warned and warned[0].change:
-        fixed, fixed_model, fixed_val = run(s, warned[0].change)
-        # a run that turns numbers into classes changes the loss: both are judged on accuracy instead
-        judge = (lambda s, _, m, v: -class_accuracy(m, v)) if "class_outputs" in warned[0].change else score
-        before = judge(s, result, model, val)
-        after = judge(s, fixed, fixed_model, fixed_val)   # the fixed run's validation data (a change may rescale it)
-        still = [f.code for f in fixed.findings if f.severity in WARN and f.code == warned[0].code]
-        gone = not still
-        improved = after < before or s.better == "cause"
-        out.fix = "works" if gone and improved else "fails"
-        out.notes.append(f"change {warned[0].change}: score {before:.4g} -> {after:.4g}, "
-                         f"after: {[f.code for f in fixed.findings if f.severity in WARN]}")
+        out.fix, note = check_fix_of(s, warned[0], result, model, val)
+        out.notes.append(note)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -649,6 +660,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh6": ("doctor_fresh6", "the sixth fresh set", ("FRESH6", "HEALTHY6", "AFTER6")),
     "fresh7": ("doctor_fresh7", "the seventh fresh set", ("FRESH7", "HEALTHY7")),
     "fresh8": ("doctor_fresh8", "the eighth fresh set", ("FRESH8", "HEALTHY8")),
+    "fresh9": ("doctor_fresh9", "the ninth fresh set", ("FRESH9", "HEALTHY9")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 

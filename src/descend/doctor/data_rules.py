@@ -111,10 +111,14 @@ SIZED_LOSSES = ("mse", "mae", "huber")
 def unscaled_target(r: Readings) -> Finding | None:
     """A numeric target in raw units (its median or spread over TARGET_SIZE) under a loss on raw differences, and a
     cost: the model ends clearly short of a reference it could match (for an affine model the linear one), or no
-    better than a constant."""
+    better than a constant, or (several columns) it left a column unfitted that a linear fit predicts."""
     size = r.target_size
-    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES or r.auto_target:
-        return None   # (auto_target: fit already trained as if the target were standardized)
+    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES:
+        return None
+    if r.drowned_column is not None:   # auto's one spread for all columns leaves them as unlike as before
+        return _drowned_column(r)
+    if r.auto_target:
+        return None   # fit already trained as if the target were standardized
     if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
         return None
     return Finding("unscaled_target", "warning", None, {"target_size": size},
@@ -125,11 +129,26 @@ def unscaled_target(r: Readings) -> Finding | None:
                    "predictions back (prediction x std + mean)", {"standardize_target": True})
 
 
+def _drowned_column(r: Readings) -> Finding:
+    """Target columns in unlike units under one loss: the raw-unit column's errors are the loss, so a column on a
+    small scale is left unfitted (see reference.drowned_column). Standardizing each column weighs them alike."""
+    drowned = r.drowned_column
+    return Finding("unscaled_target", "warning", None, {"target_size": r.target_size, **drowned},
+                   f"unscaled target: one target column's typical size is {r.target_size:.4g} (raw units), so the "
+                   f"loss summed over the columns is nearly all that column's; target column {drowned['column']} "
+                   f"was left unfitted: the model's squared error on it is {drowned['model']:.3g}, a linear fit's "
+                   f"{drowned['linear']:.3g}, a constant's {drowned['constant']:.3g}",
+                   "standardize each target column (subtract its mean, divide by its standard deviation) and map "
+                   "predictions back column by column (prediction x std + mean)", {"standardize_target": True})
+
+
 def target_leak(r: Readings) -> Finding | None:
     """A column that is the target itself (a warning), or one that alone keeps the classes apart: that is also what
     a legitimately easy feature looks like, so it is an info finding, a question for whoever knows the column."""
     if r.leak is None:
         return _copying(r)
+    if "position" in r.leak:
+        return _position_leak(r.leak)
     column, certain = r.leak["column"], r.leak.get("one_value_per_class", True)
     alone = None if certain else _standing_alone(r)
     leak = {**r.leak, **(alone or {})}
@@ -141,6 +160,19 @@ def target_leak(r: Readings) -> Finding | None:
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
                    with_flags(f"{_leak_fix(leak)}{flag}", {"drop_columns": [column]}),
                    {"drop_columns": [column]})
+
+
+def _position_leak(leak: dict) -> Finding:
+    """One position of image or sequence inputs holds one value per class: the label itself was written into the
+    inputs. No change is offered: dropping a pixel or step is an edit of the data pipeline, which the user makes."""
+    where = ", ".join(str(i) for i in leak["position"])
+    return Finding("target_leak", "warning", None, leak,
+                   f"target leak: input position [{where}] (the index after the row's) holds one value per class "
+                   f"across all {leak['separates_classes']} classes: the label is written into the inputs (a stamp "
+                   f"or marker that differs by class or by source, a label token left in the sequence); the model "
+                   f"will lean on it and fail wherever the label is unknown",
+                   f"find where input position [{where}] gets its value and remove the label from it (blank the "
+                   f"marker, crop it away, or leave the token out) in training and validation alike")
 
 
 def _leak_fix(leak: dict) -> str:

@@ -52,6 +52,8 @@ EXPLAINED_BY: dict[str, set[str]] = {
                      "dead_units", "lr_too_low", "not_converged", *GROUPED, *HELD_BACK,
                      "validation_unlike_training", "random_evaluation"},   # judged on references, not on held-out
                                                                            # rows: copied ones leave it meaningful
+    "no_signal": {"batch_mixing", "loss_unpaired"},   # a model whose rows mix, or whose loss never pairs them,
+                                                        # cannot beat a constant whatever the data hold
     "class_imbalance": {"unscaled_inputs", "unshuffled_data", "bad_start", "non_finite", *STEPS_OVERSHOT,
                         "vanishing_gradients", "dead_units", "lr_too_low", "lr_decayed_early"},
     "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT,

@@ -22,12 +22,15 @@ CODES: dict[str, str] = {
                        "prediction's loss under every init scheme tried",
     "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
                        "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
-                       "reaching the target's scale",
+                       "reaching the target's scale; or, with several target columns, a linear fit predicts one of "
+                       "them clearly better than a constant while the model misses over half that gain (one loss "
+                       "over columns of unlike sizes is all the largest column's)",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
                    "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
                    "others; or a category's mean target computed over rows that include these, which follows the "
                    "groups' own mean targets closer than their noise allows), or the inputs are the targets and no "
-                   "layer is narrower than them (the run copies them)",
+                   "layer is narrower than them (the run copies them); or, for images and sequences, one position "
+                   "(a pixel, a step's feature) holds one value per class (the label written into the inputs)",
     "loss_target_mismatch": "mse on targets that are all 0/1 (binary labels or one-hot rows), or on a few "
                             "consecutive whole numbers that a linear classifier tells apart far better than a rounded "
                             "regression (class ids): a classification loss fits them; or a final activation the loss does not take (a Sigmoid/Softmax under "

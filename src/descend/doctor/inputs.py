@@ -333,6 +333,27 @@ def _separating_column(flat: torch.Tensor, y: torch.Tensor) -> dict | None:
             "one_value_per_class": bool(relabelled[column])}
 
 
+POSITION_CHUNK = 8192   # positions read at a time: the rows x positions table stays a few tens of MB for any image
+
+
+def position_leak(x: torch.Tensor, y: torch.Tensor) -> dict | None:
+    """For inputs that are not a table (images, sequences: more than two dimensions) and class-id targets, the first
+    position (a pixel, one feature of one step) that holds one value per class on the first VARYING_ROWS rows: the
+    label written into the inputs (a stamp that differs by class, a label token left in the sequence), which no
+    real measurement does. {"position", "column", "separates_classes", ...}, else None."""
+    if x.dim() < 3 or y.dim() != 1 or y.dtype.is_floating_point or len(x) != len(y) or len(x) < 30:
+        return None
+    rows = min(len(x), VARYING_ROWS)
+    flat, labels = x[:rows].detach().reshape(rows, -1), y[:rows].long()
+    for start in range(0, flat.shape[1], POSITION_CHUNK):
+        part = flat[:, start:start + POSITION_CHUNK].double()
+        found = _separating_column(part, labels) if bool(torch.isfinite(part).all()) else None
+        if found is not None and found["one_value_per_class"]:
+            column = start + found["column"]
+            return {**found, "column": column, "position": [int(i) for i in np.unravel_index(column, x.shape[1:])]}
+    return None
+
+
 def reconstruction(x: torch.Tensor, y: torch.Tensor) -> bool:
     """Whether the targets are the inputs themselves (an autoencoder's data): a linear model would copy them, so
     no linear reference says how well a model with a bottleneck can do."""
@@ -497,6 +518,6 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     scales = _scales(flat)
     return {"input_scales": scales, "input_varying": varying_columns(x), "missing_codes": missing_codes(flat, scales),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
-            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat if x.dim() == 2 else None, y),
+            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat, y) if x.dim() == 2 else position_leak(x, y),
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
             "target_size": target_size(y), "target_percentiles": target_percentiles(y)}

@@ -99,6 +99,7 @@ class Readings:
     size_blind: bool | None = None                             # outputs unchanged when every input is scaled up
     unpaired_loss: dict | None = None                          # the loss ignores which output meets which target
     unread_outputs: dict | None = None                         # output columns the user's loss never reads
+    drowned_column: dict | None = None                         # a target column fitted far worse than a linear fit
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     batch_normalized_loss: dict | None = None                  # a user class loss normalized over the batch
     loss_scale: dict | None = None                             # a user loss that is a named loss times a factor

@@ -323,6 +323,35 @@ def _spread(centered: torch.Tensor) -> torch.Tensor:
     return (centered.square().sum(dim=0) / (len(centered) - 1)).sqrt()
 
 
+LINEAR_FINDS = 0.2   # a linear fit that takes this share off a constant's error on a column found its signal
+DROWNED = 0.5        # a model that misses over this share of that gain on the column left it unfitted
+
+
+def drowned_column(out: torch.Tensor, data: Sample) -> dict | None:
+    """For a numeric target of several columns: the column (the first such) that a linear least-squares fit on the
+    fitting rows predicts clearly better than a constant (by LINEAR_FINDS of its error) on the comparison rows,
+    while the model misses over DROWNED of that gain: one summed loss over columns of unlike sizes is all the
+    largest column's, and the others are barely fitted. {"column", "model", "linear", "constant"} as mean squared
+    errors of that column, else None."""
+    y, y_eval = data.y, data.y_eval
+    if (not y.dtype.is_floating_point or y.dim() != 2 or y.shape[1] < 2 or out.shape != y_eval.shape
+            or len(y) <= data.x.shape[1] + 1 or data.folds is not None):
+        return None
+    design = torch.cat([data.x.double(), torch.ones(len(y), 1, dtype=torch.float64)], 1)
+    weights = torch.linalg.lstsq(design, y.double(), driver="gelsd").solution
+    linear = _apply(data.x_eval.double(), weights)
+    target = y_eval.double()
+    errors = [(target - guess).square().mean(dim=0) for guess in (out.double(), linear, y.double().mean(dim=0))]
+    model, fitted, constant = errors
+    gain = constant - fitted
+    drowned = (gain > LINEAR_FINDS * constant) & (model - fitted > DROWNED * gain)
+    if not bool(drowned.any()):
+        return None
+    column = int(drowned.nonzero()[0])
+    return {"column": column, "model": float(model[column]), "linear": float(fitted[column]),
+            "constant": float(constant[column])}
+
+
 def better(a: torch.Tensor, b: torch.Tensor, by: float = 0.0) -> bool:
     """Whether per-example losses `a` are lower than `b` (same rows) by more than two standard errors of the
     difference and by more than the share `by` of b's mean."""

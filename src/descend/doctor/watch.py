@@ -13,7 +13,7 @@ from ..core.checks import unheld_parameters
 from ..core.errors import DescendError
 from ..core.loop import Callback, never
 from .advice import MIN_STEPS
-from .data_rules import KILLING_SIZE
+from .data_rules import KILLING_SIZE, TARGET_SIZE
 from .diagnose import diagnose, guarded
 from .findings import cut_short, summary, too_short
 from .fix import Guard
@@ -23,7 +23,7 @@ from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch
                      class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, loss_scale,
                      on_batch_statistics, order_blind, random_evaluation, sampling_layers, size_blind,
                      started_far_off, unpaired_loss, unread_outputs)
-from .reference import per_example, sample as reference_sample
+from .reference import drowned_column, per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
@@ -181,6 +181,8 @@ class Doctor(Callback):
             return
         out = out.cpu()
         r.model_losses = per_example(self.loss, out, r.sample.y_eval)
+        if r.target_size is not None and r.target_size > TARGET_SIZE and not r.reconstruction:
+            r.drowned_column = drowned_column(out, r.sample)
         if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
             r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
             r.unread_outputs = unread_outputs(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
