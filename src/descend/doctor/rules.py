@@ -132,7 +132,7 @@ def bad_start(r: Readings) -> Finding | None:
     if base is None or base <= 0 or not r.history:
         return None
     first = r.history[0]["loss"]
-    reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
+    reached = _best_reached(r)
     if math.isfinite(first) and first < 10 * base:
         return None
     short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
@@ -148,6 +148,19 @@ def bad_start(r: Readings) -> Finding | None:
                    f"make outputs far too large", words, change)
 
 
+EMBEDDING_START = ("init= does not reach embedding tables, which nn.Embedding draws from N(0, 1): rows that large, "
+                   "multiplied or summed across a wide embedding, make outputs far larger than the target; draw "
+                   "them small (nn.init.normal_(embedding.weight, std=0.01), or 1/sqrt(dim)) before training")
+
+
+def _best_reached(r: Readings) -> float:
+    """The lowest loss the run reached where recovery counts: on validation rows when it has them (a model that
+    memorized its training rows from a far start has not recovered where it matters), else the smoothed training
+    loss."""
+    held_out = [x["val_loss"] for x in r.history if math.isfinite(x.get("val_loss", math.nan))]
+    return min(held_out or finite(r.curve.smoothed))
+
+
 def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
     """The init scheme to advise (the one that suits the activations first, never the one already set) and the
     words. When the doctor scored each scheme's start on a copy of the model (Readings.init_starts), only one that
@@ -158,12 +171,16 @@ def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
                       "identity, or with a spectral radius over 1) compounds that over the sequence, and init= does "
                       "not reach recurrent weights: clip gradients (grad_clip=1.0) so the steps can bring them down, "
                       "and start them at or below the identity (nn.init.orthogonal_)")
+    if r.embedding_rows and r.init_starts is None:   # ids in: no sample to try the schemes on, none reaches tables
+        return None, EMBEDDING_START
     relu_like = not (SATURATING & set(r.activations))
     order = ["kaiming", "xavier", "orthogonal"] if relu_like else ["xavier", "orthogonal", "kaiming"]
     order = [name for name in order if name != setting(r, "init")]
     starts = r.init_starts
     if starts:
         order = [name for name in order if starts.get(name, math.inf) < 10 * base]
+        if not order and r.embedding_rows:
+            return None, EMBEDDING_START
         if not order:
             tried = ", ".join(f"{name} {loss / base:.3g}x" for name, loss in starts.items())
             return None, (f"no init scheme fixes it: a copy of the model re-initialized by each starts far off too "
