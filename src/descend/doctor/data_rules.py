@@ -537,24 +537,6 @@ def _target_shift(r: Readings) -> str:
             f"target on {centre:.4g} with {spread:.4g}: one side was scaled or recorded apart")
 
 
-def shifted_indicators(r: Readings) -> Finding | None:
-    """0/1 input columns whose validation rows a linear model fitted on training rows misses by a mean far beyond
-    noise, several of them (see inputs.shifted_indicators): the columns mean other levels on the two sides."""
-    found = r.shifted_indicators
-    if found is None:
-        return None
-    columns = ", ".join(map(str, found["columns"]))
-    worst = max(range(len(found["z"])), key=lambda i: abs(found["z"][i]))
-    return Finding("validation_unlike_training", "warning", None, dict(found),
-                   f"validation unlike training: on the validation rows where 0/1 input columns {columns} are set, "
-                   f"a linear model fitted on training rows errs by a mean of up to {found['errors'][worst]:+.3g} "
-                   f"({abs(found['z'][worst]):.1f} standard errors; on training rows, 0): these columns stand for "
-                   f"other levels in validation than in training", "build validation's one-hot (or indicator) "
-                   "columns with training's encoder and column list (pd.get_dummies on each side shifts the columns "
-                   "when a level is missing from one: reindex to training's columns, fill 0), in training's order; "
-                   "no training setting fixes this")
-
-
 IMBALANCED = 2 / 3   # the most common class's share from which a model may collapse onto it (twice the others)
 
 
@@ -632,4 +614,4 @@ def target_errors(r: Readings) -> Finding | None:
 
 DATA_RULES = [unscaled_inputs, unscaled_target, target_errors, target_leak, validation_in_training,
               loss_target_mismatch,
-              repeated_rows, unshuffled_data, random_evaluation, no_signal, class_imbalance, shifted_indicators]
+              repeated_rows, unshuffled_data, random_evaluation, no_signal, class_imbalance]

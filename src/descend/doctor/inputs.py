@@ -487,46 +487,6 @@ def copied_validation(x: torch.Tensor, x_val: torch.Tensor) -> dict | None:
     return {"rows": len(val), "copies": len(copied), "training_rows": len(x)}
 
 
-INDICATOR_ROWS = 20    # rows with an indicator set, on each side, before the errors among them say anything
-INDICATOR_TAIL = 4.75  # |z| of their mean error beyond which it is no sampling noise (one in a million)
-SHIFTED_COLUMNS = 2    # indicators whose meaning moved together: columns out of line (one alone may be drift)
-ROWS_PER_COEFFICIENT = 5   # training rows per coefficient of the linear fit, so that it does not memorize them
-
-
-def shifted_indicators(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor) -> dict | None:
-    """For 2-d inputs and one numeric target (or 0/1 classes): the 0/1 indicator columns (one-hot levels, flags) on
-    whose validation rows a linear model fitted on the training rows errs by a mean beyond INDICATOR_TAIL standard
-    errors (on training rows its errors average exactly 0 over each column's rows), when SHIFTED_COLUMNS or more
-    do: the same column means another level on each side, as when one-hot columns are built separately and a level
-    missing from one side shifts the rest, or the columns come in another order. {"columns", "errors": the mean
-    validation error per column, "z"} (the first COPIED_ROWS rows of each side), or None."""
-    if x.dim() != 2 or x_val.dim() != 2 or x.shape[1] != x_val.shape[1] or not x.dtype.is_floating_point \
-            or y.numel() != len(y) or y_val.numel() != len(y_val) or len(y) != len(x) or len(y_val) != len(x_val):
-        return None
-    if not y.dtype.is_floating_point and not (zero_one(y) and zero_one(y_val)):
-        return None
-    (a, t), (b, v) = ((torch.cat([torch.ones(min(len(f), COPIED_ROWS), 1, dtype=torch.float64),
-                                  f[:COPIED_ROWS].detach().double()], 1), g[:COPIED_ROWS].detach().reshape(-1).double())
-                      for f, g in ((x, y), (x_val, y_val)))
-    indicator = ((b == 0) | (b == 1)).all(dim=0) & ((a == 0) | (a == 1)).all(dim=0) \
-        & (b.sum(dim=0) >= INDICATOR_ROWS) & (a.sum(dim=0) >= INDICATOR_ROWS)
-    indicator[0] = False   # the intercept's column of ones
-    if int(indicator.sum()) < SHIFTED_COLUMNS or len(a) < ROWS_PER_COEFFICIENT * a.shape[1] \
-            or not all(bool(torch.isfinite(m).all()) for m in (a, t, b, v)):
-        return None
-    coefficients = torch.linalg.lstsq(a, t[:, None], driver="gelsd").solution[:, 0]
-    variance = (t - a @ coefficients).square() @ a[:, indicator] / (a[:, indicator].sum(dim=0) - 1).clamp_min(1)
-    sets = b[:, indicator]
-    count = sets.sum(dim=0)
-    errors = ((v - b @ coefficients) @ sets) / count
-    z = torch.where(variance > 0, errors / (variance / count).sqrt(), torch.zeros(()))
-    shifted = z.abs() >= INDICATOR_TAIL
-    if int(shifted.sum()) < SHIFTED_COLUMNS:
-        return None
-    columns = indicator.nonzero()[:, 0][shifted] - 1
-    return {"columns": columns.tolist(), "errors": errors[shifted].tolist(), "z": z[shifted].tolist()}
-
-
 def _measured(x: torch.Tensor) -> bool:
     """Whether some column of rows `x` takes a distinct value in every distinct row (see _most_values)."""
     rows = x.detach().reshape(len(x), -1)

@@ -132,11 +132,13 @@ def bad_start(r: Readings) -> Finding | None:
     if base is None or base <= 0 or not r.history:
         return None
     first = r.history[0]["loss"]
-    reached = _best_reached(r)
+    reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
     if math.isfinite(first) and first < 10 * base:
         return None
     short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
-    if short is False or (short is None and reached < base):
+    if short is None and reached < base:
+        reached = _held_out_descending(r, base)
+    if short is False or reached is None:
         return None
     init, words = _start_fix(r, base)
     change = {"init": init} if init else {"grad_clip": 1.0} if r.recurrent and not setting(r, "grad_clip") else {}
@@ -153,12 +155,14 @@ EMBEDDING_START = ("init= does not reach embedding tables, which nn.Embedding dr
                    "them small (nn.init.normal_(embedding.weight, std=0.01), or 1/sqrt(dim)) before training")
 
 
-def _best_reached(r: Readings) -> float:
-    """The lowest loss the run reached where recovery counts: on validation rows when it has them (a model that
-    memorized its training rows from a far start has not recovered where it matters), else the smoothed training
-    loss."""
+def _held_out_descending(r: Readings, base: float) -> float | None:
+    """The last validation loss when every one stayed at or above a constant prediction's `base` and the last is
+    the lowest: the run was still coming down from its far start where it matters, though its training rows,
+    memorized, went below the constant (a model that turned back up on validation overfitted instead); else None."""
     held_out = [x["val_loss"] for x in r.history if math.isfinite(x.get("val_loss", math.nan))]
-    return min(held_out or finite(r.curve.smoothed))
+    if not held_out or min(held_out) < base or held_out[-1] > min(held_out):
+        return None
+    return held_out[-1]
 
 
 def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:

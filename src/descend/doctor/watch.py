@@ -121,8 +121,6 @@ class Doctor(Callback):
             self.readings.copied_validation = inputs.copied_validation(sample[0], self.val_sample[0])
             self.readings.val_target_percentiles = inputs.target_percentiles(self.val_sample[1])
             self.readings.unseen_classes = inputs.unseen_classes(y[:read], self.val_sample[1])
-            self.readings.shifted_indicators = inputs.shifted_indicators(x[:read], y[:read], *_val_view(
-                self.val_sample, view))
 
     def _read_order(self, in_order: torch.Tensor) -> None:
         self.readings.grouped_order = inputs.grouped_order(in_order)
@@ -285,11 +283,6 @@ def _majority_predicted(out: torch.Tensor, y: torch.Tensor) -> float | None:
         common = float(y.double().mean() >= 0.5)
         return float(((out.reshape(-1) > 0).double() == common).double().mean())
     return None
-
-
-def _val_view(val_sample: tuple, view) -> tuple:
-    """The validation (inputs, targets) as the data readings see them: through the loss's readings_view, if any."""
-    return view(*val_sample) if view else val_sample
 
 
 def _name_leak(leak: dict | None, names: list[str] | None) -> None:
