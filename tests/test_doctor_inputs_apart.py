@@ -1,8 +1,6 @@
-"""Three mistakes the doctor reads from data, loss and start, each on a case no doctor list stages, with a healthy
-twin that must stay silent: a window of a series that ends on the value it forecasts (several features per step), a
-penalty on the weights written into a class loss (an L1 sum) at a weight that outweighs the fit, and embedding tables
-left at N(0, 1) in a wide two-tower scorer that memorizes its training rows and never beats a constant on
-validation."""
+"""Two mistakes the doctor reads from data and loss, each on a case no doctor list stages, with a healthy twin that
+must stay silent: a window of a series that ends on the value it forecasts (several features per step), and a
+penalty on the weights written into a class loss (an L1 sum) at a weight that outweighs the fit."""
 
 import math
 
@@ -75,38 +73,3 @@ def test_a_hand_written_penalty_that_outweighs_the_fit_is_weight_decay_too_stron
     assert first.evidence["same_as"] == "cross_entropy" and first.evidence["penalty"] >= 0.5 * first.evidence["data"]
     light = L1Penalized(1e-6)
     assert warnings(fit_rows(light.model, x, y, loss=light.loss, max_epochs=10)) == []
-
-
-# ---- a far start that the training rows recover from and validation never does ----------------------------------------
-class Towers(nn.Module):
-    """A two-tower scorer: a query as the sum of its three words' embeddings, dotted with the item's embedding;
-    `std` draws both tables at that spread (None: nn.Embedding's own N(0, 1))."""
-
-    def __init__(self, std: float | None, words: int = 300, items: int = 150, dim: int = 128):
-        super().__init__()
-        torch.manual_seed(0)
-        self.query, self.item = nn.EmbeddingBag(words, dim, mode="sum"), nn.Embedding(items, dim)
-        if std is not None:
-            for table in (self.query, self.item):
-                nn.init.normal_(table.weight, std=std)
-
-    def forward(self, x):
-        return (self.query(x[:, :3]) * self.item(x[:, 3])).sum(1)
-
-
-def clicks(n: int = 5000):
-    """(three word ids, an item id) and a standardized score from hidden 3-d word and item traits, plus noise."""
-    g = torch.Generator().manual_seed(7)
-    words, items = torch.randn(300, 3, generator=g), torch.randn(150, 3, generator=g)
-    x = torch.cat([torch.randint(0, 300, (n, 3), generator=g), torch.randint(0, 150, (n, 1), generator=g)], 1)
-    y = (words[x[:, :3]].mean(1) * items[x[:, 3]]).sum(1) + 0.3 * torch.randn(n, generator=g)
-    return x, (y - y.mean()) / y.std()
-
-
-def test_embeddings_at_their_default_spread_that_only_memorize_the_training_rows_are_a_bad_start():
-    x, y = clicks()
-    far = fit_rows(Towers(std=None), x, y, cut=4000, max_epochs=15)
-    first = next(f for f in far.findings if f.severity in ("warning", "error"))
-    assert first.code == "bad_start" and "embedding" in first.fix and first.change == {}
-    assert far.history[-1]["loss"] < 0.1 < 1.0 < far.history[-1]["val_loss"]   # training memorized, validation lost
-    assert warnings(fit_rows(Towers(std=0.05), x, y, cut=4000, max_epochs=15)) == []

@@ -513,8 +513,9 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     into a float64 table once for all of them (on a few thousand rows that copy is most of the cost)."""
     flat = _table(x)
     scales = _scales(flat)
+    leak = _leak(flat if x.dim() == 2 else None, y) or last_step_leak(x, y)
     return {"input_scales": scales, "input_varying": varying_columns(x), "missing_codes": missing_codes(flat, scales),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
-            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat if x.dim() == 2 else None, y) or last_step_leak(x, y),
+            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": leak,
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
             "target_size": target_size(y), "target_percentiles": target_percentiles(y)}

@@ -136,9 +136,7 @@ def bad_start(r: Readings) -> Finding | None:
     if math.isfinite(first) and first < 10 * base:
         return None
     short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
-    if short is None and reached < base:
-        reached = _held_out_descending(r, base)
-    if short is False or reached is None:
+    if short is False or (short is None and reached < base):
         return None
     init, words = _start_fix(r, base)
     change = {"init": init} if init else {"grad_clip": 1.0} if r.recurrent and not setting(r, "grad_clip") else {}
@@ -148,21 +146,6 @@ def bad_start(r: Readings) -> Finding | None:
                    f"bad start: the first loss {first:.4g} is {first / base:.3g}x what a constant prediction "
                    f"reaches ({base:.4g}), and the run never recovered (best {reached:.4g}): the initial weights "
                    f"make outputs far too large", words, change)
-
-
-EMBEDDING_START = ("init= does not reach embedding tables, which nn.Embedding draws from N(0, 1): rows that large, "
-                   "multiplied or summed across a wide embedding, make outputs far larger than the target; draw "
-                   "them small (nn.init.normal_(embedding.weight, std=0.01), or 1/sqrt(dim)) before training")
-
-
-def _held_out_descending(r: Readings, base: float) -> float | None:
-    """The last validation loss when every one stayed at or above a constant prediction's `base` and the last is
-    the lowest: the run was still coming down from its far start where it matters, though its training rows,
-    memorized, went below the constant (a model that turned back up on validation overfitted instead); else None."""
-    held_out = [x["val_loss"] for x in r.history if math.isfinite(x.get("val_loss", math.nan))]
-    if not held_out or min(held_out) < base or held_out[-1] > min(held_out):
-        return None
-    return held_out[-1]
 
 
 def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
@@ -175,16 +158,12 @@ def _start_fix(r: Readings, base: float) -> tuple[str | None, str]:
                       "identity, or with a spectral radius over 1) compounds that over the sequence, and init= does "
                       "not reach recurrent weights: clip gradients (grad_clip=1.0) so the steps can bring them down, "
                       "and start them at or below the identity (nn.init.orthogonal_)")
-    if r.embedding_rows and r.init_starts is None:   # ids in: no sample to try the schemes on, none reaches tables
-        return None, EMBEDDING_START
     relu_like = not (SATURATING & set(r.activations))
     order = ["kaiming", "xavier", "orthogonal"] if relu_like else ["xavier", "orthogonal", "kaiming"]
     order = [name for name in order if name != setting(r, "init")]
     starts = r.init_starts
     if starts:
         order = [name for name in order if starts.get(name, math.inf) < 10 * base]
-        if not order and r.embedding_rows:
-            return None, EMBEDDING_START
         if not order:
             tried = ", ".join(f"{name} {loss / base:.3g}x" for name, loss in starts.items())
             return None, (f"no init scheme fixes it: a copy of the model re-initialized by each starts far off too "
