@@ -21,7 +21,7 @@ def refs(r: Readings) -> References | None:
     if r.reconstruction:
         return None
     if r.references is None and r.sample is not None and r.model_losses is not None:
-        r.references = references(r.settings.get("loss"), r.sample, constant=constant_losses(r))
+        r.references = references(r.judged_loss or r.settings.get("loss"), r.sample, constant=constant_losses(r))
     return r.references if r.model_losses is not None else None
 
 
@@ -31,7 +31,7 @@ def constant_losses(r: Readings):
     if r.sample is None or r.model_losses is None:
         return None
     if r.constant_losses is None:
-        r.constant_losses = constant_reference(r.settings.get("loss"), r.sample)
+        r.constant_losses = constant_reference(r.judged_loss or r.settings.get("loss"), r.sample)
     return r.constant_losses
 
 

@@ -178,6 +178,9 @@ def _position_leak(leak: dict) -> Finding:
 def _leak_fix(leak: dict) -> str:
     """What to do about the leaking column: leave it out, or for a mean-target encoding, compute it without the
     rows it is used on."""
+    if "last_step" in leak:
+        return ("end each input window one step before the value it forecasts (slice the series up to t, not "
+                "t + 1), or leave the last step out")
     if "fit" in leak:
         return (f"compute {_column(leak)} from the training rows only, out of fold (each row's value from the other "
                 f"folds' targets), and validation's from all training rows; or leave it out")
@@ -239,6 +242,10 @@ def _standing_alone(r: Readings) -> dict | None:
 
 def _leak_words(leak: dict) -> str:
     column = _column(leak)
+    if "last_step" in leak:
+        return (f"the last step of every input sequence (step {leak['column']}, feature {leak['feature']}) is the "
+                f"target itself, re-coded (correlation {leak['correlation']:.4f} on the training sample): the "
+                f"window was sliced one step too far and holds the value to forecast")
     if "rest_accuracy" in leak:
         return (f"{column} alone keeps all {leak['separates_classes']} classes apart on the training "
                 f"sample, in clusters a clear gap apart ({leak['smallest_gap']:.3g}), while a linear model on all "

@@ -169,6 +169,24 @@ def leaking_column(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     return _leak(_table(x) if x.dim() == 2 else None, y)
 
 
+def last_step_leak(x: torch.Tensor, y: torch.Tensor) -> dict | None:
+    """For sequences (rows, steps, features) and one numeric target: the feature whose last step is the target
+    itself (an affine map of it, |correlation| of at least LEAK_CORRELATION, on the first MONOTONE_ROWS rows), the
+    mark of a forecasting window sliced one step too far, so that it ends on the value to forecast
+    ({"column": the last step, "feature", "correlation", "last_step": True}); None otherwise. Only the last step
+    is read: a target equal to an earlier step is a memory task (recall the first value), not an off-by-one."""
+    if not x.dtype.is_floating_point or x.dim() != 3 or x.shape[1] < 2 or not y.dtype.is_floating_point \
+            or y.numel() != len(y) or len(y) != len(x) or len(y) < 30:
+        return None
+    last, target = x[:MONOTONE_ROWS, -1, :].detach().double(), y[:MONOTONE_ROWS].detach().reshape(-1, 1).double()
+    if not (torch.isfinite(last).all() and torch.isfinite(target).all()):
+        return None
+    copies = _copied_columns(last, target)
+    if not copies:
+        return None
+    return {**copies[0][1], "feature": copies[0][1]["column"], "column": x.shape[1] - 1, "last_step": True}
+
+
 def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:
     if flat is None or len(flat) < 30 or y.dim() > 2 or len(y) != len(flat):
         return None
@@ -516,8 +534,9 @@ def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     into a float64 table once for all of them (on a few thousand rows that copy is most of the cost)."""
     flat = _table(x)
     scales = _scales(flat)
+    leak = _leak(flat, y) if x.dim() == 2 else position_leak(x, y) or last_step_leak(x, y)
     return {"input_scales": scales, "input_varying": varying_columns(x), "missing_codes": missing_codes(flat, scales),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
-            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": _leak(flat, y) if x.dim() == 2 else position_leak(x, y),
+            "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": leak,
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
             "target_size": target_size(y), "target_percentiles": target_percentiles(y)}

@@ -106,6 +106,8 @@ class Readings:
     class_weights: dict | None = None                          # a user class loss's weight and recall per class
     unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
     unseen_classes: dict | None = None                         # validation classes training all but lacks
+    weight_penalty: dict | None = None                         # a user loss's part that reads the weights directly
+    judged_loss: str | None = None                             # the named loss a user loss is, but for that part
     multi_hot: float | None = None                             # share of 0/1 target rows not holding a single 1
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
 

@@ -415,3 +415,72 @@ def loss_scale(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
             or any(abs(x / factor - 1) > 1e-4 for x in ratios[1:]):
         return None
     return {"same_as": name, "factor": factor}
+
+
+@contextlib.contextmanager
+def _zeroed(parameters: list[torch.Tensor]):
+    """While it is open, `parameters` hold zeros; their values are put back after."""
+    saved = [p.detach().clone() for p in parameters]
+    try:
+        with torch.no_grad():
+            for p in parameters:
+                p.zero_()
+        yield
+    finally:
+        with torch.no_grad():
+            for p, value in zip(parameters, saved):
+                p.copy_(value)
+
+
+def _constant_output(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """The best constant prediction in the output's shape: the targets' mean for numbers of the outputs' size, the
+    log of the class shares for class ids under one score per class; None otherwise."""
+    if target.dtype.is_floating_point and output.numel() == target.numel():
+        flat = target.double().reshape(len(target), -1)
+        return flat.mean(dim=0).expand_as(flat).reshape(output.shape).to(output.dtype)
+    if not target.dtype.is_floating_point and target.dim() == 1 and output.dim() == 2 and int(target.min()) >= 0 \
+            and int(target.max()) < output.shape[1]:
+        shares = torch.bincount(target.long(), minlength=output.shape[1]).double() / len(target)
+        return shares.clamp_min(1e-12).log().expand(output.shape).to(output.dtype)
+    return None
+
+
+def weight_penalty(loss, model: nn.Module, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote: the part of its value that reads the model's weights directly (a penalty written
+    by hand, such as weight x the sum of squared weights), with the outputs held fixed: the loss's drop when the
+    weights it reads are set to zero. {"penalty", "data": the rest, "constant": the rest at the best constant
+    prediction, "weights": how many tensors it reads}; None when it reads none or cannot be scored. One loss call
+    when it reads none (its value then has no gradient to any weight)."""
+    if isinstance(loss, str) or not callable(loss) or len(target) < 8:
+        return None
+    output, target = output.detach(), target.detach()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    try:
+        with torch.enable_grad():
+            value = loss(output, target)
+            if not isinstance(value, torch.Tensor) or not value.requires_grad:
+                return None
+            grads = torch.autograd.grad(value, trainable, allow_unused=True)
+        read = [p for p, g in zip(trainable, grads) if g is not None]
+        constant = _constant_output(output, target)
+        with _zeroed(read), torch.no_grad():
+            data = float(loss(output, target))
+            floor = float(loss(constant, target)) if constant is not None else math.nan
+    except (RuntimeError, TypeError, ValueError, IndexError):
+        return None
+    penalty = float(value.detach()) - data
+    if not read or not (math.isfinite(penalty) and math.isfinite(data)):
+        return None
+    return {"penalty": penalty, "data": data, "constant": floor, "weights": len(read),
+            "same_as": _named_data_term(data, output, target)}
+
+
+def _named_data_term(data: float, output: torch.Tensor, target: torch.Tensor) -> str | None:
+    """The named loss (mse, cross_entropy) that equals a loss's data term `data` on these outputs, if one does."""
+    for name, named in SCALE_NAMED.items():
+        try:
+            if math.isclose(data, float(named(output, target)), rel_tol=1e-5):
+                return name
+        except (RuntimeError, TypeError, ValueError, IndexError):   # the named loss refuses these shapes
+            continue
+    return None

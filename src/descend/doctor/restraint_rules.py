@@ -39,7 +39,9 @@ def weight_decay_too_strong(r: Readings) -> Finding | None:
     """The weight decay the user set takes over DECAY_PER_STEP of every weight each step (lr x weight_decay, for
     decoupled and L2 decay alike), and the model falls short of a reference."""
     decay, lr = setting(r, "weight_decay"), base_lr(r)
-    if not decay or not math.isfinite(lr) or lr * decay < DECAY_PER_STEP or not worse_than_reference(r):
+    if not decay:
+        return _penalty_in_loss(r)
+    if not math.isfinite(lr) or lr * decay < DECAY_PER_STEP or not worse_than_reference(r):
         return None
     lower = min(decay / 100, 1e-2)
     change = {"weight_decay": lower}
@@ -48,6 +50,26 @@ def weight_decay_too_strong(r: Readings) -> Finding | None:
                    f"weight decay too strong: weight_decay={decay:g} at lr {lr:.2g} takes {lr * decay:.1%} of every "
                    f"weight each step, and the model does clearly worse than a reference fitted on a sample of the "
                    f"same rows", with_flags(f"lower weight_decay to {lower:g}", change), change)
+
+
+PENALTY_SHARE = 0.5   # a penalty this share of the loss's data term or more weighs in the fit's balance
+
+
+def _penalty_in_loss(r: Readings) -> Finding | None:
+    """The user's loss adds a penalty on the weights written by hand (see probes.weight_penalty) that is at least
+    PENALTY_SHARE of its data term, the rest of the loss, at the trained weights, and the model, judged by that
+    data term, falls short of a reference: a penalty weight meant for a mean put on a sum, or simply too large."""
+    found = r.weight_penalty
+    if found is None or found["penalty"] < PENALTY_SHARE * found["data"] or not worse_than_reference(r):
+        return None
+    return Finding("weight_decay_too_strong", "warning", None, dict(found),
+                   f"weight penalty too strong: the loss adds a penalty on the weights written in it "
+                   f"({found['penalty']:.3g} at the end, {found['penalty'] / found['data']:.2g}x its "
+                   f"{found['same_as'] or 'data'} term {found['data']:.3g}), and the model does clearly worse than a "
+                   f"reference fitted on a sample of the same rows: the fit traded the data for small weights",
+                   "lower the penalty's weight in the loss (a weight meant for a mean over the weights, put on "
+                   "their sum, is as many times too large as there are weights), or drop it and pass "
+                   "weight_decay=1e-4 to fit")
 
 
 CLIPPED_TO_A_SLIVER = 100   # gradient norms this many times the clip: every step is cut to a hundredth or less

@@ -22,7 +22,7 @@ from .instruments import Instruments, Readings, trained_weights
 from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
                      class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, loss_scale,
                      on_batch_statistics, order_blind, random_evaluation, sampling_layers, size_blind,
-                     started_far_off, unpaired_loss, unread_outputs)
+                     started_far_off, unpaired_loss, unread_outputs, weight_penalty)
 from .reference import drowned_column, per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -179,8 +179,10 @@ class Doctor(Callback):
         r.member_loss = hasattr(self.loss, "readings_view")   # descend fit's own networks
         if not isinstance(out, torch.Tensor):   # a tuple or dict of outputs: the references compare one tensor
             return
+        if not _descends_own(self.loss):
+            self._read_penalty(out, r.sample.y_eval.to(out.device))
         out = out.cpu()
-        r.model_losses = per_example(self.loss, out, r.sample.y_eval)
+        r.model_losses = per_example(r.judged_loss or self.loss, out, r.sample.y_eval)
         if r.target_size is not None and r.target_size > TARGET_SIZE and not r.reconstruction:
             r.drowned_column = drowned_column(out, r.sample)
         if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
@@ -201,6 +203,13 @@ class Doctor(Callback):
             batch_out = on_batch_statistics(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
             r.batch_statistics_losses = per_example(self.loss, batch_out.cpu(), r.sample.y_eval)
         self._probe(r.sample.model_eval[:RANDOM_ROWS].to(weights.device, weights.dtype))
+
+    def _read_penalty(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        """The part of the user's loss that reads the weights directly (see probes.weight_penalty); where the rest
+        is a named loss, the model and the references are judged by that loss."""
+        r = self.readings
+        r.weight_penalty = weight_penalty(self.loss, self.model, out, y)
+        r.judged_loss = r.weight_penalty["same_as"] if r.weight_penalty else None
 
     def _probe(self, rows: torch.Tensor) -> None:
         """On a few comparison rows (see probes.py): is evaluation random, and if so by dropout layers built to stay
