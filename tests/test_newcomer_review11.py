@@ -1,5 +1,7 @@
 """A new user's eleventh review: the demo's own run ended in a doctor_error, ..."""
+import re
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -35,3 +37,16 @@ def test_the_demo_table_ends_without_a_doctor_error():
     opts = Options(target="bikers", drop=["casual", "registered"], split="time", max_epochs=1)
     run = fit_table(frame, opts, say=lambda line: None)
     assert run.findings is not None and "doctor_error" not in [f.code for f in run.findings]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readmes_map_of_the_benchmarks_gives_every_script_one_line():
+    """The map named a dozen scripts in prose and lacked keep_best.py, wide_ridge.py and six more; each script now
+    has its own line, and a script added without one fails here."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Map of the benchmarks", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^  (\w+\.(?:py|sh)) +\S", section, flags=re.M)
+    scripts = sorted(p.name for p in (ROOT / "benchmarks").iterdir() if p.suffix in (".py", ".sh"))
+    assert sorted(listed) == scripts and len(listed) == len(set(listed))
