@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from descend.apps.tabular import Options, fit_table
+from descend.doctor.instruments import Readings
 from descend.doctor.probes import size_blind
+from descend.doctor.rules import exploding_gradients
 
 
 class OneHotThenLinear(nn.Module):
@@ -50,3 +52,22 @@ def test_readmes_map_of_the_benchmarks_gives_every_script_one_line():
     listed = re.findall(r"^  (\w+\.(?:py|sh)) +\S", section, flags=re.M)
     scripts = sorted(p.name for p in (ROOT / "benchmarks").iterdir() if p.suffix in (".py", ".sh"))
     assert sorted(listed) == scripts and len(listed) == len(set(listed))
+
+
+def spiking_history(member_loss: bool):
+    """The readings of a run whose gradient norm sits near 3 and jumps 10 million times at step 53 (charity's
+    refit through `descend fit`), with the loss that jumped with it and never came back below its start."""
+    history = [{"step": s, "epoch": 1 + s // 100, "loss": 5.0 - 0.01 * s if s < 53 else 40.0,
+                "grad_norm": 3.0e7 if s == 53 else 2.9 + 0.01 * (s % 7)} for s in range(1, 91)]
+    return Readings(history=history, member_loss=member_loss)
+
+
+def test_exploding_gradients_in_descend_fits_networks_names_no_clip_it_cannot_set():
+    """Through `descend fit` the advice was "clip gradients with grad_clip=3", an option the command lacks (and
+    clipping at 1, 3 or 10 made charity's test error worse); a model of one's own still gets the clip."""
+    own = exploding_gradients(spiking_history(member_loss=False))
+    assert own.change == {"grad_clip": 3.0} and "grad_clip=3" in own.fix
+    table = exploding_gradients(spiking_history(member_loss=True))
+    assert table.code == "exploding_gradients" and table.change == {}
+    assert "grad_clip" not in table.fix and table.fix.startswith("descend fit clips no gradients and has no option")
+    assert "fix or drop the rows that are errors" in table.fix
