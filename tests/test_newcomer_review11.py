@@ -3,12 +3,14 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from descend.apps.tabular import Options, fit_table
+from descend.apps.tabular.evaluate import classification_scores, regression_scores, table
 from descend.doctor.instruments import Readings
 from descend.doctor.probes import size_blind
 from descend.doctor.rules import exploding_gradients
@@ -71,3 +73,16 @@ def test_exploding_gradients_in_descend_fits_networks_names_no_clip_it_cannot_se
     assert table.code == "exploding_gradients" and table.change == {}
     assert "grad_clip" not in table.fix and table.fix.startswith("descend fit clips no gradients and has no option")
     assert "fix or drop the rows that are errors" in table.fix
+
+
+def test_a_score_shown_as_n_a_says_why():
+    """A time split whose last rows all had 0 affairs printed "r2 n/a" on every line and nothing else."""
+    zeros = np.zeros(40)
+    rows = {"model": regression_scores(zeros, np.full(40, 0.7)), "training mean": regression_scores(zeros, zeros + 1)}
+    shown = table(rows).splitlines()
+    assert shown[1].split()[-1] == "n/a" and shown[-1] == (
+        "r2 n/a: every row scored has the same target value, so there is no spread for a model to explain")
+    one_class = {"model": classification_scores(np.ones(10), np.tile([[0.2, 0.8]], (10, 1)))}
+    assert table(one_class).splitlines()[-1] == (
+        "roc_auc n/a: the rows scored hold one class only, so there is no pair of classes to rank")
+    assert "n/a" not in table({"model": regression_scores(np.arange(5.0), np.arange(5.0) + 1)})
