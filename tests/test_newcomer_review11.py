@@ -86,3 +86,17 @@ def test_a_score_shown_as_n_a_says_why():
     assert table(one_class).splitlines()[-1] == (
         "roc_auc n/a: the rows scored hold one class only, so there is no pair of classes to rank")
     assert "n/a" not in table({"model": regression_scores(np.arange(5.0), np.arange(5.0) + 1)})
+
+
+def test_a_date_and_time_column_gives_the_test_predictions_their_times():
+    """A survey stamped "01/01/2019 03:00" was split in time order, but test_predictions.csv had no time column and
+    the report plotted the residuals "by row of the file (no dates)"."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"when": pd.date_range("2019-01-01", periods=300, freq="3h").strftime("%d/%m/%Y %H:%M"),
+                          "x": rng.normal(size=300)})
+    frame["y"] = 2 * frame["x"] + rng.normal(scale=0.1, size=300)
+    run = fit_table(frame, Options(target="y", max_epochs=2), say=lambda line: None)
+    times = run.test_predictions["time"]
+    assert [c.kind for c in run.preprocessor.columns if c.name == "when"] == ["datetime"]
+    assert list(run.test_predictions.columns) == ["row", "time", "actual", "predicted"]
+    assert str(times.iloc[0]) == "2019-01-31 00:00:00" and times.is_monotonic_increasing
