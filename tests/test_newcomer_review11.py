@@ -11,6 +11,7 @@ from torch import nn
 
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.evaluate import classification_scores, regression_scores, table
+from descend.cli import main
 from descend.doctor.instruments import Readings
 from descend.doctor.probes import size_blind
 from descend.doctor.rules import exploding_gradients
@@ -100,3 +101,17 @@ def test_a_date_and_time_column_gives_the_test_predictions_their_times():
     assert [c.kind for c in run.preprocessor.columns if c.name == "when"] == ["datetime"]
     assert list(run.test_predictions.columns) == ["row", "time", "actual", "predicted"]
     assert str(times.iloc[0]) == "2019-01-31 00:00:00" and times.is_monotonic_increasing
+
+
+def test_a_constant_test_target_reads_n_a_with_its_reason_in_the_terminal_and_the_report(tmp_path, capsys):
+    """The report's metrics tables showed such a score as "None" (metrics.json's null)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    frame = pd.DataFrame({"x": x, "y": np.where(np.arange(200) < 160, 2 * x, 0.0)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "run"
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--max-epochs", "2", "--out", str(out)]) == 0
+    assert "r2 n/a: every row scored has the same target value" in capsys.readouterr().out
+    assert main(["report", str(out)]) == 0
+    metrics = (out / "report.html").read_text().split("<section id='metrics'>")[1].split("</section>")[0]
+    assert "None" not in metrics and metrics.count('data-value="nan">n/a</td>') >= 3
