@@ -115,3 +115,28 @@ def test_a_constant_test_target_reads_n_a_with_its_reason_in_the_terminal_and_th
     assert main(["report", str(out)]) == 0
     metrics = (out / "report.html").read_text().split("<section id='metrics'>")[1].split("</section>")[0]
     assert "None" not in metrics and metrics.count('data-value="nan">n/a</td>') >= 3
+
+
+def split_lines(frame: pd.DataFrame, **options) -> list[str]:
+    """The split line and the notes on the rows' date order that fitting `frame` (target y) prints."""
+    lines = []
+    fit_table(frame, Options(target="y", max_epochs=1, **options), say=lines.append)
+    return [line for line in lines if line.startswith(("split:", "note: the rows"))]
+
+
+def test_a_panel_saved_one_series_after_another_is_said_to_test_the_last_series():
+    """statsmodels' Grunfeld (11 firms x 20 years, firm after firm) was split "in time order (rows as given)"
+    while its 44 test rows were the last two firms, every year of them."""
+    rng = np.random.default_rng(0)
+    years = pd.date_range("1935-12-31", periods=30, freq="YE").strftime("%Y-%m-%d")
+    panel = pd.DataFrame({"year": np.tile(years, 4), "firm": np.repeat(list("ABCD"), 30),
+                          "x": rng.normal(size=120)})
+    panel["y"] = panel["x"] + rng.normal(scale=0.1, size=120)
+    lines = split_lines(panel)
+    assert lines[0].startswith("split: rows in file order, which is not time order (see the note below); ")
+    assert lines[1] == ("note: the rows go back in time by 'year' 3 times, as a panel saved one series after another "
+                        "does, so the test rows are the last series' rows, not the latest dates; --time-column year "
+                        "puts them in time order across the series")
+    assert [line.split(";")[0] for line in split_lines(panel, time_column="year")] == ["split: time order by 'year'"]
+    in_order = panel.sort_values("year", kind="stable")
+    assert [line.split(";")[0] for line in split_lines(in_order)] == ["split: time order (rows as given)"]
