@@ -1,14 +1,19 @@
-"""A new user's eleventh review: the demo's own run ended in a doctor_error, ..."""
+"""A new user's eleventh review: `make demo` ended with a doctor_error, the doctor advised a gradient clip that
+`descend fit` cannot set, README's map lacked eight benchmarks, scores shown as n/a or None without a reason, a
+date-and-time column that gave the report no time axis, a panel split by series while called time order, and
+minimize's words for maximize and for a scipy-style constraint."""
 import re
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import descend as ds
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.evaluate import classification_scores, regression_scores, table
 from descend.cli import main
@@ -140,3 +145,21 @@ def test_a_panel_saved_one_series_after_another_is_said_to_test_the_last_series(
     assert [line.split(";")[0] for line in split_lines(panel, time_column="year")] == ["split: time order by 'year'"]
     in_order = panel.sort_values("year", kind="stable")
     assert [line.split(";")[0] for line in split_lines(in_order)] == ["split: time order (rows as given)"]
+
+
+def test_a_maximize_run_whose_line_search_fails_is_told_the_search_ran_on_minus_fun():
+    """maximize=True on an unbounded fun ended "could not find a lower value" without saying lower than what: the
+    search minimizes -fun."""
+    up = ds.minimize(lambda x: (x ** 2).sum(), [1.0, 2.0], maximize=True, max_steps=50)
+    assert not up.success and "the line search could not find a lower value along" in up.message
+    assert up.message.endswith("; the search runs on -fun (maximize=True): a lower -fun is a higher fun")
+    down = ds.minimize(lambda x: -(x ** 2).sum(), [1.0, 2.0], max_steps=50)
+    assert "the line search could not find a lower value along" in down.message and "-fun" not in down.message
+
+
+def test_a_scipy_style_constraint_is_told_the_inequality_set_too():
+    """The list of sets lacked LinearInequality, the one a scipy user's {'type': 'ineq', ...} maps to."""
+    with pytest.raises(TypeError) as caught:
+        ds.minimize(lambda x: (x ** 2).sum(), [1.0, 2.0], constraint={"type": "ineq", "fun": lambda x: 1 - x.sum()})
+    assert "Affine, LinearInequality, Intersection) or a dict of them by part name (Parts)" in str(caught.value)
+    assert "an inequality A x <= b LinearInequality(A, b)" in str(caught.value)
