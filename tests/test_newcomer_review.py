@@ -287,7 +287,8 @@ def test_sets_with_no_common_point_and_scipy_style_constraints_are_refused_sayin
             ds.minimize(_quadratic, [0.0, 0.0], constraint=scipy_style)
         assert str(caught.value).endswith(
             "; minimize projects onto sets rather than taking constraint functions (scipy's {'type': 'eq', 'fun': "
-            "...}): a linear equality is Affine(A, b), a budget Simplex(total), and others can join fun as a penalty")
+            "...}): a linear equality is Affine(A, b), an inequality A x <= b LinearInequality(A, b), a budget "
+            "Simplex(total), and others can join fun as a penalty")
 
 
 def dynamo_imported_after(call: str) -> bool:

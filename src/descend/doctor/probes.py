@@ -221,10 +221,16 @@ def size_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
     RESCALE as they differ between the rows: the model reads each row's direction and divides its size away
     (F.normalize over a row's values, a norm layer first), so the inputs' size cannot be what a run paid for. A
     model whose outputs are the same for every row (all its units dead) reads nothing and is not size-blind. None
-    when `x` is not floating point or the outputs are not one float tensor."""
+    when `x` is not floating point, the outputs are not one float tensor, or the model cannot take the scaled rows:
+    ids held in float columns (descend fit's category codes, one-hot or embedded) leave their range when scaled, and
+    such a model has no size to read."""
     if not x.dtype.is_floating_point or len(x) == 0:
         return None
-    plain, scaled = evaluate(model, x), evaluate(model, RESCALE * x)
+    plain = evaluate(model, x)
+    try:
+        scaled = evaluate(model, RESCALE * x)
+    except (RuntimeError, IndexError):   # F.one_hot, nn.Embedding: "out of range" / "smaller than num_classes"
+        return None
     if not (isinstance(plain, torch.Tensor) and plain.dtype.is_floating_point) or plain.shape != scaled.shape:
         return None
     plain = plain.double()

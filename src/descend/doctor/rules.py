@@ -487,8 +487,10 @@ def _tame(r: Readings, usual: float) -> tuple[str, dict]:
     """Words and change for exploding gradients whose norm was `usual` before they blew up: loss='huber' when one
     row's target outweighs the rest under mse, else clipping at about that norm, which cuts the blow-ups and leaves
     the usual steps nearly whole (a fixed 1.0 cuts every step of a run whose norms sit at 10), or a tenth of the lr
-    when gradients are clipped already."""
+    when gradients are clipped already. descend fit's own networks take no clip (see _tame_tables)."""
     clip, lr, outlier = setting(r, "grad_clip"), base_lr(r), r.outlier
+    if r.member_loss:
+        return _tame_tables(), {}
     if outlier is not None and setting(r, "loss") in ("mse", None):
         return (f"training row {outlier['row']} has target {outlier['value']:.4g}, which outweighs all other rows "
                 f"together ({outlier['share']:.0%} of the target's spread): fix or drop it (a missing value "
@@ -498,6 +500,17 @@ def _tame(r: Readings, usual: float) -> tuple[str, dict]:
         return (f"clip gradients with grad_clip={near:g} (about their norm before the blow-up, so only blow-ups "
                 "are cut), and look for outlier rows"), {"grad_clip": near}
     return f"gradients are clipped already (grad_clip={clip}): lower the lr to {typed(lr / 10)}", lr_change(r, lr / 10)
+
+
+def _tame_tables() -> str:
+    """What a user of `descend fit` (or fit_table) can do about its networks' blow-ups. It has no clip option, and
+    none is advised: on the tables where its networks blew up (a Poisson count over donors whose last gift was
+    1,000x the median), the blow-up was the model's output on rows with extreme inputs, not a step too long, and
+    clipping at 1, 3 or 10 (the usual norm was about 3) made the test error worse (benchmarks/RESULTS.md)."""
+    return ("descend fit clips no gradients and has no option to: its networks take numbers beyond the usual "
+            "range as they are, so a blow-up like this one most often comes from a few training rows with extreme "
+            "values in some column; look at the largest values of each column and fix or drop the rows that are "
+            "errors (the test scores say whether the blow-up cost anything)")
 
 
 EARLY = 10          # the first steps, before _later_spike's window of 20 has a median to compare with

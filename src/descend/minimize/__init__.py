@@ -110,7 +110,7 @@ def _flat_around_x0(task: MinimizeTask) -> bool:
 def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals) -> list[Tagged]:
     """The stopping rules in the order they are asked: failures first, then convergence, then limits."""
     searched = task.searched                        # fixed-step methods may stand still unconverged
-    rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(), NO_PROGRESS),
+    rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(maximize), NO_PROGRESS),
              Tagged(Runaway(maximize), DIVERGED),
              Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None,
                                projected=task.constraint is not None), CONVERGED)]

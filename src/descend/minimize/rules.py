@@ -64,8 +64,14 @@ class Tolerances(stop_lib.Rule):
 
 
 class LineSearchFailed(stop_lib.Rule):
+    """Stop when the line search found no better point. The search minimizes sign * fun, and its words say so
+    ("a lower value", "downhill"); a maximize run is told that they are about -fun."""
+
+    def __init__(self, maximize: bool):
+        self.note = "; the search runs on -fun (maximize=True): a lower -fun is a higher fun" if maximize else ""
+
     def check(self, state, record):
-        return f"failed: at step {state.step}, {record['failed']}" if "failed" in record else None
+        return f"failed: at step {state.step}, {record['failed']}{self.note}" if "failed" in record else None
 
 
 class Runaway(stop_lib.Rule):

@@ -153,10 +153,11 @@ def _scipy_style(value) -> bool:
 def _check_constraint(value) -> Constraint:
     if not isinstance(value, Constraint):
         hint = ("; minimize projects onto sets rather than taking constraint functions (scipy's {'type': 'eq', "
-                "'fun': ...}): a linear equality is Affine(A, b), a budget Simplex(total), and others can join fun "
-                "as a penalty" if _scipy_style(value) else "")
+                "'fun': ...}): a linear equality is Affine(A, b), an inequality A x <= b LinearInequality(A, b), a "
+                "budget Simplex(total), and others can join fun as a penalty" if _scipy_style(value) else "")
         raise DescendTypeError(f"constraint must be a descend.constraints set (Box, NonNegative, Simplex, L2Ball, "
-                               f"L1Ball, Affine, Intersection) or a dict of them by part name, got {value!r}{hint}")
+                               f"L1Ball, Affine, LinearInequality, Intersection) or a dict of them by part name "
+                               f"(Parts), got {value!r}{hint}")
     return value
 
 

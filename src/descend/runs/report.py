@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from html import escape
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _records_table(key: str, records: list[dict]) -> str:
     """A list of records (descend update's, one per update) as a table, one numbered row each."""
     rows = [_flat(r) for r in records]
     columns = list(dict.fromkeys(c for row in rows for c in row))
-    body = [[number, *(row.get(c, "") for c in columns)] for number, row in enumerate(rows, start=1)]
+    body = [[number, *(_score(row.get(c, "")) for c in columns)] for number, row in enumerate(rows, start=1)]
     return f"<h3>{escape(key)}</h3>" + _table(["#", *columns], body)
 
 
@@ -111,8 +112,14 @@ def _per_model(value) -> bool:
 def _scores_table(key: str, value: dict) -> str:
     """Scores per model (or baseline) as one table: a row per model, a column per score."""
     columns = list(dict.fromkeys(c for row in value.values() for c in row))
-    rows = [[label, *(row.get(c, "") for c in columns)] for label, row in value.items()]
+    rows = [[label, *(_score(row.get(c, "")) for c in columns)] for label, row in value.items()]
     return f"<h3>{escape(key)}</h3>" + _table(["", *columns], rows)
+
+
+def _score(value):
+    """A score as metrics.json holds it, for a table cell: null is a score the rows could not give (NaN, which
+    strict JSON cannot hold: r2 of a constant target), shown as n/a like the command line's table, not "None"."""
+    return math.nan if value is None else value
 
 
 def _mapping(key: str, value: dict) -> str:

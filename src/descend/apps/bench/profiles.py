@@ -24,6 +24,13 @@ def profile(ratio_row: dict[str, float], taus: np.ndarray) -> np.ndarray:
     return (values[None, :] <= taus[:, None]).mean(axis=1)
 
 
+def taus(rows: dict[str, dict[str, float]], least: float = 4.0, points: int = 400) -> np.ndarray:
+    """The ratios a profile is drawn over: 1 to past the largest finite ratio (at least `least`), evenly on a log
+    scale, so every workload an entrant reached shows as its step, however slow (a fixed 1-4 hid the ones beyond)."""
+    finite = [r for row in rows.values() for r in row.values() if math.isfinite(r)]
+    return np.geomspace(1.0, max([least, *finite]) * 1.1, points)
+
+
 @dataclass(frozen=True)
 class Geomean:
     """An entrant's time relative to the reference over the `count` workloads the reference reached.

@@ -12,16 +12,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from ...core.errors import DescendError
 from ...runs.files import replace_folder
 from . import grid
-from .profiles import Geomean, geomean_ratio, profile, ratios
+from .profiles import Geomean, geomean_ratio, profile, ratios, taus
 from .protocol import REFERENCE, Trial
 from .suite import BenchResult, auto_text, describe, lr_text
 
-TAUS = np.linspace(1.0, 4.0, 301)
 OUTPUTS = ("README.md", "results.json", "profile.png")   # plus one curves_<workload>.png per workload
 
 
@@ -142,12 +139,17 @@ def plot_profile(result: BenchResult, path: Path) -> None:
     """The performance profile of seconds to target, tuned entrants solid and untuned dashed."""
     import matplotlib.pyplot as plt
     rows = ratios(result.times("seconds"))
+    grid = taus(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for entrant in result.entrants:
         style = "-" if entrant.track == "tuned" else "--"
-        ax.step(TAUS, profile(rows[entrant.label], TAUS), style, where="post", label=entrant.label)
+        ax.step(grid, profile(rows[entrant.label], grid), style, where="post", label=entrant.label)
+    ax.set_xscale("log")
+    doublings = [2.0 ** k for k in range(int(math.log2(grid[-1])) + 1)]   # 1, 2, 4, ...: read as plain ratios
+    ax.set_xticks(doublings, [f"{t:g}" for t in doublings])
+    ax.minorticks_off()
     ax.set(xlabel="tau (time-to-target / fastest entrant's)", ylabel="share of workloads within tau",
-           title="Performance profile (seconds to target)", xlim=(1, 4), ylim=(-0.02, 1.02))
+           title="Performance profile (seconds to target)", xlim=(1, grid[-1]), ylim=(-0.02, 1.02))
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -10,6 +10,9 @@ from .target import Target
 REGRESSION = ("rmse", "mae", "r2")
 CLASSIFICATION = ("accuracy", "log_loss", "roc_auc")
 LOWER_IS_BETTER = {"rmse": True, "mae": True, "r2": False, "accuracy": False, "log_loss": True, "roc_auc": False}
+# why a score can be n/a: the rows scored lack what it measures (see regression_scores, classification_scores)
+UNDEFINED = {"r2": "every row scored has the same target value, so there is no spread for a model to explain",
+             "roc_auc": "the rows scored hold one class only, so there is no pair of classes to rank"}
 
 
 def regression_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -74,6 +77,8 @@ def table(rows: dict[str, dict[str, float]]) -> str:
     for label, row in rows.items():
         cells = ["n/a" if math.isnan(row[n]) else f"{row[n]:.4g}" for n in names]
         lines.append(label.ljust(width) + "".join(cell.rjust(c) for cell, c in zip(cells, cols)))
+    lines += [f"{n} n/a: {UNDEFINED[n]}" for n in names
+              if n in UNDEFINED and all(math.isnan(row[n]) for row in rows.values())]
     return "\n".join(lines)
 
 

@@ -58,14 +58,19 @@ def time_order(frame: pd.DataFrame, time_column: str | None, dayfirst: bool | No
 
 def date_order_note(frame: pd.DataFrame, name: str, dayfirst: bool | None) -> str | None:
     """A note when a time split by row order would not test the latest rows: the rows of `frame` run from newest
-    to oldest by the date column `name` (as exports of prices and accounts often do), or jump back in time often;
-    None when they run forward (a few steps back, as in a panel of several series, are left alone)."""
+    to oldest by the date column `name` (as exports of prices and accounts often do), jump back in time often, or
+    a few times (a panel saved one series after another: the last rows are then the last series, not the latest
+    dates); None when they run forward."""
     dates = as_dates(frame[name], dayfirst).dropna()
     steps = np.sign(np.diff(dates.to_numpy().astype("datetime64[ns]").astype(np.int64)))
     back, forward = int((steps < 0).sum()), int((steps > 0).sum())
-    if back + forward == 0 or back <= BACKWARD_SHARE * (back + forward):
+    if back == 0:
         return None
     fix = f"--time-column {name} puts them in time order"
+    if back <= BACKWARD_SHARE * (back + forward):
+        times = "once" if back == 1 else f"{back} times"
+        return (f"note: the rows go back in time by {name!r} {times}, as a panel saved one series after another "
+                f"does, so the test rows are the last series' rows, not the latest dates; {fix} across the series")
     if forward <= BACKWARD_SHARE * (back + forward):
         first, last = (f"{d:%Y-%m-%d}" for d in (dates.iloc[0], dates.iloc[-1]))
         return (f"note: the rows run from newest to oldest by {name!r} ({first} first, {last} last), so the test "

@@ -676,11 +676,12 @@ def _time_axis(prepared: Prepared, opts: Options) -> pd.Series | None:
     come as training read them (day or month first), so test_predictions.csv holds them unambiguously (ISO) and
     the report need not guess: 05/03 read month first would put March's rows in May."""
     columns = {c.name: c for c in prepared.run.preprocessor.columns}
-    names = [opts.time_column] if opts.time_column else [name for name, c in columns.items() if c.kind == "date"]
+    dated = [name for name, c in columns.items() if c.kind in ("date", "datetime")]
+    names = [opts.time_column] if opts.time_column else dated
     if not names:
         return None
     values, column = prepared.frame[names[0]], columns.get(names[0])
-    if column is not None and column.kind == "date" and pd.api.types.is_numeric_dtype(values):
+    if column is not None and column.kind in ("date", "datetime") and pd.api.types.is_numeric_dtype(values):
         return as_dates(values)   # Excel's serial dates
     if not pd.to_numeric(values, errors="coerce").isna().any():
         return values
