@@ -18,10 +18,10 @@ only known after it are left out:
 - addata (modeldata's ad_data; Class, 333 people Impaired/Control from 130 protein levels and a genotype text:
   wide);
 - police (openintro's mn_police_use_of_force; subject_injury, the 3,077 of 12,925 Minneapolis uses of force where it
-  is recorded: a date-and-time column, offence and neighbourhood text of 86-253 levels, empty cells in race, age
-  and resistance);
+  is recorded: a date-and-time column, problem, offence and neighbourhood text of 80-98 levels, empty cells in race
+  and sex);
 - hawks (Stat2Data's Hawks; Species, three hawk species of 908 birds, 8% CH: band numbers unique per bird, capture
-  times as text, most of Tarsus, WingPitFat and StandardTail empty);
+  times as text, most of Tarsus and WingPitFat empty, a third of StandardTail);
 - kershaw (Stat2Data's Kershaw; PitchType, four pitch types of 3,402 pitches, 2% CH: an ISO time stamp, 206 batter
   names, the pitch's speed and break).
 Run (about 20 min on 2 busy cores):
