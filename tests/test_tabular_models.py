@@ -555,6 +555,17 @@ def test_the_temperature_undoes_logits_made_too_sure():
     assert linear.choose_temperature("mse", z, z) == (1.0, 0.0)   # values are left alone
 
 
+def test_no_temperature_sharpens_classes_that_every_row_already_gets_right():
+    z = torch.linspace(-3, 3, 400)
+    y = (z > 0).float()   # every row on its likelier side: sharper logits lower the loss without end
+    temperature, tempered_loss = linear.choose_temperature("bce", torch.sigmoid(z), y)
+    assert temperature == 1.0 and tempered_loss == pytest.approx(linear.mean_loss("bce", torch.sigmoid(z), y))
+    y[0] = 1.0   # one row wrong: the rows now say how sure to be, and they say sharper
+    assert linear.choose_temperature("bce", torch.sigmoid(z), y)[0] < 1.0
+    probabilities = torch.softmax(torch.stack([z, -z, torch.zeros_like(z)], dim=1), dim=1)
+    assert linear.choose_temperature("cross_entropy", probabilities, (z < 0).long())[0] == 1.0
+
+
 def test_the_model_divides_its_class_logits_by_the_temperature_it_was_built_with():
     spec = dict(numeric_width=2, categorical=[], hidden=[8], out_dim=3, members=2, link="softmax")
     x = torch.randn(5, 2)
