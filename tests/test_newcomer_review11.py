@@ -149,6 +149,20 @@ def test_a_panel_saved_one_series_after_another_is_said_to_test_the_last_series(
     assert [line.split(";")[0] for line in split_lines(in_order)] == ["split: time order (rows as given)"]
 
 
+def test_a_panel_saved_one_series_after_another_validates_on_blocks_of_rows_not_of_time():
+    """Beside the note that the rows are not in time order, the split line said the validation rows were "the last
+    57 in 3 blocks of time": they are blocks of rows in file order (the last series' rows), as the note says."""
+    years = pd.date_range("1935-12-31", periods=30, freq="YE").strftime("%Y-%m-%d")
+    panel = pd.DataFrame({"year": np.tile(years, 4), "x": np.arange(120) % 7})
+    panel["y"] = panel["x"] * 2.0 + np.arange(120) % 3
+    blocks = [line.split("; ")[1] for line in split_lines(panel) if line.startswith("split:")]
+    assert blocks == ["96 training rows, the last 30 in 3 blocks of rows in file order (2 networks a block, each "
+                      "learning from the rows before its block and validated on it, for early stopping and the blend), "
+                      "24 test rows (last 0.2, used once at the end)"]
+    timed = [line.split("; ")[1] for line in split_lines(panel, time_column="year") if line.startswith("split:")]
+    assert timed == [blocks[0].replace("blocks of rows in file order", "blocks of time")]
+
+
 def test_a_maximize_run_whose_line_search_fails_is_told_the_search_ran_on_minus_fun():
     """maximize=True on an unbounded fun ended "could not find a lower value" without saying lower than what: the
     search minimizes -fun."""

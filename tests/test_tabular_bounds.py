@@ -1,6 +1,7 @@
 """A count model meeting a row far outside its training range: the log-rate's straight line would carry the
 prediction past anything float32 holds; the prediction stops at the count bound instead, and fit and predict say
-which rows and which column, not that training diverged."""
+which rows and which column, not that training diverged. A value never negative in training (a price) whose
+straight line goes below 0 on far rows is held at 0 there, and said likewise."""
 from __future__ import annotations
 
 import math
@@ -77,3 +78,42 @@ def test_fit_and_predict_through_the_cli_bound_a_far_row_and_name_its_column(tmp
     predicted = pd.read_csv(tmp_path / "pred.csv")["prediction"]
     assert np.isfinite(predicted).all() and predicted.iloc[-1] == predicted.max()
     assert f"note: {new}: 1 row predicted past" in err and "furthest 'size' (500 against" in err
+
+
+def _prices(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Prices around 2 + 3 * size, size between 0 and 3 (every price above 0), and a column of noise."""
+    rng = np.random.default_rng(seed)
+    size, noise = rng.uniform(0, 3, rows), rng.normal(size=rows)
+    price = np.abs(2 + 3 * size + rng.normal(scale=0.3, size=rows))
+    return pd.DataFrame({"size": size.round(3), "noise": noise.round(3), "price": price.round(3)})
+
+
+def test_a_price_whose_line_goes_below_0_on_far_rows_is_held_at_0_and_said(tmp_path):
+    frame, lines = _far(_prices(), -5.0), []   # the last test row: 2 + 3 * -5 = -13 on the line
+    run = fit_table(frame, Options(target="price", **QUICK), say=lines.append)
+    predicted = run.test_predictions["predicted"].to_numpy()
+    assert run.target.floor == 0.0 and predicted[-1] == 0.0 and predicted[:-1].min() > 0.5
+    low, high = frame["size"].iloc[:240].min(), frame["size"].iloc[:240].max()
+    note = (f"note: 1 test row predicted below 0 (every training value of 'price' is 0 or more) and held there: its "
+            f"inputs lie outside the training range, furthest 'size' (-5 against {low:g} to {high:g} in training)")
+    assert note in lines and note in run.metrics["data_warnings"]
+    assert run.config["prediction_floor"] in lines and run.config["prediction_floor"].startswith(
+        "predictions held at 0 or above: every training value of 'price' is 0 or more; no ceiling")
+    run.save(tmp_path / "run")
+    x = run.encode(frame.tail(3), "far.csv")[0]
+    assert TabularRun.load(tmp_path / "run").outputs(x).tolist() == run.outputs(x).tolist()
+    run.target.floor = None   # a run saved before the floor: it predicts as it always did, below 0 on the far row
+    run.save(tmp_path / "old")
+    old = TabularRun.load(tmp_path / "old")
+    unbounded = old.outputs(x)
+    assert unbounded[-1] < -5 and unbounded[:-1].tolist() == run.outputs(x)[:-1].tolist()
+    assert old.bound_note(x) is None
+
+
+def test_a_value_negative_in_training_has_no_floor():
+    frame = _prices()
+    frame.loc[3, "price"] = -0.5   # a training row below 0: the target can be negative
+    lines = []
+    run = fit_table(_far(frame, -5.0), Options(target="price", **QUICK), say=lines.append)
+    assert run.target.floor is None and "prediction_floor" not in run.config
+    assert run.test_predictions["predicted"].iloc[-1] < -5 and not any("held" in line for line in lines)

@@ -111,25 +111,40 @@ class TabularRun:
 
     @torch.no_grad()
     def bound_note(self, x: torch.Tensor, rows: str = "row", where: str | None = None) -> str | None:
-        """One line when a count's bound (model.COUNT_BOUND) held some of the encoded rows `x` (`rows`: what they
-        are, `where`: the file they came from): how many, the bound, and which number lies furthest outside the
-        training range; None when it held none."""
+        """One line when a bound on the predictions (a count's, model.COUNT_BOUND; a value's floor,
+        Target.floor) held some of the encoded rows `x` (`rows`: what they are, `where`: the file they came from):
+        how many, the bound, and which number lies furthest outside the training range; None when it held none."""
         self.model.eval()
-        past = self.model.past_cap(x).numpy()
-        if not past.any():
+        held = self._held(x)
+        if not held.any():
             return None
-        count, bound = int(past.sum()), math.exp(float(self.model.log_rate_cap))
+        count = int(held.sum())
         them = "its inputs lie" if count == 1 else "their inputs lie"
-        furthest = self.preprocessor.furthest_outside(x[past, :self.model.numeric_width].numpy())
+        furthest = self.preprocessor.furthest_outside(x[held, :self.model.numeric_width].numpy())
         if furthest is None:
             why = f"{them} within the training range, in a combination the training rows do not hold"
         else:
             name, value, spec = furthest
             why = (f"{them} outside the training range, furthest {name!r} ({value:g} against {spec.low:g} to "
                    f"{spec.high:g} in training)")
-        return (f"note: {f'{where}: ' if where else ''}{count} {rows}{'' if count == 1 else 's'} predicted past "
-                f"{bound:,.4g} ({COUNT_BOUND}x the largest training count, {bound / COUNT_BOUND:g}) and held there: "
-                f"{why}")
+        return (f"note: {f'{where}: ' if where else ''}{count} {rows}{'' if count == 1 else 's'} predicted "
+                f"{self._bound_words()} and held there: {why}")
+
+    def _held(self, x: torch.Tensor) -> np.ndarray:
+        """Per encoded row of `x` (evaluation mode), whether a bound, not the model, decides its prediction."""
+        if self.target.task == "count":
+            return self.model.past_cap(x).numpy()
+        if self.target.floor is None:
+            return np.zeros(len(x), dtype=bool)
+        return self.target.below_floor(self.model(x))
+
+    def _bound_words(self) -> str:
+        """The bound `_held` reads, in words."""
+        if self.target.task == "count":
+            cap = math.exp(float(self.model.log_rate_cap))
+            return f"past {cap:,.4g} ({COUNT_BOUND}x the largest training count, {cap / COUNT_BOUND:g})"
+        floor = self.target.floor
+        return f"below {floor:g} (every training value of {self.target.name!r} is {floor:g} or more)"
 
     def kept_columns(self, frame: pd.DataFrame, where: str, keep: list[str] | None) -> list[str]:
         """The columns of `frame` to copy beside the predictions: `keep` (each must be there), or by default the

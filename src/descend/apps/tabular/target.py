@@ -34,6 +34,7 @@ class Target:
     classes: list = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
+    floor: float | None = None   # values: predictions are held at or above it (set once training is over)
 
     @property
     def out_dim(self) -> int:
@@ -52,13 +53,22 @@ class Target:
         """Predictions in the target's own units: values, expected counts, or class probabilities (N, classes)."""
         output = output.detach().float()
         if self.task == "regression":
-            return (output.reshape(-1) * self.std + self.mean).numpy()
+            values = self._values(output)
+            return (values if self.floor is None else values.clamp(min=self.floor)).numpy()
         if self.task == "count":
             return torch.exp(output.reshape(-1)).numpy()
         if self.loss == "bce":
             p = torch.sigmoid(output.reshape(-1))
             return torch.stack([1 - p, p], dim=1).numpy()
         return torch.softmax(output, dim=1).numpy()
+
+    def below_floor(self, output: torch.Tensor) -> np.ndarray:
+        """Per row of the model's `output` (a value's, with a floor), whether its value lies under `floor`, so the
+        floor, not the model, decides the prediction."""
+        return (self._values(output.detach().float()) < self.floor).numpy()
+
+    def _values(self, output: torch.Tensor) -> torch.Tensor:
+        return output.reshape(-1) * self.std + self.mean
 
     def metric(self) -> Callable[[torch.Tensor, torch.Tensor], float]:
         """The validation score shown while training, in the target's own units: accuracy or RMSE."""

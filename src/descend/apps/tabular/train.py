@@ -33,7 +33,7 @@ from ...runs.files import write_atomic, write_json
 from .. import tracking
 from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
-from .columns import infer_columns, known_columns, left_out_identifiers
+from .columns import infer_columns, known_columns, left_out_identifiers, numbers
 from .dates import as_dates, day_first
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
                       MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
@@ -165,8 +165,9 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool)
                  f"learning from {len(split.train) - len(split.train) // FOLDS} and validated on the rest, for early "
                  "stopping and the blend)")
     elif scheme.kind == "chain":
-        parts = (f"{len(split.train)} training rows, the last {len(scheme.val_rows)} in {scheme.folds} blocks of "
-                 f"time ({MEMBERS_PER_FOLD} networks a block, each learning from the rows before its block and "
+        blocks = "blocks of time" if in_order else "blocks of rows in file order"
+        parts = (f"{len(split.train)} training rows, the last {len(scheme.val_rows)} in {scheme.folds} {blocks} "
+                 f"({MEMBERS_PER_FOLD} networks a block, each learning from the rows before its block and "
                  "validated on it, for early stopping and the blend)")
     else:
         parts = (f"{len(split.fit)} training, {len(split.val)} validation rows (early stopping and the blend)")
@@ -470,20 +471,35 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
             "the model is the linear model alone")
         run.config["architecture"]["temperature"] = 1.0   # chosen for the blend, not for the linear model alone
         install_linear(prepared, 0.0)
-    bound_counts(prepared)
+    bound_predictions(prepared, say)
     return result
 
 
-def bound_counts(prepared: Prepared) -> None:
-    """For a count target, put the log-rate cap read from the training counts (`model.count_cap`) in the
-    architecture and the model, once training is over: what the model predicts is bounded, how it trained is not
-    (bending the training loss above the cap cost charity's networks their fit, RESULTS.md, branch t6)."""
+def bound_predictions(prepared: Prepared, say: Say = print) -> None:
+    """Hold what the model predicts within what the target can be, once training is over: what the model predicts
+    is bounded, how it trained is not. A count's log-rate stops at the cap read from the training counts
+    (`model.count_cap`, in the architecture; bending the training loss above the cap cost charity's networks their
+    fit, RESULTS.md, branch t6). A value whose every training row is 0 or more (a price, a duration, an amount) is
+    held at 0 or above (`Target.floor`), said and kept in the config: a true value at or above 0 is nearer a
+    prediction raised to 0 than one below. No ceiling: the largest training value is the sample's, not the
+    target's, and later or larger rows pass it."""
     run = prepared.run
-    if run.target.task != "count":
-        return
-    cap = count_cap(float(prepared.y[prepared.split.train].max()))
-    run.config["architecture"]["log_rate_cap"] = cap
-    run.model.log_rate_cap.fill_(cap)
+    if run.target.task == "count":
+        cap = count_cap(float(prepared.y[prepared.split.train].max()))
+        run.config["architecture"]["log_rate_cap"] = cap
+        run.model.log_rate_cap.fill_(cap)
+    elif run.target.task == "regression" and _never_negative(prepared):
+        run.target.floor = 0.0
+        run.config["prediction_floor"] = (f"predictions held at 0 or above: every training value of "
+                                          f"{run.target.name!r} is 0 or more; no ceiling (later or larger rows may "
+                                          "pass the largest training value)")
+        say(run.config["prediction_floor"])
+
+
+def _never_negative(prepared: Prepared) -> bool:
+    """Whether every training value of the target is 0 or more, read from the file (not the standardized copy)."""
+    name = prepared.run.target.name
+    return bool((numbers(prepared.frame[name].iloc[prepared.split.train], name) >= 0).all())
 
 
 def lr_candidates(scheme: Scheme, opts: Options, lr) -> list:
