@@ -1,0 +1,51 @@
+"""Findings whose fix, followed, must not break the run and whose evidence must hold beyond one reading: the
+unscaled-inputs fix of a model with embedding tables leaves their id columns alone (standardized ids fall out of
+the tables' range), and vanishing gradients through time are blamed only where the early steps carry signal."""
+import torch
+from torch import nn
+
+import descend as ds
+
+WARN = ("warning", "error")
+
+
+def warnings(result) -> list[str]:
+    return [f.code for f in result.findings if f.severity in WARN]
+
+
+def deliveries(n: int = 3000, shops: int = 60, seed: int = 0):
+    """(shop id, outside temperature in kelvin, distance in metres, weekday id) and a delivery time: a shop's own
+    speed, plus the distance's and the weekday's effects and noise. Ids in columns 0 and 3, sizes in 1 and 2."""
+    g = torch.Generator().manual_seed(seed)
+    shop, day = torch.randint(0, shops, (n,), generator=g), torch.randint(0, 7, (n,), generator=g)
+    kelvin, metres = 285 + 8 * torch.randn(n, generator=g), 500 + 9000 * torch.rand(n, generator=g)
+    y = torch.randn(shops, generator=g)[shop] + metres / 3000 + 0.3 * (day >= 5) + 0.3 * torch.randn(n, generator=g)
+    return torch.stack([shop.float(), kelvin, metres, day.float()], 1), (y - y.mean()) / y.std()
+
+
+class Delivery(nn.Module):
+    """Shop and weekday embeddings beside the two measured columns, into an MLP."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.shop, self.day = nn.Embedding(60, 4), nn.Embedding(7, 2)
+        self.mlp = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def forward(self, x):
+        ids = x[:, [0, 3]].long()
+        return self.mlp(torch.cat([self.shop(ids[:, 0]), self.day(ids[:, 1]), x[:, 1:3]], 1))[:, 0]
+
+
+def test_the_unscaled_inputs_fix_standardizes_the_sizes_and_leaves_the_embedding_ids_as_they_are():
+    x, y = deliveries()
+    raw = ds.fit(Delivery(), (x[:2400], y[:2400]), val=(x[2400:], y[2400:]), max_epochs=10, progress=False)
+    first = next(f for f in raw.findings if f.severity in WARN)
+    assert first.code == "unscaled_inputs" and first.change == {"standardize_inputs": [1, 2]}
+    assert "columns 1,2" in first.fix and "id columns 0,3" in first.fix
+    sizes = x[:2400, 1:3]
+    fixed = x.clone()
+    fixed[:, 1:3] = (x[:, 1:3] - sizes.mean(0)) / sizes.std(0)   # the change as ACTIONS describes it
+    done = ds.fit(Delivery(), (fixed[:2400], y[:2400]), val=(fixed[2400:], y[2400:]), max_epochs=10, progress=False)
+    assert "unscaled_inputs" not in warnings(done)
+    assert done.history[-1]["val_loss"] < 0.8 * raw.history[-1]["val_loss"]
