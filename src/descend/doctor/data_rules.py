@@ -59,7 +59,7 @@ def _standardizing(r: Readings) -> tuple[str, dict]:
     if not r.index_columns:
         return f"standardize each input column {words}", {"standardize_inputs": True}
     sizes = [i for i in range(len(r.input_scales)) if i not in r.index_columns]
-    return (f"standardize input column{'s' if len(sizes) > 1 else ''} {typed(sizes)} {words}; leave the id "
+    return (f"standardize input column{'s' if len(sizes) > 1 else ''} {typed(sizes)}, each {words}; leave the id "
             f"column{'s' if len(r.index_columns) > 1 else ''} {typed(r.index_columns)}, which the embedding tables "
             f"look up, as they are"), {"standardize_inputs": sizes}
 
