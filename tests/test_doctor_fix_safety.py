@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import descend as ds
+from descend.doctor.reference import early_steps_gain, sample
 
 WARN = ("warning", "error")
 
@@ -49,3 +50,21 @@ def test_the_unscaled_inputs_fix_standardizes_the_sizes_and_leaves_the_embedding
     done = ds.fit(Delivery(), (fixed[:2400], y[:2400]), val=(fixed[2400:], y[2400:]), max_epochs=10, progress=False)
     assert "unscaled_inputs" not in warnings(done)
     assert done.history[-1]["val_loss"] < 0.8 * raw.history[-1]["val_loss"]
+
+
+def sequences(target: str, n: int = 1600, steps: int = 40, seed: int = 2):
+    """(n, steps, 2) noise sequences whose target is the mean of the last eight steps' channel 0 ('late') or the
+    first step's channel 1 ('early'), with a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, steps, 2, generator=g)
+    y = x[:, -8:, 0].mean(1) if target == "late" else x[:, 0, 1]
+    return x, y + 0.1 * torch.randn(n, generator=g)
+
+
+def test_only_sequences_whose_early_steps_carry_signal_have_early_steps_that_matter():
+    for target, matters in (("late", False), ("early", True)):
+        x, y = sequences(target)
+        data = sample((x[:1200], y[:1200]), (x[1200:], y[1200:]))
+        assert early_steps_gain("mse", data) is matters
+    flat = sample((x[:1200, :, 0], y[:1200]), (x[1200:, :, 0], y[1200:]))
+    assert early_steps_gain("mse", flat) is None   # a table has no steps

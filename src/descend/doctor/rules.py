@@ -16,8 +16,8 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr, finite,
-                     line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant, optimizer_name,
+from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
+                     early_steps_matter, finite, line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant, optimizer_name,
                      setting, stuck_at_constant, trains_at_constant, typed, with_flags, worse_than_reference)
 from .curves import SWING
 from .findings import Finding
@@ -589,12 +589,15 @@ FADED = 1e-3   # the gradient at one end this small a share of the other's: noth
 
 def _vanishing_through_time(r: Readings) -> Finding | None:
     """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
-    quarter (see probes.early_step_reach), and a linear model, which reads every step, does clearly better: the
-    early steps matter, and the model cannot learn from them. Not when the steps hardly moved the weights (under
-    1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets early steps by its start, and
-    training may teach it to keep them."""
+    quarter (see probes.early_step_reach), a linear model, which reads every step, does clearly better, and one that
+    reads the first quarter alone beats a constant: the early steps matter, and the model cannot learn from them (a
+    target set by the last steps makes the linear model better whatever the early ones hold). Not when the steps
+    hardly moved the weights (under 1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets
+    early steps by its start, and training may teach it to keep them."""
     reach, moved = r.early_step_reach, median_update_ratio(r)
     if reach is None or reach >= FADED or (moved is not None and moved < 1e-4) or not worse_than_reference(r):
+        return None
+    if early_steps_matter(r) is False:
         return None
     return Finding("vanishing_gradients", "warning", None, {"early_to_late": reach, "through": "time"},
                    f"vanishing gradients through time: the output's gradient with respect to the first quarter of "
