@@ -1,10 +1,13 @@
 """Findings whose fix, followed, must not break the run and whose evidence must hold beyond one reading: the
 unscaled-inputs fix of a model with embedding tables leaves their id columns alone (standardized ids fall out of
-the tables' range), and vanishing gradients through time are blamed only where the early steps carry signal."""
+the tables' range), vanishing gradients through time are blamed only where the early steps carry signal, and
+loss and metric are read at the weights the model hands back."""
 import torch
 from torch import nn
 
 import descend as ds
+from descend.doctor.instruments import Readings
+from descend.doctor.outcome_rules import loss_metric_mismatch
 from descend.doctor.reference import early_steps_gain, sample
 
 WARN = ("warning", "error")
@@ -68,3 +71,18 @@ def test_only_sequences_whose_early_steps_carry_signal_have_early_steps_that_mat
         assert early_steps_gain("mse", data) is matters
     flat = sample((x[:1200, :, 0], y[:1200]), (x[1200:, :, 0], y[1200:]))
     assert early_steps_gain("mse", flat) is None   # a table has no steps
+
+
+def evaluated_run(restored_step: int | None) -> Readings:
+    """A class-sorted split's run: validation accuracy 0 at the first and last of 20 evaluations and 1 at step 15,
+    the best validation loss; `restored_step`: the step whose weights a stop rule handed back."""
+    steps = range(3, 63, 3)
+    loss = {s: 0.2 if s == 15 else 1.4 - 0.005 * s for s in steps}
+    history = [{"step": s, "loss": 0.5, "val_loss": loss[s], "val_accuracy": float(s == 15)} for s in steps]
+    return Readings(history=history, restored_step=restored_step, majority_share=0.4, val_size=36)
+
+
+def test_loss_and_metric_are_read_at_the_weights_the_model_hands_back():
+    last = loss_metric_mismatch(evaluated_run(None))
+    assert last is not None and last.evidence["metric_last"] == 0.0 and last.steps == (3, 60)
+    assert loss_metric_mismatch(evaluated_run(15)) is None   # step 15's weights score 1.0
