@@ -6,9 +6,11 @@ import torch
 from torch import nn
 
 import descend as ds
+from descend.doctor.curves import measure
 from descend.doctor.instruments import Readings
 from descend.doctor.outcome_rules import loss_metric_mismatch
 from descend.doctor.reference import early_steps_gain, sample
+from descend.doctor.rules import lr_too_high
 
 WARN = ("warning", "error")
 
@@ -86,3 +88,22 @@ def test_loss_and_metric_are_read_at_the_weights_the_model_hands_back():
     last = loss_metric_mismatch(evaluated_run(None))
     assert last is not None and last.evidence["metric_last"] == 0.0 and last.steps == (3, 60)
     assert loss_metric_mismatch(evaluated_run(15)) is None   # step 15's weights score 1.0
+
+
+def batches(losses: list[float]) -> Readings:
+    """Readings of a run whose training batches had these losses, one step each, at lr 1e-3."""
+    history = [{"step": i + 1, "loss": v, "lr": 1e-3, "epoch": i // 8} for i, v in enumerate(losses)]
+    readings = Readings(history=history)
+    readings.curve = measure(history)
+    return readings
+
+
+def test_a_rise_from_one_low_first_batch_within_the_batches_noise_is_no_divergence():
+    # a refit's first batch was a low one (0.21), the next 2.37, then batches alternate between about 0.2 and 1.0
+    alternating = [0.21, 2.37] + [(1.0 if i % 2 else 0.2) * (1 - 0.003 * i) for i in range(78)]
+    assert lr_too_high(batches(alternating)) is None
+    g = torch.Generator().manual_seed(0)
+    noise = torch.exp(0.5 * torch.randn(80, generator=g)).tolist()   # batches as noisy, on a loss that climbs 1.5x
+    climbing = [1.5 ** min(i, 12) * e for i, e in enumerate(noise)]   # a step for 12 steps, then stays up
+    found = lr_too_high(batches(climbing))
+    assert found is not None and found.evidence["kind"] == "diverged" and found.evidence["rise"] > 50
