@@ -58,16 +58,18 @@ def test_the_unscaled_inputs_fix_standardizes_the_sizes_and_leaves_the_embedding
 
 
 def sequences(target: str, n: int = 1600, steps: int = 40, seed: int = 2):
-    """(n, steps, 2) noise sequences whose target is the mean of the last eight steps' channel 0 ('late') or the
-    first step's channel 1 ('early'), with a little noise."""
+    """(n, steps, 2) noise sequences whose target is the mean of the last eight steps' channel 0 ('late'), the first
+    step's channel 1 ('early'), or a sum over every step's channel 0 decaying by 0.9 a step back ('decaying': the
+    first quarter holds under 1% of its variance), with a little noise."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, steps, 2, generator=g)
-    y = x[:, -8:, 0].mean(1) if target == "late" else x[:, 0, 1]
+    decaying = (x[:, :, 0] * 0.9 ** torch.arange(steps - 1, -1, -1)).sum(1)
+    y = {"late": x[:, -8:, 0].mean(1), "early": x[:, 0, 1], "decaying": decaying}[target]
     return x, y + 0.1 * torch.randn(n, generator=g)
 
 
 def test_only_sequences_whose_early_steps_carry_signal_have_early_steps_that_matter():
-    for target, matters in (("late", False), ("early", True)):
+    for target, matters in (("late", False), ("early", True), ("decaying", True)):
         x, y = sequences(target)
         data = sample((x[:1200], y[:1200]), (x[1200:], y[1200:]))
         assert early_steps_gain("mse", data) is matters

@@ -26,7 +26,7 @@ def refs(r: Readings) -> References | None:
 
 
 def early_steps_matter(r: Readings) -> bool | None:
-    """Whether the first quarter of each sequence's steps alone predicts the target better than a constant (see
+    """Whether the first quarter of each sequence's steps adds to what the later steps say of the target (see
     reference.early_steps_gain); None when unknown."""
     if r.sample is None or r.reconstruction:
         return None

@@ -600,8 +600,8 @@ FADED = 1e-3   # the gradient at one end this small a share of the other's: noth
 
 def _vanishing_through_time(r: Readings) -> Finding | None:
     """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
-    quarter (see probes.early_step_reach), a linear model, which reads every step, does clearly better, and one that
-    reads the first quarter alone beats a constant: the early steps matter, and the model cannot learn from them (a
+    quarter (see probes.early_step_reach), a linear model, which reads every step, does clearly better, and it does
+    better than one without the first quarter: the early steps matter, and the model cannot learn from them (a
     target set by the last steps makes the linear model better whatever the early ones hold). Not when the steps
     hardly moved the weights (under 1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets
     early steps by its start, and training may teach it to keep them."""
