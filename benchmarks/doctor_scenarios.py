@@ -54,9 +54,14 @@ def _split(x, y, val: float = 0.25, seed: int = 0, y_dtype=torch.float32) -> Dat
     return xt[:cut], yt[:cut], xt[cut:], yt[cut:]
 
 
-def standardize(data: Data) -> Data:
+def standardize(data: Data, columns: list[int] | None = None) -> Data:
+    """Every input column (or only `columns`) less its training mean, over its training standard deviation."""
     xt, yt, xv, yv = data
     mean, std = xt.mean(0), xt.std(0).clamp_min(1e-8)
+    if columns is not None:   # the others (ids) keep their values
+        keep = torch.ones(xt.shape[1], dtype=torch.bool)
+        keep[columns] = False
+        mean, std = mean.masked_fill(keep, 0.0), std.masked_fill(keep, 1.0)
     return (xt - mean) / std, yt, None if xv is None else (xv - mean) / std, yv
 
 
@@ -460,7 +465,8 @@ HELD_OUT = [
 # ---- running one scenario, applying a fix -----------------------------------------------------------------------
 def _apply_data(data: Data, change: dict) -> Data:
     if change.get("standardize_inputs"):
-        data = standardize(data)
+        columns = change["standardize_inputs"]
+        data = standardize(data, None if columns is True else columns)
     if change.get("standardize_target"):
         xt, yt, xv, yv = data
         mean, spread = yt.mean(0), yt.std(0).clamp_min(1e-8)

@@ -7,7 +7,7 @@ import statistics
 
 from .findings import FLAGS
 from .instruments import Readings
-from .reference import References, better, constant_reference, references
+from .reference import References, better, constant_reference, early_steps_gain, references
 
 MIN_STEPS = 20          # trend rules need at least this many steps
 FIRST_ORDER = "adamw"   # the optimizer a fix names when the run's (L-BFGS) takes no lr
@@ -23,6 +23,14 @@ def refs(r: Readings) -> References | None:
     if r.references is None and r.sample is not None and r.model_losses is not None:
         r.references = references(r.judged_loss or r.settings.get("loss"), r.sample, constant=constant_losses(r))
     return r.references if r.model_losses is not None else None
+
+
+def early_steps_matter(r: Readings) -> bool | None:
+    """Whether the first quarter of each sequence's steps adds to what the later steps say of the target (see
+    reference.early_steps_gain); None when unknown."""
+    if r.sample is None or r.reconstruction:
+        return None
+    return early_steps_gain(r.judged_loss or r.settings.get("loss"), r.sample)
 
 
 def constant_losses(r: Readings):

@@ -49,6 +49,23 @@ def smoothed_losses(history: list[dict]) -> tuple[list[int], list[float]]:
     return steps, values
 
 
+def smoothed_share(index: int) -> float:
+    """The variance of the smoothed loss at `index` (0: the first finite loss) as a share of one batch's: the sum of
+    the squared EMA weights over their sum squared; 1 at the first loss, falling to (1 - b) / (1 + b)."""
+    n, b = index + 1, SMOOTHING
+    return (1 - b) / (1 + b) * (1 - b ** (2 * n)) / (1 - b ** n) ** 2
+
+
+def batch_noise(history: list[dict]) -> float:
+    """The spread of one batch's log loss about the curve (a standard deviation, robustly from the median change
+    between consecutive batches, which a trend barely moves); 0 where a loss is not positive or there are too few."""
+    raw = _finite_losses(history)[1]
+    if len(raw) < 3 or min(raw) <= 0:
+        return 0.0
+    changes = sorted(abs(math.log(b / a)) for a, b in zip(raw, raw[1:]))
+    return changes[len(changes) // 2] / (0.6745 * math.sqrt(2))
+
+
 def _finite_losses(history: list[dict]) -> tuple[list[int], list[float]]:
     finite = [(r["step"], r["loss"]) for r in history if math.isfinite(r["loss"])]
     return [s for s, _ in finite], [v for _, v in finite]

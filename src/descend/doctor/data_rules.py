@@ -14,7 +14,7 @@ import shlex
 import torch
 from torch import nn
 
-from .advice import (constant_losses, no_better_than_constant, refs, setting, stuck_at_constant, with_flags,
+from .advice import (constant_losses, no_better_than_constant, refs, setting, stuck_at_constant, typed, with_flags,
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
@@ -48,8 +48,20 @@ def unscaled_inputs(r: Readings) -> Finding | None:
             f"({big / small:.3g}x)" if big / small > 100 else f"input column {big_i} reaches {big:.3g}")
     return Finding("unscaled_inputs", "warning", None,
                    {"largest_column": big_i, "largest": big, "smallest_column": small_i, "smallest": small},
-                   f"unscaled inputs: {what}", "standardize each input column (subtract its mean, divide by "
-                   "its standard deviation) before training", {"standardize_inputs": True})
+                   f"unscaled inputs: {what}", *_standardizing(r))
+
+
+def _standardizing(r: Readings) -> tuple[str, dict]:
+    """The fix's words and change: standardize the input columns the model reads as sizes. Columns of ids that
+    its embedding tables look up are named and left out: standardized, they stop being whole numbers in the
+    tables' range, and the lookup fails."""
+    words = "(subtract its mean, divide by its standard deviation) before training"
+    if not r.index_columns:
+        return f"standardize each input column {words}", {"standardize_inputs": True}
+    sizes = [i for i in range(len(r.input_scales)) if i not in r.index_columns]
+    return (f"standardize input column{'s' if len(sizes) > 1 else ''} {typed(sizes)}, each {words}; leave the id "
+            f"column{'s' if len(r.index_columns) > 1 else ''} {typed(r.index_columns)}, which the embedding tables "
+            f"look up, as they are"), {"standardize_inputs": sizes}
 
 
 KILLING_SIZE = 10   # inputs this large (10x a standardized column's) move a first layer's outputs 10x as far per step
@@ -67,8 +79,7 @@ def _killing_units(r: Readings, column: int, size: float) -> Finding | None:
     return Finding("unscaled_inputs", "warning", None, {"largest_column": column, "largest": size, "dead_layer": layer},
                    f"unscaled inputs: input column {column} reaches {size:.3g}, and {share:.0%} of the units after "
                    f"{layer!r} output zero for every example: a first layer's outputs, and each step's change to "
-                   f"them, grow with its inputs' size", "standardize each input column (subtract its mean, divide "
-                   "by its standard deviation) before training", {"standardize_inputs": True})
+                   f"them, grow with its inputs' size", *_standardizing(r))
 
 
 def _starting_far(r: Readings, column: int, size: float) -> Finding | None:
@@ -88,8 +99,7 @@ def _starting_far(r: Readings, column: int, size: float) -> Finding | None:
                    f"unscaled inputs: input column {column} is typically {size:.3g} in size, and the first loss "
                    f"{bad.evidence['first_loss']:.4g} is {bad.evidence['first_loss'] / base:.3g}x a constant "
                    f"prediction's, under every init scheme tried: a first layer's outputs grow with its inputs' size",
-                   "standardize each input column (subtract its mean, divide by its standard deviation) before "
-                   "training", {"standardize_inputs": True})
+                   *_standardizing(r))
 
 
 def _missing_code(column: int, code: dict) -> Finding:

@@ -145,7 +145,8 @@ CODES: dict[str, str] = {
 # What a finding's `change` may hold besides fit() arguments (lr, loss, init, grad_clip, weight_decay, max_epochs,
 # max_steps, schedule, patience: stop=[Patience(n, restore_best=True)]): actions on the data or the model.
 ACTIONS = {
-    "standardize_inputs": "subtract each input column's mean and divide by its standard deviation",
+    "standardize_inputs": "subtract each input column's mean and divide by its standard deviation (True: every "
+                          "column; a list of indices: only those, the others being ids an embedding looks up)",
     "drop_columns": "leave out these input columns (indices)",
     "resample": "'balanced': draw every class equally often (oversample the rare ones)",
     "activation": "use this activation in the hidden layers",

@@ -346,7 +346,7 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
     """The validation loss fell by a fifth or more while a metric got worse by more than one resolution, or
     (accuracy) stayed where always predicting the most common class would put it; or a score froze at such a
     value while the model clearly learnt (see _frozen_score)."""
-    losses = _evaluations(r, "val_loss")
+    losses = _handed_back(r, "val_loss")
     if len(losses) < 3:
         return None
     frozen = _frozen_score(r, losses[-1][1])
@@ -363,7 +363,7 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
     if losses[-1][1] > 0.8 * losses[0][1]:
         return None
     for key in sorted(k for k in r.history[-1] if k.startswith("val_") and k[4:] in SCORES | ERRORS):
-        metric, values = key[4:], _evaluations(r, key)
+        metric, values = key[4:], _handed_back(r, key)
         first, last = values[0][1], values[-1][1]
         step = _resolution(r, metric, first)
         gain = last - first if metric in SCORES else first - last
@@ -383,6 +383,15 @@ def loss_metric_mismatch(r: Readings) -> Finding | None:
     return None
 
 
+def _handed_back(r: Readings, key: str) -> list[tuple[int, float]]:
+    """The evaluations of `key` up to the weights the model hands back: where a stop rule put its best weights back
+    (the caller's Patience, auto's kept best), those of the restored step; later ones describe weights the user does
+    not get."""
+    values = _evaluations(r, key)
+    kept = r.restored_step
+    return values if kept is None else [(step, value) for step, value in values if step <= kept]
+
+
 def _frozen_score(r: Readings, loss: float) -> tuple[str, float, int] | None:
     """(name, value, evaluations) of a score (a metric whose name says higher is better) that took one value at
     every evaluation, no better than always predicting the most common class, while the validation loss ended
@@ -391,7 +400,7 @@ def _frozen_score(r: Readings, loss: float) -> tuple[str, float, int] | None:
     if constant is None or share is None or not loss < 0.5 * float(constant.mean()):
         return None
     for key in sorted(k for k in r.history[-1] if k.startswith("val_") and k != "val_loss"):
-        values = [v for _, v in _evaluations(r, key)]
+        values = [v for _, v in _handed_back(r, key)]
         if _higher_is_better(key[4:]) and len(values) >= 3 and len(set(values)) == 1 \
                 and values[0] <= _majority_level(r, share):
             return key, values[0], len(values)

@@ -10,7 +10,7 @@ thousand rows, and are only computed when a rule asks for them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -290,6 +290,25 @@ def _references(loss: object, data: Sample, seed: int, constant: torch.Tensor | 
         zf, zf_eval = lift(z), lift(z_eval)
         features = per_example(loss, _linear(kind, zf, data.y, zf_eval, loss, classes), data.y_eval)
     return References(constant, linear, features)
+
+
+EARLY = 4   # the early steps are the first 1/EARLY of a sequence's (the quarter early_step_reach reads)
+
+
+def early_steps_gain(loss: object, data: Sample) -> bool | None:
+    """Whether a linear model reading every step beats, beyond noise, one that reads all but the first quarter of
+    each sequence's steps, on the comparison rows: whether those steps say anything about the target that the later
+    steps do not (a target set by the last steps gains nothing from them). None where the rows are no sequences
+    (rows, steps, features) read as they are, or no linear model is fitted."""
+    shape = data.model_eval.shape
+    if data.model_eval.dim() != 3 or data.x.shape[1] != shape[1] * shape[2]:
+        return None
+    width = max(shape[1] // EARLY, 1) * shape[2]   # a step's features lie side by side in the table
+    every = references(loss, replace(data, held_out=False))
+    later = references(loss, replace(data, x=data.x[:, width:], x_eval=data.x_eval[:, width:], held_out=False))
+    if every is None or later is None or every.linear is None or later.linear is None:
+        return None
+    return better(every.linear, later.linear)
 
 
 def _class_ids(data: Sample) -> bool:

@@ -16,10 +16,10 @@ import statistics
 import numpy as np
 import torch
 
-from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr, finite,
-                     line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant, optimizer_name,
+from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
+                     early_steps_matter, finite, line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant, optimizer_name,
                      setting, stuck_at_constant, trains_at_constant, typed, with_flags, worse_than_reference)
-from .curves import SWING
+from .curves import SWING, batch_noise, smoothed_share
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
 
@@ -231,9 +231,20 @@ def _diverged(r: Readings) -> tuple[int, int, float] | None:
     if len(after) < 3:
         after = finite(x["loss"] for x in r.history[-3:])   # none finite: the loss overflowed, it stayed up
     stayed = not after or statistics.median(after) >= max(2 * s[lo], s[lo] + fallen)
-    if ratio < RISE or s[hi] - s[lo] <= fallen or not stayed:
+    if ratio < RISE or s[hi] - s[lo] <= fallen or not stayed or _within_batch_noise(r, lo, hi, ratio):
         return None
     return lo, hi, ratio
+
+
+NOISE_SE = 2   # a rise of the smoothed loss within this many standard errors of its ends is the batches' noise
+
+
+def _within_batch_noise(r: Readings, lo: int, hi: int, ratio: float) -> bool:
+    """Whether the smoothed loss's rise by `ratio` from index `lo` to `hi` is within NOISE_SE standard errors of
+    the two smoothed values, in log terms (see curves.batch_noise, smoothed_share): a low that rests on one or two
+    batches, as at a run's first steps, is one batch's loss, and a rise from a low batch is no divergence."""
+    noise = batch_noise(r.history) * math.sqrt(smoothed_share(lo) + smoothed_share(hi))
+    return math.log(ratio) <= NOISE_SE * noise
 
 
 def _recovered(r: Readings, lo: int, hi: int) -> bool:
@@ -589,12 +600,15 @@ FADED = 1e-3   # the gradient at one end this small a share of the other's: noth
 
 def _vanishing_through_time(r: Readings) -> Finding | None:
     """The output's gradient with respect to a sequence's first quarter of steps is under FADED of that for its last
-    quarter (see probes.early_step_reach), and a linear model, which reads every step, does clearly better: the
-    early steps matter, and the model cannot learn from them. Not when the steps hardly moved the weights (under
-    1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets early steps by its start, and
-    training may teach it to keep them."""
+    quarter (see probes.early_step_reach), a linear model, which reads every step, does clearly better, and it does
+    better than one without the first quarter: the early steps matter, and the model cannot learn from them (a
+    target set by the last steps makes the linear model better whatever the early ones hold). Not when the steps
+    hardly moved the weights (under 1e-4 of their size, lr_too_low's measure): an untrained recurrent model forgets
+    early steps by its start, and training may teach it to keep them."""
     reach, moved = r.early_step_reach, median_update_ratio(r)
     if reach is None or reach >= FADED or (moved is not None and moved < 1e-4) or not worse_than_reference(r):
+        return None
+    if early_steps_matter(r) is False:
         return None
     return Finding("vanishing_gradients", "warning", None, {"early_to_late": reach, "through": "time"},
                    f"vanishing gradients through time: the output's gradient with respect to the first quarter of "
