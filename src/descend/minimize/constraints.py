@@ -121,13 +121,14 @@ class Box(Constraint):
                 raise DescendError(f"Box {name} for {self.where} has {value.numel()} values but that part of x has "
                                    f"{size}; give one number or {size}")
             setattr(self, name, value.to(**self.like).expand(size).contiguous())
+        self.face = _BoxAndRows(self.lo, self.hi, torch.zeros((0, size), **self.like), self.lo[:0],
+                                self.lo[:0] > 0, [])
 
     def _project(self, x):
         return torch.clamp(x, self.lo, self.hi)
 
     def tangent(self, x, g):
-        return _BoxAndRows(self.lo, self.hi, torch.zeros((0, self.size), **self.like), self.lo[:0], self.lo[:0] > 0,
-                           []).tangent(x, g)
+        return self.face.tangent(x, g)
 
 
 class NonNegative(Box):
@@ -342,7 +343,11 @@ def _row_multipliers(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor, equality
     generalized Hessian A D A' counts the free coordinates only; the gradient's part that the Hessian cannot see is
     added, so the step always climbs), then an exact line search, which is the one-row multiplier problem along the
     step (`_row_multiplier`). On the right piece the step lands on the root, so the rows are met to rounding; an
-    inequality's multiplier that would go negative stops at zero and leaves the working rows."""
+    inequality's multiplier that would go negative stops at zero and leaves the working rows. One row is that line
+    search alone."""
+    if len(b) <= 1:
+        mu = [_row_multiplier(y, a, lo, hi, value) for a, value in zip(A, b.tolist())]
+        return torch.tensor([m if equal else max(m, 0.0) for m, equal in zip(mu, equality.tolist())], **_like(b))
     l = torch.zeros_like(b)
     for _ in range(20 + 4 * len(y)):
         z = y - A.T @ l
@@ -361,6 +366,10 @@ def _row_multipliers(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor, equality
         l = l + t * step
         l[~equality] = torch.clamp(l[~equality], min=0.0)
     return l
+
+
+def _like(t: torch.Tensor) -> dict:
+    return {"dtype": t.dtype, "device": t.device}
 
 
 def _row_tolerance(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -404,6 +413,7 @@ class _BoxAndRows:
     def __init__(self, lo: torch.Tensor, hi: torch.Tensor, A: torch.Tensor, b: torch.Tensor, equality: torch.Tensor,
                  names: list[str]):
         self.lo, self.hi, self.A, self.b, self.equality, self.names = lo, hi, A, b, equality, names
+        self.equations_only = bool(equality.all())
 
     @classmethod
     def of(cls, sets: list[Constraint]) -> "_BoxAndRows | None":
@@ -443,20 +453,38 @@ class _BoxAndRows:
         at_lo, at_hi = x <= self.lo, x >= self.hi
         zero = torch.zeros_like(x)
         cone_lo, cone_hi = torch.where(at_lo, zero, -np.inf), torch.where(at_hi, zero, np.inf)
-        on = self.equality | (self.A @ x >= self.b - 1e-12 * (self.b.abs() + self.A.abs() @ x.abs()))
-        A, equality = self.A[on], self.equality[on]
-        l = _row_multipliers(-g, A, torch.zeros_like(self.b[on]), equality, cone_lo, cone_hi)
+        A, equality = (self.A, self.equality) if self.equations_only else self._on(x)
+        l = _row_multipliers(-g, A, torch.zeros_like(A[:, 0]), equality, cone_lo, cone_hi)
         pushed = -g - A.T @ l
         held = (at_lo & (pushed < 0)) | (at_hi & (pushed > 0)) | (at_lo & at_hi)
         binding = A[equality | (l > 0)].masked_fill(held, 0.0)
         if not len(binding):
             return (lambda v: v.masked_fill(held, 0.0)) if bool(held.any()) else None
-        across = torch.linalg.pinv(binding)
+        across = _orthonormal(binding)
 
         def reduce(v):
             v = v.masked_fill(held, 0.0)
-            return v - across @ (binding @ v)
+            return v - across.T @ (across @ v)
         return reduce
+
+    def _on(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows x sits on (every equation, the inequalities met to rounding) and which are equations."""
+        on = self.equality | (self.A @ x >= self.b - 1e-12 * (self.b.abs() + self.A.abs() @ x.abs()))
+        return self.A[on], self.equality[on]
+
+
+def _orthonormal(rows: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the rows' span by Gram-Schmidt, orthogonalized twice, leaving out a row the others
+    already span (a zero row, a repeated budget): for the few rows that bind, cheaper than an SVD."""
+    basis = []
+    for row in rows:
+        size = _norm(row)
+        for _ in range(2):
+            for unit in basis:
+                row = row - (unit @ row) * unit
+        if _norm(row) > 1e-10 * size:
+            basis.append(row / _norm(row))
+    return torch.stack(basis) if basis else rows[:0]
 
 
 def _flattened(sets) -> list[Constraint]:
