@@ -277,8 +277,8 @@ class Affine(Constraint):
 
 class LinearInequality(Constraint):
     """Linear inequalities A x <= b, one row of A per inequality (x0 + 2 x1 <= 1; a spend cap; x0 - x1 >= 0 as
-    -x0 + x1 <= 0). One row projects in closed form; several by Dykstra's alternating projections over their
-    half-spaces (Hildreth's method), which reach the nearest point of the set. Equalities are Affine(A, b)."""
+    -x0 + x1 <= 0). One row projects in closed form; several as the Intersection of their half-spaces, which solves
+    for their multipliers jointly and reaches the nearest point of the set. Equalities are Affine(A, b)."""
 
     def __init__(self, A, b):
         self.A, self.b = _rows(A, b, "LinearInequality", "inequality")
