@@ -233,18 +233,18 @@ def test_adaptive_methods_move_along_a_budget_to_its_kkt_split(method):
     assert float(result.x.sum()) == pytest.approx(10.0)
 
 
-def kkt_quadratic(n: int, seed: int, price: float):
-    """0.5 x'Qx - b'x over [-1, 1]^n (and sum(x) = sum(x*) when `price` is not 0) with its minimizer x* known:
-    a third of x* at its lower bound, a third at its upper, the rest inside, and b chosen so that the gradient
-    at x* is the row's price plus a push outward on every bound coordinate (the KKT conditions, Q positive
-    definite, so x* is the one minimizer)."""
+def kkt_quadratic(n: int, seed: int, rows: np.ndarray, prices: np.ndarray):
+    """0.5 x'Qx - b'x over [-1, 1]^n (and rows x = rows x* where a row's price is not 0) with its minimizer x*
+    known: a third of x* at its lower bound, a third at its upper, the rest inside, and b chosen so that the
+    gradient at x* is the rows' prices plus a push outward on every bound coordinate (the KKT conditions, Q
+    positive definite, so x* is the one minimizer)."""
     rng = np.random.default_rng(seed)
     m = rng.normal(size=(n, n))
     q = m @ m.T / n + 0.1 * np.eye(n)
     side = np.arange(n) % 3                                      # 0: at -1, 1: at +1, 2: inside
     x_star = np.where(side == 0, -1.0, np.where(side == 1, 1.0, rng.uniform(-0.5, 0.5, n)))
     push = rng.uniform(0.5, 2.0, n) * np.where(side == 0, 1.0, np.where(side == 1, -1.0, 0.0))
-    b = q @ x_star - push + price
+    b = q @ x_star - push + rows.T @ prices
     return torch.tensor(q), torch.tensor(b), x_star, side
 
 
@@ -254,7 +254,7 @@ def test_a_quadratic_with_binding_bounds_reaches_its_closed_form_minimizer_in_fe
     """With sum(x) fixed beside the bounds, each bound judged its face by the raw gradient (not net of the sum's
     price), the projection met the sum only to 1e-10, and runs ended 'failed' 1e-5 from x*."""
     n = 12
-    q, b, x_star, side = kkt_quadratic(n, seed, 0.7 if with_row else 0.0)
+    q, b, x_star, side = kkt_quadratic(n, seed, np.ones((int(with_row), n)), np.full(int(with_row), 0.7))
     row = {"constraint": Affine(np.ones((1, n)), [x_star.sum()])} if with_row else {}
     res = descend.minimize(lambda x: 0.5 * x @ q @ x - b @ x, [0.0] * n, bounds=(-1.0, 1.0), gtol=1e-9, **row)
     f_star = float(0.5 * x_star @ q.numpy() @ x_star - b.numpy() @ x_star)
@@ -263,6 +263,29 @@ def test_a_quadratic_with_binding_bounds_reaches_its_closed_form_minimizer_in_fe
     assert res.fun == pytest.approx(f_star, abs=1e-12)
     assert np.array_equal(res.x[side != 2], x_star[side != 2])   # the bound coordinates sit exactly on them
     assert np.abs(res.x - x_star).max() < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("inequalities", [False, True])
+def test_a_quadratic_with_binding_bounds_and_several_rows_reaches_its_closed_form_minimizer(seed, inequalities):
+    """Two equations beside the bounds, or an equation, a binding inequality and a slack one: Dykstra's projection
+    met the rows to 1e-10 and each set read its face alone, so runs took hundreds of steps or stopped short."""
+    n = 15
+    rows = np.random.default_rng(100 + seed).normal(size=(3, n))
+    q, b, x_star, side = kkt_quadratic(n, seed, rows, np.array([0.7, 0.4 if inequalities else -0.4, 0.0]))
+    ends = rows @ x_star
+    if inequalities:
+        constraint = Intersection(Affine(rows[:1], ends[:1]), LinearInequality(rows[1:], ends[1:] + [0.0, 0.5]))
+    else:
+        constraint = Affine(rows[:2], ends[:2])
+    res = descend.minimize(lambda x: 0.5 * x @ q @ x - b @ x, [0.0] * n, bounds=(-1.0, 1.0), gtol=1e-8,
+                           constraint=constraint)   # gtol 1e-9 lies below this f's rounding floor on some seeds
+    f_star = float(0.5 * x_star @ q.numpy() @ x_star - b.numpy() @ x_star)
+    assert res.success, res.message
+    assert res.nit <= 25
+    assert res.fun == pytest.approx(f_star, abs=1e-10)
+    assert np.array_equal(res.x[side != 2], x_star[side != 2])
+    assert np.abs(rows[:2] @ res.x - ends[:2]).max() <= 1e-12
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -310,3 +333,42 @@ def test_bounds_with_one_row_project_onto_the_nearest_point_and_meet_the_row_to_
     assert np.all(p >= lo) and np.all(p <= hi)
     assert (a @ p - b <= 1e-13) if kind == "ineq" else abs(a @ p - b) <= 1e-13
     assert np.abs(p - ref.x).max() < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_bounds_with_several_rows_project_onto_slsqps_nearest_point_meeting_the_rows_to_rounding(seed):
+    """A box (one side open) beside two or three rows, equations and inequalities mixed, some slack: the rows'
+    multipliers are solved jointly (Dykstra met them to 1e-10), and the point is SLSQP's nearest one."""
+    rng = np.random.default_rng(seed)
+    n, m = 10, 2 + seed % 2
+    lo = rng.uniform(-1, 0, n)
+    inside = lo + rng.uniform(0.1, 2, n)
+    hi = 2 * inside - lo
+    hi[seed % n] = np.inf
+    A = rng.normal(size=(m, n))
+    equation = np.arange(m) % 2 == seed % 2
+    b = A @ inside + np.where(equation, 0.0, rng.uniform(0, 1, m))
+    sets = [Box(lo, hi)] + [kind(A[pick], b[pick]) for kind, pick in ((Affine, equation),
+                                                                        (LinearInequality, ~equation)) if pick.any()]
+    y = rng.normal(size=n) * 3
+    p = bound(Intersection(*sets), n).project(torch.tensor(y)).numpy()
+    bounds = [(low, None if np.isinf(high) else high) for low, high in zip(lo, hi)]
+    rows = [{"type": "eq", "fun": lambda z: A[equation] @ z - b[equation]},
+            {"type": "ineq", "fun": lambda z: b[~equation] - A[~equation] @ z}]
+    tries = (scipy.optimize.minimize(lambda z: 0.5 * ((z - y) ** 2).sum(), start, jac=lambda z: z - y, method="SLSQP",
+                                     bounds=bounds, constraints=rows, options={"ftol": 1e-13, "maxiter": 500})
+             for start in (inside, (inside + y) / 2, np.clip(y, lo, hi)))    # SLSQP stalls from some starts
+    ref = next(one for one in tries if one.success)
+    assert np.all(p >= lo) and np.all(p <= hi)
+    assert np.abs(A[equation] @ p - b[equation]).max() <= 1e-13 and np.all(A[~equation] @ p - b[~equation] <= 1e-13)
+    assert np.abs(p - ref.x).max() < 1e-7
+
+
+def test_rows_that_cannot_hold_inside_the_bounds_are_refused_naming_them():
+    rows = Intersection(Affine([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0]], [2.0, 0.0]), LinearInequality([[0.0, 0.0, 1.0]],
+                                                                                                   [-0.5]))
+    with pytest.raises(DescendError) as caught:
+        descend.minimize(lambda x: (x ** 2).sum(), [0.0, 0.0, 0.0], bounds=(0.0, 1.0), constraint=rows)
+    message = str(caught.value)
+    assert message.startswith("the sets constraining x (Intersection, Box) have no point in common")
+    assert "(it misses LinearInequality row 0 (A[0] @ x <= -0.5) by 0.5)" in message

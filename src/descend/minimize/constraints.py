@@ -121,12 +121,14 @@ class Box(Constraint):
                 raise DescendError(f"Box {name} for {self.where} has {value.numel()} values but that part of x has "
                                    f"{size}; give one number or {size}")
             setattr(self, name, value.to(**self.like).expand(size).contiguous())
+        self.face = _BoxAndRows(self.lo, self.hi, torch.zeros((0, size), **self.like), self.lo[:0],
+                                self.lo[:0] > 0, [])
 
     def _project(self, x):
         return torch.clamp(x, self.lo, self.hi)
 
     def tangent(self, x, g):
-        return _BoxAndRow(self.lo, self.hi, None).tangent(x, g)
+        return self.face.tangent(x, g)
 
 
 class NonNegative(Box):
@@ -275,8 +277,8 @@ class Affine(Constraint):
 
 class LinearInequality(Constraint):
     """Linear inequalities A x <= b, one row of A per inequality (x0 + 2 x1 <= 1; a spend cap; x0 - x1 >= 0 as
-    -x0 + x1 <= 0). One row projects in closed form; several by Dykstra's alternating projections over their
-    half-spaces (Hildreth's method), which reach the nearest point of the set. Equalities are Affine(A, b)."""
+    -x0 + x1 <= 0). One row projects in closed form; several as the Intersection of their half-spaces, which solves
+    for their multipliers jointly and reaches the nearest point of the set. Equalities are Affine(A, b)."""
 
     def __init__(self, A, b):
         self.A, self.b = _rows(A, b, "LinearInequality", "inequality")
@@ -333,84 +335,196 @@ def _row_multiplier(y: torch.Tensor, a: torch.Tensor, lo: torch.Tensor, hi: torc
     return bends[left] if high == low else bends[left] + (high - b) * (bends[right] - bends[left]) / (high - low)
 
 
-class _BoxAndRow:
-    """Bounds lo <= x <= hi with at most one linear row a.x = b (or a.x <= b): what bounds beside a budget or a
-    single equation come to. Its projection is exact (one multiplier, `_row_multiplier`), and its face is read from
-    the tangent cone, so a bound holds a coordinate only where the gradient net of the row's multiplier pushes it
-    out: a coordinate at its lower bound whose gradient the budget's price outweighs is held, though its own
-    gradient alone would free it."""
+def _row_multipliers(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor, equality: torch.Tensor, lo: torch.Tensor,
+                     hi: torch.Tensor) -> torch.Tensor:
+    """The multipliers l (l >= 0 on the inequality rows) with x = clamp(y - A'l, lo, hi) the nearest point to y
+    meeting the rows A x = b (A x <= b where `equality` is False) inside the box. They maximize the concave,
+    piecewise quadratic dual whose gradient is A x - b: a semismooth Newton step on the rows still working (its
+    generalized Hessian A D A' counts the free coordinates only; the gradient's part that the Hessian cannot see is
+    added, so the step always climbs), then an exact line search, which is the one-row multiplier problem along the
+    step (`_row_multiplier`). On the right piece the step lands on the root, so the rows are met to rounding; an
+    inequality's multiplier that would go negative stops at zero and leaves the working rows. One row is that line
+    search alone."""
+    if len(b) <= 1:
+        mu = [_row_multiplier(y, a, lo, hi, value) for a, value in zip(A, b.tolist())]
+        return torch.tensor([m if equal else max(m, 0.0) for m, equal in zip(mu, equality.tolist())], **_like(b))
+    l = torch.zeros_like(b)
+    for _ in range(20 + 4 * len(y)):
+        z = y - A.T @ l
+        x = torch.clamp(z, lo, hi)
+        r = A @ x - b
+        working = equality | (l > 0) | (r > 0)
+        if not bool((r[working].abs() > _row_tolerance(A, b, x)[working]).any()):
+            break
+        step = _step(A, r, l, working, equality, (z > lo) & (z < hi))
+        t = _row_multiplier(z, A.T @ step, lo, hi, float(step @ b))
+        shrinking = ~equality & (step < 0)
+        limit = float((-l[shrinking] / step[shrinking]).min()) if bool(shrinking.any()) else np.inf
+        t = min(max(t, 0.0), limit)
+        if t == 0.0:
+            break
+        l = l + t * step
+        l[~equality] = torch.clamp(l[~equality], min=0.0)
+    return l
 
-    def __init__(self, lo: torch.Tensor, hi: torch.Tensor, row: tuple[torch.Tensor, float, bool] | None):
-        self.lo, self.hi, self.row = lo, hi, row
+
+def _like(t: torch.Tensor) -> dict:
+    return {"dtype": t.dtype, "device": t.device}
+
+
+def _row_tolerance(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per row, the residual rounding alone leaves in A x - b: a few ulps of the row's terms."""
+    return 16 * torch.finfo(x.dtype).eps * (b.abs() + A.abs() @ x.abs() + torch.finfo(x.dtype).tiny)
+
+
+def _step(A: torch.Tensor, r: torch.Tensor, l: torch.Tensor, working: torch.Tensor, equality: torch.Tensor,
+          free: torch.Tensor) -> torch.Tensor:
+    """The dual ascent direction: Newton's (`_climb`) on the working rows, leaving out an inequality whose
+    multiplier is zero and that Newton would push below zero (it does not bind on this piece); the gradient itself,
+    kept at l >= 0, when no row is left."""
+    step = torch.zeros_like(l)
+    while bool(working.any()):
+        step = torch.zeros_like(l)
+        step[working] = _climb(A[working] * free, A[working], r[working])
+        blocked = working & ~equality & (l <= 0) & (step < 0)
+        if not bool(blocked.any()):
+            return step
+        working = working & ~blocked
+    return torch.where(equality | (l > 0), r, torch.clamp(r, min=0.0))
+
+
+def _climb(free_rows: torch.Tensor, rows: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """The Newton step H^+ r on the dual (H = rows D rows', D the free coordinates); where r has a part outside H's
+    range, that part alone: along it no free coordinate moves and the dual rises linearly until a bound frees one,
+    which the line search then finds (mixing the two zig-zags)."""
+    hessian = free_rows @ rows.T
+    newton = torch.linalg.pinv(hessian, hermitian=True) @ r
+    unseen = r - hessian @ newton
+    return unseen if _norm(unseen) > 1e-8 * _norm(r) else newton
+
+
+class _BoxAndRows:
+    """Bounds lo <= x <= hi with a few linear rows A x = b, or A x <= b where `equality` is False: what bounds beside
+    a budget, equations or inequalities come to. Its projection is exact (the rows' multipliers, `_row_multipliers`),
+    and its face is read from the tangent cone, so a bound holds a coordinate only where the gradient net of the
+    rows' multipliers pushes it out: a coordinate at its lower bound whose gradient a budget's price outweighs is
+    held, though its own gradient alone would free it."""
+
+    def __init__(self, lo: torch.Tensor, hi: torch.Tensor, A: torch.Tensor, b: torch.Tensor, equality: torch.Tensor,
+                 names: list[str]):
+        self.lo, self.hi, self.A, self.b, self.equality, self.names = lo, hi, A, b, equality, names
+        self.equations_only = bool(equality.all())
 
     @classmethod
-    def of(cls, sets: list[Constraint]) -> "_BoxAndRow | None":
-        """The description of `sets` when they are boxes and at most one single-row linear set, else None."""
+    def of(cls, sets: list[Constraint]) -> "_BoxAndRows | None":
+        """The description of `sets` when they are boxes, budgets and linear rows (nested Intersections of them
+        included), else None."""
         lo, hi = sets[0]._filled(-np.inf), sets[0]._filled(np.inf)
-        rows = []
-        for one in sets:
-            bounds, row = _as_bounds_and_row(one)
+        rows, b, equality, names = [], [], [], []
+        for one in _flattened(sets):
+            bounds = _bounds_of(one)
             if bounds is None:
                 return None
             lo, hi = torch.maximum(lo, bounds[0]), torch.minimum(hi, bounds[1])
-            rows += [] if row is None else [row]
-        return cls(lo, hi, rows[0]) if len(rows) <= 1 else None
+            for row, value, equal, name in _rows_of(one):
+                rows, names = rows + [row], names + [name]
+                b, equality = b + [value], equality + [equal]
+        like = sets[0].like
+        A = torch.stack(rows) if rows else torch.zeros((0, len(lo)), **like)
+        return cls(lo, hi, A, torch.tensor(b, **like), torch.tensor(equality, dtype=torch.bool, device=lo.device),
+                   names)
 
     def project(self, y: torch.Tensor) -> torch.Tensor:
-        if self.row is None:
+        if not len(self.b):
             return torch.clamp(y, self.lo, self.hi)
-        a, b, equality = self.row
-        mu = _row_multiplier(y, a, self.lo, self.hi, b)
-        return torch.clamp(y - (mu if equality else max(mu, 0.0)) * a, self.lo, self.hi)
+        l = _row_multipliers(y, self.A, self.b, self.equality, self.lo, self.hi)
+        return torch.clamp(y - self.A.T @ l, self.lo, self.hi)
+
+    def missed(self, x: torch.Tensor) -> list[tuple[str, float]]:
+        """The rows x misses beyond rounding, each with by how much."""
+        r = self.A @ x - self.b
+        r = torch.where(self.equality, r.abs(), torch.clamp(r, min=0.0))
+        over = r > 1e-9 * (1.0 + self.b.abs() + self.A.abs() @ x.abs())
+        return [(self.names[i], float(r[i])) for i in over.nonzero().reshape(-1).tolist()]
 
     def tangent(self, x: torch.Tensor, g: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The face's projector: the descent direction -g projected onto the tangent cone at x keeps the bound
-        coordinates it pushes outward at zero; those are held, and the row binds if its multiplier is not zero."""
+        coordinates it pushes outward at zero; those are held, and a row binds if its multiplier is not zero."""
         at_lo, at_hi = x <= self.lo, x >= self.hi
         zero = torch.zeros_like(x)
         cone_lo, cone_hi = torch.where(at_lo, zero, -np.inf), torch.where(at_hi, zero, np.inf)
-        mu, a = 0.0, None
-        if self.row is not None and self._on_row(x):
-            a, b, equality = self.row
-            mu = _row_multiplier(-g, a, cone_lo, cone_hi, 0.0)
-            mu, a = (mu, a) if equality or mu > 0 else (0.0, None)
-        pushed = -g if a is None else -g - mu * a
+        A, equality = (self.A, self.equality) if self.equations_only else self._on(x)
+        l = _row_multipliers(-g, A, torch.zeros_like(A[:, 0]), equality, cone_lo, cone_hi)
+        pushed = -g - A.T @ l
         held = (at_lo & (pushed < 0)) | (at_hi & (pushed > 0)) | (at_lo & at_hi)
-        if a is None:
+        binding = A[equality | (l > 0)].masked_fill(held, 0.0)
+        if not len(binding):
             return (lambda v: v.masked_fill(held, 0.0)) if bool(held.any()) else None
-        along = a.masked_fill(held, 0.0)
-        width = float(along @ along)
+        across = _orthonormal(binding)
 
         def reduce(v):
             v = v.masked_fill(held, 0.0)
-            return v if width == 0 else v - (float(along @ v) / width) * along
+            return v - across.T @ (across @ v)
         return reduce
 
-    def _on_row(self, x: torch.Tensor) -> bool:
-        a, b, equality = self.row
-        return equality or float(a @ x) >= b - 1e-12 * (abs(b) + float(a.abs() @ x.abs()))
+    def _on(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows x sits on (every equation, the inequalities met to rounding) and which are equations."""
+        on = self.equality | (self.A @ x >= self.b - 1e-12 * (self.b.abs() + self.A.abs() @ x.abs()))
+        return self.A[on], self.equality[on]
 
 
-def _as_bounds_and_row(one: Constraint) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, tuple | None]:
-    """((lo, hi), row or None) for a Box, a Simplex or a single-row Affine or LinearInequality; (None, None) for
+def _orthonormal(rows: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the rows' span by Gram-Schmidt, orthogonalized twice, leaving out a row the others
+    already span (a zero row, a repeated budget): for the few rows that bind, cheaper than an SVD."""
+    basis = []
+    for row in rows:
+        size = _norm(row)
+        for _ in range(2):
+            for unit in basis:
+                row = row - (unit @ row) * unit
+        if _norm(row) > 1e-10 * size:
+            basis.append(row / _norm(row))
+    return torch.stack(basis) if basis else rows[:0]
+
+
+def _flattened(sets) -> list[Constraint]:
+    """The sets with every nested Intersection replaced by its own sets."""
+    return [inner for one in sets for inner in (_flattened(one.sets) if isinstance(one, Intersection) else [one])]
+
+
+def _bounds_of(one: Constraint) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The bounds a Box, Simplex, Affine or LinearInequality puts on each coordinate (+-inf where none); None for
     any other set."""
-    low, high = one._filled(-np.inf), one._filled(np.inf)
     if isinstance(one, Box):
-        return (one.lo, one.hi), None
+        return one.lo, one.hi
     if isinstance(one, Simplex):
-        return (torch.zeros_like(low), high), (torch.ones_like(low), one.total, not one.at_most)
-    if isinstance(one, (Affine, LinearInequality)) and one.A.shape[0] == 1:
-        return (low, high), (one.A[0], float(one.b[0]), isinstance(one, Affine))
-    return None, None
+        return torch.zeros_like(one._filled(0.0)), one._filled(np.inf)
+    if isinstance(one, (Affine, LinearInequality)):
+        return one._filled(-np.inf), one._filled(np.inf)
+    return None
+
+
+def _rows_of(one: Constraint) -> list[tuple[torch.Tensor, float, bool, str]]:
+    """The linear rows of a Simplex, Affine or LinearInequality, each as (a, b, is an equation, its name)."""
+    kind = type(one).__name__
+    if isinstance(one, Simplex):
+        return [(one._filled(1.0), one.total, not one.at_most, f"Simplex (sum(x) {'<=' if one.at_most else '=='} "
+                 f"{one.total:g})")]
+    if isinstance(one, (Affine, LinearInequality)):
+        sign = "==" if isinstance(one, Affine) else "<="
+        return [(one.A[i], float(one.b[i]), isinstance(one, Affine), f"{kind} row {i} (A[{i}] @ x {sign} "
+                 f"{float(one.b[i]):g})") for i in range(len(one.b))]
+    return []
 
 
 class Intersection(Constraint):
     """Points in every one of several sets (bounds and a budget, say), projected by Dykstra's alternating
     projections (Boyle & Dykstra 1986), which converge to the nearest point of the intersection, not merely to some
-    point of it; the last set is met exactly, the others to `tol`. Boxes with at most one single-row linear set
-    (bounds beside a budget or one equation) are projected exactly instead, and their face read jointly."""
+    point of it; the last set is met exactly, the others to `tol`. Boxes beside budgets, equations and linear
+    inequalities are projected exactly instead (their rows' multipliers solved jointly), and their face read
+    jointly."""
 
-    exact: "_BoxAndRow | None" = None
+    exact: "_BoxAndRows | None" = None
 
     def __init__(self, *sets: Constraint, tol: float = 1e-10, max_rounds: int = 10_000):
         if len(sets) < 2 or not all(isinstance(c, Constraint) for c in sets):
@@ -419,13 +533,21 @@ class Intersection(Constraint):
 
     def _bind(self, size):
         self.sets = [c.bind(size, self.like["dtype"], self.where, self.like["device"]) for c in self.sets]
-        self.exact = _BoxAndRow.of(self.sets)
+        self.exact = _BoxAndRows.of(self.sets)
         point = self._project(torch.zeros(size, **self.like))
         worst = max(self.sets, key=lambda c: c.violation(point))
         if worst.violation(point) > 1e-6 * (1.0 + float(torch.linalg.vector_norm(point))):
             raise DescendError(f"the sets constraining {self.where} ({', '.join(type(c).__name__ for c in self.sets)}) "
                                f"have no point in common: the nearest try lies {worst.violation(point):.3g} outside "
-                               f"its {type(worst).__name__}; loosen the bounds or the constraint")
+                               f"its {type(worst).__name__}{self._missed_rows(point)}; loosen the bounds or the "
+                               "constraint")
+
+    def _missed_rows(self, point: torch.Tensor) -> str:
+        """Where the sets give several rows, the ones the nearest try misses, named with by how much, for the
+        refusal: which equation or inequality to loosen."""
+        if self.exact is None or len(self.exact.b) < 2:
+            return ""
+        return " (it misses " + "; ".join(f"{name} by {gap:.3g}" for name, gap in self.exact.missed(point)) + ")"
 
     def _project(self, x):
         if self.exact is not None:
