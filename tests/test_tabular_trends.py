@@ -79,8 +79,8 @@ def test_a_trending_dated_series_is_forecast_beyond_its_training_range():
     assert ("the networks and the linear model clip them to the training range (a date's years since 2000 "
             "excepted), as this table has dates; the networks also see each as its place in up to 2 training-quantile "
             "bins\n") in said
-    assert lines[-1] == ("training again on all 128 training rows for 12 epochs, at the first run's learning rates "
-                         "epoch by epoch")
+    assert lines[-2:] == ["training again on all 128 training rows for 12 epochs, at the first run's learning rates "
+                          "epoch by epoch", "predictions held at 0 or above: every training value of 'y' is 0 or more"]
     assert run.config["architecture"]["residual"] is True and run.metrics["validation"]["residual"] is True
     test = run.test_predictions
     assert test["actual"].min() > frame["y"].iloc[:len(frame) - len(test)].max()   # the future leaves the range

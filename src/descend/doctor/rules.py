@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
-                     early_steps_matter, finite, line_search, loss_ends, lr_change, median_update_ratio, no_better_than_constant, optimizer_name,
-                     setting, stuck_at_constant, trains_at_constant, typed, with_flags, worse_than_reference)
+                     early_steps_matter, finite, line_search, loss_ends, lr_change, median_update_ratio,
+                     no_better_than_constant, optimizer_name, setting, stuck_at_constant, trains_at_constant, typed,
+                     with_flags, worse_than_reference)
 from .curves import SWING, batch_noise, smoothed_share
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings

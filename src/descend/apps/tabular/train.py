@@ -491,8 +491,7 @@ def bound_predictions(prepared: Prepared, say: Say = print) -> None:
     elif run.target.task == "regression" and _never_negative(prepared):
         run.target.floor = 0.0
         run.config["prediction_floor"] = (f"predictions held at 0 or above: every training value of "
-                                          f"{run.target.name!r} is 0 or more; no ceiling (later or larger rows may "
-                                          "pass the largest training value)")
+                                          f"{run.target.name!r} is 0 or more")
         say(run.config["prediction_floor"])
 
 
