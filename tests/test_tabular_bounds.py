@@ -12,6 +12,7 @@ import pytest
 
 from descend.apps.tabular import Options, TabularRun, fit_table
 from descend.apps.tabular.model import COUNT_BOUND
+from descend.apps.tabular.train import prepare
 from descend.cli import main
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
@@ -118,3 +119,26 @@ def test_a_value_negative_in_training_has_no_floor():
     run = fit_table(_far(frame, -5.0), Options(target="price", **QUICK), say=lines.append)
     assert run.target.floor is None and "prediction_floor" not in run.config
     assert run.test_predictions["predicted"].iloc[-1] < -5 and not any("held" in line for line in lines)
+
+
+def _sorted_prices(rows: int = 100) -> pd.DataFrame:
+    """Prices saved sorted from dearest to cheapest, as a spreadsheet sorted on its price column leaves them."""
+    rng = np.random.default_rng(1)
+    size = rng.uniform(1, 5, rows)
+    frame = pd.DataFrame({"size": size.round(3), "price": (2 + 3 * size + rng.normal(0, 0.1, rows)).round(3)})
+    return frame.sort_values("price", ascending=False, ignore_index=True)
+
+
+def test_a_file_sorted_by_its_value_target_is_said_with_the_range_its_test_rows_hold():
+    frame, lines = _sorted_prices(), []
+    prepared = prepare(frame, Options(target="price", max_epochs=1, progress=False), say=lines.append)
+    tested = frame["price"].iloc[prepared.split.test]
+    note = (f"note: the rows look sorted by 'price' (it never rises from one row to the next), so the 20 test rows "
+            f"hold only its lowest values ({tested.min():g} to {tested.max():g}): --split random draws the test rows "
+            "at random")
+    assert note in lines and note in prepared.warnings
+    for quiet in (frame.sample(frac=1.0, random_state=0).reset_index(drop=True), frame):
+        split = "random" if quiet is frame else "time"
+        options = Options(target="price", split=split, max_epochs=1, progress=False)
+        unsorted = prepare(quiet, options, say=lambda _: None)
+        assert not [line for line in unsorted.warnings if "look sorted" in line]

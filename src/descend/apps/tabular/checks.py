@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .columns import numbers
 from .dates import NAMED, calendar_numbers
 from .preprocess import Preprocessor
 from .glm import ridge
@@ -199,3 +200,20 @@ def unseen_class_notes(target: Target, frame: pd.DataFrame, split: Split, in_fil
             if in_file_order else "")
     return [f"note: class {label!r} is in {count} of {len(split.test)} test rows and in no training row: the model "
             f"cannot predict it{hint}" for label, count in tested.items() if label not in taught]
+
+
+def sorted_target_note(target: Target, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:
+    """A note when a value target never rises (or never falls) from one row of the file to the next and the test
+    rows are the file's last: the rows are sorted by the target, so the test rows hold only its lowest (or
+    highest) values, and the test scores say little about the rows the model will meet."""
+    if target.task == "classification" or not len(split.test) or not in_file_order:
+        return []
+    values = numbers(frame[target.name], target.name).dropna().to_numpy()
+    steps = np.diff(values)
+    if len(values) < 20 or not steps.any() or not ((steps >= 0).all() or (steps <= 0).all()):
+        return []
+    rises = bool((steps >= 0).all())
+    tested = numbers(frame[target.name].iloc[split.test], target.name)
+    return [f"note: the rows look sorted by {target.name!r} (it never {'falls' if rises else 'rises'} from one row "
+            f"to the next), so the {len(split.test)} test rows hold only its {'highest' if rises else 'lowest'} "
+            f"values ({tested.min():g} to {tested.max():g}): --split random draws the test rows at random"]

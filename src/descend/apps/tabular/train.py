@@ -288,8 +288,10 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
         say(note)
     x_num, x_cat, _ = pre.transform(frame)
     x, y = inputs(x_num, x_cat), target.encode(frame[opts.target])
+    in_file_order = opts.split == "time" and not scheme.dated
     warnings = (checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
-                + checks.unseen_class_notes(target, frame, split, opts.split == "time" and not scheme.dated))
+                + checks.unseen_class_notes(target, frame, split, in_file_order)
+                + checks.sorted_target_note(target, frame, split, in_file_order))
     for line in warnings:
         say(line)
     positions = pre.feature_positions()
