@@ -41,7 +41,7 @@ class SegmentEnd(BaseException):
 @contextlib.contextmanager
 def annealed_segment(lr: float, share: float, held: list | None, seen: dict):
     """fit's sweep, then `lr` on a cosine to 0 over `share` of the steps left, from the pick's kept weights; at its
-    end the row losses (validation rows, or the `held` batches) go to `seen` and the run stops."""
+    end the loss and the row losses (validation rows, or the `held` batches) go to `seen` and the run stops."""
     choose, step_end, needs_sync = sweep.Sweep._choose, sweep.Sweep.on_step_end, sweep.Sweep.needs_sync
 
     def chosen(self, _, schedule, how, steps):
@@ -52,7 +52,7 @@ def annealed_segment(lr: float, share: float, held: list | None, seen: dict):
     def ended(self, state, record):
         step_end(self, state, record)
         if not self.sweeping and state.step >= self.ended_at + seen["steps"]:
-            seen["rows"] = row_losses(state.task, held)
+            seen["end"] = end_losses(state.task, held)
             raise SegmentEnd
 
     sweep.Sweep._choose, sweep.Sweep.on_step_end = chosen, ended
@@ -65,25 +65,30 @@ def annealed_segment(lr: float, share: float, held: list | None, seen: dict):
         sweep.Sweep._choose, sweep.Sweep.on_step_end, sweep.Sweep.needs_sync = choose, step_end, needs_sync
 
 
-def row_losses(task, held: list | None) -> list[float]:
-    """The loss of every validation row, or of every `held` row where fit has no validation data."""
+def end_losses(task, held: list | None) -> dict:
+    """The loss on the validation rows (or the `held` rows where fit has no validation data), and each row's (None
+    where the loss cannot be taken a row at a time)."""
     kept = task.val_source
     if held is not None:
         task.val_source = held
     try:
-        return [float(v) for v in task.validation_row_losses()]
+        try:
+            rows = [float(v) for v in task.validation_row_losses()]
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            rows = None
+        return {"loss": task.evaluate()["val_loss"], "rows": rows}
     finally:
         task.val_source = kept
 
 
-def segment(which: str, name: str, seed: int, lr: float, share: float) -> list[float] | None:
-    """The row losses at the end of one annealed segment at `lr` (None when it did not finish)."""
+def segment(which: str, name: str, seed: int, lr: float, share: float) -> dict | None:
+    """The losses at the end of one annealed segment at `lr` (end_losses; None when it did not finish)."""
     torch.set_num_threads(1)
     seen = {}
     train, held = quality_run(name, seed) if which == "q" else (held_out_run(which, name, seed), None)
     with annealed_segment(lr, share, held, seen):
         train()
-    return seen.get("rows")
+    return seen.get("end")
 
 
 def held_out_run(which: str, name: str, seed: int):
@@ -105,31 +110,33 @@ def quality_run(name: str, seed: int) -> tuple:
 
 
 def measure(full: dict, lists: list[str], share: float) -> dict:
-    """Per factor and run key, the segment's row losses (the pick is the full run's, as lr_auto_probe saved it)."""
+    """Per factor and run key, the segment's end losses (the pick is the full run's, as lr_auto_probe saved it)."""
     segments = {str(f): {} for f in FACTORS}
     for which in lists:
         for name in GRID_BEST[which]:
             for seed in SEEDS:
                 key = f"{which}/{name}/{seed}"
                 for factor in FACTORS:
-                    rows = segment(which, name, seed, full["1.0"][key]["pick"] * factor, share)
-                    segments[str(factor)][key] = rows
+                    segments[str(factor)][key] = segment(which, name, seed, full["1.0"][key]["pick"] * factor, share)
                 print(key, *(f"{reading(segments[str(f)][key]):.4g}" for f in FACTORS), flush=True)
     return segments
 
 
-def reading(rows: list[float] | None) -> float:
-    """The mean row loss; inf where the segment did not finish or a row is not finite."""
-    return sum(rows) / len(rows) if rows and all(map(math.isfinite, rows)) else math.inf
+def reading(end: dict | None) -> float:
+    """The segment's end loss; inf where the segment did not finish or the loss is not finite."""
+    return end["loss"] if end is not None and math.isfinite(end["loss"]) else math.inf
 
 
 def beats_one(segments: dict, factor: str, key: str) -> bool:
-    """Whether `factor`'s row losses lie SIGNIFICANCE standard errors below 1x's (paired over the same rows)."""
+    """Whether `factor`'s row losses lie SIGNIFICANCE standard errors below 1x's (paired over the same rows); a
+    finished segment beats one that did not finish, and rows that cannot say leave 1x (KeepBest's convention)."""
     ours, ones = segments[factor][key], segments["1.0"][key]
     if not math.isfinite(reading(ours)) or not math.isfinite(reading(ones)):
         return math.isfinite(reading(ours))
-    return standard_errors(torch.tensor(ones, dtype=torch.float64) - torch.tensor(ours, dtype=torch.float64)) >= \
-        SIGNIFICANCE
+    if ours["rows"] is None or ones["rows"] is None:
+        return False
+    differences = torch.tensor(ones["rows"], dtype=torch.float64) - torch.tensor(ours["rows"], dtype=torch.float64)
+    return standard_errors(differences) >= SIGNIFICANCE
 
 
 def report(full: dict, segments: dict, lists: list[str]) -> None:
@@ -162,7 +169,7 @@ def main() -> None:
     parser.add_argument("--full", type=Path, required=True, help="lr_auto_probe.py's --save file (the full runs)")
     parser.add_argument("--share", type=float, default=0.1, help="the segment's share of the steps after the sweep")
     parser.add_argument("--lists", default="q,1,3,5", help="q (lr_auto_quality) and 1..5 (fit_held_out lists)")
-    parser.add_argument("--save", type=Path, help="write the segments' row losses here")
+    parser.add_argument("--save", type=Path, help="write the segments' end losses here")
     parser.add_argument("--load", type=Path, help="read segments written by --save instead of running")
     args = parser.parse_args()
     lists = args.lists.split(",")
