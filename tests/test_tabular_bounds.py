@@ -9,9 +9,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from descend.apps.tabular import Options, TabularRun, fit_table
+from descend.apps.tabular.baselines import linear_predictions
 from descend.apps.tabular.model import COUNT_BOUND
+from descend.apps.tabular.target import Target
 from descend.apps.tabular.train import prepare
 from descend.cli import main
 
@@ -142,3 +145,19 @@ def test_a_file_sorted_by_its_value_target_is_said_with_the_range_its_test_rows_
         options = Options(target="price", split=split, max_epochs=1, progress=False)
         unsorted = prepare(quiet, options, say=lambda _: None)
         assert not [line for line in unsorted.warnings if "look sorted" in line]
+
+
+def test_the_ridge_reference_is_held_at_the_floor_the_model_is_held_at():
+    """The line "the trained model against ridge" compared a model held at 0 with a ridge line that was not: part
+    of the gap was the floor. Ridge's values are held the same way, and its name says so."""
+    x_train, y_train = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=torch.float64), np.array([1.0, 2.0, 3.0, 4.0])
+    x_test = torch.tensor([[1.5], [-10.0]], dtype=torch.float64)
+    plain = Target("price", "regression", "mse", "numbers")
+    name, line = linear_predictions(plain, x_train, y_train, x_test)
+    assert name == "ridge, closed form (alpha 1)" and line[0] > 2 and line[1] < -5
+    held = Target("price", "regression", "mse", "numbers", floor=0.0)
+    name, values = linear_predictions(held, x_train, y_train, x_test)
+    assert name == "ridge, closed form (alpha 1), held at 0 or above"
+    assert values.tolist() == [line[0], 0.0]
+    run = fit_table(_far(_prices(), -5.0), Options(target="price", **QUICK), say=lambda _: None)
+    assert "ridge, closed form (alpha 1), held at 0 or above" in run.metrics["scores"]

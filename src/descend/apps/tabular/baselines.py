@@ -20,11 +20,15 @@ def design_matrix(x_num: np.ndarray, x_cat: np.ndarray, sizes: list[int]) -> tor
 
 def linear_predictions(target: Target, x_train: torch.Tensor, y_train: np.ndarray,
                        x_test: torch.Tensor) -> tuple[str, np.ndarray]:
-    """(the baseline's name, its predictions in the target's units): closed-form ridge values for numbers;
-    class probabilities of L2-regularized logistic regression (C 1, scikit-learn's default) for classes."""
+    """(the baseline's name, its predictions in the target's units): closed-form ridge values for numbers, held at
+    the target's floor when the model's are (`Target.floor`: every training value 0 or more), so the comparison
+    weighs the two models and not the floor; class probabilities of L2-regularized logistic regression (C 1,
+    scikit-learn's default) for classes."""
     if target.task != "classification":
-        line = glm.ridge(x_train.numpy(), y_train, alpha=1.0)
-        return "ridge, closed form (alpha 1)", line.outputs(x_test.numpy())[:, 0]
+        values = glm.ridge(x_train.numpy(), y_train, alpha=1.0).outputs(x_test.numpy())[:, 0]
+        if target.floor is None:
+            return "ridge, closed form (alpha 1)", values
+        return f"ridge, closed form (alpha 1), held at {target.floor:g} or above", np.maximum(values, target.floor)
     labels = y_train.astype(int)
     if len(np.unique(labels)) < 2:   # the training rows hold one class: logistic regression has nothing to fit
         return "logistic regression (C 1)", constant_predictions(target, y_train, len(x_test))

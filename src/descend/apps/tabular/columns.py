@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DescendError
+from .clock import clock_hours
 from .dates import as_dates, calendar_kind, day_first, excel_serials
 from .numerals import affix, plain_numbers
 
-KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime", "month", "weekday")
+KINDS = ("numeric", "boolean", "ordinal", "categorical", "date", "datetime", "timeofday", "month", "weekday")
 MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, season) get one-hot as well
 ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
@@ -21,6 +22,7 @@ ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "co
 ROW_NAMES = {"rownames", "rowname"}   # R's row names as Rdatasets' CSVs name them (also row.names, row_names)
 CALENDAR_MIN_YEARS = 2   # daily dates over at least this many years: each calendar day recurs in training
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
+CLOCK_SHARE = 0.9   # a text column with at least this share of times of day (and no date) is one, typos aside
 ID_SHARE = 0.5            # a text column with distinct values in more than half the rows looks like an identifier
 _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
@@ -152,6 +154,38 @@ def _calendar_column(name: str, values: pd.Series, kind: str) -> Column:
                   "them as text)")
 
 
+def _filled_text(series: pd.Series) -> pd.Series:
+    """The cells of a column holding something other than blanks, stripped, as text."""
+    text = series.dropna().astype("string").str.strip()
+    return text[text != ""]
+
+
+def _looks_like_clock(values: pd.Series) -> bool:
+    """Whether at least CLOCK_SHARE of the filled cells are times of day with no date (13:15, 1:15 PM) and none of
+    the others names a date (a year, day/month/year, a month's name): a column holding some dates keeps being
+    read as dates, and a few typos (9.12) do not make a clock column text."""
+    text = _filled_text(values)
+    others = text[clock_hours(text).isna()]
+    dated = others.str.contains(r"\d{4}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d\d") | others.str.contains(MONTH_NAME)
+    return len(text) > 0 and len(others) <= (1 - CLOCK_SHARE) * len(text) and not dated.any()
+
+
+def _clock_column(name: str, series: pd.Series) -> Column:
+    """A column of times of day with no date (13:15, 1:15 PM): hours since midnight, plain and as a sine/cosine
+    pair so 23:59 sits next to 0:00. Not a date: pandas would read each cell as that time today, making the table
+    look dated and giving it today's weekday, month and year. Cells that are no time of day are named."""
+    text = _filled_text(series)
+    unread = clock_hours(text).isna()
+    shown = ", ".join(text.unique()[:2])
+    typo = ""
+    if unread.any():
+        position = series.index.get_loc(text.index[int(unread.to_numpy().argmax())])
+        typo = (f"; {int(unread.sum())} of its cells no time of day, read as empty (data row "
+                f"{data_row(series, position)}: {text[unread].iloc[0]!r}): fix them")
+    return Column(name, "timeofday", f"times of day without a date ({shown}, ...): hours since midnight, plain and "
+                  f"as sine/cosine; a clock, not a date, so the table is not dated by it{typo}")
+
+
 def _looks_like_dates(values: pd.Series) -> bool:
     """Whether a sample of the cells all read as dates, one way round or the other (day or month first): numbers
     joined by - / : or . (2001-01-15, 15/01/2001, 15.01.2001) or with a month's name (15 Jan 2001)."""
@@ -225,6 +259,8 @@ def infer_column(name: str, series: pd.Series, rows: int, dayfirst: bool | None 
         return Column(name, "boolean", "true/false words")
     if mostly_numbers(values):
         return _written_with(_infer_numeric(name, numbers(series, name).dropna(), rows), values)
+    if _looks_like_clock(values):
+        return _clock_column(name, series)
     if _looks_like_dates(values):
         return _date_column(name, values, dayfirst)
     if calendar := calendar_kind(values):

@@ -7,8 +7,9 @@ for a level never seen in training, and empty cells are a level of their own. Da
 every date is the same day of its month) and month categories plus day of year, plain and as a sine/cosine pair
 so December sits next to January, plus the years since 2000 (not clipped, so a trend carries on past the
 training dates); date-times also get the hour of the day as a category, and dates day by day over years their
-calendar day and weekday of the month (holidays). Month or weekday names (Jan, sept.,
-Mon) are one-hot by the month's or weekday's number, however they are written.
+calendar day and weekday of the month (holidays). Times of day without a date (13:15) become hours since midnight,
+plain and as a sine/cosine pair. Month or weekday names (Jan, sept., Mon) are one-hot by the month's or weekday's
+number, however they are written.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from ...core.errors import DescendError
 from .columns import Column, as_booleans, closest_name, level_order, numbers
+from .clock import clock_hours
 from .dates import NAMED, as_dates, calendar_numbers
 
 MISSING = "(missing)"
@@ -83,6 +85,8 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
         return {name: values}, {name: _integer_text(values)}
     if kind == "categorical":
         return {}, {name: _text(series)}
+    if kind == "timeofday":
+        return clock_features(name, clock_hours(series)), {}
     if kind in NAMED:   # one level per number ("Sept", "sep."); as ordered numbers they made unseen months worse
         return {}, {name: _integer_text(calendar_numbers(series, kind, name))}
     dates = as_dates(series, column.dayfirst)
@@ -96,6 +100,12 @@ def derive(column: Column, series: pd.Series) -> tuple[dict[str, pd.Series], dic
     if kind == "datetime":
         cats[f"{name}_hour"] = _integer_text(dates.dt.hour.astype(float))
     return nums, {**cats, **(calendar_days(name, dates) if column.calendar else {})}
+
+
+def clock_features(name: str, hours: pd.Series) -> dict[str, pd.Series]:
+    """A time of day's number features: hours since midnight, plain and as a sine/cosine pair (23:59 next to 0:00)."""
+    angle = 2 * np.pi * hours / 24
+    return {f"{name}_hours": hours, f"{name}_hour_sin": np.sin(angle), f"{name}_hour_cos": np.cos(angle)}
 
 
 def calendar_days(name: str, dates: pd.Series) -> dict[str, pd.Series]:
@@ -235,12 +245,12 @@ class Preprocessor:
     def feature_positions(self) -> dict[str, list[int]]:
         """For each input column, the places of the features made from it in the model's input matrix (numbers,
         was-missing flags, then category indices): what permuting or judging one column touches. A feature is
-        named after its column, or after its date column plus a suffix (see `derive`)."""
-        dates = [c.name for c in self.columns if c.kind in ("date", "datetime")]
+        named after its column, or after its date or time-of-day column plus a suffix (see `derive`)."""
+        derived = [c.name for c in self.columns if c.kind in ("date", "datetime", "timeofday")]
         positions, place = {c.name: [] for c in self.columns}, 0
 
         def owner(feature: str) -> str:
-            return feature if feature in positions else next(d for d in dates if feature.startswith(f"{d}_"))
+            return feature if feature in positions else next(d for d in derived if feature.startswith(f"{d}_"))
 
         for spec in self.numeric:
             width = 2 if spec.flag else 1

@@ -106,6 +106,7 @@ class Prepared:
     y: torch.Tensor
     dense: torch.Tensor   # the design matrix the linear baseline sees (numbers plus every category one-hot)
     warnings: list[str] = field(default_factory=list)   # leaks and unseen levels, also kept in metrics.json
+    in_order: bool = True   # the rows' dates run forward (a panel saved one series after another does not)
 
 
 def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
@@ -165,8 +166,8 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool)
                  f"learning from {len(split.train) - len(split.train) // FOLDS} and validated on the rest, for early "
                  "stopping and the blend)")
     elif scheme.kind == "chain":
-        blocks = "blocks of time" if in_order else "blocks of rows in file order"
-        parts = (f"{len(split.train)} training rows, the last {len(scheme.val_rows)} in {scheme.folds} {blocks} "
+        parts = (f"{len(split.train)} training rows, the last {len(scheme.val_rows)} in {scheme.folds} "
+                 f"{_blocks(in_order)} "
                  f"({MEMBERS_PER_FOLD} networks a block, each learning from the rows before its block and "
                  "validated on it, for early stopping and the blend)")
     else:
@@ -302,7 +303,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     run.config["columns"] = [str(name) for name in frame.columns]   # predict names the columns it never saw
     say(_describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
-    return Prepared(frame, split, scheme, run, x, y, dense, warnings)
+    return Prepared(frame, split, scheme, run, x, y, dense, warnings, in_order=note is None)
 
 
 def _target_lags(train: pd.DataFrame, pre: Preprocessor, target: Target) -> dict[str, int]:
@@ -609,7 +610,7 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     values = truth_values(target, prepared.frame)[scheme.val_rows]
     to_units = functools.partial(_decoded, target)
     run.metrics["validation"] = {
-        "rows": int(len(scheme.val_rows)), "how": _validation_words(scheme),
+        "rows": int(len(scheme.val_rows)), "how": _validation_words(scheme, prepared.in_order),
         "blend": blend, "temperature": temperature, "linear_penalty": penalty, "linear_clipped": clipped,
         "residual": run.model.residual, "losses": losses_,
         "scores": {"blend": evaluate.scores(target, values, to_units(linear.tempered_mean(target.loss, blended,
@@ -619,9 +620,15 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     return blend
 
 
-def _validation_words(scheme: Scheme) -> str:
+def _validation_words(scheme: Scheme, in_order: bool) -> str:
     return {"folds": f"{FOLDS}-fold, out of fold",
-            "chain": f"{scheme.folds} forward-chained blocks of time"}.get(scheme.kind, "slice")
+            "chain": f"{scheme.folds} forward-chained {_blocks(in_order)}"}.get(scheme.kind, "slice")
+
+
+def _blocks(in_order: bool) -> str:
+    """What a forward-chained validation block spans, in words: time, or rows in file order where the rows' dates do
+    not run forward (a panel saved one series after another)."""
+    return "blocks of time" if in_order else "blocks of rows in file order"
 
 
 def _design(prepared: Prepared, clipped: bool) -> np.ndarray:
