@@ -667,7 +667,8 @@ def _refuse_text_in_pair(pair, label: str) -> None:
     wrong = [f"{side} {value!r}" for side, value in zip(("lo", "hi"), pair)
              if value is not None and not isinstance(value, (np.ndarray, torch.Tensor)) and not _is_number(value)]
     if wrong:
-        raise DescendTypeError(f"{label} = {tuple(pair)!r}: {' and '.join(wrong)} is not a number; give numbers, or "
+        verb = "is not a number" if len(wrong) == 1 else "are not numbers"
+        raise DescendTypeError(f"{label} = {tuple(pair)!r}: {' and '.join(wrong)} {verb}; give numbers, or "
                                "None (or +-inf) for no bound on that side")
 
 
