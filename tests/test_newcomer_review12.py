@@ -109,3 +109,16 @@ def test_two_bound_sides_that_are_not_numbers_read_as_plural():
     with pytest.raises(TypeError) as caught:
         ds.minimize(lambda x: (x ** 2).sum(), [0.2, 0.2], bounds=[("0", "2"), (0, 2)])
     assert str(caught.value).startswith("bounds[0] = ('0', '2'): lo '0' and hi '2' are not numbers; give numbers")
+
+
+def test_the_trials_table_keeps_a_small_weight_decay_readable():
+    """`descend tune` printed a weight decay of 4.3e-06 as 0.000004 (pandas' one format per column: 1 digit of it
+    left) and seconds to six decimals; the table now gives each number to 4 significant digits."""
+    from descend.apps.tuning.space import Float
+    result = ds.tune(lambda params: (params["lr"] - 0.01) ** 2 + params["weight_decay"],
+                     {"lr": Float(1e-4, 0.1, log=True), "weight_decay": Float(1e-6, 1e-3, log=True)}, 4, seed=3,
+                     progress=False)
+    rows = [line.split() for line in result.table().splitlines()[1:]]
+    decays = sorted(result.trials["weight_decay"])
+    assert decays[0] < 1e-5 and rows[0][5] == f"{decays[0]:.4g}" and len(rows[0][5].replace(".", "")) > 4
+    assert [row[5] for row in rows] == [f"{v:.4g}" for v in result.trials.sort_values("value")["weight_decay"]]
