@@ -122,3 +122,20 @@ def test_the_trials_table_keeps_a_small_weight_decay_readable():
     decays = sorted(result.trials["weight_decay"])
     assert decays[0] < 1e-5 and rows[0][5] == f"{decays[0]:.4g}" and len(rows[0][5].replace(".", "")) > 4
     assert [row[5] for row in rows] == [f"{v:.4g}" for v in result.trials.sort_values("value")["weight_decay"]]
+
+
+def test_bounds_that_fix_every_element_warn_and_show_the_pairs_meant():
+    """bounds=[[0, 0], [0.5, 0.5]] (scipy's [lows, highs] rows) on two elements reads as two pairs that pin both:
+    minimize returned the projected x0 as converged, fun 26, with no word that nothing could move."""
+    def rosen(x):
+        return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+    with pytest.warns(UserWarning) as caught:
+        result = ds.minimize(rosen, [0.2, 0.2], bounds=[[0, 0], [0.5, 0.5]])
+    assert result.fun == pytest.approx(26.0) and caught[0].filename == __file__
+    assert str(caught[0].message) == (
+        "bounds [[0, 0], [0.5, 0.5]] fix every element of x (lo == hi in each pair), so minimize has nothing to "
+        "move; if [[0, 0], [0.5, 0.5]] meant [lows, highs] (scipy's Bounds(lb, ub) layout), write the pairs "
+        "[(0, 0.5), (0, 0.5)]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the pairs meant: no warning, and the box's corner is found
+        assert ds.minimize(rosen, [0.2, 0.2], bounds=[(0, 0.5), (0, 0.5)]).x.tolist() == pytest.approx([0.5, 0.25])
