@@ -11,10 +11,13 @@ import torch
 from torch import nn
 
 import descend as ds
+from descend.apps.tabular import Options, fit_table
+from descend.apps.tuning.space import Float
 from descend.cli import main
 from descend.cli.commands import lr_find as lr_find_command
 from descend.fit.lr_find import LRFindResult
 from descend.runs.report import write_report
+from tabular_data import bakery
 
 
 def noisy_labels(rows: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +117,6 @@ def test_two_bound_sides_that_are_not_numbers_read_as_plural():
 def test_the_trials_table_keeps_a_small_weight_decay_readable():
     """`descend tune` printed a weight decay of 4.3e-06 as 0.000004 (pandas' one format per column: 1 digit of it
     left) and seconds to six decimals; the table now gives each number to 4 significant digits."""
-    from descend.apps.tuning.space import Float
     result = ds.tune(lambda params: (params["lr"] - 0.01) ** 2 + params["weight_decay"],
                      {"lr": Float(1e-4, 0.1, log=True), "weight_decay": Float(1e-6, 1e-3, log=True)}, 4, seed=3,
                      progress=False)
@@ -139,3 +141,20 @@ def test_bounds_that_fix_every_element_warn_and_show_the_pairs_meant():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # the pairs meant: no warning, and the box's corner is found
         assert ds.minimize(rosen, [0.2, 0.2], bounds=[(0, 0.5), (0, 0.5)]).x.tolist() == pytest.approx([0.5, 0.25])
+
+
+def test_update_with_a_class_the_model_never_saw_is_one_line(tmp_path, capsys):
+    """`descend update` on rows labelled 'maybe' where the model knows 'no' and 'yes' ended in "internal error
+    (KeyError: 'maybe'); please report it"; now one line that names the label, its row and the way out."""
+    run = fit_table(bakery(120), Options(target="rain", max_epochs=1, members=1, progress=False), say=lambda s: None)
+    run.save(tmp_path / "run")
+    new = bakery(40, seed=1)
+    new.loc[[4, 9], "rain"] = ["maybe", "hail"]
+    new.to_csv(tmp_path / "week.csv", index=False)
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert main(["update", str(tmp_path / "run"), str(tmp_path / "week.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("descend: error: target 'rain' has 'maybe' in data row 5 (also: 'hail'), a class the model was not "
+                   "trained on (its classes: 'no', 'yes'); the model cannot learn a new class by an update: fit it "
+                   "again on all the rows with descend fit, or correct the label")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
