@@ -93,7 +93,8 @@ def test_predict_handles_an_unseen_category(tmp_path, capsys):
     new.to_csv(path, index=False)
     assert main(["predict", str(tmp_path / "run"), str(path)]) == 0
     captured = capsys.readouterr()
-    assert "1 row(s) have a 'weekday' level not seen in training" in captured.err
+    assert "1 row(s) have a 'weekday' level not seen in training; 'weekday' adds nothing to their predictions, " \
+           "which the other columns make" in captured.err
     preds = pd.read_csv(pd.io.common.StringIO(captured.out))
     assert len(preds) == 7 and np.isfinite(preds["prediction"]).all()
 

@@ -17,6 +17,7 @@ import os
 import pkgutil
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from ..core.errors import DescendError, DescendTypeError
@@ -88,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        _check_run_folder(args)
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():   # restores showwarning when the command ends (main may be called again)
+            warnings.showwarning = _warning_line
+            _check_run_folder(args)
+            return int(args.handler(args) or 0)
     except (DescendError, DescendTypeError) as err:
         return _error(str(err), 2)
     except KeyboardInterrupt:
@@ -106,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _error(f"internal error ({type(err).__name__}: {_first_line(err)}); please report it with the "
                       "traceback that DESCEND_TRACEBACK=1 shows", 1)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning that reaches the command line as one line on stderr, `warning: ...`: the file, line number
+    and source line Python adds name descend's code, which tells a user of the command nothing."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> str:

@@ -47,6 +47,7 @@ FALL = 0.2        # ... and falls by at least this share of its top value (shall
 DIVISOR = 10.0    # without a valley: this fraction of the lowest point's lr
 NO_VALLEY = f"a tenth of the lowest point (the smoothed loss never fell by {FALL:.0%} over {WINDOW} steps or more)"
 MIN_SWEEP = 2 * WINDOW  # the fewest sweep steps that make a curve
+FLAT_SPAN = 1000.0  # a curve flat over 3 decades of lr from start_lr began low enough (no advice to lower it)
 
 
 @dataclass
@@ -198,16 +199,27 @@ def _guess_warning(found: LRFindResult) -> str:
     """Why a suggestion without a valley is a guess, and which end of the range to move."""
     rose = found.diverged or found.smoothed[-1] > 1.5 * min(found.smoothed)
     start, low = found.smoothed[0], min(found.smoothed)
+    began = _fall_began(found)
     if not rose:
         widen = "raise end_lr: the loss barely moved over the whole range"
     elif low >= 0.98 * start:
         widen = "lower start_lr: the loss rose from the first steps on"
+    elif began >= FLAT_SPAN * found.lrs[0]:
+        widen = (f"the loss held at {start:.4g} up to lr {began:.1e}, then fell only to {low:.4g} before it rose: the "
+                 "valley is shallow, and a lower start_lr would add only flat steps")
     else:
         widen = f"lower start_lr: the loss rose after falling only from {start:.4g} to {low:.4g}"
     below = ", below the swept range," if found.suggestion < found.lrs[0] else ""
     return (f"lr_find: the smoothed loss never fell by {FALL:.0%} between lr {found.lrs[0]:.1e} and "
             f"{found.lrs[-1]:.1e}, so the suggestion {found.suggestion:.1e}{below} is a guess; {widen} (or check "
             "that the model can learn from this data)")
+
+
+def _fall_began(found: LRFindResult) -> float:
+    """The lr where the smoothed loss first fell 2% below its start: a sweep whose curve is flat for its first
+    decades began low enough, and a lower start_lr would not show a fall it missed."""
+    start = found.smoothed[0]
+    return next(lr for lr, value in zip(found.lrs, found.smoothed) if value < 0.98 * start or lr == found.lrs[-1])
 
 
 def valley(smoothed: list[float]) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -657,9 +658,19 @@ def from_bounds(bounds) -> Box:
         written = tuple(_plain(v) for v in pairs[empty])
         raise DescendError(f"bounds[{empty}] = {written!r} has lo > hi, so no x fits it; write "
                            f"{written[::-1]!r}{_rows_hint(pairs)}")
+    _warn_if_all_fixed(lo, hi, pairs)
     box = Box(lo, hi)
     box.pairs = len(pairs)
     return box
+
+
+def _warn_if_all_fixed(lo, hi, pairs: list) -> None:
+    """Warn when the pairs pin every element (lo == hi in each): minimize then has nothing to move and returns the
+    projected x0 as converged. With two elements that is what [lows, highs] written as pairs gives when the lows
+    match each other and the highs too ([[0, 0], [1, 1]]), so the pairs meant are shown."""
+    if bool(np.all(np.asarray(lo) == np.asarray(hi))):
+        warnings.warn(f"bounds {[list(map(_plain, p)) for p in pairs]!r} fix every element of x (lo == hi in each "
+                      f"pair), so minimize has nothing to move{_rows_hint(pairs)}", stacklevel=5)
 
 
 def _refuse_text_in_pair(pair, label: str) -> None:
@@ -667,7 +678,8 @@ def _refuse_text_in_pair(pair, label: str) -> None:
     wrong = [f"{side} {value!r}" for side, value in zip(("lo", "hi"), pair)
              if value is not None and not isinstance(value, (np.ndarray, torch.Tensor)) and not _is_number(value)]
     if wrong:
-        raise DescendTypeError(f"{label} = {tuple(pair)!r}: {' and '.join(wrong)} is not a number; give numbers, or "
+        verb = "is not a number" if len(wrong) == 1 else "are not numbers"
+        raise DescendTypeError(f"{label} = {tuple(pair)!r}: {' and '.join(wrong)} {verb}; give numbers, or "
                                "None (or +-inf) for no bound on that side")
 
 

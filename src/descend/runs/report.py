@@ -138,11 +138,21 @@ def _training(record: RunRecord) -> str:
                _figure(plots.single_curve(history, "lr", "learning rate"), "learning rate",
                        "Learning rate used at each step (the schedule)."),
                _figure(plots.single_curve(history, "grad_norm", "gradient norm"), "gradient norm",
-                       "Norm of the whole gradient at each step, before clipping.")]
+                       _grad_norm_caption(record.config.get("run", {}).get("grad_clip")))]
     for column in history.columns:
         if column.startswith("val_") and column != "val_loss":
             figures.append(_figure(plots.single_curve(history, column, column), column, f"{column} at each evaluation."))
     return f"<section id='training'><h2>Training</h2>{''.join(figures)}</section>"
+
+
+def _grad_norm_caption(grad_clip) -> str:
+    """The gradient-norm plot's caption, saying what the run clipped (config.json's grad_clip): a run that clipped
+    nothing (descend fit's tables, fit's default) is not told its norms were read "before clipping"."""
+    if grad_clip is None:
+        return "Norm of the whole gradient at each step (this run clipped no gradients)."
+    kind, limit = next(iter(grad_clip.items())) if isinstance(grad_clip, dict) else ("norm", grad_clip)
+    clipped = f"each element to +-{limit:g}" if kind == "value" else f"the norm to {limit:g}"
+    return f"Norm of the whole gradient at each step, before clipping {clipped}."
 
 
 def _predictions(record: RunRecord) -> str:

@@ -58,10 +58,13 @@ def data_row(series: pd.Series, position: int) -> int:
 
 
 def closest_name(name: str, names: list[str]) -> list[str]:
-    """[the one of `names` that `name` most likely meant] (one differing in case or spaces, or a near spelling such
-    as 'worst_texture' for 'worst texture'), or [] when none is near."""
+    """[the one of `names` that `name` most likely meant] (one differing in case or spaces, a near spelling such
+    as 'worst_texture' for 'worst texture', or the one name holding it as a word: 'month_start' for 'month'), or []
+    when none is near."""
     same = [c for c in names if c.strip().lower() == name.strip().lower()]
-    return same[:1] or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    holding = [c for c in names if name.strip().lower() in re.split(r"[\s_.\-]+", c.strip().lower())]
+    return (same[:1] or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+            or (holding if len(holding) == 1 else []))
 
 
 def known_columns(name: str, columns) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import itertools
 import re
 import sys
@@ -116,6 +117,19 @@ def _check_names(path: Path, names: list[str]) -> None:
         seen.add(name)
 
 
+def _near_file(path: Path) -> str:
+    """'; did you mean housing.txt?' for the file beside a missing `path` that it most likely meant: the one with
+    the same name before its endings (the table saved as .txt or .tsv, or gzipped), else a near spelling."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return f" (there is no folder {folder})"
+    files = [entry.name for entry in itertools.islice(folder.iterdir(), 10_000) if entry.is_file()]
+    stem = path.name.split(".")[0]
+    same = [name for name in files if name.split(".")[0] == stem]
+    near = same if len(same) == 1 else difflib.get_close_matches(path.name, files, n=1, cutoff=0.8)
+    return f"; did you mean {folder / near[0]}?" if near else ""
+
+
 def read_table(path: str | Path, say: Say = warn, as_text: Iterable[str] = ()) -> pd.DataFrame:
     """The table in `path` (CSV, optionally gzipped, or Parquet) as a DataFrame with unique column names; a CSV
     file is read with the encoding, separator and decimal mark it was written with, each unusual one said.
@@ -123,7 +137,7 @@ def read_table(path: str | Path, say: Say = warn, as_text: Iterable[str] = ()) -
     path = Path(path)
     kind = _kind(path)
     if not path.is_file():
-        raise DescendError(f"{path}: no such file")
+        raise DescendError(f"{path}: no such file{_near_file(path)}")
     if kind == "csv":
         frame = _read_csv(path, say, as_text)
     else:

@@ -44,10 +44,25 @@ class Target:
         """Training targets: standardized numbers, counts, 0/1 labels or class indices."""
         if self.task == "classification":
             lookup = {c: i for i, c in enumerate(self.classes)}
-            codes = torch.tensor([lookup[v] for v in _labels(series)])
+            labels = _labels(series)
+            self._refuse_new_classes(series, labels, lookup)
+            codes = torch.tensor([lookup[v] for v in labels])
             return codes.float() if self.loss == "bce" else codes
         values = torch.tensor(np.ascontiguousarray(numbers(series, self.name).to_numpy()), dtype=torch.float32)
         return (values - self.mean) / self.std if self.task == "regression" else values
+
+    def _refuse_new_classes(self, series: pd.Series, labels: list[str], lookup: dict) -> None:
+        """Refuse rows whose class the model has no output for (`descend update` with a new class): an update
+        trains the outputs there are, so a new class needs a model fitted again on all the rows."""
+        new = pd.Series([label not in lookup for label in labels], index=series.index)
+        if new.any():
+            row, value = first_bad(series, new)
+            others = sorted({label for label, is_new in zip(labels, new) if is_new} - {str(value).strip()})
+            also = f" (also: {', '.join(map(repr, others[:5]))})" if others else ""
+            raise DescendError(f"target {self.name!r} has {str(value).strip()!r} in data row {row}{also}, a class the "
+                               f"model was not trained on (its classes: {', '.join(map(repr, self.classes))}); the "
+                               f"model cannot learn a new class by an update: fit it again on all the rows with "
+                               f"descend fit, or correct the label")
 
     def decode(self, output: torch.Tensor) -> np.ndarray:
         """Predictions in the target's own units: values, expected counts, or class probabilities (N, classes)."""

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.data}: {len(new)} column(s) the training file did not have, which the model cannot "
               f"use: {', '.join(new[:5])}{', ...' if len(new) > 5 else ''}", file=sys.stderr)
     for name, count in unseen.items():
-        print(f"note: {count} row(s) have a {name!r} level not seen in training; predicted as no level",
-              file=sys.stderr)
+        print(f"note: {count} row(s) have a {name!r} level not seen in training; {name!r} adds nothing to their "
+              "predictions, which the other columns make", file=sys.stderr)
     bounded = model.bound_note(x, where=args.data)
     if bounded:
         print(bounded, file=sys.stderr)
