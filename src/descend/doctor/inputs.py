@@ -91,9 +91,13 @@ def column_medians(rows: torch.Tensor) -> torch.Tensor:
 
 def constant_baseline(loss: object, y: torch.Tensor) -> float | None:
     """The loss of the best constant prediction for the common named losses (mse: variance; cross_entropy:
-    entropy of the class frequencies); None when the loss is not one of those."""
+    entropy of the class frequencies; bce on 0/1 labels: the entropy of each column's share of ones, averaged);
+    None when the loss is not one of those."""
     if loss == "mse" and y.dtype.is_floating_point:
         return float(y.double().var(unbiased=False).mean()) if len(y) > 1 else None
+    if loss == "bce" and y.dtype.is_floating_point and len(y) > 1 and zero_one(y):
+        share = y.double().reshape(len(y), -1).mean(dim=0).clamp(1e-12, 1 - 1e-12)
+        return float(-(share * share.log() + (1 - share) * (-share).log1p()).mean())
     if loss == "cross_entropy" and not y.dtype.is_floating_point and y.dim() == 1:
         p = torch.bincount(y.long()).double() / len(y)
         p = p[p > 0]
