@@ -153,3 +153,29 @@ def fit_sorted(loader_shuffles: bool):
 def test_a_shuffled_loader_over_a_sorted_table_is_no_split_that_lacks_classes():
     assert "validation_unlike_training" not in warnings(fit_sorted(loader_shuffles=True))
     assert warnings(fit_sorted(loader_shuffles=False))[0] == "validation_unlike_training"
+
+
+def customer_sequences(label_joined: bool, n: int = 900, steps: int = 12, seed: int = 5):
+    """Twelve monthly steps of (spend, visits, a customer-level column joined onto every step) and next year's
+    spend as the target; the joined column is that target itself (`label_joined`) or the customer's age band."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, steps, 3, generator=g)
+    y = x[:, -4:, 0].mean(1) + 0.3 * x[:, :, 1].mean(1) + 0.2 * torch.randn(n, generator=g)
+    joined = 2 * y + 1 if label_joined else torch.randint(0, 5, (n,), generator=g).float()
+    x[:, :, 2] = joined[:, None]
+    return x, y
+
+
+def fit_customers(label_joined: bool):
+    x, y = customer_sequences(label_joined)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 32), nn.ReLU(), nn.Linear(32, 1))
+    return ds.fit(model, (x[:700], y[:700]), val=(x[700:], y[700:]), max_epochs=8, progress=False, seed=0)
+
+
+def test_the_target_joined_onto_every_step_is_a_leak_of_that_feature_not_of_the_last_step():
+    result = fit_customers(label_joined=True)
+    first = result.findings[0]
+    assert warnings(result)[0] == "target_leak" and first.evidence["every_step"] and first.evidence["feature"] == 2
+    assert "feature 2 out of every step" in first.fix and first.change == {}   # dropping the last step keeps it
+    assert "target_leak" not in warnings(fit_customers(label_joined=False))
