@@ -100,8 +100,7 @@ def two_tasks(n: int = 2000, noise_columns: int = 0, seed: int = 203) -> Data:
 
 def small_two_tasks() -> Data:
     """150 rows of the two-task data with ten of the twelve inputs noise: easy to memorize."""
-    xt, yt, xv, yv = two_tasks(n=200, noise_columns=8, seed=204)
-    return xt, yt, xv, yv
+    return two_tasks(n=200, noise_columns=8, seed=204)
 
 
 def smooth_target(n: int = 2000, seed: int = 205) -> Data:
