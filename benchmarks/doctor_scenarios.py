@@ -22,6 +22,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh7   # only the seventh fresh set (doctor_fresh7.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh8   # only the eighth fresh set (doctor_fresh8.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh9   # only the ninth fresh set (doctor_fresh9.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh10  # only the tenth fresh set (doctor_fresh10.py)
 """
 from __future__ import annotations
 
@@ -667,6 +668,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh7": ("doctor_fresh7", "the seventh fresh set", ("FRESH7", "HEALTHY7")),
     "fresh8": ("doctor_fresh8", "the eighth fresh set", ("FRESH8", "HEALTHY8")),
     "fresh9": ("doctor_fresh9", "the ninth fresh set", ("FRESH9", "HEALTHY9")),
+    "fresh10": ("doctor_fresh10", "the tenth fresh set", ("FRESH10", "HEALTHY10")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 

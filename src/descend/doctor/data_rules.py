@@ -167,9 +167,9 @@ def target_leak(r: Readings) -> Finding | None:
              f"unknown" if certain else f"possible target leak: {_leak_words(leak)}; if it is recorded after "
              f"the outcome, the model leans on it and fails wherever the target is unknown")
     flag = f" (descend fit: --drop {shlex.quote(leak['name'])})" if "name" in leak else ""
+    change = {} if leak.get("every_step") else {"drop_columns": [column]}   # no action drops a feature of each step
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
-                   with_flags(f"{_leak_fix(leak)}{flag}", {"drop_columns": [column]}),
-                   {"drop_columns": [column]})
+                   with_flags(f"{_leak_fix(leak)}{flag}", change), change)
 
 
 def _position_leak(leak: dict) -> Finding:
@@ -188,6 +188,9 @@ def _position_leak(leak: dict) -> Finding:
 def _leak_fix(leak: dict) -> str:
     """What to do about the leaking column: leave it out, or for a mean-target encoding, compute it without the
     rows it is used on."""
+    if leak.get("every_step"):
+        return (f"leave feature {leak['feature']} out of every step, in training and validation alike (or check "
+                f"that it is known before the outcome)")
     if "last_step" in leak:
         return ("end each input window one step before the value it forecasts (slice the series up to t, not "
                 "t + 1), or leave the last step out")
@@ -252,6 +255,11 @@ def _standing_alone(r: Readings) -> dict | None:
 
 def _leak_words(leak: dict) -> str:
     column = _column(leak)
+    if leak.get("every_step"):
+        return (f"feature {leak['feature']} of every step of every input sequence (first and last alike) is the "
+                f"target itself, re-coded (correlation {leak['correlation']:.4f} at the last step on the training "
+                f"sample): a value of the whole sequence or graph, copied onto each of its steps or nodes, that is "
+                f"the outcome")
     if "last_step" in leak:
         return (f"the last step of every input sequence (step {leak['column']}, feature {leak['feature']}) is the "
                 f"target itself, re-coded (correlation {leak['correlation']:.4f} on the training sample): the "

@@ -91,9 +91,13 @@ def column_medians(rows: torch.Tensor) -> torch.Tensor:
 
 def constant_baseline(loss: object, y: torch.Tensor) -> float | None:
     """The loss of the best constant prediction for the common named losses (mse: variance; cross_entropy:
-    entropy of the class frequencies); None when the loss is not one of those."""
+    entropy of the class frequencies; bce on 0/1 labels: the entropy of each column's share of ones, averaged);
+    None when the loss is not one of those."""
     if loss == "mse" and y.dtype.is_floating_point:
         return float(y.double().var(unbiased=False).mean()) if len(y) > 1 else None
+    if loss == "bce" and y.dtype.is_floating_point and len(y) > 1 and zero_one(y):
+        share = y.double().reshape(len(y), -1).mean(dim=0).clamp(1e-12, 1 - 1e-12)
+        return float(-(share * share.log() + (1 - share) * (-share).log1p()).mean())
     if loss == "cross_entropy" and not y.dtype.is_floating_point and y.dim() == 1:
         p = torch.bincount(y.long()).double() / len(y)
         p = p[p > 0]
@@ -173,8 +177,10 @@ def last_step_leak(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     """For sequences (rows, steps, features) and one numeric target: the feature whose last step is the target
     itself (an affine map of it, |correlation| of at least LEAK_CORRELATION, on the first MONOTONE_ROWS rows), the
     mark of a forecasting window sliced one step too far, so that it ends on the value to forecast
-    ({"column": the last step, "feature", "correlation", "last_step": True}); None otherwise. Only the last step
-    is read: a target equal to an earlier step is a memory task (recall the first value), not an off-by-one."""
+    ({"column": the last step, "feature", "correlation", "last_step": True}, and "every_step": True when the first
+    step's value of that feature is the target too: a value of the whole sequence or graph, copied onto each of its
+    steps or nodes, not a window's end); None otherwise. Only the last step is read for the leak: a target equal to
+    an earlier step alone is a memory task (recall the first value), not an off-by-one."""
     if not x.dtype.is_floating_point or x.dim() != 3 or x.shape[1] < 2 or not y.dtype.is_floating_point \
             or y.numel() != len(y) or len(y) != len(x) or len(y) < 30:
         return None
@@ -184,7 +190,10 @@ def last_step_leak(x: torch.Tensor, y: torch.Tensor) -> dict | None:
     copies = _copied_columns(last, target)
     if not copies:
         return None
-    return {**copies[0][1], "feature": copies[0][1]["column"], "column": x.shape[1] - 1, "last_step": True}
+    feature = copies[0][1]["column"]
+    first = x[:MONOTONE_ROWS, 0, feature:feature + 1].detach().double()
+    every = {"every_step": True} if torch.isfinite(first).all() and _copied_columns(first, target) else {}
+    return {**copies[0][1], "feature": feature, "column": x.shape[1] - 1, "last_step": True, **every}
 
 
 def _leak(flat: torch.Tensor | None, y: torch.Tensor) -> dict | None:

@@ -161,13 +161,17 @@ def order_blind(model: nn.Module, x: torch.Tensor) -> bool | None:
     """Whether the model's outputs for sequences `x` (rows, steps, features) stay the same, to float rounding, when
     each row's steps are put in another fixed order: a model with no positional information (attention or pooling
     over steps without a position signal). One forward pass of RANDOM_ROWS rows; None when outputs are not a
-    float tensor."""
+    float tensor. False when the rows' outputs are the same for every row: such a model ignores its inputs
+    altogether (a network knocked onto a constant output), not their order alone."""
     order = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(0))
     first, moved = evaluate(model, x), evaluate(model, x[:, order.to(x.device)])
     if not (isinstance(first, torch.Tensor) and first.dtype.is_floating_point) or first.shape != moved.shape:
         return None
-    change = float((first.double() - moved.double()).abs().max())
-    return change <= 1e-4 * float(first.double().abs().max()) + 1e-6
+    first, moved = first.double(), moved.double()
+    tolerance = 1e-4 * float(first.abs().max()) + 1e-6
+    if float((first - first[:1]).abs().max()) <= tolerance:
+        return False
+    return float((first - moved).abs().max()) <= tolerance
 
 
 def sampling_layers(model: nn.Module, x: torch.Tensor) -> str | None:

@@ -76,14 +76,16 @@ class Sample:
     model_eval: torch.Tensor
     folds: torch.Tensor | None = None
     folds_eval: torch.Tensor | None = None
+    ids: tuple[int, ...] = ()   # columns of ids the model's embedding tables look up (see with_levels)
 
 
 def sample(train: tuple | None, val: tuple | None, view: Callable | None = None,
-           folds: Callable | None = None) -> Sample | None:
+           folds: Callable | None = None, ids: list[int] | tuple[int, ...] = ()) -> Sample | None:
     """A Sample from (inputs, targets) of the training and validation data, or None when they are not tables
     of finite numbers (or images or sequences that flatten into one). `view(x, y)`, a loss's readings_view, gives
     the features and the target the references fit and score (the model still takes the inputs as given);
-    `folds(x, y)`, a loss's folds_view, each row's fold when validation rows are scored out of fold (else None)."""
+    `folds(x, y)`, a loss's folds_view, each row's fold when validation rows are scored out of fold (else None);
+    `ids`, the input columns the model's embedding tables look up (ignored under a view, whose columns differ)."""
     if train is None:
         return None
     fit = _finite_rows(train[0][:ROWS], train[1][:ROWS], view, folds)
@@ -91,7 +93,8 @@ def sample(train: tuple | None, val: tuple | None, view: Callable | None = None,
     if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
     folded = fit[3] is not None and compare[3] is not None and val is not None
-    return Sample(*fit[:2], *compare[:2], val is not None, compare[2], *((fit[3], compare[3]) if folded else ()))
+    return Sample(*fit[:2], *compare[:2], val is not None, compare[2], *((fit[3], compare[3]) if folded else
+                                                                         (None, None)), () if view else tuple(ids))
 
 
 def _finite_rows(x: torch.Tensor, y: torch.Tensor, view: Callable | None = None,
@@ -119,8 +122,31 @@ def _folds(data: Sample) -> list[tuple[torch.Tensor, Sample]]:
     for fold in torch.unique(data.folds_eval).tolist():
         rows, others = data.folds_eval == fold, data.folds != fold
         parts.append((rows, Sample(data.x[others], data.y[others], data.x_eval[rows], data.y_eval[rows],
-                                   data.held_out, data.model_eval[rows])))
+                                   data.held_out, data.model_eval[rows], ids=data.ids)))
     return parts
+
+
+ROWS_PER_COEFFICIENT = 5   # fewer fitting rows per coefficient would let a linear fit memorize them
+
+
+def with_levels(data: Sample) -> Sample:
+    """The sample with each id column (whole numbers that the model's embedding tables look up) replaced, in the
+    tables the references fit and score, by one 0/1 column per id its fitting rows hold: a linear model then gives
+    every id a weight of its own, as the embedding gives it a vector, where the id's number would put the ids on a
+    line that means nothing (store 7 is not between stores 6 and 8). An id the fitting rows lack gets no column.
+    Left as is when the 0/1 columns would leave fewer than ROWS_PER_COEFFICIENT fitting rows per coefficient."""
+    if not data.ids:
+        return data
+    keep = [c for c in range(data.x.shape[1]) if c not in data.ids]
+    levels = [torch.unique(data.x[:, c]) for c in data.ids]
+
+    def expand(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, keep], *((x[:, c:c + 1] == seen).double() for c, seen in zip(data.ids, levels))], 1)
+
+    x = expand(data.x)
+    if len(x) < ROWS_PER_COEFFICIENT * (x.shape[1] + 1):
+        return data
+    return replace(data, x=x, x_eval=x if data.x_eval is data.x else expand(data.x_eval), ids=())
 
 
 def _joined(parts: list[tuple[torch.Tensor, torch.Tensor | None]], rows: int) -> torch.Tensor | None:
@@ -263,7 +289,9 @@ def references(loss: object, data: Sample, seed: int = 0, constant: torch.Tensor
 
 
 def _references(loss: object, data: Sample, seed: int, constant: torch.Tensor | None) -> References | None:
-    """references() of a sample whose references are fitted on all its fitting rows."""
+    """references() of a sample whose references are fitted on all its fitting rows (id columns as levels, see
+    with_levels)."""
+    data = with_levels(data)
     kind = kind_of(loss)
     if kind is None or len(data.x) < 10 or len(data.x_eval) < 10:
         return None
@@ -323,7 +351,9 @@ def _classes(data: Sample) -> int:
 
 def in_sample_gain(loss: object, data: Sample) -> float | None:
     """The share of a constant prediction's loss that a linear model fitted on the fitting rows gains on those same
-    rows; None for other losses, or with fewer than five rows per coefficient (fewer would let it memorize)."""
+    rows (id columns as levels, see with_levels); None for other losses, or with fewer than five rows per
+    coefficient (fewer would let it memorize)."""
+    data = with_levels(data)
     kind = kind_of(loss)
     if kind is None or len(data.x) < 5 * (data.x.shape[1] + 1):
         return None
@@ -386,7 +416,9 @@ def class_id_accuracies(data: Sample) -> tuple[float, float, int] | None:
     """For a one-column numeric target holding a few (CLASS_IDS) consecutive integers: (accuracy of a linear
     classifier on those values as classes, accuracy of a linear regression's rounded predictions, classes) on the
     comparison rows. Ordered values (ratings, counts) favour the regression or tie; class ids, whose numbers mean
-    nothing, favour the classifier by far. None for any other target, or too few rows."""
+    nothing, favour the classifier by far. Id columns count as levels (see with_levels). None for any other
+    target, or too few rows."""
+    data = with_levels(data)
     y = data.y.reshape(len(data.y), -1)
     if not data.y.dtype.is_floating_point or y.shape[1] != 1 or len(data.x) < 5 * (data.x.shape[1] + 1):
         return None

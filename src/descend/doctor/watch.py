@@ -169,7 +169,7 @@ class Doctor(Callback):
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None),
-                                    getattr(self.loss, "folds_view", None))
+                                    getattr(self.loss, "folds_view", None), r.index_columns)
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
