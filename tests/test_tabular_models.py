@@ -17,7 +17,7 @@ from descend.cli.tabular_options import validation_line
 from descend.core.loop import Callback
 from descend.apps.tabular import Options, TabularRun, fit_table, glm, linear
 from descend.apps.tabular import train as train_module
-from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, held_out_outputs, seen_share, with_member
+from descend.apps.tabular.members import MemberLoss, chain_ids, fold_ids, seen_share, with_member
 from descend.apps.tabular.model import TabularNet, joined, with_held_out
 from descend.apps.tabular.options import TUNED_LR
 from descend.apps.tabular.subruns import CANDIDATES
@@ -564,34 +564,6 @@ def test_no_temperature_sharpens_classes_that_every_row_already_gets_right():
     assert linear.choose_temperature("bce", torch.sigmoid(z), y)[0] < 1.0
     probabilities = torch.softmax(torch.stack([z, -z, torch.zeros_like(z)], dim=1), dim=1)
     assert linear.choose_temperature("cross_entropy", probabilities, (z < 0).long())[0] == 1.0
-
-
-def test_the_temperature_is_chosen_for_as_many_networks_as_the_final_model_averages():
-    rng = np.random.default_rng(0)
-    rows = 20_000
-    z = torch.as_tensor(rng.normal(scale=2.0, size=rows), dtype=torch.float32)
-    y = (torch.rand(rows, generator=torch.Generator().manual_seed(1)) < torch.sigmoid(z)).float()
-
-    def networks(count: int, seed: int) -> torch.Tensor:   # each network: the true logit plus its own noise
-        noise = np.random.default_rng(seed).normal(scale=1.5, size=(rows, count))
-        return torch.sigmoid(z[:, None] + torch.as_tensor(noise, dtype=torch.float32))[..., None]
-
-    two = networks(2, 2)
-    best_for_twenty = linear.choose_temperature("bce", networks(20, 3).mean(dim=1), y)[0]
-    plain = linear.choose_temperature("bce", two.mean(dim=1), y)[0]
-    corrected = linear.choose_temperature("bce", two.mean(dim=1), y, two, 20)[0]
-    assert plain > 1.2 and best_for_twenty < 0.8   # two noisy networks are too sure; twenty averaged, too unsure
-    assert corrected == pytest.approx(best_for_twenty, rel=0.1)
-    assert linear.choose_temperature("bce", two.mean(dim=1), y, two, 2)[0] == plain   # as many as judged them
-    assert linear.count_corrected(1.0, 0.8, 2, 4) == pytest.approx(0.7)   # L + c / n through (1, 1.0), (2, 0.8)
-
-
-def test_each_validation_row_is_read_from_the_networks_that_never_learned_from_it():
-    outputs = torch.arange(12.0).view(3, 4, 1)   # 3 rows, 4 members in 2 folds (members 0 and 2, 1 and 3)
-    fold = torch.arange(4) % 2
-    own = held_out_outputs(outputs, torch.tensor([0, 1, 0]), fold)
-    assert own[..., 0].tolist() == [[0.0, 2.0], [5.0, 7.0], [8.0, 10.0]]
-    assert torch.equal(held_out_outputs(outputs, torch.full((3,), -1), fold), outputs)
 
 
 def test_the_model_divides_its_class_logits_by_the_temperature_it_was_built_with():
