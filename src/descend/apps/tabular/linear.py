@@ -123,41 +123,20 @@ def _fits_along_grid(loss: str, design: np.ndarray, y: np.ndarray, classes: int)
     return [fit_linear(loss, design, y, penalty, classes) for penalty in PENALTIES[loss]]
 
 
-def choose_temperature(loss: str, mean: torch.Tensor, y: torch.Tensor, singles: torch.Tensor | None = None,
-                       averaged: int = 1) -> tuple[float, float]:
+def choose_temperature(loss: str, mean: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """For classes, the temperature (1/4..4) dividing the logits of `mean` (probabilities) with the lowest loss
     on these rows, nearest 1 on ties, and that loss; 1 for other losses. Averaged networks trained to a tiny
     training loss come out too sure, or, averaged with a linear model, too unsure: one number mends either.
     Where every row's likeliest class is its own, no temperature below 1: the loss then falls on without end as
     the logits grow, so the rows say nothing of how sure to be, and the sharpest temperature would make the first
     wrong class on new rows cost the most (Kershaw's pitch types in benchmarks/tabular_fresh6.py: 408 validation
-    rows all right, temperature 1/4, test log-loss 3.5x logistic regression's on 5 wrong rows of 680).
-    `singles`, (rows, k, outputs): the k networks behind each row of `mean` one by one, blended as `mean` is;
-    where the final model averages more networks than k (`averaged`), each temperature is judged by the loss
-    an average of that many would have (`count_corrected`): a probability average of more networks is less sure,
-    so the temperature chosen for k of them would not fit it."""
+    rows all right, temperature 1/4, test log-loss 3.5x logistic regression's on 5 wrong rows of 680)."""
     if loss not in ("bce", "cross_entropy"):
         return 1.0, mean_loss(loss, mean, y)
     allowed = [t for t in TEMPERATURES if t >= 1 or not all_right(loss, mean, y)]
     scores = {t: mean_loss(loss, tempered_mean(loss, mean, t), y) for t in allowed}
-    if singles is not None and averaged > singles.shape[1] > 1:
-        scores = {t: count_corrected(_single_loss(loss, singles, y, t), score, singles.shape[1], averaged)
-                  for t, score in scores.items()}
     best = min(scores, key=lambda t: (scores[t], abs(math.log(t))))
     return float(best), scores[best]
-
-
-def count_corrected(single: float, several: float, k: int, n: int) -> float:
-    """The expected loss of an average of `n` networks' predictions from the loss of one network (`single`) and of
-    an average of `k` (`several`): to first order it is L + c / n (the networks' spread around their common mean
-    shrinks as 1 / n), and the two counts measured fix L and c."""
-    return several + (single - several) * (1 / n - 1 / k) / (1 - 1 / k)
-
-
-def _single_loss(loss: str, singles: torch.Tensor, y: torch.Tensor, temperature: float) -> float:
-    """The mean loss of each network's own predictions (`singles`, rows x networks x outputs) at `temperature`."""
-    return float(np.mean([mean_loss(loss, tempered_mean(loss, singles[:, i], temperature), y)
-                          for i in range(singles.shape[1])]))
 
 
 def all_right(loss: str, mean: torch.Tensor, y: torch.Tensor) -> bool:

@@ -52,16 +52,6 @@ def seen_share(blocks: np.ndarray, folds: int) -> float:
     return float(np.mean([np.mean(blocks < fold) for fold in range(folds)]))
 
 
-def held_out_outputs(outputs: torch.Tensor, held: torch.Tensor, fold: torch.Tensor) -> torch.Tensor:
-    """Each row's outputs from the members that never learned from it, (rows, k, outputs), out of every member's
-    (rows, members, outputs): those whose `fold` is the row's `held` one, or all of them where no row is held out
-    of any (-1). Validation rows are all held out of some member, or all of none."""
-    if bool((held < 0).all()):
-        return outputs
-    own = fold[None, :] == held[:, None]
-    return outputs[own].view(len(outputs), -1, outputs.shape[2])
-
-
 def with_member(y: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
     """Targets plus the held-out member of each row, as float columns (class indices are exact below 2**24)."""
     return torch.stack([y.float(), member.float()], dim=1)

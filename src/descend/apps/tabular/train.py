@@ -36,10 +36,9 @@ from .cells import check_plain
 from .columns import infer_columns, known_columns, left_out_identifiers, numbers
 from .dates import as_dates, day_first
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
-                      MemberLoss, MemberMetric, chain_ids, fold_ids, held_out_outputs, seen_share, slice_members,
+                      MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
                       with_member)
-from .model import (LINKS, TabularNet, architecture, count_cap, from_mean_space, inputs, joined, to_mean_space,
-                    with_held_out)
+from .model import LINKS, TabularNet, architecture, count_cap, from_mean_space, inputs, joined, with_held_out
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
@@ -605,9 +604,7 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
     truth = torch.as_tensor(y[scheme.val_rows])
     blend, losses_ = linear.choose_blend(target.loss, network, lin, truth)
     blended = blend * network + (1 - blend) * lin
-    singles = _one_by_one(prepared, lin, blend) if bool(torch.isfinite(network).all()) else None
-    temperature, losses_["tempered"] = linear.choose_temperature(target.loss, blended, truth, singles,
-                                                                 final_networks(scheme))
+    temperature, losses_["tempered"] = linear.choose_temperature(target.loss, blended, truth)
     run.config["architecture"]["temperature"] = temperature
     values = truth_values(target, prepared.frame)[scheme.val_rows]
     to_units = functools.partial(_decoded, target)
@@ -620,22 +617,6 @@ def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
                    "networks": evaluate.scores(target, values, to_units(network)),
                    LINEAR_NAMES[target.loss]: evaluate.scores(target, values, to_units(lin))}}
     return blend
-
-
-def _one_by_one(prepared: Prepared, lin: torch.Tensor, blend: float) -> torch.Tensor:
-    """Each validation row's predictions (mean space) from the networks that never learned from it, one by one,
-    (rows, k, outputs), each blended with the linear model's as their average is."""
-    run, scheme = prepared.run, prepared.scheme
-    with torch.no_grad():
-        outputs = to_mean_space(run.model.member_outputs(_member_data(prepared, scheme.val_rows, scheme.val_held)[0]),
-                                run.model.link)
-    own = held_out_outputs(outputs, torch.as_tensor(scheme.val_held), run.model.fold)
-    return blend * own + (1 - blend) * lin[:, None, :]
-
-
-def final_networks(scheme: Scheme) -> int:
-    """How many networks the final model averages: the first run's members, or the refit's, or both (`keeps_first`)."""
-    return scheme.members * (1 + int(scheme.keeps_first))
 
 
 def _validation_words(scheme: Scheme) -> str:
