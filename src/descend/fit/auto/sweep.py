@@ -191,6 +191,8 @@ class Sweep(Callback):
             self._decide(state.step, self.ending)
         elif self._check_due(state) and not state.replaying and state.stop_reason is None:
             self._watch(state.step)
+        if not self.sweeping and self.restart is None and state.step > self.ended_at:
+            state.retire(self)   # picked, watched (and a restart marked): nothing to do at any later step
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
