@@ -282,7 +282,7 @@ class Loop:
                     hook(state)
                 record, epoch_end = self._step()
                 pending.append(record)
-                evaluated = self._evaluation_due(epoch_end)
+                evaluated = state.has_validation and self._evaluation_due(epoch_end)
                 if evaluated or self._sync_due(record, len(pending)):
                     told, pending = pending, []
                     self._tell(told, evaluated, hooks)
@@ -369,8 +369,7 @@ class Loop:
         return record, state.epoch != epoch_before
 
     def _evaluation_due(self, epoch_end: bool) -> bool:
-        if not self.state.has_validation:
-            return False
+        """Whether a run with validation evaluates after this step: at each epoch's end, or every eval_every."""
         if self.eval_every is None:
             return epoch_end
         return self.state.step % self.eval_every == 0

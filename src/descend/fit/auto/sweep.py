@@ -151,8 +151,9 @@ class Sweep(Callback):
         if not math.isfinite(loss):
             record["recovered"] = True   # the sweep ends here and restores kept weights: the run goes on
 
+    @torch.no_grad()   # copies without a detached view of each tensor first (one operation each)
     def _keep(self, step: int) -> None:
-        self.kept.append((step, {k: v.detach().clone() for k, v in self._state().items()}))
+        self.kept.append((step, {k: v.clone() for k, v in self._state().items()}))
         most = max(1, min(KEEP, SNAPSHOT_MEMORY // _size(self.kept[-1][1])))
         del self.kept[:-most]
 
