@@ -472,8 +472,7 @@ def _later_spike(r: Readings) -> Finding | None:
     every norm of the first 10 steps (the size the run started at), unless the run came back from it and its
     result shows no cost (see _spike_recovered, _harmless). The last step of each epoch is left out (see
     _ends_an_epoch)."""
-    records = [(x["step"], x["grad_norm"]) for x in r.history
-               if math.isfinite(x.get("grad_norm", math.nan)) and not _ends_an_epoch(r, x["step"])]
+    records = [(step, norm) for step, norm in r.finite("grad_norm") if not _ends_an_epoch(r, step)]
     if len(records) < 31:
         return None
     norms = np.array([g for _, g in records])
@@ -751,7 +750,7 @@ def lr_decayed_early(r: Readings) -> Finding | None:
     steep for the run), and the model ended clearly short of a linear reference or no better than a constant.
     Only with a schedule the caller gave (the fix leaves it out); not under a line search (no lr) or after
     doctor='fix' rollbacks (they cut the lr on purpose)."""
-    lrs = [(x["step"], x["lr"]) for x in r.history if math.isfinite(x.get("lr", math.nan))]
+    lrs = r.finite("lr")
     if len(lrs) < MIN_STEPS or line_search(r) or r.interventions or setting(r, "schedule") is None:
         return None
     peak_i = max(range(len(lrs)), key=lambda i: lrs[i][1])
