@@ -121,13 +121,13 @@ class Readings:
         if self.non_finite["first_step"] is None:
             self.non_finite["first_step"] = step
 
-    def finite(self, key: str) -> list[tuple[int | None, float]]:
+    def finite(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of each record of the history whose `key` is a finite number, in order: the losses,
         gradient norms and lrs many rules read, gone through once for them all (again only when the history is
         another or longer: the diagnosis leaves auto's sweep out by replacing it)."""
         found = self._finite.get(key)
         if found is None or found[0] is not self.history or found[1] != len(self.history):
-            pairs = [(x.get("step"), x[key]) for x in self.history if math.isfinite(x.get(key, math.nan))]
+            pairs = [(x["step"], x[key]) for x in self.history if key in x and math.isfinite(x[key])]
             found = self._finite[key] = (self.history, len(self.history), pairs)
         return found[2]
 
