@@ -1,7 +1,7 @@
 """Issue 14's twelfth pass: the loop stops calling a callback whose work is over (LoopState.retire: a callback that
 retires is told of no later step, the others go on as before, and auto's lr sweep retires once its pick has been
-watched); the doctor's samples and the sweep's snapshots copy weights without a detached view of each; the rules
-read the history's finite losses, norms and lrs from one pass per column (Readings.finite)."""
+watched); the doctor's rules read the history's finite losses, norms and lrs from one pass per column
+(Readings.finite). The copies without detached views are in test_overhead_paths.py."""
 import torch
 from torch import nn
 
@@ -76,38 +76,6 @@ def test_the_lr_sweep_is_told_of_no_step_after_its_pick_has_been_watched(monkeyp
     last = {name: max(step for called, step in seen if called == name) for name, _ in seen}
     assert last["on_step"] == last["on_step_end"] == watched   # told of the last check's step, of none after
     assert watched - 32 < last["needs_sync"] <= watched   # asked up to it (a 32-step window may end on it)
-
-
-class _Ops(torch.utils._python_dispatch.TorchDispatchMode):
-    """Counts the operations torch runs inside it, by name."""
-
-    def __init__(self):
-        super().__init__()
-        self.counts = {}
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.counts[str(func)] = self.counts.get(str(func), 0) + 1
-        return func(*args, **(kwargs or {}))
-
-
-def test_the_samples_and_the_sweeps_snapshots_copy_the_weights_without_a_detached_view_of_each(monkeypatch):
-    from descend.doctor.instruments import Instruments
-    seen = {}
-    for owner, name in ((Instruments, "_pre_step"), (Instruments, "_post_step"), (sweep_lib.Sweep, "_keep")):
-        original = getattr(owner, name)
-
-        def counted(*args, _original=original, _name=name, **kwargs):
-            with _Ops() as ops:
-                _original(*args, **kwargs)
-            for op, count in ops.counts.items():
-                seen.setdefault(_name, {})[op] = seen.get(_name, {}).get(op, 0) + count
-        monkeypatch.setattr(owner, name, counted)
-    result = ds.fit(_mlp(), _data(), loss="mse", batch_size=16, max_epochs=2, progress=False)
-    samples, snapshots = seen["_pre_step"]["aten._foreach_norm.Scalar"], seen["_keep"]["aten.clone.default"]
-    assert samples >= 3 and snapshots == 4 * result.choice.observed["sweep_steps"]   # 2 weights and 2 biases
-    assert seen["_pre_step"] == {"aten._foreach_norm.Scalar": samples, "aten.clone.default": 2 * samples}
-    assert seen["_post_step"] == {"aten._foreach_sub_.List": samples, "aten._foreach_norm.Scalar": samples}
-    assert seen["_keep"] == {"aten.clone.default": snapshots}
 
 
 def test_the_finite_column_of_the_history_is_read_once_and_again_when_the_history_changes():
