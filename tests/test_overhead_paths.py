@@ -372,3 +372,25 @@ def test_the_flat_optimizers_skipped_steps_are_counted_on_the_host_not_by_an_ope
     short, long = _fit_ops(64), _fit_ops(192)
     taken_back = [name for name in long if name.startswith("aten._foreach_sub")]
     assert taken_back == [] and short["aten._fused_adamw_.default"] == 2 * 64   # two groups, every step updated
+
+
+def test_the_samples_and_the_sweeps_snapshots_copy_the_weights_without_a_detached_view_of_each(monkeypatch):
+    seen = {}
+    for owner, name in ((Instruments, "_pre_step"), (Instruments, "_post_step"), (Sweep, "_keep")):
+        original = getattr(owner, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            with _Ops() as ops:
+                _original(*args, **kwargs)
+            for op, count in ops.counts.items():
+                seen.setdefault(_name, {})[op] = seen.get(_name, {}).get(op, 0) + count
+        monkeypatch.setattr(owner, name, counted)
+    X = torch.randn(640, 5, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+    result = ds.fit(model, (X, X.sum(1)), loss="mse", batch_size=16, max_epochs=2, progress=False)
+    samples, snapshots = seen["_pre_step"]["aten._foreach_norm.Scalar"], seen["_keep"]["aten.clone.default"]
+    assert samples >= 3 and snapshots == 4 * result.choice.observed["sweep_steps"]   # 2 weights and 2 biases
+    assert seen["_pre_step"] == {"aten._foreach_norm.Scalar": samples, "aten.clone.default": 2 * samples}
+    assert seen["_post_step"] == {"aten._foreach_sub_.List": samples, "aten._foreach_norm.Scalar": samples}
+    assert seen["_keep"] == {"aten.clone.default": snapshots}

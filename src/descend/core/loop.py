@@ -108,6 +108,13 @@ class LoopState:
     started: float = field(default_factory=time.perf_counter)
     time_before: float = 0.0       # seconds spent before a resume
     replaying: bool = False        # told about a step the model has already moved past (see the module notes)
+    retired: list = field(default_factory=list)   # callbacks that asked not to be told of steps any more (retire)
+
+    def retire(self, callback: "Callback") -> None:
+        """Stop telling `callback` of steps from the next record on (on_step_begin, on_step, on_evaluate,
+        on_step_end, needs_sync): for one whose work ended with a phase of the run (auto's lr sweep once its watch
+        is over), so that the loop stops calling it every step. Its on_end and its state_dict still count."""
+        self.retired.append(callback)
 
     def elapsed(self) -> float:
         return self.time_before + time.perf_counter() - self.started
@@ -171,8 +178,16 @@ def apply_schedules(optimizer: torch.optim.Optimizer, schedules: dict[str, Sched
                 group[key] = value
 
 
+STEP_HOOKS = ("on_step_begin", "on_step", "on_evaluate", "on_step_end")   # what a retired callback is no longer told
+
+
 def _overridden(callbacks, name: str) -> list[Callable]:
     return [getattr(cb, name) for cb in callbacks if getattr(type(cb), name) is not getattr(Callback, name)]
+
+
+def _not_bound_to(methods: list[Callable], owners: set[int]) -> list[Callable]:
+    """The `methods` not bound to an object whose id is in `owners`."""
+    return [method for method in methods if id(getattr(method, "__self__", None)) not in owners]
 
 
 def never(self, state: "LoopState") -> bool:
@@ -253,8 +268,7 @@ class Loop:
 
     def run(self) -> LoopState:
         state = self.state
-        hooks = {name: _overridden(self.callbacks, name) for name in
-                 ("on_start", "on_step_begin", "on_step", "on_evaluate", "on_step_end", "on_end")}
+        hooks = {name: _overridden(self.callbacks, name) for name in ("on_start", *STEP_HOOKS, "on_end")}
         self._askers = [obj.needs_sync for obj in [*self.rules, *self.callbacks] if type(obj).needs_sync is not never]
         for rule in self.rules:
             rule.setup(state)
@@ -268,7 +282,7 @@ class Loop:
                     hook(state)
                 record, epoch_end = self._step()
                 pending.append(record)
-                evaluated = self._evaluation_due(epoch_end)
+                evaluated = state.has_validation and self._evaluation_due(epoch_end)
                 if evaluated or self._sync_due(record, len(pending)):
                     told, pending = pending, []
                     self._tell(told, evaluated, hooks)
@@ -314,12 +328,24 @@ class Loop:
                 latest = (state.step, state.epoch)
             for hook in on_step_end:
                 hook(state, record)
+            if state.retired:
+                on_step, on_step_end = self._retire(hooks)
             if state.stop_reason is not None:
                 break
         state.step, state.epoch = latest
         state.replaying = False
         if settled is not None:
             settled()
+
+    def _retire(self, hooks: dict) -> tuple[list, list]:
+        """Leave the retired callbacks out of the per-step hooks (new lists: one being run goes on as it was) and
+        out of the loop's questions; the on_step and on_step_end hooks from now on."""
+        gone = {id(callback) for callback in self.state.retired}
+        self.state.retired.clear()
+        for name in STEP_HOOKS:
+            hooks[name] = _not_bound_to(hooks[name], gone)
+        self._askers = _not_bound_to(self._askers, gone)
+        return hooks["on_step"], hooks["on_step_end"]
 
     def _settle(self, pending: list[dict]) -> None:
         """Turn the pending steps' values into numbers and hand their records to the task's `steps_read`, if any."""
@@ -343,8 +369,7 @@ class Loop:
         return record, state.epoch != epoch_before
 
     def _evaluation_due(self, epoch_end: bool) -> bool:
-        if not self.state.has_validation:
-            return False
+        """Whether a run with validation evaluates after this step: at each epoch's end, or every eval_every."""
         if self.eval_every is None:
             return epoch_end
         return self.state.step % self.eval_every == 0

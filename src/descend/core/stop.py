@@ -60,17 +60,14 @@ class _Limit(Rule):
     def __init__(self, n: int):
         self.n = check_positive_int(n, f"{type(self).__name__}: n")
 
-    def _reached(self, state) -> bool:
-        return getattr(state, self.unit) >= self.n
-
     def check(self, state, record):
-        if not self._reached(state):   # every step: the words only once
+        if getattr(state, self.unit) < self.n:   # every step, read in place: the words only once
             return None
         unit = self.unit if self.n == 1 else f"{self.unit}s"
         return f"reached the {self.unit} limit ({self.n} {unit})"
 
     def needs_sync(self, state):
-        return self._reached(state)
+        return getattr(state, self.unit) >= self.n
 
 
 class MaxSteps(_Limit):

@@ -123,7 +123,7 @@ def finite(values) -> list[float]:
 def loss_ends(r: Readings) -> tuple[float, float]:
     """Mean raw training loss over the first and the last tenth of the run (at least 5 steps each): batch noise
     does not move these the way it moves one step's loss, or an average that starts from one batch."""
-    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    raw = [loss for _, loss in r.finite("loss")]
     k = max(5, len(raw) // 10)
     return statistics.fmean(raw[:k]), statistics.fmean(raw[-k:])
 

@@ -110,6 +110,7 @@ class Readings:
     judged_loss: str | None = None                             # the named loss a user loss is, but for that part
     multi_hot: float | None = None                             # share of 0/1 target rows not holding a single 1
     errors: list = field(default_factory=list)                 # doctor_error findings from reading the run
+    _finite: dict = field(default_factory=dict, repr=False, compare=False)   # see finite
 
     MEASURED = ("layer_grads", "update_ratios", "sampled_steps", "dead", "dead_first", "non_finite", "interventions",
                 "start_scales", "auto_lr", "auto_choice", "auto_optimizer", "auto_limit", "auto_target")
@@ -119,6 +120,16 @@ class Readings:
         self.non_finite["count"] += 1
         if self.non_finite["first_step"] is None:
             self.non_finite["first_step"] = step
+
+    def finite(self, key: str) -> list[tuple[int, float]]:
+        """(step, value) of each record of the history whose `key` is a finite number, in order: the losses,
+        gradient norms and lrs many rules read, gone through once for them all (again only when the history is
+        another or longer: the diagnosis leaves auto's sweep out by replacing it)."""
+        found = self._finite.get(key)
+        if found is None or found[0] is not self.history or found[1] != len(self.history):
+            pairs = [(x["step"], x[key]) for x in self.history if key in x and math.isfinite(x[key])]
+            found = self._finite[key] = (self.history, len(self.history), pairs)
+        return found[2]
 
     def state_dict(self) -> dict:
         """What was measured so far (plain data and bool tensors) and what "auto" chose (which findings quote),
@@ -196,16 +207,18 @@ class Instruments(Callback):
             self.sampling = state.step + 1   # evaluation, so validation batches never count as training
             self._arm()
 
+    @torch.no_grad()   # the weights are read as they are, without a detached view of each (one operation each)
     def _pre_step(self, optimizer, args, kwargs) -> None:
         self._remove(self.relu_hooks)  # the forward pass of this step is done
         named = [(n, p) for n, p in self.weights if p.grad is not None]
         norms = torch._foreach_norm([p.grad for _, p in named]) if named else []
         self.measured.append(("grads", [n for n, _ in named], norms))
-        self.before = [p.detach().clone() for _, p in self.weights] if self.weights else None
+        self.before = [p.clone() for _, p in self.weights] if self.weights else None
 
+    @torch.no_grad()
     def _post_step(self, optimizer, args, kwargs) -> None:
         if self.before is not None:
-            now = [p.detach() for _, p in self.weights]
+            now = [p for _, p in self.weights]
             torch._foreach_sub_(self.before, now)   # the update, sign aside: its norm is the change's
             norms = torch._foreach_norm(self.before + now)   # changes, then sizes, in one call
             self.measured.append(("ratios", [n for n, _ in self.weights], norms, self.sampling))

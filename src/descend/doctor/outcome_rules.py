@@ -75,7 +75,7 @@ def _still_falling(values: list[float]) -> tuple[bool, float]:
 def _falling_rate(r: Readings) -> tuple[bool, float]:
     """Whether the loss was still falling at the end (a line through the last half of the training losses falls
     beyond three standard errors, or the last three validation losses each fell), and how much it fell per step."""
-    raw = [x["loss"] for x in r.history if math.isfinite(x["loss"])]
+    raw = [loss for _, loss in r.finite("loss")]
     falling, slope = _still_falling(raw[len(raw) // 2:])
     evals = [(step, v) for step, _, v in r.curve.gap][-3:]
     if len(evals) == 3 and evals[0][1] > evals[1][1] > evals[2][1]:

@@ -88,7 +88,7 @@ def grad_clip_too_small(r: Readings) -> Finding | None:
     constant prediction (an optimizer that normalizes its steps, such as Adam, shrugs the cut off and stays
     silent)."""
     clip = _norm_clip(r)
-    norms = [x["grad_norm"] for x in r.history if math.isfinite(x.get("grad_norm", math.nan))]
+    norms = [norm for _, norm in r.finite("grad_norm")]
     if clip is None or len(norms) < 10:
         return None
     typical = statistics.median(norms)

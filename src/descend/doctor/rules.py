@@ -454,11 +454,12 @@ def line_search_on_batches(r: Readings) -> Finding | None:
                    change)
 
 
-def _ends_an_epoch(r: Readings, step: int) -> bool:
-    """Whether `step` is the last of an epoch of 10 steps or more: that batch holds the rows left over, often a
-    handful, whose gradient is a few rows' noise (a BatchNorm over 3 rows spikes it every epoch), not a jump."""
+def _epoch_ends(r: Readings) -> int | None:
+    """The length of an epoch whose last steps are left out (every multiple of it), when it is 10 steps or more:
+    the last batch holds the rows left over, often a handful, whose gradient is a few rows' noise (a BatchNorm over
+    3 rows spikes it every epoch), not a jump; None for no such epoch."""
     per_epoch = r.steps_per_epoch
-    return bool(per_epoch) and per_epoch >= 10 and step % per_epoch == 0
+    return per_epoch if per_epoch and per_epoch >= 10 else None
 
 
 def exploding_gradients(r: Readings) -> Finding | None:
@@ -471,9 +472,9 @@ def _later_spike(r: Readings) -> Finding | None:
     """A gradient norm more than 100x the median of the 20 steps before it (after the first 10 steps) and above
     every norm of the first 10 steps (the size the run started at), unless the run came back from it and its
     result shows no cost (see _spike_recovered, _harmless). The last step of each epoch is left out (see
-    _ends_an_epoch)."""
-    records = [(x["step"], x["grad_norm"]) for x in r.history
-               if math.isfinite(x.get("grad_norm", math.nan)) and not _ends_an_epoch(r, x["step"])]
+    _epoch_ends)."""
+    per_epoch = _epoch_ends(r)
+    records = [(step, norm) for step, norm in r.finite("grad_norm") if not (per_epoch and step % per_epoch == 0)]
     if len(records) < 31:
         return None
     norms = np.array([g for _, g in records])
@@ -751,7 +752,7 @@ def lr_decayed_early(r: Readings) -> Finding | None:
     steep for the run), and the model ended clearly short of a linear reference or no better than a constant.
     Only with a schedule the caller gave (the fix leaves it out); not under a line search (no lr) or after
     doctor='fix' rollbacks (they cut the lr on purpose)."""
-    lrs = [(x["step"], x["lr"]) for x in r.history if math.isfinite(x.get("lr", math.nan))]
+    lrs = r.finite("lr")
     if len(lrs) < MIN_STEPS or line_search(r) or r.interventions or setting(r, "schedule") is None:
         return None
     peak_i = max(range(len(lrs)), key=lambda i: lrs[i][1])

@@ -80,7 +80,7 @@ def rising_schedule(r: Readings) -> Finding | None:
     with gamma above 1, read as a divisor), and the training loss ended ROSE times above its lowest (smoothed): the
     steps overshoot because the schedule keeps raising them, so a lower lr only delays it."""
     scaled, smoothed = _scaled_lr(r), r.curve.smoothed
-    lrs = [x["lr"] for x in r.history if math.isfinite(x.get("lr", math.nan))]
+    lrs = [lr for _, lr in r.finite("lr")]
     if r.settings.get("schedule") is None or scaled is None or not lrs or max(lrs) < RISEN * scaled \
             or not smoothed or not smoothed[-1] > ROSE * min(smoothed):
         return None

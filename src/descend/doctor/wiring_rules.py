@@ -168,7 +168,7 @@ def optimizer_eps(r: Readings) -> Finding | None:
     lr x gradient / eps, a sliver; fires at a cost."""
     groups = getattr(setting(r, "optimizer"), "param_groups", None) or []
     eps = max((g["eps"] for g in groups if isinstance(g.get("eps"), float)), default=None)
-    norms = [x["grad_norm"] for x in r.history if math.isfinite(x.get("grad_norm", math.nan))]
+    norms = [norm for _, norm in r.finite("grad_norm")]
     trainable = r.frozen[1] - r.frozen[0]
     if eps is None or len(norms) < 10 or trainable <= 0:
         return None

@@ -151,8 +151,9 @@ class Sweep(Callback):
         if not math.isfinite(loss):
             record["recovered"] = True   # the sweep ends here and restores kept weights: the run goes on
 
+    @torch.no_grad()   # copies without a detached view of each tensor first (one operation each)
     def _keep(self, step: int) -> None:
-        self.kept.append((step, {k: v.detach().clone() for k, v in self._state().items()}))
+        self.kept.append((step, {k: v.clone() for k, v in self._state().items()}))
         most = max(1, min(KEEP, SNAPSHOT_MEMORY // _size(self.kept[-1][1])))
         del self.kept[:-most]
 
@@ -191,6 +192,8 @@ class Sweep(Callback):
             self._decide(state.step, self.ending)
         elif self._check_due(state) and not state.replaying and state.stop_reason is None:
             self._watch(state.step)
+        if not self.sweeping and self.restart is None and state.step > self.ended_at:
+            state.retire(self)   # picked, watched (and a restart marked): nothing to do at any later step
 
     def _decide(self, step: int, why: str) -> None:
         if len(self.smoothed) >= 2:   # the valley ends at the lowest point: past it is the sweep's overshoot
