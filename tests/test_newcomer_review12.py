@@ -85,8 +85,9 @@ def test_a_missing_file_names_the_one_beside_it_that_was_meant(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "housing.txt").write_text("a,b\n1,2\n")
     (tmp_path / "sales_2024.csv").write_text("a,b\n1,2\n")
-    for given, meant in [("housing.csv", "did you mean housing.txt?"), ("sales_2042.csv", "did you mean sales_2024.csv?"),
-                         ("nowhere/x.csv", "(there is no folder nowhere)")]:
+    cases = [("housing.csv", "did you mean housing.txt?"), ("sales_2042.csv", "did you mean sales_2024.csv?"),
+             ("nowhere/x.csv", "(there is no folder nowhere)")]
+    for given, meant in cases:
         assert main(["fit", given, "--target", "b"]) == 2
         err = capsys.readouterr().err.strip()
         assert err == f"descend: error: {given}: no such file{'; ' if meant.startswith('did') else ' '}{meant}"
