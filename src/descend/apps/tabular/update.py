@@ -58,7 +58,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
                            f"is known (for rows without it, `descend predict` predicts them); "
                            f"{known_columns(opts.target, frame.columns)}")
     run.preprocessor.check_columns(frame, "the new data")
-    frame = rows_with_target(frame, opts.target, say)
+    frame = rows_with_target(frame, opts.target)
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
                            f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
