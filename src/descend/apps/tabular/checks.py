@@ -219,50 +219,58 @@ def sorted_target_note(target: Target, frame: pd.DataFrame, split: Split, in_fil
             f"values ({tested.min():g} to {tested.max():g}): --split random draws the test rows at random"]
 
 
-SHIFT = 0.5            # a column whose test rows would need half of them moved to look like its training rows ...
-SHIFT_OVER_CHANCE = 3  # ... and SHIFT_OVER_CHANCE times more than in any of CHANCE_DRAWS random splits of them
-CHANCE_DRAWS = 4
-SHIFT_ROWS = 2000      # rows of each part read at most (a seeded sample): the shift is a share, not a count
+
+SHIFT = 0.5   # a sorted column whose test rows would need half of them moved to look like its training rows
 
 
 def sorted_feature_note(pre: Preprocessor, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:
-    """A note when the test rows, the file's last, sit on levels or ranges of an input column that the training
-    rows barely hold (a table sorted by passenger class puts only third class in the test rows): the test score
-    then says little about the rows the model will meet. A column counts when the share of test rows that would
-    have to move to match the training rows' spread over it (levels; deciles of the training rows for numbers) is
-    at least SHIFT and far beyond what random splits of the same rows give; the most shifted column is named."""
+    """A note when the rows are sorted by an input column and the test rows, the file's last, sit on levels or
+    ranges of it that the training rows barely hold (a table sorted by passenger class puts only third class in
+    the test rows): the test score then says little about the rows the model will meet. Sorted: numbers that never
+    fall (or never rise) from row to row, or levels each in one block of rows; barely held: at least SHIFT of the
+    test rows would have to move to match the training rows' spread over the column (its levels, or for numbers
+    the deciles of the training rows). Tables in random order fail the first test at once."""
     if not in_file_order or len(split.test) < MIN_LEAK_ROWS:
         return []
-    rng = np.random.default_rng(0)
-    train, test = (np.sort(rng.choice(rows, min(len(rows), SHIFT_ROWS), replace=False))
-                   for rows in (split.train, split.test))
-    found = []
+    rows = frame.iloc[np.sort(np.concatenate([split.train, split.test]))]
+    taught = len(split.train)
     for column in pre.columns:
-        codes, describe = _column_levels(column.kind, column.name, frame.iloc[np.concatenate([train, test])], len(train))
-        shift = _shift(codes[:len(train)], codes[len(train):])
-        chance = max(_shift(*np.split(rng.permutation(codes), [len(train)])) for _ in range(CHANCE_DRAWS))
-        if shift >= SHIFT and shift >= SHIFT_OVER_CHANCE * chance:
-            found.append((shift, column.name, describe))
-    if not found:
-        return []
-    _, name, describe = max(found, key=lambda item: item[0])
-    return [f"note: the rows look sorted by {name!r}: the {len(split.test)} test rows (the file's last) "
-            f"{describe}: --split random draws the test rows at random"]
+        if column.kind in NAMED:   # months in blocks are rows in time order; unseen_level_notes names the new ones
+            continue
+        numeric = column.kind in ("numeric", "ordinal")
+        values = numbers(rows[column.name], column.name) if numeric else rows[column.name].astype("string")
+        if not _sorted(values, numeric):
+            continue
+        codes, describe = _column_levels(values, numeric, taught)
+        if _shift(codes[:taught], codes[taught:]) >= SHIFT:
+            return [f"note: the rows look sorted by {column.name!r}: the {len(split.test)} test rows (the file's "
+                    f"last) {describe}: --split random draws the test rows at random"]
+    return []
 
 
-def _column_levels(kind: str, name: str, rows: pd.DataFrame, taught: int) -> tuple[np.ndarray, str]:
-    """(a level code per row of `rows`, whose first `taught` are training rows; in words, where the others lie):
-    levels as written, or for numbers the decile of the training rows each falls in."""
-    if kind in ("numeric", "ordinal"):
-        values = numbers(rows[name], name).to_numpy()
-        edges = np.unique(np.nanquantile(values[:taught], np.linspace(0.1, 0.9, 9)))
-        tested = values[taught:]
+def _sorted(values: pd.Series, numeric: bool) -> bool:
+    """Whether `values` (in file order) are sorted: numbers that never fall or never rise (empty cells aside),
+    text whose levels each fill one block of rows (and are fewer than half the rows: no name per row)."""
+    if numeric:
+        steps = np.diff(values.dropna().to_numpy())
+        return bool(steps.any()) and bool((steps >= 0).all() or (steps <= 0).all())
+    codes, levels = pd.factorize(values.fillna("(empty)"))
+    changes = int(np.count_nonzero(np.diff(codes)))
+    return 2 <= len(levels) <= len(values) / 2 and changes == len(levels) - 1
+
+
+def _column_levels(values: pd.Series, numeric: bool, taught: int) -> tuple[np.ndarray, str]:
+    """(a level code per value, whose first `taught` are training rows'; in words, where the others lie): levels
+    as written, or for numbers the decile of the training rows each falls in."""
+    if numeric:
+        points = values.to_numpy()
+        edges = np.unique(np.nanquantile(points[:taught], np.linspace(0.1, 0.9, 9)))
+        tested = points[taught:]
         lo, hi = np.nanmin(tested), np.nanmax(tested)
-        inside = np.mean((values[:taught] >= lo) & (values[:taught] <= hi))
-        codes = np.where(np.isnan(values), -1, np.searchsorted(edges, values, side="right"))
-        return codes + 1, f"hold its values {lo:g} to {hi:g}, where {inside:.0%} of the training rows lie"
-    text = rows[name].astype("string").fillna("(empty)").to_numpy()
-    codes, levels = pd.factorize(text)
+        inside = np.mean((points[:taught] >= lo) & (points[:taught] <= hi))
+        codes = np.where(np.isnan(points), 0, np.searchsorted(edges, points, side="right") + 1)
+        return codes, f"hold its values {lo:g} to {hi:g}, where {inside:.0%} of the training rows lie"
+    codes, levels = pd.factorize(values.fillna("(empty)"))
     shares = [np.bincount(part, minlength=len(levels)) / len(part) for part in (codes[:taught], codes[taught:])]
     top = int(np.argmax(shares[1] - shares[0]))
     return codes, f"are {shares[1][top]:.0%} its level {levels[top]!r}, against {shares[0][top]:.0%} of the training rows"
