@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .columns import numbers
-from .dates import NAMED, calendar_numbers
+from .columns import name_words, numbers
+from .dates import DATE_WORDS, NAMED, calendar_numbers
 from .preprocess import Preprocessor
 from .glm import ridge
 from .split import Split
@@ -221,6 +221,8 @@ def sorted_target_note(target: Target, frame: pd.DataFrame, split: Split, in_fil
 
 
 SHIFT = 0.5   # a sorted column whose test rows would need half of them moved to look like its training rows
+# a column named with one of these sorts rows in time order, which a split by position suits: no note
+TIME_WORDS = DATE_WORDS | {"year", "yr", "month", "week", "quarter", "hour", "period"}
 
 
 def sorted_feature_note(pre: Preprocessor, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:
@@ -235,7 +237,7 @@ def sorted_feature_note(pre: Preprocessor, frame: pd.DataFrame, split: Split, in
     rows = frame.iloc[np.sort(np.concatenate([split.train, split.test]))]
     taught = len(split.train)
     for column in pre.columns:
-        if column.kind in NAMED:   # months in blocks are rows in time order; unseen_level_notes names the new ones
+        if column.kind in NAMED or name_words(column.name) & TIME_WORDS:   # months in blocks: rows in time order
             continue
         numeric = column.kind in ("numeric", "ordinal")
         values = numbers(rows[column.name], column.name) if numeric else rows[column.name].astype("string")
