@@ -14,6 +14,7 @@ import torch
 from ...core.errors import DescendError
 from ...fit import losses
 from ...fit import threads as threads_lib
+from ..tabular.io import reading_notes
 from ..tabular.run import TabularRun
 from ..tabular.train import Say, rows_with_target
 from .directions import random_directions
@@ -55,7 +56,7 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
                            "weight), so its loss does not move with the network weights a landscape walks; there is "
                            "no landscape to draw for this run")
     folder = LandscapeFolder(out)        # before the work: an --out that cannot be a folder is said at once
-    x, y = sample_rows(run, frame, settings)
+    x, y = sample_rows(run, frame, settings, say)
     objective, rows = model_objective(run.model, losses.get(run.target.loss), x, y, threads=settings.threads), len(x)
     weights = weights_of(run.model)
     first, second = random_directions(weights, 2, seed=settings.seed)
@@ -79,11 +80,12 @@ def run_landscape(run_dir: str | Path, frame: pd.DataFrame, out: str | Path, set
     return data
 
 
-def sample_rows(run: TabularRun, frame: pd.DataFrame, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_rows(run: TabularRun, frame: pd.DataFrame, settings: Settings,
+                say: Say = print) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's inputs and encoded targets for a seeded sample of `settings.rows` rows of `frame` (the rows
     the landscape is evaluated on; the model is put in evaluation mode)."""
     run.model.eval()
-    frame = rows_with_target(frame, run.target.name)
+    frame = rows_with_target(frame, run.target.name, reading_notes(say))
     picked = torch.randperm(len(frame), generator=torch.Generator().manual_seed(settings.seed))[:settings.rows]
     frame = frame.iloc[picked.numpy()]
     x, _ = run.encode(frame, "the data")
