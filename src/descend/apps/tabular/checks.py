@@ -220,6 +220,7 @@ def sorted_target_note(target: Target, frame: pd.DataFrame, split: Split, in_fil
 
 
 
+SORTED_HEAD = 64   # rows a column is first checked on: one unsorted there is not read in full
 SHIFT = 0.5   # a sorted column whose test rows would need half of them moved to look like its training rows
 # a column named with one of these sorts rows in time order, which a split by position suits: no note
 TIME_WORDS = DATE_WORDS | {"year", "yr", "month", "week", "quarter", "hour", "period"}
@@ -240,7 +241,10 @@ def sorted_feature_note(pre: Preprocessor, frame: pd.DataFrame, split: Split, in
         if column.kind in NAMED or name_words(column.name) & TIME_WORDS:   # months in blocks: rows in time order
             continue
         numeric = column.kind in ("numeric", "ordinal")
-        values = numbers(rows[column.name], column.name) if numeric else rows[column.name].astype("string")
+        read = (lambda cells: numbers(cells, column.name)) if numeric else (lambda cells: cells.astype("string"))
+        if not _sorted(read(rows[column.name].iloc[:SORTED_HEAD]), numeric, whole=False):
+            continue   # unsorted from its first rows: the whole column is not read (most tables stop here)
+        values = read(rows[column.name])
         if not _sorted(values, numeric):
             continue
         codes, describe = _column_levels(values, numeric, taught)
@@ -250,15 +254,16 @@ def sorted_feature_note(pre: Preprocessor, frame: pd.DataFrame, split: Split, in
     return []
 
 
-def _sorted(values: pd.Series, numeric: bool) -> bool:
+def _sorted(values: pd.Series, numeric: bool, whole: bool = True) -> bool:
     """Whether `values` (in file order) are sorted: numbers that never fall or never rise (empty cells aside),
-    text whose levels each fill one block of rows (and are fewer than half the rows: no name per row)."""
+    text whose levels each fill one block of rows (and, for a `whole` column, are fewer than half its rows: no
+    name per row; the first rows alone may hold one level or one value throughout)."""
     if numeric:
         steps = np.diff(values.dropna().to_numpy())
-        return bool(steps.any()) and bool((steps >= 0).all() or (steps <= 0).all())
+        return (bool(steps.any()) or not whole) and bool((steps >= 0).all() or (steps <= 0).all())
     codes, levels = pd.factorize(values.fillna("(empty)"))
     changes = int(np.count_nonzero(np.diff(codes)))
-    return 2 <= len(levels) <= len(values) / 2 and changes == len(levels) - 1
+    return (2 <= len(levels) <= len(values) / 2 or not whole) and changes == len(levels) - 1
 
 
 def _column_levels(values: pd.Series, numeric: bool, taught: int) -> tuple[np.ndarray, str]:
