@@ -280,7 +280,8 @@ def _column_levels(values: pd.Series, numeric: bool, taught: int) -> tuple[np.nd
     codes, levels = pd.factorize(values.fillna("(empty)"))
     shares = [np.bincount(part, minlength=len(levels)) / len(part) for part in (codes[:taught], codes[taught:])]
     top = int(np.argmax(shares[1] - shares[0]))
-    return codes, f"are {shares[1][top]:.0%} its level {levels[top]!r}, against {shares[0][top]:.0%} of the training rows"
+    return codes, (f"are {shares[1][top]:.0%} its level {levels[top]!r}, against {shares[0][top]:.0%} of the "
+                   "training rows")
 
 
 def _shift(first: np.ndarray, second: np.ndarray) -> float:
