@@ -241,7 +241,7 @@ def test_a_named_metric_on_a_dict_output_is_refused_with_the_function_to_write_a
 def test_a_target_of_percentages_with_decimals_says_it_reads_them_in_percent():
     from descend.apps.tabular.target import infer_target
     rates = infer_target(pd.Series(["26.1%", "100.0%", "87.5%", "92.3%", "45.0%"]), "prate")
-    assert rates.reason == ("inferred: numbers (written with '%': 12.5% is read and predicted as 12.5) -> squared "
+    assert rates.reason == ("inferred: numbers (written with '%': 26.1% is read and predicted as 26.1) -> squared "
                             "error on the standardized target")
     assert rates.mean == pytest.approx((26.1 + 100 + 87.5 + 92.3 + 45) / 5)
     assert infer_target(pd.Series([26.1, 100.0, 87.5]), "prate").reason == (

@@ -280,8 +280,10 @@ def underfitting(r: Readings) -> Finding | None:
     for a model without hidden activations, than ridge on random features). A model that never fit its own
     training rows (see stuck_at_constant) shows nothing about its capacity: the plateau is named instead; one
     stepped by an adaptive optimizer at a coarse lr (see coarse_adaptive_lr) says nothing about it either:
-    lr_too_high names that."""
-    if not worse_than_reference(r) or stuck_at_constant(r) or coarse_adaptive_lr(r):
+    lr_too_high names that. A run of fewer than MIN_STEPS steps shows no level the loss settled at (the doctor then
+    says its steps are too few to judge), whichever run of a fit it is."""
+    if len(r.curve.smoothed) < MIN_STEPS or not worse_than_reference(r) or stuck_at_constant(r) \
+            or coarse_adaptive_lr(r):
         return None
     falling, per_step = _falling_rate(r)
     if falling and per_step > 0 and _runs_to_close(r, per_step) <= CLOSE_WITHIN:

@@ -14,6 +14,7 @@ import torch
 from ...core.errors import DescendError
 from ...fit import losses
 from ...fit import threads as threads_lib
+from ..tabular.io import reading_notes
 from ..tabular.run import TabularRun
 from ..tabular.train import Say, rows_with_target
 from .directions import random_directions
@@ -84,7 +85,7 @@ def sample_rows(run: TabularRun, frame: pd.DataFrame, settings: Settings,
     """The model's inputs and encoded targets for a seeded sample of `settings.rows` rows of `frame` (the rows
     the landscape is evaluated on; the model is put in evaluation mode)."""
     run.model.eval()
-    frame = rows_with_target(frame, run.target.name, say)
+    frame = rows_with_target(frame, run.target.name, reading_notes(say))
     picked = torch.randperm(len(frame), generator=torch.Generator().manual_seed(settings.seed))[:settings.rows]
     frame = frame.iloc[picked.numpy()]
     x, _ = run.encode(frame, "the data")

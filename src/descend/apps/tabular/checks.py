@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .columns import numbers
-from .dates import NAMED, calendar_numbers
+from .columns import name_words, numbers
+from .dates import DATE_WORDS, NAMED, calendar_numbers
 from .preprocess import Preprocessor
 from .glm import ridge
 from .split import Split
@@ -217,3 +217,75 @@ def sorted_target_note(target: Target, frame: pd.DataFrame, split: Split, in_fil
     return [f"note: the rows look sorted by {target.name!r} (it never {'falls' if rises else 'rises'} from one row "
             f"to the next), so the {len(split.test)} test rows hold only its {'highest' if rises else 'lowest'} "
             f"values ({tested.min():g} to {tested.max():g}): --split random draws the test rows at random"]
+
+
+
+SORTED_HEAD = 64   # rows a column is first checked on: one unsorted there is not read in full
+SHIFT = 0.5   # a sorted column whose test rows would need half of them moved to look like its training rows
+# a column named with one of these sorts rows in time order, which a split by position suits: no note
+TIME_WORDS = DATE_WORDS | {"year", "yr", "month", "week", "quarter", "hour", "period"}
+
+
+def sorted_feature_note(pre: Preprocessor, frame: pd.DataFrame, split: Split, in_file_order: bool) -> list[str]:
+    """A note when the rows are sorted by an input column and the test rows, the file's last, sit on levels or
+    ranges of it that the training rows barely hold (a table sorted by passenger class puts only third class in
+    the test rows): the test score then says little about the rows the model will meet. Sorted: numbers that never
+    fall (or never rise) from row to row, or levels each in one block of rows; barely held: at least SHIFT of the
+    test rows would have to move to match the training rows' spread over the column (its levels, or for numbers
+    the deciles of the training rows). Tables in random order fail the first test at once."""
+    if not in_file_order or len(split.test) < MIN_LEAK_ROWS:
+        return []
+    rows = frame.iloc[np.sort(np.concatenate([split.train, split.test]))]
+    taught = len(split.train)
+    for column in pre.columns:
+        if column.kind in NAMED or name_words(column.name) & TIME_WORDS:   # months in blocks: rows in time order
+            continue
+        numeric = column.kind in ("numeric", "ordinal")
+        read = (lambda cells: numbers(cells, column.name)) if numeric else (lambda cells: cells.astype("string"))
+        if not _sorted(read(rows[column.name].iloc[:SORTED_HEAD]), numeric, whole=False):
+            continue   # unsorted from its first rows: the whole column is not read (most tables stop here)
+        values = read(rows[column.name])
+        if not _sorted(values, numeric):
+            continue
+        codes, describe = _column_levels(values, numeric, taught)
+        if _shift(codes[:taught], codes[taught:]) >= SHIFT:
+            return [f"note: the rows look sorted by {column.name!r}: the {len(split.test)} test rows (the file's "
+                    f"last) {describe}: --split random draws the test rows at random"]
+    return []
+
+
+def _sorted(values: pd.Series, numeric: bool, whole: bool = True) -> bool:
+    """Whether `values` (in file order) are sorted: numbers that never fall or never rise (empty cells aside),
+    text whose levels each fill one block of rows (and, for a `whole` column, are fewer than half its rows: no
+    name per row; the first rows alone may hold one level or one value throughout)."""
+    if numeric:
+        steps = np.diff(values.dropna().to_numpy())
+        return (bool(steps.any()) or not whole) and bool((steps >= 0).all() or (steps <= 0).all())
+    codes, levels = pd.factorize(values.fillna("(empty)"))
+    changes = int(np.count_nonzero(np.diff(codes)))
+    return (2 <= len(levels) <= len(values) / 2 or not whole) and changes == len(levels) - 1
+
+
+def _column_levels(values: pd.Series, numeric: bool, taught: int) -> tuple[np.ndarray, str]:
+    """(a level code per value, whose first `taught` are training rows'; in words, where the others lie): levels
+    as written, or for numbers the decile of the training rows each falls in."""
+    if numeric:
+        points = values.to_numpy()
+        edges = np.unique(np.nanquantile(points[:taught], np.linspace(0.1, 0.9, 9)))
+        tested = points[taught:]
+        lo, hi = np.nanmin(tested), np.nanmax(tested)
+        inside = np.mean((points[:taught] >= lo) & (points[:taught] <= hi))
+        codes = np.where(np.isnan(points), 0, np.searchsorted(edges, points, side="right") + 1)
+        return codes, f"hold its values {lo:g} to {hi:g}, where {inside:.0%} of the training rows lie"
+    codes, levels = pd.factorize(values.fillna("(empty)"))
+    shares = [np.bincount(part, minlength=len(levels)) / len(part) for part in (codes[:taught], codes[taught:])]
+    top = int(np.argmax(shares[1] - shares[0]))
+    return codes, (f"are {shares[1][top]:.0%} its level {levels[top]!r}, against {shares[0][top]:.0%} of the "
+                   "training rows")
+
+
+def _shift(first: np.ndarray, second: np.ndarray) -> float:
+    """The total variation distance between the level shares of two sets of level codes (0: alike, 1: disjoint)."""
+    size = int(max(first.max(initial=0), second.max(initial=0))) + 1
+    return 0.5 * float(np.abs(np.bincount(first, minlength=size) / len(first)
+                              - np.bincount(second, minlength=size) / len(second)).sum())

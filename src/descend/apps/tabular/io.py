@@ -28,6 +28,13 @@ def warn(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def reading_notes(say: Say) -> Say:
+    """Where a note on reading a table goes once fit or update has it (rows left out for an empty target): to stderr
+    with read_table's notes while their own lines go to stdout (`say` is print), else where the caller sends those
+    lines (tune's silent trials, a list in a test)."""
+    return warn if say is print else say
+
+
 def _kind(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):

@@ -12,6 +12,7 @@ from ...core.checks import check_choice
 from ...core.errors import DescendError
 from ...core.metrics import accuracy
 from .columns import first_bad, level_order, mostly_numbers, name_words, numbers, parse_numbers
+from .numerals import affix
 from .preprocess import ROUNDING
 
 TASKS = ("auto", "regression", "classification", "count")
@@ -182,14 +183,15 @@ def _percentages(series: pd.Series, name: str, values: pd.Series) -> str | None:
     that says so (score_pct, Percent); None when they do not."""
     if values.min() < 0 or values.max() > 100:
         return None
-    if _written_with_percent(series):
+    if _sign(series) == "%":
         return "written with '%'"
     if "%" in name or name_words(name) & PERCENT_WORDS:
         return f"the name {name!r} says so"
     return None
 
 
-def _reason(task: str, requested: str, series: pd.Series, percent: str | None = None) -> str:
+def _reason(task: str, requested: str, series: pd.Series, percent: str | None = None, written: str = "") -> str:
+    """Why the target got its task and loss, in words; `written` (see _written_note) says a sign was read off."""
     how = "set by --task" if requested != "auto" else "inferred"
     if task == "classification":
         why = ""
@@ -204,18 +206,34 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
                  "codes" if few else "")
         what = "count" if few else "value"   # prices and earnings in whole units take Poisson too: not counts
         suits = "" if few else " (it suits counts and amounts whose spread grows with their size)"
-        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}{shape}) -> Poisson loss"
+        return (f"{how}: non-negative whole numbers ({series.min():g} to {series.max():g}{shape}"
+                f"{'; ' + written if written else ''}) -> Poisson loss"
                 f"{suits}; the model predicts the log of the expected {what}, so effects multiply and the spread grows "
                 f"with the {what} (--task regression for squared error"
                 + (", --task classification for classes)" if few else ")"))
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
-    signed = " (written with '%': 12.5% is read and predicted as 12.5)" if _written_with_percent(series) else ""
-    return f"{how}: numbers{signed} -> squared error on the standardized target"
+    return f"{how}: numbers{f' ({written})' if written else ''} -> squared error on the standardized target"
 
 
-def _written_with_percent(series: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(series) and bool(series.astype(str).str.strip().str.endswith("%").any())
+def _sign(series: pd.Series) -> str | None:
+    """The currency sign, percent sign or unit every marked cell of a text column shares (see numerals.affix)."""
+    if pd.api.types.is_numeric_dtype(series):
+        return None
+    written = affix(series.astype("string").str.strip())
+    return None if written is None else written[0]
+
+
+def _written_note(series: pd.Series, values: pd.Series) -> str:
+    """The words saying the target's cells carry a sign or unit that was read off, with its first such cell and
+    the number it became ("written with '$': $71,400 is read and predicted as 71400"), as the input columns' lines
+    say it; "" when the cells are plain numbers."""
+    sign = _sign(series)
+    if sign is None:
+        return ""
+    text = series.astype("string").str.strip()
+    row = int(np.flatnonzero(text.str.contains(sign, regex=False).fillna(False).to_numpy())[0])
+    return f"written with {sign!r}: {text.iloc[row]} is read and predicted as {values.iloc[row]:g}"
 
 
 def _check_varies(series: pd.Series, name: str, requested: str) -> None:
@@ -278,6 +296,6 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
     std = _spread(fitted)
     whole = requested == "auto" and task == "regression" and bool(np.all(np.mod(values, 1) == 0))
     reason = _reason(task, requested, series if task == "regression" else values,
-                     _percentages(series, name, values) if whole else None)
+                     _percentages(series, name, values) if whole else None, _written_note(series, values))
     return Target(name, task, "poisson" if task == "count" else "mse", reason,
                   mean=float(fitted.mean()), std=std if std > 0 else 1.0)

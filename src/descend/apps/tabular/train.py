@@ -35,6 +35,7 @@ from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
 from .columns import infer_columns, known_columns, left_out_identifiers, numbers
 from .dates import as_dates, day_first
+from .io import reading_notes
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
                       MemberLoss, MemberMetric, chain_ids, fold_ids, seen_share, slice_members,
                       with_member)
@@ -110,7 +111,8 @@ class Prepared:
 
 
 def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
-    """The rows whose target is present; row labels stay those of the file so later messages name real rows."""
+    """The rows whose target is present; row labels stay those of the file so later messages name real rows. The
+    count of rows left out is a note on reading the file: `say` is where such notes go (see io.reading_notes)."""
     if name not in frame.columns:
         raise DescendError(f"target column {name!r} is not in the data; {known_columns(name, frame.columns)}")
     mask = present_rows(frame[name], name)
@@ -264,7 +266,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     training rows and build a fresh model; every choice is said."""
     opts.check()
     check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
-    frame = rows_with_target(frame, opts.target, say)
+    frame = rows_with_target(frame, opts.target, reading_notes(say))
     order = time_order(frame, opts.time_column, opts.dayfirst)
     split = split_rows(order, opts.split, opts.test_fraction, opts.val_fraction, opts.split_seed, opts.target)
     columns, notes = infer_columns(frame.iloc[split.train], opts.target, opts.drop, opts.categorical, opts.numeric,
@@ -292,7 +294,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     in_file_order = opts.split == "time" and not scheme.dated
     warnings = (checks.unseen_level_notes(pre, frame, split) + checks.leak_warnings(pre, x, y, target, split)
                 + checks.unseen_class_notes(target, frame, split, in_file_order)
-                + checks.sorted_target_note(target, frame, split, in_file_order))
+                + checks.sorted_target_note(target, frame, split, in_file_order)
+                + checks.sorted_feature_note(pre, frame, split, in_file_order))
     for line in warnings:
         say(line)
     positions = pre.feature_positions()

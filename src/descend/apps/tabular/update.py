@@ -18,6 +18,7 @@ from ...core.errors import DescendError
 from ...fit import FitResult, fit, losses
 from . import evaluate
 from .columns import known_columns
+from .io import reading_notes
 from .run import TabularRun
 from .split import split_rows, time_order
 from .train import Options, Say, every_row, fit_arguments, rows_with_target, truth_values
@@ -58,7 +59,7 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
                            f"is known (for rows without it, `descend predict` predicts them); "
                            f"{known_columns(opts.target, frame.columns)}")
     run.preprocessor.check_columns(frame, "the new data")
-    frame = rows_with_target(frame, opts.target, say)
+    frame = rows_with_target(frame, opts.target, reading_notes(say))
     if len(frame) < MIN_UPDATE_ROWS:
         raise DescendError(f"the new data has {len(frame)} row(s) with a target; update needs at least "
                            f"{MIN_UPDATE_ROWS} (training, validation and newest rows to judge by)")
