@@ -73,3 +73,26 @@ def test_a_panel_s_chained_blocks_are_rows_in_file_order_in_metrics_json_too():
     hows = [fit_table(frame, Options(target="y", max_epochs=1, **extra), say=lambda _: None)
             .metrics["validation"]["how"] for frame, extra in ((panel, {}), (panel, {"time_column": "year"}))]
     assert hows == ["3 forward-chained blocks of rows in file order", "3 forward-chained blocks of time"]
+
+
+def test_predict_names_a_clock_typo_reads_it_as_empty_and_leaves_well_formed_rows_as_they_were(tmp_path, capsys):
+    frame = _shop()
+    data, out = tmp_path / "shop.csv", tmp_path / "run"
+    frame.to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "y", "--out", str(out), "--max-epochs", "2"]) == 0
+    rows = frame.drop(columns="y")
+    typo, emptied = rows.copy(), rows.copy()
+    typo.loc[6, "arrived"], emptied.loc[6, "arrived"] = "9.12", None
+    predicted = {}
+    for name, table in (("clean", rows), ("typo", typo), ("emptied", emptied)):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        capsys.readouterr()
+        assert main(["predict", str(out), str(tmp_path / f"{name}.csv"), "--out", str(tmp_path / f"{name}.p")]) == 0
+        predicted[name] = (pd.read_csv(tmp_path / f"{name}.p")["prediction"], capsys.readouterr().err)
+    note = [line for line in predicted["typo"][1].splitlines() if "no time of day" in line]
+    assert note == [f"note: {tmp_path / 'typo.csv'}: column 'arrived' has 1 of its cells no time of day, read as "
+                    "empty (data row 7: '9.12'); correct those cells, or empty them to say the time is unknown"]
+    assert "no time of day" not in predicted["clean"][1] + predicted["emptied"][1]
+    pd.testing.assert_series_equal(predicted["typo"][0], predicted["emptied"][0])   # read as empty, as it says
+    assert predicted["typo"][0][6] != predicted["clean"][0][6]
+    assert predicted["typo"][0].drop(index=6).equals(predicted["clean"][0].drop(index=6))

@@ -173,18 +173,26 @@ def _looks_like_clock(values: pd.Series) -> bool:
     return len(text) > 0 and len(others) <= (1 - CLOCK_SHARE) * len(text) and not dated.any()
 
 
+def unread_clock(series: pd.Series) -> str | None:
+    """How many filled cells of a clock column are no time of day (a typo such as 9.12), all read as empty, and
+    the first one with its data row: '1 of its cells no time of day, read as empty (data row 41: '9.12')'; None
+    when every filled cell reads. Fit puts it in the column's summary, predict in a note."""
+    text = _filled_text(series)
+    unread = clock_hours(text).isna()
+    if not unread.any():
+        return None
+    position = series.index.get_loc(text.index[int(unread.to_numpy().argmax())])
+    return (f"{int(unread.sum())} of its cells no time of day, read as empty (data row {data_row(series, position)}: "
+            f"{text[unread].iloc[0]!r})")
+
+
 def _clock_column(name: str, series: pd.Series) -> Column:
     """A column of times of day with no date (13:15, 1:15 PM): hours since midnight, plain and as a sine/cosine
     pair so 23:59 sits next to 0:00. Not a date: pandas would read each cell as that time today, making the table
     look dated and giving it today's weekday, month and year. Cells that are no time of day are named."""
-    text = _filled_text(series)
-    unread = clock_hours(text).isna()
-    shown = ", ".join(text.unique()[:2])
-    typo = ""
-    if unread.any():
-        position = series.index.get_loc(text.index[int(unread.to_numpy().argmax())])
-        typo = (f"; {int(unread.sum())} of its cells no time of day, read as empty (data row "
-                f"{data_row(series, position)}: {text[unread].iloc[0]!r}): fix them")
+    shown = ", ".join(_filled_text(series).unique()[:2])
+    unread = unread_clock(series)
+    typo = f"; {unread}: fix them" if unread else ""
     return Column(name, "timeofday", f"times of day without a date ({shown}, ...): hours since midnight, plain and "
                   f"as sine/cosine; a clock, not a date, so the table is not dated by it{typo}")
 

@@ -35,7 +35,7 @@ from ...runs.files import jsonable, replace_folder, write_atomic
 from ...runs.verified import RunFiles, reading
 from . import subruns
 from .cells import check_plain
-from .columns import known_columns
+from .columns import known_columns, unread_clock
 from .dates import NAMED, check_dates
 from .model import COUNT_BOUND, TabularNet, inputs
 from .preprocess import Preprocessor
@@ -82,6 +82,14 @@ class TabularRun:
             raise DescendError(f"{where}: {err}") from None
         text = {c.name for c in self.preprocessor.columns if c.kind in ("categorical", *NAMED)}
         return inputs(x_num, x_cat), {name: count for name, count in unseen.items() if name in text}
+
+    def clock_notes(self, frame: pd.DataFrame, where: str) -> list[str]:
+        """One note per time-of-day column of `frame` with cells that are no time of day: they are read as empty,
+        as fit read them, so the run's own training file still predicts, but not without a word."""
+        notes = [(column.name, unread_clock(frame[column.name])) for column in self.preprocessor.columns
+                 if column.kind == "timeofday"]
+        return [f"note: {where}: column {name!r} has {unread}; correct those cells, or empty them to say the "
+                "time is unknown" for name, unread in notes if unread]
 
     @torch.no_grad()
     def outputs(self, x: torch.Tensor) -> np.ndarray:
