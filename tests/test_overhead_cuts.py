@@ -1,7 +1,8 @@
 """Issue 14's twelfth pass: the loop stops calling a callback whose work is over (LoopState.retire: a callback that
 retires is told of no later step, the others go on as before, and auto's lr sweep retires once its pick has been
 watched); the doctor's rules read the history's finite losses, norms and lrs from one pass per column
-(Readings.finite). The copies without detached views are in test_overhead_paths.py."""
+(Readings.finite), which the loss curve (curves.measure) reads too. The copies without detached views are in
+test_overhead_paths.py."""
 import torch
 from torch import nn
 
@@ -91,3 +92,19 @@ def test_the_finite_column_of_the_history_is_read_once_and_again_when_the_histor
     assert readings.finite("grad_norm") == [(1, 1.0), (2, 3.0), (5, 2.0)]
     readings.history = records[2:]   # another history (the diagnosis leaves auto's sweep out so)
     assert readings.finite("loss") == [(3, 1.5), (4, 1.0)]
+
+
+def test_the_curve_read_from_the_readings_finite_columns_is_the_curve_read_from_the_history():
+    from descend.doctor.curves import measure
+    from descend.doctor.instruments import Readings
+    losses = [10, 5, 2, *[1] * 10, float("nan"), *[20] * 5, 2, 1, 0.5, float("inf"), 0.4, 0.3]   # one rebound
+    history = [{"step": i + 1, "loss": float(loss)} for i, loss in enumerate(losses)]
+    for step, val in ((5, 3.0), (10, float("nan")), (15, 7.0), (25, 0.6)):
+        history[step - 1]["val_loss"] = val
+    readings = Readings(history=history)
+    curve = measure(history, readings.finite)
+    alone = measure(history)
+    assert curve.steps == alone.steps and len(curve.steps) == 23   # the NaN and the Inf left out
+    assert curve.smoothed == alone.smoothed and curve.swings == alone.swings and len(curve.swings) == 1
+    assert [step for step, _, _ in curve.gap] == [5, 15, 25] and curve.gap == alone.gap
+    assert readings.finite("loss") is readings.finite("loss")   # kept for the rules that read it next

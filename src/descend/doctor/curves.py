@@ -4,7 +4,9 @@ between training and validation loss. The history is recorded anyway, so these c
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SMOOTHING = 0.9     # EMA factor for the training loss (about a 10-step window)
@@ -39,14 +41,13 @@ class Curve:
         return self.smoothed[i] if i >= 0 else math.nan
 
 
-def smoothed_losses(history: list[dict]) -> tuple[list[int], list[float]]:
-    """Steps and bias-corrected EMA of the finite training losses."""
-    steps, raw = _finite_losses(history)
+def ema(raw: list[float]) -> list[float]:
+    """The bias-corrected EMA of the finite training losses `raw`, one value for each."""
     values, average = [], 0.0
     for i, loss in enumerate(raw):
         average = SMOOTHING * average + (1 - SMOOTHING) * loss
         values.append(average / (1 - SMOOTHING ** (i + 1)))
-    return steps, values
+    return values
 
 
 def smoothed_share(index: int) -> float:
@@ -56,19 +57,19 @@ def smoothed_share(index: int) -> float:
     return (1 - b) / (1 + b) * (1 - b ** (2 * n)) / (1 - b ** n) ** 2
 
 
-def batch_noise(history: list[dict]) -> float:
-    """The spread of one batch's log loss about the curve (a standard deviation, robustly from the median change
-    between consecutive batches, which a trend barely moves); 0 where a loss is not positive or there are too few."""
-    raw = _finite_losses(history)[1]
+def batch_noise(raw: list[float]) -> float:
+    """The spread of one batch's log loss about the curve, from the finite training losses `raw` (a standard
+    deviation, robustly from the median change between consecutive batches, which a trend barely moves); 0 where a
+    loss is not positive or there are too few."""
     if len(raw) < 3 or min(raw) <= 0:
         return 0.0
     changes = sorted(abs(math.log(b / a)) for a, b in zip(raw, raw[1:]))
     return changes[len(changes) // 2] / (0.6745 * math.sqrt(2))
 
 
-def _finite_losses(history: list[dict]) -> tuple[list[int], list[float]]:
-    finite = [(r["step"], r["loss"]) for r in history if math.isfinite(r["loss"])]
-    return [s for s, _ in finite], [v for _, v in finite]
+def finite_pairs(history: list[dict], key: str) -> list[tuple[int, float]]:
+    """(step, value) of each record of `history` whose `key` is a finite number, in order."""
+    return [(x["step"], x[key]) for x in history if key in x and math.isfinite(x[key])]
 
 
 def swings(steps: list[int], smoothed: list[float], raw: list[float]) -> list[Swing]:
@@ -100,15 +101,14 @@ def swings(steps: list[int], smoothed: list[float], raw: list[float]) -> list[Sw
     return found
 
 
-def train_val_gap(history: list[dict], curve: Curve) -> list[tuple[int, float, float]]:
-    """(step, smoothed training loss, validation loss) at every evaluation with a finite validation loss."""
-    return [(r["step"], curve.at(r["step"]), r["val_loss"]) for r in history
-            if "val_loss" in r and math.isfinite(r["val_loss"])]
-
-
-def measure(history: list[dict]) -> Curve:
-    """Every reading of this module for one run's history."""
-    curve = Curve(*smoothed_losses(history))
-    curve.swings = swings(curve.steps, curve.smoothed, _finite_losses(history)[1])
-    curve.gap = train_val_gap(history, curve)
+def measure(history: list[dict], finite: Callable[[str], list[tuple[int, float]]] | None = None) -> Curve:
+    """Every reading of this module for one run's history. `finite(key)` gives the (step, value) pairs of a column's
+    finite values (Readings.finite, which keeps them for the rules that read them again); without it they are read
+    from `history` here."""
+    finite = finite or functools.partial(finite_pairs, history)
+    losses = finite("loss")
+    steps, raw = [step for step, _ in losses], [loss for _, loss in losses]
+    curve = Curve(steps, ema(raw))
+    curve.swings = swings(steps, curve.smoothed, raw)
+    curve.gap = [(step, curve.at(step), val) for step, val in finite("val_loss")]   # (step, train, val)
     return curve

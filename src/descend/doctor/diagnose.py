@@ -128,4 +128,4 @@ def _leave_out_sweep(r: Readings) -> None:
 
 
 def _measure(readings: Readings) -> None:
-    readings.curve = measure(readings.history)
+    readings.curve = measure(readings.history, readings.finite)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..core.loop import Callback, NonFiniteOrigin, host_values, never
-from .curves import Curve
+from .curves import Curve, finite_pairs
 from .reference import References, Sample
 from .start_scale import start_scales
 
@@ -127,8 +127,7 @@ class Readings:
         another or longer: the diagnosis leaves auto's sweep out by replacing it)."""
         found = self._finite.get(key)
         if found is None or found[0] is not self.history or found[1] != len(self.history):
-            pairs = [(x["step"], x[key]) for x in self.history if key in x and math.isfinite(x[key])]
-            found = self._finite[key] = (self.history, len(self.history), pairs)
+            found = self._finite[key] = (self.history, len(self.history), finite_pairs(self.history, key))
         return found[2]
 
     def state_dict(self) -> dict:

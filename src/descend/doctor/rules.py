@@ -133,7 +133,7 @@ def bad_start(r: Readings) -> Finding | None:
     if base is None or base <= 0 or not r.history:
         return None
     first = r.history[0]["loss"]
-    reached = min(finite(x.get("val_loss", math.inf) for x in r.history) + finite(r.curve.smoothed))
+    reached = min(finite(val for _, val in r.finite("val_loss")) + finite(r.curve.smoothed))
     if math.isfinite(first) and first < 10 * base:
         return None
     short = worse_than_reference(r, own_kind=True)   # an affine model at the linear optimum has recovered
@@ -244,7 +244,7 @@ def _within_batch_noise(r: Readings, lo: int, hi: int, ratio: float) -> bool:
     """Whether the smoothed loss's rise by `ratio` from index `lo` to `hi` is within NOISE_SE standard errors of
     the two smoothed values, in log terms (see curves.batch_noise, smoothed_share): a low that rests on one or two
     batches, as at a run's first steps, is one batch's loss, and a rise from a low batch is no divergence."""
-    noise = batch_noise(r.history) * math.sqrt(smoothed_share(lo) + smoothed_share(hi))
+    noise = batch_noise([loss for _, loss in r.finite("loss")]) * math.sqrt(smoothed_share(lo) + smoothed_share(hi))
     return math.log(ratio) <= NOISE_SE * noise
 
 

@@ -118,10 +118,12 @@ class Sweep(Callback):
         return self.restart is not None and check_due(state.step - self.ended_at)
 
     def multiplier(self, step: int) -> float:
-        """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it."""
-        if self.sweeping:
+        """The lr of step `step` (0-based): the sweep's, then the picked lr times the schedule after it. Asked at
+        every step of the run, so it reads the choice itself rather than through `sweeping`."""
+        choice = self.choice
+        if choice is None:
             return START_LR * 10 ** (step / PER_DECADE)
-        lr, start = self.choice.lr, self.ended_at
+        lr, start = choice.lr, self.ended_at
         if self.after is not None:
             return lr * self.after(step)
         if self.total is None or self.total <= start:
