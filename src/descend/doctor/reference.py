@@ -93,8 +93,8 @@ def sample(train: tuple | None, val: tuple | None, view: Callable | None = None,
     if fit is None or compare is None or fit[0].shape[1] != compare[0].shape[1]:
         return None
     folded = fit[3] is not None and compare[3] is not None and val is not None
-    return Sample(*fit[:2], *compare[:2], val is not None, compare[2], *((fit[3], compare[3]) if folded else
-                                                                         (None, None)), () if view else tuple(ids))
+    return Sample(*fit[:2], *compare[:2], val is not None, compare[2], folds=fit[3] if folded else None,
+                  folds_eval=compare[3] if folded else None, ids=() if view else tuple(ids))
 
 
 def _finite_rows(x: torch.Tensor, y: torch.Tensor, view: Callable | None = None,

@@ -219,7 +219,6 @@ def sorted_target_note(target: Target, frame: pd.DataFrame, split: Split, in_fil
             f"values ({tested.min():g} to {tested.max():g}): --split random draws the test rows at random"]
 
 
-
 SORTED_HEAD = 64   # rows a column is first checked on: one unsorted there is not read in full
 SHIFT = 0.5   # a sorted column whose test rows would need half of them moved to look like its training rows
 # a column named with one of these sorts rows in time order, which a split by position suits: no note
