@@ -100,6 +100,31 @@ def test_a_search_that_finds_no_lower_value_fails_with_status_2():
     assert res.message.startswith(f"failed: at step {res.nit}, the line search could not find a lower value")
     assert np.abs(res.grad).max() > 1e5                  # the point is no minimum: the old code called it converged
     assert res.history[-1]["x_change"] == 0 and res.fun == pytest.approx(np.sqrt(np.abs(res.x)).sum())
+    assert "noisy" not in res.message                    # fun gave the same value when asked again
+
+
+def test_a_search_that_fails_on_a_noisy_fun_says_the_noise_not_the_point_is_why():
+    """E||x - Z||^2 by 20 fresh draws of Z ~ N(1, I) on each call: the noise in f hides the decrease the search looks
+    for near the minimum; the message says that fun gave two values at one x, so x need not be a minimum."""
+    draws = torch.Generator().manual_seed(0)
+
+    def estimate(x):
+        return ((x - 1 - torch.randn(20, 2, generator=draws, dtype=x.dtype)) ** 2).sum(dim=1).mean()
+
+    res = descend.minimize(estimate, [3.0, -2.0])
+    assert (res.success, res.status) == (False, 2)
+    assert "; fun is noisy: at this same x it gave " in res.message and "x need not be a minimum" in res.message
+    assert "method='adam' with a small lr=" in res.message
+    assert np.abs(res.x - 1).max() < 1.0               # it got near, not to, the minimum
+
+
+def test_a_sphere_built_into_x_as_the_refusal_says_reaches_the_smallest_eigenvalue():
+    """The refusal of {'type': 'eq'} advises x = z / z.norm() for ||x|| = 1: min x.A x on the sphere is then an
+    unconstrained problem whose answer is A's smallest eigenvalue, met exactly (a penalty only nears it)."""
+    m = np.random.default_rng(0).normal(size=(8, 8))
+    a = torch.tensor((m + m.T) / 2)
+    res = descend.minimize(lambda z: (z / z.norm()) @ a @ (z / z.norm()), np.ones(8))
+    assert res.success and res.fun == pytest.approx(np.linalg.eigvalsh(a.numpy())[0], abs=1e-9)
 
 
 def test_a_kink_at_the_minimum_converges_there():

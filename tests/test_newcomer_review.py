@@ -288,7 +288,9 @@ def test_sets_with_no_common_point_and_scipy_style_constraints_are_refused_sayin
         assert str(caught.value).endswith(
             "; minimize projects onto sets rather than taking constraint functions (scipy's {'type': 'eq', 'fun': "
             "...}): a linear equality is Affine(A, b), an inequality A x <= b LinearInequality(A, b), a budget "
-            "Simplex(total), and others can join fun as a penalty")
+            "Simplex(total); a nonlinear one is best built into x: minimize over a free z and form x from it inside "
+            "fun (x = z / z.norm() keeps ||x|| = 1, x = z.exp() keeps x > 0), then form x from the result's z the "
+            "same way; a penalty added to fun holds a constraint only approximately")
 
 
 def dynamo_imported_after(call: str) -> bool:

@@ -212,7 +212,10 @@ def test_metrics_asked_for_without_validation_data_are_said_to_be_never_computed
     ("constraints", [{"type": "ineq", "fun": lambda x: x[0]}],
      "constraints=: minimize takes one constraint= set, projected onto at every step (linear equalities A x = b are "
      "Affine(A, b), inequalities A x <= b LinearInequality(A, b), a budget Simplex(total), several together "
-     "Intersection(...); see descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}"),
+     "Intersection(...); see descend.constraints), not scipy's constraints= list of {'type': ..., 'fun': ...}; a "
+     "nonlinear one is best built into x: minimize over a free z and form x from it inside fun (x = z / z.norm() keeps "
+     "||x|| = 1, x = z.exp() keeps x > 0), then form x from the result's z the same way; a penalty added to fun holds "
+     "a constraint only approximately"),
     ("jac", lambda x: 2 * x, "jac=: minimize takes gradients from autograd, so it has no jac=: write fun with torch "
                              "operations on the tensor x it is given"),
     ("args", (1.0,), "args=: minimize passes fun only x: bind the other arguments, minimize(lambda x: fun(x, *args), "

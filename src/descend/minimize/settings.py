@@ -19,11 +19,17 @@ from .linesearch import LBFGS, ArmijoGD
 METHODS = ("lbfgs", "gd", "momentum", "nesterov", "adam")
 
 
+# A penalty only nears its constraint (on a sphere, rho (x.x - 1)^2 in fun missed ||x|| = 1 by 1.6e-2 at rho 100,
+# benchmarks/minimize_fresh.py), while a substitution holds it exactly and leaves an unconstrained problem.
+NONLINEAR = ("a nonlinear one is best built into x: minimize over a free z and form x from it inside fun (x = z / "
+             "z.norm() keeps ||x|| = 1, x = z.exp() keeps x > 0), then form x from the result's z the same way; a "
+             "penalty added to fun holds a constraint only approximately")
+
 SCIPY_ONLY = {   # scipy.optimize.minimize's arguments that minimize has no use for, and what to do instead
     "constraints": "minimize takes one constraint= set, projected onto at every step (linear equalities A x = b "
                    "are Affine(A, b), inequalities A x <= b LinearInequality(A, b), a budget Simplex(total), "
                    "several together Intersection(...); see descend.constraints), not scipy's constraints= list of "
-                   "{'type': ..., 'fun': ...}",
+                   f"{{'type': ..., 'fun': ...}}; {NONLINEAR}",
     "jac": "minimize takes gradients from autograd, so it has no jac=: write fun with torch operations on the "
            "tensor x it is given",
     "hess": "minimize takes no hess=: its methods use gradients only (lbfgs builds its own curvature)",
@@ -154,7 +160,7 @@ def _check_constraint(value) -> Constraint:
     if not isinstance(value, Constraint):
         hint = ("; minimize projects onto sets rather than taking constraint functions (scipy's {'type': 'eq', "
                 "'fun': ...}): a linear equality is Affine(A, b), an inequality A x <= b LinearInequality(A, b), a "
-                "budget Simplex(total), and others can join fun as a penalty" if _scipy_style(value) else "")
+                f"budget Simplex(total); {NONLINEAR}" if _scipy_style(value) else "")
         raise DescendTypeError(f"constraint must be a descend.constraints set (Box, NonNegative, Simplex, L2Ball, "
                                f"L1Ball, Affine, LinearInequality, Intersection) or a dict of them by part name "
                                f"(Parts), got {value!r}{hint}")

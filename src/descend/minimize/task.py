@@ -56,9 +56,10 @@ class MinimizeTask:
     def out_of_evaluations(self) -> bool:
         return self.budget is not None and self.nfev >= self.budget
 
-    def evaluate_at(self, point: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """sign * fun and its gradient at `point`, refusing a value that is not a scalar with a gradient path."""
-        for cached, f, g in self.cache:
+    def evaluate_at(self, point: torch.Tensor, fresh: bool = False) -> tuple[float, torch.Tensor]:
+        """sign * fun and its gradient at `point` (`fresh`: called again even when cached), refusing a value that is
+        not a scalar with a gradient path."""
+        for cached, f, g in [] if fresh else self.cache:
             if torch.equal(cached, point):
                 return f, g
         if self.out_of_evaluations():
@@ -127,10 +128,27 @@ class MinimizeTask:
         if spent:
             record["out_of_evals"] = True
         elif self.searched and self.optimizer.failed:
-            record["failed"] = self.optimizer.failed
+            record["failed"] = self.optimizer.failed + self._noise_words()
         if math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"]):
             self.good = (x.clone(), self.f, self.g)
         return record
+
+    def _noise_words(self) -> str:
+        """What to add when a line search failed and fun, asked again at the same x, gives another value: a search
+        compares values, and noise larger than the decrease it looks for makes every trial look no lower, so the
+        failure says nothing about x being a minimum. Empty when fun repeats itself or no evaluation is left."""
+        if self.out_of_evaluations():
+            return ""
+        again = self.evaluate_at(self.x.detach(), fresh=True)[0]
+        if again == self.f or not math.isfinite(again):
+            return ""
+        first, second = self.sign * self.f, self.sign * again
+        relative = abs(again - self.f) / max(abs(self.f), abs(again))
+        return (f"; fun is noisy: at this same x it gave {first:.6g} and then {second:.6g} (a relative difference of "
+                f"{relative:.1e}), so the search cannot tell a lower value from noise and x need not be a minimum: "
+                "draw fun's random numbers once, outside it (minimize then solves that sample's problem exactly; more "
+                "draws bring it closer to the expectation), or use method='adam' with a small lr=, which averages the "
+                "noise over many steps")
 
     def final(self, finite: bool) -> tuple[torch.Tensor, float, torch.Tensor]:
         """The point to report with its f and g: the optimizer's averaged point when it keeps one (evaluated
