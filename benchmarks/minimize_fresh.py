@@ -5,7 +5,7 @@ exact Hessian) or a trusted reference (statsmodels' GLM, scipy.stats' fit, lsq_l
 descend is called as a user would call it: no method, no lr, no tolerances; scipy with the method a user would pick
 (its default BFGS unconstrained, L-BFGS-B for bounds, SLSQP for constraints), both with autograd's gradient.
 Per problem: f - f* (f* - f for a maximum), the constraint violation, evaluations, seconds (best of --repeats
-interleaved runs), and whether descend's message is true: a run that says it converged must be within the
+runs each), and whether descend's message is true: a run that says it converged must be within the
 problem's tolerance of f* and feasible (1e-6). A hit is within tolerance, feasible and honest. A thirteenth row,
 added after the code was read, runs the sphere as minimize's refusal of {'type': 'eq'} now advises.  Run:
     PYTHONPATH=src python benchmarks/minimize_fresh.py [--repeats 3] [--only NAME ...]
