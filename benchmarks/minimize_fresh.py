@@ -61,6 +61,7 @@ def torch_value(fun: Callable) -> Callable[[np.ndarray], float]:
 
 
 def rng(seed: int) -> np.random.Generator:
+    """A seeded generator: every problem's data is the same on every run."""
     return np.random.default_rng(seed)
 
 
@@ -159,6 +160,7 @@ def bounded_least_squares() -> Problem:
 
 
 def box_violation(lo: float, hi: float) -> Callable[[np.ndarray], float]:
+    """How far x lies outside [lo, hi] in its worst element."""
     return lambda x: float(max(np.max(lo - x, initial=0.0), np.max(x - hi, initial=0.0)))
 
 
@@ -225,6 +227,7 @@ def bisect(g: Callable[[float], float], lo: float, hi: float) -> float:
 # ---- 6. equality constraint on a sphere ---------------------------------------------------------------------------
 
 def rayleigh_matrix() -> np.ndarray:
+    """The symmetric 30 x 30 matrix whose smallest eigenvalue both sphere rows look for."""
     M = rng(6).normal(size=(30, 30))
     return (M + M.T) / 2
 
@@ -436,6 +439,7 @@ def timed(runner: Callable[[], object], repeats: int) -> tuple[object, float]:
 
 
 def as_array(x) -> np.ndarray:
+    """A result's x as a float numpy array, whether descend or scipy returned it."""
     return x.detach().numpy().astype(float) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
 
 
