@@ -38,8 +38,8 @@ from descend.fit.auto import sweep
 
 LOW, ONE, HIGH = (str(f) for f in FACTORS)
 DEEP = 0.5               # (a): the fall of the sweep's curve that sends the second run to 0.25x
-HALVINGS = ((0.2, 0.5), (0.1, 0.4), (0.1, 0.7), (0.3, 0.6), (0.25, 0.5), (0.4, 0.4), (0.3, 0.3))   # (c): the
-                         # shares of the steps after the sweep where a candidate stops (the first: the rule named)
+# (c): the shares of the steps after the sweep where a candidate stops (the first pair: the rule named)
+HALVINGS = ((0.2, 0.5), (0.1, 0.4), (0.1, 0.7), (0.2, 0.6), (0.25, 0.5), (0.3, 0.6), (0.4, 0.4), (0.3, 0.3))
 VALIDATED = ("1", "3", "5")
 
 
