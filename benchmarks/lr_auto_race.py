@@ -12,8 +12,8 @@ it is.
 - main: 1x alone.
 - (a) two full runs: 1x and one other factor, 0.25x where the sweep's smoothed loss fell by more than DEEP from
   where it settled to its lowest (a deep valley, whose pick fits the rows harder: auto15, auto19), else 4x.
-- (b) a late fork: 1x up to P of the steps after the sweep, then 0.25x and 4x the cosine's lr from the trunk's
-  weights to the end beside 1x's own; the lowest reading keeps (and with one branch only).
+- (b) a late fork: 1x up to P of the steps after the sweep, then the cosine's lr times 0.25 and/or 4 (`--branches`)
+  from the trunk's weights to the end beside 1x's own; the lowest reading keeps (each branch with 1x, and all).
 - (c) successive halving: 0.25x, 1x and 4x each on its full-horizon cosine; at 0.2 of the steps after the sweep
   the worst reading stops, at 0.5 the worse of the two left; the last one finishes with its state. Other pairs of
   shares (HALVINGS) show how much the outcome rests on these two; a pair at one share races three and keeps one.
@@ -22,7 +22,8 @@ Printed: how often the readings at a share of the run agree with the held-out sc
 (gained, lost); the mean compute in runs of the budget (the sweep once, then every step each candidate took).
 
     PYTHONPATH=src:. python benchmarks/lr_auto_probe.py --lists q,1,3,5 --save runs.json
-    PYTHONPATH=src:. python benchmarks/lr_auto_race.py --full runs.json --measure-fork 0.6 --fork fork.json
+    PYTHONPATH=src:. python benchmarks/lr_auto_race.py --full runs.json --measure-fork 0.6 --fork fork.json \
+        [--branches 0.25,4]
     PYTHONPATH=src:. python benchmarks/lr_auto_race.py --full runs.json --fork fork.json
 """
 from __future__ import annotations
@@ -60,19 +61,19 @@ def forked(scale: float, share: float):
         sweep.Sweep.multiplier = original
 
 
-def measure_fork(share: float) -> dict:
-    """Per scale (0.25x, 4x) and run key, the score and validation losses of the run forked at `share`."""
-    runs = {"share": share, LOW: {}, HIGH: {}}
+def measure_fork(share: float, scales: list[str]) -> dict:
+    """Per scale (of 0.25x, 4x) and run key, the score and validation losses of the run forked at `share`."""
+    runs = {"share": share, **{scale: {} for scale in scales}}
     for which in VALIDATED:
         for name in GRID_BEST[which]:
             for seed in SEEDS:
                 key = f"{which}/{name}/{seed}"
-                for scale in (LOW, HIGH):
+                for scale in scales:
                     with forked(float(scale), share):
                         score, history = fit_once(which, name, seed)
                     runs[scale][key] = dict(score=score, vals=[(i, r["val_loss"]) for i, r in enumerate(history)
                                                                if "val_loss" in r])
-                print(key, *(f"{runs[s][key]['score']:.4g}" for s in (LOW, HIGH)), flush=True)
+                print(key, *(f"{runs[s][key]['score']:.4g}" for s in scales), flush=True)
     return runs
 
 
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--full", type=Path, required=True, help="lr_auto_probe.py's --save file (the full runs)")
     parser.add_argument("--fork", type=Path, help="the forked runs: read, or written with --measure-fork")
     parser.add_argument("--measure-fork", type=float, metavar="P", help="run the forks at share P and save them")
+    parser.add_argument("--branches", default="0.25,4", help="the forks' scales to run: 0.25 and/or 4")
     args = parser.parse_args()
     full = json.loads(args.full.read_text())
     missing = [w for w in VALIDATED if not any(k.startswith(w + "/") and "vals" in r for k, r in full[ONE].items())]
@@ -184,15 +186,21 @@ def main() -> None:
     if args.measure_fork is not None:
         if args.fork is None:
             parser.error("--measure-fork needs --fork FILE to save the forked runs in")
-        args.fork.write_text(json.dumps(measure_fork(args.measure_fork)))
+        named = {"0.25": LOW, "4": HIGH}
+        unknown = [b for b in args.branches.split(",") if b not in named]
+        if unknown:
+            parser.error(f"--branches {args.branches}: {', '.join(unknown)} is not a branch; use 0.25 and/or 4")
+        scales = [named[b] for b in args.branches.split(",")]
+        args.fork.write_text(json.dumps(measure_fork(args.measure_fork, scales)))
     rules = {"main (1x)": main_rule, f"(a) 1x + (0.25x if fell > {DEEP:g} else 4x)": two_runs,
              **{f"(c) halving at {a:g}, {b:g}": halving((a, b)) for a, b in HALVINGS}}
     if args.fork is not None:
         fork = json.loads(args.fork.read_text())
         share = fork["share"]
-        rules.update({f"(b) fork at {share:g}: 1x, 4x": fork_rule(fork, (HIGH,)),
-                      f"(b) fork at {share:g}: 0.25x, 1x": fork_rule(fork, (LOW,)),
-                      f"(b) fork at {share:g}: 0.25x, 1x, 4x": fork_rule(fork, (LOW, HIGH))})
+        ran = tuple(scale for scale in (LOW, HIGH) if fork.get(scale))
+        for scales in [(scale,) for scale in ran] + ([ran] if len(ran) > 1 else []):
+            words = ", ".join(f"{float(f):.2g}x" for f in sorted((ONE, *scales), key=float))
+            rules[f"(b) fork at {share:g}: {words}"] = fork_rule(fork, scales)
     agreement(full)
     report(full, rules)
 
