@@ -82,7 +82,7 @@ def fit_once(which: str, name: str, seed: int) -> tuple[float, list]:
 
 
 def measure(lists: list[str]) -> dict:
-    """Per factor and run key ("list/model/seed"): score, pick and the batch losses after the sweep."""
+    """Per factor and run key ("list/model/seed"): score, pick and what its history says (trace)."""
     runs = {str(f): {} for f in FACTORS}
     for which in lists:
         for name in GRID_BEST[which]:
@@ -91,11 +91,22 @@ def measure(lists: list[str]) -> dict:
                     seen = {}
                     with scaled_pick(factor, seen):
                         score, history = fit_once(which, name, seed)
-                    after = [r.get("loss") for r in history[seen.get("at", 0):][:max(WINDOWS) + 1]]
-                    runs[str(factor)][f"{which}/{name}/{seed}"] = dict(score=score, pick=seen.get("pick"), after=after)
+                    runs[str(factor)][f"{which}/{name}/{seed}"] = dict(score=score, pick=seen.get("pick"),
+                                                                       **trace(history, seen.get("at", 0)))
                 print(which, name, seed, *(f"{runs[str(f)][f'{which}/{name}/{seed}']['score']:.4g}" for f in FACTORS),
                       flush=True)
     return runs
+
+
+def trace(history: list, at: int) -> dict:
+    """What a run's history says beyond its score: the batch losses after the sweep (`after`), the sweep's end
+    (`at`) and the run's steps (`total`), every validation loss with its step (`vals`), and how far the sweep's
+    smoothed loss fell from where it settled to its lowest, as a share of its size there (`fell`)."""
+    curve = [r["smoothed"] for r in history if r.get("sweep") and "smoothed" in r]
+    settled = min(sweep.MEMORY - 1, len(curve) - 1)
+    fell = (curve[settled] - min(curve[settled:])) / abs(curve[settled]) if curve and curve[settled] else None
+    return dict(after=[r.get("loss") for r in history[at:][:max(WINDOWS) + 1]], at=at, total=len(history),
+                vals=[(i, r["val_loss"]) for i, r in enumerate(history) if "val_loss" in r], fell=fell)
 
 
 def early_loss(run: dict, window: int) -> float:
