@@ -140,13 +140,15 @@ def _steps_by_part(history: pd.DataFrame) -> int | str:
 
 
 def _epochs_by_part(history: pd.DataFrame) -> int | str:
-    """The epochs the history went through, each part's counted from where it started (a refit starts again at
-    0, an update goes on from the epoch before it): "27 (fit: 21, refit: 6)", not the largest epoch number."""
+    """The epochs the history went through, each part's counted from where it started (the fit and a refit at
+    0, an update from the last record before it): "27 (fit: 21, refit: 6)", not the largest epoch number.
+    A record's epoch counts the epochs done by its step, so a part's first record may already hold one."""
     parts = _parts(history)
     if parts is None:
         return int(history["epoch"].max())
-    epochs = history["epoch"].groupby(parts, sort=False)
-    return _by_part(epochs.max() - epochs.min())
+    before = history["epoch"].shift(fill_value=0).where(~parts.isin(["fit", "refit"]), 0)
+    starts = before.groupby(parts, sort=False).first()
+    return _by_part(history["epoch"].groupby(parts, sort=False).max() - starts)
 
 
 def _last_validation_label(history: pd.DataFrame, fit: str) -> str:
