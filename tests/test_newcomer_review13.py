@@ -4,7 +4,12 @@ generator of batches refused without saying how to pass one."""
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
 
+import descend as ds
 from descend.runs.records import RunRecord
 
 
@@ -14,3 +19,35 @@ def test_a_part_whose_every_step_ends_an_epoch_counts_each_of_them():
     history = pd.DataFrame({"step": range(1, 6), "epoch": [1, 2, 3, 1, 2], "loss": 1.0,
                             "phase": [None, None, None, "refit", "refit"]})
     assert dict(RunRecord(Path("run"), history).summary_rows())["epochs"] == "5 (fit: 3, refit: 2)"
+
+
+def test_a_generator_of_batches_is_refused_with_the_wrapper_that_fit_takes():
+    """fit(model, batches()) said only "got generator"; the hint's wrapper, built as written, trains."""
+    x, y = torch.randn(120, 3), torch.randn(120, 1)
+
+    def make_batches():
+        for i in range(0, 120, 40):
+            yield x[i:i + 40], y[i:i + 40]
+
+    for given in (make_batches(), make_batches):
+        with pytest.raises(TypeError, match=r"got (generator|function); a generator is spent after one pass.*"
+                                            r"return make_batches\(\).*DataLoader\(Batches\(\), batch_size=None\)"):
+            ds.fit(nn.Linear(3, 1), given, loss="mse", max_epochs=2)
+
+    class Batches(IterableDataset):
+        def __iter__(self):
+            return make_batches()
+
+    with pytest.warns(UserWarning, match="the training data has no length"):
+        result = ds.fit(nn.Linear(3, 1), DataLoader(Batches(), batch_size=None), loss="mse", max_epochs=2, lr=0.01,
+                        progress=False, doctor=False)
+    assert len(result.history) == 6   # 3 batches, a new generator each epoch
+
+
+def test_fits_warnings_point_at_the_callers_line():
+    """fit's warnings (metrics without validation data, a stream without a length) showed `sys:1` or a line
+    inside descend: their fixed stack level pointed past the caller."""
+    with pytest.warns(UserWarning) as caught:
+        ds.fit(nn.Linear(3, 1), (torch.randn(40, 3), torch.randn(40, 1)), loss="mse", metrics=["mae"],
+               max_epochs=1, lr=0.01, progress=False, doctor=False)
+    assert [Path(w.filename).name for w in caught if "metrics mae" in str(w.message)] == [Path(__file__).name]

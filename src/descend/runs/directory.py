@@ -16,14 +16,13 @@ import contextlib
 import json
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..core.errors import DescendError
+from ..core.errors import DescendError, warn_user
 from . import checkpoint, faults, lock, ranks
 from .config import check_format, differences
 from .files import dumps, sha256, sha256_file, write_atomic, write_json
@@ -87,8 +86,8 @@ class Run:
         prefix = history_prefix(path, length)
         kept = self.resume.checkpoint / checkpoint.HISTORY   # verified with the checkpoint
         if kept.is_file() and prefix != kept.read_bytes():
-            warnings.warn(f"{path} does not hold, unaltered, the {length} lines checkpoint {self.resume.checkpoint} "
-                          "covers; they are restored from the checkpoint's own copy", stacklevel=2)
+            warn_user(f"{path} does not hold, unaltered, the {length} lines checkpoint {self.resume.checkpoint} "
+                      "covers; they are restored from the checkpoint's own copy")
             prefix = kept.read_bytes()
         try:
             records = [json.loads(line) for line in prefix.splitlines()]
@@ -203,8 +202,7 @@ def _check_resume(path: Path, config: dict) -> Resume:
         return None
     good, manifest, problems = checkpoint.newest_good(path / CHECKPOINTS, lambda p, m: _matches_history(history, p, m))
     for problem in problems:
-        warnings.warn(f"{problem}; resuming from the previous good checkpoint {good} instead",
-                      stacklevel=7)  # points at the caller of fit
+        warn_user(f"{problem}; resuming from the previous good checkpoint {good} instead")
     length = manifest.get("history", {}).get("length")
     if length is None:  # format 1 kept the length only in state.pt
         length = torch.load(good / checkpoint.STATE, weights_only=True)["loop"]["history_length"]
