@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import safetensors.torch
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
@@ -51,3 +52,21 @@ def test_fits_warnings_point_at_the_callers_line():
         ds.fit(nn.Linear(3, 1), (torch.randn(40, 3), torch.randn(40, 1)), loss="mse", metrics=["mae"],
                max_epochs=1, lr=0.01, progress=False, doctor=False)
     assert [Path(w.filename).name for w in caught if "metrics mae" in str(w.message)] == [Path(__file__).name]
+
+
+def test_a_resume_asked_to_run_longer_says_how_to_train_further(tmp_path):
+    """fit(..., max_epochs=6, resume=True) on a run of 3 epochs named the difference and no way to train on; the
+    hint's steps, followed as written, start from the run's weights."""
+    x, y = torch.randn(200, 4), torch.randn(200, 1)
+    settings = dict(loss="mse", lr=0.01, seed=0, progress=False, doctor=False)
+    trained = ds.fit(nn.Linear(4, 1), (x, y), max_epochs=3, run_dir=tmp_path / "a", **settings).model
+    with pytest.raises(ValueError, match=r"run\.max_epochs: 3 in the run, 6 now\. A resume finishes a run as it was "
+                                         r"set .*model\.load_state_dict\(safetensors\.torch\.load_file\('.*model\."
+                                         r"safetensors'\)\), and fit it with a new run_dir$") as refused:
+        ds.fit(nn.Linear(4, 1), (x, y), max_epochs=6, run_dir=tmp_path / "a", resume=True, **settings)
+    model = nn.Linear(4, 1)
+    model.load_state_dict(safetensors.torch.load_file(str(refused.value).split("load_file('")[1].split("')")[0]))
+    assert torch.equal(model.weight, trained.weight) and torch.equal(model.bias, trained.bias)
+    assert len(ds.fit(model, (x, y), max_epochs=3, run_dir=tmp_path / "b", **settings).history) == 12
+    with pytest.raises(ValueError, match=r"run\.lr: 0\.01 in the run, 0\.1 now$"):   # other settings: no such hint
+        ds.fit(nn.Linear(4, 1), (x, y), max_epochs=3, run_dir=tmp_path / "a", resume=True, **{**settings, "lr": 0.1})

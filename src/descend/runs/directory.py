@@ -24,7 +24,7 @@ import torch
 
 from ..core.errors import DescendError, warn_user
 from . import checkpoint, faults, lock, ranks
-from .config import check_format, differences
+from .config import changes, check_format, differences
 from .files import dumps, sha256, sha256_file, write_atomic, write_json
 from .verified import sealed, unsealed
 
@@ -177,6 +177,19 @@ def _check_fresh(path: Path) -> None:
         raise DescendError(f"run_dir {path} is not empty (it holds {', '.join(held[:4])}); {advice}")
 
 
+RUN_LENGTH = {"run.max_epochs", "run.max_steps"}
+
+
+def _longer_hint(path: Path, saved: dict, config: dict) -> str:
+    """What to do when only the run's length differs: a resume finishes the run as it was set (its schedule ran
+    to that length), so training further is a new run that starts from the saved weights."""
+    if not {name for name, _, _ in changes(saved, config)} <= RUN_LENGTH:
+        return ""
+    return (". A resume finishes a run as it was set (its schedule spans that length); to train further, let it "
+            "finish, load the weights it leaves into the model, "
+            f"model.load_state_dict(safetensors.torch.load_file('{path / MODEL}')), and fit it with a new run_dir")
+
+
 def _saved_config(path: Path) -> dict:
     config_path = path / CONFIG
     if not config_path.is_file():
@@ -190,10 +203,12 @@ def _saved_config(path: Path) -> dict:
 
 
 def _check_resume(path: Path, config: dict) -> Resume:
-    changed = differences(_saved_config(path), config)
+    saved = _saved_config(path)
+    changed = differences(saved, config)
     if changed:
         raise DescendError(f"run_dir {path} holds a different run; resume with the same settings, model and data. "
-                           f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else ""))
+                           f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else "")
+                           + _longer_hint(path, saved, config))
     history = path / HISTORY
     if not checkpoint.listed(path / CHECKPOINTS):   # stopped before its first checkpoint: nothing to lose
         print(f"the run in {path} stopped before its first checkpoint; starting it again from step 0",
