@@ -70,3 +70,15 @@ def test_a_resume_asked_to_run_longer_says_how_to_train_further(tmp_path):
     assert len(ds.fit(model, (x, y), max_epochs=3, run_dir=tmp_path / "b", **settings).history) == 12
     with pytest.raises(ValueError, match=r"run\.lr: 0\.01 in the run, 0\.1 now$"):   # other settings: no such hint
         ds.fit(nn.Linear(4, 1), (x, y), max_epochs=3, run_dir=tmp_path / "a", resume=True, **{**settings, "lr": 0.1})
+
+
+def test_print_of_a_run_read_back_is_its_summary_not_a_dataframe_dump(tmp_path):
+    """print(ds.runs.read_run(dir)) printed the dataclass: the whole history's DataFrame and config.json's dict."""
+    x = torch.randn(200, 4)
+    ds.fit(nn.Linear(4, 1), (x, x @ torch.ones(4, 1)), loss="mse", lr=0.01, max_epochs=2, run_dir=tmp_path / "a",
+           seed=0, progress=False)
+    lines = repr(ds.runs.read_run(tmp_path / "a")).splitlines()
+    assert lines[0] == "RunRecord a" and "  steps: 8" in lines and "  epochs: 2" in lines
+    assert "  stopped because: reached the epoch limit (2 epochs)" in lines
+    assert lines[-2] == "  doctor: no problems found" and lines[-1].startswith("  (.history: 8 records, one a step")
+    assert len(lines) < 15 and "DataFrame" not in "\n".join(lines) and "'format'" not in "\n".join(lines)

@@ -72,6 +72,25 @@ class RunRecord:
                  else value if isinstance(value, (int, float)) else setting_text(value)]
                 for key, value in self.config.get("run", {}).items() if value not in (None, [], {})]
 
+    def __repr__(self) -> str:
+        """What `print(read_run(...))` shows: the summary and the findings in a few lines, as a FitResult does; the
+        history, config and the rest are attributes to look at on their own (not a DataFrame dump)."""
+        rows = [f"  {label}: {f'{value:.4g}' if isinstance(value, float) else value}"
+                for label, value in self.summary_rows()]
+        return "\n".join([f"RunRecord {self.name}", *rows, *self._findings_lines(),
+                          f"  (.history: {len(self.history)} records, one a step; .config, .summary, .metrics, "
+                          ".findings, .predictions)"])
+
+    def _findings_lines(self) -> list[str]:
+        """The doctor's findings, one line each, as `descend doctor` prints them (runs may not import the doctor)."""
+        if self.findings is None:
+            return ["  findings: none recorded (no findings.json)"]
+        if not self.findings:
+            return ["  doctor: no problems found"]
+        return [f"  doctor: {len(self.findings)} finding(s)",
+                *(f"    [{f.get('severity')}] {'; '.join(filter(None, (f.get('message'), f.get('fix'))))} "
+                  f"(code {f.get('code')})" for f in self.findings)]
+
     def _repr_html_(self) -> str:
         """Jupyter's view: the summary beside the loss curve, the findings coloured by severity, the settings."""
         return notebook.run_html(f"descend run: {self.name}", self.summary_rows(), self.history, self.findings,
