@@ -11,7 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 import descend as ds
-from descend.runs.records import RunRecord
+from descend.runs import plots
+from descend.runs.records import RunRecord, read_run
+from descend.runs.report import setting_differences
 
 
 def test_a_part_whose_every_step_ends_an_epoch_counts_each_of_them():
@@ -82,3 +84,21 @@ def test_print_of_a_run_read_back_is_its_summary_not_a_dataframe_dump(tmp_path):
     assert "  stopped because: reached the epoch limit (2 epochs)" in lines
     assert lines[-2] == "  doctor: no problems found" and lines[-1].startswith("  (.history: 8 records, one a step")
     assert len(lines) < 15 and "DataFrame" not in "\n".join(lines) and "'format'" not in "\n".join(lines)
+
+
+def test_compare_titles_a_curve_smoothed_only_when_it_was_and_names_another_model_once(tmp_path):
+    """compare.html titled a 15-step loss "training loss (smoothed)" over the raw values, and a Linear against a
+    Sequential filled its differences with the printout's '\\n' escapes and every parameter's shape."""
+    short = pd.DataFrame({"step": range(1, 16), "loss": [3.0, 1.0] * 7 + [2.0]})
+    long = pd.DataFrame({"step": range(1, 41), "loss": [3.0, 1.0] * 20})
+    title = lambda runs: plots.overlay_figure(runs, "loss", "training loss", smoothed=True).axes[0].get_title()
+    assert title({"a": short}) == "training loss" and title({"a": short, "b": long}) == "training loss (smoothed)"
+    x, y = torch.randn(100, 5), torch.randn(100, 1)
+    models = {"lin": nn.Linear(5, 1), "mlp": nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 1))}
+    for name, model in models.items():
+        ds.fit(model, (x, y), loss="mse", lr=0.01, max_epochs=1, seed=0, progress=False, doctor=False,
+               run_dir=tmp_path / name)
+    assert setting_differences(read_run(tmp_path / "lin"), read_run(tmp_path / "mlp")) == [
+        "model.architecture 'Linear(in_features=5, out_features=1, bias=True)' in lin, 'Sequential((0): Linear("
+        "in_features=5, out_features=4, bias=True) (1): ReLU() (2): Linear(in_features=4, out_features=1, bias=True))'"
+        " in mlp"]
