@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 import descend as ds
+from descend.apps.tabular.target import infer_target
 from descend.runs import plots
 from descend.runs.records import RunRecord, read_run
 from descend.runs.report import setting_differences
@@ -102,3 +103,11 @@ def test_compare_titles_a_curve_smoothed_only_when_it_was_and_names_another_mode
         "model.architecture 'Linear(in_features=5, out_features=1, bias=True)' in lin, 'Sequential((0): Linear("
         "in_features=5, out_features=4, bias=True) (1): ReLU() (2): Linear(in_features=4, out_features=1, bias=True))'"
         " in mlp"]
+
+
+def test_a_true_false_target_is_not_explained_as_whole_numbers():
+    """`descend fit ... --target insured` (True/False cells) said "whole numbers with at most 10 values are read as
+    classes; --task count or --task regression treats them as numbers"."""
+    assert infer_target(pd.Series([True, False, True, False]), "insured").reason == \
+        "inferred: 2 classes -> binary cross-entropy (one logit)"
+    assert "whole numbers with at most 10 values" in infer_target(pd.Series([0, 1, 1, 0]), "insured").reason
