@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 import descend as ds
 from descend.apps.tabular.target import infer_target
+from descend.cli import main
 from descend.runs import plots
 from descend.runs.records import RunRecord, read_run
 from descend.runs.report import setting_differences
@@ -111,3 +112,12 @@ def test_a_true_false_target_is_not_explained_as_whole_numbers():
     assert infer_target(pd.Series([True, False, True, False]), "insured").reason == \
         "inferred: 2 classes -> binary cross-entropy (one logit)"
     assert "whole numbers with at most 10 values" in infer_target(pd.Series([0, 1, 1, 0]), "insured").reason
+
+
+def test_lr_find_refuses_an_lr_it_would_ignore(tmp_path, capsys):
+    """`descend lr-find DATA --target y --lr 0.1` took the flag (shared with descend fit) and swept as if it
+    were not there; nothing is read when it is refused."""
+    assert main(["lr-find", str(tmp_path / "absent.csv"), "--target", "y", "--lr", "0.1"]) == 2
+    assert capsys.readouterr().err == ("descend: error: --lr 0.1: lr-find sweeps the learning rate itself, from "
+                                       "1e-07 upward, so it takes none; leave --lr out, and give the lr it suggests "
+                                       "to descend fit\n")
