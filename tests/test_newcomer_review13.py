@@ -121,3 +121,13 @@ def test_lr_find_refuses_an_lr_it_would_ignore(tmp_path, capsys):
     assert capsys.readouterr().err == ("descend: error: --lr 0.1: lr-find sweeps the learning rate itself, from "
                                        "1e-07 upward, so it takes none; leave --lr out, and give the lr it suggests "
                                        "to descend fit\n")
+
+
+def test_a_loss_of_one_value_per_element_or_a_float_is_refused_with_its_fix():
+    """A custom loss left unreduced said "must return a scalar tensor, got Tensor (40, 2)" and no more."""
+    x, y = torch.randn(40, 3), torch.randn(40, 2)
+    with pytest.raises(ValueError, match=r"got Tensor \(40, 2\); return one number for the batch: the mean over its "
+                                         r"elements \(loss\.mean\(\)\)"):
+        ds.fit(nn.Linear(3, 2), (x, y), loss=lambda out, target: (out - target) ** 2, max_epochs=1)
+    with pytest.raises(ValueError, match=r"got float \(\); compute it with torch operations"):
+        ds.fit(nn.Linear(3, 2), (x, y), loss=lambda out, target: float(((out - target) ** 2).mean()), max_epochs=1)
