@@ -1,6 +1,7 @@
 """A new user's thirteenth review: the report's epoch count one short in each part whose first step finished an
-epoch (a table of a few rows trains one step an epoch), fit's warnings pointing past the caller's line, and a
-generator of batches refused without saying how to pass one."""
+epoch, fit's warnings pointing past the caller's line, a generator of batches, a resume asked to run longer, a run read
+back and printed, compare's titles and model differences, a True/False target's reason, lr-find's ignored --lr, and a
+custom loss left unreduced."""
 from pathlib import Path
 
 import pandas as pd
