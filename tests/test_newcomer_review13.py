@@ -132,3 +132,16 @@ def test_a_loss_of_one_value_per_element_or_a_float_is_refused_with_its_fix():
         ds.fit(nn.Linear(3, 2), (x, y), loss=lambda out, target: (out - target) ** 2, max_epochs=1)
     with pytest.raises(ValueError, match=r"got float \(\); compute it with torch operations"):
         ds.fit(nn.Linear(3, 2), (x, y), loss=lambda out, target: float(((out - target) ** 2).mean()), max_epochs=1)
+
+
+def test_report_and_doctor_on_a_folder_of_runs_name_the_runs_in_it(tmp_path, capsys):
+    """`descend report runs` (the folder above the runs) said only that runs is not a run directory."""
+    x = torch.randn(60, 2)
+    for name in ("b", "a"):
+        ds.fit(nn.Linear(2, 1), (x, x.sum(1, keepdim=True)), loss="mse", lr=0.01, max_epochs=1, progress=False,
+               doctor=False, run_dir=tmp_path / "runs" / name)
+    (tmp_path / "runs" / "notes").mkdir()
+    for command in ("report", "doctor"):
+        assert main([command, str(tmp_path / "runs")]) == 2
+        assert capsys.readouterr().err.rstrip().endswith(f"; it holds the runs a, b: give one of them, as "
+                                                         f"{tmp_path / 'runs' / 'a'}")
