@@ -83,7 +83,7 @@ def test_an_updates_epochs_are_counted_from_where_it_went_on():
                             "val_loss": [1.0, 0.9, 0.8, None, None, 0.7, 0.6],
                             "phase": [None, None, None, "refit", "refit", "update 1", "update 1"]})
     rows = dict(RunRecord(Path("run"), history).summary_rows())
-    assert rows["epochs"] == "5 (fit: 2, refit: 1, update 1: 2)" and rows["final validation loss"] == 0.6
+    assert rows["epochs"] == "6 (fit: 2, refit: 1, update 1: 3)" and rows["final validation loss"] == 0.6
 
 
 def test_ctrl_c_in_a_run_is_named_as_such_in_its_last_line(capsys):

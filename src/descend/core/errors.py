@@ -1,5 +1,11 @@
-"""Errors a user can cause: ValueError/TypeError subclasses whose message names the thing and what to do."""
+"""Errors a user can cause: ValueError/TypeError subclasses whose message names the thing and what to do; and
+warnings shown at the user's own line."""
 from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
 
 
 class DescendError(ValueError):
@@ -8,3 +14,15 @@ class DescendError(ValueError):
 
 class DescendTypeError(TypeError):
     """An argument of the wrong kind; the message says which and what is accepted."""
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn at the first line outside descend, the caller's own: a fixed stacklevel points into descend (or past
+    the caller, to `sys:1`) as soon as the call path in between changes."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -8,12 +8,11 @@ descend.core.loop): by default it must; the built-in rules say when, so that a r
 from __future__ import annotations
 
 import math
-import warnings
 from collections import deque
 from typing import TYPE_CHECKING
 
 from .checks import check_positive_int
-from .errors import DescendError
+from .errors import DescendError, warn_user
 from .metrics import METRICS
 
 from .loop import never
@@ -171,8 +170,8 @@ class _Monitor(Rule):
     def finish(self, state):
         if not self.seen and state.history and state.stop_reason is not None:  # not for a run cut short by an error
             held = ", ".join(k for k in state.history[-1] if not k.startswith("val_"))
-            warnings.warn(f"{type(self).__name__} monitored {self.key!r}, which no record held, so it never fired; "
-                          f"records hold {held}", stacklevel=2)
+            warn_user(f"{type(self).__name__} monitored {self.key!r}, which no record held, so it never fired; "
+                      f"records hold {held}")
 
 
 class Target(_Monitor):

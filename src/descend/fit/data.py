@@ -1,6 +1,7 @@
 """Training data in, mini-batches out: tensors, numpy arrays, Datasets and DataLoaders all become one stream."""
 from __future__ import annotations
 
+import inspect
 import itertools
 from typing import Iterator, Sequence
 
@@ -185,7 +186,19 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
                                f"{len(data)} item{'' if len(data) == 1 else 's'} (an autoencoder, whose targets "
                                "are its inputs, takes (X, X))")
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
-                           f"got {type(data).__name__}")
+                           f"got {type(data).__name__}{_stream_hint(data)}")
+
+
+def _stream_hint(data) -> str:
+    """How to pass batches made by a generator: one is spent after a single pass, and fit reads its data again
+    every epoch, so what it takes is an IterableDataset whose __iter__ makes a new one."""
+    if not (inspect.isgenerator(data) or inspect.isgeneratorfunction(data)):
+        return ""
+    maker = data.__name__ if inspect.isgeneratorfunction(data) else data.gi_code.co_name
+    return ("; a generator is spent after one pass, and fit reads the data again every epoch: wrap the function "
+            f"that makes it, class Batches(torch.utils.data.IterableDataset): def __iter__(self): return {maker}(), "
+            "and pass DataLoader(Batches(), batch_size=None) if it yields whole (X, y) batches, Batches() if it "
+            "yields single rows")
 
 
 def draws_every_row(loader: DataLoader) -> bool:

@@ -22,7 +22,6 @@ import copy
 import math
 import numbers
 import statistics
-import warnings
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import torch
 from torch import nn
 
 from ..core.checks import check_positive_int
-from ..core.errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError, warn_user
 from ..core.loop import Loop
 from ..core.seeding import manual_seed
 from ..core.stop import MaxSteps, Rule, with_defaults
@@ -191,7 +190,7 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
     diverged = divergence.fired or not (math.isfinite(last["loss"]) and math.isfinite(last.get("grad_norm", 0.0)))
     found = _result(state.history, state.stop_reason, diverged, settled_from=settled)
     if found.rule == NO_VALLEY:
-        warnings.warn(_guess_warning(found), stacklevel=2)
+        warn_user(_guess_warning(found))
     return found
 
 

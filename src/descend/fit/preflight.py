@@ -279,4 +279,13 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
         model.train(was_training)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__} "
-                           f"{tuple(getattr(value, 'shape', ()))}")
+                           f"{tuple(getattr(value, 'shape', ()))}{_reduce_hint(value)}")
+
+
+def _reduce_hint(value) -> str:
+    """The fix for a loss of one value per element: average it over the batch, as torch's losses do by default."""
+    if isinstance(value, torch.Tensor) and value.numel() > 1:
+        return "; return one number for the batch: the mean over its elements (loss.mean()), as torch's losses do"
+    if isinstance(value, (int, float)):
+        return "; compute it with torch operations on the output (not .item(), numpy or math), so it has a gradient"
+    return ""

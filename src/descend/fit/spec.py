@@ -7,7 +7,6 @@ config.json's "run" section is the fields marked `recorded`, so a renamed argume
 from __future__ import annotations
 
 import difflib
-import warnings
 from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
@@ -18,7 +17,7 @@ from torch.utils.data import DataLoader
 from .. import doctor as doctor_lib
 from ..core import initializers, metrics as metric_lib, stop as stop_lib
 from ..core.checks import check_positive_int
-from ..core.errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError, warn_user
 from ..core.loop import Callback
 from ..runs.ranks import world
 from . import distributed, losses, preflight, precision as precision_lib, progress as progress_lib
@@ -169,17 +168,16 @@ class Plan:
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
         unused = _unused_batch_size(spec)
         if unused:
-            warnings.warn(unused, stacklevel=4)
+            warn_user(unused)
         if total is None:
-            warnings.warn("the training data has no length (an IterableDataset, say): an epoch ends only when it "
-                          "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run",
-                          stacklevel=4)
+            warn_user("the training data has no length (an IterableDataset, say): an epoch ends only when it "
+                      "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run")
         slow = preflight.line_search_on_batches(spec.optimizer, _dataset_len(train))
         if slow:
-            warnings.warn(slow, stacklevel=4)
+            warn_user(slow)
         if spec.metric_fns and val is None:
-            warnings.warn(f"metrics {', '.join(spec.metric_fns)} are computed on validation data and there is none, "
-                          "so no record will hold them; pass val=(X_val, y_val)", stacklevel=4)
+            warn_user(f"metrics {', '.join(spec.metric_fns)} are computed on validation data and there is none, "
+                      "so no record will hold them; pass val=(X_val, y_val)")
         schedules = preflight.schedules(spec.schedule, spec.named_optimizer, spec.owner, total)
         for source, name in ((train, "train"), (val, "val")):
             if source is not None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import copy
 import numbers
-import warnings
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..core.errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError, warn_user
 
 
 def _numbers(value, name: str) -> torch.Tensor:
@@ -669,8 +668,8 @@ def _warn_if_all_fixed(lo, hi, pairs: list) -> None:
     projected x0 as converged. With two elements that is what [lows, highs] written as pairs gives when the lows
     match each other and the highs too ([[0, 0], [1, 1]]), so the pairs meant are shown."""
     if bool(np.all(np.asarray(lo) == np.asarray(hi))):
-        warnings.warn(f"bounds {[list(map(_plain, p)) for p in pairs]!r} fix every element of x (lo == hi in each "
-                      f"pair), so minimize has nothing to move{_rows_hint(pairs)}", stacklevel=5)
+        warn_user(f"bounds {[list(map(_plain, p)) for p in pairs]!r} fix every element of x (lo == hi in each "
+                  f"pair), so minimize has nothing to move{_rows_hint(pairs)}")
 
 
 def _refuse_text_in_pair(pair, label: str) -> None:

@@ -8,6 +8,7 @@ is not resumed into a model built with Tanh.
 from __future__ import annotations
 
 import hashlib
+import re
 import inspect
 import platform
 from datetime import datetime, timezone
@@ -128,7 +129,17 @@ def changes(first: dict, second: dict) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     for section in COMPARED:
         _changes(jsonable(first.get(section)), jsonable(second.get(section)), section, found)
-    return found
+    return _one_line_per_model(found)
+
+
+def _one_line_per_model(found: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Where the architecture differs, it alone says so, on one line: its class and every parameter's shape
+    follow from it, and a module's printout spans lines ('Sequential(\\n  (0): Linear(...)\\n ...')."""
+    if not any(path == "model.architecture" for path, _, _ in found):
+        return found
+    flat = lambda text: re.sub(r"(\\n)+\s*", " ", text).replace("( ", "(").replace(" )", ")")
+    return [(path, flat(a), flat(b)) if path == "model.architecture" else (path, a, b) for path, a, b in found
+            if path != "model.class" and not path.startswith("model.parameters.")]
 
 
 def differences(saved: dict, now: dict) -> list[str]:

@@ -16,16 +16,15 @@ import contextlib
 import json
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..core.errors import DescendError
+from ..core.errors import DescendError, warn_user
 from . import checkpoint, faults, lock, ranks
-from .config import check_format, differences
+from .config import changes, check_format, differences
 from .files import dumps, sha256, sha256_file, write_atomic, write_json
 from .verified import sealed, unsealed
 
@@ -87,8 +86,8 @@ class Run:
         prefix = history_prefix(path, length)
         kept = self.resume.checkpoint / checkpoint.HISTORY   # verified with the checkpoint
         if kept.is_file() and prefix != kept.read_bytes():
-            warnings.warn(f"{path} does not hold, unaltered, the {length} lines checkpoint {self.resume.checkpoint} "
-                          "covers; they are restored from the checkpoint's own copy", stacklevel=2)
+            warn_user(f"{path} does not hold, unaltered, the {length} lines checkpoint {self.resume.checkpoint} "
+                      "covers; they are restored from the checkpoint's own copy")
             prefix = kept.read_bytes()
         try:
             records = [json.loads(line) for line in prefix.splitlines()]
@@ -178,6 +177,19 @@ def _check_fresh(path: Path) -> None:
         raise DescendError(f"run_dir {path} is not empty (it holds {', '.join(held[:4])}); {advice}")
 
 
+RUN_LENGTH = {"run.max_epochs", "run.max_steps"}
+
+
+def _longer_hint(path: Path, saved: dict, config: dict) -> str:
+    """What to do when only the run's length differs: a resume finishes the run as it was set (its schedule ran
+    to that length), so training further is a new run that starts from the saved weights."""
+    if not {name for name, _, _ in changes(saved, config)} <= RUN_LENGTH:
+        return ""
+    return (". A resume finishes a run as it was set (its schedule spans that length); to train further, let it "
+            "finish, load the weights it leaves into the model, "
+            f"model.load_state_dict(safetensors.torch.load_file('{path / MODEL}')), and fit it with a new run_dir")
+
+
 def _saved_config(path: Path) -> dict:
     config_path = path / CONFIG
     if not config_path.is_file():
@@ -191,10 +203,12 @@ def _saved_config(path: Path) -> dict:
 
 
 def _check_resume(path: Path, config: dict) -> Resume:
-    changed = differences(_saved_config(path), config)
+    saved = _saved_config(path)
+    changed = differences(saved, config)
     if changed:
         raise DescendError(f"run_dir {path} holds a different run; resume with the same settings, model and data. "
-                           f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else ""))
+                           f"Differences: {'; '.join(changed[:8])}" + (" ..." if len(changed) > 8 else "")
+                           + _longer_hint(path, saved, config))
     history = path / HISTORY
     if not checkpoint.listed(path / CHECKPOINTS):   # stopped before its first checkpoint: nothing to lose
         print(f"the run in {path} stopped before its first checkpoint; starting it again from step 0",
@@ -203,8 +217,7 @@ def _check_resume(path: Path, config: dict) -> Resume:
         return None
     good, manifest, problems = checkpoint.newest_good(path / CHECKPOINTS, lambda p, m: _matches_history(history, p, m))
     for problem in problems:
-        warnings.warn(f"{problem}; resuming from the previous good checkpoint {good} instead",
-                      stacklevel=7)  # points at the caller of fit
+        warn_user(f"{problem}; resuming from the previous good checkpoint {good} instead")
     length = manifest.get("history", {}).get("length")
     if length is None:  # format 1 kept the length only in state.pt
         length = torch.load(good / checkpoint.STATE, weights_only=True)["loop"]["history_length"]

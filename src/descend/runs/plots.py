@@ -228,6 +228,9 @@ def bars(values: dict[str, float], measure: str) -> str | None:
     return _png(fig)
 
 
+SMOOTHED_FROM = 20   # values a curve needs before it is smoothed: a shorter one is drawn as measured
+
+
 def overlay(histories: dict[str, pd.DataFrame], column: str, title: str, smoothed: bool = False) -> str | None:
     """One column of several runs on one axis, one colour per run."""
     fig = overlay_figure(histories, column, title, smoothed)
@@ -236,17 +239,21 @@ def overlay(histories: dict[str, pd.DataFrame], column: str, title: str, smoothe
 
 def overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: str,
                    smoothed: bool = False) -> Figure | None:
-    """The figure of `overlay`; the axis is logarithmic when the curves drawn (smoothed or not) span widely."""
+    """The figure of `overlay`; the axis is logarithmic when the curves drawn (smoothed or not) span widely. Curves
+    of over 20 values are smoothed when asked, and the title says so only when one was."""
     fig, ax = _figure(title, ylabel=column)
-    drawn = []
+    drawn, smoothing = [], False
     for name, history in histories.items():
         steps, values = series(history, column)
         if len(values):
-            curve = smooth(values) if smoothed and len(values) > 20 else values
+            smooth_it = smoothed and len(values) > SMOOTHED_FROM
+            curve, smoothing = (smooth(values) if smooth_it else values), smoothing or smooth_it
             ax.plot(steps, curve, linewidth=1.5, label=name, marker="o" if len(values) < 30 else None, markersize=3)
             drawn.append(curve)
     if not drawn:
         return None
+    if smoothing:
+        ax.set_title(f"{title} (smoothed)")
     _log_if_wide(ax, *drawn)
     ax.legend()
     return fig

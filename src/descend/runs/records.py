@@ -72,6 +72,25 @@ class RunRecord:
                  else value if isinstance(value, (int, float)) else setting_text(value)]
                 for key, value in self.config.get("run", {}).items() if value not in (None, [], {})]
 
+    def __repr__(self) -> str:
+        """What `print(read_run(...))` shows: the summary and the findings in a few lines, as a FitResult does; the
+        history, config and the rest are attributes to look at on their own (not a DataFrame dump)."""
+        rows = [f"  {label}: {f'{value:.4g}' if isinstance(value, float) else value}"
+                for label, value in self.summary_rows()]
+        return "\n".join([f"RunRecord {self.name}", *rows, *self._findings_lines(),
+                          f"  (.history: {len(self.history)} records, one a step; .config, .summary, .metrics, "
+                          ".findings, .predictions)"])
+
+    def _findings_lines(self) -> list[str]:
+        """The doctor's findings, one line each, as `descend doctor` prints them (runs may not import the doctor)."""
+        if self.findings is None:
+            return ["  findings: none recorded (no findings.json)"]
+        if not self.findings:
+            return ["  doctor: no problems found"]
+        return [f"  doctor: {len(self.findings)} finding(s)",
+                *(f"    [{f.get('severity')}] {'; '.join(filter(None, (f.get('message'), f.get('fix'))))} "
+                  f"(code {f.get('code')})" for f in self.findings)]
+
     def _repr_html_(self) -> str:
         """Jupyter's view: the summary beside the loss curve, the findings coloured by severity, the settings."""
         return notebook.run_html(f"descend run: {self.name}", self.summary_rows(), self.history, self.findings,
@@ -140,13 +159,15 @@ def _steps_by_part(history: pd.DataFrame) -> int | str:
 
 
 def _epochs_by_part(history: pd.DataFrame) -> int | str:
-    """The epochs the history went through, each part's counted from where it started (a refit starts again at
-    0, an update goes on from the epoch before it): "27 (fit: 21, refit: 6)", not the largest epoch number."""
+    """The epochs the history went through, each part's counted from where it started (the fit and a refit at
+    0, an update from the last record before it): "27 (fit: 21, refit: 6)", not the largest epoch number.
+    A record's epoch counts the epochs done by its step, so a part's first record may already hold one."""
     parts = _parts(history)
     if parts is None:
         return int(history["epoch"].max())
-    epochs = history["epoch"].groupby(parts, sort=False)
-    return _by_part(epochs.max() - epochs.min())
+    before = history["epoch"].shift(fill_value=0).where(~parts.isin(["fit", "refit"]), 0)
+    starts = before.groupby(parts, sort=False).first()
+    return _by_part(history["epoch"].groupby(parts, sort=False).max() - starts)
 
 
 def _last_validation_label(history: pd.DataFrame, fit: str) -> str:
@@ -200,8 +221,22 @@ def _history(files: RunFiles) -> pd.DataFrame:
     if files.has("history.csv"):
         with reading(path / "history.csv"):
             return pd.read_csv(io.BytesIO(files.bytes("history.csv")))
-    raise DescendError(f"{path} is not a run directory: it has neither history.jsonl nor history.csv "
-                       "(write one with fit(..., run_dir=DIR) or `descend fit ... --out DIR`)")
+    inside = runs_inside(path)
+    raise DescendError(f"{path} is not a run directory: it has neither history.jsonl nor history.csv"
+                       + (f"; {inside}" if inside else
+                          " (write one with fit(..., run_dir=DIR) or `descend fit ... --out DIR`)"))
+
+
+def runs_inside(folder: Path) -> str:
+    """What a folder of run folders holds ("it holds the runs a, b: give one of them, as DIR/a"), for a command
+    given the folder above the runs; "" when none of its folders is a run."""
+    found = sorted(p.name for p in Path(folder).iterdir()
+                   if p.is_dir() and any((p / name).is_file() for name in ("history.jsonl", "config.json")))
+    if not found:
+        return ""
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return (f"it holds the run {shown}: give that folder, {Path(folder) / found[0]}" if len(found) == 1 else
+            f"it holds the runs {shown}: give one of them, as {Path(folder) / found[0]}")
 
 
 def _predictions(files: RunFiles) -> pd.DataFrame | None:

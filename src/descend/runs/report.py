@@ -253,7 +253,7 @@ def render_comparison(records: list[RunRecord]) -> str:
     first = records[0]
     changes = [f"<li>{escape(r.name)}: {escape('; '.join(setting_differences(first, r)) or 'same settings')}</li>"
                for r in records[1:]]
-    figures = [_figure(plots.overlay(histories, "loss", "training loss (smoothed)", smoothed=True), "training loss",
+    figures = [_figure(plots.overlay(histories, "loss", "training loss", smoothed=True), "training loss",
                        "Training loss of each run."),
                _figure(plots.overlay(histories, "val_loss", "validation loss"), "validation loss",
                        "Validation loss of each run at its evaluations."),

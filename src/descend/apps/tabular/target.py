@@ -195,7 +195,8 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
     how = "set by --task" if requested != "auto" else "inferred"
     if task == "classification":
         why = ""
-        if requested == "auto" and pd.to_numeric(series, errors="coerce").notna().all():
+        numbers = not pd.api.types.is_bool_dtype(series) and pd.to_numeric(series, errors="coerce").notna().all()
+        if requested == "auto" and numbers:   # true/false reads as 1/0 to pandas, but is no whole number
             why = (f" (whole numbers with at most {MAX_CLASS_INTEGERS} values are read as classes; --task count or "
                    "--task regression treats them as numbers)")
         return (f"{how}: {series.nunique()} classes -> "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ...core.errors import DescendError
 from ...doctor import load_findings, summary
+from ...runs.records import runs_inside
 from ...runs.report import LANDSCAPE, LANDSCAPE_INDEX
 from ...runs.verified import RunFiles, reading
 
@@ -24,8 +25,8 @@ def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise DescendError(f"no run directory at {folder} (its findings.json is written when a run ends)")
     if not (folder / "findings.json").is_file() and not (folder / "config.json").is_file():
-        raise DescendError(f"{folder} is not a run directory (no config.json or findings.json); give the folder "
-                           "of fit(run_dir=...) or of descend fit --out")
+        raise DescendError(f"{folder} is not a run directory (no config.json or findings.json); "
+                           + (runs_inside(folder) or "give the folder of fit(run_dir=...) or of descend fit --out"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ import argparse
 import shlex
 
 from ...apps.tabular import read_table
+from ...core.errors import DescendError
 from ...apps.tabular.train import find_lr, prepare
 from ..tabular_options import add_data_arguments, add_training_arguments, options_from
 
@@ -14,7 +15,8 @@ CURVE_ROWS = 12
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
-    add_training_arguments(parser, skip=("--log",))   # the sweep is not a training run to track
+    add_training_arguments(parser, skip=("--log", "--lr"))   # the sweep is no run to track, and it sets the lr
+    parser.add_argument("--lr", default=argparse.SUPPRESS, help=argparse.SUPPRESS)   # refused in words, in run
 
 
 def curve_table(lrs: list[float], smoothed: list[float], rows: int = CURVE_ROWS) -> str:
@@ -24,6 +26,9 @@ def curve_table(lrs: list[float], smoothed: list[float], rows: int = CURVE_ROWS)
 
 
 def run(args: argparse.Namespace) -> int:
+    if hasattr(args, "lr"):
+        raise DescendError(f"--lr {args.lr}: lr-find sweeps the learning rate itself, from 1e-07 upward, "
+                           "so it takes none; leave --lr out, and give the lr it suggests to descend fit")
     opts = options_from(args)
     prepared = prepare(read_table(args.data), opts)
     found = find_lr(prepared, opts)
