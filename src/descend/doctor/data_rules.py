@@ -589,31 +589,28 @@ def _unlike_training(r: Readings, model: float, constant: float) -> Finding | No
                    f"data{_target_shift(r)}", SAME_PREPARATION)
 
 
-AGAINST = 2   # validation ending this many times its first evaluation, and the untrained loss, moved against training
+AGAINST = 2   # training's loss cut by this factor while validation's ends this many times the untrained loss
 
 
 def validation_against_training(r: Readings) -> Finding | None:
     """validation_unlike_training under a loss whose constant prediction is unknown (a user's loss, so no_signal's
-    references cannot judge it): the first evaluation was validation's best, and as the training loss fell under
-    1/AGAINST of the untrained model's it climbed to AGAINST times that evaluation and AGAINST times the untrained
-    model's loss. Every step that fits the training rows makes the validation rows worse, from the start: they
-    follow another relation (labels coded the other way round, columns swapped), which overfitting, a slow drift
-    after a first gain, does not reach."""
+    references cannot judge it): as the training loss fell under 1/AGAINST of the untrained model's, no validation
+    evaluation got below that untrained loss and the last one ended AGAINST times above it. Fitting the training
+    rows never helped the validation rows and ended up costing them: they follow another relation (labels coded
+    the other way round, columns swapped), which overfitting, a drift after a first gain, does not reach."""
     gap = r.curve.gap
     untrained = r.sweep_start if r.sweep_start is not None else next((v for _, v in r.finite("loss")), None)
     if len(gap) < 3 or untrained is None or not untrained > 0 or constant_losses(r) is not None:
         return None
-    first, last, train_last = gap[0][2], gap[-1][2], gap[-1][1]
-    if min(v for _, _, v in gap) < first or not first > 0 or train_last * AGAINST > untrained \
-            or last < AGAINST * max(first, untrained):
+    best, last, train_last = min(v for _, _, v in gap), gap[-1][2], gap[-1][1]
+    if best < untrained or last < AGAINST * untrained or train_last * AGAINST > untrained:
         return None
     return Finding("validation_unlike_training", "warning", (gap[0][0], gap[-1][0]),
-                   {"val_first": first, "val_last": last, "train_last": train_last, "untrained_loss": untrained},
-                   f"validation unlike training: the validation loss was lowest at its first evaluation "
-                   f"({first:.4g}, step {gap[0][0]}) and climbed to {last:.4g} while the training loss fell from "
-                   f"{untrained:.4g} untrained to {train_last:.4g}: whatever the model learns on the training rows "
-                   f"makes the validation rows worse, from the start, so they follow another relation",
-                   SAME_PREPARATION)
+                   {"val_best": best, "val_last": last, "train_last": train_last, "untrained_loss": untrained},
+                   f"validation unlike training: the training loss fell from {untrained:.4g} untrained to "
+                   f"{train_last:.4g}, but the validation loss never got below that untrained {untrained:.4g} (its "
+                   f"best {best:.4g}) and ended at {last:.4g}: what the model learns on the training rows does not "
+                   f"carry to the validation rows and costs them, so they follow another relation", SAME_PREPARATION)
 
 
 APART = 3   # validation targets centred this many training spreads away, or spread this many times wider or
