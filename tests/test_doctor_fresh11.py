@@ -1,8 +1,10 @@
 """What the eleventh fresh set (benchmarks/doctor_fresh11.py) taught the doctor, each on a variant no list stages,
 with a healthy twin that must stay silent: a model whose output head is registered before the blocks it follows
 (the module registered last is not the one that makes the output, so its range is checked against the outputs the
-model gave), and validation labels flipped under a hand-written focal loss (a loss with no known constant, so the
-validation curve against the untrained loss is what says the validation rows follow another relation)."""
+model gave), validation labels flipped under a hand-written focal loss (a loss with no known constant, so the
+validation curve against the untrained loss is what says the validation rows follow another relation), and a set
+model whose attention softmax runs over the batch while no reference beats it (a row's output that moves by half
+the outputs' size with its batch is the batch's, whatever the references show)."""
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -83,3 +85,41 @@ def test_validation_labels_flipped_under_a_focal_loss_are_validation_unlike_trai
 
 def test_validation_labelled_like_training_under_a_focal_loss_is_quiet():
     assert warnings(fit_focal(flip_validation=False)) == []
+
+
+class AttentionPool(nn.Module):
+    """Each point embedded and scored; the set pooled under a softmax of the scores over `dim` (1: its points; 0:
+    the batch, a slip), scaled back by the set size, then a two-class head."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.embed = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
+        self.score = nn.Linear(32, 1)
+        self.head = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x)
+        return self.head((torch.softmax(self.score(h), self.dim) * h).sum(1) * x.shape[1])
+
+
+def fit_pooled(dim: int):
+    """Sets of 8 points in 3-d, class 1 when three or more lie right of the plane x = 0.3 (a count no linear
+    reference on the flattened points reaches, so no reference shows what mixing costs)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1500, 8, 3, generator=g)
+    y = ((x[..., 0] > 0.3).sum(1) >= 3).long()
+    torch.manual_seed(0)
+    return ds.fit(AttentionPool(dim), (x[:1100], y[:1100]), val=(x[1100:], y[1100:]), loss="cross_entropy",
+                  max_epochs=10, progress=False, seed=0)
+
+
+def test_a_set_pooled_over_the_batch_is_batch_mixing_though_no_reference_beats_it():
+    result = fit_pooled(dim=0)
+    assert warnings(result) == ["batch_mixing"]
+    evidence = result.findings[0].evidence
+    assert evidence["change"] >= 0.5 and evidence["short_of_reference"] is False
+
+
+def test_a_set_pooled_over_its_points_is_quiet():
+    assert warnings(fit_pooled(dim=1)) == []
