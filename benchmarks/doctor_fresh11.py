@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.datasets import make_friedman1
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -139,7 +140,6 @@ def ratings(scaled_ids: bool = False, n: int = 6000, seed: int = 306) -> Data:
 
 def friedman_rows(n: int = 2000, seed: int = 307) -> Data:
     """Friedman's first function of ten columns, standardized on both sides."""
-    from sklearn.datasets import make_friedman1
     x, y = make_friedman1(n_samples=n, noise=0.5, random_state=seed)
     return _split(_standardize(x), (y - y.mean()) / y.std())
 
