@@ -23,6 +23,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh8   # only the eighth fresh set (doctor_fresh8.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh9   # only the ninth fresh set (doctor_fresh9.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh10  # only the tenth fresh set (doctor_fresh10.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh11  # only the eleventh fresh set (doctor_fresh11.py)
 """
 from __future__ import annotations
 
@@ -521,7 +522,8 @@ def run(s: Scenario, change: dict | None = None) -> tuple:
         s.prepare(model)
     if change.get("unfreeze"):
         model.requires_grad_(True)
-    if change.get("drop_output_activation") and type(model[-1]).__module__ == "torch.nn.modules.activation":
+    if change.get("drop_output_activation") and isinstance(model, nn.Sequential) \
+            and type(model[-1]).__module__ == "torch.nn.modules.activation":
         model = model[:-1]
     # fit's defaults (optimizer="auto") unless the scenario's failure is itself an optimizer setting
     settings = {**s.fit,
@@ -669,6 +671,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh8": ("doctor_fresh8", "the eighth fresh set", ("FRESH8", "HEALTHY8")),
     "fresh9": ("doctor_fresh9", "the ninth fresh set", ("FRESH9", "HEALTHY9")),
     "fresh10": ("doctor_fresh10", "the tenth fresh set", ("FRESH10", "HEALTHY10")),
+    "fresh11": ("doctor_fresh11", "the eleventh fresh set", ("FRESH11", "HEALTHY11")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 

@@ -391,7 +391,7 @@ def _bounded_output(r: Readings) -> Finding | None:
     low, high = OUTPUT_RANGES[last]
     margin = 0.01 * (q[-1] - q[0])
     below, above = sum(v < low - margin for v in q) / len(q), sum(v > high + margin for v in q) / len(q)
-    if below + above < UNREACHABLE:
+    if below + above < UNREACHABLE or _outputs_reach_past(r, low, high, margin):
         return None
     where = " and ".join(w for w, share in ((f"{below:.0%} lie below {low:g}", below),
                                             (f"{above:.0%} above {high:g}", above)) if share > 0)
@@ -403,6 +403,24 @@ def _bounded_output(r: Readings) -> Finding | None:
                    f"where it saturates or switches off",
                    f"remove the model's final {last} (the {loss} loss takes raw outputs), or scale the target into "
                    f"its range", {"drop_output_activation": True})
+
+
+REACHED_PAST = 0.01   # a share of comparison rows whose mse error shows an output past the range: it is not bounded
+
+
+def _outputs_reach_past(r: Readings, low: float, high: float, margin: float) -> bool:
+    """Whether the trained model's outputs on the comparison rows lie beyond [low, high] by more than `margin` on
+    REACHED_PAST of them, read from their mse errors: a row whose target lies a distance d past the range and
+    whose error is under d - margin has an output past the range too. The module registered last need not make
+    the output (a head built before the blocks it follows), so the range is checked against what the model gave."""
+    if r.model_losses is None or r.sample is None or r.settings.get("loss", "mse") != "mse":
+        return False
+    y = r.sample.y_eval.double()
+    if y.numel() != len(y) or len(y) != len(r.model_losses):
+        return False
+    past = torch.clamp(low - y, min=0.0) + torch.clamp(y - high, min=0.0)
+    error = r.model_losses.double().clamp_min(0.0).sqrt()
+    return float(((past > margin) & (error < past - margin)).double().mean()) >= REACHED_PAST
 
 
 def repeated_rows(r: Readings) -> Finding | None:
@@ -549,6 +567,9 @@ def no_signal(r: Readings) -> Finding | None:
                    "can carry information about the target; no training setting fixes this")
 
 
+SAME_PREPARATION = ("check that validation is prepared exactly as training: the same label encoding (class order), "
+                    "the same target scaling, the same columns in the same order and units, the same source; no "
+                    "training setting fixes this")
 CLEAR_GAIN = 0.2   # a linear model that beats a constant by this share of its loss on its own rows found signal
 
 
@@ -565,9 +586,31 @@ def _unlike_training(r: Readings, model: float, constant: float) -> Finding | No
                    f"validation unlike training: a linear model fitted on training rows beats a constant prediction "
                    f"by {gain:.0%} of its loss on them, but on validation rows neither it nor the model does "
                    f"(model {model:.4g}, constant {constant:.4g}): the validation data do not follow the training "
-                   f"data{_target_shift(r)}", "check that validation is prepared exactly as training: the same label "
-                   "encoding (class order), the same target scaling, the same columns in the same order and units, "
-                   "the same source; no training setting fixes this")
+                   f"data{_target_shift(r)}", SAME_PREPARATION)
+
+
+AGAINST = 2   # training's loss cut by this factor while validation's ends this many times the untrained loss
+
+
+def validation_against_training(r: Readings) -> Finding | None:
+    """validation_unlike_training under a loss whose constant prediction is unknown (a user's loss, so no_signal's
+    references cannot judge it): as the training loss fell under 1/AGAINST of the untrained model's, no validation
+    evaluation got below that untrained loss and the last one ended AGAINST times above it. Fitting the training
+    rows never helped the validation rows and ended up costing them: they follow another relation (labels coded
+    the other way round, columns swapped), which overfitting, a drift after a first gain, does not reach."""
+    gap = r.curve.gap
+    untrained = r.sweep_start if r.sweep_start is not None else next((v for _, v in r.finite("loss")), None)
+    if len(gap) < 3 or untrained is None or not untrained > 0 or constant_losses(r) is not None:
+        return None
+    best, last, train_last = min(v for _, _, v in gap), gap[-1][2], gap[-1][1]
+    if best < untrained or last < AGAINST * untrained or train_last * AGAINST > untrained:
+        return None
+    return Finding("validation_unlike_training", "warning", (gap[0][0], gap[-1][0]),
+                   {"val_best": best, "val_last": last, "train_last": train_last, "untrained_loss": untrained},
+                   f"validation unlike training: the training loss fell from {untrained:.4g} untrained to "
+                   f"{train_last:.4g}, but the validation loss never got below that untrained {untrained:.4g} (its "
+                   f"best {best:.4g}) and ended at {last:.4g}: what the model learns on the training rows does not "
+                   f"carry to the validation rows and costs them, so they follow another relation", SAME_PREPARATION)
 
 
 APART = 3   # validation targets centred this many training spreads away, or spread this many times wider or
@@ -664,4 +707,5 @@ def target_errors(r: Readings) -> Finding | None:
 
 DATA_RULES = [unscaled_inputs, unscaled_target, target_errors, target_leak, validation_in_training,
               loss_target_mismatch,
-              repeated_rows, unshuffled_data, random_evaluation, no_signal, class_imbalance]
+              repeated_rows, unshuffled_data, random_evaluation, no_signal, validation_against_training,
+              class_imbalance]

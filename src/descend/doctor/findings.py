@@ -45,8 +45,10 @@ CODES: dict[str, str] = {
     "random_evaluation": "the model gives different outputs for the same rows when evaluated twice in eval mode "
                          "(dropout or noise left on): validation losses and predictions are random",
     "validation_unlike_training": "a linear model fitted on training rows beats a constant prediction clearly on "
-                                  "them but not on validation rows: validation data are prepared differently "
-                                  "(label order, columns, source)",
+                                  "them but not on validation rows (or, under a loss with no known constant, the "
+                                  "training loss halved while validation never got below the untrained loss and "
+                                  "ended over twice it): validation data are prepared differently (label order, "
+                                  "columns, source)",
     "no_signal": "the best validation loss sits at a constant prediction's, and neither a linear model nor random "
                  "features do better: the labels may be shuffled or the features hold no information",
     "class_imbalance": "the model predicts the most common class for (nearly) every row although the inputs carry "
@@ -74,7 +76,8 @@ CODES: dict[str, str] = {
     "detached_parameters": "weights that require a gradient received none at any sampled step (the graph is cut in "
                            "forward: .detach(), no_grad, a NumPy round trip, a layer never called), at a cost",
     "batch_mixing": "in eval mode a row's output changes when the other rows of its batch change (a recurrent layer "
-                    "without batch_first, a softmax or normalization over dim 0), at a cost",
+                    "without batch_first, a softmax or normalization over dim 0), at a cost or by half the "
+                    "outputs' size or more",
     "optimizer_misses_weights": "the user's optimizer instance leaves some of the model's trainable parameters out "
                                 "(or holds them only at lr 0) and the model falls clearly short of a reference "
                                 "(one holding none is refused)",
