@@ -318,11 +318,14 @@ def _add_key(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Ta
     row: out of fold on the training rows, from all of them on the test rows; None where no column is one. The folds
     are 5 blocks of the training rows in the split's order, as the test rows are the block after them: a key whose
     rows lie together (a panel saved one series after another) recurs across no block, as it would not in the rows
-    predicted, and is no key."""
+    predicted, and is no key. Classes only: a number target's statistic was not measured here, and ts5's of a
+    combination of columns cost more than it bought on numbers (benchmarks/RESULTS.md, branch rk)."""
+    if target.task != "classification":
+        return None
     rows = split.train
     found = KeyStatistic.choose(frame.iloc[rows], key_candidates(pre.columns, frame.iloc[rows]), y[rows].numpy(),
-                                target.classes if target.task == "classification" else [],
-                                np.arange(len(rows)) * FOLDS // len(rows), MAX_ONEHOT_LEVELS + 1, ROWS_PER_BIN)
+                                target.classes, np.arange(len(rows)) * FOLDS // len(rows), MAX_ONEHOT_LEVELS + 1,
+                                ROWS_PER_BIN)
     if found is None:
         return None
     statistic, own = found
