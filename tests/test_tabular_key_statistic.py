@@ -9,7 +9,8 @@ import torch
 
 from descend.apps.tabular import Options, TabularRun
 from descend.apps.tabular.statistic import M, KeyStatistic
-from descend.apps.tabular.train import prepare, train
+from descend.apps.tabular.train import fit_table, prepare, train
+from descend.apps.tabular.update import update_run
 from descend.core.loop import Callback
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
@@ -133,3 +134,23 @@ def test_three_classes_get_one_log_share_per_class():
     assert key.names == [f"patient (key statistic: {c})" for c in ("invalid", "negative", "positive")]
     shares = np.exp(key.values(frame.head(50)))
     assert shares.sum(axis=1) == pytest.approx(np.ones(50), abs=1e-6)
+
+
+def test_an_update_keeps_the_fits_key_statistic_and_says_so():
+    frame = visits(800)
+    run = fit_table(frame.iloc[:600], Options(target="result", **QUICK), say=lambda _: None)
+    counts = list(run.preprocessor.key.counts)
+    before = run.preprocessor.key.values(frame.iloc[600:])
+    lines: list[str] = []
+    update_run(run, frame.iloc[600:], say=lines.append, max_epochs=3, progress=False)
+    assert lines[0].endswith(f", and so does the statistic of the key 'patient' (its levels' means from the fit's "
+                             f"{sum(counts)} training rows; the new rows read it as predicted rows do)")
+    assert run.preprocessor.key.counts == counts
+    assert np.array_equal(run.preprocessor.key.values(frame.iloc[600:]), before)
+
+
+def test_a_number_target_gets_no_key_statistic():
+    frame = visits()
+    frame["result"] = np.where(frame["result"] == "positive", 2.0, 0.0) + np.random.default_rng(4).normal(0, .1, 600)
+    prepared = prepare(frame, Options(target="result", **QUICK), say=lambda _: None)
+    assert prepared.run.preprocessor.key is None and KEY not in [n.name for n in prepared.run.preprocessor.numeric]
