@@ -11,7 +11,7 @@ from descend.apps.tabular import Options, TabularRun
 from descend.apps.tabular.statistic import M, KeyStatistic
 from descend.apps.tabular.train import fit_table, prepare, train
 from descend.apps.tabular.update import update_run
-from descend.core.loop import Callback
+from test_tabular_stopping import _CtrlCAt
 
 QUICK = dict(max_epochs=12, patience=4, progress=False)
 KEY = "patient (key statistic)"
@@ -95,18 +95,6 @@ def test_new_rows_get_the_shrunk_mean_of_every_training_row_of_their_key(tmp_pat
         assert got[i] == pytest.approx(np.log(share / (1 - share)), abs=1e-4)
 
 
-class StopAt(Callback):
-    """Ctrl-C once `steps` steps have ended."""
-
-    def __init__(self, steps: int):
-        self.steps, self.seen = steps, 0
-
-    def on_step_end(self, state, record):
-        self.seen += 1
-        if self.seen == self.steps:
-            raise KeyboardInterrupt
-
-
 def test_a_run_with_the_key_statistic_resumes_and_predicts_the_same(tmp_path):
     frame, opts = visits(), Options(target="result", seed=1, **QUICK)
     reference = prepare(frame, opts, say=lambda _: None)
@@ -114,7 +102,7 @@ def test_a_run_with_the_key_statistic_resumes_and_predicts_the_same(tmp_path):
     train(reference, opts, say=lambda _: None)
     interrupted = prepare(frame, opts, say=lambda _: None)
     with pytest.raises(KeyboardInterrupt):
-        train(interrupted, opts, say=lambda _: None, run_dir=tmp_path / "run", callbacks=[StopAt(7)])
+        train(interrupted, opts, say=lambda _: None, run_dir=tmp_path / "run", callbacks=[_CtrlCAt(7)])
     resumed = prepare(frame, opts, say=lambda _: None)
     train(resumed, opts, say=lambda _: None, run_dir=tmp_path / "run", resume=True)
     want, got = reference.run.model.state_dict(), resumed.run.model.state_dict()
