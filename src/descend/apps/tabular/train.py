@@ -318,8 +318,8 @@ def _add_key(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Ta
     row: out of fold on the training rows, from all of them on the test rows; None where no column is one. The folds
     are 5 blocks of the training rows in the split's order, as the test rows are the block after them: a key whose
     rows lie together (a panel saved one series after another) recurs across no block, as it would not in the rows
-    predicted, and is no key. Classes only: a number target's statistic was not measured here, and ts5's of a
-    combination of columns cost more than it bought on numbers (benchmarks/RESULTS.md, branch rk)."""
+    predicted, and is no key. Classes only: on number targets it scored worse on three of four tables where it
+    fired, as ts5's statistic of a combination of columns did (benchmarks/RESULTS.md, branch rk)."""
     if target.task != "classification":
         return None
     rows = split.train
