@@ -23,6 +23,7 @@ from ...core.errors import DescendError
 from .columns import Column, as_booleans, closest_name, level_order, numbers
 from .clock import clock_hours
 from .dates import NAMED, as_dates, calendar_numbers
+from .statistic import KeyStatistic
 
 MISSING = "(missing)"
 MAX_ONEHOT_LEVELS = 30
@@ -184,6 +185,13 @@ class Preprocessor:
     columns: list[Column]
     numeric: list[Numeric]
     categorical: list[Categorical]
+    key: KeyStatistic | None = None   # the target statistic of one repeated key column (statistic.py)
+
+    def add_key(self, key: KeyStatistic, own: np.ndarray) -> None:
+        """Take `key`'s features as the last number inputs, standardized by `own`, their out-of-fold training
+        values (rows x features)."""
+        self.key = key
+        self.numeric += [_fit_numeric(name, pd.Series(own[:, j]), True, MAX_BINS) for j, name in enumerate(key.names)]
 
     @classmethod
     def fit(cls, columns: list[Column], frame: pd.DataFrame) -> "Preprocessor":
@@ -211,13 +219,19 @@ class Preprocessor:
                                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
                                + "; " + _what_to_do(missing, frame.columns, {c.name for c in self.columns}))
 
-    def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-        """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels."""
+    def transform(self, frame: pd.DataFrame,
+                  key: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Number matrix (float32), category index matrix (int64) and, per feature, how many unseen levels; `key`:
+        the key statistic's features to use (rows x features: the training rows' out-of-fold ones), else from every
+        training row."""
         nums, cats = {}, {}
         for column in self.columns:
             n, c = derive(column, frame[column.name])
             nums.update(n)
             cats.update(c)
+        if self.key is not None:
+            values = self.key.values(frame) if key is None else key
+            nums.update({name: pd.Series(values[:, j], index=frame.index) for j, name in enumerate(self.key.names)})
         blocks = []
         for spec in self.numeric:
             values = nums[spec.name]
@@ -249,7 +263,11 @@ class Preprocessor:
         derived = [c.name for c in self.columns if c.kind in ("date", "datetime", "timeofday")]
         positions, place = {c.name: [] for c in self.columns}, 0
 
+        statistic = {name: self.key.column for name in self.key.names} if self.key is not None else {}
+
         def owner(feature: str) -> str:
+            if feature in statistic:
+                return statistic[feature]
             return feature if feature in positions else next(d for d in derived if feature.startswith(f"{d}_"))
 
         for spec in self.numeric:
@@ -304,6 +322,7 @@ class Preprocessor:
         encoded (`networks_clip`, `linear_clips`: whether the networks, the linear model clip numbers to the
         training range)."""
         lines = alike_together([(c.name, f"{c.kind} - {c.reason}") for c in self.columns])
+        lines += [self.key.describe()] if self.key is not None else []
         lines += alike_together([(spec.name, f"has empty cells -> filled with the training median {spec.median:g}, "
                                   "plus a was-missing flag") for spec in self.numeric if spec.flag])
         for spec in self.categorical:
@@ -330,12 +349,14 @@ class Preprocessor:
 
     def to_dict(self) -> dict:
         return {"columns": [asdict(c) for c in self.columns], "numeric": [asdict(n) for n in self.numeric],
-                "categorical": [asdict(c) for c in self.categorical]}
+                "categorical": [asdict(c) for c in self.categorical],
+                "key": asdict(self.key) if self.key is not None else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Preprocessor":
         return cls([Column(**c) for c in data["columns"]], [Numeric(**n) for n in data["numeric"]],
-                   [Categorical(**c) for c in data["categorical"]])
+                   [Categorical(**c) for c in data["categorical"]],
+                   KeyStatistic(**data["key"]) if data.get("key") else None)
 
 
 LISTED = 20   # a table with more columns than this describes columns alike in one line

@@ -80,7 +80,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     val_before = _val_loss(run, x[split.val], y[split.val])
     rate = lr or run.config["lr"] * 0.3
     say(f"update: {len(split.fit)} training, {len(split.val)} validation rows, newest {len(split.test)} rows held out "
-        f"to judge; the networks go on from their saved weights at lr {rate:g}, the linear model stays as fitted")
+        f"to judge; the networks go on from their saved weights at lr {rate:g}, the linear model stays as fitted"
+        + _key_kept(run))
     result = fit(**fit_arguments(run, every_row(x[split.fit], y[split.fit]), every_row(x[split.val], y[split.val]),
                                  opts, rate))
     val_after = _val_loss(run, x[split.val], y[split.val])
@@ -96,6 +97,16 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
     record = _record(run, frame, split, before, after, kept)
     _append(run, result, f"update {len(run.metrics['updates'])}")
     return record
+
+
+def _key_kept(run: TabularRun) -> str:
+    """What an update does with the key statistic, in words: it keeps the fit's (new rows whose targets it read
+    would see their own targets in it), so the update's rows read it as predicted rows do."""
+    key = run.preprocessor.key
+    if key is None:
+        return ""
+    return (f", and so does the statistic of the key {key.column!r} (its levels' means from the fit's "
+            f"{sum(key.counts)} training rows; the new rows read it as predicted rows do)")
 
 
 def _record(run: TabularRun, frame: pd.DataFrame, split, before: dict, after: dict, kept: bool) -> dict:
