@@ -9,7 +9,9 @@ modes). R's row-name column and the columns that restate the target or are only 
   columns, a release date, up to 77% of a column empty; city_mpg and hwy_mpg, of which it is the blend, and
   guzzler, set by it, are left out);
 - yrbss (openintro's yrbss; weight in kg of 12,579 high-school students of the Youth Risk Behavior Survey, those
-  with one recorded: height, age, grade, race and habits, a fifth of race empty);
+  with one recorded: height, age, grade, race and habits, a fifth of race empty; grade holds 23 'other' among
+  its numbers, and `descend fit` stops there with a message naming the cell and --categorical grade, so a run of the
+  whole list stops at it: --tables without yrbss runs the other nine);
 - creditcard (AER's CreditCard; expenditure, the monthly card spending of 1,319 applicants, 24% zeros and a long
   right tail to 3,100: share, spending over income, restates it and is left out);
 - births (mosaicData's Births; births, the US births of each day 1969-1988, 7,305 days: a date and its parts, in
