@@ -296,22 +296,6 @@ def test_a_small_dated_table_validates_on_forward_chained_blocks_then_refits_on_
     assert "the last 66 in 3 blocks of time" in " ".join(lines)
 
 
-def test_a_small_table_saved_in_no_order_of_its_dates_validates_on_folds_as_one_without_dates():
-    """Rows whose dates jump back and forth under a time split: the last rows are a draw from every period, not
-    the latest, so the table is validated on K folds with its numbers unclipped and no residual networks; in time
-    order, newest first, or as a panel of series each in order, it stays dated (forward-chained blocks)."""
-    table = bakery(200).assign(loaves=lambda f: f.loaves * 1.5)   # values: squared error
-    opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
-    shuffled = prepare(table.sample(frac=1.0, random_state=0), opts, say=lambda line: None)
-    assert shuffled.scheme.kind == "folds" and not shuffled.scheme.dated and shuffled.scheme.members == 10
-    assert not shuffled.run.model.residual
-    assert all(bound == [None, None] for bound in shuffled.run.config["architecture"]["bounds"])
-    panel = pd.concat([table.iloc[100:], table.iloc[:100]])   # two series, each in time order
-    for kept in (table, table.iloc[::-1], panel):
-        scheme = prepare(kept, opts, say=lambda line: None).scheme
-        assert scheme.kind == "chain" and scheme.dated
-
-
 def test_a_chained_member_is_untouched_by_the_rows_of_its_block_and_later():
     opts = Options(target="loaves", test_fraction=0.0, batch_size=32, **QUICK)
     models = []

@@ -62,7 +62,8 @@ def date_order_note(frame: pd.DataFrame, name: str, dayfirst: bool | None) -> st
     a few times (a panel saved one series after another: the last rows are then the last series, not the latest
     dates); None when they run forward."""
     dates = as_dates(frame[name], dayfirst).dropna()
-    back, forward = _steps(dates)
+    steps = np.sign(np.diff(dates.to_numpy().astype("datetime64[ns]").astype(np.int64)))
+    back, forward = int((steps < 0).sum()), int((steps > 0).sum())
     if back == 0:
         return None
     fix = f"--time-column {name} puts them in time order"
@@ -76,20 +77,6 @@ def date_order_note(frame: pd.DataFrame, name: str, dayfirst: bool | None) -> st
                 f"rows are the oldest, not the newest; {fix}")
     return (f"note: the rows are not in {name!r} order ({back} of {back + forward} steps from one row to the next go "
             f"back in time), so the last rows are not the latest; {fix}, or --split random draws the test rows")
-
-
-def jumbled(frame: pd.DataFrame, name: str, dayfirst: bool | None) -> bool:
-    """Whether the rows step back in time by the date column `name` as often as a table saved in no order of its
-    dates does (neither forward with a few series restarts, nor newest first): its last rows are then a draw from
-    every period, not the latest or the oldest."""
-    back, forward = _steps(as_dates(frame[name], dayfirst).dropna())
-    return min(back, forward) > BACKWARD_SHARE * (back + forward)
-
-
-def _steps(dates: pd.Series) -> tuple[int, int]:
-    """How many steps from one row to the next go back in time, and how many forward (`dates` without gaps)."""
-    steps = np.sign(np.diff(dates.to_numpy().astype("datetime64[ns]").astype(np.int64)))
-    return int((steps < 0).sum()), int((steps > 0).sum())
 
 
 def _tail(count: int, fraction: float) -> int:

@@ -43,7 +43,7 @@ from .model import LINKS, TabularNet, architecture, count_cap, from_mean_space, 
 from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import Preprocessor
 from .run import TabularRun
-from .split import Split, date_order_note, jumbled, split_rows, time_order
+from .split import Split, date_order_note, split_rows, time_order
 from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
@@ -70,7 +70,7 @@ class Scheme:
     val_rows: np.ndarray       # frame positions that score the networks
     val_held: np.ndarray       # per validation row: the member that predicts it (-1: all of them)
     refit: bool                # train again on every training row for the chosen number of epochs
-    dated: bool                # the table's dates order its rows: later rows lie beyond the training range
+    dated: bool                # the table has dates: later rows lie beyond the training range along trends
     folds: int | None = None   # with folds: member m learns from every fold but m % folds (chain: the rows
                                # before block m % folds)
 
@@ -151,7 +151,7 @@ def _split_order(opts: Options, dated: bool, in_order: bool) -> str:
         return f"random (--split-seed {opts.split_seed})"
     if opts.time_column:
         return f"time order by {opts.time_column!r}"
-    if not in_order:   # a date column out of order (the note below says how)
+    if dated and not in_order:
         return "rows in file order, which is not time order (see the note below)"
     if dated:
         return "time order (rows as given)"
@@ -257,16 +257,8 @@ def _linear_part(run: TabularRun) -> str:
     return f"blended with a {name} by validation"
 
 
-def _dated(pre: Preprocessor, frame: pd.DataFrame, opts: Options) -> bool:
-    """Whether the table's dates order its rows, so that its later rows lie beyond the training range along
-    trends: a time column named, or a date column, unless the rows of a time split jump back and forth in its
-    time (saved in no order of their dates). Those rows' last ones are a draw from every period, as a random
-    split's are: the table is validated and modelled as one without dates (K folds on a small table, numbers
-    unclipped); the date still gives its parts and running time as features."""
-    if opts.time_column is not None:
-        return True
-    dates = [c for c in pre.columns if c.kind in ("date", "datetime")]
-    return bool(dates) and not (opts.split == "time" and jumbled(frame, dates[0].name, dates[0].dayfirst))
+def _has_dates(pre: Preprocessor, opts: Options) -> bool:
+    return opts.time_column is not None or any(c.kind in ("date", "datetime") for c in pre.columns)
 
 
 def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
@@ -281,7 +273,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
                                    opts.dayfirst)
     target = infer_target(frame[opts.target], opts.target, opts.task, train=split.fit)
     pre = Preprocessor.fit(columns, frame.iloc[split.fit])
-    scheme = choose_scheme(split, opts, _dated(pre, frame, opts))
+    scheme = choose_scheme(split, opts, _has_dates(pre, opts))
     say(f"target {opts.target!r}: {target.task} ({target.reason})")
     for line in pre.describe(networks_clip(scheme, target), linear_clips=scheme.dated) + notes:
         say(f"  {line}")
