@@ -239,10 +239,11 @@ def descend(*args: str) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def score(task: str, truth: np.ndarray, predicted: np.ndarray) -> float:
-    """RMSE, or log-loss for class probabilities (columns in sorted label order)."""
+def score(task: str, truth: np.ndarray, predicted: np.ndarray, labels: list | None = None) -> float:
+    """RMSE, or log-loss for class probabilities (columns in sorted order of `labels`, default the test rows'
+    labels; a model fitted on training rows holding a class the test rows lack has a column for it too)."""
     if task == "classification":
-        return float(log_loss(truth, np.clip(predicted, 1e-7, 1), labels=sorted(set(truth))))
+        return float(log_loss(truth, np.clip(predicted, 1e-7, 1), labels=labels or sorted(set(truth))))
     return float(np.sqrt(np.mean((np.asarray(predicted, float) - truth) ** 2)))
 
 
@@ -293,7 +294,8 @@ def one_seed(table: Table, frame: pd.DataFrame, seed: int, modes: list[str], cac
         else train[table.target].to_numpy(float)
     key = f"{table.name}/{len(frame)}/{seed % reference_seeds}"
     if cache is None or key not in cache:
-        scores = {name: score(table.task, truth, pred) for name, pred in
+        labels = sorted(set(y_train)) if table.task == "classification" else None
+        scores = {name: score(table.task, truth, pred, labels) for name, pred in
                   references(x.iloc[:-n_test], y_train, x.iloc[-n_test:], categories, table.task, seed).items()}
         cache = {} if cache is None else cache
         cache[key] = scores
