@@ -2,7 +2,8 @@
 retires is told of no later step, the others go on as before, and auto's lr sweep retires once its pick has been
 watched); the doctor's rules read the history's finite losses, norms and lrs from one pass per column
 (Readings.finite), which the loss curve (curves.measure) reads too. The copies without detached views are in
-test_overhead_paths.py."""
+test_overhead_paths.py. The thirteenth pass's fixed per-run pieces: the sweep sums its snapshots' bytes once, the
+doctor sorts the target's first rows once, and the references of a numeric target read no class count."""
 import torch
 from torch import nn
 
@@ -108,3 +109,66 @@ def test_the_curve_read_from_the_readings_finite_columns_is_the_curve_read_from_
     assert curve.smoothed == alone.smoothed and curve.swings == alone.swings and len(curve.swings) == 1
     assert [step for step, _, _ in curve.gap] == [5, 15, 25] and curve.gap == alone.gap
     assert readings.finite("loss") is readings.finite("loss")   # kept for the rules that read it next
+
+
+def test_the_sweep_sums_the_weights_bytes_once_for_the_snapshots_of_the_same_tensors(monkeypatch):
+    model = _mlp()
+    sweep = sweep_lib.Sweep(model, torch.optim.SGD(model.parameters(), lr=1.0), "sgd", total_steps=1000)
+    sized = []
+    size = sweep_lib._size
+    monkeypatch.setattr(sweep_lib, "_size", lambda weights: sized.append(len(weights)) or size(weights))
+    monkeypatch.setattr(sweep_lib, "SNAPSHOT_MEMORY", 3 * size(model.state_dict()))   # room for three snapshots
+    for step in range(1, 8):
+        with torch.no_grad():
+            model[0].weight.add_(1.0)
+        sweep._keep(step)
+    assert sized == [len(model.state_dict())]   # once, not at each of the seven steps
+    assert [step for step, _ in sweep.kept] == [5, 6, 7]
+    torch.testing.assert_close(sweep.kept[-1][1]["0.weight"] - sweep.kept[0][1]["0.weight"],
+                               torch.full_like(model[0].weight, 2.0))
+
+
+def test_the_target_is_sorted_once_for_its_size_and_percentiles_and_reads_as_each_alone():
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from descend.doctor import inputs
+
+    class Sorts(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Sorts.count += func.overloadpacket.__name__ == "sort"
+            return func(*args, **(kwargs or {}))
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(900, 4, generator=g)
+    for y in (torch.randn(900, 1, generator=g).exp() * 50, torch.randn(900, 3, generator=g) * 7 + 2,
+              torch.randn(900, generator=g)):
+        alone = (inputs.target_size(y), inputs.target_percentiles(y))
+        assert alone[0] is not None and len(alone[1]) == 101 and alone[1] == sorted(alone[1])
+        ordered = inputs.ordered_head(y)
+        assert (inputs.target_size(y, ordered), inputs.target_percentiles(y, ordered)) == alone
+        with Sorts():
+            found = inputs.read(x, y, "mse")
+        assert (found["target_size"], found["target_percentiles"]) == alone
+        assert Sorts.count == (1 if y.dim() == 1 or y.shape[1] == 1 else 2)   # several columns: one more, flat
+        Sorts.count = 0
+    nan = torch.randn(900, 1, generator=g)
+    nan[700] = float("nan")   # past the rows read: both are read
+    nan_early = nan.clone()
+    nan_early[3] = float("nan")
+    assert inputs.target_percentiles(nan) is not None and inputs.target_size(nan) is not None
+    assert inputs.ordered_head(nan_early) is None and inputs.target_percentiles(nan_early) is None
+    assert inputs.target_size(torch.tensor([0.0, 1.0, 1.0])) is None   # 0/1 labels have no size
+
+
+def test_the_references_of_a_numeric_target_read_no_class_count():
+    from descend.doctor import reference
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(300, 5, generator=g)
+    numeric = reference.sample((x, x[:, :1] * 3 + torch.randn(300, 1, generator=g)), None)
+    classes = reference.sample((x, (x[:, 0] > 0).long() + 2 * (x[:, 1] > 1).long()), None)
+    assert reference._classes(numeric, "regression") == 0 and reference._classes(numeric, "binary") == 0
+    assert reference._classes(classes, "classes") == 4
+    found = reference.references("mse", numeric)
+    assert float(found.linear.mean()) < 0.5 * float(found.constant.mean())   # the linear fit finds the signal

@@ -415,31 +415,40 @@ def _most_values(rows: torch.Tensor) -> int:
     return int((1 + (ordered[1:] != ordered[:-1]).sum(dim=0)).max())
 
 
-def target_size(y: torch.Tensor) -> float | None:
-    """The typical size of a numeric target, robust to a few wild rows (a 9999 code for a missing value is an
-    outlier, not a unit): the larger of its median's magnitude and its interquartile spread (as a normal's standard
-    deviation), over its columns, on its first VARYING_ROWS rows; None for class indices and 0/1 labels."""
-    if not y.dtype.is_floating_point or len(y) < 2 or zero_one(y):
+def ordered_head(y: torch.Tensor) -> torch.Tensor | None:
+    """A float target's first VARYING_ROWS rows as a float64 (rows, columns) table, each column sorted: what its
+    size and its percentiles are read from (`read` sorts once for both). None for class indices, fewer than two
+    rows, or a NaN/Inf among those rows."""
+    if not y.dtype.is_floating_point or len(y) < 2:
         return None
     values = y[:VARYING_ROWS].detach().reshape(min(len(y), VARYING_ROWS), -1).double()
-    if not torch.isfinite(values).all():
+    return values.sort(dim=0).values if bool(torch.isfinite(values).all()) else None
+
+
+def target_size(y: torch.Tensor, ordered: torch.Tensor | None = None) -> float | None:
+    """The typical size of a numeric target, robust to a few wild rows (a 9999 code for a missing value is an
+    outlier, not a unit): the larger of its median's magnitude and its interquartile spread (as a normal's standard
+    deviation), over its columns, on its first VARYING_ROWS rows; None for class indices and 0/1 labels.
+    `ordered`: ordered_head(y), where the caller has it."""
+    if not y.dtype.is_floating_point or len(y) < 2 or zero_one(y):
         return None
-    ordered = values.sort(dim=0).values
+    ordered = ordered_head(y) if ordered is None else ordered
+    if ordered is None:
+        return None
     q25, q50, q75 = (ordered[int(q * (len(ordered) - 1))] for q in (0.25, 0.5, 0.75))   # order statistics suffice
     return float(torch.maximum(q50.abs(), (q75 - q25) / 1.349).max())
 
 
-def target_percentiles(y: torch.Tensor) -> list[float] | None:
+def target_percentiles(y: torch.Tensor, ordered: torch.Tensor | None = None) -> list[float] | None:
     """The 0th, 1st, ..., 100th percentiles of a numeric target's values (all columns together) on its first
     VARYING_ROWS rows: what share of the target a bounded output (a final ReLU, Sigmoid, Tanh) cannot reach. None
-    for class indices."""
-    if not y.dtype.is_floating_point or len(y) < 2:
+    for class indices. `ordered`: ordered_head(y), where the caller has it (one column: already the values in
+    order)."""
+    ordered = ordered_head(y) if ordered is None else ordered
+    if ordered is None:
         return None
-    values = y[:VARYING_ROWS].detach().reshape(-1).double()
-    if not torch.isfinite(values).all():
-        return None
-    ordered = values.sort().values
-    return ordered[torch.linspace(0, len(ordered) - 1, 101).round().long()].tolist()
+    values = ordered.reshape(-1) if ordered.shape[1] == 1 else ordered.reshape(-1).sort().values
+    return values[torch.linspace(0, len(values) - 1, 101).round().long()].tolist()
 
 
 GROUPED = 0.1   # runs of rows in stored order that change class (or spread) this little against a random order
@@ -540,12 +549,14 @@ def dominant_target_row(y: torch.Tensor) -> dict | None:
 
 def read(x: torch.Tensor, y: torch.Tensor, loss: object) -> dict:
     """Every reading above of inputs `x` and targets `y`, by the Readings field it fills; the inputs are turned
-    into a float64 table once for all of them (on a few thousand rows that copy is most of the cost)."""
+    into a float64 table once for all of them (on a few thousand rows that copy is most of the cost), and the
+    target's first rows are sorted once for its size and its percentiles."""
     flat = _table(x)
     scales = _scales(flat)
     leak = _leak(flat, y) if x.dim() == 2 else position_leak(x, y) or last_step_leak(x, y)
+    ordered = ordered_head(y)
     return {"input_scales": scales, "input_varying": varying_columns(x), "missing_codes": missing_codes(flat, scales),
             "target_baseline": constant_baseline(loss, y), "majority_share": majority_share(y),
             "target_kind": target_kind(y), "multi_hot": multi_hot(y), "leak": leak,
             "outlier": dominant_target_row(y), "repeated": repeated_rows(x), "reconstruction": reconstruction(x, y),
-            "target_size": target_size(y), "target_percentiles": target_percentiles(y)}
+            "target_size": target_size(y, ordered), "target_percentiles": target_percentiles(y, ordered)}

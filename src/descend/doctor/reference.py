@@ -267,7 +267,7 @@ def constant_reference(loss: object, data: Sample) -> torch.Tensor | None:
         return None
     if kind == "classes" and not _class_ids(data):
         return None
-    return per_example(loss, _constant(kind, data.y, len(data.y_eval), _classes(data)), data.y_eval)
+    return per_example(loss, _constant(kind, data.y, len(data.y_eval), _classes(data, kind)), data.y_eval)
 
 
 def references(loss: object, data: Sample, seed: int = 0, constant: torch.Tensor | None = None) -> References | None:
@@ -297,7 +297,7 @@ def _references(loss: object, data: Sample, seed: int, constant: torch.Tensor | 
         return None
     if kind == "classes" and not _class_ids(data):
         return None
-    classes = _classes(data)
+    classes = _classes(data, kind)
     mean = data.x.mean(dim=0)
     centered = data.x - mean
     std = _spread(centered).clamp_min(1e-8)
@@ -344,9 +344,10 @@ def _class_ids(data: Sample) -> bool:
     return all(y.dim() == 1 and not y.dtype.is_floating_point and int(y.min()) >= 0 for y in (data.y, data.y_eval))
 
 
-def _classes(data: Sample) -> int:
-    """How many class ids the fitting and the compared rows hold between them (the highest, plus one)."""
-    return int(max(data.y.max(), data.y_eval.max())) + 1
+def _classes(data: Sample, kind: str) -> int:
+    """How many class ids the fitting and the compared rows hold between them (the highest, plus one); 0 for other
+    kinds of target, whose references read no class count (four reductions and two reads fewer a diagnosis)."""
+    return int(max(data.y.max(), data.y_eval.max())) + 1 if kind == "classes" else 0
 
 
 def in_sample_gain(loss: object, data: Sample) -> float | None:

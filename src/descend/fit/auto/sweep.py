@@ -93,7 +93,7 @@ class Sweep(Callback):
         self.lrs: list[float] = []
         self.smoothed: list[float] = []
         self.kept: list[tuple[int, dict]] = []   # (step, weights after it), oldest first
-        self._live: tuple[list[int], dict] | None = None   # see _state
+        self._live: tuple[list[int], dict, int] | None = None   # see _state
         self.choice: Choice | None = None
         self.ended_at: int | None = None
         self.ending: str | None = None
@@ -155,19 +155,21 @@ class Sweep(Callback):
 
     @torch.no_grad()   # copies without a detached view of each tensor first (one operation each)
     def _keep(self, step: int) -> None:
-        self.kept.append((step, {k: v.clone() for k, v in self._state().items()}))
-        most = max(1, min(KEEP, SNAPSHOT_MEMORY // _size(self.kept[-1][1])))
+        state, most = self._state()
+        self.kept.append((step, {k: v.clone() for k, v in state.items()}))
         del self.kept[:-most]
 
-    def _state(self) -> dict:
+    def _state(self) -> tuple[dict, int]:
         """The model's state_dict with the parameters and buffers themselves (keep_vars), read once and reused
         while the model holds the same buffers (a module may replace one instead of updating it in place):
         state_dict() walks every module, half a snapshot's cost on a small model, and model.buffers() a third of
-        one: the buffers are looked up in the modules collected once (core.modes)."""
+        one: the buffers are looked up in the modules collected once (core.modes). With it, how many snapshots of
+        it are kept (KEEP, fewer when they would pass SNAPSHOT_MEMORY), summed once over the same tensors."""
         buffers = self._modules.buffer_ids()
         if self._live is None or self._live[0] != buffers:
-            self._live = (buffers, self.model.state_dict(keep_vars=True))
-        return self._live[1]
+            state = self.model.state_dict(keep_vars=True)
+            self._live = (buffers, state, max(1, min(KEEP, SNAPSHOT_MEMORY // _size(state))))
+        return self._live[1], self._live[2]
 
     def _ending(self, state: LoopState, loss: float) -> str | None:
         if not math.isfinite(loss):
