@@ -8,8 +8,8 @@ scored on the training rows: the out-of-fold shrunk mean target of its level aga
 column with an order (numbers, dates), against the shrunk mean of its quantile bin (a number whose bins say more
 than its exact values is no key). A key is kept only when it beats both by more than its noise: the mean per-row
 loss difference over Z standard errors, Z one-sided at 5% after Bonferroni over the candidates; of those, the one
-with the largest margin. Its shrunk means (a logit for two classes, a log share per class for more, the mean for
-numbers) then become number inputs, out of fold on the training rows (no row reads its own target) and from every
+with the largest margin. Its shrunk class shares (a logit for two classes, a log share per class for more) then
+become number inputs, out of fold on the training rows (no row reads its own target) and from every
 training row on new rows. The levels, their target sums and counts, the prior and M are kept as JSON with the run.
 """
 from __future__ import annotations
@@ -59,22 +59,18 @@ def key_candidates(columns: list[Column], frame: pd.DataFrame) -> dict[str, np.n
 
 def targets(y: np.ndarray, classes: int) -> np.ndarray:
     """The columns whose shrunk means the statistic keeps: the second class's 0/1 for two classes, one 0/1 column
-    per class for more, the (encoded) number itself otherwise."""
+    per class for more."""
     if classes == 2:
         return (y == 1).astype(float)[:, None]
-    if classes > 2:
-        return np.eye(classes)[y.astype(int)]
-    return y.astype(float)[:, None]
+    return np.eye(classes)[y.astype(int)]
 
 
 def row_losses(means: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
-    """Each row's log-loss (classes) or squared error (numbers) when `means` (rows x target columns) predicts it."""
+    """Each row's log-loss when `means` (rows x target columns) predicts its class."""
     if classes == 2:
         p = np.clip(means[:, 0], EDGE, 1 - EDGE)
         return -np.where(y == 1, np.log(p), np.log(1 - p))
-    if classes > 2:
-        return -np.log(np.clip(means[np.arange(len(y)), y.astype(int)], EDGE, 1.0))
-    return (means[:, 0] - y) ** 2
+    return -np.log(np.clip(means[np.arange(len(y)), y.astype(int)], EDGE, 1.0))
 
 
 def _shrunk(codes: np.ndarray, t: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
@@ -129,7 +125,7 @@ class KeyStatistic:
     """The fitted statistic of one key column: its levels' target sums and counts, the prior and M."""
 
     column: str
-    classes: list = field(default_factory=list)   # the class names (none for numbers)
+    classes: list = field(default_factory=list)   # the class names
     levels: list = field(default_factory=list)
     sums: list = field(default_factory=list)      # per level, one sum per target column
     counts: list = field(default_factory=list)
@@ -142,7 +138,7 @@ class KeyStatistic:
                classes: list, folds: np.ndarray, min_levels: int,
                thin: int) -> tuple["KeyStatistic", np.ndarray] | None:
         """The key among `candidates` (column name -> its values as ordered numbers, None for text) of `frame`
-        (the training rows; targets `y`: class indices, or encoded numbers when `classes` is empty) and its
+        (the training rows; targets `y`: indices into `classes`) and its
         out-of-fold features there, by `folds`; None when no column with at least `min_levels` levels, fewer than
         `thin` rows a level on average (too few for a one-hot, an embedding or a bin to learn one alone) and some
         of them recurring beats the overall mean and its bins by its noise."""
@@ -174,9 +170,7 @@ class KeyStatistic:
         return [f"{self.column} ({NAME})"]
 
     def scale(self, means: np.ndarray) -> np.ndarray:
-        """Shrunk means as the model sees them: a logit (two classes), log shares (more), the mean (numbers)."""
-        if not self.classes:
-            return means
+        """Shrunk means as the model sees them: a logit (two classes), log shares (more)."""
         p = np.clip(means, EDGE, 1 - EDGE)
         return np.log(p / (1 - p)) if len(self.classes) == 2 else np.log(p)
 
@@ -190,8 +184,7 @@ class KeyStatistic:
 
     def describe(self) -> str:
         """One line for the column description: which column, how many levels, why, and how it is kept leak-free."""
-        what = {0: "mean target", 2: "share of the second class (as a logit)"}.get(len(self.classes),
-                                                                                  "share of each class (as a log)")
+        what = "share of the second class (as a logit)" if len(self.classes) == 2 else "share of each class (as a log)"
         return (f"{self.column}: a repeated key ({len(self.levels)} levels, {self.margin:g} standard errors better "
                 f"out of fold than the overall mean and its bins) -> also the training rows' {what} of its level, "
                 f"shrunk toward the overall one by {self.m:g} rows; out of fold on the training rows, so none reads "
