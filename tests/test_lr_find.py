@@ -149,3 +149,29 @@ def test_a_guess_warning_says_what_the_loss_did(smoothed, says, never):
                          min_loss_lr=1e-3, stop_reason="", diverged=smoothed[-1] > 4 * min(smoothed), rule="")
     message = _guess_warning(found)
     assert says in message and never not in message
+
+
+def noise_sweep(seed=0):
+    """lr_find on 500 rows whose target is noise independent of the inputs, from the default start_lr 1e-7."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(500, 6, generator=g), torch.randn(500, 1, generator=g)
+    torch.manual_seed(seed)
+    with pytest.warns(UserWarning) as caught:
+        ds.lr_find(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1)), (x, y), "mse")
+    return str(caught[0].message)
+
+
+def test_a_noise_target_at_the_lowest_start_lr_is_told_to_check_the_target_not_to_lower_start_lr():
+    """The curve 'fell' from one batch's 1.257 to 1.005 and rose: at start_lr 1e-7 a lower start cannot help."""
+    message = noise_sweep()
+    assert "lower start_lr" not in message
+    assert ("; the loss rose after falling only from 1.257 to 1.005, and start_lr 1e-07 is already float32's "
+            "resolution for a weight near 1: a lower one cannot help, the loss does not follow the lr; check that the "
+            "target can be predicted from the inputs") in message
+
+
+def test_the_no_valley_warning_quotes_the_steady_fall_it_measured():
+    """The rule reads the longest steady fall (7% here), not the first batch to the lowest point (20%)."""
+    message = noise_sweep()
+    assert message.startswith("lr_find: the smoothed loss never fell steadily by 20% over 5 steps between lr 1.0e-07")
+    assert "(its longest steady fall, from 1.078 to 1.005 over 27 steps, is 7%)" in message

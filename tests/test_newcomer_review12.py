@@ -58,7 +58,7 @@ def test_the_command_line_prints_a_warning_as_one_line(tmp_path, monkeypatch, ca
         warnings.simplefilter("always")
         assert main(["lr-find", str(data), "--target", "label"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "lr_find" in line]
-    assert len(err) == 1 and err[0].startswith("warning: lr_find: the smoothed loss never fell by 20%")
+    assert len(err) == 1 and err[0].startswith("warning: lr_find: the smoothed loss never fell steadily by 20%")
     assert "UserWarning" not in err[0] and ".py:" not in err[0]
 
 

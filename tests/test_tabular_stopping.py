@@ -120,6 +120,15 @@ def test_descend_fit_on_a_table_with_one_validation_slice_says_and_uses_the_grow
             "step 32;" in progress)
 
 
+def test_the_model_line_counts_one_epoch_in_the_singular(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x[:, 0]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--max-epochs", "1", "--patience", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "up to 1 epoch, early stopping after 1 epoch without a better validation loss" in out
+
+
 class _CtrlCAt(Callback):
     """Ctrl-C once `steps` steps have ended."""
 

@@ -11,6 +11,7 @@ from sklearn.datasets import load_diabetes
 import descend as ds
 from descend.core.errors import DescendError, DescendTypeError
 from descend.apps.tuning import Choice, Float, Int, ReportToTrial
+from descend.apps.tuning.tabular import TABULAR_SPACE, space_for
 
 X_ALL, Y_ALL = (torch.tensor(a, dtype=torch.float32) for a in load_diabetes(return_X_y=True))
 Y_ALL = (Y_ALL - Y_ALL.mean()) / Y_ALL.std()
@@ -162,3 +163,12 @@ def test_workers_refuse_an_objective_that_cannot_reach_another_process(tmp_path)
 def test_a_study_where_no_trial_completes_says_so():
     with pytest.raises(DescendError, match="no trial .* completed .*'fail': 2"):
         ds.tune(lambda p: math.nan, {"x": (0.0, 1.0)}, 2, progress=False)
+
+
+def test_the_tabular_space_offers_no_batch_larger_than_the_training_rows():
+    """On 100 rows 128, 256 and 512 are each the whole set: one choice of 100 stands for them."""
+    space, note = space_for(100)
+    assert space["batch_size"].options == [32, 64, 100] and space["lr"] == TABULAR_SPACE["lr"]
+    assert note == "batch sizes 128, 256, 512 capped at the 100 training rows (a larger batch is the whole set)"
+    assert space_for(20)[0]["batch_size"].options == [20]
+    assert space_for(512) == (TABULAR_SPACE, "")

@@ -51,13 +51,13 @@ def base_options(args: argparse.Namespace, shared: dict | None = None) -> dict:
     return base
 
 
-def run_with(args: argparse.Namespace, train: Callable, shared: dict | None = None) -> int:
-    """Run the search with `train(data_path, options, callbacks)` as each trial's work, every trial with the
-    `shared` options besides the drawn ones; print the table."""
+def run_with(args: argparse.Namespace, train: Callable, shared: dict | None = None, space: dict | None = None) -> int:
+    """Run the search over `space` (default: the tabular one) with `train(data_path, options, callbacks)` as each
+    trial's work, every trial with the `shared` options besides the drawn ones; print the table."""
     if not Path(args.data).is_file():
         raise FileNotFoundError(f"data file {args.data!r} does not exist")
     objective = TabularObjective(train, args.data, base_options(args, shared))
-    result = tune(objective, TABULAR_SPACE, args.trials, storage=args.storage, study_name=args.study,
+    result = tune(objective, space or TABULAR_SPACE, args.trials, storage=args.storage, study_name=args.study,
                   sampler=args.sampler, pruner=args.pruner, seed=args.seed, workers=args.workers,
                   timeout=args.timeout, out=args.out)
     print(result.table())

@@ -44,8 +44,11 @@ POSITION = 0.65   # where in the valley the suggestion sits: 0 at its top, 1 at 
 WINDOW = 5        # a valley spans at least this many sweep steps ...
 FALL = 0.2        # ... and falls by at least this share of its top value (shallower ones are noise)
 DIVISOR = 10.0    # without a valley: this fraction of the lowest point's lr
-NO_VALLEY = f"a tenth of the lowest point (the smoothed loss never fell by {FALL:.0%} over {WINDOW} steps or more)"
+NO_VALLEY = (f"a tenth of the lowest point (the smoothed loss never fell steadily by {FALL:.0%} over {WINDOW} steps "
+             "or more)")
 MIN_SWEEP = 2 * WINDOW  # the fewest sweep steps that make a curve
+START_FLOOR = 1e-7  # the lowest start_lr worth advising: float32's resolution (1.2e-7) for a weight near 1
+LOWER = "lower start_lr: "   # the advice to widen the sweep downward, dropped where start_lr is at START_FLOOR
 FLAT_SPAN = 1000.0  # a curve flat over 3 decades of lr from start_lr began low enough (no advice to lower it)
 
 
@@ -154,7 +157,7 @@ def _restored_afterwards(model: nn.Module, opt: torch.optim.Optimizer, source):
 
 
 def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: str | torch.optim.Optimizer = "adamw",
-            start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100, batch_size: int = 64,
+            start_lr: float = START_FLOOR, end_lr: float = 10.0, steps: int = 100, batch_size: int = 64,
             weight_decay: float | None = None, decay_norms_and_biases: bool = False, smoothing: float = 0.9,
             diverge: float = 4.0, seed: int = 0, device: str = "cpu") -> LRFindResult:
     """Sweep the learning rate exponentially and suggest one; the model, the optimizer, the global RNG and a given
@@ -196,22 +199,39 @@ def lr_find(model: nn.Module, data, loss: str | Callable = "mse", *, optimizer: 
 
 def _guess_warning(found: LRFindResult) -> str:
     """Why a suggestion without a valley is a guess, and which end of the range to move."""
+    widen = _widen(found)
+    if widen.startswith(LOWER) and found.lrs[0] <= START_FLOOR:
+        widen = (f"{widen.removeprefix(LOWER)}, and start_lr {found.lrs[0]:.0e} is already float32's resolution for "
+                 "a weight near 1: a lower one cannot help, the loss does not follow the lr; check that the target "
+                 "can be predicted from the inputs (a target of noise gives such a curve)")
+    else:
+        widen += " (or check that the model can learn from this data)"
+    first, last = _longest_fall(found)
+    fell = 1 - found.smoothed[last] / found.smoothed[first]
+    below = ", below the swept range," if found.suggestion < found.lrs[0] else ""
+    return (f"lr_find: the smoothed loss never fell steadily by {FALL:.0%} over {WINDOW} steps between lr "
+            f"{found.lrs[0]:.1e} and {found.lrs[-1]:.1e} (its longest steady fall, from {found.smoothed[first]:.4g} "
+            f"to {found.smoothed[last]:.4g} over {last - first} steps, is {fell:.0%}), so the suggestion "
+            f"{found.suggestion:.1e}{below} is a guess; {widen}")
+
+
+def _longest_fall(found: LRFindResult) -> tuple[int, int]:
+    """(first, last) sweep index of the valley the suggestion rule measured: up to the lowest point."""
+    return valley(found.smoothed[:found.lrs.index(found.min_loss_lr) + 1])
+
+
+def _widen(found: LRFindResult) -> str:
+    """Which end of the swept range to move, read from where the curve fell and rose."""
     rose = found.diverged or found.smoothed[-1] > 1.5 * min(found.smoothed)
     start, low = found.smoothed[0], min(found.smoothed)
-    began = _fall_began(found)
     if not rose:
-        widen = "raise end_lr: the loss barely moved over the whole range"
-    elif low >= 0.98 * start:
-        widen = "lower start_lr: the loss rose from the first steps on"
-    elif began >= FLAT_SPAN * found.lrs[0]:
-        widen = (f"the loss held at {start:.4g} up to lr {began:.1e}, then fell only to {low:.4g} before it rose: the "
-                 "valley is shallow, and a lower start_lr would add only flat steps")
-    else:
-        widen = f"lower start_lr: the loss rose after falling only from {start:.4g} to {low:.4g}"
-    below = ", below the swept range," if found.suggestion < found.lrs[0] else ""
-    return (f"lr_find: the smoothed loss never fell by {FALL:.0%} between lr {found.lrs[0]:.1e} and "
-            f"{found.lrs[-1]:.1e}, so the suggestion {found.suggestion:.1e}{below} is a guess; {widen} (or check "
-            "that the model can learn from this data)")
+        return "raise end_lr: the loss barely moved over the whole range"
+    if low >= 0.98 * start:
+        return f"{LOWER}the loss rose from the first steps on"
+    if _fall_began(found) >= FLAT_SPAN * found.lrs[0]:
+        return (f"the loss held at {start:.4g} up to lr {_fall_began(found):.1e}, then fell only to {low:.4g} before "
+                "it rose: the valley is shallow, and a lower start_lr would add only flat steps")
+    return f"{LOWER}the loss rose after falling only from {start:.4g} to {low:.4g}"
 
 
 def _fall_began(found: LRFindResult) -> float:

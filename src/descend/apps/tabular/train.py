@@ -236,15 +236,21 @@ def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
     return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
             + f" trained side by side and averaged, {_linear_part(run)}; "
             f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
-            f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to {opts.max_epochs} "
-            f"epochs, early stopping after {_patience_words(opts, scheme)} without a better validation loss")
+            f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to "
+            f"{_epochs(opts.max_epochs)}, early stopping after {_patience_words(opts, scheme)} without a better "
+            "validation loss")
+
+
+def _epochs(count: int) -> str:
+    """'1 epoch', '5 epochs': the model line's counts in words."""
+    return f"{count} epoch{'' if count == 1 else 's'}"
 
 
 def _patience_words(opts: Options, scheme: Scheme) -> str:
     least = least_wait(opts.patience, math.ceil(len(scheme.train_rows) / batch_size(opts, len(scheme.train_rows))))
     if scheme.kind != "slice" or least == opts.patience:
-        return f"{opts.patience} epochs"
-    return f"up to {opts.patience} epochs (as many as the best epoch took, at least {least})"
+        return _epochs(opts.patience)
+    return f"up to {_epochs(opts.patience)} (as many as the best epoch took, at least {least})"
 
 
 def _linear_part(run: TabularRun) -> str:

@@ -9,9 +9,23 @@ from typing import Callable
 from ...core.loop import Callback
 from ..tabular.options import search_space, searched
 from .pruning import ReportToTrial
+from .space import Choice
 
 TABULAR_SPACE = search_space()   # declared with the options (apps/tabular/options.py): lr, weight decay, width
                                  # and depth of the hidden layers, batch size, schedule
+
+
+def space_for(rows: int) -> tuple[dict, str]:
+    """TABULAR_SPACE with its batch sizes capped at `rows`, the training rows, and a line naming those it
+    capped ("" when none): a batch above them is the whole set, the same as one of exactly `rows`, so each such
+    choice would only repeat another's trial."""
+    sizes = TABULAR_SPACE["batch_size"].options
+    capped = [size for size in sizes if size > rows]
+    if not capped:
+        return TABULAR_SPACE, ""
+    note = (f"batch sizes {', '.join(map(str, capped))} capped at the {rows} training rows (a larger batch is the "
+            "whole set)")
+    return {**TABULAR_SPACE, "batch_size": Choice(sorted({min(size, rows) for size in sizes}))}, note
 
 
 def options_for(params: dict, base: dict) -> dict:

@@ -6,6 +6,7 @@ import argparse
 from ...apps.tabular import read_table
 from ...apps.tabular.options import Options, declarations
 from ...apps.tabular.train import prepare, train
+from ...apps.tuning.tabular import space_for
 from ...core.loop import Callback
 from ...fit import FitResult
 from .. import tune_options as tune_cli
@@ -37,5 +38,8 @@ def run(args: argparse.Namespace) -> int:
     tune_cli.check_arguments(args)
     shared = {k: v for k, v in given_options(args).items() if k not in ("max_epochs", "seed")}  # tune's own flags
     opts = Options.from_dict(tune_cli.base_options(args, shared), "the options")  # bad values before any trial
-    prepare(read_table(args.data), opts, _quiet)   # and the data's (no such target, ...), not as a failed trial
-    return tune_cli.run_with(args, train_table, shared)
+    prepared = prepare(read_table(args.data), opts, _quiet)   # the data's errors (no such target) before any trial
+    space, capped = space_for(len(prepared.scheme.train_rows))
+    if capped:
+        print(capped)
+    return tune_cli.run_with(args, train_table, shared, space)
