@@ -322,17 +322,17 @@ def test_a_curve_without_a_valley_picks_three_sweep_steps_below_its_lowest_point
     assert read(lrs, smoothed, settled_from=sweep_lib.MEMORY - 1)[1] == NO_VALLEY
     lr, rule = sweep_lib.without_valley(lrs, smoothed, default_lr=1e-3)
     assert lr == lrs[13 - 3] == pytest.approx(1e-2)
-    assert rule == ("no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest "
-                    "point at lr 0.04: lr 0.01")
+    assert rule == ("no valley in the curve (it never fell steadily by 20% over 5 steps), so 3 sweep steps below its "
+                    "lowest point at lr 0.04: lr 0.01")
     early = [0.60, 0.62, 0.64, 0.66, 0.55, 0.70, 0.72, 0.71, 0.69, 0.74, 0.73, 0.90, 1.4]   # lowest at lr 6e-4
     assert sweep_lib.flat_edge(early) is None   # 17% below where it settled: not flat
     assert sweep_lib.without_valley(lrs[:13], early, default_lr=1e-3) == (
-        1e-3, "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point at "
-              "lr 0.00063: lr 0.00016, raised to the optimizer's calibrated default 0.001")
+        1e-3, "no valley in the curve (it never fell steadily by 20% over 5 steps), so 3 sweep steps below its lowest "
+              "point at lr 0.00063: lr 0.00016, raised to the optimizer's calibrated default 0.001")
     assert sweep_lib.without_valley(lrs[:13], early, default_lr=1.0) == (
-        lrs[12], "no valley in the curve (it never fell by 20% over 5 steps), so 3 sweep steps below its lowest point "
-                 "at lr 0.00063: lr 0.00016, raised toward the optimizer's calibrated default 1 as far as the last lr "
-                 "swept")
+        lrs[12], "no valley in the curve (it never fell steadily by 20% over 5 steps), so 3 sweep steps below its "
+                 "lowest point at lr 0.00063: lr 0.00016, raised toward the optimizer's calibrated default 1 as far as "
+                 "the last lr swept")
 
 
 def test_a_curve_that_fell_then_stayed_flat_long_past_its_lowest_point_is_read_where_it_starts_to_rise():
@@ -363,9 +363,9 @@ def test_a_flat_curve_is_read_where_it_rises_for_good_not_at_a_bump():
     assert sweep_lib.flat_edge(PLATEAU) == 21   # 1.51 > 1.05 x 1.39, and every value after it too
     lr, rule = sweep_lib.without_valley(lrs, PLATEAU, default_lr=1e-3)
     assert lr == pytest.approx(lrs[21] / 10 ** 1.8) and lr == pytest.approx(lrs[12])   # 0.025, 25x the default
-    assert rule == ("no valley in the curve (it never fell by 20% over 5 steps) and its lowest point lies within 10% "
-                    "of where it settled, a lucky batch rather than a response to the lr; it rises for good from lr "
-                    "1.6, so 63x below that edge: lr 0.025")
+    assert rule == ("no valley in the curve (it never fell steadily by 20% over 5 steps) and its lowest point lies "
+                    "within 10% of where it settled, a lucky batch rather than a response to the lr; it rises for good "
+                    "from lr 1.6, so 63x below that edge: lr 0.025")
     bumped = PLATEAU[:8] + [1.47] + PLATEAU[9:]
     assert sweep_lib.without_valley(lrs, bumped, default_lr=1e-3)[0] == lr
 

@@ -353,7 +353,7 @@ def without_valley(lrs: list[float], smoothed: list[float], default_lr: float) -
     pick is EDGE_MARGIN below that edge. Any other curve gives BELOW_LOWEST sweep steps below its lowest point (from
     the MEMORY-th value on), where the valley rule's picks typically sit, or at least EDGE_MARGIN below where it
     starts to rise when it stayed within EDGE_RISE of its lowest long past it."""
-    head = f"no valley in the curve (it never fell by {FALL:.0%} over {WINDOW} steps)"
+    head = f"no valley in the curve (it never fell steadily by {FALL:.0%} over {WINDOW} steps)"
     settled = MEMORY - 1
     bottom = lowest(smoothed, settled)
     edge = flat_edge(smoothed)
