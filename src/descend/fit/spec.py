@@ -40,6 +40,22 @@ def derived():
     return field(init=False, repr=False, compare=False)
 
 
+
+# keywords other training libraries take for what fit does with a stop rule: the rule that does it
+_STOP_RULES = {"time_limit": "MaxTime(seconds)", "max_time": "MaxTime(seconds)", "timeout": "MaxTime(seconds)",
+               "patience": "Patience(evaluations)", "early_stopping": "Patience(evaluations)",
+               "early_stopping_patience": "Patience(evaluations)"}
+
+
+def _name_hint(name: str, names: list[str]) -> str:
+    """What to write instead of a keyword fit does not take: the stop rule that does its job, the closest name, or
+    the names fit takes."""
+    if name.lower() in _STOP_RULES:
+        return (f"fit takes limits and early stopping as stop rules: stop=[descend.stop.{_STOP_RULES[name.lower()]}] "
+                "(max_epochs and max_steps are keywords)")
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
+
 @dataclass(frozen=True, eq=False)   # holds tensors: compared by identity, never by value
 class FitSpec:
     """The arguments of one `fit` call, checked (see `fit` for what each means). Counts come out as ints, the device
@@ -89,9 +105,7 @@ class FitSpec:
         names = [f.name for f in fields(cls) if f.init]
         for name in settings:
             if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
-                raise DescendTypeError(f"fit() got an unexpected keyword argument {name!r}; {hint}")
+                raise DescendTypeError(f"fit() got an unexpected keyword argument {name!r}; {_name_hint(name, names)}")
         return cls(model, train, **settings)
 
     def __post_init__(self):

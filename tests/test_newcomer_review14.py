@@ -1,0 +1,60 @@
+"""A new user's fourteenth review, the library side: a list of rows (dicts or (inputs, target) pairs) passed as fit's
+data, keywords other libraries take for a time limit or early stopping, and a schedule written in steps that is
+longer than the run."""
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+import descend as ds
+from descend.core.errors import DescendTypeError
+
+X = torch.randn(96, 4)
+Y = torch.randint(0, 3, (96,))
+
+
+def _fit(train, **settings):
+    settings = {"loss": "cross_entropy", "max_epochs": 1, "progress": False, **settings}
+    return ds.fit(nn.Linear(4, 3), train, **settings)
+
+
+def test_a_list_of_row_dicts_is_told_to_stack_its_rows():
+    """Each dict was read as a whole column ("train[0]: expected numbers, got an array of dtype object")."""
+    rows = [{"x": X[i], "y": Y[i]} for i in range(96)]
+    with pytest.raises(DescendTypeError, match=r"a list of 96 dicts \(keys 'x', 'y'\), one per row; .*torch.stack"):
+        _fit(rows)
+
+
+def test_a_list_of_pairs_is_told_to_stack_them_or_load_them_and_the_loader_trains():
+    rows = [(X[i], Y[i]) for i in range(96)]
+    with pytest.raises(DescendTypeError, match=r"a list of 96 \(inputs, target\) pairs.*DataLoader\(rows"):
+        _fit(rows)
+    assert _fit(DataLoader(rows, batch_size=32, shuffle=True)).history[-1]["step"] == 3
+
+
+def test_a_list_of_inputs_and_targets_still_trains():
+    """[X, y] and a two-input model's [(X_a, X_b), y] hold columns, not rows."""
+    assert _fit([X, Y]).history[-1]["step"] == 2   # 96 rows in batches of 64
+
+
+@pytest.mark.parametrize("name, rule", [("time_limit", "MaxTime"), ("early_stopping", "Patience"),
+                                        ("patience", "Patience")])
+def test_a_keyword_for_a_stop_rule_names_the_rule(name, rule):
+    """time_limit got "fit takes loss, val, optimizer, ..." (no close name, and no MaxTime among them)."""
+    with pytest.raises(DescendTypeError, match=rf"'{name}'; .*stop=\[descend\.stop\.{rule}\("):
+        _fit((X, Y), **{name: 5})
+
+
+def test_a_schedule_longer_than_the_run_warns_where_the_run_ends_on_it():
+    """warmup(500) under max_steps=50 trained at a tenth of the lr, silently."""
+    with pytest.warns(UserWarning, match=r"spans 500 steps but the run has 50, so the run ends 10% of the way along "
+                                         r"it, at 0.098 x the base lr instead of 1 x the base lr.*max_steps=500"):
+        result = _fit((X, Y), optimizer="adamw", lr=1e-3, schedule=ds.schedules.warmup(500), max_steps=50,
+                      max_epochs=None, batch_size=2)
+    assert result.history[-1]["lr"] == pytest.approx(0.098e-3)
+
+
+def test_a_schedule_that_fits_the_run_or_has_no_end_says_nothing(recwarn):
+    for schedule in (ds.schedules.cosine(40), ds.schedules.warmup_cosine(0.1), ds.schedules.step(100)):
+        _fit((X, Y), optimizer="adamw", lr=1e-3, schedule=schedule, max_steps=50, max_epochs=None, batch_size=2)
+    assert not [w for w in recwarn if "schedule" in str(w.message)]
