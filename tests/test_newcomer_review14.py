@@ -58,3 +58,33 @@ def test_a_schedule_that_fits_the_run_or_has_no_end_says_nothing(recwarn):
     for schedule in (ds.schedules.cosine(40), ds.schedules.warmup_cosine(0.1), ds.schedules.step(100)):
         _fit((X, Y), optimizer="adamw", lr=1e-3, schedule=schedule, max_steps=50, max_epochs=None, batch_size=2)
     assert not [w for w in recwarn if "schedule" in str(w.message)]
+
+
+class _Count(ds.loop.Callback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step(self, state, record):
+        self.steps += 1
+
+
+def test_one_callback_is_taken_as_stop_takes_one_rule():
+    """callbacks=Count() raised TypeError: 'Count' object is not iterable."""
+    count = _Count()
+    _fit((X, Y), callbacks=count, max_steps=3, max_epochs=None, batch_size=32)
+    assert count.steps == 3
+
+
+def test_a_callback_class_is_told_to_make_an_instance():
+    with pytest.raises(DescendTypeError, match=r"got <class '.*_Count'>; pass an instance, _Count\(\)"):
+        _fit((X, Y), callbacks=[_Count])
+
+
+def test_an_lr_beside_an_optimizer_instance_warns_that_the_instance_keeps_its_own():
+    """lr=0.5 with SGD(lr=0.1) trained at 0.1 and said nothing."""
+    model = nn.Linear(4, 3)
+    with pytest.warns(UserWarning, match=r"lr=0.5 is not used: the optimizer instance keeps its own lr \(0.1\); .*"
+                                         r"SGD\(model.parameters\(\), lr=0.5\), .*optimizer='sgd', lr=0.5"):
+        result = ds.fit(model, (X, Y), loss="cross_entropy", optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                        lr=0.5, max_epochs=1, progress=False)
+    assert result.history[-1]["lr"] == pytest.approx(0.1)

@@ -134,10 +134,13 @@ class FitSpec:
         self._check_rest()
 
     def _check_rest(self) -> None:
+        if isinstance(self.callbacks, Callback):   # one callback, as stop= takes one rule
+            self._set("callbacks", [self.callbacks])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
+                made = f"; pass an instance, {callback.__name__}()" if isinstance(callback, type) else ""
                 raise DescendTypeError(f"callbacks must be descend.loop.Callback objects (subclass it and override "
-                                       f"on_step_end and friends), got {callback!r}")
+                                       f"on_step_end and friends), got {callback!r}{made}")
         doctor_lib.check_mode(self.doctor)
         threads_lib.check(self.threads)
         precision_lib.check(self.precision, self.compile, self.device)
@@ -180,9 +183,9 @@ class Plan:
         val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
                                                     generator=None, name="val")
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
-        unused = _unused_batch_size(spec)
-        if unused:
-            warn_user(unused)
+        for unused in (_unused_batch_size(spec), *_unused_by_instance(spec)):
+            if unused:
+                warn_user(unused)
         if total is None:
             warn_user("the training data has no length (an IterableDataset, say): an epoch ends only when it "
                       "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run")
@@ -210,6 +213,26 @@ def _unused_batch_size(spec: FitSpec) -> str | None:
     own = f"of {loader.batch_size} rows" if loader.batch_size else "from its batch sampler"
     return (f"batch_size={spec.batch_size} is not used: the training DataLoader makes its own batches ({own}); set "
             f"the size there, DataLoader(dataset, batch_size={spec.batch_size}, shuffle=True)")
+
+
+def _unused_by_instance(spec: FitSpec) -> list[str]:
+    """The warnings for an lr or weight_decay given beside an optimizer instance, which keeps its own param groups'
+    values: fit would train at those and say nothing."""
+    optimizer = spec.optimizer
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return []
+    name = type(optimizer).__name__
+    given = {"lr": spec.lr if isinstance(spec.lr, (int, float)) else None, "weight_decay": spec.weight_decay}
+    return [f"{key}={value!r} is not used: the optimizer instance keeps its own {key} "
+            f"({_group_values(optimizer, key)}); set it where you build it, {name}(model.parameters(), "
+            f"{key}={value!r}), or pass the optimizer's name, optimizer={name.lower()!r}, {key}={value!r}"
+            for key, value in given.items() if value is not None]
+
+
+def _group_values(optimizer: torch.optim.Optimizer, key: str) -> str:
+    """The values of `key` across an optimizer's param groups, as a message gives them."""
+    values = sorted({group.get(key) for group in optimizer.param_groups}, key=str)
+    return ", ".join(f"{v:g}" if isinstance(v, (int, float)) else repr(v) for v in values)
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
