@@ -88,3 +88,28 @@ def test_an_lr_beside_an_optimizer_instance_warns_that_the_instance_keeps_its_ow
         result = ds.fit(model, (X, Y), loss="cross_entropy", optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                         lr=0.5, max_epochs=1, progress=False)
     assert result.history[-1]["lr"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("monitor, hint", [("val_acc", r"did you mean val_accuracy\? add metrics=\['accuracy'\]"),
+                                           ("val_f1", r"monitor val_loss, or compute it")])
+def test_a_monitor_the_evaluation_lacks_names_the_metric_meant(monitor, hint):
+    """val_acc got "monitor one of those" with one value to monitor, and no word of val_accuracy."""
+    with pytest.raises(ValueError, match=rf"monitors '{monitor}', but the evaluation gives only val_loss; {hint}"):
+        _fit((X, Y), val=(X, Y), stop=[ds.stop.Patience(2, monitor=monitor)])
+
+
+def test_an_elementwise_metric_on_class_labels_names_accuracy_not_the_loss_already_given():
+    """metrics=["mae"] under cross_entropy was told to "take loss='cross_entropy'"."""
+    with pytest.raises(ValueError, match=r"must match for this metric; class labels 0..2 .* take "
+                                         r"metrics=\['accuracy'\] \(mse, rmse and mae compare numbers\)"):
+        _fit((X, Y), val=(X, Y), metrics=["mae"])
+
+
+def test_the_doctor_loads_a_run_directorys_findings(tmp_path):
+    """load_findings(run_dir) said "no findings file at <run_dir>; it is written when a run ... ends" of a finished
+    run whose findings.json was there."""
+    _fit((X, Y), run_dir=str(tmp_path / "run"))
+    assert ds.doctor.load_findings(tmp_path / "run") == ds.doctor.load_findings(tmp_path / "run" / "findings.json")
+    with pytest.raises(ValueError, match=r"no findings file at .*empty/findings.json; fit writes one into its run_dir"):
+        (tmp_path / "empty").mkdir()
+        ds.doctor.load_findings(tmp_path / "empty")

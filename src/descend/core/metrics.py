@@ -13,7 +13,7 @@ Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 def _flat(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Output and target as float tensors of one shape (see losses.align), for the regression metrics."""
-    return align(output, target, "this metric").float(), target.float()
+    return align(output, target, "this metric", "metrics=['accuracy'] (mse, rmse and mae compare numbers)").float(), target.float()
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
