@@ -1,6 +1,7 @@
 """A new user's fourteenth review, the library side: a list of rows (dicts or (inputs, target) pairs) passed as fit's
 data, keywords other libraries take for a time limit or early stopping, and a schedule written in steps that is
 longer than the run."""
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -113,3 +114,19 @@ def test_the_doctor_loads_a_run_directorys_findings(tmp_path):
     with pytest.raises(ValueError, match=r"no findings file at .*empty/findings.json; fit writes one into its run_dir"):
         (tmp_path / "empty").mkdir()
         ds.doctor.load_findings(tmp_path / "empty")
+
+
+def test_validation_targets_of_another_width_are_named_as_the_validation_datas():
+    """A (N, 1) validation target for a two-output model got the training check's words with nothing saying which
+    data: "model output has shape (256, 2) but the target has shape (256, 1)"."""
+    targets = torch.randn(96, 2)
+    with pytest.raises(ValueError, match=r"^val data: model output has shape \(96, 2\) but the target has shape "
+                                         r"\(96, 1\); .* \(the training data passed the same check\)$"):
+        ds.fit(nn.Linear(4, 2), (X, targets), val=(X, targets[:, :1]), max_epochs=1, progress=False)
+
+
+def test_a_dataframe_with_text_columns_names_them_and_the_encoding():
+    frame = pd.DataFrame({"city": ["Oslo", "Rome"] * 48, "rooms": range(96), "kind": pd.Categorical(["a"] * 96)})
+    with pytest.raises(TypeError, match=r"columns 'city' \(\w+\), 'kind' \(category\) are not numbers: encode them, "
+                                        r"pd.get_dummies"):
+        ds.fit(nn.Linear(3, 1), (frame, torch.randn(96)), max_epochs=1, progress=False)

@@ -30,7 +30,17 @@ def as_tensor(array, name: str) -> torch.Tensor:
         return torch.as_tensor(arr, dtype=torch.get_default_dtype())
     if arr.dtype.kind in "iub":
         return torch.as_tensor(arr)
-    raise DescendTypeError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
+    raise DescendTypeError(f"{name}: expected numbers, got an array of dtype {arr.dtype}{_columns_hint(array)}")
+
+
+def _columns_hint(frame) -> str:
+    """For a DataFrame, which columns are not numbers and how to make them so: fit trains on numbers only."""
+    dtypes = getattr(frame, "dtypes", None)
+    if not hasattr(dtypes, "items"):
+        return ""
+    named = [f"{column!r} ({dtype})" for column, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"]
+    return (f"; the DataFrame's columns {', '.join(named)} are not numbers: encode them, pd.get_dummies(df, "
+            "columns=[...]) or df[column].astype('category').cat.codes, or drop them") if named else ""
 
 
 def to_device(inputs, device, non_blocking: bool = False):

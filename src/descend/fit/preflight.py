@@ -286,16 +286,28 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
                 out = model(x)
             except RuntimeError as err:
                 raise _cannot_take(model, x, name, err) from err
-            _check_named_loss(loss_fn, out, source, y, name)
-            value = loss_fn(out, y)
-            for label, metric in metric_fns.items():
-                _check_named_metric(label, metric, out)
-                metric(out, y)
+            value = _scored(loss_fn, metric_fns, out, source, y, name)
     finally:
         model.train(was_training)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__} "
                            f"{tuple(getattr(value, 'shape', ()))}{_reduce_hint(value)}")
+
+
+def _scored(loss_fn, metric_fns: dict, out, source, y, name: str):
+    """The loss of one batch, its metrics computed too; a refusal on the validation batch says it is the validation
+    data's, which fit checks after the training data's (so the two differ)."""
+    try:
+        _check_named_loss(loss_fn, out, source, y, name)
+        value = loss_fn(out, y)
+        for label, metric in metric_fns.items():
+            _check_named_metric(label, metric, out)
+            metric(out, y)
+    except DescendError as err:
+        if name != "val" or str(err).startswith("val"):
+            raise
+        raise type(err)(f"val data: {err} (the training data passed the same check)") from err
+    return value
 
 
 def _reduce_hint(value) -> str:
