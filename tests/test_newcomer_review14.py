@@ -91,6 +91,16 @@ def test_an_lr_beside_an_optimizer_instance_warns_that_the_instance_keeps_its_ow
     assert result.history[-1]["lr"] == pytest.approx(0.1)
 
 
+def test_the_lr_and_weight_decay_an_instance_was_built_with_say_nothing(recwarn):
+    """descend fit's tables pass their EMA instance with the lr and weight decay it holds (biases undecayed)."""
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    optimizer = ds.optim.create(model, "adamw", lr=3e-3, weight_decay=0.05)
+    assert sorted(group["weight_decay"] for group in optimizer.param_groups) == [0.0, 0.05]
+    ds.fit(model, (X, Y), loss="cross_entropy", optimizer=optimizer, lr=3e-3, weight_decay=0.05, max_epochs=1,
+           progress=False)
+    assert not [w for w in recwarn if "is not used" in str(w.message)]
+
+
 @pytest.mark.parametrize("monitor, hint", [("val_acc", r"did you mean val_accuracy\? add metrics=\['accuracy'\]"),
                                            ("val_f1", r"monitor val_loss, or compute it")])
 def test_a_monitor_the_evaluation_lacks_names_the_metric_meant(monitor, hint):

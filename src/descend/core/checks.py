@@ -17,8 +17,9 @@ def align(output: torch.Tensor, target: torch.Tensor, what: str = "this loss",
     if output.dim() == target.dim() + 1 and output.shape[-1] == 1:
         output = output.squeeze(-1)
     if output.shape != target.shape:
+        hint = _class_hint(output, target, labels_take)
         raise DescendError(f"model output has shape {tuple(output.shape)} but the target has shape "
-                           f"{tuple(target.shape)}; they must match for {what}{_class_hint(output, target, labels_take)}")
+                           f"{tuple(target.shape)}; they must match for {what}{hint}")
     return output
 
 

@@ -216,23 +216,23 @@ def _unused_batch_size(spec: FitSpec) -> str | None:
 
 
 def _unused_by_instance(spec: FitSpec) -> list[str]:
-    """The warnings for an lr or weight_decay given beside an optimizer instance, which keeps its own param groups'
-    values: fit would train at those and say nothing."""
+    """The warnings for an lr or weight_decay given beside an optimizer instance whose param groups hold other
+    values: the instance keeps its own, so fit would train at those and say nothing. A value one of its groups holds
+    (the instance built with it; biases undecayed in a group of their own) is no warning."""
     optimizer = spec.optimizer
     if not isinstance(optimizer, torch.optim.Optimizer):
         return []
     name = type(optimizer).__name__
     given = {"lr": spec.lr if isinstance(spec.lr, (int, float)) else None, "weight_decay": spec.weight_decay}
-    return [f"{key}={value!r} is not used: the optimizer instance keeps its own {key} "
-            f"({_group_values(optimizer, key)}); set it where you build it, {name}(model.parameters(), "
-            f"{key}={value!r}), or pass the optimizer's name, optimizer={name.lower()!r}, {key}={value!r}"
-            for key, value in given.items() if value is not None]
-
-
-def _group_values(optimizer: torch.optim.Optimizer, key: str) -> str:
-    """The values of `key` across an optimizer's param groups, as a message gives them."""
-    values = sorted({group.get(key) for group in optimizer.param_groups}, key=str)
-    return ", ".join(f"{v:g}" if isinstance(v, (int, float)) else repr(v) for v in values)
+    warnings = []
+    for key, value in given.items():
+        held = sorted({group.get(key) for group in optimizer.param_groups}, key=str)
+        if value is None or value in held:
+            continue
+        warnings.append(f"{key}={value!r} is not used: the optimizer instance keeps its own {key} "
+                        f"({', '.join(map(str, held))}); set it where you build it, {name}(model.parameters(), "
+                        f"{key}={value!r}), or pass the optimizer's name, optimizer={name.lower()!r}, {key}={value!r}")
+    return warnings
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
