@@ -149,7 +149,7 @@ def test_target_on_a_metric_stops_at_the_first_evaluation_that_reaches_it():
 def test_a_monitored_value_no_evaluation_gives_is_named_at_the_first_evaluation():
     X, y = _data(n=48)
     with pytest.raises(ValueError, match=r"Patience monitors 'val_acuracy', but the evaluation gives only "
-                                         r"val_loss, val_mae; monitor one of those"):
+                                         r"val_loss, val_mae; did you mean val_accuracy\? add metrics="):
         ds.fit(nn.Linear(3, 1), (X, y), val=(X, y), metrics=["mae"], max_epochs=5, progress=False,
                stop=[stop.Patience(2, monitor="val_acuracy")])
     with pytest.raises(ValueError, match=r"Target monitors 'val_accuracy', but the evaluation gives only val_loss; "

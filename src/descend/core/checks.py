@@ -9,28 +9,30 @@ from torch import nn
 from .errors import DescendError
 
 
-def align(output: torch.Tensor, target: torch.Tensor, what: str = "this loss") -> torch.Tensor:
+def align(output: torch.Tensor, target: torch.Tensor, what: str = "this loss",
+          labels_take: str = "loss='cross_entropy'") -> torch.Tensor:
     """The output shaped like the target: an (N, 1) output for an (N,) target loses its trailing 1; any other
-    mismatch is refused (naming `what` needs them to match), since broadcasting would compare every output with
-    every target."""
+    mismatch is refused (naming `what` needs them to match, and `labels_take`, what takes class labels instead),
+    since broadcasting would compare every output with every target."""
     if output.dim() == target.dim() + 1 and output.shape[-1] == 1:
         output = output.squeeze(-1)
     if output.shape != target.shape:
+        hint = _class_hint(output, target, labels_take)
         raise DescendError(f"model output has shape {tuple(output.shape)} but the target has shape "
-                           f"{tuple(target.shape)}; they must match for {what}{_class_hint(output, target)}")
+                           f"{tuple(target.shape)}; they must match for {what}{hint}")
     return output
 
 
-def _class_hint(output: torch.Tensor, target: torch.Tensor) -> str:
+def _class_hint(output: torch.Tensor, target: torch.Tensor, labels_take: str) -> str:
     """For (N, C) outputs against (N,) whole numbers 0..C-1 (class labels under an elementwise loss, most often
-    fit's default mse left in place), the loss that takes them."""
+    fit's default mse left in place, or an elementwise metric), what takes them."""
     if output.dim() != 2 or target.shape != output.shape[:1] or output.shape[1] < 2:
         return ""
     whole = not target.dtype.is_floating_point or bool((target == target.round()).all())
     if not whole or target.min() < 0 or target.max() >= output.shape[1]:
         return ""
     return (f"; class labels 0..{output.shape[1] - 1} with one output column per class take "
-            "loss='cross_entropy'")
+            f"{labels_take}")
 
 
 def all_finite(tensor: torch.Tensor) -> bool:

@@ -7,6 +7,7 @@ descend.core.loop): by default it must; the built-in rules say when, so that a r
 """
 from __future__ import annotations
 
+import difflib
 import math
 from collections import deque
 from typing import TYPE_CHECKING
@@ -135,10 +136,23 @@ def _resolve_monitor(monitor: str | None, has_validation: bool, rule: str) -> st
 
 
 def _missing(rule: str, key: str, record: dict) -> str:
-    evaluated = ", ".join(sorted(k for k in record if k.startswith("val_")))
-    hint = (f"add metrics=[{key[4:]!r}] to fit to compute it" if key[4:] in METRICS
-            else "monitor one of those, or compute it with fit's metrics=")
-    return f"{rule} monitors {key!r}, but the evaluation gives only {evaluated}; {hint}"
+    given = sorted(k for k in record if k.startswith("val_"))
+    meant = _metric_meant(key[4:])
+    guess = "" if meant in (None, key[4:]) else f"did you mean val_{meant}? "
+    if meant:
+        hint = f"{guess}add metrics=[{meant!r}] to fit to compute it"
+    else:
+        hint = f"monitor {given[0] if len(given) == 1 else 'one of those'}, or compute it with fit's metrics="
+    return f"{rule} monitors {key!r}, but the evaluation gives only {', '.join(given)}; {hint}"
+
+
+def _metric_meant(name: str) -> str | None:
+    """The metric a monitored name stands for: itself, the one it begins (acc for accuracy), or a near spelling."""
+    if name in METRICS:
+        return name
+    begun = [metric for metric in METRICS if name and metric.startswith(name)]
+    close = begun or difflib.get_close_matches(name, list(METRICS), n=1)
+    return close[0] if len(close) == 1 else None
 
 
 class _Monitor(Rule):

@@ -276,10 +276,13 @@ def save_findings(findings: list[Finding], path: str | Path) -> None:
 
 
 def load_findings(path: str | Path) -> list[Finding]:
-    """Read findings written by `save_findings`; a missing or malformed file raises DescendError naming it."""
+    """Read findings written by `save_findings`, or a run directory's findings.json; a missing or malformed file
+    raises DescendError naming it."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "findings.json"
     if not path.is_file():
-        raise DescendError(f"no findings file at {path}; it is written when a run with a run directory ends")
+        raise DescendError(f"no findings file at {path}; fit writes one into its run_dir when the run ends")
     try:
         return Findings(Finding.from_dict(item) for item in json.loads(path.read_text()))
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:

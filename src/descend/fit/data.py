@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,17 @@ def as_tensor(array, name: str) -> torch.Tensor:
         return torch.as_tensor(arr, dtype=torch.get_default_dtype())
     if arr.dtype.kind in "iub":
         return torch.as_tensor(arr)
-    raise DescendTypeError(f"{name}: expected numbers, got an array of dtype {arr.dtype}")
+    raise DescendTypeError(f"{name}: expected numbers, got an array of dtype {arr.dtype}{_columns_hint(array)}")
+
+
+def _columns_hint(frame) -> str:
+    """For a DataFrame, which columns are not numbers and how to make them so: fit trains on numbers only."""
+    dtypes = getattr(frame, "dtypes", None)
+    if not hasattr(dtypes, "items"):
+        return ""
+    named = [f"{column!r} ({dtype})" for column, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"]
+    return (f"; the DataFrame's columns {', '.join(named)} are not numbers: encode them, pd.get_dummies(df, "
+            "columns=[...]) or df[column].astype('category').cat.codes, or drop them") if named else ""
 
 
 def to_device(inputs, device, non_blocking: bool = False):
@@ -172,6 +182,8 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
         if isinstance(data, IterableDataset):   # a stream sets its own order; DataLoader refuses to shuffle it
             return DataLoader(data, batch_size=batch_size)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    if isinstance(data, list) and _rows_hint(data):
+        raise DescendTypeError(f"{name} data is a list of {len(data):,} {_rows_hint(data)}")
     if isinstance(data, (tuple, list)) and len(data) >= 2:
         tensors = [as_tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
         sizes = {len(t) if t.dim() else -1 for t in tensors}
@@ -187,6 +199,25 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
                                "are its inputs, takes (X, X))")
     raise DescendTypeError(f"{name} data must be a Dataset, a DataLoader or a tuple (X, y) of tensors/arrays, "
                            f"got {type(data).__name__}{_stream_hint(data)}")
+
+
+def _rows_hint(rows: list) -> str:
+    """How to pass a list that holds rows (a dict or an (inputs, target) pair per item) as fit's data, else "";
+    [X, y] and [(X_a, X_b), y] are no lists of rows: their second item is the targets, a tensor."""
+    if len(rows) < 2 or not all(isinstance(row, Mapping) or _is_pair(row) for row in rows[:2]):
+        return ""
+    if not isinstance(rows[0], Mapping):
+        return ("(inputs, target) pairs, one per row; fit takes (X, y) with the rows stacked, X = torch.stack([x for "
+                "x, _ in rows]), y = torch.stack([torch.as_tensor(t) for _, t in rows]), or the list in a loader, "
+                "DataLoader(rows, batch_size=64, shuffle=True)")
+    keys = ", ".join(repr(k) for k in rows[0])
+    return (f"dicts (keys {keys}), one per row; fit takes (X, y) with the rows stacked: X = torch.stack([row[<the "
+            "inputs' key>] for row in rows]), and y likewise")
+
+
+def _is_pair(row) -> bool:
+    """Whether a list item is one row's (inputs, target): two items, the first a tensor or array."""
+    return isinstance(row, (tuple, list)) and len(row) == 2 and isinstance(row[0], (torch.Tensor, np.ndarray))
 
 
 def _stream_hint(data) -> str:

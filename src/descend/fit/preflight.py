@@ -17,7 +17,7 @@ from torch import nn
 from .. import optim
 from ..core import metrics as metrics_lib
 from ..core.checks import unheld_parameters
-from ..core.errors import DescendError, DescendTypeError
+from ..core.errors import DescendError, DescendTypeError, warn_user
 from ..core.loop import check_schedule_keys, schedulable
 from ..core import schedules as schedules_lib
 from ..core.schedules import Schedule
@@ -148,7 +148,23 @@ def schedules(schedule, optimizer, owner: str, total_steps: int | None) -> dict[
                                    f"{sched!r}{_schedule_hint(sched)}")
     if set(spec) - {"lr"}:
         check_schedule_keys(spec, _hyperparameters(optimizer), owner)
-    return {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
+    bound = {key: sched.bind(total_steps) if isinstance(sched, Schedule) else sched for key, sched in spec.items()}
+    for key, sched in bound.items():
+        _warn_if_cut_short(key, sched, total_steps)
+    return bound
+
+
+def _warn_if_cut_short(key: str, sched, total_steps: int | None) -> None:
+    """Warn when a schedule given in steps spans more than the run: the run ends partway along it, so the values
+    it was written to reach (a warmup's peak, a decay's end) are never reached."""
+    if not isinstance(sched, Schedule) or total_steps is None or not total_steps < sched.steps() < math.inf:
+        return
+    def value(step: int) -> str:
+        return f"{sched(step):.3g} x the base lr" if key == "lr" else f"{key} {sched(step):.3g}"
+    warn_user(f"schedule for {key!r} ({sched.name}) spans {sched.steps():,} steps but the run has {total_steps:,}, "
+              f"so the run ends {total_steps / sched.steps():.0%} of the way along it, at {value(total_steps - 1)} "
+              f"instead of {value(sched.steps())}; give its lengths as fractions of the run (0.1 for a tenth), "
+              f"which fit fits to the run, or set max_steps={sched.steps()}")
 
 
 TORCH_SCHEDULERS = {"StepLR": "step(every=..., gamma=0.1)", "ExponentialLR": "exponential(gamma=...)",
@@ -270,16 +286,28 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
                 out = model(x)
             except RuntimeError as err:
                 raise _cannot_take(model, x, name, err) from err
-            _check_named_loss(loss_fn, out, source, y, name)
-            value = loss_fn(out, y)
-            for label, metric in metric_fns.items():
-                _check_named_metric(label, metric, out)
-                metric(out, y)
+            value = _scored(loss_fn, metric_fns, out, source, y, name)
     finally:
         model.train(was_training)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__} "
                            f"{tuple(getattr(value, 'shape', ()))}{_reduce_hint(value)}")
+
+
+def _scored(loss_fn, metric_fns: dict, out, source, y, name: str):
+    """The loss of one batch, its metrics computed too; a refusal on the validation batch says it is the validation
+    data's, which fit checks after the training data's (so the two differ)."""
+    try:
+        _check_named_loss(loss_fn, out, source, y, name)
+        value = loss_fn(out, y)
+        for label, metric in metric_fns.items():
+            _check_named_metric(label, metric, out)
+            metric(out, y)
+    except DescendError as err:
+        if name != "val" or str(err).startswith("val"):
+            raise
+        raise type(err)(f"val data: {err} (the training data passed the same check)") from err
+    return value
 
 
 def _reduce_hint(value) -> str:

@@ -40,6 +40,22 @@ def derived():
     return field(init=False, repr=False, compare=False)
 
 
+
+# keywords other training libraries take for what fit does with a stop rule: the rule that does it
+_STOP_RULES = {"time_limit": "MaxTime(seconds)", "max_time": "MaxTime(seconds)", "timeout": "MaxTime(seconds)",
+               "patience": "Patience(evaluations)", "early_stopping": "Patience(evaluations)",
+               "early_stopping_patience": "Patience(evaluations)"}
+
+
+def _name_hint(name: str, names: list[str]) -> str:
+    """What to write instead of a keyword fit does not take: the stop rule that does its job, the closest name, or
+    the names fit takes."""
+    if name.lower() in _STOP_RULES:
+        return (f"fit takes limits and early stopping as stop rules: stop=[descend.stop.{_STOP_RULES[name.lower()]}] "
+                "(max_epochs and max_steps are keywords)")
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
+
 @dataclass(frozen=True, eq=False)   # holds tensors: compared by identity, never by value
 class FitSpec:
     """The arguments of one `fit` call, checked (see `fit` for what each means). Counts come out as ints, the device
@@ -89,9 +105,7 @@ class FitSpec:
         names = [f.name for f in fields(cls) if f.init]
         for name in settings:
             if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
-                raise DescendTypeError(f"fit() got an unexpected keyword argument {name!r}; {hint}")
+                raise DescendTypeError(f"fit() got an unexpected keyword argument {name!r}; {_name_hint(name, names)}")
         return cls(model, train, **settings)
 
     def __post_init__(self):
@@ -120,10 +134,13 @@ class FitSpec:
         self._check_rest()
 
     def _check_rest(self) -> None:
+        if isinstance(self.callbacks, Callback):   # one callback, as stop= takes one rule
+            self._set("callbacks", [self.callbacks])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
+                made = f"; pass an instance, {callback.__name__}()" if isinstance(callback, type) else ""
                 raise DescendTypeError(f"callbacks must be descend.loop.Callback objects (subclass it and override "
-                                       f"on_step_end and friends), got {callback!r}")
+                                       f"on_step_end and friends), got {callback!r}{made}")
         doctor_lib.check_mode(self.doctor)
         threads_lib.check(self.threads)
         precision_lib.check(self.precision, self.compile, self.device)
@@ -166,9 +183,9 @@ class Plan:
         val = None if spec.val is None else batches(spec.val, batch_size=max(spec.batch_size, 256), shuffle=False,
                                                     generator=None, name="val")
         total = total_steps(spec.max_epochs, spec.max_steps, _dataset_len(train), spec.accumulate)
-        unused = _unused_batch_size(spec)
-        if unused:
-            warn_user(unused)
+        for unused in (_unused_batch_size(spec), *_unused_by_instance(spec)):
+            if unused:
+                warn_user(unused)
         if total is None:
             warn_user("the training data has no length (an IterableDataset, say): an epoch ends only when it "
                       "runs out, so max_epochs never stops an endless stream; pass max_steps to bound the run")
@@ -196,6 +213,26 @@ def _unused_batch_size(spec: FitSpec) -> str | None:
     own = f"of {loader.batch_size} rows" if loader.batch_size else "from its batch sampler"
     return (f"batch_size={spec.batch_size} is not used: the training DataLoader makes its own batches ({own}); set "
             f"the size there, DataLoader(dataset, batch_size={spec.batch_size}, shuffle=True)")
+
+
+def _unused_by_instance(spec: FitSpec) -> list[str]:
+    """The warnings for an lr or weight_decay given beside an optimizer instance whose param groups hold other
+    values: the instance keeps its own, so fit would train at those and say nothing. A value one of its groups holds
+    (the instance built with it; biases undecayed in a group of their own) is no warning."""
+    optimizer = spec.optimizer
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return []
+    name = type(optimizer).__name__
+    given = {"lr": spec.lr if isinstance(spec.lr, (int, float)) else None, "weight_decay": spec.weight_decay}
+    warnings = []
+    for key, value in given.items():
+        held = sorted({group.get(key) for group in optimizer.param_groups}, key=str)
+        if value is None or value in held:
+            continue
+        warnings.append(f"{key}={value!r} is not used: the optimizer instance keeps its own {key} "
+                        f"({', '.join(map(str, held))}); set it where you build it, {name}(model.parameters(), "
+                        f"{key}={value!r}), or pass the optimizer's name, optimizer={name.lower()!r}, {key}={value!r}")
+    return warnings
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
