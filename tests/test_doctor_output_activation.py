@@ -64,6 +64,19 @@ def test_a_sigmoid_inside_the_last_block_is_not_the_output_but_one_after_the_hea
     assert mismatch(after).evidence["output_activation"] == "Sigmoid"
 
 
+def test_a_final_activation_built_wider_than_its_default_is_judged_by_the_outputs_it_gave():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(1000, 5, generator=g)
+    y = 2 * torch.sin(x[:, 0]) + x[:, 1]
+    y = 2 * (y - y.mean()) / y.std()   # a spread of 2: over a third lies beyond Hardtanh's default (-1, 1)
+    torch.manual_seed(0)
+    wide = nn.Sequential(nn.Linear(5, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1),
+                         nn.Hardtanh(-4.0, 4.0))
+    result = ds.fit(wide, (x[:800], y[:800]), val=(x[800:], y[800:]), max_epochs=10, progress=False, seed=0)
+    assert read(wide, x[:8]) == "Hardtanh"   # it does make the output, but not inside (-1, 1)
+    assert mismatch(result) is None and result.history[-1]["val_loss"] < 0.2
+
+
 def test_the_reading_follows_the_output_through_reshapes_and_not_past_changes():
     x = torch.randn(8, 4)
     assert read(nn.Sequential(nn.Linear(4, 1), nn.Sigmoid()), x) == "Sigmoid"
