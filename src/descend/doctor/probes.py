@@ -78,6 +78,42 @@ def ids_seen(model: nn.Module):
             handle.remove()
 
 
+@contextlib.contextmanager
+def last_activation(model: nn.Module):
+    """While it is open, [module, output, the output's version counter] of the activation module (see
+    is_activation) that ran last in the forward passes made; one output is held at a time, each call replacing
+    the one before, so that the memory of a deep model's activations is not kept. Empty without one."""
+    last: list = []
+
+    def hook(module, args, output):
+        last[:] = (module, output, getattr(output, "_version", None))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if is_activation(m)]
+    try:
+        yield last
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def output_activation(last: list, out: torch.Tensor) -> str | None:
+    """The name of the activation module that made the model's output `out`: the one that ran last (see
+    last_activation), when its output is `out` itself or holds its values (a reshape, a squeeze, a Dropout after
+    it in eval mode) and was not changed in place after it ran; None when a layer or a function changed it after
+    (a head built before the blocks it follows, a block's own activation)."""
+    if not last or not isinstance(last[1], torch.Tensor) or last[1]._version != last[2]:
+        return None
+    made = last[1]
+    same = made is out or (made.numel() == out.numel() and made.dtype == out.dtype
+                           and torch.equal(made.reshape(-1), out.reshape(-1)))
+    return type(last[0]).__name__ if same else None
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether `module` is one of torch's activation modules (nn.ReLU, nn.Sigmoid, nn.Softmax, ...)."""
+    return type(module).__module__ == "torch.nn.modules.activation"
+
+
 def fewest_ids(seen: dict, rows: int) -> dict | None:
     """The embedding table that saw the fewest distinct ids on `rows` rows: {"table_rows", "distinct", "rows",
     "largest": its largest id}; None without one."""

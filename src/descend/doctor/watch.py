@@ -20,9 +20,10 @@ from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
 from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
-                     class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, loss_scale,
-                     on_batch_statistics, order_blind, random_evaluation, sampling_layers, size_blind,
-                     started_far_off, unpaired_loss, unread_outputs, weight_penalty)
+                     class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, is_activation,
+                     last_activation, loss_scale, on_batch_statistics, order_blind, output_activation,
+                     random_evaluation, sampling_layers, size_blind, started_far_off, unpaired_loss, unread_outputs,
+                     weight_penalty)
 from .reference import drowned_column, per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
@@ -84,7 +85,7 @@ class Doctor(Callback):
         self.readings = Readings(history=[], val_size=val_size, steps_per_epoch=steps_per_epoch,
                                  settings={k: v for k, v in (settings or {}).items() if k in SETTINGS})
         modules, parameters = list(model.modules()), list(model.parameters())   # walked once for the readings below
-        self.readings.activations = sorted({type(m).__name__ for m in modules if _is_activation(m)})
+        self.readings.activations = sorted({type(m).__name__ for m in modules if is_activation(m)})
         self.readings.recurrent = any(isinstance(m, nn.RNNBase) for m in modules)
         self.readings.frozen = (sum(p.numel() for p in parameters if not p.requires_grad),
                                 sum(p.numel() for p in parameters))
@@ -98,8 +99,8 @@ class Doctor(Callback):
         self.readings.embedding_rows = max((m.num_embeddings for m in modules if isinstance(m, EMBEDDINGS)), default=0)
         self.readings.dropout = max((m.p for m in modules if isinstance(m, _DropoutNd)), default=0.0)
         self.readings.narrowest_layer = min((m.out_features for m in modules if isinstance(m, nn.Linear)), default=None)
-        last = _last_module(model)
-        self.readings.output_activation = type(last).__name__ if _is_activation(last) else None
+        last = _last_module(model)   # until the end's forward pass reads which activation made the output
+        self.readings.output_activation = type(last).__name__ if is_activation(last) else None
         if mode and sample is not None:
             self.readings.errors += guarded("reading the training data", self._read, sample)
         if mode and self.readings.repeated is None and drawn is not None:
@@ -164,8 +165,9 @@ class Doctor(Callback):
             self.fixer.load_state_dict(state["guard"])
 
     def _compare(self) -> None:
-        """The trained model's loss per example on the rows the references are compared on, and the probes of the
-        trained model (see _probe); neither for a model that returns several outputs (a tuple or dict)."""
+        """The trained model's loss per example on the rows the references are compared on, the activation module
+        that made its output in that forward pass (probes.output_activation), and the probes of the trained model
+        (see _probe); none of these for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None),
@@ -173,12 +175,13 @@ class Doctor(Callback):
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        with ids_seen(self.model) as seen:
+        with ids_seen(self.model) as seen, last_activation(self.model) as last:
             out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
         r.embedding_ids = fewest_ids(seen, len(r.sample.model_eval))
         r.member_loss = hasattr(self.loss, "readings_view")   # descend fit's own networks
         if not isinstance(out, torch.Tensor):   # a tuple or dict of outputs: the references compare one tensor
             return
+        r.output_activation = output_activation(last, out)
         if not _descends_own(self.loss):
             self._read_penalty(out, r.sample.y_eval.to(out.device))
         out = out.cpu()
@@ -320,10 +323,7 @@ def _rare_ranking(out: torch.Tensor, y: torch.Tensor, common: torch.Tensor) -> d
 
 
 def _last_module(model: nn.Module) -> nn.Module:
-    """The model's last registered module without children (for a Sequential, the one that makes the output)."""
+    """The model's last registered module without children: for a Sequential the one that makes the output, for
+    other models a guess (the head may be built first), kept only where no forward pass on comparison rows is made."""
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     return leaves[-1] if leaves else model
-
-
-def _is_activation(module: nn.Module) -> bool:
-    return type(module).__module__ == "torch.nn.modules.activation"
