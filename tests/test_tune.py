@@ -172,3 +172,34 @@ def test_the_tabular_space_offers_no_batch_larger_than_the_training_rows():
     assert note == "batch sizes 128, 256, 512 capped at the 100 training rows (a larger batch is the whole set)"
     assert space_for(20)[0]["batch_size"].options == [20]
     assert space_for(512) == (TABULAR_SPACE, "")
+
+
+def test_a_trial_that_raises_gives_one_exception_naming_the_trial_not_optunas_traceback(capsys, caplog):
+    """The user's error keeps its type and gains a note with the trial and its settings; Optuna's "Trial 0 failed"
+    warnings (with the whole traceback) are not shown beside it."""
+    def broken(params):
+        raise KeyError("widht")
+
+    with pytest.raises(KeyError) as raised:
+        ds.tune(broken, {"x": (0.0, 1.0)}, 3, progress=False)
+    note = raised.value.__notes__[0]
+    assert note.startswith("descend.tune: raised in trial 0 (x=0.") and "no later trial ran" in note
+    assert "Trial 0 failed" not in capsys.readouterr().err + caplog.text
+
+
+@pytest.mark.parametrize("settings, metric, message", [
+    ({}, "val_acc", "give only val_loss; did you mean val_accuracy\\? add metrics=\\['accuracy'\\]"),
+    ({"metrics": ["mae"]}, "val_mea", "give only val_loss, val_mae; did you mean val_mse\\?"),
+    ({"val": None}, "val_loss", "have no val=; give val="),
+])
+def test_a_metric_the_runs_cannot_record_is_refused_before_trial_zero_trains(settings, metric, message):
+    made = []
+
+    def spec(params):
+        made.append(mlp_spec(params)["model"])
+        return {**mlp_spec(params), **settings, "model": made[-1]}
+
+    with pytest.raises(DescendError, match=message):
+        ds.tune(spec, {"lr": (1e-3, 1e-1)}, 2, metric=metric, progress=False)
+    untrained = mlp_spec({"lr": 0.1})["model"]   # the same seed: the weights every trial starts from
+    assert len(made) == 1 and torch.equal(made[0][0].weight, untrained[0].weight)

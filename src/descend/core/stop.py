@@ -137,13 +137,17 @@ def _resolve_monitor(monitor: str | None, has_validation: bool, rule: str) -> st
 
 def _missing(rule: str, key: str, record: dict) -> str:
     given = sorted(k for k in record if k.startswith("val_"))
+    return f"{rule} monitors {key!r}, but the evaluation gives only {', '.join(given)}; {missing_hint(key, given)}"
+
+
+def missing_hint(key: str, given: list[str]) -> str:
+    """What to do about a val_* value that evaluations do not give: the metric it means and how to compute it (a
+    near spelling is guessed), else pick one of the `given` values; shared by stop rules and tune's metric=."""
     meant = _metric_meant(key[4:])
     guess = "" if meant in (None, key[4:]) else f"did you mean val_{meant}? "
     if meant:
-        hint = f"{guess}add metrics=[{meant!r}] to fit to compute it"
-    else:
-        hint = f"monitor {given[0] if len(given) == 1 else 'one of those'}, or compute it with fit's metrics="
-    return f"{rule} monitors {key!r}, but the evaluation gives only {', '.join(given)}; {hint}"
+        return f"{guess}add metrics=[{meant!r}] to fit to compute it"
+    return f"monitor {given[0] if len(given) == 1 else 'one of those'}, or compute it with fit's metrics="
 
 
 def _metric_meant(name: str) -> str | None:

@@ -12,7 +12,9 @@ from typing import Any, Callable
 
 import optuna
 
+from ...core import metrics as metric_lib
 from ...core.errors import DescendError, DescendTypeError
+from ...core.stop import missing_hint
 from ...fit import FitResult, fit
 from .pruning import ReportToTrial
 from .space import Param, suggest_all
@@ -57,8 +59,15 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest_all(self.space, trial)
-        out = self.objective(params, trial) if self.with_trial else self.objective(params)
-        return self.score(out, trial)
+        try:
+            out = self.objective(params, trial) if self.with_trial else self.objective(params)
+            return self.score(out, trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:   # the user's own error, its type kept, with the trial that met it
+            err.add_note(f"descend.tune: raised in trial {trial.number} ({settings_text(params)}); no later trial ran")
+            err.descend_trial = trial.number
+            raise
 
     def score(self, out: Any, trial: optuna.Trial) -> float:
         if isinstance(out, dict):
@@ -77,8 +86,28 @@ class Objective:
         settings = dict(settings)
         settings["callbacks"] = [*settings.get("callbacks", ()), ReportToTrial(trial, self.metric)]
         settings.setdefault("progress", False)
+        self._check_metric(settings)
         try:
             inspect.signature(fit).bind(**settings)
         except TypeError as err:
             raise DescendTypeError(f"the fit settings returned by the objective do not match fit(): {err}") from err
         return fit(**settings)
+
+    def _check_metric(self, settings: dict) -> None:
+        """Refuse a val_* metric that these settings' evaluations cannot give, before the first trial trains
+        (only val_loss and one val_<name> per metrics= entry come from evaluations; other names may come from
+        callbacks, so they are left to the run's history)."""
+        if not self.metric.startswith("val_"):
+            return
+        if settings.get("val") is None:
+            raise DescendError(f"metric={self.metric!r} is a validation value, but the fit settings the objective "
+                               "returned have no val=; give val= or pick a training value such as 'loss'")
+        given = ["val_loss", *(f"val_{name}" for name in metric_lib.resolve(settings.get("metrics", ())))]
+        if self.metric not in given:
+            raise DescendError(f"metric={self.metric!r} is not a value these runs record: their evaluations give "
+                               f"only {', '.join(given)}; {missing_hint(self.metric, given)}")
+
+
+def settings_text(params: dict) -> str:
+    """Drawn settings as one line, floats to 3 significant digits: lr=0.00123, width=16."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -6,6 +6,7 @@ same storage and study name continues until `n_trials` trials have finished (com
 """
 from __future__ import annotations
 
+import logging
 import pickle
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +20,7 @@ import pandas as pd
 from ...core.checks import check_choice, check_positive_int
 from ...core.errors import DescendError
 from . import report
-from .objective import Objective
+from .objective import Objective, settings_text
 from .space import parse_space
 from .study import make_pruner, make_sampler, open_storage
 
@@ -78,7 +79,7 @@ class _Job:
 
 def announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """One line per finished trial on stderr: its state, score, settings and the best so far."""
-    settings = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    settings = settings_text(trial.params)
     value = "" if trial.value is None else f" value {trial.value:.5g}"
     try:
         leader = study.best_trial  # read once: other workers may finish trials meanwhile
@@ -102,13 +103,33 @@ def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+class _QuietRaised(logging.Filter):
+    """Drops Optuna's two "Trial N failed" warnings (one with the whole traceback) for a trial whose exception
+    tune raises itself, the trial and its settings noted on it: the user sees that one exception, once."""
+
+    def __init__(self):
+        super().__init__()
+        self.trial: int | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and hasattr(error, "descend_trial"):
+            self.trial = error.descend_trial
+        return self.trial is None or not record.getMessage().startswith(f"Trial {self.trial} failed ")
+
+
 def _run(job: _Job, study: optuna.Study) -> None:
     """Run trials until the study holds n_trials finished ones (or the timeout passes)."""
     if _finished(study) >= job.n_trials:
         return
     callbacks = [optuna.study.MaxTrialsCallback(job.n_trials, states=FINISHED)]
     callbacks += [announce] if job.progress else []
-    study.optimize(job.objective, n_trials=job.n_trials, timeout=job.timeout, callbacks=callbacks)
+    quiet, logger = _QuietRaised(), logging.getLogger(optuna.study._optimize.__name__)
+    logger.addFilter(quiet)
+    try:
+        study.optimize(job.objective, n_trials=job.n_trials, timeout=job.timeout, callbacks=callbacks)
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _worker(job: _Job) -> None:
