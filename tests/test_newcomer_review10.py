@@ -11,6 +11,7 @@ import descend as ds
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.train import prepare
 from descend.cli import main
+from descend.core.frontend import command_line, on_command_line
 from tabular_data import bakery
 from test_doctor_fresh2 import warnings
 from test_doctor_fresh3 import fit
@@ -133,3 +134,23 @@ def test_permutation_importance_names_the_rows_it_shuffled_and_why(days, drop, s
             f"networks were {judged.format(val=len(val))}, each by those that did not learn from it, and {seen} of "
             f"these {len(rows)} rows trained some of them, so the rises read what the model uses, not how it fares "
             "on new rows") in measure
+
+
+def test_the_advice_to_train_longer_says_what_applies_where_the_run_was_started(tmp_path):
+    """A Python fit was told "(descend fit: --max-epochs N)", a flag of the command, and with a run_dir nothing
+    said that training longer is a new run (a resume refuses a new max_epochs). Same run, three starts."""
+    x = torch.randn(640, 3, generator=torch.Generator().manual_seed(0))
+    settings = dict(loss="mse", lr=0.01, batch_size=16, max_epochs=2, seed=0, progress=False)
+
+    def advice(**extra):
+        found = ds.fit(nn.Linear(3, 1), (x, x.sum(1, keepdim=True)), **settings, **extra).findings
+        return next(f for f in found if f.code == "not_converged")
+
+    plain = advice()
+    epochs = plain.change["max_epochs"]
+    assert epochs > 2 and plain.fix == f"train longer (max_epochs={epochs})"
+    assert advice(run_dir=tmp_path / "run").fix == (f"train longer (max_epochs={epochs}) in a new run_dir "
+                                                    "(resume=True finishes a run at the length it was set)")
+    with command_line():
+        assert advice().fix == f"train longer (max_epochs={epochs}) (descend fit: --max-epochs {epochs})"
+    assert not on_command_line()

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..core.errors import DescendError, DescendTypeError
+from ..core.frontend import command_line
 from . import commands
 
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with warnings.catch_warnings():   # restores showwarning when the command ends (main may be called again)
+        with warnings.catch_warnings(), command_line():   # both restored when the command ends (main may run again)
             warnings.showwarning = _warning_line
             _check_run_folder(args)
             return int(args.handler(args) or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from ..core.frontend import on_command_line
 from .findings import FLAGS
 from .instruments import Readings
 from .reference import References, better, constant_reference, early_steps_gain, references
@@ -47,6 +48,19 @@ def with_flags(words: str, change: dict) -> str:
     """`words`, followed by the `descend fit` options that make `change` where such options exist."""
     flags = [f"{FLAGS[k]} {typed(v)}" for k, v in change.items() if k in FLAGS]
     return f"{words} (descend fit: {' '.join(flags)})" if flags else words
+
+
+def train_longer(r: Readings, change: dict, words: str = "train longer") -> str:
+    """`words` with the longer limit in `change`, as it applies where the run was started: the `descend fit` flag on
+    the command line; in Python the fit keyword, and with a run_dir a new one, since a resume finishes a run at the
+    length it was set."""
+    unit, value = next(iter(change.items()))
+    advice = f"{words} ({unit}={value})"
+    if on_command_line():
+        return with_flags(advice, change)
+    if setting(r, "run_dir") is not None:
+        return f"{advice} in a new run_dir (resume=True finishes a run at the length it was set)"
+    return advice
 
 
 def typed(value) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .advice import (MIN_STEPS, base_lr, can_memorize, coarse_adaptive_lr, constant_losses, line_search,
                      linear_model, longer, loss_ends, lr_change, median_update_ratio, refs, restores_best, setting,
-                     stuck_at_constant, typed, with_flags, worse_than_reference)
+                     stuck_at_constant, train_longer, typed, with_flags, worse_than_reference)
 from .findings import Finding
 from .inputs import zero_one
 from .instruments import Readings
@@ -110,13 +110,12 @@ def not_converged(r: Readings) -> Finding | None:
     if runs > CLOSE_WITHIN:
         return None
     change = longer(r, math.ceil(2 * runs) + 1)   # twice: 99% of the gap in ln(100) time constants, not 90%
-    unit, value = next(iter(change.items()))
     gap = float(r.model_losses.mean() - refs(r).best().mean())
     return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], r.history[-1]["step"]),
                    {"per_step": per_step, "gap_to_reference": gap, "runs_to_close": runs},
                    f"not converged: the run stopped at its limit while the loss was still falling ({per_step:.3g} "
                    f"per step), {gap:.4g} short of a linear model on the same rows",
-                   with_flags(f"train longer ({unit}={value})", change), change)
+                   train_longer(r, change), change)
 
 
 def _falling_fast(r: Readings, per_step: float) -> Finding | None:
@@ -132,14 +131,13 @@ def _falling_fast(r: Readings, per_step: float) -> Finding | None:
     if not end > 0 or per_step * steps < FAST * end:
         return None
     change = longer(r, 4)
-    unit, value = next(iter(change.items()))
-    advice = (f"leave max_epochs and max_steps out, so that auto's L-BFGS runs until it has converged, or train "
-              f"longer ({unit}={value})" if r.auto_optimizer == "lbfgs" else f"train longer ({unit}={value})")
+    advice = train_longer(r, change, "leave max_epochs and max_steps out, so that auto's L-BFGS runs until it has "
+                          "converged, or train longer" if r.auto_optimizer == "lbfgs" else "train longer")
     return Finding("not_converged", "warning", (r.history[len(r.history) // 2]["step"], steps),
                    {"per_step": per_step, "final_loss": end, "steps_to_halve": end / (2 * per_step)},
                    f"not converged: the run stopped at its limit while the loss was still falling fast "
                    f"({per_step:.3g} per step; at that rate {math.ceil(end / (2 * per_step))} more steps would halve "
-                   f"its {end:.4g})", with_flags(advice, change), change)
+                   f"its {end:.4g})", advice, change)
 
 
 def _evaluations(r: Readings, key: str) -> list[tuple[int, float]]:

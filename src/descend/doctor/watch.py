@@ -28,7 +28,7 @@ from .reference import drowned_column, per_example, sample as reference_sample
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
-            "stop", "schedule")   # fit arguments the fixes are phrased against (never advise what is already on)
+            "stop", "schedule", "run_dir")   # fit arguments the fixes are phrased against (never advise what is on)
 
 
 def check_mode(mode) -> None:
