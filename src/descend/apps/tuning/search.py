@@ -124,7 +124,7 @@ def _run(job: _Job, study: optuna.Study) -> None:
         return
     callbacks = [optuna.study.MaxTrialsCallback(job.n_trials, states=FINISHED)]
     callbacks += [announce] if job.progress else []
-    quiet, logger = _QuietRaised(), logging.getLogger(optuna.study._optimize.__name__)
+    quiet, logger = _QuietRaised(), logging.getLogger("optuna.study._optimize")   # where Optuna logs them
     logger.addFilter(quiet)
     try:
         study.optimize(job.objective, n_trials=job.n_trials, timeout=job.timeout, callbacks=callbacks)
