@@ -292,15 +292,16 @@ def diverging():
 
 
 @pytest.mark.parametrize("known, says, never, change", [
-    ({}, ["try lr 0.01 (descend fit: --lr 0.01)", "or lr='auto'"], "lr_find's suggestion", {"lr": 0.01}),
+    ({}, ["try lr 0.01, or lr='auto' to let lr_find choose"], "lr_find's suggestion", {"lr": 0.01}),
     ({"auto_lr": 0.1}, ["try lr 0.01", "lr_find's suggestion 0.1"], "or lr='auto'", {"lr": 0.01}),
     ({"interventions": [{"at_step": 12, "from_step": 10, "why": "x", "lr": 0.003}]},
      ["start at lr 0.003", "doctor='fix' recovered"], "or lr='auto'", {"lr": 0.003}),
     # under optimizer="auto" the change names the optimizer it trains with; a line search gets a first-order one
     ({"auto_choice": "auto: lbfgs, line search, ...", "auto_optimizer": "lbfgs"},
-     ["--optimizer adamw --lr auto", "auto: lbfgs", "no lr to lower"], "try lr", {"optimizer": "adamw", "lr": "auto"}),
+     ["optimizer='adamw' and lr='auto'", "auto: lbfgs", "no lr to lower"], "try lr",
+     {"optimizer": "adamw", "lr": "auto"}),
     ({"auto_choice": "auto: adamw, lr 0.1, constant (the lr was given ...)", "auto_optimizer": "adamw"},
-     ["try lr 0.01 (descend fit: --lr 0.01 --optimizer adamw)"], "lr_find's suggestion",
+     ["try lr 0.01 (optimizer='adamw')"], "lr_find's suggestion",
      {"lr": 0.01, "optimizer": "adamw"})],
     ids=["plain", "auto", "fix", "auto line search", "auto given lr"])
 def test_the_lr_too_high_fix_quotes_the_lr_the_run_knows(known, says, never, change):

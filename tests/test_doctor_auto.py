@@ -42,7 +42,8 @@ def test_mini_batch_lbfgs_is_named_with_a_fix_that_trains_on_batches():
                     batch_size=64, max_epochs=3, progress=False)
     f = result.findings[0]
     assert f.code == "line_search_on_batches" and f.evidence["batches_per_epoch"] == 6
-    assert f.change == {"optimizer": "adamw", "lr": "auto"} and "--optimizer adamw --lr auto" in f.fix
+    assert f.change == {"optimizer": "adamw", "lr": "auto"} and f.fix.endswith(
+        f"optimizer='adamw' and lr='auto', whose steps average over batches")
     assert "lr_too_high" not in _codes(result.findings)   # folded: the steps overshot because of the line search
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
@@ -73,7 +74,7 @@ def test_a_fix_that_sets_an_lr_under_auto_names_the_optimizer_and_the_schedules_
                         auto_optimizer="adamw", dead={"1": [dead] * 5}, dead_first={"1": alive})
     f = diagnose(readings)[0]
     assert f.code == "dead_units" and f.change == {"lr": 0.1 / 10, "optimizer": "adamw"}
-    assert "--lr 0.01 --optimizer adamw" in f.fix
+    assert f.fix == "lower the learning rate to 0.01 (lr=0.01, optimizer='adamw')"
     readings = Readings(history=_swept_run([1.0 - 0.001 * i for i in range(60)]), auto_lr=0.1,
                         auto_optimizer="adamw", dead={"1": [dead] * 5}, dead_first={"1": dead})
     assert diagnose(readings)[0].change == {"init": "kaiming"}   # dead from the start: the initialization

@@ -117,7 +117,7 @@ def test_weight_decay_that_takes_a_share_of_each_weight_every_step_is_named_and_
     strong = ds.fit(mlp(6, 1), (x[:450], y[:450, 0]), weight_decay=30.0, **settings)
     f = [f for f in strong.findings if f.severity in WARN][0]
     assert f.code == "weight_decay_too_strong" and f.change == {"weight_decay": 0.01}
-    assert "--weight-decay 0.01" in f.fix
+    assert f.fix == "lower weight_decay to 0.01"
     lowered = ds.fit(mlp(6, 1), (x[:450], y[:450, 0]), weight_decay=0.01, **settings)
     assert "weight_decay_too_strong" not in warnings(lowered) and val_loss(lowered) < 0.5 * val_loss(strong)
 

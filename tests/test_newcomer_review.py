@@ -14,6 +14,7 @@ from descend.apps.tabular.columns import infer_columns
 from descend.cli import main
 from tabular_data import fitted_with_new_rows
 from descend.doctor.advice import with_flags
+from descend.core.frontend import command_line
 
 QUICK = ["--max-epochs", "3", "--patience", "2"]
 
@@ -113,7 +114,18 @@ def test_columns_empty_in_every_row_are_left_out_in_one_line():
                                            ({"weight_decay": 0.1}, "--weight-decay 0.1"),
                                            ({"lr": 1e-5}, "--lr 1e-05")])
 def test_the_doctors_flags_are_written_as_a_user_types_them(change, flags):
-    assert with_flags("try it", change) == f"try it (descend fit: {flags})"
+    with command_line():
+        assert with_flags("try it", change) == f"try it (descend fit: {flags})"
+
+
+def test_a_python_fit_is_told_the_fit_keywords_its_fix_leaves_unnamed_not_the_commands_flags():
+    """A Python fit has no `descend fit` flags: what the words already name stands alone, and a keyword they do
+    not name (the optimizer an lr fix under optimizer="auto" sets, a batch size said in rows) follows in code."""
+    assert with_flags("lower weight_decay to 0.01", {"weight_decay": 0.01}) == "lower weight_decay to 0.01"
+    assert with_flags("try lr 0.00024", {"lr": 0.00024, "optimizer": "adamw"}) == "try lr 0.00024 (optimizer='adamw')"
+    assert with_flags("use batches of 32 rows", {"batch_size": 32}) == "use batches of 32 rows (batch_size=32)"
+    assert with_flags("use stop=[Patience(10)]", {"patience": 10}) == "use stop=[Patience(10)]"
+    assert with_flags("use lr_find", {"lr": "auto"}) == "use lr_find (lr='auto')"
 
 
 def test_an_lr_find_result_prints_its_suggestion_not_its_whole_curve():

@@ -3,6 +3,7 @@ with, and a fix's words with the `descend fit` options that apply it (only optio
 from __future__ import annotations
 
 import math
+import re
 import statistics
 
 from ..core.frontend import on_command_line
@@ -45,9 +46,24 @@ def constant_losses(r: Readings):
 
 
 def with_flags(words: str, change: dict) -> str:
-    """`words`, followed by the `descend fit` options that make `change` where such options exist."""
+    """`words`, followed by the `descend fit` options that make `change` where such options exist, while the run
+    was started by the command; a Python fit has no flags, so there the fit keywords of `change` that `words` leave
+    unnamed follow instead (an lr fix under optimizer="auto" also sets the optimizer)."""
+    if not on_command_line():
+        unnamed = [f"{k}={_in_code(v)}" for k, v in change.items() if k in FLAGS and not _names(words, k)]
+        return f"{words} ({', '.join(unnamed)})" if unnamed else words
     flags = [f"{FLAGS[k]} {typed(v)}" for k, v in change.items() if k in FLAGS]
     return f"{words} (descend fit: {' '.join(flags)})" if flags else words
+
+
+def _in_code(value) -> str:
+    """A value as a Python fit takes it: a quoted string ('adamw'), else as typed (0.01)."""
+    return repr(value) if isinstance(value, str) else typed(value)
+
+
+def _names(words: str, keyword: str) -> bool:
+    """Whether `words` name the fit keyword (as a whole word in any case: "lr 0.01", "Patience(10)")."""
+    return re.search(rf"\b{keyword}\b", words, re.IGNORECASE) is not None
 
 
 def train_longer(r: Readings, change: dict, words: str = "train longer") -> str:

@@ -14,6 +14,7 @@ import shlex
 import torch
 from torch import nn
 
+from ..core.frontend import on_command_line
 from .advice import (constant_losses, no_better_than_constant, refs, setting, stuck_at_constant, typed, with_flags,
                      worse_than_reference)
 from .findings import Finding
@@ -166,7 +167,7 @@ def target_leak(r: Readings) -> Finding | None:
     words = (f"target leak: {_leak_words(leak)}; the model will lean on it and fail wherever the target is "
              f"unknown" if certain else f"possible target leak: {_leak_words(leak)}; if it is recorded after "
              f"the outcome, the model leans on it and fails wherever the target is unknown")
-    flag = f" (descend fit: --drop {shlex.quote(leak['name'])})" if "name" in leak else ""
+    flag = f" (descend fit: --drop {shlex.quote(leak['name'])})" if "name" in leak and on_command_line() else ""
     change = {} if leak.get("every_step") else {"drop_columns": [column]}   # no action drops a feature of each step
     return Finding("target_leak", "warning" if certain else "info", None, leak, words,
                    with_flags(f"{_leak_fix(leak)}{flag}", change), change)

@@ -16,6 +16,7 @@ import statistics
 import numpy as np
 import torch
 
+from ..core.frontend import on_command_line
 from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
                      early_steps_matter, finite, line_search, loss_ends, lr_change, median_update_ratio,
                      no_better_than_constant, optimizer_name, setting, stuck_at_constant, trains_at_constant, typed,
@@ -70,7 +71,8 @@ def _lower_lr(r: Readings, lr: float, factor: float = 10) -> tuple[str, dict]:
                 f"run", change)
     if r.auto_optimizer is not None:   # optimizer="auto" with a given lr: that lr was the caller's
         return try_it, change
-    return f"{try_it}, or lr='auto' (--lr auto) to let lr_find choose", change
+    flag = " (--lr auto)" if on_command_line() else ""
+    return f"{try_it}, or lr='auto'{flag} to let lr_find choose", change
 
 
 def cut_for_growth(growth: float) -> float:
