@@ -1,5 +1,6 @@
 """What rules share to phrase a fix where the user is: the run's own settings, the references it is compared
-with, and a fix's words with the `descend fit` options that apply it (only options that exist)."""
+with, and a fix's words with the `descend fit` options that apply it (only options that exist, and
+only under the command: a Python fit is told its fit keywords)."""
 from __future__ import annotations
 
 import math

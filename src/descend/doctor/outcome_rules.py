@@ -8,6 +8,7 @@ import statistics
 
 import numpy as np
 
+from ..core.frontend import on_command_line
 from .advice import (MIN_STEPS, base_lr, can_memorize, coarse_adaptive_lr, constant_losses, line_search,
                      linear_model, longer, loss_ends, lr_change, median_update_ratio, refs, restores_best, setting,
                      stuck_at_constant, train_longer, typed, with_flags, worse_than_reference)
@@ -313,7 +314,8 @@ def _capacity_advice(r: Readings, linear: bool) -> tuple[str, dict]:
         change = longer(r) if line_search(r) else lr_change(r, 10 * base_lr(r))
         how = "train longer" if line_search(r) else f"train at lr {typed(change['lr'])}"
         return f"{how}: the model has more parameters than training rows, so its size does not hold it back", change
-    return ("use a larger model (wider or deeper; descend fit: wider --hidden layers) or train longer" +
+    flag = "; descend fit: wider --hidden layers" if on_command_line() else ""
+    return (f"use a larger model (wider or deeper{flag}) or train longer" +
             (f" with {_higher_lr(r)}" if _higher_lr(r) else ""), {"capacity": "larger"})
 
 
