@@ -102,7 +102,7 @@ def test_sgd_past_the_stability_limit_names_the_lr_before_the_overflow():
     assert codes(result)[:2] == ["lr_too_high", "non_finite"]
     overflow = result.findings[1]
     assert not overflow.evidence["from_data"] and "(origin: the loss" in overflow.message
-    assert "first in" not in overflow.message and "try lr 0.11 (" in result.findings[0].fix
+    assert "first in" not in overflow.message and "try lr 0.11, or lr=" in result.findings[0].fix
 
 
 def test_a_diverging_run_is_not_called_overfitting():
