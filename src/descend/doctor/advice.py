@@ -73,11 +73,9 @@ def train_longer(r: Readings, change: dict, words: str = "train longer") -> str:
     length it was set."""
     unit, value = next(iter(change.items()))
     advice = f"{words} ({unit}={value})"
-    if on_command_line():
-        return with_flags(advice, change)
-    if setting(r, "run_dir") is not None:
-        return f"{advice} in a new run_dir (resume=True finishes a run at the length it was set)"
-    return advice
+    if not on_command_line() and setting(r, "run_dir") is not None:
+        advice += " in a new run_dir (resume=True finishes a run at the length it was set)"
+    return with_flags(advice, change)
 
 
 def typed(value) -> str:
