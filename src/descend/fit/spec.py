@@ -40,7 +40,6 @@ def derived():
     return field(init=False, repr=False, compare=False)
 
 
-
 # keywords other training libraries take for what fit does with a stop rule: the rule that does it
 _STOP_RULES = {"time_limit": "MaxTime(seconds)", "max_time": "MaxTime(seconds)", "timeout": "MaxTime(seconds)",
                "patience": "Patience(evaluations)", "early_stopping": "Patience(evaluations)",
@@ -55,6 +54,7 @@ def _name_hint(name: str, names: list[str]) -> str:
                 "(max_epochs and max_steps are keywords)")
     close = difflib.get_close_matches(name, names, n=1)
     return f"did you mean {close[0]!r}?" if close else f"fit takes {', '.join(names[2:])}"
+
 
 @dataclass(frozen=True, eq=False)   # holds tensors: compared by identity, never by value
 class FitSpec:
@@ -224,15 +224,15 @@ def _unused_by_instance(spec: FitSpec) -> list[str]:
         return []
     name = type(optimizer).__name__
     given = {"lr": spec.lr if isinstance(spec.lr, (int, float)) else None, "weight_decay": spec.weight_decay}
-    warnings = []
+    lines = []
     for key, value in given.items():
         held = sorted({group.get(key) for group in optimizer.param_groups}, key=str)
         if value is None or value in held:
             continue
-        warnings.append(f"{key}={value!r} is not used: the optimizer instance keeps its own {key} "
+        lines.append(f"{key}={value!r} is not used: the optimizer instance keeps its own {key} "
                         f"({', '.join(map(str, held))}); set it where you build it, {name}(model.parameters(), "
                         f"{key}={value!r}), or pass the optimizer's name, optimizer={name.lower()!r}, {key}={value!r}")
-    return warnings
+    return lines
 
 
 def total_steps(max_epochs: int | None, max_steps: int | None, batches_per_epoch: int | None,
