@@ -182,8 +182,8 @@ def _source(data, *, batch_size: int, shuffle: bool, generator: torch.Generator 
         if isinstance(data, IterableDataset):   # a stream sets its own order; DataLoader refuses to shuffle it
             return DataLoader(data, batch_size=batch_size)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
-    if isinstance(data, list) and _rows_hint(data):
-        raise DescendTypeError(f"{name} data is a list of {len(data):,} {_rows_hint(data)}")
+    if isinstance(data, list) and (rows := _rows_hint(data)):
+        raise DescendTypeError(f"{name} data is a list of {len(data):,} {rows}")
     if isinstance(data, (tuple, list)) and len(data) >= 2:
         tensors = [as_tensor(t, f"{name}[{i}]") for i, t in enumerate(data)]
         sizes = {len(t) if t.dim() else -1 for t in tensors}
