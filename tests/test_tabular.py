@@ -172,6 +172,26 @@ def test_few_whole_numbers_shaped_as_a_count_say_so_and_can_stay_classes():
     assert infer_target(two_piles, "visits").task == "classification"
 
 
+@pytest.mark.parametrize("values, name, task", [
+    ([12] * 18 + [13] * 6 + [14] * 5 + [15] * 5 + [16] * 9 + [17] * 3 + [18], "education", "regression"),
+    ([18, 19, 20, 21, 22] * 6, "y", "regression"),             # a blank name stays out of this reading's way
+    ([9, 10, 11, 12] * 6, "grade", "classification"),          # a name that says code keeps its classes
+    ([1, 2, 3, 4, 5] * 6, "satisfaction", "classification"),   # numbered from 1: codes or a rating scale
+    ([10, 20, 30] * 6, "dept", "classification"),              # spaced out from 10: the smallest within the range
+    ([5, 6] * 10, "size", "classification"),                   # two values stay two classes
+])
+def test_few_whole_numbers_further_from_0_than_they_spread_are_levels_of_an_amount(values, name, task):
+    target = infer_target(pd.Series(values), name)
+    assert target.task == task
+    if task == "regression":
+        low, high = min(values), max(values)
+        assert target.loss == "mse" and target.reason == (
+            f"inferred: whole numbers {low} to {high}, {len(set(values))} values, further from 0 than they spread: "
+            "levels of an amount, not class codes -> squared error on the standardized target (--task classification "
+            "for classes)")
+        assert target.mean == pytest.approx(np.mean(values))
+
+
 def test_whole_amounts_under_poisson_are_not_called_a_count():
     prices = pd.Series(np.random.default_rng(0).integers(30_000, 900_000, 200))
     target = infer_target(prices, "price")

@@ -137,7 +137,9 @@ def _auto(series: pd.Series, name: str) -> str:
         return "classification"
     integral = bool(np.all(np.mod(values, 1) == 0))
     if integral and values.nunique() <= MAX_CLASS_INTEGERS:
-        return "count" if count_shaped(values, name) else "classification"
+        if count_shaped(values, name):
+            return "count"
+        return "regression" if level_shaped(values, name) else "classification"
     return "count" if integral and values.min() >= 0 and not _percentages(series, name, values) else "regression"
 
 
@@ -157,6 +159,15 @@ def count_shaped(values: pd.Series, name: str) -> bool:
     if counts.index.min() != 0 or words & CODE_WORDS:
         return False
     return _piled_at_zero(values, counts) or (not words & BLANK_WORDS and _falling_tail(counts))
+
+
+def level_shaped(values: pd.Series, name: str) -> bool:
+    """Whether whole numbers with few values are levels of an amount far from zero (years of schooling 12-18, ages
+    18-24) rather than class codes: codes are numbered from 0 or 1, or spaced out from there (10, 20, 30), so their
+    smallest value lies within their range; these lie further from 0 than they spread. Two values stay two classes,
+    and a name that says code keeps them classes."""
+    low, high = float(values.min()), float(values.max())
+    return values.nunique() > 2 and low > high - low and not name_words(name) & CODE_WORDS
 
 
 def _piled_at_zero(values: pd.Series, counts: pd.Series) -> bool:
@@ -215,6 +226,13 @@ def _reason(task: str, requested: str, series: pd.Series, percent: str | None = 
     if percent:
         return f"{how}: " + PERCENT.format(how=percent)
     return f"{how}: numbers{f' ({written})' if written else ''} -> squared error on the standardized target"
+
+
+def _levels_reason(values: pd.Series) -> str:
+    """Why few whole numbers (read as classes otherwise) are values here: see level_shaped."""
+    return (f"inferred: whole numbers {values.min():g} to {values.max():g}, {values.nunique()} values, further from 0 "
+            "than they spread: levels of an amount, not class codes -> squared error on the standardized target "
+            "(--task classification for classes)")
 
 
 def _sign(series: pd.Series) -> str | None:
@@ -296,7 +314,9 @@ def infer_target(series: pd.Series, name: str, requested: str = "auto", train=No
     fitted = values if train is None else values.iloc[train]
     std = _spread(fitted)
     whole = requested == "auto" and task == "regression" and bool(np.all(np.mod(values, 1) == 0))
-    reason = _reason(task, requested, series if task == "regression" else values,
-                     _percentages(series, name, values) if whole else None, _written_note(series, values))
+    percent = _percentages(series, name, values) if whole else None
+    reason = _levels_reason(values) if whole and not percent and values.nunique() <= MAX_CLASS_INTEGERS \
+        else _reason(task, requested, series if task == "regression" else values, percent,
+                     _written_note(series, values))
     return Target(name, task, "poisson" if task == "count" else "mse", reason,
                   mean=float(fitted.mean()), std=std if std > 0 else 1.0)
