@@ -175,6 +175,8 @@ def test_few_whole_numbers_shaped_as_a_count_say_so_and_can_stay_classes():
 @pytest.mark.parametrize("values, name, task", [
     ([12] * 18 + [13] * 6 + [14] * 5 + [15] * 5 + [16] * 9 + [17] * 3 + [18], "education", "regression"),
     ([18, 19, 20, 21, 22] * 6, "y", "regression"),             # a blank name stays out of this reading's way
+    ([-14, -13, -12, -11, -10] * 6, "low", "regression"),      # below 0 as far: levels too
+    ([-2, -1, 0, 1, 2] * 6, "change", "classification"),       # around 0: codes or a scale, not levels far off
     ([9, 10, 11, 12] * 6, "grade", "classification"),          # a name that says code keeps its classes
     ([1, 2, 3, 4, 5] * 6, "satisfaction", "classification"),   # numbered from 1: codes or a rating scale
     ([10, 20, 30] * 6, "dept", "classification"),              # spaced out from 10: the smallest within the range

@@ -167,7 +167,8 @@ def level_shaped(values: pd.Series, name: str) -> bool:
     smallest value lies within their range; these lie further from 0 than they spread. Two values stay two classes,
     and a name that says code keeps them classes."""
     low, high = float(values.min()), float(values.max())
-    return values.nunique() > 2 and low > high - low and not name_words(name) & CODE_WORDS
+    nearest = min(abs(low), abs(high)) if low * high > 0 else 0.0   # from 0, on whichever side of it they lie
+    return values.nunique() > 2 and nearest > high - low and not name_words(name) & CODE_WORDS
 
 
 def _piled_at_zero(values: pd.Series, counts: pd.Series) -> bool:
