@@ -137,8 +137,37 @@ def test_an_update_keeps_the_fits_key_statistic_and_says_so():
     assert np.array_equal(run.preprocessor.key.values(frame.iloc[600:]), before)
 
 
-def test_a_number_target_gets_no_key_statistic():
-    frame = visits()
-    frame["result"] = np.where(frame["result"] == "positive", 2.0, 0.0) + np.random.default_rng(4).normal(0, .1, 600)
+def measured(rows: int = 600, patients: int = 150, echo: bool = False) -> pd.DataFrame:
+    """A number measured on patients seen several times each: each patient's own level (0 or 2) plus noise, beside
+    the patient's weight; where `echo`, the level is a line in the weight, so the patient's id says nothing a
+    linear model of the weight does not."""
+    rng = np.random.default_rng(3)
+    patient = rng.integers(0, patients, rows)
+    weight = np.random.default_rng(98).normal(70, 10, patients).round(1)
+    level = 0.1 * (weight - 70) if echo else np.where(np.random.default_rng(99).random(patients) < 0.5, 0.0, 2.0)
+    return pd.DataFrame({"patient": 1000 + patient * 7, "weight": weight[patient],
+                         "result": level[patient] + rng.normal(0, 0.5, rows)})
+
+
+def test_a_number_targets_key_is_found_and_new_rows_get_its_training_mean():
+    frame = measured()
+    prepared = prepare(frame, Options(target="result", test_fraction=0.0, **QUICK), say=lambda _: None)
+    key = prepared.run.preprocessor.key
+    assert key.column == "patient" and key.names == [KEY] and key.margin > 3
+    new = measured(40).drop(columns="result")
+    by_hand = frame["result"].groupby(frame["patient"]).agg(["sum", "count"])
+    prior = frame["result"].mean()
+    want = [(by_hand.loc[p, "sum"] + M * prior) / (by_hand.loc[p, "count"] + M) for p in new["patient"]]
+    target = prepared.run.target   # the statistic is kept in the standardized units the networks learn
+    assert key.values(new)[:, 0] * target.std + target.mean == pytest.approx(want, abs=1e-5)
+
+
+def test_a_number_targets_key_that_echoes_another_column_is_none():
+    frame = measured(echo=True)
     prepared = prepare(frame, Options(target="result", **QUICK), say=lambda _: None)
     assert prepared.run.preprocessor.key is None and KEY not in [n.name for n in prepared.run.preprocessor.numeric]
+    rows = len(prepared.split.train)   # tested on the target itself rather than on what the line leaves, it passes
+    train_rows = frame.iloc[prepared.split.train]
+    found = KeyStatistic.choose(train_rows, {"patient": train_rows["patient"].to_numpy(float)},
+                                train_rows["result"].to_numpy(), [], np.arange(rows) * 5 // rows, 31, 40)
+    assert found is not None and found[0].column == "patient"

@@ -20,6 +20,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from . import glm
 from .clock import clock_hours
 from .columns import Column, numbers
 from .dates import as_dates
@@ -58,15 +59,20 @@ def key_candidates(columns: list[Column], frame: pd.DataFrame) -> dict[str, np.n
 
 
 def targets(y: np.ndarray, classes: int) -> np.ndarray:
-    """The columns whose shrunk means the statistic keeps: the second class's 0/1 for two classes, one 0/1 column
-    per class for more."""
+    """The columns whose shrunk means the statistic keeps: the value itself for a number target (`classes` 0), the
+    second class's 0/1 for two classes, one 0/1 column per class for more."""
+    if classes == 0:
+        return np.asarray(y, float)[:, None]
     if classes == 2:
         return (y == 1).astype(float)[:, None]
     return np.eye(classes)[y.astype(int)]
 
 
 def row_losses(means: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
-    """Each row's log-loss when `means` (rows x target columns) predicts its class."""
+    """Each row's loss when `means` (rows x target columns) predicts it: squared error for a number (`classes` 0),
+    log-loss for a class."""
+    if classes == 0:
+        return (np.asarray(y, float) - means[:, 0]) ** 2
     if classes == 2:
         p = np.clip(means[:, 0], EDGE, 1 - EDGE)
         return -np.where(y == 1, np.log(p), np.log(1 - p))
@@ -120,6 +126,16 @@ def key_margin(codes: np.ndarray, coarse: np.ndarray, y: np.ndarray, classes: in
     return min(margin(prior, own), margin(binned, own))
 
 
+def linear_out_of_fold(design: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Each row's prediction by a ridge regression (alpha 1, as the linear baseline) of `y` on `design`, fitted on
+    the rows of the other folds: what the key must beat for a number target."""
+    out = np.zeros(len(y))
+    for fold in np.unique(folds):
+        held = folds == fold
+        out[held] = glm.ridge(design[~held], y[~held], alpha=1.0).outputs(design[held])[:, 0]
+    return out
+
+
 @dataclass
 class KeyStatistic:
     """The fitted statistic of one key column: its levels' target sums and counts, the prior and M."""
@@ -135,13 +151,15 @@ class KeyStatistic:
 
     @classmethod
     def choose(cls, frame: pd.DataFrame, candidates: dict[str, np.ndarray | None], y: np.ndarray,
-               classes: list, folds: np.ndarray, min_levels: int,
-               thin: int) -> tuple["KeyStatistic", np.ndarray] | None:
+               classes: list, folds: np.ndarray, min_levels: int, thin: int,
+               linear: np.ndarray | None = None) -> tuple["KeyStatistic", np.ndarray] | None:
         """The key among `candidates` (column name -> its values as ordered numbers, None for text) of `frame`
-        (the training rows; targets `y`: indices into `classes`) and its
+        (the training rows; targets `y`: indices into `classes`, or numbers where `classes` is empty) and its
         out-of-fold features there, by `folds`; None when no column with at least `min_levels` levels, fewer than
         `thin` rows a level on average (too few for a one-hot, an embedding or a bin to learn one alone) and some
-        of them recurring beats the overall mean and its bins by its noise."""
+        of them recurring beats the overall mean and its bins by its noise. `linear`: for a number target, each
+        row's out-of-fold prediction by a linear model of the other inputs; the key is then tested on what that
+        model leaves (`y - linear`), so a key whose levels only echo the other columns is none."""
         texts = {name: cell_text(frame[name]) for name in candidates}
         codes = {name: pd.factorize(pd.Series(t))[0] for name, t in texts.items()}
         codes = {name: c for name, c in codes.items()
@@ -150,8 +168,9 @@ class KeyStatistic:
             return None
         threshold = NormalDist().inv_cdf(1 - ALPHA / len(codes))
         k = len(classes)
+        tested = y if linear is None else y - linear
         margins = {name: key_margin(c, np.zeros_like(c) if candidates[name] is None else bin_codes(candidates[name]),
-                                    y, k, folds) for name, c in codes.items()}
+                                    tested, k, folds) for name, c in codes.items()}
         name = max(margins, key=margins.get)
         if margins[name] <= threshold:
             return None
@@ -170,7 +189,10 @@ class KeyStatistic:
         return [f"{self.column} ({NAME})"]
 
     def scale(self, means: np.ndarray) -> np.ndarray:
-        """Shrunk means as the model sees them: a logit (two classes), log shares (more)."""
+        """Shrunk means as the model sees them: the mean itself (a number target), a logit (two classes), log
+        shares (more)."""
+        if not self.classes:
+            return means
         p = np.clip(means, EDGE, 1 - EDGE)
         return np.log(p / (1 - p)) if len(self.classes) == 2 else np.log(p)
 
@@ -184,8 +206,11 @@ class KeyStatistic:
 
     def describe(self) -> str:
         """One line for the column description: which column, how many levels, why, and how it is kept leak-free."""
-        what = "share of the second class (as a logit)" if len(self.classes) == 2 else "share of each class (as a log)"
+        what = ("mean target" if not self.classes else "share of the second class (as a logit)"
+                if len(self.classes) == 2 else "share of each class (as a log)")
+        than = "the overall mean and its bins" if self.classes else "the overall mean and its bins of what a linear " \
+            "model of the other columns leaves"
         return (f"{self.column}: a repeated key ({len(self.levels)} levels, {self.margin:g} standard errors better "
-                f"out of fold than the overall mean and its bins) -> also the training rows' {what} of its level, "
+                f"out of fold than {than}) -> also the training rows' {what} of its level, "
                 f"shrunk toward the overall one by {self.m:g} rows; out of fold on the training rows, so none reads "
                 "its own target")

@@ -44,7 +44,7 @@ from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import MAX_ONEHOT_LEVELS, ROWS_PER_BIN, Preprocessor
 from .run import TabularRun
 from .split import Split, date_order_note, split_rows, time_order
-from .statistic import KeyStatistic, key_candidates
+from .statistic import KeyStatistic, key_candidates, linear_out_of_fold
 from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
@@ -324,14 +324,18 @@ def _add_key(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Ta
     row: out of fold on the training rows, from all of them on the test rows; None where no column is one. The folds
     are 5 blocks of the training rows in the split's order, as the test rows are the block after them: a key whose
     rows lie together (a panel saved one series after another) recurs across no block, as it would not in the rows
-    predicted, and is no key. Classes only: on number targets it scored worse on three of four tables where it
-    fired, as ts5's statistic of a combination of columns did (benchmarks/RESULTS.md, branch rk)."""
-    if target.task != "classification":
-        return None
+    predicted, and is no key. A number target's key is tested on what a linear model of the other inputs leaves:
+    tested on the target itself it fired where the levels echoed other columns, and scored worse on three of four
+    such tables (benchmarks/RESULTS.md, branches rk and rk2)."""
     rows = split.train
+    folds = np.arange(len(rows)) * FOLDS // len(rows)
+    linear = None
+    if target.task != "classification":
+        x_num, x_cat, _ = pre.transform(frame.iloc[rows])
+        design = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical]).numpy()
+        linear = linear_out_of_fold(design, y[rows].numpy().astype(float), folds)
     found = KeyStatistic.choose(frame.iloc[rows], key_candidates(pre.columns, frame.iloc[rows]), y[rows].numpy(),
-                                target.classes, np.arange(len(rows)) * FOLDS // len(rows), MAX_ONEHOT_LEVELS + 1,
-                                ROWS_PER_BIN)
+                                target.classes, folds, MAX_ONEHOT_LEVELS + 1, ROWS_PER_BIN, linear)
     if found is None:
         return None
     statistic, own = found
