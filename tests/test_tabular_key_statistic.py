@@ -28,6 +28,16 @@ def visits(rows: int = 600, patients: int = 150, seed: int = 0, planted: bool = 
                          "result": np.where(rng.random(rows) < rate, "positive", "negative")})
 
 
+def households(rows: int = 600, planted: bool = True) -> pd.DataFrame:
+    """The visits' results with no patient id: each patient is known only by the year they were born, their sex
+    and their town (distinct for each of 150 patients, no column alone telling them apart)."""
+    frame = visits(rows, planted=planted)
+    triples = np.random.default_rng(7).choice(50 * 2 * 5, 150, replace=False)
+    patient = (frame.pop("patient").to_numpy() - 1000) // 7
+    return pd.DataFrame({"born": 1940 + triples[patient] // 10, "sex": np.where(triples[patient] // 5 % 2, "f", "m"),
+                         "town": [f"t{i}" for i in triples[patient] % 5], "result": frame["result"]})
+
+
 def _key_column(prepared) -> np.ndarray:
     """The key statistic as the model sees it, back in logits (undoing the standardization)."""
     pre = prepared.run.preprocessor
@@ -95,8 +105,9 @@ def test_new_rows_get_the_shrunk_mean_of_every_training_row_of_their_key(tmp_pat
         assert got[i] == pytest.approx(np.log(share / (1 - share)), abs=1e-4)
 
 
-def test_a_run_with_the_key_statistic_resumes_and_predicts_the_same(tmp_path):
-    frame, opts = visits(), Options(target="result", seed=1, **QUICK)
+@pytest.mark.parametrize("table", [visits, households])
+def test_a_run_with_the_key_statistic_resumes_and_predicts_the_same(tmp_path, table):
+    frame, opts = table(), Options(target="result", seed=1, **QUICK)
     reference = prepare(frame, opts, say=lambda _: None)
     assert reference.run.preprocessor.key is not None
     train(reference, opts, say=lambda _: None)
@@ -108,7 +119,7 @@ def test_a_run_with_the_key_statistic_resumes_and_predicts_the_same(tmp_path):
     want, got = reference.run.model.state_dict(), resumed.run.model.state_dict()
     assert all(torch.equal(want[k], got[k]) for k in want)
     resumed.run.save(tmp_path / "saved")
-    new = visits(30, seed=9).drop(columns="result")
+    new = table(630).drop(columns="result").iloc[600:]
     expected = reference.run.predictions(new)[0]
     pd.testing.assert_frame_equal(TabularRun.load(tmp_path / "saved", record=False).predictions(new)[0], expected)
 
@@ -166,8 +177,34 @@ def test_a_number_targets_key_that_echoes_another_column_is_none():
     frame = measured(echo=True)
     prepared = prepare(frame, Options(target="result", **QUICK), say=lambda _: None)
     assert prepared.run.preprocessor.key is None and KEY not in [n.name for n in prepared.run.preprocessor.numeric]
-    rows = len(prepared.split.train)   # tested on the target itself rather than on what the line leaves, it passes
-    train_rows = frame.iloc[prepared.split.train]
-    found = KeyStatistic.choose(train_rows, {"patient": train_rows["patient"].to_numpy(float)},
-                                train_rows["result"].to_numpy(), [], np.arange(rows) * 5 // rows, 31, 40)
+    rows = prepared.split.train   # tested on what a constant leaves rather than a line in the weight, it passes
+    y = prepared.y[rows].numpy()
+    found = KeyStatistic.choose(frame.iloc[rows], {"patient": frame["patient"].to_numpy(float)[rows]}, y, [],
+                                np.arange(len(rows)) * 5 // len(rows), 31, 40, np.full((len(rows), 1), y.mean()))
     assert found is not None and found[0].column == "patient"
+
+
+def test_a_group_key_of_several_columns_is_found_and_new_rows_get_its_training_share(tmp_path):
+    frame, opts = households(), Options(target="result", test_fraction=0.0, **QUICK)
+    prepared = prepare(frame, opts, say=lambda _: None)
+    key = prepared.run.preprocessor.key
+    assert key.column == "the row of 3 columns" and key.columns == ["born", "sex", "town"] and key.margin > 3
+    positions = prepared.run.preprocessor.feature_positions()   # each of its columns counts its feature
+    assert len(set(positions["born"]) & set(positions["sex"]) & set(positions["town"])) == 1
+    train(prepared, opts, say=lambda _: None)
+    prepared.run.save(tmp_path / "run")
+    run = TabularRun.load(tmp_path / "run", record=False)
+    new = households(60).drop(columns="result").iloc[40:]
+    y = (frame["result"] == "positive").astype(float)
+    by_hand = y.groupby([frame["born"], frame["sex"], frame["town"]]).agg(["sum", "count"])
+    want = [(by_hand.loc[tuple(r), "sum"] + M * y.mean()) / (by_hand.loc[tuple(r), "count"] + M)
+            for r in new.itertuples(index=False)]
+    assert np.exp(-run.preprocessor.key.values(new)[:, 0]) == pytest.approx(1 / np.array(want) - 1, rel=1e-6)
+
+
+def test_no_group_key_when_the_rows_say_nothing_or_few_are_written_alike():
+    assert prepare(households(planted=False), Options(target="result", **QUICK), say=lambda _: None) \
+        .run.preprocessor.key is None
+    frame = households()
+    frame["born"] = frame["born"] + np.random.default_rng(8).integers(0, 12, len(frame)) / 12   # birth months
+    assert prepare(frame, Options(target="result", **QUICK), say=lambda _: None).run.preprocessor.key is None
