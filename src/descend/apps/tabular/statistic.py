@@ -8,9 +8,17 @@ scored on the training rows: the out-of-fold shrunk mean target of its level aga
 column with an order (numbers, dates), against the shrunk mean of its quantile bin (a number whose bins say more
 than its exact values is no key). A key is kept only when it beats both by more than its noise: the mean per-row
 loss difference over Z standard errors, Z one-sided at 5% after Bonferroni over the candidates; of those, the one
-with the largest margin. Its shrunk class shares (a logit for two classes, a log share per class for more) then
-become number inputs, out of fold on the training rows (no row reads its own target) and from every
-training row on new rows. The levels, their target sums and counts, the prior and M are kept as JSON with the run.
+with the largest margin. Its shrunk mean (a number target's own, standardized as the networks learn it) or class
+shares (a logit for two classes, a log share per class for more) then become number inputs, out of fold on the
+training rows (no row reads its own target) and from every training row on new rows. The levels, their target
+sums and counts, the prior and M are kept as JSON with the run.
+
+A number target's key is scored on what an out-of-fold ridge regression of the inputs leaves: tested on the target
+itself, the levels of a county or a professor passed by echoing the other columns, and the networks scored worse
+with them. A key may also be several columns: all the inputs together, where most training rows are written alike
+in every one of them with another row (a person's fixed traits over several visits, no id column); the row's levels
+are one more candidate, scored like a number key on what the linear model leaves, since their shrunk means would
+otherwise pass by adding up what each column says.
 """
 from __future__ import annotations
 
@@ -250,9 +258,9 @@ class KeyStatistic:
         """One line for the column description: which column, how many levels, why, and how it is kept leak-free."""
         what = ("mean target" if not self.classes else "share of the second class (as a logit)"
                 if len(self.classes) == 2 else "share of each class (as a log)")
-        than = "the overall mean and its bins"
+        than = "the overall mean" + ("" if self.columns else " and its bins")
         if not self.classes or self.columns:
-            than += " of what a linear model of the inputs leaves"
+            than += ", on what a linear model of the inputs leaves"
         which = f" ({', '.join(self.columns)}: rows written alike in all of them)" if self.columns else ""
         return (f"{self.column}{which}: a repeated key ({len(self.levels)} levels, {self.margin:g} standard errors "
                 f"better out of fold than {than}) -> also the training rows' {what} of its level, "
