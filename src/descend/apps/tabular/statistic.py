@@ -13,12 +13,13 @@ shares (a logit for two classes, a log share per class for more) then become num
 training rows (no row reads its own target) and from every training row on new rows. The levels, their target
 sums and counts, the prior and M are kept as JSON with the run.
 
-A number target's key is scored on what an out-of-fold ridge regression of the inputs leaves: tested on the target
-itself, the levels of a county or a professor passed by echoing the other columns, and the networks scored worse
-with them. A key may also be several columns: all the inputs together, where most training rows are written alike
-in every one of them with another row (a person's fixed traits over several visits, no id column); the row's levels
-are one more candidate, scored like a number key on what the linear model leaves, since their shrunk means would
-otherwise pass by adding up what each column says.
+A number target's key must pass twice: on the target itself (an identity, not a position) and on what an
+out-of-fold ridge regression of the inputs leaves: tested on the target alone, the levels of a county or a
+professor passed by echoing the other columns, and the networks scored worse with them; on the residual alone, a
+house's living area passed though its bins say most of what it does. A key may also be several columns: all the
+inputs together, where most training rows are written alike in every one of them with another row (a person's
+fixed traits over several visits, no id column); the row's levels are one more candidate, tested the same two
+ways, since their shrunk means would otherwise pass by adding up what each column says.
 """
 from __future__ import annotations
 
@@ -189,8 +190,8 @@ class KeyStatistic:
         of them recurring beats the overall mean and its bins by its noise. `group`: columns whose cells together
         are one more candidate (`group_columns`). `linear`: each row's out-of-fold prediction of the target
         columns by a linear model of the inputs (`linear_out_of_fold`), needed for a number target or a group: the
-        key is then tested on what that model leaves, so levels that only echo the columns (or, for a group, add
-        up their effects) are no key."""
+        key must then pass on what that model leaves too, so levels that only echo the columns (or, for a group,
+        add up their effects) are no key."""
         texts = {name: cell_text(frame[name]) for name in candidates}
         label = f"the row of {len(group)} columns" if group else None
         if group:
@@ -206,9 +207,8 @@ class KeyStatistic:
 
         def tested(name: str, c: np.ndarray) -> float:
             coarse = np.zeros_like(c) if candidates.get(name) is None else bin_codes(candidates[name])
-            if name == label or not k:
-                return key_margin(c, coarse, t - linear, 0, folds)
-            return key_margin(c, coarse, y, k, folds)
+            own = key_margin(c, coarse, y, k, folds)
+            return min(own, key_margin(c, coarse, t - linear, 0, folds)) if name == label or not k else own
 
         margins = {name: tested(name, c) for name, c in codes.items()}
         name = max(margins, key=margins.get)
