@@ -148,40 +148,43 @@ def test_an_update_keeps_the_fits_key_statistic_and_says_so():
     assert np.array_equal(run.preprocessor.key.values(frame.iloc[600:]), before)
 
 
-def measured(rows: int = 600, patients: int = 150, echo: bool = False) -> pd.DataFrame:
-    """A number measured on patients seen several times each: each patient's own level (0 or 2) plus noise, beside
-    the patient's weight; where `echo`, the level is a line in the weight, so the patient's id says nothing a
-    linear model of the weight does not."""
-    rng = np.random.default_rng(3)
-    patient = rng.integers(0, patients, rows)
-    weight = np.random.default_rng(98).normal(70, 10, patients).round(1)
-    level = 0.1 * (weight - 70) if echo else np.where(np.random.default_rng(99).random(patients) < 0.5, 0.0, 2.0)
-    return pd.DataFrame({"patient": 1000 + patient * 7, "weight": weight[patient],
-                         "result": level[patient] + rng.normal(0, 0.5, rows)})
+def measured(rows: int = 600, echo: bool = False) -> pd.DataFrame:
+    """A number measured on the households' patients (known by birth year, sex and town): each patient's own level
+    (0 or 2) plus noise; where `echo`, the level is a line in the birth year, which a linear model says as well."""
+    frame = households(rows)
+    patient = frame["born"].astype(str) + frame["sex"] + frame["town"]
+    codes = pd.factorize(patient)[0]
+    level = np.where(np.random.default_rng(99).random(codes.max() + 1) < 0.5, 0.0, 2.0)[codes]
+    level = 0.1 * (frame["born"].to_numpy() - 1965) if echo else level
+    return frame.assign(result=level + np.random.default_rng(3).normal(0, 0.5, rows))
 
 
-def test_a_number_targets_key_is_found_and_new_rows_get_its_training_mean():
+def test_a_number_targets_group_key_is_found_and_new_rows_get_its_training_mean():
     frame = measured()
     prepared = prepare(frame, Options(target="result", test_fraction=0.0, **QUICK), say=lambda _: None)
     key = prepared.run.preprocessor.key
-    assert key.column == "patient" and key.names == [KEY] and key.margin > 3
-    new = measured(40).drop(columns="result")
-    by_hand = frame["result"].groupby(frame["patient"]).agg(["sum", "count"])
+    assert key.columns == ["born", "sex", "town"] and key.names == ["the row of 3 columns (key statistic)"]
+    assert key.margin > 3
+    new = measured(660).drop(columns="result").iloc[600:]
+    by_hand = frame["result"].groupby([frame["born"], frame["sex"], frame["town"]]).agg(["sum", "count"])
     prior = frame["result"].mean()
-    want = [(by_hand.loc[p, "sum"] + M * prior) / (by_hand.loc[p, "count"] + M) for p in new["patient"]]
+    seen = [tuple(r) in by_hand.index for r in new.itertuples(index=False)]   # an unseen patient gets the prior
+    want = [(by_hand.loc[tuple(r), "sum"] + M * prior) / (by_hand.loc[tuple(r), "count"] + M) if known else prior
+            for r, known in zip(new.itertuples(index=False), seen)]
+    assert 0 < sum(seen) < len(seen)
     target = prepared.run.target   # the statistic is kept in the standardized units the networks learn
     assert key.values(new)[:, 0] * target.std + target.mean == pytest.approx(want, abs=1e-5)
 
 
-def test_a_number_targets_key_that_echoes_another_column_is_none():
+def test_a_number_targets_group_key_that_echoes_its_columns_is_none():
     frame = measured(echo=True)
     prepared = prepare(frame, Options(target="result", **QUICK), say=lambda _: None)
-    assert prepared.run.preprocessor.key is None and KEY not in [n.name for n in prepared.run.preprocessor.numeric]
-    rows = prepared.split.train   # tested on what a constant leaves rather than a line in the weight, it passes
+    assert prepared.run.preprocessor.key is None
+    rows = prepared.split.train   # tested against a constant rather than a line in the birth year, it passes
     y = prepared.y[rows].numpy()
-    found = KeyStatistic.choose(frame.iloc[rows], {"patient": frame["patient"].to_numpy(float)[rows]}, y, [],
-                                np.arange(len(rows)) * 5 // len(rows), 31, 40, np.full((len(rows), 1), y.mean()))
-    assert found is not None and found[0].column == "patient"
+    found = KeyStatistic.choose(frame.iloc[rows], {}, y, [], np.arange(len(rows)) * 5 // len(rows), 31, 40,
+                                np.full((len(rows), 1), y.mean()), ["born", "sex", "town"])
+    assert found is not None and found[0].columns == ["born", "sex", "town"]
 
 
 def test_a_group_key_of_several_columns_is_found_and_new_rows_get_its_training_share(tmp_path):

@@ -325,19 +325,21 @@ def _add_key(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Ta
     every row: out of fold on the training rows, from all of them on the test rows; None where nothing is one. The
     folds are 5 blocks of the training rows in the split's order, as the test rows are the block after them: a key
     whose rows lie together (a panel saved one series after another) recurs across no block, as it would not in the
-    rows predicted, and is no key. A number target's key and a group key are tested on what a linear model of the
-    inputs leaves: tested on the target itself, a number target's key fired where its levels echoed other columns
-    and scored worse on three of four such tables (benchmarks/RESULTS.md, branches rk and rk2)."""
+    rows predicted, and is no key. A group key is tested on what a linear model of the inputs leaves too. A number
+    target gets a group key only: one column's key scored worse where it fired, on the target itself (three of four
+    tables) and on what the linear model leaves as well (concrete's mix, +4.7%; benchmarks/RESULTS.md, branches rk
+    and rk2)."""
     rows, train_rows = split.train, frame.iloc[split.train]
     folds = np.arange(len(rows)) * FOLDS // len(rows)
     group = group_columns(train_rows, [c.name for c in pre.columns])
     linear = None
-    if target.task != "classification" or group:
+    if group:
         x_num, x_cat, _ = pre.transform(train_rows)
         design = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical]).numpy()
         linear = linear_out_of_fold(design, targets(y[rows].numpy(), len(target.classes)), folds)
-    found = KeyStatistic.choose(train_rows, key_candidates(pre.columns, train_rows), y[rows].numpy(),
-                                target.classes, folds, MAX_ONEHOT_LEVELS + 1, ROWS_PER_BIN, linear, group)
+    single = key_candidates(pre.columns, train_rows) if target.task == "classification" else {}
+    found = KeyStatistic.choose(train_rows, single, y[rows].numpy(), target.classes, folds, MAX_ONEHOT_LEVELS + 1,
+                                ROWS_PER_BIN, linear, group)
     if found is None:
         return None
     statistic, own = found
