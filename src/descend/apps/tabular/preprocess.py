@@ -259,25 +259,23 @@ class Preprocessor:
     def feature_positions(self) -> dict[str, list[int]]:
         """For each input column, the places of the features made from it in the model's input matrix (numbers,
         was-missing flags, then category indices): what permuting or judging one column touches. A feature is
-        named after its column, or after its date or time-of-day column plus a suffix (see `derive`), or is the key
-        statistic's, counted under its key column or under each of a group key's columns."""
+        named after its column, or after its date or time-of-day column plus a suffix (see `derive`)."""
         derived = [c.name for c in self.columns if c.kind in ("date", "datetime", "timeofday")]
         positions, place = {c.name: [] for c in self.columns}, 0
 
-        statistic = {name: self.key.owners for name in self.key.names} if self.key is not None else {}
+        statistic = {name: self.key.column for name in self.key.names} if self.key is not None else {}
 
-        def owners(feature: str) -> list[str]:
+        def owner(feature: str) -> str:
             if feature in statistic:
                 return statistic[feature]
-            return [feature if feature in positions else next(d for d in derived if feature.startswith(f"{d}_"))]
+            return feature if feature in positions else next(d for d in derived if feature.startswith(f"{d}_"))
 
         for spec in self.numeric:
             width = 2 if spec.flag else 1
-            for name in owners(spec.name):
-                positions[name] += list(range(place, place + width))
+            positions[owner(spec.name)] += list(range(place, place + width))
             place += width
         for offset, spec in enumerate(self.categorical):
-            positions[owners(spec.name)[0]].append(place + offset)
+            positions[owner(spec.name)].append(place + offset)
         return positions
 
     def bounds(self) -> list[list[float | None]]:

@@ -8,18 +8,9 @@ scored on the training rows: the out-of-fold shrunk mean target of its level aga
 column with an order (numbers, dates), against the shrunk mean of its quantile bin (a number whose bins say more
 than its exact values is no key). A key is kept only when it beats both by more than its noise: the mean per-row
 loss difference over Z standard errors, Z one-sided at 5% after Bonferroni over the candidates; of those, the one
-with the largest margin. Its shrunk mean (a number target's own, standardized as the networks learn it) or class
-shares (a logit for two classes, a log share per class for more) then become number inputs, out of fold on the
-training rows (no row reads its own target) and from every training row on new rows. The levels, their target
-sums and counts, the prior and M are kept as JSON with the run.
-
-A number target's key must pass twice: on the target itself (an identity, not a position) and on what an
-out-of-fold ridge regression of the inputs leaves: tested on the target alone, the levels of a county or a
-professor passed by echoing the other columns, and the networks scored worse with them; on the residual alone, a
-house's living area passed though its bins say most of what it does. A key may also be several columns: all the
-inputs together, where most training rows are written alike in every one of them with another row (a person's
-fixed traits over several visits, no id column); the row's levels are one more candidate, tested the same two
-ways, since their shrunk means would otherwise pass by adding up what each column says.
+with the largest margin. Its shrunk class shares (a logit for two classes, a log share per class for more) then
+become number inputs, out of fold on the training rows (no row reads its own target) and from every
+training row on new rows. The levels, their target sums and counts, the prior and M are kept as JSON with the run.
 """
 from __future__ import annotations
 
@@ -38,7 +29,6 @@ M = 5.0           # the shrinkage's prior weight, in rows: (sum + M * prior) / (
 ALPHA = 0.05      # a candidate is a key when it beats the others at this level (one-sided), Bonferroni-corrected
 BINS = 16         # an ordered column's coarse reading: its training-quantile bins (as the networks see numbers)
 EMPTY = "(missing)"
-GLUE = "\x1f"     # joins a row's cells into a group key's level name (a character no cell is written with)
 EDGE = 1e-6       # shares are kept this far from 0 and 1 (for the log-loss and the logit)
 
 
@@ -68,21 +58,15 @@ def key_candidates(columns: list[Column], frame: pd.DataFrame) -> dict[str, np.n
 
 
 def targets(y: np.ndarray, classes: int) -> np.ndarray:
-    """The columns whose shrunk means the statistic keeps: the value itself for a number target (`classes` 0), the
-    second class's 0/1 for two classes, one 0/1 column per class for more."""
-    if classes == 0:
-        y = np.asarray(y, float)
-        return y if y.ndim == 2 else y[:, None]
+    """The columns whose shrunk means the statistic keeps: the second class's 0/1 for two classes, one 0/1 column
+    per class for more."""
     if classes == 2:
         return (y == 1).astype(float)[:, None]
     return np.eye(classes)[y.astype(int)]
 
 
 def row_losses(means: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
-    """Each row's loss when `means` (rows x target columns) predicts it: squared error for numbers (`classes` 0;
-    summed over their columns), log-loss for a class."""
-    if classes == 0:
-        return ((targets(y, 0) - means) ** 2).sum(axis=1)
+    """Each row's log-loss when `means` (rows x target columns) predicts its class."""
     if classes == 2:
         p = np.clip(means[:, 0], EDGE, 1 - EDGE)
         return -np.where(y == 1, np.log(p), np.log(1 - p))
@@ -136,35 +120,6 @@ def key_margin(codes: np.ndarray, coarse: np.ndarray, y: np.ndarray, classes: in
     return min(margin(prior, own), margin(binned, own))
 
 
-def linear_out_of_fold(design: np.ndarray, t: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    """Each row's prediction of each target column `t` (rows x columns: a number, or 0/1 per class) by a ridge
-    regression (alpha 1, as the linear baseline) on `design`, fitted on the rows of the other folds: what a number
-    target's key, or any target's group key, must beat."""
-    out = np.zeros(t.shape)
-    for fold in np.unique(folds):
-        held = folds == fold
-        x, mean_x, mean_t = design[~held], design[~held].mean(axis=0), t[~held].mean(axis=0)
-        x = x - mean_x   # centred: the intercept goes unpenalized, as glm.ridge's; every target column in one solve
-        weight = np.linalg.solve(x.T @ x + np.eye(x.shape[1]), x.T @ (t[~held] - mean_t))
-        out[held] = (design[held] - mean_x) @ weight + mean_t
-    return out
-
-
-def row_texts(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    """Each row's cells in `columns` as one level name: rows written alike in all of them share it."""
-    return [GLUE.join(cells) for cells in zip(*(cell_text(frame[name]) for name in columns))]
-
-
-def group_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    """`columns` when their cells together name repeated entities: at least half of the rows of `frame` (the training
-    rows) are written alike in every one of them with another row (a person's fixed traits over several visits),
-    else none. A row that recurs by chance (a few twins among thousands) names no entity."""
-    if len(columns) < 2:
-        return []
-    counts = np.bincount(pd.factorize(pd.Series(row_texts(frame, columns)))[0])
-    return columns if counts[counts > 1].sum() >= len(frame) / 2 else []
-
-
 @dataclass
 class KeyStatistic:
     """The fitted statistic of one key column: its levels' target sums and counts, the prior and M."""
@@ -177,49 +132,34 @@ class KeyStatistic:
     prior: list = field(default_factory=list)
     m: float = M
     margin: float = 0.0   # its margin in standard errors, as chosen (said in the description)
-    columns: list = field(default_factory=list)   # a group key's columns, whose cells together make its levels
 
     @classmethod
     def choose(cls, frame: pd.DataFrame, candidates: dict[str, np.ndarray | None], y: np.ndarray,
-               classes: list, folds: np.ndarray, min_levels: int, thin: int, linear: np.ndarray | None = None,
-               group: list[str] | None = None) -> tuple["KeyStatistic", np.ndarray] | None:
+               classes: list, folds: np.ndarray, min_levels: int,
+               thin: int) -> tuple["KeyStatistic", np.ndarray] | None:
         """The key among `candidates` (column name -> its values as ordered numbers, None for text) of `frame`
-        (the training rows; targets `y`: indices into `classes`, or numbers where `classes` is empty) and its
+        (the training rows; targets `y`: indices into `classes`) and its
         out-of-fold features there, by `folds`; None when no column with at least `min_levels` levels, fewer than
         `thin` rows a level on average (too few for a one-hot, an embedding or a bin to learn one alone) and some
-        of them recurring beats the overall mean and its bins by its noise. `group`: columns whose cells together
-        are one more candidate (`group_columns`). `linear`: each row's out-of-fold prediction of the target
-        columns by a linear model of the inputs (`linear_out_of_fold`), needed for a number target or a group: the
-        key must then pass on what that model leaves too, so levels that only echo the columns (or, for a group,
-        add up their effects) are no key."""
+        of them recurring beats the overall mean and its bins by its noise."""
         texts = {name: cell_text(frame[name]) for name in candidates}
-        label = f"the row of {len(group)} columns" if group else None
-        if group:
-            texts[label] = row_texts(frame, group)
         codes = {name: pd.factorize(pd.Series(t))[0] for name, t in texts.items()}
-        if group and any(codes[name].max() == codes[label].max() for name in candidates):
-            del codes[label]   # one column alone names the same groups (the row's levels split each column's)
         codes = {name: c for name, c in codes.items()
                  if min_levels <= c.max() + 1 < len(c) < thin * (c.max() + 1) and np.bincount(c).max() > 1}
         if not codes:
             return None
-        k, t = len(classes), targets(y, len(classes))
-
-        def tested(name: str, c: np.ndarray) -> float:
-            coarse = np.zeros_like(c) if candidates.get(name) is None else bin_codes(candidates[name])
-            own = key_margin(c, coarse, y, k, folds)
-            return min(own, key_margin(c, coarse, t - linear, 0, folds)) if name == label or not k else own
-
-        margins = {name: tested(name, c) for name, c in codes.items()}
+        threshold = NormalDist().inv_cdf(1 - ALPHA / len(codes))
+        k = len(classes)
+        margins = {name: key_margin(c, np.zeros_like(c) if candidates[name] is None else bin_codes(candidates[name]),
+                                    y, k, folds) for name, c in codes.items()}
         name = max(margins, key=margins.get)
-        if margins[name] <= NormalDist().inv_cdf(1 - ALPHA / len(codes)):
+        if margins[name] <= threshold:
             return None
-        key = codes[name]
+        key, t = codes[name], targets(y, k)
         first = pd.Series(np.arange(len(key))).groupby(key).first().to_numpy()
         sums = np.stack([np.bincount(key, t[:, j], len(first)) for j in range(t.shape[1])], axis=1)
         statistic = cls(name, list(classes), [texts[name][row] for row in first], sums.tolist(),
-                        np.bincount(key).tolist(), t.mean(axis=0).tolist(), M, round(margins[name], 2),
-                        list(group) if name == label else [])
+                        np.bincount(key).tolist(), t.mean(axis=0).tolist(), M, round(margins[name], 2))
         return statistic, statistic.scale(out_of_fold(key, t, folds))
 
     @property
@@ -230,39 +170,22 @@ class KeyStatistic:
         return [f"{self.column} ({NAME})"]
 
     def scale(self, means: np.ndarray) -> np.ndarray:
-        """Shrunk means as the model sees them: the mean itself (a number target), a logit (two classes), log
-        shares (more)."""
-        if not self.classes:
-            return means
+        """Shrunk means as the model sees them: a logit (two classes), log shares (more)."""
         p = np.clip(means, EDGE, 1 - EDGE)
         return np.log(p / (1 - p)) if len(self.classes) == 2 else np.log(p)
-
-    @property
-    def owners(self) -> list[str]:
-        """The table columns its features are made from: the key column, or a group key's columns."""
-        return self.columns or [self.column]
-
-    def texts(self, frame: pd.DataFrame) -> list[str]:
-        """Each row's level name, as the fit wrote it."""
-        return row_texts(frame, self.columns) if self.columns else cell_text(frame[self.column])
 
     def values(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's features from every training row; a level never seen gets the prior."""
         sums, counts, prior = np.asarray(self.sums, float), np.asarray(self.counts, float), np.asarray(self.prior)
         means = np.vstack([(sums + self.m * prior) / (counts[:, None] + self.m), prior])
         lookup = {level: i for i, level in enumerate(self.levels)}
-        rows = [lookup.get(level, len(self.levels)) for level in self.texts(frame)]
+        rows = [lookup.get(level, len(self.levels)) for level in cell_text(frame[self.column])]
         return self.scale(means[rows])
 
     def describe(self) -> str:
         """One line for the column description: which column, how many levels, why, and how it is kept leak-free."""
-        what = ("mean target" if not self.classes else "share of the second class (as a logit)"
-                if len(self.classes) == 2 else "share of each class (as a log)")
-        than = "the overall mean" + ("" if self.columns else " and its bins")
-        if not self.classes or self.columns:
-            than += ", on what a linear model of the inputs leaves"
-        which = f" ({', '.join(self.columns)}: rows written alike in all of them)" if self.columns else ""
-        return (f"{self.column}{which}: a repeated key ({len(self.levels)} levels, {self.margin:g} standard errors "
-                f"better out of fold than {than}) -> also the training rows' {what} of its level, "
+        what = "share of the second class (as a logit)" if len(self.classes) == 2 else "share of each class (as a log)"
+        return (f"{self.column}: a repeated key ({len(self.levels)} levels, {self.margin:g} standard errors better "
+                f"out of fold than the overall mean and its bins) -> also the training rows' {what} of its level, "
                 f"shrunk toward the overall one by {self.m:g} rows; out of fold on the training rows, so none reads "
                 "its own target")

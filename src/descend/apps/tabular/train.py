@@ -44,7 +44,7 @@ from .options import REFIT_MAX_ROWS, TUNED_LR, Options, schedule_named
 from .preprocess import MAX_ONEHOT_LEVELS, ROWS_PER_BIN, Preprocessor
 from .run import TabularRun
 from .split import Split, date_order_note, split_rows, time_order
-from .statistic import KeyStatistic, group_columns, key_candidates, linear_out_of_fold, targets
+from .statistic import KeyStatistic, key_candidates
 from .stopping import GrowingPatience, least_wait
 from .target import Target, infer_target, present_rows
 
@@ -320,26 +320,18 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
 
 def _add_key(pre: Preprocessor, frame: pd.DataFrame, y: torch.Tensor, target: Target,
              split: Split) -> np.ndarray | None:
-    """Find a repeated key on the training rows (statistic.py): one column, or all the input columns together where
-    most rows are written alike in all of them with another row (a group key). Return its statistic's features for
-    every row: out of fold on the training rows, from all of them on the test rows; None where nothing is one. The
-    folds are 5 blocks of the training rows in the split's order, as the test rows are the block after them: a key
-    whose rows lie together (a panel saved one series after another) recurs across no block, as it would not in the
-    rows predicted, and is no key. A group key is tested on what a linear model of the inputs leaves too. A number
-    target gets a group key only: one column's key scored worse where it fired, on the target itself (three of four
-    tables) and on what the linear model leaves as well (concrete's mix, +4.7%; benchmarks/RESULTS.md, branches rk
-    and rk2)."""
-    rows, train_rows = split.train, frame.iloc[split.train]
-    folds = np.arange(len(rows)) * FOLDS // len(rows)
-    group = group_columns(train_rows, [c.name for c in pre.columns])
-    linear = None
-    if group:
-        x_num, x_cat, _ = pre.transform(train_rows)
-        design = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical]).numpy()
-        linear = linear_out_of_fold(design, targets(y[rows].numpy(), len(target.classes)), folds)
-    single = key_candidates(pre.columns, train_rows) if target.task == "classification" else {}
-    found = KeyStatistic.choose(train_rows, single, y[rows].numpy(), target.classes, folds, MAX_ONEHOT_LEVELS + 1,
-                                ROWS_PER_BIN, linear, group)
+    """Find a repeated key column on the training rows (statistic.py) and return its statistic's features for every
+    row: out of fold on the training rows, from all of them on the test rows; None where no column is one. The folds
+    are 5 blocks of the training rows in the split's order, as the test rows are the block after them: a key whose
+    rows lie together (a panel saved one series after another) recurs across no block, as it would not in the rows
+    predicted, and is no key. Classes only: on number targets it scored worse on three of four tables where it
+    fired, as ts5's statistic of a combination of columns did (benchmarks/RESULTS.md, branch rk)."""
+    if target.task != "classification":
+        return None
+    rows = split.train
+    found = KeyStatistic.choose(frame.iloc[rows], key_candidates(pre.columns, frame.iloc[rows]), y[rows].numpy(),
+                                target.classes, np.arange(len(rows)) * FOLDS // len(rows), MAX_ONEHOT_LEVELS + 1,
+                                ROWS_PER_BIN)
     if found is None:
         return None
     statistic, own = found
