@@ -19,7 +19,7 @@ from ..core.errors import DescendTypeError
 from ..core.loop import Loop
 from .layout import Layout
 from .result import CONVERGED, DIVERGED, LIMIT, NO_PROGRESS, WORDS, MinimizeResult
-from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback, small_steps
+from .rules import Jump, LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback, small_steps
 from .settings import (METHODS, assemble_constraint, build_optimizer, check_settings, refuse_scipy_only,
                        split_callbacks)
 from .task import MinimizeTask
@@ -110,10 +110,11 @@ def _flat_around_x0(task: MinimizeTask) -> bool:
 def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals) -> list[Tagged]:
     """The stopping rules in the order they are asked: failures first, then convergence, then limits."""
     searched = task.searched                        # fixed-step methods may stand still unconverged
+    tolerances = Tolerances(gtol, ftol if searched else None, xtol if searched else None,
+                            projected=task.constraint is not None)
     rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(maximize), NO_PROGRESS),
-             Tagged(Runaway(maximize), DIVERGED),
-             Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None,
-                               projected=task.constraint is not None), CONVERGED)]
+             Tagged(Runaway(maximize), DIVERGED), Tagged(Jump(tolerances, task, maximize), NO_PROGRESS),
+             Tagged(tolerances, CONVERGED)]
     rules += [Tagged(MaxEvals(max_evals, task), LIMIT)] if max_evals else []
     return rules + [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]
 
