@@ -42,9 +42,10 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
     Stops at the first of: largest (projected) gradient component <= gtol; relative change of f <= ftol or
     largest change of x <= xtol over a step that moved x (these two only for the line-search methods, lbfgs and
     gd without lr: a fixed-step method may stand still for a step without having converged); a line search that
-    finds no lower value (status 2); f or its gradient non-finite, or f below -1e300 (status 3); max_steps
-    steps; max_evals evaluations of fun, a hard cap (a line search it interrupts is undone); `callback(x,
-    record)` returning True. `callback` may also be a descend Callback, or a list of either.
+    finds no lower value, or f stalled within ftol/xtol beside a jump in fun (ceil, round) that blocks some of the
+    components the gradient pushes, not all (status 2); f or its gradient non-finite, or f below -1e300 (status
+    3); max_steps steps; max_evals evaluations of fun, a hard cap (a line search it interrupts is undone);
+    `callback(x, record)` returning True. `callback` may also be a descend Callback, or a list of either.
 
     x is float64 unless x0 is a tensor of another float dtype: in float32 a gtol of 1e-6 is often out of reach.
     scipy's constraints=, jac=, hess=, args=, tol= and options= are refused, each saying what to give instead.
