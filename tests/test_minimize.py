@@ -136,7 +136,12 @@ def test_a_search_that_creeps_up_to_a_jump_while_another_component_is_pushed_fai
     """(x0 - 1.5)^2 + 5 ceil(x0) + (x1 - 3)^2 from (0.5, 0): the first step's trial crosses x0 = 1, where ceil adds 5,
     so each search stops just short of it, moving x1 with x0; f stalls at 0.25 + 5 + 1.5^2 = 7.5 with x1 = 1.5 while
     the gradient of x1 is -3 (on x0's piece the minimum is 5.25 at x1 = 3). Before, this said "converged"."""
-    res = descend.minimize(lambda x: (x[0] - 1.5) ** 2 + 5 * torch.ceil(x[0]) + (x[1] - 3) ** 2, [0.5, 0.0])
+    def cost(x):
+        return (x[0] - 1.5) ** 2 + 5 * torch.ceil(x[0]) + (x[1] - 3) ** 2
+
+    flipped = descend.minimize(lambda x: -cost(x), [0.5, 0.0], maximize=True)
+    res = descend.minimize(cost, [0.5, 0.0])
+    assert (flipped.status, flipped.fun, flipped.message) == (2, -res.fun, res.message)
     assert (res.success, res.status) == (False, 2)
     assert res.message.startswith(f"failed: at step {res.nit}, f stopped changing, but fun jumps beside x:")
     assert "fun is 5 further from the optimum" in res.message and "(largest 3, at x[1])" in res.message

@@ -114,7 +114,7 @@ def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_
     tolerances = Tolerances(gtol, ftol if searched else None, xtol if searched else None,
                             projected=task.constraint is not None)
     rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(maximize), NO_PROGRESS),
-             Tagged(Runaway(maximize), DIVERGED), Tagged(Jump(tolerances, task, maximize), NO_PROGRESS),
+             Tagged(Runaway(maximize), DIVERGED), Tagged(Jump(tolerances, task), NO_PROGRESS),
              Tagged(tolerances, CONVERGED)]
     rules += [Tagged(MaxEvals(max_evals, task), LIMIT)] if max_evals else []
     return rules + [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]

@@ -73,15 +73,14 @@ class Jump(stop_lib.Rule):
     MinimizeTask.jump_words): a search that creeps up to a discontinuity changes f less and less without nearing a
     minimum, and its gradient stays large. Asked before `tolerances`, whose claim it replaces."""
 
-    def __init__(self, tolerances: Tolerances, task: MinimizeTask, maximize: bool):
+    def __init__(self, tolerances: Tolerances, task: MinimizeTask):
         self.tolerances, self.task = tolerances, task
-        self.note = "; -fun is what the search lowers (maximize=True)" if maximize else ""
 
     def check(self, state, record):
         if record["grad_max"] <= self.tolerances.gtol or self.tolerances.small_change(state.step, record) is None:
             return None
         words = self.task.jump_words(self.tolerances.gtol)
-        return f"failed: at step {state.step}, f stopped changing, but {words}{self.note}" if words else None
+        return f"failed: at step {state.step}, f stopped changing, but {words}" if words else None
 
 
 class LineSearchFailed(stop_lib.Rule):
