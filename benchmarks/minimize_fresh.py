@@ -453,8 +453,9 @@ def judge(problem: Problem, x: np.ndarray, success: bool) -> tuple[float, float,
     return gap, violation, verdict, close and honest
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def compare(makers: list[Callable[[], Problem]], description: str) -> None:
+    """Run each problem's descend and scipy calls side by side and print the table, the hits and the messages."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
@@ -465,7 +466,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     messages, hits = [], [0, 0]
-    for make in PROBLEMS:
+    for make in makers:
         problem = make()
         if args.only and problem.name not in args.only:
             continue
@@ -484,6 +485,9 @@ def main() -> None:
     for line in messages:
         print("  " + line)
 
+
+def main() -> None:
+    compare(PROBLEMS, __doc__.splitlines()[0])
 
 if __name__ == "__main__":
     main()

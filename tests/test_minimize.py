@@ -132,6 +132,41 @@ def test_a_kink_at_the_minimum_converges_there():
     assert res.success and np.abs(res.x - 1).max() < 1e-12 and res.fun < 1e-12
 
 
+def test_a_search_that_creeps_up_to_a_jump_while_another_component_is_pushed_fails_and_says_so():
+    """(x0 - 1.5)^2 + 5 ceil(x0) + (x1 - 3)^2 from (0.5, 0): the first step's trial crosses x0 = 1, where ceil adds 5,
+    so each search stops just short of it, moving x1 with x0; f stalls at 0.25 + 5 + 1.5^2 = 7.5 with x1 = 1.5 while
+    the gradient of x1 is -3 (on x0's piece the minimum is 5.25 at x1 = 3). Before, this said "converged"."""
+    def cost(x):
+        return (x[0] - 1.5) ** 2 + 5 * torch.ceil(x[0]) + (x[1] - 3) ** 2
+
+    flipped = descend.minimize(lambda x: -cost(x), [0.5, 0.0], maximize=True)
+    res = descend.minimize(cost, [0.5, 0.0])
+    assert (flipped.status, flipped.fun, flipped.message) == (2, -res.fun, res.message)
+    assert (res.success, res.status) == (False, 2)
+    assert res.message.startswith(f"failed: at step {res.nit}, f stopped changing, but fun jumps beside x:")
+    assert "fun is 5 further from the optimum" in res.message and "(largest 3, at x[1])" in res.message
+    assert "make fun continuous" in res.message
+    assert 1 - 1e-9 < res.x[0] <= 1 and res.x[1] == pytest.approx(1.5, abs=1e-9)
+    assert res.fun == pytest.approx(7.5, abs=1e-9)
+
+
+def test_an_integer_step_met_from_below_is_a_minimum_and_still_converges():
+    """(x - 3)^2 + 5 ceil(x) from 0.5: on (0, 1] the least value is 4 + 5 = 9 at x = 1, the global minimum (tied with
+    x = 0); the search creeps up to the step, which blocks the only component, as a bound would."""
+    res = descend.minimize(lambda x: (x[0] - 3) ** 2 + 5 * torch.ceil(x[0]), [0.5])
+    assert res.success and res.message.startswith("converged: f changed by")
+    assert 1 - 1e-9 < res.x[0] <= 1 and res.fun == pytest.approx(9.0, abs=1e-9)
+
+
+def test_a_kink_reached_by_ftol_is_no_jump():
+    """sum |x - a_i| has kinks at every a_i and a gradient of +-1 beside its minimum, the median; f is continuous,
+    so the run that stops on ftol there is a true convergence."""
+    a = torch.tensor(np.random.default_rng(0).normal(size=101))
+    res = descend.minimize(lambda x: (x - a).abs().sum(), [5.0])
+    assert res.success and "within ftol" in res.message
+    assert res.x[0] == pytest.approx(float(a.median()), abs=1e-12)
+
+
 @pytest.mark.parametrize("method,maximize,status,words", [
     ("lbfgs", True, 2, "x grew so large that fun looks unbounded"),
     ("lbfgs", False, 2, "x grew so large that fun looks unbounded"),

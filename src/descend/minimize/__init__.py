@@ -19,7 +19,7 @@ from ..core.errors import DescendTypeError
 from ..core.loop import Loop
 from .layout import Layout
 from .result import CONVERGED, DIVERGED, LIMIT, NO_PROGRESS, WORDS, MinimizeResult
-from .rules import LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback, small_steps
+from .rules import Jump, LineSearchFailed, MaxEvals, Runaway, Tagged, Tolerances, UserCallback, small_steps
 from .settings import (METHODS, assemble_constraint, build_optimizer, check_settings, refuse_scipy_only,
                        split_callbacks)
 from .task import MinimizeTask
@@ -42,9 +42,10 @@ def minimize(fun: Callable, x0, *, method: str = "lbfgs", lr: float | None = Non
     Stops at the first of: largest (projected) gradient component <= gtol; relative change of f <= ftol or
     largest change of x <= xtol over a step that moved x (these two only for the line-search methods, lbfgs and
     gd without lr: a fixed-step method may stand still for a step without having converged); a line search that
-    finds no lower value (status 2); f or its gradient non-finite, or f below -1e300 (status 3); max_steps
-    steps; max_evals evaluations of fun, a hard cap (a line search it interrupts is undone); `callback(x,
-    record)` returning True. `callback` may also be a descend Callback, or a list of either.
+    finds no lower value, or f stalled within ftol/xtol beside a jump in fun (ceil, round) that blocks some of the
+    components the gradient pushes, not all (status 2); f or its gradient non-finite, or f below -1e300 (status
+    3); max_steps steps; max_evals evaluations of fun, a hard cap (a line search it interrupts is undone);
+    `callback(x, record)` returning True. `callback` may also be a descend Callback, or a list of either.
 
     x is float64 unless x0 is a tensor of another float dtype: in float32 a gtol of 1e-6 is often out of reach.
     scipy's constraints=, jac=, hess=, args=, tol= and options= are refused, each saying what to give instead.
@@ -110,10 +111,11 @@ def _flat_around_x0(task: MinimizeTask) -> bool:
 def _rules(task: MinimizeTask, maximize: bool, gtol, ftol, xtol, max_steps, max_evals) -> list[Tagged]:
     """The stopping rules in the order they are asked: failures first, then convergence, then limits."""
     searched = task.searched                        # fixed-step methods may stand still unconverged
+    tolerances = Tolerances(gtol, ftol if searched else None, xtol if searched else None,
+                            projected=task.constraint is not None)
     rules = [Tagged(stop_lib.NonFinite(), DIVERGED), Tagged(LineSearchFailed(maximize), NO_PROGRESS),
-             Tagged(Runaway(maximize), DIVERGED),
-             Tagged(Tolerances(gtol, ftol if searched else None, xtol if searched else None,
-                               projected=task.constraint is not None), CONVERGED)]
+             Tagged(Runaway(maximize), DIVERGED), Tagged(Jump(tolerances, task), NO_PROGRESS),
+             Tagged(tolerances, CONVERGED)]
     rules += [Tagged(MaxEvals(max_evals, task), LIMIT)] if max_evals else []
     return rules + [Tagged(stop_lib.MaxSteps(max_steps), LIMIT)]
 

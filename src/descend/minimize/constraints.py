@@ -354,7 +354,8 @@ def _row_multipliers(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor, equality
         x = torch.clamp(z, lo, hi)
         r = A @ x - b
         working = equality | (l > 0) | (r > 0)
-        if not bool((r[working].abs() > _row_tolerance(A, b, x)[working]).any()):
+        terms = torch.maximum(x.abs(), y.abs() + A.T.abs() @ l.abs())     # what x = y - A'l was summed from
+        if not bool((r[working].abs() > _row_tolerance(A, b, terms)[working]).any()):
             break
         step = _step(A, r, l, working, equality, (z > lo) & (z < hi))
         t = _row_multiplier(z, A.T @ step, lo, hi, float(step @ b))
@@ -372,9 +373,11 @@ def _like(t: torch.Tensor) -> dict:
     return {"dtype": t.dtype, "device": t.device}
 
 
-def _row_tolerance(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per row, the residual rounding alone leaves in A x - b: a few ulps of the row's terms."""
-    return 16 * torch.finfo(x.dtype).eps * (b.abs() + A.abs() @ x.abs() + torch.finfo(x.dtype).tiny)
+def _row_tolerance(A: torch.Tensor, b: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
+    """Per row, the residual rounding alone leaves in A x - b: a few ulps of the row's terms, x's own counted at the
+    size of what x was summed from (`terms`); x's size alone is too small a scale where y - A'l cancels to a small
+    x, as at the tangent cone near a minimum, where the multipliers then went on for their whole iteration cap."""
+    return 16 * torch.finfo(terms.dtype).eps * (b.abs() + A.abs() @ terms + torch.finfo(terms.dtype).tiny)
 
 
 def _step(A: torch.Tensor, r: torch.Tensor, l: torch.Tensor, working: torch.Tensor, equality: torch.Tensor,

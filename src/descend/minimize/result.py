@@ -13,8 +13,9 @@ WORDS = {CONVERGED: "converged", LIMIT: "stopped", NO_PROGRESS: "failed", DIVERG
 @dataclass
 class MinimizeResult:
     """Where the search ended, named as in scipy.optimize. status: 0 converged (a tolerance was met), 1 stopped by
-    a limit (max_steps, max_evals) or the callback, 2 failed: the line search found no lower value, 3 failed: f
-    or its gradient stopped being finite, or f ran past -1e300 (x is then the last finite point)."""
+    a limit (max_steps, max_evals) or the callback, 2 failed: the line search found no lower value, or f stalled
+    beside a jump in fun, 3 failed: f or its gradient stopped being finite, or f ran past -1e300 (x is then the last
+    finite point)."""
 
     x: Any
     fun: float

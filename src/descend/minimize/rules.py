@@ -44,7 +44,7 @@ class Tolerances(stop_lib.Rule):
         self.gtol, self.ftol, self.xtol, self.projected = gtol, ftol, xtol, projected
 
     def check(self, state, record):
-        step, f = state.step, record["loss"]
+        step = state.step
         if record["grad_max"] <= self.gtol:
             if self.projected:   # .grad is the whole gradient, which a binding constraint leaves large
                 return f"converged: projected gradient below gtol {self.gtol:g} (largest component " \
@@ -52,6 +52,11 @@ class Tolerances(stop_lib.Rule):
                        f"against the constraints where they bind) at step {step}"
             return f"converged: gradient below gtol {self.gtol:g} (largest component {record['grad_max']:.2e}) " \
                    f"at step {step}"
+        return self.small_change(step, record)
+
+    def small_change(self, step: int, record: dict) -> str | None:
+        """The ftol and xtol tests: a sentence when the step moved x and changed f or x within them, else None."""
+        f = record["loss"]
         if not record["x_change"] > 0:
             return None
         scale = max(abs(f), abs(f - record["f_change"]), 1.0)
@@ -61,6 +66,21 @@ class Tolerances(stop_lib.Rule):
         if self.xtol is not None and record["x_change"] <= self.xtol:
             return f"converged: x moved by {record['x_change']:.2e}, within xtol {self.xtol:g}, at step {step}"
         return None
+
+
+class Jump(stop_lib.Rule):
+    """Stop without converging when f or x stalled within ftol or xtol beside a jump in fun (see
+    MinimizeTask.jump_words): a search that creeps up to a discontinuity changes f less and less without nearing a
+    minimum, and its gradient stays large. Asked before `tolerances`, whose claim it replaces."""
+
+    def __init__(self, tolerances: Tolerances, task: MinimizeTask):
+        self.tolerances, self.task = tolerances, task
+
+    def check(self, state, record):
+        if record["grad_max"] <= self.tolerances.gtol or self.tolerances.small_change(state.step, record) is None:
+            return None
+        words = self.task.jump_words(self.tolerances.gtol)
+        return f"failed: at step {state.step}, f stopped changing, but {words}" if words else None
 
 
 class LineSearchFailed(stop_lib.Rule):

@@ -19,6 +19,8 @@ from .layout import Layout
 from .linesearch import LineSearchOptimizer
 
 CACHED = 8      # recent evaluations kept: a search's last trial point is usually its accepted one
+JUMP_RADIUS = 1e-6  # how near x, relative to its largest component (at least 1), a point is read for a jump
+JUMP_FACTOR = 100   # a rise this many times the most the gradient allows is a jump, not curvature or a kink
 
 
 class EvaluationsSpent(Exception):
@@ -150,6 +152,56 @@ class MinimizeTask:
                 "draws bring it closer to the expectation), or use method='adam' with a small lr=, which averages the "
                 "noise over many steps")
 
+    def jump_words(self, gtol: float) -> str:
+        """Words for a jump in fun beside x that keeps x from a minimum, read off the points evaluated last, or "".
+
+        For a convex fun, smooth or not, f(p) - f(x) <= g(p).(p - x), and a smooth one obeys it nearly within a
+        hair of x; a point that near where f is higher by far more than that lies across a discontinuity (ceil,
+        round, a comparison switching pieces) or noise, which the gradient does not see. A line search then creeps
+        up to the jump in ever smaller steps until f stops changing. x is still a minimum when the jump blocks the
+        only components the gradient pushes (an integer step met from below, like a bound): "" then too."""
+        x = self.x.detach()
+        radius = JUMP_RADIUS * max(1.0, float(x.abs().max()))
+        for point, f, g in self.cache:
+            distance = float((point - x).abs().max())
+            if 0 < distance <= radius and self._across(point, f, g):
+                free = self._pushed_elsewhere(self._blocking(point))
+                rest, where = float(free.abs().max()), self.layout.label(int(free.abs().argmax()))
+                return "" if rest <= gtol else _jump_words(distance, abs(f - self.f), f"{rest:.2g}, at {where}")
+        return ""
+
+    def _across(self, point: torch.Tensor, f: float, g: torch.Tensor) -> bool:
+        """Whether f at `point` is higher than at x by far more than a continuous fun could be (see jump_words)."""
+        allowed = float(g.abs().sum()) * float((point - self.x.detach()).abs().max()) + 1e-10 * max(1.0, abs(self.f))
+        return f - self.f > JUMP_FACTOR * allowed
+
+    def _blocking(self, point: torch.Tensor) -> torch.Tensor | None:
+        """Flat indices of components whose move alone, from x to `point`, crosses the jump: the moved ones halved
+        while one half crosses (an evaluation per half tried), or None when a half's point lies outside the
+        constraint, no evaluation is left, or neither half crosses alone."""
+        x = self.x.detach()
+        moved = (point != x).nonzero().reshape(-1)
+        while len(moved) > 1:
+            for half in (moved[:len(moved) // 2], moved[len(moved) // 2:]):
+                mixed = x.clone()
+                mixed[half] = point[half]
+                outside = self.constraint is not None and not torch.equal(self.constraint.project(mixed), mixed)
+                if outside or self.out_of_evaluations():
+                    return None
+                if self._across(mixed, *self.evaluate_at(mixed)):
+                    moved = half
+                    break
+            else:
+                return None
+        return moved
+
+    def _pushed_elsewhere(self, blocked: torch.Tensor | None) -> torch.Tensor:
+        """The (projected) gradient with the components in `blocked` zeroed (none when it is None)."""
+        free = self.stationarity(self.x.detach(), self.g).clone()
+        if blocked is not None:
+            free[blocked] = 0.0
+        return free
+
     def final(self, finite: bool) -> tuple[torch.Tensor, float, torch.Tensor]:
         """The point to report with its f and g: the optimizer's averaged point when it keeps one (evaluated
         with the evaluation kept back for it), else the last point where f and g were finite."""
@@ -187,6 +239,16 @@ class MinimizeTask:
                                                f"{float(self.g.abs().max()):.3g}); lower lr or bound x")
         return NonFiniteOrigin("gradient", f"the gradient is not finite at flat index {int(bad[0])} of x; lower lr "
                                            "or bound x")
+
+
+def _jump_words(distance: float, rise: float, rest: str) -> str:
+    """Why x, beside a jump in fun, need not be a minimum, and what to change."""
+    return (f"fun jumps beside x: at a point {distance:.2g} from it (in its largest component) fun is {rise:.3g} "
+            f"further from the optimum, where a continuous fun would barely differ, while the gradient still pushes "
+            f"other components (largest {rest}); fun is discontinuous there (ceil, round, floor, a comparison or "
+            "torch.where switching pieces) or noisy, the gradient does not see the jump, and x need not be a minimum: "
+            "make fun continuous (a smooth stand-in for the discrete part), or fix the discrete choice outside "
+            "minimize and minimize the rest once for each choice")
 
 
 _NO_PATH = ("fun's value has no gradient path to x {where} (it does not depend on x through torch operations, or "
