@@ -3,13 +3,16 @@ retires is told of no later step, the others go on as before, and auto's lr swee
 watched); the doctor's rules read the history's finite losses, norms and lrs from one pass per column
 (Readings.finite), which the loss curve (curves.measure) reads too. The copies without detached views are in
 test_overhead_paths.py. The thirteenth pass's fixed per-run pieces: the sweep sums its snapshots' bytes once, the
-doctor sorts the target's first rows once, and the references of a numeric target read no class count."""
+doctor sorts the target's first rows once, and the references of a numeric target read no class count. The
+fourteenth pass's per-step cuts: a float32 step enters no autocast context and calls none of the gradient scaler's
+wrappers, and the batch stream draws past a pass's first batch straight from the pass's iterator."""
 import torch
 from torch import nn
 
 import descend as ds
 from descend.core.loop import Callback
 from descend.fit.auto import sweep as sweep_lib
+from descend.fit import data as data_lib, precision as precision_lib
 from descend.fit.auto.collapse import CHECKS
 
 
@@ -172,3 +175,42 @@ def test_the_references_of_a_numeric_target_read_no_class_count():
     assert reference._classes(classes, "classes") == 4
     found = reference.references("mse", numeric)
     assert float(found.linear.mean()) < 0.5 * float(found.constant.mean())   # the linear fit finds the signal
+
+
+def _precision_calls(monkeypatch, precision: str) -> tuple[dict, list[dict]]:
+    """How often a 20-step fit in `precision` asks its Precision for a context, a backward and an unscale."""
+    calls = {"autocast": 0, "backward": 0, "unscale": 0}
+    for name in calls:
+        method = getattr(precision_lib.Precision, name)
+
+        def counted(self, *args, method=method, name=name):
+            calls[name] += 1
+            return method(self, *args)
+        monkeypatch.setattr(precision_lib.Precision, name, counted)
+    result = ds.fit(_mlp(), _data(), optimizer="adamw", lr=1e-2, batch_size=32, max_steps=20, doctor=False,
+                    progress=False, precision=precision)
+    return calls, result.history
+
+
+def test_a_float32_step_enters_no_autocast_context_and_no_scaler_wrapper_where_bf16_does(monkeypatch):
+    calls, history = _precision_calls(monkeypatch, "fp32")
+    assert calls == {"autocast": 0, "backward": 0, "unscale": 0}
+    assert len(history) == 20 and history[-1]["loss"] < 0.5 * history[0]["loss"]
+    calls, history = _precision_calls(monkeypatch, "bf16")
+    assert calls["autocast"] >= 20   # one a step (the preflight's batches aside)
+    assert len(history) == 20 and history[-1]["loss"] < 0.5 * history[0]["loss"]
+
+
+def test_the_stream_asks_pull_only_for_a_pass_first_batch_and_draws_the_same_rows(monkeypatch):
+    X = torch.arange(100.0).reshape(50, 2)
+    batches = lambda: data_lib.TensorBatches([X, X[:, 0]], 16, True, torch.Generator().manual_seed(3))  # noqa: E731
+    source = batches()
+    expected = [batch for _ in range(3) for batch in source][:10]
+    pulls = []
+    pull = data_lib.BatchStream._pull
+    monkeypatch.setattr(data_lib.BatchStream, "_pull", lambda self: pulls.append(self.position) or pull(self))
+    stream = data_lib.BatchStream(batches(), torch.device("cpu"))
+    drawn = [stream.next() for _ in range(10)]   # four batches a pass: two passes and two batches of a third
+    assert pulls == [0, 0, 0] and stream.epoch == 2
+    assert all(torch.equal(a, b) for got, want in zip(drawn, expected) for a, b in zip(got, want))
+    assert sorted(int(i) for got in drawn[:4] for i in got[1]) == list(range(0, 100, 2))   # one pass: every row

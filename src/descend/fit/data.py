@@ -121,10 +121,11 @@ class TensorBatches:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def _slices(self, first_batch: int) -> Iterator[slice]:
+    def _slices(self, first_batch: int) -> list[slice]:
+        """The rows of each batch of a pass from batch `first_batch` on, made once a pass (a list, not a generator
+        resumed at every batch)."""
         ends = self.starts[1:] + [self.n]
-        for start, end in zip(self.starts[first_batch:], ends[first_batch:]):
-            yield slice(start, end)
+        return [slice(start, end) for start, end in zip(self.starts[first_batch:], ends[first_batch:])]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         return self.iter_from(0)
@@ -327,8 +328,8 @@ class BatchStream:
         if self._ahead is not None:
             batch, self._ahead = self._ahead, None
         else:
-            try:
-                batch = self._pull()
+            try:   # past a pass's first batch there is no random state to keep: the iterator's own next
+                batch = self._pull() if self.position == 0 else next(self._it)
             except StopIteration:  # a length that overstates what the source yields ends its pass here
                 self._new_pass()
                 batch = self._pull()

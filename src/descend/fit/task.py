@@ -66,13 +66,15 @@ class FitTask:
         self.val_source, self.accumulate, self.clip, self.metric_fns = val_source, accumulate, clip, metric_fns
         self.device, self.parallel = device, parallel
         self.precision = precision or Precision("fp32", torch.device(device))
+        self.casts = self.precision.dtype is not None   # float32: no autocast context to enter and leave each step
+        self.scaler = self.precision.scaler
         self.forward = forward or model   # torch.compile's wrapper, when asked for
         self.named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for _, p in self.named]
         self.needs_closure = isinstance(optimizer, torch.optim.LBFGS)
         self.evaluated = LastEvaluation(self.params)
         self.flat_norm = isinstance(optimizer, optim.AdamWFlat) and _covers(optimizer, self.params)
-        self.on_device = not (host_checks or self.needs_closure or self.precision.scaler is not None
+        self.on_device = not (host_checks or self.needs_closure or self.scaler is not None
                               or not optim.skips_on_found_inf(optimizer))
         self.counts_skips = self.on_device and isinstance(optimizer, optim.AdamWFlat)   # see steps_read
         self._one: torch.Tensor | None = None   # the "scale" of 1 torch's check multiplies by (never written)
@@ -91,17 +93,22 @@ class FitTask:
         for _ in range(self.accumulate):
             x, y = self.stream.next()
             self.last_batches.append((x, y))
-            with self.precision.autocast():
+            if self.casts:
+                with self.precision.autocast():
+                    loss = self.loss_fn(self.forward(x), y)
+            else:
                 loss = self.loss_fn(self.forward(x), y)
             if self.parallel is not None:
                 loss = self.parallel.scale(loss)
-            self.precision.backward(loss if self.accumulate == 1 else loss / self.accumulate)
+            part = loss if self.accumulate == 1 else loss / self.accumulate
+            part.backward() if self.scaler is None else self.precision.backward(part)
             total = loss.detach() if total is None else total + loss.detach()
         return total if self.accumulate == 1 else total / self.accumulate
 
     def _clip_and_measure(self) -> torch.Tensor:
         """The gradients' joint norm before clipping (the one place clipping happens), as a device tensor."""
-        self.precision.unscale(self.optimizer)
+        if self.scaler is not None:
+            self.precision.unscale(self.optimizer)
         if self.clip is None:
             return self._grad_norm()
         kind, limit = self.clip
@@ -131,7 +138,7 @@ class FitTask:
             self._update_unless_non_finite(loss, norm)
             return {"loss": loss, "grad_norm": norm}
         loss, norm = loss.item(), norm.item()
-        if self.precision.scaler is not None and math.isfinite(loss) and not math.isfinite(norm):
+        if self.scaler is not None and math.isfinite(loss) and not math.isfinite(norm):
             self.precision.step(self.optimizer)   # the scaled gradients overflowed: the scaler skips and backs off
             self.optimizer.zero_grad(set_to_none=True)
             return {"loss": loss}   # no gradient norm to report for this step; it is not the run's NaN
