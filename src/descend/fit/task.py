@@ -101,7 +101,10 @@ class FitTask:
             if self.parallel is not None:
                 loss = self.parallel.scale(loss)
             part = loss if self.accumulate == 1 else loss / self.accumulate
-            part.backward() if self.scaler is None else self.precision.backward(part)
+            if self.scaler is None:
+                part.backward()
+            else:
+                self.precision.backward(part)
             total = loss.detach() if total is None else total + loss.detach()
         return total if self.accumulate == 1 else total / self.accumulate
 
