@@ -361,14 +361,24 @@ def _class_ids(r: Readings) -> Finding | None:
 
 SQUASHING = ("Sigmoid", "Softmax")   # final activations that turn scores into probabilities
 RAW_SCORE_LOSSES = ("bce", "cross_entropy")
+RAW_SCORE_MODULES = {nn.BCEWithLogitsLoss: "bce", nn.CrossEntropyLoss: "cross_entropy"}
+
+
+def raw_score_loss(loss) -> str | None:
+    """'bce' or 'cross_entropy' for a loss that takes raw scores, by name or as the torch module a user built."""
+    return loss if loss in RAW_SCORE_LOSSES else RAW_SCORE_MODULES.get(type(loss))
 
 
 def _squashed_output(r: Readings) -> Finding | None:
-    loss, squash = r.settings.get("loss"), r.output_activation
-    if loss not in RAW_SCORE_LOSSES or squash not in SQUASHING:
+    """A loss that takes raw scores (loss='bce' or 'cross_entropy', or nn.BCEWithLogitsLoss / nn.CrossEntropyLoss
+    built by the user) fed the output of a final Sigmoid or Softmax, a module's or a function's."""
+    loss, squash = raw_score_loss(r.settings.get("loss")), r.output_activation
+    if loss is None or squash not in SQUASHING:
         return None
+    given = r.settings["loss"]
+    shown = f"loss='{given}'" if isinstance(given, str) else f"{type(given).__name__}()"
     return Finding("loss_target_mismatch", "warning", None, {"loss": loss, "output_activation": squash},
-                   f"loss and model disagree: loss='{loss}' applies its own {'sigmoid' if loss == 'bce' else 'softmax'}"
+                   f"loss and model disagree: {shown} applies its own {'sigmoid' if loss == 'bce' else 'softmax'}"
                    f" to raw scores, but the model ends in {squash}, so the loss reads probabilities as scores (its "
                    f"outputs cannot grow confident, and the gradient stays small)",
                    f"remove the model's final {squash}; apply it only when you want probabilities out",
@@ -387,9 +397,9 @@ def _bounded_output(r: Readings) -> Finding | None:
     UNREACHABLE or more of the target's values (beyond 1% of the target's spread): a final ReLU on a target with
     negative values, a Sigmoid or Tanh on a target beyond (0, 1) or (-1, 1)."""
     loss, last, q = r.settings.get("loss", "mse"), r.output_activation, r.target_percentiles
-    if loss not in SIZED_LOSSES or last not in OUTPUT_RANGES or q is None:
+    low, high = r.output_range or OUTPUT_RANGES.get(last, (-math.inf, math.inf))
+    if loss not in SIZED_LOSSES or q is None:
         return None
-    low, high = OUTPUT_RANGES[last]
     margin = 0.01 * (q[-1] - q[0])
     below, above = sum(v < low - margin for v in q) / len(q), sum(v > high + margin for v in q) / len(q)
     if below + above < UNREACHABLE or _outputs_reach_past(r, low, high, margin):
@@ -399,11 +409,17 @@ def _bounded_output(r: Readings) -> Finding | None:
     return Finding("loss_target_mismatch", "warning", None,
                    {"loss": loss, "output_activation": last, "output_range": [low, high], "beyond": below + above},
                    f"model and target disagree: the model ends in {last}, whose outputs are "
-                   f"{f'{low:g} or more' if high == math.inf else f'between {low:g} and {high:g}'}, but of the "
+                   f"{_range_words(low, high)}, but of the "
                    f"training targets {where}: no weights can reach them, and the gradient through {last} fades "
                    f"where it saturates or switches off",
                    f"remove the model's final {last} (the {loss} loss takes raw outputs), or scale the target into "
                    f"its range", {"drop_output_activation": True})
+
+
+def _range_words(low: float, high: float) -> str:
+    """'0 or more', '1 or less' or 'between 0 and 1': what outputs in [low, high] can be."""
+    return f"{low:g} or more" if high == math.inf else f"{high:g} or less" if low == -math.inf else \
+        f"between {low:g} and {high:g}"
 
 
 REACHED_PAST = 0.01   # a share of comparison rows whose mse error shows an output past the range: it is not bounded
@@ -420,6 +436,7 @@ def _outputs_reach_past(r: Readings, low: float, high: float, margin: float) -> 
     y = r.sample.y_eval.double()
     if y.numel() != len(y) or len(y) != len(r.model_losses):
         return False
+    y = y.reshape(-1)   # a (rows, 1) target against (rows,) errors would broadcast to every pair of rows
     past = torch.clamp(low - y, min=0.0) + torch.clamp(y - high, min=0.0)
     error = r.model_losses.double().clamp_min(0.0).sqrt()
     return float(((past > margin) & (error < past - margin)).double().mean()) >= REACHED_PAST
