@@ -124,10 +124,12 @@ def unscaled_target(r: Readings) -> Finding | None:
     cost: the model ends clearly short of a reference it could match (for an affine model the linear one), or no
     better than a constant, or (several columns) it left a column unfitted that a linear fit predicts."""
     size = r.target_size
-    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES:
+    if r.settings.get("loss", "mse") not in SIZED_LOSSES:
         return None
-    if r.drowned_column is not None:   # auto's one spread for all columns leaves them as unlike as before
+    if _narrow_column_drowned(r.drowned_column):   # auto's one spread for all columns leaves them as unlike
         return _drowned_column(r)
+    if size is None or size <= TARGET_SIZE:
+        return None
     if r.auto_target:
         return None   # fit already trained as if the target were standardized
     if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
@@ -140,17 +142,34 @@ def unscaled_target(r: Readings) -> Finding | None:
                    "predictions back (prediction x std + mean)", {"standardize_target": True})
 
 
+def _narrow_column_drowned(drowned: dict | None) -> bool:
+    """Whether the column left unfitted is not the widest one: the widest left unfitted is a target in raw units
+    that the steps never reached (the plain unscaled_target), not one drowned by another column."""
+    return drowned is not None and drowned["spreads"][drowned["column"]] < max(drowned["spreads"])
+
+
 def _drowned_column(r: Readings) -> Finding:
-    """Target columns in unlike units under one loss: the raw-unit column's errors are the loss, so a column on a
-    small scale is left unfitted (see reference.drowned_column). Standardizing each column weighs them alike."""
+    """Target columns in unlike units under one loss: the widest column's errors are the loss, so a column on a
+    small scale is left unfitted (see reference.drowned_column), whether the target is in raw units or was divided
+    by one spread for all columns. Standardizing each column weighs them alike."""
     drowned = r.drowned_column
+    spreads = drowned["spreads"]
+    widest = max(range(len(spreads)), key=spreads.__getitem__)
     return Finding("unscaled_target", "warning", None, {"target_size": r.target_size, **drowned},
-                   f"unscaled target: one target column's typical size is {r.target_size:.4g} (raw units), so the "
-                   f"loss summed over the columns is nearly all that column's; target column {drowned['column']} "
-                   f"was left unfitted: the model's squared error on it is {drowned['model']:.3g}, a linear fit's "
-                   f"{drowned['linear']:.3g}, a constant's {drowned['constant']:.3g}",
-                   "standardize each target column (subtract its mean, divide by its standard deviation) and map "
-                   "predictions back column by column (prediction x std + mean)", {"standardize_target": True})
+                   f"unscaled target: the target's columns are in unlike units (standard deviations "
+                   f"{_listed(spreads)}), so the loss summed over them is nearly all column {widest}'s; target column "
+                   f"{drowned['column']} was left unfitted: the model's squared error on it is "
+                   f"{drowned['model']:.3g}, a linear fit's {drowned['linear']:.3g}, a constant's "
+                   f"{drowned['constant']:.3g}",
+                   "standardize each target column by its own mean and standard deviation (y.mean(0), y.std(0), not "
+                   "one over all values) and map predictions back column by column (prediction x std + mean)",
+                   {"standardize_target": True})
+
+
+def _listed(values: list[float], shown: int = 4) -> str:
+    """'1.5e+04, 0.0103 and 2.1': up to `shown` numbers, then how many more."""
+    words = [f"{v:.3g}" for v in values[:shown]] + ([f"{len(values) - shown} more"] if len(values) > shown else [])
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
 
 
 def target_leak(r: Readings) -> Finding | None:

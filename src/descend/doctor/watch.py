@@ -25,7 +25,7 @@ from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch
                      last_activation, loss_scale, on_batch_statistics, order_blind, output_activation,
                      random_evaluation, sampling_layers, size_blind, started_far_off, unpaired_loss, unread_outputs,
                      weight_penalty)
-from .reference import drowned_column, per_example, sample as reference_sample
+from .reference import drowned_column, per_example, sample as reference_sample, unlike_columns
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
@@ -188,7 +188,8 @@ class Doctor(Callback):
             self._read_penalty(out, r.sample.y_eval.to(out.device))
         out = out.cpu()
         r.model_losses = per_example(r.judged_loss or self.loss, out, r.sample.y_eval)
-        if r.target_size is not None and r.target_size > TARGET_SIZE and not r.reconstruction:
+        if not r.reconstruction and (r.target_size is not None and r.target_size > TARGET_SIZE
+                                     or unlike_columns(r.sample.y)):
             r.drowned_column = drowned_column(out, r.sample)
         if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
             r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
