@@ -188,8 +188,8 @@ class Doctor(Callback):
             self._read_penalty(out, r.sample.y_eval.to(out.device))
         out = out.cpu()
         r.model_losses = per_example(r.judged_loss or self.loss, out, r.sample.y_eval)
-        if not r.reconstruction and (r.target_size is not None and r.target_size > TARGET_SIZE
-                                     or unlike_columns(r.sample.y)):
+        if r.target_size is not None and not r.reconstruction and (r.target_size > TARGET_SIZE
+                                                                   or unlike_columns(r.sample.y)):
             r.drowned_column = drowned_column(out, r.sample)
         if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
             r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
