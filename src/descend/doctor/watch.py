@@ -167,8 +167,8 @@ class Doctor(Callback):
 
     def _compare(self) -> None:
         """The trained model's loss per example on the rows the references are compared on, the activation (module or
-        bounded function, see output_function.py) that made its output in that forward pass, and the probes of the trained model
-        (see _probe); none of these for a model that returns several outputs (a tuple or dict)."""
+        bounded function, see output_function.py) that made its output in that forward pass, and the probes of the
+        trained model (see _probe); none of these for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None),
