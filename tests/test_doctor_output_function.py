@@ -80,8 +80,10 @@ def test_a_sigmoid_before_a_user_built_logits_loss_is_named_but_not_before_bce_o
     g = torch.Generator().manual_seed(0)
     x = torch.randn(600, 5, generator=g)
     y = ((x[:, 0] + x[:, 1] * x[:, 2]) > 0).float()[:, None]
-    found = mismatch(fit(Squashed(torch.sigmoid), x, y, loss=nn.BCEWithLogitsLoss()))
+    squashed = fit(Squashed(torch.sigmoid), x, y, loss=nn.BCEWithLogitsLoss())
+    found = mismatch(squashed)
     assert found is not None and "BCEWithLogitsLoss()" in found.message and found.evidence["loss"] == "bce"
+    assert [f.code for f in squashed.findings if f.severity in WARN] == ["loss_target_mismatch"]   # no class lean
     assert mismatch(fit(Squashed(torch.sigmoid), x, y, loss=nn.BCELoss())) is None
     assert mismatch(fit(Squashed(lambda t: t), x, y, loss=nn.BCEWithLogitsLoss())) is None
 
