@@ -124,10 +124,12 @@ def unscaled_target(r: Readings) -> Finding | None:
     cost: the model ends clearly short of a reference it could match (for an affine model the linear one), or no
     better than a constant, or (several columns) it left a column unfitted that a linear fit predicts."""
     size = r.target_size
-    if size is None or size <= TARGET_SIZE or r.settings.get("loss", "mse") not in SIZED_LOSSES:
+    if r.settings.get("loss", "mse") not in SIZED_LOSSES:
         return None
-    if r.drowned_column is not None:   # auto's one spread for all columns leaves them as unlike as before
+    if _narrow_column_drowned(r.drowned_column):   # auto's one spread for all columns leaves them as unlike
         return _drowned_column(r)
+    if size is None or size <= TARGET_SIZE:
+        return None
     if r.auto_target:
         return None   # fit already trained as if the target were standardized
     if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
@@ -140,17 +142,34 @@ def unscaled_target(r: Readings) -> Finding | None:
                    "predictions back (prediction x std + mean)", {"standardize_target": True})
 
 
+def _narrow_column_drowned(drowned: dict | None) -> bool:
+    """Whether the column left unfitted is not the widest one: the widest left unfitted is a target in raw units
+    that the steps never reached (the plain unscaled_target), not one drowned by another column."""
+    return drowned is not None and drowned["spreads"][drowned["column"]] < max(drowned["spreads"])
+
+
 def _drowned_column(r: Readings) -> Finding:
-    """Target columns in unlike units under one loss: the raw-unit column's errors are the loss, so a column on a
-    small scale is left unfitted (see reference.drowned_column). Standardizing each column weighs them alike."""
+    """Target columns in unlike units under one loss: the widest column's errors are the loss, so a column on a
+    small scale is left unfitted (see reference.drowned_column), whether the target is in raw units or was divided
+    by one spread for all columns. Standardizing each column weighs them alike."""
     drowned = r.drowned_column
+    spreads = drowned["spreads"]
+    widest = max(range(len(spreads)), key=spreads.__getitem__)
     return Finding("unscaled_target", "warning", None, {"target_size": r.target_size, **drowned},
-                   f"unscaled target: one target column's typical size is {r.target_size:.4g} (raw units), so the "
-                   f"loss summed over the columns is nearly all that column's; target column {drowned['column']} "
-                   f"was left unfitted: the model's squared error on it is {drowned['model']:.3g}, a linear fit's "
-                   f"{drowned['linear']:.3g}, a constant's {drowned['constant']:.3g}",
-                   "standardize each target column (subtract its mean, divide by its standard deviation) and map "
-                   "predictions back column by column (prediction x std + mean)", {"standardize_target": True})
+                   f"unscaled target: the target's columns are in unlike units (standard deviations "
+                   f"{_listed(spreads)}), so the loss summed over them is nearly all column {widest}'s; target column "
+                   f"{drowned['column']} was left unfitted: the model's squared error on it is "
+                   f"{drowned['model']:.3g}, a linear fit's {drowned['linear']:.3g}, a constant's "
+                   f"{drowned['constant']:.3g}",
+                   "standardize each target column by its own mean and standard deviation (y.mean(0), y.std(0), not "
+                   "one over all values) and map predictions back column by column (prediction x std + mean)",
+                   {"standardize_target": True})
+
+
+def _listed(values: list[float], shown: int = 4) -> str:
+    """'1.5e+04, 0.0103 and 2.1': up to `shown` numbers, then how many more."""
+    words = [f"{v:.3g}" for v in values[:shown]] + ([f"{len(values) - shown} more"] if len(values) > shown else [])
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
 
 
 def target_leak(r: Readings) -> Finding | None:
@@ -361,14 +380,24 @@ def _class_ids(r: Readings) -> Finding | None:
 
 SQUASHING = ("Sigmoid", "Softmax")   # final activations that turn scores into probabilities
 RAW_SCORE_LOSSES = ("bce", "cross_entropy")
+RAW_SCORE_MODULES = {nn.BCEWithLogitsLoss: "bce", nn.CrossEntropyLoss: "cross_entropy"}
+
+
+def raw_score_loss(loss) -> str | None:
+    """'bce' or 'cross_entropy' for a loss that takes raw scores, by name or as the torch module a user built."""
+    return loss if loss in RAW_SCORE_LOSSES else RAW_SCORE_MODULES.get(type(loss))
 
 
 def _squashed_output(r: Readings) -> Finding | None:
-    loss, squash = r.settings.get("loss"), r.output_activation
-    if loss not in RAW_SCORE_LOSSES or squash not in SQUASHING:
+    """A loss that takes raw scores (loss='bce' or 'cross_entropy', or nn.BCEWithLogitsLoss / nn.CrossEntropyLoss
+    built by the user) fed the output of a final Sigmoid or Softmax, a module's or a function's."""
+    loss, squash = raw_score_loss(r.settings.get("loss")), r.output_activation
+    if loss is None or squash not in SQUASHING:
         return None
+    given = r.settings["loss"]
+    shown = f"loss='{given}'" if isinstance(given, str) else f"{type(given).__name__}()"
     return Finding("loss_target_mismatch", "warning", None, {"loss": loss, "output_activation": squash},
-                   f"loss and model disagree: loss='{loss}' applies its own {'sigmoid' if loss == 'bce' else 'softmax'}"
+                   f"loss and model disagree: {shown} applies its own {'sigmoid' if loss == 'bce' else 'softmax'}"
                    f" to raw scores, but the model ends in {squash}, so the loss reads probabilities as scores (its "
                    f"outputs cannot grow confident, and the gradient stays small)",
                    f"remove the model's final {squash}; apply it only when you want probabilities out",
@@ -387,9 +416,9 @@ def _bounded_output(r: Readings) -> Finding | None:
     UNREACHABLE or more of the target's values (beyond 1% of the target's spread): a final ReLU on a target with
     negative values, a Sigmoid or Tanh on a target beyond (0, 1) or (-1, 1)."""
     loss, last, q = r.settings.get("loss", "mse"), r.output_activation, r.target_percentiles
-    if loss not in SIZED_LOSSES or last not in OUTPUT_RANGES or q is None:
+    low, high = r.output_range or OUTPUT_RANGES.get(last, (-math.inf, math.inf))
+    if loss not in SIZED_LOSSES or q is None:
         return None
-    low, high = OUTPUT_RANGES[last]
     margin = 0.01 * (q[-1] - q[0])
     below, above = sum(v < low - margin for v in q) / len(q), sum(v > high + margin for v in q) / len(q)
     if below + above < UNREACHABLE or _outputs_reach_past(r, low, high, margin):
@@ -399,11 +428,17 @@ def _bounded_output(r: Readings) -> Finding | None:
     return Finding("loss_target_mismatch", "warning", None,
                    {"loss": loss, "output_activation": last, "output_range": [low, high], "beyond": below + above},
                    f"model and target disagree: the model ends in {last}, whose outputs are "
-                   f"{f'{low:g} or more' if high == math.inf else f'between {low:g} and {high:g}'}, but of the "
+                   f"{_range_words(low, high)}, but of the "
                    f"training targets {where}: no weights can reach them, and the gradient through {last} fades "
                    f"where it saturates or switches off",
                    f"remove the model's final {last} (the {loss} loss takes raw outputs), or scale the target into "
                    f"its range", {"drop_output_activation": True})
+
+
+def _range_words(low: float, high: float) -> str:
+    """'0 or more', '1 or less' or 'between 0 and 1': what outputs in [low, high] can be."""
+    return f"{low:g} or more" if high == math.inf else f"{high:g} or less" if low == -math.inf else \
+        f"between {low:g} and {high:g}"
 
 
 REACHED_PAST = 0.01   # a share of comparison rows whose mse error shows an output past the range: it is not bounded
@@ -420,6 +455,7 @@ def _outputs_reach_past(r: Readings, low: float, high: float, margin: float) -> 
     y = r.sample.y_eval.double()
     if y.numel() != len(y) or len(y) != len(r.model_losses):
         return False
+    y = y.reshape(-1)   # a (rows, 1) target against (rows,) errors would broadcast to every pair of rows
     past = torch.clamp(low - y, min=0.0) + torch.clamp(y - high, min=0.0)
     error = r.model_losses.double().clamp_min(0.0).sqrt()
     return float(((past > margin) & (error < past - margin)).double().mean()) >= REACHED_PAST

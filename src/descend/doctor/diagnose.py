@@ -56,6 +56,7 @@ EXPLAINED_BY: dict[str, set[str]] = {
                                                         # cannot beat a constant whatever the data hold
     "class_imbalance": {"unscaled_inputs", "unshuffled_data", "bad_start", "non_finite", *STEPS_OVERSHOT,
                         "vanishing_gradients", "dead_units", "lr_too_low", "lr_decayed_early"},
+    "class_weighting": {"loss_target_mismatch"},   # probabilities read as scores all lie above 0: one class
     "loss_metric_mismatch": {"loss_target_mismatch", "no_signal", "class_imbalance", "bad_start", *STEPS_OVERSHOT,
                              *VALIDATION},
 }

@@ -23,8 +23,9 @@ CODES: dict[str, str] = {
     "unscaled_target": "an mse target's typical size (median or interquartile spread) is over 100 (raw units such "
                        "as dollars) and the model ends clearly short of a linear reference: the steps spend the run "
                        "reaching the target's scale; or, with several target columns, a linear fit predicts one of "
-                       "them clearly better than a constant while the model misses over half that gain (one loss "
-                       "over columns of unlike sizes is all the largest column's)",
+                       "them clearly better than a constant while the model misses over half that gain, and the "
+                       "target's size is over 100 or its column spreads are over 10x apart (one loss over columns of "
+                       "unlike sizes is all the largest column's, also after one spread divides them all)",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
                    "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
                    "others; or a category's mean target computed over rows that include these, which follows the "

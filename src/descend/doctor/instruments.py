@@ -65,6 +65,7 @@ class Readings:
     recurrent: bool = False                                    # the model holds a recurrent layer (nn.RNN, GRU, LSTM)
     affine: bool | None = None                                 # the trained model is affine in its inputs (tested)
     output_activation: str | None = None                       # the model's last module, when an activation
+    output_range: tuple[float, float] | None = None            # its range, when read from the function it called
     sample: Sample | None = None                               # rows the references are fitted and compared on
     model_losses: torch.Tensor | None = None                   # the trained model's loss per comparison row
     majority_predicted: float | None = None                    # share of those rows it gives the common class

@@ -98,15 +98,18 @@ def last_activation(model: nn.Module):
 
 def output_activation(last: list, out: torch.Tensor) -> str | None:
     """The name of the activation module that made the model's output `out`: the one that ran last (see
-    last_activation), when its output is `out` itself or holds its values (a reshape, a squeeze, a Dropout after
-    it in eval mode) and was not changed in place after it ran; None when a layer or a function changed it after
-    (a head built before the blocks it follows, a block's own activation)."""
-    if not last or not isinstance(last[1], torch.Tensor) or last[1]._version != last[2]:
-        return None
-    made = last[1]
-    same = made is out or (made.numel() == out.numel() and made.dtype == out.dtype
+    last_activation), when its output is `out` itself or holds its values (see made_output); None when a layer or
+    a function changed it after (a head built before the blocks it follows, a block's own activation)."""
+    return type(last[0]).__name__ if last and made_output(last[1], last[2], out) else None
+
+
+def made_output(made, version: int | None, out: torch.Tensor) -> bool:
+    """Whether tensor `made` (its version counter `version` when it was made) is the model's output `out`: `out`
+    itself or its values (a reshape, a squeeze, a Dropout after it in eval mode), not changed in place since."""
+    if not isinstance(made, torch.Tensor) or made._version != version:
+        return False
+    return made is out or (made.numel() == out.numel() and made.dtype == out.dtype
                            and torch.equal(made.reshape(-1), out.reshape(-1)))
-    return type(last[0]).__name__ if same else None
 
 
 def is_activation(module: nn.Module) -> bool:

@@ -377,12 +377,27 @@ LINEAR_FINDS = 0.2   # a linear fit that takes this share off a constant's error
 DROWNED = 0.5        # a model that misses over this share of that gain on the column left it unfitted
 
 
+UNLIKE = 10   # column spreads this far apart: the narrower column is under 1/UNLIKE**2 of a loss summed over them
+
+
+def unlike_columns(y: torch.Tensor) -> bool:
+    """Whether a numeric target's columns spread on unlike scales, whatever its overall size: the largest standard
+    deviation over UNLIKE times the smallest non-zero one (dollars beside a rate, or both divided by one standard
+    deviation taken over every value, which keeps their ratio)."""
+    if not y.dtype.is_floating_point or y.dim() != 2 or y.shape[1] < 2 or len(y) < 2:
+        return False
+    spreads = y.double().std(dim=0)
+    spreads = spreads[spreads > 0]
+    return len(spreads) >= 2 and float(spreads.max()) > UNLIKE * float(spreads.min())
+
+
 def drowned_column(out: torch.Tensor, data: Sample) -> dict | None:
     """For a numeric target of several columns: the column (the first such) that a linear least-squares fit on the
     fitting rows predicts clearly better than a constant (by LINEAR_FINDS of its error) on the comparison rows,
     while the model misses over DROWNED of that gain: one summed loss over columns of unlike sizes is all the
-    largest column's, and the others are barely fitted. {"column", "model", "linear", "constant"} as mean squared
-    errors of that column, else None."""
+    largest column's, and the others are barely fitted. {"column" (of those, the narrowest), "model", "linear",
+    "constant"} as mean squared errors of that column, and "spreads", each column's standard deviation on the
+    fitting rows; else None."""
     y, y_eval = data.y, data.y_eval
     if (not y.dtype.is_floating_point or y.dim() != 2 or y.shape[1] < 2 or out.shape != y_eval.shape
             or len(y) <= data.x.shape[1] + 1 or data.folds is not None):
@@ -397,9 +412,10 @@ def drowned_column(out: torch.Tensor, data: Sample) -> dict | None:
     drowned = (gain > LINEAR_FINDS * constant) & (model - fitted > DROWNED * gain)
     if not bool(drowned.any()):
         return None
-    column = int(drowned.nonzero()[0])
+    spreads = y.double().std(dim=0)
+    column = int(min(drowned.nonzero().reshape(-1).tolist(), key=lambda c: float(spreads[c])))
     return {"column": column, "model": float(model[column]), "linear": float(fitted[column]),
-            "constant": float(constant[column])}
+            "constant": float(constant[column]), "spreads": spreads.tolist()}
 
 
 def better(a: torch.Tensor, b: torch.Tensor, by: float = 0.0) -> bool:

@@ -19,12 +19,13 @@ from .findings import cut_short, summary, too_short
 from .fix import Guard
 from . import inputs, sizing
 from .instruments import Instruments, Readings, trained_weights
+from .output_function import last_bounded, output_bound
 from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
                      class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, is_activation,
                      last_activation, loss_scale, on_batch_statistics, order_blind, output_activation,
                      random_evaluation, sampling_layers, size_blind, started_far_off, unpaired_loss, unread_outputs,
                      weight_penalty)
-from .reference import drowned_column, per_example, sample as reference_sample
+from .reference import drowned_column, per_example, sample as reference_sample, unlike_columns
 
 MODES = (True, False, "fix")
 SETTINGS = ("loss", "optimizer", "lr", "max_epochs", "max_steps", "batch_size", "grad_clip", "weight_decay", "init",
@@ -165,9 +166,9 @@ class Doctor(Callback):
             self.fixer.load_state_dict(state["guard"])
 
     def _compare(self) -> None:
-        """The trained model's loss per example on the rows the references are compared on, the activation module
-        that made its output in that forward pass (probes.output_activation), and the probes of the trained model
-        (see _probe); none of these for a model that returns several outputs (a tuple or dict)."""
+        """The trained model's loss per example on the rows the references are compared on, the activation (module or
+        bounded function, see output_function.py) that made its output in that forward pass, and the probes of the
+        trained model (see _probe); none of these for a model that returns several outputs (a tuple or dict)."""
         r = self.readings
         r.frozen_untrained = bool(r.frozen[0]) and untrained(self.model)
         r.sample = reference_sample(self.train_sample, self.val_sample, getattr(self.loss, "readings_view", None),
@@ -175,18 +176,20 @@ class Doctor(Callback):
         weights = next((p for p in self.model.parameters() if p.dtype.is_floating_point), None)
         if r.sample is None or weights is None:
             return
-        with ids_seen(self.model) as seen, last_activation(self.model) as last:
+        with ids_seen(self.model) as seen, last_activation(self.model) as last, last_bounded() as bounded:
             out = evaluate(self.model, r.sample.model_eval.to(weights.device, weights.dtype))
         r.embedding_ids = fewest_ids(seen, len(r.sample.model_eval))
         r.member_loss = hasattr(self.loss, "readings_view")   # descend fit's own networks
         if not isinstance(out, torch.Tensor):   # a tuple or dict of outputs: the references compare one tensor
             return
-        r.output_activation = output_activation(last, out)
+        bound = output_bound(bounded, out)   # a module's or a function's: nn.Sigmoid calls torch.sigmoid
+        r.output_activation, r.output_range = (bound[0], bound[1:]) if bound else (output_activation(last, out), None)
         if not _descends_own(self.loss):
             self._read_penalty(out, r.sample.y_eval.to(out.device))
         out = out.cpu()
         r.model_losses = per_example(r.judged_loss or self.loss, out, r.sample.y_eval)
-        if r.target_size is not None and r.target_size > TARGET_SIZE and not r.reconstruction:
+        if r.target_size is not None and not r.reconstruction and (r.target_size > TARGET_SIZE
+                                                                   or unlike_columns(r.sample.y)):
             r.drowned_column = drowned_column(out, r.sample)
         if not _descends_own(self.loss):   # the user's own loss: does it pair rows, does it lean to a class
             r.unpaired_loss = unpaired_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
