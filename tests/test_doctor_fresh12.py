@@ -90,3 +90,11 @@ def test_rmsprop_eps_of_one_under_a_loss_without_reference_is_named_by_its_unfin
 
 def test_rmsprop_default_eps_under_the_same_loss_is_quiet():
     assert "optimizer_eps" not in warnings(fit_directions(eps=1e-8))
+
+
+def test_a_model_whose_outputs_overflowed_to_nan_is_not_called_mixing():
+    x, _ = stripes(64)
+    model = striped_cnn(running_stats=True)
+    with torch.no_grad():
+        model[-1].weight.fill_(float("nan"))
+    assert batch_mixing(model, x) is None

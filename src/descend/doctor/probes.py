@@ -251,7 +251,7 @@ def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
         return None
     size = float(together.double().abs().max()) + 1e-12
     share = float((together[half:].double() - alone.double()).abs().max()) / size
-    if share <= 1e-4:
+    if not share > 1e-4:   # NaN outputs (a run that overflowed) say nothing about mixing either
         return None
     return max(share, _in_pairs(model, x[half:], together[half:]) / size)
 
