@@ -73,7 +73,7 @@ def _still_falling(values: list[float]) -> tuple[bool, float]:
     return slope < -3 * se, -float(slope)
 
 
-def _falling_rate(r: Readings) -> tuple[bool, float]:
+def falling_rate(r: Readings) -> tuple[bool, float]:
     """Whether the loss was still falling at the end (a line through the last half of the training losses falls
     beyond three standard errors, or the last three validation losses each fell), and how much it fell per step."""
     raw = [loss for _, loss in r.finite("loss")]
@@ -102,7 +102,7 @@ def not_converged(r: Readings) -> Finding | None:
     says: a nonlinear model beats a linear one long before it has converged."""
     if r.stop_code not in ("max_steps", "max_epochs") or len(r.history) < 20:
         return None
-    falling, per_step = _falling_rate(r)
+    falling, per_step = falling_rate(r)
     if not falling or per_step <= 0 or overfitting(r) is not None:
         return None
     if worse_than_reference(r) is not True:
@@ -284,7 +284,7 @@ def underfitting(r: Readings) -> Finding | None:
     if len(r.curve.smoothed) < MIN_STEPS or not worse_than_reference(r) or stuck_at_constant(r) \
             or coarse_adaptive_lr(r):
         return None
-    falling, per_step = _falling_rate(r)
+    falling, per_step = falling_rate(r)
     if falling and per_step > 0 and _runs_to_close(r, per_step) <= CLOSE_WITHIN:
         return None   # still closing the gap: not converged, not short of capacity
     found = refs(r)

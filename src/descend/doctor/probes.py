@@ -242,7 +242,8 @@ def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
     """How much the model's outputs for the second half of rows `x` change, in eval mode, when that half is
     evaluated alone instead of after the first half, as a share of their largest size, when over 1e-4: each row's
     output then depends on the other rows of its batch (a recurrent layer reading (batch, steps, ...) without
-    batch_first, a softmax or a normalization over dimension 0). None when the outputs do not keep one row per
+    batch_first, a softmax or a normalization over dimension 0). Where it does, the half is also evaluated two rows
+    at a time (see _in_pairs) and the larger change is returned. None when the outputs do not keep one row per
     input row."""
     half = len(x) // 2
     if half < 2:
@@ -251,9 +252,27 @@ def batch_mixing(model: nn.Module, x: torch.Tensor) -> float | None:
     if not (isinstance(together, torch.Tensor) and together.dtype.is_floating_point) or together.dim() == 0 \
             or len(together) != len(x) or alone.shape != together[half:].shape:
         return None
-    change = float((together[half:].double() - alone.double()).abs().max())
-    share = change / (float(together.double().abs().max()) + 1e-12)
-    return share if share > 1e-4 else None
+    size = float(together.double().abs().max()) + 1e-12
+    share = float((together[half:].double() - alone.double()).abs().max()) / size
+    if not share > 1e-4:   # NaN outputs (a run that overflowed) say nothing about mixing either
+        return None
+    return max(share, _in_pairs(model, x[half:], together[half:]) / size)
+
+
+def _in_pairs(model: nn.Module, x: torch.Tensor, together: torch.Tensor) -> float:
+    """The largest change of the outputs for rows `x` (`together`: as evaluated in the whole batch) when they are
+    evaluated two rows at a time, as predictions served a few at a time are: a layer that uses its batch's own
+    statistics in eval mode (a BatchNorm built with track_running_stats=False, a mean over dimension 0) moves
+    little between a batch and its half, whose statistics agree, and far on a pair. 0.0 when the model cannot
+    take a batch of two."""
+    pairs = len(x) - len(x) % 2
+    try:
+        served = torch.cat([evaluate(model, x[i:i + 2]) for i in range(0, pairs, 2)])
+    except (RuntimeError, ValueError):   # a model whose shapes need more rows than two
+        return 0.0
+    if served.shape != together[:pairs].shape:
+        return 0.0
+    return float((together[:pairs].double() - served.double()).abs().max())
 
 
 RESCALE = 10   # the factor every input is scaled by to ask whether the model reads the inputs' size at all

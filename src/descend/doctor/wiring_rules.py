@@ -12,6 +12,7 @@ import statistics
 from .advice import no_better_than_constant, setting, with_flags, worse_than_reference
 from .findings import Finding
 from .instruments import Readings
+from .outcome_rules import falling_rate
 
 FADED = 1e-3  # one layer's gradient this small a share of another's: it fades through the layers (vanishing)
 SAMPLES = 3   # sampled steps the gradient census needs before a weight that never got a gradient says anything
@@ -77,11 +78,12 @@ def batch_mixing(r: Readings) -> Finding | None:
             "its predictions for new rows depend on whatever rows share their batch, not on those rows alone")
     return Finding("batch_mixing", "warning", None, {"change": r.batch_mixing, "short_of_reference": short},
                    f"rows mix within a batch: in eval mode the model's output for a row changed by "
-                   f"{r.batch_mixing:.0%} of the outputs' size when its batch lost the other half of its rows, so "
-                   f"each row's prediction depends on its batch, and {cost}",
+                   f"{r.batch_mixing:.0%} of the outputs' size when its batch was cut (to half its rows, or to "
+                   f"two), so each row's prediction depends on its batch, and {cost}",
                    "find the layer that works across dimension 0: a recurrent layer (nn.GRU, nn.LSTM, nn.RNN) or "
-                   "attention given (batch, steps, features) needs batch_first=True; a softmax, normalization or "
-                   "reshape over dim 0 mixes rows too")
+                   "attention given (batch, steps, features) needs batch_first=True; a BatchNorm built with "
+                   "track_running_stats=False normalizes by its batch in eval mode too (keep the default True); a "
+                   "softmax, normalization or reshape over dim 0 mixes rows too")
 
 
 def loss_unpaired(r: Readings) -> Finding | None:
@@ -182,15 +184,26 @@ def optimizer_eps(r: Readings) -> Finding | None:
     if eps is None or len(norms) < 10 or trainable <= 0:
         return None
     per_weight = statistics.median(norms) / math.sqrt(trainable)
-    if eps < SWAMPED * per_weight or not _at_a_cost(r):
+    cost = _eps_cost(r) if eps >= SWAMPED * per_weight else None
+    if cost is None:
         return None
     change = {"optimizer_eps": 1e-8}
     return Finding("optimizer_eps", "warning", None, {"eps": eps, "gradient_per_weight": per_weight},
                    f"the optimizer's eps swamps the gradient: eps={eps:g} is {eps / per_weight:.0f}x the gradient's "
                    f"typical size per weight ({per_weight:.2g}), so each step is divided by eps rather than by the "
-                   f"gradient's own scale and moves the weights by a sliver; the model ended clearly short of a "
-                   f"reference fitted on the same rows",
+                   f"gradient's own scale and moves the weights by a sliver; {cost}",
                    "build the optimizer with its default eps (1e-8 for Adam), or leave optimizer to fit", change)
+
+
+def _eps_cost(r: Readings) -> str | None:
+    """What slivers of steps cost the run, in words: the model ended short of a reference or a constant; or, under a
+    loss no reference can judge (the user's own), the loss was still falling when the run ended, so the steps were
+    too small for the run to finish. None when neither shows."""
+    if _at_a_cost(r):
+        return "the model ended clearly short of a reference fitted on the same rows"
+    if worse_than_reference(r) is None and falling_rate(r)[0]:
+        return "the loss was still falling when the run ended: its steps were too small to finish"
+    return None
 
 
 LEAN = 4                # standard errors of a share between the share called positive and the positive share
