@@ -356,7 +356,8 @@ def unread_outputs(loss, output: torch.Tensor, target: torch.Tensor) -> dict | N
     if not unread:
         return _unread_combinations(grad)
     kept = read.nonzero().reshape(-1)
-    same = math.isclose(float(value), float(nn.functional.mse_loss(z[:, kept], target[:, kept])), rel_tol=1e-5)
+    plain = nn.functional.mse_loss(z.detach()[:, kept], target[:, kept])
+    same = math.isclose(float(value.detach()), float(plain), rel_tol=1e-5)
     return {"unread": unread, "columns": output.shape[1], "same_as": "mse" if same else None}
 
 
