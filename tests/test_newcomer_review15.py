@@ -1,6 +1,7 @@
 """A new user's fifteenth review: a column name with a space split by the shell, "1 steps", a loss returning a dict,
 fit at lr 0, and descend.runs.compare looked for in Python."""
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,9 +63,10 @@ def test_fit_at_lr_zero_warns_that_it_trains_nothing():
     """fit(lr=0) trained silently with every weight left where it started (the command refuses --lr 0)."""
     model = nn.Linear(3, 1)
     before = model.weight.detach().clone()
-    with pytest.warns(UserWarning, match="lr=0 leaves every weight where it starts, so this run trains nothing"):
+    with pytest.warns(UserWarning, match="lr=0 leaves every weight where it starts, so this run trains nothing") as w:
         ds.fit(model, (torch.randn(40, 3), torch.randn(40, 1)), loss="mse", lr=0, optimizer="sgd", max_epochs=1,
                progress=False, doctor=False)
+    assert [Path(caught.filename).name for caught in w] == [Path(__file__).name]   # not the settings' `<string>`
     assert torch.equal(model.weight, before)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
