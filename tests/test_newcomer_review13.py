@@ -130,7 +130,7 @@ def test_a_loss_of_one_value_per_element_or_a_float_is_refused_with_its_fix():
     with pytest.raises(ValueError, match=r"got Tensor \(40, 2\); return one number for the batch: the mean over its "
                                          r"elements \(loss\.mean\(\)\)"):
         ds.fit(nn.Linear(3, 2), (x, y), loss=lambda out, target: (out - target) ** 2, max_epochs=1)
-    with pytest.raises(ValueError, match=r"got float \(\); compute it with torch operations"):
+    with pytest.raises(ValueError, match=r"got float; compute it with torch operations"):
         ds.fit(nn.Linear(3, 2), (x, y), loss=lambda out, target: float(((out - target) ** 2).mean()), max_epochs=1)
 
 

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return _interrupted()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}{_close_flag(parser, args, unknown)}")
+        hint = _unquoted_value(parser, args, argv, unknown) or _close_flag(parser, args, unknown)
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
@@ -118,6 +119,34 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
+def _command_flags(parser: argparse.ArgumentParser, command: str) -> list[argparse.Action]:
+    """The actions (flags and positionals) of one command's own parser."""
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.choices[command]._actions
+
+
+def _unquoted_value(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str],
+                    unknown: list[str]) -> str:
+    """"; if 'Sale Price' is one value, quote it: --target 'Sale Price'" when the first leftover word follows a
+    flag's value: the shell split a value with spaces (a column name) into several arguments."""
+    command = getattr(args, "command", None)
+    word = next((arg for arg in unknown if not arg.startswith("-")), None)
+    if command is None or word is None or word not in argv[2:]:
+        return ""
+    at = argv.index(word, 2)
+    flag, value = argv[at - 2], argv[at - 1]
+    actions = _command_flags(parser, command)
+    if not any(flag in action.option_strings and action.nargs != 0 for action in actions) or value.startswith("-"):
+        return ""
+    words = [value]
+    for arg in argv[at:]:
+        if arg.startswith("-") or arg not in unknown:
+            break
+        words.append(arg)
+    whole = " ".join(words)
+    return f"; if {whole!r} is one value, quote it: {flag} {shlex.quote(whole)}"
+
+
 def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> str:
     """'; did you mean --max-epochs?' for a mistyped or another tool's flag (--epochs), from the command's own
     flags: the closest spelling, or the one flag whose words hold the given one (--out for --output)."""
@@ -125,8 +154,7 @@ def _close_flag(parser: argparse.ArgumentParser, args: argparse.Namespace, unkno
     command = getattr(args, "command", None)
     if not given or command is None:
         return ""
-    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
-    words = [flag[2:] for action in commands.choices[command]._actions for flag in action.option_strings
+    words = [flag[2:] for action in _command_flags(parser, command) for flag in action.option_strings
              if flag.startswith("--")]
     close = difflib.get_close_matches(given, words, n=1, cutoff=0.8)
     holding = [word for word in words if given in word.split("-") or given.startswith(word)]

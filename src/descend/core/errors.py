@@ -23,6 +23,15 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """Warn at the first line outside descend, the caller's own: a fixed stacklevel points into descend (or past
     the caller, to `sys:1`) as soon as the call path in between changes."""
     frame, level = sys._getframe(1), 2
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+    while frame is not None and _inside(frame):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def _inside(frame) -> bool:
+    """Whether a frame runs descend's code: a file of the package, or the __init__ that dataclasses generates
+    (file `<string>`) for one of descend's classes, such as fit's settings."""
+    code = frame.f_code
+    if code.co_filename == "<string>" and code.co_name == "__init__" and "self" in frame.f_locals:
+        return type(frame.f_locals["self"]).__module__.startswith("descend.")
+    return str(Path(code.co_filename).resolve()).startswith(_PACKAGE)

@@ -267,7 +267,8 @@ def cut_short(step: int) -> str:
 def too_short(step: int, needed: int) -> str:
     """What the doctor says of a run that ended sound before its trend readings could start: no finding, but not a
     clean bill either, since the learning rate, plateaus and overfitting were not judged."""
-    return (f"doctor: no problems found, but {step} steps are too few to judge the learning rate, plateaus or "
+    steps = "1 step is" if step == 1 else f"{step} steps are"
+    return (f"doctor: no problems found, but {steps} too few to judge the learning rate, plateaus or "
             f"overfitting ({needed} or more are needed)")
 
 

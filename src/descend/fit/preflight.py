@@ -70,7 +70,8 @@ def materialized(model: nn.Module) -> None:
 
 
 def learning_rate(lr) -> None:
-    """Refuse an lr that is not None (the optimizer's default), 'auto' or a finite number >= 0."""
+    """Refuse an lr that is not None (the optimizer's default), 'auto' or a finite number >= 0; warn at 0, which
+    trains nothing (allowed: a test of an initialization may want the weights untouched)."""
     if lr is None or (isinstance(lr, str) and lr == "auto"):
         return
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
@@ -80,6 +81,9 @@ def learning_rate(lr) -> None:
         raise DescendError(f"lr must be a finite number, got {lr}")
     if lr < 0:
         raise DescendError(f"lr must be >= 0, got {lr}")
+    if lr == 0:
+        warn_user("lr=0 leaves every weight where it starts, so this run trains nothing; give a positive lr, or "
+                  "lr='auto' to have a sweep choose one")
     if lr > torch.finfo(torch.float32).max:   # optimizers apply it in float32, where it would overflow
         raise DescendError(f"lr {lr:g} is beyond the largest float32 ({torch.finfo(torch.float32).max:.3g}); "
                            "give a smaller learning rate")
@@ -290,8 +294,9 @@ def batch(model: nn.Module, loss_fn, metric_fns: dict, source, name: str) -> Non
     finally:
         model.train(was_training)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__} "
-                           f"{tuple(getattr(value, 'shape', ()))}{_reduce_hint(value)}")
+        shape = f" {tuple(value.shape)}" if hasattr(value, "shape") else ""
+        raise DescendError(f"the loss must return a scalar tensor, got {type(value).__name__}{shape}"
+                           f"{_reduce_hint(value)}")
 
 
 def _scored(loss_fn, metric_fns: dict, out, source, y, name: str):
@@ -316,4 +321,9 @@ def _reduce_hint(value) -> str:
         return "; return one number for the batch: the mean over its elements (loss.mean()), as torch's losses do"
     if isinstance(value, (int, float)):
         return "; compute it with torch operations on the output (not .item(), numpy or math), so it has a gradient"
+    if isinstance(value, dict):
+        keys = ", ".join(repr(key) for key in value)
+        total = "its ['loss']" if "loss" in value else "the sum of its parts"
+        return (f" with keys {keys}; fit trains on one number: return the total ({total}), and pass the parts you "
+                "want recorded as functions of (output, target) in metrics=, which fit computes on the val data")
     return ""

@@ -21,7 +21,8 @@ def _summary(record: dict) -> str:
 def _stopped(state: LoopState) -> str:
     """The run's last line: how long it ran and why it stopped, also when Ctrl-C or an error cut it short (the
     loop's on_end then runs while that exception is raised)."""
-    return f"stopped after {state.step} steps ({state.elapsed():.1f} s): {state.stop_reason or _cut_short()}"
+    steps = f"{state.step} step{'' if state.step == 1 else 's'}"
+    return f"stopped after {steps} ({state.elapsed():.1f} s): {state.stop_reason or _cut_short()}"
 
 
 def _cut_short() -> str:

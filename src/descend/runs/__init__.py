@@ -17,4 +17,8 @@ def __getattr__(name: str):
     if name in ("read_run", "RunRecord"):
         from . import records
         return getattr(records, name)
+    if name == "compare":   # the command's name: say where its page is written from
+        raise AttributeError("module 'descend.runs' has no attribute 'compare'; descend.runs.report."
+                             "write_comparison(['runs/a', 'runs/b'], 'compare.html') writes the page `descend compare "
+                             "runs/a runs/b` writes, and read_run(folder).history gives each run's records to compare")
     raise AttributeError(f"module 'descend.runs' has no attribute {name!r}")

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "always runs as the reference")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per learning rate (default 3)")
     parser.add_argument("--quick", action="store_true",
-                        help="smaller step budgets and a decade learning-rate grid (under 2 minutes of CPU)")
+                        help="smaller step budgets and a decade learning-rate grid: about 70 s of CPU per seed on one "
+                             "thread (2-core Xeon; 3 seeds by default); a shared, busy machine takes several times "
+                             "that in wall time")
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="folder for README.md, results.json and the plots, replaced as a whole "
                              "(default bench-results)")
