@@ -164,22 +164,37 @@ class LBFGS(LineSearchOptimizer):
         free_g = g if reduce is None else reduce(g)
         d = self._direction(free_g, pairs)
         d = d if reduce is None else reduce(d)
-        t = group["lr"] * (1.0 if pairs else _first_step(free_g))
+        t = group["lr"] * (1.0 if pairs else self._gradient_step(state, free_g, d))
         found, tried = self._search(closure, x, f, g, d, t), "the gradient"
         if found is None and pairs:        # the quasi-Newton direction failed: forget it, try the gradient
             pairs.clear()
-            found = self._search(closure, x, f, g, -g, group["lr"] * _first_step(g))
+            d = -g
+            found = self._search(closure, x, f, g, d, group["lr"] * self._gradient_step(state, g, d))
             tried = "the L-BFGS direction or the gradient"
         self.failed = None if found else _no_lower_value(tried, self._why)
         if found is None:
             return self._accept(x, f, g)
-        _, trial, f_t, g_t = found
+        t_found, trial, f_t, g_t = found
+        state["last"] = (t_found, float(g @ d))
         s, y = trial - x, g_t - g if reduce is None else reduce(g_t - g)   # the curvature along the face only
         sy, yy = float(s @ y), float(y @ y)
         if sy > 2.2e-16 * yy and yy > 0:   # keep only pairs with positive curvature, so H stays positive definite
             pairs.append((s, y, 1.0 / sy))
             del pairs[:-group["memory"]]
         return self._accept(trial, f_t, g_t)
+
+    @staticmethod
+    def _gradient_step(state: dict, g: torch.Tensor, d: torch.Tensor) -> float:
+        """First trial step along a direction with no curvature behind it (the first step, or after the pairs were
+        dropped): the step that repeats the last accepted step's first-order decrease t g.d (Nocedal and Wright's
+        initial step, eq. 3.60), since the unit move of `_first_step` can be decades off where the gradient is
+        badly scaled; `_first_step` when no step was accepted yet."""
+        slope = float(g @ d)
+        if "last" not in state or not slope < 0:
+            return _first_step(g)
+        t_last, slope_last = state["last"]
+        guess = t_last * slope_last / slope
+        return guess if math.isfinite(guess) and guess > 0 else _first_step(g)
 
     def _search(self, closure, x, f, g, d, t):
         """Strong Wolfe along d (projected: Armijo along the arc); its answer counts only if it moved x and met
