@@ -183,14 +183,15 @@ class LBFGS(LineSearchOptimizer):
             del pairs[:-group["memory"]]
         return self._accept(trial, f_t, g_t)
 
-    @staticmethod
-    def _gradient_step(state: dict, g: torch.Tensor, d: torch.Tensor) -> float:
+    def _gradient_step(self, state: dict, g: torch.Tensor, d: torch.Tensor) -> float:
         """First trial step along a direction with no curvature behind it (the first step, or after the pairs were
         dropped): the step that repeats the last accepted step's first-order decrease t g.d (Nocedal and Wright's
         initial step, eq. 3.60), since the unit move of `_first_step` can be decades off where the gradient is
-        badly scaled; `_first_step` when no step was accepted yet."""
+        badly scaled; `_first_step` when no step was accepted yet. Only for the strong-Wolfe search, which extends a
+        step that is too short; the projected (Armijo) search only shrinks one, so it keeps the unit move (measured:
+        a portfolio on a budget took 43 evaluations with this start, 29 without)."""
         slope = float(g @ d)
-        if "last" not in state or not slope < 0:
+        if "last" not in state or not slope < 0 or self.project is not None:
             return _first_step(g)
         t_last, slope_last = state["last"]
         guess = t_last * slope_last / slope
