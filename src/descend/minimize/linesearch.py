@@ -169,7 +169,7 @@ class LBFGS(LineSearchOptimizer):
         if found is None and pairs:        # the quasi-Newton direction failed: forget it, try the gradient
             pairs.clear()
             d = -g
-            found = self._search(closure, x, f, g, d, group["lr"] * self._gradient_step(state, g, d))
+            found = self._search(closure, x, f, g, d, group["lr"] * _first_step(g))
             tried = "the L-BFGS direction or the gradient"
         self.failed = None if found else _no_lower_value(tried, self._why)
         if found is None:
@@ -184,8 +184,8 @@ class LBFGS(LineSearchOptimizer):
         return self._accept(trial, f_t, g_t)
 
     def _gradient_step(self, state: dict, g: torch.Tensor, d: torch.Tensor) -> float:
-        """First trial step along a direction with no curvature behind it (the first step, or after the pairs were
-        dropped): the step that repeats the last accepted step's first-order decrease t g.d (Nocedal and Wright's
+        """First trial step along a direction with no curvature behind it (the first step, or a step after the
+        pairs were dropped or its pair was rejected for negative curvature): the step that repeats the last accepted step's first-order decrease t g.d (Nocedal and Wright's
         initial step, eq. 3.60), since the unit move of `_first_step` can be decades off where the gradient is
         badly scaled; `_first_step` when no step was accepted yet. Only for the strong-Wolfe search, which extends a
         step that is too short; the projected (Armijo) search only shrinks one, so it keeps the unit move (measured:
