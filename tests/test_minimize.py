@@ -401,25 +401,3 @@ def test_printing_a_result_shows_its_fields_and_counts_the_history_without_listi
     assert lines[2:4] == ["  success: True", "  status: 0"]
     assert lines[5] == "  x: [ 0.  1.  2. ... 27. 28. 29.]"   # 30 values, summarized
     assert lines[-1] == f"  (.history: {len(res.history)} records, one a step)" and "'loss'" not in repr(res)
-
-
-def test_gradient_step_repeats_the_last_first_order_decrease():
-    """With no curvature pairs, the first trial step is t_last g_last.d_last / g.d (Nocedal and Wright 3.60); before
-    any accepted step, or under a projection, it is the unit move 1 / |g|."""
-    from descend.minimize.linesearch import LBFGS
-    g = torch.tensor([3.0, 4.0], dtype=torch.float64)
-    free, projected = (LBFGS([torch.zeros(2)], project=project) for project in (None, lambda x: x.clamp(min=0)))
-    assert free._gradient_step({}, g, -g) == pytest.approx(0.2)                           # 1 / |g| = 1 / 5
-    assert free._gradient_step({"last": (0.01, -50.0)}, g, -g) == pytest.approx(0.02)     # 0.01 * 50 / 25
-    assert projected._gradient_step({"last": (0.01, -50.0)}, g, -g) == pytest.approx(0.2)  # Armijo only shrinks
-
-
-def test_badly_scaled_decay_fit_recovers_exact_parameters_in_fewer_evaluations():
-    """y = 8000 exp(-1.5e-3 t) + 200 exactly, parameters six decades apart: the first pairs have negative curvature
-    and are dropped, and each search that followed began at a unit move ~1,000x too long (209 evaluations before)."""
-    t = torch.linspace(0.0, 3000.0, 80, dtype=torch.float64)
-    y = 8000.0 * torch.exp(-1.5e-3 * t) + 200.0
-    result = descend.minimize(lambda p: ((p[0] * torch.exp(-p[1] * t) + p[2] - y) ** 2).mean(), [5000.0, 5e-3, 0.0])
-    assert result.success
-    np.testing.assert_allclose(result.x, [8000.0, 1.5e-3, 200.0], rtol=1e-6)
-    assert result.nfev <= 150
