@@ -60,7 +60,8 @@ def weibull_mle() -> Problem:
                    lambda: so.minimize(with_grad(nll), x0, jac=True, method="L-BFGS-B", bounds=bounds),
                    torch_value(nll), float(torch_value(nll)(np.array([k, lam]))),
                    violation=lambda p: float(max(1e-3 - np.min(p), 0.0)),
-                   note="bounds k, lam >= 1e-3, x0 (1, 1), scale ~1200; f* profile root (brentq), checked on scipy.stats")
+                   note="bounds k, lam >= 1e-3, x0 (1, 1), scale ~1200; "
+                        "f* profile root (brentq), checked on scipy.stats")
 
 
 # ---- 2. growth-optimal (Kelly) portfolio on the simplex, a maximum ---------------------------------------------------
@@ -188,7 +189,8 @@ def sinkhorn_dual() -> Problem:
 
     def dual(fg):
         f, g = fg[:n], fg[n:]
-        return f @ at + g @ bt - eps * (at[:, None] * bt[None, :] * torch.exp((f[:, None] + g[None, :] - Ct) / eps)).sum()
+        plan = at[:, None] * bt[None, :] * torch.exp((f[:, None] + g[None, :] - Ct) / eps)
+        return f @ at + g @ bt - eps * plan.sum()
 
     f, g = log_sinkhorn(C, a, b, eps)
     x0 = np.zeros(2 * n)
