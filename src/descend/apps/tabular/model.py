@@ -100,8 +100,7 @@ class TabularNet(nn.Module):
                  folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False,
                  temperature: float = 1.0, log_rate_cap: float | None = None):
         super().__init__()
-        # members learn on top of a value or a count's log-rate (averaged as counts), not of a class's logit
-        self.residual = residual and link in ("identity", "exp")
+        self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
         self.encoding = PiecewiseLinear(bins or [[]] * numeric_width)
         bounds = bounds or [[None, None]] * numeric_width
@@ -187,12 +186,6 @@ class TabularNet(nn.Module):
         """Every member's raw output, (rows, members, outputs)."""
         return self.layers(self.features(x))
 
-    def member_predictions(self, x: torch.Tensor) -> torch.Tensor:
-        """Every member's prediction in the loss's space, (rows, members, outputs): its raw output, plus the
-        linear model's where the networks learn its residuals."""
-        members = self.member_outputs(x)
-        return members + self.linear_outputs(x)[:, None, :] if self.residual else members
-
     def linear_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """The linear model's outputs in the loss's space, (rows, outputs)."""
         return self.design(x) @ self.linear_weight.T + self.linear_bias
@@ -201,9 +194,9 @@ class TabularNet(nn.Module):
         """Training mode: each member's prediction, on top of the linear model's where the networks learn its
         residuals (`residual`: the linear model is installed first and stays frozen, so the members' loss is that
         of the residuals). Evaluation mode: the blended prediction (see `_blended`)."""
-        members = self.member_predictions(x)
+        members = self.member_outputs(x)
         if self.training:
-            return members
+            return members + self.linear_outputs(x)[:, None, :] if self.residual else members
         held_out = x[:, self.input_width].long() if x.shape[1] > self.input_width else None
         return self._blended(members, held_out, x)
 
@@ -220,7 +213,7 @@ class TabularNet(nn.Module):
         if self.link != "exp" or bool(torch.isinf(self.log_rate_cap)):   # no bound: nothing to compute
             return past
         if not self.linear_alone:
-            past |= self.member_predictions(x).flatten(1).amax(dim=1) > self.log_rate_cap
+            past |= self.member_outputs(x).flatten(1).amax(dim=1) > self.log_rate_cap
         if float(self.blend) < 1:
             past |= self.linear_outputs(x).amax(dim=1) > self.log_rate_cap
         return past
@@ -241,6 +234,8 @@ class TabularNet(nn.Module):
         linear = to_mean_space(self._capped(self.linear_outputs(x)), self.link)
         if self.linear_alone:   # whatever the networks say (NaN times 0 is NaN)
             return tempered(from_mean_space(linear, self.link), self.link, self.temperature)
+        if self.residual:   # the linear model plus the networks' residuals, shrunk by the blend weight
+            return from_mean_space(linear + self.blend * mean, self.link)
         return tempered(from_mean_space(self.blend * mean + (1 - self.blend) * linear, self.link), self.link,
                         self.temperature)
 

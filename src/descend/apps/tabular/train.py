@@ -183,21 +183,13 @@ def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool)
 
 def _new_run(pre: Preprocessor, target: Target, opts: Options, scheme: Scheme, linear_free: list[int]) -> TabularRun:
     """A fresh model whose members and linear part already predict the training average, with its config. On a
-    table with dates and a value or a count target the networks learn what the linear model leaves
-    (`learns_residuals`)."""
+    table with dates and a squared-error target the networks learn what the linear model leaves."""
     hidden = tuple(opts.hidden) if opts.model == "mlp" else ()
     spec = architecture(pre, hidden, target.out_dim, scheme.members, target.loss, scheme.folds, linear_free,
-                        residual=learns_residuals(scheme, target), clipped=networks_clip(scheme, target),
+                        residual=scheme.dated and target.loss == "mse", clipped=networks_clip(scheme, target),
                         seen=seen_share(scheme.train_held, scheme.folds) if scheme.kind == "chain" else None)
     config = {"options": asdict(opts), "architecture": spec, "descend_version": __version__}
     return TabularRun(pre, target, fresh_model(spec, target, opts.seed), config)
-
-
-def learns_residuals(scheme: Scheme, target: Target) -> bool:
-    """Whether the networks learn what the linear model leaves: on tables with dates, for a value (added to the
-    straight line) or a count (added to the Poisson regression's log-rate), so the linear model's trend carries on
-    past the training dates where the clipped networks flatten; a class's logit stays blended."""
-    return scheme.dated and target.loss in ("mse", "poisson")
 
 
 def networks_clip(scheme: Scheme, target: Target) -> bool:
@@ -213,7 +205,7 @@ def networks_clip(scheme: Scheme, target: Target) -> bool:
 def fresh_model(spec: dict, target: Target, seed: int) -> TabularNet:
     torch.manual_seed(seed)
     model = TabularNet.build(spec)
-    model.set_output_bias(0.0 if model.residual else target.output_bias())   # residuals start at 0
+    model.set_output_bias(target.output_bias())
     return model
 
 
