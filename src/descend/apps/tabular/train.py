@@ -237,8 +237,7 @@ def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
             + f" trained side by side and averaged, {_linear_part(run)}; "
             f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
             f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to "
-            f"{_epochs(opts.max_epochs)}, early stopping after {_patience_words(opts, scheme)} without a better "
-            "validation loss")
+            f"{_epochs(opts.max_epochs)}, {_stopping_words(opts, scheme)}")
 
 
 def _epochs(count: int) -> str:
@@ -246,11 +245,17 @@ def _epochs(count: int) -> str:
     return f"{count} epoch{'' if count == 1 else 's'}"
 
 
-def _patience_words(opts: Options, scheme: Scheme) -> str:
+def _stopping_words(opts: Options, scheme: Scheme) -> str:
+    """The model line's stopping rule: how many epochs without a better validation loss stop a run, or that none
+    can when the run's epochs are too few for even the shortest wait (the best comes at epoch 1 at the earliest)."""
     least = least_wait(opts.patience, math.ceil(len(scheme.train_rows) / batch_size(opts, len(scheme.train_rows))))
-    if scheme.kind != "slice" or least == opts.patience:
-        return _epochs(opts.patience)
-    return f"up to {_epochs(opts.patience)} (as many as the best epoch took, at least {least})"
+    shortest = least if scheme.kind == "slice" else opts.patience
+    if opts.max_epochs <= shortest:
+        return (f"no early stopping (it waits {_epochs(shortest)} without a better validation loss, and a run of "
+                f"{_epochs(opts.max_epochs)} leaves no room for that)")
+    wait = _epochs(opts.patience) if shortest == opts.patience else (
+        f"up to {_epochs(opts.patience)} (as many as the best epoch took, at least {least})")
+    return f"early stopping after {wait} without a better validation loss"
 
 
 def _linear_part(run: TabularRun) -> str:
