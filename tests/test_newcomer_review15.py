@@ -71,3 +71,12 @@ def test_the_model_line_promises_early_stopping_only_when_the_epochs_leave_room(
     _promo_rows().to_csv(data, index=False)
     assert main(["fit", str(data), "--target", "sales", "--max-epochs", epochs]) == 0
     assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["doctor", "report"])
+def test_doctor_and_report_name_a_missing_run_folder_alike(tmp_path, capsys, command):
+    """`descend doctor runs/nothere` said "no run directory at runs/nothere (its findings.json is written when a run
+    ends)", as if the folder were there without its file; report said plainly that it does not exist."""
+    missing = tmp_path / "runs" / "nothere"
+    assert main([command, str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"descend: error: run directory {missing} does not exist"
