@@ -80,3 +80,15 @@ def test_doctor_and_report_name_a_missing_run_folder_alike(tmp_path, capsys, com
     missing = tmp_path / "runs" / "nothere"
     assert main([command, str(missing)]) == 2
     assert capsys.readouterr().err.strip() == f"descend: error: run directory {missing} does not exist"
+
+
+def test_lr_find_says_what_its_sweep_uses_and_nothing_it_does_not(tmp_path, capsys):
+    """lr-find printed fit's split and model lines: the blend, the schedule, early stopping and "then trained again on
+    all 48 training rows", none of which the sweep does."""
+    data = tmp_path / "sales.csv"
+    _promo_rows().to_csv(data, index=False)
+    assert main(["lr-find", str(data), "--target", "sales", "--weight-decay", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert not [line for line in out.splitlines() if line.startswith(("split:", "model:"))]
+    assert ("sweep: 10 mlp networks 128x64 side by side, 90890 trained weights, on the 48 training rows as fit's first "
+            "run shares them out; adamw, weight decay 0.01, batch 32\n") in out

@@ -96,7 +96,8 @@ class TabularRun:
         what empty means there, so those rows are predicted with a stand-in value, which the user should know."""
         pre = self.preprocessor
         return [f"note: {where}: {count} row(s) have {name!r} empty, which it never was in training; they are "
-                f"predicted with {pre.filled_with(name)} in its place" for name, count in pre.filled_cells(frame).items()]
+                f"predicted with {pre.filled_with(name)} in its place"
+                for name, count in pre.filled_cells(frame).items()]
 
     @torch.no_grad()
     def outputs(self, x: torch.Tensor) -> np.ndarray:
