@@ -286,6 +286,21 @@ def test_markdown_names_the_machine_and_has_no_double_blank_lines():
     assert "| steps / adamw tuned, geomean (< 1 is faster) | | | 1.00x on 1 | 1.00x on 1 | 3.00x on 1 |" in text
 
 
+def test_the_profile_legend_sits_beside_the_axes_where_it_hides_no_curve():
+    """Its legend sat in the lower right corner, over the rmsprop tuned curve's last step."""
+    import matplotlib.pyplot as plt
+    result = bench.BenchResult([square_workload()], protocol.entrants(["adamw", "rmsprop"]), 1, False)
+    for i, entrant in enumerate(result.entrants):
+        trial = protocol.Trial(1e-3, 0, 20.0, 0.5 * (i + 1), 1e-7, [(20, 0.5, 1e-7)], "target")
+        result.cells[entrant.label, "square"] = Cell([trial], [trial])
+    fig = report.profile_figure(result)
+    fig.canvas.draw()
+    axes, legend = fig.axes[0].get_window_extent(), fig.axes[0].get_legend().get_window_extent()
+    figure = fig.bbox
+    plt.close(fig)
+    assert legend.x0 > axes.x1 and legend.x1 <= figure.x1   # right of the axes, and whole on the picture
+
+
 def test_cli_quick_on_a_subset_writes_table_json_and_plots(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", "--quick", "--seeds", "1", "--workloads", "iris_softmax", "--optimizers", "adamw",

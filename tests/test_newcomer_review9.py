@@ -55,11 +55,13 @@ def test_predict_names_the_column_a_missing_one_was_renamed_to(saved_run, tmp_pa
     assert main(["predict", str(run), str(new)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"descend: error: {new} has no column 'b', which the model was trained on (also missing: shop); it has "
-        "'Shop': rename it 'shop'; add 'b', with empty cells where the values are unknown")
+        "'Shop': rename it 'shop'; add 'b' with the values: training had no empty cells there, so an empty cell is "
+        "filled with the training median (a number) or adds nothing (text)")
     pd.read_csv(data).drop(columns=["sales", "a", "b"]).head(5).to_csv(new, index=False)
     assert main(["predict", str(run), str(new)]) == 2
-    assert capsys.readouterr().err.strip().endswith("(also missing: b); add them, with empty cells where the values "
-                                                    "are unknown")
+    assert capsys.readouterr().err.strip().endswith("(also missing: b); add them with the values: training had no "
+                                                    "empty cells there, so an empty cell is filled with the training "
+                                                    "median (a number) or adds nothing (text)")
 
 
 def test_a_refit_runs_report_counts_each_parts_epochs_and_says_whose_validation_loss_is_last(saved_run):

@@ -186,8 +186,9 @@ def test_new_files_for_a_saved_model_are_named_in_each_refusal(tmp_path, capsys)
     given.write_text("colour,price,extra\nred,10,x\n")
     code, _, err = _run(capsys, "predict", tmp_path / "run", given)
     assert code == 2 and err.strip().splitlines() == [
-        f"descend: error: {given} has no column 'size', which the model was trained on; add it, with empty cells where "
-        "the values are unknown"]
+        f"descend: error: {given} has no column 'size', which the model was trained on; add it with the values: "
+        "training had no empty cells there, so an empty cell is filled with the training median (a number) or adds "
+        "nothing (text)"]
     given.write_text("Sales,CompPrice\n9.5,138\n")   # another table altogether
     code, _, err = _run(capsys, "predict", tmp_path / "run", given)
     assert code == 2 and err.strip().splitlines() == [

@@ -126,7 +126,8 @@ def test_the_model_line_counts_one_epoch_in_the_singular(tmp_path, capsys):
     pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x[:, 0]}).to_csv(tmp_path / "t.csv", index=False)
     assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--max-epochs", "1", "--patience", "1"]) == 0
     out = capsys.readouterr().out
-    assert "up to 1 epoch, early stopping after 1 epoch without a better validation loss" in out
+    assert ("up to 1 epoch, no early stopping (it waits 1 epoch without a better validation loss, and a run of 1 "
+            "epoch leaves no room for that)") in out
 
 
 class _CtrlCAt(Callback):

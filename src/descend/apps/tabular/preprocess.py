@@ -164,18 +164,30 @@ def _fit_categorical(name: str, values: pd.Series) -> Categorical:
     return Categorical(name, levels, "embedding", min(16, (len(levels) + 1) // 2))
 
 
-def _what_to_do(missing: list[str], present, trained: set[str]) -> str:
+def _what_to_do(missing: list[str], present, trained: set[str], gapped: set[str]) -> str:
     """The fix for columns the model needs that a file lacks: a rename for each that a column the model was not
     trained on most likely is, written another way (case, spaces, underscores, a near spelling), and for the rest,
-    adding them with empty cells."""
+    adding them: with empty cells where unknown for those training had empty cells in (`gapped`), which the model
+    learned to read, and with their values for the others, whose empty cells it can only fill in."""
     spare = [str(c) for c in present if str(c) not in trained]
     renames = {name: found[0] for name in missing if (found := closest_name(name, spare))}
     rest = [name for name in missing if name not in renames]
     said = [f"it has {found!r}: rename it {name!r}" for name, found in renames.items()]
-    if rest:
-        which = ", ".join(map(repr, rest)) if renames else "them" if len(rest) > 1 else "it"
-        said.append(f"add {which}, with empty cells where the values are unknown")
+    learned = [name for name in rest if name in gapped]
+    if learned:
+        said.append(f"add {_which(learned, rest, renames)}, with empty cells where the values are unknown "
+                    "(training had empty cells there too)")
+    if needed := [name for name in rest if name not in gapped]:
+        said.append(f"add {_which(needed, rest, renames)} with the values: training had no empty cells there, so an "
+                    "empty cell is filled with the training median (a number) or adds nothing (text)")
     return "; ".join(said)
+
+
+def _which(names: list[str], rest: list[str], renames: dict) -> str:
+    """`names` as the fix's object: "it" or "them" when they are all that is left to say, else quoted."""
+    if renames or len(names) < len(rest):
+        return ", ".join(map(repr, names))
+    return "them" if len(names) > 1 else "it"
 
 
 @dataclass
@@ -217,7 +229,41 @@ class Preprocessor:
         if missing:
             raise DescendError(f"{where} has no column {missing[0]!r}, which the model was trained on"
                                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
-                               + "; " + _what_to_do(missing, frame.columns, {c.name for c in self.columns}))
+                               + "; " + _what_to_do(missing, frame.columns, {c.name for c in self.columns},
+                                                    self.gapped_columns()))
+
+    def gapped_columns(self) -> set[str]:
+        """The input columns training had empty cells in: the model learned what an empty cell there means (a
+        was-missing flag, a "(missing)" level); in any other column an empty cell is filled in."""
+        owner = self._owners()
+        gapped = {owner[spec.name] for spec in self.numeric if spec.flag}
+        return gapped | {owner[spec.name] for spec in self.categorical if MISSING in spec.levels}
+
+    def filled_cells(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Per input column training had no empty cells in, how many rows of `frame` have it empty (where it has
+        some): those rows get the training median, or no level, in its place."""
+        gapped, counts = self.gapped_columns(), {}
+        for column in self.columns:
+            if column.name in gapped:
+                continue
+            nums, cats = derive(column, frame[column.name])
+            empty = pd.concat([v.isna() for v in [*nums.values(), *cats.values()]], axis=1).any(axis=1)
+            if empty.any():
+                counts[column.name] = int(empty.sum())
+        return counts
+
+    def filled_with(self, name: str) -> str:
+        """What stands in for an empty cell of input column `name` that training never had empty."""
+        owner = self._owners()
+        numbers = [spec for spec in self.numeric if owner[spec.name] == name]
+        if not numbers:
+            return "no level: the column adds nothing to their predictions"
+        if len(numbers) > 1:
+            return "the training medians of its parts"
+        median = numbers[0].median
+        kind = next(c.kind for c in self.columns if c.name == name)
+        truth = f" ({'true' if median else 'false'})" if kind == "boolean" and median in (0.0, 1.0) else ""
+        return f"the training median {median:g}{truth}"
 
     def transform(self, frame: pd.DataFrame,
                   key: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -260,23 +306,28 @@ class Preprocessor:
         """For each input column, the places of the features made from it in the model's input matrix (numbers,
         was-missing flags, then category indices): what permuting or judging one column touches. A feature is
         named after its column, or after its date or time-of-day column plus a suffix (see `derive`)."""
-        derived = [c.name for c in self.columns if c.kind in ("date", "datetime", "timeofday")]
-        positions, place = {c.name: [] for c in self.columns}, 0
+        positions, place, owner = {c.name: [] for c in self.columns}, 0, self._owners()
+        for spec in self.numeric:
+            width = 2 if spec.flag else 1
+            positions[owner[spec.name]] += list(range(place, place + width))
+            place += width
+        for offset, spec in enumerate(self.categorical):
+            positions[owner[spec.name]].append(place + offset)
+        return positions
 
+    def _owners(self) -> dict[str, str]:
+        """Each feature's input column: its own name, its date or time-of-day column's (plus a suffix), or the
+        key statistic's column."""
+        names = {c.name for c in self.columns}
+        derived = [c.name for c in self.columns if c.kind in ("date", "datetime", "timeofday")]
         statistic = {name: self.key.column for name in self.key.names} if self.key is not None else {}
 
         def owner(feature: str) -> str:
             if feature in statistic:
                 return statistic[feature]
-            return feature if feature in positions else next(d for d in derived if feature.startswith(f"{d}_"))
+            return feature if feature in names else next(d for d in derived if feature.startswith(f"{d}_"))
 
-        for spec in self.numeric:
-            width = 2 if spec.flag else 1
-            positions[owner(spec.name)] += list(range(place, place + width))
-            place += width
-        for offset, spec in enumerate(self.categorical):
-            positions[owner(spec.name)].append(place + offset)
-        return positions
+        return {spec.name: owner(spec.name) for spec in [*self.numeric, *self.categorical]}
 
     def bounds(self) -> list[list[float | None]]:
         """Per number input column, the standardized training range the networks clip it to ([None, None]: not

@@ -226,19 +226,36 @@ def batch_size(opts: Options, rows: int) -> int:
 
 
 def _describe_model(run: TabularRun, opts: Options, scheme: Scheme) -> str:
-    spec, rows = run.config["architecture"], len(scheme.train_rows)
-    hidden = spec["hidden"]
+    rows = len(scheme.train_rows)
     lrs = lr_candidates(scheme, opts, opts.lr or default_lr(opts))
     lr = ("lr from its sweep" if opts.lr == "auto" or opts.optimizer == "auto" and opts.lr is None
           else "lr " + " or ".join(f"{lr:.3g}" for lr in lrs) + (" (whichever validates better)" if lrs[1:] else ""))
     average = (f", weights averaged over the last steps (EMA, decay {WEIGHT_AVERAGE:g})"
                if _averages(opts, opts.lr or default_lr(opts)) else "")
-    return (f"model: {spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, hidden))}" if hidden else "")
-            + f" trained side by side and averaged, {_linear_part(run)}; "
-            f"{sum(p.numel() for p in run.model.parameters() if p.requires_grad)} trained weights; {opts.optimizer} "
+    return (f"model: {_networks(run, opts)} trained side by side and averaged, {_linear_part(run)}; "
+            f"{_trained_weights(run)} trained weights; {opts.optimizer} "
             f"{lr} with {opts.schedule} schedule{average}, batch {batch_size(opts, rows)}, up to "
-            f"{_epochs(opts.max_epochs)}, early stopping after {_patience_words(opts, scheme)} without a better "
-            "validation loss")
+            f"{_epochs(opts.max_epochs)}, {_stopping_words(opts, scheme)}")
+
+
+def _describe_sweep(run: TabularRun, opts: Options, scheme: Scheme) -> str:
+    """The lr sweep's line: the networks it steps, on which rows, with which optimizer and batch (`find_lr`)."""
+    rows = len(scheme.train_rows)
+    optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
+    decay = f", weight decay {opts.weight_decay:g}" if opts.weight_decay is not None else ""
+    return (f"sweep: {_networks(run, opts)} side by side, {_trained_weights(run)} trained weights, on the {rows} "
+            f"training rows as fit's first run shares them out; {optimizer}{decay}, batch {batch_size(opts, rows)}")
+
+
+def _networks(run: TabularRun, opts: Options) -> str:
+    """'10 mlp networks 128x64': how many networks of which kind and shape."""
+    spec = run.config["architecture"]
+    return f"{spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, spec['hidden']))}" if spec["hidden"]
+                                                         else "")
+
+
+def _trained_weights(run: TabularRun) -> int:
+    return sum(p.numel() for p in run.model.parameters() if p.requires_grad)
 
 
 def _epochs(count: int) -> str:
@@ -246,11 +263,17 @@ def _epochs(count: int) -> str:
     return f"{count} epoch{'' if count == 1 else 's'}"
 
 
-def _patience_words(opts: Options, scheme: Scheme) -> str:
+def _stopping_words(opts: Options, scheme: Scheme) -> str:
+    """The model line's stopping rule: how many epochs without a better validation loss stop a run, or that none
+    can when the run's epochs are too few for even the shortest wait (the best comes at epoch 1 at the earliest)."""
     least = least_wait(opts.patience, math.ceil(len(scheme.train_rows) / batch_size(opts, len(scheme.train_rows))))
-    if scheme.kind != "slice" or least == opts.patience:
-        return _epochs(opts.patience)
-    return f"up to {_epochs(opts.patience)} (as many as the best epoch took, at least {least})"
+    shortest = least if scheme.kind == "slice" else opts.patience
+    if opts.max_epochs <= shortest:
+        return (f"no early stopping (it waits {_epochs(shortest)} without a better validation loss, and a run of "
+                f"{_epochs(opts.max_epochs)} leaves no room for that)")
+    wait = _epochs(opts.patience) if shortest == opts.patience else (
+        f"up to {_epochs(opts.patience)} (as many as the best epoch took, at least {least})")
+    return f"early stopping after {wait} without a better validation loss"
 
 
 def _linear_part(run: TabularRun) -> str:
@@ -268,9 +291,10 @@ def _has_dates(pre: Preprocessor, opts: Options) -> bool:
     return opts.time_column is not None or any(c.kind in ("date", "datetime") for c in pre.columns)
 
 
-def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
+def prepare(frame: pd.DataFrame, opts: Options, say: Say = print, sweep: bool = False) -> Prepared:
     """Infer column kinds (on the training rows) and the task, split the rows, fit the preprocessing on the
-    training rows and build a fresh model; every choice is said."""
+    training rows and build a fresh model; every choice is said (`sweep`: for an lr sweep, which uses the networks,
+    the training rows, the optimizer and the batch, and no blend, schedule, stopping or refit, only those)."""
     opts.check()
     check_plain(frame, [c for c in frame.columns if c not in opts.drop], "the data")
     frame = rows_with_target(frame, opts.target, reading_notes(say))
@@ -295,7 +319,8 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     dates = [c for c in pre.columns if c.kind in ("date", "datetime")]
     note = date_order_note(frame, dates[0].name, dates[0].dayfirst) if dates and opts.split == "time" \
         and opts.time_column is None else None
-    say(_describe_split(split, scheme, opts, in_order=note is None))
+    if not sweep:
+        say(_describe_split(split, scheme, opts, in_order=note is None))
     if note:
         say(note)
     x_num, x_cat, _ = pre.transform(frame, key)
@@ -313,7 +338,7 @@ def prepare(frame: pd.DataFrame, opts: Options, say: Say = print) -> Prepared:
     run.config["identifiers"] = left_out_identifiers(frame.iloc[split.train], columns, opts.target, opts.drop,
                                                      opts.dayfirst)
     run.config["columns"] = [str(name) for name in frame.columns]   # predict names the columns it never saw
-    say(_describe_model(run, opts, scheme))
+    say(_describe_sweep(run, opts, scheme) if sweep else _describe_model(run, opts, scheme))
     dense = baselines.design_matrix(x_num, x_cat, [c.size for c in pre.categorical])
     return Prepared(frame, split, scheme, run, x, y, dense, warnings, in_order=note is None)
 

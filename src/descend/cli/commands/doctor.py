@@ -23,7 +23,7 @@ def _check_folder(folder: Path) -> None:
     """Refuse a folder that is no run directory, saying what it is instead (missing, other; a run still in
     DIR.partial is told so before any command runs)."""
     if not folder.is_dir():
-        raise DescendError(f"no run directory at {folder} (its findings.json is written when a run ends)")
+        raise DescendError(f"run directory {folder} does not exist")
     if not (folder / "findings.json").is_file() and not (folder / "config.json").is_file():
         raise DescendError(f"{folder} is not a run directory (no config.json or findings.json); "
                            + (runs_inside(folder) or "give the folder of fit(run_dir=...) or of descend fit --out"))

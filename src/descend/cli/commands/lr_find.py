@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise DescendError(f"--lr {args.lr}: lr-find sweeps the learning rate itself, from 1e-07 upward, "
                            "so it takes none; leave --lr out, and give the lr it suggests to descend fit")
     opts = options_from(args)
-    prepared = prepare(read_table(args.data), opts)
+    prepared = prepare(read_table(args.data), opts, sweep=True)
     found = find_lr(prepared, opts)
     print(curve_table(found.lrs, found.smoothed))
     print(found.summary())
