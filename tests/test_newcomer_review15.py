@@ -1,94 +1,82 @@
-"""What a new user's fifteenth review left: predict's silent fills, fit's printed plan, doctor's missing folder,
-lr-find's model line, bench's legend."""
-from __future__ import annotations
+"""A new user's fifteenth review: a column name with a space split by the shell, "1 steps", a loss returning a dict,
+fit at lr 0, and descend.runs.compare looked for in Python."""
+import warnings
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+import torch
+from torch import nn
 
+import descend as ds
 from descend.cli import main
+from descend.doctor.findings import too_short
+from descend.fit.progress import _stopped
 
 
-def _promo_rows(count: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Sales that rise with the price and a TRUE/FALSE promo (never empty), and a colour with some empty cells."""
-    rng = np.random.default_rng(seed)
-    price, promo = rng.uniform(1, 100, count).round(2), rng.random(count) < 0.8
-    colour = rng.choice(["red", "blue", ""], count)
-    return pd.DataFrame({"price": price, "promo": np.where(promo, "TRUE", "FALSE"), "colour": colour,
-                         "sales": (3 * price + 30 * promo + rng.normal(0, 3, count)).round(2)})
+def test_a_flag_value_split_by_the_shell_is_named_with_its_quotes(tmp_path, capsys):
+    """`--target Sale Price` (unquoted) said only "unrecognized arguments: Price"; nothing is read."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", str(tmp_path / "absent.csv"), "--target", "Sale", "Price", "Total", "--max-epochs", "2"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == ("descend: error: unrecognized arguments: Price Total; if 'Sale Price Total' "
+                                       "is one value, quote it: --target 'Sale Price Total'\n")
 
 
-@pytest.fixture(scope="module")
-def promo_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("promo")
-    data, run = folder / "sales.csv", folder / "run"
-    _promo_rows().to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "sales", "--out", str(run), "--max-epochs", "1"]) == 0
-    return data, run
+def test_a_stray_word_after_a_switch_or_a_positional_gets_no_quoting_hint(tmp_path, capsys):
+    """--resume takes no value, so the word after the data file is not part of one: no hint to quote it."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--resume", str(tmp_path / "a.csv"), "extra", "--target", "y"])
+    assert capsys.readouterr().err == "descend: error: unrecognized arguments: extra\n"
 
 
-def test_predict_says_which_column_it_filled_that_training_never_had_empty(promo_run, tmp_path, capsys):
-    """A TRUE/FALSE promo left empty was filled with the training median without a word (111.8 -> 82.0)."""
-    data, run = promo_run
-    new = tmp_path / "new.csv"
-    rows = pd.read_csv(data, dtype=str, keep_default_na=False).drop(columns=["sales"]).head(5)
-    rows.loc[[1, 3], "promo"] = ""
-    rows.loc[[0, 1, 2], "colour"] = ""   # training had empty colours: no note for them
-    rows.to_csv(new, index=False)
-    capsys.readouterr()
-    assert main(["predict", str(run), str(new)]) == 0
-    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
-    assert notes == [f"note: {new}: 2 row(s) have 'promo' empty, which it never was in training; they are predicted "
-                     "with the training median 1 (true) in its place"]
+class _State:
+    step = 1
+    stop_reason = "reached the epoch limit (1 epoch)"
+
+    def elapsed(self) -> float:
+        return 0.2
 
 
-def test_the_missing_column_advice_says_what_empty_cells_will_mean(promo_run, tmp_path, capsys):
-    """"add it, with empty cells where the values are unknown" led straight to the silent fill above."""
-    data, run = promo_run
-    new = tmp_path / "new.csv"
-    pd.read_csv(data).drop(columns=["sales", "promo"]).head(3).to_csv(new, index=False)
-    capsys.readouterr()
-    assert main(["predict", str(run), str(new)]) == 2
-    assert capsys.readouterr().err.strip() == (
-        f"descend: error: {new} has no column 'promo', which the model was trained on; add it with the values: "
-        "training had no empty cells there, so an empty cell is filled with the training median (a number) or adds "
-        "nothing (text)")
-    pd.read_csv(data).drop(columns=["sales", "promo", "colour"]).head(3).to_csv(new, index=False)
-    assert main(["predict", str(run), str(new)]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        "(also missing: colour); add 'colour', with empty cells where the values are unknown (training had empty "
-        "cells there too); add 'promo' with the values: training had no empty cells there, so an empty cell is "
-        "filled with the training median (a number) or adds nothing (text)")
+def test_one_step_is_one_step():
+    """A refit of one step printed "stopped after 1 steps" and "1 steps are too few to judge"."""
+    assert _stopped(_State()) == "stopped after 1 step (0.2 s): reached the epoch limit (1 epoch)"
+    assert too_short(1, 20).startswith("doctor: no problems found, but 1 step is too few to judge")
+    assert too_short(3, 20).startswith("doctor: no problems found, but 3 steps are too few to judge")
 
 
-@pytest.mark.parametrize("epochs, said", [
-    ("3", "up to 3 epochs, no early stopping (it waits 15 epochs without a better validation loss, and a run of 3 "
-          "epochs leaves no room for that)"),
-    ("16", "up to 16 epochs, early stopping after 15 epochs without a better validation loss")])
-def test_the_model_line_promises_early_stopping_only_when_the_epochs_leave_room(tmp_path, capsys, epochs, said):
-    """`--max-epochs 3` printed "early stopping after 15 epochs", which 3 epochs can never reach."""
-    data = tmp_path / "sales.csv"
-    _promo_rows().to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "sales", "--max-epochs", epochs]) == 0
-    assert said in capsys.readouterr().out
+def test_a_loss_returning_a_dict_is_told_to_return_its_total():
+    """A loss returning {"loss": ..., "mse": ...} said "must return a scalar tensor, got dict ()"."""
+    x, y = torch.randn(40, 3), torch.randn(40, 1)
+
+    def parts(out, target):
+        return {"loss": ((out - target) ** 2).mean(), "mse": ((out - target) ** 2).mean()}
+
+    with pytest.raises(ValueError, match=r"got dict with keys 'loss', 'mse'; fit trains on one number: return the "
+                                         r"total \(its \['loss'\]\), and pass the parts you want recorded as "
+                                         r"functions of \(output, target\) in metrics="):
+        ds.fit(nn.Linear(3, 1), (x, y), loss=parts, max_epochs=1)
+    with pytest.raises(ValueError, match=r"got dict with keys 'a', 'b'; .*return the total \(the sum of its parts\)"):
+        ds.fit(nn.Linear(3, 1), (x, y), loss=lambda out, target: {"a": out.mean(), "b": target.mean()}, max_epochs=1)
 
 
-@pytest.mark.parametrize("command", ["doctor", "report"])
-def test_doctor_and_report_name_a_missing_run_folder_alike(tmp_path, capsys, command):
-    """`descend doctor runs/nothere` said "no run directory at runs/nothere (its findings.json is written when a run
-    ends)", as if the folder were there without its file; report said plainly that it does not exist."""
-    missing = tmp_path / "runs" / "nothere"
-    assert main([command, str(missing)]) == 2
-    assert capsys.readouterr().err.strip() == f"descend: error: run directory {missing} does not exist"
+def test_fit_at_lr_zero_warns_that_it_trains_nothing():
+    """fit(lr=0) trained silently with every weight left where it started (the command refuses --lr 0)."""
+    model = nn.Linear(3, 1)
+    before = model.weight.detach().clone()
+    with pytest.warns(UserWarning, match="lr=0 leaves every weight where it starts, so this run trains nothing") as w:
+        ds.fit(model, (torch.randn(40, 3), torch.randn(40, 1)), loss="mse", lr=0, optimizer="sgd", max_epochs=1,
+               progress=False, doctor=False)
+    assert [Path(caught.filename).name for caught in w] == [Path(__file__).name]   # not the settings' `<string>`
+    assert torch.equal(model.weight, before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds.fit(nn.Linear(3, 1), (torch.randn(40, 3), torch.randn(40, 1)), loss="mse", lr=1e-3, optimizer="sgd",
+               max_epochs=1, progress=False, doctor=False)
 
 
-def test_lr_find_says_what_its_sweep_uses_and_nothing_it_does_not(tmp_path, capsys):
-    """lr-find printed fit's split and model lines: the blend, the schedule, early stopping and "then trained again on
-    all 48 training rows", none of which the sweep does."""
-    data = tmp_path / "sales.csv"
-    _promo_rows().to_csv(data, index=False)
-    assert main(["lr-find", str(data), "--target", "sales", "--weight-decay", "0.01"]) == 0
-    out = capsys.readouterr().out
-    assert not [line for line in out.splitlines() if line.startswith(("split:", "model:"))]
-    assert ("sweep: 10 mlp networks 128x64 side by side, 90890 trained weights, on the 48 training rows as fit's first "
-            "run shares them out; adamw, weight decay 0.01, batch 32\n") in out
+def test_runs_compare_in_python_names_the_function_that_writes_the_page():
+    """ds.runs.compare (the command is `descend compare`) raised a bare AttributeError."""
+    with pytest.raises(AttributeError, match=r"no attribute 'compare'; descend\.runs\.report\.write_comparison\("):
+        ds.runs.compare
+    with pytest.raises(AttributeError, match=r"^module 'descend.runs' has no attribute 'comparee'$"):
+        ds.runs.comparee

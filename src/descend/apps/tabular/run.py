@@ -91,12 +91,13 @@ class TabularRun:
         return [f"note: {where}: column {name!r} has {unread}; correct those cells, or empty them to say the "
                 "time is unknown" for name, unread in notes if unread]
 
-    def filled_notes(self, frame: pd.DataFrame, where: str) -> list[str]:
+    def filled_notes(self, frame: pd.DataFrame, where: str, use: str = "predicted") -> list[str]:
         """One note per input column `frame` has empty cells in where training had none: the model never learned
-        what empty means there, so those rows are predicted with a stand-in value, which the user should know."""
+        what empty means there, so those rows are `use`d (predicted; trained on and scored) with a stand-in value,
+        which the user should know."""
         pre = self.preprocessor
         return [f"note: {where}: {count} row(s) have {name!r} empty, which it never was in training; they are "
-                f"predicted with {pre.filled_with(name)} in its place"
+                f"{use} with {pre.filled_with(name)} in its place"
                 for name, count in pre.filled_cells(frame).items()]
 
     @torch.no_grad()
