@@ -98,7 +98,7 @@ class TabularNet(nn.Module):
     def __init__(self, numeric_width: int, categorical: list, hidden: list[int], out_dim: int, members: int = 1,
                  link: str = "identity", bounds: list | None = None, bins: list | None = None,
                  folds: int | None = None, linear_free: list[int] | None = None, residual: bool = False,
-                 temperature: float = 1.0, log_rate_cap: float | None = None):
+                 temperature: float = 1.0, log_rate_cap: float | None = None, linear_held: list | None = None):
         super().__init__()
         self.residual = residual and link == "identity"   # members average on top of a value, not of a logit
         self.register_buffer("fold", torch.arange(members) % (folds or members), persistent=False)
@@ -112,6 +112,7 @@ class TabularNet(nn.Module):
         free[list(linear_free or [])] = True
         self.register_buffer("linear_lower", torch.where(free, -math.inf, self.lower), persistent=False)
         self.register_buffer("linear_upper", torch.where(free, math.inf, self.upper), persistent=False)
+        self.hold_linear(linear_held or [])
         self.numeric_width, self.members, self.link, self.out_dim = numeric_width, members, link, out_dim
         self.sizes = [size for size, _, _ in categorical]
         self.onehot = [(i, size) for i, (size, enc, _) in enumerate(categorical) if enc == "onehot"]
@@ -142,7 +143,7 @@ class TabularNet(nn.Module):
         return cls(spec["numeric_width"], spec["categorical"], spec["hidden"], spec["out_dim"],
                    spec.get("members", 1), spec.get("link", "identity"), spec.get("bounds"), spec.get("bins"),
                    spec.get("folds"), spec.get("linear_free"), spec.get("residual", False),
-                   spec.get("temperature", 1.0), spec.get("log_rate_cap"))
+                   spec.get("temperature", 1.0), spec.get("log_rate_cap"), spec.get("linear_held"))
 
     @property
     def input_width(self) -> int:
@@ -252,6 +253,12 @@ class TabularNet(nn.Module):
             self.linear_bias.copy_(bias.reshape(self.linear_bias.shape))
             self.blend.fill_(blend)
             self.linear_clipped.fill_(float(clipped))
+
+    def hold_linear(self, held: list) -> None:
+        """Clip the linear model's number columns `held` ([[position, low, high], ...]: a count's dates' running
+        times, where validation chose so) to their training range, which the networks leave them free of."""
+        for position, low, high in held:
+            self.linear_lower[position], self.linear_upper[position] = low, high
 
     def clip_design(self, design: torch.Tensor) -> torch.Tensor:
         """A design matrix (as `design` makes it, unclipped) with its numbers clipped to the networks' bounds, but

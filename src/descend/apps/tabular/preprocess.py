@@ -340,6 +340,15 @@ class Preprocessor:
                 out.append([None, None])
         return out
 
+    def running_times(self) -> list[int]:
+        """Positions, among the number input columns (as `bounds` lists them), of the dates' running times."""
+        out, position = [], 0
+        for spec in self.numeric:
+            if not spec.clip:
+                out.append(position)
+            position += 1 + spec.flag
+        return out
+
     def bins(self) -> list[list[float]]:
         """Per number input column, the standardized edges of its quantile bins (none for a was-missing flag or a
         number with a single value)."""

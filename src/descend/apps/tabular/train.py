@@ -642,7 +642,44 @@ def _choose_linear(prepared: Prepared) -> np.ndarray:
     penalty, outputs = linear.choose_penalty(target.loss, _design(prepared, scheme.dated), prepared.y.numpy(),
                                              scheme.linear_folds(), len(target.classes))
     run.config.update(linear_penalty=penalty, linear_clipped=scheme.dated)
+    held = _held_dates(prepared, penalty)
+    if held:
+        run.config["architecture"]["linear_held"] = held
+        run.model.hold_linear(held)
     return outputs
+
+
+def _held_dates(prepared: Prepared, penalty: float) -> list:
+    """For a count on forward-chained blocks of time, the dates' running times the linear model holds at their
+    training range ([[position, low, high], ...]), or none. On the log scale a date's slope grows the count
+    exponentially past the last training date, and the other numbers that trend with it stop at their training
+    range there, so the slope need not carry on. Each block tells: fitted on the rows before it, with the other
+    numbers clipped to those rows' range as later rows' are, is its Poisson loss lower with the dates carried on
+    or held at those rows' last date?"""
+    run, scheme = prepared.run, prepared.scheme
+    dates = run.preprocessor.running_times()
+    if run.target.loss != "poisson" or scheme.kind != "chain" or not dates:
+        return []
+    design, y = prepared.dense.numpy(), prepared.y.numpy()
+    clipped = [i for i in range(run.model.numeric_width) if math.isfinite(float(run.model.linear_upper[i]))]
+    carried = held = 0.0
+    for fit, val in scheme.linear_folds():
+        fitted = linear.fit_linear("poisson", design[fit], y[fit], penalty, 0)
+        low, high = design[fit].min(axis=0), design[fit].max(axis=0)
+        ahead = design[val].copy()
+        ahead[:, clipped] = np.clip(ahead[:, clipped], low[clipped], high[clipped])
+        carried += _block_loss(fitted, ahead, y[val])
+        ahead[:, dates] = np.clip(ahead[:, dates], low[dates], high[dates])
+        held += _block_loss(fitted, ahead, y[val])
+    if held >= carried:
+        return []
+    seen = design[prepared.split.train]
+    return [[i, float(seen[:, i].min()), float(seen[:, i].max())] for i in dates]
+
+
+def _block_loss(fitted: linear.Linear, design: np.ndarray, y: np.ndarray) -> float:
+    """A Poisson linear model's summed loss on a block's rows."""
+    return len(y) * linear.mean_loss("poisson", linear.as_mean("poisson", fitted.outputs(design)), torch.as_tensor(y))
 
 
 def choose_model(prepared: Prepared, linear_out: np.ndarray) -> float:
