@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from descend.apps.tabular import Options
+from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular.model import TabularNet
 from descend.apps.tabular.train import _choose_linear, install_linear, prepare
 
@@ -18,6 +18,15 @@ QUICK = dict(max_epochs=12, patience=4, progress=False)
 def _monthly(log_rate: np.ndarray, rng: np.random.Generator, **columns: np.ndarray) -> pd.DataFrame:
     dates = pd.date_range("2000-01-01", periods=len(log_rate), freq="MS").strftime("%Y-%m-%d")
     return pd.DataFrame({"month": dates, **columns, "y": rng.poisson(np.exp(log_rate))})
+
+
+def _turning(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    """A count whose date trend a faster-growing input balances: it rises, then falls, and the test years take
+    that input past its training range (clipped there), the economics table's pattern. Returns the log-rates too."""
+    t = np.arange(240.0)
+    spend = 50 * (np.exp(t / 100) - 1) + rng.normal(0, 2, 240)
+    log_rate = 3 + 0.02 * t - 0.01 * spend
+    return _monthly(log_rate, rng, spend=spend), log_rate
 
 
 def _linear_on_test(frame: pd.DataFrame) -> tuple[list | None, np.ndarray, np.ndarray, np.ndarray]:
@@ -50,13 +59,10 @@ def test_a_log_linear_trend_that_holds_is_carried_past_the_training_dates():
 
 
 def test_a_date_slope_balanced_by_a_clipped_input_is_held_at_the_last_training_date():
-    rng = np.random.default_rng(0)
-    t = np.arange(240.0)
-    spend = 50 * (np.exp(t / 100) - 1) + rng.normal(0, 2, 240)   # grows ever faster, so the test years clip it
-    frame = _monthly(3 + 0.02 * t - 0.01 * spend, rng, spend=spend)   # the count rises, then falls
+    frame, log_rate = _turning(np.random.default_rng(0))
     held, chosen, carried, test = _linear_on_test(frame)
     assert held is not None and len(held) == 1
-    truth = np.exp(3 + 0.02 * t[test] - 0.01 * spend[test])
+    truth = np.exp(log_rate[test])
     assert _rmse(chosen, truth) < _rmse(carried, truth) - 3   # 37.5 against 41.2
     assert chosen.max() < carried.max() - 4                   # 69.8 against 75.9
 
@@ -80,3 +86,11 @@ def test_a_held_date_is_rebuilt_from_the_architecture():
     net.set_linear(torch.tensor([[1.0, 0.5]]), torch.tensor([0.0]), blend=0.0, clipped=True)
     with torch.no_grad():
         assert net.linear_outputs(torch.tensor([[3.0, 5.0]]))[:, 0].tolist() == [1.0 + 0.5 * 2.0]
+
+
+def test_a_held_date_is_said():
+    lines = []
+    fit_table(_turning(np.random.default_rng(0))[0], Options(target="y", max_epochs=2, progress=False),
+              say=lines.append)
+    assert ("the linear model holds the date at its last training date when predicting later rows: on the validation "
+            "blocks, its log-rate trend carried on predicted worse than held there") in lines

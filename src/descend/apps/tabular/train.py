@@ -487,6 +487,9 @@ def train(prepared: Prepared, opts: Options, say: Say = print, *, run_dir=None, 
     if nproc > 1:
         distributed.check_nproc(nproc, len(scheme.train_rows), batch_size(opts, len(scheme.train_rows)))
     linear_out = _choose_linear(prepared)
+    if "linear_held" in run.config["architecture"]:
+        say("the linear model holds the date at its last training date when predicting later rows: on the "
+            "validation blocks, its log-rate trend carried on predicted worse than held there")
     if run.model.residual:   # the networks learn what the linear model (fitted on rows no block holds) leaves
         install_linear(prepared, 1.0, scheme.base_rows())
     lr = opts.lr or default_lr(opts)
