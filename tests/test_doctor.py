@@ -156,8 +156,10 @@ def test_cli_doctor_prints_saved_findings(tmp_path, capsys):
     assert "doctor: 1 finding(s)" in out and "[warning] overfitting message; a fix (code overfitting)" in out
 
 
-def test_cli_doctor_names_the_missing_file(tmp_path, capsys):
+def test_cli_doctor_names_the_missing_folder_and_the_missing_file(tmp_path, capsys):
     assert main(["doctor", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"descend: error: run directory {tmp_path / 'run'} does not exist\n"
+    assert main(["doctor", str(tmp_path)]) == 2   # a folder, but no run's
     assert "findings.json" in capsys.readouterr().err
 
 

@@ -54,9 +54,9 @@ def test_update_says_which_column_it_filled_that_training_never_had_empty(promo_
     rows.to_csv(new, index=False)
     capsys.readouterr()
     assert main(["update", str(copy), str(new), "--max-epochs", "1"]) == 0
-    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:") and "empty" in line]
-    assert notes == [f"note: {new}: 3 row(s) have 'promo' empty, which it never was in training; they are trained on "
-                     "and scored with the training median 1 (true) in its place"]
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:") and "empty" in line]
+    assert notes == ["note: the new data: 3 row(s) have 'promo' empty, which it never was in training; they are "
+                     "trained on and scored with the training median 1 (true) in its place"]
 
 
 def test_the_missing_column_advice_says_what_empty_cells_will_mean(promo_run, tmp_path, capsys):

@@ -67,6 +67,8 @@ def update_run(run: TabularRun, frame: pd.DataFrame, say: Say = print, max_epoch
                        opts.test_fraction or Options.test_fraction,
                        opts.val_fraction, opts.seed)
     x, unseen = run.encode(frame, "the new data")
+    for line in run.filled_notes(frame, "the new data", use="trained on and scored"):
+        say(line)
     for name, count in unseen.items():
         say(f"note: {count} new row(s) have a {name!r} level not seen in training; it counts as no level")
     y, truth = run.target.encode(frame[opts.target]), truth_values(run.target, frame)

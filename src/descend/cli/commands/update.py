@@ -31,10 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with lock.hold(args.run_dir, args.run_dir, create=False):   # one update at a time, and none during a fit
         model = TabularRun.load(args.run_dir)
-        frame = read_table(args.data)
-        for line in model.filled_notes(frame, args.data, use="trained on and scored"):
-            print(line, file=sys.stderr)
-        record = update_run(model, frame, max_epochs=args.max_epochs, lr=args.lr)
+        record = update_run(model, read_table(args.data), max_epochs=args.max_epochs, lr=args.lr)
         print(f"newest {record['newest_rows']} rows of the new data:")
         print(table({"before update": record["before"], "after update": record["after"]}))
         print("\n".join(judged(record)))
