@@ -168,11 +168,11 @@ def _unreached_cost(r: Readings) -> tuple[dict, str] | None:
     reference, or, where no reference judges the loss, the loss still falling when the run ended."""
     center, spread = r.output_center, r.target_percentiles
     if center is not None and spread is not None and not spread[UNREACHED] <= center <= spread[100 - UNREACHED]:
-        side, edge, percent = (("below", spread[UNREACHED], UNREACHED) if center < spread[UNREACHED]
-                               else ("above", spread[100 - UNREACHED], 100 - UNREACHED))
+        side, edge, rest = (("below", spread[UNREACHED], "over") if center < spread[UNREACHED]
+                            else ("above", spread[100 - UNREACHED], "under"))
         return ({"output_median": center, "target_percentile": edge},
                 f"the trained outputs' median ({center:.4g}) is still {side} {100 - UNREACHED}% of the target's "
-                f"values (its {percent}th percentile is {edge:.4g})")
+                f"values (those are {rest} {edge:.4g})")
     judged = worse_than_reference(r, own_kind=True)
     if judged:
         return {}, "the model ended clearly short of a reference fitted on the same rows"
