@@ -19,7 +19,6 @@ from .advice import (constant_losses, no_better_than_constant, refs, setting, st
                      worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
-from .outcome_rules import falling_rate
 from .reference import accuracy_without, better, class_id_accuracies, in_sample_gain
 from .rules import bad_start, dead_units
 from .wiring_rules import batch_mixing
@@ -165,7 +164,7 @@ def _unreached_cost(r: Readings) -> tuple[dict, str] | None:
     """What a raw-unit target cost a run under the user's own loss, as (evidence, words): the trained outputs'
     median still outside the values the target takes (below its UNREACHED-th percentile or above its (100 -
     UNREACHED)-th; any loss on a prediction of the target is least inside them); else the model short of a
-    reference, or, where no reference judges the loss, the loss still falling when the run ended."""
+    reference. A loss still falling at the end is no cost here: a raw-unit run that paid nothing falls as long."""
     center, spread = r.output_center, r.target_percentiles
     if center is not None and spread is not None and not spread[UNREACHED] <= center <= spread[100 - UNREACHED]:
         side, edge, rest = (("below", spread[UNREACHED], "over") if center < spread[UNREACHED]
@@ -173,11 +172,8 @@ def _unreached_cost(r: Readings) -> tuple[dict, str] | None:
         return ({"output_median": center, "target_percentile": edge},
                 f"the trained outputs' median ({center:.4g}) is still {side} {100 - UNREACHED}% of the target's "
                 f"values (those are {rest} {edge:.4g})")
-    judged = worse_than_reference(r, own_kind=True)
-    if judged:
+    if worse_than_reference(r, own_kind=True):
         return {}, "the model ended clearly short of a reference fitted on the same rows"
-    if judged is None and falling_rate(r)[0]:
-        return {"still_falling": True}, "the loss you wrote was still falling when the run ended"
     return None
 
 

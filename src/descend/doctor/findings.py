@@ -27,8 +27,7 @@ CODES: dict[str, str] = {
                        "target's size is over 100 or its column spreads are over 10x apart (one loss over columns of "
                        "unlike sizes is all the largest column's, also after one spread divides them all); under a loss the "
                        "user wrote, a target over 100 in size whose values the trained outputs' median lies outside "
-                       "(below 99% of them or above), or, where no reference judges the loss, one still falling at the "
-                       "end",
+                       "(below 99% of them or above)",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
                    "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
                    "others; or a category's mean target computed over rows that include these, which follows the "
