@@ -125,7 +125,7 @@ def unscaled_target(r: Readings) -> Finding | None:
     better than a constant, or (several columns) it left a column unfitted that a linear fit predicts."""
     size = r.target_size
     if r.settings.get("loss", "mse") not in SIZED_LOSSES:
-        return None
+        return _unreached_target(r)
     if _narrow_column_drowned(r.drowned_column):   # auto's one spread for all columns leaves them as unlike
         return _drowned_column(r)
     if size is None or size <= TARGET_SIZE:
@@ -134,12 +134,47 @@ def unscaled_target(r: Readings) -> Finding | None:
         return None   # fit already trained as if the target were standardized
     if not (worse_than_reference(r, own_kind=True) or no_better_than_constant(r)):
         return None
-    return Finding("unscaled_target", "warning", None, {"target_size": size},
+    return _raw_target(size, {}, "the model ended clearly short of a reference fitted on the same rows")
+
+
+def _raw_target(size: float, evidence: dict, cost: str) -> Finding:
+    """The unscaled_target finding for a whole target in raw units, with the `cost` the run showed."""
+    return Finding("unscaled_target", "warning", None, {"target_size": size, **evidence},
                    f"unscaled target: the target's typical size is {size:.4g} (its median or spread), while a "
                    f"network's outputs start near 0 with a spread near 1; the steps spent the run reaching the "
-                   f"target's scale, and the model ended clearly short of a reference fitted on the same rows",
-                   "standardize the target (subtract its mean, divide by its standard deviation) and map "
-                   "predictions back (prediction x std + mean)", {"standardize_target": True})
+                   f"target's scale, and {cost}",
+                   "standardize the target (subtract its mean, divide by its standard deviation), train on it with "
+                   "the same loss, and map predictions back (prediction x std + mean)", {"standardize_target": True})
+
+
+UNREACHED = 1   # percent: trained outputs whose median lies below this percentile of the target (or above 100 less)
+
+
+def _unreached_target(r: Readings) -> Finding | None:
+    """Under a loss the user wrote (a quantile's pinball loss, a log-cosh): a target in raw units (typical size over
+    TARGET_SIZE) and a cost the run shows (see _unreached_cost)."""
+    size = r.target_size
+    if isinstance(r.settings.get("loss"), str) or r.auto_target or size is None or size <= TARGET_SIZE:
+        return None
+    found = _unreached_cost(r)
+    return _raw_target(size, found[0], found[1]) if found else None
+
+
+def _unreached_cost(r: Readings) -> tuple[dict, str] | None:
+    """What a raw-unit target cost a run under the user's own loss, as (evidence, words): the trained outputs'
+    median still outside the values the target takes (below its UNREACHED-th percentile or above its (100 -
+    UNREACHED)-th; any loss on a prediction of the target is least inside them); else the model short of a
+    reference. A loss still falling at the end is no cost here: a raw-unit run that paid nothing falls as long."""
+    center, spread = r.output_center, r.target_percentiles
+    if center is not None and spread is not None and not spread[UNREACHED] <= center <= spread[100 - UNREACHED]:
+        side, edge, rest = (("below", spread[UNREACHED], "over") if center < spread[UNREACHED]
+                            else ("above", spread[100 - UNREACHED], "under"))
+        return ({"output_median": center, "target_percentile": edge},
+                f"the trained outputs' median ({center:.4g}) is still {side} {100 - UNREACHED}% of the target's "
+                f"values (those are {rest} {edge:.4g})")
+    if worse_than_reference(r, own_kind=True):
+        return {}, "the model ended clearly short of a reference fitted on the same rows"
+    return None
 
 
 def _narrow_column_drowned(drowned: dict | None) -> bool:

@@ -25,7 +25,9 @@ CODES: dict[str, str] = {
                        "reaching the target's scale; or, with several target columns, a linear fit predicts one of "
                        "them clearly better than a constant while the model misses over half that gain, and the "
                        "target's size is over 100 or its column spreads are over 10x apart (one loss over columns of "
-                       "unlike sizes is all the largest column's, also after one spread divides them all)",
+                       "unlike sizes is all the largest column's, also after one spread divides them all); under a loss the "
+                       "user wrote, a target over 100 in size whose values the trained outputs' median lies outside "
+                       "(below 99% of them or above)",
     "target_leak": "an input column holds the target itself (up to an affine or order-preserving map, one value "
                    "per class, or the label with noise: one column keeps the classes apart, far ahead of all the "
                    "others; or a category's mean target computed over rows that include these, which follows the "
@@ -108,7 +110,8 @@ CODES: dict[str, str] = {
                    "the square root of its beta2 (betas swapped), or the schedule took the lr over 10x above the lr "
                    "it scales and the loss ended 2x above its low, or the loss stayed at a constant prediction's "
                    "past half the run and left it only once the schedule took the lr under a quarter of its peak "
-                   "(held): the steps overshoot",
+                   "(held), or a user's loss is summed over the batch's rows (it doubles on the same rows given twice) and the run "
+                   "overflowed or its loss ended 2x above its low: the steps overshoot",
     "exploding_gradients": "a gradient norm jumped to more than 100x its median over the 20 steps before, and "
                            "above its size at the start",
     "vanishing_gradients": "the first layer receives gradients over 1000x smaller than the last",

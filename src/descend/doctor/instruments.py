@@ -104,6 +104,8 @@ class Readings:
     class_lean: dict | None = None                             # a user loss's binary scores: called vs actual share
     batch_normalized_loss: dict | None = None                  # a user class loss normalized over the batch
     loss_scale: dict | None = None                             # a user loss that is a named loss times a factor
+    summed_loss: dict | None = None                            # a user loss summed over rows, not averaged
+    output_center: float | None = None                         # the trained outputs' median (one per target value)
     class_weights: dict | None = None                          # a user class loss's weight and recall per class
     unoptimized: dict | None = None                            # trainable weights the user's optimizer does not hold
     unseen_classes: dict | None = None                         # validation classes training all but lacks

@@ -486,6 +486,24 @@ def loss_scale(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
     return {"same_as": name, "factor": factor}
 
 
+def summed_loss(loss, output: torch.Tensor, target: torch.Tensor) -> dict | None:
+    """For a loss the user wrote (a callable): whether its value grows with the batch's rows, read on random outputs
+    of `output`'s shape (a generator of its own) and on the same rows given twice: a mean over rows stays the same,
+    a sum over them doubles. {"rows": the rows read} when it doubles (to 1e-3), else None."""
+    if isinstance(loss, str) or not callable(loss) or len(target) < 2:
+        return None
+    g = torch.Generator().manual_seed(20261207)
+    z = torch.randn(output.shape, generator=g, dtype=torch.float64).to(output.dtype)
+    try:
+        with torch.no_grad():
+            once, twice = float(loss(z, target)), float(loss(torch.cat([z, z]), torch.cat([target, target])))
+    except Exception:  # noqa: BLE001 - a user's loss may refuse made-up outputs in any way; then there is no reading
+        return None
+    if not (math.isfinite(once) and math.isfinite(twice) and once > 0 and abs(twice / once - 2) < 1e-3):
+        return None
+    return {"rows": len(target)}
+
+
 @contextlib.contextmanager
 def _zeroed(parameters: list[torch.Tensor]):
     """While it is open, `parameters` hold zeros; their values are put back after."""

@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
-from .advice import (ADAPTIVE, median_update_ratio, no_better_than_constant, optimizer_name, setting,
-                     worse_than_reference)
+from .advice import (ADAPTIVE, lr_change, median_update_ratio, no_better_than_constant, optimizer_name, setting,
+                     typed, with_flags, worse_than_reference)
 from .findings import Finding
 from .inputs import constant_baseline
 from .instruments import Readings
@@ -79,13 +79,11 @@ def rising_schedule(r: Readings) -> Finding | None:
     """The user's schedule took the lr over RISEN times above the lr it scales (a step or exponential schedule
     with gamma above 1, read as a divisor), and the training loss ended ROSE times above its lowest (smoothed): the
     steps overshoot because the schedule keeps raising them, so a lower lr only delays it."""
-    scaled, smoothed = _scaled_lr(r), r.curve.smoothed
+    scaled, rose = _scaled_lr(r), _rose(r)
     lrs = [lr for _, lr in r.finite("lr")]
-    if r.settings.get("schedule") is None or scaled is None or not lrs or max(lrs) < RISEN * scaled \
-            or not smoothed or not smoothed[-1] > ROSE * min(smoothed):
+    if r.settings.get("schedule") is None or scaled is None or not lrs or max(lrs) < RISEN * scaled or rose is None:
         return None
     change = {"schedule": None}
-    rose = smoothed[-1] / min(smoothed)
     return Finding("lr_too_high", "warning", None, {"lr": scaled, "schedule_peak": max(lrs), "rose": rose},
                    f"the steps overshoot: the schedule raised the lr from {scaled:.2g} to {max(lrs):.2g} "
                    f"({max(lrs) / scaled:.0f}x), and the training loss ended {rose:.1f}x above "
@@ -115,6 +113,38 @@ def shrunk_loss(r: Readings) -> Finding | None:
                    f"{ratio:.1e} of their size",
                    f"use loss='{found['same_as']}' (or drop the factor from the loss) at the same lr, or raise the lr "
                    f"by {1 / found['factor']:.3g}x", change)
+
+
+def summed_loss(r: Readings) -> Finding | None:
+    """The user's loss is summed over the batch's rows, not averaged (see probes.summed_loss: on the same rows given
+    twice it doubles), so its gradient and every step grow with the batch size, and the run paid for it: it
+    overflowed (a NaN or Inf the data did not bring) or its training loss ended ROSE times above its lowest. The
+    cause is the sum, not the lr the user picked for a mean, so the fix averages (or divides the lr by the rows)."""
+    rows, scaled = setting(r, "batch_size"), _scaled_lr(r)
+    if r.summed_loss is None or not isinstance(rows, int) or rows < 2 or not (_overflowed(r) or _rose(r)):
+        return None
+    change = lr_change(r, scaled / rows) if scaled else {}
+    paid = "the run overflowed" if _overflowed(r) else f"the training loss ended {_rose(r):.1f}x above its lowest"
+    return Finding("lr_too_high", "warning", None, {"summed_over_rows": True, "batch_size": rows, "lr": scaled},
+                   f"the steps overshoot: the loss is summed over the batch's rows, not averaged (given the same "
+                   f"rows twice, its value doubles), so each step is about {rows} times (the batch size) a mean "
+                   f"loss's step at the same lr, and {paid}",
+                   with_flags(f"average the loss over the rows (reduction='mean', or divide the sum by the number "
+                              f"of rows, and by the steps or pixels where it sums over them too), or divide the lr "
+                              f"by {rows}" + (f" (lr {typed(scaled / rows)})" if scaled else ""), change), change)
+
+
+def _overflowed(r: Readings) -> bool:
+    """The run stopped on a NaN or Inf that the data did not bring (the steps' own overflow)."""
+    return r.stop_code == "non_finite" and not (r.non_finite_origin and r.non_finite_origin.from_data)
+
+
+def _rose(r: Readings) -> float | None:
+    """How many times above its lowest the smoothed training loss ended, when over ROSE."""
+    smoothed = r.curve.smoothed if r.curve else None
+    if not smoothed or not min(smoothed) > 0 or not smoothed[-1] > ROSE * min(smoothed):
+        return None
+    return smoothed[-1] / min(smoothed)
 
 
 def _cross_entropy(loss) -> bool:
@@ -210,5 +240,5 @@ def unseen_classes(r: Readings) -> Finding | None:
                    "this")
 
 
-SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, shrunk_loss, multi_label_softmax, hidden_class,
-               batch_normalized_loss, unseen_classes]
+SETUP_RULES = [optimizer_misses_weights, swapped_betas, rising_schedule, shrunk_loss, summed_loss, multi_label_softmax,
+               hidden_class, batch_normalized_loss, unseen_classes]

@@ -23,8 +23,8 @@ from .output_function import last_bounded, output_bound
 from .probes import (EMBEDDINGS, FAST_MOMENTUM, RANDOM_ROWS, batch_mixing, batch_normalized_loss, class_lean,
                      class_weights, early_step_reach, evaluate, fewest_ids, ids_seen, init_starts, is_activation,
                      last_activation, loss_scale, on_batch_statistics, order_blind, output_activation,
-                     random_evaluation, sampling_layers, size_blind, started_far_off, unpaired_loss, unread_outputs,
-                     weight_penalty)
+                     random_evaluation, sampling_layers, size_blind, started_far_off, summed_loss, unpaired_loss,
+                     unread_outputs, weight_penalty)
 from .reference import drowned_column, per_example, sample as reference_sample, unlike_columns
 
 MODES = (True, False, "fix")
@@ -198,6 +198,8 @@ class Doctor(Callback):
             r.class_weights = class_weights(self.loss, out, r.sample.y_eval)
             r.batch_normalized_loss = batch_normalized_loss(self.loss, out, r.sample.y_eval)
             r.loss_scale = loss_scale(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
+            r.summed_loss = summed_loss(self.loss, out[:RANDOM_ROWS], r.sample.y_eval[:RANDOM_ROWS])
+            r.output_center = _center(out, r.sample.y_eval)
         if not r.activations:   # no activation module: a linear model, or nonlinear inside (a GRU, F.relu)
             r.affine = _affine(self.model, r.sample.model_eval, weights)
         r.majority_predicted = _majority_predicted(out, r.sample.y) if r.model_losses is not None else None
@@ -234,6 +236,15 @@ class Doctor(Callback):
         if rows.dim() == 3 and rows.dtype.is_floating_point and rows.shape[1] >= 4:
             r.order_blind = order_blind(self.model, rows)
             r.early_step_reach = early_step_reach(self.model, rows)
+
+
+def _center(out: torch.Tensor, y: torch.Tensor) -> float | None:
+    """The median of the trained outputs, where they are one float per target value (a regression's predictions),
+    for the target's own units to be set against; None otherwise or when no output is finite."""
+    if not (y.dtype.is_floating_point and out.dtype.is_floating_point and out.numel() == y.numel()):
+        return None
+    finite = out[torch.isfinite(out)]
+    return float(finite.double().median()) if finite.numel() else None
 
 
 def untrained(model: nn.Module) -> bool:
