@@ -250,11 +250,12 @@ def _describe_sweep(run: TabularRun, opts: Options, scheme: Scheme) -> str:
 def _networks(run: TabularRun, opts: Options) -> str:
     """'10 mlp networks 128x64': how many networks of which kind and shape."""
     spec = run.config["architecture"]
-    return f"{spec['members']} {opts.model} networks" + (f" {'x'.join(map(str, spec['hidden']))}" if spec["hidden"]
-                                                         else "")
+    shape = f" {'x'.join(map(str, spec['hidden']))}" if spec["hidden"] else ""
+    return f"{spec['members']} {opts.model} networks{shape}"
 
 
 def _trained_weights(run: TabularRun) -> int:
+    """How many weights the run's training steps (the linear model is fitted apart and frozen)."""
     return sum(p.numel() for p in run.model.parameters() if p.requires_grad)
 
 
