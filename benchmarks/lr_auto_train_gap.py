@@ -129,5 +129,6 @@ def main() -> None:
     else:
         quality(args.grid, args.tasks)
 
+
 if __name__ == "__main__":
     main()
