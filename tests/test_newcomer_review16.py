@@ -32,11 +32,12 @@ def _dated_rows(count: int = 120, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def dated_run(tmp_path_factory):
+    """A 2-epoch fit of 120 dated rows: (its data file, its run folder)."""
     folder = tmp_path_factory.mktemp("dated")
-    data, run = folder / "sales.csv", folder / "run"
-    _dated_rows().to_csv(data, index=False)
-    assert main(["fit", str(data), "--target", "sales", "--out", str(run), "--max-epochs", "2"]) == 0
-    return data, run
+    _dated_rows().to_csv(folder / "sales.csv", index=False)
+    assert main(["fit", str(folder / "sales.csv"), "--target", "sales", "--out", str(folder / "run"),
+                 "--max-epochs", "2"]) == 0
+    return folder / "sales.csv", folder / "run"
 
 
 @pytest.mark.parametrize("flag, value, words", [("--max-epochs", "1.5", "expected a whole number, got '1.5'"),
@@ -73,7 +74,8 @@ def test_help_says_what_max_epochs_split_and_tune_flags_do_and_their_defaults():
     assert "--max-epochs N the most epochs each network trains; early stopping (--patience) usually ends it sooner " \
            "(default 100)" in fit_help
     assert "random: test rows drawn at random (see --split-seed)" in fit_help
-    assert "--time-column COL sort rows by this column before a time split (default: the rows in file order)" in fit_help
+    assert "--time-column COL sort rows by this column before a time split (default: the rows in file order)" \
+        in fit_help
     assert "--seed N the sampler's draws, and each trial's initialization and batch order (default 0)" in tune_help
     assert "--max-epochs N epoch limit of each trial (default 100, as descend fit's)" in tune_help
     assert "(default: none, --trials alone ends it)" in tune_help

@@ -310,7 +310,8 @@ class Options:
     schedule: str = option("cosine", "learning-rate schedule (default {default})", check=choice("schedule", SCHEDULES),
                            choices=sorted(SCHEDULES), search=Search({"schedule": Choice(sorted(SCHEDULES))}))
     max_epochs: int = option(100, "the most epochs each network trains; early stopping (--patience) usually ends "
-                             "it sooner (default {default})", check=positive_int("--max-epochs"), parse=int, metavar="N")
+                             "it sooner (default {default})", check=positive_int("--max-epochs"), parse=int,
+                             metavar="N")
     patience: int = option(15, "stop after this many epochs without a better validation loss (default {default}); "
                            "on one validation slice at most this many: as many as the best epoch took, at least 5 "
                            "and 100 steps",
