@@ -189,3 +189,22 @@ def test_a_folder_that_holds_no_run_is_said_to_be_none(command, tmp_path, capsys
                                        "that `descend fit --out DIR` (or fit(run_dir=...)) wrote\n")
     assert main([command, str(tmp_path / "runs"), str(data)]) == 2
     assert capsys.readouterr().err.endswith(f"it holds the run a: give that folder, {tmp_path / 'runs' / 'a'}\n")
+
+
+def test_compare_names_the_last_steps_loss_and_drops_an_empty_val_column(tmp_path):
+    """compare.html of two runs without validation: "final loss" 2.43 (the last step's) beside a smoothed curve ending
+    at 4.26, and a "best val_loss" column empty in every row."""
+    import torch
+    from torch import nn
+
+    from descend.runs.records import read_run
+    from descend.runs.report import render_comparison
+
+    x = torch.randn(64, 3)
+    y = x.sum(1)
+    for name, lr in (("a", 1e-3), ("b", 1e-2)):
+        ds.fit(nn.Linear(3, 1), (x, y), loss="mse", lr=lr, max_epochs=2, progress=False, doctor=False,
+               run_dir=tmp_path / name)
+    page = render_comparison([read_run(tmp_path / "a"), read_run(tmp_path / "b")])
+    assert "<th>last step&#x27;s loss</th>" in page
+    assert "best val_loss" not in page and "final loss" not in page
