@@ -15,6 +15,7 @@ import difflib
 import importlib
 import os
 import pkgutil
+import re
 import shlex
 import sys
 import warnings
@@ -49,8 +50,18 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
     def error(self, message: str):  # argparse's usage dump becomes one line, exit 2
-        print(f"descend: error: {message}", file=sys.stderr)
+        print(f"descend: error: {_typed(message)}", file=sys.stderr)
         raise SystemExit(2)
+
+
+_KINDS = {"int": "a whole number", "float": "a number (such as 0.5 or 1e-3)"}
+
+
+def _typed(message: str) -> str:
+    """argparse's "invalid int value: '1.5'" in words a user reads without knowing Python's types: "expected a
+    whole number, got '1.5'"."""
+    found = re.search(r"invalid (int|float) value: (.*)$", message)
+    return message if found is None else message[:found.start()] + f"expected {_KINDS[found[1]]}, got {found[2]}"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

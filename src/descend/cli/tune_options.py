@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
+from ..apps.tabular.options import Options
 from ..apps.tuning.search import tune
 from ..apps.tuning.study import PRUNERS, SAMPLERS
 from ..apps.tuning.tabular import TABULAR_SPACE, TabularObjective
@@ -19,7 +20,7 @@ from ..core.errors import DescendError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="CSV or Parquet file")
-    parser.add_argument("--target", required=True, help="column to predict")
+    parser.add_argument("--target", required=True, metavar="COL", help="column to predict")
     parser.add_argument("--trials", type=int, required=True, help="finished trials the study should hold")
     parser.add_argument("--storage", default=None, help="database URL keeping the study, e.g. sqlite:///tune.db "
                         "(needed to resume or for --workers)")
@@ -27,9 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes searching in parallel (default: 1)")
     parser.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)} (default: tpe)")
     parser.add_argument("--pruner", default="asha", help=f"one of {', '.join(PRUNERS)} (default: asha)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch limit of each trial")
-    parser.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, default=None, metavar="N",
+                        help=f"epoch limit of each trial (default {Options(target='').max_epochs}, as descend fit's)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="stop starting trials after this many seconds (default: none, --trials alone ends it)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="the sampler's draws, and each trial's initialization and batch order (default 0)")
     parser.add_argument("--out", default="tune", help="folder for best.json, trials.csv and plots (default: tune)")
 
 

@@ -2,6 +2,7 @@
 tolerances and limits, the callbacks, and one projection over the flat x from `constraint=` and `bounds=`."""
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
@@ -116,7 +117,24 @@ def split_callbacks(callback) -> tuple[list[Callback], list[Callable]]:
         if not callable(item):
             raise DescendTypeError(f"callback must be a function callback(x, record) returning True to stop, a "
                                    f"descend Callback, or a list of them; got {item!r}")
+        _check_takes_two(item)
     return hooks, functions
+
+
+def _check_takes_two(function: Callable) -> None:
+    """Refuse, before the first step, a callback that cannot take (x, record): scipy's callback(xk) habit would
+    otherwise fail inside the loop with Python's own words."""
+    try:
+        inspect.signature(function).bind(None, None)
+    except ValueError:   # a builtin without a signature: nothing to check
+        return
+    except TypeError:
+        name = getattr(function, "__name__", type(function).__name__)
+        write = "lambda x, record: ..." if name == "<lambda>" else f"def {name}(x, record): ..."
+        raise DescendTypeError(f"callback {name}{inspect.signature(function)} cannot take the two arguments minimize "
+                               "passes, callback(x, record): x as the caller gave it, record the step's numbers "
+                               f"(loss, grad_norm, step, ...); write {write} (scipy's callback(xk) takes x alone), "
+                               "returning True to stop") from None
 
 
 def assemble_constraint(layout: Layout, constraint, bounds) -> Constraint | None:

@@ -68,12 +68,17 @@ def phases(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(name, history[labels == name]) for name in dict.fromkeys(labels)]
 
 
-def _mark_start(ax, name: str, steps: np.ndarray) -> None:
+MARK_ROWS = 3   # the names of consecutive parts' starts step down this many lines, then begin again at the top
+
+
+def _mark_start(ax, name: str, steps: np.ndarray, row: int = 0) -> None:
     """A dotted line where a later part (a refit, an update) begins, named on a white ground so that a curve
-    running under the name (a learning rate at its peak) does not blot it out."""
+    running under the name (a learning rate at its peak) does not blot it out; the `row`th part's name one line
+    lower than the one before, so parts that start a few steps apart (a short refit, then an update) keep both
+    names readable."""
     if len(steps):
         ax.axvline(steps[0], color="gray", linestyle=":", linewidth=1)
-        ax.annotate(name, (steps[0], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+        ax.annotate(name, (steps[0], 1), xycoords=("data", "axes fraction"), xytext=(3, -12 - 11 * (row % MARK_ROWS)),
                     textcoords="offset points", fontsize=8, color="gray", zorder=5,
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
 
@@ -130,7 +135,7 @@ def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | 
             ax.plot(val_steps, val, color=validation, marker="o", markersize=3, linewidth=1.6,
                     label=f"validation{which}")
         if number:
-            _mark_start(ax, name, steps)
+            _mark_start(ax, name, steps, number - 1)
         drawn += [loss, val]
     for step, restart in restarts(history):
         _mark_start(ax, f"restarted from step {restart}", np.array([step]))
@@ -152,7 +157,7 @@ def single_curve(history: pd.DataFrame, column: str, title: str) -> str | None:
         ax.plot(steps, values, color=PHASE_COLOURS[number % len(PHASE_COLOURS)][0], linewidth=1.4,
                 marker="o" if len(values) < 30 else None, markersize=3)
         if number:
-            _mark_start(ax, name, steps)
+            _mark_start(ax, name, steps, number - 1)
     _log_if_wide(ax, *(values for _, _, values in parts))
     return _png(fig)
 

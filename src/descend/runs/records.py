@@ -19,7 +19,7 @@ import pandas as pd
 from ..core.errors import DescendError
 from . import notebook
 from .best import best_rows
-from .verified import RunFiles, reading
+from .verified import RunFiles, reading, runs_inside
 
 PREDICTIONS = "test_predictions.csv"
 
@@ -225,18 +225,6 @@ def _history(files: RunFiles) -> pd.DataFrame:
     raise DescendError(f"{path} is not a run directory: it has neither history.jsonl nor history.csv"
                        + (f"; {inside}" if inside else
                           " (write one with fit(..., run_dir=DIR) or `descend fit ... --out DIR`)"))
-
-
-def runs_inside(folder: Path) -> str:
-    """What a folder of run folders holds ("it holds the runs a, b: give one of them, as DIR/a"), for a command
-    given the folder above the runs; "" when none of its folders is a run."""
-    found = sorted(p.name for p in Path(folder).iterdir()
-                   if p.is_dir() and any((p / name).is_file() for name in ("history.jsonl", "config.json")))
-    if not found:
-        return ""
-    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-    return (f"it holds the run {shown}: give that folder, {Path(folder) / found[0]}" if len(found) == 1 else
-            f"it holds the runs {shown}: give one of them, as {Path(folder) / found[0]}")
 
 
 def _predictions(files: RunFiles) -> pd.DataFrame | None:

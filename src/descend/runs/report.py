@@ -232,13 +232,18 @@ def write_report(run_dir, out=None) -> Path:
     return _write_page(path, render_report(record), "report")
 
 
-def _comparison_rows(records: list[RunRecord]) -> list[list]:
+def _comparison_table(records: list[RunRecord]) -> str:
+    """The runs side by side: steps, the last step's own loss (the curves below may be smoothed, so the table says
+    which loss it holds), the best val_loss where any run was validated, and why each stopped."""
+    header = ["run", "steps", "last step's loss", "best val_loss", "stopped because"]
     rows = []
     for record in records:
         val = record.history["val_loss"].dropna() if "val_loss" in record.history else []
         rows.append([record.name, len(record.history), last_value(kept_history(record), "loss"),
                      float(val.min()) if len(val) else "", record.summary.get("stop_reason", "not finished")])
-    return rows
+    if all(row[3] == "" for row in rows):   # no run was validated: an empty column says nothing
+        header, rows = header[:3] + header[4:], [row[:3] + row[4:] for row in rows]
+    return _table(header, rows)
 
 
 def setting_differences(first: RunRecord, other: RunRecord) -> list[str]:
@@ -249,7 +254,7 @@ def setting_differences(first: RunRecord, other: RunRecord) -> list[str]:
 
 def render_comparison(records: list[RunRecord]) -> str:
     histories = {record.name: record.history for record in records}
-    table = _table(["run", "steps", "final loss", "best val_loss", "stopped because"], _comparison_rows(records))
+    table = _comparison_table(records)
     first = records[0]
     changes = [f"<li>{escape(r.name)}: {escape('; '.join(setting_differences(first, r)) or 'same settings')}</li>"
                for r in records[1:]]

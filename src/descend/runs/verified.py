@@ -67,6 +67,10 @@ class RunFiles:
 
     def _checksums(self, required: bool) -> dict | None:
         path = self.folder / SUMMARY
+        if not path.is_file() and required and not (self.folder / "config.json").is_file():
+            raise DescendError(f"{self.folder} is not a run folder: it holds none of a run's files (config.json, "
+                               f"{SUMMARY}, the model); " + (runs_inside(self.folder) or "give the folder that "
+                                                             "`descend fit --out DIR` (or fit(run_dir=...)) wrote"))
         if not path.is_file():
             if required:
                 raise DescendError(f"{path} is missing: it holds the checksums of the run's files, without which "
@@ -103,3 +107,15 @@ class RunFiles:
         data = self.bytes(name)
         with reading(self.folder / name):
             return data.decode()
+
+
+def runs_inside(folder: Path) -> str:
+    """What a folder of run folders holds ("it holds the runs a, b: give one of them, as DIR/a"), for a command
+    given the folder above the runs; "" when none of its folders is a run."""
+    found = sorted(p.name for p in Path(folder).iterdir()
+                   if p.is_dir() and any((p / name).is_file() for name in ("history.jsonl", "config.json")))
+    if not found:
+        return ""
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return (f"it holds the run {shown}: give that folder, {Path(folder) / found[0]}" if len(found) == 1 else
+            f"it holds the runs {shown}: give one of them, as {Path(folder) / found[0]}")

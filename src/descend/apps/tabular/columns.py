@@ -79,6 +79,24 @@ def known_columns(name: str, columns) -> str:
     return (f"did you mean {near[0]!r}? " if near else "") + f"columns: {', '.join(names)}"
 
 
+def misnamed_target(name: str, frame: pd.DataFrame) -> str | None:
+    """Why a target `name` that is no column of `frame` is missing, when the file says so: a first line that names
+    few columns (pandas calls the rest 'Unnamed: N') with `name` in a row below it is a title above the header;
+    'y,x1' naming several columns asks for two targets. None otherwise."""
+    names = [str(c) for c in frame.columns]
+    parts = [part.strip() for part in name.split(",")]
+    if len(parts) > 1 and all(part in names for part in parts):
+        return (f"--target {name!r} names {len(parts)} columns ({', '.join(parts)}); a model here predicts one: give "
+                f"one of them (--target {parts[0]}), and the others are inputs it learns from")
+    titled = [n for n in names if not n.startswith("Unnamed: ")]
+    head = frame.head(20).astype("string").apply(lambda column: column.str.strip())
+    if 2 * len(titled) > len(names) or not head.eq(name).any().any():
+        return None
+    return (f"{name!r} is in a row below the file's first line, which names {len(titled)} of {len(names)} columns "
+            f"({', '.join(map(repr, titled[:2]))}): a title or notes above the header; delete the lines above the "
+            "column names, so the file starts with them")
+
+
 def first_bad(series: pd.Series, bad: pd.Series) -> tuple[int, object]:
     """(data row, value) of the first cell where `bad` holds."""
     position = int(np.flatnonzero(bad.to_numpy())[0])

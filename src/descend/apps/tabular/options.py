@@ -261,8 +261,10 @@ class Options:
                            check=_check_hidden,
                            parse=layer_sizes, metavar="WIDTHS", listed=True,
                            search=Search({"width": Int(16, 512, log=True), "depth": Int(1, 4)}, _layers))
-    split: str = option("time", "time: the last rows are the test set (default); random", choices=SPLITS)
-    time_column: str | None = option(None, "sort rows by this column before a time split",
+    split: str = option("time", "time: the last rows are the test set (default); random: test rows drawn at "
+                        "random (see --split-seed)", choices=SPLITS)
+    time_column: str | None = option(None, "sort rows by this column before a time split (default: the rows in "
+                                     "file order)",
                                      check=_check_time_column, metavar="COL")
     dayfirst: bool | None = option(None, "dates such as 03/04/2001 are day/month/year (--no-dayfirst: month/day/"
                                    "year); needed only when no date in the data has a number above 12",
@@ -307,7 +309,9 @@ class Options:
                                     search=Search({"batch_size": Choice([32, 64, 128, 256, 512])}))
     schedule: str = option("cosine", "learning-rate schedule (default {default})", check=choice("schedule", SCHEDULES),
                            choices=sorted(SCHEDULES), search=Search({"schedule": Choice(sorted(SCHEDULES))}))
-    max_epochs: int = option(100, "default {default}", check=positive_int("--max-epochs"), parse=int, metavar="N")
+    max_epochs: int = option(100, "the most epochs each network trains; early stopping (--patience) usually ends "
+                             "it sooner (default {default})", check=positive_int("--max-epochs"), parse=int,
+                             metavar="N")
     patience: int = option(15, "stop after this many epochs without a better validation loss (default {default}); "
                            "on one validation slice at most this many: as many as the best epoch took, at least 5 "
                            "and 100 steps",

@@ -373,6 +373,21 @@ class Preprocessor:
                 best = (float(beyond[row]), spec.name, float(values[row]), spec)
         return None if best is None else best[1:]
 
+    def far_dates(self, numbers: np.ndarray) -> dict[str, tuple[int, float, Numeric]]:
+        """Per date column, of standardized number inputs (as in `furthest_outside`), the rows whose date lies
+        further outside the training dates than those dates span, and the furthest date (in years since 2000):
+        a trend carried that far rests on nothing training saw. A forecast nearer than that is no news, and dates
+        all on one day taught no trend to carry."""
+        far, place = {}, 0
+        for spec in self.numeric:
+            values = numbers[:, place].astype(float) * spec.std + spec.mean
+            place += 2 if spec.flag else 1
+            beyond = np.maximum(values - spec.high, spec.low - values)
+            rows = beyond > spec.high - spec.low
+            if not spec.clip and spec.high > spec.low and rows.any():
+                far[spec.name.removesuffix(TIME_SUFFIX)] = (int(rows.sum()), float(values[np.argmax(beyond)]), spec)
+        return far
+
     @property
     def numeric_width(self) -> int:
         return sum(2 if spec.flag else 1 for spec in self.numeric)

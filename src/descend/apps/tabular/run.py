@@ -100,6 +100,15 @@ class TabularRun:
                 f"{use} with {pre.filled_with(name)} in its place"
                 for name, count in pre.filled_cells(frame).items()]
 
+    def far_date_notes(self, x: torch.Tensor, where: str) -> list[str]:
+        """One note per date column with rows of the encoded `x` further from the training dates than those span:
+        such a prediction carries the trend the model learned over the training dates that far past them."""
+        far = self.preprocessor.far_dates(x[:, :self.model.numeric_width].numpy())
+        return [f"note: {where}: {count} row(s) have {name!r} further from the dates the model was fitted on "
+                f"({_date(spec.low)} to {_date(spec.high)}, before the validation rows) than those span, as far as "
+                f"{_date(value)}; their predictions carry the trend learned over those dates that far, so trust them "
+                "less" for name, (count, value, spec) in far.items()]
+
     @torch.no_grad()
     def outputs(self, x: torch.Tensor) -> np.ndarray:
         """Decoded predictions for encoded inputs: values, expected counts or class probabilities."""
@@ -402,3 +411,8 @@ def check_out(out: Path, resume: bool, partial_existed: bool) -> Recording:
     for leftover in _leftovers(partial):   # nothing recorded: temporary files of a run that died at its start
         shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
     return Recording(partial)
+
+
+def _date(years: float) -> str:
+    """A date's running time (years since 2000, as the model reads it) as the day it is: 2022-08-28."""
+    return str((pd.Timestamp("2000-01-01") + pd.to_timedelta(years * 365.25, unit="D")).round("D").date())

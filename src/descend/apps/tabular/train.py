@@ -33,7 +33,7 @@ from ...runs.files import write_atomic, write_json
 from .. import tracking
 from . import baselines, checks, evaluate, importance, lags, linear, subruns
 from .cells import check_plain
-from .columns import infer_columns, known_columns, left_out_identifiers, numbers
+from .columns import infer_columns, known_columns, left_out_identifiers, misnamed_target, numbers
 from .dates import as_dates, day_first
 from .io import reading_notes
 from .members import (CHAIN_BLOCKS, CHAIN_MAX_ROWS, CHAIN_SHARE, FOLD_SEED, FOLDS, KFOLD_MAX_ROWS, MEMBERS_PER_FOLD,
@@ -115,7 +115,8 @@ def rows_with_target(frame: pd.DataFrame, name: str, say: Say) -> pd.DataFrame:
     """The rows whose target is present; row labels stay those of the file so later messages name real rows. The
     count of rows left out is a note on reading the file: `say` is where such notes go (see io.reading_notes)."""
     if name not in frame.columns:
-        raise DescendError(f"target column {name!r} is not in the data; {known_columns(name, frame.columns)}")
+        raise DescendError(misnamed_target(name, frame)
+                           or f"target column {name!r} is not in the data; {known_columns(name, frame.columns)}")
     mask = present_rows(frame[name], name)
     if not mask.all():
         say(f"note: {int((~mask).sum())} row(s) with an empty {name!r} left out (first: data row "

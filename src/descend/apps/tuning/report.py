@@ -81,13 +81,18 @@ def history_figure(study: optuna.Study, metric: str) -> Figure:
     return fig
 
 
-def importance_figure(importances: dict[str, float]) -> Figure:
-    """Horizontal bars of each setting's share of the variation in the score (fANOVA)."""
+def importance_figure(importances: dict[str, float], trials: int) -> Figure:
+    """Horizontal bars of each setting's share of the variation in the score (fANOVA) over `trials` complete
+    trials; with no more trials than settings the scores cannot separate the settings' effects, and the title
+    says the ranking is mostly chance."""
     fig = Figure(figsize=(6, 1 + 0.4 * len(importances)), layout="constrained")
     ax = fig.subplots()
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names])
-    ax.set(xlabel="importance (share of variance)", title="parameter importance")
+    title = f"parameter importance ({trials} trials)"
+    if trials <= len(importances):
+        title += f"\n{trials} trials for {len(importances)} settings: too few to rank them"
+    ax.set(xlabel="importance (share of variance)", title=title)
     return fig
 
 
@@ -102,7 +107,9 @@ def write_outputs(study: optuna.Study, out: str | Path, summary: dict, metric: s
     if summary["trials"].get("complete", 0) >= 2 and len(summary["params"]) >= 1:
         importances = optuna.importance.get_param_importances(study)
         files["importance"] = out / "importance.png"
-        _atomic(files["importance"], lambda p: importance_figure(importances).savefig(p, format="png", dpi=100))
+        complete = summary["trials"]["complete"]
+        _atomic(files["importance"],
+                lambda p: importance_figure(importances, complete).savefig(p, format="png", dpi=100))
     return {k: str(v) for k, v in files.items()}
 
 

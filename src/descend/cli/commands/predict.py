@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if new:
         print(f"note: {args.data}: {len(new)} column(s) the training file did not have, which the model cannot "
               f"use: {', '.join(new[:5])}{', ...' if len(new) > 5 else ''}", file=sys.stderr)
-    for line in model.clock_notes(frame, args.data) + model.filled_notes(frame, args.data):
+    for line in model.clock_notes(frame, args.data) + model.filled_notes(frame, args.data) + \
+            model.far_date_notes(x, args.data):
         print(line, file=sys.stderr)
     for name, count in unseen.items():
         print(f"note: {count} row(s) have a {name!r} level not seen in training; {name!r} adds nothing to their "

@@ -31,7 +31,7 @@ def train_table(data: str, options: dict, callbacks: list[Callback]) -> FitResul
     (the test rows stay untouched, as in every search). Trials are not refitted: the search needs only the
     validation scores."""
     opts = Options.from_dict({**options, "progress": False, "refit": "no"}, "the trial's options")
-    return train(prepare(read_table(data), opts, _quiet), opts, _quiet, callbacks=callbacks)
+    return train(prepare(read_table(data, _quiet), opts, _quiet), opts, _quiet, callbacks=callbacks)
 
 
 def run(args: argparse.Namespace) -> int:
