@@ -31,6 +31,7 @@ def test_recurring_codes_named_as_groups_are_categories(name):
     ("weight", _codes(100, 400), "numeric"),                 # an amount's name: the same numbers stay numbers
     ("brood", _codes(300, 400, seed=1), "numeric"),          # most levels once: too few repeats to learn a group
     ("site", _codes(20, 400), "ordinal"),                    # few levels: the integer reading one-hots them already
+    ("state", _codes(30, 1500), "numeric"),                  # 50 rows a level: enough to learn them as numbers
     ("site", _codes(100, 400) - 1200, "numeric"),            # below 0: no code
     ("site", _codes(100, 400) + 0.5, "numeric"),             # not whole numbers
 ])

@@ -22,6 +22,7 @@ ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "co
 GROUP_WORDS = {"id", "ids", "code", "codes", "key", "subject", "patient", "brood", "litter", "nest", "herd", "farm",
                "plot", "block", "site", "location", "station", "school", "hospital", "clinic", "household", "family",
                "county", "district", "state", "zip", "zipcode", "postcode", "batch"}   # units rows are grouped in
+GROUP_ROWS = 40   # a group code's levels average fewer rows than this (the key statistic's bound, ROWS_PER_BIN)
 ROW_NAMES = {"rownames", "rowname"}   # R's row names as Rdatasets' CSVs name them (also row.names, row_names)
 CALENDAR_MIN_YEARS = 2   # daily dates over at least this many years: each calendar day recurs in training
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
@@ -232,13 +233,18 @@ def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
 
 def _grouping_code(name: str, values: pd.Series) -> str | None:
     """The word of the name that makes whole numbers a code for the group a row belongs to (a brood, a site, a
-    subject, a county), or None: more values than the integer reading one-hots, each recurring in two rows or more
-    on average, none below 0, under a name that says a unit rows are grouped in. Read as numbers, such codes have
-    an order and a spacing that mean nothing (brood 624 is not between 623 and 625 in any way the target follows),
-    so a network must carve each group out of a straight line; as categories each group has its own level."""
+    subject, a county), or None: more values than the integer reading one-hots, each recurring in 2 to GROUP_ROWS
+    rows on average, none below 0, under a name that says a unit rows are grouped in. Read as numbers, such codes
+    have an order and a spacing that mean nothing (brood 624 is not between 623 and 625 in any way the target
+    follows), so a network must carve each group of a few rows out of a straight line; as categories each group
+    has its own level. Levels of GROUP_ROWS rows or more hold enough rows to be learnt as numbers too (the key
+    statistic leaves them out for that reason): read as categories there, benefits' 51 states (96 rows each)
+    scored 0.4% worse (benchmarks/RESULTS.md, branch gk)."""
     said = sorted(name_words(name) & GROUP_WORDS)
     distinct = values.nunique()
-    if not said or distinct <= MAX_ORDINAL_LEVELS or 2 * distinct > len(values) or values.min() < 0:
+    if not said or distinct <= MAX_ORDINAL_LEVELS or values.min() < 0:
+        return None
+    if not 2 * distinct <= len(values) < GROUP_ROWS * distinct:
         return None
     return said[0]
 
