@@ -126,7 +126,8 @@ def test_three_classes_get_one_log_share_per_class():
 
 def test_an_update_keeps_the_fits_key_statistic_and_says_so():
     frame = visits(800)
-    run = fit_table(frame.iloc[:600], Options(target="result", **QUICK), say=lambda _: None)
+    numbers = Options(target="result", numeric=("patient",), **QUICK)   # read as a group's code, patient would be a
+    run = fit_table(frame.iloc[:600], numbers, say=lambda _: None)      # category, whose new levels come first
     counts = list(run.preprocessor.key.counts)
     before = run.preprocessor.key.values(frame.iloc[600:])
     lines: list[str] = []

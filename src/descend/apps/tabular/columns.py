@@ -19,6 +19,10 @@ MAX_ORDINAL_LEVELS = 24   # integer columns with 3..24 values (hour, weekday, se
 ROWS_PER_ORDINAL_LEVEL = 25   # ...while the training rows number at least this many per one-hot column they add
 MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 ID_WORDS = {"id", "ids", "key", "no", "nr", "num", "number", "index", "idx", "code", "uuid", "guid", "serial"}
+GROUP_WORDS = {"id", "ids", "code", "codes", "key", "subject", "patient", "brood", "litter", "nest", "herd", "farm",
+               "plot", "block", "site", "location", "station", "school", "hospital", "clinic", "household", "family",
+               "county", "district", "state", "zip", "zipcode", "postcode", "batch"}   # units rows are grouped in
+GROUP_ROWS = 40   # a group code's levels average fewer rows than this (the key statistic's bound, ROWS_PER_BIN)
 ROW_NAMES = {"rownames", "rowname"}   # R's row names as Rdatasets' CSVs name them (also row.names, row_names)
 CALENDAR_MIN_YEARS = 2   # daily dates over at least this many years: each calendar day recurs in training
 MIN_ID_ROWS = 20          # fewer rows than this are too few to call unique numbers an identifier
@@ -245,12 +249,34 @@ def _integer_identifier(name: str, values: pd.Series, rows: int) -> bool:
     return named or (len(widths) == 1 and widths.pop() >= 5)
 
 
+def _grouping_code(name: str, values: pd.Series) -> str | None:
+    """The word of the name that makes whole numbers a code for the group a row belongs to (a brood, a site, a
+    subject, a county), or None: more values than the integer reading one-hots, each recurring in 2 to GROUP_ROWS
+    rows on average, none below 0, under a name that says a unit rows are grouped in. Read as numbers, such codes
+    have an order and a spacing that mean nothing (brood 624 is not between 623 and 625 in any way the target
+    follows), so a network must carve each group of a few rows out of a straight line; as categories each group
+    has its own level. Levels of GROUP_ROWS rows or more hold enough rows to be learnt as numbers too (the key
+    statistic leaves them out for that reason): read as categories there, benefits' 51 states (96 rows each)
+    scored 0.4% worse (benchmarks/RESULTS.md, branch gk)."""
+    said = sorted(name_words(name) & GROUP_WORDS)
+    distinct = values.nunique()
+    if not said or distinct <= MAX_ORDINAL_LEVELS or values.min() < 0:
+        return None
+    if not 2 * distinct <= len(values) < GROUP_ROWS * distinct:
+        return None
+    return said[0]
+
+
 def _infer_numeric(name: str, values: pd.Series, rows: int) -> Column:
     distinct = values.nunique()
     integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
     if integral and _integer_identifier(name, values, rows):
         return Column(name, "identifier", f"whole numbers, a different one in each of the {rows} rows, look like an "
                       f"identifier: left out (--numeric {quote(name)} to keep it)")
+    if integral and (word := _grouping_code(name, values)):
+        return Column(name, "categorical", f"whole numbers with {distinct} values, {len(values) / distinct:.1f} rows "
+                      f"each on average, named as a group's code ({word!r}): read as categories, one level per "
+                      f"group, not as amounts (--numeric {quote(name)} for numbers)")
     if distinct <= 2 and set(values.unique()) <= {0, 1}:
         return Column(name, "boolean", "only 0 and 1")
     if integral and 3 <= distinct <= MAX_ORDINAL_LEVELS:

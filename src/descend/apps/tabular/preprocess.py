@@ -64,8 +64,10 @@ class Categorical:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Levels as stripped strings, None for an empty cell (so it becomes the "(missing)" level)."""
-    cells = [None if pd.isna(v) or not str(v).strip() else str(v).strip() for v in values]
+    """Levels as stripped strings, None for an empty cell (so it becomes the "(missing)" level); a whole number
+    read as a float (its column had an empty cell) is named as written without one ("624", not "624.0")."""
+    cells = [None if pd.isna(v) or not str(v).strip() else
+             str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip() for v in values]
     return pd.Series(cells, index=values.index, dtype=object)
 
 
