@@ -164,7 +164,7 @@ class LBFGS(LineSearchOptimizer):
         free_g = g if reduce is None else reduce(g)
         d = self._direction(free_g, pairs)
         d = d if reduce is None else reduce(d)
-        t = group["lr"] * (1.0 if pairs else _first_step(free_g))
+        t = group["lr"] * (1.0 if pairs else self._restart_step(state, free_g, d))
         found, tried = self._search(closure, x, f, g, d, t), "the gradient"
         if found is None and pairs:        # the quasi-Newton direction failed: forget it, try the gradient
             pairs.clear()
@@ -173,13 +173,24 @@ class LBFGS(LineSearchOptimizer):
         self.failed = None if found else _no_lower_value(tried, self._why)
         if found is None:
             return self._accept(x, f, g)
-        _, trial, f_t, g_t = found
+        t_found, trial, f_t, g_t = found
+        state["decrease"] = t_found * float(free_g @ d) if tried == "the gradient" else None   # None: d failed
         s, y = trial - x, g_t - g if reduce is None else reduce(g_t - g)   # the curvature along the face only
         sy, yy = float(s @ y), float(y @ y)
         if sy > 2.2e-16 * yy and yy > 0:   # keep only pairs with positive curvature, so H stays positive definite
             pairs.append((s, y, 1.0 / sy))
             del pairs[:-group["memory"]]
         return self._accept(trial, f_t, g_t)
+
+    def _restart_step(self, state: dict, g: torch.Tensor, d: torch.Tensor) -> float:
+        """First trial step along d = -g with no curvature kept: the unit move, or, after an accepted step and
+        without a projection, the step that repeats that step's first-order decrease (Nocedal and Wright, eq. 3.60)
+        where that is shorter. After a pair with s.y <= 0 is dropped the unit move can be far too long for x's
+        scale; never exceeding it keeps x growing as before on an unbounded fun."""
+        unit, decrease, slope = _first_step(g), state.get("decrease"), float(g @ d)
+        if self.project is not None or decrease is None or not slope < 0:
+            return unit
+        return min(unit, decrease / slope)
 
     def _search(self, closure, x, f, g, d, t):
         """Strong Wolfe along d (projected: Armijo along the arc); its answer counts only if it moved x and met
