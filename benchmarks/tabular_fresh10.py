@@ -1,4 +1,4 @@
-"""A tenth fresh list of tables nobody in this repository had looked at before it was written (2026-12-08 00:25
+"""A tenth fresh list of tables nobody in this repository had looked at before it was written (2026-12-08 00:19
 UTC), chosen before descend ran on any of them, none used by tabular_suite.py, islp_tables.py, dated_tables.py,
 tabular_held_out.py, the doctor's lists, the tests or the nine earlier fresh lists (nor the same data under another
 package's name: Ecdat's Participation is AER's SwissLabor and caret's tecator is modeldata's meats; each counts
