@@ -21,8 +21,11 @@ from .model import LINKS, from_mean_space, tempered, to_mean_space
 
 # ridge's alpha on the standardized target reaches 1e6, where every weight is ~0 and the model predicts the
 # training mean: on a dated table whose columns drift away from what the target does (statsmodels' macro),
-# validation prefers the mean to any line, and a grid ending at 1000 kept a line that went astray there
-PENALTIES = {"mse": (0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5, 1e6),
+# validation prefers the mean to any line, and a grid ending at 1000 kept a line that went astray there. At the
+# other end it reaches 1e-4, near least squares: many strongly correlated columns (spectra: modeldata's meats, 100
+# absorbances) carry the target in directions of tiny variance that any larger alpha shrinks away, and a grid
+# starting at 0.1 kept 3x the out-of-fold loss of 1e-4 there (benchmarks/ridge_grid_floor.py)
+PENALTIES = {"mse": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5, 1e6),
              "poisson": (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0),   # alpha per unit of the mean count
              "bce": (100.0, 10.0, 1.0, 0.1, 0.01),           # C, the inverse penalty of logistic regression
              "cross_entropy": (100.0, 10.0, 1.0, 0.1, 0.01)}
