@@ -14,7 +14,7 @@ import descend as ds
 from descend.apps.tabular import Options, fit_table
 from descend.apps.tabular import train as tabular_train
 from descend.cli import main
-from descend.runs.plots import loss_figure
+from descend.runs import plots
 from descend.runs.report import _metrics
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -103,5 +103,5 @@ def test_a_short_refit_has_a_legend_entry_of_its_own():
     steps = np.arange(1, 109)
     phase = ["fit"] * 100 + ["refit"] * 8
     history = pd.DataFrame({"step": steps, "loss": np.linspace(3, 1, 108), "phase": phase})
-    labels = loss_figure(history).axes[0].get_legend_handles_labels()[1]
+    labels = plots.loss_figure(history).axes[0].get_legend_handles_labels()[1]
     assert labels == ["train (per step)", "train (smoothed)", "train (per step, refit)"]
