@@ -89,8 +89,8 @@ def test_a_small_table_says_it_has_no_quantile_bins_and_the_split_is_in_file_ord
     assert ("  numbers (2): standardized with the training mean and spread; the networks and the linear model take "
             "them as they are (beyond the training range, a straight line carries on); no training-quantile bins "
             "(too few training rows: a column gets them from 80 rows, 40 a bin)\n") in out
-    assert ("split: rows in file order (the table has no dates; --split random draws the test rows at random); 32 "
-            "training rows in 5 folds") in out
+    assert ("split: rows in file order (no column holds dates, so the file's order stands for time; --split random "
+            "draws the test rows at random); 32 training rows in 5 folds") in out
 
 
 def test_a_table_with_dates_keeps_its_time_order_line(tmp_path):

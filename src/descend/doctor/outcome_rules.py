@@ -299,9 +299,18 @@ def underfitting(r: Readings) -> Finding | None:
     words, change = _capacity_advice(r, linear)
     return Finding("underfitting", "warning", None,
                    {"model_loss": model, "reference_loss": reference, "constant_baseline": constant},
-                   f"underfitting: the model's loss {model:.4g} is clearly worse than a reference fitted on a "
-                   f"sample of the same rows ({reference:.4g}; a constant prediction gets {constant:.4g})",
+                   f"underfitting: the trained model's mean loss on {_rows_read(r)} is {model:.4g}, clearly worse "
+                   f"than a reference's on the same rows ({reference:.4g}; a constant prediction gets {constant:.4g})",
                    with_flags(words, change), change)
+
+
+def _rows_read(r: Readings) -> str:
+    """The rows the model's loss in a comparison was read on, in words: validation rows, or training rows scored
+    after training (so the number is not the history's last loss, one batch's during the last step)."""
+    rows = len(r.sample.y_eval)
+    if r.sample.held_out:
+        return f"{rows} validation rows"
+    return f"{rows} training rows, scored after training (not one batch's, as the history's last loss is)"
 
 
 def _capacity_advice(r: Readings, linear: bool) -> tuple[str, dict]:

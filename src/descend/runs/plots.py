@@ -112,8 +112,15 @@ def _draw_sweep(ax, sweep: pd.DataFrame) -> list[np.ndarray]:
 
 
 def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | None:
+    """The figure of `loss_figure` as a PNG, or None when the history has no loss."""
+    fig = loss_figure(history, best_step)
+    return None if fig is None else _png(fig)
+
+
+def loss_figure(history: pd.DataFrame, best_step: float | None = None) -> Figure | None:
     """Training loss (raw and smoothed) and validation loss against the step, each part of the history (fit,
-    updates) in its own colours, auto's lr sweep in grey beside them; log scale when they span widely."""
+    updates) in its own colours, auto's lr sweep in grey beside them; log scale when they span widely. A later
+    part too short to smooth (a refit of a few steps) has its raw curve in the legend, so that each part has one."""
     parts = phases(history)
     if not any(len(series(part, "loss")[1]) for _, part in parts):
         return None
@@ -128,8 +135,10 @@ def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | 
         which = f", {name}" if number else ""
         steps, loss = series(part, "loss")
         val_steps, val = series(part, "val_loss")
-        ax.plot(steps, loss, color=train, alpha=0.25, linewidth=0.8, label=None if number else "train (per step)")
-        if len(loss) > 20:
+        smoothed = len(loss) > SMOOTHED_FROM
+        ax.plot(steps, loss, color=train, alpha=0.25, linewidth=0.8,
+                label=None if number and smoothed else f"train (per step{which})")
+        if smoothed:
             ax.plot(steps, smooth(loss), color=train, linewidth=1.6, label=f"train (smoothed{which})")
         if len(val):
             ax.plot(val_steps, val, color=validation, marker="o", markersize=3, linewidth=1.6,
@@ -143,7 +152,7 @@ def loss_curves(history: pd.DataFrame, best_step: float | None = None) -> str | 
         ax.axvline(best_step, color="gray", linestyle="--", linewidth=1, label=f"best (step {best_step:g})")
     _log_if_wide(ax, *drawn)
     ax.legend(fontsize=8, **({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if len(parts) > 1 else {}))
-    return _png(fig)
+    return fig
 
 
 def single_curve(history: pd.DataFrame, column: str, title: str) -> str | None:

@@ -95,7 +95,7 @@ def _metrics(record: RunRecord) -> str:
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             parts.append(_records_table(key, value))
         elif _per_model(value):
-            parts.append(_scores_table(key, value))
+            parts.append(_scores_table(key, value) + (_before_updates(record) if key == "scores" else ""))
         elif isinstance(value, dict):
             parts.append(_mapping(key, value))
         else:
@@ -114,6 +114,17 @@ def _scores_table(key: str, value: dict) -> str:
     columns = list(dict.fromkeys(c for row in value.values() for c in row))
     rows = [[label, *(_score(row.get(c, "")) for c in columns)] for label, row in value.items()]
     return f"<h3>{escape(key)}</h3>" + _table(["", *columns], rows)
+
+
+def _before_updates(record: RunRecord) -> str:
+    """A line under the test scores of a run that `descend update` went on training: those scores are the first
+    fit's, on its test rows, from before the updates (whose own scores, on each update's newest rows, are in the
+    updates table); empty for a run never updated."""
+    updates = record.metrics.get("updates", [])
+    if not isinstance(updates, list) or not updates:
+        return ""
+    return (f"<p>These are the first fit's scores on its test rows, from before the {len(updates)} update(s) that "
+            "came later; each update's scores, on its own newest rows, are in the updates table.</p>")
 
 
 def _score(value):

@@ -26,7 +26,7 @@ from ...core import __version__, stop as stop_lib
 from ...core.errors import DescendError
 from ...core.loop import Callback
 from ...doctor.findings import load_findings
-from ...fit import FitResult, auto, distributed, fit, parallel
+from ...fit import FitResult, auto, distributed, fit, parallel, threads
 from ...fit.lr_find import LRFindResult, lr_find
 from ...runs.checkpoint import weights_bytes
 from ...runs.files import write_atomic, write_json
@@ -157,7 +157,8 @@ def _split_order(opts: Options, dated: bool, in_order: bool) -> str:
         return "rows in file order, which is not time order (see the note below)"
     if dated:
         return "time order (rows as given)"
-    return "rows in file order (the table has no dates; --split random draws the test rows at random)"
+    return ("rows in file order (no column holds dates, so the file's order stands for time; --split random draws "
+            "the test rows at random)")
 
 
 def _describe_split(split: Split, scheme: Scheme, opts: Options, in_order: bool) -> str:
@@ -384,12 +385,16 @@ def _member_data(prepared: Prepared, rows: np.ndarray, held: np.ndarray) -> tupl
 
 
 def find_lr(prepared: Prepared, opts: Options) -> LRFindResult:
-    """lr_find on the training rows with the run's optimizer and batch size; the network is left as it was."""
+    """lr_find on the training rows with the run's optimizer, batch size and --threads (chosen as fit chooses
+    them); the network is left as it was."""
     scheme, run = prepared.scheme, prepared.run
     optimizer = auto.FIRST_ORDER if opts.optimizer == "auto" else opts.optimizer
     train = _member_data(prepared, scheme.train_rows, scheme.train_held)
-    return lr_find(run.model, train, _member_loss(run, train), optimizer=optimizer,
-                   batch_size=batch_size(opts, len(scheme.train_rows)), weight_decay=opts.weight_decay, seed=opts.seed)
+    batch = batch_size(opts, len(scheme.train_rows))
+    count = threads.choose(opts.threads, sum(p.numel() for p in run.model.parameters()), batch, torch.device("cpu"))
+    with threads.using(count):
+        return lr_find(run.model, train, _member_loss(run, train), optimizer=optimizer, batch_size=batch,
+                       weight_decay=opts.weight_decay, seed=opts.seed)
 
 
 def fit_arguments(run: TabularRun, train: tuple, val: tuple | None, opts: Options, lr: float,
