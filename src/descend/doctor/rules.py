@@ -662,7 +662,7 @@ def dead_units(r: Readings) -> Finding | None:
         return None
     name, dead, units = worst
     from_start = dead_from_start(r, name)
-    if from_start and _still_where_gradients_flow(r):
+    if from_start and still_where_gradients_flow(r):
         return None   # the steps hardly moved even the weights the loss reaches: lr_too_low's to name
     lr = base_lr(r)
     if from_start or line_search(r) or not math.isfinite(lr):   # the initialization switched them off
@@ -674,7 +674,7 @@ def dead_units(r: Readings) -> Finding | None:
                    f"in the last sampled batches", with_flags(words, change), change)
 
 
-def _still_where_gradients_flow(r: Readings) -> bool:
+def still_where_gradients_flow(r: Readings) -> bool:
     """Whether the weights that got a gradient moved by under 1e-4 of their size per step (lr_too_low's measure,
     over the sampled steps and weights whose gradient was not zero): units dead from the start leave the weights
     around them without a gradient, but they do not keep the live ones from moving; steps that small do."""

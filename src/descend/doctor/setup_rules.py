@@ -17,6 +17,7 @@ from .advice import (ADAPTIVE, dead_from_start, lr_change, median_update_ratio, 
 from .findings import Finding
 from .inputs import constant_baseline
 from .instruments import Readings
+from .rules import still_where_gradients_flow
 
 
 def _shown(names: list[str]) -> str:
@@ -120,7 +121,8 @@ def summed_loss(r: Readings) -> Finding | None:
     twice it doubles), so its gradient and every step grow with the batch size, and the run paid for it: it
     overflowed (a NaN or Inf the data did not bring), its training loss ended ROSE times above its lowest, or,
     under a plain optimizer (whose steps the sum scales, where an adaptive one divides it out), the steps knocked
-    out most units of a ReLU layer that were alive at the start. The cause is the sum, not the lr the user picked
+    out most units of a ReLU layer that were alive at the start, while the weights still reached by a gradient
+    kept moving (steps that leave them still overshoot nothing: lr_too_low's to name). The cause is the sum, not the lr the user picked
     for a mean, so the fix averages (or divides the lr by the rows)."""
     rows, scaled = setting(r, "batch_size"), _scaled_lr(r)
     paid = _summed_cost(r)
@@ -144,7 +146,7 @@ def _summed_cost(r: Readings) -> str | None:
         return f"the training loss ended {_rose(r):.1f}x above its lowest"
     name = optimizer_name(r)
     dead = most_dead(r) if name and not any(kind in name for kind in ADAPTIVE) else None
-    if dead is not None and not dead_from_start(r, dead[0]):
+    if dead is not None and not dead_from_start(r, dead[0]) and not still_where_gradients_flow(r):
         return f"the steps knocked out {dead[1]:.0%} of the units after {dead[0]!r}, alive at the start"
     return None
 
