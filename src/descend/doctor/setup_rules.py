@@ -122,8 +122,8 @@ def summed_loss(r: Readings) -> Finding | None:
     overflowed (a NaN or Inf the data did not bring), its training loss ended ROSE times above its lowest, or,
     under a plain optimizer (whose steps the sum scales, where an adaptive one divides it out), the steps knocked
     out most units of a ReLU layer that were alive at the start, while the weights still reached by a gradient
-    kept moving (steps that leave them still overshoot nothing: lr_too_low's to name). The cause is the sum, not the lr the user picked
-    for a mean, so the fix averages (or divides the lr by the rows)."""
+    kept moving (steps that leave them still overshoot nothing: lr_too_low's to name). The cause is the sum, not
+    the lr the user picked for a mean, so the fix averages (or divides the lr by the rows)."""
     rows, scaled = setting(r, "batch_size"), _scaled_lr(r)
     paid = _summed_cost(r)
     if r.summed_loss is None or not isinstance(rows, int) or rows < 2 or not paid:
