@@ -25,6 +25,7 @@ not run until the rules were final.
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh10  # only the tenth fresh set (doctor_fresh10.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh11  # only the eleventh fresh set (doctor_fresh11.py)
     PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh12  # only the twelfth fresh set (doctor_fresh12.py)
+    PYTHONPATH=src:. python benchmarks/doctor_scenarios.py --fresh13  # only the thirteenth set (doctor_fresh13.py)
 """
 from __future__ import annotations
 
@@ -674,6 +675,7 @@ LISTS = {   # flag: (module in benchmarks/, what it holds, its scenario lists)
     "fresh10": ("doctor_fresh10", "the tenth fresh set", ("FRESH10", "HEALTHY10")),
     "fresh11": ("doctor_fresh11", "the eleventh fresh set", ("FRESH11", "HEALTHY11")),
     "fresh12": ("doctor_fresh12", "the twelfth fresh set", ("FRESH12", "HEALTHY12")),
+    "fresh13": ("doctor_fresh13", "the thirteenth fresh set", ("FRESH13", "HEALTHY13")),
     "families": ("doctor_families", "the canonical failures across model families", ("FAMILIES",)),
 }
 

@@ -7,10 +7,12 @@ import math
 import re
 import statistics
 
+import torch
+
 from ..core.frontend import on_command_line
 from .findings import FLAGS
-from .instruments import Readings
-from .reference import References, better, constant_reference, early_steps_gain, references
+from .instruments import DEAD_SAMPLES, Readings
+from .reference import References, better, constant_reference, early_steps_gain, order_free_gain, references
 
 MIN_STEPS = 20          # trend rules need at least this many steps
 FIRST_ORDER = "adamw"   # the optimizer a fix names when the run's (L-BFGS) takes no lr
@@ -34,6 +36,14 @@ def early_steps_matter(r: Readings) -> bool | None:
     if r.sample is None or r.reconstruction:
         return None
     return early_steps_gain(r.judged_loss or r.settings.get("loss"), r.sample)
+
+
+def order_free_signal(r: Readings) -> bool | None:
+    """Whether the target says anything that a model reading each sequence as a set could learn (see
+    reference.order_free_gain); None when unknown."""
+    if r.sample is None or r.reconstruction:
+        return None
+    return order_free_gain(r.judged_loss or r.settings.get("loss"), r.sample)
 
 
 def constant_losses(r: Readings):
@@ -161,6 +171,30 @@ def median_update_ratio(r: Readings) -> float | None:
     """The median over sampled steps and layers of |weight change| / |weight| in one step."""
     values = [v for sample in r.update_ratios for v in sample.values() if math.isfinite(v)]
     return statistics.median(values) if values else None
+
+
+DEAD = 0.5   # a ReLU layer with over this share of its units silent on every recent sampled batch has lost them
+
+
+def most_dead(r: Readings) -> tuple[str, float, int] | None:
+    """(layer, share of its units, units) of the ReLU layer (4 units or more) with the largest share over DEAD of
+    units that output zero for every example of its last DEAD_SAMPLES sampled batches; None when no layer has."""
+    worst = None
+    for name, samples in r.dead.items():
+        recent = torch.stack(samples[-DEAD_SAMPLES:])
+        if recent.shape[1] < 4:
+            continue
+        dead = 1.0 - recent.any(dim=0).double().mean().item()
+        if dead > DEAD and (worst is None or dead > worst[1]):
+            worst = (name, dead, recent.shape[1])
+    return worst
+
+
+def dead_from_start(r: Readings, layer: str) -> bool:
+    """Whether over DEAD of `layer`'s units were already silent on the first sampled batch (the start's doing, not
+    the steps')."""
+    first = r.dead_first.get(layer)
+    return first is not None and 1.0 - first.double().mean().item() > DEAD
 
 
 SHORTFALL = 0.1   # a model that misses over this share of what the reference gains on a constant falls short

@@ -52,8 +52,9 @@ EXPLAINED_BY: dict[str, set[str]] = {
                      "dead_units", "lr_too_low", "not_converged", *GROUPED, *HELD_BACK,
                      "validation_unlike_training", "random_evaluation"},   # judged on references, not on held-out
                                                                            # rows: copied ones leave it meaningful
-    "no_signal": {"batch_mixing", "loss_unpaired"},   # a model whose rows mix, or whose loss never pairs them,
-                                                        # cannot beat a constant whatever the data hold
+    "no_signal": {"batch_mixing", "loss_unpaired", "embedding_ids"},   # a model whose rows mix, whose loss never
+                                                        # pairs them, or whose ids all read as one or two rows of
+                                                        # its table cannot beat a constant whatever the data hold
     "class_imbalance": {"unscaled_inputs", "unshuffled_data", "bad_start", "non_finite", *STEPS_OVERSHOT,
                         "vanishing_gradients", "dead_units", "lr_too_low", "lr_decayed_early"},
     "class_weighting": {"loss_target_mismatch"},   # probabilities read as scores all lie above 0: one class

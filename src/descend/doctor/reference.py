@@ -339,6 +339,26 @@ def early_steps_gain(loss: object, data: Sample) -> bool | None:
     return better(every.linear, later.linear)
 
 
+def order_free_gain(loss: object, data: Sample) -> bool | None:
+    """Whether a model that reads each sequence as a set could beat a constant prediction: the linear and the
+    random-feature references fitted on every feature's mean and mean square over the steps (summaries that no
+    order of the steps changes) do better beyond noise on the comparison rows. False: the target lies in the
+    order alone. None where the rows are no sequences (rows, steps, features) read as they are, or no reference is
+    fitted."""
+    shape = data.model_eval.shape
+    if data.model_eval.dim() != 3 or data.x.shape[1] != shape[1] * shape[2]:
+        return None
+    summary = lambda t: _moments(t.reshape(len(t), shape[1], shape[2]))  # noqa: E731
+    found = references(loss, replace(data, x=summary(data.x), x_eval=summary(data.x_eval)))
+    best = found.best() if found is not None else None
+    return None if best is None else better(best, found.constant)
+
+
+def _moments(steps: torch.Tensor) -> torch.Tensor:
+    """Each feature's mean and mean square over the steps of each row (rows, steps, features) side by side."""
+    return torch.cat([steps.mean(dim=1), steps.square().mean(dim=1)], dim=1)
+
+
 def _class_ids(data: Sample) -> bool:
     """Whether both the fitting and the compared targets are one column of class ids (non-negative integers)."""
     return all(y.dim() == 1 and not y.dtype.is_floating_point and int(y.min()) >= 0 for y in (data.y, data.y_eval))

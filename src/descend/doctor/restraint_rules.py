@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import statistics
 
-from .advice import (base_lr, constant_losses, no_better_than_constant, setting, stuck_at_constant, with_flags,
-                     worse_than_reference)
+from .advice import (base_lr, constant_losses, no_better_than_constant, order_free_signal, setting, stuck_at_constant,
+                     with_flags, worse_than_reference)
 from .findings import Finding
 from .instruments import Readings
 
@@ -155,9 +155,13 @@ def batch_norm_momentum(r: Readings) -> Finding | None:
 def order_blind(r: Readings) -> Finding | None:
     """The inputs are sequences, the model's outputs do not change when their steps are shuffled (see
     probes.order_blind), and a linear model, which weighs every step by its position, does clearly better: the
-    order the model cannot see matters here. Not when the model ended at a constant prediction's loss on its own
-    training rows (see stuck_at_constant): a model that learnt nothing is blind to every input, order included."""
-    if not r.order_blind or not worse_than_reference(r) or stuck_at_constant(r):
+    order the model cannot see matters here. When the model ended at a constant prediction's loss on its own
+    training rows (see stuck_at_constant), only where references reading each sequence as a set find nothing to
+    learn either (see advice.order_free_signal): the order held all there was, so being blind to it left nothing;
+    else a model that learnt nothing is blind to every input, order included, and the steps are to blame."""
+    if not r.order_blind or not worse_than_reference(r):
+        return None
+    if stuck_at_constant(r) and order_free_signal(r) is not False:
         return None
     return Finding("order_blind", "warning", None, {},
                    "the model cannot see order: its outputs stay the same when the steps of each input sequence are "

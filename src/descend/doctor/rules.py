@@ -18,9 +18,9 @@ import torch
 
 from ..core.frontend import on_command_line
 from .advice import (FIRST_ORDER, MIN_STEPS, SATURATING, TYPICAL_UPDATE, base_lr, coarse_adaptive_lr,
-                     early_steps_matter, finite, line_search, loss_ends, lr_change, median_update_ratio,
-                     no_better_than_constant, optimizer_name, setting, stuck_at_constant, trains_at_constant, typed,
-                     with_flags, worse_than_reference)
+                     dead_from_start, early_steps_matter, finite, line_search, loss_ends, lr_change,
+                     median_update_ratio, most_dead, no_better_than_constant, optimizer_name, setting,
+                     stuck_at_constant, trains_at_constant, typed, with_flags, worse_than_reference)
 from .curves import SWING, batch_noise, smoothed_share
 from .findings import Finding
 from .instruments import DEAD_SAMPLES, Readings
@@ -652,14 +652,7 @@ def dead_units(r: Readings) -> Finding | None:
     """Over half the units of a ReLU layer never fire on the last sampled batches, and it costs: the model does
     worse than a linear reference (or, with no reference, the loss hardly fell from where the weights started: the
     first loss of auto's sweep when training went on from the sweep's weights, which learnt too)."""
-    worst = None
-    for name, samples in r.dead.items():
-        recent = torch.stack(samples[-DEAD_SAMPLES:])
-        if recent.shape[1] < 4:
-            continue
-        dead = 1.0 - recent.any(dim=0).double().mean().item()
-        if dead > 0.5 and (worst is None or dead > worst[1]):
-            worst = (name, dead, recent.shape[1])
+    worst = most_dead(r)
     s = r.curve.smoothed
     if worst is None or not s:
         return None
@@ -668,9 +661,8 @@ def dead_units(r: Readings) -> Finding | None:
     if costs is False or (costs is None and fell):
         return None
     name, dead, units = worst
-    first = r.dead_first.get(name)
-    from_start = first is not None and 1.0 - first.double().mean().item() > 0.5
-    if from_start and _still_where_gradients_flow(r):
+    from_start = dead_from_start(r, name)
+    if from_start and still_where_gradients_flow(r):
         return None   # the steps hardly moved even the weights the loss reaches: lr_too_low's to name
     lr = base_lr(r)
     if from_start or line_search(r) or not math.isfinite(lr):   # the initialization switched them off
@@ -682,7 +674,7 @@ def dead_units(r: Readings) -> Finding | None:
                    f"in the last sampled batches", with_flags(words, change), change)
 
 
-def _still_where_gradients_flow(r: Readings) -> bool:
+def still_where_gradients_flow(r: Readings) -> bool:
     """Whether the weights that got a gradient moved by under 1e-4 of their size per step (lr_too_low's measure,
     over the sampled steps and weights whose gradient was not zero): units dead from the start leave the weights
     around them without a gradient, but they do not keep the live ones from moving; steps that small do."""

@@ -12,11 +12,12 @@ import math
 import torch
 from torch import nn
 
-from .advice import (ADAPTIVE, lr_change, median_update_ratio, no_better_than_constant, optimizer_name, setting,
-                     typed, with_flags, worse_than_reference)
+from .advice import (ADAPTIVE, dead_from_start, lr_change, median_update_ratio, most_dead, no_better_than_constant,
+                     optimizer_name, setting, typed, with_flags, worse_than_reference)
 from .findings import Finding
 from .inputs import constant_baseline
 from .instruments import Readings
+from .rules import still_where_gradients_flow
 
 
 def _shown(names: list[str]) -> str:
@@ -118,13 +119,16 @@ def shrunk_loss(r: Readings) -> Finding | None:
 def summed_loss(r: Readings) -> Finding | None:
     """The user's loss is summed over the batch's rows, not averaged (see probes.summed_loss: on the same rows given
     twice it doubles), so its gradient and every step grow with the batch size, and the run paid for it: it
-    overflowed (a NaN or Inf the data did not bring) or its training loss ended ROSE times above its lowest. The
-    cause is the sum, not the lr the user picked for a mean, so the fix averages (or divides the lr by the rows)."""
+    overflowed (a NaN or Inf the data did not bring), its training loss ended ROSE times above its lowest, or,
+    under a plain optimizer (whose steps the sum scales, where an adaptive one divides it out), the steps knocked
+    out most units of a ReLU layer that were alive at the start, while the weights still reached by a gradient
+    kept moving (steps that leave them still overshoot nothing: lr_too_low's to name). The cause is the sum, not
+    the lr the user picked for a mean, so the fix averages (or divides the lr by the rows)."""
     rows, scaled = setting(r, "batch_size"), _scaled_lr(r)
-    if r.summed_loss is None or not isinstance(rows, int) or rows < 2 or not (_overflowed(r) or _rose(r)):
+    paid = _summed_cost(r)
+    if r.summed_loss is None or not isinstance(rows, int) or rows < 2 or not paid:
         return None
     change = lr_change(r, scaled / rows) if scaled else {}
-    paid = "the run overflowed" if _overflowed(r) else f"the training loss ended {_rose(r):.1f}x above its lowest"
     return Finding("lr_too_high", "warning", None, {"summed_over_rows": True, "batch_size": rows, "lr": scaled},
                    f"the steps overshoot: the loss is summed over the batch's rows, not averaged (given the same "
                    f"rows twice, its value doubles), so each step is about {rows} times (the batch size) a mean "
@@ -132,6 +136,19 @@ def summed_loss(r: Readings) -> Finding | None:
                    with_flags(f"average the loss over the rows (reduction='mean', or divide the sum by the number "
                               f"of rows, and by the steps or pixels where it sums over them too), or divide the lr "
                               f"by {rows}" + (f" (lr {typed(scaled / rows)})" if scaled else ""), change), change)
+
+
+def _summed_cost(r: Readings) -> str | None:
+    """What overshooting steps cost the run, in words (see summed_loss); None when nothing shows."""
+    if _overflowed(r):
+        return "the run overflowed"
+    if _rose(r):
+        return f"the training loss ended {_rose(r):.1f}x above its lowest"
+    name = optimizer_name(r)
+    dead = most_dead(r) if name and not any(kind in name for kind in ADAPTIVE) else None
+    if dead is not None and not dead_from_start(r, dead[0]) and not still_where_gradients_flow(r):
+        return f"the steps knocked out {dead[1]:.0%} of the units after {dead[0]!r}, alive at the start"
+    return None
 
 
 def _overflowed(r: Readings) -> bool:

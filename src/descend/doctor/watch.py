@@ -240,11 +240,20 @@ class Doctor(Callback):
 
 def _center(out: torch.Tensor, y: torch.Tensor) -> float | None:
     """The median of the trained outputs, where they are one float per target value (a regression's predictions),
-    for the target's own units to be set against; None otherwise or when no output is finite."""
-    if not (y.dtype.is_floating_point and out.dtype.is_floating_point and out.numel() == y.numel()):
+    for the target's own units to be set against; where a one-column target meets several output columns per row
+    (a mean beside a log variance, a mixture's parameters), the median of the column whose median lies nearest the
+    target's (the model's best guess at its units). None otherwise or when no output is finite."""
+    if not (y.dtype.is_floating_point and out.dtype.is_floating_point):
         return None
-    finite = out[torch.isfinite(out)]
-    return float(finite.double().median()) if finite.numel() else None
+    if out.numel() == y.numel():
+        columns = out.reshape(-1, 1)
+    elif y.numel() == len(y) == len(out) and out.dim() == 2:
+        columns = out
+    else:
+        return None
+    medians = [float(c[torch.isfinite(c)].double().median()) for c in columns.T if bool(torch.isfinite(c).any())]
+    middle = float(y.double().median())
+    return min(medians, key=lambda m: abs(m - middle)) if medians else None
 
 
 def untrained(model: nn.Module) -> bool:
