@@ -214,6 +214,14 @@ def linear_model(r: Readings) -> bool:
 
 
 ADAPTIVE = ("adam", "rmsprop", "adagrad", "lion")   # optimizers whose step moves each weight by about its lr
+
+
+def adaptive(name: str | None) -> bool:
+    """Whether the named optimizer (an `optimizer_name`) scales each weight's step by its own gradient history, so
+    that a constant factor on the loss leaves its steps about the same (AdamW, NAdam, Adam's flat kernel...)."""
+    return bool(name) and any(kind in name for kind in ADAPTIVE)
+
+
 COARSE_LR = 0.03   # 30x Adam's usual 1e-3: a step that size is coarser than nearly every weight's own scale
 
 
@@ -224,8 +232,7 @@ def coarse_adaptive_lr(r: Readings) -> bool:
     can fit; a higher lr is never the fix there. Not for auto's pick (its sweep saw that lr train) nor for a linear
     model (a convex loss takes such steps well)."""
     name = optimizer_name(r)
-    return r.auto_lr is None and bool(name) and any(kind in name for kind in ADAPTIVE) \
-        and base_lr(r) >= COARSE_LR and not linear_model(r)
+    return r.auto_lr is None and adaptive(name) and base_lr(r) >= COARSE_LR and not linear_model(r)
 
 
 LEFT_CONSTANT = 0.02   # the training loss ended this share below a constant prediction's: the steps fit the rows

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from .advice import (ADAPTIVE, dead_from_start, lr_change, median_update_ratio, most_dead, no_better_than_constant,
+from .advice import (adaptive, dead_from_start, lr_change, median_update_ratio, most_dead, no_better_than_constant,
                      optimizer_name, setting, typed, with_flags, worse_than_reference)
 from .findings import Finding
 from .inputs import constant_baseline
@@ -104,7 +104,7 @@ def shrunk_loss(r: Readings) -> Finding | None:
     lr. Offered fix: the named loss itself, at the same lr."""
     found = r.loss_scale
     ratio = median_update_ratio(r)
-    if found is None or found["factor"] >= SHRUNK or (optimizer_name(r) or "") in ADAPTIVE or ratio is None \
+    if found is None or found["factor"] >= SHRUNK or adaptive(optimizer_name(r)) or ratio is None \
             or ratio >= STILL:
         return None
     change = {"loss": found["same_as"]}
@@ -145,7 +145,7 @@ def _summed_cost(r: Readings) -> str | None:
     if _rose(r):
         return f"the training loss ended {_rose(r):.1f}x above its lowest"
     name = optimizer_name(r)
-    dead = most_dead(r) if name and not any(kind in name for kind in ADAPTIVE) else None
+    dead = most_dead(r) if name and not adaptive(name) else None
     if dead is not None and not dead_from_start(r, dead[0]) and not still_where_gradients_flow(r):
         return f"the steps knocked out {dead[1]:.0%} of the units after {dead[0]!r}, alive at the start"
     return None
