@@ -223,3 +223,7 @@ def test_mse_divided_by_the_row_count_under_sgd_is_lr_too_low_and_plain_mse_fixe
     adaptive = fit_rows(model, x, y, loss=shrunk, max_epochs=10, batch_size=32,
                         optimizer=torch.optim.Adam(model.parameters(), lr=1e-3))
     assert "lr_too_low" not in warnings(adaptive)   # Adam divides the factor out of every step
+    model = mlp(6, 1)
+    crawling = fit_rows(model, x, y, loss=shrunk, max_epochs=3, batch_size=32,
+                        optimizer=torch.optim.AdamW(model.parameters(), lr=1e-6))
+    assert not any(f.change == {"loss": "mse"} for f in crawling.findings)   # AdamW too: its lr is what is low
